@@ -1,0 +1,1 @@
+"""Talking to OpenRouter: fetch (``client``), parse (``records``) and sweep (``sweep``). No storage here."""

@@ -1,0 +1,162 @@
+"""The HTTP side: GET a path under the OpenRouter base URL, with retries, and hand back exact JSON.
+
+Retried (exponential backoff with jitter, ``Retry-After`` honoured, capped attempts): 429, 500, 502, 503,
+504, timeouts, broken connections and bodies that end early or are not JSON. Not retried: other 4xx — they
+will not get better by asking again. The API key goes into the ``Authorization`` header only; it is never part
+of a message, a log line or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from catalog import __version__
+from catalog.errors import FetchError, HTTPStatusError, PayloadError
+from catalog.settings import FetchSettings
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One answered GET: the exact bytes (for the raw archive) and the JSON parsed with exact decimals."""
+
+    path: str
+    status: int
+    body: bytes
+    data: Any
+    attempts: int
+
+
+def parse_json(body: bytes) -> Any:
+    # parse_float=Decimal: prices and discounts must never pass through a binary float.
+    return json.loads(body, parse_float=Decimal)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_message(response: httpx.Response) -> str:
+    """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line."""
+    try:
+        payload = response.json()
+        message = payload["error"]["message"]
+        if isinstance(message, str) and message:
+            return message[:300]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return response.reason_phrase or "no message"
+
+
+class OpenRouterClient:
+    """Async GETs against one base URL. The transport is injectable (tests hand in their own)."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        headers = {"User-Agent": f"openrouter-price-catalog/{__version__}", "Accept": "application/json"}
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        limits = httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        )
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url + "/",
+            headers=headers,
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.retries = 0  # total retries made, for the snapshot summary
+
+    async def __aenter__(self) -> OpenRouterClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
+        return base * (0.5 + self._rng.random())  # full jitter around the base keeps herds apart
+
+    async def get(self, path: str) -> Fetched:
+        """GET ``path`` (relative to the base URL) and parse it, retrying what is worth retrying."""
+        url = f"{self.settings.base_url}/{path.lstrip('/')}"
+        last: FetchError | None = None
+        for attempt in range(1, self.settings.max_attempts + 1):
+            wait: float | None = None
+            try:
+                response = await self._http.get(path.lstrip("/"))
+                body = response.content  # reads the whole body; an early end raises here
+            except httpx.TimeoutException as exc:
+                last = FetchError(f"GET {url} timed out ({type(exc).__name__})", url=url)
+            except httpx.TransportError as exc:
+                last = FetchError(f"GET {url} failed: {type(exc).__name__}: {exc}", url=url)
+            else:
+                if response.status_code == 200:
+                    try:
+                        return Fetched(path, 200, body, parse_json(body), attempt)
+                    except ValueError as exc:
+                        last = PayloadError(
+                            f"GET {url} returned a body that is not valid JSON ({exc})", url=url
+                        )
+                else:
+                    wait = _retry_after(response)
+                    last = HTTPStatusError(
+                        f"GET {url} answered {response.status_code}: {_error_message(response)}",
+                        url=url,
+                        status=response.status_code,
+                        retry_after=wait,
+                    )
+                    if response.status_code not in RETRY_STATUSES:
+                        raise last
+            if attempt == self.settings.max_attempts:
+                break
+            delay = min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt)
+            self.retries += 1
+            await self._sleep(delay)
+        assert last is not None
+        raise type(last)(
+            f"{last} (gave up after {self.settings.max_attempts} attempts)", **_error_kwargs(last)
+        )
+
+
+def _error_kwargs(err: FetchError) -> dict[str, Any]:
+    if isinstance(err, HTTPStatusError):
+        return {"url": err.url, "status": err.status, "retry_after": err.retry_after}
+    return {"url": err.url}

@@ -1,0 +1,338 @@
+"""Typed records parsed from OpenRouter's v1 JSON, normalised for versioning.
+
+Each record splits its fields in three:
+
+* ``facts`` — what defines a version (prices, limits, parameters …). Their hash is the version identity, so
+  two snapshots that list the same facts produce one version, however the JSON was spelled.
+* ``live`` — fast-moving telemetry (status, uptime, latency, throughput) that is stored separately and never
+  opens a new price version.
+* unknown fields — tolerated, named in the snapshot's notes and kept in the raw-payload archive only.
+
+A missing optional field is the same as ``null`` for the hash, so a field that upstream starts or stops
+sending (without a value) does not look like a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from catalog.prices import PriceFormatError, PriceSheet, content_hash, parse_price_sheet
+
+MODEL_CORE = {
+    "id", "canonical_slug", "name", "created", "context_length", "architecture", "pricing", "top_provider",
+    "supported_parameters", "hugging_face_id", "expiration_date", "knowledge_cutoff", "alias_target",
+}  # fmt: skip
+# Known fields stored as JSON beside the core columns (and part of the version identity).
+MODEL_EXTRA = {"per_request_limits", "default_parameters", "reasoning", "supported_voices"}
+# Known fields we deliberately do not version: prose, derived links, benchmark scores that move on their own.
+MODEL_IGNORED = {"description", "links", "benchmarks"}
+
+ENDPOINT_CORE = {
+    "name", "model_id", "model_name", "context_length", "pricing", "provider_name", "tag", "quantization",
+    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "supports_implicit_caching",
+    "supports_voice_cloning",
+}  # fmt: skip
+ENDPOINT_LIVE = {
+    "status", "uptime_last_5m", "uptime_last_30m", "uptime_last_1d", "latency_last_30m", "throughput_last_30m",
+}  # fmt: skip
+
+PROVIDER_CORE = {
+    "name", "slug", "privacy_policy_url", "terms_of_service_url", "status_page_url", "headquarters", "datacenters",
+    "data_policy",
+}  # fmt: skip
+DATA_POLICY_KEYS = ("training", "training_openrouter", "retains_prompts", "can_publish", "requires_user_ids")
+
+
+class RecordError(ValueError):
+    """One record that cannot be parsed; the message names the field."""
+
+
+def _str(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise RecordError(f"missing {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{key!r} is {type(value).__name__}, expected a string")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{key!r} is a boolean, expected a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal | float) and value == int(value):
+        return int(value)
+    raise RecordError(f"{key!r} is {value!r}, expected a whole number")
+
+
+def _float(obj: dict[str, Any], key: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise RecordError(f"{key!r} is {value!r}, expected a number")
+    return float(value)
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise RecordError(f"{key!r} is {value!r}, expected true/false")
+    return value
+
+
+def _str_list(obj: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = obj.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError(f"{key!r} is not a list of strings")
+    # Order carries no meaning upstream; sorting keeps a reshuffle from opening a version.
+    return tuple(sorted(set(value)))
+
+
+def _pricing(obj: dict[str, Any]) -> PriceSheet:
+    try:
+        return parse_price_sheet(obj.get("pricing"))
+    except PriceFormatError as exc:
+        raise RecordError(str(exc)) from None
+
+
+def _jsonable(value: Any) -> Any:
+    """Decimals (from ``parse_float=Decimal``) back to plain JSON numbers for JSON columns."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "E" not in str(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    model_id: str
+    facts: dict[str, Any]
+    pricing: PriceSheet
+    extra: dict[str, Any]
+    unknown_fields: tuple[str, ...] = ()
+    content_hash: str = ""
+
+    @property
+    def is_alias(self) -> bool:
+        return self.model_id.startswith("~") or self.facts.get("alias_target") is not None
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    model_id: str  # the catalog model id we asked for (with any :variant suffix)
+    tag: str
+    facts: dict[str, Any]
+    pricing: PriceSheet
+    live: dict[str, Any]
+    unknown_fields: tuple[str, ...] = ()
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    slug: str
+    facts: dict[str, Any]
+    unknown_fields: tuple[str, ...] = ()
+    content_hash: str = ""
+
+
+@dataclass
+class ParseReport:
+    """What one payload yielded: records plus per-item problems (never an exception for one bad item)."""
+
+    problems: list[str] = field(default_factory=list)
+    unreadable_ids: int = 0  # items without a usable id: we cannot tell which rows they would close
+    skipped_ids: list[str] = field(default_factory=list)  # items with an id that failed to parse
+
+
+def _hash(facts: dict[str, Any], pricing: PriceSheet | None, extra: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {k: v for k, v in facts.items() if v is not None and v != ()}
+    if pricing is not None:
+        body["pricing"] = pricing.canonical()
+    if extra:
+        body["extra"] = {k: v for k, v in extra.items() if v is not None}
+    return content_hash(body)
+
+
+def parse_model(item: Any) -> ModelRecord:
+    if not isinstance(item, dict):
+        raise RecordError(f"model entry is {type(item).__name__}, expected an object")
+    model_id = _str(item, "id", required=True)
+    assert model_id is not None
+    arch = item.get("architecture") or {}
+    top = item.get("top_provider") or {}
+    if not isinstance(arch, dict) or not isinstance(top, dict):
+        raise RecordError("architecture/top_provider is not an object")
+    alias = item.get("alias_target")
+    alias_slug = alias.get("slug") if isinstance(alias, dict) else alias
+    facts: dict[str, Any] = {
+        "canonical_slug": _str(item, "canonical_slug"),
+        "name": _str(item, "name"),
+        "created": _int(item, "created"),
+        "context_length": _int(item, "context_length"),
+        "modality": _str(arch, "modality"),
+        "input_modalities": _str_list(arch, "input_modalities"),
+        "output_modalities": _str_list(arch, "output_modalities"),
+        "tokenizer": _str(arch, "tokenizer"),
+        "instruct_type": _str(arch, "instruct_type"),
+        "top_context_length": _int(top, "context_length"),
+        "top_max_completion_tokens": _int(top, "max_completion_tokens"),
+        "is_moderated": _bool(top, "is_moderated"),
+        "supported_parameters": _str_list(item, "supported_parameters"),
+        "hugging_face_id": _str(item, "hugging_face_id") or None,
+        "expiration_date": _str(item, "expiration_date"),
+        "knowledge_cutoff": _str(item, "knowledge_cutoff"),
+        "alias_target": alias_slug if isinstance(alias_slug, str) else None,
+    }
+    pricing = _pricing(item)
+    extra = {k: _jsonable(item[k]) for k in sorted(MODEL_EXTRA) if item.get(k) is not None}
+    unknown = tuple(sorted(set(item) - MODEL_CORE - MODEL_EXTRA - MODEL_IGNORED))
+    return ModelRecord(model_id, facts, pricing, extra, unknown, _hash(facts, pricing, extra))
+
+
+def parse_models(body: Any) -> tuple[list[ModelRecord], ParseReport]:
+    """Parse a ``/models`` body: ``{"data": [...]}`` or a bare array (both occur in recordings)."""
+    items = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise RecordError("the /models body has no 'data' list")
+    report = ParseReport()
+    records: dict[str, ModelRecord] = {}
+    for index, item in enumerate(items):
+        try:
+            record = parse_model(item)
+        except RecordError as exc:
+            ident = item.get("id") if isinstance(item, dict) else None
+            if isinstance(ident, str):
+                report.skipped_ids.append(ident)
+            else:
+                report.unreadable_ids += 1
+            report.problems.append(f"model {ident or f'#{index}'}: {exc}")
+            continue
+        # A repeated id is kept once; the later entry wins, as a client reading the list would see it.
+        records[record.model_id] = record
+    return list(records.values()), report
+
+
+def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
+    if not isinstance(item, dict):
+        raise RecordError(f"endpoint entry is {type(item).__name__}, expected an object")
+    tag = _str(item, "tag") or _str(item, "provider_name")
+    if not tag:
+        raise RecordError("endpoint has neither 'tag' nor 'provider_name'")
+    facts: dict[str, Any] = {
+        "name": _str(item, "name"),
+        "permaslug": _str(item, "model_id"),
+        "model_name": _str(item, "model_name"),
+        "provider_name": _str(item, "provider_name"),
+        "quantization": _str(item, "quantization"),
+        "context_length": _int(item, "context_length"),
+        "max_completion_tokens": _int(item, "max_completion_tokens"),
+        "max_prompt_tokens": _int(item, "max_prompt_tokens"),
+        "supported_parameters": _str_list(item, "supported_parameters"),
+        "supports_implicit_caching": _bool(item, "supports_implicit_caching"),
+        "supports_voice_cloning": _bool(item, "supports_voice_cloning") or None,
+    }
+    live = {
+        "status": _int(item, "status"),
+        "uptime_last_5m": _float(item, "uptime_last_5m"),
+        "uptime_last_30m": _float(item, "uptime_last_30m"),
+        "uptime_last_1d": _float(item, "uptime_last_1d"),
+        "latency_last_30m": _percentiles(item, "latency_last_30m"),
+        "throughput_last_30m": _percentiles(item, "throughput_last_30m"),
+    }
+    pricing = _pricing(item)
+    unknown = tuple(sorted(set(item) - ENDPOINT_CORE - ENDPOINT_LIVE))
+    return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing))
+
+
+def _percentiles(item: dict[str, Any], key: str) -> dict[str, float] | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RecordError(f"{key!r} is not an object")
+    return {
+        p: float(v)
+        for p, v in value.items()
+        if isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+    }
+
+
+def parse_endpoints(model_id: str, body: Any) -> tuple[list[EndpointRecord], ParseReport]:
+    """Parse one ``/models/{id}/endpoints`` body (``{"data": {..., "endpoints": [...]}}``)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, dict):
+        items = data.get("endpoints")
+    elif isinstance(body, dict) and isinstance(body.get("endpoints"), list):
+        items = body["endpoints"]
+    else:
+        items = None
+    if not isinstance(items, list):
+        raise RecordError(f"the endpoints body of {model_id} has no 'data.endpoints' list")
+    report = ParseReport()
+    records = []
+    for index, item in enumerate(items):
+        try:
+            records.append(parse_endpoint(model_id, item))
+        except RecordError as exc:
+            report.unreadable_ids += 1
+            report.problems.append(f"endpoint #{index} of {model_id}: {exc}")
+    return records, report
+
+
+def parse_provider(item: Any) -> ProviderRecord:
+    if not isinstance(item, dict):
+        raise RecordError(f"provider entry is {type(item).__name__}, expected an object")
+    slug = _str(item, "slug", required=True)
+    assert slug is not None
+    policy = item.get("data_policy") or {}
+    if not isinstance(policy, dict):
+        raise RecordError("'data_policy' is not an object")
+    facts: dict[str, Any] = {
+        "name": _str(item, "name"),
+        "privacy_policy_url": _str(item, "privacy_policy_url"),
+        "terms_of_service_url": _str(item, "terms_of_service_url"),
+        "status_page_url": _str(item, "status_page_url"),
+        "headquarters": _str(item, "headquarters"),
+        "datacenters": _str_list(item, "datacenters"),
+        **{f"policy_{k}": _bool(policy, k) for k in DATA_POLICY_KEYS},
+    }
+    unknown = tuple(sorted(set(item) - PROVIDER_CORE))
+    return ProviderRecord(slug, facts, unknown, _hash(facts, None))
+
+
+def parse_providers(body: Any) -> tuple[list[ProviderRecord], ParseReport]:
+    items = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise RecordError("the /providers body has no 'data' list")
+    report = ParseReport()
+    records: dict[str, ProviderRecord] = {}
+    for index, item in enumerate(items):
+        try:
+            record = parse_provider(item)
+        except RecordError as exc:
+            ident = item.get("slug") if isinstance(item, dict) else None
+            if isinstance(ident, str):
+                report.skipped_ids.append(ident)
+            else:
+                report.unreadable_ids += 1
+            report.problems.append(f"provider {ident or f'#{index}'}: {exc}")
+            continue
+        records[record.slug] = record
+    return list(records.values()), report

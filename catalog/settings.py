@@ -1,0 +1,84 @@
+"""Settings read from flags and the environment, in one place.
+
+Nothing here opens a connection; the HTTP client and the database are built by the caller from these values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.errors import ConfigError
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+BUNDLE_DIR = DATA_DIR / "bundle"
+DEFAULT_DB = DATA_DIR / "catalog.duckdb"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds; set it to e.g. {default}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How the fetcher talks to OpenRouter (or to the fake server)."""
+
+    base_url: str = OPENROUTER_BASE_URL
+    # repr=False: the key must never show up in a log line or a traceback.
+    api_key: str | None = field(default=None, repr=False)
+    concurrency: int = 8
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_cap: float = 20.0
+
+    @classmethod
+    def from_env(cls, *, base_url: str | None = None, concurrency: int | None = None) -> FetchSettings:
+        url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"base URL {url!r} must start with http:// or https://")
+        return cls(
+            base_url=url.rstrip("/"),
+            api_key=os.environ.get("OPENROUTER_API_KEY") or None,
+            concurrency=concurrency or _env_int("CATALOG_CONCURRENCY", 8),
+            connect_timeout=_env_float("CATALOG_CONNECT_TIMEOUT", 5.0),
+            read_timeout=_env_float("CATALOG_READ_TIMEOUT", 30.0),
+            max_attempts=_env_int("CATALOG_MAX_ATTEMPTS", 4),
+        )
+
+
+def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The DuckDB file: ``--db``, else ``CATALOG_DB``, else ``data/catalog.duckdb`` in the project."""
+    raw = explicit or os.environ.get("CATALOG_DB")
+    return Path(raw).expanduser() if raw else DEFAULT_DB
+
+
+def bundle_dir() -> Path:
+    raw = os.environ.get("CATALOG_BUNDLE")
+    return Path(raw).expanduser() if raw else BUNDLE_DIR

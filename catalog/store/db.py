@@ -1,0 +1,50 @@
+"""Opening the DuckDB file: one writer, any number of readers, and clear words when that is not possible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from catalog.errors import StoreError, StoreLockedError
+from catalog.store.migrations import MIGRATIONS, applied, migrate
+
+
+def _locked(path: Path, exc: Exception) -> StoreLockedError:
+    return StoreLockedError(
+        f"the database {path} is in use by another process (DuckDB allows one writer). "
+        "Stop that process, or point this command at another file with --db / CATALOG_DB."
+        f" [{str(exc).splitlines()[0][:160]}]"
+    )
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the history. Writers migrate the schema first; readers refuse a missing or outdated file."""
+    if read_only:
+        if not path.exists():
+            raise StoreError(
+                f"no database at {path}; load one first with `catalog up` or `catalog replay`, "
+                "or point at another file with --db / CATALOG_DB"
+            )
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise _locked(path, exc) from None
+            raise StoreError(f"cannot open {path}: {exc}") from None
+        missing = len(MIGRATIONS) - len(applied(con))
+        if missing:
+            con.close()
+            raise StoreError(f"{path} needs {missing} schema migration(s); run any writing command once")
+        return con
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise _locked(path, exc) from None
+        raise StoreError(f"cannot open {path}: {exc}") from None
+    except duckdb.Error as exc:
+        raise StoreError(f"{path} is not a usable DuckDB file: {exc}") from None
+    migrate(con)
+    return con

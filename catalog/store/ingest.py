@@ -1,0 +1,458 @@
+"""Record one sweep as one snapshot: all or nothing, in a single transaction.
+
+Versioning rules (each a promise the tests hold us to):
+
+* A version is one row per entity per distinct content hash, ``valid_from`` inclusive, ``valid_to``
+  exclusive (``NULL`` while open). Re-ingesting an identical state opens nothing; it only moves ``last_seen``.
+* A model missing from ``/models`` closes its model row and its endpoint rows — unless the model count fell by
+  more than half against the previous snapshot: then the snapshot is ``suspicious`` and closes nothing.
+* A model whose endpoints could not be fetched (after retries) or parsed keeps its endpoint rows open and
+  makes the snapshot ``partial``: a failed fetch is not a removal.
+* A sweep that failed outright (no usable ``/models``) is recorded as ``failed`` and changes no history.
+* Snapshots are applied in time order; an older one than the newest stored is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from catalog.errors import SnapshotOrderError
+from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderRecord
+from catalog.openrouter.sweep import Sweep
+from catalog.prices import PRICE_KEYS, PriceSheet
+from catalog.store.archive import archive_payloads
+
+SUSPICIOUS_DROP = 0.5
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    snapshot_id: int
+    taken_at: datetime
+    status: str
+    models: int | None
+    endpoints: int | None
+    providers: int | None
+    opened: int
+    closed: int
+    endpoint_failures: int
+    error_summary: str | None
+    duration_ms: int
+
+
+def endpoint_base_key(model_id: str, tag: str) -> str:
+    return f"{model_id}@{tag}"
+
+
+def _pricing_columns(sheet: PriceSheet) -> dict[str, Any]:
+    cols: dict[str, Any] = {f"price_{k}": sheet.prices[k] for k in PRICE_KEYS}
+    cols["discount"] = sheet.discount
+    cols["price_dynamic"] = sheet.dynamic
+    cols["price_free"] = sheet.free
+    cols["pricing_text"] = json.dumps(sheet.original(), sort_keys=True)
+    return cols
+
+
+def _model_row(rec: ModelRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"model_id": rec.model_id, "content_hash": rec.content_hash}
+    row.update({k: list(v) if isinstance(v, tuple) else v for k, v in rec.facts.items()})
+    row.update(_pricing_columns(rec.pricing))
+    row["extra"] = json.dumps(rec.extra, sort_keys=True) if rec.extra else None
+    return row
+
+
+def _endpoint_row(rec: EndpointRecord, key: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "endpoint_key": key,
+        "model_id": rec.model_id,
+        "tag": rec.tag,
+        "provider_slug": rec.tag.split("/", 1)[0],
+        "content_hash": rec.content_hash,
+    }
+    row.update({k: list(v) if isinstance(v, tuple) else v for k, v in rec.facts.items()})
+    row.update(_pricing_columns(rec.pricing))
+    return row
+
+
+def _provider_row(rec: ProviderRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"slug": rec.slug, "content_hash": rec.content_hash}
+    row.update({k: list(v) if isinstance(v, tuple) else v for k, v in rec.facts.items()})
+    return row
+
+
+def assign_endpoint_keys(
+    current: dict[str, list[EndpointRecord]], open_rows: Iterable[tuple[str, str, str, str]]
+) -> list[tuple[str, EndpointRecord]]:
+    """Give every fetched endpoint a key that is stable across snapshots.
+
+    The key is ``model@tag``. Upstream sometimes lists two endpoints of one provider under the same tag
+    (two ``together`` endpoints for one model); they get ``#2``, ``#3``… and are matched to the stored ones
+    by content first, so an endpoint whose fields did not change keeps its key and opens no version.
+    """
+    open_by_base: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key, model_id, tag, digest in open_rows:
+        open_by_base[endpoint_base_key(model_id, tag)].append((key, digest))
+    out: list[tuple[str, EndpointRecord]] = []
+    for model_id, records in current.items():
+        groups: dict[str, list[EndpointRecord]] = defaultdict(list)
+        for rec in records:
+            groups[endpoint_base_key(model_id, rec.tag)].append(rec)
+        for base, group in groups.items():
+            stored = sorted(open_by_base.get(base, []))
+            if len(group) == 1 and len(stored) <= 1:
+                out.append((stored[0][0] if stored else base, group[0]))
+                continue
+            free = list(stored)
+            pending: list[EndpointRecord] = []
+            for rec in group:  # exact content matches first
+                hit = next((s for s in free if s[1] == rec.content_hash), None)
+                if hit is not None:
+                    free.remove(hit)
+                    out.append((hit[0], rec))
+                else:
+                    pending.append(rec)
+            used = {k for k, _ in stored}
+            for rec in pending:  # then changed ones, in listed order, onto the remaining stored keys
+                if free:
+                    out.append((free.pop(0)[0], rec))
+                    continue
+                n = 1
+                while (candidate := base if n == 1 else f"{base}#{n}") in used:
+                    n += 1
+                used.add(candidate)
+                out.append((candidate, rec))
+    return out
+
+
+class _Versioner:
+    """Applies one entity kind's current rows to its version table."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, snapshot_id: int, taken_at: datetime) -> None:
+        self.con = con
+        self.snapshot_id = snapshot_id
+        self.taken_at = taken_at
+        self.opened = 0
+        self.closed = 0
+
+    def new_ids(self, n: int) -> list[int]:
+        if n == 0:
+            return []
+        rows = self.con.execute("SELECT nextval('version_id_seq') FROM range(?)", [n]).fetchall()
+        return [r[0] for r in rows]
+
+    def apply(
+        self, table: str, key_col: str, rows: list[dict[str, Any]], may_close: Callable[[str, str], bool]
+    ) -> dict[str, int]:
+        """Open / close / touch versions; return ``{key: version_id}`` of versions opened now."""
+        scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
+        open_rows = self.con.execute(
+            f"SELECT version_id, {key_col}, content_hash, {scope_col} FROM {table} WHERE valid_to IS NULL"
+        ).fetchall()
+        open_by_key = {key: (vid, digest, scope) for vid, key, digest, scope in open_rows}
+        touch, close, fresh = [], [], []
+        seen = set()
+        for row in rows:
+            key = row[key_col]
+            seen.add(key)
+            stored = open_by_key.get(key)
+            if stored is not None and stored[1] == row["content_hash"]:
+                touch.append(stored[0])
+                continue
+            if stored is not None:
+                close.append(stored[0])
+            fresh.append(row)
+        for key, (vid, _digest, scope) in open_by_key.items():
+            if key not in seen and may_close(key, scope):
+                close.append(vid)
+        if close:
+            self.con.execute(
+                f"UPDATE {table} SET valid_to = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                [self.taken_at, close],
+            )
+        if touch:
+            self.con.execute(
+                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? "
+                "WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                [self.taken_at, self.snapshot_id, touch],
+            )
+        opened: dict[str, int] = {}
+        if fresh:
+            ids = self.new_ids(len(fresh))
+            for row, vid in zip(fresh, ids, strict=True):
+                row.update(
+                    version_id=vid,
+                    valid_from=self.taken_at,
+                    valid_to=None,
+                    first_snapshot=self.snapshot_id,
+                    last_snapshot=self.snapshot_id,
+                    last_seen=self.taken_at,
+                )
+                opened[row[key_col]] = vid
+            self._insert(table, fresh)
+        self.opened += len(fresh)
+        self.closed += len(close)
+        return opened
+
+    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        columns = [r[1] for r in self.con.execute(f"PRAGMA table_info('{table}')").fetchall()]
+        frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
+        target = self.con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
+        frame = frame.select(
+            [pl.col(c).cast(target[c], strict=True) if frame.schema[c] != pl.Null else pl.lit(None, target[c]).alias(c)
+             for c in columns]
+        )  # fmt: skip
+        self.con.register("_incoming", frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+
+def _override_rows(
+    entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]
+) -> list[tuple[Any, ...]]:
+    rows = []
+    for key, vid in opened.items():
+        for ordinal, o in enumerate(sheets[key].overrides):
+            prices = [o.prices.get(k) for k in PRICE_KEYS]
+            dynamic = any(k in o.prices and o.prices[k] is None for k in PRICE_KEYS)
+            rows.append((entity, vid, ordinal, o.min_prompt_tokens, o.utc_start, o.utc_end, dynamic, *prices))
+    return rows
+
+
+def _previous_model_count(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(
+        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
+        "ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def _check_order(con: duckdb.DuckDBPyConnection, taken_at: datetime) -> None:
+    row = con.execute("SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()
+    newest = row[0][0] if row else None
+    if newest is not None and taken_at < newest:
+        raise SnapshotOrderError(
+            f"snapshot time {taken_at.isoformat()} is older than the newest stored snapshot "
+            f"({newest.isoformat()}); history is applied in time order. Load older data into an empty "
+            "database (--db), or rebuild with `catalog rederive`."
+        )
+
+
+def _summary_text(sweep: Sweep, suspicious_note: str | None) -> str | None:
+    parts = []
+    if sweep.fatal:
+        parts.append(sweep.fatal)
+    if suspicious_note:
+        parts.append(suspicious_note)
+    if sweep.endpoint_failures:
+        names = sorted(sweep.endpoint_failures)
+        first = sweep.endpoint_failures[names[0]]
+        parts.append(f"endpoints of {len(names)} model(s) not fetched, e.g. {names[0]}: {first}")
+    if sweep.provider_error:
+        parts.append(f"providers not fetched: {sweep.provider_error}")
+    if sweep.problems:
+        parts.append(f"{len(sweep.problems)} item(s) unparsable, e.g. {sweep.problems[0]}")
+    if sweep.unknown_fields:
+        fields = ", ".join(f"{k} ({v})" for k, v in sorted(sweep.unknown_fields.items()))
+        parts.append(f"new upstream fields kept in the raw archive: {fields}")
+    return "; ".join(parts)[:2000] if parts else None
+
+
+def record_snapshot(
+    con: duckdb.DuckDBPyConnection, sweep: Sweep, *, snapshot_id: int | None = None, archive: bool = True
+) -> SnapshotSummary:
+    """Store one sweep in one transaction and return what it did.
+
+    ``snapshot_id`` re-applies an already recorded snapshot (used by ``rederive``); ``archive=False`` skips the
+    raw-payload archive (used by benchmarks that feed synthetic sweeps).
+    """
+    started = time.monotonic()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        summary = _record(con, sweep, snapshot_id, archive, started)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, sweep: Sweep, snapshot_id: int | None, archive: bool, started: float
+) -> SnapshotSummary:
+    rederive = snapshot_id is not None
+    if not rederive and sweep.fatal is None:
+        _check_order(con, sweep.taken_at)
+    if snapshot_id is None:
+        row = con.execute("SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots").fetchall()
+        snapshot_id = int(row[0][0])
+    v = _Versioner(con, snapshot_id, sweep.taken_at)
+    status, suspicious_note = "ok", None
+    if sweep.fatal is not None or sweep.models is None:
+        status = "failed"
+    else:
+        previous = _previous_model_count(con) if not rederive else _previous_count_before(con, snapshot_id)
+        if previous and len(sweep.models) < previous * SUSPICIOUS_DROP:
+            status = "suspicious"
+            suspicious_note = (
+                f"model count fell from {previous} to {len(sweep.models)}; nothing was closed "
+                "(check the source before trusting this snapshot)"
+            )
+        elif (
+            sweep.endpoint_failures
+            or sweep.provider_error
+            or sweep.models_unreadable
+            or sweep.models_skipped
+            or sweep.providers_skipped
+            or sweep.providers_unreadable
+        ):
+            status = "partial"
+        _apply_history(con, v, sweep, may_close_anything=status != "suspicious")
+    duration_ms = int((time.monotonic() - started + sweep.duration_s) * 1000)
+    error_summary = _summary_text(sweep, suspicious_note)
+    values = dict(
+        taken_at=sweep.taken_at,
+        started_at=sweep.taken_at,
+        source=sweep.source,
+        kinds=",".join(sorted(sweep.kinds)),
+        status=status,
+        models_count=len(sweep.models) if sweep.models is not None else None,
+        endpoints_count=sweep.endpoint_count
+        if "endpoints" in sweep.kinds and sweep.models is not None
+        else None,
+        providers_count=len(sweep.providers) if sweep.providers is not None else None,
+        endpoint_failures=len(sweep.endpoint_failures),
+        versions_opened=v.opened,
+        versions_closed=v.closed,
+        retries=sweep.retries,
+        duration_ms=duration_ms,
+        error_summary=error_summary,
+    )
+    if rederive:
+        sets = ", ".join(
+            f"{k} = ?" for k in values if k not in ("taken_at", "started_at", "source", "retries")
+        )
+        params = [
+            val for k, val in values.items() if k not in ("taken_at", "started_at", "source", "retries")
+        ]
+        con.execute(f"UPDATE snapshots SET {sets} WHERE snapshot_id = ?", [*params, snapshot_id])
+    else:
+        cols = ", ".join(["snapshot_id", *values])
+        marks = ", ".join("?" * (len(values) + 1))
+        con.execute(f"INSERT INTO snapshots ({cols}) VALUES ({marks})", [snapshot_id, *values.values()])
+        if archive:
+            archive_payloads(con, snapshot_id, sweep.raw)
+    return SnapshotSummary(
+        snapshot_id, sweep.taken_at, status, values["models_count"], values["endpoints_count"],
+        values["providers_count"], v.opened, v.closed, len(sweep.endpoint_failures), error_summary, duration_ms,
+    )  # fmt: skip
+
+
+def _previous_count_before(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int | None:
+    row = con.execute(
+        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
+        "AND snapshot_id < ? ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
+        [snapshot_id],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def _apply_history(
+    con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, *, may_close_anything: bool
+) -> None:
+    assert sweep.models is not None
+    current_models = {m.model_id for m in sweep.models}
+    protected = set(sweep.models_skipped)
+    # Removals are only trusted when every /models entry was readable.
+    removals_trusted = may_close_anything and sweep.models_unreadable == 0
+
+    model_sheets = {m.model_id: m.pricing for m in sweep.models}
+    opened = v.apply(
+        "model_versions",
+        "model_id",
+        [_model_row(m) for m in sweep.models],
+        lambda key, _scope: removals_trusted and key not in current_models and key not in protected,
+    )
+    _insert_overrides(con, "model", opened, model_sheets)
+
+    if "endpoints" in sweep.kinds or removals_trusted:
+        fetched = set(sweep.endpoints) if may_close_anything else set()
+
+        def endpoint_closable(_key: str, model_id: str) -> bool:
+            if model_id in fetched:
+                return True  # its list was read in full: what is missing from it is gone
+            return removals_trusted and model_id not in current_models and model_id not in protected
+
+        open_rows = con.execute(
+            "SELECT endpoint_key, model_id, tag, content_hash FROM endpoint_versions WHERE valid_to IS NULL"
+        ).fetchall()
+        keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
+        sheets = {key: rec.pricing for key, rec in keyed}
+        opened = v.apply(
+            "endpoint_versions", "endpoint_key", [_endpoint_row(r, k) for k, r in keyed], endpoint_closable
+        )
+        _insert_overrides(con, "endpoint", opened, sheets)
+        status_rows = [
+            {"endpoint_key": k, "model_id": r.model_id, "status": r.live.get("status"),
+             "content_hash": str(r.live.get("status"))}
+            for k, r in keyed
+        ]  # fmt: skip
+        v.apply("endpoint_status", "endpoint_key", status_rows, endpoint_closable)
+        _replace_telemetry(con, v, keyed)
+
+    if sweep.providers is not None:
+        current_providers = {p.slug for p in sweep.providers}
+        skipped = set(sweep.providers_skipped)
+        trusted = may_close_anything and sweep.providers_unreadable == 0
+        v.apply(
+            "provider_versions",
+            "slug",
+            [_provider_row(p) for p in sweep.providers],
+            lambda key, _scope: trusted and key not in current_providers and key not in skipped,
+        )
+
+
+def _insert_overrides(
+    con: duckdb.DuckDBPyConnection, entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]
+) -> None:
+    rows = _override_rows(entity, opened, sheets)
+    if rows:
+        marks = ", ".join("?" * len(rows[0]))
+        con.executemany(f"INSERT INTO price_overrides VALUES ({marks})", rows)
+
+
+def _replace_telemetry(
+    con: duckdb.DuckDBPyConnection, v: _Versioner, keyed: list[tuple[str, EndpointRecord]]
+) -> None:
+    if not keyed:
+        return
+    rows = []
+    for key, rec in keyed:
+        live = rec.live
+        lat = live.get("latency_last_30m") or {}
+        thr = live.get("throughput_last_30m") or {}
+        rows.append(
+            {
+                "endpoint_key": key, "model_id": rec.model_id, "snapshot_id": v.snapshot_id,
+                "observed_at": v.taken_at, "status": live.get("status"),
+                "uptime_last_5m": live.get("uptime_last_5m"), "uptime_last_30m": live.get("uptime_last_30m"),
+                "uptime_last_1d": live.get("uptime_last_1d"),
+                **{f"latency_{p}": lat.get(p) for p in ("p50", "p75", "p90", "p99")},
+                **{f"throughput_{p}": thr.get(p) for p in ("p50", "p75", "p90", "p99")},
+            }
+        )  # fmt: skip
+    con.execute(
+        "DELETE FROM endpoint_telemetry WHERE endpoint_key IN (SELECT unnest(?::VARCHAR[]))",
+        [[k for k, _ in keyed]],
+    )
+    v._insert("endpoint_telemetry", rows)

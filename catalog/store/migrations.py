@@ -1,0 +1,208 @@
+"""Schema migrations: ordered, named steps, each applied once in its own transaction and recorded.
+
+Add a step by appending to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from catalog.prices import PRICE_KEYS
+
+PRICE = "DECIMAL(38,30)"
+PRICE_COLUMNS = ",\n    ".join(f"price_{k} {PRICE}" for k in PRICE_KEYS)
+VERSION_COLUMNS = """
+    version_id BIGINT NOT NULL DEFAULT nextval('version_id_seq'),
+    content_hash VARCHAR NOT NULL,
+    valid_from TIMESTAMPTZ NOT NULL,
+    valid_to TIMESTAMPTZ,
+    first_snapshot INTEGER NOT NULL,
+    last_snapshot INTEGER NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL"""
+PRICING_COLUMNS = f"""
+    {PRICE_COLUMNS},
+    discount {PRICE} NOT NULL,
+    price_dynamic BOOLEAN NOT NULL,
+    price_free BOOLEAN NOT NULL,
+    pricing_text JSON NOT NULL"""
+
+
+def _initial_history(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SEQUENCE version_id_seq START 1")
+    con.execute(
+        """
+        CREATE TABLE snapshots (
+            snapshot_id INTEGER PRIMARY KEY,
+            taken_at TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            source VARCHAR NOT NULL,
+            kinds VARCHAR NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('ok', 'partial', 'failed', 'suspicious')),
+            models_count INTEGER,
+            endpoints_count INTEGER,
+            providers_count INTEGER,
+            endpoint_failures INTEGER NOT NULL DEFAULT 0,
+            versions_opened INTEGER NOT NULL DEFAULT 0,
+            versions_closed INTEGER NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0,
+            duration_ms INTEGER,
+            error_summary VARCHAR
+        )"""
+    )
+    con.execute(
+        f"""
+        CREATE TABLE model_versions (
+            model_id VARCHAR NOT NULL,{VERSION_COLUMNS},
+            canonical_slug VARCHAR,
+            name VARCHAR,
+            created BIGINT,
+            context_length BIGINT,
+            modality VARCHAR,
+            input_modalities VARCHAR[],
+            output_modalities VARCHAR[],
+            tokenizer VARCHAR,
+            instruct_type VARCHAR,
+            top_context_length BIGINT,
+            top_max_completion_tokens BIGINT,
+            is_moderated BOOLEAN,
+            supported_parameters VARCHAR[],
+            hugging_face_id VARCHAR,
+            expiration_date VARCHAR,
+            knowledge_cutoff VARCHAR,
+            alias_target VARCHAR,{PRICING_COLUMNS},
+            extra JSON
+        )"""
+    )
+    con.execute(
+        f"""
+        CREATE TABLE endpoint_versions (
+            endpoint_key VARCHAR NOT NULL,
+            model_id VARCHAR NOT NULL,
+            tag VARCHAR NOT NULL,
+            provider_slug VARCHAR NOT NULL,{VERSION_COLUMNS},
+            name VARCHAR,
+            permaslug VARCHAR,
+            model_name VARCHAR,
+            provider_name VARCHAR,
+            quantization VARCHAR,
+            context_length BIGINT,
+            max_completion_tokens BIGINT,
+            max_prompt_tokens BIGINT,
+            supported_parameters VARCHAR[],
+            supports_implicit_caching BOOLEAN,
+            supports_voice_cloning BOOLEAN,{PRICING_COLUMNS}
+        )"""
+    )
+    override_prices = ",\n            ".join(f"price_{k} {PRICE}" for k in PRICE_KEYS)
+    con.execute(
+        f"""
+        CREATE TABLE price_overrides (
+            entity VARCHAR NOT NULL CHECK (entity IN ('model', 'endpoint')),
+            version_id BIGINT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            min_prompt_tokens BIGINT,
+            utc_start INTEGER,
+            utc_end INTEGER,
+            dynamic BOOLEAN NOT NULL,
+            {override_prices}
+        )"""
+    )
+    con.execute(
+        f"""
+        CREATE TABLE endpoint_status (
+            endpoint_key VARCHAR NOT NULL,
+            model_id VARCHAR NOT NULL,{VERSION_COLUMNS},
+            status INTEGER
+        )"""
+    )
+    con.execute(
+        """
+        CREATE TABLE endpoint_telemetry (
+            endpoint_key VARCHAR NOT NULL,
+            model_id VARCHAR NOT NULL,
+            snapshot_id INTEGER NOT NULL,
+            observed_at TIMESTAMPTZ NOT NULL,
+            status INTEGER,
+            uptime_last_5m DOUBLE,
+            uptime_last_30m DOUBLE,
+            uptime_last_1d DOUBLE,
+            latency_p50 DOUBLE, latency_p75 DOUBLE, latency_p90 DOUBLE, latency_p99 DOUBLE,
+            throughput_p50 DOUBLE, throughput_p75 DOUBLE, throughput_p90 DOUBLE, throughput_p99 DOUBLE
+        )"""
+    )
+    con.execute(
+        f"""
+        CREATE TABLE provider_versions (
+            slug VARCHAR NOT NULL,{VERSION_COLUMNS},
+            name VARCHAR,
+            privacy_policy_url VARCHAR,
+            terms_of_service_url VARCHAR,
+            status_page_url VARCHAR,
+            headquarters VARCHAR,
+            datacenters VARCHAR[],
+            policy_training BOOLEAN,
+            policy_training_openrouter BOOLEAN,
+            policy_retains_prompts BOOLEAN,
+            policy_can_publish BOOLEAN,
+            policy_requires_user_ids BOOLEAN
+        )"""
+    )
+    con.execute(
+        """
+        CREATE TABLE raw_blobs (
+            sha256 VARCHAR PRIMARY KEY,
+            size_bytes INTEGER NOT NULL,
+            gzip_body BLOB NOT NULL
+        )"""
+    )
+    con.execute(
+        """
+        CREATE TABLE raw_payloads (
+            snapshot_id INTEGER NOT NULL,
+            path VARCHAR NOT NULL,
+            status INTEGER,
+            sha256 VARCHAR,
+            error VARCHAR,
+            PRIMARY KEY (snapshot_id, path)
+        )"""
+    )
+
+
+Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
+MIGRATIONS: list[Migration] = [
+    ("0001_initial_history", _initial_history),
+]
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()
+    if not exists or not exists[0][0]:
+        return []
+    return [row[0] for row in con.execute("SELECT name FROM schema_migrations ORDER BY step").fetchall()]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply every missing step in order; return the names applied now."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "step INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = set(applied(con))
+    new: list[str] = []
+    for step, (name, apply) in enumerate(MIGRATIONS, start=1):
+        if name in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            apply(con)
+            con.execute("INSERT INTO schema_migrations (step, name) VALUES (?, ?)", [step, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        new.append(name)
+    return new

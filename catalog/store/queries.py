@@ -1,0 +1,276 @@
+"""Read the history: states as of an instant, versions, changes and snapshots, as Polars frames."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from catalog.errors import NotFoundError
+from catalog.prices import PRICE_KEYS, canonical
+
+IN_FORCE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pl.DataFrame:
+    return con.sql(sql, params=params or None).pl()
+
+
+def known_model_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT DISTINCT model_id FROM model_versions ORDER BY 1").fetchall()]
+
+
+def require_model(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
+    """Raise ``NotFoundError`` with the closest ids when ``model_id`` was never in the history."""
+    row = con.execute("SELECT 1 FROM model_versions WHERE model_id = ? LIMIT 1", [model_id]).fetchall()
+    if not row:
+        row = con.execute("SELECT 1 FROM endpoint_versions WHERE model_id = ? LIMIT 1", [model_id]).fetchall()
+    if row:
+        return
+    ids = known_model_ids(con)
+    close = difflib.get_close_matches(model_id, ids, n=5, cutoff=0.5)
+    close += [i for i in ids if model_id.lower() in i.lower() and i not in close][: 5 - len(close)]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; list models with `catalog models --search …`"
+    raise NotFoundError(f"model {model_id!r} is not in the history{hint}")
+
+
+def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | None = None) -> pl.DataFrame:
+    sql = f"""
+        SELECT m.model_id, m.name, m.context_length, m.modality, m.input_modalities, m.output_modalities,
+               m.supported_parameters, m.alias_target, m.price_dynamic, m.price_free, {PRICE_COLS}, m.discount,
+               (SELECT count(*) FROM endpoint_versions e
+                 WHERE e.model_id = m.model_id AND e.valid_from <= ? AND (e.valid_to IS NULL OR e.valid_to > ?))
+                 AS endpoints,
+               m.valid_from, m.valid_to, m.version_id
+        FROM model_versions m
+        WHERE m.{IN_FORCE.replace("valid_to IS", "m.valid_to IS").replace("valid_to >", "m.valid_to >")}
+    """
+    params: list[Any] = [at, at, at, at]
+    if search:
+        sql += " AND (m.model_id ILIKE ? OR m.name ILIKE ?)"
+        params += [f"%{search}%", f"%{search}%"]
+    return _frame(con, sql + " ORDER BY m.model_id", params)
+
+
+def endpoints_as_of(con: duckdb.DuckDBPyConnection, model_id: str, at: datetime) -> pl.DataFrame:
+    """Every endpoint of ``model_id`` in force at ``at``, with its status then and its overrides."""
+    require_model(con, model_id)
+    return _frame(
+        con,
+        f"""
+        SELECT e.endpoint_key, e.model_id, e.tag, e.provider_slug, e.provider_name, e.name, e.permaslug,
+               e.quantization, e.context_length, e.max_completion_tokens, e.max_prompt_tokens,
+               e.supported_parameters, e.supports_implicit_caching, s.status,
+               e.price_dynamic, e.price_free, {", ".join(f"e.price_{k}" for k in PRICE_KEYS)}, e.discount,
+               e.pricing_text, e.valid_from, e.valid_to, e.version_id,
+               (SELECT count(*) FROM price_overrides o WHERE o.entity = 'endpoint' AND o.version_id = e.version_id)
+                 AS overrides
+        FROM endpoint_versions e
+        LEFT JOIN endpoint_status s ON s.endpoint_key = e.endpoint_key
+             AND s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)
+        WHERE e.model_id = ? AND e.valid_from <= ? AND (e.valid_to IS NULL OR e.valid_to > ?)
+        ORDER BY e.price_prompt NULLS LAST, e.price_completion NULLS LAST, e.endpoint_key
+        """,
+        [at, at, model_id, at, at],
+    )
+
+
+def endpoint_history(con: duckdb.DuckDBPyConnection, model_id: str, provider: str | None = None) -> pl.DataFrame:
+    """Every price version of the model's endpoints (optionally one provider slug or tag), oldest first."""
+    require_model(con, model_id)
+    sql = f"""
+        SELECT endpoint_key, tag, provider_slug, provider_name, valid_from, valid_to, first_snapshot,
+               last_snapshot, last_seen, price_dynamic, {PRICE_COLS}, discount, context_length,
+               max_completion_tokens, quantization, pricing_text, version_id
+        FROM endpoint_versions WHERE model_id = ?
+    """
+    params: list[Any] = [model_id]
+    if provider:
+        sql += " AND (tag = ? OR provider_slug = ? OR lower(provider_name) = lower(?))"
+        params += [provider, provider, provider]
+    return _frame(con, sql + " ORDER BY endpoint_key, valid_from", params)
+
+
+def model_history(con: duckdb.DuckDBPyConnection, model_id: str) -> pl.DataFrame:
+    require_model(con, model_id)
+    return _frame(
+        con,
+        f"""SELECT model_id, valid_from, valid_to, first_snapshot, last_snapshot, last_seen, price_dynamic,
+                  {PRICE_COLS}, discount, context_length, pricing_text, version_id
+           FROM model_versions WHERE model_id = ? ORDER BY valid_from""",
+        [model_id],
+    )
+
+
+def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return _frame(con, "SELECT * FROM snapshots ORDER BY taken_at, snapshot_id", [])
+
+
+def holdings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """A one-screen summary of what the history holds."""
+    one = con.execute(
+        """SELECT (SELECT count(*) FROM snapshots), (SELECT count(*) FROM snapshots WHERE status = 'ok'),
+                  (SELECT min(taken_at) FROM snapshots WHERE status <> 'failed'),
+                  (SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'),
+                  (SELECT count(DISTINCT model_id) FROM model_versions),
+                  (SELECT count(*) FROM model_versions WHERE valid_to IS NULL),
+                  (SELECT count(*) FROM model_versions),
+                  (SELECT count(DISTINCT endpoint_key) FROM endpoint_versions),
+                  (SELECT count(*) FROM endpoint_versions WHERE valid_to IS NULL),
+                  (SELECT count(*) FROM endpoint_versions),
+                  (SELECT count(DISTINCT slug) FROM provider_versions WHERE valid_to IS NULL),
+                  (SELECT coalesce(sum(size_bytes), 0) FROM raw_blobs)"""
+    ).fetchall()[0]
+    keys = [
+        "snapshots", "snapshots_ok", "first_snapshot", "last_snapshot", "models_ever", "models_now",
+        "model_versions", "endpoints_ever", "endpoints_now", "endpoint_versions", "providers_now", "raw_bytes",
+    ]  # fmt: skip
+    return dict(zip(keys, one, strict=True))
+
+
+# --- changes -----------------------------------------------------------------------------------------------
+
+FIELD_KINDS = {
+    "discount": "discount",
+    "context_length": "context",
+    "max_completion_tokens": "context",
+    "max_prompt_tokens": "context",
+    "quantization": "quantization",
+    "supported_parameters": "parameters",
+}
+
+
+def _baseline(con: duckdb.DuckDBPyConnection, kind: str) -> datetime | None:
+    row = con.execute(
+        "SELECT min(taken_at) FROM snapshots WHERE status <> 'failed' AND list_contains(string_split(kinds, ','), ?)",
+        [kind],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, list):
+        return ",".join(value)
+    return value
+
+
+def _pct(old: Any, new: Any) -> float | None:
+    if isinstance(old, Decimal) and isinstance(new, Decimal) and old != 0:
+        return float(round((new - old) / old * 100, 4))
+    return None
+
+
+def _diff(entity: str, prev: dict[str, Any], cur: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key in PRICE_KEYS:
+        col = f"price_{key}"
+        if prev[col] != cur[col]:
+            out.append({"kind": "price", "field": key, "old": _fmt(prev[col]), "new": _fmt(cur[col]),
+                        "pct_change": _pct(prev[col], cur[col])})  # fmt: skip
+    if prev["price_dynamic"] != cur["price_dynamic"]:
+        out.append({"kind": "price", "field": "dynamic", "old": prev["price_dynamic"], "new": cur["price_dynamic"]})
+    old_over = json.loads(prev["pricing_text"]).get("overrides")
+    new_over = json.loads(cur["pricing_text"]).get("overrides")
+    if old_over != new_over:
+        out.append({"kind": "overrides", "field": "overrides", "old": json.dumps(old_over), "new": json.dumps(new_over)})
+    for col, kind in FIELD_KINDS.items():
+        if col in prev and prev[col] != cur[col]:
+            out.append({"kind": kind, "field": col, "old": _fmt(prev[col]), "new": _fmt(cur[col]),
+                        "pct_change": _pct(prev[col], cur[col])})  # fmt: skip
+    if not out:
+        out.append({"kind": "other", "field": None, "old": None, "new": None})
+    return out
+
+
+def _entity_changes(
+    con: duckdb.DuckDBPyConnection, entity: str, since: datetime, until: datetime, model: str | None
+) -> list[dict[str, Any]]:
+    table, key = ("endpoint_versions", "endpoint_key") if entity == "endpoint" else ("model_versions", "model_id")
+    baseline = _baseline(con, "endpoints" if entity == "endpoint" else "models")
+    where = "((valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?)) AND (valid_to IS NULL OR valid_to > valid_from)"
+    params: list[Any] = [since, until, since, until]
+    if model:
+        where += " AND model_id = ?"
+        params.append(model)
+    sql = f"""
+        WITH v AS (
+            SELECT *, lag(version_id) OVER w AS prev_id, lag(valid_to) OVER w AS prev_to,
+                   lead(valid_from) OVER w AS next_from
+            FROM {table} WHERE valid_to IS NULL OR valid_to > valid_from
+            WINDOW w AS (PARTITION BY {key} ORDER BY valid_from, version_id)
+        )
+        SELECT {key} AS key, * FROM v WHERE {where}
+    """
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    prev_ids = [r["prev_id"] for r in rows if r["prev_id"] is not None]
+    prev_rows: dict[int, dict[str, Any]] = {}
+    if prev_ids:
+        pc = con.execute(f"SELECT * FROM {table} WHERE version_id IN (SELECT unnest(?::BIGINT[]))", [prev_ids])
+        pnames = [d[0] for d in pc.description]
+        prev_rows = {r[pnames.index("version_id")]: dict(zip(pnames, r, strict=True)) for r in pc.fetchall()}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        base = {"entity": entity, "model_id": r["model_id"], "endpoint_key": r["key"] if entity == "endpoint" else None,
+                "tag": r.get("tag"), "provider_name": r.get("provider_name")}  # fmt: skip
+        if since <= r["valid_from"] <= until:
+            contiguous = r["prev_id"] is not None and r["prev_to"] == r["valid_from"]
+            if contiguous:
+                for d in _diff(entity, prev_rows[r["prev_id"]], r):
+                    out.append({"at": r["valid_from"], **base, **d})
+            elif baseline is None or r["valid_from"] > baseline:
+                out.append({"at": r["valid_from"], **base, "kind": "added", "field": None, "old": None,
+                            "new": _fmt(r["price_prompt"])})  # fmt: skip
+        if r["valid_to"] is not None and since <= r["valid_to"] <= until and r["next_from"] != r["valid_to"]:
+            out.append({"at": r["valid_to"], **base, "kind": "removed", "field": None, "old": _fmt(r["price_prompt"]),
+                        "new": None})  # fmt: skip
+    return out
+
+
+CHANGE_SCHEMA = {
+    "at": pl.Datetime("us", "UTC"), "entity": pl.String, "kind": pl.String, "model_id": pl.String,
+    "endpoint_key": pl.String, "tag": pl.String, "provider_name": pl.String, "field": pl.String,
+    "old": pl.String, "new": pl.String, "pct_change": pl.Float64,
+}  # fmt: skip
+
+
+def changes(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime,
+    until: datetime,
+    *,
+    entity: str | None = None,
+    kind: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+) -> pl.DataFrame:
+    """What changed in ``[since, until]``, newest first: added / removed / one row per changed field."""
+    if model:
+        require_model(con, model)
+    rows: list[dict[str, Any]] = []
+    for ent in ("endpoint", "model"):
+        if entity in (None, ent):
+            rows += _entity_changes(con, ent, since, until, model)
+    for r in rows:
+        for col in ("old", "new"):
+            r[col] = None if r.get(col) is None else str(r[col])
+        r.setdefault("pct_change", None)
+    frame = pl.DataFrame([{c: r.get(c) for c in CHANGE_SCHEMA} for r in rows], schema=CHANGE_SCHEMA)
+    if kind:
+        frame = frame.filter(pl.col("kind") == kind)
+    if provider:
+        frame = frame.filter(
+            (pl.col("tag") == provider)
+            | pl.col("tag").str.starts_with(provider + "/")
+            | (pl.col("provider_name").str.to_lowercase() == provider.lower())
+        )
+    return frame.sort(["at", "entity", "model_id", "endpoint_key", "field"], descending=[True, False, False, False, False])
