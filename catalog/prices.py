@@ -231,10 +231,15 @@ def parse_price_sheet(pricing: Any) -> PriceSheet:
     if raw_discount is None:
         discount, discount_text = ZERO, None
     else:
-        discount_value = parse_price(raw_discount)
-        if discount_value is None or discount_value > 1:
-            raise PriceFormatError(f"pricing.discount {raw_discount!r} is not a fraction between 0 and 1")
-        discount, discount_text = discount_value, str(raw_discount)
+        # Negative discounts are real (a markup: StreamLake lists -0.2 on xiaomi/mimo-v2.5-pro in
+        # August 2026, its prices 1.2x the provider's); only "more than free" is nonsense.
+        try:
+            discount_value = Decimal(str(raw_discount))
+        except InvalidOperation:
+            raise PriceFormatError(f"pricing.discount {raw_discount!r} is not a number") from None
+        if isinstance(raw_discount, bool | float) or not discount_value.is_finite() or discount_value > 1:
+            raise PriceFormatError(f"pricing.discount {raw_discount!r} is not a fraction of at most 1")
+        discount, discount_text = _check_storable(discount_value, raw_discount), str(raw_discount)
     raw_overrides = pricing.get("overrides") or []
     if not isinstance(raw_overrides, list):
         raise PriceFormatError("pricing.overrides is not a list")

@@ -279,7 +279,7 @@ def record_snapshot(
     started = time.monotonic()
     con.execute("BEGIN TRANSACTION")
     try:
-        summary = _record(con, sweep, snapshot_id, archive, started)
+        summary = apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=archive, started=started)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -287,9 +287,16 @@ def record_snapshot(
     return summary
 
 
-def _record(
-    con: duckdb.DuckDBPyConnection, sweep: Sweep, snapshot_id: int | None, archive: bool, started: float
+def apply_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    sweep: Sweep,
+    *,
+    snapshot_id: int | None = None,
+    archive: bool = True,
+    started: float | None = None,
 ) -> SnapshotSummary:
+    """The body of ``record_snapshot``, run inside the caller's transaction (``rederive`` wraps many)."""
+    started = time.monotonic() if started is None else started
     rederive = snapshot_id is not None
     if not rederive and sweep.fatal is None:
         _check_order(con, sweep.taken_at)

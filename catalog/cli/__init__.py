@@ -1,0 +1,51 @@
+"""The ``catalog`` command. Each area lives in its own module; this one wires them and owns the error edge."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from catalog import __version__
+from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
+from catalog.cli.serve import fake_openrouter_cmd
+from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd, up_cmd
+from catalog.errors import CatalogError, FetchError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="catalog")
+def cli() -> None:
+    """OpenRouter price catalog: the full history of models and per-provider endpoint prices.
+
+    Times accept a date (2026-07-20: the whole UTC day) or an ISO timestamp (2026-07-20T12:00:00Z).
+    The database is data/catalog.duckdb unless --db or CATALOG_DB says otherwise.
+    """
+
+
+for command in (
+    up_cmd, sync_cmd, replay_cmd, rederive_cmd, models_cmd, endpoints_cmd, history_cmd, changes_cmd,
+    snapshots_cmd, fake_openrouter_cmd,
+):  # fmt: skip
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console entry point: expected failures become one line on stderr, never a traceback."""
+    try:
+        cli.main(standalone_mode=False, prog_name="catalog")
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FetchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except CatalogError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,143 @@
+"""Read-only commands over the history: models, endpoints, history, changes, snapshots."""
+
+from __future__ import annotations
+
+
+import click
+
+from catalog.cli.common import db_option, instant, json_option, open_db
+from catalog.cli.output import emit_json, emit_table, per_million, rows_of
+from catalog.store import queries
+from catalog.times import iso, now
+
+ENDPOINT_JSON = [
+    "endpoint_key", "model_id", "tag", "provider_name", "name", "permaslug", "quantization", "context_length",
+    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "supports_implicit_caching", "status",
+    "price_dynamic", "price_free", "price_prompt", "price_completion", "price_request", "price_image",
+    "price_image_token", "price_image_output", "price_web_search", "price_internal_reasoning",
+    "price_input_cache_read", "price_input_cache_write", "price_input_cache_write_1h", "price_audio",
+    "price_audio_output", "price_input_audio_cache", "discount", "pricing_text", "overrides", "valid_from",
+    "valid_to",
+]  # fmt: skip
+
+
+@click.command("models")
+@click.option("--search", "-s", help="Match part of the id or name (case-insensitive).")
+@click.option("--as-of", "as_of", help="State in force at this time (default: now).")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
+@json_option
+@db_option
+def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
+    """List the models in the catalog as of a time."""
+    at = instant(as_of, bound="end", what="--as-of") or now()
+    with open_db(db, read_only=True) as con:
+        frame = queries.models_as_of(con, at, search)
+    if limit:
+        frame = frame.head(limit)
+    if as_json:
+        emit_json(rows_of(frame))
+        return
+    emit_table(
+        f"{frame.height} models as of {iso(at)}",
+        ["model", "context", "endpoints", "prompt $/M", "completion $/M"],
+        [[r["model_id"], r["context_length"], r["endpoints"], per_million(r["price_prompt"]),
+          per_million(r["price_completion"])] for r in frame.iter_rows(named=True)],  # fmt: skip
+    )
+
+
+@click.command("endpoints")
+@click.argument("model")
+@click.option("--as-of", "as_of", help="State in force at this time (default: now).")
+@json_option
+@db_option
+def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) -> None:
+    """List MODEL's provider endpoints with exact prices, as of a time."""
+    at = instant(as_of, bound="end", what="--as-of") or now()
+    with open_db(db, read_only=True) as con:
+        frame = queries.endpoints_as_of(con, model, at)
+    if as_json:
+        emit_json({"model_id": model, "as_of": at, "endpoints": rows_of(frame, ENDPOINT_JSON)})
+        return
+    emit_table(
+        f"{model}: {frame.height} endpoints as of {iso(at)}",
+        ["tag", "provider", "prompt $/M", "completion $/M", "cache read $/M", "discount", "context", "quant", "status"],
+        [[r["tag"], r["provider_name"], per_million(r["price_prompt"]), per_million(r["price_completion"]),
+          per_million(r["price_input_cache_read"]), r["discount"], r["context_length"], r["quantization"],
+          r["status"]] for r in frame.iter_rows(named=True)],  # fmt: skip
+        note="Listed prices already include any discount.",
+    )
+
+
+@click.command("history")
+@click.argument("model")
+@click.option("--provider", help="Only this endpoint tag (deepinfra/fp8), provider slug or provider name.")
+@json_option
+@db_option
+def history_cmd(model: str, provider: str | None, as_json: bool, db: str | None) -> None:
+    """Show every price version of MODEL's endpoints, oldest first."""
+    with open_db(db, read_only=True) as con:
+        frame = queries.endpoint_history(con, model, provider)
+        models = queries.model_history(con, model)
+    if as_json:
+        emit_json({"model_id": model, "model_versions": rows_of(models), "endpoint_versions": rows_of(frame)})
+        return
+    emit_table(
+        f"{model}: {frame.height} endpoint versions",
+        ["endpoint", "valid from", "valid to", "prompt $/M", "completion $/M", "discount", "context"],
+        [[r["endpoint_key"].split("@", 1)[1], r["valid_from"], r["valid_to"], per_million(r["price_prompt"]),
+          per_million(r["price_completion"]), r["discount"], r["context_length"]]
+         for r in frame.iter_rows(named=True)],  # fmt: skip
+    )
+
+
+@click.command("changes")
+@click.option("--since", required=True, help="Start (a date means its 00:00 UTC).")
+@click.option("--until", help="End, inclusive (a date means the end of that day; default: now).")
+@click.option("--kind", type=click.Choice(["added", "removed", "price", "discount", "context", "overrides",
+              "quantization", "parameters", "other"]), help="Only this kind of change.")  # fmt: skip
+@click.option("--entity", type=click.Choice(["endpoint", "model"]), help="Only endpoint or model-level changes.")
+@click.option("--model", help="Only this model id.")
+@click.option("--provider", help="Only this endpoint tag, provider slug or provider name.")
+@json_option
+@db_option
+def changes_cmd(
+    since: str, until: str | None, kind: str | None, entity: str | None, model: str | None,
+    provider: str | None, as_json: bool, db: str | None,
+) -> None:  # fmt: skip
+    """Report what changed: endpoints/models added or removed, each changed price (old → new, %), discounts, context."""
+    start = instant(since, bound="start", what="--since")
+    end = instant(until, bound="end", what="--until") or now()
+    if end < start:
+        raise click.BadParameter(f"--until {until} is before --since {since}", param_hint="--until")
+    with open_db(db, read_only=True) as con:
+        frame = queries.changes(con, start, end, entity=entity, kind=kind, model=model, provider=provider)
+    if as_json:
+        emit_json({"since": start, "until": end, "changes": rows_of(frame)})
+        return
+    emit_table(
+        f"{frame.height} changes {iso(start)} → {iso(end)}",
+        ["at", "entity", "kind", "model", "endpoint", "field", "old", "new", "%"],
+        [[r["at"], r["entity"], r["kind"], r["model_id"], r["tag"], r["field"], r["old"], r["new"], r["pct_change"]]
+         for r in frame.iter_rows(named=True)],  # fmt: skip
+    )
+
+
+@click.command("snapshots")
+@json_option
+@db_option
+def snapshots_cmd(as_json: bool, db: str | None) -> None:
+    """List the snapshots taken: when, from where, status, counts, versions opened/closed, errors."""
+    with open_db(db, read_only=True) as con:
+        frame = queries.snapshots(con)
+    if as_json:
+        emit_json(rows_of(frame))
+        return
+    emit_table(
+        f"{frame.height} snapshots",
+        ["id", "taken at", "source", "status", "models", "endpoints", "opened", "closed", "ms", "errors"],
+        [[r["snapshot_id"], r["taken_at"], r["source"], r["status"], r["models_count"], r["endpoints_count"],
+          r["versions_opened"], r["versions_closed"], r["duration_ms"], (r["error_summary"] or "")[:80]]
+         for r in frame.iter_rows(named=True)],  # fmt: skip
+    )
+
+

@@ -1,0 +1,99 @@
+"""Rendering for the CLI: exact JSON for programs, compact tables for people, progress bars on terminals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from catalog.prices import canonical
+from catalog.times import iso
+
+MILLION = Decimal(1_000_000)
+
+
+def jsonable(value: Any) -> Any:
+    """Exact JSON: money stays a decimal string, times are ISO-8601 UTC."""
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def rows_of(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    if columns is not None:
+        frame = frame.select([c for c in columns if c in frame.columns])
+    return frame.to_dicts()
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(jsonable(payload), indent=2, ensure_ascii=False))
+
+
+def per_million(value: Any) -> str:
+    """Display only: $ per million tokens, trimmed. Storage and JSON keep the exact per-token decimal."""
+    if value is None:
+        return "dynamic"
+    if not isinstance(value, Decimal):
+        return str(value)
+    scaled = (value * MILLION).normalize()
+    return format(scaled, "f") if scaled != 0 else "0"
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def emit_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, note: str | None = None) -> None:
+    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*[cell(v) for v in row])
+    console.print(table)
+    if note:
+        console.print(note, style="dim")
+
+
+@contextmanager
+def progress_bar(label: str, *, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on a terminal; a no-op callback elsewhere (``--json``, pipes, CI)."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

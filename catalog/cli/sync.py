@@ -1,0 +1,150 @@
+"""Commands that write the history: up, sync, replay, rederive."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from catalog.bundle import Bundle
+from catalog.cli.common import db_option, instant, json_option, open_db
+from catalog.cli.output import emit_json, emit_table, progress_bar
+from catalog.pipeline import ReplayStep, rederive, replay, select_snapshots, sync_once
+from catalog.settings import FetchSettings, bundle_dir, db_path
+from catalog.store import queries
+from catalog.store.ingest import SnapshotSummary
+from catalog.times import iso
+
+concurrency_option = click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=None, help="Parallel endpoint requests (default 8)."
+)
+
+
+def _summary_line(s: SnapshotSummary) -> str:
+    line = (
+        f"snapshot {s.snapshot_id} at {iso(s.taken_at)}: {s.status}, {s.models} models, {s.endpoints} endpoints, "
+        f"+{s.opened}/-{s.closed} versions, {s.duration_ms} ms"
+    )
+    return line + (f" — {s.error_summary}" if s.error_summary else "")
+
+
+def _summary_dict(s: SnapshotSummary) -> dict[str, object]:
+    return {
+        "snapshot_id": s.snapshot_id, "taken_at": s.taken_at, "status": s.status, "models": s.models,
+        "endpoints": s.endpoints, "providers": s.providers, "versions_opened": s.opened,
+        "versions_closed": s.closed, "endpoint_failures": s.endpoint_failures, "error_summary": s.error_summary,
+        "duration_ms": s.duration_ms,
+    }  # fmt: skip
+
+
+@click.command("sync")
+@click.option("--base-url", help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter).")
+@concurrency_option
+@json_option
+@db_option
+def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: str | None) -> None:
+    """Take one snapshot now: /models, /providers and every model's /endpoints, into the history."""
+    settings = FetchSettings.from_env(base_url=base_url, concurrency=concurrency)
+    with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
+        summary = sync_once(con, settings, progress=progress)
+    if as_json:
+        emit_json(_summary_dict(summary))
+    else:
+        click.echo(_summary_line(summary))
+    if summary.status == "failed":
+        sys.exit(1)
+
+
+@click.command("replay")
+@click.option("--from", "start", help="First recorded day to load (default: the first).")
+@click.option("--to", "end", help="Last recorded day to load (default: the last).")
+@click.option("--all", "include_all", is_flag=True, help="Also load the older model-only snapshots (2024-11 → 2026-05).")
+@click.option("--force", is_flag=True, help="Ingest snapshots again even if already stored (adds no versions).")
+@click.option("--list", "list_only", is_flag=True, help="List the bundled snapshots and exit.")
+@concurrency_option
+@json_option
+@db_option
+def replay_cmd(
+    start: str | None, end: str | None, include_all: bool, force: bool, list_only: bool,
+    concurrency: int | None, as_json: bool, db: str | None,
+) -> None:  # fmt: skip
+    """Walk the bundled recorded days over HTTP (an in-process fake OpenRouter), one snapshot per day."""
+    bundle = Bundle(bundle_dir())
+    if list_only:
+        rows = [[s.id, s.taken_at, s.kind, s.models, s.endpoints, s.providers] for s in bundle.snapshots()]
+        if as_json:
+            emit_json([dict(zip(["id", "taken_at", "kind", "models", "endpoints", "providers"], r, strict=True))
+                       for r in rows])  # fmt: skip
+        else:
+            emit_table("bundled snapshots", ["id", "taken at", "kind", "models", "endpoints", "providers"], rows)
+        return
+    chosen = select_snapshots(
+        bundle,
+        start=instant(start, bound="start", what="--from"),
+        end=instant(end, bound="end", what="--to"),
+        include_models_only=include_all,
+    )
+    results: list[ReplayStep] = []
+
+    def report(step: ReplayStep) -> None:
+        results.append(step)
+        if as_json:
+            return
+        if step.summary is None:
+            click.echo(f"{step.info.id}: already stored, skipped (use --force to ingest again)")
+        else:
+            click.echo(f"{step.info.id}: {_summary_line(step.summary)}")
+
+    with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
+        replay(con, bundle, chosen, concurrency=concurrency or 8, force=force, on_step=report, progress=progress)
+    if as_json:
+        emit_json([{"id": s.info.id, "skipped": s.summary is None,
+                    **(_summary_dict(s.summary) if s.summary else {})} for s in results])  # fmt: skip
+    if any(s.summary is not None and s.summary.status == "failed" for s in results):
+        sys.exit(1)
+
+
+@click.command("rederive")
+@db_option
+def rederive_cmd(db: str | None) -> None:
+    """Rebuild all version tables from the raw-payload archive (after a parsing fix). All or nothing."""
+    with open_db(db, read_only=False) as con, progress_bar("snapshots", enabled=True) as progress:
+        count = rederive(con, on_snapshot=progress)
+        held = queries.holdings(con)
+    click.echo(
+        f"re-derived {count} snapshots: {held['model_versions']} model versions, "
+        f"{held['endpoint_versions']} endpoint versions"
+    )
+
+
+@click.command("up")
+@concurrency_option
+@db_option
+def up_cmd(concurrency: int | None, db: str | None) -> None:
+    """Load the bundled history if the database is empty, then print what it holds."""
+    path = db_path(db)
+    with open_db(db, read_only=False) as con:
+        held = queries.holdings(con)
+        if not held["snapshots"]:
+            bundle = Bundle(bundle_dir())
+            chosen = bundle.snapshots()
+            click.echo(f"empty database at {path}: loading {len(chosen)} bundled snapshots over HTTP …")
+            with progress_bar("snapshots", enabled=True) as progress:
+                replay(con, bundle, chosen, concurrency=concurrency or 8,
+                       on_step=lambda step: progress(len(chosen) if step.info == chosen[-1] else 0, len(chosen)))  # fmt: skip
+            held = queries.holdings(con)
+    emit_table(
+        f"history in {path}",
+        ["what", "count"],
+        [
+            ["snapshots (ok)", f"{held['snapshots']} ({held['snapshots_ok']})"],
+            ["time span", f"{iso(held['first_snapshot'])} → {iso(held['last_snapshot'])}"],
+            ["models now / ever", f"{held['models_now']} / {held['models_ever']}"],
+            ["model price versions", held["model_versions"]],
+            ["endpoints now / ever", f"{held['endpoints_now']} / {held['endpoints_ever']}"],
+            ["endpoint price versions", held["endpoint_versions"]],
+            ["providers now", held["providers_now"]],
+            ["raw payload bytes archived", held["raw_bytes"]],
+        ],
+        note="Try: catalog endpoints deepseek/deepseek-v3.2 --as-of 2026-07-20 · catalog changes --since 2026-08-01",
+    )

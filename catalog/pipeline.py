@@ -1,0 +1,136 @@
+"""The pipeline: fetch a sweep over HTTP and record it as one snapshot; replay the bundled days the same way.
+
+Replay starts the fake OpenRouter server in-process and walks the recorded days **over real HTTP**, so the
+bundled history goes through exactly the code path that talks to OpenRouter in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from catalog.bundle import Bundle, SnapshotInfo
+from catalog.errors import InputError
+from catalog.openrouter.sweep import ALL_KINDS, Progress, assemble, fetch_sweep
+from catalog.settings import FetchSettings
+from catalog.store.archive import load_payloads
+from catalog.store.ingest import SnapshotSummary, apply_snapshot, record_snapshot
+
+# Snapshot kinds of the bundle, mapped to what a sweep fetches for them.
+KINDS_FOR = {"full": ALL_KINDS, "models": frozenset({"models"})}
+
+
+def sync_once(
+    con: duckdb.DuckDBPyConnection,
+    settings: FetchSettings,
+    *,
+    kinds: frozenset[str] = ALL_KINDS,
+    taken_at: datetime | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> SnapshotSummary:
+    """One sweep now (or stamped ``taken_at``) into the history. Fetch failures end up in the summary."""
+    sweep = asyncio.run(fetch_sweep(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress))
+    return record_snapshot(con, sweep)
+
+
+def select_snapshots(
+    bundle: Bundle, *, start: datetime | None, end: datetime | None, include_models_only: bool
+) -> list[SnapshotInfo]:
+    chosen = [
+        s
+        for s in bundle.snapshots()
+        if (include_models_only or s.kind == "full")
+        and (start is None or s.taken_at >= start)
+        and (end is None or s.taken_at <= end)
+    ]
+    if not chosen:
+        raise InputError("no bundled snapshot falls in that range; list them with `catalog replay --list`")
+    return chosen
+
+
+def stored_times(con: duckdb.DuckDBPyConnection) -> set[datetime]:
+    return {r[0] for r in con.execute("SELECT taken_at FROM snapshots WHERE status <> 'failed'").fetchall()}
+
+
+@contextmanager
+def replay_server(bundle: Bundle, first_day: str | None = None) -> Iterator[tuple[object, str]]:
+    """The fake OpenRouter on a free loopback port, for as long as the block runs."""
+    from catalog.fake import FakeOpenRouter, serve_in_thread
+
+    fake = FakeOpenRouter(bundle, day=first_day)
+    with serve_in_thread(fake) as base_url:
+        yield fake, base_url
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    info: SnapshotInfo
+    summary: SnapshotSummary | None  # None: already stored, skipped
+
+
+def replay(
+    con: duckdb.DuckDBPyConnection,
+    bundle: Bundle,
+    snapshots: list[SnapshotInfo],
+    *,
+    concurrency: int = 8,
+    force: bool = False,
+    on_step: Callable[[ReplayStep], None] | None = None,
+    progress: Progress | None = None,
+) -> list[ReplayStep]:
+    """Walk bundled snapshots over HTTP, each stamped with its recorded time.
+
+    Snapshots already stored (same time) are skipped unless ``force``, which ingests them again — an
+    identical state then opens no version.
+    """
+    done = stored_times(con)
+    steps: list[ReplayStep] = []
+    with replay_server(bundle, snapshots[0].id) as (fake, base_url):
+        settings = FetchSettings(base_url=base_url, concurrency=concurrency)
+        for info in snapshots:
+            if info.taken_at in done and not force:
+                step = ReplayStep(info, None)
+            else:
+                fake.set_day(info.id)  # type: ignore[attr-defined]
+                summary = sync_once(
+                    con,
+                    settings,
+                    kinds=KINDS_FOR[info.kind],
+                    taken_at=info.taken_at,
+                    source=f"replay:{info.id}",
+                    progress=progress,
+                )
+                step = ReplayStep(info, summary)
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
+    return steps
+
+
+def rederive(con: duckdb.DuckDBPyConnection, on_snapshot: Callable[[int, int], None] | None = None) -> int:
+    """Rebuild every version table from the raw-payload archive, in one transaction. Returns snapshots re-applied."""
+    rows = con.execute(
+        "SELECT snapshot_id, taken_at, source, kinds FROM snapshots WHERE status <> 'failed' ORDER BY taken_at, snapshot_id"
+    ).fetchall()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("price_overrides", "model_versions", "endpoint_versions", "endpoint_status",
+                      "endpoint_telemetry", "provider_versions"):  # fmt: skip
+            con.execute(f"DELETE FROM {table}")
+        for index, (snapshot_id, taken_at, source, kinds) in enumerate(rows, start=1):
+            sweep = assemble(load_payloads(con, snapshot_id), taken_at=taken_at, source=source,
+                             kinds=frozenset(kinds.split(",")))  # fmt: skip
+            apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=False)
+            if on_snapshot is not None:
+                on_snapshot(index, len(rows))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(rows)
