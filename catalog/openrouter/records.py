@@ -312,6 +312,7 @@ def parse_provider(item: Any) -> ProviderRecord:
         "headquarters": _str(item, "headquarters"),
         "datacenters": _str_list(item, "datacenters"),
         **{f"policy_{k}": _bool(policy, k) for k in DATA_POLICY_KEYS},
+        "policy_retention_days": _int(policy, "retention_days"),
     }
     unknown = tuple(sorted(set(item) - PROVIDER_CORE))
     return ProviderRecord(slug, facts, unknown, _hash(facts, None))

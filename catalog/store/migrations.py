@@ -146,7 +146,8 @@ def _initial_history(con: duckdb.DuckDBPyConnection) -> None:
             policy_training_openrouter BOOLEAN,
             policy_retains_prompts BOOLEAN,
             policy_can_publish BOOLEAN,
-            policy_requires_user_ids BOOLEAN
+            policy_requires_user_ids BOOLEAN,
+            policy_retention_days INTEGER
         )"""
     )
     con.execute(

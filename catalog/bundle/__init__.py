@@ -1,0 +1,9 @@
+"""The bundled offline data: recorded OpenRouter snapshots shipped with the project in ``data/bundle``.
+
+``build`` derives it from the recordings in ``../shared/data/openrouter``; ``read`` serves it to the fake
+server and the CLI.
+"""
+
+from catalog.bundle.read import Bundle, DayState, SnapshotInfo
+
+__all__ = ["Bundle", "DayState", "SnapshotInfo"]
