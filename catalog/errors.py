@@ -46,9 +46,7 @@ class FetchError(CatalogError):
 
 
 class HTTPStatusError(FetchError):
-    def __init__(
-        self, message: str, *, url: str | None = None, status: int, retry_after: float | None = None
-    ):
+    def __init__(self, message: str, *, url: str | None = None, status: int, retry_after: float | None = None):
         super().__init__(message, url=url)
         self.status = status
         self.retry_after = retry_after

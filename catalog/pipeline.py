@@ -116,16 +116,24 @@ def replay(
 def rederive(con: duckdb.DuckDBPyConnection, on_snapshot: Callable[[int, int], None] | None = None) -> int:
     """Rebuild every version table from the raw-payload archive, in one transaction. Returns snapshots re-applied."""
     rows = con.execute(
-        "SELECT snapshot_id, taken_at, source, kinds FROM snapshots WHERE status <> 'failed' ORDER BY taken_at, snapshot_id"
+        "SELECT snapshot_id, taken_at, source, kinds FROM snapshots "
+        "WHERE status <> 'failed' ORDER BY taken_at, snapshot_id"
     ).fetchall()
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("price_overrides", "model_versions", "endpoint_versions", "endpoint_status",
-                      "endpoint_telemetry", "provider_versions"):  # fmt: skip
+        for table in (
+            "price_overrides",
+            "model_versions",
+            "endpoint_versions",
+            "endpoint_status",
+            "endpoint_telemetry",
+            "provider_versions",
+        ):
             con.execute(f"DELETE FROM {table}")
         for index, (snapshot_id, taken_at, source, kinds) in enumerate(rows, start=1):
-            sweep = assemble(load_payloads(con, snapshot_id), taken_at=taken_at, source=source,
-                             kinds=frozenset(kinds.split(",")))  # fmt: skip
+            sweep = assemble(
+                load_payloads(con, snapshot_id), taken_at=taken_at, source=source, kinds=frozenset(kinds.split(","))
+            )
             apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=False)
             if on_snapshot is not None:
                 on_snapshot(index, len(rows))

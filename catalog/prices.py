@@ -62,9 +62,7 @@ def parse_price(raw: Any) -> Decimal | None:
     if isinstance(raw, bool) or raw is None:
         raise PriceFormatError(f"price {raw!r} is not a decimal string")
     if isinstance(raw, float):
-        raise PriceFormatError(
-            f"price {raw!r} arrived as a binary float; parse JSON with parse_float=Decimal"
-        )
+        raise PriceFormatError(f"price {raw!r} arrived as a binary float; parse JSON with parse_float=Decimal")
     text = str(raw).strip()
     if text == DYNAMIC_TEXT:
         return None
@@ -80,7 +78,7 @@ def parse_price(raw: Any) -> Decimal | None:
 
 
 def _check_storable(value: Decimal, raw: Any) -> Decimal:
-    sign, digits, exponent = value.normalize().as_tuple()
+    _sign, digits, exponent = value.normalize().as_tuple()
     assert isinstance(exponent, int)
     fractional = -exponent if exponent < 0 else 0
     integer_digits = len(digits) + exponent if len(digits) + exponent > 0 else 0

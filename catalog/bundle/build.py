@@ -239,9 +239,7 @@ def provider_entry(record: dict[str, Any]) -> dict[str, Any]:
         "status_page_url": record.get("statusPageUrl"),
         "headquarters": record.get("headquarters"),
         "datacenters": record.get("datacenters"),
-        "data_policy": {
-            ours: policy[theirs] for theirs, ours in DATA_POLICY_KEYS.items() if theirs in policy
-        },
+        "data_policy": {ours: policy[theirs] for theirs, ours in DATA_POLICY_KEYS.items() if theirs in policy},
     }
 
 
@@ -270,8 +268,7 @@ class _Builder:
     def __init__(self, source: Path) -> None:
         if not (source / "SOURCES.md").is_file():
             raise InputError(
-                f"{source} is not the recorded data directory (no SOURCES.md); "
-                "pass --from …/shared/data/openrouter"
+                f"{source} is not the recorded data directory (no SOURCES.md); pass --from …/shared/data/openrouter"
             )
         self.reader = SourceReader(source)
         self.times = recorded_times(self.reader.read_text("SOURCES.md"))
@@ -327,9 +324,7 @@ class _Builder:
                 # No stats line or no live endpoint (router models such as openrouter/auto) → an empty list.
                 endpoints[model["id"]] = model_endpoints(model, records.get(model["id"], []))
             except KeyError as exc:
-                raise InputError(
-                    f"{models_file} / {stats_file}: {model['id']} lacks the {exc} field"
-                ) from None
+                raise InputError(f"{models_file} / {stats_file}: {model['id']} lacks the {exc} field") from None
         providers_file = f"providers-daily/providers-{day}.json.gz"
         directory = self.reader.read_json(providers_file)
         if not isinstance(directory, list):

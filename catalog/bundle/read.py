@@ -127,9 +127,7 @@ class Bundle:
         try:
             document = json.loads(gzip.decompress(path.read_bytes()))
         except FileNotFoundError:
-            raise BundleError(
-                f"{path} is missing (listed in the manifest as {info.id}); {REBUILD_HINT}"
-            ) from None
+            raise BundleError(f"{path} is missing (listed in the manifest as {info.id}); {REBUILD_HINT}") from None
         except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BundleError(f"{path} is corrupt ({exc}); {REBUILD_HINT}") from None
         models = document.get("models") if isinstance(document, dict) else None

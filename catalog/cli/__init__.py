@@ -24,9 +24,17 @@ def cli() -> None:
 
 
 for command in (
-    up_cmd, sync_cmd, replay_cmd, rederive_cmd, models_cmd, endpoints_cmd, history_cmd, changes_cmd,
-    snapshots_cmd, fake_openrouter_cmd,
-):  # fmt: skip
+    up_cmd,
+    sync_cmd,
+    replay_cmd,
+    rederive_cmd,
+    models_cmd,
+    endpoints_cmd,
+    history_cmd,
+    changes_cmd,
+    snapshots_cmd,
+    fake_openrouter_cmd,
+):
     cli.add_command(command)
 
 

@@ -27,9 +27,9 @@ def db_option(func: F) -> F:
 
 
 def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (exact decimal strings) instead of a table.")(
-        func
-    )
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON (exact decimal strings) instead of a table."
+    )(func)
 
 
 @contextmanager

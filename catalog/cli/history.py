@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 
 from catalog.cli.common import db_option, instant, json_option, open_db
@@ -11,14 +10,41 @@ from catalog.store import queries
 from catalog.times import iso, now
 
 ENDPOINT_JSON = [
-    "endpoint_key", "model_id", "tag", "provider_name", "name", "permaslug", "quantization", "context_length",
-    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "supports_implicit_caching", "status",
-    "price_dynamic", "price_free", "price_prompt", "price_completion", "price_request", "price_image",
-    "price_image_token", "price_image_output", "price_web_search", "price_internal_reasoning",
-    "price_input_cache_read", "price_input_cache_write", "price_input_cache_write_1h", "price_audio",
-    "price_audio_output", "price_input_audio_cache", "discount", "pricing_text", "overrides", "valid_from",
+    "endpoint_key",
+    "model_id",
+    "tag",
+    "provider_name",
+    "name",
+    "permaslug",
+    "quantization",
+    "context_length",
+    "max_completion_tokens",
+    "max_prompt_tokens",
+    "supported_parameters",
+    "supports_implicit_caching",
+    "status",
+    "price_dynamic",
+    "price_free",
+    "price_prompt",
+    "price_completion",
+    "price_request",
+    "price_image",
+    "price_image_token",
+    "price_image_output",
+    "price_web_search",
+    "price_internal_reasoning",
+    "price_input_cache_read",
+    "price_input_cache_write",
+    "price_input_cache_write_1h",
+    "price_audio",
+    "price_audio_output",
+    "price_input_audio_cache",
+    "discount",
+    "override_count",
+    "pricing_text",
+    "valid_from",
     "valid_to",
-]  # fmt: skip
+]
 
 
 @click.command("models")
@@ -40,8 +66,16 @@ def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json
     emit_table(
         f"{frame.height} models as of {iso(at)}",
         ["model", "context", "endpoints", "prompt $/M", "completion $/M"],
-        [[r["model_id"], r["context_length"], r["endpoints"], per_million(r["price_prompt"]),
-          per_million(r["price_completion"])] for r in frame.iter_rows(named=True)],  # fmt: skip
+        [
+            [
+                r["model_id"],
+                r["context_length"],
+                r["endpoints"],
+                per_million(r["price_prompt"]),
+                per_million(r["price_completion"]),
+            ]
+            for r in frame.iter_rows(named=True)
+        ],
     )
 
 
@@ -60,10 +94,31 @@ def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) 
         return
     emit_table(
         f"{model}: {frame.height} endpoints as of {iso(at)}",
-        ["tag", "provider", "prompt $/M", "completion $/M", "cache read $/M", "discount", "context", "quant", "status"],
-        [[r["tag"], r["provider_name"], per_million(r["price_prompt"]), per_million(r["price_completion"]),
-          per_million(r["price_input_cache_read"]), r["discount"], r["context_length"], r["quantization"],
-          r["status"]] for r in frame.iter_rows(named=True)],  # fmt: skip
+        [
+            "tag",
+            "provider",
+            "prompt $/M",
+            "completion $/M",
+            "cache read $/M",
+            "discount",
+            "context",
+            "quant",
+            "status",
+        ],
+        [
+            [
+                r["tag"],
+                r["provider_name"],
+                per_million(r["price_prompt"]),
+                per_million(r["price_completion"]),
+                per_million(r["price_input_cache_read"]),
+                r["discount"],
+                r["context_length"],
+                r["quantization"],
+                r["status"],
+            ]
+            for r in frame.iter_rows(named=True)
+        ],
         note="Listed prices already include any discount.",
     )
 
@@ -84,26 +139,46 @@ def history_cmd(model: str, provider: str | None, as_json: bool, db: str | None)
     emit_table(
         f"{model}: {frame.height} endpoint versions",
         ["endpoint", "valid from", "valid to", "prompt $/M", "completion $/M", "discount", "context"],
-        [[r["endpoint_key"].split("@", 1)[1], r["valid_from"], r["valid_to"], per_million(r["price_prompt"]),
-          per_million(r["price_completion"]), r["discount"], r["context_length"]]
-         for r in frame.iter_rows(named=True)],  # fmt: skip
+        [
+            [
+                r["endpoint_key"].split("@", 1)[1],
+                r["valid_from"],
+                r["valid_to"],
+                per_million(r["price_prompt"]),
+                per_million(r["price_completion"]),
+                r["discount"],
+                r["context_length"],
+            ]
+            for r in frame.iter_rows(named=True)
+        ],
     )
 
 
 @click.command("changes")
 @click.option("--since", required=True, help="Start (a date means its 00:00 UTC).")
 @click.option("--until", help="End, inclusive (a date means the end of that day; default: now).")
-@click.option("--kind", type=click.Choice(["added", "removed", "price", "discount", "context", "overrides",
-              "quantization", "parameters", "other"]), help="Only this kind of change.")  # fmt: skip
+@click.option(
+    "--kind",
+    type=click.Choice(
+        ["added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other"]
+    ),
+    help="Only this kind of change.",
+)
 @click.option("--entity", type=click.Choice(["endpoint", "model"]), help="Only endpoint or model-level changes.")
 @click.option("--model", help="Only this model id.")
 @click.option("--provider", help="Only this endpoint tag, provider slug or provider name.")
 @json_option
 @db_option
 def changes_cmd(
-    since: str, until: str | None, kind: str | None, entity: str | None, model: str | None,
-    provider: str | None, as_json: bool, db: str | None,
-) -> None:  # fmt: skip
+    since: str,
+    until: str | None,
+    kind: str | None,
+    entity: str | None,
+    model: str | None,
+    provider: str | None,
+    as_json: bool,
+    db: str | None,
+) -> None:
     """Report what changed: endpoints/models added or removed, each changed price (old → new, %), discounts, context."""
     start = instant(since, bound="start", what="--since")
     end = instant(until, bound="end", what="--until") or now()
@@ -117,8 +192,20 @@ def changes_cmd(
     emit_table(
         f"{frame.height} changes {iso(start)} → {iso(end)}",
         ["at", "entity", "kind", "model", "endpoint", "field", "old", "new", "%"],
-        [[r["at"], r["entity"], r["kind"], r["model_id"], r["tag"], r["field"], r["old"], r["new"], r["pct_change"]]
-         for r in frame.iter_rows(named=True)],  # fmt: skip
+        [
+            [
+                r["at"],
+                r["entity"],
+                r["kind"],
+                r["model_id"],
+                r["tag"],
+                r["field"],
+                r["old"],
+                r["new"],
+                r["pct_change"],
+            ]
+            for r in frame.iter_rows(named=True)
+        ],
     )
 
 
@@ -135,9 +222,19 @@ def snapshots_cmd(as_json: bool, db: str | None) -> None:
     emit_table(
         f"{frame.height} snapshots",
         ["id", "taken at", "source", "status", "models", "endpoints", "opened", "closed", "ms", "errors"],
-        [[r["snapshot_id"], r["taken_at"], r["source"], r["status"], r["models_count"], r["endpoints_count"],
-          r["versions_opened"], r["versions_closed"], r["duration_ms"], (r["error_summary"] or "")[:80]]
-         for r in frame.iter_rows(named=True)],  # fmt: skip
+        [
+            [
+                r["snapshot_id"],
+                r["taken_at"],
+                r["source"],
+                r["status"],
+                r["models_count"],
+                r["endpoints_count"],
+                r["versions_opened"],
+                r["versions_closed"],
+                r["duration_ms"],
+                (r["error_summary"] or "")[:80],
+            ]
+            for r in frame.iter_rows(named=True)
+        ],
     )
-
-

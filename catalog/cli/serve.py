@@ -15,7 +15,11 @@ from catalog.errors import ConfigError
 @click.option("--day", help="Recorded snapshot to serve (default: the newest full day).")
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every request.")
 @click.option("--failure-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests that fail.")
-@click.option("--faults", "faults_json", help='Any fault knobs as JSON, e.g. \'{"fail_first": 1, "drift": ["dynamic_price"]}\'.')
+@click.option(
+    "--faults",
+    "faults_json",
+    help='Any fault knobs as JSON, e.g. \'{"fail_first": 1, "drift": ["dynamic_price"]}\'.',
+)
 def fake_openrouter_cmd(
     host: str, port: int | None, day: str | None, latency: float, failure_rate: float, faults_json: str | None
 ) -> None:
@@ -30,7 +34,9 @@ def fake_openrouter_cmd(
         try:
             knobs = json.loads(faults_json)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--faults is not valid JSON ({exc}); pass an object like '{{\"latency\": 0.1}}'") from None
+            raise ConfigError(
+                f"--faults is not valid JSON ({exc}); pass an object like '{{\"latency\": 0.1}}'"
+            ) from None
         if not isinstance(knobs, dict):
             raise ConfigError("--faults must be a JSON object of fault knobs")
     if latency:

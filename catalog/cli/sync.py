@@ -30,11 +30,18 @@ def _summary_line(s: SnapshotSummary) -> str:
 
 def _summary_dict(s: SnapshotSummary) -> dict[str, object]:
     return {
-        "snapshot_id": s.snapshot_id, "taken_at": s.taken_at, "status": s.status, "models": s.models,
-        "endpoints": s.endpoints, "providers": s.providers, "versions_opened": s.opened,
-        "versions_closed": s.closed, "endpoint_failures": s.endpoint_failures, "error_summary": s.error_summary,
+        "snapshot_id": s.snapshot_id,
+        "taken_at": s.taken_at,
+        "status": s.status,
+        "models": s.models,
+        "endpoints": s.endpoints,
+        "providers": s.providers,
+        "versions_opened": s.opened,
+        "versions_closed": s.closed,
+        "endpoint_failures": s.endpoint_failures,
+        "error_summary": s.error_summary,
         "duration_ms": s.duration_ms,
-    }  # fmt: skip
+    }
 
 
 @click.command("sync")
@@ -58,23 +65,35 @@ def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: s
 @click.command("replay")
 @click.option("--from", "start", help="First recorded day to load (default: the first).")
 @click.option("--to", "end", help="Last recorded day to load (default: the last).")
-@click.option("--all", "include_all", is_flag=True, help="Also load the older model-only snapshots (2024-11 → 2026-05).")
+@click.option(
+    "--all", "include_all", is_flag=True, help="Also load the older model-only snapshots (2024-11 → 2026-05)."
+)
 @click.option("--force", is_flag=True, help="Ingest snapshots again even if already stored (adds no versions).")
 @click.option("--list", "list_only", is_flag=True, help="List the bundled snapshots and exit.")
 @concurrency_option
 @json_option
 @db_option
 def replay_cmd(
-    start: str | None, end: str | None, include_all: bool, force: bool, list_only: bool,
-    concurrency: int | None, as_json: bool, db: str | None,
-) -> None:  # fmt: skip
+    start: str | None,
+    end: str | None,
+    include_all: bool,
+    force: bool,
+    list_only: bool,
+    concurrency: int | None,
+    as_json: bool,
+    db: str | None,
+) -> None:
     """Walk the bundled recorded days over HTTP (an in-process fake OpenRouter), one snapshot per day."""
     bundle = Bundle(bundle_dir())
     if list_only:
         rows = [[s.id, s.taken_at, s.kind, s.models, s.endpoints, s.providers] for s in bundle.snapshots()]
         if as_json:
-            emit_json([dict(zip(["id", "taken_at", "kind", "models", "endpoints", "providers"], r, strict=True))
-                       for r in rows])  # fmt: skip
+            emit_json(
+                [
+                    dict(zip(["id", "taken_at", "kind", "models", "endpoints", "providers"], r, strict=True))
+                    for r in rows
+                ]
+            )
         else:
             emit_table("bundled snapshots", ["id", "taken at", "kind", "models", "endpoints", "providers"], rows)
         return
@@ -98,8 +117,12 @@ def replay_cmd(
     with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
         replay(con, bundle, chosen, concurrency=concurrency or 8, force=force, on_step=report, progress=progress)
     if as_json:
-        emit_json([{"id": s.info.id, "skipped": s.summary is None,
-                    **(_summary_dict(s.summary) if s.summary else {})} for s in results])  # fmt: skip
+        emit_json(
+            [
+                {"id": s.info.id, "skipped": s.summary is None, **(_summary_dict(s.summary) if s.summary else {})}
+                for s in results
+            ]
+        )
     if any(s.summary is not None and s.summary.status == "failed" for s in results):
         sys.exit(1)
 
@@ -130,8 +153,13 @@ def up_cmd(concurrency: int | None, db: str | None) -> None:
             chosen = bundle.snapshots()
             click.echo(f"empty database at {path}: loading {len(chosen)} bundled snapshots over HTTP …")
             with progress_bar("snapshots", enabled=True) as progress:
-                replay(con, bundle, chosen, concurrency=concurrency or 8,
-                       on_step=lambda step: progress(len(chosen) if step.info == chosen[-1] else 0, len(chosen)))  # fmt: skip
+                replay(
+                    con,
+                    bundle,
+                    chosen,
+                    concurrency=concurrency or 8,
+                    on_step=lambda step: progress(len(chosen) if step.info == chosen[-1] else 0, len(chosen)),
+                )
             held = queries.holdings(con)
     emit_table(
         f"history in {path}",

@@ -87,9 +87,7 @@ class OpenRouterClient:
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-        limits = httpx.Limits(
-            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-        )
+        limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url + "/",
             headers=headers,
@@ -132,9 +130,7 @@ class OpenRouterClient:
                     try:
                         return Fetched(path, 200, body, parse_json(body), attempt)
                     except ValueError as exc:
-                        last = PayloadError(
-                            f"GET {url} returned a body that is not valid JSON ({exc})", url=url
-                        )
+                        last = PayloadError(f"GET {url} returned a body that is not valid JSON ({exc})", url=url)
                 else:
                     wait = _retry_after(response)
                     last = HTTPStatusError(
@@ -151,9 +147,7 @@ class OpenRouterClient:
             self.retries += 1
             await self._sleep(delay)
         assert last is not None
-        raise type(last)(
-            f"{last} (gave up after {self.settings.max_attempts} attempts)", **_error_kwargs(last)
-        )
+        raise type(last)(f"{last} (gave up after {self.settings.max_attempts} attempts)", **_error_kwargs(last))
 
 
 def _error_kwargs(err: FetchError) -> dict[str, Any]:

@@ -21,27 +21,59 @@ from typing import Any
 from catalog.prices import PriceFormatError, PriceSheet, content_hash, parse_price_sheet
 
 MODEL_CORE = {
-    "id", "canonical_slug", "name", "created", "context_length", "architecture", "pricing", "top_provider",
-    "supported_parameters", "hugging_face_id", "expiration_date", "knowledge_cutoff", "alias_target",
-}  # fmt: skip
+    "id",
+    "canonical_slug",
+    "name",
+    "created",
+    "context_length",
+    "architecture",
+    "pricing",
+    "top_provider",
+    "supported_parameters",
+    "hugging_face_id",
+    "expiration_date",
+    "knowledge_cutoff",
+    "alias_target",
+}
 # Known fields stored as JSON beside the core columns (and part of the version identity).
 MODEL_EXTRA = {"per_request_limits", "default_parameters", "reasoning", "supported_voices"}
 # Known fields we deliberately do not version: prose, derived links, benchmark scores that move on their own.
 MODEL_IGNORED = {"description", "links", "benchmarks"}
 
 ENDPOINT_CORE = {
-    "name", "model_id", "model_name", "context_length", "pricing", "provider_name", "tag", "quantization",
-    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "supports_implicit_caching",
+    "name",
+    "model_id",
+    "model_name",
+    "context_length",
+    "pricing",
+    "provider_name",
+    "tag",
+    "quantization",
+    "max_completion_tokens",
+    "max_prompt_tokens",
+    "supported_parameters",
+    "supports_implicit_caching",
     "supports_voice_cloning",
-}  # fmt: skip
+}
 ENDPOINT_LIVE = {
-    "status", "uptime_last_5m", "uptime_last_30m", "uptime_last_1d", "latency_last_30m", "throughput_last_30m",
-}  # fmt: skip
+    "status",
+    "uptime_last_5m",
+    "uptime_last_30m",
+    "uptime_last_1d",
+    "latency_last_30m",
+    "throughput_last_30m",
+}
 
 PROVIDER_CORE = {
-    "name", "slug", "privacy_policy_url", "terms_of_service_url", "status_page_url", "headquarters", "datacenters",
+    "name",
+    "slug",
+    "privacy_policy_url",
+    "terms_of_service_url",
+    "status_page_url",
+    "headquarters",
+    "datacenters",
     "data_policy",
-}  # fmt: skip
+}
 DATA_POLICY_KEYS = ("training", "training_openrouter", "retains_prompts", "can_publish", "requires_user_ids")
 
 
@@ -267,11 +299,7 @@ def _percentiles(item: dict[str, Any], key: str) -> dict[str, float] | None:
         return None
     if not isinstance(value, dict):
         raise RecordError(f"{key!r} is not an object")
-    return {
-        p: float(v)
-        for p, v in value.items()
-        if isinstance(v, int | float | Decimal) and not isinstance(v, bool)
-    }
+    return {p: float(v) for p, v in value.items() if isinstance(v, int | float | Decimal) and not isinstance(v, bool)}
 
 
 def parse_endpoints(model_id: str, body: Any) -> tuple[list[EndpointRecord], ParseReport]:

@@ -103,9 +103,7 @@ async def fetch_sweep(
     wanted = frozenset(kinds)
     unknown = wanted - ALL_KINDS
     if unknown or "models" not in wanted:
-        raise ValueError(
-            f"kinds must include 'models' and be among {sorted(ALL_KINDS)}, got {sorted(wanted)}"
-        )
+        raise ValueError(f"kinds must include 'models' and be among {sorted(ALL_KINDS)}, got {sorted(wanted)}")
     started = time.monotonic()
     stamp = taken_at or datetime.now(UTC)
     raw: list[RawPayload] = []
@@ -185,9 +183,7 @@ def assemble(raw: list[RawPayload], *, taken_at: datetime, source: str, kinds: f
         for model in models:
             payload = by_path.get(endpoints_path(model.model_id))
             if payload is None or not payload.ok:
-                sweep.endpoint_failures[model.model_id] = (
-                    payload.error if payload else None
-                ) or "not fetched"
+                sweep.endpoint_failures[model.model_id] = (payload.error if payload else None) or "not fetched"
                 continue
             try:
                 records, ereport = parse_endpoints(model.model_id, parse_json(payload.body or b""))

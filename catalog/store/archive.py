@@ -31,9 +31,7 @@ def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads:
                 "SELECT sha256 FROM raw_blobs WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [list(blobs)]
             ).fetchall()
         }
-    fresh = [
-        (d, len(b), gzip.compress(b, compresslevel=6, mtime=0)) for d, b in blobs.items() if d not in known
-    ]
+    fresh = [(d, len(b), gzip.compress(b, compresslevel=6, mtime=0)) for d, b in blobs.items() if d not in known]
     if fresh:
         con.executemany("INSERT INTO raw_blobs (sha256, size_bytes, gzip_body) VALUES (?, ?, ?)", fresh)
     if rows:

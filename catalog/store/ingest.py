@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -58,6 +59,7 @@ def _pricing_columns(sheet: PriceSheet) -> dict[str, Any]:
     cols["discount"] = sheet.discount
     cols["price_dynamic"] = sheet.dynamic
     cols["price_free"] = sheet.free
+    cols["override_count"] = len(sheet.overrides)
     cols["pricing_text"] = json.dumps(sheet.original(), sort_keys=True)
     return cols
 
@@ -81,6 +83,11 @@ def _endpoint_row(rec: EndpointRecord, key: str) -> dict[str, Any]:
     row.update({k: list(v) if isinstance(v, tuple) else v for k, v in rec.facts.items()})
     row.update(_pricing_columns(rec.pricing))
     return row
+
+
+def _status_row(rec: EndpointRecord, key: str) -> dict[str, Any]:
+    status = rec.live.get("status")
+    return {"endpoint_key": key, "model_id": rec.model_id, "status": status, "content_hash": str(status)}
 
 
 def _provider_row(rec: ProviderRecord) -> dict[str, Any]:
@@ -150,9 +157,17 @@ class _Versioner:
         return [r[0] for r in rows]
 
     def apply(
-        self, table: str, key_col: str, rows: list[dict[str, Any]], may_close: Callable[[str, str], bool]
+        self,
+        table: str,
+        key_col: str,
+        rows: Sequence[tuple[str, str, Callable[[], dict[str, Any]]]],
+        may_close: Callable[[str, str], bool],
     ) -> dict[str, int]:
-        """Open / close / touch versions; return ``{key: version_id}`` of versions opened now."""
+        """Open / close / touch versions; return ``{key: version_id}`` of versions opened now.
+
+        ``rows`` are ``(key, content_hash, make_row)``: full rows are only built for versions that open,
+        which keeps an unchanged snapshot cheap.
+        """
         scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
         open_rows = self.con.execute(
             f"SELECT version_id, {key_col}, content_hash, {scope_col} FROM {table} WHERE valid_to IS NULL"
@@ -160,16 +175,15 @@ class _Versioner:
         open_by_key = {key: (vid, digest, scope) for vid, key, digest, scope in open_rows}
         touch, close, fresh = [], [], []
         seen = set()
-        for row in rows:
-            key = row[key_col]
+        for key, digest, make_row in rows:
             seen.add(key)
             stored = open_by_key.get(key)
-            if stored is not None and stored[1] == row["content_hash"]:
+            if stored is not None and stored[1] == digest:
                 touch.append(stored[0])
                 continue
             if stored is not None:
                 close.append(stored[0])
-            fresh.append(row)
+            fresh.append(make_row())
         for key, (vid, _digest, scope) in open_by_key.items():
             if key not in seen and may_close(key, scope):
                 close.append(vid)
@@ -180,8 +194,7 @@ class _Versioner:
             )
         if touch:
             self.con.execute(
-                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? "
-                "WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, self.snapshot_id, touch],
             )
         opened: dict[str, int] = {}
@@ -207,9 +220,13 @@ class _Versioner:
         frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
         target = self.con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
         frame = frame.select(
-            [pl.col(c).cast(target[c], strict=True) if frame.schema[c] != pl.Null else pl.lit(None, target[c]).alias(c)
-             for c in columns]
-        )  # fmt: skip
+            [
+                pl.col(c).cast(target[c], strict=True)
+                if frame.schema[c] != pl.Null
+                else pl.lit(None, target[c]).alias(c)
+                for c in columns
+            ]
+        )
         self.con.register("_incoming", frame)
         try:
             self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
@@ -217,9 +234,7 @@ class _Versioner:
             self.con.unregister("_incoming")
 
 
-def _override_rows(
-    entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]
-) -> list[tuple[Any, ...]]:
+def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]) -> list[tuple[Any, ...]]:
     rows = []
     for key, vid in opened.items():
         for ordinal, o in enumerate(sheets[key].overrides):
@@ -327,16 +342,14 @@ def apply_snapshot(
         _apply_history(con, v, sweep, may_close_anything=status != "suspicious")
     duration_ms = int((time.monotonic() - started + sweep.duration_s) * 1000)
     error_summary = _summary_text(sweep, suspicious_note)
-    values = dict(
+    values: dict[str, Any] = dict(
         taken_at=sweep.taken_at,
         started_at=sweep.taken_at,
         source=sweep.source,
         kinds=",".join(sorted(sweep.kinds)),
         status=status,
         models_count=len(sweep.models) if sweep.models is not None else None,
-        endpoints_count=sweep.endpoint_count
-        if "endpoints" in sweep.kinds and sweep.models is not None
-        else None,
+        endpoints_count=sweep.endpoint_count if "endpoints" in sweep.kinds and sweep.models is not None else None,
         providers_count=len(sweep.providers) if sweep.providers is not None else None,
         endpoint_failures=len(sweep.endpoint_failures),
         versions_opened=v.opened,
@@ -346,12 +359,8 @@ def apply_snapshot(
         error_summary=error_summary,
     )
     if rederive:
-        sets = ", ".join(
-            f"{k} = ?" for k in values if k not in ("taken_at", "started_at", "source", "retries")
-        )
-        params = [
-            val for k, val in values.items() if k not in ("taken_at", "started_at", "source", "retries")
-        ]
+        sets = ", ".join(f"{k} = ?" for k in values if k not in ("taken_at", "started_at", "source", "retries"))
+        params = [val for k, val in values.items() if k not in ("taken_at", "started_at", "source", "retries")]
         con.execute(f"UPDATE snapshots SET {sets} WHERE snapshot_id = ?", [*params, snapshot_id])
     else:
         cols = ", ".join(["snapshot_id", *values])
@@ -360,9 +369,18 @@ def apply_snapshot(
         if archive:
             archive_payloads(con, snapshot_id, sweep.raw)
     return SnapshotSummary(
-        snapshot_id, sweep.taken_at, status, values["models_count"], values["endpoints_count"],
-        values["providers_count"], v.opened, v.closed, len(sweep.endpoint_failures), error_summary, duration_ms,
-    )  # fmt: skip
+        snapshot_id,
+        sweep.taken_at,
+        status,
+        values["models_count"],
+        values["endpoints_count"],
+        values["providers_count"],
+        v.opened,
+        v.closed,
+        len(sweep.endpoint_failures),
+        error_summary,
+        duration_ms,
+    )
 
 
 def _previous_count_before(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int | None:
@@ -374,9 +392,7 @@ def _previous_count_before(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> 
     return row[0][0] if row else None
 
 
-def _apply_history(
-    con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, *, may_close_anything: bool
-) -> None:
+def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, *, may_close_anything: bool) -> None:
     assert sweep.models is not None
     current_models = {m.model_id for m in sweep.models}
     protected = set(sweep.models_skipped)
@@ -387,7 +403,7 @@ def _apply_history(
     opened = v.apply(
         "model_versions",
         "model_id",
-        [_model_row(m) for m in sweep.models],
+        [(m.model_id, m.content_hash, partial(_model_row, m)) for m in sweep.models],
         lambda key, _scope: removals_trusted and key not in current_models and key not in protected,
     )
     _insert_overrides(con, "model", opened, model_sheets)
@@ -406,14 +422,13 @@ def _apply_history(
         keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
         sheets = {key: rec.pricing for key, rec in keyed}
         opened = v.apply(
-            "endpoint_versions", "endpoint_key", [_endpoint_row(r, k) for k, r in keyed], endpoint_closable
+            "endpoint_versions",
+            "endpoint_key",
+            [(k, r.content_hash, partial(_endpoint_row, r, k)) for k, r in keyed],
+            endpoint_closable,
         )
         _insert_overrides(con, "endpoint", opened, sheets)
-        status_rows = [
-            {"endpoint_key": k, "model_id": r.model_id, "status": r.live.get("status"),
-             "content_hash": str(r.live.get("status"))}
-            for k, r in keyed
-        ]  # fmt: skip
+        status_rows = [(k, str(r.live.get("status")), partial(_status_row, r, k)) for k, r in keyed]
         v.apply("endpoint_status", "endpoint_key", status_rows, endpoint_closable)
         _replace_telemetry(con, v, keyed)
 
@@ -424,7 +439,7 @@ def _apply_history(
         v.apply(
             "provider_versions",
             "slug",
-            [_provider_row(p) for p in sweep.providers],
+            [(p.slug, p.content_hash, partial(_provider_row, p)) for p in sweep.providers],
             lambda key, _scope: trusted and key not in current_providers and key not in skipped,
         )
 
@@ -438,28 +453,41 @@ def _insert_overrides(
         con.executemany(f"INSERT INTO price_overrides VALUES ({marks})", rows)
 
 
-def _replace_telemetry(
-    con: duckdb.DuckDBPyConnection, v: _Versioner, keyed: list[tuple[str, EndpointRecord]]
-) -> None:
+def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, keyed: list[tuple[str, EndpointRecord]]) -> None:
+    """Keep the latest telemetry of every endpoint whose model was fetched now (older rows stay for the rest)."""
     if not keyed:
         return
-    rows = []
+    columns: dict[str, list[Any]] = defaultdict(list)
     for key, rec in keyed:
         live = rec.live
         lat = live.get("latency_last_30m") or {}
         thr = live.get("throughput_last_30m") or {}
-        rows.append(
-            {
-                "endpoint_key": key, "model_id": rec.model_id, "snapshot_id": v.snapshot_id,
-                "observed_at": v.taken_at, "status": live.get("status"),
-                "uptime_last_5m": live.get("uptime_last_5m"), "uptime_last_30m": live.get("uptime_last_30m"),
-                "uptime_last_1d": live.get("uptime_last_1d"),
-                **{f"latency_{p}": lat.get(p) for p in ("p50", "p75", "p90", "p99")},
-                **{f"throughput_{p}": thr.get(p) for p in ("p50", "p75", "p90", "p99")},
-            }
-        )  # fmt: skip
-    con.execute(
-        "DELETE FROM endpoint_telemetry WHERE endpoint_key IN (SELECT unnest(?::VARCHAR[]))",
-        [[k for k, _ in keyed]],
+        columns["endpoint_key"].append(key)
+        columns["model_id"].append(rec.model_id)
+        columns["status"].append(live.get("status"))
+        for name in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d"):
+            columns[name].append(live.get(name))
+        for p in ("p50", "p75", "p90", "p99"):
+            columns[f"latency_{p}"].append(lat.get(p))
+            columns[f"throughput_{p}"].append(thr.get(p))
+    n = len(keyed)
+    frame = pl.DataFrame(
+        {
+            **{k: columns[k] for k in ("endpoint_key", "model_id")},
+            "snapshot_id": [v.snapshot_id] * n,
+            "observed_at": pl.Series([v.taken_at] * n, dtype=pl.Datetime("us", "UTC")),
+            "status": pl.Series(columns["status"], dtype=pl.Int32),
+            **{
+                k: pl.Series(vals, dtype=pl.Float64)
+                for k, vals in columns.items()
+                if k.startswith(("uptime", "latency", "throughput"))
+            },
+        }
     )
-    v._insert("endpoint_telemetry", rows)
+    models = sorted({rec.model_id for _, rec in keyed})
+    con.execute("DELETE FROM endpoint_telemetry WHERE model_id IN (SELECT unnest(?::VARCHAR[]))", [models])
+    con.register("_telemetry", frame)
+    try:
+        con.execute("INSERT INTO endpoint_telemetry BY NAME SELECT * FROM _telemetry")
+    finally:
+        con.unregister("_telemetry")

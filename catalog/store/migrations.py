@@ -26,6 +26,7 @@ PRICING_COLUMNS = f"""
     discount {PRICE} NOT NULL,
     price_dynamic BOOLEAN NOT NULL,
     price_free BOOLEAN NOT NULL,
+    override_count INTEGER NOT NULL,
     pricing_text JSON NOT NULL"""
 
 
@@ -207,3 +208,21 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             raise
         new.append(name)
     return new
+
+
+def describe_schema(con: duckdb.DuckDBPyConnection) -> str:
+    """The schema as Markdown (one bullet per table), as the README shows it; a test keeps them equal."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    tables: dict[str, list[str]] = {}
+    for table, column, dtype in rows:
+        tables.setdefault(table, []).append(f"{column} {dtype}")
+    return "\n".join(f"- `{table}`: {', '.join(cols)}" for table, cols in tables.items()) + "\n"
+
+
+if __name__ == "__main__":
+    memory = duckdb.connect()
+    migrate(memory)
+    print(describe_schema(memory), end="")

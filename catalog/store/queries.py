@@ -18,7 +18,7 @@ IN_FORCE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pl.DataFrame:
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any]) -> pl.DataFrame:
     return con.sql(sql, params=params or None).pl()
 
 
@@ -59,26 +59,30 @@ def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | Non
 
 
 def endpoints_as_of(con: duckdb.DuckDBPyConnection, model_id: str, at: datetime) -> pl.DataFrame:
-    """Every endpoint of ``model_id`` in force at ``at``, with its status then and its overrides."""
-    require_model(con, model_id)
-    return _frame(
+    """Every endpoint of ``model_id`` in force at ``at``, with its status then and its override count."""
+    frame = _frame(
         con,
         f"""
+        WITH e AS (
+            SELECT * FROM endpoint_versions
+            WHERE model_id = $model AND valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        ), s AS (
+            SELECT endpoint_key, status FROM endpoint_status
+            WHERE model_id = $model AND valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        )
         SELECT e.endpoint_key, e.model_id, e.tag, e.provider_slug, e.provider_name, e.name, e.permaslug,
                e.quantization, e.context_length, e.max_completion_tokens, e.max_prompt_tokens,
                e.supported_parameters, e.supports_implicit_caching, s.status,
                e.price_dynamic, e.price_free, {", ".join(f"e.price_{k}" for k in PRICE_KEYS)}, e.discount,
-               e.pricing_text, e.valid_from, e.valid_to, e.version_id,
-               (SELECT count(*) FROM price_overrides o WHERE o.entity = 'endpoint' AND o.version_id = e.version_id)
-                 AS overrides
-        FROM endpoint_versions e
-        LEFT JOIN endpoint_status s ON s.endpoint_key = e.endpoint_key
-             AND s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)
-        WHERE e.model_id = ? AND e.valid_from <= ? AND (e.valid_to IS NULL OR e.valid_to > ?)
+               e.override_count, e.pricing_text, e.valid_from, e.valid_to, e.version_id
+        FROM e LEFT JOIN s USING (endpoint_key)
         ORDER BY e.price_prompt NULLS LAST, e.price_completion NULLS LAST, e.endpoint_key
         """,
-        [at, at, model_id, at, at],
+        {"model": model_id, "at": at},
     )
+    if frame.is_empty():
+        require_model(con, model_id)  # an unknown id gets suggestions; a known one simply had none then
+    return frame
 
 
 def endpoint_history(con: duckdb.DuckDBPyConnection, model_id: str, provider: str | None = None) -> pl.DataFrame:
@@ -128,9 +132,19 @@ def holdings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                   (SELECT coalesce(sum(size_bytes), 0) FROM raw_blobs)"""
     ).fetchall()[0]
     keys = [
-        "snapshots", "snapshots_ok", "first_snapshot", "last_snapshot", "models_ever", "models_now",
-        "model_versions", "endpoints_ever", "endpoints_now", "endpoint_versions", "providers_now", "raw_bytes",
-    ]  # fmt: skip
+        "snapshots",
+        "snapshots_ok",
+        "first_snapshot",
+        "last_snapshot",
+        "models_ever",
+        "models_now",
+        "model_versions",
+        "endpoints_ever",
+        "endpoints_now",
+        "endpoint_versions",
+        "providers_now",
+        "raw_bytes",
+    ]
     return dict(zip(keys, one, strict=True))
 
 
@@ -173,18 +187,39 @@ def _diff(entity: str, prev: dict[str, Any], cur: dict[str, Any]) -> list[dict[s
     for key in PRICE_KEYS:
         col = f"price_{key}"
         if prev[col] != cur[col]:
-            out.append({"kind": "price", "field": key, "old": _fmt(prev[col]), "new": _fmt(cur[col]),
-                        "pct_change": _pct(prev[col], cur[col])})  # fmt: skip
+            out.append(
+                {
+                    "kind": "price",
+                    "field": key,
+                    "old": _fmt(prev[col]),
+                    "new": _fmt(cur[col]),
+                    "pct_change": _pct(prev[col], cur[col]),
+                }
+            )
     if prev["price_dynamic"] != cur["price_dynamic"]:
         out.append({"kind": "price", "field": "dynamic", "old": prev["price_dynamic"], "new": cur["price_dynamic"]})
     old_over = json.loads(prev["pricing_text"]).get("overrides")
     new_over = json.loads(cur["pricing_text"]).get("overrides")
     if old_over != new_over:
-        out.append({"kind": "overrides", "field": "overrides", "old": json.dumps(old_over), "new": json.dumps(new_over)})
+        out.append(
+            {
+                "kind": "overrides",
+                "field": "overrides",
+                "old": json.dumps(old_over),
+                "new": json.dumps(new_over),
+            }
+        )
     for col, kind in FIELD_KINDS.items():
         if col in prev and prev[col] != cur[col]:
-            out.append({"kind": kind, "field": col, "old": _fmt(prev[col]), "new": _fmt(cur[col]),
-                        "pct_change": _pct(prev[col], cur[col])})  # fmt: skip
+            out.append(
+                {
+                    "kind": kind,
+                    "field": col,
+                    "old": _fmt(prev[col]),
+                    "new": _fmt(cur[col]),
+                    "pct_change": _pct(prev[col], cur[col]),
+                }
+            )
     if not out:
         out.append({"kind": "other", "field": None, "old": None, "new": None})
     return out
@@ -195,7 +230,9 @@ def _entity_changes(
 ) -> list[dict[str, Any]]:
     table, key = ("endpoint_versions", "endpoint_key") if entity == "endpoint" else ("model_versions", "model_id")
     baseline = _baseline(con, "endpoints" if entity == "endpoint" else "models")
-    where = "((valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?)) AND (valid_to IS NULL OR valid_to > valid_from)"
+    where = (
+        "((valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?)) AND (valid_to IS NULL OR valid_to > valid_from)"
+    )
     params: list[Any] = [since, until, since, until]
     if model:
         where += " AND model_id = ?"
@@ -220,27 +257,56 @@ def _entity_changes(
         prev_rows = {r[pnames.index("version_id")]: dict(zip(pnames, r, strict=True)) for r in pc.fetchall()}
     out: list[dict[str, Any]] = []
     for r in rows:
-        base = {"entity": entity, "model_id": r["model_id"], "endpoint_key": r["key"] if entity == "endpoint" else None,
-                "tag": r.get("tag"), "provider_name": r.get("provider_name")}  # fmt: skip
+        base = {
+            "entity": entity,
+            "model_id": r["model_id"],
+            "endpoint_key": r["key"] if entity == "endpoint" else None,
+            "tag": r.get("tag"),
+            "provider_name": r.get("provider_name"),
+        }
         if since <= r["valid_from"] <= until:
             contiguous = r["prev_id"] is not None and r["prev_to"] == r["valid_from"]
             if contiguous:
                 for d in _diff(entity, prev_rows[r["prev_id"]], r):
                     out.append({"at": r["valid_from"], **base, **d})
             elif baseline is None or r["valid_from"] > baseline:
-                out.append({"at": r["valid_from"], **base, "kind": "added", "field": None, "old": None,
-                            "new": _fmt(r["price_prompt"])})  # fmt: skip
+                out.append(
+                    {
+                        "at": r["valid_from"],
+                        **base,
+                        "kind": "added",
+                        "field": None,
+                        "old": None,
+                        "new": _fmt(r["price_prompt"]),
+                    }
+                )
         if r["valid_to"] is not None and since <= r["valid_to"] <= until and r["next_from"] != r["valid_to"]:
-            out.append({"at": r["valid_to"], **base, "kind": "removed", "field": None, "old": _fmt(r["price_prompt"]),
-                        "new": None})  # fmt: skip
+            out.append(
+                {
+                    "at": r["valid_to"],
+                    **base,
+                    "kind": "removed",
+                    "field": None,
+                    "old": _fmt(r["price_prompt"]),
+                    "new": None,
+                }
+            )
     return out
 
 
-CHANGE_SCHEMA = {
-    "at": pl.Datetime("us", "UTC"), "entity": pl.String, "kind": pl.String, "model_id": pl.String,
-    "endpoint_key": pl.String, "tag": pl.String, "provider_name": pl.String, "field": pl.String,
-    "old": pl.String, "new": pl.String, "pct_change": pl.Float64,
-}  # fmt: skip
+CHANGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "at": pl.Datetime("us", "UTC"),
+    "entity": pl.String,
+    "kind": pl.String,
+    "model_id": pl.String,
+    "endpoint_key": pl.String,
+    "tag": pl.String,
+    "provider_name": pl.String,
+    "field": pl.String,
+    "old": pl.String,
+    "new": pl.String,
+    "pct_change": pl.Float64,
+}
 
 
 def changes(
@@ -273,4 +339,6 @@ def changes(
             | pl.col("tag").str.starts_with(provider + "/")
             | (pl.col("provider_name").str.to_lowercase() == provider.lower())
         )
-    return frame.sort(["at", "entity", "model_id", "endpoint_key", "field"], descending=[True, False, False, False, False])
+    return frame.sort(
+        ["at", "entity", "model_id", "endpoint_key", "field"], descending=[True, False, False, False, False]
+    )

@@ -1,0 +1,54 @@
+"""A fake OpenRouter API: recorded days served over real HTTP on loopback, with injectable faults.
+
+OpenRouter itself is not reachable from tests or CI, so the fetcher talks to this server instead; the
+same fetcher code points at ``https://openrouter.ai/api/v1`` for real users. Modules:
+
+- ``source``: what a day source looks like (``catalog.bundle.Bundle``, or ``MemorySource`` in tests);
+- ``faults``: the :class:`Faults` value (latency, failures, hangs, truncation, schema drift);
+- ``view``: a recorded day with the data faults applied (drift, dropped models);
+- ``inject``: the middleware that applies transport faults and keeps the request log;
+- ``server``: :class:`FakeOpenRouter`, the routes; ``serve``: running it (thread or foreground).
+
+Typical test::
+
+    fake = FakeOpenRouter(MemorySource([memory_day("2026-07-17", models)]))
+    with serve_in_thread(fake) as base_url:
+        httpx.get(f"{base_url}/models")
+"""
+
+from catalog.fake.faults import DRIFT_KINDS, Faults
+from catalog.fake.inject import LoggedRequest, RequestLog
+from catalog.fake.serve import DEFAULT_PORT, base_url, run, serve_in_thread
+from catalog.fake.server import FakeOpenRouter
+from catalog.fake.source import (
+    DayStateLike,
+    MemoryDay,
+    MemorySnapshot,
+    MemorySource,
+    SnapshotInfoLike,
+    SnapshotSource,
+    memory_day,
+    resolve_day,
+)
+from catalog.fake.view import ServedDay
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DRIFT_KINDS",
+    "DayStateLike",
+    "FakeOpenRouter",
+    "Faults",
+    "LoggedRequest",
+    "MemoryDay",
+    "MemorySnapshot",
+    "MemorySource",
+    "RequestLog",
+    "ServedDay",
+    "SnapshotInfoLike",
+    "SnapshotSource",
+    "base_url",
+    "memory_day",
+    "resolve_day",
+    "run",
+    "serve_in_thread",
+]

@@ -1,0 +1,77 @@
+"""Shared fixtures: every test gets its own data directory; the replayed history is built once per run."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog.bundle import Bundle
+from catalog.pipeline import replay
+from catalog.settings import PROJECT_ROOT
+from catalog.store.db import connect
+
+
+def shared_data_dir() -> Path | None:
+    """The recorded OpenRouter data beside the checkout (present on developer machines and in CI)."""
+    raw = os.environ.get("CATALOG_SHARED_DATA")
+    path = Path(raw) if raw else PROJECT_ROOT.parent / "shared" / "data" / "openrouter"
+    return path if path.is_dir() else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if shared_data_dir() is not None:
+        return
+    skip = pytest.mark.skip(reason="recorded data (../shared/data/openrouter) is not present")
+    for item in items:
+        if "shared" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def isolated_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the database at a temp dir and forget any real OpenRouter settings of the machine."""
+    db = tmp_path / "catalog.duckdb"
+    monkeypatch.setenv("CATALOG_DB", str(db))
+    for name in ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "CATALOG_CONCURRENCY", "CATALOG_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    return db
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Bundle:
+    return Bundle()
+
+
+@pytest.fixture(scope="session")
+def replayed_template(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle) -> Path:
+    """All 20 recorded days replayed over HTTP into one DuckDB file, built once for all xdist workers."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has its own basetemp inside the run's directory: share the parent, which is
+    # still private to this run. Without xdist the basetemp itself is the run's directory.
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = root / "replayed-20-days.duckdb"
+    with open(root / "replayed.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            partial = root / "replayed-20-days.building.duckdb"
+            partial.unlink(missing_ok=True)
+            con = connect(partial)
+            try:
+                replay(con, bundle, bundle.snapshots("full"))
+            finally:
+                con.close()
+            partial.rename(target)
+    return target
+
+
+@pytest.fixture
+def replayed_db(replayed_template: Path, tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the 20-day history that a test may read or write."""
+    path = tmp_path / "replayed.duckdb"
+    shutil.copyfile(replayed_template, path)
+    yield path
