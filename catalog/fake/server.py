@@ -17,7 +17,6 @@ over HTTP; each change swaps one immutable :class:`ServedDay`, so a request neve
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,12 +31,11 @@ from starlette.types import ASGIApp
 from catalog.errors import ConfigError, NotFoundError
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model
-from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
+from catalog.fake.source import SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
 from catalog.fake.wire import encode, error_response, json_response
 
 _MAX_LIMIT = 1000  # the spec's maximum page size for /models
-_CACHED_DAYS = 4  # loaded days kept in memory; a full day is a few MB
 
 
 class FakeOpenRouter:
@@ -51,9 +49,9 @@ class FakeOpenRouter:
         self.source = source
         self.log = RequestLog()
         self._lock = threading.Lock()
-        self._loaded: OrderedDict[str, DayStateLike] = OrderedDict()
         self._faults = FaultState(faults or Faults())
-        self._state = self._load(resolve_day(source, day))
+        # Sources cache what they load (the bundle parses a day once), so the fake keeps only the current day.
+        self._state = source.load(resolve_day(source, day))
         self._served = ServedDay.build(self._state, self._faults.faults)
         self._released = threading.Event()
         self._app = self._build_app()
@@ -84,7 +82,7 @@ class FakeOpenRouter:
         Raises NotFoundError, naming the day, when the source has no such snapshot.
         """
         snapshot_id = resolve_day(self.source, day)
-        state = self._load(snapshot_id)
+        state = self.source.load(snapshot_id)
         with self._lock:
             self._state = state
             self._served = ServedDay.build(state, self._faults.faults)
@@ -114,18 +112,6 @@ class FakeOpenRouter:
     def hold_pauses(self) -> None:
         """Make latency and hang sleep again after :meth:`release_pauses` (called on startup)."""
         self._released.clear()
-
-    def _load(self, snapshot_id: str) -> DayStateLike:
-        with self._lock:
-            if snapshot_id in self._loaded:
-                self._loaded.move_to_end(snapshot_id)
-                return self._loaded[snapshot_id]
-        state = self.source.load(snapshot_id)
-        with self._lock:
-            self._loaded[snapshot_id] = state
-            while len(self._loaded) > _CACHED_DAYS:
-                self._loaded.popitem(last=False)
-        return state
 
     def _build_app(self) -> Starlette:
         routes = [
