@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 # Token / unit price keys, in the order the columns appear in storage.
@@ -46,6 +47,11 @@ DYNAMIC_TEXT = "-1"
 SCALE = 30
 MAX_INTEGER_DIGITS = 8
 ZERO = Decimal(0)
+# normalize() rounds to its context's precision (28 digits by default): strip zeros without rounding.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+_NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 class PriceFormatError(ValueError):
@@ -66,6 +72,9 @@ def parse_price(raw: Any) -> Decimal | None:
     text = str(raw).strip()
     if text == DYNAMIC_TEXT:
         return None
+    if not _NUMBER.match(text):
+        # Decimal() alone would also take "1_000", "Infinity" or " 1 ": none of those is an upstream price.
+        raise PriceFormatError(f"price {raw!r} is not a plain decimal number")
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -78,7 +87,7 @@ def parse_price(raw: Any) -> Decimal | None:
 
 
 def _check_storable(value: Decimal, raw: Any) -> Decimal:
-    _sign, digits, exponent = value.normalize().as_tuple()
+    _sign, digits, exponent = value.normalize(_EXACT).as_tuple()
     assert isinstance(exponent, int)
     fractional = -exponent if exponent < 0 else 0
     integer_digits = len(digits) + exponent if len(digits) + exponent > 0 else 0
@@ -93,7 +102,7 @@ def canonical(value: Decimal | None) -> str:
         return "dynamic"
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    return format(value.normalize(_EXACT), "f")
 
 
 @dataclass(frozen=True)

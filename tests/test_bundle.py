@@ -92,9 +92,7 @@ def source() -> Path:
 def spec(source: Path) -> dict[str, Any]:
     yaml = pytest.importorskip("yaml")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the 1.3 MB spec 5x faster
-    document: dict[str, Any] = yaml.load(
-        (source / "spec/openapi.yaml").read_text(encoding="utf-8"), Loader=loader
-    )
+    document: dict[str, Any] = yaml.load((source / "spec/openapi.yaml").read_text(encoding="utf-8"), Loader=loader)
     return document
 
 
@@ -252,14 +250,10 @@ def test_two_endpoints_of_one_provider_are_both_kept_in_recorded_order(bundle: B
     state = bundle.load("2026-07-17")
     together = [e for e in _endpoints_of(state, "google/gemma-4-31b-it") if e["tag"] == "together"]
     assert [e["pricing"]["prompt"] for e in together] == ["0.00000039", "0.00000028"]
-    vertex = [
-        e for e in _endpoints_of(state, "qwen/qwen3-235b-a22b-2507") if e["tag"] == "google-vertex/us-south1"
-    ]
+    vertex = [e for e in _endpoints_of(state, "qwen/qwen3-235b-a22b-2507") if e["tag"] == "google-vertex/us-south1"]
     assert [e["pricing"]["prompt"] for e in vertex] == ["0.00000022", "0.00000025"]
     # the recorded order flips by 2026-08-05, and the bundle follows it
-    later = [
-        e for e in _endpoints_of(bundle.load("2026-08-05"), "google/gemma-4-31b-it") if e["tag"] == "together"
-    ]
+    later = [e for e in _endpoints_of(bundle.load("2026-08-05"), "google/gemma-4-31b-it") if e["tag"] == "together"]
     assert [e["pricing"]["prompt"] for e in later] == ["0.00000028", "0.00000039"]
 
 
@@ -275,10 +269,7 @@ def test_variant_ids_map_to_their_own_endpoints(bundle: Bundle) -> None:
 def test_implicit_caching_flags_come_through(bundle: Bundle) -> None:
     state = bundle.load("2026-08-01")
     flagged = {
-        (m, e["tag"])
-        for m, d in state.endpoints.items()
-        for e in d["endpoints"]
-        if e["supports_implicit_caching"]
+        (m, e["tag"]) for m, d in state.endpoints.items() for e in d["endpoints"] if e["supports_implicit_caching"]
     }
     assert len(flagged) == 55
     assert ("google/gemini-3-flash-preview", "google-ai-studio") in flagged
@@ -296,9 +287,7 @@ def test_providers_use_the_spec_names_sorted_by_slug(bundle: Bundle) -> None:
     keys = {"name", "slug", "privacy_policy_url", "terms_of_service_url", "status_page_url"}
     keys |= {"headquarters", "datacenters", "data_policy"}
     assert all(set(p) == keys for p in providers)
-    assert all(
-        isinstance(v, bool) for p in providers for k, v in p["data_policy"].items() if k != "retention_days"
-    )
+    assert all(isinstance(v, bool) for p in providers for k, v in p["data_policy"].items() if k != "retention_days")
     assert by_slug["aion-labs"]["data_policy"]["retention_days"] == 30
 
 
@@ -521,9 +510,7 @@ def test_first_and_last_day_validate_against_the_spec(bundle: Bundle, spec: dict
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    registry = Registry().with_resource(
-        "urn:spec", Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
+    registry = Registry().with_resource("urn:spec", Resource.from_contents(spec, default_specification=DRAFT202012))
     provider_ref = (
         "urn:spec#/paths/~1providers/get/responses/200/content/application~1json/schema/properties/data/items"
     )
@@ -534,9 +521,7 @@ def test_first_and_last_day_validate_against_the_spec(bundle: Bundle, spec: dict
     for day in (FULL_DAYS[0], FULL_DAYS[-1]):
         state = bundle.load(day)
         problems = [f"{m}: {e.message}" for m, d in state.endpoints.items() for e in endpoints.iter_errors(d)]
-        problems += [
-            f"{p['slug']}: {e.message}" for p in state.providers or [] for e in providers.iter_errors(p)
-        ]
+        problems += [f"{p['slug']}: {e.message}" for p in state.providers or [] for e in providers.iter_errors(p)]
         assert problems == [], problems[:5]
 
 
@@ -547,9 +532,7 @@ def test_rebuild_is_byte_identical(tmp_path: Path, source: Path) -> None:
     (out / "days" / "1999-01-01.json.gz").write_bytes(b"stale")  # a build drops what it no longer lists
     write_bundle(build(source), out)
     rebuilt = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    committed = {
-        p.relative_to(COMMITTED).as_posix(): p.read_bytes() for p in COMMITTED.rglob("*") if p.is_file()
-    }
+    committed = {p.relative_to(COMMITTED).as_posix(): p.read_bytes() for p in COMMITTED.rglob("*") if p.is_file()}
     assert sorted(rebuilt) == sorted(committed)
     assert [name for name in committed if rebuilt[name] != committed[name]] == []
 

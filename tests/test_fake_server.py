@@ -614,7 +614,9 @@ def test_serve_in_thread_shuts_down_cleanly_even_with_a_request_hanging() -> Non
     assert time.monotonic() - start < 2.0
     hanging.join(timeout=5)
     assert not hanging.is_alive()
-    assert set(threading.enumerate()) <= threads_before
+    # AnyIO's idle worker threads (which ran the control route) retire on their own timer; ours must be gone.
+    left = [t for t in set(threading.enumerate()) - threads_before if not t.name.startswith("AnyIO worker")]
+    assert not left, left
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
 

@@ -57,7 +57,7 @@ def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: s
     if as_json:
         emit_json(_summary_dict(summary))
     else:
-        click.echo(_summary_line(summary))
+        click.echo(_summary_line(summary), err=summary.status == "failed")
     if summary.status == "failed":
         sys.exit(1)
 

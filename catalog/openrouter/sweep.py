@@ -73,6 +73,7 @@ class Sweep:
     provider_error: str | None = None
     problems: list[str] = field(default_factory=list)
     unknown_fields: dict[str, int] = field(default_factory=dict)
+    unknown_price_keys: dict[str, int] = field(default_factory=dict)
     fatal: str | None = None
     duration_s: float = 0.0
     retries: int = 0
@@ -147,6 +148,11 @@ def _count_unknown(sweep: Sweep, fields: Iterable[str]) -> None:
         sweep.unknown_fields[name] = sweep.unknown_fields.get(name, 0) + 1
 
 
+def _count_price_keys(sweep: Sweep, keys: Iterable[str]) -> None:
+    for name in keys:
+        sweep.unknown_price_keys[name] = sweep.unknown_price_keys.get(name, 0) + 1
+
+
 def assemble(raw: list[RawPayload], *, taken_at: datetime, source: str, kinds: frozenset[str]) -> Sweep:
     """Parse raw payloads into a ``Sweep``. One bad model is a problem for that model, not for the sweep."""
     sweep = Sweep(taken_at=taken_at, source=source, kinds=kinds, raw=raw)
@@ -166,6 +172,7 @@ def assemble(raw: list[RawPayload], *, taken_at: datetime, source: str, kinds: f
     sweep.problems.extend(report.problems)
     for model in models:
         _count_unknown(sweep, model.unknown_fields)
+        _count_price_keys(sweep, model.pricing.unknown)
     if "providers" in kinds:
         prov = by_path.get(PROVIDERS_PATH)
         if prov is not None and prov.ok:
@@ -197,4 +204,5 @@ def assemble(raw: list[RawPayload], *, taken_at: datetime, source: str, kinds: f
             sweep.endpoints[model.model_id] = records
             for record in records:
                 _count_unknown(sweep, record.unknown_fields)
+                _count_price_keys(sweep, record.pricing.unknown)
     return sweep

@@ -43,7 +43,9 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     # The history is small and mostly append-only: with DuckDB's default 256 KiB blocks a month of hourly
     # snapshots is mostly half-empty blocks (4 MB for ~2 MB of data). 16 KiB blocks keep the file near its
     # data size. The block size is fixed when a file is created; an existing file keeps its own.
-    config = {} if path.exists() else {"default_block_size": str(BLOCK_SIZE)}
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {} if path.exists() else {"default_block_size": str(BLOCK_SIZE)}
+    )
     try:
         con = duckdb.connect(str(path), config=config)
     except duckdb.IOException as exc:

@@ -54,13 +54,17 @@ def endpoint_base_key(model_id: str, tag: str) -> str:
     return f"{model_id}@{tag}"
 
 
+def _pricing_text(sheet: PriceSheet) -> str:
+    return json.dumps(sheet.original(), sort_keys=True)
+
+
 def _pricing_columns(sheet: PriceSheet) -> dict[str, Any]:
     cols: dict[str, Any] = {f"price_{k}": sheet.prices[k] for k in PRICE_KEYS}
     cols["discount"] = sheet.discount
     cols["price_dynamic"] = sheet.dynamic
     cols["price_free"] = sheet.free
     cols["override_count"] = len(sheet.overrides)
-    cols["pricing_text"] = json.dumps(sheet.original(), sort_keys=True)
+    cols["pricing_text"] = _pricing_text(sheet)
     return cols
 
 
@@ -97,17 +101,21 @@ def _provider_row(rec: ProviderRecord) -> dict[str, Any]:
 
 
 def assign_endpoint_keys(
-    current: dict[str, list[EndpointRecord]], open_rows: Iterable[tuple[str, str, str, str]]
+    current: dict[str, list[EndpointRecord]], open_rows: Iterable[tuple[str, str, str, str, str]]
 ) -> list[tuple[str, EndpointRecord]]:
     """Give every fetched endpoint a key that is stable across snapshots.
 
     The key is ``model@tag``. Upstream sometimes lists two endpoints of one provider under the same tag
-    (two ``together`` endpoints for one model); they get ``#2``, ``#3``… and are matched to the stored ones
-    by content first, so an endpoint whose fields did not change keeps its key and opens no version.
+    (two ``together`` endpoints for one model, in an order that flips from day to day); they get ``#2``,
+    ``#3``… and are matched to the stored ones by content first, then by identical prices (so two that both
+    changed some other field cannot swap prices), and only then in listed order. An endpoint whose fields
+    did not change keeps its key and opens no version.
+
+    ``open_rows`` are ``(endpoint_key, model_id, tag, content_hash, pricing_text)`` of the open versions.
     """
-    open_by_base: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for key, model_id, tag, digest in open_rows:
-        open_by_base[endpoint_base_key(model_id, tag)].append((key, digest))
+    open_by_base: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for key, model_id, tag, digest, pricing_text in open_rows:
+        open_by_base[endpoint_base_key(model_id, tag)].append((key, digest, pricing_text))
     out: list[tuple[str, EndpointRecord]] = []
     for model_id, records in current.items():
         groups: dict[str, list[EndpointRecord]] = defaultdict(list)
@@ -119,15 +127,21 @@ def assign_endpoint_keys(
                 out.append((stored[0][0] if stored else base, group[0]))
                 continue
             free = list(stored)
-            pending: list[EndpointRecord] = []
-            for rec in group:  # exact content matches first
-                hit = next((s for s in free if s[1] == rec.content_hash), None)
-                if hit is not None:
-                    free.remove(hit)
-                    out.append((hit[0], rec))
-                else:
-                    pending.append(rec)
-            used = {k for k, _ in stored}
+            pending = list(group)
+            for same in (
+                lambda rec, s: s[1] == rec.content_hash,  # nothing changed
+                lambda rec, s: s[2] == _pricing_text(rec.pricing),  # same prices, another field changed
+            ):
+                still = []
+                for rec in pending:
+                    hit = next((s for s in free if same(rec, s)), None)
+                    if hit is None:
+                        still.append(rec)
+                    else:
+                        free.remove(hit)
+                        out.append((hit[0], rec))
+                pending = still
+            used = {s[0] for s in stored}
             for rec in pending:  # then changed ones, in listed order, onto the remaining stored keys
                 if free:
                     out.append((free.pop(0)[0], rec))
@@ -277,6 +291,10 @@ def _summary_text(sweep: Sweep, suspicious_note: str | None) -> str | None:
         parts.append(f"providers not fetched: {sweep.provider_error}")
     if sweep.problems:
         parts.append(f"{len(sweep.problems)} item(s) unparsable, e.g. {sweep.problems[0]}")
+    if sweep.unknown_price_keys:
+        # Loud on purpose: a price dimension we do not know cannot be costed until the parser learns it.
+        keys = ", ".join(f"{k} ({v})" for k, v in sorted(sweep.unknown_price_keys.items()))
+        parts.append(f"UNKNOWN PRICE KEYS, stored in pricing_text but not costed: {keys}")
     if sweep.unknown_fields:
         fields = ", ".join(f"{k} ({v})" for k, v in sorted(sweep.unknown_fields.items()))
         parts.append(f"new upstream fields kept in the raw archive: {fields}")
@@ -417,7 +435,8 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             return removals_trusted and model_id not in current_models and model_id not in protected
 
         open_rows = con.execute(
-            "SELECT endpoint_key, model_id, tag, content_hash FROM endpoint_versions WHERE valid_to IS NULL"
+            "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
+            "WHERE valid_to IS NULL"
         ).fetchall()
         keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
         sheets = {key: rec.pricing for key, rec in keyed}
