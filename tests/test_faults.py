@@ -424,13 +424,8 @@ def test_missing_zero_price_keys_add_no_versions(
     assert (summary.opened, summary.closed) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog bug: a top_provider or supports_implicit_caching that upstream stops sending is stored as a "
-    "change to null, so drift={'missing_optional'} opens a version for every model and endpoint carrying them "
-    "(all 1301 on the recorded 2026-07-17)",
-)
 def test_missing_top_provider_and_implicit_caching_add_no_versions(isolated_data: Path) -> None:
+    """Descriptive facts upstream stops sending carry forward; they do not open a version of 'unknown'."""
     alpha = {**MODELS[0], "top_provider": {"context_length": 131072, "max_completion_tokens": 8192,
                                            "is_moderated": False}}  # fmt: skip
     endpoints = listing(alpha, "DeepInfra", "Together")

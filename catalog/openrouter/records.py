@@ -15,7 +15,7 @@ sending (without a value) does not look like a change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -36,6 +36,9 @@ MODEL_CORE = {
     "knowledge_cutoff",
     "alias_target",
 }
+# Descriptive facts that upstream sometimes stops sending altogether. Absent (not null) means "not said this
+# time": the stored value carries forward instead of opening a version that only says "unknown now".
+TOP_PROVIDER_FACTS = ("top_context_length", "top_max_completion_tokens", "is_moderated")
 # Known fields stored as JSON beside the core columns (and part of the version identity).
 MODEL_EXTRA = {"per_request_limits", "default_parameters", "reasoning", "supported_voices"}
 # Known fields we deliberately do not version: prose, derived links, benchmark scores that move on their own.
@@ -160,6 +163,10 @@ class ModelRecord:
     extra: dict[str, Any]
     unknown_fields: tuple[str, ...] = ()
     content_hash: str = ""
+    absent: frozenset[str] = frozenset()  # descriptive facts upstream did not send this time
+
+    def with_facts(self, facts: dict[str, Any]) -> ModelRecord:
+        return replace(self, facts=facts, absent=frozenset(), content_hash=_hash(facts, self.pricing, self.extra))
 
     @property
     def is_alias(self) -> bool:
@@ -175,6 +182,10 @@ class EndpointRecord:
     live: dict[str, Any]
     unknown_fields: tuple[str, ...] = ()
     content_hash: str = ""
+    absent: frozenset[str] = frozenset()  # descriptive facts upstream did not send this time
+
+    def with_facts(self, facts: dict[str, Any]) -> EndpointRecord:
+        return replace(self, facts=facts, absent=frozenset(), content_hash=_hash(facts, self.pricing))
 
 
 @dataclass(frozen=True)
@@ -236,7 +247,8 @@ def parse_model(item: Any) -> ModelRecord:
     pricing = _pricing(item)
     extra = {k: _jsonable(item[k]) for k in sorted(MODEL_EXTRA) if item.get(k) is not None}
     unknown = tuple(sorted(set(item) - MODEL_CORE - MODEL_EXTRA - MODEL_IGNORED))
-    return ModelRecord(model_id, facts, pricing, extra, unknown, _hash(facts, pricing, extra))
+    absent = frozenset(TOP_PROVIDER_FACTS) if "top_provider" not in item else frozenset()
+    return ModelRecord(model_id, facts, pricing, extra, unknown, _hash(facts, pricing, extra), absent)
 
 
 R = TypeVar("R", ModelRecord, ProviderRecord)
@@ -305,7 +317,8 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
     }
     pricing = _pricing(item)
     unknown = tuple(sorted(set(item) - ENDPOINT_CORE - ENDPOINT_LIVE))
-    return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing))
+    absent = frozenset({"supports_implicit_caching"}) if "supports_implicit_caching" not in item else frozenset()
+    return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing), absent)
 
 
 def _percentiles(item: dict[str, Any], key: str) -> dict[str, float] | None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -417,11 +417,12 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
     # Removals are only trusted when every /models entry was readable.
     removals_trusted = may_close_anything and sweep.models_unreadable == 0
 
-    model_sheets = {m.model_id: m.pricing for m in sweep.models}
+    models = list(_carry_forward(con, "model_versions", "model_id", {m.model_id: m for m in sweep.models}).values())
+    model_sheets = {m.model_id: m.pricing for m in models}
     opened = v.apply(
         "model_versions",
         "model_id",
-        [(m.model_id, m.content_hash, partial(_model_row, m)) for m in sweep.models],
+        [(m.model_id, m.content_hash, partial(_model_row, m)) for m in models],
         lambda key, _scope: removals_trusted and key not in current_models and key not in protected,
     )
     _insert_overrides(con, "model", opened, model_sheets)
@@ -439,6 +440,8 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             "WHERE valid_to IS NULL"
         ).fetchall()
         keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
+        carried = _carry_forward(con, "endpoint_versions", "endpoint_key", dict(keyed))
+        keyed = [(key, carried[key]) for key, _ in keyed]
         sheets = {key: rec.pricing for key, rec in keyed}
         opened = v.apply(
             "endpoint_versions",
@@ -461,6 +464,30 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             [(p.slug, p.content_hash, partial(_provider_row, p)) for p in sweep.providers],
             lambda key, _scope: trusted and key not in current_providers and key not in skipped,
         )
+
+
+Carried = TypeVar("Carried", ModelRecord, EndpointRecord)
+
+
+def _carry_forward(
+    con: duckdb.DuckDBPyConnection, table: str, key_col: str, records: dict[str, Carried]
+) -> dict[str, Carried]:
+    """Fill facts upstream left out this time (``record.absent``) from the open version, if there is one."""
+    needs = {key: rec for key, rec in records.items() if rec.absent}
+    if not needs:
+        return records
+    fields = sorted(set().union(*(rec.absent for rec in needs.values())))
+    rows = con.execute(
+        f"SELECT {key_col}, {', '.join(fields)} FROM {table} "
+        f"WHERE valid_to IS NULL AND {key_col} IN (SELECT unnest(?::VARCHAR[]))",
+        [list(needs)],
+    ).fetchall()
+    out = dict(records)
+    for key, *values in rows:
+        rec = needs[key]
+        stored = dict(zip(fields, values, strict=True))
+        out[key] = rec.with_facts({**rec.facts, **{f: stored[f] for f in rec.absent}})
+    return out
 
 
 def _insert_overrides(
