@@ -16,6 +16,7 @@ import duckdb
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import InputError
+from catalog.fake import FakeOpenRouter, serve_in_thread
 from catalog.openrouter.sweep import ALL_KINDS, Progress, assemble, fetch_sweep
 from catalog.settings import FetchSettings
 from catalog.store.archive import load_payloads
@@ -59,10 +60,8 @@ def stored_times(con: duckdb.DuckDBPyConnection) -> set[datetime]:
 
 
 @contextmanager
-def replay_server(bundle: Bundle, first_day: str | None = None) -> Iterator[tuple[object, str]]:
+def replay_server(bundle: Bundle, first_day: str | None = None) -> Iterator[tuple[FakeOpenRouter, str]]:
     """The fake OpenRouter on a free loopback port, for as long as the block runs."""
-    from catalog.fake import FakeOpenRouter, serve_in_thread
-
     fake = FakeOpenRouter(bundle, day=first_day)
     with serve_in_thread(fake) as base_url:
         yield fake, base_url
@@ -97,7 +96,7 @@ def replay(
             if info.taken_at in done and not force:
                 step = ReplayStep(info, None)
             else:
-                fake.set_day(info.id)  # type: ignore[attr-defined]
+                fake.set_day(info.id)
                 summary = sync_once(
                     con,
                     settings,

@@ -6,7 +6,9 @@ import fcntl
 import os
 import shutil
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,15 @@ def shared_data_dir() -> Path | None:
     raw = os.environ.get("CATALOG_SHARED_DATA")
     path = Path(raw) if raw else PROJECT_ROOT.parent / "shared" / "data" / "openrouter"
     return path if path.is_dir() else None
+
+
+def change_value(field: str, text: str | None) -> Any:
+    """An old/new cell of `catalog changes` back to a comparable value (exact Decimal for prices)."""
+    if text is None:
+        return None
+    if field == "dynamic":
+        return {"True": True, "False": False}[text]
+    return Decimal(text)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import shared_data_dir
+from conftest import change_value, shared_data_dir
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.store.db import connect
@@ -124,17 +124,10 @@ def between(before: SnapshotInfo, after: SnapshotInfo) -> dict[str, Counter[Chan
 # --- what the store reports ------------------------------------------------------------------------------------
 
 
-def _value(field: str, text: str | None) -> Any:
-    if text is None:
-        return None
-    if field == "dynamic":
-        return {"True": True, "False": False}[text]
-    return Decimal(text)
-
-
 def reported(rows: list[dict[str, Any]]) -> Counter[Change]:
     return Counter(
-        (r["model_id"], r["tag"], r["field"], _value(r["field"], r["old"]), _value(r["field"], r["new"])) for r in rows
+        (r["model_id"], r["tag"], r["field"], change_value(r["field"], r["old"]), change_value(r["field"], r["new"]))
+        for r in rows
     )
 
 

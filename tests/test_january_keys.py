@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from conftest import change_value
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.pipeline import replay, select_snapshots
@@ -97,19 +98,11 @@ def expected_changes(recorded: Recorded) -> set[Change]:
     return found
 
 
-def _value(field: str, text: str | None) -> Any:
-    if text is None:
-        return None
-    if field == "dynamic":
-        return {"True": True, "False": False}[text]
-    return Decimal(text)
-
-
 def as_changes(rows: list[dict[str, Any]]) -> list[Change]:
     return [
         (
             r["at"] if isinstance(r["at"], datetime) else datetime.fromisoformat(r["at"].replace("Z", "+00:00")),
-            r["model_id"], r["field"], _value(r["field"], r["old"]), _value(r["field"], r["new"]),
+            r["model_id"], r["field"], change_value(r["field"], r["old"]), change_value(r["field"], r["new"]),
         )
         for r in rows
     ]  # fmt: skip

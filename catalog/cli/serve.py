@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-
-from catalog.errors import ConfigError
 
 
 @click.command("fake-openrouter")
@@ -29,22 +25,8 @@ def fake_openrouter_cmd(
     """
     from catalog.fake import DEFAULT_PORT, Faults, run
 
-    knobs: dict[str, object] = {}
-    if faults_json:
-        try:
-            knobs = json.loads(faults_json)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"--faults is not valid JSON ({exc}); pass an object like '{{\"latency\": 0.1}}'"
-            ) from None
-        if not isinstance(knobs, dict):
-            raise ConfigError("--faults must be a JSON object of fault knobs")
-    if latency:
-        knobs["latency"] = latency
-    if failure_rate:
-        knobs["failure_rate"] = failure_rate
-    try:
-        faults = Faults.from_dict(knobs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad fault settings: {exc}") from None
+    faults = Faults.from_json(faults_json) if faults_json else Faults()
+    overrides = {k: v for k, v in (("latency", latency), ("failure_rate", failure_rate)) if v}
+    if overrides:
+        faults = Faults.from_dict({**faults.to_dict(), **overrides})
     run(host=host, port=DEFAULT_PORT if port is None else port, day=day, faults=faults)

@@ -153,12 +153,13 @@ def up_cmd(concurrency: int | None, db: str | None) -> None:
             chosen = bundle.snapshots()
             click.echo(f"empty database at {path}: loading {len(chosen)} bundled snapshots over HTTP …")
             with progress_bar("snapshots", enabled=True) as progress:
+                done = iter(range(1, len(chosen) + 1))
                 replay(
                     con,
                     bundle,
                     chosen,
                     concurrency=concurrency or 8,
-                    on_step=lambda step: progress(len(chosen) if step.info == chosen[-1] else 0, len(chosen)),
+                    on_step=lambda _step: progress(next(done), len(chosen)),
                 )
             held = queries.holdings(con)
     emit_table(

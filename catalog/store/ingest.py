@@ -258,10 +258,13 @@ def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceS
     return rows
 
 
-def _previous_model_count(con: duckdb.DuckDBPyConnection) -> int | None:
+def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int | None = None) -> int | None:
+    """Models in the newest usable snapshot (before ``before_snapshot`` when re-applying an old one)."""
+    bound = "" if before_snapshot is None else " AND snapshot_id < ?"
     row = con.execute(
-        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
-        "ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
+        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL"
+        f"{bound} ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
+        [] if before_snapshot is None else [before_snapshot],
     ).fetchall()
     return row[0][0] if row else None
 
@@ -341,7 +344,7 @@ def apply_snapshot(
     if sweep.fatal is not None or sweep.models is None:
         status = "failed"
     else:
-        previous = _previous_model_count(con) if not rederive else _previous_count_before(con, snapshot_id)
+        previous = _previous_model_count(con, snapshot_id if rederive else None)
         if previous and len(sweep.models) < previous * SUSPICIOUS_DROP:
             status = "suspicious"
             suspicious_note = (
@@ -399,15 +402,6 @@ def apply_snapshot(
         error_summary,
         duration_ms,
     )
-
-
-def _previous_count_before(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> int | None:
-    row = con.execute(
-        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
-        "AND snapshot_id < ? ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
-        [snapshot_id],
-    ).fetchall()
-    return row[0][0] if row else None
 
 
 def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, *, may_close_anything: bool) -> None:

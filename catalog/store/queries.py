@@ -14,7 +14,6 @@ import polars as pl
 from catalog.errors import NotFoundError
 from catalog.prices import PRICE_KEYS, canonical
 
-IN_FORCE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
 
 
@@ -49,7 +48,7 @@ def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | Non
                  AS endpoints,
                m.valid_from, m.valid_to, m.version_id
         FROM model_versions m
-        WHERE m.{IN_FORCE.replace("valid_to IS", "m.valid_to IS").replace("valid_to >", "m.valid_to >")}
+        WHERE m.valid_from <= ? AND (m.valid_to IS NULL OR m.valid_to > ?)
     """
     params: list[Any] = [at, at, at, at]
     if search:
