@@ -1,0 +1,401 @@
+"""Whole response bodies, SSE transcripts and usage files → rows of the usage contract.
+
+    usage_from_body(body, source=...)   one JSON body: OpenRouter chat / Responses, Anthropic, Gemini, OpenAI
+    usage_from_sse(text, source=...)    one streamed transcript: the last chunk that carries usage
+    usage_from_row(row, source=...)     a row already in contract field names
+    read_usage_file(path)               a .json / .jsonl / .sse file → (rows, problems), never stopping early
+
+A row is the normalised usage (``catalog.cost.normalise``) plus ``model``, ``provider``, ``timestamp`` (UTC),
+``id`` and ``source``; fields the body does not carry are left out.
+
+Errors (both ``InputError``):
+
+    UsageFormatError   bad values, raised only in strict mode (``problems=None``); with a ``problems`` list the
+                       row is returned and each bad field described there (see ``catalog.cost.normalise``)
+    NoUsageError       nothing to count: an error body (a 429 …), a body or transcript without usage
+
+Messages in ``problems`` start with the row's ``source``. They may also hold notes that do not make a row
+invalid, e.g. a stream that reported usage and then an error: the usage was billed, so the row is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from catalog.cost.normalise import (
+    UsageFormatError,
+    count_value,
+    flag_value,
+    from_anthropic,
+    from_gemini,
+    from_openai,
+    from_openrouter_chat,
+    from_openrouter_responses,
+    money_text,
+)
+from catalog.cost.usage import COUNT_COLUMNS, USAGE_SCHEMA
+from catalog.errors import InputError
+
+Row = dict[str, Any]
+
+# Keys that mark a provider's response body; a dict without any of them is a row in contract field names.
+_BODY_KEYS = frozenset({"usage", "usageMetadata", "error", "object", "choices", "candidates", "response", "type"})
+_ANTHROPIC_KEYS = frozenset({"cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation"})
+_CHAT_OBJECTS = frozenset({"chat.completion", "chat.completion.chunk"})
+# Carried over from earlier stream chunks when the chunk with usage lacks them.
+_METADATA_KEYS = ("id", "model", "provider", "created", "created_at", "modelVersion", "responseId", "createTime")
+# The SSE spec's line ends only: str.splitlines() would also split at U+2028, which JSON text may hold raw.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class NoUsageError(InputError):
+    """The input is not usage at all: an error body, or a body / transcript that reports no usage."""
+
+
+# --- one body --------------------------------------------------------------------------------------------------
+
+
+def usage_from_body(body: Mapping[str, Any], *, source: str, problems: list[str] | None = None) -> Row:
+    """The usage row of one response body, its shape detected from its keys.
+
+    OpenRouter chat completions (and chunks) and Responses API bodies (or a ``response.completed`` event);
+    Anthropic messages (``type: "message"``), Gemini (``usageMetadata``), and OpenAI native bodies, which
+    OpenRouter's shapes extend, so they read the same. Raises ``NoUsageError`` for a body without usage (an
+    ``error`` body says its error); bad values as described in the module docstring.
+    """
+    if not isinstance(body, Mapping):
+        raise InputError(f"{source}: a response body must be a JSON object, not {type(body).__name__}")
+    if str(body.get("type", "")).startswith("response.") and isinstance(body.get("response"), Mapping):
+        body = body["response"]
+    usage_key = "usageMetadata" if body.get("usageMetadata") is not None else "usage"
+    usage = body.get(usage_key)
+    error = body.get("error")
+    if usage is None:
+        if error is not None:
+            raise NoUsageError(f"{source}: skipped, the body is an {_describe_error(error)}")
+        raise NoUsageError(
+            f"{source}: skipped, the body has no usage (keys: {', '.join(sorted(map(str, body))) or 'none'})"
+        )
+    found: list[str] = []
+    row = _normalise(body, usage_key, usage, found)
+    row |= _metadata(body, found)
+    row["source"] = source
+    if problems is None and found:
+        raise UsageFormatError([f"{source}: {message}" for message in found])
+    if problems is not None:
+        problems.extend(f"{source}: {message}" for message in found)
+        if error is not None:
+            problems.append(f"{source}: kept the usage of a body that also reports an {_describe_error(error)}")
+    return row
+
+
+def _normalise(body: Mapping[str, Any], usage_key: str, usage: Any, found: list[str]) -> Row:
+    if usage_key == "usageMetadata":
+        return from_gemini(usage, problems=found)
+    keys = set(usage) if isinstance(usage, Mapping) else set()
+    if (body.get("type") == "message" and "input_tokens" in keys) or keys & _ANTHROPIC_KEYS:
+        return from_anthropic(usage, problems=found)
+    if body.get("object") == "response":
+        return from_openrouter_responses(usage, problems=found)
+    if body.get("object") in _CHAT_OBJECTS or "prompt_tokens" in keys:
+        return from_openrouter_chat(usage, problems=found)
+    return from_openai(usage, problems=found)
+
+
+def _metadata(body: Mapping[str, Any], found: list[str]) -> Row:
+    row: Row = {
+        "model": _text(body, "model", found) or _text(body, "modelVersion", found),
+        "provider": _text(body, "provider", found),
+        "id": _text(body, "id", found) or _text(body, "responseId", found),
+        "timestamp": _created(body, found),
+    }
+    return {name: value for name, value in row.items() if value is not None}
+
+
+def _text(body: Mapping[str, Any], key: str, found: list[str]) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    found.append(f"{key} is {value!r}, not text")
+    return None
+
+
+def _created(body: Mapping[str, Any], found: list[str]) -> datetime | None:
+    for key in ("created", "created_at"):  # chat completions; Responses API
+        if body.get(key) is not None:
+            return _timestamp(body[key], key, found)
+    if body.get("createTime") is not None:  # Vertex AI's Gemini bodies
+        return _timestamp(body["createTime"], "createTime", found)
+    return None
+
+
+def _timestamp(value: Any, field: str, found: list[str]) -> datetime | None:
+    """Unix seconds (as OpenRouter's ``created``), an ISO text or a datetime / date → an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            found.append(f"{field} is {value!r}, not an ISO timestamp or unix seconds")
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    invalid: list[str] = []
+    seconds = count_value(value, field=field, problems=invalid)
+    if seconds is None or invalid:
+        found.append(f"{field} is {value!r}, not an ISO timestamp or unix seconds")
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        found.append(f"{field} is {value!r}, out of range for unix seconds")
+        return None
+
+
+def _describe_error(error: Any) -> str:
+    if not isinstance(error, Mapping):
+        return f"error: {error!r}"
+    code = error.get("code")
+    text = f"error {code}" if code is not None else "error"
+    metadata = error.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    if metadata.get("provider_name"):
+        text += f" from {metadata['provider_name']}"
+    text += f": {error.get('message') or 'no message'}"
+    raw = metadata.get("raw")
+    if isinstance(raw, str) and raw and raw != error.get("message"):
+        text += f" ({raw if len(raw) <= 200 else raw[:200] + '…'})"
+    return text
+
+
+# --- a row in contract field names -----------------------------------------------------------------------------
+
+
+def usage_from_row(row: Mapping[str, Any], *, source: str, problems: list[str] | None = None) -> Row:
+    """A flat row already in contract field names, checked value by value; ``source`` replaces any given one.
+
+    Unknown fields are bad values (strict: ``UsageFormatError``; collecting: dropped and described).
+    """
+    found: list[str] = []
+    out: Row = {}
+    for name, value in row.items():
+        if value is None:
+            continue
+        if name not in USAGE_SCHEMA:
+            found.append(f"unknown field {name!r}; known fields: {', '.join(USAGE_SCHEMA)}")
+        elif name in COUNT_COLUMNS:
+            out[name] = count_value(value, field=name, problems=found)
+        elif name in ("billed_cost", "upstream_cost"):
+            out[name] = money_text(value, field=name, problems=found)
+        elif name == "is_byok":
+            out[name] = flag_value(value, field=name, problems=found)
+        elif name == "timestamp":
+            out[name] = _timestamp(value, name, found)
+        else:
+            out[name] = _text(row, name, found)
+    out = {name: value for name, value in out.items() if value is not None}
+    out["source"] = source
+    if problems is None and found:
+        raise UsageFormatError([f"{source}: {message}" for message in found])
+    if problems is not None:
+        problems.extend(f"{source}: {message}" for message in found)
+    return out
+
+
+# --- SSE transcripts -------------------------------------------------------------------------------------------
+
+
+def usage_from_sse(text: str, *, source: str, problems: list[str] | None = None) -> Row:
+    """The usage row of one streamed transcript (chat completions, Responses API, Anthropic or Gemini streams).
+
+    Comment lines (``: OPENROUTER PROCESSING``), ``event:`` lines, ``[DONE]`` and any line ending are fine.
+    The last chunk carrying usage wins (2024–2025 streams sent it on an earlier chunk than the last); a
+    Responses stream's usage rides on its ``response.*`` events; an Anthropic stream's ``message_delta`` usage
+    updates its ``message_start``. Id, model, provider and creation time missing on that chunk are taken
+    from the others. Raises ``NoUsageError`` when no chunk carries usage; a data line that is not JSON is a
+    bad value (strict: ``UsageFormatError``; collecting: described, and the rest is read).
+    """
+    found: list[str] = []
+    chunks: list[Mapping[str, Any]] = []
+    for line, event, data in _sse_events(text):
+        for parsed in _sse_json(data, line, found):
+            # "message" is SSE's default event name, not Anthropic's message type: it says nothing.
+            named = event is not None and event != "message" and "type" not in parsed
+            chunks.append({**parsed, "type": event} if named else parsed)
+    final, error = _final_chunk(chunks)
+    if final is None:
+        if error is not None:
+            raise NoUsageError(f"{source}: skipped, the stream ended with an {_describe_error(error)}")
+        raise NoUsageError(f"{source}: skipped, none of the {len(chunks)} chunks of the transcript carries usage")
+    if error is not None and final.get("error") is None:
+        final = {**final, "error": error}
+    if problems is None and found:
+        raise UsageFormatError([f"{source}: {message}" for message in found])
+    if problems is not None:
+        problems.extend(f"{source}: {message}" for message in found)
+    return usage_from_body(final, source=source, problems=problems)
+
+
+def _sse_events(text: str) -> Iterator[tuple[int, str | None, str]]:
+    """(first line number, event name, data) of each event, per the SSE spec: blank lines end an event."""
+    data: list[str] = []
+    event: str | None = None
+    start = 0
+    for number, line in enumerate(_LINE_END.split(text), 1):
+        if not line:
+            if data:
+                yield start, event, "\n".join(data)
+            data, event = [], None
+            continue
+        if line.startswith(":"):  # keep-alive comment
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            start = start if data else number
+            data.append(value)
+        elif name == "event":
+            event = value
+        # id: and retry: steer reconnection; they carry nothing we count.
+    if data:
+        yield start, event, "\n".join(data)
+
+
+def _sse_json(data: str, line: int, found: list[str]) -> list[Mapping[str, Any]]:
+    if data.strip() == "[DONE]":
+        return []
+    try:
+        parsed = [json.loads(data, parse_float=Decimal)]
+    except json.JSONDecodeError as err:
+        # A transcript that lost its blank lines joins several chunks into one event: read them one by one.
+        pieces = data.split("\n")
+        try:
+            parsed = [json.loads(piece, parse_float=Decimal) for piece in pieces if piece.strip() != "[DONE]"]
+        except json.JSONDecodeError:
+            found.append(f"line {line}: data is not JSON ({err.msg})")
+            return []
+    chunks = [chunk for chunk in parsed if isinstance(chunk, Mapping)]
+    if len(chunks) != len(parsed):
+        found.append(f"line {line}: data is not a JSON object")
+    return chunks
+
+
+def _final_chunk(chunks: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | None, Any]:
+    """The last chunk that carries usage (metadata filled from the others) and the stream's last error."""
+    final: Mapping[str, Any] | None = None
+    message: dict[str, Any] | None = None  # an Anthropic stream's message, updated by message_delta
+    metadata: dict[str, Any] = {}
+    error: Any = None
+    for chunk in chunks:
+        kind = str(chunk.get("type") or "")
+        if kind.startswith("response.") and isinstance(chunk.get("response"), Mapping):
+            chunk = chunk["response"]
+        elif kind == "message_start" and isinstance(chunk.get("message"), Mapping):
+            message = {**chunk["message"], "usage": dict(chunk["message"].get("usage") or {})}
+            chunk = message
+        elif kind == "message_delta" and message is not None and isinstance(chunk.get("usage"), Mapping):
+            # Deltas repeat the cumulative counts; later values replace earlier ones.
+            message["usage"].update({key: value for key, value in chunk["usage"].items() if value is not None})
+            chunk = message
+        for key in _METADATA_KEYS:
+            if chunk.get(key) is not None:
+                metadata.setdefault(key, chunk[key])
+        if chunk.get("error") is not None:
+            error = chunk["error"]
+        elif kind == "error":
+            error = chunk
+        if chunk.get("usage") is not None or chunk.get("usageMetadata") is not None:
+            final = chunk
+    if final is None:
+        return None, error
+    missing = {key: value for key, value in metadata.items() if final.get(key) is None}
+    return {**final, **missing}, error
+
+
+# --- files -----------------------------------------------------------------------------------------------------
+
+
+def read_usage_file(path: str | Path) -> tuple[list[Row], list[str]]:
+    """Usage rows from one file, and a message for every part that could not be used.
+
+    ``.json``: one body, or a list of bodies or flat rows. ``.jsonl`` / ``.ndjson``: one body or flat row per
+    line; a bad line is described as ``file:line`` and the rest is read. ``.sse``: one streamed transcript.
+    Other names are sniffed from their first characters. Sources are ``file:line`` (JSONL), ``file[index]``
+    (a JSON list) or ``file``. Raises ``InputError`` naming the file when it cannot be read at all.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the JSON
+    except UnicodeDecodeError:
+        raise InputError(f"usage file {path} is not UTF-8 text; give JSON, JSONL or an SSE transcript") from None
+    except OSError as err:
+        raise InputError(f"cannot read usage file {path}: {err.strerror or err}") from None
+    rows: list[Row] = []
+    problems: list[str] = []
+    kind = _file_kind(path, text)
+    if kind == "sse":
+        _collect(lambda: usage_from_sse(text, source=path.name, problems=problems), rows, problems)
+    elif kind == "jsonl":
+        for number, line in enumerate(_LINE_END.split(text), 1):
+            if not line.strip():
+                continue
+            source = f"{path.name}:{number}"
+            try:
+                item = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as err:
+                problems.append(f"{source}: not valid JSON ({err.msg} at column {err.colno})")
+                continue
+            _collect_item(item, source, rows, problems)
+    else:
+        try:
+            document = json.loads(text, parse_float=Decimal)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"usage file {path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                "for one object per line, name the file .jsonl"
+            ) from None
+        if isinstance(document, list):
+            for index, item in enumerate(document):
+                _collect_item(item, f"{path.name}[{index}]", rows, problems)
+        else:
+            _collect_item(document, path.name, rows, problems)
+    return rows, problems
+
+
+def _file_kind(path: Path, text: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".sse", ".json", ".jsonl", ".ndjson"):
+        return {".ndjson": "jsonl"}.get(suffix, suffix[1:])
+    head = text.lstrip()
+    if head.startswith((":", "data:", "event:")):
+        return "sse"
+    try:
+        json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError:
+        return "jsonl"
+    return "json"
+
+
+def _collect_item(item: Any, source: str, rows: list[Row], problems: list[str]) -> None:
+    if not isinstance(item, Mapping):
+        problems.append(f"{source}: skipped, expected a JSON object, got {type(item).__name__}")
+    elif _BODY_KEYS & item.keys():
+        _collect(lambda: usage_from_body(item, source=source, problems=problems), rows, problems)
+    else:
+        rows.append(usage_from_row(item, source=source, problems=problems))
+
+
+def _collect(read: Callable[[], Row], rows: list[Row], problems: list[str]) -> None:
+    try:
+        rows.append(read())
+    except NoUsageError as err:
+        problems.append(str(err))

@@ -1,0 +1,115 @@
+"""The one usage contract every cost calculation reads (domain notes §3).
+
+A usage row says what one call (or a batch of identical calls) consumed. Every count is a whole number
+of tokens or units; parts are *inside* their whole, as OpenRouter reports them:
+
+    prompt_tokens      ⊇ cache_read_tokens + cache_write_tokens + cache_write_1h_tokens + audio_input_tokens
+    completion_tokens  ⊇ reasoning_tokens + image_output_tokens + audio_output_tokens
+
+Normalisers (``catalog.cost.normalise``) turn the shapes of OpenRouter, Anthropic, Gemini and OpenAI into
+this one; the engine (``catalog.cost.engine``) prices it. Only ``model`` is required; a missing count is
+0 and a missing ``requests`` is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+from catalog.errors import InputError
+
+# Counts inside ``prompt_tokens`` and inside ``completion_tokens``.
+PROMPT_PARTS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "audio_input_tokens")
+COMPLETION_PARTS = ("reasoning_tokens", "image_output_tokens", "audio_output_tokens")
+# Whole units billed per item, beside the tokens.
+UNIT_COUNTS = ("requests", "images", "web_searches")
+COUNT_COLUMNS = ("prompt_tokens", "completion_tokens", *PROMPT_PARTS, *COMPLETION_PARTS, *UNIT_COUNTS)
+
+KEY_COLUMNS = ("model", "provider", "endpoint")
+# Carried through untouched so a result row can be matched with what was billed.
+PASSTHROUGH_COLUMNS = ("id", "billed_cost", "upstream_cost", "is_byok", "source")
+
+USAGE_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "model": pl.String(),
+    "provider": pl.String(),  # provider slug or display name ("deepinfra", "Google AI Studio")
+    "endpoint": pl.String(),  # endpoint tag ("deepinfra/fp8"): pins one endpoint of a provider
+    **{name: pl.Int64() for name in COUNT_COLUMNS},
+    "id": pl.String(),
+    "billed_cost": pl.String(),  # OpenRouter's usage.cost, exact text as received
+    "upstream_cost": pl.String(),  # cost_details.upstream_inference_cost (BYOK: what the provider billed)
+    "is_byok": pl.Boolean(),
+    "source": pl.String(),  # where the row came from: "file.jsonl:12"
+}
+DEFAULTS: dict[str, int] = {name: 0 for name in COUNT_COLUMNS} | {"requests": 1}
+
+
+def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Build a usage frame from dict rows (as normalisers return them); unknown keys are an error."""
+    rows = list(rows)
+    for index, row in enumerate(rows):
+        unknown = set(row) - set(USAGE_SCHEMA)
+        if unknown:
+            raise InputError(
+                f"usage row {index} has unknown field(s) {', '.join(sorted(unknown))}; "
+                f"known fields: {', '.join(USAGE_SCHEMA)}"
+            )
+    columns = {name: [row.get(name) for row in rows] for name in USAGE_SCHEMA}
+    return conform(pl.DataFrame(columns, schema=USAGE_SCHEMA))
+
+
+def conform(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast a user frame to the contract: add missing columns, fill count defaults, keep extra columns.
+
+    Strings for ``model``/``provider``/``endpoint`` may be Categorical (as Parquet dictionaries load);
+    they are kept so the engine can map them by category instead of by string.
+    """
+    if "model" not in frame.columns:
+        raise InputError(
+            "usage has no 'model' column; every row must name the model it used (e.g. deepseek/deepseek-v3.2)"
+        )
+    exprs: list[pl.Expr] = []
+    for name, dtype in USAGE_SCHEMA.items():
+        if name not in frame.columns:
+            default = DEFAULTS.get(name)
+            exprs.append(pl.lit(default, dtype=dtype).alias(name))
+            continue
+        current = frame.schema[name]
+        if name in KEY_COLUMNS and isinstance(current, pl.Categorical | pl.Enum):
+            continue
+        if name == "timestamp":
+            exprs.append(_timestamp(frame, current))
+        elif name in DEFAULTS:
+            if not current.is_integer() and current != pl.Null:
+                if current.is_float() or current.is_decimal():
+                    whole = pl.col(name).cast(pl.Float64).fill_nan(None)
+                    exprs.append(
+                        pl.when(whole.is_null() | (whole == whole.floor()))
+                        .then(pl.col(name).cast(pl.Int64, strict=False))
+                        .otherwise(pl.lit(None, pl.Int64))
+                        .fill_null(DEFAULTS[name])
+                        .alias(name)
+                    )
+                    continue
+                raise InputError(f"usage column {name!r} is {current}, expected whole numbers")
+            exprs.append(pl.col(name).cast(pl.Int64).fill_null(DEFAULTS[name]))
+        elif current != dtype:
+            exprs.append(pl.col(name).cast(dtype))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
+    col = pl.col("timestamp")
+    if isinstance(current, pl.Datetime):
+        if current.time_zone is None:  # naive times are read as UTC, the catalog's only zone
+            return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if current == pl.Date:
+        return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if current.is_integer():  # unix seconds, as OpenRouter's ``created``
+        return pl.from_epoch(col, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+    if current in (pl.String, pl.Null):
+        return col.cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us", strict=True)
+    raise InputError(f"usage column 'timestamp' is {current}; give an ISO timestamp, a date or unix seconds")
