@@ -341,3 +341,57 @@ def changes(
     return frame.sort(
         ["at", "entity", "model_id", "endpoint_key", "field"], descending=[True, False, False, False, False]
     )
+
+
+def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every price version of every endpoint and model, with its listed strings, for the cost engine."""
+    return _frame(
+        con,
+        """
+        SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
+               pricing_text, permaslug AS canonical_slug
+        FROM endpoint_versions
+        UNION ALL
+        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug
+        FROM model_versions
+        ORDER BY kind, model_id, tag NULLS FIRST, valid_from
+        """,
+        [],
+    )
+
+
+def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> pl.DataFrame:
+    """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters on.
+
+    Status is the one in force at ``at``; the provider's data policy is its version at ``at`` (else its
+    earliest, for days before the directory was recorded); uptime is the latest observed (telemetry keeps
+    only the newest value), with ``observed_at`` saying when.
+    """
+    return _frame(
+        con,
+        """
+        WITH e AS (
+            SELECT * FROM endpoint_versions
+            WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+              AND ($model IS NULL OR model_id = $model)
+        ), s AS (
+            SELECT endpoint_key, status FROM endpoint_status
+            WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        ), p AS (
+            SELECT slug, name, policy_training, policy_retains_prompts, policy_retention_days,
+                   row_number() OVER (PARTITION BY slug ORDER BY (valid_from <= $at) DESC,
+                                      CASE WHEN valid_from <= $at THEN valid_from END DESC, valid_from) AS pick
+            FROM provider_versions
+        )
+        SELECT e.model_id, e.endpoint_key, e.tag, e.provider_slug, e.provider_name, e.quantization,
+               e.context_length, e.max_completion_tokens, e.supported_parameters, s.status,
+               p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
+               t.uptime_last_1d, t.observed_at AS telemetry_at
+        FROM e
+        LEFT JOIN s USING (endpoint_key)
+        LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
+        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key
+        ORDER BY e.model_id, e.endpoint_key
+        """,
+        {"at": at, "model": model_id},
+    )

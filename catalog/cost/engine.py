@@ -1,0 +1,290 @@
+"""Price usage rows, vectorised and exact: frames in, frames out, no I/O.
+
+For each row (see ``catalog.cost.usage`` for the contract) the engine finds the sheet in force at the row's
+time for its endpoint (by tag, else by provider, else the model-level price), picks the override variant
+from the *whole* prompt and the row's UTC time of day, and bills each exclusive part once:
+
+    input           (prompt − cache_read − cache_write_5m − cache_write_1h − audio_input) × prompt rate
+    cache_read      cache_read × input_cache_read (prompt rate when none is listed)
+    cache_write_5m  cache_write × input_cache_write (prompt rate when none is listed)
+    cache_write_1h  cache_write_1h × input_cache_write_1h (the 5-minute rate when none is listed)
+    output          (completion − reasoning − image_output − audio_output) × completion rate
+    reasoning       reasoning × internal_reasoning (completion rate when not priced)
+    request         requests × request
+    image           images × image + image_output × image_output (completion rate when not priced)
+    web_search      web_searches × web_search
+    audio           audio_input × audio + audio_output × audio_output (prompt / completion when not priced)
+
+Listed prices already include ``discount``; the undiscounted ``cost_base`` is ``total / (1 − discount)``
+(rounded half up to the table's unit) and ``saving = cost_base − cost_total``. Rows that cannot be priced
+keep null money and say why in ``status`` / ``reason``; a batch never fails because of one row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import polars as pl
+
+from catalog.cost.money import INT64_MAX, decimal_column
+from catalog.cost.sheets import PriceTable, Resolution
+from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, KEY_COLUMNS, PROMPT_PARTS, conform
+
+TERMS: dict[str, list[tuple[str, str]]] = {  # term -> [(token expression name, rate)]
+    "input": [("uncached_input", "input")],
+    "cache_read": [("cache_read_tokens", "cache_read")],
+    "cache_write_5m": [("cache_write_tokens", "cache_write_5m")],
+    "cache_write_1h": [("cache_write_1h_tokens", "cache_write_1h")],
+    "output": [("plain_output", "output")],
+    "reasoning": [("reasoning_tokens", "reasoning")],
+    "request": [("requests", "request")],
+    "image": [("images", "image"), ("image_output_tokens", "image_output")],
+    "web_search": [("web_searches", "web_search")],
+    "audio": [("audio_input_tokens", "audio_input"), ("audio_output_tokens", "audio_output")],
+}
+COST_COLUMNS = tuple(f"cost_{term}" for term in TERMS)
+MONEY_COLUMNS = (*COST_COLUMNS, "cost_total", "cost_base", "saving")
+STATUSES = ("ok", "invalid", "unknown", "no_price", "dynamic")
+STATUS = pl.Enum(STATUSES)
+SOURCE = pl.Enum(["endpoint", "model"])
+_MINUTE = 60_000_000
+
+
+def cost_usage(
+    usage: pl.DataFrame,
+    table: PriceTable,
+    *,
+    at: datetime | None = None,
+    breakdown: bool = True,
+    money: Literal["decimal", "units"] = "decimal",
+) -> pl.DataFrame:
+    """Price every row of ``usage`` at the prices in force at its ``timestamp`` (``at``, else now, when null).
+
+    Returns the usage columns plus ``status``, ``reason``, ``price_source`` (endpoint / model), ``sheet_id``
+    (an index into ``table.versions``), ``overrides_applied`` (bit mask of the applying override entries),
+    the ``cost_*`` breakdown (unless ``breakdown=False``), ``cost_total``, ``cost_base`` and ``saving``.
+    Money is exact ``Decimal(38, table.scale)``, or with ``money="units"`` integers of ``10**-table.scale``
+    USD (faster; convert with ``catalog.cost.money.decimal_column``).
+    """
+    frame = conform(usage)
+    default_at = at or datetime.now(UTC)
+    combo, resolutions = _combos(frame, table)
+    entity = pl.Series([r.entity for r in resolutions], dtype=pl.Int64)
+    model_entity = pl.Series([r.model_entity for r in resolutions], dtype=pl.Int64)
+
+    ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
+    work = frame.select(
+        combo.alias("_combo"),
+        ts.alias("_ts"),
+        *[pl.col(c) for c in COUNT_COLUMNS],
+    )
+    period = table.bounds.search_sorted(work["_ts"], side="right").cast(pl.Int64)
+    work = work.with_columns(period.alias("_period"))
+    n_periods = table.n_periods
+    slots = pl.lit(table.slots)
+
+    def slot_of(entities: pl.Series) -> pl.Expr:
+        ent = pl.lit(entities).gather(pl.col("_combo"))
+        return pl.when(ent >= 0).then(slots.gather(ent.clip(0) * n_periods + pl.col("_period"))).otherwise(-1)
+
+    work = work.with_columns(
+        slot_of(entity).alias("_s_ep") if (entity >= 0).any() else pl.lit(-1, pl.Int32).alias("_s_ep"),
+        slot_of(model_entity).alias("_s_model"),
+    )
+    work = work.with_columns(
+        pl.when(pl.col("_s_ep") >= 0).then(pl.col("_s_ep")).otherwise(pl.col("_s_model")).alias("sheet_id"),
+        pl.when(pl.col("_s_ep") >= 0)
+        .then(pl.lit("endpoint"))
+        .when(pl.col("_s_model") >= 0)
+        .then(pl.lit("model"))
+        .cast(SOURCE)
+        .alias("price_source"),
+    )
+    work = work.with_columns(_override_mask(table).alias("overrides_applied"))
+    sheet = pl.col("sheet_id").clip(0)
+    work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
+    dynamic = pl.lit(table.variants["dynamic"]).gather(pl.col("_variant"))
+    reasons = _Reasons(resolutions)
+    combo_reason = pl.lit(reasons.by_combo).gather(pl.col("_combo"))
+    problem = _problem_code()
+    code = (
+        pl.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
+        .then(combo_reason)
+        .when(problem >= 0)
+        .then(problem)
+        .when(pl.col("sheet_id") < 0)
+        .then(pl.lit(_NO_PRICE))
+        .when(dynamic)
+        .then(pl.lit(_DYNAMIC))
+        .otherwise(pl.lit(-1))
+    )
+    work = work.with_columns(code.alias("_reason"))
+    ok = pl.col("_reason") < 0
+    work = work.with_columns(
+        pl.lit(reasons.status).gather(pl.col("_reason").clip(0)).alias("_status"),
+        pl.when(ok).then(pl.col("_variant")).otherwise(pl.lit(table.null_variant)).alias("_variant"),
+    )
+    work = work.with_columns(
+        pl.when(ok).then(pl.lit("ok", STATUS)).otherwise(pl.col("_status")).alias("status"),
+        pl.when(~ok).then(pl.lit(reasons.labels).gather(pl.col("_reason").clip(0))).alias("reason"),
+    )
+    variant = pl.col("_variant")
+
+    dtype = _money_dtype(work, table)
+    tokens = {
+        "uncached_input": pl.col("prompt_tokens") - _add([pl.col(c) for c in PROMPT_PARTS]),
+        "plain_output": pl.col("completion_tokens") - _add([pl.col(c) for c in COMPLETION_PARTS]),
+    }
+    term_exprs: list[pl.Expr] = []
+    for term, parts in TERMS.items():
+        pieces = []
+        for token_name, rate in parts:
+            if table.variant_rate_max[rate] == 0:
+                continue  # no sheet bills this rate: the term is 0 without gathering anything
+            count = tokens.get(token_name, pl.col(token_name))
+            pieces.append(count.cast(dtype) * pl.lit(table.variants[rate].cast(dtype)).gather(variant))
+        value = _add(pieces) if pieces else pl.lit(table.variants["zero"].cast(dtype)).gather(variant)
+        term_exprs.append(value.alias(f"cost_{term}"))
+    work = work.with_columns(term_exprs)
+    work = work.with_columns(_add([pl.col(c) for c in COST_COLUMNS]).alias("cost_total"))
+    work = work.with_columns(_base_and_saving(work, table))
+    money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
+    out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
+    result = work.select(out_cols)
+    if money == "decimal":
+        result = result.with_columns([decimal_column(result[c], table.scale) for c in money_cols])
+    kept = [c for c in frame.columns if c not in out_cols]
+    return pl.concat([frame.select(kept), result], how="horizontal")
+
+
+def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
+    """``cost_base`` = total / (1 − discount), rounded half up to the unit; ``saving`` = base − total.
+
+    Only rows whose sheet has a discount need the 128-bit division, and they are few: compute those and
+    scatter them into a copy of the total.
+    """
+    total = work["cost_total"].cast(pl.Int128)
+    base = total.clone()
+    if table.has_discounts:
+        variant = work["_variant"]
+        num = table.variants["discount_num"].gather(variant)
+        den = table.variants["discount_den"].gather(variant)
+        rows = ((num != den) & total.is_not_null()).arg_true()
+        if rows.len():
+            t, n, d = total.gather(rows), num.gather(rows).cast(pl.Int128), den.gather(rows).cast(pl.Int128)
+            # 1 − discount ≤ 0 (a 100 % discount) has no finite base: leave it null.
+            quotient = pl.select(
+                pl.when(pl.lit(n) > 0).then((2 * pl.lit(t) * pl.lit(d) + pl.lit(n)) // (2 * pl.lit(n)))
+            ).to_series()
+            base = base.scatter(rows, quotient)
+    return [base.alias("cost_base"), (base - total).alias("saving")]
+
+
+def _add(pieces: list[pl.Expr]) -> pl.Expr:
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = total + piece
+    return total
+
+
+def _override_mask(table: PriceTable) -> pl.Expr:
+    """Bit ``j`` set when override entry ``j`` of the row's sheet applies (whole prompt; UTC time of day)."""
+    if table.conditions is None:
+        return pl.lit(0, pl.Int64)
+    sheet = pl.col("sheet_id").clip(0)
+    minute = (pl.col("_ts") // _MINUTE) % 1440
+    mask: pl.Expr = pl.lit(0, pl.Int64)
+    for j in range(table.max_overrides):
+        applies = pl.col("prompt_tokens") >= pl.lit(table.conditions[f"min_{j}"]).gather(sheet)
+        if table.has_windows:
+            start = pl.lit(table.conditions[f"start_{j}"]).gather(sheet)
+            end = pl.lit(table.conditions[f"end_{j}"]).gather(sheet)
+            inside = (
+                pl.when(start.is_null() | end.is_null())
+                .then(pl.lit(True))
+                .when(start <= end)
+                .then((minute >= start) & (minute < end))
+                .otherwise((minute >= start) | (minute < end))  # the window wraps past midnight
+            )
+            applies = applies & inside
+        mask = mask + applies.cast(pl.Int64) * (1 << j)
+    return mask
+
+
+# Reasons a row is not priced: fixed ones first, then one per distinct resolution failure.
+_FIXED_REASONS: tuple[tuple[str, str], ...] = (
+    ("invalid", "a token or unit count is negative"),
+    ("invalid", "cache reads + cache writes + audio input exceed prompt_tokens (they are inside the prompt)"),
+    ("invalid", "reasoning + image + audio output exceed completion_tokens (they are inside the completion)"),
+    ("no_price", "no price in force at this time (before the history starts, or not listed then)"),
+    ("dynamic", "dynamic price (-1): the router decides it per request; it is not listed"),
+)
+_NO_PRICE, _DYNAMIC = 3, 4
+
+
+class _Reasons:
+    """Reason texts as an Enum, so a row carries a small code instead of a string until the end."""
+
+    def __init__(self, resolutions: list[Resolution]) -> None:
+        texts = [text for _, text in _FIXED_REASONS]
+        statuses = [status for status, _ in _FIXED_REASONS]
+        by_combo = []
+        for resolution in resolutions:
+            if resolution.reason is None:
+                by_combo.append(-1)
+                continue
+            if resolution.reason not in texts:
+                texts.append(resolution.reason)
+                statuses.append("unknown")
+            by_combo.append(texts.index(resolution.reason))
+        self.labels = pl.Series("reason", texts, dtype=pl.Enum(texts))
+        self.status = pl.Series("status", statuses, dtype=STATUS)
+        self.by_combo = pl.Series("by_combo", by_combo, dtype=pl.Int32)
+
+
+def _problem_code() -> pl.Expr:
+    """The code of why a row's counts are impossible (-1: they are fine); never clamped, never fatal."""
+    negative = pl.any_horizontal(*[pl.col(c) < 0 for c in COUNT_COLUMNS])
+    prompt_parts = _add([pl.col(c) for c in PROMPT_PARTS])
+    completion_parts = _add([pl.col(c) for c in COMPLETION_PARTS])
+    return (
+        pl.when(negative)
+        .then(pl.lit(0))
+        .when(prompt_parts > pl.col("prompt_tokens"))
+        .then(pl.lit(1))
+        .when(completion_parts > pl.col("completion_tokens"))
+        .then(pl.lit(2))
+        .otherwise(pl.lit(-1))
+    )
+
+
+def _money_dtype(work: pl.DataFrame, table: PriceTable) -> pl.DataType:
+    """Int64 when no row's total can overflow it (checked from this batch's maxima), else Int128."""
+    maxima = work.select(pl.col(c).max() for c in COUNT_COLUMNS).row(0, named=True)
+    bound = 0
+    for parts in TERMS.values():
+        for token_name, rate in parts:
+            column = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}.get(
+                token_name, token_name
+            )
+            bound += max(maxima[column] or 0, 0) * table.variant_rate_max[rate]
+    # cost_base multiplies the total by the discount denominator; that step is always 128-bit.
+    return pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()
+
+
+def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
+    """Map rows to their distinct (model, provider, endpoint) and resolve each distinct one once."""
+    present = [c for c in KEY_COLUMNS if frame[c].null_count() < frame.height]
+    keys = frame.select(present).with_columns(pl.col(c).cast(pl.String) for c in present if c != "model")
+    distinct = keys.unique().with_row_index("_combo")
+    combo = keys.join(distinct, on=present, how="left", nulls_equal=True, maintain_order="left")["_combo"]
+    resolutions = [
+        table.resolve(
+            row.get("model"),
+            row.get("provider"),
+            row.get("endpoint"),
+        )
+        for row in distinct.select(present).cast(pl.String).iter_rows(named=True)
+    ]
+    return combo.cast(pl.Int64), resolutions
