@@ -58,26 +58,37 @@ def bundle() -> Bundle:
     return Bundle()
 
 
-@pytest.fixture(scope="session")
-def replayed_template(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle) -> Path:
-    """All 20 recorded days replayed over HTTP into one DuckDB file, built once for all xdist workers."""
+def _replayed_once(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle, name: str, kind: str | None) -> Path:
+    """Replay bundled snapshots over HTTP into one DuckDB file, built once for all xdist workers."""
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker has its own basetemp inside the run's directory: share the parent, which is
     # still private to this run. Without xdist the basetemp itself is the run's directory.
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    target = root / "replayed-20-days.duckdb"
-    with open(root / "replayed.lock", "w") as lock:
+    target = root / f"{name}.duckdb"
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
-            partial = root / "replayed-20-days.building.duckdb"
+            partial = root / f"{name}.building.duckdb"
             partial.unlink(missing_ok=True)
             con = connect(partial)
             try:
-                replay(con, bundle, bundle.snapshots("full"))
+                replay(con, bundle, bundle.snapshots(kind) if kind else bundle.snapshots())
             finally:
                 con.close()
             partial.rename(target)
     return target
+
+
+@pytest.fixture(scope="session")
+def replayed_template(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle) -> Path:
+    """All 20 recorded full days (models, endpoints, providers)."""
+    return _replayed_once(tmp_path_factory, bundle, "replayed-20-days", "full")
+
+
+@pytest.fixture(scope="session")
+def replayed_all_template(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle) -> Path:
+    """Every bundled snapshot: the 20 full days and the model-only lists back to 2024-11 (read-only use)."""
+    return _replayed_once(tmp_path_factory, bundle, "replayed-all", None)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 import click
 
 from catalog import __version__
+from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
 from catalog.cli.serve import fake_openrouter_cmd
 from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd, up_cmd
@@ -33,6 +34,10 @@ for command in (
     history_cmd,
     changes_cmd,
     snapshots_cmd,
+    cost_cmd,
+    cheapest_cmd,
+    price_cmd,
+    reconcile_cmd,
     fake_openrouter_cmd,
 ):
     cli.add_command(command)

@@ -1,0 +1,294 @@
+"""Workload profiles and the cheapest endpoint for one: rank what a real workload pays, not list prices.
+
+A ``WorkloadProfile`` describes one request (input and output tokens, the share of input read from or
+written to the prompt cache, the share of output that is reasoning, images, web searches) and how many
+such requests the workload has. ``rank_endpoints`` prices one such request on every candidate endpoint
+with the cost engine, drops those the ``EndpointFilters`` exclude (saying why), ranks the rest, explains
+which cost terms dominate, and returns an OpenRouter ``provider`` routing object that pins the winner with
+the next ones as ordered fallbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
+
+import polars as pl
+
+from catalog.cost.engine import COST_COLUMNS, cost_usage
+from catalog.cost.money import EXACT
+from catalog.cost.sheets import PriceTable
+from catalog.errors import InputError
+
+MILLION = Decimal(1_000_000)
+PER_M_UNIT = Decimal("1e-12")
+
+
+def _share(value: Decimal | float | str, what: str) -> Decimal:
+    share = Decimal(str(value))
+    if not share.is_finite() or not 0 <= share <= 1:
+        raise InputError(f"{what} {value} is not a share between 0 and 1 (e.g. 0.8 for 80 %)")
+    return share
+
+
+def _count(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{what} {value!r} is not a whole number ≥ 0")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkloadProfile:
+    """One request of a workload, and how many of them; shares are fractions of input / output."""
+
+    input_tokens: int = 1000
+    output_tokens: int = 500
+    cache_hit: Decimal = Decimal(0)
+    cache_write: Decimal = Decimal(0)
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    reasoning: Decimal = Decimal(0)
+    requests: int = 1
+    images: int = 0
+    web_searches: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens", "requests", "images", "web_searches"):
+            _count(getattr(self, name), name.replace("_", "-"))
+        for name in ("cache_hit", "cache_write", "reasoning"):
+            object.__setattr__(self, name, _share(getattr(self, name), name.replace("_", "-")))
+        if self.cache_hit + self.cache_write > 1:
+            raise InputError(
+                f"cache-hit {self.cache_hit} + cache-write {self.cache_write} exceed 1: "
+                "a prompt token is either read from the cache, written to it, or neither"
+            )
+        if self.cache_ttl not in ("5m", "1h"):
+            raise InputError(f"cache TTL {self.cache_ttl!r} is not 5m or 1h")
+        if self.requests < 1:
+            raise InputError("requests must be at least 1")
+
+    def usage_row(self) -> dict[str, int]:
+        """The per-request usage counts (shares rounded half-even to whole tokens)."""
+
+        def part(total: int, share: Decimal) -> int:
+            return int((total * share).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+        cache_read = part(self.input_tokens, self.cache_hit)
+        cache_write = min(part(self.input_tokens, self.cache_write), self.input_tokens - cache_read)
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "cache_read_tokens": cache_read,
+            "cache_write_tokens": cache_write if self.cache_ttl == "5m" else 0,
+            "cache_write_1h_tokens": cache_write if self.cache_ttl == "1h" else 0,
+            "reasoning_tokens": part(self.output_tokens, self.reasoning),
+            "requests": 1,
+            "images": self.images,
+            "web_searches": self.web_searches,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class EndpointFilters:
+    """What an endpoint must offer to be ranked; empty / None means no constraint."""
+
+    min_context: int | None = None
+    min_max_completion: int | None = None
+    parameters: tuple[str, ...] = ()
+    quantizations: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # allow-list: provider slugs, names or endpoint tags
+    exclude_providers: tuple[str, ...] = ()
+    no_training: bool = False
+    no_prompt_retention: bool = False
+    status_ok: bool = True
+    min_uptime: float | None = None  # percent over the last day, from the latest telemetry
+
+    def exclusion(self, row: dict[str, Any]) -> str | None:
+        """Why ``row`` (a candidate endpoint) is excluded, or None."""
+        names = {str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")} - {""}
+        if self.providers and not names & {p.lower() for p in self.providers}:
+            return "provider not in the allow-list"
+        if names & {p.lower() for p in self.exclude_providers}:
+            return "provider excluded"
+        if self.min_context and (row.get("context_length") or 0) < self.min_context:
+            return f"context {row.get('context_length')} < {self.min_context}"
+        if self.min_max_completion and (row.get("max_completion_tokens") or 0) < self.min_max_completion:
+            return f"max completion {row.get('max_completion_tokens')} < {self.min_max_completion}"
+        missing = [p for p in self.parameters if p not in (row.get("supported_parameters") or [])]
+        if missing:
+            return f"does not support {', '.join(missing)}"
+        if self.quantizations and (row.get("quantization") or "unknown") not in self.quantizations:
+            return f"quantization {row.get('quantization') or 'unknown'} not allowed"
+        if self.no_training and row.get("policy_training") is not False:
+            return "provider may train on prompts" if row.get("policy_training") else "training policy unknown"
+        if self.no_prompt_retention and row.get("policy_retains_prompts") is not False:
+            return "provider retains prompts" if row.get("policy_retains_prompts") else "retention policy unknown"
+        if self.status_ok and row.get("status") not in (0, None):
+            return f"status {row.get('status')} (not ok) at that time"
+        if self.min_uptime is not None and (
+            row.get("uptime_last_1d") is None or row["uptime_last_1d"] < self.min_uptime
+        ):
+            return f"uptime {row.get('uptime_last_1d')} % < {self.min_uptime} %"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v not in ((), None, False)
+        }
+
+
+@dataclass
+class Ranking:
+    """The answer to "which endpoint is cheapest for this workload": ranked rows, exclusions, why, routing."""
+
+    at: datetime
+    model: str | None
+    profile: WorkloadProfile
+    filters: EndpointFilters
+    ranked: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    explanation: str
+    routing: dict[str, Any] | None
+    scale: int = field(default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.at.isoformat().replace("+00:00", "Z"),
+            "model": self.model,
+            "profile": self.profile.to_dict(),
+            "filters": self.filters.to_dict(),
+            "ranked": self.ranked,
+            "excluded": self.excluded,
+            "explanation": self.explanation,
+            "provider": self.routing,
+        }
+
+
+def rank_endpoints(
+    candidates: pl.DataFrame,
+    table: PriceTable,
+    profile: WorkloadProfile,
+    filters: EndpointFilters,
+    *,
+    at: datetime,
+    model: str | None = None,
+    fallbacks: int = 2,
+) -> Ranking:
+    """Rank ``candidates`` (``catalog.store.queries.endpoint_candidates``) by what ``profile`` costs at ``at``."""
+    rows = candidates.to_dicts()
+    kept, excluded = [], []
+    for row in rows:
+        reason = filters.exclusion(row)
+        if reason:
+            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": reason})
+        else:
+            kept.append(row)
+    usage = pl.DataFrame(
+        [{"model": r["model_id"], "endpoint": r["tag"], **profile.usage_row()} for r in kept],
+        schema_overrides={"model": pl.String, "endpoint": pl.String},
+    )
+    priced = cost_usage(usage, table, at=at) if kept else None
+    ranked = []
+    for index, row in enumerate(kept):
+        assert priced is not None
+        cost = priced.row(index, named=True)
+        if cost["status"] != "ok":
+            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": cost["reason"]})
+            continue
+        ranked.append(_ranked_row(row, cost, profile, table))
+    ranked.sort(key=lambda r: (Decimal(r["cost_per_request"]), r["model_id"], r["tag"]))
+    for rank, row in enumerate(ranked, 1):
+        row["rank"] = rank
+    return Ranking(
+        at=at,
+        model=model,
+        profile=profile,
+        filters=filters,
+        ranked=ranked,
+        excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"])),
+        explanation=_explain(ranked, profile),
+        routing=_routing(ranked, filters, fallbacks),
+        scale=table.scale,
+    )
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(EXACT), "f") if value else "0"
+
+
+def _ranked_row(
+    row: dict[str, Any], cost: dict[str, Any], profile: WorkloadProfile, table: PriceTable
+) -> dict[str, Any]:
+    total: Decimal = cost["cost_total"]
+    tokens = profile.input_tokens + profile.output_tokens
+    terms = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS if cost[c]}
+    dominant = sorted(terms.items(), key=lambda kv: -kv[1])
+    version = table.versions[cost["sheet_id"]]
+    return {
+        "rank": 0,
+        "model_id": row["model_id"],
+        "tag": row["tag"],
+        "provider": row["provider_slug"],
+        "provider_name": row["provider_name"],
+        "quantization": row.get("quantization"),
+        "context_length": row.get("context_length"),
+        "cost_per_request": _text(total),
+        # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request
+        # cost above is exact).
+        "cost_per_million_tokens": _text(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
+        if tokens
+        else None,
+        "workload_cost": _text(total * profile.requests),
+        "base_per_request": _text(cost["cost_base"]) if cost["cost_base"] is not None else None,
+        "saving_per_request": _text(cost["saving"]) if cost["saving"] is not None else None,
+        "discount": _text(version.sheet.discount),
+        "terms": {k: _text(v) for k, v in dominant},
+        "term_shares": {k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
+        "overrides_applied": cost["overrides_applied"],
+        "price_valid_from": version.valid_from.isoformat().replace("+00:00", "Z"),
+        "status": row.get("status"),
+        "uptime_last_1d": row.get("uptime_last_1d"),
+    }
+
+
+def _explain(ranked: list[dict[str, Any]], profile: WorkloadProfile) -> str:
+    if not ranked:
+        return "no endpoint passed the filters with a listed price"
+    win = ranked[0]
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(win["term_shares"].items())[:3]) or "nothing (free)"
+    text = f"{win['model_id']} via {win['tag']} costs ${win['cost_per_request']} per request ({shares})"
+    if len(ranked) > 1:
+        second = ranked[1]
+        a, b = Decimal(win["cost_per_request"]), Decimal(second["cost_per_request"])
+        gap = f"{float((b - a) / b):.1%} less than" if b else "the same as"
+        # The term where the runner-up loses the most explains the ordering best.
+        diffs = {
+            k: Decimal(second["terms"].get(k, "0")) - Decimal(win["terms"].get(k, "0"))
+            for k in set(win["terms"]) | set(second["terms"])
+        }
+        text += f"; {gap} {second['tag']} (${second['cost_per_request']})"
+        if diffs and max(diffs.values()) > 0:
+            text += f", mostly on {max(diffs, key=lambda k: diffs[k])}"
+    if profile.cache_hit:
+        text += f"; {profile.cache_hit:%} of input is a cache hit, so cache-read prices weigh in"
+    return text
+
+
+def _routing(ranked: list[dict[str, Any]], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
+    """OpenRouter's ``provider`` object: the winner first, the next cheapest of the same model as fallbacks."""
+    if not ranked:
+        return None
+    model = ranked[0]["model_id"]
+    order = [r["tag"] for r in ranked if r["model_id"] == model][: 1 + fallbacks]
+    routing: dict[str, Any] = {"order": order, "allow_fallbacks": False}
+    if filters.parameters:
+        routing["require_parameters"] = True
+    if filters.quantizations:
+        routing["quantizations"] = list(filters.quantizations)
+    if filters.no_training:
+        routing["data_collection"] = "deny"
+    return routing

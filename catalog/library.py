@@ -1,0 +1,184 @@
+"""The Python face: ``Catalog.open(path)`` → prices, costs and the cheapest endpoint from the history.
+
+    with Catalog.open() as cat:
+        cat.prices(as_of="2026-08-01")                      # every sheet in force then
+        cat.cost(usage_frame)                                # per-row breakdown at historical prices
+        cat.cheapest("deepseek/deepseek-v3.2", WorkloadProfile(20_000, 1_000, cache_hit=Decimal("0.8")))
+
+It reads the DuckDB history once into a ``PriceTable`` (the cost engine's in-memory layout) and answers
+from that; ``refresh()`` reloads it after new snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from catalog.cost.engine import cost_usage
+from catalog.cost.money import EXACT
+from catalog.cost.profile import EndpointFilters, Ranking, WorkloadProfile, rank_endpoints
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.errors import InputError, NotFoundError
+from catalog.prices import PRICE_KEYS, canonical
+from catalog.settings import db_path
+from catalog.store import queries
+from catalog.store.db import connect
+from catalog.times import parse_instant
+
+
+def _instant(value: datetime | str | None, what: str) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_instant(value, bound="end", what=what)
+
+
+class Catalog:
+    """Read-only access to one history file, with the cost engine's tables built once."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+        self._table: PriceTable | None = None
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Catalog:
+        """Open the history read-only (default: ``$CATALOG_DB``, else ``data/catalog.duckdb``)."""
+        resolved = db_path(str(path) if path is not None else None)
+        return cls(connect(resolved, read_only=True), resolved)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def table(self) -> PriceTable:
+        if self._table is None:
+            versions = queries.price_versions(self.con)
+            if versions.is_empty():
+                raise InputError(f"{self.path} holds no price history yet; load it with `catalog up` or `catalog sync`")
+            self._table = PriceTable.from_history(versions)
+        return self._table
+
+    def refresh(self) -> None:
+        """Forget the in-memory tables; the next call rebuilds them from the file."""
+        self._table = None
+
+    # -- prices --------------------------------------------------------------------------------------
+
+    def prices(self, as_of: datetime | str | None = None, *, model: str | None = None) -> pl.DataFrame:
+        """Every price sheet (endpoints and models) in force at ``as_of``: listed strings, base, flags."""
+        at = _instant(as_of, "as-of")
+        if model is not None:
+            self.require_model(model)
+        rows = [
+            _sheet_row(v)
+            for v in self.table.versions
+            if v.valid_from <= at and (v.valid_to is None or v.valid_to > at) and (model is None or v.model_id == model)
+        ]
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+    def price_sheets(
+        self, model: str, *, provider: str | None = None, as_of: datetime | str | None = None
+    ) -> list[SheetVersion]:
+        """The model-level sheet and each endpoint's (or one provider's) in force at ``as_of``."""
+        at = _instant(as_of, "as-of")
+        model_id = self.require_model(model)
+        found = [
+            v
+            for v in self.table.versions
+            if v.model_id == model_id and v.valid_from <= at and (v.valid_to is None or v.valid_to > at)
+        ]
+        if provider is not None:
+            wanted = provider.lower()
+            found = [
+                v
+                for v in found
+                if v.kind == "endpoint"
+                and wanted in {(v.tag or "").lower(), (v.provider_slug or "").lower(), (v.provider_name or "").lower()}
+            ]
+            if not found:
+                raise NotFoundError(f"no endpoint of {model_id} from {provider!r} at {at:%Y-%m-%d %H:%M}Z")
+        return sorted(found, key=lambda v: (v.kind != "model", v.tag or ""))
+
+    def require_model(self, model: str) -> str:
+        model_id = self.table.resolve_model(model)
+        if model_id is None:
+            queries.require_model(self.con, model)  # raises with close matches
+            return model
+        return model_id
+
+    # -- costs ---------------------------------------------------------------------------------------
+
+    def cost(
+        self, usage: pl.DataFrame | list[dict[str, Any]], *, at: datetime | str | None = None, breakdown: bool = True
+    ) -> pl.DataFrame:
+        """Price usage rows at the prices in force at each row's time (``at`` for rows without one)."""
+        frame = usage if isinstance(usage, pl.DataFrame) else usage_frame(usage)
+        return cost_usage(frame, self.table, at=_instant(at, "at"), breakdown=breakdown)
+
+    def cheapest(
+        self,
+        model: str | None = None,
+        profile: WorkloadProfile | None = None,
+        *,
+        as_of: datetime | str | None = None,
+        filters: EndpointFilters | None = None,
+        fallbacks: int = 2,
+    ) -> Ranking:
+        """Rank endpoints of ``model`` (or of every model) by what ``profile`` costs at ``as_of``."""
+        at = _instant(as_of, "as-of")
+        model_id = self.require_model(model) if model else None
+        candidates = queries.endpoint_candidates(self.con, at, model_id)
+        return rank_endpoints(
+            candidates,
+            self.table,
+            profile or WorkloadProfile(),
+            filters or EndpointFilters(),
+            at=at,
+            model=model_id,
+            fallbacks=fallbacks,
+        )
+
+
+def base_price(listed: Decimal | None, discount: Decimal) -> Decimal | None:
+    """The undiscounted price: listed prices already include ``discount``, so base = listed / (1 − discount)."""
+    if listed is None or discount >= 1:
+        return None
+    return EXACT.divide(listed, 1 - discount) if discount else listed
+
+
+def _sheet_row(v: SheetVersion) -> dict[str, Any]:
+    sheet = v.sheet
+    row: dict[str, Any] = {
+        "kind": v.kind,
+        "model_id": v.model_id,
+        "tag": v.tag,
+        "provider_slug": v.provider_slug,
+        "provider_name": v.provider_name,
+        "valid_from": v.valid_from,
+        "valid_to": v.valid_to,
+        "dynamic": sheet.dynamic,
+        "free": sheet.free,
+        "discount": canonical(sheet.discount),
+    }
+    for key in PRICE_KEYS:
+        row[key] = canonical(sheet.prices[key])
+    for key in ("prompt", "completion"):
+        base = base_price(sheet.prices[key], sheet.discount)
+        row[f"base_{key}"] = canonical(base) if base is not None else None
+    row["overrides"] = json.dumps([o.canonical() for o in sheet.overrides]) if sheet.overrides else None
+    return row

@@ -1,0 +1,151 @@
+"""Workload profiles and the cheapest endpoint, over the 20 replayed real days."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from catalog.bundle import Bundle
+from catalog.cost.profile import EndpointFilters, WorkloadProfile
+from catalog.errors import InputError, NotFoundError
+from catalog.library import Catalog
+
+
+def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "catalog", *args, "--db", str(db)], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def cat(replayed_template: Path) -> Catalog:
+    return Catalog.open(replayed_template)
+
+
+def listed(bundle: Bundle, day: str, model: str) -> dict[str, dict[str, Decimal]]:
+    """The recorded prices of one day, straight from the bundle (not from our store)."""
+    endpoints = bundle.load(day).endpoints[model]["endpoints"]
+    return {
+        e["tag"]: {k: Decimal(v) for k, v in e["pricing"].items() if k not in ("discount", "overrides")}
+        for e in endpoints
+    }
+
+
+def profile_cost(prices: dict[str, Decimal], inp: int, out: int, cached: int) -> Decimal:
+    cache_rate = prices.get("input_cache_read") or prices["prompt"]
+    per_request = prices.get("request", Decimal(0))
+    return (inp - cached) * prices["prompt"] + cached * cache_rate + out * prices["completion"] + per_request
+
+
+def test_cli_cheapest_ranks_that_days_endpoints_by_the_profiles_cost(replayed_template: Path, bundle: Bundle) -> None:
+    out = run_cli(
+        "cheapest", "deepseek/deepseek-v3.2", "--as-of", "2026-08-01", "--input", "20000", "--output", "1000",
+        "--cache-hit", "0.8", "--json", db=replayed_template,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    ranked = answer["ranked"]
+    costs = [Decimal(r["cost_per_request"]) for r in ranked]
+    assert costs == sorted(costs)
+    recorded = listed(bundle, "2026-08-01", "deepseek/deepseek-v3.2")
+    excluded = {e["tag"] for e in answer["excluded"]}
+    assert {r["tag"] for r in ranked} | excluded == set(recorded)
+    for row in ranked:  # every figure recomputed from the recorded listing with plain Decimal arithmetic
+        assert Decimal(row["cost_per_request"]) == profile_cost(recorded[row["tag"]], 20000, 1000, 16000)
+    assert answer["provider"]["order"][0] == ranked[0]["tag"]
+    assert answer["provider"]["order"] == [r["tag"] for r in ranked[:3]]
+    assert answer["provider"]["allow_fallbacks"] is False
+    assert ranked[0]["tag"] in answer["explanation"]
+
+
+def test_cache_hit_share_changes_the_winner_on_a_real_day(cat: Catalog, bundle: Bundle) -> None:
+    model = "deepseek/deepseek-v4-flash"
+    cold = cat.cheapest(model, WorkloadProfile(20000, 1000), as_of="2026-08-01")
+    warm = cat.cheapest(model, WorkloadProfile(20000, 1000, cache_hit=Decimal("0.8")), as_of="2026-08-01")
+    assert cold.ranked[0]["tag"] != warm.ranked[0]["tag"]
+    recorded = listed(bundle, "2026-08-01", model)
+    for ranking, cached in ((cold, 0), (warm, 16000)):
+        kept = {r["tag"] for r in ranking.ranked}
+        best = min(kept, key=lambda tag: profile_cost(recorded[tag], 20000, 1000, cached))
+        assert ranking.ranked[0]["tag"] == best
+
+
+def test_filters_exclude_with_reasons(cat: Catalog) -> None:
+    model = "deepseek/deepseek-v3.2"
+    everything = cat.cheapest(model, as_of="2026-08-01")
+    tags = [r["tag"] for r in everything.ranked]
+    only_two = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(providers=(tags[1], tags[2])))
+    assert [r["tag"] for r in only_two.ranked] == [tags[1], tags[2]]
+    denied = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(exclude_providers=(tags[0],)))
+    assert tags[0] not in [r["tag"] for r in denied.ranked]
+    assert {"tag": tags[0], "model_id": model, "reason": "provider excluded"} in denied.excluded
+    no_training = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(no_training=True))
+    assert no_training.routing is not None and no_training.routing["data_collection"] == "deny"
+    fp8 = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(quantizations=("fp8",)))
+    assert fp8.ranked and all(r["quantization"] == "fp8" for r in fp8.ranked)
+    huge = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(min_context=10_000_000))
+    assert huge.ranked == [] and huge.routing is None
+    assert all(e["reason"].startswith("context") for e in huge.excluded)
+
+
+def test_cheapest_across_models_with_required_parameters(cat: Catalog) -> None:
+    ranking = cat.cheapest(None, as_of="2026-08-01", filters=EndpointFilters(parameters=("tools", "response_format")))
+    assert len({r["model_id"] for r in ranking.ranked}) > 20
+    assert ranking.routing is not None and ranking.routing["require_parameters"] is True
+    costs = [Decimal(r["cost_per_request"]) for r in ranking.ranked]
+    assert costs == sorted(costs)
+
+
+def test_bad_profiles_and_unknown_models_are_clear_errors(cat: Catalog) -> None:
+    with pytest.raises(InputError, match="cache-hit"):
+        WorkloadProfile(cache_hit=Decimal("1.5"))
+    with pytest.raises(InputError, match="exceed 1"):
+        WorkloadProfile(cache_hit=Decimal("0.7"), cache_write=Decimal("0.5"))
+    with pytest.raises(InputError, match="input-tokens"):
+        WorkloadProfile(input_tokens=-1)
+    with pytest.raises(NotFoundError, match="deepseek/deepseek-v3.2"):
+        cat.cheapest("deepseek/deepseek-v3.3", as_of="2026-08-01")
+
+
+def test_cli_rejects_bad_numbers_without_a_traceback(replayed_template: Path) -> None:
+    out = run_cli("cheapest", "deepseek/deepseek-v3.2", "--cache-hit", "lots", db=replayed_template)
+    assert out.returncode == 2
+    assert "--cache-hit" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_price_sheet_reports_base_price_and_tiers(replayed_template: Path) -> None:
+    out = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", "--json", db=replayed_template)
+    assert out.returncode == 0, out.stderr
+    sheets = json.loads(out.stdout)
+    model_sheet = next(s for s in sheets if s["kind"] == "model")
+    assert model_sheet["tiers"] and model_sheet["tiers"][0]["min_prompt_tokens"] == 256000
+    streamlake = run_cli(
+        "price",
+        "deepseek/deepseek-v3.2",
+        "--provider",
+        "baidu",
+        "--as-of",
+        "2026-08-01",
+        "--json",
+        db=replayed_template,
+    )
+    assert streamlake.returncode == 0, streamlake.stderr
+    (baidu,) = json.loads(streamlake.stdout)
+    assert Decimal(baidu["discount"]) == Decimal("0.26")
+    listed_prompt = Decimal(baidu["prices"]["prompt"]["listed"])
+    assert Decimal(baidu["prices"]["prompt"]["base"]) * (1 - Decimal("0.26")) == listed_prompt
+
+
+def test_prices_as_of_hold_every_sheet_in_force(cat: Catalog, bundle: Bundle) -> None:
+    frame = cat.prices(as_of="2026-07-20")
+    endpoints = frame.filter(frame["kind"] == "endpoint")
+    recorded = bundle.load("2026-07-20").endpoints
+    assert endpoints.height == sum(len(e["endpoints"]) for e in recorded.values())
+    row = endpoints.filter((endpoints["model_id"] == "deepseek/deepseek-v3.2")).row(0, named=True)
+    tags = {e["tag"]: e for e in recorded["deepseek/deepseek-v3.2"]["endpoints"]}
+    assert Decimal(row["prompt"]) == Decimal(tags[row["tag"]]["pricing"]["prompt"])
