@@ -3,7 +3,9 @@
     CatalogError                  base: a message that names the thing and says what to do
     ├── ConfigError               a bad setting, flag or environment variable
     ├── InputError                bad user input (a date, a model id, a file)
-    │   └── NotFoundError         a model / provider / snapshot that is not in the history
+    │   ├── NotFoundError         a model / provider / snapshot that is not in the history
+    │   ├── UsageFormatError      a usage value that is not a count or an exact amount (catalog.cost.normalise)
+    │   └── NoUsageError          a body or transcript with nothing to price: an error, no usage (catalog.cost.bodies)
     ├── BundleError               the bundled offline data is missing or does not match its manifest
     ├── FetchError                talking to OpenRouter failed after retries
     │   ├── HTTPStatusError       a non-2xx answer (carries the status and OpenRouter's error message)
