@@ -29,7 +29,7 @@ import polars as pl
 
 from catalog.cost.money import INT64_MAX, decimal_column
 from catalog.cost.sheets import PriceTable, Resolution
-from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, KEY_COLUMNS, PROMPT_PARTS, conform
+from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, NOT_WHOLE, PROMPT_PARTS, conform
 
 TERMS: dict[str, list[tuple[str, str]]] = {  # term -> [(token expression name, rate)]
     "input": [("uncached_input", "input")],
@@ -49,6 +49,9 @@ STATUSES = ("ok", "invalid", "unknown", "no_price", "dynamic")
 STATUS = pl.Enum(STATUSES)
 SOURCE = pl.Enum(["endpoint", "model"])
 _MINUTE = 60_000_000
+CHUNK_ROWS = 1 << 20
+# The whole a derived count is bounded by.
+_WHOLE = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}
 
 
 def cost_usage(
@@ -69,6 +72,17 @@ def cost_usage(
     """
     frame = conform(usage)
     default_at = at or datetime.now(UTC)
+    if frame.height <= CHUNK_ROWS:
+        return _cost_chunk(frame, table, default_at, breakdown, money)
+    # Slices keep every intermediate column small enough to stay in cache and bound the memory beyond the
+    # input and the result; the rows are independent, so the result is the same.
+    parts = [_cost_chunk(chunk, table, default_at, breakdown, money) for chunk in frame.iter_slices(CHUNK_ROWS)]
+    return pl.concat(parts, rechunk=False)
+
+
+def _cost_chunk(
+    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
+) -> pl.DataFrame:
     combo, resolutions = _combos(frame, table)
     entity = pl.Series([r.entity for r in resolutions], dtype=pl.Int64)
     model_entity = pl.Series([r.model_entity for r in resolutions], dtype=pl.Int64)
@@ -78,6 +92,7 @@ def cost_usage(
         combo.alias("_combo"),
         ts.alias("_ts"),
         *[pl.col(c) for c in COUNT_COLUMNS],
+        *([pl.col(NOT_WHOLE)] if NOT_WHOLE in frame.columns else []),
     )
     period = table.bounds.search_sorted(work["_ts"], side="right").cast(pl.Int64)
     work = work.with_columns(period.alias("_period"))
@@ -101,13 +116,13 @@ def cost_usage(
         .cast(SOURCE)
         .alias("price_source"),
     )
-    work = work.with_columns(_override_mask(table).alias("overrides_applied"))
+    work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
     dynamic = pl.lit(table.variants["dynamic"]).gather(pl.col("_variant"))
     reasons = _Reasons(resolutions)
     combo_reason = pl.lit(reasons.by_combo).gather(pl.col("_combo"))
-    problem = _problem_code()
+    problem = _problem_code(NOT_WHOLE in frame.columns)
     code = (
         pl.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
         .then(combo_reason)
@@ -131,30 +146,35 @@ def cost_usage(
     )
     variant = pl.col("_variant")
 
-    dtype = _money_dtype(work, table)
+    dtype, maxima = _money_dtype(work, table)
     tokens = {
         "uncached_input": pl.col("prompt_tokens") - _add([pl.col(c) for c in PROMPT_PARTS]),
         "plain_output": pl.col("completion_tokens") - _add([pl.col(c) for c in COMPLETION_PARTS]),
     }
-    term_exprs: list[pl.Expr] = []
+    priced = pl.col("_variant") != table.null_variant
+    terms: dict[str, pl.Expr] = {}
     for term, parts in TERMS.items():
         pieces = []
         for token_name, rate in parts:
-            if table.variant_rate_max[rate] == 0:
-                continue  # no sheet bills this rate: the term is 0 without gathering anything
+            if table.variant_rate_max[rate] == 0 or maxima[_WHOLE.get(token_name, token_name)] <= 0:
+                continue  # nothing bills this rate, or no row uses it: 0 without a gather
             count = tokens.get(token_name, pl.col(token_name))
             pieces.append(count.cast(dtype) * pl.lit(table.variants[rate].cast(dtype)).gather(variant))
-        value = _add(pieces) if pieces else pl.lit(table.variants["zero"].cast(dtype)).gather(variant)
-        term_exprs.append(value.alias(f"cost_{term}"))
-    work = work.with_columns(term_exprs)
-    work = work.with_columns(_add([pl.col(c) for c in COST_COLUMNS]).alias("cost_total"))
+        if pieces:
+            terms[term] = _add(pieces)
+    zero = pl.when(priced).then(pl.lit(0, dtype))
+    if breakdown:
+        work = work.with_columns(terms.get(term, zero).alias(f"cost_{term}") for term in TERMS)
+        work = work.with_columns(_add([pl.col(f"cost_{term}") for term in terms] or [zero]).alias("cost_total"))
+    else:  # the total only: no column per term is ever materialised
+        work = work.with_columns(_add(list(terms.values()) or [zero]).alias("cost_total"))
     work = work.with_columns(_base_and_saving(work, table))
     money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
     out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
     result = work.select(out_cols)
     if money == "decimal":
         result = result.with_columns([decimal_column(result[c], table.scale) for c in money_cols])
-    kept = [c for c in frame.columns if c not in out_cols]
+    kept = [c for c in frame.columns if c not in out_cols and c != NOT_WHOLE]
     return pl.concat([frame.select(kept), result], how="horizontal")
 
 
@@ -214,7 +234,7 @@ def _override_mask(table: PriceTable) -> pl.Expr:
 
 # Reasons a row is not priced: fixed ones first, then one per distinct resolution failure.
 _FIXED_REASONS: tuple[tuple[str, str], ...] = (
-    ("invalid", "a token or unit count is negative"),
+    ("invalid", "a token or unit count is negative or not a whole number"),
     ("invalid", "cache reads + cache writes + audio input exceed prompt_tokens (they are inside the prompt)"),
     ("invalid", "reasoning + image + audio output exceed completion_tokens (they are inside the completion)"),
     ("no_price", "no price in force at this time (before the history starts, or not listed then)"),
@@ -243,9 +263,11 @@ class _Reasons:
         self.by_combo = pl.Series("by_combo", by_combo, dtype=pl.Int32)
 
 
-def _problem_code() -> pl.Expr:
+def _problem_code(check_whole: bool) -> pl.Expr:
     """The code of why a row's counts are impossible (-1: they are fine); never clamped, never fatal."""
     negative = pl.any_horizontal(*[pl.col(c) < 0 for c in COUNT_COLUMNS])
+    if check_whole:
+        negative = negative | pl.col(NOT_WHOLE)
     prompt_parts = _add([pl.col(c) for c in PROMPT_PARTS])
     completion_parts = _add([pl.col(c) for c in COMPLETION_PARTS])
     return (
@@ -259,32 +281,44 @@ def _problem_code() -> pl.Expr:
     )
 
 
-def _money_dtype(work: pl.DataFrame, table: PriceTable) -> pl.DataType:
+def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, dict[str, int]]:
     """Int64 when no row's total can overflow it (checked from this batch's maxima), else Int128."""
-    maxima = work.select(pl.col(c).max() for c in COUNT_COLUMNS).row(0, named=True)
+    maxima = {k: v or 0 for k, v in work.select(pl.col(c).max() for c in COUNT_COLUMNS).row(0, named=True).items()}
     bound = 0
     for parts in TERMS.values():
         for token_name, rate in parts:
-            column = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}.get(
-                token_name, token_name
-            )
-            bound += max(maxima[column] or 0, 0) * table.variant_rate_max[rate]
+            bound += max(maxima[_WHOLE.get(token_name, token_name)], 0) * table.variant_rate_max[rate]
     # cost_base multiplies the total by the discount denominator; that step is always 128-bit.
-    return pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()
+    return (pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()), maxima
 
 
 def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
     """Map rows to their distinct (model, provider, endpoint) and resolve each distinct one once."""
-    present = [c for c in KEY_COLUMNS if frame[c].null_count() < frame.height]
-    keys = frame.select(present).with_columns(pl.col(c).cast(pl.String) for c in present if c != "model")
+    present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
+    if present == ["model"]:
+        return _model_combos(frame["model"], table)
+    keys = frame.select(pl.col(c).cast(pl.String) for c in present)
     distinct = keys.unique().with_row_index("_combo")
     combo = keys.join(distinct, on=present, how="left", nulls_equal=True, maintain_order="left")["_combo"]
     resolutions = [
-        table.resolve(
-            row.get("model"),
-            row.get("provider"),
-            row.get("endpoint"),
-        )
-        for row in distinct.select(present).cast(pl.String).iter_rows(named=True)
+        table.resolve(row.get("model"), row.get("provider"), row.get("endpoint"))
+        for row in distinct.select(present).iter_rows(named=True)
     ]
     return combo.cast(pl.Int64), resolutions
+
+
+def _model_combos(models: pl.Series, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
+    """The common case, rows that name only a model: map category codes, never compare strings per row."""
+    if not isinstance(models.dtype, pl.Categorical | pl.Enum):
+        models = models.cast(pl.Categorical)
+    codes = models.to_physical().cast(pl.Int64)
+    distinct = models.unique()
+    distinct_codes = distinct.to_physical().cast(pl.Int64)
+    names = distinct.cast(pl.String).to_list()
+    top = distinct_codes.max()
+    slots = (top if isinstance(top, int) else 0) + 2  # the last slot stands for a null model
+    lookup = [-1] * slots
+    for index, code in enumerate(distinct_codes.to_list()):
+        lookup[code if code is not None else slots - 1] = index
+    combo = pl.Series(lookup, dtype=pl.Int64).gather(codes.fill_null(slots - 1))
+    return combo, [table.resolve(name, None, None) for name in names]

@@ -193,6 +193,8 @@ class PriceTable:
 
     def _build_variants(self, versions: list[SheetVersion]) -> None:
         self.max_overrides = max((len(v.sheet.overrides) for v in versions), default=0)
+        if self.max_overrides > 8:  # a row's applying set is an 8-bit mask; real sheets carry at most 2
+            raise ValueError(f"a price sheet has {self.max_overrides} overrides; at most 8 are supported")
         self.has_windows = any(
             o.utc_start is not None or o.utc_end is not None for v in versions for o in v.sheet.overrides
         )

@@ -43,6 +43,7 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "is_byok": pl.Boolean(),
     "source": pl.String(),  # where the row came from: "file.jsonl:12"
 }
+NOT_WHOLE = "_count_not_whole"  # set by ``conform`` when a float column held a fractional count
 DEFAULTS: dict[str, int] = {name: 0 for name in COUNT_COLUMNS} | {"requests": 1}
 
 
@@ -71,6 +72,7 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
             "usage has no 'model' column; every row must name the model it used (e.g. deepseek/deepseek-v3.2)"
         )
     exprs: list[pl.Expr] = []
+    not_whole: list[pl.Expr] = []
     for name, dtype in USAGE_SCHEMA.items():
         if name not in frame.columns:
             default = DEFAULTS.get(name)
@@ -82,21 +84,19 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
         if name == "timestamp":
             exprs.append(_timestamp(frame, current))
         elif name in DEFAULTS:
-            if not current.is_integer() and current != pl.Null:
-                if current.is_float() or current.is_decimal():
-                    whole = pl.col(name).cast(pl.Float64).fill_nan(None)
-                    exprs.append(
-                        pl.when(whole.is_null() | (whole == whole.floor()))
-                        .then(pl.col(name).cast(pl.Int64, strict=False))
-                        .otherwise(pl.lit(None, pl.Int64))
-                        .fill_null(DEFAULTS[name])
-                        .alias(name)
-                    )
-                    continue
+            if current.is_float() or current.is_decimal():
+                # A fractional count is not a count: the row is flagged (``NOT_WHOLE``), never rounded.
+                value = pl.col(name).cast(pl.Float64)
+                not_whole.append(value.is_not_null() & (value.is_nan() | (value != value.floor())))
+                exprs.append(pl.col(name).cast(pl.Int64, strict=False).fill_null(DEFAULTS[name]))
+            elif current.is_integer() or current == pl.Null:
+                exprs.append(pl.col(name).cast(pl.Int64).fill_null(DEFAULTS[name]))
+            else:
                 raise InputError(f"usage column {name!r} is {current}, expected whole numbers")
-            exprs.append(pl.col(name).cast(pl.Int64).fill_null(DEFAULTS[name]))
         elif current != dtype:
             exprs.append(pl.col(name).cast(dtype))
+    if not_whole:
+        exprs.append(pl.any_horizontal(not_whole).alias(NOT_WHOLE))
     return frame.with_columns(exprs) if exprs else frame
 
 
