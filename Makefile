@@ -22,6 +22,8 @@ format: venv
 bench: venv
 	$(PY) bench/sync.py
 	$(PY) bench/history.py
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/cost_engine.py
 
 bundle: venv
 	$(PY) -m catalog.bundle build --from ../shared/data/openrouter

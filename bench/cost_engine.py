@@ -1,0 +1,515 @@
+"""Benchmark: the cost engine (``catalog.cost.engine.cost_usage``) over synthetic usage, against genai-prices.
+
+The price history is the 20 bundled full days replayed into a temporary DuckDB file (``catalog.pipeline.replay``)
+and read back with ``PriceTable.from_history(price_versions(con))``. The usage is synthetic but shaped like real
+traffic over the endpoints one recorded day listed (``--day``): a skewed mix of models, each row naming one of the
+model's providers by slug (so the as-of lookup by endpoint is exercised) or, for a fifth of the rows, no provider
+(the model-level price); prompts of 100–50,000 tokens with 0–90 % read from cache and some cache writes; 10–4,000
+completion tokens, some of them reasoning; timestamps spread over the 20 days. ``model`` / ``provider`` are
+``pl.Categorical``, counts ``Int64``.
+
+Measured for each size (``--sizes``), each in its own child process so the figures do not mix:
+
+* rows/s of ``cost_usage`` for money="units" without the breakdown, units with it, and money="decimal" with it;
+* peak RSS: ``ru_maxrss`` before the input is generated and after costing; the growth is divided by the input
+  frame's ``estimated_size()``;
+* exactness: ``cost_total`` equals the sum of the row's ``cost_*`` terms on every priced row and in total, and the
+  three modes agree on the total to the last unit.
+
+The peer is genai-prices (``genai_prices.calc_price``, one call per row) over a sample of the same usage restricted
+to models it knows, mapped to its names; its ``Usage`` objects are built before the clock starts (in its favour).
+
+Targets: ≥ 50 M rows/s at 1e7 rows with exact money; ≥ 10,000× genai-prices; peak RSS ≤ 2.5× the input frame.
+
+    python bench/cost_engine.py [--sizes 1e5,1e6,1e7] [--day 2026-08-05] [--peer-rows 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from catalog.bundle import Bundle
+from catalog.cost.engine import COST_COLUMNS, cost_usage
+from catalog.cost.money import EXACT, from_units
+from catalog.cost.sheets import PriceTable
+from catalog.pipeline import replay
+from catalog.store.db import connect
+from catalog.store.queries import price_versions
+
+MODES: tuple[tuple[str, bool], ...] = (("units", False), ("units", True), ("decimal", True))
+TARGET_ROWS_PER_S = 50e6
+TARGET_PEER_RATIO = 10_000
+TARGET_RSS_RATIO = 2.5
+NO_PROVIDER_SHARE = 0.2
+SEED = 20260805
+RSS_SLACK = 4 << 20  # bytes
+
+
+# -- the usage --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mix:
+    """What the synthetic rows draw from: (model, provider slug) pairs with weights, and a time range."""
+
+    models: list[str]
+    providers: list[str]
+    pair_model: np.ndarray  # index into models
+    pair_provider: np.ndarray  # index into providers
+    weights: np.ndarray
+    start_us: int
+    end_us: int
+
+
+def usage_mix(versions: pl.DataFrame, bundle: Bundle, day: str) -> Mix:
+    """The endpoints in force when ``day`` was recorded, models weighted Zipf-like (a few carry most traffic)."""
+    full = bundle.snapshots("full")
+    at = _micros(bundle.get(day).taken_at)
+    in_force = versions.filter(
+        (pl.col("kind") == "endpoint")
+        & (pl.col("valid_from").dt.epoch("us") <= at)
+        & (pl.col("valid_to").is_null() | (pl.col("valid_to").dt.epoch("us") > at))
+        # Dynamic (-1) prices are the router's own meta-models; real usage names the model it routed to.
+        & ~pl.col("pricing_text").str.contains('"-1"', literal=True)
+    )
+    pairs = in_force.select("model_id", "provider_slug").unique().sort("model_id", "provider_slug")
+    models = pairs["model_id"].unique().sort().to_list()
+    providers = pairs["provider_slug"].unique().sort().to_list()
+    model_index = {m: i for i, m in enumerate(models)}
+    provider_index = {p: i for i, p in enumerate(providers)}
+    pair_model = np.array([model_index[m] for m in pairs["model_id"]], dtype=np.int64)
+    pair_provider = np.array([provider_index[p] for p in pairs["provider_slug"]], dtype=np.int64)
+    # Popularity: models in a fixed shuffled order get weight 1/rank; a model's providers share its weight.
+    rank = np.random.default_rng(SEED).permutation(len(models)) + 1
+    per_model = 1.0 / rank
+    providers_per_model = np.bincount(pair_model, minlength=len(models))
+    weights = per_model[pair_model] / providers_per_model[pair_model]
+    start = full[0].taken_at
+    end = full[-1].taken_at + timedelta(days=1)
+    return Mix(models, providers, pair_model, pair_provider, weights / weights.sum(), _micros(start), _micros(end))
+
+
+def _micros(value: datetime) -> int:
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+def make_usage(mix: Mix, rows: int, seed: int = SEED) -> pl.DataFrame:
+    """``rows`` synthetic usage rows (deterministic for a seed); counts obey the contract (parts inside wholes)."""
+    rng = np.random.default_rng(seed)
+    pair = rng.choice(len(mix.weights), size=rows, p=mix.weights)
+    model_names = pl.Series("model", mix.models, dtype=pl.Categorical)
+    model = model_names.gather(pl.Series(mix.pair_model[pair]))
+    provider_codes = mix.pair_provider[pair]
+    provider_codes[rng.random(rows) < NO_PROVIDER_SHARE] = len(mix.providers)  # points at the null category
+    provider = pl.Series("provider", [*mix.providers, None], dtype=pl.Categorical).gather(pl.Series(provider_codes))
+    del pair, provider_codes
+
+    def log_uniform(low: int, high: int) -> np.ndarray:
+        return np.exp(rng.uniform(math.log(low), math.log(high + 1), rows)).astype(np.int64).clip(low, high)
+
+    prompt = log_uniform(100, 50_000)
+    # 60 % of the calls hit a cache, for 0–90 % of their prompt.
+    cached_share = np.where(rng.random(rows) < 0.6, rng.uniform(0.0, 0.9, rows), 0.0)
+    cache_read = (prompt * cached_share).astype(np.int64)
+    del cached_share
+    # 10 % write part of the rest of the prompt to the cache.
+    write_share = np.where(rng.random(rows) < 0.1, rng.uniform(0.0, 1.0, rows), 0.0)
+    cache_write = ((prompt - cache_read) * write_share).astype(np.int64)
+    del write_share
+    completion = log_uniform(10, 4_000)
+    # 30 % reason, for up to 90 % of their completion (reasoning is inside the completion).
+    reasoning_share = np.where(rng.random(rows) < 0.3, rng.uniform(0.0, 0.9, rows), 0.0)
+    reasoning = (completion * reasoning_share).astype(np.int64)
+    del reasoning_share
+    stamps = pl.Series("timestamp", rng.integers(mix.start_us, mix.end_us, rows, dtype=np.int64))
+    return pl.DataFrame(
+        [
+            stamps.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            model,
+            provider,
+            pl.Series("prompt_tokens", prompt),
+            pl.Series("completion_tokens", completion),
+            pl.Series("cache_read_tokens", cache_read),
+            pl.Series("cache_write_tokens", cache_write),
+            pl.Series("reasoning_tokens", reasoning),
+        ]
+    )
+
+
+def load_table(db: Path) -> tuple[pl.DataFrame, PriceTable]:
+    con = connect(db, read_only=True)
+    try:
+        versions = price_versions(con)
+    finally:
+        con.close()
+    return versions, PriceTable.from_history(versions)
+
+
+# -- one measurement (child process) ----------------------------------------------------------------------
+
+
+def max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def high_water_bytes() -> int:
+    """VmHWM: the peak RSS of this process's own address space (not inherited through exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return -1
+
+
+def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: int) -> dict[str, Any]:
+    versions, table = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    del versions
+    rss_before, hwm_before = max_rss_bytes(), high_water_bytes()
+    started = time.perf_counter()
+    usage = make_usage(mix, rows)
+    generate_s = time.perf_counter() - started
+    input_bytes = usage.estimated_size()
+    rss_input = max_rss_bytes()
+    seconds = []
+    result = None
+    for _ in range(repeat):
+        result = None  # free the previous result before the next run, so the peak is one run's
+        started = time.perf_counter()
+        result = cost_usage(usage, table, breakdown=breakdown, money=money)  # type: ignore[arg-type]
+        seconds.append(time.perf_counter() - started)
+    rss_after, hwm_after = max_rss_bytes(), high_water_bytes()
+    assert result is not None and result.height == rows
+    out: dict[str, Any] = {
+        "rows": rows,
+        "money": money,
+        "breakdown": breakdown,
+        "seconds": seconds,
+        "generate_s": generate_s,
+        "input_bytes": input_bytes,
+        "rss_before": rss_before,
+        "rss_input": rss_input,
+        "rss_after": rss_after,
+        # ru_maxrss is this process's own peak unless it exceeds the high-water mark of its own address space
+        # (it may lag that by a few pages: the kernel updates it lazily).
+        "rss_own": rss_before <= hwm_before + RSS_SLACK and rss_after <= hwm_after + RSS_SLACK,
+        "scale": table.scale,
+        "total": str(result["cost_total"].sum()),
+        "statuses": dict(result["status"].value_counts().iter_rows()),
+        "sources": {str(k): v for k, v in result["price_source"].value_counts().iter_rows()},
+        "cost_dtype": str(result["cost_total"].dtype),
+    }
+    if breakdown:
+        priced = result.filter(pl.col("status") == "ok")
+        terms = pl.sum_horizontal(COST_COLUMNS)
+        row_mismatch = priced.select((pl.col("cost_total") != terms).sum()).item()
+        # Column sums are exact in Polars (Int128 / Decimal); add them up in Python without rounding, too.
+        with localcontext(EXACT):
+            terms_total = sum((priced[c].sum() for c in COST_COLUMNS), start=Decimal(0))
+        out["row_mismatches"] = int(row_mismatch)
+        out["terms_total"] = str(terms_total)
+        out["terms_equal"] = bool(terms_total == priced["cost_total"].sum())
+    return out
+
+
+# -- the peer ---------------------------------------------------------------------------------------------
+
+# OpenRouter author prefix -> genai-prices provider id, for the providers genai-prices lists.
+PEER_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "x-ai": "x-ai",
+    "deepseek": "deepseek",
+    "mistralai": "mistral",
+    "moonshotai": "moonshotai",
+    "z-ai": "zai",
+    "minimax": "minimax",
+    "cohere": "cohere",
+}
+
+
+def peer_names(models: list[str]) -> dict[str, tuple[str, str]]:
+    """OpenRouter model id -> (genai-prices model ref, provider id) for the models genai-prices knows."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    known: dict[str, tuple[str, str]] = {}
+    for model in models:
+        author, _, name = model.partition("/")
+        provider = PEER_PROVIDERS.get(author)
+        if provider is None:
+            continue
+        name = name.split(":")[0]
+        for ref in dict.fromkeys([name, name.replace(".", "-")]):
+            try:
+                snapshot.find_provider_model(ref, None, provider, None)
+            except LookupError:
+                continue
+            known[model] = (ref, provider)
+            break
+    return known
+
+
+def run_peer(db: Path, day: str, sample: int) -> dict[str, Any]:
+    from genai_prices import Usage, calc_price
+
+    versions, table = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    known = peer_names(mix.models)
+    pool = make_usage(mix, max(200_000, sample * 40), seed=SEED + 1)
+    pool = pool.filter(pl.col("model").cast(pl.String).is_in(list(known)))
+    rows = pool.head(sample)
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unsupported usage key would be a mapping bug here
+        for row in rows.iter_rows(named=True):
+            ref, provider = known[row["model"]]
+            usage = Usage(
+                input_tokens=row["prompt_tokens"],
+                cache_read_tokens=row["cache_read_tokens"],
+                cache_write_tokens=row["cache_write_tokens"],
+                output_tokens=row["completion_tokens"],
+                output_reasoning_tokens=row["reasoning_tokens"],
+            )
+            calls.append((usage, ref, provider, row["timestamp"]))
+    ok_rows, failed = [], 0
+    for index, (usage, ref, provider, at) in enumerate(calls):  # which calls it can price at all
+        try:
+            calc_price(usage, ref, provider_id=provider, genai_request_timestamp=at)
+            ok_rows.append(index)
+        except (LookupError, ValueError):
+            failed += 1
+    priced = [calls[i] for i in ok_rows]
+    seconds = []
+    peer_totals: list[Decimal] = []
+    for _ in range(3):
+        started = time.perf_counter()
+        peer_totals = [
+            calc_price(usage, ref, provider_id=provider, genai_request_timestamp=at).total_price
+            for usage, ref, provider, at in priced
+        ]
+        seconds.append(time.perf_counter() - started)
+    # Informational: how often the two agree on these rows (OpenRouter's listing vs genai-prices' data).
+    engine = cost_usage(rows, table, money="decimal", breakdown=False)["cost_total"].to_list()
+    same = sum(1 for i, total in zip(ok_rows, peer_totals, strict=True) if engine[i] == total)
+    return {
+        "sample": rows.height,
+        "models": sorted(set(rows["model"].cast(pl.String).to_list())),
+        "known_models": len(known),
+        "day_models": len(mix.models),
+        "priced": len(priced),
+        "failed": failed,
+        "seconds": statistics.median(seconds),
+        "same": same,
+    }
+
+
+# -- the parent -------------------------------------------------------------------------------------------
+
+
+def parse_sizes(text: str) -> list[int]:
+    return [int(float(part)) for part in text.split(",") if part.strip()]
+
+
+def repeats_for(rows: int) -> int:
+    return 5 if rows <= 100_000 else 3
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one step in a fresh interpreter and return the JSON it prints last.
+
+    The parent stays small (imports only): a child's ``ru_maxrss`` starts at its parent's high-water mark
+    (vfork + exec), so a parent that replayed the history itself would hide the children's smaller peaks.
+    """
+    command = [sys.executable, __file__, "--child", json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"child {spec} failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def setup(db: Path, day: str) -> dict[str, Any]:
+    """Replay the 20 full days into ``db``; describe the price table and the usage mix."""
+    bundle = Bundle()
+    started = time.perf_counter()
+    con = connect(db)
+    try:
+        replay(con, bundle, bundle.snapshots("full"))
+    finally:
+        con.close()
+    replay_s = time.perf_counter() - started
+    started = time.perf_counter()
+    versions, table = load_table(db)
+    table_s = time.perf_counter() - started
+    mix = usage_mix(versions, bundle, day)
+    return {
+        "days": len(bundle.snapshots("full")),
+        "replay_s": replay_s,
+        "table_s": table_s,
+        "versions": len(table.versions),
+        "entities": len(table.entities),
+        "periods": table.n_periods,
+        "scale": table.scale,
+        "endpoints": len(mix.weights),
+        "models": len(mix.models),
+        "start_us": mix.start_us,
+        "end_us": mix.end_us,
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1e5,1e6,1e7", help="comma-separated row counts")
+    parser.add_argument("--day", default="2026-08-05", help="recorded day whose endpoints the usage draws from")
+    parser.add_argument("--peer-rows", type=int, default=5000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        spec = json.loads(args.child)
+        db = Path(spec["db"])
+        if spec["step"] == "setup":
+            result = setup(db, spec["day"])
+        elif spec["step"] == "peer":
+            result = run_peer(db, spec["day"], spec["sample"])
+        else:
+            rows = spec["rows"]
+            result = measure(db, spec["day"], rows, spec["money"], spec["breakdown"], repeats_for(rows))
+        print(json.dumps(result))
+        return
+
+    sizes = parse_sizes(args.sizes)
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as work:
+        db = Path(work) / "history.duckdb"
+        info = child({"step": "setup", "db": str(db), "day": args.day})
+        print(
+            f"history: {info['days']} full days replayed in {info['replay_s']:.1f} s; PriceTable.from_history: "
+            f"{info['versions']} price versions, {info['entities']} entities, {info['periods']} periods, "
+            f"scale 10^-{info['scale']} USD, built in {info['table_s'] * 1000:.0f} ms"
+        )
+        print(
+            f"usage mix: {info['endpoints']} (model, provider) endpoints of {info['models']} models listed on "
+            f"{args.day}, {NO_PROVIDER_SHARE:.0%} of rows with no provider; timestamps "
+            f"{datetime.fromtimestamp(info['start_us'] / 1e6, UTC):%Y-%m-%d %H:%M} – "
+            f"{datetime.fromtimestamp(info['end_us'] / 1e6, UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        print()
+        results: dict[tuple[int, str, bool], dict[str, Any]] = {}
+        header = (
+            f"{'rows':>10} {'money':>7} {'breakdown':>9} {'median s':>9} {'M rows/s':>9} {'input MB':>9} "
+            f"{'RSS base':>9} {'RSS peak':>9} {'growth/input':>12} {'exact':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        for rows in sizes:
+            for money, breakdown in MODES:
+                spec = {"step": "measure", "db": str(db), "day": args.day, "rows": rows}
+                r = child(spec | {"money": money, "breakdown": breakdown})
+                results[(rows, money, breakdown)] = r
+                median_s = statistics.median(r["seconds"])
+                growth = (r["rss_after"] - r["rss_before"]) / r["input_bytes"]
+                exact = "-"
+                if breakdown:
+                    exact = "yes" if r["row_mismatches"] == 0 and r["terms_equal"] else "NO"
+                print(
+                    f"{rows:>10,} {money:>7} {breakdown!s:>9} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} "
+                    f"{r['input_bytes'] / 1e6:>9.0f} {r['rss_before'] / 1e6:>9.0f} {r['rss_after'] / 1e6:>9.0f} "
+                    f"{growth:>11.2f}× {exact:>6}",
+                    flush=True,
+                )
+        print(
+            "(median of 5 runs at ≤ 1e5 rows, 3 above; RSS in MB, peak = ru_maxrss after costing, base = before "
+            "the input was generated; growth/input = (peak − base) / input.estimated_size())"
+        )
+        inherited = [f"{k[0]:,} {k[1]}{'+breakdown' if k[2] else ''}" for k, r in results.items() if not r["rss_own"]]
+        if inherited:
+            print(f"warning: ru_maxrss exceeds the process's own VmHWM (an inherited peak) in: {inherited}")
+        print()
+
+        largest = max(sizes)
+        sample = results[(largest, "units", True)]
+        total_rows = sum(sample["statuses"].values())
+        statuses = ", ".join(f"{k} {v / total_rows:.1%}" for k, v in sorted(sample["statuses"].items()))
+        sources = ", ".join(f"{k} {v / total_rows:.1%}" for k, v in sorted(sample["sources"].items()))
+        print(f"rows at {largest:,}: status {statuses}; price source {sources}; money {sample['cost_dtype']}")
+        for rows in sizes:
+            units_plain = results[(rows, "units", False)]["total"]
+            units = results[(rows, "units", True)]
+            decimal = results[(rows, "decimal", True)]
+            scale = units["scale"]
+            same_total = units_plain == units["total"] and Decimal(decimal["total"]) == from_units(
+                int(units["total"]), scale
+            )
+            print(
+                f"exactness at {rows:,}: Σ cost_total = {from_units(int(units['total']), scale)} USD; "
+                f"Σ cost_total = Σ of the per-row cost_* terms: units {units['terms_equal']}, decimal "
+                f"{decimal['terms_equal']}; rows whose cost_total ≠ the sum of their terms: units "
+                f"{units['row_mismatches']}, decimal {decimal['row_mismatches']}; the three modes' totals "
+                f"identical to the last 10^-{scale} USD: {same_total}"
+            )
+        print()
+
+        peer = child({"step": "peer", "db": str(db), "day": args.day, "sample": args.peer_rows})
+    peer_rate = peer["priced"] / peer["seconds"] if peer["priced"] else float("nan")
+    print(
+        f"peer genai-prices: knows {peer['known_models']} of the {peer['day_models']} models; sample of "
+        f"{peer['sample']:,} rows over {len(peer['models'])} of them, {peer['priced']:,} priced "
+        f"({peer['failed']} refused); calc_price loop {peer['seconds'] * 1000:.0f} ms (median of 3) = "
+        f"{peer_rate:,.0f} rows/s; same total as the engine on {peer['same']:,} of {peer['priced']:,} rows"
+    )
+    print()
+
+    print("targets")
+    if 10_000_000 in sizes:
+        units_rate = 1e7 / statistics.median(results[(10_000_000, "units", False)]["seconds"])
+        decimal_rate = 1e7 / statistics.median(results[(10_000_000, "decimal", True)]["seconds"])
+        print(
+            f"  throughput at 1e7, exact integer units, no breakdown: {units_rate / 1e6:.1f} M rows/s "
+            f"(target ≥ {TARGET_ROWS_PER_S / 1e6:.0f} M rows/s): {verdict(units_rate >= TARGET_ROWS_PER_S)}"
+        )
+        print(
+            f"  throughput at 1e7, Decimal with breakdown: {decimal_rate / 1e6:.1f} M rows/s "
+            f"(target ≥ {TARGET_ROWS_PER_S / 1e6:.0f} M rows/s): {verdict(decimal_rate >= TARGET_ROWS_PER_S)}"
+        )
+        for label, rate in (("units, no breakdown", units_rate), ("decimal + breakdown", decimal_rate)):
+            ratio = rate / peer_rate
+            print(
+                f"  engine ({label}, 1e7) / genai-prices: {ratio:,.0f}× "
+                f"(target ≥ {TARGET_PEER_RATIO:,}×): {verdict(ratio >= TARGET_PEER_RATIO)}"
+            )
+    else:
+        print("  throughput at 1e7 and the ratio to genai-prices: not measured (add 1e7 to --sizes)")
+        units_rate = largest / statistics.median(results[(largest, "units", False)]["seconds"])
+        print(f"  (at {largest:,}: engine units/no-breakdown / genai-prices = {units_rate / peer_rate:,.0f}×)")
+    for money, breakdown in MODES:
+        r = results[(largest, money, breakdown)]
+        growth = (r["rss_after"] - r["rss_before"]) / r["input_bytes"]
+        print(
+            f"  peak RSS growth at {largest:,}, {money}{' + breakdown' if breakdown else ''}: {growth:.2f}× the "
+            f"input frame (absolute peak {r['rss_after'] / r['input_bytes']:.2f}×; target ≤ {TARGET_RSS_RATIO}×): "
+            f"{verdict(growth <= TARGET_RSS_RATIO)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
