@@ -122,7 +122,19 @@ def _cost_chunk(
     dynamic = pl.lit(table.variants["dynamic"]).gather(pl.col("_variant"))
     reasons = _Reasons(resolutions)
     combo_reason = pl.lit(reasons.by_combo).gather(pl.col("_combo"))
+    dtype, maxima, bound = _money_dtype(work, table)
     problem = _problem_code(NOT_WHOLE in frame.columns)
+    if bound >= _I128_SAFE:
+        # Some row could overflow even 128 bits (absurd counts times the dearest rates): flag the rows that
+        # could, from a float estimate with a wide margin, rather than wrap around to a wrong number.
+        estimate = _add(
+            [
+                pl.col(_WHOLE.get(token, token)).cast(pl.Float64) * float(table.variant_rate_max[rate])
+                for parts in TERMS.values()
+                for token, rate in parts
+            ]
+        )
+        problem = pl.when(estimate >= float(_I128_SAFE) / 1024).then(pl.lit(_TOO_LARGE)).otherwise(problem)
     code = (
         pl.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
         .then(combo_reason)
@@ -146,7 +158,6 @@ def _cost_chunk(
     )
     variant = pl.col("_variant")
 
-    dtype, maxima = _money_dtype(work, table)
     tokens = {
         "uncached_input": pl.col("prompt_tokens") - _add([pl.col(c) for c in PROMPT_PARTS]),
         "plain_output": pl.col("completion_tokens") - _add([pl.col(c) for c in COMPLETION_PARTS]),
@@ -239,8 +250,11 @@ _FIXED_REASONS: tuple[tuple[str, str], ...] = (
     ("invalid", "reasoning + image + audio output exceed completion_tokens (they are inside the completion)"),
     ("no_price", "no price in force at this time (before the history starts, or not listed then)"),
     ("dynamic", "dynamic price (-1): the router decides it per request; it is not listed"),
+    ("invalid", "counts too large to price exactly (the cost would exceed 128-bit money)"),
 )
-_NO_PRICE, _DYNAMIC = 3, 4
+_NO_PRICE, _DYNAMIC, _TOO_LARGE = 3, 4, 5
+# Totals stay below this so that cost_base's 2·total·denominator still fits 128 bits.
+_I128_SAFE = 2**100
 
 
 class _Reasons:
@@ -281,7 +295,7 @@ def _problem_code(check_whole: bool) -> pl.Expr:
     )
 
 
-def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, dict[str, int]]:
+def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, dict[str, int], int]:
     """Int64 when no row's total can overflow it (checked from this batch's maxima), else Int128."""
     maxima = {k: v or 0 for k, v in work.select(pl.col(c).max() for c in COUNT_COLUMNS).row(0, named=True).items()}
     bound = 0
@@ -289,7 +303,7 @@ def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, di
         for token_name, rate in parts:
             bound += max(maxima[_WHOLE.get(token_name, token_name)], 0) * table.variant_rate_max[rate]
     # cost_base multiplies the total by the discount denominator; that step is always 128-bit.
-    return (pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()), maxima
+    return (pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()), maxima, bound
 
 
 def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:

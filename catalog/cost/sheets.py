@@ -232,8 +232,8 @@ class PriceTable:
             digits = scale_of(discount)
             dens.append(10**digits)
             nums.append(to_units(1 - discount, digits))
-        columns["discount_num"] = pl.Series([*nums, None], dtype=pl.Int64)
-        columns["discount_den"] = pl.Series([*dens, None], dtype=pl.Int64)
+        columns["discount_num"] = pl.Series([*nums, None], dtype=pl.Int128)
+        columns["discount_den"] = pl.Series([*dens, None], dtype=pl.Int128)
         self.variants = pl.DataFrame(columns)
         self.has_discounts = any(d != 0 for d in discounts)
         # Override conditions per sheet, one column per override slot.
