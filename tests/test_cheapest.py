@@ -14,6 +14,7 @@ from catalog.bundle import Bundle
 from catalog.cost.profile import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
 from catalog.library import Catalog
+from catalog.store import queries
 
 
 def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
@@ -149,3 +150,52 @@ def test_prices_as_of_hold_every_sheet_in_force(cat: Catalog, bundle: Bundle) ->
     row = endpoints.filter(endpoints["model_id"] == "deepseek/deepseek-v3.2").row(0, named=True)
     tags = {e["tag"]: e for e in recorded["deepseek/deepseek-v3.2"]["endpoints"]}
     assert Decimal(row["prompt"]) == Decimal(tags[row["tag"]]["pricing"]["prompt"])
+
+
+def test_a_provider_with_only_suffixed_tags_prices_at_the_tag_listed_then(cat: Catalog, bundle: Bundle) -> None:
+    model = "anthropic/claude-haiku-4.5"
+    usage = [
+        {"timestamp": "2026-08-03T12:00:00Z", "model": model, "provider": "Amazon Bedrock", "prompt_tokens": 10**6},
+        {"timestamp": "2026-07-25T12:00:00Z", "model": model, "provider": "azure", "prompt_tokens": 10**6},
+        {"timestamp": "2026-07-31T23:00:00Z", "model": model, "provider": "Azure", "prompt_tokens": 10**6},
+    ]
+    priced = cat.cost(usage)
+    assert priced["status"].to_list() == ["ok", "ok", "ok"]
+    assert priced["price_source"].to_list() == ["endpoint", "endpoint", "endpoint"]
+    tags = [cat.table.versions[i].tag for i in priced["sheet_id"].to_list()]
+    # Bedrock lists /global and /eu-west-1 that day (at different prices): the global one is preferred.
+    # Azure's only endpoint changed tag from us-east-2 to global on 07-31: each day's own tag prices it.
+    assert tags == ["amazon-bedrock/global", "azure/us-east-2", "azure/global"]
+    for (day, tag), cost in zip(
+        [("2026-08-03", tags[0]), ("2026-07-25", tags[1]), ("2026-07-31", tags[2])], priced["cost_total"], strict=True
+    ):
+        listed_prompt = next(
+            Decimal(e["pricing"]["prompt"]) for e in bundle.load(day).endpoints[model]["endpoints"] if e["tag"] == tag
+        )
+        assert cost == listed_prompt * 10**6
+
+
+def test_filters_hold_for_every_ranked_row(cat: Catalog) -> None:
+    wanted = ("tools", "response_format")
+    ranking = cat.cheapest(None, as_of="2026-08-01", filters=EndpointFilters(parameters=wanted, no_training=True))
+    assert ranking.ranked
+    candidates = {r["endpoint_key"]: r for r in queries.endpoint_candidates(cat.con, ranking.at).to_dicts()}
+    for row in ranking.ranked:
+        source = candidates[row["endpoint_key"]]
+        assert set(wanted) <= set(source["supported_parameters"])
+        assert source["policy_training"] is False
+    assert any("does not support" in e["reason"] for e in ranking.excluded)
+
+
+def test_discounted_endpoint_reports_its_undiscounted_base(cat: Catalog, bundle: Bundle) -> None:
+    baidu = next(
+        e
+        for e in bundle.load("2026-08-01").endpoints["deepseek/deepseek-v3.2"]["endpoints"]
+        if e["tag"].startswith("baidu")
+    )
+    assert baidu["pricing"]["prompt"] == "0.0000002072" and baidu["pricing"]["discount"] == 0.26
+    priced = cat.cost([{"timestamp": "2026-08-01T12:00:00Z", "model": "deepseek/deepseek-v3.2",
+                        "provider": "baidu", "prompt_tokens": 10**6}])  # fmt: skip
+    assert priced["cost_total"][0] == Decimal("0.2072")
+    assert priced["cost_base"][0] == Decimal("0.28")  # 0.00000028 per token, DeepSeek's list price
+    assert priced["saving"][0] == Decimal("0.0728")

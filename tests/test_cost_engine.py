@@ -12,6 +12,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import polars as pl
+import pytest
 from cost_reference import (
     MONEY_NAMES,
     WIDE,
@@ -539,3 +540,53 @@ def test_counts_too_large_for_exact_money_are_flagged_not_wrapped() -> None:
     assert priced["status"].to_list() == ["invalid", "ok"]
     assert "too large" in priced["reason"][0]
     assert priced["cost_total"][1] == Decimal("3.000000000000000000000001")
+
+
+def test_slices_with_different_reasons_concatenate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import catalog.cost.engine as engine
+
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 4)
+    table = PriceTable.from_sheets([model_version(sheet(prompt="0.000001"))])
+    models = [MODEL] * 6 + ["nobody/else", MODEL, "huge/one"]
+    usage = pl.DataFrame({"model": models, "prompt_tokens": [10] * 9})
+    priced = cost_usage(usage, table, at=NOON, money="units")
+    assert priced["status"].to_list() == ["ok"] * 6 + ["unknown", "ok", "unknown"]
+    assert priced["reason"][6] == "unknown model 'nobody/else': not in the price history"
+    assert table.scale == 6  # units of 1e-6 USD: 10 tokens at 0.000001 are 10 units
+    assert priced["cost_total"].to_list() == [10] * 6 + [None, 10, None]
+
+
+def test_an_override_the_sheet_does_not_have_never_applies() -> None:
+    plain = endpoint_version(sheet(prompt="0.000001"), "a", "a", "A")
+    tiered = endpoint_version(
+        sheet(prompt="0.000005", overrides=[{"min_prompt_tokens": 10, "prompt": "0.000009"}]), "b", "b", "B"
+    )
+    priced = run([{"endpoint": "a", "prompt_tokens": 2**62}, {"endpoint": "b", "prompt_tokens": 20}], [plain, tiered])
+    assert priced["overrides_applied"].to_list() == [0, 1]
+    assert priced["cost_total"].to_list() == [D(2**62) * D("0.000001"), 20 * D("0.000009")]
+
+
+def test_counts_that_are_not_whole_finite_numbers_and_bad_times_are_flagged() -> None:
+    table = PriceTable.from_sheets([model_version(sheet(prompt="0.000001"))])
+    usage = pl.DataFrame(
+        {
+            "model": [MODEL] * 5,
+            "prompt_tokens": [10.0, 1e30, float("inf"), 10.5, 10.0],
+            "timestamp": ["2026-08-01T00:00:00Z"] * 4 + ["yesterday"],
+        }
+    )
+    priced = cost_usage(usage, table, at=NOON)
+    assert priced["status"].to_list() == ["ok", "invalid", "invalid", "invalid", "invalid"]
+    assert "whole number" in priced["reason"][1] and "timestamp" in priced["reason"][4]
+    assert priced["cost_total"][0] == D("0.00001")
+
+
+def test_two_endpoints_sharing_a_tag_are_priced_by_their_own_keys() -> None:
+    first = endpoint_version(sheet(prompt="0.000001"), "together", "together", "Together")
+    second = SheetVersion("endpoint", MODEL, "together", "together", "Together", EPOCH, None,
+                          sheet(prompt="0.000002"), key=f"{MODEL}@together#2")  # fmt: skip
+    priced = run(
+        [{"endpoint": f"{MODEL}@together#2", "prompt_tokens": 10**6}, {"endpoint": "together", "prompt_tokens": 10**6}],
+        [first, second],
+    )
+    assert priced["cost_total"].to_list() == [D(2), D(1)]

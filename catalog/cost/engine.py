@@ -29,7 +29,8 @@ import polars as pl
 
 from catalog.cost.money import INT64_MAX, decimal_column
 from catalog.cost.sheets import PriceTable, Resolution
-from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, NOT_WHOLE, PROMPT_PARTS, conform
+from catalog.cost.usage import BAD_TIME, COMPLETION_PARTS, COUNT_COLUMNS, NOT_WHOLE, PROMPT_PARTS, ROW_FLAGS, conform
+from catalog.errors import InputError
 
 TERMS: dict[str, list[tuple[str, str]]] = {  # term -> [(token expression name, rate)]
     "input": [("uncached_input", "input")],
@@ -83,8 +84,14 @@ def cost_usage(
 def _cost_chunk(
     frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
 ) -> pl.DataFrame:
+    if not table.versions:
+        raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
     combo, resolutions = _combos(frame, table)
-    entity = pl.Series([r.entity for r in resolutions], dtype=pl.Int64)
+    width = max((len(r.entities) for r in resolutions), default=0)
+    candidates = [
+        pl.Series([r.entities[j] if j < len(r.entities) else -1 for r in resolutions], dtype=pl.Int64)
+        for j in range(width)
+    ]
     model_entity = pl.Series([r.model_entity for r in resolutions], dtype=pl.Int64)
 
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
@@ -92,7 +99,7 @@ def _cost_chunk(
         combo.alias("_combo"),
         ts.alias("_ts"),
         *[pl.col(c) for c in COUNT_COLUMNS],
-        *([pl.col(NOT_WHOLE)] if NOT_WHOLE in frame.columns else []),
+        *[pl.col(c) for c in ROW_FLAGS if c in frame.columns],
     )
     period = table.bounds.search_sorted(work["_ts"], side="right").cast(pl.Int64)
     work = work.with_columns(period.alias("_period"))
@@ -103,10 +110,14 @@ def _cost_chunk(
         ent = pl.lit(entities).gather(pl.col("_combo"))
         return pl.when(ent >= 0).then(slots.gather(ent.clip(0) * n_periods + pl.col("_period"))).otherwise(-1)
 
-    work = work.with_columns(
-        slot_of(entity).alias("_s_ep") if (entity >= 0).any() else pl.lit(-1, pl.Int32).alias("_s_ep"),
-        slot_of(model_entity).alias("_s_model"),
-    )
+    # A provider may have several endpoints (tags) for a model, each listed at different times: the first
+    # candidate (plain tag, then /global, then the rest) that had a price at the row's time prices it.
+    endpoint_slot: pl.Expr = pl.lit(-1, pl.Int32)
+    for entities in reversed(candidates):
+        if (entities >= 0).any():
+            slot = slot_of(entities)
+            endpoint_slot = pl.when(slot >= 0).then(slot).otherwise(endpoint_slot)
+    work = work.with_columns(endpoint_slot.alias("_s_ep"), slot_of(model_entity).alias("_s_model"))
     work = work.with_columns(
         pl.when(pl.col("_s_ep") >= 0).then(pl.col("_s_ep")).otherwise(pl.col("_s_model")).alias("sheet_id"),
         pl.when(pl.col("_s_ep") >= 0)
@@ -123,10 +134,10 @@ def _cost_chunk(
     reasons = _Reasons(resolutions)
     combo_reason = pl.lit(reasons.by_combo).gather(pl.col("_combo"))
     dtype, maxima, bound = _money_dtype(work, table)
-    problem = _problem_code(NOT_WHOLE in frame.columns)
+    problem = _problem_code([c for c in ROW_FLAGS if c in frame.columns])
     if bound >= _I128_SAFE:
-        # Some row could overflow even 128 bits (absurd counts times the dearest rates): flag the rows that
-        # could, from a float estimate with a wide margin, rather than wrap around to a wrong number.
+        # Some row could overflow 128 bits (absurd counts times the dearest rates): flag the rows whose own
+        # counts could, at the dearest rates (an upper bound), rather than wrap around to a wrong number.
         estimate = _add(
             [
                 pl.col(_WHOLE.get(token, token)).cast(pl.Float64) * float(table.variant_rate_max[rate])
@@ -134,7 +145,7 @@ def _cost_chunk(
                 for token, rate in parts
             ]
         )
-        problem = pl.when(estimate >= float(_I128_SAFE) / 1024).then(pl.lit(_TOO_LARGE)).otherwise(problem)
+        problem = pl.when(estimate >= float(_I128_SAFE)).then(pl.lit(_TOO_LARGE)).otherwise(problem)
     code = (
         pl.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
         .then(combo_reason)
@@ -154,7 +165,8 @@ def _cost_chunk(
     )
     work = work.with_columns(
         pl.when(ok).then(pl.lit("ok", STATUS)).otherwise(pl.col("_status")).alias("status"),
-        pl.when(~ok).then(pl.lit(reasons.labels).gather(pl.col("_reason").clip(0))).alias("reason"),
+        # A String (not the chunk's own Enum) so that chunks with different reasons concatenate.
+        pl.when(~ok).then(pl.lit(reasons.labels).gather(pl.col("_reason").clip(0))).cast(pl.String).alias("reason"),
     )
     variant = pl.col("_variant")
 
@@ -182,10 +194,10 @@ def _cost_chunk(
     work = work.with_columns(_base_and_saving(work, table))
     money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
     out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
-    result = work.select(out_cols)
+    result = work.select(out_cols).with_columns(pl.col(c).cast(pl.Int128) for c in money_cols)
     if money == "decimal":
         result = result.with_columns([decimal_column(result[c], table.scale) for c in money_cols])
-    kept = [c for c in frame.columns if c not in out_cols and c != NOT_WHOLE]
+    kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS]
     return pl.concat([frame.select(kept), result], how="horizontal")
 
 
@@ -204,9 +216,12 @@ def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
         rows = ((num != den) & total.is_not_null()).arg_true()
         if rows.len():
             t, n, d = total.gather(rows), num.gather(rows).cast(pl.Int128), den.gather(rows).cast(pl.Int128)
-            # 1 − discount ≤ 0 (a 100 % discount) has no finite base: leave it null.
+            # base = t·d/n rounded half up, as q·d + (2·r·d + n) // 2n with t = q·n + r: no product grows past
+            # the result itself. 1 − discount ≤ 0 has no finite base, and above a 99.6 % discount the base
+            # could pass 128 bits: both stay null.
+            tn, nn, dn = pl.lit(t), pl.lit(n), pl.lit(d)
             quotient = pl.select(
-                pl.when(pl.lit(n) > 0).then((2 * pl.lit(t) * pl.lit(d) + pl.lit(n)) // (2 * pl.lit(n)))
+                pl.when((nn > 0) & (nn * 256 >= dn)).then((tn // nn) * dn + (2 * (tn % nn) * dn + nn) // (2 * nn))
             ).to_series()
             base = base.scatter(rows, quotient)
     return [base.alias("cost_base"), (base - total).alias("saving")]
@@ -227,7 +242,8 @@ def _override_mask(table: PriceTable) -> pl.Expr:
     minute = (pl.col("_ts") // _MINUTE) % 1440
     mask: pl.Expr = pl.lit(0, pl.Int64)
     for j in range(table.max_overrides):
-        applies = pl.col("prompt_tokens") >= pl.lit(table.conditions[f"min_{j}"]).gather(sheet)
+        threshold = pl.lit(table.conditions[f"min_{j}"]).gather(sheet)  # null: the sheet has no entry j
+        applies = (pl.col("prompt_tokens") >= threshold).fill_null(False)
         if table.has_windows:
             start = pl.lit(table.conditions[f"start_{j}"]).gather(sheet)
             end = pl.lit(table.conditions[f"end_{j}"]).gather(sheet)
@@ -251,10 +267,11 @@ _FIXED_REASONS: tuple[tuple[str, str], ...] = (
     ("no_price", "no price in force at this time (before the history starts, or not listed then)"),
     ("dynamic", "dynamic price (-1): the router decides it per request; it is not listed"),
     ("invalid", "counts too large to price exactly (the cost would exceed 128-bit money)"),
+    ("invalid", "timestamp not understood: give ISO-8601 (2026-08-01T12:00:00Z), a date or unix seconds"),
 )
-_NO_PRICE, _DYNAMIC, _TOO_LARGE = 3, 4, 5
-# Totals stay below this so that cost_base's 2·total·denominator still fits 128 bits.
-_I128_SAFE = 2**100
+_NO_PRICE, _DYNAMIC, _TOO_LARGE, _BAD_TIME = 3, 4, 5, 6
+# Totals stay below this: 2**9 of headroom under 2**127 for adding terms and for cost_base.
+_I128_SAFE = 2**118
 
 
 class _Reasons:
@@ -277,14 +294,15 @@ class _Reasons:
         self.by_combo = pl.Series("by_combo", by_combo, dtype=pl.Int32)
 
 
-def _problem_code(check_whole: bool) -> pl.Expr:
+def _problem_code(flags: list[str]) -> pl.Expr:
     """The code of why a row's counts are impossible (-1: they are fine); never clamped, never fatal."""
     negative = pl.any_horizontal(*[pl.col(c) < 0 for c in COUNT_COLUMNS])
-    if check_whole:
+    if NOT_WHOLE in flags:
         negative = negative | pl.col(NOT_WHOLE)
+    negative_or_time = pl.when(pl.col(BAD_TIME)).then(pl.lit(_BAD_TIME)) if BAD_TIME in flags else None
     prompt_parts = _add([pl.col(c) for c in PROMPT_PARTS])
     completion_parts = _add([pl.col(c) for c in COMPLETION_PARTS])
-    return (
+    chain = (
         pl.when(negative)
         .then(pl.lit(0))
         .when(prompt_parts > pl.col("prompt_tokens"))
@@ -293,6 +311,7 @@ def _problem_code(check_whole: bool) -> pl.Expr:
         .then(pl.lit(2))
         .otherwise(pl.lit(-1))
     )
+    return chain if negative_or_time is None else negative_or_time.otherwise(chain)
 
 
 def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, dict[str, int], int]:
@@ -307,32 +326,46 @@ def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, di
 
 
 def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
-    """Map rows to their distinct (model, provider, endpoint) and resolve each distinct one once."""
+    """Map rows to their distinct (model, provider, endpoint) and resolve each distinct one once.
+
+    Each key column becomes small dense codes (through Polars' categorical codes, so no string is compared
+    per row); the codes combine into one integer per row, and only the distinct integers are resolved.
+    """
     present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
-    if present == ["model"]:
-        return _model_combos(frame["model"], table)
-    keys = frame.select(pl.col(c).cast(pl.String) for c in present)
-    distinct = keys.unique().with_row_index("_combo")
-    combo = keys.join(distinct, on=present, how="left", nulls_equal=True, maintain_order="left")["_combo"]
-    resolutions = [
-        table.resolve(row.get("model"), row.get("provider"), row.get("endpoint"))
-        for row in distinct.select(present).iter_rows(named=True)
-    ]
-    return combo.cast(pl.Int64), resolutions
+    coded = [_dense_codes(frame[c]) for c in present]
+    combined = coded[0][0]
+    for codes, names in coded[1:]:
+        combined = combined * len(names) + codes
+    distinct = combined.unique().sort()
+    space = 1
+    for _, names in coded:
+        space *= len(names)
+    if space <= 1 << 22:
+        lookup = pl.Series([-1] * space, dtype=pl.Int64).scatter(distinct, pl.int_range(0, len(distinct), eager=True))
+        combo = lookup.gather(combined)
+    else:  # too many combinations for a dense table: an integer join is still cheap
+        index = pl.DataFrame({"k": distinct, "_combo": pl.int_range(0, len(distinct), eager=True, dtype=pl.Int64)})
+        combo = pl.DataFrame({"k": combined}).join(index, on="k", how="left", maintain_order="left")["_combo"]
+    resolutions = []
+    for key in distinct.to_list():
+        parts: dict[str, str | None] = {}
+        for column, (_, names) in zip(reversed(present), reversed(coded), strict=True):
+            key, code = divmod(key, len(names))
+            parts[column] = names[code]
+        resolutions.append(table.resolve(parts.get("model"), parts.get("provider"), parts.get("endpoint")))
+    return combo, resolutions
 
 
-def _model_combos(models: pl.Series, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
-    """The common case, rows that name only a model: map category codes, never compare strings per row."""
-    if not isinstance(models.dtype, pl.Categorical | pl.Enum):
-        models = models.cast(pl.Categorical)
-    codes = models.to_physical().cast(pl.Int64)
-    distinct = models.unique()
-    distinct_codes = distinct.to_physical().cast(pl.Int64)
+def _dense_codes(column: pl.Series) -> tuple[pl.Series, list[str | None]]:
+    """Codes 0..k-1 per row for the column's k distinct values (null included), and the values."""
+    if not isinstance(column.dtype, pl.Categorical | pl.Enum):
+        column = column.cast(pl.String).cast(pl.Categorical)
+    physical = column.to_physical().cast(pl.Int64)
+    distinct = column.unique()
+    distinct_physical = distinct.to_physical().cast(pl.Int64).to_list()
     names = distinct.cast(pl.String).to_list()
-    top = distinct_codes.max()
-    slots = (top if isinstance(top, int) else 0) + 2  # the last slot stands for a null model
-    lookup = [-1] * slots
-    for index, code in enumerate(distinct_codes.to_list()):
-        lookup[code if code is not None else slots - 1] = index
-    combo = pl.Series(lookup, dtype=pl.Int64).gather(codes.fill_null(slots - 1))
-    return combo, [table.resolve(name, None, None) for name in names]
+    top = max((p for p in distinct_physical if p is not None), default=0)
+    lookup = [0] * (top + 2)  # the last slot stands for null
+    for index, code in enumerate(distinct_physical):
+        lookup[code if code is not None else top + 1] = index
+    return pl.Series(lookup, dtype=pl.Int64).gather(physical.fill_null(top + 1)), names

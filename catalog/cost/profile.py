@@ -10,7 +10,7 @@ the next ones as ordered fallbacks.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -153,7 +153,6 @@ class Ranking:
     excluded: list[dict[str, Any]]
     explanation: str
     routing: dict[str, Any] | None
-    scale: int = field(default=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -188,7 +187,7 @@ def rank_endpoints(
         else:
             kept.append(row)
     usage = pl.DataFrame(
-        [{"model": r["model_id"], "endpoint": r["tag"], **profile.usage_row()} for r in kept],
+        [{"model": r["model_id"], "endpoint": r["endpoint_key"], **profile.usage_row()} for r in kept],
         schema_overrides={"model": pl.String, "endpoint": pl.String},
     )
     priced = cost_usage(usage, table, at=at) if kept else None
@@ -212,7 +211,6 @@ def rank_endpoints(
         excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"])),
         explanation=_explain(ranked, profile),
         routing=_routing(ranked, filters, fallbacks),
-        scale=table.scale,
     )
 
 
@@ -232,6 +230,7 @@ def _ranked_row(
         "rank": 0,
         "model_id": row["model_id"],
         "tag": row["tag"],
+        "endpoint_key": row["endpoint_key"],
         "provider": row["provider_slug"],
         "provider_name": row["provider_name"],
         "quantization": row.get("quantization"),
@@ -283,7 +282,8 @@ def _routing(ranked: list[dict[str, Any]], filters: EndpointFilters, fallbacks: 
     if not ranked:
         return None
     model = ranked[0]["model_id"]
-    order = [r["tag"] for r in ranked if r["model_id"] == model][: 1 + fallbacks]
+    # Two endpoints can share a tag (``model@tag#2``); OpenRouter routes by tag, so each appears once.
+    order = list(dict.fromkeys(r["tag"] for r in ranked if r["model_id"] == model))[: 1 + fallbacks]
     routing: dict[str, Any] = {"order": order, "allow_fallbacks": False}
     if filters.parameters:
         routing["require_parameters"] = True

@@ -29,8 +29,9 @@ from catalog.prices import PRICE_KEYS, PriceSheet, parse_price_sheet
 
 # Effective per-unit rates the cost terms use. A sub-rate that is absent (missing key = 0) or 0 falls
 # back to its parent: OpenRouter bills cached tokens at the prompt rate when no cache price is listed,
-# and reasoning as completion tokens when ``internal_reasoning`` is not priced. No listing in the
-# recorded days prices one of these sub-rates at an explicit 0 under a non-zero parent.
+# and reasoning as completion tokens when ``internal_reasoning`` is not priced. The 20 recorded endpoint
+# days never list such a sub-rate as an explicit 0 under a non-zero parent; a few 2025-12 / 2026-01
+# ``/models`` entries list ``input_cache_read: "0"``, from the months when zero keys meant "not priced".
 RATES = (
     "input",
     "cache_read",
@@ -45,7 +46,6 @@ RATES = (
     "audio_input",
     "audio_output",
 )
-NEVER = 2**62  # an override threshold no prompt reaches: the slot of an override a sheet does not have
 
 
 def effective_rates(prices: dict[str, Decimal | None]) -> dict[str, Decimal | None]:
@@ -100,6 +100,12 @@ class SheetVersion:
     valid_to: datetime | None
     sheet: PriceSheet
     canonical_slug: str | None = None
+    key: str | None = None  # the stored endpoint key (``model@tag``, ``model@tag#2`` for a repeated tag)
+
+    @property
+    def entity_key(self) -> tuple[str, str | None]:
+        """What identifies the priced thing: the model, and for an endpoint its key (else its tag)."""
+        return (self.model_id, (self.key or self.tag) if self.kind == "endpoint" else None)
 
 
 def _micros(value: datetime) -> int:
@@ -114,11 +120,16 @@ class PriceTable:
         entity_of: dict[tuple[str, str | None], int] = {}
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
         for version in versions:
-            key = (version.model_id, version.tag if version.kind == "endpoint" else None)
+            key = version.entity_key
             if key not in entity_of:
                 entity_of[key] = len(self.entities)
-                self.entities.append((version.model_id, key[1], version.provider_slug, version.provider_name))
+                tag = version.tag if version.kind == "endpoint" else None
+                self.entities.append((version.model_id, tag, version.provider_slug, version.provider_name))
         self.entity_of = entity_of
+        self.tag_entities: dict[tuple[str, str], list[int]] = {}
+        for entity, (model_id, endpoint_tag, _, _) in enumerate(self.entities):
+            if endpoint_tag is not None:
+                self.tag_entities.setdefault((model_id, endpoint_tag), []).append(entity)
         self._index_names(versions)
 
         starts = {_micros(v.valid_from) for v in versions}
@@ -128,7 +139,7 @@ class PriceTable:
         position = {b: i for i, b in enumerate(bounds)}
         slots = [-1] * (len(self.entities) * self.n_periods)
         for sheet_id, version in enumerate(versions):
-            entity = entity_of[(version.model_id, version.tag if version.kind == "endpoint" else None)]
+            entity = entity_of[version.entity_key]
             start = position[_micros(version.valid_from)] + 1
             end = position[_micros(version.valid_to)] + 1 if version.valid_to else self.n_periods
             base = entity * self.n_periods
@@ -166,28 +177,30 @@ class PriceTable:
     def resolve(self, model: str | None, provider: str | None, endpoint: str | None) -> Resolution:
         """Which entity prices rows naming ``model``/``provider``/``endpoint``, or why none does."""
         if not model:
-            return Resolution(-1, -1, "usage row names no model")
+            return Resolution((), -1, "usage row names no model")
         model_id = self.resolve_model(model)
         if model_id is None:
-            return Resolution(-1, -1, f"unknown model {model!r}: not in the price history")
+            return Resolution((), -1, f"unknown model {model!r}: not in the price history")
         model_entity = self.entity_of.get((model_id, None), -1)
-        tag = endpoint
-        if tag is None and provider:
-            tags = self.providers_of.get(model_id, {}).get(provider.lower())
-            if not tags:
-                # A provider the endpoint history never saw for this model (a call from before endpoints
-                # were recorded, or a provider that has since left): the model-level price is the best
-                # listed price there is, and ``price_source`` says so.
-                return Resolution(-1, model_entity, None)
-            # The plain tag is the provider's default endpoint; regional / quantised variants carry a suffix.
-            plain = [t for t in tags if "/" not in t or t.lower() == provider.lower()]
-            tag = (plain or sorted(tags))[0]
-        if tag is None:
-            return Resolution(-1, model_entity, None)
-        entity = self.entity_of.get((model_id, tag), -1)
-        if entity < 0:
-            return Resolution(-1, -1, f"model {model_id!r} has no endpoint tagged {tag!r}")
-        return Resolution(entity, model_entity, None)
+        if endpoint is not None:
+            # An endpoint key (``model@tag#2``) names one endpoint; a tag can name two that share it.
+            found = [self.entity_of[(model_id, endpoint)]] if (model_id, endpoint) in self.entity_of else []
+            found = found or self.tag_entities.get((model_id, endpoint), [])
+            if not found:
+                return Resolution((), -1, f"model {model_id!r} has no endpoint tagged {endpoint!r}")
+            return Resolution(tuple(found), model_entity, None)
+        if not provider:
+            return Resolution((), model_entity, None)
+        tags = self.providers_of.get(model_id, {}).get(provider.lower())
+        if not tags:
+            # A provider the endpoint history never saw for this model (a call from before endpoints were
+            # recorded, or a provider that has since left): the model-level price is the best listed price
+            # there is, and ``price_source`` says so.
+            return Resolution((), model_entity, None)
+        # Which of a provider's endpoints served a call is not in its usage: prefer the plain tag, then the
+        # global one, then the others by name; the engine takes the first that was listed at the row's time.
+        ordered = sorted(tags, key=lambda t: ("/" in t and t.lower() != provider.lower(), not t.endswith("/global"), t))
+        return Resolution(tuple(e for t in ordered for e in self.tag_entities[(model_id, t)]), model_entity, None)
 
     # -- variants and rates --------------------------------------------------------------------------
 
@@ -225,7 +238,6 @@ class PriceTable:
             units = [0 if (rate := r[name]) is None else to_units(rate, scale) for r in variant_rates]
             self.variant_rate_max[name] = max(units, default=0)
             columns[name] = pl.Series(name, [*units, None], dtype=pl.Int128)
-        columns["zero"] = pl.Series("zero", [0] * len(variant_rates) + [None], dtype=pl.Int128)
         # The undiscounted base is listed / (1 - discount): kept as the fraction den / num.
         nums, dens = [], []
         for discount in discounts:
@@ -245,7 +257,7 @@ class PriceTable:
             for version in versions:
                 overrides = version.sheet.overrides
                 if j >= len(overrides):
-                    mins.append(NEVER)
+                    mins.append(None)
                     starts.append(None)
                     ends.append(None)
                     continue
@@ -276,26 +288,22 @@ class PriceTable:
                 valid_to=row["valid_to"],
                 sheet=parse_price_sheet(json.loads(row["pricing_text"])),
                 canonical_slug=row["canonical_slug"],
+                key=row["key"],
             )
             for row in frame.iter_rows(named=True)
         ]
         return cls(versions)
 
-    def sheet_at(self, model_id: str, tag: str | None, at: datetime) -> SheetVersion | None:
-        """The version in force for one entity at ``at`` (for display; costing uses the vectorised path)."""
-        entity = self.entity_of.get((model_id, tag))
-        if entity is None:
-            return None
-        period = int(self.bounds.search_sorted(_micros(at), side="right"))
-        sheet_id = int(self.slots[entity * self.n_periods + period])
-        return self.versions[sheet_id] if sheet_id >= 0 else None
-
 
 @dataclass(frozen=True)
 class Resolution:
-    """Entity ids for one (model, provider, endpoint): ``entity`` -1 means "use the model-level price"."""
+    """What prices rows naming one (model, provider, endpoint).
 
-    entity: int
+    ``entities``: endpoint candidates in order of preference (empty: the model-level price only);
+    ``model_entity``: the model-level fallback (-1: none); ``reason``: why nothing can price them.
+    """
+
+    entities: tuple[int, ...]
     model_entity: int
     reason: str | None
 

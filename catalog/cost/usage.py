@@ -28,8 +28,6 @@ UNIT_COUNTS = ("requests", "images", "web_searches")
 COUNT_COLUMNS = ("prompt_tokens", "completion_tokens", *PROMPT_PARTS, *COMPLETION_PARTS, *UNIT_COUNTS)
 
 KEY_COLUMNS = ("model", "provider", "endpoint")
-# Carried through untouched so a result row can be matched with what was billed.
-PASSTHROUGH_COLUMNS = ("id", "billed_cost", "upstream_cost", "is_byok", "source")
 
 USAGE_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us", "UTC"),
@@ -43,7 +41,9 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "is_byok": pl.Boolean(),
     "source": pl.String(),  # where the row came from: "file.jsonl:12"
 }
-NOT_WHOLE = "_count_not_whole"  # set by ``conform`` when a float column held a fractional count
+NOT_WHOLE = "_count_not_whole"  # set by ``conform``: a count that is fractional, not finite or too large
+BAD_TIME = "_timestamp_not_understood"  # set by ``conform``: a timestamp text it could not parse
+ROW_FLAGS = (NOT_WHOLE, BAD_TIME)
 DEFAULTS: dict[str, int] = {name: 0 for name in COUNT_COLUMNS} | {"requests": 1}
 
 
@@ -84,11 +84,15 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
         if name == "timestamp":
             exprs.append(_timestamp(frame, current))
         elif name in DEFAULTS:
-            if current.is_float() or current.is_decimal():
-                # A fractional count is not a count: the row is flagged (``NOT_WHOLE``), never rounded.
+            if current.is_float() or current.is_decimal() or current in (pl.UInt64, pl.Int128, pl.UInt128):
+                # A count that is fractional, not finite or beyond 64 bits is not a count: the row is flagged
+                # (``NOT_WHOLE``), never rounded or read as the default.
                 value = pl.col(name).cast(pl.Float64)
-                not_whole.append(value.is_not_null() & (value.is_nan() | (value != value.floor())))
-                exprs.append(pl.col(name).cast(pl.Int64, strict=False).fill_null(DEFAULTS[name]))
+                as_int = pl.col(name).cast(pl.Int64, strict=False)
+                not_whole.append(
+                    pl.col(name).is_not_null() & (as_int.is_null() | ~value.is_finite() | (value != value.floor()))
+                )
+                exprs.append(as_int.fill_null(DEFAULTS[name]))
             elif current.is_integer() or current == pl.Null:
                 exprs.append(pl.col(name).cast(pl.Int64).fill_null(DEFAULTS[name]))
             else:
@@ -97,6 +101,9 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
             exprs.append(pl.col(name).cast(dtype))
     if not_whole:
         exprs.append(pl.any_horizontal(not_whole).alias(NOT_WHOLE))
+    if "timestamp" in frame.columns and frame.schema["timestamp"] == pl.String:
+        parsed = pl.col("timestamp").str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
+        exprs.append((pl.col("timestamp").is_not_null() & parsed.is_null()).alias(BAD_TIME))
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -111,5 +118,6 @@ def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
     if current.is_integer():  # unix seconds, as OpenRouter's ``created``
         return pl.from_epoch(col, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
     if current in (pl.String, pl.Null):
-        return col.cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us", strict=True)
+        # Unparseable texts become null here and are flagged per row (``BAD_TIME``), never fatal to a batch.
+        return col.cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
     raise InputError(f"usage column 'timestamp' is {current}; give an ISO timestamp, a date or unix seconds")

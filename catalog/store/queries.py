@@ -349,10 +349,10 @@ def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         con,
         """
         SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
-               pricing_text, permaslug AS canonical_slug
+               pricing_text, permaslug AS canonical_slug, endpoint_key AS key
         FROM endpoint_versions
         UNION ALL
-        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug
+        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL
         FROM model_versions
         ORDER BY kind, model_id, tag NULLS FIRST, valid_from
         """,
