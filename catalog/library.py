@@ -12,6 +12,7 @@ from that; ``refresh()`` reloads it after new snapshots.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -138,9 +139,18 @@ class Catalog:
         as_of: datetime | str | None = None,
         filters: EndpointFilters | None = None,
         fallbacks: int = 2,
+        **filter_fields: Any,
     ) -> Ranking:
-        """Rank endpoints of ``model`` (or of every model) by what ``profile`` costs at ``as_of``."""
+        """Rank endpoints of ``model`` (or of every model) by what ``profile`` costs at ``as_of``.
+
+        Filters come as an ``EndpointFilters`` or as its fields (``min_context=128_000, no_training=True``).
+        """
         at = _instant(as_of, "as-of")
+        if filter_fields:
+            try:
+                filters = replace(filters or EndpointFilters(), **filter_fields)
+            except TypeError as exc:
+                raise InputError(f"{exc}; filters are the fields of EndpointFilters") from None
         model_id = self.require_model(model) if model else None
         candidates = queries.endpoint_candidates(self.con, at, model_id)
         return rank_endpoints(

@@ -15,7 +15,6 @@ from conftest import shared_data_dir
 
 from catalog.cost.bodies import (
     NoUsageError,
-    read_usage_file,
     usage_from_body,
     usage_from_row,
     usage_from_sse,
@@ -30,6 +29,7 @@ from catalog.cost.normalise import (
 )
 from catalog.cost.usage import USAGE_SCHEMA, usage_frame
 from catalog.errors import InputError
+from catalog.usage_files import read_usage_file
 
 _ROOT = shared_data_dir()
 CHAT = _ROOT / "chat" if _ROOT is not None else None

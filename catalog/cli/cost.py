@@ -12,54 +12,20 @@ import polars as pl
 
 from catalog.cli.common import db_option, json_option
 from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
-from catalog.cost.bodies import read_usage_file
-from catalog.cost.engine import MONEY_COLUMNS
+from catalog.cost.engine import CHUNK_ROWS, MONEY_COLUMNS
 from catalog.cost.profile import EndpointFilters, WorkloadProfile
 from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
-from catalog.cost.usage import USAGE_SCHEMA, usage_frame
+from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
 from catalog.library import Catalog, base_price
 from catalog.prices import PRICE_KEYS, canonical
+from catalog.usage_files import read_usage, read_usage_file
 
-CHUNK_ROWS = 500_000
 GROUPS = ("model", "provider", "endpoint", "day", "status")
 
 
 def _open(db: str | None) -> Catalog:
     return Catalog.open(db)
-
-
-def read_usage(path: Path) -> tuple[pl.DataFrame, list[str]]:
-    """CSV / Parquet / JSONL of flat usage columns, or JSON / JSONL / SSE of raw response bodies."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise InputError(f"usage file {path} does not exist")
-    strings = {c: pl.String for c in ("model", "provider", "endpoint", "id", "billed_cost", "upstream_cost", "source")}
-    try:
-        if suffix == ".parquet":
-            return pl.read_parquet(path), []
-        if suffix == ".csv":
-            return pl.read_csv(path, schema_overrides=strings), []
-        if suffix in (".jsonl", ".ndjson") and _flat_jsonl(path):
-            frame = pl.read_ndjson(path, infer_schema_length=10_000)
-            return frame.with_columns(pl.col(c).cast(pl.String) for c in strings if c in frame.columns), []
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"cannot read usage file {path}: {exc}") from None
-    rows, problems = read_usage_file(path)
-    return usage_frame(rows), problems
-
-
-def _flat_jsonl(path: Path) -> bool:
-    """A JSONL file of flat contract rows (read fast, columnar) rather than of response bodies."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(first, dict) and set(first) <= set(USAGE_SCHEMA)
-    return False
 
 
 def _write(frame: pl.DataFrame, out: Path) -> None:

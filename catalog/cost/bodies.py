@@ -3,7 +3,7 @@
     usage_from_body(body, source=...)   one JSON body: OpenRouter chat / Responses, Anthropic, Gemini, OpenAI
     usage_from_sse(text, source=...)    one streamed transcript: the last chunk that carries usage
     usage_from_row(row, source=...)     a row already in contract field names
-    read_usage_file(path)               a .json / .jsonl / .sse file → (rows, problems), never stopping early
+    usage_from_text(text, name)         a .json / .jsonl / .sse file's text → (rows, problems), never stopping early
 
 A row is the normalised usage (``catalog.cost.normalise``) plus ``model``, ``provider``, ``timestamp`` (UTC),
 ``id`` and ``source``; fields the body does not carry are left out.
@@ -324,21 +324,16 @@ def _final_chunk(chunks: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | N
 # --- files -----------------------------------------------------------------------------------------------------
 
 
-def read_usage_file(path: str | Path) -> tuple[list[Row], list[str]]:
-    """Usage rows from one file, and a message for every part that could not be used.
+def usage_from_text(text: str, name: str) -> tuple[list[Row], list[str]]:
+    """Usage rows from the text of one file called ``name``, and a message for every part not used.
 
     ``.json``: one body, or a list of bodies or flat rows. ``.jsonl`` / ``.ndjson``: one body or flat row per
-    line; a bad line is described as ``file:line`` and the rest is read. ``.sse``: one streamed transcript.
-    Other names are sniffed from their first characters. Sources are ``file:line`` (JSONL), ``file[index]``
-    (a JSON list) or ``file``. Raises ``InputError`` naming the file when it cannot be read at all.
+    line; a bad line is described as ``name:line`` and the rest is read. ``.sse``: one streamed transcript.
+    Other names are sniffed from their first characters. Sources are ``name:line`` (JSONL), ``name[index]``
+    (a JSON list) or ``name``. Raises ``InputError`` naming the file when it is not JSON at all. Reading the
+    file is the caller's (``catalog.usage_files``): the cost package does no I/O.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the JSON
-    except UnicodeDecodeError:
-        raise InputError(f"usage file {path} is not UTF-8 text; give JSON, JSONL or an SSE transcript") from None
-    except OSError as err:
-        raise InputError(f"cannot read usage file {path}: {err.strerror or err}") from None
+    path = Path(name)
     rows: list[Row] = []
     problems: list[str] = []
     kind = _file_kind(path, text)
