@@ -590,3 +590,19 @@ def test_two_endpoints_sharing_a_tag_are_priced_by_their_own_keys() -> None:
         [first, second],
     )
     assert priced["cost_total"].to_list() == [D(2), D(1)]
+
+
+def test_image_and_audio_tokens_use_their_rates_or_their_parents() -> None:
+    usage = {"prompt_tokens": 100, "audio_input_tokens": 40, "completion_tokens": 50, "image_output_tokens": 20}
+    unpriced = run([usage], [model_version(sheet(prompt="0.000001", completion="0.000002"))]).row(0, named=True)
+    # Not priced separately: audio input is prompt, image output is completion; nothing is billed twice.
+    assert unpriced["cost_input"] + unpriced["cost_audio"] == 100 * D("0.000001")
+    assert unpriced["cost_output"] + unpriced["cost_image"] == 50 * D("0.000002")
+    priced = run(
+        [usage],
+        [model_version(sheet(prompt="0.000001", completion="0.000002", audio="0.00001", image_output="0.00003"))],
+    ).row(0, named=True)
+    assert priced["cost_audio"] == 40 * D("0.00001")
+    assert priced["cost_input"] == 60 * D("0.000001")
+    assert priced["cost_image"] == 20 * D("0.00003")
+    assert priced["cost_output"] == 30 * D("0.000002")
