@@ -606,3 +606,20 @@ def test_image_and_audio_tokens_use_their_rates_or_their_parents() -> None:
     assert priced["cost_input"] == 60 * D("0.000001")
     assert priced["cost_image"] == 20 * D("0.00003")
     assert priced["cost_output"] == 30 * D("0.000002")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    changes=st.lists(st.integers(0, 10**6), min_size=1, max_size=12, unique=True),
+    probes=st.lists(st.integers(-(10**5), 11 * 10**5), min_size=1, max_size=50),
+)
+def test_the_minute_table_finds_the_same_period_as_a_binary_search(changes: list[int], probes: list[int]) -> None:
+    # Version changes at arbitrary seconds (several may share a minute: then the table falls back).
+    times = sorted(EPOCH + timedelta(seconds=c) for c in changes)
+    versions = [
+        model_version(sheet(prompt=f"0.00000{i % 9 + 1}"), since=start, until=end)
+        for i, (start, end) in enumerate(zip(times, [*times[1:], None], strict=True))
+    ]
+    table = PriceTable.from_sheets(versions)
+    micros = pl.Series([int((EPOCH + timedelta(seconds=p)).timestamp() * 1e6) for p in probes], dtype=pl.Int64)
+    assert table.period_of(micros).to_list() == table.bounds.search_sorted(micros, side="right").to_list()

@@ -87,12 +87,16 @@ def _cost_chunk(
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
     combo, resolutions = _combos(frame, table)
-    width = max((len(r.entities) for r in resolutions), default=0)
-    candidates = [
-        pl.Series([r.entities[j] if j < len(r.entities) else -1 for r in resolutions], dtype=pl.Int64)
-        for j in range(width)
-    ]
-    model_entity = pl.Series([r.model_entity for r in resolutions], dtype=pl.Int64)
+    n_periods = table.n_periods
+    # The sheet for each (distinct key, period) is decided once, in Python, over a few thousand cells: the
+    # first endpoint candidate listed in that period (plain tag, then /global, then the rest), else the
+    # model-level price. Each row then needs one gather instead of one per candidate.
+    cell_sheet: list[int] = []
+    cell_source: list[int | None] = []
+    for resolution in resolutions:
+        sheets, sources = table.sheets_by_period(resolution)
+        cell_sheet += sheets
+        cell_source += sources
 
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
@@ -101,31 +105,13 @@ def _cost_chunk(
         *[pl.col(c) for c in COUNT_COLUMNS],
         *[pl.col(c) for c in ROW_FLAGS if c in frame.columns],
     )
-    period = table.bounds.search_sorted(work["_ts"], side="right").cast(pl.Int64)
-    work = work.with_columns(period.alias("_period"))
-    n_periods = table.n_periods
-    slots = pl.lit(table.slots)
-
-    def slot_of(entities: pl.Series) -> pl.Expr:
-        ent = pl.lit(entities).gather(pl.col("_combo"))
-        return pl.when(ent >= 0).then(slots.gather(ent.clip(0) * n_periods + pl.col("_period"))).otherwise(-1)
-
-    # A provider may have several endpoints (tags) for a model, each listed at different times: the first
-    # candidate (plain tag, then /global, then the rest) that had a price at the row's time prices it.
-    endpoint_slot: pl.Expr = pl.lit(-1, pl.Int32)
-    for entities in reversed(candidates):
-        if (entities >= 0).any():
-            slot = slot_of(entities)
-            endpoint_slot = pl.when(slot >= 0).then(slot).otherwise(endpoint_slot)
-    work = work.with_columns(endpoint_slot.alias("_s_ep"), slot_of(model_entity).alias("_s_model"))
+    period = table.period_of(work["_ts"])
+    cell = work["_combo"] * n_periods + period
     work = work.with_columns(
-        pl.when(pl.col("_s_ep") >= 0).then(pl.col("_s_ep")).otherwise(pl.col("_s_model")).alias("sheet_id"),
-        pl.when(pl.col("_s_ep") >= 0)
-        .then(pl.lit("endpoint"))
-        .when(pl.col("_s_model") >= 0)
-        .then(pl.lit("model"))
-        .cast(SOURCE)
-        .alias("price_source"),
+        pl.Series("sheet_id", cell_sheet, dtype=pl.Int32).gather(cell),
+        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(
+            pl.Series(cell_source, dtype=pl.Int64).gather(cell)
+        ),
     )
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)

@@ -108,6 +108,10 @@ class SheetVersion:
         return (self.model_id, (self.key or self.tag) if self.kind == "endpoint" else None)
 
 
+_MINUTE = 60_000_000
+_NEVER_TS = 2**62
+
+
 def _micros(value: datetime) -> int:
     return int(value.timestamp()) * 1_000_000 + value.microsecond
 
@@ -146,6 +150,9 @@ class PriceTable:
             for period in range(start, end):
                 slots[base + period] = sheet_id
         self.slots = pl.Series("slots", slots, dtype=pl.Int32)
+        self._minute_table(bounds)
+        self._slots = slots
+        self._by_period: dict[tuple[tuple[int, ...], int], tuple[list[int], list[int]]] = {}
         self._build_variants(versions)
 
     # -- names ---------------------------------------------------------------------------------------
@@ -201,6 +208,64 @@ class PriceTable:
         # global one, then the others by name; the engine takes the first that was listed at the row's time.
         ordered = sorted(tags, key=lambda t: ("/" in t and t.lower() != provider.lower(), not t.endswith("/global"), t))
         return Resolution(tuple(e for t in ordered for e in self.tag_entities[(model_id, t)]), model_entity, None)
+
+    def _minute_table(self, bounds: list[int]) -> None:
+        """Per minute of the history's span: the period at the minute's start and the bound inside it.
+
+        A period is the count of bounds ≤ t. ``search_sorted`` does that by binary search per row; with at
+        most one bound per minute, two gathers by minute do it exactly and several times faster.
+        """
+        self._first_minute = bounds[0] // _MINUTE if bounds else 0
+        minutes = (bounds[-1] // _MINUTE - self._first_minute + 1) if bounds else 0
+        per_minute = [b // _MINUTE - self._first_minute for b in bounds]
+        if not bounds or minutes > 4_000_000 or len(set(per_minute)) < len(bounds):
+            self._minute_period = None  # too long a span, or two bounds in one minute: binary search
+            return
+        start_period: list[int] = []
+        inside: list[int] = []
+        index = 0
+        for minute in range(minutes):
+            while index < len(bounds) and per_minute[index] < minute:
+                index += 1
+            start_period.append(index)
+            inside.append(bounds[index] if index < len(bounds) and per_minute[index] == minute else _NEVER_TS)
+        self._minute_period = pl.Series(start_period, dtype=pl.Int64)
+        self._minute_bound = pl.Series(inside, dtype=pl.Int64)
+        self._minutes = minutes
+
+    def period_of(self, micros: pl.Series) -> pl.Series:
+        """The period index (count of bounds ≤ t) of each UTC instant given in epoch microseconds."""
+        if self._minute_period is None:
+            return self.bounds.search_sorted(micros, side="right").cast(pl.Int64)
+        minute = (micros // _MINUTE - self._first_minute).clip(-1, self._minutes)
+        inside = minute.clip(0, self._minutes - 1)
+        period = self._minute_period.gather(inside) + (micros >= self._minute_bound.gather(inside)).cast(pl.Int64)
+        before, after = minute < 0, minute >= self._minutes
+        return pl.select(
+            pl.when(pl.lit(before)).then(0).when(pl.lit(after)).then(len(self.bounds)).otherwise(pl.lit(period))
+        ).to_series()
+
+    def sheets_by_period(self, resolution: Resolution) -> tuple[list[int], list[int]]:
+        """For each period: the sheet pricing rows so resolved (-1: none), and its source (0 endpoint,
+        1 model, 2 none). Cached per resolution, so a batch of many slices decides each cell once."""
+        key = (resolution.entities, resolution.model_entity)
+        cached = self._by_period.get(key)
+        if cached is None:
+            n = self.n_periods
+            sheets, sources = [], []
+            for period in range(n):
+                sheet, source = -1, 2
+                for entity in resolution.entities:
+                    if (found := self._slots[entity * n + period]) >= 0:
+                        sheet, source = found, 0
+                        break
+                model_slot = self._slots[resolution.model_entity * n + period] if resolution.model_entity >= 0 else -1
+                if sheet < 0 and model_slot >= 0:
+                    sheet, source = model_slot, 1
+                sheets.append(sheet)
+                sources.append(source)
+            cached = self._by_period[key] = (sheets, sources)
+        return cached
 
     # -- variants and rates --------------------------------------------------------------------------
 
