@@ -12,6 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import shared_data_dir
+from cost_reference import MONEY_NAMES, reference_cost
+
+from catalog.library import Catalog
 
 
 def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
@@ -60,6 +63,13 @@ def test_cost_of_a_million_rows_totals_equal_the_per_row_sum(replayed_template: 
     total = sum((Decimal(g["cost_total"]) for g in report["summary"] if g["cost_total"] is not None), Decimal(0))
     assert total == ok["cost_total"].sum()
     assert sum(g["rows"] for g in report["summary"]) == 1_000_000
+    # And the money itself, independently: a sample of rows through the one-row Decimal reference, with the
+    # sheet each row says priced it (the sheet choice is tested on real days in test_cheapest.py).
+    with Catalog.open(replayed_template) as cat:
+        table = cat.table
+        for row in ok.gather(list(range(0, 1_000_000, 4_999))).to_dicts():
+            want = reference_cost(row, table.versions[row["sheet_id"]].sheet, row["timestamp"], table.scale)
+            assert {k: row[k] for k in MONEY_NAMES} == want
 
 
 def test_cost_reads_csv_and_jsonl_and_flags_bad_rows(replayed_template: Path, tmp_path: Path) -> None:
