@@ -210,3 +210,11 @@ def test_python_face_takes_filters_as_keywords(cat: Catalog) -> None:
     assert all(r["context_length"] >= 160_000 for r in by_keyword.ranked)
     with pytest.raises(InputError, match="EndpointFilters"):
         cat.cheapest("deepseek/deepseek-v3.2", as_of="2026-08-01", min_contxt=1)
+
+
+def test_free_endpoints_can_be_left_out(cat: Catalog) -> None:
+    everything = cat.cheapest(None, as_of="2026-08-01", min_context=128_000)
+    assert Decimal(everything.ranked[0]["cost_per_request"]) == 0  # free variants win a plain ranking
+    paid = cat.cheapest(None, as_of="2026-08-01", min_context=128_000, exclude_free=True)
+    assert paid.ranked and all(Decimal(r["cost_per_request"]) > 0 for r in paid.ranked)
+    assert any(e["reason"] == "free endpoint" for e in paid.excluded)

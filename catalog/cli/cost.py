@@ -125,6 +125,7 @@ def _filters(**kw: Any) -> EndpointFilters:
         no_prompt_retention=kw["no_prompt_retention"],
         status_ok=not kw["any_status"],
         min_uptime=kw["min_uptime"],
+        exclude_free=kw["exclude_free"],
     )
 
 
@@ -166,6 +167,7 @@ def _filters(**kw: Any) -> EndpointFilters:
 @click.option("--no-training", is_flag=True, help="Only providers that do not train on prompts.")
 @click.option("--no-prompt-retention", is_flag=True, help="Only providers that do not retain prompts.")
 @click.option("--any-status", is_flag=True, help="Also rank endpoints whose status was not ok.")
+@click.option("--exclude-free", is_flag=True, help="Leave out free endpoints (:free variants).")
 @click.option("--min-uptime", type=float, help="Minimum uptime over the last day, percent (latest telemetry).")
 @click.option(
     "--fallbacks", type=click.IntRange(min=0), default=2, show_default=True, help="Fallbacks in the routing object."

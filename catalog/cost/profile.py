@@ -106,6 +106,7 @@ class EndpointFilters:
     no_prompt_retention: bool = False
     status_ok: bool = True
     min_uptime: float | None = None  # percent over the last day, from the latest telemetry
+    exclude_free: bool = False  # leave out free endpoints (`:free` variants: rate-limited, often logged)
 
     def exclusion(self, row: dict[str, Any]) -> str | None:
         """Why ``row`` (a candidate endpoint) is excluded, or None."""
@@ -197,6 +198,9 @@ def rank_endpoints(
         cost = priced.row(index, named=True)
         if cost["status"] != "ok":
             excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": cost["reason"]})
+            continue
+        if filters.exclude_free and table.versions[cost["sheet_id"]].sheet.free:
+            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": "free endpoint"})
             continue
         ranked.append(_ranked_row(row, cost, profile, table))
     ranked.sort(key=lambda r: (Decimal(r["cost_per_request"]), r["model_id"], r["tag"]))
