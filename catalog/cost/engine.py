@@ -323,6 +323,9 @@ def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Res
     """
     present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
     coded = [_dense_codes(frame[c]) for c in present]
+    if len(coded) == 1:  # the dense codes of one column already number its distinct values 0..k-1
+        codes, names = coded[0]
+        return codes, [table.resolve(name, None, None) for name in names]
     combined = coded[0][0]
     for codes, names in coded[1:]:
         combined = combined * len(names) + codes
