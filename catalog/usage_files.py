@@ -54,12 +54,12 @@ def read_usage(path: Path) -> tuple[pl.DataFrame, list[str]]:
 
 def _flat_jsonl(path: Path) -> bool:
     """A JSONL file of flat contract rows (read fast, columnar) rather than of response bodies."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                try:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
                     first = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(first, dict) and set(first) <= set(USAGE_SCHEMA)
+                    return isinstance(first, dict) and set(first) <= set(USAGE_SCHEMA)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False  # not flat rows: the body reader reads it, or says why it cannot
     return False

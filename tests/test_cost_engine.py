@@ -623,3 +623,39 @@ def test_the_minute_table_finds_the_same_period_as_a_binary_search(changes: list
     table = PriceTable.from_sheets(versions)
     micros = pl.Series([int((EPOCH + timedelta(seconds=p)).timestamp() * 1e6) for p in probes], dtype=pl.Int64)
     assert table.period_of(micros).to_list() == table.bounds.search_sorted(micros, side="right").to_list()
+
+
+def test_each_timestamp_text_is_read_in_its_own_format() -> None:
+    table = PriceTable.from_sheets([model_version(sheet(prompt="0.000001"))])
+    texts = ["2026-08-01T12:00:00Z", "2026-08-01", "2026-08-01 12:00:00", "1785585600", "2026-08-01T14:00:00+02:00"]
+    priced = cost_usage(pl.DataFrame({"model": [MODEL] * 5, "timestamp": texts, "prompt_tokens": [1] * 5}), table)
+    assert priced["status"].to_list() == ["ok"] * 5
+    noon = datetime(2026, 8, 1, 12, tzinfo=UTC)
+    assert priced["timestamp"].to_list() == [noon, datetime(2026, 8, 1, tzinfo=UTC), noon, noon, noon]
+
+
+def test_twin_endpoints_resolve_by_key_order_not_load_order() -> None:
+    first = SheetVersion("endpoint", MODEL, "t", "t", "T", EPOCH, None, sheet(prompt="0.000001"), key=f"{MODEL}@t")
+    twin = SheetVersion("endpoint", MODEL, "t", "t", "T", EPOCH, None, sheet(prompt="0.000002"), key=f"{MODEL}@t#2")
+    for versions in ([first, twin], [twin, first]):
+        assert run([{"provider": "t", "prompt_tokens": 10**6}], versions)["cost_total"].to_list() == [D(1)]
+
+
+def test_a_decimal_count_with_a_tiny_fraction_is_flagged() -> None:
+    table = PriceTable.from_sheets([model_version(sheet(prompt="0.000001"))])
+    counts = pl.Series([D("9007199254740993.5"), D("3.0")], dtype=pl.Decimal(38, 1))
+    priced = cost_usage(pl.DataFrame({"model": [MODEL, MODEL], "prompt_tokens": counts}), table, at=NOON)
+    assert priced["status"].to_list() == ["invalid", "ok"]
+
+
+def test_base_never_wraps_and_is_kept_for_steep_discounts_on_small_rows() -> None:
+    discount = D("0.123456789012345678901234567891")
+    table = PriceTable.from_sheets([model_version(sheet(prompt="0.000001", discount=str(discount)))])
+    priced = cost_usage(pl.DataFrame({"model": [MODEL], "prompt_tokens": [10**12]}), table, at=NOON)
+    want = reference_cost({"prompt_tokens": 10**12}, table.versions[0].sheet, NOON, table.scale)
+    assert priced["cost_total"][0] == D(10**6)
+    assert priced["cost_base"][0] == want["cost_base"] and priced["saving"][0] == want["saving"]
+    steep = PriceTable.from_sheets([model_version(sheet(prompt="0.000001", discount="0.997"))])
+    small = cost_usage(pl.DataFrame({"model": [MODEL], "prompt_tokens": [1000]}), steep, at=NOON)
+    want = reference_cost({"prompt_tokens": 1000}, steep.versions[0].sheet, NOON, steep.scale)
+    assert small["cost_base"][0] == want["cost_base"] == (D("0.001") / D("0.003")).quantize(D("1e-6"))

@@ -206,13 +206,26 @@ def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
         rows = ((num != den) & total.is_not_null()).arg_true()
         if rows.len():
             t, n, d = total.gather(rows), num.gather(rows).cast(pl.Int128), den.gather(rows).cast(pl.Int128)
-            # base = t·d/n rounded half up, as q·d + (2·r·d + n) // 2n with t = q·n + r: no product grows past
-            # the result itself. 1 − discount ≤ 0 has no finite base, and above a 99.6 % discount the base
-            # could pass 128 bits: both stay null.
+            # base = t·d/n rounded half up, as q·d + (2·r·d + n) // 2n with t = q·n + r (d/n reduced when the
+            # table was built). r < n, so 2·r·d < 2·n·d: both that and q·d are checked against 128 bits per
+            # row; the rows that would pass it are computed below in Python integers. 1 − discount ≤ 0 has no
+            # finite base, and a base beyond 128 bits is left null rather than wrapped.
             tn, nn, dn = pl.lit(t), pl.lit(n), pl.lit(d)
+            limit = pl.lit(2**125, pl.Int128)
+            fits = (nn > 0) & (nn <= limit // dn) & (tn // nn <= limit // dn)
             quotient = pl.select(
-                pl.when((nn > 0) & (nn * 256 >= dn)).then((tn // nn) * dn + (2 * (tn % nn) * dn + nn) // (2 * nn))
+                pl.when(fits).then((tn // nn) * dn + (2 * (tn % nn) * dn + nn) // (2 * nn))
             ).to_series()
+            # The rare rows that do not fit (many-digit discounts): Python integers, which do not overflow.
+            unfit = pl.select((~fits).fill_null(False) & (nn > 0)).to_series().arg_true()
+            if unfit.len():
+                exact = [
+                    value if (value := (2 * ti * di + ni) // (2 * ni)) < 2**126 else None
+                    for ti, ni, di in zip(
+                        t.gather(unfit).to_list(), n.gather(unfit).to_list(), d.gather(unfit).to_list(), strict=True
+                    )
+                ]
+                quotient = quotient.scatter(unfit, pl.Series(exact, dtype=pl.Int128))
             base = base.scatter(rows, quotient)
     return [base.alias("cost_base"), (base - total).alias("saving")]
 

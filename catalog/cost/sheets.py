@@ -17,8 +17,9 @@ Layout, chosen so a row's price is a few integer gathers and never a per-row Pyt
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -110,10 +111,12 @@ class SheetVersion:
 
 _MINUTE = 60_000_000
 _NEVER_TS = 2**62
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _micros(value: datetime) -> int:
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
+    # Integer arithmetic: ``timestamp()`` is a float, and truncation toward zero is off by one before 1970.
+    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 class PriceTable:
@@ -131,9 +134,13 @@ class PriceTable:
                 self.entities.append((version.model_id, tag, version.provider_slug, version.provider_name))
         self.entity_of = entity_of
         self.tag_entities: dict[tuple[str, str], list[int]] = {}
+        keys = {entity: key for key, entity in entity_of.items()}
         for entity, (model_id, endpoint_tag, _, _) in enumerate(self.entities):
             if endpoint_tag is not None:
                 self.tag_entities.setdefault((model_id, endpoint_tag), []).append(entity)
+        for twins in self.tag_entities.values():
+            # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
+            twins.sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
         self._index_names(versions)
 
         starts = {_micros(v.valid_from) for v in versions}
@@ -307,8 +314,10 @@ class PriceTable:
         nums, dens = [], []
         for discount in discounts:
             digits = scale_of(discount)
-            dens.append(10**digits)
-            nums.append(to_units(1 - discount, digits))
+            num, den = to_units(1 - discount, digits), 10**digits
+            common = math.gcd(num, den) or 1
+            dens.append(den // common)
+            nums.append(num // common)
         columns["discount_num"] = pl.Series([*nums, None], dtype=pl.Int128)
         columns["discount_den"] = pl.Series([*dens, None], dtype=pl.Int128)
         self.variants = pl.DataFrame(columns)

@@ -89,9 +89,11 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
                 # (``NOT_WHOLE``), never rounded or read as the default.
                 value = pl.col(name).cast(pl.Float64)
                 as_int = pl.col(name).cast(pl.Int64, strict=False)
-                not_whole.append(
-                    pl.col(name).is_not_null() & (as_int.is_null() | ~value.is_finite() | (value != value.floor()))
+                # Decimals compare exactly (a float cannot see a fraction beyond 2**53); floats via Float64.
+                fractional = (
+                    (pl.col(name) != as_int.cast(current)) if current.is_decimal() else (value != value.floor())
                 )
+                not_whole.append(pl.col(name).is_not_null() & (as_int.is_null() | ~value.is_finite() | fractional))
                 exprs.append(as_int.fill_null(DEFAULTS[name]))
             elif current.is_integer() or current == pl.Null:
                 exprs.append(pl.col(name).cast(pl.Int64).fill_null(DEFAULTS[name]))
@@ -102,9 +104,27 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
     if not_whole:
         exprs.append(pl.any_horizontal(not_whole).alias(NOT_WHOLE))
     if "timestamp" in frame.columns and frame.schema["timestamp"] == pl.String:
-        parsed = pl.col("timestamp").str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
-        exprs.append((pl.col("timestamp").is_not_null() & parsed.is_null()).alias(BAD_TIME))
+        exprs.append(
+            (pl.col("timestamp").is_not_null() & parse_time_text(pl.col("timestamp")).is_null()).alias(BAD_TIME)
+        )
     return frame.with_columns(exprs) if exprs else frame
+
+
+def parse_time_text(text: pl.Expr) -> pl.Expr:
+    """Each row's own format: ISO-8601 with ``Z`` or an offset, naive ISO (read as UTC, ``T`` or a space),
+    a bare date (its start), or unix seconds. One guessed format for the whole column would flag every row
+    written differently from the first."""
+    iso = text.str.strip_chars().str.replace(r"Z$", "+00:00").str.replace(" ", "T", literal=True)
+    utc = "UTC"
+    return pl.coalesce(
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone(utc),
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(utc),
+        iso.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us").dt.replace_time_zone(utc),
+        iso.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone(utc),
+        pl.from_epoch(iso.str.to_integer(strict=False), time_unit="s")
+        .dt.cast_time_unit("us")
+        .dt.replace_time_zone(utc),
+    )
 
 
 def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
@@ -119,5 +139,5 @@ def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
         return pl.from_epoch(col, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
     if current in (pl.String, pl.Null):
         # Unparseable texts become null here and are flagged per row (``BAD_TIME``), never fatal to a batch.
-        return col.cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
+        return parse_time_text(col.cast(pl.String))
     raise InputError(f"usage column 'timestamp' is {current}; give an ISO timestamp, a date or unix seconds")
