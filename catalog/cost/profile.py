@@ -21,6 +21,7 @@ from catalog.cost.engine import COST_COLUMNS, cost_usage
 from catalog.cost.money import EXACT
 from catalog.cost.sheets import PriceTable
 from catalog.errors import InputError
+from catalog.prices import canonical
 
 MILLION = Decimal(1_000_000)
 PER_M_UNIT = Decimal("1e-12")
@@ -218,10 +219,6 @@ def rank_endpoints(
     )
 
 
-def _text(value: Decimal) -> str:
-    return format(value.normalize(EXACT), "f") if value else "0"
-
-
 def _ranked_row(
     row: dict[str, Any], cost: dict[str, Any], profile: WorkloadProfile, table: PriceTable
 ) -> dict[str, Any]:
@@ -239,17 +236,17 @@ def _ranked_row(
         "provider_name": row["provider_name"],
         "quantization": row.get("quantization"),
         "context_length": row.get("context_length"),
-        "cost_per_request": _text(total),
+        "cost_per_request": canonical(total),
         # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request
         # cost above is exact).
-        "cost_per_million_tokens": _text(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
+        "cost_per_million_tokens": canonical(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
         if tokens
         else None,
-        "workload_cost": _text(total * profile.requests),
-        "base_per_request": _text(cost["cost_base"]) if cost["cost_base"] is not None else None,
-        "saving_per_request": _text(cost["saving"]) if cost["saving"] is not None else None,
-        "discount": _text(version.sheet.discount),
-        "terms": {k: _text(v) for k, v in dominant},
+        "workload_cost": canonical(total * profile.requests),
+        "base_per_request": canonical(cost["cost_base"]) if cost["cost_base"] is not None else None,
+        "saving_per_request": canonical(cost["saving"]) if cost["saving"] is not None else None,
+        "discount": canonical(version.sheet.discount),
+        "terms": {k: canonical(v) for k, v in dominant},
         "term_shares": {k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
         "overrides_applied": cost["overrides_applied"],
         "price_valid_from": version.valid_from.isoformat().replace("+00:00", "Z"),
