@@ -218,3 +218,15 @@ def test_free_endpoints_can_be_left_out(cat: Catalog) -> None:
     paid = cat.cheapest(None, as_of="2026-08-01", min_context=128_000, exclude_free=True)
     assert paid.ranked and all(Decimal(r["cost_per_request"]) > 0 for r in paid.ranked)
     assert any(e["reason"] == "free endpoint" for e in paid.excluded)
+
+
+def test_price_table_shows_tiers_and_per_unit_prices_as_listed(replayed_template: Path) -> None:
+    tiers = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", db=replayed_template)
+    assert tiers.returncode == 0, tiers.stderr
+    assert "prompt [min_prompt_tokens=256000]" in tiers.stdout  # a data cell, not swallowed as rich markup
+    search = run_cli(
+        "price", "openai/gpt-4.1-mini", "--provider", "openai", "--as-of", "2026-08-01", db=replayed_template
+    )
+    assert search.returncode == 0, search.stderr
+    row = next(line for line in search.stdout.splitlines() if "web_search" in line and "│" in line)
+    assert "0.01" in row and "10000" not in row  # $ per search, not scaled to "per million"

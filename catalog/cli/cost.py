@@ -18,14 +18,11 @@ from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
 from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
 from catalog.library import Catalog, base_price
-from catalog.prices import PRICE_KEYS, canonical
+from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
 from catalog.usage_files import read_usage, read_usage_file
 
 GROUPS = ("model", "provider", "endpoint", "day", "status")
-
-
-def _open(db: str | None) -> Catalog:
-    return Catalog.open(db)
+PER_UNIT_KEYS = ("request", "image", "web_search")
 
 
 def _write(frame: pl.DataFrame, out: Path) -> None:
@@ -79,7 +76,7 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
     """Price a usage file at the prices in force when each call was made."""
     keys = _group_keys(by)
     usage, problems = read_usage(usage_file)
-    with _open(db) as cat:
+    with Catalog.open(db) as cat:
         table = cat.table
         parts = []
         with progress_bar(f"costing {usage.height:,} rows", enabled=not as_json) as update:
@@ -191,7 +188,7 @@ def cheapest_cmd(
         images=kw["images"],
         web_searches=kw["web_searches"],
     )
-    with _open(db) as cat:
+    with Catalog.open(db) as cat:
         ranking = cat.cheapest(model, profile, as_of=as_of, filters=_filters(**kw), fallbacks=fallbacks)
     if as_json:
         emit_json(ranking.to_dict())
@@ -232,7 +229,7 @@ def _decimal(value: str, what: str) -> Decimal:
 @db_option
 def price_cmd(model: str, provider: str | None, as_of: str | None, as_json: bool, db: str | None) -> None:
     """Show a model's price sheets: every key, tiers, discount and the undiscounted base price."""
-    with _open(db) as cat:
+    with Catalog.open(db) as cat:
         sheets = cat.price_sheets(model, provider=provider, as_of=as_of)
     payload: list[dict[str, Any]] = []
     for v in sheets:
@@ -262,34 +259,32 @@ def price_cmd(model: str, provider: str | None, as_of: str | None, as_json: bool
         emit_json(payload)
         return
     rows: list[tuple[Any, ...]] = []
-    for p in payload:
-        for key, value in p["prices"].items():
-            rows.append(
-                (
-                    p["tag"] or "(model)",
-                    key,
-                    per_million_text(value["listed"]),
-                    per_million_text(value["base"]),
-                    p["discount"],
-                )
-            )
-        for tier in p["tiers"]:
-            cond = " ".join(
-                f"{k}={tier[k]}" for k in ("min_prompt_tokens", "utc_start", "utc_end") if tier[k] is not None
-            )
-            for key, value in tier["prices"].items():
-                rows.append((p["tag"] or "(model)", f"{key} [{cond}]", per_million_text(value), "", p["discount"]))
+    for v in sheets:
+        where, discount = v.tag or "(model)", canonical(v.sheet.discount)
+        entries = [("", v.sheet.prices)] + [(f" [{_condition(o)}]", o.prices) for o in v.sheet.overrides]
+        for suffix, sheet_prices in entries:
+            for key, listed in sheet_prices.items():
+                if listed != 0:
+                    base = base_price(listed, v.sheet.discount)
+                    rows.append((where, key + suffix, _shown(key, listed), _shown(key, base), discount))
     emit_table(
-        f"{model} price sheets ($ per M tokens, per unit for request/image/web_search)",
+        f"{model} price sheets ($ per M tokens; $ per unit for request, image and web_search)",
         ["endpoint", "key", "listed", "base", "discount"],
         rows,
     )
 
 
-def per_million_text(text: str | None) -> str:
-    if text in (None, "dynamic"):
-        return "dynamic"
-    return per_million(Decimal(text))
+def _condition(override: PriceOverride) -> str:
+    return " ".join(
+        f"{name}={getattr(override, name)}" for name in OVERRIDE_CONDITIONS if getattr(override, name) is not None
+    )
+
+
+def _shown(key: str, value: Decimal | None) -> str:
+    """Per-token prices per million tokens; per-request / image / search prices as they are."""
+    if value is not None and key in PER_UNIT_KEYS:
+        return canonical(value)
+    return per_million(value)
 
 
 @click.command("reconcile")
@@ -304,7 +299,7 @@ def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> Non
         found, issues = read_usage_file(path)
         rows += found
         problems += issues
-    with _open(db) as cat:
+    with Catalog.open(db) as cat:
         priced = cat.cost(usage_frame(rows)) if rows else None
     verdicts = reconcile_rows(priced) if priced is not None else []
     counts: dict[str, int] = {}

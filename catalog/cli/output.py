@@ -13,6 +13,7 @@ from typing import Any
 import click
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -75,7 +76,8 @@ def emit_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*[cell(v) for v in row])
+        # Cells are data, not markup: "[min_prompt_tokens=256000]" must print, not vanish as a style tag.
+        table.add_row(*[escape(cell(v)) for v in row])
     console.print(table)
     if note:
         console.print(note, style="dim")
