@@ -7,6 +7,7 @@
     │   ├── UsageFormatError      a usage value that is not a count or an exact amount (catalog.cost.normalise)
     │   └── NoUsageError          a body or transcript with nothing to price: an error, no usage (catalog.cost.bodies)
     ├── BundleError               the bundled offline data is missing or does not match its manifest
+    ├── SweepInterrupted          a sweep stopped (shutdown) before it was stored; nothing was written
     ├── FetchError                talking to OpenRouter failed after retries
     │   ├── HTTPStatusError       a non-2xx answer (carries the status and OpenRouter's error message)
     │   └── PayloadError          a body that is not the JSON shape we expect (truncated, drifted)
@@ -38,6 +39,10 @@ class NotFoundError(InputError):
 
 
 class BundleError(CatalogError):
+    pass
+
+
+class SweepInterrupted(CatalogError):
     pass
 
 

@@ -30,7 +30,7 @@ from catalog.errors import InputError, NotFoundError
 from catalog.prices import PRICE_KEYS, canonical
 from catalog.settings import db_path
 from catalog.store import queries
-from catalog.store.db import connect
+from catalog.store.db import connect_for_reading
 from catalog.times import parse_instant
 
 
@@ -52,9 +52,14 @@ class Catalog:
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Catalog:
-        """Open the history read-only (default: ``$CATALOG_DB``, else ``data/catalog.duckdb``)."""
+        """Open the history read-only (default: ``$CATALOG_DB``, else ``data/catalog.duckdb``).
+
+        While ``catalog up`` owns the file, this reads the copy it publishes after each job (``.path`` names
+        the file actually read).
+        """
         resolved = db_path(str(path) if path is not None else None)
-        return cls(connect(resolved, read_only=True), resolved)
+        con, copy = connect_for_reading(resolved)
+        return cls(con, copy or resolved)
 
     def close(self) -> None:
         self.con.close()

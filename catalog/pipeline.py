@@ -7,23 +7,57 @@ bundled history goes through exactly the code path that talks to OpenRouter in p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
 from catalog.bundle import Bundle, SnapshotInfo
-from catalog.errors import InputError
+from catalog.errors import InputError, SweepInterrupted
 from catalog.fake import FakeOpenRouter, serve_in_thread
-from catalog.openrouter.sweep import ALL_KINDS, Progress, assemble, fetch_sweep
+from catalog.openrouter.sweep import ALL_KINDS, Progress, Sweep, assemble, fetch_sweep
 from catalog.settings import FetchSettings
 from catalog.store.archive import load_payloads
 from catalog.store.ingest import SnapshotSummary, apply_snapshot, record_snapshot
 
 # Snapshot kinds of the bundle, mapped to what a sweep fetches for them.
 KINDS_FOR = {"full": ALL_KINDS, "models": frozenset({"models"})}
+_STOP_POLL_SECONDS = 0.1
+
+
+def fetch_once(
+    settings: FetchSettings,
+    *,
+    kinds: frozenset[str] = ALL_KINDS,
+    taken_at: datetime | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Sweep:
+    """Fetch one sweep over HTTP. With ``stop``, setting the event abandons the fetch (``SweepInterrupted``).
+
+    Nothing is stored here, so an abandoned fetch leaves no trace in the history.
+    """
+    coro = fetch_sweep(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress)
+    if stop is None:
+        return asyncio.run(coro)
+    return asyncio.run(_unless_stopped(coro, stop))
+
+
+async def _unless_stopped(coro: Coroutine[Any, Any, Sweep], stop: threading.Event) -> Sweep:
+    task = asyncio.create_task(coro)
+    while not task.done():
+        if stop.is_set():
+            task.cancel()
+            # Let the HTTP client close its connections before the loop ends.
+            await asyncio.gather(task, return_exceptions=True)
+            raise SweepInterrupted("the sweep was stopped before it was stored; the history is unchanged")
+        await asyncio.wait({task}, timeout=_STOP_POLL_SECONDS)
+    return task.result()
 
 
 def sync_once(
@@ -34,9 +68,14 @@ def sync_once(
     taken_at: datetime | None = None,
     source: str | None = None,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> SnapshotSummary:
-    """One sweep now (or stamped ``taken_at``) into the history. Fetch failures end up in the summary."""
-    sweep = asyncio.run(fetch_sweep(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress))
+    """One sweep now (or stamped ``taken_at``) into the history. Fetch failures end up in the summary.
+
+    ``stop`` abandons the fetch (nothing stored); once storing has begun it runs to its commit, which is
+    one transaction: the history holds the whole snapshot or none of it.
+    """
+    sweep = fetch_once(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress, stop=stop)
     return record_snapshot(con, sweep)
 
 
@@ -113,10 +152,15 @@ def replay(
 
 
 def rederive(con: duckdb.DuckDBPyConnection, on_snapshot: Callable[[int, int], None] | None = None) -> int:
-    """Rebuild every version table from the raw-payload archive, in one transaction. Returns snapshots re-applied."""
+    """Rebuild every version table from the raw-payload archive, in one transaction. Returns snapshots re-applied.
+
+    Snapshots whose payloads were pruned (``raw_pruned_at``) are skipped: pruning only ever drops snapshots that
+    opened and closed nothing, so the versions come out the same; only ``last_seen`` / ``last_snapshot`` then
+    stop at the last kept snapshot that saw them.
+    """
     rows = con.execute(
         "SELECT snapshot_id, taken_at, source, kinds FROM snapshots "
-        "WHERE status <> 'failed' ORDER BY taken_at, snapshot_id"
+        "WHERE status <> 'failed' AND raw_pruned_at IS NULL ORDER BY taken_at, snapshot_id"
     ).fetchall()
     con.execute("BEGIN TRANSACTION")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import click
 
@@ -10,7 +11,7 @@ from catalog import __version__
 from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
 from catalog.cli.serve import fake_openrouter_cmd
-from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd, up_cmd
+from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError
 
 
@@ -25,7 +26,6 @@ def cli() -> None:
 
 
 for command in (
-    up_cmd,
     sync_cmd,
     replay_cmd,
     rederive_cmd,
@@ -41,6 +41,15 @@ for command in (
     fake_openrouter_cmd,
 ):
     cli.add_command(command)
+
+
+def _add_plugin_commands() -> None:
+    """Commands registered by other packages of the project (``jobs``: up, status, jobs) via entry points."""
+    for entry in sorted(entry_points(group="catalog.commands"), key=lambda e: e.name):
+        cli.add_command(entry.load(), entry.name)
+
+
+_add_plugin_commands()
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import click
 import duckdb
 
 from catalog.settings import db_path
-from catalog.store.db import connect
+from catalog.store.db import connect, connect_for_reading, running_service
 from catalog.times import parse_instant
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +34,20 @@ def json_option(func: F) -> F:
 
 @contextmanager
 def open_db(db: str | None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(db_path(db), read_only=read_only)
+    """The history for one command. Readers fall back to the running service's read-only copy, and say so."""
+    path = db_path(db)
+    if read_only:
+        con, copy = connect_for_reading(path)
+        if copy is not None:
+            service = running_service(path)
+            owner = f"`catalog up` (pid {service.pid})" if service else "another process"
+            # stderr: --json output on stdout stays machine-readable.
+            click.echo(
+                f"note: {path} is owned by {owner}; reading the copy it published after its last job ({copy})",
+                err=True,
+            )
+    else:
+        con = connect(path, read_only=False)
     try:
         yield con
     finally:

@@ -1,4 +1,4 @@
-"""Commands that write the history: up, sync, replay, rederive."""
+"""Commands that write the history: sync, replay, rederive."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from catalog.bundle import Bundle
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, progress_bar
 from catalog.pipeline import ReplayStep, rederive, replay, select_snapshots, sync_once
-from catalog.settings import FetchSettings, bundle_dir, db_path
+from catalog.settings import FetchSettings, bundle_dir
 from catalog.store import queries
 from catalog.store.ingest import SnapshotSummary
 from catalog.times import iso
@@ -137,43 +137,4 @@ def rederive_cmd(db: str | None) -> None:
     click.echo(
         f"re-derived {count} snapshots: {held['model_versions']} model versions, "
         f"{held['endpoint_versions']} endpoint versions"
-    )
-
-
-@click.command("up")
-@concurrency_option
-@db_option
-def up_cmd(concurrency: int | None, db: str | None) -> None:
-    """Load the bundled history if the database is empty, then print what it holds."""
-    path = db_path(db)
-    with open_db(db, read_only=False) as con:
-        held = queries.holdings(con)
-        if not held["snapshots"]:
-            bundle = Bundle(bundle_dir())
-            chosen = bundle.snapshots()
-            click.echo(f"empty database at {path}: loading {len(chosen)} bundled snapshots over HTTP …")
-            with progress_bar("snapshots", enabled=True) as progress:
-                done = iter(range(1, len(chosen) + 1))
-                replay(
-                    con,
-                    bundle,
-                    chosen,
-                    concurrency=concurrency or 8,
-                    on_step=lambda _step: progress(next(done), len(chosen)),
-                )
-            held = queries.holdings(con)
-    emit_table(
-        f"history in {path}",
-        ["what", "count"],
-        [
-            ["snapshots (ok)", f"{held['snapshots']} ({held['snapshots_ok']})"],
-            ["time span", f"{iso(held['first_snapshot'])} → {iso(held['last_snapshot'])}"],
-            ["models now / ever", f"{held['models_now']} / {held['models_ever']}"],
-            ["model price versions", held["model_versions"]],
-            ["endpoints now / ever", f"{held['endpoints_now']} / {held['endpoints_ever']}"],
-            ["endpoint price versions", held["endpoint_versions"]],
-            ["providers now", held["providers_now"]],
-            ["raw payload bytes archived", held["raw_bytes"]],
-        ],
-        note="Try: catalog endpoints deepseek/deepseek-v3.2 --as-of 2026-07-20 · catalog changes --since 2026-08-01",
     )

@@ -7,17 +7,16 @@ Both bind the listening socket before uvicorn starts, so the port (even a free o
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
-from catalog.errors import ConfigError
+from catalog import serving
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.server import FakeOpenRouter
 from catalog.fake.source import SnapshotSource
+from catalog.serving import bind, http_url, quiet_config
 
 DEFAULT_PORT = 8765
 # Backstop only: hangs and latency sleeps are released on shutdown, so requests normally end at once.
@@ -26,8 +25,7 @@ _GRACEFUL_SHUTDOWN_SECONDS = 2
 
 def base_url(host: str, port: int) -> str:
     """``http://host:port/api/v1`` (IPv6 hosts in brackets)."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{API_PREFIX}"
+    return http_url(host, port) + API_PREFIX
 
 
 @contextmanager
@@ -39,33 +37,15 @@ def serve_in_thread(
     Returns once the server accepts connections; on exit stops it and joins the thread, so no thread
     or socket outlives the block. ``port=0`` picks a free port.
     """
-    sock = _bind(host, port)
+    sock = bind(host, port)
     # log_config=None: leave logging to the caller (pytest captures uvicorn's warnings through the root
     # logger) instead of reconfiguring the process's logging from a background thread.
-    config = uvicorn.Config(
-        fake.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        log_config=None,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    config = quiet_config(fake.app, log_config=None, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
     server = _Server(config, fake)
     fake.hold_pauses()
-    thread = threading.Thread(
-        target=server.run,
-        kwargs={"sockets": [sock]},
-        name=f"fake-openrouter-{sock.getsockname()[1]}",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        _wait_started(server, thread, startup_timeout)
-        yield base_url(host, sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=startup_timeout)
-        sock.close()
+    port_bound = sock.getsockname()[1]
+    with serving.serve_in_thread(server, sock, name=f"fake-openrouter-{port_bound}", startup_timeout=startup_timeout):
+        yield base_url(host, port_bound)
 
 
 def run(
@@ -86,7 +66,7 @@ def run(
 
         source = Bundle()
     fake = FakeOpenRouter(source, day=day, faults=faults)
-    sock = _bind(host, port)
+    sock = bind(host, port)
     url = base_url(host, sock.getsockname()[1])
     served = fake.served
     print(f"fake OpenRouter serving {url}", flush=True)
@@ -97,13 +77,7 @@ def run(
     )
     if fake.faults.active:
         print(f"faults {fake.faults.to_json()}", flush=True)
-    config = uvicorn.Config(
-        fake.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    config = quiet_config(fake.app, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)
     try:
         _Server(config, fake).run(sockets=[sock])
     except KeyboardInterrupt:
@@ -124,27 +98,3 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.fake.release_pauses()
         await super().shutdown(sockets)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP, not the default 0: asyncio only sets TCP_NODELAY on accepted sockets whose proto
-    # says TCP, and without it every response waits ~40 ms on Nagle + delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
-    return sock
-
-
-def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise ConfigError("the fake OpenRouter server stopped while starting; see the log above")
-        if time.monotonic() > deadline:
-            raise ConfigError(f"the fake OpenRouter server did not start within {timeout:g} s")
-        time.sleep(0.005)

@@ -172,9 +172,34 @@ def _initial_history(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _job_runs_and_raw_retention(con: duckdb.DuckDBPyConnection) -> None:
+    # The scheduler's run log: one row per job run (or per run the scheduler skipped), written when the run
+    # starts ('running') and completed when it ends, so a killed process leaves a row that says so.
+    con.execute("CREATE SEQUENCE job_run_id_seq START 1")
+    con.execute(
+        """
+        CREATE TABLE job_runs (
+            run_id BIGINT PRIMARY KEY DEFAULT nextval('job_run_id_seq'),
+            job VARCHAR NOT NULL,
+            trigger VARCHAR NOT NULL CHECK (trigger IN ('schedule', 'manual')),
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted', 'skipped')),
+            rows_changed BIGINT,
+            snapshot_id INTEGER,
+            error_summary VARCHAR,
+            detail JSON,
+            pid INTEGER
+        )"""
+    )
+    # Retention of the raw archive: a snapshot whose payloads were pruned says when, and rederive skips it.
+    con.execute("ALTER TABLE snapshots ADD COLUMN raw_pruned_at TIMESTAMPTZ")
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
+    ("0002_job_runs_and_raw_retention", _job_runs_and_raw_retention),
 ]
 
 

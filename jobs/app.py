@@ -1,0 +1,98 @@
+"""The service's own HTTP routes: ``/health``, the run log, and asking for a job run now.
+
+Errors have one JSON shape, ``{"error": {"code", "message", "detail"}}``. ``POST /jobs/{name}/run`` needs the
+token from the service file (readable only by the service's user), so only the owner of the database can
+start a sweep through it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.base import BaseScheduler
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from catalog.cli.output import jsonable
+from catalog.store import runlog
+from jobs.context import JobContext
+from jobs.health import health_report, service_facts
+from jobs.registry import JOBS
+from jobs.scheduler import next_runs, run_soon
+
+
+def error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
+
+
+def build_app(ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at: datetime, token: str) -> Starlette:
+    def index(_request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "service": "catalog",
+                "db": str(ctx.db),
+                "source": ctx.source.name,
+                "links": {"health": f"{url}/health", "job_runs": f"{url}/jobs/runs"},
+            }
+        )
+
+    def health(request: Request) -> JSONResponse:
+        with ctx.reading() as cur:
+            report = health_report(
+                cur,
+                ctx.config,
+                db=ctx.db,
+                service=service_facts(url=url, source=ctx.source.name, started_at=started_at),
+                next_runs=next_runs(scheduler),
+                started_at=started_at,
+            )
+        strict = request.query_params.get("strict", "").lower() in ("1", "true", "yes")
+        return JSONResponse(report, status_code=503 if strict and report["status"] != "ok" else 200)
+
+    def runs(request: Request) -> JSONResponse:
+        job = request.query_params.get("job")
+        if job is not None and job not in JOBS:
+            return error(404, "unknown_job", f"no job named {job!r}", {"jobs": list(JOBS)})
+        raw_limit = request.query_params.get("limit", "50")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 10_000:
+            return error(400, "bad_parameter", f"limit={raw_limit!r} must be a whole number from 1 to 10000")
+        with ctx.reading() as cur:
+            rows = runlog.run_history(cur, job=job, limit=int(raw_limit)).to_dicts()
+        return JSONResponse(jsonable(rows))
+
+    def run_now(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return error(
+                403, "forbidden", "a job run needs the token from the service file (catalog jobs run NAME sends it)"
+            )
+        if name not in JOBS:
+            return error(404, "unknown_job", f"no job named {name!r}", {"jobs": list(JOBS)})
+        if scheduler.get_job(name) is None:
+            return error(409, "job_disabled", f"job {name} is disabled in this service's schedule")
+        requested = run_soon(scheduler, name)
+        return JSONResponse({"job": name, "requested_at": jsonable(requested)}, status_code=202)
+
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, str(exc.detail))
+
+    async def server_error(_request: Request, exc: Exception) -> JSONResponse:
+        return error(500, "internal_error", "the service failed to answer; see its log", type(exc).__name__)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/health", health),
+            Route("/jobs/runs", runs),
+            Route("/jobs/{name}/run", run_now, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )

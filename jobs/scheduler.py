@@ -1,0 +1,105 @@
+"""The schedule in the service process: APScheduler 3, one job at a time, nothing overlapping.
+
+* One worker thread runs every job, so no two jobs ever write at once and a snapshot's ``taken_at`` always
+  follows the one before. ``max_instances=1``: a run that comes due while the same job is still running is
+  skipped (and logged as ``skipped``), never started beside it. Another job that comes due waits its turn.
+* ``coalesce``: runs missed while the process was busy or asleep collapse into one.
+* ``misfire_grace_time``: a run that could not start within the grace time of its slot is skipped and logged.
+* The first run of each job follows its last successful run (``last + interval``), so a restart neither
+  repeats a fresh sweep nor waits a whole interval after a stale one; a job that never ran starts soon.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from catalog.store import runlog
+from jobs.config import JobSchedule, describe_duration
+from jobs.context import JobContext
+from jobs.runner import run_job
+
+log = logging.getLogger("catalog.jobs")
+FIRST_RUN_DELAY = timedelta(seconds=2)
+
+
+def first_run(
+    con: duckdb.DuckDBPyConnection, schedule: JobSchedule, at: datetime, delay: timedelta = FIRST_RUN_DELAY
+) -> datetime | None:
+    """When the job should first run in a service started at ``at`` (``None``: its cron line decides)."""
+    if schedule.cron is not None:
+        return None
+    row = con.execute(
+        "SELECT max(finished_at) FROM job_runs WHERE job = ? AND status = 'ok'", [schedule.name]
+    ).fetchall()
+    last = row[0][0] if row else None
+    soon = at + delay
+    if last is None:
+        return soon
+    assert schedule.every is not None
+    return max(soon, last + timedelta(seconds=schedule.every))
+
+
+def build_scheduler(ctx: JobContext, *, first_delay: timedelta = FIRST_RUN_DELAY) -> BackgroundScheduler:
+    """A scheduler (not started) with every enabled job of ``ctx.config``."""
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone=UTC,
+    )
+    at = datetime.now(UTC)
+    for schedule in ctx.config.enabled():
+        options: dict[str, Any] = {}
+        with ctx.writing() as con:
+            start = first_run(con, schedule, at, first_delay)
+        if start is not None:
+            options["next_run_time"] = start
+        scheduler.add_job(
+            run_job,
+            trigger=schedule.trigger(),
+            args=[ctx, schedule.name],
+            kwargs={"trigger": "schedule"},
+            id=schedule.name,
+            name=schedule.name,
+            misfire_grace_time=max(1, int(schedule.misfire_grace)),
+            **options,
+        )
+
+    def skipped(event: JobEvent) -> None:
+        schedule = ctx.config.jobs.get(event.job_id)
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            reason = "skipped: the previous run was still going"
+            due = getattr(event, "scheduled_run_times", [None])[0]
+        elif event.code == EVENT_JOB_MISSED:
+            grace = describe_duration(schedule.misfire_grace) if schedule else "?"
+            reason = f"skipped: could not start within the misfire grace time ({grace}) of its slot"
+            due = getattr(event, "scheduled_run_time", None)
+        else:
+            log.error("job %s raised outside its run: %s", event.job_id, getattr(event, "exception", None))
+            return
+        try:
+            with ctx.writing() as con:
+                runlog.record_skipped(con, event.job_id, reason, pid=ctx.pid, scheduled_for=due)
+        except Exception as exc:  # a listener must never take the scheduler down
+            log.error("could not log a skipped run of %s: %s", event.job_id, exc)
+        ctx.log(f"{event.job_id} {reason}")
+
+    scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    return scheduler
+
+
+def next_runs(scheduler: BackgroundScheduler) -> dict[str, datetime | None]:
+    return {job.id: job.next_run_time for job in scheduler.get_jobs()}
+
+
+def run_soon(scheduler: BackgroundScheduler, name: str) -> datetime:
+    """Ask for a run of ``name`` now (it queues behind a running job); returns the requested time."""
+    at = datetime.now(UTC)
+    scheduler.modify_job(name, next_run_time=at)
+    return at

@@ -1,0 +1,184 @@
+"""``catalog up``: the one process that owns the history file.
+
+It loads the bundled history into an empty database, then runs the schedule and serves HTTP until SIGINT or
+SIGTERM. Shutting down:
+
+1. the stop event is set: a snapshot still fetching abandons its fetch (nothing is stored; the run is logged
+   ``interrupted``), one already storing runs to its commit — each snapshot is one transaction;
+2. the scheduler waits for that run to end and starts no other;
+3. the HTTP server stops, the service file is removed, the database is closed.
+
+A second signal exits at once; DuckDB's write-ahead log still guarantees that the file holds the last
+committed snapshot and nothing of an uncommitted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from catalog.bundle import Bundle
+from catalog.pipeline import replay
+from catalog.serving import bind, http_url, quiet_config, serve_in_thread
+from catalog.settings import FetchSettings, bundle_dir
+from catalog.store import queries, runlog
+from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file
+from catalog.times import iso
+from jobs.app import build_app
+from jobs.config import ServiceConfig
+from jobs.context import JobContext
+from jobs.scheduler import build_scheduler, next_runs
+from jobs.sources import LiveSource, ReplaySource, Source
+
+log = logging.getLogger("catalog.service")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    db: Path
+    config: ServiceConfig
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    base_url: str | None = None
+    concurrency: int | None = None
+
+
+def _log_to_stdout() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    for name in ("catalog.service", "catalog.jobs"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+class _Signals:
+    """SIGINT / SIGTERM: the first asks for a clean stop, a second exits at once."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.loading = True
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            print("second signal: exiting now (the database keeps its last committed snapshot)", flush=True)
+            os._exit(128 + signum)
+        self.stop.set()
+        if self.loading:
+            # The bundled load runs in this thread: unwind it; the snapshot being stored rolls back.
+            raise KeyboardInterrupt
+
+
+def _make_source(options: ServiceOptions) -> Source:
+    if options.config.source == "replay":
+        return ReplaySource(Bundle(bundle_dir()), concurrency=options.concurrency or 8)
+    return LiveSource(FetchSettings.from_env(base_url=options.base_url, concurrency=options.concurrency))
+
+
+def _load_if_empty(ctx_con: Any, source: Source, progress: Callable[[int, int], None]) -> int:
+    if queries.holdings(ctx_con)["snapshots"]:
+        return 0
+    bundle = source.bundle if isinstance(source, ReplaySource) else Bundle(bundle_dir())
+    chosen = source.initial_snapshots() if isinstance(source, ReplaySource) else bundle.snapshots()
+    log.info(
+        "empty database: loading %d bundled snapshots over HTTP%s",
+        len(chosen),
+        " (replay adds one recorded day per tick after these)" if isinstance(source, ReplaySource) else "",
+    )
+    done = iter(range(1, len(chosen) + 1))
+    replay(ctx_con, bundle, chosen, on_step=lambda _step: progress(next(done), len(chosen)))
+    return len(chosen)
+
+
+def run_service(options: ServiceOptions, *, progress: Callable[[int, int], None] | None = None) -> None:
+    """Run until SIGINT / SIGTERM. Raises ``CatalogError`` for a locked file, a taken port, a bad setting."""
+    _log_to_stdout()
+    signals = _Signals()
+    signals.install()
+    source: Source | None = None
+    con = connect(options.db)
+    wrote_service_file = False
+    try:
+        stale = runlog.interrupt_stale_runs(con)
+        if stale:
+            log.info("marked %d run(s) left 'running' by a stopped process as interrupted", stale)
+        source = _make_source(options)
+        try:
+            _load_if_empty(con, source, progress or (lambda _done, _total: None))
+        except KeyboardInterrupt:
+            log.info("stopped while loading; every snapshot stored so far is complete")
+            return
+        signals.loading = False
+        started_at = datetime.now(UTC)
+        ctx = JobContext(con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True)
+        ctx.log = log.info
+        ctx.reader = con.cursor()
+        ctx.publish_copy()
+        scheduler = build_scheduler(ctx)
+        sock = bind(options.host, options.port)
+        url = http_url(options.host, sock.getsockname()[1])
+        token = secrets.token_urlsafe(24)
+        app = build_app(ctx, scheduler, url=url, started_at=started_at, token=token)
+        server = uvicorn.Server(quiet_config(app, timeout_graceful_shutdown=2))
+        with serve_in_thread(server, sock, name="catalog-service"):
+            write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
+            wrote_service_file = True
+            scheduler.start()
+            _banner(ctx, url, next_runs(scheduler))
+            while not signals.stop.wait(0.5):
+                pass
+            log.info("stopping: letting the running job commit or roll back …")
+            scheduler.shutdown(wait=True)
+        log.info("stopped")
+    finally:
+        signals.restore()
+        if wrote_service_file:
+            remove_service_file(options.db)
+        if source is not None:
+            source.close()
+        con.close()
+
+
+def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None]) -> None:
+    with ctx.writing() as con:
+        summary = queries.holdings(con)
+    lines = [
+        f"catalog service on {url}  (pid {os.getpid()}, stop with Ctrl-C or SIGTERM)",
+        f"  health   {url}/health",
+        f"  runs     {url}/jobs/runs",
+        f"  history  {ctx.db}: {summary['snapshots']} snapshots, "
+        f"{iso(summary['first_snapshot'])} → {iso(summary['last_snapshot'])}",
+        f"  source   {ctx.source.name}   (schedule from {ctx.config.origin})",
+    ]
+    for name, schedule in ctx.config.jobs.items():
+        when = iso(upcoming.get(name)) if schedule.enabled else None
+        lines.append(f"  job      {name}: {schedule.describe()}" + (f", next {when}" if when else ""))
+    lines.append("  other catalog commands read the copy this service publishes after each job")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,96 @@
+"""The snapshot jobs: fetch → parse → store, as one snapshot each (the one-shot form is ``catalog sync``).
+
+``snapshot_catalog`` takes ``/models`` and every model's ``/endpoints`` in one sweep. They belong in one
+snapshot: the endpoint list is read from the ``/models`` of the same instant, and a model missing from it
+closes its endpoints — split across two snapshots, an endpoints-only sweep would close or keep endpoints
+against a model list from another hour. ``snapshot_providers`` takes ``/providers`` (with ``/models``, one
+request, because every snapshot starts from the model list) on its own, slower schedule: the provider
+directory changes rarely and one request a day keeps it current.
+"""
+
+from __future__ import annotations
+
+from catalog.openrouter.sweep import Sweep
+from catalog.pipeline import fetch_once
+from catalog.store.ingest import SnapshotSummary, apply_snapshot, record_snapshot
+from jobs.context import JobContext, JobResult
+
+CATALOG_KINDS = frozenset({"models", "endpoints"})
+PROVIDER_KINDS = frozenset({"models", "providers"})
+
+
+def snapshot_catalog(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
+    """One snapshot of ``/models`` and every model's ``/endpoints``."""
+    return _snapshot(ctx, CATALOG_KINDS, dry_run=dry_run)
+
+
+def snapshot_providers(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
+    """One snapshot of ``/providers`` (and ``/models``, which every snapshot starts from)."""
+    return _snapshot(ctx, PROVIDER_KINDS, dry_run=dry_run)
+
+
+def _snapshot(ctx: JobContext, kinds: frozenset[str], *, dry_run: bool) -> JobResult:
+    with ctx.writing() as con:
+        plan = ctx.source.plan(con, kinds)
+    if plan is None:
+        return JobResult("ok", "replay finished: every recorded day is already stored", rows_changed=0)
+    sweep = fetch_once(
+        plan.settings,
+        kinds=plan.kinds,
+        taken_at=plan.taken_at,
+        source=plan.source,
+        progress=ctx.progress,
+        stop=ctx.stop,
+    )
+    if dry_run:
+        return _dry_run(ctx, sweep, plan.label)
+    with ctx.writing() as con:
+        summary = record_snapshot(con, sweep)
+    return _result(summary, plan.label)
+
+
+def _dry_run(ctx: JobContext, sweep: Sweep, label: str | None) -> JobResult:
+    """Apply the sweep inside a transaction and roll it back: the exact counts, nothing stored."""
+    with ctx.writing() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            summary = apply_snapshot(con, sweep, archive=True)
+        finally:
+            con.execute("ROLLBACK")
+    result = _result(summary, label)
+    result.summary = "dry run, nothing stored — would record " + result.summary
+    return result
+
+
+def _result(summary: SnapshotSummary, label: str | None) -> JobResult:
+    changed = summary.opened + summary.closed
+    what = f" ({label})" if label else ""
+    line = (
+        f"snapshot {summary.snapshot_id}{what}: {summary.status}, {summary.models} models, "
+        f"{summary.endpoints if summary.endpoints is not None else '–'} endpoints, "
+        f"{summary.providers if summary.providers is not None else '–'} providers, "
+        f"+{summary.opened}/-{summary.closed} versions in {summary.duration_ms} ms"
+    )
+    detail = {
+        "snapshot_status": summary.status,
+        "taken_at": summary.taken_at.isoformat(),
+        "models": summary.models,
+        "endpoints": summary.endpoints,
+        "providers": summary.providers,
+        "versions_opened": summary.opened,
+        "versions_closed": summary.closed,
+        "endpoint_failures": summary.endpoint_failures,
+        "duration_ms": summary.duration_ms,
+    }
+    if summary.status == "failed":
+        return JobResult(
+            "failed",
+            f"snapshot {summary.snapshot_id}{what} failed, history unchanged: {summary.error_summary}",
+            rows_changed=0,
+            snapshot_id=summary.snapshot_id,
+            error=summary.error_summary or "the sweep failed",
+            detail=detail,
+        )
+    if summary.error_summary:
+        detail["problems"] = summary.error_summary
+    return JobResult("ok", line, rows_changed=changed, snapshot_id=summary.snapshot_id, detail=detail)
