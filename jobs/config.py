@@ -23,6 +23,7 @@ variable is an error that names it, so a typo never silently leaves the default 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -43,6 +44,7 @@ COMMON_KEYS = ("enabled", "every", "cron", "jitter", "misfire_grace")
 # Job-specific options and their defaults.
 OPTION_DEFAULTS: dict[str, dict[str, int]] = {"prune_raw": {"keep_days": 30}}
 SOURCES = ("openrouter", "replay")
+MAX_DURATION = 366 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)([smhd]))+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -64,8 +66,8 @@ def parse_duration(value: Any, what: str) -> float:
                     f'{what} = {value!r} is not a duration; write e.g. "90s", "15m", "1h30m", "1d" or 900'
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
-    if seconds != seconds or seconds < 0:
-        raise ConfigError(f"{what} = {value!r} must be a duration of 0 seconds or more")
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_DURATION:
+        raise ConfigError(f"{what} = {value!r} must be a duration from 0 seconds to 366 days")
     return seconds
 
 
@@ -92,7 +94,9 @@ class JobSchedule:
 
     def trigger(self) -> BaseTrigger:
         if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron, timezone=UTC)
+            trigger = CronTrigger.from_crontab(self.cron, timezone=UTC)
+            trigger.jitter = int(self.jitter) or None
+            return trigger
         assert self.every is not None
         return IntervalTrigger(seconds=self.every, jitter=self.jitter or None, timezone=UTC)
 
@@ -100,7 +104,7 @@ class JobSchedule:
         """The nominal gap between runs (for a cron line: between its next two fire times)."""
         if self.every is not None:
             return self.every
-        trigger = self.trigger()
+        trigger = CronTrigger.from_crontab(self.cron or "", timezone=UTC)  # without jitter
         first = trigger.get_next_fire_time(None, datetime.now(UTC))
         second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
         return (second - first).total_seconds() if first and second else 86400.0
@@ -109,7 +113,7 @@ class JobSchedule:
         if not self.enabled:
             return "disabled"
         if self.cron is not None:
-            return f"cron {self.cron} (UTC)"
+            return f"cron {self.cron} (UTC)" + (f" ± {describe_duration(self.jitter)} jitter" if self.jitter else "")
         assert self.every is not None
         text = f"every {describe_duration(self.every)}"
         return text + (f" ± {describe_duration(self.jitter)} jitter" if self.jitter else "")
@@ -279,6 +283,12 @@ def load_config(
                 f"{', '.join(n.upper() for n in schedules)}"
             )
         key = rest[len(name) + 1 :]
+        if key in ("every", "cron") and {"every", "cron"} <= {
+            k[len(ENV_PREFIX) + len(name) + 1 :].lower()
+            for k in environ
+            if k.lower().startswith(f"{ENV_PREFIX.lower()}{name}_")
+        }:
+            raise ConfigError(f"environment: both {ENV_PREFIX}{name.upper()}_EVERY and _CRON are set; keep one")
         schedules[name] = _apply(schedules[name], key, environ[variable], f"environment variable {variable}")
         touched.add(name)
         origins.append(variable)

@@ -4,8 +4,8 @@
 parsing improves. Bodies are stored once per content hash, but endpoint bodies carry live uptime and latency
 figures, so nearly every hourly sweep stores new ones. The job drops the payloads of snapshots older than
 ``keep_days`` **that opened and closed no version**: rederive skips those snapshots (``raw_pruned_at``) and
-rebuilds the same versions from the ones kept. Snapshots that changed the history, and the newest snapshot,
-keep their payloads for good. Blobs no kept payload points to are deleted.
+rebuilds the same versions from the ones kept. Snapshots that changed the history, the newest snapshot and
+the newest good one keep their payloads for good. Blobs no kept payload points to are deleted.
 
 **Checkpoint** (``checkpoint``). Writes the WAL into the file and reports its size and free blocks. DuckDB
 reuses freed blocks for new data rather than shrinking the file, so after a prune the file stays the same size
@@ -31,7 +31,9 @@ def _prunable(con: duckdb.DuckDBPyConnection, keep_days: int) -> list[int]:
         WHERE s.raw_pruned_at IS NULL
           AND s.taken_at < ?
           AND s.versions_opened = 0 AND s.versions_closed = 0
-          AND s.snapshot_id <> (SELECT max(snapshot_id) FROM snapshots)
+          -- The newest snapshot, and the newest good one (a failed sweep may be newer), keep their payloads.
+          AND s.snapshot_id NOT IN (SELECT max(snapshot_id) FROM snapshots
+                                    UNION ALL SELECT max(snapshot_id) FROM snapshots WHERE status <> 'failed')
           AND EXISTS (SELECT 1 FROM raw_payloads p WHERE p.snapshot_id = s.snapshot_id)
         ORDER BY s.snapshot_id
         """,

@@ -36,7 +36,7 @@ from catalog.times import parse_instant
 VERSIONED = ("model_versions", "endpoint_versions", "endpoint_status", "provider_versions")
 TABLES = {
     "schema_migrations", "snapshots", "model_versions", "endpoint_versions", "price_overrides", "endpoint_status",
-    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads",
+    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads", "job_runs",
 }  # fmt: skip
 PROVIDERS = [{"name": "Together", "slug": "together", "privacy_policy_url": None, "terms_of_service_url": None,
               "status_page_url": None}]  # fmt: skip
@@ -106,7 +106,10 @@ def test_migrations_from_an_empty_file_create_every_table_and_record_each_step_o
     try:
         tables = {r[0] for r in rows(con, "SELECT table_name FROM information_schema.tables")}
         assert tables == TABLES
-        assert rows(con, "SELECT sequence_name FROM duckdb_sequences()") == [("version_id_seq",)]
+        assert rows(con, "SELECT sequence_name FROM duckdb_sequences() ORDER BY 1") == [
+            ("job_run_id_seq",),
+            ("version_id_seq",),
+        ]
         expected = [(step, name) for step, (name, _) in enumerate(MIGRATIONS, start=1)]
         assert rows(con, "SELECT step, name FROM schema_migrations ORDER BY step") == expected
         assert len({name for _, name in expected}) == len(expected)
