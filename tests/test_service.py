@@ -320,3 +320,37 @@ def test_replay_source_starts_small_and_adds_one_recorded_day_per_sweep(tmp_path
     assert len(replayed) == oks[0][0] >= 3
     assert replayed == [f"replay:{d}" for d in full_days[1 : 1 + len(replayed)]]
     assert newest["taken_at"] is not None
+
+
+# --- jobs by hand ------------------------------------------------------------------------------------------
+
+
+def test_jobs_run_by_hand_logs_the_run_and_a_dry_run_stores_nothing(history: Path, bundle: Bundle) -> None:
+    fake = FakeOpenRouter(bundle, day="2026-07-17")
+    with serve_in_thread(fake) as url:
+        env = {**os.environ, "CATALOG_DB": str(history), "OPENROUTER_BASE_URL": url}
+
+        def catalog(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "catalog", *args], capture_output=True, text=True, env=env)
+
+        before = history_state(history)
+        dry = catalog("jobs", "run", "snapshot_catalog", "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        planned = json.loads(dry.stdout)
+        assert planned["status"] == "ok" and "nothing stored" in planned["summary"]
+        assert planned["detail"]["versions_opened"] > 100  # day 1 again, after day 20: many prices differ
+        assert history_state(history) == before
+        assert runs(history) == []
+
+        real = catalog("jobs", "run", "snapshot_catalog", "--json")
+        assert real.returncode == 0, real.stderr
+        done = json.loads(real.stdout)
+        # The dry run counted exactly what the real run then stored.
+        assert done["detail"]["versions_opened"] == planned["detail"]["versions_opened"]
+        assert done["detail"]["versions_closed"] == planned["detail"]["versions_closed"]
+        (run,) = runs(history)
+        assert run[1] == "ok" and run[5] == done["snapshot_id"]
+        listed = json.loads(catalog("jobs", "list", "--json").stdout)
+        assert {j["job"]: j["last_run_status"] for j in listed}["snapshot_catalog"] == "ok"
+        bad = catalog("jobs", "run", "snapshot_catalog", "--config", str(history.parent / "missing.toml"))
+        assert bad.returncode == 2 and "missing.toml" in bad.stderr and "Traceback" not in bad.stderr
