@@ -121,17 +121,21 @@ def replay(
     force: bool = False,
     on_step: Callable[[ReplayStep], None] | None = None,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> list[ReplayStep]:
     """Walk bundled snapshots over HTTP, each stamped with its recorded time.
 
     Snapshots already stored (same time) are skipped unless ``force``, which ingests them again — an
-    identical state then opens no version.
+    identical state then opens no version. Setting ``stop`` ends the walk: a snapshot being fetched is
+    abandoned (``SweepInterrupted``), one being stored commits first.
     """
     done = stored_times(con)
     steps: list[ReplayStep] = []
     with replay_server(bundle, snapshots[0].id) as (fake, base_url):
         settings = FetchSettings(base_url=base_url, concurrency=concurrency)
         for info in snapshots:
+            if stop is not None and stop.is_set():
+                raise SweepInterrupted("stopped between two snapshots; every snapshot stored so far is complete")
             if info.taken_at in done and not force:
                 step = ReplayStep(info, None)
             else:
@@ -143,6 +147,7 @@ def replay(
                     taken_at=info.taken_at,
                     source=f"replay:{info.id}",
                     progress=progress,
+                    stop=stop,
                 )
                 step = ReplayStep(info, summary)
             steps.append(step)

@@ -8,6 +8,7 @@ start a sweep through it.
 from __future__ import annotations
 
 import hmac
+import json
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,8 @@ def build_app(ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at
             return error(400, "bad_parameter", f"limit={raw_limit!r} must be a whole number from 1 to 10000")
         with ctx.reading() as cur:
             rows = runlog.run_history(cur, job=job, limit=int(raw_limit)).to_dicts()
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row["detail"] else None
         return JSONResponse(jsonable(rows))
 
     def run_now(request: Request) -> JSONResponse:
@@ -74,9 +77,11 @@ def build_app(ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at
             )
         if name not in JOBS:
             return error(404, "unknown_job", f"no job named {name!r}", {"jobs": list(JOBS)})
-        if scheduler.get_job(name) is None:
-            return error(409, "job_disabled", f"job {name} is disabled in this service's schedule")
-        requested = run_soon(scheduler, name)
+        with ctx.reading() as cur:
+            busy = name in runlog.running_jobs(cur)
+        if busy:
+            return error(409, "job_running", f"job {name} is running now; see /jobs/runs?job={name}")
+        requested = run_soon(scheduler, ctx, name)
         return JSONResponse({"job": name, "requested_at": jsonable(requested)}, status_code=202)
 
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:

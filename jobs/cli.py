@@ -40,6 +40,7 @@ from jobs.service import DEFAULT_HOST, DEFAULT_PORT, ServiceOptions, run_service
 from jobs.sources import LiveSource, ReplaySource, Source
 
 SERVICE_TIMEOUT = 10.0
+FORWARDED_RUN_TIMEOUT = 3600.0
 
 config_option = click.option(
     "--config",
@@ -119,8 +120,7 @@ def up_cmd(
         base_url=base_url,
         concurrency=concurrency,
     )
-    with progress_bar("bundled snapshots", enabled=True) as progress:
-        run_service(options, progress=progress)
+    run_service(options, progress=lambda: progress_bar("bundled snapshots", enabled=True))
 
 
 # --- catalog status ----------------------------------------------------------------------------------------
@@ -234,13 +234,23 @@ def _run_on_service(service: ServiceInfo, name: str, as_json: bool) -> None:
     last_id = before[0]["run_id"] if before else 0
     _ask(service, "POST", f"/jobs/{name}/run", headers={"Authorization": f"Bearer {service.token}"})
     if not as_json:
-        click.echo(f"asked `catalog up` (pid {service.pid}) to run {name} now; waiting for it to finish …", err=True)
+        click.echo(
+            f"asked `catalog up` (pid {service.pid}) to run {name} now, with its own source and schedule "
+            "settings; waiting for it to finish …",
+            err=True,
+        )
+    deadline = time.monotonic() + FORWARDED_RUN_TIMEOUT
     while True:
-        runs = _ask(service, "GET", "/jobs/runs", params={"job": name, "limit": 5})
-        done = [r for r in runs if r["run_id"] > last_id and r["status"] not in ("running", "skipped")]
+        runs = _ask(service, "GET", "/jobs/runs", params={"job": name, "limit": 20})
+        done = [r for r in runs if r["run_id"] > last_id and r["trigger"] == "manual" and r["status"] != "running"]
         if done:
             run = done[-1]
             break
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"{name} has not finished on the service within {FORWARDED_RUN_TIMEOUT / 60:g} minutes; "
+                "follow it with `catalog jobs history`"
+            )
         time.sleep(0.5)
     if as_json:
         emit_json(run)

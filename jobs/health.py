@@ -33,7 +33,7 @@ def health_report(
     at = now()
     intervals = config.intervals()
     health = {h.job: h for h in runlog.job_health(con, intervals, at=at, watching_since=started_at)}
-    running = {r[0] for r in con.execute("SELECT DISTINCT job FROM job_runs WHERE status = 'running'").fetchall()}
+    running = runlog.running_jobs(con)
     jobs = []
     for name, schedule in config.jobs.items():
         h = health[name]

@@ -20,6 +20,11 @@ def run_job(ctx: JobContext, name: str, *, trigger: str = "schedule") -> tuple[i
     a bug, logged with its traceback and summarised as ``Type: message`` in the run log.
     """
     spec = job_named(name)
+    if ctx.stop.is_set():
+        # Queued before a shutdown began: the service starts nothing new while it stops.
+        with ctx.writing() as con:
+            run_id = runlog.record_skipped(con, name, "skipped: the service is stopping", pid=ctx.pid)
+        return run_id, JobResult("skipped", "skipped: the service is stopping", rows_changed=0)
     with ctx.writing() as con:
         run_id = runlog.start_run(con, name, trigger, pid=ctx.pid)
     status = "failed"

@@ -19,6 +19,7 @@ import duckdb
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from catalog.store import runlog
 from jobs.config import JobSchedule, describe_duration
@@ -27,6 +28,7 @@ from jobs.runner import run_job
 
 log = logging.getLogger("catalog.jobs")
 FIRST_RUN_DELAY = timedelta(seconds=2)
+MANUAL_SEPARATOR = ":manual:"
 
 
 def first_run(
@@ -72,7 +74,8 @@ def build_scheduler(ctx: JobContext, *, first_delay: timedelta = FIRST_RUN_DELAY
         )
 
     def skipped(event: JobEvent) -> None:
-        schedule = ctx.config.jobs.get(event.job_id)
+        job = event.job_id.split(MANUAL_SEPARATOR, 1)[0]
+        schedule = ctx.config.jobs.get(job)
         if event.code == EVENT_JOB_MAX_INSTANCES:
             reason = "skipped: the previous run was still going"
             due = getattr(event, "scheduled_run_times", [None])[0]
@@ -81,25 +84,38 @@ def build_scheduler(ctx: JobContext, *, first_delay: timedelta = FIRST_RUN_DELAY
             reason = f"skipped: could not start within the misfire grace time ({grace}) of its slot"
             due = getattr(event, "scheduled_run_time", None)
         else:
-            log.error("job %s raised outside its run: %s", event.job_id, getattr(event, "exception", None))
+            log.error("job %s raised outside its run: %s", job, getattr(event, "exception", None))
             return
+        trigger = "manual" if MANUAL_SEPARATOR in event.job_id else "schedule"
         try:
             with ctx.writing() as con:
-                runlog.record_skipped(con, event.job_id, reason, pid=ctx.pid, scheduled_for=due)
+                runlog.record_skipped(con, job, reason, pid=ctx.pid, scheduled_for=due, trigger=trigger)
         except Exception as exc:  # a listener must never take the scheduler down
-            log.error("could not log a skipped run of %s: %s", event.job_id, exc)
-        ctx.log(f"{event.job_id} {reason}")
+            log.error("could not log a skipped run of %s: %s", job, exc)
+        ctx.log(f"{job} {reason}")
 
     scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     return scheduler
 
 
-def next_runs(scheduler: BackgroundScheduler) -> dict[str, datetime | None]:
-    return {job.id: job.next_run_time for job in scheduler.get_jobs()}
+def next_runs(scheduler: BaseScheduler) -> dict[str, datetime | None]:
+    return {job.id: job.next_run_time for job in scheduler.get_jobs() if MANUAL_SEPARATOR not in job.id}
 
 
-def run_soon(scheduler: BackgroundScheduler, name: str) -> datetime:
-    """Ask for a run of ``name`` now (it queues behind a running job); returns the requested time."""
+def run_soon(scheduler: BaseScheduler, ctx: JobContext, name: str) -> datetime:
+    """Queue one run of ``name`` now, logged as ``manual``, beside the schedule (which it does not move).
+
+    It waits its turn behind a job that is running; the caller refuses a request for the job that is running.
+    """
     at = datetime.now(UTC)
-    scheduler.modify_job(name, next_run_time=at)
+    scheduler.add_job(
+        run_job,
+        trigger="date",
+        run_date=at,
+        args=[ctx, name],
+        kwargs={"trigger": "manual"},
+        id=f"{name}{MANUAL_SEPARATOR}{at.timestamp()}",
+        name=name,
+        misfire_grace_time=None,  # a run asked for by hand runs however long the queue was
+    )
     return at

@@ -21,16 +21,19 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import duckdb
 import uvicorn
 
-from catalog.bundle import Bundle
+from catalog.bundle import Bundle, SnapshotInfo
+from catalog.errors import SweepInterrupted
 from catalog.pipeline import replay
 from catalog.serving import bind, http_url, quiet_config, serve_in_thread
 from catalog.settings import FetchSettings, bundle_dir
@@ -68,14 +71,15 @@ def _log_to_stdout() -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    # The run log and our own lines already say when a run was skipped; APScheduler's warnings would repeat it.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 class _Signals:
-    """SIGINT / SIGTERM: the first asks for a clean stop, a second exits at once."""
+    """SIGINT / SIGTERM: the first asks for a clean stop (``stop`` is set), a second exits at once."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()
-        self.loading = True
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -91,9 +95,6 @@ class _Signals:
             print("second signal: exiting now (the database keeps its last committed snapshot)", flush=True)
             os._exit(128 + signum)
         self.stop.set()
-        if self.loading:
-            # The bundled load runs in this thread: unwind it; the snapshot being stored rolls back.
-            raise KeyboardInterrupt
 
 
 def _make_source(options: ServiceOptions) -> Source:
@@ -102,47 +103,75 @@ def _make_source(options: ServiceOptions) -> Source:
     return LiveSource(FetchSettings.from_env(base_url=options.base_url, concurrency=options.concurrency))
 
 
-def _load_if_empty(ctx_con: Any, source: Source, progress: Callable[[int, int], None]) -> int:
-    if queries.holdings(ctx_con)["snapshots"]:
-        return 0
+def _to_load(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Bundle, list[SnapshotInfo]]:
+    """Bundled snapshots still to load: all of them for an empty history, and the rest of them for a history
+    that holds nothing but bundled days (a load that was stopped half way goes on where it stopped)."""
     bundle = source.bundle if isinstance(source, ReplaySource) else Bundle(bundle_dir())
     chosen = source.initial_snapshots() if isinstance(source, ReplaySource) else bundle.snapshots()
+    stored = con.execute(
+        "SELECT count(*) FILTER (WHERE source NOT LIKE 'replay:%'), max(taken_at) FROM snapshots "
+        "WHERE status <> 'failed'"
+    ).fetchall()[0]
+    if stored[0]:
+        return bundle, []  # the history has live snapshots: the bundle is behind it
+    newest = stored[1]
+    return bundle, [s for s in chosen if newest is None or s.taken_at > newest]
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    stop: threading.Event,
+    progress: Callable[[], AbstractContextManager[Callable[[int, int], None]]],
+) -> None:
+    bundle, chosen = _to_load(con, source)
+    if not chosen:
+        return
     log.info(
-        "empty database: loading %d bundled snapshots over HTTP%s",
+        "loading %d bundled snapshots over HTTP%s",
         len(chosen),
-        " (replay adds one recorded day per tick after these)" if isinstance(source, ReplaySource) else "",
+        " (replay adds one recorded day per sweep after these)" if isinstance(source, ReplaySource) else "",
     )
     done = iter(range(1, len(chosen) + 1))
-    replay(ctx_con, bundle, chosen, on_step=lambda _step: progress(next(done), len(chosen)))
-    return len(chosen)
+    with progress() as bar:
+        replay(con, bundle, chosen, on_step=lambda _step: bar(next(done), len(chosen)), stop=stop)
 
 
-def run_service(options: ServiceOptions, *, progress: Callable[[int, int], None] | None = None) -> None:
-    """Run until SIGINT / SIGTERM. Raises ``CatalogError`` for a locked file, a taken port, a bad setting."""
+def run_service(
+    options: ServiceOptions,
+    *,
+    progress: Callable[[], AbstractContextManager[Callable[[int, int], None]]] | None = None,
+) -> None:
+    """Run until SIGINT / SIGTERM. Raises ``CatalogError`` for a locked file, a taken port, a bad setting.
+
+    ``progress`` makes the progress bar shown while bundled snapshots load (none by default).
+    """
     _log_to_stdout()
     signals = _Signals()
-    signals.install()
     source: Source | None = None
-    con = connect(options.db)
+    sock = bind(options.host, options.port)  # a taken port fails before anything is loaded or written
+    con: duckdb.DuckDBPyConnection | None = None
     wrote_service_file = False
+    signals.install()
     try:
+        con = connect(options.db)
         stale = runlog.interrupt_stale_runs(con)
         if stale:
             log.info("marked %d run(s) left 'running' by a stopped process as interrupted", stale)
         source = _make_source(options)
         try:
-            _load_if_empty(con, source, progress or (lambda _done, _total: None))
-        except KeyboardInterrupt:
-            log.info("stopped while loading; every snapshot stored so far is complete")
+            _load(con, source, signals.stop, progress or _no_progress)
+        except SweepInterrupted:
+            log.info("stopped while loading; every snapshot stored so far is complete (the next start goes on)")
             return
-        signals.loading = False
+        if signals.stop.is_set():
+            return
         started_at = datetime.now(UTC)
         ctx = JobContext(con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True)
         ctx.log = log.info
         ctx.reader = con.cursor()
         ctx.publish_copy()
         scheduler = build_scheduler(ctx)
-        sock = bind(options.host, options.port)
         url = http_url(options.host, sock.getsockname()[1])
         token = secrets.token_urlsafe(24)
         app = build_app(ctx, scheduler, url=url, started_at=started_at, token=token)
@@ -159,11 +188,18 @@ def run_service(options: ServiceOptions, *, progress: Callable[[int, int], None]
         log.info("stopped")
     finally:
         signals.restore()
+        sock.close()
         if wrote_service_file:
             remove_service_file(options.db)
         if source is not None:
             source.close()
-        con.close()
+        if con is not None:
+            con.close()
+
+
+@contextmanager
+def _no_progress() -> Iterator[Callable[[int, int], None]]:
+    yield lambda _done, _total: None
 
 
 def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None]) -> None:

@@ -7,7 +7,7 @@ import re
 import click
 import duckdb
 
-from catalog.cli import cli
+from catalog.cli import cli, load_plugin_commands
 from catalog.settings import PROJECT_ROOT
 from catalog.store.migrations import describe_schema, migrate
 
@@ -33,6 +33,7 @@ def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]
 
 def test_every_command_and_option_is_documented() -> None:
     missing = []
+    load_plugin_commands()
     commands = _commands(cli, "catalog")
     assert {"catalog up", "catalog jobs run", "catalog jobs history"} <= {name for name, _ in commands}
     for name, command in commands:

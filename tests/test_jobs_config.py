@@ -40,7 +40,7 @@ def test_defaults_for_openrouter() -> None:
     jobs = config.jobs
     assert set(jobs) == {"snapshot_catalog", "snapshot_providers", "prune_raw", "checkpoint"}
     assert (jobs["snapshot_catalog"].every, jobs["snapshot_catalog"].jitter) == (3600, 300)
-    assert jobs["snapshot_catalog"].describe() == "every 1h ± 5m jitter"
+    assert jobs["snapshot_catalog"].describe() == "every 1h + up to 5m jitter"
     assert jobs["snapshot_providers"].enabled and jobs["snapshot_providers"].every == 86400
     assert jobs["prune_raw"].every == 86400 and jobs["prune_raw"].option("keep_days") == 30
     assert jobs["checkpoint"].enabled and jobs["checkpoint"].describe() == "every 1d"
@@ -264,3 +264,15 @@ def test_a_cron_schedule_keeps_its_jitter() -> None:
     config = load_config(None, env={"CATALOG_JOB_SNAPSHOT_PROVIDERS_CRON": "17 4 * * *"})
     schedule = config.jobs["snapshot_providers"]
     assert schedule.trigger().jitter == 600 and "jitter" in schedule.describe()
+
+
+def test_jitter_never_accumulates_from_run_to_run() -> None:
+    schedule = load_config(None, env={}).jobs["snapshot_catalog"]  # every 1 h, up to 5 min of jitter
+    trigger = schedule.trigger()
+    start = trigger.start_date
+    fire = trigger.get_next_fire_time(None, start)
+    for k in range(1, 200):
+        fire = trigger.get_next_fire_time(fire, fire)
+        slot = start + timedelta(hours=k)
+        # Each run is within its own slot's jitter window, however many runs came before it.
+        assert slot <= fire <= slot + timedelta(minutes=5), (k, fire, slot)

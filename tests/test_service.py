@@ -24,11 +24,13 @@ from test_faults import MODELS, PROVIDERS, listing, memory_day
 
 from catalog.bundle import Bundle
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, serve_in_thread
+from catalog.pipeline import replay, sync_once
 from catalog.settings import FetchSettings
 from catalog.store.db import connect, published_copy, service_file
 from jobs.config import load_config
 from jobs.context import JobContext
 from jobs.scheduler import build_scheduler
+from jobs.service import _to_load
 from jobs.sources import LiveSource
 
 HISTORY_TABLES = (
@@ -260,7 +262,9 @@ def test_dead_network_is_logged_and_health_shows_it_while_other_commands_read_th
     }
     up = Up(history, env)
     try:
-        job = wait_until(lambda: (j := up.job())["failures"] >= 2 and j, 60, "two failed sweeps")
+        job = wait_until(
+            lambda: (j := up.job())["failures"] >= 2 and j["last_run_status"] == "failed" and j, 60, "two failed sweeps"
+        )
         assert job["last_run_status"] == "failed"
         assert "connect" in job["last_error"].lower() and "\n" not in job["last_error"]
         assert job["last_success"] is None
@@ -287,12 +291,14 @@ def test_dead_network_is_logged_and_health_shows_it_while_other_commands_read_th
         assert json.loads(status.stdout)["service"]["pid"] == up.process.pid
         history_runs = json.loads(run_catalog("jobs", "history", "--json", db=history).stdout)
         # Every sweep that ran failed (a slot that came due while one was running is logged as skipped).
-        assert {r["status"] for r in history_runs} - {"skipped"} == {"failed"}
+        assert {r["status"] for r in history_runs} - {"skipped", "running"} == {"failed"}
     finally:
         code = up.stop()
     assert code == 0, up.output()
     assert "failed" in up.output()
-    assert not service_file(history).exists()
+    # A clean stop takes the service file and the read-only copy away: readers open the database itself again.
+    assert not service_file(history).exists() and not published_copy(history).exists()
+    assert run_catalog("snapshots", "--json", db=history).returncode == 0
 
 
 # --- the replay source: the history grows one recorded day per sweep ---------------------------------------
@@ -354,3 +360,20 @@ def test_jobs_run_by_hand_logs_the_run_and_a_dry_run_stores_nothing(history: Pat
         assert {j["job"]: j["last_run_status"] for j in listed}["snapshot_catalog"] == "ok"
         bad = catalog("jobs", "run", "snapshot_catalog", "--config", str(history.parent / "missing.toml"))
         assert bad.returncode == 2 and "missing.toml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_interrupted_bundled_load_goes_on_where_it_stopped(tmp_path: Path, bundle: Bundle) -> None:
+    db = tmp_path / "half.duckdb"
+    con = connect(db)
+    try:
+        replay(con, bundle, bundle.snapshots()[:3])
+        source = LiveSource(FetchSettings())
+        _bundle, rest = _to_load(con, source)
+        assert [s.id for s in rest] == [s.id for s in bundle.snapshots()[3:]]
+        # Once the history holds a live snapshot, the bundle is behind it: nothing more is loaded.
+        fake = FakeOpenRouter(bundle, day=bundle.snapshots("full")[0].id)
+        with serve_in_thread(fake) as url:
+            assert sync_once(con, FetchSettings(base_url=url)).status == "ok"
+        assert _to_load(con, source)[1] == []
+    finally:
+        con.close()

@@ -15,7 +15,19 @@ from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class CatalogGroup(click.Group):
+    """The command group; commands registered by other packages are added when first listed or looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="catalog")
 def cli() -> None:
     """OpenRouter price catalog: the full history of models and per-provider endpoint prices.
@@ -43,13 +55,20 @@ for command in (
     cli.add_command(command)
 
 
-def _add_plugin_commands() -> None:
-    """Commands registered by other packages of the project (``jobs``: up, status, jobs) via entry points."""
+_plugins_loaded = False
+
+
+def load_plugin_commands() -> None:
+    """Add the commands other packages of the project register (``jobs``: up, status, jobs) via entry points.
+
+    Done on first use, not at import: those packages import parts of ``catalog`` themselves.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     for entry in sorted(entry_points(group="catalog.commands"), key=lambda e: e.name):
         cli.add_command(entry.load(), entry.name)
-
-
-_add_plugin_commands()
 
 
 def main() -> None:

@@ -80,7 +80,9 @@ def write_service_file(path: Path, info: ServiceInfo) -> None:
 
 
 def remove_service_file(path: Path) -> None:
+    """On a clean stop: the service file and the copy go (a reader that has the copy open keeps reading it)."""
     service_file(path).unlink(missing_ok=True)
+    published_copy(path).unlink(missing_ok=True)
 
 
 def _locked(path: Path, exc: Exception) -> StoreLockedError:
@@ -101,13 +103,16 @@ def _locked(path: Path, exc: Exception) -> StoreLockedError:
 def connect_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, Path | None]:
     """Open the history read-only; if a running service owns it, open the copy it publishes instead.
 
-    Returns the connection and the copy's path when the copy was used (``None`` for the file itself).
+    Returns the connection and the copy's path when the copy was used (``None`` for the file itself). Any
+    other process holding the file (a sync, a replay) is an error that says so: the copy would be stale.
     """
     try:
         return connect(path, read_only=True), None
     except StoreLockedError:
         copy = published_copy(path)
-        if not copy.exists():
+        # Only the service keeps the copy current: a lock held by `catalog sync` or `replay` means the copy
+        # (if any) is from an earlier service run and may be days old.
+        if running_service(path) is None or not copy.exists():
             raise
         try:
             return connect(copy, read_only=True), copy

@@ -76,14 +76,21 @@ def finish_run(
 
 
 def record_skipped(
-    con: duckdb.DuckDBPyConnection, job: str, reason: str, *, pid: int, scheduled_for: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    job: str,
+    reason: str,
+    *,
+    pid: int,
+    scheduled_for: datetime | None = None,
+    trigger: str = "schedule",
 ) -> int:
     at = now()
     row = con.execute(
         "INSERT INTO job_runs (job, trigger, started_at, finished_at, status, error_summary, detail, pid) "
-        "VALUES (?, 'schedule', ?, ?, 'skipped', ?, ?, ?) RETURNING run_id",
+        "VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?) RETURNING run_id",
         [
             job,
+            trigger,
             at,
             at,
             one_line(reason),
@@ -103,6 +110,10 @@ def interrupt_stale_runs(con: duckdb.DuckDBPyConnection) -> int:
         [now()],
     ).fetchall()
     return len(rows)
+
+
+def running_jobs(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT DISTINCT job FROM job_runs WHERE status = 'running'").fetchall()}
 
 
 def run_history(con: duckdb.DuckDBPyConnection, *, job: str | None = None, limit: int = 50) -> pl.DataFrame:
