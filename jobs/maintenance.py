@@ -6,8 +6,8 @@ figures, so nearly every hourly sweep stores new ones. The job drops the payload
 ``keep_days`` **that opened and closed no version**: rederive skips those snapshots (``raw_pruned_at``) and
 rebuilds the same versions from the ones kept — with the same parser: "changed nothing" is what the parser of
 the day saw, so a later parser fix that would find a change inside a pruned snapshot dates it to the next kept
-one. ``keep_days`` is the window in which every payload is kept. Snapshots that changed the history, the newest snapshot and
-the newest good one keep their payloads for good. Blobs no kept payload points to are deleted.
+one. ``keep_days`` is the window in which every payload is kept. Snapshots that changed the history, the
+newest snapshot and the newest good one keep their payloads for good. Blobs no kept payload points to are deleted.
 
 **Checkpoint** (``checkpoint``). Writes the WAL into the file and reports its size and free blocks. DuckDB
 reuses freed blocks for new data rather than shrinking the file, so after a prune the file stays the same size
