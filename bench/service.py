@@ -6,7 +6,8 @@ starts on a database that already holds one recorded day (so it loads no bundle)
 sweeps run back to back — and every other job off. The script polls the run log until ``--sweeps`` runs
 ended ``ok``, sampling the service's CPU (``/proc/PID/stat``) and RSS (``/proc/PID/status``) every 0.5 s,
 and prints sweep durations, sustained sweeps per hour, CPU per sweep and RSS over time (the slope must stay
-near zero: memory must not grow with every sweep).
+near zero: memory must not grow with every sweep). With the checkpoint job off, DuckDB holds what each sweep
+appends to its write-ahead log in memory until its own 16 MiB auto-checkpoint, which is part of the slope.
 
 The peer, in the same run: the cron-style alternative, a fresh ``catalog sync`` process per sweep on a copy
 of the same database, run ``--peer-sweeps`` times; its CPU and peak RSS come from ``os.wait4`` of each child
@@ -121,10 +122,10 @@ def bench_service(args: argparse.Namespace, tmp: Path, env: dict[str, str], extr
                 raise SystemExit(f"catalog up exited with {proc.returncode}:\n{out.read_text()[-2000:]}")
             time.sleep(0.5)
         newest = client.get("/health").raise_for_status().json()["snapshots"]["newest"] or {}
-        failures = client.get("/jobs/runs", params={"job": "snapshot_catalog", "limit": 10_000}).json()
+        every = client.get("/jobs/runs", params={"job": "snapshot_catalog", "limit": 10_000}).json()
         client.close()
-        bad = [r for r in failures if r["status"] in ("failed", "interrupted")]
-        skipped = sum(r["status"] == "skipped" for r in failures)
+        bad = [r for r in every if r["status"] in ("failed", "interrupted")]
+        skipped = sum(r["status"] == "skipped" for r in every)
     finally:
         code = stop(proc)
     tail = out.read_text(errors="replace").splitlines()[-3:]
@@ -175,7 +176,12 @@ def bench_peer(args: argparse.Namespace, tmp: Path, env: dict[str, str], extra: 
             proc = subprocess.Popen(
                 [*CATALOG, "sync", "--db", str(tmp / "peer.duckdb"), *extra], env=env, stdout=sink, stderr=sink
             )
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         walls.append(time.monotonic() - started)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:

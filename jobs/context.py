@@ -70,4 +70,7 @@ class JobContext:
         if not self.publish:
             return
         with self.write_lock:
+            # Checkpoint first: a long-running writer otherwise keeps up to DuckDB's 16 MB WAL threshold of
+            # every sweep's log in memory (each sweep rewrites the latest telemetry and archives payload rows).
+            self.con.execute("CHECKPOINT")
             publish_copy(self.con, self.db)
