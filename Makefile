@@ -22,6 +22,7 @@ format: venv
 bench: venv
 	$(PY) bench/sync.py
 	$(PY) bench/history.py
+	$(PY) bench/service.py
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cost_engine.py
 

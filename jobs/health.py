@@ -1,7 +1,7 @@
 """The health report of ``GET /health`` and ``catalog status``: per job its last success, age, staleness and
 last error, plus what the history holds.
 
-``status`` is ``ok`` when every enabled job's last run succeeded and none is stale, else ``degraded``. A job
+``status`` is ``ok`` when no enabled job's last run failed and none is stale, else ``degraded``. A job
 is ``stale`` when its last success is older than two of its intervals (or, never having succeeded, when the
 service has been up that long).
 """
@@ -56,7 +56,8 @@ def health_report(
                 "failures": h.failures,
             }
         )
-    degraded = any(j["enabled"] and (j["stale"] or j["last_run_status"] in ("failed", "interrupted")) for j in jobs)
+    # An interrupted run (the service was stopped mid-sweep) is not a failure of the job.
+    degraded = any(j["enabled"] and (j["stale"] or j["last_run_status"] == "failed") for j in jobs)
     snapshots = runlog.snapshot_counts(con)
     if snapshots["newest"] is not None:
         snapshots["newest"]["taken_at"] = iso(snapshots["newest"]["taken_at"])
