@@ -45,10 +45,11 @@ def _instant(value: datetime | str | None, what: str) -> datetime:
 class Catalog:
     """Read-only access to one history file, with the cost engine's tables built once."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, table: PriceTable | None = None) -> None:
+        """``table``: a price table already built from this history (the API shares one across threads)."""
         self.con = con
         self.path = path
-        self._table: PriceTable | None = None
+        self._table: PriceTable | None = table
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Catalog:

@@ -17,10 +17,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
-from catalog.cli.output import jsonable
 from catalog.store import runlog
+from catalog.wire import jsonable
 from jobs.context import JobContext
 from jobs.health import health_report, service_facts
 from jobs.registry import JOBS
@@ -31,14 +32,22 @@ def error(status: int, code: str, message: str, detail: Any = None) -> JSONRespo
     return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
 
 
-def build_app(ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at: datetime, token: str) -> Starlette:
+def build_app(
+    ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at: datetime, token: str, api: ASGIApp | None = None
+) -> Starlette:
+    """The service's routes; ``api`` (the query API) is mounted under them, so ``/health`` is the service's."""
+
     def index(_request: Request) -> JSONResponse:
         return JSONResponse(
             {
                 "service": "catalog",
                 "db": str(ctx.db),
                 "source": ctx.source.name,
-                "links": {"health": f"{url}/health", "job_runs": f"{url}/jobs/runs"},
+                "links": {
+                    "health": f"{url}/health",
+                    "job_runs": f"{url}/jobs/runs",
+                    **({"api_docs": f"{url}/docs", "openapi": f"{url}/openapi.json"} if api is not None else {}),
+                },
             }
         )
 
@@ -98,6 +107,7 @@ def build_app(ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at
             Route("/health", health),
             Route("/jobs/runs", runs),
             Route("/jobs/{name}/run", run_now, methods=["POST"]),
+            *([Mount("/", app=api)] if api is not None else []),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

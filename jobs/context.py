@@ -51,6 +51,8 @@ class JobContext:
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     read_lock: threading.Lock = field(default_factory=threading.Lock)
     reader: duckdb.DuckDBPyConnection | None = None
+    # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
+    after_run: Callable[[], Any] | None = None
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:

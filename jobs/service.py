@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 import uvicorn
 
+from catalog.api import ApiState, create_app
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
 from catalog.pipeline import replay
@@ -171,10 +172,14 @@ def run_service(
         ctx.log = log.info
         ctx.reader = con.cursor()
         ctx.publish_copy()
+        with ctx.writing() as writer:
+            api_reader = writer.cursor()
+        api_state = ApiState(api_reader, options.db)
+        ctx.after_run = api_state.refresh
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
         token = secrets.token_urlsafe(24)
-        app = build_app(ctx, scheduler, url=url, started_at=started_at, token=token)
+        app = build_app(ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state))
         server = uvicorn.Server(quiet_config(app, timeout_graceful_shutdown=2))
         with serve_in_thread(server, sock, name="catalog-service"):
             write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
@@ -207,6 +212,7 @@ def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None]) -> 
         summary = queries.holdings(con)
     lines = [
         f"catalog service on {url}  (pid {os.getpid()}, stop with Ctrl-C or SIGTERM)",
+        f"  API      {url}/v1/…   docs {url}/docs   OpenAPI {url}/openapi.json",
         f"  health   {url}/health",
         f"  runs     {url}/jobs/runs",
         f"  history  {ctx.db}: {summary['snapshots']} snapshots, "

@@ -10,7 +10,7 @@ import click
 from catalog import __version__
 from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
-from catalog.cli.serve import fake_openrouter_cmd
+from catalog.cli.serve import fake_openrouter_cmd, serve_cmd
 from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError
 
@@ -50,6 +50,7 @@ for command in (
     cheapest_cmd,
     price_cmd,
     reconcile_cmd,
+    serve_cmd,
     fake_openrouter_cmd,
 ):
     cli.add_command(command)

@@ -19,21 +19,9 @@ from rich.table import Table
 
 from catalog.prices import canonical
 from catalog.times import iso
+from catalog.wire import jsonable
 
 MILLION = Decimal(1_000_000)
-
-
-def jsonable(value: Any) -> Any:
-    """Exact JSON: money stays a decimal string, times are ISO-8601 UTC."""
-    if isinstance(value, Decimal):
-        return canonical(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def rows_of(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:

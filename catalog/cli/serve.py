@@ -1,8 +1,10 @@
-"""Serving commands: the fake OpenRouter server (later: the API and the site)."""
+"""Serving commands: the query API over a history file, and the fake OpenRouter server."""
 
 from __future__ import annotations
 
 import click
+
+from catalog.cli.common import db_option
 
 
 @click.command("fake-openrouter")
@@ -30,3 +32,35 @@ def fake_openrouter_cmd(
     if overrides:
         faults = Faults.from_dict({**faults.to_dict(), **overrides})
     run(host=host, port=DEFAULT_PORT if port is None else port, day=day, faults=faults)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port (0: any free).")
+@db_option
+def serve_cmd(host: str, port: int, db: str | None) -> None:
+    """Serve the read-only query API over a history file (no scheduler; `catalog up` serves it too).
+
+    OpenAPI document at /openapi.json, docs at /docs, routes under /v1.
+    """
+    import uvicorn
+
+    from catalog.api import ApiState, create_app
+    from catalog.serving import bind, http_url
+    from catalog.settings import db_path
+    from catalog.store.db import connect_for_reading
+
+    path = db_path(db)
+    con, copy = connect_for_reading(path)
+    state = ApiState(con, copy or path)
+    sock = bind(host, port)
+    url = http_url(host, sock.getsockname()[1])
+    click.echo(f"catalog API on {url}  (docs {url}/docs, OpenAPI {url}/openapi.json; data {copy or path})")
+    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn already shut down gracefully
+    finally:
+        sock.close()
+        con.close()

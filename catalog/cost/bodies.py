@@ -359,10 +359,17 @@ def usage_from_text(text: str, name: str) -> tuple[list[Row], list[str]]:
                 "for one object per line, name the file .jsonl"
             ) from None
         if isinstance(document, list):
-            for index, item in enumerate(document):
-                _collect_item(item, f"{path.name}[{index}]", rows, problems)
-        else:
-            _collect_item(document, path.name, rows, problems)
+            return usage_from_items(document, path.name)
+        _collect_item(document, path.name, rows, problems)
+    return rows, problems
+
+
+def usage_from_items(items: list[Any], name: str) -> tuple[list[Row], list[str]]:
+    """Usage rows from a list of response bodies and/or flat contract rows (sources ``name[index]``)."""
+    rows: list[Row] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        _collect_item(item, f"{name}[{index}]", rows, problems)
     return rows, problems
 
 

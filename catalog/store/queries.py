@@ -395,3 +395,59 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
         """,
         {"at": at, "model": model_id},
     )
+
+
+# --- providers ---------------------------------------------------------------------------------------------
+
+
+def providers_as_of(con: duckdb.DuckDBPyConnection, at: datetime) -> pl.DataFrame:
+    """Providers at ``at``: the directory entry in force (if recorded then) and the endpoints and models served.
+
+    A provider that serves endpoints but had no directory entry then (days before the directory was
+    recorded) is listed with the name its endpoints give.
+    """
+    return _frame(
+        con,
+        """
+        WITH p AS (
+            SELECT * FROM provider_versions WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        ), e AS (
+            SELECT provider_slug, any_value(provider_name) AS provider_name, count(*) AS endpoints,
+                   count(DISTINCT model_id) AS models
+            FROM endpoint_versions WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+            GROUP BY provider_slug
+        )
+        SELECT coalesce(p.slug, e.provider_slug) AS slug, coalesce(p.name, e.provider_name) AS name,
+               coalesce(e.endpoints, 0) AS endpoints, coalesce(e.models, 0) AS models,
+               p.headquarters, p.datacenters, p.policy_training, p.policy_training_openrouter,
+               p.policy_retains_prompts, p.policy_retention_days, p.policy_can_publish,
+               p.policy_requires_user_ids, p.privacy_policy_url, p.terms_of_service_url, p.status_page_url,
+               p.valid_from
+        FROM p FULL OUTER JOIN e ON e.provider_slug = p.slug
+        ORDER BY slug
+        """,
+        {"at": at},
+    )
+
+
+def provider_endpoints_as_of(con: duckdb.DuckDBPyConnection, slug: str, at: datetime) -> pl.DataFrame:
+    """Every endpoint of one provider in force at ``at``, with its status then and exact prices."""
+    return _frame(
+        con,
+        f"""
+        WITH e AS (
+            SELECT * FROM endpoint_versions
+            WHERE provider_slug = $slug AND valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        ), s AS (
+            SELECT endpoint_key, status FROM endpoint_status
+            WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        )
+        SELECT e.endpoint_key, e.model_id, e.tag, e.provider_slug, e.provider_name, e.name, e.quantization,
+               e.context_length, e.max_completion_tokens, s.status, e.price_dynamic, e.price_free,
+               {", ".join(f"e.price_{k}" for k in PRICE_KEYS)}, e.discount, e.override_count, e.pricing_text,
+               e.valid_from, e.valid_to
+        FROM e LEFT JOIN s USING (endpoint_key)
+        ORDER BY e.model_id, e.endpoint_key
+        """,
+        {"slug": slug, "at": at},
+    )

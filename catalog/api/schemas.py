@@ -1,0 +1,199 @@
+"""Response shapes, published in the OpenAPI document. Money is an exact decimal string, times ISO-8601 UTC.
+
+Handlers return prebuilt JSON bytes (cached per data version), so these models document and are checked by
+the contract tests; they are not run on every response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Money = str | None
+
+
+class Open(BaseModel):
+    """Rows carry every stored column; the ones named here are always present."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str
+    detail: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ModelRow(Open):
+    model_id: str
+    name: str | None
+    context_length: int | None
+    modality: str | None
+    input_modalities: list[str] | None
+    output_modalities: list[str] | None
+    supported_parameters: list[str] | None
+    endpoints: int
+    price_prompt: Money
+    price_completion: Money
+    discount: Money
+    valid_from: str
+
+
+class ModelList(BaseModel):
+    as_of: str
+    total: int
+    limit: int
+    offset: int
+    items: list[ModelRow]
+
+
+class EndpointRow(Open):
+    endpoint_key: str
+    model_id: str
+    tag: str
+    provider_name: str | None
+    quantization: str | None
+    context_length: int | None
+    status: int | None
+    price_prompt: Money
+    price_completion: Money
+    discount: Money
+    pricing_text: str
+    valid_from: str
+    valid_to: str | None
+
+
+class SheetRow(Open):
+    kind: str
+    model_id: str
+
+
+class ModelDetail(BaseModel):
+    as_of: str
+    model: ModelRow
+    endpoints: list[EndpointRow]
+    price_sheets: list[SheetRow]
+
+
+class VersionRow(Open):
+    valid_from: str
+    valid_to: str | None
+    pricing_text: str
+
+
+class EndpointHistory(BaseModel):
+    endpoint_key: str
+    tag: str
+    provider_name: str | None
+    versions: list[VersionRow]
+
+
+class ModelHistory(BaseModel):
+    model_id: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    model_versions: list[VersionRow]
+    endpoints: list[EndpointHistory]
+
+
+class ProviderRow(Open):
+    slug: str
+    name: str | None
+    endpoints: int
+    models: int
+
+
+class ProviderList(BaseModel):
+    as_of: str
+    items: list[ProviderRow]
+
+
+class ProviderDetail(BaseModel):
+    as_of: str
+    provider: ProviderRow
+    endpoints: list[EndpointRow]
+
+
+class ChangeRow(BaseModel):
+    at: str
+    entity: str
+    kind: str
+    model_id: str
+    endpoint_key: str | None
+    tag: str | None
+    provider_name: str | None
+    field: str | None
+    old: str | None
+    new: str | None
+    pct_change: float | None
+
+
+class ChangeList(BaseModel):
+    since: str
+    until: str
+    total: int
+    limit: int
+    offset: int
+    items: list[ChangeRow]
+
+
+class RankedRow(Open):
+    rank: int
+    model_id: str
+    tag: str
+    endpoint_key: str
+    provider: str
+    cost_per_request: Money
+    cost_per_million_tokens: Money
+    terms: dict[str, str]
+    term_shares: dict[str, float]
+
+
+class Cheapest(BaseModel):
+    as_of: str
+    model: str | None
+    profile: dict[str, Any]
+    filters: dict[str, Any]
+    ranked: list[RankedRow]
+    excluded: list[dict[str, Any]]
+    explanation: str
+    provider: dict[str, Any] | None = Field(description="OpenRouter `provider` routing object for the winner")
+
+
+class CostRow(Open):
+    source: str | None
+    model: str | None
+    status: str
+    cost_total: Money
+
+
+class CostResult(BaseModel):
+    rows: list[CostRow]
+    totals: dict[str, Any]
+    problems: list[str]
+
+
+class SnapshotRow(Open):
+    snapshot_id: int
+    taken_at: str
+    status: str
+    source: str
+    kinds: str
+
+
+class SnapshotList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[SnapshotRow]
+
+
+class Health(BaseModel):
+    status: str
+    data_version: str
+    snapshots: dict[str, Any]
