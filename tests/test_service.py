@@ -310,8 +310,14 @@ def test_replay_source_starts_small_and_adds_one_recorded_day_per_sweep(tmp_path
     up = Up(db, {"CATALOG_JOB_SNAPSHOT_CATALOG_EVERY": "1s", **ONLY_THE_SWEEP}, "--source", "replay")
     try:
         assert up.health().json()["service"]["source"] == "replay"
+        first = httpx.get(f"{up.url}/v1/snapshots", params={"limit": 1}, timeout=10).json()["total"]
         wait_until(lambda: up.health().json()["snapshots"]["ok"] >= len(initial) + 3, 90, "three replayed days")
         newest = up.health().json()["snapshots"]["newest"]
+        # The query API is served by the same process and rebuilt after each snapshot: it sees the new days.
+        listed = httpx.get(f"{up.url}/v1/snapshots", params={"limit": 1}, timeout=10)
+        assert listed.status_code == 200 and listed.json()["total"] >= len(initial) + 3 > first
+        assert listed.headers["etag"] != '"empty"'
+        assert httpx.get(f"{up.url}/openapi.json", timeout=10).json()["paths"]["/v1/cheapest"]
     finally:
         code = up.stop()
     assert code == 0, up.output()
