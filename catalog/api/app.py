@@ -21,6 +21,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from catalog import __version__
@@ -116,7 +117,8 @@ def create_app(state: ApiState) -> FastAPI:
     app.state.catalog = state
     _docs(app)
 
-    def respond(request: Request, build: Callable[[], Any]) -> Response:
+    async def respond(request: Request, build: Callable[[], Any]) -> Response:
+        """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop."""
         headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
         if state.last_modified:
             headers["Last-Modified"] = state.last_modified
@@ -124,11 +126,13 @@ def create_app(state: ApiState) -> FastAPI:
         if match is not None and (match.strip() == "*" or state.etag in [t.strip() for t in match.split(",")]):
             return Response(status_code=304, headers=headers)
         key = (request.url.path, request.url.query)
-        body = state.cached(key, lambda: orjson.dumps(jsonable(build())))
+        body = state.lookup(key)
+        if body is None:
+            body = await run_in_threadpool(state.cached, key, lambda: orjson.dumps(jsonable(build())))
         return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/v1/models", response_model=schemas.ModelList, responses=ERRORS, tags=["models"])
-    def list_models(
+    async def list_models(
         request: Request,
         q: Annotated[str | None, Query(max_length=200, description="Part of the id or name.")] = None,
         modality: Annotated[str | None, Query(max_length=50, description="An input or output modality.")] = None,
@@ -160,10 +164,10 @@ def create_app(state: ApiState) -> FastAPI:
                 frame = frame.filter(pl.col("model_id").is_in(sorted(served)))
             return {"as_of": at, **_page(_rows(frame), limit, offset)}
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/v1/models/{author}/{slug}", response_model=schemas.ModelDetail, responses=ERRORS, tags=["models"])
-    def get_model(request: Request, author: str, slug: str, as_of: AsOf = None) -> Response:
+    async def get_model(request: Request, author: str, slug: str, as_of: AsOf = None) -> Response:
         """One model at ``as_of``: its model-level row, every endpoint with exact prices, and every price sheet
         (listed strings, tiers, discount and the undiscounted base)."""
 
@@ -185,12 +189,12 @@ def create_app(state: ApiState) -> FastAPI:
                 "price_sheets": _rows(sheets),
             }
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get(
         "/v1/models/{author}/{slug}/history", response_model=schemas.ModelHistory, responses=ERRORS, tags=["models"]
     )
-    def model_history(
+    async def model_history(
         request: Request,
         author: str,
         slug: str,
@@ -236,20 +240,20 @@ def create_app(state: ApiState) -> FastAPI:
                 "endpoints": grouped,
             }
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/v1/providers", response_model=schemas.ProviderList, responses=ERRORS, tags=["providers"])
-    def list_providers(request: Request, as_of: AsOf = None) -> Response:
+    async def list_providers(request: Request, as_of: AsOf = None) -> Response:
         """Providers at ``as_of``: directory facts, data policy, and how many endpoints and models they serve."""
 
         def build() -> dict[str, Any]:
             at = _instant(as_of, state, "as_of")
             return {"as_of": at, "items": _rows(queries.providers_as_of(state.cursor(), at))}
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/v1/providers/{slug}", response_model=schemas.ProviderDetail, responses=ERRORS, tags=["providers"])
-    def get_provider(request: Request, slug: str, as_of: AsOf = None) -> Response:
+    async def get_provider(request: Request, slug: str, as_of: AsOf = None) -> Response:
         """One provider at ``as_of``: its data policy and every endpoint it serves, with exact prices."""
 
         def build() -> dict[str, Any]:
@@ -270,10 +274,10 @@ def create_app(state: ApiState) -> FastAPI:
             endpoints = queries.provider_endpoints_as_of(cur, slug, at)
             return {"as_of": at, "provider": _rows(found)[0], "endpoints": _rows(endpoints)}
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/v1/changes", response_model=schemas.ChangeList, responses=ERRORS, tags=["history"])
-    def list_changes(
+    async def list_changes(
         request: Request,
         since: Annotated[str | None, Query(description="Start (a date: its 00:00 UTC); default 7 days ago.")] = None,
         until: Annotated[str | None, Query(description="End, inclusive; default: the newest snapshot.")] = None,
@@ -303,10 +307,10 @@ def create_app(state: ApiState) -> FastAPI:
             frame = queries.changes(state.cursor(), lo, hi, entity=entity, kind=kind, model=model_id, provider=provider)
             return {"since": lo, "until": hi, **_page(_rows(frame), limit, offset)}
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/v1/cheapest", response_model=schemas.Cheapest, responses=ERRORS, tags=["costs"])
-    def cheapest(
+    async def cheapest(
         request: Request,
         model: Annotated[str | None, Query(max_length=200, description="A model id; omit to rank every model.")] = None,
         input: Annotated[int, Query(ge=0, le=MAX_TOKENS, description="Input tokens per request.")] = 1000,
@@ -378,7 +382,7 @@ def create_app(state: ApiState) -> FastAPI:
             )
             return ranking.to_dict()
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.post(
         "/v1/cost",
@@ -439,17 +443,17 @@ def create_app(state: ApiState) -> FastAPI:
         return Response(orjson.dumps(jsonable(body)), media_type="application/json")
 
     @app.get("/v1/snapshots", response_model=schemas.SnapshotList, responses=ERRORS, tags=["history"])
-    def list_snapshots(request: Request, limit: Limit = 100, offset: Offset = 0) -> Response:
+    async def list_snapshots(request: Request, limit: Limit = 100, offset: Offset = 0) -> Response:
         """Every snapshot, newest first: when, from where, status, counts, versions opened and closed, errors."""
 
         def build() -> dict[str, Any]:
             frame = queries.snapshots(state.cursor()).reverse()
             return _page(_rows(frame), limit, offset)
 
-        return respond(request, build)
+        return await respond(request, build)
 
     @app.get("/health", response_model=schemas.Health, tags=["service"])
-    def health(request: Request) -> Response:
+    async def health(request: Request) -> Response:
         """What the history holds and its data version (``catalog up`` answers this with its jobs too)."""
 
         def build() -> dict[str, Any]:
@@ -457,7 +461,7 @@ def create_app(state: ApiState) -> FastAPI:
 
             return {"status": "ok", "data_version": state.etag, "snapshots": snapshot_counts(state.cursor())}
 
-        return respond(request, build)
+        return await respond(request, build)
 
     return app
 

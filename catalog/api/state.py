@@ -124,6 +124,9 @@ class ApiState:
 
     # -- caches --------------------------------------------------------------------------------------
 
+    def lookup(self, key: tuple[Any, ...]) -> bytes | None:
+        return self._responses.get(key)
+
     def cached(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
         generation = self._generation
         hit = self._responses.get(key)
