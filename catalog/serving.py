@@ -30,6 +30,8 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+    # Listen now: a URL printed before the server loop starts already accepts connections (they queue).
+    sock.listen(2048)
     return sock
 
 

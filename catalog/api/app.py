@@ -39,7 +39,9 @@ from catalog.wire import jsonable
 MAX_COST_BYTES = 1_000_000
 MAX_COST_ROWS = 10_000
 MAX_TOKENS = 10**12
-CHANGE_KINDS = ("added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other")
+ChangeKind = Literal[
+    "added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other"
+]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},
     404: {"model": schemas.ErrorResponse, "description": "no such model / provider"},
@@ -66,6 +68,13 @@ def _instant(value: str | None, state: ApiState, what: str, *, bound: str = "end
     return parse_instant(value, bound="start" if bound == "start" else "end", what=what)
 
 
+def _days_before(at: datetime, days: int) -> datetime:
+    try:
+        return at - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=at.tzinfo)
+
+
 def _decimal(value: str, what: str) -> Decimal:
     try:
         number = Decimal(value)
@@ -77,7 +86,10 @@ def _decimal(value: str, what: str) -> Decimal:
 
 
 def _model_id(state: ApiState, author: str, slug: str) -> str:
-    model_id = f"{author}/{slug}"
+    return _resolve(state, f"{author}/{slug}")
+
+
+def _resolve(state: ApiState, model_id: str) -> str:
     table = state.table
     resolved = table.resolve_model(model_id) if table is not None else None
     if resolved is not None:
@@ -90,6 +102,22 @@ def _model_id(state: ApiState, author: str, slug: str) -> str:
         f"model {model_id!r} is not in the history",
         {"model": model_id, "did_you_mean": state.suggestions(model_id)},
     )
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match`` uses the weak comparison (RFC 9110): ``W/"x"`` matches ``"x"``."""
+    if header.strip() == "*":
+        return True
+    return etag.removeprefix("W/") in {t.strip().removeprefix("W/") for t in header.split(",")}
+
+
+def _cache_key(request: Request) -> tuple[Any, ...]:
+    """The route's own parameters, in order: unknown parameters cannot grow the cache, and spelling the
+    same query in another order finds the same entry."""
+    route = request.scope.get("route")
+    known = {p.alias for p in route.dependant.query_params} if route is not None else set()
+    params = tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k in known))
+    return (request.url.path, params)
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
@@ -116,6 +144,7 @@ def create_app(state: ApiState) -> FastAPI:
     errors.install(app)
     app.state.catalog = state
     _docs(app)
+    _publish_real_responses(app)
 
     async def respond(request: Request, build: Callable[[], Any]) -> Response:
         """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop."""
@@ -123,9 +152,9 @@ def create_app(state: ApiState) -> FastAPI:
         if state.last_modified:
             headers["Last-Modified"] = state.last_modified
         match = request.headers.get("if-none-match")
-        if match is not None and (match.strip() == "*" or state.etag in [t.strip() for t in match.split(",")]):
+        if match is not None and _etag_matches(match, state.etag):
             return Response(status_code=304, headers=headers)
-        key = (request.url.path, request.url.query)
+        key = _cache_key(request)
         body = state.lookup(key)
         if body is None:
             body = await run_in_threadpool(state.cached, key, lambda: orjson.dumps(jsonable(build())))
@@ -281,8 +310,8 @@ def create_app(state: ApiState) -> FastAPI:
         request: Request,
         since: Annotated[str | None, Query(description="Start (a date: its 00:00 UTC); default 7 days ago.")] = None,
         until: Annotated[str | None, Query(description="End, inclusive; default: the newest snapshot.")] = None,
-        kind: Annotated[str | None, Query(description=f"One of: {', '.join(CHANGE_KINDS)}.")] = None,
-        entity: Annotated[str | None, Query(description="endpoint or model.")] = None,
+        kind: Annotated[ChangeKind | None, Query(description="Only this kind of change.")] = None,
+        entity: Annotated[Literal["endpoint", "model"] | None, Query(description="Endpoint or model level.")] = None,
         model: Annotated[str | None, Query(max_length=200)] = None,
         provider: Annotated[str | None, Query(max_length=100)] = None,
         limit: Limit = 100,
@@ -292,18 +321,11 @@ def create_app(state: ApiState) -> FastAPI:
         old and new value (prices exact)."""
 
         def build() -> dict[str, Any]:
-            if kind is not None and kind not in CHANGE_KINDS:
-                raise ApiError(400, "bad_parameter", f"kind={kind!r} is not one of {', '.join(CHANGE_KINDS)}")
-            if entity is not None and entity not in ("endpoint", "model"):
-                raise ApiError(400, "bad_parameter", f"entity={entity!r} must be endpoint or model")
             hi = _instant(until, state, "until")
-            lo = _instant(since, state, "since", bound="start") if since else hi - timedelta(days=7)
+            lo = _instant(since, state, "since", bound="start") if since else _days_before(hi, 7)
             if lo > hi:
                 raise ApiError(400, "bad_parameter", "since is after until; swap them")
-            model_id = model
-            if model is not None:
-                author, _, rest = model.partition("/")
-                model_id = _model_id(state, author, rest)
+            model_id = _resolve(state, model) if model is not None else None
             frame = queries.changes(state.cursor(), lo, hi, entity=entity, kind=kind, model=model_id, provider=provider)
             return {"since": lo, "until": hi, **_page(_rows(frame), limit, offset)}
 
@@ -314,7 +336,7 @@ def create_app(state: ApiState) -> FastAPI:
         request: Request,
         model: Annotated[str | None, Query(max_length=200, description="A model id; omit to rank every model.")] = None,
         input: Annotated[int, Query(ge=0, le=MAX_TOKENS, description="Input tokens per request.")] = 1000,
-        output: Annotated[int, Query(ge=0, le=MAX_TOKENS, description="Output tokens per request.")] = 1000,
+        output: Annotated[int, Query(ge=0, le=MAX_TOKENS, description="Output tokens per request.")] = 500,
         cache_hit: Annotated[str, Query(max_length=40, description="Share of input read from cache, 0–1.")] = "0",
         cache_write: Annotated[str, Query(max_length=40, description="Share of input written to cache.")] = "0",
         cache_ttl: Annotated[Literal["5m", "1h"], Query(description="Cache write lifetime: 5m or 1h.")] = "5m",
@@ -365,10 +387,7 @@ def create_app(state: ApiState) -> FastAPI:
                 exclude_free=exclude_free,
             )
             at = _instant(as_of, state, "as_of")
-            model_id = None
-            if model is not None:
-                author, _, rest = model.partition("/")
-                model_id = _model_id(state, author, rest)
+            model_id = _resolve(state, model) if model is not None else None
             if state.table is None:
                 raise ApiError(503, "no_data", "the history holds no prices yet")
             ranking = rank_endpoints(
@@ -397,11 +416,7 @@ def create_app(state: ApiState) -> FastAPI:
                     "(model, provider, timestamp, prompt_tokens, completion_tokens, cache_read_tokens, "
                     "reasoning_tokens, …) and/or raw OpenRouter response bodies (with `usage`)."
                 ),
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "array", "maxItems": MAX_COST_ROWS, "items": {"type": "object"}}
-                    }
-                },
+                "content": {"application/json": {"schema": {"type": "array", "maxItems": MAX_COST_ROWS, "items": {}}}},
             }
         },
     )
@@ -419,10 +434,16 @@ def create_app(state: ApiState) -> FastAPI:
             raw += chunk
             if len(raw) > MAX_COST_BYTES:
                 raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
+        return await run_in_threadpool(_cost, bytes(raw), at)
+
+    def _cost(raw: bytes, at: str | None) -> Response:
+        """Parse and price off the event loop: a 10,000-row body takes long enough to stall other requests."""
         try:
-            items = json.loads(bytes(raw), parse_float=Decimal)
+            items = json.loads(raw, parse_float=Decimal)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, "bad_body", f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "bad_body", "the body nests too deeply; send a flat list of objects") from None
         if not isinstance(items, list):
             raise ApiError(400, "bad_body", "send a JSON list of usage rows or response bodies")
         if len(items) > MAX_COST_ROWS:
@@ -471,6 +492,30 @@ _SERVED_BY = """
     WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
       AND (provider_slug = ? OR tag = ? OR lower(provider_name) = lower(?))
 """
+
+
+def _publish_real_responses(app: FastAPI) -> None:
+    """The document says what the API sends: bad parameters are 400 ``ErrorResponse`` (FastAPI would list a
+    422 that never happens), and every GET can answer 304 to a current ``If-None-Match``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        for path in document.get("paths", {}).values():
+            for method, operation in path.items():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+                if method == "get" and "200" in responses:
+                    responses["304"] = {"description": "not modified: the If-None-Match ETag is current"}
+        schemas_ = document.get("components", {}).get("schemas", {})
+        schemas_.pop("HTTPValidationError", None)
+        schemas_.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _docs(app: FastAPI) -> None:

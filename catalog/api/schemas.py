@@ -22,7 +22,7 @@ class Open(BaseModel):
 class ErrorBody(BaseModel):
     code: str = Field(examples=["not_found"])
     message: str
-    detail: Any = None
+    detail: Any = Field(description="Structured detail (e.g. did_you_mean), or null")
 
 
 class ErrorResponse(BaseModel):

@@ -5,8 +5,9 @@ snapshot.
   costing and ranking run on it in memory.
 * **Candidates** for a ranking (the endpoints in force, with status, policy and uptime) are kept per model and
   per snapshot in force, so the first ranking of a state queries DuckDB and the rest do not.
-* **Responses** of the read routes are kept as JSON bytes per route and query, up to ``RESPONSE_CACHE``
-  entries, and dropped when the data changes.
+* **Responses** of the read routes are kept as JSON bytes per route and query (its known parameters only),
+  up to ``RESPONSE_CACHE`` entries and ``RESPONSE_CACHE_BYTES``, oldest out first, and dropped when the data
+  changes.
 * The **data version** is the newest snapshot (id and time). It is the ``ETag`` and ``Last-Modified`` of every
   answer, and ``refresh()`` rebuilds everything when it changes (``catalog up`` calls it after each job).
 
@@ -32,6 +33,7 @@ from catalog.library import Catalog
 from catalog.store import queries
 
 RESPONSE_CACHE = 4096
+RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
 CANDIDATE_CACHE = 1024
 
 
@@ -45,6 +47,7 @@ class ApiState:
         self._lock = threading.RLock()
         self._generation = 0
         self._responses: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._response_bytes = 0
         self._candidates: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
         self._table: PriceTable | None = None
         self.etag = '"empty"'
@@ -97,6 +100,7 @@ class ApiState:
             self.newest = newest[0][1].astimezone(UTC) if newest else None
             self.last_modified = format_datetime(self.newest, usegmt=True) if self.newest else None
             self._responses.clear()
+            self._response_bytes = 0
             self._candidates.clear()
             self._generation += 1
             return True
@@ -134,10 +138,12 @@ class ApiState:
             return hit
         body = build()
         with self._lock:
-            if generation == self._generation:
+            if generation == self._generation and key not in self._responses:
                 self._responses[key] = body
-                if len(self._responses) > RESPONSE_CACHE:
-                    self._responses.popitem(last=False)
+                self._response_bytes += len(body)
+                while len(self._responses) > RESPONSE_CACHE or self._response_bytes > RESPONSE_CACHE_BYTES:
+                    _old, dropped = self._responses.popitem(last=False)
+                    self._response_bytes -= len(dropped)
         return body
 
     def candidates(self, at: datetime, model_id: str | None) -> pl.DataFrame:

@@ -39,7 +39,7 @@ from catalog.cost.normalise import (
     from_openrouter_responses,
     money_text,
 )
-from catalog.cost.usage import COUNT_COLUMNS, USAGE_SCHEMA
+from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, NOT_WHOLE, USAGE_SCHEMA
 from catalog.errors import InputError
 
 Row = dict[str, Any]
@@ -194,12 +194,16 @@ def usage_from_row(row: Mapping[str, Any], *, source: str, problems: list[str] |
             found.append(f"unknown field {name!r}; known fields: {', '.join(USAGE_SCHEMA)}")
         elif name in COUNT_COLUMNS:
             out[name] = count_value(value, field=name, problems=found)
+            if out[name] is None:
+                out[NOT_WHOLE] = True  # priced as invalid, never as if the count were 0
         elif name in ("billed_cost", "upstream_cost"):
             out[name] = money_text(value, field=name, problems=found)
         elif name == "is_byok":
             out[name] = flag_value(value, field=name, problems=found)
         elif name == "timestamp":
             out[name] = _timestamp(value, name, found)
+            if out[name] is None:
+                out[BAD_TIME] = True  # never priced at "now" instead
         else:
             out[name] = _text(row, name, found)
     out = {name: value for name, value in out.items() if value is not None}

@@ -51,14 +51,21 @@ def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a usage frame from dict rows (as normalisers return them); unknown keys are an error."""
     rows = list(rows)
     for index, row in enumerate(rows):
-        unknown = set(row) - set(USAGE_SCHEMA)
+        unknown = set(row) - set(USAGE_SCHEMA) - set(ROW_FLAGS)
         if unknown:
             raise InputError(
                 f"usage row {index} has unknown field(s) {', '.join(sorted(unknown))}; "
                 f"known fields: {', '.join(USAGE_SCHEMA)}"
             )
     columns = {name: [row.get(name) for row in rows] for name in USAGE_SCHEMA}
-    return conform(pl.DataFrame(columns, schema=USAGE_SCHEMA))
+    schema = dict(USAGE_SCHEMA)
+    # A value a normaliser could not read (a count "abc", a timestamp "soon") marks its row, so the row is
+    # priced as invalid rather than with that field left out.
+    for flag in ROW_FLAGS:
+        if any(row.get(flag) for row in rows):
+            columns[flag] = [bool(row.get(flag)) for row in rows]
+            schema[flag] = pl.Boolean()
+    return conform(pl.DataFrame(columns, schema=schema))
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -101,12 +108,16 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
                 raise InputError(f"usage column {name!r} is {current}, expected whole numbers")
         elif current != dtype:
             exprs.append(pl.col(name).cast(dtype))
+    if NOT_WHOLE in frame.columns:
+        not_whole.append(pl.col(NOT_WHOLE).fill_null(False))
     if not_whole:
         exprs.append(pl.any_horizontal(not_whole).alias(NOT_WHOLE))
     if "timestamp" in frame.columns and frame.schema["timestamp"] == pl.String:
-        exprs.append(
-            (pl.col("timestamp").is_not_null() & parse_time_text(pl.col("timestamp")).is_null()).alias(BAD_TIME)
-        )
+        bad_text = pl.col("timestamp").is_not_null() & parse_time_text(pl.col("timestamp")).is_null()
+        flagged = (bad_text | pl.col(BAD_TIME).fill_null(False)) if BAD_TIME in frame.columns else bad_text
+        exprs.append(flagged.alias(BAD_TIME))
+    elif BAD_TIME in frame.columns:
+        exprs.append(pl.col(BAD_TIME).fill_null(False))
     return frame.with_columns(exprs) if exprs else frame
 
 
