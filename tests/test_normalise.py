@@ -27,7 +27,7 @@ from catalog.cost.normalise import (
     from_openrouter_chat,
     from_openrouter_responses,
 )
-from catalog.cost.usage import USAGE_SCHEMA, usage_frame
+from catalog.cost.usage import NOT_WHOLE, USAGE_SCHEMA, usage_frame
 from catalog.errors import InputError
 from catalog.usage_files import read_usage_file
 
@@ -563,7 +563,14 @@ def test_jsonl_with_a_bad_line_keeps_the_others(tmp_path: Path) -> None:
     rows, problems = read_usage_file(path)
     assert [row["source"] for row in rows] == ["usage.jsonl:1", "usage.jsonl:4", "usage.jsonl:7"]
     assert rows[0]["billed_cost"] == "0.00001"
-    assert rows[1] == {"model": "x/y", "completion_tokens": 3, "billed_cost": "0.5", "source": "usage.jsonl:4"}
+    # The unreadable count is left out and the row marked, so it is priced as invalid, never with 0 tokens.
+    assert rows[1] == {
+        "model": "x/y",
+        "completion_tokens": 3,
+        "billed_cost": "0.5",
+        "source": "usage.jsonl:4",
+        NOT_WHOLE: True,
+    }
     assert rows[2] == {"model": "x/y", "prompt_tokens": 4, "source": "usage.jsonl:7"}
     assert [problem.split(": ")[0] for problem in problems] == [f"usage.jsonl:{n}" for n in (2, 4, 5, 6, 7)]
     assert "prompt_tokens is 'many'" in problems[1]
