@@ -23,6 +23,7 @@ bench: venv
 	$(PY) bench/sync.py
 	$(PY) bench/history.py
 	$(PY) bench/service.py
+	$(PY) bench/api.py
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cost_engine.py
 
