@@ -57,9 +57,12 @@ def run_job(ctx: JobContext, name: str, *, trigger: str = "schedule") -> tuple[i
     if not ctx.stop.is_set():
         try:
             ctx.publish_copy()
+        except Exception as exc:  # the run itself is stored; a failed publish must not mark it failed
+            log.error("after %s: could not publish the read-only copy: %s", name, exc)
+        try:
             if ctx.after_run is not None:
                 ctx.after_run()
-        except Exception as exc:  # the run itself is stored; what follows it must not mark it failed
-            log.error("after %s: could not publish the read-only copy or refresh the API: %s", name, exc)
+        except Exception as exc:
+            log.error("after %s: could not refresh the API's in-memory data: %s", name, exc)
     ctx.log(f"{name} [{trigger}] {result.status}: {result.summary}")
     return run_id, result

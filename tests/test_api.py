@@ -664,3 +664,39 @@ def test_unknown_query_parameters_do_not_grow_the_response_cache(client: TestCli
     for n in range(20):
         assert client.get("/v1/snapshots", params={"limit": 3, "junk": str(n)}).status_code == 200
     assert len(state._responses) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'[{"model": "deepseek/deepseek-v3.2", "prompt_tokens": 1' + b"0" * 5000 + b"}]",
+        b'[{"model": "\\ud800", "prompt_tokens": 1}]',
+        b'[{"model": "deepseek/deepseek-v3.2", "timestamp": "9999-12-31T23:59:59-23:00", "prompt_tokens": 1}]',
+    ],
+    ids=["huge-number", "lone-surrogate", "timestamp-past-the-calendar"],
+)
+def test_pathological_cost_bodies_are_answered_not_crashed(client: TestClient, content: bytes) -> None:
+    response = client.post("/v1/cost", content=content, headers={"content-type": "application/json"})
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert [r["status"] for r in response.json()["rows"]] == ["invalid"]
+    else:
+        assert set(response.json()["error"]) == {"code", "message", "detail"}
+
+
+def test_a_body_with_unreadable_usage_or_time_is_invalid_not_free(client: TestClient) -> None:
+    body = {"id": "gen-1", "model": MODEL, "provider": "baidu", "object": "chat.completion", "created": 1785585600}
+    rows = [
+        {**body, "usage": {"prompt_tokens": "abc", "completion_tokens": 10}},
+        {**body, "created": "soon", "usage": {"prompt_tokens": 10, "completion_tokens": 10}},
+        {**body, "usage": {"prompt_tokens": 10, "completion_tokens": 10}},
+    ]
+    answer = client.post("/v1/cost", json=rows).json()
+    assert [r["status"] for r in answer["rows"]] == ["invalid", "invalid", "ok"]
+    assert answer["totals"]["cost_total"] == answer["rows"][2]["cost_total"]
+
+
+def test_the_order_of_a_repeated_parameter_is_part_of_the_answer(client: TestClient) -> None:
+    first = client.get("/v1/cheapest", params=[("model", MODEL), ("input", "4"), ("input", "3")]).json()
+    second = client.get("/v1/cheapest", params=[("model", MODEL), ("input", "3"), ("input", "4")]).json()
+    assert first["profile"]["input_tokens"] == 3 and second["profile"]["input_tokens"] == 4

@@ -116,7 +116,8 @@ def _cache_key(request: Request) -> tuple[Any, ...]:
     same query in another order finds the same entry."""
     route = request.scope.get("route")
     known = {p.alias for p in route.dependant.query_params} if route is not None else set()
-    params = tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k in known))
+    # Sorted by name only: a stable sort keeps the order of a repeated parameter's values, which matters.
+    params = tuple(sorted(((k, v) for k, v in request.query_params.multi_items() if k in known), key=lambda kv: kv[0]))
     return (request.url.path, params)
 
 
@@ -444,6 +445,12 @@ def create_app(state: ApiState) -> FastAPI:
             raise ApiError(400, "bad_body", f"the body is not JSON: {exc}") from None
         except RecursionError:
             raise ApiError(400, "bad_body", "the body nests too deeply; send a flat list of objects") from None
+        except (ValueError, ArithmeticError) as exc:  # a number of thousands of digits
+            raise ApiError(400, "bad_body", f"the body holds a number that cannot be read: {exc}") from None
+        try:  # an escaped lone surrogate parses, but is not text anything downstream can store
+            json.dumps(items, default=str, ensure_ascii=False).encode("utf-8")
+        except UnicodeError:
+            raise ApiError(400, "bad_body", "the body holds a lone surrogate, which is not valid Unicode") from None
         if not isinstance(items, list):
             raise ApiError(400, "bad_body", "send a JSON list of usage rows or response bodies")
         if len(items) > MAX_COST_ROWS:

@@ -96,13 +96,15 @@ class ApiState:
                 ]
             finally:
                 cur.close()
-            self.etag = etag
-            self.newest = newest[0][1].astimezone(UTC) if newest else None
-            self.last_modified = format_datetime(self.newest, usegmt=True) if self.newest else None
+            # Caches go first, then the new version is published: a reader never pairs the new ETag with an
+            # answer built from the old data.
+            self._generation += 1
             self._responses.clear()
             self._response_bytes = 0
             self._candidates.clear()
-            self._generation += 1
+            self.newest = newest[0][1].astimezone(UTC) if newest else None
+            self.last_modified = format_datetime(self.newest, usegmt=True) if self.newest else None
+            self.etag = etag
             return True
 
     @property
@@ -147,12 +149,15 @@ class ApiState:
         return body
 
     def candidates(self, at: datetime, model_id: str | None) -> pl.DataFrame:
+        generation = self._generation
         key = (self.state_at(at), model_id)
         hit = self._candidates.get(key)
         if hit is not None:
             return hit
         frame = queries.endpoint_candidates(self.cursor(), at, model_id)
         with self._lock:
+            if generation != self._generation:
+                return frame  # the data changed while this ran: answer, but do not keep it under an old key
             self._candidates[key] = frame
             if len(self._candidates) > CANDIDATE_CACHE:
                 self._candidates.popitem(last=False)

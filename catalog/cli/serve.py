@@ -56,6 +56,12 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
     sock = bind(host, port)
     url = http_url(host, sock.getsockname()[1])
     click.echo(f"catalog API on {url}  (docs {url}/docs, OpenAPI {url}/openapi.json; data {copy or path})")
+    if copy is not None:
+        click.echo(
+            "note: a running `catalog up` owns the database and serves this API itself, always current; this "
+            "server reads the copy as it is now and does not see later snapshots",
+            err=True,
+        )
     config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -84,7 +84,15 @@ def usage_from_body(body: Mapping[str, Any], *, source: str, problems: list[str]
         )
     found: list[str] = []
     row = _normalise(body, usage_key, usage, found)
+    if found:
+        row[NOT_WHOLE] = True  # a usage value could not be read: price the row as invalid, never as if it were 0
+    before = len(found)
+    when = _created(body, found)
+    if len(found) > before:
+        row[BAD_TIME] = True  # an unreadable time: never priced at "now" instead
     row |= _metadata(body, found)
+    if when is not None:
+        row["timestamp"] = when
     row["source"] = source
     if problems is None and found:
         raise UsageFormatError([f"{source}: {message}" for message in found])
@@ -113,7 +121,6 @@ def _metadata(body: Mapping[str, Any], found: list[str]) -> Row:
         "model": _text(body, "model", found) or _text(body, "modelVersion", found),
         "provider": _text(body, "provider", found),
         "id": _text(body, "id", found) or _text(body, "responseId", found),
-        "timestamp": _created(body, found),
     }
     return {name: value for name, value in row.items() if value is not None}
 
@@ -144,10 +151,10 @@ def _timestamp(value: Any, field: str, found: list[str]) -> datetime | None:
     if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # OverflowError: an offset past the ends of the calendar
             found.append(f"{field} is {value!r}, not an ISO timestamp or unix seconds")
             return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     invalid: list[str] = []
     seconds = count_value(value, field=field, problems=invalid)
     if seconds is None or invalid:
