@@ -700,3 +700,40 @@ def test_the_order_of_a_repeated_parameter_is_part_of_the_answer(client: TestCli
     first = client.get("/v1/cheapest", params=[("model", MODEL), ("input", "4"), ("input", "3")]).json()
     second = client.get("/v1/cheapest", params=[("model", MODEL), ("input", "3"), ("input", "4")]).json()
     assert first["profile"]["input_tokens"] == 3 and second["profile"]["input_tokens"] == 4
+
+
+def test_a_current_etag_never_hides_an_error(client: TestClient) -> None:
+    etag = client.get("/health").headers["etag"]
+    missing = client.get("/v1/models/nope/nope", headers={"If-None-Match": etag})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_model"
+    bad = client.get("/v1/models", params={"as_of": "garbage"}, headers={"If-None-Match": "*"})
+    assert bad.status_code == 400
+    assert client.get("/v1/models", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_a_search_for_percent_or_underscore_matches_them_literally(client: TestClient) -> None:
+    assert client.get("/v1/models", params={"q": "%"}).json()["total"] == 0
+    every = client.get("/v1/models").json()["total"]
+    assert 0 < client.get("/v1/models", params={"q": "deepseek"}).json()["total"] < every
+
+
+def test_identical_requests_in_flight_build_the_answer_once(client: TestClient) -> None:
+    import threading
+
+    state = client.app.state.catalog  # type: ignore[attr-defined]
+    built = []
+    gate = threading.Event()
+
+    def build() -> bytes:
+        built.append(1)
+        gate.wait(2)
+        return b"{}"
+
+    key = ("/test", (("n", "1"),))
+    threads = [threading.Thread(target=state.cached, args=(key, build)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert len(built) == 1 and state.lookup(key) == b"{}"

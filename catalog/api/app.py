@@ -2,8 +2,9 @@
 ``/openapi.json`` and docs at ``/docs`` (served from the installed package: they work offline).
 
 Every answer carries ``ETag`` / ``Last-Modified`` of the data version (the newest snapshot); a request with a
-matching ``If-None-Match`` gets ``304`` before anything is computed. Read answers are served from memory
-(``catalog.api.state``): a DuckDB query runs only the first time a route and query is asked of a data version.
+matching ``If-None-Match`` gets ``304`` once its answer is known to be a 200 (cached, or just built): an error
+is never a 304. Read answers are served from memory (``catalog.api.state``): a DuckDB query runs only the first
+time a route and query is asked of a data version.
 Every query is parameterised.
 """
 
@@ -152,13 +153,14 @@ def create_app(state: ApiState) -> FastAPI:
         headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
         if state.last_modified:
             headers["Last-Modified"] = state.last_modified
-        match = request.headers.get("if-none-match")
-        if match is not None and _etag_matches(match, state.etag):
-            return Response(status_code=304, headers=headers)
         key = _cache_key(request)
         body = state.lookup(key)
         if body is None:
+            # Built (or refused with a 4xx) before any precondition: a 304 only ever stands for a 200.
             body = await run_in_threadpool(state.cached, key, lambda: orjson.dumps(jsonable(build())))
+        match = request.headers.get("if-none-match")
+        if match is not None and _etag_matches(match, state.etag):
+            return Response(status_code=304, headers=headers)
         return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/v1/models", response_model=schemas.ModelList, responses=ERRORS, tags=["models"])

@@ -48,6 +48,7 @@ class ApiState:
         self._generation = 0
         self._responses: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._response_bytes = 0
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
         self._candidates: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
         self._table: PriceTable | None = None
         self.etag = '"empty"'
@@ -80,9 +81,11 @@ class ApiState:
             cur = self._base.cursor()
             try:
                 newest = cur.execute(
-                    "SELECT snapshot_id, taken_at FROM snapshots ORDER BY snapshot_id DESC LIMIT 1"
+                    "SELECT snapshot_id, taken_at, (SELECT count(*) FROM snapshots WHERE raw_pruned_at IS NOT NULL) "
+                    "FROM snapshots ORDER BY snapshot_id DESC LIMIT 1"
                 ).fetchall()
-                etag = f'"h{newest[0][0]}-{int(newest[0][1].timestamp())}"' if newest else '"empty"'
+                # Pruning the raw archive changes what /v1/snapshots says (raw_pruned_at): it is a new version.
+                etag = f'"h{newest[0][0]}-{int(newest[0][1].timestamp())}-p{newest[0][2]}"' if newest else '"empty"'
                 if etag == self.etag and not force:
                     return False
                 versions = queries.price_versions(cur)
@@ -134,18 +137,30 @@ class ApiState:
         return self._responses.get(key)
 
     def cached(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+        """The cached answer for ``key``, else ``build()`` it — once: identical requests that arrive while it
+        is being built wait for that build instead of each doing the same work."""
         generation = self._generation
         hit = self._responses.get(key)
         if hit is not None:
             return hit
-        body = build()
         with self._lock:
-            if generation == self._generation and key not in self._responses:
-                self._responses[key] = body
-                self._response_bytes += len(body)
-                while len(self._responses) > RESPONSE_CACHE or self._response_bytes > RESPONSE_CACHE_BYTES:
-                    _old, dropped = self._responses.popitem(last=False)
-                    self._response_bytes -= len(dropped)
+            flight = self._building.setdefault(key, threading.Lock())
+        with flight:
+            hit = self._responses.get(key)
+            if hit is not None:
+                return hit
+            try:
+                body = build()
+                with self._lock:
+                    if generation == self._generation and key not in self._responses:
+                        self._responses[key] = body
+                        self._response_bytes += len(body)
+                        while len(self._responses) > RESPONSE_CACHE or self._response_bytes > RESPONSE_CACHE_BYTES:
+                            _old, dropped = self._responses.popitem(last=False)
+                            self._response_bytes -= len(dropped)
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
         return body
 
     def candidates(self, at: datetime, model_id: str | None) -> pl.DataFrame:

@@ -52,8 +52,10 @@ def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | Non
     """
     params: list[Any] = [at, at, at, at]
     if search:
-        sql += " AND (m.model_id ILIKE ? OR m.name ILIKE ?)"
-        params += [f"%{search}%", f"%{search}%"]
+        # A literal search: % and _ in what the user typed match themselves, not "anything".
+        literal = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql += " AND (m.model_id ILIKE ? ESCAPE '\\' OR m.name ILIKE ? ESCAPE '\\')"
+        params += [f"%{literal}%", f"%{literal}%"]
     return _frame(con, sql + " ORDER BY m.model_id", params)
 
 
