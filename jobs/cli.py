@@ -22,11 +22,10 @@ import click
 import duckdb
 import httpx
 
-from catalog.bundle import Bundle
 from catalog.cli.common import db_option, json_option
 from catalog.cli.output import emit_json, emit_table, progress_bar
 from catalog.errors import ConfigError, StoreError, StoreLockedError
-from catalog.settings import FetchSettings, bundle_dir, db_path
+from catalog.settings import db_path
 from catalog.store import runlog
 from catalog.store.db import ServiceInfo, connect, connect_for_reading, published_copy, running_service
 from catalog.times import iso
@@ -37,7 +36,7 @@ from jobs.registry import JOBS, job_named, run_dry
 from jobs.runner import run_job
 from jobs.scheduler import first_run
 from jobs.service import DEFAULT_HOST, DEFAULT_PORT, ServiceOptions, run_service
-from jobs.sources import LiveSource, ReplaySource, Source
+from jobs.sources import make_source
 
 SERVICE_TIMEOUT = 10.0
 FORWARDED_RUN_TIMEOUT = 3600.0
@@ -64,12 +63,6 @@ concurrency_option = click.option(
 
 def _config(config_file: str | None, source: str | None) -> ServiceConfig:
     return load_config(config_path(config_file), source=source)
-
-
-def _make_source(config: ServiceConfig, base_url: str | None, concurrency: int | None) -> Source:
-    if config.source == "replay":
-        return ReplaySource(Bundle(bundle_dir()), concurrency=concurrency or 8)
-    return LiveSource(FetchSettings.from_env(base_url=base_url, concurrency=concurrency))
 
 
 def _ask(service: ServiceInfo, method: str, path: str, **kwargs: Any) -> Any:
@@ -290,7 +283,7 @@ def run_cmd(
         _run_on_service(service, name, as_json)
         return
     config = _config(config_file, source)
-    job_source = _make_source(config, base_url, concurrency)
+    job_source = make_source(config.source, base_url=base_url, concurrency=concurrency)
     try:
         with progress_bar("endpoints", enabled=not as_json) as progress:
             if dry_run:

@@ -37,7 +37,7 @@ from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
 from catalog.pipeline import replay
 from catalog.serving import bind, http_url, quiet_config, serve_in_thread
-from catalog.settings import FetchSettings, bundle_dir
+from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
 from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file
 from catalog.times import iso
@@ -45,7 +45,7 @@ from jobs.app import build_app
 from jobs.config import ServiceConfig
 from jobs.context import JobContext
 from jobs.scheduler import build_scheduler, next_runs
-from jobs.sources import LiveSource, ReplaySource, Source
+from jobs.sources import ReplaySource, Source, make_source
 
 log = logging.getLogger("catalog.service")
 DEFAULT_HOST = "127.0.0.1"
@@ -96,12 +96,6 @@ class _Signals:
             print("second signal: exiting now (the database keeps its last committed snapshot)", flush=True)
             os._exit(128 + signum)
         self.stop.set()
-
-
-def _make_source(options: ServiceOptions) -> Source:
-    if options.config.source == "replay":
-        return ReplaySource(Bundle(bundle_dir()), concurrency=options.concurrency or 8)
-    return LiveSource(FetchSettings.from_env(base_url=options.base_url, concurrency=options.concurrency))
 
 
 def _to_load(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Bundle, list[SnapshotInfo]]:
@@ -159,7 +153,7 @@ def run_service(
         stale = runlog.interrupt_stale_runs(con)
         if stale:
             log.info("marked %d run(s) left 'running' by a stopped process as interrupted", stale)
-        source = _make_source(options)
+        source = make_source(options.config.source, base_url=options.base_url, concurrency=options.concurrency)
         try:
             _load(con, source, signals.stop, progress or _no_progress)
         except SweepInterrupted:

@@ -18,7 +18,7 @@ import duckdb
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.pipeline import KINDS_FOR, replay_server
-from catalog.settings import FetchSettings
+from catalog.settings import FetchSettings, bundle_dir
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,10 @@ class ReplaySource:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def make_source(name: str | None, *, base_url: str | None = None, concurrency: int | None = None) -> Source:
+    """The source a config names: ``replay`` (the bundled days), else OpenRouter or ``base_url``."""
+    if name == "replay":
+        return ReplaySource(Bundle(bundle_dir()), concurrency=concurrency or 8)
+    return LiveSource(FetchSettings.from_env(base_url=base_url, concurrency=concurrency))
