@@ -10,6 +10,7 @@ Every query is parameterised.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from catalog.cost.engine import cost_usage
 from catalog.cost.profile import EndpointFilters, WorkloadProfile, rank_endpoints
 from catalog.cost.usage import usage_frame
 from catalog.store import queries
+from catalog.store.runlog import snapshot_counts
 from catalog.times import parse_instant
 from catalog.wire import jsonable
 
@@ -86,10 +88,6 @@ def _decimal(value: str, what: str) -> Decimal:
     return number
 
 
-def _model_id(state: ApiState, author: str, slug: str) -> str:
-    return _resolve(state, f"{author}/{slug}")
-
-
 def _resolve(state: ApiState, model_id: str) -> str:
     table = state.table
     resolved = table.resolve_model(model_id) if table is not None else None
@@ -120,10 +118,6 @@ def _cache_key(request: Request) -> tuple[Any, ...]:
     # Sorted by name only: a stable sort keeps the order of a repeated parameter's values, which matters.
     params = tuple(sorted(((k, v) for k, v in request.query_params.multi_items() if k in known), key=lambda kv: kv[0]))
     return (request.url.path, params)
-
-
-def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return frame.to_dicts()
 
 
 def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
@@ -194,7 +188,7 @@ def create_app(state: ApiState) -> FastAPI:
             if provider:
                 served = {r[0] for r in cur.execute(_SERVED_BY, [at, at, provider, provider, provider]).fetchall()}
                 frame = frame.filter(pl.col("model_id").is_in(sorted(served)))
-            return {"as_of": at, **_page(_rows(frame), limit, offset)}
+            return {"as_of": at, **_page(frame.to_dicts(), limit, offset)}
 
         return await respond(request, build)
 
@@ -204,7 +198,7 @@ def create_app(state: ApiState) -> FastAPI:
         (listed strings, tiers, discount and the undiscounted base)."""
 
         def build() -> dict[str, Any]:
-            model_id = _model_id(state, author, slug)
+            model_id = _resolve(state, f"{author}/{slug}")
             at = _instant(as_of, state, "as_of")
             cur = state.cursor()
             model = queries.models_as_of(cur, at).filter(pl.col("model_id") == model_id)
@@ -216,9 +210,9 @@ def create_app(state: ApiState) -> FastAPI:
             sheets = state.catalog().prices(at, model=model_id)
             return {
                 "as_of": at,
-                "model": _rows(model)[0],
-                "endpoints": _rows(endpoints),
-                "price_sheets": _rows(sheets),
+                "model": model.to_dicts()[0],
+                "endpoints": endpoints.to_dicts(),
+                "price_sheets": sheets.to_dicts(),
             }
 
         return await respond(request, build)
@@ -236,7 +230,7 @@ def create_app(state: ApiState) -> FastAPI:
         """Every price version of the model and of each of its endpoints overlapping ``[from, to]``."""
 
         def build() -> dict[str, Any]:
-            model_id = _model_id(state, author, slug)
+            model_id = _resolve(state, f"{author}/{slug}")
             lo = _instant(start, state, "from", bound="start") if start else None
             hi = _instant(end, state, "to") if end else None
             if lo and hi and lo > hi:
@@ -255,7 +249,7 @@ def create_app(state: ApiState) -> FastAPI:
             endpoints = overlapping(queries.endpoint_history(cur, model_id))
             grouped = []
             for key, group in endpoints.group_by("endpoint_key", maintain_order=True):
-                rows = _rows(group)
+                rows = group.to_dicts()
                 grouped.append(
                     {
                         "endpoint_key": key[0],
@@ -268,7 +262,7 @@ def create_app(state: ApiState) -> FastAPI:
                 "model_id": model_id,
                 "from": lo,
                 "to": hi,
-                "model_versions": _rows(overlapping(queries.model_history(cur, model_id))),
+                "model_versions": overlapping(queries.model_history(cur, model_id)).to_dicts(),
                 "endpoints": grouped,
             }
 
@@ -280,7 +274,7 @@ def create_app(state: ApiState) -> FastAPI:
 
         def build() -> dict[str, Any]:
             at = _instant(as_of, state, "as_of")
-            return {"as_of": at, "items": _rows(queries.providers_as_of(state.cursor(), at))}
+            return {"as_of": at, "items": queries.providers_as_of(state.cursor(), at).to_dicts()}
 
         return await respond(request, build)
 
@@ -295,8 +289,6 @@ def create_app(state: ApiState) -> FastAPI:
             found = providers.filter(pl.col("slug") == slug)
             if found.is_empty():
                 known = providers["slug"].to_list()
-                import difflib
-
                 raise ApiError(
                     404,
                     "unknown_provider",
@@ -304,7 +296,7 @@ def create_app(state: ApiState) -> FastAPI:
                     {"provider": slug, "did_you_mean": difflib.get_close_matches(slug, known, n=5, cutoff=0.5)},
                 )
             endpoints = queries.provider_endpoints_as_of(cur, slug, at)
-            return {"as_of": at, "provider": _rows(found)[0], "endpoints": _rows(endpoints)}
+            return {"as_of": at, "provider": found.to_dicts()[0], "endpoints": endpoints.to_dicts()}
 
         return await respond(request, build)
 
@@ -330,7 +322,7 @@ def create_app(state: ApiState) -> FastAPI:
                 raise ApiError(400, "bad_parameter", "since is after until; swap them")
             model_id = _resolve(state, model) if model is not None else None
             frame = queries.changes(state.cursor(), lo, hi, entity=entity, kind=kind, model=model_id, provider=provider)
-            return {"since": lo, "until": hi, **_page(_rows(frame), limit, offset)}
+            return {"since": lo, "until": hi, **_page(frame.to_dicts(), limit, offset)}
 
         return await respond(request, build)
 
@@ -462,7 +454,7 @@ def create_app(state: ApiState) -> FastAPI:
         when = parse_instant(at, what="at") if at else None
         rows, problems = usage_from_items(items, "body")
         priced = cost_usage(usage_frame(rows), state.table, at=when)
-        out = _rows(priced)
+        out = priced.to_dicts()
         ok = priced.filter(pl.col("status") == "ok")
         totals = {
             "rows": priced.height,
@@ -478,7 +470,7 @@ def create_app(state: ApiState) -> FastAPI:
 
         def build() -> dict[str, Any]:
             frame = queries.snapshots(state.cursor()).reverse()
-            return _page(_rows(frame), limit, offset)
+            return _page(frame.to_dicts(), limit, offset)
 
         return await respond(request, build)
 
@@ -487,8 +479,6 @@ def create_app(state: ApiState) -> FastAPI:
         """What the history holds and its data version (``catalog up`` answers this with its jobs too)."""
 
         def build() -> dict[str, Any]:
-            from catalog.store.runlog import snapshot_counts
-
             return {"status": "ok", "data_version": state.etag, "snapshots": snapshot_counts(state.cursor())}
 
         return await respond(request, build)

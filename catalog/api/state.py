@@ -16,7 +16,7 @@ Each handler thread reads through its own DuckDB cursor.
 
 from __future__ import annotations
 
-import difflib
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -121,15 +121,11 @@ class ApiState:
     def state_at(self, at: datetime) -> datetime | None:
         """The snapshot in force at ``at`` (the newest at or before it): every instant until the next one
         answers the same, so caches key on it."""
-        import bisect
-
         index = bisect.bisect_right(self.snapshot_times, at)
         return self.snapshot_times[index - 1] if index else None
 
     def suggestions(self, model: str) -> list[str]:
-        close = difflib.get_close_matches(model, self.model_ids, n=5, cutoff=0.5)
-        close += [i for i in self.model_ids if model.lower() in i.lower() and i not in close][: 5 - len(close)]
-        return close
+        return queries.close_model_ids(model, self.model_ids)
 
     # -- caches --------------------------------------------------------------------------------------
 

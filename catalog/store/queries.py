@@ -25,6 +25,12 @@ def known_model_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("SELECT DISTINCT model_id FROM model_versions ORDER BY 1").fetchall()]
 
 
+def close_model_ids(model_id: str, ids: list[str]) -> list[str]:
+    """Up to five known ids close to ``model_id``: by spelling, then those containing it."""
+    close = difflib.get_close_matches(model_id, ids, n=5, cutoff=0.5)
+    return close + [i for i in ids if model_id.lower() in i.lower() and i not in close][: 5 - len(close)]
+
+
 def require_model(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
     """Raise ``NotFoundError`` with the closest ids when ``model_id`` was never in the history."""
     row = con.execute("SELECT 1 FROM model_versions WHERE model_id = ? LIMIT 1", [model_id]).fetchall()
@@ -32,9 +38,7 @@ def require_model(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
         row = con.execute("SELECT 1 FROM endpoint_versions WHERE model_id = ? LIMIT 1", [model_id]).fetchall()
     if row:
         return
-    ids = known_model_ids(con)
-    close = difflib.get_close_matches(model_id, ids, n=5, cutoff=0.5)
-    close += [i for i in ids if model_id.lower() in i.lower() and i not in close][: 5 - len(close)]
+    close = close_model_ids(model_id, known_model_ids(con))
     hint = f"; did you mean {', '.join(close)}?" if close else "; list models with `catalog models --search …`"
     raise NotFoundError(f"model {model_id!r} is not in the history{hint}")
 
