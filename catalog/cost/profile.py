@@ -215,7 +215,7 @@ def rank_endpoints(
         ranked=ranked,
         excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"])),
         explanation=_explain(ranked, profile),
-        routing=_routing(ranked, filters, fallbacks),
+        routing=provider_routing(ranked, filters, fallbacks),
     )
 
 
@@ -278,7 +278,7 @@ def _explain(ranked: list[dict[str, Any]], profile: WorkloadProfile) -> str:
     return text
 
 
-def _routing(ranked: list[dict[str, Any]], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
+def provider_routing(ranked: list[dict[str, Any]], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
     """OpenRouter's ``provider`` object: the winner first, the next cheapest of the same model as fallbacks."""
     if not ranked:
         return None

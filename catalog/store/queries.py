@@ -90,6 +90,30 @@ def endpoints_as_of(con: duckdb.DuckDBPyConnection, model_id: str, at: datetime)
     return frame
 
 
+def endpoints_in_force(con: duckdb.DuckDBPyConnection, at: datetime) -> pl.DataFrame:
+    """Every endpoint of every model in force at ``at``: its status then, exact prices, and the latest
+    telemetry (uptime, latency, throughput) with ``telemetry_at`` saying when it was observed."""
+    return _frame(
+        con,
+        f"""
+        WITH e AS (
+            SELECT * FROM endpoint_versions WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        ), s AS (
+            SELECT endpoint_key, status FROM endpoint_status
+            WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+        )
+        SELECT e.endpoint_key, e.model_id, e.tag, e.provider_slug, e.provider_name, e.quantization,
+               e.context_length, e.max_completion_tokens, e.supported_parameters, s.status,
+               e.price_dynamic, e.price_free, {", ".join(f"e.price_{k}" for k in PRICE_KEYS)}, e.discount,
+               e.override_count, e.valid_from, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
+               t.observed_at AS telemetry_at
+        FROM e LEFT JOIN s USING (endpoint_key) LEFT JOIN endpoint_telemetry t USING (endpoint_key)
+        ORDER BY e.model_id, e.endpoint_key
+        """,
+        {"at": at},
+    )
+
+
 def endpoint_history(con: duckdb.DuckDBPyConnection, model_id: str, provider: str | None = None) -> pl.DataFrame:
     """Every price version of the model's endpoints (optionally one provider slug or tag), oldest first."""
     require_model(con, model_id)

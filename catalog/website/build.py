@@ -1,0 +1,338 @@
+"""``catalog site build``: render the static site from the history.
+
+Templates and assets live in the project's top-level ``site/`` folder (``templates/``, ``static/``); Jinja2
+renders them with autoescaping on for HTML and XML, so text from upstream (model names, provider names,
+URLs) can never become markup. The site is written to a temporary folder beside ``--out`` and swapped into
+place when complete, so a server reading ``--out`` never sees a half-built site. Links are relative: the
+folder can be hosted under any path by any static file server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from catalog.errors import InputError
+from catalog.library import Catalog
+from catalog.prices import PRICE_KEYS, canonical
+from catalog.settings import PROJECT_ROOT
+from catalog.website import chart, exports
+from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather, newest_good_snapshot
+from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
+from catalog.website.pricedata import RATE_ORDER, price_data
+
+SITE_DIR = PROJECT_ROOT / "site"
+MODEL_PAGE_CHANGES = 50  # the newest changes on a model page; the rest on its own changes page
+MILLION = Decimal(1_000_000)
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
+
+
+def page_name(identifier: str) -> str:
+    """A file name for a model id or provider slug: ``/`` keeps its folder, anything outside ``[A-Za-z0-9.-]``
+    becomes ``_xx`` (its code point in hex), so ``:free`` cannot read as a URL scheme and no two ids collide."""
+    parts = identifier.split("/")
+    return "/".join(_UNSAFE.sub(lambda m: "_" + format(ord(m.group()), "x") + "_", part) or "_" for part in parts)
+
+
+# -- display filters (exact values go in titles and data attributes; these are for reading) --------------
+
+
+def _sig(value: Decimal, digits: int = 4) -> str:
+    if value == 0:
+        return "0"
+    exponent = value.adjusted() - digits + 1
+    rounded = value.quantize(Decimal(1).scaleb(exponent), ROUND_HALF_EVEN) if exponent < 0 else value.quantize(1)
+    text = format(rounded, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def usd(value: Decimal | str | None, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    amount = Decimal(value)
+    return ("−$" if amount < 0 else "$") + _sig(abs(amount), digits)
+
+
+def per_million(value: Decimal | str | None) -> str:
+    """A per-token price as $ per million tokens."""
+    if value is None:
+        return "dynamic"
+    return usd(Decimal(value) * MILLION)
+
+
+def exact(value: Decimal | str | None) -> str:
+    return "dynamic" if value is None else canonical(Decimal(value))
+
+
+def pct(value: Decimal | float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    number = float(value)
+    if abs(number) < 0.05:
+        return "±0 %"
+    return f"{'+' if number > 0 else '−'}{abs(number):.{digits}f} %"
+
+
+def count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def when(value: datetime | None) -> str:
+    return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def day(value: datetime | None) -> str:
+    return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def web_url(value: str | None) -> str | None:
+    """Only http(s) URLs from upstream become links (a ``javascript:`` URL would run on click)."""
+    return value if value and re.match(r"^https?://[^\s\"'<>]+$", value) else None
+
+
+def change_value(text: str | None, field: str | None) -> str:
+    """A change's old or new value: prices as $ per million tokens, anything else as recorded."""
+    if text is None:
+        return ""
+    if field in PRICE_KEYS:
+        try:
+            return per_million(Decimal(text))
+        except ArithmeticError:
+            return text
+    return text
+
+
+def environment(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        autoescape=jinja2.select_autoescape(["html", "xml", "atom"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        usd=usd,
+        per_m=per_million,
+        exact=exact,
+        pct=pct,
+        count=count,
+        when=when,
+        day=day,
+        rfc3339=rfc3339,
+        web_url=web_url,
+        page=page_name,
+        change_value=change_value,
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    out: Path
+    at: datetime
+    pages: int
+    models: int
+    providers: int
+    bytes: int
+    seconds: float
+    largest_model_page: tuple[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "as_of": rfc3339(self.at),
+            "pages": self.pages,
+            "models": self.models,
+            "providers": self.providers,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "largest_model_page": {"page": self.largest_model_page[0], "bytes": self.largest_model_page[1]},
+        }
+
+
+def default_out() -> Path:
+    from catalog.settings import DATA_DIR
+
+    return Path(os.environ.get("CATALOG_SITE_DIR") or DATA_DIR / "site")
+
+
+def build_site(
+    cat: Catalog,
+    out: Path,
+    *,
+    at: datetime | None = None,
+    site_dir: Path = SITE_DIR,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``."""
+    started = time.perf_counter()
+    if not (site_dir / "templates").is_dir():
+        raise InputError(f"no site templates in {site_dir}; run from a clone of the project (site/templates)")
+    newest = newest_good_snapshot(cat)
+    if newest is None:
+        raise InputError(f"{cat.path} holds no snapshot yet; load it with `catalog up` or `catalog sync`")
+    at = at or newest
+    facts = gather(cat, at)
+    out = out.resolve()
+    if out.exists() and not (out / "index.html").exists() and any(out.iterdir()):
+        raise InputError(f"{out} exists and is not a site built here; choose an empty or new folder for --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        pages = _render(facts, cat, work, site_dir, newest, progress)
+        _swap(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and not k.endswith(".changes.html")}
+    largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
+    return BuildReport(
+        out=out,
+        at=at,
+        pages=pages,
+        models=len(facts.models),
+        providers=len(facts.providers),
+        bytes=sum(sizes.values()),
+        seconds=time.perf_counter() - started,
+        largest_model_page=largest,
+    )
+
+
+def _swap(work: Path, out: Path) -> None:
+    """Put the finished site at ``out``: two renames, so readers see the old site or the new, never a mix."""
+    if not out.exists():
+        work.rename(out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    out.rename(old)
+    work.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _render(
+    facts: SiteFacts,
+    cat: Catalog,
+    work: Path,
+    site_dir: Path,
+    newest: datetime,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    env = environment(site_dir / "templates")
+    shutil.copytree(site_dir / "static", work / "static")
+    built_at = datetime.now(UTC)
+    model_ids = {m["model_id"] for m in facts.models}
+    provider_slugs = {p["slug"] for p in facts.providers}
+    common = {
+        "at": facts.at,
+        "newest": newest,
+        "built_at": built_at,
+        "presets": PRESETS,
+        "default": DEFAULT,
+        "windows": facts.windows,
+        "model_ids": model_ids,
+        "provider_slugs": provider_slugs,
+        "input_steps": INPUT_STEPS,
+        "output_steps": OUTPUT_STEPS,
+    }
+    total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
+    total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    done = 0
+
+    def page(template: str, target: str, **values: Any) -> None:
+        nonlocal done
+        depth = target.count("/")
+        _write(work / target, env.get_template(template).render(**common, root="../" * depth, **values))
+        done += 1
+        if progress:
+            progress(done, total)
+
+    data = price_data(facts.models, facts.table, facts.at)
+    page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts))
+    tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
+    for model in facts.models:
+        single = {**data, "models": [m for m in data["models"] if m["id"] == model["model_id"]]}
+        geometry = chart.step_chart(model["history"], facts.at, tokens=tokens, describe=usd)
+        page(
+            "model.html",
+            f"models/{page_name(model['model_id'])}.html",
+            model=model,
+            chart=geometry,
+            price_json=single,
+            routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
+            change_limit=MODEL_PAGE_CHANGES,
+        )
+        if len(model["changes"]) > MODEL_PAGE_CHANGES:
+            page("model_changes.html", f"models/{page_name(model['model_id'])}.changes.html", model=model)
+    page("providers.html", "providers/index.html", providers=facts.providers)
+    for provider in facts.providers:
+        page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=provider)
+    months = _months(facts.changes)
+    for index, (month, rows) in enumerate(months):
+        target = "changes.html" if index == 0 else f"changes/{month}.html"
+        page("changes.html", target, month=month, changes=rows, months=[m for m, _ in months])
+    page("feed.atom", "feed.atom", entries=_feed_entries(facts))
+    page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
+    prices_now = cat.prices(facts.at)
+    downloads = exports.write_downloads(cat.con, prices_now, work / "downloads", facts.at)
+    page("downloads.html", "downloads.html", downloads=downloads)
+    return done
+
+
+def _months(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Changes by UTC month, newest month first (the changes page is one page a month)."""
+    months: dict[str, list[dict[str, Any]]] = {}
+    for change in changes:  # already newest first
+        months.setdefault(change["at"].astimezone(UTC).strftime("%Y-%m"), []).append(change)
+    return list(months.items()) or [(datetime.now(UTC).strftime("%Y-%m"), [])]
+
+
+def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
+    inputs: set[str] = set()
+    params: set[str] = set()
+    providers: dict[str, str] = {}
+    for model in facts.models:
+        inputs.update(model["input_modalities"] or [])
+        params.update(model["supported_parameters"] or [])
+        for row in model["endpoints_now"]:
+            providers.setdefault(row["provider_slug"], row["provider_name"] or row["provider_slug"])
+    return {
+        "modalities": sorted(inputs),
+        "parameters": sorted(params),
+        "providers": sorted(providers.items(), key=lambda kv: kv[1].lower()),
+    }
+
+
+PRICE_KINDS = ("price", "discount", "overrides")
+
+
+def _feed_entries(facts: SiteFacts, limit: int = 200) -> list[dict[str, Any]]:
+    """Price changes grouped per (instant, model), newest first: one Atom entry each."""
+    groups: dict[tuple[datetime, str], list[dict[str, Any]]] = {}
+    for change in facts.changes:
+        if change["kind"] not in PRICE_KINDS:
+            continue
+        groups.setdefault((change["at"], change["model_id"]), []).append(change)
+    entries = [{"at": at, "model_id": mid, "changes": rows} for (at, mid), rows in groups.items()]
+    entries.sort(key=lambda e: (e["at"], e["model_id"]), reverse=True)
+    return entries[:limit]

@@ -1,0 +1,106 @@
+"""The price data embedded in the pages, from which the browser re-ranks endpoints for any workload.
+
+Each endpoint is a list ``[tag, provider name, variants, conds]`` (plus its key when that is not
+``model@tag``), which ``PriceCost.decode`` turns into objects. The browser (``site/static/cost.js``) applies
+the engine's formula to it with exact integer arithmetic (BigInt), so a slider gives the same cost, to the
+unit, as ``catalog cheapest``. What it needs per endpoint:
+
+* ``variants``: for each set of applying overrides (bit ``j`` = entry ``j``; ``2**k`` of them), the effective
+  rate of each term in ``RATE_ORDER`` in USD as ``"<integer>e<exponent>"`` (``"77e-8"`` is 0.00000077: exact,
+  and short; the browser turns it into BigInt units of ``10**-scale``), or null when some rate is dynamic
+  (the engine gives no price then);
+* ``conds``: per override entry, ``[min_prompt_tokens, utc_start, utc_end]`` (minutes of the UTC day; null
+  when the entry has no window). An entry applies when the whole prompt reaches its minimum and the page's
+  as-of instant (``at_minute``) falls in its window, as in the engine.
+
+The effective rates come from ``catalog.cost.sheets.effective_rates``, so the fallbacks (cache reads at the
+prompt rate when none is listed, reasoning at the completion rate) are the engine's own, not a copy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from catalog.cost.money import EXACT, to_units
+from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
+from catalog.website.presets import INPUT_STEPS, OUTPUT_STEPS, PRESETS
+
+# The terms a workload profile can reach (audio and image output counts are always 0 in a profile).
+RATE_ORDER = (
+    "input",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "output",
+    "reasoning",
+    "request",
+    "image",
+    "web_search",
+)
+
+
+def rate_text(rate: Decimal, scale: int) -> str:
+    """``rate`` as ``"<integer>e<exponent>"``, exactly; the exponent is never below ``-scale``."""
+    to_units(rate, scale)  # refuses a rate the page's scale cannot hold exactly
+    if rate == 0:
+        return "0"
+    sign, digits, exponent = rate.normalize(EXACT).as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = ("-" if sign else "") + "".join(map(str, digits))
+    return f"{mantissa}e{exponent}" if exponent else mantissa
+
+
+def endpoint_entry(row: dict[str, Any], version: SheetVersion, scale: int) -> list[Any]:
+    sheet = version.sheet
+    variants: list[list[str] | None] = []
+    for mask in range(2 ** len(sheet.overrides)):
+        rates = effective_rates(variant_prices(sheet, mask))
+        if any(rates[name] is None for name in RATES):  # the engine's test for a dynamic variant
+            variants.append(None)
+            continue
+        variants.append([rate_text(rates[name] or Decimal(0), scale) for name in RATE_ORDER])
+    conds = [
+        [
+            o.min_prompt_tokens or 0,
+            hhmm_minutes(o.utc_start) if o.utc_start is not None and o.utc_end is not None else None,
+            hhmm_minutes(o.utc_end) if o.utc_start is not None and o.utc_end is not None else None,
+        ]
+        for o in sheet.overrides
+    ]
+    entry: list[Any] = [row["tag"], row["provider_name"], variants, conds]
+    if row["endpoint_key"] != f"{row['model_id']}@{row['tag']}":
+        entry.append(row["endpoint_key"])  # a repeated tag (``model@tag#2``); otherwise the key is implied
+    return entry
+
+
+def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) -> dict[str, Any]:
+    """The embedded data for ``models`` (facts' model dicts): every endpoint a ranking would consider."""
+    return {
+        "scale": table.scale,
+        "at_minute": at.hour * 60 + at.minute,
+        "rates": list(RATE_ORDER),
+        "input_steps": list(INPUT_STEPS),
+        "output_steps": list(OUTPUT_STEPS),
+        "presets": {
+            p.name: {
+                "input": p.profile.input_tokens,
+                "output": p.profile.output_tokens,
+                "cache_hit": int(p.profile.cache_hit * 100),
+                "reasoning": int(p.profile.reasoning * 100),
+            }
+            for p in PRESETS
+        },
+        "models": [
+            {
+                "id": model["model_id"],
+                "endpoints": [
+                    endpoint_entry(row, version, table.scale)
+                    for row in model["endpoints_now"]
+                    if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
+                ],
+            }
+            for model in models
+        ],
+    }

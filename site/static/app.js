@@ -1,0 +1,203 @@
+/*
+ * Progressive enhancement for the static pages: sortable tables, the index's filters, and workload sliders
+ * that re-rank endpoints with cost.js. Every page is complete without it.
+ */
+(function () {
+  "use strict";
+
+  function $(selector, scope) { return (scope || document).querySelector(selector); }
+  function $$(selector, scope) { return Array.prototype.slice.call((scope || document).querySelectorAll(selector)); }
+
+  // -- sortable tables -------------------------------------------------------------------------------------
+  function cellValue(row, index, numeric) {
+    var cell = row.cells[index];
+    var raw = cell ? cell.getAttribute("data-value") : null;
+    if (raw === null) raw = cell ? cell.textContent.trim() : "";
+    if (!numeric) return raw.toLowerCase();
+    return raw === "" || raw === "None" ? null : Number(raw);
+  }
+
+  function sortTable(table, index, descending) {
+    var th = table.tHead.rows[0].cells[index];
+    var numeric = th.getAttribute("data-sort") === "num";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = cellValue(a, index, numeric), y = cellValue(b, index, numeric);
+      if (x === y) return 0;
+      if (x === null) return 1; // blanks last, either direction
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * (descending ? -1 : 1);
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    $$("th", table.tHead).forEach(function (cell) { cell.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    table.setAttribute("data-sorted", index + (descending ? ":desc" : ":asc"));
+  }
+
+  function resort(table) {
+    var state = table.getAttribute("data-sorted");
+    if (!state) return;
+    var parts = state.split(":");
+    sortTable(table, Number(parts[0]), parts[1] === "desc");
+  }
+
+  $$("table.sortable").forEach(function (table) {
+    $$("th[data-sort]", table.tHead).forEach(function (th) {
+      th.tabIndex = 0;
+      function go() {
+        var descending = th.getAttribute("aria-sort") === "ascending";
+        sortTable(table, th.cellIndex, descending);
+      }
+      th.addEventListener("click", go);
+      th.addEventListener("keydown", function (event) { if (event.key === "Enter") go(); });
+    });
+  });
+
+  // -- copy buttons ----------------------------------------------------------------------------------------
+  $$("button.copy").forEach(function (button) {
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var text = source.textContent;
+      var done = function () { button.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { selectText(source); });
+      } else {
+        selectText(source);
+      }
+    });
+  });
+
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  // -- workload sliders ------------------------------------------------------------------------------------
+  var dataNode = document.getElementById("price-data");
+  var form = document.getElementById("workload");
+  if (!dataNode || !form || !window.PriceCost) return;
+  var cost = window.PriceCost;
+  var data = cost.decode(JSON.parse(dataNode.textContent));
+  form.hidden = false;
+
+  var sliders = {
+    input: document.getElementById("input"),
+    output: document.getElementById("output"),
+    cache_hit: document.getElementById("cache-hit"),
+    reasoning: document.getElementById("reasoning")
+  };
+
+  function profile() {
+    return {
+      input: data.input_steps[Number(sliders.input.value)],
+      output: data.output_steps[Number(sliders.output.value)],
+      cache_hit: Number(sliders.cache_hit.value),
+      reasoning: Number(sliders.reasoning.value)
+    };
+  }
+
+  function showValues(p) {
+    $("#input-out").textContent = p.input.toLocaleString("en-US");
+    $("#output-out").textContent = p.output.toLocaleString("en-US");
+    $("#cache-hit-out").textContent = p.cache_hit + " %";
+    $("#reasoning-out").textContent = p.reasoning + " %";
+  }
+
+  function setCost(cell, units, p) {
+    var span = document.createElement("span");
+    span.title = "$" + cost.decimal(units, data.scale);
+    span.textContent = cost.usd(units, data.scale);
+    cell.textContent = "";
+    cell.appendChild(span);
+    cell.setAttribute("data-value", cost.decimal(units, data.scale));
+  }
+
+  function updateIndex(p, table) {
+    $$("tbody tr", table).forEach(function (row) {
+      var model = data.models[Number(row.getAttribute("data-model"))];
+      var ranked = model ? cost.rank(model, p, data) : [];
+      var costCell = row.querySelector("td.cost"), via = row.querySelector("td.via"), perM = row.querySelector("td.per-m");
+      if (!ranked.length) return; // "dynamic" / "no endpoint" stay as rendered
+      setCost(costCell, ranked[0].units, p);
+      via.textContent = ranked[0].endpoint.provider || ranked[0].endpoint.tag;
+      via.setAttribute("data-value", via.textContent);
+      var m = cost.perMillion(ranked[0].units, p, data.scale);
+      perM.textContent = m === null ? "—" : m;
+      perM.setAttribute("data-value", m === null ? "" : m.slice(1));
+    });
+    if (!table.getAttribute("data-sorted")) sortTable(table, 1, false); // a changed workload ranks by cost
+    else resort(table);
+  }
+
+  function updateModel(p, table) {
+    var model = data.models[0];
+    var body = table.tBodies[0];
+    var rows = {};
+    $$("tr", body).forEach(function (row) { rows[row.getAttribute("data-key")] = row; });
+    cost.rank(model, p, data).forEach(function (entry, index) {
+      var row = rows[entry.endpoint.key];
+      if (!row) return;
+      row.querySelector("td.rank").textContent = String(index + 1);
+      setCost(row.querySelector("td.cost"), entry.units, p);
+      var m = cost.perMillion(entry.units, p, data.scale);
+      row.querySelector("td.per-m").textContent = m === null ? "—" : m;
+      body.appendChild(row);
+      delete rows[entry.endpoint.key];
+    });
+    Object.keys(rows).forEach(function (key) { rows[key].querySelector("td.cost").textContent = "dynamic"; body.appendChild(rows[key]); });
+  }
+
+  function update() {
+    var p = profile();
+    showValues(p);
+    var index = document.getElementById("models");
+    if (index) updateIndex(p, index);
+    var custom = document.getElementById("custom-rank");
+    if (custom) updateModel(p, custom);
+  }
+
+  Object.keys(sliders).forEach(function (name) { sliders[name].addEventListener("input", update); });
+  $$("button[data-preset]", form).forEach(function (button) {
+    button.addEventListener("click", function () {
+      var preset = data.presets[button.getAttribute("data-preset")];
+      sliders.input.value = String(data.input_steps.indexOf(preset.input));
+      sliders.output.value = String(data.output_steps.indexOf(preset.output));
+      sliders.cache_hit.value = String(preset.cache_hit);
+      sliders.reasoning.value = String(preset.reasoning);
+      update();
+    });
+  });
+
+  // -- index filters ---------------------------------------------------------------------------------------
+  var filters = document.getElementById("filters");
+  var modelsTable = document.getElementById("models");
+  if (filters && modelsTable) {
+    filters.hidden = false;
+    var fields = ["q", "modality", "provider", "parameter", "min-context"].map(function (id) { return document.getElementById(id); });
+    var applyFilters = function () {
+      var q = fields[0].value.trim().toLowerCase(), modality = fields[1].value, provider = fields[2].value;
+      var parameter = fields[3].value, minContext = Number(fields[4].value || 0);
+      var shown = 0;
+      $$("tbody tr", modelsTable).forEach(function (row) {
+        var words = function (name) { return (row.getAttribute(name) || "").split(" "); };
+        var visible =
+          (!q || row.textContent.toLowerCase().indexOf(q) >= 0) &&
+          (!modality || words("data-modalities").indexOf(modality) >= 0) &&
+          (!provider || words("data-providers").indexOf(provider) >= 0) &&
+          (!parameter || words("data-parameters").indexOf(parameter) >= 0) &&
+          Number(row.getAttribute("data-context") || 0) >= minContext;
+        row.hidden = !visible;
+        if (visible) shown += 1;
+      });
+      document.getElementById("shown").textContent = shown + " of " + modelsTable.tBodies[0].rows.length + " models";
+    };
+    fields.forEach(function (field) { field.addEventListener("input", applyFilters); });
+    applyFilters();
+  }
+})();
