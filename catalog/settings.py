@@ -82,3 +82,15 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 def bundle_dir() -> Path:
     raw = os.environ.get("CATALOG_BUNDLE")
     return Path(raw).expanduser() if raw else BUNDLE_DIR
+
+
+def site_dir(db: Path | None = None) -> Path:
+    """Where the static site is built: ``$CATALOG_SITE_DIR``, else ``data/site`` for the default database,
+    else ``<db stem>-site`` beside the database (so two histories never share one site)."""
+    raw = os.environ.get("CATALOG_SITE_DIR")
+    if raw:
+        return Path(raw).expanduser()
+    db = db if db is not None else db_path()
+    if db.resolve() == DEFAULT_DB.resolve():
+        return DATA_DIR / "site"
+    return db.with_name(f"{db.stem}-site")

@@ -10,15 +10,17 @@ from __future__ import annotations
 import hmac
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.store import runlog
 from catalog.wire import jsonable
@@ -32,18 +34,58 @@ def error(status: int, code: str, message: str, detail: Any = None) -> JSONRespo
     return JSONResponse({"error": {"code": code, "message": message, "detail": detail}}, status_code=status)
 
 
-def build_app(
-    ctx: JobContext, scheduler: BaseScheduler, *, url: str, started_at: datetime, token: str, api: ASGIApp | None = None
-) -> Starlette:
-    """The service's routes; ``api`` (the query API) is mounted under them, so ``/health`` is the service's."""
+API_PREFIXES = ("/v1/", "/docs", "/openapi.json")
 
-    def index(_request: Request) -> JSONResponse:
+
+def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
+    """The query API for its paths, the latest static site build for everything else.
+
+    The site folder is looked up on every request, so a rebuild (swapped in whole) is served at once; before
+    the first build every site path is a 404.
+    """
+    files = StaticFiles(directory=site, html=True, check_dir=False)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if api is not None and (path.startswith(API_PREFIXES) or scope["type"] != "http"):
+            await api(scope, receive, send)
+        elif scope.get("method") not in ("GET", "HEAD"):
+            await error(405, "method_not_allowed", f"{scope.get('method')} is not allowed on {path}")(
+                scope, receive, send
+            )
+        elif not site.is_dir():
+            await error(404, "not_found", f"no site has been built yet at {path}; it builds after the first sweep")(
+                scope, receive, send
+            )
+        else:
+            await files(scope, receive, send)
+
+    return app
+
+
+def build_app(
+    ctx: JobContext,
+    scheduler: BaseScheduler,
+    *,
+    url: str,
+    started_at: datetime,
+    token: str,
+    api: ASGIApp | None = None,
+    site: Path | None = None,
+) -> Starlette:
+    """The service's routes; ``api`` (the query API) and the static ``site`` are served under them, so
+    ``/health`` is the service's. ``/`` is the site's index once built, else the JSON below (also ``/service``)."""
+
+    def index(request: Request) -> Response:
+        if site is not None and request.url.path == "/" and (site / "index.html").is_file():
+            return FileResponse(site / "index.html")
         return JSONResponse(
             {
                 "service": "catalog",
                 "db": str(ctx.db),
                 "source": ctx.source.name,
                 "links": {
+                    **({"site": f"{url}/"} if site is not None else {}),
                     "health": f"{url}/health",
                     "job_runs": f"{url}/jobs/runs",
                     **({"api_docs": f"{url}/docs", "openapi": f"{url}/openapi.json"} if api is not None else {}),
@@ -104,10 +146,12 @@ def build_app(
     return Starlette(
         routes=[
             Route("/", index),
+            Route("/service", index),
             Route("/health", health),
             Route("/jobs/runs", runs),
             Route("/jobs/{name}/run", run_now, methods=["POST"]),
-            *([Mount("/", app=api)] if api is not None else []),
+            *([Mount("/", app=site_or_api(site, api))] if site is not None else []),
+            *([Mount("/", app=api)] if api is not None and site is None else []),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -154,6 +154,8 @@ def default_schedules(source: str) -> dict[str, JobSchedule]:
         ),
         "prune_raw": JobSchedule("prune_raw", every=86400, misfire_grace=3600),
         "checkpoint": JobSchedule("checkpoint", every=86400, misfire_grace=3600),
+        # Daily, and queued after every sweep that stored a snapshot (see jobs.scheduler).
+        "build_site": JobSchedule("build_site", every=86400, misfire_grace=3600),
     }
 
 

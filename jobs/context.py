@@ -53,6 +53,7 @@ class JobContext:
     reader: duckdb.DuckDBPyConnection | None = None
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
+    site_dir: Path | None = None  # where build_site writes (default: beside the database)
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from catalog.errors import InputError
 from jobs.context import JobContext, JobResult
 from jobs.maintenance import checkpoint, prune_raw
+from jobs.site import build_site
 from jobs.snapshots import snapshot_catalog, snapshot_providers
 
 
@@ -26,6 +27,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("snapshot_providers", snapshot_providers, "one snapshot of /providers (and /models)"),
         JobSpec("prune_raw", prune_raw, "drop archived payloads of old snapshots that changed nothing"),
         JobSpec("checkpoint", checkpoint, "write the WAL into the database file; report size and free blocks"),
+        JobSpec("build_site", build_site, "render the static site (also after each successful sweep)"),
     )
 }
 

@@ -7,6 +7,7 @@
 * ``misfire_grace_time``: a run that could not start within the grace time of its slot is skipped and logged.
 * The first run of each job follows its last successful run (``last + interval``), so a restart neither
   repeats a fresh sweep nor waits a whole interval after a stale one; a job that never ran starts soon.
+* Follow-ups: a sweep that stored a snapshot queues ``build_site`` (when enabled), so the site shows it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -29,6 +37,13 @@ from jobs.runner import run_job
 log = logging.getLogger("catalog.jobs")
 FIRST_RUN_DELAY = timedelta(seconds=2)
 MANUAL_SEPARATOR = ":manual:"
+FOLLOW_SEPARATOR = ":after:"
+SWEEPS = ("snapshot_catalog", "snapshot_providers")  # a snapshot they store is followed by a site build
+
+
+def job_name(job_id: str) -> str:
+    """The job an APScheduler id runs: ``build_site:after:snapshot_catalog:…`` and ``…:manual:…`` are one-offs."""
+    return job_id.split(":", 1)[0]
 
 
 def first_run(
@@ -74,7 +89,7 @@ def build_scheduler(ctx: JobContext, *, first_delay: timedelta = FIRST_RUN_DELAY
         )
 
     def skipped(event: JobEvent) -> None:
-        job = event.job_id.split(MANUAL_SEPARATOR, 1)[0]
+        job = job_name(event.job_id)
         schedule = ctx.config.jobs.get(job)
         if event.code == EVENT_JOB_MAX_INSTANCES:
             reason = "skipped: the previous run was still going"
@@ -94,27 +109,48 @@ def build_scheduler(ctx: JobContext, *, first_delay: timedelta = FIRST_RUN_DELAY
             log.error("could not log a skipped run of %s: %s", job, exc)
         ctx.log(f"{job} {reason}")
 
+    def follow_up(event: JobEvent) -> None:
+        assert isinstance(event, JobExecutionEvent)
+        job = job_name(event.job_id)
+        retval = event.retval
+        stored = isinstance(retval, tuple) and retval[1].status == "ok" and retval[1].snapshot_id is not None
+        site = ctx.config.jobs.get("build_site")
+        if job in SWEEPS and stored and site is not None and site.enabled and not ctx.stop.is_set():
+            try:
+                run_soon(scheduler, ctx, "build_site", trigger="schedule", after=job)
+            except Exception as exc:  # a listener must never take the scheduler down
+                log.error("could not queue build_site after %s: %s", job, exc)
+
     scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    scheduler.add_listener(follow_up, EVENT_JOB_EXECUTED)
     return scheduler
 
 
 def next_runs(scheduler: BaseScheduler) -> dict[str, datetime | None]:
-    return {job.id: job.next_run_time for job in scheduler.get_jobs() if MANUAL_SEPARATOR not in job.id}
+    return {
+        job.id: job.next_run_time
+        for job in scheduler.get_jobs()
+        if MANUAL_SEPARATOR not in job.id and FOLLOW_SEPARATOR not in job.id
+    }
 
 
-def run_soon(scheduler: BaseScheduler, ctx: JobContext, name: str) -> datetime:
-    """Queue one run of ``name`` now, logged as ``manual``, beside the schedule (which it does not move).
+def run_soon(
+    scheduler: BaseScheduler, ctx: JobContext, name: str, *, trigger: str = "manual", after: str | None = None
+) -> datetime:
+    """Queue one run of ``name`` now, logged as ``trigger``, beside the schedule (which it does not move).
 
     It waits its turn behind a job that is running; the caller refuses a request for the job that is running.
+    ``after``: the job whose success queued this one (a follow-up, logged as scheduled).
     """
     at = datetime.now(UTC)
+    separator = FOLLOW_SEPARATOR + (after or "") + ":" if after else MANUAL_SEPARATOR
     scheduler.add_job(
         run_job,
         trigger="date",
         run_date=at,
         args=[ctx, name],
-        kwargs={"trigger": "manual"},
-        id=f"{name}{MANUAL_SEPARATOR}{at.timestamp()}",
+        kwargs={"trigger": trigger},
+        id=f"{name}{separator}{at.timestamp()}",
         name=name,
         misfire_grace_time=None,  # a run asked for by hand runs however long the queue was
     )

@@ -45,6 +45,7 @@ from jobs.app import build_app
 from jobs.config import ServiceConfig
 from jobs.context import JobContext
 from jobs.scheduler import build_scheduler, next_runs
+from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
 
 log = logging.getLogger("catalog.service")
@@ -173,7 +174,13 @@ def run_service(
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
         token = secrets.token_urlsafe(24)
-        app = build_app(ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state))
+        site = site_folder(ctx)
+        build = scheduler.get_job("build_site")
+        if build is not None and not (site / "index.html").is_file():
+            build.modify(next_run_time=datetime.now(UTC))  # no site yet: build it first, not in a day
+        app = build_app(
+            ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
+        )
         server = uvicorn.Server(quiet_config(app, timeout_graceful_shutdown=2))
         with serve_in_thread(server, sock, name="catalog-service"):
             write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
@@ -206,6 +213,7 @@ def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None]) -> 
         summary = queries.holdings(con)
     lines = [
         f"catalog service on {url}  (pid {os.getpid()}, stop with Ctrl-C or SIGTERM)",
+        f"  site     {url}/   (the static site in {site_folder(ctx)}, rebuilt after each sweep)",
         f"  API      {url}/v1/…   docs {url}/docs   OpenAPI {url}/openapi.json",
         f"  health   {url}/health",
         f"  runs     {url}/jobs/runs",

@@ -38,7 +38,8 @@ def refused(tmp_path: Path, text: str | None = None, *, env: dict[str, str] | No
 def test_defaults_for_openrouter() -> None:
     config = load_config(None, env={})
     jobs = config.jobs
-    assert set(jobs) == {"snapshot_catalog", "snapshot_providers", "prune_raw", "checkpoint"}
+    assert set(jobs) == {"snapshot_catalog", "snapshot_providers", "prune_raw", "checkpoint", "build_site"}
+    assert jobs["build_site"].enabled and jobs["build_site"].describe() == "every 1d"
     assert (jobs["snapshot_catalog"].every, jobs["snapshot_catalog"].jitter) == (3600, 300)
     assert jobs["snapshot_catalog"].describe() == "every 1h + up to 5m jitter"
     assert jobs["snapshot_providers"].enabled and jobs["snapshot_providers"].every == 86400
@@ -102,7 +103,7 @@ def test_file_overrides_durations_cron_enabled_and_service(tmp_path: Path) -> No
     assert jobs["snapshot_providers"].describe().startswith("cron 17 4 * * *")
     assert jobs["prune_raw"].option("keep_days") == 7
     assert not jobs["checkpoint"].enabled and jobs["checkpoint"].misfire_grace == 900
-    assert [s.name for s in config.enabled()] == ["snapshot_catalog", "snapshot_providers", "prune_raw"]
+    assert [s.name for s in config.enabled()] == ["snapshot_catalog", "snapshot_providers", "prune_raw", "build_site"]
     assert str(tmp_path / "catalog.toml") in config.origin
 
 
@@ -245,7 +246,7 @@ def test_the_readme_config_example_loads(tmp_path: Path) -> None:
     blocks = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
     assert len(blocks) == 1, "expected one ```toml block between the config markers"
     config = load(tmp_path, blocks[0])
-    assert set(config.jobs) == {"snapshot_catalog", "snapshot_providers", "prune_raw", "checkpoint"}
+    assert set(config.jobs) == {"snapshot_catalog", "snapshot_providers", "prune_raw", "checkpoint", "build_site"}
     assert "[jobs." in blocks[0]  # the example shows at least one job table
 
 

@@ -11,7 +11,8 @@ import click
 from catalog.cli.common import db_option, instant, json_option
 from catalog.cli.output import progress_bar
 from catalog.library import Catalog
-from catalog.website.build import build_site, default_out
+from catalog.settings import db_path, site_dir
+from catalog.website.build import build_site
 
 
 @click.group("site")
@@ -25,14 +26,15 @@ def site_group() -> None:
     "--out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder to write the site to (default: $CATALOG_SITE_DIR, else data/site); replaced whole when done.",
+    help="Folder to write the site to (default: $CATALOG_SITE_DIR, else data/site, or <db>-site beside a --db); "
+    "replaced whole when done.",
 )
 @click.option("--as-of", "as_of", default=None, help="Build the site as of this instant (default: newest snapshot).")
 @json_option
 def site_build_cmd(db: str | None, out: str | None, as_of: str | None, as_json: bool) -> None:
     """Render the static site from the history; any static file server can host the folder."""
     at = instant(as_of, bound="end", what="--as-of")
-    target = Path(out) if out else default_out()
+    target = Path(out) if out else site_dir(db_path(db))
     with Catalog.open(db) as cat, progress_bar("rendering pages", enabled=not as_json and sys.stderr.isatty()) as step:
         report = build_site(cat, target, at=at, progress=step)
     if as_json:

@@ -9,6 +9,7 @@ folder can be hosted under any path by any static file server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -165,12 +166,6 @@ class BuildReport:
         }
 
 
-def default_out() -> Path:
-    from catalog.settings import DATA_DIR
-
-    return Path(os.environ.get("CATALOG_SITE_DIR") or DATA_DIR / "site")
-
-
 def build_site(
     cat: Catalog,
     out: Path,
@@ -215,12 +210,11 @@ def build_site(
 
 
 def _swap(work: Path, out: Path) -> None:
-    """Put the finished site at ``out``: two renames, so readers see the old site or the new, never a mix."""
-    if not out.exists():
-        work.rename(out)
-        return
+    """Put the finished site at ``out``: two renames, so readers see the old site or the new, never a mix
+    (for the instant between them, a missing page). Another build that swapped first is simply replaced."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
-    out.rename(old)
+    with contextlib.suppress(FileNotFoundError):
+        out.rename(old)
     work.rename(out)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -1,0 +1,42 @@
+"""The ``build_site`` job: render the static site from the history the service owns.
+
+It runs after each successful sweep (the scheduler queues it) and daily. It reads through a cursor of the
+service's own connection — the service never opens its database file by path a second time — and writes
+the site beside the database (``catalog.settings.site_dir``), swapping it in whole when complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from catalog.library import Catalog
+from catalog.settings import site_dir
+from catalog.website.build import build_site as render_site
+from jobs.context import JobContext, JobResult
+
+
+def site_folder(ctx: JobContext) -> Path:
+    return ctx.site_dir or site_dir(ctx.db)
+
+
+def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
+    """Render every page as of the newest snapshot; a dry run renders into a temporary folder and drops it."""
+    with ctx.writing() as con:
+        cursor = con.cursor()
+    scratch = Path(tempfile.mkdtemp(prefix="catalog-site-")) if dry_run else None
+    try:
+        out = scratch / "site" if scratch else site_folder(ctx)
+        report = render_site(Catalog(cursor, ctx.db), out)
+    finally:
+        cursor.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    facts = report.to_dict()
+    where = "(dry run, not kept)" if dry_run else f"into {report.out}"
+    line = (
+        f"built {report.pages} pages ({report.models} models, {report.providers} providers) as of "
+        f"{facts['as_of']} in {report.seconds:.1f} s {where}"
+    )
+    return JobResult("ok", line, rows_changed=0, detail=facts)
