@@ -181,7 +181,15 @@ def build_site(
     newest = newest_good_snapshot(cat)
     if newest is None:
         raise InputError(f"{cat.path} holds no snapshot yet; load it with `catalog up` or `catalog sync`")
-    at = at or newest
+    # The state at any instant is the one the last snapshot before it recorded: the site says when that was.
+    shown = newest_good_snapshot(cat, at) if at is not None else newest
+    if shown is None:
+        first = cat.con.execute("SELECT min(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()[0][0]
+        raise InputError(
+            f"--as-of {rfc3339(at) if at else ''} is before the history starts ({rfc3339(first)}); "
+            "give a later instant or leave --as-of out for the newest"
+        )
+    at = shown
     facts = gather(cat, at)
     out = out.resolve()
     if out.exists() and not (out / "index.html").exists() and any(out.iterdir()):

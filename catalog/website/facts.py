@@ -39,8 +39,12 @@ class SiteFacts:
     windows: list[dict[str, Any]] = field(default_factory=list)  # the price-change columns: days and start
 
 
-def newest_good_snapshot(cat: Catalog) -> datetime | None:
-    rows = cat.con.execute("SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()
+def newest_good_snapshot(cat: Catalog, at: datetime | None = None) -> datetime | None:
+    """The newest snapshot that did not fail (taken at or before ``at``, when given)."""
+    rows = cat.con.execute(
+        "SELECT max(taken_at) FROM snapshots WHERE status <> 'failed' AND ($at IS NULL OR taken_at <= $at)",
+        {"at": at},
+    ).fetchall()
     return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
 
 
