@@ -24,6 +24,7 @@ bench: venv
 	$(PY) bench/history.py
 	$(PY) bench/service.py
 	$(PY) bench/api.py
+	$(PY) bench/site.py
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cost_engine.py
 

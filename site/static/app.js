@@ -123,7 +123,14 @@
       var model = data.models[Number(row.getAttribute("data-model"))];
       var ranked = model ? cost.rank(model, p, data) : [];
       var costCell = row.querySelector("td.cost"), via = row.querySelector("td.via"), perM = row.querySelector("td.per-m");
-      if (!ranked.length) return; // "dynamic" / "no endpoint" stay as rendered
+      if (!ranked.length) {
+        // No endpoint has a price for this workload (a dynamic tier), or the model has none listed.
+        costCell.textContent = model && model.endpoints.length ? "dynamic" : "no endpoint";
+        [costCell, via, perM].forEach(function (cell) { cell.setAttribute("data-value", ""); });
+        via.textContent = "—";
+        perM.textContent = "—";
+        return;
+      }
       setCost(costCell, ranked[0].units, p);
       via.textContent = ranked[0].endpoint.provider || ranked[0].endpoint.tag;
       via.setAttribute("data-value", via.textContent);
@@ -150,7 +157,15 @@
       body.appendChild(row);
       delete rows[entry.endpoint.key];
     });
-    Object.keys(rows).forEach(function (key) { rows[key].querySelector("td.cost").textContent = "dynamic"; body.appendChild(rows[key]); });
+    Object.keys(rows).forEach(function (key) {
+      // Unpriced for this workload (a dynamic tier): last, without a rank or a stale figure.
+      var row = rows[key], costCell = row.querySelector("td.cost");
+      costCell.textContent = "dynamic";
+      costCell.setAttribute("data-value", "");
+      row.querySelector("td.rank").textContent = "—";
+      row.querySelector("td.per-m").textContent = "—";
+      body.appendChild(row);
+    });
   }
 
   function update() {
