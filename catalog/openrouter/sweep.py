@@ -127,8 +127,15 @@ async def fetch_sweep(
 
             async def one(model_id: str) -> RawPayload:
                 nonlocal done
-                async with gate:
-                    payload = await _fetch(client, endpoints_path(model_id))
+                if any(part in ("", ".", "..") for part in model_id.split("/")):
+                    # A client normalises dot segments away, so this id would fetch another model's list (or
+                    # another resource); it is this model's failure instead.
+                    payload = RawPayload(
+                        endpoints_path(model_id), None, None, f"model id {model_id!r} has an empty or dot path segment"
+                    )
+                else:
+                    async with gate:
+                        payload = await _fetch(client, endpoints_path(model_id))
                 done += 1
                 if progress is not None:
                     progress(done, len(model_ids))

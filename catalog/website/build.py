@@ -34,16 +34,27 @@ from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
 SITE_DIR = PROJECT_ROOT / "site"
+MARKER = ".catalog-site"  # in every build: only a folder holding it is replaced by the next build
 MODEL_PAGE_CHANGES = 50  # the newest changes on a model page; the rest on its own changes page
 MILLION = Decimal(1_000_000)
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
 
 
+def _escape(match: re.Match[str]) -> str:
+    return "_" + format(ord(match.group()), "x") + "_"
+
+
 def page_name(identifier: str) -> str:
     """A file name for a model id or provider slug: ``/`` keeps its folder, anything outside ``[A-Za-z0-9.-]``
-    becomes ``_xx`` (its code point in hex), so ``:free`` cannot read as a URL scheme and no two ids collide."""
-    parts = identifier.split("/")
-    return "/".join(_UNSAFE.sub(lambda m: "_" + format(ord(m.group()), "x") + "_", part) or "_" for part in parts)
+    becomes ``_xx_`` (its code point in hex), so ``:free`` cannot read as a URL scheme and no two ids collide.
+    A leading dot is escaped too: an upstream id such as ``a/../../x`` must never name a path outside the site."""
+    parts = []
+    for part in identifier.split("/"):
+        safe = _UNSAFE.sub(_escape, part)
+        if safe.startswith("."):
+            safe = "_2e_" + safe[1:]
+        parts.append(safe or "_")
+    return "/".join(parts)
 
 
 # -- display filters (exact values go in titles and data attributes; these are for reading) --------------
@@ -98,7 +109,9 @@ def day(value: datetime | None) -> str:
 
 
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, with the microseconds when there are any (a snapshot's time must round-trip through --as-of)."""
+    stamp = value.astimezone(UTC)
+    return stamp.isoformat(timespec="microseconds" if stamp.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def web_url(value: str | None) -> str | None:
@@ -192,8 +205,11 @@ def build_site(
     at = shown
     facts = gather(cat, at)
     out = out.resolve()
-    if out.exists() and not (out / "index.html").exists() and any(out.iterdir()):
-        raise InputError(f"{out} exists and is not a site built here; choose an empty or new folder for --out")
+    if out.exists() and not (out / MARKER).is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(
+            f"{out} exists and is not a site built by `catalog site build` (no {MARKER} in it); it is left as it "
+            "is: choose a new or empty folder for --out"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.building-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -242,6 +258,7 @@ def _render(
 ) -> int:
     env = environment(site_dir / "templates")
     shutil.copytree(site_dir / "static", work / "static")
+    (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
     built_at = datetime.now(UTC)
     model_ids = {m["model_id"] for m in facts.models}
     provider_slugs = {p["slug"] for p in facts.providers}
@@ -264,7 +281,10 @@ def _render(
     def page(template: str, target: str, **values: Any) -> None:
         nonlocal done
         depth = target.count("/")
-        _write(work / target, env.get_template(template).render(**common, root="../" * depth, **values))
+        path = (work / target).resolve()
+        if not path.is_relative_to(work.resolve()):  # page_name makes this impossible; a last guard
+            raise InputError(f"refusing to write {target!r} outside the site folder")
+        _write(path, env.get_template(template).render(**common, root="../" * depth, **values))
         done += 1
         if progress:
             progress(done, total)
