@@ -167,6 +167,16 @@ def rederive(con: duckdb.DuckDBPyConnection, on_snapshot: Callable[[int, int], N
         "SELECT snapshot_id, taken_at, source, kinds FROM snapshots "
         "WHERE status <> 'failed' AND raw_pruned_at IS NULL ORDER BY taken_at, snapshot_id"
     ).fetchall()
+    lost = con.execute(
+        "SELECT count(*) FROM snapshots WHERE raw_pruned_at IS NOT NULL AND versions_opened + versions_closed > 0"
+    ).fetchall()[0][0]
+    if lost:
+        # prune_raw never drops a snapshot that changed the history; these payloads were never here (an
+        # exported history file), and rebuilding without them would lose the versions they made.
+        raise InputError(
+            f"{lost} snapshots that changed the history have no archived payloads (an exported file?); "
+            "rederive would lose their versions, so it stops here: run it on the database the service owns"
+        )
     con.execute("BEGIN TRANSACTION")
     try:
         for table in (

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -48,9 +49,9 @@ from catalog.prices import canonical, parse_price_sheet
 from catalog.settings import PROJECT_ROOT, FetchSettings
 from catalog.store import queries
 from catalog.store.db import connect
+from catalog.store.exports import HISTORY_TABLES
 from catalog.website import build as site_build
 from catalog.website.build import build_site, page_name
-from catalog.website.exports import HISTORY_TABLES
 from catalog.website.presets import PRESETS
 from catalog.website.pricedata import RATE_ORDER, endpoint_entry
 
@@ -60,7 +61,7 @@ AS_OF_DAY = "2026-07-25"
 AS_OF_END = datetime(2026, 7, 25, 23, 59, 59, 999999, tzinfo=UTC)
 AS_OF_SHOWN = datetime(2026, 7, 25, 16, 5, 12, tzinfo=UTC)  # the bundle's 2026-07-25 snapshot
 ATOM = "{http://www.w3.org/2005/Atom}"
-DOWNLOAD_STEMS = ("prices-now", *HISTORY_TABLES, "price_overrides")
+DOWNLOAD_STEMS = ("prices-now", *HISTORY_TABLES, "price_overrides", "endpoint_telemetry")
 
 
 # --- reading pages -----------------------------------------------------------------------------------------
@@ -916,8 +917,46 @@ def engine_ranking(cat: Catalog, at: datetime, profile: Shares, model: str | Non
 
 
 def js_ranking(node: Node, data: dict[str, Any], profiles: list[Shares]) -> list[dict[str, list[list[str]]]]:
+    """Endpoint rankings only: a model's list-price entry (keyed by the model id, no "@") is checked apart."""
     answers = node("rank", data=data, profiles=[p.js() for p in profiles])
-    return [{m: [row[:2] for row in rows] for m, rows in answer.items()} for answer in answers]
+    return [{m: [row[:2] for row in rows if "@" in row[0]] for m, rows in answer.items()} for answer in answers]
+
+
+def test_models_without_an_endpoint_show_their_list_price_as_the_engine_prices_it(
+    node: Node, site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """The index's fallback for a model with no ranked endpoint: its /models price, priced by the engine
+    (no endpoint named: the model-level sheet), in the page and in cost.js for every profile."""
+    index = site.out / "index.html"
+    data = Page(index.read_text()).price_data()
+    fallbacks = {
+        m["id"]: m["endpoints"]
+        for m in data["models"]
+        if any(len(e) > 4 and "@" not in e[4] for e in m["endpoints"])  # keyed by the model id alone
+    }
+    assert all(len(entries) == 1 for entries in fallbacks.values())
+    # A dynamic list price (router models) is in the data but never ranked, as the engine never prices it.
+    dynamic = {m for m, entries in fallbacks.items() if entries[0][2] == [None]}
+    listed = set(fallbacks) - dynamic
+    assert listed and dynamic, "the 20 days hold models listed without a ranked endpoint, priced and dynamic"
+    assert {m for m, rows in node("rank", data=data, profiles=[PROFILES[0].js()])[0].items() if not rows} >= dynamic
+    answers = node("rank", data=data, profiles=[p.js() for p in PROFILES])
+    for shares, answer in zip(PROFILES, answers, strict=True):
+        usage = [{"model": m, "timestamp": site_at, **shares.engine().usage_row()} for m in sorted(listed)]
+        priced = cat.cost(usage, at=site_at)
+        assert priced["price_source"].to_list() == ["model"] * len(listed)
+        engine = {m: canonical(c) for m, c in zip(sorted(listed), priced["cost_total"], strict=True)}
+        assert {m: answer[m][0][1] for m in listed} == engine, shares.name
+    # The server-rendered index shows the same for the default workload, marked as the list price.
+    cells = dict(
+        re.findall(
+            r'data-id="([^"]+)"[^>]*>\s*<td.*?<td class="num cost" data-value="([^"]*)"', index.read_text(), re.S
+        )
+    )
+    chat = next(p for p in PROFILES if p.name == "chat")
+    usage = [{"model": m, "timestamp": site_at, **chat.engine().usage_row()} for m in sorted(listed)]
+    engine = {m: canonical(c) for m, c in zip(sorted(listed), cat.cost(usage, at=site_at)["cost_total"], strict=True)}
+    assert {m: cells[m] for m in listed} == engine
 
 
 def differences(js: dict[str, list[list[str]]], engine: dict[str, list[list[str]]]) -> dict[str, Any]:
@@ -992,7 +1031,8 @@ def test_js_ranks_as_the_engine_on_model_pages(node: Node, site: Built, cat: Cat
     assert len(tiered) >= 5
     index = {m["id"]: m for m in site.pages["index.html"].price_data()["models"]}
     many = max(index, key=lambda m: len(index[m]["endpoints"]))
-    repeated = next(m for m, v in index.items() if any(len(e) > 4 for e in v["endpoints"]))  # a model@tag#2 key
+    # A model@tag#2 key (a list-price entry has a key too, without "@").
+    repeated = next(m for m, v in index.items() if any(len(e) > 4 and "@" in e[4] for e in v["endpoints"]))
     for model in sorted({*tiered[:6], many, repeated, "openai/gpt-5.5"}):
         data = site.pages[model_page(model)].price_data()
         assert [m["id"] for m in data["models"]] == [model]

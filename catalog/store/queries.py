@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -139,6 +139,24 @@ def model_history(con: duckdb.DuckDBPyConnection, model_id: str) -> pl.DataFrame
            FROM model_versions WHERE model_id = ? ORDER BY valid_from""",
         [model_id],
     )
+
+
+def good_snapshot_at(con: duckdb.DuckDBPyConnection, at: datetime | None = None) -> datetime | None:
+    """When the newest snapshot that did not fail was taken (at or before ``at``, when given)."""
+    rows = con.execute(
+        "SELECT max(taken_at) FROM snapshots WHERE status <> 'failed' AND ($at IS NULL OR taken_at <= $at)",
+        {"at": at},
+    ).fetchall()
+    return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
+
+
+def first_good_snapshot(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> datetime | None:
+    """When the first snapshot that did not fail (and took ``kind``: models, endpoints, providers) was taken."""
+    rows = con.execute(
+        "SELECT min(taken_at) FROM snapshots WHERE status <> 'failed' AND ($kind IS NULL OR contains(kinds, $kind))",
+        {"kind": kind},
+    ).fetchall()
+    return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
 
 
 def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

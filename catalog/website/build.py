@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import polars as pl
 
 from catalog.errors import InputError
 from catalog.library import Catalog
 from catalog.prices import PRICE_KEYS, canonical
 from catalog.settings import PROJECT_ROOT
-from catalog.website import chart, exports
-from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather, newest_good_snapshot
+from catalog.store import exports, queries
+from catalog.website import chart
+from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
@@ -191,15 +193,15 @@ def build_site(
     started = time.perf_counter()
     if not (site_dir / "templates").is_dir():
         raise InputError(f"no site templates in {site_dir}; run from a clone of the project (site/templates)")
-    newest = newest_good_snapshot(cat)
+    newest = queries.good_snapshot_at(cat.con)
     if newest is None:
         raise InputError(f"{cat.path} holds no snapshot yet; load it with `catalog up` or `catalog sync`")
     # The state at any instant is the one the last snapshot before it recorded: the site says when that was.
-    shown = newest_good_snapshot(cat, at) if at is not None else newest
+    shown = queries.good_snapshot_at(cat.con, at) if at is not None else newest
     if shown is None:
-        first = cat.con.execute("SELECT min(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()[0][0]
+        first = queries.first_good_snapshot(cat.con)
         raise InputError(
-            f"--as-of {rfc3339(at) if at else ''} is before the history starts ({rfc3339(first)}); "
+            f"--as-of {rfc3339(at) if at else ''} is before the history starts ({rfc3339(first) if first else '?'}); "
             "give a later instant or leave --as-of out for the newest"
         )
     at = shown
@@ -316,7 +318,20 @@ def _render(
     page("feed.atom", "feed.atom", entries=_feed_entries(facts))
     page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
     prices_now = cat.prices(facts.at)
-    downloads = exports.write_downloads(cat.con, prices_now, work / "downloads", facts.at)
+    # As known at the instant: a sheet that a later snapshot closed was still open then.
+    prices_now = prices_now.with_columns(
+        pl.when(pl.col("valid_to").dt.epoch("us") > int(facts.at.timestamp() * 1_000_000))
+        .then(None)
+        .otherwise(pl.col("valid_to"))
+        .alias("valid_to")
+    )
+    (work / "downloads").mkdir(parents=True, exist_ok=True)
+    about = (
+        "every price sheet in force at the as-of instant: endpoints and model list prices, exact decimal strings, "
+        "base (undiscounted) prompt and completion prices, overrides as JSON"
+    )
+    downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
+    downloads += exports.write_history(cat.con, work / "downloads", facts.at)
     page("downloads.html", "downloads.html", downloads=downloads)
     return done
 

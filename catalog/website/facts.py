@@ -17,14 +17,21 @@ import polars as pl
 
 from catalog.cost.engine import cost_usage
 from catalog.cost.money import EXACT
-from catalog.cost.profile import EndpointFilters, provider_routing, rank_endpoints
+from catalog.cost.profile import (
+    MILLION,
+    PER_M_UNIT,
+    EndpointFilters,
+    WorkloadProfile,
+    provider_routing,
+    rank_endpoints,
+)
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.library import Catalog, base_price
-from catalog.prices import PRICE_KEYS
+from catalog.prices import canonical
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
 
 
@@ -39,37 +46,31 @@ class SiteFacts:
     windows: list[dict[str, Any]] = field(default_factory=list)  # the price-change columns: days and start
 
 
-def newest_good_snapshot(cat: Catalog, at: datetime | None = None) -> datetime | None:
-    """The newest snapshot that did not fail (taken at or before ``at``, when given)."""
-    rows = cat.con.execute(
-        "SELECT max(taken_at) FROM snapshots WHERE status <> 'failed' AND ($at IS NULL OR taken_at <= $at)",
-        {"at": at},
-    ).fetchall()
-    return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
-
-
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
     """Everything the pages need, as of ``at``."""
     con, table = cat.con, cat.table
     filters = EndpointFilters()
     candidates = queries.endpoint_candidates(con, at)
-    start_rows = con.execute(
-        "SELECT min(taken_at) FROM snapshots WHERE kinds LIKE '%endpoints%' AND status <> 'failed'"
-    ).fetchall()
-    endpoint_start = start_rows[0][0].astimezone(UTC) if start_rows and start_rows[0][0] else None
+    endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
+    listed = queries.models_as_of(con, at).to_dicts()
     rankings = {p.name: _by_model(rank_endpoints(candidates, table, p.profile, filters, at=at)) for p in PRESETS}
+    list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     past: dict[int, dict[str, dict[str, Any]]] = {}
     for days in CHANGE_WINDOWS:
         then = at - timedelta(days=days)
-        if endpoint_start is not None and then < endpoint_start:
-            then = endpoint_start  # the history is shorter than the window: compare with its first day
+        if endpoint_start is not None and then < endpoint_start <= at:
+            # The endpoint history is shorter than the window: compare with its first day (endpoints with
+            # endpoints, not with list prices from before it).
+            then = endpoint_start
         windows.append({"days": days, "since": then})
         ranked = _by_model(
             rank_endpoints(queries.endpoint_candidates(con, then), table, DEFAULT.profile, filters, at=then)
         )
-        past[days] = {m: rows["ranked"][0] for m, rows in ranked.items() if rows["ranked"]}
+        headline = _list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile)
+        headline.update({m: rows["ranked"][0] for m, rows in ranked.items() if rows["ranked"]})
+        past[days] = headline
 
     endpoints = queries.endpoints_in_force(con, at).to_dicts()
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -87,8 +88,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         changes_by_model[entry["model_id"]].append(entry)
     histories = _price_histories(con, table, at)
 
+    model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
-    for model in queries.models_as_of(con, at).to_dicts():
+    for model in listed:
         mid = model["model_id"]
         rows = by_model.get(mid, [])
         for row in rows:
@@ -98,12 +100,13 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             row["base_completion"] = base_price(row["price_completion"], row["discount"] or Decimal(0))
             row["ranked"] = row["endpoint_key"] in kept_keys
         chat = rankings[DEFAULT.name].get(mid, {"ranked": [], "excluded": []})
-        cheapest = chat["ranked"][0] if chat["ranked"] else None
+        # Without a ranked endpoint (before the endpoint history, or none listed), the model's list price.
+        cheapest = chat["ranked"][0] if chat["ranked"] else list_costs[DEFAULT.name].get(mid)
         change: dict[int, Decimal | None] = {}
         for days in CHANGE_WINDOWS:
-            before = past[days].get(mid)
+            earlier = past[days].get(mid)
             change[days] = (
-                _pct(before["cost_per_request"], cheapest["cost_per_request"]) if before and cheapest else None
+                _pct(earlier["cost_per_request"], cheapest["cost_per_request"]) if earlier and cheapest else None
             )
         models.append(
             {
@@ -117,6 +120,8 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "changes": changes_by_model.get(mid, []),
                 "history": histories.get(mid, []),
                 "sheets": {r["endpoint_key"]: sheets.get((mid, r["endpoint_key"])) for r in rows},
+                "list_sheet": model_sheets.get((mid, "")) if not chat["ranked"] else None,
+                "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
     return SiteFacts(
@@ -147,17 +152,45 @@ def _pct(old: str, new: str) -> Decimal | None:
     return EXACT.divide((after - before) * 100, before)
 
 
-def _sheets_in_force(table: PriceTable, at: datetime) -> dict[tuple[str, str], SheetVersion]:
-    """The endpoint sheet in force at ``at``, by (model, endpoint key)."""
+def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") -> dict[tuple[str, str], SheetVersion]:
+    """The sheets of ``kind`` in force at ``at``, by (model, endpoint key; "" for a model's list price)."""
     found = {}
     for version in table.versions:
-        if (
-            version.kind == "endpoint"
-            and version.valid_from <= at
-            and (version.valid_to is None or version.valid_to > at)
-        ):
-            found[(version.model_id, version.key or version.tag or "")] = version
+        if version.kind == kind and version.valid_from <= at and (version.valid_to is None or version.valid_to > at):
+            found[(version.model_id, (version.key or version.tag or "") if kind == "endpoint" else "")] = version
     return found
+
+
+def _list_costs(
+    table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile
+) -> dict[str, dict[str, Any]]:
+    """What one request of ``profile`` costs at each model's list price (``/models``), by the engine."""
+    if not model_ids:
+        return {}
+    usage = pl.DataFrame(
+        [{"model": m, "timestamp": at, **profile.usage_row()} for m in model_ids],
+        schema_overrides={"model": pl.String, "timestamp": pl.Datetime("us", "UTC")},
+    )
+    priced = cost_usage(usage, table, at=at, breakdown=False)
+    tokens = profile.input_tokens + profile.output_tokens
+    out = {}
+    for model_id, status, source, total in zip(
+        model_ids, priced["status"], priced["price_source"], priced["cost_total"], strict=True
+    ):
+        if status == "ok" and source == "model":
+            out[model_id] = {
+                "model_id": model_id,
+                "endpoint_key": model_id,
+                "tag": None,
+                "provider_name": "list price",
+                "cost_per_request": canonical(total),
+                "cost_per_million_tokens": canonical(
+                    EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT)
+                )
+                if tokens
+                else None,
+            }
+    return out
 
 
 def _price_histories(con: Any, table: PriceTable, at: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -211,21 +244,19 @@ def _median(values: list[Decimal]) -> Decimal | None:
 
 
 def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each provider with its endpoints, each endpoint's prices against the median for the same model."""
-    medians: dict[tuple[str, str], Decimal | None] = {}
+    """Each provider with its endpoints, each endpoint's prices against the median of the *other* providers'
+    endpoints of the same model; per provider, per model it shares with others: cheaper or dearer."""
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
         by_model[row["model_id"]].append(row)
-    for mid, rows in by_model.items():
-        for key in ("prompt", "completion"):
-            medians[(mid, key)] = _median(
-                [r[f"price_{key}"] for r in rows if not r["price_dynamic"] and r[f"price_{key}"] is not None]
-            )
     served: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
-        entry = {**row, "peers": len(by_model[row["model_id"]])}
+        others = [r for r in by_model[row["model_id"]] if r["provider_slug"] != row["provider_slug"]]
+        entry = {**row, "peers": len({r["provider_slug"] for r in others})}
         for key in ("prompt", "completion"):
-            median = medians[(row["model_id"], key)]
+            median = _median(
+                [r[f"price_{key}"] for r in others if not r["price_dynamic"] and r[f"price_{key}"] is not None]
+            )
             price = row[f"price_{key}"]
             entry[f"median_{key}"] = median
             entry[f"vs_median_{key}"] = (
@@ -235,14 +266,16 @@ def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[
     providers = []
     for provider in queries.providers_as_of(con, at).to_dicts():
         rows = served.get(provider["slug"], [])
-        compared = [r["vs_median_prompt"] for r in rows if r["vs_median_prompt"] is not None and r["peers"] > 1]
+        per_model: dict[str, Decimal] = {}
+        for r in rows:  # a model's cheapest endpoint of this provider speaks for it
+            if r["vs_median_prompt"] is not None:
+                per_model[r["model_id"]] = min(
+                    per_model.get(r["model_id"], r["vs_median_prompt"]), r["vs_median_prompt"]
+                )
         provider["endpoints_now"] = rows
-        provider["cheaper_than_median"] = sum(1 for v in compared if v < 0)
-        provider["dearer_than_median"] = sum(1 for v in compared if v > 0)
-        provider["compared"] = len(compared)
-        provider["median_vs_median"] = _median(compared)
+        provider["cheaper_than_median"] = sum(1 for v in per_model.values() if v < 0)
+        provider["dearer_than_median"] = sum(1 for v in per_model.values() if v > 0)
+        provider["compared"] = len(per_model)
+        provider["median_vs_median"] = _median(list(per_model.values()))
         providers.append(provider)
     return providers
-
-
-PRICE_FIELDS = tuple(f"price_{k}" for k in PRICE_KEYS)

@@ -1,7 +1,8 @@
 """The price data embedded in the pages, from which the browser re-ranks endpoints for any workload.
 
 Each endpoint is a list ``[tag, provider name, variants, conds]`` (plus its key when that is not
-``model@tag``), which ``PriceCost.decode`` turns into objects. The browser (``site/static/cost.js``) applies
+``model@tag``), which ``PriceCost.decode`` turns into objects. A model without a ranked endpoint has its list
+price instead, keyed by the model id. The browser (``site/static/cost.js``) applies
 the engine's formula to it with exact integer arithmetic (BigInt), so a slider gives the same cost, to the
 unit, as ``catalog cheapest``. What it needs per endpoint:
 
@@ -26,6 +27,8 @@ from typing import Any
 from catalog.cost.money import EXACT, to_units
 from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
 from catalog.website.presets import INPUT_STEPS, OUTPUT_STEPS, PRESETS
+
+LIST_TAG = "list price"  # the tag of a model's list-price entry (its key is the model id, with no "@")
 
 # The terms a workload profile can reach (audio and image output counts are always 0 in a profile).
 RATE_ORDER = (
@@ -92,15 +95,20 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
             }
             for p in PRESETS
         },
-        "models": [
-            {
-                "id": model["model_id"],
-                "endpoints": [
-                    endpoint_entry(row, version, table.scale)
-                    for row in model["endpoints_now"]
-                    if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
-                ],
-            }
-            for model in models
-        ],
+        "models": [{"id": model["model_id"], "endpoints": _entries(model, table.scale)} for model in models],
     }
+
+
+def _entries(model: dict[str, Any], scale: int) -> list[list[Any]]:
+    """Every endpoint a ranking considers; a model with none ranked gets its list price (``/models``) as one
+    entry keyed by the model id, as the index shows it."""
+    entries = [
+        endpoint_entry(row, version, scale)
+        for row in model["endpoints_now"]
+        if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
+    ]
+    if not entries and model["list_sheet"] is not None:
+        mid = model["model_id"]
+        row = {"endpoint_key": mid, "model_id": mid, "tag": LIST_TAG, "provider_name": LIST_TAG}
+        entries.append(endpoint_entry(row, model["list_sheet"], scale))
+    return entries
