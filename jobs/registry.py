@@ -18,6 +18,7 @@ class JobSpec:
     name: str
     run: Callable[..., JobResult]
     about: str
+    writes: bool = True  # False: the job leaves the history as it was (no new copy to publish, nothing to reload)
 
 
 JOBS: dict[str, JobSpec] = {
@@ -27,7 +28,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("snapshot_providers", snapshot_providers, "one snapshot of /providers (and /models)"),
         JobSpec("prune_raw", prune_raw, "drop archived payloads of old snapshots that changed nothing"),
         JobSpec("checkpoint", checkpoint, "write the WAL into the database file; report size and free blocks"),
-        JobSpec("build_site", build_site, "render the static site (also after each successful sweep)"),
+        JobSpec("build_site", build_site, "render the static site (also after each successful sweep)", writes=False),
     )
 }
 

@@ -54,7 +54,7 @@ def run_job(ctx: JobContext, name: str, *, trigger: str = "schedule") -> tuple[i
             error=result.error,
             detail=result.detail or None,
         )
-    if not ctx.stop.is_set():
+    if spec.writes and not ctx.stop.is_set():
         try:
             ctx.publish_copy()
         except Exception as exc:  # the run itself is stored; a failed publish must not mark it failed

@@ -280,7 +280,7 @@ def test_every_model_listed_at_the_instant_has_a_page_and_nothing_else_does(
 ) -> None:
     models = queries.models_as_of(cat.con, site_at)["model_id"].to_list()
     assert len(models) > 300
-    pages = {p for p in site.pages if p.startswith("models/") and not p.endswith(".changes.html")}
+    pages = {p for p in site.pages if p.startswith("models/")}
     assert pages == {model_page(m) for m in models}
     assert site.report["models"] == len(models)
     for mid in models[::40]:
@@ -290,11 +290,11 @@ def test_every_model_listed_at_the_instant_has_a_page_and_nothing_else_does(
 def test_every_provider_has_a_page(site: Built, cat: Catalog, site_at: datetime) -> None:
     slugs = queries.providers_as_of(cat.con, site_at)["slug"].to_list()
     assert len(slugs) > 50
-    pages = {p for p in site.pages if p.startswith("providers/") and p != "providers/index.html"}
+    pages = {p for p in site.pages if p.startswith("providers/")}
     assert pages == {provider_page(s) for s in slugs}
     assert site.report["providers"] == len(slugs)
-    listing = site.pages["providers/index.html"]
-    linked = {found[0] for _, _, ref in listing.refs() if (found := resolve("providers/index.html", ref))}
+    listing = site.pages["providers.html"]
+    linked = {found[0] for _, _, ref in listing.refs() if (found := resolve("providers.html", ref))}
     assert {provider_page(s) for s in slugs} <= linked
 
 
@@ -474,7 +474,7 @@ def test_as_of_build_lists_the_models_of_that_day(site_as_of: Built, cat: Catalo
     index = site_as_of.pages["index.html"]
     assert {r["data-id"] for r in index.model_rows} == models
     assert len(index.model_rows) == len(models) == site_as_of.report["models"]
-    pages = {p for p in site_as_of.pages if p.startswith("models/") and not p.endswith(".changes.html")}
+    pages = {p for p in site_as_of.pages if p.startswith("models/")}
     assert pages == {model_page(m) for m in models}
     assert index.price_data()["at_minute"] == 16 * 60 + 5
 
@@ -723,7 +723,25 @@ def test_rebuilding_into_the_same_folder_replaces_it(hostile: Hostile, tmp_path:
     assert not (out / "stale.html").exists() and not (out / "models" / "gone.html").exists()
     assert (out / "index.html").exists() and (out / "index.html").read_text() != ""
     assert Page(first).model_rows == Page((out / "index.html").read_text()).model_rows
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no work or old folder left beside it
+    # No work or old folder is left beside it (the lock file that orders builds of one folder stays).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", "site"]
+
+
+def test_a_killed_builds_leftovers_go_and_a_path_that_cannot_be_written_is_named(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    out = tmp_path / "site"
+    for leftover in (".site.building-999999", ".site.old-999999"):
+        (tmp_path / leftover / "models").mkdir(parents=True)
+    with Catalog.open(hostile.db) as cat:
+        build_site(cat, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", "site"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run_cli("site", "build", "--db", str(hostile.db), "--out", str(blocker / "site"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert str(blocker / "site") in done.stderr and "could not write the site" in done.stderr
+    assert blocker.read_text() == "not a folder"
 
 
 @pytest.mark.parametrize(
@@ -795,7 +813,7 @@ function handle(req) {
       return req.profiles.map((p) => {
         const out = {};
         for (const model of data.models) {
-          out[model.id] = cost.rank(model, p, data).map((r) => [
+          out[model.id] = cost.rank(model, p, data, req.filters || null).map((r) => [
             r.endpoint.key, cost.decimal(r.units, data.scale), cost.perMillion(r.units, p, data.scale)]);
         }
         return out;
@@ -916,9 +934,11 @@ def engine_ranking(cat: Catalog, at: datetime, profile: Shares, model: str | Non
     return dict(out)
 
 
-def js_ranking(node: Node, data: dict[str, Any], profiles: list[Shares]) -> list[dict[str, list[list[str]]]]:
+def js_ranking(
+    node: Node, data: dict[str, Any], profiles: list[Shares], filters: dict[str, Any] | None = None
+) -> list[dict[str, list[list[str]]]]:
     """Endpoint rankings only: a model's list-price entry (keyed by the model id, no "@") is checked apart."""
-    answers = node("rank", data=data, profiles=[p.js() for p in profiles])
+    answers = node("rank", data=data, profiles=[p.js() for p in profiles], filters=filters)
     return [{m: [row[:2] for row in rows if "@" in row[0]] for m, rows in answer.items()} for answer in answers]
 
 
@@ -932,7 +952,7 @@ def test_models_without_an_endpoint_show_their_list_price_as_the_engine_prices_i
     fallbacks = {
         m["id"]: m["endpoints"]
         for m in data["models"]
-        if any(len(e) > 4 and "@" not in e[4] for e in m["endpoints"])  # keyed by the model id alone
+        if any(e[4] is not None and "@" not in e[4] for e in m["endpoints"])  # keyed by the model id alone
     }
     assert all(len(entries) == 1 for entries in fallbacks.values())
     # A dynamic list price (router models) is in the data but never ranked, as the engine never prices it.
@@ -1032,7 +1052,7 @@ def test_js_ranks_as_the_engine_on_model_pages(node: Node, site: Built, cat: Cat
     index = {m["id"]: m for m in site.pages["index.html"].price_data()["models"]}
     many = max(index, key=lambda m: len(index[m]["endpoints"]))
     # A model@tag#2 key (a list-price entry has a key too, without "@").
-    repeated = next(m for m, v in index.items() if any(len(e) > 4 and "@" in e[4] for e in v["endpoints"]))
+    repeated = next(m for m, v in index.items() if any(e[4] is not None and "@" in e[4] for e in v["endpoints"]))
     for model in sorted({*tiered[:6], many, repeated, "openai/gpt-5.5"}):
         data = site.pages[model_page(model)].price_data()
         assert [m["id"] for m in data["models"]] == [model]
@@ -1184,3 +1204,31 @@ def test_js_applies_time_window_tiers_as_the_engine_does(node: Node) -> None:
         hhmm: js_ranking(node, {**data, "at_minute": hhmm}, profiles[:1])[0]["acme/m"][0][0] for hhmm in (120, 720)
     }
     assert len(set(winners.values())) == 2, winners
+
+
+def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
+    node: Node, site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """With a provider, parameter or minimum-context filter the index prices each model at its cheapest endpoint
+    that passes: cost.js's filtered ranking equals the engine's with the same EndpointFilters, model by model."""
+    data = site.pages["index.html"].price_data()
+    busiest = max(
+        {e[5] for m in data["models"] for e in m["endpoints"] if e[5]},
+        key=lambda slug: sum(any(e[5] == slug for e in m["endpoints"]) for m in data["models"]),
+    )
+    cases = [
+        ({"provider": busiest}, {"providers": (busiest,)}),
+        ({"parameter": "tools"}, {"parameters": ("tools",)}),
+        ({"min_context": 200_000}, {"min_context": 200_000}),
+        ({"provider": busiest, "parameter": "reasoning", "min_context": 128_000},
+         {"providers": (busiest,), "parameters": ("reasoning",), "min_context": 128_000}),
+    ]  # fmt: skip
+    chat, rag = preset_shares()[0], preset_shares()[1]
+    for js_filters, engine_filters in cases:
+        for shares in (chat, rag):
+            (js,) = js_ranking(node, data, [shares], js_filters)
+            engine: dict[str, list[list[str]]] = defaultdict(list)
+            for row in cat.cheapest(None, shares.engine(), as_of=site_at, **engine_filters).to_dict()["ranked"]:
+                engine[row["model_id"]].append([row["endpoint_key"], row["cost_per_request"]])
+            assert engine, js_filters
+            assert differences(js, engine) == {}, (js_filters, shares.name)

@@ -88,7 +88,7 @@ LARGE_INPUTS = (200_000, 1_000_000)  # slider stops around and past the recorded
 PAGES = ("index", "model", "long-context model", "providers", "provider", "changes", "methodology", "downloads")
 WITH_SLIDERS = {"index", "model", "long-context model"}
 FIXED = {
-    "providers": "providers/index.html",
+    "providers": "providers.html",
     "changes": "changes.html",
     "methodology": "methodology.html",
     "downloads": "downloads.html",
@@ -262,7 +262,7 @@ def url_of(name: str, base_url: str, site: BuiltSite, chosen: Chosen) -> str:
             pytest.skip("no model has a long-context tier in the recorded days")
         return model_url(base_url, chosen.long_context)
     if name == "provider":
-        first = next(p for p in sorted((site.root / "providers").glob("*.html")) if p.name != "index.html")
+        first = next(p for p in sorted((site.root / "providers").glob("*.html")))
         return base_url + first.relative_to(site.root).as_posix()
     return base_url + FIXED[name]
 
@@ -361,6 +361,13 @@ def test_index_costs_follow_the_slider(browser: BrowserContext, base_url: str, e
         assert len(rows) == len({r["id"] for r in rows}) > 100
         got = {r["id"]: (Decimal(r["value"]) if r["value"] else None, r["via"]) for r in rows}
         want = {m: (cached[m][0].cost, cached[m][0].via) if m in cached else (None, "—") for m in got}
+        # A model without a ranked endpoint shows its list price (/models), priced by the engine (none if dynamic).
+        unranked = sorted(m for m in got if m not in cached)
+        usage = [{"model": m, "timestamp": engine.at, **CHAT_CACHED.usage_row()} for m in unranked]
+        priced_list = engine.cat.cost(usage, at=engine.at).select("model", "status", "cost_total")
+        for m, status, total in priced_list.iter_rows():
+            if status == "ok":
+                want[m] = (total, "list price")
         assert got == want
         # A handful across the table, each against its own per-model answer.
         priced = [r["id"] for r in rows if r["value"]]
@@ -372,13 +379,16 @@ def test_index_costs_follow_the_slider(browser: BrowserContext, base_url: str, e
         assert problems == []
 
 
-def test_index_provider_filter_keeps_the_providers_models(
+def test_index_provider_filter_prices_each_model_at_that_providers_cheapest_endpoint(
     browser: BrowserContext, base_url: str, engine: Engine
 ) -> None:
+    """Choosing a provider keeps the models it serves (with a priced endpoint) and shows, for each, its cheapest
+    endpoint of that provider: the engine's answer with ``providers=(slug,)``."""
     endpoints = engine.cat.prices(engine.at).filter(pl.col("kind") == "endpoint")
     serves: dict[str, set[str]] = defaultdict(set)
     for model, provider in endpoints.select("model_id", "provider_slug").iter_rows():
         serves[provider].add(model)
+    chat = PRESETS[0].profile
     with opened(browser, base_url + "index.html") as (page, problems):
         listed = {r["id"] for r in page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)}
         options = page.eval_on_selector_all("#provider option", "os => os.map(o => o.value)")
@@ -387,9 +397,13 @@ def test_index_provider_filter_keeps_the_providers_models(
         for provider in (by_size[-1], by_size[len(by_size) // 2], by_size[0]):  # the widest, a middle one, the least
             page.select_option("#provider", provider)
             rows = page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)
-            visible = {r["id"] for r in rows if not r["hidden"]}
-            assert visible == serves[provider] & listed, provider
-            assert page.text_content("#shown") == f"{len(visible)} of {len(listed)} models"
+            shown = {r["id"]: Decimal(r["value"]) for r in rows if not r["hidden"]}
+            expected: dict[str, Decimal] = {}
+            for row in engine.cat.cheapest(None, chat, as_of=engine.at, providers=(provider,)).to_dict()["ranked"]:
+                expected.setdefault(row["model_id"], Decimal(row["cost_per_request"]))
+            assert shown == expected, provider
+            assert set(shown) <= serves[provider]
+            assert page.text_content("#shown") == f"{len(shown)} of {len(listed)} models"
         page.select_option("#provider", "")
         assert not any(r["hidden"] for r in page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS))
         assert problems == []

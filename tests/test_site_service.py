@@ -55,7 +55,7 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
         assert len(rows) > 300
         model_page = httpx.get(f"{up.url}/models/{rows[0]}.html", timeout=10)
         assert model_page.status_code == 200 and "price-data" in model_page.text
-        assert httpx.get(f"{up.url}/providers/", timeout=10).status_code == 200
+        assert httpx.get(f"{up.url}/providers.html", timeout=10).status_code == 200
         assert (
             httpx.get(f"{up.url}/static/cost.js", timeout=10)
             .headers["content-type"]

@@ -10,12 +10,14 @@ folder can be hosted under any path by any static file server.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -36,6 +38,7 @@ from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
 SITE_DIR = PROJECT_ROOT / "site"
+MAX_NAME = 120  # bytes of one path part (ASCII after escaping); file systems allow 255
 MARKER = ".catalog-site"  # in every build: only a folder holding it is replaced by the next build
 MODEL_PAGE_CHANGES = 50  # the newest changes on a model page; the rest on its own changes page
 MILLION = Decimal(1_000_000)
@@ -49,12 +52,15 @@ def _escape(match: re.Match[str]) -> str:
 def page_name(identifier: str) -> str:
     """A file name for a model id or provider slug: ``/`` keeps its folder, anything outside ``[A-Za-z0-9.-]``
     becomes ``_xx_`` (its code point in hex), so ``:free`` cannot read as a URL scheme and no two ids collide.
-    A leading dot is escaped too: an upstream id such as ``a/../../x`` must never name a path outside the site."""
+    A leading dot is escaped too: an upstream id such as ``a/../../x`` must never name a path outside the site.
+    A part too long for a file system keeps its start and gets a hash of the whole instead of the rest."""
     parts = []
     for part in identifier.split("/"):
         safe = _UNSAFE.sub(_escape, part)
         if safe.startswith("."):
             safe = "_2e_" + safe[1:]
+        if len(safe) > MAX_NAME:
+            safe = safe[: MAX_NAME - 18] + "--" + hashlib.sha256(part.encode()).hexdigest()[:16]
         parts.append(safe or "_")
     return "/".join(parts)
 
@@ -118,7 +124,7 @@ def rfc3339(value: datetime) -> str:
 
 def web_url(value: str | None) -> str | None:
     """Only http(s) URLs from upstream become links (a ``javascript:`` URL would run on click)."""
-    return value if value and re.match(r"^https?://[^\s\"'<>]+$", value) else None
+    return value if value and re.fullmatch(r"https?://[^\s\"'<>]+", value) else None
 
 
 def change_value(text: str | None, field: str | None) -> str:
@@ -186,13 +192,13 @@ def build_site(
     out: Path,
     *,
     at: datetime | None = None,
-    site_dir: Path = SITE_DIR,
+    site_templates: Path = SITE_DIR,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``."""
     started = time.perf_counter()
-    if not (site_dir / "templates").is_dir():
-        raise InputError(f"no site templates in {site_dir}; run from a clone of the project (site/templates)")
+    if not (site_templates / "templates").is_dir():
+        raise InputError(f"no site templates in {site_templates}; run from a clone of the project (site/templates)")
     newest = queries.good_snapshot_at(cat.con)
     if newest is None:
         raise InputError(f"{cat.path} holds no snapshot yet; load it with `catalog up` or `catalog sync`")
@@ -212,16 +218,20 @@ def build_site(
             f"{out} exists and is not a site built by `catalog site build` (no {MARKER} in it); it is left as it "
             "is: choose a new or empty folder for --out"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.building-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
     try:
-        pages = _render(facts, cat, work, site_dir, newest, progress)
-        _swap(work, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _build_lock(out):
+            work = out.parent / f".{out.name}.building-{os.getpid()}"
+            try:
+                pages = _render(facts, cat, work, site_templates, newest, progress)
+                _swap(work, out)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    except OSError as exc:
+        where = exc.filename or out
+        raise InputError(f"could not write the site to {out}: {exc.strerror or exc} ({where})") from None
     sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
-    model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and not k.endswith(".changes.html")}
+    model_pages = {k: v for k, v in sizes.items() if k.startswith("models/")}
     largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
     return BuildReport(
         out=out,
@@ -235,9 +245,22 @@ def build_site(
     )
 
 
+@contextlib.contextmanager
+def _build_lock(out: Path) -> Iterator[None]:
+    """One build of ``out`` at a time (``catalog site build`` beside the service's own build_site job), and
+    the leftovers of a build that was killed are removed by the next one."""
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in out.parent.glob(f".{out.name}.building-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for stale in out.parent.glob(f".{out.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
 def _swap(work: Path, out: Path) -> None:
     """Put the finished site at ``out``: two renames, so readers see the old site or the new, never a mix
-    (for the instant between them, a missing page). Another build that swapped first is simply replaced."""
+    (for the instant between them, a missing page). Builds of one folder hold its lock, so none interleave."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         out.rename(old)
@@ -254,12 +277,12 @@ def _render(
     facts: SiteFacts,
     cat: Catalog,
     work: Path,
-    site_dir: Path,
+    site_templates: Path,
     newest: datetime,
     progress: Callable[[int, int], None] | None,
 ) -> int:
-    env = environment(site_dir / "templates")
-    shutil.copytree(site_dir / "static", work / "static")
+    env = environment(site_templates / "templates")
+    shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
     built_at = datetime.now(UTC)
     model_ids = {m["model_id"] for m in facts.models}
@@ -307,8 +330,8 @@ def _render(
             change_limit=MODEL_PAGE_CHANGES,
         )
         if len(model["changes"]) > MODEL_PAGE_CHANGES:
-            page("model_changes.html", f"models/{page_name(model['model_id'])}.changes.html", model=model)
-    page("providers.html", "providers/index.html", providers=facts.providers)
+            page("model_changes.html", f"model-changes/{page_name(model['model_id'])}.html", model=model)
+    page("providers.html", "providers.html", providers=facts.providers)
     for provider in facts.providers:
         page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=provider)
     months = _months(facts.changes)
@@ -346,16 +369,13 @@ def _months(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any
 
 def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
     inputs: set[str] = set()
-    params: set[str] = set()
     providers: dict[str, str] = {}
     for model in facts.models:
         inputs.update(model["input_modalities"] or [])
-        params.update(model["supported_parameters"] or [])
         for row in model["endpoints_now"]:
             providers.setdefault(row["provider_slug"], row["provider_name"] or row["provider_slug"])
     return {
         "modalities": sorted(inputs),
-        "parameters": sorted(params),
         "providers": sorted(providers.items(), key=lambda kv: kv[1].lower()),
     }
 

@@ -41,7 +41,7 @@ def step_chart(history: list[dict[str, Any]], end: datetime, *, tokens: int, des
     def clip(v: dict[str, Any]) -> tuple[datetime, datetime] | None:
         lo = max(v["valid_from"], start)
         hi = min(v["valid_to"] or end, end)
-        return (lo, hi) if hi >= lo else None
+        return (lo, hi) if hi > lo or (v["valid_to"] is None and lo == end) else None
 
     shown = [(v, c) for v in priced if (c := clip(v)) is not None]
     if not shown:
@@ -78,7 +78,8 @@ def step_chart(history: list[dict[str, Any]], end: datetime, *, tokens: int, des
         first = groups[key][0][0]
         lines.append(
             {
-                "cls": f"c{index % PALETTE}" if key is not None else "list",
+                # Colours repeat after PALETTE lines; each round has its own dash pattern, so no two match.
+                "cls": f"c{index % PALETTE} d{index // PALETTE % 3}" if key is not None else "list",
                 "label": first["tag"] if key is not None else "list price (/models)",
                 "steps": steps,
                 "connectors": " ".join(connectors),

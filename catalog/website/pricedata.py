@@ -1,8 +1,10 @@
 """The price data embedded in the pages, from which the browser re-ranks endpoints for any workload.
 
-Each endpoint is a list ``[tag, provider name, variants, conds]`` (plus its key when that is not
-``model@tag``), which ``PriceCost.decode`` turns into objects. A model without a ranked endpoint has its list
-price instead, keyed by the model id. The browser (``site/static/cost.js``) applies
+Each endpoint is a list ``[tag, provider name, variants, conds, key, provider slug, context, parameters]``
+(``key`` null when it is ``model@tag``; ``parameters`` a hex bit mask over the data's ``parameters`` list), which
+``PriceCost.decode`` turns into objects; the last three let the index's filters rank only the endpoints that
+pass, as ``EndpointFilters`` does. A model without a ranked endpoint has its list price instead, keyed by the
+model id. The browser (``site/static/cost.js``) applies
 the engine's formula to it with exact integer arithmetic (BigInt), so a slider gives the same cost, to the
 unit, as ``catalog cheapest``. What it needs per endpoint:
 
@@ -55,7 +57,9 @@ def rate_text(rate: Decimal, scale: int) -> str:
     return f"{mantissa}e{exponent}" if exponent else mantissa
 
 
-def endpoint_entry(row: dict[str, Any], version: SheetVersion, scale: int) -> list[Any]:
+def endpoint_entry(
+    row: dict[str, Any], version: SheetVersion, scale: int, parameters: dict[str, int] | None = None
+) -> list[Any]:
     sheet = version.sheet
     variants: list[list[str] | None] = []
     for mask in range(2 ** len(sheet.overrides)):
@@ -72,14 +76,24 @@ def endpoint_entry(row: dict[str, Any], version: SheetVersion, scale: int) -> li
         ]
         for o in sheet.overrides
     ]
-    entry: list[Any] = [row["tag"], row["provider_name"], variants, conds]
-    if row["endpoint_key"] != f"{row['model_id']}@{row['tag']}":
-        entry.append(row["endpoint_key"])  # a repeated tag (``model@tag#2``); otherwise the key is implied
-    return entry
+    implied = row["endpoint_key"] == f"{row['model_id']}@{row['tag']}"  # else a repeated tag: ``model@tag#2``
+    mask = sum(1 << parameters[p] for p in row.get("supported_parameters") or () if parameters and p in parameters)
+    return [
+        row["tag"],
+        row["provider_name"],
+        variants,
+        conds,
+        None if implied else row["endpoint_key"],
+        row.get("provider_slug"),
+        row.get("context_length"),
+        format(mask, "x"),
+    ]
 
 
 def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) -> dict[str, Any]:
     """The embedded data for ``models`` (facts' model dicts): every endpoint a ranking would consider."""
+    names = sorted({p for m in models for row in m["endpoints_now"] for p in row["supported_parameters"] or ()})
+    index = {name: i for i, name in enumerate(names)}
     return {
         "scale": table.scale,
         "at_minute": at.hour * 60 + at.minute,
@@ -95,15 +109,16 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
             }
             for p in PRESETS
         },
-        "models": [{"id": model["model_id"], "endpoints": _entries(model, table.scale)} for model in models],
+        "parameters": names,
+        "models": [{"id": model["model_id"], "endpoints": _entries(model, table.scale, index)} for model in models],
     }
 
 
-def _entries(model: dict[str, Any], scale: int) -> list[list[Any]]:
+def _entries(model: dict[str, Any], scale: int, parameters: dict[str, int]) -> list[list[Any]]:
     """Every endpoint a ranking considers; a model with none ranked gets its list price (``/models``) as one
     entry keyed by the model id, as the index shows it."""
     entries = [
-        endpoint_entry(row, version, scale)
+        endpoint_entry(row, version, scale, parameters)
         for row in model["endpoints_now"]
         if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
     ]

@@ -118,10 +118,31 @@
     cell.setAttribute("data-value", cost.decimal(units, data.scale));
   }
 
-  function updateIndex(p, table) {
+  // The index's filters: the search and the input modality choose models; provider, parameter and minimum
+  // context choose endpoints (as EndpointFilters does), so a model's cost is its cheapest endpoint that passes.
+  function indexFilters() {
+    var value = function (id) { var node = document.getElementById(id); return node ? node.value : ""; };
+    return {
+      q: value("q").trim().toLowerCase(),
+      modality: value("modality"),
+      endpoints: { provider: value("provider"), parameter: value("parameter"), min_context: Number(value("min-context") || 0) }
+    };
+  }
+
+  function updateIndex(p, table, rankByCost) {
+    var f = indexFilters();
+    var active = f.endpoints.provider || f.endpoints.parameter || f.endpoints.min_context;
+    var shown = 0;
     $$("tbody tr", table).forEach(function (row) {
       var model = data.models[Number(row.getAttribute("data-model"))];
-      var ranked = model ? cost.rank(model, p, data) : [];
+      var ranked = model ? cost.rank(model, p, data, f.endpoints) : [];
+      var modalities = (row.getAttribute("data-modalities") || "").split(" ");
+      var visible =
+        (!f.q || row.textContent.toLowerCase().indexOf(f.q) >= 0) &&
+        (!f.modality || modalities.indexOf(f.modality) >= 0) &&
+        (!active || ranked.length > 0);
+      row.hidden = !visible;
+      if (visible) shown += 1;
       var costCell = row.querySelector("td.cost"), via = row.querySelector("td.via"), perM = row.querySelector("td.per-m");
       if (!ranked.length) {
         // No endpoint has a price for this workload (a dynamic tier), or the model has none listed.
@@ -138,7 +159,9 @@
       perM.textContent = m === null ? "—" : m;
       perM.setAttribute("data-value", m === null ? "" : m.slice(1));
     });
-    if (!table.getAttribute("data-sorted")) sortTable(table, 1, false); // a changed workload ranks by cost
+    var counter = document.getElementById("shown");
+    if (counter) counter.textContent = shown + " of " + table.tBodies[0].rows.length + " models";
+    if (rankByCost && !table.getAttribute("data-sorted")) sortTable(table, 1, false); // a new workload ranks by cost
     else resort(table);
   }
 
@@ -147,7 +170,8 @@
     var body = table.tBodies[0];
     var rows = {};
     $$("tr", body).forEach(function (row) { rows[row.getAttribute("data-key")] = row; });
-    cost.rank(model, p, data).forEach(function (entry, index) {
+    var ranked = cost.rank(model, p, data);
+    ranked.forEach(function (entry, index) {
       var row = rows[entry.endpoint.key];
       if (!row) return;
       row.querySelector("td.rank").textContent = String(index + 1);
@@ -157,6 +181,7 @@
       body.appendChild(row);
       delete rows[entry.endpoint.key];
     });
+    routeTo(ranked);
     Object.keys(rows).forEach(function (key) {
       // Unpriced for this workload (a dynamic tier): last, without a rank or a stale figure.
       var row = rows[key], costCell = row.querySelector("td.cost");
@@ -168,11 +193,23 @@
     });
   }
 
+  // The routing snippet follows the ranking: the cheapest tag first, the next two as ordered fallbacks (a tag
+  // listed twice, model@tag#2, once), as catalog cheapest builds it.
+  function routeTo(ranked) {
+    var snippet = document.getElementById("routing-snippet");
+    if (!snippet || !ranked.length) return;
+    var order = [];
+    ranked.forEach(function (entry) { if (order.indexOf(entry.endpoint.tag) < 0 && order.length < 3) order.push(entry.endpoint.tag); });
+    snippet.textContent = JSON.stringify({ provider: { order: order, allow_fallbacks: false } }, null, 2);
+    var label = document.getElementById("routing-for");
+    if (label) label.textContent = "your workload";
+  }
+
   function update() {
     var p = profile();
     showValues(p);
     var index = document.getElementById("models");
-    if (index) updateIndex(p, index);
+    if (index) updateIndex(p, index, true);
     var custom = document.getElementById("custom-rank");
     if (custom) updateModel(p, custom);
   }
@@ -190,29 +227,13 @@
   });
 
   // -- index filters ---------------------------------------------------------------------------------------
-  var filters = document.getElementById("filters");
+  var filterForm = document.getElementById("filters");
   var modelsTable = document.getElementById("models");
-  if (filters && modelsTable) {
-    filters.hidden = false;
-    var fields = ["q", "modality", "provider", "parameter", "min-context"].map(function (id) { return document.getElementById(id); });
-    var applyFilters = function () {
-      var q = fields[0].value.trim().toLowerCase(), modality = fields[1].value, provider = fields[2].value;
-      var parameter = fields[3].value, minContext = Number(fields[4].value || 0);
-      var shown = 0;
-      $$("tbody tr", modelsTable).forEach(function (row) {
-        var words = function (name) { return (row.getAttribute(name) || "").split(" "); };
-        var visible =
-          (!q || row.textContent.toLowerCase().indexOf(q) >= 0) &&
-          (!modality || words("data-modalities").indexOf(modality) >= 0) &&
-          (!provider || words("data-providers").indexOf(provider) >= 0) &&
-          (!parameter || words("data-parameters").indexOf(parameter) >= 0) &&
-          Number(row.getAttribute("data-context") || 0) >= minContext;
-        row.hidden = !visible;
-        if (visible) shown += 1;
-      });
-      document.getElementById("shown").textContent = shown + " of " + modelsTable.tBodies[0].rows.length + " models";
-    };
-    fields.forEach(function (field) { field.addEventListener("input", applyFilters); });
-    applyFilters();
+  if (filterForm && modelsTable) {
+    filterForm.hidden = false;
+    ["q", "modality", "provider", "parameter", "min-context"].forEach(function (id) {
+      document.getElementById(id).addEventListener("input", function () { updateIndex(profile(), modelsTable, false); });
+    });
+    document.getElementById("shown").textContent = modelsTable.tBodies[0].rows.length + " models";
   }
 })();

@@ -51,14 +51,40 @@
     return mask;
   }
 
-  // The embedded data with each endpoint's list [tag, provider, variants, conds, key?] made an object.
+  // The embedded data with each endpoint's list [tag, provider, variants, conds, key, slug, context, params]
+  // made an object; `params` (a hex bit mask over data.parameters) becomes a BigInt.
   function decode(data) {
     data.models.forEach(function (model) {
       model.endpoints = model.endpoints.map(function (e) {
-        return { tag: e[0], provider: e[1], variants: e[2], conds: e[3], key: e.length > 4 ? e[4] : model.id + "@" + e[0] };
+        return {
+          tag: e[0], provider: e[1], variants: e[2], conds: e[3],
+          key: e[4] === null || e[4] === undefined ? model.id + "@" + e[0] : e[4],
+          slug: e[5] || null, context: e[6] || 0, params: BigInt("0x" + (e[7] || "0")),
+          list: e[4] !== null && e[4] !== undefined && e[4].indexOf("@") < 0
+        };
       });
     });
     return data;
+  }
+
+  // EndpointFilters.exclusion for the index's filters ({provider, parameter, min_context}; empty = none): the
+  // provider matches a slug, name or tag; a model's list price is no endpoint, so any filter leaves it out.
+  function passes(endpoint, filters, data) {
+    if (!filters) return true;
+    var provider = (filters.provider || "").toLowerCase();
+    var active = provider || filters.parameter || filters.min_context;
+    if (!active) return true;
+    if (endpoint.list) return false;
+    if (provider) {
+      var names = [endpoint.slug, endpoint.provider, endpoint.tag].map(function (n) { return (n || "").toLowerCase(); });
+      if (names.indexOf(provider) < 0) return false;
+    }
+    if (filters.min_context && endpoint.context < filters.min_context) return false;
+    if (filters.parameter) {
+      var bit = data.parameters.indexOf(filters.parameter);
+      if (bit < 0 || ((endpoint.params >> BigInt(bit)) & 1n) === 0n) return false;
+    }
+    return true;
   }
 
   // "77e-8" (USD, exact) as BigInt units of 10^-scale; the page's scale holds every rate exactly.
@@ -89,10 +115,12 @@
   }
 
   // The model's endpoints ranked as the engine ranks them: by cost, then tag; ties keep the listed order.
-  function rank(model, profile, data) {
+  // `filters` (optional) leaves out the endpoints the index's filters exclude.
+  function rank(model, profile, data, filters) {
     var u = usage(profile);
     var rows = [];
     for (var i = 0; i < model.endpoints.length; i++) {
+      if (!passes(model.endpoints[i], filters, data)) continue;
       var units = requestCost(model.endpoints[i], u, data);
       if (units !== null) rows.push({ endpoint: model.endpoints[i], units: units, order: i });
     }
