@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.store import runlog
 from catalog.wire import jsonable
@@ -35,6 +35,13 @@ def error(status: int, code: str, message: str, detail: Any = None) -> JSONRespo
 
 
 API_PREFIXES = ("/v1/", "/docs", "/openapi.json")
+# The pages carry their policy in a <meta> tag too (for any static host); a header can also forbid framing.
+SITE_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]  # fmt: skip
 
 
 def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
@@ -44,6 +51,14 @@ def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
     the first build every site path is a 404.
     """
     files = StaticFiles(directory=site, html=True, check_dir=False)
+
+    async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SITE_HEADERS]
+            await send(message)
+
+        await files(scope, receive, send_with_headers)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -58,7 +73,7 @@ def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
                 scope, receive, send
             )
         else:
-            await files(scope, receive, send)
+            await with_headers(scope, receive, send)
 
     return app
 
@@ -78,7 +93,7 @@ def build_app(
 
     def index(request: Request) -> Response:
         if site is not None and request.url.path == "/" and (site / "index.html").is_file():
-            return FileResponse(site / "index.html")
+            return FileResponse(site / "index.html", headers={k.decode(): v.decode() for k, v in SITE_HEADERS})
         return JSONResponse(
             {
                 "service": "catalog",

@@ -7,6 +7,7 @@ the site beside the database (``catalog.settings.site_dir``), swapping it in who
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     scratch = Path(tempfile.mkdtemp(prefix="catalog-site-")) if dry_run else None
     try:
         out = scratch / "site" if scratch else site_folder(ctx)
-        report = render_site(Catalog(cursor, ctx.db), out)
+        report = render_site(Catalog(cursor, ctx.db), out, base_url=os.environ.get("CATALOG_SITE_URL") or None)
     finally:
         cursor.close()
         if scratch is not None:

@@ -1232,3 +1232,16 @@ def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
                 engine[row["model_id"]].append([row["endpoint_key"], row["cost_per_request"]])
             assert engine, js_filters
             assert differences(js, engine) == {}, (js_filters, shares.name)
+
+
+def test_base_url_makes_the_feed_resolve_its_links_absolutely(hostile: Hostile, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    done = run_cli(
+        "site", "build", "--db", str(hostile.db), "--out", str(out), "--base-url", "https://prices.example.org/llm"
+    )
+    assert done.returncode == 0, done.stderr
+    feed = ET.parse(out / "feed.atom").getroot()
+    assert feed.get("{http://www.w3.org/XML/1998/namespace}base") == "https://prices.example.org/llm/"
+    refused = run_cli("site", "build", "--db", str(hostile.db), "--out", str(out), "--base-url", "javascript:alert(1)")
+    assert refused.returncode == 2 and "--base-url" in refused.stderr and "Traceback" not in refused.stderr
+    assert (out / "index.html").is_file()  # the earlier build is untouched

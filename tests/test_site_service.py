@@ -47,6 +47,9 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
 
         home = httpx.get(f"{up.url}/", timeout=10)
         assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+        # The service adds the pages' policy as headers, where it can also forbid framing.
+        assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
+        assert home.headers["x-content-type-options"] == "nosniff"
         shown = re.search(r'<time datetime="([^"]+)"', home.text)
         assert shown is not None
         # The page served is that build or a newer one.
@@ -55,6 +58,7 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
         assert len(rows) > 300
         model_page = httpx.get(f"{up.url}/models/{rows[0]}.html", timeout=10)
         assert model_page.status_code == 200 and "price-data" in model_page.text
+        assert model_page.headers["content-security-policy"] == home.headers["content-security-policy"]
         assert httpx.get(f"{up.url}/providers.html", timeout=10).status_code == 200
         assert (
             httpx.get(f"{up.url}/static/cost.js", timeout=10)

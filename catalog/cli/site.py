@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,13 +31,19 @@ def site_group() -> None:
     "replaced whole when done.",
 )
 @click.option("--as-of", "as_of", default=None, help="Build the site as of this instant (default: newest snapshot).")
+@click.option(
+    "--base-url",
+    default=None,
+    help="Where the site will be served (https://…/); makes the Atom feed's links absolute (default: "
+    "$CATALOG_SITE_URL, else relative).",
+)
 @json_option
-def site_build_cmd(db: str | None, out: str | None, as_of: str | None, as_json: bool) -> None:
+def site_build_cmd(db: str | None, out: str | None, as_of: str | None, base_url: str | None, as_json: bool) -> None:
     """Render the static site from the history; any static file server can host the folder."""
     at = instant(as_of, bound="end", what="--as-of")
     target = Path(out) if out else site_dir(db_path(db))
     with Catalog.open(db) as cat, progress_bar("rendering pages", enabled=not as_json and sys.stderr.isatty()) as step:
-        report = build_site(cat, target, at=at, progress=step)
+        report = build_site(cat, target, at=at, progress=step, base_url=base_url or os.environ.get("CATALOG_SITE_URL"))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

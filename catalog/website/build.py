@@ -194,8 +194,16 @@ def build_site(
     at: datetime | None = None,
     site_templates: Path = SITE_DIR,
     progress: Callable[[int, int], None] | None = None,
+    base_url: str | None = None,
 ) -> BuildReport:
-    """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``."""
+    """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
+
+    ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
+    fetch a feed without the page around it)."""
+    if base_url is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", base_url):
+        raise InputError(f"--base-url {base_url!r} must be an http(s) URL, e.g. https://prices.example.org/")
+    if base_url is not None and not base_url.endswith("/"):
+        base_url += "/"
     started = time.perf_counter()
     if not (site_templates / "templates").is_dir():
         raise InputError(f"no site templates in {site_templates}; run from a clone of the project (site/templates)")
@@ -223,7 +231,7 @@ def build_site(
         with _build_lock(out):
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
-                pages = _render(facts, cat, work, site_templates, newest, progress)
+                pages = _render(facts, cat, work, site_templates, newest, progress, base_url)
                 _swap(work, out)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -280,6 +288,7 @@ def _render(
     site_templates: Path,
     newest: datetime,
     progress: Callable[[int, int], None] | None,
+    base_url: str | None,
 ) -> int:
     env = environment(site_templates / "templates")
     shutil.copytree(site_templates / "static", work / "static")
@@ -298,6 +307,7 @@ def _render(
         "provider_slugs": provider_slugs,
         "input_steps": INPUT_STEPS,
         "output_steps": OUTPUT_STEPS,
+        "base_url": base_url,
     }
     total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
     total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})

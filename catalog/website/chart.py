@@ -16,6 +16,7 @@ from typing import Any
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
 PALETTE = 10  # CSS classes c0..c9
+WINDOW = timedelta(days=90)
 
 
 def _fmt(value: float) -> str:
@@ -32,7 +33,9 @@ def step_chart(history: list[dict[str, Any]], end: datetime, *, tokens: int, des
     if not priced:
         return None
     endpoint_versions = [v for v in priced if v["kind"] == "endpoint"]
-    start = min(v["valid_from"] for v in (endpoint_versions or priced))
+    # The last WINDOW at most: a page stays small however long the history grows (older changes are in the
+    # change log and the downloads).
+    start = max(min(v["valid_from"] for v in (endpoint_versions or priced)), end - WINDOW)
     if end - start < timedelta(hours=1):
         start = end - timedelta(hours=1)
     span = (end - start).total_seconds()
