@@ -40,7 +40,7 @@ from catalog.website.pricedata import RATE_ORDER, price_data
 SITE_DIR = PROJECT_ROOT / "site"
 MAX_NAME = 120  # bytes of one path part (ASCII after escaping); file systems allow 255
 MARKER = ".catalog-site"  # in every build: only a folder holding it is replaced by the next build
-MODEL_PAGE_CHANGES = 50  # the newest changes on a model page; the rest on its own changes page
+MODEL_PAGE_CHANGES = 30  # the newest changes on a model page; the rest on its own changes page
 MILLION = Decimal(1_000_000)
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
 

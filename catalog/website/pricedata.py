@@ -33,17 +33,7 @@ from catalog.website.presets import INPUT_STEPS, OUTPUT_STEPS, PRESETS
 LIST_TAG = "list price"  # the tag of a model's list-price entry (its key is the model id, with no "@")
 
 # The terms a workload profile can reach (audio and image output counts are always 0 in a profile).
-RATE_ORDER = (
-    "input",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "output",
-    "reasoning",
-    "request",
-    "image",
-    "web_search",
-)
+RATE_ORDER = tuple(name for name in RATES if name not in ("image_output", "audio_input", "audio_output"))
 
 
 def rate_text(rate: Decimal, scale: int) -> str:
