@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.base import BaseScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -50,7 +51,8 @@ def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
     The site folder is looked up on every request, so a rebuild (swapped in whole) is served at once; before
     the first build every site path is a 404.
     """
-    files = StaticFiles(directory=site, html=True, check_dir=False)
+    # Pages are text with much repetition (the index embeds every price): gzip makes them a fraction the size.
+    files = GZipMiddleware(StaticFiles(directory=site, html=True, check_dir=False), minimum_size=1024)
 
     async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:

@@ -59,6 +59,9 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
         model_page = httpx.get(f"{up.url}/models/{rows[0]}.html", timeout=10)
         assert model_page.status_code == 200 and "price-data" in model_page.text
         assert model_page.headers["content-security-policy"] == home.headers["content-security-policy"]
+        zipped = httpx.get(f"{up.url}/index.html", headers={"accept-encoding": "gzip"}, timeout=10)
+        assert zipped.headers["content-encoding"] == "gzip" and zipped.text == home.text
+        assert zipped.num_bytes_downloaded < len(home.content) / 3
         assert httpx.get(f"{up.url}/providers.html", timeout=10).status_code == 200
         assert (
             httpx.get(f"{up.url}/static/cost.js", timeout=10)
