@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from site_helpers import Built, Hostile, built_once, hostile_day, read_pages, run_cli, sync_from_fake
 
 from catalog.bundle import Bundle
+from catalog.library import Catalog
 from catalog.pipeline import replay
 from catalog.settings import PROJECT_ROOT
 from catalog.store.db import connect
+from catalog.website.build import build_site
 
 
 def shared_data_dir() -> Path | None:
@@ -97,3 +102,57 @@ def replayed_db(replayed_template: Path, tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "replayed.duckdb"
     shutil.copyfile(replayed_template, path)
     yield path
+
+
+# --- the static site's builds, shared by test_site.py, test_site_security.py and test_site_js.py -----------
+# Each is built once per run (site_helpers.built_once: a file lock under the run's temp root), whichever module
+# or xdist worker asks first; every module then reads the finished folder.
+
+
+@pytest.fixture(scope="module")
+def site(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The 20 recorded days, built as of the newest snapshot (the default)."""
+
+    def make(folder: Path) -> None:
+        shutil.copyfile(replayed_template, folder / "history.duckdb")
+        with Catalog.open(folder / "history.duckdb") as cat:
+            report = build_site(cat, folder / "site")
+        (folder / "report.json").write_text(json.dumps(report.to_dict()))
+
+    folder = built_once(tmp_path_factory, "test_site-20-days", make)
+    report = json.loads((folder / "report.json").read_text())
+    at = datetime.fromisoformat(report["as_of"])
+    built = Built(folder / "site", folder / "history.duckdb", at, report)
+    built.pages = read_pages(built.out)
+    return built
+
+
+@pytest.fixture(scope="module")
+def cat(site: Built) -> Iterator[Catalog]:
+    with Catalog.open(site.db) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def site_at(site: Built, cat: Catalog) -> datetime:
+    """The exact as-of instant of the default build: the newest snapshot (the report rounds to seconds)."""
+    newest = cat.con.execute("SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()[0][0]
+    at = newest.astimezone(UTC)
+    assert at.replace(microsecond=0) == site.at
+    return at
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
+    """A small history with hostile names, URLs and ids, synced over loopback HTTP and built through the CLI."""
+
+    def make(folder: Path) -> None:
+        summary = sync_from_fake(hostile_day(), folder / "history.duckdb")
+        assert summary["status"] == "ok" and summary["models"] == 2 and summary["endpoints"] == 4
+        done = run_cli("site", "build", "--db", str(folder / "history.duckdb"), "--out", str(folder / "site"), "--json")
+        assert done.returncode == 0, done.stderr
+        (folder / "report.json").write_text(done.stdout)
+
+    folder = built_once(tmp_path_factory, "test_site-hostile", make)
+    stdout = (folder / "report.json").read_text()
+    return Hostile(folder / "site", folder / "history.duckdb", stdout, read_pages(folder / "site"))
