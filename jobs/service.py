@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,6 +44,7 @@ from catalog.times import iso
 from jobs.app import build_app
 from jobs.config import ServiceConfig
 from jobs.context import JobContext
+from jobs.runner import run_job
 from jobs.scheduler import build_scheduler, next_runs
 from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
@@ -176,8 +177,12 @@ def run_service(
         token = secrets.token_urlsafe(24)
         site = site_folder(ctx)
         build = scheduler.get_job("build_site")
-        if build is not None and not (site / "index.html").is_file():
-            build.modify(next_run_time=datetime.now(UTC))  # no site yet: build it first, not in a day
+        if build is not None and not (site / "index.html").is_file() and not signals.stop.is_set():
+            # No site yet: build it before serving (a few seconds), so the first page anyone opens is the site.
+            run_job(ctx, "build_site")
+            build.modify(
+                next_run_time=datetime.now(UTC) + timedelta(seconds=ctx.config.jobs["build_site"].every or 86400)
+            )
         app = build_app(
             ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
         )
