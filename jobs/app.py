@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,14 +45,20 @@ SITE_HEADERS = [
 ]  # fmt: skip
 
 
-def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
+def site_or_api(site: Path, api: ASGIApp | None, before_site: ASGIApp) -> ASGIApp:
     """The query API for its paths, the latest static site build for everything else.
 
-    The site folder is looked up on every request, so a rebuild (swapped in whole) is served at once; before
-    the first build every site path is a 404.
+    The site folder is looked up on every request, so a rebuild (swapped in whole) is served at once. Before
+    the first build, ``/`` is ``before_site`` (the service's JSON index) and every other site path a 404.
     """
     # Pages are text with much repetition (the index embeds every price): gzip makes them a fraction the size.
-    files = GZipMiddleware(StaticFiles(directory=site, html=True, check_dir=False), minimum_size=1024)
+    # Downloads that are already compact binary (Parquet, DuckDB) are sent as they are.
+    files = GZipMiddleware(
+        StaticFiles(directory=site, html=True, check_dir=False),
+        minimum_size=1024,
+        compresslevel=6,
+        exclude_content_types=("application/octet-stream", "application/vnd.apache.parquet"),
+    )
 
     async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
@@ -70,6 +76,8 @@ def site_or_api(site: Path, api: ASGIApp | None) -> ASGIApp:
             await error(405, "method_not_allowed", f"{scope.get('method')} is not allowed on {path}")(
                 scope, receive, send
             )
+        elif path == "/" and not (site / "index.html").is_file():
+            await before_site(scope, receive, send)
         elif not site.is_dir():
             await error(404, "not_found", f"no site has been built yet at {path}; it builds after the first sweep")(
                 scope, receive, send
@@ -93,9 +101,7 @@ def build_app(
     """The service's routes; ``api`` (the query API) and the static ``site`` are served under them, so
     ``/health`` is the service's. ``/`` is the site's index once built, else the JSON below (also ``/service``)."""
 
-    def index(request: Request) -> Response:
-        if site is not None and request.url.path == "/" and (site / "index.html").is_file():
-            return FileResponse(site / "index.html", headers={k.decode(): v.decode() for k, v in SITE_HEADERS})
+    def index(_request: Request) -> JSONResponse:
         return JSONResponse(
             {
                 "service": "catalog",
@@ -162,12 +168,12 @@ def build_app(
 
     return Starlette(
         routes=[
-            Route("/", index),
+            *([Route("/", index)] if site is None else []),
             Route("/service", index),
             Route("/health", health),
             Route("/jobs/runs", runs),
             Route("/jobs/{name}/run", run_now, methods=["POST"]),
-            *([Mount("/", app=site_or_api(site, api))] if site is not None else []),
+            *([Mount("/", app=site_or_api(site, api, Route("/", index)))] if site is not None else []),
             *([Mount("/", app=api)] if api is not None and site is None else []),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

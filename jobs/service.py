@@ -180,9 +180,11 @@ def run_service(
         if build is not None and not (site / "index.html").is_file() and not signals.stop.is_set():
             # No site yet: build it before serving (a few seconds), so the first page anyone opens is the site.
             run_job(ctx, "build_site")
-            build.modify(
-                next_run_time=datetime.now(UTC) + timedelta(seconds=ctx.config.jobs["build_site"].every or 86400)
-            )
+            if signals.stop.is_set():
+                return
+            every = ctx.config.jobs["build_site"].every
+            if every is not None:  # a cron line keeps its own next slot
+                build.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=every))
         app = build_app(
             ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
         )

@@ -34,6 +34,7 @@ from site_helpers import (
     read_pages,
     resolve,
     run_cli,
+    sync_from_fake,
     tree,
     v1_listing,
     v1_model,
@@ -430,3 +431,43 @@ def test_base_url_makes_the_feed_resolve_its_links_absolutely(hostile: Hostile, 
     refused = run_cli("site", "build", "--db", str(hostile.db), "--out", str(out), "--base-url", "javascript:alert(1)")
     assert refused.returncode == 2 and "--base-url" in refused.stderr and "Traceback" not in refused.stderr
     assert (out / "index.html").is_file()  # the earlier build is untouched
+
+
+def test_the_downloaded_database_is_safe_to_write_to_and_rederive_refuses_it(site: Built, tmp_path: Path) -> None:
+    """Its sequences sit past the ids in use, its snapshots say their payloads are not included, and rederive
+    (which rebuilds versions from payloads) stops rather than empty the history."""
+    copy = tmp_path / "downloaded.duckdb"
+    shutil.copyfile(site.out / "downloads" / "catalog.duckdb", copy)
+    con = duckdb.connect(str(copy), read_only=True)
+    next_id = con.execute(
+        "SELECT start_value FROM duckdb_sequences() WHERE sequence_name = 'version_id_seq'"
+    ).fetchall()
+    used = con.execute(
+        "SELECT max(v) FROM (SELECT max(version_id) v FROM model_versions UNION ALL "
+        "SELECT max(version_id) FROM endpoint_versions UNION ALL SELECT max(version_id) FROM provider_versions)"
+    ).fetchall()
+    unpruned = con.execute("SELECT count(*) FROM snapshots WHERE raw_pruned_at IS NULL").fetchall()[0][0]
+    log_rows = con.execute("SELECT count(*) FROM job_runs").fetchall()[0][0]
+    versions = con.execute("SELECT count(*) FROM endpoint_versions").fetchall()[0][0]
+    con.close()
+    assert next_id[0][0] > used[0][0] and unpruned == 0 and log_rows == 0 and versions > 0
+    refused = run_cli("rederive", "--db", str(copy))
+    assert refused.returncode == 2 and "no archived payloads" in refused.stderr and "Traceback" not in refused.stderr
+    con = duckdb.connect(str(copy), read_only=True)
+    assert con.execute("SELECT count(*) FROM endpoint_versions").fetchall()[0][0] == versions
+    con.close()
+
+
+def test_a_provider_is_compared_with_the_one_other_provider_of_a_model(tmp_path: Path) -> None:
+    duo = v1_model("acme/duo", "Duo", "0.000001", "0.000002")
+    listing = v1_listing(duo, ("Alpha", "alpha", "fp8"), ("Beta", "beta", "fp8"))
+    listing["endpoints"][0]["pricing"] = {"prompt": "0.0000008", "completion": "0.000002"}  # 20 % under Beta's
+    providers = [{"name": "Alpha", "slug": "alpha"}, {"name": "Beta", "slug": "beta"}]
+    db = tmp_path / "duo.duckdb"
+    sync_from_fake(memory_day("2026-07-17", [duo], {"acme/duo": listing}, providers), db)
+    with Catalog.open(db) as cat:
+        build_site(cat, tmp_path / "site")
+    alpha = (tmp_path / "site" / "providers" / "alpha.html").read_text()
+    beta = (tmp_path / "site" / "providers" / "beta.html").read_text()
+    assert "below the model's median on 1 of 1 shared models" in alpha and "−20.0 %" in alpha
+    assert "above on 1" in beta and "+25.0 %" in beta  # 0.000001 against Alpha's 0.0000008

@@ -59,9 +59,13 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
         model_page = httpx.get(f"{up.url}/models/{rows[0]}.html", timeout=10)
         assert model_page.status_code == 200 and "price-data" in model_page.text
         assert model_page.headers["content-security-policy"] == home.headers["content-security-policy"]
-        zipped = httpx.get(f"{up.url}/index.html", headers={"accept-encoding": "gzip"}, timeout=10)
-        assert zipped.headers["content-encoding"] == "gzip" and zipped.text == home.text
-        assert zipped.num_bytes_downloaded < len(home.content) / 3
+        # Pages go gzipped, and a page unchanged since it was fetched is a 304 (`/` is the index itself).
+        assert home.headers["content-encoding"] == "gzip" and home.num_bytes_downloaded < len(home.content) / 3
+        again = httpx.get(f"{up.url}/", headers={"if-none-match": home.headers["etag"]}, timeout=10)
+        assert again.status_code == 304
+        assert httpx.get(f"{up.url}/index.html", timeout=10).text == home.text
+        download = httpx.get(f"{up.url}/downloads/catalog.duckdb", timeout=10)
+        assert download.status_code == 200 and "content-encoding" not in download.headers  # binary: sent as is
         assert httpx.get(f"{up.url}/providers.html", timeout=10).status_code == 200
         assert (
             httpx.get(f"{up.url}/static/cost.js", timeout=10)

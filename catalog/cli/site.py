@@ -43,7 +43,9 @@ def site_build_cmd(db: str | None, out: str | None, as_of: str | None, base_url:
     at = instant(as_of, bound="end", what="--as-of")
     target = Path(out) if out else site_dir(db_path(db))
     with Catalog.open(db) as cat, progress_bar("rendering pages", enabled=not as_json and sys.stderr.isatty()) as step:
-        report = build_site(cat, target, at=at, progress=step, base_url=base_url or os.environ.get("CATALOG_SITE_URL"))
+        report = build_site(
+            cat, target, at=at, progress=step, base_url=base_url or os.environ.get("CATALOG_SITE_URL") or None
+        )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -117,7 +117,8 @@ def write_database(con: duckdb.DuckDBPyConnection, target: Path, at: datetime) -
     source = con.execute("SELECT current_database()").fetchall()[0][0]
     con.execute(f"ATTACH '{_quoted(target)}' AS history_export (READ_WRITE)")
     try:
-        con.execute(f'COPY FROM DATABASE "{source}" TO history_export (SCHEMA)')
+        quoted = str(source).replace('"', '""')
+        con.execute(f'COPY FROM DATABASE "{quoted}" TO history_export (SCHEMA)')
         con.execute("INSERT INTO history_export.schema_migrations SELECT * FROM schema_migrations")
         rows = 0
         for table, select in known_at(con, at).items():

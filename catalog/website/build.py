@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import polars as pl
@@ -200,8 +202,13 @@ def build_site(
 
     ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
     fetch a feed without the page around it)."""
-    if base_url is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", base_url):
-        raise InputError(f"--base-url {base_url!r} must be an http(s) URL, e.g. https://prices.example.org/")
+    if base_url is not None and (
+        not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
+    ):
+        raise InputError(
+            f"--base-url (or CATALOG_SITE_URL) {base_url!r} must be an http(s) URL without a query or fragment, "
+            "e.g. https://prices.example.org/"
+        )
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
     started = time.perf_counter()
@@ -259,10 +266,9 @@ def _build_lock(out: Path) -> Iterator[None]:
     the leftovers of a build that was killed are removed by the next one."""
     with open(out.parent / f".{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in out.parent.glob(f".{out.name}.building-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        for stale in out.parent.glob(f".{out.name}.old-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for kind in ("building", "old"):
+            for stale in out.parent.glob(f".{glob.escape(out.name)}.{kind}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
         yield
 
 

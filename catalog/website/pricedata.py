@@ -28,7 +28,7 @@ from typing import Any
 
 from catalog.cost.money import EXACT, to_units
 from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
-from catalog.website.presets import INPUT_STEPS, OUTPUT_STEPS, PRESETS
+from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 
 LIST_TAG = "list price"  # the tag of a model's list-price entry (its key is the model id, with no "@")
 
@@ -90,6 +90,7 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
         "rates": list(RATE_ORDER),
         "input_steps": list(INPUT_STEPS),
         "output_steps": list(OUTPUT_STEPS),
+        "default_preset": DEFAULT.name,
         "presets": {
             p.name: {
                 "input": p.profile.input_tokens,
@@ -112,7 +113,7 @@ def _entries(model: dict[str, Any], scale: int, parameters: dict[str, int]) -> l
         for row in model["endpoints_now"]
         if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
     ]
-    if not entries and model["list_sheet"] is not None:
+    if model["list_sheet"] is not None:  # set exactly when the page falls back to the list price
         mid = model["model_id"]
         row = {"endpoint_key": mid, "model_id": mid, "tag": LIST_TAG, "provider_name": LIST_TAG}
         entries.append(endpoint_entry(row, model["list_sheet"], scale))

@@ -159,6 +159,18 @@
       perM.textContent = m === null ? "—" : m;
       perM.setAttribute("data-value", m === null ? "" : m.slice(1));
     });
+    // The change columns are the chat workload's at the cheapest endpoint of any provider: shown only then.
+    var chat = data.presets[data.default_preset], asRendered = !active && p.input === chat.input &&
+      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning;
+    $$("td.change", table).forEach(function (cell) {
+      if (!cell.hasAttribute("data-chat")) {
+        cell.setAttribute("data-chat", cell.getAttribute("data-value") || "");
+        cell.setAttribute("data-chat-text", cell.textContent);
+      }
+      cell.textContent = asRendered ? cell.getAttribute("data-chat-text") : "—";
+      cell.setAttribute("data-value", asRendered ? cell.getAttribute("data-chat") : "");
+      cell.title = asRendered ? "" : "the change columns are for the " + data.default_preset + " workload at any provider";
+    });
     var counter = document.getElementById("shown");
     if (counter) counter.textContent = shown + " of " + table.tBodies[0].rows.length + " models";
     if (rankByCost && !table.getAttribute("data-sorted")) sortTable(table, 1, false); // a new workload ranks by cost
@@ -197,12 +209,16 @@
   // listed twice, model@tag#2, once), as catalog cheapest builds it.
   function routeTo(ranked) {
     var snippet = document.getElementById("routing-snippet");
-    if (!snippet || !ranked.length) return;
+    if (!snippet) return;
+    var label = document.getElementById("routing-for");
+    if (label) label.textContent = "your workload";
+    if (!ranked.length) {
+      snippet.textContent = "no endpoint has a listed price for this workload";
+      return;
+    }
     var order = [];
     ranked.forEach(function (entry) { if (order.indexOf(entry.endpoint.tag) < 0 && order.length < 3) order.push(entry.endpoint.tag); });
     snippet.textContent = JSON.stringify({ provider: { order: order, allow_fallbacks: false } }, null, 2);
-    var label = document.getElementById("routing-for");
-    if (label) label.textContent = "your workload";
   }
 
   function update() {
