@@ -4,6 +4,7 @@ byte for byte from the recordings (those tests need ``../shared`` and are marked
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -68,6 +69,7 @@ PUBLIC_ENDPOINT_REQUIRED = {
 }
 LIST_ENDPOINTS_REQUIRED = {"id", "name", "created", "description", "architecture", "endpoints"}
 NOT_PRICES = {"discount", "overrides", "min_prompt_tokens", "utc_start", "utc_end"}
+CHAT_RECORDINGS = 31  # every file in ../shared/data/openrouter/chat
 
 
 def _shared_source() -> Path:
@@ -301,8 +303,66 @@ def test_models_only_snapshots_carry_models_alone(bundle: Bundle) -> None:
 def test_bundle_stays_small() -> None:
     files = [p for p in COMMITTED.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
-    assert len(files) == 1 + len(FULL_DAYS) + len(MODELS_ONLY)
+    assert len(files) == 1 + len(FULL_DAYS) + len(MODELS_ONLY) + CHAT_RECORDINGS
     assert total < 15_000_000, f"data/bundle is {total:,} bytes"
+
+
+def test_chat_recordings_are_listed_and_checked_against_the_manifest(bundle: Bundle) -> None:
+    names = bundle.chat_recordings()
+    assert len(names) == CHAT_RECORDINGS and names == sorted(names)
+    assert {n.rsplit(".", 1)[1] for n in names} == {"json", "sse"}
+    manifest = json.loads((COMMITTED / "manifest.json").read_text())
+    entries = {e["name"]: e for e in manifest["chat"]}
+    for name in names:
+        data = bundle.chat_recording(name)
+        assert len(data) == entries[name]["bytes"]
+        assert hashlib.sha256(data).hexdigest() == entries[name]["sha256"] == manifest["sources"][f"chat/{name}"]
+    assert bundle.chat_recording("stream-2025-08-06.sse").startswith(b": OPENROUTER PROCESSING\n\n")
+    assert bundle.chat_recording("stream-2025-08-06.sse").endswith(b"data: [DONE]\n\n")
+
+
+def test_an_unknown_chat_recording_names_the_closest(bundle: Bundle) -> None:
+    with pytest.raises(NotFoundError, match=r"no chat recording 'stream-2025-08-06'.*closest: stream-2025-08-06\.sse"):
+        bundle.chat_recording("stream-2025-08-06")
+
+
+def _bundle_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "bundle"
+    root.mkdir()
+    shutil.copy(COMMITTED / "manifest.json", root / "manifest.json")
+    shutil.copytree(COMMITTED / "chat", root / "chat")
+    return root
+
+
+def test_an_altered_chat_recording_is_a_bundle_error_naming_the_file(tmp_path: Path) -> None:
+    root = _bundle_copy(tmp_path)
+    name = "nonstream-tool-call.json"
+    original = gzip.decompress((root / "chat" / f"{name}.gz").read_bytes())
+    altered = original.replace(b'"divide"', b'"Divide"')
+    assert altered != original and len(altered) == len(original)  # same size: only the hash can tell
+    (root / "chat" / f"{name}.gz").write_bytes(gzip.compress(altered))
+    bundle = Bundle(root)
+    with pytest.raises(BundleError, match=rf"chat/{name}\.gz does not match the manifest's sha256"):
+        bundle.chat_recording(name)
+    assert bundle.chat_recording("stream-cache.sse")  # the others still read
+    (root / "chat" / "stream-cache.sse.gz").unlink()
+    with pytest.raises(BundleError, match=r"stream-cache\.sse\.gz is missing"):
+        Bundle(root).chat_recording("stream-cache.sse")
+    (root / "chat" / "stream-reasoning.sse.gz").write_bytes(b"not gzip")
+    with pytest.raises(BundleError, match=r"stream-reasoning\.sse\.gz is corrupt"):
+        Bundle(root).chat_recording("stream-reasoning.sse")
+
+
+def test_a_bundle_without_chat_entries_holds_no_recordings(tmp_path: Path) -> None:
+    root = _bundle_copy(tmp_path)
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["chat"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    assert Bundle(root).chat_recordings() == []
+    manifest["chat"] = [{"name": "x.sse"}]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="malformed chat entry"):
+        Bundle(root)
 
 
 # --- build rules on small inputs ---------------------------------------------------------------------------
@@ -468,6 +528,27 @@ def test_a_tiny_source_builds_and_reads_back(tmp_path: Path) -> None:
     ]
 
 
+def test_chat_recordings_are_bundled_byte_for_byte_as_deterministic_gzip(tmp_path: Path) -> None:
+    source = _tiny_source(tmp_path / "src")
+    (source / "chat").mkdir()
+    transcript = b': OPENROUTER PROCESSING\n\ndata: {"a": 1}\r\n\ndata: [DONE]\n\n'
+    (source / "chat" / "stream-x.sse").write_bytes(transcript)
+    (source / "chat" / "body.json").write_bytes(b'{\n  "b": "\xc3\xa9"\n}')
+    result = build(source)
+    assert result.files["chat/stream-x.sse.gz"][4:8] == b"\0\0\0\0"  # gzip mtime field
+    assert result.files == build(source).files
+    assert [e["name"] for e in result.manifest["chat"]] == ["body.json", "stream-x.sse"]
+    out = tmp_path / "out"
+    (out / "chat").mkdir(parents=True)
+    (out / "chat" / "gone.sse.gz").write_bytes(b"stale")  # a build drops what it no longer lists
+    write_bundle(result, out)
+    assert sorted(p.name for p in (out / "chat").iterdir()) == ["body.json.gz", "stream-x.sse.gz"]
+    bundle = Bundle(out)
+    assert bundle.chat_recordings() == ["body.json", "stream-x.sse"]
+    assert bundle.chat_recording("stream-x.sse") == transcript
+    assert bundle.chat_recording("body.json") == (source / "chat" / "body.json").read_bytes()
+
+
 def test_a_snapshot_without_a_recorded_time_fails_naming_the_file(tmp_path: Path) -> None:
     source = _tiny_source(tmp_path)
     (source / "models" / "models-2025-11-30.json").write_text("[]")
@@ -523,6 +604,14 @@ def test_first_and_last_day_validate_against_the_spec(bundle: Bundle, spec: dict
         problems = [f"{m}: {e.message}" for m, d in state.endpoints.items() for e in endpoints.iter_errors(d)]
         problems += [f"{p['slug']}: {e.message}" for p in state.providers or [] for e in providers.iter_errors(p)]
         assert problems == [], problems[:5]
+
+
+@pytest.mark.shared
+def test_every_chat_recording_round_trips_byte_for_byte(bundle: Bundle, source: Path) -> None:
+    recorded = sorted(p.name for p in (source / "chat").iterdir())
+    assert bundle.chat_recordings() == recorded
+    for name in recorded:
+        assert bundle.chat_recording(name) == (source / "chat" / name).read_bytes(), name
 
 
 @pytest.mark.shared

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(full)} full days, {len(snapshots) - len(full)} models-only), "
         f"{sum(s['models'] for s in snapshots):,} model entries, "
         f"{sum(s['endpoints'] for s in snapshots):,} endpoints, "
+        f"{len(result.manifest['chat'])} chat recordings, "
         f"{len(result.files) + 1} files, {written:,} bytes"
     )
     return 0

@@ -2,9 +2,10 @@
 
 The project must work on a fresh clone without ``../shared``, so it ships a compact extract of them:
 
-    manifest.json              {"format": 1, "snapshots": [chronological], "sources": {path: sha256}}
+    manifest.json              {"format": 1, "snapshots": [chronological], "chat": [by name], "sources": {path: sha256}}
     days/<YYYY-MM-DD>.json.gz  a full day: /models, v1 endpoints of every listed model, provider directory
     models/<id>.json.gz        a /models-only snapshot
+    chat/<name>.gz             a recorded chat response (``chat/<name>`` in the source), its exact bytes gzipped
 
 Which snapshots:
 
@@ -24,6 +25,11 @@ Facts only: every model's prose ``description`` is dropped; every other field is
 (price strings are never reformatted). Endpoints are translated from the website-internal stats records into
 the v1 ``ListEndpointsResponse.data`` shape, providers from the website-internal directory into v1
 ``/providers`` items plus a ``data_policy`` extension (see ``provider_entry``).
+
+Chat recordings (JSON bodies, SSE transcripts, one error body) are kept byte for byte, because the fake
+server replays them and clients are tested on exactly what OpenRouter sent: each ``chat`` entry is
+``{"name", "file", "bytes", "sha256"}`` with the size and hash of the raw (not the gzipped) bytes, which the
+reader checks on every load.
 
 Bytes are deterministic (sorted keys, compact JSON, gzip with mtime 0 and no file name), so rebuilding from
 the same inputs gives identical files, which a test checks.
@@ -45,6 +51,7 @@ from typing import Any
 from catalog.errors import InputError
 
 FORMAT = 1
+CHAT_DIR = "chat"
 ARCHITECTURE_KEYS = ("tokenizer", "instruct_type", "modality", "input_modalities", "output_modalities")
 
 # website-internal dataPolicy key -> key of our ``data_policy`` extension (retentionDays is recorded for some
@@ -245,7 +252,11 @@ def provider_entry(record: dict[str, Any]) -> dict[str, Any]:
 
 def snapshot_bytes(document: dict[str, Any]) -> bytes:
     """Deterministic gzip of a snapshot document: same document, same bytes."""
-    raw = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return gzip_bytes(json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def gzip_bytes(raw: bytes) -> bytes:
+    """Deterministic gzip (mtime 0, no file name): same input, same bytes."""
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="", compresslevel=9) as gz:
         gz.write(raw)
@@ -274,6 +285,7 @@ class _Builder:
         self.times = recorded_times(self.reader.read_text("SOURCES.md"))
         self.files: dict[str, bytes] = {}
         self.snapshots: list[dict[str, Any]] = []
+        self.chat: list[dict[str, Any]] = []
 
     def full_days(self) -> list[str]:
         stats = (self.reader.root / "endpoint-stats-daily").glob("model-stats-*.jsonl.gz")
@@ -353,11 +365,23 @@ class _Builder:
         }
         self.add(document, f"models/{snapshot_id}.json.gz", 0, 0)
 
+    def add_chat_recordings(self) -> None:
+        # Optional in the source (a hand-made test tree has none); every file in chat/ is a recording.
+        for path in sorted(p for p in (self.reader.root / CHAT_DIR).glob("*") if p.is_file()):
+            relative = f"{CHAT_DIR}/{path.name}"
+            raw = self.reader.read(relative)
+            file = f"{CHAT_DIR}/{path.name}.gz"
+            self.files[file] = gzip_bytes(raw)
+            self.chat.append(
+                {"name": path.name, "file": file, "bytes": len(raw), "sha256": self.reader.hashes[relative]}
+            )
+
     def result(self) -> BuildResult:
         self.snapshots.sort(key=lambda s: (s["taken_at"], s["id"]))
         manifest = {
             "format": FORMAT,
             "snapshots": self.snapshots,
+            "chat": self.chat,
             "sources": dict(sorted(self.reader.hashes.items())),
         }
         return BuildResult(manifest=manifest, files=dict(self.files))
@@ -372,6 +396,7 @@ def build(source: Path) -> BuildResult:
     for path in builder.models_files():
         if path.stem[len("models-") :] not in days:
             builder.add_models_only(path)
+    builder.add_chat_recordings()
     return builder.result()
 
 
@@ -387,8 +412,8 @@ def write_bundle(result: BuildResult, out: Path) -> int:
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    for folder in ("days", "models"):
-        for stale in (out / folder).glob("*.json.gz"):
+    for folder in ("days", "models", CHAT_DIR):
+        for stale in (out / folder).glob("*.gz"):
             if f"{folder}/{stale.name}" not in result.files:
                 stale.unlink()
     # the manifest goes last, so a build that dies half-way never points at files it did not write

@@ -1,4 +1,5 @@
-"""Read the bundled offline data (``data/bundle``): the manifest, and one snapshot at a time.
+"""Read the bundled offline data (``data/bundle``): the manifest, one snapshot at a time, and the recorded
+chat responses byte for byte.
 
 The fake OpenRouter server and the CLI use this; the format is described in ``catalog.bundle.build``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,29 @@ class DayState:
     models: list[dict[str, Any]]
     endpoints: dict[str, dict[str, Any]]  # model id -> v1 endpoints ``data``; {} for models-only snapshots
     providers: list[dict[str, Any]] | None  # None for models-only snapshots
+
+
+@dataclass(frozen=True)
+class ChatRecordingInfo:
+    """One ``chat`` manifest entry: a recorded response kept byte for byte, and the size and sha256 of its
+    raw (not gzipped) bytes."""
+
+    name: str
+    file: str
+    bytes: int
+    sha256: str
+
+
+def _chat_info(entry: Any, manifest: Path) -> ChatRecordingInfo:
+    try:
+        info = ChatRecordingInfo(
+            name=str(entry["name"]), file=str(entry["file"]), bytes=int(entry["bytes"]), sha256=str(entry["sha256"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{manifest} has a malformed chat entry ({exc}); {REBUILD_HINT}") from None
+    if not info.name or "/" in info.name or len(info.sha256) != 64:
+        raise BundleError(f"{manifest} has a malformed chat entry {info.name!r}; {REBUILD_HINT}")
+    return info
 
 
 def _snapshot_info(entry: Any, manifest: Path) -> SnapshotInfo:
@@ -87,8 +112,14 @@ class Bundle:
         self._by_id = {info.id: info for info in self._snapshots}
         if not self._snapshots or len(self._by_id) != len(self._snapshots):
             raise BundleError(f"{manifest} lists no snapshots or repeats an id; {REBUILD_HINT}")
-        # A plain dict: two threads loading one snapshot at once both parse it and one result wins; harmless.
+        # A bundle built before chat recordings were bundled has no "chat" key: it simply holds none.
+        chat = [_chat_info(entry, manifest) for entry in document.get("chat") or []]
+        self._chat = {info.name: info for info in sorted(chat, key=lambda info: info.name)}
+        if len(self._chat) != len(chat):
+            raise BundleError(f"{manifest} repeats a chat recording name; {REBUILD_HINT}")
+        # Plain dicts: two threads loading one snapshot at once both parse it and one result wins; harmless.
         self._loaded: dict[str, DayState] = {}
+        self._chat_bytes: dict[str, bytes] = {}
 
     def snapshots(self, kind: str | None = None) -> list[SnapshotInfo]:
         """Every snapshot in chronological order, or only those of ``kind`` ("full" or "models")."""
@@ -145,3 +176,38 @@ class Bundle:
         if not isinstance(endpoints, dict) or not isinstance(providers, list):
             raise BundleError(f"{path} lacks the endpoints or providers of a full day; {REBUILD_HINT}")
         return DayState(info=info, models=models, endpoints=endpoints, providers=providers)
+
+    def chat_recordings(self) -> list[str]:
+        """The file names of the recorded chat responses (``stream-2025-08-06.sse`` …), sorted."""
+        return list(self._chat)
+
+    def chat_recording(self, name: str) -> bytes:
+        """The exact recorded bytes of one chat response, checked against the manifest's size and sha256.
+
+        An unknown name is a NotFoundError naming the closest ones; a missing, corrupt or altered file is a
+        BundleError naming it.
+        """
+        info = self._chat.get(name)
+        if info is None:
+            closest = difflib.get_close_matches(name, list(self._chat), n=3, cutoff=0.5)
+            hint = f"closest: {', '.join(closest)}; " if closest else ""
+            raise NotFoundError(f"no chat recording {name!r} in the bundle; {hint}it holds {len(self._chat)}")
+        data = self._chat_bytes.get(name)
+        if data is None:
+            data = self._read_chat(info)
+            self._chat_bytes[name] = data
+        return data
+
+    def _read_chat(self, info: ChatRecordingInfo) -> bytes:
+        path = self.root / info.file
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except FileNotFoundError:
+            raise BundleError(f"{path} is missing (listed in the manifest as {info.name}); {REBUILD_HINT}") from None
+        except (OSError, EOFError) as exc:
+            raise BundleError(f"{path} is corrupt ({exc}); {REBUILD_HINT}") from None
+        if len(data) != info.bytes or hashlib.sha256(data).hexdigest() != info.sha256:
+            raise BundleError(
+                f"{path} does not match the manifest's sha256 for chat recording {info.name}; {REBUILD_HINT}"
+            )
+        return data

@@ -18,12 +18,25 @@ from catalog.cli.common import db_option
     "faults_json",
     help='Any fault knobs as JSON, e.g. \'{"fail_first": 1, "drift": ["dynamic_price"]}\'.',
 )
+@click.option(
+    "--echo-models",
+    is_flag=True,
+    help="List the echo models (echo/echo, priced by the fake) in /models, /endpoints and /providers.",
+)
 def fake_openrouter_cmd(
-    host: str, port: int | None, day: str | None, latency: float, failure_rate: float, faults_json: str | None
+    host: str,
+    port: int | None,
+    day: str | None,
+    latency: float,
+    failure_rate: float,
+    faults_json: str | None,
+    echo_models: bool,
 ) -> None:
     """Serve recorded OpenRouter data over HTTP in the exact v1 shapes (GET /api/v1/models …).
 
-    The served day can be switched while it runs: POST /_fake/day {"day": "2026-07-18"}.
+    The served day can be switched while it runs: POST /_fake/day {"day": "2026-07-18"}. POST
+    /api/v1/chat/completions answers echo/<anything> (the prompt echoed, exact usage and cost) and
+    replay/<recording> (a recorded response, byte for byte).
     """
     from catalog.fake import DEFAULT_PORT, Faults, run
 
@@ -31,7 +44,7 @@ def fake_openrouter_cmd(
     overrides = {k: v for k, v in (("latency", latency), ("failure_rate", failure_rate)) if v}
     if overrides:
         faults = Faults.from_dict({**faults.to_dict(), **overrides})
-    run(host=host, port=DEFAULT_PORT if port is None else port, day=day, faults=faults)
+    run(host=host, port=DEFAULT_PORT if port is None else port, day=day, faults=faults, echo_models=echo_models)
 
 
 @click.command("serve")

@@ -7,6 +7,9 @@ same fetcher code points at ``https://openrouter.ai/api/v1`` for real users. Mod
 - ``faults``: the :class:`Faults` value (latency, failures, hangs, truncation, schema drift);
 - ``view``: a recorded day with the data faults applied (drift, dropped models);
 - ``inject``: the middleware that applies transport faults and keeps the request log;
+- ``chat``: ``POST /chat/completions``: echo models (exact usage and cost at ``ECHO_PRICING``) and replays
+  of the bundled chat recordings; ``stream``: how those bodies are written (split writes, pacing, cuts);
+  ``echo_models``: the echo models' catalog entries (``FakeOpenRouter(..., echo_models=True)``);
 - ``server``: :class:`FakeOpenRouter`, the routes; ``serve``: running it (thread or foreground).
 
 Typical test::
@@ -16,6 +19,8 @@ Typical test::
         httpx.get(f"{base_url}/models")
 """
 
+from catalog.fake.chat import ECHO_PRICING, ECHO_PROVIDER, ChatRecordingSource, EchoUsage, tokens
+from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import DRIFT_KINDS, Faults
 from catalog.fake.inject import LoggedRequest, RequestLog
 from catalog.fake.serve import DEFAULT_PORT, base_url, run, serve_in_thread
@@ -35,7 +40,12 @@ from catalog.fake.view import ServedDay
 __all__ = [
     "DEFAULT_PORT",
     "DRIFT_KINDS",
+    "ECHO_MODELS",
+    "ECHO_PRICING",
+    "ECHO_PROVIDER",
+    "ChatRecordingSource",
     "DayStateLike",
+    "EchoUsage",
     "FakeOpenRouter",
     "Faults",
     "LoggedRequest",
@@ -51,4 +61,5 @@ __all__ = [
     "resolve_day",
     "run",
     "serve_in_thread",
+    "tokens",
 ]

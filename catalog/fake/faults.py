@@ -1,7 +1,9 @@
 """What can go wrong on the wire, as one validated, JSON-(de)serialisable value: :class:`Faults`.
 
 A ``Faults`` only describes the misbehaviour; ``catalog.fake.inject`` applies the transport faults
-(latency, failures, hangs, truncation) and ``catalog.fake.view`` the data faults (drift, dropped models).
+(latency, failures, hangs, truncation), ``catalog.fake.view`` the data faults (drift, dropped models) and
+``catalog.fake.chat`` the streaming faults of ``POST /chat/completions`` (split writes, pacing, mid-stream
+errors, dropped connections).
 ``Faults()`` is a well-behaved server. Every knob is validated when the value is built, so a typo in a
 ``POST /_fake/faults`` body or a ``--faults`` flag fails at once with a message naming the knob.
 """
@@ -22,7 +24,8 @@ API_PREFIX = "/api/v1"
 DRIFT_KINDS = frozenset({"unknown_field", "unknown_price_key", "missing_optional", "dynamic_price"})
 
 _RATES = ("failure_rate", "timeout_rate", "truncate_rate")
-_SECONDS = ("latency", "hang", "retry_after")
+_SECONDS = ("latency", "hang", "retry_after", "chunk_delay")
+_COUNTS = ("fail_first", "chunk_bytes", "stream_error_after", "stream_drop_after")
 _MODEL_SETS = ("fail_models", "drop_models", "drift_models")
 
 
@@ -33,6 +36,11 @@ class Faults:
     Rates are probabilities in 0..1 drawn from RNG streams seeded by ``seed`` (one stream per knob, so
     turning one knob on does not change the draws of another); ``seed=None`` draws fresh randomness.
     Paths are full request paths such as ``/api/v1/models``; model ids are as listed in ``/models``.
+
+    The streaming knobs (``chunk_bytes``, ``chunk_delay``, ``echo_tokens_per_second``,
+    ``stream_error_after``, ``stream_drop_after``) shape only the bodies of ``POST /chat/completions``,
+    after the request faults above have let a request through: a client's retry logic meets the 429s and
+    5xx before the first byte, and the split writes, pacing, mid-stream errors and cut connections after it.
     """
 
     latency: float = 0.0
@@ -61,6 +69,21 @@ class Faults:
     drop_models: frozenset[str] = frozenset()
     """Models left out of ``/models``; their ``/endpoints`` answer 404."""
 
+    # Streaming faults: POST /chat/completions only, applied after the faults above let the request through.
+    chunk_bytes: int = 0
+    """0: each SSE event (or a whole JSON body) goes out in one write. N > 0: every chat response body (SSE or
+    JSON, echo or replay) is written N bytes per write, so a client sees lines split anywhere (N=1 works)."""
+    chunk_delay: float = 0.0
+    """Seconds between two writes of a chat response body."""
+    echo_tokens_per_second: float = 0.0
+    """0: an echo stream goes as fast as it can; else its tokens are paced at this rate (token i at i/rate s)."""
+    stream_error_after: int = 0
+    """0: off. N: an echo stream sends N content chunks, then OpenRouter's mid-stream error chunk
+    (``error`` {code 502}, ``finish_reason: "error"``) and ends there: no usage, no ``[DONE]``."""
+    stream_drop_after: int = 0
+    """0: off. N: an echo stream sends N content chunks, then the connection is cut mid-body (no ``[DONE]``,
+    no end of the chunked body): the client sees a transport error, never a clean end."""
+
     def __post_init__(self) -> None:
         # Accept any iterable for the set-valued knobs so callers can pass lists or sets; store frozensets
         # so a Faults stays hashable and immutable.
@@ -86,8 +109,13 @@ class Faults:
                 raise ConfigError(f"faults.{name}={value!r} seconds must not be negative")
         if self.seed is not None and not _is_int(self.seed):
             raise ConfigError(f"faults.seed={self.seed!r} must be a whole number or null")
-        if not _is_int(self.fail_first) or self.fail_first < 0:
-            raise ConfigError(f"faults.fail_first={self.fail_first!r} must be a whole number >= 0")
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ConfigError(f"faults.{name}={value!r} must be a whole number >= 0")
+        rate = _number("echo_tokens_per_second", self.echo_tokens_per_second)
+        if rate < 0:
+            raise ConfigError(f"faults.echo_tokens_per_second={rate!r} must be >= 0 (0: as fast as possible)")
         if not self.failure_statuses:
             raise ConfigError("faults.failure_statuses must name at least one HTTP status, e.g. [429, 502]")
         for status in (*self.failure_statuses, self.fail_status):

@@ -217,13 +217,17 @@ class FaultInjector:
         await self.app(scope, receive, send)
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep without blocking other requests, cut short when the server shuts down."""
-        deadline = time.monotonic() + seconds
-        while not self.released.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(left, _PAUSE_SLICE))
+        await pause(seconds, self.released)
+
+
+async def pause(seconds: float, released: threading.Event) -> None:
+    """Sleep without blocking other requests, cut short when ``released`` is set (the server shuts down)."""
+    deadline = time.monotonic() + seconds
+    while not released.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, _PAUSE_SLICE))
 
 
 def _injected(faults: Faults, status: int, knob: str) -> ASGIApp:
@@ -256,7 +260,7 @@ async def _truncated(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -
     # written, which is exactly a connection lost mid-body. uvicorn reports that as an error; the filter
     # below drops the report for these deliberate cases only.
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-    _expect_incomplete_response()
+    expect_incomplete_response()
 
 
 _UNFINISHED = "ASGI callable returned without completing response."
@@ -277,7 +281,7 @@ class _DeliberateTruncationFilter(logging.Filter):
 _FILTER = _DeliberateTruncationFilter()
 
 
-def _expect_incomplete_response() -> None:
+def expect_incomplete_response() -> None:
     # uvicorn logs the unfinished response from inside the task that ran the app, right after it returns.
     task = asyncio.current_task()
     if task is not None:

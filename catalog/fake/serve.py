@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from catalog import serving
+from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.server import FakeOpenRouter
 from catalog.fake.source import SnapshotSource
@@ -55,17 +56,19 @@ def run(
     faults: Faults | None = None,
     *,
     source: SnapshotSource | None = None,
+    echo_models: bool = False,
 ) -> None:
     """Serve the recorded bundle (or ``source``) in the foreground until Ctrl-C (``catalog fake-openrouter``).
 
     Prints the base URL and the day served; point the fetcher at it with ``OPENROUTER_BASE_URL``.
-    ``port=0`` picks a free port (the printed URL names it). Returns normally after Ctrl-C.
+    ``port=0`` picks a free port (the printed URL names it). ``echo_models`` lists the echo models in the
+    catalog routes. Returns normally after Ctrl-C.
     """
     if source is None:
         from catalog.bundle import Bundle  # the bundle is only needed when no source is given
 
         source = Bundle()
-    fake = FakeOpenRouter(source, day=day, faults=faults)
+    fake = FakeOpenRouter(source, day=day, faults=faults, echo_models=echo_models)
     sock = bind(host, port)
     url = base_url(host, sock.getsockname()[1])
     served = fake.served
@@ -75,6 +78,8 @@ def run(
         f"switch with POST {url.removesuffix(API_PREFIX)}/_fake/day",
         flush=True,
     )
+    listed = f"; listed: {', '.join(ECHO_MODELS)}" if echo_models else ""
+    print(f"chat: POST {url}/chat/completions with echo/<anything> or replay/<recording>{listed}", flush=True)
     if fake.faults.active:
         print(f"faults {fake.faults.to_json()}", flush=True)
     config = quiet_config(fake.app, timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS)

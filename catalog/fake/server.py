@@ -5,10 +5,13 @@ Routes (the same paths as ``https://openrouter.ai/api/v1``)::
     GET  /api/v1/models                        {"data": [Model], "total_count", "links"}
     GET  /api/v1/providers                     {"data": [Provider]}       404 on a models-only day
     GET  /api/v1/models/{author}/{slug}/endpoints  {"data": ListEndpointsResponse}  404 unknown model
+    POST /api/v1/chat/completions              echo/<anything> answers, replay/<recording> replays
+                                               (catalog.fake.chat; JSON or SSE; 400 bad request)
     GET  /_fake/state                          {"day", "kind", "faults", "requests", "statuses"}
     POST /_fake/day     {"day": "2026-07-18"}  serve another day (404 if unknown)
     POST /_fake/faults  {...Faults...}         replace the faults (400 if invalid)
 
+With ``echo_models=True`` the catalog routes also list the echo models (``catalog.fake.echo_models``).
 Anything else is a 404 (405 for a wrong method) in OpenRouter's error shape. The served day and the
 faults can change while the server runs, from the test's thread (:meth:`FakeOpenRouter.set_day`) or
 over HTTP; each change swaps one immutable :class:`ServedDay`, so a request never sees half of one.
@@ -29,9 +32,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from catalog.errors import ConfigError, NotFoundError
+from catalog.fake.chat import ChatCompletions, ChatRecordingSource
+from catalog.fake.echo_models import with_echo_models
 from catalog.fake.faults import API_PREFIX, Faults
-from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model
-from catalog.fake.source import SnapshotSource, resolve_day
+from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
+from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
 from catalog.fake.wire import encode, error_response, json_response
 
@@ -41,19 +46,38 @@ _MAX_LIMIT = 1000  # the spec's maximum page size for /models
 class FakeOpenRouter:
     """A fake OpenRouter API over a snapshot source (``catalog.bundle.Bundle`` or a ``MemorySource``).
 
-    ``day`` is a snapshot id or ``YYYY-MM-DD`` (default: the newest full day). Serve ``app`` with
-    uvicorn, or use ``catalog.fake.serve_in_thread``.
+    ``day`` is a snapshot id or ``YYYY-MM-DD`` (default: the newest full day). ``echo_models=True`` lists
+    the echo models in ``/models``, ``/endpoints`` and ``/providers`` (chat completions answer them either
+    way). Replays come from ``recordings``, else from ``source`` when it holds chat recordings (a
+    ``Bundle``), else from the bundled data. Serve ``app`` with uvicorn, or use
+    ``catalog.fake.serve_in_thread``.
     """
 
-    def __init__(self, source: SnapshotSource, day: str | None = None, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        source: SnapshotSource,
+        day: str | None = None,
+        faults: Faults | None = None,
+        *,
+        echo_models: bool = False,
+        recordings: ChatRecordingSource | None = None,
+    ) -> None:
         self.source = source
+        self.echo_models = echo_models
         self.log = RequestLog()
         self._lock = threading.Lock()
         self._faults = FaultState(faults or Faults())
         # Sources cache what they load (the bundle parses a day once), so the fake keeps only the current day.
-        self._state = source.load(resolve_day(source, day))
+        self._state = self._listed(source.load(resolve_day(source, day)))
         self._served = ServedDay.build(self._state, self._faults.faults)
         self._released = threading.Event()
+        if recordings is None and isinstance(source, ChatRecordingSource):
+            recordings = source
+        self.chat = ChatCompletions(
+            faults=lambda: self._faults.faults,
+            pause=lambda seconds: pause(seconds, self._released),
+            recordings=recordings,
+        )
         self._app = self._build_app()
 
     @property
@@ -82,7 +106,7 @@ class FakeOpenRouter:
         Raises NotFoundError, naming the day, when the source has no such snapshot.
         """
         snapshot_id = resolve_day(self.source, day)
-        state = self.source.load(snapshot_id)
+        state = self._listed(self.source.load(snapshot_id))
         with self._lock:
             self._state = state
             self._served = ServedDay.build(state, self._faults.faults)
@@ -105,8 +129,12 @@ class FakeOpenRouter:
             "statuses": {str(k): v for k, v in sorted(self.log.by_status().items())},
         }
 
+    def _listed(self, state: DayStateLike) -> DayStateLike:
+        return with_echo_models(state) if self.echo_models else state
+
     def release_pauses(self) -> None:
-        """Cut every running latency or hang sleep short (called on shutdown); later sleeps are skipped."""
+        """Cut every running latency, hang or stream pacing sleep short (called on shutdown); later sleeps
+        are skipped."""
         self._released.set()
 
     def hold_pauses(self) -> None:
@@ -118,6 +146,7 @@ class FakeOpenRouter:
             Route(API_PREFIX + "/models", self._models, methods=["GET"]),
             Route(API_PREFIX + "/providers", self._providers, methods=["GET"]),
             Route(API_PREFIX + "/models/{model_path:path}", self._endpoints, methods=["GET"]),
+            Route(API_PREFIX + "/chat/completions", self.chat.handle, methods=["POST"]),
             Route("/_fake/state", self._control_state, methods=["GET"]),
             Route("/_fake/day", self._control_day, methods=["POST"]),
             Route("/_fake/faults", self._control_faults, methods=["POST"]),
