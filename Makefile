@@ -27,6 +27,7 @@ bench: venv
 	$(PY) bench/site.py
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cost_engine.py
+	$(PY) bench/client.py
 
 bundle: venv
 	$(PY) -m catalog.bundle build --from ../shared/data/openrouter

@@ -10,7 +10,15 @@
     ├── SweepInterrupted          a sweep stopped (shutdown) before it was stored; nothing was written
     ├── FetchError                talking to OpenRouter failed after retries
     │   ├── HTTPStatusError       a non-2xx answer (carries the status and OpenRouter's error message)
-    │   └── PayloadError          a body that is not the JSON shape we expect (truncated, drifted)
+    │   ├── PayloadError          a body that is not the JSON shape we expect (truncated, drifted)
+    │   └── GenerationError       a chat completion failed: OpenRouter's status, code and message (catalog.client)
+    │       ├── BadRequestError   400: the request itself is wrong (unknown model, bad parameter)
+    │       ├── AuthError         401: no key, or a key OpenRouter does not accept
+    │       ├── CreditsError      402: the account has no credits left for this request
+    │       ├── ModerationError   403: the input was flagged by moderation
+    │       ├── RateLimitError    429: rate limited (``retry_after`` seconds when the answer said)
+    │       ├── UpstreamError     408 / 5xx: the provider or OpenRouter failed or timed out
+    │       └── StreamError       the stream broke after it started: an error chunk, a cut connection, no [DONE]
     └── StoreError                the DuckDB history cannot be used
         ├── StoreLockedError      another process owns the database file
         └── SnapshotOrderError    a snapshot older than the newest one already stored
@@ -72,4 +80,54 @@ class StoreLockedError(StoreError):
 
 
 class SnapshotOrderError(StoreError):
+    pass
+
+
+class GenerationError(FetchError):
+    """A chat completion that did not complete. ``partial`` is the ``Generation`` assembled before a stream
+    broke (text, and usage when OpenRouter sent it: that usage is billed). Never carries the API key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | str | None = None,
+        metadata: dict[str, object] | None = None,
+        retry_after: float | None = None,
+        partial: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.metadata = metadata or {}
+        self.retry_after = retry_after
+        self.partial = partial
+
+
+class BadRequestError(GenerationError):
+    pass
+
+
+class AuthError(GenerationError):
+    pass
+
+
+class CreditsError(GenerationError):
+    pass
+
+
+class ModerationError(GenerationError):
+    pass
+
+
+class RateLimitError(GenerationError):
+    pass
+
+
+class UpstreamError(GenerationError):
+    pass
+
+
+class StreamError(GenerationError):
     pass

@@ -9,6 +9,7 @@ import click
 
 from catalog import __version__
 from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
+from catalog.cli.gen import gen_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
 from catalog.cli.serve import fake_openrouter_cmd, serve_cmd
 from catalog.cli.site import site_group
@@ -54,6 +55,7 @@ for command in (
     serve_cmd,
     fake_openrouter_cmd,
     site_group,
+    gen_cmd,
 ):
     cli.add_command(command)
 

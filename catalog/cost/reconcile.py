@@ -19,7 +19,8 @@ import polars as pl
 RELATIVE_TOLERANCE = Decimal("1e-9")
 
 
-def _decimal(text: Any) -> Decimal | None:
+def decimal_or_none(text: Any) -> Decimal | None:
+    """An amount as reported (a JSON number read as Decimal, or text), or None when it is not one."""
     if text is None:
         return None
     try:
@@ -33,7 +34,7 @@ def reconcile_rows(priced: pl.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in priced.iter_rows(named=True):
         byok = bool(row.get("is_byok"))
-        billed = _decimal(row.get("upstream_cost") if byok else row.get("billed_cost"))
+        billed = decimal_or_none(row.get("upstream_cost") if byok else row.get("billed_cost"))
         computed: Decimal | None = row.get("cost_total")
         verdict, diff, relative = _verdict(row["status"], computed, billed)
         out.append(

@@ -1,0 +1,202 @@
+"""What one call produced, and what it cost: ``Generation`` and the prices it is costed with.
+
+The cost is the engine's (``catalog.cost``): the response's usage, normalised to the usage contract, priced
+with the sheet in force at the response's time for the endpoint that served it (the provider OpenRouter
+names; the model's list price when the history does not know that provider). OpenRouter's billed
+``usage.cost`` (a float; for BYOK calls the upstream cost) is kept beside it, with the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from catalog.client.assemble import Draft, ToolCall
+from catalog.cost.bodies import usage_from_body
+from catalog.cost.engine import cost_usage
+from catalog.cost.reconcile import decimal_or_none
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import COUNT_COLUMNS, ROW_FLAGS, usage_frame
+from catalog.errors import InputError
+from catalog.prices import PriceFormatError, canonical, parse_price_sheet
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class PriceSource(Protocol):
+    """What the client needs from the catalog (``catalog.Catalog`` is one): the price table, and a ranking
+    for ``route="cheapest"``."""
+
+    @property
+    def table(self) -> PriceTable: ...
+
+    def cheapest(self, model: str | None = None, profile: Any = None) -> Any: ...
+
+
+@dataclass
+class Generation:
+    """One completed call: what the model said, the tokens it used, and what that cost."""
+
+    text: str
+    tool_calls: list[ToolCall]
+    finish_reason: str | None
+    usage: dict[str, int]
+    cost: Decimal | None
+    cost_status: str  # the engine's status (ok, unknown, no_price, dynamic, invalid) or no_usage / no_prices
+    billed_cost: Decimal | None
+    elapsed: float
+    ttft: float | None
+    provider: str | None
+    model: str | None
+    id: str | None
+    reasoning: str | None = None
+    native_finish_reason: str | None = None
+    cost_reason: str | None = None
+    price_source: str | None = None  # endpoint / model (the history) or custom (a registered model)
+    created: datetime | None = None
+    streamed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cost_difference(self) -> Decimal | None:
+        """Computed minus billed (None unless both are known)."""
+        return self.cost - self.billed_cost if self.cost is not None and self.billed_cost is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        def money(value: Decimal | None) -> str | None:
+            return canonical(value) if value is not None else None
+
+        return {
+            "id": self.id,
+            "model": self.model,
+            "provider": self.provider,
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "native_finish_reason": self.native_finish_reason,
+            "usage": self.usage,
+            "cost": money(self.cost),
+            "cost_status": self.cost_status,
+            "cost_reason": self.cost_reason,
+            "price_source": self.price_source,
+            "billed_cost": money(self.billed_cost),
+            "cost_difference": money(self.cost_difference),
+            "elapsed_s": round(self.elapsed, 6),
+            "ttft_s": round(self.ttft, 6) if self.ttft is not None else None,
+            "created": self.created.isoformat().replace("+00:00", "Z") if self.created else None,
+            "streamed": self.streamed,
+        }
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A model served elsewhere (a self-hosted OpenAI-compatible server) with prices of its own."""
+
+    model_id: str
+    sheet: SheetVersion
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    upstream_model: str | None = None  # the name that server knows it by (default: the id)
+
+
+class Prices:
+    """The price table the client costs with: the catalog's (loaded on first use) plus registered models."""
+
+    def __init__(self, source: PriceSource | PriceTable | Callable[[], PriceTable] | None = None) -> None:
+        self.source = source
+        self.custom: dict[str, CustomModel] = {}
+        self._table: PriceTable | None = None
+
+    def register(
+        self,
+        model_id: str,
+        pricing: dict[str, Any],
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        upstream_model: str | None = None,
+    ) -> CustomModel:
+        if "/" not in model_id:
+            raise InputError(f"custom model id {model_id!r} needs an author part, e.g. local/{model_id}")
+        try:
+            sheet = parse_price_sheet(pricing)
+        except PriceFormatError as exc:
+            raise InputError(
+                f"custom model {model_id}: {exc}; give prices as OpenRouter does, in USD per token"
+            ) from None
+        version = SheetVersion("model", model_id, None, None, None, EPOCH, None, sheet, canonical_slug=model_id)
+        model = CustomModel(model_id, version, base_url.rstrip("/") if base_url else None, api_key, upstream_model)
+        self.custom[model_id] = model
+        self._table = None
+        return model
+
+    def table(self) -> PriceTable | None:
+        if self._table is None:
+            base = self._base()
+            versions = [*(base.versions if base is not None else []), *(m.sheet for m in self.custom.values())]
+            self._table = PriceTable.from_sheets(versions) if versions else None
+        return self._table
+
+    def _base(self) -> PriceTable | None:
+        source = self.source
+        if source is None:
+            return None
+        if isinstance(source, PriceTable):
+            return source
+        if callable(source) and not hasattr(source, "cheapest"):
+            return source()
+        return source.table  # type: ignore[union-attr]
+
+    def cheapest_routing(self, model: str, profile: Any) -> dict[str, Any]:
+        source = self.source
+        if source is None or not hasattr(source, "cheapest"):
+            raise InputError('route="cheapest" needs the catalog: pass prices=Catalog.open() to the client')
+        ranking = source.cheapest(model, profile)
+        if ranking.routing is None:
+            raise InputError(f"no endpoint of {model} has a listed price to route to; drop route='cheapest'")
+        return dict(ranking.routing)
+
+    def price(self, draft: Draft, model: str, *, now: datetime) -> dict[str, Any]:
+        """The usage of ``draft`` and its cost: counts, cost, status, reason, source, billed, time."""
+        out: dict[str, Any] = {"usage": {}, "cost": None, "status": "no_usage", "reason": None, "source": None}
+        out["billed"], out["created"] = None, _created(draft.created)
+        if draft.usage_body is None:
+            out["reason"] = "the response reported no usage"
+            return out
+        problems: list[str] = []
+        row = usage_from_body(draft.usage_body, source=draft.id or "response", problems=problems)
+        out["usage"] = {k: int(row[k]) for k in COUNT_COLUMNS if row.get(k) is not None}
+        billed = row.get("upstream_cost") if row.get("is_byok") else row.get("billed_cost")
+        out["billed"] = decimal_or_none(billed)
+        table = self.table()
+        if table is None:
+            out["status"], out["reason"] = "no_prices", "no price table: pass prices=Catalog.open() to the client"
+            return out
+        custom = model in self.custom
+        priced_row = {
+            **{k: row[k] for k in COUNT_COLUMNS if row.get(k) is not None},
+            **{k: row[k] for k in ROW_FLAGS if k in row},  # an unreadable count prices as invalid, never as 0
+            "model": model if custom else (row.get("model") or model),
+            "provider": None if custom else (row.get("provider") or draft.provider),
+            "timestamp": out["created"] or now,
+        }
+        if not custom and table.resolve_model(str(priced_row["model"])) is None and table.resolve_model(model):
+            priced_row["model"] = model  # the response named a variant the history does not list; ask for the id
+        priced = cost_usage(usage_frame([priced_row]), table, at=now).row(0, named=True)
+        out["status"], out["reason"] = str(priced["status"]), priced["reason"]
+        out["cost"] = priced["cost_total"]
+        out["source"] = "custom" if custom and priced["status"] == "ok" else priced["price_source"]
+        if problems:
+            out["reason"] = "; ".join(problems)
+        return out
+
+
+def _created(value: float | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None

@@ -1,0 +1,328 @@
+"""The generation client over real loopback HTTP, against the fake OpenRouter's chat completions.
+
+Acceptance: every recorded transcript and body parses to the right text, tool calls and usage, whole or in
+1-byte reads; the computed cost of the recorded responses equals what ``catalog reconcile`` computes, and so
+matches OpenRouter's billed cost wherever the price in force is known; retries happen only before the first
+byte (a 429 with ``Retry-After: 1`` waits at least a second), and a stream that breaks is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from catalog.bundle import Bundle
+from catalog.client import AsyncClient, Client, Generation
+from catalog.client.sse import SSEDecoder
+from catalog.cost.bodies import usage_from_body, usage_from_text
+from catalog.cost.reconcile import reconcile_rows
+from catalog.errors import InputError, RateLimitError, StreamError
+from catalog.fake import FakeOpenRouter, serve_in_thread
+from catalog.fake.chat import ECHO_PRICING
+from catalog.fake.faults import Faults
+from catalog.library import Catalog
+from catalog.prices import canonical
+
+SECRET = "sk-or-v1-test-secret-never-printed"
+
+# Independent expectations for a few recordings, written by reading the files.
+KNOWN = {
+    "stream-2025-08-06-tool-calls.sse": {"text": "", "tools": [("llm_version", "{}")], "finish": "tool_calls"},
+    "nonstream-tool-call.json": {
+        "text": "",
+        "tools": [("divide", '{"numerator": 123, "denominator": 456, "on_inf": "infinity"}')],
+        "finish": "tool_calls",
+    },
+    "stream-2025-08-06.sse": {"text": "Pebbles and Skipper.", "tools": [], "finish": "stop"},
+    "responses-api-stream.sse": {"text": "4", "tools": [], "finish": "stop"},
+    "responses-api-prompt-cache-1.json": {"text": "OK", "tools": [], "finish": "stop"},
+    "nonstream-reasoning-effort-high.json": {"text": "ok", "tools": [], "finish": "stop"},
+}
+
+
+@pytest.fixture(scope="module")
+def fake(bundle: Bundle) -> Iterator[tuple[FakeOpenRouter, str]]:
+    server = FakeOpenRouter(bundle)
+    with serve_in_thread(server) as url:
+        yield server, url
+
+
+@pytest.fixture
+def client(fake: tuple[FakeOpenRouter, str]) -> Iterator[Client]:
+    server, url = fake
+    server.set_faults(None)
+    with Client(base_url=url, api_key=SECRET, max_attempts=1) as c:
+        yield c
+
+
+# --- 1. every recording parses right, whole or a byte at a time ---------------------------------------------
+
+
+def expected_from_bytes(raw: bytes, name: str) -> dict[str, Any]:
+    """A second, plain reading of a recording: text, tool calls and usage counts (via the cost normaliser)."""
+    text, tools = [], {}
+    if name.endswith(".sse"):
+        usage = usage_from_text(raw.decode(), name)[0]
+        for line in raw.decode().splitlines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:], parse_float=Decimal)
+            if chunk.get("type") == "response.output_text.delta":
+                text.append(chunk["delta"])
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                text.append(delta.get("content") or "")
+                for call in delta.get("tool_calls") or []:
+                    entry = tools.setdefault(call.get("index", 0), ["", ""])
+                    entry[0] += (call.get("function") or {}).get("name") or ""
+                    entry[1] += (call.get("function") or {}).get("arguments") or ""
+    else:
+        body = json.loads(raw, parse_float=Decimal)
+        usage = [usage_from_body(body, source=name)] if body.get("usage") else []
+        if body.get("object") == "response":
+            for item in body["output"]:
+                for part in item.get("content") or []:
+                    if part.get("type") == "output_text":
+                        text.append(part["text"])
+        else:
+            message = body["choices"][0]["message"]
+            text.append(message.get("content") or "")
+            for i, call in enumerate(message.get("tool_calls") or []):
+                tools[i] = [call["function"]["name"], call["function"]["arguments"]]
+    counts = {}
+    if usage:
+        counts = {k: v for k, v in usage[-1].items() if k.endswith(("_tokens", "searches")) and v is not None}
+    return {"text": "".join(text), "tools": [tuple(tools[i]) for i in sorted(tools)], "usage": counts}
+
+
+def recordings(bundle: Bundle) -> list[str]:
+    return [n for n in bundle.chat_recordings() if not n.startswith("error-")]
+
+
+def call(client: Client, name: str) -> Generation:
+    try:
+        return client.generate("replayed", f"replay/{name}", stream=name.endswith(".sse"))
+    except StreamError as exc:  # a recorded mid-stream error: what arrived is on .partial
+        assert isinstance(exc.partial, Generation)
+        return exc.partial
+
+
+@pytest.mark.parametrize("chunk_bytes", [0, 1])
+def test_every_recording_parses_to_its_text_tool_calls_and_usage(
+    fake: tuple[FakeOpenRouter, str], client: Client, bundle: Bundle, chunk_bytes: int
+) -> None:
+    server, _ = fake
+    server.set_faults(Faults(chunk_bytes=chunk_bytes))
+    names = recordings(bundle)
+    assert len(names) >= 30
+    for name in names:
+        generation = call(client, name)
+        want = expected_from_bytes(bundle.chat_recording(name), name)
+        assert generation.text == want["text"], name
+        assert [(t.name, t.arguments) for t in generation.tool_calls] == want["tools"], name
+        assert {k: v for k, v in generation.usage.items() if v} == {k: v for k, v in want["usage"].items() if v}, name
+        if name in KNOWN:
+            known = KNOWN[name]
+            assert (generation.text, [(t.name, t.arguments) for t in generation.tool_calls]) == (
+                known["text"],
+                known["tools"],
+            )
+            assert generation.finish_reason == known["finish"], name
+
+
+def test_a_recorded_mid_stream_error_is_raised_with_what_arrived(client: Client) -> None:
+    with pytest.raises(StreamError) as caught:
+        client.generate("x", "replay/stream-finish-length.sse", stream=True)
+    assert "Token limit reached" in str(caught.value) and caught.value.code == 400
+    partial = caught.value.partial
+    assert isinstance(partial, Generation) and partial.usage["prompt_tokens"] == 43
+    assert partial.usage["completion_tokens"] == 10
+
+
+def test_the_recorded_429_is_a_rate_limit_error_naming_the_provider(client: Client) -> None:
+    name = next(n for n in Bundle().chat_recordings() if n.startswith("error-429"))
+    with pytest.raises(RateLimitError) as caught:
+        client.generate("x", f"replay/{name}")
+    assert caught.value.status == 429 and "rate-limited upstream" in str(caught.value)
+    assert SECRET not in str(caught.value) and SECRET not in repr(client)
+
+
+def test_sse_decoder_splits_anywhere_including_inside_characters_and_crlf() -> None:
+    raw = ': OPENROUTER PROCESSING\r\n\r\ndata: {"a": "é€😀"}\r\n\r\ndata: [DONE]\r\n\r\n'.encode()
+    for size in range(1, 9):
+        decoder = SSEDecoder()
+        events = [e for i in range(0, len(raw), size) for e in decoder.feed(raw[i : i + size])] + decoder.close()
+        assert [e.data for e in events] == ['{"a": "é€😀"}', "[DONE]"], size
+
+
+# --- 2. cost: the engine's, as reconcile computes it; equal to the billed cost where the price is known ---------
+
+
+@pytest.mark.parametrize("chunk_bytes", [0])
+def test_computed_cost_of_recorded_responses_matches_reconcile_and_the_billed_cost(
+    fake: tuple[FakeOpenRouter, str], bundle: Bundle, replayed_all_template: Path, chunk_bytes: int
+) -> None:
+    server, url = fake
+    server.set_faults(Faults(chunk_bytes=chunk_bytes))
+    with Catalog.open(replayed_all_template) as cat, Client(base_url=url, prices=cat, max_attempts=1) as client:
+        rows, names = [], []
+        for name in recordings(bundle):
+            found, _ = usage_from_text(bundle.chat_recording(name).decode(), name)
+            rows += found
+            names += [name] * len(found)
+        reference = {r["source"]: r for r in reconcile_rows(cat.cost(rows))}
+        matched = 0
+        for name in recordings(bundle):
+            generation = call(client, name)
+            ref = reference[name]
+            assert generation.cost == ref["computed"], name
+            assert generation.billed_cost == ref["billed"], name
+            if ref["verdict"] == "match":
+                matched += 1
+                assert generation.cost_status == "ok" and generation.cost_difference is not None
+                assert abs(generation.cost_difference) <= ref["billed"] * Decimal("1e-9") or ref["billed"] == 0
+    assert matched >= 19
+
+
+def test_echo_stream_and_non_stream_give_the_same_generation_and_cost_equals_billed(client: Client) -> None:
+    client.register_model(
+        "local/echo", ECHO_PRICING, base_url=client.base_url, api_key="local-key", upstream_model="echo/custom"
+    )
+    prompt = "the quick brown fox jumps over the lazy dog " * 5
+    whole = client.generate(prompt, "local/echo")
+    streamed = client.generate(prompt, "local/echo", stream=True)
+    for g in (whole, streamed):
+        assert g.text == prompt and g.cost_status == "ok" and g.price_source == "custom"
+        assert g.cost == g.billed_cost  # the fake bills from the same prices, exactly
+    assert whole.usage == streamed.usage and whole.cost == streamed.cost
+    assert streamed.ttft is not None and streamed.ttft <= streamed.elapsed
+    # A follow-up reads the first turn from the cache and asks for reasoning: cached tokens at the cache-read
+    # rate, reasoning tokens (inside the completion) at their own: still exactly what the fake billed.
+    turns = [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": prompt},
+        {"role": "user", "content": "and again"},
+    ]
+    follow = client.generate(turns, "local/echo", stream=True, reasoning={"effort": "high"})
+    assert follow.usage["cache_read_tokens"] == 2 * whole.usage["prompt_tokens"]
+    assert follow.usage["reasoning_tokens"] > 0 and follow.text == "and again"
+    assert follow.cost == follow.billed_cost and follow.cost_status == "ok"
+
+
+# --- 3. retries: before the first byte only --------------------------------------------------------------------
+
+
+def test_a_429_with_retry_after_is_retried_after_at_least_that_long(fake: tuple[FakeOpenRouter, str]) -> None:
+    server, url = fake
+    server.set_faults(Faults(fail_first=1, fail_status=429, retry_after=1.0))
+    before = server.log.by_path().get("/api/v1/chat/completions", 0)
+    with Client(base_url=url, max_attempts=3) as client:
+        started = time.perf_counter()
+        generation = client.generate("hello there", "echo/retry", stream=True)
+        waited = time.perf_counter() - started
+    assert generation.text == "hello there"
+    assert waited >= 1.0
+    assert server.log.by_path()["/api/v1/chat/completions"] - before == 2
+
+
+@pytest.mark.parametrize("knob", ["stream_error_after", "stream_drop_after"])
+def test_a_stream_that_breaks_after_it_started_is_raised_not_retried(
+    fake: tuple[FakeOpenRouter, str], knob: str
+) -> None:
+    server, url = fake
+    server.set_faults(Faults(**{knob: 3}))
+    before = server.log.by_path().get("/api/v1/chat/completions", 0)
+    with Client(base_url=url, max_attempts=4) as client, pytest.raises(StreamError) as caught:
+        client.generate("one two three four five six", "echo/break", stream=True)
+    assert server.log.by_path()["/api/v1/chat/completions"] - before == 1  # no retry
+    partial = caught.value.partial
+    assert isinstance(partial, Generation) and partial.text == "one two three "
+    assert "not retried" in str(caught.value)
+
+
+def test_the_async_client_gives_the_same_answer(fake: tuple[FakeOpenRouter, str]) -> None:
+    server, url = fake
+    server.set_faults(Faults(fail_first=1, fail_status=503, retry_after=0.1))
+
+    async def run() -> tuple[Generation, Generation]:
+        async with AsyncClient(base_url=url) as client:
+            return (
+                await client.generate("red green blue", "echo/a", stream=True),
+                await client.generate("red green blue", "echo/a"),
+            )
+
+    streamed, whole = asyncio.run(run())
+    assert streamed.text == whole.text == "red green blue" and streamed.usage["prompt_tokens"] == 3
+
+
+# --- ids, routing, headers -------------------------------------------------------------------------------------
+
+
+def test_ids_pin_providers_and_keep_suffixes(client: Client) -> None:
+    pinned = client.request("hi", "groq:moonshotai/kimi-k2-0905", provider={"sort": "price"})
+    assert pinned.body["model"] == "moonshotai/kimi-k2-0905"
+    assert pinned.body["provider"] == {"sort": "price", "only": ["groq"], "allow_fallbacks": False}
+    free = client.request("hi", "deepseek/deepseek-r1:free", models=["openai/gpt-4o:nitro"])
+    assert free.body["model"] == "deepseek/deepseek-r1:free" and "provider" not in free.body
+    assert free.body["models"] == ["deepseek/deepseek-r1:free", "openai/gpt-4o:nitro"]
+    assert free.body["messages"] == [{"role": "user", "content": "hi"}]  # no hidden system prompt
+    with pytest.raises(InputError, match="provider:author/model"):
+        client.request("hi", "gpt-4o")
+
+
+def test_route_cheapest_sends_the_catalogs_ranking(
+    replayed_all_template: Path, fake: tuple[FakeOpenRouter, str]
+) -> None:
+    _, url = fake
+    with Catalog.open(replayed_all_template) as cat, Client(base_url=url, prices=cat, title="tests") as client:
+        request = client.request("x" * 8000, "deepseek/deepseek-v3.2", route="cheapest", max_tokens=1000)
+        ranking = cat.cheapest("deepseek/deepseek-v3.2", request_profile := _profile(8000, 1000))
+    assert request.body["provider"] == ranking.routing and ranking.routing["order"]
+    assert request.headers["X-Title"] == "tests" and request_profile.output_tokens == 1000
+
+
+def _profile(chars: int, output: int) -> Any:
+    from catalog.cost.profile import WorkloadProfile
+
+    return WorkloadProfile((chars + 2) // 4, output)  # json.dumps adds the two quotes
+
+
+def test_the_key_is_sent_but_never_shown(fake: tuple[FakeOpenRouter, str]) -> None:
+    _, url = fake
+    seen: list[httpx.Request] = []
+    with Client(base_url=url, api_key=SECRET, referer="https://example.org", title="t") as client:
+        client._http.event_hooks["request"].append(seen.append)
+        generation = client.generate("k", "echo/key")
+    assert seen[0].headers["authorization"] == f"Bearer {SECRET}" and seen[0].headers["http-referer"]
+    assert SECRET not in repr(client) and SECRET not in json.dumps(generation.to_dict())
+
+
+def test_catalog_gen_prints_the_text_then_tokens_and_costs(fake: tuple[FakeOpenRouter, str], tmp_path: Path) -> None:
+    _, url = fake
+    env = {**os.environ, "OPENROUTER_API_KEY": SECRET, "CATALOG_DB": str(tmp_path / "none.duckdb")}
+    done = subprocess.run(
+        [sys.executable, "-m", "catalog", "gen", "hello catalog", "-m", "echo/cli", "--stream", "--base-url", url],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("hello catalog")
+    assert "2 in" in done.stderr and "billed $" in done.stderr and SECRET not in done.stdout + done.stderr
+    as_json = subprocess.run(
+        [sys.executable, "-m", "catalog", "gen", "a b c", "-m", "echo/cli", "--json", "--base-url", url],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    report = json.loads(as_json.stdout)
+    assert report["text"] == "a b c" and report["usage"]["prompt_tokens"] == 3
+    assert report["cost_status"] == "no_prices" and Decimal(report["billed_cost"]) > 0
+    assert canonical(Decimal(report["billed_cost"])) == report["billed_cost"]
