@@ -27,7 +27,16 @@ from catalog.client import AsyncClient, Client, Generation
 from catalog.client.sse import SSEDecoder
 from catalog.cost.bodies import usage_from_body, usage_from_text
 from catalog.cost.reconcile import reconcile_rows
-from catalog.errors import InputError, RateLimitError, StreamError
+from catalog.errors import (
+    AuthError,
+    BadRequestError,
+    CreditsError,
+    InputError,
+    ModerationError,
+    RateLimitError,
+    StreamError,
+    UpstreamError,
+)
 from catalog.fake import FakeOpenRouter, serve_in_thread
 from catalog.fake.chat import ECHO_PRICING
 from catalog.fake.faults import Faults
@@ -110,12 +119,18 @@ def recordings(bundle: Bundle) -> list[str]:
     return [n for n in bundle.chat_recordings() if not n.startswith("error-")]
 
 
+RAISES = {"stream-finish-length.sse"}  # the one recording with a mid-stream error chunk
+
+
 def call(client: Client, name: str) -> Generation:
     try:
-        return client.generate("replayed", f"replay/{name}", stream=name.endswith(".sse"))
+        generation = client.generate("replayed", f"replay/{name}", stream=name.endswith(".sse"))
     except StreamError as exc:  # a recorded mid-stream error: what arrived is on .partial
+        assert name in RAISES, f"{name} raised {exc}"
         assert isinstance(exc.partial, Generation)
         return exc.partial
+    assert name not in RAISES, f"{name} should have raised its recorded error"
+    return generation
 
 
 @pytest.mark.parametrize("chunk_bytes", [0, 1])
@@ -169,7 +184,7 @@ def test_sse_decoder_splits_anywhere_including_inside_characters_and_crlf() -> N
 # --- 2. cost: the engine's, as reconcile computes it; equal to the billed cost where the price is known ---------
 
 
-@pytest.mark.parametrize("chunk_bytes", [0])
+@pytest.mark.parametrize("chunk_bytes", [0, 7])
 def test_computed_cost_of_recorded_responses_matches_reconcile_and_the_billed_cost(
     fake: tuple[FakeOpenRouter, str], bundle: Bundle, replayed_all_template: Path, chunk_bytes: int
 ) -> None:
@@ -326,3 +341,90 @@ def test_catalog_gen_prints_the_text_then_tokens_and_costs(fake: tuple[FakeOpenR
     assert report["text"] == "a b c" and report["usage"]["prompt_tokens"] == 3
     assert report["cost_status"] == "no_prices" and Decimal(report["billed_cost"]) > 0
     assert canonical(Decimal(report["billed_cost"])) == report["billed_cost"]
+
+
+# --- errors: the kind by status, what is retried, the key never shown -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "attempts"),
+    [
+        (400, BadRequestError, 1),
+        (401, AuthError, 1),
+        (402, CreditsError, 1),
+        (403, ModerationError, 1),
+        (500, UpstreamError, 1),
+        (502, UpstreamError, 3),
+        (503, UpstreamError, 3),
+        (429, RateLimitError, 3),
+    ],
+)
+def test_error_statuses_become_their_kind_and_only_429_502_503_are_retried(
+    fake: tuple[FakeOpenRouter, str], status: int, kind: type[Exception], attempts: int
+) -> None:
+    server, url = fake
+    server.set_faults(Faults(failure_rate=1.0, failure_statuses=(status,), retry_after=0.05))
+    before = server.log.by_path().get("/api/v1/chat/completions", 0)
+    with (
+        Client(base_url=url, api_key=SECRET, max_attempts=3, backoff_base=0.01) as client,
+        pytest.raises(kind) as caught,
+    ):
+        client.generate("x", "echo/errors", stream=True)
+    assert server.log.by_path()["/api/v1/chat/completions"] - before == attempts
+    assert caught.value.status == status and SECRET not in str(caught.value)  # type: ignore[attr-defined]
+
+
+def test_a_wait_longer_than_the_client_allows_is_raised_at_once(fake: tuple[FakeOpenRouter, str]) -> None:
+    server, url = fake
+    server.set_faults(Faults(failure_rate=1.0, failure_statuses=(429,), retry_after=3600))
+    with Client(base_url=url, max_attempts=4, backoff_cap=1) as client, pytest.raises(RateLimitError) as caught:
+        started = time.perf_counter()
+        client.generate("x", "echo/wait")
+    assert time.perf_counter() - started < 2 and caught.value.retry_after == 3600
+
+
+def test_a_read_timeout_before_the_answer_is_raised_not_retried(fake: tuple[FakeOpenRouter, str]) -> None:
+    server, url = fake
+    server.set_faults(Faults(timeout_rate=1.0, hang=1.0))
+    before = server.log.by_path().get("/api/v1/chat/completions", 0)
+    with Client(base_url=url, timeout=0.3, max_attempts=4) as client, pytest.raises(UpstreamError, match="in time"):
+        client.generate("x", "echo/slow")
+    # The fake logs a request when its (hung) handler ends: wait for that, then make sure no second one came.
+    deadline = time.monotonic() + 5
+    while server.log.by_path().get("/api/v1/chat/completions", 0) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)
+    assert server.log.by_path()["/api/v1/chat/completions"] - before == 1
+
+
+def test_an_answer_of_the_other_kind_is_read_by_what_it_is(client: Client) -> None:
+    """A server may answer a stream request with a whole body, or the other way round: same Generation."""
+    whole = client.generate("x", "replay/nonstream-tool-call.json", stream=True)
+    assert [t.name for t in whole.tool_calls] == ["divide"] and not whole.streamed
+    streamed = client.generate("x", "replay/stream-2025-08-06.sse", stream=False)
+    assert streamed.text == "Pebbles and Skipper." and streamed.streamed
+
+
+def test_streamed_tool_calls_without_an_index_stay_apart() -> None:
+    from catalog.client.assemble import Draft
+
+    draft = Draft()
+    for delta in (
+        {"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": '{"x":'}}]},
+        {"tool_calls": [{"function": {"arguments": "1}"}}]},
+        {"tool_calls": [{"id": "b", "function": {"name": "g", "arguments": '{"y":2}'}}]},
+    ):
+        draft.add_event(json.dumps({"object": "chat.completion.chunk", "choices": [{"delta": delta}]}))
+    assert [(t.id, t.name, t.arguments) for t in draft.tool_calls] == [("a", "f", '{"x":1}'), ("b", "g", '{"y":2}')]
+
+
+def test_keys_with_control_characters_and_urls_with_credentials_are_never_shown(
+    fake: tuple[FakeOpenRouter, str],
+) -> None:
+    with pytest.raises(AuthError) as bad_key:
+        Client(api_key=SECRET + "\n\x00")
+    assert SECRET not in str(bad_key.value)
+    with Client(base_url=f"http://user:{SECRET}@127.0.0.1:9/api/v1", max_attempts=1) as client:
+        with pytest.raises(UpstreamError) as caught:
+            client.generate("x", "echo/x")
+        assert SECRET not in str(caught.value) and SECRET not in repr(client)

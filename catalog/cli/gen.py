@@ -11,6 +11,7 @@ import click
 
 from catalog.cli.common import db_option, json_option
 from catalog.client import Client, Generation
+from catalog.errors import StreamError
 from catalog.library import Catalog
 from catalog.settings import db_path
 
@@ -48,7 +49,14 @@ def gen_cmd(
         prices = stack.enter_context(Catalog.open(db)) if db_path(db).exists() else None
         client = stack.enter_context(Client(prices=prices, base_url=base_url))
         printer = None if as_json else _printer()
-        generation = client.generate(prompt, model, on_text=printer, **options)
+        try:
+            generation = client.generate(prompt, model, on_text=printer, **options)
+        except StreamError as exc:
+            # What arrived before the stream broke was billed: say what it was, then the error.
+            if isinstance(exc.partial, Generation) and not as_json:
+                click.echo("", err=False)
+                click.echo("partial answer: " + _summary(exc.partial), err=True)
+            raise
     if as_json:
         click.echo(json.dumps(generation.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -74,6 +82,8 @@ def _summary(g: Generation) -> str:
         tokens += f" ({usage['reasoning_tokens']:,} reasoning)"
     computed = f"${g.cost}" if g.cost is not None else f"not computed ({g.cost_status}: {g.cost_reason})"
     billed = f"${g.billed_cost}" if g.billed_cost is not None else "not reported"
+    if g.is_byok:
+        billed += " by the provider (BYOK: OpenRouter billed 0)"
     line = f"{g.model} via {g.provider or '?'}: {tokens}; cost {computed}, billed {billed}"
     if g.cost_difference is not None:
         line += f" (difference ${g.cost_difference})"

@@ -18,21 +18,23 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.client.assemble import ToolCall
-from catalog.client.client import AsyncClient, Client, Prompt
+from catalog.client.client import CLIENT_OPTIONS, AsyncClient, Client
 from catalog.client.generation import Generation
 from catalog.client.ids import ModelRef
+from catalog.client.request import Prompt
 
 
 def generate(prompt: Prompt, model: str, **options: Any) -> Generation:
-    """One call with a client from the environment; ``prices=`` (e.g. ``Catalog.open()``) costs it."""
-    client_options = {k: options.pop(k) for k in ("prices", "api_key", "base_url", "referer", "title") if k in options}
+    """One call with a client from the environment; ``prices=`` (e.g. ``Catalog.open()``) costs it. Client
+    options (``CLIENT_OPTIONS``) go to the client, the rest into the call."""
+    client_options = {k: options.pop(k) for k in CLIENT_OPTIONS if k in options}
     with Client(**client_options) as client:
         return client.generate(prompt, model, **options)
 
 
 async def agenerate(prompt: Prompt, model: str, **options: Any) -> Generation:
     """The same, awaited."""
-    client_options = {k: options.pop(k) for k in ("prices", "api_key", "base_url", "referer", "title") if k in options}
+    client_options = {k: options.pop(k) for k in CLIENT_OPTIONS if k in options}
     async with AsyncClient(**client_options) as client:
         return await client.generate(prompt, model, **options)
 

@@ -90,8 +90,8 @@ class Draft:
             self._content(delta.get("content"))
             if delta.get("reasoning"):
                 self.reasoning.append(str(delta["reasoning"]))
-            for call in delta.get("tool_calls") or []:
-                self._tool_delta(call.get("index", 0), call)
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                self._tool_delta(self._stream_index(call, position), call)
             self._finish(choice)
         if chunk.get("usage") is not None:
             self.usage_body = chunk
@@ -174,6 +174,18 @@ class Draft:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.text.append(str(content))
+
+    def _stream_index(self, call: dict[str, Any], position: int) -> int:
+        """Which call a streamed delta continues: its ``index``; without one, a new call when it carries an id
+        that is not the last call's, else the last call (or its position in a chunk that starts the list)."""
+        if isinstance(call.get("index"), int):
+            return int(call["index"])
+        if not self.tools:
+            return position
+        last = max(self.tools)
+        if call.get("id") and call["id"] != self.tools[last].id:
+            return last + 1
+        return last
 
     def _tool_delta(self, index: int, call: dict[str, Any]) -> None:
         if self.first_token_at is None:

@@ -4,12 +4,13 @@
         g = client.generate("Name two colours", "openai/gpt-4o-mini", stream=True, on_text=print)
         g.text, g.usage, g.cost, g.billed_cost, g.cost_difference, g.ttft, g.provider
 
-Streaming and non-streaming share one pipeline (``catalog.client.assemble.Draft``) and give the same
-``Generation``. Errors (``catalog.errors.GenerationError`` and its kinds) carry OpenRouter's status, code and
-message, never the API key. 429 / 502 / 503 answers — and connections that could not be opened — are
-retried with exponential backoff and jitter, honouring ``Retry-After``, but only before the first byte of
-the answer: once a response has started, a failure is raised (``StreamError``, with what arrived so far in
-``partial``), because a retry could bill the call twice. No hidden system prompt is ever added.
+Streaming and non-streaming share one pipeline (``catalog.client.assemble.Draft``): an answer is read by
+what it is (an SSE stream or a JSON body, whatever was asked for) and gives the same ``Generation``. Errors
+(``catalog.errors.GenerationError`` and its kinds) carry OpenRouter's status, code and message, never the API
+key. 429 / 502 / 503 answers — and connections that could not be opened — are retried with exponential
+backoff and jitter, honouring ``Retry-After`` (a wait longer than the client's limit is raised instead), but
+only before the first byte of an answer: once a response has started, a failure is raised (``StreamError``,
+with what arrived so far in ``partial``), because a retry could bill the call twice. No hidden system prompt.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,46 +29,29 @@ from typing import Any
 import httpx
 
 from catalog.client.assemble import Draft
+from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
-from catalog.client.ids import ModelRef
+from catalog.client.request import Identity, Prompt, Request, build_request, checked_key, shown_url
 from catalog.client.sse import SSEDecoder
-from catalog.cost.profile import WorkloadProfile
 from catalog.cost.sheets import PriceTable
-from catalog.errors import (
-    AuthError,
-    BadRequestError,
-    CreditsError,
-    GenerationError,
-    InputError,
-    ModerationError,
-    RateLimitError,
-    StreamError,
-    UpstreamError,
-)
+from catalog.errors import GenerationError, InputError, RateLimitError, StreamError, UpstreamError
 from catalog.settings import OPENROUTER_BASE_URL
 
 RETRY_STATUSES = frozenset({429, 502, 503})
-_KINDS: dict[int, type[GenerationError]] = {
-    400: BadRequestError,
-    401: AuthError,
-    402: CreditsError,
-    403: ModerationError,
-    408: UpstreamError,
-    429: RateLimitError,
-}
-
-Prompt = str | list[dict[str, Any]]
-
-
-@dataclass
-class Request:
-    """One call, ready to send: where, with which headers (the key among them) and body."""
-
-    url: str
-    headers: dict[str, str] = field(repr=False)
-    body: dict[str, Any]
-    model: str  # the id costs are looked up by
-    stream: bool
+# What ``catalog.client.generate`` passes to the client rather than into the request body.
+CLIENT_OPTIONS = (
+    "api_key",
+    "base_url",
+    "prices",
+    "referer",
+    "title",
+    "timeout",
+    "connect_timeout",
+    "max_attempts",
+    "backoff_base",
+    "backoff_cap",
+    "transport",
+)
 
 
 class _Base:
@@ -86,14 +69,13 @@ class _Base:
         backoff_base: float = 0.5,
         backoff_cap: float = 20.0,
     ) -> None:
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY") or None
+        key = checked_key(api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY"))
+        self.who = Identity(key, referer, title)
         url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
         if not url.startswith(("http://", "https://")):
-            raise InputError(f"base URL {url!r} must start with http:// or https://")
+            raise InputError(f"base URL {shown_url(url)!r} must start with http:// or https://")
         self.base_url = url.rstrip("/")
         self.prices = Prices(prices)
-        self.referer = referer
-        self.title = title
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         if max_attempts < 1:
             raise InputError("max_attempts must be at least 1")
@@ -102,111 +84,78 @@ class _Base:
         self.backoff_cap = backoff_cap
 
     def __repr__(self) -> str:  # never the key
-        return f"{type(self).__name__}(base_url={self.base_url!r}, key={'set' if self._api_key else 'unset'})"
+        key = "set" if self.who.api_key else "unset"
+        return f"{type(self).__name__}(base_url={shown_url(self.base_url)!r}, key={key})"
 
     def register_model(self, model_id: str, pricing: dict[str, Any], **where: Any) -> CustomModel:
         """Use ``model_id`` with its own prices (OpenRouter's pricing shape, USD per token), served by
         ``base_url=`` (an OpenAI-compatible ``…/v1``; default: this client's) as ``upstream_model=``, with
-        ``api_key=`` for that server."""
+        ``api_key=`` for that server (the OpenRouter key is never sent there)."""
         return self.prices.register(model_id, pricing, **where)
 
-    # -- the request ---------------------------------------------------------------------------------------------
+    def request(self, prompt: Prompt, model: str, **options: Any) -> Request:
+        """The call ``generate`` would send (see ``catalog.client.request.build_request`` for the options)."""
+        return build_request(self.prices, self.base_url, self.who, prompt, model, **options)
 
-    def request(
-        self,
-        prompt: Prompt,
-        model: str,
-        *,
-        sys_msg: str | None = None,
-        stream: bool = False,
-        tools: list[dict[str, Any]] | None = None,
-        response_format: dict[str, Any] | None = None,
-        provider: dict[str, Any] | None = None,
-        models: list[str] | None = None,
-        route: str | None = None,
-        **params: Any,
-    ) -> Request:
-        messages = _messages(prompt, sys_msg)
-        custom = self.prices.custom.get(model)
-        ref = ModelRef(model) if custom else ModelRef.parse(model)
-        body: dict[str, Any] = {"model": (custom.upstream_model or model) if custom else ref.model}
-        body["messages"] = messages
-        if models:
-            body["models"] = [ref.model, *(ModelRef.parse(m).model for m in models)]  # fallbacks, in order
-        if stream:
-            body["stream"] = True
-        body["usage"] = {"include": True}  # usage (and cost) on every answer, streamed or not
-        if tools is not None:
-            body["tools"] = tools
-        if response_format is not None:
-            body["response_format"] = response_format
-        if route == "cheapest":
-            profile = _estimate(messages, params)
-            provider = {**self.prices.cheapest_routing(ref.model, profile), **(provider or {})}
-        elif route is not None:
-            raise InputError(f'route={route!r}: the only route is "cheapest" (OpenRouter routes otherwise)')
-        routing = ref.routing(provider)
-        if routing is not None and not custom:
-            body["provider"] = routing
-        body.update(params)
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
-        key = custom.api_key if custom and custom.base_url else self._api_key
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        if self.referer:
-            headers["HTTP-Referer"] = self.referer
-        if self.title:
-            headers["X-Title"] = self.title
-        base = custom.base_url if custom and custom.base_url else self.base_url
-        return Request(f"{base}/chat/completions", headers, body, model if custom else ref.model, stream)
+    # -- what comes back -------------------------------------------------------------------------------------
 
     def refused(self, response: httpx.Response, raw: bytes, attempt: int) -> float:
         """An error status before any answer: how long to wait before retrying, or raise it as a typed error."""
-        error = _error(response.status_code, _json(raw), response.headers)
-        if error.status in RETRY_STATUSES and attempt < self.max_attempts:
-            return self.backoff(attempt, error.retry_after)
-        raise error
+        error = error_from(response.status_code, _json(raw), response.headers)
+        if error.status not in RETRY_STATUSES or attempt >= self.max_attempts:
+            raise error
+        if error.retry_after is not None and error.retry_after > self.backoff_cap * 4:
+            raise RateLimitError(
+                f"{error} — and asks to wait {error.retry_after:.0f} s, longer than this client waits; try later",
+                status=error.status,
+                code=error.code,
+                metadata=error.metadata,
+                retry_after=error.retry_after,
+            )
+        return self.backoff(attempt, error.retry_after)
 
     def unreached(self, request: Request, exc: httpx.TransportError, attempt: int) -> float:
         """A transport failure before any answer: a connection never opened is retried; anything else (a
         timeout after the request went out) could have been billed, so it is raised."""
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and attempt < self.max_attempts:
+        never_opened = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if never_opened and attempt < self.max_attempts:
             return self.backoff(attempt, None)
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            raise UpstreamError(f"could not connect to {request.url}: {type(exc).__name__}") from None
+        if never_opened:
+            raise UpstreamError(f"could not connect to {shown_url(request.url)}: {type(exc).__name__}") from None
         if isinstance(exc, httpx.TimeoutException):
             raise UpstreamError(f"{request.model}: no answer in time ({type(exc).__name__})") from None
         raise UpstreamError(f"{request.model}: the connection failed ({type(exc).__name__})") from None
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_cap * 4)
+            return retry_after
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
 
-    def finish(self, request: Request, draft: Draft, started: float, streamed: bool) -> Generation:
+    def check(self, request: Request, draft: Draft, streamed: bool, result: Generation) -> Generation:
+        """``result``, or raise for an answer that did not complete: an error chunk, an error body, a stream
+        without its end (with ``result`` as what arrived)."""
         if draft.error is not None and streamed:
-            raise _stream_error(draft, self._generation(request, draft, started, streamed))
+            raise _stream_error(draft, result)
         if draft.error is not None:  # a 200 whose body is an error
-            raise _error(None, {"error": draft.error}, None)
+            raise error_from(None, {"error": draft.error}, None)
         if streamed and not draft.done:
-            partial = self._generation(request, draft, started, streamed)
             raise StreamError(
                 f"the stream from {request.model} ended without [DONE] after {draft.chunks} chunks: the answer "
                 "may be cut short (the text so far is on .partial)",
-                partial=partial,
+                partial=result,
             )
-        return self._generation(request, draft, started, streamed)
+        return result
 
-    def broken(self, request: Request, draft: Draft, started: float, exc: _Broken) -> StreamError:
+    def broken(self, request: Request, draft: Draft, exc: Exception, partial: Generation) -> StreamError:
         return StreamError(
-            f"the connection to {request.model} broke mid-stream after {draft.chunks} chunks ({exc}); the answer "
-            "is cut short and was not retried (it may already be billed); the text so far is on .partial",
-            partial=self._generation(request, draft, started, True),
+            f"the connection to {request.model} broke mid-stream after {draft.chunks} chunks "
+            f"({type(exc).__name__}); the answer is cut short and was not retried (it may already be billed); "
+            "the text so far is on .partial",
+            partial=partial,
         )
 
-    def _generation(self, request: Request, draft: Draft, started: float, streamed: bool) -> Generation:
-        now = datetime.now(UTC)
-        priced = self.prices.price(draft, request.model, now=now)
+    def generation(self, request: Request, draft: Draft, started: float, ended: float, streamed: bool) -> Generation:
+        priced = self.prices.price(draft, request.model, now=datetime.now(UTC))
         cost: Decimal | None = priced["cost"]
         return Generation(
             text="".join(draft.text),
@@ -216,7 +165,7 @@ class _Base:
             cost=cost,
             cost_status=priced["status"],
             billed_cost=priced["billed"],
-            elapsed=time.perf_counter() - started,
+            elapsed=ended - started,
             ttft=draft.first_token_at - started if draft.first_token_at is not None else None,
             provider=draft.provider,
             model=draft.model or request.model,
@@ -227,6 +176,7 @@ class _Base:
             price_source=priced["source"],
             created=priced["created"],
             streamed=streamed,
+            is_byok=priced["byok"],
         )
 
 
@@ -249,29 +199,31 @@ class Client(_Base):
     def generate(
         self, prompt: Prompt, model: str, *, on_text: Callable[[str], Any] | None = None, **options: Any
     ) -> Generation:
-        """Call ``model`` with ``prompt`` (a string, or OpenAI-style messages); see :meth:`_Base.request` for
-        the options (``sys_msg``, ``stream``, ``tools``, ``response_format``, ``provider``, ``models``,
-        ``route``, and any other body parameter such as ``max_tokens``). ``on_text`` gets each piece of text
-        as it arrives (the whole text at once without ``stream``)."""
+        """Call ``model`` with ``prompt`` (a string, or OpenAI-style messages). Options: ``sys_msg``,
+        ``stream``, ``tools``, ``response_format``, ``provider``, ``models``, ``route``, and any other body
+        parameter (``max_tokens`` …). ``on_text`` gets each piece of text as it arrives (the whole text at once
+        for an answer that is not streamed). ``elapsed`` and ``ttft`` count from the attempt that answered."""
         request = self.request(prompt, model, **options)
-        started = time.perf_counter()
         for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
             try:
                 with self._open(request) as response:
                     if response.status_code >= 400:
                         time.sleep(self.refused(response, response.read(), attempt))
                         continue
                     draft = Draft()
-                    if request.stream:
+                    streamed = _is_stream(response)
+                    if streamed:
                         try:
-                            _consume(draft, response.iter_bytes(), on_text)
+                            _read_stream(draft, response.iter_bytes(), on_text)
                         except _Broken as exc:
-                            raise self.broken(request, draft, started, exc) from None
+                            ended = time.perf_counter()
+                            partial = self.generation(request, draft, started, ended, True)
+                            raise self.broken(request, draft, exc.cause, partial) from None
                     else:
-                        draft.add_body(_body(response.read()))
-                        if on_text and draft.text:
-                            on_text("".join(draft.text))
-                    return self.finish(request, draft, started, request.stream)
+                        _read_body(draft, response.headers, response.read(), on_text)
+                    result = self.generation(request, draft, started, time.perf_counter(), streamed)
+                    return self.check(request, draft, streamed, result)
             except httpx.TransportError as exc:
                 time.sleep(self.unreached(request, exc, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -281,7 +233,8 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """The asynchronous client: the same ``generate``, awaited."""
+    """The asynchronous client: the same ``generate``, awaited. Costing (a Polars step, and on first use
+    loading the price table) runs in a worker thread, off the event loop."""
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -300,24 +253,27 @@ class AsyncClient(_Base):
         self, prompt: Prompt, model: str, *, on_text: Callable[[str], Any] | None = None, **options: Any
     ) -> Generation:
         request = self.request(prompt, model, **options)
-        started = time.perf_counter()
         for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
             try:
                 async with self._open(request) as response:
                     if response.status_code >= 400:
                         await asyncio.sleep(self.refused(response, await response.aread(), attempt))
                         continue
                     draft = Draft()
-                    if request.stream:
+                    streamed = _is_stream(response)
+                    if streamed:
                         try:
-                            await _aconsume(draft, response.aiter_bytes(), on_text)
+                            await _aread_stream(draft, response.aiter_bytes(), on_text)
                         except _Broken as exc:
-                            raise self.broken(request, draft, started, exc) from None
+                            ended = time.perf_counter()
+                            partial = await asyncio.to_thread(self.generation, request, draft, started, ended, True)
+                            raise self.broken(request, draft, exc.cause, partial) from None
                     else:
-                        draft.add_body(_body(await response.aread()))
-                        if on_text and draft.text:
-                            on_text("".join(draft.text))
-                    return self.finish(request, draft, started, request.stream)
+                        _read_body(draft, response.headers, await response.aread(), on_text)
+                    ended = time.perf_counter()
+                    result = await asyncio.to_thread(self.generation, request, draft, started, ended, streamed)
+                    return self.check(request, draft, streamed, result)
             except httpx.TransportError as exc:
                 await asyncio.sleep(self.unreached(request, exc, attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -326,90 +282,72 @@ class AsyncClient(_Base):
         return self._http.stream("POST", request.url, json=request.body, headers=request.headers)
 
 
-# -- the pieces both faces share ------------------------------------------------------------------------------
-
-
-def _consume(draft: Draft, chunks: Iterator[bytes], on_text: Callable[[str], Any] | None) -> None:
-    decoder = SSEDecoder()
-    try:
-        for chunk in chunks:
-            for event in decoder.feed(chunk):
-                _event(draft, event.data, on_text)
-        for event in decoder.close():
-            _event(draft, event.data, on_text)
-    except (httpx.TransportError, UnicodeDecodeError) as exc:
-        raise _cut(draft, exc) from None
-
-
-async def _aconsume(draft: Draft, chunks: AsyncIterator[bytes], on_text: Callable[[str], Any] | None) -> None:
-    decoder = SSEDecoder()
-    try:
-        async for chunk in chunks:
-            for event in decoder.feed(chunk):
-                _event(draft, event.data, on_text)
-        for event in decoder.close():
-            _event(draft, event.data, on_text)
-    except (httpx.TransportError, UnicodeDecodeError) as exc:
-        raise _cut(draft, exc) from None
-
-
-def _event(draft: Draft, data: str, on_text: Callable[[str], Any] | None) -> None:
-    before = len(draft.text)
-    try:
-        draft.add_event(data)
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise StreamError(f"a stream event is not a JSON chunk ({exc}): {data[:120]!r}") from None
-    if on_text is not None:
-        for piece in draft.text[before:]:
-            on_text(piece)
+# -- reading an answer, the same for both faces ----------------------------------------------------------------
 
 
 class _Broken(Exception):
-    """The transport failed mid-stream (turned into a ``StreamError`` with the partial generation)."""
+    """The transport failed mid-stream (raised as a ``StreamError`` with the partial generation)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
 
 
-def _cut(draft: Draft, exc: Exception) -> _Broken:
-    return _Broken(type(exc).__name__)
+def _is_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _read_stream(draft: Draft, chunks: Iterable[bytes], on_text: Callable[[str], Any] | None) -> None:
+    decoder = SSEDecoder()
+    try:
+        for chunk in chunks:
+            _events(draft, decoder.feed(chunk), on_text)
+        _events(draft, decoder.close(), on_text)
+    except (httpx.TransportError, UnicodeDecodeError) as exc:
+        raise _Broken(exc) from None
+
+
+async def _aread_stream(draft: Draft, chunks: AsyncIterator[bytes], on_text: Callable[[str], Any] | None) -> None:
+    decoder = SSEDecoder()
+    try:
+        async for chunk in chunks:
+            _events(draft, decoder.feed(chunk), on_text)
+        _events(draft, decoder.close(), on_text)
+    except (httpx.TransportError, UnicodeDecodeError) as exc:
+        raise _Broken(exc) from None
+
+
+def _events(draft: Draft, events: Iterator[Any] | list[Any], on_text: Callable[[str], Any] | None) -> None:
+    for event in events:
+        before = len(draft.text)
+        try:
+            draft.add_event(event.data)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise StreamError(f"a stream event is not a JSON chunk ({exc}): {event.data[:120]!r}") from None
+        if on_text is not None:
+            for piece in draft.text[before:]:
+                on_text(piece)
+
+
+def _read_body(draft: Draft, headers: httpx.Headers, raw: bytes, on_text: Callable[[str], Any] | None) -> None:
+    """A whole answer: a JSON body (also when a stream was asked for and the server answered at once)."""
+    try:
+        body = json.loads(raw, parse_float=Decimal)  # usage.cost stays the exact decimal OpenRouter wrote
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = headers.get("content-type", "no content type")
+        raise GenerationError(f"the answer is neither JSON nor an event stream ({kind}): {raw[:120]!r}")
+    draft.add_body(body)
+    if on_text and draft.text:
+        on_text("".join(draft.text))
 
 
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_float=Decimal)  # usage.cost stays the exact decimal OpenRouter wrote
+        return json.loads(raw, parse_float=Decimal)
     except ValueError:
         return {"error": {"message": raw[:300].decode("utf-8", "replace")}}
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    body = _json(raw)
-    if not isinstance(body, dict):
-        raise StreamError(f"the answer is not a JSON object: {raw[:120]!r}")
-    return body
-
-
-def _error(status: int | None, body: Any, headers: httpx.Headers | None) -> GenerationError:
-    """OpenRouter's error body (``{"error": {"code", "message", "metadata"}}``) as a typed error."""
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    code = error.get("code")
-    status = status or (code if isinstance(code, int) else None)
-    message = str(error.get("message") or "no message")
-    metadata = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
-    raw = metadata.get("raw") if metadata else None
-    detail = f" ({raw})" if isinstance(raw, str) and raw and raw not in message else ""
-    kind = _KINDS.get(status or 0, UpstreamError if (status or 0) >= 500 else GenerationError)
-    retry_after = None
-    if headers is not None and headers.get("retry-after"):
-        try:
-            retry_after = float(headers["retry-after"])
-        except ValueError:
-            retry_after = None
-    return kind(
-        f"OpenRouter answered {status}: {message}{detail}",
-        status=status,
-        code=code,
-        metadata=metadata,
-        retry_after=retry_after,
-    )
 
 
 def _stream_error(draft: Draft, partial: Generation) -> StreamError:
@@ -422,20 +360,3 @@ def _stream_error(draft: Draft, partial: Generation) -> StreamError:
         metadata=error.get("metadata") if isinstance(error.get("metadata"), dict) else {},
         partial=partial,
     )
-
-
-def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m for m in prompt):
-        messages = list(prompt)
-    else:
-        raise InputError("prompt must be a string or a list of messages ({'role': ..., 'content': ...})")
-    return [{"role": "system", "content": sys_msg}, *messages] if sys_msg else messages
-
-
-def _estimate(messages: list[dict[str, Any]], params: dict[str, Any]) -> WorkloadProfile:
-    """A workload profile for ``route="cheapest"``: about four characters a token, and max_tokens out."""
-    chars = sum(len(json.dumps(m.get("content"))) for m in messages)
-    output = params.get("max_tokens") or params.get("max_completion_tokens") or 500
-    return WorkloadProfile(max(1, chars // 4), int(output))

@@ -58,7 +58,7 @@ class Generation:
     price_source: str | None = None  # endpoint / model (the history) or custom (a registered model)
     created: datetime | None = None
     streamed: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    is_byok: bool = False  # billed_cost is then the provider's charge (OpenRouter bills 0 for BYOK calls)
 
     @property
     def cost_difference(self) -> Decimal | None:
@@ -84,6 +84,7 @@ class Generation:
             "cost_reason": self.cost_reason,
             "price_source": self.price_source,
             "billed_cost": money(self.billed_cost),
+            "is_byok": self.is_byok,
             "cost_difference": money(self.cost_difference),
             "elapsed_s": round(self.elapsed, 6),
             "ttft_s": round(self.ttft, 6) if self.ttft is not None else None,
@@ -163,14 +164,15 @@ class Prices:
     def price(self, draft: Draft, model: str, *, now: datetime) -> dict[str, Any]:
         """The usage of ``draft`` and its cost: counts, cost, status, reason, source, billed, time."""
         out: dict[str, Any] = {"usage": {}, "cost": None, "status": "no_usage", "reason": None, "source": None}
-        out["billed"], out["created"] = None, _created(draft.created)
+        out["billed"], out["created"], out["byok"] = None, _created(draft.created), False
         if draft.usage_body is None:
             out["reason"] = "the response reported no usage"
             return out
         problems: list[str] = []
         row = usage_from_body(draft.usage_body, source=draft.id or "response", problems=problems)
         out["usage"] = {k: int(row[k]) for k in COUNT_COLUMNS if row.get(k) is not None}
-        billed = row.get("upstream_cost") if row.get("is_byok") else row.get("billed_cost")
+        out["byok"] = bool(row.get("is_byok"))
+        billed = row.get("upstream_cost") if out["byok"] else row.get("billed_cost")
         out["billed"] = decimal_or_none(billed)
         table = self.table()
         if table is None:

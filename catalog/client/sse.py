@@ -31,11 +31,17 @@ class SSEDecoder:
         self._data: list[str] = []
         self._event = "message"
         self._cr = False  # the last read ended with "\r": a "\n" starting the next one belongs to it
+        self._started = False
         self.bytes_seen = 0
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if not chunk:
+            return []  # an empty read must not forget a pending "\r"
         self.bytes_seen += len(chunk)
         text = self._text.decode(chunk)
+        if not self._started and text:
+            self._started = True
+            text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the first line
         if self._cr and text.startswith("\n"):
             text = text[1:]
         self._cr = text.endswith("\r")
@@ -68,7 +74,8 @@ class SSEDecoder:
         return None
 
     def close(self) -> list[Event]:
-        """The end of the stream: an event still open (no blank line after it) is dispatched, as browsers do.
+        """The end of the stream. An event still open (no blank line after it) is dispatched — the SSE spec
+        discards it, but a server that omits the last blank line still sent its final chunk on purpose.
 
         Raises ``UnicodeDecodeError`` if the stream ended inside a UTF-8 character."""
         self._text.decode(b"", final=True)

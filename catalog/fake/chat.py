@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from catalog.errors import CatalogError
@@ -293,6 +293,8 @@ class ChatCompletions:
         """Answer one ``POST /chat/completions``."""
         try:
             body = json.loads(await request.body())
+        except ClientDisconnect:  # the client gave up (a hang fault outlasted its timeout): nobody to answer
+            return Response(status_code=499)
         except ValueError:  # also bad UTF-8
             return error_response(400, "request body must be a JSON object (Content-Type: application/json)")
         try:

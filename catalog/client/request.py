@@ -1,0 +1,133 @@
+"""One call, ready to send: the URL, the headers (the key among them) and the JSON body.
+
+The body is OpenRouter's chat-completions request: the caller's messages as given (a ``sys_msg`` is the only
+system message ever added, and only when asked for), ``tools`` / ``response_format``, the ``provider`` routing
+object (a pinned provider forced in, or the catalog's cheapest for ``route="cheapest"``), ``models`` fallbacks,
+``usage.include`` (usage and cost on every answer), and any other parameter (``max_tokens`` …) as given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.client.generation import Prices
+from catalog.client.ids import ModelRef
+from catalog.cost.profile import WorkloadProfile
+from catalog.errors import AuthError, InputError
+
+Prompt = str | list[dict[str, Any]]
+ROUTES = ("cheapest", "fallback")
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
+@dataclass
+class Request:
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    body: dict[str, Any]
+    model: str  # the id costs are looked up by
+    stream: bool
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who calls: the key (never shown) and the attribution headers."""
+
+    api_key: str | None = field(default=None, repr=False)
+    referer: str | None = None
+    title: str | None = None
+
+
+def checked_key(key: str | None) -> str | None:
+    """The key without surrounding whitespace; one with control or non-ASCII characters is refused without
+    being shown (an HTTP header cannot carry it, and the error would otherwise print it)."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key:
+        return None
+    if not key.isascii() or any(ord(c) < 33 or ord(c) == 127 for c in key):
+        raise AuthError("the API key holds spaces, control or non-ASCII characters: check OPENROUTER_API_KEY")
+    return key
+
+
+def shown_url(url: str) -> str:
+    """``url`` for a message: credentials in it (``https://user:secret@host``) are never printed."""
+    return _USERINFO.sub("//***@", url)
+
+
+def build_request(
+    prices: Prices,
+    base_url: str,
+    who: Identity,
+    prompt: Prompt,
+    model: str,
+    *,
+    sys_msg: str | None = None,
+    stream: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+    response_format: dict[str, Any] | None = None,
+    provider: dict[str, Any] | None = None,
+    models: list[str] | None = None,
+    route: str | None = None,
+    **params: Any,
+) -> Request:
+    messages = _messages(prompt, sys_msg)
+    custom = prices.custom.get(model)
+    ref = ModelRef(model) if custom else ModelRef.parse(model)
+    body: dict[str, Any] = {"model": (custom.upstream_model or model) if custom else ref.model, "messages": messages}
+    if models:
+        if custom:
+            raise InputError(f"{model} is a registered model served by its own server: it takes no models=[...]")
+        fallbacks = [ModelRef.parse(m) for m in models]
+        if any(f.provider for f in fallbacks):
+            raise InputError("a fallback model cannot pin a provider (provider:author/model): list author/model ids")
+        body["models"] = [ref.model, *(f.model for f in fallbacks)]  # in order
+    if stream:
+        body["stream"] = True
+    body["usage"] = {"include": True}
+    if tools is not None:
+        body["tools"] = tools
+    if response_format is not None:
+        body["response_format"] = response_format
+    if route not in (None, *ROUTES):
+        raise InputError(f"route={route!r}: use 'cheapest' (the catalog's ranking) or OpenRouter's 'fallback'")
+    if route == "cheapest":
+        provider = {**prices.cheapest_routing(ref.model, estimate(messages, params)), **(provider or {})}
+    elif route == "fallback":
+        body["route"] = "fallback"
+    routing = ref.routing(provider)
+    if routing is not None and not custom:
+        body["provider"] = routing
+    body.update(params)
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
+    # A registered model's own server gets its own key, never the OpenRouter one.
+    key = custom.api_key if custom and custom.base_url else who.api_key
+    if key:
+        headers["Authorization"] = f"Bearer {checked_key(key)}"
+    if who.referer:
+        headers["HTTP-Referer"] = who.referer
+    if who.title:
+        headers["X-Title"] = who.title
+    base = custom.base_url if custom and custom.base_url else base_url
+    return Request(f"{base}/chat/completions", headers, body, model if custom else ref.model, stream)
+
+
+def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m for m in prompt):
+        messages = list(prompt)
+    else:
+        raise InputError("prompt must be a string or a list of messages ({'role': ..., 'content': ...})")
+    return [{"role": "system", "content": sys_msg}, *messages] if sys_msg else messages
+
+
+def estimate(messages: list[dict[str, Any]], params: dict[str, Any]) -> WorkloadProfile:
+    """A workload profile for ``route="cheapest"``: about four characters a token in, and max_tokens out."""
+    chars = sum(len(json.dumps(m.get("content"))) for m in messages)
+    output = params.get("max_tokens") or params.get("max_completion_tokens") or 500
+    return WorkloadProfile(max(1, chars // 4), int(output))
