@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.store import runlog
+from catalog.website.build import CONTENT_SECURITY_POLICY
 from catalog.wire import jsonable
 from jobs.context import JobContext
 from jobs.health import health_report, service_facts
@@ -38,11 +39,10 @@ def error(status: int, code: str, message: str, detail: Any = None) -> JSONRespo
 API_PREFIXES = ("/v1/", "/docs", "/openapi.json")
 # The pages carry their policy in a <meta> tag too (for any static host); a header can also forbid framing.
 SITE_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    (b"content-security-policy", f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'".encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-]  # fmt: skip
+]
 
 
 def site_or_api(site: Path, api: ASGIApp | None, before_site: ASGIApp) -> ASGIApp:

@@ -191,11 +191,10 @@ def test_computed_cost_of_recorded_responses_matches_reconcile_and_the_billed_co
     server, url = fake
     server.set_faults(Faults(chunk_bytes=chunk_bytes))
     with Catalog.open(replayed_all_template) as cat, Client(base_url=url, prices=cat, max_attempts=1) as client:
-        rows, names = [], []
+        rows = []
         for name in recordings(bundle):
             found, _ = usage_from_text(bundle.chat_recording(name).decode(), name)
             rows += found
-            names += [name] * len(found)
         reference = {r["source"]: r for r in reconcile_rows(cat.cost(rows))}
         matched = 0
         for name in recordings(bundle):

@@ -171,6 +171,7 @@ class Prices:
         problems: list[str] = []
         row = usage_from_body(draft.usage_body, source=draft.id or "response", problems=problems)
         out["usage"] = {k: int(row[k]) for k in COUNT_COLUMNS if row.get(k) is not None}
+        out["created"] = row.get("timestamp") or out["created"]  # the normaliser's reading of the body's time
         out["byok"] = bool(row.get("is_byok"))
         billed = row.get("upstream_cost") if out["byok"] else row.get("billed_cost")
         out["billed"] = decimal_or_none(billed)

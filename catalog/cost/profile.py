@@ -237,11 +237,7 @@ def _ranked_row(
         "quantization": row.get("quantization"),
         "context_length": row.get("context_length"),
         "cost_per_request": canonical(total),
-        # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request
-        # cost above is exact).
-        "cost_per_million_tokens": canonical(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
-        if tokens
-        else None,
+        "cost_per_million_tokens": per_million_tokens(total, tokens),
         "workload_cost": canonical(total * profile.requests),
         "base_per_request": canonical(cost["cost_base"]) if cost["cost_base"] is not None else None,
         "saving_per_request": canonical(cost["saving"]) if cost["saving"] is not None else None,
@@ -253,6 +249,14 @@ def _ranked_row(
         "status": row.get("status"),
         "uptime_last_1d": row.get("uptime_last_1d"),
     }
+
+
+def per_million_tokens(total: Decimal, tokens: int) -> str | None:
+    """A request's cost per million of its tokens. A per-token average is a ratio, not an amount billed:
+    rounded to 12 decimals (the per-request cost is exact). None for a request of no tokens."""
+    if not tokens:
+        return None
+    return canonical(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
 
 
 def _explain(ranked: list[dict[str, Any]], profile: WorkloadProfile) -> str:

@@ -40,6 +40,12 @@ from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
 SITE_DIR = PROJECT_ROOT / "site"
+# The pages' policy: nothing from elsewhere, no inline script or style. Written into every page (for any
+# static host) and sent as a header by ``catalog up`` (which can add what a <meta> tag cannot).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 MAX_NAME = 120  # bytes of one path part (ASCII after escaping); file systems allow 255
 MARKER = ".catalog-site"  # in every build: only a folder holding it is replaced by the next build
 MODEL_PAGE_CHANGES = 30  # the newest changes on a model page; the rest on its own changes page
@@ -314,6 +320,7 @@ def _render(
         "input_steps": INPUT_STEPS,
         "output_steps": OUTPUT_STEPS,
         "base_url": base_url,
+        "content_security_policy": CONTENT_SECURITY_POLICY,
     }
     total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
     total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})

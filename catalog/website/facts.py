@@ -18,10 +18,9 @@ import polars as pl
 from catalog.cost.engine import cost_usage
 from catalog.cost.money import EXACT
 from catalog.cost.profile import (
-    MILLION,
-    PER_M_UNIT,
     EndpointFilters,
     WorkloadProfile,
+    per_million_tokens,
     provider_routing,
     rank_endpoints,
 )
@@ -86,7 +85,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
         changes_by_model[entry["model_id"]].append(entry)
-    histories = _price_histories(con, table, at)
+    histories = _price_histories(table, at)
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -184,16 +183,12 @@ def _list_costs(
                 "tag": None,
                 "provider_name": "list price",
                 "cost_per_request": canonical(total),
-                "cost_per_million_tokens": canonical(
-                    EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT)
-                )
-                if tokens
-                else None,
+                "cost_per_million_tokens": per_million_tokens(total, tokens),
             }
     return out
 
 
-def _price_histories(con: Any, table: PriceTable, at: datetime) -> dict[str, list[dict[str, Any]]]:
+def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str, Any]]]:
     """Per model: every endpoint price version (and the model's list price) up to ``at``, with what the
     default workload cost per request under it, priced by the engine at the version's start."""
     versions = [v for v in table.versions if v.valid_from <= at and (v.kind == "endpoint" or v.kind == "model")]
