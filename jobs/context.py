@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from catalog.openrouter.sweep import Progress
-from catalog.store.db import publish_copy
+from catalog.store.db import checkpoint, publish_copy
 from jobs.config import ServiceConfig
 from jobs.sources import Source
 
@@ -75,5 +75,5 @@ class JobContext:
         with self.write_lock:
             # Checkpoint first: a long-running writer otherwise keeps up to DuckDB's 16 MB WAL threshold of
             # every sweep's log in memory (each sweep rewrites the latest telemetry and archives payload rows).
-            self.con.execute("CHECKPOINT")
+            checkpoint(self.con)
             publish_copy(self.con, self.db)

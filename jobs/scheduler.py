@@ -52,10 +52,7 @@ def first_run(
     """When the job should first run in a service started at ``at`` (``None``: its cron line decides)."""
     if schedule.cron is not None:
         return None
-    row = con.execute(
-        "SELECT max(finished_at) FROM job_runs WHERE job = ? AND status = 'ok'", [schedule.name]
-    ).fetchall()
-    last = row[0][0] if row else None
+    last = runlog.last_success(con, schedule.name)
     soon = at + delay
     if last is None:
         return soon

@@ -40,6 +40,7 @@ from catalog.serving import bind, http_url, quiet_config, serve_in_thread
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
 from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file
+from catalog.store.snapshots import live_snapshots
 from catalog.times import iso
 from jobs.app import build_app
 from jobs.config import ServiceConfig
@@ -105,13 +106,9 @@ def _to_load(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Bundle, li
     that holds nothing but bundled days (a load that was stopped half way goes on where it stopped)."""
     bundle = source.bundle if isinstance(source, ReplaySource) else Bundle(bundle_dir())
     chosen = source.initial_snapshots() if isinstance(source, ReplaySource) else bundle.snapshots()
-    stored = con.execute(
-        "SELECT count(*) FILTER (WHERE source NOT LIKE 'replay:%'), max(taken_at) FROM snapshots "
-        "WHERE status <> 'failed'"
-    ).fetchall()[0]
-    if stored[0]:
+    live, newest = live_snapshots(con)
+    if live:
         return bundle, []  # the history has live snapshots: the bundle is behind it
-    newest = stored[1]
     return bundle, [s for s in chosen if newest is None or s.taken_at > newest]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from catalog.openrouter.sweep import Sweep
 from catalog.pipeline import fetch_once
+from catalog.store.db import transaction
 from catalog.store.ingest import SnapshotSummary, apply_snapshot, record_snapshot
 from jobs.context import JobContext, JobResult
 
@@ -51,12 +52,8 @@ def _snapshot(ctx: JobContext, kinds: frozenset[str], *, dry_run: bool) -> JobRe
 
 def _dry_run(ctx: JobContext, sweep: Sweep, label: str | None) -> JobResult:
     """Apply the sweep inside a transaction and roll it back: the exact counts, nothing stored."""
-    with ctx.writing() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            summary = apply_snapshot(con, sweep, archive=True)
-        finally:
-            con.execute("ROLLBACK")
+    with ctx.writing() as con, transaction(con, commit=False):
+        summary = apply_snapshot(con, sweep, archive=True)
     result = _result(summary, label)
     result.summary = "dry run, nothing stored — would record " + result.summary
     return result

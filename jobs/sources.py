@@ -19,6 +19,7 @@ import duckdb
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.pipeline import KINDS_FOR, replay_server
 from catalog.settings import FetchSettings, bundle_dir
+from catalog.store.snapshots import newest_good_snapshot
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,6 @@ class LiveSource:
         pass
 
 
-def newest_stored(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = con.execute("SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()
-    return row[0][0] if row else None
-
-
 class ReplaySource:
     """The bundled recorded days, served by an in-process fake OpenRouter, one day per snapshot job run."""
 
@@ -82,7 +78,7 @@ class ReplaySource:
         return chosen
 
     def remaining(self, con: duckdb.DuckDBPyConnection) -> Iterator[SnapshotInfo]:
-        newest = newest_stored(con)
+        newest = newest_good_snapshot(con)
         return (s for s in self.bundle.snapshots() if newest is None or s.taken_at > newest)
 
     def plan(self, con: duckdb.DuckDBPyConnection, kinds: frozenset[str]) -> FetchPlan | None:

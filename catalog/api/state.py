@@ -30,7 +30,7 @@ import polars as pl
 
 from catalog.cost.sheets import PriceTable
 from catalog.library import Catalog
-from catalog.store import queries
+from catalog.store import queries, snapshots
 
 RESPONSE_CACHE = 4096
 RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
@@ -80,23 +80,15 @@ class ApiState:
         with self._lock:
             cur = self._base.cursor()
             try:
-                newest = cur.execute(
-                    "SELECT snapshot_id, taken_at, (SELECT count(*) FROM snapshots WHERE raw_pruned_at IS NOT NULL) "
-                    "FROM snapshots ORDER BY snapshot_id DESC LIMIT 1"
-                ).fetchall()
+                newest = snapshots.data_version(cur)
                 # Pruning the raw archive changes what /v1/snapshots says (raw_pruned_at): it is a new version.
-                etag = f'"h{newest[0][0]}-{int(newest[0][1].timestamp())}-p{newest[0][2]}"' if newest else '"empty"'
+                etag = f'"h{newest[0]}-{int(newest[1].timestamp())}-p{newest[2]}"' if newest else '"empty"'
                 if etag == self.etag and not force:
                     return False
                 versions = queries.price_versions(cur)
                 self._table = PriceTable.from_history(versions) if not versions.is_empty() else None
                 self.model_ids = queries.known_model_ids(cur)
-                self.snapshot_times = [
-                    r[0]
-                    for r in cur.execute(
-                        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at"
-                    ).fetchall()
-                ]
+                self.snapshot_times = snapshots.good_snapshot_times(cur)
             finally:
                 cur.close()
             # Caches go first, then the new version is published: a reader never pairs the new ETag with an
@@ -105,7 +97,7 @@ class ApiState:
             self._responses.clear()
             self._response_bytes = 0
             self._candidates.clear()
-            self.newest = newest[0][1].astimezone(UTC) if newest else None
+            self.newest = newest[1].astimezone(UTC) if newest else None
             self.last_modified = format_datetime(self.newest, usegmt=True) if self.newest else None
             self.etag = etag
             return True

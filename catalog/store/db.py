@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,3 +182,39 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise StoreError(f"{path} is not a usable DuckDB file: {exc}") from None
     migrate(con)
     return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block: committed when it ends (rolled back instead with ``commit=False``,
+    for a dry run), rolled back when it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT" if commit else "ROLLBACK")
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the WAL into the database file."""
+    con.execute("CHECKPOINT")
+
+
+def database_size(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The open database's block size, total, used and free blocks, and WAL size (``{}`` in memory)."""
+    row = con.execute(
+        "SELECT block_size, total_blocks, used_blocks, free_blocks, wal_size FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchall()
+    if not row:
+        return {}
+    block_size, total, used, free, wal = row[0]
+    return {
+        "block_size": int(block_size),
+        "total_blocks": int(total),
+        "used_blocks": int(used),
+        "free_blocks": int(free),
+        "wal_size": str(wal),
+    }

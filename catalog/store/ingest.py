@@ -31,6 +31,7 @@ from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderReco
 from catalog.openrouter.sweep import Sweep
 from catalog.prices import PRICE_KEYS, PriceSheet
 from catalog.store.archive import archive_payloads
+from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 SUSPICIOUS_DROP = 0.5
 
@@ -262,7 +263,7 @@ def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int |
     """Models in the newest usable snapshot (before ``before_snapshot`` when re-applying an old one)."""
     bound = "" if before_snapshot is None else " AND snapshot_id < ?"
     row = con.execute(
-        "SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL"
+        f"SELECT models_count FROM snapshots WHERE {GOOD_SNAPSHOT} AND models_count IS NOT NULL"
         f"{bound} ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
         [] if before_snapshot is None else [before_snapshot],
     ).fetchall()
@@ -270,8 +271,7 @@ def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int |
 
 
 def _check_order(con: duckdb.DuckDBPyConnection, taken_at: datetime) -> None:
-    row = con.execute("SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()
-    newest = row[0][0] if row else None
+    newest = newest_good_snapshot(con)
     if newest is not None and taken_at < newest:
         raise SnapshotOrderError(
             f"snapshot time {taken_at.isoformat()} is older than the newest stored snapshot "

@@ -13,6 +13,7 @@ import polars as pl
 
 from catalog.errors import NotFoundError
 from catalog.prices import PRICE_KEYS, canonical
+from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
 
@@ -143,17 +144,13 @@ def model_history(con: duckdb.DuckDBPyConnection, model_id: str) -> pl.DataFrame
 
 def good_snapshot_at(con: duckdb.DuckDBPyConnection, at: datetime | None = None) -> datetime | None:
     """When the newest snapshot that did not fail was taken (at or before ``at``, when given)."""
-    rows = con.execute(
-        "SELECT max(taken_at) FROM snapshots WHERE status <> 'failed' AND ($at IS NULL OR taken_at <= $at)",
-        {"at": at},
-    ).fetchall()
-    return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
+    return newest_good_snapshot(con, at)
 
 
 def first_good_snapshot(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> datetime | None:
     """When the first snapshot that did not fail (and took ``kind``: models, endpoints, providers) was taken."""
     rows = con.execute(
-        "SELECT min(taken_at) FROM snapshots WHERE status <> 'failed' AND ($kind IS NULL OR contains(kinds, $kind))",
+        f"SELECT min(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT} AND ($kind IS NULL OR contains(kinds, $kind))",
         {"kind": kind},
     ).fetchall()
     return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
@@ -166,9 +163,9 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def holdings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """A one-screen summary of what the history holds."""
     one = con.execute(
-        """SELECT (SELECT count(*) FROM snapshots), (SELECT count(*) FROM snapshots WHERE status = 'ok'),
-                  (SELECT min(taken_at) FROM snapshots WHERE status <> 'failed'),
-                  (SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'),
+        f"""SELECT (SELECT count(*) FROM snapshots), (SELECT count(*) FROM snapshots WHERE status = 'ok'),
+                  (SELECT min(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}),
+                  (SELECT max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}),
                   (SELECT count(DISTINCT model_id) FROM model_versions),
                   (SELECT count(*) FROM model_versions WHERE valid_to IS NULL),
                   (SELECT count(*) FROM model_versions),
@@ -209,7 +206,7 @@ FIELD_KINDS = {
 
 def _baseline(con: duckdb.DuckDBPyConnection, kind: str) -> datetime | None:
     row = con.execute(
-        "SELECT min(taken_at) FROM snapshots WHERE status <> 'failed' AND list_contains(string_split(kinds, ','), ?)",
+        f"SELECT min(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT} AND list_contains(string_split(kinds, ','), ?)",
         [kind],
     ).fetchall()
     return row[0][0] if row else None

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from catalog.store.snapshots import GOOD_SNAPSHOT
 from catalog.times import now
 
 ERROR_SUMMARY_CHARS = 300
@@ -205,7 +206,7 @@ def snapshot_counts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     by_status = dict(con.execute("SELECT status, count(*) FROM snapshots GROUP BY status").fetchall())
     newest = con.execute(
         "SELECT snapshot_id, taken_at, status, models_count, endpoints_count FROM snapshots "
-        "WHERE status <> 'failed' ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
+        f"WHERE {GOOD_SNAPSHOT} ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
     ).fetchall()
     counts: dict[str, Any] = {s: int(by_status.get(s, 0)) for s in ("ok", "partial", "suspicious", "failed")}
     counts["total"] = sum(counts.values())
@@ -215,3 +216,9 @@ def snapshot_counts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         else None
     )
     return counts
+
+
+def last_success(con: duckdb.DuckDBPyConnection, job: str) -> datetime | None:
+    """When the last successful run of ``job`` finished (``None``: it never succeeded)."""
+    row = con.execute("SELECT max(finished_at) FROM job_runs WHERE job = ? AND status = 'ok'", [job]).fetchall()
+    return row[0][0] if row else None

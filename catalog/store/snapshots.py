@@ -1,0 +1,51 @@
+"""Which snapshots count, and the questions asked of the snapshot log.
+
+A snapshot is **good** unless its sweep failed (``ok``, ``partial`` and ``suspicious`` all applied their
+facts to the history; a failed one changed nothing). ``GOOD_SNAPSHOT`` is that rule as an SQL predicate on
+the ``snapshots`` table; every store query that means "a snapshot the history is built from" uses it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+GOOD_SNAPSHOT = "status <> 'failed'"
+
+
+def newest_good_snapshot(con: duckdb.DuckDBPyConnection, at: datetime | None = None) -> datetime | None:
+    """When the newest good snapshot was taken (at or before ``at``, when given)."""
+    rows = con.execute(
+        f"SELECT max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT} AND ($at IS NULL OR taken_at <= $at)",
+        {"at": at},
+    ).fetchall()
+    return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
+
+
+def good_snapshot_times(con: duckdb.DuckDBPyConnection) -> list[datetime]:
+    """When each good snapshot was taken, oldest first."""
+    rows = con.execute(f"SELECT taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} ORDER BY taken_at").fetchall()
+    return [r[0] for r in rows]
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime, int] | None:
+    """The newest snapshot (any status: a failed sweep is news too) as ``(snapshot_id, taken_at, pruned)``,
+    ``pruned`` counting snapshots whose raw payloads were dropped; ``None`` for an empty history."""
+    rows = con.execute(
+        "SELECT snapshot_id, taken_at, (SELECT count(*) FROM snapshots WHERE raw_pruned_at IS NOT NULL) "
+        "FROM snapshots ORDER BY snapshot_id DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return None
+    snapshot_id, taken_at, pruned = rows[0]
+    return int(snapshot_id), taken_at, int(pruned)
+
+
+def live_snapshots(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime | None]:
+    """How many good snapshots came from a live source (not a replayed recording), and when the newest
+    good snapshot of any source was taken."""
+    count, newest = con.execute(
+        f"SELECT count(*) FILTER (WHERE source NOT LIKE 'replay:%'), max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}"
+    ).fetchall()[0]
+    return int(count), newest
