@@ -129,10 +129,11 @@ def assign_endpoint_keys(
                 continue
             free = list(stored)
             pending = list(group)
-            for same in (
+            matchers: tuple[Callable[[EndpointRecord, tuple[str, str, str]], bool], ...] = (
                 lambda rec, s: s[1] == rec.content_hash,  # nothing changed
                 lambda rec, s: s[2] == _pricing_text(rec.pricing),  # same prices, another field changed
-            ):
+            )
+            for same in matchers:
                 still = []
                 for rec in pending:
                     hit = next((s for s in free if same(rec, s)), None)

@@ -19,7 +19,8 @@ PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any]) -> pl.DataFrame:
-    return con.sql(sql, params=params or None).pl()
+    frame: pl.DataFrame = con.sql(sql, params=params or None).pl()
+    return frame
 
 
 def known_model_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -120,10 +120,11 @@ def running_jobs(con: duckdb.DuckDBPyConnection) -> set[str]:
 def run_history(con: duckdb.DuckDBPyConnection, *, job: str | None = None, limit: int = 50) -> pl.DataFrame:
     """Runs, newest first."""
     where, params = ("WHERE job = ?", [job]) if job else ("", [])
-    return con.sql(
+    frame: pl.DataFrame = con.sql(
         f"SELECT {', '.join(RUN_COLUMNS)} FROM job_runs {where} ORDER BY run_id DESC LIMIT ?",
         params=[*params, limit],
     ).pl()
+    return frame
 
 
 @dataclass(frozen=True)
