@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,10 @@ from typing import Any
 import click
 import polars as pl
 
-from catalog.cli.common import db_option, json_option
+from catalog.cli.common import F, db_option, json_option
 from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
 from catalog.cost.engine import CHUNK_ROWS, MONEY_COLUMNS
-from catalog.cost.profile import EndpointFilters, WorkloadProfile
+from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
 from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
@@ -110,86 +111,45 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
         click.echo(f"skipped: {problem}", err=True)
 
 
-def _filters(**kw: Any) -> EndpointFilters:
-    return EndpointFilters(
-        min_context=kw["min_context"],
-        min_max_completion=kw["min_max_completion"],
-        parameters=tuple(kw["parameter"]),
-        quantizations=tuple(kw["quantization"]),
-        providers=tuple(kw["provider"]),
-        exclude_providers=tuple(kw["exclude_provider"]),
-        no_training=kw["no_training"],
-        no_prompt_retention=kw["no_prompt_retention"],
-        status_ok=not kw["any_status"],
-        min_uptime=kw["min_uptime"],
-        exclude_free=kw["exclude_free"],
-    )
+def _cheapest_option(param: Param) -> Callable[[F], F]:
+    """The click option of one cheapest-query parameter (its default is the spec's)."""
+    kw: dict[str, Any] = {"help": param.help}
+    if param.kind == "flag":
+        kw["is_flag"] = True
+    elif param.kind == "names":
+        kw["multiple"] = True
+    else:
+        if param.default is not None:
+            kw["default"] = param.default
+            kw["show_default"] = param.show_default
+        if param.kind == "count":
+            kw["type"] = click.IntRange(min=param.minimum)
+        elif param.kind == "choice":
+            kw["type"] = click.Choice(list(param.choices))
+        elif param.kind == "percent":
+            kw["type"] = float
+    return click.option(param.option, param.name, **kw)
+
+
+def cheapest_options(func: F) -> F:
+    """Every parameter of the cheapest query, in order, as click options."""
+    for param in reversed(CHEAPEST):
+        func = _cheapest_option(param)(func)
+    return func
 
 
 @click.command("cheapest")
 @click.argument("model", required=False)
-@click.option(
-    "--input",
-    "input_tokens",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Input tokens per request.",
-)
-@click.option(
-    "--output",
-    "output_tokens",
-    type=click.IntRange(min=0),
-    default=500,
-    show_default=True,
-    help="Output tokens per request.",
-)
-@click.option("--cache-hit", default="0", show_default=True, help="Share of input read from the prompt cache (0–1).")
-@click.option("--cache-write", default="0", show_default=True, help="Share of input written to the prompt cache (0–1).")
-@click.option(
-    "--cache-ttl", type=click.Choice(["5m", "1h"]), default="5m", show_default=True, help="Cache write lifetime."
-)
-@click.option("--reasoning", default="0", show_default=True, help="Share of output that is reasoning (0–1).")
-@click.option("--requests", type=click.IntRange(min=1), default=1, show_default=True, help="Requests in the workload.")
-@click.option("--images", type=click.IntRange(min=0), default=0, help="Input images per request.")
-@click.option("--web-searches", type=click.IntRange(min=0), default=0, help="Web searches per request.")
-@click.option("--min-context", type=click.IntRange(min=1), help="Minimum context length.")
-@click.option("--min-max-completion", type=click.IntRange(min=1), help="Minimum max-completion tokens.")
-@click.option(
-    "--parameter", multiple=True, help="Required supported parameter (repeat): tools, response_format, reasoning …"
-)
-@click.option("--quantization", multiple=True, help="Allowed quantization (repeat): fp8, bf16 …")
-@click.option("--provider", multiple=True, help="Only these providers (slug, name or tag; repeat).")
-@click.option("--exclude-provider", multiple=True, help="Never these providers (repeat).")
-@click.option("--no-training", is_flag=True, help="Only providers that do not train on prompts.")
-@click.option("--no-prompt-retention", is_flag=True, help="Only providers that do not retain prompts.")
-@click.option("--any-status", is_flag=True, help="Also rank endpoints whose status was not ok.")
-@click.option("--exclude-free", is_flag=True, help="Leave out free endpoints (:free variants).")
-@click.option("--min-uptime", type=float, help="Minimum uptime over the last day, percent (latest telemetry).")
-@click.option(
-    "--fallbacks", type=click.IntRange(min=0), default=2, show_default=True, help="Fallbacks in the routing object."
-)
+@cheapest_options
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows to show.")
 @click.option("--as-of", "as_of", help="Prices in force at this time (default: now).")
 @json_option
 @db_option
-def cheapest_cmd(
-    model: str | None, as_of: str | None, limit: int, fallbacks: int, as_json: bool, db: str | None, **kw: Any
-) -> None:
+def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool, db: str | None, **kw: Any) -> None:
     """Rank endpoints by what a workload costs (a model, or every model passing the filters)."""
-    profile = WorkloadProfile(
-        input_tokens=kw["input_tokens"],
-        output_tokens=kw["output_tokens"],
-        cache_hit=_decimal(kw["cache_hit"], "--cache-hit"),
-        cache_write=_decimal(kw["cache_write"], "--cache-write"),
-        cache_ttl=kw["cache_ttl"],
-        reasoning=_decimal(kw["reasoning"], "--reasoning"),
-        requests=kw["requests"],
-        images=kw["images"],
-        web_searches=kw["web_searches"],
-    )
+    query = build_query(kw, lambda text, param: _decimal(text, param.option))
     with Catalog.open(db) as cat:
-        ranking = cat.cheapest(model, profile, as_of=as_of, filters=_filters(**kw), fallbacks=fallbacks)
+        ranking = cat.cheapest(model, query.profile, as_of=as_of, filters=query.filters, fallbacks=query.fallbacks)
     if as_json:
         emit_json(ranking.to_dict())
         return

@@ -1,0 +1,191 @@
+"""The parameters of a cheapest-endpoint query, defined once.
+
+``CHEAPEST`` lists them in order: the workload profile (``WorkloadProfile``), the endpoint filters
+(``EndpointFilters``) and the routing fallbacks. ``catalog cheapest`` builds its click options from it and
+``GET /v1/cheapest`` its query parameters, and both turn the values back into a query with ``build_query``.
+A parameter's default is the dataclass field's own (the fallbacks' is ``rank_endpoints``'s), so it is written
+nowhere else; the faces add only what is theirs: the CLI's help line, the API's description and its upper
+bounds (a public endpoint refuses absurd sizes before doing any work).
+
+No face is imported here: this module says what the query is, not how a command line or a URL spells it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
+from decimal import Decimal
+from typing import Any, Literal
+
+from catalog.cost.profile import EndpointFilters, WorkloadProfile, rank_endpoints
+
+Kind = Literal["count", "share", "choice", "flag", "names", "percent"]
+Target = Literal["profile", "filters", "routing"]
+MAX_TOKENS = 10**12  # the API's bound for every token or request count
+MAX_FALLBACKS = 20
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``name`` in the API (``--name-with-dashes`` on the command line)."""
+
+    name: str
+    target: Target
+    field: str  # the WorkloadProfile / EndpointFilters field it fills (for routing: the rank_endpoints argument)
+    kind: Kind
+    help: str  # the CLI's help line
+    doc: str | None = None  # the API's description (None: the document has none)
+    minimum: int | None = None  # counts: the least value
+    maximum: int | None = None  # the API's upper bound (the CLI has none)
+    choices: tuple[str, ...] = ()
+    show_default: bool = True  # the CLI shows the default in its help
+    invert: bool = False  # the flag says the opposite of the field (any_status → not status_ok)
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def default(self) -> Any:
+        """The default as both faces take it: a share as its decimal text, a flag as a bool, a list as None."""
+        if self.target == "routing":
+            value = inspect.signature(rank_endpoints).parameters[self.field].default
+        else:
+            owner = WorkloadProfile if self.target == "profile" else EndpointFilters
+            (found,) = [f for f in fields(owner) if f.name == self.field]
+            assert found.default is not MISSING, f"{owner.__name__}.{self.field} has no default"
+            value = found.default
+        if self.kind == "names":
+            return None
+        if self.kind == "share":
+            return str(value)
+        return (not value) if self.invert else value
+
+
+def _count(name: str, target: Target, field: str, help: str, doc: str | None = None, **kw: Any) -> Param:
+    return Param(name, target, field, "count", help, doc, **{"minimum": 0, "maximum": MAX_TOKENS, **kw})
+
+
+CHEAPEST: tuple[Param, ...] = (
+    _count("input", "profile", "input_tokens", "Input tokens per request.", "Input tokens per request."),
+    _count("output", "profile", "output_tokens", "Output tokens per request.", "Output tokens per request."),
+    Param(
+        "cache_hit",
+        "profile",
+        "cache_hit",
+        "share",
+        "Share of input read from the prompt cache (0–1).",
+        "Share of input read from cache, 0–1.",
+    ),
+    Param(
+        "cache_write",
+        "profile",
+        "cache_write",
+        "share",
+        "Share of input written to the prompt cache (0–1).",
+        "Share of input written to cache.",
+    ),
+    Param(
+        "cache_ttl",
+        "profile",
+        "cache_ttl",
+        "choice",
+        "Cache write lifetime.",
+        "Cache write lifetime: 5m or 1h.",
+        choices=("5m", "1h"),
+    ),
+    Param(
+        "reasoning",
+        "profile",
+        "reasoning",
+        "share",
+        "Share of output that is reasoning (0–1).",
+        "Share of output that is reasoning.",
+    ),
+    _count("requests", "profile", "requests", "Requests in the workload.", minimum=1),
+    _count("images", "profile", "images", "Input images per request.", show_default=False),
+    _count("web_searches", "profile", "web_searches", "Web searches per request.", show_default=False),
+    _count("min_context", "filters", "min_context", "Minimum context length.", minimum=1, show_default=False),
+    _count(
+        "min_max_completion",
+        "filters",
+        "min_max_completion",
+        "Minimum max-completion tokens.",
+        minimum=1,
+        show_default=False,
+    ),
+    Param(
+        "parameter",
+        "filters",
+        "parameters",
+        "names",
+        "Required supported parameter (repeat): tools, response_format, reasoning …",
+        "Required parameters (repeat).",
+    ),
+    Param(
+        "quantization",
+        "filters",
+        "quantizations",
+        "names",
+        "Allowed quantization (repeat): fp8, bf16 …",
+        "Allowed quantizations (repeat).",
+    ),
+    Param(
+        "provider",
+        "filters",
+        "providers",
+        "names",
+        "Only these providers (slug, name or tag; repeat).",
+        "Only these providers (repeat).",
+    ),
+    Param(
+        "exclude_provider",
+        "filters",
+        "exclude_providers",
+        "names",
+        "Never these providers (repeat).",
+        "Never these providers.",
+    ),
+    Param("no_training", "filters", "no_training", "flag", "Only providers that do not train on prompts."),
+    Param(
+        "no_prompt_retention", "filters", "no_prompt_retention", "flag", "Only providers that do not retain prompts."
+    ),
+    Param("any_status", "filters", "status_ok", "flag", "Also rank endpoints whose status was not ok.", invert=True),
+    Param("exclude_free", "filters", "exclude_free", "flag", "Leave out free endpoints (:free variants)."),
+    Param(
+        "min_uptime",
+        "filters",
+        "min_uptime",
+        "percent",
+        "Minimum uptime over the last day, percent (latest telemetry).",
+        minimum=0,
+        maximum=100,
+    ),
+    _count("fallbacks", "routing", "fallbacks", "Fallbacks in the routing object.", maximum=MAX_FALLBACKS),
+)
+
+
+@dataclass(frozen=True)
+class CheapestQuery:
+    profile: WorkloadProfile
+    filters: EndpointFilters
+    fallbacks: int
+
+
+def build_query(values: Mapping[str, Any], number: Callable[[str, Param], Decimal]) -> CheapestQuery:
+    """The query ``values`` (one per ``CHEAPEST`` name) ask for. ``number`` reads a share's text, so each face
+    words a bad number its own way; the profile then checks the values themselves (raising ``InputError``)."""
+    parts: dict[Target, dict[str, Any]] = {"profile": {}, "filters": {}, "routing": {}}
+    for param in CHEAPEST:
+        value = values[param.name]
+        if param.kind == "share":
+            value = number(value, param)
+        elif param.kind == "names":
+            value = tuple(value or ())
+        elif param.invert:
+            value = not value
+        parts[param.target][param.field] = value
+    return CheapestQuery(
+        WorkloadProfile(**parts["profile"]), EndpointFilters(**parts["filters"]), parts["routing"]["fallbacks"]
+    )
