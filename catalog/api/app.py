@@ -33,6 +33,7 @@ from catalog.api.state import ApiState
 from catalog.cost.bodies import usage_from_items
 from catalog.cost.engine import cost_usage
 from catalog.cost.profile import EndpointFilters, WorkloadProfile, rank_endpoints
+from catalog.cost.totals import batch_totals
 from catalog.cost.usage import usage_frame
 from catalog.store import queries
 from catalog.store.runlog import snapshot_counts
@@ -454,14 +455,7 @@ def create_app(state: ApiState) -> FastAPI:
         when = parse_instant(at, what="at") if at else None
         rows, problems = usage_from_items(items, "body")
         priced = cost_usage(usage_frame(rows), state.table, at=when)
-        out = priced.to_dicts()
-        ok = priced.filter(pl.col("status") == "ok")
-        totals = {
-            "rows": priced.height,
-            "by_status": dict(sorted(priced.group_by("status").len().iter_rows())) if priced.height else {},
-            "cost_total": sum(ok["cost_total"].to_list(), Decimal(0)) if ok.height else Decimal(0),
-        }
-        body = {"rows": out, "totals": totals, "problems": problems}
+        body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
         return Response(orjson.dumps(jsonable(body)), media_type="application/json")
 
     @app.get("/v1/snapshots", response_model=schemas.SnapshotList, responses=ERRORS, tags=["history"])

@@ -16,13 +16,13 @@ from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
 from catalog.cost.engine import CHUNK_ROWS, MONEY_COLUMNS
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
+from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
 from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
 from catalog.library import Catalog, base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
 from catalog.usage_files import read_usage, read_usage_file
 
-GROUPS = ("model", "provider", "endpoint", "day", "status")
 PER_UNIT_KEYS = ("request", "image", "web_search")
 
 
@@ -44,24 +44,6 @@ def _group_keys(by: str | None) -> list[str]:
     if unknown:
         raise InputError(f"--by {', '.join(unknown)}: group by any of {', '.join(GROUPS)}")
     return keys
-
-
-def summarise(priced: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Rows, priced rows and exact money totals, overall or per group."""
-    frame = priced
-    if "day" in keys:
-        frame = frame.with_columns(pl.col("timestamp").dt.date().alias("day"))
-    aggs = [
-        pl.len().alias("rows"),
-        (pl.col("status") == "ok").sum().alias("priced"),
-        pl.col("cost_total").sum().alias("cost_total"),
-        pl.col("cost_base").sum().alias("cost_base"),
-        pl.col("saving").sum().alias("saving"),
-    ]
-    if not keys:
-        return frame.select(aggs)
-    grouped = frame.with_columns(pl.col(k).cast(pl.String) for k in keys if k != "day").group_by(keys)
-    return grouped.agg(aggs).sort("cost_total", descending=True, nulls_last=True)
 
 
 @click.command("cost")
@@ -88,12 +70,12 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
     if out:
         _write(priced, out)
     summary = summarise(priced, keys)
-    statuses = dict(priced.group_by("status").len().sort("status").iter_rows())
+    totals = batch_totals(priced)
     if as_json:
         emit_json(
             {
-                "rows": priced.height,
-                "status": {str(k): v for k, v in statuses.items()},
+                "rows": totals.rows,
+                "status": totals.by_status,
                 "unit": f"USD, exact (scale {table.scale})",
                 "summary": summary.to_dicts(),
                 "problems": problems,
@@ -105,7 +87,7 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
         f"{usage_file.name}: {priced.height:,} rows",
         headers,
         summary.select(headers).rows(),
-        note=", ".join(f"{k}: {v:,}" for k, v in statuses.items()) + (f"; wrote {out}" if out else ""),
+        note=", ".join(f"{k}: {v:,}" for k, v in totals.by_status.items()) + (f"; wrote {out}" if out else ""),
     )
     for problem in problems[:20]:
         click.echo(f"skipped: {problem}", err=True)
@@ -262,9 +244,7 @@ def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> Non
     with Catalog.open(db) as cat:
         priced = cat.cost(usage_frame(rows)) if rows else None
     verdicts = reconcile_rows(priced) if priced is not None else []
-    counts: dict[str, int] = {}
-    for v in verdicts:
-        counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
+    counts = tally(v["verdict"] for v in verdicts)
     if as_json:
         emit_json(
             {"tolerance": f"relative {RELATIVE_TOLERANCE}", "counts": counts, "rows": verdicts, "skipped": problems}
