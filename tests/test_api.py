@@ -544,14 +544,6 @@ def test_cheapest_answer_is_exactly_the_commands_json(
         assert expected["excluded"]
 
 
-def test_cheapest_defaults_match_the_commands(client: TestClient, api_db: Path) -> None:
-    command = [sys.executable, "-m", "catalog", "cheapest", MODEL, "--as-of", DAY, "--json", "--db", str(api_db)]
-    ran = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 0, ran.stderr
-    answer = client.get("/v1/cheapest", params={"model": MODEL, "as_of": DAY}).json()
-    assert answer["profile"] == json.loads(ran.stdout)["profile"]
-
-
 # --- POST /v1/cost --------------------------------------------------------------------------------------------
 
 

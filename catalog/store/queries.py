@@ -497,3 +497,64 @@ def provider_endpoints_as_of(con: duckdb.DuckDBPyConnection, slug: str, at: date
         """,
         {"slug": slug, "at": at},
     )
+
+
+def models_served_by(con: duckdb.DuckDBPyConnection, provider: str, at: datetime) -> set[str]:
+    """The models with an endpoint in force at ``at`` from ``provider`` (its slug, an endpoint tag, or its
+    name in any case)."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT model_id FROM endpoint_versions
+        WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+          AND (provider_slug = $provider OR tag = $provider OR lower(provider_name) = lower($provider))
+        """,
+        {"at": at, "provider": provider},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def models_listed(
+    con: duckdb.DuckDBPyConnection,
+    at: datetime,
+    *,
+    search: str | None = None,
+    modality: str | None = None,
+    min_context: int | None = None,
+    parameter: str | None = None,
+    provider: str | None = None,
+) -> pl.DataFrame:
+    """``models_as_of`` narrowed: an input or output ``modality``, a least context length, a supported
+    ``parameter``, and an endpoint in force from ``provider`` (see ``models_served_by``)."""
+    frame = models_as_of(con, at, search)
+    if modality:
+        frame = frame.filter(
+            pl.col("input_modalities").list.contains(modality)
+            | pl.col("output_modalities").list.contains(modality)
+            | (pl.col("modality") == modality)
+        )
+    if min_context is not None:
+        frame = frame.filter(pl.col("context_length") >= min_context)
+    if parameter:
+        frame = frame.filter(pl.col("supported_parameters").list.contains(parameter))
+    if provider:
+        frame = frame.filter(pl.col("model_id").is_in(sorted(models_served_by(con, provider, at))))
+    return frame
+
+
+def _overlapping(frame: pl.DataFrame, lo: datetime | None, hi: datetime | None) -> pl.DataFrame:
+    start = pl.col("valid_from").dt.convert_time_zone("UTC")
+    stop = pl.col("valid_to").dt.convert_time_zone("UTC")
+    if hi is not None:
+        frame = frame.filter(start <= pl.lit(hi).dt.convert_time_zone("UTC"))
+    if lo is not None:
+        frame = frame.filter(stop.is_null() | (stop > pl.lit(lo).dt.convert_time_zone("UTC")))
+    return frame
+
+
+def history_between(
+    con: duckdb.DuckDBPyConnection, model_id: str, lo: datetime | None, hi: datetime | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The model's versions and its endpoints' (``model_history``, ``endpoint_history``) in force at some
+    time in ``[lo, hi]`` (either end open when ``None``)."""
+    endpoints = _overlapping(endpoint_history(con, model_id), lo, hi)
+    return _overlapping(model_history(con, model_id), lo, hi), endpoints

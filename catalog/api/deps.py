@@ -1,0 +1,137 @@
+"""What every route shares: the state (a dependency), cached answers with their validators, the parameters
+that recur (``as_of``, paging) and the checks that turn a parameter into a value or a 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from catalog.api import schemas
+from catalog.api.errors import ApiError
+from catalog.api.state import ApiState
+from catalog.times import parse_instant
+from catalog.wire import jsonable
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},
+    404: {"model": schemas.ErrorResponse, "description": "no such model / provider"},
+}
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")]
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="A date (the end of that UTC day) or an ISO timestamp; default: the newest snapshot.",
+        examples=["2026-08-01"],
+    ),
+]
+
+
+def get_state(request: Request) -> ApiState:
+    """The history the app answers from (``create_app`` puts it on ``app.state``)."""
+    state: ApiState = request.app.state.catalog
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+
+
+async def respond(request: Request, state: ApiState, build: Callable[[], Any]) -> Response:
+    """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop."""
+    headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
+    if state.last_modified:
+        headers["Last-Modified"] = state.last_modified
+    key = cache_key(request)
+    body = state.lookup(key)
+    if body is None:
+        # Built (or refused with a 4xx) before any precondition: a 304 only ever stands for a 200.
+        body = await run_in_threadpool(state.cached, key, lambda: orjson.dumps(jsonable(build())))
+    match = request.headers.get("if-none-match")
+    if match is not None and etag_matches(match, state.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def instant(value: str | None, state: ApiState, what: str, *, bound: str = "end") -> datetime:
+    """A time parameter's instant; omitted, the newest snapshot."""
+    if value is None:
+        if state.snapshot_times:
+            return state.snapshot_times[-1]
+        raise ApiError(503, "no_data", "the history holds no snapshot yet")
+    if "\x00" in value or len(value) > 64:
+        raise ApiError(400, "bad_parameter", f"{what}: not a date or an ISO timestamp; use e.g. 2026-08-01")
+    return parse_instant(value, bound="start" if bound == "start" else "end", what=what)
+
+
+def days_before(at: datetime, days: int) -> datetime:
+    try:
+        return at - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=at.tzinfo)
+
+
+def decimal(value: str, what: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise ApiError(400, "bad_parameter", f"{what}={value!r} is not a number; send e.g. 0.8") from None
+    if not number.is_finite():
+        raise ApiError(400, "bad_parameter", f"{what}={value!r} is not a finite number")
+    return number
+
+
+def resolve(state: ApiState, model_id: str) -> str:
+    """The model id ``model_id`` names (an alias resolved), else a 404 with close matches."""
+    table = state.table
+    resolved = table.resolve_model(model_id) if table is not None else None
+    if resolved is not None:
+        return resolved
+    if model_id in state.model_ids:
+        return model_id
+    raise ApiError(
+        404,
+        "unknown_model",
+        f"model {model_id!r} is not in the history",
+        {"model": model_id, "did_you_mean": state.suggestions(model_id)},
+    )
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match`` uses the weak comparison (RFC 9110): ``W/"x"`` matches ``"x"``."""
+    if header.strip() == "*":
+        return True
+    return etag.removeprefix("W/") in {t.strip().removeprefix("W/") for t in header.split(",")}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(p.alias for p in dependant.query_params)
+        pending += dependant.dependencies
+    return frozenset(names)
+
+
+def cache_key(request: Request) -> tuple[Any, ...]:
+    """The route's own parameters, in order: unknown parameters cannot grow the cache, and spelling the
+    same query in another order finds the same entry."""
+    route = request.scope.get("route")
+    known = _query_names(route) if isinstance(route, APIRoute) else frozenset()
+    # Sorted by name only: a stable sort keeps the order of a repeated parameter's values, which matters.
+    params = tuple(sorted(((k, v) for k, v in request.query_params.multi_items() if k in known), key=lambda kv: kv[0]))
+    return (request.url.path, params)
+
+
+def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    return {"total": len(items), "limit": limit, "offset": offset, "items": items[offset : offset + limit]}

@@ -1,0 +1,88 @@
+"""Exact costs of a batch: usage rows or raw response bodies, priced at the prices in force at each row's time."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from catalog.api import schemas
+from catalog.api.deps import ERRORS, State
+from catalog.api.errors import ApiError
+from catalog.api.state import ApiState
+from catalog.cost.bodies import usage_from_items
+from catalog.cost.engine import cost_usage
+from catalog.cost.totals import batch_totals
+from catalog.cost.usage import usage_frame
+from catalog.times import parse_instant
+from catalog.wire import jsonable
+
+MAX_COST_BYTES = 1_000_000
+MAX_COST_ROWS = 10_000
+router = APIRouter(tags=["costs"])
+
+
+@router.post(
+    "/v1/cost",
+    response_model=schemas.CostResult,
+    responses={**ERRORS, 413: {"model": schemas.ErrorResponse, "description": "body too large"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": (
+                f"A JSON list (at most {MAX_COST_ROWS:,} items, {MAX_COST_BYTES:,} bytes) of usage rows "
+                "(model, provider, timestamp, prompt_tokens, completion_tokens, cache_read_tokens, "
+                "reasoning_tokens, …) and/or raw OpenRouter response bodies (with `usage`)."
+            ),
+            "content": {"application/json": {"schema": {"type": "array", "maxItems": MAX_COST_ROWS, "items": {}}}},
+        }
+    },
+)
+async def cost(
+    request: Request,
+    state: State,
+    at: Annotated[str | None, Query(description="Time for rows without one (default: now).")] = None,
+) -> Response:
+    """Price usage rows or raw response bodies at the prices in force at each row's time: a per-row
+    breakdown (exact) and totals. Bad rows get a status and a reason; they never fail the request."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_COST_BYTES:
+        raise ApiError(413, "too_large", f"the body is {declared} bytes; send at most {MAX_COST_BYTES:,}")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_COST_BYTES:
+            raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
+    return await run_in_threadpool(_cost, state, bytes(raw), at)
+
+
+def _cost(state: ApiState, raw: bytes, at: str | None) -> Response:
+    """Parse and price off the event loop: a 10,000-row body takes long enough to stall other requests."""
+    try:
+        items = json.loads(raw, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_body", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_body", "the body nests too deeply; send a flat list of objects") from None
+    except (ValueError, ArithmeticError) as exc:  # a number of thousands of digits
+        raise ApiError(400, "bad_body", f"the body holds a number that cannot be read: {exc}") from None
+    try:  # an escaped lone surrogate parses, but is not text anything downstream can store
+        json.dumps(items, default=str, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, "bad_body", "the body holds a lone surrogate, which is not valid Unicode") from None
+    if not isinstance(items, list):
+        raise ApiError(400, "bad_body", "send a JSON list of usage rows or response bodies")
+    if len(items) > MAX_COST_ROWS:
+        raise ApiError(413, "too_large", f"{len(items):,} items; send at most {MAX_COST_ROWS:,} per request")
+    if state.table is None:
+        raise ApiError(503, "no_data", "the history holds no prices yet")
+    when = parse_instant(at, what="at") if at else None
+    rows, problems = usage_from_items(items, "body")
+    priced = cost_usage(usage_frame(rows), state.table, at=when)
+    body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
+    return Response(orjson.dumps(jsonable(body)), media_type="application/json")
