@@ -6,7 +6,8 @@
         cat.cheapest("deepseek/deepseek-v3.2", WorkloadProfile(20_000, 1_000, cache_hit=Decimal("0.8")))
 
 It reads the DuckDB history once into a ``PriceTable`` (the cost engine's in-memory layout) and answers
-from that; ``refresh()`` reloads it after new snapshots.
+from that; ``refresh()`` reloads it after new snapshots. Without ``as_of``, answers are as of the newest
+snapshot at or before now — the rule of the API and the CLI too (``catalog.store.snapshots.default_as_of``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from catalog.cost.usage import usage_frame
 from catalog.errors import InputError, NotFoundError
 from catalog.prices import PRICE_KEYS, canonical
 from catalog.settings import db_path
-from catalog.store import queries
+from catalog.store import queries, snapshots
 from catalog.store.db import connect_for_reading
 from catalog.times import parse_instant
 
@@ -40,6 +41,12 @@ def _instant(value: datetime | str | None, what: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return parse_instant(value, bound="end", what=what)
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, value: datetime | str | None, what: str = "as-of") -> datetime:
+    """The instant an ``as_of`` argument names; omitted, the newest snapshot at or before now (the one rule
+    of ``catalog.store.snapshots.as_of``)."""
+    return snapshots.as_of(con, None if value is None else _instant(value, what))
 
 
 class Catalog:
@@ -87,8 +94,9 @@ class Catalog:
     # -- prices --------------------------------------------------------------------------------------
 
     def prices(self, as_of: datetime | str | None = None, *, model: str | None = None) -> pl.DataFrame:
-        """Every price sheet (endpoints and models) in force at ``as_of``: listed strings, base, flags."""
-        at = _instant(as_of, "as-of")
+        """Every price sheet (endpoints and models) in force at ``as_of`` (default: the newest snapshot):
+        listed strings, base, flags."""
+        at = _as_of(self.con, as_of)
         if model is not None:
             self.require_model(model)
         rows = [
@@ -101,8 +109,9 @@ class Catalog:
     def price_sheets(
         self, model: str, *, provider: str | None = None, as_of: datetime | str | None = None
     ) -> list[SheetVersion]:
-        """The model-level sheet and each endpoint's (or one provider's) in force at ``as_of``."""
-        at = _instant(as_of, "as-of")
+        """The model-level sheet and each endpoint's (or one provider's) in force at ``as_of`` (default: the
+        newest snapshot)."""
+        at = _as_of(self.con, as_of)
         model_id = self.require_model(model)
         found = [
             v
@@ -133,7 +142,8 @@ class Catalog:
     def cost(
         self, usage: pl.DataFrame | list[dict[str, Any]], *, at: datetime | str | None = None, breakdown: bool = True
     ) -> pl.DataFrame:
-        """Price usage rows at the prices in force at each row's time (``at`` for rows without one)."""
+        """Price usage rows at the prices in force at each row's time (``at`` for rows without one; default:
+        now, the time of the call — a usage time, not an ``as_of``)."""
         frame = usage if isinstance(usage, pl.DataFrame) else usage_frame(usage)
         return cost_usage(frame, self.table, at=_instant(at, "at"), breakdown=breakdown)
 
@@ -150,8 +160,9 @@ class Catalog:
         """Rank endpoints of ``model`` (or of every model) by what ``profile`` costs at ``as_of``.
 
         Filters come as an ``EndpointFilters`` or as its fields (``min_context=128_000, no_training=True``).
+        Without ``as_of``: the newest snapshot at or before now.
         """
-        at = _instant(as_of, "as-of")
+        at = _as_of(self.con, as_of)
         if filter_fields:
             try:
                 filters = replace(filters or EndpointFilters(), **filter_fields)

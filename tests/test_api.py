@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from httpx import Response
 from jsonschema import Draft202012Validator
@@ -29,7 +30,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from catalog.api import ApiState, create_app
+from catalog.cli import cli
+from catalog.library import Catalog
+from catalog.store import snapshots
 from catalog.store.db import connect
+from catalog.times import parse_instant
 
 MODEL = "deepseek/deepseek-v3.2"
 DAY = "2026-08-01"
@@ -542,6 +547,22 @@ def test_cheapest_answer_is_exactly_the_commands_json(
     if params:
         assert all(r["quantization"] == "fp8" and r["provider"] != "siliconflow" for r in expected["ranked"])
         assert expected["excluded"]
+
+
+def test_no_as_of_means_the_newest_snapshot_in_the_api_the_cli_and_python(client: TestClient, api_db: Path) -> None:
+    with Catalog.open(api_db) as cat:
+        newest = snapshots.default_as_of(cat.con)
+        ranking = cat.cheapest(MODEL).to_dict()
+    assert newest is not None and newest < datetime.now(UTC)
+    api = client.get("/v1/cheapest", params={"model": MODEL})
+    assert api.status_code == 200
+    assert api.json() == ranking
+    assert parse_instant(ranking["as_of"]) == newest
+    ran = CliRunner().invoke(cli, ["endpoints", MODEL, "--json", "--db", str(api_db)])
+    assert ran.exit_code == 0, ran.output
+    assert parse_instant(json.loads(ran.stdout)["as_of"]) == newest
+    listed = client.get("/v1/models").json()
+    assert parse_instant(listed["as_of"]) == newest
 
 
 # --- POST /v1/cost --------------------------------------------------------------------------------------------

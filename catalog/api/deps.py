@@ -17,6 +17,7 @@ from starlette.responses import Response
 from catalog.api import schemas
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState
+from catalog.store.snapshots import default_as_of
 from catalog.times import parse_instant
 from catalog.wire import jsonable
 
@@ -62,11 +63,13 @@ async def respond(request: Request, state: ApiState, build: Callable[[], Any]) -
 
 
 def instant(value: str | None, state: ApiState, what: str, *, bound: str = "end") -> datetime:
-    """A time parameter's instant; omitted, the newest snapshot."""
+    """A time parameter's instant; omitted, the rule of ``catalog.store.snapshots.default_as_of`` (the newest
+    snapshot at or before now)."""
     if value is None:
-        if state.snapshot_times:
-            return state.snapshot_times[-1]
-        raise ApiError(503, "no_data", "the history holds no snapshot yet")
+        at = default_as_of(state.cursor())
+        if at is None:
+            raise ApiError(503, "no_data", "the history holds no snapshot yet")
+        return at
     if "\x00" in value or len(value) > 64:
         raise ApiError(400, "bad_parameter", f"{what}: not a date or an ISO timestamp; use e.g. 2026-08-01")
     return parse_instant(value, bound="start" if bound == "start" else "end", what=what)

@@ -124,7 +124,7 @@ def cheapest_options(func: F) -> F:
 @click.argument("model", required=False)
 @cheapest_options
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows to show.")
-@click.option("--as-of", "as_of", help="Prices in force at this time (default: now).")
+@click.option("--as-of", "as_of", help="Prices in force at this time (default: the newest snapshot).")
 @json_option
 @db_option
 def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool, db: str | None, **kw: Any) -> None:
@@ -166,7 +166,7 @@ def _decimal(value: str, what: str) -> Decimal:
 @click.command("price")
 @click.argument("model")
 @click.option("--provider", help="One endpoint: provider slug, name or tag.")
-@click.option("--as-of", "as_of", help="Sheet in force at this time (default: now).")
+@click.option("--as-of", "as_of", help="Sheet in force at this time (default: the newest snapshot).")
 @json_option
 @db_option
 def price_cmd(model: str, provider: str | None, as_of: str | None, as_json: bool, db: str | None) -> None:

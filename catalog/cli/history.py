@@ -6,7 +6,7 @@ import click
 
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, per_million, rows_of
-from catalog.store import queries
+from catalog.store import queries, snapshots
 from catalog.times import iso, now
 
 ENDPOINT_JSON = [
@@ -49,14 +49,14 @@ ENDPOINT_JSON = [
 
 @click.command("models")
 @click.option("--search", "-s", help="Match part of the id or name (case-insensitive).")
-@click.option("--as-of", "as_of", help="State in force at this time (default: now).")
+@click.option("--as-of", "as_of", help="State in force at this time (default: the newest snapshot).")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
 @json_option
 @db_option
 def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
     """List the models in the catalog as of a time."""
-    at = instant(as_of, bound="end", what="--as-of") or now()
     with open_db(db, read_only=True) as con:
+        at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
         frame = queries.models_as_of(con, at, search)
     if limit:
         frame = frame.head(limit)
@@ -81,13 +81,13 @@ def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json
 
 @click.command("endpoints")
 @click.argument("model")
-@click.option("--as-of", "as_of", help="State in force at this time (default: now).")
+@click.option("--as-of", "as_of", help="State in force at this time (default: the newest snapshot).")
 @json_option
 @db_option
 def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) -> None:
     """List MODEL's provider endpoints with exact prices, as of a time."""
-    at = instant(as_of, bound="end", what="--as-of") or now()
     with open_db(db, read_only=True) as con:
+        at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
         frame = queries.endpoints_as_of(con, model, at)
     if as_json:
         emit_json({"model_id": model, "as_of": at, "endpoints": rows_of(frame, ENDPOINT_JSON)})

@@ -3,6 +3,10 @@
 A snapshot is **good** unless its sweep failed (``ok``, ``partial`` and ``suspicious`` all applied their
 facts to the history; a failed one changed nothing). ``GOOD_SNAPSHOT`` is that rule as an SQL predicate on
 the ``snapshots`` table; every store query that means "a snapshot the history is built from" uses it.
+
+**"No as_of"** means the same everywhere (the API, the CLI and the Python face): the state at the newest
+good snapshot taken at or before now (``default_as_of``). It is what "now" shows — nothing changes between
+snapshots — stamped with the time the history last looked, rather than a clock time the history never saw.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import duckdb
+
+from catalog.times import now
 
 GOOD_SNAPSHOT = "status <> 'failed'"
 
@@ -21,6 +27,20 @@ def newest_good_snapshot(con: duckdb.DuckDBPyConnection, at: datetime | None = N
         {"at": at},
     ).fetchall()
     return rows[0][0].astimezone(UTC) if rows and rows[0][0] else None
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The instant an omitted ``as_of`` stands for: the newest good snapshot at or before now (``None``
+    while the history holds none)."""
+    return newest_good_snapshot(con, now())
+
+
+def as_of(con: duckdb.DuckDBPyConnection, at: datetime | None) -> datetime:
+    """``at``, or for an omitted ``as_of`` the ``default_as_of`` (now itself while the history holds none:
+    nothing is in force then either)."""
+    if at is not None:
+        return at
+    return default_as_of(con) or now()
 
 
 def good_snapshot_times(con: duckdb.DuckDBPyConnection) -> list[datetime]:
