@@ -1,6 +1,6 @@
 """Benchmark: the cost engine (``catalog.cost.engine.cost_usage``) over synthetic usage, against genai-prices.
 
-The price history is the 20 bundled full days replayed into a temporary DuckDB file (``catalog.pipeline.replay``)
+The price history is the 20 bundled full days replayed into a temporary DuckDB file (``catalog.replay.replay``)
 and read back with ``PriceTable.from_history(price_versions(con))``. The usage is synthetic but shaped like real
 traffic over the endpoints one recorded day listed (``--day``): a skewed mix of models, each row naming one of the
 model's providers by slug (so the as-of lookup by endpoint is exercised) or, for a fifth of the rows, no provider
@@ -49,7 +49,7 @@ from catalog.bundle import Bundle
 from catalog.cost.engine import COST_COLUMNS, cost_usage
 from catalog.cost.money import EXACT, from_units
 from catalog.cost.sheets import PriceTable
-from catalog.pipeline import replay
+from catalog.replay import replay
 from catalog.store.db import connect
 from catalog.store.queries import price_versions
 

@@ -28,8 +28,8 @@ import duckdb
 import polars as pl
 
 from catalog.bundle import Bundle
+from catalog.openrouter.payload import ALL_KINDS, RawPayload, Sweep, assemble, endpoints_path
 from catalog.openrouter.records import EndpointRecord
-from catalog.openrouter.sweep import ALL_KINDS, RawPayload, Sweep, assemble, endpoints_path
 from catalog.prices import content_hash
 from catalog.store import queries
 from catalog.store.db import connect

@@ -1,7 +1,7 @@
 """Benchmark: the static site build (``catalog site build``, ``build_site``) over the 20 recorded days, and its size.
 
 Prepares the history like the other benchmarks: the 20 bundled full days replayed into a temp DuckDB file
-(``catalog.pipeline.replay``, ~30-60 s), or ``--db PATH`` (an existing history, opened read-only and left as it is).
+(``catalog.replay.replay``, ~30-60 s), or ``--db PATH`` (an existing history, opened read-only and left as it is).
 Then one warm-up build and ``--runs`` timed builds, each as ``catalog site build`` does it: open the history
 (``Catalog.open``, so the price table is built inside the clock) and ``build_site`` into a new folder. Reported: the
 median and min build time, and what the build wrote: total bytes, pages, the largest and the median model page,
@@ -31,7 +31,7 @@ from typing import Any
 
 from catalog.bundle import Bundle
 from catalog.library import Catalog
-from catalog.pipeline import replay
+from catalog.replay import replay
 from catalog.store.db import connect
 from catalog.store.queries import models_as_of
 from catalog.website.build import BuildReport, build_site, rfc3339

@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from catalog.openrouter.sweep import fetch_sweep
+from catalog.openrouter.fetch import fetch_sweep
 from catalog.settings import FetchSettings
 
 

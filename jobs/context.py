@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from catalog.openrouter.sweep import Progress
+from catalog.openrouter.payload import Progress
 from catalog.store.db import checkpoint, publish_copy
 from jobs.config import ServiceConfig
 from jobs.sources import Source

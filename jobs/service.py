@@ -35,7 +35,7 @@ import uvicorn
 from catalog.api import ApiState, create_app
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
-from catalog.pipeline import replay
+from catalog.replay import replay
 from catalog.serving import bind, http_url, quiet_config, serve_in_thread
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog

@@ -10,7 +10,7 @@ directory changes rarely and one request a day keeps it current.
 
 from __future__ import annotations
 
-from catalog.openrouter.sweep import Sweep
+from catalog.openrouter.payload import Sweep
 from catalog.pipeline import fetch_once
 from catalog.store.db import transaction
 from catalog.store.ingest import SnapshotSummary, apply_snapshot, record_snapshot

@@ -17,7 +17,7 @@ from typing import Protocol
 import duckdb
 
 from catalog.bundle import Bundle, SnapshotInfo
-from catalog.pipeline import KINDS_FOR, replay_server
+from catalog.replay import KINDS_FOR, replay_server
 from catalog.settings import FetchSettings, bundle_dir
 from catalog.store.snapshots import newest_good_snapshot
 

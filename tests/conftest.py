@@ -17,7 +17,7 @@ from site_helpers import Built, Hostile, built_once, hostile_day, read_pages, ru
 
 from catalog.bundle import Bundle
 from catalog.library import Catalog
-from catalog.pipeline import replay
+from catalog.replay import replay
 from catalog.settings import PROJECT_ROOT
 from catalog.store.db import connect
 from catalog.website.build import build_site

@@ -36,7 +36,8 @@ from catalog.bundle import Bundle
 from catalog.errors import HTTPStatusError
 from catalog.fake import FakeOpenRouter, Faults, MemoryDay, MemorySource, memory_day, serve_in_thread
 from catalog.openrouter.client import OpenRouterClient
-from catalog.openrouter.sweep import Sweep, endpoints_path, fetch_sweep
+from catalog.openrouter.fetch import fetch_sweep
+from catalog.openrouter.payload import Sweep, endpoints_path
 from catalog.pipeline import sync_once
 from catalog.settings import FetchSettings
 from catalog.store.db import connect

@@ -25,7 +25,7 @@ import pytest
 from conftest import change_value
 
 from catalog.bundle import Bundle, SnapshotInfo
-from catalog.pipeline import replay, select_snapshots
+from catalog.replay import replay, select_snapshots
 from catalog.store.db import connect
 from catalog.store.queries import changes
 

@@ -24,7 +24,8 @@ from test_faults import MODELS, PROVIDERS, listing, memory_day
 
 from catalog.bundle import Bundle
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, serve_in_thread
-from catalog.pipeline import replay, sync_once
+from catalog.pipeline import sync_once
+from catalog.replay import replay
 from catalog.settings import FetchSettings
 from catalog.store.db import connect, published_copy, service_file
 from jobs.config import load_config

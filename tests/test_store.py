@@ -23,9 +23,10 @@ import pytest
 from catalog.bundle import Bundle
 from catalog.errors import SnapshotOrderError, StoreError, StoreLockedError
 from catalog.fake import FakeOpenRouter, MemoryDay, MemorySource, memory_day, serve_in_thread
-from catalog.openrouter.sweep import fetch_sweep
-from catalog.pipeline import rederive, replay, sync_once
+from catalog.openrouter.fetch import fetch_sweep
+from catalog.pipeline import rederive, sync_once
 from catalog.prices import canonical
+from catalog.replay import replay
 from catalog.settings import FetchSettings
 from catalog.store import queries
 from catalog.store.db import connect

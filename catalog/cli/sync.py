@@ -9,7 +9,8 @@ import click
 from catalog.bundle import Bundle
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, progress_bar
-from catalog.pipeline import ReplayStep, rederive, replay, select_snapshots, sync_once
+from catalog.pipeline import rederive, sync_once
+from catalog.replay import ReplayStep, replay, select_snapshots
 from catalog.settings import FetchSettings, bundle_dir
 from catalog.store import queries
 from catalog.store.ingest import SnapshotSummary

@@ -1,1 +1,2 @@
-"""Talking to OpenRouter: fetch (``client``), parse (``records``) and sweep (``sweep``). No storage here."""
+"""Talking to OpenRouter: the HTTP client (``client``), one sweep fetched over it (``fetch``), and the pure side the
+store also reads — payload types and parsing (``payload``), records (``records``). No storage here."""

@@ -9,12 +9,10 @@ of a message, a log line or a ``repr``.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -22,6 +20,7 @@ import httpx
 
 from catalog import __version__
 from catalog.errors import FetchError, HTTPStatusError, PayloadError
+from catalog.openrouter.payload import parse_json
 from catalog.settings import FetchSettings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -37,11 +36,6 @@ class Fetched:
     body: bytes
     data: Any
     attempts: int
-
-
-def parse_json(body: bytes) -> Any:
-    # parse_float=Decimal: prices and discounts must never pass through a binary float.
-    return json.loads(body, parse_float=Decimal)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -10,7 +10,7 @@ import hashlib
 
 import duckdb
 
-from catalog.openrouter.sweep import RawPayload
+from catalog.openrouter.payload import RawPayload
 
 
 def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads: list[RawPayload]) -> int:

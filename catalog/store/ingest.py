@@ -27,8 +27,8 @@ import duckdb
 import polars as pl
 
 from catalog.errors import SnapshotOrderError
+from catalog.openrouter.payload import Sweep
 from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderRecord
-from catalog.openrouter.sweep import Sweep
 from catalog.prices import PRICE_KEYS, PriceSheet
 from catalog.store.archive import archive_payloads
 from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot

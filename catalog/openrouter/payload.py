@@ -1,23 +1,21 @@
-"""One sweep of the catalog: ``/models``, ``/providers`` and every model's ``/endpoints``.
+"""What one sweep of the catalog is, before and after parsing: pure data, no HTTP.
 
-Fetching and parsing are separate steps on purpose: ``fetch_sweep`` only collects raw payloads (bytes as
-served, or the error that stopped them), ``assemble`` turns raw payloads into records. The store archives the
-raw payloads, so ``assemble`` can run again over old snapshots when parsing improves.
+A sweep reads ``/models``, ``/providers`` and every model's ``/endpoints``. Fetching (``catalog.openrouter.fetch``)
+only collects raw payloads (bytes as served, or the error that stopped them); ``assemble`` turns raw payloads
+into records. The store archives the raw payloads, so ``assemble`` can run again over old snapshots when
+parsing improves — which is why the store imports this module and never the fetch module.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
+import json
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-import httpx
-
-from catalog.errors import FetchError
-from catalog.openrouter.client import OpenRouterClient, parse_json
 from catalog.openrouter.records import (
     EndpointRecord,
     ModelRecord,
@@ -27,7 +25,6 @@ from catalog.openrouter.records import (
     parse_models,
     parse_providers,
 )
-from catalog.settings import FetchSettings
 
 ALL_KINDS = frozenset({"models", "endpoints", "providers"})
 MODELS_PATH = "models"
@@ -83,71 +80,9 @@ class Sweep:
         return sum(len(v) for v in self.endpoints.values())
 
 
-async def _fetch(client: OpenRouterClient, path: str) -> RawPayload:
-    try:
-        fetched = await client.get(path)
-    except FetchError as exc:
-        return RawPayload(path, getattr(exc, "status", None), None, str(exc))
-    return RawPayload(path, fetched.status, fetched.body)
-
-
-async def fetch_sweep(
-    settings: FetchSettings,
-    *,
-    kinds: Iterable[str] = ALL_KINDS,
-    taken_at: datetime | None = None,
-    source: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    progress: Progress | None = None,
-) -> Sweep:
-    """Fetch one snapshot over HTTP with bounded concurrency and parse it. Never raises for a failed GET."""
-    wanted = frozenset(kinds)
-    unknown = wanted - ALL_KINDS
-    if unknown or "models" not in wanted:
-        raise ValueError(f"kinds must include 'models' and be among {sorted(ALL_KINDS)}, got {sorted(wanted)}")
-    started = time.monotonic()
-    stamp = taken_at or datetime.now(UTC)
-    raw: list[RawPayload] = []
-    async with OpenRouterClient(settings, transport=transport) as client:
-        models_raw = await _fetch(client, MODELS_PATH)
-        raw.append(models_raw)
-        model_ids: list[str] = []
-        if models_raw.ok:
-            try:
-                records, _ = parse_models(parse_json(models_raw.body or b""))
-                model_ids = [r.model_id for r in records]
-            except (RecordError, ValueError):
-                model_ids = []  # assemble() reports it as the fatal error
-        tasks: list[asyncio.Task[RawPayload]] = []
-        if "providers" in wanted and models_raw.ok:
-            tasks.append(asyncio.create_task(_fetch(client, PROVIDERS_PATH)))
-        if "endpoints" in wanted and model_ids:
-            gate = asyncio.Semaphore(settings.concurrency)
-            done = 0
-
-            async def one(model_id: str) -> RawPayload:
-                nonlocal done
-                if any(part in ("", ".", "..") for part in model_id.split("/")):
-                    # A client normalises dot segments away, so this id would fetch another model's list (or
-                    # another resource); it is this model's failure instead.
-                    payload = RawPayload(
-                        endpoints_path(model_id), None, None, f"model id {model_id!r} has an empty or dot path segment"
-                    )
-                else:
-                    async with gate:
-                        payload = await _fetch(client, endpoints_path(model_id))
-                done += 1
-                if progress is not None:
-                    progress(done, len(model_ids))
-                return payload
-
-            tasks.extend(asyncio.create_task(one(m)) for m in model_ids)
-        raw.extend(await asyncio.gather(*tasks))
-        retries = client.retries
-    sweep = assemble(raw, taken_at=stamp, source=source or settings.base_url, kinds=wanted)
-    sweep.duration_s = time.monotonic() - started
-    sweep.retries = retries
-    return sweep
+def parse_json(body: bytes) -> Any:
+    """JSON with exact decimals: prices and discounts must never pass through a binary float."""
+    return json.loads(body, parse_float=Decimal)
 
 
 def _count_unknown(sweep: Sweep, fields: Iterable[str]) -> None:
