@@ -14,6 +14,7 @@ lint: venv
 	$(PY) -m ruff check catalog jobs tests bench
 	$(PY) -m ruff format --check catalog jobs tests bench
 	$(PY) -m mypy
+	$(dir $(PY))lint-imports --no-cache --no-logo
 
 format: venv
 	$(PY) -m ruff format catalog jobs tests bench

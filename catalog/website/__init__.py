@@ -1,0 +1,1 @@
+"""The static site builder: facts from the history, embedded price data, the chart, downloads."""
