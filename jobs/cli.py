@@ -16,27 +16,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import duckdb
-import httpx
 
 from catalog.cli.common import db_option, json_option
-from catalog.cli.output import emit_json, emit_table, progress_bar
 from catalog.errors import ConfigError, StoreError, StoreLockedError
 from catalog.settings import db_path
-from catalog.store import runlog
-from catalog.store.db import ServiceInfo, connect, connect_for_reading, published_copy, running_service
 from catalog.times import iso
-from jobs.config import SOURCES, ServiceConfig, config_path, load_config
-from jobs.context import JobContext, JobResult
-from jobs.health import health_report
+from jobs.config import DEFAULT_HOST, DEFAULT_PORT, SOURCES, ServiceConfig, config_path, load_config
 from jobs.registry import JOBS, job_named, run_dry
-from jobs.runner import run_job
-from jobs.scheduler import first_run
-from jobs.service import DEFAULT_HOST, DEFAULT_PORT, ServiceOptions, run_service
-from jobs.sources import make_source
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from catalog.store.db import ServiceInfo
+    from jobs.context import JobResult
 
 SERVICE_TIMEOUT = 10.0
 FORWARDED_RUN_TIMEOUT = 3600.0
@@ -66,6 +61,8 @@ def _config(config_file: str | None, source: str | None) -> ServiceConfig:
 
 
 def _ask(service: ServiceInfo, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
     try:
         response = httpx.request(method, f"{service.url}{path}", timeout=SERVICE_TIMEOUT, **kwargs)
     except httpx.HTTPError as exc:
@@ -104,6 +101,9 @@ def up_cmd(
     The one process that writes the database. Stop it with Ctrl-C or SIGTERM: a snapshot being fetched is
     abandoned, one being stored commits first.
     """
+    from catalog.cli.output import progress_bar
+    from jobs.service import ServiceOptions, run_service
+
     config = _config(config_file, source)
     options = ServiceOptions(
         db=db_path(db),
@@ -120,6 +120,9 @@ def up_cmd(
 
 
 def _health(db: str | None, config_file: str | None) -> dict[str, Any]:
+    from catalog.store.db import connect_for_reading, running_service
+    from jobs.health import health_report
+
     path = db_path(db)
     service = running_service(path)
     if service is not None:
@@ -141,6 +144,8 @@ def status_cmd(config_file: str | None, as_json: bool, db: str | None) -> None:
 
     Asks the running service (`catalog up`) when there is one; otherwise reads the run log in the database.
     """
+    from catalog.cli.output import emit_json, emit_table
+
     report = _health(db, config_file)
     if as_json:
         emit_json(report)
@@ -194,6 +199,8 @@ def jobs_group() -> None:
 def _dry_run_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writable connection whose changes are rolled back: the file itself, or — while the service owns
     it — a scratch copy of the copy it publishes."""
+    from catalog.store.db import connect, published_copy
+
     try:
         con = connect(path)
     except StoreLockedError:
@@ -216,6 +223,8 @@ def _dry_run_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _print_result(name: str, result: JobResult, as_json: bool, run_id: int | None) -> None:
+    from catalog.cli.output import emit_json
+
     if as_json:
         emit_json({"job": name, "run_id": run_id, **result.__dict__})
     else:
@@ -223,6 +232,8 @@ def _print_result(name: str, result: JobResult, as_json: bool, run_id: int | Non
 
 
 def _run_on_service(service: ServiceInfo, name: str, as_json: bool) -> None:
+    from catalog.cli.output import emit_json
+
     before = _ask(service, "GET", "/jobs/runs", params={"job": name, "limit": 1})
     last_id = before[0]["run_id"] if before else 0
     _ask(service, "POST", f"/jobs/{name}/run", headers={"Authorization": f"Bearer {service.token}"})
@@ -276,6 +287,12 @@ def run_cmd(
     db: str | None,
 ) -> None:
     """Run one job now and log it in the run log (while `catalog up` runs, it runs there); exits 1 if it failed."""
+    from catalog.cli.output import progress_bar
+    from catalog.store.db import connect, running_service
+    from jobs.context import JobContext
+    from jobs.runner import run_job
+    from jobs.sources import make_source
+
     job_named(name)
     path = db_path(db)
     service = running_service(path)
@@ -311,6 +328,11 @@ def run_cmd(
 @db_option
 def list_cmd(source: str | None, config_file: str | None, as_json: bool, db: str | None) -> None:
     """Each job with its trigger, next run time and last run (next runs come from the running service)."""
+    from catalog.cli.output import emit_json, emit_table
+    from catalog.store import runlog
+    from catalog.store.db import connect_for_reading, running_service
+    from jobs.scheduler import first_run
+
     path = db_path(db)
     service = running_service(path)
     rows: list[dict[str, Any]] = []
@@ -360,6 +382,10 @@ def list_cmd(source: str | None, config_file: str | None, as_json: bool, db: str
 @db_option
 def history_cmd(job: str | None, limit: int, as_json: bool, db: str | None) -> None:
     """The run log, newest first: job, trigger, start, end, status, rows changed, snapshot, error."""
+    from catalog.cli.output import emit_json, emit_table
+    from catalog.store import runlog
+    from catalog.store.db import connect_for_reading, running_service
+
     path = db_path(db)
     service = running_service(path)
     if service is not None:

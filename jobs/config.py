@@ -39,6 +39,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from catalog.errors import ConfigError
 
+DEFAULT_HOST = "127.0.0.1"  # where `catalog up` serves unless told otherwise
+DEFAULT_PORT = 8000
+
 ENV_PREFIX = "CATALOG_JOB_"
 COMMON_KEYS = ("enabled", "every", "cron", "jitter", "misfire_grace")
 # Job-specific options and their defaults.

@@ -3,32 +3,57 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from catalog.errors import InputError
-from jobs.context import JobContext, JobResult
-from jobs.maintenance import checkpoint, prune_raw
-from jobs.site import build_site
-from jobs.snapshots import snapshot_catalog, snapshot_providers
+
+if TYPE_CHECKING:
+    from jobs.context import JobContext, JobResult
 
 
 @dataclass(frozen=True)
 class JobSpec:
     name: str
-    run: Callable[..., JobResult]
+    target: str  # "module:function"; imported when the job first runs, so listing the jobs stays cheap
     about: str
     writes: bool = True  # False: the job leaves the history as it was (no new copy to publish, nothing to reload)
+
+    @property
+    def run(self) -> Callable[..., JobResult]:
+        module, _, function = self.target.partition(":")
+        return cast("Callable[..., JobResult]", getattr(importlib.import_module(module), function))
 
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        JobSpec("snapshot_catalog", snapshot_catalog, "one snapshot of /models and every model's /endpoints"),
-        JobSpec("snapshot_providers", snapshot_providers, "one snapshot of /providers (and /models)"),
-        JobSpec("prune_raw", prune_raw, "drop archived payloads of old snapshots that changed nothing"),
-        JobSpec("checkpoint", checkpoint, "write the WAL into the database file; report size and free blocks"),
-        JobSpec("build_site", build_site, "render the static site (also after each successful sweep)", writes=False),
+        JobSpec(
+            "snapshot_catalog",
+            "jobs.snapshots:snapshot_catalog",
+            "one snapshot of /models and every model's /endpoints",
+        ),
+        JobSpec(
+            "snapshot_providers",
+            "jobs.snapshots:snapshot_providers",
+            "one snapshot of /providers (and /models)",
+        ),
+        JobSpec(
+            "prune_raw", "jobs.maintenance:prune_raw", "drop archived payloads of old snapshots that changed nothing"
+        ),
+        JobSpec(
+            "checkpoint",
+            "jobs.maintenance:checkpoint",
+            "write the WAL into the database file; report size and free blocks",
+        ),
+        JobSpec(
+            "build_site",
+            "jobs.site:build_site",
+            "render the static site (also after each successful sweep)",
+            writes=False,
+        ),
     )
 }
 

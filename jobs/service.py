@@ -43,7 +43,7 @@ from catalog.store.db import ServiceInfo, connect, remove_service_file, write_se
 from catalog.store.snapshots import live_snapshots
 from catalog.times import iso
 from jobs.app import build_app
-from jobs.config import ServiceConfig
+from jobs.config import DEFAULT_HOST, DEFAULT_PORT, ServiceConfig
 from jobs.context import JobContext
 from jobs.runner import run_job
 from jobs.scheduler import build_scheduler, next_runs
@@ -51,8 +51,6 @@ from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
 
 log = logging.getLogger("catalog.service")
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 
 
 @dataclass(frozen=True)

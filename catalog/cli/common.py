@@ -1,17 +1,23 @@
-"""Options and helpers every command area shares."""
+"""Options and helpers every command area shares.
+
+Every module of ``catalog.cli`` is imported to list the commands, so at module level they import only click
+and light parts of ``catalog``; DuckDB, Polars, the store and the HTTP client are imported inside the command
+that uses them (``catalog --help`` stays fast: ``bench/startup.py``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import duckdb
 
 from catalog.settings import db_path
-from catalog.store.db import connect, connect_for_reading, running_service
 from catalog.times import parse_instant
+
+if TYPE_CHECKING:
+    import duckdb
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +41,8 @@ def json_option(func: F) -> F:
 @contextmanager
 def open_db(db: str | None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """The history for one command. Readers fall back to the running service's read-only copy, and say so."""
+    from catalog.store.db import connect, connect_for_reading, running_service
+
     path = db_path(db)
     if read_only:
         con, copy = connect_for_reading(path)

@@ -6,27 +6,28 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import polars as pl
 
 from catalog.cli.common import F, db_option, json_option
 from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
-from catalog.cost.engine import CHUNK_ROWS, MONEY_COLUMNS
 from catalog.cost.query import CHEAPEST, Param, build_query
-from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
-from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
-from catalog.library import Catalog, base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
-from catalog.usage_files import read_usage, read_usage_file
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PER_UNIT_KEYS = ("request", "image", "web_search")
 
 
 def _write(frame: pl.DataFrame, out: Path) -> None:
+    import polars as pl
+
+    from catalog.cost.engine import MONEY_COLUMNS
+
     suffix = out.suffix.lower()
     if suffix == ".parquet":
         frame.write_parquet(out)
@@ -57,6 +58,12 @@ def _group_keys(by: str | None) -> list[str]:
 @db_option
 def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None, as_json: bool, db: str | None) -> None:
     """Price a usage file at the prices in force when each call was made."""
+    import polars as pl
+
+    from catalog.cost.engine import CHUNK_ROWS
+    from catalog.library import Catalog
+    from catalog.usage_files import read_usage
+
     keys = _group_keys(by)
     usage, problems = read_usage(usage_file)
     with Catalog.open(db) as cat:
@@ -129,6 +136,8 @@ def cheapest_options(func: F) -> F:
 @db_option
 def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool, db: str | None, **kw: Any) -> None:
     """Rank endpoints by what a workload costs (a model, or every model passing the filters)."""
+    from catalog.library import Catalog
+
     query = build_query(kw, lambda text, param: _decimal(text, param.option))
     with Catalog.open(db) as cat:
         ranking = cat.cheapest(model, query.profile, as_of=as_of, filters=query.filters, fallbacks=query.fallbacks)
@@ -171,6 +180,8 @@ def _decimal(value: str, what: str) -> Decimal:
 @db_option
 def price_cmd(model: str, provider: str | None, as_of: str | None, as_json: bool, db: str | None) -> None:
     """Show a model's price sheets: every key, tiers, discount and the undiscounted base price."""
+    from catalog.library import Catalog, base_price
+
     with Catalog.open(db) as cat:
         sheets = cat.price_sheets(model, provider=provider, as_of=as_of)
     payload: list[dict[str, Any]] = []
@@ -235,6 +246,11 @@ def _shown(key: str, value: Decimal | None) -> str:
 @db_option
 def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> None:
     """Compare our cost of real response bodies with OpenRouter's billed usage.cost."""
+    from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
+    from catalog.cost.usage import usage_frame
+    from catalog.library import Catalog
+    from catalog.usage_files import read_usage_file
+
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
     for path in files:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from catalog.cli.common import db_option, json_option
-from catalog.client import Client, Generation
-from catalog.errors import StreamError
-from catalog.library import Catalog
 from catalog.settings import db_path
+
+if TYPE_CHECKING:
+    from catalog.client import Generation
 
 
 @click.command("gen")
@@ -39,6 +39,10 @@ def gen_cmd(
 ) -> None:
     """Call MODEL with PROMPT; print the answer, the tokens, and the cost computed from the catalog beside
     what OpenRouter billed. The key comes from OPENROUTER_API_KEY and is never printed."""
+    from catalog.client import Client, Generation
+    from catalog.errors import StreamError
+    from catalog.library import Catalog
+
     options: dict[str, Any] = {"sys_msg": sys_msg, "stream": stream}
     if max_tokens is not None:
         options["max_tokens"] = max_tokens

@@ -6,7 +6,6 @@ import click
 
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, per_million, rows_of
-from catalog.store import queries, snapshots
 from catalog.times import iso, now
 
 ENDPOINT_JSON = [
@@ -55,6 +54,8 @@ ENDPOINT_JSON = [
 @db_option
 def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
     """List the models in the catalog as of a time."""
+    from catalog.store import queries, snapshots
+
     with open_db(db, read_only=True) as con:
         at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
         frame = queries.models_as_of(con, at, search)
@@ -86,6 +87,8 @@ def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json
 @db_option
 def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) -> None:
     """List MODEL's provider endpoints with exact prices, as of a time."""
+    from catalog.store import queries, snapshots
+
     with open_db(db, read_only=True) as con:
         at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
         frame = queries.endpoints_as_of(con, model, at)
@@ -130,6 +133,8 @@ def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) 
 @db_option
 def history_cmd(model: str, provider: str | None, as_json: bool, db: str | None) -> None:
     """Show every price version of MODEL's endpoints, oldest first."""
+    from catalog.store import queries
+
     with open_db(db, read_only=True) as con:
         frame = queries.endpoint_history(con, model, provider)
         models = queries.model_history(con, model)
@@ -180,6 +185,8 @@ def changes_cmd(
     db: str | None,
 ) -> None:
     """Report what changed: endpoints/models added or removed, each changed price (old → new, %), discounts, context."""
+    from catalog.store import queries
+
     start = instant(since, bound="start", what="--since")
     end = instant(until, bound="end", what="--until") or now()
     if end < start:
@@ -214,6 +221,8 @@ def changes_cmd(
 @db_option
 def snapshots_cmd(as_json: bool, db: str | None) -> None:
     """List the snapshots taken: when, from where, status, counts, versions opened/closed, errors."""
+    from catalog.store import queries
+
     with open_db(db, read_only=True) as con:
         frame = queries.snapshots(con)
     if as_json:

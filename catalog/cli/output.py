@@ -8,18 +8,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import polars as pl
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from catalog.prices import canonical
 from catalog.times import iso
 from catalog.wire import jsonable
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MILLION = Decimal(1_000_000)
 
@@ -59,6 +57,10 @@ def cell(value: Any) -> str:
 
 
 def emit_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, note: str | None = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
     table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
     for header in headers:
@@ -77,6 +79,9 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[Any]:
     if not enabled or not sys.stderr.isatty():
         yield lambda done, total: None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -11,9 +11,7 @@ import click
 
 from catalog.cli.common import db_option, instant, json_option
 from catalog.cli.output import progress_bar
-from catalog.library import Catalog
 from catalog.settings import db_path, site_dir
-from catalog.website.build import build_site
 
 
 @click.group("site")
@@ -40,6 +38,9 @@ def site_group() -> None:
 @json_option
 def site_build_cmd(db: str | None, out: str | None, as_of: str | None, base_url: str | None, as_json: bool) -> None:
     """Render the static site from the history; any static file server can host the folder."""
+    from catalog.library import Catalog
+    from catalog.website.build import build_site
+
     at = instant(as_of, bound="end", what="--as-of")
     target = Path(out) if out else site_dir(db_path(db))
     with Catalog.open(db) as cat, progress_bar("rendering pages", enabled=not as_json and sys.stderr.isatty()) as step:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from catalog.bundle import Bundle
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, progress_bar
-from catalog.pipeline import rederive, sync_once
-from catalog.replay import ReplayStep, replay, select_snapshots
 from catalog.settings import FetchSettings, bundle_dir
-from catalog.store import queries
-from catalog.store.ingest import SnapshotSummary
 from catalog.times import iso
+
+if TYPE_CHECKING:
+    from catalog.store.ingest import SnapshotSummary
 
 concurrency_option = click.option(
     "--concurrency", type=click.IntRange(1, 64), default=None, help="Parallel endpoint requests (default 8)."
@@ -52,6 +51,8 @@ def _summary_dict(s: SnapshotSummary) -> dict[str, object]:
 @db_option
 def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: str | None) -> None:
     """Take one snapshot now: /models, /providers and every model's /endpoints, into the history."""
+    from catalog.pipeline import sync_once
+
     settings = FetchSettings.from_env(base_url=base_url, concurrency=concurrency)
     with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
         summary = sync_once(con, settings, progress=progress)
@@ -85,6 +86,9 @@ def replay_cmd(
     db: str | None,
 ) -> None:
     """Walk the bundled recorded days over HTTP (an in-process fake OpenRouter), one snapshot per day."""
+    from catalog.bundle import Bundle
+    from catalog.replay import ReplayStep, replay, select_snapshots
+
     bundle = Bundle(bundle_dir())
     if list_only:
         rows = [[s.id, s.taken_at, s.kind, s.models, s.endpoints, s.providers] for s in bundle.snapshots()]
@@ -132,6 +136,9 @@ def replay_cmd(
 @db_option
 def rederive_cmd(db: str | None) -> None:
     """Rebuild all version tables from the raw-payload archive (after a parsing fix). All or nothing."""
+    from catalog.pipeline import rederive
+    from catalog.store import queries
+
     with open_db(db, read_only=False) as con, progress_bar("snapshots", enabled=True) as progress:
         count = rederive(con, on_snapshot=progress)
         held = queries.holdings(con)

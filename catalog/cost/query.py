@@ -3,27 +3,27 @@
 ``CHEAPEST`` lists them in order: the workload profile (``WorkloadProfile``), the endpoint filters
 (``EndpointFilters``) and the routing fallbacks. ``catalog cheapest`` builds its click options from it and
 ``GET /v1/cheapest`` its query parameters, and both turn the values back into a query with ``build_query``.
-A parameter's default is the dataclass field's own (the fallbacks' is ``rank_endpoints``'s), so it is written
-nowhere else; the faces add only what is theirs: the CLI's help line, the API's description and its upper
-bounds (a public endpoint refuses absurd sizes before doing any work).
+A parameter's default is the dataclass field's own (the fallbacks' is ``DEFAULT_FALLBACKS``, which
+``rank_endpoints`` also uses), so it is written nowhere else; the faces add only what is theirs: the CLI's
+help line, the API's description and its upper bounds (a public endpoint refuses absurd sizes before doing any work).
 
 No face is imported here: this module says what the query is, not how a command line or a URL spells it.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from decimal import Decimal
 from typing import Any, Literal
 
-from catalog.cost.profile import EndpointFilters, WorkloadProfile, rank_endpoints
+from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
 
 Kind = Literal["count", "share", "choice", "flag", "names", "percent"]
 Target = Literal["profile", "filters", "routing"]
 MAX_TOKENS = 10**12  # the API's bound for every token or request count
 MAX_FALLBACKS = 20
+ROUTING_DEFAULTS: dict[str, Any] = {"fallbacks": DEFAULT_FALLBACKS}  # rank_endpoints' keyword defaults
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Param:
     def default(self) -> Any:
         """The default as both faces take it: a share as its decimal text, a flag as a bool, a list as None."""
         if self.target == "routing":
-            value = inspect.signature(rank_endpoints).parameters[self.field].default
+            value = ROUTING_DEFAULTS[self.field]
         else:
             owner = WorkloadProfile if self.target == "profile" else EndpointFilters
             (found,) = [f for f in fields(owner) if f.name == self.field]

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from catalog.cost.engine import STATUSES
+if TYPE_CHECKING:
+    import polars as pl
 
 GROUPS = ("model", "provider", "endpoint", "day", "status")
 
@@ -39,6 +38,10 @@ class BatchTotals:
 
 def batch_totals(priced: pl.DataFrame) -> BatchTotals:
     """The totals of ``priced`` (the cost engine's output)."""
+    import polars as pl
+
+    from catalog.cost.engine import STATUSES
+
     counts = tally(priced["status"])
     ok = priced.filter(pl.col("status") == "ok")
     return BatchTotals(
@@ -51,6 +54,8 @@ def batch_totals(priced: pl.DataFrame) -> BatchTotals:
 def summarise(priced: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
     """Rows, priced rows and exact money totals (cost, base, saving), overall or per group of ``keys``
     (any of ``GROUPS``), the costliest group first."""
+    import polars as pl
+
     frame = priced
     if "day" in keys:
         frame = frame.with_columns(pl.col("timestamp").dt.date().alias("day"))
