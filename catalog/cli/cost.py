@@ -17,7 +17,8 @@ from catalog.cost.profile import EndpointFilters, WorkloadProfile
 from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
 from catalog.cost.usage import usage_frame
 from catalog.errors import InputError
-from catalog.library import Catalog, base_price
+from catalog.library import Catalog
+from catalog.money import base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
 from catalog.usage_files import read_usage, read_usage_file
 
@@ -195,14 +196,14 @@ def cheapest_cmd(
         return
     rows = [
         (
-            r["rank"],
-            r["model_id"],
-            r["tag"],
-            r["quantization"],
-            r["cost_per_request"],
-            r["cost_per_million_tokens"],
-            r["discount"],
-            ", ".join(f"{k} {v:.0%}" for k, v in list(r["term_shares"].items())[:3]),
+            r.rank,
+            r.model_id,
+            r.tag,
+            r.quantization,
+            r.cost_per_request,
+            r.cost_per_million_tokens,
+            r.discount,
+            ", ".join(f"{k} {v:.0%}" for k, v in list(r.term_shares.items())[:3]),
         )
         for r in ranking.ranked[:limit]
     ]

@@ -17,11 +17,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from catalog.prices import canonical
+from catalog import money
+from catalog.money import canonical
 from catalog.times import iso
 from catalog.wire import jsonable
-
-MILLION = Decimal(1_000_000)
 
 
 def rows_of(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -40,8 +39,7 @@ def per_million(value: Any) -> str:
         return "dynamic"
     if not isinstance(value, Decimal):
         return str(value)
-    scaled = (value * MILLION).normalize()
-    return format(scaled, "f") if scaled != 0 else "0"
+    return canonical(money.per_million(value))
 
 
 def cell(value: Any) -> str:
