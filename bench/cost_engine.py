@@ -47,8 +47,9 @@ import polars as pl
 
 from catalog.bundle import Bundle
 from catalog.cost.engine import COST_COLUMNS, cost_usage
-from catalog.cost.money import EXACT, from_units
+from catalog.cost.money import from_units
 from catalog.cost.sheets import PriceTable
+from catalog.money import EXACT
 from catalog.replay import replay
 from catalog.store.db import connect
 from catalog.store.queries import price_versions

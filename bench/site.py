@@ -26,10 +26,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from catalog.bundle import Bundle
+from catalog.cost.profile import RankedEndpoint
 from catalog.library import Catalog
 from catalog.replay import replay
 from catalog.store.db import connect
@@ -97,11 +99,11 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     return seconds, result
 
 
-def cheapest_each(ranked: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+def cheapest_each(ranked: list[RankedEndpoint]) -> dict[str, tuple[str, Decimal]]:
     """model -> (endpoint, cost) of its cheapest endpoint, from ranked rows (cost order, so the first per model)."""
-    first: dict[str, tuple[str, str]] = {}
+    first: dict[str, tuple[str, Decimal]] = {}
     for row in ranked:
-        first.setdefault(row["model_id"], (row["endpoint_key"], row["cost_per_request"]))
+        first.setdefault(row.model_id, (row.endpoint_key, row.cost_per_request))
     return first
 
 
@@ -111,8 +113,8 @@ def peer(db: Path, report: BuildReport, runs: int) -> dict[str, Any]:
         models = models_as_of(cat.con, report.at)["model_id"].to_list()
         cat.table  # built before either clock starts: both sides share it  # noqa: B018
 
-        def per_model() -> dict[str, dict[str, tuple[str, str]]]:
-            found: dict[str, dict[str, tuple[str, str]]] = {}
+        def per_model() -> dict[str, dict[str, tuple[str, Decimal]]]:
+            found: dict[str, dict[str, tuple[str, Decimal]]] = {}
             for preset in PRESETS:
                 found[preset.name] = {}
                 for model in models:
@@ -121,7 +123,7 @@ def peer(db: Path, report: BuildReport, runs: int) -> dict[str, Any]:
                     )
             return found
 
-        def batch() -> dict[str, dict[str, tuple[str, str]]]:
+        def batch() -> dict[str, dict[str, tuple[str, Decimal]]]:
             return {p.name: cheapest_each(cat.cheapest(None, p.profile, as_of=report.at).ranked) for p in PRESETS}
 
         loop_s, loop = timed(per_model, runs)

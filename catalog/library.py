@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,13 @@ import duckdb
 import polars as pl
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.money import EXACT
-from catalog.cost.profile import EndpointFilters, Ranking, WorkloadProfile, rank_endpoints
+from catalog.cost.profile import Ranking, rank_endpoints
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import usage_frame
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
-from catalog.prices import PRICE_KEYS, canonical
+from catalog.money import base_price, canonical
+from catalog.prices import PRICE_KEYS
 from catalog.settings import db_path
 from catalog.store import queries, snapshots
 from catalog.store.db import connect_for_reading
@@ -179,13 +179,6 @@ class Catalog:
             model=model_id,
             fallbacks=fallbacks,
         )
-
-
-def base_price(listed: Decimal | None, discount: Decimal) -> Decimal | None:
-    """The undiscounted price: listed prices already include ``discount``, so base = listed / (1 − discount)."""
-    if listed is None or discount >= 1:
-        return None
-    return EXACT.divide(listed, 1 - discount) if discount else listed
 
 
 def _sheet_row(v: SheetVersion) -> dict[str, Any]:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from catalog.money import UNROUNDED, AmountFormatError, canonical, parse_amount
 
 # Token / unit price keys, in the order the columns appear in storage.
 PRICE_KEYS: tuple[str, ...] = (
@@ -47,11 +48,6 @@ DYNAMIC_TEXT = "-1"
 SCALE = 30
 MAX_INTEGER_DIGITS = 8
 ZERO = Decimal(0)
-# normalize() rounds to its context's precision (28 digits by default): strip zeros without rounding.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-
-
-_NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 class PriceFormatError(ValueError):
@@ -65,44 +61,25 @@ def parse_price(raw: Any) -> Decimal | None:
     numbers that reached us as ``Decimal`` or ``int``. Refuses floats: a float has already lost the exact
     value, and refusing makes the caller fix the parse instead of storing a rounded price.
     """
-    if isinstance(raw, bool) or raw is None:
-        raise PriceFormatError(f"price {raw!r} is not a decimal string")
-    if isinstance(raw, float):
-        raise PriceFormatError(f"price {raw!r} arrived as a binary float; parse JSON with parse_float=Decimal")
-    text = str(raw).strip()
-    if text == DYNAMIC_TEXT:
+    if str(raw).strip() == DYNAMIC_TEXT and not isinstance(raw, bool | float):
         return None
-    if not _NUMBER.match(text):
-        # Decimal() alone would also take "1_000", "Infinity" or " 1 ": none of those is an upstream price.
-        raise PriceFormatError(f"price {raw!r} is not a plain decimal number")
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise PriceFormatError(f"price {raw!r} is not a number") from None
-    if not value.is_finite():
-        raise PriceFormatError(f"price {raw!r} is not finite")
+        value = parse_amount(raw, "price")
+    except AmountFormatError as exc:
+        raise PriceFormatError(str(exc)) from None
     if value < 0:
         raise PriceFormatError(f"price {raw!r} is negative (only the exact sentinel '-1' means dynamic)")
     return _check_storable(value, raw)
 
 
 def _check_storable(value: Decimal, raw: Any) -> Decimal:
-    _sign, digits, exponent = value.normalize(_EXACT).as_tuple()
+    _sign, digits, exponent = value.normalize(UNROUNDED).as_tuple()
     assert isinstance(exponent, int)
     fractional = -exponent if exponent < 0 else 0
     integer_digits = len(digits) + exponent if len(digits) + exponent > 0 else 0
     if fractional > SCALE or integer_digits > MAX_INTEGER_DIGITS:
         raise PriceFormatError(f"price {raw!r} does not fit DECIMAL(38,{SCALE}) exactly")
     return value
-
-
-def canonical(value: Decimal | None) -> str:
-    """One spelling per number ("0.000001" == "1e-6" == "0.0000010"); ``dynamic`` for the sentinel."""
-    if value is None:
-        return "dynamic"
-    if value == 0:
-        return "0"
-    return format(value.normalize(_EXACT), "f")
 
 
 @dataclass(frozen=True)

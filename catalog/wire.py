@@ -6,12 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from catalog.prices import canonical
+from catalog.money import canonical
 from catalog.times import iso
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with every Decimal as its canonical string and every datetime as ISO-8601 UTC (``…Z``)."""
+    """``value`` with every Decimal as its canonical string and every datetime as ISO-8601 UTC (``…Z``).
+
+    The one place where money becomes JSON text: records keep ``Decimal`` amounts until here."""
     if isinstance(value, Decimal):
         return canonical(value)
     if isinstance(value, datetime):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from catalog.bundle import Bundle
-from catalog.cost.profile import EndpointFilters, WorkloadProfile
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
 from catalog.library import Catalog
 from catalog.store import queries
@@ -71,9 +71,9 @@ def test_cache_hit_share_changes_the_winner_on_a_real_day(cat: Catalog, bundle: 
     recorded = listed(bundle, "2026-08-01", model)
     winners = []
     for ranking, cached in ((cold, 0), (warm, 16000)):
-        costs = {r["tag"]: profile_cost(recorded[r["tag"]], 20000, 1000, cached) for r in ranking.ranked}
+        costs = {r.tag: profile_cost(recorded[r.tag], 20000, 1000, cached) for r in ranking.ranked}
         best = min(costs.values())
-        assert Decimal(ranking.ranked[0]["cost_per_request"]) == best
+        assert ranking.ranked[0].cost_per_request == best
         winners.append({tag for tag, cost in costs.items() if cost == best})  # ties share the win
     assert winners[0].isdisjoint(winners[1]), winners
 
@@ -81,16 +81,16 @@ def test_cache_hit_share_changes_the_winner_on_a_real_day(cat: Catalog, bundle: 
 def test_filters_exclude_with_reasons(cat: Catalog) -> None:
     model = "deepseek/deepseek-v3.2"
     everything = cat.cheapest(model, as_of="2026-08-01")
-    tags = [r["tag"] for r in everything.ranked]
+    tags = [r.tag for r in everything.ranked]
     only_two = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(providers=(tags[1], tags[2])))
-    assert [r["tag"] for r in only_two.ranked] == [tags[1], tags[2]]
+    assert [r.tag for r in only_two.ranked] == [tags[1], tags[2]]
     denied = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(exclude_providers=(tags[0],)))
-    assert tags[0] not in [r["tag"] for r in denied.ranked]
+    assert tags[0] not in [r.tag for r in denied.ranked]
     assert {"tag": tags[0], "model_id": model, "reason": "provider excluded"} in denied.excluded
     no_training = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(no_training=True))
     assert no_training.routing is not None and no_training.routing["data_collection"] == "deny"
     fp8 = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(quantizations=("fp8",)))
-    assert fp8.ranked and all(r["quantization"] == "fp8" for r in fp8.ranked)
+    assert fp8.ranked and all(r.quantization == "fp8" for r in fp8.ranked)
     huge = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(min_context=10_000_000))
     assert huge.ranked == [] and huge.routing is None
     assert all(e["reason"].startswith("context") for e in huge.excluded)
@@ -98,9 +98,9 @@ def test_filters_exclude_with_reasons(cat: Catalog) -> None:
 
 def test_cheapest_across_models_with_required_parameters(cat: Catalog) -> None:
     ranking = cat.cheapest(None, as_of="2026-08-01", filters=EndpointFilters(parameters=("tools", "response_format")))
-    assert len({r["model_id"] for r in ranking.ranked}) > 20
+    assert len({r.model_id for r in ranking.ranked}) > 20
     assert ranking.routing is not None and ranking.routing["require_parameters"] is True
-    costs = [Decimal(r["cost_per_request"]) for r in ranking.ranked]
+    costs = [r.cost_per_request for r in ranking.ranked]
     assert costs == sorted(costs)
 
 
@@ -183,7 +183,7 @@ def test_filters_hold_for_every_ranked_row(cat: Catalog) -> None:
     assert ranking.ranked
     candidates = {r["endpoint_key"]: r for r in queries.endpoint_candidates(cat.con, ranking.at).to_dicts()}
     for row in ranking.ranked:
-        source = candidates[row["endpoint_key"]]
+        source = candidates[row.endpoint_key]
         assert set(wanted) <= set(source["supported_parameters"])
         assert source["policy_training"] is False
     assert any("does not support" in e["reason"] for e in ranking.excluded)
@@ -207,16 +207,16 @@ def test_python_face_takes_filters_as_keywords(cat: Catalog) -> None:
     by_object = cat.cheapest("deepseek/deepseek-v3.2", as_of="2026-08-01", filters=EndpointFilters(min_context=160_000))
     by_keyword = cat.cheapest("deepseek/deepseek-v3.2", as_of="2026-08-01", min_context=160_000)
     assert by_object.to_dict() == by_keyword.to_dict()
-    assert all(r["context_length"] >= 160_000 for r in by_keyword.ranked)
+    assert all(r.context_length >= 160_000 for r in by_keyword.ranked)
     with pytest.raises(InputError, match="EndpointFilters"):
         cat.cheapest("deepseek/deepseek-v3.2", as_of="2026-08-01", min_contxt=1)
 
 
 def test_free_endpoints_can_be_left_out(cat: Catalog) -> None:
     everything = cat.cheapest(None, as_of="2026-08-01", min_context=128_000)
-    assert Decimal(everything.ranked[0]["cost_per_request"]) == 0  # free variants win a plain ranking
+    assert everything.ranked[0].cost_per_request == 0  # free variants win a plain ranking
     paid = cat.cheapest(None, as_of="2026-08-01", min_context=128_000, exclude_free=True)
-    assert paid.ranked and all(Decimal(r["cost_per_request"]) > 0 for r in paid.ranked)
+    assert paid.ranked and all(r.cost_per_request > 0 for r in paid.ranked)
     assert any(e["reason"] == "free endpoint" for e in paid.excluded)
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from catalog.api import ApiState, create_app
 from catalog.cli.cost import cheapest_cmd
-from catalog.cost.profile import EndpointFilters, WorkloadProfile
 from catalog.cost.query import CHEAPEST, build_query
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
 from catalog.store.migrations import migrate
 

@@ -307,7 +307,7 @@ def test_route_cheapest_sends_the_catalogs_ranking(
 
 
 def _profile(chars: int, output: int) -> Any:
-    from catalog.cost.profile import WorkloadProfile
+    from catalog.cost.workload import WorkloadProfile
 
     return WorkloadProfile((chars + 2) // 4, output)  # json.dumps adds the two quotes
 

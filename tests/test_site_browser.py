@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
-from catalog.cost.profile import WorkloadProfile
+from catalog.cost.workload import WorkloadProfile
 from catalog.library import Catalog
 from catalog.settings import PROJECT_ROOT
 from catalog.website.build import build_site, page_name

@@ -26,8 +26,8 @@ from site_helpers import EVIL, Built, Hostile, Node, Page, model_page
 
 from catalog.cost.engine import cost_usage
 from catalog.cost.money import from_units
-from catalog.cost.profile import WorkloadProfile
 from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.workload import WorkloadProfile
 from catalog.library import Catalog
 from catalog.prices import canonical, parse_price_sheet
 from catalog.website import build as site_build
@@ -95,7 +95,7 @@ def engine_ranking(cat: Catalog, at: datetime, profile: Shares, model: str | Non
     """Per model: [[endpoint key, cost per request], ...] in the engine's order."""
     out: dict[str, list[list[str]]] = defaultdict(list)
     for row in cat.cheapest(model, profile.engine(), as_of=at).to_dict()["ranked"]:
-        out[row["model_id"]].append([row["endpoint_key"], row["cost_per_request"]])
+        out[row["model_id"]].append([row["endpoint_key"], canonical(row["cost_per_request"])])
     return dict(out)
 
 
@@ -394,6 +394,6 @@ def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
             (js,) = js_ranking(node, data, [shares], js_filters)
             engine: dict[str, list[list[str]]] = defaultdict(list)
             for row in cat.cheapest(None, shares.engine(), as_of=site_at, **engine_filters).to_dict()["ranked"]:
-                engine[row["model_id"]].append([row["endpoint_key"], row["cost_per_request"]])
+                engine[row["model_id"]].append([row["endpoint_key"], canonical(row["cost_per_request"])])
             assert engine, js_filters
             assert differences(js, engine) == {}, (js_filters, shares.name)

@@ -15,6 +15,7 @@ from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
 from catalog.errors import InputError
+from catalog.money import base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
 
 if TYPE_CHECKING:
@@ -146,14 +147,14 @@ def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool
         return
     rows = [
         (
-            r["rank"],
-            r["model_id"],
-            r["tag"],
-            r["quantization"],
-            r["cost_per_request"],
-            r["cost_per_million_tokens"],
-            r["discount"],
-            ", ".join(f"{k} {v:.0%}" for k, v in list(r["term_shares"].items())[:3]),
+            r.rank,
+            r.model_id,
+            r.tag,
+            r.quantization,
+            r.cost_per_request,
+            r.cost_per_million_tokens,
+            r.discount,
+            ", ".join(f"{k} {v:.0%}" for k, v in list(r.term_shares.items())[:3]),
         )
         for r in ranking.ranked[:limit]
     ]
@@ -180,7 +181,7 @@ def _decimal(value: str, what: str) -> Decimal:
 @db_option
 def price_cmd(model: str, provider: str | None, as_of: str | None, as_json: bool, db: str | None) -> None:
     """Show a model's price sheets: every key, tiers, discount and the undiscounted base price."""
-    from catalog.library import Catalog, base_price
+    from catalog.library import Catalog
 
     with Catalog.open(db) as cat:
         sheets = cat.price_sheets(model, provider=provider, as_of=as_of)

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.prices import canonical
+from catalog import money
+from catalog.money import canonical
 from catalog.times import iso
 from catalog.wire import jsonable
 
 if TYPE_CHECKING:
     import polars as pl
-
-MILLION = Decimal(1_000_000)
 
 
 def rows_of(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -38,8 +37,7 @@ def per_million(value: Any) -> str:
         return "dynamic"
     if not isinstance(value, Decimal):
         return str(value)
-    scaled = (value * MILLION).normalize()
-    return format(scaled, "f") if scaled != 0 else "0"
+    return canonical(money.per_million(value))
 
 
 def cell(value: Any) -> str:

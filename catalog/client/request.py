@@ -15,7 +15,7 @@ from typing import Any
 
 from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
-from catalog.cost.profile import WorkloadProfile
+from catalog.cost.workload import WorkloadProfile
 from catalog.errors import AuthError, InputError
 
 Prompt = str | list[dict[str, Any]]

@@ -3,19 +3,19 @@
 Listed prices carry up to 24 fractional digits (``"0.000000022000000000000002"``), so no fixed unit
 smaller than that is exact. A price table therefore picks its own ``scale`` — the most fractional digits
 any of its rates needs — and every cost it produces is an integer number of ``10**-scale`` dollars.
-Integers add and multiply exactly; ``Decimal`` is only the display form, made at the edge.
+Integers add and multiply exactly; ``Decimal`` is only the display form, made at the edge. The money
+concepts themselves (parsing, spelling, per-million, percent change) are in ``catalog.money``.
 """
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import Decimal
 
 import polars as pl
 import pyarrow as pa
 
-# Enough digits for any product of a 38-digit price and a token count, so Decimal arithmetic here
-# never rounds behind our back.
-EXACT = Context(prec=80)
+from catalog.money import EXACT
+
 INT64_MAX = 2**63 - 1
 MAX_SCALE = 30
 

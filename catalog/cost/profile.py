@@ -10,7 +10,7 @@ the next ones as ordered fallbacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,13 +18,47 @@ from typing import Any
 import polars as pl
 
 from catalog.cost.engine import COST_COLUMNS, cost_usage
-from catalog.cost.money import EXACT
 from catalog.cost.sheets import PriceTable
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
-from catalog.prices import canonical
+from catalog.money import canonical, per_million, reduced
 
-MILLION = Decimal(1_000_000)
+# A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request cost is exact).
 PER_M_UNIT = Decimal("1e-12")
+
+
+@dataclass(frozen=True)
+class RankedEndpoint:
+    """One ranked endpoint: what one request of the profile costs there, exact, and why.
+
+    Amounts are ``Decimal`` in their shortest form (``catalog.money.reduced``); the faces spell them (JSON:
+    ``catalog.money.canonical``). ``terms`` are the non-zero cost terms, largest first; ``term_shares`` their
+    shares of the total, rounded for reading.
+    """
+
+    rank: int
+    model_id: str
+    tag: str
+    endpoint_key: str
+    provider: str
+    provider_name: str | None
+    quantization: str | None
+    context_length: int | None
+    cost_per_request: Decimal
+    cost_per_million_tokens: Decimal | None
+    workload_cost: Decimal
+    base_per_request: Decimal | None
+    saving_per_request: Decimal | None
+    discount: Decimal
+    terms: dict[str, Decimal]
+    term_shares: dict[str, float]
+    overrides_applied: int
+    price_valid_from: datetime
+    status: int | None
+    uptime_last_1d: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields in order, values as they are (Decimal, datetime): ``catalog.wire.jsonable`` spells them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
@@ -35,18 +69,19 @@ class Ranking:
     model: str | None
     profile: WorkloadProfile
     filters: EndpointFilters
-    ranked: list[dict[str, Any]]
+    ranked: list[RankedEndpoint]
     excluded: list[dict[str, Any]]
     explanation: str
     routing: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as plain data; money stays ``Decimal`` until ``catalog.wire.jsonable`` spells it."""
         return {
             "as_of": self.at.isoformat().replace("+00:00", "Z"),
             "model": self.model,
             "profile": self.profile.to_dict(),
             "filters": self.filters.to_dict(),
-            "ranked": self.ranked,
+            "ranked": [row.to_dict() for row in self.ranked],
             "excluded": self.excluded,
             "explanation": self.explanation,
             "provider": self.routing,
@@ -65,7 +100,8 @@ def rank_endpoints(
 ) -> Ranking:
     """Rank ``candidates`` (``catalog.store.queries.endpoint_candidates``) by what ``profile`` costs at ``at``."""
     rows = candidates.to_dicts()
-    kept, excluded = [], []
+    kept: list[dict[str, Any]] = []
+    excluded: list[dict[str, str]] = []
     for row in rows:
         reason = filters.exclusion(row)
         if reason:
@@ -77,7 +113,7 @@ def rank_endpoints(
         schema_overrides={"model": pl.String, "endpoint": pl.String},
     )
     priced = cost_usage(usage, table, at=at) if kept else None
-    ranked = []
+    ranked: list[RankedEndpoint] = []
     for index, row in enumerate(kept):
         assert priced is not None
         cost = priced.row(index, named=True)
@@ -88,9 +124,8 @@ def rank_endpoints(
             excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": "free endpoint"})
             continue
         ranked.append(_ranked_row(row, cost, profile, table))
-    ranked.sort(key=lambda r: (Decimal(r["cost_per_request"]), r["model_id"], r["tag"]))
-    for rank, row in enumerate(ranked, 1):
-        row["rank"] = rank
+    ranked.sort(key=lambda r: (r.cost_per_request, r.model_id, r.tag))
+    ranked = [replace(row, rank=rank) for rank, row in enumerate(ranked, 1)]
     return Ranking(
         at=at,
         model=model,
@@ -105,60 +140,58 @@ def rank_endpoints(
 
 def _ranked_row(
     row: dict[str, Any], cost: dict[str, Any], profile: WorkloadProfile, table: PriceTable
-) -> dict[str, Any]:
+) -> RankedEndpoint:
     total: Decimal = cost["cost_total"]
     tokens = profile.input_tokens + profile.output_tokens
-    terms = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS if cost[c]}
+    terms: dict[str, Decimal] = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS if cost[c]}
     dominant = sorted(terms.items(), key=lambda kv: -kv[1])
     version = table.versions[cost["sheet_id"]]
-    return {
-        "rank": 0,
-        "model_id": row["model_id"],
-        "tag": row["tag"],
-        "endpoint_key": row["endpoint_key"],
-        "provider": row["provider_slug"],
-        "provider_name": row["provider_name"],
-        "quantization": row.get("quantization"),
-        "context_length": row.get("context_length"),
-        "cost_per_request": canonical(total),
-        "cost_per_million_tokens": per_million_tokens(total, tokens),
-        "workload_cost": canonical(total * profile.requests),
-        "base_per_request": canonical(cost["cost_base"]) if cost["cost_base"] is not None else None,
-        "saving_per_request": canonical(cost["saving"]) if cost["saving"] is not None else None,
-        "discount": canonical(version.sheet.discount),
-        "terms": {k: canonical(v) for k, v in dominant},
-        "term_shares": {k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
-        "overrides_applied": cost["overrides_applied"],
-        "price_valid_from": version.valid_from.isoformat().replace("+00:00", "Z"),
-        "status": row.get("status"),
-        "uptime_last_1d": row.get("uptime_last_1d"),
-    }
+    return RankedEndpoint(
+        rank=0,
+        model_id=row["model_id"],
+        tag=row["tag"],
+        endpoint_key=row["endpoint_key"],
+        provider=row["provider_slug"],
+        provider_name=row["provider_name"],
+        quantization=row.get("quantization"),
+        context_length=row.get("context_length"),
+        cost_per_request=reduced(total),
+        cost_per_million_tokens=per_million_tokens(total, tokens),
+        workload_cost=reduced(total * profile.requests),
+        base_per_request=reduced(cost["cost_base"]) if cost["cost_base"] is not None else None,
+        saving_per_request=reduced(cost["saving"]) if cost["saving"] is not None else None,
+        discount=reduced(version.sheet.discount),
+        terms={k: reduced(v) for k, v in dominant},
+        term_shares={k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
+        overrides_applied=cost["overrides_applied"],
+        price_valid_from=version.valid_from,
+        status=row.get("status"),
+        uptime_last_1d=row.get("uptime_last_1d"),
+    )
 
 
-def per_million_tokens(total: Decimal, tokens: int) -> str | None:
-    """A request's cost per million of its tokens. A per-token average is a ratio, not an amount billed:
-    rounded to 12 decimals (the per-request cost is exact). None for a request of no tokens."""
+def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
+    """A request's cost per million of its tokens, rounded to 12 decimals (``PER_M_UNIT``); None for a
+    request of no tokens."""
     if not tokens:
         return None
-    return canonical(EXACT.divide(total * MILLION, Decimal(tokens)).quantize(PER_M_UNIT))
+    return reduced(per_million(total, tokens).quantize(PER_M_UNIT))
 
 
-def _explain(ranked: list[dict[str, Any]], profile: WorkloadProfile) -> str:
+def _explain(ranked: list[RankedEndpoint], profile: WorkloadProfile) -> str:
     if not ranked:
         return "no endpoint passed the filters with a listed price"
     win = ranked[0]
-    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(win["term_shares"].items())[:3]) or "nothing (free)"
-    text = f"{win['model_id']} via {win['tag']} costs ${win['cost_per_request']} per request ({shares})"
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(win.term_shares.items())[:3]) or "nothing (free)"
+    text = f"{win.model_id} via {win.tag} costs ${canonical(win.cost_per_request)} per request ({shares})"
     if len(ranked) > 1:
         second = ranked[1]
-        a, b = Decimal(win["cost_per_request"]), Decimal(second["cost_per_request"])
+        a, b = win.cost_per_request, second.cost_per_request
         gap = f"{float((b - a) / b):.1%} less than" if b else "the same as"
         # The term where the runner-up loses the most explains the ordering best.
-        diffs = {
-            k: Decimal(second["terms"].get(k, "0")) - Decimal(win["terms"].get(k, "0"))
-            for k in set(win["terms"]) | set(second["terms"])
-        }
-        text += f"; {gap} {second['tag']} (${second['cost_per_request']})"
+        zero = Decimal(0)
+        diffs = {k: second.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(second.terms)}
+        text += f"; {gap} {second.tag} (${canonical(second.cost_per_request)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(diffs, key=lambda k: diffs[k])}"
     if profile.cache_hit:
@@ -166,13 +199,13 @@ def _explain(ranked: list[dict[str, Any]], profile: WorkloadProfile) -> str:
     return text
 
 
-def provider_routing(ranked: list[dict[str, Any]], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
+def provider_routing(ranked: list[RankedEndpoint], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
     """OpenRouter's ``provider`` object: the winner first, the next cheapest of the same model as fallbacks."""
     if not ranked:
         return None
-    model = ranked[0]["model_id"]
+    model = ranked[0].model_id
     # Two endpoints can share a tag (``model@tag#2``); OpenRouter routes by tag, so each appears once.
-    order = list(dict.fromkeys(r["tag"] for r in ranked if r["model_id"] == model))[: 1 + fallbacks]
+    order = list(dict.fromkeys(r.tag for r in ranked if r.model_id == model))[: 1 + fallbacks]
     routing: dict[str, Any] = {"order": order, "allow_fallbacks": False}
     if filters.parameters:
         routing["require_parameters"] = True

@@ -12,7 +12,8 @@ import duckdb
 import polars as pl
 
 from catalog.errors import NotFoundError
-from catalog.prices import PRICE_KEYS, canonical
+from catalog.money import percent_change, reduced
+from catalog.prices import PRICE_KEYS
 from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
@@ -213,17 +214,21 @@ def _baseline(con: duckdb.DuckDBPyConnection, kind: str) -> datetime | None:
     return row[0][0] if row else None
 
 
-def _fmt(value: Any) -> Any:
+def _fmt(value: Any) -> Decimal | str | None:
+    """A changed value as a change row carries it: amounts as ``Decimal``, anything else as its text."""
+    if value is None:
+        return None
     if isinstance(value, Decimal):
-        return canonical(value)
+        return reduced(value)
     if isinstance(value, list):
         return ",".join(value)
-    return value
+    return str(value)
 
 
 def _pct(old: Any, new: Any) -> float | None:
-    if isinstance(old, Decimal) and isinstance(new, Decimal) and old != 0:
-        return float(round((new - old) / old * 100, 4))
+    if isinstance(old, Decimal) and isinstance(new, Decimal):
+        change = percent_change(old, new)
+        return None if change is None else float(round(change, 4))
     return None
 
 
@@ -242,7 +247,9 @@ def _diff(entity: str, prev: dict[str, Any], cur: dict[str, Any]) -> list[dict[s
                 }
             )
     if prev["price_dynamic"] != cur["price_dynamic"]:
-        out.append({"kind": "price", "field": "dynamic", "old": prev["price_dynamic"], "new": cur["price_dynamic"]})
+        out.append(
+            {"kind": "price", "field": "dynamic", "old": _fmt(prev["price_dynamic"]), "new": _fmt(cur["price_dynamic"])}
+        )
     old_over = json.loads(prev["pricing_text"]).get("overrides")
     new_over = json.loads(cur["pricing_text"]).get("overrides")
     if old_over != new_over:
@@ -348,8 +355,10 @@ CHANGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "tag": pl.String,
     "provider_name": pl.String,
     "field": pl.String,
-    "old": pl.String,
-    "new": pl.String,
+    # Amounts (prices, discounts; the prompt price of an endpoint added or removed) as Decimal, other values
+    # (context, quantization, parameters, the dynamic flag, overrides as JSON) as text: the faces spell them.
+    "old": pl.Object,
+    "new": pl.Object,
     "pct_change": pl.Float64,
 }
 
@@ -372,8 +381,6 @@ def changes(
         if entity in (None, ent):
             rows += _entity_changes(con, ent, since, until, model)
     for r in rows:
-        for col in ("old", "new"):
-            r[col] = None if r.get(col) is None else str(r[col])
         r.setdefault("pct_change", None)
     frame = pl.DataFrame([{c: r.get(c) for c in CHANGE_SCHEMA} for r in rows], schema=CHANGE_SCHEMA)
     if kind:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +29,11 @@ from urllib.parse import urlsplit
 import jinja2
 import polars as pl
 
+from catalog import money
 from catalog.errors import InputError
 from catalog.library import Catalog
-from catalog.prices import PRICE_KEYS, canonical
+from catalog.money import canonical
+from catalog.prices import PRICE_KEYS
 from catalog.settings import PROJECT_ROOT
 from catalog.store import exports, queries
 from catalog.website import chart
@@ -49,7 +51,6 @@ CONTENT_SECURITY_POLICY = (
 MAX_NAME = 120  # bytes of one path part (ASCII after escaping); file systems allow 255
 MARKER = ".catalog-site"  # in every build: only a folder holding it is replaced by the next build
 MODEL_PAGE_CHANGES = 30  # the newest changes on a model page; the rest on its own changes page
-MILLION = Decimal(1_000_000)
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
 
 
@@ -76,31 +77,22 @@ def page_name(identifier: str) -> str:
 # -- display filters (exact values go in titles and data attributes; these are for reading) --------------
 
 
-def _sig(value: Decimal, digits: int = 4) -> str:
-    if value == 0:
-        return "0"
-    exponent = value.adjusted() - digits + 1
-    rounded = value.quantize(Decimal(1).scaleb(exponent), ROUND_HALF_EVEN) if exponent < 0 else value.quantize(1)
-    text = format(rounded, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def _dollars(rounded: Decimal) -> str:
+    return ("−$" if rounded < 0 else "$") + canonical(abs(rounded))
 
 
-def usd(value: Decimal | str | None, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    amount = Decimal(value)
-    return ("−$" if amount < 0 else "$") + _sig(abs(amount), digits)
+def usd(value: Decimal | None, digits: int = 4) -> str:
+    """An amount in dollars, rounded to ``digits`` significant digits."""
+    return "—" if value is None else _dollars(money.significant(value, digits))
 
 
-def per_million(value: Decimal | str | None) -> str:
+def per_million(value: Decimal | None) -> str:
     """A per-token price as $ per million tokens."""
-    if value is None:
-        return "dynamic"
-    return usd(Decimal(value) * MILLION)
+    return "dynamic" if value is None else _dollars(money.per_million(value, digits=4))
 
 
-def exact(value: Decimal | str | None) -> str:
-    return "dynamic" if value is None else canonical(Decimal(value))
+def exact(value: Decimal | None) -> str:
+    return canonical(value)
 
 
 def pct(value: Decimal | float | None, digits: int = 1) -> str:
@@ -135,16 +127,14 @@ def web_url(value: str | None) -> str | None:
     return value if value and re.fullmatch(r"https?://[^\s\"'<>]+", value) else None
 
 
-def change_value(text: str | None, field: str | None) -> str:
-    """A change's old or new value: prices as $ per million tokens, anything else as recorded."""
-    if text is None:
+def change_value(value: Decimal | str | None, field: str | None) -> str:
+    """A change's old or new value: prices as $ per million tokens, other amounts exactly, anything else as
+    recorded."""
+    if value is None:
         return ""
-    if field in PRICE_KEYS:
-        try:
-            return per_million(Decimal(text))
-        except ArithmeticError:
-            return text
-    return text
+    if isinstance(value, Decimal):
+        return per_million(value) if field in PRICE_KEYS else canonical(value)
+    return value
 
 
 def environment(templates: Path) -> jinja2.Environment:

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from catalog.money import per_million
+
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
 PALETTE = 10  # CSS classes c0..c9
@@ -49,7 +51,7 @@ def step_chart(history: list[dict[str, Any]], end: datetime, *, tokens: int, des
     shown = [(v, c) for v in priced if (c := clip(v)) is not None]
     if not shown:
         return None
-    per_m = [v["cost"] * Decimal(1_000_000) / tokens for v, _ in shown]
+    per_m = [per_million(v["cost"], tokens) for v, _ in shown]
     top = float(max(per_m)) * 1.1 or 1.0
 
     def x(t: datetime) -> float:
@@ -90,8 +92,8 @@ def step_chart(history: list[dict[str, Any]], end: datetime, *, tokens: int, des
         )
     ticks_y = []
     for i in range(5):
-        value = top / 1.1 * i / 4
-        ticks_y.append({"y": _fmt(TOP + plot_h - value / top * plot_h), "label": f"${value:.3g}"})
+        tick = top / 1.1 * i / 4
+        ticks_y.append({"y": _fmt(TOP + plot_h - tick / top * plot_h), "label": f"${tick:.3g}"})
     ticks_x = []
     days = max(1, round(span / 86_400 / 6))
     t = datetime(start.year, start.month, start.day, tzinfo=start.tzinfo) + timedelta(days=1)

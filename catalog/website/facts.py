@@ -8,7 +8,7 @@ plain dicts and lists that the templates render; nothing here formats for displa
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,22 +16,38 @@ from typing import Any
 import polars as pl
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.money import EXACT
 from catalog.cost.profile import (
-    EndpointFilters,
-    WorkloadProfile,
+    RankedEndpoint,
+    Ranking,
     per_million_tokens,
     provider_routing,
     rank_endpoints,
 )
 from catalog.cost.sheets import PriceTable, SheetVersion
-from catalog.library import Catalog, base_price
-from catalog.prices import canonical
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
+from catalog.library import Catalog
+from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
+
+
+@dataclass(frozen=True)
+class ListCost:
+    """What one request costs at a model's list price (``/models``), for a model with no ranked endpoint;
+    read by the templates like a ``RankedEndpoint``."""
+
+    model_id: str
+    cost_per_request: Decimal
+    cost_per_million_tokens: Decimal | None
+    endpoint_key: str
+    tag: None = None
+    provider_name: str = "list price"
+
+
+Cheapest = RankedEndpoint | ListCost
 
 
 @dataclass
@@ -56,7 +72,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     rankings = {p.name: _by_model(rank_endpoints(candidates, table, p.profile, filters, at=at)) for p in PRESETS}
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
-    past: dict[int, dict[str, dict[str, Any]]] = {}
+    past: dict[int, dict[str, Cheapest]] = {}
     for days in CHANGE_WINDOWS:
         then = at - timedelta(days=days)
         if endpoint_start is not None and then < endpoint_start <= at:
@@ -67,8 +83,8 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         ranked = _by_model(
             rank_endpoints(queries.endpoint_candidates(con, then), table, DEFAULT.profile, filters, at=then)
         )
-        headline = _list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile)
-        headline.update({m: rows["ranked"][0] for m, rows in ranked.items() if rows["ranked"]})
+        headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
+        headline.update({m: group.ranked[0] for m, group in ranked.items() if group.ranked})
         past[days] = headline
 
     endpoints = queries.endpoints_in_force(con, at).to_dicts()
@@ -98,14 +114,14 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             row["base_prompt"] = base_price(row["price_prompt"], row["discount"] or Decimal(0))
             row["base_completion"] = base_price(row["price_completion"], row["discount"] or Decimal(0))
             row["ranked"] = row["endpoint_key"] in kept_keys
-        chat = rankings[DEFAULT.name].get(mid, {"ranked": [], "excluded": []})
+        chat = rankings[DEFAULT.name].get(mid, ModelRanking())
         # Without a ranked endpoint (before the endpoint history, or none listed), the model's list price.
-        cheapest = chat["ranked"][0] if chat["ranked"] else list_costs[DEFAULT.name].get(mid)
+        cheapest: Cheapest | None = chat.ranked[0] if chat.ranked else list_costs[DEFAULT.name].get(mid)
         change: dict[int, Decimal | None] = {}
         for days in CHANGE_WINDOWS:
             earlier = past[days].get(mid)
             change[days] = (
-                _pct(earlier["cost_per_request"], cheapest["cost_per_request"]) if earlier and cheapest else None
+                percent_change(earlier.cost_per_request, cheapest.cost_per_request) if earlier and cheapest else None
             )
         models.append(
             {
@@ -114,12 +130,12 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "providers_count": len({r["provider_slug"] for r in rows}),
                 "cheapest": cheapest,
                 "change": change,
-                "presets": {p.name: rankings[p.name].get(mid, {"ranked": [], "excluded": []}) for p in PRESETS},
-                "routing": provider_routing(chat["ranked"], filters, 2),
+                "presets": {p.name: rankings[p.name].get(mid, ModelRanking()) for p in PRESETS},
+                "routing": provider_routing(chat.ranked, filters, 2),
                 "changes": changes_by_model.get(mid, []),
                 "history": histories.get(mid, []),
                 "sheets": {r["endpoint_key"]: sheets.get((mid, r["endpoint_key"])) for r in rows},
-                "list_sheet": model_sheets.get((mid, "")) if not chat["ranked"] else None,
+                "list_sheet": model_sheets.get((mid, "")) if not chat.ranked else None,
                 "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
@@ -134,21 +150,22 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     )
 
 
-def _by_model(ranking: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: {"ranked": [], "excluded": []})
+@dataclass
+class ModelRanking:
+    """One model's part of a ranking over every model: its rows ranked from 1, and its exclusions."""
+
+    ranked: list[RankedEndpoint] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _by_model(ranking: Ranking) -> dict[str, ModelRanking]:
+    out: dict[str, ModelRanking] = defaultdict(ModelRanking)
     for row in ranking.ranked:
-        group = out[row["model_id"]]["ranked"]
-        group.append({**row, "rank": len(group) + 1})
-    for row in ranking.excluded:
-        out[row["model_id"]]["excluded"].append(row)
+        group = out[row.model_id].ranked
+        group.append(replace(row, rank=len(group) + 1))
+    for entry in ranking.excluded:
+        out[entry["model_id"]].excluded.append(entry)
     return dict(out)
-
-
-def _pct(old: str, new: str) -> Decimal | None:
-    before, after = Decimal(old), Decimal(new)
-    if before == 0:
-        return None  # from free to priced (or free to free): no percentage says that
-    return EXACT.divide((after - before) * 100, before)
 
 
 def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") -> dict[tuple[str, str], SheetVersion]:
@@ -160,9 +177,7 @@ def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") ->
     return found
 
 
-def _list_costs(
-    table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile
-) -> dict[str, dict[str, Any]]:
+def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile) -> dict[str, ListCost]:
     """What one request of ``profile`` costs at each model's list price (``/models``), by the engine."""
     if not model_ids:
         return {}
@@ -177,14 +192,12 @@ def _list_costs(
         model_ids, priced["status"], priced["price_source"], priced["cost_total"], strict=True
     ):
         if status == "ok" and source == "model":
-            out[model_id] = {
-                "model_id": model_id,
-                "endpoint_key": model_id,
-                "tag": None,
-                "provider_name": "list price",
-                "cost_per_request": canonical(total),
-                "cost_per_million_tokens": per_million_tokens(total, tokens),
-            }
+            out[model_id] = ListCost(
+                model_id=model_id,
+                cost_per_request=reduced(total),
+                cost_per_million_tokens=per_million_tokens(total, tokens),
+                endpoint_key=model_id,
+            )
     return out
 
 
@@ -254,9 +267,7 @@ def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[
             )
             price = row[f"price_{key}"]
             entry[f"median_{key}"] = median
-            entry[f"vs_median_{key}"] = (
-                EXACT.divide((price - median) * 100, median) if price is not None and median else None
-            )
+            entry[f"vs_median_{key}"] = percent_change(median, price) if price is not None and median else None
         served[row["provider_slug"]].append(entry)
     providers = []
     for provider in queries.providers_as_of(con, at).to_dicts():

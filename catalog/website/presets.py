@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from catalog.cost.profile import WorkloadProfile
+from catalog.cost.workload import WorkloadProfile
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from catalog.cost.money import EXACT, to_units
+from catalog.cost.money import to_units
 from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
+from catalog.money import EXACT
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 
 LIST_TAG = "list price"  # the tag of a model's list-price entry (its key is the model id, with no "@")
