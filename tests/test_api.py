@@ -35,6 +35,7 @@ from catalog.library import Catalog
 from catalog.store import snapshots
 from catalog.store.db import connect
 from catalog.times import parse_instant
+from catalog.wire import jsonable
 
 MODEL = "deepseek/deepseek-v3.2"
 DAY = "2026-08-01"
@@ -552,7 +553,7 @@ def test_cheapest_answer_is_exactly_the_commands_json(
 def test_no_as_of_means_the_newest_snapshot_in_the_api_the_cli_and_python(client: TestClient, api_db: Path) -> None:
     with Catalog.open(api_db) as cat:
         newest = snapshots.default_as_of(cat.con)
-        ranking = cat.cheapest(MODEL).to_dict()
+        ranking = jsonable(cat.cheapest(MODEL).to_dict())
     assert newest is not None and newest < datetime.now(UTC)
     api = client.get("/v1/cheapest", params={"model": MODEL})
     assert api.status_code == 200
