@@ -48,7 +48,7 @@ ROUTES = [
 ]
 CEILING_APP = """
 import uvicorn, fastapi
-from catalog.serving import bind
+from catalog.asgi_server import bind
 app = fastapi.FastAPI()
 @app.get("/empty")
 async def empty():

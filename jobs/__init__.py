@@ -1,5 +1,4 @@
-"""Scheduled jobs: thin wrappers that call the pipeline in ``catalog`` on a schedule.
-
-The scheduler and its jobs arrive with the jobs issue; until then ``catalog sync`` and ``catalog replay`` are
-the one-shot forms of the catalog sweep. Nothing in ``catalog`` imports this package.
+"""The service: scheduled jobs (``registry``) that call ``catalog``'s pipeline and store, the scheduler
+(APScheduler), the run loop and its HTTP routes, the config, and the ``up`` / ``status`` / ``jobs`` commands,
+found by ``catalog`` through an entry point. Nothing in ``catalog`` imports this package.
 """

@@ -23,9 +23,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.exact_json import jsonable
 from catalog.store import runlog
 from catalog.website.build import CONTENT_SECURITY_POLICY
-from catalog.wire import jsonable
 from jobs.context import JobContext
 from jobs.health import health_report, service_facts
 from jobs.registry import JOBS

@@ -33,10 +33,10 @@ import duckdb
 import uvicorn
 
 from catalog.api import ApiState, create_app
+from catalog.asgi_server import bind, http_url, quiet_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
 from catalog.replay import replay
-from catalog.serving import bind, http_url, quiet_config, serve_in_thread
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
 from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file

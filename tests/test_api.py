@@ -31,11 +31,11 @@ from referencing.jsonschema import DRAFT202012
 
 from catalog.api import ApiState, create_app
 from catalog.cli import cli
+from catalog.exact_json import jsonable
 from catalog.library import Catalog
 from catalog.store import snapshots
 from catalog.store.db import connect
 from catalog.times import parse_instant
-from catalog.wire import jsonable
 
 MODEL = "deepseek/deepseek-v3.2"
 DAY = "2026-08-01"

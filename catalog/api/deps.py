@@ -17,9 +17,9 @@ from starlette.responses import Response
 from catalog.api import schemas
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState
+from catalog.exact_json import jsonable
 from catalog.store.snapshots import default_as_of
 from catalog.times import parse_instant
-from catalog.wire import jsonable
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},

@@ -11,7 +11,7 @@ from catalog import __version__
 from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
 from catalog.cli.gen import gen_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
-from catalog.cli.serve import fake_openrouter_cmd, serve_cmd
+from catalog.cli.servers import fake_openrouter_cmd, serve_cmd
 from catalog.cli.site import site_group
 from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError

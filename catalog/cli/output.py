@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog import money
+from catalog.exact_json import jsonable
 from catalog.money import canonical
 from catalog.times import iso
-from catalog.wire import jsonable
 
 if TYPE_CHECKING:
     import polars as pl

@@ -57,7 +57,7 @@ class RankedEndpoint:
     uptime_last_1d: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields in order, values as they are (Decimal, datetime): ``catalog.wire.jsonable`` spells them."""
+        """The fields in order, values as they are (Decimal, datetime): ``catalog.exact_json.jsonable`` spells them."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -75,7 +75,7 @@ class Ranking:
     routing: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
-        """The answer as plain data; money stays ``Decimal`` until ``catalog.wire.jsonable`` spells it."""
+        """The answer as plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it."""
         return {
             "as_of": self.at.isoformat().replace("+00:00", "Z"),
             "model": self.model,

@@ -23,7 +23,7 @@ from catalog.fake.chat import ECHO_PRICING, ECHO_PROVIDER, ChatRecordingSource, 
 from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import DRIFT_KINDS, Faults
 from catalog.fake.inject import LoggedRequest, RequestLog
-from catalog.fake.serve import DEFAULT_PORT, base_url, run, serve_in_thread
+from catalog.fake.runner import DEFAULT_PORT, base_url, run, serve_in_thread
 from catalog.fake.server import FakeOpenRouter
 from catalog.fake.source import (
     DayStateLike,

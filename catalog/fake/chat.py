@@ -51,8 +51,8 @@ from starlette.responses import Response
 
 from catalog.errors import CatalogError
 from catalog.fake.faults import Faults
+from catalog.fake.responses import JSON, encode, error_response
 from catalog.fake.stream import FLUSH, ChatBody, ConnectionCut, Pause, each, sse_events
-from catalog.fake.wire import JSON, encode, error_response
 
 ECHO_PREFIX = "echo/"
 REPLAY_PREFIX = "replay/"

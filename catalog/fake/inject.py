@@ -33,7 +33,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.fake.faults import API_PREFIX, Faults
-from catalog.fake.wire import error_response
+from catalog.fake.responses import error_response
 
 CONTROL_PREFIX = "/_fake/"
 _ENDPOINTS_PREFIX = API_PREFIX + "/models/"

@@ -36,9 +36,9 @@ from catalog.fake.chat import ChatCompletions, ChatRecordingSource
 from catalog.fake.echo_models import with_echo_models
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
+from catalog.fake.responses import encode, error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
-from catalog.fake.wire import encode, error_response, json_response
 
 _MAX_LIMIT = 1000  # the spec's maximum page size for /models
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.fake.faults import Faults
+from catalog.fake.responses import encode
 from catalog.fake.source import DayStateLike, SnapshotInfoLike
-from catalog.fake.wire import encode
 
 NEW_FIELD = "x_new_field"
 NEW_PRICE_KEY = "x_new_price"

@@ -19,8 +19,8 @@ from catalog.cost.bodies import usage_from_items
 from catalog.cost.engine import cost_usage
 from catalog.cost.totals import batch_totals
 from catalog.cost.usage import usage_frame
+from catalog.exact_json import jsonable
 from catalog.times import parse_instant
-from catalog.wire import jsonable
 
 MAX_COST_BYTES = 1_000_000
 MAX_COST_ROWS = 10_000

@@ -59,7 +59,7 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
     import uvicorn
 
     from catalog.api import ApiState, create_app
-    from catalog.serving import bind, http_url
+    from catalog.asgi_server import bind, http_url
     from catalog.settings import db_path
     from catalog.store.db import connect_for_reading
 

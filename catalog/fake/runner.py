@@ -12,12 +12,12 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from catalog import serving
+from catalog import asgi_server
+from catalog.asgi_server import bind, http_url, quiet_config
 from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.server import FakeOpenRouter
 from catalog.fake.source import SnapshotSource
-from catalog.serving import bind, http_url, quiet_config
 
 DEFAULT_PORT = 8765
 # Backstop only: hangs and latency sleeps are released on shutdown, so requests normally end at once.
@@ -45,7 +45,9 @@ def serve_in_thread(
     server = _Server(config, fake)
     fake.hold_pauses()
     port_bound = sock.getsockname()[1]
-    with serving.serve_in_thread(server, sock, name=f"fake-openrouter-{port_bound}", startup_timeout=startup_timeout):
+    with asgi_server.serve_in_thread(
+        server, sock, name=f"fake-openrouter-{port_bound}", startup_timeout=startup_timeout
+    ):
         yield base_url(host, port_bound)
 
 
