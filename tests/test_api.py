@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +21,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import run_cli
 from httpx import Response
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -529,9 +528,9 @@ def test_a_weak_validator_of_the_same_version_is_a_304(client: TestClient) -> No
 def test_cheapest_answer_is_exactly_the_commands_json(
     client: TestClient, api_db: Path, cli_args: list[str], params: dict[str, str]
 ) -> None:
-    command = [sys.executable, "-m", "catalog", "cheapest", MODEL, "--input", "20000", "--output", "1000"]
+    command = ["cheapest", MODEL, "--input", "20000", "--output", "1000"]
     command += ["--cache-hit", "0.8", "--as-of", DAY, *cli_args, "--json", "--db", str(api_db)]
-    ran = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    ran = run_cli(*command)
     assert ran.returncode == 0, ran.stderr
     expected = json.loads(ran.stdout)
     query = {"model": MODEL, "input": 20000, "output": 1000, "cache_hit": "0.8", "as_of": DAY, **params}
@@ -545,8 +544,7 @@ def test_cheapest_answer_is_exactly_the_commands_json(
 
 
 def test_cheapest_defaults_match_the_commands(client: TestClient, api_db: Path) -> None:
-    command = [sys.executable, "-m", "catalog", "cheapest", MODEL, "--as-of", DAY, "--json", "--db", str(api_db)]
-    ran = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    ran = run_cli("cheapest", MODEL, "--as-of", DAY, "--json", "--db", str(api_db))
     assert ran.returncode == 0, ran.stderr
     answer = client.get("/v1/cheapest", params={"model": MODEL, "as_of": DAY}).json()
     assert answer["profile"] == json.loads(ran.stdout)["profile"]
