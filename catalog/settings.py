@@ -12,10 +12,34 @@ from pathlib import Path
 from catalog.errors import ConfigError
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
-BUNDLE_DIR = DATA_DIR / "bundle"
-DEFAULT_DB = DATA_DIR / "catalog.duckdb"
+
+# Shipped files and runtime data. In a checkout (or an editable install of one) the templates are `site/` and
+# the bundle `data/bundle/` at the top of the project. A wheel carries the same folders inside the package, as
+# `catalog/_site` and `catalog/_bundle` (never a top-level `site`, which would shadow the standard library's).
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# A wheel's package holds its own copy of the data; a checkout's holds none and sits beside pyproject.toml.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and not (PACKAGE_DIR / "_bundle").is_dir()
+
+
+def _shipped(packaged: str, checkout: str) -> Path:
+    """The packaged copy when there is one, else the checkout's folder."""
+    inside = PACKAGE_DIR / packaged
+    return inside if inside.is_dir() else PROJECT_ROOT / checkout
+
+
+SITE_SOURCE = _shipped("_site", "site")  # templates/ and static/ of the static site
+BUNDLE_DIR = _shipped("_bundle", "data/bundle")  # the bundled recorded data
+
+
+def data_dir() -> Path:
+    """Where runtime data goes by default (the database, the site): ``data/`` in the checkout; once installed
+    from a wheel, ``data/`` in the current directory, so nothing is ever written inside the installed package."""
+    return PROJECT_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data"
+
+
+def default_db() -> Path:
+    return data_dir() / "catalog.duckdb"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -74,9 +98,9 @@ class FetchSettings:
 
 
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The DuckDB file: ``--db``, else ``CATALOG_DB``, else ``data/catalog.duckdb`` in the project."""
+    """The DuckDB file: ``--db``, else ``CATALOG_DB``, else ``data/catalog.duckdb`` (see ``data_dir``)."""
     raw = explicit or os.environ.get("CATALOG_DB")
-    return Path(raw).expanduser() if raw else DEFAULT_DB
+    return Path(raw).expanduser() if raw else default_db()
 
 
 def bundle_dir() -> Path:
@@ -91,6 +115,6 @@ def site_dir(db: Path | None = None) -> Path:
     if raw:
         return Path(raw).expanduser()
     db = db if db is not None else db_path()
-    if db.resolve() == DEFAULT_DB.resolve():
-        return DATA_DIR / "site"
+    if db.resolve() == default_db().resolve():
+        return data_dir() / "site"
     return db.with_name(f"{db.stem}-site")

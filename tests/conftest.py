@@ -1,10 +1,11 @@
-"""Shared fixtures: every test gets its own data directory; the replayed history is built once per run."""
+"""Shared fixtures: every test gets its own data directory; the replayed history is built once per run.
+
+Also the markers' rules: a test that needs a history replayed from the bundle (a build of half a minute, once
+per run) is ``slow``; ``make test-fast`` runs everything else."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,21 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_helpers import Built, Hostile, built_once, hostile_day, read_pages, run_cli, sync_from_fake
+from helpers import built_once, run_cli, shared_data_dir
+from site_helpers import Built, Hostile, hostile_day, read_pages, sync_from_fake
 
 from catalog.bundle import Bundle
 from catalog.library import Catalog
 from catalog.replay import replay
-from catalog.settings import PROJECT_ROOT
 from catalog.store.db import connect
 from catalog.website.build import build_site
-
-
-def shared_data_dir() -> Path | None:
-    """The recorded OpenRouter data beside the checkout (present on developer machines and in CI)."""
-    raw = os.environ.get("CATALOG_SHARED_DATA")
-    path = Path(raw) if raw else PROJECT_ROOT.parent / "shared" / "data" / "openrouter"
-    return path if path.is_dir() else None
 
 
 def change_value(field: str, text: str | None) -> Any:
@@ -39,7 +33,15 @@ def change_value(field: str, text: str | None) -> Any:
     return Decimal(text)
 
 
+# Building one of these takes half a minute (every bundled snapshot over HTTP), so every test that needs one,
+# directly or through another fixture, is slow; so is a browser or a service of its own.
+SLOW_FIXTURES = {"replayed_template", "replayed_all_template"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or {"browser", "service"} & set(item.keywords):
+            item.add_marker(pytest.mark.slow)
     if shared_data_dir() is not None:
         return
     skip = pytest.mark.skip(reason="recorded data (../shared/data/openrouter) is not present")
@@ -65,23 +67,15 @@ def bundle() -> Bundle:
 
 def _replayed_once(tmp_path_factory: pytest.TempPathFactory, bundle: Bundle, name: str, kind: str | None) -> Path:
     """Replay bundled snapshots over HTTP into one DuckDB file, built once for all xdist workers."""
-    base = tmp_path_factory.getbasetemp()
-    # Under xdist each worker has its own basetemp inside the run's directory: share the parent, which is
-    # still private to this run. Without xdist the basetemp itself is the run's directory.
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    target = root / f"{name}.duckdb"
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.exists():
-            partial = root / f"{name}.building.duckdb"
-            partial.unlink(missing_ok=True)
-            con = connect(partial)
-            try:
-                replay(con, bundle, bundle.snapshots(kind) if kind else bundle.snapshots())
-            finally:
-                con.close()
-            partial.rename(target)
-    return target
+
+    def make(folder: Path) -> None:
+        con = connect(folder / "history.duckdb")
+        try:
+            replay(con, bundle, bundle.snapshots(kind) if kind else bundle.snapshots())
+        finally:
+            con.close()
+
+    return built_once(tmp_path_factory, name, make) / "history.duckdb"
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +99,7 @@ def replayed_db(replayed_template: Path, tmp_path: Path) -> Iterator[Path]:
 
 
 # --- the static site's builds, shared by test_site.py, test_site_security.py and test_site_js.py -----------
-# Each is built once per run (site_helpers.built_once: a file lock under the run's temp root), whichever module
+# Each is built once per run (helpers.built_once: a file lock under the run's temp root), whichever module
 # or xdist worker asks first; every module then reads the finished folder.
 
 

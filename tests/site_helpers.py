@@ -1,22 +1,18 @@
 """Helpers shared by the static site's tests (``test_site*.py``); not a test module.
 
-Reading built pages (``Page``, ``resolve``, ``broken_links``), building a site once per run for every xdist
-worker (``built_once``), the hostile upstream day served by the fake OpenRouter, and the node process that runs
-``site/static/cost.js``. The fixtures built from these (``site``, ``cat``, ``site_at``, ``hostile``) are in
-conftest.py.
+Reading built pages (``Page``, ``resolve``, ``broken_links``), the hostile upstream day served by the fake
+OpenRouter, and the node process that runs ``site/static/cost.js``. The fixtures built from these (``site``,
+``cat``, ``site_at``, ``hostile``; each built once per run with ``helpers.built_once``) are in conftest.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import posixpath
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
@@ -24,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import pytest
+from helpers import run_cli
 
 from catalog.fake import FakeOpenRouter, MemorySource, memory_day, serve_in_thread
 from catalog.settings import PROJECT_ROOT
@@ -150,36 +146,12 @@ def provider_page(slug: str) -> str:
     return f"providers/{page_name(slug)}.html"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "catalog", *args], capture_output=True, text=True, timeout=300)
-
-
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its content (to show a folder was left untouched)."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 # --- builds ------------------------------------------------------------------------------------------------
-
-
-def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run's own temp folder, shared by its xdist workers (as in conftest's replayed history)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
-def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
-    """``make(folder)`` once per run under a lock; every worker then reads the finished folder."""
-    root = run_root(tmp_path_factory)
-    folder = root / name
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "done").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            make(folder)
-            (folder / "done").write_text("ok")
-    return folder
 
 
 @dataclass

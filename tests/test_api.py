@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,15 +20,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from helpers import run_cli
 from httpx import Response
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from catalog.api import ApiState, create_app
-from catalog.cli import cli
 from catalog.exact_json import jsonable
 from catalog.library import Catalog
 from catalog.store import snapshots
@@ -535,9 +532,9 @@ def test_a_weak_validator_of_the_same_version_is_a_304(client: TestClient) -> No
 def test_cheapest_answer_is_exactly_the_commands_json(
     client: TestClient, api_db: Path, cli_args: list[str], params: dict[str, str]
 ) -> None:
-    command = [sys.executable, "-m", "catalog", "cheapest", MODEL, "--input", "20000", "--output", "1000"]
+    command = ["cheapest", MODEL, "--input", "20000", "--output", "1000"]
     command += ["--cache-hit", "0.8", "--as-of", DAY, *cli_args, "--json", "--db", str(api_db)]
-    ran = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    ran = run_cli(*command)
     assert ran.returncode == 0, ran.stderr
     expected = json.loads(ran.stdout)
     query = {"model": MODEL, "input": 20000, "output": 1000, "cache_hit": "0.8", "as_of": DAY, **params}
@@ -559,8 +556,8 @@ def test_no_as_of_means_the_newest_snapshot_in_the_api_the_cli_and_python(client
     assert api.status_code == 200
     assert api.json() == ranking
     assert parse_instant(ranking["as_of"]) == newest
-    ran = CliRunner().invoke(cli, ["endpoints", MODEL, "--json", "--db", str(api_db)])
-    assert ran.exit_code == 0, ran.output
+    ran = run_cli("endpoints", MODEL, "--json", "--db", str(api_db))
+    assert ran.returncode == 0, ran.stderr
     assert parse_instant(json.loads(ran.stdout)["as_of"]) == newest
     listed = client.get("/v1/models").json()
     assert parse_instant(listed["as_of"]) == newest

@@ -36,6 +36,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+pytestmark = pytest.mark.service  # `catalog serve` runs as its own process
+
 OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{author}/{slug}"),

@@ -614,6 +614,7 @@ def test_every_chat_recording_round_trips_byte_for_byte(bundle: Bundle, source: 
         assert bundle.chat_recording(name) == (source / "chat" / name).read_bytes(), name
 
 
+@pytest.mark.slow  # several seconds on its own
 @pytest.mark.shared
 def test_rebuild_is_byte_identical(tmp_path: Path, source: Path) -> None:
     out = tmp_path / "bundle"

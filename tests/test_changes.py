@@ -22,8 +22,6 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from typing import Any
 import duckdb
 import pytest
 from conftest import change_value, shared_data_dir
+from helpers import run_cli
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.store.db import connect
@@ -148,9 +147,7 @@ def diff_message(label: str, expected: Counter[Change], got: Counter[Change]) ->
 
 def run_changes_cli(db: Path, since: str, until: str, kind: str) -> list[dict[str, Any]]:
     args = ["changes", "--since", since, "--until", until, "--entity", "endpoint", "--kind", kind, "--json"]
-    out = subprocess.run(
-        [sys.executable, "-m", "catalog", *args, "--db", str(db)], capture_output=True, text=True, timeout=120
-    )
+    out = run_cli(*args, "--db", str(db))
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)["changes"]
     assert {(r["entity"], r["kind"]) for r in rows} <= {("endpoint", kind)}

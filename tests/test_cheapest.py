@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from catalog.bundle import Bundle
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
 from catalog.library import Catalog
 from catalog.store import queries
-
-
-def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args, "--db", str(db)], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def profile_cost(prices: dict[str, Decimal], inp: int, out: int, cached: int) ->
 def test_cli_cheapest_ranks_that_days_endpoints_by_the_profiles_cost(replayed_template: Path, bundle: Bundle) -> None:
     out = run_cli(
         "cheapest", "deepseek/deepseek-v3.2", "--as-of", "2026-08-01", "--input", "20000", "--output", "1000",
-        "--cache-hit", "0.8", "--json", db=replayed_template,
+        "--cache-hit", "0.8", "--json", "--db", str(replayed_template),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
@@ -116,13 +109,13 @@ def test_bad_profiles_and_unknown_models_are_clear_errors(cat: Catalog) -> None:
 
 
 def test_cli_rejects_bad_numbers_without_a_traceback(replayed_template: Path) -> None:
-    out = run_cli("cheapest", "deepseek/deepseek-v3.2", "--cache-hit", "lots", db=replayed_template)
+    out = run_cli("cheapest", "deepseek/deepseek-v3.2", "--cache-hit", "lots", "--db", str(replayed_template))
     assert out.returncode == 2
     assert "--cache-hit" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_price_sheet_reports_base_price_and_tiers(replayed_template: Path) -> None:
-    out = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", "--json", db=replayed_template)
+    out = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", "--json", "--db", str(replayed_template))
     assert out.returncode == 0, out.stderr
     sheets = json.loads(out.stdout)
     model_sheet = next(s for s in sheets if s["kind"] == "model")
@@ -135,7 +128,8 @@ def test_price_sheet_reports_base_price_and_tiers(replayed_template: Path) -> No
         "--as-of",
         "2026-08-01",
         "--json",
-        db=replayed_template,
+        "--db",
+        str(replayed_template),
     )
     assert streamlake.returncode == 0, streamlake.stderr
     (baidu,) = json.loads(streamlake.stdout)
@@ -221,11 +215,11 @@ def test_free_endpoints_can_be_left_out(cat: Catalog) -> None:
 
 
 def test_price_table_shows_tiers_and_per_unit_prices_as_listed(replayed_template: Path) -> None:
-    tiers = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", db=replayed_template)
+    tiers = run_cli("price", "qwen/qwen3.7-plus", "--as-of", "2026-08-01", "--db", str(replayed_template))
     assert tiers.returncode == 0, tiers.stderr
     assert "prompt [min_prompt_tokens=256000]" in tiers.stdout  # a data cell, not swallowed as rich markup
     search = run_cli(
-        "price", "openai/gpt-4.1-mini", "--provider", "openai", "--as-of", "2026-08-01", db=replayed_template
+        "price", "openai/gpt-4.1-mini", "--provider", "openai", "--as-of", "2026-08-01", "--db", str(replayed_template)
     )
     assert search.returncode == 0, search.stderr
     row = next(line for line in search.stdout.splitlines() if "web_search" in line and "│" in line)

@@ -1,18 +1,12 @@
 import json
-import subprocess
-import sys
+
+from helpers import run_cli
 
 from catalog.bundle import Bundle
 
 
-def run_cli(*args: str, env_db: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args, "--db", env_db], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_endpoints_as_of_lists_that_days_exact_prices(replayed_db, bundle: Bundle) -> None:
-    out = run_cli("endpoints", "deepseek/deepseek-v3.2", "--as-of", "2026-07-20", "--json", env_db=str(replayed_db))
+    out = run_cli("endpoints", "deepseek/deepseek-v3.2", "--as-of", "2026-07-20", "--json", "--db", str(replayed_db))
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)["endpoints"]
     recorded = bundle.load("2026-07-20").endpoints["deepseek/deepseek-v3.2"]["endpoints"]

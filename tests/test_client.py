@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -21,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import run_cli
 
 from catalog.bundle import Bundle
 from catalog.client import AsyncClient, Client, Generation
@@ -324,18 +322,12 @@ def test_the_key_is_sent_but_never_shown(fake: tuple[FakeOpenRouter, str]) -> No
 
 def test_catalog_gen_prints_the_text_then_tokens_and_costs(fake: tuple[FakeOpenRouter, str], tmp_path: Path) -> None:
     _, url = fake
-    env = {**os.environ, "OPENROUTER_API_KEY": SECRET, "CATALOG_DB": str(tmp_path / "none.duckdb")}
-    done = subprocess.run(
-        [sys.executable, "-m", "catalog", "gen", "hello catalog", "-m", "echo/cli", "--stream", "--base-url", url],
-        capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+    env = {"OPENROUTER_API_KEY": SECRET, "CATALOG_DB": str(tmp_path / "none.duckdb")}
+    done = run_cli("gen", "hello catalog", "-m", "echo/cli", "--stream", "--base-url", url, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("hello catalog")
     assert "2 in" in done.stderr and "billed $" in done.stderr and SECRET not in done.stdout + done.stderr
-    as_json = subprocess.run(
-        [sys.executable, "-m", "catalog", "gen", "a b c", "-m", "echo/cli", "--json", "--base-url", url],
-        capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+    as_json = run_cli("gen", "a b c", "-m", "echo/cli", "--json", "--base-url", url, env=env)
     report = json.loads(as_json.stdout)
     assert report["text"] == "a b c" and report["usage"]["prompt_tokens"] == 3
     assert report["cost_status"] == "no_prices" and Decimal(report["billed_cost"]) > 0

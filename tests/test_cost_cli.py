@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,14 +11,9 @@ import polars as pl
 import pytest
 from conftest import shared_data_dir
 from cost_reference import MONEY_NAMES, reference_cost
+from helpers import run_cli
 
 from catalog.library import Catalog
-
-
-def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args, "--db", str(db)], capture_output=True, text=True, timeout=600
-    )
 
 
 def synthetic_usage(rows: int) -> pl.DataFrame:
@@ -49,7 +42,7 @@ def test_cost_of_a_million_rows_totals_equal_the_per_row_sum(replayed_template: 
     usage = tmp_path / "usage.parquet"
     synthetic_usage(1_000_000).write_parquet(usage)
     out = tmp_path / "priced.parquet"
-    done = run_cli("cost", str(usage), "--out", str(out), "--by", "model", "--json", db=replayed_template)
+    done = run_cli("cost", str(usage), "--out", str(out), "--by", "model", "--json", "--db", str(replayed_template))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["rows"] == 1_000_000
@@ -89,7 +82,7 @@ def test_cost_reads_csv_and_jsonl_and_flags_bad_rows(replayed_template: Path, tm
     frame.write_ndjson(jsonl)
     reports = []
     for path in (csv, jsonl):
-        done = run_cli("cost", str(path), "--json", db=replayed_template)
+        done = run_cli("cost", str(path), "--json", "--db", str(replayed_template))
         assert done.returncode == 0, done.stderr
         reports.append(json.loads(done.stdout))
     assert reports[0] == reports[1]
@@ -98,7 +91,7 @@ def test_cost_reads_csv_and_jsonl_and_flags_bad_rows(replayed_template: Path, tm
 
 
 def test_cost_names_a_missing_file(replayed_template: Path, tmp_path: Path) -> None:
-    done = run_cli("cost", str(tmp_path / "nope.csv"), db=replayed_template)
+    done = run_cli("cost", str(tmp_path / "nope.csv"), "--db", str(replayed_template))
     assert done.returncode == 2 and "nope.csv" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -124,7 +117,7 @@ EXPLAINED = {
 @pytest.mark.shared
 def test_reconcile_agrees_with_billed_cost_where_the_price_is_known(replayed_all_template: Path) -> None:
     chat = shared_data_dir() / "chat"  # type: ignore[operator]
-    done = run_cli("reconcile", *sorted(str(p) for p in chat.iterdir()), "--json", db=replayed_all_template)
+    done = run_cli("reconcile", *sorted(str(p) for p in chat.iterdir()), "--json", "--db", str(replayed_all_template))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     rows = {r["source"]: r for r in report["rows"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import shared_data_dir
 
 from catalog.bundle import Bundle
 from catalog.errors import ConfigError
@@ -28,7 +29,7 @@ from catalog.openrouter.records import parse_endpoints, parse_models
 from catalog.settings import PROJECT_ROOT
 
 CHAT = "/api/v1/chat/completions"
-SHARED_CHAT = PROJECT_ROOT.parent / "shared" / "data" / "openrouter" / "chat"
+SHARED_CHAT = (shared_data_dir() or PROJECT_ROOT.parent / "shared" / "data" / "openrouter") / "chat"  # marked shared
 RECORDINGS = Bundle().chat_recordings()
 PRICE = {key: Decimal(value) for key, value in ECHO_PRICING.items()}
 

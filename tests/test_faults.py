@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import pickle
 import shutil
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from helpers import run_cli
 from starlette.types import Receive, Scope, Send
 
 from catalog.bundle import Bundle
@@ -162,13 +162,6 @@ def snapshot_row(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> dict[str, 
     cur = con.execute("SELECT * FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
     names = [d[0] for d in cur.description]
     return dict(zip(names, cur.fetchone() or (), strict=True))
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 # --- fixtures: the hand-made day, served once per module; one good snapshot of it per test ----------------

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 from conftest import change_value
+from helpers import run_cli
 
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.replay import replay, select_snapshots
@@ -158,18 +157,13 @@ def test_reported_model_price_changes_are_exactly_the_real_ones(
 
 def test_cli_replays_january_and_reports_the_same_changes(tmp_path: Path, recorded: Recorded) -> None:
     db = str(tmp_path / "cli.duckdb")
-    out = subprocess.run(
-        [sys.executable, "-m", "catalog", "replay", "--all", "--from", "2026-01-10", "--to", "2026-01-29",
-         "--json", "--db", db],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    out = run_cli("replay", "--all", "--from", "2026-01-10", "--to", "2026-01-29", "--json", "--db", db)
     assert out.returncode == 0, out.stderr
     steps = json.loads(out.stdout)
     assert [(s["id"], s["skipped"], s["status"]) for s in steps] == [(i, False, "ok") for i in JANUARY_IDS]
-    out = subprocess.run(
-        [sys.executable, "-m", "catalog", "changes", "--since", "2026-01-10", "--until", "2026-01-29",
-         "--entity", "model", "--kind", "price", "--json", "--db", db],
-        capture_output=True, text=True, timeout=120,
+    out = run_cli(
+        "changes", "--since", "2026-01-10", "--until", "2026-01-29", "--entity", "model", "--kind", "price",
+        "--json", "--db", db,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert sorted(as_changes(json.loads(out.stdout)["changes"]), key=str) == sorted(expected_changes(recorded), key=str)

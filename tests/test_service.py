@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import Ran, run_cli
 from test_faults import MODELS, PROVIDERS, listing, memory_day
 
 from catalog.bundle import Bundle
@@ -147,14 +148,8 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_catalog(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "CATALOG_DB": str(db)},
-    )
+def run_catalog(*args: str, db: Path) -> Ran:
+    return run_cli(*args, env={"CATALOG_DB": str(db)})
 
 
 # --- the scheduler, in-process, against the fake server ---------------------------------------------------
@@ -170,6 +165,7 @@ def slow_small_fake() -> Iterator[tuple[FakeOpenRouter, str]]:
         yield fake, url
 
 
+@pytest.mark.slow  # several seconds on its own
 def test_scheduled_sweeps_never_overlap_and_a_failed_sweep_does_not_stop_the_next(
     slow_small_fake: tuple[FakeOpenRouter, str], tmp_path: Path
 ) -> None:
@@ -228,6 +224,7 @@ def con_runs(ctx: JobContext, status: str) -> int:
 # --- SIGTERM in the middle of a sweep ----------------------------------------------------------------------
 
 
+@pytest.mark.service
 def test_sigterm_mid_sweep_leaves_exactly_the_previous_snapshot(history: Path, bundle: Bundle) -> None:
     before = history_state(history)
     # Serve the first recorded day: stored now, it would open hundreds of versions against the last day.
@@ -255,6 +252,7 @@ def test_sigterm_mid_sweep_leaves_exactly_the_previous_snapshot(history: Path, b
 # --- no network: the service keeps serving and says what failed --------------------------------------------
 
 
+@pytest.mark.service
 def test_dead_network_is_logged_and_health_shows_it_while_other_commands_read_the_copy(history: Path) -> None:
     env = {
         "OPENROUTER_BASE_URL": f"http://127.0.0.1:{closed_port()}/api/v1",
@@ -306,6 +304,7 @@ def test_dead_network_is_logged_and_health_shows_it_while_other_commands_read_th
 # --- the replay source: the history grows one recorded day per sweep ---------------------------------------
 
 
+@pytest.mark.service
 def test_replay_source_starts_small_and_adds_one_recorded_day_per_sweep(tmp_path: Path, bundle: Bundle) -> None:
     db = tmp_path / "demo.duckdb"
     initial = [s for s in bundle.snapshots() if s.taken_at <= bundle.snapshots("full")[0].taken_at]
@@ -342,10 +341,10 @@ def test_replay_source_starts_small_and_adds_one_recorded_day_per_sweep(tmp_path
 def test_jobs_run_by_hand_logs_the_run_and_a_dry_run_stores_nothing(history: Path, bundle: Bundle) -> None:
     fake = FakeOpenRouter(bundle, day="2026-07-17")
     with serve_in_thread(fake) as url:
-        env = {**os.environ, "CATALOG_DB": str(history), "OPENROUTER_BASE_URL": url}
+        env = {"CATALOG_DB": str(history), "OPENROUTER_BASE_URL": url}
 
-        def catalog(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "catalog", *args], capture_output=True, text=True, env=env)
+        def catalog(*args: str) -> Ran:
+            return run_cli(*args, env=env)
 
         before = history_state(history)
         dry = catalog("jobs", "run", "snapshot_catalog", "--dry-run", "--json")

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import duckdb
 import polars as pl
 import pytest
+from helpers import built_once, run_cli
 from site_helpers import (
     ATOM,
     EVIL,
@@ -28,12 +29,10 @@ from site_helpers import (
     Hostile,
     Page,
     broken_links,
-    built_once,
     model_page,
     provider_page,
     read_pages,
     resolve,
-    run_cli,
     sync_from_fake,
     tree,
     v1_listing,

@@ -66,7 +66,7 @@ def missing_browser() -> str | None:
 
 
 MISSING = missing_browser()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 # Without the background-networking flags Chromium keeps trying hosts this machine's closed network refuses.
 CHROMIUM_FLAGS = [

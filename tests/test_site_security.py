@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from helpers import run_cli
 from site_helpers import (
     EVIL,
     GOOD,
@@ -24,7 +25,6 @@ from site_helpers import (
     model_page,
     provider_page,
     resolve,
-    run_cli,
     sync_from_fake,
     v1_listing,
     v1_model,

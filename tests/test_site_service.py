@@ -7,10 +7,13 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from test_service import Up, wait_until
 
 from catalog.bundle import Bundle
 from catalog.store.db import connect
+
+pytestmark = pytest.mark.service
 
 
 def _runs(up: Up, job: str) -> list[dict[str, object]]:

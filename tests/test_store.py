@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from helpers import run_process
 
 from catalog.bundle import Bundle
 from catalog.errors import SnapshotOrderError, StoreError, StoreLockedError
@@ -94,10 +95,6 @@ def everything(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]
     return {t: rows(con, f"SELECT * FROM {t} ORDER BY ALL") for t in sorted(TABLES)}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "catalog", *args], capture_output=True, text=True, timeout=120)
-
-
 # --- 1. migrations -----------------------------------------------------------------------------------------
 
 
@@ -139,6 +136,7 @@ def test_read_only_connect_to_a_missing_file_names_the_path_and_the_fix(tmp_path
 # --- 2. identical state again ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # several seconds on its own
 def test_reingesting_the_identical_state_adds_no_versions_and_moves_last_seen(
     isolated_data: Path, bundle: Bundle
 ) -> None:
@@ -386,7 +384,7 @@ def test_a_second_process_gets_a_one_line_lock_error_not_a_traceback(isolated_da
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
-        out = run_cli("models", "--db", str(isolated_data))
+        out = run_process("models", "--db", str(isolated_data), timeout=120)  # a second process
         assert out.returncode == 2, out.stderr
         assert out.stdout == "" and "Traceback" not in out.stderr
         lines = out.stderr.strip().splitlines()

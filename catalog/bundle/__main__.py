@@ -6,6 +6,7 @@ A small maintainer script, so plain argparse; the user-facing CLI lives in ``cat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.out is None and not os.environ.get("CATALOG_BUNDLE") and not settings.IN_CHECKOUT:
+        # An installed package is read-only data: never rewrite the copy inside it.
+        print("error: outside a clone of the project, name the bundle directory with --out", file=sys.stderr)
+        return 2
     out: Path = args.out or settings.bundle_dir()
     try:
         result = build(args.source)

@@ -34,14 +34,14 @@ from catalog.errors import InputError
 from catalog.library import Catalog
 from catalog.money import canonical
 from catalog.prices import PRICE_KEYS
-from catalog.settings import PROJECT_ROOT
+from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
 from catalog.website import chart
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
-SITE_DIR = PROJECT_ROOT / "site"
+SITE_DIR = SITE_SOURCE
 # The pages' policy: nothing from elsewhere, no inline script or style. Written into every page (for any
 # static host) and sent as a header by ``catalog up`` (which can add what a <meta> tag cannot).
 CONTENT_SECURITY_POLICY = (
