@@ -579,6 +579,7 @@ def test_endpoints_match_the_source_line(bundle: Bundle, source: Path) -> None:
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_spec_required_keys_are_the_ones_checked(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     assert set(schemas["PublicEndpoint"]["required"]) == PUBLIC_ENDPOINT_REQUIRED
@@ -586,6 +587,7 @@ def test_spec_required_keys_are_the_ones_checked(spec: dict[str, Any]) -> None:
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_first_and_last_day_validate_against_the_spec(bundle: Bundle, spec: dict[str, Any]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     from referencing import Registry, Resource

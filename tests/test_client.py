@@ -132,6 +132,7 @@ def call(client: Client, name: str) -> Generation:
 
 
 @pytest.mark.parametrize("chunk_bytes", [0, 1])
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_every_recording_parses_to_its_text_tool_calls_and_usage(
     fake: tuple[FakeOpenRouter, str], client: Client, bundle: Bundle, chunk_bytes: int
 ) -> None:
@@ -374,6 +375,7 @@ def test_a_wait_longer_than_the_client_allows_is_raised_at_once(fake: tuple[Fake
     assert time.perf_counter() - started < 2 and caught.value.retry_after == 3600
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_a_read_timeout_before_the_answer_is_raised_not_retried(fake: tuple[FakeOpenRouter, str]) -> None:
     server, url = fake
     server.set_faults(Faults(timeout_rate=1.0, hang=1.0))

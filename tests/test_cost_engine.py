@@ -384,6 +384,7 @@ def price_batch(rows: list[dict[str, Any]], sheets: list[PriceSheet]) -> tuple[p
     rows=st.lists(st.tuples(st.integers(0, 2), usage_rows()), min_size=1, max_size=12),
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_engine_equals_reference_row_by_row_and_in_total(sheets: list[dict[str, Any]], rows: list) -> None:
     parsed = [parse_price_sheet(p) for p in sheets]
     batch = [{**row, "model": index % len(parsed)} for index, row in rows]

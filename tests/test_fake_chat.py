@@ -263,6 +263,7 @@ def test_replays_equal_the_recordings_in_shared(client: httpx.Client) -> None:
     assert sorted(p.name for p in SHARED_CHAT.iterdir()) == RECORDINGS
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_every_recording_split_into_one_byte_writes_arrives_identical(
     client: httpx.Client, fake: FakeOpenRouter
 ) -> None:

@@ -142,6 +142,7 @@ def _full_days() -> list[str]:
 
 @pytest.mark.skipif(not BUNDLE_MANIFEST.is_file(), reason="no bundle at data/bundle (build it first)")
 @pytest.mark.parametrize("day", _full_days() or [NO_FULL_DAY])
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_every_response_of_a_recorded_day_matches_the_spec(spec: dict[str, Any], day: str) -> None:
     from catalog.bundle import Bundle
 

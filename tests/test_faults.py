@@ -208,6 +208,7 @@ def small_con(small_db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 # --- 1. 429 + Retry-After ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_429_with_retry_after_is_waited_out_then_the_sweep_succeeds(small: tuple[FakeOpenRouter, str]) -> None:
     # fail_first counts per path: every path answers 429 once. The backoff is 0.01 s, so only honouring
     # Retry-After explains a gap of a second between the 429 and the 200.
@@ -653,6 +654,7 @@ def recorded_con(recorded_db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con.close()
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_unknown_field_drift_on_the_recorded_day_adds_no_versions_and_names_the_field(
     recorded_con: duckdb.DuckDBPyConnection, recorded_server: tuple[FakeOpenRouter, str], recorded_taken_at: datetime
 ) -> None:
@@ -666,6 +668,7 @@ def test_unknown_field_drift_on_the_recorded_day_adds_no_versions_and_names_the_
     assert sightless(recorded_con) == before
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_missing_optional_fields_on_the_recorded_day_change_no_price(
     recorded_con: duckdb.DuckDBPyConnection, recorded_server: tuple[FakeOpenRouter, str], recorded_taken_at: datetime
 ) -> None:
@@ -738,6 +741,7 @@ def next_day_sweep_file(tmp_path_factory: pytest.TempPathFactory, recorded: tupl
 
 
 @pytest.mark.parametrize("step", ["endpoint_versions", "archive"])
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_process_killed_during_ingest_leaves_the_previous_consistent_state(
     recorded_db: Path, next_day_sweep_file: Path, step: str
 ) -> None:

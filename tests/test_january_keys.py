@@ -127,6 +127,7 @@ def test_the_recordings_really_drop_zero_valued_keys(recorded: Recorded) -> None
     assert sum(len(models) for models in per_step.values()) > 100
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_no_change_is_recorded_for_a_dropped_zero_key(
     history: duckdb.DuckDBPyConnection, recorded: Recorded, bundle: Bundle
 ) -> None:
@@ -155,6 +156,7 @@ def test_reported_model_price_changes_are_exactly_the_real_ones(
     )
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_cli_replays_january_and_reports_the_same_changes(tmp_path: Path, recorded: Recorded) -> None:
     db = str(tmp_path / "cli.duckdb")
     out = run_cli("replay", "--all", "--from", "2026-01-10", "--to", "2026-01-29", "--json", "--db", db)

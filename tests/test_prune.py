@@ -226,6 +226,7 @@ def sightless(con: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
 
 
 @pytest.mark.parametrize("then_day_b", [False, True], ids=["same-day", "then-a-price-change"])
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_rederive_after_a_prune_rebuilds_the_same_versions(
     history: tuple[JobContext, list[int]], served: tuple[FakeOpenRouter, FetchSettings], then_day_b: bool
 ) -> None:

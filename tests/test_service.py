@@ -369,6 +369,7 @@ def test_jobs_run_by_hand_logs_the_run_and_a_dry_run_stores_nothing(history: Pat
         assert bad.returncode == 2 and "missing.toml" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_an_interrupted_bundled_load_goes_on_where_it_stopped(tmp_path: Path, bundle: Bundle) -> None:
     db = tmp_path / "half.duckdb"
     con = connect(db)

@@ -397,6 +397,7 @@ def test_empty_database_exits_2_saying_how_to_load_it(tmp_path: Path) -> None:
     assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_the_reported_as_of_builds_the_same_site_again(tmp_path: Path) -> None:
     """A snapshot taken at a fractional second: the instant the report names, given back as --as-of, must show
     that same snapshot (not fall before it)."""

@@ -316,6 +316,7 @@ def two_days(isolated_data: Path) -> Iterator[Path]:
     yield isolated_data
 
 
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
 def test_as_of_between_snapshots_is_the_earlier_state_and_at_a_snapshot_its_own(two_days: Path) -> None:
     # Through the CLI, four processes side by side: between the two snapshots, and exactly at the second.
     asks = {
