@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.cli.common import F, db_option, json_option
-from catalog.cli.output import emit_json, emit_table, per_million, progress_bar
+from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
 from catalog.errors import InputError
@@ -238,7 +238,7 @@ def _shown(key: str, value: Decimal | None) -> str:
     """Per-token prices per million tokens; per-request / image / search prices as they are."""
     if value is not None and key in PER_UNIT_KEYS:
         return canonical(value)
-    return per_million(value)
+    return per_million_text(value)
 
 
 @click.command("reconcile")

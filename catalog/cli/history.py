@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from catalog.cli.common import db_option, instant, json_option, open_db
-from catalog.cli.output import emit_json, emit_table, per_million, rows_of
+from catalog.cli.output import emit_json, emit_table, per_million_text, rows_of
 from catalog.times import iso, now
 
 ENDPOINT_JSON = [
@@ -72,8 +72,8 @@ def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json
                 r["model_id"],
                 r["context_length"],
                 r["endpoints"],
-                per_million(r["price_prompt"]),
-                per_million(r["price_completion"]),
+                per_million_text(r["price_prompt"]),
+                per_million_text(r["price_completion"]),
             ]
             for r in frame.iter_rows(named=True)
         ],
@@ -112,9 +112,9 @@ def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) 
             [
                 r["tag"],
                 r["provider_name"],
-                per_million(r["price_prompt"]),
-                per_million(r["price_completion"]),
-                per_million(r["price_input_cache_read"]),
+                per_million_text(r["price_prompt"]),
+                per_million_text(r["price_completion"]),
+                per_million_text(r["price_input_cache_read"]),
                 r["discount"],
                 r["context_length"],
                 r["quantization"],
@@ -149,8 +149,8 @@ def history_cmd(model: str, provider: str | None, as_json: bool, db: str | None)
                 r["endpoint_key"].split("@", 1)[1],
                 r["valid_from"],
                 r["valid_to"],
-                per_million(r["price_prompt"]),
-                per_million(r["price_completion"]),
+                per_million_text(r["price_prompt"]),
+                per_million_text(r["price_completion"]),
                 r["discount"],
                 r["context_length"],
             ]

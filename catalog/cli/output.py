@@ -31,7 +31,7 @@ def emit_json(payload: Any) -> None:
     click.echo(json.dumps(jsonable(payload), indent=2, ensure_ascii=False))
 
 
-def per_million(value: Any) -> str:
+def per_million_text(value: Any) -> str:
     """Display only: $ per million tokens, trimmed. Storage and JSON keep the exact per-token decimal."""
     if value is None:
         return "dynamic"

@@ -86,7 +86,7 @@ def usd(value: Decimal | None, digits: int = 4) -> str:
     return "—" if value is None else _dollars(money.significant(value, digits))
 
 
-def per_million(value: Decimal | None) -> str:
+def per_million_text(value: Decimal | None) -> str:
     """A per-token price as $ per million tokens."""
     return "dynamic" if value is None else _dollars(money.per_million(value, digits=4))
 
@@ -133,7 +133,7 @@ def change_value(value: Decimal | str | None, field: str | None) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return per_million(value) if field in PRICE_KEYS else canonical(value)
+        return per_million_text(value) if field in PRICE_KEYS else canonical(value)
     return value
 
 
@@ -147,7 +147,7 @@ def environment(templates: Path) -> jinja2.Environment:
     )
     env.filters.update(
         usd=usd,
-        per_m=per_million,
+        per_m=per_million_text,
         exact=exact,
         pct=pct,
         count=count,
