@@ -34,6 +34,7 @@ wheel-smoke: venv ## build the wheel, install it in a fresh virtualenv in a temp
 	bash .ci/wheel-smoke
 
 bench: venv ## the benchmarks (figures, not pass/fail)
+	$(PY) bench/startup.py
 	$(PY) bench/sync.py
 	$(PY) bench/history.py
 	$(PY) bench/service.py
