@@ -22,8 +22,9 @@ from jobs.context import JobContext, JobResult
 def prune_raw(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     """Drop archived payloads of old snapshots that changed nothing; keep every one that changed history."""
     keep_days = int(ctx.config.jobs["prune_raw"].option("keep_days"))
+    at = now()  # one instant: the cutoff and the time stamped on pruned snapshots agree
     with ctx.writing() as con:
-        pruned = retention.prune_raw_payloads(con, now() - timedelta(days=keep_days), at=now(), dry_run=dry_run)
+        pruned = retention.prune_raw_payloads(con, at - timedelta(days=keep_days), at=at, dry_run=dry_run)
     detail: dict[str, Any] = {
         "keep_days": keep_days,
         "snapshots_pruned": pruned.snapshots,

@@ -18,8 +18,7 @@ from catalog.api import schemas
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState
 from catalog.exact_json import jsonable
-from catalog.store.snapshots import default_as_of
-from catalog.times import parse_instant
+from catalog.times import now, parse_instant
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},
@@ -64,9 +63,9 @@ async def respond(request: Request, state: ApiState, build: Callable[[], Any]) -
 
 def instant(value: str | None, state: ApiState, what: str, *, bound: str = "end") -> datetime:
     """A time parameter's instant; omitted, the rule of ``catalog.store.snapshots.default_as_of`` (the newest
-    snapshot at or before now)."""
+    good snapshot at or before now), read from the state's snapshot times rather than asked of DuckDB."""
     if value is None:
-        at = default_as_of(state.cursor())
+        at = state.state_at(now())
         if at is None:
             raise ApiError(503, "no_data", "the history holds no snapshot yet")
         return at

@@ -14,7 +14,7 @@ import polars as pl
 from catalog.errors import NotFoundError
 from catalog.money import percent_change, reduced
 from catalog.prices import PRICE_KEYS
-from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
+from catalog.store.snapshots import GOOD_SNAPSHOT
 
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
 
@@ -142,11 +142,6 @@ def model_history(con: duckdb.DuckDBPyConnection, model_id: str) -> pl.DataFrame
            FROM model_versions WHERE model_id = ? ORDER BY valid_from""",
         [model_id],
     )
-
-
-def good_snapshot_at(con: duckdb.DuckDBPyConnection, at: datetime | None = None) -> datetime | None:
-    """When the newest snapshot that did not fail was taken (at or before ``at``, when given)."""
-    return newest_good_snapshot(con, at)
 
 
 def first_good_snapshot(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> datetime | None:

@@ -36,6 +36,7 @@ from catalog.money import canonical
 from catalog.prices import PRICE_KEYS
 from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
+from catalog.store.snapshots import newest_good_snapshot
 from catalog.website import chart
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
@@ -210,11 +211,11 @@ def build_site(
     started = time.perf_counter()
     if not (site_templates / "templates").is_dir():
         raise InputError(f"no site templates in {site_templates}; run from a clone of the project (site/templates)")
-    newest = queries.good_snapshot_at(cat.con)
+    newest = newest_good_snapshot(cat.con)
     if newest is None:
         raise InputError(f"{cat.path} holds no snapshot yet; load it with `catalog up` or `catalog sync`")
     # The state at any instant is the one the last snapshot before it recorded: the site says when that was.
-    shown = queries.good_snapshot_at(cat.con, at) if at is not None else newest
+    shown = newest_good_snapshot(cat.con, at) if at is not None else newest
     if shown is None:
         first = queries.first_good_snapshot(cat.con)
         raise InputError(
