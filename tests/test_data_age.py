@@ -231,3 +231,84 @@ def test_cli_header_and_warning_name_the_data_and_its_age(
     assert f"data from {stamp} (30 min old)" in recent.stdout
     data = json.loads(recent_json.stdout)["data"]
     assert data["stale"] is False and data["age_seconds"] == 1800
+
+
+# --- the faces' in-memory state ---------------------------------------------------------------------------------
+
+
+def test_a_refresh_builds_beside_the_answering_state(replayed_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a refresh builds the new rank index, requests are answered from the current state."""
+    import threading
+
+    import catalog.api.state as state_module
+
+    con = connect(replayed_template, read_only=True)
+    try:
+        state = ApiState(con, replayed_template)
+        with TestClient(create_app(state)) as client:
+            before = client.get("/v1/cheapest", params={"model": MODEL, "input": 1000})
+            assert before.status_code == 200
+            building, release = threading.Event(), threading.Event()
+            real_build = state_module.RankIndex.build
+
+            def slow_build(*args: object) -> object:
+                building.set()
+                assert release.wait(30)
+                return real_build(*args)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(state_module.RankIndex, "build", slow_build)
+            refresh = threading.Thread(target=state.refresh, kwargs={"force": True})
+            refresh.start()
+            try:
+                assert building.wait(30)
+                # Mid-refresh: a new query (ranked on the current index) and a cached one both answer.
+                during = client.get("/v1/cheapest", params={"model": MODEL, "input": 1001})
+                again = client.get("/v1/cheapest", params={"model": MODEL, "input": 1000})
+                assert during.status_code == 200 and again.status_code == 200
+                assert again.json()["ranked"] == before.json()["ranked"]
+                assert refresh.is_alive()  # the build was still waiting: nothing above waited for it
+            finally:
+                release.set()
+                refresh.join(30)
+            assert state.ready_index(state.log.times[-1]) is not None
+    finally:
+        con.close()
+
+
+def test_catalog_takes_an_openrouter_provider_object(replayed_template: Path) -> None:
+    from catalog.cost.workload import EndpointFilters
+
+    profile = WorkloadProfile(20_000, 1_000)
+    with Catalog.open(replayed_template) as cat:
+        given = {"only": ["baidu", "novita"], "quantizations": ["fp8"], "data_collection": "deny"}
+        by_object = cat.cheapest(MODEL, profile, as_of="2026-08-01", provider=given)
+        by_filters = cat.cheapest(
+            MODEL, profile, as_of="2026-08-01", filters=EndpointFilters.from_provider_preferences(given)
+        )
+        assert by_object.to_dict() == by_filters.to_dict()
+        assert by_object.ranked and {r.provider for r in by_object.ranked} <= {"baidu", "novita"}
+        everything = cat.cheapest(MODEL, profile, as_of="2026-08-01")
+        assert len(everything.ranked) > len(by_object.ranked)
+        with pytest.raises(InputError, match="not both"):
+            cat.cheapest(MODEL, profile, provider=given, filters=EndpointFilters())
+        with pytest.raises(InputError):
+            cat.cheapest(MODEL, profile, provider={"cheapest_please": True})
+
+
+def test_catalog_answers_from_memory_after_the_first_call(replayed_template: Path) -> None:
+    """The default as_of and a new profile's ranking run no query once the index is built."""
+    with Catalog.open(replayed_template) as cat:
+        cat.cheapest(MODEL, WorkloadProfile(1_000, 100))
+        real = cat.con
+
+        class NoQueries:
+            def __getattr__(self, name: str) -> object:
+                raise AssertionError(f"a query ({name}) after the index was built")
+
+        cat.con = NoQueries()  # type: ignore[assignment]
+        try:
+            for n in range(5):
+                ranking = cat.cheapest(MODEL, WorkloadProfile(2_000 + n, 100))
+                assert ranking.ranked and ranking.data is not None
+        finally:
+            cat.con = real
