@@ -70,8 +70,8 @@ class RankedEndpoint:
     uptime_last_1d: float | None
     max_prompt_tokens: int | None = None
     max_completion_tokens: int | None = None
-    latency_p50: float | None = None
-    throughput_p50: float | None = None
+    latency_p50: float | None = None  # ms to first token, median of the last 30 minutes (latest telemetry)
+    throughput_p50: float | None = None  # tokens/s, median of the last 30 minutes (latest telemetry)
     price_source: str = "endpoint"
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,7 +188,8 @@ def sort_key(row: RankedEndpoint, filters: EndpointFilters) -> tuple[Any, ...]:
             or (row.throughput_p50 is not None and row.throughput_p50 >= filters.preferred_min_throughput)
         ) and (
             filters.preferred_max_latency is None
-            or (row.latency_p50 is not None and row.latency_p50 <= filters.preferred_max_latency)
+            # The telemetry's latency is in milliseconds (time to first token); the preference in seconds.
+            or (row.latency_p50 is not None and row.latency_p50 <= filters.preferred_max_latency * 1000)
         )
         key.append(not meets)
     if filters.sort == "throughput":
@@ -258,7 +259,7 @@ def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
     request of no tokens."""
     if not tokens:
         return None
-    return reduced(per_million(total, tokens).quantize(PER_M_UNIT))
+    return reduced(per_million(total, tokens).quantize(PER_M_UNIT, context=EXACT))
 
 
 def _label(row: RankedEndpoint, many_models: bool) -> str:

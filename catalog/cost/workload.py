@@ -186,7 +186,7 @@ class EndpointFilters:
     order: tuple[str, ...] = ()  # these providers first, in this order (slug, name or tag)
     allow_fallbacks: bool = False
     preferred_min_throughput: float | None = None  # tokens/s at p50: endpoints meeting it rank first
-    preferred_max_latency: float | None = None  # seconds at p50: endpoints meeting it rank first
+    preferred_max_latency: float | None = None  # seconds at p50 (telemetry: ms): endpoints meeting it rank first
 
     def __post_init__(self) -> None:
         for name in MAX_PRICE_KEYS.values():
@@ -412,10 +412,8 @@ def feasibility(row: dict[str, Any], profile: WorkloadProfile) -> tuple[str, str
     if max_completion is not None and output > max_completion:
         return "max_completion", f"max completion {max_completion:,} < {output:,} output tokens"
     if profile.images and "image" not in (row.get("input_modalities") or ()):
-        return (
-            "image_input",
-            f"model takes no image input ({', '.join(row.get('input_modalities') or ()) or 'unknown'} only)",
-        )
+        takes = ", ".join(row.get("input_modalities") or ()) or "unknown"
+        return "image_input", f"model takes no image input (input modalities: {takes})"
     if not (profile.tools or profile.structured_output or profile.reasoning_effort not in (None, "none")):
         return None
     listed = row.get("supported_parameters") or ()
