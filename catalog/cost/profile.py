@@ -263,6 +263,8 @@ def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
 
 
 def _label(row: RankedEndpoint, many_models: bool) -> str:
+    if row.price_source == "model" and row.tag == LIST_PRICE_TAG:
+        return f"{row.model_id} at its list price"
     return f"{row.model_id} via {row.tag}" if many_models else row.tag
 
 
