@@ -181,6 +181,7 @@ def test_api_answers_carry_data_stale_and_the_age_headers(api: TestClient, newes
     assert response.status_code == 200
     body = response.json()
     assert body["stale"] is True and response.headers["X-Data-Stale"] == "true"
+    etag = response.headers["ETag"]
     assert body["data"]["snapshot_id"] == snapshot_id and body["data"]["stale"] is True
     assert body["data"]["newest_snapshot_at"] == taken_at.isoformat().replace("+00:00", "Z")
     age = int(response.headers["X-Data-Age"])
@@ -191,6 +192,11 @@ def test_api_answers_carry_data_stale_and_the_age_headers(api: TestClient, newes
         other = api.get(path)
         assert other.status_code == 200 and other.headers["X-Data-Stale"] == "true", path
         assert abs(int(other.headers["X-Data-Age"]) - age) <= 2, path
+    cost = api.post("/v1/cost", json=[{"model": MODEL, "prompt_tokens": 10, "completion_tokens": 5}])
+    assert cost.status_code == 200 and cost.headers["X-Data-Stale"] == "true"
+    # A 304 still says how old the data is.
+    unchanged = api.get("/v1/cheapest", params={"model": MODEL, "input": 20000}, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["X-Data-Stale"] == "true"
 
 
 def test_api_answers_on_a_recent_history_are_not_stale(api: TestClient, newest: tuple[int, datetime]) -> None:

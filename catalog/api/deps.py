@@ -51,16 +51,22 @@ def get_state(request: Request) -> ApiState:
 State = Annotated[ApiState, Depends(get_state)]
 
 
+def age_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
+    """``X-Data-Age`` (seconds since the newest good snapshot) and, past the threshold, ``X-Data-Stale``."""
+    age = age or state.data_age()
+    if age is None:
+        return {}
+    if age.stale:
+        return {"X-Data-Age": str(age.age_seconds), "X-Data-Stale": "true"}
+    return {"X-Data-Age": str(age.age_seconds)}
+
+
 def data_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
-    """The validators of the data version and the data's age, for every answer."""
+    """The validators of the data version and the data's age, for every cached answer."""
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
     if state.last_modified:
         headers["Last-Modified"] = state.last_modified
-    age = age or state.data_age()
-    if age is not None:
-        headers["X-Data-Age"] = str(age.age_seconds)
-        if age.stale:
-            headers["X-Data-Stale"] = "true"
+    headers.update(age_headers(state, age))
     return headers
 
 
