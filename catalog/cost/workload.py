@@ -120,14 +120,15 @@ def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
     except ArithmeticError:
         raise InputError(f"{what} {value!r} is not a decimal amount in USD (e.g. 2.5)") from None
     if not cap.is_finite() or cap < 0:
-        raise InputError(f"{what} {value!r} is not an amount ≥ 0 in USD")
+        raise InputError(f"{what} {value} is not an amount ≥ 0 in USD")
     return cap
 
 
-def _positive(value: float | int | None, what: str) -> float | None:
+def _positive(value: float | int | Decimal | None, what: str) -> float | None:
+    """A telemetry threshold (tokens/s, seconds, percent): compared with float telemetry, so a float."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value) or value < 0:
         raise InputError(f"{what} {value!r} is not a number ≥ 0")
     return float(value)
 
