@@ -26,7 +26,6 @@ from typing import Any
 
 import polars as pl
 
-from catalog.cost.money import from_units
 from catalog.cost.sheets import PriceTable
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
 from catalog.money import EXACT, UNROUNDED, canonical, per_million, reduced
@@ -400,9 +399,7 @@ def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting 
         saving_per_request=amount(saving_units, scale),
         saving_percent=percent,
         endpoints=len(pool),
-        shares={
-            tag: reduced(from_units(half_even(10**SHARE_DIGITS * w, total), SHARE_DIGITS)) for tag, w in shares.items()
-        },
+        shares={tag: amount(half_even(10**SHARE_DIGITS * w, total), SHARE_DIGITS) for tag, w in shares.items()},
         weighting=(
             "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
             "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "

@@ -29,7 +29,7 @@ SORTS = ("price", "throughput", "latency")
 
 
 def _share(value: Decimal | float | str, what: str) -> Decimal:
-    share = Decimal(str(value))
+    share = value if isinstance(value, Decimal) else Decimal(str(value))
     if not share.is_finite() or not 0 <= share <= 1:
         raise InputError(f"{what} {value} is not a share between 0 and 1 (e.g. 0.8 for 80 %)")
     return share
@@ -120,14 +120,15 @@ def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
     except ArithmeticError:
         raise InputError(f"{what} {value!r} is not a decimal amount in USD (e.g. 2.5)") from None
     if not cap.is_finite() or cap < 0:
-        raise InputError(f"{what} {value!r} is not an amount ≥ 0 in USD")
+        raise InputError(f"{what} {value} is not an amount ≥ 0 in USD")
     return cap
 
 
-def _positive(value: float | int | None, what: str) -> float | None:
+def _positive(value: float | int | Decimal | None, what: str) -> float | None:
+    """A telemetry threshold (tokens/s, seconds, percent): compared with float telemetry, so a float."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value) or value < 0:
         raise InputError(f"{what} {value!r} is not a number ≥ 0")
     return float(value)
 
@@ -200,6 +201,10 @@ class EndpointFilters:
             if isinstance(value, str) or not isinstance(value, tuple | list):
                 raise InputError(f"{name} {value!r} is not a list of names")
             object.__setattr__(self, name, tuple(value))
+        # Whether any filter looks at more than the status: most queries set none, and their check stays short.
+        narrow = self.providers or self.exclude_providers or self.min_context or self.min_max_completion
+        narrow = narrow or self.parameters or self.quantizations or self.no_training or self.no_prompt_retention
+        object.__setattr__(self, "_narrow", bool(narrow or self.zdr or self.min_uptime is not None))
 
     @property
     def max_price(self) -> dict[str, Decimal]:
@@ -275,6 +280,8 @@ class EndpointFilters:
             found = feasibility(row, profile)
             if found:
                 return found
+        if not self._narrow:  # type: ignore[attr-defined]  # set in __post_init__
+            return self._status(row)
         if self.providers or self.exclude_providers:
             if names is None:
                 names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag"))
@@ -308,12 +315,18 @@ class EndpointFilters:
                 if row.get("policy_retains_prompts")
                 else "not known to be zero data retention: retention policy unknown"
             )
-        if self.status_ok and row.get("status") not in (0, None):
-            return "status", f"status {row.get('status')} (not ok) at that time"
+        status = self._status(row)
+        if status:
+            return status
         if self.min_uptime is not None and (
             row.get("uptime_last_1d") is None or row["uptime_last_1d"] < self.min_uptime
         ):
             return "uptime", f"uptime {row.get('uptime_last_1d')} % < {self.min_uptime} %"
+        return None
+
+    def _status(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        if self.status_ok and row.get("status") not in (0, None):
+            return "status", f"status {row.get('status')} (not ok) at that time"
         return None
 
     def exclusion(self, row: dict[str, Any], profile: WorkloadProfile | None = None) -> str | None:
