@@ -263,6 +263,9 @@ def test_provider_preferences_read_openrouters_object() -> None:
         EndpointFilters.from_provider_preferences({"max_price": {"prompt": 0.5}})
     with pytest.raises(InputError, match="reasoning effort"):
         WorkloadProfile(reasoning_effort="extreme")
+    with pytest.raises(InputError, match=r"quantization 'q8' is not one of int4, .*fp8"):
+        EndpointFilters(quantizations=("FP8", "q8"))
+    assert EndpointFilters(quantizations=("FP8",)).quantizations == ("fp8",)
 
 
 @given(st.integers(0, 10**30), st.integers(0, 10**7), st.integers(0, 24))
