@@ -443,3 +443,75 @@ def test_screenshots(browser: BrowserContext, base_url: str, chosen: Chosen) -> 
                 assert png[:8] == b"\x89PNG\r\n\x1a\n"
                 assert int.from_bytes(png[16:20], "big") == viewport["width"]  # IHDR width
                 assert problems == []
+
+
+# --- (f) feasibility, ties and default routing follow the typed workload -----------------------------------------
+
+SONNET = "anthropic/claude-sonnet-4.5"
+EXCLUDED_JS = (
+    """items => items.map(i => ({key: i.dataset.key, requirement: i.dataset.requirement, text: i.textContent}))"""
+)
+
+
+def test_long_request_ranks_only_endpoints_that_can_take_it(
+    browser: BrowserContext, base_url: str, engine: Engine
+) -> None:
+    """Issue 14's first acceptance case on the site: 250,000 tokens in and 2,000 out on claude-sonnet-4.5. No
+    endpoint whose context is below 252,000 is ranked, each such one is listed with its limit, and the ranking,
+    the exclusions and the default-routing figure are the engine's."""
+    profile = WorkloadProfile(250_000, 2_000)
+    answer = engine.cat.cheapest(SONNET, profile, as_of=engine.at)
+    contexts = {
+        r["endpoint_key"]: r["context_length"]
+        for r in engine.cat.con.execute(
+            "SELECT endpoint_key, context_length FROM endpoint_versions WHERE model_id = ? AND valid_from <= ? "
+            "AND (valid_to IS NULL OR valid_to > ?)",
+            [SONNET, engine.at, engine.at],
+        )
+        .pl()
+        .to_dicts()
+    }
+    small = {k for k, c in contexts.items() if c is not None and c < 252_000}
+    assert small, f"{SONNET} has no endpoint with a context below 252,000 at {engine.at}: the check proves nothing"
+    with opened(browser, model_url(base_url, SONNET)) as (page, problems):
+        # Before: the chat workload, where several endpoints tie at the same cost and all are "Cheapest".
+        chat = engine.cat.cheapest(SONNET, CHAT, as_of=engine.at)
+        assert chat.ties > 1, "no tie on the chat workload: the label check proves nothing"
+        labels = page.eval_on_selector_all(
+            "#custom-rank tbody tr",
+            "rows => rows.map(r => [r.querySelector('td.rank').textContent, r.querySelector('td.label').textContent])",
+        )
+        assert [rank for rank, _ in labels[: len(chat.ranked)]] == [str(r.rank) for r in chat.ranked]
+        assert [label for _, label in labels].count("Cheapest") == chat.ties
+        page.fill("#input-tokens", "250000")
+        page.fill("#output-tokens", "2000")
+        assert page.text_content("#input-out") == "250,000" and page.text_content("#output-out") == "2,000"
+        rows = custom_rank(page)
+        ranked = [r for r in rows if r["rank"] != "—"]
+        assert not {r["key"] for r in ranked} & small
+        assert [(r["key"], Decimal(r["value"])) for r in ranked] == [
+            (r.endpoint_key, r.cost_per_request) for r in answer.ranked
+        ]
+        assert [int(r["rank"]) for r in ranked] == [r.rank for r in answer.ranked]
+        excluded = page.eval_on_selector_all("#custom-excluded li", EXCLUDED_JS)
+        assert page.is_visible("#custom-excluded")
+        by_key = {e["key"]: e for e in excluded}
+        assert small <= set(by_key)
+        for key in small:
+            assert by_key[key]["requirement"] == "context"
+            assert f"context {contexts[key]:,} < 252,000" in by_key[key]["text"], by_key[key]
+        engine_reasons = {e["endpoint_key"]: e["reason"] for e in answer.excluded if e["requirement"] == "context"}
+        assert {k: e["text"].split(": ", 1)[1] for k, e in by_key.items() if e["requirement"] == "context"} == (
+            engine_reasons
+        )
+        default = answer.default_routing
+        assert default is not None
+        node = page.query_selector("#custom-default")
+        assert node is not None
+        assert Decimal(str(node.get_attribute("data-expected"))) == default.expected_cost_per_request
+        assert Decimal(str(node.get_attribute("data-saving"))) == default.saving_per_request
+        assert Decimal(str(node.get_attribute("data-percent"))) == default.saving_percent
+        # The routing snippet pins only endpoints that can take the request.
+        snippet = page.text_content("#routing-snippet") or ""
+        assert not any(f'"{key.split("@", 1)[1]}"' in snippet for key in small)
+        assert problems == []

@@ -20,7 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot
 from catalog.website import chart
-from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
+from catalog.website.facts import CHANGE_WINDOWS, STALE_AFTER, DataAge, SiteFacts, data_age, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
@@ -105,12 +105,28 @@ def pct(value: Decimal | float | None, digits: int = 1) -> str:
     return f"{'+' if number > 0 else '−'}{abs(number):.{digits}f} %"
 
 
+def hundredths(value: Decimal | None) -> str:
+    """A percent held to 0.01 with both decimals ("9.90"), as cost.js spells it."""
+    return "—" if value is None else format(value.quantize(Decimal("0.01")), "f")
+
+
 def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
 def when(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def age(seconds: float | None) -> str:
+    """A duration for reading: "40 min", "5 h", "119 days" (whole units, rounded down)."""
+    if seconds is None:
+        return "—"
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24:,} days"
 
 
 def day(value: datetime | None) -> str:
@@ -151,8 +167,10 @@ def environment(templates: Path) -> jinja2.Environment:
         per_m=per_million_text,
         exact=exact,
         pct=pct,
+        hundredths=hundredths,
         count=count,
         when=when,
+        age=age,
         day=day,
         rfc3339=rfc3339,
         web_url=web_url,
@@ -194,11 +212,13 @@ def build_site(
     site_templates: Path = SITE_DIR,
     progress: Callable[[int, int], None] | None = None,
     base_url: str | None = None,
+    stale_after: timedelta | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
     ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
-    fetch a feed without the page around it)."""
+    fetch a feed without the page around it). ``stale_after``: how old the newest snapshot may be at build
+    time before every page carries a banner saying the data is old (default ``facts.STALE_AFTER``)."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -235,7 +255,9 @@ def build_site(
         with _build_lock(out):
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
-                pages = _render(facts, cat, work, site_templates, newest, progress, base_url)
+                built_at = datetime.now(UTC)
+                age = data_age(at, newest, built_at, stale_after or STALE_AFTER)
+                pages = _render(facts, cat, work, site_templates, age, built_at, progress, base_url)
                 _swap(work, out)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -289,20 +311,21 @@ def _render(
     cat: Catalog,
     work: Path,
     site_templates: Path,
-    newest: datetime,
+    age: DataAge,
+    built_at: datetime,
     progress: Callable[[int, int], None] | None,
     base_url: str | None,
 ) -> int:
     env = environment(site_templates / "templates")
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
-    built_at = datetime.now(UTC)
     model_ids = {m["model_id"] for m in facts.models}
     provider_slugs = {p["slug"] for p in facts.providers}
     common = {
         "at": facts.at,
-        "newest": newest,
+        "newest": age.newest_snapshot_at,
         "built_at": built_at,
+        "data_age": age,
         "presets": PRESETS,
         "default": DEFAULT,
         "windows": facts.windows,
