@@ -79,7 +79,13 @@ def test_filters_exclude_with_reasons(cat: Catalog) -> None:
     assert [r.tag for r in only_two.ranked] == [tags[1], tags[2]]
     denied = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(exclude_providers=(tags[0],)))
     assert tags[0] not in [r.tag for r in denied.ranked]
-    assert {"tag": tags[0], "model_id": model, "reason": "provider excluded"} in denied.excluded
+    assert {
+        "tag": tags[0],
+        "model_id": model,
+        "endpoint_key": f"{model}@{tags[0]}",
+        "reason": "provider excluded",
+        "requirement": "provider",
+    } in denied.excluded
     no_training = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(no_training=True))
     assert no_training.routing is not None and no_training.routing["data_collection"] == "deny"
     fp8 = cat.cheapest(model, as_of="2026-08-01", filters=EndpointFilters(quantizations=("fp8",)))

@@ -118,6 +118,11 @@ def _cheapest_option(param: Param) -> Callable[[F], F]:
             kw["type"] = click.Choice(list(param.choices))
         elif param.kind == "percent":
             kw["type"] = float
+        elif param.kind == "number":
+            kw["type"] = click.FloatRange(min=0)
+        elif param.kind == "money":
+            kw["type"] = str
+            kw["metavar"] = "USD"
     return click.option(param.option, param.name, **kw)
 
 

@@ -1,29 +1,41 @@
 """Workload profiles and the cheapest endpoint for one: rank what a real workload pays, not list prices.
 
 A ``WorkloadProfile`` describes one request (input and output tokens, the share of input read from or
-written to the prompt cache, the share of output that is reasoning, images, web searches) and how many
-such requests the workload has. ``rank_endpoints`` prices one such request on every candidate endpoint
-with the cost engine, drops those the ``EndpointFilters`` exclude (saying why), ranks the rest, explains
-which cost terms dominate, and returns an OpenRouter ``provider`` routing object that pins the winner with
-the next ones as ordered fallbacks.
+written to the prompt cache, the share of output that is reasoning, images, web searches, whether it sends
+tools, a response format or a reasoning effort) and how many such requests the workload has.
+``rank_endpoints`` prices one such request on every candidate endpoint (``catalog.cost.ranker``), drops
+those that cannot serve it or that the ``EndpointFilters`` exclude (saying which requirement and why), ranks
+the rest, explains which cost terms dominate, prices OpenRouter's default (unpinned) routing, and returns an
+OpenRouter ``provider`` routing object that pins the winner with the next ones as ordered fallbacks.
+
+Order. The sort key is, in turn: the caller's ``order`` (listed providers first, in that order), whether the
+endpoint meets the ``preferred_*`` latency / throughput (those that do first), then the ``sort``: the cost
+per request (``price``), throughput p50 descending or latency p50 ascending (missing telemetry last; cost
+breaks their ties). Endpoints whose sort keys are exactly equal share a rank (1, 1, 1, 4); among them the
+order is stable: uptime over the last day descending, then throughput p50 descending (missing last), then
+the endpoint key ascending.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
 
-from catalog.cost.engine import COST_COLUMNS, cost_usage
+from catalog.cost.money import from_units, scale_of, to_units
 from catalog.cost.sheets import PriceTable
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
 from catalog.money import canonical, per_million, reduced
 
 # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request cost is exact).
 PER_M_UNIT = Decimal("1e-12")
+SHARE_UNIT = Decimal("0.0001")  # default-routing probabilities, for reading
+PERCENT_UNIT = Decimal("0.01")
+LIST_PRICE_TAG = "list price"
 
 
 @dataclass(frozen=True)
@@ -32,14 +44,16 @@ class RankedEndpoint:
 
     Amounts are ``Decimal`` in their shortest form (``catalog.money.reduced``); the faces spell them (JSON:
     ``catalog.money.canonical``). ``terms`` are the non-zero cost terms, largest first; ``term_shares`` their
-    shares of the total, rounded for reading.
+    shares of the total, rounded for reading. ``rank`` is shared by endpoints whose sort keys are equal.
+    ``price_source`` is ``endpoint`` (the endpoint's own listing) or ``model`` (the model's list price, for a
+    time before the endpoint history: ``tag`` is then ``"list price"``).
     """
 
     rank: int
     model_id: str
     tag: str
     endpoint_key: str
-    provider: str
+    provider: str | None
     provider_name: str | None
     quantization: str | None
     context_length: int | None
@@ -55,9 +69,36 @@ class RankedEndpoint:
     price_valid_from: datetime
     status: int | None
     uptime_last_1d: float | None
+    max_prompt_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    latency_p50: float | None = None
+    throughput_p50: float | None = None
+    price_source: str = "endpoint"
 
     def to_dict(self) -> dict[str, Any]:
         """The fields in order, values as they are (Decimal, datetime): ``catalog.exact_json.jsonable`` spells them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DefaultRouting:
+    """What one request costs, on average, when OpenRouter routes it unpinned.
+
+    Default routing spreads requests over the providers without a recent outage, with weights proportional to
+    the inverse square of the price. The price here is this workload's own cost per request at each endpoint
+    (``c_i``), so ``expected = Σ c_i·w_i / Σ w_i`` with ``w_i = 1/c_i²``, i.e. ``(Σ 1/c_i) / (Σ 1/c_i²)``:
+    exact as a fraction, then rounded half-even to the price table's unit. An endpoint costing 0 takes all
+    the weight (with any other free ones). ``saving_per_request`` is what pinning the cheapest saves.
+    """
+
+    expected_cost_per_request: Decimal
+    saving_per_request: Decimal
+    saving_percent: Decimal
+    endpoints: int
+    shares: dict[str, Decimal]
+    weighting: str
+
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -73,18 +114,28 @@ class Ranking:
     excluded: list[dict[str, Any]]
     explanation: str
     routing: dict[str, Any] | None
+    ties: int = 0
+    default_routing: DefaultRouting | None = None
+    note: str | None = None
+    data: Any | None = None  # the data's age (``DataAge``), filled in by the faces
+    scale: int = field(default=0, repr=False)  # the price table's unit is 10**-scale USD
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it."""
+        data = to_dict() if (to_dict := getattr(self.data, "to_dict", None)) else self.data
         return {
             "as_of": self.at.isoformat().replace("+00:00", "Z"),
             "model": self.model,
             "profile": self.profile.to_dict(),
             "filters": self.filters.to_dict(),
             "ranked": [row.to_dict() for row in self.ranked],
+            "ties": self.ties,
             "excluded": self.excluded,
             "explanation": self.explanation,
+            "note": self.note,
+            "default_routing": self.default_routing.to_dict() if self.default_routing else None,
             "provider": self.routing,
+            "data": data,
         }
 
 
@@ -98,75 +149,105 @@ def rank_endpoints(
     model: str | None = None,
     fallbacks: int = DEFAULT_FALLBACKS,
 ) -> Ranking:
-    """Rank ``candidates`` (``catalog.store.queries.endpoint_candidates``) by what ``profile`` costs at ``at``."""
-    rows = candidates.to_dicts()
-    kept: list[dict[str, Any]] = []
-    excluded: list[dict[str, str]] = []
-    for row in rows:
-        reason = filters.exclusion(row)
-        if reason:
-            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": reason})
-        else:
-            kept.append(row)
-    usage = pl.DataFrame(
-        [{"model": r["model_id"], "endpoint": r["endpoint_key"], **profile.usage_row()} for r in kept],
-        schema_overrides={"model": pl.String, "endpoint": pl.String},
+    """Rank ``candidates`` (``catalog.store.queries.endpoint_candidates``) by what ``profile`` costs at ``at``.
+
+    Builds a ``catalog.cost.ranker.RankIndex`` for this one call; callers ranking many profiles against one
+    snapshot keep the index instead.
+    """
+    from catalog.cost.ranker import RankIndex  # the index builds on this module's records
+
+    return RankIndex.build(candidates, table, at).rank(profile, filters, model=model, fallbacks=fallbacks)
+
+
+def exclusion_row(row: dict[str, Any], requirement: str, reason: str) -> dict[str, Any]:
+    """One excluded endpoint as the answer lists it."""
+    return {
+        "model_id": row["model_id"],
+        "tag": row["tag"],
+        "endpoint_key": row["endpoint_key"],
+        "reason": reason,
+        "requirement": requirement,
+    }
+
+
+def _missing_last(value: float | None, descending: bool) -> tuple[bool, float]:
+    if value is None:
+        return (True, 0.0)
+    return (False, -value if descending else value)
+
+
+def sort_key(row: RankedEndpoint, filters: EndpointFilters) -> tuple[Any, ...]:
+    """The key whose exact equality makes a tie (see the module docstring)."""
+    key: list[Any] = []
+    if filters.order:
+        wanted = [name.lower() for name in filters.order]
+        names = {str(n).lower() for n in (row.provider, row.provider_name, row.tag) if n}
+        key.append(min((i for i, name in enumerate(wanted) if name in names), default=len(wanted)))
+    if filters.preferred_min_throughput is not None or filters.preferred_max_latency is not None:
+        meets = (
+            filters.preferred_min_throughput is None
+            or (row.throughput_p50 is not None and row.throughput_p50 >= filters.preferred_min_throughput)
+        ) and (
+            filters.preferred_max_latency is None
+            or (row.latency_p50 is not None and row.latency_p50 <= filters.preferred_max_latency)
+        )
+        key.append(not meets)
+    if filters.sort == "throughput":
+        key.append(_missing_last(row.throughput_p50, descending=True))
+    elif filters.sort == "latency":
+        key.append(_missing_last(row.latency_p50, descending=False))
+    key.append(row.cost_per_request)
+    return tuple(key)
+
+
+def tie_order(row: RankedEndpoint) -> tuple[Any, ...]:
+    """The documented order among equal sort keys: uptime desc, throughput desc (missing last), key asc."""
+    return (
+        _missing_last(row.uptime_last_1d, descending=True),
+        _missing_last(row.throughput_p50, descending=True),
+        row.endpoint_key,
     )
-    priced = cost_usage(usage, table, at=at) if kept else None
+
+
+def assemble(
+    rows: list[RankedEndpoint],
+    excluded: list[dict[str, Any]],
+    *,
+    at: datetime,
+    model: str | None,
+    profile: WorkloadProfile,
+    filters: EndpointFilters,
+    fallbacks: int,
+    scale: int,
+    note: str | None = None,
+) -> Ranking:
+    """Order priced rows, share ranks among ties, explain, price default routing and build the routing object.
+
+    Both the index (``RankIndex.rank``) and the engine reference (``rank_with_engine``) end here, so they can
+    differ only in how they price a row.
+    """
+    keyed = sorted(((sort_key(r, filters), tie_order(r), r) for r in rows), key=lambda t: (t[0], t[1]))
     ranked: list[RankedEndpoint] = []
-    for index, row in enumerate(kept):
-        assert priced is not None
-        cost = priced.row(index, named=True)
-        if cost["status"] != "ok":
-            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": cost["reason"]})
-            continue
-        if filters.exclude_free and table.versions[cost["sheet_id"]].sheet.free:
-            excluded.append({"model_id": row["model_id"], "tag": row["tag"], "reason": "free endpoint"})
-            continue
-        ranked.append(_ranked_row(row, cost, profile, table))
-    ranked.sort(key=lambda r: (r.cost_per_request, r.model_id, r.tag))
-    ranked = [replace(row, rank=rank) for rank, row in enumerate(ranked, 1)]
+    previous: tuple[Any, ...] | None = None
+    rank = 0
+    for position, (key, _, row) in enumerate(keyed, 1):
+        if key != previous:
+            rank, previous = position, key
+        ranked.append(replace(row, rank=rank))
+    ties = sum(1 for r in ranked if r.rank == 1)
     return Ranking(
         at=at,
         model=model,
         profile=profile,
         filters=filters,
         ranked=ranked,
-        excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"])),
-        explanation=_explain(ranked, profile),
-        routing=provider_routing(ranked, filters, fallbacks),
-    )
-
-
-def _ranked_row(
-    row: dict[str, Any], cost: dict[str, Any], profile: WorkloadProfile, table: PriceTable
-) -> RankedEndpoint:
-    total: Decimal = cost["cost_total"]
-    tokens = profile.input_tokens + profile.output_tokens
-    terms: dict[str, Decimal] = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS if cost[c]}
-    dominant = sorted(terms.items(), key=lambda kv: -kv[1])
-    version = table.versions[cost["sheet_id"]]
-    return RankedEndpoint(
-        rank=0,
-        model_id=row["model_id"],
-        tag=row["tag"],
-        endpoint_key=row["endpoint_key"],
-        provider=row["provider_slug"],
-        provider_name=row["provider_name"],
-        quantization=row.get("quantization"),
-        context_length=row.get("context_length"),
-        cost_per_request=reduced(total),
-        cost_per_million_tokens=per_million_tokens(total, tokens),
-        workload_cost=reduced(total * profile.requests),
-        base_per_request=reduced(cost["cost_base"]) if cost["cost_base"] is not None else None,
-        saving_per_request=reduced(cost["saving"]) if cost["saving"] is not None else None,
-        discount=reduced(version.sheet.discount),
-        terms={k: reduced(v) for k, v in dominant},
-        term_shares={k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
-        overrides_applied=cost["overrides_applied"],
-        price_valid_from=version.valid_from,
-        status=row.get("status"),
-        uptime_last_1d=row.get("uptime_last_1d"),
+        excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"], r["endpoint_key"])),
+        explanation=_explain(ranked, excluded, profile, filters, ties),
+        routing=provider_routing(ranked, filters, fallbacks, profile),
+        ties=ties,
+        default_routing=default_routing(ranked, scale) if model is not None else None,
+        note=note,
+        scale=scale,
     )
 
 
@@ -178,39 +259,135 @@ def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
     return reduced(per_million(total, tokens).quantize(PER_M_UNIT))
 
 
-def _explain(ranked: list[RankedEndpoint], profile: WorkloadProfile) -> str:
+def _label(row: RankedEndpoint, many_models: bool) -> str:
+    return f"{row.model_id} via {row.tag}" if many_models else row.tag
+
+
+def _less(cheaper: Decimal, dearer: Decimal) -> str:
+    """ "N % less than": rounded to 0.1 %; a gap that rounds to nothing says so rather than "0.0 %"."""
+    share = (100 * (dearer - cheaper) / dearer).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+    return f"{share}% less than" if share > 0 else "under 0.1% less than"
+
+
+def _explain(
+    ranked: list[RankedEndpoint],
+    excluded: list[dict[str, Any]],
+    profile: WorkloadProfile,
+    filters: EndpointFilters,
+    ties: int,
+) -> str:
     if not ranked:
-        return "no endpoint passed the filters with a listed price"
+        if not excluded:
+            return "no endpoint passed the filters with a listed price"
+        counts: dict[str, int] = {}
+        for row in excluded:
+            counts[row["requirement"]] = counts.get(row["requirement"], 0) + 1
+        why = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
+    many = len({r.model_id for r in ranked}) > 1
     shares = ", ".join(f"{k} {v:.0%}" for k, v in list(win.term_shares.items())[:3]) or "nothing (free)"
-    text = f"{win.model_id} via {win.tag} costs ${canonical(win.cost_per_request)} per request ({shares})"
-    if len(ranked) > 1:
-        second = ranked[1]
-        a, b = win.cost_per_request, second.cost_per_request
-        gap = f"{float((b - a) / b):.1%} less than" if b else "the same as"
-        # The term where the runner-up loses the most explains the ordering best.
+    tied = [r for r in ranked if r.rank == 1]
+    if ties > 1 and len({r.cost_per_request for r in tied}) == 1:
+        names = ", ".join(_label(r, many) for r in tied[:3]) + (" …" if ties > 3 else "")
+        text = f"{ties} endpoints tie at ${canonical(win.cost_per_request)} per request ({names}; {shares})"
+    else:
+        text = f"{_label(win, True)} costs ${canonical(win.cost_per_request)} per request ({shares})"
+    if filters.sort != "price":
+        text += f"; ranked by {filters.sort} p50 from the latest telemetry, cost breaking ties"
+    dearer = next((r for r in ranked if r.cost_per_request > win.cost_per_request), None)
+    if dearer is not None and dearer.cost_per_request:
+        a, b = win.cost_per_request, dearer.cost_per_request
         zero = Decimal(0)
-        diffs = {k: second.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(second.terms)}
-        text += f"; {gap} {second.tag} (${canonical(second.cost_per_request)})"
+        # The term where the next dearer endpoint loses the most explains the ordering best.
+        diffs = {k: dearer.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(dearer.terms)}
+        text += f"; {_less(a, b)} {_label(dearer, many)} (${canonical(b)})"
         if diffs and max(diffs.values()) > 0:
-            text += f", mostly on {max(diffs, key=lambda k: diffs[k])}"
+            text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
+    cheapest = min(ranked, key=lambda r: r.cost_per_request)
+    if cheapest.cost_per_request < win.cost_per_request:
+        text += f"; the cheapest is {_label(cheapest, many)} at ${canonical(cheapest.cost_per_request)}"
     if profile.cache_hit:
         text += f"; {profile.cache_hit:%} of input is a cache hit, so cache-read prices weigh in"
     return text
 
 
-def provider_routing(ranked: list[RankedEndpoint], filters: EndpointFilters, fallbacks: int) -> dict[str, Any] | None:
-    """OpenRouter's ``provider`` object: the winner first, the next cheapest of the same model as fallbacks."""
-    if not ranked:
+def provider_routing(
+    ranked: list[RankedEndpoint],
+    filters: EndpointFilters,
+    fallbacks: int,
+    profile: WorkloadProfile | None = None,
+) -> dict[str, Any] | None:
+    """OpenRouter's ``provider`` object (its ``ProviderPreferences``): the winner first, the next ones of the
+    same model as fallbacks in the ranked order, and the constraints that were asked for."""
+    listed = [r for r in ranked if r.price_source == "endpoint"]
+    if not listed:
         return None
-    model = ranked[0].model_id
+    model = listed[0].model_id
     # Two endpoints can share a tag (``model@tag#2``); OpenRouter routes by tag, so each appears once.
-    order = list(dict.fromkeys(r.tag for r in ranked if r.model_id == model))[: 1 + fallbacks]
-    routing: dict[str, Any] = {"order": order, "allow_fallbacks": False}
-    if filters.parameters:
+    order = list(dict.fromkeys(r.tag for r in listed if r.model_id == model))[: 1 + fallbacks]
+    routing: dict[str, Any] = {"order": order, "allow_fallbacks": filters.allow_fallbacks}
+    if filters.parameters or (profile is not None and profile.requirements()):
         routing["require_parameters"] = True
     if filters.quantizations:
         routing["quantizations"] = list(filters.quantizations)
     if filters.no_training:
         routing["data_collection"] = "deny"
+    if filters.zdr:
+        routing["zdr"] = True
+    if filters.providers:
+        routing["only"] = list(filters.providers)
+    if filters.exclude_providers:
+        routing["ignore"] = list(filters.exclude_providers)
+    if filters.max_price:
+        routing["max_price"] = {key: canonical(cap) for key, cap in filters.max_price.items()}
+    if filters.sort != "price":
+        routing["sort"] = filters.sort
+    if filters.preferred_min_throughput is not None:
+        routing["preferred_min_throughput"] = filters.preferred_min_throughput
+    if filters.preferred_max_latency is not None:
+        routing["preferred_max_latency"] = filters.preferred_max_latency
     return routing
+
+
+def _quantized(value: Fraction, unit: Decimal) -> Decimal:
+    digits = scale_of(unit)
+    return from_units(round(value * 10**digits), digits)
+
+
+def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:
+    """The expected cost of one request under OpenRouter's price-weighted load balancing (``DefaultRouting``).
+
+    Over the ranked endpoints priced on their own listing whose status was ok (0) or unrecorded at ``as_of``:
+    the filters the caller set apply to default routing too, and status 0 stands for "no recent outage".
+    """
+    pool = [r for r in ranked if r.price_source == "endpoint" and r.status in (0, None)]
+    if not pool:
+        return None
+    costs = [to_units(r.cost_per_request, scale) for r in pool]
+    if min(costs) == 0:
+        weights = [Fraction(1 if c == 0 else 0) for c in costs]
+        expected_units = 0
+    else:
+        weights = [Fraction(1, c * c) for c in costs]
+        expected_units = round(sum((Fraction(1, c) for c in costs), Fraction(0)) / sum(weights, Fraction(0)))
+    total = sum(weights, Fraction(0))
+    shares: dict[str, Fraction] = {}
+    for row, weight in zip(pool, weights, strict=True):
+        shares[row.tag] = shares.get(row.tag, Fraction(0)) + weight / total
+    expected = from_units(expected_units, scale)
+    cheapest = min(costs)
+    saving_units = expected_units - cheapest
+    percent = _quantized(Fraction(100 * saving_units, expected_units), PERCENT_UNIT) if expected_units else Decimal(0)
+    return DefaultRouting(
+        expected_cost_per_request=reduced(expected),
+        saving_per_request=reduced(from_units(saving_units, scale)),
+        saving_percent=reduced(percent),
+        endpoints=len(pool),
+        shares={tag: reduced(_quantized(share, SHARE_UNIT)) for tag, share in shares.items()},
+        weighting=(
+            "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
+            "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "
+            "is the price it pays there"
+        ),
+    )

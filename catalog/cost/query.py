@@ -17,9 +17,11 @@ from dataclasses import MISSING, dataclass, fields
 from decimal import Decimal
 from typing import Any, Literal
 
-from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
+from catalog.cost.workload import DEFAULT_FALLBACKS, REASONING_EFFORTS, SORTS, EndpointFilters, WorkloadProfile
 
-Kind = Literal["count", "share", "choice", "flag", "names", "percent"]
+# count: a whole number; share: decimal text 0–1; money: decimal text in USD (None: no cap); number: a float ≥ 0
+# (None: unset); percent: a float 0–100; choice: one of ``choices``; flag: a bool; names: a repeated text.
+Kind = Literal["count", "share", "money", "number", "choice", "flag", "names", "percent"]
 Target = Literal["profile", "filters", "routing"]
 MAX_TOKENS = 10**12  # the API's bound for every token or request count
 MAX_FALLBACKS = 20
@@ -106,6 +108,24 @@ CHEAPEST: tuple[Param, ...] = (
     _count("requests", "profile", "requests", "Requests in the workload.", minimum=1),
     _count("images", "profile", "images", "Input images per request.", show_default=False),
     _count("web_searches", "profile", "web_searches", "Web searches per request.", show_default=False),
+    Param("tools", "profile", "tools", "flag", "The request sends tools (needs an endpoint supporting tools)."),
+    Param(
+        "structured_output",
+        "profile",
+        "structured_output",
+        "flag",
+        "The request asks for a response format / structured output.",
+    ),
+    Param(
+        "reasoning_effort",
+        "profile",
+        "reasoning_effort",
+        "choice",
+        "The request's reasoning effort (any but none needs reasoning support).",
+        "Reasoning effort of the request; any but none needs an endpoint supporting reasoning.",
+        choices=REASONING_EFFORTS,
+        show_default=False,
+    ),
     _count("min_context", "filters", "min_context", "Minimum context length.", minimum=1, show_default=False),
     _count(
         "min_max_completion",
@@ -162,6 +182,60 @@ CHEAPEST: tuple[Param, ...] = (
         minimum=0,
         maximum=100,
     ),
+    Param("zdr", "filters", "zdr", "flag", "Only zero-data-retention providers (retain no prompts)."),
+    *(
+        Param(
+            f"max_price_{key}",
+            "filters",
+            f"max_price_{key}",
+            "money",
+            f"Maximum {key} price, USD{unit} (OpenRouter's max_price).",
+            f"Maximum {key} price in USD{unit}.",
+            show_default=False,
+        )
+        for key, unit in (
+            ("prompt", " per million tokens"),
+            ("completion", " per million tokens"),
+            ("request", " per request"),
+            ("image", " per image"),
+        )
+    ),
+    Param(
+        "sort",
+        "filters",
+        "sort",
+        "choice",
+        "Rank by price, throughput (p50, highest first) or latency (p50, lowest first).",
+        "Rank by price, throughput or latency.",
+        choices=SORTS,
+    ),
+    Param(
+        "order",
+        "filters",
+        "order",
+        "names",
+        "These providers first, in this order (slug, name or tag; repeat).",
+        "Providers first, in this order (repeat).",
+    ),
+    Param("allow_fallbacks", "filters", "allow_fallbacks", "flag", "Emit allow_fallbacks: true in the routing object."),
+    Param(
+        "preferred_min_throughput",
+        "filters",
+        "preferred_min_throughput",
+        "number",
+        "Rank endpoints with at least this throughput (tokens/s, p50) first.",
+        "Endpoints with at least this p50 throughput (tokens/s) rank first.",
+        show_default=False,
+    ),
+    Param(
+        "preferred_max_latency",
+        "filters",
+        "preferred_max_latency",
+        "number",
+        "Rank endpoints with at most this latency (seconds, p50) first.",
+        "Endpoints with at most this p50 latency (seconds) rank first.",
+        show_default=False,
+    ),
     _count("fallbacks", "routing", "fallbacks", "Fallbacks in the routing object.", maximum=MAX_FALLBACKS),
 )
 
@@ -174,13 +248,16 @@ class CheapestQuery:
 
 
 def build_query(values: Mapping[str, Any], number: Callable[[str, Param], Decimal]) -> CheapestQuery:
-    """The query ``values`` (one per ``CHEAPEST`` name) ask for. ``number`` reads a share's text, so each face
-    words a bad number its own way; the profile then checks the values themselves (raising ``InputError``)."""
+    """The query ``values`` (one per ``CHEAPEST`` name) ask for. ``number`` reads a share's or an amount's text,
+    so each face words a bad number its own way; the profile then checks the values themselves (raising
+    ``InputError``)."""
     parts: dict[Target, dict[str, Any]] = {"profile": {}, "filters": {}, "routing": {}}
     for param in CHEAPEST:
         value = values[param.name]
         if param.kind == "share":
             value = number(value, param)
+        elif param.kind == "money":
+            value = None if value is None else number(value, param)
         elif param.kind == "names":
             value = tuple(value or ())
         elif param.invert:

@@ -409,17 +409,24 @@ def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> pl.DataFrame:
-    """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters on.
+    """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters and sorts on.
 
-    Status is the one in force at ``at``; the provider's data policy is its version at ``at`` (else its
-    earliest, for days before the directory was recorded); uptime is the latest observed (telemetry keeps
-    only the newest value), with ``observed_at`` saying when.
+    Limits and parameters are the endpoint version's at ``at``; ``input_modalities`` the model version's in
+    force then (null when the model had none). Status is the one in force at ``at``; the provider's data
+    policy is its version at ``at`` (else its earliest, for days before the directory was recorded), and
+    ``zdr`` reads it: true when the provider retains no prompts, null when unknown. Uptime, latency and
+    throughput are the latest observed (telemetry keeps only the newest value), with ``telemetry_at``
+    saying when.
     """
     return _frame(
         con,
         """
         WITH e AS (
             SELECT * FROM endpoint_versions
+            WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
+              AND ($model IS NULL OR model_id = $model)
+        ), m AS (
+            SELECT model_id, input_modalities FROM model_versions
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
               AND ($model IS NULL OR model_id = $model)
         ), s AS (
@@ -432,10 +439,14 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
             FROM provider_versions
         )
         SELECT e.model_id, e.endpoint_key, e.tag, e.provider_slug, e.provider_name, e.quantization,
-               e.context_length, e.max_completion_tokens, e.supported_parameters, s.status,
+               e.context_length, e.max_completion_tokens, e.max_prompt_tokens, e.supported_parameters,
+               m.input_modalities, s.status,
                p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
-               t.uptime_last_1d, t.observed_at AS telemetry_at
+               NOT p.policy_retains_prompts AS zdr,
+               t.uptime_last_5m, t.uptime_last_30m, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
+               t.observed_at AS telemetry_at
         FROM e
+        LEFT JOIN m USING (model_id)
         LEFT JOIN s USING (endpoint_key)
         LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
         LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key

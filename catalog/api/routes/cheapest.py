@@ -28,8 +28,13 @@ def _annotation(param: Param) -> Any:
         return Annotated[kind, Query(ge=param.minimum, le=param.maximum, description=doc)]
     if param.kind == "share":
         return Annotated[str, Query(max_length=SHARE_LENGTH, description=doc)]
+    if param.kind == "money":
+        return Annotated[str | None, Query(max_length=SHARE_LENGTH, description=doc)]
+    if param.kind == "number":
+        return Annotated[float | None, Query(ge=0, description=doc)]
     if param.kind == "choice":
-        return Annotated[Literal[param.choices], Query(description=doc)]
+        choice: Any = Literal[param.choices]
+        return Annotated[choice if param.default is not None else choice | None, Query(description=doc)]
     if param.kind == "names":
         return Annotated[list[str] | None, Query(description=doc)]
     if param.kind == "percent":

@@ -1,0 +1,513 @@
+"""Rank endpoints for a workload in microseconds: one index per snapshot in force, plain integer arithmetic.
+
+``RankIndex.build`` takes the candidate endpoints in force at an instant (``catalog.store.queries
+.endpoint_candidates``) and the ``PriceTable`` and keeps, per endpoint, what a ranking needs: the price sheet in
+force and, per override variant, its rates as integers of the table's unit (``10**-scale`` USD), the override
+conditions, the discount as a fraction, and the endpoint's limits, parameters, modalities, status, policy and
+telemetry. ``RankIndex.rank`` then prices one request of a profile on each candidate with Python integers (no
+frame is built) and orders the result (``catalog.cost.profile.assemble``).
+
+The index equals the batch engine exactly: ``rank_with_engine`` is the reference (the engine's batch path,
+``catalog.cost.engine.cost_usage``, over the same rows), and tests compare the two on random profiles over
+every model of the replayed history. Both price a request as the engine does: the sheet in force for the
+endpoint key (else the model's list price), the override variant from the whole prompt and the UTC minute of
+``at``, each exclusive part billed once, the undiscounted base ``total·den/num`` rounded half up.
+
+Before the endpoint history (a model with no endpoint listed at ``at``) the model's list price from ``/models``
+is ranked as one row tagged ``"list price"`` and ``Ranking.note`` says so; with no price at all the note says
+when that model's price history starts.
+"""
+
+from __future__ import annotations
+
+import weakref
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from catalog.cost.engine import COST_COLUMNS, cost_usage
+from catalog.cost.money import from_units
+from catalog.cost.profile import (
+    LIST_PRICE_TAG,
+    RankedEndpoint,
+    Ranking,
+    assemble,
+    exclusion_row,
+    per_million_tokens,
+)
+from catalog.cost.sheets import PriceTable, Resolution, variant_prices
+from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
+from catalog.money import EXACT, reduced
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_PRICE = "no price in force at this time (before the history starts, or not listed then)"
+_DYNAMIC = "dynamic price (-1): the router decides it per request; it is not listed"
+# Rates per term, in the order of ``catalog.cost.engine.TERMS``.
+_RATE_NAMES = (
+    "input",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "output",
+    "reasoning",
+    "request",
+    "image",
+    "web_search",
+)
+_TERMS = tuple(c.removeprefix("cost_") for c in COST_COLUMNS)
+
+
+def _day(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+@dataclass(frozen=True)
+class _History:
+    """When each model's price history starts and ends, and when the endpoint history starts."""
+
+    endpoints_from: datetime | None
+    model_endpoints_from: dict[str, datetime]
+    model_from: dict[str, datetime]
+    model_to: dict[str, datetime | None]
+
+
+@dataclass(frozen=True)
+class _Variants:
+    """The table's variants as plain lists: rates per term (None: dynamic), discount num / den."""
+
+    rates: list[tuple[int, ...] | None]
+    num: list[int]
+    den: list[int]
+    bounds: list[int]
+
+
+_histories: weakref.WeakKeyDictionary[PriceTable, _History] = weakref.WeakKeyDictionary()
+_variant_lists: weakref.WeakKeyDictionary[PriceTable, _Variants] = weakref.WeakKeyDictionary()
+
+
+def _history(table: PriceTable) -> _History:
+    found = _histories.get(table)
+    if found is None:
+        endpoints_from: datetime | None = None
+        model_endpoints_from: dict[str, datetime] = {}
+        model_from: dict[str, datetime] = {}
+        model_to: dict[str, datetime | None] = {}
+        for v in table.versions:
+            if v.kind == "endpoint":
+                if endpoints_from is None or v.valid_from < endpoints_from:
+                    endpoints_from = v.valid_from
+                if v.model_id not in model_endpoints_from or v.valid_from < model_endpoints_from[v.model_id]:
+                    model_endpoints_from[v.model_id] = v.valid_from
+            else:
+                if v.model_id not in model_from or v.valid_from < model_from[v.model_id]:
+                    model_from[v.model_id] = v.valid_from
+                end = model_to.get(v.model_id, v.valid_to)
+                model_to[v.model_id] = None if end is None or v.valid_to is None else max(end, v.valid_to)
+        found = _histories[table] = _History(endpoints_from, model_endpoints_from, model_from, model_to)
+    return found
+
+
+def _variants(table: PriceTable) -> _Variants:
+    found = _variant_lists.get(table)
+    if found is None:
+        columns = [table.variants[name].to_list() for name in _RATE_NAMES]
+        dynamic = table.variants["dynamic"].to_list()
+        rates: list[tuple[int, ...] | None] = [
+            None if dynamic[i] else tuple(c[i] for c in columns) for i in range(table.null_variant)
+        ]
+        num = table.variants["discount_num"].to_list()[: table.null_variant]
+        den = table.variants["discount_den"].to_list()[: table.null_variant]
+        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list())
+    return found
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _period(table: PriceTable, at: datetime) -> int:
+    """The period index of ``at``: how many of the table's bounds are ≤ it (as ``PriceTable.period_of``)."""
+    return bisect_right(_variants(table).bounds, _micros(at))
+
+
+def fallback_note(table: PriceTable, model: str, at: datetime, priced: bool) -> str:
+    """What ``Ranking.note`` says when ``model`` has no endpoint listed at ``at``."""
+    history = _history(table)
+    starts = history.model_endpoints_from.get(model) or history.endpoints_from
+    if priced:
+        listing = f"no endpoint listing at {_stamp(at)}"
+        if starts is not None and starts > at:
+            listing += f" (the endpoint history starts {_day(starts)})"
+        elif model in history.model_endpoints_from:
+            listing += " (none of its endpoints was listed then)"
+        return listing + "; ranked on the model's list price from /models (endpoint limits and filters not checked)"
+    first = history.model_from.get(model)
+    if first is None:
+        return f"no price for {model} at {_stamp(at)}: the history holds no list price for it"
+    if first > at:
+        return f"no price for {model} at {_stamp(at)}: its price history starts {_day(first)}"
+    end = history.model_to.get(model)
+    ended = f" (its listing ended {_day(end)})" if end is not None and end <= at else ""
+    return f"no price for {model} in force at {_stamp(at)}{ended}"
+
+
+def _fallback_models(table: PriceTable, model: str | None, models_listed: set[str], at: datetime) -> list[str]:
+    """Models to rank on their list price: the one asked for when none of its endpoints is listed at ``at``;
+    every model when no endpoint at all is (a time before the endpoint history)."""
+    if model is not None:
+        return [] if model in models_listed else [model]
+    starts = _history(table).endpoints_from
+    if models_listed or (starts is not None and starts <= at):
+        return []
+    return sorted({v.model_id for v in table.versions if v.kind == "model"})
+
+
+def _list_price_row(model: str) -> dict[str, Any]:
+    return {
+        "model_id": model,
+        "tag": LIST_PRICE_TAG,
+        "endpoint_key": model,
+        "provider_slug": None,
+        "provider_name": None,
+    }
+
+
+def _ranked(
+    row: dict[str, Any],
+    profile: WorkloadProfile,
+    table: PriceTable,
+    sheet_id: int,
+    source: str,
+    total: Decimal,
+    base: Decimal | None,
+    terms: dict[str, Decimal],
+    overrides: int,
+) -> RankedEndpoint:
+    """One ranked row from a priced candidate; ``terms`` as the engine's columns (table scale, every term)."""
+    tokens = profile.input_tokens + profile.output_tokens
+    dominant = sorted(((k, v) for k, v in terms.items() if v), key=lambda kv: -kv[1])
+    version = table.versions[sheet_id]
+    return RankedEndpoint(
+        rank=0,
+        model_id=row["model_id"],
+        tag=row["tag"],
+        endpoint_key=row["endpoint_key"],
+        provider=row.get("provider_slug"),
+        provider_name=row.get("provider_name"),
+        quantization=row.get("quantization"),
+        context_length=row.get("context_length"),
+        cost_per_request=reduced(total),
+        cost_per_million_tokens=per_million_tokens(total, tokens),
+        workload_cost=reduced(EXACT.multiply(total, Decimal(profile.requests))),
+        base_per_request=reduced(base) if base is not None else None,
+        saving_per_request=reduced(base - total) if base is not None else None,
+        discount=reduced(version.sheet.discount),
+        terms={k: reduced(v) for k, v in dominant},
+        term_shares={k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
+        overrides_applied=overrides,
+        price_valid_from=version.valid_from,
+        status=row.get("status"),
+        uptime_last_1d=row.get("uptime_last_1d"),
+        max_prompt_tokens=row.get("max_prompt_tokens"),
+        max_completion_tokens=row.get("max_completion_tokens"),
+        latency_p50=row.get("latency_p50"),
+        throughput_p50=row.get("throughput_p50"),
+        price_source=source,
+    )
+
+
+# -- the reference: the engine's batch path -------------------------------------------------------------------
+
+
+def rank_with_engine(
+    candidates: pl.DataFrame,
+    table: PriceTable,
+    profile: WorkloadProfile,
+    filters: EndpointFilters,
+    *,
+    at: datetime,
+    model: str | None = None,
+    fallbacks: int = DEFAULT_FALLBACKS,
+) -> Ranking:
+    """Rank with ``catalog.cost.engine.cost_usage`` pricing every candidate in one batch: the reference that
+    ``RankIndex.rank`` equals (and the way the ranking was computed before the index)."""
+    rows = [r for r in candidates.to_dicts() if model is None or r["model_id"] == model]
+    kept: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    for row in rows:
+        found = filters.requirement(row, profile)
+        if found:
+            excluded.append(exclusion_row(row, *found))
+        else:
+            kept.append(row)
+    fallback = _fallback_models(table, model, {r["model_id"] for r in rows}, at)
+    usage_rows = [{"model": r["model_id"], "endpoint": r["endpoint_key"], **profile.usage_row()} for r in kept]
+    usage_rows += [{"model": m, "endpoint": None, **profile.usage_row()} for m in fallback]
+    kept += [_list_price_row(m) for m in fallback]
+    usage = pl.DataFrame(usage_rows, schema_overrides={"model": pl.String, "endpoint": pl.String})
+    priced = cost_usage(usage, table, at=at) if usage_rows else None
+    ranked: list[RankedEndpoint] = []
+    unpriced: set[str] = set()
+    for index, row in enumerate(kept):
+        assert priced is not None
+        cost = priced.row(index, named=True)
+        if cost["status"] != "ok":
+            if row["tag"] == LIST_PRICE_TAG:
+                unpriced.add(row["model_id"])
+            else:
+                excluded.append(exclusion_row(row, "price", cost["reason"]))
+            continue
+        sheet = table.versions[cost["sheet_id"]].sheet
+        if filters.exclude_free and sheet.free:
+            excluded.append(exclusion_row(row, "free", "free endpoint"))
+            continue
+        capped = filters.price_cap(variant_prices(sheet, cost["overrides_applied"])) if filters.max_price else None
+        if capped:
+            excluded.append(exclusion_row(row, "max_price", capped))
+            continue
+        terms = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS}
+        ranked.append(
+            _ranked(
+                row,
+                profile,
+                table,
+                cost["sheet_id"],
+                str(cost["price_source"]),
+                cost["cost_total"],
+                cost["cost_base"],
+                terms,
+                cost["overrides_applied"],
+            )
+        )
+    note = fallback_note(table, model, at, priced=model not in unpriced) if model in fallback else None
+    if model is None and fallback:
+        note = fallback_note(table, fallback[0], at, priced=True).split(";")[0] + "; ranked on list prices from /models"
+    return assemble(
+        ranked,
+        excluded,
+        at=at,
+        model=model,
+        profile=profile,
+        filters=filters,
+        fallbacks=fallbacks,
+        scale=table.scale,
+        note=note,
+    )
+
+
+# -- the index ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One endpoint (or a model's list price) with its sheet in force and the sheet's override conditions."""
+
+    row: dict[str, Any]
+    sheet_id: int  # -1: no price in force
+    source: str  # endpoint / model
+    reason: str | None  # why nothing can price it (a resolution failure)
+    variant_base: int
+    conditions: tuple[tuple[int, int | None, int | None], ...]  # per override: min prompt, UTC start, end minute
+    free: bool
+
+
+def _mask(conditions: tuple[tuple[int, int | None, int | None], ...], prompt: int, minute: int) -> int:
+    """Bit ``j`` set when override ``j`` applies: the whole prompt reaches its minimum and, when it has a UTC
+    window, ``minute`` (of the day) is inside it (a window may wrap past midnight)."""
+    mask = 0
+    for j, (least, start, end) in enumerate(conditions):
+        if prompt < least:
+            continue
+        if start is not None and end is not None:
+            inside = start <= minute < end if start <= end else (minute >= start or minute < end)
+            if not inside:
+                continue
+        mask |= 1 << j
+    return mask
+
+
+class RankIndex:
+    """Per snapshot in force: every model's candidate endpoints with integer rates (per override variant, at
+    the price table's scale), limits, parameters, modalities, status, policy and telemetry; built once.
+
+    ``rank`` prices one request of a profile on the candidates with Python integers and returns the same
+    ``Ranking`` as ``rank_with_engine`` (tested equal). ``at`` is the instant the candidates are in force; a
+    ranking may ask for another instant in the same snapshot (``rank(at=...)``): only the UTC minute of day
+    (time-windowed overrides) and the answer's ``at`` change, since sheets change only at snapshots.
+    """
+
+    def __init__(self, table: PriceTable, at: datetime, candidates: list[_Candidate]) -> None:
+        self.table = table
+        self.at = at
+        self.scale = table.scale
+        self._variants = _variants(table)
+        self._candidates = candidates
+        self._by_model: dict[str, list[_Candidate]] = {}
+        for candidate in candidates:
+            self._by_model.setdefault(candidate.row["model_id"], []).append(candidate)
+        self._fallbacks: dict[str, _Candidate] = {}
+        self._caps: dict[tuple[int, int], dict[str, Decimal | None]] = {}
+
+    @classmethod
+    def build(cls, candidates: pl.DataFrame, table: PriceTable, at: datetime) -> RankIndex:
+        """The index of ``candidates`` (``endpoint_candidates(con, at, None)``, or one model's) at ``at``."""
+        period = _period(table, at)
+        built = [
+            cls._candidate(table, period, row, table.resolve(row["model_id"], None, row["endpoint_key"]))
+            for row in candidates.to_dicts()
+        ]
+        return cls(table, at, built)
+
+    @staticmethod
+    def _candidate(table: PriceTable, period: int, row: dict[str, Any], resolution: Resolution) -> _Candidate:
+        sheets, sources = table.sheets_by_period(resolution)
+        sheet_id, source = sheets[period], sources[period]
+        if sheet_id < 0:
+            return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False)
+        version = table.versions[sheet_id]
+        conditions = tuple(
+            (
+                o.min_prompt_tokens or 0,
+                (o.utc_start // 100) * 60 + o.utc_start % 100 if o.utc_start is not None else None,
+                (o.utc_end // 100) * 60 + o.utc_end % 100 if o.utc_end is not None else None,
+            )
+            for o in version.sheet.overrides
+        )
+        base = int(table.variant_base[sheet_id])
+        return _Candidate(
+            row, sheet_id, "endpoint" if source == 0 else "model", None, base, conditions, version.sheet.free
+        )
+
+    def _fallback(self, model: str) -> _Candidate:
+        found = self._fallbacks.get(model)
+        if found is None:
+            resolution = self.table.resolve(model, None, None)
+            found = self._candidate(self.table, _period(self.table, self.at), _list_price_row(model), resolution)
+            self._fallbacks[model] = found
+        return found
+
+    def _cap_prices(self, candidate: _Candidate, mask: int) -> dict[str, Decimal | None]:
+        key = (candidate.sheet_id, mask)
+        found = self._caps.get(key)
+        if found is None:
+            found = self._caps[key] = variant_prices(self.table.versions[candidate.sheet_id].sheet, mask)
+        return found
+
+    def rank(
+        self,
+        profile: WorkloadProfile,
+        filters: EndpointFilters,
+        *,
+        model: str | None = None,
+        fallbacks: int = DEFAULT_FALLBACKS,
+        at: datetime | None = None,
+    ) -> Ranking:
+        """Rank ``model``'s candidates (every model's when None) by what one request of ``profile`` costs."""
+        when = at or self.at
+        minute = (_micros(when) // 60_000_000) % 1440
+        usage = profile.usage_row()
+        prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+        cache_read, cw5, cw1h = usage["cache_read_tokens"], usage["cache_write_tokens"], usage["cache_write_1h_tokens"]
+        reasoning = usage["reasoning_tokens"]
+        counts = (
+            prompt - cache_read - cw5 - cw1h,
+            cache_read,
+            cw5,
+            cw1h,
+            completion - reasoning,
+            reasoning,
+            1,
+            usage["images"],
+            usage["web_searches"],
+        )
+        pool = self._candidates if model is None else self._by_model.get(model, [])
+        listed_models = set(self._by_model) if model is None else ({model} if pool else set())
+        fallback = _fallback_models(self.table, model, listed_models, self.at)
+        rates_of, nums, dens = self._variants.rates, self._variants.num, self._variants.den
+        scale = self.scale
+        ranked: list[RankedEndpoint] = []
+        excluded: list[dict[str, Any]] = []
+        unpriced: set[str] = set()
+        for candidate in [*pool, *(self._fallback(m) for m in fallback)]:
+            row = candidate.row
+            listed = row["tag"] != LIST_PRICE_TAG
+            if listed:
+                found = filters.requirement(row, profile)
+                if found:
+                    excluded.append(exclusion_row(row, *found))
+                    continue
+            if candidate.sheet_id < 0:
+                if listed:
+                    excluded.append(exclusion_row(row, "price", candidate.reason or _NO_PRICE))
+                else:
+                    unpriced.add(row["model_id"])
+                continue
+            mask = _mask(candidate.conditions, prompt, minute) if candidate.conditions else 0
+            variant = candidate.variant_base + mask
+            rates = rates_of[variant]
+            if rates is None:
+                if listed:
+                    excluded.append(exclusion_row(row, "price", _DYNAMIC))
+                else:
+                    unpriced.add(row["model_id"])
+                continue
+            if filters.exclude_free and candidate.free:
+                excluded.append(exclusion_row(row, "free", "free endpoint"))
+                continue
+            if filters.max_price:
+                capped = filters.price_cap(self._cap_prices(candidate, mask))
+                if capped:
+                    excluded.append(exclusion_row(row, "max_price", capped))
+                    continue
+            parts = [c * r for c, r in zip(counts, rates, strict=True)]
+            total = sum(parts)
+            num, den = nums[variant], dens[variant]
+            base: int | None = total
+            if num != den:
+                base = (2 * total * den + num) // (2 * num) if num > 0 else None
+                if base is not None and base >= 2**126:
+                    base = None
+            terms = dict.fromkeys(_TERMS, Decimal(0))
+            for name, value in zip(_TERMS, parts, strict=False):
+                terms[name] = from_units(value, scale)
+            ranked.append(
+                _ranked(
+                    row,
+                    profile,
+                    self.table,
+                    candidate.sheet_id,
+                    candidate.source,
+                    from_units(total, scale),
+                    from_units(base, scale) if base is not None else None,
+                    terms,
+                    mask,
+                )
+            )
+        note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
+        if model is None and fallback:
+            note = (
+                fallback_note(self.table, fallback[0], when, priced=True).split(";")[0]
+                + "; ranked on list prices from /models"
+            )
+        return assemble(
+            ranked,
+            excluded,
+            at=when,
+            model=model,
+            profile=profile,
+            filters=filters,
+            fallbacks=fallbacks,
+            scale=scale,
+            note=note,
+        )
+
+
+__all__ = ["RankIndex", "fallback_note", "rank_with_engine"]
