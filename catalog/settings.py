@@ -9,7 +9,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catalog.errors import ConfigError
+from catalog.errors import ConfigError, InputError
+from catalog.freshness import DEFAULT_STALE_AFTER
+from catalog.times import parse_duration
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -118,3 +120,18 @@ def site_dir(db: Path | None = None) -> Path:
     if db.resolve() == default_db().resolve():
         return data_dir() / "site"
     return db.with_name(f"{db.stem}-site")
+
+
+def stale_after(explicit: float | None = None) -> float:
+    """Seconds after which the newest snapshot makes answers stale: ``explicit`` (``catalog up`` passes twice
+    its catalog sweep interval), else ``CATALOG_STALE_AFTER`` (a duration: ``"2h"``, ``"90m"``, ``"1d"`` or
+    seconds), else 2 h — twice the default hourly sweep."""
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get("CATALOG_STALE_AFTER")
+    if raw is None or raw.strip() == "":
+        return DEFAULT_STALE_AFTER
+    try:
+        return parse_duration(raw, what="CATALOG_STALE_AFTER")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None

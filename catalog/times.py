@@ -3,11 +3,18 @@
 A bare date means the whole UTC day: as a start (``--since``) it is 00:00, as an end (``--until``,
 ``--as-of``) it is the last instant of that day — so ``--as-of 2026-07-20`` is the state at the end of the
 20th, which includes that day's snapshot.
+
+``now()`` is the one clock of the package (the data's age, the default ``as_of``, run times). ``use_clock``
+swaps it for a block — how a test makes a replayed history "recent" without rewriting its timestamps.
+Durations (``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or seconds) are read by ``parse_duration``.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -39,8 +46,51 @@ def _parse(raw: str, bound: Literal["start", "end"]) -> datetime:
     return value.astimezone(UTC)
 
 
-def now() -> datetime:
+def _system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _system_clock
+
+
+def now() -> datetime:
+    """The current instant, UTC-aware (from the clock ``use_clock`` installed, else the system's)."""
+    return _clock()
+
+
+@contextmanager
+def use_clock(clock: Callable[[], datetime] | datetime) -> Iterator[None]:
+    """Within the block ``now()`` is ``clock()`` (or the fixed instant given): process-wide, for tests and
+    benchmarks; the previous clock comes back on exit."""
+    global _clock
+    previous = _clock
+    _clock = clock if callable(clock) else (lambda: clock)
+    try:
+        yield
+    finally:
+        _clock = previous
+
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)([smhd]))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, *, what: str = "duration") -> float:
+    """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a plain number of seconds
+    (greater than 0)."""
+    raw = text.strip().lower().replace(" ", "")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        if not _DURATION.match(raw):
+            raise InputError(
+                f'{what} {text!r} is not a duration; write e.g. "90s", "15m", "2h", "1d" or 7200'
+            ) from None
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(raw))
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{what} {text!r} must be a duration greater than 0 seconds")
+    return seconds
 
 
 def iso(value: datetime | None) -> str | None:

@@ -236,6 +236,14 @@ class ServiceConfig:
     def intervals(self) -> dict[str, float | None]:
         return {name: (s.interval_seconds() if s.enabled else None) for name, s in self.jobs.items()}
 
+    def stale_after(self, env: Mapping[str, str] | None = None) -> float | None:
+        """When the API calls the data stale: twice the catalog sweep's interval; ``None`` (the package rule,
+        ``catalog.settings.stale_after``) when ``CATALOG_STALE_AFTER`` is set or the sweep is disabled."""
+        sweep = self.jobs.get("snapshot_catalog")
+        if (env if env is not None else os.environ).get("CATALOG_STALE_AFTER") or sweep is None or not sweep.enabled:
+            return None
+        return 2 * sweep.interval_seconds()
+
 
 def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path | None:
     raw = explicit or (env if env is not None else os.environ).get("CATALOG_CONFIG")

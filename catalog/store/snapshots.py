@@ -7,6 +7,9 @@ the ``snapshots`` table; every store query that means "a snapshot the history is
 **"No as_of"** means the same everywhere (the API, the CLI and the Python face): the state at the newest
 good snapshot taken at or before now (``default_as_of``). It is what "now" shows — nothing changes between
 snapshots — stamped with the time the history last looked, rather than a clock time the history never saw.
+
+The faces keep the good snapshots in memory (``snapshot_log``: a ``catalog.freshness.SnapshotLog``) and answer
+"which snapshot is in force" and "how old is the data" (``DataAge``) from it without a query per call.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from catalog.freshness import DataAge, SnapshotLog
+from catalog.settings import stale_after as default_stale_after
 from catalog.times import now
 
 GOOD_SNAPSHOT = "status <> 'failed'"
@@ -47,6 +52,25 @@ def good_snapshot_times(con: duckdb.DuckDBPyConnection) -> list[datetime]:
     """When each good snapshot was taken, oldest first."""
     rows = con.execute(f"SELECT taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} ORDER BY taken_at").fetchall()
     return [r[0] for r in rows]
+
+
+def good_snapshots(con: duckdb.DuckDBPyConnection) -> list[tuple[int, datetime]]:
+    """Each good snapshot as ``(snapshot_id, taken_at)``, oldest first."""
+    rows = con.execute(
+        f"SELECT snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} ORDER BY taken_at, snapshot_id"
+    ).fetchall()
+    return [(int(r[0]), r[1].astimezone(UTC)) for r in rows]
+
+
+def snapshot_log(con: duckdb.DuckDBPyConnection) -> SnapshotLog:
+    """The good snapshots in memory: the snapshot in force and the data's age, answered without a query."""
+    return SnapshotLog(good_snapshots(con))
+
+
+def data_age(con: duckdb.DuckDBPyConnection, at: datetime, stale_after: float | None = None) -> DataAge | None:
+    """The ``DataAge`` of an answer as of ``at`` (one query; the faces keep a ``snapshot_log`` instead).
+    ``stale_after``: seconds (default ``catalog.settings.stale_after()``)."""
+    return snapshot_log(con).age(at, default_stale_after(stale_after))
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime, int] | None:
