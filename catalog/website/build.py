@@ -20,7 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,18 @@ from urllib.parse import urlsplit
 import jinja2
 import polars as pl
 
-from catalog import money
+from catalog import money, settings
 from catalog.errors import InputError
+from catalog.freshness import DataAge, describe_age
 from catalog.library import Catalog
 from catalog.money import canonical
 from catalog.prices import PRICE_KEYS
 from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
-from catalog.store.snapshots import newest_good_snapshot
+from catalog.store.snapshots import newest_good_snapshot, snapshot_log
+from catalog.times import now
 from catalog.website import chart
-from catalog.website.facts import CHANGE_WINDOWS, STALE_AFTER, DataAge, SiteFacts, data_age, gather
+from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
@@ -119,14 +121,8 @@ def when(value: datetime | None) -> str:
 
 
 def age(seconds: float | None) -> str:
-    """A duration for reading: "40 min", "5 h", "119 days" (whole units, rounded down)."""
-    if seconds is None:
-        return "—"
-    minutes = int(seconds // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = minutes // 60
-    return f"{hours} h" if hours < 48 else f"{hours // 24:,} days"
+    """A duration for reading ("25 min", "5 h", "119 days"), as every face says a data age."""
+    return "—" if seconds is None else describe_age(seconds)
 
 
 def day(value: datetime | None) -> str:
@@ -212,13 +208,14 @@ def build_site(
     site_templates: Path = SITE_DIR,
     progress: Callable[[int, int], None] | None = None,
     base_url: str | None = None,
-    stale_after: timedelta | None = None,
+    stale_after: float | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
     ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
-    fetch a feed without the page around it). ``stale_after``: how old the newest snapshot may be at build
-    time before every page carries a banner saying the data is old (default ``facts.STALE_AFTER``)."""
+    fetch a feed without the page around it). ``stale_after``: seconds the newest snapshot may be old at build
+    time before every page carries a banner saying the data is old (``catalog.settings.stale_after``: the
+    service passes twice its sweep interval; else ``CATALOG_STALE_AFTER``, else 2 h)."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -255,8 +252,9 @@ def build_site(
         with _build_lock(out):
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
-                built_at = datetime.now(UTC)
-                age = data_age(at, newest, built_at, stale_after or STALE_AFTER)
+                built_at = now()
+                age = snapshot_log(cat.con).age(at, settings.stale_after(stale_after), when=built_at)
+                assert age is not None  # the history holds a good snapshot: ``newest``
                 pages = _render(facts, cat, work, site_templates, age, built_at, progress, base_url)
                 _swap(work, out)
             finally:

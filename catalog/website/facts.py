@@ -51,28 +51,6 @@ class ListCost:
 Cheapest = RankedEndpoint | ListCost
 
 
-STALE_AFTER = timedelta(hours=2)  # the default threshold: two sweeps of the default hourly schedule
-
-
-@dataclass(frozen=True)
-class DataAge:
-    """How old the data behind the pages is when they are built: the snapshot in force at the as-of instant,
-    the newest good snapshot, its age at build time and whether that is past ``stale_after``."""
-
-    snapshot_at: datetime
-    newest_snapshot_at: datetime
-    age_seconds: int
-    stale: bool
-    stale_after_seconds: int
-
-
-def data_age(at: datetime, newest: datetime, now: datetime, stale_after: timedelta = STALE_AFTER) -> DataAge:
-    """The pages' data age: ``newest`` (the newest good snapshot) against ``now`` (the build)."""
-    age = max(0, int((now - newest).total_seconds()))
-    limit = int(stale_after.total_seconds())
-    return DataAge(at, newest, age, age > limit, limit)
-
-
 @dataclass
 class SiteFacts:
     at: datetime
@@ -127,6 +105,8 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     kept_keys = {r["endpoint_key"] for r in candidate_rows if filters.exclusion(r) is None}
     # What the ranking orders equal costs by (its own inputs: the telemetry the candidates carry).
     ties = {r["endpoint_key"]: (r.get("uptime_last_1d"), r.get("throughput_p50")) for r in candidate_rows}
+    max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
+    inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     all_changes = queries.changes(con, EPOCH, at).to_dicts()
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
@@ -145,6 +125,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             row["base_completion"] = base_price(row["price_completion"], row["discount"] or Decimal(0))
             row["ranked"] = row["endpoint_key"] in kept_keys
             row["tie_uptime"], row["tie_throughput"] = ties.get(row["endpoint_key"], (None, None))
+            row["max_prompt_tokens"] = max_prompt.get(row["endpoint_key"])  # a limit the ranking checks
         chat = rankings[DEFAULT.name].get(mid, ModelRanking())
         # Without a ranked endpoint (before the endpoint history, or none listed), the model's list price.
         cheapest: Cheapest | None = chat.ranked[0] if chat.ranked else list_costs[DEFAULT.name].get(mid)
@@ -163,6 +144,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "change": change,
                 "presets": {p.name: rankings[p.name].get(mid, ModelRanking()) for p in PRESETS},
                 "routing": chat.routing,
+                "ranking_inputs": inputs.get(mid, model["input_modalities"] or []),
                 **_custom_rows(chat, rows, sheets, mid),
                 "changes": changes_by_model.get(mid, []),
                 "history": histories.get(mid, []),

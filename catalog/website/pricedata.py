@@ -6,8 +6,9 @@ data's ``parameters`` list; a limit null when not listed), which ``PriceCost.dec
 context and parameters let the index's filters rank only the endpoints that pass, as ``EndpointFilters`` does,
 and the three limits exclude the endpoints that cannot take the request, as the ranking does. A model's
 endpoints are listed in the ranking's order among equal costs (``tie_order``), and the model carries
-``image`` (1 when it reads images: a workload with images needs it). A model without a ranked endpoint has its
-list price instead, keyed by the model id. The browser (``site/static/cost.js``) applies
+``inputs``, its input modalities as the ranking reads them (a workload with images needs ``image``). A model
+without a ranked endpoint has its list price instead, keyed by the model id. The browser
+(``site/static/cost.js``) applies
 the engine's formula to it with exact integer arithmetic (BigInt), so a slider gives the same cost, to the
 unit, as ``catalog cheapest``. What it needs per endpoint:
 
@@ -110,7 +111,7 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
         "models": [
             {
                 "id": model["model_id"],
-                "image": int("image" in (model["input_modalities"] or ())),
+                "inputs": list(model["ranking_inputs"]),
                 "endpoints": _entries(model, table.scale, index),
             }
             for model in models

@@ -54,10 +54,11 @@
   // The embedded data with each endpoint's list [tag, provider, variants, conds, key, slug, context, params,
   // max_prompt, max_completion] made an object; `params` (a hex bit mask over data.parameters) becomes a
   // BigInt, the limits BigInt or null (not listed). The page lists a model's endpoints in the engine's order
-  // among equal costs (uptime, then throughput, then key), so a stable sort by cost ranks as the engine does.
+  // among equal costs (uptime, then throughput, then key), so a stable sort by cost ranks as the engine does;
+  // `inputs` is the model's input modalities.
   function decode(data) {
     data.models.forEach(function (model) {
-      model.image = Boolean(model.image);
+      model.inputs = model.inputs || [];
       model.endpoints = model.endpoints.map(function (e) {
         return {
           tag: e[0], provider: e[1], variants: e[2], conds: e[3],
@@ -106,8 +107,8 @@
       return { requirement: "max_completion", reason: "max completion " + grouped(l.max_completion) + " < " +
         grouped(u.completion) + " output tokens" };
     }
-    if (u.images > 0n && !model.image) {
-      return { requirement: "image_input", reason: "the model takes no image input" };
+    if (u.images > 0n && model.inputs.indexOf("image") < 0) {
+      return { requirement: "image_input", reason: "model takes no image input (" + (model.inputs.join(", ") || "unknown") + " only)" };
     }
     return null;
   }
@@ -224,8 +225,10 @@
   // them with weights 1/c² (c: this request's cost there), so the expected cost is Σ(1/c)/Σ(1/c²), exact,
   // rounded half to even to the page's unit; all weight on the free ones when any costs 0. Also the saving
   // from pinning the cheapest (units, and percent ×100 rounded half-even: 1234n is 12.34 %) and each
-  // endpoint's share (×10,000, half-even). Null without a ranked row.
-  function defaultRouting(rows) {
+  // endpoint's share (×10,000, half-even). Null without a ranked endpoint.
+  function defaultRouting(ranked) {
+    // Over endpoint prices only: a model's list price is no endpoint a request could be routed to.
+    var rows = ranked.filter(function (r) { return !r.endpoint.list; });
     if (!rows.length) return null;
     var free = rows.filter(function (r) { return r.units === 0n; });
     var shares, expected;
