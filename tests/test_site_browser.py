@@ -272,9 +272,16 @@ def custom_rank(page: Page) -> list[dict[str, Any]]:
 
 
 def shown(rows: list[dict[str, Any]]) -> list[tuple[str, Decimal]]:
-    """The re-ranked rows as (endpoint key, exact cost); the visible figure's title carries the same cost."""
-    for rank, row in enumerate(rows, 1):
-        assert row["rank"] == str(rank) and row["title"] == f"${row['value']}", row
+    """The re-ranked rows as (endpoint key, exact cost); the visible figure's title carries the same cost. Rows
+    the workload cannot use (rank "—": a limit or a dynamic price) come last and are left out."""
+    unranked = [i for i, row in enumerate(rows) if row["rank"] == "—"]
+    assert unranked == list(range(len(rows) - len(unranked), len(rows))), rows
+    rows = rows[: len(rows) - len(unranked)]
+    for position, row in enumerate(rows, 1):
+        # Equal costs share a rank (1, 1, 1, 4): a row's rank is its position unless it ties the one before.
+        tied = position > 1 and row["value"] == rows[position - 2]["value"]
+        assert row["rank"] == (rows[position - 2]["rank"] if tied else str(position)), row
+        assert row["title"] == f"${row['value']}", row
     return [(row["key"], Decimal(row["value"])) for row in rows]
 
 
@@ -461,16 +468,13 @@ def test_long_request_ranks_only_endpoints_that_can_take_it(
     the exclusions and the default-routing figure are the engine's."""
     profile = WorkloadProfile(250_000, 2_000)
     answer = engine.cat.cheapest(SONNET, profile, as_of=engine.at)
-    contexts = {
-        r["endpoint_key"]: r["context_length"]
-        for r in engine.cat.con.execute(
+    contexts: dict[str, int | None] = dict(
+        engine.cat.con.execute(
             "SELECT endpoint_key, context_length FROM endpoint_versions WHERE model_id = ? AND valid_from <= ? "
             "AND (valid_to IS NULL OR valid_to > ?)",
             [SONNET, engine.at, engine.at],
-        )
-        .pl()
-        .to_dicts()
-    }
+        ).fetchall()
+    )
     small = {k for k, c in contexts.items() if c is not None and c < 252_000}
     assert small, f"{SONNET} has no endpoint with a context below 252,000 at {engine.at}: the check proves nothing"
     with opened(browser, model_url(base_url, SONNET)) as (page, problems):
@@ -499,7 +503,7 @@ def test_long_request_ranks_only_endpoints_that_can_take_it(
         assert small <= set(by_key)
         for key in small:
             assert by_key[key]["requirement"] == "context"
-            assert f"context {contexts[key]:,} < 252,000" in by_key[key]["text"], by_key[key]
+            assert f"context {contexts[key] or 0:,} < 252,000" in by_key[key]["text"], by_key[key]
         engine_reasons = {e["endpoint_key"]: e["reason"] for e in answer.excluded if e["requirement"] == "context"}
         assert {k: e["text"].split(": ", 1)[1] for k, e in by_key.items() if e["requirement"] == "context"} == (
             engine_reasons
