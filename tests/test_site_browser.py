@@ -519,3 +519,38 @@ def test_long_request_ranks_only_endpoints_that_can_take_it(
         snippet = page.text_content("#routing-snippet") or ""
         assert not any(f'"{key.split("@", 1)[1]}"' in snippet for key in small)
         assert problems == []
+
+
+def test_request_flags_exclude_endpoints_without_the_parameter(
+    browser: BrowserContext, base_url: str, engine: Engine
+) -> None:
+    """Ticking "sends tools" leaves out the endpoints that do not list ``tools``, as the engine does."""
+    tools = WorkloadProfile(2_000, 500, tools=True)
+    plain = engine.rankings(CHAT)
+    without = sorted(
+        {
+            r["model_id"]
+            for r in engine.cat.cheapest(None, tools, as_of=engine.at).excluded
+            if r["requirement"] == "tools"
+        }
+    )
+    # A model that stays ranked with tools and loses an endpoint the chat workload ranks (so it is on the page).
+    chosen = next(
+        m
+        for m in without
+        if (want := engine.cat.cheapest(m, tools, as_of=engine.at)).ranked
+        and {e["endpoint_key"] for e in want.excluded if e["requirement"] == "tools"}
+        & {r.key for r in plain.get(m, [])}
+    )
+    with opened(browser, model_url(base_url, chosen)) as (page, problems):
+        page.check("#needs-tools")
+        assert shown(custom_rank(page)) == [(r.endpoint_key, r.cost_per_request) for r in want.ranked]
+        excluded = page.eval_on_selector_all("#custom-excluded li", EXCLUDED_JS)
+        on_page = {r["key"] for r in custom_rank(page)}  # endpoints of status ok: the page's data
+        assert {e["key"]: e["text"].split(": ", 1)[1] for e in excluded if e["requirement"] == "tools"} == {
+            e["endpoint_key"]: e["reason"]
+            for e in want.excluded
+            if e["requirement"] == "tools" and e["endpoint_key"] in on_page
+        }
+        assert any(e["requirement"] == "tools" for e in excluded)
+        assert problems == []

@@ -57,9 +57,20 @@ class Shares:
     reasoning: int = 0
     cache_write: int = 0
     images: int = 0
+    tools: bool = False
+    structured_output: bool = False
+    reasoning_effort: str | None = None
 
-    def js(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("input", "output", "cache_hit", "reasoning", "cache_write", "images")}
+    def js(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {
+            k: getattr(self, k) for k in ("input", "output", "cache_hit", "reasoning", "cache_write", "images")
+        }
+        needs = {
+            "tools": self.tools,
+            "structured_output": self.structured_output,
+            "reasoning": bool(self.reasoning_effort),
+        }
+        return {**counts, "needs": needs} if any(needs.values()) else counts
 
     def engine(self) -> WorkloadProfile:
         return WorkloadProfile(
@@ -69,6 +80,9 @@ class Shares:
             reasoning=Decimal(self.reasoning) / 100,
             cache_write=Decimal(self.cache_write) / 100,
             images=self.images,
+            tools=self.tools,
+            structured_output=self.structured_output,
+            reasoning_effort=self.reasoning_effort,
         )
 
 
@@ -425,8 +439,22 @@ FEASIBILITY = [
     Shares("long output", 2_000, 100_000, reasoning=30),
     Shares("images", 1_000, 200, images=3),
     Shares("images, long", 150_000, 8_000, cache_hit=50, images=1),
+    Shares("tools", 3_000, 500, tools=True),
+    Shares("structured, reasoning", 10_000, 2_000, reasoning=40, structured_output=True, reasoning_effort="high"),
+    Shares(
+        "everything", 40_000, 4_000, cache_hit=30, images=2, tools=True, structured_output=True, reasoning_effort="low"
+    ),
 ]
-UNRANKED = {"context", "max_prompt", "max_completion", "image_input", "price"}  # what the page's data can show
+UNRANKED = {
+    "context",
+    "max_prompt",
+    "max_completion",
+    "image_input",
+    "tools",
+    "structured_output",
+    "reasoning",
+    "price",
+}
 
 
 def core_answer(ranking: Any, keys: set[str]) -> dict[str, Any]:
@@ -485,7 +513,7 @@ def test_js_feasibility_ties_and_default_routing_equal_the_ranking_core_on_every
             seen["free"] += bool(core["default"] and core["default"]["expected"] == "0")
     # The workloads reached what they claim: long prompts, long outputs and images each excluded endpoints;
     # ties and shared ranks occurred; default routing was computed for most models.
-    for name in ("250k in + 2k out", "1M prompt", "long output", "images"):
+    for name in ("250k in + 2k out", "1M prompt", "long output", "images", "tools", "structured, reasoning"):
         assert seen["excluded " + name] > 0, name
     assert seen["ties"] > 50 and seen["shared rank"] > 50 and seen["default"] > 1_000, dict(seen)
 

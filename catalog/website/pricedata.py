@@ -32,6 +32,7 @@ from typing import Any
 
 from catalog.cost.money import to_units
 from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
+from catalog.cost.workload import REASONING_PARAMETERS, STRUCTURED_PARAMETERS, TOOLS_PARAMETERS
 from catalog.money import EXACT
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 
@@ -108,6 +109,13 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
             for p in PRESETS
         },
         "parameters": names,
+        # What a request flag needs among an endpoint's supported parameters (any one of them), in the order the
+        # ranking checks them (a list: the page's JSON sorts object keys).
+        "needs": [
+            ["tools", list(TOOLS_PARAMETERS)],
+            ["structured_output", list(STRUCTURED_PARAMETERS)],
+            ["reasoning", list(REASONING_PARAMETERS)],
+        ],
         "models": [
             {
                 "id": model["model_id"],

@@ -95,6 +95,11 @@
   // Exact token counts beside the two token sliders (the sliders only stop at round numbers), and images.
   var exact = { input: document.getElementById("input-tokens"), output: document.getElementById("output-tokens") };
   var images = document.getElementById("images");
+  var needs = {};
+  ["tools", "structured_output", "reasoning"].forEach(function (code) {
+    var box = document.getElementById("needs-" + code);
+    if (box) needs[code] = box;
+  });
   var steps = { input: data.input_steps, output: data.output_steps };
 
   // A whole non-negative number typed in a field, or null (empty, a fraction, a sign, an exponent).
@@ -115,7 +120,8 @@
       output: tokens("output"),
       cache_hit: Number(sliders.cache_hit.value),
       reasoning: Number(sliders.reasoning.value),
-      images: count(images) || 0
+      images: count(images) || 0,
+      needs: Object.keys(needs).reduce(function (out, code) { out[code] = needs[code].checked; return out; }, {})
     };
   }
 
@@ -192,7 +198,8 @@
     });
     // The change columns are the chat workload's at the cheapest endpoint of any provider: shown only then.
     var chat = data.presets[data.default_preset], asRendered = !active && p.input === chat.input &&
-      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning && !p.images;
+      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning && !p.images &&
+      !Object.keys(p.needs).some(function (code) { return p.needs[code]; });
     $$("td.change", table).forEach(function (cell) {
       if (!cell.hasAttribute("data-chat")) {
         cell.setAttribute("data-chat", cell.getAttribute("data-value") || "");
@@ -323,6 +330,7 @@
     });
   });
   if (images) images.addEventListener("input", update);
+  Object.keys(needs).forEach(function (code) { needs[code].addEventListener("change", update); });
   $$("button[data-preset]", form).forEach(function (button) {
     button.addEventListener("click", function () {
       var preset = data.presets[button.getAttribute("data-preset")];
@@ -331,6 +339,7 @@
       if (exact.input) exact.input.value = String(preset.input);
       if (exact.output) exact.output.value = String(preset.output);
       if (images) images.value = "0";
+      Object.keys(needs).forEach(function (code) { needs[code].checked = false; });
       sliders.cache_hit.value = String(preset.cache_hit);
       sliders.reasoning.value = String(preset.reasoning);
       update();

@@ -93,8 +93,10 @@
 
   // Why the endpoint cannot take the request, as the engine says it ({requirement, reason}), or null: the
   // prompt within max_prompt, prompt + output within the context, output within max_completion (each when
-  // listed), and images only to a model that reads them.
-  function infeasible(endpoint, model, u) {
+  // listed), images only to a model that reads them, and the parameters the request uses (data.needs: in
+  // order, for each flag in profile.needs — tools, structured_output, reasoning — the parameters any one of which will do).
+  function infeasible(endpoint, model, u, profile, data) {
+    if (endpoint.list) return null; // a model's list price: no endpoint limits to check (as the engine)
     var l = endpoint.limits;
     if (l.context !== null && u.prompt + u.completion > l.context) {
       return { requirement: "context", reason: "context " + grouped(l.context) + " < " + grouped(u.prompt + u.completion) +
@@ -109,6 +111,17 @@
     }
     if (u.images > 0n && model.inputs.indexOf("image") < 0) {
       return { requirement: "image_input", reason: "model takes no image input (" + (model.inputs.join(", ") || "unknown") + " only)" };
+    }
+    // A request that sends tools, a response format or a reasoning effort needs one of those parameters.
+    var needs = (data && data.needs) || [];
+    for (var i = 0; i < needs.length; i++) {
+      var code = needs[i][0], wanted = needs[i][1];
+      if (!profile || !profile.needs || !profile.needs[code]) continue;
+      var listed = wanted.some(function (name) {
+        var bit = data.parameters.indexOf(name);
+        return bit >= 0 && ((endpoint.params >> BigInt(bit)) & 1n) === 1n;
+      });
+      if (!listed) return { requirement: code, reason: "does not support " + wanted.join(" or ") };
     }
     return null;
   }
@@ -169,7 +182,7 @@
     for (var i = 0; i < model.endpoints.length; i++) {
       var endpoint = model.endpoints[i];
       if (!passes(endpoint, filters, data)) continue;
-      var why = infeasible(endpoint, model, u);
+      var why = infeasible(endpoint, model, u, profile, data);
       if (why) {
         excluded.push({ endpoint: endpoint, requirement: why.requirement, reason: why.reason });
         continue;
