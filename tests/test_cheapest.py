@@ -230,3 +230,27 @@ def test_price_table_shows_tiers_and_per_unit_prices_as_listed(replayed_template
     assert search.returncode == 0, search.stderr
     row = next(line for line in search.stdout.splitlines() if "web_search" in line and "│" in line)
     assert "0.01" in row and "10000" not in row  # $ per search, not scaled to "per million"
+
+
+def test_before_the_endpoint_history_the_list_price_ranks_and_says_so(replayed_all_template: Path) -> None:
+    with Catalog.open(replayed_all_template) as cat:
+        ranking = cat.cheapest("openai/gpt-4o-mini", WorkloadProfile(1000, 500), as_of="2025-06-01")
+        sheet = next(
+            v.sheet
+            for v in cat.table.versions
+            if v.kind == "model" and v.model_id == "openai/gpt-4o-mini" and v.valid_from <= ranking.at
+            and (v.valid_to is None or v.valid_to > ranking.at)
+        )  # fmt: skip
+    (row,) = ranking.ranked
+    assert (row.tag, row.price_source) == ("list price", "model")
+    assert row.cost_per_request == 1000 * sheet.prices["prompt"] + 500 * sheet.prices["completion"]
+    assert ranking.routing is None
+    assert ranking.note is not None and "the endpoint history starts 2026-07-17" in ranking.note
+    assert "no endpoint passed the filters" not in ranking.explanation
+
+
+def test_with_no_price_at_all_the_note_says_when_the_history_starts(cat: Catalog) -> None:
+    ranking = cat.cheapest("deepseek/deepseek-v3.2", as_of="2025-06-01")
+    assert ranking.ranked == [] and ranking.routing is None
+    assert ranking.note is not None and ranking.note.startswith("no price for deepseek/deepseek-v3.2 at 2025-06-01")
+    assert "its price history starts 2026-" in ranking.note

@@ -53,6 +53,23 @@ def test_values_reach_their_fields() -> None:
     assert query.fallbacks == 0
     with pytest.raises(InputError, match="cache-hit"):
         build_query({**values, "cache_hit": "1.5"}, lambda text, _param: Decimal(text))
+    routed = {
+        **defaults(),
+        "tools": True,
+        "reasoning_effort": "high",
+        "max_price_prompt": "2.5",
+        "sort": "latency",
+        "order": ["anthropic", "azure"],
+        "preferred_max_latency": 1.5,
+        "zdr": True,
+    }
+    query = build_query(routed, lambda text, _param: Decimal(text))
+    assert query.profile.tools and query.profile.reasoning_effort == "high"
+    assert query.filters.max_price_prompt == Decimal("2.5") and query.filters.max_price_completion is None
+    assert query.filters.sort == "latency" and query.filters.order == ("anthropic", "azure")
+    assert query.filters.preferred_max_latency == 1.5 and query.filters.zdr
+    with pytest.raises(InputError, match="max-price-prompt"):
+        build_query({**routed, "max_price_prompt": "-1"}, lambda text, _param: Decimal(text))
 
 
 def test_the_command_takes_the_specs_options_in_order_with_its_defaults() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,18 +30,18 @@ from typing import Any
 import polars as pl
 
 from catalog.cost.engine import COST_COLUMNS, cost_usage
-from catalog.cost.money import from_units
+from catalog.cost.money import to_units
 from catalog.cost.profile import (
     LIST_PRICE_TAG,
     RankedEndpoint,
     Ranking,
+    amount,
     assemble,
     exclusion_row,
-    per_million_tokens,
 )
 from catalog.cost.sheets import PriceTable, Resolution, variant_prices
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
-from catalog.money import EXACT, reduced
+from catalog.money import reduced
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_PRICE = "no price in force at this time (before the history starts, or not listed then)"
@@ -87,6 +87,7 @@ class _Variants:
     num: list[int]
     den: list[int]
     bounds: list[int]
+    base: list[int]  # per sheet: its first variant
 
 
 _histories: weakref.WeakKeyDictionary[PriceTable, _History] = weakref.WeakKeyDictionary()
@@ -125,7 +126,7 @@ def _variants(table: PriceTable) -> _Variants:
         ]
         num = table.variants["discount_num"].to_list()[: table.null_variant]
         den = table.variants["discount_den"].to_list()[: table.null_variant]
-        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list())
+        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list(), table.variant_base.to_list())
     return found
 
 
@@ -180,48 +181,73 @@ def _list_price_row(model: str) -> dict[str, Any]:
     }
 
 
+def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
+    """A request's cost (``total`` units) per million of its ``tokens``, rounded half-even to 12 decimals
+    (``catalog.cost.profile.per_million_tokens`` of the same amount, in integers); None for no tokens."""
+    if not tokens:
+        return None
+    quotient, rest = divmod(total * 10**18, tokens * 10**scale)
+    if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and quotient % 2):
+        quotient += 1
+    return amount(quotient, 12)
+
+
+_FIXED = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length",
+          "discount", "price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
+          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
+_PRICED = ("rank", "cost_per_request", "cost_per_million_tokens", "workload_cost", "base_per_request",
+           "saving_per_request", "terms", "term_shares", "overrides_applied")  # fmt: skip
+assert sorted(_FIXED + _PRICED) == sorted(f.name for f in fields(RankedEndpoint)), "every field is set once"
+
+
+def fixed_fields(row: dict[str, Any], version: tuple[Decimal, datetime], source: str) -> dict[str, Any]:
+    """A ranked row's fields that do not depend on the workload: the candidate's, and its sheet's discount and
+    ``valid_from`` (``version``)."""
+    return {
+        "model_id": row["model_id"],
+        "tag": row["tag"],
+        "endpoint_key": row["endpoint_key"],
+        "provider": row.get("provider_slug"),
+        "provider_name": row.get("provider_name"),
+        "quantization": row.get("quantization"),
+        "context_length": row.get("context_length"),
+        "discount": version[0],
+        "price_valid_from": version[1],
+        "status": row.get("status"),
+        "uptime_last_1d": row.get("uptime_last_1d"),
+        "max_prompt_tokens": row.get("max_prompt_tokens"),
+        "max_completion_tokens": row.get("max_completion_tokens"),
+        "latency_p50": row.get("latency_p50"),
+        "throughput_p50": row.get("throughput_p50"),
+        "price_source": source,
+    }
+
+
 def _ranked(
-    row: dict[str, Any],
-    profile: WorkloadProfile,
-    table: PriceTable,
-    sheet_id: int,
-    source: str,
-    total: Decimal,
-    base: Decimal | None,
-    terms: dict[str, Decimal],
-    overrides: int,
+    fixed: dict[str, Any], profile: WorkloadProfile, priced: tuple[int, int | None, list[int], int], scale: int
 ) -> RankedEndpoint:
-    """One ranked row from a priced candidate; ``terms`` as the engine's columns (table scale, every term)."""
-    tokens = profile.input_tokens + profile.output_tokens
-    dominant = sorted(((k, v) for k, v in terms.items() if v), key=lambda kv: -kv[1])
-    version = table.versions[sheet_id]
-    return RankedEndpoint(
-        rank=0,
-        model_id=row["model_id"],
-        tag=row["tag"],
-        endpoint_key=row["endpoint_key"],
-        provider=row.get("provider_slug"),
-        provider_name=row.get("provider_name"),
-        quantization=row.get("quantization"),
-        context_length=row.get("context_length"),
-        cost_per_request=reduced(total),
-        cost_per_million_tokens=per_million_tokens(total, tokens),
-        workload_cost=reduced(EXACT.multiply(total, Decimal(profile.requests))),
-        base_per_request=reduced(base) if base is not None else None,
-        saving_per_request=reduced(base - total) if base is not None else None,
-        discount=reduced(version.sheet.discount),
-        terms={k: reduced(v) for k, v in dominant},
-        term_shares={k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
-        overrides_applied=overrides,
-        price_valid_from=version.valid_from,
-        status=row.get("status"),
-        uptime_last_1d=row.get("uptime_last_1d"),
-        max_prompt_tokens=row.get("max_prompt_tokens"),
-        max_completion_tokens=row.get("max_completion_tokens"),
-        latency_p50=row.get("latency_p50"),
-        throughput_p50=row.get("throughput_p50"),
-        price_source=source,
-    )
+    """One ranked row (rank 0 until ``assemble`` orders them): ``fixed`` (``fixed_fields``) and what one request
+    costs, from ``priced``: the total, the undiscounted base (None: none) and each term's cost
+    (``catalog.cost.engine.TERMS`` order) in units, and the override mask."""
+    total, base, parts, mask = priced
+    dominant = sorted(((k, v) for k, v in zip(_TERMS, parts, strict=False) if v), key=lambda kv: -kv[1])
+    cost = amount(total, scale)
+    # Filled in place rather than through the 25-argument ``__init__`` of a frozen dataclass, which alone took
+    # most of a ranking's time; the two name lists above are checked to cover every field.
+    row = object.__new__(RankedEndpoint)
+    values = row.__dict__
+    values.update(fixed)
+    values["rank"] = 0
+    values["cost_per_request"] = cost
+    values["cost_per_million_tokens"] = per_million_units(total, profile.input_tokens + profile.output_tokens, scale)
+    values["workload_cost"] = cost if profile.requests == 1 else amount(total * profile.requests, scale)
+    values["base_per_request"] = None if base is None else cost if base == total else amount(base, scale)
+    values["saving_per_request"] = None if base is None else amount(base - total, scale)
+    values["terms"] = {k: amount(v, scale) for k, v in dominant}
+    # A share is for reading: the float of the exact ratio of integers, rounded.
+    values["term_shares"] = {k: round(v / total, 4) if total else 0.0 for k, v in dominant}
+    values["overrides_applied"] = mask
+    return row
 
 
 # -- the reference: the engine's batch path -------------------------------------------------------------------
@@ -269,24 +295,21 @@ def rank_with_engine(
         if filters.exclude_free and sheet.free:
             excluded.append(exclusion_row(row, "free", "free endpoint"))
             continue
-        capped = filters.price_cap(variant_prices(sheet, cost["overrides_applied"])) if filters.max_price else None
+        capped = filters.price_cap(variant_prices(sheet, cost["overrides_applied"])) if filters.has_caps else None
         if capped:
             excluded.append(exclusion_row(row, "max_price", capped))
             continue
-        terms = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS}
-        ranked.append(
-            _ranked(
-                row,
-                profile,
-                table,
-                cost["sheet_id"],
-                str(cost["price_source"]),
-                cost["cost_total"],
-                cost["cost_base"],
-                terms,
-                cost["overrides_applied"],
-            )
+        scale = table.scale
+        base = cost["cost_base"]
+        priced_row = (
+            to_units(cost["cost_total"], scale),
+            None if base is None else to_units(base, scale),
+            [to_units(cost[c], scale) for c in COST_COLUMNS],
+            cost["overrides_applied"],
         )
+        version = table.versions[cost["sheet_id"]]
+        fixed = fixed_fields(row, (reduced(version.sheet.discount), version.valid_from), str(cost["price_source"]))
+        ranked.append(_ranked(fixed, profile, priced_row, scale))
     note = fallback_note(table, model, at, priced=model not in unpriced) if model in fallback else None
     if model is None and fallback:
         note = fallback_note(table, fallback[0], at, priced=True).split(";")[0] + "; ranked on list prices from /models"
@@ -317,6 +340,8 @@ class _Candidate:
     variant_base: int
     conditions: tuple[tuple[int, int | None, int | None], ...]  # per override: min prompt, UTC start, end minute
     free: bool
+    fixed: dict[str, Any] | None  # the ranked row's fields that do not depend on the workload (``fixed_fields``)
+    names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
 
 
 def _mask(conditions: tuple[tuple[int, int | None, int | None], ...], prompt: int, minute: int) -> int:
@@ -370,8 +395,9 @@ class RankIndex:
     def _candidate(table: PriceTable, period: int, row: dict[str, Any], resolution: Resolution) -> _Candidate:
         sheets, sources = table.sheets_by_period(resolution)
         sheet_id, source = sheets[period], sources[period]
+        names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
         if sheet_id < 0:
-            return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False)
+            return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False, None, names)
         version = table.versions[sheet_id]
         conditions = tuple(
             (
@@ -381,9 +407,19 @@ class RankIndex:
             )
             for o in version.sheet.overrides
         )
-        base = int(table.variant_base[sheet_id])
+        base = _variants(table).base[sheet_id]
         return _Candidate(
-            row, sheet_id, "endpoint" if source == 0 else "model", None, base, conditions, version.sheet.free
+            row,
+            sheet_id,
+            "endpoint" if source == 0 else "model",
+            None,
+            base,
+            conditions,
+            version.sheet.free,
+            fixed_fields(
+                row, (reduced(version.sheet.discount), version.valid_from), "endpoint" if source == 0 else "model"
+            ),
+            names,
         )
 
     def _fallback(self, model: str) -> _Candidate:
@@ -440,7 +476,7 @@ class RankIndex:
             row = candidate.row
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
-                found = filters.requirement(row, profile)
+                found = filters.requirement(row, profile, candidate.names)
                 if found:
                     excluded.append(exclusion_row(row, *found))
                     continue
@@ -462,7 +498,7 @@ class RankIndex:
             if filters.exclude_free and candidate.free:
                 excluded.append(exclusion_row(row, "free", "free endpoint"))
                 continue
-            if filters.max_price:
+            if filters.has_caps:
                 capped = filters.price_cap(self._cap_prices(candidate, mask))
                 if capped:
                     excluded.append(exclusion_row(row, "max_price", capped))
@@ -475,22 +511,8 @@ class RankIndex:
                 base = (2 * total * den + num) // (2 * num) if num > 0 else None
                 if base is not None and base >= 2**126:
                     base = None
-            terms = dict.fromkeys(_TERMS, Decimal(0))
-            for name, value in zip(_TERMS, parts, strict=False):
-                terms[name] = from_units(value, scale)
-            ranked.append(
-                _ranked(
-                    row,
-                    profile,
-                    self.table,
-                    candidate.sheet_id,
-                    candidate.source,
-                    from_units(total, scale),
-                    from_units(base, scale) if base is not None else None,
-                    terms,
-                    mask,
-                )
-            )
+            assert candidate.fixed is not None  # a candidate with a sheet has its fixed fields
+            ranked.append(_ranked(candidate.fixed, profile, (total, base, parts, mask), scale))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (

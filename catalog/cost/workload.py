@@ -29,7 +29,7 @@ SORTS = ("price", "throughput", "latency")
 
 
 def _share(value: Decimal | float | str, what: str) -> Decimal:
-    share = Decimal(str(value))
+    share = value if isinstance(value, Decimal) else Decimal(str(value))
     if not share.is_finite() or not 0 <= share <= 1:
         raise InputError(f"{what} {value} is not a share between 0 and 1 (e.g. 0.8 for 80 %)")
     return share
@@ -120,14 +120,15 @@ def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
     except ArithmeticError:
         raise InputError(f"{what} {value!r} is not a decimal amount in USD (e.g. 2.5)") from None
     if not cap.is_finite() or cap < 0:
-        raise InputError(f"{what} {value!r} is not an amount ≥ 0 in USD")
+        raise InputError(f"{what} {value} is not an amount ≥ 0 in USD")
     return cap
 
 
-def _positive(value: float | int | None, what: str) -> float | None:
+def _positive(value: float | int | Decimal | None, what: str) -> float | None:
+    """A telemetry threshold (tokens/s, seconds, percent): compared with float telemetry, so a float."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value) or value < 0:
         raise InputError(f"{what} {value!r} is not a number ≥ 0")
     return float(value)
 
@@ -186,7 +187,7 @@ class EndpointFilters:
     order: tuple[str, ...] = ()  # these providers first, in this order (slug, name or tag)
     allow_fallbacks: bool = False
     preferred_min_throughput: float | None = None  # tokens/s at p50: endpoints meeting it rank first
-    preferred_max_latency: float | None = None  # seconds at p50: endpoints meeting it rank first
+    preferred_max_latency: float | None = None  # seconds at p50 (telemetry: ms): endpoints meeting it rank first
 
     def __post_init__(self) -> None:
         for name in MAX_PRICE_KEYS.values():
@@ -200,11 +201,24 @@ class EndpointFilters:
             if isinstance(value, str) or not isinstance(value, tuple | list):
                 raise InputError(f"{name} {value!r} is not a list of names")
             object.__setattr__(self, name, tuple(value))
+        # Whether any filter looks at more than the status: most queries set none, and their check stays short.
+        narrow = self.providers or self.exclude_providers or self.min_context or self.min_max_completion
+        narrow = narrow or self.parameters or self.quantizations or self.no_training or self.no_prompt_retention
+        object.__setattr__(self, "_narrow", bool(narrow or self.zdr or self.min_uptime is not None))
 
     @property
     def max_price(self) -> dict[str, Decimal]:
-        """The caps set, by OpenRouter's ``max_price`` key."""
+        """The caps set, by OpenRouter's ``max_price`` key (a copy; ``has_caps`` says whether there are any)."""
         return {key: cap for key, name in MAX_PRICE_KEYS.items() if (cap := getattr(self, name)) is not None}
+
+    @property
+    def has_caps(self) -> bool:
+        return not (
+            self.max_price_prompt is None
+            and self.max_price_completion is None
+            and self.max_price_request is None
+            and self.max_price_image is None
+        )
 
     @property
     def requires_parameters(self) -> bool:
@@ -256,18 +270,25 @@ class EndpointFilters:
             values.update(_preference(key, obj.get(key)))
         return cls(**values)
 
-    def requirement(self, row: dict[str, Any], profile: WorkloadProfile | None = None) -> tuple[str, str] | None:
+    def requirement(
+        self, row: dict[str, Any], profile: WorkloadProfile | None = None, names: frozenset[str] | None = None
+    ) -> tuple[str, str] | None:
         """Why ``row`` (a candidate endpoint) cannot serve ``profile`` or is filtered out, as
-        ``(requirement code, reason naming the limit)``; None when it stays. Feasibility first, then filters."""
+        ``(requirement code, reason naming the limit)``; None when it stays. Feasibility first, then filters.
+        ``names``: the row's provider slug, name and tag in lower case, when the caller has them already."""
         if profile is not None:
             found = feasibility(row, profile)
             if found:
                 return found
-        names = {str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")} - {""}
-        if self.providers and not names & {p.lower() for p in self.providers}:
-            return "provider", "provider not in the allow-list"
-        if names & {p.lower() for p in self.exclude_providers}:
-            return "provider", "provider excluded"
+        if not self._narrow:  # type: ignore[attr-defined]  # set in __post_init__
+            return self._status(row)
+        if self.providers or self.exclude_providers:
+            if names is None:
+                names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag"))
+            if self.providers and not names & {p.lower() for p in self.providers}:
+                return "provider", "provider not in the allow-list"
+            if names & {p.lower() for p in self.exclude_providers}:
+                return "provider", "provider excluded"
         if self.min_context and (row.get("context_length") or 0) < self.min_context:
             return "context", f"context {_n(row.get('context_length'))} < {self.min_context:,} (min-context)"
         if self.min_max_completion and (row.get("max_completion_tokens") or 0) < self.min_max_completion:
@@ -294,12 +315,18 @@ class EndpointFilters:
                 if row.get("policy_retains_prompts")
                 else "not known to be zero data retention: retention policy unknown"
             )
-        if self.status_ok and row.get("status") not in (0, None):
-            return "status", f"status {row.get('status')} (not ok) at that time"
+        status = self._status(row)
+        if status:
+            return status
         if self.min_uptime is not None and (
             row.get("uptime_last_1d") is None or row["uptime_last_1d"] < self.min_uptime
         ):
             return "uptime", f"uptime {row.get('uptime_last_1d')} % < {self.min_uptime} %"
+        return None
+
+    def _status(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        if self.status_ok and row.get("status") not in (0, None):
+            return "status", f"status {row.get('status')} (not ok) at that time"
         return None
 
     def exclusion(self, row: dict[str, Any], profile: WorkloadProfile | None = None) -> str | None:
@@ -398,10 +425,10 @@ def feasibility(row: dict[str, Any], profile: WorkloadProfile) -> tuple[str, str
     if max_completion is not None and output > max_completion:
         return "max_completion", f"max completion {max_completion:,} < {output:,} output tokens"
     if profile.images and "image" not in (row.get("input_modalities") or ()):
-        return (
-            "image_input",
-            f"model takes no image input ({', '.join(row.get('input_modalities') or ()) or 'unknown'} only)",
-        )
+        takes = ", ".join(row.get("input_modalities") or ()) or "unknown"
+        return "image_input", f"model takes no image input (input modalities: {takes})"
+    if not (profile.tools or profile.structured_output or profile.reasoning_effort not in (None, "none")):
+        return None
     listed = row.get("supported_parameters") or ()
     for code, wanted in profile.requirements():
         if not any(p in listed for p in wanted):
