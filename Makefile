@@ -39,6 +39,7 @@ bench: venv ## the benchmarks (figures, not pass/fail)
 	$(PY) bench/history.py
 	$(PY) bench/service.py
 	$(PY) bench/api.py
+	$(PY) bench/cheapest.py
 	$(PY) bench/site.py
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cost_engine.py

@@ -5,14 +5,19 @@
         cat.cost(usage_frame)                                # per-row breakdown at historical prices
         cat.cheapest("deepseek/deepseek-v3.2", WorkloadProfile(20_000, 1_000, cache_hit=Decimal("0.8")))
 
-It reads the DuckDB history once into a ``PriceTable`` (the cost engine's in-memory layout) and answers
-from that; ``refresh()`` reloads it after new snapshots. Without ``as_of``, answers are as of the newest
-snapshot at or before now — the rule of the API and the CLI too (``catalog.store.snapshots.default_as_of``).
+It reads the DuckDB history once into a ``PriceTable`` (the cost engine's in-memory layout) and the good
+snapshots' times into a ``SnapshotLog``, and answers from those; ``refresh()`` reloads them after new
+snapshots. Without ``as_of``, answers are as of the newest snapshot at or before now — the rule of the API and
+the CLI too (``catalog.store.snapshots.default_as_of``), read from memory. ``cheapest`` ranks over a
+``RankIndex`` per snapshot in force (a few kept, least recently used out), so a new profile costs no query;
+its ``Ranking.data`` says which snapshot answered and how old the history is (``catalog.freshness``).
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,44 +27,57 @@ import duckdb
 import polars as pl
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.profile import Ranking, rank_endpoints
+from catalog.cost.profile import Ranking
+from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import usage_frame
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
+from catalog.freshness import DataAge, SnapshotLog
 from catalog.money import base_price, canonical
 from catalog.prices import PRICE_KEYS
 from catalog.settings import db_path
+from catalog.settings import stale_after as stale_after_setting
 from catalog.store import queries, snapshots
 from catalog.store.db import connect_for_reading
-from catalog.times import parse_instant
+from catalog.times import now, parse_instant
+
+INDEX_CACHE = 8  # rank indexes kept per Catalog (one per snapshot in force asked of it), least recent out
 
 
 def _instant(value: datetime | str | None, what: str) -> datetime:
     if value is None:
-        return datetime.now(UTC)
+        return now()
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return parse_instant(value, bound="end", what=what)
 
 
-def _as_of(con: duckdb.DuckDBPyConnection, value: datetime | str | None, what: str = "as-of") -> datetime:
-    """The instant an ``as_of`` argument names; omitted, the newest snapshot at or before now (the one rule
-    of ``catalog.store.snapshots.as_of``)."""
-    return snapshots.as_of(con, None if value is None else _instant(value, what))
-
-
 class Catalog:
     """Read-only access to one history file, with the cost engine's tables built once."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, table: PriceTable | None = None) -> None:
-        """``table``: a price table already built from this history (the API shares one across threads)."""
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        table: PriceTable | None = None,
+        *,
+        log: SnapshotLog | None = None,
+        stale_after: float | None = None,
+    ) -> None:
+        """``table`` / ``log``: a price table and snapshot log already read from this history (the API shares
+        them across threads). ``stale_after``: seconds after which the newest snapshot makes answers stale
+        (default ``catalog.settings.stale_after()``: ``CATALOG_STALE_AFTER``, else 2 h)."""
         self.con = con
         self.path = path
         self._table: PriceTable | None = table
+        self._log: SnapshotLog | None = log
+        self.stale_after = stale_after_setting(stale_after)
+        self._indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
+        self._index_lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> Catalog:
+    def open(cls, path: str | Path | None = None, *, stale_after: float | None = None) -> Catalog:
         """Open the history read-only (default: ``$CATALOG_DB``, else ``data/catalog.duckdb``).
 
         While ``catalog up`` owns the file, this reads the copy it publishes after each job (``.path`` names
@@ -67,7 +85,7 @@ class Catalog:
         """
         resolved = db_path(str(path) if path is not None else None)
         con, copy = connect_for_reading(resolved)
-        return cls(con, copy or resolved)
+        return cls(con, copy or resolved, stale_after=stale_after)
 
     def close(self) -> None:
         self.con.close()
@@ -87,16 +105,37 @@ class Catalog:
             self._table = PriceTable.from_history(versions)
         return self._table
 
+    @property
+    def snapshots(self) -> SnapshotLog:
+        """The good snapshots (id, time), read once."""
+        if self._log is None:
+            self._log = snapshots.snapshot_log(self.con)
+        return self._log
+
     def refresh(self) -> None:
         """Forget the in-memory tables; the next call rebuilds them from the file."""
         self._table = None
+        self._log = None
+        with self._index_lock:
+            self._indexes.clear()
+
+    def as_of(self, value: datetime | str | None = None, what: str = "as-of") -> datetime:
+        """The instant an ``as_of`` argument names; omitted, the newest good snapshot at or before now (the
+        rule of ``catalog.store.snapshots.as_of``, from memory), or now while the history holds none."""
+        if value is not None:
+            return _instant(value, what)
+        return self.snapshots.default_as_of() or now()
+
+    def data_age(self, as_of: datetime | str | None = None) -> DataAge | None:
+        """Which snapshot answers as of ``as_of`` and how old the history is (``None`` for an empty one)."""
+        return self.snapshots.age(self.as_of(as_of), self.stale_after)
 
     # -- prices --------------------------------------------------------------------------------------
 
     def prices(self, as_of: datetime | str | None = None, *, model: str | None = None) -> pl.DataFrame:
         """Every price sheet (endpoints and models) in force at ``as_of`` (default: the newest snapshot):
         listed strings, base, flags."""
-        at = _as_of(self.con, as_of)
+        at = self.as_of(as_of)
         if model is not None:
             self.require_model(model)
         rows = [
@@ -111,7 +150,7 @@ class Catalog:
     ) -> list[SheetVersion]:
         """The model-level sheet and each endpoint's (or one provider's) in force at ``as_of`` (default: the
         newest snapshot)."""
-        at = _as_of(self.con, as_of)
+        at = self.as_of(as_of)
         model_id = self.require_model(model)
         found = [
             v
@@ -154,31 +193,55 @@ class Catalog:
         *,
         as_of: datetime | str | None = None,
         filters: EndpointFilters | None = None,
+        provider: dict[str, Any] | None = None,
         fallbacks: int = 2,
         **filter_fields: Any,
     ) -> Ranking:
         """Rank endpoints of ``model`` (or of every model) by what ``profile`` costs at ``as_of``.
 
-        Filters come as an ``EndpointFilters`` or as its fields (``min_context=128_000, no_training=True``).
-        Without ``as_of``: the newest snapshot at or before now.
+        Filters come as an ``EndpointFilters``, as its fields (``min_context=128_000, no_training=True``), or
+        as an OpenRouter ``provider`` object (``{"only": [...], "zdr": True, "max_price": {...}, "sort":
+        "throughput"}``, read by ``EndpointFilters.from_provider_preferences``); fields given beside a
+        ``filters`` or ``provider`` replace theirs. Without ``as_of``: the newest snapshot at or before now.
+        ``Ranking.data`` names the snapshot that answered and the history's age (``stale`` past
+        ``stale_after``).
         """
-        at = _as_of(self.con, as_of)
+        at = self.as_of(as_of)
+        if provider is not None:
+            if filters is not None:
+                raise InputError("give filters or provider, not both: provider is an OpenRouter provider object")
+            filters = EndpointFilters.from_provider_preferences(provider)
         if filter_fields:
             try:
                 filters = replace(filters or EndpointFilters(), **filter_fields)
             except TypeError as exc:
                 raise InputError(f"{exc}; filters are the fields of EndpointFilters") from None
         model_id = self.require_model(model) if model else None
-        candidates = queries.endpoint_candidates(self.con, at, model_id)
-        return rank_endpoints(
-            candidates,
-            self.table,
-            profile or WorkloadProfile(),
-            filters or EndpointFilters(),
-            at=at,
-            model=model_id,
-            fallbacks=fallbacks,
-        )
+        ranking = self._rank(at, model_id, profile or WorkloadProfile(), filters or EndpointFilters(), fallbacks)
+        ranking.data = self.snapshots.age(at, self.stale_after)
+        return ranking
+
+    def _rank(
+        self, at: datetime, model_id: str | None, profile: WorkloadProfile, filters: EndpointFilters, fallbacks: int
+    ) -> Ranking:
+        return self.rank_index(at).rank(profile, filters, model=model_id, fallbacks=fallbacks, at=at)
+
+    def rank_index(self, at: datetime) -> RankIndex:
+        """The ``RankIndex`` of the snapshot in force at ``at`` (every model's candidates, built once and kept,
+        ``INDEX_CACHE`` of them, least recently used out); before the first snapshot, one for ``at`` itself."""
+        found = self.snapshots.in_force(at)
+        key = found[1] if found else at
+        with self._index_lock:
+            index = self._indexes.get(key)
+            if index is not None:
+                self._indexes.move_to_end(key)
+                return index
+        index = RankIndex.build(queries.endpoint_candidates(self.con, key, None), self.table, key)
+        with self._index_lock:
+            self._indexes[key] = index
+            while len(self._indexes) > INDEX_CACHE:
+                self._indexes.popitem(last=False)
+        return index
 
 
 def _sheet_row(v: SheetVersion) -> dict[str, Any]:

@@ -165,7 +165,7 @@ def run_service(
         ctx.publish_copy()
         with ctx.writing() as writer:
             api_reader = writer.cursor()
-        api_state = ApiState(api_reader, options.db)
+        api_state = ApiState(api_reader, options.db, stale_after=options.config.stale_after())
         ctx.after_run = api_state.refresh
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])

@@ -32,7 +32,7 @@ from catalog.exact_json import jsonable
 from catalog.library import Catalog
 from catalog.store import snapshots
 from catalog.store.db import connect
-from catalog.times import parse_instant
+from catalog.times import parse_instant, use_clock
 
 MODEL = "deepseek/deepseek-v3.2"
 DAY = "2026-08-01"
@@ -41,6 +41,7 @@ PROVIDER = "baidu"
 MAX_BYTES = 1_000_000
 MAX_ITEMS = 10_000
 UNSET: Any = object()
+CLOCK = datetime(2026, 12, 2, 12, tzinfo=UTC)  # "now" where an answer's data age must not tick between two calls
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------------
@@ -534,13 +535,15 @@ def test_cheapest_answer_is_exactly_the_commands_json(
 ) -> None:
     command = ["cheapest", MODEL, "--input", "20000", "--output", "1000"]
     command += ["--cache-hit", "0.8", "--as-of", DAY, *cli_args, "--json", "--db", str(api_db)]
-    ran = run_cli(*command)
+    query = {"model": MODEL, "input": 20000, "output": 1000, "cache_hit": "0.8", "as_of": DAY, **params}
+    with use_clock(CLOCK):  # one instant for both: the data's age is part of the answer
+        ran = run_cli(*command)
+        answer = client.get("/v1/cheapest", params=query)
     assert ran.returncode == 0, ran.stderr
     expected = json.loads(ran.stdout)
-    query = {"model": MODEL, "input": 20000, "output": 1000, "cache_hit": "0.8", "as_of": DAY, **params}
-    answer = client.get("/v1/cheapest", params=query)
     assert answer.status_code == 200
-    assert answer.json() == expected
+    # The API's body is the command's JSON plus the top-level `stale` the issue asks of it.
+    assert answer.json() == {**expected, "stale": expected["data"]["stale"]}
     assert expected["ranked"] and expected["ranked"][0]["tag"] == "baidu/fp8"
     if params:
         assert all(r["quantization"] == "fp8" and r["provider"] != "siliconflow" for r in expected["ranked"])
@@ -548,13 +551,13 @@ def test_cheapest_answer_is_exactly_the_commands_json(
 
 
 def test_no_as_of_means_the_newest_snapshot_in_the_api_the_cli_and_python(client: TestClient, api_db: Path) -> None:
-    with Catalog.open(api_db) as cat:
+    with use_clock(CLOCK), Catalog.open(api_db) as cat:
         newest = snapshots.default_as_of(cat.con)
         ranking = jsonable(cat.cheapest(MODEL).to_dict())
+        api = client.get("/v1/cheapest", params={"model": MODEL})
     assert newest is not None and newest < datetime.now(UTC)
-    api = client.get("/v1/cheapest", params={"model": MODEL})
     assert api.status_code == 200
-    assert api.json() == ranking
+    assert api.json() == {**ranking, "stale": True}
     assert parse_instant(ranking["as_of"]) == newest
     ran = run_cli("endpoints", MODEL, "--json", "--db", str(api_db))
     assert ran.returncode == 0, ran.stderr

@@ -1,5 +1,9 @@
-"""What every route shares: the state (a dependency), cached answers with their validators, the parameters
-that recur (``as_of``, paging) and the checks that turn a parameter into a value or a 4xx."""
+"""What every route shares: the state (a dependency), cached answers with their validators and the data's age,
+the parameters that recur (``as_of``, paging) and the checks that turn a parameter into a value or a 4xx.
+
+Every answer ``respond`` gives carries ``X-Data-Age`` (seconds since the newest good snapshot) and, once that
+exceeds the state's threshold, ``X-Data-Stale: true``. The body of a cached answer is the same bytes for the
+whole data version; an age that changes by the second is added as it is sent (``with_data``)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ from catalog.api import schemas
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState
 from catalog.exact_json import jsonable
-from catalog.times import now, parse_instant
+from catalog.freshness import DataAge
+from catalog.money import canonical
+from catalog.times import iso, now, parse_instant
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},
@@ -45,20 +51,74 @@ def get_state(request: Request) -> ApiState:
 State = Annotated[ApiState, Depends(get_state)]
 
 
-async def respond(request: Request, state: ApiState, build: Callable[[], Any]) -> Response:
-    """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop."""
+def age_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
+    """``X-Data-Age`` (seconds since the newest good snapshot) and, past the threshold, ``X-Data-Stale``."""
+    age = age or state.data_age()
+    if age is None:
+        return {}
+    if age.stale:
+        return {"X-Data-Age": str(age.age_seconds), "X-Data-Stale": "true"}
+    return {"X-Data-Age": str(age.age_seconds)}
+
+
+def data_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
+    """The validators of the data version and the data's age, for every cached answer."""
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
     if state.last_modified:
         headers["Last-Modified"] = state.last_modified
+    headers.update(age_headers(state, age))
+    return headers
+
+
+def with_data(body: bytes, age: DataAge | None) -> bytes:
+    """A JSON object's bytes with ``"data"`` (the ``DataAge``) and ``"stale"`` appended as its last members."""
+    stale = b"true" if age is not None and age.stale else b"false"
+    data = orjson.dumps(age.to_dict()) if age is not None else b"null"
+    return b"".join((body[:-1], b',"data":', data, b',"stale":', stale, b"}"))
+
+
+async def respond(
+    request: Request, state: ApiState, build: Callable[[], Any], *, data_at: datetime | None = None
+) -> Response:
+    """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop.
+
+    ``data_at``: the answer's ``as_of``; given, the body gains ``data`` (its ``DataAge``) and ``stale``."""
     key = cache_key(request)
     body = state.lookup(key)
     if body is None:
         # Built (or refused with a 4xx) before any precondition: a 304 only ever stands for a 200.
-        body = await run_in_threadpool(state.cached, key, lambda: orjson.dumps(jsonable(build())))
+        body = await run_in_threadpool(state.cached, key, lambda: encode(build()))
+    return answer(request, state, body, data_at=data_at)
+
+
+def answer(request: Request, state: ApiState, body: bytes, *, data_at: datetime | None = None) -> Response:
+    """The response for a built 200 ``body``: 304 for a current ``If-None-Match``; the data's age in the
+    headers, and (``data_at`` given) as ``data`` + ``stale`` at the end of the body."""
+    age = state.data_age(data_at)
+    headers = data_headers(state, age)
     match = request.headers.get("if-none-match")
     if match is not None and etag_matches(match, state.etag):
         return Response(status_code=304, headers=headers)
+    if data_at is not None:
+        body = with_data(body, age)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def encode(value: Any) -> bytes:
+    """``value`` as exact JSON bytes, the same as ``orjson.dumps(jsonable(value))`` in one pass (Decimal and
+    datetime spelled as ``jsonable`` spells them), without first copying every dict and list."""
+    try:
+        return orjson.dumps(value, default=_exact, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:  # something only jsonable turns into JSON: the general way
+        return orjson.dumps(jsonable(value))
 
 
 def instant(value: str | None, state: ApiState, what: str, *, bound: str = "end") -> datetime:
@@ -129,7 +189,12 @@ def cache_key(request: Request) -> tuple[Any, ...]:
     """The route's own parameters, in order: unknown parameters cannot grow the cache, and spelling the
     same query in another order finds the same entry."""
     route = request.scope.get("route")
-    known = _query_names(route) if isinstance(route, APIRoute) else frozenset()
+    known: frozenset[str] = frozenset()
+    if isinstance(route, APIRoute):
+        # The walk over the route's dependencies, done once per route and kept on it.
+        known = route.__dict__.get("_catalog_query_names") or route.__dict__.setdefault(
+            "_catalog_query_names", _query_names(route)
+        )
     # Sorted by name only: a stable sort keeps the order of a repeated parameter's values, which matters.
     params = tuple(sorted(((k, v) for k, v in request.query_params.multi_items() if k in known), key=lambda kv: kv[0]))
     return (request.url.path, params)

@@ -147,11 +147,38 @@ class RankedRow(Open):
     model_id: str
     tag: str
     endpoint_key: str
-    provider: str
+    provider: str | None = Field(description="Provider slug (null for a model's list price)")
+    price_source: str = Field(description="endpoint: its own sheet; model: the model's list price from /models")
     cost_per_request: Money
     cost_per_million_tokens: Money
     terms: dict[str, str]
     term_shares: dict[str, float]
+
+
+class ExcludedRow(Open):
+    model_id: str
+    tag: str
+    endpoint_key: str
+    reason: str = Field(description="The limit the endpoint fails, e.g. `context 200,000 < 252,000 (…)`")
+    requirement: str = Field(description="Short code: context, max_prompt, tools, status, provider, max_price, …")
+
+
+class DefaultRoutingBody(BaseModel):
+    expected_cost_per_request: Money = Field(description="Expected cost per request under default routing")
+    saving_per_request: Money = Field(description="What pinning the cheapest saves per request")
+    saving_percent: Money
+    endpoints: int
+    shares: dict[str, str] = Field(description="Endpoint tag → probability under default routing")
+    weighting: str
+
+
+class DataAgeBody(BaseModel):
+    snapshot_id: int | None = Field(description="The good snapshot in force at as_of (null before the first)")
+    snapshot_at: str | None
+    newest_snapshot_at: str
+    age_seconds: int = Field(description="Now minus the newest good snapshot")
+    stale: bool
+    stale_after_seconds: int
 
 
 class Cheapest(BaseModel):
@@ -160,9 +187,14 @@ class Cheapest(BaseModel):
     profile: dict[str, Any]
     filters: dict[str, Any]
     ranked: list[RankedRow]
-    excluded: list[dict[str, Any]]
+    ties: int = Field(description="How many endpoints share rank 1")
+    excluded: list[ExcludedRow]
     explanation: str
+    note: str | None = Field(description="Said plainly when the answer is not what was asked (e.g. list prices)")
+    default_routing: DefaultRoutingBody | None
     provider: dict[str, Any] | None = Field(description="OpenRouter `provider` routing object for the winner")
+    data: DataAgeBody | None = Field(description="The snapshot this answer comes from and the data's age")
+    stale: bool = Field(description="The newest snapshot is older than the threshold (also `X-Data-Stale`)")
 
 
 class CostRow(Open):

@@ -136,17 +136,26 @@ def cheapest_options(func: F) -> F:
 @click.command("cheapest")
 @click.argument("model", required=False)
 @cheapest_options
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows to show.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows to show (ranked and excluded)."
+)
 @click.option("--as-of", "as_of", help="Prices in force at this time (default: the newest snapshot).")
 @json_option
 @db_option
 def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool, db: str | None, **kw: Any) -> None:
-    """Rank endpoints by what a workload costs (a model, or every model passing the filters)."""
+    """Rank endpoints by what a workload costs (a model, or every model passing the filters).
+
+    The header names the snapshot the answer comes from and the data's age; a stale history (newest
+    snapshot older than CATALOG_STALE_AFTER, default 2h) is one warning on stderr. Excluded endpoints are
+    listed with the limit each one fails."""
     from catalog.library import Catalog
 
     query = build_query(kw, lambda text, param: _decimal(text, param.option))
     with Catalog.open(db) as cat:
         ranking = cat.cheapest(model, query.profile, as_of=as_of, filters=query.filters, fallbacks=query.fallbacks)
+    warning = ranking.data.warning() if ranking.data is not None else None
+    if warning:
+        click.echo(warning, err=True)
     if as_json:
         emit_json(ranking.to_dict())
         return
@@ -164,11 +173,47 @@ def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool
         for r in ranking.ranked[:limit]
     ]
     emit_table(
-        f"cheapest for {model or 'any model'} as of {ranking.at:%Y-%m-%d %H:%M}Z",
+        _cheapest_title(model, ranking),
         ["#", "model", "endpoint", "quant", "$/request", "$/M tokens", "discount", "dominant terms"],
         rows,
-        note=f"{ranking.explanation}\nprovider: {json.dumps(ranking.routing)}\n{len(ranking.excluded)} excluded",
+        note="\n".join(_cheapest_notes(ranking, limit)),
     )
+    if ranking.excluded:
+        shown = ranking.excluded[:limit]
+        rest = len(ranking.excluded) - len(shown)
+        emit_table(
+            f"excluded: {len(ranking.excluded)}",
+            ["model", "endpoint", "requirement", "why"],
+            [(e["model_id"], e["tag"], e.get("requirement"), e["reason"]) for e in shown],
+            note=f"{rest} more excluded (--limit to show more, --json for all)" if rest else None,
+        )
+
+
+def _cheapest_title(model: str | None, ranking: Any) -> str:
+    title = f"cheapest for {model or 'any model'} as of {ranking.at:%Y-%m-%d %H:%M}Z"
+    data = ranking.data
+    if data is not None and data.snapshot_at is not None:
+        title += f" · data from {data.snapshot_at:%Y-%m-%d %H:%M}Z ({data.age_text} old)"
+    elif data is not None:
+        title += f" · before the first snapshot (newest {data.newest_snapshot_at:%Y-%m-%d %H:%M}Z, {data.age_text} old)"
+    return title
+
+
+def _cheapest_notes(ranking: Any, limit: int) -> list[str]:
+    notes = [ranking.explanation]
+    note = getattr(ranking, "note", None)
+    if note:
+        notes.append(note)
+    routing = getattr(ranking, "default_routing", None)
+    if routing is not None:
+        notes.append(
+            f"default routing ≈ ${canonical(routing.expected_cost_per_request)} per request; pinning saves "
+            f"${canonical(routing.saving_per_request)} ({canonical(routing.saving_percent)} %)"
+        )
+    if len(ranking.ranked) > limit:
+        notes.append(f"{len(ranking.ranked) - limit} more ranked (--limit to show more)")
+    notes.append(f"provider: {json.dumps(ranking.routing)}")
+    return notes
 
 
 def _decimal(value: str, what: str) -> Decimal:

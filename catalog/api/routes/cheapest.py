@@ -1,23 +1,48 @@
 """The cheapest endpoint for a workload. Its query parameters are built from ``catalog.cost.query.CHEAPEST``,
-the one definition ``catalog cheapest`` builds its options from too."""
+the one definition ``catalog cheapest`` builds its options from too.
+
+A program sending its real token counts asks a new query nearly every time, so the uncached answer is the one
+that has to be cheap. Three things made it slow, and each has its cut:
+
+* **parameter parsing** — FastAPI validates each of the ~40 declared query parameters per request, most of a
+  cached answer's time. ``CheapestRoute`` reads the query string itself when every value is in a plain form
+  (digits, a listed choice, ``true``/``false``; no repeated single value): the same values FastAPI would
+  produce. Anything else goes through FastAPI's own validation, so errors and edge cases are FastAPI's.
+* **ranking** — the snapshot's ``RankIndex`` (built at refresh) ranks one model in plain integers; with it
+  ready, a one-model ranking runs on the event loop (no thread hop); every-model rankings and index builds
+  go to the thread pool.
+* **JSON encoding** — one ``orjson`` pass with Decimal/datetime hooks (``deps.encode``) instead of copying
+  the whole answer through ``jsonable`` first.
+
+The body is cached per data version without ``data``/``stale``; those (the age changes by the second) are
+appended as each answer is sent.
+"""
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from catalog.api import schemas
-from catalog.api.deps import ERRORS, AsOf, State, decimal, instant, resolve, respond
+from catalog.api.deps import ERRORS, AsOf, State, answer, cache_key, decimal, encode, instant, resolve
 from catalog.api.errors import ApiError
-from catalog.cost.profile import rank_endpoints
+from catalog.api.state import ApiState
+from catalog.cost.profile import Ranking
 from catalog.cost.query import CHEAPEST, CheapestQuery, Param, build_query
+from catalog.cost.ranker import RankIndex
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
+MODEL_LENGTH = 200
 
 
 def _annotation(param: Param) -> Any:
@@ -70,25 +95,138 @@ _asked.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 )
 
 
-@router.get("/v1/cheapest", response_model=schemas.Cheapest, responses=ERRORS)
+# The plain forms the fast reader takes; anything else is left to FastAPI's validation.
+_WHOLE = re.compile(r"0|[1-9][0-9]{0,12}")
+_NUMBER = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
+_FLAGS = {"true": True, "false": False, "1": True, "0": False}
+_PARAMS = {p.name: p for p in CHEAPEST}
+_DEFAULTS: dict[str, Any] = {"model": None, "as_of": None, **{p.name: p.default for p in CHEAPEST}}
+
+
+def _plain(param: Param, text: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``text`` is in a plain form FastAPI reads as ``value`` and accepts."""
+    kind = param.kind
+    if kind == "count":
+        if not _WHOLE.fullmatch(text):
+            return False, None
+        value: Any = int(text)
+        low, high = param.minimum, param.maximum
+        return (low is None or value >= low) and (high is None or value <= high), value
+    if kind in ("share", "money"):
+        return len(text) <= SHARE_LENGTH, text
+    if kind == "choice":
+        return text in param.choices, text
+    if kind == "flag":
+        return text in _FLAGS, _FLAGS.get(text)
+    if kind in ("percent", "number"):
+        if not _NUMBER.fullmatch(text):
+            return False, None
+        number = float(text)
+        low, high = (param.minimum, param.maximum) if kind == "percent" else (0, None)
+        return (low is None or number >= low) and (high is None or number <= high), number
+    return False, None
+
+
+def plain_values(items: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The route's values from the query string when every one is plain (see the module docstring); ``None``
+    sends the request through FastAPI's validation instead."""
+    values = dict(_DEFAULTS)
+    seen: set[str] = set()
+    for name, text in items:
+        param = _PARAMS.get(name)
+        if param is not None and param.kind == "names":
+            values[name] = [*(values[name] or ()), text]
+            continue
+        if name in seen:
+            return None  # a repeated single value: FastAPI's rule decides which one counts
+        if param is not None:
+            ok, value = _plain(param, text)
+            if not ok:
+                return None
+            values[name] = value
+        elif name == "model":
+            if len(text) > MODEL_LENGTH:
+                return None
+            values[name] = text
+        elif name == "as_of":
+            values[name] = text
+        else:
+            continue  # not the route's: FastAPI ignores it too
+        seen.add(name)
+    return values
+
+
+async def _cheapest(request: Request, state: ApiState, asked: Asked) -> Response:
+    """Answer ``asked``: the cached body, else the ranking — inline for one model on a ready index."""
+    at = instant(asked.as_of, state, "as_of")
+    model_id = resolve(state, asked.model) if asked.model is not None else None
+    if state.table is None:
+        raise ApiError(503, "no_data", "the history holds no prices yet")
+    key = cache_key(request)
+    body = state.lookup(key)
+    if body is None:
+        generation = state.generation
+        index = state.ready_index(at) if model_id is not None else None
+        if index is not None:  # well under a millisecond: cheaper than the hop to a thread
+            body = _encoded(_rank(index, asked, at, model_id))
+            state.keep(key, body, generation)
+        else:
+            body = await run_in_threadpool(state.cached, key, lambda: _build(state, asked, at, model_id))
+    return answer(request, state, body, data_at=at)
+
+
+def _rank(index: RankIndex, asked: Asked, at: datetime, model_id: str | None) -> Ranking:
+    query = asked.query
+    return index.rank(query.profile, query.filters, model=model_id, fallbacks=query.fallbacks, at=at)
+
+
+def _build(state: ApiState, asked: Asked, at: datetime, model_id: str | None) -> bytes:
+    index = state.rank_index(at)
+    if index is None:
+        raise ApiError(503, "no_data", "the history holds no prices yet")
+    return _encoded(_rank(index, asked, at, model_id))
+
+
+def _encoded(ranking: Ranking) -> bytes:
+    """The answer's JSON without ``data`` (appended per response, with ``stale``): ``Ranking.to_dict`` but
+    with the ranked rows left as dataclasses for orjson to spell field by field (what their ``to_dict`` gives),
+    which saves building a dict per row."""
+    body = replace(ranking, ranked=[]).to_dict()
+    body["ranked"] = ranking.ranked
+    body.pop("data", None)
+    return encode(body)
+
+
+class CheapestRoute(APIRoute):
+    """``/v1/cheapest`` as declared (its OpenAPI parameters, FastAPI's validation for anything unusual), with
+    plain queries read without FastAPI's per-parameter validation (``plain_values``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        validated = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            values = plain_values(request.query_params.multi_items())
+            if values is None:
+                return await validated(request)
+            query = build_query(values, lambda text, param: decimal(text, param.name))
+            state: ApiState = request.app.state.catalog
+            return await _cheapest(request, state, Asked(values["model"], query, values["as_of"]))
+
+        return handler
+
+
 async def cheapest(request: Request, state: State, asked: Annotated[Asked, Depends(_asked)]) -> Response:
     """Rank endpoints by what the workload costs (per request, exact, and per M tokens), with why, and the
-    OpenRouter ``provider`` routing object that pins the choice. The same answer as ``catalog cheapest``."""
+    OpenRouter ``provider`` routing object that pins the choice. The same answer as ``catalog cheapest``,
+    plus ``stale`` and the data's age (also in the ``X-Data-Age`` / ``X-Data-Stale`` headers)."""
+    return await _cheapest(request, state, asked)
 
-    def build() -> dict[str, Any]:
-        at = instant(asked.as_of, state, "as_of")
-        model_id = resolve(state, asked.model) if asked.model is not None else None
-        if state.table is None:
-            raise ApiError(503, "no_data", "the history holds no prices yet")
-        ranking = rank_endpoints(
-            state.candidates(at, model_id),
-            state.table,
-            asked.query.profile,
-            asked.query.filters,
-            at=at,
-            model=model_id,
-            fallbacks=asked.query.fallbacks,
-        )
-        return ranking.to_dict()
 
-    return await respond(request, state, build)
+router.add_api_route(
+    "/v1/cheapest",
+    cheapest,
+    methods=["GET"],
+    response_model=schemas.Cheapest,
+    responses=ERRORS,
+    route_class_override=CheapestRoute,
+)

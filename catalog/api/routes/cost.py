@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from catalog.api import schemas
-from catalog.api.deps import ERRORS, State
+from catalog.api.deps import ERRORS, State, age_headers
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState
 from catalog.cost.bodies import usage_from_items
@@ -85,4 +85,4 @@ def _cost(state: ApiState, raw: bytes, at: str | None) -> Response:
     rows, problems = usage_from_items(items, "body")
     priced = cost_usage(usage_frame(rows), state.table, at=when)
     body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
-    return Response(orjson.dumps(jsonable(body)), media_type="application/json")
+    return Response(orjson.dumps(jsonable(body)), media_type="application/json", headers=age_headers(state))

@@ -1,0 +1,109 @@
+"""``/v1/cheapest`` reads plain query strings itself (``catalog.api.routes.cheapest.plain_values``) and leaves
+anything else to FastAPI's validation. Both readings must give the same answer, byte for byte, for every query
+either accepts, and the same error for every query FastAPI refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog.api import ApiState, create_app
+from catalog.api.routes import cheapest as route
+from catalog.cost.query import CHEAPEST
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
+from catalog.exact_json import jsonable
+from catalog.library import Catalog
+from catalog.store.db import connect
+from catalog.times import use_clock
+
+MODEL = "deepseek/deepseek-v3.2"
+CLOCK = datetime(2026, 12, 2, 12, tzinfo=UTC)
+QUERIES: list[list[tuple[str, str]]] = [
+    [("model", MODEL)],
+    [("model", MODEL), ("input", "20000"), ("output", "1000"), ("cache_hit", "0.8"), ("as_of", "2026-08-01")],
+    [("model", MODEL), ("input", "250000"), ("output", "2000"), ("tools", "true"), ("structured_output", "1")],
+    [("model", MODEL), ("reasoning_effort", "high"), ("sort", "throughput"), ("order", "baidu"), ("order", "novita")],
+    [("model", MODEL), ("quantization", "fp8"), ("quantization", "bf16"), ("no_training", "true")],
+    [("model", MODEL), ("min_uptime", "99.5"), ("preferred_max_latency", "1.5"), ("max_price_prompt", "0.3")],
+    [("model", MODEL), ("exclude_provider", "siliconflow"), ("fallbacks", "0"), ("any_status", "false")],
+    [("model", MODEL), ("zdr", "true"), ("allow_fallbacks", "true"), ("unknown", "ignored")],
+    [("input", "20000"), ("output", "1000")],  # every model: ranked off the event loop
+    [("model", MODEL), ("as_of", "2025-06-01")],  # before the endpoint history
+    # Not plain, so FastAPI reads them: the same answers (or errors) as it always gave.
+    [("model", MODEL), ("tools", "yes")],
+    [("model", MODEL), ("input", "20000"), ("input", "30000")],
+    [("model", MODEL), ("input", "007")],
+    [("model", MODEL), ("input", "-1")],
+    [("model", MODEL), ("input", str(10**13))],
+    [("model", MODEL), ("min_uptime", "101")],
+    [("model", MODEL), ("min_uptime", "1e1")],
+    [("model", MODEL), ("cache_ttl", "2h")],
+    [("model", MODEL), ("cache_hit", "x" * 41)],
+    [("model", MODEL), ("cache_hit", "2")],
+    [("model", "no/such-model")],
+    [("model", MODEL), ("as_of", "yesterday")],
+]
+
+
+@pytest.fixture(scope="module")
+def answers(replayed_template: Path) -> Iterator[dict[str, list[tuple[int, bytes]]]]:
+    """Every query's status and body, read the plain way and FastAPI's way (each on a fresh state)."""
+    con = connect(replayed_template, read_only=True)
+    found: dict[str, list[tuple[int, bytes]]] = {}
+    try:
+        for reading in ("plain", "validated"):
+            with pytest.MonkeyPatch.context() as patch, use_clock(CLOCK):
+                if reading == "validated":
+                    patch.setattr(route, "plain_values", lambda items: None)
+                with TestClient(create_app(ApiState(con, replayed_template))) as client:
+                    responses = [client.get("/v1/cheapest", params=q) for q in QUERIES]
+                    found[reading] = [(r.status_code, r.content) for r in responses]
+        yield found
+    finally:
+        con.close()
+
+
+def test_plain_and_validated_readings_answer_the_same(answers: dict[str, list[tuple[int, bytes]]]) -> None:
+    for query, plain, validated in zip(QUERIES, answers["plain"], answers["validated"], strict=True):
+        assert plain == validated, query
+    statuses = [status for status, _ in answers["plain"]]
+    assert statuses[:11] == [200] * 11 and 400 in statuses and 404 in statuses  # both kinds were exercised
+
+
+def test_plain_values_take_exactly_the_plain_forms() -> None:
+    values = route.plain_values([("model", MODEL), ("input", "5"), ("parameter", "tools"), ("parameter", "seed")])
+    assert values is not None
+    assert values["model"] == MODEL and values["input"] == 5 and values["parameter"] == ["tools", "seed"]
+    defaults: dict[str, Any] = {p.name: p.default for p in CHEAPEST}
+    assert {k: v for k, v in values.items() if k not in ("model", "input", "parameter", "as_of")} == {
+        k: v for k, v in defaults.items() if k not in ("input", "parameter")
+    }
+    for items in (
+        [("input", "5.0")],
+        [("input", "+5")],
+        [("tools", "True")],
+        [("sort", "cost")],
+        [("model", "m" * 201)],
+        [("as_of", "2026-08-01"), ("as_of", "2026-08-02")],
+        [("min_uptime", "-1")],
+        [("preferred_min_throughput", "nan")],
+    ):
+        assert route.plain_values(items) is None, items
+
+
+def test_the_one_pass_encoding_spells_what_jsonable_spells(replayed_template: Path) -> None:
+    with Catalog.open(replayed_template) as cat:
+        for as_of in (None, "2026-07-20", "2025-06-01"):
+            for model in (MODEL, "anthropic/claude-sonnet-4.5", None):
+                profile = WorkloadProfile(250_000, 2_000, cache_hit=Decimal("0.5"), images=1)
+                ranking = cat.cheapest(model, profile, as_of=as_of, filters=EndpointFilters(status_ok=False))
+                expected = ranking.to_dict()
+                assert expected.pop("data") is not None
+                assert route._encoded(ranking) == orjson.dumps(jsonable(expected)), (as_of, model)
