@@ -110,7 +110,7 @@
         grouped(u.completion) + " output tokens" };
     }
     if (u.images > 0n && model.inputs.indexOf("image") < 0) {
-      return { requirement: "image_input", reason: "model takes no image input (" + (model.inputs.join(", ") || "unknown") + " only)" };
+      return { requirement: "image_input", reason: "model takes no image input (input modalities: " + (model.inputs.join(", ") || "unknown") + ")" };
     }
     // A request that sends tools, a response format or a reasoning effort needs one of those parameters.
     var needs = (data && data.needs) || [];
