@@ -266,6 +266,7 @@ function handle(req) {
             ranked: r.ranked.map((row) => [row.endpoint.key, cost.decimal(row.units, data.scale), row.rank]),
             excluded: r.excluded.map((e) => [e.endpoint.key, e.requirement, e.reason]),
             ties: r.ties,
+            routing: cost.routing(r.ranked, p),
             default: d && {
               expected: cost.decimal(d.expected, data.scale), saving: cost.decimal(d.saving, data.scale),
               percent: cost.hundredths(d.percent), endpoints: d.endpoints,

@@ -467,6 +467,7 @@ def core_answer(ranking: Any, keys: set[str]) -> dict[str, Any]:
             [e["endpoint_key"], e["requirement"], e["reason"]] for e in ranking.excluded if e["endpoint_key"] in keys
         ),
         "ties": ranking.ties,
+        "routing": ranking.routing,
         "default": d
         and {
             "expected": canonical(d.expected_cost_per_request),
@@ -482,6 +483,7 @@ def js_answer(answer: dict[str, Any]) -> dict[str, Any]:
         "ranked": answer["ranked"],
         "excluded": sorted(answer["excluded"]),
         "ties": answer["ties"],
+        "routing": answer["routing"],
         "default": answer["default"] and {k: v for k, v in answer["default"].items() if k != "shares"},
     }
 
@@ -491,7 +493,8 @@ def test_js_feasibility_ties_and_default_routing_equal_the_ranking_core_on_every
 ) -> None:
     """For every model of the index and every workload above: the same endpoints ranked, in the same order,
     with the same shared ranks; the same endpoints excluded for the same requirement, with the same reason; the
-    same number of ties; and default routing's expected cost, saving and percent, to the unit."""
+    same number of ties; the same routing object; and default routing's expected cost, saving and percent, to
+    the unit."""
     data = site.pages["index.html"].price_data()
     index = RankIndex.build(queries.endpoint_candidates(cat.con, site_at), cat.table, site_at)
     answers = node("ranking", data=data, profiles=[p.js() for p in FEASIBILITY])

@@ -234,7 +234,7 @@
       body.appendChild(row);
       delete rows[entry.endpoint.key];
     });
-    routeTo(ranked);
+    routeTo(ranked, p);
     showDefault(ranked, result.ties);
     var reasons = {};
     result.excluded.forEach(function (e) { reasons[e.endpoint.key] = e; });
@@ -290,20 +290,15 @@
     node.title = "expected " + exactText(d.expected) + ", saving " + exactText(d.saving);
   }
 
-  // The routing snippet follows the ranking: the cheapest tag first, the next two as ordered fallbacks (a tag
-  // listed twice, model@tag#2, once), as catalog cheapest builds it.
-  function routeTo(ranked) {
+  // The routing snippet follows the ranking (cost.js builds the object as catalog cheapest does).
+  function routeTo(ranked, p) {
     var snippet = document.getElementById("routing-snippet");
     if (!snippet) return;
     var label = document.getElementById("routing-for");
     if (label) label.textContent = "your workload";
-    if (!ranked.length) {
-      snippet.textContent = "no endpoint has a listed price for this workload";
-      return;
-    }
-    var order = [];
-    ranked.forEach(function (entry) { if (order.indexOf(entry.endpoint.tag) < 0 && order.length < 3) order.push(entry.endpoint.tag); });
-    snippet.textContent = JSON.stringify({ provider: { order: order, allow_fallbacks: false } }, null, 2);
+    var provider = cost.routing(ranked, p);
+    snippet.textContent = provider ? JSON.stringify({ provider: provider }, null, 2) :
+      "no endpoint can take this request at a listed price";
   }
 
   function update() {

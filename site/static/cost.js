@@ -267,6 +267,22 @@
     };
   }
 
+  // OpenRouter's `provider` object for a ranking, as the engine builds it with no filters: the cheapest tag
+  // first, the next `fallbacks` (default 2) as ordered fallbacks, each tag once (model@tag#2 routes as tag),
+  // and require_parameters when the request needs a parameter. Null without a ranked endpoint.
+  function routing(ranked, profile, fallbacks) {
+    var order = [];
+    var limit = 1 + (fallbacks === undefined ? 2 : fallbacks);
+    ranked.forEach(function (r) {
+      if (!r.endpoint.list && order.indexOf(r.endpoint.tag) < 0 && order.length < limit) order.push(r.endpoint.tag);
+    });
+    if (!order.length) return null;
+    var out = { order: order, allow_fallbacks: false };
+    var needs = (profile && profile.needs) || {};
+    if (Object.keys(needs).some(function (code) { return needs[code]; })) out.require_parameters = true;
+    return out;
+  }
+
   // A percent held ×100 as an integer (1234n) as text: "12.34".
   function hundredths(value) {
     var negative = value < 0n, v = negative ? -value : value;
@@ -317,7 +333,7 @@
 
   var api = {
     decode: decode, units: units, part: part, usage: usage, requestCost: requestCost, infeasible: infeasible,
-    ranking: ranking, rank: rank, defaultRouting: defaultRouting, halfEven: halfEven, hundredths: hundredths,
+    ranking: ranking, rank: rank, defaultRouting: defaultRouting, routing: routing, halfEven: halfEven, hundredths: hundredths,
     grouped: grouped, decimal: decimal, usd: usd, perMillion: perMillion
   };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
