@@ -110,3 +110,12 @@ def test_the_threshold_decides_the_banner(site: Built, tmp_path: Path) -> None:
         build_site(cat, tmp_path / "lenient", stale_after=100_000 * 86_400.0)
     lenient = (tmp_path / "lenient" / "index.html").read_text()
     assert 'id="stale-banner"' not in lenient and "days old" in lenient
+
+
+def test_model_pages_stay_within_the_page_budget(site: Built) -> None:
+    """Every model page ≤ 100 kB (bench/site.py's target), with the default-routing figures, the exclusions and
+    the workload form added; the largest one named by the report is the largest on disk."""
+    sizes = {p: (site.out / p).stat().st_size for p in site.pages if p.startswith("models/")}
+    largest = max(sizes, key=lambda p: sizes[p])
+    assert site.report["largest_model_page"] == {"page": largest, "bytes": sizes[largest]}
+    assert sizes[largest] <= 100_000, (largest, sizes[largest])
