@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +263,9 @@ def test_provider_preferences_read_openrouters_object() -> None:
         EndpointFilters.from_provider_preferences({"max_price": {"prompt": 0.5}})
     with pytest.raises(InputError, match="reasoning effort"):
         WorkloadProfile(reasoning_effort="extreme")
+    with pytest.raises(InputError, match=r"quantization 'q8' is not one of int4, .*fp8"):
+        EndpointFilters(quantizations=("FP8", "q8"))
+    assert EndpointFilters(quantizations=("FP8",)).quantizations == ("fp8",)
 
 
 @given(st.integers(0, 10**30), st.integers(0, 10**7), st.integers(0, 24))
@@ -536,3 +539,15 @@ def test_the_index_equals_the_engine_on_every_model(
     for model in data.draw(st.lists(st.sampled_from(sorted(set(candidates["model_id"]))), min_size=3, max_size=3)):
         one = index.rank(profile, filters, model=model, at=at)
         assert one.to_dict() == rank_with_engine(candidates, cat.table, profile, filters, at=at, model=model).to_dict()
+
+
+@given(st.integers(0, 10**7), st.integers(0, 10**6), st.sampled_from(["0.3", "0.26", "0.123456", "0.999", "-0.2"]))
+def test_the_undiscounted_base_rounds_half_up_as_the_engine_does(prompt: int, output: int, discount: str) -> None:
+    """A listed price that is not an exact fraction of its base leaves a remainder: the index rounds it as the
+    engine does (half up, to the table's unit)."""
+    table = PriceTable.from_sheets([endpoint("a", "0.0000011", "0.0000031", discount=Decimal(discount))])
+    cands = frame([candidate("a", context_length=None)])
+    (row,) = both(cands, table, WorkloadProfile(prompt, output), EndpointFilters()).ranked
+    exact = Context(prec=100).divide(row.cost_per_request, 1 - Decimal(discount))
+    assert row.base_per_request == exact.quantize(Decimal(1).scaleb(-table.scale), ROUND_HALF_UP)
+    assert row.saving_per_request == row.base_per_request - row.cost_per_request

@@ -26,6 +26,8 @@ TOOLS_PARAMETERS = ("tools",)
 STRUCTURED_PARAMETERS = ("structured_outputs", "response_format")
 REASONING_PARAMETERS = ("reasoning",)
 SORTS = ("price", "throughput", "latency")
+# The spec's ``Quantization`` enum: what OpenRouter's ``quantizations`` takes (and what listings carry).
+QUANTIZATIONS = ("int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown")
 
 
 def _share(value: Decimal | float | str, what: str) -> Decimal:
@@ -201,6 +203,12 @@ class EndpointFilters:
             if isinstance(value, str) or not isinstance(value, tuple | list):
                 raise InputError(f"{name} {value!r} is not a list of names")
             object.__setattr__(self, name, tuple(value))
+        unknown = [q for q in self.quantizations if q.lower() not in QUANTIZATIONS]
+        if unknown:
+            raise InputError(
+                f"quantization {', '.join(map(repr, unknown))} is not one of {', '.join(QUANTIZATIONS)} (OpenRouter's)"
+            )
+        object.__setattr__(self, "quantizations", tuple(q.lower() for q in self.quantizations))
         # Whether any filter looks at more than the status: most queries set none, and their check stays short.
         narrow = self.providers or self.exclude_providers or self.min_context or self.min_max_completion
         narrow = narrow or self.parameters or self.quantizations or self.no_training or self.no_prompt_retention
