@@ -319,6 +319,10 @@ def test_replay_source_starts_small_and_adds_one_recorded_day_per_sweep(tmp_path
         assert listed.status_code == 200 and listed.json()["total"] >= len(initial) + 3 > first
         assert listed.headers["etag"] != '"empty"'
         assert httpx.get(f"{up.url}/openapi.json", timeout=10).json()["paths"]["/v1/cheapest"]
+        # catalog up calls its data stale after two sweep intervals (here 1 s each); the replayed days are old.
+        cheapest = httpx.get(f"{up.url}/v1/cheapest", params={"input": 1000}, timeout=30)
+        assert cheapest.status_code == 200 and cheapest.headers["x-data-stale"] == "true"
+        assert cheapest.json()["data"]["stale_after_seconds"] == 2 and cheapest.json()["stale"] is True
     finally:
         code = up.stop()
     assert code == 0, up.output()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -188,11 +188,8 @@ def _build(state: ApiState, asked: Asked, at: datetime, model_id: str | None) ->
 
 
 def _encoded(ranking: Ranking) -> bytes:
-    """The answer's JSON without ``data`` (appended per response, with ``stale``): ``Ranking.to_dict`` but
-    with the ranked rows left as dataclasses for orjson to spell field by field (what their ``to_dict`` gives),
-    which saves building a dict per row."""
-    body = replace(ranking, ranked=[]).to_dict()
-    body["ranked"] = ranking.ranked
+    """The answer's JSON without ``data`` (appended per response, with ``stale``)."""
+    body = ranking.to_dict()
     body.pop("data", None)
     return encode(body)
 
