@@ -29,7 +29,12 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     scratch = Path(tempfile.mkdtemp(prefix="catalog-site-")) if dry_run else None
     try:
         out = scratch / "site" if scratch else site_folder(ctx)
-        report = render_site(Catalog(cursor, ctx.db), out, base_url=os.environ.get("CATALOG_SITE_URL") or None)
+        report = render_site(
+            Catalog(cursor, ctx.db),
+            out,
+            base_url=os.environ.get("CATALOG_SITE_URL") or None,
+            stale_after=ctx.config.stale_after(),  # the banner's threshold: twice this service's sweep interval
+        )
     finally:
         cursor.close()
         if scratch is not None:

@@ -254,6 +254,29 @@ function handle(req) {
         return out;
       });
     }
+    case "ranking": {
+      // The full answer per model: ranks, exclusions with reasons, ties and the default-routing figures.
+      const data = cost.decode(req.data);
+      return req.profiles.map((p) => {
+        const out = {};
+        for (const model of data.models) {
+          const r = cost.ranking(model, p, data, req.filters || null);
+          const d = cost.defaultRouting(r.ranked);
+          out[model.id] = {
+            ranked: r.ranked.map((row) => [row.endpoint.key, cost.decimal(row.units, data.scale), row.rank]),
+            excluded: r.excluded.map((e) => [e.endpoint.key, e.requirement, e.reason]),
+            ties: r.ties,
+            routing: cost.routing(r.ranked, p),
+            default: d && {
+              expected: cost.decimal(d.expected, data.scale), saving: cost.decimal(d.saving, data.scale),
+              percent: cost.hundredths(d.percent), endpoints: d.endpoints,
+              shares: d.shares.map((s) => cost.decimal(s, 4))
+            }
+          };
+        }
+        return out;
+      });
+    }
     case "part": return req.cases.map(([total, percent]) => cost.part(BigInt(total), percent).toString());
     case "decimal": return req.cases.map(([units, scale]) => cost.decimal(BigInt(units), scale));
     case "usd": return req.cases.map(([units, scale]) => cost.usd(BigInt(units), scale));

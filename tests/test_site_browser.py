@@ -272,9 +272,16 @@ def custom_rank(page: Page) -> list[dict[str, Any]]:
 
 
 def shown(rows: list[dict[str, Any]]) -> list[tuple[str, Decimal]]:
-    """The re-ranked rows as (endpoint key, exact cost); the visible figure's title carries the same cost."""
-    for rank, row in enumerate(rows, 1):
-        assert row["rank"] == str(rank) and row["title"] == f"${row['value']}", row
+    """The re-ranked rows as (endpoint key, exact cost); the visible figure's title carries the same cost. Rows
+    the workload cannot use (rank "—": a limit or a dynamic price) come last and are left out."""
+    unranked = [i for i, row in enumerate(rows) if row["rank"] == "—"]
+    assert unranked == list(range(len(rows) - len(unranked), len(rows))), rows
+    rows = rows[: len(rows) - len(unranked)]
+    for position, row in enumerate(rows, 1):
+        # Equal costs share a rank (1, 1, 1, 4): a row's rank is its position unless it ties the one before.
+        tied = position > 1 and row["value"] == rows[position - 2]["value"]
+        assert row["rank"] == (rows[position - 2]["rank"] if tied else str(position)), row
+        assert row["title"] == f"${row['value']}", row
     return [(row["key"], Decimal(row["value"])) for row in rows]
 
 
@@ -443,3 +450,107 @@ def test_screenshots(browser: BrowserContext, base_url: str, chosen: Chosen) -> 
                 assert png[:8] == b"\x89PNG\r\n\x1a\n"
                 assert int.from_bytes(png[16:20], "big") == viewport["width"]  # IHDR width
                 assert problems == []
+
+
+# --- (f) feasibility, ties and default routing follow the typed workload -----------------------------------------
+
+SONNET = "anthropic/claude-sonnet-4.5"
+EXCLUDED_JS = (
+    """items => items.map(i => ({key: i.dataset.key, requirement: i.dataset.requirement, text: i.textContent}))"""
+)
+
+
+def test_long_request_ranks_only_endpoints_that_can_take_it(
+    browser: BrowserContext, base_url: str, engine: Engine
+) -> None:
+    """Issue 14's first acceptance case on the site: 250,000 tokens in and 2,000 out on claude-sonnet-4.5. No
+    endpoint whose context is below 252,000 is ranked, each such one is listed with its limit, and the ranking,
+    the exclusions and the default-routing figure are the engine's."""
+    profile = WorkloadProfile(250_000, 2_000)
+    answer = engine.cat.cheapest(SONNET, profile, as_of=engine.at)
+    contexts: dict[str, int | None] = dict(
+        engine.cat.con.execute(
+            "SELECT endpoint_key, context_length FROM endpoint_versions WHERE model_id = ? AND valid_from <= ? "
+            "AND (valid_to IS NULL OR valid_to > ?)",
+            [SONNET, engine.at, engine.at],
+        ).fetchall()
+    )
+    small = {k for k, c in contexts.items() if c is not None and c < 252_000}
+    assert small, f"{SONNET} has no endpoint with a context below 252,000 at {engine.at}: the check proves nothing"
+    with opened(browser, model_url(base_url, SONNET)) as (page, problems):
+        # Before: the chat workload, where several endpoints tie at the same cost and all are "Cheapest".
+        chat = engine.cat.cheapest(SONNET, CHAT, as_of=engine.at)
+        assert chat.ties > 1, "no tie on the chat workload: the label check proves nothing"
+        labels = page.eval_on_selector_all(
+            "#custom-rank tbody tr",
+            "rows => rows.map(r => [r.querySelector('td.rank').textContent, r.querySelector('td.label').textContent])",
+        )
+        assert [rank for rank, _ in labels[: len(chat.ranked)]] == [str(r.rank) for r in chat.ranked]
+        assert [label for _, label in labels].count("Cheapest") == chat.ties
+        page.fill("#input-tokens", "250000")
+        page.fill("#output-tokens", "2000")
+        assert page.text_content("#input-out") == "250,000" and page.text_content("#output-out") == "2,000"
+        rows = custom_rank(page)
+        ranked = [r for r in rows if r["rank"] != "—"]
+        assert not {r["key"] for r in ranked} & small
+        assert [(r["key"], Decimal(r["value"])) for r in ranked] == [
+            (r.endpoint_key, r.cost_per_request) for r in answer.ranked
+        ]
+        assert [int(r["rank"]) for r in ranked] == [r.rank for r in answer.ranked]
+        excluded = page.eval_on_selector_all("#custom-excluded li", EXCLUDED_JS)
+        assert page.is_visible("#custom-excluded")
+        by_key = {e["key"]: e for e in excluded}
+        assert small <= set(by_key)
+        for key in small:
+            assert by_key[key]["requirement"] == "context"
+            assert f"context {contexts[key] or 0:,} < 252,000" in by_key[key]["text"], by_key[key]
+        engine_reasons = {e["endpoint_key"]: e["reason"] for e in answer.excluded if e["requirement"] == "context"}
+        assert {k: e["text"].split(": ", 1)[1] for k, e in by_key.items() if e["requirement"] == "context"} == (
+            engine_reasons
+        )
+        default = answer.default_routing
+        assert default is not None
+        node = page.query_selector("#custom-default")
+        assert node is not None
+        assert Decimal(str(node.get_attribute("data-expected"))) == default.expected_cost_per_request
+        assert Decimal(str(node.get_attribute("data-saving"))) == default.saving_per_request
+        assert Decimal(str(node.get_attribute("data-percent"))) == default.saving_percent
+        # The routing snippet pins only endpoints that can take the request.
+        snippet = page.text_content("#routing-snippet") or ""
+        assert not any(f'"{key.split("@", 1)[1]}"' in snippet for key in small)
+        assert problems == []
+
+
+def test_request_flags_exclude_endpoints_without_the_parameter(
+    browser: BrowserContext, base_url: str, engine: Engine
+) -> None:
+    """Ticking "sends tools" leaves out the endpoints that do not list ``tools``, as the engine does."""
+    tools = WorkloadProfile(2_000, 500, tools=True)
+    plain = engine.rankings(CHAT)
+    without = sorted(
+        {
+            r["model_id"]
+            for r in engine.cat.cheapest(None, tools, as_of=engine.at).excluded
+            if r["requirement"] == "tools"
+        }
+    )
+    # A model that stays ranked with tools and loses an endpoint the chat workload ranks (so it is on the page).
+    chosen = next(
+        m
+        for m in without
+        if (want := engine.cat.cheapest(m, tools, as_of=engine.at)).ranked
+        and {e["endpoint_key"] for e in want.excluded if e["requirement"] == "tools"}
+        & {r.key for r in plain.get(m, [])}
+    )
+    with opened(browser, model_url(base_url, chosen)) as (page, problems):
+        page.check("#needs-tools")
+        assert shown(custom_rank(page)) == [(r.endpoint_key, r.cost_per_request) for r in want.ranked]
+        excluded = page.eval_on_selector_all("#custom-excluded li", EXCLUDED_JS)
+        on_page = {r["key"] for r in custom_rank(page)}  # endpoints of status ok: the page's data
+        assert {e["key"]: e["text"].split(": ", 1)[1] for e in excluded if e["requirement"] == "tools"} == {
+            e["endpoint_key"]: e["reason"]
+            for e in want.excluded
+            if e["requirement"] == "tools" and e["endpoint_key"] in on_page
+        }
+        assert any(e["requirement"] == "tools" for e in excluded)
+        assert problems == []

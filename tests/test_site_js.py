@@ -26,10 +26,12 @@ from site_helpers import EVIL, Built, Hostile, Node, Page, model_page
 
 from catalog.cost.engine import cost_usage
 from catalog.cost.money import from_units
+from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
-from catalog.cost.workload import WorkloadProfile
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog
 from catalog.prices import canonical, parse_price_sheet
+from catalog.store import queries
 from catalog.website import build as site_build
 from catalog.website.presets import PRESETS
 from catalog.website.pricedata import RATE_ORDER, endpoint_entry
@@ -54,9 +56,21 @@ class Shares:
     cache_hit: int = 0
     reasoning: int = 0
     cache_write: int = 0
+    images: int = 0
+    tools: bool = False
+    structured_output: bool = False
+    reasoning_effort: str | None = None
 
-    def js(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("input", "output", "cache_hit", "reasoning", "cache_write")}
+    def js(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {
+            k: getattr(self, k) for k in ("input", "output", "cache_hit", "reasoning", "cache_write", "images")
+        }
+        needs = {
+            "tools": self.tools,
+            "structured_output": self.structured_output,
+            "reasoning": bool(self.reasoning_effort),
+        }
+        return {**counts, "needs": needs} if any(needs.values()) else counts
 
     def engine(self) -> WorkloadProfile:
         return WorkloadProfile(
@@ -65,6 +79,10 @@ class Shares:
             cache_hit=Decimal(self.cache_hit) / 100,
             reasoning=Decimal(self.reasoning) / 100,
             cache_write=Decimal(self.cache_write) / 100,
+            images=self.images,
+            tools=self.tools,
+            structured_output=self.structured_output,
+            reasoning_effort=self.reasoning_effort,
         )
 
 
@@ -165,7 +183,7 @@ def test_profiles_reach_the_roundings_and_tiers_they_claim(node: Node, site: Bui
             "cache_write_1h": str(row["cache_write_1h_tokens"]),
             "reasoning": str(row["reasoning_tokens"]),
             "requests": "1",
-            "images": "0",
+            "images": str(row["images"]),
             "web_searches": "0",
         }, shares.name
     by_name = {p.name: p.engine().usage_row() for p in PROFILES}
@@ -186,7 +204,9 @@ def test_profiles_reach_the_roundings_and_tiers_they_claim(node: Node, site: Bui
 
 def test_embedded_presets_are_the_engines_presets(site: Built) -> None:
     data = site.pages["index.html"].price_data()
-    assert data["presets"] == {p.name: {k: v for k, v in p.js().items() if k != "cache_write"} for p in preset_shares()}
+    assert data["presets"] == {
+        p.name: {k: v for k, v in p.js().items() if k not in ("cache_write", "images")} for p in preset_shares()
+    }
     assert all(p.cache_write == 0 for p in preset_shares())
 
 
@@ -225,22 +245,30 @@ def test_js_ranks_as_the_engine_on_model_pages(node: Node, site: Built, cat: Cat
         for shares, js in zip(PROFILES, js_ranking(node, data, PROFILES), strict=True):
             engine = engine_ranking(cat, site_at, shares, model)
             assert js == {model: engine.get(model, [])}, (model, shares.name)
-            assert engine.get(model), (model, shares.name)
+            # A long prompt may fit none of a model's endpoints (feasibility); the presets always fit.
+            assert engine.get(model) or shares.input >= 200_000, (model, shares.name)
 
 
-def test_js_breaks_ties_by_tag_as_the_engine_does(node: Node, hostile: Hostile) -> None:
-    """The hostile model's three endpoints cost the same: the order is the tags', whatever order the page lists."""
+def test_js_orders_and_ranks_ties_as_the_ranking_core_does(node: Node, hostile: Hostile) -> None:
+    """The hostile model's three endpoints cost the same: they share rank 1, all three are cheapest, and the
+    order among them is the core's (the page lists endpoints in it; cost.js's sort by cost is stable)."""
     data = hostile.pages["index.html"].price_data()
-    for model in data["models"]:
-        model["endpoints"].reverse()
     with Catalog.open(hostile.db) as cat:
         at = cat.con.execute("SELECT max(taken_at) FROM snapshots").fetchall()[0][0]
-        for shares, js in zip(PROFILES, js_ranking(node, data, PROFILES), strict=True):
-            engine = engine_ranking(cat, at, shares)
-            assert js == engine, shares.name
-    costs = {cost for _, cost in engine[EVIL]}
-    assert len(engine[EVIL]) == 3 and len(costs) == 1  # a three-way tie
-    assert [key for key, _ in engine[EVIL]] == sorted(key for key, _ in engine[EVIL])
+        index = RankIndex.build(queries.endpoint_candidates(cat.con, at), cat.table, at)
+        answers = node("ranking", data=data, profiles=[p.js() for p in PROFILES])
+        for shares, answer in zip(PROFILES, answers, strict=True):
+            core = index.rank(shares.engine(), EndpointFilters(), model=EVIL)
+            assert answer[EVIL]["ranked"] == [
+                [r.endpoint_key, canonical(r.cost_per_request), r.rank] for r in core.ranked
+            ]
+            assert answer[EVIL]["ties"] == core.ties, shares.name
+    assert len(core.ranked) == 3 and core.ties == 3 and {r.rank for r in core.ranked} == {1}  # a three-way tie
+    # Reversed, the page's data would order the tie differently: the order is the data's, so it must be the core's.
+    for model in data["models"]:
+        model["endpoints"].reverse()
+    (reversed_answer,) = node("ranking", data=data, profiles=[PROFILES[0].js()])
+    assert [r[0] for r in reversed_answer[EVIL]["ranked"]] == [r.endpoint_key for r in core.ranked][::-1]
 
 
 def test_page_tables_show_the_rankings_cost_js_gives(node: Node, site: Built) -> None:
@@ -397,3 +425,121 @@ def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
                 engine[row["model_id"]].append([row["endpoint_key"], canonical(row["cost_per_request"])])
             assert engine, js_filters
             assert differences(js, engine) == {}, (js_filters, shares.name)
+
+
+# --- feasibility, ties and default routing against the ranking core ----------------------------------------
+
+# Workloads that cross the recorded limits: prompts past 128k-200k contexts, outputs past max_completion_tokens,
+# images (only some models read them), and the presets.
+FEASIBILITY = [
+    *preset_shares(),
+    Shares("250k in + 2k out", 250_000, 2_000),
+    Shares("1M prompt", 1_000_000, 1_000, cache_hit=10),
+    Shares("just past 128k", 127_000, 1_001),
+    Shares("long output", 2_000, 100_000, reasoning=30),
+    Shares("images", 1_000, 200, images=3),
+    Shares("images, long", 150_000, 8_000, cache_hit=50, images=1),
+    Shares("tools", 3_000, 500, tools=True),
+    Shares("structured, reasoning", 10_000, 2_000, reasoning=40, structured_output=True, reasoning_effort="high"),
+    Shares(
+        "everything", 40_000, 4_000, cache_hit=30, images=2, tools=True, structured_output=True, reasoning_effort="low"
+    ),
+]
+UNRANKED = {
+    "context",
+    "max_prompt",
+    "max_completion",
+    "image_input",
+    "tools",
+    "structured_output",
+    "reasoning",
+    "price",
+}
+
+
+def core_answer(ranking: Any, keys: set[str]) -> dict[str, Any]:
+    """The core's ranking of one model in the shape the node worker gives cost.js's; exclusions of the
+    endpoints in the page's data (``keys``: the others never pass the index's filters, status ok first)."""
+    d = ranking.default_routing
+    return {
+        "ranked": [[r.endpoint_key, canonical(r.cost_per_request), r.rank] for r in ranking.ranked],
+        "excluded": sorted(
+            [e["endpoint_key"], e["requirement"], e["reason"]] for e in ranking.excluded if e["endpoint_key"] in keys
+        ),
+        "ties": ranking.ties,
+        "routing": ranking.routing,
+        "default": d
+        and {
+            "expected": canonical(d.expected_cost_per_request),
+            "saving": canonical(d.saving_per_request),
+            "percent": format(d.saving_percent.quantize(Decimal("0.01")), "f"),
+            "endpoints": d.endpoints,
+        },
+    }
+
+
+def js_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ranked": answer["ranked"],
+        "excluded": sorted(answer["excluded"]),
+        "ties": answer["ties"],
+        "routing": answer["routing"],
+        "default": answer["default"] and {k: v for k, v in answer["default"].items() if k != "shares"},
+    }
+
+
+def test_js_feasibility_ties_and_default_routing_equal_the_ranking_core_on_every_model(
+    node: Node, site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """For every model of the index and every workload above: the same endpoints ranked, in the same order,
+    with the same shared ranks; the same endpoints excluded for the same requirement, with the same reason; the
+    same number of ties; the same routing object; and default routing's expected cost, saving and percent, to
+    the unit."""
+    data = site.pages["index.html"].price_data()
+    index = RankIndex.build(queries.endpoint_candidates(cat.con, site_at), cat.table, site_at)
+    answers = node("ranking", data=data, profiles=[p.js() for p in FEASIBILITY])
+    seen = defaultdict(int)
+    for shares, answer in zip(FEASIBILITY, answers, strict=True):
+        for model in data["models"]:
+            mid = model["id"]
+            if not any(e[4] is None or "@" in e[4] for e in model["endpoints"]):
+                continue  # a list-price entry only: checked by the list-price test
+            keys = {e[4] or f"{mid}@{e[0]}" for e in model["endpoints"]}
+            core = core_answer(index.rank(shares.engine(), EndpointFilters(), model=mid), keys)
+            assert {e[1] for e in core["excluded"]} <= UNRANKED
+            assert js_answer(answer[mid]) == core, (mid, shares.name)
+            seen["ranked"] += len(core["ranked"])
+            seen["excluded " + shares.name] += len(core["excluded"])
+            seen["ties"] += core["ties"] > 1
+            seen["default"] += core["default"] is not None
+            seen["shared rank"] += any(r[2] != i for i, r in enumerate(core["ranked"], 1))
+            seen["free"] += bool(core["default"] and core["default"]["expected"] == "0")
+    # The workloads reached what they claim: long prompts, long outputs and images each excluded endpoints;
+    # ties and shared ranks occurred; default routing was computed for most models.
+    for name in ("250k in + 2k out", "1M prompt", "long output", "images", "tools", "structured, reasoning"):
+        assert seen["excluded " + name] > 0, name
+    assert seen["ties"] > 50 and seen["shared rank"] > 50 and seen["default"] > 1_000, dict(seen)
+
+
+def test_default_routing_shares_are_the_inverse_squares(
+    node: Node, site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """cost.js's per-endpoint shares (display only, 4 decimals) equal the core's where each tag is listed once."""
+    data = site.pages["index.html"].price_data()
+    index = RankIndex.build(queries.endpoint_candidates(cat.con, site_at), cat.table, site_at)
+    chat = preset_shares()[0]
+    (answer,) = node("ranking", data=data, profiles=[chat.js()])
+    compared = 0
+    for model in data["models"]:
+        js = answer[model["id"]]
+        if js["default"] is None:
+            continue
+        tag_of = {e[4] or f"{model['id']}@{e[0]}": e[0] for e in model["endpoints"]}
+        tags = [tag_of[key] for key, _, _ in js["ranked"]]
+        if len(set(tags)) != len(tags):
+            continue
+        core = index.rank(chat.engine(), EndpointFilters(), model=model["id"]).default_routing
+        assert core is not None
+        assert {t: Decimal(s) for t, s in zip(tags, js["default"]["shares"], strict=True)} == core.shares, model["id"]
+        compared += 1
+    assert compared > 100

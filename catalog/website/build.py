@@ -29,14 +29,16 @@ from urllib.parse import urlsplit
 import jinja2
 import polars as pl
 
-from catalog import money
+from catalog import money, settings
 from catalog.errors import InputError
+from catalog.freshness import DataAge, describe_age
 from catalog.library import Catalog
 from catalog.money import canonical
 from catalog.prices import PRICE_KEYS
 from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
-from catalog.store.snapshots import newest_good_snapshot
+from catalog.store.snapshots import newest_good_snapshot, snapshot_log
+from catalog.times import now
 from catalog.website import chart
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
@@ -105,12 +107,22 @@ def pct(value: Decimal | float | None, digits: int = 1) -> str:
     return f"{'+' if number > 0 else '−'}{abs(number):.{digits}f} %"
 
 
+def hundredths(value: Decimal | None) -> str:
+    """A percent held to 0.01 with both decimals ("9.90"), as cost.js spells it."""
+    return "—" if value is None else format(value.quantize(Decimal("0.01")), "f")
+
+
 def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
 def when(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def age(seconds: float | None) -> str:
+    """A duration for reading ("25 min", "5 h", "119 days"), as every face says a data age."""
+    return "—" if seconds is None else describe_age(seconds)
 
 
 def day(value: datetime | None) -> str:
@@ -151,8 +163,10 @@ def environment(templates: Path) -> jinja2.Environment:
         per_m=per_million_text,
         exact=exact,
         pct=pct,
+        hundredths=hundredths,
         count=count,
         when=when,
+        age=age,
         day=day,
         rfc3339=rfc3339,
         web_url=web_url,
@@ -194,11 +208,14 @@ def build_site(
     site_templates: Path = SITE_DIR,
     progress: Callable[[int, int], None] | None = None,
     base_url: str | None = None,
+    stale_after: float | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
     ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
-    fetch a feed without the page around it)."""
+    fetch a feed without the page around it). ``stale_after``: seconds the newest snapshot may be old at build
+    time before every page carries a banner saying the data is old (``catalog.settings.stale_after``: the
+    service passes twice its sweep interval; else ``CATALOG_STALE_AFTER``, else 2 h)."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -235,7 +252,10 @@ def build_site(
         with _build_lock(out):
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
-                pages = _render(facts, cat, work, site_templates, newest, progress, base_url)
+                built_at = now()
+                age = snapshot_log(cat.con).age(at, settings.stale_after(stale_after), when=built_at)
+                assert age is not None  # the history holds a good snapshot: ``newest``
+                pages = _render(facts, cat, work, site_templates, age, built_at, progress, base_url)
                 _swap(work, out)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -289,20 +309,21 @@ def _render(
     cat: Catalog,
     work: Path,
     site_templates: Path,
-    newest: datetime,
+    age: DataAge,
+    built_at: datetime,
     progress: Callable[[int, int], None] | None,
     base_url: str | None,
 ) -> int:
     env = environment(site_templates / "templates")
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
-    built_at = datetime.now(UTC)
     model_ids = {m["model_id"] for m in facts.models}
     provider_slugs = {p["slug"] for p in facts.providers}
     common = {
         "at": facts.at,
-        "newest": newest,
+        "newest": age.newest_snapshot_at,
         "built_at": built_at,
+        "data_age": age,
         "presets": PRESETS,
         "default": DEFAULT,
         "windows": facts.windows,

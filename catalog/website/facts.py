@@ -8,7 +8,7 @@ plain dicts and lists that the templates render; nothing here formats for displa
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,12 +17,13 @@ import polars as pl
 
 from catalog.cost.engine import cost_usage
 from catalog.cost.profile import (
+    DefaultRouting,
     RankedEndpoint,
     Ranking,
     per_million_tokens,
-    provider_routing,
     rank_endpoints,
 )
+from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog
@@ -69,7 +70,11 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
     listed = queries.models_as_of(con, at).to_dicts()
-    rankings = {p.name: _by_model(rank_endpoints(candidates, table, p.profile, filters, at=at)) for p in PRESETS}
+    index = RankIndex.build(candidates, table, at)
+    rankings = {
+        p.name: {m["model_id"]: _model_ranking(index.rank(p.profile, filters, model=m["model_id"])) for m in listed}
+        for p in PRESETS
+    }
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     past: dict[int, dict[str, Cheapest]] = {}
@@ -84,7 +89,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             rank_endpoints(queries.endpoint_candidates(con, then), table, DEFAULT.profile, filters, at=then)
         )
         headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
-        headline.update({m: group.ranked[0] for m, group in ranked.items() if group.ranked})
+        headline.update({m: group[0] for m, group in ranked.items() if group})
         past[days] = headline
 
     endpoints = queries.endpoints_in_force(con, at).to_dicts()
@@ -96,7 +101,12 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         by_model[row["model_id"]].append(row)
 
     sheets = _sheets_in_force(table, at)
-    kept_keys = {r["endpoint_key"] for r in candidates.to_dicts() if filters.exclusion(r) is None}
+    candidate_rows = candidates.to_dicts()
+    kept_keys = {r["endpoint_key"] for r in candidate_rows if filters.exclusion(r) is None}
+    # What the ranking orders equal costs by (its own inputs: the telemetry the candidates carry).
+    ties = {r["endpoint_key"]: (r.get("uptime_last_1d"), r.get("throughput_p50")) for r in candidate_rows}
+    max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
+    inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     all_changes = queries.changes(con, EPOCH, at).to_dicts()
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
@@ -114,6 +124,8 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             row["base_prompt"] = base_price(row["price_prompt"], row["discount"] or Decimal(0))
             row["base_completion"] = base_price(row["price_completion"], row["discount"] or Decimal(0))
             row["ranked"] = row["endpoint_key"] in kept_keys
+            row["tie_uptime"], row["tie_throughput"] = ties.get(row["endpoint_key"], (None, None))
+            row["max_prompt_tokens"] = max_prompt.get(row["endpoint_key"])  # a limit the ranking checks
         chat = rankings[DEFAULT.name].get(mid, ModelRanking())
         # Without a ranked endpoint (before the endpoint history, or none listed), the model's list price.
         cheapest: Cheapest | None = chat.ranked[0] if chat.ranked else list_costs[DEFAULT.name].get(mid)
@@ -131,7 +143,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "cheapest": cheapest,
                 "change": change,
                 "presets": {p.name: rankings[p.name].get(mid, ModelRanking()) for p in PRESETS},
-                "routing": provider_routing(chat.ranked, filters, 2),
+                "routing": chat.routing,
+                "ranking_inputs": inputs.get(mid, model["input_modalities"] or []),
+                **_custom_rows(chat, rows, sheets, mid),
                 "changes": changes_by_model.get(mid, []),
                 "history": histories.get(mid, []),
                 "sheets": {r["endpoint_key"]: sheets.get((mid, r["endpoint_key"])) for r in rows},
@@ -152,20 +166,58 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
 
 @dataclass
 class ModelRanking:
-    """One model's part of a ranking over every model: its rows ranked from 1, and its exclusions."""
+    """One model's ranking as its page shows it: the endpoint rows (shared ranks), the exclusions (with the
+    requirement they fail), how many tie as the cheapest, default routing's expected cost, the explanation and
+    the routing object; only endpoint prices (a model without a ranked endpoint shows its list price apart)."""
 
     ranked: list[RankedEndpoint] = field(default_factory=list)
     excluded: list[dict[str, Any]] = field(default_factory=list)
+    ties: int = 0
+    default_routing: DefaultRouting | None = None
+    explanation: str = ""
+    routing: dict[str, Any] | None = None
 
 
-def _by_model(ranking: Ranking) -> dict[str, ModelRanking]:
-    out: dict[str, ModelRanking] = defaultdict(ModelRanking)
+def _model_ranking(ranking: Ranking) -> ModelRanking:
+    ranked = [r for r in ranking.ranked if r.price_source == "endpoint"]
+    if not ranked:
+        return ModelRanking(excluded=ranking.excluded)
+    return ModelRanking(
+        ranked=ranked,
+        excluded=ranking.excluded,
+        ties=ranking.ties,
+        default_routing=ranking.default_routing,
+        explanation=ranking.explanation,
+        routing=ranking.routing,
+    )
+
+
+def _by_model(ranking: Ranking) -> dict[str, list[RankedEndpoint]]:
+    """Each model's endpoint rows of a ranking over every model, cheapest first."""
+    out: dict[str, list[RankedEndpoint]] = defaultdict(list)
     for row in ranking.ranked:
-        group = out[row.model_id].ranked
-        group.append(replace(row, rank=len(group) + 1))
-    for entry in ranking.excluded:
-        out[entry["model_id"]].excluded.append(entry)
+        if row.price_source == "endpoint":
+            out[row.model_id].append(row)
     return dict(out)
+
+
+def _custom_rows(
+    chat: ModelRanking, rows: list[dict[str, Any]], sheets: dict[tuple[str, str], SheetVersion], model_id: str
+) -> dict[str, Any]:
+    """The "your workload" table as rendered (the default workload): the ranked rows, then every other
+    endpoint the sliders may rank (in the page's price data) with why it is not ranked now."""
+    priced = {r["endpoint_key"] for r in rows if r["ranked"] and (model_id, r["endpoint_key"]) in sheets}
+    ranked_keys = {r.endpoint_key for r in chat.ranked}
+    why = {e["endpoint_key"]: e for e in chat.excluded if e.get("endpoint_key") in priced}
+    rest = [
+        {"endpoint_key": r["endpoint_key"], "tag": r["tag"], "ranked": None, **why.get(r["endpoint_key"], {})}
+        for r in rows
+        if r["endpoint_key"] in priced - ranked_keys
+    ]
+    return {
+        "custom_rows": [{"ranked": r} for r in chat.ranked] + rest,
+        "custom_excluded": [why[k] for k in sorted(why)],
+    }
 
 
 def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") -> dict[tuple[str, str], SheetVersion]:

@@ -1,10 +1,14 @@
 """The price data embedded in the pages, from which the browser re-ranks endpoints for any workload.
 
-Each endpoint is a list ``[tag, provider name, variants, conds, key, provider slug, context, parameters]``
-(``key`` null when it is ``model@tag``; ``parameters`` a hex bit mask over the data's ``parameters`` list), which
-``PriceCost.decode`` turns into objects; the last three let the index's filters rank only the endpoints that
-pass, as ``EndpointFilters`` does. A model without a ranked endpoint has its list price instead, keyed by the
-model id. The browser (``site/static/cost.js``) applies
+Each endpoint is a list ``[tag, provider name, variants, conds, key, provider slug, context, parameters,
+max prompt, max completion]`` (``key`` null when it is ``model@tag``; ``parameters`` a hex bit mask over the
+data's ``parameters`` list; a limit null when not listed), which ``PriceCost.decode`` turns into objects; slug,
+context and parameters let the index's filters rank only the endpoints that pass, as ``EndpointFilters`` does,
+and the three limits exclude the endpoints that cannot take the request, as the ranking does. A model's
+endpoints are listed in the ranking's order among equal costs (``tie_order``), and the model carries
+``inputs``, its input modalities as the ranking reads them (a workload with images needs ``image``). A model
+without a ranked endpoint has its list price instead, keyed by the model id. The browser
+(``site/static/cost.js``) applies
 the engine's formula to it with exact integer arithmetic (BigInt), so a slider gives the same cost, to the
 unit, as ``catalog cheapest``. What it needs per endpoint:
 
@@ -28,6 +32,7 @@ from typing import Any
 
 from catalog.cost.money import to_units
 from catalog.cost.sheets import RATES, PriceTable, SheetVersion, effective_rates, hhmm_minutes, variant_prices
+from catalog.cost.workload import REASONING_PARAMETERS, STRUCTURED_PARAMETERS, TOOLS_PARAMETERS
 from catalog.money import EXACT
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 
@@ -78,6 +83,8 @@ def endpoint_entry(
         row.get("provider_slug"),
         row.get("context_length"),
         format(mask, "x"),
+        row.get("max_prompt_tokens"),
+        row.get("max_completion_tokens"),
     ]
 
 
@@ -102,7 +109,21 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
             for p in PRESETS
         },
         "parameters": names,
-        "models": [{"id": model["model_id"], "endpoints": _entries(model, table.scale, index)} for model in models],
+        # What a request flag needs among an endpoint's supported parameters (any one of them), in the order the
+        # ranking checks them (a list: the page's JSON sorts object keys).
+        "needs": [
+            ["tools", list(TOOLS_PARAMETERS)],
+            ["structured_output", list(STRUCTURED_PARAMETERS)],
+            ["reasoning", list(REASONING_PARAMETERS)],
+        ],
+        "models": [
+            {
+                "id": model["model_id"],
+                "inputs": list(model["ranking_inputs"]),
+                "endpoints": _entries(model, table.scale, index),
+            }
+            for model in models
+        ],
     }
 
 
@@ -111,7 +132,7 @@ def _entries(model: dict[str, Any], scale: int, parameters: dict[str, int]) -> l
     entry keyed by the model id, as the index shows it."""
     entries = [
         endpoint_entry(row, version, scale, parameters)
-        for row in model["endpoints_now"]
+        for row in tie_order(model["endpoints_now"])
         if row["ranked"] and (version := model["sheets"].get(row["endpoint_key"])) is not None
     ]
     if model["list_sheet"] is not None:  # set exactly when the page falls back to the list price
@@ -119,3 +140,14 @@ def _entries(model: dict[str, Any], scale: int, parameters: dict[str, int]) -> l
         row = {"endpoint_key": mid, "model_id": mid, "tag": LIST_TAG, "provider_name": LIST_TAG}
         entries.append(endpoint_entry(row, model["list_sheet"], scale))
     return entries
+
+
+def tie_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Endpoints in the ranking's order among equal costs: uptime over the last day (highest first, unknown
+    last), then throughput p50 (the same), then the endpoint key; the browser's stable sort by cost keeps it."""
+
+    def key(row: dict[str, Any]) -> tuple[bool, float, bool, float, str]:
+        uptime, throughput = row.get("tie_uptime"), row.get("tie_throughput")
+        return (uptime is None, -(uptime or 0.0), throughput is None, -(throughput or 0.0), row["endpoint_key"])
+
+    return sorted(rows, key=key)

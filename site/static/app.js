@@ -92,13 +92,36 @@
     cache_hit: document.getElementById("cache-hit"),
     reasoning: document.getElementById("reasoning")
   };
+  // Exact token counts beside the two token sliders (the sliders only stop at round numbers), and images.
+  var exact = { input: document.getElementById("input-tokens"), output: document.getElementById("output-tokens") };
+  var images = document.getElementById("images");
+  var needs = {};
+  ["tools", "structured_output", "reasoning"].forEach(function (code) {
+    var box = document.getElementById("needs-" + code);
+    if (box) needs[code] = box;
+  });
+  var steps = { input: data.input_steps, output: data.output_steps };
+
+  // A whole non-negative number typed in a field, or null (empty, a fraction, a sign, an exponent).
+  function count(field) {
+    if (!field) return null;
+    var text = String(field.value).trim();
+    return /^[0-9]{1,12}$/.test(text) ? Number(text) : null;
+  }
+
+  function tokens(name) {
+    var typed = count(exact[name]);
+    return typed === null ? steps[name][Number(sliders[name].value)] : typed;
+  }
 
   function profile() {
     return {
-      input: data.input_steps[Number(sliders.input.value)],
-      output: data.output_steps[Number(sliders.output.value)],
+      input: tokens("input"),
+      output: tokens("output"),
       cache_hit: Number(sliders.cache_hit.value),
-      reasoning: Number(sliders.reasoning.value)
+      reasoning: Number(sliders.reasoning.value),
+      images: count(images) || 0,
+      needs: Object.keys(needs).reduce(function (out, code) { out[code] = needs[code].checked; return out; }, {})
     };
   }
 
@@ -107,6 +130,13 @@
     $("#output-out").textContent = p.output.toLocaleString("en-US");
     $("#cache-hit-out").textContent = p.cache_hit + " %";
     $("#reasoning-out").textContent = p.reasoning + " %";
+  }
+
+  // The slider's stop at or below a typed count, so the slider shows roughly where the exact count is.
+  function nearestStep(name, value) {
+    var index = 0;
+    steps[name].forEach(function (step, i) { if (step <= value) index = i; });
+    return index;
   }
 
   function setCost(cell, units, p) {
@@ -135,7 +165,8 @@
     var shown = 0;
     $$("tbody tr", table).forEach(function (row) {
       var model = data.models[Number(row.getAttribute("data-model"))];
-      var ranked = model ? cost.rank(model, p, data, f.endpoints) : [];
+      var result = model ? cost.ranking(model, p, data, f.endpoints) : { ranked: [], excluded: [], ties: 0 };
+      var ranked = result.ranked;
       var modalities = (row.getAttribute("data-modalities") || "").split(" ");
       var visible =
         (!f.q || row.textContent.toLowerCase().indexOf(f.q) >= 0) &&
@@ -145,23 +176,30 @@
       if (visible) shown += 1;
       var costCell = row.querySelector("td.cost"), via = row.querySelector("td.via"), perM = row.querySelector("td.per-m");
       if (!ranked.length) {
-        // No endpoint has a price for this workload (a dynamic tier), or the model has none listed.
-        costCell.textContent = model && model.endpoints.length ? "dynamic" : "no endpoint";
+        // No endpoint can take this request, none has a price for it (a dynamic tier), or none is listed.
+        var unfit = result.excluded.filter(function (e) { return e.requirement !== "price"; });
+        costCell.textContent = unfit.length ? "none fits" : model && model.endpoints.length ? "dynamic" : "no endpoint";
+        costCell.title = unfit.length ? unfit.map(function (e) { return e.endpoint.tag + ": " + e.reason; }).join("; ") : "";
         [costCell, via, perM].forEach(function (cell) { cell.setAttribute("data-value", ""); });
         via.textContent = "—";
+        via.title = "";
         perM.textContent = "—";
         return;
       }
+      costCell.title = "";
       setCost(costCell, ranked[0].units, p);
       via.textContent = ranked[0].endpoint.provider || ranked[0].endpoint.tag;
       via.setAttribute("data-value", via.textContent);
+      via.title = result.ties > 1 ? result.ties + " endpoints tie at this cost: " +
+        ranked.slice(0, result.ties).map(function (r) { return r.endpoint.tag; }).join(", ") : "";
       var m = cost.perMillion(ranked[0].units, p, data.scale);
       perM.textContent = m === null ? "—" : m;
       perM.setAttribute("data-value", m === null ? "" : m.slice(1));
     });
     // The change columns are the chat workload's at the cheapest endpoint of any provider: shown only then.
     var chat = data.presets[data.default_preset], asRendered = !active && p.input === chat.input &&
-      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning;
+      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning && !p.images &&
+      !Object.keys(p.needs).some(function (code) { return p.needs[code]; });
     $$("td.change", table).forEach(function (cell) {
       if (!cell.hasAttribute("data-chat")) {
         cell.setAttribute("data-chat", cell.getAttribute("data-value") || "");
@@ -182,43 +220,85 @@
     var body = table.tBodies[0];
     var rows = {};
     $$("tr", body).forEach(function (row) { rows[row.getAttribute("data-key")] = row; });
-    var ranked = cost.rank(model, p, data);
-    ranked.forEach(function (entry, index) {
+    var result = cost.ranking(model, p, data);
+    var ranked = result.ranked;
+    ranked.forEach(function (entry) {
       var row = rows[entry.endpoint.key];
       if (!row) return;
-      row.querySelector("td.rank").textContent = String(index + 1);
+      row.querySelector("td.rank").textContent = String(entry.rank);
+      row.querySelector("td.label").textContent = entry.rank === 1 ? "Cheapest" : "";
       setCost(row.querySelector("td.cost"), entry.units, p);
       var m = cost.perMillion(entry.units, p, data.scale);
       row.querySelector("td.per-m").textContent = m === null ? "—" : m;
+      row.classList.remove("excluded");
       body.appendChild(row);
       delete rows[entry.endpoint.key];
     });
-    routeTo(ranked);
+    routeTo(ranked, p);
+    showDefault(ranked, result.ties);
+    var reasons = {};
+    result.excluded.forEach(function (e) { reasons[e.endpoint.key] = e; });
     Object.keys(rows).forEach(function (key) {
-      // Unpriced for this workload (a dynamic tier): last, without a rank or a stale figure.
-      var row = rows[key], costCell = row.querySelector("td.cost");
-      costCell.textContent = "dynamic";
+      // Not ranked for this workload (it cannot take the request, or a dynamic tier): last, without a rank.
+      var row = rows[key], costCell = row.querySelector("td.cost"), why = reasons[key];
+      costCell.textContent = why && why.requirement !== "price" ? "cannot serve" : "dynamic";
       costCell.setAttribute("data-value", "");
       row.querySelector("td.rank").textContent = "—";
+      row.querySelector("td.label").textContent = "";
       row.querySelector("td.per-m").textContent = "—";
+      row.classList.add("excluded");
       body.appendChild(row);
     });
+    var box = document.getElementById("custom-excluded"), list = box && box.querySelector("ul");
+    if (list) {
+      list.textContent = "";
+      box.hidden = !result.excluded.length;
+      result.excluded.forEach(function (e) {
+        var item = document.createElement("li");
+        item.setAttribute("data-key", e.endpoint.key);
+        item.setAttribute("data-requirement", e.requirement);
+        item.textContent = e.endpoint.tag + ": " + e.reason;
+        list.appendChild(item);
+      });
+    }
   }
 
-  // The routing snippet follows the ranking: the cheapest tag first, the next two as ordered fallbacks (a tag
-  // listed twice, model@tag#2, once), as catalog cheapest builds it.
-  function routeTo(ranked) {
+  // Default routing beside the pinned cheapest: the expected cost when OpenRouter load-balances by the
+  // inverse square of each endpoint's cost, and what pinning saves.
+  function showDefault(ranked, ties) {
+    var node = document.getElementById("custom-default");
+    if (!node) return;
+    var d = cost.defaultRouting(ranked);
+    var cheapest = ranked.slice(0, ties).map(function (r) { return r.endpoint.tag; });
+    if (!d) {
+      node.textContent = "No endpoint can take this request at a listed price.";
+      return;
+    }
+    var exactText = function (units) { return "$" + cost.decimal(units, data.scale); };
+    var pinned = cost.usd(ranked[0].units, data.scale);
+    var parts = [
+      (ties > 1 ? ties + " endpoints tie as the cheapest (" + cheapest.join(", ") + ")" : "Cheapest: " + cheapest[0]) +
+        " at " + pinned + " per request.",
+      " Default routing (unpinned) would cost " + cost.usd(d.expected, data.scale) + " per request on average, spread over " +
+        d.endpoints + " endpoint" + (d.endpoints === 1 ? "" : "s") + "; pinning saves " +
+        cost.usd(d.saving, data.scale) + " (" + cost.hundredths(d.percent) + " %)."
+    ];
+    node.textContent = parts.join("");
+    node.setAttribute("data-expected", cost.decimal(d.expected, data.scale));
+    node.setAttribute("data-saving", cost.decimal(d.saving, data.scale));
+    node.setAttribute("data-percent", cost.hundredths(d.percent));
+    node.title = "expected " + exactText(d.expected) + ", saving " + exactText(d.saving);
+  }
+
+  // The routing snippet follows the ranking (cost.js builds the object as catalog cheapest does).
+  function routeTo(ranked, p) {
     var snippet = document.getElementById("routing-snippet");
     if (!snippet) return;
     var label = document.getElementById("routing-for");
     if (label) label.textContent = "your workload";
-    if (!ranked.length) {
-      snippet.textContent = "no endpoint has a listed price for this workload";
-      return;
-    }
-    var order = [];
-    ranked.forEach(function (entry) { if (order.indexOf(entry.endpoint.tag) < 0 && order.length < 3) order.push(entry.endpoint.tag); });
-    snippet.textContent = JSON.stringify({ provider: { order: order, allow_fallbacks: false } }, null, 2);
+    var provider = cost.routing(ranked, p);
+    snippet.textContent = provider ? JSON.stringify({ provider: provider }, null, 2) :
+      "no endpoint can take this request at a listed price";
   }
 
   function update() {
@@ -230,12 +310,31 @@
     if (custom) updateModel(p, custom);
   }
 
-  Object.keys(sliders).forEach(function (name) { sliders[name].addEventListener("input", update); });
+  Object.keys(sliders).forEach(function (name) {
+    sliders[name].addEventListener("input", function () {
+      if (exact[name]) exact[name].value = String(steps[name][Number(sliders[name].value)]);
+      update();
+    });
+  });
+  Object.keys(exact).forEach(function (name) {
+    if (!exact[name]) return;
+    exact[name].addEventListener("input", function () {
+      var typed = count(exact[name]);
+      if (typed !== null) sliders[name].value = String(nearestStep(name, typed));
+      update();
+    });
+  });
+  if (images) images.addEventListener("input", update);
+  Object.keys(needs).forEach(function (code) { needs[code].addEventListener("change", update); });
   $$("button[data-preset]", form).forEach(function (button) {
     button.addEventListener("click", function () {
       var preset = data.presets[button.getAttribute("data-preset")];
       sliders.input.value = String(data.input_steps.indexOf(preset.input));
       sliders.output.value = String(data.output_steps.indexOf(preset.output));
+      if (exact.input) exact.input.value = String(preset.input);
+      if (exact.output) exact.output.value = String(preset.output);
+      if (images) images.value = "0";
+      Object.keys(needs).forEach(function (code) { needs[code].checked = false; });
       sliders.cache_hit.value = String(preset.cache_hit);
       sliders.reasoning.value = String(preset.reasoning);
       update();
