@@ -239,3 +239,19 @@ def test_client_request_bodies_validate(replayed_template: Path) -> None:
             streamed = client.request(prompt, model, route="cheapest", stream=True, **options)
             assert spec_problems(streamed.body, "ChatRequest") == [], (model, options)
     assert seen == EVERY_KEY, EVERY_KEY - seen
+
+
+def test_the_clients_other_bodies_validate_too() -> None:
+    # No catalog needed: a pinned provider, the caller's own object, model fallbacks, OpenRouter's fallback route.
+    seen: set[str] = set()
+    with Client(base_url="http://127.0.0.1:9/api/v1") as client:
+        for model, options in [
+            ("groq:moonshotai/kimi-k2-0905", {"provider": {"sort": "price"}}),
+            ("deepseek/deepseek-v3.2", {"provider": {"order": ["deepinfra"], "zdr": True}, "route": "fallback"}),
+            ("openai/gpt-4o", {"models": ["anthropic/claude-sonnet-4.5"], "tools": TOOLS, "stream": True}),
+            ("openai/gpt-4o", {"response_format": {"type": "json_object"}, "sys_msg": "Be brief.", "max_tokens": 9}),
+        ]:
+            request = client.request(MESSAGES, model, **options)
+            assert spec_problems(request.body, "ChatRequest") == [], (model, options)
+            _check(request.body.get("provider"), model, seen)
+    assert {"only", "allow_fallbacks", "sort", "order", "zdr"} <= seen
