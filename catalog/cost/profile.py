@@ -18,23 +18,22 @@ the endpoint key ascending.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import math
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from fractions import Fraction
 from typing import Any
 
 import polars as pl
 
-from catalog.cost.money import from_units, scale_of, to_units
+from catalog.cost.money import from_units
 from catalog.cost.sheets import PriceTable
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
-from catalog.money import canonical, per_million, reduced
+from catalog.money import EXACT, UNROUNDED, canonical, per_million, reduced
 
 # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request cost is exact).
 PER_M_UNIT = Decimal("1e-12")
-SHARE_UNIT = Decimal("0.0001")  # default-routing probabilities, for reading
-PERCENT_UNIT = Decimal("0.01")
+SHARE_DIGITS = 4  # default-routing probabilities, for reading: rounded half-even to 0.0001
 LIST_PRICE_TAG = "list price"
 
 
@@ -71,8 +70,8 @@ class RankedEndpoint:
     uptime_last_1d: float | None
     max_prompt_tokens: int | None = None
     max_completion_tokens: int | None = None
-    latency_p50: float | None = None
-    throughput_p50: float | None = None
+    latency_p50: float | None = None  # ms to first token, median of the last 30 minutes (latest telemetry)
+    throughput_p50: float | None = None  # tokens/s, median of the last 30 minutes (latest telemetry)
     price_source: str = "endpoint"
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,7 +188,8 @@ def sort_key(row: RankedEndpoint, filters: EndpointFilters) -> tuple[Any, ...]:
             or (row.throughput_p50 is not None and row.throughput_p50 >= filters.preferred_min_throughput)
         ) and (
             filters.preferred_max_latency is None
-            or (row.latency_p50 is not None and row.latency_p50 <= filters.preferred_max_latency)
+            # The telemetry's latency is in milliseconds (time to first token); the preference in seconds.
+            or (row.latency_p50 is not None and row.latency_p50 <= filters.preferred_max_latency * 1000)
         )
         key.append(not meets)
     if filters.sort == "throughput":
@@ -233,7 +233,10 @@ def assemble(
     for position, (key, _, row) in enumerate(keyed, 1):
         if key != previous:
             rank, previous = position, key
-        ranked.append(replace(row, rank=rank))
+        # The rows were made for this ranking and are not shared yet: set the rank in place (``replace``
+        # would copy every field of every row, a third of a ranking's time).
+        object.__setattr__(row, "rank", rank)
+        ranked.append(row)
     ties = sum(1 for r in ranked if r.rank == 1)
     return Ranking(
         at=at,
@@ -256,10 +259,12 @@ def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
     request of no tokens."""
     if not tokens:
         return None
-    return reduced(per_million(total, tokens).quantize(PER_M_UNIT))
+    return reduced(per_million(total, tokens).quantize(PER_M_UNIT, context=EXACT))
 
 
 def _label(row: RankedEndpoint, many_models: bool) -> str:
+    if row.price_source == "model" and row.tag == LIST_PRICE_TAG:
+        return f"{row.model_id} at its list price"
     return f"{row.model_id} via {row.tag}" if many_models else row.tag
 
 
@@ -350,9 +355,20 @@ def provider_routing(
     return routing
 
 
-def _quantized(value: Fraction, unit: Decimal) -> Decimal:
-    digits = scale_of(unit)
-    return from_units(round(value * 10**digits), digits)
+def amount(units: int, scale: int) -> Decimal:
+    """``units`` of ``10**-scale`` USD as the shortest exact ``Decimal`` (``catalog.money.reduced`` of it)."""
+    whole, rest = divmod(units, 10**scale)
+    if not rest:
+        return Decimal(whole)  # exponent 0, as ``reduced`` writes whole numbers
+    return Decimal(units).scaleb(-scale, EXACT).normalize(UNROUNDED)
+
+
+def half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` (denominator > 0) rounded to an integer, halves to even."""
+    quotient, rest = divmod(numerator, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:
@@ -364,27 +380,29 @@ def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting 
     pool = [r for r in ranked if r.price_source == "endpoint" and r.status in (0, None)]
     if not pool:
         return None
-    costs = [to_units(r.cost_per_request, scale) for r in pool]
+    costs = [int(r.cost_per_request.scaleb(scale, EXACT)) for r in pool]  # exact: amounts at the table's unit
+    # Exact in integers: with L a common multiple of every c², w_i·L = L / c² and Σ c_i·w_i·L = Σ L / c.
     if min(costs) == 0:
-        weights = [Fraction(1 if c == 0 else 0) for c in costs]
+        weights = [1 if c == 0 else 0 for c in costs]
         expected_units = 0
     else:
-        weights = [Fraction(1, c * c) for c in costs]
-        expected_units = round(sum((Fraction(1, c) for c in costs), Fraction(0)) / sum(weights, Fraction(0)))
-    total = sum(weights, Fraction(0))
-    shares: dict[str, Fraction] = {}
+        common = math.lcm(*(c * c for c in costs))
+        weights = [common // (c * c) for c in costs]
+        expected_units = half_even(sum(common // c for c in costs), sum(weights))
+    total = sum(weights)
+    shares: dict[str, int] = {}
     for row, weight in zip(pool, weights, strict=True):
-        shares[row.tag] = shares.get(row.tag, Fraction(0)) + weight / total
-    expected = from_units(expected_units, scale)
-    cheapest = min(costs)
-    saving_units = expected_units - cheapest
-    percent = _quantized(Fraction(100 * saving_units, expected_units), PERCENT_UNIT) if expected_units else Decimal(0)
+        shares[row.tag] = shares.get(row.tag, 0) + weight
+    saving_units = expected_units - min(costs)
+    percent = amount(half_even(100 * 100 * saving_units, expected_units), 2) if expected_units else Decimal(0)
     return DefaultRouting(
-        expected_cost_per_request=reduced(expected),
-        saving_per_request=reduced(from_units(saving_units, scale)),
-        saving_percent=reduced(percent),
+        expected_cost_per_request=amount(expected_units, scale),
+        saving_per_request=amount(saving_units, scale),
+        saving_percent=percent,
         endpoints=len(pool),
-        shares={tag: reduced(_quantized(share, SHARE_UNIT)) for tag, share in shares.items()},
+        shares={
+            tag: reduced(from_units(half_even(10**SHARE_DIGITS * w, total), SHARE_DIGITS)) for tag, w in shares.items()
+        },
         weighting=(
             "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
             "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "

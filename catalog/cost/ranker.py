@@ -30,18 +30,18 @@ from typing import Any
 import polars as pl
 
 from catalog.cost.engine import COST_COLUMNS, cost_usage
-from catalog.cost.money import from_units
+from catalog.cost.money import to_units
 from catalog.cost.profile import (
     LIST_PRICE_TAG,
     RankedEndpoint,
     Ranking,
+    amount,
     assemble,
     exclusion_row,
-    per_million_tokens,
 )
 from catalog.cost.sheets import PriceTable, Resolution, variant_prices
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
-from catalog.money import EXACT, reduced
+from catalog.money import reduced
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_PRICE = "no price in force at this time (before the history starts, or not listed then)"
@@ -180,21 +180,30 @@ def _list_price_row(model: str) -> dict[str, Any]:
     }
 
 
+def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
+    """A request's cost (``total`` units) per million of its ``tokens``, rounded half-even to 12 decimals
+    (``catalog.cost.profile.per_million_tokens`` of the same amount, in integers); None for no tokens."""
+    if not tokens:
+        return None
+    quotient, rest = divmod(total * 10**18, tokens * 10**scale)
+    if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and quotient % 2):
+        quotient += 1
+    return amount(quotient, 12)
+
+
 def _ranked(
     row: dict[str, Any],
     profile: WorkloadProfile,
-    table: PriceTable,
-    sheet_id: int,
-    source: str,
-    total: Decimal,
-    base: Decimal | None,
-    terms: dict[str, Decimal],
-    overrides: int,
+    priced: tuple[int, int | None, list[int], int, str],
+    version: tuple[Decimal, datetime],
+    scale: int,
 ) -> RankedEndpoint:
-    """One ranked row from a priced candidate; ``terms`` as the engine's columns (table scale, every term)."""
-    tokens = profile.input_tokens + profile.output_tokens
-    dominant = sorted(((k, v) for k, v in terms.items() if v), key=lambda kv: -kv[1])
-    version = table.versions[sheet_id]
+    """One ranked row (rank 0 until ``assemble`` orders them) from a priced candidate: ``priced`` is the total,
+    the undiscounted base (None: none), the cost of each term (``catalog.cost.engine.TERMS`` order), all in
+    units, the override mask and the price source; ``version`` the sheet's discount and ``valid_from``."""
+    total, base, parts, mask, source = priced
+    dominant = sorted(((k, v) for k, v in zip(_TERMS, parts, strict=False) if v), key=lambda kv: -kv[1])
+    cost = amount(total, scale)
     return RankedEndpoint(
         rank=0,
         model_id=row["model_id"],
@@ -204,16 +213,19 @@ def _ranked(
         provider_name=row.get("provider_name"),
         quantization=row.get("quantization"),
         context_length=row.get("context_length"),
-        cost_per_request=reduced(total),
-        cost_per_million_tokens=per_million_tokens(total, tokens),
-        workload_cost=reduced(EXACT.multiply(total, Decimal(profile.requests))),
-        base_per_request=reduced(base) if base is not None else None,
-        saving_per_request=reduced(base - total) if base is not None else None,
-        discount=reduced(version.sheet.discount),
-        terms={k: reduced(v) for k, v in dominant},
-        term_shares={k: round(float(v / total), 4) if total else 0.0 for k, v in dominant},
-        overrides_applied=overrides,
-        price_valid_from=version.valid_from,
+        cost_per_request=cost,
+        cost_per_million_tokens=per_million_units(total, profile.input_tokens + profile.output_tokens, scale),
+        workload_cost=cost if profile.requests == 1 else amount(total * profile.requests, scale),
+        base_per_request=None if base is None else cost if base == total else amount(base, scale),
+        saving_per_request=None if base is None else amount(base - total, scale),
+        discount=version[0],
+        terms={k: amount(v, scale) for k, v in dominant},
+        # A share is for reading: the float of the exact ratio of integers, rounded.
+        term_shares={k: round(v / total, 4) for k, v in dominant}
+        if total
+        else dict.fromkeys((k for k, _ in dominant), 0.0),
+        overrides_applied=mask,
+        price_valid_from=version[1],
         status=row.get("status"),
         uptime_last_1d=row.get("uptime_last_1d"),
         max_prompt_tokens=row.get("max_prompt_tokens"),
@@ -269,24 +281,21 @@ def rank_with_engine(
         if filters.exclude_free and sheet.free:
             excluded.append(exclusion_row(row, "free", "free endpoint"))
             continue
-        capped = filters.price_cap(variant_prices(sheet, cost["overrides_applied"])) if filters.max_price else None
+        capped = filters.price_cap(variant_prices(sheet, cost["overrides_applied"])) if filters.has_caps else None
         if capped:
             excluded.append(exclusion_row(row, "max_price", capped))
             continue
-        terms = {c.removeprefix("cost_"): cost[c] for c in COST_COLUMNS}
-        ranked.append(
-            _ranked(
-                row,
-                profile,
-                table,
-                cost["sheet_id"],
-                str(cost["price_source"]),
-                cost["cost_total"],
-                cost["cost_base"],
-                terms,
-                cost["overrides_applied"],
-            )
+        scale = table.scale
+        base = cost["cost_base"]
+        priced_row = (
+            to_units(cost["cost_total"], scale),
+            None if base is None else to_units(base, scale),
+            [to_units(cost[c], scale) for c in COST_COLUMNS],
+            cost["overrides_applied"],
+            str(cost["price_source"]),
         )
+        version = table.versions[cost["sheet_id"]]
+        ranked.append(_ranked(row, profile, priced_row, (reduced(version.sheet.discount), version.valid_from), scale))
     note = fallback_note(table, model, at, priced=model not in unpriced) if model in fallback else None
     if model is None and fallback:
         note = fallback_note(table, fallback[0], at, priced=True).split(";")[0] + "; ranked on list prices from /models"
@@ -317,6 +326,8 @@ class _Candidate:
     variant_base: int
     conditions: tuple[tuple[int, int | None, int | None], ...]  # per override: min prompt, UTC start, end minute
     free: bool
+    version: tuple[Decimal, datetime] | None  # the sheet's discount (reduced) and valid_from
+    names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
 
 
 def _mask(conditions: tuple[tuple[int, int | None, int | None], ...], prompt: int, minute: int) -> int:
@@ -370,8 +381,9 @@ class RankIndex:
     def _candidate(table: PriceTable, period: int, row: dict[str, Any], resolution: Resolution) -> _Candidate:
         sheets, sources = table.sheets_by_period(resolution)
         sheet_id, source = sheets[period], sources[period]
+        names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
         if sheet_id < 0:
-            return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False)
+            return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False, None, names)
         version = table.versions[sheet_id]
         conditions = tuple(
             (
@@ -383,7 +395,15 @@ class RankIndex:
         )
         base = int(table.variant_base[sheet_id])
         return _Candidate(
-            row, sheet_id, "endpoint" if source == 0 else "model", None, base, conditions, version.sheet.free
+            row,
+            sheet_id,
+            "endpoint" if source == 0 else "model",
+            None,
+            base,
+            conditions,
+            version.sheet.free,
+            (reduced(version.sheet.discount), version.valid_from),
+            names,
         )
 
     def _fallback(self, model: str) -> _Candidate:
@@ -440,7 +460,7 @@ class RankIndex:
             row = candidate.row
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
-                found = filters.requirement(row, profile)
+                found = filters.requirement(row, profile, candidate.names)
                 if found:
                     excluded.append(exclusion_row(row, *found))
                     continue
@@ -462,7 +482,7 @@ class RankIndex:
             if filters.exclude_free and candidate.free:
                 excluded.append(exclusion_row(row, "free", "free endpoint"))
                 continue
-            if filters.max_price:
+            if filters.has_caps:
                 capped = filters.price_cap(self._cap_prices(candidate, mask))
                 if capped:
                     excluded.append(exclusion_row(row, "max_price", capped))
@@ -475,22 +495,9 @@ class RankIndex:
                 base = (2 * total * den + num) // (2 * num) if num > 0 else None
                 if base is not None and base >= 2**126:
                     base = None
-            terms = dict.fromkeys(_TERMS, Decimal(0))
-            for name, value in zip(_TERMS, parts, strict=False):
-                terms[name] = from_units(value, scale)
-            ranked.append(
-                _ranked(
-                    row,
-                    profile,
-                    self.table,
-                    candidate.sheet_id,
-                    candidate.source,
-                    from_units(total, scale),
-                    from_units(base, scale) if base is not None else None,
-                    terms,
-                    mask,
-                )
-            )
+            priced = (total, base, parts, mask, candidate.source)
+            assert candidate.version is not None  # a candidate with a sheet has its version
+            ranked.append(_ranked(row, profile, priced, candidate.version, scale))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (

@@ -186,7 +186,7 @@ class EndpointFilters:
     order: tuple[str, ...] = ()  # these providers first, in this order (slug, name or tag)
     allow_fallbacks: bool = False
     preferred_min_throughput: float | None = None  # tokens/s at p50: endpoints meeting it rank first
-    preferred_max_latency: float | None = None  # seconds at p50: endpoints meeting it rank first
+    preferred_max_latency: float | None = None  # seconds at p50 (telemetry: ms): endpoints meeting it rank first
 
     def __post_init__(self) -> None:
         for name in MAX_PRICE_KEYS.values():
@@ -203,8 +203,17 @@ class EndpointFilters:
 
     @property
     def max_price(self) -> dict[str, Decimal]:
-        """The caps set, by OpenRouter's ``max_price`` key."""
+        """The caps set, by OpenRouter's ``max_price`` key (a copy; ``has_caps`` says whether there are any)."""
         return {key: cap for key, name in MAX_PRICE_KEYS.items() if (cap := getattr(self, name)) is not None}
+
+    @property
+    def has_caps(self) -> bool:
+        return not (
+            self.max_price_prompt is None
+            and self.max_price_completion is None
+            and self.max_price_request is None
+            and self.max_price_image is None
+        )
 
     @property
     def requires_parameters(self) -> bool:
@@ -256,18 +265,23 @@ class EndpointFilters:
             values.update(_preference(key, obj.get(key)))
         return cls(**values)
 
-    def requirement(self, row: dict[str, Any], profile: WorkloadProfile | None = None) -> tuple[str, str] | None:
+    def requirement(
+        self, row: dict[str, Any], profile: WorkloadProfile | None = None, names: frozenset[str] | None = None
+    ) -> tuple[str, str] | None:
         """Why ``row`` (a candidate endpoint) cannot serve ``profile`` or is filtered out, as
-        ``(requirement code, reason naming the limit)``; None when it stays. Feasibility first, then filters."""
+        ``(requirement code, reason naming the limit)``; None when it stays. Feasibility first, then filters.
+        ``names``: the row's provider slug, name and tag in lower case, when the caller has them already."""
         if profile is not None:
             found = feasibility(row, profile)
             if found:
                 return found
-        names = {str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")} - {""}
-        if self.providers and not names & {p.lower() for p in self.providers}:
-            return "provider", "provider not in the allow-list"
-        if names & {p.lower() for p in self.exclude_providers}:
-            return "provider", "provider excluded"
+        if self.providers or self.exclude_providers:
+            if names is None:
+                names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag"))
+            if self.providers and not names & {p.lower() for p in self.providers}:
+                return "provider", "provider not in the allow-list"
+            if names & {p.lower() for p in self.exclude_providers}:
+                return "provider", "provider excluded"
         if self.min_context and (row.get("context_length") or 0) < self.min_context:
             return "context", f"context {_n(row.get('context_length'))} < {self.min_context:,} (min-context)"
         if self.min_max_completion and (row.get("max_completion_tokens") or 0) < self.min_max_completion:
@@ -398,10 +412,10 @@ def feasibility(row: dict[str, Any], profile: WorkloadProfile) -> tuple[str, str
     if max_completion is not None and output > max_completion:
         return "max_completion", f"max completion {max_completion:,} < {output:,} output tokens"
     if profile.images and "image" not in (row.get("input_modalities") or ()):
-        return (
-            "image_input",
-            f"model takes no image input ({', '.join(row.get('input_modalities') or ()) or 'unknown'} only)",
-        )
+        takes = ", ".join(row.get("input_modalities") or ()) or "unknown"
+        return "image_input", f"model takes no image input (input modalities: {takes})"
+    if not (profile.tools or profile.structured_output or profile.reasoning_effort not in (None, "none")):
+        return None
     listed = row.get("supported_parameters") or ()
     for code, wanted in profile.requirements():
         if not any(p in listed for p in wanted):
