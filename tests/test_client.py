@@ -417,6 +417,21 @@ def test_route_cheapest_asks_the_catalog_with_the_requests_profile_filters_and_a
     assert pinned.body["provider"] == {**routing, "only": ["groq"], "allow_fallbacks": False}
 
 
+def test_routing_suffixes_and_the_web_plugin_are_read_for_what_they_mean() -> None:
+    source = _RecordingSource(_Ranked({"order": ["a"], "allow_fallbacks": False}))
+    with Client(prices=source) as client:
+        online = client.request("hi", "openai/gpt-4o:online", route="cheapest")
+        client.request("hi", "openai/gpt-4o:nitro", route="cheapest")
+        client.request("hi", "openai/gpt-4o:nitro", route="cheapest", provider={"sort": "latency"})
+        client.request("hi", "openai/gpt-4o", route="cheapest", plugins=[{"id": "web", "max_results": 3}])
+        client.request("hi", "deepseek/deepseek-r1:free", route="cheapest")
+    models = [asked["model"] for asked in source.asked]
+    assert models == ["openai/gpt-4o"] * 4 + ["deepseek/deepseek-r1:free"]  # :free is a model of its own
+    assert online.body["model"] == "openai/gpt-4o:online"  # sent as asked
+    assert [asked["profile"].web_searches for asked in source.asked] == [1, 0, 0, 1, 0]
+    assert [asked["filters"].sort for asked in source.asked] == ["price", "throughput", "latency", "price", "price"]
+
+
 def test_route_cheapest_without_a_route_says_why() -> None:
     excluded = [{"tag": f"p{i}", "reason": f"context {i} < 252,000 (250,000 prompt + 2,000 output)"} for i in range(7)]
     with (

@@ -18,7 +18,7 @@ from typing import Any
 
 from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
-from catalog.client.workload import request_filters, request_profile
+from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
 
 Prompt = str | list[dict[str, Any]]
@@ -107,8 +107,8 @@ def build_request(
         raise InputError(f"{model} is a registered model served by its own server: it has no endpoints to rank")
     if route == "cheapest":
         # The caller's preferences constrain the ranking; the answer's routing carries them (never merged over).
-        filters = request_filters(provider, body, ref.provider)
-        ranking = prices.cheapest(ref.model, request_profile(body), filters)
+        query = ranking_query(ref.model, body, provider, ref.provider)
+        ranking = prices.cheapest(query.model, query.profile, query.filters)
         provider = ranking.routing
     routing = ref.routing(provider)
     if routing is not None and not custom:

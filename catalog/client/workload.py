@@ -14,6 +14,13 @@ The profile, from the body the client is about to send:
   the effort asked (``reasoning.effort``, else ``medium``, OpenRouter's default when reasoning is enabled
   without one; ``"none"`` or ``enabled: false`` ask for none).
 
+- web searches = 1 when the request asks for the web plugin (``plugins: [{"id": "web"}]``) or the ``:online``
+  model suffix (OpenRouter runs one search per request; the endpoint's ``web_search`` price applies).
+
+The model suffixes that are routing shortcuts are read as what they stand for and ranked on the model itself:
+``:online`` (the web plugin), ``:nitro`` (``sort: "throughput"``, unless the caller's object sorts),
+``:floor`` (``sort: "price"``, the ranking's default). ``:free`` and other variants are models of their own.
+
 The constraints: ``EndpointFilters.from_provider_preferences`` of the caller's ``provider`` object, with a pinned
 provider (``provider:author/model``) as ``only``. ``require_parameters: true`` means what it means to OpenRouter:
 only endpoints that support the request's parameters, so each sampling parameter the body sets (``temperature``,
@@ -27,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
@@ -36,6 +43,7 @@ from catalog.errors import InputError
 CHARS_PER_TOKEN = 4
 DEFAULT_OUTPUT = WorkloadProfile().output_tokens
 DEFAULT_EFFORT = "medium"
+ROUTING_SUFFIXES = (":online", ":nitro", ":floor")
 # Body keys that name a supported parameter (the names endpoints list in ``supported_parameters``), for
 # ``require_parameters``. ``max_completion_tokens`` is OpenAI's newer name for the cap endpoints list as
 # ``max_tokens`` (19 of 20 endpoints that take a cap list only ``max_tokens`` on the recorded days).
@@ -112,6 +120,11 @@ def _effort(body: Mapping[str, Any]) -> str | None:
     return DEFAULT_EFFORT if body.get("include_reasoning") is True else None
 
 
+def _web_plugin(body: Mapping[str, Any]) -> bool:
+    plugins = body.get("plugins") or []
+    return any(isinstance(p, Mapping) and p.get("id") == "web" and p.get("enabled", True) for p in plugins)
+
+
 def request_profile(body: Mapping[str, Any]) -> WorkloadProfile:
     """The workload one chat request body implies (see the module doc for the rules)."""
     messages = body.get("messages") or []
@@ -129,6 +142,7 @@ def request_profile(body: Mapping[str, Any]) -> WorkloadProfile:
         input_tokens=max(1, math.ceil(chars / CHARS_PER_TOKEN)),
         output_tokens=DEFAULT_OUTPUT if output is None else output,
         images=sum(_images(m) for m in messages if isinstance(m, Mapping)),
+        web_searches=1 if _web_plugin(body) else 0,
         tools=bool(tools),
         structured_output=structured,
         reasoning_effort=None if effort == "none" else effort,
@@ -151,3 +165,26 @@ def request_filters(
         required = dict.fromkeys(REQUIRABLE[key] for key in body if key in REQUIRABLE and body[key] is not None)
         filters = replace(filters, parameters=tuple(dict.fromkeys((*filters.parameters, *required))))
     return filters
+
+
+@dataclass(frozen=True)
+class RankingQuery:
+    """What ``route="cheapest"`` asks the catalog: the model to rank, the workload, the constraints."""
+
+    model: str
+    profile: WorkloadProfile
+    filters: EndpointFilters
+
+
+def ranking_query(
+    model: str, body: Mapping[str, Any], provider: Mapping[str, Any] | None, pinned: str | None = None
+) -> RankingQuery:
+    """The ranking ``route="cheapest"`` needs for ``body`` sent to ``model`` (a routing suffix read as its meaning)."""
+    suffix = next((s for s in ROUTING_SUFFIXES if model.endswith(s)), None)
+    ranked = model[: -len(suffix)] if suffix else model
+    profile = request_profile(body)
+    if suffix == ":online" and not profile.web_searches:
+        profile = replace(profile, web_searches=1)
+    if suffix in (":nitro", ":floor") and (provider or {}).get("sort") is None:
+        provider = {**(provider or {}), "sort": "throughput" if suffix == ":nitro" else "price"}
+    return RankingQuery(ranked, profile, request_filters(provider, body, pinned))
