@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -87,6 +87,7 @@ class _Variants:
     num: list[int]
     den: list[int]
     bounds: list[int]
+    base: list[int]  # per sheet: its first variant
 
 
 _histories: weakref.WeakKeyDictionary[PriceTable, _History] = weakref.WeakKeyDictionary()
@@ -125,7 +126,7 @@ def _variants(table: PriceTable) -> _Variants:
         ]
         num = table.variants["discount_num"].to_list()[: table.null_variant]
         den = table.variants["discount_den"].to_list()[: table.null_variant]
-        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list())
+        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list(), table.variant_base.to_list())
     return found
 
 
@@ -191,49 +192,62 @@ def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
     return amount(quotient, 12)
 
 
+_FIXED = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length",
+          "discount", "price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
+          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
+_PRICED = ("rank", "cost_per_request", "cost_per_million_tokens", "workload_cost", "base_per_request",
+           "saving_per_request", "terms", "term_shares", "overrides_applied")  # fmt: skip
+assert sorted(_FIXED + _PRICED) == sorted(f.name for f in fields(RankedEndpoint)), "every field is set once"
+
+
+def fixed_fields(row: dict[str, Any], version: tuple[Decimal, datetime], source: str) -> dict[str, Any]:
+    """A ranked row's fields that do not depend on the workload: the candidate's, and its sheet's discount and
+    ``valid_from`` (``version``)."""
+    return {
+        "model_id": row["model_id"],
+        "tag": row["tag"],
+        "endpoint_key": row["endpoint_key"],
+        "provider": row.get("provider_slug"),
+        "provider_name": row.get("provider_name"),
+        "quantization": row.get("quantization"),
+        "context_length": row.get("context_length"),
+        "discount": version[0],
+        "price_valid_from": version[1],
+        "status": row.get("status"),
+        "uptime_last_1d": row.get("uptime_last_1d"),
+        "max_prompt_tokens": row.get("max_prompt_tokens"),
+        "max_completion_tokens": row.get("max_completion_tokens"),
+        "latency_p50": row.get("latency_p50"),
+        "throughput_p50": row.get("throughput_p50"),
+        "price_source": source,
+    }
+
+
 def _ranked(
-    row: dict[str, Any],
-    profile: WorkloadProfile,
-    priced: tuple[int, int | None, list[int], int, str],
-    version: tuple[Decimal, datetime],
-    scale: int,
+    fixed: dict[str, Any], profile: WorkloadProfile, priced: tuple[int, int | None, list[int], int], scale: int
 ) -> RankedEndpoint:
-    """One ranked row (rank 0 until ``assemble`` orders them) from a priced candidate: ``priced`` is the total,
-    the undiscounted base (None: none), the cost of each term (``catalog.cost.engine.TERMS`` order), all in
-    units, the override mask and the price source; ``version`` the sheet's discount and ``valid_from``."""
-    total, base, parts, mask, source = priced
+    """One ranked row (rank 0 until ``assemble`` orders them): ``fixed`` (``fixed_fields``) and what one request
+    costs, from ``priced``: the total, the undiscounted base (None: none) and each term's cost
+    (``catalog.cost.engine.TERMS`` order) in units, and the override mask."""
+    total, base, parts, mask = priced
     dominant = sorted(((k, v) for k, v in zip(_TERMS, parts, strict=False) if v), key=lambda kv: -kv[1])
     cost = amount(total, scale)
-    return RankedEndpoint(
-        rank=0,
-        model_id=row["model_id"],
-        tag=row["tag"],
-        endpoint_key=row["endpoint_key"],
-        provider=row.get("provider_slug"),
-        provider_name=row.get("provider_name"),
-        quantization=row.get("quantization"),
-        context_length=row.get("context_length"),
-        cost_per_request=cost,
-        cost_per_million_tokens=per_million_units(total, profile.input_tokens + profile.output_tokens, scale),
-        workload_cost=cost if profile.requests == 1 else amount(total * profile.requests, scale),
-        base_per_request=None if base is None else cost if base == total else amount(base, scale),
-        saving_per_request=None if base is None else amount(base - total, scale),
-        discount=version[0],
-        terms={k: amount(v, scale) for k, v in dominant},
-        # A share is for reading: the float of the exact ratio of integers, rounded.
-        term_shares={k: round(v / total, 4) for k, v in dominant}
-        if total
-        else dict.fromkeys((k for k, _ in dominant), 0.0),
-        overrides_applied=mask,
-        price_valid_from=version[1],
-        status=row.get("status"),
-        uptime_last_1d=row.get("uptime_last_1d"),
-        max_prompt_tokens=row.get("max_prompt_tokens"),
-        max_completion_tokens=row.get("max_completion_tokens"),
-        latency_p50=row.get("latency_p50"),
-        throughput_p50=row.get("throughput_p50"),
-        price_source=source,
-    )
+    # Filled in place rather than through the 25-argument ``__init__`` of a frozen dataclass, which alone took
+    # most of a ranking's time; the two name lists above are checked to cover every field.
+    row = object.__new__(RankedEndpoint)
+    values = row.__dict__
+    values.update(fixed)
+    values["rank"] = 0
+    values["cost_per_request"] = cost
+    values["cost_per_million_tokens"] = per_million_units(total, profile.input_tokens + profile.output_tokens, scale)
+    values["workload_cost"] = cost if profile.requests == 1 else amount(total * profile.requests, scale)
+    values["base_per_request"] = None if base is None else cost if base == total else amount(base, scale)
+    values["saving_per_request"] = None if base is None else amount(base - total, scale)
+    values["terms"] = {k: amount(v, scale) for k, v in dominant}
+    # A share is for reading: the float of the exact ratio of integers, rounded.
+    values["term_shares"] = {k: round(v / total, 4) if total else 0.0 for k, v in dominant}
+    values["overrides_applied"] = mask
+    return row
 
 
 # -- the reference: the engine's batch path -------------------------------------------------------------------
@@ -292,10 +306,10 @@ def rank_with_engine(
             None if base is None else to_units(base, scale),
             [to_units(cost[c], scale) for c in COST_COLUMNS],
             cost["overrides_applied"],
-            str(cost["price_source"]),
         )
         version = table.versions[cost["sheet_id"]]
-        ranked.append(_ranked(row, profile, priced_row, (reduced(version.sheet.discount), version.valid_from), scale))
+        fixed = fixed_fields(row, (reduced(version.sheet.discount), version.valid_from), str(cost["price_source"]))
+        ranked.append(_ranked(fixed, profile, priced_row, scale))
     note = fallback_note(table, model, at, priced=model not in unpriced) if model in fallback else None
     if model is None and fallback:
         note = fallback_note(table, fallback[0], at, priced=True).split(";")[0] + "; ranked on list prices from /models"
@@ -326,7 +340,7 @@ class _Candidate:
     variant_base: int
     conditions: tuple[tuple[int, int | None, int | None], ...]  # per override: min prompt, UTC start, end minute
     free: bool
-    version: tuple[Decimal, datetime] | None  # the sheet's discount (reduced) and valid_from
+    fixed: dict[str, Any] | None  # the ranked row's fields that do not depend on the workload (``fixed_fields``)
     names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
 
 
@@ -393,7 +407,7 @@ class RankIndex:
             )
             for o in version.sheet.overrides
         )
-        base = int(table.variant_base[sheet_id])
+        base = _variants(table).base[sheet_id]
         return _Candidate(
             row,
             sheet_id,
@@ -402,7 +416,9 @@ class RankIndex:
             base,
             conditions,
             version.sheet.free,
-            (reduced(version.sheet.discount), version.valid_from),
+            fixed_fields(
+                row, (reduced(version.sheet.discount), version.valid_from), "endpoint" if source == 0 else "model"
+            ),
             names,
         )
 
@@ -495,9 +511,8 @@ class RankIndex:
                 base = (2 * total * den + num) // (2 * num) if num > 0 else None
                 if base is not None and base >= 2**126:
                     base = None
-            priced = (total, base, parts, mask, candidate.source)
-            assert candidate.version is not None  # a candidate with a sheet has its version
-            ranked.append(_ranked(row, profile, priced, candidate.version, scale))
+            assert candidate.fixed is not None  # a candidate with a sheet has its fixed fields
+            ranked.append(_ranked(candidate.fixed, profile, (total, base, parts, mask), scale))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (
