@@ -432,6 +432,19 @@ def test_routing_suffixes_and_the_web_plugin_are_read_for_what_they_mean() -> No
     assert [asked["filters"].sort for asked in source.asked] == ["price", "throughput", "latency", "price", "price"]
 
 
+def test_keys_the_ranking_cannot_check_are_sent_on_as_given() -> None:
+    routing = {"order": ["a"], "allow_fallbacks": False}
+    source = _RecordingSource(_Ranked(routing))
+    with Client(prices=source) as client:
+        carried = client.request(
+            "hi", "a/b", route="cheapest", provider={"enforce_distillable_text": True, "require_parameters": True}
+        )
+        plain = client.request("hi", "a/b", route="cheapest", provider={"require_parameters": False})
+    assert carried.body["provider"] == {**routing, "enforce_distillable_text": True, "require_parameters": True}
+    assert plain.body["provider"] == routing  # false asks for nothing
+    assert source.asked[0]["filters"].parameters == ()  # the body sets no sampling parameter to require
+
+
 def test_route_cheapest_without_a_route_says_why() -> None:
     excluded = [{"tag": f"p{i}", "reason": f"context {i} < 252,000 (250,000 prompt + 2,000 output)"} for i in range(7)]
     with (

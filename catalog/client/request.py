@@ -109,7 +109,7 @@ def build_request(
         # The caller's preferences constrain the ranking; the answer's routing carries them (never merged over).
         query = ranking_query(ref.model, body, provider, ref.provider)
         ranking = prices.cheapest(query.model, query.profile, query.filters)
-        provider = ranking.routing
+        provider = {**ranking.routing, **query.carried}
     routing = ref.routing(provider)
     if routing is not None and not custom:
         body["provider"] = routing

@@ -21,6 +21,9 @@ The model suffixes that are routing shortcuts are read as what they stand for an
 ``:online`` (the web plugin), ``:nitro`` (``sort: "throughput"``, unless the caller's object sorts),
 ``:floor`` (``sort: "price"``, the ranking's default). ``:free`` and other variants are models of their own.
 
+``enforce_distillable_text`` (the history has no distillation facts to rank on) and ``require_parameters: true``
+(kept even when the body has no parameter to require) are sent beside the ranking's routing as given.
+
 The constraints: ``EndpointFilters.from_provider_preferences`` of the caller's ``provider`` object, with a pinned
 provider (``provider:author/model``) as ``only``. ``require_parameters: true`` means what it means to OpenRouter:
 only endpoints that support the request's parameters, so each sampling parameter the body sets (``temperature``,
@@ -174,17 +177,26 @@ class RankingQuery:
     model: str
     profile: WorkloadProfile
     filters: EndpointFilters
+    carried: dict[str, Any]  # the caller's keys sent beside the ranking's routing as given
 
 
 def ranking_query(
     model: str, body: Mapping[str, Any], provider: Mapping[str, Any] | None, pinned: str | None = None
 ) -> RankingQuery:
     """The ranking ``route="cheapest"`` needs for ``body`` sent to ``model`` (a routing suffix read as its meaning)."""
+    if provider is not None and not isinstance(provider, Mapping):
+        raise InputError(f"provider={provider!r} is not an object: pass OpenRouter's provider preferences as a dict")
+    preferences = dict(provider or {})
     suffix = next((s for s in ROUTING_SUFFIXES if model.endswith(s)), None)
     ranked = model[: -len(suffix)] if suffix else model
     profile = request_profile(body)
     if suffix == ":online" and not profile.web_searches:
         profile = replace(profile, web_searches=1)
-    if suffix in (":nitro", ":floor") and (provider or {}).get("sort") is None:
-        provider = {**(provider or {}), "sort": "throughput" if suffix == ":nitro" else "price"}
-    return RankingQuery(ranked, profile, request_filters(provider, body, pinned))
+    if suffix in (":nitro", ":floor") and preferences.get("sort") is None:
+        preferences["sort"] = "throughput" if suffix == ":nitro" else "price"
+    carried = {}
+    if preferences.get("enforce_distillable_text") is not None:
+        carried["enforce_distillable_text"] = preferences.pop("enforce_distillable_text")
+    if preferences.get("require_parameters") is True:
+        carried["require_parameters"] = True
+    return RankingQuery(ranked, profile, request_filters(preferences, body, pinned), carried)
