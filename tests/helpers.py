@@ -5,6 +5,8 @@
   where a real process is the point (a second process holding a lock, signals, a kill).
 - ``built_once``: make something expensive once per run under a file lock, shared by every xdist worker.
 - ``shared_data_dir``: the raw recordings beside the checkout (``CATALOG_SHARED_DATA`` or ``../shared``).
+- ``spec_validator`` / ``spec_problems``: a jsonschema validator for a schema of the bundled OpenRouter spec
+  (``ProviderPreferences``, ``ChatRequest``), and what is wrong with an object against one.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
 from click.testing import CliRunner
+from jsonschema import Draft202012Validator
 
+from catalog.bundle import spec_schema
 from catalog.cli import main
 from catalog.settings import PROJECT_ROOT
 
@@ -96,3 +102,17 @@ def shared_data_dir() -> Path | None:
     raw = os.environ.get("CATALOG_SHARED_DATA")
     path = Path(raw) if raw else PROJECT_ROOT.parent / "shared" / "data" / "openrouter"
     return path if path.is_dir() else None
+
+
+@cache
+def spec_validator(name: str) -> Draft202012Validator:
+    """A validator for component ``name`` of the bundled spec (``catalog.bundle.spec_schema``), made once."""
+    return Draft202012Validator(spec_schema(name))
+
+
+def spec_problems(obj: Any, name: str = "ProviderPreferences") -> list[str]:
+    """Every way ``obj`` breaks schema ``name`` of the bundled spec, as "path: message" lines ([] when valid)."""
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '.'}: {error.message}"
+        for error in spec_validator(name).iter_errors(obj)
+    ]

@@ -7,7 +7,9 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from catalog.bundle.build import (
     snapshot_bytes,
     write_bundle,
 )
+from catalog.bundle.spec import SPEC_FILE, spec_document, spec_schema, spec_schemas, without_annotations
 from catalog.errors import BundleError, InputError, NotFoundError
 
 COMMITTED = settings.BUNDLE_DIR  # the committed bundle, whatever CATALOG_BUNDLE says
@@ -303,7 +306,7 @@ def test_models_only_snapshots_carry_models_alone(bundle: Bundle) -> None:
 def test_bundle_stays_small() -> None:
     files = [p for p in COMMITTED.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
-    assert len(files) == 1 + len(FULL_DAYS) + len(MODELS_ONLY) + CHAT_RECORDINGS
+    assert len(files) == 1 + len(FULL_DAYS) + len(MODELS_ONLY) + CHAT_RECORDINGS + 1  # + spec/schemas.json
     assert total < 15_000_000, f"data/bundle is {total:,} bytes"
 
 
@@ -363,6 +366,163 @@ def test_a_bundle_without_chat_entries_holds_no_recordings(tmp_path: Path) -> No
     (root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="malformed chat entry"):
         Bundle(root)
+
+
+# --- the bundled spec schemas ---------------------------------------------------------------------------------
+
+
+def _schema_positions(schema: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (sub)schema of ``schema`` with its path: a second, plain walk over the 2020-12 applicators."""
+    if not isinstance(schema, dict):
+        return
+    yield where, schema
+    for keyword, value in schema.items():
+        if keyword in ("properties", "patternProperties", "$defs"):
+            for name, sub in value.items():
+                yield from _schema_positions(sub, f"{where}/{keyword}/{name}")
+        elif keyword in ("items", "additionalProperties", "not", "contains", "propertyNames"):
+            yield from _schema_positions(value, f"{where}/{keyword}")
+        elif keyword in ("allOf", "anyOf", "oneOf", "prefixItems"):
+            for i, sub in enumerate(value):
+                yield from _schema_positions(sub, f"{where}/{keyword}/{i}")
+
+
+def test_the_bundled_spec_is_listed_in_the_manifest_with_its_hash(bundle: Bundle) -> None:
+    manifest = json.loads((COMMITTED / "manifest.json").read_text())
+    raw = (COMMITTED / SPEC_FILE).read_bytes()
+    assert manifest["spec"] == {
+        "file": SPEC_FILE,
+        "bytes": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "schemas": len(spec_schemas(COMMITTED)),
+    }
+    document = spec_document(COMMITTED)
+    assert document["roots"] == {"ProviderPreferences": "ProviderPreferences", "ChatRequest": "ChatRequest"}
+    assert document["source"]["sha256"] == manifest["sources"]["spec/openapi.yaml"]
+
+
+def test_bundled_schemas_carry_no_prose_but_keep_properties_named_like_it() -> None:
+    schemas = spec_schemas(COMMITTED)
+    prose = [
+        f"{where}.{key}"
+        for name, schema in schemas.items()
+        for where, sub in _schema_positions(schema, name)
+        for key in sub
+        if key in ("description", "example", "examples") or key.startswith("x-")
+    ]
+    assert prose == []
+    # a function tool's own "description" is a property of the request, not prose about the schema
+    function = schemas["ChatFunctionTool"]["anyOf"][0]["properties"]["function"]
+    assert "description" in function["properties"] and "name" in function["required"]
+    assert set(schemas["ProviderPreferences"]["properties"]) >= {
+        "order", "only", "ignore", "allow_fallbacks", "require_parameters", "data_collection", "zdr",
+        "quantizations", "sort", "max_price", "preferred_min_throughput", "preferred_max_latency",
+    }  # fmt: skip
+    assert schemas["ProviderPreferences"]["additionalProperties"] is False
+
+
+def test_every_reference_in_the_bundled_schemas_resolves_inside_the_file() -> None:
+    schemas = spec_schemas(COMMITTED)
+    text = (COMMITTED / SPEC_FILE).read_text()
+    refs = {ref.split("/")[-1] for ref in re.findall(r'"\$ref":"([^"]+)"', text)}
+    assert refs and refs <= set(schemas)
+    assert all(ref.startswith("#/components/schemas/") for ref in re.findall(r'"\$ref":"([^"]+)"', text))
+
+
+def test_spec_schema_validates_with_jsonschema_and_names_unknown_components() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(spec_schema("ProviderPreferences", COMMITTED))
+    assert validator.is_valid({"order": ["deepinfra/fp8"], "allow_fallbacks": False, "max_price": {"prompt": "1"}})
+    assert not validator.is_valid({"order": ["a"], "fallbacks": True})  # additionalProperties: false
+    assert not validator.is_valid({"max_price": {"prompt": 1}})  # prices are strings in the spec
+    assert not validator.is_valid({"quantizations": ["fp7"]})
+    request = jsonschema.Draft202012Validator(spec_schema("ChatRequest", COMMITTED))
+    assert request.is_valid({"model": "a/b", "messages": [{"role": "user", "content": "hi"}]})
+    assert not request.is_valid({"model": "a/b", "messages": []})  # minItems 1
+    with pytest.raises(NotFoundError, match=r"no schema 'Nope' in the bundled spec; it holds .*ProviderPreferences"):
+        spec_schema("Nope", COMMITTED)
+
+
+_TINY_SPEC = """\
+openapi: 3.1.0
+paths:
+  /chat/completions:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Req'
+components:
+  schemas:
+    Req:
+      description: 'a request'
+      example: {provider: {}}
+      x-speakeasy-name: 'Request'
+      properties:
+        description: {type: string, description: 'a property called description'}
+        provider: {$ref: '#/components/schemas/ProviderPreferences'}
+        kind:
+          discriminator: {propertyName: type, mapping: {a: '#/components/schemas/Mapped'}}
+          enum: [{description: data}]
+      type: object
+    ProviderPreferences:
+      properties:
+        sort: {anyOf: [{$ref: '#/components/schemas/Sort'}, {type: 'null'}], examples: [price]}
+      additionalProperties: false
+    Sort: {enum: [price, latency], description: 'how'}
+    Mapped: {type: object}
+    Unreferenced: {type: string}
+"""
+
+
+def test_a_tiny_spec_bundles_its_roots_and_their_references_without_prose(tmp_path: Path) -> None:
+    source = _tiny_source(tmp_path / "src")
+    (source / "spec").mkdir()
+    (source / "spec" / "openapi.yaml").write_text(_TINY_SPEC)
+    result = build(source)
+    document = json.loads(result.files[SPEC_FILE])
+    assert document["components"]["schemas"] == {
+        "Req": {
+            "properties": {
+                "description": {"type": "string"},
+                "provider": {"$ref": "#/components/schemas/ProviderPreferences"},
+                "kind": {
+                    "discriminator": {"propertyName": "type", "mapping": {"a": "#/components/schemas/Mapped"}},
+                    "enum": [{"description": "data"}],  # enum values are data, never stripped
+                },
+            },
+            "type": "object",
+        },
+        "ProviderPreferences": {
+            "properties": {"sort": {"anyOf": [{"$ref": "#/components/schemas/Sort"}, {"type": "null"}]}},
+            "additionalProperties": False,
+        },
+        "Sort": {"enum": ["price", "latency"]},
+        "Mapped": {"type": "object"},
+    }
+    assert document["roots"] == {"ProviderPreferences": "ProviderPreferences", "ChatRequest": "Req"}
+    assert result.manifest["spec"]["schemas"] == 4 and "spec/openapi.yaml" in result.manifest["sources"]
+    assert result.files[SPEC_FILE] == build(source).files[SPEC_FILE]  # deterministic
+    write_bundle(result, tmp_path / "out")
+    assert spec_schema("ChatRequest", tmp_path / "out")["$ref"] == "#/components/schemas/Req"
+    # a source without the spec builds a bundle without it, and a rebuild drops the stale file
+    (source / "spec" / "openapi.yaml").unlink()
+    write_bundle(build(source), tmp_path / "out")
+    assert not (tmp_path / "out" / SPEC_FILE).exists()
+
+
+def test_a_spec_referencing_a_missing_component_fails_naming_it(tmp_path: Path) -> None:
+    source = _tiny_source(tmp_path / "src")
+    (source / "spec").mkdir()
+    (source / "spec" / "openapi.yaml").write_text(_TINY_SPEC.replace("    Mapped: {type: object}\n", ""))
+    with pytest.raises(InputError, match=r"components\.schemas has no 'Mapped'"):
+        build(source)
+
+
+def test_a_missing_bundled_spec_is_a_bundle_error_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=r"no bundled spec schemas at .*rebuild it"):
+        spec_schemas(tmp_path)
 
 
 # --- build rules on small inputs ---------------------------------------------------------------------------
@@ -584,6 +744,40 @@ def test_spec_required_keys_are_the_ones_checked(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     assert set(schemas["PublicEndpoint"]["required"]) == PUBLIC_ENDPOINT_REQUIRED
     assert set(schemas["ListEndpointsResponse"]["required"]) == LIST_ENDPOINTS_REQUIRED
+
+
+def _spec_minus_prose(value: Any, parent: str | None = None) -> Any:
+    """The spec's text minus prose, read independently of the build: drop description / example / examples /
+    x-… keys of every object except a map of property names, and leave data (enum, const, default) alone."""
+    if isinstance(value, list):
+        return [_spec_minus_prose(v) for v in value]
+    if not isinstance(value, dict) or parent in ("enum", "const", "default", "discriminator"):
+        return value
+    names = parent in ("properties", "patternProperties")
+    return {
+        k: _spec_minus_prose(v, None if names else k)
+        for k, v in value.items()
+        if names or not (k in ("description", "example", "examples") or k.startswith("x-"))
+    }
+
+
+@pytest.mark.shared
+@pytest.mark.slow  # seconds, not milliseconds: left out of make test-fast
+def test_bundled_schemas_equal_the_specs_minus_prose(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ChatRequest"}
+    closure: set[str] = set()
+    todo = ["ProviderPreferences", "ChatRequest"]
+    while todo:
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            todo += [r.split("/")[-1] for r in re.findall(r"'\$ref': '([^']+)'", repr(schemas[name]))]
+    bundled = spec_schemas(COMMITTED)
+    assert set(bundled) == closure and len(closure) > 50
+    assert {name: _spec_minus_prose(schemas[name]) for name in closure} == bundled
+    assert bundled == {name: without_annotations(schemas[name]) for name in closure}
 
 
 @pytest.mark.shared

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from helpers import run_cli
 from catalog.bundle import Bundle
 from catalog.client import AsyncClient, Client, Generation
 from catalog.client.sse import SSEDecoder
+from catalog.client.workload import request_filters, request_profile
 from catalog.cost.bodies import usage_from_body, usage_from_text
 from catalog.cost.reconcile import reconcile_rows
 from catalog.errors import (
@@ -294,21 +296,219 @@ def test_ids_pin_providers_and_keep_suffixes(client: Client) -> None:
         client.request("hi", "gpt-4o")
 
 
-def test_route_cheapest_sends_the_catalogs_ranking(
-    replayed_all_template: Path, fake: tuple[FakeOpenRouter, str]
+# --- route="cheapest": the request's own workload and the caller's preferences ------------------------------
+
+
+@dataclass
+class _Ranked:
+    routing: dict[str, Any] | None
+    note: str | None = None
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _RecordingSource:
+    """A price source that records what the client asks and answers with a fixed routing."""
+
+    def __init__(self, answer: _Ranked) -> None:
+        self.answer = answer
+        self.asked: list[dict[str, Any]] = []
+
+    @property
+    def table(self) -> Any:
+        return None
+
+    def cheapest(self, model: str | None = None, profile: Any = None, *, as_of: Any = None, filters: Any = None) -> Any:
+        self.asked.append({"model": model, "profile": profile, "as_of": as_of, "filters": filters})
+        return self.answer
+
+
+def test_the_profile_comes_from_the_request_body() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}]
+    body = {
+        "messages": [
+            {"role": "system", "content": "s" * 400},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "t" * 1000},
+                    {"type": "image_url", "image_url": {"url": "https://example.org/a.png"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    {"type": "input_audio", "input_audio": {"data": "A" * 5000, "format": "wav"}},
+                ],
+            },
+            {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "1", "content": "r" * 99},
+        ],
+        "tools": tools,
+        "response_format": {"type": "json_object"},
+        "reasoning": {"effort": "high"},
+        "max_tokens": 777,
+    }
+    chars = 400 + 1000 + len("f{}") + 99 + len(json.dumps(tools, separators=(",", ":")))
+    profile = request_profile(body)
+    assert profile.input_tokens == -(-chars // 4)  # rounded up
+    assert (profile.output_tokens, profile.images) == (777, 2)
+    assert profile.tools and profile.structured_output and profile.reasoning_effort == "high"
+    assert request_profile({**body, "max_completion_tokens": 50}).output_tokens == 50  # the newer name wins
+
+
+@pytest.mark.parametrize(
+    ("extra", "effort"),
+    [
+        ({}, None),
+        ({"reasoning": {"max_tokens": 2000}}, "medium"),  # enabled without an effort: OpenRouter's default
+        ({"reasoning": {"enabled": False}}, None),
+        ({"reasoning": {"effort": "none"}}, None),
+        ({"reasoning_effort": "low"}, "low"),
+        ({"include_reasoning": True}, "medium"),
+    ],
+)
+def test_reasoning_in_the_body_sets_the_effort(extra: dict[str, Any], effort: str | None) -> None:
+    profile = request_profile({"messages": [{"role": "user", "content": "hi"}], **extra})
+    assert profile.reasoning_effort == effort
+    assert (profile.input_tokens, profile.output_tokens, profile.tools, profile.structured_output) == (
+        1,
+        500,
+        False,
+        False,
+    )
+    assert not request_profile({"messages": [], "response_format": {"type": "text"}}).structured_output
+
+
+def test_bad_counts_in_the_body_are_refused_naming_the_key() -> None:
+    with pytest.raises(InputError, match=r"max_tokens='2000' is not a whole number"):
+        request_profile({"messages": [], "max_tokens": "2000"})
+    with pytest.raises(InputError, match=r"reasoning='high' is not an object"):
+        request_profile({"messages": [], "reasoning": "high"})
+
+
+def test_provider_preferences_become_constraints_and_require_parameters_the_bodys() -> None:
+    body = {"messages": [], "temperature": 0.2, "seed": 1, "max_completion_tokens": 9, "top_k": None, "tools": []}
+    filters = request_filters(
+        {"only": ["deepinfra"], "zdr": True, "max_price": {"prompt": "3"}, "sort": "throughput"}, body
+    )
+    assert filters.providers == ("deepinfra",) and filters.zdr and filters.sort == "throughput"
+    assert filters.max_price_prompt == Decimal(3) and filters.parameters == ()
+    required = request_filters({"require_parameters": True}, body)
+    assert required.parameters == ("temperature", "seed", "max_tokens")  # as endpoints list them; None is unset
+    pinned = request_filters({"only": ["a", "b"], "allow_fallbacks": True}, body, pinned="groq")
+    assert pinned.providers == ("groq",) and pinned.allow_fallbacks is False
+    with pytest.raises(InputError, match=r"unknown key\(s\) fallbacks; known: order, only"):
+        request_filters({"fallbacks": True}, body)
+    with pytest.raises(InputError, match=r"provider='groq' is not an object"):
+        request_filters("groq", body)  # type: ignore[arg-type]
+
+
+def test_route_cheapest_asks_the_catalog_with_the_requests_profile_filters_and_as_of() -> None:
+    routing = {"order": ["b", "a"], "allow_fallbacks": False, "zdr": True}
+    source = _RecordingSource(_Ranked(routing))
+    with Client(base_url="http://127.0.0.1:9/api/v1", prices=source, as_of="2026-08-05") as client:
+        request = client.request(
+            "x" * 8000, "deepseek/deepseek-v3.2", route="cheapest", provider={"zdr": True}, max_tokens=1000, tools=[]
+        )
+        pinned = client.request("hi", "groq:moonshotai/kimi-k2-0905", route="cheapest")
+    asked = source.asked[0]
+    assert asked["model"] == "deepseek/deepseek-v3.2" and asked["as_of"] == "2026-08-05"
+    assert (asked["profile"].input_tokens, asked["profile"].output_tokens) == (2000, 1000)
+    assert asked["filters"].zdr is True and not asked["profile"].tools  # an empty tools list asks for none
+    assert request.body["provider"] == routing and request.ranking is source.answer  # the answer, not a merge
+    assert request.body["max_tokens"] == 1000 and request.body["tools"] == []
+    assert source.asked[1]["filters"].providers == ("groq",)
+    assert pinned.body["provider"] == {**routing, "only": ["groq"], "allow_fallbacks": False}
+
+
+def test_routing_suffixes_and_the_web_plugin_are_read_for_what_they_mean() -> None:
+    source = _RecordingSource(_Ranked({"order": ["a"], "allow_fallbacks": False}))
+    with Client(prices=source) as client:
+        online = client.request("hi", "openai/gpt-4o:online", route="cheapest")
+        client.request("hi", "openai/gpt-4o:nitro", route="cheapest")
+        client.request("hi", "openai/gpt-4o:nitro", route="cheapest", provider={"sort": "latency"})
+        client.request("hi", "openai/gpt-4o", route="cheapest", plugins=[{"id": "web", "max_results": 3}])
+        client.request("hi", "deepseek/deepseek-r1:free", route="cheapest")
+    models = [asked["model"] for asked in source.asked]
+    assert models == ["openai/gpt-4o"] * 4 + ["deepseek/deepseek-r1:free"]  # :free is a model of its own
+    assert online.body["model"] == "openai/gpt-4o:online"  # sent as asked
+    assert [asked["profile"].web_searches for asked in source.asked] == [1, 0, 0, 1, 0]
+    assert [asked["filters"].sort for asked in source.asked] == ["price", "throughput", "latency", "price", "price"]
+
+
+def test_keys_the_ranking_cannot_check_are_sent_on_as_given() -> None:
+    routing = {"order": ["a"], "allow_fallbacks": False}
+    source = _RecordingSource(_Ranked(routing))
+    with Client(prices=source) as client:
+        carried = client.request(
+            "hi", "a/b", route="cheapest", provider={"enforce_distillable_text": True, "require_parameters": True}
+        )
+        plain = client.request("hi", "a/b", route="cheapest", provider={"require_parameters": False})
+    assert carried.body["provider"] == {**routing, "enforce_distillable_text": True, "require_parameters": True}
+    assert plain.body["provider"] == routing  # false asks for nothing
+    assert source.asked[0]["filters"].parameters == ()  # the body sets no sampling parameter to require
+
+
+def test_route_cheapest_without_a_route_says_why() -> None:
+    excluded = [{"tag": f"p{i}", "reason": f"context {i} < 252,000 (250,000 prompt + 2,000 output)"} for i in range(7)]
+    with (
+        Client(prices=_RecordingSource(_Ranked(None, excluded=excluded))) as client,
+        pytest.raises(InputError, match=r"p0: context 0 < 252,000 .*p4: .*\(and 2 more\)"),
+    ):
+        client.request("hi", "a/b", route="cheapest")
+    note = "no endpoint listing at 2025-06-01 (the endpoint history starts 2026-07-17)"
+    with (
+        Client(prices=_RecordingSource(_Ranked(None, note=note))) as client,
+        pytest.raises(InputError, match=r"endpoint history starts 2026-07-17.*later as_of"),
+    ):
+        client.request("hi", "a/b", route="cheapest")
+    with Client() as client, pytest.raises(InputError, match=r"needs the catalog: pass prices=Catalog.open\(\)"):
+        client.request("hi", "a/b", route="cheapest")
+
+
+def _context_of(bundle: Bundle, day: str, model: str) -> dict[str, int | None]:
+    """tag → context length, read straight from the bundled day (the smallest when a tag repeats)."""
+    contexts: dict[str, int | None] = {}
+    for endpoint in bundle.load(day).endpoints[model]["endpoints"]:
+        known = contexts.get(endpoint["tag"], endpoint["context_length"])
+        contexts[endpoint["tag"]] = min(known or 0, endpoint["context_length"] or 0) or None
+    return contexts
+
+
+def test_route_cheapest_for_a_long_prompt_pins_only_endpoints_that_can_take_it(
+    replayed_all_template: Path, bundle: Bundle
 ) -> None:
-    _, url = fake
-    with Catalog.open(replayed_all_template) as cat, Client(base_url=url, prices=cat, title="tests") as client:
-        request = client.request("x" * 8000, "deepseek/deepseek-v3.2", route="cheapest", max_tokens=1000)
-        ranking = cat.cheapest("deepseek/deepseek-v3.2", request_profile := _profile(8000, 1000))
+    model, need = "anthropic/claude-sonnet-4.5", 250_000 + 2_000
+    contexts = _context_of(bundle, "2026-08-05", model)
+    small = {tag for tag, context in contexts.items() if context is not None and context < need}
+    assert small and set(contexts) - small  # the day has both kinds, or this test proves nothing
+    messages = [{"role": "system", "content": "s" * 200_000}, {"role": "user", "content": "u" * 800_000}]
+    with Catalog.open(replayed_all_template) as cat, Client(prices=cat, as_of="2026-08-05") as client:
+        request = client.request(messages, model, route="cheapest", max_tokens=2_000)
+        short = client.request("hello", model, route="cheapest", max_tokens=2_000)
+    order = request.body["provider"]["order"]
+    assert order and not set(order) & small, order
+    assert all(contexts[tag] is None or contexts[tag] >= need for tag in order)
+    assert short.body["provider"]["order"][0] in small  # a short prompt still goes to the cheapest, small or not
+    excluded = {row["tag"]: row for row in request.ranking.excluded if row["model_id"] == model}
+    assert small <= set(excluded)
+    for tag in small:
+        assert excluded[tag]["requirement"] == "context", excluded[tag]
+        assert f"context {contexts[tag]:,} < 252,000" in excluded[tag]["reason"]
+
+
+def test_route_cheapest_sends_the_catalogs_ranking_for_the_same_profile(replayed_all_template: Path) -> None:
+    from catalog.cost.workload import EndpointFilters, WorkloadProfile
+
+    with Catalog.open(replayed_all_template) as cat, Client(prices=cat, title="tests") as client:
+        request = client.request(
+            "x" * 8000,
+            "deepseek/deepseek-v3.2",
+            route="cheapest",
+            max_tokens=1000,
+            provider={"data_collection": "deny"},
+        )
+        ranking = cat.cheapest(
+            "deepseek/deepseek-v3.2", WorkloadProfile(2000, 1000), filters=EndpointFilters(no_training=True)
+        )
     assert request.body["provider"] == ranking.routing and ranking.routing["order"]
-    assert request.headers["X-Title"] == "tests" and request_profile.output_tokens == 1000
-
-
-def _profile(chars: int, output: int) -> Any:
-    from catalog.cost.workload import WorkloadProfile
-
-    return WorkloadProfile((chars + 2) // 4, output)  # json.dumps adds the two quotes
+    assert ranking.routing["data_collection"] == "deny" and request.headers["X-Title"] == "tests"
 
 
 def test_the_key_is_sent_but_never_shown(fake: tuple[FakeOpenRouter, str]) -> None:

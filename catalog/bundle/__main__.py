@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(s['models'] for s in snapshots):,} model entries, "
         f"{sum(s['endpoints'] for s in snapshots):,} endpoints, "
         f"{len(result.manifest['chat'])} chat recordings, "
+        f"{(result.manifest.get('spec') or {}).get('schemas', 0)} spec schemas, "
         f"{len(result.files) + 1} files, {written:,} bytes"
     )
     return 0

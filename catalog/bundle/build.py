@@ -6,6 +6,7 @@ The project must work on a fresh clone without ``../shared``, so it ships a comp
     days/<YYYY-MM-DD>.json.gz  a full day: /models, v1 endpoints of every listed model, provider directory
     models/<id>.json.gz        a /models-only snapshot
     chat/<name>.gz             a recorded chat response (``chat/<name>`` in the source), its exact bytes gzipped
+    spec/schemas.json          the spec schemas the project validates its output against (``catalog.bundle.spec``)
 
 Which snapshots:
 
@@ -31,6 +32,10 @@ server replays them and clients are tested on exactly what OpenRouter sent: each
 ``{"name", "file", "bytes", "sha256"}`` with the size and hash of the raw (not the gzipped) bytes, which the
 reader checks on every load.
 
+The spec (``spec/openapi.yaml``, optional in the source like ``chat/``) is parsed with PyYAML, a test
+dependency: building the bundle is a maintainer's job (``make bundle`` runs in the project's test virtualenv),
+and nothing reads YAML at run time. The manifest's ``spec`` entry is ``{"file", "bytes", "sha256", "schemas"}``.
+
 Bytes are deterministic (sorted keys, compact JSON, gzip with mtime 0 and no file name), so rebuilding from
 the same inputs gives identical files, which a test checks.
 """
@@ -48,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from catalog.bundle.spec import SPEC_FILE, SPEC_SOURCE, document_bytes, extract
 from catalog.errors import InputError
 
 FORMAT = 1
@@ -286,6 +292,7 @@ class _Builder:
         self.files: dict[str, bytes] = {}
         self.snapshots: list[dict[str, Any]] = []
         self.chat: list[dict[str, Any]] = []
+        self.spec: dict[str, Any] | None = None
 
     def full_days(self) -> list[str]:
         stats = (self.reader.root / "endpoint-stats-daily").glob("model-stats-*.jsonl.gz")
@@ -376,12 +383,38 @@ class _Builder:
                 {"name": path.name, "file": file, "bytes": len(raw), "sha256": self.reader.hashes[relative]}
             )
 
+    def add_spec(self) -> None:
+        # Optional in the source (a hand-made test tree has none), like the chat recordings.
+        if not (self.reader.root / SPEC_SOURCE).is_file():
+            return
+        try:
+            import yaml
+        except ImportError:
+            raise InputError(
+                f"reading {SPEC_SOURCE} needs PyYAML: install the test extras (pip install -e '.[test]')"
+            ) from None
+        text = self.reader.read_text(SPEC_SOURCE)
+        try:
+            document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise InputError(f"{self.reader.root / SPEC_SOURCE} is not YAML: {exc}") from None
+        bundled = extract(document, self.reader.hashes[SPEC_SOURCE])
+        raw = document_bytes(bundled)
+        self.files[SPEC_FILE] = raw
+        self.spec = {
+            "file": SPEC_FILE,
+            "bytes": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "schemas": len(bundled["components"]["schemas"]),
+        }
+
     def result(self) -> BuildResult:
         self.snapshots.sort(key=lambda s: (s["taken_at"], s["id"]))
         manifest = {
             "format": FORMAT,
             "snapshots": self.snapshots,
             "chat": self.chat,
+            **({"spec": self.spec} if self.spec else {}),
             "sources": dict(sorted(self.reader.hashes.items())),
         }
         return BuildResult(manifest=manifest, files=dict(self.files))
@@ -397,6 +430,7 @@ def build(source: Path) -> BuildResult:
         if path.stem[len("models-") :] not in days:
             builder.add_models_only(path)
     builder.add_chat_recordings()
+    builder.add_spec()
     return builder.result()
 
 
@@ -412,8 +446,8 @@ def write_bundle(result: BuildResult, out: Path) -> int:
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    for folder in ("days", "models", CHAT_DIR):
-        for stale in (out / folder).glob("*.gz"):
+    for folder, pattern in (("days", "*.gz"), ("models", "*.gz"), (CHAT_DIR, "*.gz"), ("spec", "*.json")):
+        for stale in (out / folder).glob(pattern):
             if f"{folder}/{stale.name}" not in result.files:
                 stale.unlink()
     # the manifest goes last, so a build that dies half-way never points at files it did not write

@@ -43,6 +43,7 @@ CLIENT_OPTIONS = (
     "api_key",
     "base_url",
     "prices",
+    "as_of",
     "referer",
     "title",
     "timeout",
@@ -61,6 +62,7 @@ class _Base:
         api_key: str | None = None,
         base_url: str | None = None,
         prices: PriceSource | PriceTable | Callable[[], PriceTable] | None = None,
+        as_of: datetime | str | None = None,
         referer: str | None = None,
         title: str | None = None,
         timeout: float = 120.0,
@@ -75,7 +77,9 @@ class _Base:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"base URL {shown_url(url)!r} must start with http:// or https://")
         self.base_url = url.rstrip("/")
-        self.prices = Prices(prices)
+        # as_of: the instant route="cheapest" ranks at (default: the catalog's newest snapshot); costs are
+        # always at each answer's own time.
+        self.prices = Prices(prices, as_of=as_of)
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         if max_attempts < 1:
             raise InputError("max_attempts must be at least 1")

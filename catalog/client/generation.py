@@ -20,6 +20,7 @@ from catalog.cost.engine import cost_usage
 from catalog.cost.reconcile import decimal_or_none
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import COUNT_COLUMNS, ROW_FLAGS, usage_frame
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
 from catalog.prices import PriceFormatError, canonical, parse_price_sheet
 
@@ -28,12 +29,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class PriceSource(Protocol):
     """What the client needs from the catalog (``catalog.Catalog`` is one): the price table, and a ranking
-    for ``route="cheapest"``."""
+    for ``route="cheapest"`` (a ``catalog.cost.profile.Ranking``) at an instant."""
 
     @property
     def table(self) -> PriceTable: ...
 
-    def cheapest(self, model: str | None = None, profile: Any = None) -> Any: ...
+    def cheapest(
+        self,
+        model: str | None = None,
+        profile: WorkloadProfile | None = None,
+        *,
+        as_of: datetime | str | None = None,
+        filters: EndpointFilters | None = None,
+    ) -> Any: ...
 
 
 @dataclass
@@ -107,8 +115,14 @@ class CustomModel:
 class Prices:
     """The price table the client costs with: the catalog's (loaded on first use) plus registered models."""
 
-    def __init__(self, source: PriceSource | PriceTable | Callable[[], PriceTable] | None = None) -> None:
+    def __init__(
+        self,
+        source: PriceSource | PriceTable | Callable[[], PriceTable] | None = None,
+        *,
+        as_of: datetime | str | None = None,
+    ) -> None:
         self.source = source
+        self.as_of = as_of  # the instant route="cheapest" ranks at (None: the catalog's newest snapshot)
         self.custom: dict[str, CustomModel] = {}
         self._table: PriceTable | None = None
 
@@ -152,14 +166,17 @@ class Prices:
             return source()
         return source.table  # type: ignore[union-attr]
 
-    def cheapest_routing(self, model: str, profile: Any) -> dict[str, Any]:
+    def cheapest(self, model: str, profile: WorkloadProfile, filters: EndpointFilters) -> Any:
+        """The catalog's ranking of ``model``'s endpoints for one request at ``as_of``; its ``routing`` is the
+        ``provider`` object to send. No endpoint to route to is an InputError saying why (each exclusion, or
+        the ranking's note when ``as_of`` is before the endpoint history)."""
         source = self.source
         if source is None or not hasattr(source, "cheapest"):
             raise InputError('route="cheapest" needs the catalog: pass prices=Catalog.open() to the client')
-        ranking = source.cheapest(model, profile)
+        ranking = source.cheapest(model, profile, as_of=self.as_of, filters=filters)
         if ranking.routing is None:
-            raise InputError(f"no endpoint of {model} has a listed price to route to; drop route='cheapest'")
-        return dict(ranking.routing)
+            raise InputError(f"route='cheapest': no endpoint of {model} to route to: {_why_none(ranking)}")
+        return ranking
 
     def price(self, draft: Draft, model: str, *, now: datetime) -> dict[str, Any]:
         """The usage of ``draft`` and its cost: counts, cost, status, reason, source, billed, time."""
@@ -196,6 +213,17 @@ class Prices:
         if problems:
             out["reason"] = "; ".join(problems)
         return out
+
+
+def _why_none(ranking: Any) -> str:
+    if getattr(ranking, "note", None):
+        return f"{ranking.note}; pass a later as_of or drop route='cheapest'"
+    excluded = getattr(ranking, "excluded", None) or []
+    if excluded:
+        reasons = "; ".join(f"{row.get('tag') or row.get('endpoint_key')}: {row.get('reason')}" for row in excluded[:5])
+        more = f" (and {len(excluded) - 5} more)" if len(excluded) > 5 else ""
+        return f"every endpoint is excluded for this request: {reasons}{more}"
+    return "none has a listed price; drop route='cheapest'"
 
 
 def _created(value: float | None) -> datetime | None:

@@ -4,18 +4,21 @@ The body is OpenRouter's chat-completions request: the caller's messages as give
 system message ever added, and only when asked for), ``tools`` / ``response_format``, the ``provider`` routing
 object (a pinned provider forced in, or the catalog's cheapest for ``route="cheapest"``), ``models`` fallbacks,
 ``usage.include`` (usage and cost on every answer), and any other parameter (``max_tokens`` …) as given.
+
+``route="cheapest"`` ranks the model's endpoints for the request itself (``catalog.client.workload``: the
+profile the body implies, the caller's ``provider`` object as constraints) and sends the ranking's routing,
+which pins the cheapest endpoint that can serve it and carries the constraints asked for.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
-from catalog.cost.workload import WorkloadProfile
+from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
 
 Prompt = str | list[dict[str, Any]]
@@ -30,6 +33,7 @@ class Request:
     body: dict[str, Any]
     model: str  # the id costs are looked up by
     stream: bool
+    ranking: Any = field(default=None, repr=False)  # route="cheapest": the catalog's Ranking the routing came from
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,20 @@ def build_request(
         body["response_format"] = response_format
     if route not in (None, *ROUTES):
         raise InputError(f"route={route!r}: use 'cheapest' (the catalog's ranking) or OpenRouter's 'fallback'")
-    if route == "cheapest":
-        provider = {**prices.cheapest_routing(ref.model, estimate(messages, params)), **(provider or {})}
-    elif route == "fallback":
+    if route == "fallback":
         body["route"] = "fallback"
+    body.update(params)
+    ranking = None
+    if route == "cheapest" and custom:
+        raise InputError(f"{model} is a registered model served by its own server: it has no endpoints to rank")
+    if route == "cheapest":
+        # The caller's preferences constrain the ranking; the answer's routing carries them (never merged over).
+        query = ranking_query(ref.model, body, provider, ref.provider)
+        ranking = prices.cheapest(query.model, query.profile, query.filters)
+        provider = {**ranking.routing, **query.carried}
     routing = ref.routing(provider)
     if routing is not None and not custom:
         body["provider"] = routing
-    body.update(params)
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
     # A registered model's own server gets its own key, never the OpenRouter one.
     key = custom.api_key if custom and custom.base_url else who.api_key
@@ -113,7 +123,7 @@ def build_request(
     if who.title:
         headers["X-Title"] = who.title
     base = custom.base_url if custom and custom.base_url else base_url
-    return Request(f"{base}/chat/completions", headers, body, model if custom else ref.model, stream)
+    return Request(f"{base}/chat/completions", headers, body, model if custom else ref.model, stream, ranking)
 
 
 def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:
@@ -124,10 +134,3 @@ def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:
     else:
         raise InputError("prompt must be a string or a list of messages ({'role': ..., 'content': ...})")
     return [{"role": "system", "content": sys_msg}, *messages] if sys_msg else messages
-
-
-def estimate(messages: list[dict[str, Any]], params: dict[str, Any]) -> WorkloadProfile:
-    """A workload profile for ``route="cheapest"``: about four characters a token in, and max_tokens out."""
-    chars = sum(len(json.dumps(m.get("content"))) for m in messages)
-    output = params.get("max_tokens") or params.get("max_completion_tokens") or 500
-    return WorkloadProfile(max(1, chars // 4), int(output))
