@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
@@ -109,7 +109,12 @@ class WorkloadProfile:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in _shallow_items(self)}
+
+
+def _shallow_items(obj: Any) -> list[tuple[str, Any]]:
+    """A flat dataclass's (name, value) pairs. Not ``asdict``: it deep-copies, a cost every API answer paid."""
+    return [(f.name, getattr(obj, f.name)) for f in fields(obj)]
 
 
 def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
@@ -361,7 +366,7 @@ class EndpointFilters:
     def to_dict(self) -> dict[str, Any]:
         return {
             k: list(v) if isinstance(v, tuple) else v
-            for k, v in asdict(self).items()
+            for k, v in _shallow_items(self)
             if v not in ((), None, False) and not (k == "sort" and v == "price")
         }
 
