@@ -76,18 +76,23 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str, *, what: str = "duration") -> float:
-    """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a plain number of seconds
-    (greater than 0)."""
+def duration_seconds(text: str) -> float | None:
+    """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a plain number of seconds; ``None``
+    when the text is neither. No range check: each caller has its own (and its own error type)."""
     raw = text.strip().lower().replace(" ", "")
     try:
-        seconds = float(raw)
+        return float(raw)
     except ValueError:
         if not _DURATION.match(raw):
-            raise InputError(
-                f'{what} {text!r} is not a duration; write e.g. "90s", "15m", "2h", "1d" or 7200'
-            ) from None
-        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(raw))
+            return None
+        return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(raw))
+
+
+def parse_duration(text: str, *, what: str = "duration") -> float:
+    """Seconds from a duration text (``duration_seconds``), greater than 0."""
+    seconds = duration_seconds(text)
+    if seconds is None:
+        raise InputError(f'{what} {text!r} is not a duration; write e.g. "90s", "15m", "2h", "1d" or 7200')
     if not math.isfinite(seconds) or seconds <= 0:
         raise InputError(f"{what} {text!r} must be a duration greater than 0 seconds")
     return seconds

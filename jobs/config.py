@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from catalog.errors import ConfigError
+from catalog.times import duration_seconds
 
 DEFAULT_HOST = "127.0.0.1"  # where `catalog up` serves unless told otherwise
 DEFAULT_PORT = 8000
@@ -48,27 +48,15 @@ COMMON_KEYS = ("enabled", "every", "cron", "jitter", "misfire_grace")
 OPTION_DEFAULTS: dict[str, dict[str, int]] = {"prune_raw": {"keep_days": 30}}
 SOURCES = ("openrouter", "replay")
 MAX_DURATION = 366 * 86400
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)([smhd]))+$")
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 
 def parse_duration(value: Any, what: str) -> float:
     """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"1d"`` or a plain number of seconds."""
     if isinstance(value, bool):
         raise ConfigError(f'{what} = {value!r} is not a duration; write e.g. "15m", "1h" or 900')
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        try:
-            seconds = float(text)
-        except ValueError:
-            if not _DURATION.match(text):
-                raise ConfigError(
-                    f'{what} = {value!r} is not a duration; write e.g. "90s", "15m", "1h30m", "1d" or 900'
-                ) from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+    seconds = float(value) if isinstance(value, int | float) else duration_seconds(str(value))
+    if seconds is None:
+        raise ConfigError(f'{what} = {value!r} is not a duration; write e.g. "90s", "15m", "1h30m", "1d" or 900')
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_DURATION:
         raise ConfigError(f"{what} = {value!r} must be a duration from 0 seconds to 366 days")
     return seconds
