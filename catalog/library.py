@@ -43,6 +43,9 @@ from catalog.store.db import connect_for_reading
 from catalog.times import now, parse_instant
 
 INDEX_CACHE = 8  # rank indexes kept per Catalog (one per snapshot in force asked of it), least recent out
+# Frozen, so one instance serves every call that gives none (building one validates every field).
+_ANY_PROFILE = WorkloadProfile()
+_NO_FILTERS = EndpointFilters()
 
 
 def _instant(value: datetime | str | None, what: str) -> datetime:
@@ -217,7 +220,7 @@ class Catalog:
             except TypeError as exc:
                 raise InputError(f"{exc}; filters are the fields of EndpointFilters") from None
         model_id = self.require_model(model) if model else None
-        ranking = self._rank(at, model_id, profile or WorkloadProfile(), filters or EndpointFilters(), fallbacks)
+        ranking = self._rank(at, model_id, profile or _ANY_PROFILE, filters or _NO_FILTERS, fallbacks)
         ranking.data = self.snapshots.age(at, self.stale_after)
         return ranking
 

@@ -125,6 +125,35 @@ def test_zdr_and_max_price_exclude_and_are_emitted() -> None:
     assert {e["tag"]: e["reason"] for e in capped.excluded} == {"a": "prompt $1 per M tokens > max price $0.9"}
 
 
+def test_amounts_spelt_on_first_read_equal_the_decimal_arithmetic() -> None:
+    """A ranked row keeps its cost in integers and spells the other amounts when first read: they must equal
+    plain Decimal arithmetic on the listed prices, survive a copy, and leave unknown names an AttributeError."""
+    import copy
+    import pickle
+
+    table = PriceTable.from_sheets([endpoint("a/x", "0.0000003", "0.0000012", input_cache_read="0.00000003",
+                                             discount="0.25")])  # fmt: skip
+    profile = WorkloadProfile(10_000, 2_000, cache_hit=Decimal("0.4"), reasoning=Decimal("0.5"), requests=7)
+    row = RankIndex.build(frame([candidate("a/x")]), table, AT).rank(profile, EndpointFilters(), model=MODEL).ranked[0]
+    assert "terms" not in row.__dict__  # not spelt until read
+    assert row == both(frame([candidate("a/x")]), table, profile, EndpointFilters()).ranked[0]
+    prompt, read, out = Decimal("0.0000003"), Decimal("0.00000003"), Decimal("0.0000012")
+    terms = {"input": 6_000 * prompt, "output": 1_000 * out, "reasoning": 1_000 * out, "cache_read": 4_000 * read}
+    cost = sum(terms.values(), Decimal(0))
+    assert row.cost_per_request == cost
+    assert row.terms == {k: reduced(v) for k, v in sorted(terms.items(), key=lambda kv: -kv[1])}
+    assert list(row.terms) == ["input", "output", "reasoning", "cache_read"]  # equal terms keep the term order
+    assert row.workload_cost == 7 * cost
+    assert row.cost_per_million_tokens == per_million_tokens(cost, 12_000)
+    base = (cost / Decimal("0.75")).quantize(Decimal("1e-16"), ROUND_HALF_UP)
+    assert row.base_per_request == reduced(base) and row.saving_per_request == reduced(base - cost)
+    assert row.term_shares == {k: round(float(v / cost), 4) for k, v in row.terms.items()}
+    for twin in (copy.deepcopy(row), pickle.loads(pickle.dumps(row))):
+        assert twin == row and twin.to_dict() == row.to_dict()
+    with pytest.raises(AttributeError, match="no attribute 'spelling'"):
+        row.spelling  # noqa: B018
+
+
 def test_a_price_tier_applies_to_the_cap_from_the_whole_prompt() -> None:
     tiered = endpoint("a", "0.000001", "0.000002", overrides=[{"min_prompt_tokens": 200_000, "prompt": "0.000002"}])
     table = PriceTable.from_sheets([tiered])

@@ -18,11 +18,13 @@ the endpoint key ascending.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -76,6 +78,99 @@ class RankedEndpoint:
     def to_dict(self) -> dict[str, Any]:
         """The fields in order, values as they are (Decimal, datetime): ``catalog.exact_json.jsonable`` spells them."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def cost_units(self, scale: int) -> int:
+        """``cost_per_request`` in integer units of ``10**-scale`` USD (exact)."""
+        deferred: CostUnits | None = self.__dict__.get("_deferred")
+        if deferred is not None and deferred.scale == scale:
+            return deferred.total
+        return int(self.cost_per_request.scaleb(scale, EXACT))
+
+    if not TYPE_CHECKING:  # hidden from the type checker, so a misspelt field is still an error there
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for an attribute missing from the instance: the amounts a ranking does not need
+            # to order its rows are spelt as Decimals on first read, from the exact integers kept beside them.
+            deferred = self.__dict__.get("_deferred")
+            if deferred is None or name not in DEFERRED_FIELDS:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            self.__dict__.update(deferred.spell())
+            return self.__dict__[name]
+
+
+# The fields of a ``RankedEndpoint`` made by a ranking that are spelt on first read (``CostUnits``).
+DEFERRED_FIELDS = frozenset(
+    ("cost_per_million_tokens", "workload_cost", "base_per_request", "saving_per_request", "terms", "term_shares")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CostUnits:
+    """What one request costs at an endpoint in integer units of ``10**-scale`` USD: the total, the
+    undiscounted base (None: none), each term's cost (``catalog.cost.engine.TERMS`` order, named by
+    ``names``), the request's tokens and the workload's request count. ``spell`` gives the
+    ``DEFERRED_FIELDS`` exactly as Decimals."""
+
+    total: int
+    base: int | None
+    parts: list[int]
+    names: tuple[str, ...]
+    scale: int
+    tokens: int
+    requests: int
+
+    def dominant(self) -> list[tuple[str, int]]:
+        """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
+        return sorted(((k, v) for k, v in zip(self.names, self.parts, strict=False) if v), key=_second, reverse=True)
+
+    def shares(self) -> dict[str, float]:
+        """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
+        total = self.total
+        return {k: round(v / total, 4) if total else 0.0 for k, v in self.dominant()}
+
+    def spell(self) -> dict[str, Any]:
+        total, base, scale = self.total, self.base, self.scale
+        cost = amount(total, scale)
+        dominant = self.dominant()
+        return {
+            "cost_per_million_tokens": per_million_units(total, self.tokens, scale),
+            "workload_cost": cost if self.requests == 1 else amount(total * self.requests, scale),
+            "base_per_request": None if base is None else cost if base == total else amount(base, scale),
+            "saving_per_request": None if base is None else amount(base - total, scale),
+            "terms": {k: cost if v == total else amount(v, scale) for k, v in dominant},
+            "term_shares": self.shares(),
+        }
+
+
+def _second(pair: tuple[str, int]) -> int:
+    return pair[1]
+
+
+def ranked_row(fixed: dict[str, Any], cost: int, deferred: CostUnits, overrides_applied: int) -> RankedEndpoint:
+    """A ranked row (rank 0 until ``assemble`` orders it): the workload-independent ``fixed`` fields, the cost
+    per request (``cost`` units), and the rest of the amounts spelt from ``deferred`` when first read.
+
+    Filled in place rather than through the 25-argument ``__init__`` of a frozen dataclass, which alone took
+    most of a ranking's time."""
+    row = object.__new__(RankedEndpoint)
+    values = row.__dict__
+    values.update(fixed)
+    values["rank"] = 0
+    values["cost_per_request"] = amount(cost, deferred.scale)
+    values["overrides_applied"] = overrides_applied
+    values["_deferred"] = deferred
+    return row
+
+
+def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
+    """A request's cost (``total`` units) per million of its ``tokens``, rounded half-even to 12 decimals
+    (``per_million_tokens`` of the same amount, in integers); None for no tokens."""
+    if not tokens:
+        return None
+    quotient, rest = divmod(total * 10**18, tokens * 10**scale)
+    if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and quotient % 2):
+        quotient += 1
+    return amount(quotient, 12)
 
 
 @dataclass(frozen=True)
@@ -273,6 +368,20 @@ def _less(cheaper: Decimal, dearer: Decimal) -> str:
     return f"{share}% less than" if share > 0 else "under 0.1% less than"
 
 
+def _terms(row: RankedEndpoint, other: RankedEndpoint) -> Mapping[str, int | Decimal]:
+    """``row``'s cost terms, as integer units when both rows keep them at one scale (no amount is spelt),
+    else as the Decimal ``terms``: either way comparable with ``other``'s from the same call."""
+    mine, theirs = row.__dict__.get("_deferred"), other.__dict__.get("_deferred")
+    if isinstance(mine, CostUnits) and isinstance(theirs, CostUnits) and mine.scale == theirs.scale:
+        return dict(mine.dominant())
+    return row.terms
+
+
+def _term_shares(row: RankedEndpoint) -> Mapping[str, float]:
+    deferred = row.__dict__.get("_deferred")
+    return deferred.shares() if isinstance(deferred, CostUnits) else row.term_shares
+
+
 def _explain(
     ranked: list[RankedEndpoint],
     excluded: list[dict[str, Any]],
@@ -290,7 +399,7 @@ def _explain(
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
-    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(win.term_shares.items())[:3]) or "nothing (free)"
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(_term_shares(win).items())[:3]) or "nothing (free)"
     tied = [r for r in ranked if r.rank == 1]
     if ties > 1 and len({r.cost_per_request for r in tied}) == 1:
         names = ", ".join(_label(r, many) for r in tied[:3]) + (" …" if ties > 3 else "")
@@ -302,9 +411,9 @@ def _explain(
     dearer = next((r for r in ranked if r.cost_per_request > win.cost_per_request), None)
     if dearer is not None and dearer.cost_per_request:
         a, b = win.cost_per_request, dearer.cost_per_request
-        zero = Decimal(0)
         # The term where the next dearer endpoint loses the most explains the ordering best.
-        diffs = {k: dearer.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(dearer.terms)}
+        win_terms, dearer_terms = _terms(win, dearer), _terms(dearer, win)
+        diffs = {k: dearer_terms.get(k, 0) - win_terms.get(k, 0) for k in set(win_terms) | set(dearer_terms)}
         text += f"; {_less(a, b)} {_label(dearer, many)} (${canonical(b)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
@@ -370,6 +479,12 @@ def half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
+@functools.cache
+def _share(units: int) -> Decimal:
+    """A default-routing probability of ``units`` ten-thousandths (at most 10,001 of them: kept once spelt)."""
+    return amount(units, SHARE_DIGITS)
+
+
 def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:
     """The expected cost of one request under OpenRouter's price-weighted load balancing (``DefaultRouting``).
 
@@ -379,13 +494,13 @@ def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting 
     pool = [r for r in ranked if r.price_source == "endpoint" and r.status in (0, None)]
     if not pool:
         return None
-    costs = [int(r.cost_per_request.scaleb(scale, EXACT)) for r in pool]  # exact: amounts at the table's unit
+    costs = [r.cost_units(scale) for r in pool]  # exact: amounts at the table's unit
     # Exact in integers: with L a common multiple of every c², w_i·L = L / c² and Σ c_i·w_i·L = Σ L / c.
     if min(costs) == 0:
         weights = [1 if c == 0 else 0 for c in costs]
         expected_units = 0
     else:
-        common = math.lcm(*(c * c for c in costs))
+        common = math.lcm(*costs) ** 2  # the least common multiple of the squares, at a fraction of the cost
         weights = [common // (c * c) for c in costs]
         expected_units = half_even(sum(common // c for c in costs), sum(weights))
     total = sum(weights)
@@ -399,7 +514,7 @@ def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting 
         saving_per_request=amount(saving_units, scale),
         saving_percent=percent,
         endpoints=len(pool),
-        shares={tag: amount(half_even(10**SHARE_DIGITS * w, total), SHARE_DIGITS) for tag, w in shares.items()},
+        shares={tag: _share(half_even(10**SHARE_DIGITS * w, total)) for tag, w in shares.items()},
         weighting=(
             "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
             "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "

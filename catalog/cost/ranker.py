@@ -33,11 +33,13 @@ from catalog.cost.engine import COST_COLUMNS, cost_usage
 from catalog.cost.money import to_units
 from catalog.cost.profile import (
     LIST_PRICE_TAG,
+    CostUnits,
     RankedEndpoint,
     Ranking,
-    amount,
     assemble,
     exclusion_row,
+    per_million_units,
+    ranked_row,
 )
 from catalog.cost.sheets import PriceTable, Resolution, variant_prices
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
@@ -181,17 +183,6 @@ def _list_price_row(model: str) -> dict[str, Any]:
     }
 
 
-def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
-    """A request's cost (``total`` units) per million of its ``tokens``, rounded half-even to 12 decimals
-    (``catalog.cost.profile.per_million_tokens`` of the same amount, in integers); None for no tokens."""
-    if not tokens:
-        return None
-    quotient, rest = divmod(total * 10**18, tokens * 10**scale)
-    if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and quotient % 2):
-        quotient += 1
-    return amount(quotient, 12)
-
-
 _FIXED = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length",
           "discount", "price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
           "latency_p50", "throughput_p50", "price_source")  # fmt: skip
@@ -228,26 +219,11 @@ def _ranked(
 ) -> RankedEndpoint:
     """One ranked row (rank 0 until ``assemble`` orders them): ``fixed`` (``fixed_fields``) and what one request
     costs, from ``priced``: the total, the undiscounted base (None: none) and each term's cost
-    (``catalog.cost.engine.TERMS`` order) in units, and the override mask."""
+    (``catalog.cost.engine.TERMS`` order) in units, and the override mask. The amounts an ordering does not
+    need are spelt on first read (``catalog.cost.profile.ranked_row``)."""
     total, base, parts, mask = priced
-    dominant = sorted(((k, v) for k, v in zip(_TERMS, parts, strict=False) if v), key=lambda kv: -kv[1])
-    cost = amount(total, scale)
-    # Filled in place rather than through the 25-argument ``__init__`` of a frozen dataclass, which alone took
-    # most of a ranking's time; the two name lists above are checked to cover every field.
-    row = object.__new__(RankedEndpoint)
-    values = row.__dict__
-    values.update(fixed)
-    values["rank"] = 0
-    values["cost_per_request"] = cost
-    values["cost_per_million_tokens"] = per_million_units(total, profile.input_tokens + profile.output_tokens, scale)
-    values["workload_cost"] = cost if profile.requests == 1 else amount(total * profile.requests, scale)
-    values["base_per_request"] = None if base is None else cost if base == total else amount(base, scale)
-    values["saving_per_request"] = None if base is None else amount(base - total, scale)
-    values["terms"] = {k: amount(v, scale) for k, v in dominant}
-    # A share is for reading: the float of the exact ratio of integers, rounded.
-    values["term_shares"] = {k: round(v / total, 4) if total else 0.0 for k, v in dominant}
-    values["overrides_applied"] = mask
-    return row
+    tokens = profile.input_tokens + profile.output_tokens
+    return ranked_row(fixed, total, CostUnits(total, base, parts, _TERMS, scale, tokens, profile.requests), mask)
 
 
 # -- the reference: the engine's batch path -------------------------------------------------------------------
@@ -469,6 +445,8 @@ class RankIndex:
         fallback = _fallback_models(self.table, model, listed_models, self.at)
         rates_of, nums, dens = self._variants.rates, self._variants.num, self._variants.den
         scale = self.scale
+        tokens, requests = profile.input_tokens + profile.output_tokens, profile.requests
+        exclude_free, has_caps = filters.exclude_free, filters.has_caps
         ranked: list[RankedEndpoint] = []
         excluded: list[dict[str, Any]] = []
         unpriced: set[str] = set()
@@ -495,10 +473,10 @@ class RankIndex:
                 else:
                     unpriced.add(row["model_id"])
                 continue
-            if filters.exclude_free and candidate.free:
+            if exclude_free and candidate.free:
                 excluded.append(exclusion_row(row, "free", "free endpoint"))
                 continue
-            if filters.has_caps:
+            if has_caps:
                 capped = filters.price_cap(self._cap_prices(candidate, mask))
                 if capped:
                     excluded.append(exclusion_row(row, "max_price", capped))
@@ -512,7 +490,8 @@ class RankIndex:
                 if base is not None and base >= 2**126:
                     base = None
             assert candidate.fixed is not None  # a candidate with a sheet has its fixed fields
-            ranked.append(_ranked(candidate.fixed, profile, (total, base, parts, mask), scale))
+            units = CostUnits(total, base, parts, _TERMS, scale, tokens, requests)
+            ranked.append(ranked_row(candidate.fixed, total, units, mask))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (
@@ -532,4 +511,4 @@ class RankIndex:
         )
 
 
-__all__ = ["RankIndex", "fallback_note", "rank_with_engine"]
+__all__ = ["RankIndex", "fallback_note", "per_million_units", "rank_with_engine"]
