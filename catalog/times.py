@@ -21,6 +21,10 @@ from typing import Literal
 from catalog.errors import InputError
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The unix seconds a usage time may be, on every path that reads one (response bodies, flat files, the API):
+# 1970-01-01T00:00:00Z to the last second of the year 9999, the calendar a datetime holds. Anything else is a
+# bad value for its row, never wrapped around into some other year.
+UNIX_SECONDS_RANGE = (0, 253_402_300_799)
 
 
 def parse_instant(text: str, *, bound: Literal["start", "end"] = "end", what: str = "time") -> datetime:

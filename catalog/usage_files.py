@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from catalog import json_input
 from catalog.cost.bodies import usage_from_text
 from catalog.cost.usage import USAGE_SCHEMA, usage_frame
 from catalog.errors import InputError
@@ -47,7 +48,7 @@ def read_usage(path: Path) -> tuple[pl.DataFrame, list[str]]:
             frame = pl.read_ndjson(path, infer_schema_length=10_000)
             return frame.with_columns(pl.col(c).cast(pl.String) for c in _STRINGS if c in frame.columns), []
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"cannot read usage file {path}: {exc}") from None
+        raise InputError(f"cannot read usage file {path}: {_one_line(exc)}") from None
     rows, problems = read_usage_file(path)
     return usage_frame(rows), problems
 
@@ -58,8 +59,16 @@ def _flat_jsonl(path: Path) -> bool:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    first = json.loads(line)
+                    first = json_input.loads(line)
                     return isinstance(first, dict) and set(first) <= set(USAGE_SCHEMA)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False  # not flat rows: the body reader reads it, or says why it cannot
     return False
+
+
+def _one_line(exc: Exception) -> str:
+    """A reader's error in one line: polars wraps the cause in a page of generic advice ("Original error: ...")."""
+    text = str(exc)
+    text = text.split("Original error:", 1)[1] if "Original error:" in text else text
+    text = " ".join(text.replace("`", "").split())
+    return text if len(text) <= 200 else text[:200] + "…"

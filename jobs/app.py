@@ -134,7 +134,7 @@ def build_app(
         if job is not None and job not in JOBS:
             return error(404, "unknown_job", f"no job named {job!r}", {"jobs": list(JOBS)})
         raw_limit = request.query_params.get("limit", "50")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 10_000:
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:  # not "²" or "١"
             return error(400, "bad_parameter", f"limit={raw_limit!r} must be a whole number from 1 to 10000")
         with ctx.reading() as cur:
             rows = runlog.run_history(cur, job=job, limit=int(raw_limit)).to_dicts()

@@ -28,6 +28,19 @@ class CatalogGroup(click.Group):
         load_plugin_commands()
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 reach Python as lone surrogates; nothing downstream (DuckDB, files, JSON)
+        # can take them, so they are refused here for every command at once.
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+                raise click.UsageError(
+                    f"argument {position} ({shown}) is not valid UTF-8 text; check the terminal's encoding", ctx
+                ) from None
+        return super().parse_args(ctx, args)
+
 
 @click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="catalog")

@@ -7,12 +7,15 @@ that uses them (``catalog --help`` stays fast: ``bench/startup.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from catalog.errors import InputError
 from catalog.settings import db_path
 from catalog.times import parse_instant
 
@@ -66,3 +69,20 @@ def instant(value: str | None, *, bound: str, what: str) -> Any:
     if value is None:
         return None
     return parse_instant(value, bound="start" if bound == "start" else "end", what=what)
+
+
+# Row limits: a bound keeps an absurd number a usage error rather than an overflow deep in a query.
+LIMIT = click.IntRange(1, 1_000_000_000)
+
+
+def writable_file(path: Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """Check an output file before any work is done for it: its kind from the suffix, and a folder that exists
+    and can be written (finding out after costing a large file would waste the run)."""
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"{what} {path}: write {', '.join(suffixes[:-1])} or {suffixes[-1]}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{what} {path}: the folder {folder} does not exist; create it or write elsewhere")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{what} {path}: not writable; choose a path you can write")
+    return path

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import F, db_option, json_option
+from catalog.cli.common import LIMIT, F, db_option, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
@@ -29,15 +29,20 @@ def _write(frame: pl.DataFrame, out: Path) -> None:
 
     from catalog.cost.engine import MONEY_COLUMNS
 
-    suffix = out.suffix.lower()
-    if suffix == ".parquet":
-        frame.write_parquet(out)
-    elif suffix == ".csv":
-        frame.write_csv(out)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.with_columns(pl.col(c).cast(pl.String) for c in MONEY_COLUMNS if c in frame.columns).write_ndjson(out)
-    else:
-        raise InputError(f"--out {out}: write .parquet, .csv or .jsonl")
+    suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
+    try:
+        if suffix == ".parquet":
+            frame.write_parquet(out)
+        elif suffix == ".csv":
+            frame.write_csv(out)
+        else:
+            money = (pl.col(c).cast(pl.String) for c in MONEY_COLUMNS if c in frame.columns)
+            frame.with_columns(money).write_ndjson(out)
+    except OSError as err:  # the disk filled, or the folder went away while costing
+        raise InputError(f"--out {out}: could not write it ({err.strerror or err})") from None
+
+
+OUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
 
 
 def _group_keys(by: str | None) -> list[str]:
@@ -66,6 +71,8 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
     from catalog.usage_files import read_usage
 
     keys = _group_keys(by)
+    if out is not None:
+        writable_file(out, OUT_SUFFIXES, "--out")
     usage, problems = read_usage(usage_file)
     with Catalog.open(db) as cat:
         table = cat.table
@@ -113,11 +120,11 @@ def _cheapest_option(param: Param) -> Callable[[F], F]:
             kw["default"] = param.default
             kw["show_default"] = param.show_default
         if param.kind == "count":
-            kw["type"] = click.IntRange(min=param.minimum)
+            kw["type"] = click.IntRange(min=param.minimum, max=param.maximum)  # the API's bounds too
         elif param.kind == "choice":
             kw["type"] = click.Choice(list(param.choices))
         elif param.kind == "percent":
-            kw["type"] = float
+            kw["type"] = click.FloatRange(param.minimum, param.maximum)  # NaN passes here; the filters refuse it
         elif param.kind == "number":
             kw["type"] = click.FloatRange(min=0)
         elif param.kind == "money":
@@ -136,9 +143,7 @@ def cheapest_options(func: F) -> F:
 @click.command("cheapest")
 @click.argument("model", required=False)
 @cheapest_options
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows to show (ranked and excluded)."
-)
+@click.option("--limit", type=LIMIT, default=20, show_default=True, help="Rows to show (ranked and excluded).")
 @click.option("--as-of", "as_of", help="Prices in force at this time (default: the newest snapshot).")
 @json_option
 @db_option

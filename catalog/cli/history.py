@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from catalog.cli.common import db_option, instant, json_option, open_db
+from catalog.cli.common import LIMIT, db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, per_million_text, rows_of
 from catalog.times import iso, now
 
@@ -49,7 +49,7 @@ ENDPOINT_JSON = [
 @click.command("models")
 @click.option("--search", "-s", help="Match part of the id or name (case-insensitive).")
 @click.option("--as-of", "as_of", help="State in force at this time (default: the newest snapshot).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
+@click.option("--limit", type=LIMIT, help="Show at most this many rows.")
 @json_option
 @db_option
 def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None) -> None:

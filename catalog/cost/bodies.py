@@ -24,10 +24,10 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from catalog import json_input
 from catalog.cost.normalise import (
     UsageFormatError,
     count_value,
@@ -41,6 +41,7 @@ from catalog.cost.normalise import (
 )
 from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, NOT_WHOLE, USAGE_SCHEMA
 from catalog.errors import InputError
+from catalog.times import UNIX_SECONDS_RANGE
 
 Row = dict[str, Any]
 
@@ -148,7 +149,7 @@ def _timestamp(value: Any, field: str, found: list[str]) -> datetime | None:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and not (value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit()):
         try:
             parsed = datetime.fromisoformat(value.strip())
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -160,11 +161,11 @@ def _timestamp(value: Any, field: str, found: list[str]) -> datetime | None:
     if seconds is None or invalid:
         found.append(f"{field} is {value!r}, not an ISO timestamp or unix seconds")
         return None
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        found.append(f"{field} is {value!r}, out of range for unix seconds")
+    low, high = UNIX_SECONDS_RANGE
+    if not low <= seconds <= high:
+        found.append(f"{field} is {seconds}, out of range for unix seconds ({low} to {high:,}, years 1970-9999)")
         return None
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _describe_error(error: Any) -> str:
@@ -285,12 +286,12 @@ def _sse_json(data: str, line: int, found: list[str]) -> list[Mapping[str, Any]]
     if data.strip() == "[DONE]":
         return []
     try:
-        parsed = [json.loads(data, parse_float=Decimal)]
+        parsed = [json_input.loads(data)]
     except json.JSONDecodeError as err:
         # A transcript that lost its blank lines joins several chunks into one event: read them one by one.
         pieces = data.split("\n")
         try:
-            parsed = [json.loads(piece, parse_float=Decimal) for piece in pieces if piece.strip() != "[DONE]"]
+            parsed = [json_input.loads(piece) for piece in pieces if piece.strip() != "[DONE]"]
         except json.JSONDecodeError:
             found.append(f"line {line}: data is not JSON ({err.msg})")
             return []
@@ -356,14 +357,14 @@ def usage_from_text(text: str, name: str) -> tuple[list[Row], list[str]]:
                 continue
             source = f"{path.name}:{number}"
             try:
-                item = json.loads(line, parse_float=Decimal)
+                item = json_input.loads(line)
             except json.JSONDecodeError as err:
                 problems.append(f"{source}: not valid JSON ({err.msg} at column {err.colno})")
                 continue
             _collect_item(item, source, rows, problems)
     else:
         try:
-            document = json.loads(text, parse_float=Decimal)
+            document = json_input.loads(text)
         except json.JSONDecodeError as err:
             raise InputError(
                 f"usage file {path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
@@ -392,7 +393,7 @@ def _file_kind(path: Path, text: str) -> str:
     if head.startswith((":", "data:", "event:")):
         return "sse"
     try:
-        json.loads(text, parse_float=Decimal)
+        json_input.loads(text)
     except json.JSONDecodeError:
         return "jsonl"
     return "json"

@@ -40,6 +40,16 @@ from catalog.errors import InputError
 # "Infinity", "NaN" or "1_000".
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _INT64_MAX = 2**63 - 1
+_INT64_DIGITS = 18  # the adjusted exponent of INT64_MAX: any count beyond it is too large
+# Amounts of USD outside 1e-40 .. 1e15 are not prices or bills; Decimal arithmetic on them would underflow or
+# overflow the context rather than answer.
+_MONEY_EXPONENTS = (-40, 15)
+
+
+def _short(value: Any) -> str:
+    """``value`` as a message shows it: a 5,000-character number would bury the message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-8:]} ({len(text):,} characters)"
 
 
 class UsageFormatError(InputError):
@@ -83,11 +93,12 @@ def count_value(value: Any, *, field: str, problems: list[str]) -> int | None:
     if number is None:
         problems.append(f"{field} is {value!r}, not a whole number of tokens")
         return None
+    # Magnitude first: arithmetic on an exponent like 1e999999999 overflows the Decimal context.
+    if number.adjusted() > _INT64_DIGITS or abs(number) > _INT64_MAX:  # the contract stores counts as Int64
+        problems.append(f"{field} is {_short(value)}, too large to be a count of tokens")
+        return None
     if number != number.to_integral_value():
         problems.append(f"{field} is {value!r}, not a whole number of tokens")
-        return None
-    if abs(number) > _INT64_MAX:  # the contract stores counts as Int64
-        problems.append(f"{field} is {value!r}, too large to be a count of tokens")
         return None
     whole = int(number)
     if whole < 0:
@@ -105,7 +116,10 @@ def money_text(value: Any, *, field: str, problems: list[str]) -> str | None:
         return None
     number = _number(value)
     if number is None:
-        problems.append(f"{field} is {value!r}, not an amount of USD")
+        problems.append(f"{field} is {_short(value)}, not an amount of USD")
+        return None
+    if number and not _MONEY_EXPONENTS[0] <= number.adjusted() <= _MONEY_EXPONENTS[1]:
+        problems.append(f"{field} is {_short(value)}, not a plausible amount of USD")
         return None
     text = value.strip() if isinstance(value, str) else str(value)
     if number < 0:

@@ -39,7 +39,7 @@ class Param:
     help: str  # the CLI's help line
     doc: str | None = None  # the API's description (None: the document has none)
     minimum: int | None = None  # counts: the least value
-    maximum: int | None = None  # the API's upper bound (the CLI has none)
+    maximum: int | None = None  # the upper bound, the same for the API and the CLI
     choices: tuple[str, ...] = ()
     show_default: bool = True  # the CLI shows the default in its help
     invert: bool = False  # the flag says the opposite of the field (any_status → not status_ok)

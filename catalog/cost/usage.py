@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from catalog.errors import InputError
+from catalog.times import UNIX_SECONDS_RANGE
 
 # Counts inside ``prompt_tokens`` and inside ``completion_tokens``.
 PROMPT_PARTS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "audio_input_tokens")
@@ -107,18 +108,46 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
             else:
                 raise InputError(f"usage column {name!r} is {current}, expected whole numbers")
         elif current != dtype:
-            exprs.append(pl.col(name).cast(dtype))
+            exprs.append(_cast(frame, name, current, dtype))
     if NOT_WHOLE in frame.columns:
         not_whole.append(pl.col(NOT_WHOLE).fill_null(False))
     if not_whole:
         exprs.append(pl.any_horizontal(not_whole).alias(NOT_WHOLE))
-    if "timestamp" in frame.columns and frame.schema["timestamp"] == pl.String:
-        bad_text = pl.col("timestamp").is_not_null() & parse_time_text(pl.col("timestamp")).is_null()
+    kind = frame.schema["timestamp"] if "timestamp" in frame.columns else None
+    if kind is not None and (kind == pl.String or kind.is_integer()):
+        read = parse_time_text(pl.col("timestamp")) if kind == pl.String else unix_seconds(pl.col("timestamp"))
+        bad_text = pl.col("timestamp").is_not_null() & read.is_null()
         flagged = (bad_text | pl.col(BAD_TIME).fill_null(False)) if BAD_TIME in frame.columns else bad_text
         exprs.append(flagged.alias(BAD_TIME))
     elif BAD_TIME in frame.columns:
         exprs.append(pl.col(BAD_TIME).fill_null(False))
     return frame.with_columns(exprs) if exprs else frame
+
+
+# What a text or flag column may hold to be read as the contract's type: scalars, never lists or structs.
+_TEXTUAL = (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)
+_FLAG_TEXT = {"true": True, "false": False}
+
+
+def _cast(frame: pl.DataFrame, name: str, current: pl.DataType, dtype: pl.DataType) -> pl.Expr:
+    """Column ``name`` as the contract's ``dtype``, or an ``InputError`` naming the column, what it holds and
+    what it should hold (a polars cast error would name neither in words a user can act on)."""
+    if dtype == pl.Boolean:
+        if current.is_integer() or current == pl.Null:
+            bad = frame.filter(~pl.col(name).is_in([0, 1]) & pl.col(name).is_not_null())
+        elif current == pl.String:
+            lowered = pl.col(name).str.strip_chars().str.to_lowercase()
+            bad = frame.filter(~lowered.is_in(list(_FLAG_TEXT)) & pl.col(name).is_not_null())
+            if bad.is_empty():
+                return lowered.replace_strict(_FLAG_TEXT, default=None, return_dtype=pl.Boolean).alias(name)
+        else:
+            bad = frame
+        if not bad.is_empty():
+            raise InputError(f"usage column {name!r} holds {bad[name][0]!r} ({current}); give true or false (or 1 / 0)")
+        return pl.col(name).cast(pl.Boolean)
+    if dtype == pl.String and not isinstance(current, _TEXTUAL) and not current.is_numeric():
+        raise InputError(f"usage column {name!r} holds {current} values; give one text value per row")
+    return pl.col(name).cast(dtype)
 
 
 def parse_time_text(text: pl.Expr) -> pl.Expr:
@@ -132,10 +161,15 @@ def parse_time_text(text: pl.Expr) -> pl.Expr:
         iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(utc),
         iso.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us").dt.replace_time_zone(utc),
         iso.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone(utc),
-        pl.from_epoch(iso.str.to_integer(strict=False), time_unit="s")
-        .dt.cast_time_unit("us")
-        .dt.replace_time_zone(utc),
+        unix_seconds(iso.str.to_integer(strict=False)),
     )
+
+
+def unix_seconds(seconds: pl.Expr) -> pl.Expr:
+    """Unix seconds as UTC instants; outside ``UNIX_SECONDS_RANGE`` null (flagged per row), never wrapped."""
+    low, high = UNIX_SECONDS_RANGE
+    inside = pl.when(seconds.is_between(low, high)).then(seconds.cast(pl.Int64, strict=False))
+    return pl.from_epoch(inside, time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
 
 
 def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
@@ -147,7 +181,7 @@ def _timestamp(frame: pl.DataFrame, current: pl.DataType) -> pl.Expr:
     if current == pl.Date:
         return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if current.is_integer():  # unix seconds, as OpenRouter's ``created``
-        return pl.from_epoch(col, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return unix_seconds(col)
     if current in (pl.String, pl.Null):
         # Unparseable texts become null here and are flagged per row (``BAD_TIME``), never fatal to a batch.
         return parse_time_text(col.cast(pl.String))

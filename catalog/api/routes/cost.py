@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Annotated
 
 import orjson
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from catalog import json_input
 from catalog.api import schemas
 from catalog.api.deps import ERRORS, State, age_headers
 from catalog.api.errors import ApiError
@@ -51,7 +51,7 @@ async def cost(
     """Price usage rows or raw response bodies at the prices in force at each row's time: a per-row
     breakdown (exact) and totals. Bad rows get a status and a reason; they never fail the request."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_COST_BYTES:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_COST_BYTES:
         raise ApiError(413, "too_large", f"the body is {declared} bytes; send at most {MAX_COST_BYTES:,}")
     raw = bytearray()
     async for chunk in request.stream():
@@ -64,13 +64,9 @@ async def cost(
 def _cost(state: ApiState, raw: bytes, at: str | None) -> Response:
     """Parse and price off the event loop: a 10,000-row body takes long enough to stall other requests."""
     try:
-        items = json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        items = json_input.loads(raw)
+    except json.JSONDecodeError as exc:  # also deep nesting, huge integers, NaN and bad UTF-8 (json_input)
         raise ApiError(400, "bad_body", f"the body is not JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(400, "bad_body", "the body nests too deeply; send a flat list of objects") from None
-    except (ValueError, ArithmeticError) as exc:  # a number of thousands of digits
-        raise ApiError(400, "bad_body", f"the body holds a number that cannot be read: {exc}") from None
     try:  # an escaped lone surrogate parses, but is not text anything downstream can store
         json.dumps(items, default=str, ensure_ascii=False).encode("utf-8")
     except UnicodeError:
