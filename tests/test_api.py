@@ -297,6 +297,19 @@ def test_model_list_filters_agree_with_the_provider_detail(client: TestClient) -
     assert page["total"] == listed["total"] and page["items"] == listed["items"][1:3]
 
 
+@pytest.mark.parametrize(
+    "url", ["/v1/models", f"/v1/models/{MODEL}", "/v1/cheapest?model=deepseek/deepseek-v3.2", "/openapi.json", "/docs"]
+)
+def test_head_is_answered_as_get_without_a_body(client: TestClient, url: str) -> None:
+    """Monitors probe with HEAD: the status and headers of the GET, no body (a GET route used to answer 405)."""
+    got, head = client.get(url), client.head(url)
+    assert got.status_code == head.status_code == 200, head.text
+    assert head.content == b""
+    for name in ("content-type", "content-length", "etag"):
+        assert head.headers.get(name) == got.headers.get(name), name
+    assert client.head("/v1/nothing").status_code == 404
+
+
 def test_docs_are_served_offline(client: TestClient) -> None:
     page = client.get("/docs")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

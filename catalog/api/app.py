@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import __version__
 from catalog.api import errors
@@ -42,7 +43,30 @@ def create_app(state: ApiState) -> FastAPI:
     _publish_real_responses(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(HeadAsGet)
     return app
+
+
+class HeadAsGet:
+    """``HEAD`` answered as its ``GET`` with the body left out (RFC 9110 §9.3.2), so monitors that probe with HEAD
+    see the status and headers a GET would get: FastAPI routes declared for GET otherwise answer it 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # the GET's body parts are not sent; the last (empty) one ends the response
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def _publish_real_responses(app: FastAPI) -> None:
