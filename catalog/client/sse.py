@@ -7,18 +7,16 @@ half of a ``\\r\\n``); ``: comment`` lines (OpenRouter's ``: OPENROUTER PROCESSI
 are kept on the event but OpenRouter sends none on chat completions.
 
 Lines are cut on bytes, before decoding: ``\\r`` and ``\\n`` never occur inside a UTF-8 sequence, so a
-complete line is always whole characters, and each byte is looked at once (a line that arrives in a
-thousand reads costs what it would in one; re-splitting the pending text on every read made one long line
-quadratic). What the decoder holds is bounded: a line, or an event's data, longer than ``max_event_bytes``
-raises :class:`EventTooLarge` instead of growing without end.
+complete line is always whole characters, and each read is scanned once, when it arrives (a line that
+arrives in a thousand reads costs what it would in one; re-splitting the pending text on every read made one
+long line quadratic). What the decoder holds is bounded: a line, or an event's data, longer than
+``max_event_bytes`` raises :class:`EventTooLarge` instead of growing without end.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_LINE_END = re.compile(rb"[\r\n]")
 _BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
@@ -52,34 +50,29 @@ class SSEDecoder:
         self._cr = False  # the last read ended with "\r": a "\n" starting the next one belongs to it
         self._first_line = True  # a byte-order mark may open the stream
         self.bytes_seen = 0
-        self.scanned = 0  # bytes searched for a line end: one pass over the input, whatever the reads
 
     def feed(self, chunk: bytes) -> list[Event]:
         if not chunk:
             return []  # an empty read must not forget a pending "\r"
         self.bytes_seen += len(chunk)
-        start = 1 if self._cr and chunk[0] == 0x0A else 0
-        self._cr = False
+        # bytes.splitlines cuts at \r\n, \r and \n only (unlike str.splitlines), in one pass over this read.
+        pieces = chunk.splitlines(keepends=True)
+        if self._cr and pieces[0] == b"\n":
+            pieces = pieces[1:]  # the second half of a "\r\n" cut between two reads
         events: list[Event] = []
-        end = len(chunk)
-        while start < end:
-            found = _LINE_END.search(chunk, start)
-            if found is None:
+        for piece in pieces:
+            if piece.endswith(b"\n"):
+                line = piece[:-2] if piece.endswith(b"\r\n") else piece[:-1]
+            elif piece.endswith(b"\r"):
+                line = piece[:-1]
+            else:
+                self._hold(piece)  # the last piece, no line end yet
                 break
-            stop = found.start()
-            self.scanned += stop + 1 - start
-            event = self._line(self._take(chunk[start:stop]))
+            event = self._line(self._take(line))
             if event is not None:
                 events.append(event)
-            start = stop + 1
-            if chunk[stop] == 0x0D:
-                if start == end:
-                    self._cr = True
-                elif chunk[start] == 0x0A:
-                    start += 1
-        if start < end:
-            self.scanned += end - start
-            self._hold(chunk[start:] if start else chunk)
+        # A read that ends in "\r" may have cut a "\r\n" in two: a "\n" opening the next read belongs to it.
+        self._cr = bool(pieces) and pieces[-1].endswith(b"\r")
         return events
 
     def _hold(self, piece: bytes) -> None:
