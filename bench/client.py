@@ -200,7 +200,7 @@ def long_line(megabytes: int) -> None:
         old.feed(block)
     old.feed(b"\n\n")
     old_s = time.perf_counter() - started
-    print(f"  SSEDecoder (each byte scanned once): {new_s:8.3f} s")
+    print(f"  SSEDecoder (each read scanned once): {new_s:8.3f} s")
     print(f"  re-split decoder (before):           {old_s:8.3f} s   ({old_s / new_s:,.0f}× slower)")
     capped = SSEDecoder()
     fed = 0
