@@ -9,15 +9,23 @@ and a bare ``httpx`` stream that only reads bytes (the floor), runs interleaved:
 * **time to first token**: a short streamed prompt, ``--ttft-runs`` times: the median time from the call to
   the first piece of text, and ours minus bare httpx (the overhead the client adds; target ≤ 1 ms).
 
-Prints figures; the targets are "≥ the openai SDK's throughput" and "≤ 1 ms added time to first token".
+* **one long line**: a ``data:`` line of ``--line-mb`` MB that arrives in 64 KiB reads with no line end, decoded
+  by ``SSEDecoder`` and by the decoder it replaced (which re-split all pending text on every read, so its time
+  grew with the square of the line; kept below as the reference), each timed once; then how much the default
+  ``max_event_bytes`` lets the client read of it before it stops.
+
+Prints figures; the targets are "≥ the openai SDK's throughput", "≤ 1 ms added time to first token" and a
+long line decoded in time linear in its length.
 
     pip install -e '.[bench]'
-    python bench/client.py [--tokens 20000] [--runs 5] [--ttft-runs 60]
+    python bench/client.py [--tokens 20000] [--runs 5] [--ttft-runs 60] [--line-mb 20] [--only-line]
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import re
 import statistics
 import subprocess
 import sys
@@ -30,6 +38,7 @@ import httpx
 from service import CATALOG, wait_for_line
 
 from catalog.client import Client
+from catalog.client.sse import DEFAULT_MAX_EVENT_BYTES, EventTooLarge, SSEDecoder
 
 MODEL = "echo/bench"
 
@@ -81,7 +90,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20_000, help="echo tokens (= SSE events) in the long stream")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ttft-runs", type=int, default=60)
+    parser.add_argument("--line-mb", type=int, default=20, help="MB of the one long line (0: skip that figure)")
+    parser.add_argument("--only-line", action="store_true", help="only the long-line figure (no fake, no SDK)")
     args = parser.parse_args()
+    if args.line_mb > 0:
+        long_line(args.line_mb)
+    if args.only_line:
+        return
     try:
         from openai import OpenAI
     except ImportError:
@@ -145,6 +160,59 @@ def run(args: argparse.Namespace, url: str, sdk: object) -> None:
         added = (statistics.median(ttft["ours"]) - statistics.median(ttft["httpx"])) * 1000
         verdict = "PASS" if added <= 1 else "FAIL"
         print(f"  added by the client over bare httpx: {added:.3f} ms (target ≤ 1 ms: {verdict})")
+
+
+class ResplitDecoder:
+    """The line splitting of the decoder ``SSEDecoder`` replaced (before issue 16): every read re-split the
+    whole pending text, so one line arriving in N reads was scanned N times. Kept only as the reference."""
+
+    _LINE_END = re.compile(r"\r\n|\r|\n")
+
+    def __init__(self) -> None:
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self._pending = ""
+        self.lines = 0
+
+    def feed(self, chunk: bytes) -> None:
+        lines = self._LINE_END.split(self._pending + self._text.decode(chunk))
+        self._pending = lines.pop()
+        self.lines += len(lines)
+
+
+def long_line(megabytes: int) -> None:
+    """Decode one ``data:`` line of ``megabytes`` MB, in 64 KiB reads, with the new and the old decoder."""
+    block = b"a" * 65536
+    reads = megabytes * 1024 * 1024 // len(block)
+    size = reads * len(block)
+    print(f"one data: line of {size / 1e6:.0f} MB in {reads:,} reads of 64 KiB, no line end until the last")
+    new = SSEDecoder(max_event_bytes=size * 2)  # room for the whole line: time the decoding, not the cap
+    started = time.perf_counter()
+    new.feed(b"data: ")
+    for _ in range(reads):
+        new.feed(block)
+    events = new.feed(b"\n\n")
+    new_s = time.perf_counter() - started
+    assert len(events[0].data) == size
+    old = ResplitDecoder()
+    started = time.perf_counter()
+    old.feed(b"data: ")
+    for _ in range(reads):
+        old.feed(block)
+    old.feed(b"\n\n")
+    old_s = time.perf_counter() - started
+    print(f"  SSEDecoder (each read scanned once): {new_s:8.3f} s")
+    print(f"  re-split decoder (before):           {old_s:8.3f} s   ({old_s / new_s:,.0f}× slower)")
+    capped = SSEDecoder()
+    fed = 0
+    try:
+        capped.feed(b"data: ")
+        for _ in range(reads):
+            capped.feed(block)
+            fed += len(block)
+    except EventTooLarge:
+        print(f"  default max_event_bytes ({DEFAULT_MAX_EVENT_BYTES:,}): stopped after {fed / 1e6:.1f} MB")
+    else:
+        print(f"  default max_event_bytes ({DEFAULT_MAX_EVENT_BYTES:,}): the line fits")
 
 
 def _bare_first(http: httpx.Client, url: str, prompt: str, mark: Callable[[], None]) -> None:

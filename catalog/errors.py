@@ -19,6 +19,7 @@
     │       ├── RateLimitError    429: rate limited (``retry_after`` seconds when the answer said)
     │       ├── UpstreamError     408 / 5xx: the provider or OpenRouter failed or timed out
     │       └── StreamError       the stream broke after it started: an error chunk, a cut connection, no [DONE]
+    │           └── StreamLimitError  the answer broke a bound the client sets (``limit`` names the option)
     └── StoreError                the DuckDB history cannot be used
         ├── StoreLockedError      another process owns the database file
         └── SnapshotOrderError    a snapshot older than the newest one already stored
@@ -131,3 +132,15 @@ class UpstreamError(GenerationError):
 
 class StreamError(GenerationError):
     pass
+
+
+class StreamLimitError(StreamError):
+    """An answer that broke a bound the client keeps so a hostile or broken upstream cannot hang it or fill
+    its memory: an event or a body too large, an answer too long, no data for too long. ``limit`` is the
+    client option that sets the bound (``max_event_bytes``, ``max_answer_bytes``, ``idle_timeout``) and
+    ``bound`` its value; the message says how to raise it. The connection is closed, nothing is retried."""
+
+    def __init__(self, message: str, *, limit: str, bound: float, partial: object = None) -> None:
+        super().__init__(message, partial=partial)
+        self.limit = limit
+        self.bound = bound

@@ -11,16 +11,23 @@ key. 429 / 502 / 503 answers — and connections that could not be opened — ar
 backoff and jitter, honouring ``Retry-After`` (a wait longer than the client's limit is raised instead), but
 only before the first byte of an answer: once a response has started, a failure is raised (``StreamError``,
 with what arrived so far in ``partial``), because a retry could bill the call twice. No hidden system prompt.
+
+Everything read from upstream is bounded, so a broken or hostile server can neither hang the client nor fill
+its memory: ``idle_timeout`` seconds without a data event end a stream (keep-alive comments do not count;
+a connection silent for ``timeout`` seconds ends at the read timeout first), ``max_event_bytes`` bounds one
+event or line of a stream and a whole non-streamed body, ``max_answer_bytes`` the text, reasoning and
+tool-call arguments of one answer. Breaking a bound closes the connection and raises a ``StreamLimitError``
+naming the option to raise. Upstream text in an error (or anywhere the client keeps it) goes through
+``catalog.redact.redact``: the caller's keys, ``sk-or-…`` tokens and ``Bearer`` values never show.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,16 +35,27 @@ from typing import Any
 
 import httpx
 
-from catalog.client.assemble import Draft
+from catalog.client.assemble import Draft, loads
 from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
 from catalog.client.request import Identity, Prompt, Request, build_request, checked_key, shown_url
-from catalog.client.sse import SSEDecoder
+from catalog.client.sse import DEFAULT_MAX_EVENT_BYTES, Event, EventTooLarge, SSEDecoder
 from catalog.cost.sheets import PriceTable
-from catalog.errors import GenerationError, InputError, RateLimitError, StreamError, UpstreamError
+from catalog.errors import (
+    GenerationError,
+    InputError,
+    RateLimitError,
+    StreamError,
+    StreamLimitError,
+    UpstreamError,
+)
+from catalog.redact import redact, redact_value
 from catalog.settings import OPENROUTER_BASE_URL
 
 RETRY_STATUSES = frozenset({429, 502, 503})
+DEFAULT_IDLE_TIMEOUT = 600.0  # a reasoning model that hides its thinking may send only keep-alives for minutes
+DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024  # ~100× the longest answer a model writes (128k tokens)
+ERROR_BODY_BYTES = 64 * 1024  # what is read of an error answer: its message is at the start
 # What ``catalog.client.generate`` passes to the client rather than into the request body.
 CLIENT_OPTIONS = (
     "api_key",
@@ -51,6 +69,9 @@ CLIENT_OPTIONS = (
     "max_attempts",
     "backoff_base",
     "backoff_cap",
+    "idle_timeout",
+    "max_event_bytes",
+    "max_answer_bytes",
     "transport",
 )
 
@@ -70,6 +91,9 @@ class _Base:
         max_attempts: int = 4,
         backoff_base: float = 0.5,
         backoff_cap: float = 20.0,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         key = checked_key(api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY"))
         self.who = Identity(key, referer, title)
@@ -86,10 +110,37 @@ class _Base:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        for name, value in (
+            ("idle_timeout", idle_timeout),
+            ("max_event_bytes", max_event_bytes),
+            ("max_answer_bytes", max_answer_bytes),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise InputError(f"{name}={value!r} must be a positive number")
+        self.idle_timeout = float(idle_timeout)
+        self.max_event_bytes = int(max_event_bytes)
+        self.max_answer_bytes = int(max_answer_bytes)
 
     def __repr__(self) -> str:  # never the key
         key = "set" if self.who.api_key else "unset"
         return f"{type(self).__name__}(base_url={shown_url(self.base_url)!r}, key={key})"
+
+    def redacted(self, text: str) -> str:
+        """``text`` without any key this client holds (nor any other credential ``redact`` recognises)."""
+        return redact(text, self._secrets())
+
+    def _secrets(self) -> list[str | None]:
+        return [self.who.api_key, *(model.api_key for model in self.prices.custom.values())]
+
+    def scrub(self, error: GenerationError) -> GenerationError:
+        """``error`` with the upstream text it carries redacted, in place: the one edge every error of
+        ``generate`` passes, whichever path built it."""
+        secrets = self._secrets()
+        error.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in error.args)
+        error.metadata = redact_value(error.metadata, secrets)
+        if isinstance(error.partial, Generation) and error.partial.cost_reason:
+            error.partial.cost_reason = redact(error.partial.cost_reason, secrets)
+        return error
 
     def register_model(self, model_id: str, pricing: dict[str, Any], **where: Any) -> CustomModel:
         """Use ``model_id`` with its own prices (OpenRouter's pricing shape, USD per token), served by
@@ -150,6 +201,30 @@ class _Base:
             )
         return result
 
+    def stopped(self, request: Request, draft: Draft, exc: _Broken | _Limit, partial: Generation) -> StreamError:
+        """What to raise when reading an answer stopped part-way, with what arrived as ``partial``."""
+        if isinstance(exc, _Limit):
+            return self.limited(request, draft, exc, partial)
+        return self.broken(request, draft, exc.cause, partial)
+
+    def limited(self, request: Request, draft: Draft, exc: _Limit, partial: Generation) -> StreamLimitError:
+        what = {
+            "idle_timeout": f"sent no data for {exc.seen:g} s (idle_timeout={exc.bound:g} s; keep-alive comments "
+            "do not count)",
+            "max_event_bytes": f"sent an event (or a body) of more than max_event_bytes={exc.bound:,} bytes "
+            f"({exc.seen:,} seen)",
+            "max_answer_bytes": f"sent an answer longer than max_answer_bytes={exc.bound:,} bytes of text, "
+            "reasoning and tool-call arguments",
+        }[exc.limit]
+        return StreamLimitError(
+            f"{request.model} {what} after {draft.chunks} chunks; the connection was closed and the call not "
+            f"retried (it may already be billed); if the answer is real, raise it: Client({exc.limit}=...); "
+            "the text so far is on .partial",
+            limit=exc.limit,
+            bound=exc.bound,
+            partial=partial,
+        )
+
     def broken(self, request: Request, draft: Draft, exc: Exception, partial: Generation) -> StreamError:
         return StreamError(
             f"the connection to {request.model} broke mid-stream after {draft.chunks} chunks "
@@ -176,7 +251,7 @@ class _Base:
             id=draft.id,
             reasoning="".join(draft.reasoning) or None,
             native_finish_reason=draft.native_finish_reason,
-            cost_reason=priced["reason"],
+            cost_reason=self.redacted(priced["reason"]) if priced["reason"] else None,
             price_source=priced["source"],
             created=priced["created"],
             streamed=streamed,
@@ -208,24 +283,37 @@ class Client(_Base):
         parameter (``max_tokens`` …). ``on_text`` gets each piece of text as it arrives (the whole text at once
         for an answer that is not streamed). ``elapsed`` and ``ttft`` count from the attempt that answered."""
         request = self.request(prompt, model, **options)
+        try:
+            return self._generate(request, on_text)
+        except GenerationError as error:
+            raise self.scrub(error)  # noqa: B904 - the same error, its text redacted in place
+
+    def _generate(self, request: Request, on_text: Callable[[str], Any] | None) -> Generation:
         for attempt in range(1, self.max_attempts + 1):
             started = time.perf_counter()
             try:
-                with self._open(request) as response:
+                with self._open(request) as response:  # leaving it closes the connection, whatever ended the read
                     if response.status_code >= 400:
-                        time.sleep(self.refused(response, response.read(), attempt))
+                        head = _head(response.iter_bytes(), ERROR_BODY_BYTES)
+                        time.sleep(self.refused(response, head, attempt))
                         continue
                     draft = Draft()
                     streamed = _is_stream(response)
-                    if streamed:
-                        try:
-                            _read_stream(draft, response.iter_bytes(), on_text)
-                        except _Broken as exc:
-                            ended = time.perf_counter()
-                            partial = self.generation(request, draft, started, ended, True)
-                            raise self.broken(request, draft, exc.cause, partial) from None
-                    else:
-                        _read_body(draft, response.headers, response.read(), on_text)
+                    try:
+                        if streamed:
+                            reader = _Reader(self, draft, on_text)
+                            try:
+                                for chunk in response.iter_bytes():
+                                    reader.feed(chunk)
+                                reader.close()
+                            except httpx.TransportError as exc:
+                                raise _Broken(exc) from None
+                        else:
+                            raw = _whole(response.iter_bytes(), self.max_event_bytes)
+                            _read_body(draft, response.headers, raw, on_text)
+                    except (_Broken, _Limit) as exc:
+                        partial = self.generation(request, draft, started, time.perf_counter(), streamed)
+                        raise self.stopped(request, draft, exc, partial) from None
                     result = self.generation(request, draft, started, time.perf_counter(), streamed)
                     return self.check(request, draft, streamed, result)
             except httpx.TransportError as exc:
@@ -257,24 +345,38 @@ class AsyncClient(_Base):
         self, prompt: Prompt, model: str, *, on_text: Callable[[str], Any] | None = None, **options: Any
     ) -> Generation:
         request = self.request(prompt, model, **options)
+        try:
+            return await self._generate(request, on_text)
+        except GenerationError as error:
+            raise self.scrub(error)  # noqa: B904 - the same error, its text redacted in place
+
+    async def _generate(self, request: Request, on_text: Callable[[str], Any] | None) -> Generation:
         for attempt in range(1, self.max_attempts + 1):
             started = time.perf_counter()
             try:
                 async with self._open(request) as response:
                     if response.status_code >= 400:
-                        await asyncio.sleep(self.refused(response, await response.aread(), attempt))
+                        head = await _ahead(response.aiter_bytes(), ERROR_BODY_BYTES)
+                        await asyncio.sleep(self.refused(response, head, attempt))
                         continue
                     draft = Draft()
                     streamed = _is_stream(response)
-                    if streamed:
-                        try:
-                            await _aread_stream(draft, response.aiter_bytes(), on_text)
-                        except _Broken as exc:
-                            ended = time.perf_counter()
-                            partial = await asyncio.to_thread(self.generation, request, draft, started, ended, True)
-                            raise self.broken(request, draft, exc.cause, partial) from None
-                    else:
-                        _read_body(draft, response.headers, await response.aread(), on_text)
+                    try:
+                        if streamed:
+                            reader = _Reader(self, draft, on_text)
+                            try:
+                                async for chunk in response.aiter_bytes():
+                                    reader.feed(chunk)
+                                reader.close()
+                            except httpx.TransportError as exc:
+                                raise _Broken(exc) from None
+                        else:
+                            raw = await _awhole(response.aiter_bytes(), self.max_event_bytes)
+                            _read_body(draft, response.headers, raw, on_text)
+                    except (_Broken, _Limit) as exc:
+                        ended = time.perf_counter()
+                        partial = await asyncio.to_thread(self.generation, request, draft, started, ended, streamed)
+                        raise self.stopped(request, draft, exc, partial) from None
                     ended = time.perf_counter()
                     result = await asyncio.to_thread(self.generation, request, draft, started, ended, streamed)
                     return self.check(request, draft, streamed, result)
@@ -297,65 +399,143 @@ class _Broken(Exception):
         self.cause = cause
 
 
+class _Limit(Exception):
+    """The answer broke one of the client's bounds (raised as a ``StreamLimitError`` with the partial)."""
+
+    def __init__(self, limit: str, bound: float, seen: float) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.bound = bound
+        self.seen = seen
+
+
 def _is_stream(response: httpx.Response) -> bool:
     return response.headers.get("content-type", "").startswith("text/event-stream")
 
 
-def _read_stream(draft: Draft, chunks: Iterable[bytes], on_text: Callable[[str], Any] | None) -> None:
-    decoder = SSEDecoder()
-    try:
-        for chunk in chunks:
-            _events(draft, decoder.feed(chunk), on_text)
-        _events(draft, decoder.close(), on_text)
-    except (httpx.TransportError, UnicodeDecodeError) as exc:
-        raise _Broken(exc) from None
+class _Reader:
+    """A stream, chunk by chunk, into ``draft``, within the client's bounds. The idle clock restarts at each
+    data event, never at a comment: a server that only says it is still processing is stopped after
+    ``idle_timeout``. It is read as bytes arrive (a connection that sends nothing ends at the read timeout)."""
 
+    def __init__(self, bounds: _Base, draft: Draft, on_text: Callable[[str], Any] | None) -> None:
+        self.decoder = SSEDecoder(bounds.max_event_bytes)
+        self.draft = draft
+        self.on_text = on_text
+        self.idle_timeout = bounds.idle_timeout
+        self.max_answer_bytes = bounds.max_answer_bytes
+        self.last_event = time.monotonic()
 
-async def _aread_stream(draft: Draft, chunks: AsyncIterator[bytes], on_text: Callable[[str], Any] | None) -> None:
-    decoder = SSEDecoder()
-    try:
-        async for chunk in chunks:
-            _events(draft, decoder.feed(chunk), on_text)
-        _events(draft, decoder.close(), on_text)
-    except (httpx.TransportError, UnicodeDecodeError) as exc:
-        raise _Broken(exc) from None
-
-
-def _events(draft: Draft, events: Iterator[Any] | list[Any], on_text: Callable[[str], Any] | None) -> None:
-    for event in events:
-        before = len(draft.text)
+    def feed(self, chunk: bytes) -> None:
         try:
-            draft.add_event(event.data)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise StreamError(f"a stream event is not a JSON chunk ({exc}): {event.data[:120]!r}") from None
-        if on_text is not None:
-            for piece in draft.text[before:]:
-                on_text(piece)
+            events = self.decoder.feed(chunk)
+        except EventTooLarge as exc:
+            raise _Limit("max_event_bytes", exc.limit, exc.size) from None
+        except UnicodeDecodeError as exc:
+            raise _Broken(exc) from None
+        now = time.monotonic()
+        if events:
+            self.last_event = now
+        elif now - self.last_event > self.idle_timeout:
+            raise _Limit("idle_timeout", self.idle_timeout, round(now - self.last_event, 3))
+        self._add(events)
+
+    def close(self) -> None:
+        try:
+            events = self.decoder.close()
+        except UnicodeDecodeError as exc:
+            raise _Broken(exc) from None
+        except EventTooLarge as exc:
+            raise _Limit("max_event_bytes", exc.limit, exc.size) from None
+        self._add(events)
+
+    def _add(self, events: list[Event]) -> None:
+        draft = self.draft
+        for event in events:
+            before = len(draft.text)
+            try:
+                draft.add_event(event.data)
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
+                raise StreamError(
+                    f"a stream event is not a JSON chunk ({type(exc).__name__}: {str(exc)[:200]}): {event.data[:120]!r}"
+                ) from None
+            if draft.size > self.max_answer_bytes:
+                raise _Limit("max_answer_bytes", self.max_answer_bytes, draft.size)
+            if self.on_text is not None:
+                for piece in draft.text[before:]:
+                    self.on_text(piece)
+
+
+def _whole(chunks: Iterable[bytes], limit: int) -> bytes:
+    """A whole body, refused (``_Limit``) as soon as it passes ``limit`` bytes, before it is all in memory."""
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _Limit("max_event_bytes", limit, size)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _awhole(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _Limit("max_event_bytes", limit, size)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _head(chunks: Iterable[bytes], limit: int) -> bytes:
+    """The first ``limit`` bytes of a body (an error answer: its message is at the start; the rest is left)."""
+    parts, size = [], 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(parts)[:limit]
+
+
+async def _ahead(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts, size = [], 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(parts)[:limit]
 
 
 def _read_body(draft: Draft, headers: httpx.Headers, raw: bytes, on_text: Callable[[str], Any] | None) -> None:
     """A whole answer: a JSON body (also when a stream was asked for and the server answered at once)."""
     try:
-        body = json.loads(raw, parse_float=Decimal)  # usage.cost stays the exact decimal OpenRouter wrote
-    except ValueError:
+        body = loads(raw)  # usage.cost stays the exact decimal OpenRouter wrote
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         kind = headers.get("content-type", "no content type")
         raise GenerationError(f"the answer is neither JSON nor an event stream ({kind}): {raw[:120]!r}")
-    draft.add_body(body)
+    try:
+        draft.add_body(body)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise GenerationError(
+            f"the answer is JSON but not a chat completion ({type(exc).__name__}: {str(exc)[:200]}): {raw[:120]!r}"
+        ) from None
     if on_text and draft.text:
         on_text("".join(draft.text))
 
 
 def _json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_float=Decimal)
-    except ValueError:
+        return loads(raw)
+    except (ValueError, RecursionError):
         return {"error": {"message": raw[:300].decode("utf-8", "replace")}}
 
 
 def _stream_error(draft: Draft, partial: Generation) -> StreamError:
-    error = draft.error or {}
+    error: dict[str, Any] = draft.error if isinstance(draft.error, dict) else {"message": str(draft.error)}
     return StreamError(
         f"the stream from {partial.model} failed after it started: {error.get('message') or error} "
         f"(code {error.get('code')}); not retried, the text so far is on .partial",

@@ -186,7 +186,11 @@ class Prices:
             out["reason"] = "the response reported no usage"
             return out
         problems: list[str] = []
-        row = usage_from_body(draft.usage_body, source=draft.id or "response", problems=problems)
+        try:
+            row = usage_from_body(draft.usage_body, source=draft.id or "response", problems=problems)
+        except InputError as exc:  # a usage the normaliser cannot read at all: reported, never a crash
+            out["status"], out["reason"] = "invalid", str(exc)
+            return out
         out["usage"] = {k: int(row[k]) for k in COUNT_COLUMNS if row.get(k) is not None}
         out["created"] = row.get("timestamp") or out["created"]  # the normaliser's reading of the body's time
         out["byok"] = bool(row.get("is_byok"))
@@ -195,6 +199,8 @@ class Prices:
         table = self.table()
         if table is None:
             out["status"], out["reason"] = "no_prices", "no price table: pass prices=Catalog.open() to the client"
+            if any(row.get(flag) for flag in ROW_FLAGS):  # what the engine would price as invalid, said as such
+                out["status"], out["reason"] = "invalid", "; ".join(problems)
             return out
         custom = model in self.custom
         priced_row = {

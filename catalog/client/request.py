@@ -12,7 +12,6 @@ which pins the cheapest endpoint that can serve it and carries the constraints a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +19,10 @@ from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
 from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
+from catalog.redact import redact
 
 Prompt = str | list[dict[str, Any]]
 ROUTES = ("cheapest", "fallback")
-_USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 @dataclass
@@ -59,8 +58,9 @@ def checked_key(key: str | None) -> str | None:
 
 
 def shown_url(url: str) -> str:
-    """``url`` for a message: credentials in it (``https://user:secret@host``) are never printed."""
-    return _USERINFO.sub("//***@", url)
+    """``url`` for a message: credentials in it (``https://user:secret@host``, ``?api_key=…``) are never
+    printed."""
+    return redact(url)
 
 
 def build_request(
