@@ -169,12 +169,13 @@ class PriceTable:
 
     def _add_names(self, versions: list[SheetVersion]) -> list[int]:
         """Number the entities ``versions`` bring and index their names, after the ones already known;
-        returns each version's entity. One pass of dictionary look-ups a version: names repeat across an
-        entity's versions, so each distinct (model, tag, provider) and (slug, model) is indexed once."""
+        returns each version's entity. One pass of dictionary look-ups a version: an entity's versions
+        mostly repeat its names, so only a version naming its entity differently is indexed again."""
         entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
         touched: set[tuple[str, str]] = set()
         codes: list[int] = []
         known = len(entities)
+        named: dict[tuple[Any, ...], None] = {}  # (entity, slug, name, canonical slug), in listing order
         for version in versions:
             endpoint = version.kind == "endpoint"
             model_id, tag = version.model_id, version.tag
@@ -188,28 +189,24 @@ class PriceTable:
                     self.tag_entities.setdefault((model_id, tag), []).append(entity)
                     touched.add((model_id, tag))
             codes.append(entity)
+            names_of = (entity, version.provider_slug, version.provider_name, version.canonical_slug)
+            if names_of not in named:
+                named[names_of] = None
         for twins in touched:
             # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
             self.tag_entities[twins].sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
         self.model_ids.update(key[0] for key in keys[known:])  # a version's model is its entity's
         for slug in [s for s in self.slug_to_model if s in self.model_ids]:
             del self.slug_to_model[slug]  # a version added later names a model by what was a slug
-        seen_names: set[Any] = set()
-        seen_slugs: set[Any] = set()
-        for v in versions:
-            if v.canonical_slug and (pair := (v.canonical_slug, v.model_id)) not in seen_slugs:
-                seen_slugs.add(pair)
-                if v.canonical_slug not in self.model_ids:
-                    self.slug_to_model.setdefault(v.canonical_slug, v.model_id)
-            if v.kind == "endpoint" and v.tag:
-                entry = (v.model_id, v.tag, v.provider_slug, v.provider_name)
-                if entry in seen_names:
-                    continue
-                seen_names.add(entry)
-                names = self.providers_of.setdefault(v.model_id, {})
-                for name in {v.provider_slug, v.provider_name, v.tag}:
-                    if name and v.tag not in names.setdefault(name.lower(), []):
-                        names[name.lower()].append(v.tag)
+        for entity, provider_slug, provider_name, canonical_slug in named:
+            model_id, tag = entities[entity][0], entities[entity][1]
+            if canonical_slug and canonical_slug not in self.model_ids:
+                self.slug_to_model.setdefault(canonical_slug, model_id)
+            if tag:
+                names = self.providers_of.setdefault(model_id, {})
+                for name in {provider_slug, provider_name, tag}:
+                    if name and tag not in names.setdefault(name.lower(), []):
+                        names[name.lower()].append(tag)
         return codes
 
     def resolve_model(self, model: str) -> str | None:
