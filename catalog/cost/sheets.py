@@ -12,7 +12,9 @@ so that its size grows with the number of versions (not with entities × time):
 * **bounds / periods** — the sorted instants where any version starts or ends; a period is the count of
   bounds ≤ t (``period_of``), so an instant's period is one binary search (or two gathers by minute).
 * **spans** — per entity, its versions sorted by start as flat arrays, keyed ``entity * n_periods +
-  first period``: the sheet of an entity at an instant is one ``search_sorted`` within the entity.
+  first period``: the sheet of an entity at an instant is one ``search_sorted`` within the entity. A
+  batch of rows resolves each distinct name's candidates in order (``lookup``); a large one first decides
+  each name at the few periods where its candidates change, then each row searches or gathers from those.
 * **variants** — a sheet with ``k`` overrides has ``2**k`` variants, one per set of applying overrides
   (later entries win per key, absent keys inherit the base); a row picks its variant with a bit mask.
   Versions that share a sheet (the same listing) share its variants.
@@ -286,6 +288,12 @@ class PriceTable:
         self._span_key = spans["key"]
         self._span_end = spans["last"].cast(pl.Int32)
         self._span_sheet = spans["sheet"].cast(pl.Int32)
+        # Where each entity's spans are: its first span and how many.
+        edges = self._span_key.search_sorted(
+            pl.int_range(0, len(self.entities) + 1, eager=True, dtype=pl.Int64) * n, side="left"
+        ).cast(pl.Int64)
+        self._span_lo = edges.head(len(self.entities))
+        self._span_count = edges.tail(len(self.entities)) - self._span_lo
         # Built on first use: (None,) when the bounds do not allow it.
         self._minute_cache: tuple[tuple[int, pl.Series, pl.Series] | None] | None = None
 
@@ -296,6 +304,8 @@ class PriceTable:
             self._span_key,
             self._span_end,
             self._span_sheet,
+            self._span_lo,
+            self._span_count,
             self._ver_entity,
             self._ver_from,
             self._ver_to,
@@ -356,19 +366,22 @@ class PriceTable:
         )
         return pl.select(pl.when(hit).then(self._span_sheet.gather(safe)).otherwise(-1).cast(pl.Int32)).to_series()
 
-    def _resolve(
-        self, resolutions: list[Resolution], combo: pl.Series, period: pl.Series
-    ) -> tuple[pl.Series, pl.Series]:
-        """Per row: the first endpoint candidate with a sheet in force, else the model-level sheet."""
-        rows = combo.len()
-        sheet = pl.Series("sheet_id", [-1] * rows, dtype=pl.Int32)
-        source = pl.Series("source", [2] * rows, dtype=pl.Int8)
+    @staticmethod
+    def _ranks(resolutions: list[Resolution]) -> list[list[int]]:
+        """Per rank of preference, each resolution's entity there (-1: none); the model-level entity last."""
         depth = max((len(r.entities) for r in resolutions), default=0)
-        ranks: list[list[int]] = [[-1] * len(resolutions) for _ in range(depth)]  # per rank: each combo's entity
+        ranks: list[list[int]] = [[-1] * len(resolutions) for _ in range(depth)]
         for index, r in enumerate(resolutions):
             for rank, entity_id in enumerate(r.entities):
                 ranks[rank][index] = entity_id
         ranks.append([r.model_entity for r in resolutions])
+        return ranks
+
+    def _resolve(self, ranks: list[list[int]], combo: pl.Series, period: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Per row: the first endpoint candidate with a sheet in force, else the model-level sheet."""
+        rows = combo.len()
+        sheet = pl.Series("sheet_id", [-1] * rows, dtype=pl.Int32)
+        source = pl.Series("source", [2] * rows, dtype=pl.Int8)
         for rank, of_combo in enumerate(ranks):
             entity = pl.Series(of_combo, dtype=pl.Int64).gather(combo)
             todo = ((sheet < 0) & (entity >= 0)).arg_true()
@@ -378,26 +391,96 @@ class PriceTable:
             hits = found >= 0
             rows_hit = todo.filter(hits)
             sheet = sheet.scatter(rows_hit, found.filter(hits))
-            source = source.scatter(rows_hit, 0 if rank < depth else 1)
+            source = source.scatter(rows_hit, 0 if rank < len(ranks) - 1 else 1)
         return sheet, source
 
-    def lookup(self, resolutions: list[Resolution], combo: pl.Series, micros: pl.Series) -> tuple[pl.Series, pl.Series]:
+    def _candidates(self, ranks: list[list[int]]) -> pl.DataFrame:
+        """(combo, entity) for every candidate of every resolution, with where its spans are."""
+        frame = pl.DataFrame(
+            {
+                "combo": pl.concat([pl.int_range(0, len(of_combo), eager=True, dtype=pl.Int64) for of_combo in ranks]),
+                "entity": pl.concat([pl.Series(of_combo, dtype=pl.Int64) for of_combo in ranks]),
+            }
+        ).filter(pl.col("entity") >= 0)
+        return frame.with_columns(
+            self._span_lo.gather(frame["entity"]).alias("lo"), self._span_count.gather(frame["entity"]).alias("count")
+        )
+
+    def _timeline(self, ranks: list[list[int]], candidates: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
+        """Per resolution, where its answer can change: period 0 and each start and end of its candidates'
+        spans. Each such point is resolved once; between two points the answer holds. Returns the points as
+        ``combo * n_periods + period`` (sorted), and the sheet and source from each."""
+        n = self.n_periods
+        spans = (
+            candidates.select("combo", "entity", pl.int_ranges("lo", pl.col("lo") + pl.col("count")).alias("at"))
+            .explode("at")
+            .drop_nulls("at")
+        )
+        at = spans["at"]
+        first = self._span_key.gather(at) - spans["entity"] * n
+        last = self._span_end.gather(at).cast(pl.Int64)
+        combos = len(ranks[0])
+        points = (
+            pl.concat(
+                [
+                    pl.DataFrame({"combo": spans["combo"], "period": first}),
+                    pl.DataFrame({"combo": spans["combo"], "period": last}).filter(pl.col("period") < n),
+                    pl.DataFrame(
+                        {
+                            "combo": pl.int_range(0, combos, eager=True, dtype=pl.Int64),
+                            "period": pl.repeat(0, combos, eager=True, dtype=pl.Int64),
+                        }
+                    ),
+                ]
+            )
+            .unique()
+            .sort("combo", "period")
+        )
+        sheet, source = self._resolve(ranks, points["combo"], points["period"])
+        return points["combo"] * n + points["period"], sheet, source
+
+    def lookup(
+        self,
+        resolutions: list[Resolution],
+        combo: pl.Series,
+        micros: pl.Series,
+        *,
+        how: Literal["rows", "timeline", "cells"] | None = None,
+    ) -> tuple[pl.Series, pl.Series]:
         """For rows resolved to ``resolutions[combo]`` at instants ``micros`` (epoch µs): the sheet in force
         (Int32, -1: none) and its source (Int8: 0 endpoint, 1 model, 2 none).
 
         The endpoint candidates in order, the first with a sheet in force at the row's time, else the model's.
-        A batch with far more rows than (distinct resolutions × periods) decides each such cell once and
-        gathers; otherwise each row searches its candidates' versions (a few binary searches, vectorised).
+        ``how`` (default: by the batch's size) — ``rows``: each row searches its candidates in turn (a binary
+        search within the entity, vectorised; for small batches); ``timeline``: each resolution is first
+        decided at the points where its answer can change (its candidates' starts and ends), then each row
+        finds its point with one search; ``cells``: that timeline laid out per (resolution, period) and
+        gathered, when there are no more such cells than rows (a large batch: a gather is cheaper than a
+        search, and the cells take less memory than the rows).
         """
         period = self.period_of(micros)
-        n = self.n_periods
-        cells = len(resolutions) * n
-        if 0 < cells <= combo.len() // 2:
-            index = pl.int_range(0, cells, eager=True, dtype=pl.Int64)
-            sheet, source = self._resolve(resolutions, index // n, index % n)
-            at = combo.cast(pl.Int64) * n + period
-            return sheet.gather(at), source.gather(at)
-        return self._resolve(resolutions, combo.cast(pl.Int64), period)
+        combo = combo.cast(pl.Int64)
+        ranks = self._ranks(resolutions)
+        if not resolutions or not combo.len():
+            return self._resolve(ranks, combo, period)
+        candidates = self._candidates(ranks)
+        n, rows = self.n_periods, combo.len()
+        if how is None:
+            how = "rows" if int(candidates["count"].sum()) + len(resolutions) > rows else "timeline"
+            how = "cells" if how == "timeline" and len(resolutions) * n <= rows else how
+        if how == "rows":
+            return self._resolve(ranks, combo, period)
+        keys, sheet, source = self._timeline(ranks, candidates)
+        if how == "cells":
+            # Each point holds until the resolution's next point; a resolution's first point is its period 0.
+            lengths = keys.shift(-1).fill_null(len(resolutions) * n) - keys
+            owner = pl.select(
+                pl.int_range(0, keys.len(), dtype=pl.Int64).repeat_by(pl.lit(lengths)).explode()
+            ).to_series()
+            cell = combo * n + period
+            return sheet.gather(owner).gather(cell), source.gather(owner).gather(cell)
+        at = keys.search_sorted(combo * n + period, side="right").cast(pl.Int64) - 1
+        return sheet.gather(at), source.gather(at)
 
     def sheets_at(self, resolutions: list[Resolution], at: datetime) -> tuple[list[int], list[int]]:
         """For each resolution: the sheet in force at ``at`` (-1: none) and its source (0 endpoint, 1 model, 2 none)."""
