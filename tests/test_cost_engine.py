@@ -623,7 +623,8 @@ def test_the_minute_table_finds_the_same_period_as_a_binary_search(changes: list
     ]
     table = PriceTable.from_sheets(versions)
     micros = pl.Series([int((EPOCH + timedelta(seconds=p)).timestamp() * 1e6) for p in probes], dtype=pl.Int64)
-    assert table.period_of(micros).to_list() == table.bounds.search_sorted(micros, side="right").to_list()
+    found = table.period_of(micros, by_minute=True).to_list()
+    assert found == table.bounds.search_sorted(micros, side="right").to_list()
 
 
 def test_each_timestamp_text_is_read_in_its_own_format() -> None:

@@ -87,17 +87,6 @@ def _cost_chunk(
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
     combo, resolutions = _combos(frame, table)
-    n_periods = table.n_periods
-    # The sheet for each (distinct key, period) is decided once, in Python, over a few thousand cells: the
-    # first endpoint candidate listed in that period (plain tag, then /global, then the rest), else the
-    # model-level price. Each row then needs one gather instead of one per candidate.
-    cell_sheet: list[int] = []
-    cell_source: list[int | None] = []
-    for resolution in resolutions:
-        sheets, sources = table.sheets_by_period(resolution)
-        cell_sheet += sheets
-        cell_source += sources
-
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
         combo.alias("_combo"),
@@ -105,13 +94,12 @@ def _cost_chunk(
         *[pl.col(c) for c in COUNT_COLUMNS],
         *[pl.col(c) for c in ROW_FLAGS if c in frame.columns],
     )
-    period = table.period_of(work["_ts"])
-    cell = work["_combo"] * n_periods + period
+    # The sheet in force for each row: the first endpoint candidate listed at the row's time (plain tag, then
+    # /global, then the rest), else the model-level price; searched within each candidate's versions.
+    sheet_id, source = table.lookup(resolutions, work["_combo"], work["_ts"])
     work = work.with_columns(
-        pl.Series("sheet_id", cell_sheet, dtype=pl.Int32).gather(cell),
-        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(
-            pl.Series(cell_source, dtype=pl.Int64).gather(cell)
-        ),
+        sheet_id.alias("sheet_id"),
+        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(source),
     )
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
@@ -241,7 +229,7 @@ def _override_mask(table: PriceTable) -> pl.Expr:
     """Bit ``j`` set when override entry ``j`` of the row's sheet applies (whole prompt; UTC time of day)."""
     if table.conditions is None:
         return pl.lit(0, pl.Int64)
-    sheet = pl.col("sheet_id").clip(0)
+    sheet = pl.lit(table.sheet_rows).gather(pl.col("sheet_id").clip(0))  # conditions are kept per distinct sheet
     minute = (pl.col("_ts") // _MINUTE) % 1440
     mask: pl.Expr = pl.lit(0, pl.Int64)
     for j in range(table.max_overrides):

@@ -21,7 +21,6 @@ when that model's price history starts.
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_right
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -88,7 +87,6 @@ class _Variants:
     rates: list[tuple[int, ...] | None]
     num: list[int]
     den: list[int]
-    bounds: list[int]
     base: list[int]  # per sheet: its first variant
 
 
@@ -128,17 +126,12 @@ def _variants(table: PriceTable) -> _Variants:
         ]
         num = table.variants["discount_num"].to_list()[: table.null_variant]
         den = table.variants["discount_den"].to_list()[: table.null_variant]
-        found = _variant_lists[table] = _Variants(rates, num, den, table.bounds.to_list(), table.variant_base.to_list())
+        found = _variant_lists[table] = _Variants(rates, num, den, table.variant_base.to_list())
     return found
 
 
 def _micros(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _period(table: PriceTable, at: datetime) -> int:
-    """The period index of ``at``: how many of the table's bounds are ≤ it (as ``PriceTable.period_of``)."""
-    return bisect_right(_variants(table).bounds, _micros(at))
 
 
 def fallback_note(table: PriceTable, model: str, at: datetime, priced: bool) -> str:
@@ -360,17 +353,20 @@ class RankIndex:
     @classmethod
     def build(cls, candidates: pl.DataFrame, table: PriceTable, at: datetime) -> RankIndex:
         """The index of ``candidates`` (``endpoint_candidates(con, at, None)``, or one model's) at ``at``."""
-        period = _period(table, at)
+        rows = candidates.to_dicts()
+        resolutions = [table.resolve(row["model_id"], None, row["endpoint_key"]) for row in rows]
+        sheets, sources = table.sheets_at(resolutions, at)
         built = [
-            cls._candidate(table, period, row, table.resolve(row["model_id"], None, row["endpoint_key"]))
-            for row in candidates.to_dicts()
+            cls._candidate(table, row, resolution, sheet_id, source)
+            for row, resolution, sheet_id, source in zip(rows, resolutions, sheets, sources, strict=True)
         ]
         return cls(table, at, built)
 
     @staticmethod
-    def _candidate(table: PriceTable, period: int, row: dict[str, Any], resolution: Resolution) -> _Candidate:
-        sheets, sources = table.sheets_by_period(resolution)
-        sheet_id, source = sheets[period], sources[period]
+    def _candidate(
+        table: PriceTable, row: dict[str, Any], resolution: Resolution, sheet_id: int, source: int
+    ) -> _Candidate:
+        """One candidate whose sheet in force (``PriceTable.sheets_at``) is ``sheet_id`` from ``source``."""
         names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
         if sheet_id < 0:
             return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False, None, names)
@@ -402,7 +398,8 @@ class RankIndex:
         found = self._fallbacks.get(model)
         if found is None:
             resolution = self.table.resolve(model, None, None)
-            found = self._candidate(self.table, _period(self.table, self.at), _list_price_row(model), resolution)
+            (sheet_id,), (source,) = self.table.sheets_at([resolution], self.at)
+            found = self._candidate(self.table, _list_price_row(model), resolution, sheet_id, source)
             self._fallbacks[model] = found
         return found
 

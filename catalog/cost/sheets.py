@@ -2,25 +2,34 @@
 
 A ``PriceTable`` holds every price version of every endpoint and model (``SheetVersion``) and answers,
 for a batch of usage rows, which sheet was in force for each row's model, endpoint and time. It is built
-from frames the store returns (``from_history``) or from sheets in memory (``from_sheets``); it does no I/O.
+from frames the store returns (``from_history``) or from sheets in memory (``from_sheets``), and grown by
+what a sweep changed (``extend``); it does no I/O.
 
-Layout, chosen so a row's price is a few integer gathers and never a per-row Python call:
+Layout, chosen so a row's price is a few vectorised searches and gathers, never a per-row Python call, and
+so that its size grows with the number of versions (not with entities × time):
 
 * **entities** — one per endpoint (``model@tag``) and one per model (its ``/models`` price).
-* **periods** — the instants where any version starts or ends cut time into periods; in one period every
-  entity has at most one sheet, so ``slot[entity * n_periods + period]`` is the sheet in force.
+* **bounds / periods** — the sorted instants where any version starts or ends; a period is the count of
+  bounds ≤ t (``period_of``), so an instant's period is one binary search (or two gathers by minute).
+* **spans** — per entity, its versions sorted by start as flat arrays, keyed ``entity * n_periods +
+  first period``: the sheet of an entity at an instant is one ``search_sorted`` within the entity. A
+  batch of rows resolves each distinct name's candidates in order (``lookup``); a large one first decides
+  each name at the few periods where its candidates change, then each row searches or gathers from those.
 * **variants** — a sheet with ``k`` overrides has ``2**k`` variants, one per set of applying overrides
   (later entries win per key, absent keys inherit the base); a row picks its variant with a bit mask.
+  Versions that share a sheet (the same listing) share its variants.
 * **rates** — each variant's effective rate per cost term, as integer units at the table's ``scale``.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, Literal
 
 import polars as pl
@@ -110,8 +119,14 @@ class SheetVersion:
 
 
 _MINUTE = 60_000_000
-_NEVER_TS = 2**62
+_NEVER_TS = 2**62  # the end of an open version, in epoch microseconds: after every instant there is
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A batch of this many instants finds its periods through the per-minute table (built once per table, on first
+# use); a smaller one binary-searches the bounds, which costs less than building the table.
+_MINUTE_TABLE_ROWS = 1 << 16
+_MAX_MINUTES = 4_000_000  # ~7.6 years of minutes (16 MB of Int32); a longer span binary-searches
+
+EntityKey = tuple[str, str | None]
 
 
 def _micros(value: datetime) -> int:
@@ -120,62 +135,81 @@ def _micros(value: datetime) -> int:
 
 
 class PriceTable:
-    """Every sheet version, indexed for costing; see the module docstring for the layout."""
+    """Every sheet version, indexed for costing; see the module docstring for the layout.
+
+    A table never changes once built: ``extend`` returns a new one, so a request holding the old table
+    finishes on it while later requests use the new one.
+    """
 
     def __init__(self, versions: list[SheetVersion]) -> None:
         self.versions = versions
-        entity_of: dict[tuple[str, str | None], int] = {}
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
-        for version in versions:
-            key = version.entity_key
-            if key not in entity_of:
-                entity_of[key] = len(self.entities)
-                tag = version.tag if version.kind == "endpoint" else None
-                self.entities.append((version.model_id, tag, version.provider_slug, version.provider_name))
-        self.entity_of = entity_of
+        self.entity_of: dict[EntityKey, int] = {}
+        self._entity_keys: list[EntityKey] = []
         self.tag_entities: dict[tuple[str, str], list[int]] = {}
-        keys = {entity: key for key, entity in entity_of.items()}
-        for entity, (model_id, endpoint_tag, _, _) in enumerate(self.entities):
-            if endpoint_tag is not None:
-                self.tag_entities.setdefault((model_id, endpoint_tag), []).append(entity)
-        for twins in self.tag_entities.values():
-            # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
-            twins.sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
-        self._index_names(versions)
-
-        starts = {_micros(v.valid_from) for v in versions}
-        bounds = sorted(starts | {_micros(v.valid_to) for v in versions if v.valid_to})
-        self.bounds = pl.Series("bounds", bounds, dtype=pl.Int64)
-        self.n_periods = len(bounds) + 1
-        position = {b: i for i, b in enumerate(bounds)}
-        slots = [-1] * (len(self.entities) * self.n_periods)
-        for sheet_id, version in enumerate(versions):
-            entity = entity_of[version.entity_key]
-            start = position[_micros(version.valid_from)] + 1
-            end = position[_micros(version.valid_to)] + 1 if version.valid_to else self.n_periods
-            base = entity * self.n_periods
-            for period in range(start, end):
-                slots[base + period] = sheet_id
-        self.slots = pl.Series("slots", slots, dtype=pl.Int32)
-        self._minute_table(bounds)
-        self._slots = slots
-        self._by_period: dict[tuple[tuple[int, ...], int], tuple[list[int], list[int]]] = {}
-        self._build_variants(versions)
+        self.model_ids: set[str] = set()
+        self.slug_to_model: dict[str, str] = {}
+        self.providers_of: dict[str, dict[str, list[str]]] = {}  # model -> lower(slug or name) -> tags
+        codes = self._add_names(versions)
+        self._ver_entity, self._ver_from, self._ver_to = _version_columns(versions, codes)
+        self._build_index()
+        self._sheet_row: dict[int, int] = {}  # id(PriceSheet) -> its row among the distinct sheets
+        self._distinct: list[PriceSheet] = []  # holds those sheets, so their ids stay theirs
+        self._dist_base: list[int] = []  # per distinct sheet: its first variant
+        self.scale = 0
+        self.max_overrides = 0
+        self.has_windows = self.has_discounts = False
+        self._rates: dict[str, pl.Series] = {name: pl.Series(name, [], dtype=pl.Int128) for name in RATES}
+        self._dynamic = pl.Series("dynamic", [], dtype=pl.Boolean)
+        self._num = pl.Series("discount_num", [], dtype=pl.Int128)
+        self._den = pl.Series("discount_den", [], dtype=pl.Int128)
+        self._dist_conditions: dict[str, list[int | None]] = {}
+        self._ver_dist = pl.Series("sheet", [], dtype=pl.Int32)
+        self._add_variants(versions)
 
     # -- names ---------------------------------------------------------------------------------------
 
-    def _index_names(self, versions: list[SheetVersion]) -> None:
-        self.model_ids = {v.model_id for v in versions}
-        self.slug_to_model: dict[str, str] = {}
-        self.providers_of: dict[str, dict[str, list[str]]] = {}  # model -> lower(slug or name) -> tags
-        for v in versions:
-            if v.canonical_slug and v.canonical_slug not in self.model_ids:
-                self.slug_to_model.setdefault(v.canonical_slug, v.model_id)
-            if v.kind == "endpoint" and v.tag:
-                names = self.providers_of.setdefault(v.model_id, {})
-                for name in {v.provider_slug, v.provider_name, v.tag}:
-                    if name and v.tag not in names.setdefault(name.lower(), []):
-                        names[name.lower()].append(v.tag)
+    def _add_names(self, versions: list[SheetVersion]) -> list[int]:
+        """Number the entities ``versions`` bring and index their names, after the ones already known;
+        returns each version's entity. One pass of dictionary look-ups a version: an entity's versions
+        mostly repeat its names, so only a version naming its entity differently is indexed again."""
+        entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
+        touched: set[tuple[str, str]] = set()
+        codes: list[int] = []
+        known = len(entities)
+        named: dict[tuple[Any, ...], None] = {}  # (entity, slug, name, canonical slug), in listing order
+        for version in versions:
+            endpoint = version.kind == "endpoint"
+            model_id, tag = version.model_id, version.tag
+            key = (model_id, (version.key or tag) if endpoint else None)
+            entity = entity_of.get(key)
+            if entity is None:
+                entity = entity_of[key] = len(entities)
+                keys.append(key)
+                entities.append((model_id, tag if endpoint else None, version.provider_slug, version.provider_name))
+                if endpoint and tag is not None:
+                    self.tag_entities.setdefault((model_id, tag), []).append(entity)
+                    touched.add((model_id, tag))
+            codes.append(entity)
+            names_of = (entity, version.provider_slug, version.provider_name, version.canonical_slug)
+            if names_of not in named:
+                named[names_of] = None
+        for twins in touched:
+            # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
+            self.tag_entities[twins].sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
+        self.model_ids.update(key[0] for key in keys[known:])  # a version's model is its entity's
+        for slug in [s for s in self.slug_to_model if s in self.model_ids]:
+            del self.slug_to_model[slug]  # a version added later names a model by what was a slug
+        for entity, provider_slug, provider_name, canonical_slug in named:
+            model_id, tag = entities[entity][0], entities[entity][1]
+            if canonical_slug and canonical_slug not in self.model_ids:
+                self.slug_to_model.setdefault(canonical_slug, model_id)
+            if tag:
+                names = self.providers_of.setdefault(model_id, {})
+                for name in {provider_slug, provider_name, tag}:
+                    if name and tag not in names.setdefault(name.lower(), []):
+                        names[name.lower()].append(tag)
+        return codes
 
     def resolve_model(self, model: str) -> str | None:
         """The catalog id for a model name as usage reports it: an id, a dated canonical slug, a routing suffix."""
@@ -216,100 +250,304 @@ class PriceTable:
         ordered = sorted(tags, key=lambda t: ("/" in t and t.lower() != provider.lower(), not t.endswith("/global"), t))
         return Resolution(tuple(e for t in ordered for e in self.tag_entities[(model_id, t)]), model_entity, None)
 
-    def _minute_table(self, bounds: list[int]) -> None:
-        """Per minute of the history's span: the period at the minute's start and the bound inside it.
+    # -- the index: per entity, its versions in time order ---------------------------------------------
 
-        A period is the count of bounds ≤ t. ``search_sorted`` does that by binary search per row; with at
-        most one bound per minute, two gathers by minute do it exactly and several times faster.
+    def _build_index(self) -> None:
+        """Bounds, and per entity its spans in force as sorted flat arrays; all vectorised but for overlaps.
+
+        A span is ``[first, last)`` in periods with the sheet in force. An entity's versions normally follow
+        one another (gaps allowed), and each version in force for some instant is one span. Where an entity's
+        versions overlap (not in a stored history, but a table built from sheets may have it), the version
+        listed last wins, as it always has: those entities are cut at their own bounds in Python.
         """
-        self._first_minute = bounds[0] // _MINUTE if bounds else 0
-        minutes = (bounds[-1] // _MINUTE - self._first_minute + 1) if bounds else 0
-        per_minute = [b // _MINUTE - self._first_minute for b in bounds]
-        if not bounds or minutes > 4_000_000 or len(set(per_minute)) < len(bounds):
-            self._minute_period = None  # too long a span, or two bounds in one minute: binary search
-            return
-        start_period: list[int] = []
-        inside: list[int] = []
-        index = 0
-        for minute in range(minutes):
-            while index < len(bounds) and per_minute[index] < minute:
-                index += 1
-            start_period.append(index)
-            inside.append(bounds[index] if index < len(bounds) and per_minute[index] == minute else _NEVER_TS)
-        self._minute_period = pl.Series(start_period, dtype=pl.Int64)
-        self._minute_bound = pl.Series(inside, dtype=pl.Int64)
-        self._minutes = minutes
-
-    def period_of(self, micros: pl.Series) -> pl.Series:
-        """The period index (count of bounds ≤ t) of each UTC instant given in epoch microseconds."""
-        if self._minute_period is None:
-            return self.bounds.search_sorted(micros, side="right").cast(pl.Int64)
-        minute = (micros // _MINUTE - self._first_minute).clip(-1, self._minutes)
-        inside = minute.clip(0, self._minutes - 1)
-        period = self._minute_period.gather(inside) + (micros >= self._minute_bound.gather(inside)).cast(pl.Int64)
-        before, after = minute < 0, minute >= self._minutes
-        return pl.select(
-            pl.when(pl.lit(before)).then(0).when(pl.lit(after)).then(len(self.bounds)).otherwise(pl.lit(period))
+        starts, ends = self._ver_from, self._ver_to
+        self.bounds = pl.concat([starts, ends.filter(ends != _NEVER_TS)]).unique().sort().alias("bounds")
+        n = self.n_periods = self.bounds.len() + 1
+        entity = self._ver_entity.cast(pl.Int64)
+        first = self.bounds.search_sorted(starts, side="right").cast(pl.Int64)
+        last = pl.select(
+            pl.when(pl.lit(ends) == _NEVER_TS)
+            .then(n)
+            .otherwise(pl.lit(self.bounds.search_sorted(ends, side="right").cast(pl.Int64)))
         ).to_series()
+        spans = (
+            pl.DataFrame({"key": entity * n + first, "last": last, "entity": entity, "first": first})
+            .with_row_index("sheet")
+            .filter(pl.col("last") > pl.col("first"))  # in force at no instant: never found
+            # One integer key orders by entity, then start; a stable sort keeps the listing order of ties.
+            .sort("key", maintain_order=True)
+        )
+        # Sorted by start, an entity's versions overlap exactly where one starts before the previous one ends.
+        overlapping = spans.filter(
+            (pl.col("entity") == pl.col("entity").shift(1)) & (pl.col("first") < pl.col("last").shift(1))
+        )["entity"].unique()
+        if overlapping.len():
+            mixed = pl.col("entity").is_in(overlapping.implode())
+            cut = _winners(spans.filter(mixed), n)
+            spans = pl.concat([spans.filter(~mixed), cut]).sort("key")
+        self._span_key = spans["key"]
+        self._span_end = spans["last"].cast(pl.Int32)
+        self._span_sheet = spans["sheet"].cast(pl.Int32)
+        # Where each entity's spans are: its first span and how many.
+        edges = self._span_key.search_sorted(
+            pl.int_range(0, len(self.entities) + 1, eager=True, dtype=pl.Int64) * n, side="left"
+        ).cast(pl.Int64)
+        self._span_lo = edges.head(len(self.entities))
+        self._span_count = edges.tail(len(self.entities)) - self._span_lo
+        # Built on first use: (None,) when the bounds do not allow it.
+        self._minute_cache: tuple[tuple[int, pl.Series, pl.Series] | None] | None = None
 
-    def sheets_by_period(self, resolution: Resolution) -> tuple[list[int], list[int]]:
-        """For each period: the sheet pricing rows so resolved (-1: none), and its source (0 endpoint,
-        1 model, 2 none). Cached per resolution, so a batch of many slices decides each cell once."""
-        key = (resolution.entities, resolution.model_entity)
-        cached = self._by_period.get(key)
+    def index_size(self) -> dict[str, int]:
+        """The index's length and bytes (bounds, spans, per-version columns): what grows with the history."""
+        arrays = [
+            self.bounds,
+            self._span_key,
+            self._span_end,
+            self._span_sheet,
+            self._span_lo,
+            self._span_count,
+            self._ver_entity,
+            self._ver_from,
+            self._ver_to,
+            self._ver_dist,
+            self.variant_base,
+        ]
+        size = sum(a.estimated_size() for a in arrays) + self.variants.estimated_size()
+        if self.conditions is not None:
+            size += self.conditions.estimated_size()
+        return {"spans": self._span_key.len(), "bounds": self.bounds.len(), "bytes": int(size)}
+
+    def period_of(self, micros: pl.Series, *, by_minute: bool | None = None) -> pl.Series:
+        """The period index (count of bounds ≤ t) of each UTC instant given in epoch microseconds.
+
+        ``by_minute`` (default: for large batches) reads it from a per-minute table, two gathers a row instead
+        of a binary search; with two bounds in one minute, or a span too long, it binary-searches.
+        """
+        if by_minute is None:
+            by_minute = micros.len() >= _MINUTE_TABLE_ROWS
+        table = self._minute_table() if by_minute else None
+        if table is None:
+            return self.bounds.search_sorted(micros, side="right").cast(pl.Int64)
+        first, start_period, padded = table
+        minute = (micros // _MINUTE - first).clip(0, start_period.len() - 1)
+        start = start_period.gather(minute)
+        # The first bound at or after the minute's start: when it falls inside this minute, t may be past it.
+        return start.cast(pl.Int64) + (micros >= padded.gather(start)).cast(pl.Int64)
+
+    def _minute_table(self) -> tuple[int, pl.Series, pl.Series] | None:
+        """Per minute of the history's span: how many bounds come before the minute (built on first use)."""
+        cached = self._minute_cache
         if cached is None:
-            n = self.n_periods
-            sheets, sources = [], []
-            for period in range(n):
-                sheet, source = -1, 2
-                for entity in resolution.entities:
-                    if (found := self._slots[entity * n + period]) >= 0:
-                        sheet, source = found, 0
-                        break
-                model_slot = self._slots[resolution.model_entity * n + period] if resolution.model_entity >= 0 else -1
-                if sheet < 0 and model_slot >= 0:
-                    sheet, source = model_slot, 1
-                sheets.append(sheet)
-                sources.append(source)
-            cached = self._by_period[key] = (sheets, sources)
-        return cached
+            found: tuple[int, pl.Series, pl.Series] | None = None
+            minutes = self.bounds // _MINUTE
+            if self.bounds.len() and minutes.n_unique() == self.bounds.len():
+                first, last = int(minutes[0]), int(minutes[-1])
+                if last - first < _MAX_MINUTES:
+                    starts = pl.int_range(first, last + 1, eager=True, dtype=pl.Int64) * _MINUTE
+                    start_period = self.bounds.search_sorted(starts, side="left").cast(pl.Int32)
+                    padded = pl.concat([self.bounds, pl.Series([_NEVER_TS], dtype=pl.Int64)])
+                    found = (first, start_period, padded)
+            cached = self._minute_cache = (found,)  # one assignment: another thread sees none or all of it
+        return cached[0]
+
+    def _sheet_in(self, entity: pl.Series, period: pl.Series) -> pl.Series:
+        """The sheet of each ``entity`` (-1: none) in force in each ``period``: a search within the entity."""
+        n = self.n_periods
+        if not self._span_key.len():
+            return pl.Series("sheet", [-1] * entity.len(), dtype=pl.Int32)
+        key = entity * n + period
+        at = self._span_key.search_sorted(key, side="right").cast(pl.Int64) - 1
+        safe = at.clip(0)
+        hit = (
+            (at >= 0)
+            & (entity >= 0)
+            & (self._span_key.gather(safe) >= entity * n)
+            & (period < self._span_end.gather(safe))
+        )
+        return pl.select(pl.when(hit).then(self._span_sheet.gather(safe)).otherwise(-1).cast(pl.Int32)).to_series()
+
+    @staticmethod
+    def _ranks(resolutions: list[Resolution]) -> list[list[int]]:
+        """Per rank of preference, each resolution's entity there (-1: none); the model-level entity last."""
+        depth = max((len(r.entities) for r in resolutions), default=0)
+        ranks: list[list[int]] = [[-1] * len(resolutions) for _ in range(depth)]
+        for index, r in enumerate(resolutions):
+            for rank, entity_id in enumerate(r.entities):
+                ranks[rank][index] = entity_id
+        ranks.append([r.model_entity for r in resolutions])
+        return ranks
+
+    def _resolve(self, ranks: list[list[int]], combo: pl.Series, period: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Per row: the first endpoint candidate with a sheet in force, else the model-level sheet."""
+        rows = combo.len()
+        sheet = pl.Series("sheet_id", [-1] * rows, dtype=pl.Int32)
+        source = pl.Series("source", [2] * rows, dtype=pl.Int8)
+        for rank, of_combo in enumerate(ranks):
+            entity = pl.Series(of_combo, dtype=pl.Int64).gather(combo)
+            todo = ((sheet < 0) & (entity >= 0)).arg_true()
+            if not todo.len():
+                continue
+            found = self._sheet_in(entity.gather(todo), period.gather(todo))
+            hits = found >= 0
+            rows_hit = todo.filter(hits)
+            sheet = sheet.scatter(rows_hit, found.filter(hits))
+            source = source.scatter(rows_hit, 0 if rank < len(ranks) - 1 else 1)
+        return sheet, source
+
+    def _candidates(self, ranks: list[list[int]]) -> pl.DataFrame:
+        """(combo, entity) for every candidate of every resolution, with where its spans are."""
+        frame = pl.DataFrame(
+            {
+                "combo": pl.concat([pl.int_range(0, len(of_combo), eager=True, dtype=pl.Int64) for of_combo in ranks]),
+                "entity": pl.concat([pl.Series(of_combo, dtype=pl.Int64) for of_combo in ranks]),
+            }
+        ).filter(pl.col("entity") >= 0)
+        return frame.with_columns(
+            self._span_lo.gather(frame["entity"]).alias("lo"), self._span_count.gather(frame["entity"]).alias("count")
+        )
+
+    def _timeline(self, ranks: list[list[int]], candidates: pl.DataFrame) -> tuple[pl.Series, pl.Series, pl.Series]:
+        """Per resolution, where its answer can change: period 0 and each start and end of its candidates'
+        spans. Each such point is resolved once; between two points the answer holds. Returns the points as
+        ``combo * n_periods + period`` (sorted), and the sheet and source from each."""
+        n = self.n_periods
+        spans = (
+            candidates.select("combo", "entity", pl.int_ranges("lo", pl.col("lo") + pl.col("count")).alias("at"))
+            .explode("at")
+            .drop_nulls("at")
+        )
+        at = spans["at"]
+        first = self._span_key.gather(at) - spans["entity"] * n
+        last = self._span_end.gather(at).cast(pl.Int64)
+        combos = len(ranks[0])
+        points = (
+            pl.concat(
+                [
+                    pl.DataFrame({"combo": spans["combo"], "period": first}),
+                    pl.DataFrame({"combo": spans["combo"], "period": last}).filter(pl.col("period") < n),
+                    pl.DataFrame(
+                        {
+                            "combo": pl.int_range(0, combos, eager=True, dtype=pl.Int64),
+                            "period": pl.repeat(0, combos, eager=True, dtype=pl.Int64),
+                        }
+                    ),
+                ]
+            )
+            .unique()
+            .sort("combo", "period")
+        )
+        sheet, source = self._resolve(ranks, points["combo"], points["period"])
+        return points["combo"] * n + points["period"], sheet, source
+
+    def lookup(
+        self,
+        resolutions: list[Resolution],
+        combo: pl.Series,
+        micros: pl.Series,
+        *,
+        how: Literal["rows", "timeline", "cells"] | None = None,
+    ) -> tuple[pl.Series, pl.Series]:
+        """For rows resolved to ``resolutions[combo]`` at instants ``micros`` (epoch µs): the sheet in force
+        (Int32, -1: none) and its source (Int8: 0 endpoint, 1 model, 2 none).
+
+        The endpoint candidates in order, the first with a sheet in force at the row's time, else the model's.
+        ``how`` (default: by the batch's size) — ``rows``: each row searches its candidates in turn (a binary
+        search within the entity, vectorised; for small batches); ``timeline``: each resolution is first
+        decided at the points where its answer can change (its candidates' starts and ends), then each row
+        finds its point with one search; ``cells``: that timeline laid out per (resolution, period) and
+        gathered, when there are no more such cells than rows (a large batch: a gather is cheaper than a
+        search, and the cells take less memory than the rows).
+        """
+        period = self.period_of(micros)
+        combo = combo.cast(pl.Int64)
+        ranks = self._ranks(resolutions)
+        if not resolutions or not combo.len():
+            return self._resolve(ranks, combo, period)
+        candidates = self._candidates(ranks)
+        n, rows = self.n_periods, combo.len()
+        if how is None:
+            how = "rows" if int(candidates["count"].sum()) + len(resolutions) > rows else "timeline"
+            how = "cells" if how == "timeline" and len(resolutions) * n <= rows else how
+        if how == "rows":
+            return self._resolve(ranks, combo, period)
+        keys, sheet, source = self._timeline(ranks, candidates)
+        if how == "cells":
+            # Each point holds until the resolution's next point; a resolution's first point is its period 0.
+            lengths = keys.shift(-1).fill_null(len(resolutions) * n) - keys
+            owner = pl.select(
+                pl.int_range(0, keys.len(), dtype=pl.Int64).repeat_by(pl.lit(lengths)).explode()
+            ).to_series()
+            cell = combo * n + period
+            return sheet.gather(owner).gather(cell), source.gather(owner).gather(cell)
+        at = keys.search_sorted(combo * n + period, side="right").cast(pl.Int64) - 1
+        return sheet.gather(at), source.gather(at)
+
+    def sheets_at(self, resolutions: list[Resolution], at: datetime) -> tuple[list[int], list[int]]:
+        """For each resolution: the sheet in force at ``at`` (-1: none) and its source (0 endpoint, 1 model, 2 none)."""
+        if not resolutions:
+            return [], []
+        rows = len(resolutions)
+        sheet, source = self.lookup(
+            resolutions,
+            pl.int_range(0, rows, eager=True, dtype=pl.Int64),
+            pl.Series([_micros(at)] * rows, dtype=pl.Int64),
+        )
+        return sheet.to_list(), source.to_list()
 
     # -- variants and rates --------------------------------------------------------------------------
 
-    def _build_variants(self, versions: list[SheetVersion]) -> None:
-        self.max_overrides = max((len(v.sheet.overrides) for v in versions), default=0)
-        if self.max_overrides > 8:  # a row's applying set is an 8-bit mask; real sheets carry at most 2
-            raise ValueError(f"a price sheet has {self.max_overrides} overrides; at most 8 are supported")
-        self.has_windows = any(
-            o.utc_start is not None or o.utc_end is not None for v in versions for o in v.sheet.overrides
-        )
-        variant_rates: list[dict[str, Decimal | None]] = []
-        variant_base: list[int] = []
-        discounts: list[Decimal] = []
+    def _add_variants(self, versions: list[SheetVersion]) -> None:
+        """Rates of each distinct sheet's variants, for the sheets of ``versions`` not seen yet.
+
+        Versions sharing a ``PriceSheet`` object (``from_history`` parses each distinct listing once) share its
+        variants, so this grows with distinct listings, not versions; the rows already built are kept, and
+        only rescaled if a new price needs more fractional digits.
+        """
+        sheet_row, distinct = self._sheet_row, self._distinct
+        fresh: list[PriceSheet] = []
+        rows: list[int] = []
         for version in versions:
-            variant_base.append(len(variant_rates))
-            for mask in range(2 ** len(version.sheet.overrides)):
-                variant_rates.append(effective_rates(variant_prices(version.sheet, mask)))
-                discounts.append(version.sheet.discount)
-        scale = 0
-        for rates in variant_rates:
-            for value in rates.values():
-                if value is not None:
-                    scale = max(scale, scale_of(value))
+            sheet = version.sheet
+            row = sheet_row.get(id(sheet))
+            if row is None:
+                row = sheet_row[id(sheet)] = len(distinct)
+                distinct.append(sheet)
+                fresh.append(sheet)
+            rows.append(row)
+        self._ver_dist = pl.concat([self._ver_dist, pl.Series("sheet", rows, dtype=pl.Int32)])
+        most = max((len(s.overrides) for s in fresh), default=0)
+        if most > 8:  # a row's applying set is an 8-bit mask; real sheets carry at most 2
+            raise ValueError(f"a price sheet has {most} overrides; at most 8 are supported")
+        self.max_overrides = max(self.max_overrides, most)
+        self.has_windows = self.has_windows or any(
+            o.utc_start is not None or o.utc_end is not None for s in fresh for o in s.overrides
+        )
+        self.has_discounts = self.has_discounts or any(s.discount != 0 for s in fresh)
+        variant_rates: list[dict[str, Decimal | None]] = []
+        discounts: list[Decimal] = []
+        first = self._dynamic.len()
+        for sheet in fresh:
+            self._dist_base.append(first + len(variant_rates))
+            for mask in range(2 ** len(sheet.overrides)):
+                variant_rates.append(effective_rates(variant_prices(sheet, mask)))
+                discounts.append(sheet.discount)
+        # Rates repeat (0, the parent's rate, common prices): each distinct value is measured and converted once.
+        values = {v for rates in variant_rates for v in rates.values() if v is not None}
+        scale = max([self.scale, *(scale_of(v) for v in values)])
         if scale > MAX_SCALE:
             raise ValueError(f"a price needs {scale} fractional digits; at most {MAX_SCALE} are supported")
+        if scale > self.scale:  # the rows built so far, at the finer unit
+            factor = pl.Series([10 ** (scale - self.scale)], dtype=pl.Int128)
+            self._rates = {name: (column * factor).alias(name) for name, column in self._rates.items()}
         self.scale = scale
-        # One extra variant with null rates: rows that cannot be priced point at it, so their money is
-        # null without a per-term condition.
-        self.null_variant = len(variant_rates)
-        dynamic = [any(v is None for v in rates.values()) for rates in variant_rates] + [False]
-        self.variant_base = pl.Series("variant_base", variant_base, dtype=pl.Int64)
-        self.variant_rate_max: dict[str, int] = {}
-        columns: dict[str, Any] = {"dynamic": dynamic}
+        units_of: dict[Decimal | None, int] = {v: to_units(v, scale) for v in values}
+        units_of[None] = 0  # a dynamic rate: the variant is flagged and never billed
         for name in RATES:
-            units = [0 if (rate := r[name]) is None else to_units(rate, scale) for r in variant_rates]
-            self.variant_rate_max[name] = max(units, default=0)
-            columns[name] = pl.Series(name, [*units, None], dtype=pl.Int128)
+            units = [units_of[r[name]] for r in variant_rates]
+            self._rates[name] = pl.concat([self._rates[name], pl.Series(name, units, dtype=pl.Int128)])
+        self._dynamic = pl.concat(
+            [self._dynamic, pl.Series("dynamic", [any(v is None for v in r.values()) for r in variant_rates])]
+        )
         # The undiscounted base is listed / (1 - discount): kept as the fraction den / num.
         nums, dens = [], []
         for discount in discounts:
@@ -318,29 +556,111 @@ class PriceTable:
             common = math.gcd(num, den) or 1
             dens.append(den // common)
             nums.append(num // common)
-        columns["discount_num"] = pl.Series([*nums, None], dtype=pl.Int128)
-        columns["discount_den"] = pl.Series([*dens, None], dtype=pl.Int128)
-        self.variants = pl.DataFrame(columns)
-        self.has_discounts = any(d != 0 for d in discounts)
-        # Override conditions per sheet, one column per override slot.
-        cond: dict[str, list[int | None]] = {}
+        self._num = pl.concat([self._num, pl.Series("discount_num", nums, dtype=pl.Int128)])
+        self._den = pl.concat([self._den, pl.Series("discount_den", dens, dtype=pl.Int128)])
+        # Override conditions per distinct sheet, one column per override slot (null: no such entry).
+        conditions = self._dist_conditions
+        known = len(distinct) - len(fresh)
         for j in range(self.max_overrides):
-            mins: list[int | None] = []
-            starts: list[int | None] = []
-            ends: list[int | None] = []
-            for version in versions:
-                overrides = version.sheet.overrides
-                if j >= len(overrides):
-                    mins.append(None)
-                    starts.append(None)
-                    ends.append(None)
-                    continue
-                o = overrides[j]
-                mins.append(o.min_prompt_tokens or 0)
-                starts.append(hhmm_minutes(o.utc_start) if o.utc_start is not None else None)
-                ends.append(hhmm_minutes(o.utc_end) if o.utc_end is not None else None)
-            cond[f"min_{j}"], cond[f"start_{j}"], cond[f"end_{j}"] = mins, starts, ends
-        self.conditions = pl.DataFrame(cond, schema={k: pl.Int64 for k in cond}) if cond else None
+            for name in (f"min_{j}", f"start_{j}", f"end_{j}"):
+                conditions.setdefault(name, [None] * known)
+            for sheet in fresh:
+                o = sheet.overrides[j] if j < len(sheet.overrides) else None
+                conditions[f"min_{j}"].append(None if o is None else o.min_prompt_tokens or 0)
+                conditions[f"start_{j}"].append(None if o is None or o.utc_start is None else hhmm_minutes(o.utc_start))
+                conditions[f"end_{j}"].append(None if o is None or o.utc_end is None else hhmm_minutes(o.utc_end))
+        self._publish_variants()
+
+    def _publish_variants(self) -> None:
+        """The frames the engine and the ranker read, from the distinct sheets' columns."""
+        # One extra variant with null rates: rows that cannot be priced point at it, so their money is
+        # null without a per-term condition.
+        self.null_variant = self._dynamic.len()
+        columns: dict[str, Any] = {"dynamic": pl.concat([self._dynamic, pl.Series("dynamic", [False])])}
+        self.variant_rate_max = {}
+        for name in RATES:
+            column = self._rates[name]
+            self.variant_rate_max[name] = max(column.to_list(), default=0)
+            columns[name] = pl.concat([column, pl.Series(name, [None], dtype=pl.Int128)])
+        columns["discount_num"] = pl.concat([self._num, pl.Series("discount_num", [None], dtype=pl.Int128)])
+        columns["discount_den"] = pl.concat([self._den, pl.Series("discount_den", [None], dtype=pl.Int128)])
+        self.variants = pl.DataFrame(columns)
+        self.variant_base = pl.Series("variant_base", self._dist_base, dtype=pl.Int64).gather(self._ver_dist)
+        # Override conditions by distinct sheet (``sheet_rows`` maps a sheet id to its row there).
+        self.sheet_rows = self._ver_dist
+        if self._dist_conditions:
+            per_sheet = pl.DataFrame(self._dist_conditions, schema={k: pl.Int64 for k in self._dist_conditions})
+            self.conditions: pl.DataFrame | None = per_sheet
+        else:
+            self.conditions = None
+
+    # -- a sweep's changes ---------------------------------------------------------------------------
+
+    def extend(self, opened: list[SheetVersion], closed: dict[EntityKey, datetime]) -> PriceTable:
+        """A new table with what one sweep changed: ``closed`` ends the open version of each entity key
+        (``SheetVersion.entity_key``) at the time given, then the ``opened`` versions are appended.
+
+        Equals ``PriceTable(all versions)`` built from scratch (tested), but keeps this table's work: sheet
+        ids stay (appended after this table's), no sheet is parsed again and the variants of the sheets
+        already known are kept; the index is re-sorted, vectorised. This table is not changed, so a request
+        in flight finishes on it. An opened version that a later sweep closes is closed by that sweep's call;
+        one opened and closed within the same sweep comes with its ``valid_to`` set.
+
+        Raises ``ValueError`` naming the key when ``closed`` names an entity with no open version here:
+        the table does not match the store, so rebuild it (``PriceTable.from_history``).
+        """
+        new = object.__new__(PriceTable)
+        versions = list(self.versions)
+        ends = self._ver_to
+        if closed:
+            codes = {self.entity_of.get(key, -1): key for key in closed}
+            open_rows = (
+                pl.DataFrame({"entity": self._ver_entity, "end": ends})
+                .with_row_index("row")
+                .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(list(codes)))
+            )
+            missing = set(closed) - {codes[e] for e in open_rows["entity"].to_list()}
+            if missing:
+                key = sorted(missing, key=str)[0]
+                raise ValueError(
+                    f"cannot close {key[0]}{'@' + key[1] if key[1] else ''}: this price table has no open version "
+                    f"of it; rebuild the table from the store (PriceTable.from_history)"
+                )
+            rows = open_rows["row"].to_list()
+            times = []
+            for row, entity in zip(rows, open_rows["entity"].to_list(), strict=True):
+                until = closed[codes[entity]]
+                versions[row] = replace(versions[row], valid_to=until)
+                times.append(_micros(until))
+            # A copy: ``scatter`` writes in place, and this table's own column must not change.
+            ends = ends.clone().scatter(rows, pl.Series(times, dtype=pl.Int64))
+        versions += opened
+        new.versions = versions
+        new.entities, new.entity_of, new._entity_keys = (
+            list(self.entities),
+            dict(self.entity_of),
+            list(self._entity_keys),
+        )
+        new.tag_entities = {key: list(twins) for key, twins in self.tag_entities.items()}
+        new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
+        new.providers_of = {m: {n: list(t) for n, t in names.items()} for m, names in self.providers_of.items()}
+        entity, starts, stops = _version_columns(opened, new._add_names(opened))
+        new._ver_entity = pl.concat([self._ver_entity, entity])
+        new._ver_from = pl.concat([self._ver_from, starts])
+        new._ver_to = pl.concat([ends, stops])
+        new._build_index()
+        new._sheet_row, new._distinct, new._dist_base = (
+            dict(self._sheet_row),
+            list(self._distinct),
+            list(self._dist_base),
+        )
+        new.scale, new.max_overrides = self.scale, self.max_overrides
+        new.has_windows, new.has_discounts = self.has_windows, self.has_discounts
+        new._rates, new._dynamic, new._num, new._den = dict(self._rates), self._dynamic, self._num, self._den
+        new._dist_conditions = {name: list(values) for name, values in self._dist_conditions.items()}
+        new._ver_dist = self._ver_dist
+        new._add_variants(opened)
+        return new
 
     # -- constructors --------------------------------------------------------------------------------
 
@@ -350,23 +670,68 @@ class PriceTable:
 
     @classmethod
     def from_history(cls, frame: pl.DataFrame) -> PriceTable:
-        """Build from ``catalog.store.queries.price_versions``: one row per stored price version."""
+        """Build from ``catalog.store.queries.price_versions``: one row per stored price version.
+
+        Each distinct listing is parsed once: versions listing the same prices share one ``PriceSheet``
+        (and so its variants)."""
+        parsed: dict[str, PriceSheet] = {}
+        sheets = []
+        for text in frame["pricing_text"].to_list():
+            sheet = parsed.get(text)
+            if sheet is None:
+                sheet = parsed[text] = parse_price_sheet(json.loads(text))
+            sheets.append(sheet)
+        names = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to")
+        columns = {name: frame[name].to_list() for name in (*names, "canonical_slug", "key")}
         versions = [
-            SheetVersion(
-                kind=row["kind"],
-                model_id=row["model_id"],
-                tag=row["tag"],
-                provider_slug=row["provider_slug"],
-                provider_name=row["provider_name"],
-                valid_from=row["valid_from"],
-                valid_to=row["valid_to"],
-                sheet=parse_price_sheet(json.loads(row["pricing_text"])),
-                canonical_slug=row["canonical_slug"],
-                key=row["key"],
+            SheetVersion(kind, model, tag, slug, name, since, until, sheet, canonical_slug=canonical, key=key)
+            for kind, model, tag, slug, name, since, until, sheet, canonical, key in zip(
+                *(columns[n] for n in names), sheets, columns["canonical_slug"], columns["key"], strict=True
             )
-            for row in frame.iter_rows(named=True)
         ]
         return cls(versions)
+
+
+def _version_columns(versions: list[SheetVersion], codes: list[int]) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Each version's entity, start and end (epoch µs; an open version ends at ``_NEVER_TS``)."""
+    epoch, step = _EPOCH, timedelta(microseconds=1)  # ``_micros`` inlined: two of these a version
+    return (
+        pl.Series("entity", codes, dtype=pl.Int32),
+        pl.Series("start", [(v.valid_from - epoch) // step for v in versions], dtype=pl.Int64),
+        pl.Series(
+            "end", [_NEVER_TS if v.valid_to is None else (v.valid_to - epoch) // step for v in versions], dtype=pl.Int64
+        ),
+    )
+
+
+def _winners(spans: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Spans of entities whose versions overlap, cut at their own bounds: the version listed last wins."""
+    out: dict[str, list[int]] = {name: [] for name in spans.columns}
+    by_entity: dict[int, list[tuple[int, int, int]]] = {}
+    for sheet, entity, first, last in spans.select("sheet", "entity", "first", "last").iter_rows():
+        by_entity.setdefault(entity, []).append((first, last, sheet))
+    for entity, versions in by_entity.items():
+        cuts = sorted({p for first, last, _ in versions for p in (first, last)})
+        pending = sorted(versions)
+        live: list[tuple[int, int]] = []  # (-sheet, last): the latest-listed version on top
+        index = 0
+        for left, right in pairwise(cuts):
+            while index < len(pending) and pending[index][0] <= left:
+                heapq.heappush(live, (-pending[index][2], pending[index][1]))
+                index += 1
+            while live and live[0][1] <= left:
+                heapq.heappop(live)
+            if not live:
+                continue
+            sheet = -live[0][0]
+            if out["sheet"] and out["entity"][-1] == entity and out["sheet"][-1] == sheet and out["last"][-1] == left:
+                out["last"][-1] = right
+                continue
+            for name, value in (("sheet", sheet), ("key", entity * n + left), ("last", right)):
+                out[name].append(value)
+            out["entity"].append(entity)
+            out["first"].append(left)
+    return pl.DataFrame(out, schema=spans.schema)
 
 
 @dataclass(frozen=True)

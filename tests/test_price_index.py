@@ -1,0 +1,385 @@
+"""The price index (``catalog.cost.sheets.PriceTable``) against a plain reference of the lookup it replaced.
+
+The table used to keep an entities × periods grid; it now keeps each entity's versions sorted by start and
+searches within the entity. ``reference_sheet`` below is the old rule written out the slow way: the endpoint
+candidates in order of preference, the first with a version in force at the instant (``valid_from ≤ t <
+valid_to``; where versions of one entity overlap, the one listed last) wins, else the model-level version;
+source 0 / 1 / 2. It is compared on 100,000 random (entity, instant) pairs of the bundled 20-day history,
+on every row of random multi-version histories with gaps and overlaps (costs too, against
+``tests/cost_reference.py``), and ``extend`` is compared with a rebuild from all versions.
+"""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import pytest
+from cost_reference import MONEY_NAMES, reference_cost
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_cost_engine import pricings, usage_rows
+
+from catalog.cost.engine import cost_usage
+from catalog.cost.sheets import PriceTable, Resolution, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.library import Catalog
+from catalog.prices import parse_price_sheet
+from catalog.store import queries
+
+T0 = datetime(2026, 8, 1, tzinfo=UTC)
+SOURCES = {0: "endpoint", 1: "model", 2: None}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+class Reference:
+    """Today's lookup, written out: per entity key its versions; no index, no periods."""
+
+    def __init__(self, table: PriceTable) -> None:
+        self.keys = {entity: key for key, entity in table.entity_of.items()}
+        self.by_key: dict[tuple[str, str | None], list[tuple[int, SheetVersion]]] = {}
+        for sheet_id, version in enumerate(table.versions):
+            self.by_key.setdefault(version.entity_key, []).append((sheet_id, version))
+
+    def in_force(self, entity: int, at: datetime) -> int:
+        found = -1
+        for sheet_id, v in self.by_key.get(self.keys.get(entity, ("", "")), []):
+            if v.valid_from <= at and (v.valid_to is None or at < v.valid_to):
+                found = max(found, sheet_id)  # overlapping versions of one entity: the one listed last
+        return found
+
+    def sheet(self, resolution: Resolution, at: datetime) -> tuple[int, int]:
+        for entity in resolution.entities:
+            if (found := self.in_force(entity, at)) >= 0:
+                return found, 0
+        if resolution.model_entity >= 0 and (found := self.in_force(resolution.model_entity, at)) >= 0:
+            return found, 1
+        return -1, 2
+
+
+def instants(versions: list[SheetVersion], rng: random.Random, count: int) -> list[datetime]:
+    """Instants that probe the boundaries: exactly at a start or an end, a microsecond either side, and
+    anywhere from a day before the history to a day after it."""
+    edges = [v.valid_from for v in versions] + [v.valid_to for v in versions if v.valid_to is not None]
+    low, high = min(edges) - timedelta(days=1), max(edges) + timedelta(days=1)
+    span = micros(high) - micros(low)
+    out = []
+    for _ in range(count):
+        kind = rng.randrange(4)
+        if kind == 0:
+            out.append(low + timedelta(microseconds=rng.randrange(span)))
+        else:
+            out.append(rng.choice(edges) + timedelta(microseconds=kind - 2))
+    return out
+
+
+def check_lookup(table: PriceTable, resolutions: list[Resolution], combos: list[int], at: list[datetime]) -> None:
+    """Every way the table finds rows' sheets (each row searching its candidates, the resolutions' timelines
+    searched or laid out per period) gives the reference's answer for every row."""
+    reference = Reference(table)
+    want = [reference.sheet(resolutions[c], t) for c, t in zip(combos, at, strict=True)]
+    ways: list[Literal["rows", "timeline", "cells"]] = ["rows", "timeline"]
+    if len(resolutions) * table.n_periods <= 4_000_000:
+        ways.append("cells")
+    for how in ways:
+        sheet, source = table.lookup(
+            resolutions,
+            pl.Series(combos, dtype=pl.Int64),
+            pl.Series([micros(t) for t in at], dtype=pl.Int64),
+            how=how,
+        )
+        got = list(zip(sheet.to_list(), source.to_list(), strict=True))
+        wrong = [(resolutions[c], t, g, w) for c, t, g, w in zip(combos, at, got, want, strict=True) if g != w]
+        assert not wrong, (how, wrong[:5])
+
+
+def names_of(table: PriceTable, rng: random.Random, count: int) -> list[Resolution]:
+    """Resolutions as usage names things: an entity's key, a provider, the model alone, or unknown names."""
+    out = []
+    for _ in range(count):
+        model, tag, slug, name = rng.choice(table.entities)
+        choice = rng.randrange(5)
+        if choice == 0 or tag is None:
+            out.append(table.resolve(model, None, None))
+        elif choice == 1:
+            out.append(table.resolve(model, None, tag))
+        elif choice == 2:
+            out.append(table.resolve(model, rng.choice([slug, name, tag, "nobody"]), None))
+        elif choice == 3:
+            key = next(k for k, e in table.entity_of.items() if table.entities[e] == (model, tag, slug, name))
+            out.append(table.resolve(model, None, key[1]))
+        else:
+            out.append(table.resolve(model + ":nitro", slug, None))
+    return out
+
+
+@pytest.fixture(scope="module")
+def history(replayed_template: Path) -> PriceTable:
+    with Catalog.open(replayed_template) as cat:
+        return PriceTable.from_history(queries.price_versions(cat.con))
+
+
+def test_the_index_finds_the_reference_sheet_for_100_000_random_pairs(history: PriceTable) -> None:
+    rng = random.Random(15)
+    every = [Resolution((e,), -1, None) for e in range(len(history.entities))]
+    n = 100_000
+    # Every entity alone (a row per (entity, instant)): rows search their entity, periods by minute.
+    assert history._minute_table() is not None, "a batch this large reads periods from the minute table"
+    check_lookup(history, every, [rng.randrange(len(every)) for _ in range(n)], instants(history.versions, rng, n))
+    # Names as usage gives them (candidates in order, then the model's price); periods by binary search.
+    named = names_of(history, rng, 2_000)
+    check_lookup(
+        history, named, [rng.randrange(len(named)) for _ in range(5_000)], instants(history.versions, rng, 5_000)
+    )
+    # A few names and many rows, by default resolved at the points where an answer can change.
+    few = named[:20]
+    check_lookup(history, few, [rng.randrange(len(few)) for _ in range(n)], instants(history.versions, rng, n))
+
+
+def check_costs(table: PriceTable, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Cost ``rows`` with the engine: each row's sheet, source and money equal the reference's."""
+    priced = cost_usage(usage_frame(rows), table)
+    reference = Reference(table)
+    for row, got in zip(rows, priced.to_dicts(), strict=True):
+        resolution = table.resolve(row["model"], row.get("provider"), row.get("endpoint"))
+        sheet_id, source = reference.sheet(resolution, row["timestamp"])
+        assert (got["sheet_id"], got["price_source"]) == (sheet_id, SOURCES[source]), row
+        if sheet_id >= 0:
+            want = reference_cost(row, table.versions[sheet_id].sheet, row["timestamp"], table.scale)
+            assert {k: got[k] for k in MONEY_NAMES} == want, row
+    return priced
+
+
+def usage_over(table: PriceTable, rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Rows naming a model and a provider (else none) or an endpoint, at boundary-probing instants."""
+    rows = []
+    for at in instants(table.versions, rng, count):
+        model, tag, slug, name = rng.choice(table.entities)
+        pick = rng.randrange(4)
+        rows.append(
+            {
+                "model": model,
+                "provider": (slug or name) if pick == 1 else None,
+                "endpoint": tag if pick == 2 else None,
+                "timestamp": at,
+                "prompt_tokens": rng.choice([10, 12_345, 250_000]),
+                "completion_tokens": rng.randrange(2_000),
+                "cache_read_tokens": 5,
+            }
+        )
+    return rows
+
+
+def test_engine_costs_on_the_history_equal_the_reference_sheet_and_cost(history: PriceTable) -> None:
+    check_costs(history, usage_over(history, random.Random(7), 3_000))
+
+
+# -- synthetic histories: gaps, overlaps, empty and reversed versions at shared boundaries ---------------------
+
+HOURS = [T0 + timedelta(hours=h) for h in range(8)]
+ENTITIES = [("m/a", None), ("m/a", "p"), ("m/a", "p/global"), ("m/a", "q"), ("m/b", None), ("m/b", "p")]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[SheetVersion]:
+    sheets = [parse_price_sheet(draw(pricings())) for _ in range(draw(st.integers(1, 3)))]
+    versions = []
+    for _ in range(draw(st.integers(1, 14))):
+        model, tag = draw(st.sampled_from(ENTITIES))
+        start = draw(st.sampled_from(HOURS))
+        end = draw(st.none() | st.sampled_from(HOURS))  # equal or earlier: a version in force at no instant
+        sheet = draw(st.sampled_from(sheets))
+        kind: Literal["endpoint", "model"] = "model" if tag is None else "endpoint"
+        versions.append(SheetVersion(kind, model, tag, tag, tag and tag.upper(), start, end, sheet))
+    return versions
+
+
+@given(versions=histories(), rows=st.lists(st.tuples(st.integers(0, 5), usage_rows()), min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_row_of_a_random_history_gets_the_reference_sheet_and_cost(
+    versions: list[SheetVersion], rows: list[tuple[int, dict[str, Any]]]
+) -> None:
+    table = PriceTable.from_sheets(versions)
+    reference = Reference(table)
+    names = [("m/a", None), ("m/a", "p"), ("m/a", "P"), ("m/a", "q"), ("m/b", "p"), ("m/c", None)]
+    full = []
+    for index, (choice, row) in enumerate(rows):
+        model, provider = names[choice]
+        # Times on the hour boundaries, a microsecond either side, and the generated spread.
+        at = HOURS[index % len(HOURS)] + timedelta(microseconds=index % 3 - 1) if index % 2 else row["timestamp"]
+        full.append({**row, "model": model, "provider": provider, "timestamp": at})
+    priced = cost_usage(usage_frame(full), table).to_dicts()
+    for row, got in zip(full, priced, strict=True):
+        sheet_id, source = reference.sheet(table.resolve(row["model"], row["provider"], None), row["timestamp"])
+        assert got["sheet_id"] == sheet_id
+        assert got["price_source"] == SOURCES[source]
+        if sheet_id >= 0:
+            want = reference_cost(row, table.versions[sheet_id].sheet, row["timestamp"], table.scale)
+            assert {k: got[k] for k in MONEY_NAMES} == want
+    probes = [h + timedelta(microseconds=d) for h in HOURS for d in (-1, 0, 1)]
+    every = [table.resolve(m, p, None) for m, p in names] + [
+        Resolution((e,), -1, None) for e in range(len(table.entities))
+    ]
+    check_lookup(table, every, [c for c in range(len(every)) for _ in probes], probes * len(every))
+
+
+# -- extend: a sweep's changes on a table, equal to a rebuild ----------------------------------------------------
+
+
+def as_swept(versions: list[SheetVersion], cut: datetime) -> tuple[list[SheetVersion], list[tuple[list, dict]]]:
+    """The history as it stood at ``cut`` (a version still in force then is open), and each later sweep's
+    changes in order: the versions it opened (open) and the entity keys it closed (with the time)."""
+    before = [v if v.valid_to is not None and v.valid_to <= cut else replace(v, valid_to=None) for v in versions]
+    before = [v for v in before if v.valid_from <= cut]
+    moments = {v.valid_from for v in versions} | {v.valid_to for v in versions if v.valid_to is not None}
+    changes = []
+    for moment in sorted(t for t in moments if t > cut):
+        opened = [replace(v, valid_to=None) for v in versions if v.valid_from == moment]
+        closed = {v.entity_key: moment for v in versions if v.valid_to == moment and v.valid_from < moment}
+        changes.append((opened, closed))
+    return before, changes
+
+
+def identity(table: PriceTable, sheet_id: int) -> tuple[Any, ...] | None:
+    v = table.versions[sheet_id] if sheet_id >= 0 else None
+    return None if v is None else (v.entity_key, v.valid_from, v.valid_to, v.sheet.canonical())
+
+
+def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable) -> None:
+    cut = sorted({v.valid_from for v in history.versions})[5]
+    before, changes = as_swept(history.versions, cut)
+    assert changes and any(closed for _, closed in changes), "the history must close versions after the cut"
+    start = table = PriceTable.from_sheets(before)
+    start_answers = start.lookup(
+        [Resolution((e,), -1, None) for e in range(len(start.entities))],
+        pl.int_range(0, len(start.entities), eager=True),
+        pl.Series([micros(cut)] * len(start.entities)),
+    )
+    for opened, closed in changes:
+        table = table.extend(opened, closed)
+    # The table it was extended from is unchanged: a request in flight on it sees what it saw.
+    assert all(v.valid_to is None or v.valid_to <= cut for v in start.versions)
+    again = start.lookup(
+        [Resolution((e,), -1, None) for e in range(len(start.entities))],
+        pl.int_range(0, len(start.entities), eager=True),
+        pl.Series([micros(cut)] * len(start.entities)),
+    )
+    assert [s.to_list() for s in again] == [s.to_list() for s in start_answers]
+    # Equal to a rebuild from the same versions in the same order: the same ids, index, variants and rates.
+    rebuilt = PriceTable.from_sheets(list(table.versions))
+    assert table.entity_of == rebuilt.entity_of and table.tag_entities == rebuilt.tag_entities
+    assert table.providers_of == rebuilt.providers_of and table.slug_to_model == rebuilt.slug_to_model
+    assert table.bounds.equals(rebuilt.bounds) and table.scale == rebuilt.scale
+    assert table.variants.equals(rebuilt.variants) and table.variant_base.equals(rebuilt.variant_base)
+    rng = random.Random(3)
+    rows = usage_over(table, rng, 4_000)
+    ours = check_costs(table, rows)
+    assert ours.equals(cost_usage(usage_frame(rows), rebuilt))
+    # And to the table read from the store (another order, so other ids): the same version and cost per row.
+    theirs = cost_usage(usage_frame(rows), history)
+    assert [identity(table, i) for i in ours["sheet_id"]] == [identity(history, i) for i in theirs["sheet_id"]]
+    assert ours.drop("sheet_id").equals(theirs.drop("sheet_id"))
+
+
+def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
+    old = PriceTable.from_sheets([SheetVersion("endpoint", "m/a", "p", "p", "P", T0, None, plain)])
+    tiered = parse_price_sheet(
+        {
+            "prompt": "0.0000012345678",
+            "completion": "0.000002",
+            "overrides": [
+                {"min_prompt_tokens": 1000, "prompt": "0.000003"},
+                {"utc_start": 2200, "utc_end": 600, "completion": "0"},
+            ],
+        }
+    )
+    noon = T0 + timedelta(hours=12)
+    opened = [
+        SheetVersion("endpoint", "m/a", "p", "p", "P", noon, None, tiered),
+        SheetVersion("model", "m/b", None, None, None, T0, None, plain),
+    ]
+    new = old.extend(opened, {("m/a", "p"): noon})
+    rebuilt = PriceTable.from_sheets(list(new.versions))
+    assert new.scale == rebuilt.scale > old.scale and new.max_overrides == 2 and old.max_overrides == 0
+    assert new.variants.equals(rebuilt.variants)
+    assert new.conditions is not None and rebuilt.conditions is not None
+    assert new.conditions.equals(rebuilt.conditions)
+    rows = [
+        {
+            "model": m,
+            "provider": "p",
+            "timestamp": T0 + timedelta(hours=h),
+            "prompt_tokens": 5_000,
+            "completion_tokens": 7,
+        }
+        for m in ("m/a", "m/b")
+        for h in range(24)
+    ]
+    assert check_costs(new, rows).equals(cost_usage(usage_frame(rows), rebuilt))
+    assert old.versions[0].valid_to is None and len(old.versions) == 1 and "m/b" not in old.model_ids
+    assert cost_usage(usage_frame(rows[:1]), old)["cost_total"].to_list() == [Decimal("0.005014")]
+
+
+def test_extend_refuses_to_close_what_the_table_does_not_hold_open() -> None:
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0"})
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, T0, T0 + timedelta(hours=1), plain)])
+    for key in (("m/a", None), ("m/z", "p")):
+        with pytest.raises(ValueError, match="rebuild the table from the store"):
+            table.extend([], {key: T0 + timedelta(hours=2)})
+
+
+# -- size: linear in versions ---------------------------------------------------------------------------------
+
+
+def tiled(versions: list[SheetVersion], hours: int) -> list[SheetVersion]:
+    """The history repeated end to end until it covers ``hours`` (each copy's open versions close where the
+    next copy starts; versions past the end are dropped, those running over it left open)."""
+    first = min(v.valid_from for v in versions)
+    span = max(max(v.valid_from for v in versions), *(v.valid_to for v in versions if v.valid_to)) - first
+    span += timedelta(hours=1)
+    end = first + timedelta(hours=hours)
+    out = []
+    copy = 0
+    while first + copy * span < end:
+        shift = copy * span
+        for v in versions:
+            start = v.valid_from + shift
+            stop = v.valid_to + shift if v.valid_to is not None else first + shift + span
+            if start < end:
+                out.append(replace(v, valid_from=start, valid_to=stop if stop < end else None))
+        copy += 1
+    return out
+
+
+def test_index_size_and_build_allocations_grow_linearly_with_versions(history: PriceTable) -> None:
+    month, four = tiled(history.versions, 720), tiled(history.versions, 2_880)
+    ratio = len(four) / len(month)
+    assert 3.6 <= ratio <= 4.4
+
+    def build(versions: list[SheetVersion]) -> tuple[PriceTable, int]:
+        tracemalloc.start()
+        try:
+            table = PriceTable.from_sheets(versions)
+            return table, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    (small, small_peak), (large, large_peak) = build(month), build(four)
+    small_size, large_size = small.index_size(), large.index_size()
+    # One span per version in force for some instant: nothing sized entities × periods.
+    assert small_size["spans"] <= len(month) and large_size["spans"] <= len(four)
+    assert large_size["bytes"] / small_size["bytes"] <= 4.5 / 4 * ratio
+    assert large_peak / small_peak <= 4.5 / 4 * ratio
+    # The old layout's grid, for scale: entities × periods cells, far more than the versions.
+    assert len(large.entities) * large.n_periods > 10 * len(four)
