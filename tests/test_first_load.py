@@ -14,6 +14,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from helpers import run_cli
 
 from catalog.bundle import Bundle, SnapshotInfo
+from catalog.errors import SweepInterrupted
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, ServedDay, memory_day, serve_in_thread
 from catalog.openrouter.fetch import fetch_sweep
 from catalog.openrouter.payload import ALL_KINDS, RawPayload
@@ -204,3 +206,19 @@ def test_catalog_replay_direct_loads_the_chosen_days_and_skips_them_the_second_t
         con.close()
     # Labelled as a replayed recording (not live), with every payload archived.
     assert sources == [(f"replay:{first.id}", 2 + first.models)]
+
+
+def test_a_stop_during_the_direct_load_keeps_every_stored_snapshot_and_the_next_load_goes_on(
+    isolated_data: Path, bundle: Bundle
+) -> None:
+    chosen = bundle.snapshots("models")[:3]
+    stop = threading.Event()
+    con = connect(isolated_data)
+    try:
+        with pytest.raises(SweepInterrupted, match="every snapshot stored so far is complete"):
+            load_bundle(con, bundle, chosen, on_step=lambda _step: stop.set(), stop=stop)
+        assert con.execute("SELECT source FROM snapshots").fetchall() == [(f"replay:{chosen[0].id}",)]
+        rest = load_bundle(con, bundle, chosen)
+    finally:
+        con.close()
+    assert [s.summary is None for s in rest] == [True, False, False]
