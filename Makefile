@@ -35,6 +35,7 @@ wheel-smoke: venv ## build the wheel, install it in a fresh virtualenv in a temp
 
 bench: venv ## the benchmarks (figures, not pass/fail)
 	$(PY) bench/startup.py
+	$(PY) bench/first_start.py
 	$(PY) bench/sync.py
 	$(PY) bench/history.py
 	$(PY) bench/service.py

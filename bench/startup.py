@@ -5,7 +5,8 @@ the tree, the same Python for both), median and min of ``--runs`` runs after one
 
 - ``catalog --help`` and ``catalog <cmd> --help`` for every command (the median over commands is printed too);
 - ``catalog models --json`` on a replayed history: the bundled full days replayed once into a temp DuckDB file by
-  this tree (``catalog replay``, ~30-60 s), or ``--db PATH`` (an existing history, only read).
+  this tree (``catalog replay --direct``, the same history as over HTTP in a few seconds), or ``--db PATH`` (an
+  existing history, only read).
 
 The peer is the same script's figures on ``--base`` (default: the revision before start-up was made lazy),
 extracted with ``git archive`` into a temp directory. Also printed: which heavy libraries ``import catalog.cli``
@@ -94,7 +95,7 @@ def history(db: Path | None, scratch: Path) -> Path:
         return db
     db = scratch / "history.duckdb"
     started = time.perf_counter()
-    run(ROOT, ["replay", "--db", str(db)])
+    run(ROOT, ["replay", "--direct", "--db", str(db)])
     print(f"history: the bundled full days replayed into a temp file in {time.perf_counter() - started:.1f} s")
     return db
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,7 +36,7 @@ from catalog.api import ApiState, create_app
 from catalog.asgi_server import bind, http_url, quiet_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
-from catalog.replay import replay
+from catalog.replay import load_bundle
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
 from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file
@@ -45,7 +45,6 @@ from catalog.times import iso
 from jobs.app import build_app
 from jobs.config import DEFAULT_HOST, DEFAULT_PORT, ServiceConfig
 from jobs.context import JobContext
-from jobs.runner import run_job
 from jobs.scheduler import build_scheduler, next_runs
 from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
@@ -120,13 +119,16 @@ def _load(
     if not chosen:
         return
     log.info(
-        "loading %d bundled snapshots over HTTP%s",
+        "loading %d bundled snapshots%s",
         len(chosen),
         " (replay adds one recorded day per sweep after these)" if isinstance(source, ReplaySource) else "",
     )
     done = iter(range(1, len(chosen) + 1))
+    started = time.monotonic()
     with progress() as bar:
-        replay(con, bundle, chosen, on_step=lambda _step: bar(next(done), len(chosen)), stop=stop)
+        # Directly, not over HTTP: the same parse and store as `catalog replay`, without the round trips.
+        load_bundle(con, bundle, chosen, on_step=lambda _step: bar(next(done), len(chosen)), stop=stop)
+    log.info("loaded %d bundled snapshots in %.1f s", len(chosen), time.monotonic() - started)
 
 
 def run_service(
@@ -172,14 +174,11 @@ def run_service(
         token = secrets.token_urlsafe(24)
         site = site_folder(ctx)
         build = scheduler.get_job("build_site")
-        if build is not None and not (site / "index.html").is_file() and not signals.stop.is_set():
-            # No site yet: build it before serving (a few seconds), so the first page anyone opens is the site.
-            run_job(ctx, "build_site")
-            if signals.stop.is_set():
-                return
-            every = ctx.config.jobs["build_site"].every
-            if every is not None:  # a cron line keeps its own next slot
-                build.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=every))
+        building = build is not None and not (site / "index.html").is_file()
+        if building:
+            # No site yet: serve the history now and build the site as the scheduler's first run (a few seconds;
+            # `/` is the service's JSON index until then), rather than keep the API and /health waiting for it.
+            build.modify(next_run_time=datetime.now(UTC))
         app = build_app(
             ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
         )
@@ -188,7 +187,7 @@ def run_service(
             write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
             wrote_service_file = True
             scheduler.start()
-            _banner(ctx, url, next_runs(scheduler))
+            _banner(ctx, url, next_runs(scheduler), building=building)
             while not signals.stop.wait(0.5):
                 pass
             log.info("stopping: letting the running job commit or roll back …")
@@ -210,12 +209,13 @@ def _no_progress() -> Iterator[Callable[[int, int], None]]:
     yield lambda _done, _total: None
 
 
-def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None]) -> None:
+def _banner(ctx: JobContext, url: str, upcoming: dict[str, datetime | None], *, building: bool) -> None:
     with ctx.writing() as con:
         summary = queries.holdings(con)
+    site_note = "being built, a few seconds; then " if building else ""
     lines = [
         f"catalog service on {url}  (pid {os.getpid()}, stop with Ctrl-C or SIGTERM)",
-        f"  site     {url}/   (the static site in {site_folder(ctx)}, rebuilt after each sweep)",
+        f"  site     {url}/   (the static site in {site_folder(ctx)}, {site_note}rebuilt after each sweep)",
         f"  API      {url}/v1/…   docs {url}/docs   OpenAPI {url}/openapi.json",
         f"  health   {url}/health",
         f"  runs     {url}/jobs/runs",

@@ -71,6 +71,11 @@ def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: s
     "--all", "include_all", is_flag=True, help="Also load the older model-only snapshots (2024-11 → 2026-05)."
 )
 @click.option("--force", is_flag=True, help="Ingest snapshots again even if already stored (adds no versions).")
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Skip HTTP: the same bodies, parser and store, without the fake server's round trips (the same history).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the bundled snapshots and exit.")
 @concurrency_option
 @json_option
@@ -80,6 +85,7 @@ def replay_cmd(
     end: str | None,
     include_all: bool,
     force: bool,
+    direct: bool,
     list_only: bool,
     concurrency: int | None,
     as_json: bool,
@@ -87,7 +93,7 @@ def replay_cmd(
 ) -> None:
     """Walk the bundled recorded days over HTTP (an in-process fake OpenRouter), one snapshot per day."""
     from catalog.bundle import Bundle
-    from catalog.replay import ReplayStep, replay, select_snapshots
+    from catalog.replay import ReplayStep, load_bundle, replay, select_snapshots
 
     bundle = Bundle(bundle_dir())
     if list_only:
@@ -119,8 +125,12 @@ def replay_cmd(
         else:
             click.echo(f"{step.info.id}: {_summary_line(step.summary)}")
 
-    with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
-        replay(con, bundle, chosen, concurrency=concurrency or 8, force=force, on_step=report, progress=progress)
+    if direct:
+        with open_db(db, read_only=False) as con:
+            load_bundle(con, bundle, chosen, force=force, on_step=report)
+    else:
+        with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
+            replay(con, bundle, chosen, concurrency=concurrency or 8, force=force, on_step=report, progress=progress)
     if as_json:
         emit_json(
             [

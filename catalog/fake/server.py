@@ -36,7 +36,7 @@ from catalog.fake.chat import ChatCompletions, ChatRecordingSource
 from catalog.fake.echo_models import with_echo_models
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
-from catalog.fake.responses import encode, error_response, json_response
+from catalog.fake.responses import error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
 
@@ -199,13 +199,13 @@ class FakeOpenRouter:
         model_ref = endpoints_model(request.scope["path"])
         if model_ref is None:
             return _not_found(request.scope["path"])
-        model_id = served.find(model_ref)
-        if model_id is None:
+        body = served.endpoints_body(model_ref)
+        if body is None:
             metadata = None
             if not served.has_endpoints:
                 metadata = {"snapshot": served.info.id, "reason": "models-only snapshot: no endpoint data"}
             return error_response(404, f"Model {model_ref} not found", metadata)
-        return json_response(encode({"data": served.endpoints[model_id]}))
+        return json_response(body)
 
     async def _control_state(self, request: Request) -> Response:
         return json_response(self.state())

@@ -94,6 +94,12 @@ class ServedDay:
         model_id = self.canonical.get(model_ref)
         return model_id if model_id in self.endpoints else None
 
+    def endpoints_body(self, model_ref: str) -> bytes | None:
+        """The ``/models/{model_ref}/endpoints`` body as served, or None (a 404). The HTTP route and the
+        bundle's direct load (``catalog.replay.recorded_sweep``) both take their bytes from here."""
+        model_id = self.find(model_ref)
+        return None if model_id is None else encode({"data": self.endpoints[model_id]})
+
 
 def models_page(models: Sequence[Mapping[str, Any]], total: int, next_url: str | None) -> dict[str, Any]:
     """A ``ModelsListResponse``. ``total_count`` and ``links`` are required by the 2026-08 spec and sent by

@@ -22,9 +22,9 @@ from catalog.openrouter.payload import (
     Sweep,
     assemble,
     endpoints_path,
-    parse_json,
+    read_models,
+    unfetchable_endpoints,
 )
-from catalog.openrouter.records import RecordError, parse_models
 from catalog.settings import FetchSettings
 
 
@@ -56,13 +56,8 @@ async def fetch_sweep(
     async with OpenRouterClient(settings, transport=transport) as client:
         models_raw = await _fetch(client, MODELS_PATH)
         raw.append(models_raw)
-        model_ids: list[str] = []
-        if models_raw.ok:
-            try:
-                records, _ = parse_models(parse_json(models_raw.body or b""))
-                model_ids = [r.model_id for r in records]
-            except (RecordError, ValueError):
-                model_ids = []  # assemble() reports it as the fatal error
+        models_read = read_models(models_raw)  # unusable: assemble() reports it as the fatal error
+        model_ids = [r.model_id for r in models_read.records or ()]
         tasks: list[asyncio.Task[RawPayload]] = []
         if "providers" in wanted and models_raw.ok:
             tasks.append(asyncio.create_task(_fetch(client, PROVIDERS_PATH)))
@@ -72,12 +67,9 @@ async def fetch_sweep(
 
             async def one(model_id: str) -> RawPayload:
                 nonlocal done
-                if any(part in ("", ".", "..") for part in model_id.split("/")):
-                    # A client normalises dot segments away, so this id would fetch another model's list (or
-                    # another resource); it is this model's failure instead.
-                    payload = RawPayload(
-                        endpoints_path(model_id), None, None, f"model id {model_id!r} has an empty or dot path segment"
-                    )
+                unfetchable = unfetchable_endpoints(model_id)
+                if unfetchable is not None:
+                    payload = RawPayload(endpoints_path(model_id), None, None, unfetchable)
                 else:
                     async with gate:
                         payload = await _fetch(client, endpoints_path(model_id))
@@ -89,7 +81,7 @@ async def fetch_sweep(
             tasks.extend(asyncio.create_task(one(m)) for m in model_ids)
         raw.extend(await asyncio.gather(*tasks))
         retries = client.retries
-    sweep = assemble(raw, taken_at=stamp, source=source or settings.base_url, kinds=wanted)
+    sweep = assemble(raw, taken_at=stamp, source=source or settings.base_url, kinds=wanted, models_read=models_read)
     sweep.duration_s = time.monotonic() - started
     sweep.retries = retries
     return sweep

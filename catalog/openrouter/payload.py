@@ -19,6 +19,7 @@ from typing import Any
 from catalog.openrouter.records import (
     EndpointRecord,
     ModelRecord,
+    ParseReport,
     ProviderRecord,
     RecordError,
     parse_endpoints,
@@ -35,6 +36,17 @@ Progress = Callable[[int, int], None]
 
 def endpoints_path(model_id: str) -> str:
     return f"models/{urllib.parse.quote(model_id, safe='/:~')}/endpoints"
+
+
+def unfetchable_endpoints(model_id: str) -> str | None:
+    """Why this model's ``/endpoints`` must not be requested, or None.
+
+    A client normalises dot segments away, so an id with an empty or dot path segment would fetch another
+    model's list (or another resource); it is this model's failure instead.
+    """
+    if any(part in ("", ".", "..") for part in model_id.split("/")):
+        return f"model id {model_id!r} has an empty or dot path segment"
+    return None
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,27 @@ def parse_json(body: bytes) -> Any:
     return json.loads(body, parse_float=Decimal)
 
 
+@dataclass(frozen=True)
+class ModelsRead:
+    """The ``/models`` payload of a sweep, parsed once: its records and report, or why it is unusable."""
+
+    records: list[ModelRecord] | None
+    report: ParseReport | None
+    fatal: str | None
+
+
+def read_models(models_raw: RawPayload | None) -> ModelsRead:
+    """Parse the ``/models`` payload. The fetcher needs its ids before it fetches the endpoints, and hands the
+    result to ``assemble``, so the largest body of a sweep is parsed once."""
+    if models_raw is None or not models_raw.ok:
+        return ModelsRead(None, None, (models_raw.error if models_raw else None) or "no /models payload")
+    try:
+        models, report = parse_models(parse_json(models_raw.body or b""))
+    except (RecordError, ValueError) as exc:
+        return ModelsRead(None, None, f"/models body unusable: {exc}")
+    return ModelsRead(models, report, None)
+
+
 def _count_unknown(sweep: Sweep, fields: Iterable[str]) -> None:
     for name in fields:
         sweep.unknown_fields[name] = sweep.unknown_fields.get(name, 0) + 1
@@ -95,19 +128,25 @@ def _count_price_keys(sweep: Sweep, keys: Iterable[str]) -> None:
         sweep.unknown_price_keys[name] = sweep.unknown_price_keys.get(name, 0) + 1
 
 
-def assemble(raw: list[RawPayload], *, taken_at: datetime, source: str, kinds: frozenset[str]) -> Sweep:
-    """Parse raw payloads into a ``Sweep``. One bad model is a problem for that model, not for the sweep."""
+def assemble(
+    raw: list[RawPayload],
+    *,
+    taken_at: datetime,
+    source: str,
+    kinds: frozenset[str],
+    models_read: ModelsRead | None = None,
+) -> Sweep:
+    """Parse raw payloads into a ``Sweep``. One bad model is a problem for that model, not for the sweep.
+
+    ``models_read``: ``read_models`` of the ``/models`` payload in ``raw``, when the caller already has it.
+    """
     sweep = Sweep(taken_at=taken_at, source=source, kinds=kinds, raw=raw)
     by_path = {p.path: p for p in raw}
-    models_raw = by_path.get(MODELS_PATH)
-    if models_raw is None or not models_raw.ok:
-        sweep.fatal = (models_raw.error if models_raw else None) or "no /models payload"
+    read = models_read if models_read is not None else read_models(by_path.get(MODELS_PATH))
+    if read.fatal is not None or read.records is None or read.report is None:
+        sweep.fatal = read.fatal or "no /models payload"
         return sweep
-    try:
-        models, report = parse_models(parse_json(models_raw.body or b""))
-    except (RecordError, ValueError) as exc:
-        sweep.fatal = f"/models body unusable: {exc}"
-        return sweep
+    models, report = read.records, read.report
     sweep.models = models
     sweep.models_unreadable = report.unreadable_ids
     sweep.models_skipped = report.skipped_ids

@@ -9,20 +9,25 @@ import gzip
 import hashlib
 
 import duckdb
+import pyarrow as pa
 
 from catalog.openrouter.payload import RawPayload
 
 
 def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads: list[RawPayload]) -> int:
-    """Store the payloads of one snapshot (inside the caller's transaction); return new bytes stored."""
+    """Store the payloads of one snapshot (inside the caller's transaction); return new bytes stored.
+
+    Each table gets one bulk insert from an Arrow table: a sweep holds a few hundred payloads, and a
+    statement per row (``executemany``) cost more than parsing them.
+    """
     blobs: dict[str, bytes] = {}
-    rows = []
+    digests: list[str | None] = []
     for payload in payloads:
         digest = None
         if payload.body is not None:
             digest = hashlib.sha256(payload.body).hexdigest()
             blobs.setdefault(digest, payload.body)
-        rows.append((snapshot_id, payload.path, payload.status, digest, payload.error))
+        digests.append(digest)
     known: set[str] = set()
     if blobs:
         known = {
@@ -31,14 +36,44 @@ def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads:
                 "SELECT sha256 FROM raw_blobs WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [list(blobs)]
             ).fetchall()
         }
-    fresh = [(d, len(b), gzip.compress(b, compresslevel=6, mtime=0)) for d, b in blobs.items() if d not in known]
+    fresh = {d: b for d, b in blobs.items() if d not in known}
+    packed = [gzip.compress(b, compresslevel=6, mtime=0) for b in fresh.values()]
     if fresh:
-        con.executemany("INSERT INTO raw_blobs (sha256, size_bytes, gzip_body) VALUES (?, ?, ?)", fresh)
-    if rows:
-        con.executemany(
-            "INSERT INTO raw_payloads (snapshot_id, path, status, sha256, error) VALUES (?, ?, ?, ?, ?)", rows
+        _insert(
+            con,
+            "raw_blobs",
+            pa.table(
+                {
+                    "sha256": pa.array(list(fresh), pa.string()),
+                    "size_bytes": pa.array([len(b) for b in fresh.values()], pa.int32()),
+                    "gzip_body": pa.array(packed, pa.binary()),
+                }
+            ),
         )
-    return sum(len(f[2]) for f in fresh)
+    if payloads:
+        _insert(
+            con,
+            "raw_payloads",
+            pa.table(
+                {
+                    "snapshot_id": pa.array([snapshot_id] * len(payloads), pa.int32()),
+                    "path": pa.array([p.path for p in payloads], pa.string()),
+                    "status": pa.array([p.status for p in payloads], pa.int32()),
+                    "sha256": pa.array(digests, pa.string()),
+                    "error": pa.array([p.error for p in payloads], pa.string()),
+                }
+            ),
+        )
+    return sum(len(b) for b in packed)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    name = f"_incoming_{table}"
+    con.register(name, rows)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+    finally:
+        con.unregister(name)
 
 
 def load_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> list[RawPayload]:
