@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from helpers import built_once, run_cli, shared_data_dir
+from hypothesis import settings
 from site_helpers import Built, Hostile, hostile_day, read_pages, sync_from_fake
 
 from catalog.bundle import Bundle
@@ -22,6 +23,11 @@ from catalog.library import Catalog
 from catalog.replay import replay
 from catalog.store.db import connect
 from catalog.website.build import build_site
+
+# No property test is a timing test: Hypothesis' per-example deadline fails examples that merely ran on a busy
+# machine (two cores shared by every xdist worker), so it is off for the whole suite.
+settings.register_profile("catalog", deadline=None)
+settings.load_profile("catalog")
 
 
 def change_value(field: str, text: str | None) -> Any:
