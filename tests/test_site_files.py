@@ -81,7 +81,7 @@ def test_a_current_etag_gets_a_304_and_a_stale_one_the_page(site: Path) -> None:
         other = http.get("/", headers={"accept-encoding": "gzip", "if-none-match": '"0000"'})
         head = http.head("/", headers={"accept-encoding": "gzip"})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == first.headers["etag"]
-    assert "nosniff" == again.headers["x-content-type-options"]
+    assert again.headers["x-content-type-options"] == "nosniff"
     assert weak.status_code == 304  # If-None-Match compares weakly (RFC 9110)
     assert other.status_code == 200 and other.text == PAGE
     assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == first.headers["etag"]

@@ -45,47 +45,75 @@ def precompress(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+class Output:
+    """The files of one build as they are written: each with its hash and ``.gz``, then the manifest.
+
+    ``code``: the version of the code and templates writing the build. ``previous``: the last build; a file
+    whose bytes it holds under the same name takes its ``.gz`` from there instead of compressing again (when
+    the same code wrote it). ``write`` and ``add`` may run in worker threads (zlib and hashlib release the GIL
+    on large buffers, so they overlap the rendering), each file from one thread only."""
+
+    def __init__(self, folder: Path, code: str, previous: Path | None = None) -> None:
+        self.folder, self.code, self.previous = folder, code, previous
+        last = read_manifest(previous) if previous is not None else None
+        self.before: dict[str, Any] = last["files"] if last is not None and last.get("code") == code else {}
+        self.files: dict[str, FileFacts] = {}
+
+    def write(self, rel: str, data: bytes) -> FileFacts:
+        path = self.folder / rel
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return self._describe(rel, data)
+
+    def add(self, rel: str) -> FileFacts:
+        """A file written by other means (copied, exported): hash it and write its ``.gz``."""
+        return self._describe(rel, (self.folder / rel).read_bytes())
+
+    def _describe(self, rel: str, data: bytes) -> FileFacts:
+        digest = hashlib.sha256(data).hexdigest()
+        packed = None
+        if compressible(rel) and len(data) >= MIN_COMPRESS:
+            packed = self._previous_gzip(rel, digest) or precompress(data)
+            (self.folder / (rel + ".gz")).write_bytes(packed)
+        facts = FileFacts(digest, len(data), len(packed) if packed is not None else None)
+        self.files[rel] = facts
+        return facts
+
+    def _previous_gzip(self, rel: str, digest: str) -> bytes | None:
+        facts = self.before.get(rel)
+        if self.previous is None or not isinstance(facts, dict) or facts.get("sha256") != digest:
+            return None
+        try:
+            packed = (self.previous / (rel + ".gz")).read_bytes()
+        except OSError:
+            return None
+        return packed if len(packed) == facts.get("gzip") else None
+
+    def finish(self, pages: dict[str, str]) -> dict[str, FileFacts]:
+        """Describe every file not yet described (the ``.gz`` written so far are not files of the site) and
+        write the manifest. ``pages``: each rendered page's input fingerprint, kept for the next build."""
+        for root, _dirs, names in os.walk(self.folder):
+            for name in names:
+                rel = Path(root, name).relative_to(self.folder).as_posix()
+                if name.startswith(".") or rel in self.files or (name.endswith(".gz") and rel[:-3] in self.files):
+                    continue  # the marker, the manifest, what is described already
+                self.add(rel)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "code": self.code,
+            "files": {
+                k: {"sha256": v.sha256, "size": v.size, "gzip": v.gzip_size} for k, v in sorted(self.files.items())
+            },
+            "pages": dict(sorted(pages.items())),
+        }
+        (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=0) + "\n", encoding="utf-8")
+        return self.files
+
+
 def finish(folder: Path, pages: dict[str, str], code: str, previous: Path | None = None) -> dict[str, FileFacts]:
-    """Write the ``.gz`` beside each compressible file of ``folder`` and the manifest; return the files' facts.
-
-    ``pages``: each rendered page's input fingerprint, kept for the next build; ``code``: the version of the
-    code and templates that wrote it. ``previous``: the last build; a file whose bytes it holds under the same
-    name takes its ``.gz`` from there instead of compressing again (when the same code wrote it)."""
-    last = read_manifest(previous) if previous is not None else None
-    before = last["files"] if last is not None and last.get("code") == code else {}
-    files: dict[str, FileFacts] = {}
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root, name)
-            rel = path.relative_to(folder).as_posix()
-            if name.startswith("."):
-                continue  # the marker and the manifest itself
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            packed = None
-            if compressible(name) and len(data) >= MIN_COMPRESS:
-                packed = _previous_gzip(previous, rel, before.get(rel), digest) or precompress(data)
-                Path(root, name + ".gz").write_bytes(packed)
-            files[rel] = FileFacts(digest, len(data), len(packed) if packed is not None else None)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "code": code,
-        "files": {k: {"sha256": v.sha256, "size": v.size, "gzip": v.gzip_size} for k, v in files.items()},
-        "pages": dict(sorted(pages.items())),
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=0, sort_keys=False) + "\n", encoding="utf-8")
-    return files
-
-
-def _previous_gzip(previous: Path | None, rel: str, facts: Any, digest: str) -> bytes | None:
-    if previous is None or not isinstance(facts, dict) or facts.get("sha256") != digest or not facts.get("gzip"):
-        return None
-    try:
-        packed = (previous / (rel + ".gz")).read_bytes()
-    except OSError:
-        return None
-    return packed if len(packed) == facts["gzip"] else None
+    """The ``.gz`` of each compressible file of a folder already written, and its manifest."""
+    return Output(folder, code, previous).finish(pages)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
