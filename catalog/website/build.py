@@ -349,12 +349,12 @@ def _swap(work: Path, out: Path) -> None:
 # facts go: the stale-data banner, the footer (as-of instant, build time, data age), the as-of day and a model's
 # chart (its time axis ends at the as-of instant). Every build splices those in, so every page states this
 # build's instant and age while its body comes from whichever build first rendered those inputs. Pages of one
-# entity (a model, its changes, a provider) get a context without the build's instant at all: a template that
-# reached for it would fail (StrictUndefined), not go stale. The global pages (index, providers, changes
-# months, feed, methodology, downloads) are rendered every build.
+# entity (a model, its changes, a provider) and a month's changes get a context without the build's instant at
+# all: a template that reached for it would fail (StrictUndefined), not go stale. The global pages (index,
+# providers, feed, methodology, downloads) are rendered every build.
 
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
-ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html")
+ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html")  # a month's changes too
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
 # endpoint. A page's body is rendered without it (an endpoint row loses these keys, a ranked row its values)
 # and a model page's telemetry cells are spliced in per build like the stamps. What telemetry decides (the
@@ -574,10 +574,12 @@ def _render(
             linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
             shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
             page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=shown, model_ids=linked)
-        months = _months(facts.changes)
+        months = _months(facts.changes, facts.at)
         for index, (month, rows) in enumerate(months):
             target = "changes.html" if index == 0 else f"changes/{month}.html"
-            page("changes.html", target, month=month, changes=rows, months=[m for m, _ in months])
+            linked = sorted({c["model_id"] for c in rows} & model_ids)
+            listed = [m for m, _ in months]
+            page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked)
         page("feed.atom", "feed.atom", entries=_feed_entries(facts))
         page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
         prices_now = cat.prices(facts.at)
@@ -624,12 +626,13 @@ def _windowed(data: dict[str, Any]) -> bool:
     return any(c[1] is not None for m in data["models"] for e in m["endpoints"] for c in e[3])
 
 
-def _months(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Changes by UTC month, newest month first (the changes page is one page a month)."""
+def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
+    as-of month's page says so."""
     months: dict[str, list[dict[str, Any]]] = {}
     for change in changes:  # already newest first
         months.setdefault(change["at"].astimezone(UTC).strftime("%Y-%m"), []).append(change)
-    return list(months.items()) or [(datetime.now(UTC).strftime("%Y-%m"), [])]
+    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
 
 
 def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
