@@ -12,15 +12,18 @@ import gzip
 import hashlib
 import json
 import shutil
+from dataclasses import fields, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from catalog.cost.profile import RankedEndpoint
 from catalog.library import Catalog
 from catalog.store.exports import HISTORY_TABLES
-from catalog.website.build import BuildReport, build_site
+from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site
 from catalog.website.output import MANIFEST, compressible, read_manifest
 
 BUILT_AT = datetime(2026, 8, 6, 9, 30, tzinfo=UTC)  # after the newest snapshot: the data is 17 h old
@@ -111,6 +114,8 @@ def test_every_page_states_this_builds_instant_and_telemetry(builds: dict[str, o
         assert f'<time datetime="{stamp}">' in text, page
         assert "catalog-stamp" not in text, page  # every marker was replaced
         assert "Built 2026-08-06 09:30 UTC" in text, page
+        # 17 h after the newest snapshot, past the default 2 h: the banner is on every page, reused or not.
+        assert 'id="stale-banner"' in text, page
 
 
 def test_a_template_change_renders_every_page_again(replayed_template: Path, tmp_path: Path) -> None:
@@ -153,3 +158,17 @@ def test_each_compressible_file_has_its_gzip_and_the_manifest_its_hash(builds: d
     assert listed["downloads/catalog.duckdb"]["gzip"] is None  # binary: as it is
     assert all(v["gzip"] is None for k, v in listed.items() if k.endswith(".parquet"))
     assert packed > 400
+
+
+def test_a_fingerprint_leaves_out_telemetry_and_nothing_else() -> None:
+    base = RankedEndpoint(**{f.name: None for f in fields(RankedEndpoint)})
+    cache = PageCache(Path("unused"), code="test")
+
+    def key(row: RankedEndpoint) -> str:
+        return cache.fingerprint("model.html", {"model": {"presets": {"chat": [row]}}})
+
+    for name in TELEMETRY_FIELDS:
+        assert key(replace(base, **{name: 99.5})) == key(base), name
+    assert key(replace(base, cost_per_request=Decimal("0.001"))) != key(base)
+    assert key(replace(base, tag="other")) != key(base)
+    assert cache.fingerprint("provider.html", {"x": 1}) != cache.fingerprint("model.html", {"x": 1})

@@ -356,9 +356,10 @@ def _swap(work: Path, out: Path) -> None:
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
 ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html")  # a month's changes too
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
-# endpoint. A page's body is rendered without it (an endpoint row loses these keys, a ranked row its values)
-# and a model page's telemetry cells are spliced in per build like the stamps. What telemetry decides (the
-# order of endpoints that cost the same) stays in the inputs: the ranked lists and the price data keep it.
+# endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
+# left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
+# What telemetry decides (the order of endpoints that cost the same) stays in the inputs: the ranked lists and
+# the price data keep it.
 TELEMETRY_KEYS = ("uptime_last_1d", "latency_p50", "throughput_p50", "telemetry_at", "tie_uptime", "tie_throughput")
 TELEMETRY_FIELDS = ("uptime_last_1d", "latency_p50", "throughput_p50")  # of a ranked endpoint
 CODE_FILES = ("money.py", "freshness.py", "prices.py")  # catalog modules the filters format with
@@ -393,7 +394,9 @@ class PageCache:
         their digits, times with their zone) and fast; equal pickles are equal inputs. (A set would pickle
         in hash order, which differs between processes: a page context holds none, only sorted lists.)"""
         spelled = io.BytesIO()
-        _InputPickler(spelled, protocol=5).dump(context)
+        pickler = pickle.Pickler(spelled, protocol=5)
+        pickler.dispatch_table = _FINGERPRINT_REDUCERS  # type: ignore[assignment]
+        pickler.dump(context)
         return hashlib.sha256(f"{self.code}\0{template}\0".encode() + spelled.getvalue()).hexdigest()[:40]
 
     def body(self, target: str, template: str, context: dict[str, Any], render: Callable[[], str]) -> str:
@@ -447,18 +450,16 @@ def _ranked_inputs(*values: Any) -> None:
     """Stands for a ranked endpoint in a fingerprint (never called: fingerprints are never unpickled)."""
 
 
-class _InputPickler(pickle.Pickler):
-    """Pickles a page context for its fingerprint: a ranked endpoint without its telemetry fields, which no
-    template shows (the order they decided is in the lists); were one shown, a build from nothing would show
-    the new value and the byte-for-byte test of incremental builds would fail."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is RankedEndpoint:
-            return _ranked_inputs, tuple(getattr(obj, name) for name in _RANKED_INPUTS)
-        return NotImplemented
+def _reduce_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
+    """A ranked endpoint in a fingerprint: without its telemetry fields, which no template shows (the order
+    they decided is in the lists); were one shown, a build from nothing would show the new value and the
+    byte-for-byte test of incremental builds would fail."""
+    return _ranked_inputs, tuple(getattr(obj, name) for name in _RANKED_INPUTS)
 
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
+# Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
+_FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
 
 
 def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
@@ -525,8 +526,7 @@ def _render(
         nonlocal done
         depth = target.count("/")
         root = "../" * depth
-        path = (work / target).resolve()
-        if not path.is_relative_to(work.resolve()):  # page_name makes this impossible; a last guard
+        if os.path.isabs(target) or ".." in target.split("/"):  # page_name makes this impossible; a last guard
             raise InputError(f"refusing to write {target!r} outside the site folder")
         rows = telemetry or []
         marks = {**stamps, "telemetry": [Markup(STAMP.format(f"telemetry-{i}")) for i in range(len(rows))]}
