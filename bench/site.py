@@ -1,28 +1,39 @@
-"""Benchmark: the static site build (``catalog site build``, ``build_site``) over the 20 recorded days, and its size.
+"""Benchmark: the static site build (``catalog site build``, ``build_site``), its incremental rebuild after one
+sweep, and ``/`` served by ``catalog up`` under load, each beside today's code (``--peer-rev``) in the same run.
 
 Prepares the history like the other benchmarks: the 20 bundled full days replayed into a temp DuckDB file
-(``catalog.replay.replay``, ~30-60 s), or ``--db PATH`` (an existing history, opened read-only and left as it is).
-Then one warm-up build and ``--runs`` timed builds, each as ``catalog site build`` does it: open the history
-(``Catalog.open``, so the price table is built inside the clock) and ``build_site`` into a new folder. Reported: the
-median and min build time, and what the build wrote: total bytes, pages, the largest and the median model page,
-``index.html`` and the downloads (CSV, Parquet, JSON and the DuckDB file).
+(``catalog.replay.replay``, ~30-60 s), or ``--db PATH`` (an existing history, opened read-only and left as it is);
+``--long-db PATH`` adds a longer one (e.g. ``bench/history.py``'s 720 hourly snapshots) for the incremental rebuild.
+Today's code is a temporary ``git worktree`` of ``--peer-rev``; both trees run the same child scripts with
+``PYTHONPATH`` set to their tree, so neither gets a warmer process:
 
-The peer, in the same run: what a user does without the batch — ``Catalog.cheapest(model, preset)`` once per model
-listed at the as-of instant, for each of the three presets (the price table built before the clock starts, in the
-peer's favour). Beside it, the same rankings as the site gets them: one ``Catalog.cheapest(None, preset)`` per preset;
-the site prices every model for the three workloads plus every price version's history this way, one batch each.
-The per-model loop is checked against the batch (same cheapest endpoint and cost for every model).
+1. **Full build**: one warm-up and ``--runs`` timed builds into new folders, each as ``catalog site build`` does it
+   (``Catalog.open``, so the price table is built inside the clock, then ``build_site``). Target ≤ 3 s.
+2. **Incremental rebuild after one sweep**: a build as of the second newest snapshot, then the newest into the same
+   folder (today's code has no incremental build: the figure is its full build). Target ≤ 1 s (the issue sets it
+   at a year of history).
+3. **``/`` at ``--connections``** with ``wrk`` (``Accept-Encoding: gzip``, as a browser): the site app of
+   ``catalog up`` (``jobs.app.site_or_api``) in a uvicorn child, quiet and while a thread of that process rebuilds
+   and swaps the served site in a loop (what follows every sweep). Target ≥ 500 req/s during the rebuilds.
 
-Targets: a build ≤ 5 s; every model page ≤ 100 kB (1 kB = 1,000 bytes).
+Then what the build wrote (bytes, pages, the largest and the median model page, ``index.html``, downloads), and
+the batch-vs-loop rankings check (``--peer-runs``; 0 skips it): ``Catalog.cheapest(model, preset)`` per model for
+the three presets against one ``Catalog.cheapest(None, preset)`` per preset.
 
-    python bench/site.py [--db PATH] [--runs 5] [--peer-runs 1]
+    python bench/site.py [--db PATH] [--long-db PATH] [--peer-rev 95d6f93] [--runs 3] [--peer-runs 0]
+        [--connections 30] [--duration 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,8 +50,81 @@ from catalog.store.queries import models_as_of
 from catalog.website.build import BuildReport, build_site, rfc3339
 from catalog.website.presets import PRESETS
 
-TARGET_BUILD_S = 5.0
+TARGET_BUILD_S = 3.0
+TARGET_INCREMENTAL_S = 1.0
+TARGET_RPS = 500
 TARGET_MODEL_PAGE = 100_000
+ROOT = Path(__file__).resolve().parent.parent
+
+# Child scripts, run with PYTHONPATH set to one tree (ours or today's): the same harness for both.
+FULL_BUILDS = """
+import json, shutil, sys, time
+from pathlib import Path
+from catalog.library import Catalog
+from catalog.website.build import build_site
+db, scratch, runs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+times = []
+for run in range(runs + 1):  # the first is the warm-up
+    out = scratch / f"full-{run}"
+    started = time.perf_counter()
+    with Catalog.open(db) as cat:
+        build_site(cat, out)
+    times.append(time.perf_counter() - started)
+    if run < runs:
+        shutil.rmtree(out)
+print(json.dumps({"warm_up": times[0], "runs": times[1:], "out": str(out)}))
+"""
+INCREMENTAL = """
+import json, sys, time
+from pathlib import Path
+from catalog.library import Catalog
+from catalog.website.build import build_site
+db, out = Path(sys.argv[1]), Path(sys.argv[2])
+found = {}
+with Catalog.open(db) as cat:
+    taken = [r[0] for r in cat.con.execute(
+        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 2").fetchall()]
+    started = time.perf_counter()
+    first = build_site(cat, out, at=taken[1])
+    found["first"] = time.perf_counter() - started
+    for name, at in (("after_sweep", taken[0]), ("nothing_new", taken[0])):
+        started = time.perf_counter()
+        report = build_site(cat, out, at=at)
+        found[name] = time.perf_counter() - started
+        found[name + "_rendered"] = getattr(report, "rendered", report.pages)
+        found[name + "_reused"] = getattr(report, "reused", 0)
+    found["pages"] = report.pages
+print(json.dumps(found))
+"""
+SERVE_SITE = """
+import sys, threading, time
+from pathlib import Path
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from catalog.asgi_server import bind, quiet_config
+from catalog.library import Catalog
+from catalog.website.build import build_site
+from jobs.app import site_or_api
+site, db, busy = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "busy"
+before = Route("/", lambda _request: PlainTextResponse("no site yet"))
+app = Starlette(routes=[Mount("/", app=site_or_api(site, None, before))])
+def rebuild():  # what follows every sweep in catalog up: a build in a thread of the serving process
+    with Catalog.open(db) as cat:
+        taken = [r[0] for r in cat.con.execute(
+            "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 2").fetchall()]
+        n = 0
+        while True:
+            build_site(cat, site, at=taken[n % 2])
+            n += 1
+            print(f"rebuilt {n}", flush=True)
+if busy:
+    threading.Thread(target=rebuild, daemon=True).start()
+sock = bind("127.0.0.1", 0)
+print(f"site on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+uvicorn.Server(quiet_config(app)).run(sockets=[sock])
+"""
 
 
 def verdict(ok: bool) -> str:
@@ -76,7 +160,12 @@ def build_once(db: Path, out: Path) -> tuple[float, BuildReport]:
 
 
 def output_sizes(root: Path) -> dict[str, Any]:
-    sizes = {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    sizes = {
+        p.relative_to(root).as_posix(): p.stat().st_size
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".gz" and not p.name.startswith(".")
+    }
+    packed = sum(p.stat().st_size for p in root.rglob("*.gz"))
     pages = {k: v for k, v in sizes.items() if k.startswith("models/") and not k.endswith(".changes.html")}
     downloads = [v for k, v in sizes.items() if k.startswith("downloads/")]
     return {
@@ -87,6 +176,7 @@ def output_sizes(root: Path) -> dict[str, Any]:
         "largest": max(pages.items(), key=lambda kv: kv[1]) if pages else ("-", 0),
         "median": statistics.median(pages.values()) if pages else 0,
         "downloads": (len(downloads), sum(downloads)),
+        "gzip": packed,
     }
 
 
@@ -107,7 +197,7 @@ def cheapest_each(ranked: list[RankedEndpoint]) -> dict[str, tuple[str, Decimal]
     return first
 
 
-def peer(db: Path, report: BuildReport, runs: int) -> dict[str, Any]:
+def peer_check(db: Path, report: BuildReport, runs: int) -> dict[str, Any]:
     """Per-model ``cheapest`` for every listed model and preset, against one batch call per preset."""
     with Catalog.open(db) as cat:
         models = models_as_of(cat.con, report.at)["model_id"].to_list()
@@ -138,59 +228,188 @@ def peer(db: Path, report: BuildReport, runs: int) -> dict[str, Any]:
     }
 
 
+def peer_worktree(rev: str, into: Path) -> Path:
+    subprocess.run(["git", "worktree", "add", "--detach", str(into), rev], cwd=ROOT, check=True, capture_output=True)
+    return into
+
+
+def child(tree: Path, script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` with ``tree``'s code; its last line of output is JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{script.splitlines()[1]} … in {tree} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def wrk(url: str, conns: int, duration: int) -> dict[str, float]:
+    cmd = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    text = subprocess.run([*cmd, "-H", "Accept-Encoding: gzip", url], capture_output=True, text=True, check=True).stdout
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+    def latency(pct: str) -> float:
+        found = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        assert found is not None, text
+        return float(found.group(1)) * scale[found.group(2)]
+
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    assert rps is not None, text
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "bad": (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0),
+    }
+
+
+def serve_and_load(tree: Path, site: Path, db: Path, busy: bool, args: argparse.Namespace) -> dict[str, float]:
+    """``/`` under wrk, from a uvicorn child of ``tree`` serving ``site`` (``busy``: rebuilding it meanwhile)."""
+    log = args.tmp / f"serve-{tree.name}-{'busy' if busy else 'quiet'}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE_SITE, str(site), str(db), "busy" if busy else "quiet"],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := re.search(r"site on (http://\S+)", log.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the site server gave no address:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        if busy:  # load starts once the first rebuild is under way
+            while "rebuilt 1" not in log.read_text() and proc.poll() is None:
+                time.sleep(0.1)
+        result = wrk(found.group(1) + "/", args.connections, args.duration)
+        result["rebuilds"] = log.read_text().count("rebuilt ") - (1 if busy else 0)
+        return result
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def incremental_line(label: str, found: dict[str, Any]) -> str:
+    return (
+        f"  {label:<40}{found['after_sweep']:>8.2f} s   {found['after_sweep_rendered']:>4} of {found['pages']} pages "
+        f"rendered; nothing new: {found['nothing_new']:.2f} s ({found['nothing_new_rendered']} rendered)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="an existing history (read-only) instead of a fresh replay")
-    parser.add_argument("--runs", type=int, default=5, help="timed builds after one warm-up")
-    parser.add_argument("--peer-runs", type=int, default=1, help="runs of the per-model loop (~25 s each)")
+    parser.add_argument("--long-db", type=Path, help="a longer history for the incremental rebuild (read-only)")
+    parser.add_argument("--peer-rev", default="95d6f93", help="today's code: the revision measured beside ours")
+    parser.add_argument("--runs", type=int, default=3, help="timed full builds after one warm-up")
+    parser.add_argument("--peer-runs", type=int, default=0, help="runs of the per-model cheapest loop (~25 s each)")
+    parser.add_argument("--connections", type=int, default=30)
+    parser.add_argument("--duration", type=int, default=8, help="seconds of each wrk run")
     args = parser.parse_args()
-    if min(args.runs, args.peer_runs) < 1:
-        parser.error("--runs and --peer-runs must be 1 or more")
+    if args.runs < 1 or args.peer_runs < 0:
+        parser.error("--runs must be 1 or more, --peer-runs 0 or more")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is needed for the load figure (apt install wrk)")
 
     with tempfile.TemporaryDirectory(prefix="bench-site-") as scratch:
-        tmp = Path(scratch)
+        tmp = args.tmp = Path(scratch)
         db = prepare(args.db, tmp)
-        warm_s, report = build_once(db, tmp / "warm-up")
-        shutil.rmtree(tmp / "warm-up")
-        print(f"warm-up build: {warm_s:.2f} s, {report.pages} pages as of {rfc3339(report.at)}")
-        build_s = []
-        for run in range(args.runs):
-            out = tmp / f"site-{run}"
-            seconds, report = build_once(db, out)
-            build_s.append(seconds)
-            print(f"  build {run + 1}: {seconds:.2f} s")
-            if run < args.runs - 1:
-                shutil.rmtree(out)
-        sizes = output_sizes(tmp / f"site-{args.runs - 1}")
-        print(f"peer: Catalog.cheapest(model, preset) for {len(PRESETS)} presets per model ...")
-        theirs = peer(db, report, args.peer_runs)
+        peer = peer_worktree(args.peer_rev, tmp / "peer")
+        try:
+            run_all(args, db, peer, tmp)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(peer)], cwd=ROOT, capture_output=True)
 
-    median, fastest = statistics.median(build_s), min(build_s)
-    calls = theirs["models"] * len(PRESETS)
-    loop, batch = statistics.median(theirs["loop_s"]), statistics.median(theirs["batch_s"])
-    largest_name, largest = sizes["largest"]
-    files, downloads = sizes["downloads"]
+
+def run_all(args: argparse.Namespace, db: Path, peer: Path, tmp: Path) -> None:
+    print(f"peer (today's code): {args.peer_rev} in a temporary git worktree; {os.cpu_count()} cores", flush=True)
+    full = {}
+    for label, tree in (("ours", ROOT), ("today", peer)):
+        (tmp / label).mkdir()
+        full[label] = child(tree, FULL_BUILDS, str(db), str(tmp / label), str(args.runs))
+        print(f"  full builds, {label}: {', '.join(f'{t:.2f}' for t in full[label]['runs'])} s", flush=True)
+    incremental = {
+        label: child(tree, INCREMENTAL, str(db), str(tmp / f"inc-{label}" / "site"))
+        for label, tree in (("ours", ROOT), ("today", peer))
+    }
+    long_history = None
+    if args.long_db is not None:
+        long_history = {
+            label: child(tree, INCREMENTAL, str(args.long_db), str(tmp / f"long-{label}" / "site"))
+            for label, tree in (("ours", ROOT), ("today", peer))
+        }
+    served = {}
+    for label, tree in (("ours", ROOT), ("today", peer)):
+        site = tmp / f"inc-{label}" / "site"  # the incremental run's site: as of the newest snapshot
+        for busy in (False, True):
+            served[(label, busy)] = serve_and_load(tree, site, db, busy, args)
+            print(f"  / {label} {'during rebuilds' if busy else 'quiet'}: {served[(label, busy)]['rps']:,.0f} req/s")
+    sizes = output_sizes(Path(full["ours"]["out"]))
+    with Catalog.open(db) as cat:
+        report = build_site(cat, tmp / "report")
+    theirs = peer_check(db, report, args.peer_runs) if args.peer_runs else None
+
     print()
     print(f"site build: {report.models} models, {report.providers} providers, as of {rfc3339(report.at)}")
-    print(f"  {'':<34}{'median':>10}{'min':>10}   target")
-    build_verdict = f"≤ {TARGET_BUILD_S:g} s: {verdict(median <= TARGET_BUILD_S)}"
-    print(f"  {'build (open + build_site)':<34}{median:>8.2f} s{fastest:>8.2f} s   {build_verdict}")
-    print(f"  ({args.runs} runs after one warm-up of {warm_s:.2f} s)")
+    print(f"  {'full build (open + build_site)':<40}{'median':>9}{'min':>9}   target")
+    for label in ("ours", "today"):
+        times = full[label]["runs"]
+        name = "ours" if label == "ours" else f"today ({args.peer_rev})"
+        ok = f"≤ {TARGET_BUILD_S:g} s: {verdict(statistics.median(times) <= TARGET_BUILD_S)}" if label == "ours" else ""
+        print(f"  {name:<40}{statistics.median(times):>7.2f} s{min(times):>7.2f} s   {ok}")
+    print(f"  ({args.runs} runs after one warm-up each, in a child process per tree)")
+    print("incremental rebuild after one sweep (as of the second newest snapshot, then the newest), 20 days")
+    for label in ("ours", "today"):
+        print(
+            incremental_line(
+                "ours" if label == "ours" else f"today ({args.peer_rev}, a full build)", incremental[label]
+            )
+        )
+    ok = incremental["ours"]["after_sweep"] <= TARGET_INCREMENTAL_S
+    print(f"  target ≤ {TARGET_INCREMENTAL_S:g} s (the issue's, at a year): {verdict(ok)} at 20 days")
+    if long_history is not None:
+        print(f"incremental rebuild after one sweep, {args.long_db.name}")
+        for label in ("ours", "today"):
+            line = incremental_line("ours" if label == "ours" else f"today ({args.peer_rev})", long_history[label])
+            print(line)
+    print(f"/ at {args.connections} connections, wrk {args.duration} s, Accept-Encoding: gzip")
+    print(f"  {'':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rebuilds':>10}")
+    for (label, busy), r in served.items():
+        who = "ours" if label == "ours" else f"today ({args.peer_rev})"
+        name = f"{who}, {'during rebuilds' if busy else 'quiet'}"
+        print(f"  {name:<40}{r['rps']:>9,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['bad']:>8}{r['rebuilds']:>10}")
+    print(f"  target ≥ {TARGET_RPS} req/s during rebuilds: {verdict(served[('ours', True)]['rps'] >= TARGET_RPS)}")
+    largest_name, largest = sizes["largest"]
+    files, downloads = sizes["downloads"]
     print("output")
     print(f"  {'pages':<34}{report.pages:>10,}")
-    print(f"  {'total':<34}{kb(sizes['bytes']):>10}   in {sizes['files']:,} files")
+    print(f"  {'total':<34}{kb(sizes['bytes']):>10}   in {sizes['files']:,} files, and {kb(sizes['gzip'])} of .gz")
     print(f"  {'index.html':<34}{kb(sizes['index']):>10}")
     print(f"  {'model pages':<34}{sizes['model_pages']:>10,}")
     print(f"  {'  largest':<34}{kb(largest):>10}   {largest_name}; ≤ 100 kB: {verdict(largest <= TARGET_MODEL_PAGE)}")
     print(f"  {'  median':<34}{kb(sizes['median']):>10}")
     print(f"  {'downloads/':<34}{kb(downloads):>10}   in {files} files")
-    print(f"rankings for {len(PRESETS)} presets × {theirs['models']} models ({calls:,} rankings)")
-    print(f"  {'peer: cheapest(model, preset) loop':<34}{loop:>8.2f} s   {loop / calls * 1000:.1f} ms per call")
-    print(f"  {'batch: cheapest(None, preset) × 3':<34}{batch:>8.2f} s   {loop / batch:,.0f}× faster than the loop")
-    whole = f"rankings + histories + pages + downloads; the loop alone is {loop / median:.1f}× the whole build"
-    print(f"  {'whole site build (above)':<34}{median:>8.2f} s   {whole}")
-    agree = f"{theirs['agree']:,} of {theirs['compared']:,}"
-    print(f"  loop and batch give the same cheapest endpoint and cost (or none) for {agree} (model, preset) pairs")
+    if theirs is not None:
+        calls = theirs["models"] * len(PRESETS)
+        loop, batch = statistics.median(theirs["loop_s"]), statistics.median(theirs["batch_s"])
+        print(f"rankings for {len(PRESETS)} presets × {theirs['models']} models ({calls:,} rankings)")
+        print(f"  {'peer: cheapest(model, preset) loop':<34}{loop:>8.2f} s   {loop / calls * 1000:.1f} ms per call")
+        print(f"  {'batch: cheapest(None, preset) × 3':<34}{batch:>8.2f} s   {loop / batch:,.0f}× faster than the loop")
+        agree = f"{theirs['agree']:,} of {theirs['compared']:,}"
+        print(f"  loop and batch give the same cheapest endpoint and cost (or none) for {agree} (model, preset) pairs")
 
 
 if __name__ == "__main__":

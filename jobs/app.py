@@ -16,11 +16,9 @@ from typing import Any
 from apscheduler.schedulers.base import BaseScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.exact_json import jsonable
@@ -30,6 +28,7 @@ from jobs.context import JobContext
 from jobs.health import health_report, service_facts
 from jobs.registry import JOBS
 from jobs.scheduler import next_runs, run_soon
+from jobs.site_files import SiteFiles
 
 
 def error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
@@ -51,14 +50,9 @@ def site_or_api(site: Path, api: ASGIApp | None, before_site: ASGIApp) -> ASGIAp
     The site folder is looked up on every request, so a rebuild (swapped in whole) is served at once. Before
     the first build, ``/`` is ``before_site`` (the service's JSON index) and every other site path a 404.
     """
-    # Pages are text with much repetition (the index embeds every price): gzip makes them a fraction the size.
-    # Downloads that are already compact binary (Parquet, DuckDB) are sent as they are.
-    files = GZipMiddleware(
-        StaticFiles(directory=site, html=True, check_dir=False),
-        minimum_size=1024,
-        compresslevel=6,
-        exclude_content_types=("application/octet-stream", "application/vnd.apache.parquet"),
-    )
+    # Pages are text with much repetition (the index embeds every price): each build writes a .gz of each, served
+    # with ETags from its content hash; downloads that are already compact binary (Parquet, DuckDB) go as they are.
+    files = SiteFiles(site)
 
     async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:

@@ -42,7 +42,8 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     facts = report.to_dict()
     where = "(dry run, not kept)" if dry_run else f"into {report.out}"
     line = (
-        f"built {report.pages} pages ({report.models} models, {report.providers} providers) as of "
-        f"{facts['as_of']} in {report.seconds:.1f} s {where}"
+        f"built {report.pages} pages ({report.models} models, {report.providers} providers; {report.rendered} "
+        f"rendered, {report.reused} unchanged since the last build) as of {facts['as_of']} in {report.seconds:.1f} s "
+        f"{where}"
     )
     return JobResult("ok", line, rows_changed=0, detail=facts)

@@ -175,7 +175,9 @@ def test_feed_is_atom_with_id_title_and_updated_per_entry(site: Built) -> None:
 def test_downloads_exist_in_every_format(site: Built) -> None:
     downloads = site.out / "downloads"
     expected = {f"{stem}.{fmt}" for stem in DOWNLOAD_STEMS for fmt in ("csv", "parquet", "json")}
-    assert expected | {"catalog.duckdb"} == {p.name for p in downloads.iterdir()}
+    # Beside each text file its gzip, written once by the build for the service to send (binary ones: none).
+    packed = {f"{name}.gz" for name in expected if not name.endswith(".parquet")}
+    assert expected | packed | {"catalog.duckdb"} == {p.name for p in downloads.iterdir()}
     assert all((downloads / name).stat().st_size > 0 for name in expected)
 
 
@@ -342,8 +344,9 @@ def test_rebuilding_into_the_same_folder_replaces_it(hostile: Hostile, tmp_path:
     assert not (out / "stale.html").exists() and not (out / "models" / "gone.html").exists()
     assert (out / "index.html").exists() and (out / "index.html").read_text() != ""
     assert Page(first).model_rows == Page((out / "index.html").read_text()).model_rows
-    # No work or old folder is left beside it (the lock file that orders builds of one folder stays).
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", "site"]
+    # No work or old folder is left beside it (the lock file that orders builds of one folder stays, and the
+    # cache of page bodies the next build takes unchanged pages from).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", ".site.pages", "site"]
 
 
 def test_a_killed_builds_leftovers_go_and_a_path_that_cannot_be_written_is_named(
@@ -354,7 +357,7 @@ def test_a_killed_builds_leftovers_go_and_a_path_that_cannot_be_written_is_named
         (tmp_path / leftover / "models").mkdir(parents=True)
     with Catalog.open(hostile.db) as cat:
         build_site(cat, out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", "site"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", ".site.pages", "site"]
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     done = run_cli("site", "build", "--db", str(hostile.db), "--out", str(blocker / "site"))

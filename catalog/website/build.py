@@ -10,15 +10,19 @@ folder can be hosted under any path by any static file server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import glob
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,8 +32,11 @@ from urllib.parse import urlsplit
 
 import jinja2
 import polars as pl
+from markupsafe import Markup
 
+import catalog
 from catalog import money, settings
+from catalog.cost.profile import RankedEndpoint
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
 from catalog.library import Catalog
@@ -41,6 +48,7 @@ from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
 from catalog.website import chart
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
+from catalog.website.output import Output
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
 
@@ -176,6 +184,19 @@ def environment(templates: Path) -> jinja2.Environment:
     return env
 
 
+_ENVIRONMENTS: dict[tuple[Path, str], jinja2.Environment] = {}
+
+
+def _environment(templates: Path, code: str) -> jinja2.Environment:
+    """One environment per templates folder and code version: the service builds after every sweep, and
+    compiling the templates again each time costs more than rendering a page."""
+    key = (templates.resolve(), code)
+    if key not in _ENVIRONMENTS:
+        _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[key] = environment(templates)
+    return _ENVIRONMENTS[key]
+
+
 @dataclass(frozen=True)
 class BuildReport:
     out: Path
@@ -186,6 +207,8 @@ class BuildReport:
     bytes: int
     seconds: float
     largest_model_page: tuple[str, int]
+    rendered: int = 0  # pages rendered by this build
+    reused: int = 0  # pages whose inputs were unchanged since the last build, taken from it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +220,8 @@ class BuildReport:
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "largest_model_page": {"page": self.largest_model_page[0], "bytes": self.largest_model_page[1]},
+            "rendered": self.rendered,
+            "reused": self.reused,
         }
 
 
@@ -209,13 +234,18 @@ def build_site(
     progress: Callable[[int, int], None] | None = None,
     base_url: str | None = None,
     stale_after: float | None = None,
+    built_at: datetime | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
     ``base_url``: where the site will be served; the Atom feed resolves its links against it (feed readers
     fetch a feed without the page around it). ``stale_after``: seconds the newest snapshot may be old at build
     time before every page carries a banner saying the data is old (``catalog.settings.stale_after``: the
-    service passes twice its sweep interval; else ``CATALOG_STALE_AFTER``, else 2 h)."""
+    service passes twice its sweep interval; else ``CATALOG_STALE_AFTER``, else 2 h). ``built_at``: the build
+    time the pages state (default: now; a fixed one makes two builds of the same data byte-identical).
+
+    Incremental: a page whose inputs are those of a page the last build of ``out`` rendered is not rendered
+    again (``PageCache``); the output is byte for byte what a build from nothing gives."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -240,7 +270,6 @@ def build_site(
             "give a later instant or leave --as-of out for the newest"
         )
     at = shown
-    facts = gather(cat, at)
     out = out.resolve()
     if out.exists() and not (out / MARKER).is_file() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(
@@ -252,18 +281,31 @@ def build_site(
         with _build_lock(out):
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
-                built_at = now()
+                built_at = built_at or now()
                 age = snapshot_log(cat.con).age(at, settings.stale_after(stale_after), when=built_at)
                 assert age is not None  # the history holds a good snapshot: ``newest``
-                pages = _render(facts, cat, work, site_templates, age, built_at, progress, base_url)
+                cache = PageCache(out.parent / f".{out.name}.pages", code_version(site_templates))
+                output = Output(work, cache.code, previous=out if (out / MARKER).is_file() else None)
+                # The history downloads are DuckDB's work (it releases the GIL): they run beside the rest.
+                with ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
+                    history = side.submit(_history_downloads, cat, output, at)
+                    try:
+                        facts = gather(cat, at)
+                        pages = _render(
+                            facts, cat, output, site_templates, age, built_at, progress, base_url, cache, history
+                        )
+                    finally:
+                        history.cancel()
+                output.finish(cache.used)
                 _swap(work, out)
+                cache.prune()
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         where = exc.filename or out
         raise InputError(f"could not write the site to {out}: {exc.strerror or exc} ({where})") from None
     sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
-    model_pages = {k: v for k, v in sizes.items() if k.startswith("models/")}
+    model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and k.endswith(".html")}
     largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
     return BuildReport(
         out=out,
@@ -274,6 +316,8 @@ def build_site(
         bytes=sum(sizes.values()),
         seconds=time.perf_counter() - started,
         largest_model_page=largest,
+        rendered=cache.rendered,
+        reused=cache.reused,
     )
 
 
@@ -299,107 +343,296 @@ def _swap(work: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+# -- incremental builds ------------------------------------------------------------------------------------
+#
+# A page is rendered from its inputs (its template context) into a *body* with markers where the build's own
+# facts go: the stale-data banner, the footer (as-of instant, build time, data age), the as-of day and a model's
+# chart (its time axis ends at the as-of instant). Every build splices those in, so every page states this
+# build's instant and age while its body comes from whichever build first rendered those inputs. Pages of one
+# entity (a model, its changes, a provider) and a month's changes get a context without the build's instant at
+# all: a template that reached for it would fail (StrictUndefined), not go stale. The global pages (index,
+# providers, feed, methodology, downloads) are rendered every build.
+
+STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
+ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html")  # a month's changes too
+# Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
+# endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
+# left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
+# What telemetry decides (the order of endpoints that cost the same) stays in the inputs: the ranked lists and
+# the price data keep it.
+TELEMETRY_KEYS = ("uptime_last_1d", "latency_p50", "throughput_p50", "telemetry_at", "tie_uptime", "tie_throughput")
+TELEMETRY_FIELDS = ("uptime_last_1d", "latency_p50", "throughput_p50")  # of a ranked endpoint
+CODE_FILES = ("money.py", "freshness.py", "prices.py")  # catalog modules the filters format with
+
+
+def code_version(site_templates: Path) -> str:
+    """What renders a page besides its inputs: the templates, the website code, the money formatting, and the
+    versions of the package and of Jinja. A change to any of them renders every page again."""
+    digest = hashlib.sha256(f"catalog {catalog.__version__}; jinja2 {jinja2.__version__}".encode())
+    package = Path(__file__).resolve().parent
+    sources = sorted((site_templates / "templates").glob("*")) + sorted(package.glob("*.py"))
+    sources += [package.parent / name for name in CODE_FILES]
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+class PageCache:
+    """The bodies of the pages the last builds of a site rendered, by the fingerprint of their inputs.
+
+    Kept beside the site (``.<out>.pages/<fingerprint>.body``): a static host serving ``out`` never sees it.
+    Written under the build lock, each body through a temporary name, so a killed build leaves no partial
+    body; after the swap, bodies this build did not use are removed."""
+
+    def __init__(self, folder: Path, code: str) -> None:
+        self.folder, self.code = folder, code
+        self.used: dict[str, str] = {}  # page -> fingerprint
+        self.rendered = self.reused = 0
+
+    def fingerprint(self, template: str, context: dict[str, Any]) -> str:
+        """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
+        their digits, times with their zone) and fast; equal pickles are equal inputs. (A set would pickle
+        in hash order, which differs between processes: a page context holds none, only sorted lists.)"""
+        spelled = io.BytesIO()
+        pickler = pickle.Pickler(spelled, protocol=5)
+        pickler.dispatch_table = _FINGERPRINT_REDUCERS  # type: ignore[assignment]
+        pickler.dump(context)
+        return hashlib.sha256(f"{self.code}\0{template}\0".encode() + spelled.getvalue()).hexdigest()[:40]
+
+    def body(self, target: str, template: str, context: dict[str, Any], render: Callable[[], str]) -> str:
+        key = self.fingerprint(template, context)
+        self.used[target] = key
+        path = self.folder / f"{key}.body"
+        with contextlib.suppress(OSError):
+            text = path.read_text(encoding="utf-8")
+            self.reused += 1
+            return text
+        text = render()
+        self.rendered += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".tmp-{os.getpid()}")
+        scratch.write_text(text, encoding="utf-8")
+        scratch.rename(path)
+        return text
+
+    def prune(self) -> None:
+        keep = {f"{key}.body" for key in self.used.values()}
+        with contextlib.suppress(OSError):
+            for path in self.folder.iterdir():
+                if path.name not in keep:
+                    path.unlink(missing_ok=True)
+
+
+def telemetry_cells(row: dict[str, Any]) -> str:
+    """The uptime, latency and throughput cells of a model page's endpoint row."""
+    uptime, latency, throughput = row["uptime_last_1d"], row["latency_p50"], row["throughput_p50"]
+    cells = (
+        "—" if uptime is None else f"{uptime:.1f} %",
+        "—" if latency is None else f"{latency / 1000:.2f} s",
+        "—" if throughput is None else f"{throughput:.0f}",
+    )
+    return "\n".join(f'<td class="num">{cell}</td>' for cell in cells)
+
+
+def _without_telemetry_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in TELEMETRY_KEYS}
+
+
+def _model_inputs(model: dict[str, Any]) -> dict[str, Any]:
+    """What a model page is rendered from: the model without its endpoints' telemetry and without the index's
+    price-change columns (a model page shows neither; a template that reached for them would fail)."""
+    shown = {k: v for k, v in model.items() if k != "change"}
+    shown["endpoints_now"] = [_without_telemetry_row(r) for r in model["endpoints_now"]]
+    return shown
+
+
+def _ranked_inputs(*values: Any) -> None:
+    """Stands for a ranked endpoint in a fingerprint (never called: fingerprints are never unpickled)."""
+
+
+def _reduce_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
+    """A ranked endpoint in a fingerprint: without its telemetry fields, which no template shows (the order
+    they decided is in the lists); were one shown, a build from nothing would show the new value and the
+    byte-for-byte test of incremental builds would fail."""
+    return _ranked_inputs, tuple(getattr(obj, name) for name in _RANKED_INPUTS)
+
+
+_RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
+# Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
+_FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
+
+
+def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: Markup(STAMP.format(name)) for name in names}
+
+
+def _splice(body: str, parts: dict[str, str], rows: list[str]) -> str:
+    for name, text in parts.items():
+        body = body.replace(STAMP.format(name), text)
+    for index, text in enumerate(rows):
+        body = body.replace(STAMP.format(f"telemetry-{index}"), text, 1)
+    return body
 
 
 def _render(
     facts: SiteFacts,
     cat: Catalog,
-    work: Path,
+    output: Output,
     site_templates: Path,
     age: DataAge,
     built_at: datetime,
     progress: Callable[[int, int], None] | None,
     base_url: str | None,
+    cache: PageCache,
+    history: Future[list[exports.Download]],
 ) -> int:
-    env = environment(site_templates / "templates")
+    env = _environment(site_templates / "templates", cache.code)
+    work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
+    # Writing, hashing and compressing a page happen in a thread while the next one renders.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
+    written: list[Future[Any]] = []
     model_ids = {m["model_id"] for m in facts.models}
     provider_slugs = {p["slug"] for p in facts.providers}
+    # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
+    shared = {
+        "presets": PRESETS,
+        "default": DEFAULT,
+        "input_steps": INPUT_STEPS,
+        "output_steps": OUTPUT_STEPS,
+        "content_security_policy": CONTENT_SECURITY_POLICY,
+    }
     common = {
+        **shared,
         "at": facts.at,
         "newest": age.newest_snapshot_at,
         "built_at": built_at,
         "data_age": age,
-        "presets": PRESETS,
-        "default": DEFAULT,
         "windows": facts.windows,
         "model_ids": model_ids,
         "provider_slugs": provider_slugs,
-        "input_steps": INPUT_STEPS,
-        "output_steps": OUTPUT_STEPS,
         "base_url": base_url,
-        "content_security_policy": CONTENT_SECURITY_POLICY,
     }
+    when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
+    banner = env.get_template("_banner.html").render(**when)
+    footers: dict[str, str] = {}
+    stamps = _stamps(("banner", "footer", "day", "chart"))
     total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
     total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     done = 0
 
-    def page(template: str, target: str, **values: Any) -> None:
+    def page(template: str, target: str, *, chart: str = "", telemetry: list[str] | None = None, **values: Any) -> None:
         nonlocal done
         depth = target.count("/")
-        path = (work / target).resolve()
-        if not path.is_relative_to(work.resolve()):  # page_name makes this impossible; a last guard
+        root = "../" * depth
+        if os.path.isabs(target) or ".." in target.split("/"):  # page_name makes this impossible; a last guard
             raise InputError(f"refusing to write {target!r} outside the site folder")
-        _write(path, env.get_template(template).render(**common, root="../" * depth, **values))
+        rows = telemetry or []
+        marks = {**stamps, "telemetry": [Markup(STAMP.format(f"telemetry-{i}")) for i in range(len(rows))]}
+        if template in ENTITY_PAGES:
+            context = {**shared, "root": root, "stamp": marks, **values}
+            body = cache.body(target, template, context, lambda: env.get_template(template).render(**context))
+        else:
+            body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
+        if root not in footers:
+            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
+        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart}
+        written.append(writer.submit(output.write, target, _splice(body, parts, rows).encode()))
         done += 1
         if progress:
             progress(done, total)
 
-    data = price_data(facts.models, facts.table, facts.at)
-    page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts))
-    tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
-    for model in facts.models:
-        single = {**data, "models": [m for m in data["models"] if m["id"] == model["model_id"]]}
-        geometry = chart.step_chart(model["history"], facts.at, tokens=tokens, describe=usd)
-        page(
-            "model.html",
-            f"models/{page_name(model['model_id'])}.html",
-            model=model,
-            chart=geometry,
-            price_json=single,
-            routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
-            change_limit=MODEL_PAGE_CHANGES,
+    try:
+        data = price_data(facts.models, facts.table, facts.at)
+        page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts))
+        tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
+        chart_template = env.get_template("_chart.html")
+        entries = {m["id"]: m for m in data["models"]}
+        for model in facts.models:
+            single = {**data, "models": [entries[model["model_id"]]]}
+            if not _windowed(single):  # the minute of the day matters only to a time-windowed price
+                single["at_minute"] = None
+            geometry = chart.step_chart(model["history"], facts.at, tokens=tokens, describe=usd)
+            shown = _model_inputs(model)
+            slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
+            page(
+                "model.html",
+                f"models/{page_name(model['model_id'])}.html",
+                chart=chart_template.render(chart=geometry, model=model, default=DEFAULT, root="../").rstrip("\n"),
+                model=shown,
+                price_json=single,
+                routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
+                change_limit=MODEL_PAGE_CHANGES,
+                provider_slugs=slugs,
+                telemetry=[telemetry_cells(r) for r in model["endpoints_now"]],
+            )
+            if len(model["changes"]) > MODEL_PAGE_CHANGES:
+                page("model_changes.html", f"model-changes/{page_name(model['model_id'])}.html", model=shown)
+        page("providers.html", "providers.html", providers=facts.providers)
+        for provider in facts.providers:
+            linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
+            shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
+            page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=shown, model_ids=linked)
+        months = _months(facts.changes, facts.at)
+        for index, (month, rows) in enumerate(months):
+            target = "changes.html" if index == 0 else f"changes/{month}.html"
+            linked = sorted({c["model_id"] for c in rows} & model_ids)
+            listed = [m for m, _ in months]
+            page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked)
+        page("feed.atom", "feed.atom", entries=_feed_entries(facts))
+        page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
+        prices_now = cat.prices(facts.at)
+        # As known at the instant: a sheet that a later snapshot closed was still open then.
+        prices_now = prices_now.with_columns(
+            pl.when(pl.col("valid_to").dt.epoch("us") > int(facts.at.timestamp() * 1_000_000))
+            .then(None)
+            .otherwise(pl.col("valid_to"))
+            .alias("valid_to")
         )
-        if len(model["changes"]) > MODEL_PAGE_CHANGES:
-            page("model_changes.html", f"model-changes/{page_name(model['model_id'])}.html", model=model)
-    page("providers.html", "providers.html", providers=facts.providers)
-    for provider in facts.providers:
-        page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=provider)
-    months = _months(facts.changes)
-    for index, (month, rows) in enumerate(months):
-        target = "changes.html" if index == 0 else f"changes/{month}.html"
-        page("changes.html", target, month=month, changes=rows, months=[m for m, _ in months])
-    page("feed.atom", "feed.atom", entries=_feed_entries(facts))
-    page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
-    prices_now = cat.prices(facts.at)
-    # As known at the instant: a sheet that a later snapshot closed was still open then.
-    prices_now = prices_now.with_columns(
-        pl.when(pl.col("valid_to").dt.epoch("us") > int(facts.at.timestamp() * 1_000_000))
-        .then(None)
-        .otherwise(pl.col("valid_to"))
-        .alias("valid_to")
-    )
-    (work / "downloads").mkdir(parents=True, exist_ok=True)
-    about = (
-        "every price sheet in force at the as-of instant: endpoints and model list prices, exact decimal strings, "
-        "base (undiscounted) prompt and completion prices, overrides as JSON"
-    )
-    downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
-    downloads += exports.write_history(cat.con, work / "downloads", facts.at)
-    page("downloads.html", "downloads.html", downloads=downloads)
+        about = (
+            "every price sheet in force at the as-of instant: endpoints and model list prices, exact decimal strings, "
+            "base (undiscounted) prompt and completion prices, overrides as JSON"
+        )
+        (work / "downloads").mkdir(parents=True, exist_ok=True)
+        downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
+        downloads += history.result()
+        page("downloads.html", "downloads.html", downloads=downloads)
+    finally:
+        writer.shutdown(wait=True)
+    for done_write in written:
+        done_write.result()  # an error writing a page is this build's error
     return done
 
 
-def _months(changes: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Changes by UTC month, newest month first (the changes page is one page a month)."""
+def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[exports.Download]:
+    """Every history table as known at ``at``, in every format, and the DuckDB file; each with its ``.gz``.
+    Through a cursor of its own: it runs in a thread beside the rendering."""
+    folder = output.folder / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    cursor = cat.con.cursor()
+    try:
+        downloads = exports.write_history(cursor, folder, at)
+    finally:
+        cursor.close()
+    for download in downloads:
+        for _fmt, name, _size in download.files:
+            output.add(f"downloads/{name}")
+    return downloads
+
+
+def _windowed(data: dict[str, Any]) -> bool:
+    """Whether an entry of the price data has an override with a UTC time window."""
+    return any(c[1] is not None for m in data["models"] for e in m["endpoints"] for c in e[3])
+
+
+def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
+    as-of month's page says so."""
     months: dict[str, list[dict[str, Any]]] = {}
     for change in changes:  # already newest first
         months.setdefault(change["at"].astimezone(UTC).strftime("%Y-%m"), []).append(change)
-    return list(months.items()) or [(datetime.now(UTC).strftime("%Y-%m"), [])]
+    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
 
 
 def _facets(facts: SiteFacts) -> dict[str, list[Any]]:

@@ -1,0 +1,127 @@
+"""What a finished site build leaves beside its pages: a ``.gz`` of each compressible file and a manifest.
+
+The manifest (``MANIFEST`` in the site folder) lists every file the build wrote with the SHA-256 of its bytes,
+its size and the size of its ``.gz`` (null when it has none), and each rendered page's input fingerprint
+(``catalog.website.incremental``). A server reads it once per build to answer with strong ETags and the
+precompressed bytes, so a request never hashes or compresses; the next build reads it to tell which pages it
+can take from this one.
+
+Compression happens once per build, in the build folder, before the swap: a reader never sees a page without
+its ``.gz``. The ``.gz`` files carry no time or name (``mtime=0``), so two builds of the same bytes give the same
+``.gz``. Binary downloads (Parquet, DuckDB) are already compact and are left as they are.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = ".catalog-manifest.json"
+MANIFEST_FORMAT = 1
+# Text the site writes; anything else (Parquet, DuckDB) goes as it is.
+COMPRESSIBLE = frozenset({".html", ".atom", ".css", ".js", ".json", ".csv", ".svg", ".txt", ".xml"})
+MIN_COMPRESS = 256  # bytes: below this, gzip's own header and trailer eat most of what it saves
+GZIP_LEVEL = 6  # zlib's default: level 9 takes ~2× as long for ~1 % less here
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    sha256: str
+    size: int
+    gzip_size: int | None
+
+
+def compressible(name: str) -> bool:
+    return os.path.splitext(name)[1] in COMPRESSIBLE
+
+
+def precompress(data: bytes) -> bytes:
+    """The ``.gz`` of ``data``: deterministic (no time stamp, no file name in the header)."""
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+class Output:
+    """The files of one build as they are written: each with its hash and ``.gz``, then the manifest.
+
+    ``code``: the version of the code and templates writing the build. ``previous``: the last build; a file
+    whose bytes it holds under the same name takes its ``.gz`` from there instead of compressing again (when
+    the same code wrote it). ``write`` and ``add`` may run in worker threads (zlib and hashlib release the GIL
+    on large buffers, so they overlap the rendering), each file from one thread only."""
+
+    def __init__(self, folder: Path, code: str, previous: Path | None = None) -> None:
+        self.folder, self.code, self.previous = folder, code, previous
+        last = read_manifest(previous) if previous is not None else None
+        self.before: dict[str, Any] = last["files"] if last is not None and last.get("code") == code else {}
+        self.files: dict[str, FileFacts] = {}
+
+    def write(self, rel: str, data: bytes) -> FileFacts:
+        path = self.folder / rel
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return self._describe(rel, data)
+
+    def add(self, rel: str) -> FileFacts:
+        """A file written by other means (copied, exported): hash it and write its ``.gz``."""
+        return self._describe(rel, (self.folder / rel).read_bytes())
+
+    def _describe(self, rel: str, data: bytes) -> FileFacts:
+        digest = hashlib.sha256(data).hexdigest()
+        packed = None
+        if compressible(rel) and len(data) >= MIN_COMPRESS:
+            packed = self._previous_gzip(rel, digest) or precompress(data)
+            (self.folder / (rel + ".gz")).write_bytes(packed)
+        facts = FileFacts(digest, len(data), len(packed) if packed is not None else None)
+        self.files[rel] = facts
+        return facts
+
+    def _previous_gzip(self, rel: str, digest: str) -> bytes | None:
+        facts = self.before.get(rel)
+        if self.previous is None or not isinstance(facts, dict) or facts.get("sha256") != digest:
+            return None
+        try:
+            packed = (self.previous / (rel + ".gz")).read_bytes()
+        except OSError:
+            return None
+        return packed if len(packed) == facts.get("gzip") else None
+
+    def finish(self, pages: dict[str, str]) -> dict[str, FileFacts]:
+        """Describe every file not yet described (the ``.gz`` written so far are not files of the site) and
+        write the manifest. ``pages``: each rendered page's input fingerprint, kept for the next build."""
+        for root, _dirs, names in os.walk(self.folder):
+            for name in names:
+                rel = Path(root, name).relative_to(self.folder).as_posix()
+                if name.startswith(".") or rel in self.files or (name.endswith(".gz") and rel[:-3] in self.files):
+                    continue  # the marker, the manifest, what is described already
+                self.add(rel)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "code": self.code,
+            "files": {
+                k: {"sha256": v.sha256, "size": v.size, "gzip": v.gzip_size} for k, v in sorted(self.files.items())
+            },
+            "pages": dict(sorted(pages.items())),
+        }
+        (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=0) + "\n", encoding="utf-8")
+        return self.files
+
+
+def finish(folder: Path, pages: dict[str, str], code: str, previous: Path | None = None) -> dict[str, FileFacts]:
+    """The ``.gz`` of each compressible file of a folder already written, and its manifest."""
+    return Output(folder, code, previous).finish(pages)
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of the build at ``folder``; None when there is none or it is not one this code wrote."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        return None
+    return manifest

@@ -1,0 +1,174 @@
+"""Incremental site builds: a build takes from the last one every page whose inputs did not change, and gives
+byte for byte what a build from nothing gives; each build precompresses its files and lists them in a manifest.
+
+The 20 recorded days: a build as of the second newest snapshot, then one as of the newest into the same
+folder, against a build of the newest into a new folder (its own page cache, so from nothing), both with the
+same build time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from catalog.cost.profile import RankedEndpoint
+from catalog.library import Catalog
+from catalog.store.exports import HISTORY_TABLES
+from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site
+from catalog.website.output import MANIFEST, compressible, read_manifest
+
+BUILT_AT = datetime(2026, 8, 6, 9, 30, tzinfo=UTC)  # after the newest snapshot: the data is 17 h old
+NOT_BYTE_STABLE = "downloads/catalog.duckdb"  # DuckDB lays out a new file its own way; compared by content
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def two_newest(cat: Catalog) -> tuple[datetime, datetime]:
+    rows = cat.con.execute(
+        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 2"
+    ).fetchall()
+    return rows[1][0].astimezone(UTC), rows[0][0].astimezone(UTC)
+
+
+def build(cat: Catalog, out: Path, at: datetime, **options: object) -> BuildReport:
+    return build_site(cat, out, at=at, built_at=BUILT_AT, **options)  # type: ignore[arg-type]
+
+
+def table_hashes(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in HISTORY_TABLES}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("incremental")
+    db = folder / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    with Catalog.open(db) as cat:
+        before, newest = two_newest(cat)
+        first = build(cat, folder / "incremental", before)
+        after = files(folder / "incremental")
+        second = build(cat, folder / "incremental", newest)
+        full = build(cat, folder / "full", newest)
+    return {"folder": folder, "first": first, "second": second, "full": full, "after_first": after}
+
+
+def test_an_incremental_build_gives_the_bytes_of_a_build_from_nothing(builds: dict[str, object]) -> None:
+    folder = builds["folder"]
+    assert isinstance(folder, Path)
+    incremental, full = files(folder / "incremental"), files(folder / "full")
+    assert sorted(incremental) == sorted(full)
+    differ = [name for name in full if incremental[name] != full[name]]
+    # The DuckDB download is the one file whose bytes DuckDB decides; its tables must hold the same rows, and
+    # the manifest differs only in its hash and size.
+    assert set(differ) <= {NOT_BYTE_STABLE, MANIFEST}, differ
+    assert table_hashes(folder / "incremental" / NOT_BYTE_STABLE) == table_hashes(folder / "full" / NOT_BYTE_STABLE)
+    mine, theirs = json.loads(incremental[MANIFEST]), json.loads(full[MANIFEST])
+    for manifest in (mine, theirs):
+        manifest["files"].pop(NOT_BYTE_STABLE)
+    assert mine == theirs
+
+
+def test_the_second_build_renders_only_the_pages_whose_inputs_changed(builds: dict[str, object]) -> None:
+    first, second, full = builds["first"], builds["second"], builds["full"]
+    assert isinstance(first, BuildReport) and isinstance(second, BuildReport) and isinstance(full, BuildReport)
+    assert full.reused == 0 and full.rendered > 400  # its own cache: from nothing
+    # A day between the two snapshots: some models changed, most did not (telemetry alone is not a change).
+    assert 0 < second.rendered < full.rendered / 2
+    assert second.rendered + second.reused == full.rendered
+    before = json.loads(builds["after_first"][MANIFEST])["pages"]  # type: ignore[index]
+    now = read_manifest(builds["folder"] / "incremental")  # type: ignore[operator]
+    assert now is not None
+    changed = {page for page, key in now["pages"].items() if before.get(page) != key}
+    assert len(changed) == second.rendered
+
+
+def test_every_page_states_this_builds_instant_and_telemetry(builds: dict[str, object]) -> None:
+    folder = builds["folder"]
+    assert isinstance(folder, Path)
+    incremental = files(folder / "incremental")
+    now = read_manifest(folder / "incremental")
+    before = json.loads(builds["after_first"][MANIFEST])["pages"]  # type: ignore[index]
+    assert now is not None
+    reused = [page for page, key in now["pages"].items() if before.get(page) == key and page.startswith("models/")]
+    assert reused
+    second = builds["second"]
+    assert isinstance(second, BuildReport)
+    stamp = second.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for page in reused[:20]:
+        text = incremental[page].decode()
+        assert f'<time datetime="{stamp}">' in text, page
+        assert "catalog-stamp" not in text, page  # every marker was replaced
+        assert "Built 2026-08-06 09:30 UTC" in text, page
+        # 17 h after the newest snapshot, past the default 2 h: the banner is on every page, reused or not.
+        assert 'id="stale-banner"' in text, page
+
+
+def test_a_template_change_renders_every_page_again(replayed_template: Path, tmp_path: Path) -> None:
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    templates = tmp_path / "site"
+    shutil.copytree(Path(__file__).parent.parent / "site", templates)
+    with Catalog.open(db) as cat:
+        _, newest = two_newest(cat)
+        first = build(cat, tmp_path / "out", newest, site_templates=templates)
+        same = build(cat, tmp_path / "out", newest, site_templates=templates)
+        provider = templates / "templates" / "provider.html"
+        provider.write_text(provider.read_text().replace("<h2>Data policy</h2>", "<h2>Data policy (edited)</h2>"))
+        edited = build(cat, tmp_path / "out", newest, site_templates=templates)
+    assert same.rendered == 0 and same.reused == first.rendered
+    assert edited.reused == 0 and edited.rendered == first.rendered
+    assert "Data policy (edited)" in next((tmp_path / "out" / "providers").glob("*.html")).read_text()
+
+
+def test_each_compressible_file_has_its_gzip_and_the_manifest_its_hash(builds: dict[str, object]) -> None:
+    folder = builds["folder"]
+    assert isinstance(folder, Path)
+    site = folder / "full"
+    manifest = read_manifest(site)
+    assert manifest is not None
+    listed = manifest["files"]
+    on_disk = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert set(listed) == {name for name in on_disk if not name.endswith(".gz")}
+    packed = 0
+    for name, facts in listed.items():
+        data = (site / name).read_bytes()
+        assert facts["sha256"] == hashlib.sha256(data).hexdigest() and facts["size"] == len(data), name
+        if facts["gzip"] is not None:
+            packed += 1
+            assert compressible(name)
+            assert gzip.decompress((site / f"{name}.gz").read_bytes()) == data, name
+        else:
+            assert not (site / f"{name}.gz").exists(), name
+    assert listed["index.html"]["gzip"] < listed["index.html"]["size"] / 3
+    assert listed["downloads/catalog.duckdb"]["gzip"] is None  # binary: as it is
+    assert all(v["gzip"] is None for k, v in listed.items() if k.endswith(".parquet"))
+    assert packed > 400
+
+
+def test_a_fingerprint_leaves_out_telemetry_and_nothing_else() -> None:
+    base = RankedEndpoint(**{f.name: None for f in fields(RankedEndpoint)})
+    cache = PageCache(Path("unused"), code="test")
+
+    def key(row: RankedEndpoint) -> str:
+        return cache.fingerprint("model.html", {"model": {"presets": {"chat": [row]}}})
+
+    for name in TELEMETRY_FIELDS:
+        assert key(replace(base, **{name: 99.5})) == key(base), name
+    assert key(replace(base, cost_per_request=Decimal("0.001"))) != key(base)
+    assert key(replace(base, tag="other")) != key(base)
+    assert cache.fingerprint("provider.html", {"x": 1}) != cache.fingerprint("model.html", {"x": 1})
