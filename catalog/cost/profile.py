@@ -368,13 +368,15 @@ def _less(cheaper: Decimal, dearer: Decimal) -> str:
     return f"{share}% less than" if share > 0 else "under 0.1% less than"
 
 
-def _terms(row: RankedEndpoint, other: RankedEndpoint) -> Mapping[str, int | Decimal]:
-    """``row``'s cost terms, as integer units when both rows keep them at one scale (no amount is spelt),
-    else as the Decimal ``terms``: either way comparable with ``other``'s from the same call."""
-    mine, theirs = row.__dict__.get("_deferred"), other.__dict__.get("_deferred")
+def _term_gaps(dearer: RankedEndpoint, win: RankedEndpoint) -> dict[str, int | Decimal]:
+    """Per cost term either row pays, what ``dearer`` pays more than ``win``: in integer units when both keep
+    them at one scale (no amount is spelt), else from the Decimal ``terms``."""
+    mine, theirs = dearer.__dict__.get("_deferred"), win.__dict__.get("_deferred")
     if isinstance(mine, CostUnits) and isinstance(theirs, CostUnits) and mine.scale == theirs.scale:
-        return dict(mine.dominant())
-    return row.terms
+        pairs = zip(mine.names, mine.parts, theirs.parts, strict=False)
+        return {name: a - b for name, a, b in pairs if a or b}
+    zero = Decimal(0)
+    return {k: dearer.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(dearer.terms)}
 
 
 def _term_shares(row: RankedEndpoint) -> Mapping[str, float]:
@@ -412,8 +414,7 @@ def _explain(
     if dearer is not None and dearer.cost_per_request:
         a, b = win.cost_per_request, dearer.cost_per_request
         # The term where the next dearer endpoint loses the most explains the ordering best.
-        win_terms, dearer_terms = _terms(win, dearer), _terms(dearer, win)
-        diffs = {k: dearer_terms.get(k, 0) - win_terms.get(k, 0) for k in set(win_terms) | set(dearer_terms)}
+        diffs = _term_gaps(dearer, win)
         text += f"; {_less(a, b)} {_label(dearer, many)} (${canonical(b)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"

@@ -444,6 +444,12 @@ class RankIndex:
         scale = self.scale
         tokens, requests = profile.input_tokens + profile.output_tokens, profile.requests
         exclude_free, has_caps = filters.exclude_free, filters.has_caps
+        # The common query sets no filter beyond status and needs no parameter or image input: its feasibility is
+        # three limits and a status, checked inline; ``requirement`` runs only to word an exclusion.
+        plain = not filters._narrow and not profile.images  # type: ignore[attr-defined]  # set in __post_init__
+        plain = plain and not (profile.tools or profile.structured_output)
+        plain = plain and profile.reasoning_effort in (None, "none")
+        asked_in, asked_out, status_ok = profile.input_tokens, profile.output_tokens, filters.status_ok
         ranked: list[RankedEndpoint] = []
         excluded: list[dict[str, Any]] = []
         unpriced: set[str] = set()
@@ -451,7 +457,18 @@ class RankIndex:
             row = candidate.row
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
-                found = filters.requirement(row, profile, candidate.names)
+                if plain:
+                    context, most_in = row.get("context_length"), row.get("max_prompt_tokens")
+                    most_out = row.get("max_completion_tokens")
+                    blocked = (
+                        (context is not None and asked_in + asked_out > context)
+                        or (most_in is not None and asked_in > most_in)
+                        or (most_out is not None and asked_out > most_out)
+                        or (status_ok and row.get("status") not in (0, None))
+                    )
+                    found = filters.requirement(row, profile, candidate.names) if blocked else None
+                else:
+                    found = filters.requirement(row, profile, candidate.names)
                 if found:
                     excluded.append(exclusion_row(row, *found))
                     continue
