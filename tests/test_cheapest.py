@@ -253,4 +253,5 @@ def test_with_no_price_at_all_the_note_says_when_the_history_starts(cat: Catalog
     ranking = cat.cheapest("deepseek/deepseek-v3.2", as_of="2025-06-01")
     assert ranking.ranked == [] and ranking.routing is None
     assert ranking.note is not None and ranking.note.startswith("no price for deepseek/deepseek-v3.2 at 2025-06-01")
+    assert "filters" not in ranking.explanation  # no filter was set: the answer must not blame one
     assert "its price history starts 2026-" in ranking.note

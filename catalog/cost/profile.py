@@ -393,7 +393,7 @@ def _explain(
 ) -> str:
     if not ranked:
         if not excluded:
-            return "no endpoint passed the filters with a listed price"
+            return "no endpoint was listed with a price at that time"  # the ranking's note says why, if known
         counts: dict[str, int] = {}
         for row in excluded:
             counts[row["requirement"]] = counts.get(row["requirement"], 0) + 1
