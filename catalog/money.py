@@ -74,6 +74,20 @@ def canonical(value: Decimal | None) -> str:
     return format(value.normalize(UNROUNDED), "f")
 
 
+def units_text(units: int, scale: int) -> str:
+    """``canonical`` of ``units`` of ``10**-scale`` USD, spelt from the integer without building a Decimal (the
+    API writes every amount of a ranking this way)."""
+    if units == 0:
+        return "0"
+    sign, digits = ("-", str(-units)) if units < 0 else ("", str(units))
+    if scale <= 0:
+        return sign + digits + "0" * -scale
+    if len(digits) <= scale:
+        digits = "0" * (scale - len(digits) + 1) + digits
+    whole, fraction = digits[:-scale], digits[-scale:].rstrip("0")
+    return f"{sign}{whole}.{fraction}" if fraction else sign + whole
+
+
 def significant(value: Decimal, digits: int) -> Decimal:
     """``value`` rounded half-even to ``digits`` significant digits; whole digits are never dropped
     (123456 stays 123456 at 4 digits). For reading only: exact amounts are never rounded."""

@@ -19,6 +19,7 @@ from catalog.money import (
     percent_change,
     reduced,
     significant,
+    units_text,
 )
 
 amounts = st.decimals(min_value=Decimal("-1e8"), max_value=Decimal("1e8"), places=24, allow_nan=False)
@@ -99,3 +100,13 @@ def test_percent_change() -> None:
     third = percent_change(Decimal(3), Decimal(4))
     assert third is not None and third.quantize(Decimal("1e-60"), context=EXACT) == Decimal("33." + "3" * 60)
     assert percent_change(Decimal(0), Decimal(1)) is None
+
+
+@given(
+    st.one_of(
+        st.integers(-(10**40), 10**40), st.integers(0, 10**5).map(lambda n: n * 10**7), st.sampled_from([0, 1, -1])
+    ),
+    st.integers(-3, 34),
+)
+def test_units_text_is_the_canonical_spelling_of_the_amount(units: int, scale: int) -> None:
+    assert units_text(units, scale) == canonical(Decimal(units).scaleb(-scale, EXACT))

@@ -24,13 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import polars as pl
 
 from catalog.cost.sheets import PriceTable
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
-from catalog.money import EXACT, UNROUNDED, canonical, per_million, reduced
+from catalog.money import EXACT, UNROUNDED, canonical, per_million, reduced, units_text
 
 # A per-token average is a ratio, not an amount billed: rounded to 12 decimals (the per-request cost is exact).
 PER_M_UNIT = Decimal("1e-12")
@@ -77,7 +77,17 @@ class RankedEndpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields in order, values as they are (Decimal, datetime): ``catalog.exact_json.jsonable`` spells them."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _RANKED_FIELDS}
+
+    def spelt_dict(self) -> dict[str, Any]:
+        """``to_dict`` with the amounts kept as integers written as their exact JSON text (``canonical``) straight
+        from those integers: the same JSON once encoded, without a Decimal per amount (the API's path)."""
+        values = self.__dict__
+        deferred = values.get("_deferred")
+        if not isinstance(deferred, CostUnits):
+            return self.to_dict()
+        texts = deferred.texts()
+        return {name: texts[name] if name in texts else values[name] for name in _RANKED_FIELDS}
 
     def cost_units(self, scale: int) -> int:
         """``cost_per_request`` in integer units of ``10**-scale`` USD (exact)."""
@@ -98,6 +108,7 @@ class RankedEndpoint:
             return self.__dict__[name]
 
 
+_RANKED_FIELDS = tuple(f.name for f in fields(RankedEndpoint))
 # The fields of a ``RankedEndpoint`` made by a ranking that are spelt on first read (``CostUnits``).
 DEFERRED_FIELDS = frozenset(
     ("cost_per_million_tokens", "workload_cost", "base_per_request", "saving_per_request", "terms", "term_shares")
@@ -123,10 +134,26 @@ class CostUnits:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
         return sorted(((k, v) for k, v in zip(self.names, self.parts, strict=False) if v), key=_second, reverse=True)
 
-    def shares(self) -> dict[str, float]:
+    def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
         total = self.total
-        return {k: round(v / total, 4) if total else 0.0 for k, v in self.dominant()}
+        return {k: round(v / total, 4) if total else 0.0 for k, v in dominant or self.dominant()}
+
+    def texts(self) -> dict[str, Any]:
+        """``spell``'s fields, the amounts as ``canonical`` text (``catalog.money.units_text``)."""
+        total, base, scale = self.total, self.base, self.scale
+        cost = units_text(total, scale)
+        per_m = per_million_units(total, self.tokens, scale, spelt=True)
+        dominant = self.dominant()
+        return {
+            "cost_per_request": cost,
+            "cost_per_million_tokens": per_m,
+            "workload_cost": cost if self.requests == 1 else units_text(total * self.requests, scale),
+            "base_per_request": None if base is None else cost if base == total else units_text(base, scale),
+            "saving_per_request": None if base is None else units_text(base - total, scale),
+            "terms": {k: cost if v == total else units_text(v, scale) for k, v in dominant},
+            "term_shares": self.shares(dominant),
+        }
 
     def spell(self) -> dict[str, Any]:
         total, base, scale = self.total, self.base, self.scale
@@ -138,7 +165,7 @@ class CostUnits:
             "base_per_request": None if base is None else cost if base == total else amount(base, scale),
             "saving_per_request": None if base is None else amount(base - total, scale),
             "terms": {k: cost if v == total else amount(v, scale) for k, v in dominant},
-            "term_shares": self.shares(),
+            "term_shares": self.shares(dominant),
         }
 
 
@@ -162,15 +189,19 @@ def ranked_row(fixed: dict[str, Any], cost: int, deferred: CostUnits, overrides_
     return row
 
 
-def per_million_units(total: int, tokens: int, scale: int) -> Decimal | None:
+@overload
+def per_million_units(total: int, tokens: int, scale: int, *, spelt: Literal[False] = False) -> Decimal | None: ...
+@overload
+def per_million_units(total: int, tokens: int, scale: int, *, spelt: Literal[True]) -> str | None: ...
+def per_million_units(total: int, tokens: int, scale: int, *, spelt: bool = False) -> Decimal | str | None:
     """A request's cost (``total`` units) per million of its ``tokens``, rounded half-even to 12 decimals
-    (``per_million_tokens`` of the same amount, in integers); None for no tokens."""
+    (``per_million_tokens`` of the same amount, in integers); None for no tokens. ``spelt``: as its text."""
     if not tokens:
         return None
     quotient, rest = divmod(total * 10**18, tokens * 10**scale)
     if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and quotient % 2):
         quotient += 1
-    return amount(quotient, 12)
+    return units_text(quotient, 12) if spelt else amount(quotient, 12)
 
 
 @dataclass(frozen=True)
@@ -213,15 +244,16 @@ class Ranking:
     data: Any | None = None  # the data's age (``DataAge``), filled in by the faces
     scale: int = field(default=0, repr=False)  # the price table's unit is 10**-scale USD
 
-    def to_dict(self) -> dict[str, Any]:
-        """The answer as plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it."""
+    def to_dict(self, *, spelt: bool = False) -> dict[str, Any]:
+        """The answer as plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it.
+        ``spelt``: the ranked rows' amounts already as their exact text (``RankedEndpoint.spelt_dict``)."""
         data = to_dict() if (to_dict := getattr(self.data, "to_dict", None)) else self.data
         return {
             "as_of": self.at.isoformat().replace("+00:00", "Z"),
             "model": self.model,
             "profile": self.profile.to_dict(),
             "filters": self.filters.to_dict(),
-            "ranked": [row.to_dict() for row in self.ranked],
+            "ranked": [row.spelt_dict() if spelt else row.to_dict() for row in self.ranked],
             "ties": self.ties,
             "excluded": self.excluded,
             "explanation": self.explanation,

@@ -189,7 +189,7 @@ def _build(state: ApiState, asked: Asked, at: datetime, model_id: str | None) ->
 
 def _encoded(ranking: Ranking) -> bytes:
     """The answer's JSON without ``data`` (appended per response, with ``stale``)."""
-    body = ranking.to_dict()
+    body = ranking.to_dict(spelt=True)
     body.pop("data", None)
     return encode(body)
 
