@@ -154,6 +154,27 @@ def test_amounts_spelt_on_first_read_equal_the_decimal_arithmetic() -> None:
         row.spelling  # noqa: B018
 
 
+def test_explanation_and_default_routing_are_worked_out_on_first_read() -> None:
+    """A ranking leaves its explanation and default-routing figure for first read: they must be those the
+    engine reference gives, and survive a copy and ``dataclasses.replace``."""
+    import copy
+    import dataclasses
+
+    table = PriceTable.from_sheets(
+        [endpoint("a/x", "0.0000003", "0.0000012"), endpoint("b/y", "0.0000004", "0.000001")]
+    )
+    cands = frame([candidate("a/x"), candidate("b/y")])
+    fast = RankIndex.build(cands, table, AT).rank(WorkloadProfile(), EndpointFilters(), model=MODEL)
+    assert "explanation" not in fast.__dict__ and "default_routing" not in fast.__dict__
+    reference = rank_with_engine(cands, table, WorkloadProfile(), EndpointFilters(), at=AT, model=MODEL)
+    twin = copy.deepcopy(fast)
+    assert fast.explanation == reference.explanation and "less than" in fast.explanation
+    assert fast.default_routing == reference.default_routing and fast.default_routing is not None
+    assert twin.to_dict() == fast.to_dict() == dataclasses.replace(fast).to_dict()
+    with pytest.raises(AttributeError, match="no attribute 'routes'"):
+        fast.routes  # noqa: B018
+
+
 def test_a_price_tier_applies_to_the_cap_from_the_whole_prompt() -> None:
     tiered = endpoint("a", "0.000001", "0.000002", overrides=[{"min_prompt_tokens": 200_000, "prompt": "0.000002"}])
     table = PriceTable.from_sheets([tiered])

@@ -239,10 +239,26 @@ class Ranking:
     explanation: str
     routing: dict[str, Any] | None
     ties: int = 0
-    default_routing: DefaultRouting | None = None
+    # A factory, not a plain default: it leaves no class attribute, so a ranking may work it out on first read.
+    default_routing: DefaultRouting | None = field(default_factory=lambda: None)
     note: str | None = None
     data: Any | None = None  # the data's age (``DataAge``), filled in by the faces
     scale: int = field(default=0, repr=False)  # the price table's unit is 10**-scale USD
+
+    if not TYPE_CHECKING:  # hidden from the type checker, so a misspelt field is still an error there
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for an attribute missing from the instance: a ranking made by ``assemble`` words its
+            # explanation and prices default routing when first read (a program picking an endpoint reads
+            # neither), from its rows and exclusions.
+            if not self.__dict__.get("_later") or name not in ("explanation", "default_routing"):
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            if name == "explanation":
+                value = _explain(self.ranked, self.excluded, self.profile, self.filters, self.ties)
+            else:
+                value = default_routing(self.ranked, self.scale) if self.model is not None else None
+            self.__dict__[name] = value
+            return value
 
     def to_dict(self, *, spelt: bool = False) -> dict[str, Any]:
         """The answer as plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it.
@@ -364,20 +380,23 @@ def assemble(
         object.__setattr__(row, "rank", rank)
         ranked.append(row)
     ties = sum(1 for r in ranked if r.rank == 1)
-    return Ranking(
+    # Made without ``__init__``: ``explanation`` and ``default_routing`` are left for first read (``__getattr__``).
+    ranking = object.__new__(Ranking)
+    ranking.__dict__.update(
         at=at,
         model=model,
         profile=profile,
         filters=filters,
         ranked=ranked,
         excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"], r["endpoint_key"])),
-        explanation=_explain(ranked, excluded, profile, filters, ties),
         routing=provider_routing(ranked, filters, fallbacks, profile),
         ties=ties,
-        default_routing=default_routing(ranked, scale) if model is not None else None,
         note=note,
+        data=None,
         scale=scale,
+        _later=True,
     )
+    return ranking
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
