@@ -161,7 +161,7 @@ def test_explanation_and_default_routing_are_worked_out_on_first_read() -> None:
     import dataclasses
 
     table = PriceTable.from_sheets(
-        [endpoint("a/x", "0.0000003", "0.0000012"), endpoint("b/y", "0.0000004", "0.000001")]
+        [endpoint("a/x", "0.0000003", "0.0000012"), endpoint("b/y", "0.0000004", "0.0000011")]
     )
     cands = frame([candidate("a/x"), candidate("b/y")])
     fast = RankIndex.build(cands, table, AT).rank(WorkloadProfile(), EndpointFilters(), model=MODEL)
