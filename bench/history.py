@@ -219,17 +219,39 @@ def timed_ms(fn: Callable[[int], Any], repeat: int) -> list[float]:
     return samples
 
 
-def as_of_shapes(db: Path, hours: int, first: datetime, repeat: int = 50) -> dict[str, list[float]]:
-    """Each shape as the API asks the store for it, at random past hours."""
+def as_of_shapes(db: Path, hours: int, first: datetime, repeat: int = 50) -> dict[str, Any]:
+    """Each shape as the API answers it, at random past hours: from the state's in-memory mirror where the
+    code has one (``catalog.store.mirror``), else from the store's queries (today's code)."""
     con = duckdb.connect(str(db), read_only=True)
     rng = random.Random(11)
     instants = [first + timedelta(hours=rng.randrange(hours), minutes=30) for _ in range(repeat + 1)]
+    source: Any = None
     try:
-        return {
-            SHAPES[0]: timed_ms(lambda i: queries.models_as_of(con, instants[i]), repeat),
-            SHAPES[1]: timed_ms(lambda i: queries.endpoints_as_of(con, MODEL, instants[i]), repeat),
-            SHAPES[2]: timed_ms(lambda i: queries.history_between(con, MODEL, None, None), repeat),
-        }
+        try:
+            from catalog.store.mirror import HistoryMirror
+        except ImportError:
+            source, load_ms = None, None
+        else:
+            started = time.perf_counter()
+            version = con.execute("SELECT max(snapshot_id) FROM snapshots").fetchall()[0][0]
+            source = HistoryMirror.load(con, version)
+            load_ms = (time.perf_counter() - started) * 1000
+        if source is None:
+            shapes = (
+                lambda i: queries.models_as_of(con, instants[i]),
+                lambda i: queries.endpoints_as_of(con, MODEL, instants[i]),
+                lambda i: queries.history_between(con, MODEL, None, None),
+            )
+        else:
+            shapes = (
+                lambda i: source.models_as_of(instants[i]),
+                lambda i: source.endpoints_as_of(MODEL, instants[i]),
+                lambda i: source.history_between(MODEL, None, None),
+            )
+        figures: dict[str, Any] = {name: timed_ms(shape, repeat) for name, shape in zip(SHAPES, shapes, strict=True)}
+        figures["source"] = "the state's in-memory mirror" if source is not None else "the store's queries"
+        figures["load_ms"] = load_ms
+        return figures
     finally:
         con.close()
 
@@ -369,6 +391,11 @@ def report(
     )
     label = f"today ({rev})"
     print(f"as-of shapes, median of 50 at random past hours (target ≤ {TARGETS['as_of']:.0f} ms):")
+    for name, figures in (("ours", ours), (label, today)):
+        if figures is not None:
+            loaded = figures["as_of"]["load_ms"]
+            note = f", loaded whole in {loaded:.0f} ms" if loaded is not None else ""
+            print(f"  {name} answers from {figures['as_of']['source']}{note}")
     for shape in SHAPES:
         theirs = f"   {label}: {_median(today['as_of'][shape])}" if today else ""
         print(f"  {shape:<38} ours: {_median(ours['as_of'][shape])}{theirs}")
