@@ -17,7 +17,7 @@ a price (up or down 10 %). Measures, in one run:
 The as-of and refresh figures are measured for today's code too (``--peer-rev``, a temporary ``git worktree``,
 in a child process with ``PYTHONPATH`` there, on the same files). A year of ingest takes a long time: ``--reuse
 DIR`` keeps the generated files (and the figures of their ingest) in DIR and measures them again without
-re-ingesting when they match the options.
+re-ingesting when they match the options, or carries shorter ones on to ``--hours``.
 
     python bench/history.py [--hours 720] [--scale 1] [--change-share 0.01] [--reuse DIR] [--peer-rev 95d6f93]
 """
@@ -142,18 +142,29 @@ class Market:
 # --- ingest -------------------------------------------------------------------------------------------------------
 
 
-def generate(args: argparse.Namespace, work: Path, seed: Sweep) -> dict[str, Any]:
+def generate(args: argparse.Namespace, work: Path, seed: Sweep, earlier: dict[str, Any] | None) -> dict[str, Any]:
     """Ingest ``args.hours`` sweeps into ``work/history.duckdb`` and the peer's append-everything table into
-    ``work/append.duckdb``; the figures and the market's final prices go to ``work/bench.json``."""
-    for name in ("history.duckdb", "history.duckdb.wal", "append.duckdb", "append.duckdb.wal"):
-        (work / name).unlink(missing_ok=True)
+    ``work/append.duckdb``; the figures and the market's final prices go to ``work/bench.json``.
+
+    ``earlier``: the facts of shorter files generated with the same options — they are carried on from their
+    last hour (the market replayed to it: the same sweeps a run from scratch makes) instead of started again."""
     market = Market(seed, args.change_share, random.Random(7))
-    con = connect(work / "history.duckdb")
-    peer = duckdb.connect(str(work / "append.duckdb"))
     ingest_ms: list[float] = []
     peer_ms: list[float] = []
+    start = 0
+    if earlier is not None:
+        start = earlier["hours"]
+        ingest_ms, peer_ms = list(earlier["ingest_ms"]), list(earlier["peer_ms"])
+        for _hour in range(1, start):
+            market.move()
+        print(f"carrying the {start} hours generated earlier on to {args.hours}")
+    else:
+        for name in ("history.duckdb", "history.duckdb.wal", "append.duckdb", "append.duckdb.wal"):
+            (work / name).unlink(missing_ok=True)
+    con = connect(work / "history.duckdb")
+    peer = duckdb.connect(str(work / "append.duckdb"))
     started_all = time.perf_counter()
-    for hour in range(args.hours):
+    for hour in range(start, args.hours):
         if hour:
             market.move()
         sweep = market.sweep(hour)
@@ -438,10 +449,12 @@ def main() -> None:
     )
     saved = work / "bench.json"
     facts = json.loads(saved.read_text()) if saved.exists() else None
-    if facts is not None and {k: facts.get(k) for k in _options(args)} == _options(args):
+    same = facts is not None and all(facts.get(k) == v for k, v in _options(args).items() if k != "hours")
+    if facts is not None and same and facts["hours"] == args.hours:
         print(f"reusing the history generated earlier in {work}")
     else:
-        facts = generate(args, work, seed)
+        shorter = facts if same and facts is not None and facts["hours"] < args.hours else None
+        facts = generate(args, work, seed, shorter)
     if args.ingest_only:
         return
     with duckdb.connect(str(work / "history.duckdb"), read_only=True) as con:
