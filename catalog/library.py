@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -141,12 +142,10 @@ class Catalog:
         at = self.as_of(as_of)
         if model is not None:
             self.require_model(model)
-        rows = [
-            _sheet_row(v)
-            for v in self.table.versions
-            if v.valid_from <= at and (v.valid_to is None or v.valid_to > at) and (model is None or v.model_id == model)
-        ]
-        return pl.DataFrame(rows, infer_schema_length=None)
+        source = self.table.versions if model is None else versions_by_model(self.table).get(model, [])
+        found = [v for v in source if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)]
+        found.sort(key=_listing_order)
+        return pl.DataFrame([_sheet_row(v) for v in found], infer_schema_length=None)
 
     def price_sheets(
         self, model: str, *, provider: str | None = None, as_of: datetime | str | None = None
@@ -157,8 +156,8 @@ class Catalog:
         model_id = self.require_model(model)
         found = [
             v
-            for v in self.table.versions
-            if v.model_id == model_id and v.valid_from <= at and (v.valid_to is None or v.valid_to > at)
+            for v in versions_by_model(self.table).get(model_id, [])
+            if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)
         ]
         if provider is not None:
             wanted = provider.lower()
@@ -245,6 +244,30 @@ class Catalog:
             while len(self._indexes) > INDEX_CACHE:
                 self._indexes.popitem(last=False)
         return index
+
+
+def _listing_order(v: SheetVersion) -> tuple[Any, ...]:
+    """The order ``queries.price_versions`` lists versions in (kind, model, tag with the model's own first,
+    time), the endpoint key breaking a tie between endpoints sharing a tag: a table extended after sweeps
+    holds them in another order, and its answers must not differ from a full load's."""
+    return (v.kind, v.model_id, v.tag is not None, v.tag or "", v.valid_from, v.key or "")
+
+
+_BY_MODEL: weakref.WeakKeyDictionary[PriceTable, dict[str, list[SheetVersion]]] = weakref.WeakKeyDictionary()
+_BY_MODEL_LOCK = threading.Lock()
+
+
+def versions_by_model(table: PriceTable) -> dict[str, list[SheetVersion]]:
+    """Each model's price versions (its own and its endpoints'), grouped once per table: one model's sheets
+    are then a look-up, not a pass over a year of versions. Kept while the table lives."""
+    found = _BY_MODEL.get(table)
+    if found is None:
+        grouped: dict[str, list[SheetVersion]] = {}
+        for version in table.versions:
+            grouped.setdefault(version.model_id, []).append(version)
+        with _BY_MODEL_LOCK:
+            found = _BY_MODEL.setdefault(table, grouped)
+    return found
 
 
 def _sheet_row(v: SheetVersion) -> dict[str, Any]:

@@ -687,10 +687,10 @@ def test_an_unreadable_count_makes_its_row_invalid_and_leaves_it_out_of_the_tota
 def test_unknown_query_parameters_do_not_grow_the_response_cache(client: TestClient) -> None:
     state = client.app.state.catalog  # type: ignore[attr-defined]
     client.get("/v1/snapshots", params={"limit": 3})
-    before = len(state._responses)
+    before = len(state.current.caches.responses)
     for n in range(20):
         assert client.get("/v1/snapshots", params={"limit": 3, "junk": str(n)}).status_code == 200
-    assert len(state._responses) == before
+    assert len(state.current.caches.responses) == before
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from catalog.api import schemas
 from catalog.api.errors import ApiError
-from catalog.api.state import ApiState
+from catalog.api.state import ApiState, View
 from catalog.exact_json import jsonable
 from catalog.freshness import DataAge
 from catalog.money import canonical
@@ -42,16 +42,18 @@ AsOf = Annotated[
 ]
 
 
-def get_state(request: Request) -> ApiState:
-    """The history the app answers from (``create_app`` puts it on ``app.state``)."""
-    state: ApiState = request.app.state.catalog
-    return state
+def get_state(request: Request) -> View:
+    """The data state this request answers from, taken once as it starts (``ApiState.pin``): a refresh that
+    publishes a new one meanwhile changes nothing in this answer. (``create_app`` puts the ``ApiState`` on
+    ``app.state``.)"""
+    api: ApiState = request.app.state.catalog
+    return api.pin()
 
 
-State = Annotated[ApiState, Depends(get_state)]
+State = Annotated[View, Depends(get_state)]
 
 
-def age_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
+def age_headers(state: View, age: DataAge | None = None) -> dict[str, str]:
     """``X-Data-Age`` (seconds since the newest good snapshot) and, past the threshold, ``X-Data-Stale``."""
     age = age or state.data_age()
     if age is None:
@@ -61,7 +63,7 @@ def age_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
     return {"X-Data-Age": str(age.age_seconds)}
 
 
-def data_headers(state: ApiState, age: DataAge | None = None) -> dict[str, str]:
+def data_headers(state: View, age: DataAge | None = None) -> dict[str, str]:
     """The validators of the data version and the data's age, for every cached answer."""
     headers = {"ETag": state.etag, "Cache-Control": "no-cache"}
     if state.last_modified:
@@ -78,7 +80,7 @@ def with_data(body: bytes, age: DataAge | None) -> bytes:
 
 
 async def respond(
-    request: Request, state: ApiState, build: Callable[[], Any], *, data_at: datetime | None = None
+    request: Request, state: View, build: Callable[[], Any], *, data_at: datetime | None = None
 ) -> Response:
     """304 for a current ETag; the cached JSON of this route and query; else build it off the event loop.
 
@@ -91,7 +93,7 @@ async def respond(
     return answer(request, state, body, data_at=data_at)
 
 
-def answer(request: Request, state: ApiState, body: bytes, *, data_at: datetime | None = None) -> Response:
+def answer(request: Request, state: View, body: bytes, *, data_at: datetime | None = None) -> Response:
     """The response for a built 200 ``body``: 304 for a current ``If-None-Match``; the data's age in the
     headers, and (``data_at`` given) as ``data`` + ``stale`` at the end of the body."""
     age = state.data_age(data_at)
@@ -121,7 +123,7 @@ def encode(value: Any) -> bytes:
         return orjson.dumps(jsonable(value))
 
 
-def instant(value: str | None, state: ApiState, what: str, *, bound: str = "end") -> datetime:
+def instant(value: str | None, state: View, what: str, *, bound: str = "end") -> datetime:
     """A time parameter's instant; omitted, the rule of ``catalog.store.snapshots.default_as_of`` (the newest
     good snapshot at or before now), read from the state's snapshot times rather than asked of DuckDB."""
     if value is None:
@@ -151,7 +153,7 @@ def decimal(value: str, what: str) -> Decimal:
     return number
 
 
-def resolve(state: ApiState, model_id: str) -> str:
+def resolve(state: View, model_id: str) -> str:
     """The model id ``model_id`` names (an alias resolved), else a 404 with close matches."""
     table = state.table
     resolved = table.resolve_model(model_id) if table is not None else None

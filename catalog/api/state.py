@@ -1,20 +1,27 @@
 """What the API answers from: a read-only view of the history, and in-memory structures rebuilt after each
 snapshot.
 
-* The **price table** (every price version, parsed) is built once per data version and shared by all threads;
-  costing and ranking run on it in memory.
-* **Rank indexes** (``catalog.cost.ranker.RankIndex``: every model's candidate endpoints with integer rates,
-  limits and telemetry) are kept per snapshot in force, up to ``INDEX_CACHE``; the newest one is built at
-  refresh, *before* the new version is swapped in, so no request waits for it. A ranking then queries nothing.
-* The **snapshot log** (good snapshots' ids and times) answers "which snapshot is in force" and the data's
-  age (``catalog.freshness.DataAge``: every answer's ``X-Data-Age`` header, ``/v1/cheapest``'s ``data``).
-* **Responses** of the read routes are kept as JSON bytes per route and query (its known parameters only),
-  up to ``RESPONSE_CACHE`` entries and ``RESPONSE_CACHE_BYTES``, oldest out first, and dropped when the data
-  changes.
-* The **data version** is the newest snapshot (id and time). It is the ``ETag`` and ``Last-Modified`` of every
-  answer, and ``refresh()`` rebuilds everything when it changes (``catalog up`` calls it after each job). The
-  new structures are built outside the state's lock and swapped in under it, so requests keep being answered
-  from the old version meanwhile.
+Everything an answer depends on lives in one immutable ``DataState`` per data version:
+
+* the **data version** (the newest snapshot: id, time, pruned count): the ``ETag`` and ``Last-Modified`` of
+  every answer;
+* the **price table** (every price version, parsed), shared by all threads; costing and ranking run on it;
+* the **snapshot log** (good snapshots' ids and times): "which snapshot is in force" and the data's age
+  (``catalog.freshness.DataAge``: every answer's ``X-Data-Age`` header, ``/v1/cheapest``'s ``data``);
+* the **mirror** (``catalog.store.mirror.HistoryMirror``): the hot as-of shapes — the models in force, one
+  model's endpoints then, one model's history — answered from memory, per model;
+* the known **model ids** (suggestions for a misspelt id) and the open price versions' ids (what the next
+  refresh compares against);
+* its **caches**: rank indexes (``catalog.cost.ranker.RankIndex``) per snapshot in force, up to
+  ``INDEX_CACHE``, the newest built with the state, before it answers anything; and **responses** as JSON
+  bytes per route and query (its known parameters only), up to ``RESPONSE_CACHE`` entries and
+  ``RESPONSE_CACHE_BYTES``, oldest out first. They die with their state, so a new version starts empty.
+
+A request takes the current state once, at its start (``ApiState.pin``: a ``View``), and finishes on it:
+old or new, never a mix of the two. ``refresh()`` (``catalog up`` calls it after each job) builds the next
+state beside the current one — from what the sweeps since opened and closed, not by reloading the history —
+and publishes it with one reference assignment. No lock a request takes is held across a build: a refresh
+holds only its own lock (refreshes run one at a time), and requests never take it.
 
 Each handler thread reads through its own DuckDB cursor.
 """
@@ -22,27 +29,148 @@ Each handler thread reads through its own DuckDB cursor.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from catalog.cost.ranker import RankIndex
-from catalog.cost.sheets import PriceTable
+from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.freshness import DataAge, SnapshotLog
-from catalog.library import Catalog
+from catalog.library import Catalog, versions_by_model
+from catalog.prices import parse_price_sheet
 from catalog.settings import stale_after as stale_after_setting
 from catalog.store import queries, snapshots
+from catalog.store.mirror import HistoryMirror, MirrorMismatch
 from catalog.times import now
 
 RESPONSE_CACHE = 4096
 RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
 INDEX_CACHE = 8  # rank indexes: one per snapshot in force asked (the newest one built at refresh)
+
+EntityKey = tuple[str, str | None]
+
+
+class _Caches:
+    """A data state's caches: answers and rank indexes built on it. The lock guards only the dictionaries
+    (a few dictionary operations at a time), never a build."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.responses: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self.response_bytes = 0
+        self.building: dict[tuple[Any, ...], threading.Lock] = {}
+        self.indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
+        self.index_builds: dict[datetime, threading.Lock] = {}
+
+
+@dataclass(frozen=True)
+class DataState:
+    """One data version of the history and everything answered from it (see the module docstring).
+
+    ``version``: ``snapshots.data_version`` (``None`` for an empty history); ``open_prices``: every open
+    price version's id and entity key (``SheetVersion.entity_key``), which the next refresh compares with
+    the history to find the versions its sweeps closed; ``generation`` counts the states an ``ApiState``
+    has published."""
+
+    version: tuple[int, datetime, int] | None
+    etag: str
+    table: PriceTable | None
+    mirror: HistoryMirror | None
+    log: SnapshotLog
+    model_ids: list[str]
+    open_prices: Mapping[int, EntityKey]
+    generation: int
+    caches: _Caches = field(default_factory=_Caches, repr=False, compare=False)
+
+    @property
+    def newest(self) -> datetime | None:
+        return self.version[1].astimezone(UTC) if self.version else None
+
+    @property
+    def last_modified(self) -> str | None:
+        newest = self.newest
+        return format_datetime(newest, usegmt=True) if newest else None
+
+
+def _etag(version: tuple[int, datetime, int] | None) -> str:
+    # Pruning the raw archive changes what /v1/snapshots says (raw_pruned_at): it is a new version too.
+    return f'"h{version[0]}-{int(version[1].timestamp())}-p{version[2]}"' if version else '"empty"'
+
+
+def _sheet_versions(frame: pl.DataFrame) -> list[SheetVersion]:
+    """Stored price versions (``queries.price_versions`` rows) as the price table holds them: the
+    conversion ``PriceTable.from_history`` makes."""
+    return [
+        SheetVersion(
+            kind=row["kind"],
+            model_id=row["model_id"],
+            tag=row["tag"],
+            provider_slug=row["provider_slug"],
+            provider_name=row["provider_name"],
+            valid_from=row["valid_from"],
+            valid_to=row["valid_to"],
+            sheet=parse_price_sheet(json.loads(row["pricing_text"])),
+            canonical_slug=row["canonical_slug"],
+            key=row["key"],
+        )
+        for row in frame.iter_rows(named=True)
+    ]
+
+
+def _extended_table(
+    old: PriceTable | None, opened: list[SheetVersion], closed: dict[EntityKey, datetime]
+) -> PriceTable | None:
+    """``old`` with the versions ``closed`` (entity key -> its open version's ``valid_to``) closed and
+    ``opened`` added: the table a full rebuild from the history would give.
+
+    Today it builds the table again from the sheets in memory (no query, no parsing); once
+    ``PriceTable.extend`` (a table that grows by versions, issue 15 item 1) lands this becomes
+    ``old.extend(opened, closed)``, which does work in proportion to the change only."""
+    if old is None:
+        return PriceTable.from_sheets(opened) if opened else None
+    if not opened and not closed:
+        return old
+    versions = [
+        replace(v, valid_to=closed[v.entity_key]) if v.valid_to is None and v.entity_key in closed else v
+        for v in old.versions
+    ]
+    return PriceTable.from_sheets(versions + opened)
+
+
+class _Timer:
+    """Milliseconds per part of a refresh (``ApiState.last_refresh``: logs and the benchmark read it)."""
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.parts: dict[str, float] = {}
+        self._began = self._last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        at = time.perf_counter()
+        self.parts[part] = self.parts.get(part, 0.0) + (at - self._last) * 1000
+        self._last = at
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ms": (self._last - self._began) * 1000,
+            **{f"{k}_ms": v for k, v in self.parts.items()},
+        }
+
+
+class IncrementalMismatch(Exception):
+    """The history does not follow from the current state by the sweeps since (a rebuild, a repair): the
+    refresh reloads everything instead."""
 
 
 class ApiState:
@@ -62,20 +190,11 @@ class ApiState:
         self._on_close = on_close
         self.stale_after = stale_after_setting(stale_after)
         self._local = threading.local()
-        self._lock = threading.RLock()
-        self._refreshing = threading.Lock()
-        self._generation = 0
-        self._responses: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._response_bytes = 0
-        self._building: dict[tuple[Any, ...], threading.Lock] = {}
-        self._indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
-        self._index_builds: dict[datetime, threading.Lock] = {}
-        self._table: PriceTable | None = None
-        self.etag = '"empty"'
-        self.last_modified: str | None = None
-        self.newest: datetime | None = None
-        self.log = SnapshotLog([])
-        self.model_ids: list[str] = []
+        self._cursor_lock = threading.Lock()  # spawning a cursor only
+        self._refreshing = threading.Lock()  # one refresh at a time; requests never take it
+        self._data = DataState(None, '"empty"', None, None, SnapshotLog([]), [], {}, 0)
+        # What the last refresh that published a state did: "full" / "incremental", and its parts' milliseconds.
+        self.last_refresh: dict[str, Any] = {}
         self.refresh(force=True)
 
     # -- connections ---------------------------------------------------------------------------------
@@ -84,7 +203,7 @@ class ApiState:
         """This thread's cursor (DuckDB connections are not shared between threads)."""
         cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cur is None:
-            with self._lock:
+            with self._cursor_lock:
                 cur = self._base.cursor()
             self._local.cursor = cur
         return cur
@@ -95,124 +214,321 @@ class ApiState:
 
     # -- data version --------------------------------------------------------------------------------
 
-    def refresh(self, *, force: bool = False) -> bool:
-        """Rebuild the in-memory structures if a snapshot arrived since the last build; True if it did.
+    @property
+    def current(self) -> DataState:
+        """The state answering now (a request keeps the one it started with: ``pin``)."""
+        return self._data
 
-        Everything new (price table, snapshot log, the newest snapshot's rank index) is built first, outside
-        the state's lock — requests go on being answered from the current version meanwhile — then swapped in
-        under it at once. Refreshes run one at a time."""
+    def pin(self) -> View:
+        """The current state, for one request: everything it answers comes from this one data version."""
+        return View(self, self._data)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Publish a new state if the history changed since the current one was built; True if it did.
+
+        The new state is built beside the current one, which keeps answering meanwhile, and replaces it in
+        one assignment. After sweeps it extends the current state with the versions they opened and closed;
+        ``force`` (and a history that does not follow from the current state) reloads everything."""
         with self._refreshing:
-            with self._lock:
+            old = self._data
+            with self._cursor_lock:
                 cur = self._base.cursor()
+            timer = _Timer()
             try:
-                newest = snapshots.data_version(cur)
-                # Pruning the raw archive changes what /v1/snapshots says (raw_pruned_at): it is a new version.
-                etag = f'"h{newest[0]}-{int(newest[1].timestamp())}-p{newest[2]}"' if newest else '"empty"'
-                if etag == self.etag and not force:
+                cur.begin()  # one transaction: every read below sees the same history
+                version = snapshots.data_version(cur)
+                etag = _etag(version)
+                if etag == old.etag and not force:
                     return False
-                versions = queries.price_versions(cur)
-                table = PriceTable.from_history(versions) if not versions.is_empty() else None
-                model_ids = queries.known_model_ids(cur)
-                log = snapshots.snapshot_log(cur)
-                indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
-                at = log.default_as_of()
-                if table is not None and at is not None:
-                    indexes[at] = RankIndex.build(queries.endpoint_candidates(cur, at, None), table, at)
+                data = None
+                if not force and old.version is not None and version is not None and old.table is not None:
+                    with contextlib.suppress(IncrementalMismatch, MirrorMismatch):
+                        data = self._extended(cur, old, version, etag, timer)
+                        timer.kind = "incremental"
+                if data is None:
+                    data = self._loaded(cur, version, etag, old.generation + 1, timer)
+                    timer.kind = "full"
+                self._index_newest(cur, data)
+                timer.lap("rank_index")
+                cur.rollback()  # read only: nothing to commit
             finally:
                 cur.close()
-            with self._lock:
-                # Caches go first, then the new version is published: a reader never pairs the new ETag with
-                # an answer built from the old data.
-                self._generation += 1
-                self._responses.clear()
-                self._response_bytes = 0
-                self._indexes = indexes
-                self._table = table
-                self.model_ids = model_ids
-                self.log = log
-                self.newest = newest[1].astimezone(UTC) if newest else None
-                self.last_modified = format_datetime(self.newest, usegmt=True) if self.newest else None
-                self.etag = etag
+            self._data = data  # the swap: requests that pinned the old state finish on it
+            self.last_refresh = timer.report()
             return True
+
+    def _loaded(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        version: tuple[int, datetime, int] | None,
+        etag: str,
+        generation: int,
+        timer: _Timer,
+    ) -> DataState:
+        """The state read from the whole history."""
+        frame = queries.price_versions(cur)
+        timer.lap("read")
+        table = PriceTable.from_history(frame) if not frame.is_empty() else None
+        timer.lap("table")
+        mirror = HistoryMirror.load(cur, version[0] if version else 0)
+        timer.lap("mirror")
+        return DataState(
+            version=version,
+            etag=etag,
+            table=table,
+            mirror=mirror,
+            log=snapshots.snapshot_log(cur),
+            model_ids=queries.known_model_ids(cur),
+            open_prices=queries.open_price_versions(cur),
+            generation=generation,
+        )
+
+    def _extended(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        old: DataState,
+        version: tuple[int, datetime, int],
+        etag: str,
+        timer: _Timer,
+    ) -> DataState:
+        """``old`` carried forward by the sweeps stored since: the versions they opened, those they closed,
+        their snapshots. Raises ``IncrementalMismatch`` when the history is not ``old``'s plus that."""
+        assert old.version is not None and old.mirror is not None
+        since = old.version[0]
+        if version[0] < since:
+            raise IncrementalMismatch
+        opened_frame = queries.price_versions_opened(cur, since)
+        now_open = queries.open_price_versions(cur)
+        gone = [vid for vid in old.open_prices if vid not in now_open]
+        closed_rows = queries.price_versions_closed(cur, gone)
+        if len(closed_rows) != len(gone):
+            raise IncrementalMismatch  # an open version deleted, not closed
+        closed: dict[EntityKey, datetime] = {}
+        open_prices = dict(old.open_prices)
+        for version_id, valid_to in closed_rows:
+            closed[open_prices.pop(version_id)] = valid_to
+        for version_id, model_id, key, valid_to in opened_frame.select(
+            "version_id", "model_id", "key", "valid_to"
+        ).iter_rows():
+            if valid_to is None:
+                open_prices[version_id] = (model_id, key)
+        if open_prices != now_open:
+            # A version reopened, ids renumbered (`catalog rederive`): not the work of sweeps.
+            raise IncrementalMismatch
+        opened = _sheet_versions(opened_frame)
+        timer.lap("read")
+        table = _extended_table(old.table, opened, closed)
+        if table is not None and len(table.versions) != queries.price_version_count(cur):
+            raise IncrementalMismatch
+        timer.lap("table")
+        mirror = old.mirror.extended(cur, version[0])
+        timer.lap("mirror")
+        added = snapshots.good_snapshots_after(cur, since)
+        log = SnapshotLog(list(zip(old.log.ids, old.log.times, strict=True)) + added) if added else old.log
+        new_models = {v.model_id for v in opened if v.kind == "model"} - set(old.model_ids)
+        model_ids = sorted({*old.model_ids, *new_models}) if new_models else old.model_ids
+        return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1)
+
+    def _index_newest(self, cur: duckdb.DuckDBPyConnection, data: DataState) -> None:
+        """Build the rank index of the state's newest snapshot, and group its versions per model (a model's
+        price sheets), before it answers anything."""
+        if data.table is not None:
+            versions_by_model(data.table)
+        at = data.log.default_as_of()
+        if data.table is not None and at is not None:
+            data.caches.indexes[at] = RankIndex.build(queries.endpoint_candidates(cur, at, None), data.table, at)
+
+    # -- the current state, for callers outside a request ---------------------------------------------
+
+    @property
+    def etag(self) -> str:
+        return self._data.etag
+
+    @property
+    def last_modified(self) -> str | None:
+        return self._data.last_modified
+
+    @property
+    def newest(self) -> datetime | None:
+        return self._data.newest
+
+    @property
+    def log(self) -> SnapshotLog:
+        return self._data.log
 
     @property
     def table(self) -> PriceTable | None:
-        return self._table
+        return self._data.table
+
+    @property
+    def model_ids(self) -> list[str]:
+        return self._data.model_ids
+
+    @property
+    def mirror(self) -> HistoryMirror | None:
+        return self._data.mirror
+
+    @property
+    def generation(self) -> int:
+        return self._data.generation
+
+    @property
+    def snapshot_times(self) -> list[datetime]:
+        return self._data.log.times
+
+    def catalog(self) -> Catalog:
+        return self.pin().catalog()
+
+    def state_at(self, at: datetime) -> datetime | None:
+        return self.pin().state_at(at)
+
+    def data_age(self, at: datetime | None = None) -> DataAge | None:
+        return self.pin().data_age(at)
+
+    def suggestions(self, model: str) -> list[str]:
+        return self.pin().suggestions(model)
+
+    def lookup(self, key: tuple[Any, ...]) -> bytes | None:
+        return self.pin().lookup(key)
+
+    def cached(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+        return self.pin().cached(key, build)
+
+    def ready_index(self, at: datetime) -> RankIndex | None:
+        return self.pin().ready_index(at)
+
+    def rank_index(self, at: datetime) -> RankIndex | None:
+        return self.pin().rank_index(at)
+
+
+class View:
+    """One request's state: the ``DataState`` current when it started, and the ``ApiState``'s cursors.
+
+    Everything here reads ``data`` and nothing else in memory, so an answer, its ``ETag``, its data age and
+    the cache it lands in are all of one data version, whatever a refresh publishes meanwhile."""
+
+    __slots__ = ("api", "data")
+
+    def __init__(self, api: ApiState, data: DataState) -> None:
+        self.api = api
+        self.data = data
+
+    @property
+    def db(self) -> Path:
+        return self.api.db
+
+    @property
+    def stale_after(self) -> float:
+        return self.api.stale_after
+
+    @property
+    def etag(self) -> str:
+        return self.data.etag
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.data.last_modified
+
+    @property
+    def newest(self) -> datetime | None:
+        return self.data.newest
+
+    @property
+    def log(self) -> SnapshotLog:
+        return self.data.log
+
+    @property
+    def table(self) -> PriceTable | None:
+        return self.data.table
+
+    @property
+    def model_ids(self) -> list[str]:
+        return self.data.model_ids
+
+    @property
+    def mirror(self) -> HistoryMirror:
+        """The state's as-of shapes in memory (an empty history has an empty one)."""
+        if self.data.mirror is None:
+            raise RuntimeError("the API state has not been loaded yet")
+        return self.data.mirror
+
+    @property
+    def generation(self) -> int:
+        return self.data.generation
 
     @property
     def snapshot_times(self) -> list[datetime]:
         """When each good snapshot was taken, oldest first."""
-        return self.log.times
+        return self.data.log.times
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.api.cursor()
 
     def catalog(self) -> Catalog:
-        """A ``Catalog`` over this thread's cursor, sharing the one price table and snapshot log."""
-        return Catalog(self.cursor(), self.db, self._table, log=self.log, stale_after=self.stale_after)
+        """A ``Catalog`` over this thread's cursor, sharing the state's price table and snapshot log."""
+        return Catalog(self.cursor(), self.db, self.data.table, log=self.data.log, stale_after=self.stale_after)
 
     def state_at(self, at: datetime) -> datetime | None:
         """The snapshot in force at ``at`` (the newest at or before it): every instant until the next one
         answers the same, so caches key on it."""
-        found = self.log.in_force(at)
+        found = self.data.log.in_force(at)
         return found[1] if found else None
 
     def data_age(self, at: datetime | None = None) -> DataAge | None:
         """The age of the data for an answer as of ``at`` (default: the newest snapshot at or before now)."""
         if at is None:
             at = self.state_at(now()) or now()
-        return self.log.age(at, self.stale_after)
+        return self.data.log.age(at, self.stale_after)
 
     def suggestions(self, model: str) -> list[str]:
-        return queries.close_model_ids(model, self.model_ids)
+        return queries.close_model_ids(model, self.data.model_ids)
 
     # -- caches --------------------------------------------------------------------------------------
 
     def lookup(self, key: tuple[Any, ...]) -> bytes | None:
-        return self._responses.get(key)
+        return self.data.caches.responses.get(key)
 
     def cached(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
         """The cached answer for ``key``, else ``build()`` it — once: identical requests that arrive while it
         is being built wait for that build instead of each doing the same work."""
-        generation = self._generation
-        hit = self._responses.get(key)
+        caches = self.data.caches
+        hit = caches.responses.get(key)
         if hit is not None:
             return hit
-        with self._lock:
-            flight = self._building.setdefault(key, threading.Lock())
+        with caches.lock:
+            flight = caches.building.setdefault(key, threading.Lock())
         with flight:
-            hit = self._responses.get(key)
+            hit = caches.responses.get(key)
             if hit is not None:
                 return hit
             try:
                 body = build()
-                self.keep(key, body, generation)
+                self.keep(key, body, self.data.generation)
             finally:
-                with self._lock:
-                    self._building.pop(key, None)
+                with caches.lock:
+                    caches.building.pop(key, None)
         return body
 
-    @property
-    def generation(self) -> int:
-        """Bumped by every refresh that changed the data: an answer built under an older one is not kept."""
-        return self._generation
-
     def keep(self, key: tuple[Any, ...], body: bytes, generation: int) -> None:
-        """Cache ``body`` for ``key`` if the data is still that of ``generation`` (oldest entries out)."""
-        with self._lock:
-            if generation == self._generation and key not in self._responses:
-                self._responses[key] = body
-                self._response_bytes += len(body)
-                while len(self._responses) > RESPONSE_CACHE or self._response_bytes > RESPONSE_CACHE_BYTES:
-                    _old, dropped = self._responses.popitem(last=False)
-                    self._response_bytes -= len(dropped)
+        """Cache ``body`` for ``key`` in this state (if ``generation`` is its: built from its data)."""
+        caches = self.data.caches
+        with caches.lock:
+            if generation == self.data.generation and key not in caches.responses:
+                caches.responses[key] = body
+                caches.response_bytes += len(body)
+                while len(caches.responses) > RESPONSE_CACHE or caches.response_bytes > RESPONSE_CACHE_BYTES:
+                    _old, dropped = caches.responses.popitem(last=False)
+                    caches.response_bytes -= len(dropped)
 
     def index_key(self, at: datetime) -> datetime:
         """What a rank index is kept under: the snapshot in force at ``at`` (``at`` itself before the first)."""
-        found = self.log.in_force(at)
+        found = self.data.log.in_force(at)
         return found[1] if found else at
 
     def ready_index(self, at: datetime) -> RankIndex | None:
         """The rank index for ``at`` if it is already built (no query, no wait: safe on the event loop)."""
         key = self.index_key(at)
-        indexes = self._indexes
+        indexes = self.data.caches.indexes
         hit = indexes.get(key)
         if hit is not None:
             with contextlib.suppress(KeyError):  # evicted meanwhile by another thread: still a good answer
@@ -225,23 +541,22 @@ class ApiState:
         hit = self.ready_index(at)
         if hit is not None:
             return hit
-        generation, table, key = self._generation, self._table, self.index_key(at)
+        table, key, caches = self.data.table, self.index_key(at), self.data.caches
         if table is None:
             return None
-        with self._lock:
-            flight = self._index_builds.setdefault(key, threading.Lock())
+        with caches.lock:
+            flight = caches.index_builds.setdefault(key, threading.Lock())
         with flight:
-            hit = self._indexes.get(key)
+            hit = caches.indexes.get(key)
             if hit is not None:
                 return hit
             try:
                 index = RankIndex.build(queries.endpoint_candidates(self.cursor(), key, None), table, key)
-                with self._lock:
-                    if generation == self._generation:  # else the data changed meanwhile: answer, keep nothing
-                        self._indexes[key] = index
-                        while len(self._indexes) > INDEX_CACHE:
-                            self._indexes.popitem(last=False)
+                with caches.lock:
+                    caches.indexes[key] = index
+                    while len(caches.indexes) > INDEX_CACHE:
+                        caches.indexes.popitem(last=False)
             finally:
-                with self._lock:
-                    self._index_builds.pop(key, None)
+                with caches.lock:
+                    caches.index_builds.pop(key, None)
         return index

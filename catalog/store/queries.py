@@ -408,6 +408,92 @@ def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
+# --- the in-memory mirror's reads (catalog.store.mirror) --------------------------------------------------------
+
+
+def mirror_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], models: list[str] | None = None
+) -> pl.DataFrame:
+    """``columns`` of every row of the version table ``table`` (``models``: of those models only)."""
+    sql = f"SELECT {', '.join(columns)} FROM {table}"
+    if models is None:
+        return _frame(con, sql, [])
+    return _frame(con, sql + " WHERE model_id IN (SELECT unnest($models::VARCHAR[]))", {"models": models})
+
+
+def open_versions(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """The open versions of ``table``: id, model, and when each was last seen."""
+    return _frame(con, f"SELECT version_id, model_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL", [])
+
+
+def models_opened_since(con: duckdb.DuckDBPyConnection, table: str, snapshot: int) -> list[str]:
+    """The models with a version of ``table`` opened by a snapshot after ``snapshot``."""
+    rows = con.execute(f"SELECT DISTINCT model_id FROM {table} WHERE first_snapshot > ?", [snapshot]).fetchall()
+    return [r[0] for r in rows]
+
+
+def version_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
+    """How many rows each of ``tables`` holds."""
+    counts = ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+    row = con.execute(f"SELECT {counts}").fetchall()[0]
+    return dict(zip(tables, (int(n) for n in row), strict=True))
+
+
+def price_versions_opened(con: duckdb.DuckDBPyConnection, after_snapshot: int) -> pl.DataFrame:
+    """The price versions (``price_versions`` columns, plus ``version_id``) opened by snapshots after
+    ``after_snapshot``: what sweeps since then added to the cost engine's history."""
+    return _frame(
+        con,
+        """
+        SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
+               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, version_id
+        FROM endpoint_versions WHERE first_snapshot > $after
+        UNION ALL
+        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL,
+               version_id
+        FROM model_versions WHERE first_snapshot > $after
+        ORDER BY kind, model_id, tag NULLS FIRST, valid_from
+        """,
+        {"after": after_snapshot},
+    )
+
+
+def price_versions_closed(con: duckdb.DuckDBPyConnection, version_ids: list[int]) -> list[tuple[int, datetime]]:
+    """Which of the price versions ``version_ids`` (endpoint or model) are closed now, with their ``valid_to``."""
+    if not version_ids:
+        return []
+    rows = con.execute(
+        """
+        SELECT version_id, valid_to FROM endpoint_versions
+        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
+        UNION ALL
+        SELECT version_id, valid_to FROM model_versions
+        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
+        """,
+        {"ids": version_ids},
+    ).fetchall()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str | None]]:
+    """Every open price version's id with what it prices: ``(model_id, endpoint_key)``, ``(model_id, None)``
+    for a model's own price."""
+    rows = con.execute(
+        """
+        SELECT version_id, model_id, endpoint_key FROM endpoint_versions WHERE valid_to IS NULL
+        UNION ALL
+        SELECT version_id, model_id, NULL FROM model_versions WHERE valid_to IS NULL
+        """
+    ).fetchall()
+    return {int(r[0]): (r[1], r[2]) for r in rows}
+
+
+def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many price versions (endpoints' and models') the history holds."""
+    row = con.execute("SELECT (SELECT count(*) FROM endpoint_versions) + (SELECT count(*) FROM model_versions)")
+    return int(row.fetchall()[0][0])
+
+
 def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> pl.DataFrame:
     """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters and sorts on.
 
@@ -539,6 +625,20 @@ def models_listed(
     """``models_as_of`` narrowed: an input or output ``modality``, a least context length, a supported
     ``parameter``, and an endpoint in force from ``provider`` (see ``models_served_by``)."""
     frame = models_as_of(con, at, search)
+    served = models_served_by(con, provider, at) if provider else None
+    return narrowed_models(frame, modality=modality, min_context=min_context, parameter=parameter, served=served)
+
+
+def narrowed_models(
+    frame: pl.DataFrame,
+    *,
+    modality: str | None = None,
+    min_context: int | None = None,
+    parameter: str | None = None,
+    served: set[str] | None = None,
+) -> pl.DataFrame:
+    """``models_as_of`` rows narrowed as ``models_listed`` narrows them (``served``: the models a provider
+    serves then, ``models_served_by``)."""
     if modality:
         frame = frame.filter(
             pl.col("input_modalities").list.contains(modality)
@@ -549,12 +649,13 @@ def models_listed(
         frame = frame.filter(pl.col("context_length") >= min_context)
     if parameter:
         frame = frame.filter(pl.col("supported_parameters").list.contains(parameter))
-    if provider:
-        frame = frame.filter(pl.col("model_id").is_in(sorted(models_served_by(con, provider, at))))
+    if served is not None:
+        frame = frame.filter(pl.col("model_id").is_in(sorted(served)))
     return frame
 
 
-def _overlapping(frame: pl.DataFrame, lo: datetime | None, hi: datetime | None) -> pl.DataFrame:
+def overlapping(frame: pl.DataFrame, lo: datetime | None, hi: datetime | None) -> pl.DataFrame:
+    """The versions of ``frame`` in force at some time in ``[lo, hi]`` (either end open when ``None``)."""
     start = pl.col("valid_from").dt.convert_time_zone("UTC")
     stop = pl.col("valid_to").dt.convert_time_zone("UTC")
     if hi is not None:
@@ -569,5 +670,5 @@ def history_between(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The model's versions and its endpoints' (``model_history``, ``endpoint_history``) in force at some
     time in ``[lo, hi]`` (either end open when ``None``)."""
-    endpoints = _overlapping(endpoint_history(con, model_id), lo, hi)
-    return _overlapping(model_history(con, model_id), lo, hi), endpoints
+    endpoints = overlapping(endpoint_history(con, model_id), lo, hi)
+    return overlapping(model_history(con, model_id), lo, hi), endpoints

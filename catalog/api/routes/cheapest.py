@@ -35,7 +35,7 @@ from starlette.responses import Response
 from catalog.api import schemas
 from catalog.api.deps import ERRORS, AsOf, State, answer, cache_key, decimal, encode, instant, resolve
 from catalog.api.errors import ApiError
-from catalog.api.state import ApiState
+from catalog.api.state import ApiState, View
 from catalog.cost.profile import Ranking
 from catalog.cost.query import CHEAPEST, CheapestQuery, Param, build_query
 from catalog.cost.ranker import RankIndex
@@ -156,7 +156,7 @@ def plain_values(items: list[tuple[str, str]]) -> dict[str, Any] | None:
     return values
 
 
-async def _cheapest(request: Request, state: ApiState, asked: Asked) -> Response:
+async def _cheapest(request: Request, state: View, asked: Asked) -> Response:
     """Answer ``asked``: the cached body, else the ranking — inline for one model on a ready index."""
     at = instant(asked.as_of, state, "as_of")
     model_id = resolve(state, asked.model) if asked.model is not None else None
@@ -180,7 +180,7 @@ def _rank(index: RankIndex, asked: Asked, at: datetime, model_id: str | None) ->
     return index.rank(query.profile, query.filters, model=model_id, fallbacks=query.fallbacks, at=at)
 
 
-def _build(state: ApiState, asked: Asked, at: datetime, model_id: str | None) -> bytes:
+def _build(state: View, asked: Asked, at: datetime, model_id: str | None) -> bytes:
     index = state.rank_index(at)
     if index is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
@@ -206,8 +206,8 @@ class CheapestRoute(APIRoute):
             if values is None:
                 return await validated(request)
             query = build_query(values, lambda text, param: decimal(text, param.name))
-            state: ApiState = request.app.state.catalog
-            return await _cheapest(request, state, Asked(values["model"], query, values["as_of"]))
+            api: ApiState = request.app.state.catalog
+            return await _cheapest(request, api.pin(), Asked(values["model"], query, values["as_of"]))
 
         return handler
 

@@ -14,7 +14,7 @@ from catalog import json_input
 from catalog.api import schemas
 from catalog.api.deps import ERRORS, State, age_headers
 from catalog.api.errors import ApiError
-from catalog.api.state import ApiState
+from catalog.api.state import View
 from catalog.cost.bodies import usage_from_items
 from catalog.cost.engine import cost_usage
 from catalog.cost.totals import batch_totals
@@ -61,7 +61,7 @@ async def cost(
     return await run_in_threadpool(_cost, state, bytes(raw), at)
 
 
-def _cost(state: ApiState, raw: bytes, at: str | None) -> Response:
+def _cost(state: View, raw: bytes, at: str | None) -> Response:
     """Parse and price off the event loop: a 10,000-row body takes long enough to stall other requests."""
     try:
         items = json_input.loads(raw)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import polars as pl
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -12,7 +11,6 @@ from catalog.api import schemas
 from catalog.api.deps import ERRORS, AsOf, Limit, Offset, State, instant, page, resolve, respond
 from catalog.api.errors import ApiError
 from catalog.cost.query import MAX_TOKENS
-from catalog.store import queries
 
 router = APIRouter(tags=["models"])
 
@@ -34,8 +32,7 @@ async def list_models(
 
     def build() -> dict[str, Any]:
         at = instant(as_of, state, "as_of")
-        frame = queries.models_listed(
-            state.cursor(),
+        frame = state.mirror.models_listed(
             at,
             search=q,
             modality=modality,
@@ -56,13 +53,12 @@ async def get_model(request: Request, state: State, author: str, slug: str, as_o
     def build() -> dict[str, Any]:
         model_id = resolve(state, f"{author}/{slug}")
         at = instant(as_of, state, "as_of")
-        cur = state.cursor()
-        model = queries.models_as_of(cur, at).filter(pl.col("model_id") == model_id)
+        model = state.mirror.models_as_of(at, model=model_id)
         if model.is_empty():
             raise ApiError(
                 404, "not_listed", f"model {model_id!r} was not listed at {at.isoformat()}", {"model": model_id}
             )
-        endpoints = queries.endpoints_as_of(cur, model_id, at)
+        endpoints = state.mirror.endpoints_as_of(model_id, at)
         sheets = state.catalog().prices(at, model=model_id)
         return {
             "as_of": at,
@@ -91,7 +87,7 @@ async def model_history(
         hi = instant(end, state, "to") if end else None
         if lo and hi and lo > hi:
             raise ApiError(400, "bad_parameter", "from is after to; swap them")
-        models, endpoints = queries.history_between(state.cursor(), model_id, lo, hi)
+        models, endpoints = state.mirror.history_between(model_id, lo, hi)
         grouped = []
         for key, group in endpoints.group_by("endpoint_key", maintain_order=True):
             rows = group.to_dicts()

@@ -1,0 +1,294 @@
+"""The hot as-of shapes answered from memory: an immutable copy of the columns they read, per model.
+
+``queries.models_as_of``, ``endpoints_as_of``, ``endpoint_history`` / ``model_history`` (``history_between``)
+scan whole version tables in DuckDB and convert every returned column: 10–20 ms at a month of hourly history,
+several times that at a year, however few rows the answer has. A ``HistoryMirror`` holds the versions those
+shapes read — endpoint versions and statuses split per model, model versions and a narrow frame of every
+endpoint version's interval — and answers the same frames (same columns, types, order and errors) with a
+filter over one model's rows, in well under a millisecond.
+
+It follows the history without reloading it (``extended``): the models whose versions sweeps opened or closed
+since are read again, and the one column that changes on every sweep without a new version — when an open
+version was last seen (``last_seen``, ``last_snapshot``) — is read for the open versions only and laid over
+the history answers. A history that does not follow from the mirror by sweeps (a rebuild, a repair) raises
+``MirrorMismatch``; the caller loads it whole again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from catalog.errors import NotFoundError
+from catalog.prices import PRICE_KEYS
+from catalog.store import queries
+
+PRICES = [f"price_{k}" for k in PRICE_KEYS]
+ENDPOINT_COLUMNS = [
+    "endpoint_key", "model_id", "tag", "provider_slug", "provider_name", "name", "permaslug", "quantization",
+    "context_length", "max_completion_tokens", "max_prompt_tokens", "supported_parameters",
+    "supports_implicit_caching", "price_dynamic", "price_free", *PRICES, "discount", "override_count",
+    "pricing_text", "valid_from", "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen",
+]  # fmt: skip
+STATUS_COLUMNS = ["model_id", "endpoint_key", "status", "valid_from", "valid_to", "version_id"]
+MODEL_COLUMNS = [
+    "model_id", "name", "context_length", "modality", "input_modalities", "output_modalities",
+    "supported_parameters", "alias_target", "price_dynamic", "price_free", *PRICES, "discount", "valid_from",
+    "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
+]  # fmt: skip
+INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to"]
+TABLES = {"endpoint": "endpoint_versions", "status": "endpoint_status", "model": "model_versions"}
+COLUMNS = {"endpoint": ENDPOINT_COLUMNS, "status": STATUS_COLUMNS, "model": MODEL_COLUMNS}
+
+# The shapes' columns, in the order the SQL of ``catalog.store.queries`` gives them.
+MODELS_AS_OF = [
+    "model_id", "name", "context_length", "modality", "input_modalities", "output_modalities",
+    "supported_parameters", "alias_target", "price_dynamic", "price_free", *PRICES, "discount", "endpoints",
+    "valid_from", "valid_to", "version_id",
+]  # fmt: skip
+ENDPOINTS_AS_OF = [
+    "endpoint_key", "model_id", "tag", "provider_slug", "provider_name", "name", "permaslug", "quantization",
+    "context_length", "max_completion_tokens", "max_prompt_tokens", "supported_parameters",
+    "supports_implicit_caching", "status", "price_dynamic", "price_free", *PRICES, "discount", "override_count",
+    "pricing_text", "valid_from", "valid_to", "version_id",
+]  # fmt: skip
+ENDPOINT_HISTORY = [
+    "endpoint_key", "tag", "provider_slug", "provider_name", "valid_from", "valid_to", "first_snapshot",
+    "last_snapshot", "last_seen", "price_dynamic", *PRICES, "discount", "context_length", "max_completion_tokens",
+    "quantization", "pricing_text", "version_id",
+]  # fmt: skip
+MODEL_HISTORY = [
+    "model_id", "valid_from", "valid_to", "first_snapshot", "last_snapshot", "last_seen", "price_dynamic",
+    *PRICES, "discount", "context_length", "pricing_text", "version_id",
+]  # fmt: skip
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MirrorMismatch(Exception):
+    """The history is not the mirror's plus what sweeps opened and closed since: load it whole again."""
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _in_force(at: datetime) -> pl.Expr:
+    micros = _micros(at)
+    valid_to = pl.col("valid_to").dt.epoch("us")
+    return (pl.col("valid_from").dt.epoch("us") <= micros) & (valid_to.is_null() | (valid_to > micros))
+
+
+def _by_model(frame: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:
+    if frame.is_empty():
+        return {}
+    parts = frame.sort(["model_id", *order]).partition_by("model_id", as_dict=True, maintain_order=True)
+    return {str(key[0]): part for key, part in parts.items()}
+
+
+@dataclass(frozen=True)
+class HistoryMirror:
+    """See the module docstring. ``open_*``: each open version's id -> its model (what the next ``extended``
+    compares against); ``seen``: ``last_snapshot`` / ``last_seen`` of every open endpoint and model version."""
+
+    endpoints: dict[str, pl.DataFrame]
+    statuses: dict[str, pl.DataFrame]
+    models: pl.DataFrame
+    intervals: pl.DataFrame
+    schemas: dict[str, pl.Schema]
+    open_ids: dict[str, dict[int, str]]
+    seen: pl.DataFrame
+    known_models: list[str]
+    snapshot: int  # the newest snapshot id the mirror has
+
+    # -- building ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
+        """The whole history's shapes, as of the newest snapshot ``snapshot`` (read in the same transaction)."""
+        frames = {kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind]) for kind in TABLES}
+        opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
+        return cls._made(
+            _by_model(frames["endpoint"], ["endpoint_key", "valid_from"]),
+            _by_model(frames["status"], ["endpoint_key", "valid_from"]),
+            frames["model"].sort(["model_id", "valid_from"]),
+            frames["endpoint"].select(INTERVAL_COLUMNS),
+            {kind: frame.schema for kind, frame in frames.items()},
+            opened,
+            snapshot,
+        )
+
+    @classmethod
+    def _made(
+        cls,
+        endpoints: dict[str, pl.DataFrame],
+        statuses: dict[str, pl.DataFrame],
+        models: pl.DataFrame,
+        intervals: pl.DataFrame,
+        schemas: dict[str, pl.Schema],
+        opened: dict[str, pl.DataFrame],
+        snapshot: int,
+    ) -> HistoryMirror:
+        seen = pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen")
+        return cls(
+            endpoints=endpoints,
+            statuses=statuses,
+            models=models,
+            intervals=intervals,
+            schemas=schemas,
+            open_ids={kind: dict(zip(f["version_id"], f["model_id"], strict=True)) for kind, f in opened.items()},
+            seen=seen,
+            known_models=models["model_id"].unique().sort().to_list(),
+            snapshot=snapshot,
+        )
+
+    def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
+        """The mirror of the history as of its newest snapshot ``snapshot``: the models sweeps changed since the
+        mirror's read again, every open version's ``last_seen`` read again. Raises ``MirrorMismatch`` when the
+        history does not follow."""
+        opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
+        changed: dict[str, set[str]] = {}
+        for kind, table in TABLES.items():
+            now_open = set(opened[kind]["version_id"].to_list())
+            closed = {self.open_ids[kind][vid] for vid in self.open_ids[kind].keys() - now_open}
+            changed[kind] = closed | set(queries.models_opened_since(con, table, self.snapshot))
+        frames = {
+            kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind], sorted(models))
+            for kind, models in changed.items()
+        }
+        endpoints = _replaced(self.endpoints, changed["endpoint"], frames["endpoint"], ["endpoint_key", "valid_from"])
+        statuses = _replaced(self.statuses, changed["status"], frames["status"], ["endpoint_key", "valid_from"])
+        models = pl.concat(
+            [self.models.filter(~pl.col("model_id").is_in(sorted(changed["model"]))), frames["model"]]
+        ).sort(["model_id", "valid_from"])
+        intervals = pl.concat(
+            [
+                self.intervals.filter(~pl.col("model_id").is_in(sorted(changed["endpoint"]))),
+                frames["endpoint"].select(INTERVAL_COLUMNS),
+            ]
+        )
+        counts = queries.version_counts(con, list(TABLES.values()))
+        held = {
+            "endpoint_versions": intervals.height,
+            "endpoint_status": sum(f.height for f in statuses.values()),
+            "model_versions": models.height,
+        }
+        if counts != held:
+            raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
+        return self._made(endpoints, statuses, models, intervals, self.schemas, opened, snapshot)
+
+    # -- the shapes ------------------------------------------------------------------------------------------
+
+    def require_model(self, model_id: str) -> None:
+        """``queries.require_model``, answered from memory."""
+        if model_id in self.endpoints or model_id in self.known_models:
+            return
+        close = queries.close_model_ids(model_id, self.known_models)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; list models with `catalog models --search …`"
+        raise NotFoundError(f"model {model_id!r} is not in the history{hint}")
+
+    def _endpoints_of(self, model_id: str) -> pl.DataFrame:
+        found = self.endpoints.get(model_id)
+        return found if found is not None else pl.DataFrame(schema=self.schemas["endpoint"])
+
+    def models_as_of(self, at: datetime, search: str | None = None, *, model: str | None = None) -> pl.DataFrame:
+        """``queries.models_as_of`` (``model``: only that model's row)."""
+        frame = self.models.filter(_in_force(at))
+        if model is not None:
+            frame = frame.filter(pl.col("model_id") == model)
+        if search:
+            needle = search.lower()
+            frame = frame.filter(
+                pl.col("model_id").str.to_lowercase().str.contains(needle, literal=True)
+                | pl.col("name").str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
+            )
+        live = self.intervals.filter(_in_force(at))
+        if model is not None:
+            live = live.filter(pl.col("model_id") == model)
+        counts = live.group_by("model_id").agg(pl.len().cast(pl.Int64).alias("endpoints"))
+        return (
+            frame.join(counts, on="model_id", how="left")
+            .with_columns(pl.col("endpoints").fill_null(0))
+            .select(MODELS_AS_OF)
+            .sort("model_id")
+        )
+
+    def models_served_by(self, provider: str, at: datetime) -> set[str]:
+        """``queries.models_served_by``, answered from memory."""
+        live = self.intervals.filter(_in_force(at))
+        served = live.filter(
+            (pl.col("provider_slug") == provider)
+            | (pl.col("tag") == provider)
+            | (pl.col("provider_name").str.to_lowercase() == provider.lower())
+        )
+        return set(served["model_id"].to_list())
+
+    def models_listed(self, at: datetime, **narrowing: Any) -> pl.DataFrame:
+        """``queries.models_listed``, answered from memory."""
+        provider = narrowing.pop("provider", None)
+        frame = self.models_as_of(at, narrowing.pop("search", None))
+        served = self.models_served_by(provider, at) if provider else None
+        return queries.narrowed_models(frame, served=served, **narrowing)
+
+    def endpoints_as_of(self, model_id: str, at: datetime) -> pl.DataFrame:
+        """``queries.endpoints_as_of``, answered from memory."""
+        frame = self._endpoints_of(model_id).filter(_in_force(at))
+        if frame.is_empty():
+            self.require_model(model_id)
+        statuses = self.statuses.get(model_id)
+        status = (
+            statuses.filter(_in_force(at)).select("endpoint_key", "status")
+            if statuses is not None
+            else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
+        )
+        return (
+            frame.join(status, on="endpoint_key", how="left", maintain_order="left")
+            .sort(["price_prompt", "price_completion", "endpoint_key"], nulls_last=True)
+            .select(ENDPOINTS_AS_OF)
+        )
+
+    def _seen(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with its open versions' ``last_snapshot`` / ``last_seen`` as they are now."""
+        if frame.is_empty() or not frame["valid_to"].has_nulls():
+            return frame
+        return frame.update(self.seen, on="version_id", how="left")
+
+    def endpoint_history(self, model_id: str, provider: str | None = None) -> pl.DataFrame:
+        """``queries.endpoint_history``, answered from memory."""
+        self.require_model(model_id)
+        frame = self._endpoints_of(model_id)
+        if provider:
+            frame = frame.filter(
+                (pl.col("tag") == provider)
+                | (pl.col("provider_slug") == provider)
+                | (pl.col("provider_name").str.to_lowercase() == provider.lower())
+            )
+        return self._seen(frame).select(ENDPOINT_HISTORY)
+
+    def model_history(self, model_id: str) -> pl.DataFrame:
+        """``queries.model_history``, answered from memory."""
+        self.require_model(model_id)
+        return self._seen(self.models.filter(pl.col("model_id") == model_id)).select(MODEL_HISTORY)
+
+    def history_between(
+        self, model_id: str, lo: datetime | None, hi: datetime | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``queries.history_between``, answered from memory."""
+        endpoints = queries.overlapping(self.endpoint_history(model_id), lo, hi)
+        return queries.overlapping(self.model_history(model_id), lo, hi), endpoints
+
+
+def _replaced(
+    parts: dict[str, pl.DataFrame], models: Iterable[str], fresh: pl.DataFrame, order: list[str]
+) -> dict[str, pl.DataFrame]:
+    """``parts`` with the partitions of ``models`` replaced by ``fresh``'s (dropped when it has none)."""
+    out = dict(parts)
+    for model in models:
+        out.pop(model, None)
+    out.update(_by_model(fresh, order))
+    return out

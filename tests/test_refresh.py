@@ -1,0 +1,284 @@
+"""The API's refresh after sweeps (issue 15, item 2 and acceptance 3): the next state is the current one
+extended by what the sweeps opened and closed — the same state a full reload gives — built beside the current
+one and swapped in; a request finishes on the state it started with, never on a mix of two.
+
+The sweeps are the newest bundled day, changed the way the market changes it: a price moves, a model leaves
+(its endpoints with it), a new one arrives, and two sweeps share one instant.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from polars.testing import assert_frame_equal
+
+from catalog.api import ApiState, create_app
+from catalog.api.state import DataState
+from catalog.bundle import Bundle
+from catalog.cost.engine import cost_usage
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.openrouter.payload import ALL_KINDS, RawPayload, assemble, endpoints_path
+from catalog.store.db import connect
+from catalog.store.ingest import record_snapshot
+from catalog.store.mirror import HistoryMirror
+
+MODEL = "deepseek/deepseek-v3.2"
+NEW_MODEL = "test/newcomer"
+
+
+# --- sweeps made from the newest bundled day --------------------------------------------------------------------
+
+
+class Market:
+    """The newest bundled day as payloads one can change, recorded as sweeps at chosen instants."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        day = bundle.load(bundle.snapshots("full")[-1].id)
+        self.taken_at = day.info.taken_at
+        self.models: list[dict[str, Any]] = copy.deepcopy(day.models)
+        self.providers = copy.deepcopy(day.providers)
+        self.endpoints: dict[str, dict[str, Any]] = copy.deepcopy(day.endpoints)
+
+    def scale_prompt(self, model_id: str, factor: int, *, endpoint: int | None = None) -> None:
+        """Multiply the prompt price of the model (``endpoint`` None) or of one of its endpoints."""
+        if endpoint is None:
+            entry = next(m for m in self.models if m["id"] == model_id)
+        else:
+            entry = self.endpoints[model_id]["endpoints"][endpoint]
+        entry["pricing"]["prompt"] = format(float(entry["pricing"]["prompt"]) * factor, ".12f").rstrip("0")
+
+    def drop(self, model_id: str) -> None:
+        self.models = [m for m in self.models if m["id"] != model_id]
+        self.endpoints.pop(model_id)
+
+    def copy_model(self, model_id: str, new_id: str) -> None:
+        model = copy.deepcopy(next(m for m in self.models if m["id"] == model_id))
+        model["id"] = model["canonical_slug"] = new_id
+        self.models.append(model)
+        listing = copy.deepcopy(self.endpoints[model_id])
+        listing["id"] = new_id
+        for endpoint in listing["endpoints"]:
+            endpoint["model_id"] = new_id
+        self.endpoints[new_id] = listing
+
+    def record(self, con: duckdb.DuckDBPyConnection, at: datetime) -> None:
+        raw = [RawPayload("models", 200, json.dumps({"data": self.models}).encode())]
+        raw.append(RawPayload("providers", 200, json.dumps({"data": self.providers}).encode()))
+        raw += [RawPayload(endpoints_path(m), 200, json.dumps({"data": b}).encode()) for m, b in self.endpoints.items()]
+        summary = record_snapshot(con, assemble(raw, taken_at=at, source="test", kinds=ALL_KINDS), archive=False)
+        assert summary.status == "ok", summary
+
+
+@pytest.fixture
+def history(replayed_db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(replayed_db)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+# --- what "the same state" means ---------------------------------------------------------------------------------
+
+
+def _version_key(v: SheetVersion) -> tuple[Any, ...]:
+    return (v.kind, v.model_id, v.key or "", v.tag or "", v.valid_from)
+
+
+def _versions(table: PriceTable | None) -> list[SheetVersion]:
+    return sorted(table.versions, key=_version_key) if table is not None else []
+
+
+def _cost_probe(table: PriceTable, data: DataState) -> pl.DataFrame:
+    """Every (model, provider) pair priced at every snapshot time and half an hour after it: the table's
+    answer wherever a version starts or ends."""
+    pairs = sorted({(v.model_id, v.provider_slug or "") for v in table.versions})
+    instants = [t + d for t in data.log.times[-6:] for d in (timedelta(0), timedelta(minutes=30))]
+    rows = [
+        {"model": m, "provider": p or None, "timestamp": t, "prompt_tokens": 1000, "completion_tokens": 100}
+        for m, p in pairs
+        for t in instants
+    ]
+    priced = cost_usage(usage_frame(rows), table)
+    # ``sheet_id`` is a position in the table's own list of versions: compare the version it names instead.
+    names = [repr(_version_key(v)) for v in table.versions]
+    return priced.with_columns(
+        pl.col("sheet_id").map_elements(lambda i: names[i] if i >= 0 else None, return_dtype=pl.String)
+    )
+
+
+def assert_same_state(incremental: DataState, full: DataState) -> None:
+    assert incremental.etag == full.etag and incremental.version == full.version
+    assert (incremental.log.ids, incremental.log.times) == (full.log.ids, full.log.times)
+    assert incremental.model_ids == full.model_ids
+    assert dict(incremental.open_prices) == dict(full.open_prices)
+    assert _versions(incremental.table) == _versions(full.table)
+    assert incremental.table is not None and full.table is not None
+    assert _cost_probe(incremental.table, incremental).equals(_cost_probe(full.table, full))
+    assert incremental.mirror is not None and full.mirror is not None
+    for at in incremental.log.times[-4:]:
+        assert_frame_equal(incremental.mirror.models_as_of(at), full.mirror.models_as_of(at))
+    for model in [*sorted(incremental.mirror.endpoints)[::7], MODEL]:
+        for at in incremental.log.times[-3:]:
+            assert_frame_equal(incremental.mirror.endpoints_as_of(model, at), full.mirror.endpoints_as_of(model, at))
+        assert_frame_equal(incremental.mirror.endpoint_history(model), full.mirror.endpoint_history(model))
+        assert_frame_equal(incremental.mirror.model_history(model), full.mirror.model_history(model))
+
+
+ANSWERS = [
+    ("/v1/cheapest", {"model": MODEL, "input": 20000, "output": 1000}),
+    ("/v1/cheapest", {"model": NEW_MODEL, "input": 20000}),
+    ("/v1/cheapest", {"input": 1000, "output": 100}),
+    (f"/v1/models/{MODEL}", {}),
+    ("/v1/models", {"q": "deepseek"}),
+]
+
+
+def _answers(state: ApiState) -> list[tuple[int, str | None, Any]]:
+    with TestClient(create_app(state)) as client:
+        out = []
+        for path, params in ANSWERS:
+            response = client.get(path, params=params)
+            body = response.json()
+            if isinstance(body, dict):
+                body.pop("data", None)  # the age depends on the clock, not on the state
+            out.append((response.status_code, response.headers.get("etag"), body))
+        return out
+
+
+# --- incremental == full ------------------------------------------------------------------------------------------
+
+
+def test_an_incremental_refresh_gives_the_state_a_full_reload_gives(history: duckdb.DuckDBPyConnection) -> None:
+    market = Market(Bundle())
+    state = ApiState(history, Path("unused.duckdb"))
+    first = state.current
+    t1 = market.taken_at + timedelta(hours=1)
+    market.scale_prompt(MODEL, 2)
+    market.scale_prompt(MODEL, 3, endpoint=0)
+    market.record(history, t1)
+
+    assert state.refresh()
+    assert state.last_refresh["kind"] == "incremental"
+    assert state.current is not first and state.current.generation == first.generation + 1
+    assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
+
+    # Two sweeps before the next refresh, the second at the same instant as the first: a model leaves with its
+    # endpoints, another arrives, a price moves and moves back.
+    t2 = t1 + timedelta(hours=1)
+    gone = next(m for m in market.endpoints if m != MODEL and market.endpoints[m]["endpoints"])
+    market.drop(gone)
+    market.copy_model(MODEL, NEW_MODEL)
+    market.scale_prompt(MODEL, 5, endpoint=0)
+    market.record(history, t2)
+    market.scale_prompt(MODEL, 7, endpoint=1 if len(market.endpoints[MODEL]["endpoints"]) > 1 else 0)
+    market.record(history, t2)
+
+    assert state.refresh()
+    assert state.last_refresh["kind"] == "incremental"
+    full = ApiState(history, Path("unused.duckdb"))
+    assert_same_state(state.current, full.current)
+    assert NEW_MODEL in state.model_ids and not any(
+        v.model_id == gone and v.valid_to is None
+        for v in state.current.table.versions  # type: ignore[union-attr]
+    )
+    answers = _answers(state)
+    assert answers == _answers(full)
+    assert [status for status, _etag, _body in answers] == [200] * len(ANSWERS)
+    assert not state.refresh()  # nothing new: the state stays
+
+
+def test_a_history_that_does_not_follow_from_the_state_is_reloaded(history: duckdb.DuckDBPyConnection) -> None:
+    """A version gone that no sweep closed (a repair, a rebuild) cannot be extended: the refresh reloads."""
+    market = Market(Bundle())
+    state = ApiState(history, Path("unused.duckdb"))
+    market.scale_prompt(MODEL, 2, endpoint=0)
+    market.record(history, market.taken_at + timedelta(hours=1))
+    history.execute(
+        "DELETE FROM model_versions WHERE version_id = (SELECT min(version_id) FROM model_versions "
+        "WHERE valid_to IS NULL AND model_id <> ?)",
+        [MODEL],
+    )
+    assert state.refresh()
+    assert state.last_refresh["kind"] == "full"
+    assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
+
+
+# --- acceptance 3: an answer comes from one state ----------------------------------------------------------------
+
+
+def _held(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> tuple[threading.Event, threading.Event]:
+    """Make ``target.name`` signal when called and wait for a release before it answers."""
+    entered, release = threading.Event(), threading.Event()
+    real: Callable[..., Any] = getattr(target, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, held)
+    return entered, release
+
+
+def test_an_answer_built_across_a_refresh_is_all_of_the_state_it_started_on(
+    history: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model page whose build is held part-way while a sweep is stored and a refresh swaps the state in:
+    its validators, instant, endpoints (with their ``valid_to``) and price sheets are all the old state's —
+    byte for byte the page the old state gives for that instant — and the next request's are all the new's."""
+    market = Market(Bundle())
+    state = ApiState(history, Path("unused.duckdb"))
+    old = state.current
+    path = f"/v1/models/{MODEL}"
+    with TestClient(create_app(state)) as client:
+        old_instant = old.log.times[-1].isoformat().replace("+00:00", "Z")
+        reference = client.get(path, params={"as_of": old_instant})  # another cache key, the same answer
+        entered, release = _held(monkeypatch, HistoryMirror, "endpoints_as_of")
+        answered: dict[str, Any] = {}
+        request = threading.Thread(target=lambda: answered.update(r=client.get(path)))
+        request.start()
+        try:
+            assert entered.wait(30)  # the request has pinned the old state and is part-way through its answer
+            market.scale_prompt(MODEL, 2)
+            market.scale_prompt(MODEL, 2, endpoint=0)
+            market.record(history, market.taken_at + timedelta(hours=1))
+            assert state.refresh()  # the swap happens while the request is in flight; it does not wait for it
+            new = state.current
+            assert new.etag != old.etag
+        finally:
+            release.set()
+            request.join(30)
+        during = answered["r"]
+        after = client.get(path)
+        new_reference = client.get(path, params={"as_of": old_instant})
+
+    def sheet_prompt(response: Any) -> str:
+        return str(next(s for s in response.json()["price_sheets"] if s["kind"] == "model")["prompt"])
+
+    assert reference.status_code == during.status_code == after.status_code == 200
+    # Validators, the instant answered, the endpoints and the prices: all of the old state …
+    assert (during.headers["etag"], during.headers["last-modified"]) == (old.etag, old.last_modified)
+    assert during.json()["as_of"] == old_instant
+    assert during.content == reference.content
+    # … though read now, the same instant shows the endpoint and model versions the sweep closed (``valid_to``):
+    changed, held = new_reference.json(), during.json()
+    assert changed["endpoints"] != held["endpoints"] and changed["price_sheets"] != held["price_sheets"]
+    # … and the next request's all of the new one: the old answer was not kept under the new version.
+    assert (after.headers["etag"], after.headers["last-modified"]) == (new.etag, new.last_modified)
+    assert after.json()["as_of"] == new.log.times[-1].isoformat().replace("+00:00", "Z")
+    assert sheet_prompt(after) != sheet_prompt(during)
+    assert during.content in old.caches.responses.values()
+    assert during.content not in new.caches.responses.values()
