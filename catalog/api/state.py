@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -131,20 +131,16 @@ def _extended_table(
     old: PriceTable | None, opened: list[SheetVersion], closed: dict[EntityKey, datetime]
 ) -> PriceTable | None:
     """``old`` with the versions ``closed`` (entity key -> its open version's ``valid_to``) closed and
-    ``opened`` added: the table a full rebuild from the history would give.
-
-    Today it builds the table again from the sheets in memory (no query, no parsing); once
-    ``PriceTable.extend`` (a table that grows by versions, issue 15 item 1) lands this becomes
-    ``old.extend(opened, closed)``, which does work in proportion to the change only."""
+    ``opened`` added: the table a full rebuild from the history would give, with work in proportion to the
+    change (``PriceTable.extend``: ids stay, nothing is parsed again, ``old`` is left as it was)."""
     if old is None:
         return PriceTable.from_sheets(opened) if opened else None
     if not opened and not closed:
         return old
-    versions = [
-        replace(v, valid_to=closed[v.entity_key]) if v.valid_to is None and v.entity_key in closed else v
-        for v in old.versions
-    ]
-    return PriceTable.from_sheets(versions + opened)
+    try:
+        return old.extend(opened, closed)
+    except ValueError:
+        raise IncrementalMismatch from None  # a close of a version the table never opened: reload it all
 
 
 class _Timer:
