@@ -99,7 +99,7 @@ def build_app(
         return JSONResponse(
             {
                 "service": "catalog",
-                "db": str(ctx.db),
+                "db": ctx.db.name,  # the file, not where it lives: anyone who reaches the port reads this
                 "source": ctx.source.name,
                 "links": {
                     **({"site": f"{url}/"} if site is not None else {}),
@@ -120,6 +120,7 @@ def build_app(
                 next_runs=next_runs(scheduler),
                 started_at=started_at,
             )
+        report["db"] = ctx.db.name  # over HTTP the file is named, not located (``catalog status`` shows the path)
         strict = request.query_params.get("strict", "").lower() in ("1", "true", "yes")
         return JSONResponse(report, status_code=503 if strict and report["status"] != "ok" else 200)
 

@@ -77,8 +77,13 @@ def test_the_service_serves_the_site_and_rebuilds_it_after_each_sweep(tmp_path: 
         )
         # The API and the service's own routes are still there beside the site.
         assert httpx.get(f"{up.url}/v1/models", params={"limit": 1}, timeout=10).json()["total"] > 300
-        assert httpx.get(f"{up.url}/health", timeout=10).json()["service"]["source"] == "replay"
-        assert httpx.get(f"{up.url}/service", timeout=10).json()["links"]["site"] == f"{up.url}/"
+        health = httpx.get(f"{up.url}/health", timeout=10)
+        assert health.json()["service"]["source"] == "replay"
+        service = httpx.get(f"{up.url}/service", timeout=10)
+        assert service.json()["links"]["site"] == f"{up.url}/"
+        # Whoever reaches the port learns the database's name, never where it lives on the machine.
+        assert health.json()["db"] == service.json()["db"] == db.name
+        assert str(db.parent) not in health.text + service.text
         missing = httpx.get(f"{up.url}/models/no/such-model.html", timeout=10)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert httpx.post(f"{up.url}/index.html", timeout=10).status_code == 405
