@@ -206,3 +206,48 @@ def test_an_unwritable_output_is_refused_before_the_costing(db: Path, tmp_path: 
     one_line_error(catalog(db, "cost", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o.txt")), ".parquet")
     assert catalog(db, "cost", str(usage), "--out", str(tmp_path / "o.csv")).returncode == 0
     assert pl.read_csv(tmp_path / "o.csv").height == 1
+
+
+# --- a client that goes away mid-upload ----------------------------------------------------------------------
+
+
+def test_a_client_dropping_its_upload_is_not_logged_as_a_crash(db: Path) -> None:
+    """A real server (uvicorn on loopback): a POST /v1/cost whose client closes after part of its body used to
+    log two tracebacks (``ClientDisconnect``); the server must log nothing and keep answering."""
+    import logging
+    import socket
+    import time
+
+    import httpx
+    import uvicorn
+
+    from catalog.asgi_server import bind, quiet_config, serve_in_thread
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    con = connect(db, read_only=True)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(quiet_config(create_app(ApiState(con, db))))
+    handler = Keep(level=logging.WARNING)
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn", "starlette", "fastapi")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with serve_in_thread(server, sock, name="bad-input api"):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                head = b"POST /v1/cost HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+                client.sendall(head + b'[{"model": "')
+                time.sleep(0.3)  # the server is reading the body when the client goes
+            time.sleep(0.5)
+            after = httpx.post(f"http://127.0.0.1:{port}/v1/cost", content=b"[]", timeout=10)
+            assert after.status_code == 200, after.text
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        con.close()
+    assert [r.getMessage() for r in records] == []

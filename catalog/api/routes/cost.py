@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from catalog import json_input
@@ -54,10 +55,13 @@ async def cost(
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_COST_BYTES:
         raise ApiError(413, "too_large", f"the body is {declared} bytes; send at most {MAX_COST_BYTES:,}")
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_COST_BYTES:
-            raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_COST_BYTES:
+                raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
+    except ClientDisconnect:  # the caller went away mid-upload: nothing to answer, nothing to log
+        raise ApiError(400, "bad_body", "the connection closed before the body ended; send it whole") from None
     return await run_in_threadpool(_cost, state, bytes(raw), at)
 
 
