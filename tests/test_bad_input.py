@@ -251,3 +251,30 @@ def test_a_client_dropping_its_upload_is_not_logged_as_a_crash(db: Path) -> None
             logger.removeHandler(handler)
         con.close()
     assert [r.getMessage() for r in records] == []
+
+
+# --- credentials in a base URL --------------------------------------------------------------------------------
+
+
+def test_credentials_in_the_base_url_are_never_shown_or_stored(tmp_path: Path, bundle: Any) -> None:
+    """``--base-url`` with user-info (and an unreachable one): neither the output nor any stored text holds the
+    password, so the API's snapshot list and the site's downloads cannot publish it."""
+    from catalog.fake import FakeOpenRouter, serve_in_thread
+
+    secret = "s3cret-pass-word"
+    db = tmp_path / "history.duckdb"
+    with serve_in_thread(FakeOpenRouter(bundle, day="2026-08-05")) as url:
+        good = url.replace("http://", f"http://someone:{secret}@")
+        synced = run_cli("sync", "--base-url", good, "--db", str(db), "--json")
+    assert synced.returncode == 0, synced.stderr
+    failed = run_cli("sync", "--base-url", f"http://someone:{secret}@127.0.0.1:9/api/v1", "--db", str(db))
+    assert failed.returncode != 0
+    for ran in (synced, failed):
+        assert secret not in ran.stdout + ran.stderr
+    con = connect(db, read_only=True)
+    try:
+        stored = con.execute("SELECT source, coalesce(error_summary, '') FROM snapshots").fetchall()
+    finally:
+        con.close()
+    assert len(stored) == 2 and all(secret not in source + summary for source, summary in stored), stored
+    assert any("***@" in source for source, _ in stored), stored  # the URL is kept, its credentials masked

@@ -15,6 +15,7 @@ from catalog.cli.servers import fake_openrouter_cmd, serve_cmd
 from catalog.cli.site import site_group
 from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError
+from catalog.redact import redact
 
 
 class CatalogGroup(click.Group):
@@ -100,10 +101,10 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except FetchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)  # a URL's credentials, an echoed key: never shown
         sys.exit(1)
     except CatalogError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -30,6 +30,7 @@ from catalog.errors import SnapshotOrderError
 from catalog.openrouter.payload import Sweep
 from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderRecord
 from catalog.prices import PRICE_KEYS, PriceSheet
+from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
@@ -363,11 +364,14 @@ def apply_snapshot(
             status = "partial"
         _apply_history(con, v, sweep, may_close_anything=status != "suspicious")
     duration_ms = int((time.monotonic() - started + sweep.duration_s) * 1000)
-    error_summary = _summary_text(sweep, suspicious_note)
+    # Nothing with a credential is stored (a base URL with user-info, a key an upstream echoed in an error):
+    # the snapshot table is listed by the API and published in the site's downloads.
+    summary_text = _summary_text(sweep, suspicious_note)
+    error_summary = redact(summary_text) if summary_text is not None else None
     values: dict[str, Any] = dict(
         taken_at=sweep.taken_at,
         started_at=sweep.taken_at,
-        source=sweep.source,
+        source=redact(sweep.source),
         kinds=",".join(sorted(sweep.kinds)),
         status=status,
         models_count=len(sweep.models) if sweep.models is not None else None,
