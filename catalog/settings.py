@@ -70,6 +70,24 @@ def _env_float(name: str, default: float) -> float:
     return value
 
 
+def _env_duration(name: str, default: float) -> float:
+    """Seconds from ``name`` (``"90s"``, ``"10m"`` or a number of seconds), else ``default``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse_duration(raw, what=name)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+# Bounds on what one sweep may cost, whatever the upstream does. A real sweep takes seconds and its largest body
+# (/models) is under 1 MB; each default is far above that and far below what would hang or exhaust the service.
+REQUEST_DEADLINE = 120.0  # one GET, headers to the last body byte (a trickling body cannot outlive it)
+SWEEP_DEADLINE = 900.0  # one whole sweep with its retries: well inside the hourly schedule
+MAX_BODY_MB = 32  # one upstream body, counted while it streams in (the real /models is ~0.6 MB)
+
+
 @dataclass(frozen=True)
 class FetchSettings:
     """How the fetcher talks to OpenRouter (or to the fake server)."""
@@ -83,9 +101,14 @@ class FetchSettings:
     max_attempts: int = 4
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
+    request_deadline: float = REQUEST_DEADLINE
+    sweep_deadline: float = SWEEP_DEADLINE
+    max_body_bytes: int = MAX_BODY_MB * 1024 * 1024
 
     @classmethod
-    def from_env(cls, *, base_url: str | None = None, concurrency: int | None = None) -> FetchSettings:
+    def from_env(
+        cls, *, base_url: str | None = None, concurrency: int | None = None, sweep_deadline: float | None = None
+    ) -> FetchSettings:
         url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"base URL {url!r} must start with http:// or https://")
@@ -96,6 +119,9 @@ class FetchSettings:
             connect_timeout=_env_float("CATALOG_CONNECT_TIMEOUT", 5.0),
             read_timeout=_env_float("CATALOG_READ_TIMEOUT", 30.0),
             max_attempts=_env_int("CATALOG_MAX_ATTEMPTS", 4),
+            request_deadline=_env_duration("CATALOG_REQUEST_DEADLINE", REQUEST_DEADLINE),
+            sweep_deadline=sweep_deadline or _env_duration("CATALOG_SWEEP_DEADLINE", SWEEP_DEADLINE),
+            max_body_bytes=_env_int("CATALOG_MAX_BODY_MB", MAX_BODY_MB) * 1024 * 1024,
         )
 
 

@@ -10,7 +10,7 @@ import click
 from catalog.cli.common import db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, progress_bar
 from catalog.settings import FetchSettings, bundle_dir
-from catalog.times import iso
+from catalog.times import iso, parse_duration
 
 if TYPE_CHECKING:
     from catalog.store.ingest import SnapshotSummary
@@ -46,14 +46,22 @@ def _summary_dict(s: SnapshotSummary) -> dict[str, object]:
 
 @click.command("sync")
 @click.option("--base-url", help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter).")
+@click.option(
+    "--deadline",
+    metavar="DURATION",
+    help="Give up on what is not fetched by then (default: $CATALOG_SWEEP_DEADLINE, else 15m); e.g. 90s, 5m.",
+)
 @concurrency_option
 @json_option
 @db_option
-def sync_cmd(base_url: str | None, concurrency: int | None, as_json: bool, db: str | None) -> None:
+def sync_cmd(
+    base_url: str | None, deadline: str | None, concurrency: int | None, as_json: bool, db: str | None
+) -> None:
     """Take one snapshot now: /models, /providers and every model's /endpoints, into the history."""
     from catalog.pipeline import sync_once
 
-    settings = FetchSettings.from_env(base_url=base_url, concurrency=concurrency)
+    sweep_deadline = parse_duration(deadline, what="--deadline") if deadline is not None else None
+    settings = FetchSettings.from_env(base_url=base_url, concurrency=concurrency, sweep_deadline=sweep_deadline)
     with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
         summary = sync_once(con, settings, progress=progress)
     if as_json:

@@ -4,6 +4,11 @@ Retried (exponential backoff with jitter, ``Retry-After`` honoured, capped attem
 504, timeouts, broken connections and bodies that end early or are not JSON. Not retried: other 4xx — they
 will not get better by asking again. The API key goes into the ``Authorization`` header only; it is never part
 of a message, a log line or a ``repr``.
+
+Bounded whatever the upstream does: httpx's timeouts bound each read, so an upstream trickling a byte at a time
+would never trip them; each attempt also has an overall deadline (``request_deadline``, headers to the last
+byte). The body is streamed and counted, and a body past ``max_body_bytes`` is abandoned as it arrives (never
+retried: it would only come back as large), so memory stays bounded by the cap, not by what is sent.
 """
 
 from __future__ import annotations
@@ -25,6 +30,17 @@ from catalog.settings import FetchSettings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
+# An error answer is read only for its message (300 characters are shown): its first bytes are enough.
+ERROR_BODY_BYTES = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A 200 body past the cap: ``declared`` by its ``Content-Length`` (then nothing was read), else found so
+    while streaming (reading stopped there)."""
+
+    def __init__(self, declared: int | None = None) -> None:
+        super().__init__(declared)
+        self.declared = declared
 
 
 @dataclass(frozen=True)
@@ -53,10 +69,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: httpx.Response, body: bytes) -> str:
     """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line."""
     try:
-        payload = response.json()
+        payload = parse_json(body)
         message = payload["error"]["message"]
         if isinstance(message, str) and message:
             return message[:300]
@@ -106,15 +122,55 @@ class OpenRouterClient:
         base = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
         return base * (0.5 + self._rng.random())  # full jitter around the base keeps herds apart
 
+    async def _read(self, path: str) -> tuple[httpx.Response, bytes]:
+        """One GET, its body streamed and counted: past the cap reading stops, whatever is still to come."""
+        async with self._http.stream("GET", path) as response:
+            ok = response.status_code == 200
+            cap = self.settings.max_body_bytes if ok else ERROR_BODY_BYTES
+            declared = response.headers.get("content-length", "")
+            if ok and declared.isascii() and declared.isdigit() and int(declared) > cap:
+                raise BodyTooLarge(int(declared))  # said up front: not one byte of it is read
+            body = bytearray()
+            # Decoded bytes (after any gzip): the cap bounds what is held, so a compressed bomb is cut off too.
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    if not ok:
+                        del body[cap:]
+                        break
+                    raise BodyTooLarge()
+            return response, bytes(body)
+
+    def _too_large(self, url: str, declared: int | None) -> FetchError:
+        cap = f"{self.settings.max_body_bytes / (1024 * 1024):g} MB cap"
+        what = (
+            f"the body is {declared / (1024 * 1024):,.1f} MB, over the {cap}: not read"
+            if declared is not None
+            else f"the body went past the {cap}: reading stopped there"
+        )
+        return PayloadError(
+            f"GET {url}: {what}, nothing stored; if the upstream's answers really grew that large, raise "
+            "CATALOG_MAX_BODY_MB",
+            url=url,
+        )
+
     async def get(self, path: str) -> Fetched:
         """GET ``path`` (relative to the base URL) and parse it, retrying what is worth retrying."""
         url = f"{self.settings.base_url}/{path.lstrip('/')}"
+        deadline = self.settings.request_deadline
         last: FetchError | None = None
         for attempt in range(1, self.settings.max_attempts + 1):
             wait: float | None = None
             try:
-                response = await self._http.get(path.lstrip("/"))
-                body = response.content  # reads the whole body; an early end raises here
+                async with asyncio.timeout(deadline):
+                    response, body = await self._read(path.lstrip("/"))  # an early end raises here
+            except BodyTooLarge as exc:
+                raise self._too_large(url, exc.declared) from None
+            except TimeoutError:
+                last = FetchError(
+                    f"GET {url} did not finish within its {deadline:g} s deadline (CATALOG_REQUEST_DEADLINE)",
+                    url=url,
+                )
             except httpx.TimeoutException as exc:
                 last = FetchError(f"GET {url} timed out ({type(exc).__name__})", url=url)
             except httpx.TransportError as exc:
@@ -128,7 +184,7 @@ class OpenRouterClient:
                 else:
                     wait = _retry_after(response)
                     last = HTTPStatusError(
-                        f"GET {url} answered {response.status_code}: {_error_message(response)}",
+                        f"GET {url} answered {response.status_code}: {_error_message(response, body)}",
                         url=url,
                         status=response.status_code,
                         retry_after=wait,

@@ -1,5 +1,9 @@
 """Fetching one sweep over HTTP: ``/models`` first, then ``/providers`` and every model's ``/endpoints`` with
 bounded concurrency. Only raw payloads are collected here; ``catalog.openrouter.payload.assemble`` parses them.
+
+A sweep has an overall deadline (``sweep_deadline``, retries and waits for a free slot included). What is not
+fetched by then fails as any failed GET does, under the fetch rules: no ``/models`` is a failed snapshot, a
+model whose ``/endpoints`` is missing makes it partial (nothing of that model is closed).
 """
 
 from __future__ import annotations
@@ -36,6 +40,27 @@ async def _fetch(client: OpenRouterClient, path: str) -> RawPayload:
     return RawPayload(path, fetched.status, fetched.body)
 
 
+async def _by_deadline(
+    client: OpenRouterClient, path: str, deadline: float, gate: asyncio.Semaphore | None = None
+) -> RawPayload:
+    """``_fetch`` (after a free slot of ``gate``), or the sweep deadline's failure if that comes first."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            if gate is None:
+                return await _fetch(client, path)
+            async with gate:
+                return await _fetch(client, path)
+    except TimeoutError:
+        url = f"{client.settings.base_url}/{path}"
+        seconds = client.settings.sweep_deadline
+        return RawPayload(
+            path,
+            None,
+            None,
+            f"GET {url} not finished within the sweep's {seconds:g} s deadline (CATALOG_SWEEP_DEADLINE)",
+        )
+
+
 async def fetch_sweep(
     settings: FetchSettings,
     *,
@@ -53,14 +78,15 @@ async def fetch_sweep(
     started = time.monotonic()
     stamp = taken_at or datetime.now(UTC)
     raw: list[RawPayload] = []
+    deadline = asyncio.get_running_loop().time() + settings.sweep_deadline
     async with OpenRouterClient(settings, transport=transport) as client:
-        models_raw = await _fetch(client, MODELS_PATH)
+        models_raw = await _by_deadline(client, MODELS_PATH, deadline)
         raw.append(models_raw)
         models_read = read_models(models_raw)  # unusable: assemble() reports it as the fatal error
         model_ids = [r.model_id for r in models_read.records or ()]
         tasks: list[asyncio.Task[RawPayload]] = []
         if "providers" in wanted and models_raw.ok:
-            tasks.append(asyncio.create_task(_fetch(client, PROVIDERS_PATH)))
+            tasks.append(asyncio.create_task(_by_deadline(client, PROVIDERS_PATH, deadline)))
         if "endpoints" in wanted and model_ids:
             gate = asyncio.Semaphore(settings.concurrency)
             done = 0
@@ -71,8 +97,7 @@ async def fetch_sweep(
                 if unfetchable is not None:
                     payload = RawPayload(endpoints_path(model_id), None, None, unfetchable)
                 else:
-                    async with gate:
-                        payload = await _fetch(client, endpoints_path(model_id))
+                    payload = await _by_deadline(client, endpoints_path(model_id), deadline, gate)
                 done += 1
                 if progress is not None:
                     progress(done, len(model_ids))

@@ -93,8 +93,15 @@ class Sweep:
 
 
 def parse_json(body: bytes) -> Any:
-    """JSON with exact decimals: prices and discounts must never pass through a binary float."""
-    return json.loads(body, parse_float=Decimal)
+    """JSON with exact decimals: prices and discounts must never pass through a binary float.
+
+    Every failure is a ``ValueError``, the one error callers handle for an unusable body: nesting deeper than
+    the interpreter's stack would otherwise escape as a ``RecursionError``.
+    """
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 @dataclass(frozen=True)

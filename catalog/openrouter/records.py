@@ -81,8 +81,59 @@ PROVIDER_CORE = {
 DATA_POLICY_KEYS = ("training", "training_openrouter", "retains_prompts", "can_publish", "requires_user_ids")
 
 
+# Bounds on one record, far above anything OpenRouter has sent (ids up to 61 characters, names 60, URLs 160,
+# lists 31 entries, nesting 4 levels) and far below what would bloat the history: past them a value is a fault
+# or an attack, never a catalog fact, and the record is refused as a malformed one is. Prose that is never
+# stored (``description``) is exempt; the raw archive keeps it, bounded by the body cap.
+MAX_ID = 256  # model ids, endpoint tags, provider slugs
+MAX_TEXT = 2_000  # any other string in a record
+MAX_KEY = 100  # a field name
+MAX_ITEMS = 1_000  # entries of one list or object
+MAX_DEPTH = 10  # nesting inside one record
+MAX_BIGINT = 2**63 - 1  # whole numbers are stored as BIGINT
+
+
 class RecordError(ValueError):
     """One record that cannot be parsed; the message names the field."""
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: short, whatever its size (messages end up in the snapshot's summary)."""
+    text = repr(value) if not isinstance(value, list | dict) else f"a {type(value).__name__} of {len(value):,}"
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"
+
+
+def _check_sizes(item: dict[str, Any], exempt: frozenset[str] = frozenset()) -> None:
+    """Refuse a record holding an absurdly long string, field name or list, or nesting absurdly deep."""
+    todo: list[tuple[str, Any, int]] = []
+    for key, value in item.items():
+        if len(key) > MAX_KEY:
+            raise RecordError(f"a field name of {len(key):,} characters (at most {MAX_KEY})")
+        if key not in exempt:
+            todo.append((key, value, 1))
+    while todo:
+        path, value, depth = todo.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT:
+                raise RecordError(f"{path!r} is {len(value):,} characters long (at most {MAX_TEXT:,})")
+        elif isinstance(value, dict | list):
+            if len(value) > MAX_ITEMS:
+                raise RecordError(f"{path!r} has {len(value):,} entries (at most {MAX_ITEMS:,})")
+            if depth >= MAX_DEPTH:
+                raise RecordError(f"{path!r} is nested more than {MAX_DEPTH} levels deep")
+            if isinstance(value, list):
+                todo.extend((f"{path}[]", v, depth + 1) for v in value)
+                continue
+            for key, inner in value.items():
+                if len(key) > MAX_KEY:
+                    raise RecordError(f"a field name in {path!r} is {len(key):,} characters long (at most {MAX_KEY})")
+                todo.append((f"{path}.{key}", inner, depth + 1))
+
+
+def _ident(value: str, key: str) -> str:
+    if len(value) > MAX_ID:
+        raise RecordError(f"{key!r} is {len(value):,} characters long (at most {MAX_ID})")
+    return value
 
 
 def _str(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -102,11 +153,17 @@ def _int(obj: dict[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise RecordError(f"{key!r} is a boolean, expected a whole number")
+    if isinstance(value, Decimal | float):
+        exact = Decimal(value)  # exact for a float too
+        # The size is checked before int(): int(Decimal("1e999999999")) would build a billion digits.
+        if not exact.is_finite() or abs(exact) > MAX_BIGINT or exact != exact.to_integral_value():
+            raise RecordError(f"{key!r} is {_shown(value)}, expected a whole number")
+        value = int(exact)
     if isinstance(value, int):
+        if abs(value) > MAX_BIGINT:
+            raise RecordError(f"{key!r} is a whole number of {len(str(value)):,} digits, too large to be a count")
         return value
-    if isinstance(value, Decimal | float) and value == int(value):
-        return int(value)
-    raise RecordError(f"{key!r} is {value!r}, expected a whole number")
+    raise RecordError(f"{key!r} is {_shown(value)}, expected a whole number")
 
 
 def _float(obj: dict[str, Any], key: str) -> float | None:
@@ -114,7 +171,7 @@ def _float(obj: dict[str, Any], key: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise RecordError(f"{key!r} is {value!r}, expected a number")
+        raise RecordError(f"{key!r} is {_shown(value)}, expected a number")
     return float(value)
 
 
@@ -123,7 +180,7 @@ def _bool(obj: dict[str, Any], key: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise RecordError(f"{key!r} is {value!r}, expected true/false")
+        raise RecordError(f"{key!r} is {_shown(value)}, expected true/false")
     return value
 
 
@@ -217,8 +274,8 @@ def _hash(facts: dict[str, Any], pricing: PriceSheet | None, extra: dict[str, An
 def parse_model(item: Any) -> ModelRecord:
     if not isinstance(item, dict):
         raise RecordError(f"model entry is {type(item).__name__}, expected an object")
-    model_id = _str(item, "id", required=True)
-    assert model_id is not None
+    model_id = _ident(_str(item, "id", required=True) or "", "id")
+    _check_sizes(item, exempt=frozenset(MODEL_IGNORED))
     arch = item.get("architecture") or {}
     top = item.get("top_provider") or {}
     if not isinstance(arch, dict) or not isinstance(top, dict):
@@ -272,9 +329,10 @@ def _parse_list(
             record = parse_one(item)
         except RecordError as exc:
             ident = item.get(id_field) if isinstance(item, dict) else None
-            if isinstance(ident, str):
+            if isinstance(ident, str) and 0 < len(ident) <= MAX_ID:
                 report.skipped_ids.append(ident)
-            else:
+            else:  # no usable id (an absurdly long one is never repeated in a message or kept)
+                ident = None
                 report.unreadable_ids += 1
             report.problems.append(f"{path.strip('/').rstrip('s')} {ident or f'#{index}'}: {exc}")
             continue
@@ -294,6 +352,8 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
     tag = _str(item, "tag") or _str(item, "provider_name")
     if not tag:
         raise RecordError("endpoint has neither 'tag' nor 'provider_name'")
+    _ident(tag, "tag")
+    _check_sizes(item)
     facts: dict[str, Any] = {
         "name": _str(item, "name"),
         "permaslug": _str(item, "model_id"),
@@ -355,8 +415,8 @@ def parse_endpoints(model_id: str, body: Any) -> tuple[list[EndpointRecord], Par
 def parse_provider(item: Any) -> ProviderRecord:
     if not isinstance(item, dict):
         raise RecordError(f"provider entry is {type(item).__name__}, expected an object")
-    slug = _str(item, "slug", required=True)
-    assert slug is not None
+    slug = _ident(_str(item, "slug", required=True) or "", "slug")
+    _check_sizes(item)
     policy = item.get("data_policy") or {}
     if not isinstance(policy, dict):
         raise RecordError("'data_policy' is not an object")
