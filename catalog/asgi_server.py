@@ -2,10 +2,22 @@
 
 Used by the fake OpenRouter and by ``catalog up``. A server in a background thread installs no signal
 handlers: the process that starts it decides what SIGINT and SIGTERM mean.
+
+The served service (``catalog serve``, ``catalog up``) also bounds how long a client may take to send a request
+(``serve_config``). uvicorn bounds only the idle time between requests (``timeout_keep_alive``, which any byte
+resets) and has no timeout on receiving a request (its issue #157 plans ``--timeout-request-start`` and
+``--timeout-request-complete``, not built), so a client sending its headers or body a byte at a time held a
+connection for ever; ASGI middleware cannot help, as the app is called only once the headers are in. The bound is
+a subclass of uvicorn's own HTTP/1.1 protocol (httptools, else h11: the one uvicorn would pick) that keeps a
+deadline from the first byte of a request to its last header line and another to the end of its body, the
+approach of Go's ``ReadHeaderTimeout`` / ``ReadTimeout`` and nginx's ``client_header_timeout``. It reads only
+what both protocols keep per request (``cycle`` and its ``more_body`` / ``response_started`` flags), so the
+parsing stays uvicorn's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,8 +26,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from catalog.errors import ConfigError
+from catalog.settings import ServeSettings
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -66,3 +80,91 @@ def serve_in_thread(
 def quiet_config(app: Any, **options: Any) -> uvicorn.Config:
     """uvicorn settings for a server inside another program: warnings only, no access log, no lifespan."""
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options)
+
+
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's HTTP/1.1 protocol with a deadline on receiving each request (see the module's notes).
+
+    The header deadline runs from the connection (or the first byte of a later request on it) until the
+    headers are complete; the body deadline from there until the body is complete. Both are absolute: a byte
+    now and then does not extend them. A request received whole disarms both, so a slow *response* (or a
+    client reading one slowly) is never cut. On expiry the client gets a 408 if no response has begun, and the
+    connection is closed; the app, if it was waiting for the body, sees the client disconnect.
+    """
+
+    limits: ServeSettings = ServeSettings()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._awaiting_body = False
+        self._seen: Any = None  # the request (uvicorn's cycle) whose headers were last seen complete
+        self._header_bytes = 0
+        self._arm(self.limits.header_timeout, body=False)  # a connection that sends nothing is closed too
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None:
+            self._header_bytes = 0
+            self._arm(self.limits.header_timeout, body=False)  # the first bytes of the next request
+        super().data_received(data)
+        cycle: Any = self.cycle
+        if cycle is not None and cycle is not self._seen:  # this data completed a request's headers
+            self._seen = cycle
+            self._disarm()
+            if cycle.more_body:
+                self._arm(self.limits.body_timeout, body=True)
+        elif self._awaiting_body:
+            if cycle is not None and not cycle.more_body:
+                self._disarm()
+        else:  # still inside the headers: they are bounded in size as well as in time
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
+                self._refuse(_HEADERS_TOO_LARGE)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, *, body: bool) -> None:
+        self._awaiting_body = body
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._awaiting_body = False
+
+    def _expired(self) -> None:
+        self._deadline = None
+        cycle: Any = self.cycle
+        if not self._awaiting_body and cycle is not None and not cycle.response_complete:
+            # The next request is trickling in while this one's response is still being sent: finish that
+            # response, then close (uvicorn closes after a response that may not keep the connection alive).
+            cycle.keep_alive = False
+            return
+        self._refuse(_TIMED_OUT)
+
+    def _refuse(self, answer: bytes) -> None:
+        cycle: Any = self.cycle
+        # Answer unless a response to this request has begun (between requests, the last one's has ended).
+        if cycle is None or not cycle.response_started or (cycle.response_complete and not self._awaiting_body):
+            self.transport.write(answer)
+        self._disarm()
+        self.transport.close()
+
+
+def guarded_protocol(limits: ServeSettings) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol class with these request deadlines and header size cap."""
+    return type("GuardedHTTPProtocol", (_RequestDeadlines,), {"limits": limits})
+
+
+def serve_config(app: Any, limits: ServeSettings | None = None, **options: Any) -> uvicorn.Config:
+    """uvicorn settings for the catalog's own service: slow or oversized requests are cut off (``limits``,
+    default from the environment), warnings only, no access log, no lifespan."""
+    protocol = guarded_protocol(limits or ServeSettings.from_env())
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http=protocol, **options)

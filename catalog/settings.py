@@ -125,6 +125,25 @@ class FetchSettings:
         )
 
 
+@dataclass(frozen=True)
+class ServeSettings:
+    """How long a client of ``catalog serve`` / ``catalog up`` may take to send one request, and how large its
+    headers may be (uvicorn's own idle bound between requests, ``timeout_keep_alive``, stays as it is)."""
+
+    # Headers are one small packet from any real client; the body of the largest accepted request (POST
+    # /v1/cost, 1 MB) needs a minute only below ~17 KB/s.
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_header_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        return cls(
+            header_timeout=_env_duration("CATALOG_HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=_env_duration("CATALOG_BODY_TIMEOUT", cls.body_timeout),
+        )
+
+
 def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The DuckDB file: ``--db``, else ``CATALOG_DB``, else ``data/catalog.duckdb`` (see ``data_dir``)."""
     raw = explicit or os.environ.get("CATALOG_DB")

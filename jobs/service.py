@@ -33,7 +33,7 @@ import duckdb
 import uvicorn
 
 from catalog.api import ApiState, create_app
-from catalog.asgi_server import bind, http_url, quiet_config, serve_in_thread
+from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import SweepInterrupted
 from catalog.replay import load_bundle
@@ -182,7 +182,7 @@ def run_service(
         app = build_app(
             ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
         )
-        server = uvicorn.Server(quiet_config(app, timeout_graceful_shutdown=2))
+        server = uvicorn.Server(serve_config(app, timeout_graceful_shutdown=2))
         with serve_in_thread(server, sock, name="catalog-service"):
             write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
             wrote_service_file = True

@@ -59,7 +59,7 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
     import uvicorn
 
     from catalog.api import ApiState, create_app
-    from catalog.asgi_server import bind, http_url
+    from catalog.asgi_server import bind, http_url, serve_config
     from catalog.settings import db_path
     from catalog.store.db import connect_for_reading
 
@@ -75,7 +75,7 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
             "server reads the copy as it is now and does not see later snapshots",
             err=True,
         )
-    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    config = serve_config(create_app(state), timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
