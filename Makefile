@@ -37,6 +37,7 @@ bench: venv ## the benchmarks (figures, not pass/fail)
 	$(PY) bench/startup.py
 	$(PY) bench/first_start.py
 	$(PY) bench/sync.py
+	$(PY) bench/upstream_caps.py
 	$(PY) bench/history.py
 	$(PY) bench/service.py
 	$(PY) bench/api.py

@@ -112,6 +112,7 @@ def at_once(payload: bytes) -> Callable[[socket.socket], None]:
     return lambda sock: sock.sendall(payload)
 
 
+@pytest.mark.service
 def test_slow_headers_and_bodies_are_cut_off_while_normal_requests_are_served(served: tuple[str, int]) -> None:
     url, port = served
     body_head = (
@@ -159,6 +160,7 @@ def read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+@pytest.mark.service
 def test_a_request_received_whole_leaves_no_deadline_behind(served: tuple[str, int]) -> None:
     _url, port = served
     sock = socket.create_connection(("127.0.0.1", port))
