@@ -81,15 +81,18 @@ PROVIDER_CORE = {
 DATA_POLICY_KEYS = ("training", "training_openrouter", "retains_prompts", "can_publish", "requires_user_ids")
 
 
-# Bounds on one record, far above anything OpenRouter has sent (ids up to 61 characters, names 60, URLs 160,
-# lists 31 entries, nesting 4 levels) and far below what would bloat the history: past them a value is a fault
-# or an attack, never a catalog fact, and the record is refused as a malformed one is. Prose that is never
-# stored (``description``) is exempt; the raw archive keeps it, bounded by the body cap.
+# Bounds on what one record may store, far above anything OpenRouter has sent (ids up to 61 characters, names
+# 60, URLs 160, prices 25, lists 31 entries, nesting 4 levels) and far below what would bloat the history: past
+# them a value is a fault or an attack, never a catalog fact, and the record is refused as a malformed one is.
+# They are checked where each stored value is read (``_str``, ``_str_list``, ``_int``, the price sheet, the JSON
+# extras, the names of unknown fields), so parsing pays next to nothing for them. Prose that is never stored
+# (``description``) is not read; the raw archive keeps it, bounded by the body cap.
 MAX_ID = 256  # model ids, endpoint tags, provider slugs
-MAX_TEXT = 2_000  # any other string in a record
+MAX_TEXT = 2_000  # any other string a record stores
+MAX_PRICE_TEXT = 100  # a price or discount as written (DECIMAL(38,30) needs at most ~40 characters)
 MAX_KEY = 100  # a field name
 MAX_ITEMS = 1_000  # entries of one list or object
-MAX_DEPTH = 10  # nesting inside one record
+MAX_DEPTH = 10  # nesting inside one stored JSON value
 MAX_BIGINT = 2**63 - 1  # whole numbers are stored as BIGINT
 
 
@@ -103,14 +106,16 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"
 
 
-def _check_sizes(item: dict[str, Any], exempt: frozenset[str] = frozenset()) -> None:
-    """Refuse a record holding an absurdly long string, field name or list, or nesting absurdly deep."""
-    todo: list[tuple[str, Any, int]] = []
-    for key, value in item.items():
-        if len(key) > MAX_KEY:
-            raise RecordError(f"a field name of {len(key):,} characters (at most {MAX_KEY})")
-        if key not in exempt:
-            todo.append((key, value, 1))
+def _names(names: Any, where: str = "") -> None:
+    """Refuse an absurdly long field name (of fields named in the snapshot's notes, or stored in JSON)."""
+    longest = max(map(len, names), default=0)
+    if longest > MAX_KEY:
+        raise RecordError(f"a field name{where} is {longest:,} characters long (at most {MAX_KEY})")
+
+
+def _check_sizes(path: str, value: Any) -> None:
+    """Refuse a JSON value holding an absurdly long string, field name or list, or nesting absurdly deep."""
+    todo: list[tuple[str, Any, int]] = [(path, value, 1)]
     while todo:
         path, value, depth = todo.pop()
         if isinstance(value, str):
@@ -124,10 +129,8 @@ def _check_sizes(item: dict[str, Any], exempt: frozenset[str] = frozenset()) -> 
             if isinstance(value, list):
                 todo.extend((f"{path}[]", v, depth + 1) for v in value)
                 continue
-            for key, inner in value.items():
-                if len(key) > MAX_KEY:
-                    raise RecordError(f"a field name in {path!r} is {len(key):,} characters long (at most {MAX_KEY})")
-                todo.append((f"{path}.{key}", inner, depth + 1))
+            _names(value, f" in {path!r}")
+            todo.extend((f"{path}.{key}", inner, depth + 1) for key, inner in value.items())
 
 
 def _ident(value: str, key: str) -> str:
@@ -144,6 +147,8 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None
         return None
     if not isinstance(value, str):
         raise RecordError(f"{key!r} is {type(value).__name__}, expected a string")
+    if len(value) > MAX_TEXT:
+        raise RecordError(f"{key!r} is {len(value):,} characters long (at most {MAX_TEXT:,})")
     return value
 
 
@@ -190,13 +195,29 @@ def _str_list(obj: dict[str, Any], key: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RecordError(f"{key!r} is not a list of strings")
+    if len(value) > MAX_ITEMS:
+        raise RecordError(f"{key!r} has {len(value):,} entries (at most {MAX_ITEMS:,})")
+    longest = max(map(len, value), default=0)
+    if longest > MAX_TEXT:
+        raise RecordError(f"an entry of {key!r} is {longest:,} characters long (at most {MAX_TEXT:,})")
     # Order carries no meaning upstream; sorting keeps a reshuffle from opening a version.
     return tuple(sorted(set(value)))
 
 
 def _pricing(obj: dict[str, Any]) -> PriceSheet:
+    sheet = obj.get("pricing")
+    if isinstance(sheet, dict):  # flat checks: the sheet of every record is read, and only overrides nest
+        if len(sheet) > MAX_ITEMS:
+            raise RecordError(f"'pricing' has {len(sheet):,} entries (at most {MAX_ITEMS:,})")
+        _names(sheet, " in 'pricing'")
+        for key, value in sheet.items():
+            if isinstance(value, str):
+                if len(value) > MAX_PRICE_TEXT:
+                    raise RecordError(f"'pricing.{key}' is {len(value):,} characters long (at most {MAX_PRICE_TEXT})")
+            elif isinstance(value, dict | list):
+                _check_sizes(f"pricing.{key}", value)
     try:
-        return parse_price_sheet(obj.get("pricing"))
+        return parse_price_sheet(sheet)
     except PriceFormatError as exc:
         raise RecordError(str(exc)) from None
 
@@ -275,13 +296,14 @@ def parse_model(item: Any) -> ModelRecord:
     if not isinstance(item, dict):
         raise RecordError(f"model entry is {type(item).__name__}, expected an object")
     model_id = _ident(_str(item, "id", required=True) or "", "id")
-    _check_sizes(item, exempt=frozenset(MODEL_IGNORED))
     arch = item.get("architecture") or {}
     top = item.get("top_provider") or {}
     if not isinstance(arch, dict) or not isinstance(top, dict):
         raise RecordError("architecture/top_provider is not an object")
     alias = item.get("alias_target")
     alias_slug = alias.get("slug") if isinstance(alias, dict) else alias
+    if isinstance(alias_slug, str):
+        _ident(alias_slug, "alias_target")
     facts: dict[str, Any] = {
         "canonical_slug": _str(item, "canonical_slug"),
         "name": _str(item, "name"),
@@ -302,8 +324,12 @@ def parse_model(item: Any) -> ModelRecord:
         "alias_target": alias_slug if isinstance(alias_slug, str) else None,
     }
     pricing = _pricing(item)
-    extra = {k: _jsonable(item[k]) for k in sorted(MODEL_EXTRA) if item.get(k) is not None}
+    present = [k for k in sorted(MODEL_EXTRA) if item.get(k) is not None]
+    for key in present:  # before _jsonable, which recurses
+        _check_sizes(key, item[key])
+    extra = {k: _jsonable(item[k]) for k in present}
     unknown = tuple(sorted(set(item) - MODEL_CORE - MODEL_EXTRA - MODEL_IGNORED))
+    _names(unknown)
     absent = frozenset(TOP_PROVIDER_FACTS) if "top_provider" not in item else frozenset()
     return ModelRecord(model_id, facts, pricing, extra, unknown, _hash(facts, pricing, extra), absent)
 
@@ -353,7 +379,6 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
     if not tag:
         raise RecordError("endpoint has neither 'tag' nor 'provider_name'")
     _ident(tag, "tag")
-    _check_sizes(item)
     facts: dict[str, Any] = {
         "name": _str(item, "name"),
         "permaslug": _str(item, "model_id"),
@@ -377,6 +402,7 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
     }
     pricing = _pricing(item)
     unknown = tuple(sorted(set(item) - ENDPOINT_CORE - ENDPOINT_LIVE))
+    _names(unknown)
     absent = frozenset({"supports_implicit_caching"}) if "supports_implicit_caching" not in item else frozenset()
     return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing), absent)
 
@@ -387,6 +413,9 @@ def _percentiles(item: dict[str, Any], key: str) -> dict[str, float] | None:
         return None
     if not isinstance(value, dict):
         raise RecordError(f"{key!r} is not an object")
+    if len(value) > MAX_ITEMS:  # only the names are kept (and numbers): nothing else to bound
+        raise RecordError(f"{key!r} has {len(value):,} entries (at most {MAX_ITEMS:,})")
+    _names(value, f" in {key!r}")
     return {p: float(v) for p, v in value.items() if isinstance(v, int | float | Decimal) and not isinstance(v, bool)}
 
 
@@ -416,7 +445,6 @@ def parse_provider(item: Any) -> ProviderRecord:
     if not isinstance(item, dict):
         raise RecordError(f"provider entry is {type(item).__name__}, expected an object")
     slug = _ident(_str(item, "slug", required=True) or "", "slug")
-    _check_sizes(item)
     policy = item.get("data_policy") or {}
     if not isinstance(policy, dict):
         raise RecordError("'data_policy' is not an object")
@@ -431,6 +459,7 @@ def parse_provider(item: Any) -> ProviderRecord:
         "policy_retention_days": _int(policy, "retention_days"),
     }
     unknown = tuple(sorted(set(item) - PROVIDER_CORE))
+    _names(unknown)
     return ProviderRecord(slug, facts, unknown, _hash(facts, None))
 
 
