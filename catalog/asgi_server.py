@@ -93,7 +93,8 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     headers are complete; the body deadline from there until the body is complete. Both are absolute: a byte
     now and then does not extend them. A request received whole disarms both, so a slow *response* (or a
     client reading one slowly) is never cut. On expiry the client gets a 408 if no response has begun, and the
-    connection is closed; the app, if it was waiting for the body, sees the client disconnect.
+    connection is closed (a connection that sent nothing is just closed); the app, if it was waiting for the
+    body, sees the client disconnect.
     """
 
     limits: ServeSettings = ServeSettings()
@@ -146,6 +147,11 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
             # The next request is trickling in while this one's response is still being sent: finish that
             # response, then close (uvicorn closes after a response that may not keep the connection alive).
             cycle.keep_alive = False
+            return
+        if not self._awaiting_body and self._header_bytes == 0:
+            # Not one byte of a request: closed without a word, as a browser's unused preconnection expects.
+            self._disarm()
+            self.transport.close()
             return
         self._refuse(_TIMED_OUT)
 

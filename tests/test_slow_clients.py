@@ -139,8 +139,9 @@ def test_slow_headers_and_bodies_are_cut_off_while_normal_requests_are_served(se
     for name, (took, _received) in outcomes.items():
         assert took < NEVER, f"a client that {name} was never disconnected"
         assert took < BOUND + 5, f"a client that {name} was disconnected only after {took:.1f} s"
-    # Cut before a response began: told why. The kept-alive connection got its first answer whole.
-    assert outcomes["sends nothing"][1].startswith(b"HTTP/1.1 408")
+    # Cut before a response began: told why (unless nothing was sent). The kept-alive connection got its first
+    # answer whole.
+    assert outcomes["sends nothing"][1] == b""  # nothing asked, nothing said: closed
     assert outcomes["trickles its headers"][1].startswith(b"HTTP/1.1 408")
     assert outcomes["trickles its body"][1].startswith(b"HTTP/1.1 408")
     assert outcomes["floods its headers"][1].startswith(b"HTTP/1.1 431")
@@ -193,7 +194,7 @@ def test_the_service_config_installs_the_deadlines_and_reads_them_from_the_envir
     with serve_in_thread(uvicorn.Server(config), sock, name="guarded"):
         assert httpx.get(http_url("127.0.0.1", port)).status_code == 204
         took, received = until_closed(port, lambda sock: None)
-    assert took < BOUND + 5 and received.startswith(b"HTTP/1.1 408")
+    assert took < BOUND + 5 and received == b""
     assert getattr(config.http, "limits", None) == ServeSettings(header_timeout=BOUND, body_timeout=BOUND)
 
 
