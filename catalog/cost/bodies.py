@@ -424,7 +424,7 @@ def read_items(
             notes[index].append(item.message)
         elif not isinstance(item, Mapping):
             notes[index].append(f"{source}: skipped, expected a JSON object, got {type(item).__name__}")
-        elif _BODY_KEYS & item.keys():
+        elif _is_body(item):
             try:
                 found[index] = _mark_no_counts(usage_from_body(item, source=source, problems=notes[index]), item)
             except NoUsageError as err:
@@ -443,6 +443,13 @@ def read_items(
                 checked[INVALID_REASON] = row[INVALID_REASON]
             found[index] = checked
     return [found[i] for i in sorted(found)], [note for i in sorted(notes) for note in notes[i]], report
+
+
+def _is_body(item: Mapping[str, Any]) -> bool:
+    """A response body, not a flat row: its keys say so (a flat row may have a ``usage`` amount, as an OpenRouter
+    activity row does, but a body's ``usage`` is an object)."""
+    usage = item.get("usage")
+    return bool((_BODY_KEYS - {"usage"}) & item.keys()) or isinstance(usage, Mapping)
 
 
 def _mark_no_counts(row: Row, body: Mapping[str, Any]) -> Row:

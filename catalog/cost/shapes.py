@@ -287,12 +287,14 @@ SHAPES: tuple[Shape, ...] = (
 BY_NAME = {shape.name: shape for shape in SHAPES}
 MAP_FIELDS = tuple(name for name in USAGE_SCHEMA if name != "source")
 
-_COUNT_LIKE = re.compile(r"token|_count$|count$|requests$", re.IGNORECASE)
-
 
 def count_like(column: str) -> bool:
-    """A column name that looks like a count someone meant to be priced."""
-    return bool(_COUNT_LIKE.search(column))
+    """A column name that looks like a count someone meant to be priced: ``*token*`` (any case), ``*_count`` or
+    ``*Count`` (not ``discount``), ``*requests``."""
+    leaf = column.rsplit(".", 1)[-1]
+    return (
+        "token" in column.lower() or bool(re.search(r"(^|_)count$|Count$", leaf)) or leaf.lower().endswith("requests")
+    )
 
 
 def _norm(name: str) -> str:
@@ -344,7 +346,8 @@ class ShapeReport:
 class _Plan:
     shape: Shape
     found: dict[str, str]  # the shape's column name → the input column
-    formulas: dict[str, Combo]  # contract field → input columns and coefficients
+    formulas: dict[str, Combo]  # contract field → input columns and coefficients (its first rule)
+    alternatives: dict[str, list[tuple[tuple[str, ...], Combo]]]  # every rule that applies: (requires, terms)
     keys: dict[str, str]  # contract field → input column
     checks: list[tuple[Combo, Combo, str]]
     counts_read: set[str]  # input columns read as counts
@@ -364,13 +367,15 @@ def _plan(shape: Shape, columns: Sequence[str]) -> _Plan:
             if hit is not None:
                 found[name] = hit
                 break
-    formulas: dict[str, Combo] = {}
+    alternatives: dict[str, list[tuple[tuple[str, ...], Combo]]] = {}
     for rule in shape.rules:
-        if rule.target in formulas or not all(r in found for r in rule.requires):
+        if not all(r in found for r in rule.requires):
             continue
         terms = tuple((found[c], k) for c, k in rule.terms if c in found)
         if terms:
-            formulas[rule.target] = terms
+            # Row by row, the first rule whose required columns hold a value is used.
+            alternatives.setdefault(rule.target, []).append((tuple(found[r] for r in rule.requires), terms))
+    formulas = {target: alts[0][1] for target, alts in alternatives.items()}
     keys = {}
     for target, names in shape.keys.items():
         present = [found[n] for n in names if n in found]
@@ -380,19 +385,21 @@ def _plan(shape: Shape, columns: Sequence[str]) -> _Plan:
     for left, right, text in shape.checks:
         if all(c in found for c, _ in left + right):
             checks.append((tuple((found[c], k) for c, k in left), tuple((found[c], k) for c, k in right), text))
-    read = {c for terms in formulas.values() for c, _ in terms}
-    return _Plan(shape, found, formulas, keys, checks, read)
+    read = {c for alts in alternatives.values() for _, terms in alts for c, _ in terms}
+    return _Plan(shape, found, formulas, alternatives, keys, checks, read)
 
 
 def choose(columns: Sequence[str], *, forced: str | None = None, mapped: Iterable[str] = ()) -> tuple[_Plan, list[str]]:
-    """The plan of the shape that reads the most count columns (or ``forced``), and the equivalent shapes."""
+    """The plan of the shape that reads the most count columns (or ``forced``), and the shapes that would read
+    these columns the same way."""
     if forced is not None:
         if forced not in BY_NAME:
             raise InputError(f"--format {forced!r}: use one of {', '.join(BY_NAME)}")
         return _plan(BY_NAME[forced], columns), []
     free = [c for c in columns if c not in set(mapped)]
     plans = [_plan(shape, free) for shape in SHAPES]
-    best = max(plans, key=lambda p: (len(p.counts_read), -SHAPES.index(p.shape)))
+    # Most count columns read, then most columns known at all (an activity row's `date`, `usage`), then order.
+    best = max(plans, key=lambda p: (len(p.counts_read), len(p.found), -SHAPES.index(p.shape)))
     same = [p.shape.name for p in plans if p is not best and p.counts_read and p.signature() == best.signature()]
     return best, same
 
@@ -428,11 +435,12 @@ def _resolve(
     for column, target in maps.items():
         if target in COUNT_COLUMNS:
             plan.formulas[target] = ((column, 1),)
+            plan.alternatives[target] = [((), ((column, 1),))]
         else:
             plan.keys[target] = column
     if maps:
         same = []
-    read = {c for terms in plan.formulas.values() for c, _ in terms} | set(plan.keys.values())
+    read = _count_inputs(plan) | set(plan.keys.values())
     known = {plan.found[name]: why for name, why in plan.shape.known.items() if name in plan.found}
     unused = [c for c in usable if count_like(c) and c not in read and c not in known]
     if unused:
@@ -446,11 +454,17 @@ def _resolve(
     return plan, same, ignored
 
 
+def _count_inputs(plan: _Plan) -> set[str]:
+    """Every input column some count rule of the plan reads."""
+    return {c for alts in plan.alternatives.values() for _, terms in alts for c, _ in terms}
+
+
 def _used(plan: _Plan, maps: Mapping[str, str]) -> dict[str, str]:
     used: dict[str, str] = {}
-    for target, terms in plan.formulas.items():
-        text = " ".join(f"{'-' if k < 0 else '+'} {c}" for c, k in terms).removeprefix("+ ")
-        used[target] = text + (" (--map)" if any(maps.get(c) == target for c, _ in terms) else "")
+    for target, alts in plan.alternatives.items():
+        texts = [" ".join(f"{'-' if k < 0 else '+'} {c}" for c, k in terms).removeprefix("+ ") for _, terms in alts]
+        text = " (else ".join(texts) + ")" * (len(texts) - 1)
+        used[target] = text + (" (--map)" if any(maps.get(c) == target for c, _ in alts[0][1]) else "")
     for target, column in plan.keys.items():
         used[target] = column + (" (--map)" if maps.get(column) == target else "")
     return used
@@ -522,8 +536,15 @@ def read_shape(
     columns = frame.columns
     plan, same, ignored = _resolve(columns, forced=forced, maps=maps, ignore=ignore)
     exprs: dict[str, pl.Expr] = {}
-    for target, terms in plan.formulas.items():
-        exprs[target] = _count_expr(frame, terms).alias(target)
+    for target, alts in plan.alternatives.items():
+        expr = _count_expr(frame, alts[-1][1])
+        for requires, terms in reversed(alts[:-1]):
+            expr = (
+                pl.when(pl.all_horizontal([pl.col(r).is_not_null() for r in requires]))
+                .then(_count_expr(frame, terms))
+                .otherwise(expr)
+            )
+        exprs[target] = expr.alias(target)
     for target, column in plan.keys.items():
         if target in ("billed_cost", "upstream_cost"):
             exprs[target] = _money_text(frame, column).alias(target)
@@ -537,11 +558,11 @@ def read_shape(
             (pl.col(plan.keys["billed_cost"]).cast(pl.Float64) == 0)
             & (pl.col(plan.keys["upstream_cost"]).cast(pl.Float64) > 0)
         ).alias("is_byok")
-    consumed = {c for terms in plan.formulas.values() for c, _ in terms} | set(plan.keys.values()) | set(ignored)
+    consumed = _count_inputs(plan) | set(plan.keys.values()) | set(ignored)
     kept = [pl.col(c) for c in columns if c not in consumed and c not in exprs]
     out = frame.select(*kept, *exprs.values())
     # Why a row cannot be priced, from the input columns: no count at all, or counts that contradict each other.
-    inputs = [pl.col(c) for c in sorted({c for terms in plan.formulas.values() for c, _ in terms})]
+    inputs = [pl.col(c) for c in sorted(_count_inputs(plan))]
     reasons = [
         pl.when(pl.all_horizontal([c.is_null() for c in inputs] or [pl.lit(True)])).then(
             pl.lit(no_counts_reason(columns))
@@ -600,7 +621,8 @@ def map_rows(
     out: list[dict[str, Any]] = []
     for row in flat:
         mapped: dict[str, Any] = {}
-        for target, terms in plan.formulas.items():
+        for target, alts in plan.alternatives.items():
+            terms = next((t for requires, t in alts if all(row.get(r) is not None for r in requires)), alts[-1][1])
             values = [(row.get(c), k) for c, k in terms]
             if all(v is None for v, _ in values):
                 continue
@@ -618,7 +640,7 @@ def map_rows(
         if plan.shape is ACTIVITY and mapped.get("upstream_cost") is not None:
             mapped["is_byok"] = _number(mapped.get("billed_cost")) == 0 and (_number(mapped["upstream_cost"]) or 0) > 0
         reason = None
-        if not any(c in row and row[c] is not None for terms in plan.formulas.values() for c, _ in terms):
+        if not any(row.get(c) is not None for c in _count_inputs(plan)):
             reason = no_counts_reason(list(row))
         for left, right, text in plan.checks:
             a, b = _row_sum(row, left), _row_sum(row, right)
