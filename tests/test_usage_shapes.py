@@ -398,3 +398,20 @@ def test_flattened_names_match_in_any_spelling() -> None:
 def test_a_map_to_an_unknown_column_is_an_error() -> None:
     with pytest.raises(InputError, match="not a column"):
         read_shape(pl.DataFrame({"model": ["a/b"], "prompt_tokens": [1]}), maps={"nope": "prompt_tokens"})
+
+
+def test_help_and_readme_list_every_shape_and_name_with_a_csv_example() -> None:
+    from catalog.cost.shapes import SHAPES
+    from catalog.settings import PROJECT_ROOT
+
+    help_text = run_cli("cost", "--help").stdout
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Usage logs as other systems write them", 1)[1].split("\n## ", 1)[0]
+    for shape in SHAPES:
+        assert re.search(rf"^\s+{re.escape(shape.name)}\s", help_text, re.MULTILINE), shape.name
+        assert f"| `{shape.name}` |" in section, shape.name
+        for name in shape.count_columns():
+            assert name in help_text, name
+            assert name.rsplit(".", 1)[-1] in section, name
+    for text in (help_text, section):
+        assert "timestamp,model,input_tokens,output_tokens" in text

@@ -25,28 +25,36 @@ PER_UNIT_KEYS = ("request", "image", "web_search")
 BODIES_LINE = "read as response bodies (OpenRouter, OpenAI, Anthropic or Gemini, told apart body by body)"
 # `catalog cost --help` ends with the names it reads; tests/test_docs.py keeps the README's list equal to it.
 COST_EPILOG = """\b
-Accepted names (flattened objects as a.b or a_b columns, any case):
-  contract             prompt_tokens completion_tokens cache_read_tokens cache_write_tokens
-                       cache_write_1h_tokens reasoning_tokens audio_input_tokens audio_output_tokens
-                       image_output_tokens requests images web_searches; model timestamp provider
-                       endpoint billed_cost upstream_cost is_byok
-  openai-chat          prompt_tokens completion_tokens prompt_tokens_details.cached_tokens
-                       completion_tokens_details.reasoning_tokens (+ OpenRouter's cost, cache_write_tokens)
-  openai-responses     input_tokens output_tokens input_tokens_details.cached_tokens
-                       output_tokens_details.reasoning_tokens
-  anthropic            input_tokens (excludes the cache) cache_read_input_tokens
-                       cache_creation_input_tokens cache_creation.ephemeral_5m_input_tokens
-                       cache_creation.ephemeral_1h_input_tokens output_tokens
-  genai-prices         input_tokens (includes the cache) cache_read_tokens cache_write_tokens
-                       output_tokens input_audio_tokens output_audio_tokens requests
-  openrouter-generation  native_tokens_prompt native_tokens_completion native_tokens_cached
-                       native_tokens_reasoning created_at provider_name total_cost
-  openrouter-activity  date model provider_name prompt_tokens completion_tokens reasoning_tokens
-                       requests usage
-  litellm              startTime model custom_llm_provider prompt_tokens completion_tokens spend
+Accepted names (each shape's counts; then its other columns). Nested objects may stay nested (JSONL,
+Parquet) or be flattened as a.b or a_b columns, in any case; timestamp, model, provider, endpoint and id are
+read in every shape.
+  contract              prompt_tokens completion_tokens cache_read_tokens cache_write_tokens
+                        cache_write_1h_tokens audio_input_tokens reasoning_tokens image_output_tokens
+                        audio_output_tokens requests images web_searches; billed_cost upstream_cost is_byok
+  openai-chat           prompt_tokens completion_tokens prompt_tokens_details.cached_tokens
+                        prompt_tokens_details.cache_write_tokens prompt_tokens_details.audio_tokens
+                        completion_tokens_details.reasoning_tokens completion_tokens_details.audio_tokens
+                        completion_tokens_details.image_tokens server_tool_use_details.web_search_requests;
+                        created cost cost_details.upstream_inference_cost is_byok
+  openai-responses      input_tokens output_tokens input_tokens_details.cached_tokens
+                        input_tokens_details.cache_write_tokens output_tokens_details.reasoning_tokens
+                        server_tool_use_details.web_search_requests; created_at cost
+                        cost_details.upstream_inference_cost is_byok
+  anthropic             input_tokens cache_read_input_tokens cache_creation_input_tokens
+                        cache_creation.ephemeral_5m_input_tokens cache_creation.ephemeral_1h_input_tokens
+                        output_tokens output_tokens_details.thinking_tokens
+                        server_tool_use.web_search_requests
+  genai-prices          input_tokens output_tokens cache_read_tokens cache_write_tokens input_audio_tokens
+                        cache_audio_read_tokens output_audio_tokens requests
+  openrouter-generation native_tokens_prompt native_tokens_completion native_tokens_cached
+                        native_tokens_reasoning native_tokens_completion_images; created_at provider_name
+                        total_cost upstream_inference_cost is_byok
+  openrouter-activity   prompt_tokens completion_tokens reasoning_tokens requests; date provider_name usage
+                        byok_usage_inference
+  litellm               prompt_tokens completion_tokens; startTime custom_llm_provider request_id spend
 
 \b
-Example (CSV):
+Example (CSV), read as openai-responses (Anthropic and genai-prices read it the same way):
   timestamp,model,input_tokens,output_tokens
   2026-08-01T12:00:00Z,deepseek/deepseek-v3.2,20000,1000
 """

@@ -133,13 +133,14 @@ def _cost_chunk(
             ]
         )
         problem = pl.when(estimate >= float(_I128_SAFE)).then(pl.lit(_TOO_LARGE)).otherwise(problem)
-    code = pl.when(pl.lit(False)).then(pl.lit(-1))
+    given_code = pl.lit(-1)
     if given is not None:
         index = {text: reasons.texts.index(text) for text in given_texts}
-        given_code = given.replace_strict(index, default=-1, return_dtype=pl.Int64)
-        code = pl.when(pl.lit(given_code) >= 0).then(pl.lit(given_code))
+        given_code = pl.lit(given.replace_strict(index, default=-1, return_dtype=pl.Int64))
     code = (
-        code.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
+        pl.when(given_code >= 0)
+        .then(given_code)
+        .when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
         .then(combo_reason)
         .when(problem >= 0)
         .then(problem)

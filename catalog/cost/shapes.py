@@ -394,7 +394,7 @@ def choose(columns: Sequence[str], *, forced: str | None = None, mapped: Iterabl
     these columns the same way."""
     if forced is not None:
         if forced not in BY_NAME:
-            raise InputError(f"--format {forced!r}: use one of {', '.join(BY_NAME)}")
+            raise InputError(f"format {forced!r} is not a usage shape; use one of {', '.join(BY_NAME)}")
         return _plan(BY_NAME[forced], columns), []
     free = [c for c in columns if c not in set(mapped)]
     plans = [_plan(shape, free) for shape in SHAPES]
@@ -411,9 +411,9 @@ def parse_maps(maps: Iterable[str]) -> dict[str, str]:
         column, sep, target = text.partition("=")
         column, target = column.strip(), target.strip()
         if not sep or not column or not target:
-            raise InputError(f"--map {text!r}: write COLUMN=FIELD, e.g. --map in_tok=prompt_tokens")
+            raise InputError(f"map {text!r}: write COLUMN=FIELD, e.g. in_tok=prompt_tokens")
         if target not in MAP_FIELDS:
-            raise InputError(f"--map {text!r}: {target!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}")
+            raise InputError(f"map {text!r}: {target!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}")
         out[column] = target
     return out
 
@@ -428,7 +428,7 @@ def _resolve(
     """The plan with ``--map`` applied; every count-looking column left over is an error."""
     missing = [c for c in maps if c not in columns]
     if missing:
-        raise InputError(f"--map names {', '.join(missing)}, not a column of the usage (columns: {', '.join(columns)})")
+        raise InputError(f"map names {', '.join(missing)}, not a column of the usage (columns: {', '.join(columns)})")
     ignored_set = set(ignore)
     usable = [c for c in columns if c not in ignored_set]
     plan, same = choose(usable, forced=forced, mapped=maps)
@@ -674,9 +674,12 @@ def _number(value: Any) -> Decimal | None:
 
 def _row_sum(row: Mapping[str, Any], terms: Combo) -> int | None:
     values = [(row.get(c), k) for c, k in terms]
-    if any(v is None or not _whole(v) for v, _ in values):
-        return None
-    return sum(int(v) * k for v, k in values)
+    total = 0
+    for value, k in values:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        total += value * k
+    return total
 
 
 def _litellm_model_text(model: str, provider: Any) -> str:
