@@ -718,8 +718,12 @@ def test_cost_reads_other_shapes_says_which_and_sets_billed_beside_computed(clie
     }
     row = client.post("/v1/cost", json=[anthropic]).json()["rows"][0]
     assert (row["prompt_tokens"], row["cache_read_tokens"], row["status"]) == (1000, 900, "ok")
-    forced = client.post("/v1/cost", params={"format": "genai-prices"}, json=[anthropic]).json()
-    assert forced["shape"]["shape"] == "genai-prices"
+    # Forced to a shape that does not read one of its counts: the column is named, nothing is priced.
+    refused = client.post("/v1/cost", params={"format": "genai-prices"}, json=[anthropic])
+    assert refused.status_code == 400 and "cache_read_input_tokens" in refused.json()["error"]["message"]
+    plain = {k: v for k, v in anthropic.items() if k != "cache_read_input_tokens"}
+    forced = client.post("/v1/cost", params={"format": "genai-prices"}, json=[plain]).json()
+    assert forced["shape"]["shape"] == "genai-prices" and forced["rows"][0]["prompt_tokens"] == 100
     mapped = client.post("/v1/cost", params={"map": "n=prompt_tokens"}, json=[{"model": MODEL, "n": 5}]).json()
     assert mapped["rows"][0]["prompt_tokens"] == 5
     unread = client.post("/v1/cost", json=[{"model": MODEL, "foo_tokens": 5}])

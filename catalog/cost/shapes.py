@@ -562,19 +562,16 @@ def read_shape(
     kept = [pl.col(c) for c in columns if c not in consumed and c not in exprs]
     out = frame.select(*kept, *exprs.values())
     # Why a row cannot be priced, from the input columns: no count at all, or counts that contradict each other.
+    # Counted first, so a clean file (the usual case) builds no text column.
     inputs = [pl.col(c) for c in sorted(_count_inputs(plan))]
-    reasons = [
-        pl.when(pl.all_horizontal([c.is_null() for c in inputs] or [pl.lit(True)])).then(
-            pl.lit(no_counts_reason(columns))
-        )
-    ]
+    conditions = [(pl.all_horizontal([c.is_null() for c in inputs] or [pl.lit(True)]), no_counts_reason(columns))]
     for left, right, text in plan.checks:
-        mismatch = _count_expr(frame, left) != _count_expr(frame, right)
-        reasons.append(pl.when(mismatch.fill_null(False)).then(pl.lit(text)))
-    reason = frame.select(pl.coalesce(reasons).cast(pl.String).alias(INVALID_REASON)).to_series()
-    no_counts = int(reason.str.starts_with("no usage counts").sum() or 0)
-    if reason.null_count() < out.height:
-        out = out.with_columns(reason)
+        conditions.append(((_count_expr(frame, left) != _count_expr(frame, right)).fill_null(False), text))
+    found = frame.select(cond.sum().alias(str(i)) for i, (cond, _) in enumerate(conditions)).row(0)
+    no_counts = int(found[0] or 0)
+    if any(found):
+        reasons = [pl.when(cond).then(pl.lit(text)) for cond, text in conditions]
+        out = out.with_columns(frame.select(pl.coalesce(reasons).cast(pl.String).alias(INVALID_REASON)))
     report = ShapeReport(plan.shape.name, plan.shape.title, same, _used(plan, maps), ignored, _billed(plan), no_counts)
     return out, report
 
