@@ -8,53 +8,69 @@ messages, and a file that cannot be read at all is an ``InputError`` naming it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from catalog import json_input
-from catalog.cost.bodies import usage_from_text
+from catalog.cost.bodies import read_text
+from catalog.cost.shapes import ShapeReport, read_shape, text_columns
 from catalog.cost.usage import USAGE_SCHEMA, usage_frame
 from catalog.errors import InputError
 
-_STRINGS = ("model", "provider", "endpoint", "id", "billed_cost", "upstream_cost", "source")
 
-
-def read_usage_file(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+def read_usage_file(path: str | Path, **options: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (in contract fields) from a JSON / JSONL / SSE file of response bodies or flat rows."""
-    path = Path(path)
+    rows, problems, _ = read_usage_text(Path(path), **options)
+    return rows, problems
+
+
+def read_usage_text(path: Path, **options: Any) -> tuple[list[dict[str, Any]], list[str], ShapeReport | None]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the JSON
     except UnicodeDecodeError:
         raise InputError(f"usage file {path} is not UTF-8 text; give JSON, JSONL or an SSE transcript") from None
     except OSError as err:
         raise InputError(f"cannot read usage file {path}: {err.strerror or err}") from None
-    return usage_from_text(text, path.name)
+    return read_text(text, path.name, **options)
 
 
-def read_usage(path: Path) -> tuple[pl.DataFrame, list[str]]:
-    """CSV / Parquet / JSONL of flat usage columns, or JSON / JSONL / SSE of raw response bodies."""
+def read_usage(
+    path: Path,
+    *,
+    forced: str | None = None,
+    maps: Mapping[str, str] | None = None,
+    ignore: Iterable[str] = (),
+) -> tuple[pl.DataFrame, list[str], ShapeReport | None]:
+    """CSV / Parquet / JSONL of flat usage columns in any shape ``catalog.cost.shapes`` knows, or JSON / JSONL /
+    SSE of raw response bodies; with the report of which shape was read (None: bodies, each read by its keys)."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InputError(f"usage file {path} does not exist")
+    options: dict[str, Any] = {"forced": forced, "maps": maps, "ignore": ignore}
     try:
+        frame = None
         if suffix == ".parquet":
-            return pl.read_parquet(path), []
-        if suffix == ".csv":
+            frame = pl.read_parquet(path)
+        elif suffix == ".csv":
             present = pl.read_csv(path, n_rows=0).columns
-            return pl.read_csv(path, schema_overrides={c: pl.String for c in _STRINGS if c in present}), []
-        if suffix in (".jsonl", ".ndjson") and _flat_jsonl(path):
+            # Money and names are text as written: never through a float, never a number for an id.
+            frame = pl.read_csv(path, schema_overrides={c: pl.String for c in text_columns(present)})
+        elif suffix in (".jsonl", ".ndjson") and _flat_jsonl(path):
             frame = pl.read_ndjson(path, infer_schema_length=10_000)
-            return frame.with_columns(pl.col(c).cast(pl.String) for c in _STRINGS if c in frame.columns), []
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"cannot read usage file {path}: {_one_line(exc)}") from None
-    rows, problems = read_usage_file(path)
-    return usage_frame(rows), problems
+    if frame is not None:
+        shaped, report = read_shape(frame, **options)
+        return shaped, [], report
+    rows, problems, found = read_usage_text(path, **options)
+    return usage_frame(rows), problems, found
 
 
 def _flat_jsonl(path: Path) -> bool:
-    """A JSONL file of flat contract rows (read fast, columnar) rather than of response bodies."""
+    """A JSONL file of flat rows of one shape, none of them a response body: read fast, columnar."""
     try:
         with path.open(encoding="utf-8") as handle:
             for line in handle:

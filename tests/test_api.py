@@ -684,6 +684,56 @@ def test_an_unreadable_count_makes_its_row_invalid_and_leaves_it_out_of_the_tota
     assert any("body[1]" in p for p in body["problems"]) and any("body[2]" in p for p in body["problems"])
 
 
+def test_cost_reads_other_shapes_says_which_and_sets_billed_beside_computed(client: TestClient) -> None:
+    # LiteLLM spend-log rows: a bare model is its provider's, startTime is the time, spend is what was billed.
+    litellm = [
+        {
+            "request_id": "r1",
+            "model": "deepseek-v3.2",
+            "custom_llm_provider": "deepseek",
+            "startTime": NOON,
+            "prompt_tokens": 1000,
+            "completion_tokens": 100,
+            "total_tokens": 1100,
+            "spend": 0.5,
+        },
+        {"request_id": "r2", "model": MODEL, "startTime": NOON, "total_tokens": 0},
+    ]
+    body = client.post("/v1/cost", json=litellm).json()
+    assert body["shape"]["shape"] == "litellm" and body["shape"]["columns"]["billed_cost"] == "spend"
+    first, empty = body["rows"]
+    assert first["model"] == "deepseek/deepseek-v3.2" and first["id"] == "r1"
+    assert first["billed"] == "0.5" and first["verdict"] == "differs"
+    assert Decimal(first["difference"]) == Decimal(first["cost_total"]) - Decimal("0.5")
+    assert empty["status"] == "invalid" and empty["reason"].startswith("no usage counts (columns seen: request_id")
+    assert body["totals"]["billed"]["verdict"] == "differs" and body["totals"]["billed"]["rows_differs"] == 1
+    # Anthropic's names, nested: the prompt is input + cache reads + cache writes.
+    anthropic = {
+        "model": MODEL,
+        "provider": PROVIDER,
+        "timestamp": NOON,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cache_read_input_tokens": 900,
+    }
+    row = client.post("/v1/cost", json=[anthropic]).json()["rows"][0]
+    assert (row["prompt_tokens"], row["cache_read_tokens"], row["status"]) == (1000, 900, "ok")
+    # Forced to a shape that does not read one of its counts: the column is named, nothing is priced.
+    refused = client.post("/v1/cost", params={"format": "genai-prices"}, json=[anthropic])
+    assert refused.status_code == 400 and "cache_read_input_tokens" in refused.json()["error"]["message"]
+    plain = {k: v for k, v in anthropic.items() if k != "cache_read_input_tokens"}
+    forced = client.post("/v1/cost", params={"format": "genai-prices"}, json=[plain]).json()
+    assert forced["shape"]["shape"] == "genai-prices" and forced["rows"][0]["prompt_tokens"] == 100
+    mapped = client.post("/v1/cost", params={"map": "n=prompt_tokens"}, json=[{"model": MODEL, "n": 5}]).json()
+    assert mapped["rows"][0]["prompt_tokens"] == 5
+    unread = client.post("/v1/cost", json=[{"model": MODEL, "foo_tokens": 5}])
+    assert unread.status_code == 400 and "foo_tokens" in unread.json()["error"]["message"]
+    # A body whose usage holds no count is invalid too, never free.
+    empty_body = {"id": "gen-1", "object": "chat.completion", "model": MODEL, "created": 1785585600, "usage": {}}
+    (row,) = client.post("/v1/cost", json=[empty_body]).json()["rows"]
+    assert row["status"] == "invalid" and row["reason"].startswith("no usage counts")
+
+
 def test_unknown_query_parameters_do_not_grow_the_response_cache(client: TestClient) -> None:
     state = client.app.state.catalog  # type: ignore[attr-defined]
     client.get("/v1/snapshots", params={"limit": 3})

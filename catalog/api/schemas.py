@@ -208,6 +208,10 @@ class CostResult(BaseModel):
     rows: list[CostRow]
     totals: dict[str, Any]
     problems: list[str]
+    shape: dict[str, Any] | None = Field(
+        description="How flat rows were read: the shape, which column became which usage field, what was not "
+        "priced and why (null when every item was a response body)"
+    )
 
 
 class SnapshotRow(Open):

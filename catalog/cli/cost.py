@@ -22,27 +22,74 @@ if TYPE_CHECKING:
     import polars as pl
 
 PER_UNIT_KEYS = ("request", "image", "web_search")
+BODIES_LINE = "read as response bodies (OpenRouter, OpenAI, Anthropic or Gemini, told apart body by body)"
+# `catalog cost --help` ends with the names it reads; tests/test_docs.py keeps the README's list equal to it.
+COST_EPILOG = """\b
+Accepted names (each shape's counts; then its other columns). Nested objects may stay nested (JSONL,
+Parquet) or be flattened as a.b or a_b columns, in any case; timestamp, model, provider, endpoint and id are
+read in every shape.
+  contract              prompt_tokens completion_tokens cache_read_tokens cache_write_tokens
+                        cache_write_1h_tokens audio_input_tokens reasoning_tokens image_output_tokens
+                        audio_output_tokens requests images web_searches; billed_cost upstream_cost is_byok
+  openai-chat           prompt_tokens completion_tokens prompt_tokens_details.cached_tokens
+                        prompt_tokens_details.cache_write_tokens prompt_tokens_details.audio_tokens
+                        completion_tokens_details.reasoning_tokens completion_tokens_details.audio_tokens
+                        completion_tokens_details.image_tokens server_tool_use_details.web_search_requests;
+                        created cost cost_details.upstream_inference_cost is_byok
+  openai-responses      input_tokens output_tokens input_tokens_details.cached_tokens
+                        input_tokens_details.cache_write_tokens output_tokens_details.reasoning_tokens
+                        server_tool_use_details.web_search_requests; created_at cost
+                        cost_details.upstream_inference_cost is_byok
+  anthropic             input_tokens cache_read_input_tokens cache_creation_input_tokens
+                        cache_creation.ephemeral_5m_input_tokens cache_creation.ephemeral_1h_input_tokens
+                        output_tokens output_tokens_details.thinking_tokens
+                        server_tool_use.web_search_requests
+  genai-prices          input_tokens output_tokens cache_read_tokens cache_write_tokens input_audio_tokens
+                        cache_audio_read_tokens output_audio_tokens requests
+  openrouter-generation native_tokens_prompt native_tokens_completion native_tokens_cached
+                        native_tokens_reasoning native_tokens_completion_images; created_at provider_name
+                        total_cost upstream_inference_cost is_byok
+  openrouter-activity   prompt_tokens completion_tokens reasoning_tokens requests; date provider_name usage
+                        byok_usage_inference
+  litellm               prompt_tokens completion_tokens; startTime custom_llm_provider request_id spend
+
+\b
+Example (CSV), read as openai-responses (Anthropic and genai-prices read it the same way):
+  timestamp,model,input_tokens,output_tokens
+  2026-08-01T12:00:00Z,deepseek/deepseek-v3.2,20000,1000
+"""
 
 
 def _write(frame: pl.DataFrame, out: Path) -> None:
     import polars as pl
 
-    from catalog.cost.engine import MONEY_COLUMNS
-
     suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
+    money = [c for c in frame.columns if frame.schema[c].is_decimal()]
     try:
         if suffix == ".parquet":
-            frame.write_parquet(out)
-        elif suffix == ".csv":
-            frame.write_csv(out)
+            frame.write_parquet(out)  # DECIMAL columns stay DECIMAL
         else:
-            money = (pl.col(c).cast(pl.String) for c in MONEY_COLUMNS if c in frame.columns)
-            frame.with_columns(money).write_ndjson(out)
+            # Text formats get the exact amount in its shortest spelling: 0.0035, never 0.003500000000000000000000.
+            texts = frame.with_columns(exact_text(pl.col(c)).alias(c) for c in money)
+            if suffix == ".csv":
+                texts.write_csv(out)
+            else:
+                texts.write_ndjson(out)
     except OSError as err:  # the disk filled, or the folder went away while costing
         raise InputError(f"--out {out}: could not write it ({err.strerror or err})") from None
 
 
+def exact_text(column: pl.Expr) -> pl.Expr:
+    """A Decimal column as exact decimal text without trailing zeros (null stays null: no amount, not 0)."""
+    import polars as pl
+
+    text = column.cast(pl.String)
+    trimmed = text.str.replace(r"(\.\d*?)0+$", "$1").str.replace(r"\.$", "")
+    return pl.when(trimmed.is_in(["-0", ""])).then(pl.lit("0")).otherwise(trimmed)
+
+
 OUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
+SUMMARY_MONEY = ("cost_total", "cost_base", "saving")
 
 
 def _group_keys(by: str | None) -> list[str]:
@@ -53,27 +100,89 @@ def _group_keys(by: str | None) -> list[str]:
     return keys
 
 
-@click.command("cost")
+def _summary(priced: pl.DataFrame, keys: list[str], billed: bool) -> pl.DataFrame:
+    """Per group (costliest first), then the grand total as the last row (``total`` true). Money is blank
+    (null) for a group with no priced row: nothing was priced there, which is not $0."""
+    import polars as pl
+
+    from catalog.cost.reconcile import billed_summary
+
+    parts = []
+    for group in (keys, []):
+        frame = summarise(priced, group)
+        if billed:
+            extra = billed_summary(priced, group)
+            frame = (
+                frame.join(extra, on=group, how="left", nulls_equal=True)
+                if group
+                else pl.concat([frame, extra], how="horizontal")
+            )
+        blank = [pl.when(pl.col("priced") > 0).then(pl.col(c)).alias(c) for c in SUMMARY_MONEY]
+        frame = frame.with_columns(blank).with_columns(pl.lit(not group).alias("total"))
+        if not group:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(k) for k in keys)
+        parts.append(frame.select(*keys, *[c for c in frame.columns if c not in keys]))
+        if not keys:
+            break
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+SHAPE_HELP = "Read the usage as this shape (a name below) instead of detecting it."
+
+
+@click.command("cost", epilog=COST_EPILOG)
 @click.argument("usage_file", type=click.Path(path_type=Path))
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write every priced row (.parquet, .csv, .jsonl)."
 )
 @click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)}.")
 @click.option("--at", "at", help="Price rows without a timestamp at this time (default: now).")
+@click.option("--format", "shape", metavar="NAME", help=SHAPE_HELP)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Read COLUMN as the usage field FIELD (prompt_tokens, cache_read_tokens, model, timestamp, billed_cost, …).",
+)
+@click.option(
+    "--ignore-column",
+    "ignored",
+    multiple=True,
+    metavar="COLUMN",
+    help="Leave out a column that looks like a count but is not one to price.",
+)
 @json_option
 @db_option
-def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None, as_json: bool, db: str | None) -> None:
-    """Price a usage file at the prices in force when each call was made."""
+def cost_cmd(
+    usage_file: Path,
+    out: Path | None,
+    by: str | None,
+    at: str | None,
+    shape: str | None,
+    maps: tuple[str, ...],
+    ignored: tuple[str, ...],
+    as_json: bool,
+    db: str | None,
+) -> None:
+    """Price a usage file at the prices in force when each call was made.
+
+    The file is CSV, Parquet or JSONL of usage rows, or JSON / JSONL / SSE of raw response bodies. The row
+    shape is detected (see below) and named on stderr with the columns read; a column that looks like a count
+    and is read by nothing is an error, and a row without any count is invalid, never free."""
     import polars as pl
 
     from catalog.cost.engine import CHUNK_ROWS
+    from catalog.cost.reconcile import compare_billed, has_billed
+    from catalog.cost.shapes import parse_maps
     from catalog.library import Catalog
     from catalog.usage_files import read_usage
 
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
-    usage, problems = read_usage(usage_file)
+    usage, problems, report = read_usage(usage_file, forced=shape, maps=parse_maps(maps), ignore=ignored)
+    click.echo(report.line() if report else BODIES_LINE, err=True)
     with Catalog.open(db) as cat:
         table = cat.table
         parts = []
@@ -82,9 +191,12 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
                 parts.append(cat.cost(chunk, at=at))
                 update(min(done * CHUNK_ROWS, usage.height), usage.height)
         priced = pl.concat(parts) if parts else cat.cost(usage, at=at)
+    billed = has_billed(priced)
+    if billed:
+        priced = compare_billed(priced)
     if out:
         _write(priced, out)
-    summary = summarise(priced, keys)
+    summary = _summary(priced, keys, billed)
     totals = batch_totals(priced)
     if as_json:
         emit_json(
@@ -92,16 +204,22 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
                 "rows": totals.rows,
                 "status": totals.by_status,
                 "unit": f"USD, exact (scale {table.scale})",
+                "shape": report.to_dict() if report else {"shape": "bodies", "title": BODIES_LINE},
                 "summary": summary.to_dicts(),
+                "verdicts": tally(priced["verdict"]) if billed else {},
                 "problems": problems,
             }
         )
         return
-    headers = [*keys, "rows", "priced", "cost_total", "cost_base", "saving"]
+    money = ["billed", "difference", "verdict"] if billed else []
+    headers = [*keys, "rows", "priced", *SUMMARY_MONEY, *money]
+    rows = summary.select(headers).rows()
+    if keys:  # the last row is the grand total: say so in the first key column
+        rows[-1] = ("total", *rows[-1][1:])
     emit_table(
         f"{usage_file.name}: {priced.height:,} rows",
         headers,
-        summary.select(headers).rows(),
+        rows,
         note=", ".join(f"{k}: {v:,}" for k, v in totals.by_status.items()) + (f"; wrote {out}" if out else ""),
     )
     for problem in problems[:20]:
@@ -301,20 +419,30 @@ def _shown(key: str, value: Decimal | None) -> str:
 @json_option
 @db_option
 def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> None:
-    """Compare our cost of real response bodies with OpenRouter's billed usage.cost."""
-    from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
-    from catalog.cost.usage import usage_frame
-    from catalog.library import Catalog
-    from catalog.usage_files import read_usage_file
+    """Compare our cost with what was billed, row by row: response bodies (OpenRouter's usage.cost) or usage
+    files with a billed column (GET /generation total_cost, GET /activity usage, LiteLLM spend). The same
+    comparison `catalog cost` reports per row and per group."""
+    import polars as pl
 
-    rows: list[dict[str, Any]] = []
+    from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
+    from catalog.library import Catalog
+    from catalog.usage_files import read_usage
+
+    frames: list[pl.DataFrame] = []
     problems: list[str] = []
     for path in files:
-        found, issues = read_usage_file(path)
-        rows += found
+        frame, issues, report = read_usage(path)
+        if report is not None:
+            click.echo(f"{path.name}: {report.line()}", err=True)
+        if "source" not in frame.columns or frame["source"].null_count() == frame.height:
+            frame = frame.with_columns(
+                (pl.lit(f"{path.name}:") + pl.int_range(2, frame.height + 2).cast(pl.String)).alias("source")
+            )
+        frames.append(frame)
         problems += issues
+    usage = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     with Catalog.open(db) as cat:
-        priced = cat.cost(usage_frame(rows)) if rows else None
+        priced = cat.cost(usage) if usage.height else None
     verdicts = reconcile_rows(priced) if priced is not None else []
     counts = tally(v["verdict"] for v in verdicts)
     if as_json:

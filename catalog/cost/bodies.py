@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ from catalog.cost.normalise import (
     from_openrouter_responses,
     money_text,
 )
-from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, NOT_WHOLE, USAGE_SCHEMA
+from catalog.cost.shapes import ShapeReport, map_rows, no_counts_reason
+from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, INVALID_REASON, NOT_WHOLE, USAGE_SCHEMA
 from catalog.errors import InputError
 from catalog.times import UNIX_SECONDS_RANGE
 
@@ -336,32 +337,40 @@ def _final_chunk(chunks: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | N
 # --- files -----------------------------------------------------------------------------------------------------
 
 
-def usage_from_text(text: str, name: str) -> tuple[list[Row], list[str]]:
+def usage_from_text(text: str, name: str, **options: Any) -> tuple[list[Row], list[str]]:
+    """``read_text`` without the shape report."""
+    rows, problems, _ = read_text(text, name, **options)
+    return rows, problems
+
+
+def read_text(text: str, name: str, **options: Any) -> tuple[list[Row], list[str], ShapeReport | None]:
     """Usage rows from the text of one file called ``name``, and a message for every part not used.
 
     ``.json``: one body, or a list of bodies or flat rows. ``.jsonl`` / ``.ndjson``: one body or flat row per
     line; a bad line is described as ``name:line`` and the rest is read. ``.sse``: one streamed transcript.
     Other names are sniffed from their first characters. Sources are ``name:line`` (JSONL), ``name[index]``
     (a JSON list) or ``name``. Raises ``InputError`` naming the file when it is not JSON at all. Reading the
-    file is the caller's (``catalog.usage_files``): the cost package does no I/O.
+    file is the caller's (``catalog.usage_files``): the cost package does no I/O. Flat rows are read in any
+    shape ``read_items`` knows (``options``: ``forced``, ``maps``, ``ignore``); the report says which.
     """
     path = Path(name)
     rows: list[Row] = []
     problems: list[str] = []
+    report: ShapeReport | None = None
     kind = _file_kind(path, text)
     if kind == "sse":
         _collect(lambda: usage_from_sse(text, source=path.name, problems=problems), rows, problems)
     elif kind == "jsonl":
+        pairs: list[tuple[str, Any]] = []
         for number, line in enumerate(_LINE_END.split(text), 1):
             if not line.strip():
                 continue
             source = f"{path.name}:{number}"
             try:
-                item = json_input.loads(line)
+                pairs.append((source, json_input.loads(line)))
             except json.JSONDecodeError as err:
-                problems.append(f"{source}: not valid JSON ({err.msg} at column {err.colno})")
-                continue
-            _collect_item(item, source, rows, problems)
+                pairs.append((source, _Unread(f"{source}: not valid JSON ({err.msg} at column {err.colno})")))
+        rows, problems, report = read_items(pairs, **options)
     else:
         try:
             document = json_input.loads(text)
@@ -370,19 +379,86 @@ def usage_from_text(text: str, name: str) -> tuple[list[Row], list[str]]:
                 f"usage file {path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
                 "for one object per line, name the file .jsonl"
             ) from None
+        if isinstance(document, Mapping) and not _BODY_KEYS & document.keys() and "data" in document:
+            # An OpenRouter listing saved whole (GET /activity, GET /generation): its rows are under "data".
+            data = document["data"]
+            document = data if isinstance(data, list) else [data]
         if isinstance(document, list):
-            return usage_from_items(document, path.name)
-        _collect_item(document, path.name, rows, problems)
+            return read_items([(f"{path.name}[{i}]", item) for i, item in enumerate(document)], **options)
+        rows, problems, report = read_items([(path.name, document)], **options)
+    return rows, problems, report
+
+
+def usage_from_items(items: list[Any], name: str, **options: Any) -> tuple[list[Row], list[str]]:
+    """Usage rows from a list of response bodies and/or flat rows (sources ``name[index]``)."""
+    rows, problems, _ = read_items([(f"{name}[{index}]", item) for index, item in enumerate(items)], **options)
     return rows, problems
 
 
-def usage_from_items(items: list[Any], name: str) -> tuple[list[Row], list[str]]:
-    """Usage rows from a list of response bodies and/or flat contract rows (sources ``name[index]``)."""
-    rows: list[Row] = []
-    problems: list[str] = []
-    for index, item in enumerate(items):
-        _collect_item(item, f"{name}[{index}]", rows, problems)
-    return rows, problems
+class _Unread:
+    """An item that could not be parsed: only its message goes on."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def read_items(
+    pairs: list[tuple[str, Any]],
+    *,
+    forced: str | None = None,
+    maps: Mapping[str, str] | None = None,
+    ignore: Iterable[str] = (),
+) -> tuple[list[Row], list[str], ShapeReport | None]:
+    """Rows, problems (in item order) and, when there are flat rows, how their shape was read.
+
+    Response bodies are read body by body (their shape is in their keys); flat rows are read together as one
+    shape (``catalog.cost.shapes``): the engine's own names, OpenAI, Anthropic, OpenRouter, LiteLLM or
+    genai-prices names, ``forced`` or with ``maps``. A row with no count at all is marked invalid, never free.
+    """
+    found: dict[int, Row] = {}
+    notes: dict[int, list[str]] = {}
+    flat: list[tuple[int, str, Mapping[str, Any]]] = []
+    for index, (source, item) in enumerate(pairs):
+        notes[index] = []
+        if isinstance(item, _Unread):
+            notes[index].append(item.message)
+        elif not isinstance(item, Mapping):
+            notes[index].append(f"{source}: skipped, expected a JSON object, got {type(item).__name__}")
+        elif _is_body(item):
+            try:
+                found[index] = _mark_no_counts(usage_from_body(item, source=source, problems=notes[index]), item)
+            except NoUsageError as err:
+                notes[index].append(str(err))
+        else:
+            flat.append((index, source, item))
+    report = None
+    if flat:
+        mapped, report = map_rows([item for _, _, item in flat], forced=forced, maps=maps, ignore=ignore)
+        as_given = report.shape == "contract" and not maps
+        for (index, source, item), row in zip(flat, mapped, strict=True):
+            given = {k: v for k, v in row.items() if k != INVALID_REASON}
+            # In the engine's own names the row is checked as given, so an unknown field is named, not dropped.
+            checked = usage_from_row(item if as_given else given, source=source, problems=notes[index])
+            if INVALID_REASON in row:
+                checked[INVALID_REASON] = row[INVALID_REASON]
+            found[index] = checked
+    return [found[i] for i in sorted(found)], [note for i in sorted(notes) for note in notes[i]], report
+
+
+def _is_body(item: Mapping[str, Any]) -> bool:
+    """A response body, not a flat row: its keys say so (a flat row may have a ``usage`` amount, as an OpenRouter
+    activity row does, but a body's ``usage`` is an object)."""
+    usage = item.get("usage")
+    return bool((_BODY_KEYS - {"usage"}) & item.keys()) or isinstance(usage, Mapping)
+
+
+def _mark_no_counts(row: Row, body: Mapping[str, Any]) -> Row:
+    """A body whose usage holds no count is not a free call: it is invalid, with what its usage did hold."""
+    if NOT_WHOLE in row or any(name in row for name in COUNT_COLUMNS):
+        return row
+    usage = body.get("usageMetadata") or body.get("usage") or (body.get("response") or {}).get("usage")
+    keys = [str(key) for key in usage] if isinstance(usage, Mapping) else []
+    return {**row, INVALID_REASON: no_counts_reason(keys)}
 
 
 def _file_kind(path: Path, text: str) -> str:
@@ -397,15 +473,6 @@ def _file_kind(path: Path, text: str) -> str:
     except json.JSONDecodeError:
         return "jsonl"
     return "json"
-
-
-def _collect_item(item: Any, source: str, rows: list[Row], problems: list[str]) -> None:
-    if not isinstance(item, Mapping):
-        problems.append(f"{source}: skipped, expected a JSON object, got {type(item).__name__}")
-    elif _BODY_KEYS & item.keys():
-        _collect(lambda: usage_from_body(item, source=source, problems=problems), rows, problems)
-    else:
-        rows.append(usage_from_row(item, source=source, problems=problems))
 
 
 def _collect(read: Callable[[], Row], rows: list[Row], problems: list[str]) -> None:

@@ -22,6 +22,7 @@ keep null money and say why in ``status`` / ``reason``; a batch never fails beca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -29,7 +30,16 @@ import polars as pl
 
 from catalog.cost.money import INT64_MAX, decimal_column
 from catalog.cost.sheets import PriceTable, Resolution
-from catalog.cost.usage import BAD_TIME, COMPLETION_PARTS, COUNT_COLUMNS, NOT_WHOLE, PROMPT_PARTS, ROW_FLAGS, conform
+from catalog.cost.usage import (
+    BAD_TIME,
+    COMPLETION_PARTS,
+    COUNT_COLUMNS,
+    INVALID_REASON,
+    NOT_WHOLE,
+    PROMPT_PARTS,
+    ROW_FLAGS,
+    conform,
+)
 from catalog.errors import InputError
 
 TERMS: dict[str, list[tuple[str, str]]] = {  # term -> [(token expression name, rate)]
@@ -94,6 +104,9 @@ def _cost_chunk(
         *[pl.col(c) for c in COUNT_COLUMNS],
         *[pl.col(c) for c in ROW_FLAGS if c in frame.columns],
     )
+    # Reasons the input layer gave (``catalog.cost.shapes``): the row is invalid whatever its prices.
+    given = frame[INVALID_REASON].cast(pl.String) if INVALID_REASON in frame.columns else None
+    given_texts = given.drop_nulls().unique(maintain_order=True).to_list() if given is not None else []
     # The sheet in force for each row: the first endpoint candidate listed at the row's time (plain tag, then
     # /global, then the rest), else the model-level price; searched within each candidate's versions.
     sheet_id, source = table.lookup(resolutions, work["_combo"], work["_ts"])
@@ -105,7 +118,7 @@ def _cost_chunk(
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
     dynamic = pl.lit(table.variants["dynamic"]).gather(pl.col("_variant"))
-    reasons = _Reasons(resolutions)
+    reasons = _Reasons(resolutions, given_texts)
     combo_reason = pl.lit(reasons.by_combo).gather(pl.col("_combo"))
     dtype, maxima, bound = _money_dtype(work, table)
     problem = _problem_code([c for c in ROW_FLAGS if c in frame.columns])
@@ -120,8 +133,14 @@ def _cost_chunk(
             ]
         )
         problem = pl.when(estimate >= float(_I128_SAFE)).then(pl.lit(_TOO_LARGE)).otherwise(problem)
+    given_code = pl.lit(-1)
+    if given is not None:
+        index = {text: reasons.texts.index(text) for text in given_texts}
+        given_code = pl.lit(given.replace_strict(index, default=-1, return_dtype=pl.Int64))
     code = (
-        pl.when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
+        pl.when(given_code >= 0)
+        .then(given_code)
+        .when((combo_reason >= 0) & (pl.col("sheet_id") < 0))
         .then(combo_reason)
         .when(problem >= 0)
         .then(problem)
@@ -175,7 +194,7 @@ def _cost_chunk(
     result = work.select(out_cols).with_columns(pl.col(c).cast(pl.Int128) for c in money_cols)
     if money == "decimal":
         result = result.with_columns([decimal_column(result[c], table.scale) for c in money_cols])
-    kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS]
+    kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
     return pl.concat([frame.select(kept), result], how="horizontal")
 
 
@@ -268,9 +287,13 @@ _I128_SAFE = 2**118
 class _Reasons:
     """Reason texts as an Enum, so a row carries a small code instead of a string until the end."""
 
-    def __init__(self, resolutions: list[Resolution]) -> None:
+    def __init__(self, resolutions: list[Resolution], given: Sequence[str] = ()) -> None:
         texts = [text for _, text in _FIXED_REASONS]
         statuses = [status for status, _ in _FIXED_REASONS]
+        for text in given:  # reasons given by the input layer: always invalid
+            if text not in texts:
+                texts.append(text)
+                statuses.append("invalid")
         by_combo = []
         for resolution in resolutions:
             if resolution.reason is None:
@@ -280,6 +303,7 @@ class _Reasons:
                 texts.append(resolution.reason)
                 statuses.append("unknown")
             by_combo.append(texts.index(resolution.reason))
+        self.texts = texts
         self.labels = pl.Series("reason", texts, dtype=pl.Enum(texts))
         self.status = pl.Series("status", statuses, dtype=STATUS)
         self.by_combo = pl.Series("by_combo", by_combo, dtype=pl.Int32)

@@ -45,6 +45,9 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
 NOT_WHOLE = "_count_not_whole"  # set by ``conform``: a count that is fractional, not finite or too large
 BAD_TIME = "_timestamp_not_understood"  # set by ``conform``: a timestamp text it could not parse
 ROW_FLAGS = (NOT_WHOLE, BAD_TIME)
+# Set by the input layer (``catalog.cost.shapes``): why a row cannot be priced as read (no count at all, counts
+# that contradict each other). The engine prices such a row as ``invalid`` with this text as its reason.
+INVALID_REASON = "_invalid_reason"
 DEFAULTS: dict[str, int] = {name: 0 for name in COUNT_COLUMNS} | {"requests": 1}
 
 
@@ -52,7 +55,7 @@ def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a usage frame from dict rows (as normalisers return them); unknown keys are an error."""
     rows = list(rows)
     for index, row in enumerate(rows):
-        unknown = set(row) - set(USAGE_SCHEMA) - set(ROW_FLAGS)
+        unknown = set(row) - set(USAGE_SCHEMA) - set(ROW_FLAGS) - {INVALID_REASON}
         if unknown:
             raise InputError(
                 f"usage row {index} has unknown field(s) {', '.join(sorted(unknown))}; "
@@ -66,6 +69,9 @@ def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         if any(row.get(flag) for row in rows):
             columns[flag] = [bool(row.get(flag)) for row in rows]
             schema[flag] = pl.Boolean()
+    if any(row.get(INVALID_REASON) for row in rows):
+        columns[INVALID_REASON] = [row.get(INVALID_REASON) for row in rows]
+        schema[INVALID_REASON] = pl.String()
     return conform(pl.DataFrame(columns, schema=schema))
 
 

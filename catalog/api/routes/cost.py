@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -16,8 +16,10 @@ from catalog.api import schemas
 from catalog.api.deps import ERRORS, State, age_headers
 from catalog.api.errors import ApiError
 from catalog.api.state import View
-from catalog.cost.bodies import usage_from_items
+from catalog.cost.bodies import read_items
 from catalog.cost.engine import cost_usage
+from catalog.cost.reconcile import billed_summary, compare_billed, has_billed
+from catalog.cost.shapes import BY_NAME, parse_maps
 from catalog.cost.totals import batch_totals
 from catalog.cost.usage import usage_frame
 from catalog.exact_json import jsonable
@@ -37,8 +39,10 @@ router = APIRouter(tags=["costs"])
             "required": True,
             "description": (
                 f"A JSON list (at most {MAX_COST_ROWS:,} items, {MAX_COST_BYTES:,} bytes) of usage rows "
-                "(model, provider, timestamp, prompt_tokens, completion_tokens, cache_read_tokens, "
-                "reasoning_tokens, …) and/or raw OpenRouter response bodies (with `usage`)."
+                "and/or raw response bodies (with `usage`). Rows may use the engine's names (model, provider, "
+                "timestamp, prompt_tokens, completion_tokens, cache_read_tokens, reasoning_tokens, …) or any "
+                f"shape `catalog cost` reads ({', '.join(BY_NAME)}), nested objects or flattened as `a.b`; "
+                "`shape` in the answer says which was read."
             ),
             "content": {"application/json": {"schema": {"type": "array", "maxItems": MAX_COST_ROWS, "items": {}}}},
         }
@@ -48,6 +52,17 @@ async def cost(
     request: Request,
     state: State,
     at: Annotated[str | None, Query(description="Time for rows without one (default: now).")] = None,
+    shape: Annotated[
+        str | None,
+        Query(alias="format", description=f"Read the rows as this shape, not detected: {', '.join(BY_NAME)}."),
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        Query(alias="map", description="COLUMN=FIELD: read COLUMN as the usage field FIELD (repeatable)."),
+    ] = None,
+    ignore_column: Annotated[
+        list[str] | None, Query(description="A count-looking column to leave out (repeatable).")
+    ] = None,
 ) -> Response:
     """Price usage rows or raw response bodies at the prices in force at each row's time: a per-row
     breakdown (exact) and totals. Bad rows get a status and a reason; they never fail the request."""
@@ -62,10 +77,11 @@ async def cost(
                 raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
     except ClientDisconnect:  # the caller went away mid-upload: nothing to answer, nothing to log
         raise ApiError(400, "bad_body", "the connection closed before the body ended; send it whole") from None
-    return await run_in_threadpool(_cost, state, bytes(raw), at)
+    options = {"forced": shape, "maps": parse_maps(maps or []), "ignore": ignore_column or []}
+    return await run_in_threadpool(_cost, state, bytes(raw), at, options)
 
 
-def _cost(state: View, raw: bytes, at: str | None) -> Response:
+def _cost(state: View, raw: bytes, at: str | None, options: dict[str, Any]) -> Response:
     """Parse and price off the event loop: a 10,000-row body takes long enough to stall other requests."""
     try:
         items = json_input.loads(raw)
@@ -82,7 +98,12 @@ def _cost(state: View, raw: bytes, at: str | None) -> Response:
     if state.table is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
     when = parse_instant(at, what="at") if at else None
-    rows, problems = usage_from_items(items, "body")
+    rows, problems, report = read_items([(f"body[{i}]", item) for i, item in enumerate(items)], **options)
     priced = cost_usage(usage_frame(rows), state.table, at=when)
-    body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
+    totals = batch_totals(priced).to_dict()
+    if has_billed(priced):
+        priced = compare_billed(priced)
+        totals["billed"] = billed_summary(priced, []).row(0, named=True)
+    shape = report.to_dict() if report is not None else None
+    body = {"rows": priced.to_dicts(), "totals": totals, "problems": problems, "shape": shape}
     return Response(orjson.dumps(jsonable(body)), media_type="application/json", headers=age_headers(state))
