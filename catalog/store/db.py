@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from catalog.errors import NotACatalogError, StoreDamagedError, StoreError, StoreLockedError, StoreWriteError
+from catalog.settings import default_db
 from catalog.store.failures import cause, database_path, rollback, store_failure
 from catalog.store.failures import commit as commit_transaction
 from catalog.store.migrations import APPLICATION_ID, CREATES, MIGRATIONS, applied, migrate
@@ -185,8 +186,8 @@ def connect(path: Path, *, read_only: bool = False, create: bool = True) -> duck
     file; a writer refuses a foreign or damaged one and migrates an older one.
 
     A writer creates a missing file only with ``create`` (the CLI's ``init``, ``up`` and ``replay``; the
-    Python default) and never creates its folder. Every refusal is one ``StoreError`` line naming the file
-    and the way out.
+    Python default) and never creates a folder the caller named (only the default ``data/``). Every refusal
+    is one ``StoreError`` line naming the file and the way out.
     """
     if read_only:
         if not path.exists():
@@ -199,6 +200,8 @@ def connect(path: Path, *, read_only: bool = False, create: bool = True) -> duck
         return con
     if not path.exists():
         folder = path.parent
+        if create and not folder.is_dir() and path.absolute() == default_db().absolute():
+            folder.mkdir(parents=True, exist_ok=True)  # the default `data/` (beside a wheel install: in cwd)
         if not folder.is_dir():
             raise StoreError(
                 f"cannot create {path}: the folder {folder} does not exist; create it first (mkdir -p {folder}) "
