@@ -275,7 +275,8 @@ def check_schema(con: duckdb.DuckDBPyConnection, path: Path | str, *, writer: bo
             "UNION ALL SELECT sequence_name FROM duckdb_sequences() WHERE database_name = current_database()"
         ).fetchall()
     }
-    if not objects:
+    # A creation cut short before its first step committed leaves only the (empty) step table: still new.
+    if not objects or (objects == {"schema_migrations"} and not applied(con)):
         if writer and create:
             return
         how = "`catalog init --db {0}` makes it an empty catalog, `catalog replay --db {0}` loads the history"
@@ -305,7 +306,7 @@ def check_schema(con: duckdb.DuckDBPyConnection, path: Path | str, *, writer: bo
             f"lacks {', '.join(missing)}" if missing else f"records its schema steps out of order ({', '.join(steps)})"
         )
         raise StoreDamagedError(
-            f"{path} is damaged: its schema_migrations says step {steps[-1]} is done but the file {what}; restore "
+            f"{path} is damaged: its schema_migrations lists steps up to {steps[-1]} but the file {what}; restore "
             "it from a backup, or start a new history with `catalog init --db NEW.duckdb`"
         )
     if len(steps) < len(known) and not writer:
