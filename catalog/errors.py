@@ -22,7 +22,10 @@
     │           └── StreamLimitError  the answer broke a bound the client sets (``limit`` names the option)
     └── StoreError                the DuckDB history cannot be used
         ├── StoreLockedError      another process owns the database file
-        └── SnapshotOrderError    a snapshot older than the newest one already stored
+        ├── SnapshotOrderError    a snapshot older than the newest one already stored
+        ├── StoreWriteError       a write failed (a full disk, an I/O error): nothing of it was stored
+        ├── NotACatalogError      the file is missing, empty or another program's: no history of ours in it
+        └── StoreDamagedError     the file is ours but unusable: corrupt, missing tables, or a newer schema
 
 The CLI turns a ``CatalogError`` into one clean line on stderr and exit code 2 (1 for a failed sweep);
 no traceback reaches a user for an expected failure.
@@ -81,6 +84,24 @@ class StoreLockedError(StoreError):
 
 
 class SnapshotOrderError(StoreError):
+    pass
+
+
+class StoreWriteError(StoreError):
+    """A write to the database file failed (a full disk, an I/O error). The failed transaction left nothing
+    behind; what was committed before is intact. ``fatal``: DuckDB invalidated the open database (a failed
+    checkpoint), so this process can use it no more and must open the file again."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+class NotACatalogError(StoreError):
+    pass
+
+
+class StoreDamagedError(StoreError):
     pass
 
 

@@ -202,7 +202,7 @@ def _dry_run_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     from catalog.store.db import connect, published_copy
 
     try:
-        con = connect(path)
+        con = connect(path, create=False)
     except StoreLockedError:
         copy = published_copy(path)
         if not copy.exists():
@@ -308,7 +308,7 @@ def run_cmd(
                     ctx = JobContext(con=con, db=path, config=config, source=job_source, progress=progress)
                     result, run_id = run_dry(ctx, name), None
             else:
-                con = connect(path)
+                con = connect(path, create=False)
                 try:
                     ctx = JobContext(con=con, db=path, config=config, source=job_source, progress=progress)
                     run_id, result = run_job(ctx, name, trigger="manual")

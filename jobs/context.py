@@ -54,6 +54,15 @@ class JobContext:
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
     site_dir: Path | None = None  # where build_site writes (default: beside the database)
+    # Set when the database can no longer be used (DuckDB invalidated it after a failed checkpoint): the
+    # service stops with this line rather than keep failing every job and request.
+    fatal: str | None = None
+
+    def fail(self, reason: str) -> None:
+        """Stop the service: the open database is unusable (``reason`` is the one line it exits with)."""
+        if self.fatal is None:
+            self.fatal = reason
+        self.stop.set()
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:

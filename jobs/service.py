@@ -14,6 +14,7 @@ committed snapshot and nothing of an uncommitted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -35,11 +36,12 @@ import uvicorn
 from catalog.api import ApiState, create_app
 from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
-from catalog.errors import SweepInterrupted
+from catalog.errors import StoreWriteError, SweepInterrupted
 from catalog.replay import load_bundle
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
 from catalog.store.db import ServiceInfo, connect, remove_service_file, write_service_file
+from catalog.store.failures import store_failure
 from catalog.store.snapshots import live_snapshots
 from catalog.times import iso
 from jobs.app import build_app
@@ -164,7 +166,12 @@ def run_service(
         ctx = JobContext(con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True)
         ctx.log = log.info
         ctx.reader = con.cursor()
-        ctx.publish_copy()
+        try:
+            ctx.publish_copy()
+        except StoreWriteError as exc:
+            # Fail closed at start, where someone is watching: a service other commands cannot read from
+            # (and whose every write would fail the same way) does not start; nothing of the history is lost.
+            raise StoreWriteError(f"catalog up did not start: {exc}", fatal=exc.fatal) from None
         with ctx.writing() as writer:
             api_reader = writer.cursor()
         api_state = ApiState(api_reader, options.db, stale_after=options.config.stale_after())
@@ -192,7 +199,15 @@ def run_service(
                 pass
             log.info("stopping: letting the running job commit or roll back …")
             scheduler.shutdown(wait=True)
+        if ctx.fatal is not None:
+            raise StoreWriteError(f"catalog up stopped: {ctx.fatal}", fatal=True)
         log.info("stopped")
+    except duckdb.Error as exc:
+        # A full disk or a damaged file met while loading or starting: one line, never a traceback.
+        failure = store_failure(exc, options.db)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         signals.restore()
         sock.close()
@@ -201,7 +216,8 @@ def run_service(
         if source is not None:
             source.close()
         if con is not None:
-            con.close()
+            with contextlib.suppress(duckdb.Error):  # an invalidated database may refuse even to close
+                con.close()
 
 
 @contextmanager

@@ -221,6 +221,8 @@ def hostile_day() -> Any:
 
 def sync_from_fake(day: Any, db: Path) -> dict[str, Any]:
     """One ``catalog sync`` over loopback HTTP from a fake serving ``day``; its JSON summary."""
+    if not db.exists():  # `sync` needs an existing file: creating one is `catalog init`'s
+        assert run_cli("init", "--db", str(db)).returncode == 0
     with serve_in_thread(FakeOpenRouter(MemorySource([day]))) as url:
         done = run_cli("sync", "--base-url", url, "--db", str(db), "--json")
     assert done.returncode == 0, done.stderr

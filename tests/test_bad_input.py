@@ -263,6 +263,7 @@ def test_credentials_in_the_base_url_are_never_shown_or_stored(tmp_path: Path, b
 
     secret = "s3cret-pass-word"
     db = tmp_path / "history.duckdb"
+    assert run_cli("init", "--db", str(db)).returncode == 0  # `sync` needs an existing file
     with serve_in_thread(FakeOpenRouter(bundle, day="2026-08-05")) as url:
         good = url.replace("http://", f"http://someone:{secret}@")
         synced = run_cli("sync", "--base-url", good, "--db", str(db), "--json")

@@ -552,6 +552,7 @@ def test_api_key_reaches_the_server_as_a_bearer_header_and_is_never_printed(
 ) -> None:
     fake = KeyWitness(MemorySource([SMALL_DAY]))
     env = {"OPENROUTER_API_KEY": API_KEY, "CATALOG_MAX_ATTEMPTS": "2"}
+    assert run_cli("init", "--db", str(isolated_data)).returncode == 0  # `sync` needs an existing file
     with serve_in_thread(fake) as url:
         ok = run_cli("sync", "--base-url", url, "--json", "--db", str(isolated_data), env=env)
         assert ok.returncode == 0, ok.stderr

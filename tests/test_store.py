@@ -38,7 +38,7 @@ from catalog.times import parse_instant
 VERSIONED = ("model_versions", "endpoint_versions", "endpoint_status", "provider_versions")
 TABLES = {
     "schema_migrations", "snapshots", "model_versions", "endpoint_versions", "price_overrides", "endpoint_status",
-    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads", "job_runs",
+    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads", "job_runs", "catalog_meta",
 }  # fmt: skip
 PROVIDERS = [{"name": "Together", "slug": "together", "privacy_policy_url": None, "terms_of_service_url": None,
               "status_page_url": None}]  # fmt: skip
@@ -99,7 +99,7 @@ def everything(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]
 
 
 def test_migrations_from_an_empty_file_create_every_table_and_record_each_step_once(tmp_path: Path) -> None:
-    path = tmp_path / "not-yet" / "history.duckdb"
+    path = tmp_path / "history.duckdb"
     con = connect(path)
     try:
         tables = {r[0] for r in rows(con, "SELECT table_name FROM information_schema.tables")}

@@ -13,7 +13,7 @@ from catalog.cli.gen import gen_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
 from catalog.cli.servers import fake_openrouter_cmd, serve_cmd
 from catalog.cli.site import site_group
-from catalog.cli.sync import rederive_cmd, replay_cmd, sync_cmd
+from catalog.cli.sync import init_cmd, rederive_cmd, replay_cmd, sync_cmd
 from catalog.errors import CatalogError, FetchError
 from catalog.redact import redact
 
@@ -54,6 +54,7 @@ def cli() -> None:
 
 
 for command in (
+    init_cmd,
     sync_cmd,
     replay_cmd,
     rederive_cmd,

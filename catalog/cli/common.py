@@ -7,11 +7,12 @@ that uses them (``catalog --help`` stays fast: ``bench/startup.py``).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -26,13 +27,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(func: F) -> F:
+    """``--db``, and the edge for the database's own failures: a full disk, a corrupt block met mid-query
+    (DuckDB finds those only when it reads the block) become one line naming the file, never a traceback."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+                raise
+            from catalog.store.failures import store_failure
+
+            failure = store_failure(exc, db_path(kwargs.get("db")))
+            if failure is None:
+                raise
+            raise failure from None
+
     return click.option(
         "--db",
         "db",
         type=click.Path(dir_okay=False),
         default=None,
         help="DuckDB file (default: $CATALOG_DB, else data/catalog.duckdb).",
-    )(func)
+    )(cast(F, command))
 
 
 def json_option(func: F) -> F:
@@ -42,8 +60,9 @@ def json_option(func: F) -> F:
 
 
 @contextmanager
-def open_db(db: str | None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The history for one command. Readers fall back to the running service's read-only copy, and say so."""
+def open_db(db: str | None, *, read_only: bool, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The history for one command. Readers fall back to the running service's read-only copy, and say so.
+    A writer creates a missing file only with ``create`` (``init``, ``replay``; ``up`` opens its own)."""
     from catalog.store.db import connect, connect_for_reading, running_service
 
     path = db_path(db)
@@ -58,7 +77,7 @@ def open_db(db: str | None, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConne
                 err=True,
             )
     else:
-        con = connect(path, read_only=False)
+        con = connect(path, read_only=False, create=create)
     try:
         yield con
     finally:

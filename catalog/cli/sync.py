@@ -1,4 +1,4 @@
-"""Commands that write the history: sync, replay, rederive."""
+"""Commands that write the history: init, sync, replay, rederive."""
 
 from __future__ import annotations
 
@@ -42,6 +42,32 @@ def _summary_dict(s: SnapshotSummary) -> dict[str, object]:
         "error_summary": s.error_summary,
         "duration_ms": s.duration_ms,
     }
+
+
+@click.command("init")
+@json_option
+@db_option
+def init_cmd(as_json: bool, db: str | None) -> None:
+    """Create an empty history file (or bring an older one's schema up to date). Refuses another program's file.
+
+    The folder must exist. `catalog up` and `catalog replay` also create the file on their first run; the
+    other writing commands (sync, rederive, jobs run) need an existing one.
+    """
+    from catalog.settings import db_path
+    from catalog.store.migrations import MIGRATIONS, applied
+
+    path = db_path(db)
+    existed = path.exists()
+    with open_db(db, read_only=False, create=True) as con:
+        steps = len(applied(con))
+    state = "existing" if existed else "created"
+    if as_json:
+        emit_json({"db": str(path), "state": state, "schema_steps": steps})
+        return
+    if existed:
+        click.echo(f"{path} is a catalog; its schema is up to date ({steps} of {len(MIGRATIONS)} steps)")
+    else:
+        click.echo(f"created {path}: an empty catalog; load history with `catalog replay --db {path}` or `catalog up`")
 
 
 @click.command("sync")
@@ -134,10 +160,13 @@ def replay_cmd(
             click.echo(f"{step.info.id}: {_summary_line(step.summary)}")
 
     if direct:
-        with open_db(db, read_only=False) as con:
+        with open_db(db, read_only=False, create=True) as con:
             load_bundle(con, bundle, chosen, force=force, on_step=report)
     else:
-        with open_db(db, read_only=False) as con, progress_bar("endpoints", enabled=not as_json) as progress:
+        with (
+            open_db(db, read_only=False, create=True) as con,
+            progress_bar("endpoints", enabled=not as_json) as progress,
+        ):
             replay(con, bundle, chosen, concurrency=concurrency or 8, force=force, on_step=report, progress=progress)
     if as_json:
         emit_json(

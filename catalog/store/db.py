@@ -19,8 +19,11 @@ from typing import Any
 
 import duckdb
 
-from catalog.errors import StoreError, StoreLockedError
-from catalog.store.migrations import MIGRATIONS, applied, migrate
+from catalog.errors import NotACatalogError, StoreDamagedError, StoreError, StoreLockedError, StoreWriteError
+from catalog.settings import default_db
+from catalog.store.failures import cause, database_path, rollback, store_failure
+from catalog.store.failures import commit as commit_transaction
+from catalog.store.migrations import APPLICATION_ID, CREATES, MIGRATIONS, applied, migrate
 
 BLOCK_SIZE = 16 * 1024
 
@@ -112,10 +115,18 @@ def connect_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, Path | N
         return connect(path, read_only=True), None
     except StoreLockedError:
         copy = published_copy(path)
+        service = running_service(path)
         # Only the service keeps the copy current: a lock held by `catalog sync` or `replay` means the copy
         # (if any) is from an earlier service run and may be days old.
-        if running_service(path) is None or not copy.exists():
+        if service is None:
             raise
+        if not copy.exists():
+            # The service removes its copy when a publish fails rather than leave an outdated one to be read.
+            raise StoreLockedError(
+                f"the database {path} is owned by `catalog up` (pid {service.pid}), which has no read-only copy "
+                f"published right now (it is starting, or its last publish failed: see its log); ask its API at "
+                f"{service.url}, or try again after its next job"
+            ) from None
         try:
             return connect(copy, read_only=True), copy
         except StoreError as exc:
@@ -131,75 +142,206 @@ def publish_copy(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     DuckDB copies it inside one transaction, so the copy is one consistent state even while other threads
     write. The file at ``path`` is never opened by this process a second time: its lock is a POSIX record
     lock, and closing *any* descriptor of the file would drop the lock and let a second writer in.
+
+    A publish that fails (a full disk: the copy needs about twice its size while DuckDB writes it) removes
+    what it wrote and the previous copy too — fail closed: readers get an error naming the service rather
+    than an older copy presented as the state after the last job — and raises ``StoreWriteError``.
     """
     target = published_copy(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
+    scratch = (tmp, tmp.with_name(tmp.name + ".wal"))
+    for leftover in scratch:  # from a process killed while publishing
+        leftover.unlink(missing_ok=True)
     source = con.execute("SELECT current_database()").fetchall()[0][0]
     literal = str(tmp).replace("'", "''")
-    con.execute(f"ATTACH '{literal}' AS catalog_publish (BLOCK_SIZE {BLOCK_SIZE})")
     try:
-        con.execute(f'COPY FROM DATABASE "{source.replace(chr(34), chr(34) * 2)}" TO catalog_publish')
-    finally:
-        con.execute("DETACH catalog_publish")
-    os.replace(tmp, target)
+        con.execute(f"ATTACH '{literal}' AS catalog_publish (BLOCK_SIZE {BLOCK_SIZE})")
+        try:
+            con.execute(f'COPY FROM DATABASE "{source.replace(chr(34), chr(34) * 2)}" TO catalog_publish')
+        finally:
+            # Detaching checkpoints the copy (it can fail for the same reason); never leave it attached.
+            _detach(con)
+        os.replace(tmp, target)
+    except (duckdb.Error, OSError) as exc:
+        for leftover in (*scratch, target):
+            leftover.unlink(missing_ok=True)
+        raise StoreWriteError(
+            f"could not publish the read-only copy {target.name} beside {path}: {cause(exc)}; nothing of the "
+            "history was lost (free space on its disk)"
+        ) from None
     return target
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the history. Writers migrate the schema first; readers refuse a missing or outdated file."""
+def _detach(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("DETACH catalog_publish")
+    except duckdb.Error:
+        # DuckDB detaches even when the checkpoint at DETACH fails; make sure, then let the caller report.
+        con.execute("DETACH DATABASE IF EXISTS catalog_publish")
+        raise
+
+
+def connect(path: Path, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the history, checked (``check_schema``): a reader refuses a missing, foreign, damaged or outdated
+    file; a writer refuses a foreign or damaged one and migrates an older one.
+
+    A writer creates a missing file only with ``create`` (the CLI's ``init``, ``up`` and ``replay``; the
+    Python default) and never creates a folder the caller named (only the default ``data/``). Every refusal
+    is one ``StoreError`` line naming the file and the way out.
+    """
     if read_only:
         if not path.exists():
-            raise StoreError(
-                f"no database at {path}; load one first with `catalog up` or `catalog replay`, "
-                "or point at another file with --db / CATALOG_DB"
+            raise NotACatalogError(
+                f"no database at {path}; create and load one with `catalog replay --db {path}` (or `catalog up`; "
+                f"`catalog init` makes an empty one), or point at another file with --db / CATALOG_DB"
             )
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise _locked(path, exc) from None
-            raise StoreError(f"cannot open {path}: {exc}") from None
-        missing = len(MIGRATIONS) - len(applied(con))
-        if missing:
-            con.close()
-            raise StoreError(f"{path} needs {missing} schema migration(s); run any writing command once")
+        con = _open(path, read_only=True, config={})
+        _checked(con, path, writer=False, create=False)
         return con
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        folder = path.parent
+        if create and not folder.is_dir() and path.absolute() == default_db().absolute():
+            folder.mkdir(parents=True, exist_ok=True)  # the default `data/` (beside a wheel install: in cwd)
+        if not folder.is_dir():
+            raise StoreError(
+                f"cannot create {path}: the folder {folder} does not exist; create it first (mkdir -p {folder}) "
+                "or choose another --db / CATALOG_DB"
+            )
+        if not create:
+            raise NotACatalogError(
+                f"no database at {path}; create it with `catalog init --db {path}` (`catalog up` and `catalog "
+                "replay` also create it on their first run), or point --db / CATALOG_DB at an existing catalog"
+            )
     # The history is small and mostly append-only: with DuckDB's default 256 KiB blocks a month of hourly
     # snapshots is mostly half-empty blocks (4 MB for ~2 MB of data). 16 KiB blocks keep the file near its
     # data size. The block size is fixed when a file is created; an existing file keeps its own.
     config: dict[str, str | bool | int | float | list[str]] = (
         {} if path.exists() else {"default_block_size": str(BLOCK_SIZE)}
     )
+    con = _open(path, read_only=False, config=config)
+    _checked(con, path, writer=True, create=create)
     try:
-        con = duckdb.connect(str(path), config=config)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise _locked(path, exc) from None
-        raise StoreError(f"cannot open {path}: {exc}") from None
-    except duckdb.Error as exc:
-        raise StoreError(f"{path} is not a usable DuckDB file: {exc}") from None
-    migrate(con)
+        migrate(con)
+    except BaseException as exc:
+        con.close()
+        failure = store_failure(exc, path)
+        if failure is None:
+            raise
+        raise failure from None
     return con
+
+
+def _open(
+    path: Path, *, read_only: bool, config: dict[str, str | bool | int | float | list[str]]
+) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+            raise _locked(path, exc) from None
+        failure = store_failure(exc, path)
+        if failure is not None:
+            raise failure from None
+        raise StoreError(f"cannot open {path}: {cause(exc)}") from None
+
+
+def _checked(con: duckdb.DuckDBPyConnection, path: Path, *, writer: bool, create: bool) -> None:
+    """``check_schema``, closing ``con`` when the file is refused."""
+    try:
+        check_schema(con, path, writer=writer, create=create)
+    except BaseException as exc:
+        con.close()
+        failure = store_failure(exc, path)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, path: Path | str, *, writer: bool, create: bool = False) -> None:
+    """The check at open: is this file a catalog this code can use? Raises a one-line ``StoreError`` if not.
+
+    * an empty DuckDB file is a new catalog for a writer that may create one; anything else refuses it;
+    * a file is ours when ``catalog_meta`` carries our application id, or — made before the marker existed —
+      when its ``schema_migrations`` starts with our first step; anything else with tables in it belongs to
+      another program and is refused, untouched (``NotACatalogError``);
+    * steps this code does not know mean a newer version wrote it; a step whose tables or sequences are
+      missing means the file was damaged (``StoreDamagedError``);
+    * a reader refuses a file with steps still to apply (a writer applies them).
+    """
+    objects = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "UNION ALL SELECT sequence_name FROM duckdb_sequences() WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    # A creation cut short before its first step committed leaves only the (empty) step table: still new.
+    if not objects or (objects == {"schema_migrations"} and not applied(con)):
+        if writer and create:
+            return
+        how = "`catalog init --db {0}` makes it an empty catalog, `catalog replay --db {0}` loads the history"
+        raise NotACatalogError(f"{path} is an empty DuckDB file, not a catalog yet: {how.format(path)}")
+    known = [name for name, _ in MIGRATIONS]
+    steps = applied(con) if "schema_migrations" in objects else []
+    marker = None
+    if "catalog_meta" in objects:
+        rows = con.execute("SELECT value FROM catalog_meta WHERE key = 'application_id'").fetchall()
+        marker = rows[0][0] if rows else None
+    if marker != APPLICATION_ID and (marker is not None or steps[:1] != known[:1]):
+        tables = sorted(objects - {"schema_migrations"})
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise NotACatalogError(
+            f"{path} is not a price catalog but another program's DuckDB file (it holds {shown}); it was left "
+            "untouched: point --db / CATALOG_DB at a catalog, or create a new one with `catalog init --db NEW.duckdb`"
+        )
+    newer = [name for name in steps if name not in known]
+    if newer:
+        raise StoreDamagedError(
+            f"{path} was written by a newer version of catalog (schema step {newer[0]} is unknown here): use that "
+            "version or a newer one to open it"
+        )
+    missing = [obj for name in steps for obj in CREATES[name] if obj not in objects]
+    if missing or steps != known[: len(steps)]:
+        what = (
+            f"lacks {', '.join(missing)}" if missing else f"records its schema steps out of order ({', '.join(steps)})"
+        )
+        raise StoreDamagedError(
+            f"{path} is damaged: its schema_migrations lists steps up to {steps[-1]} but the file {what}; restore "
+            "it from a backup, or start a new history with `catalog init --db NEW.duckdb`"
+        )
+    if len(steps) < len(known) and not writer:
+        raise StoreError(
+            f"{path} has an older schema ({len(known) - len(steps)} step(s) behind this version of catalog); "
+            f"upgrade it once with `catalog init --db {path}` (nothing in it is lost), then read it"
+        )
 
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction around the block: committed when it ends (rolled back instead with ``commit=False``,
-    for a dry run), rolled back when it raises."""
+    for a dry run), rolled back when it raises. A commit that fails raises the ``StoreError`` saying why."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
-    con.execute("COMMIT" if commit else "ROLLBACK")
+    if commit:
+        commit_transaction(con)
+    else:
+        con.execute("ROLLBACK")
 
 
 def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
-    """Write the WAL into the database file."""
-    con.execute("CHECKPOINT")
+    """Write the WAL into the database file. A checkpoint that fails (a full disk) invalidates the open
+    database in DuckDB: that raises a fatal ``StoreWriteError`` (committed data stays safe in the WAL)."""
+    try:
+        con.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        failure = store_failure(exc, database_path(con))
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def database_size(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

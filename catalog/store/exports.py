@@ -120,6 +120,8 @@ def write_database(con: duckdb.DuckDBPyConnection, target: Path, at: datetime) -
         quoted = str(source).replace('"', '""')
         con.execute(f'COPY FROM DATABASE "{quoted}" TO history_export (SCHEMA)')
         con.execute("INSERT INTO history_export.schema_migrations SELECT * FROM schema_migrations")
+        # The marker too: the file is a catalog (a writer refuses a file without it as another program's).
+        con.execute("INSERT INTO history_export.catalog_meta SELECT * FROM catalog_meta")
         rows = 0
         for table, select in known_at(con, at).items():
             rows += con.execute(f"INSERT INTO history_export.{table} {select}").fetchall()[0][0]

@@ -32,6 +32,7 @@ from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderReco
 from catalog.prices import PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
+from catalog.store.failures import commit, rollback
 from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 SUSPICIOUS_DROP = 0.5
@@ -318,10 +319,10 @@ def record_snapshot(
     con.execute("BEGIN TRANSACTION")
     try:
         summary = apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=archive, started=started)
-        con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
+    commit(con)  # a commit that fails (a full disk) says why, and has stored nothing
     return summary
 
 

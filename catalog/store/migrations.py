@@ -1,6 +1,10 @@
 """Schema migrations: ordered, named steps, each applied once in its own transaction and recorded.
 
-Add a step by appending to ``MIGRATIONS``; never edit one that has shipped.
+Add a step by appending to ``MIGRATIONS`` (and what it creates to ``CREATES``); never edit one that has shipped.
+
+A catalog file says what it is: ``catalog_meta`` holds ``application_id = APPLICATION_ID`` (step 3, written when
+the file is created, and added to files made before it existed), so a writer can tell a catalog from another
+program's DuckDB file and refuse to touch the latter.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from collections.abc import Callable
 import duckdb
 
 from catalog.prices import PRICE_KEYS
+from catalog.store.failures import commit, rollback
 
 PRICE = "DECIMAL(38,30)"
 PRICE_COLUMNS = ",\n    ".join(f"price_{k} {PRICE}" for k in PRICE_KEYS)
@@ -196,11 +201,39 @@ def _job_runs_and_raw_retention(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE snapshots ADD COLUMN raw_pruned_at TIMESTAMPTZ")
 
 
+APPLICATION_ID = "openrouter-price-catalog"
+
+
+def _catalog_meta(con: duckdb.DuckDBPyConnection) -> None:
+    # The marker: what program this file belongs to (DuckDB has no application id in its header).
+    con.execute("CREATE TABLE catalog_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+    con.execute("INSERT INTO catalog_meta VALUES ('application_id', ?)", [APPLICATION_ID])
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
     ("0002_job_runs_and_raw_retention", _job_runs_and_raw_retention),
+    ("0003_catalog_meta", _catalog_meta),
 ]
+# The tables and sequences each step creates: a file whose schema_migrations lists a step must hold them
+# (the check at open; a test keeps this equal to what the steps really create).
+CREATES: dict[str, tuple[str, ...]] = {
+    "0001_initial_history": (
+        "version_id_seq",
+        "snapshots",
+        "model_versions",
+        "endpoint_versions",
+        "price_overrides",
+        "endpoint_status",
+        "endpoint_telemetry",
+        "provider_versions",
+        "raw_blobs",
+        "raw_payloads",
+    ),
+    "0002_job_runs_and_raw_retention": ("job_run_id_seq", "job_runs"),
+    "0003_catalog_meta": ("catalog_meta",),
+}
 
 
 def applied(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -227,10 +260,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         try:
             apply(con)
             con.execute("INSERT INTO schema_migrations (step, name) VALUES (?, ?)", [step, name])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+        except BaseException:
+            rollback(con)
             raise
+        commit(con)
         new.append(name)
     return new
 
