@@ -126,6 +126,7 @@ def test_deadlines_and_the_body_cap_are_read_from_the_environment(monkeypatch: p
 
 
 def test_cli_sync_deadline_flag_bounds_the_sweep() -> None:
+    assert run_cli("init").returncode == 0  # `sync` needs an existing catalog
     with upstream({"models": trickle(0.1)}) as (url, _requests):
         env = {"CATALOG_MAX_ATTEMPTS": "1"}
         ended, out, _took = finished_within(
@@ -160,6 +161,7 @@ def test_an_oversized_body_is_a_fetch_error_and_is_read_no_further_than_the_cap(
 
 
 def test_cli_sync_of_an_oversized_body_says_which_cap_in_one_line() -> None:
+    assert run_cli("init").returncode == 0  # `sync` needs an existing catalog
     with upstream({"models": huge(4 * MB, Counter(), declare=False)}) as (url, _requests):
         out = run_cli("sync", "--base-url", url, env={"CATALOG_MAX_BODY_MB": "1"})
     assert out.returncode == 1, out.stderr
