@@ -6,6 +6,7 @@ import logging
 import traceback
 
 from catalog.errors import CatalogError, SweepInterrupted
+from catalog.redact import redact
 from catalog.store import runlog
 from jobs.context import JobContext, JobResult
 from jobs.registry import job_named
@@ -42,8 +43,11 @@ def run_job(ctx: JobContext, name: str, *, trigger: str = "schedule") -> tuple[i
     except CatalogError as exc:
         result = JobResult("failed", f"failed: {exc}", error=str(exc))
     except Exception as exc:
-        log.error("job %s crashed:\n%s", name, traceback.format_exc())
+        log.error("job %s crashed:\n%s", name, redact(traceback.format_exc()))
         result = JobResult("failed", f"crashed: {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+    # A failure may quote the base URL or an upstream's answer: what is logged, stored and printed is redacted.
+    result.summary = redact(result.summary)
+    result.error = redact(result.error) if result.error else result.error
     with ctx.writing() as con:
         runlog.finish_run(
             con,

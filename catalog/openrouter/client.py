@@ -3,7 +3,8 @@
 Retried (exponential backoff with jitter, ``Retry-After`` honoured, capped attempts): 429, 500, 502, 503,
 504, timeouts, broken connections and bodies that end early or are not JSON. Not retried: other 4xx — they
 will not get better by asking again. The API key goes into the ``Authorization`` header only; it is never part
-of a message, a log line or a ``repr``.
+of a message, a log line or a ``repr``. Every message is built redacted (``catalog.redact``): the base URL's
+user-info and key parameters, and the key itself or any ``sk-or-…`` token an upstream echoes in its error body.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from catalog import __version__
 from catalog.errors import FetchError, HTTPStatusError, PayloadError
 from catalog.openrouter.payload import parse_json
+from catalog.redact import redact
 from catalog.settings import FetchSettings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -53,13 +55,14 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _error_message(response: httpx.Response) -> str:
-    """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line."""
+def _error_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
+    """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line; redacted before it is
+    cut to length, so a key the cut would split is still recognised whole."""
     try:
         payload = response.json()
         message = payload["error"]["message"]
         if isinstance(message, str) and message:
-            return message[:300]
+            return redact(message, secrets)[:300]
     except (ValueError, KeyError, TypeError):
         pass
     return response.reason_phrase or "no message"
@@ -89,6 +92,7 @@ class OpenRouterClient:
             limits=limits,
             transport=transport,
         )
+        self._secrets = (settings.api_key,) if settings.api_key else ()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.retries = 0  # total retries made, for the snapshot summary
@@ -108,7 +112,7 @@ class OpenRouterClient:
 
     async def get(self, path: str) -> Fetched:
         """GET ``path`` (relative to the base URL) and parse it, retrying what is worth retrying."""
-        url = f"{self.settings.base_url}/{path.lstrip('/')}"
+        url = redact(f"{self.settings.base_url}/{path.lstrip('/')}")  # only ever shown: the request uses _http
         last: FetchError | None = None
         for attempt in range(1, self.settings.max_attempts + 1):
             wait: float | None = None
@@ -118,17 +122,19 @@ class OpenRouterClient:
             except httpx.TimeoutException as exc:
                 last = FetchError(f"GET {url} timed out ({type(exc).__name__})", url=url)
             except httpx.TransportError as exc:
-                last = FetchError(f"GET {url} failed: {type(exc).__name__}: {exc}", url=url)
+                last = FetchError(redact(f"GET {url} failed: {type(exc).__name__}: {exc}", self._secrets), url=url)
             else:
                 if response.status_code == 200:
                     try:
                         return Fetched(path, 200, body, parse_json(body), attempt)
                     except ValueError as exc:
-                        last = PayloadError(f"GET {url} returned a body that is not valid JSON ({exc})", url=url)
+                        last = PayloadError(
+                            redact(f"GET {url} returned a body that is not valid JSON ({exc})", self._secrets), url=url
+                        )
                 else:
                     wait = _retry_after(response)
                     last = HTTPStatusError(
-                        f"GET {url} answered {response.status_code}: {_error_message(response)}",
+                        f"GET {url} answered {response.status_code}: {_error_message(response, self._secrets)}",
                         url=url,
                         status=response.status_code,
                         retry_after=wait,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import duckdb
 
 from catalog.prices import PRICE_KEYS
+from catalog.store.redaction import scrub
 
 PRICE = "DECIMAL(38,30)"
 PRICE_COLUMNS = ",\n    ".join(f"price_{k} {PRICE}" for k in PRICE_KEYS)
@@ -196,10 +197,19 @@ def _job_runs_and_raw_retention(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE snapshots ADD COLUMN raw_pruned_at TIMESTAMPTZ")
 
 
+def _redact_stored_credentials(con: duckdb.DuckDBPyConnection) -> None:
+    # Versions before this one stored a base URL's user-info and keys an upstream echoed (snapshot sources and
+    # error summaries, payload errors, run errors). A migration, not a `rederive`: it runs by itself the first
+    # time any writer opens the file, readers refuse the file until it has run, and it reaches every table
+    # (rederive rewrites only the good snapshots' rows and leaves payload errors and the run log alone).
+    scrub(con)
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
     ("0002_job_runs_and_raw_retention", _job_runs_and_raw_retention),
+    ("0003_redact_stored_credentials", _redact_stored_credentials),
 ]
 
 
