@@ -70,14 +70,27 @@ def sweeps(client: httpx.Client) -> list[dict[str, Any]]:
     return [r for r in runs if r["status"] not in ("running", "skipped")]
 
 
-def wait_for_sweeps(client: httpx.Client, count: int, timeout: float) -> list[dict[str, Any]]:
+def wait_for_sweeps(client: httpx.Client, count: int, after: float, timeout: float) -> list[dict[str, Any]]:
+    """``count`` sweeps that started after ``after`` (a clock time) and ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = sweeps(client)
+        done = [r for r in sweeps(client) if seconds(r["started_at"]) >= after]
         if len(done) >= count:
             return done
         time.sleep(0.5)
     raise SystemExit(f"fewer than {count} sweeps ended within {timeout:.0f} s")
+
+
+def wait_for_first_site(client: httpx.Client, timeout: float) -> float:
+    """When the service's first site build ended: idle sweeps are timed after it, with nothing else running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        built = client.get("/jobs/runs", params={"job": "build_site"}).raise_for_status().json()
+        ended = [seconds(r["finished_at"]) for r in built if r["status"] == "ok"]
+        if ended:
+            return min(ended)
+        time.sleep(0.5)
+    raise SystemExit(f"no site build ended within {timeout:.0f} s")
 
 
 def wrk(url: str, path: str, connections: int, seconds_: int, script: Path) -> subprocess.Popen[str]:
@@ -142,7 +155,8 @@ def main() -> None:
             url = wait_for_line(service, tmp / "service.out", r"catalog service on (http://\S+)", 120).group(1)
             client = httpx.Client(base_url=url, timeout=30)
             print(f"fake OpenRouter at {base_url} (+{args.latency * 1000:.0f} ms per request); catalog up at {url}")
-            wait_for_sweeps(client, args.idle_sweeps, 60 + 30 * args.idle_sweeps)
+            quiet_from = wait_for_first_site(client, 180)
+            wait_for_sweeps(client, args.idle_sweeps, quiet_from, 60 + 30 * args.idle_sweeps)
             listed = client.get("/v1/models", params={"limit": 60}).raise_for_status().json()["items"]
             models = [m["model_id"] for m in listed]
             lua = CHEAPEST_LUA % {"models": ", ".join(json.dumps(m) for m in models)}
@@ -163,7 +177,7 @@ def main() -> None:
         finally:
             stop(service)
             stop(fake, signal.SIGINT)
-        idle_runs = [r for r in every if seconds(r["started_at"]) < started][: args.idle_sweeps]
+        idle_runs = [r for r in every if quiet_from <= seconds(r["started_at"]) < started][-args.idle_sweeps :]
         loaded_runs = [r for r in every if seconds(r["started_at"]) >= started and seconds(r["finished_at"]) <= ended]
         builds = [r for r in site_builds if r["status"] == "ok" and started <= seconds(r["started_at"]) <= ended]
 
