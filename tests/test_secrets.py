@@ -282,3 +282,26 @@ def dump_database_from(con: duckdb.DuckDBPyConnection) -> str:
     rows = con.execute("SELECT source, error_summary FROM snapshots").fetchall()
     rows += con.execute("SELECT error_summary, detail::VARCHAR FROM job_runs").fetchall()
     return "\n".join(str(r) for r in rows)
+
+
+def test_a_body_that_repeats_the_key_is_archived_and_parsed_with_the_key_masked() -> None:
+    """An upstream that puts the caller's key into a body it serves (a 200, not an error): the archive keeps
+    bodies for ever and the site publishes what they hold, so the key is masked before anything reads it."""
+    import asyncio
+
+    from test_faults import model
+
+    from catalog.openrouter.fetch import fetch_sweep
+    from catalog.settings import FetchSettings
+
+    s = Secrets()
+    leaky = {**model("acme/alpha", "0.000001", "0.000002"), "name": f"Alpha (key {s.api_key})"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [leaky]})
+
+    settings = FetchSettings(base_url="http://upstream.invalid/api/v1", api_key=s.api_key)
+    sweep = asyncio.run(fetch_sweep(settings, kinds={"models"}, transport=httpx.MockTransport(answer)))
+    assert sweep.fatal is None and sweep.models is not None
+    assert sweep.models[0].facts["name"] == "Alpha (key ***)"
+    assert all(s.leaked(p.body or b"") == [] for p in sweep.raw) and b"(key ***)" in (sweep.raw[0].body or b"")
