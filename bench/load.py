@@ -4,7 +4,9 @@ A fake OpenRouter runs in its own process; `catalog up` serves a history of one 
 every ``--every`` seconds and rebuilds the site after each sweep. First ``--idle-sweeps`` sweeps run with no
 load (the idle time); then ``wrk`` holds ``--connections`` connections open for ``--seconds`` seconds (by default
 2/3 on ``/v1/cheapest`` with the model and workload varied on every request, so the answer cache rarely helps,
-and 1/3 on the site's ``/``), and the sweeps that ran wholly inside that window are the ones under load.
+and 1/3 on the site's ``/``), and the sweeps that ran wholly inside that window are the ones under load. The
+service runs one job at a time, so a sweep due during a site build waits for it (that wait is not the sweep's
+duration; a short window may hold no sweep at all: lengthen ``--seconds``).
 
 Printed: per route the requests, errors (socket errors, timeouts and non-2xx/3xx answers, as wrk counts them),
 requests/s and latency p50 / p99; the sweep's duration idle and under load and their ratio. The acceptance

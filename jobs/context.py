@@ -15,7 +15,6 @@ import duckdb
 from catalog.openrouter.payload import Progress
 from catalog.store.db import checkpoint, publish_copy
 from jobs.config import ServiceConfig
-from jobs.fetcher import SweepProcess
 from jobs.sources import Source
 
 
@@ -55,8 +54,6 @@ class JobContext:
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
     site_dir: Path | None = None  # where build_site writes (default: beside the database)
-    # Fetches sweeps in a child process (the service: see jobs.fetcher); None fetches in the job's thread.
-    sweeps: SweepProcess | None = None
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:

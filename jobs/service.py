@@ -46,7 +46,6 @@ from catalog.times import iso
 from jobs.app import build_app
 from jobs.config import DEFAULT_HOST, DEFAULT_PORT, ServiceConfig
 from jobs.context import JobContext
-from jobs.fetcher import SweepProcess
 from jobs.scheduler import build_scheduler, next_runs
 from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
@@ -155,7 +154,6 @@ def run_service(
     source: Source | None = None
     sock = bind(options.host, options.port)  # a taken port fails before anything is loaded or written
     con: duckdb.DuckDBPyConnection | None = None
-    sweeps: SweepProcess | None = None
     wrote_service_file = False
     signals.install()
     try:
@@ -172,10 +170,7 @@ def run_service(
         if signals.stop.is_set():
             return
         started_at = datetime.now(UTC)
-        sweeps = SweepProcess()
-        ctx = JobContext(
-            con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True, sweeps=sweeps
-        )
+        ctx = JobContext(con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True)
         ctx.log = log.info
         ctx.reader = con.cursor()
         ctx.publish_copy()
@@ -212,8 +207,6 @@ def run_service(
         sock.close()
         if wrote_service_file:
             remove_service_file(options.db)
-        if sweeps is not None:
-            sweeps.close()
         if source is not None:
             source.close()
         if con is not None:

@@ -35,19 +35,14 @@ def _snapshot(ctx: JobContext, kinds: frozenset[str], *, dry_run: bool) -> JobRe
         plan = ctx.source.plan(con, kinds)
     if plan is None:
         return JobResult("ok", "replay finished: every recorded day is already stored", rows_changed=0)
-    if ctx.sweeps is not None:  # the service: fetched and parsed in its sweep process, stored here
-        sweep = ctx.sweeps.fetch(
-            plan.settings, kinds=plan.kinds, taken_at=plan.taken_at, source=plan.source, stop=ctx.stop
-        )
-    else:
-        sweep = fetch_once(
-            plan.settings,
-            kinds=plan.kinds,
-            taken_at=plan.taken_at,
-            source=plan.source,
-            progress=ctx.progress,
-            stop=ctx.stop,
-        )
+    sweep = fetch_once(
+        plan.settings,
+        kinds=plan.kinds,
+        taken_at=plan.taken_at,
+        source=plan.source,
+        progress=ctx.progress,
+        stop=ctx.stop,
+    )
     if dry_run:
         return _dry_run(ctx, sweep, plan.label)
     with ctx.writing() as con:
