@@ -27,7 +27,7 @@ _SHORTEST_SECRET = 8
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-or-[A-Za-z0-9_\-]+"), "sk-or-" + MASK),
-    (re.compile(r"\b(Bearer|Basic)(\s+)(?!\*\*\*)[^\s\"',;}\]]+", re.IGNORECASE), r"\1\2" + MASK),
+    (re.compile(r"\b(Bearer|Basic)(\s+)(?!\*\*\*)[^\s\"',;})\]]+", re.IGNORECASE), r"\1\2" + MASK),
     (re.compile(r"(://)[^/@\s\"']*@"), r"\1" + MASK + "@"),
     (
         re.compile(r"([?&](?:api[_-]?key|key|token|access[_-]?token|auth|password|secret)=)[^&#\s\"']+", re.I),
@@ -43,6 +43,14 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     for pattern, mask in _PATTERNS:
         text = pattern.sub(mask, text)
     return text
+
+
+def redact_bytes(data: bytes, secrets: Iterable[str | None] = ()) -> bytes:
+    """``data`` (a body as served) with each named secret masked by value: a body keeps its bytes otherwise, so
+    only the caller's own keys are looked for (the patterns above are for text that is shown, not for data)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= _SHORTEST_SECRET}, key=len, reverse=True):
+        data = data.replace(secret.encode(), MASK.encode())
+    return data
 
 
 def redact_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:

@@ -16,6 +16,7 @@ from typing import TypeVar
 import duckdb
 
 from catalog.errors import CatalogError, StoreWriteError, SweepInterrupted
+from catalog.redact import redact
 from catalog.store import runlog
 from catalog.store.failures import store_failure
 from jobs.context import JobContext, JobResult
@@ -71,8 +72,11 @@ def run_job(ctx: JobContext, name: str, *, trigger: str = "schedule") -> tuple[i
             if isinstance(failure, StoreWriteError) and failure.fatal:
                 ctx.fail(message)
         else:
-            log.error("job %s crashed:\n%s", name, traceback.format_exc())
+            log.error("job %s crashed:\n%s", name, redact(traceback.format_exc()))
             result = JobResult("failed", f"crashed: {type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
+    # A failure may quote the base URL or an upstream's answer: what is logged, stored and printed is redacted.
+    result.summary = redact(result.summary)
+    result.error = redact(result.error) if result.error else result.error
     _finish(ctx, name, run_id, status, result)
     if spec.writes and not ctx.stop.is_set():
         try:

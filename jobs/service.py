@@ -37,6 +37,7 @@ from catalog.api import ApiState, create_app
 from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import StoreWriteError, SweepInterrupted
+from catalog.redact import redact
 from catalog.replay import load_bundle
 from catalog.settings import bundle_dir
 from catalog.store import queries, runlog
@@ -64,9 +65,17 @@ class ServiceOptions:
     concurrency: int | None = None
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Every line the service logs goes through ``catalog.redact``: a failure may quote the base URL (with its
+    user-info) or an upstream's answer (with an echoed key), and logs are kept and shared."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def _log_to_stdout() -> None:
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter = _RedactingFormatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     for name in ("catalog.service", "catalog.jobs"):

@@ -17,6 +17,7 @@ from typing import Protocol
 import duckdb
 
 from catalog.bundle import Bundle, SnapshotInfo
+from catalog.redact import redact
 from catalog.replay import KINDS_FOR, replay_server
 from catalog.settings import FetchSettings, bundle_dir
 from catalog.store.snapshots import newest_good_snapshot
@@ -46,7 +47,8 @@ class LiveSource:
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
-        self.name = settings.base_url
+        # The name is shown (banner, /service, /health, the service file): the URL without its credentials.
+        self.name = redact(settings.base_url)
 
     def plan(self, con: duckdb.DuckDBPyConnection, kinds: frozenset[str]) -> FetchPlan | None:
         return FetchPlan(self.settings, kinds)

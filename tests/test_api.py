@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -314,7 +315,28 @@ def test_docs_are_served_offline(client: TestClient) -> None:
     page = client.get("/docs")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "/docs/assets/swagger-ui-bundle.js" in page.text and "/openapi.json" in page.text
-    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    # Swagger UI 5 (OpenAPI 3.1, as FastAPI writes it): 4.x shows "Unable to render this definition".
+    version = re.search(r'PACKAGE_VERSION:"(\d+)\.', bundle.text)
+    assert version is not None and int(version.group(1)) >= 5, version
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/assets/swagger-ui-bundle.js", "/openapi.json", "/v1/models"])
+def test_docs_and_answers_carry_the_site_s_security_headers(client: TestClient, path: str) -> None:
+    """The docs page gets the site pages' policy (scripts and styles from this origin only, no inline script, no
+    framing), and the API's own answers one that lets nothing load or frame them; every answer is nosniff."""
+    answer = client.get(path)
+    assert answer.status_code == 200
+    policy = answer.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and answer.headers["x-content-type-options"] == "nosniff"
+    if path.startswith("/docs"):
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    else:
+        assert "default-src 'none'" in policy
+    if path == "/docs":
+        assert "<script>" not in answer.text  # every script is a file: the policy allows no inline one
 
 
 # --- one error shape over every route -------------------------------------------------------------------------

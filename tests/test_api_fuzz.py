@@ -27,9 +27,12 @@ from typing import NamedTuple
 import httpx
 import pytest
 import schemathesis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -175,3 +178,24 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
         log.seek(logged_before)
         logged = log.read().decode(errors="replace")
     assert "Traceback" not in logged and "unhandled error" not in logged, logged
+
+
+def test_a_server_error_fails_the_checks_even_when_documented() -> None:
+    """The fuzz run's checks would catch a 5xx: ``not_a_server_error`` fails a 500 even when the schema lists it
+    and the body has the documented shape (the other checks would pass it), so "0 server errors" is earned."""
+    app = FastAPI()
+
+    @app.get("/boom", responses={500: {"description": "a documented failure"}}, response_model=None)
+    def boom() -> JSONResponse:
+        return JSONResponse({"error": {"code": "internal_error", "message": "boom"}}, status_code=500)
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    case = schema["/boom"]["GET"].Case()
+    response = case.call()
+    assert response.status_code == 500
+    for checks in (CHECKS, [not_a_server_error]):
+        # A FailureGroup is a BaseExceptionGroup, not an Exception: it ends a hypothesis run at once.
+        with pytest.raises(FailureGroup, match=r"(?i)server error") as failed:
+            case.validate_response(response, checks=checks)
+        assert "500" in str(failed.value)
+    case.validate_response(response, checks=[c for c in CHECKS if c is not not_a_server_error])  # only that check

@@ -10,10 +10,11 @@ area, and reach the state through a dependency (``catalog.api.deps.State``); the
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +45,48 @@ def create_app(state: ApiState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+DOCS_ASSETS = Path(__file__).with_name("docs_assets")
+OPENAPI_URL = "/openapi.json"
+# The site's policy (catalog.website.build), but the docs page fetches the document and "Try it out" calls the
+# API: connect-src is this origin instead of none. No inline script or style anywhere; no framing.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# JSON answers are never a document to render: nothing may load from them, and nothing may frame them.
+API_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """The headers the site's pages get, on every answer of the API: a Content-Security-Policy (the docs page's
+    lets it run its own scripts and call this origin; everything else allows nothing), ``nosniff`` (a browser
+    takes a JSON answer or a script for what its content type says) and no referrer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        policy = DOCS_POLICY if path == "/docs" or path.startswith("/docs/") else API_POLICY
+        extra = [
+            (b"content-security-policy", policy.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class HeadAsGet:
@@ -94,16 +136,26 @@ def _publish_real_responses(app: FastAPI) -> None:
 
 
 def _docs(app: FastAPI) -> None:
-    import swagger_ui_bundle
-
-    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    """``/docs``: Swagger UI 5 (renders OpenAPI 3.1) from the package's own copy, so it works offline; its start
+    script is a file, not inline, so the page keeps a strict policy (see ``docs_assets/README.md``)."""
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    page = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>OpenRouter price catalog API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+</head>
+<body data-openapi="{html.escape(OPENAPI_URL)}">
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/docs-init.js"></script>
+</body>
+</html>
+"""
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="OpenRouter price catalog API",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon-32x32.png",
-        )
+        return HTMLResponse(page)

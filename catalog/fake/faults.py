@@ -68,6 +68,9 @@ class Faults:
     drift_models: frozenset[str] = frozenset()
     drop_models: frozenset[str] = frozenset()
     """Models left out of ``/models``; their ``/endpoints`` answer 404."""
+    echo_credentials: bool = False
+    """Injected errors repeat the request's ``Authorization`` header and its full URL (query included) in their
+    message, as a careless proxy does: what a client must never print or store."""
 
     # Streaming faults: POST /chat/completions only, applied after the faults above let the request through.
     chunk_bytes: int = 0
@@ -107,6 +110,8 @@ class Faults:
             value = _number(name, getattr(self, name))
             if value < 0:
                 raise ConfigError(f"faults.{name}={value!r} seconds must not be negative")
+        if not isinstance(self.echo_credentials, bool):
+            raise ConfigError(f"faults.echo_credentials={self.echo_credentials!r} must be true or false")
         if self.seed is not None and not _is_int(self.seed):
             raise ConfigError(f"faults.seed={self.seed!r} must be a whole number or null")
         for name in _COUNTS:

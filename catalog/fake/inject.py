@@ -202,14 +202,14 @@ class FaultInjector:
         if state.roll("timeout", faults.timeout_rate):
             await self._pause(faults.hang)
         if state.first_requests(path):
-            await _injected(faults, faults.fail_status, "fail_first")(scope, receive, send)
+            await _injected(faults, faults.fail_status, "fail_first", scope)(scope, receive, send)
             return
         model = endpoints_model(path)
         if model is not None and model in faults.fail_models:
-            await _injected(faults, 502, "fail_models")(scope, receive, send)
+            await _injected(faults, 502, "fail_models", scope)(scope, receive, send)
             return
         if state.roll("failure", faults.failure_rate):
-            await _injected(faults, state.failure_status(), "failure_rate")(scope, receive, send)
+            await _injected(faults, state.failure_status(), "failure_rate", scope)(scope, receive, send)
             return
         if path in faults.truncate_paths or state.roll("truncate", faults.truncate_rate):
             await _truncated(self.app, scope, receive, send)
@@ -230,9 +230,14 @@ async def pause(seconds: float, released: threading.Event) -> None:
         await asyncio.sleep(min(left, _PAUSE_SLICE))
 
 
-def _injected(faults: Faults, status: int, knob: str) -> ASGIApp:
+def _injected(faults: Faults, status: int, knob: str, scope: Scope) -> ASGIApp:
     headers = {"Retry-After": f"{faults.retry_after:g}"} if status == 429 else None
     message = "Rate limit exceeded" if status == 429 else HTTPStatus(status).phrase
+    if faults.echo_credentials:
+        sent = dict(scope.get("headers", []))
+        authorization = sent.get(b"authorization", b"").decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        message += f" (request {scope['path']}{'?' + query if query else ''}, Authorization: {authorization})"
     return error_response(status, message, {"fault": knob}, headers)
 
 

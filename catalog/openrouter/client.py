@@ -3,7 +3,8 @@
 Retried (exponential backoff with jitter, ``Retry-After`` honoured, capped attempts): 429, 500, 502, 503,
 504, timeouts, broken connections and bodies that end early or are not JSON. Not retried: other 4xx — they
 will not get better by asking again. The API key goes into the ``Authorization`` header only; it is never part
-of a message, a log line or a ``repr``.
+of a message, a log line or a ``repr``. Every message is built redacted (``catalog.redact``): the base URL's
+user-info and key parameters, and the key itself or any ``sk-or-…`` token an upstream echoes in its error body.
 
 Bounded whatever the upstream does: httpx's timeouts bound each read, so an upstream trickling a byte at a time
 would never trip them; each attempt also has an overall deadline (``request_deadline``, headers to the last
@@ -26,6 +27,7 @@ import httpx
 from catalog import __version__
 from catalog.errors import FetchError, HTTPStatusError, PayloadError
 from catalog.openrouter.payload import parse_json
+from catalog.redact import redact
 from catalog.settings import FetchSettings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -69,13 +71,14 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _error_message(response: httpx.Response, body: bytes) -> str:
-    """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line."""
+def _error_message(response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> str:
+    """OpenRouter's ``{"error": {"code", "message"}}`` when present, else the status line; redacted before it is
+    cut to length, so a key the cut would split is still recognised whole."""
     try:
         payload = parse_json(body)
         message = payload["error"]["message"]
         if isinstance(message, str) and message:
-            return message[:300]
+            return redact(message, secrets)[:300]
     except (ValueError, KeyError, TypeError):
         pass
     return response.reason_phrase or "no message"
@@ -105,6 +108,7 @@ class OpenRouterClient:
             limits=limits,
             transport=transport,
         )
+        self._secrets = (settings.api_key,) if settings.api_key else ()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.retries = 0  # total retries made, for the snapshot summary
@@ -156,7 +160,7 @@ class OpenRouterClient:
 
     async def get(self, path: str) -> Fetched:
         """GET ``path`` (relative to the base URL) and parse it, retrying what is worth retrying."""
-        url = f"{self.settings.base_url}/{path.lstrip('/')}"
+        url = redact(f"{self.settings.base_url}/{path.lstrip('/')}")  # only ever shown: the request uses _http
         deadline = self.settings.request_deadline
         last: FetchError | None = None
         for attempt in range(1, self.settings.max_attempts + 1):
@@ -174,17 +178,19 @@ class OpenRouterClient:
             except httpx.TimeoutException as exc:
                 last = FetchError(f"GET {url} timed out ({type(exc).__name__})", url=url)
             except httpx.TransportError as exc:
-                last = FetchError(f"GET {url} failed: {type(exc).__name__}: {exc}", url=url)
+                last = FetchError(redact(f"GET {url} failed: {type(exc).__name__}: {exc}", self._secrets), url=url)
             else:
                 if response.status_code == 200:
                     try:
                         return Fetched(path, 200, body, parse_json(body), attempt)
                     except ValueError as exc:
-                        last = PayloadError(f"GET {url} returned a body that is not valid JSON ({exc})", url=url)
+                        last = PayloadError(
+                            redact(f"GET {url} returned a body that is not valid JSON ({exc})", self._secrets), url=url
+                        )
                 else:
                     wait = _retry_after(response)
                     last = HTTPStatusError(
-                        f"GET {url} answered {response.status_code}: {_error_message(response, body)}",
+                        f"GET {url} answered {response.status_code}: {_error_message(response, body, self._secrets)}",
                         url=url,
                         status=response.status_code,
                         retry_after=wait,

@@ -29,15 +29,19 @@ from catalog.openrouter.payload import (
     read_models,
     unfetchable_endpoints,
 )
+from catalog.redact import redact, redact_bytes
 from catalog.settings import FetchSettings
 
 
 async def _fetch(client: OpenRouterClient, path: str) -> RawPayload:
+    key = client.settings.api_key
     try:
         fetched = await client.get(path)
     except FetchError as exc:
-        return RawPayload(path, getattr(exc, "status", None), None, str(exc))
-    return RawPayload(path, fetched.status, fetched.body)
+        return RawPayload(path, getattr(exc, "status", None), None, redact(str(exc), (key,)))
+    # An upstream that repeats our key in a body it serves: the archive keeps bodies for ever and the site
+    # publishes what they hold, so the key is masked before anything parses or stores the body.
+    return RawPayload(path, fetched.status, redact_bytes(fetched.body, (key,)))
 
 
 async def _by_deadline(

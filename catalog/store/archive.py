@@ -12,6 +12,8 @@ import duckdb
 import pyarrow as pa
 
 from catalog.openrouter.payload import RawPayload
+from catalog.redact import redact
+from catalog.store.redaction import redact_cell
 
 
 def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads: list[RawPayload]) -> int:
@@ -60,7 +62,8 @@ def archive_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int, payloads:
                     "path": pa.array([p.path for p in payloads], pa.string()),
                     "status": pa.array([p.status for p in payloads], pa.int32()),
                     "sha256": pa.array(digests, pa.string()),
-                    "error": pa.array([p.error for p in payloads], pa.string()),
+                    # An error repeats what an upstream answered and the URL asked: no credential is kept.
+                    "error": pa.array([redact(p.error) if p.error else p.error for p in payloads], pa.string()),
                 }
             ),
         )
@@ -87,6 +90,6 @@ def load_payloads(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> list[RawP
         [snapshot_id],
     ).fetchall()
     return [
-        RawPayload(path, status, gzip.decompress(body) if body is not None else None, error)
+        RawPayload(path, status, gzip.decompress(body) if body is not None else None, redact_cell("error", error))
         for path, status, body, error in rows
     ]

@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from catalog.store.redaction import redacted_snapshots
+
 # table -> (the column saying when a row became known, the column that closes it)
 HISTORY_TABLES: dict[str, tuple[str, str | None]] = {
     "model_versions": ("valid_from", "valid_to"),
@@ -44,9 +46,10 @@ def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def known_at(con: duckdb.DuckDBPyConnection, at: datetime) -> dict[str, str]:
+def known_at(con: duckdb.DuckDBPyConnection, at: datetime, *, snapshots: str = "snapshots") -> dict[str, str]:
     """A SELECT per table giving its rows as known at ``at``. The statements hold only constants (table and
-    column names, the instant and a snapshot id from the database), because COPY takes no parameters."""
+    column names, the instant and a snapshot id from the database), because COPY takes no parameters.
+    ``snapshots``: the relation the snapshot rows are read from (the exports pass the redacted one)."""
     stamp = f"'{at.isoformat()}'::TIMESTAMPTZ"
     newest = con.execute("SELECT max(snapshot_id) FROM snapshots WHERE taken_at <= $at", {"at": at}).fetchall()
     last_id = int(newest[0][0]) if newest and newest[0][0] is not None else 0
@@ -59,7 +62,8 @@ def known_at(con: duckdb.DuckDBPyConnection, at: datetime) -> dict[str, str]:
                 f"CASE WHEN {end} > {stamp} THEN NULL ELSE {end} END AS {end}, "
                 f"least(last_seen, {stamp}) AS last_seen, least(last_snapshot, {last_id}) AS last_snapshot"
             )
-        selects[table] = f"SELECT * REPLACE ({replace}) FROM {table} WHERE {start} <= {stamp}"
+        relation = snapshots if table == "snapshots" else table
+        selects[table] = f"SELECT * REPLACE ({replace}) FROM {relation} WHERE {start} <= {stamp}"
     selects["price_overrides"] = (
         "SELECT o.* FROM price_overrides o WHERE (o.entity, o.version_id) IN ("
         f"SELECT 'endpoint', version_id FROM endpoint_versions WHERE valid_from <= {stamp} "
@@ -112,7 +116,8 @@ def write_frame(frame: pl.DataFrame, out: Path, stem: str, about: str) -> Downlo
 
 
 def write_database(con: duckdb.DuckDBPyConnection, target: Path, at: datetime) -> int:
-    """A DuckDB file with the full schema and the history known at ``at`` (no run log, no raw archive)."""
+    """A DuckDB file with the full schema and the history known at ``at`` (no run log, no raw archive), its
+    snapshots' sources and errors redacted."""
     target.unlink(missing_ok=True)
     source = con.execute("SELECT current_database()").fetchall()[0][0]
     con.execute(f"ATTACH '{_quoted(target)}' AS history_export (READ_WRITE)")
@@ -123,8 +128,9 @@ def write_database(con: duckdb.DuckDBPyConnection, target: Path, at: datetime) -
         # The marker too: the file is a catalog (a writer refuses a file without it as another program's).
         con.execute("INSERT INTO history_export.catalog_meta SELECT * FROM catalog_meta")
         rows = 0
-        for table, select in known_at(con, at).items():
-            rows += con.execute(f"INSERT INTO history_export.{table} {select}").fetchall()[0][0]
+        with redacted_snapshots(con) as snapshots:
+            for table, select in known_at(con, at, snapshots=snapshots).items():
+                rows += con.execute(f"INSERT INTO history_export.{table} {select}").fetchall()[0][0]
         # The payloads stay behind: say so, as a prune would (rederive refuses an archive this incomplete).
         con.execute("UPDATE history_export.snapshots SET raw_pruned_at = coalesce(raw_pruned_at, $at)", {"at": at})
     finally:
@@ -135,7 +141,8 @@ def write_database(con: duckdb.DuckDBPyConnection, target: Path, at: datetime) -
 def write_history(con: duckdb.DuckDBPyConnection, out: Path, at: datetime) -> list[Download]:
     """Every history table as known at ``at`` in every format, and the DuckDB file, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    downloads = [_copy(con, table, select, out) for table, select in known_at(con, at).items()]
+    with redacted_snapshots(con) as snapshots:  # a row an older version stored is published without its secrets
+        downloads = [_copy(con, table, select, out) for table, select in known_at(con, at, snapshots=snapshots).items()]
     database = out / "catalog.duckdb"
     rows = write_database(con, database, at)
     downloads.append(

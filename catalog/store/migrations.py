@@ -15,6 +15,7 @@ import duckdb
 
 from catalog.prices import PRICE_KEYS
 from catalog.store.failures import commit, rollback
+from catalog.store.redaction import scrub
 
 PRICE = "DECIMAL(38,30)"
 PRICE_COLUMNS = ",\n    ".join(f"price_{k} {PRICE}" for k in PRICE_KEYS)
@@ -210,11 +211,20 @@ def _catalog_meta(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO catalog_meta VALUES ('application_id', ?)", [APPLICATION_ID])
 
 
+def _redact_stored_credentials(con: duckdb.DuckDBPyConnection) -> None:
+    # Versions before this one stored a base URL's user-info and keys an upstream echoed (snapshot sources and
+    # error summaries, payload errors, run errors). A migration, not a `rederive`: it runs by itself the first
+    # time any writer opens the file, readers refuse the file until it has run, and it reaches every table
+    # (rederive rewrites only the good snapshots' rows and leaves payload errors and the run log alone).
+    scrub(con)
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
     ("0002_job_runs_and_raw_retention", _job_runs_and_raw_retention),
     ("0003_catalog_meta", _catalog_meta),
+    ("0004_redact_stored_credentials", _redact_stored_credentials),
 ]
 # The tables and sequences each step creates: a file whose schema_migrations lists a step must hold them
 # (the check at open; a test keeps this equal to what the steps really create).
@@ -233,6 +243,7 @@ CREATES: dict[str, tuple[str, ...]] = {
     ),
     "0002_job_runs_and_raw_retention": ("job_run_id_seq", "job_runs"),
     "0003_catalog_meta": ("catalog_meta",),
+    "0004_redact_stored_credentials": (),  # rewrites stored text, creates nothing
 }
 
 

@@ -14,6 +14,7 @@ import polars as pl
 from catalog.errors import NotFoundError
 from catalog.money import percent_change, reduced
 from catalog.prices import PRICE_KEYS
+from catalog.store.redaction import SECRET_COLUMNS, redact_frame
 from catalog.store.snapshots import GOOD_SNAPSHOT
 
 PRICE_COLS = ", ".join(f"price_{k}" for k in PRICE_KEYS)
@@ -154,7 +155,10 @@ def first_good_snapshot(con: duckdb.DuckDBPyConnection, kind: str | None = None)
 
 
 def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return _frame(con, "SELECT * FROM snapshots ORDER BY taken_at, snapshot_id", [])
+    """Every snapshot, oldest first; sources and error summaries redacted (a row an older version stored)."""
+    return redact_frame(
+        _frame(con, "SELECT * FROM snapshots ORDER BY taken_at, snapshot_id", []), SECRET_COLUMNS["snapshots"]
+    )
 
 
 def holdings(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from catalog.redact import redact
+from catalog.store.redaction import SECRET_COLUMNS, redact_cell, redact_frame
 from catalog.store.snapshots import GOOD_SNAPSHOT
 from catalog.times import now
 
@@ -37,8 +39,9 @@ RUN_COLUMNS = [
 
 
 def one_line(text: str) -> str:
-    """An error as one line: its first line, trimmed to a length a table and a log line can hold."""
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "") or "unknown error"
+    """An error as one line: its first line, redacted (it may repeat a URL or an upstream's answer), trimmed to a
+    length a table and a log line can hold."""
+    first = next((line.strip() for line in redact(str(text)).splitlines() if line.strip()), "") or "unknown error"
     return first if len(first) <= ERROR_SUMMARY_CHARS else first[: ERROR_SUMMARY_CHARS - 1] + "…"
 
 
@@ -70,7 +73,7 @@ def finish_run(
             rows_changed,
             snapshot_id,
             one_line(error) if error else None,
-            json.dumps(detail, sort_keys=True, default=str) if detail else None,
+            redact_cell("detail", json.dumps(detail, sort_keys=True, default=str)) if detail else None,
             run_id,
         ],
     )
@@ -124,7 +127,7 @@ def run_history(con: duckdb.DuckDBPyConnection, *, job: str | None = None, limit
         f"SELECT {', '.join(RUN_COLUMNS)} FROM job_runs {where} ORDER BY run_id DESC LIMIT ?",
         params=[*params, limit],
     ).pl()
-    return frame
+    return redact_frame(frame, SECRET_COLUMNS["job_runs"])  # rows an older version stored unredacted
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def job_health(
                 last_success=last_success,
                 last_success_age_s=round(age, 3) if age is not None else None,
                 stale=stale,
-                last_error=r[4] if r else None,
+                last_error=redact_cell("error_summary", r[4]) if r else None,
                 last_error_at=r[5] if r else None,
                 runs=int(r[6]) if r else 0,
                 failures=int(r[7]) if r else 0,
