@@ -101,6 +101,7 @@ def test_no_credential_is_shown_stored_published_or_served(tmp_path: Path) -> No
         assert "Traceback" not in ran.stderr, ran.stderr
         outputs[" ".join(args)] = ran.stdout + ran.stderr
 
+    cli("init")  # `sync` writes into an existing catalog
     with serve_in_thread(small_fake()) as url:
         with_user = url.replace("http://", f"http://agent:{s.password}@")
         with_query = f"{url}?key={s.query_key}"
