@@ -20,13 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import __version__
 from catalog.api import errors
-from catalog.api.routes import ROUTERS
+from catalog.api.routes import ROUTERS, cheapest
 from catalog.api.state import ApiState
 
 
 def create_app(state: ApiState) -> FastAPI:
     """The API over ``state``. ``catalog serve`` runs it alone; ``catalog up`` mounts it beside its own routes."""
-    app = FastAPI(
+    app = CatalogApi(
         title="OpenRouter price catalog",
         version=__version__,
         description=(
@@ -45,6 +45,23 @@ def create_app(state: ApiState) -> FastAPI:
         app.include_router(router)
     app.add_middleware(HeadAsGet)
     return app
+
+
+class CatalogApi(FastAPI):
+    """The API app: a plain ``GET /v1/cheapest`` is answered before the middleware and the router
+    (``catalog.api.routes.cheapest.fast_answer``: the same answer, a fraction of the time per request), every
+    other request as FastAPI answers it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/v1/cheapest"
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+            and await cheapest.fast_answer(self.state.catalog, scope, send)
+        ):
+            return
+        await super().__call__(scope, receive, send)
 
 
 class HeadAsGet:
