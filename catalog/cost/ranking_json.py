@@ -35,19 +35,22 @@ from catalog.cost.profile import (
     routing_units,
     row_sources,
 )
+from catalog.cost.workload import EndpointFilters
 from catalog.money import canonical, units_text
 from catalog.times import iso
 
 _HEAD = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length")
 _TAIL = ("price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
-_PIECES_KEPT = 65536  # candidates' pieces kept (an index of every model has about a thousand candidates)
+_PIECES_KEPT = 16384  # candidates' pieces kept (the 8 indexes a state keeps have about a thousand each)
+_FILTERS_KEPT = 1024  # filters objects whose JSON is kept (a server sees few distinct ones)
 
 # Per candidate (its ``fixed`` dictionary, by identity): the JSON text before the amounts, the discount, and
 # after the terms. The dictionary is kept beside its pieces, so its id cannot be reused while they are.
 _pieces_of: dict[int, tuple[dict[str, Any], str, str, str]] = {}
 _pieces_lock = threading.Lock()
 _tags: dict[str, str] = {}
+_filters_of: dict[int, tuple[EndpointFilters, str]] = {}  # by identity, the object kept beside its text
 _floats: dict[float, str] = {}  # a term share's JSON text (at most 10,001 of them: 4 decimals in [0, 1])
 
 
@@ -78,6 +81,18 @@ def _pieces(fixed: dict[str, Any]) -> tuple[dict[str, Any], str, str, str]:
             _pieces_of.clear()  # pieces of indexes long replaced: start over rather than track their age
         _pieces_of[id(fixed)] = made
     return made
+
+
+def _filters(filters: EndpointFilters) -> str:
+    """The filters' JSON: one text per filters object (``build_query`` shares one among equal queries)."""
+    found = _filters_of.get(id(filters))
+    if found is None or found[0] is not filters:
+        found = (filters, _json(filters.to_dict()))
+        with _pieces_lock:
+            if len(_filters_of) >= _FILTERS_KEPT:
+                _filters_of.clear()
+            _filters_of[id(filters)] = found
+    return found[1]
 
 
 def _float(value: float) -> str:
@@ -162,7 +177,7 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
         rows.append(_row(row.rank, fixed, units, mask))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
-        f'"profile":{_json(ranking.profile.to_dict())},"filters":{_json(ranking.filters.to_dict())},'
+        f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
         f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
         f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
         f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'

@@ -112,9 +112,17 @@ class WorkloadProfile:
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in _shallow_items(self)}
 
 
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def _shallow_items(obj: Any) -> list[tuple[str, Any]]:
-    """A flat dataclass's (name, value) pairs. Not ``asdict``: it deep-copies, a cost every API answer paid."""
-    return [(f.name, getattr(obj, f.name)) for f in fields(obj)]
+    """A flat dataclass's (name, value) pairs. Not ``asdict``: it deep-copies, a cost every API answer paid;
+    the names are read from ``fields`` once per class (every answer lists its profile and filters)."""
+    names = _field_names.get(obj.__class__)
+    if names is None:
+        names = _field_names[obj.__class__] = tuple(f.name for f in fields(obj))
+    values = obj.__dict__
+    return [(name, values[name]) for name in names]
 
 
 def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
