@@ -399,11 +399,16 @@ def sort_key(row: RankedEndpoint, filters: EndpointFilters, cost: Any = None) ->
 
 def tie_order(row: RankedEndpoint) -> tuple[Any, ...]:
     """The documented order among equal sort keys: uptime desc, throughput desc (missing last), key asc."""
+    uptime, throughput = row.uptime_last_1d, row.throughput_p50  # as _missing_last(…, descending=True), inline
     return (
-        _missing_last(row.uptime_last_1d, descending=True),
-        _missing_last(row.throughput_p50, descending=True),
+        _MISSING if uptime is None else (False, -uptime),
+        _MISSING if throughput is None else (False, -throughput),
         row.endpoint_key,
     )
+
+
+_MISSING = (True, 0.0)
+_keys = operator.itemgetter(0, 1)
 
 
 def assemble(
@@ -424,10 +429,7 @@ def assemble(
     differ only in how they price a row.
     """
     costs = comparable_costs(rows)
-    keyed = sorted(
-        ((sort_key(r, filters, c), tie_order(r), r) for r, c in zip(rows, costs, strict=True)),
-        key=lambda t: (t[0], t[1]),
-    )
+    keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in zip(rows, costs, strict=True)], key=_keys)
     ranked: list[RankedEndpoint] = []
     previous: tuple[Any, ...] | None = None
     rank = 0
@@ -528,7 +530,7 @@ def _explain(
         a, b = _cost_amount(win), _cost_amount(dearer)
         # The term where the next dearer endpoint loses the most explains the ordering best.
         diffs = _term_gaps(dearer, win)
-        text += f"; {_less(a, b)} {_label(dearer, many)} (${canonical(b)})"
+        text += f"; {_less(a, b)} {_label(dearer, many)} (${_cost_text(dearer)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
     lowest = min(range(len(costs)), key=costs.__getitem__)  # the first of the lowest, as ``min`` picks
@@ -567,7 +569,7 @@ def provider_routing(
         routing["only"] = list(filters.providers)
     if filters.exclude_providers:
         routing["ignore"] = list(filters.exclude_providers)
-    if filters.max_price:
+    if filters.has_caps:
         routing["max_price"] = {key: canonical(cap) for key, cap in filters.max_price.items()}
     if filters.sort != "price":
         routing["sort"] = filters.sort

@@ -19,6 +19,7 @@ the two encodings byte for byte.
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 from datetime import datetime
 from decimal import Decimal
@@ -33,12 +34,12 @@ from catalog.cost.profile import (
     Ranking,
     per_million_units,
     routing_units,
-    row_sources,
 )
 from catalog.cost.workload import EndpointFilters
 from catalog.money import canonical, units_text
 from catalog.times import iso
 
+_second = operator.itemgetter(1)
 _HEAD = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length")
 _TAIL = ("price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
@@ -135,7 +136,9 @@ def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
         base_text, saving = f'"{units_text(base, scale)}"', f'"{units_text(base - total, scale)}"'
     terms: list[str] = []
     shares: list[str] = []
-    for name, part in units.dominant():  # the engine's plain identifiers: nothing in a name needs escaping
+    dominant = [(name, part) for name, part in zip(units.names, units.parts, strict=False) if part]
+    dominant.sort(key=_second, reverse=True)  # ``CostUnits.dominant``, inline
+    for name, part in dominant:  # the engine's plain identifiers: nothing in a name needs escaping
         terms.append(f'"{name}":"{cost if part == total else units_text(part, scale)}"')
         shares.append(f'"{name}":{_float(round(part / total, 4)) if total else "0.0"}')
     return (
@@ -170,11 +173,11 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
     rows: list[str] = []
     for row in ranking.ranked:
-        sources = row_sources(row)
-        if sources is None:
+        values = row.__dict__  # ``row_sources``, inline: ten rows an answer
+        fixed, units = values.get("_fixed"), values.get("_deferred")
+        if fixed is None or units is None or units.__class__ is not CostUnits:
             return None
-        fixed, units, mask = sources
-        rows.append(_row(row.rank, fixed, units, mask))
+        rows.append(_row(values["rank"], fixed, units, values["overrides_applied"]))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
         f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
