@@ -32,7 +32,6 @@ from catalog.cost.profile import (
     SHARE_DIGITS,
     CostUnits,
     Ranking,
-    per_million_units,
     routing_units,
 )
 from catalog.cost.workload import EndpointFilters
@@ -52,7 +51,6 @@ _pieces_of: dict[int, tuple[dict[str, Any], str, str, str]] = {}
 _pieces_lock = threading.Lock()
 _tags: dict[str, str] = {}
 _filters_of: dict[int, tuple[EndpointFilters, str]] = {}  # by identity, the object kept beside its text
-_floats: dict[float, str] = {}  # a term share's JSON text (at most 10,001 of them: 4 decimals in [0, 1])
 
 
 def _exact(value: Any) -> Any:
@@ -96,13 +94,6 @@ def _filters(filters: EndpointFilters) -> str:
     return found[1]
 
 
-def _float(value: float) -> str:
-    text = _floats.get(value)
-    if text is None:
-        text = _floats[value] = orjson.dumps(value).decode()
-    return text
-
-
 def _tag(tag: str) -> str:
     """A tag's JSON string (the tags of every index are a few thousand: kept once written)."""
     text = _tags.get(tag)
@@ -119,14 +110,38 @@ def _share(units: int) -> str:
     return units_text(units, SHARE_DIGITS)
 
 
+# ``round(k / 10**4, 4)`` for every share a term can have, as its JSON (the float's shortest text).
+_SHARES = [orjson.dumps(k / 10**4).decode() for k in range(10**4 + 1)]
+
+
+def _share_json(part: int, total: int) -> str:
+    """``round(part / total, 4)`` as JSON (``CostUnits.shares``), for ``0 <= part <= total``, ``total > 0``.
+
+    In integers: ``part / total`` to four places, up from a half, is the rounded float's whenever the exact
+    ratio is further from the half than the float ``part / total`` can be from the ratio (2**-53 of it, at most
+    1): the float and the ratio are then on the same side of it. Nearer than that (a few in 10**9, as at an
+    exact half), the float itself is rounded, as ``round`` does."""
+    whole, rest = divmod(part * 10**4, total)
+    gap = 2 * rest - total
+    if (gap if gap > 0 else -gap) * 2**30 > total:
+        return _SHARES[whole + 1 if gap > 0 else whole]
+    return orjson.dumps(round(part / total, 4)).decode()
+
+
 def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
     """One ranked row's JSON (``RankedEndpoint.to_dict`` order), its amounts spelt as ``CostUnits.texts``."""
     pieces = _pieces_of.get(id(fixed))
     if pieces is None or pieces[0] is not fixed:
         pieces = _pieces(fixed)
-    total, base, scale = units.total, units.base, units.scale
+    total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
     cost = units_text(total, scale)
-    per_m = per_million_units(total, units.tokens, scale, spelt=True)
+    if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
+        per_m, rest = divmod(total * 10**18, tokens * 10**scale)
+        if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and per_m % 2):
+            per_m += 1
+        per_m_text = f'"{units_text(per_m, 12)}"'
+    else:
+        per_m_text = "null"
     workload = cost if units.requests == 1 else units_text(total * units.requests, scale)
     if base is None:
         base_text = saving = "null"
@@ -136,17 +151,16 @@ def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
         base_text, saving = f'"{units_text(base, scale)}"', f'"{units_text(base - total, scale)}"'
     terms: list[str] = []
     shares: list[str] = []
-    dominant = [(name, part) for name, part in zip(units.names, units.parts, strict=False) if part]
-    dominant.sort(key=_second, reverse=True)  # ``CostUnits.dominant``, inline
-    for name, part in dominant:  # the engine's plain identifiers: nothing in a name needs escaping
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
+    for name, part in sorted(filter(_second, zip(units.names, units.parts, strict=False)), key=_second, reverse=True):
+        # The engine's plain identifiers: nothing in a name needs escaping.
         terms.append(f'"{name}":"{cost if part == total else units_text(part, scale)}"')
-        shares.append(f'"{name}":{_float(round(part / total, 4)) if total else "0.0"}')
+        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
     return (
-        f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":'
-        f'{"null" if per_m is None else chr(34) + per_m + chr(34)},"workload_cost":"{workload}",'
-        f'"base_per_request":{base_text},"saving_per_request":{saving},"discount":{pieces[2]},'
-        f'"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},"overrides_applied":{mask},'
-        f"{pieces[3]}}}"
+        f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},'
+        f'"workload_cost":"{workload}","base_per_request":{base_text},"saving_per_request":{saving},'
+        f'"discount":{pieces[2]},"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},'
+        f'"overrides_applied":{mask},{pieces[3]}}}'
     )
 
 
