@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from catalog.cost.profile import RankedEndpoint, Ranking, assemble, default_routing
 from catalog.cost.query import CHEAPEST, build_query
 from catalog.cost.ranker import RankIndex
-from catalog.cost.ranking_json import encode_ranking
+from catalog.cost.ranking_json import _share_json, encode_ranking
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
@@ -209,3 +209,16 @@ def test_equal_queries_share_their_filters_and_different_spellings_do_not() -> N
     for _ in range(2):  # a refused value is refused every time, never kept
         with pytest.raises(InputError):
             build_query(_values(sort="cost"), number)
+
+
+def test_a_term_share_is_written_as_the_rounded_float() -> None:
+    """``_share_json`` picks the text in integers away from a half and rounds the float near one: either way
+    ``round(part / total, 4)``'s JSON, exact halves (1 / 20,000) and huge amounts included."""
+    rng = random.Random(5)
+    cases = [(part, 20_000) for part in range(20_001)]  # every half of a ten-thousandth, and the steps between
+    cases += [(1, 3), (2, 3), (0, 7), (7, 7), (5 * 10**20, 10**25), (10**24 - 1, 10**24)]
+    for _ in range(50_000):
+        total = rng.randint(1, 10 ** rng.randint(1, 30))
+        cases.append((rng.randint(0, total), total))
+    for part, total in cases:
+        assert _share_json(part, total) == orjson.dumps(round(part / total, 4)).decode(), (part, total)
