@@ -4,6 +4,8 @@ either accepts, and the same error for every query FastAPI refuses."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +17,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from catalog.api import ApiState, create_app
+from catalog.api import ApiState, create_app, settle_heap
 from catalog.api.deps import _query_names
 from catalog.api.routes import cheapest as route
 from catalog.cost.query import CHEAPEST
@@ -159,3 +161,23 @@ def test_the_fast_path_keys_its_cache_as_the_route_does() -> None:
     (declared,) = [r for r in route.router.routes if getattr(r, "path", None) == "/v1/cheapest"]
     assert isinstance(declared, APIRoute)
     assert _query_names(declared) == route._KNOWN and {"model", "as_of", "input", "order"} <= route._KNOWN
+
+
+def test_settling_the_heap_frees_cycles_and_freezes_what_is_alive() -> None:
+    """``settle_heap`` (after a state loads or a refresh swaps one in) collects what is garbage, then freezes the
+    rest: a full collection no longer traverses it, so it cannot pause requests for the state's size."""
+
+    class Node:
+        pass
+
+    alive, dead = [Node()], Node()
+    dead.itself = dead  # type: ignore[attr-defined]  # a cycle only the collector frees
+    gone = weakref.ref(dead)
+    del dead
+    try:
+        settle_heap()
+        assert gone() is None  # collected before the freeze, not kept forever
+        assert gc.get_freeze_count() > 0 and not any(o is alive for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is alive for o in gc.get_objects())  # tracked again once unfrozen

@@ -10,6 +10,7 @@ area, and reach the state through a dependency (``catalog.api.deps.State``); the
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from fastapi import FastAPI
@@ -45,6 +46,20 @@ def create_app(state: ApiState) -> FastAPI:
         app.include_router(router)
     app.add_middleware(HeadAsGet)
     return app
+
+
+def settle_heap() -> None:
+    """Put everything alive now (the data state just loaded) out of the garbage collector's reach.
+
+    A full collection traverses every container it tracks; with a state loaded that is the price table's and the
+    mirror's lists (millions of references), a pause of hundreds of milliseconds for every request in flight
+    whenever enough objects outlive their request. Frozen (``gc.freeze``), the state is no longer traversed and a
+    collection scans only what requests made since: well under a millisecond. Called once the state is loaded
+    and after each refresh publishes a new one; unfreezing and collecting first frees what an old state left in
+    reference cycles (one full pause per refresh, not one every few thousand requests)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class CatalogApi(FastAPI):
