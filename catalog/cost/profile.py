@@ -429,7 +429,12 @@ def assemble(
     differ only in how they price a row.
     """
     costs = comparable_costs(rows)
-    keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in zip(rows, costs, strict=True)], key=_keys)
+    pairs = zip(rows, costs, strict=True)
+    plain = not filters.order and filters.sort == "price" and filters.preferred_min_throughput is None
+    if plain and filters.preferred_max_latency is None:  # ``sort_key`` of the common query, without a call a row
+        keyed = sorted([((c,), tie_order(r), r) for r, c in pairs], key=_keys)
+    else:
+        keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in pairs], key=_keys)
     ranked: list[RankedEndpoint] = []
     previous: tuple[Any, ...] | None = None
     rank = 0

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from catalog.errors import InputError
 from catalog.money import MILLION, canonical
 
+_ONE = Decimal(1)
 DEFAULT_FALLBACKS = 2  # endpoints after the cheapest in the suggested provider routing
 # The spec's ``reasoning_effort`` enum (chat request), strongest first.
 REASONING_EFFORTS = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
@@ -92,7 +93,9 @@ class WorkloadProfile:
         """The per-request usage counts (shares rounded half-even to whole tokens)."""
 
         def part(total: int, share: Decimal) -> int:
-            return int((total * share).quantize(Decimal(1), ROUND_HALF_EVEN))
+            if not share:
+                return 0  # most shares are 0: no Decimal to round (every ranking asks this)
+            return int((total * share).quantize(_ONE, ROUND_HALF_EVEN))
 
         cache_read = part(self.input_tokens, self.cache_hit)
         cache_write = min(part(self.input_tokens, self.cache_write), self.input_tokens - cache_read)
