@@ -222,3 +222,13 @@ def test_a_term_share_is_written_as_the_rounded_float() -> None:
         cases.append((rng.randint(0, total), total))
     for part, total in cases:
         assert _share_json(part, total) == orjson.dumps(round(part / total, 4)).decode(), (part, total)
+
+
+def test_reading_a_rows_cost_spells_that_amount_and_the_rest_when_read() -> None:
+    ranking = INDEX.rank(WorkloadProfile(20_000, 1_000, cache_hit=Decimal("0.8")), EndpointFilters(), model=MODEL)
+    row = ranking.ranked[-1]
+    assert "cost_per_request" not in row.__dict__ and "terms" not in row.__dict__  # nothing spelt by ranking
+    cost = row.cost_per_request
+    assert "terms" not in row.__dict__  # the cost alone
+    assert row.to_dict() == RankedEndpoint(**row.to_dict()).to_dict() and row.cost_per_request == cost
+    assert sum(row.terms.values()) == cost and row.workload_cost == cost  # one request: the workload is the cost

@@ -105,6 +105,9 @@ class RankedEndpoint:
             deferred = self.__dict__.get("_deferred")
             if deferred is None or name not in DEFERRED_FIELDS:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            if name == "cost_per_request":  # what most readers want (the site's index): that one alone
+                value = self.__dict__[name] = amount(deferred.total, deferred.scale)
+                return value
             self.__dict__.update(deferred.spell())
             return self.__dict__[name]
 
