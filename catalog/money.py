@@ -76,16 +76,17 @@ def canonical(value: Decimal | None) -> str:
 
 def units_text(units: int, scale: int) -> str:
     """``canonical`` of ``units`` of ``10**-scale`` USD, spelt from the integer without building a Decimal (the
-    API writes every amount of a ranking this way)."""
-    if units == 0:
-        return "0"
-    sign, digits = ("-", str(-units)) if units < 0 else ("", str(units))
+    API writes every amount of a ranking this way, dozens per answer: kept to a few string operations)."""
+    if units <= 0:
+        return "0" if units == 0 else "-" + units_text(-units, scale)
+    digits = str(units)
     if scale <= 0:
-        return sign + digits + "0" * -scale
-    if len(digits) <= scale:
-        digits = "0" * (scale - len(digits) + 1) + digits
-    whole, fraction = digits[:-scale], digits[-scale:].rstrip("0")
-    return f"{sign}{whole}.{fraction}" if fraction else sign + whole
+        return digits + "0" * -scale
+    cut = len(digits) - scale
+    if cut > 0:
+        fraction = digits[cut:].rstrip("0")
+        return f"{digits[:cut]}.{fraction}" if fraction else digits[:cut]
+    return "0." + ("0" * -cut + digits).rstrip("0")  # below 1: never a whole number (units > 0)
 
 
 def significant(value: Decimal, digits: int) -> Decimal:

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import uvicorn
 
-from catalog.api import ApiState, create_app
+from catalog.api import ApiState, create_app, settle_heap
 from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import StoreWriteError, SweepInterrupted
@@ -184,7 +184,13 @@ def run_service(
         with ctx.writing() as writer:
             api_reader = writer.cursor()
         api_state = ApiState(api_reader, options.db, stale_after=options.config.stale_after())
-        ctx.after_run = api_state.refresh
+
+        def after_run() -> None:
+            if api_state.refresh():
+                settle_heap()  # the new state out of the collector's reach (``catalog.api.settle_heap``)
+
+        ctx.after_run = after_run
+        settle_heap()
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
         token = secrets.token_urlsafe(24)

@@ -4,6 +4,8 @@ either accepts, and the same error for every query FastAPI refuses."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,9 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from catalog.api import ApiState, create_app
+from catalog.api import ApiState, create_app, settle_heap
+from catalog.api.deps import _query_names
 from catalog.api.routes import cheapest as route
 from catalog.cost.query import CHEAPEST
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
@@ -107,3 +111,73 @@ def test_the_one_pass_encoding_spells_what_jsonable_spells(replayed_template: Pa
                 expected = ranking.to_dict()
                 assert expected.pop("data") is not None
                 assert route._encoded(ranking) == orjson.dumps(jsonable(expected)), (as_of, model)
+
+
+def test_the_framework_free_path_answers_what_the_route_answers(replayed_template: Path) -> None:
+    """A plain one-model ``GET`` is answered before FastAPI (``fast_answer``); with that path off the route
+    answers: the same status, raw headers and body, cached or not, a 304 for a current ETag included."""
+    con = connect(replayed_template, read_only=True)
+    taken: list[bool] = []
+    real = route._fast
+
+    def counted(*args: Any) -> Any:
+        found = real(*args)
+        taken.append(found is not None)
+        return found
+
+    async def off(*args: Any) -> bool:
+        return False
+
+    found: dict[str, list[tuple[int, list[tuple[bytes, bytes]], bytes]]] = {}
+    try:
+        for way in ("fast", "route"):
+            with pytest.MonkeyPatch.context() as patch, use_clock(CLOCK):
+                patch.setattr(route, "_fast", counted)
+                if way == "route":
+                    patch.setattr(route, "fast_answer", off)
+                with TestClient(create_app(ApiState(con, replayed_template))) as client:
+                    responses = [client.get("/v1/cheapest", params=q) for q in [*QUERIES[:10], QUERIES[1]]]
+                    etag = responses[1].headers["etag"]
+                    for match in (etag, f"W/{etag}", '"other"', "*"):
+                        responses.append(
+                            client.get("/v1/cheapest", params=QUERIES[1], headers={"If-None-Match": match})
+                        )
+                    responses.append(client.head("/v1/cheapest", params=QUERIES[1]))
+                    found[way] = [(r.status_code, r.headers.raw, r.content) for r in responses]
+    finally:
+        con.close()
+    assert found["fast"] == found["route"]
+    statuses = [status for status, _, _ in found["fast"]]
+    assert statuses == [200] * 11 + [304, 304, 200, 304, 200]
+    # Most were answered by the fast path: not every model at once, nor a snapshot whose index is not built yet
+    # (the route builds it off the event loop), nor HEAD; a repeated query is, from the cache the route filled.
+    assert taken.count(True) >= 10 and taken[-5:] == [True] * 5
+    assert all(b"x-data-age" in dict(h) for _, h, _ in found["fast"])
+
+
+def test_the_fast_path_keys_its_cache_as_the_route_does() -> None:
+    """``cache_key`` keeps the route's own query parameters (its dependencies' included); the fast path keeps
+    the same ones, so the two fill and read one cache."""
+    (declared,) = [r for r in route.router.routes if getattr(r, "path", None) == "/v1/cheapest"]
+    assert isinstance(declared, APIRoute)
+    assert _query_names(declared) == route._KNOWN and {"model", "as_of", "input", "order"} <= route._KNOWN
+
+
+def test_settling_the_heap_frees_cycles_and_freezes_what_is_alive() -> None:
+    """``settle_heap`` (after a state loads or a refresh swaps one in) collects what is garbage, then freezes the
+    rest: a full collection no longer traverses it, so it cannot pause requests for the state's size."""
+
+    class Node:
+        pass
+
+    alive, dead = [Node()], Node()
+    dead.itself = dead  # type: ignore[attr-defined]  # a cycle only the collector frees
+    gone = weakref.ref(dead)
+    del dead
+    try:
+        settle_heap()
+        assert gone() is None  # collected before the freeze, not kept forever
+        assert gc.get_freeze_count() > 0 and not any(o is alive for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is alive for o in gc.get_objects())  # tracked again once unfrozen

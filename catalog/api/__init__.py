@@ -1,6 +1,6 @@
 """The read-only HTTP query API (``catalog serve``; mounted by ``catalog up``)."""
 
-from catalog.api.app import create_app
+from catalog.api.app import create_app, settle_heap
 from catalog.api.state import ApiState
 
-__all__ = ["ApiState", "create_app"]
+__all__ = ["ApiState", "create_app", "settle_heap"]

@@ -10,6 +10,7 @@ area, and reach the state through a dependency (``catalog.api.deps.State``); the
 
 from __future__ import annotations
 
+import gc
 import html
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import __version__
 from catalog.api import errors
-from catalog.api.routes import ROUTERS
+from catalog.api.routes import ROUTERS, cheapest
 from catalog.api.state import ApiState
 
 
 def create_app(state: ApiState) -> FastAPI:
     """The API over ``state``. ``catalog serve`` runs it alone; ``catalog up`` mounts it beside its own routes."""
-    app = FastAPI(
+    app = CatalogApi(
         title="OpenRouter price catalog",
         version=__version__,
         description=(
@@ -74,19 +75,62 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        policy = DOCS_POLICY if path == "/docs" or path.startswith("/docs/") else API_POLICY
-        extra = [
-            (b"content-security-policy", policy.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-        ]
+        docs = path == "/docs" or path.startswith("/docs/")
+        await self.app(scope, receive, secured(send, DOCS_HEADERS if docs else API_HEADERS))
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
 
-        await self.app(scope, receive, with_headers)
+def _security_headers(policy: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-security-policy", policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+DOCS_HEADERS = _security_headers(DOCS_POLICY)
+API_HEADERS = _security_headers(API_POLICY)
+
+
+def secured(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``extra`` headers added to the response start (the fast path gets them as the router does)."""
+
+    async def with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    return with_headers
+
+
+def settle_heap() -> None:
+    """Put everything alive now (the data state just loaded) out of the garbage collector's reach.
+
+    A full collection traverses every container it tracks; with a state loaded that is the price table's and the
+    mirror's lists (millions of references), a pause of hundreds of milliseconds for every request in flight
+    whenever enough objects outlive their request. Frozen (``gc.freeze``), the state is no longer traversed and a
+    collection scans only what requests made since: well under a millisecond. Called once the state is loaded
+    and after each refresh publishes a new one; unfreezing and collecting first frees what an old state left in
+    reference cycles (one full pause per refresh, not one every few thousand requests)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class CatalogApi(FastAPI):
+    """The API app: a plain ``GET /v1/cheapest`` is answered before the middleware and the router
+    (``catalog.api.routes.cheapest.fast_answer``: the same answer, a fraction of the time per request), every
+    other request as FastAPI answers it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/v1/cheapest"
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+            and await cheapest.fast_answer(self.state.catalog, scope, secured(send, API_HEADERS))
+        ):
+            return
+        await super().__call__(scope, receive, send)
 
 
 class HeadAsGet:

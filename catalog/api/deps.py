@@ -72,11 +72,21 @@ def data_headers(state: View, age: DataAge | None = None) -> dict[str, str]:
     return headers
 
 
+_AGES_KEPT = 64
+_age_members: dict[DataAge | None, bytes] = {}
+
+
 def with_data(body: bytes, age: DataAge | None) -> bytes:
     """A JSON object's bytes with ``"data"`` (the ``DataAge``) and ``"stale"`` appended as its last members."""
-    stale = b"true" if age is not None and age.stale else b"false"
-    data = orjson.dumps(age.to_dict()) if age is not None else b"null"
-    return b"".join((body[:-1], b',"data":', data, b',"stale":', stale, b"}"))
+    members = _age_members.get(age)
+    if members is None:  # one per data state and second of age: every answer of that second shares it
+        stale = b"true" if age is not None and age.stale else b"false"
+        data = orjson.dumps(age.to_dict()) if age is not None else b"null"
+        members = b"".join((b',"data":', data, b',"stale":', stale, b"}"))
+        if len(_age_members) >= _AGES_KEPT:
+            _age_members.clear()
+        _age_members[age] = members
+    return body[:-1] + members
 
 
 async def respond(

@@ -58,7 +58,7 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
     """
     import uvicorn
 
-    from catalog.api import ApiState, create_app
+    from catalog.api import ApiState, create_app, settle_heap
     from catalog.asgi_server import bind, http_url, serve_config
     from catalog.settings import db_path
     from catalog.store.db import connect_for_reading
@@ -76,6 +76,7 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
             err=True,
         )
     config = serve_config(create_app(state), timeout_graceful_shutdown=2)
+    settle_heap()  # the loaded state out of the collector's reach: no full-collection pause under load
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

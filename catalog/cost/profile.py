@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
 
@@ -104,6 +105,9 @@ class RankedEndpoint:
             deferred = self.__dict__.get("_deferred")
             if deferred is None or name not in DEFERRED_FIELDS:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            if name == "cost_per_request":  # what most readers want (the site's index): that one alone
+                value = self.__dict__[name] = amount(deferred.total, deferred.scale)
+                return value
             self.__dict__.update(deferred.spell())
             return self.__dict__[name]
 
@@ -111,16 +115,24 @@ class RankedEndpoint:
 _RANKED_FIELDS = tuple(f.name for f in fields(RankedEndpoint))
 # The fields of a ``RankedEndpoint`` made by a ranking that are spelt on first read (``CostUnits``).
 DEFERRED_FIELDS = frozenset(
-    ("cost_per_million_tokens", "workload_cost", "base_per_request", "saving_per_request", "terms", "term_shares")
+    (
+        "cost_per_request",
+        "cost_per_million_tokens",
+        "workload_cost",
+        "base_per_request",
+        "saving_per_request",
+        "terms",
+        "term_shares",
+    )
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CostUnits:
+class CostUnits(NamedTuple):
     """What one request costs at an endpoint in integer units of ``10**-scale`` USD: the total, the
     undiscounted base (None: none), each term's cost (``catalog.cost.engine.TERMS`` order, named by
     ``names``), the request's tokens and the workload's request count. ``spell`` gives the
-    ``DEFERRED_FIELDS`` exactly as Decimals."""
+    ``DEFERRED_FIELDS`` exactly as Decimals. (A named tuple: a ranking makes one per endpoint, and a tuple
+    is made in a third of a frozen dataclass's time.)"""
 
     total: int
     base: int | None
@@ -132,7 +144,9 @@ class CostUnits:
 
     def dominant(self) -> list[tuple[str, int]]:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
-        return sorted(((k, v) for k, v in zip(self.names, self.parts, strict=False) if v), key=_second, reverse=True)
+        pairs = [(k, v) for k, v in zip(self.names, self.parts, strict=False) if v]
+        pairs.sort(key=_second, reverse=True)  # reverse keeps equal ones in their order, as ``sorted`` does
+        return pairs
 
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
@@ -160,6 +174,7 @@ class CostUnits:
         cost = amount(total, scale)
         dominant = self.dominant()
         return {
+            "cost_per_request": cost,
             "cost_per_million_tokens": per_million_units(total, self.tokens, scale),
             "workload_cost": cost if self.requests == 1 else amount(total * self.requests, scale),
             "base_per_request": None if base is None else cost if base == total else amount(base, scale),
@@ -169,13 +184,13 @@ class CostUnits:
         }
 
 
-def _second(pair: tuple[str, int]) -> int:
-    return pair[1]
+_second = operator.itemgetter(1)
 
 
 def ranked_row(fixed: dict[str, Any], cost: int, deferred: CostUnits, overrides_applied: int) -> RankedEndpoint:
-    """A ranked row (rank 0 until ``assemble`` orders it): the workload-independent ``fixed`` fields, the cost
-    per request (``cost`` units), and the rest of the amounts spelt from ``deferred`` when first read.
+    """A ranked row (rank 0 until ``assemble`` orders it): the workload-independent ``fixed`` fields, and the
+    amounts spelt from ``deferred`` when first read (``cost``, its total, is what a ranking orders by:
+    ``assemble`` and the explanation compare the integers, so an answer spells no amount it does not send).
 
     Filled in place rather than through the 25-argument ``__init__`` of a frozen dataclass, which alone took
     most of a ranking's time."""
@@ -183,10 +198,21 @@ def ranked_row(fixed: dict[str, Any], cost: int, deferred: CostUnits, overrides_
     values = row.__dict__
     values.update(fixed)
     values["rank"] = 0
-    values["cost_per_request"] = amount(cost, deferred.scale)
     values["overrides_applied"] = overrides_applied
     values["_deferred"] = deferred
+    values["_fixed"] = fixed
     return row
+
+
+def row_sources(row: RankedEndpoint) -> tuple[dict[str, Any], CostUnits, int] | None:
+    """What ``ranked_row`` made ``row`` from: its ``fixed`` fields (the dictionary itself, shared by every
+    ranking of the same index), its ``CostUnits`` and its override mask; None for a row made otherwise.
+    ``catalog.cost.ranking_json`` writes a row's JSON from these."""
+    values = row.__dict__
+    fixed, units = values.get("_fixed"), values.get("_deferred")
+    if fixed is None or not isinstance(units, CostUnits):
+        return None
+    return fixed, units, values["overrides_applied"]
 
 
 @overload
@@ -317,8 +343,40 @@ def _missing_last(value: float | None, descending: bool) -> tuple[bool, float]:
     return (False, -value if descending else value)
 
 
-def sort_key(row: RankedEndpoint, filters: EndpointFilters) -> tuple[Any, ...]:
-    """The key whose exact equality makes a tie (see the module docstring)."""
+def comparable_costs(rows: list[RankedEndpoint]) -> list[int] | list[Decimal]:
+    """Each row's cost per request, to compare and order: the exact integer units when every row keeps them
+    at one scale (rows of one ranking: nothing is spelt), else the ``Decimal`` amounts. Either orders and ties
+    the rows exactly as ``cost_per_request`` does."""
+    units = [row.__dict__.get("_deferred") for row in rows]
+    if units and isinstance(units[0], CostUnits):
+        scale = units[0].scale
+        if all(isinstance(u, CostUnits) and u.scale == scale for u in units):
+            return [u.total for u in units]  # type: ignore[union-attr]  # all CostUnits: checked above
+    return [row.cost_per_request for row in rows]
+
+
+def _cost_text(row: RankedEndpoint) -> str:
+    """``canonical(row.cost_per_request)``, from the row's integers when it keeps them."""
+    units = row.__dict__.get("_deferred")
+    if isinstance(units, CostUnits) and "cost_per_request" not in row.__dict__:
+        return units_text(units.total, units.scale)
+    return canonical(row.cost_per_request)
+
+
+def _cost_amount(row: RankedEndpoint) -> Decimal:
+    """``row.cost_per_request`` without spelling the row's other amounts."""
+    units = row.__dict__.get("_deferred")
+    if isinstance(units, CostUnits) and "cost_per_request" not in row.__dict__:
+        return amount(units.total, units.scale)
+    return row.cost_per_request
+
+
+def sort_key(row: RankedEndpoint, filters: EndpointFilters, cost: Any = None) -> tuple[Any, ...]:
+    """The key whose exact equality makes a tie (see the module docstring). ``cost``: the row's cost as
+    ``comparable_costs`` gives it (default: ``cost_per_request``)."""
+    plain = not filters.order and filters.sort == "price" and filters.preferred_min_throughput is None
+    if plain and filters.preferred_max_latency is None:
+        return (row.cost_per_request if cost is None else cost,)  # the common query: by cost alone
     key: list[Any] = []
     if filters.order:
         wanted = [name.lower() for name in filters.order]
@@ -338,17 +396,22 @@ def sort_key(row: RankedEndpoint, filters: EndpointFilters) -> tuple[Any, ...]:
         key.append(_missing_last(row.throughput_p50, descending=True))
     elif filters.sort == "latency":
         key.append(_missing_last(row.latency_p50, descending=False))
-    key.append(row.cost_per_request)
+    key.append(row.cost_per_request if cost is None else cost)
     return tuple(key)
 
 
 def tie_order(row: RankedEndpoint) -> tuple[Any, ...]:
     """The documented order among equal sort keys: uptime desc, throughput desc (missing last), key asc."""
+    uptime, throughput = row.uptime_last_1d, row.throughput_p50  # as _missing_last(…, descending=True), inline
     return (
-        _missing_last(row.uptime_last_1d, descending=True),
-        _missing_last(row.throughput_p50, descending=True),
+        _MISSING if uptime is None else (False, -uptime),
+        _MISSING if throughput is None else (False, -throughput),
         row.endpoint_key,
     )
+
+
+_MISSING = (True, 0.0)
+_keys = operator.itemgetter(0, 1)
 
 
 def assemble(
@@ -368,7 +431,13 @@ def assemble(
     Both the index (``RankIndex.rank``) and the engine reference (``rank_with_engine``) end here, so they can
     differ only in how they price a row.
     """
-    keyed = sorted(((sort_key(r, filters), tie_order(r), r) for r in rows), key=lambda t: (t[0], t[1]))
+    costs = comparable_costs(rows)
+    pairs = zip(rows, costs, strict=True)
+    plain = not filters.order and filters.sort == "price" and filters.preferred_min_throughput is None
+    if plain and filters.preferred_max_latency is None:  # ``sort_key`` of the common query, without a call a row
+        keyed = sorted([((c,), tie_order(r), r) for r, c in pairs], key=_keys)
+    else:
+        keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in pairs], key=_keys)
     ranked: list[RankedEndpoint] = []
     previous: tuple[Any, ...] | None = None
     rank = 0
@@ -453,25 +522,29 @@ def _explain(
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
     shares = ", ".join(f"{k} {v:.0%}" for k, v in list(_term_shares(win).items())[:3]) or "nothing (free)"
-    tied = [r for r in ranked if r.rank == 1]
-    if ties > 1 and len({r.cost_per_request for r in tied}) == 1:
+    costs: list[Any] = comparable_costs(ranked)  # exact: integers when the rows keep them (nothing spelt)
+    least = costs[0]
+    if ties > 1 and len({c for r, c in zip(ranked, costs, strict=True) if r.rank == 1}) == 1:
+        tied = [r for r in ranked if r.rank == 1]
         names = ", ".join(_label(r, many) for r in tied[:3]) + (" …" if ties > 3 else "")
-        text = f"{ties} endpoints tie at ${canonical(win.cost_per_request)} per request ({names}; {shares})"
+        text = f"{ties} endpoints tie at ${_cost_text(win)} per request ({names}; {shares})"
     else:
-        text = f"{_label(win, True)} costs ${canonical(win.cost_per_request)} per request ({shares})"
+        text = f"{_label(win, True)} costs ${_cost_text(win)} per request ({shares})"
     if filters.sort != "price":
         text += f"; ranked by {filters.sort} p50 from the latest telemetry, cost breaking ties"
-    dearer = next((r for r in ranked if r.cost_per_request > win.cost_per_request), None)
-    if dearer is not None and dearer.cost_per_request:
-        a, b = win.cost_per_request, dearer.cost_per_request
+    found = next((i for i, c in enumerate(costs) if c > least), None)
+    if found is not None and costs[found]:
+        dearer = ranked[found]
+        a, b = _cost_amount(win), _cost_amount(dearer)
         # The term where the next dearer endpoint loses the most explains the ordering best.
         diffs = _term_gaps(dearer, win)
-        text += f"; {_less(a, b)} {_label(dearer, many)} (${canonical(b)})"
+        text += f"; {_less(a, b)} {_label(dearer, many)} (${_cost_text(dearer)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
-    cheapest = min(ranked, key=lambda r: r.cost_per_request)
-    if cheapest.cost_per_request < win.cost_per_request:
-        text += f"; the cheapest is {_label(cheapest, many)} at ${canonical(cheapest.cost_per_request)}"
+    lowest = min(range(len(costs)), key=costs.__getitem__)  # the first of the lowest, as ``min`` picks
+    if costs[lowest] < least:
+        cheapest = ranked[lowest]
+        text += f"; the cheapest is {_label(cheapest, many)} at ${_cost_text(cheapest)}"
     if profile.cache_hit:
         text += f"; {profile.cache_hit:%} of input is a cache hit, so cache-read prices weigh in"
     return text
@@ -504,7 +577,7 @@ def provider_routing(
         routing["only"] = list(filters.providers)
     if filters.exclude_providers:
         routing["ignore"] = list(filters.exclude_providers)
-    if filters.max_price:
+    if filters.has_caps:
         routing["max_price"] = {key: canonical(cap) for key, cap in filters.max_price.items()}
     if filters.sort != "price":
         routing["sort"] = filters.sort
@@ -537,12 +610,16 @@ def _share(units: int) -> Decimal:
     return amount(units, SHARE_DIGITS)
 
 
-def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:
-    """The expected cost of one request under OpenRouter's price-weighted load balancing (``DefaultRouting``).
+DEFAULT_ROUTING_WEIGHTING = (
+    "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
+    "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "
+    "is the price it pays there"
+)
 
-    Over the ranked endpoints priced on their own listing whose status was ok (0) or unrecorded at ``as_of``:
-    the filters the caller set apply to default routing too, and status 0 stands for "no recent outage".
-    """
+
+def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, int, int, dict[str, int]] | None:
+    """``default_routing`` in integers: the expected cost and the saving (units of ``10**-scale`` USD), the
+    saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths."""
     pool = [r for r in ranked if r.price_source == "endpoint" and r.status in (0, None)]
     if not pool:
         return None
@@ -560,16 +637,26 @@ def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting 
     for row, weight in zip(pool, weights, strict=True):
         shares[row.tag] = shares.get(row.tag, 0) + weight
     saving_units = expected_units - min(costs)
-    percent = amount(half_even(100 * 100 * saving_units, expected_units), 2) if expected_units else Decimal(0)
+    percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
+    spread = {tag: half_even(10**SHARE_DIGITS * w, total) for tag, w in shares.items()}
+    return expected_units, saving_units, percent, len(pool), spread
+
+
+def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:
+    """The expected cost of one request under OpenRouter's price-weighted load balancing (``DefaultRouting``).
+
+    Over the ranked endpoints priced on their own listing whose status was ok (0) or unrecorded at ``as_of``:
+    the filters the caller set apply to default routing too, and status 0 stands for "no recent outage".
+    """
+    found = routing_units(ranked, scale)
+    if found is None:
+        return None
+    expected_units, saving_units, percent, endpoints, shares = found
     return DefaultRouting(
         expected_cost_per_request=amount(expected_units, scale),
         saving_per_request=amount(saving_units, scale),
-        saving_percent=percent,
-        endpoints=len(pool),
-        shares={tag: _share(half_even(10**SHARE_DIGITS * w, total)) for tag, w in shares.items()},
-        weighting=(
-            "weights 1/c² of each endpoint's cost c for one request of this workload (exact, discounts and "
-            "overrides applied): OpenRouter weights by the inverse square of price, and this request's own cost "
-            "is the price it pays there"
-        ),
+        saving_percent=amount(percent, 2) if expected_units else Decimal(0),
+        endpoints=endpoints,
+        shares={tag: _share(units) for tag, units in shares.items()},
+        weighting=DEFAULT_ROUTING_WEIGHTING,
     )

@@ -263,6 +263,23 @@ def build_query(values: Mapping[str, Any], number: Callable[[str, Param], Decima
         elif param.invert:
             value = not value
         parts[param.target][param.field] = value
-    return CheapestQuery(
-        WorkloadProfile(**parts["profile"]), EndpointFilters(**parts["filters"]), parts["routing"]["fallbacks"]
-    )
+    return CheapestQuery(WorkloadProfile(**parts["profile"]), _filters(parts["filters"]), parts["routing"]["fallbacks"])
+
+
+_FILTERS_KEPT = 1024
+_filters_made: dict[tuple[Any, ...], EndpointFilters] = {}
+
+
+def _filters(values: dict[str, Any]) -> EndpointFilters:
+    """``EndpointFilters(**values)``, made once per distinct values: filters are immutable, and the queries a
+    server answers ask for the same few (a program varies its token counts, not its filters). A float or an
+    amount is told apart by its text too (``-0.0`` from ``0.0``, ``1.0`` from ``1``), so a filter shared between
+    two queries is one either of them would have made."""
+    key = tuple((v.__class__, str(v)) if isinstance(v, float | Decimal) else v for v in values.values())
+    found = _filters_made.get(key)
+    if found is None:
+        found = EndpointFilters(**values)  # an invalid value raises here, every time: nothing is kept
+        if len(_filters_made) >= _FILTERS_KEPT:
+            _filters_made.clear()
+        _filters_made[key] = found
+    return found

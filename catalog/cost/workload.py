@@ -15,6 +15,7 @@ from typing import Any, Literal
 from catalog.errors import InputError
 from catalog.money import MILLION, canonical
 
+_ONE = Decimal(1)
 DEFAULT_FALLBACKS = 2  # endpoints after the cheapest in the suggested provider routing
 # The spec's ``reasoning_effort`` enum (chat request), strongest first.
 REASONING_EFFORTS = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
@@ -92,7 +93,9 @@ class WorkloadProfile:
         """The per-request usage counts (shares rounded half-even to whole tokens)."""
 
         def part(total: int, share: Decimal) -> int:
-            return int((total * share).quantize(Decimal(1), ROUND_HALF_EVEN))
+            if not share:
+                return 0  # most shares are 0: no Decimal to round (every ranking asks this)
+            return int((total * share).quantize(_ONE, ROUND_HALF_EVEN))
 
         cache_read = part(self.input_tokens, self.cache_hit)
         cache_write = min(part(self.input_tokens, self.cache_write), self.input_tokens - cache_read)
@@ -112,9 +115,17 @@ class WorkloadProfile:
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in _shallow_items(self)}
 
 
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def _shallow_items(obj: Any) -> list[tuple[str, Any]]:
-    """A flat dataclass's (name, value) pairs. Not ``asdict``: it deep-copies, a cost every API answer paid."""
-    return [(f.name, getattr(obj, f.name)) for f in fields(obj)]
+    """A flat dataclass's (name, value) pairs. Not ``asdict``: it deep-copies, a cost every API answer paid;
+    the names are read from ``fields`` once per class (every answer lists its profile and filters)."""
+    names = _field_names.get(obj.__class__)
+    if names is None:
+        names = _field_names[obj.__class__] = tuple(f.name for f in fields(obj))
+    values = obj.__dict__
+    return [(name, values[name]) for name in names]
 
 
 def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:

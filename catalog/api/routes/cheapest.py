@@ -26,19 +26,35 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from catalog.api import schemas
-from catalog.api.deps import ERRORS, AsOf, State, answer, cache_key, decimal, encode, instant, resolve
+from catalog.api.deps import (
+    ERRORS,
+    AsOf,
+    State,
+    answer,
+    cache_key,
+    data_headers,
+    decimal,
+    encode,
+    etag_matches,
+    instant,
+    resolve,
+    with_data,
+)
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState, View
 from catalog.cost.profile import Ranking
 from catalog.cost.query import CHEAPEST, CheapestQuery, Param, build_query
 from catalog.cost.ranker import RankIndex
+from catalog.cost.ranking_json import encode_ranking
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
@@ -188,10 +204,80 @@ def _build(state: View, asked: Asked, at: datetime, model_id: str | None) -> byt
 
 
 def _encoded(ranking: Ranking) -> bytes:
-    """The answer's JSON without ``data`` (appended per response, with ``stale``)."""
+    """The answer's JSON without ``data`` (appended per response, with ``stale``): written from the ranking's
+    integers and per-endpoint pieces (``catalog.cost.ranking_json``) when its rows are the index's."""
+    fast = encode_ranking(ranking)
+    if fast is not None:
+        return fast
     body = ranking.to_dict(spelt=True)
     body.pop("data", None)
     return encode(body)
+
+
+_PATH = "/v1/cheapest"
+_KNOWN = frozenset(_DEFAULTS)  # the route's query parameters: what ``cache_key`` keeps of a query
+_JSON = (b"content-type", b"application/json")
+
+
+def _name(item: tuple[str, str]) -> str:
+    return item[0]
+
+
+async def fast_answer(api: ApiState, scope: Scope, send: Send) -> bool:
+    """Answer a plain ``GET /v1/cheapest`` for one model whose rank index is ready, beside the framework (the
+    app calls this before its middleware and router); True when it sent the answer.
+
+    The same bytes and headers as the route, from the same steps (``plain_values``, ``build_query``,
+    ``instant``, ``resolve``, the state's response cache under the route's ``cache_key``, ``_encoded``,
+    ``answer``), without the framework's per-request objects. Whatever it does not answer here — a query that
+    is not plain, every model at once, an index still building, any error — it leaves to the route (False,
+    nothing sent), which answers it as it always did: errors keep their one shape and status."""
+    raw = scope["query_string"]
+    if not raw.isascii():
+        return False
+    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
+    values = plain_values(items)
+    if values is None or values["model"] is None:
+        return False
+    try:
+        found = _fast(api, scope, items, values)
+    except Exception:  # the route answers it: the same error, in the API's one shape
+        return False
+    if found is None:
+        return False
+    status, headers, body = found
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return True
+
+
+def _fast(
+    api: ApiState, scope: Scope, items: list[tuple[str, str]], values: dict[str, Any]
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """``_cheapest`` without the framework: the status, raw headers and body ``answer`` would send."""
+    query = build_query(values, lambda text, param: decimal(text, param.name))
+    state = api.pin()
+    at = instant(values["as_of"], state, "as_of")
+    model_id = resolve(state, values["model"])
+    if state.table is None:
+        return None
+    key = (_PATH, tuple(sorted([item for item in items if item[0] in _KNOWN], key=_name)))
+    body = state.lookup(key)
+    if body is None:
+        generation = state.generation
+        index = state.ready_index(at)
+        if index is None:
+            return None
+        body = _encoded(_rank(index, Asked(model_id, query, values["as_of"]), at, model_id))
+        state.keep(key, body, generation)
+    age = state.data_age(at)
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in data_headers(state, age).items()]
+    match = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
+    if match is not None and etag_matches(match.decode("latin-1"), state.etag):
+        return 304, headers, b""
+    body = with_data(body, age)
+    headers += [(b"content-length", str(len(body)).encode()), _JSON]
+    return 200, headers, body
 
 
 class CheapestRoute(APIRoute):

@@ -1,0 +1,205 @@
+"""A ranking's JSON bytes for the API, written straight from its integers and from per-endpoint pieces kept
+across requests: the same bytes as encoding ``Ranking.to_dict()`` (without ``data``) the general way.
+
+An uncached ``/v1/cheapest`` answer spent most of its time building a dictionary of 25 fields per ranked row
+and spelling every amount through a ``Decimal``. Here:
+
+* the fields of a row that do not depend on the workload (ids, names, limits, telemetry, the sheet's discount
+  and ``valid_from``) are encoded once per candidate endpoint (``_pieces``, kept while the index that made the
+  row keeps its ``fixed`` dictionary alive) and spliced around the amounts;
+* the amounts are spelt from the exact integers the index priced the row with (``CostUnits``), as
+  ``catalog.money.units_text`` spells them (``canonical`` of the same amount, without a ``Decimal``);
+* default routing is priced in integers (``catalog.cost.profile.routing_units``) and spelt the same way.
+
+A ranking whose rows were not made by the index (the batch engine's, or one whose rows were read and changed)
+is not spelt here: ``encode_ranking`` returns None and the caller encodes ``to_dict()`` as before. Tests compare
+the two encodings byte for byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import threading
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from catalog.cost.profile import (
+    DEFAULT_ROUTING_WEIGHTING,
+    SHARE_DIGITS,
+    CostUnits,
+    Ranking,
+    routing_units,
+)
+from catalog.cost.workload import EndpointFilters
+from catalog.money import canonical, units_text
+from catalog.times import iso
+
+_second = operator.itemgetter(1)
+_HEAD = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length")
+_TAIL = ("price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
+         "latency_p50", "throughput_p50", "price_source")  # fmt: skip
+_PIECES_KEPT = 16384  # candidates' pieces kept (the 8 indexes a state keeps have about a thousand each)
+_FILTERS_KEPT = 1024  # filters objects whose JSON is kept (a server sees few distinct ones)
+
+# Per candidate (its ``fixed`` dictionary, by identity): the JSON text before the amounts, the discount, and
+# after the terms. The dictionary is kept beside its pieces, so its id cannot be reused while they are.
+_pieces_of: dict[int, tuple[dict[str, Any], str, str, str]] = {}
+_pieces_lock = threading.Lock()
+_tags: dict[str, str] = {}
+_filters_of: dict[int, tuple[EndpointFilters, str]] = {}  # by identity, the object kept beside its text
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _json(value: Any) -> str:
+    """``value``'s JSON as the API's one-pass encoder writes it (``catalog.api.deps.encode``), as text."""
+    return orjson.dumps(value, default=_exact, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+def _members(fixed: dict[str, Any], names: tuple[str, ...]) -> str:
+    return _json({name: fixed[name] for name in names})[1:-1]
+
+
+def _pieces(fixed: dict[str, Any]) -> tuple[dict[str, Any], str, str, str]:
+    found = _pieces_of.get(id(fixed))
+    if found is not None and found[0] is fixed:
+        return found
+    made = (fixed, _members(fixed, _HEAD), _json(fixed["discount"]), _members(fixed, _TAIL))
+    with _pieces_lock:
+        if len(_pieces_of) >= _PIECES_KEPT:
+            _pieces_of.clear()  # pieces of indexes long replaced: start over rather than track their age
+        _pieces_of[id(fixed)] = made
+    return made
+
+
+def _filters(filters: EndpointFilters) -> str:
+    """The filters' JSON: one text per filters object (``build_query`` shares one among equal queries)."""
+    found = _filters_of.get(id(filters))
+    if found is None or found[0] is not filters:
+        found = (filters, _json(filters.to_dict()))
+        with _pieces_lock:
+            if len(_filters_of) >= _FILTERS_KEPT:
+                _filters_of.clear()
+            _filters_of[id(filters)] = found
+    return found[1]
+
+
+def _tag(tag: str) -> str:
+    """A tag's JSON string (the tags of every index are a few thousand: kept once written)."""
+    text = _tags.get(tag)
+    if text is None:
+        if len(_tags) >= _PIECES_KEPT:
+            _tags.clear()
+        text = _tags[tag] = _json(tag)
+    return text
+
+
+@functools.cache
+def _share(units: int) -> str:
+    """A default-routing share of ``units`` ten-thousandths (at most 10,001 of them)."""
+    return units_text(units, SHARE_DIGITS)
+
+
+# ``round(k / 10**4, 4)`` for every share a term can have, as its JSON (the float's shortest text).
+_SHARES = [orjson.dumps(k / 10**4).decode() for k in range(10**4 + 1)]
+
+
+def _share_json(part: int, total: int) -> str:
+    """``round(part / total, 4)`` as JSON (``CostUnits.shares``), for ``0 <= part <= total``, ``total > 0``.
+
+    In integers: ``part / total`` to four places, up from a half, is the rounded float's whenever the exact
+    ratio is further from the half than the float ``part / total`` can be from the ratio (2**-53 of it, at most
+    1): the float and the ratio are then on the same side of it. Nearer than that (a few in 10**9, as at an
+    exact half), the float itself is rounded, as ``round`` does."""
+    whole, rest = divmod(part * 10**4, total)
+    gap = 2 * rest - total
+    if (gap if gap > 0 else -gap) * 2**30 > total:
+        return _SHARES[whole + 1 if gap > 0 else whole]
+    return orjson.dumps(round(part / total, 4)).decode()
+
+
+def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
+    """One ranked row's JSON (``RankedEndpoint.to_dict`` order), its amounts spelt as ``CostUnits.texts``."""
+    pieces = _pieces_of.get(id(fixed))
+    if pieces is None or pieces[0] is not fixed:
+        pieces = _pieces(fixed)
+    total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
+    cost = units_text(total, scale)
+    if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
+        per_m, rest = divmod(total * 10**18, tokens * 10**scale)
+        if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and per_m % 2):
+            per_m += 1
+        per_m_text = f'"{units_text(per_m, 12)}"'
+    else:
+        per_m_text = "null"
+    workload = cost if units.requests == 1 else units_text(total * units.requests, scale)
+    if base is None:
+        base_text = saving = "null"
+    elif base == total:
+        base_text, saving = f'"{cost}"', '"0"'
+    else:
+        base_text, saving = f'"{units_text(base, scale)}"', f'"{units_text(base - total, scale)}"'
+    terms: list[str] = []
+    shares: list[str] = []
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
+    for name, part in sorted(filter(_second, zip(units.names, units.parts, strict=False)), key=_second, reverse=True):
+        # The engine's plain identifiers: nothing in a name needs escaping.
+        terms.append(f'"{name}":"{cost if part == total else units_text(part, scale)}"')
+        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
+    return (
+        f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},'
+        f'"workload_cost":"{workload}","base_per_request":{base_text},"saving_per_request":{saving},'
+        f'"discount":{pieces[2]},"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},'
+        f'"overrides_applied":{mask},{pieces[3]}}}'
+    )
+
+
+def _default_routing(ranking: Ranking) -> str:
+    """``default_routing``'s JSON, priced in integers (as ``Ranking.default_routing`` prices it)."""
+    if "default_routing" in ranking.__dict__ or ranking.model is None:
+        value = ranking.default_routing
+        return _json(value.to_dict() if value is not None else None)
+    found = routing_units(ranking.ranked, ranking.scale)
+    if found is None:
+        return "null"
+    expected, saving, percent, endpoints, shares = found
+    scale = ranking.scale
+    spelt = ",".join(f'{_tag(tag)}:"{_share(units)}"' for tag, units in shares.items())
+    return (
+        f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
+        f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
+        f'"shares":{{{spelt}}},"weighting":{_json(DEFAULT_ROUTING_WEIGHTING)}}}'
+    )
+
+
+def encode_ranking(ranking: Ranking) -> bytes | None:
+    """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
+    popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
+    rows: list[str] = []
+    for row in ranking.ranked:
+        values = row.__dict__  # ``row_sources``, inline: ten rows an answer
+        fixed, units = values.get("_fixed"), values.get("_deferred")
+        if fixed is None or units is None or units.__class__ is not CostUnits:
+            return None
+        rows.append(_row(values["rank"], fixed, units, values["overrides_applied"]))
+    text = (
+        f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
+        f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
+        f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
+        f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
+        f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
+    )
+    return text.encode()
+
+
+__all__ = ["encode_ranking"]
