@@ -14,12 +14,16 @@ import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from helpers import run_cli
 
+import catalog.client.client as client_module
 from catalog.bundle import spec_schema, spec_schemas
+from catalog.cli.gen import usd
 from catalog.client import AsyncClient, Client
 from catalog.client.options import (
     CHECKS,
@@ -31,9 +35,10 @@ from catalog.client.options import (
     cached_text,
     json_schema,
 )
+from catalog.client.request import build_request
 from catalog.client.structured import StructuredOutputError, first_violation
 from catalog.errors import InputError
-from catalog.fake import FakeOpenRouter, MemorySource, memory_day, serve_in_thread
+from catalog.fake import ECHO_PRICING, FakeOpenRouter, MemorySource, memory_day, serve_in_thread
 
 SCHEMA = {
     "type": "object",
@@ -320,3 +325,83 @@ def test_a_reply_that_is_not_json_says_so(echo: str) -> None:
     assert generation.text == "not json at all"
     with pytest.raises(StructuredOutputError, match="the reply is not JSON"):
         generation.parsed  # noqa: B018
+
+
+# --- catalog gen: the flags, and the offline demo (item 5) --------------------------------------------------------
+
+
+def _echo_cost(prompt_tokens: int, completion_tokens: int) -> Decimal:
+    """What the echo bills, from its published price sheet (not from the client's arithmetic)."""
+    return prompt_tokens * Decimal(ECHO_PRICING["prompt"]) + completion_tokens * Decimal(ECHO_PRICING["completion"])
+
+
+def test_usd_prints_exact_decimals_without_trailing_zeros() -> None:
+    assert usd(Decimal("0.00001200000000000000000")) == "$0.000012"
+    assert usd(Decimal("0E-23")) == "$0"
+    assert usd(Decimal("-1E-6")) == "-$0.000001"
+    assert usd(Decimal("12.50")) == "$12.5"
+
+
+def test_the_offline_demo_prices_the_echo_from_a_synced_history() -> None:
+    ran = run_cli("gen", "hi there", "-m", "echo/echo", "--fake")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "hi there\n"
+    cost = usd(_echo_cost(2, 2))
+    assert f"cost {cost}, billed {cost} (difference $0)" in ran.stderr, ran.stderr
+
+
+def test_gen_flags_reach_the_body_and_a_structured_reply_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validator: jsonschema.protocols.Validator
+) -> None:
+    built: list[dict[str, Any]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        request = build_request(*args, **kwargs)
+        built.append(request.body)
+        return request
+
+    monkeypatch.setattr(client_module, "build_request", recording)
+    schema_file = tmp_path / "colours.json"
+    schema_file.write_text(json.dumps(SCHEMA))
+    prompt = '{"colours": ["green"], "count": 1}'
+    flags = ["--json-schema", str(schema_file), "--temperature", "0.5", "--top-p", "0.9", "--seed", "3"]
+    flags += ["--stop", "END", "--max-tokens", "50", "--reasoning-effort", "low", "--provider-order", "echo,b"]
+    flags += ["--no-fallbacks", "--web", "--option", 'transforms=["middle-out"]', "--option", 'user="me"']
+    flags += ["--referer", "https://app.example", "--title", "App"]
+    ran = run_cli("gen", prompt, "-m", "echo/echo", "--fake", "--json", *flags)
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout)
+    assert out["parsed"] == {"colours": ["green"], "count": 1}
+    assert out["price_source"] == "endpoint", out
+    assert out["cost"] == out["billed_cost"] is not None
+    (body,) = built
+    assert not list(validator.iter_errors(body)) and _off_spec_fields(body) == []
+    assert body["response_format"] == json_schema(SCHEMA, "colours")
+    assert (body["temperature"], body["top_p"], body["seed"], body["stop"], body["max_tokens"]) == (
+        0.5,
+        0.9,
+        3,
+        ["END"],
+        50,
+    )
+    assert body["reasoning"] == {"effort": "low"} and body["plugins"] == [{"id": "web"}]
+    assert body["provider"] == {"order": ["echo", "b"], "allow_fallbacks": False}
+    assert (body["transforms"], body["user"]) == (["middle-out"], "me")
+
+    wrong = run_cli(
+        "gen", '{"colours": ["teal"], "count": 1}', "-m", "echo/echo", "--fake", "--json-schema", str(schema_file)
+    )
+    assert wrong.returncode == 1 and "$.colours[0]" in wrong.stderr, wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("temprature=1", "unknown option(s) temprature; known:"),
+        ("temperature", "write KEY=JSON"),
+        ("user=me", "is not JSON"),
+    ],
+)
+def test_gen_refuses_a_bad_option_before_calling(option: str, said: str) -> None:
+    ran = run_cli("gen", "hi", "-m", "echo/echo", "--base-url", "http://127.0.0.1:9/api/v1", "--option", option)
+    assert ran.returncode == 2 and said in ran.stderr, ran.stderr
