@@ -319,6 +319,8 @@ def test_a_structured_echo_reply_parses_and_a_wrong_one_names_its_path(echo: str
 def test_a_reply_that_is_not_json_says_so(echo: str) -> None:
     async def run() -> Any:
         async with AsyncClient(base_url=echo, api_key="sk-or-test", max_attempts=1) as client:
+            with pytest.raises(InputError, match="unknown option"):  # the async face checks the same way
+                await client.generate("x", "echo/echo", seeds=1)  # type: ignore[call-arg]
             return await client.generate("not json at all", "echo/echo", response_format=json_schema(SCHEMA))
 
     generation = asyncio.run(run())
