@@ -21,7 +21,9 @@ from catalog.client.assemble import ToolCall
 from catalog.client.client import CLIENT_OPTIONS, AsyncClient, Client
 from catalog.client.generation import Generation
 from catalog.client.ids import ModelRef
+from catalog.client.options import ChatOptions, cached_text, json_schema
 from catalog.client.request import Prompt
+from catalog.client.structured import StructuredOutputError
 
 
 def generate(prompt: Prompt, model: str, **options: Any) -> Generation:
@@ -39,4 +41,16 @@ async def agenerate(prompt: Prompt, model: str, **options: Any) -> Generation:
         return await client.generate(prompt, model, **options)
 
 
-__all__ = ["AsyncClient", "Client", "Generation", "ModelRef", "ToolCall", "agenerate", "generate"]
+__all__ = [
+    "AsyncClient",
+    "ChatOptions",
+    "Client",
+    "Generation",
+    "ModelRef",
+    "StructuredOutputError",
+    "ToolCall",
+    "agenerate",
+    "cached_text",
+    "generate",
+    "json_schema",
+]

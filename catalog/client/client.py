@@ -31,14 +31,23 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from catalog.client.assemble import Draft, loads
 from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
-from catalog.client.request import Identity, Prompt, Request, build_request, checked_key, shown_url
+from catalog.client.options import ChatOptions
+from catalog.client.request import (
+    Identity,
+    Prompt,
+    Request,
+    build_request,
+    checked_key,
+    response_schema,
+    shown_url,
+)
 from catalog.client.sse import DEFAULT_MAX_EVENT_BYTES, Event, EventTooLarge, SSEDecoder
 from catalog.cost.sheets import PriceTable
 from catalog.errors import (
@@ -148,7 +157,7 @@ class _Base:
         ``api_key=`` for that server (the OpenRouter key is never sent there)."""
         return self.prices.register(model_id, pricing, **where)
 
-    def request(self, prompt: Prompt, model: str, **options: Any) -> Request:
+    def request(self, prompt: Prompt, model: str, **options: Unpack[ChatOptions]) -> Request:
         """The call ``generate`` would send (see ``catalog.client.request.build_request`` for the options)."""
         return build_request(self.prices, self.base_url, self.who, prompt, model, **options)
 
@@ -256,6 +265,7 @@ class _Base:
             created=priced["created"],
             streamed=streamed,
             is_byok=priced["byok"],
+            response_schema=response_schema(request.body),
         )
 
 
@@ -276,12 +286,19 @@ class Client(_Base):
         self.close()
 
     def generate(
-        self, prompt: Prompt, model: str, *, on_text: Callable[[str], Any] | None = None, **options: Any
+        self,
+        prompt: Prompt,
+        model: str,
+        *,
+        on_text: Callable[[str], Any] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> Generation:
         """Call ``model`` with ``prompt`` (a string, or OpenAI-style messages). Options: ``sys_msg``,
-        ``stream``, ``tools``, ``response_format``, ``provider``, ``models``, ``route``, and any other body
-        parameter (``max_tokens`` …). ``on_text`` gets each piece of text as it arrives (the whole text at once
-        for an answer that is not streamed). ``elapsed`` and ``ttft`` count from the attempt that answered."""
+        ``stream``, and OpenRouter's request fields, typed and checked (``catalog.client.options.ChatOptions``:
+        sampling, ``reasoning``, ``response_format``, ``tools``, ``plugins``, ``provider``, ``models``,
+        ``route`` …); an unknown name is refused, ``extra_body={...}`` passes anything through. ``on_text``
+        gets each piece of text as it arrives (the whole text at once for an answer that is not streamed).
+        ``elapsed`` and ``ttft`` count from the attempt that answered."""
         request = self.request(prompt, model, **options)
         try:
             return self._generate(request, on_text)
@@ -342,7 +359,12 @@ class AsyncClient(_Base):
         await self.aclose()
 
     async def generate(
-        self, prompt: Prompt, model: str, *, on_text: Callable[[str], Any] | None = None, **options: Any
+        self,
+        prompt: Prompt,
+        model: str,
+        *,
+        on_text: Callable[[str], Any] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> Generation:
         request = self.request(prompt, model, **options)
         try:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from catalog.client.assemble import Draft, ToolCall
+from catalog.client.structured import parse_reply
 from catalog.cost.bodies import usage_from_body
 from catalog.cost.engine import cost_usage
 from catalog.cost.reconcile import decimal_or_none
@@ -67,6 +68,15 @@ class Generation:
     created: datetime | None = None
     streamed: bool = False
     is_byok: bool = False  # billed_cost is then the provider's charge (OpenRouter bills 0 for BYOK calls)
+    # The JSON Schema the call asked the reply to match (its response_format), for ``parsed``.
+    response_schema: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def parsed(self) -> Any:
+        """The reply as JSON (numbers as exact ``Decimal``/``int``), checked against the call's
+        ``response_format`` schema; a ``StructuredOutputError`` naming the JSON path of the first violation
+        (or saying the text is not JSON) otherwise. Parsed again on each access: the text is the record."""
+        return parse_reply(self.text, self.response_schema)
 
     @property
     def cost_difference(self) -> Decimal | None:

@@ -1,9 +1,10 @@
 """One call, ready to send: the URL, the headers (the key among them) and the JSON body.
 
 The body is OpenRouter's chat-completions request: the caller's messages as given (a ``sys_msg`` is the only
-system message ever added, and only when asked for), ``tools`` / ``response_format``, the ``provider`` routing
-object (a pinned provider forced in, or the catalog's cheapest for ``route="cheapest"``), ``models`` fallbacks,
-``usage.include`` (usage and cost on every answer), and any other parameter (``max_tokens`` …) as given.
+system message ever added, and only when asked for), the ``provider`` routing object (a pinned provider forced
+in, or the catalog's cheapest for ``route="cheapest"``), ``models`` fallbacks, ``usage.include`` (usage and
+cost on every answer), every other option checked by ``catalog.client.options`` (an unknown name is refused),
+then ``extra_body`` merged in unchecked.
 
 ``route="cheapest"`` ranks the model's endpoints for the request itself (``catalog.client.workload``: the
 profile the body implies, the caller's ``provider`` object as constraints) and sends the ranking's routing,
@@ -17,6 +18,7 @@ from typing import Any
 
 from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
+from catalog.client.options import check_messages, check_options
 from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
 from catalog.redact import redact
@@ -72,14 +74,20 @@ def build_request(
     *,
     sys_msg: str | None = None,
     stream: bool = False,
-    tools: list[dict[str, Any]] | None = None,
-    response_format: dict[str, Any] | None = None,
     provider: dict[str, Any] | None = None,
     models: list[str] | None = None,
     route: str | None = None,
-    **params: Any,
+    extra_body: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Request:
+    params = check_options({"provider": provider, **options})  # unknown names and bad values refused here
+    provider = params.pop("provider", None)
+    if extra_body is not None and not isinstance(extra_body, dict):
+        raise InputError(f"extra_body={extra_body!r} must be an object of body fields")
+    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
+        raise InputError(f"models={models!r} must be a list of author/model ids")
     messages = _messages(prompt, sys_msg)
+    check_messages(messages)
     custom = prices.custom.get(model)
     ref = ModelRef(model) if custom else ModelRef.parse(model)
     body: dict[str, Any] = {"model": (custom.upstream_model or model) if custom else ref.model, "messages": messages}
@@ -92,11 +100,7 @@ def build_request(
         body["models"] = [ref.model, *(f.model for f in fallbacks)]  # in order
     if stream:
         body["stream"] = True
-    body["usage"] = {"include": True}
-    if tools is not None:
-        body["tools"] = tools
-    if response_format is not None:
-        body["response_format"] = response_format
+    body["usage"] = {"include": True}  # usage and cost on every answer, unless the caller says otherwise
     if route not in (None, *ROUTES):
         raise InputError(f"route={route!r}: use 'cheapest' (the catalog's ranking) or OpenRouter's 'fallback'")
     if route == "fallback":
@@ -113,6 +117,8 @@ def build_request(
     routing = ref.routing(provider)
     if routing is not None and not custom:
         body["provider"] = routing
+    if extra_body:
+        body.update(extra_body)  # last and unchecked: the escape hatch for fields newer than this client
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
     # A registered model's own server gets its own key, never the OpenRouter one.
     key = custom.api_key if custom and custom.base_url else who.api_key
@@ -134,3 +140,12 @@ def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:
     else:
         raise InputError("prompt must be a string or a list of messages ({'role': ..., 'content': ...})")
     return [{"role": "system", "content": sys_msg}, *messages] if sys_msg else messages
+
+
+def response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a body's ``response_format`` asks the reply to match (None without one)."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict):
+        schema = fmt["json_schema"].get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None

@@ -3,7 +3,8 @@
 **Echo models** (``echo/<anything>``) answer with the text of the last user message (a string, or the text
 parts of a content list joined by newlines; no user message: an empty answer). Tokens are
 ``re.findall(r"\\S+\\s*", text)``: a word and the whitespace after it is one token, leading whitespace is no
-token and is not echoed. Usage is counted, not estimated, so a test can predict it exactly:
+token and is not echoed (so a JSON prompt comes back as that JSON: structured outputs are tested over loopback
+with it). Usage is counted, not estimated, so a test can predict it exactly:
 
 - ``prompt_tokens``: the tokens of every message's text content (roles, names, tool calls and non-text parts
   count nothing: ``PROMPT_OVERHEAD_TOKENS = 0``);
