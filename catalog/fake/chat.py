@@ -50,6 +50,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from catalog.errors import CatalogError
+from catalog.fake.account import GenerationLog, GenerationRecord, elapsed_ms
 from catalog.fake.faults import Faults
 from catalog.fake.responses import JSON, encode, error_response
 from catalog.fake.stream import FLUSH, ChatBody, ConnectionCut, Pause, each, sse_events
@@ -281,16 +282,23 @@ class ChatCompletions:
     """
 
     def __init__(
-        self, faults: Callable[[], Faults], pause: Pause, recordings: ChatRecordingSource | None = None
+        self,
+        faults: Callable[[], Faults],
+        pause: Pause,
+        recordings: ChatRecordingSource | None = None,
+        generations: GenerationLog | None = None,
     ) -> None:
         self.faults = faults
         self.pause = pause
         self._recordings = recordings
+        # every echo answer's generation record, for GET /generation (catalog.fake.account)
+        self.generations = generations if generations is not None else GenerationLog()
         self.memory = PrefixMemory()
         self._ids = itertools.count(1)
 
     async def handle(self, request: Request) -> Response | ChatBody:
         """Answer one ``POST /chat/completions``."""
+        started = time.monotonic()
         try:
             body = json.loads(await request.body())
         except ClientDisconnect:  # the client gave up (a hang fault outlasted its timeout): nobody to answer
@@ -305,6 +313,7 @@ class ChatCompletions:
         if chat.model.startswith(REPLAY_PREFIX):
             return self._replay(chat.model.removeprefix(REPLAY_PREFIX), faults)
         answer = self.answer(chat)
+        self.generations.record(_record(answer, answer.usage, chat.stream, answer.finish_reason, started))
         headers = {"x-generation-id": answer.id}
         if not chat.stream:
             data = encode(answer.completion())
@@ -348,12 +357,22 @@ class ChatCompletions:
             if sent + 1 == faults.stream_error_after:
                 # The real API ends the stream after this chunk: no usage and no [DONE].
                 yield answer.error_chunk(f"Upstream error after {sent + 1} chunks (fake: stream_error_after)")
+                self._bill_sent(answer, sent + 1, "error")
                 return
             if sent + 1 == faults.stream_drop_after:
+                self._bill_sent(answer, sent + 1, None)
                 raise ConnectionCut
         yield answer.chunk("", answer.finish_reason)
         yield answer.usage_chunk()
         yield DONE
+
+    def _bill_sent(self, answer: EchoAnswer, sent: int, finish_reason: str | None) -> None:
+        """A stream cut short bills the tokens it sent (and the reasoning done before them)."""
+        usage = answer.usage
+        cut = EchoUsage(usage.prompt_tokens, usage.cached_tokens, sent + usage.reasoning_tokens, usage.reasoning_tokens)
+        before = self.generations.get(answer.id)
+        latency = before.latency_ms if before is not None else 0.0
+        self.generations.record(_record(answer, cut, True, finish_reason, None, latency))
 
     def _replay(self, name: str, faults: Faults) -> Response | ChatBody:
         try:
@@ -385,6 +404,30 @@ class ChatCompletions:
 
             self._recordings = Bundle()
         return self._recordings
+
+
+def _record(
+    answer: EchoAnswer,
+    usage: EchoUsage,
+    streamed: bool,
+    finish_reason: str | None,
+    started: float | None,
+    latency_ms: float = 0.0,
+) -> GenerationRecord:
+    return GenerationRecord(
+        id=answer.id,
+        model=answer.model,
+        provider=ECHO_PROVIDER,
+        created=float(answer.created),
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost=usage.cost,
+        streamed=streamed,
+        finish_reason=finish_reason,
+        latency_ms=elapsed_ms(started) if started is not None else latency_ms,
+    )
 
 
 def _recording_named(name: str, names: Sequence[str]) -> str | None:
