@@ -38,6 +38,7 @@ import httpx
 from catalog.client.assemble import Draft, loads
 from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
+from catalog.client.lookups import AsyncLookups, Lookups
 from catalog.client.request import Identity, Prompt, Request, build_request, checked_key, shown_url
 from catalog.client.sse import DEFAULT_MAX_EVENT_BYTES, Event, EventTooLarge, SSEDecoder
 from catalog.cost.sheets import PriceTable
@@ -256,11 +257,14 @@ class _Base:
             created=priced["created"],
             streamed=streamed,
             is_byok=priced["byok"],
+            client=self,
         )
 
 
-class Client(_Base):
-    """The synchronous client. ``transport`` (an ``httpx`` transport) is for tests and proxies."""
+class Client(_Base, Lookups):
+    """The synchronous client. ``transport`` (an ``httpx`` transport) is for tests and proxies. Besides
+    ``generate``: ``key_info``, ``credits``, ``generation_record``, ``activity`` and ``embed``
+    (``catalog.client.lookups``)."""
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -324,7 +328,7 @@ class Client(_Base):
         return self._http.stream("POST", request.url, json=request.body, headers=request.headers)
 
 
-class AsyncClient(_Base):
+class AsyncClient(_Base, AsyncLookups):
     """The asynchronous client: the same ``generate``, awaited. Costing (a Polars step, and on first use
     loading the price table) runs in a worker thread, off the event loop."""
 
