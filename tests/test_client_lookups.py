@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from helpers import run_cli, spec_problems
 from catalog.client import AsyncClient, Client
 from catalog.errors import AuthError, GenerationError, InputError, ModerationError, StreamError
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, memory_day, serve_in_thread, tokens
-from catalog.fake.account import FakeAccount
+from catalog.fake.account import FakeAccount, GenerationRecord
 from catalog.fake.chat import ECHO_PRICING
 from catalog.fake.embeddings import echo_vector
 
@@ -305,3 +306,18 @@ def test_a_cut_stream_bills_only_what_it_sent() -> None:
             c.generate("a b c", "echo/echo", stream=True)
         record = c.generation_record(str(caught.value.partial.id))
     assert (record.native_tokens_completion, record.total_cost) == (1, 3 * PRICE["prompt"] + PRICE["completion"])
+
+
+def test_generation_record_asks_again_while_the_record_is_not_written(served: tuple[FakeOpenRouter, str]) -> None:
+    fake, url = served
+    late = GenerationRecord("gen-late", "echo/echo", "Echo", 1.0e9, 1, 1, 0, 0, _echo_cost(1, 1), False, "stop", 1.0)
+    timer = threading.Timer(0.3, fake.account.generations.record, args=(late,))
+    with Client(base_url=url, api_key=KEY, max_attempts=1) as c:
+        with pytest.raises(GenerationError, match="404"):
+            c.generation_record("gen-late")  # no wait: the first 404 is the answer
+        timer.start()
+        try:
+            record = c.generation_record("gen-late", wait=10)
+        finally:
+            timer.cancel()
+    assert record.total_cost == _echo_cost(1, 1) and fake.log.count(path="/api/v1/generation", status=404) >= 2
