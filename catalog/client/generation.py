@@ -9,6 +9,7 @@ names; the model's list price when the history does not know that provider). Ope
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,7 +89,7 @@ class Generation:
         from catalog.client.billing import reconcile
 
         client = self._lookup_client(client, "billed")
-        if asyncio.iscoroutinefunction(client.generation_record):
+        if inspect.iscoroutinefunction(client.generation_record):
             raise InputError("this generation came from an AsyncClient: use `await generation.abilled()`")
         return reconcile(self, client.generation_record(self._billed_id(), wait=wait), client.prices)
 
@@ -97,7 +98,7 @@ class Generation:
         from catalog.client.billing import reconcile
 
         client = self._lookup_client(client, "abilled")
-        if not asyncio.iscoroutinefunction(client.generation_record):
+        if not inspect.iscoroutinefunction(client.generation_record):
             return await asyncio.to_thread(self.billed, client, wait=wait)
         record = await client.generation_record(self._billed_id(), wait=wait)
         return await asyncio.to_thread(reconcile, self, record, client.prices)
