@@ -42,7 +42,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -371,8 +371,10 @@ class ChatCompletions:
         usage = answer.usage
         cut = EchoUsage(usage.prompt_tokens, usage.cached_tokens, sent + usage.reasoning_tokens, usage.reasoning_tokens)
         before = self.generations.get(answer.id)
-        latency = before.latency_ms if before is not None else 0.0
-        self.generations.record(_record(answer, cut, True, finish_reason, None, latency))
+        record = _record(answer, cut, True, finish_reason, None)
+        if before is not None:  # the same call: its time and latency stand
+            record = replace(record, created=before.created, latency_ms=before.latency_ms)
+        self.generations.record(record)
 
     def _replay(self, name: str, faults: Faults) -> Response | ChatBody:
         try:
@@ -412,13 +414,12 @@ def _record(
     streamed: bool,
     finish_reason: str | None,
     started: float | None,
-    latency_ms: float = 0.0,
 ) -> GenerationRecord:
     return GenerationRecord(
         id=answer.id,
         model=answer.model,
         provider=ECHO_PROVIDER,
-        created=float(answer.created),
+        created=time.time(),  # with microseconds, as OpenRouter's created_at has them
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
@@ -426,7 +427,7 @@ def _record(
         cost=usage.cost,
         streamed=streamed,
         finish_reason=finish_reason,
-        latency_ms=elapsed_ms(started) if started is not None else latency_ms,
+        latency_ms=elapsed_ms(started) if started is not None else 0.0,
     )
 
 

@@ -73,7 +73,7 @@ class EmbeddingsRoute:
                 id=generation_id,
                 model=model,
                 provider=ECHO_PROVIDER,
-                created=float(int(time.time())),
+                created=time.time(),
                 prompt_tokens=prompt,
                 completion_tokens=0,
                 cached_tokens=0,
