@@ -397,7 +397,21 @@ def test_the_bundled_spec_is_listed_in_the_manifest_with_its_hash(bundle: Bundle
         "schemas": len(spec_schemas(COMMITTED)),
     }
     document = spec_document(COMMITTED)
-    assert document["roots"] == {"ProviderPreferences": "ProviderPreferences", "ChatRequest": "ChatRequest"}
+    assert document["roots"] == {
+        "ProviderPreferences": "ProviderPreferences",
+        "ChatRequest": "ChatRequest",
+        "GenerationResponse": "GenerationResponse",
+        "ActivityResponse": "ActivityResponse",
+        "UnauthorizedResponse": "UnauthorizedResponse",
+        "ForbiddenResponse": "ForbiddenResponse",
+        "NotFoundResponse": "NotFoundResponse",
+        # bodies the spec writes inline, kept under "inline" by role, with where they were found
+        "KeyResponse": "#/paths/~1key/get/responses/200/content/application~1json/schema",
+        "CreditsResponse": "#/paths/~1credits/get/responses/200/content/application~1json/schema",
+        "EmbeddingsRequest": "#/paths/~1embeddings/post/requestBody/content/application~1json/schema",
+        "EmbeddingsResponse": "#/paths/~1embeddings/post/responses/200/content/application~1json/schema",
+    }
+    assert set(document["inline"]) == {"KeyResponse", "CreditsResponse", "EmbeddingsRequest", "EmbeddingsResponse"}
     assert document["source"]["sha256"] == manifest["sources"]["spec/openapi.yaml"]
 
 
@@ -453,8 +467,27 @@ paths:
           application/json:
             schema:
               $ref: '#/components/schemas/Req'
+  /key: {get: {responses: {'200': {content: {application/json: {schema: {$ref: '#/components/schemas/Any'}}}}}}}
+  /credits:
+    get:
+      responses:
+        '200':
+          content:
+            application/json:
+              schema: {description: inline, properties: {data: {$ref: '#/components/schemas/Inlined'}}}
+  /generation: {get: {responses: {'200': {content: {application/json: {schema: {$ref: '#/components/schemas/Any'}}}}}}}
+  /activity: {get: {responses: {'200': {content: {application/json: {schema: {$ref: '#/components/schemas/Any'}}}}}}}
+  /embeddings:
+    post:
+      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Any'}}}}
+      responses: {'200': {content: {application/json: {schema: {$ref: '#/components/schemas/Any'}}}}}
 components:
   schemas:
+    Any: {type: object}
+    Inlined: {type: object, x-hint: dropped}
+    UnauthorizedResponse: {type: object}
+    ForbiddenResponse: {type: object}
+    NotFoundResponse: {type: object}
     Req:
       description: 'a request'
       example: {provider: {}}
@@ -500,12 +533,23 @@ def test_a_tiny_spec_bundles_its_roots_and_their_references_without_prose(tmp_pa
         },
         "Sort": {"enum": ["price", "latency"]},
         "Mapped": {"type": "object"},
+        "Any": {"type": "object"},
+        "Inlined": {"type": "object"},  # referenced from an inline body only, and bundled all the same
+        "UnauthorizedResponse": {"type": "object"},
+        "ForbiddenResponse": {"type": "object"},
+        "NotFoundResponse": {"type": "object"},
     }
-    assert document["roots"] == {"ProviderPreferences": "ProviderPreferences", "ChatRequest": "Req"}
-    assert result.manifest["spec"]["schemas"] == 4 and "spec/openapi.yaml" in result.manifest["sources"]
+    assert document["inline"] == {"CreditsResponse": {"properties": {"data": {"$ref": "#/components/schemas/Inlined"}}}}
+    assert document["roots"]["ChatRequest"] == "Req" and document["roots"]["KeyResponse"] == "Any"
+    assert (
+        document["roots"]["CreditsResponse"] == "#/paths/~1credits/get/responses/200/content/application~1json/schema"
+    )
+    assert result.manifest["spec"]["schemas"] == 9 and "spec/openapi.yaml" in result.manifest["sources"]
     assert result.files[SPEC_FILE] == build(source).files[SPEC_FILE]  # deterministic
     write_bundle(result, tmp_path / "out")
     assert spec_schema("ChatRequest", tmp_path / "out")["$ref"] == "#/components/schemas/Req"
+    inline = spec_schema("CreditsResponse", tmp_path / "out")
+    assert inline["properties"] == {"data": {"$ref": "#/components/schemas/Inlined"}} and "Inlined" in str(inline)
     # a source without the spec builds a bundle without it, and a rebuild drops the stale file
     (source / "spec" / "openapi.yaml").unlink()
     write_bundle(build(source), tmp_path / "out")
@@ -517,6 +561,14 @@ def test_a_spec_referencing_a_missing_component_fails_naming_it(tmp_path: Path) 
     (source / "spec").mkdir()
     (source / "spec" / "openapi.yaml").write_text(_TINY_SPEC.replace("    Mapped: {type: object}\n", ""))
     with pytest.raises(InputError, match=r"components\.schemas has no 'Mapped'"):
+        build(source)
+
+
+def test_a_spec_without_a_root_operation_fails_naming_it(tmp_path: Path) -> None:
+    source = _tiny_source(tmp_path / "src")
+    (source / "spec").mkdir()
+    (source / "spec" / "openapi.yaml").write_text(_TINY_SPEC.replace("  /activity:", "  /activity-moved:"))
+    with pytest.raises(InputError, match=r"no schema at paths//activity/get/responses/200"):
         build(source)
 
 
@@ -768,7 +820,22 @@ def test_bundled_schemas_equal_the_specs_minus_prose(spec: dict[str, Any]) -> No
     body = spec["paths"]["/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ChatRequest"}
     closure: set[str] = set()
-    todo = ["ProviderPreferences", "ChatRequest"]
+    todo = ["ProviderPreferences", "ChatRequest", "GenerationResponse", "ActivityResponse"]
+    todo += ["UnauthorizedResponse", "ForbiddenResponse", "NotFoundResponse"]
+    inline = {
+        "KeyResponse": spec["paths"]["/key"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+        "CreditsResponse": spec["paths"]["/credits"]["get"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ],
+        "EmbeddingsRequest": spec["paths"]["/embeddings"]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ],
+        "EmbeddingsResponse": spec["paths"]["/embeddings"]["post"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ],
+    }
+    assert spec_document(COMMITTED)["inline"] == {role: _spec_minus_prose(schema) for role, schema in inline.items()}
+    todo += [r.split("/")[-1] for schema in inline.values() for r in re.findall(r"'\$ref': '([^']+)'", repr(schema))]
     while todo:
         name = todo.pop()
         if name not in closure:

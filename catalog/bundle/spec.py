@@ -1,21 +1,24 @@
 """The schemas of OpenRouter's OpenAPI spec that the project checks its output against, bundled in
 ``data/bundle/spec/schemas.json``.
 
-The build (``catalog.bundle.build``) reads the recorded ``spec/openapi.yaml`` and keeps, from
-``components.schemas``, the roots in ``ROOTS`` (``ProviderPreferences``, the routing object every answer emits,
-and the request body of ``POST /chat/completions``, found through the path so a renamed component is
-followed) and every schema they reference, transitively. Annotations are dropped: ``description``,
-``example``, ``examples`` (prose and sample data) and ``x-…`` vendor extensions (code-generator hints) wherever
-they are schema keywords — a *property* called ``description`` (a tool function has one) is kept. Everything
-else is kept exactly, ``$ref`` strings included, so the file is one JSON-Schema 2020-12 document in which
+The build (``catalog.bundle.build``) reads the recorded ``spec/openapi.yaml`` and keeps the roots in ``ROOTS``
+and every component schema they reference, transitively. A root is found by name in ``components.schemas``
+(``ProviderPreferences``, the error bodies) or by the path of an operation's request or response body (the chat
+request; the account and generation look-ups; embeddings), so a renamed component is followed. A body the spec
+writes inline (``GET /key``, ``GET /credits``, ``POST /embeddings``) is kept under ``inline`` by its role, and
+its ``roots`` entry is the JSON pointer it was found at. Annotations are dropped: ``description``, ``example``,
+``examples`` (prose and sample data) and ``x-…`` vendor extensions (code-generator hints) wherever they are
+schema keywords — a *property* called ``description`` (a tool function has one) is kept. Everything else is
+kept exactly, ``$ref`` strings included, so the file is one JSON-Schema 2020-12 document in which
 ``#/components/schemas/<Name>`` resolves as it does in the spec:
 
-    {"components": {"schemas": {<Name>: <schema>, …}}, "roots": {"ProviderPreferences": …, "ChatRequest": …},
+    {"components": {"schemas": {<Name>: <schema>, …}}, "inline": {<role>: <schema>, …},
+     "roots": {"ProviderPreferences": …, "ChatRequest": …, "KeyResponse": "#/paths/~1key/…", …},
      "source": {"file": "spec/openapi.yaml", "sha256": …}}
 
-``spec_schema(name)`` gives one component as a self-contained schema (the ``$ref`` plus the components) that any
-JSON-Schema 2020-12 validator takes as is; the project itself has no validator at run time (its tests use
-``jsonschema``).
+``spec_schema(name)`` gives one root or component as a self-contained schema (the ``$ref``, or the inline
+schema, plus the components) that any JSON-Schema 2020-12 validator takes as is; the project itself has no
+validator at run time (its tests use ``jsonschema``).
 """
 
 from __future__ import annotations
@@ -31,11 +34,33 @@ from catalog.errors import BundleError, InputError, NotFoundError
 SPEC_SOURCE = "spec/openapi.yaml"
 SPEC_FILE = "spec/schemas.json"
 REF_PREFIX = "#/components/schemas/"
-CHAT_REQUEST_PATH = ("paths", "/chat/completions", "post", "requestBody", "content", "application/json", "schema")
-# role -> how the build finds the component: a name, or the path of the operation whose body it is
+
+
+def request_body(path: str, method: str = "post") -> tuple[str, ...]:
+    """Where the spec gives the JSON request body of an operation."""
+    return ("paths", path, method, "requestBody", "content", "application/json", "schema")
+
+
+def ok_body(path: str, method: str = "get") -> tuple[str, ...]:
+    """Where the spec gives the JSON body of an operation's 200 answer."""
+    return ("paths", path, method, "responses", "200", "content", "application/json", "schema")
+
+
+CHAT_REQUEST_PATH = request_body("/chat/completions")
+# role -> how the build finds the schema: a component name, or the path of the operation body it is
 ROOTS: dict[str, str | tuple[str, ...]] = {
     "ProviderPreferences": "ProviderPreferences",
     "ChatRequest": CHAT_REQUEST_PATH,
+    "KeyResponse": ok_body("/key"),
+    "CreditsResponse": ok_body("/credits"),
+    "GenerationResponse": ok_body("/generation"),
+    "ActivityResponse": ok_body("/activity"),
+    "EmbeddingsRequest": request_body("/embeddings"),
+    "EmbeddingsResponse": ok_body("/embeddings", "post"),
+    # the error bodies the look-ups answer with
+    "UnauthorizedResponse": "UnauthorizedResponse",
+    "ForbiddenResponse": "ForbiddenResponse",
+    "NotFoundResponse": "NotFoundResponse",
 }
 ANNOTATIONS = frozenset({"description", "example", "examples"})
 
@@ -109,15 +134,23 @@ def _component_name(ref: str) -> str:
     return ref[len(REF_PREFIX) :]
 
 
-def _root_name(document: dict[str, Any], where: str | tuple[str, ...]) -> str:
+def pointer(where: tuple[str, ...]) -> str:
+    """``where`` as a JSON pointer (RFC 6901) into the spec."""
+    return "#/" + "/".join(step.replace("~", "~0").replace("/", "~1") for step in where)
+
+
+def _root(document: dict[str, Any], where: str | tuple[str, ...]) -> tuple[str, dict[str, Any] | None]:
+    """A root's component name, or (for a body the spec writes inline) its pointer and the schema itself."""
     if isinstance(where, str):
-        return where
+        return where, None
     node: Any = document
     for step in where:
         node = node.get(step) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or not isinstance(node.get("$ref"), str):
-        raise InputError(f"{SPEC_SOURCE} has no $ref at {'/'.join(where)}: the chat request schema moved")
-    return _component_name(node["$ref"])
+    if not isinstance(node, dict):
+        raise InputError(f"{SPEC_SOURCE} has no schema at {'/'.join(where)}: the operation moved or was renamed")
+    if set(node) - ANNOTATIONS == {"$ref"} and isinstance(node["$ref"], str):
+        return _component_name(node["$ref"]), None
+    return pointer(where), node
 
 
 def extract(document: Any, sha256: str) -> dict[str, Any]:
@@ -125,8 +158,13 @@ def extract(document: Any, sha256: str) -> dict[str, Any]:
     schemas = document.get("components", {}).get("schemas") if isinstance(document, dict) else None
     if not isinstance(schemas, dict):
         raise InputError(f"{SPEC_SOURCE} has no components.schemas: is it OpenRouter's OpenAPI document?")
-    roots = {role: _root_name(document, where) for role, where in ROOTS.items()}
-    wanted, todo = set(), list(roots.values())
+    found = {role: _root(document, where) for role, where in ROOTS.items()}
+    roots = {role: name for role, (name, _) in found.items()}
+    inline = {role: schema for role, (_, schema) in found.items() if schema is not None}
+    wanted: set[str] = set()
+    todo = [name for name, schema in found.values() if schema is None]
+    for schema in inline.values():
+        todo.extend(references(schema))
     while todo:
         name = todo.pop()
         if name in wanted:
@@ -137,6 +175,7 @@ def extract(document: Any, sha256: str) -> dict[str, Any]:
         todo.extend(references(schemas[name]) - wanted)
     return {
         "components": {"schemas": {name: without_annotations(schemas[name]) for name in sorted(wanted)}},
+        "inline": {role: without_annotations(schema) for role, schema in sorted(inline.items())},
         "roots": roots,
         "source": {"file": SPEC_SOURCE, "sha256": sha256},
     }
@@ -181,11 +220,19 @@ def spec_schema(name: str, root: Path | None = None) -> dict[str, Any]:
     """Component ``name`` as a self-contained JSON-Schema 2020-12 schema (``$ref`` + the bundled components),
     for any validator: ``jsonschema.Draft202012Validator(spec_schema("ProviderPreferences"))``.
 
-    ``name`` is a component (``ProviderPreferences``) or a root's role (``ChatRequest``)."""
+    ``name`` is a component (``ProviderPreferences``) or a root's role (``ChatRequest``, ``KeyResponse`` …); a
+    role whose body the spec writes inline is that schema with the components beside it."""
     document = spec_document(root)
+    inline = document.get("inline", {})
+    if name in inline:
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **inline[name],
+            "components": document["components"],
+        }
     component = document.get("roots", {}).get(name, name)
     if component not in document["components"]["schemas"]:
-        known = ", ".join(sorted(document["components"]["schemas"]))
+        known = ", ".join(sorted([*document["components"]["schemas"], *inline]))
         raise NotFoundError(f"no schema {name!r} in the bundled spec; it holds {known}")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

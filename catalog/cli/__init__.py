@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 import click
 
 from catalog import __version__
+from catalog.cli.account import account_cmd, generation_cmd
 from catalog.cli.cost import cheapest_cmd, cost_cmd, price_cmd, reconcile_cmd
 from catalog.cli.gen import gen_cmd
 from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_cmd, snapshots_cmd
@@ -71,6 +72,8 @@ for command in (
     fake_openrouter_cmd,
     site_group,
     gen_cmd,
+    account_cmd,
+    generation_cmd,
 ):
     cli.add_command(command)
 

@@ -38,6 +38,7 @@ import httpx
 from catalog.client.assemble import Draft, loads
 from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
+from catalog.client.lookups import AsyncLookups, Lookups
 from catalog.client.options import ChatOptions
 from catalog.client.request import (
     Identity,
@@ -266,11 +267,14 @@ class _Base:
             streamed=streamed,
             is_byok=priced["byok"],
             response_schema=response_schema(request.body),
+            client=self,
         )
 
 
-class Client(_Base):
-    """The synchronous client. ``transport`` (an ``httpx`` transport) is for tests and proxies."""
+class Client(_Base, Lookups):
+    """The synchronous client. ``transport`` (an ``httpx`` transport) is for tests and proxies. Besides
+    ``generate``: ``key_info``, ``credits``, ``generation_record``, ``activity`` and ``embed``
+    (``catalog.client.lookups``)."""
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -341,7 +345,7 @@ class Client(_Base):
         return self._http.stream("POST", request.url, json=request.body, headers=request.headers)
 
 
-class AsyncClient(_Base):
+class AsyncClient(_Base, AsyncLookups):
     """The asynchronous client: the same ``generate``, awaited. Costing (a Polars step, and on first use
     loading the price table) runs in a worker thread, off the event loop."""
 

@@ -8,11 +8,13 @@ names; the model's list price when the history does not know that provider). Ope
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from catalog.client.assemble import Draft, ToolCall
 from catalog.client.structured import parse_reply
@@ -24,6 +26,9 @@ from catalog.cost.usage import COUNT_COLUMNS, ROW_FLAGS, usage_frame
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
 from catalog.prices import PriceFormatError, canonical, parse_price_sheet
+
+if TYPE_CHECKING:
+    from catalog.client.billing import BilledCost
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -78,10 +83,49 @@ class Generation:
         (or saying the text is not JSON) otherwise. Parsed again on each access: the text is the record."""
         return parse_reply(self.text, self.response_schema)
 
+    # the client that made the call, for billed(): never shown, compared or serialised
+    client: Any = field(default=None, repr=False, compare=False)
+
     @property
     def cost_difference(self) -> Decimal | None:
         """Computed minus billed (None unless both are known)."""
         return self.cost - self.billed_cost if self.cost is not None and self.billed_cost is not None else None
+
+    def billed(self, client: Any = None, *, wait: float = 10.0) -> BilledCost:
+        """What OpenRouter billed for this call (``GET /generation``, asked again for up to ``wait`` seconds
+        while the record is not written yet) beside the computed cost, with ``catalog reconcile``'s verdict;
+        without usage in the answer, the record's native counts are priced (``catalog.client.billing``).
+        ``client``: another open client to ask (default: the one that made the call). On an ``AsyncClient``'s
+        generation, ``await g.abilled()``."""
+        from catalog.client.billing import reconcile
+
+        client = self._lookup_client(client, "billed")
+        if inspect.iscoroutinefunction(client.generation_record):
+            raise InputError("this generation came from an AsyncClient: use `await generation.abilled()`")
+        return reconcile(self, client.generation_record(self._billed_id(), wait=wait), client.prices)
+
+    async def abilled(self, client: Any = None, *, wait: float = 10.0) -> BilledCost:
+        """``billed()`` through an ``AsyncClient``, awaited."""
+        from catalog.client.billing import reconcile
+
+        client = self._lookup_client(client, "abilled")
+        if not inspect.iscoroutinefunction(client.generation_record):
+            return await asyncio.to_thread(self.billed, client, wait=wait)
+        record = await client.generation_record(self._billed_id(), wait=wait)
+        return await asyncio.to_thread(reconcile, self, record, client.prices)
+
+    def _lookup_client(self, client: Any, name: str) -> Any:
+        client = client if client is not None else self.client
+        if client is None or not hasattr(client, "generation_record"):
+            raise InputError(f"{name}() needs the client that made the call, or pass one: generation.{name}(client)")
+        if getattr(getattr(client, "_http", None), "is_closed", False):
+            raise InputError(f"the client that made this call is closed; pass an open one: generation.{name}(client)")
+        return client
+
+    def _billed_id(self) -> str:
+        if not self.id:
+            raise InputError("the answer carried no generation id, so its billed record cannot be looked up")
+        return self.id
 
     def to_dict(self) -> dict[str, Any]:
         def money(value: Decimal | None) -> str | None:

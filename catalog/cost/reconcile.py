@@ -146,6 +146,26 @@ def billed_summary(compared: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     )
 
 
+def compare_one(
+    computed: Decimal | None, billed: Any, *, upstream: Any = None, is_byok: bool = False
+) -> dict[str, Any]:
+    """One computed cost against one billed amount (``upstream`` for BYOK), by ``compare_billed``'s rule, so a
+    single call gets the verdict a file of them would: ``{"billed", "difference", "verdict"}``."""
+    scale = min(scale_of(computed), MAX_SCALE) if computed is not None else 0
+    frame = pl.DataFrame(
+        {
+            "cost_total": pl.Series([computed], dtype=pl.Decimal(38, scale)),
+            "status": ["ok" if computed is not None else "no_price"],
+            "billed_cost": pl.Series([None if billed is None else str(billed)], dtype=pl.String),
+            "upstream_cost": pl.Series([None if upstream is None else str(upstream)], dtype=pl.String),
+            "is_byok": [is_byok],
+        }
+    )
+    row = compare_billed(frame).row(0, named=True)
+    billed_amount = row["billed"] if row["verdict"] != "unpriced" else _as_decimal(frame.row(0, named=True))
+    return {"billed": billed_amount, "difference": row["difference"], "verdict": str(row["verdict"])}
+
+
 def decimal_or_none(text: Any) -> Decimal | None:
     """An amount as reported (a JSON number read as Decimal, or text), or None when it is not one."""
     if text is None:

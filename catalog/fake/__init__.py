@@ -10,6 +10,9 @@ same fetcher code points at ``https://openrouter.ai/api/v1`` for real users. Mod
 - ``chat``: ``POST /chat/completions``: echo models (exact usage and cost at ``ECHO_PRICING``) and replays
   of the bundled chat recordings; ``stream``: how those bodies are written (split writes, pacing, cuts);
   ``echo_models``: the echo models' catalog entries (``FakeOpenRouter(..., echo_models=True)``);
+- ``embeddings``: ``POST /embeddings``: deterministic echo embeddings with exact usage and cost;
+- ``account``: ``GET /key``, ``/credits``, ``/generation``, ``/activity`` from the generation records of the calls
+  the fake answered (``FakeOpenRouter(..., account=FakeAccount(...))`` sets the limit, credits, management keys);
 - ``server``: :class:`FakeOpenRouter`, the routes; ``serve``: running it (thread or foreground).
 
 Typical test::
@@ -19,6 +22,7 @@ Typical test::
         httpx.get(f"{base_url}/models")
 """
 
+from catalog.fake.account import FakeAccount, GenerationLog, GenerationRecord
 from catalog.fake.chat import ECHO_PRICING, ECHO_PROVIDER, ChatRecordingSource, EchoUsage, tokens
 from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import DRIFT_KINDS, Faults
@@ -46,8 +50,11 @@ __all__ = [
     "ChatRecordingSource",
     "DayStateLike",
     "EchoUsage",
+    "FakeAccount",
     "FakeOpenRouter",
     "Faults",
+    "GenerationLog",
+    "GenerationRecord",
     "LoggedRequest",
     "MemoryDay",
     "MemorySnapshot",

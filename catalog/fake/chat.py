@@ -43,7 +43,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -51,6 +51,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from catalog.errors import CatalogError
+from catalog.fake.account import GenerationLog, GenerationRecord, elapsed_ms
 from catalog.fake.faults import Faults
 from catalog.fake.responses import JSON, encode, error_response
 from catalog.fake.stream import FLUSH, ChatBody, ConnectionCut, Pause, each, sse_events
@@ -282,16 +283,23 @@ class ChatCompletions:
     """
 
     def __init__(
-        self, faults: Callable[[], Faults], pause: Pause, recordings: ChatRecordingSource | None = None
+        self,
+        faults: Callable[[], Faults],
+        pause: Pause,
+        recordings: ChatRecordingSource | None = None,
+        generations: GenerationLog | None = None,
     ) -> None:
         self.faults = faults
         self.pause = pause
         self._recordings = recordings
+        # every echo answer's generation record, for GET /generation (catalog.fake.account)
+        self.generations = generations if generations is not None else GenerationLog()
         self.memory = PrefixMemory()
         self._ids = itertools.count(1)
 
     async def handle(self, request: Request) -> Response | ChatBody:
         """Answer one ``POST /chat/completions``."""
+        started = time.monotonic()
         try:
             body = json.loads(await request.body())
         except ClientDisconnect:  # the client gave up (a hang fault outlasted its timeout): nobody to answer
@@ -306,6 +314,7 @@ class ChatCompletions:
         if chat.model.startswith(REPLAY_PREFIX):
             return self._replay(chat.model.removeprefix(REPLAY_PREFIX), faults)
         answer = self.answer(chat)
+        self.generations.record(_record(answer, answer.usage, chat.stream, answer.finish_reason, started))
         headers = {"x-generation-id": answer.id}
         if not chat.stream:
             data = encode(answer.completion())
@@ -349,12 +358,24 @@ class ChatCompletions:
             if sent + 1 == faults.stream_error_after:
                 # The real API ends the stream after this chunk: no usage and no [DONE].
                 yield answer.error_chunk(f"Upstream error after {sent + 1} chunks (fake: stream_error_after)")
+                self._bill_sent(answer, sent + 1, "error")
                 return
             if sent + 1 == faults.stream_drop_after:
+                self._bill_sent(answer, sent + 1, None)
                 raise ConnectionCut
         yield answer.chunk("", answer.finish_reason)
         yield answer.usage_chunk()
         yield DONE
+
+    def _bill_sent(self, answer: EchoAnswer, sent: int, finish_reason: str | None) -> None:
+        """A stream cut short bills the tokens it sent (and the reasoning done before them)."""
+        usage = answer.usage
+        cut = EchoUsage(usage.prompt_tokens, usage.cached_tokens, sent + usage.reasoning_tokens, usage.reasoning_tokens)
+        before = self.generations.get(answer.id)
+        record = _record(answer, cut, True, finish_reason, None)
+        if before is not None:  # the same call: its time and latency stand
+            record = replace(record, created=before.created, latency_ms=before.latency_ms)
+        self.generations.record(record)
 
     def _replay(self, name: str, faults: Faults) -> Response | ChatBody:
         try:
@@ -386,6 +407,29 @@ class ChatCompletions:
 
             self._recordings = Bundle()
         return self._recordings
+
+
+def _record(
+    answer: EchoAnswer,
+    usage: EchoUsage,
+    streamed: bool,
+    finish_reason: str | None,
+    started: float | None,
+) -> GenerationRecord:
+    return GenerationRecord(
+        id=answer.id,
+        model=answer.model,
+        provider=ECHO_PROVIDER,
+        created=time.time(),  # with microseconds, as OpenRouter's created_at has them
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost=usage.cost,
+        streamed=streamed,
+        finish_reason=finish_reason,
+        latency_ms=elapsed_ms(started) if started is not None else 0.0,
+    )
 
 
 def _recording_named(name: str, names: Sequence[str]) -> str | None:

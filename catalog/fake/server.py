@@ -7,6 +7,9 @@ Routes (the same paths as ``https://openrouter.ai/api/v1``)::
     GET  /api/v1/models/{author}/{slug}/endpoints  {"data": ListEndpointsResponse}  404 unknown model
     POST /api/v1/chat/completions              echo/<anything> answers, replay/<recording> replays
                                                (catalog.fake.chat; JSON or SSE; 400 bad request)
+    POST /api/v1/embeddings                    echo/<anything> embeddings (catalog.fake.embeddings)
+    GET  /api/v1/key, /credits, /activity      the account, from the calls answered (catalog.fake.account)
+    GET  /api/v1/generation?id=                the record of a call the fake answered (404 unknown id)
     GET  /_fake/state                          {"day", "kind", "faults", "requests", "statuses"}
     POST /_fake/day     {"day": "2026-07-18"}  serve another day (404 if unknown)
     POST /_fake/faults  {...Faults...}         replace the faults (400 if invalid)
@@ -32,8 +35,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from catalog.errors import ConfigError, NotFoundError
+from catalog.fake.account import AccountRoutes, FakeAccount
 from catalog.fake.chat import ChatCompletions, ChatRecordingSource
 from catalog.fake.echo_models import with_echo_models
+from catalog.fake.embeddings import EmbeddingsRoute
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
 from catalog.fake.responses import error_response, json_response
@@ -61,8 +66,11 @@ class FakeOpenRouter:
         *,
         echo_models: bool = False,
         recordings: ChatRecordingSource | None = None,
+        account: FakeAccount | None = None,
     ) -> None:
         self.source = source
+        # the account behind every key: its limit, credits and the generation records of the calls answered
+        self.account = account or FakeAccount()
         self.echo_models = echo_models
         self.log = RequestLog()
         self._lock = threading.Lock()
@@ -77,6 +85,7 @@ class FakeOpenRouter:
             faults=lambda: self._faults.faults,
             pause=lambda seconds: pause(seconds, self._released),
             recordings=recordings,
+            generations=self.account.generations,
         )
         self._app = self._build_app()
 
@@ -147,6 +156,7 @@ class FakeOpenRouter:
             Route(API_PREFIX + "/providers", self._providers, methods=["GET"]),
             Route(API_PREFIX + "/models/{model_path:path}", self._endpoints, methods=["GET"]),
             Route(API_PREFIX + "/chat/completions", self.chat.handle, methods=["POST"]),
+            *self._account_routes(),
             Route("/_fake/state", self._control_state, methods=["GET"]),
             Route("/_fake/day", self._control_day, methods=["POST"]),
             Route("/_fake/faults", self._control_faults, methods=["POST"]),
@@ -157,6 +167,16 @@ class FakeOpenRouter:
             middleware=[injector],
             exception_handlers={HTTPException: _http_error},
         )
+
+    def _account_routes(self) -> list[Route]:
+        account = AccountRoutes(self.account)
+        return [
+            Route(API_PREFIX + "/embeddings", EmbeddingsRoute(self.account.generations).handle, methods=["POST"]),
+            Route(API_PREFIX + "/key", account.key, methods=["GET"]),
+            Route(API_PREFIX + "/credits", account.credits, methods=["GET"]),
+            Route(API_PREFIX + "/generation", account.generation, methods=["GET"]),
+            Route(API_PREFIX + "/activity", account.activity, methods=["GET"]),
+        ]
 
     async def _models(self, request: Request) -> Response:
         served = self._served
