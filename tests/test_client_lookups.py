@@ -233,6 +233,7 @@ def test_embed_is_priced_from_the_history_once_synced(tmp_path: Path) -> None:
     fake = _fake()
     db = tmp_path / "echo.duckdb"
     with serve_in_thread(fake) as url:
+        assert run_cli("init", "--db", str(db)).returncode == 0  # `sync` writes into an existing catalog
         synced = run_cli("sync", "--base-url", url, "--db", str(db))
         assert synced.returncode == 0, synced.stderr
         from catalog.library import Catalog
@@ -269,6 +270,7 @@ def test_generation_json_returns_the_specs_fields_and_reconciles_with_the_histor
     fake = _fake()
     db = tmp_path / "echo.duckdb"
     with serve_in_thread(fake) as url:
+        assert run_cli("init", "--db", str(db)).returncode == 0  # `sync` writes into an existing catalog
         assert run_cli("sync", "--base-url", url, "--db", str(db)).returncode == 0
         with Client(base_url=url, api_key=KEY) as c:
             g = c.generate("one two three four", "echo/echo")

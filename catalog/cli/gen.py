@@ -175,7 +175,7 @@ def offline_history() -> Iterator[tuple[str, str]]:
     fake = FakeOpenRouter(MemorySource([day]), echo_models=True)
     with tempfile.TemporaryDirectory(prefix="catalog-gen-") as folder, serve_in_thread(fake) as url:
         db = str(Path(folder) / "offline.duckdb")
-        with open_db(db, read_only=False) as con:
+        with open_db(db, read_only=False, create=True) as con:  # a fresh temporary history
             # Stamped at the whole second before now: an answer's ``created`` is whole seconds (OpenRouter's
             # and the echo's), so a call in the same second as the sync still finds the price in force.
             stamp = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
