@@ -7,10 +7,12 @@ plain dicts and lists that the templates render; nothing here formats for displa
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -26,7 +28,7 @@ from catalog.cost.profile import (
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
-from catalog.library import Catalog
+from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
@@ -107,11 +109,19 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     ties = {r["endpoint_key"]: (r.get("uptime_last_1d"), r.get("throughput_p50")) for r in candidate_rows}
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
-    all_changes = queries.changes(con, EPOCH, at).to_dicts()
+    last = _earlier(cat, at)
+    if last is None:
+        all_changes = queries.changes(con, EPOCH, at).to_dicts()
+    else:
+        # The changes up to the last build's instant are what it found (the history only grew since: checked);
+        # those after it are read, newest first before them, as one query over the whole span orders them.
+        since = queries.changes(con, last.at, at).to_dicts()
+        all_changes = [c for c in since if c["at"] > last.at] + last.changes
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
         changes_by_model[entry["model_id"]].append(entry)
-    histories = _price_histories(table, at)
+    histories = _price_histories(table, at, last)
+    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -162,6 +172,69 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         changes=all_changes,
         windows=windows,
     )
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """What the last build of a history found that a later one may keep (``gather``): the instant it was as of,
+    the history's mark then (``_mark``), the price table's scale (amounts carry it), the changes up to that
+    instant and the price histories."""
+
+    at: datetime
+    mark: tuple[Any, ...]
+    scale: int
+    changes: list[dict[str, Any]]
+    histories: dict[str, list[dict[str, Any]]]
+
+
+# Per history file: the last build's facts. In memory: the service builds after every sweep in one process;
+# a build in a new process (``catalog site build``) starts from nothing, and gives the same pages.
+_EARLIER: dict[str, _Earlier] = {}
+_EARLIER_LOCK = threading.Lock()
+
+
+def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
+    """How many versions started by ``at`` and their largest id, per version table: a later build finds the same
+    when the history only grew since (sweeps append after ``at``), and other figures after a rebuild or repair."""
+    return tuple(
+        con.execute(
+            """
+            SELECT (SELECT count(*) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT count(*) FROM model_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM model_versions WHERE valid_from <= $at)
+            """,
+            {"at": at},
+        ).fetchall()[0]
+    )
+
+
+def _earlier(cat: Catalog, at: datetime) -> _Earlier | None:
+    """The last build's facts of this history if a build as of ``at`` may carry them forward: as of an instant
+    no later than ``at``, with the history as it was then (else a build from nothing)."""
+    with _EARLIER_LOCK:
+        found = _EARLIER.get(str(Path(cat.path).resolve()))
+    if found is None or found.at > at or found.scale != cat.table.scale or _mark(cat.con, found.at) != found.mark:
+        return None
+    return found
+
+
+def _remember(cat: Catalog, facts: _Earlier) -> None:
+    with _EARLIER_LOCK:
+        _EARLIER[str(Path(cat.path).resolve())] = facts
+
+
+def carried(cat: Catalog) -> datetime | None:
+    """The instant of the last build of this history whose facts the next build may carry forward."""
+    with _EARLIER_LOCK:
+        found = _EARLIER.get(str(Path(cat.path).resolve()))
+    return found.at if found else None
+
+
+def forget(cat: Catalog) -> None:
+    """Drop what the last build of this history found: the next one gathers everything from the history."""
+    with _EARLIER_LOCK:
+        _EARLIER.pop(str(Path(cat.path).resolve()), None)
 
 
 @dataclass
@@ -223,8 +296,8 @@ def _custom_rows(
 def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") -> dict[tuple[str, str], SheetVersion]:
     """The sheets of ``kind`` in force at ``at``, by (model, endpoint key; "" for a model's list price)."""
     found = {}
-    for version in table.versions:
-        if version.kind == kind and version.valid_from <= at and (version.valid_to is None or version.valid_to > at):
+    for version in (table.versions[i] for i in table.in_force(at)):
+        if version.kind == kind:
             found[(version.model_id, (version.key or version.tag or "") if kind == "endpoint" else "")] = version
     return found
 
@@ -253,10 +326,25 @@ def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: 
     return out
 
 
-def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str, Any]]]:
+def _price_histories(
+    table: PriceTable, at: datetime, earlier: _Earlier | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Per model: every endpoint price version (and the model's list price) up to ``at``, with what the
-    default workload cost per request under it, priced by the engine at the version's start."""
-    versions = [v for v in table.versions if v.valid_from <= at and (v.kind == "endpoint" or v.kind == "model")]
+    default workload cost per request under it, priced by the engine at the version's start.
+
+    ``earlier``: the last build's, at an instant before ``at``: a model none of whose versions started or ended
+    between the two keeps its list from then (each entry depends on its version alone, and on ``at`` only
+    through whether its end is past); the others are priced again."""
+    kept: dict[str, list[dict[str, Any]]] = {}
+    if earlier is None:
+        versions = [table.versions[i] for i in table.versions_between(None, at, ends=False)]
+    else:
+        touched = {table.versions[i].model_id for i in table.versions_between(earlier.at, at)}
+        kept = {m: rows for m, rows in earlier.histories.items() if m not in touched}
+        grouped = versions_by_model(table)
+        # Each model's versions in id order, as the pass over the whole table meets them.
+        versions = [v for m in sorted(touched) for v in grouped.get(m, []) if v.valid_from <= at]
+    versions = [v for v in versions if v.kind == "endpoint" or v.kind == "model"]
     usage = [
         {
             "model": v.model_id,
@@ -267,7 +355,7 @@ def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str
         for v in versions
     ]
     if not usage:
-        return {}
+        return kept
     frame = pl.DataFrame(
         usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
     )
@@ -292,7 +380,7 @@ def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str
                 "completion": version.sheet.prices["completion"],
             }
         )
-    return dict(out)
+    return {**kept, **out}
 
 
 def _median(values: list[Decimal]) -> Decimal | None:
