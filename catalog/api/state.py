@@ -166,15 +166,20 @@ class _Timer:
 
 
 def _settle_garbage(*, full: bool) -> None:
-    """Collect the garbage a refresh left, then move every object alive into the collector's permanent
-    generation (``gc.freeze``): a state holds hundreds of thousands of objects (price versions, sheets, frames'
-    rows) that live for hours, and a full collection walking them all (~50-300 ms at a year, holding the GIL)
-    would stall every request that arrives meanwhile. Frozen objects are still freed when no longer referenced
-    (the old state is, once its last request finishes); only a cycle among them would outlive its use, so a
-    full reload (rare: startup, a rebuilt history) unfreezes and collects everything once."""
+    """Move every object alive into the collector's permanent generation (``gc.freeze``): a state holds hundreds
+    of thousands of objects (price versions, sheets, rate lists) that live for hours, and a full collection
+    walking them all (~50-300 ms at a year, holding the GIL) would stall every request that arrives meanwhile.
+
+    Frozen objects are still freed when no longer referenced (the old state is, once its last request finishes);
+    only garbage in a reference cycle would stay. So the youngest generation is collected first (a state's own
+    structures hold no cycles; even collecting the few thousand objects a sweep adds costs tens of milliseconds,
+    their lists are a year long), and a full reload (rare: startup, a rebuilt history) unfreezes and collects
+    everything once."""
     if full:
         gc.unfreeze()
-    gc.collect()
+        gc.collect()
+    else:
+        gc.collect(0)
     gc.freeze()
 
 

@@ -450,7 +450,19 @@ class RankIndex:
                 # The same sheet, other facts (telemetry changes every sweep): what the sheet decides is kept.
                 assert old.fixed is not None  # a candidate with a sheet has its fixed fields
                 fixed = fixed_fields(row, (old.fixed["discount"], old.fixed["price_valid_from"]), old.source)
-                built.append(replace(old, row=row, fixed=fixed, names=_names(row)))
+                built.append(
+                    _Candidate(
+                        row,
+                        sheet_id,
+                        old.source,
+                        None,
+                        old.variant_base,
+                        old.conditions,
+                        old.free,
+                        fixed,
+                        _names(row),
+                    )
+                )
         return cls(table, at, built)
 
     @staticmethod
