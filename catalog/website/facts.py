@@ -1,13 +1,15 @@
 """What the site shows, gathered from the history in a few batch queries and cost-engine calls.
 
 Everything here is computed by the same code the CLI and the API use: rankings by
-``catalog.cost.profile.rank_endpoints``, price histories by ``catalog.cost.engine.cost_usage``. The result is
-plain dicts and lists that the templates render; nothing here formats for display.
+``catalog.cost.ranker.RankIndex`` (as ``catalog.cost.profile.rank_endpoints``), price histories by
+``catalog.cost.engine.cost_usage``. The result is plain dicts and lists that the templates render; nothing here
+formats for display.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,6 @@ from catalog.cost.profile import (
     RankedEndpoint,
     Ranking,
     per_million_tokens,
-    rank_endpoints,
 )
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
@@ -72,7 +73,13 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
     listed = queries.models_as_of(con, at).to_dicts()
-    index = RankIndex.build(candidates, table, at)
+    last = _earlier(cat, at)
+    # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
+    # change is taken from there). Kept with the catalog, so its table dies with it.
+    with _EARLIER_LOCK:
+        indexes = _INDEXES.get(cat, {})
+    index = RankIndex.build(candidates, table, at, previous=indexes.get(0))
+    built = {0: index}
     rankings = {
         p.name: {m["model_id"]: _model_ranking(index.rank(p.profile, filters, model=m["model_id"])) for m in listed}
         for p in PRESETS
@@ -87,9 +94,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             # endpoints, not with list prices from before it).
             then = endpoint_start
         windows.append({"days": days, "since": then})
-        ranked = _by_model(
-            rank_endpoints(queries.endpoint_candidates(con, then), table, DEFAULT.profile, filters, at=then)
-        )
+        # ``rank_endpoints`` (one index for the call), on an index kept for the next build.
+        built[days] = RankIndex.build(queries.endpoint_candidates(con, then), table, then, previous=indexes.get(days))
+        ranked = _by_model(built[days].rank(DEFAULT.profile, filters))
         headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
         headline.update({m: group[0] for m, group in ranked.items() if group})
         past[days] = headline
@@ -109,7 +116,6 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     ties = {r["endpoint_key"]: (r.get("uptime_last_1d"), r.get("throughput_p50")) for r in candidate_rows}
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
-    last = _earlier(cat, at)
     if last is None:
         all_changes = queries.changes(con, EPOCH, at).to_dicts()
     else:
@@ -121,6 +127,8 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     for entry in all_changes:
         changes_by_model[entry["model_id"]].append(entry)
     histories = _price_histories(table, at, last)
+    with _EARLIER_LOCK:
+        _INDEXES[cat] = built  # 0: as of ``at``; n: n days before (the price-change columns)
     _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
@@ -191,6 +199,7 @@ class _Earlier:
 # a build in a new process (``catalog site build``) starts from nothing, and gives the same pages.
 _EARLIER: dict[str, _Earlier] = {}
 _EARLIER_LOCK = threading.Lock()
+_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
 
 
 def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
