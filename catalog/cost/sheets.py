@@ -156,7 +156,7 @@ class PriceTable:
         self._build_index()
         self._sheet_row: dict[int, int] = {}  # id(PriceSheet) -> its row among the distinct sheets
         self._distinct: list[PriceSheet] = []  # holds those sheets, so their ids stay theirs
-        self._dist_base: list[int] = []  # per distinct sheet: its first variant
+        self._dist_base = pl.Series("variant_base", [], dtype=pl.Int64)  # per distinct sheet: its first variant
         self.scale = 0
         self.max_overrides = 0
         self.has_windows = self.has_discounts = False
@@ -552,11 +552,13 @@ class PriceTable:
         variant_rates: list[dict[str, Decimal | None]] = []
         discounts: list[Decimal] = []
         first = self._dynamic.len()
+        bases: list[int] = []
         for sheet in fresh:
-            self._dist_base.append(first + len(variant_rates))
+            bases.append(first + len(variant_rates))
             for mask in range(2 ** len(sheet.overrides)):
                 variant_rates.append(effective_rates(variant_prices(sheet, mask)))
                 discounts.append(sheet.discount)
+        self._dist_base = pl.concat([self._dist_base, pl.Series("variant_base", bases, dtype=pl.Int64)])
         # Rates repeat (0, the parent's rate, common prices): each distinct value is measured and converted once.
         values = {v for rates in variant_rates for v in rates.values() if v is not None}
         scale = max([self.scale, *(scale_of(v) for v in values)])
@@ -618,7 +620,7 @@ class PriceTable:
         columns["discount_num"] = pl.concat([self._num, pl.Series("discount_num", [None], dtype=pl.Int128)])
         columns["discount_den"] = pl.concat([self._den, pl.Series("discount_den", [None], dtype=pl.Int128)])
         self.variants = pl.DataFrame(columns)
-        self.variant_base = pl.Series("variant_base", self._dist_base, dtype=pl.Int64).gather(self._ver_dist)
+        self.variant_base = self._dist_base.gather(self._ver_dist)
         # Override conditions by distinct sheet (``conditions``; ``sheet_rows`` maps a sheet id to its row there).
         self.sheet_rows = self._ver_dist
 
@@ -681,7 +683,7 @@ class PriceTable:
         new._sheet_row, new._distinct, new._dist_base = (
             dict(self._sheet_row),
             list(self._distinct),
-            list(self._dist_base),
+            self._dist_base,
         )
         new.scale, new.max_overrides = self.scale, self.max_overrides
         new.has_windows, new.has_discounts = self.has_windows, self.has_discounts
