@@ -262,9 +262,25 @@ def versions_by_model(table: PriceTable) -> dict[str, list[SheetVersion]]:
     are then a look-up, not a pass over a year of versions. Kept while the table lives."""
     found = _BY_MODEL.get(table)
     if found is None:
-        grouped: dict[str, list[SheetVersion]] = {}
-        for version in table.versions:
-            grouped.setdefault(version.model_id, []).append(version)
+        parent = table.parent() if table.parent is not None else None
+        prior = _BY_MODEL.get(parent) if parent is not None else None
+        if parent is not None and prior is not None:
+            # Extended by a sweep (``PriceTable.extend``): only the models it touched are grouped again, their
+            # closed versions swapped for the new table's objects (a closed version is a new one at its old id).
+            grouped = dict(prior)
+            start = len(parent.versions)
+            closed = {id(parent.versions[i]): table.versions[i] for i in table.closed_rows}
+            touched = {table.versions[i].model_id for i in table.closed_rows}
+            fresh: dict[str, list[SheetVersion]] = {}
+            for version in table.versions[start:]:
+                fresh.setdefault(version.model_id, []).append(version)
+            for model_id in touched | fresh.keys():
+                kept = [closed.get(id(v), v) for v in prior.get(model_id, [])]
+                grouped[model_id] = kept + fresh.get(model_id, [])
+        else:
+            grouped = {}
+            for version in table.versions:
+                grouped.setdefault(version.model_id, []).append(version)
         with _BY_MODEL_LOCK:
             found = _BY_MODEL.setdefault(table, grouped)
     return found

@@ -25,10 +25,13 @@ from polars.testing import assert_frame_equal
 from catalog.api import ApiState, create_app
 from catalog.api.state import DataState
 from catalog.bundle import Bundle
+from catalog.cost import ranker
 from catalog.cost.engine import cost_usage
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import usage_frame
+from catalog.library import versions_by_model
 from catalog.openrouter.payload import ALL_KINDS, RawPayload, assemble, endpoints_path
+from catalog.store import queries
 from catalog.store.db import connect
 from catalog.store.ingest import record_snapshot
 from catalog.store.mirror import HistoryMirror
@@ -185,8 +188,12 @@ def test_an_incremental_refresh_gives_the_state_a_full_reload_gives(history: duc
     market.scale_prompt(MODEL, 7, endpoint=1 if len(market.endpoints[MODEL]["endpoints"]) > 1 else 0)
     market.record(history, t2)
 
+    before = state.current.table
+    assert before is not None
+    ranker._history(before), ranker._variants(before)  # made on the old table: the refresh carries them forward
     assert state.refresh()
     assert state.last_refresh["kind"] == "incremental"
+    assert_carried_forward(history, state.current, before)
     full = ApiState(history, Path("unused.duckdb"))
     assert_same_state(state.current, full.current)
     assert NEW_MODEL in state.model_ids and not any(
@@ -197,6 +204,22 @@ def test_an_incremental_refresh_gives_the_state_a_full_reload_gives(history: duc
     assert answers == _answers(full)
     assert [status for status, _etag, _body in answers] == [200] * len(ANSWERS)
     assert not state.refresh()  # nothing new: the state stays
+
+
+def assert_carried_forward(history: duckdb.DuckDBPyConnection, data: DataState, before: PriceTable) -> None:
+    """What the refresh derived from the old table's (the ranker's rates and history, each model's versions, the
+    newest rank index's candidates) equals what a table built from all its versions gives (the same ids)."""
+    table = data.table
+    assert table is not None and table.parent is not None and table.parent() is before
+    rebuilt = PriceTable.from_sheets(list(table.versions))
+    assert ranker._variants(table) == ranker._variants(rebuilt)
+    assert ranker._history(table) == ranker._history(rebuilt)
+    assert versions_by_model(table) == versions_by_model(rebuilt)
+    at = data.log.default_as_of()
+    assert at is not None
+    index = data.caches.indexes[at]
+    fresh = ranker.RankIndex.build(queries.endpoint_candidates(history, at, None), rebuilt, at)
+    assert index._candidates == fresh._candidates
 
 
 def test_a_history_that_does_not_follow_from_the_state_is_reloaded(history: duckdb.DuckDBPyConnection) -> None:

@@ -23,6 +23,7 @@ import pytest
 from catalog.cost.profile import RankedEndpoint
 from catalog.library import Catalog
 from catalog.store.exports import HISTORY_TABLES
+from catalog.website import facts as site_facts
 from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site
 from catalog.website.output import MANIFEST, compressible, read_manifest
 
@@ -172,3 +173,29 @@ def test_a_fingerprint_leaves_out_telemetry_and_nothing_else() -> None:
     assert key(replace(base, cost_per_request=Decimal("0.001"))) != key(base)
     assert key(replace(base, tag="other")) != key(base)
     assert cache.fingerprint("provider.html", {"x": 1}) != cache.fingerprint("model.html", {"x": 1})
+
+
+def test_facts_carried_from_the_last_build_equal_facts_gathered_from_nothing(
+    replayed_template: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    with Catalog.open(db) as cat:
+        oldest = cat.con.execute("SELECT min(taken_at) FROM snapshots WHERE status <> 'failed'").fetchall()[0][0]
+        before, newest = two_newest(cat)
+        site_facts.forget(cat)
+        site_facts.gather(cat, oldest.astimezone(UTC))  # a first build, far back: most of the history comes after
+        site_facts.gather(cat, before)
+        assert site_facts.carried(cat) is not None  # the next gather starts from this one
+        carried = site_facts.gather(cat, newest)
+        site_facts.forget(cat)
+        fresh = site_facts.gather(cat, newest)
+        # An instant before the last build's is gathered from nothing too: the same as a first build of it.
+        back = site_facts.gather(cat, before)
+        site_facts.forget(cat)
+        back_fresh = site_facts.gather(cat, before)
+    assert carried.changes and len(carried.changes) > len(back.changes)  # the day between added some
+    assert carried.changes == fresh.changes
+    assert carried.models == fresh.models and carried.providers == fresh.providers
+    assert [m["history"] for m in carried.models] == [m["history"] for m in fresh.models]
+    assert back.changes == back_fresh.changes and back.models == back_fresh.models

@@ -29,6 +29,7 @@ Each handler thread reads through its own DuckDB cursor.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import threading
 import time
@@ -164,6 +165,24 @@ class _Timer:
         }
 
 
+def _settle_garbage(*, full: bool) -> None:
+    """Move every object alive into the collector's permanent generation (``gc.freeze``): a state holds hundreds
+    of thousands of objects (price versions, sheets, rate lists) that live for hours, and a full collection
+    walking them all (~50-300 ms at a year, holding the GIL) would stall every request that arrives meanwhile.
+
+    Frozen objects are still freed when no longer referenced (the old state is, once its last request finishes);
+    only garbage in a reference cycle would stay. So the youngest generation is collected first (a state's own
+    structures hold no cycles; even collecting the few thousand objects a sweep adds costs tens of milliseconds,
+    their lists are a year long), and a full reload (rare: startup, a rebuilt history) unfreezes and collects
+    everything once."""
+    if full:
+        gc.unfreeze()
+        gc.collect()
+    else:
+        gc.collect(0)
+    gc.freeze()
+
+
 class IncrementalMismatch(Exception):
     """The history does not follow from the current state by the sweeps since (a rebuild, a repair): the
     refresh reloads everything instead."""
@@ -244,12 +263,14 @@ class ApiState:
                 if data is None:
                     data = self._loaded(cur, version, etag, old.generation + 1, timer)
                     timer.kind = "full"
-                self._index_newest(cur, data)
+                self._index_newest(cur, data, old)
                 timer.lap("rank_index")
                 cur.rollback()  # read only: nothing to commit
             finally:
                 cur.close()
             self._data = data  # the swap: requests that pinned the old state finish on it
+            _settle_garbage(full=timer.kind == "full")
+            timer.lap("gc")
             self.last_refresh = timer.report()
             return True
 
@@ -325,14 +346,18 @@ class ApiState:
         model_ids = sorted({*old.model_ids, *new_models}) if new_models else old.model_ids
         return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1)
 
-    def _index_newest(self, cur: duckdb.DuckDBPyConnection, data: DataState) -> None:
+    def _index_newest(self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState) -> None:
         """Build the rank index of the state's newest snapshot, and group its versions per model (a model's
-        price sheets), before it answers anything."""
+        price sheets), before it answers anything. Each carries the old state's forward where the new table
+        extends its table: the candidates a sweep left as they were are taken from the old index."""
         if data.table is not None:
             versions_by_model(data.table)
         at = data.log.default_as_of()
         if data.table is not None and at is not None:
-            data.caches.indexes[at] = RankIndex.build(queries.endpoint_candidates(cur, at, None), data.table, at)
+            before = old.log.default_as_of()
+            previous = old.caches.indexes.get(before) if before is not None else None
+            candidates = queries.endpoint_candidates(cur, at, None)
+            data.caches.indexes[at] = RankIndex.build(candidates, data.table, at, previous=previous)
 
     # -- the current state, for callers outside a request ---------------------------------------------
 

@@ -21,7 +21,7 @@ when that model's price history starts.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,7 +40,7 @@ from catalog.cost.profile import (
     per_million_units,
     ranked_row,
 )
-from catalog.cost.sheets import PriceTable, Resolution, variant_prices
+from catalog.cost.sheets import PriceTable, Resolution, SheetVersion, variant_prices
 from catalog.cost.workload import DEFAULT_FALLBACKS, EndpointFilters, WorkloadProfile
 from catalog.money import reduced
 
@@ -72,12 +72,17 @@ def _stamp(value: datetime) -> str:
 
 @dataclass(frozen=True)
 class _History:
-    """When each model's price history starts and ends, and when the endpoint history starts."""
+    """When each model's price history starts and ends, and when the endpoint history starts.
+
+    ``model_open`` / ``model_closed``: per model, how many of its list-price versions are open and the latest
+    end of its closed ones (``model_to`` follows from them): what a table extended by a sweep updates."""
 
     endpoints_from: datetime | None
     model_endpoints_from: dict[str, datetime]
     model_from: dict[str, datetime]
     model_to: dict[str, datetime | None]
+    model_open: dict[str, int]
+    model_closed: dict[str, datetime]
 
 
 @dataclass(frozen=True)
@@ -95,39 +100,103 @@ _variant_lists: weakref.WeakKeyDictionary[PriceTable, _Variants] = weakref.WeakK
 
 
 def _history(table: PriceTable) -> _History:
+    """The table's ``_History``; for a table extended from another whose history was made, that one carried
+    forward by the versions the sweep opened and closed (the ranking of every model asks for it)."""
     found = _histories.get(table)
     if found is None:
-        endpoints_from: datetime | None = None
-        model_endpoints_from: dict[str, datetime] = {}
-        model_from: dict[str, datetime] = {}
-        model_to: dict[str, datetime | None] = {}
-        for v in table.versions:
-            if v.kind == "endpoint":
-                if endpoints_from is None or v.valid_from < endpoints_from:
-                    endpoints_from = v.valid_from
-                if v.model_id not in model_endpoints_from or v.valid_from < model_endpoints_from[v.model_id]:
-                    model_endpoints_from[v.model_id] = v.valid_from
-            else:
-                if v.model_id not in model_from or v.valid_from < model_from[v.model_id]:
-                    model_from[v.model_id] = v.valid_from
-                end = model_to.get(v.model_id, v.valid_to)
-                model_to[v.model_id] = None if end is None or v.valid_to is None else max(end, v.valid_to)
-        found = _histories[table] = _History(endpoints_from, model_endpoints_from, model_from, model_to)
+        parent = table.parent() if table.parent is not None else None
+        prior = _histories.get(parent) if parent is not None else None
+        if parent is not None and prior is not None:
+            found = _history_of(
+                table.versions[len(parent.versions) :], prior, [table.versions[i] for i in table.closed_rows]
+            )
+        else:
+            found = _history_of(table.versions, _History(None, {}, {}, {}, {}, {}), [])
+        found = _histories.setdefault(table, found)
     return found
+
+
+def _history_of(added: list[SheetVersion], prior: _History, closed: list[SheetVersion]) -> _History:
+    """``prior`` with the versions ``added`` and the versions ``closed`` (open in ``prior``, closed now)."""
+    endpoints_from = prior.endpoints_from
+    model_endpoints_from, model_from = dict(prior.model_endpoints_from), dict(prior.model_from)
+    model_open, model_closed = dict(prior.model_open), dict(prior.model_closed)
+    touched: set[str] = set()
+
+    def ended(model_id: str, until: datetime) -> None:
+        last = model_closed.get(model_id)
+        model_closed[model_id] = until if last is None else max(last, until)
+
+    for v in closed:
+        if v.kind == "model" and v.valid_to is not None:
+            model_open[v.model_id] -= 1
+            ended(v.model_id, v.valid_to)
+            touched.add(v.model_id)
+    for v in added:
+        if v.kind == "endpoint":
+            if endpoints_from is None or v.valid_from < endpoints_from:
+                endpoints_from = v.valid_from
+            if v.model_id not in model_endpoints_from or v.valid_from < model_endpoints_from[v.model_id]:
+                model_endpoints_from[v.model_id] = v.valid_from
+        else:
+            if v.model_id not in model_from or v.valid_from < model_from[v.model_id]:
+                model_from[v.model_id] = v.valid_from
+            if v.valid_to is None:
+                model_open[v.model_id] = model_open.get(v.model_id, 0) + 1
+            else:
+                model_open.setdefault(v.model_id, 0)
+                ended(v.model_id, v.valid_to)
+            touched.add(v.model_id)
+    model_to = dict(prior.model_to)
+    for model_id in touched:  # ends when every list-price version has: the latest end; else still open
+        model_to[model_id] = None if model_open[model_id] else model_closed[model_id]
+    return _History(endpoints_from, model_endpoints_from, model_from, model_to, model_open, model_closed)
+
+
+def _variant_rows(table: PriceTable, start: int) -> _Variants:
+    """The table's variants from ``start`` on (and its versions' first variants from the ``start``-th sheet's)."""
+    window = table.variants.slice(start, table.null_variant - start)
+    columns = [window[name].to_list() for name in _RATE_NAMES]
+    rates: list[tuple[int, ...] | None] = [
+        None if dynamic else rates
+        for dynamic, rates in zip(window["dynamic"].to_list(), zip(*columns, strict=True), strict=True)
+    ]
+    return _Variants(rates, window["discount_num"].to_list(), window["discount_den"].to_list(), [])
 
 
 def _variants(table: PriceTable) -> _Variants:
+    """The table's variants as lists. A table extended from another (``PriceTable.extend``) whose lists were made
+    takes those and adds its new rows: ids stay across ``extend`` and old rows change only on a rescale, so a
+    refresh after a sweep does work in proportion to the sweep, not to a year of variants."""
     found = _variant_lists.get(table)
     if found is None:
-        columns = [table.variants[name].to_list() for name in _RATE_NAMES]
-        dynamic = table.variants["dynamic"].to_list()
-        rates: list[tuple[int, ...] | None] = [
-            None if dynamic[i] else tuple(c[i] for c in columns) for i in range(table.null_variant)
-        ]
-        num = table.variants["discount_num"].to_list()[: table.null_variant]
-        den = table.variants["discount_den"].to_list()[: table.null_variant]
-        found = _variant_lists[table] = _Variants(rates, num, den, table.variant_base.to_list())
+        parent = table.parent() if table.parent is not None else None
+        prior = _variant_lists.get(parent) if parent is not None else None
+        if parent is not None and prior is not None and parent.scale == table.scale:
+            rows = _variant_rows(table, parent.null_variant)
+            versions = len(prior.base)
+            found = _Variants(
+                prior.rates + rows.rates,
+                prior.num + rows.num,
+                prior.den + rows.den,
+                prior.base + table.variant_base.slice(versions).to_list(),
+            )
+        else:
+            rows = _variant_rows(table, 0)
+            found = replace(rows, base=table.variant_base.to_list())
+        found = _variant_lists.setdefault(table, found)
     return found
+
+
+def _extends(table: PriceTable, earlier: PriceTable) -> bool:
+    """Whether ``table`` is ``earlier`` extended (``PriceTable.extend``, any number of times): its ids are
+    ``earlier``'s, the same sheets."""
+    while table is not earlier:
+        parent = table.parent() if table.parent is not None else None
+        if parent is None:
+            return False
+        table = parent
+    return True
 
 
 def _micros(value: datetime) -> int:
@@ -313,6 +382,11 @@ class _Candidate:
     names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
 
 
+def _names(row: dict[str, Any]) -> frozenset[str]:
+    """What the provider filters match a candidate by: its provider slug, name and tag, lower case."""
+    return frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
+
+
 def _mask(conditions: tuple[tuple[int, int | None, int | None], ...], prompt: int, minute: int) -> int:
     """Bit ``j`` set when override ``j`` applies: the whole prompt reaches its minimum and, when it has a UTC
     window, ``minute`` (of the day) is inside it (a window may wrap past midnight)."""
@@ -351,15 +425,44 @@ class RankIndex:
         self._caps: dict[tuple[int, int], dict[str, Decimal | None]] = {}
 
     @classmethod
-    def build(cls, candidates: pl.DataFrame, table: PriceTable, at: datetime) -> RankIndex:
-        """The index of ``candidates`` (``endpoint_candidates(con, at, None)``, or one model's) at ``at``."""
+    def build(
+        cls, candidates: pl.DataFrame, table: PriceTable, at: datetime, *, previous: RankIndex | None = None
+    ) -> RankIndex:
+        """The index of ``candidates`` (``endpoint_candidates(con, at, None)``, or one model's) at ``at``.
+
+        ``previous``: an index built on a table ``table`` extends (``PriceTable.extend``: sheet ids stay); a
+        candidate whose row, sheet and source are the same there is taken from it, not made again (after a
+        sweep, all but the endpoints whose prices or facts changed)."""
         rows = candidates.to_dicts()
         resolutions = [table.resolve(row["model_id"], None, row["endpoint_key"]) for row in rows]
         sheets, sources = table.sheets_at(resolutions, at)
-        built = [
-            cls._candidate(table, row, resolution, sheet_id, source)
-            for row, resolution, sheet_id, source in zip(rows, resolutions, sheets, sources, strict=True)
-        ]
+        kept: dict[str, _Candidate] = {}
+        if previous is not None and _extends(table, previous.table):
+            kept = {c.row["endpoint_key"]: c for c in previous._candidates}
+        built = []
+        for row, resolution, sheet_id, source in zip(rows, resolutions, sheets, sources, strict=True):
+            old = kept.get(row["endpoint_key"])
+            if old is None or old.sheet_id != sheet_id or old.sheet_id < 0:
+                built.append(cls._candidate(table, row, resolution, sheet_id, source))
+            elif old.row == row:
+                built.append(old)
+            else:
+                # The same sheet, other facts (telemetry changes every sweep): what the sheet decides is kept.
+                assert old.fixed is not None  # a candidate with a sheet has its fixed fields
+                fixed = fixed_fields(row, (old.fixed["discount"], old.fixed["price_valid_from"]), old.source)
+                built.append(
+                    _Candidate(
+                        row,
+                        sheet_id,
+                        old.source,
+                        None,
+                        old.variant_base,
+                        old.conditions,
+                        old.free,
+                        fixed,
+                        _names(row),
+                    )
+                )
         return cls(table, at, built)
 
     @staticmethod
@@ -367,7 +470,7 @@ class RankIndex:
         table: PriceTable, row: dict[str, Any], resolution: Resolution, sheet_id: int, source: int
     ) -> _Candidate:
         """One candidate whose sheet in force (``PriceTable.sheets_at``) is ``sheet_id`` from ``source``."""
-        names = frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
+        names = _names(row)
         if sheet_id < 0:
             return _Candidate(row, -1, "endpoint", resolution.reason, 0, (), False, None, names)
         version = table.versions[sheet_id]

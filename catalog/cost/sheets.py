@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -155,7 +156,7 @@ class PriceTable:
         self._build_index()
         self._sheet_row: dict[int, int] = {}  # id(PriceSheet) -> its row among the distinct sheets
         self._distinct: list[PriceSheet] = []  # holds those sheets, so their ids stay theirs
-        self._dist_base: list[int] = []  # per distinct sheet: its first variant
+        self._dist_base = pl.Series("variant_base", [], dtype=pl.Int64)  # per distinct sheet: its first variant
         self.scale = 0
         self.max_overrides = 0
         self.has_windows = self.has_discounts = False
@@ -163,8 +164,14 @@ class PriceTable:
         self._dynamic = pl.Series("dynamic", [], dtype=pl.Boolean)
         self._num = pl.Series("discount_num", [], dtype=pl.Int128)
         self._den = pl.Series("discount_den", [], dtype=pl.Int128)
-        self._dist_conditions: dict[str, list[int | None]] = {}
+        self.variant_rate_max: dict[str, int] = dict.fromkeys(RATES, 0)
+        self.conditions: pl.DataFrame | None = None
         self._ver_dist = pl.Series("sheet", [], dtype=pl.Int32)
+        # The table this one was extended from (``extend``), while it lives: whoever derives something per table
+        # (the ranker's rate lists, a model's versions) may carry the parent's forward instead of starting again.
+        # Weak, so a long-running service does not keep every table since its start.
+        self.parent: weakref.ref[PriceTable] | None = None
+        self.closed_rows: list[int] = []  # ``extend``: the parent's versions it closed (replaced at these ids)
         self._add_variants(versions)
 
     # -- names ---------------------------------------------------------------------------------------
@@ -296,6 +303,25 @@ class PriceTable:
         self._span_count = edges.tail(len(self.entities)) - self._span_lo
         # Built on first use: (None,) when the bounds do not allow it.
         self._minute_cache: tuple[tuple[int, pl.Series, pl.Series] | None] | None = None
+
+    def versions_between(self, lo: datetime | None, hi: datetime, *, ends: bool = True) -> list[int]:
+        """Ids of the versions starting in ``(lo, hi]`` (``lo`` None: up to ``hi``), and with ``ends``, those ending
+        there too, in id order: a vectorised scan, for callers that follow the history from one instant to a later
+        one (the site) or want what is in force (``in_force``)."""
+        start, end = self._ver_from, self._ver_to
+        upper = _micros(hi)
+        mask = start <= upper
+        if lo is not None:
+            lower = _micros(lo)
+            mask = mask & (start > lower)
+            if ends:
+                mask = mask | ((end > lower) & (end <= upper))
+        return mask.arg_true().to_list()
+
+    def in_force(self, at: datetime) -> list[int]:
+        """Ids of the versions in force at ``at`` (``valid_from <= at < valid_to``), in id order."""
+        moment = _micros(at)
+        return ((self._ver_from <= moment) & (self._ver_to > moment)).arg_true().to_list()
 
     def index_size(self) -> dict[str, int]:
         """The index's length and bytes (bounds, spans, per-version columns): what grows with the history."""
@@ -526,11 +552,13 @@ class PriceTable:
         variant_rates: list[dict[str, Decimal | None]] = []
         discounts: list[Decimal] = []
         first = self._dynamic.len()
+        bases: list[int] = []
         for sheet in fresh:
-            self._dist_base.append(first + len(variant_rates))
+            bases.append(first + len(variant_rates))
             for mask in range(2 ** len(sheet.overrides)):
                 variant_rates.append(effective_rates(variant_prices(sheet, mask)))
                 discounts.append(sheet.discount)
+        self._dist_base = pl.concat([self._dist_base, pl.Series("variant_base", bases, dtype=pl.Int64)])
         # Rates repeat (0, the parent's rate, common prices): each distinct value is measured and converted once.
         values = {v for rates in variant_rates for v in rates.values() if v is not None}
         scale = max([self.scale, *(scale_of(v) for v in values)])
@@ -539,12 +567,16 @@ class PriceTable:
         if scale > self.scale:  # the rows built so far, at the finer unit
             factor = pl.Series([10 ** (scale - self.scale)], dtype=pl.Int128)
             self._rates = {name: (column * factor).alias(name) for name, column in self._rates.items()}
+            self.variant_rate_max = {k: v * 10 ** (scale - self.scale) for k, v in self.variant_rate_max.items()}
         self.scale = scale
         units_of: dict[Decimal | None, int] = {v: to_units(v, scale) for v in values}
         units_of[None] = 0  # a dynamic rate: the variant is flagged and never billed
+        rate_max = dict(self.variant_rate_max)  # kept as the rows come: never a pass over every variant
         for name in RATES:
             units = [units_of[r[name]] for r in variant_rates]
+            rate_max[name] = max(rate_max[name], *units) if units else rate_max[name]
             self._rates[name] = pl.concat([self._rates[name], pl.Series(name, units, dtype=pl.Int128)])
+        self.variant_rate_max = rate_max
         self._dynamic = pl.concat(
             [self._dynamic, pl.Series("dynamic", [any(v is None for v in r.values()) for r in variant_rates])]
         )
@@ -558,17 +590,23 @@ class PriceTable:
             nums.append(num // common)
         self._num = pl.concat([self._num, pl.Series("discount_num", nums, dtype=pl.Int128)])
         self._den = pl.concat([self._den, pl.Series("discount_den", dens, dtype=pl.Int128)])
-        # Override conditions per distinct sheet, one column per override slot (null: no such entry).
-        conditions = self._dist_conditions
+        # Override conditions per distinct sheet, one column per override slot (null: no such entry): the fresh
+        # sheets' rows appended to the frame built so far (a slot new to it is null for the rows before).
         known = len(distinct) - len(fresh)
-        for j in range(self.max_overrides):
-            for name in (f"min_{j}", f"start_{j}", f"end_{j}"):
-                conditions.setdefault(name, [None] * known)
-            for sheet in fresh:
-                o = sheet.overrides[j] if j < len(sheet.overrides) else None
-                conditions[f"min_{j}"].append(None if o is None else o.min_prompt_tokens or 0)
-                conditions[f"start_{j}"].append(None if o is None or o.utc_start is None else hhmm_minutes(o.utc_start))
-                conditions[f"end_{j}"].append(None if o is None or o.utc_end is None else hhmm_minutes(o.utc_end))
+        if self.max_overrides and fresh:
+            added: dict[str, list[int | None]] = {}
+            for j in range(self.max_overrides):
+                mins, starts, ends = added[f"min_{j}"], added[f"start_{j}"], added[f"end_{j}"] = [], [], []
+                for sheet in fresh:
+                    o = sheet.overrides[j] if j < len(sheet.overrides) else None
+                    mins.append(None if o is None else o.min_prompt_tokens or 0)
+                    starts.append(None if o is None or o.utc_start is None else hhmm_minutes(o.utc_start))
+                    ends.append(None if o is None or o.utc_end is None else hhmm_minutes(o.utc_end))
+            rows_added = pl.DataFrame(added, schema=dict.fromkeys(added, pl.Int64))
+            before = self.conditions
+            if before is None:
+                before = pl.DataFrame({k: pl.repeat(None, known, dtype=pl.Int64, eager=True) for k in added})
+            self.conditions = pl.concat([before, rows_added], how="diagonal")
         self._publish_variants()
 
     def _publish_variants(self) -> None:
@@ -577,22 +615,14 @@ class PriceTable:
         # null without a per-term condition.
         self.null_variant = self._dynamic.len()
         columns: dict[str, Any] = {"dynamic": pl.concat([self._dynamic, pl.Series("dynamic", [False])])}
-        self.variant_rate_max = {}
         for name in RATES:
-            column = self._rates[name]
-            self.variant_rate_max[name] = max(column.to_list(), default=0)
-            columns[name] = pl.concat([column, pl.Series(name, [None], dtype=pl.Int128)])
+            columns[name] = pl.concat([self._rates[name], pl.Series(name, [None], dtype=pl.Int128)])
         columns["discount_num"] = pl.concat([self._num, pl.Series("discount_num", [None], dtype=pl.Int128)])
         columns["discount_den"] = pl.concat([self._den, pl.Series("discount_den", [None], dtype=pl.Int128)])
         self.variants = pl.DataFrame(columns)
-        self.variant_base = pl.Series("variant_base", self._dist_base, dtype=pl.Int64).gather(self._ver_dist)
-        # Override conditions by distinct sheet (``sheet_rows`` maps a sheet id to its row there).
+        self.variant_base = self._dist_base.gather(self._ver_dist)
+        # Override conditions by distinct sheet (``conditions``; ``sheet_rows`` maps a sheet id to its row there).
         self.sheet_rows = self._ver_dist
-        if self._dist_conditions:
-            per_sheet = pl.DataFrame(self._dist_conditions, schema={k: pl.Int64 for k in self._dist_conditions})
-            self.conditions: pl.DataFrame | None = per_sheet
-        else:
-            self.conditions = None
 
     # -- a sweep's changes ---------------------------------------------------------------------------
 
@@ -612,6 +642,7 @@ class PriceTable:
         new = object.__new__(PriceTable)
         versions = list(self.versions)
         ends = self._ver_to
+        rows: list[int] = []
         if closed:
             codes = {self.entity_of.get(key, -1): key for key in closed}
             open_rows = (
@@ -652,13 +683,14 @@ class PriceTable:
         new._sheet_row, new._distinct, new._dist_base = (
             dict(self._sheet_row),
             list(self._distinct),
-            list(self._dist_base),
+            self._dist_base,
         )
         new.scale, new.max_overrides = self.scale, self.max_overrides
         new.has_windows, new.has_discounts = self.has_windows, self.has_discounts
         new._rates, new._dynamic, new._num, new._den = dict(self._rates), self._dynamic, self._num, self._den
-        new._dist_conditions = {name: list(values) for name, values in self._dist_conditions.items()}
+        new.variant_rate_max, new.conditions = dict(self.variant_rate_max), self.conditions
         new._ver_dist = self._ver_dist
+        new.parent, new.closed_rows = weakref.ref(self), rows
         new._add_variants(opened)
         return new
 

@@ -288,16 +288,20 @@ def _entity_changes(
     if model:
         where += " AND model_id = ?"
         params.append(model)
+    # The window runs over the entities with a version starting or ending in the span only (a neighbour is
+    # always of the same entity): a short span of a long history reads a few partitions, not the whole table.
     sql = f"""
         WITH v AS (
             SELECT *, lag(version_id) OVER w AS prev_id, lag(valid_to) OVER w AS prev_to,
                    lead(valid_from) OVER w AS next_from
-            FROM {table} WHERE valid_to IS NULL OR valid_to > valid_from
+            FROM {table}
+            WHERE (valid_to IS NULL OR valid_to > valid_from)
+              AND {key} IN (SELECT {key} FROM {table} WHERE (valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?))
             WINDOW w AS (PARTITION BY {key} ORDER BY valid_from, version_id)
         )
         SELECT {key} AS key, * FROM v WHERE {where}
     """
-    cur = con.execute(sql, params)
+    cur = con.execute(sql, [since, until, since, until, *params])
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     prev_ids = [r["prev_id"] for r in rows if r["prev_id"] is not None]

@@ -20,6 +20,7 @@ import os
 import pickle
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -388,19 +389,27 @@ class PageCache:
         self.folder, self.code = folder, code
         self.used: dict[str, str] = {}  # page -> fingerprint
         self.rendered = self.reused = 0
+        with _DIGESTS_LOCK:
+            self.digests = _DIGESTS.setdefault(str(folder), ListDigests())
+        self.digests.next_build()
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
         their digits, times with their zone) and fast; equal pickles are equal inputs. (A set would pickle
         in hash order, which differs between processes: a page context holds none, only sorted lists.)"""
-        spelled = io.BytesIO()
-        pickler = pickle.Pickler(spelled, protocol=5)
-        pickler.dispatch_table = _FINGERPRINT_REDUCERS  # type: ignore[assignment]
-        pickler.dump(context)
-        return hashlib.sha256(f"{self.code}\0{template}\0".encode() + spelled.getvalue()).hexdigest()[:40]
+        return hashlib.sha256(f"{self.code}\0{template}\0".encode() + _spelled(context)).hexdigest()[:40]
 
-    def body(self, target: str, template: str, context: dict[str, Any], render: Callable[[], str]) -> str:
-        key = self.fingerprint(template, context)
+    def body(
+        self,
+        target: str,
+        template: str,
+        context: dict[str, Any],
+        render: Callable[[], str],
+        inputs: dict[str, Any] | None = None,
+    ) -> str:
+        """The page's body: the last builds' if one rendered the same inputs, else ``render()``. ``inputs``: what
+        the fingerprint reads instead of ``context`` (the same values, long lists as their digests)."""
+        key = self.fingerprint(template, context if inputs is None else inputs)
         self.used[target] = key
         path = self.folder / f"{key}.body"
         with contextlib.suppress(OSError):
@@ -421,6 +430,53 @@ class PageCache:
             for path in self.folder.iterdir():
                 if path.name not in keep:
                     path.unlink(missing_ok=True)
+
+
+def _spelled(value: Any) -> bytes:
+    spelled = io.BytesIO()
+    pickler = pickle.Pickler(spelled, protocol=5)
+    pickler.dispatch_table = _FINGERPRINT_REDUCERS  # type: ignore[assignment]
+    pickler.dump(value)
+    return spelled.getvalue()
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Stands for a list in a fingerprint: the hash of its items as a fingerprint spells them."""
+
+    sha256: str
+
+
+class ListDigests:
+    """Digests of long lists (a model's price history and changes, a month's changes), kept from one build of a
+    site to the next by the identity of their items: those items are the ones the site's facts carry forward
+    (``catalog.website.facts``: never changed once made), so a list of the same items has the same digest, and
+    a year of history is not spelled again for every page on every build. Holding the lists keeps their items'
+    identities theirs; entries no build used since the previous one are dropped."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
+        self.used: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+
+    def of(self, items: list[Any]) -> Digest:
+        key = tuple(map(id, items))
+        with self.lock:
+            found = self.used.get(key) or self.known.get(key)
+        if found is None:
+            found = (list(items), Digest(hashlib.sha256(_spelled(items)).hexdigest()))
+        with self.lock:
+            self.used[key] = found
+        return found[1]
+
+
+_DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
+_DIGESTS_LOCK = threading.Lock()
 
 
 def telemetry_cells(row: dict[str, Any]) -> str:
@@ -522,7 +578,17 @@ def _render(
     total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     done = 0
 
-    def page(template: str, target: str, *, chart: str = "", telemetry: list[str] | None = None, **values: Any) -> None:
+    def page(
+        template: str,
+        target: str,
+        *,
+        chart: str = "",
+        telemetry: list[str] | None = None,
+        digested: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> None:
+        """Render (or take from the cache) one page. ``digested``: values the fingerprint reads instead of the
+        ones given, the same but for long lists replaced by their digests (``ListDigests``)."""
         nonlocal done
         depth = target.count("/")
         root = "../" * depth
@@ -532,7 +598,8 @@ def _render(
         marks = {**stamps, "telemetry": [Markup(STAMP.format(f"telemetry-{i}")) for i in range(len(rows))]}
         if template in ENTITY_PAGES:
             context = {**shared, "root": root, "stamp": marks, **values}
-            body = cache.body(target, template, context, lambda: env.get_template(template).render(**context))
+            inputs = {**context, **digested} if digested else None
+            body = cache.body(target, template, context, lambda: env.get_template(template).render(**context), inputs)
         else:
             body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
         if root not in footers:
@@ -555,6 +622,7 @@ def _render(
                 single["at_minute"] = None
             geometry = chart.step_chart(model["history"], facts.at, tokens=tokens, describe=usd)
             shown = _model_inputs(model)
+            digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
             slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
             page(
                 "model.html",
@@ -566,9 +634,11 @@ def _render(
                 change_limit=MODEL_PAGE_CHANGES,
                 provider_slugs=slugs,
                 telemetry=[telemetry_cells(r) for r in model["endpoints_now"]],
+                digested=digested,
             )
             if len(model["changes"]) > MODEL_PAGE_CHANGES:
-                page("model_changes.html", f"model-changes/{page_name(model['model_id'])}.html", model=shown)
+                target = f"model-changes/{page_name(model['model_id'])}.html"
+                page("model_changes.html", target, model=shown, digested=digested)
         page("providers.html", "providers.html", providers=facts.providers)
         for provider in facts.providers:
             linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
@@ -579,7 +649,8 @@ def _render(
             target = "changes.html" if index == 0 else f"changes/{month}.html"
             linked = sorted({c["model_id"] for c in rows} & model_ids)
             listed = [m for m, _ in months]
-            page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked)
+            digest = {"changes": cache.digests.of(rows)}
+            page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked, digested=digest)
         page("feed.atom", "feed.atom", entries=_feed_entries(facts))
         page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
         prices_now = cat.prices(facts.at)

@@ -1,16 +1,20 @@
 """What the site shows, gathered from the history in a few batch queries and cost-engine calls.
 
 Everything here is computed by the same code the CLI and the API use: rankings by
-``catalog.cost.profile.rank_endpoints``, price histories by ``catalog.cost.engine.cost_usage``. The result is
-plain dicts and lists that the templates render; nothing here formats for display.
+``catalog.cost.ranker.RankIndex`` (as ``catalog.cost.profile.rank_endpoints``), price histories by
+``catalog.cost.engine.cost_usage``. The result is plain dicts and lists that the templates render; nothing here
+formats for display.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,12 +25,11 @@ from catalog.cost.profile import (
     RankedEndpoint,
     Ranking,
     per_million_tokens,
-    rank_endpoints,
 )
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
-from catalog.library import Catalog
+from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
@@ -70,7 +73,13 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
     listed = queries.models_as_of(con, at).to_dicts()
-    index = RankIndex.build(candidates, table, at)
+    last = _earlier(cat, at)
+    # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
+    # change is taken from there). Kept with the catalog, so its table dies with it.
+    with _EARLIER_LOCK:
+        indexes = _INDEXES.get(cat, {})
+    index = RankIndex.build(candidates, table, at, previous=indexes.get(0))
+    built = {0: index}
     rankings = {
         p.name: {m["model_id"]: _model_ranking(index.rank(p.profile, filters, model=m["model_id"])) for m in listed}
         for p in PRESETS
@@ -85,9 +94,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             # endpoints, not with list prices from before it).
             then = endpoint_start
         windows.append({"days": days, "since": then})
-        ranked = _by_model(
-            rank_endpoints(queries.endpoint_candidates(con, then), table, DEFAULT.profile, filters, at=then)
-        )
+        # ``rank_endpoints`` (one index for the call), on an index kept for the next build.
+        built[days] = RankIndex.build(queries.endpoint_candidates(con, then), table, then, previous=indexes.get(days))
+        ranked = _by_model(built[days].rank(DEFAULT.profile, filters))
         headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
         headline.update({m: group[0] for m, group in ranked.items() if group})
         past[days] = headline
@@ -107,11 +116,20 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     ties = {r["endpoint_key"]: (r.get("uptime_last_1d"), r.get("throughput_p50")) for r in candidate_rows}
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
-    all_changes = queries.changes(con, EPOCH, at).to_dicts()
+    if last is None:
+        all_changes = queries.changes(con, EPOCH, at).to_dicts()
+    else:
+        # The changes up to the last build's instant are what it found (the history only grew since: checked);
+        # those after it are read, newest first before them, as one query over the whole span orders them.
+        since = queries.changes(con, last.at, at).to_dicts()
+        all_changes = [c for c in since if c["at"] > last.at] + last.changes
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
         changes_by_model[entry["model_id"]].append(entry)
-    histories = _price_histories(table, at)
+    histories = _price_histories(table, at, last)
+    with _EARLIER_LOCK:
+        _INDEXES[cat] = built  # 0: as of ``at``; n: n days before (the price-change columns)
+    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -162,6 +180,70 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         changes=all_changes,
         windows=windows,
     )
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """What the last build of a history found that a later one may keep (``gather``): the instant it was as of,
+    the history's mark then (``_mark``), the price table's scale (amounts carry it), the changes up to that
+    instant and the price histories."""
+
+    at: datetime
+    mark: tuple[Any, ...]
+    scale: int
+    changes: list[dict[str, Any]]
+    histories: dict[str, list[dict[str, Any]]]
+
+
+# Per history file: the last build's facts. In memory: the service builds after every sweep in one process;
+# a build in a new process (``catalog site build``) starts from nothing, and gives the same pages.
+_EARLIER: dict[str, _Earlier] = {}
+_EARLIER_LOCK = threading.Lock()
+_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+
+
+def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
+    """How many versions started by ``at`` and their largest id, per version table: a later build finds the same
+    when the history only grew since (sweeps append after ``at``), and other figures after a rebuild or repair."""
+    return tuple(
+        con.execute(
+            """
+            SELECT (SELECT count(*) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT count(*) FROM model_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM model_versions WHERE valid_from <= $at)
+            """,
+            {"at": at},
+        ).fetchall()[0]
+    )
+
+
+def _earlier(cat: Catalog, at: datetime) -> _Earlier | None:
+    """The last build's facts of this history if a build as of ``at`` may carry them forward: as of an instant
+    no later than ``at``, with the history as it was then (else a build from nothing)."""
+    with _EARLIER_LOCK:
+        found = _EARLIER.get(str(Path(cat.path).resolve()))
+    if found is None or found.at > at or found.scale != cat.table.scale or _mark(cat.con, found.at) != found.mark:
+        return None
+    return found
+
+
+def _remember(cat: Catalog, facts: _Earlier) -> None:
+    with _EARLIER_LOCK:
+        _EARLIER[str(Path(cat.path).resolve())] = facts
+
+
+def carried(cat: Catalog) -> datetime | None:
+    """The instant of the last build of this history whose facts the next build may carry forward."""
+    with _EARLIER_LOCK:
+        found = _EARLIER.get(str(Path(cat.path).resolve()))
+    return found.at if found else None
+
+
+def forget(cat: Catalog) -> None:
+    """Drop what the last build of this history found: the next one gathers everything from the history."""
+    with _EARLIER_LOCK:
+        _EARLIER.pop(str(Path(cat.path).resolve()), None)
 
 
 @dataclass
@@ -223,8 +305,8 @@ def _custom_rows(
 def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") -> dict[tuple[str, str], SheetVersion]:
     """The sheets of ``kind`` in force at ``at``, by (model, endpoint key; "" for a model's list price)."""
     found = {}
-    for version in table.versions:
-        if version.kind == kind and version.valid_from <= at and (version.valid_to is None or version.valid_to > at):
+    for version in (table.versions[i] for i in table.in_force(at)):
+        if version.kind == kind:
             found[(version.model_id, (version.key or version.tag or "") if kind == "endpoint" else "")] = version
     return found
 
@@ -253,10 +335,25 @@ def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: 
     return out
 
 
-def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str, Any]]]:
+def _price_histories(
+    table: PriceTable, at: datetime, earlier: _Earlier | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Per model: every endpoint price version (and the model's list price) up to ``at``, with what the
-    default workload cost per request under it, priced by the engine at the version's start."""
-    versions = [v for v in table.versions if v.valid_from <= at and (v.kind == "endpoint" or v.kind == "model")]
+    default workload cost per request under it, priced by the engine at the version's start.
+
+    ``earlier``: the last build's, at an instant before ``at``: a model none of whose versions started or ended
+    between the two keeps its list from then (each entry depends on its version alone, and on ``at`` only
+    through whether its end is past); the others are priced again."""
+    kept: dict[str, list[dict[str, Any]]] = {}
+    if earlier is None:
+        versions = [table.versions[i] for i in table.versions_between(None, at, ends=False)]
+    else:
+        touched = {table.versions[i].model_id for i in table.versions_between(earlier.at, at)}
+        kept = {m: rows for m, rows in earlier.histories.items() if m not in touched}
+        grouped = versions_by_model(table)
+        # Each model's versions in id order, as the pass over the whole table meets them.
+        versions = [v for m in sorted(touched) for v in grouped.get(m, []) if v.valid_from <= at]
+    versions = [v for v in versions if v.kind == "endpoint" or v.kind == "model"]
     usage = [
         {
             "model": v.model_id,
@@ -267,7 +364,7 @@ def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str
         for v in versions
     ]
     if not usage:
-        return {}
+        return kept
     frame = pl.DataFrame(
         usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
     )
@@ -292,7 +389,7 @@ def _price_histories(table: PriceTable, at: datetime) -> dict[str, list[dict[str
                 "completion": version.sheet.prices["completion"],
             }
         )
-    return dict(out)
+    return {**kept, **out}
 
 
 def _median(values: list[Decimal]) -> Decimal | None:
