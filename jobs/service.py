@@ -185,11 +185,9 @@ def run_service(
             api_reader = writer.cursor()
         api_state = ApiState(api_reader, options.db, stale_after=options.config.stale_after())
 
-        def after_run() -> None:
-            if api_state.refresh():
-                settle_heap()  # the new state out of the collector's reach (``catalog.api.settle_heap``)
-
-        ctx.after_run = after_run
+        # A refresh settles the collector itself: a young collection and a freeze after an extension, a full
+        # one only after a full reload (``ApiState.refresh``), so no full pause follows every sweep.
+        ctx.after_run = api_state.refresh
         settle_heap()
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
