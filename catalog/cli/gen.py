@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import db_option, json_option
+from catalog.cli.common import BaseUrl, Whole, db_option, json_option
 from catalog.settings import db_path
 
 if TYPE_CHECKING:
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 @click.option("-m", "--model", required=True, help="author/model, or provider:author/model to pin a provider.")
 @click.option("--stream", is_flag=True, help="Stream the answer and print it as it arrives.")
 @click.option("--sys", "sys_msg", default=None, help="A system message (none is added otherwise).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap the answer's length.")
+@click.option("--max-tokens", type=Whole(min=1), default=None, help="Cap the answer's length.")
 @click.option("--cheapest", is_flag=True, help="Route to the cheapest endpoints for this request (from the history).")
-@click.option("--base-url", default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's).")
+@click.option(
+    "--base-url", type=BaseUrl(), default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's)."
+)
 @db_option
 @json_option
 def gen_cmd(
