@@ -51,6 +51,7 @@ from helpers import Ran, built_once, run_cli
 from starlette.routing import Mount, Route
 
 from catalog.api import ApiState, create_app
+from catalog.api.routes import ROUTERS
 from catalog.bundle import Bundle
 from catalog.cli import cli, load_plugin_commands
 from catalog.cost.query import CHEAPEST
@@ -123,7 +124,7 @@ def number_kind(name: str, low: Any, high: Any, *, whole: bool) -> Kind:
 
 INSTANT = Kind(
     "instant",
-    good=(DAY, f"{DAY}T12:00:00Z", "2026-08-05T12:00:00+02:00"),
+    good=(DAY, f"{DAY}T20:00:00Z", "2026-08-05T23:00:00+02:00"),  # after the day's snapshot
     bad=(
         "2026-13-01", "2026-02-30", "2026-08-05T25:00:00Z", "10000-01-01", "١٩٧٠-٠١-٠١", HUGE, BIG, "-1", "nan",
         "yesterday", *ANY_BAD,
@@ -195,8 +196,10 @@ TEXT_KINDS: dict[str, Kind] = {
     "as_of": INSTANT,
     "since": INSTANT,
     "until": INSTANT,
-    "start": INSTANT,  # replay --from
-    "end": INSTANT,  # replay --to
+    # replay --from / --to: good times are ones with a recorded day on each side (past the newest there is nothing
+    # to load, a refusal)
+    "start": Kind("instant", good=(DAY, f"{DAY}T10:00:00Z", f"{DAY}T12:00:00+02:00"), bad=INSTANT.bad),
+    "end": Kind("instant", good=(DAY, f"{DAY}T10:00:00Z", f"{DAY}T12:00:00+02:00"), bad=INSTANT.bad),
     "at": INSTANT,
     "model": MODEL_ID,
     "search": TEXT,
@@ -351,7 +354,7 @@ class Files:
 
     def _make(self, name: str) -> Path:
         path = self.folder / name
-        good_row = f"timestamp,model,prompt_tokens,completion_tokens\n{DAY}T10:00:00Z,{MODEL},10,1\n"
+        good_row = f"timestamp,model,prompt_tokens,completion_tokens\n{DAY}T20:00:00Z,{MODEL},10,1\n"
         writes: dict[str, str | bytes] = {
             "good_csv": good_row,
             "good_body": f'{{"id": "x", "model": "{MODEL}", "created": 1785000000, '
@@ -618,6 +621,7 @@ SERVICE_PARAMS: dict[str, dict[str, Kind]] = {
     "POST /jobs/{name}/run": {"name": JOB},
 }
 API_BASELINE: dict[str, dict[str, str]] = {
+    "GET /v1/changes": {"until": "2026-08-06"},  # after every good since (the default is the newest snapshot)
     "GET /v1/cheapest": {"model": MODEL},
     "GET /v1/models/{author}/{slug}": {"author": "deepseek", "slug": "deepseek-v3.2"},
     "GET /v1/models/{author}/{slug}/history": {"author": "deepseek", "slug": "deepseek-v3.2"},
@@ -673,9 +677,11 @@ def api_kind(route_key: str, name: str, annotation: Any, field_info: Any) -> Kin
 
 
 def api_parameters(app: Any) -> dict[str, dict[str, Kind | None]]:
-    """Every FastAPI route's query and path parameters (its dependencies' included), with their kinds."""
+    """Every FastAPI route's query and path parameters (its dependencies' included), with their kinds: the
+    routers' routes (FastAPI includes a router lazily, so ``app.routes`` holds a stand-in for each) and the app's
+    own. That nothing published is missed is checked against the OpenAPI document."""
     found: dict[str, dict[str, Kind | None]] = {}
-    for route in app.routes:
+    for route in [*(r for router in ROUTERS for r in router.routes), *app.routes]:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         for method in sorted(route.methods):
@@ -688,6 +694,8 @@ def api_parameters(app: Any) -> dict[str, dict[str, Kind | None]]:
                     params[field_.alias] = api_kind(key, field_.alias, field_.field_info.annotation, field_.field_info)
                 pending += dependant.dependencies
             found[key] = params
+    published = {f"{m.upper()} {path}" for path, ops in app.openapi()["paths"].items() for m in ops}
+    assert published <= set(found), f"published routes not reached: {sorted(published - set(found))}"
     return found
 
 
@@ -777,7 +785,8 @@ def api_judge(response: Any, name: str, kind: Kind, value: str) -> str | None:
         return f"{status} message is not one line: {message!r}"
     routed_away = status == 404 and error["code"] == "not_found" and ("/" in value or value in ("", ".."))
     lowered = message.lower()
-    if not routed_away and not any(w.lower() in lowered for w in (name, *kind.words)) and value[:40] not in message:
+    names = (name, name.replace("_", "-"), *kind.words)
+    if not routed_away and not any(w.lower() in lowered for w in names) and value[:40] not in message:
         return f"{status} does not name {name}: {message[:200]!r}"
     if want == "good":
         return f"a valid value refused ({status}): {message[:200]!r}"
@@ -797,6 +806,8 @@ def test_every_api_parameter_refuses_bad_values_in_the_one_error_shape(service: 
             for value in dict.fromkeys(values):
                 if route_key.startswith("POST /jobs/") and expected(kind, value) == "good":
                     continue  # would ask the (unstarted) scheduler for a sweep: only the refusals are asked
+                if value == "" and "{" + name + "}" in route_key:
+                    continue  # an empty path segment is another path (/v1/providers/ is the list), not a value
                 try:
                     response = call(service, route_key, {**base, name: value})
                 except Exception as exc:  # escaped the app's error handlers
@@ -805,4 +816,50 @@ def test_every_api_parameter_refuses_bad_values_in_the_one_error_shape(service: 
                 problem = api_judge(response, name, kind, value)
                 if problem:
                     problems.append(f"{route_key} {name}={value[:60]!r}: {problem}")
+    assert problems == [], "\n".join(problems)
+
+
+# --- bodies: every route that reads one ------------------------------------------------------------------------
+
+ROW = f'{{"model": "{MODEL}", "timestamp": "{DAY}T20:00:00Z", "prompt_tokens": 10, "completion_tokens": 1}}'
+# (body, whether the request is refused whole); a body that is taken may still hold rows that are refused: those
+# come back with a status other than ok, never priced.
+BODIES: list[tuple[str, bytes, bool]] = [
+    ("not JSON", b"{model: x", True),
+    ("empty", b"", True),
+    ("nested", b"[" * 200_000 + b"]" * 200_000, True),
+    ("long integer", b'[{"model": "m", "prompt_tokens": ' + LONG_DIGITS.encode() + b"}]", True),
+    ("NaN", b'[{"model": "m", "prompt_tokens": NaN}]', True),
+    ("not UTF-8", b'[{"model": "\xff\xfe"}]', True),
+    ("lone surrogate", b'[{"model": "\\udcff"}]', True),
+    ("an object", ROW.encode(), True),
+    ("a string", b'"rows"', True),
+    ("too many rows", ("[" + ",".join(["{}"] * 10_001) + "]").encode(), True),
+    ("too large", b"[" + b" " * 1_100_000 + b"]", True),
+    ("huge count", ROW.replace("10", HUGE, 1).encode().join((b"[", b"]")), False),
+    ("huge created", f'[{{"id": "x", "model": "{MODEL}", "created": {HUGE}, "usage": {{}}}}]'.encode(), False),
+    ("year 248073", ROW.replace(f'"{DAY}T20:00:00Z"', "99999999999999").encode().join((b"[", b"]")), False),
+    ("unknown model", ROW.replace(MODEL, "no-such/model").encode().join((b"[", b"]")), False),
+    ("not an item", b'[1, null, [], "x"]', False),
+]
+
+
+def test_every_body_route_refuses_bad_bodies_in_the_one_error_shape(service: Service) -> None:
+    posts = sorted(key for key in service.routes if key.startswith("POST /v1/"))
+    assert posts == ["POST /v1/cost"], "a new route reading a body: give it a corpus here"
+    good = service.client.post("/v1/cost", content=f"[{ROW}]".encode())
+    assert good.status_code == 200 and [r["status"] for r in good.json()["rows"]] == ["ok"], good.text
+    problems: list[str] = []
+    for name, body, refused in BODIES:
+        response = service.client.post("/v1/cost", content=body)
+        if refused:
+            problem = api_judge(response, "body", Kind("body", words=("body", "items", "json")), "")
+        elif response.status_code != 200:
+            problem = f"{response.status_code}: {response.text[:200]}"
+        else:
+            answer = response.json()
+            statuses = [row["status"] for row in answer["rows"]]  # an item that is no row at all is a problem
+            problem = f"a bad row priced: {answer}" if "ok" in statuses or not statuses + answer["problems"] else None
+        if problem:
+            problems.append(f"POST /v1/cost {name}: {problem}")
     assert problems == [], "\n".join(problems)

@@ -11,6 +11,7 @@ area, and reach the state through a dependency (``catalog.api.deps.State``); the
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -44,7 +45,30 @@ def create_app(state: ApiState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(Utf8Query)
     return app
+
+
+class Utf8Query:
+    """A query string whose percent-escapes are not UTF-8 is refused (400) before any route reads it: Starlette
+    would decode ``%FF`` to U+FFFD and answer for a value nobody sent. The command line refuses the same bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        for pair in query.split(b"&") if b"%" in query else ():
+            name, _, value = (unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"="))
+            try:
+                name.decode("utf-8")
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = name.decode("utf-8", "replace")[:40]
+                message = f"{shown}: the value is not valid UTF-8; percent-encode UTF-8 text"
+                await errors.error_response(400, "bad_parameter", message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class HeadAsGet:

@@ -81,7 +81,7 @@ def _cost(state: View, raw: bytes, at: str | None) -> Response:
         raise ApiError(413, "too_large", f"{len(items):,} items; send at most {MAX_COST_ROWS:,} per request")
     if state.table is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
-    when = parse_instant(at, what="at") if at else None
+    when = parse_instant(at, what="at") if at is not None else None  # "" is no time, not "now"
     rows, problems = usage_from_items(items, "body")
     priced = cost_usage(usage_frame(rows), state.table, at=when)
     body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
