@@ -1,10 +1,11 @@
 """One corpus of bad input through every CLI command and option, and every API route and parameter.
 
 The commands are read from the click group (``catalog.cli.cli`` with the commands other packages register) and
-the routes from the FastAPI app and the service's own Starlette routes, so a new command, option, route or
-query parameter is in the run without being listed here: it only needs a *kind* (what it reads: a count, an
-instant, a model id …), found from its click type or annotation, else from ``TEXT_KINDS`` by name. A parameter
-without a kind, or a command without a baseline, fails ``test_every_command_option_and_route_is_reached``.
+the routes from the API's routers (checked against its OpenAPI document) and the service's own Starlette routes
+(``SERVICE_PARAMS`` says what each reads: Starlette declares nothing), so a new command, option, route or query
+parameter is in the run without being listed here: it only needs a *kind* (what it reads: a count, an instant, a
+model id …), found from its click type or annotation, else from ``TEXT_KINDS`` / ``API_TEXT_KINDS`` by name. A
+parameter without a kind, or a command without a baseline, fails ``test_every_command_option_and_route_is_reached``.
 
 For each (command or route, parameter, value) one call is made with the baseline's other arguments, and:
 
@@ -19,9 +20,9 @@ Whether a value is valid is decided by the kind, independently of the product's 
 number is ASCII digits within the parameter's bounds, an instant is one of the spelled-out good ones.
 
 Slow or networked work (a sweep, a server, a site build, a chat call) is replaced by a stub that raises
-``Reached``: the arguments were read and checked, which is what is under test. Each parameter gets a sample of its
-kind's corpus (every value of the corpus reaches some parameter of the kind); ``CATALOG_CORPUS_FULL=1`` runs the
-whole cross-product.
+``Reached``: the arguments were read and checked, which is what is under test. Each parameter gets two good values
+and five bad ones of its kind's corpus, chosen by a rotation that differs per parameter; ``CATALOG_CORPUS_FULL=1``
+runs the whole cross-product (a minute on one core).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from catalog.library import Catalog
 from catalog.store.db import connect
 
 FULL = os.environ.get("CATALOG_CORPUS_FULL") == "1"
-SAMPLE = 5  # values per parameter (plus the kind's good values) unless FULL
+SAMPLE = 5  # bad values per parameter (and two good ones) unless FULL
 DAY = "2026-08-05"
 MODEL = "deepseek/deepseek-v3.2"
 
