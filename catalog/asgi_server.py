@@ -43,7 +43,12 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        if isinstance(exc, socket.gaierror):  # the name, not the port: no address to listen on
+            raise ConfigError(f"cannot listen on {host!r} ({exc.strerror}); give --host an address") from None
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+    except (UnicodeError, ValueError, TypeError):  # a name no resolver takes (a label over 63 characters, a NUL)
+        sock.close()
+        raise ConfigError(f"cannot listen on {host[:60]!r}: not a host name or an address; fix --host") from None
     # Listen now: a URL printed before the server loop starts already accepts connections (they queue).
     sock.listen(2048)
     return sock

@@ -218,7 +218,7 @@ class Catalog:
                 filters = replace(filters or EndpointFilters(), **filter_fields)
             except TypeError as exc:
                 raise InputError(f"{exc}; filters are the fields of EndpointFilters") from None
-        model_id = self.require_model(model) if model else None
+        model_id = self.require_model(model) if model is not None else None  # "" names no model
         ranking = self._rank(at, model_id, profile or _ANY_PROFILE, filters or _NO_FILTERS, fallbacks)
         ranking.data = self.snapshots.age(at, self.stale_after)
         return ranking

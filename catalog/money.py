@@ -23,8 +23,8 @@ UNROUNDED = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 MILLION = Decimal(1_000_000)
 
 # Plain or scientific decimal text, as upstream writes amounts; Decimal() alone would also take "1_000",
-# "Infinity" or "NaN", none of which is an amount.
-_NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+# "Infinity" or "NaN", none of which is an amount, and (as would \d without ASCII) "١" or "٣.٥".
+_NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$", re.ASCII)
 
 
 class AmountFormatError(ValueError):

@@ -57,7 +57,7 @@ def select_snapshots(
         and (end is None or s.taken_at <= end)
     ]
     if not chosen:
-        raise InputError("no bundled snapshot falls in that range; list them with `catalog replay --list`")
+        raise InputError("no bundled snapshot falls between --from and --to; list them with `catalog replay --list`")
     return chosen
 
 

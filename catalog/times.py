@@ -84,6 +84,8 @@ def duration_seconds(text: str) -> float | None:
     """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2h"``, ``"1d"`` or a plain number of seconds; ``None``
     when the text is neither. No range check: each caller has its own (and its own error type)."""
     raw = text.strip().lower().replace(" ", "")
+    if not raw.isascii():  # float() reads "١" (an Arabic-Indic one) as 1
+        return None
     try:
         return float(raw)
     except ValueError:

@@ -36,6 +36,7 @@ def error(status: int, code: str, message: str, detail: Any = None) -> JSONRespo
 
 
 API_PREFIXES = ("/v1/", "/docs", "/openapi.json")
+STRICT = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 # The pages carry their policy in a <meta> tag too (for any static host); a header can also forbid framing.
 SITE_HEADERS = [
     (b"content-security-policy", f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'".encode()),
@@ -111,6 +112,10 @@ def build_app(
         )
 
     def health(request: Request) -> JSONResponse:
+        raw_strict = request.query_params.get("strict", "").lower()
+        if raw_strict not in STRICT:  # a typo must not quietly turn the monitor's check off
+            return error(400, "bad_parameter", f"strict={raw_strict[:40]!r}: send true or false")
+        strict = STRICT[raw_strict]
         with ctx.reading() as cur:
             report = health_report(
                 cur,
@@ -121,7 +126,6 @@ def build_app(
                 started_at=started_at,
             )
         report["db"] = ctx.db.name  # over HTTP the file is named, not located (``catalog status`` shows the path)
-        strict = request.query_params.get("strict", "").lower() in ("1", "true", "yes")
         return JSONResponse(report, status_code=503 if strict and report["status"] != "ok" else 200)
 
     def runs(request: Request) -> JSONResponse:
@@ -129,8 +133,12 @@ def build_app(
         if job is not None and job not in JOBS:
             return error(404, "unknown_job", f"no job named {job!r}", {"jobs": list(JOBS)})
         raw_limit = request.query_params.get("limit", "50")
-        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:  # not "²" or "١"
-            return error(400, "bad_parameter", f"limit={raw_limit!r} must be a whole number from 1 to 10000")
+        # ASCII digits ("²" and "١" pass isdigit), and few of them (int() refuses 4,301)
+        if (
+            not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6)
+            or not 1 <= int(raw_limit) <= 10_000
+        ):
+            return error(400, "bad_parameter", f"limit={raw_limit[:40]!r} must be a whole number from 1 to 10000")
         with ctx.reading() as cur:
             rows = runlog.run_history(cur, job=job, limit=int(raw_limit)).to_dicts()
         for row in rows:

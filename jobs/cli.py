@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import db_option, json_option
+from catalog.cli.common import BaseUrl, FilePath, Host, Whole, db_option, json_option
 from catalog.errors import ConfigError, StoreError, StoreLockedError
 from catalog.settings import db_path
 from catalog.times import iso
@@ -39,7 +39,7 @@ FORWARDED_RUN_TIMEOUT = 3600.0
 config_option = click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False),
+    type=FilePath(dir_okay=False),
     help="TOML file with [jobs.NAME] schedules and [service] settings (default: $CATALOG_CONFIG).",
 )
 source_option = click.option(
@@ -49,10 +49,10 @@ source_option = click.option(
     help="openrouter: the live API (or $OPENROUTER_BASE_URL); replay: the bundled days, one per snapshot run.",
 )
 base_url_option = click.option(
-    "--base-url", help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter)."
+    "--base-url", type=BaseUrl(), help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter)."
 )
 concurrency_option = click.option(
-    "--concurrency", type=click.IntRange(1, 64), default=None, help="Parallel endpoint requests (default 8)."
+    "--concurrency", type=Whole(1, 64), default=None, help="Parallel endpoint requests (default 8)."
 )
 
 
@@ -80,8 +80,8 @@ def _ask(service: ServiceInfo, method: str, path: str, **kwargs: Any) -> Any:
 
 
 @click.command("up")
-@click.option("--host", default=None, help=f"Address to serve on (default {DEFAULT_HOST}).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help=f"Port (default {DEFAULT_PORT}; 0: any).")
+@click.option("--host", type=Host(), default=None, help=f"Address to serve on (default {DEFAULT_HOST}).")
+@click.option("--port", type=Whole(0, 65535), default=None, help=f"Port (default {DEFAULT_PORT}; 0: any).")
 @source_option
 @base_url_option
 @config_option
@@ -377,7 +377,7 @@ def list_cmd(source: str | None, config_file: str | None, as_json: bool, db: str
 
 @jobs_group.command("history")
 @click.option("--job", type=click.Choice(list(JOBS)), help="Only this job's runs.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True, help="Newest N runs.")
+@click.option("--limit", type=Whole(1, 10_000), default=30, show_default=True, help="Newest N runs.")
 @json_option
 @db_option
 def history_cmd(job: str | None, limit: int, as_json: bool, db: str | None) -> None:

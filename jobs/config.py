@@ -254,6 +254,8 @@ def load_config(
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per nested array or table
+            raise ConfigError(f"config file {path} is nested too deeply to be a config; fix it") from None
         origins.append(str(path))
     unknown_tables = set(raw) - {"jobs", "service"}
     if unknown_tables:

@@ -14,6 +14,7 @@ import gc
 import html
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -46,6 +47,7 @@ def create_app(state: ApiState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(Utf8Query)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -127,10 +129,40 @@ class CatalogApi(FastAPI):
             and scope["path"] == "/v1/cheapest"
             and scope["method"] == "GET"
             and not scope.get("root_path")
+            and not_utf8(scope.get("query_string", b"")) is None  # else the middleware's 400
             and await cheapest.fast_answer(self.state.catalog, scope, secured(send, API_HEADERS))
         ):
             return
         await super().__call__(scope, receive, send)
+
+
+class Utf8Query:
+    """A query string whose percent-escapes are not UTF-8 is refused (400) before any route reads it: Starlette
+    would decode ``%FF`` to U+FFFD and answer for a value nobody sent. The command line refuses the same bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        message = not_utf8(query)
+        if message is not None:
+            await errors.error_response(400, "bad_parameter", message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def not_utf8(query: bytes) -> str | None:
+    """The one-line reason a query string's percent-escapes are not UTF-8, or None when they are."""
+    for pair in query.split(b"&") if b"%" in query else ():
+        name, _, value = (unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"="))
+        try:
+            name.decode("utf-8")
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            shown = name.decode("utf-8", "replace")[:40]
+            return f"{shown}: the value is not valid UTF-8; percent-encode UTF-8 text"
+    return None
 
 
 class HeadAsGet:

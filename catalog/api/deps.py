@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
@@ -23,7 +23,7 @@ from catalog.api.errors import ApiError
 from catalog.api.state import ApiState, View
 from catalog.exact_json import jsonable
 from catalog.freshness import DataAge
-from catalog.money import canonical
+from catalog.money import AmountFormatError, canonical, parse_amount
 from catalog.times import iso, now, parse_instant
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -155,12 +155,9 @@ def days_before(at: datetime, days: int) -> datetime:
 
 def decimal(value: str, what: str) -> Decimal:
     try:
-        number = Decimal(value)
-    except (InvalidOperation, ValueError):
+        return parse_amount(value, what)  # the one reading of decimal text: ASCII digits, finite
+    except AmountFormatError:
         raise ApiError(400, "bad_parameter", f"{what}={value!r} is not a number; send e.g. 0.8") from None
-    if not number.is_finite():
-        raise ApiError(400, "bad_parameter", f"{what}={value!r} is not a finite number")
-    return number
 
 
 def resolve(state: View, model_id: str) -> str:

@@ -33,6 +33,8 @@ class CatalogGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Bytes that are not UTF-8 reach Python as lone surrogates; nothing downstream (DuckDB, files, JSON)
         # can take them, so they are refused here for every command at once.
+        # A NUL cannot come from a shell (argv entries are C strings) but can from a program calling main();
+        # no file name, address or value holds one.
         for position, arg in enumerate(args, 1):
             try:
                 arg.encode("utf-8")
@@ -41,6 +43,9 @@ class CatalogGroup(click.Group):
                 raise click.UsageError(
                     f"argument {position} ({shown}) is not valid UTF-8 text; check the terminal's encoding", ctx
                 ) from None
+            if "\x00" in arg:
+                shown = arg[:60].encode("ascii", "backslashreplace").decode().replace("\x00", "\\x00")
+                raise click.UsageError(f"argument {position} ({shown}) holds a NUL character; remove it", ctx)
         return super().parse_args(ctx, args)
 
 

@@ -8,7 +8,9 @@ that uses them (``catalog --help`` stays fast: ``bench/startup.py``).
 from __future__ import annotations
 
 import functools
+import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,84 @@ if TYPE_CHECKING:
     import duckdb
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# --- parameter types every command shares: one rule per kind of value, so no option reads it its own way -------
+
+_WHOLE = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# Past this many digits no count or bound of the catalog means anything, and Python refuses to read 4,301.
+_MAX_DIGITS = 30
+
+
+class Whole(click.IntRange):
+    """A whole number in ASCII digits within the bounds. ``int()`` alone takes ``"١"`` (an Arabic-Indic one) and
+    ``"1_000"``, and a 5,001-digit number only to fail with a ValueError about Python's own limit."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not (_WHOLE.fullmatch(value.strip()) and len(value) <= _MAX_DIGITS):
+            self.fail(f"{value[:40]!r} is not a whole number; write ASCII digits, e.g. 10", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Number(click.FloatRange):
+    """A finite decimal number in ASCII within the bounds: ``nan`` passes every range check (no comparison with it
+    is true), ``inf`` and ``1e999999999`` are no amount of anything."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not (_NUMBER.fullmatch(value.strip()) and len(value) <= 2 * _MAX_DIGITS):
+            self.fail(f"{value[:40]!r} is not a number; write ASCII digits, e.g. 0.5", param, ctx)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class FilePath(click.Path):
+    """``click.Path`` that refuses, as a usage error naming the option, a name the system cannot take at all
+    (a part over 255 bytes), rather than an ``OSError`` from the first ``stat`` deep in the command."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            if value == "":
+                self.fail("an empty path; name a file", param, ctx)
+            if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in value.split(os.sep)):
+                self.fail(f"{value[:40]}…: a file or folder name longer than 255 bytes; shorten it", param, ctx)
+            if len(value.encode("utf-8", "surrogateescape")) > 4000:
+                self.fail(f"{value[:40]}…: a path longer than 4,000 bytes; shorten it", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class BaseUrl(click.ParamType):
+    """An ``http(s)://host…`` URL, checked before it is used (as the upstream, or as the site's address): a
+    typo is a usage error naming the option, not a failed sweep or a broken feed."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from urllib.parse import urlsplit
+
+        text = str(value)
+        try:
+            parts = urlsplit(text)
+            good = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 (a port that is not a number raises here)
+        except ValueError:
+            good = False
+        if not good or len(text) > 2000 or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text):
+            self.fail(f"{text[:80]!r} is not an http:// or https:// URL with a host", param, ctx)
+        return text
+
+
+class Host(click.ParamType):
+    """An address to listen on: a host name or an IP address (an empty one would mean every interface)."""
+
+    name = "host"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if not text or len(text) > 253 or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text):
+            self.fail(f"{text[:40]!r} is not a host name or an IP address, e.g. 127.0.0.1", param, ctx)
+        return text
 
 
 def db_option(func: F) -> F:
@@ -47,7 +127,7 @@ def db_option(func: F) -> F:
     return click.option(
         "--db",
         "db",
-        type=click.Path(dir_okay=False),
+        type=FilePath(dir_okay=False),
         default=None,
         help="DuckDB file (default: $CATALOG_DB, else data/catalog.duckdb).",
     )(cast(F, command))
@@ -91,7 +171,7 @@ def instant(value: str | None, *, bound: str, what: str) -> Any:
 
 
 # Row limits: a bound keeps an absurd number a usage error rather than an overflow deep in a query.
-LIMIT = click.IntRange(1, 1_000_000_000)
+LIMIT = Whole(1, 1_000_000_000)
 
 
 def writable_file(path: Path, suffixes: tuple[str, ...], what: str) -> Path:

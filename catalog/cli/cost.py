@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import LIMIT, F, db_option, json_option, writable_file
+from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
@@ -93,7 +93,7 @@ SUMMARY_MONEY = ("cost_total", "cost_base", "saving")
 
 
 def _group_keys(by: str | None) -> list[str]:
-    keys = [k.strip() for k in by.split(",")] if by else []
+    keys = [k.strip() for k in by.split(",")] if by is not None else []  # "" is a group of no name
     unknown = [k for k in keys if k not in GROUPS]
     if unknown:
         raise InputError(f"--by {', '.join(unknown)}: group by any of {', '.join(GROUPS)}")
@@ -131,9 +131,9 @@ SHAPE_HELP = "Read the usage as this shape (a name below) instead of detecting i
 
 
 @click.command("cost", epilog=COST_EPILOG)
-@click.argument("usage_file", type=click.Path(path_type=Path))
+@click.argument("usage_file", type=FilePath(path_type=Path))
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write every priced row (.parquet, .csv, .jsonl)."
+    "--out", type=FilePath(dir_okay=False, path_type=Path), help="Write every priced row (.parquet, .csv, .jsonl)."
 )
 @click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)}.")
 @click.option("--at", "at", help="Price rows without a timestamp at this time (default: now).")
@@ -238,13 +238,13 @@ def _cheapest_option(param: Param) -> Callable[[F], F]:
             kw["default"] = param.default
             kw["show_default"] = param.show_default
         if param.kind == "count":
-            kw["type"] = click.IntRange(min=param.minimum, max=param.maximum)  # the API's bounds too
+            kw["type"] = Whole(min=param.minimum, max=param.maximum)  # the API's bounds too
         elif param.kind == "choice":
             kw["type"] = click.Choice(list(param.choices))
         elif param.kind == "percent":
-            kw["type"] = click.FloatRange(param.minimum, param.maximum)  # NaN passes here; the filters refuse it
+            kw["type"] = Number(param.minimum, param.maximum)  # finite: NaN would pass any range
         elif param.kind == "number":
-            kw["type"] = click.FloatRange(min=0)
+            kw["type"] = Number(min=0)
         elif param.kind == "money":
             kw["type"] = str
             kw["metavar"] = "USD"
@@ -340,10 +340,12 @@ def _cheapest_notes(ranking: Any, limit: int) -> list[str]:
 
 
 def _decimal(value: str, what: str) -> Decimal:
+    from catalog.money import AmountFormatError, parse_amount
+
     try:
-        return Decimal(value)
-    except ArithmeticError:
-        raise InputError(f"{what} {value!r} is not a number") from None
+        return parse_amount(value, what)
+    except AmountFormatError:  # the one reading of decimal text: ASCII digits, finite
+        raise InputError(f"{what} {value!r} is not a number; write e.g. 0.8") from None
 
 
 @click.command("price")
@@ -415,7 +417,7 @@ def _shown(key: str, value: Decimal | None) -> str:
 
 
 @click.command("reconcile")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=FilePath(path_type=Path))
 @json_option
 @db_option
 def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import db_option, json_option
+from catalog.cli.common import BaseUrl, FilePath, Number, Whole, db_option, json_option
 from catalog.errors import InputError
 from catalog.money import canonical
 from catalog.settings import db_path
@@ -40,16 +40,16 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("-m", "--model", required=True, help="author/model, or provider:author/model to pin a provider.")
 @click.option("--stream", is_flag=True, help="Stream the answer and print it as it arrives.")
 @click.option("--sys", "sys_msg", default=None, help="A system message (none is added otherwise).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap the answer's length.")
-@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature (0-2).")
-@click.option("--top-p", type=click.FloatRange(0, 1), default=None, help="Nucleus sampling (0-1).")
-@click.option("--seed", type=int, default=None, help="Sampling seed, where the provider supports one.")
+@click.option("--max-tokens", type=Whole(min=1), default=None, help="Cap the answer's length.")
+@click.option("--temperature", type=Number(0, 2), default=None, help="Sampling temperature (0-2).")
+@click.option("--top-p", type=Number(0, 1), default=None, help="Nucleus sampling (0-1).")
+@click.option("--seed", type=Whole(), default=None, help="Sampling seed, where the provider supports one.")
 @click.option("--stop", multiple=True, help="A stop sequence (repeat for up to 4).")
 @click.option("--reasoning-effort", type=click.Choice(EFFORTS), default=None, help="reasoning.effort.")
 @click.option(
     "--json-schema",
     "schema_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FilePath(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Ask for JSON matching this JSON Schema file (strict); the reply is checked against it.",
 )
@@ -67,7 +67,9 @@ def _names(value: str | None) -> list[str] | None:
     help="Any other request option, e.g. --option 'transforms=[\"middle-out\"]' --option user='\"me\"'.",
 )
 @click.option("--cheapest", is_flag=True, help="Route to the cheapest endpoints for this request (from the history).")
-@click.option("--base-url", default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's).")
+@click.option(
+    "--base-url", type=BaseUrl(), default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's)."
+)
 @click.option("--referer", default=None, help="App attribution: the HTTP-Referer header (your app's URL).")
 @click.option("--title", default=None, help="App attribution: the X-Title header (your app's name).")
 @click.option(

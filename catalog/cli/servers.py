@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from catalog.cli.common import db_option
+from catalog.cli.common import Host, Number, Whole, db_option
 
 
 @click.command("fake-openrouter")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
+@click.option("--host", type=Host(), default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=Whole(0, 65535), default=None, help="Port (0 picks a free one).")
 @click.option("--day", help="Recorded snapshot to serve (default: the newest full day).")
-@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every request.")
-@click.option("--failure-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests that fail.")
+@click.option("--latency", type=Number(min=0), default=0.0, help="Seconds added to every request.")
+@click.option("--failure-rate", type=Number(0, 1), default=0.0, help="Share of requests that fail.")
 @click.option(
     "--faults",
     "faults_json",
@@ -40,7 +40,7 @@ def fake_openrouter_cmd(
     """
     from catalog.fake import DEFAULT_PORT, Faults, run
 
-    faults = Faults.from_json(faults_json) if faults_json else Faults()
+    faults = Faults.from_json(faults_json) if faults_json is not None else Faults()  # "" is no JSON
     overrides = {k: v for k, v in (("latency", latency), ("failure_rate", failure_rate)) if v}
     if overrides:
         faults = Faults.from_dict({**faults.to_dict(), **overrides})
@@ -48,8 +48,8 @@ def fake_openrouter_cmd(
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port (0: any free).")
+@click.option("--host", type=Host(), default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=Whole(0, 65535), default=8080, show_default=True, help="Port (0: any free).")
 @db_option
 def serve_cmd(host: str, port: int, db: str | None) -> None:
     """Serve the read-only query API over a history file (no scheduler; `catalog up` serves it too).

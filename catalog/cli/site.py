@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from catalog.cli.common import db_option, instant, json_option
+from catalog.cli.common import BaseUrl, FilePath, db_option, instant, json_option
 from catalog.cli.output import progress_bar
 from catalog.settings import db_path, site_dir
 
@@ -23,7 +23,7 @@ def site_group() -> None:
 @db_option
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),
+    type=FilePath(file_okay=False),
     default=None,
     help="Folder to write the site to (default: $CATALOG_SITE_DIR, else data/site, or <db>-site beside a --db); "
     "replaced whole when done.",
@@ -31,6 +31,7 @@ def site_group() -> None:
 @click.option("--as-of", "as_of", default=None, help="Build the site as of this instant (default: newest snapshot).")
 @click.option(
     "--base-url",
+    type=BaseUrl(),
     default=None,
     help="Where the site will be served (https://…/); makes the Atom feed's links absolute (default: "
     "$CATALOG_SITE_URL, else relative).",

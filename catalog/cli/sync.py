@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from catalog.cli.common import db_option, instant, json_option, open_db
+from catalog.cli.common import BaseUrl, Whole, db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, progress_bar
 from catalog.settings import FetchSettings, bundle_dir
 from catalog.times import iso, parse_duration
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from catalog.store.ingest import SnapshotSummary
 
 concurrency_option = click.option(
-    "--concurrency", type=click.IntRange(1, 64), default=None, help="Parallel endpoint requests (default 8)."
+    "--concurrency", type=Whole(1, 64), default=None, help="Parallel endpoint requests (default 8)."
 )
 
 
@@ -71,7 +71,9 @@ def init_cmd(as_json: bool, db: str | None) -> None:
 
 
 @click.command("sync")
-@click.option("--base-url", help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter).")
+@click.option(
+    "--base-url", type=BaseUrl(), help="OpenRouter API base (default: $OPENROUTER_BASE_URL, else the real OpenRouter)."
+)
 @click.option(
     "--deadline",
     metavar="DURATION",

@@ -128,6 +128,9 @@ def _shallow_items(obj: Any) -> list[tuple[str, Any]]:
     return [(name, values[name]) for name in names]
 
 
+MAX_CAP_DIGITS = 15  # a price cap of 10**15 USD or more caps nothing
+
+
 def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
     if value is None:
         return None
@@ -139,6 +142,8 @@ def _money_cap(value: Decimal | str | int | None, what: str) -> Decimal | None:
         raise InputError(f"{what} {value!r} is not a decimal amount in USD (e.g. 2.5)") from None
     if not cap.is_finite() or cap < 0:
         raise InputError(f"{what} {value} is not an amount ≥ 0 in USD")
+    if cap.adjusted() >= MAX_CAP_DIGITS:  # no price is within sight of it: a typo, or an overflow to come
+        raise InputError(f"{what} {str(value)[:40]} is larger than any price; leave it out for no cap")
     return cap
 
 

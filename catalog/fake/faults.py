@@ -184,8 +184,11 @@ class Faults:
         """Parse JSON text such as ``'{"latency": 0.2, "fail_first": 1}'``."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f'faults are not valid JSON ({exc}); pass an object like {{"latency": 0.2}}') from None
+        except (json.JSONDecodeError, RecursionError, ValueError) as exc:  # also nesting or digits past a limit
+            reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply or a number too long"
+            raise ConfigError(f'faults are not valid JSON ({reason}); pass an object like {{"latency": 0.2}}') from None
+        if not isinstance(data, dict):
+            raise ConfigError(f'faults must be a JSON object, not {type(data).__name__}; e.g. {{"latency": 0.2}}')
         return cls.from_dict(data)
 
 

@@ -377,7 +377,7 @@ def changes(
     provider: str | None = None,
 ) -> pl.DataFrame:
     """What changed in ``[since, until]``, newest first: added / removed / one row per changed field."""
-    if model:
+    if model is not None:  # "" names no model: refused like any unknown id, not read as "every model"
         require_model(con, model)
     rows: list[dict[str, Any]] = []
     for ent in ("endpoint", "model"):

@@ -36,7 +36,7 @@ async def list_changes(
 
     def build() -> dict[str, Any]:
         hi = instant(until, state, "until")
-        lo = instant(since, state, "since", bound="start") if since else days_before(hi, 7)
+        lo = instant(since, state, "since", bound="start") if since is not None else days_before(hi, 7)
         if lo > hi:
             raise ApiError(400, "bad_parameter", "since is after until; swap them")
         model_id = resolve(state, model) if model is not None else None

@@ -97,7 +97,7 @@ def _cost(state: View, raw: bytes, at: str | None, options: dict[str, Any]) -> R
         raise ApiError(413, "too_large", f"{len(items):,} items; send at most {MAX_COST_ROWS:,} per request")
     if state.table is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
-    when = parse_instant(at, what="at") if at else None
+    when = parse_instant(at, what="at") if at is not None else None  # "" is no time, not "now"
     rows, problems, report = read_items([(f"body[{i}]", item) for i, item in enumerate(items)], **options)
     priced = cost_usage(usage_frame(rows), state.table, at=when)
     totals = batch_totals(priced).to_dict()

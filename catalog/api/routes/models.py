@@ -83,8 +83,9 @@ async def model_history(
 
     def build() -> dict[str, Any]:
         model_id = resolve(state, f"{author}/{slug}")
-        lo = instant(start, state, "from", bound="start") if start else None
-        hi = instant(end, state, "to") if end else None
+        # "" is not a time: refused by instant() like any other, never read as "no bound"
+        lo = instant(start, state, "from", bound="start") if start is not None else None
+        hi = instant(end, state, "to") if end is not None else None
         if lo and hi and lo > hi:
             raise ApiError(400, "bad_parameter", "from is after to; swap them")
         models, endpoints = state.mirror.history_between(model_id, lo, hi)
