@@ -120,3 +120,16 @@ def test_the_service_s_json_answers_get_the_api_s_policy_and_a_job_run_without_t
         assert answer.status_code == 200 and answer.headers["content-security-policy"].startswith("default-src 'none'")
     refused = client.post("/jobs/snapshot_catalog/run")
     assert refused.status_code == 403 and "default-src 'none'" in refused.headers["content-security-policy"]
+
+
+def test_even_a_500_from_the_outermost_error_handler_carries_them(
+    service: tuple[TestClient, list[BaseRoute], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("jobs.app.health_report", broken)
+    client, _routes, _kind = service
+    answer = client.get("/health")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    _assert_secured(answer, "a 500")
