@@ -27,7 +27,8 @@
         ├── NotACatalogError      the file is missing, empty or another program's: no history of ours in it
         └── StoreDamagedError     the file is ours but unusable: corrupt, missing tables, or a newer schema
 
-The CLI turns a ``CatalogError`` into one clean line on stderr and exit code 2 (1 for a failed sweep);
+The CLI turns a ``CatalogError`` into one clean line on stderr and exit code 2 (1 for a failed sweep or any
+other upstream or network failure; a ``GenerationError`` that is the caller's to fix, ``bad_input``, is 2);
 no traceback reaches a user for an expected failure.
 """
 
@@ -125,6 +126,18 @@ class GenerationError(FetchError):
         self.metadata = metadata or {}
         self.retry_after = retry_after
         self.partial = partial
+
+    @property
+    def bad_input(self) -> bool:
+        """The caller's to fix, not the upstream's: an answer 4xx other than 408 (timeout) and 429 (rate limit):
+        an unknown id (404), no or a refused key (401), a key without the right (403), a bad request (400), no
+        credits left (402); or a key refused before sending. The CLI exits 2 for these, as for any bad input,
+        and 1 for an upstream or network failure (5xx, 408, 429, a broken stream or answer)."""
+        if isinstance(self, StreamError):
+            return False  # the request was accepted; what broke came after
+        if self.status is not None:
+            return 400 <= self.status < 500 and self.status not in (408, 429)
+        return isinstance(self, AuthError | BadRequestError | CreditsError | ModerationError)
 
 
 class BadRequestError(GenerationError):

@@ -8,12 +8,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from catalog.errors import ConfigError, InputError
 from catalog.freshness import DEFAULT_STALE_AFTER
+from catalog.redact import redact
 from catalog.times import parse_duration
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+
+def join_url(base: str, path: str) -> str:
+    """``path`` under ``base``, joined before any query the base carries: ``https://host/api/v1?key=abc`` and
+    ``models`` give ``https://host/api/v1/models?key=abc``. A base URL's query (a gateway's key, a routing tag)
+    is what its user wants sent with every request; appended after it, the path would land in the query and
+    every request would go to the base itself. A query of ``path``'s own follows the base's."""
+    parts = urlsplit(base)
+    own_path, _, own_query = path.partition("?")  # not urlsplit: "x:y/..." would read as a scheme
+    joined = f"{parts.path.rstrip('/')}/{own_path.lstrip('/')}"
+    query = "&".join(q for q in (parts.query, own_query) if q)
+    return urlunsplit((parts.scheme, parts.netloc, joined, query, ""))
+
 
 # Shipped files and runtime data. In a checkout (or an editable install of one) the templates are `site/` and
 # the bundle `data/bundle/` at the top of the project. A wheel carries the same folders inside the package, as
@@ -111,7 +126,7 @@ class FetchSettings:
     ) -> FetchSettings:
         url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"base URL {url!r} must start with http:// or https://")
+            raise ConfigError(f"base URL {redact(url)!r} must start with http:// or https://")
         return cls(
             base_url=url.rstrip("/"),
             api_key=os.environ.get("OPENROUTER_API_KEY") or None,

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.api.app import API_HEADERS, secured
 from catalog.exact_json import jsonable
 from catalog.store import runlog
 from catalog.website.build import CONTENT_SECURITY_POLICY
@@ -81,6 +82,17 @@ def site_or_api(site: Path, api: ASGIApp | None, before_site: ASGIApp) -> ASGIAp
             await with_headers(scope, receive, send)
 
     return app
+
+
+class ServiceApp(Starlette):
+    """``catalog up``'s app: every answer that has no policy of its own (``/health``, ``/service``, ``/jobs/*``,
+    the JSON index, a 404 or 405, even a 500 from the outermost error handler) gets the API's security headers;
+    the API's answers and the site pages keep the ones they set (the site's allows its scripts and styles)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            send = secured(send, API_HEADERS, unless_set=True)
+        await super().__call__(scope, receive, send)
 
 
 def build_app(
@@ -169,7 +181,7 @@ def build_app(
     async def server_error(_request: Request, exc: Exception) -> JSONResponse:
         return error(500, "internal_error", "the service failed to answer; see its log", type(exc).__name__)
 
-    return Starlette(
+    return ServiceApp(
         routes=[
             *([Route("/", index)] if site is None else []),
             Route("/service", index),

@@ -418,10 +418,11 @@ def test_an_upstream_echoing_the_key_never_gets_it_shown(upstream: Upstream, sha
 
 def test_catalog_gen_never_prints_an_echoed_key(upstream: Upstream, tmp_path: Any) -> None:
     env = {"OPENROUTER_API_KEY": SECRET, "CATALOG_DB": str(tmp_path / "none.duckdb")}
-    for shape in ("json error body", "mid-stream error chunk"):
+    # a refused key (401) is the caller's to fix (exit 2); a stream broken by the upstream is its failure (exit 1)
+    for shape, code in (("json error body", 2), ("mid-stream error chunk", 1)):
         upstream.scenario = ECHOES[shape]
         done = run_cli("gen", "x", "-m", "h/x", "--stream", "--base-url", upstream.url, env=env)
-        assert done.returncode == 1 and "***" in done.stderr.strip().splitlines()[-1], (shape, done.stderr)
+        assert done.returncode == code and "***" in done.stderr.strip().splitlines()[-1], (shape, done.stderr)
         assert SECRET not in done.stdout + done.stderr and OTHER_TOKEN not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
 

@@ -323,3 +323,36 @@ def test_generation_record_asks_again_while_the_record_is_not_written(served: tu
         finally:
             timer.cancel()
     assert record.total_cost == _echo_cost(1, 1) and fake.log.count(path="/api/v1/generation", status=404) >= 2
+
+
+def test_bad_input_exits_2_and_an_upstream_failure_exits_1(served: tuple[FakeOpenRouter, str], tmp_path: Path) -> None:
+    """The house rule over the look-ups and `catalog gen`: what the caller must fix (an unknown id or model, no
+    key, a key the upstream refuses) exits 2 with one line; the upstream failing (5xx) exits 1, also one line."""
+    _, url = served
+    none = str(tmp_path / "none.duckdb")
+    keyed, keyless = {"OPENROUTER_API_KEY": KEY}, {"OPENROUTER_API_KEY": None}
+    bad_input = {
+        "unknown generation id (404)": run_cli("generation", "gen-unknown", "--base-url", url, "--db", none, env=keyed),
+        "account without a key (401)": run_cli("account", "--base-url", url, env=keyless),
+        "generation without a key (401)": run_cli("generation", "gen-1", "--base-url", url, "--db", none, env=keyless),
+        "gen with a malformed key": run_cli(
+            "gen", "hi", "-m", "echo/echo", "--base-url", url, "--db", none, env={"OPENROUTER_API_KEY": "sk or"}
+        ),
+        "gen of an unknown model (4xx)": run_cli(
+            "gen", "hi", "-m", "nobody/nothing", "--base-url", url, "--db", none, env=keyed
+        ),
+    }
+    failing = _fake(management_keys={MANAGEMENT})
+    failing.set_faults(Faults(failure_rate=1.0, failure_statuses=(502,)))
+    with serve_in_thread(failing) as down:
+        upstream = {
+            "account, upstream 502": run_cli("account", "--base-url", down, env=keyed),
+            "generation, upstream 502": run_cli("generation", "gen-1", "--base-url", down, "--db", none, env=keyed),
+            "gen, upstream 502": run_cli("gen", "hi", "-m", "echo/echo", "--base-url", down, "--db", none, env=keyed),
+        }
+    for expected, cases in ((2, bad_input), (1, upstream)):
+        for what, ran in cases.items():
+            assert ran.returncode == expected, (what, ran.returncode, ran.stderr)
+            lines = ran.stderr.strip().splitlines()
+            assert lines and lines[-1].startswith("error: ") and "Traceback" not in ran.stderr, (what, ran.stderr)
+            assert KEY not in ran.stdout + ran.stderr, what

@@ -415,3 +415,58 @@ def test_help_and_readme_list_every_shape_and_name_with_a_csv_example() -> None:
             assert name.rsplit(".", 1)[-1] in section, name
     for text in (help_text, section):
         assert "timestamp,model,input_tokens,output_tokens" in text
+
+
+def test_reconcile_reads_files_with_the_same_format_map_and_ignore_column_as_cost(
+    replayed_template: Path, tmp_path: Path
+) -> None:
+    """`reconcile` takes `cost`'s three reading options, from the one definition, and applies them to each file."""
+    from catalog.cli.cost import cost_cmd, reconcile_cmd
+
+    def reading(command: Any) -> list[tuple[Any, ...]]:
+        return [
+            (p.name, tuple(p.opts), p.multiple, p.help)
+            for p in command.params
+            if p.name in ("shape", "maps", "ignored")
+        ]
+
+    assert reading(reconcile_cmd) == reading(cost_cmd) and len(reading(cost_cmd)) == 3
+    # A gateway's own names: counts and the billed amount mapped, a retry counter left out.
+    usage = tmp_path / "gateway.csv"
+    usage.write_text(
+        "timestamp,model,foo_tokens,bar_tokens,charged,retry_count\n"
+        "2026-08-01T12:00:00Z,openai/gpt-4.1,36000,1200,0.0816,0\n",
+        encoding="utf-8",
+    )
+    db = ("--db", str(replayed_template))
+    unread = run_cli("reconcile", str(usage), "--json", *db)
+    assert unread.returncode == 2 and "'foo_tokens'" in unread.stderr and "--map" in unread.stderr, unread.stderr
+    maps = [
+        "--map",
+        "foo_tokens=prompt_tokens",
+        "--map",
+        "bar_tokens=completion_tokens",
+        "--map",
+        "charged=billed_cost",
+    ]
+    done = run_cli("reconcile", str(usage), *maps, "--ignore-column", "retry_count", "--json", *db)
+    assert done.returncode == 0, done.stderr
+    assert "prompt_tokens ← foo_tokens (--map)" in done.stderr
+    (row,) = json.loads(done.stdout)["rows"]
+    with Catalog.open(replayed_template) as cat:
+        same = conform(pl.DataFrame([{"timestamp": NOON, "model": "openai/gpt-4.1", "prompt_tokens": 36000,
+                                      "completion_tokens": 1200}]))  # fmt: skip
+        expected = cat.cost(same)["cost_total"][0]
+    assert Decimal(row["computed"]) == expected and Decimal(row["billed"]) == Decimal("0.0816")
+    assert row["verdict"] in ("match", "differs")
+    # --format forces a shape here too, and an unknown one is refused naming the known ones.
+    litellm = tmp_path / "spend.csv"
+    litellm.write_text(
+        "startTime,model,prompt_tokens,completion_tokens,spend\n2026-08-01T12:00:00Z,openai/gpt-4.1,100,10,0.00028\n",
+        encoding="utf-8",
+    )
+    forced = run_cli("reconcile", str(litellm), "--format", "litellm", "--json", *db)
+    assert forced.returncode == 0 and "litellm" in forced.stderr, forced.stderr
+    assert Decimal(json.loads(forced.stdout)["rows"][0]["billed"]) == Decimal("0.00028")
+    wrong = run_cli("reconcile", str(litellm), "--format", "nope", *db)
+    assert wrong.returncode == 2 and "litellm" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -93,12 +93,21 @@ DOCS_HEADERS = _security_headers(DOCS_POLICY)
 API_HEADERS = _security_headers(API_POLICY)
 
 
-def secured(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    """``send`` with ``extra`` headers added to the response start (the fast path gets them as the router does)."""
+def secured(send: Send, extra: list[tuple[bytes, bytes]], *, unless_set: bool = False) -> Send:
+    """``send`` with ``extra`` headers added to the response start (the fast path gets them as the router does).
+
+    With ``unless_set``, a header the answer already has is left as it is: an outer app (``catalog up``) gives
+    every answer these by default while the API and the site pages it serves keep their own policy."""
 
     async def with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *extra]
+            headers = list(message.get("headers", []))
+            if unless_set:
+                present = {name.lower() for name, _value in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+            else:
+                headers += extra
+            message["headers"] = headers
         await send(message)
 
     return with_headers

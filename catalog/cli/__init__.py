@@ -15,7 +15,7 @@ from catalog.cli.history import changes_cmd, endpoints_cmd, history_cmd, models_
 from catalog.cli.servers import fake_openrouter_cmd, serve_cmd
 from catalog.cli.site import site_group
 from catalog.cli.sync import init_cmd, rederive_cmd, replay_cmd, sync_cmd
-from catalog.errors import CatalogError, FetchError
+from catalog.errors import CatalogError, FetchError, GenerationError
 from catalog.redact import redact
 
 
@@ -111,7 +111,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except FetchError as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)  # a URL's credentials, an echoed key: never shown
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, GenerationError) and exc.bad_input else 1)  # an unknown id, a missing key
     except CatalogError as exc:
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(2)

@@ -130,6 +130,34 @@ def _summary(priced: pl.DataFrame, keys: list[str], billed: bool) -> pl.DataFram
 SHAPE_HELP = "Read the usage as this shape (a name below) instead of detecting it."
 
 
+def usage_shape_options(func: F) -> F:
+    """``--format``, ``--map`` and ``--ignore-column``: how a usage file's columns are read, the same for every
+    command that reads one (``cost``, ``reconcile``); the command passes them to ``read_usage`` as
+    ``forced=shape, maps=parse_maps(maps), ignore=ignored``."""
+    for option in reversed(
+        (
+            click.option("--format", "shape", metavar="NAME", help=SHAPE_HELP),
+            click.option(
+                "--map",
+                "maps",
+                multiple=True,
+                metavar="COLUMN=FIELD",
+                help="Read COLUMN as the usage field FIELD (prompt_tokens, cache_read_tokens, model, timestamp, "
+                "billed_cost, …).",
+            ),
+            click.option(
+                "--ignore-column",
+                "ignored",
+                multiple=True,
+                metavar="COLUMN",
+                help="Leave out a column that looks like a count but is not one to price.",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
 @click.command("cost", epilog=COST_EPILOG)
 @click.argument("usage_file", type=FilePath(path_type=Path))
 @click.option(
@@ -137,21 +165,7 @@ SHAPE_HELP = "Read the usage as this shape (a name below) instead of detecting i
 )
 @click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)}.")
 @click.option("--at", "at", help="Price rows without a timestamp at this time (default: now).")
-@click.option("--format", "shape", metavar="NAME", help=SHAPE_HELP)
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="COLUMN=FIELD",
-    help="Read COLUMN as the usage field FIELD (prompt_tokens, cache_read_tokens, model, timestamp, billed_cost, …).",
-)
-@click.option(
-    "--ignore-column",
-    "ignored",
-    multiple=True,
-    metavar="COLUMN",
-    help="Leave out a column that looks like a count but is not one to price.",
-)
+@usage_shape_options
 @json_option
 @db_option
 def cost_cmd(
@@ -416,24 +430,35 @@ def _shown(key: str, value: Decimal | None) -> str:
     return per_million_text(value)
 
 
-@click.command("reconcile")
+@click.command("reconcile", epilog=COST_EPILOG)
 @click.argument("files", nargs=-1, required=True, type=FilePath(path_type=Path))
+@usage_shape_options
 @json_option
 @db_option
-def reconcile_cmd(files: tuple[Path, ...], as_json: bool, db: str | None) -> None:
+def reconcile_cmd(
+    files: tuple[Path, ...],
+    shape: str | None,
+    maps: tuple[str, ...],
+    ignored: tuple[str, ...],
+    as_json: bool,
+    db: str | None,
+) -> None:
     """Compare our cost with what was billed, row by row: response bodies (OpenRouter's usage.cost) or usage
     files with a billed column (GET /generation total_cost, GET /activity usage, LiteLLM spend). The same
-    comparison `catalog cost` reports per row and per group."""
+    comparison `catalog cost` reports per row and per group; the files' columns are read as `catalog cost`
+    reads them (--format, --map, --ignore-column apply to every file)."""
     import polars as pl
 
     from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
+    from catalog.cost.shapes import parse_maps
     from catalog.library import Catalog
     from catalog.usage_files import read_usage
 
     frames: list[pl.DataFrame] = []
     problems: list[str] = []
+    mapped = parse_maps(maps)  # a bad --map fails before any file is read
     for path in files:
-        frame, issues, report = read_usage(path)
+        frame, issues, report = read_usage(path, forced=shape, maps=mapped, ignore=ignored)
         if report is not None:
             click.echo(f"{path.name}: {report.line()}", err=True)
         if "source" not in frame.columns or frame["source"].null_count() == frame.height:

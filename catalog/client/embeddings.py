@@ -22,6 +22,7 @@ from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
 from catalog.errors import InputError, UpstreamError
 from catalog.prices import canonical
+from catalog.settings import join_url
 
 EMBEDDING_OPTIONS = ("dimensions", "encoding_format", "input_type", "user", "provider")
 
@@ -96,14 +97,14 @@ def embeddings_call(
     if custom is not None:
         body = {"model": custom.upstream_model or model, "input": texts, **options}
         if custom.base_url:  # its own server, with its own key: never the OpenRouter one
-            return EmbeddingsCall(f"{custom.base_url}/embeddings", custom.api_key, body, model)
-        return EmbeddingsCall(f"{base_url}/embeddings", api_key, body, model)
+            return EmbeddingsCall(join_url(custom.base_url, "embeddings"), custom.api_key, body, model)
+        return EmbeddingsCall(join_url(base_url, "embeddings"), api_key, body, model)
     ref = ModelRef.parse(model)
     body = {"model": ref.model, "input": texts, **options}
     routing = ref.routing(options.get("provider"))
     if routing is not None:
         body["provider"] = routing
-    return EmbeddingsCall(f"{base_url}/embeddings", api_key, body, ref.model)
+    return EmbeddingsCall(join_url(base_url, "embeddings"), api_key, body, ref.model)
 
 
 def embeddings_result(prices: Prices, call: EmbeddingsCall, body: Any, elapsed: float) -> Embeddings:

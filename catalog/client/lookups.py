@@ -22,6 +22,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -30,6 +31,7 @@ from catalog.client.assemble import loads
 from catalog.client.embeddings import Embeddings, embeddings_call, embeddings_result
 from catalog.client.request import Identity, Request, checked_key
 from catalog.errors import AuthError, GenerationError, InputError, ModerationError, StreamLimitError, UpstreamError
+from catalog.settings import join_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -92,7 +94,11 @@ class _Shared:
         if self.who.title:
             headers["X-Title"] = self.who.title
         method = "POST" if body is not None else "GET"
-        return _Call(what, method, url or f"{self.base_url}{path}", headers, params, body, keyed)
+        if url is None:
+            # In the URL, after the base URL's own query: httpx's params= would replace that query.
+            url = join_url(self.base_url, f"{path}?{urlencode(params)}" if params else path)
+            params = None
+        return _Call(what, method, url, headers, params, body, keyed)
 
     def _explained(self, error: GenerationError, call: _Call) -> GenerationError:
         hint = None

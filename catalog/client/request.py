@@ -22,6 +22,7 @@ from catalog.client.options import check_messages, check_options
 from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
 from catalog.redact import redact
+from catalog.settings import join_url
 
 Prompt = str | list[dict[str, Any]]
 ROUTES = ("cheapest", "fallback")
@@ -129,7 +130,7 @@ def build_request(
     if who.title:
         headers["X-Title"] = who.title
     base = custom.base_url if custom and custom.base_url else base_url
-    return Request(f"{base}/chat/completions", headers, body, model if custom else ref.model, stream, ranking)
+    return Request(join_url(base, "chat/completions"), headers, body, model if custom else ref.model, stream, ranking)
 
 
 def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:

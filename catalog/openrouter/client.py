@@ -28,7 +28,7 @@ from catalog import __version__
 from catalog.errors import FetchError, HTTPStatusError, PayloadError
 from catalog.openrouter.payload import parse_json
 from catalog.redact import redact
-from catalog.settings import FetchSettings
+from catalog.settings import FetchSettings, join_url
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
@@ -102,7 +102,6 @@ class OpenRouterClient:
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
         limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
         self._http = httpx.AsyncClient(
-            base_url=settings.base_url + "/",
             headers=headers,
             timeout=timeout,
             limits=limits,
@@ -128,7 +127,7 @@ class OpenRouterClient:
 
     async def _read(self, path: str) -> tuple[httpx.Response, bytes]:
         """One GET, its body streamed and counted: past the cap reading stops, whatever is still to come."""
-        async with self._http.stream("GET", path) as response:
+        async with self._http.stream("GET", join_url(self.settings.base_url, path)) as response:
             ok = response.status_code == 200
             cap = self.settings.max_body_bytes if ok else ERROR_BODY_BYTES
             declared = response.headers.get("content-length", "")
@@ -160,14 +159,14 @@ class OpenRouterClient:
 
     async def get(self, path: str) -> Fetched:
         """GET ``path`` (relative to the base URL) and parse it, retrying what is worth retrying."""
-        url = redact(f"{self.settings.base_url}/{path.lstrip('/')}")  # only ever shown: the request uses _http
+        url = redact(join_url(self.settings.base_url, path))
         deadline = self.settings.request_deadline
         last: FetchError | None = None
         for attempt in range(1, self.settings.max_attempts + 1):
             wait: float | None = None
             try:
                 async with asyncio.timeout(deadline):
-                    response, body = await self._read(path.lstrip("/"))  # an early end raises here
+                    response, body = await self._read(path)  # an early end raises here
             except BodyTooLarge as exc:
                 raise self._too_large(url, exc.declared) from None
             except TimeoutError:

@@ -30,7 +30,7 @@ from catalog.openrouter.payload import (
     unfetchable_endpoints,
 )
 from catalog.redact import redact, redact_bytes
-from catalog.settings import FetchSettings
+from catalog.settings import FetchSettings, join_url
 
 
 async def _fetch(client: OpenRouterClient, path: str) -> RawPayload:
@@ -55,7 +55,7 @@ async def _by_deadline(
             async with gate:
                 return await _fetch(client, path)
     except TimeoutError:
-        url = f"{client.settings.base_url}/{path}"
+        url = redact(join_url(client.settings.base_url, path))
         seconds = client.settings.sweep_deadline
         return RawPayload(
             path,
