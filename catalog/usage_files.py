@@ -8,6 +8,7 @@ messages, and a file that cannot be read at all is an ``InputError`` naming it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,68 @@ def _one_line(exc: Exception) -> str:
     text = text.split("Original error:", 1)[1] if "Original error:" in text else text
     text = " ".join(text.replace("`", "").split())
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+# Streamed inputs: a Parquet file, or a folder of Parquet / CSV files. Batches of this many rows keep the
+# memory to a few hundred MB whatever the input's size (the cost engine's own slices are as large).
+BATCH_ROWS = 1 << 20
+_STREAMED = (".parquet", ".csv")
+
+
+def streams(path: Path) -> bool:
+    """Whether ``path`` is read in batches (``usage_batches``) rather than whole (``read_usage``)."""
+    return path.is_dir() or (path.is_file() and path.suffix.lower() == ".parquet")
+
+
+def usage_batches(path: Path, *, batch_rows: int = BATCH_ROWS) -> tuple[int | None, Iterator[pl.DataFrame]]:
+    """The rows of a Parquet file or of a folder of Parquet / CSV files, in batches of at most ``batch_rows``:
+    how many rows there are (None when the count would need a pass over CSV) and the batches.
+
+    Arrow's dataset reader streams row groups (Parquet) and blocks (CSV), so a file larger than memory is
+    priced in bounded memory; files are read in name order."""
+    import pyarrow.dataset as ds
+
+    files = _stream_files(path)
+    suffixes = {f.suffix.lower() for f in files}
+    if len(suffixes) > 1:
+        raise InputError(f"{path} mixes Parquet and CSV files; give a folder of one kind")
+    kind = "parquet" if suffixes == {".parquet"} else "csv"
+    try:
+        if kind == "csv":
+            # Text columns stay text (model names like "1.5", ids); counts and times are read by ``conform``.
+            present = pl.read_csv(files[0], n_rows=0).columns
+            strings = [c for c in _STRINGS if c in present]
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            options = pacsv.ConvertOptions(column_types={c: pa.string() for c in strings})
+            dataset = ds.dataset([str(f) for f in files], format=ds.CsvFileFormat(convert_options=options))
+            total = None
+        else:
+            dataset = ds.dataset([str(f) for f in files], format="parquet")
+            total = sum(fragment.metadata.num_rows for fragment in dataset.get_fragments())
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
+
+    def batches() -> Iterator[pl.DataFrame]:
+        try:
+            for batch in dataset.to_batches(batch_size=batch_rows):
+                if batch.num_rows:
+                    frame = pl.from_arrow(batch)
+                    assert isinstance(frame, pl.DataFrame)
+                    yield frame
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
+
+    return total, batches()
+
+
+def _stream_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise InputError(f"usage file {path} does not exist")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _STREAMED)
+    if not files:
+        raise InputError(f"folder {path} holds no .parquet or .csv files; give usage files there")
+    return files
