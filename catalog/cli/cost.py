@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import click
 from catalog.cli.common import LIMIT, F, db_option, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
-from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
+from catalog.cost.totals import GROUPS, summarise, tally
 from catalog.errors import InputError
 from catalog.money import base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
@@ -24,32 +25,63 @@ if TYPE_CHECKING:
 PER_UNIT_KEYS = ("request", "image", "web_search")
 
 
-def _write(frame: pl.DataFrame, out: Path) -> None:
-    import polars as pl
+class _Writer:
+    """``--out`` written batch by batch (Parquet row groups, CSV and JSONL appended), so a streamed input is
+    never held whole."""
 
-    from catalog.cost.engine import MONEY_COLUMNS
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
+        self.parquet: Any = None
+        self.handle: Any = None
 
-    suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
-    try:
-        if suffix == ".parquet":
-            frame.write_parquet(out)
-        elif suffix == ".csv":
-            frame.write_csv(out)
-        else:
-            money = (pl.col(c).cast(pl.String) for c in MONEY_COLUMNS if c in frame.columns)
-            frame.with_columns(money).write_ndjson(out)
-    except OSError as err:  # the disk filled, or the folder went away while costing
-        raise InputError(f"--out {out}: could not write it ({err.strerror or err})") from None
+    def write(self, frame: pl.DataFrame) -> None:
+        import polars as pl
+
+        from catalog.cost.engine import MONEY_COLUMNS
+
+        try:
+            if self.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                table = frame.to_arrow()
+                if self.parquet is None:
+                    self.parquet = pq.ParquetWriter(self.out, table.schema)
+                self.parquet.write_table(table.cast(self.parquet.schema))
+                return
+            first = self.handle is None
+            if first:
+                self.handle = self.out.open("wb")
+            if self.suffix == ".csv":
+                frame.write_csv(self.handle, include_header=first)
+            else:
+                money = (pl.col(c).cast(pl.String) for c in MONEY_COLUMNS if c in frame.columns)
+                frame.with_columns(money).write_ndjson(self.handle)
+        except OSError as err:  # the disk filled, or the folder went away while costing
+            raise InputError(f"--out {self.out}: could not write it ({err.strerror or err})") from None
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.handle is not None:
+            self.handle.close()
 
 
 OUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
 
 
+def _no_rows() -> pl.DataFrame:
+    """An empty usage batch: what an empty file prices to (zero rows, its summary row still there)."""
+    from catalog.cost.usage import usage_frame
+
+    return usage_frame([])
+
+
 def _group_keys(by: str | None) -> list[str]:
+    """The --by keys: any of GROUPS, or any column of the usage (checked when it is read)."""
     keys = [k.strip() for k in by.split(",")] if by else []
-    unknown = [k for k in keys if k not in GROUPS]
-    if unknown:
-        raise InputError(f"--by {', '.join(unknown)}: group by any of {', '.join(GROUPS)}")
+    if any(not k for k in keys) or len(set(keys)) != len(keys):
+        raise InputError(f"--by {by}: give distinct names, comma-separated: {', '.join(GROUPS)} or a usage column")
     return keys
 
 
@@ -58,48 +90,83 @@ def _group_keys(by: str | None) -> list[str]:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write every priced row (.parquet, .csv, .jsonl)."
 )
-@click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)}.")
+@click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)} or any usage column.")
 @click.option("--at", "at", help="Price rows without a timestamp at this time (default: now).")
 @json_option
 @db_option
 def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None, as_json: bool, db: str | None) -> None:
-    """Price a usage file at the prices in force when each call was made."""
+    """Price a usage file at the prices in force when each call was made.
+
+    USAGE_FILE is a CSV, Parquet or JSONL file, JSON / SSE response bodies, or a folder of Parquet or CSV
+    files. Parquet files and folders are streamed in batches, so they may be larger than memory. Totals are
+    computed by linearity (rate × Σ counts per price variant); --out also writes every priced row."""
     import polars as pl
 
-    from catalog.cost.engine import CHUNK_ROWS
+    from catalog.cost.engine import CHUNK_ROWS, STATUSES, cost_usage
+    from catalog.cost.linear import combine, finish, partial_sums
+    from catalog.cost.totals import BatchTotals, merge_summaries
     from catalog.library import Catalog
-    from catalog.usage_files import read_usage
+    from catalog.times import parse_instant
+    from catalog.usage_files import read_usage, streams, usage_batches
 
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
-    usage, problems = read_usage(usage_file)
+    when = parse_instant(at, what="--at") if at else datetime.now(UTC)  # one instant for every batch
+    problems: list[str] = []
+    if streams(usage_file):
+        total_rows, batches = usage_batches(usage_file)
+    else:
+        usage, problems = read_usage(usage_file)
+        total_rows, batches = usage.height, iter(usage.iter_slices(CHUNK_ROWS) if usage.height else [usage])
+    writer = _Writer(out) if out else None
     with Catalog.open(db) as cat:
         table = cat.table
-        parts = []
-        with progress_bar(f"costing {usage.height:,} rows", enabled=not as_json) as update:
-            for done, chunk in enumerate(usage.iter_slices(CHUNK_ROWS), 1):
-                parts.append(cat.cost(chunk, at=at))
-                update(min(done * CHUNK_ROWS, usage.height), usage.height)
-        priced = pl.concat(parts) if parts else cat.cost(usage, at=at)
-    if out:
-        _write(priced, out)
-    summary = summarise(priced, keys)
-    totals = batch_totals(priced)
+        partial = None
+        summaries = []
+        statuses: dict[str, int] = {}
+        done = 0
+        with progress_bar(f"costing {usage_file.name}", enabled=not as_json, unit="rows") as update:
+            try:
+                for batch in batches:
+                    if writer is not None:  # every row priced and written; the summary from the same rows
+                        priced = cost_usage(batch, table, at=when)
+                        writer.write(priced)
+                        summaries.append(summarise(priced, keys))
+                        for status, count in tally(priced["status"]).items():
+                            statuses[status] = statuses.get(status, 0) + count
+                    else:
+                        sums = partial_sums(batch, table, keys=keys, at=when)
+                        partial = sums if partial is None else combine([partial, sums], keys)
+                    done += batch.height
+                    update(done, total_rows)
+            finally:
+                if writer is not None:
+                    writer.close()
+        if writer is not None:
+            summary = merge_summaries(summaries, keys) if summaries else summarise(cost_usage(_no_rows(), table), keys)
+            by_status = {s: statuses[s] for s in STATUSES if s in statuses}
+            totals = BatchTotals(rows=done, by_status=by_status, cost_total=Decimal(summary["cost_total"].sum() or 0))
+        else:
+            linear = finish(partial if partial is not None else partial_sums(_no_rows(), table, keys=keys), table, keys)
+            summary = linear.summary
+            totals = BatchTotals(rows=linear.rows, by_status=linear.by_status, cost_total=linear.cost_total)
+    priced_rows = done
     if as_json:
         emit_json(
             {
                 "rows": totals.rows,
                 "status": totals.by_status,
                 "unit": f"USD, exact (scale {table.scale})",
-                "summary": summary.to_dicts(),
+                # A day as ISO text (`--by day` gave a date the JSON encoder refused).
+                "summary": summary.with_columns(pl.col(pl.Date).cast(pl.String)).to_dicts(),
                 "problems": problems,
             }
         )
         return
     headers = [*keys, "rows", "priced", "cost_total", "cost_base", "saving"]
     emit_table(
-        f"{usage_file.name}: {priced.height:,} rows",
+        f"{usage_file.name}: {priced_rows:,} rows",
         headers,
         summary.select(headers).rows(),
         note=", ".join(f"{k}: {v:,}" for k, v in totals.by_status.items()) + (f"; wrote {out}" if out else ""),

@@ -73,6 +73,11 @@ def summarise(priced: pl.DataFrame, keys: Sequence[str] = ()) -> pl.DataFrame:
     import polars as pl
 
     frame = priced
+    missing = [k for k in keys if k not in GROUPS and k not in frame.columns]
+    if missing:
+        from catalog.errors import InputError
+
+        raise InputError(f"cannot group by {', '.join(missing)}: the usage has no such column")
     if "day" in keys:
         frame = frame.with_columns(pl.col("timestamp").dt.date().alias("day"))
     aggs = [

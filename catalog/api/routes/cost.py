@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
@@ -18,7 +19,7 @@ from catalog.api.errors import ApiError
 from catalog.api.state import View
 from catalog.cost.bodies import usage_from_items
 from catalog.cost.engine import cost_usage
-from catalog.cost.totals import batch_totals
+from catalog.cost.totals import linear_totals
 from catalog.cost.usage import usage_frame
 from catalog.exact_json import jsonable
 from catalog.times import parse_instant
@@ -81,8 +82,12 @@ def _cost(state: View, raw: bytes, at: str | None) -> Response:
         raise ApiError(413, "too_large", f"{len(items):,} items; send at most {MAX_COST_ROWS:,} per request")
     if state.table is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
-    when = parse_instant(at, what="at") if at else None
+    # One instant for the rows without a time, in both the rows and the totals.
+    when = parse_instant(at, what="at") if at else datetime.now(UTC)
     rows, problems = usage_from_items(items, "body")
-    priced = cost_usage(usage_frame(rows), state.table, at=when)
-    body = {"rows": priced.to_dicts(), "totals": batch_totals(priced).to_dict(), "problems": problems}
+    usage = usage_frame(rows)
+    priced = cost_usage(usage, state.table, at=when)
+    # The totals by linearity (the same exact figures as summing the rows; tests/test_cost_totals.py).
+    totals = linear_totals(usage, state.table, at=when)
+    body = {"rows": priced.to_dicts(), "totals": totals.to_dict(), "problems": problems}
     return Response(orjson.dumps(jsonable(body)), media_type="application/json", headers=age_headers(state))
