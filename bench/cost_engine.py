@@ -253,6 +253,9 @@ def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int) 
     return {"rows": rows, "keys": keys, "seconds": seconds, "total": str(done.cost_total), "same": same}
 
 
+NAIVE_KEYS = pl.Struct({k: pl.String for k in ("prompt", "completion", "input_cache_read", "input_cache_write")})
+
+
 def measure_naive(db: Path, day: str, rows: int, engine: str, repeat: int) -> dict[str, Any]:
     """The same totals the naive way: float rates joined on (model, provider) and multiplied per row, in
     Polars or in DuckDB SQL. One price per endpoint (the sheet in force on ``day``; no history, no tiers,
@@ -269,7 +272,7 @@ def measure_naive(db: Path, day: str, rows: int, engine: str, repeat: int) -> di
             & (pl.col("valid_from").dt.epoch("us") <= at)
             & (pl.col("valid_to").is_null() | (pl.col("valid_to").dt.epoch("us") > at))
         )
-        .with_columns(pl.col("pricing_text").str.json_decode(infer_schema_length=None).alias("p"))
+        .with_columns(pl.col("pricing_text").str.json_decode(NAIVE_KEYS).alias("p"))
         .select(
             pl.col("model_id").alias("model"),
             pl.col("provider_slug").alias("provider"),
@@ -525,11 +528,12 @@ def setup(db: Path, day: str) -> dict[str, Any]:
     """Replay the 20 full days into ``db``; describe the price table and the usage mix."""
     bundle = Bundle()
     started = time.perf_counter()
-    con = connect(db)
-    try:
-        replay(con, bundle, bundle.snapshots("full"))
-    finally:
-        con.close()
+    if not db.exists():  # else: a history replayed earlier (--history), read as it is
+        con = connect(db)
+        try:
+            replay(con, bundle, bundle.snapshots("full"))
+        finally:
+            con.close()
     replay_s = time.perf_counter() - started
     started = time.perf_counter()
     versions, table = load_table(db)
@@ -615,6 +619,7 @@ def main() -> None:
     parser.add_argument("--peer-rows", type=int, default=5000)
     parser.add_argument("--stream-rows", type=lambda t: int(float(t)), default=100_000_000, help="0: skip")
     parser.add_argument("--spark-rows", type=lambda t: int(float(t)), default=1_000_000, help="0: skip")
+    parser.add_argument("--history", type=Path, help="a DuckDB file this script replayed before (skips the replay)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -642,7 +647,7 @@ def main() -> None:
 
     sizes = parse_sizes(args.sizes)
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as work:
-        db = Path(work) / "history.duckdb"
+        db = args.history or Path(work) / "history.duckdb"
         info = child({"step": "setup", "db": str(db), "day": args.day})
         print(
             f"history: {info['days']} full days replayed in {info['replay_s']:.1f} s; PriceTable.from_history: "
