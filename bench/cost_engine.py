@@ -281,9 +281,9 @@ def measure_naive(db: Path, day: str, rows: int, engine: str, repeat: int) -> di
                 for k in ("prompt", "completion", "input_cache_read", "input_cache_write")
             ],
         )
-        .unique(["model", "provider"], keep="first")
+        .unique(["model", "provider"], keep="first", maintain_order=True)
     )
-    model_rates = rates.group_by("model").agg(pl.exclude("provider").first())
+    model_rates = rates.group_by("model", maintain_order=True).agg(pl.exclude("provider").first())
     seconds = []
     total = 0.0
     for _ in range(repeat):

@@ -76,8 +76,9 @@ def _one_line(exc: Exception) -> str:
 
 
 # Streamed inputs: a Parquet file, or a folder of Parquet / CSV files. Batches of this many rows keep the
-# memory to a few hundred MB whatever the input's size (the cost engine's own slices are as large).
-BATCH_ROWS = 1 << 20
+# memory under a GB whatever the input's size, and are large enough that a batch's fixed costs (resolving
+# its models, deciding its price cells) are small beside its rows.
+BATCH_ROWS = 1 << 22
 _STREAMED = (".parquet", ".csv")
 
 
@@ -117,16 +118,30 @@ def usage_batches(path: Path, *, batch_rows: int = BATCH_ROWS) -> tuple[int | No
         raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
 
     def batches() -> Iterator[pl.DataFrame]:
+        import pyarrow as pa
+
+        pending: list[Any] = []  # Arrow batches come a row group at a time: gathered up to ``batch_rows``
+        count = 0
         try:
             for batch in dataset.to_batches(batch_size=batch_rows):
+                if count + batch.num_rows > batch_rows and pending:
+                    yield _frame(pa.Table.from_batches(pending))
+                    pending, count = [], 0
                 if batch.num_rows:
-                    frame = pl.from_arrow(batch)
-                    assert isinstance(frame, pl.DataFrame)
-                    yield frame
+                    pending.append(batch)
+                    count += batch.num_rows
+            if pending:
+                yield _frame(pa.Table.from_batches(pending))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
 
     return total, batches()
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _stream_files(path: Path) -> list[Path]:

@@ -110,9 +110,13 @@ def partial_sums(
     default_at = at or datetime.now(UTC)
     if frame.height == 0:
         return _empty(keys)
-    if _too_large(frame, table):
+    extrema = frame.select(
+        *[pl.col(c).max().alias(f"max_{c}") for c in COUNT_COLUMNS],
+        *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
+    ).row(0, named=True)
+    if _too_large(extrema, table):
         return _partials_from_rows(frame, table, keys, default_at)
-    return _Batch(frame, table, keys, default_at, given).partials()
+    return _Batch(frame, table, keys, default_at, given, extrema).partials()
 
 
 def combine(partials: Sequence[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:
@@ -172,9 +176,20 @@ class _Batch:
     """The per-row keys of one conformed batch and its bucketed sums."""
 
     def __init__(
-        self, frame: pl.DataFrame, table: PriceTable, keys: list[str], default_at: datetime, given: set[str]
+        self,
+        frame: pl.DataFrame,
+        table: PriceTable,
+        keys: list[str],
+        default_at: datetime,
+        given: set[str],
+        extrema: dict[str, Any],
     ) -> None:
         self.frame, self.table, self.keys, self.given = frame, table, keys, given
+        # The largest magnitude of each count column (bounds the exact float sums).
+        self.largest = {
+            c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS
+        }
+        self.negative = any(int(extrema[f"min_{c}"] or 0) < 0 for c in COUNT_COLUMNS if c in given)
         self.n = frame.height
         combined, _, self.combo_lookup, self.resolutions, self.combo_parts = _raw_combos(frame, table)
         stamps = frame["timestamp"]
@@ -294,9 +309,7 @@ class _Batch:
         frame = self.frame
         flags = [c for c in (NOT_WHOLE, BAD_TIME) if c in frame.columns]
         suspect = any(bool(frame[c].any()) for c in flags)
-        present = [c for c in COUNT_COLUMNS if c in self.given]
-        if not suspect and present:
-            suspect = bool(frame.select(pl.min_horizontal(pl.col(c).min() for c in present) < 0).item())
+        suspect = suspect or self.negative
         if not suspect:
             for whole, parts in (("prompt_tokens", PROMPT_PARTS), ("completion_tokens", COMPLETION_PARTS)):
                 used = [p for p in parts if p in self.given]
@@ -367,10 +380,13 @@ class _Batch:
         for column, name in zip(COUNT_COLUMNS, SUMS, strict=True):
             if column not in self.given:
                 value = 1 if column == "requests" else 0
-                out.append(pl.Series(name, (rows[used] * value).tolist(), dtype=pl.Int128))
+                out.append(_wide(name, rows[used] * value))
+                continue
+            if self.largest[column] == 0:
+                out.append(_wide(name, np.zeros(len(used), dtype=np.int64)))
                 continue
             values = frame[column].to_numpy()
-            out.append(pl.Series(name, _exact_bincount(bucket, values, space, used), dtype=pl.Int128))
+            out.append(_wide(name, _exact_bincount(bucket, values, space, used, self.largest[column])))
         return out
 
     def _remainders(
@@ -471,33 +487,44 @@ def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
     ]
 
 
-def _exact_bincount(bucket: Ints, values: Any, space: int, used: Ints) -> list[int]:
+def _exact_bincount(bucket: Ints, values: Any, space: int, used: Ints, largest: int | None = None) -> Ints | list[int]:
     """Σ values per bucket for the ``used`` buckets, exactly: float sums in chunks whose every partial sum
-    stays below 2**53 (so each is exact), added up as integers."""
+    stays below 2**53 (so each is exact), added up as integers (int64 while the total bound fits, else
+    Python integers). ``largest``: max |value|, when known."""
     n = len(bucket)
-    if n == 0:
-        return [0] * len(used)
-    largest = int(max(abs(int(values.max())), abs(int(values.min()))))
+    if n == 0 or len(used) == 0:
+        return np.zeros(len(used), dtype=np.int64)
+    if largest is None:
+        largest = int(max(abs(int(values.max())), abs(int(values.min()))))
     if largest == 0:
-        return [0] * len(used)
+        return np.zeros(len(used), dtype=np.int64)
     step = max(1, _EXACT_FLOAT // largest - 1)
     if step >= n:
-        sums = np.bincount(bucket, weights=values, minlength=space)[used]
-        return [int(x) for x in sums.tolist()]
-    total = [0] * len(used)
+        return np.bincount(bucket, weights=values, minlength=space)[used].astype(np.int64)
+    fits = n * largest < 2**63
+    total: Any = np.zeros(len(used), dtype=np.int64) if fits else [0] * len(used)
     for start in range(0, n, step):
         part = np.bincount(bucket[start : start + step], weights=values[start : start + step], minlength=space)[used]
-        total = [a + int(b) for a, b in zip(total, part.tolist(), strict=True)]
-    return total
+        if fits:
+            total += part.astype(np.int64)
+        else:
+            total = [a + int(b) for a, b in zip(total, part.tolist(), strict=True)]
+    return total  # type: ignore[no-any-return]
 
 
-def _too_large(frame: pl.DataFrame, table: PriceTable) -> bool:
+def _wide(name: str, values: Ints | list[int]) -> pl.Series:
+    """Integer sums as a 128-bit column (from int64 arrays without a Python loop)."""
+    if isinstance(values, np.ndarray):
+        return pl.Series(name, values, dtype=pl.Int64).cast(pl.Int128)
+    return pl.Series(name, values, dtype=pl.Int128)
+
+
+def _too_large(extrema: dict[str, Any], table: PriceTable) -> bool:
     """Whether some row's cost, or its undiscounted base, could near 128 bits (the per-row path flags them)."""
-    maxima = frame.select(pl.col(c).max() for c in COUNT_COLUMNS).row(0, named=True)
     bound = 0
     for parts in TERMS.values():
         for token, rate in parts:
-            bound += max(int(maxima[_WHOLE.get(token, token)] or 0), 0) * table.variant_rate_max[rate]
+            bound += max(int(extrema["max_" + _WHOLE.get(token, token)] or 0), 0) * table.variant_rate_max[rate]
     if bound >= _I128_SAFE:
         return True
     if table.has_discounts:
