@@ -102,12 +102,12 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
     computed by linearity (rate × Σ counts per price variant); --out also writes every priced row."""
     import polars as pl
 
-    from catalog.cost.engine import CHUNK_ROWS, STATUSES, cost_usage
+    from catalog.cost.engine import STATUSES, cost_usage
     from catalog.cost.linear import combine, finish, partial_sums
     from catalog.cost.totals import BatchTotals, merge_summaries
     from catalog.library import Catalog
     from catalog.times import parse_instant
-    from catalog.usage_files import read_usage, streams, usage_batches
+    from catalog.usage_files import BATCH_ROWS, read_usage, streams, usage_batches
 
     keys = _group_keys(by)
     if out is not None:
@@ -118,7 +118,7 @@ def cost_cmd(usage_file: Path, out: Path | None, by: str | None, at: str | None,
         total_rows, batches = usage_batches(usage_file)
     else:
         usage, problems = read_usage(usage_file)
-        total_rows, batches = usage.height, iter(usage.iter_slices(CHUNK_ROWS) if usage.height else [usage])
+        total_rows, batches = usage.height, iter(usage.iter_slices(BATCH_ROWS) if usage.height else [usage])
     writer = _Writer(out) if out else None
     with Catalog.open(db) as cat:
         table = cat.table
