@@ -123,7 +123,8 @@ def usage_batches(path: Path, *, batch_rows: int = BATCH_ROWS) -> tuple[int | No
         pending: list[Any] = []  # Arrow batches come a row group at a time: gathered up to ``batch_rows``
         count = 0
         try:
-            for batch in dataset.to_batches(batch_size=batch_rows):
+            # Arrow reads ahead 4 files and 16 batches by default: with large files that alone is gigabytes.
+            for batch in dataset.to_batches(batch_size=batch_rows, batch_readahead=1, fragment_readahead=1):
                 if count + batch.num_rows > batch_rows and pending:
                     yield _frame(pa.Table.from_batches(pending))
                     pending, count = [], 0
