@@ -38,8 +38,10 @@ import numpy.typing as npt
 import polars as pl
 
 from catalog.cost.engine import (
+    _DYNAMIC,
     _FIXED_REASONS,
     _I128_SAFE,
+    _NO_PRICE,
     _WHOLE,
     STATUSES,
     TERMS,
@@ -238,19 +240,19 @@ class _Batch:
         )
         status, reason = self._verdicts(combo_of, problem_of, sheet, variant)
         del cell_source
-        ok = np.array([s == "ok" for s in status], dtype=bool)
+        ok = (status == "ok").to_numpy()
         variant = np.where(ok, variant, table.null_variant)
         columns: dict[str, Any] = {}
         for k in self.keys:
             if k in KEY_PARTS:
-                columns[k] = pl.Series(k, [self.combo_parts[c].get(k) for c in combo_of.tolist()], dtype=pl.String)
+                names = pl.Series(k, [parts.get(k) for parts in self.combo_parts], dtype=pl.String)
+                columns[k] = names.gather(pl.Series(combo_of))
             elif k != "status":
                 columns[k] = group_values[k](group_of)
             else:
-                columns[k] = pl.Series(k, status, dtype=pl.String)
+                columns[k] = status.alias(k)
         columns["variant"] = pl.Series("variant", variant, dtype=pl.Int64)
-        columns["status"] = pl.Series("status", status, dtype=pl.String)
-        columns["reason"] = pl.Series("reason", reason, dtype=pl.String)
+        columns["status"], columns["reason"] = status, reason
         columns["rows"] = pl.Series("rows", rows[used], dtype=pl.Int64)
         for name, total in zip(SUMS, self._sums(bucket, space, used, rows), strict=True):
             columns[name] = total
@@ -346,32 +348,25 @@ class _Batch:
             size *= span
         return group, size, decoders
 
-    def _verdicts(
-        self, combo_of: Ints, problem_of: Ints, sheet: Ints, variant: Ints
-    ) -> tuple[list[str], list[str | None]]:
-        """Each bucket's status and reason, in the per-row path's order of precedence."""
-        dynamic = self.table.variants["dynamic"].to_numpy()
-        status: list[str] = []
-        reason: list[str | None] = []
-        for c, p, s, v in zip(combo_of.tolist(), problem_of.tolist(), sheet.tolist(), variant.tolist(), strict=True):
-            failed = self.resolutions[c].reason
-            if failed is not None and s < 0:
-                status.append("unknown")
-                reason.append(failed)
-            elif p > 0:
-                fixed = _FIXED_REASONS[p - 1]
-                status.append(fixed[0])
-                reason.append(fixed[1])
-            elif s < 0:
-                status.append(_FIXED_REASONS[3][0])
-                reason.append(_FIXED_REASONS[3][1])
-            elif dynamic[v]:
-                status.append(_FIXED_REASONS[4][0])
-                reason.append(_FIXED_REASONS[4][1])
-            else:
-                status.append("ok")
-                reason.append(None)
-        return status, reason
+    def _verdicts(self, combo_of: Ints, problem_of: Ints, sheet: Ints, variant: Ints) -> tuple[pl.Series, pl.Series]:
+        """Each bucket's status and reason, in the per-row path's order of precedence (vectorised: a code
+        per bucket, then one gather of the texts)."""
+        fixed = len(_FIXED_REASONS)
+        failed = np.array([r.reason is not None for r in self.resolutions] or [False], dtype=bool)[combo_of]
+        dynamic = self.table.variants["dynamic"].to_numpy()[variant]
+        code = np.where(
+            failed & (sheet < 0),
+            fixed + combo_of,
+            np.where(problem_of > 0, problem_of - 1, np.where(sheet < 0, _NO_PRICE, np.where(dynamic, _DYNAMIC, -1))),
+        )
+        ok_code = fixed + len(self.resolutions)
+        statuses = [s for s, _ in _FIXED_REASONS] + ["unknown"] * len(self.resolutions) + ["ok"]
+        reasons = [r for _, r in _FIXED_REASONS] + [r.reason for r in self.resolutions] + [None]
+        index = pl.Series(np.where(code < 0, ok_code, code))
+        return (
+            pl.Series("status", statuses, dtype=pl.String).gather(index),
+            pl.Series("reason", reasons, dtype=pl.String).gather(index),
+        )
 
     def _sums(self, bucket: Ints, space: int, used: Ints, rows: Ints) -> list[pl.Series]:
         """Σ of every count column per used bucket, exactly (chunked float sums, each below 2**53)."""
@@ -456,7 +451,46 @@ _LINEAR_TERMS: tuple[tuple[str, str], ...] = tuple(pair for parts in TERMS.value
 
 
 def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
-    """Per partial row: units_total (+ Σ rate × Σ counts for its variant) and units_base, exactly."""
+    """Per partial row: units_total (+ Σ rate × Σ counts for its variant), units_base and units_saving,
+    exactly: 128-bit columns when no product can come near 2**125 (checked from the maxima), else Python
+    integers row by row."""
+    if not partials.height:
+        return _money_rows(partials, table)
+    widest = partials.select(pl.max_horizontal(pl.col(c).abs().max() for c in SUMS)).item() or 0
+    rates = sum(table.variant_rate_max[rate] for _, rate in _LINEAR_TERMS)
+    dens = [int(d) for d in table.variants["discount_den"].drop_nulls().to_list()] or [1]
+    if 4 * len(COUNT_COLUMNS) * int(widest) * rates * max(dens) >= 2**125:
+        return _money_rows(partials, table)
+    variant = pl.col("variant").fill_null(table.null_variant)
+
+    def rate_of(name: str) -> pl.Expr:
+        return pl.lit(table.variants[name]).gather(variant)
+
+    s = {c: pl.col(f"sum_{c}").cast(pl.Int128) for c in COUNT_COLUMNS}
+    s["uncached_input"] = s["prompt_tokens"] - sum((s[c] for c in PROMPT_PARTS), pl.lit(0, pl.Int128))
+    s["plain_output"] = s["completion_tokens"] - sum((s[c] for c in COMPLETION_PARTS), pl.lit(0, pl.Int128))
+    total = sum((s[token] * rate_of(rate) for token, rate in _LINEAR_TERMS), pl.lit(0, pl.Int128))
+    num, den = rate_of("discount_num"), rate_of("discount_den")
+    residue, rounded = pl.col("residue").cast(pl.Int128), pl.col("rounded").cast(pl.Int128)
+    base = pl.when(num == den).then(pl.col("_t")).when(num > 0).then(den * (pl.col("_t") - residue) // num + rounded)
+    ok = (pl.col("status") == "ok") & (variant != table.null_variant)
+    done = partials.select(
+        pl.when(ok).then(total).otherwise(pl.lit(0, pl.Int128)).alias("_t"),
+        variant,
+        residue,
+        rounded,
+        pl.col("units_total", "units_base", "units_saving").cast(pl.Int128),
+        ok.alias("_ok"),
+    ).with_columns(pl.when(pl.col("_ok")).then(base).alias("_b"))
+    return done.select(
+        (pl.col("units_total") + pl.col("_t")).alias("units_total"),
+        (pl.col("units_base") + pl.col("_b").fill_null(0)).alias("units_base"),
+        (pl.col("units_saving") + (pl.col("_b") - pl.col("_t")).fill_null(0)).alias("units_saving"),
+    ).get_columns()
+
+
+def _money_rows(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
+    """``_money`` in Python integers, a partial row at a time (sums too large for 128-bit products)."""
     units_total = partials["units_total"].cast(pl.Int128).to_list()
     units_base = partials["units_base"].cast(pl.Int128).to_list()
     units_saving = partials["units_saving"].cast(pl.Int128).to_list()
