@@ -78,7 +78,7 @@ def _one_line(exc: Exception) -> str:
 # Streamed inputs: a Parquet file, or a folder of Parquet / CSV files. Batches of this many rows keep the
 # memory under a GB whatever the input's size, and are large enough that a batch's fixed costs (resolving
 # its models, deciding its price cells) are small beside its rows.
-BATCH_ROWS = 1 << 22
+BATCH_ROWS = 1 << 21
 _STREAMED = (".parquet", ".csv")
 
 
