@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,7 +56,8 @@ from catalog.store.db import connect
 from catalog.store.queries import price_versions
 
 MODES: tuple[tuple[str, bool], ...] = (("units", False), ("units", True), ("decimal", True))
-TARGET_ROWS_PER_S = 50e6
+TARGET_ROWS_PER_S = 50e6  # totals (by linearity)
+TARGET_BREAKDOWN_ROWS_PER_S = 8e6  # the per-row breakdown
 TARGET_PEER_RATIO = 10_000
 TARGET_RSS_RATIO = 2.5
 NO_PROVIDER_SHARE = 0.2
@@ -229,6 +231,182 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
     return out
 
 
+def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int) -> dict[str, Any]:
+    """Totals by linearity (``cost_totals``) in memory, and (once) the per-row path's totals to compare."""
+    from catalog.cost.linear import cost_totals
+    from catalog.cost.totals import summarise
+
+    versions, table = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    usage = make_usage(mix, rows)
+    at = datetime.fromtimestamp(mix.end_us / 1e6, UTC)
+    seconds = []
+    done = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = cost_totals(usage, table, keys=keys, at=at)
+        seconds.append(time.perf_counter() - started)
+    assert done is not None
+    per_row = summarise(cost_usage(usage, table, at=at, breakdown=False), keys)
+    order = [*keys, "rows"]
+    same = done.summary.sort(order).to_dicts() == per_row.select(done.summary.columns).sort(order).to_dicts()
+    return {"rows": rows, "keys": keys, "seconds": seconds, "total": str(done.cost_total), "same": same}
+
+
+NAIVE_KEYS = pl.Struct({k: pl.String for k in ("prompt", "completion", "input_cache_read", "input_cache_write")})
+
+
+def measure_naive(db: Path, day: str, rows: int, engine: str, repeat: int) -> dict[str, Any]:
+    """The same totals the naive way: float rates joined on (model, provider) and multiplied per row, in
+    Polars or in DuckDB SQL. One price per endpoint (the sheet in force on ``day``; no history, no tiers,
+    no discount base): less work than the engine does, in binary floats."""
+    import duckdb
+
+    versions, _ = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    usage = make_usage(mix, rows).with_columns(pl.col("model").cast(pl.String), pl.col("provider").cast(pl.String))
+    at = _micros(Bundle().get(day).taken_at)
+    rates = (
+        versions.filter(
+            (pl.col("kind") == "endpoint")
+            & (pl.col("valid_from").dt.epoch("us") <= at)
+            & (pl.col("valid_to").is_null() | (pl.col("valid_to").dt.epoch("us") > at))
+        )
+        .with_columns(pl.col("pricing_text").str.json_decode(NAIVE_KEYS).alias("p"))
+        .select(
+            pl.col("model_id").alias("model"),
+            pl.col("provider_slug").alias("provider"),
+            *[
+                pl.col("p").struct.field(k).cast(pl.Float64, strict=False).fill_null(0.0).alias(k)
+                for k in ("prompt", "completion", "input_cache_read", "input_cache_write")
+            ],
+        )
+        .unique(["model", "provider"], keep="first", maintain_order=True)
+    )
+    model_rates = rates.group_by("model", maintain_order=True).agg(pl.exclude("provider").first())
+    seconds = []
+    total = 0.0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        if engine == "polars":
+            joined = usage.join(rates, on=["model", "provider"], how="left").join(
+                model_rates, on="model", how="left", suffix="_m"
+            )
+            total = joined.select(
+                (
+                    (pl.col("prompt_tokens") - pl.col("cache_read_tokens") - pl.col("cache_write_tokens"))
+                    * pl.coalesce("prompt", "prompt_m")
+                    + pl.col("cache_read_tokens") * pl.coalesce("input_cache_read", "input_cache_read_m")
+                    + pl.col("cache_write_tokens") * pl.coalesce("input_cache_write", "input_cache_write_m")
+                    + pl.col("completion_tokens") * pl.coalesce("completion", "completion_m")
+                ).sum()
+            ).item()
+        else:
+            con = duckdb.connect()
+            con.register("usage", usage.to_arrow())
+            con.register("rates", rates.to_arrow())
+            con.register("model_rates", model_rates.to_arrow())
+            total = con.execute(
+                """
+                SELECT sum((u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens) * coalesce(r.prompt, m.prompt)
+                         + u.cache_read_tokens * coalesce(r.input_cache_read, m.input_cache_read)
+                         + u.cache_write_tokens * coalesce(r.input_cache_write, m.input_cache_write)
+                         + u.completion_tokens * coalesce(r.completion, m.completion))
+                FROM usage u LEFT JOIN rates r USING (model, provider) LEFT JOIN model_rates m ON u.model = m.model
+                """
+            ).fetchone()[0]
+            con.close()
+        seconds.append(time.perf_counter() - started)
+    return {"rows": rows, "engine": engine, "seconds": seconds, "total": float(total or 0.0)}
+
+
+def write_big(db: Path, day: str, folder: Path, rows: int, per_file: int) -> dict[str, Any]:
+    """``rows`` synthetic rows as Parquet files of ``per_file`` rows (each written and dropped in turn)."""
+    versions, _ = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    started = time.perf_counter()
+    written = 0
+    for index in range(math.ceil(rows / per_file)):
+        part = make_usage(mix, min(per_file, rows - written), seed=SEED + 100 + index)
+        part.write_parquet(folder / f"part-{index:04}.parquet", row_group_size=1 << 20)
+        written += part.height
+        del part
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    return {"rows": written, "seconds": time.perf_counter() - started, "bytes": size}
+
+
+def measure_stream(db: Path, folder: Path, keys: list[str]) -> dict[str, Any]:
+    """Totals of a folder of Parquet files streamed in batches: rows/s and this process's peak RSS."""
+    from catalog.cost.linear import combine, finish, partial_sums
+    from catalog.usage_files import usage_batches
+
+    _, table = load_table(db)
+    rss_before = max_rss_bytes()
+    at = datetime(2026, 8, 6, tzinfo=UTC)
+    started = time.perf_counter()
+    total, batches = usage_batches(folder)
+    partial = None
+    for batch in batches:
+        sums = partial_sums(batch, table, keys=keys, at=at)
+        partial = sums if partial is None else combine([partial, sums], keys)
+    assert partial is not None
+    done = finish(partial, table, keys)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": done.rows,
+        "files_rows": total,
+        "seconds": seconds,
+        "rss_before": rss_before,
+        "rss_peak": max_rss_bytes(),
+        "total": str(done.cost_total),
+    }
+
+
+def measure_spark(db: Path, day: str, rows: int, work: Path) -> dict[str, Any]:
+    """SparkCost.totals and .rows in local[2] on ``rows`` rows read from Parquet, against the engine."""
+    import os
+
+    from pyspark.sql import SparkSession
+
+    from catalog.cost.linear import cost_totals
+    from catalog.spark import SparkCost
+
+    versions, table = load_table(db)
+    mix = usage_mix(versions, Bundle(), day)
+    usage = make_usage(mix, rows).with_columns(pl.col("model").cast(pl.String), pl.col("provider").cast(pl.String))
+    path = work / "spark-usage.parquet"
+    usage.write_parquet(path)
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    started = time.perf_counter()
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    session_s = time.perf_counter() - started
+    at = datetime(2026, 8, 6, tzinfo=UTC)
+    cost = SparkCost(spark, table, at=at)
+    df = spark.read.parquet(str(path))
+    started = time.perf_counter()
+    totals = cost.totals(df, by=["model"])
+    totals_s = time.perf_counter() - started
+    started = time.perf_counter()
+    priced_rows = cost.rows(df).selectExpr("sum(cost_total) AS s").collect()[0]["s"]
+    rows_s = time.perf_counter() - started
+    spark.stop()
+    single = cost_totals(usage, table, keys=["model"], at=at)
+    same = totals.summary.sort("model").to_dicts() == single.summary.sort("model").to_dicts()
+    return {
+        "rows": rows,
+        "session_s": session_s,
+        "totals_s": totals_s,
+        "rows_s": rows_s,
+        "same": same and Decimal(str(priced_rows)) == single.cost_total,
+    }
+
+
 # -- the peer ---------------------------------------------------------------------------------------------
 
 # OpenRouter author prefix -> genai-prices provider id, for the providers genai-prices lists.
@@ -350,11 +528,12 @@ def setup(db: Path, day: str) -> dict[str, Any]:
     """Replay the 20 full days into ``db``; describe the price table and the usage mix."""
     bundle = Bundle()
     started = time.perf_counter()
-    con = connect(db)
-    try:
-        replay(con, bundle, bundle.snapshots("full"))
-    finally:
-        con.close()
+    if not db.exists():  # else: a history replayed earlier (--history), read as it is
+        con = connect(db)
+        try:
+            replay(con, bundle, bundle.snapshots("full"))
+        finally:
+            con.close()
     replay_s = time.perf_counter() - started
     started = time.perf_counter()
     versions, table = load_table(db)
@@ -379,11 +558,68 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: list[int]) -> dict[tuple[int, str], float]:
+    """Totals by linearity beside the naive float peers at each size; 1e8 rows streamed; Spark local[2]."""
+    print(f"{'rows':>10} {'totals by linearity':>24} {'median s':>9} {'M rows/s':>9} {'= per-row':>9}")
+    linear: dict[tuple[int, str], float] = {}
+    for rows in sizes:
+        for keys in ([], ["model"]):
+            spec = {"step": "totals", "db": str(db), "day": args.day, "rows": rows, "keys": keys}
+            r = child(spec)
+            median_s = statistics.median(r["seconds"])
+            linear[(rows, ",".join(keys))] = rows / median_s
+            label = "grand total" if not keys else "by " + ",".join(keys)
+            print(f"{rows:>10,} {label:>24} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
+        for engine in ("polars", "duckdb"):
+            r = child({"step": "naive", "db": str(db), "day": args.day, "rows": rows, "engine": engine})
+            median_s = statistics.median(r["seconds"])
+            label = f"naive {engine} float join"
+            print(f"{rows:>10,} {label:>24} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {'float':>9}")
+    print(
+        "(naive: float rates of the sheet in force on the day joined on (model, provider), multiplied per row and "
+        "summed; no history, tiers or base; the engine's figures are exact and equal the per-row path's)"
+    )
+    print()
+    if args.stream_rows:
+        folder = work / "big"
+        folder.mkdir()
+        made = child(
+            {"step": "write_big", "db": str(db), "day": args.day, "folder": str(folder), "rows": args.stream_rows}
+            | {"per_file": min(args.stream_rows, 10_000_000)}
+        )
+        r = child({"step": "stream", "db": str(db), "folder": str(folder), "keys": ["model"]})
+        print(
+            f"streamed from Parquet: {r['rows']:,} rows in {made['bytes'] / 1e9:.1f} GB of files (written in "
+            f"{made['seconds']:.0f} s), totals by model in {r['seconds']:.1f} s = "
+            f"{r['rows'] / r['seconds'] / 1e6:.2f} M rows/s; peak RSS {r['rss_peak'] / 1e9:.2f} GB "
+            f"(target ≤ 2 GB): {verdict(r['rss_peak'] <= 2e9)}"
+        )
+        shutil.rmtree(folder)
+    if args.spark_rows:
+        try:
+            r = child({"step": "spark", "db": str(db), "day": args.day, "rows": args.spark_rows, "work": str(work)})
+            print(
+                f"Spark local[2], {r['rows']:,} rows from Parquet (session start {r['session_s']:.0f} s, not "
+                f"counted): totals by model {r['totals_s']:.1f} s = {r['rows'] / r['totals_s'] / 1e6:.2f} M "
+                f"rows/s; per-row breakdown summed {r['rows_s']:.1f} s = {r['rows'] / r['rows_s'] / 1e6:.2f} M "
+                "rows/s; "
+                f"equal to the single-machine engine: {r['same']}"
+            )
+        except SystemExit as exc:  # no pyspark or no Java: say so and go on
+            print(f"Spark: not measured ({str(exc).splitlines()[-1] if str(exc) else 'failed'})")
+    print()
+
+    return linear
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e5,1e6,1e7", help="comma-separated row counts")
     parser.add_argument("--day", default="2026-08-05", help="recorded day whose endpoints the usage draws from")
     parser.add_argument("--peer-rows", type=int, default=5000)
+    parser.add_argument("--stream-rows", type=lambda t: int(float(t)), default=100_000_000, help="0: skip")
+    parser.add_argument("--spark-rows", type=lambda t: int(float(t)), default=1_000_000, help="0: skip")
+    parser.add_argument("--history", type=Path, help="a DuckDB file this script replayed before (skips the replay)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -393,6 +629,16 @@ def main() -> None:
             result = setup(db, spec["day"])
         elif spec["step"] == "peer":
             result = run_peer(db, spec["day"], spec["sample"])
+        elif spec["step"] == "totals":
+            result = measure_totals(db, spec["day"], spec["rows"], spec["keys"], repeats_for(spec["rows"]))
+        elif spec["step"] == "naive":
+            result = measure_naive(db, spec["day"], spec["rows"], spec["engine"], repeats_for(spec["rows"]))
+        elif spec["step"] == "write_big":
+            result = write_big(db, spec["day"], Path(spec["folder"]), spec["rows"], spec["per_file"])
+        elif spec["step"] == "stream":
+            result = measure_stream(db, Path(spec["folder"]), spec["keys"])
+        elif spec["step"] == "spark":
+            result = measure_spark(db, spec["day"], spec["rows"], Path(spec["work"]))
         else:
             rows = spec["rows"]
             result = measure(db, spec["day"], rows, spec["money"], spec["breakdown"], repeats_for(rows))
@@ -401,7 +647,7 @@ def main() -> None:
 
     sizes = parse_sizes(args.sizes)
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as work:
-        db = Path(work) / "history.duckdb"
+        db = args.history or Path(work) / "history.duckdb"
         info = child({"step": "setup", "db": str(db), "day": args.day})
         print(
             f"history: {info['days']} full days replayed in {info['replay_s']:.1f} s; PriceTable.from_history: "
@@ -470,6 +716,8 @@ def main() -> None:
             )
         print()
 
+        linear = totals_and_beyond(args, db, Path(work), sizes)
+
         peer = child({"step": "peer", "db": str(db), "day": args.day, "sample": args.peer_rows})
     peer_rate = peer["priced"] / peer["seconds"] if peer["priced"] else float("nan")
     print(
@@ -482,6 +730,13 @@ def main() -> None:
 
     print("targets")
     if 10_000_000 in sizes:
+        for keys in ("", "model"):
+            rate = linear[(10_000_000, keys)]
+            label = "by " + keys if keys else "grand total"
+            print(
+                f"  totals by linearity at 1e7, {label}: {rate / 1e6:.1f} M rows/s exact "
+                f"(target ≥ {TARGET_ROWS_PER_S / 1e6:.0f} M rows/s): {verdict(rate >= TARGET_ROWS_PER_S)}"
+            )
         units_rate = 1e7 / statistics.median(results[(10_000_000, "units", False)]["seconds"])
         decimal_rate = 1e7 / statistics.median(results[(10_000_000, "decimal", True)]["seconds"])
         print(
@@ -490,7 +745,8 @@ def main() -> None:
         )
         print(
             f"  throughput at 1e7, Decimal with breakdown: {decimal_rate / 1e6:.1f} M rows/s "
-            f"(target ≥ {TARGET_ROWS_PER_S / 1e6:.0f} M rows/s): {verdict(decimal_rate >= TARGET_ROWS_PER_S)}"
+            f"(target ≥ {TARGET_BREAKDOWN_ROWS_PER_S / 1e6:.0f} M rows/s): "
+            f"{verdict(decimal_rate >= TARGET_BREAKDOWN_ROWS_PER_S)}"
         )
         for label, rate in (("units, no breakdown", units_rate), ("decimal + breakdown", decimal_rate)):
             ratio = rate / peer_rate

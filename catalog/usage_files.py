@@ -8,7 +8,7 @@ messages, and a file that cannot be read at all is an ``InputError`` naming it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,84 @@ def _one_line(exc: Exception) -> str:
     text = text.split("Original error:", 1)[1] if "Original error:" in text else text
     text = " ".join(text.replace("`", "").split())
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+# Streamed inputs: a Parquet file, or a folder of Parquet / CSV files. Batches of this many rows keep the
+# memory under a GB whatever the input's size, and are large enough that a batch's fixed costs (resolving
+# its models, deciding its price cells) are small beside its rows.
+BATCH_ROWS = 1 << 21
+_STREAMED = (".parquet", ".csv")
+
+
+def streams(path: Path) -> bool:
+    """Whether ``path`` is read in batches (``usage_batches``) rather than whole (``read_usage``)."""
+    return path.is_dir() or (path.is_file() and path.suffix.lower() == ".parquet")
+
+
+def usage_batches(path: Path, *, batch_rows: int = BATCH_ROWS) -> tuple[int | None, Iterator[pl.DataFrame]]:
+    """The rows of a Parquet file or of a folder of Parquet / CSV files, in batches of at most ``batch_rows``:
+    how many rows there are (None when the count would need a pass over CSV) and the batches.
+
+    Arrow's dataset reader streams row groups (Parquet) and blocks (CSV), so a file larger than memory is
+    priced in bounded memory; files are read in name order."""
+    import pyarrow.dataset as ds
+
+    files = _stream_files(path)
+    suffixes = {f.suffix.lower() for f in files}
+    if len(suffixes) > 1:
+        raise InputError(f"{path} mixes Parquet and CSV files; give a folder of one kind")
+    kind = "parquet" if suffixes == {".parquet"} else "csv"
+    try:
+        if kind == "csv":
+            # Text columns stay text (model names like "1.5", ids); counts and times are read by ``conform``.
+            present = pl.read_csv(files[0], n_rows=0).columns
+            strings = text_columns(present)
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            options = pacsv.ConvertOptions(column_types={c: pa.string() for c in strings})
+            dataset = ds.dataset([str(f) for f in files], format=ds.CsvFileFormat(convert_options=options))
+            total = None
+        else:
+            dataset = ds.dataset([str(f) for f in files], format="parquet")
+            total = sum(fragment.metadata.num_rows for fragment in dataset.get_fragments())
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
+
+    def batches() -> Iterator[pl.DataFrame]:
+        import pyarrow as pa
+
+        pending: list[Any] = []  # Arrow batches come a row group at a time: gathered up to ``batch_rows``
+        count = 0
+        try:
+            # Arrow reads ahead 4 files and 16 batches by default: with large files that alone is gigabytes.
+            for batch in dataset.to_batches(batch_size=batch_rows, batch_readahead=1, fragment_readahead=1):
+                if count + batch.num_rows > batch_rows and pending:
+                    yield _frame(pa.Table.from_batches(pending))
+                    pending, count = [], 0
+                if batch.num_rows:
+                    pending.append(batch)
+                    count += batch.num_rows
+            if pending:
+                yield _frame(pa.Table.from_batches(pending))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read usage {path}: {_one_line(exc)}") from None
+
+    return total, batches()
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _stream_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise InputError(f"usage file {path} does not exist")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _STREAMED)
+    if not files:
+        raise InputError(f"folder {path} holds no .parquet or .csv files; give usage files there")
+    return files

@@ -139,3 +139,41 @@ def test_reconcile_agrees_with_billed_cost_where_the_price_is_known(replayed_all
     assert rows["stream-tool-cache-write-fields.sse"]["verdict"] == "differs"
     assert Decimal(rows["stream-tool-cache-write-fields.sse"]["computed"]) == Decimal("0.0001776")
     assert any("429" in skipped for skipped in report["skipped"])
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_folder_is_streamed_and_its_totals_equal_the_per_row_path(
+    replayed_template: Path, tmp_path: Path, kind: str
+) -> None:
+    """A folder of files priced batch by batch: the totals by linearity equal the per-row path's (--out),
+    and both equal the whole frame priced in memory."""
+    from catalog.cost.totals import summarise
+    from catalog.usage_files import usage_batches
+
+    usage = synthetic_usage(30_000)
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for index, part in enumerate(usage.iter_slices(12_000)):
+        path = folder / f"part-{index}.{kind}"
+        part.write_parquet(path) if kind == "parquet" else part.write_csv(path)
+    total, batches = usage_batches(folder, batch_rows=5_000)
+    sizes = [b.height for b in batches]
+    assert sum(sizes) == 30_000 and max(sizes) <= 5_000 and len(sizes) >= 6
+    assert total == (30_000 if kind == "parquet" else None)
+    at = "2026-07-20T00:00:00Z"
+    args = ("cost", str(folder), "--by", "model,day", "--json", "--at", at, "--db", str(replayed_template))
+    linear = run_cli(*args)
+    per_row = run_cli(*args, "--out", str(tmp_path / "priced.parquet"))
+    assert linear.returncode == 0 and per_row.returncode == 0, linear.stderr + per_row.stderr
+    got, want = json.loads(linear.stdout), json.loads(per_row.stdout)
+    assert (got["rows"], got["status"]) == (want["rows"], want["status"]) == (30_000, want["status"])
+
+    def by_group(report: dict) -> dict:
+        return {(g["model"], g["day"]): g for g in report["summary"]}
+
+    assert by_group(got) == by_group(want)
+    with Catalog.open(replayed_template) as cat:
+        whole = summarise(cat.cost(usage, at=at), ["model", "day"])
+    assert {(r["model"], str(r["day"])): r["cost_total"] for r in whole.to_dicts()} == {
+        k: Decimal(g["cost_total"]) for k, g in by_group(got).items()
+    }

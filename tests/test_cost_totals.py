@@ -3,12 +3,21 @@ and ``catalog reconcile``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_cost_engine import EPOCH, pricings, usage_rows
 
-from catalog.cost.engine import STATUS
+from catalog.cost.engine import STATUS, cost_usage
+from catalog.cost.linear import combine, cost_totals, finish, partial_sums
+from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.totals import batch_totals, summarise, tally
+from catalog.cost.usage import usage_frame
+from catalog.prices import parse_price_sheet
 
 
 def priced(statuses: list[str], costs: list[str | None]) -> pl.DataFrame:
@@ -43,3 +52,94 @@ def test_an_empty_batch_totals_zero() -> None:
 def test_tally_keeps_the_order_first_seen() -> None:
     assert tally(["differs", "match", "differs", "unbilled"]) == {"differs": 2, "match": 1, "unbilled": 1}
     assert list(tally(["b", "a", "b"])) == ["b", "a"]
+
+
+# -- totals by linearity == the per-row path's totals, exactly ---------------------------------------------
+
+PROVIDERS = (("deepinfra", "DeepInfra"), ("together", "Together"), ("amazon-bedrock", "Amazon Bedrock"))
+CHANGES = (datetime(2026, 8, 3, tzinfo=UTC), datetime(2026, 8, 9, 13, 30, tzinfo=UTC))
+
+
+@st.composite
+def price_tables(draw: st.DrawFn) -> PriceTable:
+    """Two models: each a model-level price and endpoints (one provider with two tags), and every entity's
+    price changing at the same instants or not; sheets with tiers, time windows, discounts and -1 prices."""
+    versions: list[SheetVersion] = []
+    for model in ("m/a", "m/b"):
+        entities: list[tuple[str | None, str | None, str | None]] = [(None, None, None)]
+        for slug, name in draw(st.lists(st.sampled_from(PROVIDERS), max_size=3, unique=True)):
+            entities.append((slug, slug, name))
+            if draw(st.booleans()):
+                entities.append((f"{slug}/global", slug, name))
+        for tag, slug, name in entities:
+            cuts = [EPOCH, *draw(st.lists(st.sampled_from(CHANGES), max_size=2, unique=True).map(sorted))]
+            for since, until in zip(cuts, [*cuts[1:], None], strict=True):
+                price = parse_price_sheet(draw(pricings()))
+                kind = "model" if tag is None else "endpoint"
+                versions.append(SheetVersion(kind, model, tag, slug, name, since, until, price))  # type: ignore[arg-type]
+    return PriceTable.from_sheets(versions)
+
+
+@st.composite
+def usage_batches(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for _ in range(draw(st.integers(1, 40))):
+        row = draw(usage_rows())
+        row["model"] = draw(st.sampled_from(["m/a", "m/b", "m/unknown"]))
+        row["provider"] = draw(st.sampled_from([None, "deepinfra", "Together", "amazon-bedrock", "gone"]))
+        if draw(st.integers(0, 5)) == 0:
+            row["endpoint"] = draw(st.sampled_from(["deepinfra", "amazon-bedrock/global", "nope"]))
+        if draw(st.integers(0, 9)) == 0:
+            row["timestamp"] = None  # priced at ``at``; its day is null
+        if draw(st.integers(0, 9)) == 0:  # an invalid row: a part larger than its whole, or negative
+            row[draw(st.sampled_from(["cache_read_tokens", "reasoning_tokens", "images"]))] = (
+                -1 - draw(st.integers(0, 10)) if draw(st.booleans()) else 10**7
+            )
+        rows.append(row)
+    return usage_frame(rows)
+
+
+GROUPINGS = st.sampled_from([(), ("model",), ("provider",), ("day",), ("status",), ("model", "endpoint", "day")])
+
+
+@given(table=price_tables(), usage=usage_batches(), keys=GROUPINGS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_totals_by_linearity_equal_the_per_row_totals_exactly(
+    table: PriceTable, usage: pl.DataFrame, keys: tuple[str, ...]
+) -> None:
+    at = datetime(2026, 8, 5, 18, 45, tzinfo=UTC)
+    rows = cost_usage(usage, table, at=at, breakdown=False)
+    want = summarise(rows, keys)
+    got = cost_totals(usage, table, keys=keys, at=at)
+    columns = [*keys, "rows", "priced", "cost_total", "cost_base", "saving"]
+    order = [*keys, "rows"] if keys else ["rows"]
+    assert got.summary.select(columns).sort(order, nulls_last=True).to_dicts() == (
+        want.select(columns).sort(order, nulls_last=True).to_dicts()
+    )
+    per_row = batch_totals(rows)
+    assert (got.rows, got.by_status, got.cost_total) == (per_row.rows, per_row.by_status, per_row.cost_total)
+
+
+@given(table=price_tables(), usage=usage_batches(), cut=st.integers(0, 40))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_partial_sums_of_batches_add_up_to_the_whole(table: PriceTable, usage: pl.DataFrame, cut: int) -> None:
+    """Streamed batches and Spark partitions: partial sums combined equal the sums of the whole."""
+    at = datetime(2026, 8, 5, tzinfo=UTC)
+    keys = ("model", "day")
+    parts = [partial_sums(frame, table, keys=keys, at=at) for frame in (usage.head(cut), usage.slice(cut))]
+    got = finish(combine(parts, keys), table, keys).summary.sort(list(keys), nulls_last=True)
+    whole = cost_totals(usage, table, keys=keys, at=at).summary.sort(list(keys), nulls_last=True)
+    assert got.to_dicts() == whole.to_dicts()
+
+
+def test_the_base_is_the_sum_of_rows_rounded_half_up_not_the_sum_rounded() -> None:
+    """Three rows of 1 unit at a 1/3 discount: each base is 1.5 → 2 units, so the sum is 6 (not 4.5 → 5)."""
+    price = parse_price_sheet({"prompt": "0.000001", "completion": "0", "discount": "0.3333333333333333"})
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    usage = usage_frame([{"model": "m/a", "prompt_tokens": 1, "requests": 0, "timestamp": EPOCH}] * 3)
+    rows = cost_usage(usage, table, money="units")
+    got = cost_totals(usage, table).summary.row(0, named=True)
+    assert got["cost_base"] == sum(rows["cost_base"].to_list()) * Decimal(10) ** -table.scale
+    assert rows["cost_base"].n_unique() == 1 and 3 * rows["cost_base"][0] != round(3 * rows["cost_total"][0] * 3 / 2)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import click
 from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
-from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
+from catalog.cost.totals import GROUPS, summarise, tally
 from catalog.errors import InputError
 from catalog.money import base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
@@ -60,23 +61,46 @@ Example (CSV), read as openai-responses (Anthropic and genai-prices read it the 
 """
 
 
-def _write(frame: pl.DataFrame, out: Path) -> None:
-    import polars as pl
+class _Writer:
+    """``--out`` written batch by batch (Parquet row groups, CSV and JSONL appended), so a streamed input is
+    never held whole. Parquet keeps DECIMAL; the text formats get each amount as exact decimal text in its
+    shortest spelling (0.0035, never 0.003500000000000000000000)."""
 
-    suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
-    money = [c for c in frame.columns if frame.schema[c].is_decimal()]
-    try:
-        if suffix == ".parquet":
-            frame.write_parquet(out)  # DECIMAL columns stay DECIMAL
-        else:
-            # Text formats get the exact amount in its shortest spelling: 0.0035, never 0.003500000000000000000000.
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
+        self.parquet: Any = None
+        self.handle: Any = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        import polars as pl
+
+        try:
+            if self.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                table = frame.to_arrow()
+                if self.parquet is None:
+                    self.parquet = pq.ParquetWriter(self.out, table.schema)
+                self.parquet.write_table(table.cast(self.parquet.schema))
+                return
+            money = [c for c in frame.columns if frame.schema[c].is_decimal()]
             texts = frame.with_columns(exact_text(pl.col(c)).alias(c) for c in money)
-            if suffix == ".csv":
-                texts.write_csv(out)
+            first = self.handle is None
+            if first:
+                self.handle = self.out.open("wb")
+            if self.suffix == ".csv":
+                texts.write_csv(self.handle, include_header=first)
             else:
-                texts.write_ndjson(out)
-    except OSError as err:  # the disk filled, or the folder went away while costing
-        raise InputError(f"--out {out}: could not write it ({err.strerror or err})") from None
+                texts.write_ndjson(self.handle)
+        except OSError as err:  # the disk filled, or the folder went away while costing
+            raise InputError(f"--out {self.out}: could not write it ({err.strerror or err})") from None
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.handle is not None:
+            self.handle.close()
 
 
 def exact_text(column: pl.Expr) -> pl.Expr:
@@ -92,35 +116,58 @@ OUT_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
 SUMMARY_MONEY = ("cost_total", "cost_base", "saving")
 
 
+def _no_rows() -> pl.DataFrame:
+    """An empty usage batch: what an empty file prices to (zero rows, its summary row still there)."""
+    from catalog.cost.usage import usage_frame
+
+    return usage_frame([])
+
+
 def _group_keys(by: str | None) -> list[str]:
-    keys = [k.strip() for k in by.split(",")] if by is not None else []  # "" is a group of no name
-    unknown = [k for k in keys if k not in GROUPS]
-    if unknown:
-        raise InputError(f"--by {', '.join(unknown)}: group by any of {', '.join(GROUPS)}")
+    """The --by keys: any of GROUPS, or any column of the usage (checked when it is read)."""
+    if by is None:
+        return []
+    keys = [k.strip() for k in by.split(",")]
+    if any(not k for k in keys) or len(set(keys)) != len(keys):
+        raise InputError(f"--by {by!r}: give distinct names, comma-separated: {', '.join(GROUPS)} or a usage column")
     return keys
 
 
-def _summary(priced: pl.DataFrame, keys: list[str], billed: bool) -> pl.DataFrame:
-    """Per group (costliest first), then the grand total as the last row (``total`` true). Money is blank
-    (null) for a group with no priced row: nothing was priced there, which is not $0."""
+def _with_total(summary: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The groups (costliest first), then the grand total as the last row (``total`` true); money stays blank
+    where nothing was priced, which is not $0."""
+    import polars as pl
+
+    from catalog.cost.totals import merge_summaries
+
+    flagged = summary.with_columns(pl.lit(not keys).alias("total"))
+    if not keys:
+        return flagged
+    grand = merge_summaries([summary.drop(keys)], []).with_columns(
+        *(pl.lit(None).cast(summary.schema[k]).alias(k) for k in keys), pl.lit(True).alias("total")
+    )
+    return pl.concat([flagged, grand.select(flagged.columns)], how="vertical_relaxed")
+
+
+def _billed_summary(priced: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group and in all, beside the money: the billed total, the difference and the verdicts."""
     import polars as pl
 
     from catalog.cost.reconcile import billed_summary
+    from catalog.cost.totals import summarise
 
-    parts = []
+    parts: list[pl.DataFrame] = []
     for group in (keys, []):
         frame = summarise(priced, group)
-        if billed:
-            extra = billed_summary(priced, group)
-            frame = (
-                frame.join(extra, on=group, how="left", nulls_equal=True)
-                if group
-                else pl.concat([frame, extra], how="horizontal")
-            )
-        blank = [pl.when(pl.col("priced") > 0).then(pl.col(c)).alias(c) for c in SUMMARY_MONEY]
-        frame = frame.with_columns(blank).with_columns(pl.lit(not group).alias("total"))
-        if not group:
-            frame = frame.with_columns(pl.lit(None, pl.String).alias(k) for k in keys)
+        extra = billed_summary(priced, group)
+        frame = (
+            frame.join(extra, on=group, how="left", nulls_equal=True)
+            if group
+            else pl.concat([frame, extra], how="horizontal")
+        )
+        frame = frame.with_columns(pl.lit(not group).alias("total"))
+        if parts:  # the grand total of the groups in parts[0]: its key cells blank, of the groups' types
+            frame = frame.with_columns(pl.lit(None).cast(parts[0].schema[k]).alias(k) for k in keys)
         parts.append(frame.select(*keys, *[c for c in frame.columns if c not in keys]))
         if not keys:
             break
@@ -158,12 +205,31 @@ def usage_shape_options(func: F) -> F:
     return func
 
 
+def _shaped(batches: Iterator[pl.DataFrame], options: dict[str, Any]) -> tuple[Iterator[pl.DataFrame], Any]:
+    """Streamed batches read as their shape: the first batch decides (and reports) it, every batch is read the
+    same way (a later batch with other columns is refused by ``read_shape`` like any file would be)."""
+    from catalog.cost.shapes import read_shape
+
+    first = next(batches, None)
+    if first is None:
+        return iter(()), None
+    shaped, report = read_shape(first, **options)
+    forced = {**options, "forced": report.shape}  # every batch as the first one was read
+
+    def rest() -> Iterator[pl.DataFrame]:
+        yield shaped
+        for batch in batches:
+            yield read_shape(batch, **forced)[0]
+
+    return rest(), report
+
+
 @click.command("cost", epilog=COST_EPILOG)
 @click.argument("usage_file", type=FilePath(path_type=Path))
 @click.option(
     "--out", type=FilePath(dir_okay=False, path_type=Path), help="Write every priced row (.parquet, .csv, .jsonl)."
 )
-@click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)}.")
+@click.option("--by", help=f"Summarise per group: comma-separated {', '.join(GROUPS)} or any usage column.")
 @click.option("--at", "at", help="Price rows without a timestamp at this time (default: now).")
 @usage_shape_options
 @json_option
@@ -181,37 +247,86 @@ def cost_cmd(
 ) -> None:
     """Price a usage file at the prices in force when each call was made.
 
-    The file is CSV, Parquet or JSONL of usage rows, or JSON / JSONL / SSE of raw response bodies. The row
-    shape is detected (see below) and named on stderr with the columns read; a column that looks like a count
-    and is read by nothing is an error, and a row without any count is invalid, never free."""
+    USAGE_FILE is a CSV, Parquet or JSONL file of usage rows, JSON / JSONL / SSE of raw response bodies, or a
+    folder of Parquet or CSV files; Parquet files and folders are streamed in batches, so they may be larger
+    than memory. The row shape is detected (see below) and named on stderr with the columns read; a column
+    that looks like a count and is read by nothing is an error, and a row without any count is invalid, never
+    free. Totals are computed by linearity (rate × Σ counts per price variant); --out also writes every priced
+    row, and rows with a billed cost are compared with it row by row."""
+    import itertools
+
     import polars as pl
 
-    from catalog.cost.engine import CHUNK_ROWS
+    from catalog.cost.engine import STATUSES, cost_usage
+    from catalog.cost.linear import combine, finish, partial_sums
     from catalog.cost.reconcile import compare_billed, has_billed
     from catalog.cost.shapes import parse_maps
+    from catalog.cost.totals import BatchTotals, merge_summaries
     from catalog.library import Catalog
-    from catalog.usage_files import read_usage
+    from catalog.times import parse_instant
+    from catalog.usage_files import BATCH_ROWS, read_usage, streams, usage_batches
 
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
-    usage, problems, report = read_usage(usage_file, forced=shape, maps=parse_maps(maps), ignore=ignored)
+    options: dict[str, Any] = {"forced": shape, "maps": parse_maps(maps), "ignore": ignored}
+    when = parse_instant(at, what="--at") if at is not None else datetime.now(UTC)  # one instant for every batch
+    problems: list[str] = []
+    if streams(usage_file):
+        total_rows, raw = usage_batches(usage_file)
+        batches, report = _shaped(raw, options)
+    else:
+        usage, problems, report = read_usage(usage_file, **options)
+        total_rows, batches = usage.height, iter(usage.iter_slices(BATCH_ROWS) if usage.height else [usage])
     click.echo(report.line() if report else BODIES_LINE, err=True)
+    first = next(batches, None)
+    billed = first is not None and has_billed(first)
+    batches = itertools.chain([first] if first is not None else [], batches)
+    writer = _Writer(out) if out else None
     with Catalog.open(db) as cat:
         table = cat.table
-        parts = []
-        with progress_bar(f"costing {usage.height:,} rows", enabled=not as_json) as update:
-            for done, chunk in enumerate(usage.iter_slices(CHUNK_ROWS), 1):
-                parts.append(cat.cost(chunk, at=at))
-                update(min(done * CHUNK_ROWS, usage.height), usage.height)
-        priced = pl.concat(parts) if parts else cat.cost(usage, at=at)
-    billed = has_billed(priced)
-    if billed:
-        priced = compare_billed(priced)
-    if out:
-        _write(priced, out)
-    summary = _summary(priced, keys, billed)
-    totals = batch_totals(priced)
+        partial = None
+        summaries: list[pl.DataFrame] = []
+        kept: list[pl.DataFrame] = []  # billed rows, compared per group once all are priced
+        statuses: dict[str, int] = {}
+        done = 0
+        with progress_bar(f"costing {usage_file.name}", enabled=not as_json, unit="rows") as update:
+            try:
+                for batch in batches:
+                    if writer is not None or billed:  # every row priced; the summary from the same rows
+                        priced = cost_usage(batch, table, at=when)
+                        if billed:
+                            priced = compare_billed(priced)
+                            kept.append(priced)
+                        else:
+                            summaries.append(summarise(priced, keys))
+                        if writer is not None:
+                            writer.write(priced)
+                        for status, count in tally(priced["status"]).items():
+                            statuses[status] = statuses.get(status, 0) + count
+                    else:
+                        sums = partial_sums(batch, table, keys=keys, at=when)
+                        partial = sums if partial is None else combine([partial, sums], keys)
+                    done += batch.height
+                    update(done, total_rows)
+            finally:
+                if writer is not None:
+                    writer.close()
+        if billed:
+            priced = pl.concat(kept, how="vertical_relaxed")
+            summary = _billed_summary(priced, keys)
+        elif writer is not None:
+            grouped = merge_summaries(summaries, keys) if summaries else summarise(cost_usage(_no_rows(), table), keys)
+            summary = _with_total(grouped, keys)
+        else:
+            linear = finish(partial if partial is not None else partial_sums(_no_rows(), table, keys=keys), table, keys)
+            summary = _with_total(linear.summary, keys)
+        if billed or writer is not None:
+            by_status = {s: statuses[s] for s in STATUSES if s in statuses}
+            grand = summary.row(summary.height - 1, named=True)
+            totals = BatchTotals(rows=done, by_status=by_status, cost_total=Decimal(grand["cost_total"] or 0))
+        else:
+            totals = BatchTotals(rows=linear.rows, by_status=linear.by_status, cost_total=linear.cost_total)
     if as_json:
         emit_json(
             {
@@ -219,7 +334,8 @@ def cost_cmd(
                 "status": totals.by_status,
                 "unit": f"USD, exact (scale {table.scale})",
                 "shape": report.to_dict() if report else {"shape": "bodies", "title": BODIES_LINE},
-                "summary": summary.to_dicts(),
+                # A day as ISO text (`--by day` gave a date the JSON encoder refused).
+                "summary": summary.with_columns(pl.col(pl.Date).cast(pl.String)).to_dicts(),
                 "verdicts": tally(priced["verdict"]) if billed else {},
                 "problems": problems,
             }
@@ -231,7 +347,7 @@ def cost_cmd(
     if keys:  # the last row is the grand total: say so in the first key column
         rows[-1] = ("total", *rows[-1][1:])
     emit_table(
-        f"{usage_file.name}: {priced.height:,} rows",
+        f"{usage_file.name}: {done:,} rows",
         headers,
         rows,
         note=", ".join(f"{k}: {v:,}" for k, v in totals.by_status.items()) + (f"; wrote {out}" if out else ""),

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from catalog.cost.money import INT64_MAX, decimal_column
@@ -96,7 +97,7 @@ def _cost_chunk(
 ) -> pl.DataFrame:
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
-    combo, resolutions = _combos(frame, table)
+    combo, resolutions, _ = _combos(frame, table)
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
         combo.alias("_combo"),
@@ -340,50 +341,68 @@ def _money_dtype(work: pl.DataFrame, table: PriceTable) -> tuple[pl.DataType, di
     return (pl.Int64() if bound < INT64_MAX // 2 else pl.Int128()), maxima, bound
 
 
-def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution]]:
+def _combos(frame: pl.DataFrame, table: PriceTable) -> tuple[pl.Series, list[Resolution], list[dict[str, str | None]]]:
     """Map rows to their distinct (model, provider, endpoint) and resolve each distinct one once.
 
     Each key column becomes small dense codes (through Polars' categorical codes, so no string is compared
     per row); the codes combine into one integer per row, and only the distinct integers are resolved.
+    Returns each row's combo, each combo's resolution and its names as the usage gave them.
     """
     present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
     coded = [_dense_codes(frame[c]) for c in present]
     if len(coded) == 1:  # the dense codes of one column already number its distinct values 0..k-1
         codes, names = coded[0]
-        return codes, [table.resolve(name, None, None) for name in names]
-    combined = coded[0][0]
+        return codes, [table.resolve(name, None, None) for name in names], [{"model": name} for name in names]
+    combined = coded[0][0].to_numpy()
     for codes, names in coded[1:]:
-        combined = combined * len(names) + codes
-    distinct = combined.unique().sort()
+        combined = combined * len(names) + codes.to_numpy()
     space = 1
     for _, names in coded:
         space *= len(names)
-    if space <= 1 << 22:
-        lookup = pl.Series([-1] * space, dtype=pl.Int64).scatter(distinct, pl.int_range(0, len(distinct), eager=True))
-        combo = lookup.gather(combined)
+    if space <= 1 << 24:  # a dense table of the combinations: one counting pass and one gather
+        used = np.flatnonzero(np.bincount(combined, minlength=space))
+        lookup = np.full(space, -1, dtype=np.int64)
+        lookup[used] = np.arange(len(used))
+        distinct = pl.Series(used, dtype=pl.Int64)
+        combo = pl.Series("_combo", lookup[combined])
     else:  # too many combinations for a dense table: an integer join is still cheap
+        keyed = pl.Series("k", combined)
+        distinct = keyed.unique().sort()
         index = pl.DataFrame({"k": distinct, "_combo": pl.int_range(0, len(distinct), eager=True, dtype=pl.Int64)})
-        combo = pl.DataFrame({"k": combined}).join(index, on="k", how="left", maintain_order="left")["_combo"]
+        combo = pl.DataFrame({"k": keyed}).join(index, on="k", how="left", maintain_order="left")["_combo"]
     resolutions = []
+    named = []
     for key in distinct.to_list():
         parts: dict[str, str | None] = {}
         for column, (_, names) in zip(reversed(present), reversed(coded), strict=True):
             key, code = divmod(key, len(names))
             parts[column] = names[code]
         resolutions.append(table.resolve(parts.get("model"), parts.get("provider"), parts.get("endpoint")))
-    return combo, resolutions
+        named.append(parts)
+    return combo, resolutions, named
 
 
 def _dense_codes(column: pl.Series) -> tuple[pl.Series, list[str | None]]:
-    """Codes 0..k-1 per row for the column's k distinct values (null included), and the values."""
+    """Codes 0..k-1 per row for the column's k distinct values (null included), and the values.
+
+    From the categorical codes: one counting pass finds the codes in use, and any row holding a code
+    names it (whichever row numpy's scatter keeps), so no string is hashed or compared per row.
+    """
     if not isinstance(column.dtype, pl.Categorical | pl.Enum):
         column = column.cast(pl.String).cast(pl.Categorical)
-    physical = column.to_physical().cast(pl.Int64)
-    distinct = column.unique()
-    distinct_physical = distinct.to_physical().cast(pl.Int64).to_list()
-    names = distinct.cast(pl.String).to_list()
-    top = max((p for p in distinct_physical if p is not None), default=0)
-    lookup = [0] * (top + 2)  # the last slot stands for null
-    for index, code in enumerate(distinct_physical):
-        lookup[code if code is not None else top + 1] = index
-    return pl.Series(lookup, dtype=pl.Int64).gather(physical.fill_null(top + 1)), names
+    physical = column.to_physical()
+    top = physical.max()
+    null_code = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+    codes = (physical.fill_null(null_code) if physical.null_count() else physical).cast(pl.Int64).to_numpy()
+    used = np.flatnonzero(np.bincount(codes, minlength=null_code + 1))
+    row_of = np.zeros(null_code + 1, dtype=np.int64)
+    row_of[codes] = np.arange(len(codes))
+    names = [
+        None if code == null_code else value
+        for code, value in zip(
+            used.tolist(), column.gather(pl.Series(row_of[used])).cast(pl.String).to_list(), strict=True
+        )
+    ]
+    lookup = np.zeros(null_code + 1, dtype=np.int64)
+    lookup[used] = np.arange(len(used))
+    return pl.Series(column.name, lookup[codes]), names

@@ -508,6 +508,13 @@ class PriceTable:
         at = keys.search_sorted(combo * n + period, side="right").cast(pl.Int64) - 1
         return sheet.gather(at), source.gather(at)
 
+    def sheets_in_periods(
+        self, resolutions: list[Resolution], combo: pl.Series, period: pl.Series
+    ) -> tuple[pl.Series, pl.Series]:
+        """``lookup`` for (resolution, period) pairs instead of instants: within a period no version starts
+        or ends, so the sheet of every row of a cell (combo, period) is the cell's."""
+        return self._resolve(self._ranks(resolutions), combo.cast(pl.Int64), period.cast(pl.Int64))
+
     def sheets_at(self, resolutions: list[Resolution], at: datetime) -> tuple[list[int], list[int]]:
         """For each resolution: the sheet in force at ``at`` (-1: none) and its source (0 endpoint, 1 model, 2 none)."""
         if not resolutions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -20,7 +21,7 @@ from catalog.cost.bodies import read_items
 from catalog.cost.engine import cost_usage
 from catalog.cost.reconcile import billed_summary, compare_billed, has_billed
 from catalog.cost.shapes import BY_NAME, parse_maps
-from catalog.cost.totals import batch_totals
+from catalog.cost.totals import linear_totals
 from catalog.cost.usage import usage_frame
 from catalog.exact_json import jsonable
 from catalog.times import parse_instant
@@ -97,10 +98,13 @@ def _cost(state: View, raw: bytes, at: str | None, options: dict[str, Any]) -> R
         raise ApiError(413, "too_large", f"{len(items):,} items; send at most {MAX_COST_ROWS:,} per request")
     if state.table is None:
         raise ApiError(503, "no_data", "the history holds no prices yet")
-    when = parse_instant(at, what="at") if at is not None else None  # "" is no time, not "now"
+    # One instant for the rows without a time, in both the rows and the totals ("" is a bad time, not "now").
+    when = parse_instant(at, what="at") if at is not None else datetime.now(UTC)
     rows, problems, report = read_items([(f"body[{i}]", item) for i, item in enumerate(items)], **options)
-    priced = cost_usage(usage_frame(rows), state.table, at=when)
-    totals = batch_totals(priced).to_dict()
+    usage = usage_frame(rows)
+    priced = cost_usage(usage, state.table, at=when)
+    # The totals by linearity (the same exact figures as summing the rows; tests/test_cost_totals.py).
+    totals = linear_totals(usage, state.table, at=when).to_dict()
     if has_billed(priced):
         priced = compare_billed(priced)
         totals["billed"] = billed_summary(priced, []).row(0, named=True)
