@@ -53,7 +53,15 @@ from catalog.cost.engine import (
 )
 from catalog.cost.money import decimal_column, from_units
 from catalog.cost.sheets import PriceTable, Resolution
-from catalog.cost.usage import BAD_TIME, COMPLETION_PARTS, COUNT_COLUMNS, NOT_WHOLE, PROMPT_PARTS, conform
+from catalog.cost.usage import (
+    BAD_TIME,
+    COMPLETION_PARTS,
+    COUNT_COLUMNS,
+    INVALID_REASON,
+    NOT_WHOLE,
+    PROMPT_PARTS,
+    conform,
+)
 from catalog.errors import InputError
 
 Ints = npt.NDArray[np.int64]
@@ -107,6 +115,15 @@ def partial_sums(
     missing = [k for k in keys if k not in ("day", "status") and k not in usage.columns and k not in KEY_PARTS]
     if missing:
         raise InputError(f"cannot group by {', '.join(missing)}: the usage has no such column")
+    if INVALID_REASON in usage.columns:
+        marked = usage[INVALID_REASON].is_not_null()
+        if marked.any():
+            # Rows the input layer already judged invalid (``catalog.cost.shapes``: no counts) take the per-row
+            # path, which reports their reason; the rest are summed by linearity as usual.
+            invalid = _partials_from_rows(conform(usage.filter(marked)), table, keys, at or datetime.now(UTC))
+            rest = partial_sums(usage.filter(~marked).drop(INVALID_REASON), table, keys=keys, at=at)
+            return combine([rest, invalid], keys)
+        usage = usage.drop(INVALID_REASON)
     given = set(usage.columns)
     frame = conform(usage)
     default_at = at or datetime.now(UTC)
