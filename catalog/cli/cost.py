@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, json_option, writable_file
+from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, instant, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, batch_totals, summarise, tally
@@ -174,23 +174,28 @@ def cost_cmd(
 
     from catalog.cost.engine import CHUNK_ROWS
     from catalog.cost.reconcile import compare_billed, has_billed
-    from catalog.cost.shapes import parse_maps
+    from catalog.cost.shapes import check_shape, parse_maps
     from catalog.library import Catalog
     from catalog.usage_files import read_usage
 
+    # Every option, and the history, checked before the file is read and its shape reported: a bad value is
+    # one error line, not a report followed by an error.
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
-    usage, problems, report = read_usage(usage_file, forced=shape, maps=parse_maps(maps), ignore=ignored)
-    click.echo(report.line() if report else BODIES_LINE, err=True)
+    mapped = parse_maps(maps)
+    forced = check_shape(shape)
+    when = instant(at, bound="end", what="--at")  # the library's reading of a day: its end
     with Catalog.open(db) as cat:
+        usage, problems, report = read_usage(usage_file, forced=forced, maps=mapped, ignore=ignored)
+        click.echo(report.line() if report else BODIES_LINE, err=True)
         table = cat.table
         parts = []
         with progress_bar(f"costing {usage.height:,} rows", enabled=not as_json) as update:
             for done, chunk in enumerate(usage.iter_slices(CHUNK_ROWS), 1):
-                parts.append(cat.cost(chunk, at=at))
+                parts.append(cat.cost(chunk, at=when))
                 update(min(done * CHUNK_ROWS, usage.height), usage.height)
-        priced = pl.concat(parts) if parts else cat.cost(usage, at=at)
+        priced = pl.concat(parts) if parts else cat.cost(usage, at=when)
     billed = has_billed(priced)
     if billed:
         priced = compare_billed(priced)
