@@ -178,8 +178,7 @@ def cost_cmd(
     from catalog.library import Catalog
     from catalog.usage_files import read_usage
 
-    # Every option, and the history, checked before the file is read and its shape reported: a bad value is
-    # one error line, not a report followed by an error.
+    # Every option, and the history, checked before the file is read: a bad value is refused before any work.
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
@@ -188,7 +187,6 @@ def cost_cmd(
     when = instant(at, bound="end", what="--at")  # the library's reading of a day: its end
     with Catalog.open(db) as cat:
         usage, problems, report = read_usage(usage_file, forced=forced, maps=mapped, ignore=ignored)
-        click.echo(report.line() if report else BODIES_LINE, err=True)
         table = cat.table
         parts = []
         with progress_bar(f"costing {usage.height:,} rows", enabled=not as_json) as update:
@@ -196,6 +194,8 @@ def cost_cmd(
                 parts.append(cat.cost(chunk, at=when))
                 update(min(done * CHUNK_ROWS, usage.height), usage.height)
         priced = pl.concat(parts) if parts else cat.cost(usage, at=when)
+    # Said once the rows are costed: a column refused while costing (is_byok "yes") is then the only line.
+    click.echo(report.line() if report else BODIES_LINE, err=True)
     billed = has_billed(priced)
     if billed:
         priced = compare_billed(priced)

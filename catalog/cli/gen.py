@@ -50,9 +50,13 @@ SORTS = ("price", "throughput", "latency")
     default=None,
     help="Ask for JSON matching this JSON Schema file (strict); the reply is checked against it.",
 )
-@click.option("--provider-order", type=Names(), default=None, metavar="A,B", help="provider.order: try these providers first.")
+@click.option(
+    "--provider-order", type=Names(), default=None, metavar="A,B", help="provider.order: try these providers first."
+)
 @click.option("--provider-only", type=Names(), default=None, metavar="A,B", help="provider.only: no other provider.")
-@click.option("--provider-ignore", type=Names(), default=None, metavar="A,B", help="provider.ignore: never these providers.")
+@click.option(
+    "--provider-ignore", type=Names(), default=None, metavar="A,B", help="provider.ignore: never these providers."
+)
 @click.option("--provider-sort", type=click.Choice(SORTS), default=None, help="provider.sort.")
 @click.option("--no-fallbacks", is_flag=True, help="provider.allow_fallbacks = false.")
 @click.option("--web", is_flag=True, help='The web search plugin (plugins: [{"id": "web"}]).')
@@ -67,7 +71,9 @@ SORTS = ("price", "throughput", "latency")
 @click.option(
     "--base-url", type=BaseUrl(), default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's)."
 )
-@click.option("--referer", type=BaseUrl(), default=None, help="App attribution: the HTTP-Referer header (your app's URL).")
+@click.option(
+    "--referer", type=BaseUrl(), default=None, help="App attribution: the HTTP-Referer header (your app's URL)."
+)
 @click.option("--title", type=HeaderText(), default=None, help="App attribution: the X-Title header (your app's name).")
 @click.option(
     "--fake",

@@ -399,8 +399,9 @@ def check_shape(forced: str | None) -> str | None:
 def choose(columns: Sequence[str], *, forced: str | None = None, mapped: Iterable[str] = ()) -> tuple[_Plan, list[str]]:
     """The plan of the shape that reads the most count columns (or ``forced``), and the shapes that would read
     these columns the same way."""
-    if check_shape(forced) is not None:
-        return _plan(BY_NAME[forced], columns), []
+    shape = check_shape(forced)
+    if shape is not None:
+        return _plan(BY_NAME[shape], columns), []
     free = [c for c in columns if c not in set(mapped)]
     plans = [_plan(shape, free) for shape in SHAPES]
     # Most count columns read, then most columns known at all (an activity row's `date`, `usage`), then order.
@@ -418,7 +419,9 @@ def parse_maps(maps: Iterable[str]) -> dict[str, str]:
         if not sep or not column or not target:
             raise InputError(f"map {text[:60]!r}: write COLUMN=FIELD, e.g. in_tok=prompt_tokens")
         if target not in MAP_FIELDS:
-            raise InputError(f"map {text[:60]!r}: {target[:40]!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}")
+            raise InputError(
+                f"map {text[:60]!r}: {target[:40]!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}"
+            )
         out[column] = target
     return out
 
