@@ -177,6 +177,12 @@ OUT_FILE = Kind(
     bad=("{out_in_missing_folder}", "{directory}", "{out_txt}", "{out_under_a_file}", "", NUL, LONG),
     words=("--out",),
 )
+SCHEMA_FILE = Kind(
+    "JSON Schema file",
+    good=("{good_schema}",),
+    bad=("{missing}", "{directory}", "{nested}", "{long_integer}", "{not_utf8}", "{json_list}", "", NUL, LONG),
+    words=("--json-schema", "file"),
+)
 OUT_FOLDER = Kind("output folder", good=("{site_out}",), bad=("{good_csv}", NUL, LONG), words=("--out",))
 # Not yet here: a file that is not a catalog ("{good_csv}") as --db, which DuckDB answers with a raw exception; the
 # check at open of issue 16 (items 12-13, foreign files and the schema check) owns it.
@@ -189,6 +195,39 @@ CONFIG = Kind(
     words=("config",),
 )
 QUANTIZATION = Kind("quantization", good=("fp8", "bf16"), bad=("fp9", "fp 8", *ANY_BAD), words=("quantization",))
+# The usage options of `catalog cost` and POST /v1/cost, against a file or body with the columns of ``good_csv`` /
+# ``ROW`` (timestamp, model, prompt_tokens, completion_tokens): a shape that reads them, a column of them.
+SHAPE = Kind(
+    "usage shape",
+    good=("contract", "openai-chat"),
+    bad=("nope", "CONTRACT", " contract", "anthropic", *ANY_BAD),  # anthropic leaves prompt_tokens unread
+    words=("format", "shape"),
+)
+MAPS = Kind(
+    "column map",
+    good=("prompt_tokens=prompt_tokens", "completion_tokens=completion_tokens"),
+    bad=("nope", "=prompt_tokens", "prompt_tokens=", "prompt_tokens=nope", "no_such=prompt_tokens", *ANY_BAD),
+    words=("map",),
+)
+IGNORED = Kind("column", good=("completion_tokens",), bad=("no_such", *ANY_BAD), words=("ignore", "column"))
+STOP = Kind("stop sequence", good=("END", "\n\n", "ü漢字", CONTROL, TRAVERSAL, LONG), bad=("",), words=("stop",))
+PROVIDER_NAMES = Kind(
+    "provider names",
+    good=("deepinfra", "groq,deepinfra", "Google AI Studio"),
+    bad=("", ",", "groq,,deepinfra", CONTROL, NUL, "x" * 3000),
+    words=("provider",),
+)
+REQUEST_OPTION = Kind(
+    "request option",
+    good=('user="me"', 'transforms=["middle-out"]', "top_k=3"),
+    bad=("nope", "=1", "user=me", "temprature=1", "temperature=5", "top_k=1.5", "[" * 200_000, "user=" + "[" * 200_000,
+         "seed=" + LONG_DIGITS, "temperature=" + HUGE, "provider=1", *ANY_BAD),
+    words=("option",),
+)  # fmt: skip
+TITLE = Kind("app name", good=("My App", "deep"), bad=("ü漢字", CONTROL, NUL, LONG, "", " "), words=("title",))
+GENERATION_ID = Kind(
+    "generation id", good=("gen-1785000000-AbCdEf012345",), bad=("no such id", *ANY_BAD), words=("generation id",)
+)
 MAX_CAP = 10**15 - 1  # a price cap at or past 10**15 USD caps nothing
 BOOL = Kind("flag", good=("true", "false", "1", "0"), bad=("2", "maybe", "", LONG, NUL, HUGE))
 
@@ -213,7 +252,25 @@ TEXT_KINDS: dict[str, Kind] = {
     "by": GROUPS,
     "prompt": TEXT,
     "sys_msg": TEXT,
-    "gen.model": TEXT,  # sent upstream as it is: OpenRouter says which ids it serves (a failed call, exit 1)
+    "cost.shape": SHAPE,
+    "cost.maps": MAPS,
+    "cost.ignored": IGNORED,
+    "stop": STOP,
+    "provider_order": PROVIDER_NAMES,
+    "provider_only": PROVIDER_NAMES,
+    "provider_ignore": PROVIDER_NAMES,
+    "raw_options": REQUEST_OPTION,
+    "referer": URL,
+    "title": TITLE,
+    "generation_id": GENERATION_ID,
+    # author/model (a provider: before it, a :suffix after it), else sent upstream as it is: OpenRouter says which
+    # ids it serves (a failed call, exit 1)
+    "gen.model": Kind(
+        "model id",
+        good=("echo/echo", "openai/gpt-4o:free", "groq:moonshotai/kimi-k2-0905", "deepseek/deepseek-v3.2"),
+        bad=("deepseek", "/model", "author/", "deep\x1bseek/x", "'; DROP TABLE x; --", "ü漢字", *ANY_BAD),
+        words=("model",),
+    ),
     "price.provider": Kind(
         "endpoint", bad=("no-such-provider", TRAVERSAL, CONTROL, LONG, "%00"), words=("endpoint", "provider")
     ),
@@ -225,6 +282,7 @@ PATH_KINDS: dict[str, Kind] = {
     "site build.out": OUT_FOLDER,
     "db": DB,
     "config_file": CONFIG,
+    "schema_file": SCHEMA_FILE,
 }
 READERS = {"models", "endpoints", "history", "changes", "snapshots", "cost", "cheapest", "price", "reconcile"}
 READERS |= {"status", "jobs list", "jobs history", "serve", "site build"}
@@ -306,7 +364,14 @@ BASELINES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "serve": ({"port": "0"}, ("uvicorn.Server.run",)),
     "fake-openrouter": ({"port": "0"}, ("uvicorn.Server.run",)),
     "site build": ({"out": "{site_out}"}, ("catalog.website.build.build_site",)),
-    "gen": ({"prompt": "hello", "model": "echo/echo", "base_url": FAKE_URL}, ("catalog.client.Client.generate",)),
+    # The request is built and checked (every option), then the call itself is the stub.
+    "gen": ({"prompt": "hello", "model": "echo/echo", "base_url": FAKE_URL}, ("catalog.client.Client._generate",)),
+    "init": ({}, ()),  # the test's history: "is a catalog", nothing created
+    "account": ({"base_url": FAKE_URL}, ("catalog.client.Client._send",)),
+    "generation": (
+        {"generation_id": "gen-1785000000-AbCdEf012345", "base_url": FAKE_URL},
+        ("catalog.client.Client._send",),
+    ),
     "up": ({"port": "0"}, ("jobs.service.connect",)),  # after the address is bound
     "status": ({"as_json": True}, ()),
     "jobs run": ({"name": "snapshot_catalog", "source": "replay"}, ("jobs.runner.run_job", "jobs.cli.run_dry")),
@@ -365,11 +430,14 @@ class Files:
             "long_integer": '[{"model": "m", "prompt_tokens": ' + LONG_DIGITS + "}]",
             "byok_yes": f"model,prompt_tokens,is_byok\n{MODEL},1,yes\n",
             "not_utf8": b"model,prompt_tokens\n\xff\xfe,1\n",
+            "good_schema": '{"type": "object", "properties": {"answer": {"type": "string"}}}',
+            "json_list": '[{"type": "object"}]',
             "empty_toml": "",
             "bad_toml": "[jobs\nx = ",
             "deep_toml": "x = " + "[" * 100_000,
         }
-        suffix = {"good_body": ".json", "nested": ".json", "long_integer": ".json"}
+        suffix = {"good_body": ".json", "nested": ".json", "long_integer": ".json", "good_schema": ".json"}
+        suffix |= {"json_list": ".json"}
         suffix |= {"empty_toml": ".toml", "bad_toml": ".toml", "deep_toml": ".toml", "model_list": ".parquet"}
         path = path.with_suffix(suffix.get(name, ".csv"))
         if name in writes:
@@ -612,6 +680,9 @@ API_TEXT_KINDS: dict[str, Kind] = {
     "author": AUTHOR,
     "slug": SLUG,
     "/v1/providers/{slug}.slug": PROVIDER,
+    "format": SHAPE,
+    "map": MAPS,
+    "ignore_column": IGNORED,
 }
 # The service's own routes (Starlette: nothing to introspect but the paths) and what each reads.
 SERVICE_PARAMS: dict[str, dict[str, Kind]] = {
@@ -667,7 +738,7 @@ def api_kind(route_key: str, name: str, annotation: Any, field_info: Any) -> Kin
     if route_key == "GET /v1/cheapest" and name == "quantization":
         return QUANTIZATION
     found = API_TEXT_KINDS.get(f"{route_key.split()[1]}.{name}") or API_TEXT_KINDS.get(name)
-    if typing.get_origin(kind_of) is list:
+    if typing.get_origin(kind_of) is list and found is None:
         found = TEXT
     if found is not None and "max_length" in bounds:  # longer text is refused by the declared bound
         fits = tuple(v for v in found.good if len(v) <= bounds["max_length"])
@@ -763,7 +834,9 @@ def call(service: Service, route_key: str, values: dict[str, str]) -> Any:
     url = path + ("?" + "&".join(query) if query else "")
     if method == "POST":
         headers = {"Authorization": f"Bearer {TOKEN}"} if path.startswith("/jobs/") else {}
-        return service.client.post(url, content=b"[]", headers=headers)
+        # /v1/cost: one row, so that its options (format, map, ignore_column) have columns to read
+        body = b"[]" if path.startswith("/jobs/") else f"[{ROW}]".encode()
+        return service.client.post(url, content=body, headers=headers)
     return service.client.get(url)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from catalog.cli.common import db_option, json_option
+from catalog.cli.common import BaseUrl, db_option, json_option
 from catalog.settings import db_path
 
 _BASE_URL_HELP = "API base (default: $OPENROUTER_BASE_URL, else OpenRouter's)."
@@ -23,7 +23,7 @@ def _usd(value: Decimal | None) -> str:
 
 
 @click.command("account")
-@click.option("--base-url", default=None, help=_BASE_URL_HELP)
+@click.option("--base-url", type=BaseUrl(), default=None, help=_BASE_URL_HELP)
 @json_option
 def account_cmd(base_url: str | None, as_json: bool) -> None:
     """The key's limit, usage and remaining credit (GET /key) and the account's credits (GET /credits, which
@@ -68,7 +68,7 @@ def account_cmd(base_url: str | None, as_json: bool) -> None:
 
 @click.command("generation")
 @click.argument("generation_id")
-@click.option("--base-url", default=None, help=_BASE_URL_HELP)
+@click.option("--base-url", type=BaseUrl(), default=None, help=_BASE_URL_HELP)
 @db_option
 @json_option
 def generation_cmd(generation_id: str, base_url: str | None, db: str | None, as_json: bool) -> None:

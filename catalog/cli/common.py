@@ -106,6 +106,37 @@ class Host(click.ParamType):
         return text
 
 
+class Names(click.ParamType):
+    """Comma-separated names (providers, …) → a list. An empty list, an empty name (``a,,b``) or one with control
+    characters is refused: left as it is, ``""`` would silently mean "no preference" and a typo go unnoticed."""
+
+    name = "names"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, list):
+            return value
+        text = str(value)
+        names = [n.strip() for n in text.split(",")]
+        if not text.strip() or any(not n for n in names):
+            self.fail(f"{text[:40]!r}: write one or more names separated by commas, e.g. groq,deepinfra", param, ctx)
+        if len(text) > 2000 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            self.fail(f"{text[:40]!r} holds control characters or is too long; write names", param, ctx)
+        return names
+
+
+class HeaderText(click.ParamType):
+    """Text sent as an HTTP header value (an app's name): one line of printable ASCII, as HTTP carries it; a
+    control character would split or break the request, other text fail only when it is sent."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if not text.strip() or len(text) > 1000 or any(not (0x20 <= ord(c) < 0x7F) for c in text):
+            self.fail(f"{text[:40]!r}: write one line of printable ASCII (an HTTP header), e.g. 'My App'", param, ctx)
+        return text
+
+
 def db_option(func: F) -> F:
     """``--db``, and the edge for the database's own failures: a full disk, a corrupt block met mid-query
     (DuckDB finds those only when it reads the block) become one line naming the file, never a traceback."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, json_option, writable_file
+from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, instant, json_option, writable_file
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, summarise, tally
@@ -260,30 +260,30 @@ def cost_cmd(
     from catalog.cost.engine import STATUSES, cost_usage
     from catalog.cost.linear import combine, finish, partial_sums
     from catalog.cost.reconcile import compare_billed, has_billed
-    from catalog.cost.shapes import parse_maps
+    from catalog.cost.shapes import check_shape, parse_maps
     from catalog.cost.totals import BatchTotals, merge_summaries
     from catalog.library import Catalog
-    from catalog.times import parse_instant
     from catalog.usage_files import BATCH_ROWS, read_usage, streams, usage_batches
 
+    # Every option, and the history, checked before the file is read: a bad value is refused before any work.
     keys = _group_keys(by)
     if out is not None:
         writable_file(out, OUT_SUFFIXES, "--out")
-    options: dict[str, Any] = {"forced": shape, "maps": parse_maps(maps), "ignore": ignored}
-    when = parse_instant(at, what="--at") if at is not None else datetime.now(UTC)  # one instant for every batch
+    options: dict[str, Any] = {"forced": check_shape(shape), "maps": parse_maps(maps), "ignore": ignored}
+    # The library's reading of a day (its end); one instant for every batch's rows without a time.
+    when = instant(at, bound="end", what="--at") or datetime.now(UTC)
     problems: list[str] = []
-    if streams(usage_file):
-        total_rows, raw = usage_batches(usage_file)
-        batches, report = _shaped(raw, options)
-    else:
-        usage, problems, report = read_usage(usage_file, **options)
-        total_rows, batches = usage.height, iter(usage.iter_slices(BATCH_ROWS) if usage.height else [usage])
-    click.echo(report.line() if report else BODIES_LINE, err=True)
-    first = next(batches, None)
-    billed = first is not None and has_billed(first)
-    batches = itertools.chain([first] if first is not None else [], batches)
     writer = _Writer(out) if out else None
     with Catalog.open(db) as cat:
+        if streams(usage_file):
+            total_rows, raw = usage_batches(usage_file)
+            batches, report = _shaped(raw, options)
+        else:
+            usage, problems, report = read_usage(usage_file, **options)
+            total_rows, batches = usage.height, iter(usage.iter_slices(BATCH_ROWS) if usage.height else [usage])
+        first = next(batches, None)
+        billed = first is not None and has_billed(first)
+        batches = itertools.chain([first] if first is not None else [], batches)
         table = cat.table
         partial = None
         summaries: list[pl.DataFrame] = []
@@ -327,6 +327,8 @@ def cost_cmd(
             totals = BatchTotals(rows=done, by_status=by_status, cost_total=Decimal(grand["cost_total"] or 0))
         else:
             totals = BatchTotals(rows=linear.rows, by_status=linear.by_status, cost_total=linear.cost_total)
+    # Said once the rows are costed: a column refused while costing (is_byok "yes") is then the only line.
+    click.echo(report.line() if report else BODIES_LINE, err=True)
     if as_json:
         emit_json(
             {

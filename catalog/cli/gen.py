@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import BaseUrl, FilePath, Number, Whole, db_option, json_option
+from catalog import json_input
+from catalog.cli.common import BaseUrl, FilePath, HeaderText, Names, Number, Whole, db_option, json_option
 from catalog.errors import InputError
 from catalog.money import canonical
 from catalog.settings import db_path
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 EFFORTS = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
 SORTS = ("price", "throughput", "latency")
-
-
-def _names(value: str | None) -> list[str] | None:
-    return [n.strip() for n in value.split(",") if n.strip()] if value else None
 
 
 @click.command("gen")
@@ -53,9 +50,13 @@ def _names(value: str | None) -> list[str] | None:
     default=None,
     help="Ask for JSON matching this JSON Schema file (strict); the reply is checked against it.",
 )
-@click.option("--provider-order", default=None, metavar="A,B", help="provider.order: try these providers first.")
-@click.option("--provider-only", default=None, metavar="A,B", help="provider.only: no other provider.")
-@click.option("--provider-ignore", default=None, metavar="A,B", help="provider.ignore: never these providers.")
+@click.option(
+    "--provider-order", type=Names(), default=None, metavar="A,B", help="provider.order: try these providers first."
+)
+@click.option("--provider-only", type=Names(), default=None, metavar="A,B", help="provider.only: no other provider.")
+@click.option(
+    "--provider-ignore", type=Names(), default=None, metavar="A,B", help="provider.ignore: never these providers."
+)
 @click.option("--provider-sort", type=click.Choice(SORTS), default=None, help="provider.sort.")
 @click.option("--no-fallbacks", is_flag=True, help="provider.allow_fallbacks = false.")
 @click.option("--web", is_flag=True, help='The web search plugin (plugins: [{"id": "web"}]).')
@@ -70,8 +71,10 @@ def _names(value: str | None) -> list[str] | None:
 @click.option(
     "--base-url", type=BaseUrl(), default=None, help="API base (default: $OPENROUTER_BASE_URL, else OpenRouter's)."
 )
-@click.option("--referer", default=None, help="App attribution: the HTTP-Referer header (your app's URL).")
-@click.option("--title", default=None, help="App attribution: the X-Title header (your app's name).")
+@click.option(
+    "--referer", type=BaseUrl(), default=None, help="App attribution: the HTTP-Referer header (your app's URL)."
+)
+@click.option("--title", type=HeaderText(), default=None, help="App attribution: the X-Title header (your app's name).")
 @click.option(
     "--fake",
     is_flag=True,
@@ -92,9 +95,9 @@ def gen_cmd(
     stop: tuple[str, ...],
     reasoning_effort: str | None,
     schema_file: Path | None,
-    provider_order: str | None,
-    provider_only: str | None,
-    provider_ignore: str | None,
+    provider_order: list[str] | None,
+    provider_only: list[str] | None,
+    provider_ignore: list[str] | None,
     provider_sort: str | None,
     no_fallbacks: bool,
     web: bool,
@@ -188,17 +191,28 @@ def offline_history() -> Iterator[tuple[str, str]]:
 
 
 def _parsed_options(raw: tuple[str, ...]) -> dict[str, Any]:
+    from catalog.client.options import HANDLED, check_options
+
     options: dict[str, Any] = {}
     for item in raw:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--option {item!r}: write KEY=JSON, e.g. --option 'transforms=[\"middle-out\"]'")
         try:
-            options[key.strip()] = json.loads(text, parse_float=Decimal)
-        except ValueError:
-            raise InputError(f"--option {key}: {text!r} is not JSON (quote strings: {key}='\"value\"')") from None
+            options[key.strip()] = json_input.loads(text)  # deep nesting, 5,000-digit numbers: a JSON error too
+        except json.JSONDecodeError:
+            raise InputError(
+                f"--option {key[:40]}: {text[:40]!r} is not JSON (quote strings: {key[:40]}='\"value\"')"
+            ) from None
     # Decimal keeps a price cap exact; every other number goes to the body as the float JSON would give.
-    return {k: v if k == "provider" else _floats(v) for k, v in options.items()}
+    parsed = {k: v if k == "provider" else _floats(v) for k, v in options.items()}
+    for key, value in parsed.items():  # checked now, naming the option, not after the history is opened
+        if key not in HANDLED:
+            try:
+                check_options({key: value})
+            except InputError as exc:
+                raise InputError(f"--option {exc}") from None
+    return parsed
 
 
 def _floats(value: Any) -> Any:
@@ -211,11 +225,13 @@ def _floats(value: Any) -> Any:
     return value
 
 
-def _provider(given: Any, order: str | None, only: str | None, ignore: str | None, sort: str | None) -> dict[str, Any]:
+def _provider(
+    given: Any, order: list[str] | None, only: list[str] | None, ignore: list[str] | None, sort: str | None
+) -> dict[str, Any]:
     provider: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
     if given is not None and not isinstance(given, dict):
         raise InputError(f"--option provider={given!r} must be a JSON object")
-    for key, value in (("order", _names(order)), ("only", _names(only)), ("ignore", _names(ignore))):
+    for key, value in (("order", order), ("only", only), ("ignore", ignore)):
         if value:
             provider[key] = value
     if sort:
@@ -225,9 +241,10 @@ def _provider(given: Any, order: str | None, only: str | None, ignore: str | Non
 
 def _schema(path: Path) -> dict[str, Any]:
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"--json-schema {path}: not a readable JSON file ({exc})") from None
+        schema = json_input.loads(path.read_bytes())  # deep nesting, huge numbers: a JSON error, not a crash
+    except (OSError, ValueError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc
+        raise InputError(f"--json-schema {path}: not a readable JSON file ({reason})") from None
     if not isinstance(schema, dict):
         raise InputError(f'--json-schema {path}: a JSON Schema is an object, e.g. {{"type": "object"}}')
     return schema

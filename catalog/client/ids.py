@@ -23,9 +23,12 @@ class ModelRef:
     @classmethod
     def parse(cls, text: str) -> ModelRef:
         value = text.strip()
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            raise InputError(f"model {text[:60]!r} holds control characters; write author/model (openai/gpt-4o)")
         slash = value.find("/")
         colon = value.find(":")
-        if slash <= 0 or slash == len(value) - 1:
+        dots = any(part.strip() in ("", ".", "..") for part in value.split("/"))  # a path, not an id
+        if slash <= 0 or slash == len(value) - 1 or dots:
             raise InputError(
                 f"model {text!r} is not an OpenRouter id: write author/model (openai/gpt-4o), "
                 "or provider:author/model to pin a provider (groq:moonshotai/kimi-k2-0905)"

@@ -19,6 +19,7 @@ record shortly after the call ends, so a look-up right after a call can miss it 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -293,7 +294,11 @@ class AsyncLookups(_Shared):
 def _generation_id(generation_id: str) -> str:
     if not isinstance(generation_id, str) or not generation_id.strip():
         raise InputError("a generation id is required: the id of a completion (gen-…), e.g. Generation.id")
-    return generation_id.strip()
+    text = generation_id.strip()
+    # Ids are letters, digits, - and _ (gen-1760000000-AbC…): anything else is a paste error, not an id to send.
+    if len(text) > 200 or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise InputError(f"generation id {text[:40]!r} is not an id of a completion: write gen-…, e.g. Generation.id")
+    return text
 
 
 def _head(chunks: Iterator[bytes]) -> bytes:

@@ -208,8 +208,9 @@ def _keys(name: str, value: Any, known: tuple[str, ...]) -> Mapping[str, Any]:
 
 def _stop(name: str, value: Any) -> None:
     words = [value] if isinstance(value, str) else value
-    if not isinstance(words, list) or not 1 <= len(words) <= 4 or not all(isinstance(w, str) for w in words):
-        raise InputError(f"{name}={value!r} must be a string or a list of up to 4 strings")
+    if not isinstance(words, list) or not 1 <= len(words) <= 4 or not all(isinstance(w, str) and w for w in words):
+        # An empty sequence stops nothing (or stops at once, by provider): refused rather than guessed.
+        raise InputError(f"{name}={value!r} must be a non-empty string or a list of up to 4 of them")
 
 
 def _logit_bias(name: str, value: Any) -> None:

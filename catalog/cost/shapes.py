@@ -389,13 +389,19 @@ def _plan(shape: Shape, columns: Sequence[str]) -> _Plan:
     return _Plan(shape, found, formulas, alternatives, keys, checks, read)
 
 
+def check_shape(forced: str | None) -> str | None:
+    """``forced`` if it names a usage shape (checked before any row is read: a typo should not wait for a file)."""
+    if forced is not None and forced not in BY_NAME:
+        raise InputError(f"format {forced[:40]!r} is not a usage shape; use one of {', '.join(BY_NAME)}")
+    return forced
+
+
 def choose(columns: Sequence[str], *, forced: str | None = None, mapped: Iterable[str] = ()) -> tuple[_Plan, list[str]]:
     """The plan of the shape that reads the most count columns (or ``forced``), and the shapes that would read
     these columns the same way."""
-    if forced is not None:
-        if forced not in BY_NAME:
-            raise InputError(f"format {forced!r} is not a usage shape; use one of {', '.join(BY_NAME)}")
-        return _plan(BY_NAME[forced], columns), []
+    shape = check_shape(forced)
+    if shape is not None:
+        return _plan(BY_NAME[shape], columns), []
     free = [c for c in columns if c not in set(mapped)]
     plans = [_plan(shape, free) for shape in SHAPES]
     # Most count columns read, then most columns known at all (an activity row's `date`, `usage`), then order.
@@ -411,9 +417,11 @@ def parse_maps(maps: Iterable[str]) -> dict[str, str]:
         column, sep, target = text.partition("=")
         column, target = column.strip(), target.strip()
         if not sep or not column or not target:
-            raise InputError(f"map {text!r}: write COLUMN=FIELD, e.g. in_tok=prompt_tokens")
+            raise InputError(f"map {text[:60]!r}: write COLUMN=FIELD, e.g. in_tok=prompt_tokens")
         if target not in MAP_FIELDS:
-            raise InputError(f"map {text!r}: {target!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}")
+            raise InputError(
+                f"map {text[:60]!r}: {target[:40]!r} is not a usage field; use one of {', '.join(MAP_FIELDS)}"
+            )
         out[column] = target
     return out
 
@@ -428,8 +436,14 @@ def _resolve(
     """The plan with ``--map`` applied; every count-looking column left over is an error."""
     missing = [c for c in maps if c not in columns]
     if missing:
-        raise InputError(f"map names {', '.join(missing)}, not a column of the usage (columns: {', '.join(columns)})")
+        names = ", ".join(repr(c[:40]) for c in missing)
+        raise InputError(f"map names {names}, not a column of the usage (columns: {', '.join(columns)})")
     ignored_set = set(ignore)
+    # A name that is no column is a typo: the column meant would still be read (or refused) without a word.
+    strays = [c for c in ignored_set if c not in columns]
+    if strays:
+        names = ", ".join(repr(c[:40]) for c in sorted(strays))
+        raise InputError(f"ignore-column {names}: not a column of the usage (columns: {', '.join(columns)})")
     usable = [c for c in columns if c not in ignored_set]
     plan, same = choose(usable, forced=forced, mapped=maps)
     for column, target in maps.items():

@@ -20,7 +20,7 @@ from catalog.api.state import View
 from catalog.cost.bodies import read_items
 from catalog.cost.engine import cost_usage
 from catalog.cost.reconcile import billed_summary, compare_billed, has_billed
-from catalog.cost.shapes import BY_NAME, parse_maps
+from catalog.cost.shapes import BY_NAME, check_shape, parse_maps
 from catalog.cost.totals import linear_totals
 from catalog.cost.usage import usage_frame
 from catalog.exact_json import jsonable
@@ -67,6 +67,8 @@ async def cost(
 ) -> Response:
     """Price usage rows or raw response bodies at the prices in force at each row's time: a per-row
     breakdown (exact) and totals. Bad rows get a status and a reason; they never fail the request."""
+    # The options' own syntax first: a typo is answered before a megabyte is read.
+    options = {"forced": check_shape(shape), "maps": parse_maps(maps or []), "ignore": ignore_column or []}
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_COST_BYTES:
         raise ApiError(413, "too_large", f"the body is {declared} bytes; send at most {MAX_COST_BYTES:,}")
@@ -78,7 +80,6 @@ async def cost(
                 raise ApiError(413, "too_large", f"the body is over {MAX_COST_BYTES:,} bytes; split it")
     except ClientDisconnect:  # the caller went away mid-upload: nothing to answer, nothing to log
         raise ApiError(400, "bad_body", "the connection closed before the body ended; send it whole") from None
-    options = {"forced": shape, "maps": parse_maps(maps or []), "ignore": ignore_column or []}
     return await run_in_threadpool(_cost, state, bytes(raw), at, options)
 
 
