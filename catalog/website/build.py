@@ -38,6 +38,7 @@ from markupsafe import Markup
 import catalog
 from catalog import money, settings
 from catalog.cost.profile import RankedEndpoint
+from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
 from catalog.library import Catalog
@@ -149,6 +150,12 @@ def web_url(value: str | None) -> str | None:
     return value if value and re.fullmatch(r"https?://[^\s\"'<>]+", value) else None
 
 
+def host(url: str) -> str:
+    """The site a link leads to, as its label ("openai.com"), so a reader sees where before clicking."""
+    name = urlsplit(url).hostname or url
+    return name.removeprefix("www.")
+
+
 def change_value(value: Decimal | str | None, field: str | None) -> str:
     """A change's old or new value: prices as $ per million tokens, other amounts exactly, anything else as
     recorded."""
@@ -181,6 +188,8 @@ def environment(templates: Path) -> jinja2.Environment:
         web_url=web_url,
         page=page_name,
         change_value=change_value,
+        status_text=status_text,
+        host=host,
     )
     return env
 
