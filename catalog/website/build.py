@@ -364,7 +364,8 @@ def _swap(work: Path, out: Path) -> None:
 # providers, feed, methodology, downloads) are rendered every build.
 
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
-ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html")  # a month's changes too
+# A month's changes too, and the feed of one model or provider (the site's feed is rendered every build).
+ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html", "entity.atom")
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
 # endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
 # left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
@@ -567,6 +568,7 @@ def _render(
         "input_steps": INPUT_STEPS,
         "output_steps": OUTPUT_STEPS,
         "content_security_policy": CONTENT_SECURITY_POLICY,
+        "price_keys": PRICE_KEYS,
     }
     common = {
         **shared,
@@ -582,9 +584,21 @@ def _render(
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
     banner = env.get_template("_banner.html").render(**when)
     footers: dict[str, str] = {}
-    stamps = _stamps(("banner", "footer", "day", "chart"))
-    total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
+    stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
+    total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
+    total += 2 * len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    by_provider = _changes_by_provider(facts)
+
+    def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
+        """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
+        entries = [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES]
+        values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
+        if target == "feed.atom":
+            page("feed.atom", target, **values)
+        else:  # as an entity page: unchanged inputs, the last build's body
+            page("entity.atom", target, digested={"entries": cache.digests.of(entries)}, **values)
+
     done = 0
 
     def page(
@@ -613,7 +627,7 @@ def _render(
             body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
         if root not in footers:
             footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
-        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart}
+        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart, "updated": updated}
         written.append(writer.submit(output.write, target, _splice(body, parts, rows).encode()))
         done += 1
         if progress:
@@ -648,11 +662,30 @@ def _render(
             if len(model["changes"]) > MODEL_PAGE_CHANGES:
                 target = f"model-changes/{page_name(model['model_id'])}.html"
                 page("model_changes.html", target, model=shown, digested=digested)
+            name = page_name(model["model_id"])
+            heading = {
+                "title": f"{model['model_id']}: price changes",
+                "subtitle": f"Price, discount and tier changes of {model['model_id']} and its provider endpoints",
+                "id": f"feed/models/{model['model_id']}",
+                "self": f"feeds/models/{name}.atom",
+                "alternate": f"models/{name}.html",
+            }
+            feed(f"feeds/models/{name}.atom", heading, model["changes"], [model["model_id"]])
         page("providers.html", "providers.html", providers=facts.providers)
         for provider in facts.providers:
             linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
             shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
-            page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=shown, model_ids=linked)
+            name = page_name(provider["slug"])
+            page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
+            rows = by_provider.get(provider["slug"], [])
+            heading = {
+                "title": f"{provider['name'] or provider['slug']}: price changes",
+                "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
+                "id": f"feed/providers/{provider['slug']}",
+                "self": f"feeds/providers/{name}.atom",
+                "alternate": f"providers/{name}.html",
+            }
+            feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
         months = _months(facts.changes, facts.at)
         for index, (month, rows) in enumerate(months):
             target = "changes.html" if index == 0 else f"changes/{month}.html"
@@ -660,7 +693,14 @@ def _render(
             listed = [m for m, _ in months]
             digest = {"changes": cache.digests.of(rows)}
             page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked, digested=digest)
-        page("feed.atom", "feed.atom", entries=_feed_entries(facts))
+        site_feed = {
+            "title": "LLM price changes",
+            "subtitle": "Price, discount and tier changes of OpenRouter models and provider endpoints",
+            "id": "feed",
+            "self": "feed.atom",
+            "alternate": "changes.html",
+        }
+        feed("feed.atom", site_feed, facts.changes, sorted({c["model_id"] for c in facts.changes} & model_ids))
         page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
         prices_now = cat.prices(facts.at)
         # As known at the instant: a sheet that a later snapshot closed was still open then.
@@ -728,16 +768,19 @@ def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
     }
 
 
-PRICE_KINDS = ("price", "discount", "overrides")
+PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
+FEED_ENTRIES = 200  # the newest changes a feed holds
 
 
-def _feed_entries(facts: SiteFacts, limit: int = 200) -> list[dict[str, Any]]:
-    """Price changes grouped per (instant, model), newest first: one Atom entry each."""
-    groups: dict[tuple[datetime, str], list[dict[str, Any]]] = {}
+def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
+    """Each provider's endpoint changes, newest first: those whose tag is its slug or starts with ``slug/``
+    (as ``catalog changes --provider`` picks them)."""
+    slugs = {p["slug"] for p in facts.providers}
+    out: dict[str, list[dict[str, Any]]] = {}
     for change in facts.changes:
-        if change["kind"] not in PRICE_KINDS:
+        tag = change.get("tag")
+        if not tag:
             continue
-        groups.setdefault((change["at"], change["model_id"]), []).append(change)
-    entries = [{"at": at, "model_id": mid, "changes": rows} for (at, mid), rows in groups.items()]
-    entries.sort(key=lambda e: (e["at"], e["model_id"]), reverse=True)
-    return entries[:limit]
+        for slug in {tag, tag.split("/", 1)[0]} & slugs:
+            out.setdefault(slug, []).append(change)
+    return out
