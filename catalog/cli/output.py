@@ -75,7 +75,7 @@ def emit_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]
 def progress_bar(label: str, *, enabled: bool) -> Iterator[Any]:
     """A rich progress bar on a terminal; a no-op callback elsewhere (``--json``, pipes, CI)."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda done, total: None
+        yield lambda done, total, label=None: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -90,7 +90,11 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[Any]:
     ) as bar:
         task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int | None, label: str | None = None) -> None:
+            """``total`` None: a step whose length is unknown (a pulsing bar); ``label`` renames the step."""
+            if label:  # drawn at once: a step that starts and ends between two refreshes is still seen
+                bar.update(task, completed=done, total=total, description=label, refresh=True)
+            else:
+                bar.update(task, completed=done, total=total)
 
         yield update

@@ -245,6 +245,7 @@ def build_site(
     base_url: str | None = None,
     stale_after: float | None = None,
     built_at: datetime | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
@@ -300,12 +301,16 @@ def build_site(
                 with ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
                     history = side.submit(_history_downloads, cat, output, at)
                     try:
+                        step = stage or (lambda _name: None)
+                        step("reading the history")
                         facts = gather(cat, at)
+                        step("rendering pages")
                         pages = _render(
                             facts, cat, output, site_templates, age, built_at, progress, base_url, cache, history
                         )
                     finally:
                         history.cancel()
+                step("writing the manifest")
                 output.finish(cache.used)
                 _swap(work, out)
                 cache.prune()
