@@ -156,14 +156,66 @@ def host(url: str) -> str:
     return name.removeprefix("www.")
 
 
+PER_UNIT = {"request": "request", "image": "image", "web_search": "search"}  # priced per unit, not per token
+
+
 def change_value(value: Decimal | str | None, field: str | None) -> str:
-    """A change's old or new value: prices as $ per million tokens, other amounts exactly, anything else as
+    """A change's old or new value in one unit: token prices in $ per million tokens ("$0.25/M"), unit
+    prices in $ per unit ("$0.01/request"), a discount as a percent, counts with separators, else as
     recorded."""
     if value is None:
         return ""
-    if isinstance(value, Decimal):
-        return per_million_text(value) if field in PRICE_KEYS else canonical(value)
-    return value
+    if not isinstance(value, Decimal):
+        return value
+    if field in PER_UNIT:
+        return f"{usd(value)}/{PER_UNIT[field]}"
+    if field in PRICE_KEYS:
+        return f"{per_million_text(value)}/M"
+    if field == "discount":
+        return f"{canonical(value * 100)} %"
+    return canonical(value)
+
+
+def _items(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(",") if part]
+
+
+def _tiers(text: str | None) -> str:
+    try:
+        found = json.loads(text) if text else None
+    except ValueError:
+        return text or ""
+    n = len(found) if isinstance(found, list) else 0
+    return "none" if n == 0 else f"{n} tier{'' if n == 1 else 's'}"
+
+
+DIFF_SHOWN = 5  # items of a list's diff a change row shows; the rest is counted (the whole is in its title)
+
+
+def change_diff(c: dict[str, Any]) -> str:
+    """A list change's whole diff (a change row's title), else nothing."""
+    if c.get("field") != "supported_parameters":
+        return ""
+    before, after = _items(c.get("old")), _items(c.get("new"))
+    return " ".join([f"+{p}" for p in after if p not in before] + [f"−{p}" for p in before if p not in after])
+
+
+def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
+    """A change row's Old, New and Change cells, each short enough for the table to fit its box: a list (the
+    supported parameters) as its counts and a diff ("+tools −logprobs"), price tiers as their counts, an
+    endpoint added or removed by its prompt price, a number's move as a percent."""
+    field, old, new = c.get("field"), c.get("old"), c.get("new")
+    if field == "supported_parameters":
+        before, after = _items(old), _items(new)
+        diff = change_diff(c).split()
+        shown = diff if len(diff) <= DIFF_SHOWN else [*diff[: DIFF_SHOWN - 1], f"and {len(diff) - DIFF_SHOWN + 1} more"]
+        return f"{len(before)} params", f"{len(after)} params", " ".join(shown)
+    if field == "overrides":
+        return _tiers(old), _tiers(new), ""
+    if c.get("kind") in ("added", "removed"):
+        field = "prompt"  # such a row carries the endpoint's prompt price
+    moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
+    return change_value(old, field), change_value(new, field), moved
 
 
 def environment(templates: Path) -> jinja2.Environment:
@@ -188,6 +240,8 @@ def environment(templates: Path) -> jinja2.Environment:
         web_url=web_url,
         page=page_name,
         change_value=change_value,
+        change_cells=change_cells,
+        change_diff=change_diff,
         status_text=status_text,
         host=host,
     )
