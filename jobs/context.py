@@ -54,6 +54,8 @@ class JobContext:
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
     site_dir: Path | None = None  # where build_site writes (default: beside the database)
+    # The URL the service serves the site at (``catalog up`` sets it once bound): feeds link absolutely to it.
+    site_url: str | None = None
     # Set when the database can no longer be used (DuckDB invalidated it after a failed checkpoint): the
     # service stops with this line rather than keep failing every job and request.
     fatal: str | None = None

@@ -191,6 +191,8 @@ def run_service(
         settle_heap()
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
+        if options.host not in WILDCARD_HOSTS:  # a wildcard address is no URL a feed reader can fetch
+            ctx.site_url = f"{url}/"
         token = secrets.token_urlsafe(24)
         site = site_folder(ctx)
         build = scheduler.get_job("build_site")
@@ -231,6 +233,9 @@ def run_service(
         if con is not None:
             with contextlib.suppress(duckdb.Error):  # an invalidated database may refuse even to close
                 con.close()
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 @contextmanager

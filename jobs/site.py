@@ -32,7 +32,8 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
         report = render_site(
             Catalog(cursor, ctx.db),
             out,
-            base_url=os.environ.get("CATALOG_SITE_URL") or None,
+            # A public URL set by whoever runs the service wins over the address it is bound to.
+            base_url=os.environ.get("CATALOG_SITE_URL") or ctx.site_url,
             stale_after=ctx.config.stale_after(),  # the banner's threshold: twice this service's sweep interval
         )
     finally:

@@ -121,10 +121,12 @@ def resolve(page: str, ref: str) -> tuple[str, str] | None:
 
 
 def broken_links(out: Path, pages: dict[str, Page]) -> list[str]:
-    """Every relative href/src of the pages and feed.atom whose file (or #fragment id) does not exist."""
+    """Every relative href/src of the pages and the feeds whose file (or #fragment id) does not exist."""
     refs = [(name, ref) for name, page in pages.items() for _, _, ref in page.refs()]
-    feed = ET.parse(out / "feed.atom").getroot()
-    refs += [("feed.atom", str(link.get("href"))) for link in feed.iter(f"{ATOM}link")]
+    for path in sorted(out.rglob("*.atom")):
+        feed = ET.parse(path).getroot()
+        name = path.relative_to(out).as_posix()
+        refs += [(name, str(link.get("href"))) for link in feed.iter(f"{ATOM}link")]
     broken = []
     for name, ref in refs:
         found = resolve(name, ref)

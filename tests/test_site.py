@@ -112,7 +112,9 @@ def test_index_has_one_row_per_model(site: Built, cat: Catalog, site_at: datetim
 
 
 def test_no_broken_internal_link_in_any_page_or_the_feed(site: Built) -> None:
-    assert len(site.pages) == site.report["pages"] - 1  # every rendered page is .html except feed.atom
+    feeds = len(list(site.out.rglob("*.atom")))  # the site's, one per model and one per provider
+    assert feeds == 1 + site.report["models"] + site.report["providers"]
+    assert len(site.pages) == site.report["pages"] - feeds  # every rendered page is .html except the feeds
     assert broken_links(site.out, site.pages) == []
 
 
@@ -319,7 +321,7 @@ def test_json_report_counts_pages_models_providers_bytes(hostile: Hostile) -> No
     assert report["models"] == 2
     assert report["providers"] == 3  # evilcorp, fine, and the slug an endpoint tag gave
     htmls = len(hostile.pages)
-    assert report["pages"] == htmls + 1  # and feed.atom
+    assert report["pages"] == htmls + 1 + 2 + 3  # and the feeds: the site's, per model, per provider
     total = sum(p.stat().st_size for p in hostile.out.rglob("*") if p.is_file())
     assert report["bytes"] == total
     assert report["out"] == str(hostile.out.resolve())

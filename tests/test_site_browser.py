@@ -554,3 +554,26 @@ def test_request_flags_exclude_endpoints_without_the_parameter(
         }
         assert any(e["requirement"] == "tools" for e in excluded)
         assert problems == []
+
+
+WIDE: ViewportSize = {"width": 1400, "height": 900}
+
+
+@pytest.mark.parametrize("where", ["changes.html", "model"])
+def test_change_tables_fit_their_box_at_1400_px(browser: BrowserContext, base_url: str, where: str) -> None:
+    """Old, New and Change are in view without scrolling sideways: no change table is wider than its box (a
+    200-character parameter list once made one 3,837 px wide in a 1,168 px box)."""
+    url = model_url(base_url, "deepseek/deepseek-v3.2") if where == "model" else base_url + where
+    with opened(browser, url, WIDE) as (page, problems):
+        sizes = page.evaluate(
+            "[...document.querySelectorAll('table.changes')].map(t => [t.scrollWidth, t.parentElement.clientWidth])"
+        )
+        # The lines a date's text takes: one box per line of a range over it (the row may be taller).
+        when_lines = page.evaluate(
+            "[...document.querySelectorAll('table.changes td.when')].map(td => "
+            "{ const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; })"
+        )
+        assert sizes, f"{url}: no change table"
+        assert all(table <= box for table, box in sizes), f"{url}: change tables {sizes} (table, box) px"
+        assert problems == []
+    assert when_lines and set(when_lines) == {1}, f"{url}: a date over several lines"

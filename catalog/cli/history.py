@@ -6,6 +6,7 @@ import click
 
 from catalog.cli.common import LIMIT, db_option, instant, json_option, open_db
 from catalog.cli.output import emit_json, emit_table, per_million_text, rows_of
+from catalog.endpoint_status import status_text
 from catalog.times import iso, now
 
 ENDPOINT_JSON = [
@@ -118,7 +119,7 @@ def endpoints_cmd(model: str, as_of: str | None, as_json: bool, db: str | None) 
                 r["discount"],
                 r["context_length"],
                 r["quantization"],
-                r["status"],
+                status_text(r["status"]),
             ]
             for r in frame.iter_rows(named=True)
         ],

@@ -76,7 +76,7 @@ def progress_bar(label: str, *, enabled: bool, unit: str | None = None) -> Itera
     """A rich progress bar on a terminal; a no-op callback elsewhere (``--json``, pipes, CI). With ``unit``
     it also shows the rate (``12.3 M rows/s``) and the time left."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda done, total: None
+        yield lambda done, total, label=None: None
         return
     from rich.console import Console
     from rich.progress import (
@@ -104,7 +104,11 @@ def progress_bar(label: str, *, enabled: bool, unit: str | None = None) -> Itera
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int | None, label: str | None = None) -> None:
+            """``total`` None: a step whose length is unknown (a pulsing bar); ``label`` renames the step."""
+            if label:  # drawn at once: a step that starts and ends between two refreshes is still seen
+                bar.update(task, completed=done, total=total, description=label, refresh=True)
+            else:
+                bar.update(task, completed=done, total=total)
 
         yield update

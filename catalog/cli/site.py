@@ -44,9 +44,16 @@ def site_build_cmd(db: str | None, out: str | None, as_of: str | None, base_url:
 
     at = instant(as_of, bound="end", what="--as-of")
     target = Path(out) if out else site_dir(db_path(db))
-    with Catalog.open(db) as cat, progress_bar("rendering pages", enabled=not as_json and sys.stderr.isatty()) as step:
+    # On a terminal a bar names each step (reading the history takes a good part of a build) and counts pages;
+    # elsewhere only the summary line below.
+    with Catalog.open(db) as cat, progress_bar("building", enabled=not as_json and sys.stderr.isatty()) as step:
         report = build_site(
-            cat, target, at=at, progress=step, base_url=base_url or os.environ.get("CATALOG_SITE_URL") or None
+            cat,
+            target,
+            at=at,
+            progress=step,
+            base_url=base_url or os.environ.get("CATALOG_SITE_URL") or None,
+            stage=lambda name: step(0, None, name),
         )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

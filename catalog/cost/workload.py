@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from catalog.endpoint_status import is_ok, status_text
 from catalog.errors import InputError
 from catalog.money import MILLION, canonical
 
@@ -354,8 +355,8 @@ class EndpointFilters:
         return None
 
     def _status(self, row: dict[str, Any]) -> tuple[str, str] | None:
-        if self.status_ok and row.get("status") not in (0, None):
-            return "status", f"status {row.get('status')} (not ok) at that time"
+        if self.status_ok and not is_ok(row.get("status")):
+            return "status", f"status {status_text(row.get('status'))} at that time"
         return None
 
     def exclusion(self, row: dict[str, Any], profile: WorkloadProfile | None = None) -> str | None:

@@ -38,6 +38,7 @@ from markupsafe import Markup
 import catalog
 from catalog import money, settings
 from catalog.cost.profile import RankedEndpoint
+from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
 from catalog.library import Catalog
@@ -149,14 +150,72 @@ def web_url(value: str | None) -> str | None:
     return value if value and re.fullmatch(r"https?://[^\s\"'<>]+", value) else None
 
 
+def host(url: str) -> str:
+    """The site a link leads to, as its label ("openai.com"), so a reader sees where before clicking."""
+    name = urlsplit(url).hostname or url
+    return name.removeprefix("www.")
+
+
+PER_UNIT = {"request": "request", "image": "image", "web_search": "search"}  # priced per unit, not per token
+
+
 def change_value(value: Decimal | str | None, field: str | None) -> str:
-    """A change's old or new value: prices as $ per million tokens, other amounts exactly, anything else as
+    """A change's old or new value in one unit: token prices in $ per million tokens ("$0.25/M"), unit
+    prices in $ per unit ("$0.01/request"), a discount as a percent, counts with separators, else as
     recorded."""
     if value is None:
         return ""
-    if isinstance(value, Decimal):
-        return per_million_text(value) if field in PRICE_KEYS else canonical(value)
-    return value
+    if not isinstance(value, Decimal):
+        return value
+    if field in PER_UNIT:
+        return f"{usd(value)}/{PER_UNIT[field]}"
+    if field in PRICE_KEYS:
+        return f"{per_million_text(value)}/M"
+    if field == "discount":
+        return f"{canonical(value * 100)} %"
+    return canonical(value)
+
+
+def _items(text: str | None) -> list[str]:
+    return [part for part in (text or "").split(",") if part]
+
+
+def _tiers(text: str | None) -> str:
+    try:
+        found = json.loads(text) if text else None
+    except ValueError:
+        return text or ""
+    n = len(found) if isinstance(found, list) else 0
+    return "none" if n == 0 else f"{n} tier{'' if n == 1 else 's'}"
+
+
+DIFF_SHOWN = 5  # items of a list's diff a change row shows; the rest is counted (the whole is in its title)
+
+
+def change_diff(c: dict[str, Any]) -> str:
+    """A list change's whole diff (a change row's title), else nothing."""
+    if c.get("field") != "supported_parameters":
+        return ""
+    before, after = _items(c.get("old")), _items(c.get("new"))
+    return " ".join([f"+{p}" for p in after if p not in before] + [f"−{p}" for p in before if p not in after])
+
+
+def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
+    """A change row's Old, New and Change cells, each short enough for the table to fit its box: a list (the
+    supported parameters) as its counts and a diff ("+tools −logprobs"), price tiers as their counts, an
+    endpoint added or removed by its prompt price, a number's move as a percent."""
+    field, old, new = c.get("field"), c.get("old"), c.get("new")
+    if field == "supported_parameters":
+        before, after = _items(old), _items(new)
+        diff = change_diff(c).split()
+        shown = diff if len(diff) <= DIFF_SHOWN else [*diff[: DIFF_SHOWN - 1], f"and {len(diff) - DIFF_SHOWN + 1} more"]
+        return f"{len(before)} params", f"{len(after)} params", " ".join(shown)
+    if field == "overrides":
+        return _tiers(old), _tiers(new), ""
+    if c.get("kind") in ("added", "removed"):
+        field = "prompt"  # such a row carries the endpoint's prompt price
+    moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
+    return change_value(old, field), change_value(new, field), moved
 
 
 def environment(templates: Path) -> jinja2.Environment:
@@ -181,6 +240,10 @@ def environment(templates: Path) -> jinja2.Environment:
         web_url=web_url,
         page=page_name,
         change_value=change_value,
+        change_cells=change_cells,
+        change_diff=change_diff,
+        status_text=status_text,
+        host=host,
     )
     return env
 
@@ -236,6 +299,7 @@ def build_site(
     base_url: str | None = None,
     stale_after: float | None = None,
     built_at: datetime | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
@@ -291,12 +355,16 @@ def build_site(
                 with ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
                     history = side.submit(_history_downloads, cat, output, at)
                     try:
+                        step = stage or (lambda _name: None)
+                        step("reading the history")
                         facts = gather(cat, at)
+                        step("rendering pages")
                         pages = _render(
                             facts, cat, output, site_templates, age, built_at, progress, base_url, cache, history
                         )
                     finally:
                         history.cancel()
+                step("writing the manifest")
                 output.finish(cache.used)
                 _swap(work, out)
                 cache.prune()
@@ -355,7 +423,8 @@ def _swap(work: Path, out: Path) -> None:
 # providers, feed, methodology, downloads) are rendered every build.
 
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
-ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html")  # a month's changes too
+# A month's changes too, and the feed of one model or provider (the site's feed is rendered every build).
+ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html", "entity.atom")
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
 # endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
 # left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
@@ -558,6 +627,7 @@ def _render(
         "input_steps": INPUT_STEPS,
         "output_steps": OUTPUT_STEPS,
         "content_security_policy": CONTENT_SECURITY_POLICY,
+        "price_keys": PRICE_KEYS,
     }
     common = {
         **shared,
@@ -573,9 +643,21 @@ def _render(
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
     banner = env.get_template("_banner.html").render(**when)
     footers: dict[str, str] = {}
-    stamps = _stamps(("banner", "footer", "day", "chart"))
-    total = len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    total += len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
+    stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
+    total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
+    total += 2 * len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    by_provider = _changes_by_provider(facts)
+
+    def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
+        """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
+        entries = [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES]
+        values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
+        if target == "feed.atom":
+            page("feed.atom", target, **values)
+        else:  # as an entity page: unchanged inputs, the last build's body
+            page("entity.atom", target, digested={"entries": cache.digests.of(entries)}, **values)
+
     done = 0
 
     def page(
@@ -604,7 +686,7 @@ def _render(
             body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
         if root not in footers:
             footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
-        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart}
+        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart, "updated": updated}
         written.append(writer.submit(output.write, target, _splice(body, parts, rows).encode()))
         done += 1
         if progress:
@@ -639,11 +721,30 @@ def _render(
             if len(model["changes"]) > MODEL_PAGE_CHANGES:
                 target = f"model-changes/{page_name(model['model_id'])}.html"
                 page("model_changes.html", target, model=shown, digested=digested)
+            name = page_name(model["model_id"])
+            heading = {
+                "title": f"{model['model_id']}: price changes",
+                "subtitle": f"Price, discount and tier changes of {model['model_id']} and its provider endpoints",
+                "id": f"feed/models/{model['model_id']}",
+                "self": f"feeds/models/{name}.atom",
+                "alternate": f"models/{name}.html",
+            }
+            feed(f"feeds/models/{name}.atom", heading, model["changes"], [model["model_id"]])
         page("providers.html", "providers.html", providers=facts.providers)
         for provider in facts.providers:
             linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
             shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
-            page("provider.html", f"providers/{page_name(provider['slug'])}.html", provider=shown, model_ids=linked)
+            name = page_name(provider["slug"])
+            page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
+            rows = by_provider.get(provider["slug"], [])
+            heading = {
+                "title": f"{provider['name'] or provider['slug']}: price changes",
+                "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
+                "id": f"feed/providers/{provider['slug']}",
+                "self": f"feeds/providers/{name}.atom",
+                "alternate": f"providers/{name}.html",
+            }
+            feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
         months = _months(facts.changes, facts.at)
         for index, (month, rows) in enumerate(months):
             target = "changes.html" if index == 0 else f"changes/{month}.html"
@@ -651,7 +752,14 @@ def _render(
             listed = [m for m, _ in months]
             digest = {"changes": cache.digests.of(rows)}
             page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked, digested=digest)
-        page("feed.atom", "feed.atom", entries=_feed_entries(facts))
+        site_feed = {
+            "title": "LLM price changes",
+            "subtitle": "Price, discount and tier changes of OpenRouter models and provider endpoints",
+            "id": "feed",
+            "self": "feed.atom",
+            "alternate": "changes.html",
+        }
+        feed("feed.atom", site_feed, facts.changes, sorted({c["model_id"] for c in facts.changes} & model_ids))
         page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
         prices_now = cat.prices(facts.at)
         # As known at the instant: a sheet that a later snapshot closed was still open then.
@@ -719,16 +827,19 @@ def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
     }
 
 
-PRICE_KINDS = ("price", "discount", "overrides")
+PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
+FEED_ENTRIES = 200  # the newest changes a feed holds
 
 
-def _feed_entries(facts: SiteFacts, limit: int = 200) -> list[dict[str, Any]]:
-    """Price changes grouped per (instant, model), newest first: one Atom entry each."""
-    groups: dict[tuple[datetime, str], list[dict[str, Any]]] = {}
+def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
+    """Each provider's endpoint changes, newest first: those whose tag is its slug or starts with ``slug/``
+    (as ``catalog changes --provider`` picks them)."""
+    slugs = {p["slug"] for p in facts.providers}
+    out: dict[str, list[dict[str, Any]]] = {}
     for change in facts.changes:
-        if change["kind"] not in PRICE_KINDS:
+        tag = change.get("tag")
+        if not tag:
             continue
-        groups.setdefault((change["at"], change["model_id"]), []).append(change)
-    entries = [{"at": at, "model_id": mid, "changes": rows} for (at, mid), rows in groups.items()]
-    entries.sort(key=lambda e: (e["at"], e["model_id"]), reverse=True)
-    return entries[:limit]
+        for slug in {tag, tag.split("/", 1)[0]} & slugs:
+            out.setdefault(slug, []).append(change)
+    return out
