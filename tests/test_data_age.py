@@ -257,10 +257,10 @@ def test_a_refresh_builds_beside_the_answering_state(replayed_template: Path, mo
             building, release = threading.Event(), threading.Event()
             real_build = state_module.RankIndex.build
 
-            def slow_build(*args: object) -> object:
+            def slow_build(*args: object, **kwargs: object) -> object:
                 building.set()
                 assert release.wait(30)
-                return real_build(*args)  # type: ignore[arg-type]
+                return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
             monkeypatch.setattr(state_module.RankIndex, "build", slow_build)
             refresh = threading.Thread(target=state.refresh, kwargs={"force": True})

@@ -680,3 +680,19 @@ def history_between(
     time in ``[lo, hi]`` (either end open when ``None``)."""
     endpoints = overlapping(endpoint_history(con, model_id), lo, hi)
     return overlapping(model_history(con, model_id), lo, hi), endpoints
+
+
+def version_marks(con: duckdb.DuckDBPyConnection, at: datetime) -> tuple[Any, ...]:
+    """How many endpoint and model versions started by ``at``, and the largest id of each: equal at a later time
+    exactly when the history only grew after ``at`` (a rebuild or repair renumbers or removes versions)."""
+    return tuple(
+        con.execute(
+            """
+            SELECT (SELECT count(*) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM endpoint_versions WHERE valid_from <= $at),
+                   (SELECT count(*) FROM model_versions WHERE valid_from <= $at),
+                   (SELECT max(version_id) FROM model_versions WHERE valid_from <= $at)
+            """,
+            {"at": at},
+        ).fetchall()[0]
+    )

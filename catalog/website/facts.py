@@ -205,17 +205,7 @@ _INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.Wea
 def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
     """How many versions started by ``at`` and their largest id, per version table: a later build finds the same
     when the history only grew since (sweeps append after ``at``), and other figures after a rebuild or repair."""
-    return tuple(
-        con.execute(
-            """
-            SELECT (SELECT count(*) FROM endpoint_versions WHERE valid_from <= $at),
-                   (SELECT max(version_id) FROM endpoint_versions WHERE valid_from <= $at),
-                   (SELECT count(*) FROM model_versions WHERE valid_from <= $at),
-                   (SELECT max(version_id) FROM model_versions WHERE valid_from <= $at)
-            """,
-            {"at": at},
-        ).fetchall()[0]
-    )
+    return queries.version_marks(con, at)
 
 
 def _earlier(cat: Catalog, at: datetime) -> _Earlier | None:
