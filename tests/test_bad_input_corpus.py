@@ -255,6 +255,9 @@ TEXT_KINDS: dict[str, Kind] = {
     "cost.shape": SHAPE,
     "cost.maps": MAPS,
     "cost.ignored": IGNORED,
+    "reconcile.shape": SHAPE,
+    "reconcile.maps": MAPS,
+    "reconcile.ignored": IGNORED,
     "stop": STOP,
     "provider_order": PROVIDER_NAMES,
     "provider_only": PROVIDER_NAMES,
@@ -357,7 +360,7 @@ BASELINES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "cost": ({"usage_file": "{good_csv}", "as_json": True}, ()),
     "cheapest": ({"model": MODEL, "as_json": True}, ()),
     "price": ({"model": MODEL, "as_json": True}, ()),
-    "reconcile": ({"files": ("{good_body}",), "as_json": True}, ()),
+    "reconcile": ({"files": ("{good_csv}",), "as_json": True}, ()),  # a usage file: the column options apply
     "sync": ({"base_url": FAKE_URL}, ("catalog.pipeline.sync_once",)),
     "replay": ({}, ("catalog.replay.replay", "catalog.replay.load_bundle")),
     "rederive": ({}, ("catalog.pipeline.rederive",)),

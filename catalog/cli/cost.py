@@ -568,26 +568,36 @@ def reconcile_cmd(
     import polars as pl
 
     from catalog.cost.reconcile import RELATIVE_TOLERANCE, reconcile_rows
-    from catalog.cost.shapes import parse_maps
+    from catalog.cost.shapes import check_shape, parse_maps
     from catalog.library import Catalog
     from catalog.usage_files import read_usage
 
     frames: list[pl.DataFrame] = []
     problems: list[str] = []
-    mapped = parse_maps(maps)  # a bad --map fails before any file is read
-    for path in files:
-        frame, issues, report = read_usage(path, forced=shape, maps=mapped, ignore=ignored)
-        if report is not None:
-            click.echo(f"{path.name}: {report.line()}", err=True)
-        if "source" not in frame.columns or frame["source"].null_count() == frame.height:
-            frame = frame.with_columns(
-                (pl.lit(f"{path.name}:") + pl.int_range(2, frame.height + 2).cast(pl.String)).alias("source")
-            )
-        frames.append(frame)
-        problems += issues
-    usage = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    with Catalog.open(db) as cat:
+    mapped = parse_maps(maps)  # a bad --map or --format fails before any file is read
+    forced = check_shape(shape)
+    said: list[str] = []
+    with Catalog.open(db) as cat:  # the history checked before any file is read
+        for path in files:
+            frame, issues, report = read_usage(path, forced=forced, maps=mapped, ignore=ignored)
+            if report is None and (forced or mapped or ignored):
+                # Response bodies are read by their own keys: a column option would be silently dropped.
+                raise InputError(
+                    f"{path.name} holds response bodies, which have no columns: --format, --map and "
+                    "--ignore-column apply to usage files (CSV, Parquet, JSONL rows); leave them out for this file"
+                )
+            if report is not None:
+                said.append(f"{path.name}: {report.line()}")
+            if "source" not in frame.columns or frame["source"].null_count() == frame.height:
+                frame = frame.with_columns(
+                    (pl.lit(f"{path.name}:") + pl.int_range(2, frame.height + 2).cast(pl.String)).alias("source")
+                )
+            frames.append(frame)
+            problems += issues
+        usage = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
         priced = cat.cost(usage) if usage.height else None
+    for line in said:  # once the rows are costed, as `catalog cost` says it
+        click.echo(line, err=True)
     verdicts = reconcile_rows(priced) if priced is not None else []
     counts = tally(v["verdict"] for v in verdicts)
     if as_json:
