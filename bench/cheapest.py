@@ -208,7 +208,7 @@ def asgi_times(tree: Path, db: Path, requests: int) -> list[float]:
     return times
 
 
-def breakdown(db: Path, peer: Path, requests: int) -> dict[str, float]:
+def breakdown(db: Path, peer: Path, requests: int, peer_db: Path) -> dict[str, float]:
     """Where one uncached ``/v1/cheapest`` request's time goes, in process (no socket): medians of CPU ms."""
     import orjson
 
@@ -247,7 +247,7 @@ def breakdown(db: Path, peer: Path, requests: int) -> dict[str, float]:
     rank = statistics.median(timed(ranking, requests, cpu))
     figures = {
         "whole ASGI call, ours (CPU)": statistics.median(asgi_times(ROOT, db, requests)),
-        "whole ASGI call, today's (CPU)": statistics.median(asgi_times(peer, db, requests)),
+        "whole ASGI call, today's (CPU)": statistics.median(asgi_times(peer, peer_db, requests)),
         "build_query (values already typed)": statistics.median(
             timed(lambda i: build_query(values, lambda t, p: decimal(t, p.name)), requests, cpu)
         ),
@@ -327,6 +327,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="reuse this history file (read-only) instead of a fresh replay")
     parser.add_argument("--peer-rev", default="a4f73d8", help="today's code: the revision measured beside ours")
+    parser.add_argument(
+        "--peer-db",
+        type=Path,
+        help="the same history in the peer's schema (a peer older than a schema step refuses a newer file, and this "
+        "code refuses an older one until `catalog init` upgrades it); default: --db",
+    )
     parser.add_argument("--calls", type=int, default=2000, help="calls of (a); (b) makes a tenth of them")
     parser.add_argument("--connections", type=int, default=32, help="connections of (c)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run of (c)")
@@ -356,7 +362,11 @@ def report(args: argparse.Namespace, db: Path, peer: Path) -> None:
     print(f"peer (today's code): {args.peer_rev} in a temporary git worktree; {os.cpu_count()} cores")
     all_calls = max(20, args.calls // 10)
     ours = in_process(db, args.calls, all_calls)
-    today = {"one": peer_cheapest(peer, db, MODEL, max(20, args.calls // 10)), "all": peer_cheapest(peer, db, None, 10)}
+    old = args.peer_db or db
+    today = {
+        "one": peer_cheapest(peer, old, MODEL, max(20, args.calls // 10)),
+        "all": peer_cheapest(peer, old, None, 10),
+    }
     print(f"\n(a) Catalog.cheapest({MODEL!r}, new profile), ms        median      p99     calls")
     rows = (
         ("ours: RankIndex (per snapshot, in memory)", ours["one"]),
@@ -382,13 +392,13 @@ def report(args: argparse.Namespace, db: Path, peer: Path) -> None:
         print(f"  {label:<46}{q['median']:>9.3f}{q['p99']:>9.3f}{q['n']:>10}")
     print(f"  target: <= {TARGETS['all']} ms; measured median {quantiles(ours['all'])['median']:.2f} ms")
     print("\none uncached /v1/cheapest in process (no socket), medians of CPU time:")
-    for label, ms in breakdown(db, peer, 1000).items():
+    for label, ms in breakdown(db, peer, 1000, old).items():
         print(f"  {label:<46}{ms:>9.3f} ms")
     if args.no_server:
         return
     generator = "wrk (2 threads)" if args.wrk else "asyncio + httpx (one child process)"
     print(f"\n(c) /v1/cheapest under load: {args.connections} connections, {args.duration} s each, {generator}")
-    figures = {"ours": served(args, db, None, "ours"), "today": served(args, db, peer, f"today ({args.peer_rev})")}
+    figures = {"ours": served(args, db, None, "ours"), "today": served(args, old, peer, f"today ({args.peer_rev})")}
     print(f"\n  {'server':<22}{'query':<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'errors':>8}{'CPU':>7}")
     for server, results in figures.items():
         for name, r in results.items():
