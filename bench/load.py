@@ -196,6 +196,9 @@ def main() -> None:
             f"  {route:<14}{int(f['requests']):>10}{bad:>8}{f['requests'] / f['seconds']:>8.0f}"
             f"{f['p50_ms']:>9.1f}{f['p99_ms']:>9.1f}{f['max_ms']:>9.1f}"
         )
+        if bad:  # which kind, as wrk counts them: a refused or dropped connection is not a wrong answer
+            kinds = ("connect", "read", "write", "status", "timeout")
+            print("    errors: " + ", ".join(f"{k} {int(f[k])}" for k in kinds if f[k]))
     not_ok = [r for r in idle_runs + loaded_runs if r["status"] != "ok"]
     idle_s = statistics.median(duration(r) for r in idle_runs) if idle_runs else float("nan")
     load_s = [duration(r) for r in loaded_runs]
