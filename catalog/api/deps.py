@@ -21,10 +21,11 @@ from starlette.responses import Response
 from catalog.api import schemas
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState, View
+from catalog.cost.ranking_json import orjson_default
 from catalog.exact_json import jsonable
 from catalog.freshness import DataAge
-from catalog.money import AmountFormatError, canonical, parse_amount
-from catalog.times import iso, now, parse_instant
+from catalog.money import AmountFormatError, parse_amount
+from catalog.times import now, parse_instant
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "a parameter is missing or invalid"},
@@ -116,19 +117,11 @@ def answer(request: Request, state: View, body: bytes, *, data_at: datetime | No
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _exact(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return canonical(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
 def encode(value: Any) -> bytes:
     """``value`` as exact JSON bytes, the same as ``orjson.dumps(jsonable(value))`` in one pass (Decimal and
     datetime spelled as ``jsonable`` spells them), without first copying every dict and list."""
     try:
-        return orjson.dumps(value, default=_exact, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return orjson.dumps(value, default=orjson_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
     except TypeError:  # something only jsonable turns into JSON: the general way
         return orjson.dumps(jsonable(value))
 

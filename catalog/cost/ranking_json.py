@@ -53,7 +53,9 @@ _tags: dict[str, str] = {}
 _filters_of: dict[int, tuple[EndpointFilters, str]] = {}  # by identity, the object kept beside its text
 
 
-def _exact(value: Any) -> Any:
+def orjson_default(value: Any) -> Any:
+    """``orjson.dumps``'s ``default`` spelling a Decimal as its canonical string and a datetime as ISO-8601 UTC
+    (with ``OPT_PASSTHROUGH_DATETIME``): the API's one-pass encoder (``catalog.api.deps.encode``) uses it too."""
     if isinstance(value, Decimal):
         return canonical(value)
     if isinstance(value, datetime):
@@ -63,7 +65,7 @@ def _exact(value: Any) -> Any:
 
 def _json(value: Any) -> str:
     """``value``'s JSON as the API's one-pass encoder writes it (``catalog.api.deps.encode``), as text."""
-    return orjson.dumps(value, default=_exact, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    return orjson.dumps(value, default=orjson_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 def _members(fixed: dict[str, Any], names: tuple[str, ...]) -> str:
