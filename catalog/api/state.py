@@ -123,6 +123,7 @@ def _sheet_versions(frame: pl.DataFrame) -> list[SheetVersion]:
             sheet=parse_price_sheet(json.loads(row["pricing_text"])),
             canonical_slug=row["canonical_slug"],
             key=row["key"],
+            provider_model_id=row.get("provider_model_id"),
         )
         for row in frame.iter_rows(named=True)
     ]

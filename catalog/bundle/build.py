@@ -24,7 +24,8 @@ A snapshot with neither fails the build, naming the file.
 
 Facts only: every model's prose ``description`` is dropped; every other field is kept exactly as recorded
 (price strings are never reformatted). Endpoints are translated from the website-internal stats records into
-the v1 ``ListEndpointsResponse.data`` shape, providers from the website-internal directory into v1
+the v1 ``ListEndpointsResponse.data`` shape (plus ``provider_model_id``, the provider's own id of the model,
+which the stats records carry and v1 does not), providers from the website-internal directory into v1
 ``/providers`` items plus a ``data_policy`` extension (see ``provider_entry``).
 
 Chat recordings (JSON bodies, SSE transcripts, one error body) are kept byte for byte, because the fake
@@ -181,6 +182,9 @@ def public_endpoint(record: dict[str, Any], model: dict[str, Any]) -> dict[str, 
         "latency_last_30m": _percentiles(record.get("stats"), "latency"),
         "throughput_last_30m": _percentiles(record.get("stats"), "throughput"),
         "supports_implicit_caching": features.get("supports_implicit_caching") is True,
+        # Not in the v1 shape: the id the provider's own API knows the model by (``claude-haiku-4-5-20251001``
+        # for anthropic/claude-haiku-4.5 at Anthropic). The client calls a provider directly with it.
+        "provider_model_id": record.get("provider_model_id") or None,
     }
 
 

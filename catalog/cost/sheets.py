@@ -112,6 +112,7 @@ class SheetVersion:
     sheet: PriceSheet
     canonical_slug: str | None = None
     key: str | None = None  # the stored endpoint key (``model@tag``, ``model@tag#2`` for a repeated tag)
+    provider_model_id: str | None = None  # an endpoint's model id at the provider's own API (None: not recorded)
 
     @property
     def entity_key(self) -> tuple[str, str | None]:
@@ -722,10 +723,19 @@ class PriceTable:
             sheets.append(sheet)
         names = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to")
         columns = {name: frame[name].to_list() for name in (*names, "canonical_slug", "key")}
+        # A frame from before the column existed (a peer's schema in a benchmark) has no upstream ids.
+        upstream = frame["provider_model_id"].to_list() if "provider_model_id" in frame.columns else [None] * len(sheets)
         versions = [
-            SheetVersion(kind, model, tag, slug, name, since, until, sheet, canonical_slug=canonical, key=key)
-            for kind, model, tag, slug, name, since, until, sheet, canonical, key in zip(
-                *(columns[n] for n in names), sheets, columns["canonical_slug"], columns["key"], strict=True
+            SheetVersion(
+                kind, model, tag, slug, name, since, until, sheet, canonical_slug=canonical, key=key, provider_model_id=up
+            )
+            for kind, model, tag, slug, name, since, until, sheet, canonical, key, up in zip(
+                *(columns[n] for n in names),
+                sheets,
+                columns["canonical_slug"],
+                columns["key"],
+                upstream,
+                strict=True,
             )
         ]
         return cls(versions)

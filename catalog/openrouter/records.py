@@ -58,7 +58,11 @@ ENDPOINT_CORE = {
     "supported_parameters",
     "supports_implicit_caching",
     "supports_voice_cloning",
+    "provider_model_id",  # not in the v1 spec: the bundle's endpoints carry it (see catalog.bundle.build)
 }
+# Endpoint facts upstream may leave out (older recordings; OpenRouter's v1 endpoints list has no
+# provider_model_id): absent, the stored value carries forward instead of opening a version.
+ENDPOINT_SOMETIMES = ("supports_implicit_caching", "provider_model_id")
 ENDPOINT_LIVE = {
     "status",
     "uptime_last_5m",
@@ -265,6 +269,11 @@ class EndpointRecord:
     def with_facts(self, facts: dict[str, Any]) -> EndpointRecord:
         return replace(self, facts=facts, absent=frozenset(), content_hash=_hash(facts, self.pricing))
 
+    def hash_without(self, fact: str) -> str:
+        """The content hash this record would have had without ``fact`` (a fact newly recorded: the version
+        stored before it was known hashes so)."""
+        return _hash({**self.facts, fact: None}, self.pricing)
+
 
 @dataclass(frozen=True)
 class ProviderRecord:
@@ -391,6 +400,7 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
         "supported_parameters": _str_list(item, "supported_parameters"),
         "supports_implicit_caching": _bool(item, "supports_implicit_caching"),
         "supports_voice_cloning": _bool(item, "supports_voice_cloning") or None,
+        "provider_model_id": _str(item, "provider_model_id") or None,
     }
     live = {
         "status": _int(item, "status"),
@@ -403,7 +413,7 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
     pricing = _pricing(item)
     unknown = tuple(sorted(set(item) - ENDPOINT_CORE - ENDPOINT_LIVE))
     _names(unknown)
-    absent = frozenset({"supports_implicit_caching"}) if "supports_implicit_caching" not in item else frozenset()
+    absent = frozenset(f for f in ENDPOINT_SOMETIMES if f not in item)
     return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing), absent)
 
 

@@ -442,6 +442,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
         keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
         carried = _carry_forward(con, "endpoint_versions", "endpoint_key", dict(keyed))
         keyed = [(key, carried[key]) for key, _ in keyed]
+        _fill_in(con, "provider_model_id", keyed)
         sheets = {key: rec.pricing for key, rec in keyed}
         opened = v.apply(
             "endpoint_versions",
@@ -488,6 +489,27 @@ def _carry_forward(
         stored = dict(zip(fields, values, strict=True))
         out[key] = rec.with_facts({**rec.facts, **{f: stored[f] for f in rec.absent}})
     return out
+
+
+def _fill_in(con: duckdb.DuckDBPyConnection, fact: str, keyed: list[tuple[str, EndpointRecord]]) -> None:
+    """Write ``fact`` into open endpoint versions stored before it was recorded (NULL there, and otherwise
+    the same content), in place: learning the provider's own model id is not a change of the endpoint, and a
+    history made before the field existed would otherwise open a version for every endpoint at once."""
+    known = {key: rec for key, rec in keyed if rec.facts.get(fact) is not None}
+    if not known:
+        return
+    rows = con.execute(
+        f"SELECT version_id, endpoint_key, content_hash FROM endpoint_versions "
+        f"WHERE valid_to IS NULL AND {fact} IS NULL AND endpoint_key IN (SELECT unnest(?::VARCHAR[]))",
+        [list(known)],
+    ).fetchall()
+    updates = [
+        (known[key].facts[fact], known[key].content_hash, vid)
+        for vid, key, digest in rows
+        if digest == known[key].hash_without(fact)
+    ]
+    if updates:
+        con.executemany(f"UPDATE endpoint_versions SET {fact} = ?, content_hash = ? WHERE version_id = ?", updates)
 
 
 def _insert_overrides(

@@ -219,12 +219,20 @@ def _redact_stored_credentials(con: duckdb.DuckDBPyConnection) -> None:
     scrub(con)
 
 
+def _endpoint_provider_model_id(con: duckdb.DuckDBPyConnection) -> None:
+    # The id the provider's own API knows the model by, for calling it directly (catalog.client.native).
+    # Versions stored before it was recorded keep NULL until a snapshot carrying it fills the open ones in
+    # (catalog.store.ingest: a fact newly known is not a change of the endpoint).
+    con.execute("ALTER TABLE endpoint_versions ADD COLUMN provider_model_id VARCHAR")
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
     ("0002_job_runs_and_raw_retention", _job_runs_and_raw_retention),
     ("0003_catalog_meta", _catalog_meta),
     ("0004_redact_stored_credentials", _redact_stored_credentials),
+    ("0005_endpoint_provider_model_id", _endpoint_provider_model_id),
 ]
 # The tables and sequences each step creates: a file whose schema_migrations lists a step must hold them
 # (the check at open; a test keeps this equal to what the steps really create).
@@ -244,6 +252,7 @@ CREATES: dict[str, tuple[str, ...]] = {
     "0002_job_runs_and_raw_retention": ("job_run_id_seq", "job_runs"),
     "0003_catalog_meta": ("catalog_meta",),
     "0004_redact_stored_credentials": (),  # rewrites stored text, creates nothing
+    "0005_endpoint_provider_model_id": (),  # adds a column
 }
 
 

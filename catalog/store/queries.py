@@ -400,15 +400,16 @@ def changes(
 
 
 def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every price version of every endpoint and model, with its listed strings, for the cost engine."""
+    """Every price version of every endpoint and model, with its listed strings, for the cost engine (and an
+    endpoint's ``provider_model_id``, for the client's direct calls)."""
     return _frame(
         con,
         """
         SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
-               pricing_text, permaslug AS canonical_slug, endpoint_key AS key
+               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, provider_model_id
         FROM endpoint_versions
         UNION ALL
-        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL
+        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL, NULL
         FROM model_versions
         ORDER BY kind, model_id, tag NULLS FIRST, valid_from
         """,
@@ -454,10 +455,10 @@ def price_versions_opened(con: duckdb.DuckDBPyConnection, after_snapshot: int) -
         con,
         """
         SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
-               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, version_id
+               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, provider_model_id, version_id
         FROM endpoint_versions WHERE first_snapshot > $after
         UNION ALL
-        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL,
+        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL, NULL,
                version_id
         FROM model_versions WHERE first_snapshot > $after
         ORDER BY kind, model_id, tag NULLS FIRST, valid_from
