@@ -27,7 +27,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +39,7 @@ from catalog.client.assemble import Draft, loads
 from catalog.client.failures import error_from
 from catalog.client.generation import CustomModel, Generation, Prices, PriceSource
 from catalog.client.lookups import AsyncLookups, Lookups
+from catalog.client.native import native_access
 from catalog.client.options import ChatOptions
 from catalog.client.request import (
     Identity,
@@ -83,6 +84,7 @@ CLIENT_OPTIONS = (
     "max_event_bytes",
     "max_answer_bytes",
     "transport",
+    "native",
 )
 
 
@@ -104,8 +106,11 @@ class _Base:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        native: Mapping[str, Mapping[str, str]] | bool | None = None,
     ) -> None:
         key = checked_key(api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY"))
+        # The providers called directly for provider:author/model (their keys set): catalog.client.native.
+        self.native = native_access(native)
         self.who = Identity(key, referer, title)
         url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
         if not url.startswith(("http://", "https://")):
@@ -140,7 +145,8 @@ class _Base:
         return redact(text, self._secrets())
 
     def _secrets(self) -> list[str | None]:
-        return [self.who.api_key, *(model.api_key for model in self.prices.custom.values())]
+        natives = [access.api_key for access in self.native.values()]
+        return [self.who.api_key, *natives, *(model.api_key for model in self.prices.custom.values())]
 
     def scrub(self, error: GenerationError) -> GenerationError:
         """``error`` with the upstream text it carries redacted, in place: the one edge every error of
@@ -160,13 +166,14 @@ class _Base:
 
     def request(self, prompt: Prompt, model: str, **options: Unpack[ChatOptions]) -> Request:
         """The call ``generate`` would send (see ``catalog.client.request.build_request`` for the options)."""
-        return build_request(self.prices, self.base_url, self.who, prompt, model, **options)
+        return build_request(self.prices, self.base_url, self.who, prompt, model, native=self.native, **options)
 
     # -- what comes back -------------------------------------------------------------------------------------
 
-    def refused(self, response: httpx.Response, raw: bytes, attempt: int) -> float:
+    def refused(self, request: Request, response: httpx.Response, raw: bytes, attempt: int) -> float:
         """An error status before any answer: how long to wait before retrying, or raise it as a typed error."""
-        error = error_from(response.status_code, _json(raw), response.headers)
+        source = request.native.api.provider if request.native else "OpenRouter"
+        error = error_from(response.status_code, _json(raw), response.headers, source)
         if error.status not in RETRY_STATUSES or attempt >= self.max_attempts:
             raise error
         if error.retry_after is not None and error.retry_after > self.backoff_cap * 4:
@@ -244,7 +251,10 @@ class _Base:
         )
 
     def generation(self, request: Request, draft: Draft, started: float, ended: float, streamed: bool) -> Generation:
-        priced = self.prices.price(draft, request.model, now=datetime.now(UTC))
+        native = request.native
+        # A direct answer names the provider's own model id: it is costed as the OpenRouter id at that provider.
+        pinned = native.api.provider if native else None
+        priced = self.prices.price(draft, request.model, now=datetime.now(UTC), provider=pinned)
         cost: Decimal | None = priced["cost"]
         return Generation(
             text="".join(draft.text),
@@ -256,8 +266,8 @@ class _Base:
             billed_cost=priced["billed"],
             elapsed=ended - started,
             ttft=draft.first_token_at - started if draft.first_token_at is not None else None,
-            provider=draft.provider,
-            model=draft.model or request.model,
+            provider=(native.provider_name or native.api.provider) if native else draft.provider,
+            model=request.model if native else draft.model or request.model,
             id=draft.id,
             reasoning="".join(draft.reasoning) or None,
             native_finish_reason=draft.native_finish_reason,
@@ -266,8 +276,10 @@ class _Base:
             created=priced["created"],
             streamed=streamed,
             is_byok=priced["byok"],
-            response_schema=response_schema(request.body),
+            response_schema=request.schema if native else response_schema(request.body),
             client=self,
+            via="native" if native else "openrouter",
+            upstream_model=(draft.model or native.upstream_model) if native else None,
         )
 
 
@@ -316,9 +328,9 @@ class Client(_Base, Lookups):
                 with self._open(request) as response:  # leaving it closes the connection, whatever ended the read
                     if response.status_code >= 400:
                         head = _head(response.iter_bytes(), ERROR_BODY_BYTES)
-                        time.sleep(self.refused(response, head, attempt))
+                        time.sleep(self.refused(request, response, head, attempt))
                         continue
-                    draft = Draft()
+                    draft = request.draft()
                     streamed = _is_stream(response)
                     try:
                         if streamed:
@@ -383,9 +395,9 @@ class AsyncClient(_Base, AsyncLookups):
                 async with self._open(request) as response:
                     if response.status_code >= 400:
                         head = await _ahead(response.aiter_bytes(), ERROR_BODY_BYTES)
-                        await asyncio.sleep(self.refused(response, head, attempt))
+                        await asyncio.sleep(self.refused(request, response, head, attempt))
                         continue
-                    draft = Draft()
+                    draft = request.draft()
                     streamed = _is_stream(response)
                     try:
                         if streamed:

@@ -51,7 +51,7 @@ def retry_after(headers: httpx.Headers | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def error_from(status: int | None, body: Any, headers: httpx.Headers | None) -> GenerationError:
+def error_from(status: int | None, body: Any, headers: httpx.Headers | None, source: str = "OpenRouter") -> GenerationError:
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = error.get("code")
@@ -62,7 +62,7 @@ def error_from(status: int | None, body: Any, headers: httpx.Headers | None) -> 
     detail = f" ({raw})" if isinstance(raw, str) and raw and raw not in message else ""
     kind = _KINDS.get(status or 0, UpstreamError if (status or 0) >= 500 else GenerationError)
     return kind(
-        f"OpenRouter answered {status}: {message}{detail}",
+        f"{source} answered {status}: {message}{detail}",
         status=status,
         code=code,
         metadata=metadata,

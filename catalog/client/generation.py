@@ -73,6 +73,8 @@ class Generation:
     created: datetime | None = None
     streamed: bool = False
     is_byok: bool = False  # billed_cost is then the provider's charge (OpenRouter bills 0 for BYOK calls)
+    via: str = "openrouter"  # or "native": the provider's own API was called directly (catalog.client.native)
+    upstream_model: str | None = None  # a direct call: the model id the provider's API knows
     # The JSON Schema the call asked the reply to match (its response_format), for ``parsed``.
     response_schema: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -123,6 +125,11 @@ class Generation:
         return client
 
     def _billed_id(self) -> str:
+        if self.via == "native":
+            raise InputError(
+                f"this call went to {self.provider} directly, not through OpenRouter: OpenRouter holds no billed "
+                "record of it (the provider's own console does)"
+            )
         if not self.id:
             raise InputError("the answer carried no generation id, so its billed record cannot be looked up")
         return self.id
@@ -152,6 +159,8 @@ class Generation:
             "ttft_s": round(self.ttft, 6) if self.ttft is not None else None,
             "created": self.created.isoformat().replace("+00:00", "Z") if self.created else None,
             "streamed": self.streamed,
+            "via": self.via,
+            "upstream_model": self.upstream_model,
         }
 
 
@@ -232,8 +241,9 @@ class Prices:
             raise InputError(f"route='cheapest': no endpoint of {model} to route to: {_why_none(ranking)}")
         return ranking
 
-    def price(self, draft: Draft, model: str, *, now: datetime) -> dict[str, Any]:
-        """The usage of ``draft`` and its cost: counts, cost, status, reason, source, billed, time."""
+    def price(self, draft: Draft, model: str, *, now: datetime, provider: str | None = None) -> dict[str, Any]:
+        """The usage of ``draft`` and its cost: counts, cost, status, reason, source, billed, time.
+        ``provider``: a direct call's provider, whose endpoint prices ``model`` whatever the answer names."""
         out: dict[str, Any] = {"usage": {}, "cost": None, "status": "no_usage", "reason": None, "source": None}
         out["billed"], out["created"], out["byok"] = None, _created(draft.created), False
         if draft.usage_body is None:
@@ -260,8 +270,8 @@ class Prices:
         priced_row = {
             **{k: row[k] for k in COUNT_COLUMNS if row.get(k) is not None},
             **{k: row[k] for k in ROW_FLAGS if k in row},  # an unreadable count prices as invalid, never as 0
-            "model": model if custom else (row.get("model") or model),
-            "provider": None if custom else (row.get("provider") or draft.provider),
+            "model": model if custom or provider else (row.get("model") or model),
+            "provider": None if custom else (provider or row.get("provider") or draft.provider),
             "timestamp": out["created"] or now,
         }
         if not custom and table.resolve_model(str(priced_row["model"])) is None and table.resolve_model(model):

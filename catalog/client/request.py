@@ -13,11 +13,16 @@ which pins the cheapest endpoint that can serve it and carries the constraints a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from catalog.client.assemble import Draft
 from catalog.client.generation import Prices
 from catalog.client.ids import ModelRef
+from catalog.client.native import NativeAccess, NativeCall, native_body, native_target, provider_of, upstream_model
+from catalog.client.native_shapes import AnthropicDraft, GeminiDraft
 from catalog.client.options import check_messages, check_options
 from catalog.client.workload import ranking_query
 from catalog.errors import AuthError, InputError
@@ -36,6 +41,13 @@ class Request:
     model: str  # the id costs are looked up by
     stream: bool
     ranking: Any = field(default=None, repr=False)  # route="cheapest": the catalog's Ranking the routing came from
+    native: NativeCall | None = None  # a direct call to the provider's own API (catalog.client.native)
+    schema: dict[str, Any] | None = field(default=None, repr=False)  # a direct call's response_format schema
+
+    def draft(self) -> Draft:
+        """An empty draft that reads this call's answers: OpenRouter's shapes, or the provider's own."""
+        shape = self.native.api.shape if self.native else None
+        return AnthropicDraft() if shape == "anthropic" else GeminiDraft() if shape == "gemini" else Draft()
 
 
 @dataclass(frozen=True)
@@ -79,9 +91,13 @@ def build_request(
     models: list[str] | None = None,
     route: str | None = None,
     extra_body: dict[str, Any] | None = None,
+    native: Mapping[str, NativeAccess] | None = None,
+    native_api: str | None = None,
     **options: Any,
 ) -> Request:
     params = check_options({"provider": provider, **options})  # unknown names and bad values refused here
+    if native_api not in (None, "chat", "responses"):
+        raise InputError(f"native_api={native_api!r}: use 'chat' (chat completions) or 'responses' (OpenAI's Responses API)")
     provider = params.pop("provider", None)
     if extra_body is not None and not isinstance(extra_body, dict):
         raise InputError(f"extra_body={extra_body!r} must be an object of body fields")
@@ -91,6 +107,22 @@ def build_request(
     check_messages(messages)
     custom = prices.custom.get(model)
     ref = ModelRef(model) if custom else ModelRef.parse(model)
+    access = (native or {}).get(provider_of(ref.provider)) if ref.provider and not custom else None
+    if access is not None:
+        direct = {"models": models, "route": route, "provider": provider, **params}
+        refused = sorted(k for k, v in direct.items() if v is not None and k in _OPENROUTER_ONLY)
+        if refused:
+            raise InputError(
+                f"{', '.join(refused)}: OpenRouter's routing, not taken by {access.api.provider}'s own API (called "
+                f"directly because {access.api.key_env} is set); drop it, or send the call through OpenRouter "
+                "with Client(native=False)"
+            )
+        return _native_request(prices, access, ref, messages, params, stream, native_api, extra_body)
+    if native_api == "responses":
+        raise InputError(
+            f"native_api='responses' is for a direct call (openai:author/model with OPENAI_API_KEY set); {model} "
+            "goes through OpenRouter's chat completions"
+        )
     body: dict[str, Any] = {"model": (custom.upstream_model or model) if custom else ref.model, "messages": messages}
     if models:
         if custom:
@@ -131,6 +163,37 @@ def build_request(
         headers["X-Title"] = who.title
     base = custom.base_url if custom and custom.base_url else base_url
     return Request(join_url(base, "chat/completions"), headers, body, model if custom else ref.model, stream, ranking)
+
+
+# Options that only mean something to OpenRouter (routing, its plugins and transforms).
+_OPENROUTER_ONLY = frozenset({"provider", "models", "route", "plugins", "transforms", "session_id"})
+
+
+def _native_request(
+    prices: Prices,
+    access: NativeAccess,
+    ref: ModelRef,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    stream: bool,
+    native_api: str | None,
+    extra_body: dict[str, Any] | None,
+) -> Request:
+    """The call to the provider's own API (``catalog.client.native``), costed as the OpenRouter id at that
+    provider's endpoint."""
+    api = access.api
+    responses = native_api == "responses"
+    if responses and api.shape != "openai":
+        raise InputError(f"native_api='responses' is OpenAI's Responses API; {api.provider} has its own: drop it")
+    params = {k: v for k, v in params.items() if k != "usage"}  # a direct answer always carries its usage
+    upstream, name = upstream_model(prices.table(), ref.model, api.provider, datetime.now(UTC))
+    call = NativeCall(api, upstream, name, responses)
+    body = native_body(call, messages, params, stream=stream)
+    if extra_body:
+        body.update(extra_body)  # as on OpenRouter: last and unchecked
+    url, headers = native_target(access, upstream, stream=stream, responses=responses)
+    schema = response_schema({"response_format": params.get("response_format")})
+    return Request(url, headers, body, ref.model, stream, native=call, schema=schema)
 
 
 def _messages(prompt: Prompt, sys_msg: str | None) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ same fetcher code points at ``https://openrouter.ai/api/v1`` for real users. Mod
 - ``chat``: ``POST /chat/completions``: echo models (exact usage and cost at ``ECHO_PRICING``) and replays
   of the bundled chat recordings; ``stream``: how those bodies are written (split writes, pacing, cuts);
   ``echo_models``: the echo models' catalog entries (``FakeOpenRouter(..., echo_models=True)``);
+- ``native``: providers' own APIs (OpenAI chat and Responses, Anthropic Messages, Gemini, OpenAI-compatible)
+  answering echoes in each native shape, for the client's direct calls (``native_base_urls``);
 - ``embeddings``: ``POST /embeddings``: deterministic echo embeddings with exact usage and cost;
 - ``account``: ``GET /key``, ``/credits``, ``/generation``, ``/activity`` from the generation records of the calls
   the fake answered (``FakeOpenRouter(..., account=FakeAccount(...))`` sets the limit, credits, management keys);
@@ -27,6 +29,7 @@ from catalog.fake.chat import ECHO_PRICING, ECHO_PROVIDER, ChatRecordingSource, 
 from catalog.fake.echo_models import ECHO_MODELS
 from catalog.fake.faults import DRIFT_KINDS, Faults
 from catalog.fake.inject import LoggedRequest, RequestLog
+from catalog.fake.native import native_base_urls
 from catalog.fake.runner import DEFAULT_PORT, base_url, run, serve_in_thread
 from catalog.fake.server import FakeOpenRouter
 from catalog.fake.source import (
@@ -65,6 +68,7 @@ __all__ = [
     "SnapshotSource",
     "base_url",
     "memory_day",
+    "native_base_urls",
     "resolve_day",
     "run",
     "serve_in_thread",

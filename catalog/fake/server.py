@@ -10,6 +10,8 @@ Routes (the same paths as ``https://openrouter.ai/api/v1``)::
     POST /api/v1/embeddings                    echo/<anything> embeddings (catalog.fake.embeddings)
     GET  /api/v1/key, /credits, /activity      the account, from the calls answered (catalog.fake.account)
     GET  /api/v1/generation?id=                the record of a call the fake answered (404 unknown id)
+    POST /_native/{provider}/...               providers' own APIs: echo answers in each native shape
+                                               (catalog.fake.native; for the client's direct calls)
     GET  /_fake/state                          {"day", "kind", "faults", "requests", "statuses"}
     POST /_fake/day     {"day": "2026-07-18"}  serve another day (404 if unknown)
     POST /_fake/faults  {...Faults...}         replace the faults (400 if invalid)
@@ -41,6 +43,7 @@ from catalog.fake.echo_models import with_echo_models
 from catalog.fake.embeddings import EmbeddingsRoute
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
+from catalog.fake.native import NATIVE_PREFIX, NativeRoutes
 from catalog.fake.responses import error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
@@ -87,6 +90,8 @@ class FakeOpenRouter:
             recordings=recordings,
             generations=self.account.generations,
         )
+        # providers' own APIs, for the client's direct calls (catalog.fake.native)
+        self.native = NativeRoutes(faults=lambda: self._faults.faults, pause=lambda s: pause(s, self._released))
         self._app = self._build_app()
 
     @property
@@ -157,6 +162,7 @@ class FakeOpenRouter:
             Route(API_PREFIX + "/models/{model_path:path}", self._endpoints, methods=["GET"]),
             Route(API_PREFIX + "/chat/completions", self.chat.handle, methods=["POST"]),
             *self._account_routes(),
+            Route(NATIVE_PREFIX + "/{provider}/{path:path}", self.native.handle, methods=["POST"]),
             Route("/_fake/state", self._control_state, methods=["GET"]),
             Route("/_fake/day", self._control_day, methods=["POST"]),
             Route("/_fake/faults", self._control_faults, methods=["POST"]),
