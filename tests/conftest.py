@@ -19,6 +19,7 @@ from hypothesis import settings
 from site_helpers import Built, Hostile, hostile_day, read_pages, sync_from_fake
 
 from catalog.bundle import Bundle
+from catalog.client.native import NATIVE_APIS
 from catalog.library import Catalog
 from catalog.replay import replay
 from catalog.store.db import connect
@@ -63,6 +64,9 @@ def isolated_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CATALOG_DB", str(db))
     for name in ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "CATALOG_CONCURRENCY", "CATALOG_MAX_ATTEMPTS"):
         monkeypatch.delenv(name, raising=False)
+    for api in NATIVE_APIS.values():  # a provider's key would send provider:author/model calls to it directly
+        monkeypatch.delenv(api.key_env, raising=False)
+        monkeypatch.delenv(api.url_env, raising=False)
     return db
 
 

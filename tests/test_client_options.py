@@ -58,6 +58,8 @@ TOOL = {
 # One case per option (or group of options), as a caller writes it.
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "plain": ("openai/gpt-4o-mini", {}),
+    # a direct call's choice of OpenAI API; through OpenRouter (no key set here) it changes nothing in the body
+    "native-api": ("openai:openai/gpt-4o-mini", {"native_api": "chat"}),
     "sampling": (
         "openai/gpt-4o-mini",
         {
@@ -164,7 +166,7 @@ def test_every_body_the_client_builds_matches_the_spec(
         assert _off_spec_fields(body) == [], case
     # What was asked is what is sent (the client adds, never rewrites, a caller's field).
     for name, value in options.items():
-        if name in ("sys_msg", "stream", "extra_body", "provider", "models"):
+        if name in ("sys_msg", "stream", "extra_body", "provider", "models", "native_api"):
             continue
         assert body[name] == value, name
 

@@ -170,9 +170,9 @@ class _Base:
 
     # -- what comes back -------------------------------------------------------------------------------------
 
-    def refused(self, request: Request, response: httpx.Response, raw: bytes, attempt: int) -> float:
-        """An error status before any answer: how long to wait before retrying, or raise it as a typed error."""
-        source = request.native.api.provider if request.native else "OpenRouter"
+    def refused(self, response: httpx.Response, raw: bytes, attempt: int, source: str = "OpenRouter") -> float:
+        """An error status before any answer: how long to wait before retrying, or raise it as a typed error
+        (``source``: who answered, for its message)."""
         error = error_from(response.status_code, _json(raw), response.headers, source)
         if error.status not in RETRY_STATUSES or attempt >= self.max_attempts:
             raise error
@@ -328,7 +328,7 @@ class Client(_Base, Lookups):
                 with self._open(request) as response:  # leaving it closes the connection, whatever ended the read
                     if response.status_code >= 400:
                         head = _head(response.iter_bytes(), ERROR_BODY_BYTES)
-                        time.sleep(self.refused(request, response, head, attempt))
+                        time.sleep(self.refused(response, head, attempt, _source(request)))
                         continue
                     draft = request.draft()
                     streamed = _is_stream(response)
@@ -395,7 +395,7 @@ class AsyncClient(_Base, AsyncLookups):
                 async with self._open(request) as response:
                     if response.status_code >= 400:
                         head = await _ahead(response.aiter_bytes(), ERROR_BODY_BYTES)
-                        await asyncio.sleep(self.refused(request, response, head, attempt))
+                        await asyncio.sleep(self.refused(response, head, attempt, _source(request)))
                         continue
                     draft = request.draft()
                     streamed = _is_stream(response)
@@ -445,6 +445,10 @@ class _Limit(Exception):
         self.limit = limit
         self.bound = bound
         self.seen = seen
+
+
+def _source(request: Request) -> str:
+    return request.native.api.provider if request.native else "OpenRouter"
 
 
 def _is_stream(response: httpx.Response) -> bool:

@@ -51,7 +51,9 @@ def retry_after(headers: httpx.Headers | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def error_from(status: int | None, body: Any, headers: httpx.Headers | None, source: str = "OpenRouter") -> GenerationError:
+def error_from(
+    status: int | None, body: Any, headers: httpx.Headers | None, source: str = "OpenRouter"
+) -> GenerationError:
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     code = error.get("code")

@@ -59,9 +59,16 @@ class NativeApi:
 NATIVE_APIS: dict[str, NativeApi] = {
     api.provider: api
     for api in (
-        NativeApi("openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", "chat/completions"),
         NativeApi(
-            "anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "v1/messages"
+            "openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", "chat/completions"
+        ),
+        NativeApi(
+            "anthropic",
+            "anthropic",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_BASE_URL",
+            "https://api.anthropic.com",
+            "v1/messages",
         ),
         NativeApi(
             "google-ai-studio",
@@ -71,9 +78,16 @@ NATIVE_APIS: dict[str, NativeApi] = {
             "https://generativelanguage.googleapis.com",
             "v1beta/models/{model}:generateContent",
         ),
-        NativeApi("groq", "openai", "GROQ_API_KEY", "GROQ_BASE_URL", "https://api.groq.com", "openai/v1/chat/completions"),
         NativeApi(
-            "cerebras", "openai", "CEREBRAS_API_KEY", "CEREBRAS_BASE_URL", "https://api.cerebras.ai", "v1/chat/completions"
+            "groq", "openai", "GROQ_API_KEY", "GROQ_BASE_URL", "https://api.groq.com", "openai/v1/chat/completions"
+        ),
+        NativeApi(
+            "cerebras",
+            "openai",
+            "CEREBRAS_API_KEY",
+            "CEREBRAS_BASE_URL",
+            "https://api.cerebras.ai",
+            "v1/chat/completions",
         ),
         NativeApi("xai", "openai", "XAI_API_KEY", "XAI_BASE_URL", "https://api.x.ai", "v1/chat/completions"),
     )
@@ -110,7 +124,9 @@ def native_access(given: Mapping[str, Mapping[str, str]] | bool | None) -> dict[
     overrides = given if isinstance(given, Mapping) else {}
     unknown = sorted(set(overrides) - set(NATIVE_APIS))
     if unknown:
-        raise InputError(f"native={{{unknown[0]!r}: ...}}: not a provider called directly; known: {', '.join(NATIVE_APIS)}")
+        raise InputError(
+            f"native={{{unknown[0]!r}: ...}}: not a provider called directly; known: {', '.join(NATIVE_APIS)}"
+        )
     out: dict[str, NativeAccess] = {}
     for slug, api in NATIVE_APIS.items():
         own = overrides.get(slug) or {}
@@ -168,9 +184,7 @@ class NativeCall:
     responses: bool = False  # the OpenAI Responses API rather than chat completions
 
 
-def native_target(
-    access: NativeAccess, upstream: str, *, stream: bool, responses: bool
-) -> tuple[str, dict[str, str]]:
+def native_target(access: NativeAccess, upstream: str, *, stream: bool, responses: bool) -> tuple[str, dict[str, str]]:
     """The URL and headers (the key among them) of one direct call."""
     api = access.api
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}

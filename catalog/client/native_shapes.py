@@ -124,7 +124,9 @@ def _schema_of(response_format: Any) -> dict[str, Any] | None:
 # -- request bodies ---------------------------------------------------------------------------------------------
 
 
-def openai_body(call: NativeCall, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+def openai_body(
+    call: NativeCall, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool
+) -> dict[str, Any]:
     params = dict(params)
     effort, budget = _reasoning(call, params)
     _refuse(call, ["reasoning.max_tokens"] if budget is not None else [])
@@ -304,7 +306,8 @@ class AnthropicDraft(Draft):
             elif delta.get("type") == "thinking_delta":
                 self._reason(delta.get("thinking") or "")
             elif delta.get("type") == "input_json_delta":
-                call = self.tools.get(event.get("index"))  # type: ignore[arg-type]
+                index = event.get("index")
+                call = self.tools.get(index) if isinstance(index, int) else None
                 if call is not None:
                     piece = str(delta.get("partial_json") or "")
                     self.size += len(piece.encode())
@@ -371,7 +374,9 @@ class GeminiDraft(Draft):
                     self._content(part["text"])
                 elif isinstance(part.get("functionCall"), dict):
                     call = part["functionCall"]
-                    self.tools[len(self.tools)] = ToolCall(call.get("id"), call.get("name") or "", _json_text(call.get("args") or {}))
+                    self.tools[len(self.tools)] = ToolCall(
+                        call.get("id"), call.get("name") or "", _json_text(call.get("args") or {})
+                    )
             reason = candidate.get("finishReason")
             if reason:
                 self.native_finish_reason = str(reason)

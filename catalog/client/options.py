@@ -135,6 +135,8 @@ class ChatOptions(Sampling, Routing, total=False):
     session_id: str
     cache_control: dict[str, Any]
     extra_body: dict[str, Any]
+    # A direct call to OpenAI (or an OpenAI-compatible provider): "chat" completions or the "responses" API.
+    native_api: Literal["chat", "responses"]
 
 
 def json_schema(
@@ -341,7 +343,7 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "cache_control": _cache_control,
 }
 # Taken by build_request itself (they shape more than one field), checked there.
-HANDLED = ("sys_msg", "stream", "models", "route", "extra_body")
+HANDLED = ("sys_msg", "stream", "models", "route", "extra_body", "native_api")
 KNOWN = tuple(sorted((*CHECKS, *HANDLED)))
 
 

@@ -97,7 +97,9 @@ def build_request(
 ) -> Request:
     params = check_options({"provider": provider, **options})  # unknown names and bad values refused here
     if native_api not in (None, "chat", "responses"):
-        raise InputError(f"native_api={native_api!r}: use 'chat' (chat completions) or 'responses' (OpenAI's Responses API)")
+        raise InputError(
+            f"native_api={native_api!r}: use 'chat' (chat completions) or 'responses' (OpenAI's Responses API)"
+        )
     provider = params.pop("provider", None)
     if extra_body is not None and not isinstance(extra_body, dict):
         raise InputError(f"extra_body={extra_body!r} must be an object of body fields")
@@ -108,21 +110,9 @@ def build_request(
     custom = prices.custom.get(model)
     ref = ModelRef(model) if custom else ModelRef.parse(model)
     access = (native or {}).get(provider_of(ref.provider)) if ref.provider and not custom else None
-    if access is not None:
-        direct = {"models": models, "route": route, "provider": provider, **params}
-        refused = sorted(k for k, v in direct.items() if v is not None and k in _OPENROUTER_ONLY)
-        if refused:
-            raise InputError(
-                f"{', '.join(refused)}: OpenRouter's routing, not taken by {access.api.provider}'s own API (called "
-                f"directly because {access.api.key_env} is set); drop it, or send the call through OpenRouter "
-                "with Client(native=False)"
-            )
-        return _native_request(prices, access, ref, messages, params, stream, native_api, extra_body)
-    if native_api == "responses":
-        raise InputError(
-            f"native_api='responses' is for a direct call (openai:author/model with OPENAI_API_KEY set); {model} "
-            "goes through OpenRouter's chat completions"
-        )
+    if access is not None or native_api == "responses":
+        asked = {"models": models, "route": route, "provider": provider}
+        return _native_request(prices, access, ref, messages, params, asked, stream, native_api, extra_body)
     body: dict[str, Any] = {"model": (custom.upstream_model or model) if custom else ref.model, "messages": messages}
     if models:
         if custom:
@@ -171,17 +161,30 @@ _OPENROUTER_ONLY = frozenset({"provider", "models", "route", "plugins", "transfo
 
 def _native_request(
     prices: Prices,
-    access: NativeAccess,
+    access: NativeAccess | None,
     ref: ModelRef,
     messages: list[dict[str, Any]],
     params: dict[str, Any],
+    routing: dict[str, Any],
     stream: bool,
     native_api: str | None,
     extra_body: dict[str, Any] | None,
 ) -> Request:
     """The call to the provider's own API (``catalog.client.native``), costed as the OpenRouter id at that
     provider's endpoint."""
+    if access is None:
+        raise InputError(
+            f"native_api='responses' is for a direct call (openai:author/model with OPENAI_API_KEY set); "
+            f"{ref.provider + ':' if ref.provider else ''}{ref.model} goes through OpenRouter's chat completions"
+        )
     api = access.api
+    given = {**routing, **params}
+    refused = sorted(k for k, v in given.items() if v is not None and k in _OPENROUTER_ONLY)
+    if refused:
+        raise InputError(
+            f"{', '.join(refused)}: OpenRouter's routing, not taken by {api.provider}'s own API (called directly "
+            f"because {api.key_env} is set); drop it, or send the call through OpenRouter with Client(native=False)"
+        )
     responses = native_api == "responses"
     if responses and api.shape != "openai":
         raise InputError(f"native_api='responses' is OpenAI's Responses API; {api.provider} has its own: drop it")

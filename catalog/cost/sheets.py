@@ -724,10 +724,22 @@ class PriceTable:
         names = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to")
         columns = {name: frame[name].to_list() for name in (*names, "canonical_slug", "key")}
         # A frame from before the column existed (a peer's schema in a benchmark) has no upstream ids.
-        upstream = frame["provider_model_id"].to_list() if "provider_model_id" in frame.columns else [None] * len(sheets)
+        upstream = (
+            frame["provider_model_id"].to_list() if "provider_model_id" in frame.columns else [None] * len(sheets)
+        )
         versions = [
             SheetVersion(
-                kind, model, tag, slug, name, since, until, sheet, canonical_slug=canonical, key=key, provider_model_id=up
+                kind,
+                model,
+                tag,
+                slug,
+                name,
+                since,
+                until,
+                sheet,
+                canonical_slug=canonical,
+                key=key,
+                provider_model_id=up,
             )
             for kind, model, tag, slug, name, since, until, sheet, canonical, key, up in zip(
                 *(columns[n] for n in names),

@@ -27,9 +27,9 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,7 +87,14 @@ class Echo:
 
 
 class BadNative(ValueError):
-    pass
+    """A request that API would refuse with 400; the message says why."""
+
+
+class _Writer(Protocol):
+    """One API's answer to an echo: a whole body, or its stream's events."""
+
+    def whole(self) -> dict[str, Any]: ...
+    def events(self) -> list[bytes]: ...
 
 
 class NativeRoutes:
@@ -110,10 +117,17 @@ class NativeRoutes:
             return _error(path, 400, "request body must be a JSON object")
         headers = request.headers
         if path.endswith(("chat/completions", "responses")):
-            kind, keyed = ("responses" if path.endswith("responses") else "chat"), headers.get("authorization", "").startswith("Bearer ")
+            kind, keyed = (
+                ("responses" if path.endswith("responses") else "chat"),
+                headers.get("authorization", "").startswith("Bearer "),
+            )
             model = body.get("model")
         elif path.endswith("messages"):
-            kind, keyed, model = "anthropic", bool(headers.get("x-api-key")) and bool(headers.get("anthropic-version")), body.get("model")
+            kind, keyed, model = (
+                "anthropic",
+                bool(headers.get("x-api-key")) and bool(headers.get("anthropic-version")),
+                body.get("model"),
+            )
         elif ":generateContent" in path or ":streamGenerateContent" in path:
             kind, keyed = "gemini", bool(headers.get("x-goog-api-key"))
             model = path.split("models/", 1)[-1].split(":", 1)[0]
@@ -127,11 +141,8 @@ class NativeRoutes:
         except BadNative as exc:
             return _error(path, 400, str(exc))
         faults: Faults = self.faults()
-        if kind == "gemini":
-            stream = ":streamGenerateContent" in path
-        else:
-            stream = body.get("stream") is True
-        writer = {"chat": _Chat, "responses": _Responses, "anthropic": _Anthropic, "gemini": _Gemini}[kind](echo, body)
+        stream = ":streamGenerateContent" in path if kind == "gemini" else body.get("stream") is True
+        writer = _WRITERS[kind](echo, body)
         if not stream:
             data = encode(writer.whole())
             return ChatBody(
@@ -394,7 +405,10 @@ class _Anthropic:
         delta = {"stop_reason": self._stop(), "stop_sequence": None}
         out += [
             _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-            _sse({"type": "message_delta", "delta": delta, "usage": {"output_tokens": e.completion_tokens}}, "message_delta"),
+            _sse(
+                {"type": "message_delta", "delta": delta, "usage": {"output_tokens": e.completion_tokens}},
+                "message_delta",
+            ),
             _sse({"type": "message_stop"}, "message_stop"),
         ]
         return out
@@ -424,7 +438,12 @@ class _Gemini:
         if finish:
             candidate["finishReason"] = finish
         e = self.echo
-        return {"candidates": [candidate], "usageMetadata": self._usage(completion), "modelVersion": e.model, "responseId": e.id}
+        return {
+            "candidates": [candidate],
+            "usageMetadata": self._usage(completion),
+            "modelVersion": e.model,
+            "responseId": e.id,
+        }
 
     def _finish(self) -> str:
         return "MAX_TOKENS" if self.echo.cut else "STOP"
@@ -437,3 +456,11 @@ class _Gemini:
         pieces = list(e.tokens) or [""]
         out = [_sse(self._response(t, None, None), end=b"\r\n") for t in pieces[:-1]]
         return [*out, _sse(self._response(pieces[-1], self._finish(), e.completion_tokens), end=b"\r\n")]
+
+
+_WRITERS: dict[str, Callable[[Echo, dict[str, Any]], _Writer]] = {
+    "chat": _Chat,
+    "responses": _Responses,
+    "anthropic": _Anthropic,
+    "gemini": _Gemini,
+}
