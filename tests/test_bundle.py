@@ -779,6 +779,7 @@ def test_endpoints_match_the_source_line(bundle: Bundle, source: Path) -> None:
     for endpoint, record in zip(endpoints, row["endpoints"], strict=True):
         recorded = {k: v for k, v in record["pricing"].items() if k != "display_pricing"}
         assert endpoint["pricing"] == recorded
+        assert endpoint["provider_model_id"] == record["provider_model_id"]  # the provider's own id, kept
         heuristics = record.get("status_heuristics")
         if heuristics and heuristics["success"] + heuristics["derankableError"]:
             share = heuristics["success"] / (heuristics["success"] + heuristics["derankableError"])
