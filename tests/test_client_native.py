@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_cli
 
 from catalog.bundle import Bundle
 from catalog.client import AsyncClient, Client, Generation
@@ -341,3 +342,26 @@ def test_the_override_table_covers_only_models_the_bundled_endpoints_lack(bundle
     assert not set(UPSTREAM_IDS) & recorded
     listed = {m["id"] for info in bundle.snapshots() for m in bundle.load(info.id).models}
     assert {model for _, model in UPSTREAM_IDS} <= listed  # each is a model the catalog did list
+
+
+# --- the offline demo ------------------------------------------------------------------------------------------
+
+
+def test_catalog_gen_fake_calls_the_fakes_echo_of_the_providers_own_api(bundle: Bundle) -> None:
+    # A real key in the environment must not matter: --fake points every provider at the in-process fake.
+    ran = run_cli(
+        "gen", "Name two colours", "-m", "anthropic:anthropic/claude-haiku-4.5", "--fake", "--stream", "--json",
+        env={"ANTHROPIC_API_KEY": "sk-ant-real-looking-key", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout)
+    newest = bundle.load(bundle.snapshots("full")[-1].id)
+    endpoint = next(e for e in newest.endpoints["anthropic/claude-haiku-4.5"]["endpoints"] if e["tag"] == "anthropic")
+    n = len(tokens("Name two colours"))
+    expected = n * Decimal(endpoint["pricing"]["prompt"]) + n * Decimal(endpoint["pricing"]["completion"])
+    assert (out["via"], out["upstream_model"], out["text"]) == (
+        "native",
+        endpoint["provider_model_id"],
+        "Name two colours",
+    )
+    assert Decimal(out["cost"]) == expected and out["billed_cost"] is None

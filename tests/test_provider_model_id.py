@@ -37,7 +37,7 @@ def recorded() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     return model, endpoints, list(state.providers or [])
 
 
-def _store(con: duckdb.DuckDBPyConnection, day: str, recorded: Any, upstream: str | None | type[KeyError]) -> int:
+def _store(con: duckdb.DuckDBPyConnection, day: str, recorded: Any, upstream: str | type[KeyError] | None) -> int:
     """Store one day with the anthropic endpoint's provider_model_id set to ``upstream`` (``KeyError``:
     the field left out, as OpenRouter's v1 endpoints list leaves it); return the versions opened."""
     model, endpoints, providers = recorded
@@ -117,7 +117,8 @@ def test_a_version_stored_before_the_field_existed_is_filled_in_not_reopened(tmp
 def test_step_0005_adds_the_column_to_a_history_made_before_it() -> None:
     con = duckdb.connect()
     con.execute(
-        "CREATE TABLE schema_migrations (step INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        "CREATE TABLE schema_migrations "
+        "(step INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     )
     for step, (name, apply) in enumerate(MIGRATIONS[:4], start=1):
         apply(con)

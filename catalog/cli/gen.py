@@ -2,7 +2,9 @@
 
 The common request options have flags of their own; ``--option KEY=JSON`` sets any other one (checked by the
 client like every option: an unknown name is refused with the known ones). ``--fake`` runs the call offline
-against an in-process fake OpenRouter, costed from a history synced from that fake (see ``offline_history``).
+against an in-process fake OpenRouter, costed from a history synced from that fake (see ``offline_history``);
+``provider:author/model`` there calls the fake's echo of that provider's own API (``catalog.fake.native``) with
+the model id and prices the bundled data records for it.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ SORTS = ("price", "throughput", "latency")
 @click.option(
     "--fake",
     is_flag=True,
-    help="Offline: call an in-process fake OpenRouter (echo/<anything>), costed from a history synced from it "
-    "into a temporary file (--db and --base-url are not used).",
+    help="Offline: call an in-process fake OpenRouter (echo/<anything>, or provider:author/model of a bundled model "
+    "to call the fake's echo of that provider's own API), costed from a history synced from it into a temporary "
+    "file (--db, --base-url and provider keys are not used).",
 )
 @db_option
 @json_option
@@ -137,11 +140,17 @@ def gen_cmd(
     if cheapest:
         options["route"] = "cheapest"
     with ExitStack() as stack:
+        native = None
         if fake:
-            base_url, db = stack.enter_context(offline_history())
+            from catalog.fake import native_base_urls
+
+            base_url, db = stack.enter_context(offline_history(model))
+            native = native_base_urls(base_url)  # every provider's own API at the fake, never the real one
         # Costs come from the history when there is one; without it the call still runs, uncosted.
         prices = stack.enter_context(Catalog.open(db)) if db_path(db).exists() else None
-        client = stack.enter_context(Client(prices=prices, base_url=base_url, referer=referer, title=title))
+        client = stack.enter_context(
+            Client(prices=prices, base_url=base_url, referer=referer, title=title, native=native)
+        )
         printer = None if as_json else _printer()
         try:
             generation = client.generate(prompt, model, on_text=printer, **options)
@@ -163,11 +172,13 @@ def gen_cmd(
 
 
 @contextmanager
-def offline_history() -> Iterator[tuple[str, str]]:
+def offline_history(model: str | None = None) -> Iterator[tuple[str, str]]:
     """An in-process fake OpenRouter listing the echo models, and a temporary history synced from it: yields
     ``(base_url, db)``. The echo's price reaches the client the way a real model's does (``/models`` and
     ``/endpoints`` → the sync → the history → the price in force at the answer's time), so the demo shows the
-    pipeline itself rather than a price registered beside it."""
+    pipeline itself rather than a price registered beside it. A bundled ``model`` (``provider:author/model``)
+    is listed too, with its endpoints as the newest bundled day recorded them (their ``provider_model_id``
+    among them), so a direct call to the fake's echo of that provider is mapped and priced from data."""
     from datetime import UTC, datetime, timedelta
 
     from catalog.cli.common import open_db
@@ -175,8 +186,9 @@ def offline_history() -> Iterator[tuple[str, str]]:
     from catalog.pipeline import sync_once
     from catalog.settings import FetchSettings
 
-    # A full day (providers given) with no recorded models: the echo models and their endpoint are all it lists.
-    day = memory_day(datetime.now(UTC).date().isoformat(), [], {}, [])
+    # A full day (providers given): the echo models and their endpoint, and the model asked for if bundled.
+    models, endpoints = _bundled(model)
+    day = memory_day(datetime.now(UTC).date().isoformat(), models, endpoints, [])
     fake = FakeOpenRouter(MemorySource([day]), echo_models=True)
     with tempfile.TemporaryDirectory(prefix="catalog-gen-") as folder, serve_in_thread(fake) as url:
         db = str(Path(folder) / "offline.duckdb")
@@ -188,6 +200,21 @@ def offline_history() -> Iterator[tuple[str, str]]:
         if summary.status == "failed":
             raise InputError(f"--fake: the sync from the in-process fake failed ({summary.status}); report it")
         yield url, db
+
+
+def _bundled(model: str | None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``model``'s /models entry and endpoints on the newest bundled full day (none for an echo model, or a
+    model the bundle does not hold)."""
+    from catalog.bundle import Bundle
+    from catalog.client import ModelRef
+
+    if model is None or model.strip().startswith("echo/"):
+        return [], {}
+    wanted = ModelRef.parse(model).model
+    bundle = Bundle()
+    state = bundle.load(bundle.snapshots("full")[-1].id)
+    entries = [m for m in state.models if m.get("id") == wanted]
+    return entries, ({wanted: state.endpoints[wanted]} if entries and wanted in state.endpoints else {})
 
 
 def _parsed_options(raw: tuple[str, ...]) -> dict[str, Any]:
@@ -287,7 +314,8 @@ def _summary(g: Generation) -> str:
     billed = usd(g.billed_cost) if g.billed_cost is not None else "not reported"
     if g.is_byok:
         billed += " by the provider (BYOK: OpenRouter billed 0)"
-    line = f"{g.model} via {g.provider or '?'}: {tokens}; cost {computed}, billed {billed}"
+    via = f"{g.provider} directly (as {g.upstream_model})" if g.via == "native" else g.provider or "?"
+    line = f"{g.model} via {via}: {tokens}; cost {computed}, billed {billed}"
     if g.cost_difference is not None:
         line += f" (difference {usd(g.cost_difference)})"
     ttft = f", first token {g.ttft * 1000:.0f} ms" if g.ttft is not None else ""
