@@ -141,6 +141,34 @@ def test_a_direct_call_returns_text_usage_and_the_exact_cost_at_the_providers_en
     assert g.to_dict()["via"] == "native" and g.to_dict()["upstream_model"] == upstream
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize(("model", "tag", "api"), CALLS, ids=[f"{c[1]}-{c[2] or 'chat'}" for c in CALLS])
+def test_a_conversations_cached_turns_are_normalised_and_priced_at_the_cache_read_price(
+    client: Client, history: Path, model: str, tag: str, api: str | None, stream: bool
+) -> None:
+    # The fake reports the earlier turns as cached where each API does: inside the prompt (OpenAI, Gemini) or
+    # beside input_tokens (Anthropic); normalised, both read as prompt_tokens with cache_read_tokens inside.
+    options: dict[str, Any] = {"native_api": api} if api else {}
+    first = client.generate(PROMPT, model, stream=stream, **options)
+    turn = [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "And two more"},
+    ]
+    g = client.generate(turn, model, stream=stream, **options)
+    cached = len(tokens(PROMPT)) + len(tokens(first.text))
+    prompt, completion = cached + len(tokens("And two more")), len(tokens("And two more"))
+    assert (g.usage["prompt_tokens"], g.usage["cache_read_tokens"], g.usage["completion_tokens"]) == (
+        prompt,
+        cached,
+        completion,
+    )
+    _, price = _stored(history, model.split(":", 1)[1], tag)
+    assert "input_cache_read" in price  # each of these endpoints lists a cache read price
+    expected = (prompt - cached) * price["prompt"] + cached * price["input_cache_read"]
+    assert g.cost == expected + completion * price["completion"]
+
+
 def test_the_keys_are_the_providers_own_variables() -> None:
     assert {a.key_env for a in NATIVE_APIS.values()} == {
         "OPENAI_API_KEY",

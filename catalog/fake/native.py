@@ -11,6 +11,9 @@
 them (``Client(native={...})``). Every answer echoes the text of the last user message with the echo's
 tokenizer (``catalog.fake.chat.tokens``): prompt tokens are those of every text the request carries (system
 too), completion tokens those echoed, cut to the request's token limit with the API's own "too long" finish.
+A conversation's earlier turns, once answered, are read from cache as the echo's are (``PrefixMemory``, with no
+cache breakpoints needed), reported where each API reports them: inside the prompt for OpenAI and Gemini,
+beside ``input_tokens`` for Anthropic.
 Each request is logged (:attr:`NativeRoutes.received`: provider, path, model, whether a key came in the
 header that API uses), so a test can check which model id reached the provider. A body without a model, or
 without a user message, is refused with that API's 400.
@@ -34,7 +37,7 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
-from catalog.fake.chat import SSE_HEADERS, tokens
+from catalog.fake.chat import SSE_HEADERS, PrefixMemory, tokens
 from catalog.fake.faults import Faults
 from catalog.fake.responses import JSON, encode, json_response
 from catalog.fake.stream import ChatBody, Pause, each
@@ -76,6 +79,7 @@ class Echo:
     tokens: tuple[str, ...]
     prompt_tokens: int
     cut: bool  # the token limit cut the echo short
+    cached_tokens: int = 0  # of prompt_tokens: a conversation's earlier turns, answered before
 
     @property
     def text(self) -> str:
@@ -104,6 +108,7 @@ class NativeRoutes:
         self.faults = faults
         self.pause = pause
         self.received: list[Received] = []
+        self.memory = PrefixMemory()  # the conversations answered, for cached prompt tokens (as the echo's)
         self._ids = itertools.count(1)
 
     async def handle(self, request: Request) -> Response | ChatBody:
@@ -157,7 +162,8 @@ class NativeRoutes:
     def _echo(self, kind: str, model: Any, body: dict[str, Any]) -> Echo:
         if not isinstance(model, str) or not model:
             raise BadNative("model is required")
-        texts, last_user = _texts(kind, body)
+        messages = _conversation(kind, body)
+        last_user = next((text for role, text in reversed(messages) if role == "user"), None)
         if last_user is None:
             raise BadNative("the request holds no user message to answer")
         limit = _limit(kind, body)
@@ -165,8 +171,11 @@ class NativeRoutes:
         cut = limit is not None and len(echoed) > limit
         if cut:
             echoed = echoed[:limit]
-        prompt = sum(len(tokens(t)) for t in texts)
-        return Echo(f"echo-{next(self._ids)}", model, int(time.time()), tuple(echoed), prompt, cut)
+        prompt = sum(len(tokens(text)) for _, text in messages)
+        cached = self.memory.cached_tokens(messages)
+        self.memory.remember(messages)
+        self.memory.remember([*messages, ("assistant", "".join(echoed))])
+        return Echo(f"echo-{next(self._ids)}", model, int(time.time()), tuple(echoed), prompt, cut, cached)
 
 
 async def _pieces(events: list[bytes]) -> AsyncGenerator[bytes, None]:
@@ -191,35 +200,30 @@ def _part_texts(content: Any) -> list[str]:
     return []
 
 
-def _texts(kind: str, body: dict[str, Any]) -> tuple[list[str], str | None]:
-    """Every text of the request, and the last user message's."""
-    texts: list[str] = []
-    last_user: str | None = None
+def _conversation(kind: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request's messages as ``(role, text)``, system text first, in the same form whatever the shape (a
+    Gemini ``model`` turn is an ``assistant`` one), so the prefix memory reads one conversation the same way
+    through any API."""
+    out: list[tuple[str, str]] = []
     if kind == "gemini":
         system = body.get("systemInstruction") or {}
-        texts += [str(p.get("text") or "") for p in system.get("parts") or [] if isinstance(p, dict)]
+        out += [("system", str(p.get("text") or "")) for p in system.get("parts") or [] if isinstance(p, dict)]
         for content in body.get("contents") or []:
             parts = [str(p.get("text") or "") for p in content.get("parts") or [] if isinstance(p, dict)]
-            texts += parts
-            if content.get("role", "user") == "user":
-                last_user = "\n".join(parts)
-        return texts, last_user
+            out.append(("assistant" if content.get("role") == "model" else "user", "\n".join(parts)))
+        return out
     if kind == "anthropic":
-        texts += _part_texts(body.get("system"))
+        out += [("system", text) for text in _part_texts(body.get("system"))]
     if kind == "responses":
-        texts += _part_texts(body.get("instructions"))
+        out += [("system", text) for text in _part_texts(body.get("instructions"))]
         messages = body.get("input")
         messages = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
     else:
         messages = body.get("messages")
     for message in messages or []:
-        if not isinstance(message, dict):
-            continue
-        parts = _part_texts(message.get("content"))
-        texts += parts
-        if message.get("role") == "user":
-            last_user = "\n".join(parts)
-    return texts, last_user
+        if isinstance(message, dict):
+            out.append((str(message.get("role")), "\n".join(_part_texts(message.get("content")))))
+    return out
 
 
 def _limit(kind: str, body: dict[str, Any]) -> int | None:
@@ -253,7 +257,7 @@ class _Chat:
             "prompt_tokens": e.prompt_tokens,
             "completion_tokens": e.completion_tokens,
             "total_tokens": e.prompt_tokens + e.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": e.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         }
 
@@ -303,7 +307,7 @@ class _Responses:
         }
         usage = {
             "input_tokens": e.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": e.cached_tokens},
             "output_tokens": e.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": e.prompt_tokens + e.completion_tokens,
@@ -361,10 +365,10 @@ class _Anthropic:
 
     def _message(self, content: list[dict[str, Any]], stop: str | None, output_tokens: int) -> dict[str, Any]:
         e = self.echo
-        usage = {
-            "input_tokens": e.prompt_tokens,
+        usage = {  # input_tokens leaves the cache out (Anthropic, "Prompt caching": tracking cache performance)
+            "input_tokens": e.prompt_tokens - e.cached_tokens,
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": e.cached_tokens,
             "output_tokens": output_tokens,
         }
         return {
@@ -431,6 +435,8 @@ class _Gemini:
         }
         if completion is not None:
             usage["candidatesTokenCount"] = completion
+        if e.cached_tokens:  # inside promptTokenCount (Gemini API reference, "UsageMetadata")
+            usage["cachedContentTokenCount"] = e.cached_tokens
         return usage
 
     def _response(self, text: str, finish: str | None, completion: int | None) -> dict[str, Any]:
