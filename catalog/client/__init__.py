@@ -8,6 +8,10 @@ the tokens and the cost of every call.
         g = client.generate("Name two colours", "openai/gpt-4o-mini", stream=True, on_text=print)
         print(g.usage, g.cost, g.billed_cost, g.cost_difference, g.provider, g.ttft)
 
+``provider:author/model`` (``anthropic:anthropic/claude-haiku-4.5``) calls that provider's own API when its
+key is set (``ANTHROPIC_API_KEY`` …; ``catalog.client.native``), with the model id the catalog recorded for
+that endpoint, and otherwise goes through OpenRouter pinned to it; ``Generation.via`` says which.
+
 ``generate`` / ``agenerate`` below do one call with a client built from the environment
 (``OPENROUTER_API_KEY``, ``OPENROUTER_BASE_URL``). The package imports only settings, errors and the cost
 engine: the catalog reaches it as a ``prices`` argument, never as an import.
