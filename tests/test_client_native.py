@@ -245,6 +245,9 @@ def test_with_the_key_in_the_environment_the_call_goes_direct_and_native_false_t
     assert direct.headers["anthropic-version"] == "2023-06-01"
     assert direct.body["model"] == "claude-haiku-4-5-20251001" and direct.body["stream"] is True
     assert through.native is None and through.body["provider"]["only"] == ["anthropic"]
+    refused = r"because ANTHROPIC_API_KEY is set\); drop it, or .*--no-native"
+    with Catalog.open(history) as cat, Client(prices=cat) as client, pytest.raises(InputError, match=refused):
+        client.request(PROMPT, "anthropic:anthropic/claude-haiku-4.5", seed=3)
 
 
 def test_a_provider_without_a_direct_api_always_goes_through_openrouter(
@@ -299,9 +302,12 @@ def test_gemini_takes_sampling_in_generation_config_and_a_schema_as_json(client:
 
 
 def test_an_option_the_providers_api_has_no_equivalent_for_is_refused_naming_it(client: Client) -> None:
-    with pytest.raises(InputError, match=r"plugins: OpenRouter's routing, not taken by anthropic's own API"):
+    with pytest.raises(InputError, match=r"plugins \(OpenRouter's routing\): not taken by anthropic's own API"):
         client.request(PROMPT, "anthropic:anthropic/claude-haiku-4.5", plugins=[{"id": "web"}])
-    with pytest.raises(InputError, match=r"top_k: not taken by openai's own API .*OPENAI_API_KEY"):
+    with pytest.raises(
+        InputError,
+        match=r"top_k: not taken by openai's own API \(called directly because native=\{'openai': \.\.\.\} gives",
+    ):
         client.request(PROMPT, "openai:openai/gpt-4o-mini", top_k=3)
     with pytest.raises(InputError, match=r"seed: not taken by anthropic's own API"):
         client.request(PROMPT, "anthropic:anthropic/claude-haiku-4.5", seed=1)
@@ -393,3 +399,13 @@ def test_catalog_gen_fake_calls_the_fakes_echo_of_the_providers_own_api(bundle: 
         "Name two colours",
     )
     assert Decimal(out["cost"]) == expected and out["billed_cost"] is None
+
+
+def test_catalog_gen_no_native_sends_the_call_through_openrouter() -> None:
+    # The in-process fake OpenRouter answers only echo models, so its refusal shows where the call went.
+    ran = run_cli(
+        "gen", "hi", "-m", "anthropic:anthropic/claude-haiku-4.5", "--fake", "--no-native",
+        env={"ANTHROPIC_API_KEY": "sk-ant-real-looking-key"},
+    )  # fmt: skip
+    assert ran.returncode != 0
+    assert "OpenRouter answered 400: anthropic/claude-haiku-4.5 is not a valid model ID" in ran.stderr

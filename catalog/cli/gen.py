@@ -84,6 +84,12 @@ SORTS = ("price", "throughput", "latency")
     "to call the fake's echo of that provider's own API), costed from a history synced from it into a temporary "
     "file (--db, --base-url and provider keys are not used).",
 )
+@click.option(
+    "--no-native",
+    is_flag=True,
+    help="Send provider:author/model through OpenRouter pinned to that provider even when the provider's own key "
+    "(ANTHROPIC_API_KEY, OPENAI_API_KEY …) is set.",
+)
 @db_option
 @json_option
 def gen_cmd(
@@ -110,6 +116,7 @@ def gen_cmd(
     referer: str | None,
     title: str | None,
     fake: bool,
+    no_native: bool,
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -140,12 +147,13 @@ def gen_cmd(
     if cheapest:
         options["route"] = "cheapest"
     with ExitStack() as stack:
-        native = None
+        native: Any = False if no_native else None
         if fake:
             from catalog.fake import native_base_urls
 
             base_url, db = stack.enter_context(offline_history(model))
-            native = native_base_urls(base_url)  # every provider's own API at the fake, never the real one
+            if not no_native:
+                native = native_base_urls(base_url)  # every provider's own API at the fake, never the real one
         # Costs come from the history when there is one; without it the call still runs, uncosted.
         prices = stack.enter_context(Catalog.open(db)) if db_path(db).exists() else None
         client = stack.enter_context(

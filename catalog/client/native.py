@@ -114,6 +114,7 @@ class NativeAccess:
     api: NativeApi
     api_key: str = field(repr=False)
     base_url: str
+    why: str = ""  # why calls go direct: the variable set, or the client's native= option
 
 
 def native_access(given: Mapping[str, Mapping[str, str]] | bool | None) -> dict[str, NativeAccess]:
@@ -133,12 +134,13 @@ def native_access(given: Mapping[str, Mapping[str, str]] | bool | None) -> dict[
         key = (own.get("api_key") or os.environ.get(api.key_env) or "").strip()
         if not key:
             continue
+        why = f"native={{{slug!r}: ...}} gives a key" if own.get("api_key") else f"{api.key_env} is set"
         if not key.isascii() or any(ord(c) < 33 or ord(c) == 127 for c in key):
-            raise InputError(f"{api.key_env} holds spaces, control or non-ASCII characters: check the key")
+            raise InputError(f"the {slug} key ({why}) holds spaces, control or non-ASCII characters: check it")
         url = (own.get("base_url") or os.environ.get(api.url_env) or api.default_url).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise InputError(f"{api.url_env} {redact(url)!r} must start with http:// or https://")
-        out[slug] = NativeAccess(api, key, url)
+        out[slug] = NativeAccess(api, key, url, why)
     return out
 
 
@@ -170,7 +172,8 @@ def upstream_model(table: PriceTable | None, model: str, provider: str, now: dat
     where = "the catalog records no" if table is not None else "no catalog (prices=Catalog.open()) gives the"
     raise InputError(
         f"{provider}:{model}: {where} {provider} model id for it, so it cannot be called at {provider} directly; "
-        f"check the id (`catalog endpoints {model}`), or send it through OpenRouter with Client(native=False)"
+        f"check the id (`catalog endpoints {model}`), or send it through OpenRouter (Client(native=False); "
+        "catalog gen --no-native)"
     )
 
 
@@ -182,6 +185,14 @@ class NativeCall:
     upstream_model: str
     provider_name: str | None
     responses: bool = False  # the OpenAI Responses API rather than chat completions
+    why: str = ""  # NativeAccess.why, for messages
+
+    def refusal(self, what: str) -> str:
+        """The message refusing ``what`` on this direct call, with the way round it."""
+        return (
+            f"{what}: not taken by {self.api.provider}'s own API (called directly because {self.why}); drop it, or "
+            f"send the call through OpenRouter (Client(native=False); catalog gen --no-native)"
+        )
 
 
 def native_target(access: NativeAccess, upstream: str, *, stream: bool, responses: bool) -> tuple[str, dict[str, str]]:

@@ -78,11 +78,7 @@ GEMINI_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filt
 
 def _refuse(call: NativeCall, names: list[str]) -> None:
     if names:
-        api = call.api
-        raise InputError(
-            f"{', '.join(sorted(names))}: not taken by {api.provider}'s own API (called directly because "
-            f"{api.key_env} is set); drop it, or send the call through OpenRouter with Client(native=False)"
-        )
+        raise InputError(call.refusal(", ".join(sorted(names))))
 
 
 def _reasoning(call: NativeCall, params: dict[str, Any]) -> tuple[str | None, int | None]:

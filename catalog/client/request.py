@@ -178,19 +178,16 @@ def _native_request(
             f"{ref.provider + ':' if ref.provider else ''}{ref.model} goes through OpenRouter's chat completions"
         )
     api = access.api
-    given = {**routing, **params}
-    refused = sorted(k for k, v in given.items() if v is not None and k in _OPENROUTER_ONLY)
-    if refused:
-        raise InputError(
-            f"{', '.join(refused)}: OpenRouter's routing, not taken by {api.provider}'s own API (called directly "
-            f"because {api.key_env} is set); drop it, or send the call through OpenRouter with Client(native=False)"
-        )
     responses = native_api == "responses"
     if responses and api.shape != "openai":
         raise InputError(f"native_api='responses' is OpenAI's Responses API; {api.provider} has its own: drop it")
+    given = {**routing, **params}
+    refused = sorted(k for k, v in given.items() if v is not None and k in _OPENROUTER_ONLY)
     params = {k: v for k, v in params.items() if k != "usage"}  # a direct answer always carries its usage
     upstream, name = upstream_model(prices.table(), ref.model, api.provider, datetime.now(UTC))
-    call = NativeCall(api, upstream, name, responses)
+    call = NativeCall(api, upstream, name, responses, access.why)
+    if refused:
+        raise InputError(call.refusal(f"{', '.join(refused)} (OpenRouter's routing)"))
     body = native_body(call, messages, params, stream=stream)
     if extra_body:
         body.update(extra_body)  # as on OpenRouter: last and unchecked
