@@ -409,3 +409,16 @@ def test_catalog_gen_no_native_sends_the_call_through_openrouter() -> None:
     )  # fmt: skip
     assert ran.returncode != 0
     assert "OpenRouter answered 400: anthropic/claude-haiku-4.5 is not a valid model ID" in ran.stderr
+
+
+@pytest.mark.parametrize(("model", "tag", "api"), CALLS[:4], ids=[f"{c[1]}-{c[2] or 'chat'}" for c in CALLS[:4]])
+def test_a_native_stream_cut_into_7_byte_writes_reads_the_same(
+    client: Client, served: tuple[FakeOpenRouter, str], history: Path, model: str, tag: str, api: str | None
+) -> None:
+    # Lines, event names and Gemini's \r\n event ends split anywhere across reads.
+    served[0].set_faults(Faults(chunk_bytes=7))
+    options: dict[str, Any] = {"native_api": api} if api else {}
+    g = client.generate(PROMPT, model, stream=True, **options)
+    n = len(tokens(PROMPT))
+    assert (g.text, g.usage["prompt_tokens"], g.usage["completion_tokens"]) == (PROMPT, n, n)
+    assert g.cost == _expected(history, model.split(":", 1)[1], tag, n, n)
