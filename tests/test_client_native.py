@@ -24,7 +24,7 @@ from catalog.bundle import Bundle
 from catalog.client import AsyncClient, Client, Generation
 from catalog.client.native import NATIVE_APIS, UPSTREAM_IDS, upstream_model
 from catalog.cost.sheets import PriceTable, SheetVersion
-from catalog.errors import GenerationError, InputError
+from catalog.errors import GenerationError, InputError, StreamError
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, memory_day, native_base_urls, serve_in_thread, tokens
 from catalog.fake.view import ServedDay
 from catalog.library import Catalog
@@ -422,3 +422,18 @@ def test_a_native_stream_cut_into_7_byte_writes_reads_the_same(
     n = len(tokens(PROMPT))
     assert (g.text, g.usage["prompt_tokens"], g.usage["completion_tokens"]) == (PROMPT, n, n)
     assert g.cost == _expected(history, model.split(":", 1)[1], tag, n, n)
+
+
+@pytest.mark.parametrize(("model", "tag", "api"), CALLS[:4], ids=[f"{c[1]}-{c[2] or 'chat'}" for c in CALLS[:4]])
+def test_a_native_stream_cut_before_its_end_raises_with_what_arrived(
+    client: Client, served: tuple[FakeOpenRouter, str], model: str, tag: str, api: str | None
+) -> None:
+    # Cut after the events that carry the first words: no message_stop, [DONE], response.completed or
+    # finishReason arrives, so the answer may be short and must not pass for a whole one.
+    served[0].set_faults(Faults(stream_drop_after=4))
+    options: dict[str, Any] = {"native_api": api} if api else {}
+    with pytest.raises(StreamError) as caught:
+        client.generate(PROMPT, model, stream=True, **options)
+    partial = caught.value.partial
+    assert isinstance(partial, Generation) and partial.via == "native"
+    assert PROMPT.startswith(partial.text) and len(partial.text) < len(PROMPT)

@@ -38,7 +38,8 @@ class Faults:
     Paths are full request paths such as ``/api/v1/models``; model ids are as listed in ``/models``.
 
     The streaming knobs (``chunk_bytes``, ``chunk_delay``, ``echo_tokens_per_second``,
-    ``stream_error_after``, ``stream_drop_after``) shape only the bodies of ``POST /chat/completions``,
+    ``stream_error_after``, ``stream_drop_after``) shape only the bodies of ``POST /chat/completions`` (and
+    ``chunk_bytes``, ``chunk_delay``, ``stream_drop_after`` those of the native routes, ``catalog.fake.native``),
     after the request faults above have let a request through: a client's retry logic meets the 429s and
     5xx before the first byte, and the split writes, pacing, mid-stream errors and cut connections after it.
     """

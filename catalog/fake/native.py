@@ -15,8 +15,9 @@ A conversation's earlier turns, once answered, are read from cache as the echo's
 cache breakpoints needed), reported where each API reports them: inside the prompt for OpenAI and Gemini,
 beside ``input_tokens`` for Anthropic.
 Each request is logged (:attr:`NativeRoutes.received`: provider, path, model, whether a key came in the
-header that API uses), so a test can check which model id reached the provider. A body without a model, or
-without a user message, is refused with that API's 400.
+header that API uses), so a test can check which model id reached the provider. ``Faults.chunk_bytes`` and
+``chunk_delay`` shape these bodies too, and ``stream_drop_after`` N cuts a native stream after N events. A
+body without a model, or without a user message, is refused with that API's 400.
 
 The shapes are the documented ones, one source each (cited where each is written): OpenAI API reference,
 "The chat completion object" / "The chat completion chunk object" and ``stream_options.include_usage``;
@@ -40,7 +41,7 @@ from starlette.responses import Response
 from catalog.fake.chat import SSE_HEADERS, PrefixMemory, tokens
 from catalog.fake.faults import Faults
 from catalog.fake.responses import JSON, encode, json_response
-from catalog.fake.stream import ChatBody, Pause, each
+from catalog.fake.stream import ChatBody, ConnectionCut, Pause, each
 
 NATIVE_PREFIX = "/_native"
 
@@ -155,7 +156,7 @@ class NativeRoutes:
                 chunk_bytes=faults.chunk_bytes, chunk_delay=faults.chunk_delay, pause=self.pause,
             )  # fmt: skip
         return ChatBody(
-            _pieces(writer.events()), status=200, headers=SSE_HEADERS,
+            _pieces(writer.events(), faults.stream_drop_after), status=200, headers=SSE_HEADERS,
             chunk_bytes=faults.chunk_bytes, chunk_delay=faults.chunk_delay, pause=self.pause,
         )  # fmt: skip
 
@@ -178,9 +179,13 @@ class NativeRoutes:
         return Echo(f"echo-{next(self._ids)}", model, int(time.time()), tuple(echoed), prompt, cut, cached)
 
 
-async def _pieces(events: list[bytes]) -> AsyncGenerator[bytes, None]:
-    for event in events:
+async def _pieces(events: list[bytes], drop_after: int = 0) -> AsyncGenerator[bytes, None]:
+    """The events of a stream; with ``Faults.stream_drop_after`` N, the connection is cut after N of them (a
+    native stream's own end marker never arrives)."""
+    for sent, event in enumerate(events, start=1):
         yield event
+        if sent == drop_after:
+            raise ConnectionCut
 
 
 def _error(path: str, status: int, message: str) -> Response:
