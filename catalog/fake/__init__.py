@@ -11,7 +11,8 @@ same fetcher code points at ``https://openrouter.ai/api/v1`` for real users. Mod
   of the bundled chat recordings; ``stream``: how those bodies are written (split writes, pacing, cuts);
   ``echo_models``: the echo models' catalog entries (``FakeOpenRouter(..., echo_models=True)``);
 - ``native``: providers' own APIs (OpenAI chat and Responses, Anthropic Messages, Gemini, OpenAI-compatible)
-  answering echoes in each native shape, for the client's direct calls (``native_base_urls``);
+  answering echoes in each native shape (written by ``native_bodies``), for the client's direct calls
+  (``native_base_urls``);
 - ``embeddings``: ``POST /embeddings``: deterministic echo embeddings with exact usage and cost;
 - ``account``: ``GET /key``, ``/credits``, ``/generation``, ``/activity`` from the generation records of the calls
   the fake answered (``FakeOpenRouter(..., account=FakeAccount(...))`` sets the limit, credits, management keys);
