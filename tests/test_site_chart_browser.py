@@ -216,6 +216,16 @@ def test_chart_log_switch_legend_and_tooltip_follow_the_engine(
         page.click("figure.price-chart .chart-all")
         assert all(plot_state(page)["shown"])
 
+        # The keyboard: the arrow keys step the crosshair from one price move to the next, the change included.
+        page.mouse.move(0, 0)  # off the chart: the crosshair goes
+        page.focus(PLOT)
+        for _ in range(len(data["series"]) * 10):  # more presses than the chart has instants
+            page.keyboard.press("ArrowRight")
+            if shown_as(tooltip(page)[tag]["price"], after):
+                break
+        # The first stop with the new price is the change itself.
+        assert page.inner_text(".chart-tip-when") == f"{at:%b} {at.day} {at:%Y, %H:%M} UTC"
+
         page.mouse.move(*point_at(page, at - timedelta(hours=1)))
         out = artifacts_dir()
         out.mkdir(parents=True, exist_ok=True)
