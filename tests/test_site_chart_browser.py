@@ -226,6 +226,7 @@ def test_chart_log_switch_legend_and_tooltip_follow_the_engine(
         # The first stop with the new price is the change itself.
         assert page.inner_text(".chart-tip-when") == f"{at:%b} {at.day} {at:%Y, %H:%M} UTC"
 
+        page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
         page.mouse.move(*point_at(page, at - timedelta(hours=1)))
         out = artifacts_dir()
         out.mkdir(parents=True, exist_ok=True)
