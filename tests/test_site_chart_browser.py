@@ -280,3 +280,40 @@ def test_chart_reads_on_a_phone_by_touch(browser: BrowserContext, base_url: str,
         page.locator("figure.price-chart").scroll_into_view_if_needed()
         page.screenshot(path=out / "model-chart-390.png")
         assert problems == []
+
+
+def test_the_busiest_chart_repeats_no_line_style_and_matches_its_fallback(
+    browser: BrowserContext, base_url: str, site: shared.BuiltSite
+) -> None:
+    """The model whose chart has the most lines (found in the built pages): every line differs from every other
+    in colour, dash or width, and each takes the colour and dash its no-JavaScript SVG line has."""
+    counts = {}
+    for path in (site.root / "models").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        if 'id="chart-history">' in text:
+            body = text.split('id="chart-history">', 1)[1].split("</script>", 1)[0]
+            counts[path.relative_to(site.root).as_posix()] = len(json.loads(body)["series"])
+    busiest = max(counts, key=lambda p: (counts[p], p))
+    assert counts[busiest] > 6 * 2, "no chart needs more than two dash patterns: the check would prove little"
+    page = browser.new_page()
+    try:
+        page.set_viewport_size(WIDE)
+        page.goto(base_url + busiest, wait_until="load")
+        page.wait_for_selector("figure.price-chart.drawn canvas")
+        styles = page.evaluate(
+            """() => { const u = document.querySelector('figure.price-chart').priceChart.plot;
+            const svg = [...document.querySelectorAll('figure.price-chart svg.fallback g.line')];
+            const rgb = hex => 'rgb(' + [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16)).join(', ') + ')';
+            return u.series.slice(1).map((s, i) => {
+              const path = svg[i].querySelector('path:not(.riser)'), css = getComputedStyle(path);
+              return {stroke: rgb(s.stroke(u, i + 1)), dash: (s.dash || []).join(' '), width: s.width,
+                      svgStroke: css.stroke, svgDash: css.strokeDasharray.replace(/px/g, '').replace(/,/g, '')};
+            }); }"""
+        )
+    finally:
+        page.close()
+    assert len(styles) == counts[busiest]
+    assert len({(s["stroke"], s["dash"], s["width"]) for s in styles}) == len(styles), busiest
+    for s in styles:
+        assert s["svgStroke"] == s["stroke"], s
+        assert s["svgDash"] == (s["dash"] or "none"), s

@@ -26,9 +26,9 @@ WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
 # The drawn chart's palette (chart.js): Okabe & Ito's colour-blind-safe colours less yellow (too pale on white)
 # and black (the list price's). The n-th endpoint takes colour n mod 6 and dash n div 6, so no two lines share
-# both up to COLOURS * DASHES endpoints (no recorded model has half as many).
+# both up to COLOURS * DASHES endpoints (the most a recorded model has is 39); chart.js then draws thinner.
 COLOURS = 6
-DASHES = 6
+DASHES = 8
 WINDOW = timedelta(days=90)
 LIST_LABEL = "list price (/models)"
 

@@ -21,9 +21,9 @@
  * point's value holds until the line's next point; null starts a gap (not listed then); a line still in force
  * ends with a point at "end". Numbers are floats for drawing and reading only: exact money stays in the tables.
  * Endpoint lines take Okabe & Ito's colour-blind-safe colours, six of them, then the same six with the next dash
- * pattern: no two lines share colour and dash until 36. "list" lines are near-black with their own dashes.
- * catalog/website/chart.py writes the model page's JSON and gives its fallback SVG the same colours (c0..c5)
- * and dashes (d0..d5).
+ * pattern (eight), then all of that again thinner: no two lines share colour, dash and width before 96. "list"
+ * lines are near-black with their own dashes. catalog/website/chart.py writes the model page's JSON and gives
+ * its fallback SVG the same colours (c0..c5) and dashes (d0..d7).
  *
  * What a reader gets: a log / linear switch (log at first when the values span more than 10x); a legend whose
  * entries hide or show their line, each with "only" to show it alone, and "Show all"; a crosshair with a tooltip
@@ -40,7 +40,7 @@
   if (typeof uPlot !== "function") return; // the library did not load: the SVG stays
 
   var COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"];
-  var DASHES = [[], [10, 5], [2, 4], [12, 4, 2, 4], [6, 3], [14, 3, 2, 3, 2, 3]];
+  var DASHES = [[], [10, 5], [2, 4], [12, 4, 2, 4], [5, 3], [14, 3, 2, 3, 2, 3], [22, 5], [2, 3, 2, 3, 10, 3]];
   var LIST_COLOUR = "#1d2330";
   var LIST_DASHES = [[8, 3, 2, 3], [16, 5], [3, 3], []];
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -125,8 +125,12 @@
         var d = LIST_DASHES[lists++ % LIST_DASHES.length];
         return { colour: LIST_COLOUR, dash: d, width: 2 };
       }
-      var n = endpoints++;
-      return { colour: COLOURS[n % COLOURS.length], dash: DASHES[Math.floor(n / COLOURS.length) % DASHES.length], width: 2 };
+      var n = endpoints++, round = Math.floor(n / COLOURS.length);
+      return {
+        colour: COLOURS[n % COLOURS.length],
+        dash: DASHES[round % DASHES.length],
+        width: round < DASHES.length ? 2 : 1, // past 48 lines (one recorded model has 39), thinner ones
+      };
     });
   }
 
@@ -243,7 +247,7 @@
       only.type = "button";
       only.setAttribute("aria-label", "Show only " + s.label);
       toggle.addEventListener("click", function () { setShown(i, !shown[i]); });
-      only.addEventListener("click", function () { shown.forEach(function (_, j) { setShown(j, j === i); }); });
+      only.addEventListener("click", function () { showMany(function (j) { return j === i; }); });
       item.appendChild(toggle);
       item.appendChild(only);
       legend.appendChild(item);
@@ -343,8 +347,7 @@
       logButton.setAttribute("aria-pressed", String(log));
       linearButton.setAttribute("aria-pressed", String(!log));
       figure.setAttribute("data-scale", log ? "log" : "linear");
-      var zeros = log && columns.some(function (c, i) { return i > 0 && shown[i - 1] && c.indexOf(0) >= 0; });
-      note.textContent = zeros ? "$0 is not drawn on a log axis" : "";
+      explain();
       if (left != null && left >= 0) plot.setCursor({ left: left, top: 10 });
     }
 
@@ -355,6 +358,11 @@
       build();
     }
 
+    function explain() {
+      var zeros = log && columns.some(function (c, i) { return i > 0 && shown[i - 1] && c.indexOf(0) >= 0; });
+      note.textContent = zeros ? "$0 is not drawn on a log axis" : "";
+    }
+
     function setShown(i, on) {
       shown[i] = on;
       entries[i].toggle.setAttribute("aria-pressed", String(on));
@@ -362,7 +370,13 @@
       if (plot) {
         plot.setSeries(i + 1, { show: on });
         tooltip(plot);
+        explain();
       }
+    }
+
+    function showMany(which) { // one redraw for the lot
+      var change = function () { shown.forEach(function (_, j) { setShown(j, which(j)); }); };
+      if (plot) plot.batch(change); else change();
     }
 
     // A finger: touching or dragging sideways puts the crosshair there (uPlot follows only the mouse). The
@@ -407,9 +421,19 @@
       rows.sort(function (a, b) { return a.value - b.value || a.index - b.index; });
       tip.textContent = "";
       tip.appendChild(el("p", "chart-tip-when", dayText(t, true) + ", " + timeText(t) + " UTC"));
-      var table = el("table");
-      var body = el("tbody");
-      rows.forEach(function (row) {
+      // Beside the cursor, a long list goes in two columns so it stays about the plot's height.
+      var fit = Math.max(6, Math.floor((u.over.clientHeight - 24) / 21));
+      var parts = wrap.clientWidth >= NARROW && rows.length > fit ? 2 : 1;
+      var per = Math.max(1, Math.ceil(rows.length / parts));
+      var holder = el("div", "chart-tip-cols");
+      var body = null;
+      rows.forEach(function (row, n) {
+        if (n % per === 0) {
+          var table = el("table");
+          body = el("tbody");
+          table.appendChild(body);
+          holder.appendChild(table);
+        }
         var s = series[row.index];
         var tr = el("tr", s.kind === "list" ? "list" : null);
         tr.setAttribute("data-label", s.label);
@@ -424,15 +448,8 @@
         tr.appendChild(el("td", "move", moved.join("; ")));
         body.appendChild(tr);
       });
-      if (!rows.length) {
-        var none = el("tr");
-        var cell = el("td", null, "No shown line has a price at this moment.");
-        cell.colSpan = 4;
-        none.appendChild(cell);
-        body.appendChild(none);
-      }
-      table.appendChild(body);
-      tip.appendChild(table);
+      if (!rows.length) holder.appendChild(el("p", null, "No shown line has a price at this moment."));
+      tip.appendChild(holder);
       tip.hidden = false;
       place(u, left);
     }
@@ -455,7 +472,7 @@
 
     logButton.addEventListener("click", function () { setLog(true); });
     linearButton.addEventListener("click", function () { setLog(false); });
-    allButton.addEventListener("click", function () { shown.forEach(function (_, j) { setShown(j, true); }); });
+    allButton.addEventListener("click", function () { showMany(function () { return true; }); });
     shown.forEach(function (_, i) { setShown(i, true); });
 
     figure.priceChart = { plot: null, data: data, setLog: setLog, setShown: setShown };
