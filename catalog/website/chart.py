@@ -72,7 +72,7 @@ def series(
         hi = min(v["valid_to"] or end, end)
         return (lo, hi) if hi > lo or (v["valid_to"] is None and lo == end) else None
 
-    groups: dict[str | None, list[tuple[datetime, datetime, Decimal, str]]] = {}
+    groups: dict[str | None, list[tuple[datetime, datetime, Decimal, str, str]]] = {}
     for v in priced:
         span = clip(v)
         if span is None:
@@ -81,32 +81,30 @@ def series(
         title = f"{v['tag'] or 'list price'}: {describe(v['cost'])}/request, {lo:%b %d %H:%M}" + (
             f"–{hi:%b %d %H:%M} UTC" if v["valid_to"] else " UTC on"
         )
-        groups.setdefault(v["key"], []).append((lo, hi, per_million(v["cost"], tokens), title))
+        groups.setdefault(v["key"], []).append((lo, hi, per_million(v["cost"], tokens), title, v["tag"]))
     if not groups:
         return None
 
     def order(key: str | None) -> tuple[int, Decimal, str]:
-        _start, hi, value, _title = max(groups[key], key=lambda step: step[0])
+        _start, hi, value, _title, _tag = max(groups[key], key=lambda step: step[0])
         return (0 if hi == end else 1, value, str(key))
 
     lines = []
     for key in [*sorted((k for k in groups if k is not None), key=order), *([None] if None in groups else [])]:
         steps = sorted(groups[key], key=lambda step: step[0])
-        first = next(v for v in priced if v["key"] == key)
         lines.append(
             Series(
-                label=first["tag"] if key is not None else LIST_LABEL,
+                label=steps[0][4] if key is not None else LIST_LABEL,
                 kind="endpoint" if key is not None else "list",
-                steps=[(lo, hi, value) for lo, hi, value, _ in steps],
-                tooltips=[title for *_, title in steps],
+                steps=[(lo, hi, value) for lo, hi, value, _, _ in steps],
+                tooltips=[step[3] for step in steps],
             )
         )
     return start, lines
 
 
 def _seconds(t: datetime) -> int | float:
-    stamp = round(t.timestamp(), 3)
-    return int(stamp) if stamp == int(stamp) else stamp
+    return int(t.timestamp()) if not t.microsecond else round(t.timestamp(), 3)
 
 
 def points(line: Series, end: datetime) -> list[list[Any]]:
