@@ -31,6 +31,7 @@ from site_helpers import (
 )
 
 from catalog.fake import memory_day
+from catalog.library import Catalog
 
 
 def site_texts(out: Path) -> dict[str, str]:
@@ -46,7 +47,8 @@ def test_hostile_names_stay_text_scripts_are_only_ours(hostile: Hostile) -> None
                 json.loads(text)  # the whole body is the data: nothing closed the element early
             else:
                 assert set(attrs) == {"src"}, f"{name}: {attrs}"
-                assert resolve(name, str(attrs["src"])) in (("static/cost.js", ""), ("static/app.js", "")), name
+                ours = ("static/cost.js", "static/app.js", "static/chart.js", "static/vendor/uplot/uPlot.iife.min.js")
+                assert resolve(name, str(attrs["src"])) in [(path, "") for path in ours], name
                 assert not text.strip(), f"{name}: inline script {text[:80]!r}"
         for tag, values in page.elements:
             handlers = [a for a in values if a.lower().startswith("on")]
@@ -99,6 +101,22 @@ def test_embedded_json_cannot_close_its_script_element(hostile: Hostile) -> None
         assert json.loads(body) == data
         evil = next(m for m in data["models"] if m["id"] == EVIL)
         assert {e[1] for e in evil["endpoints"]} == {"Evil<b>Corp</b>", SCRIPT_CLOSER, XSS_NAME}  # round trip
+
+
+def test_chart_data_cannot_close_its_script_element(hostile: Hostile) -> None:
+    """The chart's JSON (read by static/chart.js, which writes labels as text) carries the endpoints' tags as
+    upstream sent them, markup and script closers included, without ever ending its element early."""
+    page = hostile.pages[model_page(EVIL)]
+    start = page.text.index('<script type="application/json" id="chart-history">')
+    body = page.text[start:].split(">", 1)[1].split("</script>", 1)[0]
+    assert "</" not in body and "<!--" not in body and "<script" not in body.lower()
+    labels = [s["label"] for s in json.loads(body)["series"] if s["kind"] == "endpoint"]
+    with Catalog.open(hostile.db) as cat:
+        tags = {
+            t for (t,) in cat.con.execute("SELECT tag FROM endpoint_versions WHERE model_id = ?", [EVIL]).fetchall()
+        }
+    assert sorted(labels) == sorted(tags) and any("<" in t for t in tags)
+    assert 'data-chart="chart-history"' in page.text
 
 
 def test_hostile_site_links_resolve(hostile: Hostile) -> None:

@@ -702,14 +702,14 @@ def _render(
             single = {**data, "models": [entries[model["model_id"]]]}
             if not _windowed(single):  # the minute of the day matters only to a time-windowed price
                 single["at_minute"] = None
-            geometry = chart.step_chart(model["history"], facts.at, tokens=tokens, describe=usd)
+            drawn = chart.model_chart(model, facts.at, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
             shown = _model_inputs(model)
             digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
             slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
             page(
                 "model.html",
                 f"models/{page_name(model['model_id'])}.html",
-                chart=chart_template.render(chart=geometry, model=model, default=DEFAULT, root="../").rstrip("\n"),
+                chart=chart_template.render(chart=drawn, model=model, default=DEFAULT, root="../").rstrip("\n"),
                 model=shown,
                 price_json=single,
                 routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
