@@ -750,7 +750,12 @@ def _render(
             feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
         months = _months(facts.changes, facts.at)
         # changes.html: every change, filtered and paged in the browser; a page per month for reading without it.
-        page("changes_browse.html", "changes.html", months=[m for m, _ in months], **changes_values(facts.changes, model_ids, facts.providers))
+        page(
+            "changes_browse.html",
+            "changes.html",
+            months=[m for m, _ in months],
+            **changes_values(facts.changes, model_ids, facts.providers),
+        )
         for month, rows in months:
             target = f"changes/{month}.html"
             linked = sorted({c["model_id"] for c in rows} & model_ids)

@@ -21,7 +21,9 @@ def provider_of(change: dict[str, Any]) -> str:
     return tag.split("/", 1)[0] if tag else ""
 
 
-def changes_values(changes: list[dict[str, Any]], model_ids: set[str], providers: list[dict[str, Any]]) -> dict[str, Any]:
+def changes_values(
+    changes: list[dict[str, Any]], model_ids: set[str], providers: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The changes page's values: the newest rows as rendered, the filters' choices and the embedded rows."""
     from catalog.website.build import change_cells, change_diff, page_name, when  # build imports this module
 
@@ -35,7 +37,7 @@ def changes_values(changes: list[dict[str, Any]], model_ids: set[str], providers
             [when(c["at"]), position[c["model_id"]], c["kind"], c.get("tag") or "list price", field, old, new, moved,
              change_diff(c), provider_of(c)]
         )  # fmt: skip
-    names = {p["slug"]: p["name"] or p["slug"] for p in providers}
+    names: dict[str, str] = {p["slug"]: str(p["name"] or p["slug"]) for p in providers}
     slugs = sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (names.get(s, s).lower(), s))
     return {
         "changes": changes[:PAGE_SIZE],

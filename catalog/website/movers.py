@@ -26,8 +26,8 @@ from catalog.cost.workload import EndpointFilters
 from catalog.library import Catalog
 from catalog.store import queries
 from catalog.website.facts import Cheapest, SiteFacts, _by_model, _list_costs, _sheets_in_force
-from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
 from catalog.website.presets import PRESETS
+from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
 
 MOVER_WINDOWS = (7, 30)  # days
 MOVERS_SHOWN = 5  # per direction and window
@@ -110,7 +110,9 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
             # As of ``then`` by the same rule as ``_headline``: the list price only without an endpoint to rank.
             unranked = [m for m in ids if m not in rankable]
             earlier: dict[str, Cheapest] = dict(_list_costs(facts.table, unranked, then, preset.profile))
-            earlier.update({m: group[0] for m, group in _by_model(index.rank(preset.profile, filters)).items() if group})
+            earlier.update(
+                {m: group[0] for m, group in _by_model(index.rank(preset.profile, filters)).items() if group}
+            )
             now = {m["model_id"]: found for m in facts.models if (found := _headline(m, preset.name)) is not None}
             moves[preset.name][days] = ranked_moves(
                 {m: c.cost_per_request for m, c in earlier.items()}, {m: c.cost_per_request for m, c in now.items()}
