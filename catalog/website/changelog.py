@@ -38,7 +38,7 @@ def changes_values(
              change_diff(c), provider_of(c)]
         )  # fmt: skip
     names: dict[str, str] = {p["slug"]: str(p["name"] or p["slug"]) for p in providers}
-    slugs = sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (names.get(s, s).lower(), s))
+    slugs = sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
     return {
         "changes": changes[:PAGE_SIZE],
         "total": len(changes),
