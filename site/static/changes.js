@@ -43,7 +43,7 @@
     found.slice((page - 1) * data.page_size, page * data.page_size).forEach(function (r) {
       var tr = document.createElement("tr");
       cell(tr, r[0], "when");
-      var m = data.models[r[1]], td = cell(tr, m[1] ? "" : m[0]);
+      var m = data.models[r[1]], td = cell(tr, m[1] ? "" : m[0], "model");
       if (m[1]) {
         var a = document.createElement("a");
         a.href = root + m[1];
