@@ -321,4 +321,9 @@ def test_screenshots_of_the_index_and_changes_pages(browser: BrowserContext, bas
                 assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == viewport["width"]
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], f"{name} is {width} px wide at {viewport['width']} px"
+                if name == "index" and viewport is WIDE:  # every column in view: the table fits its box
+                    table, box = page.evaluate(
+                        "(t => [t.scrollWidth, t.parentElement.clientWidth])(document.querySelector('#models'))"
+                    )
+                    assert table <= box, f"the index's table is {table} px in a {box} px box at 1,400 px"
                 assert problems == []
