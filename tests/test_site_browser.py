@@ -363,6 +363,7 @@ def test_preset_buttons_rank_as_the_engine_does(
 def test_index_costs_follow_the_slider(browser: BrowserContext, base_url: str, engine: Engine, chosen: Chosen) -> None:
     cached = engine.rankings(CHAT_CACHED)
     with opened(browser, base_url + "index.html") as (page, problems):
+        page.uncheck("#exclude-free")  # every model, free ones too (the default view: test_site_index_browser.py)
         slide(page, "#cache-hit", 90, "90 %")
         rows = page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)
         assert len(rows) == len({r["id"] for r in rows}) > 100
@@ -397,6 +398,7 @@ def test_index_provider_filter_prices_each_model_at_that_providers_cheapest_endp
         serves[provider].add(model)
     chat = PRESETS[0].profile
     with opened(browser, base_url + "index.html") as (page, problems):
+        page.uncheck("#exclude-free")  # as the engine ranks without --exclude-free
         listed = {r["id"] for r in page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)}
         options = page.eval_on_selector_all("#provider option", "os => os.map(o => o.value)")
         assert set(options) == {""} | set(serves)

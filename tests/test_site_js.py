@@ -402,8 +402,9 @@ def test_js_applies_time_window_tiers_as_the_engine_does(node: Node) -> None:
 def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
     node: Node, site: Built, cat: Catalog, site_at: datetime
 ) -> None:
-    """With a provider, parameter or minimum-context filter the index prices each model at its cheapest endpoint
-    that passes: cost.js's filtered ranking equals the engine's with the same EndpointFilters, model by model."""
+    """With a provider, parameter or minimum-context filter, or free endpoints excluded, the index prices each model
+    at its cheapest endpoint that passes: cost.js's filtered ranking equals the engine's with the same
+    EndpointFilters, model by model."""
     data = site.pages["index.html"].price_data()
     busiest = max(
         {e[5] for m in data["models"] for e in m["endpoints"] if e[5]},
@@ -415,6 +416,8 @@ def test_index_filters_rank_the_endpoints_that_pass_as_the_engine_does(
         ({"min_context": 200_000}, {"min_context": 200_000}),
         ({"provider": busiest, "parameter": "reasoning", "min_context": 128_000},
          {"providers": (busiest,), "parameters": ("reasoning",), "min_context": 128_000}),
+        ({"exclude_free": True}, {"exclude_free": True}),  # the index's "exclude free" (on by default)
+        ({"exclude_free": True, "min_context": 128_000}, {"exclude_free": True, "min_context": 128_000}),
     ]  # fmt: skip
     chat, rag = preset_shares()[0], preset_shares()[1]
     for js_filters, engine_filters in cases:

@@ -49,7 +49,9 @@ from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
 from catalog.website import chart
+from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
+from catalog.website.indexpage import index_values
 from catalog.website.output import Output
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
@@ -646,7 +648,7 @@ def _render(
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
     total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    total += 2 * len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    total += 2 * len(facts.providers) + 7 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     by_provider = _changes_by_provider(facts)
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
@@ -694,7 +696,8 @@ def _render(
 
     try:
         data = price_data(facts.models, facts.table, facts.at)
-        page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts))
+        index = index_values(cat, facts, data)  # its order and the price movers (catalog/website/indexpage.py)
+        page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts), **index)
         tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
         chart_template = env.get_template("_chart.html")
         entries = {m["id"]: m for m in data["models"]}
@@ -746,8 +749,15 @@ def _render(
             }
             feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
         months = _months(facts.changes, facts.at)
-        for index, (month, rows) in enumerate(months):
-            target = "changes.html" if index == 0 else f"changes/{month}.html"
+        # changes.html: every change, filtered and paged in the browser; a page per month for reading without it.
+        page(
+            "changes_browse.html",
+            "changes.html",
+            months=[m for m, _ in months],
+            **changes_values(facts.changes, model_ids, facts.providers),
+        )
+        for month, rows in months:
+            target = f"changes/{month}.html"
             linked = sorted({c["model_id"] for c in rows} & model_ids)
             listed = [m for m, _ in months]
             digest = {"changes": cache.digests.of(rows)}

@@ -1,9 +1,10 @@
 """The price data embedded in the pages, from which the browser re-ranks endpoints for any workload.
 
 Each endpoint is a list ``[tag, provider name, variants, conds, key, provider slug, context, parameters,
-max prompt, max completion]`` (``key`` null when it is ``model@tag``; ``parameters`` a hex bit mask over the
-data's ``parameters`` list; a limit null when not listed), which ``PriceCost.decode`` turns into objects; slug,
-context and parameters let the index's filters rank only the endpoints that pass, as ``EndpointFilters`` does,
+max prompt, max completion, free]`` (``key`` null when it is ``model@tag``; ``parameters`` a hex bit mask over
+the data's ``parameters`` list; a limit null when not listed; ``free`` 1 when every price is 0), which
+``PriceCost.decode`` turns into objects; slug, context and parameters let the index's filters rank only the
+endpoints that pass, as ``EndpointFilters`` does,
 and the three limits exclude the endpoints that cannot take the request, as the ranking does. A model's
 endpoints are listed in the ranking's order among equal costs (``tie_order``), and the model carries
 ``inputs``, its input modalities as the ranking reads them (a workload with images needs ``image``). A model
@@ -85,6 +86,7 @@ def endpoint_entry(
         format(mask, "x"),
         row.get("max_prompt_tokens"),
         row.get("max_completion_tokens"),
+        1 if sheet.free else 0,  # every price 0 (a ``:free`` variant): what --exclude-free leaves out
     ]
 
 

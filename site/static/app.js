@@ -42,6 +42,9 @@
     sortTable(table, Number(parts[0]), parts[1] === "desc");
   }
 
+  // For the index's script (index.js): sort by a column and re-apply a table's sort after its rows change.
+  window.PriceTables = { sort: sortTable, resort: resort };
+
   $$("table.sortable").forEach(function (table) {
     $$("th[data-sort]", table.tHead).forEach(function (th) {
       th.tabIndex = 0;
@@ -92,8 +95,14 @@
     cache_hit: document.getElementById("cache-hit"),
     reasoning: document.getElementById("reasoning")
   };
-  // Exact token counts beside the two token sliders (the sliders only stop at round numbers), and images.
-  var exact = { input: document.getElementById("input-tokens"), output: document.getElementById("output-tokens") };
+  // Exact token counts beside the two token sliders (the sliders only stop at round numbers), the shares in
+  // whole percent beside theirs, and images.
+  var exact = {
+    input: document.getElementById("input-tokens"),
+    output: document.getElementById("output-tokens"),
+    cache_hit: document.getElementById("cache-hit-pct"),
+    reasoning: document.getElementById("reasoning-pct")
+  };
   var images = document.getElementById("images");
   var needs = {};
   ["tools", "structured_output", "reasoning"].forEach(function (code) {
@@ -146,73 +155,6 @@
     cell.textContent = "";
     cell.appendChild(span);
     cell.setAttribute("data-value", cost.decimal(units, data.scale));
-  }
-
-  // The index's filters: the search and the input modality choose models; provider, parameter and minimum
-  // context choose endpoints (as EndpointFilters does), so a model's cost is its cheapest endpoint that passes.
-  function indexFilters() {
-    var value = function (id) { var node = document.getElementById(id); return node ? node.value : ""; };
-    return {
-      q: value("q").trim().toLowerCase(),
-      modality: value("modality"),
-      endpoints: { provider: value("provider"), parameter: value("parameter"), min_context: Number(value("min-context") || 0) }
-    };
-  }
-
-  function updateIndex(p, table, rankByCost) {
-    var f = indexFilters();
-    var active = f.endpoints.provider || f.endpoints.parameter || f.endpoints.min_context;
-    var shown = 0;
-    $$("tbody tr", table).forEach(function (row) {
-      var model = data.models[Number(row.getAttribute("data-model"))];
-      var result = model ? cost.ranking(model, p, data, f.endpoints) : { ranked: [], excluded: [], ties: 0 };
-      var ranked = result.ranked;
-      var modalities = (row.getAttribute("data-modalities") || "").split(" ");
-      var visible =
-        (!f.q || row.textContent.toLowerCase().indexOf(f.q) >= 0) &&
-        (!f.modality || modalities.indexOf(f.modality) >= 0) &&
-        (!active || ranked.length > 0);
-      row.hidden = !visible;
-      if (visible) shown += 1;
-      var costCell = row.querySelector("td.cost"), via = row.querySelector("td.via"), perM = row.querySelector("td.per-m");
-      if (!ranked.length) {
-        // No endpoint can take this request, none has a price for it (a dynamic tier), or none is listed.
-        var unfit = result.excluded.filter(function (e) { return e.requirement !== "price"; });
-        costCell.textContent = unfit.length ? "none fits" : model && model.endpoints.length ? "dynamic" : "no endpoint";
-        costCell.title = unfit.length ? unfit.map(function (e) { return e.endpoint.tag + ": " + e.reason; }).join("; ") : "";
-        [costCell, via, perM].forEach(function (cell) { cell.setAttribute("data-value", ""); });
-        via.textContent = "—";
-        via.title = "";
-        perM.textContent = "—";
-        return;
-      }
-      costCell.title = "";
-      setCost(costCell, ranked[0].units, p);
-      via.textContent = ranked[0].endpoint.provider || ranked[0].endpoint.tag;
-      via.setAttribute("data-value", via.textContent);
-      via.title = result.ties > 1 ? result.ties + " endpoints tie at this cost: " +
-        ranked.slice(0, result.ties).map(function (r) { return r.endpoint.tag; }).join(", ") : "";
-      var m = cost.perMillion(ranked[0].units, p, data.scale);
-      perM.textContent = m === null ? "—" : m;
-      perM.setAttribute("data-value", m === null ? "" : m.slice(1));
-    });
-    // The change columns are the chat workload's at the cheapest endpoint of any provider: shown only then.
-    var chat = data.presets[data.default_preset], asRendered = !active && p.input === chat.input &&
-      p.output === chat.output && p.cache_hit === chat.cache_hit && p.reasoning === chat.reasoning && !p.images &&
-      !Object.keys(p.needs).some(function (code) { return p.needs[code]; });
-    $$("td.change", table).forEach(function (cell) {
-      if (!cell.hasAttribute("data-chat")) {
-        cell.setAttribute("data-chat", cell.getAttribute("data-value") || "");
-        cell.setAttribute("data-chat-text", cell.textContent);
-      }
-      cell.textContent = asRendered ? cell.getAttribute("data-chat-text") : "—";
-      cell.setAttribute("data-value", asRendered ? cell.getAttribute("data-chat") : "");
-      cell.title = asRendered ? "" : "the change columns are for the " + data.default_preset + " workload at any provider";
-    });
-    var counter = document.getElementById("shown");
-    if (counter) counter.textContent = shown + " of " + table.tBodies[0].rows.length + " models";
-    if (rankByCost && !table.getAttribute("data-sorted")) sortTable(table, 1, false); // a new workload ranks by cost
-    else resort(table);
   }
 
   function updateModel(p, table) {
@@ -301,18 +243,19 @@
       "no endpoint can take this request at a listed price";
   }
 
+  var listeners = []; // the index's script (index.js) re-ranks its table on each change
+
   function update() {
     var p = profile();
     showValues(p);
-    var index = document.getElementById("models");
-    if (index) updateIndex(p, index, true);
+    listeners.forEach(function (listener) { listener(p); });
     var custom = document.getElementById("custom-rank");
     if (custom) updateModel(p, custom);
   }
 
   Object.keys(sliders).forEach(function (name) {
     sliders[name].addEventListener("input", function () {
-      if (exact[name]) exact[name].value = String(steps[name][Number(sliders[name].value)]);
+      if (exact[name]) exact[name].value = steps[name] ? String(steps[name][Number(sliders[name].value)]) : sliders[name].value;
       update();
     });
   });
@@ -320,7 +263,9 @@
     if (!exact[name]) return;
     exact[name].addEventListener("input", function () {
       var typed = count(exact[name]);
-      if (typed !== null) sliders[name].value = String(nearestStep(name, typed));
+      // A share is the slider's own value (whole percent, up to 100); a token count only moves it near.
+      if (typed !== null && steps[name]) sliders[name].value = String(nearestStep(name, typed));
+      else if (typed !== null && typed <= 100) sliders[name].value = String(typed);
       update();
     });
   });
@@ -337,18 +282,17 @@
       Object.keys(needs).forEach(function (code) { needs[code].checked = false; });
       sliders.cache_hit.value = String(preset.cache_hit);
       sliders.reasoning.value = String(preset.reasoning);
+      if (exact.cache_hit) exact.cache_hit.value = String(preset.cache_hit);
+      if (exact.reasoning) exact.reasoning.value = String(preset.reasoning);
       update();
     });
   });
 
-  // -- index filters ---------------------------------------------------------------------------------------
-  var filterForm = document.getElementById("filters");
-  var modelsTable = document.getElementById("models");
-  if (filterForm && modelsTable) {
-    filterForm.hidden = false;
-    ["q", "modality", "provider", "parameter", "min-context"].forEach(function (id) {
-      document.getElementById(id).addEventListener("input", function () { updateIndex(profile(), modelsTable, false); });
-    });
-    document.getElementById("shown").textContent = modelsTable.tBodies[0].rows.length + " models";
-  }
+  // What the index's script needs: the decoded data, the workload as set, and a call on each change.
+  window.PriceWorkload = {
+    data: data,
+    profile: profile,
+    update: update,
+    onChange: function (listener) { listeners.push(listener); }
+  };
 })();

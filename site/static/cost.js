@@ -52,7 +52,7 @@
   }
 
   // The embedded data with each endpoint's list [tag, provider, variants, conds, key, slug, context, params,
-  // max_prompt, max_completion] made an object; `params` (a hex bit mask over data.parameters) becomes a
+  // max_prompt, max_completion, free] made an object; `params` (a hex bit mask over data.parameters) becomes a
   // BigInt, the limits BigInt or null (not listed). The page lists a model's endpoints in the engine's order
   // among equal costs (uptime, then throughput, then key), so a stable sort by cost ranks as the engine does;
   // `inputs` is the model's input modalities.
@@ -65,6 +65,7 @@
           key: e[4] === null || e[4] === undefined ? model.id + "@" + e[0] : e[4],
           slug: e[5] || null, context: e[6] || 0, params: BigInt("0x" + (e[7] || "0")),
           limits: { context: limit(e[6]), max_prompt: limit(e[8]), max_completion: limit(e[9]) },
+          free: e[10] === 1,
           list: e[4] !== null && e[4] !== undefined && e[4].indexOf("@") < 0
         };
       });
@@ -128,8 +129,10 @@
 
   // EndpointFilters.exclusion for the index's filters ({provider, parameter, min_context}; empty = none): the
   // provider matches a slug, name or tag; a model's list price is no endpoint, so any filter leaves it out.
+  // exclude_free leaves out a free price sheet (a list price too), as the engine's --exclude-free does.
   function passes(endpoint, filters, data) {
     if (!filters) return true;
+    if (filters.exclude_free && endpoint.free) return false;
     var provider = (filters.provider || "").toLowerCase();
     var active = provider || filters.parameter || filters.min_context;
     if (!active) return true;

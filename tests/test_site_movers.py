@@ -1,0 +1,81 @@
+"""The index's movers and default order and the changes page's data, as built (issue 18, items 2 and 3); the
+browser's side of them is in test_site_index_browser.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from site_helpers import Built
+
+from catalog.library import Catalog
+from catalog.store import queries
+from catalog.website.changelog import PAGE_SIZE
+from catalog.website.facts import EPOCH
+from catalog.website.movers import MOVERS_SHOWN, Move, ranked_moves, window_start
+
+
+def test_moves_rank_by_exact_ratio_and_leave_out_free_and_unmoved_models() -> None:
+    old = {
+        "a": Decimal("2"),
+        "b": Decimal("3"),
+        "c": Decimal("0"),
+        "d": Decimal("5"),
+        "e": Decimal("1"),
+        "f": Decimal(1),
+    }
+    new = {"a": Decimal("1"), "b": Decimal("1.5"), "c": Decimal("1"), "d": Decimal("5"), "e": Decimal("1.1")}
+    found = ranked_moves(old, new)
+    # a and b both halve: the same ratio, so by model id; c was free (no percent), d did not move, f is gone.
+    assert [m.model_id for m in found["cheaper"]] == ["a", "b"]
+    assert [m.model_id for m in found["dearer"]] == ["e"]
+    many = ranked_moves({str(i): Decimal(100) for i in range(9)}, {str(i): Decimal(100 - i - 1) for i in range(9)})
+    assert [m.model_id for m in many["cheaper"]] == ["8", "7", "6", "5", "4"][:MOVERS_SHOWN]
+
+
+def test_a_moves_percent_rounds_half_to_even_in_tenths() -> None:
+    def tenths(old: str, new: str) -> str:
+        return Move("m", Decimal(old), Decimal(new)).tenths
+
+    assert tenths("2000", "1999") == "±0.0 %"  # −0.05 %: half, to the even 0
+    assert tenths("2000", "1997") == "−0.2 %"  # −0.15 %: half, to the even −0.2
+    assert tenths("2000", "1995") == "−0.2 %"  # −0.25 %: half, to the even −0.2
+    assert tenths("0.00013", "0.0003") == "+130.8 %"
+    assert tenths("3", "1") == "−66.7 %"
+
+
+def test_a_window_longer_than_the_endpoint_history_starts_at_its_first_snapshot() -> None:
+    at = datetime(2026, 8, 5, tzinfo=UTC)
+    start = datetime(2026, 7, 17, tzinfo=UTC)
+    assert window_start(at, 7, start) == (at - timedelta(days=7), False)
+    assert window_start(at, 30, start) == (start, True)
+    assert window_start(at, 30, None) == (at - timedelta(days=30), False)
+
+
+def test_the_index_is_built_cheapest_first_with_free_models_after_the_paid(site: Built) -> None:
+    page = site.pages["index.html"]
+    costs = re.findall(r'<td class="num cost" data-value="([^"]*)"', page.text)
+    assert len(costs) == len(page.model_rows) > 100
+    priced = [Decimal(c) for c in costs if c]
+    paid = [c for c in priced if c > 0]
+    assert priced[: len(paid)] == sorted(paid) and all(c == 0 for c in priced[len(paid) :])
+    assert costs[len(priced) :] == [""] * (len(costs) - len(priced))  # those without a cost last
+    assert 'data-sorted="1:asc"' in page.text
+
+
+def test_the_changes_page_holds_every_change_newest_first_and_a_page_per_month(site: Built, cat: Catalog) -> None:
+    changes = queries.changes(cat.con, EPOCH, datetime(2100, 1, 1, tzinfo=UTC)).to_dicts()
+    page = site.pages["changes.html"]
+    (raw,) = [text for attrs, text in page.scripts if attrs.get("id") == "changes-data"]
+    data = json.loads(raw)
+    assert len(data["rows"]) == len(changes) > PAGE_SIZE
+    assert [(data["models"][r[1]][0], r[2]) for r in data["rows"]] == [(c["model_id"], c["kind"]) for c in changes]
+    # Without the script the table shows the newest PAGE_SIZE rows.
+    table = re.search(r'<table class="changes" id="change-log">(.*?)</table>', page.text, re.S)
+    assert table is not None and len(re.findall(r"<tr>", table.group(1))) == PAGE_SIZE + 1  # and the header
+    months = sorted({c["at"].astimezone(UTC).strftime("%Y-%m") for c in changes})
+    assert {p for p in site.pages if p.startswith("changes/")} == {f"changes/{m}.html" for m in months}
+    for month in months:
+        assert f'href="changes/{month}.html"' in page.text
