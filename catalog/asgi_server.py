@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -91,6 +91,65 @@ _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: 
 _HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
+class _OneWrite:
+    """A connection's transport with a response's head and the first part of its body sent in one write.
+
+    uvicorn writes the status line and headers when the app starts a response, and the body when the app
+    sends it: two system calls per answer, and on loopback two TCP segments that the writing core also carries
+    through the receiving side. Measured on ``/v1/cheapest``, the two writes were a quarter of the server's CPU
+    time. Here a write is held when nothing is, the next write goes out with it (one ``writev``), and whatever
+    is still held when the event loop's current callbacks have run goes out then (``call_soon``): a response
+    whose body comes later (a stream, a file read in a thread, ``100 Continue``) is not delayed by more than
+    that. Closing sends what is held first; everything else is the real transport's."""
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: Any) -> None:
+        held = self._held
+        if held is None:
+            if data:
+                self._held = bytes(data)
+                self._loop.call_soon(self._flush)
+            return
+        self._held = None
+        self._transport.writelines((held, data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(list_of_data))
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def get_write_buffer_size(self) -> int:
+        return int(self._transport.get_write_buffer_size()) + len(self._held or b"")
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # pause_reading, get_protocol, ...: the real transport's
+        return getattr(self._transport, name)
+
+
 class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     """uvicorn's HTTP/1.1 protocol with a deadline on receiving each request (see the module's notes).
 
@@ -106,6 +165,9 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        # Every write of the protocol and its request cycles from here on goes through the one-write transport
+        # (uvicorn's flow control keeps the real one: it only pauses and resumes reading).
+        self.transport: asyncio.Transport = cast(asyncio.Transport, _OneWrite(transport, self.loop))
         self._deadline: asyncio.TimerHandle | None = None
         self._awaiting_body = False
         self._seen: Any = None  # the request (uvicorn's cycle) whose headers were last seen complete
