@@ -18,6 +18,7 @@ parsing stays uvicorn's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -25,8 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from catalog.errors import ConfigError
 from catalog.settings import ServeSettings
@@ -87,6 +90,7 @@ def quiet_config(app: Any, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options)
 
 
+_BODY_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect"))
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
@@ -118,7 +122,9 @@ class _OneWrite:
         self._transport.writelines((held, data))
 
     def writelines(self, list_of_data: Any) -> None:
-        self.write(b"".join(list_of_data))
+        """A whole response at once (the protocol's own answers): after what is held, not held itself."""
+        held, self._held = self._held, None
+        self._transport.writelines((held, *list_of_data) if held is not None else list_of_data)
 
     def _flush(self) -> None:
         held, self._held = self._held, None
@@ -163,6 +169,16 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
 
     limits: ServeSettings = ServeSettings()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The app's shortcut for requests it answers without ASGI (``CatalogApi.answer_now``): only on uvicorn's
+        # httptools protocol (whose parser it reads), without an access log (it writes none) or a concurrency cap.
+        answer_now = getattr(self.config.app, "answer_now", None)
+        usable = isinstance(self, HttpToolsProtocol) and not self.access_log and self.limit_concurrency is None
+        self._answer_now: Any = answer_now if usable and not self.root_path else None
+        self._answered = 0  # requests answered at once on this connection
+        self._answering = False  # the request being parsed was answered at once
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Every write of the protocol and its request cycles from here on goes through the one-write transport
@@ -178,6 +194,7 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         if self._deadline is None:
             self._header_bytes = 0
             self._arm(self.limits.header_timeout, body=False)  # the first bytes of the next request
+        answered = self._answered
         super().data_received(data)
         cycle: Any = self.cycle
         if cycle is not None and cycle is not self._seen:  # this data completed a request's headers
@@ -185,6 +202,8 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
             self._disarm()
             if cycle.more_body:
                 self._arm(self.limits.body_timeout, body=True)
+        elif self._answered != answered:  # a request answered at once: received whole (it has no body)
+            self._disarm()
         elif self._awaiting_body:
             if cycle is not None and not cycle.more_body:
                 self._disarm()
@@ -196,6 +215,45 @@ class _RequestDeadlines(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        """A request the app answers at once (``answer_now``) is answered here, in one write, without the task,
+        scope and ASGI messages of uvicorn's request cycle; any other goes on as uvicorn's protocol takes it.
+
+        Only a plain ``GET``: HTTP/1.1 kept alive, no body, no ``Expect``, no upgrade, and nothing else of this
+        connection's in flight (pipelined requests are answered in order)."""
+        answer_now = self._answer_now
+        if answer_now is not None and self._plain_get():
+            parsed = httptools.parse_url(self.url)
+            found = None
+            with contextlib.suppress(Exception):  # the app answers it the usual way, errors included
+                found = answer_now(parsed.path, parsed.query or b"", self.headers)
+            if found is not None:
+                status, headers, body = found
+                head = [STATUS_LINE[status]]
+                for name, value in (*self.server_state.default_headers, *headers):
+                    head += (name, b": ", value, b"\r\n")
+                head.append(b"\r\n")
+                self.transport.writelines((b"".join(head), body))
+                self._answered += 1
+                self._answering = True
+                self.on_response_complete()  # counted, reading resumed, the keep-alive timer armed, as uvicorn does
+                return
+        super().on_headers_complete()
+
+    def _plain_get(self) -> bool:
+        parser, cycle = self.parser, self.cycle
+        if parser.get_method() != b"GET" or parser.get_http_version() != "1.1" or not parser.should_keep_alive():
+            return False
+        if parser.should_upgrade() or self.pipeline or (cycle is not None and not cycle.response_complete):
+            return False
+        return not any(name in _BODY_HEADERS for name, _ in self.headers) and not self.transport.is_closing()
+
+    def on_message_complete(self) -> None:
+        if self._answering:  # answered with its headers: no cycle of uvicorn's to complete
+            self._answering = False
+            return
+        super().on_message_complete()
 
     def _arm(self, seconds: float, *, body: bool) -> None:
         self._awaiting_body = body

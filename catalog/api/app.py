@@ -145,6 +145,16 @@ class CatalogApi(FastAPI):
             return
         await super().__call__(scope, receive, send)
 
+    def answer_now(
+        self, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The served protocol's shortcut (``catalog.asgi_server``): a plain ``GET`` of ``path`` answered as
+        soon as its headers are in, without a task, a scope or ASGI messages; None leaves it to the app. Only
+        what ``__call__`` answers before the middleware: ``/v1/cheapest`` (``fast_response``), the same bytes."""
+        if path != b"/v1/cheapest" or not_utf8(query) is not None:
+            return None
+        return cheapest.fast_response(self.state.catalog, query, headers, FAST_EXTRA)
+
 
 class Utf8Query:
     """A query string whose percent-escapes are not UTF-8 is refused (400) before any route reads it: Starlette

@@ -226,31 +226,39 @@ def _name(item: tuple[str, str]) -> str:
 
 async def fast_answer(api: ApiState, scope: Scope, send: Send, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bool:
     """Answer a plain ``GET /v1/cheapest`` for one model whose rank index is ready, beside the framework (the
-    app calls this before its middleware and router); True when it sent the answer.
-
-    The same bytes and headers as the route, from the same steps (``plain_values``, ``build_query``,
-    ``instant``, ``resolve``, the state's response cache under the route's ``cache_key``, ``_encoded``,
-    ``answer``), without the framework's per-request objects; ``extra``: the headers the app's middleware
-    would add (its security headers), sent last as the middleware sends them. Whatever it does not answer
-    here — a query that is not plain, every model at once, an index still building, any error — it leaves to
-    the route (False, nothing sent), which answers it as it always did: errors keep their one shape and status."""
-    raw = scope["query_string"]
-    if not raw.isascii():
-        return False
-    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
-    values = plain_values(items)
-    if values is None or values["model"] is None:
-        return False
-    try:
-        found = _fast(api, scope, items, values, extra)
-    except Exception:  # the route answers it: the same error, in the API's one shape
-        return False
+    app calls this before its middleware and router); True when it sent the answer (``fast_response``)."""
+    found = fast_response(api, scope["query_string"], scope["headers"], extra)
     if found is None:
         return False
     status, headers, body = found
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return True
+
+
+def fast_response(
+    api: ApiState, raw: bytes, request_headers: list[tuple[bytes, bytes]], extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """The status, raw headers and body of a plain ``GET /v1/cheapest?{raw}`` for one model whose rank index is
+    ready, or None to leave the request to the route. Synchronous: the served protocol calls it as soon as a
+    request's headers are in (``catalog.asgi_server``), the app's fast path (``fast_answer``) otherwise.
+
+    The same bytes and headers as the route, from the same steps (``plain_values``, ``build_query``,
+    ``instant``, ``resolve``, the state's response cache under the route's ``cache_key``, ``_encoded``,
+    ``answer``), without the framework's per-request objects; ``extra``: the headers the app's middleware
+    would add (its security headers), last as the middleware sends them. Whatever it does not answer here — a
+    query that is not plain, every model at once, an index still building, any error — it leaves to the route
+    (None), which answers it as it always did: errors keep their one shape and status."""
+    if not raw.isascii():
+        return None
+    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
+    values = plain_values(items)
+    if values is None or values["model"] is None:
+        return None
+    try:
+        return _fast(api, request_headers, items, values, extra)
+    except Exception:  # the route answers it: the same error, in the API's one shape
+        return None
 
 
 _HEADS_KEPT = 64
@@ -276,7 +284,7 @@ def _head(
 
 def _fast(
     api: ApiState,
-    scope: Scope,
+    request_headers: list[tuple[bytes, bytes]],
     items: list[tuple[str, str]],
     values: dict[str, Any],
     extra: tuple[tuple[bytes, bytes], ...] = (),
@@ -299,7 +307,7 @@ def _fast(
         state.keep(key, body, generation)
     age = state.data_age(at)
     not_modified, before, after = _head(state, age, extra)
-    match = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
+    match = next((value for name, value in request_headers if name == b"if-none-match"), None)
     if match is not None and etag_matches(match.decode("latin-1"), state.etag):
         return 304, not_modified, b""
     body = with_data(body, age)
