@@ -68,7 +68,7 @@ COLUMNS += [("non-2xx", ">9"), ("errors", ">8"), ("server CPU", ">12")]
 WRK_UNIQUE = """
 local n, base, threads = 0, 0, 0
 function setup(thread) thread:set("id", threads); threads = threads + 1 end
-function init(args) base = FIRST + (id or 0) * 10000000 end
+function init(args) base = FIRST + (id or 0) * STRIDE end
 function request() n = n + 1; return wrk.format(nil, PREFIX .. (base + n) .. SUFFIX) end
 """
 
@@ -105,12 +105,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def run_wrk(url: str, path: str, conns: int, duration: int, tmp: Path, first: int) -> dict[str, float]:
+def run_wrk(
+    url: str, path: str, conns: int, duration: int, tmp: Path, first: int, stride: int = 10_000_000
+) -> dict[str, float]:
+    """``wrk`` at ``conns`` connections; ``{i}`` in ``path``: ``first + 1``, ``first + 2``, ... on the first
+    thread, from ``first + stride`` on the second."""
     cmd = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if "{i}" in path:
         prefix, suffix = path.split("{i}")
         script = tmp / "unique.lua"
-        script.write_text(f"PREFIX, SUFFIX, FIRST = {prefix!r}, {suffix!r}, {first}\n{WRK_UNIQUE}")
+        script.write_text(f"PREFIX, SUFFIX, FIRST, STRIDE = {prefix!r}, {suffix!r}, {first}, {stride}\n{WRK_UNIQUE}")
         cmd += ["-s", str(script)]
         path = prefix + "20000" + suffix
     text = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout

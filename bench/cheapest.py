@@ -14,11 +14,14 @@ says so.
     line reads everything (``Ranking.to_dict``).
 (b) the same for every model at once (``cheapest(None, profile)``).
 (c) ``catalog serve`` under load (``bench/api.py``'s generator: ``wrk`` when on PATH, else asyncio + httpx in a
-    child process) at ``--connections``: ``/v1/cheapest`` with a new profile on every request, then one cached
-    query; the peer server is today's code (the ``--peer-rev`` worktree) on the same DB, measured after ours,
-    never at the same time. Before the load, where the time of one uncached request goes, in process (CPU time
+    child process) at ``--connections``: ``/v1/cheapest`` with a new profile on every request (the same sequence
+    for both servers, every one within all of the model's context lengths), then one cached query; the peer
+    server is today's code (the ``--peer-rev`` worktree) on the same DB, measured after ours, never at the same
+    time. Before the load, where the time of one uncached request goes, in process (CPU time
     of the thread, so a request preempted by another program does not count its time): the whole ASGI call,
-    ours and today's (the same loop in a child process on each tree), parameter parsing, the ranking, JSON.
+    ours and today's (the same loop in a child process on each tree), the whole request through the protocol
+    ``catalog serve`` runs with its bytes in memory (no socket: a figure a busy machine does not blur), parameter
+    parsing, the ranking, JSON.
 
 Targets: (a) median ≤ 0.2 ms, p99 ≤ 1 ms; (b) ≤ 20 ms; (c) ≥ 2,000 req/s with p99 ≤ 50 ms for new profiles,
 ≥ 2,600 req/s cached. Prints figures, not verdicts.
@@ -53,6 +56,9 @@ MODEL = "deepseek/deepseek-v3.2"
 AS_OF = "2026-08-05T18:00:00Z"
 CHEAPEST = "/v1/cheapest?model=deepseek/deepseek-v3.2&input={i}&output=1000&cache_hit=0.8"
 TARGETS = {"one": (0.2, 1.0), "all": 20.0, "new": (2000, 50.0), "cached": 2600}
+# wrk's second thread counts from here on: both threads' inputs stay under the smallest context of the model
+# (131,072 tokens with the 1,000 of output) for over 40 s of load at 2,500 req/s.
+STRIDE = 50_000
 # Today's Catalog.cheapest, timed in a child process on the peer tree (its own imports, the same DB).
 PEER_LOOP = """
 import json, sys, time
@@ -194,6 +200,88 @@ con.close()
 """
 
 
+# The same, through the served protocol (the one ``catalog serve`` runs: uvicorn's HTTP/1.1 protocol as the tree
+# configures it, on uvloop) with the request's bytes fed in and the answer's bytes kept in memory: what the server
+# spends per request in Python, without the socket's system calls or the load generator sharing the cores.
+PROTO_LOOP = """
+import asyncio, gc, json, re, sys, time
+from pathlib import Path
+import uvloop
+from uvicorn.server import ServerState
+from catalog import asgi_server
+from catalog.api import ApiState, create_app
+from catalog.store.db import connect
+db, query, requests = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+con = connect(db, read_only=True)
+make = getattr(asgi_server, "serve_config", None) or asgi_server.quiet_config
+config = make(create_app(ApiState(con, db)))
+config.load()
+LENGTH = re.compile(rb"content-length: (\\d+)")
+
+class Transport:
+    def __init__(self):
+        self.sent, self.closing, self.done = bytearray(), False, None
+    def write(self, data):
+        self.sent += data
+        head, sep, body = bytes(self.sent).partition(b"\\r\\n\\r\\n")
+        if sep and len(body) >= int(LENGTH.search(head).group(1)) and not self.done.done():
+            self.done.set_result(head.split(b" ")[1])
+    def writelines(self, parts):
+        self.write(b"".join(parts))
+    def is_closing(self):
+        return self.closing
+    def close(self):
+        self.closing = True
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 80), "peername": ("127.0.0.1", 1)}.get(name, default)
+    def pause_reading(self):
+        pass
+    def resume_reading(self):
+        pass
+
+async def main():
+    loop = asyncio.get_running_loop()
+    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    transport = Transport()
+    protocol.connection_made(transport)
+
+    async def call(i):
+        transport.sent.clear()
+        transport.done = loop.create_future()
+        protocol.data_received(f"GET /v1/cheapest?{query.format(i=i)} HTTP/1.1\\r\\nHost: bench\\r\\n\\r\\n".encode())
+        status = await transport.done
+        if status != b"200":
+            raise SystemExit(f"/v1/cheapest?{query.format(i=i)} answered {status}")
+
+    await call(1)
+    gc.collect()
+    gc.freeze()  # as the server settles its loaded state (``settle_heap``)
+    times = []
+    for i in range(requests):
+        started = time.thread_time_ns()
+        await call(30000 + i)
+        times.append((time.thread_time_ns() - started) / 1e6)
+    return times
+
+print(json.dumps(uvloop.run(main())))
+con.close()
+"""
+
+
+def proto_times(tree: Path, db: Path, requests: int) -> list[float]:
+    """PROTO_LOOP on ``tree``: each request's CPU milliseconds through the served protocol."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROTO_LOOP, str(db), CHEAPEST.split("?", 1)[1], str(requests)],
+        cwd=tree,
+        env=peer_env(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    times: list[float] = json.loads(done.stdout)
+    return times
+
+
 def asgi_times(tree: Path, db: Path, requests: int) -> list[float]:
     """ASGI_LOOP on ``tree``: each request's CPU milliseconds."""
     done = subprocess.run(
@@ -248,6 +336,8 @@ def breakdown(db: Path, peer: Path, requests: int, peer_db: Path) -> dict[str, f
     figures = {
         "whole ASGI call, ours (CPU)": statistics.median(asgi_times(ROOT, db, requests)),
         "whole ASGI call, today's (CPU)": statistics.median(asgi_times(peer, peer_db, requests)),
+        "served protocol, no socket, ours (CPU)": statistics.median(proto_times(ROOT, db, requests)),
+        "served protocol, no socket, today's (CPU)": statistics.median(proto_times(peer, peer_db, requests)),
         "build_query (values already typed)": statistics.median(
             timed(lambda i: build_query(values, lambda t, p: decimal(t, p.name)), requests, cpu)
         ),
@@ -274,7 +364,7 @@ def load(args: argparse.Namespace, url: str, path: str, pid: int, first: int) ->
         httpx.get(url + path, timeout=30).raise_for_status()
     cpu0, wall0 = cpu_seconds(pid), time.monotonic()
     if args.wrk:
-        result = run_wrk(url, path, args.connections, args.duration, args.tmp, first)
+        result = run_wrk(url, path, args.connections, args.duration, args.tmp, first, STRIDE)
     else:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -296,11 +386,13 @@ def served(args: argparse.Namespace, db: Path, tree: Path | None, label: str) ->
     try:
         server, url = start_existing(proc, out)
         results = {}
+        # The same new profiles for each server (each has its own cache): every one a request all of the model's
+        # endpoints can take, as a program sends its real token counts (an input over every context would be
+        # answered with exclusions only, at half the cost).
         for name, path, first in (
-            ("new profile each", CHEAPEST, 20000 + 10**8 * len(args.runs)),
+            ("new profile each", CHEAPEST, 20000),
             ("cached query", CHEAPEST.format(i=20000), 0),
         ):
-            args.runs.append(name)
             results[name] = load(args, url, path, proc.pid, first)
             print(f"  {label}: {name}: {results[name]['rps']:,.0f} req/s", flush=True)
         return results
@@ -341,7 +433,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.calls, args.connections, args.duration) < 1:
         parser.error("--calls, --connections and --duration must be 1 or more")
-    args.wrk, args.runs = not args.no_wrk and shutil.which("wrk") is not None, []
+    args.wrk = not args.no_wrk and shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory(prefix="bench-cheapest-") as scratch:
         args.tmp = tmp = Path(scratch)
         db = args.db

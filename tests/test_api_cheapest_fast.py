@@ -5,6 +5,9 @@ either accepts, and the same error for every query FastAPI refuses."""
 from __future__ import annotations
 
 import gc
+import re
+import socket
+import time
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,16 +17,19 @@ from typing import Any
 
 import orjson
 import pytest
+import uvicorn
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from catalog.api import ApiState, create_app, settle_heap
 from catalog.api.deps import _query_names
 from catalog.api.routes import cheapest as route
+from catalog.asgi_server import bind, serve_config, serve_in_thread
 from catalog.cost.query import CHEAPEST
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.exact_json import jsonable
 from catalog.library import Catalog
+from catalog.settings import ServeSettings
 from catalog.store.db import connect
 from catalog.times import use_clock
 
@@ -181,3 +187,98 @@ def test_settling_the_heap_frees_cycles_and_freezes_what_is_alive() -> None:
     finally:
         gc.unfreeze()
     assert any(o is alive for o in gc.get_objects())  # tracked again once unfrozen
+
+
+def _exchange(port: int, requests: bytes, responses: int) -> list[tuple[bytes, bytes]]:
+    """Send ``requests`` at once on one connection; read ``responses`` answers (head, body) in order."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(30)
+    data, found = b"", []
+    try:
+        sock.sendall(requests)
+        while len(found) < responses:
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            sized = re.search(rb"content-length: (\d+)", head)
+            length = int(sized.group(1)) if sized else 0  # a 304 has no body
+            if sep and len(rest) >= length:
+                found.append((head, rest[:length]))
+                data = rest[length:]
+                continue
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(found)} answers"
+            data += chunk
+    finally:
+        sock.close()
+    return found
+
+
+def _get(query: str, *headers: str) -> bytes:
+    return "".join(
+        [f"GET /v1/cheapest?{query} HTTP/1.1\r\nHost: test\r\n", *(h + "\r\n" for h in headers), "\r\n"]
+    ).encode()
+
+
+def test_the_served_protocol_answers_plain_cheapest_requests_at_once_with_the_apps_bytes(
+    replayed_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``catalog serve``'s protocol answers a plain ``GET /v1/cheapest`` as soon as its headers are in
+    (``CatalogApi.answer_now``): the same status, headers and body as the app answers over ASGI, pipelined
+    requests still answered in order (one the shortcut does not take between two it does), a 304 included, and
+    no read deadline left behind."""
+    from catalog.api.app import CatalogApi
+
+    taken: list[bool] = []
+    real = CatalogApi.answer_now
+
+    def counted(self: CatalogApi, *args: Any) -> Any:
+        found = real(self, *args)
+        taken.append(found is not None)
+        return found
+
+    queries = [f"model={MODEL}&input={20000 + i}&output=1000&cache_hit=0.8" for i in range(3)]
+    etag_query = f"model={MODEL}&input=30000"
+    pipelined = b"".join(
+        [
+            _get(queries[0]),
+            _get(queries[1]),
+            b"GET /v1/models?limit=1 HTTP/1.1\r\nHost: test\r\n\r\n",  # not the shortcut's: the app answers it
+            _get(queries[2]),  # behind a request in flight: left to the app, to keep the order
+        ]
+    )
+    answers: dict[str, list[tuple[bytes, bytes]]] = {}
+    con = connect(replayed_template, read_only=True)
+    try:
+        for way in ("at once", "asgi"):
+            with pytest.MonkeyPatch.context() as patch, use_clock(CLOCK):
+                patch.setattr(CatalogApi, "answer_now", counted if way == "at once" else lambda *args: None)
+                config = serve_config(create_app(ApiState(con, replayed_template)), ServeSettings(0.5, 0.5))
+                sock = bind("127.0.0.1", 0)
+                port = sock.getsockname()[1]
+                with serve_in_thread(uvicorn.Server(config), sock, name=f"cheapest {way}"):
+                    found = _exchange(port, pipelined, 4)
+                    found += _exchange(port, _get(f"model={MODEL}&input=abc"), 1)  # not plain: the route's 400
+                    (etag_answer,) = _exchange(port, _get(etag_query), 1)
+                    etag = re.search(rb"etag: (\S+)", etag_answer[0]).group(1).decode()  # type: ignore[union-attr]
+                    found += _exchange(port, _get(etag_query, f"If-None-Match: {etag}"), 1)
+                    keep = socket.create_connection(("127.0.0.1", port))  # idle past both deadlines, then asked
+                    try:
+                        keep.sendall(_get(queries[0]))
+                        keep.recv(65536)
+                        time.sleep(1.5)
+                        keep.sendall(_get(queries[1]))
+                        assert keep.recv(65536).startswith(b"HTTP/1.1 200"), way
+                    finally:
+                        keep.close()
+                answers[way] = [(re.sub(rb"date: [^\r]*\r\n", b"", head), body) for head, body in found]
+    finally:
+        con.close()
+    assert answers["at once"] == answers["asgi"]
+    statuses = [int(head.split(b" ")[1]) for head, _ in answers["at once"]]
+    assert statuses == [200, 200, 200, 200, 400, 304]
+    inputs = [orjson.loads(answers["at once"][i][1])["profile"]["input_tokens"] for i in (0, 1, 3)]
+    assert inputs == [20000, 20001, 20002] and b'"items"' in answers["at once"][2][1]
+    assert orjson.loads(answers["at once"][4][1])["error"]["code"] == "bad_parameter"
+    assert b"content-security-policy" in answers["at once"][5][0]  # the 304 keeps the security headers
+    # Answered at once: the first two, the ETag's pair and the idle connection's two; the models list and the
+    # bad query were the app's (the request queued behind the models list never reached the shortcut).
+    assert taken == [True, True, False, False, True, True, True, True]

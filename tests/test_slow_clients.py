@@ -9,6 +9,7 @@ through the same ``serve_config``; the in-process test checks the protocol it in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -202,3 +204,54 @@ def test_a_bad_deadline_in_the_environment_is_named(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CATALOG_BODY_TIMEOUT", "-1")
     with pytest.raises(ConfigError, match="CATALOG_BODY_TIMEOUT"):
         ServeSettings.from_env()
+
+
+class _Recorded:
+    """A transport that records each write call (``writelines`` as one call of its parts)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[bytes]] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.calls.append([bytes(data)])
+
+    def writelines(self, parts: Any) -> None:
+        self.calls.append([bytes(p) for p in parts])
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_response_head_goes_out_with_its_body_and_nothing_is_held_past_the_loop_turn() -> None:
+    """The served protocol's transport (``_OneWrite``) sends a response's head with the first part of its body
+    in one call; a write with nothing after it leaves once the loop has run its ready callbacks; closing sends
+    what is held first; a whole response written at once goes out after anything held, in order."""
+    from catalog.asgi_server import _OneWrite
+
+    async def scenario() -> list[list[list[bytes]]]:
+        loop = asyncio.get_running_loop()
+        seen = []
+        real = _Recorded()
+        out = _OneWrite(real, loop)
+        out.write(b"HEAD1")
+        out.write(b"BODY1")
+        seen.append(list(real.calls))  # one call, both parts
+        out.write(b"HEAD2")  # a HEAD request's answer: no body follows
+        seen.append(list(real.calls))  # held for now
+        await asyncio.sleep(0)
+        seen.append(list(real.calls))  # gone once the loop turned
+        out.write(b"HEAD3")
+        out.writelines([b"WHOLE4"])
+        out.write(b"HEAD5")
+        out.close()
+        seen.append(list(real.calls))
+        return seen
+
+    first, held, turned, closed = asyncio.run(scenario())
+    assert first == [[b"HEAD1", b"BODY1"]]
+    assert held == first and turned == [*first, [b"HEAD2"]]
+    assert closed == [*turned, [b"HEAD3", b"WHOLE4"], [b"HEAD5"]]

@@ -91,6 +91,7 @@ def _security_headers(policy: str) -> list[tuple[bytes, bytes]]:
 
 DOCS_HEADERS = _security_headers(DOCS_POLICY)
 API_HEADERS = _security_headers(API_POLICY)
+FAST_EXTRA = tuple(API_HEADERS)  # what ``SecurityHeaders`` adds, for the fast path that runs before it
 
 
 def secured(send: Send, extra: list[tuple[bytes, bytes]], *, unless_set: bool = False) -> Send:
@@ -139,10 +140,20 @@ class CatalogApi(FastAPI):
             and scope["method"] == "GET"
             and not scope.get("root_path")
             and not_utf8(scope.get("query_string", b"")) is None  # else the middleware's 400
-            and await cheapest.fast_answer(self.state.catalog, scope, secured(send, API_HEADERS))
+            and await cheapest.fast_answer(self.state.catalog, scope, send, FAST_EXTRA)
         ):
             return
         await super().__call__(scope, receive, send)
+
+    def answer_now(
+        self, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The served protocol's shortcut (``catalog.asgi_server``): a plain ``GET`` of ``path`` answered as
+        soon as its headers are in, without a task, a scope or ASGI messages; None leaves it to the app. Only
+        what ``__call__`` answers before the middleware: ``/v1/cheapest`` (``fast_response``), the same bytes."""
+        if path != b"/v1/cheapest" or not_utf8(query) is not None:
+            return None
+        return cheapest.fast_response(self.state.catalog, query, headers, FAST_EXTRA)
 
 
 class Utf8Query:

@@ -130,37 +130,59 @@ def _share_json(part: int, total: int) -> str:
     return orjson.dumps(round(part / total, 4)).decode()
 
 
+_ZEROS = ["0" * k for k in range(64)]
+
+
+def _units(units: int, scale: int) -> str:
+    """``units_text(units, scale)`` (a row spells six to ten amounts): the zeros of an amount under 1 from a
+    list rather than made each time."""
+    if units <= 0 or scale <= 0:
+        return units_text(units, scale)
+    digits = str(units)
+    cut = len(digits) - scale
+    if cut > 0:
+        fraction = digits[cut:].rstrip("0")
+        return f"{digits[:cut]}.{fraction}" if fraction else digits[:cut]
+    if -cut >= len(_ZEROS):
+        return units_text(units, scale)
+    return "0." + (_ZEROS[-cut] + digits).rstrip("0")
+
+
 def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
     """One ranked row's JSON (``RankedEndpoint.to_dict`` order), its amounts spelt as ``CostUnits.texts``."""
     pieces = _pieces_of.get(id(fixed))
     if pieces is None or pieces[0] is not fixed:
         pieces = _pieces(fixed)
     total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
-    cost = units_text(total, scale)
+    cost = _units(total, scale)
     if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
-        per_m, rest = divmod(total * 10**18, tokens * 10**scale)
-        if 2 * rest > tokens * 10**scale or (2 * rest == tokens * 10**scale and per_m % 2):
+        whole = tokens * 10**scale
+        per_m, rest = divmod(total * 10**18, whole)
+        rest += rest
+        if rest > whole or (rest == whole and per_m & 1):
             per_m += 1
-        per_m_text = f'"{units_text(per_m, 12)}"'
+        per_m_text = f'"{_units(per_m, 12)}"'
     else:
         per_m_text = "null"
-    workload = cost if units.requests == 1 else units_text(total * units.requests, scale)
+    workload = cost if units.requests == 1 else _units(total * units.requests, scale)
     if base is None:
-        base_text = saving = "null"
+        money = '"base_per_request":null,"saving_per_request":null'
     elif base == total:
-        base_text, saving = f'"{cost}"', '"0"'
+        money = f'"base_per_request":"{cost}","saving_per_request":"0"'
     else:
-        base_text, saving = f'"{units_text(base, scale)}"', f'"{units_text(base - total, scale)}"'
+        money = f'"base_per_request":"{_units(base, scale)}","saving_per_request":"{_units(base - total, scale)}"'
     terms: list[str] = []
     shares: list[str] = []
     # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
-    for name, part in sorted(filter(_second, zip(units.names, units.parts, strict=False)), key=_second, reverse=True):
+    for name, part in sorted(
+        [p for p in zip(units.names, units.parts, strict=False) if p[1]], key=_second, reverse=True
+    ):
         # The engine's plain identifiers: nothing in a name needs escaping.
-        terms.append(f'"{name}":"{cost if part == total else units_text(part, scale)}"')
+        terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
         shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
     return (
         f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},'
-        f'"workload_cost":"{workload}","base_per_request":{base_text},"saving_per_request":{saving},'
+        f'"workload_cost":"{workload}",{money},'
         f'"discount":{pieces[2]},"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},'
         f'"overrides_applied":{mask},{pieces[3]}}}'
     )

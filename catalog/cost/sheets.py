@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import polars as pl
 
@@ -253,6 +253,8 @@ class PriceTable:
             # recorded, or a provider that has since left): the model-level price is the best listed price
             # there is, and ``price_source`` says so.
             return Resolution((), model_entity, None)
+        if len(tags) == 1:  # most providers serve a model from one endpoint tag: nothing to order
+            return Resolution(tuple(self.tag_entities[(model_id, tags[0])]), model_entity, None)
         # Which of a provider's endpoints served a call is not in its usage: prefer the plain tag, then the
         # global one, then the others by name; the engine takes the first that was listed at the row's time.
         ordered = sorted(tags, key=lambda t: ("/" in t and t.lower() != provider.lower(), not t.endswith("/global"), t))
@@ -795,12 +797,13 @@ def _winners(spans: pl.DataFrame, n: int) -> pl.DataFrame:
     return pl.DataFrame(out, schema=spans.schema)
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     """What prices rows naming one (model, provider, endpoint).
 
     ``entities``: endpoint candidates in order of preference (empty: the model-level price only);
-    ``model_entity``: the model-level fallback (-1: none); ``reason``: why nothing can price them.
+    ``model_entity``: the model-level fallback (-1: none); ``reason``: why nothing can price them. (A named
+    tuple: a cost call resolves every distinct name in its usage, ten thousand of them at ten times today's
+    endpoints, and a tuple is made in a fraction of a frozen dataclass's time.)
     """
 
     entities: tuple[int, ...]

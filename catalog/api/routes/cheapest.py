@@ -55,6 +55,7 @@ from catalog.cost.profile import Ranking
 from catalog.cost.query import CHEAPEST, CheapestQuery, Param, build_query
 from catalog.cost.ranker import RankIndex
 from catalog.cost.ranking_json import encode_ranking
+from catalog.freshness import DataAge
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
@@ -223,26 +224,10 @@ def _name(item: tuple[str, str]) -> str:
     return item[0]
 
 
-async def fast_answer(api: ApiState, scope: Scope, send: Send) -> bool:
+async def fast_answer(api: ApiState, scope: Scope, send: Send, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bool:
     """Answer a plain ``GET /v1/cheapest`` for one model whose rank index is ready, beside the framework (the
-    app calls this before its middleware and router); True when it sent the answer.
-
-    The same bytes and headers as the route, from the same steps (``plain_values``, ``build_query``,
-    ``instant``, ``resolve``, the state's response cache under the route's ``cache_key``, ``_encoded``,
-    ``answer``), without the framework's per-request objects. Whatever it does not answer here — a query that
-    is not plain, every model at once, an index still building, any error — it leaves to the route (False,
-    nothing sent), which answers it as it always did: errors keep their one shape and status."""
-    raw = scope["query_string"]
-    if not raw.isascii():
-        return False
-    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
-    values = plain_values(items)
-    if values is None or values["model"] is None:
-        return False
-    try:
-        found = _fast(api, scope, items, values)
-    except Exception:  # the route answers it: the same error, in the API's one shape
-        return False
+    app calls this before its middleware and router); True when it sent the answer (``fast_response``)."""
+    found = fast_response(api, scope["query_string"], scope["headers"], extra)
     if found is None:
         return False
     status, headers, body = found
@@ -251,8 +236,58 @@ async def fast_answer(api: ApiState, scope: Scope, send: Send) -> bool:
     return True
 
 
+def fast_response(
+    api: ApiState, raw: bytes, request_headers: list[tuple[bytes, bytes]], extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """The status, raw headers and body of a plain ``GET /v1/cheapest?{raw}`` for one model whose rank index is
+    ready, or None to leave the request to the route. Synchronous: the served protocol calls it as soon as a
+    request's headers are in (``catalog.asgi_server``), the app's fast path (``fast_answer``) otherwise.
+
+    The same bytes and headers as the route, from the same steps (``plain_values``, ``build_query``,
+    ``instant``, ``resolve``, the state's response cache under the route's ``cache_key``, ``_encoded``,
+    ``answer``), without the framework's per-request objects; ``extra``: the headers the app's middleware
+    would add (its security headers), last as the middleware sends them. Whatever it does not answer here — a
+    query that is not plain, every model at once, an index still building, any error — it leaves to the route
+    (None), which answers it as it always did: errors keep their one shape and status."""
+    if not raw.isascii():
+        return None
+    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
+    values = plain_values(items)
+    if values is None or values["model"] is None:
+        return None
+    try:
+        return _fast(api, request_headers, items, values, extra)
+    except Exception:  # the route answers it: the same error, in the API's one shape
+        return None
+
+
+_HEADS_KEPT = 64
+# The response heads of one data version, data age (by the second) and app: (the 304's headers, the 200's
+# before its content-length, after it). Every answer of that second shares them; ``_fast`` adds the length.
+_heads: dict[tuple[str, DataAge | None, tuple[tuple[bytes, bytes], ...]], tuple[list[Any], list[Any], list[Any]]]
+_heads = {}
+
+
+def _head(
+    state: View, age: DataAge | None, extra: tuple[tuple[bytes, bytes], ...]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    key = (state.etag, age, extra)
+    found = _heads.get(key)
+    if found is None:
+        data = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in data_headers(state, age).items()]
+        found = ([*data, *extra], data, [_JSON, *extra])
+        if len(_heads) >= _HEADS_KEPT:
+            _heads.clear()
+        _heads[key] = found
+    return found
+
+
 def _fast(
-    api: ApiState, scope: Scope, items: list[tuple[str, str]], values: dict[str, Any]
+    api: ApiState,
+    request_headers: list[tuple[bytes, bytes]],
+    items: list[tuple[str, str]],
+    values: dict[str, Any],
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """``_cheapest`` without the framework: the status, raw headers and body ``answer`` would send."""
     query = build_query(values, lambda text, param: decimal(text, param.name))
@@ -271,13 +306,12 @@ def _fast(
         body = _encoded(_rank(index, Asked(model_id, query, values["as_of"]), at, model_id))
         state.keep(key, body, generation)
     age = state.data_age(at)
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in data_headers(state, age).items()]
-    match = next((value for name, value in scope["headers"] if name == b"if-none-match"), None)
+    not_modified, before, after = _head(state, age, extra)
+    match = next((value for name, value in request_headers if name == b"if-none-match"), None)
     if match is not None and etag_matches(match.decode("latin-1"), state.etag):
-        return 304, headers, b""
+        return 304, not_modified, b""
     body = with_data(body, age)
-    headers += [(b"content-length", str(len(body)).encode()), _JSON]
-    return 200, headers, body
+    return 200, [*before, (b"content-length", str(len(body)).encode()), *after], body
 
 
 class CheapestRoute(APIRoute):
