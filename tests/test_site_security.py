@@ -32,6 +32,8 @@ from site_helpers import (
 
 from catalog.fake import memory_day
 
+OUR_SCRIPTS = (("static/cost.js", ""), ("static/app.js", ""), ("static/compare.js", ""))
+
 
 def site_texts(out: Path) -> dict[str, str]:
     return {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.suffix in (".html", ".atom")}
@@ -46,7 +48,7 @@ def test_hostile_names_stay_text_scripts_are_only_ours(hostile: Hostile) -> None
                 json.loads(text)  # the whole body is the data: nothing closed the element early
             else:
                 assert set(attrs) == {"src"}, f"{name}: {attrs}"
-                assert resolve(name, str(attrs["src"])) in (("static/cost.js", ""), ("static/app.js", "")), name
+                assert resolve(name, str(attrs["src"])) in OUR_SCRIPTS, name
                 assert not text.strip(), f"{name}: inline script {text[:80]!r}"
         for tag, values in page.elements:
             handlers = [a for a in values if a.lower().startswith("on")]

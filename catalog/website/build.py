@@ -49,6 +49,7 @@ from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
 from catalog.website import chart
+from catalog.website import compare as comparing
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.output import Output
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
@@ -646,7 +647,7 @@ def _render(
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
     total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    total += 2 * len(facts.providers) + 6 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    total += 2 * len(facts.providers) + 7 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     by_provider = _changes_by_provider(facts)
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
@@ -695,6 +696,7 @@ def _render(
     try:
         data = price_data(facts.models, facts.table, facts.at)
         page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts))
+        _compare_page(page, facts, data)
         tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
         chart_template = env.get_template("_chart.html")
         entries = {m["id"]: m for m in data["models"]}
@@ -782,6 +784,27 @@ def _render(
     for done_write in written:
         done_write.result()  # an error writing a page is this build's error
     return done
+
+
+def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, Any]) -> None:
+    """``compare.html``: the price data of every model (the index's) and each one's cost history, so its script
+    can put any 2–4 of them side by side; rendered with a default choice for a reader without JavaScript."""
+    selection = comparing.default_selection(facts.models)
+    start, info = comparing.site_page_data(facts.models, facts.at, page_name)
+    chart_json = comparing.site_chart(info, selection)
+    page(
+        "compare.html",
+        "compare.html",
+        models=facts.models,
+        price_json=data,
+        selection=selection,
+        rows=comparing.site_rows(facts.models, selection),
+        info=info,
+        start=start,
+        series_chart=chart_json,
+        chart_id="compare-chart",
+        geometry=comparing.svg_chart(chart_json, start, facts.at),
+    )
 
 
 def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[exports.Download]:
