@@ -250,7 +250,7 @@
     function small(parent, value) {
       var node = document.createElement("small");
       node.textContent = value;
-      parent.appendChild(document.createTextNode(" "));
+      parent.appendChild(document.createElement("br"));
       parent.appendChild(node);
     }
 
