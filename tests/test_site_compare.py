@@ -30,6 +30,9 @@ from catalog.website.presets import DEFAULT
 
 T0 = datetime(2026, 7, 17, tzinfo=UTC)
 CHAT = DEFAULT.profile
+# A comparison row's model id and the exact figure in one of its cells (the cell's data-value).
+ROW_COST = r'<tr data-id="([^"]+)">.*?<td[^>]* class="num cost" data-value="([^"]*)"'
+ROW_VERSUS = r'<tr data-id="([^"]+)">.*?<td[^>]* class="num versus" data-value="([^"]*)"'
 
 
 def hours(n: float) -> datetime:
@@ -119,15 +122,13 @@ def test_compare_page_shows_the_engines_costs_for_its_default_choice(
     (table,) = [values for tag, values in page.elements if tag == "table" and values.get("id") == "compare"]
     chosen = str(table["data-models"]).split(",")
     assert len(chosen) == 3
-    shown = dict(
-        re.findall(r'<tr data-id="([^"]+)">\s*<td>.*?<td class="num cost" data-value="([^"]*)"', page.text, re.S)
-    )
+    shown = dict(re.findall(ROW_COST, page.text, re.S))
     assert list(shown) == chosen
     for model in chosen:
         ranked = cat.cheapest(model, CHAT, as_of=site_at).ranked
         assert Decimal(shown[model]) == ranked[0].cost_per_request, model
     least = min(Decimal(v) for v in shown.values())
-    versus = dict(re.findall(r'<tr data-id="([^"]+)">.*?<td class="num versus" data-value="([^"]*)"', page.text, re.S))
+    versus = dict(re.findall(ROW_VERSUS, page.text, re.S))
     for model, value in versus.items():
         assert Decimal(value) == ((Decimal(shown[model]) - least) * 100 / least).quantize(Decimal("0.01")), model
 
@@ -190,7 +191,7 @@ def test_report_is_one_self_contained_page_with_the_engines_costs(replayed_db: P
     (policy,) = [v["content"] for tag, v in page.elements if tag == "meta" and v.get("http-equiv")]
     assert f"style-src 'sha256-{digest}'" in str(policy) and str(policy).startswith("default-src 'none';")
     assert "@media print" in style
-    shown = dict(re.findall(r'<tr data-id="([^"]+)">\s*<td>.*?<td class="num cost" data-value="([^"]*)"', text, re.S))
+    shown = dict(re.findall(ROW_COST, text, re.S))
     assert {m: Decimal(v) for m, v in shown.items()} == expected
     assert list(shown) == models
     chart = json_script(page, "report-chart")

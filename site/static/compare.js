@@ -263,6 +263,8 @@
       return "Workload, per request: " + words + ".";
     }
 
+    var headers = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
+
     function render() {
       var p = profile(), body = table.tBodies[0];
       body.textContent = "";
@@ -318,6 +320,8 @@
         text(count, String(r.endpoints.length), r.excluded.length ? r.excluded.length + " cannot take this request" : "");
         text(context, m.context === null || m.context === undefined ? "—" : m.context.toLocaleString("en-US"));
         text(list, m.list.join(" / "));
+        // Each cell names its column: on a phone a row is a card of labelled figures (compare.css).
+        Array.prototype.forEach.call(row.cells, function (cell, i) { cell.setAttribute("data-label", headers[i] || ""); });
       });
       if (!chosen.length) {
         var empty = body.insertRow().insertCell();
