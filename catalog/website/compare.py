@@ -125,7 +125,8 @@ def svg_chart(data: dict[str, Any], start: datetime, end: datetime) -> dict[str,
     if log:  # framed by the 1-2-5 ticks around the data, so the lowest and highest lines have a label near them
         below = max((t for t in _log_ticks(lo / 10, lo)), default=lo)
         above = min((t for t in _log_ticks(hi, hi * 10)), default=hi)
-        bottom, top = math.log10(below), math.log10(above)
+        pad = (math.log10(above) - math.log10(below)) * 0.03  # a line on a tick is not drawn on the frame
+        bottom, top = math.log10(below) - pad, math.log10(above) + pad
         ticks = _log_ticks(below, above)
     else:
         bottom, top = 0.0, (hi * 1.1) or 1.0

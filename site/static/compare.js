@@ -87,7 +87,8 @@
       var below = logTicks(lo / 10, lo), above = logTicks(hi, hi * 10);
       below = below.length ? below[below.length - 1] : lo;
       above = above.length ? above[0] : hi;
-      bottom = Math.log10(below); top = Math.log10(above);
+      var pad = (Math.log10(above) - Math.log10(below)) * 0.03; // a line on a tick is not drawn on the frame
+      bottom = Math.log10(below) - pad; top = Math.log10(above) + pad;
       ticks = logTicks(below, above);
     } else {
       bottom = 0; top = hi * 1.1 || 1;
