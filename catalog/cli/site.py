@@ -6,10 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from catalog.cli.common import BaseUrl, FilePath, db_option, instant, json_option
+from catalog.cli.common import BaseUrl, FilePath, db_option, instant, json_option, writable_file
+from catalog.cli.cost import _decimal, cheapest_options
 from catalog.cli.output import progress_bar
 from catalog.settings import db_path, site_dir
 
@@ -62,4 +64,48 @@ def site_build_cmd(db: str | None, out: str | None, as_of: str | None, base_url:
         f"built {report.pages} pages ({report.models} models, {report.providers} providers) as of "
         f"{report.to_dict()['as_of']} in {report.seconds:.1f} s: {report.out}/index.html "
         f"({report.bytes / 1e6:.1f} MB in all; largest model page {report.largest_model_page[1] / 1e3:.0f} kB)"
+    )
+
+
+@site_group.command("report")
+@click.option(
+    "--models",
+    "models",
+    required=True,
+    help="The models to compare, as ids separated by commas (at most 8), e.g. openai/gpt-4o,anthropic/claude-sonnet-4.",
+)
+@cheapest_options
+@click.option("--as-of", "as_of", default=None, help="Prices in force at this instant (default: the newest snapshot).")
+@click.option(
+    "--out",
+    type=FilePath(dir_okay=False),
+    required=True,
+    help='The report\'s HTML file (one self-contained page; print it or "Save as PDF" in a browser).',
+)
+@db_option
+def site_report_cmd(models: str, as_of: str | None, out: str, db: str | None, **kw: Any) -> None:
+    """Write a printable price comparison of MODELS for one workload: the table, each model's cheapest
+    endpoints, the price history chart and the methodology, as one HTML page without scripts.
+
+    The workload and filters are those of `catalog cheapest` (--input, --output, --cache-hit, …)."""
+    from catalog.cost.query import build_query
+    from catalog.library import Catalog
+    from catalog.website.compare import compare, parse_models
+    from catalog.website.report import render_report
+
+    ids = parse_models(models)
+    target = writable_file(Path(out), (".html", ".htm"), "--out")
+    query = build_query(kw, lambda text, param: _decimal(text, param.option))
+    at = instant(as_of, bound="end", what="--as-of")
+    with Catalog.open(db) as cat:
+        comparison = compare(cat, ids, query.profile, at=at, filters=query.filters, fallbacks=query.fallbacks)
+    warning = comparison.data.warning() if comparison.data is not None else None
+    if warning:
+        click.echo(warning, err=True)
+    target.write_text(render_report(comparison), encoding="utf-8")
+    cheapest = [m for m in comparison.models if m.cheapest is not None]
+    best = min(cheapest, key=lambda m: m.cheapest.cost_per_request) if cheapest else None
+    click.echo(
+        f"wrote {target}: {len(ids)} models as of {comparison.at:%Y-%m-%d %H:%M}Z"
+        + (f"; cheapest {best.model_id} at ${best.cheapest.cost_per_request} per request" if best else "")
     )

@@ -49,6 +49,7 @@ from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
 from catalog.website import chart
+from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.indexpage import index_values
@@ -698,6 +699,7 @@ def _render(
         data = price_data(facts.models, facts.table, facts.at)
         index = index_values(cat, facts, data)  # its order and the price movers (catalog/website/indexpage.py)
         page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts), **index)
+        _compare_page(page, facts, data)
         tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
         chart_template = env.get_template("_chart.html")
         entries = {m["id"]: m for m in data["models"]}
@@ -792,6 +794,27 @@ def _render(
     for done_write in written:
         done_write.result()  # an error writing a page is this build's error
     return done
+
+
+def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, Any]) -> None:
+    """``compare.html``: the price data of every model (the index's) and each one's cost history, so its script
+    can put any 2–4 of them side by side; rendered with a default choice for a reader without JavaScript."""
+    selection = comparing.default_selection(facts.models)
+    start, info = comparing.site_page_data(facts.models, facts.at, page_name)
+    chart_json = comparing.site_chart(info, selection)
+    page(
+        "compare.html",
+        "compare.html",
+        models=facts.models,
+        price_json=data,
+        selection=selection,
+        rows=comparing.site_rows(facts.models, selection),
+        info=info,
+        start=start,
+        series_chart=chart_json,
+        chart_id="compare-chart",
+        geometry=comparing.svg_chart(chart_json, start, facts.at),
+    )
 
 
 def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[exports.Download]:
