@@ -95,6 +95,14 @@ def wait_for_first_site(client: httpx.Client, timeout: float) -> float:
     raise SystemExit(f"no site build ended within {timeout:.0f} s")
 
 
+def _split(run: dict[str, Any]) -> str:
+    """A sweep's fetch-and-parse and store milliseconds, as its run's detail says."""
+    detail = run.get("detail") or {}
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    return f"{detail.get('fetch_ms', '?')}/{detail.get('store_ms', '?')}"
+
+
 def wrk(url: str, path: str, connections: int, seconds_: int, script: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds_}s", "--timeout", "30s", "-s", str(script), url + path],
@@ -175,6 +183,7 @@ def main() -> None:
             time.sleep(1)
             every = sweeps(client)
             site_builds = client.get("/jobs/runs", params={"job": "build_site", "limit": 1000}).json()
+            all_runs = client.get("/jobs/runs", params={"limit": 1000}).json()
             client.close()
         finally:
             stop(service)
@@ -204,6 +213,18 @@ def main() -> None:
     load_s = [duration(r) for r in loaded_runs]
     print(f"\nsweeps: idle {', '.join(f'{duration(r):.2f}' for r in idle_runs)} s (median {idle_s:.2f} s)")
     print(f"        under load {', '.join(f'{d:.2f}' for d in load_s) or 'none ended in the window'} s")
+    for label, runs in (("idle", idle_runs), ("under load", loaded_runs)):
+        print(f"  {label:<10} fetch / store ms: " + ", ".join(_split(r) for r in runs))
+    # Every job that ran during the load, in order: a window with no sweep in it shows what held the queue.
+    window = [r for r in all_runs if r.get("finished_at") and seconds(r["finished_at"]) >= started]
+    window = [r for r in window if seconds(r["started_at"]) <= ended]
+    print(
+        "jobs during the load (start s after it began, duration s): "
+        + ", ".join(
+            f"{r['job']} {seconds(r['started_at']) - started:+.0f} {duration(r):.1f}"
+            for r in sorted(window, key=lambda r: seconds(r["started_at"]))
+        )
+    )
     print(f"site builds under load: {len(builds)} ({', '.join(f'{duration(r):.1f}' for r in builds)} s)")
     worst = max(load_s) if load_s else float("inf")
     ratio = worst / idle_s
