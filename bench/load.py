@@ -12,7 +12,11 @@ Printed: per route the requests, errors (socket errors, timeouts and non-2xx/3xx
 requests/s and latency p50 / p99; the sweep's duration idle and under load and their ratio. The acceptance
 (issue 16, item 17): 0 errors, and the sweep under load within 2x its idle time; the script exits 1 otherwise.
 
+With ``--peer-rev REV`` the same is measured for that revision's service (a temporary ``git worktree``) after
+ours, in the same run, against the same fake; the exit status is ours.
+
     python bench/load.py [--connections 60] [--seconds 40] [--every 5] [--idle-sweeps 3] [--latency 0]
+                         [--peer-rev REV]
 
 Needs ``wrk`` (Debian: apt-get install wrk).
 """
@@ -36,6 +40,7 @@ from typing import Any
 import httpx
 
 CATALOG = [sys.executable, "-m", "catalog"]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import stop, wait_for_line  # noqa: E402  (a sibling script, not a package)
 
@@ -127,9 +132,31 @@ def main() -> None:
     parser.add_argument("--every", default="5s", help="the sweep interval of catalog up")
     parser.add_argument("--idle-sweeps", type=int, default=3, help="sweeps to time before the load starts")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the fake adds to every request")
+    parser.add_argument("--peer-rev", default="", help="also measure this git revision's service, after ours")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    passed = measure(args, "ours", None)
+    if args.peer_rev:
+        tree = Path(tempfile.mkdtemp(prefix="bench-load-peer-")) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), args.peer_rev], cwd=ROOT, check=True, capture_output=True
+        )
+        try:
+            measure(args, f"peer {args.peer_rev}", tree)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if not passed:
+        raise SystemExit(1)
+
+
+def measure(args: argparse.Namespace, label: str, tree: Path | None) -> bool:
+    """One service (ours, or the code in ``tree``) under the load; prints its figures, True if it passed.
+
+    The fake OpenRouter is always ours: both services sweep the same upstream."""
+    print(f"\n=== {label} === (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     fake: subprocess.Popen[bytes] | None = None
     service: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
@@ -143,6 +170,8 @@ def main() -> None:
                 )
             base_url = wait_for_line(fake, tmp / "fake.out", r"fake OpenRouter serving (http://\S+)", 60).group(1)
             env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+            if tree is not None:
+                env["PYTHONPATH"] = str(tree)
             env |= {
                 "OPENROUTER_BASE_URL": base_url,
                 "CATALOG_JOB_SNAPSHOT_CATALOG_EVERY": args.every,
@@ -217,7 +246,7 @@ def main() -> None:
         print(f"  {label:<10} fetch / store ms: " + ", ".join(_split(r) for r in runs))
     # Every job that ran during the load, in order: a window with no sweep in it shows what held the queue.
     window = [r for r in all_runs if r.get("finished_at") and seconds(r["finished_at"]) >= started]
-    window = [r for r in window if seconds(r["started_at"]) <= ended]
+    window = [r for r in window if seconds(r["started_at"]) <= ended and r["status"] != "skipped"]
     print(
         "jobs during the load (start s after it began, duration s): "
         + ", ".join(
@@ -233,8 +262,9 @@ def main() -> None:
         print(f"  sweep run {r['run_id']} {r['status']}: {r.get('error_summary')}")
     if errors or not load_s or ratio > 2 or not_ok:
         print("FAIL")
-        raise SystemExit(1)
+        return False
     print("PASS")
+    return True
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import uvicorn
 
-from catalog.api import ApiState, create_app, settle_heap
+from catalog.api import ApiState, create_app, serving_interpreter, settle_heap
 from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import StoreWriteError, SweepInterrupted
@@ -54,13 +54,6 @@ from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
 
 log = logging.getLogger("catalog.service")
-
-# How long a thread may hold the interpreter lock while another waits for it (Python's default: 5 ms). The
-# service's threads that wait on I/O (a sweep storing through DuckDB, a request reading the history) give the
-# lock up at every call and then wait up to this long to get it back from the threads ranking requests: at 5 ms
-# a store of ~80 ms idle took over a second under load. A shorter interval costs the CPU-bound threads a few
-# more switches a second.
-SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ def run_service(
     ``progress`` makes the progress bar shown while bundled snapshots load (none by default).
     """
     _log_to_stdout()
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    serving_interpreter()  # a sweep storing must not wait 5 ms for the lock after each DuckDB call
     signals = _Signals()
     source: Source | None = None
     sock = bind(options.host, options.port)  # a taken port fails before anything is loaded or written
