@@ -165,6 +165,7 @@ def measure(args: argparse.Namespace, label: str, tree: Path | None) -> bool:
             with (tmp / "fake.out").open("wb") as sink:
                 fake = subprocess.Popen(
                     [*CATALOG, "fake-openrouter", "--port", "0", "--latency", str(args.latency)],
+                    cwd=ROOT,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
@@ -181,15 +182,22 @@ def measure(args: argparse.Namespace, label: str, tree: Path | None) -> bool:
                 "CATALOG_SITE_DIR": str(tmp / "site"),
             }
             db = tmp / "load.duckdb"
+            # `python -m` puts its working directory first on the path: run each side's code from its own tree.
+            code = str(tree or ROOT)
             subprocess.run(
                 [*CATALOG, "replay", "--from", "2026-08-05", "--db", str(db)],
+                cwd=code,
                 env=env,
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
             with (tmp / "service.out").open("wb") as sink:
                 service = subprocess.Popen(
-                    [*CATALOG, "up", "--db", str(db), "--port", "0"], env=env, stdout=sink, stderr=subprocess.STDOUT
+                    [*CATALOG, "up", "--db", str(db), "--port", "0"],
+                    cwd=code,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
                 )
             url = wait_for_line(service, tmp / "service.out", r"catalog service on (http://\S+)", 120).group(1)
             client = httpx.Client(base_url=url, timeout=30)
