@@ -419,14 +419,9 @@ def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 # --- the in-memory mirror's reads (catalog.store.mirror) --------------------------------------------------------
 
 
-def mirror_rows(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], models: list[str] | None = None
-) -> pl.DataFrame:
-    """``columns`` of every row of the version table ``table`` (``models``: of those models only)."""
-    sql = f"SELECT {', '.join(columns)} FROM {table}"
-    if models is None:
-        return _frame(con, sql, [])
-    return _frame(con, sql + " WHERE model_id IN (SELECT unnest($models::VARCHAR[]))", {"models": models})
+def mirror_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> pl.DataFrame:
+    """``columns`` of every row of the version table ``table``."""
+    return _frame(con, f"SELECT {', '.join(columns)} FROM {table}", [])
 
 
 def mirror_rows_changed(
@@ -449,12 +444,6 @@ def mirror_rows_changed(
 def open_versions(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     """The open versions of ``table``: id, model, and when each was last seen."""
     return _frame(con, f"SELECT version_id, model_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL", [])
-
-
-def models_opened_since(con: duckdb.DuckDBPyConnection, table: str, snapshot: int) -> list[str]:
-    """The models with a version of ``table`` opened by a snapshot after ``snapshot``."""
-    rows = con.execute(f"SELECT DISTINCT model_id FROM {table} WHERE first_snapshot > ?", [snapshot]).fetchall()
-    return [r[0] for r in rows]
 
 
 def version_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
