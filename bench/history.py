@@ -274,6 +274,12 @@ def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
 
     from catalog.api import ApiState, create_app
 
+    try:  # the interpreter as the code's servers run it (today's code: Python's defaults)
+        from catalog.api import serving_interpreter
+    except ImportError:
+        pass
+    else:
+        serving_interpreter()
     db = work / "refresh.duckdb"
     shutil.copyfile(work / "history.duckdb", db)
     seed = base_sweep(facts["day"], facts["scale"])

@@ -12,7 +12,11 @@ Printed: per route the requests, errors (socket errors, timeouts and non-2xx/3xx
 requests/s and latency p50 / p99; the sweep's duration idle and under load and their ratio. The acceptance
 (issue 16, item 17): 0 errors, and the sweep under load within 2x its idle time; the script exits 1 otherwise.
 
+With ``--peer-rev REV`` the same is measured for that revision's service (a temporary ``git worktree``) after
+ours, in the same run, against the same fake; the exit status is ours.
+
     python bench/load.py [--connections 60] [--seconds 40] [--every 5] [--idle-sweeps 3] [--latency 0]
+                         [--peer-rev REV]
 
 Needs ``wrk`` (Debian: apt-get install wrk).
 """
@@ -36,6 +40,7 @@ from typing import Any
 import httpx
 
 CATALOG = [sys.executable, "-m", "catalog"]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import stop, wait_for_line  # noqa: E402  (a sibling script, not a package)
 
@@ -95,6 +100,14 @@ def wait_for_first_site(client: httpx.Client, timeout: float) -> float:
     raise SystemExit(f"no site build ended within {timeout:.0f} s")
 
 
+def _split(run: dict[str, Any]) -> str:
+    """A sweep's fetch-and-parse and store milliseconds, as its run's detail says."""
+    detail = run.get("detail") or {}
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    return f"{detail.get('fetch_ms', '?')}/{detail.get('store_ms', '?')}"
+
+
 def wrk(url: str, path: str, connections: int, seconds_: int, script: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds_}s", "--timeout", "30s", "-s", str(script), url + path],
@@ -119,9 +132,31 @@ def main() -> None:
     parser.add_argument("--every", default="5s", help="the sweep interval of catalog up")
     parser.add_argument("--idle-sweeps", type=int, default=3, help="sweeps to time before the load starts")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the fake adds to every request")
+    parser.add_argument("--peer-rev", default="", help="also measure this git revision's service, after ours")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    passed = measure(args, "ours", None)
+    if args.peer_rev:
+        tree = Path(tempfile.mkdtemp(prefix="bench-load-peer-")) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), args.peer_rev], cwd=ROOT, check=True, capture_output=True
+        )
+        try:
+            measure(args, f"peer {args.peer_rev}", tree)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if not passed:
+        raise SystemExit(1)
+
+
+def measure(args: argparse.Namespace, label: str, tree: Path | None) -> bool:
+    """One service (ours, or the code in ``tree``) under the load; prints its figures, True if it passed.
+
+    The fake OpenRouter is always ours: both services sweep the same upstream."""
+    print(f"\n=== {label} === (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     fake: subprocess.Popen[bytes] | None = None
     service: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
@@ -130,11 +165,14 @@ def main() -> None:
             with (tmp / "fake.out").open("wb") as sink:
                 fake = subprocess.Popen(
                     [*CATALOG, "fake-openrouter", "--port", "0", "--latency", str(args.latency)],
+                    cwd=ROOT,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
             base_url = wait_for_line(fake, tmp / "fake.out", r"fake OpenRouter serving (http://\S+)", 60).group(1)
             env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+            if tree is not None:
+                env["PYTHONPATH"] = str(tree)
             env |= {
                 "OPENROUTER_BASE_URL": base_url,
                 "CATALOG_JOB_SNAPSHOT_CATALOG_EVERY": args.every,
@@ -144,15 +182,22 @@ def main() -> None:
                 "CATALOG_SITE_DIR": str(tmp / "site"),
             }
             db = tmp / "load.duckdb"
+            # `python -m` puts its working directory first on the path: run each side's code from its own tree.
+            code = str(tree or ROOT)
             subprocess.run(
                 [*CATALOG, "replay", "--from", "2026-08-05", "--db", str(db)],
+                cwd=code,
                 env=env,
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
             with (tmp / "service.out").open("wb") as sink:
                 service = subprocess.Popen(
-                    [*CATALOG, "up", "--db", str(db), "--port", "0"], env=env, stdout=sink, stderr=subprocess.STDOUT
+                    [*CATALOG, "up", "--db", str(db), "--port", "0"],
+                    cwd=code,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
                 )
             url = wait_for_line(service, tmp / "service.out", r"catalog service on (http://\S+)", 120).group(1)
             client = httpx.Client(base_url=url, timeout=30)
@@ -175,6 +220,7 @@ def main() -> None:
             time.sleep(1)
             every = sweeps(client)
             site_builds = client.get("/jobs/runs", params={"job": "build_site", "limit": 1000}).json()
+            all_runs = client.get("/jobs/runs", params={"limit": 1000}).json()
             client.close()
         finally:
             stop(service)
@@ -204,6 +250,18 @@ def main() -> None:
     load_s = [duration(r) for r in loaded_runs]
     print(f"\nsweeps: idle {', '.join(f'{duration(r):.2f}' for r in idle_runs)} s (median {idle_s:.2f} s)")
     print(f"        under load {', '.join(f'{d:.2f}' for d in load_s) or 'none ended in the window'} s")
+    for label, runs in (("idle", idle_runs), ("under load", loaded_runs)):
+        print(f"  {label:<10} fetch / store ms: " + ", ".join(_split(r) for r in runs))
+    # Every job that ran during the load, in order: a window with no sweep in it shows what held the queue.
+    window = [r for r in all_runs if r.get("finished_at") and seconds(r["finished_at"]) >= started]
+    window = [r for r in window if seconds(r["started_at"]) <= ended and r["status"] != "skipped"]
+    print(
+        "jobs during the load (start s after it began, duration s): "
+        + ", ".join(
+            f"{r['job']} {seconds(r['started_at']) - started:+.0f} {duration(r):.1f}"
+            for r in sorted(window, key=lambda r: seconds(r["started_at"]))
+        )
+    )
     print(f"site builds under load: {len(builds)} ({', '.join(f'{duration(r):.1f}' for r in builds)} s)")
     worst = max(load_s) if load_s else float("inf")
     ratio = worst / idle_s
@@ -212,8 +270,9 @@ def main() -> None:
         print(f"  sweep run {r['run_id']} {r['status']}: {r.get('error_summary')}")
     if errors or not load_s or ratio > 2 or not_ok:
         print("FAIL")
-        raise SystemExit(1)
+        return False
     print("PASS")
+    return True
 
 
 if __name__ == "__main__":

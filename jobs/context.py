@@ -15,6 +15,7 @@ import duckdb
 from catalog.openrouter.payload import Progress
 from catalog.store.db import checkpoint, publish_copy
 from jobs.config import ServiceConfig
+from jobs.fetcher import SweepProcess
 from jobs.sources import Source
 
 
@@ -54,6 +55,8 @@ class JobContext:
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
     site_dir: Path | None = None  # where build_site writes (default: beside the database)
+    # Fetches sweeps in a child process (the service: see jobs.fetcher); None fetches in the job's thread.
+    sweeps: SweepProcess | None = None
     # The URL the service serves the site at (``catalog up`` sets it once bound): feeds link absolutely to it.
     site_url: str | None = None
     # Set when the database can no longer be used (DuckDB invalidated it after a failed checkpoint): the

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import uvicorn
 
-from catalog.api import ApiState, create_app, settle_heap
+from catalog.api import ApiState, create_app, serving_interpreter, settle_heap
 from catalog.asgi_server import bind, http_url, serve_config, serve_in_thread
 from catalog.bundle import Bundle, SnapshotInfo
 from catalog.errors import StoreWriteError, SweepInterrupted
@@ -48,6 +48,7 @@ from catalog.times import iso
 from jobs.app import build_app
 from jobs.config import DEFAULT_HOST, DEFAULT_PORT, ServiceConfig
 from jobs.context import JobContext
+from jobs.fetcher import SweepProcess
 from jobs.scheduler import build_scheduler, next_runs
 from jobs.site import site_folder
 from jobs.sources import ReplaySource, Source, make_source
@@ -152,10 +153,12 @@ def run_service(
     ``progress`` makes the progress bar shown while bundled snapshots load (none by default).
     """
     _log_to_stdout()
+    serving_interpreter()  # a sweep storing must not wait 5 ms for the lock after each DuckDB call
     signals = _Signals()
     source: Source | None = None
     sock = bind(options.host, options.port)  # a taken port fails before anything is loaded or written
     con: duckdb.DuckDBPyConnection | None = None
+    sweeps: SweepProcess | None = None
     wrote_service_file = False
     signals.install()
     try:
@@ -172,7 +175,11 @@ def run_service(
         if signals.stop.is_set():
             return
         started_at = datetime.now(UTC)
-        ctx = JobContext(con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True)
+        sweeps = SweepProcess()
+        sweeps.start()
+        ctx = JobContext(
+            con=con, db=options.db, config=options.config, source=source, stop=signals.stop, publish=True, sweeps=sweeps
+        )
         ctx.log = log.info
         ctx.reader = con.cursor()
         try:
@@ -228,6 +235,8 @@ def run_service(
         sock.close()
         if wrote_service_file:
             remove_service_file(options.db)
+        if sweeps is not None:
+            sweeps.close()
         if source is not None:
             source.close()
         if con is not None:

@@ -10,6 +10,8 @@ directory changes rarely and one request a day keeps it current.
 
 from __future__ import annotations
 
+import time
+
 from catalog.openrouter.payload import Sweep
 from catalog.pipeline import fetch_once
 from catalog.store.db import transaction
@@ -35,19 +37,31 @@ def _snapshot(ctx: JobContext, kinds: frozenset[str], *, dry_run: bool) -> JobRe
         plan = ctx.source.plan(con, kinds)
     if plan is None:
         return JobResult("ok", "replay finished: every recorded day is already stored", rows_changed=0)
-    sweep = fetch_once(
-        plan.settings,
-        kinds=plan.kinds,
-        taken_at=plan.taken_at,
-        source=plan.source,
-        progress=ctx.progress,
-        stop=ctx.stop,
-    )
+    began = time.monotonic()
+    if ctx.sweeps is not None:  # the service: fetched and parsed in its sweep process, stored here
+        sweep = ctx.sweeps.fetch(
+            plan.settings, kinds=plan.kinds, taken_at=plan.taken_at, source=plan.source, stop=ctx.stop
+        )
+    else:
+        sweep = fetch_once(
+            plan.settings,
+            kinds=plan.kinds,
+            taken_at=plan.taken_at,
+            source=plan.source,
+            progress=ctx.progress,
+            stop=ctx.stop,
+        )
     if dry_run:
         return _dry_run(ctx, sweep, plan.label)
+    fetched = time.monotonic()
     with ctx.writing() as con:
         summary = record_snapshot(con, sweep)
-    return _result(summary, plan.label)
+    result = _result(summary, plan.label)
+    # Where a sweep's time went (the run log's detail): fetching and parsing, then storing (with any wait for
+    # the write lock). bench/load.py reads them to tell a starved fetch from a slow store.
+    result.detail["fetch_ms"] = round((fetched - began) * 1000)
+    result.detail["store_ms"] = round((time.monotonic() - fetched) * 1000)
+    return result
 
 
 def _dry_run(ctx: JobContext, sweep: Sweep, label: str | None) -> JobResult:

@@ -137,6 +137,16 @@ def assert_same_state(incremental: DataState, full: DataState) -> None:
             assert_frame_equal(incremental.mirror.endpoints_as_of(model, at), full.mirror.endpoints_as_of(model, at))
         assert_frame_equal(incremental.mirror.endpoint_history(model), full.mirror.endpoint_history(model))
         assert_frame_equal(incremental.mirror.model_history(model), full.mirror.model_history(model))
+    # Every model's rows, not only the answers above: merging the versions the sweeps opened and closed puts each
+    # row where a read of the whole history does (``last_seen`` is laid over both at answer time).
+    inc, whole = incremental.mirror, full.mirror
+    assert inc.endpoints.keys() == whole.endpoints.keys() and inc.statuses.keys() == whole.statuses.keys()
+    for model in whole.endpoints:
+        assert_frame_equal(inc._seen(inc.endpoints[model]), whole._seen(whole.endpoints[model]))
+    for model in whole.statuses:
+        assert_frame_equal(inc.statuses[model], whole.statuses[model])
+    assert_frame_equal(inc._seen(inc.models), whole._seen(whole.models))
+    assert_frame_equal(inc.intervals.sort(pl.all()), whole.intervals.sort(pl.all()))
 
 
 ANSWERS = [

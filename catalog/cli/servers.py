@@ -58,11 +58,12 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
     """
     import uvicorn
 
-    from catalog.api import ApiState, create_app, settle_heap
+    from catalog.api import ApiState, create_app, serving_interpreter, settle_heap
     from catalog.asgi_server import bind, http_url, serve_config
     from catalog.settings import db_path
     from catalog.store.db import connect_for_reading
 
+    serving_interpreter()
     path = db_path(db)
     con, copy = connect_for_reading(path)
     state = ApiState(con, copy or path)

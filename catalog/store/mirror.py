@@ -7,8 +7,9 @@ shapes read — endpoint versions and statuses split per model, model versions a
 endpoint version's interval — and answers the same frames (same columns, types, order and errors) with a
 filter over one model's rows, in well under a millisecond.
 
-It follows the history without reloading it (``extended``): the models whose versions sweeps opened or closed
-since are read again, and the one column that changes on every sweep without a new version — when an open
+It follows the history without reloading it (``extended``): the versions sweeps opened or closed since are
+read (a handful per sweep, not the whole history of the models they belong to) and merged into their models'
+rows, and the one column that changes on every sweep without a new version — when an open
 version was last seen (``last_seen``, ``last_snapshot``) — is read for the open versions only and laid over
 the history answers. A history that does not follow from the mirror by sweeps (a rebuild, a repair) raises
 ``MirrorMismatch``; the caller loads it whole again.
@@ -16,7 +17,6 @@ the history answers. A history that does not follow from the mirror by sweeps (a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +42,10 @@ MODEL_COLUMNS = [
     "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
 ]  # fmt: skip
 INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to"]
+# A version's place among its model's rows; ``version_id`` last, so that rows a merge brings in land where a
+# read of the whole history puts them even when two versions start at the same instant.
+ENDPOINT_ORDER = ["endpoint_key", "valid_from", "version_id"]
+MODEL_ORDER = ["model_id", "valid_from", "version_id"]
 TABLES = {"endpoint": "endpoint_versions", "status": "endpoint_status", "model": "model_versions"}
 COLUMNS = {"endpoint": ENDPOINT_COLUMNS, "status": STATUS_COLUMNS, "model": MODEL_COLUMNS}
 
@@ -114,9 +118,9 @@ class HistoryMirror:
         frames = {kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind]) for kind in TABLES}
         opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
         return cls._made(
-            _by_model(frames["endpoint"], ["endpoint_key", "valid_from"]),
-            _by_model(frames["status"], ["endpoint_key", "valid_from"]),
-            frames["model"].sort(["model_id", "valid_from"]),
+            _by_model(frames["endpoint"], ENDPOINT_ORDER),
+            _by_model(frames["status"], ENDPOINT_ORDER),
+            frames["model"].sort(MODEL_ORDER),
             frames["endpoint"].select(INTERVAL_COLUMNS),
             {kind: frame.schema for kind, frame in frames.items()},
             opened,
@@ -148,29 +152,36 @@ class HistoryMirror:
         )
 
     def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
-        """The mirror of the history as of its newest snapshot ``snapshot``: the models sweeps changed since the
-        mirror's read again, every open version's ``last_seen`` read again. Raises ``MirrorMismatch`` when the
-        history does not follow."""
+        """The mirror of the history as of its newest snapshot ``snapshot``: the versions opened since the
+        mirror's and those it held open that are closed now read and merged into their models' rows (a version
+        row changes only when it closes, but for ``last_seen``), every open version's ``last_seen`` read again.
+        Raises ``MirrorMismatch`` when the history does not follow."""
         opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
-        changed: dict[str, set[str]] = {}
+        frames = {}
         for kind, table in TABLES.items():
             now_open = set(opened[kind]["version_id"].to_list())
-            closed = {self.open_ids[kind][vid] for vid in self.open_ids[kind].keys() - now_open}
-            changed[kind] = closed | set(queries.models_opened_since(con, table, self.snapshot))
-        frames = {
-            kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind], sorted(models))
-            for kind, models in changed.items()
-        }
-        endpoints = _replaced(self.endpoints, changed["endpoint"], frames["endpoint"], ["endpoint_key", "valid_from"])
-        statuses = _replaced(self.statuses, changed["status"], frames["status"], ["endpoint_key", "valid_from"])
-        models = pl.concat(
-            [self.models.filter(~pl.col("model_id").is_in(sorted(changed["model"]))), frames["model"]]
-        ).sort(["model_id", "valid_from"])
-        intervals = pl.concat(
-            [
-                self.intervals.filter(~pl.col("model_id").is_in(sorted(changed["endpoint"]))),
-                frames["endpoint"].select(INTERVAL_COLUMNS),
-            ]
+            closed = sorted(self.open_ids[kind].keys() - now_open)
+            frames[kind] = queries.mirror_rows_changed(con, table, COLUMNS[kind], self.snapshot, closed)
+        endpoints = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER)
+        statuses = _merged(self.statuses, frames["status"], ENDPOINT_ORDER)
+        fresh_models = frames["model"]
+        models = (
+            pl.concat([self.models.filter(~pl.col("version_id").is_in(fresh_models["version_id"])), fresh_models]).sort(
+                MODEL_ORDER
+            )
+            if not fresh_models.is_empty()
+            else self.models
+        )
+        changed = sorted(set(frames["endpoint"]["model_id"].to_list()))
+        intervals = (
+            pl.concat(
+                [
+                    self.intervals.filter(~pl.col("model_id").is_in(changed)),
+                    *(endpoints[m].select(INTERVAL_COLUMNS) for m in changed),
+                ]
+            )
+            if changed
+            else self.intervals
         )
         counts = queries.version_counts(con, list(TABLES.values()))
         held = {
@@ -283,12 +294,16 @@ class HistoryMirror:
         return queries.overlapping(self.model_history(model_id), lo, hi), endpoints
 
 
-def _replaced(
-    parts: dict[str, pl.DataFrame], models: Iterable[str], fresh: pl.DataFrame, order: list[str]
-) -> dict[str, pl.DataFrame]:
-    """``parts`` with the partitions of ``models`` replaced by ``fresh``'s (dropped when it has none)."""
+def _merged(parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:
+    """``parts`` (rows per model) with ``fresh``'s rows in place of those of the same version id, or added."""
+    if fresh.is_empty():
+        return parts
     out = dict(parts)
-    for model in models:
-        out.pop(model, None)
-    out.update(_by_model(fresh, order))
+    for model, rows in _by_model(fresh, order).items():
+        old = parts.get(model)
+        if old is not None:
+            rows = pl.concat([old.filter(~pl.col("version_id").is_in(rows["version_id"])), rows]).sort(
+                ["model_id", *order]
+            )
+        out[model] = rows
     return out
