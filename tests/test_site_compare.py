@@ -107,7 +107,10 @@ def attrs_type(page: Page, script_id: str) -> str | None:
 
 def check_contract(data: dict[str, Any]) -> None:
     """The data contract of the site's charts."""
-    assert set(data) == {"title", "unit", "series"} and isinstance(data["title"], str)
+    assert set(data) - {"start", "end"} == {"title", "unit", "series"} and isinstance(data["title"], str)
+    if "start" in data or "end" in data:  # the optional time axis: both, in order, around every point
+        assert isinstance(data["start"], int) and isinstance(data["end"], int) and data["start"] < data["end"]
+        assert all(data["start"] <= t <= data["end"] for s in data["series"] for t, _ in s["points"])
     for series in data["series"]:
         assert set(series) == {"label", "kind", "points"} and series["kind"] in ("endpoint", "list")
         for t, value in series["points"]:

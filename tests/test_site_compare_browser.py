@@ -8,12 +8,18 @@
 * The report (``catalog site report``'s page) prints to a PDF of at least one page whose text names the three
   models; its pages are rasterised with ``pdftoppm`` (when installed) into ``test-artifacts/site/``.
 * Screenshots of the compare page and the report at 1400 and 390 px go to ``test-artifacts/site/``.
+* The compare view's history is the model page's interactive chart (chart.js over uPlot): one line per chosen model,
+  labelled with its id, in the plot and the legend, the SVG hidden; the crosshair tooltip (by mouse, and by touch on
+  a phone) lists each model's cost in force at that instant from the page's own data; a legend entry hides its
+  line and "only" leaves one; removing a model takes the old chart down (its uPlot instance destroyed) and draws
+  one with the other two, the log / linear switch still working. No console error, failed or external request.
 
 The site, the server, the engine and the browser are ``test_site_browser``'s fixtures.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -227,3 +233,105 @@ def test_compare_and_report_screenshots(
             png = target.read_bytes()
             assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == viewport["width"]
             assert problems == []
+
+
+DRAWN = "figure.compare-chart.drawn"
+PLOT_JS = """() => { const f = document.querySelector('figure.compare-chart'), u = f.priceChart.plot;
+  return {labels: u.series.slice(1).map(s => s.label), shown: u.series.slice(1).map(s => s.show),
+          distr: u.scales.y.distr, plots: document.querySelectorAll('.uplot').length,
+          legend: Array.from(f.querySelectorAll('.chart-legend .chart-series')).map(b => b.textContent),
+          fallback: getComputedStyle(f.querySelector('svg.fallback')).display}; }"""
+
+
+def plot_state(page: Page) -> dict[str, Any]:
+    page.wait_for_selector(f"{DRAWN} canvas")
+    state: dict[str, Any] = page.evaluate(PLOT_JS)
+    return state
+
+
+def in_force(points: list[list[Any]], t: float) -> float | None:
+    """A step line's value at ``t``: the last point at or before it (None before the first, or in a gap)."""
+    before = [v for at, v in points if at <= t]
+    return before[-1] if before else None
+
+
+def tooltip_matches_data(page: Page, models: list[str]) -> None:
+    """The tooltip lists, for the crosshair's instant, each model with a cost then, at that cost (to the four
+    significant digits it shows), and no other line."""
+    assert page.is_visible(f"{DRAWN} .chart-tip")
+    t = page.evaluate(
+        "() => { const u = document.querySelector('figure.compare-chart').priceChart.plot;"
+        " return u.posToVal(u.cursor.left, 'x'); }"
+    )
+    data = json.loads(page.text_content("script#compare-data") or "")
+    expected = {m: in_force(data["models"][m]["points"], t) for m in models}
+    rows = page.eval_on_selector_all(
+        f"{DRAWN} .chart-tip tr", "rows => rows.map(r => [r.dataset.label, r.querySelector('td.price').textContent])"
+    )
+    assert rows, "the tooltip lists no line"
+    assert {label for label, _ in rows} == {m for m, v in expected.items() if v is not None}
+    for label, text in rows:
+        value = expected[label]
+        assert value is not None and text.startswith("$")
+        assert abs(float(text[1:].replace(",", "")) - value) <= abs(value) * 5e-4, (label, text, value)
+
+
+def test_compare_history_is_the_interactive_chart_redrawn_on_a_new_choice(
+    browser: BrowserContext, base_url: str, site: BuiltSite, engine: Engine
+) -> None:
+    models = models_for(engine, WORKLOAD, default_choice(site))
+    assert len(models) == 3
+    with watched(browser, f"{base_url}compare.html?models={','.join(models)}&{QUERY}") as (page, problems):
+        state = plot_state(page)
+        assert state["labels"] == models and state["legend"] == models and state["shown"] == [True] * 3
+        assert state["plots"] == 1 and state["fallback"] == "none"
+
+        # The crosshair tooltip by mouse, two thirds along the time axis.
+        page.locator(f"{DRAWN} .chart-plot").scroll_into_view_if_needed()
+        box = page.locator(f"{DRAWN} .u-over").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 2 / 3, box["y"] + box["height"] / 2)
+        tooltip_matches_data(page, models)
+
+        # The legend: an entry hides its line, "only" leaves one, "Show all" brings them back.
+        page.click(f"{DRAWN} .chart-legend li:nth-child(1) .chart-series")
+        assert plot_state(page)["shown"] == [False, True, True]
+        page.click(f"{DRAWN} .chart-legend li:nth-child(3) .chart-only")
+        assert plot_state(page)["shown"] == [False, False, True]
+        page.click(f"{DRAWN} .chart-all")
+        assert plot_state(page)["shown"] == [True, True, True]
+
+        # Remove one: the old chart is taken down (destroy() ran on its figure), a new one draws the other two.
+        page.evaluate("() => { window.oldFigure = document.querySelector('figure.compare-chart'); }")
+        page.click(f"#compare-chosen button[aria-label='remove {models[0]}']")
+        state = plot_state(page)
+        assert state["labels"] == models[1:] and state["legend"] == models[1:] and state["plots"] == 1
+        assert page.evaluate(
+            "() => !window.oldFigure.isConnected && !('priceChart' in window.oldFigure)"
+            " && !window.oldFigure.classList.contains('drawn') && !window.oldFigure.querySelector('.uplot')"
+        )
+        # The new chart is as interactive as the first: the scale switch redraws uPlot's axis.
+        scale = state["distr"]
+        page.click(f"{DRAWN} .chart-scale button:text-is('{'Linear' if scale == 3 else 'Log'}')")
+        assert plot_state(page)["distr"] == (1 if scale == 3 else 3)
+        # Printed, the page shows the SVG of the two (kept in step with the choice), not the canvas.
+        page.emulate_media(media="print")
+        shown = "s => getComputedStyle(document.querySelector(s)).display"
+        assert page.evaluate(shown, f"{DRAWN} > svg.fallback") == "block"
+        assert page.evaluate(shown, f"{DRAWN} > .chart-plot") == "none"
+        assert page.eval_on_selector_all(f"{DRAWN} > svg.fallback path.series", "ps => ps.length") == 2
+        assert problems == []
+
+    # On a phone, a finger on the chart puts the crosshair there; the tooltip sits under it.
+    with watched(browser, f"{base_url}compare.html?models={','.join(models)}&{QUERY}", PHONE) as (page, problems):
+        assert plot_state(page)["labels"] == models
+        page.locator(f"{DRAWN} .chart-plot").scroll_into_view_if_needed()
+        box = page.locator(f"{DRAWN} .u-over").bounding_box()
+        assert box is not None
+        cdp = page.context.new_cdp_session(page)
+        point = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        assert page.get_attribute(f"{DRAWN} .chart-tip", "class") == "chart-tip below"
+        tooltip_matches_data(page, models)
+        assert problems == []

@@ -201,7 +201,9 @@ def site_chart(info: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     series = [
         {"label": mid, "kind": info["models"][mid]["kind"], "points": info["models"][mid]["points"]} for mid in ids
     ]
-    return chart_data(f"{DEFAULT.label} workload at the cheapest endpoint", "$ per request", series)
+    # The whole window as the time axis, as the page's script has it: a redraw keeps the same dates.
+    data = chart_data(f"{DEFAULT.label} workload at the cheapest endpoint", "$ per request", series)
+    return {**data, "start": info["start"], "end": info["end"]}
 
 
 def default_selection(models: list[dict[str, Any]], count: int = 3) -> list[str]:

@@ -30,8 +30,10 @@
  * of every shown line's price at that instant, cheapest first, and any change that line made that UTC day
  * (from -> to at what time), by mouse, by touch (drag sideways along the chart) or by keyboard (focus the chart,
  * then the arrow keys step from change to change). The chart spans its box's width and redraws when it changes.
- * Each figure gets a ``priceChart`` property ({plot, data, setLog(bool), setShown(index, bool)}) for pages
- * that drive it.
+ * Each figure gets a ``priceChart`` property ({plot, data, setLog(bool), setShown(index, bool), destroy()}) for
+ * pages that drive it. A page that changes a figure's JSON (the compare view, when the reader picks other models)
+ * calls ``window.PriceChart.draw(figure)``: it takes down the chart already there (its uPlot instance, its
+ * controls and its resize watcher) and draws the figure again; ``destroy()`` alone leaves the fallback showing.
  */
 (function () {
   "use strict";
@@ -193,6 +195,7 @@
   // -- one chart ------------------------------------------------------------------------------------------
 
   function draw(figure) {
+    if (figure.priceChart) figure.priceChart.destroy(); // drawn before: from scratch, from the JSON as it is now
     var source = document.getElementById(figure.getAttribute("data-chart") || "");
     if (!source) return;
     var data;
@@ -475,20 +478,38 @@
     allButton.addEventListener("click", function () { showMany(function () { return true; }); });
     shown.forEach(function (_, i) { setShown(i, true); });
 
-    figure.priceChart = { plot: null, data: data, setLog: setLog, setShown: setShown };
+    var watcher = null;
+    function destroy() { // the figure as the server sent it: the fallback shows again
+      if (watcher) watcher.disconnect();
+      if (plot) plot.destroy();
+      plot = null;
+      [bar, wrap, tip, legend].forEach(function (node) { if (node.parentNode) node.parentNode.removeChild(node); });
+      figure.classList.remove("drawn");
+      figure.removeAttribute("data-scale");
+      delete figure.priceChart;
+    }
+
+    figure.priceChart = { plot: null, data: data, setLog: setLog, setShown: setShown, destroy: destroy };
     build();
     var width = wrap.clientWidth, px = fontPx();
     if (typeof ResizeObserver === "function") {
-      new ResizeObserver(function () {
+      watcher = new ResizeObserver(function () {
+        if (!plot) return;
         if (wrap.clientWidth === width) return;
         width = wrap.clientWidth;
         if (fontPx() !== px) { // a narrower screen's stylesheet changed the text size: the axes too
           px = fontPx();
           build();
         } else plot.setSize(size());
-      }).observe(wrap);
+      });
+      watcher.observe(wrap);
     }
+    return figure.priceChart;
   }
+
+  // The entry point for pages that redraw a figure (see the contract above); returns its priceChart, or null
+  // when there is nothing to draw (no JSON, no series, no points) and the figure keeps its fallback.
+  window.PriceChart = { draw: function (figure) { return draw(figure) || null; } };
 
   Array.prototype.forEach.call(document.querySelectorAll("figure.price-chart"), draw);
 })();

@@ -4,8 +4,10 @@
  * address (?models=a,b&input=…&output=…&cache_hit=…&reasoning=…&images=…&needs=tools,…) so it can be shared.
  * On the models list it adds a "compare" box to each row and a link to the page for the ticked ones.
  *
- * It runs before cost.js and app.js: the chart of the chosen models is in place before any chart script reads
- * it; the table is priced once every script has run (DOMContentLoaded).
+ * It runs before cost.js, app.js and chart.js: the chart data of the chosen models is in place before the chart
+ * script draws it; the table is priced once every script has run (DOMContentLoaded). When the reader picks
+ * other models, the figure (its SVG fallback and its data) is written again and handed to chart.js's
+ * window.PriceChart.draw, so the interactive chart follows the choice.
  */
 (function () {
   "use strict";
@@ -43,6 +45,8 @@
     return {
       title: "Chat workload at the cheapest endpoint",
       unit: "$ per request",
+      start: info.start,
+      end: info.end,
       series: ids.map(function (id) {
         var m = info.models[id];
         return { label: id, kind: m.kind, points: m.points };
@@ -97,7 +101,7 @@
     var x = function (t) { return L + (Math.min(Math.max(t, t0), t1) - t0) / ((t1 - t0) || 1) * pw; };
     var y = function (v) { return T + ph - ((log ? Math.log10(v) : v) - bottom) / ((top - bottom) || 1) * ph; };
     var f = function (n) { return String(Math.round(n * 10) / 10); };
-    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": data.title });
+    var svg = el("svg", { "class": "fallback", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": data.title });
     var axis = el("g", { "class": "axis" }, svg);
     el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B }, axis);
     ticks.forEach(function (t) {
@@ -138,6 +142,7 @@
     if (drawn) {
       fresh.appendChild(drawn.svg);
       var caption = document.createElement("figcaption"), legend = document.createElement("ul");
+      caption.className = "fallback";
       legend.className = "legend series-legend";
       ids.forEach(function (mid, index) {
         var item = document.createElement("li");
@@ -161,7 +166,10 @@
     script.id = id;
     script.textContent = JSON.stringify(data);
     fresh.appendChild(script);
+    if (figure.priceChart) figure.priceChart.destroy(); // the old uPlot instance and its resize watcher go
     figure.parentNode.replaceChild(fresh, figure);
+    // chart.js draws every figure when it loads (after this script); later choices are drawn here.
+    if (window.PriceChart) window.PriceChart.draw(fresh);
   }
 
   // The chosen models, drawn now (before any chart script runs) when the address names others than the page.
