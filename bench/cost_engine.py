@@ -231,10 +231,15 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
     return out
 
 
-def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int) -> dict[str, Any]:
-    """Totals by linearity (``cost_totals``) in memory, and (once) the per-row path's totals to compare."""
+def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int, numpy_path: bool) -> dict[str, Any]:
+    """Totals by linearity (``cost_totals``) in memory, and (once) the per-row path's totals to compare;
+    ``numpy_path``: without the compiled pass."""
+    from catalog.cost import kernels
     from catalog.cost.linear import cost_totals
     from catalog.cost.totals import summarise
+
+    if numpy_path:
+        kernels.AVAILABLE = False
 
     versions, table = load_table(db)
     mix = usage_mix(versions, Bundle(), day)
@@ -250,7 +255,14 @@ def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int) 
     per_row = summarise(cost_usage(usage, table, at=at, breakdown=False), keys)
     order = [*keys, "rows"]
     same = done.summary.sort(order).to_dicts() == per_row.select(done.summary.columns).sort(order).to_dicts()
-    return {"rows": rows, "keys": keys, "seconds": seconds, "total": str(done.cost_total), "same": same}
+    return {
+        "rows": rows,
+        "keys": keys,
+        "seconds": seconds,
+        "total": str(done.cost_total),
+        "same": same,
+        "compiled": kernels.AVAILABLE,
+    }
 
 
 NAIVE_KEYS = pl.Struct({k: pl.String for k in ("prompt", "completion", "input_cache_read", "input_cache_write")})
@@ -560,21 +572,27 @@ def verdict(ok: bool) -> str:
 
 def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: list[int]) -> dict[tuple[int, str], float]:
     """Totals by linearity beside the naive float peers at each size; 1e8 rows streamed; Spark local[2]."""
-    print(f"{'rows':>10} {'totals by linearity':>24} {'median s':>9} {'M rows/s':>9} {'= per-row':>9}")
+    print(f"{'rows':>10} {'totals by linearity':>30} {'median s':>9} {'M rows/s':>9} {'= per-row':>9}")
     linear: dict[tuple[int, str], float] = {}
     for rows in sizes:
         for keys in ([], ["model"]):
-            spec = {"step": "totals", "db": str(db), "day": args.day, "rows": rows, "keys": keys}
-            r = child(spec)
-            median_s = statistics.median(r["seconds"])
-            linear[(rows, ",".join(keys))] = rows / median_s
-            label = "grand total" if not keys else "by " + ",".join(keys)
-            print(f"{rows:>10,} {label:>24} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
+            # The compiled pass (numba, when installed) and the numpy path it falls back to, in the same run.
+            for numpy_path in (False, True):
+                spec = {"step": "totals", "db": str(db), "day": args.day, "rows": rows, "keys": keys}
+                r = child(spec | {"numpy": numpy_path})
+                median_s = statistics.median(r["seconds"])
+                label = "grand total" if not keys else "by " + ",".join(keys)
+                if numpy_path:
+                    label += " (numpy path)"
+                else:
+                    linear[(rows, ",".join(keys))] = rows / median_s
+                    label += " (compiled)" if r["compiled"] else " (numpy: no numba)"
+                print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
         for engine in ("polars", "duckdb"):
             r = child({"step": "naive", "db": str(db), "day": args.day, "rows": rows, "engine": engine})
             median_s = statistics.median(r["seconds"])
             label = f"naive {engine} float join"
-            print(f"{rows:>10,} {label:>24} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {'float':>9}")
+            print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {'float':>9}")
     print(
         "(naive: float rates of the sheet in force on the day joined on (model, provider), multiplied per row and "
         "summed; no history, tiers or base; the engine's figures are exact and equal the per-row path's)"
@@ -630,7 +648,9 @@ def main() -> None:
         elif spec["step"] == "peer":
             result = run_peer(db, spec["day"], spec["sample"])
         elif spec["step"] == "totals":
-            result = measure_totals(db, spec["day"], spec["rows"], spec["keys"], repeats_for(spec["rows"]))
+            result = measure_totals(
+                db, spec["day"], spec["rows"], spec["keys"], repeats_for(spec["rows"]), spec.get("numpy", False)
+            )
         elif spec["step"] == "naive":
             result = measure_naive(db, spec["day"], spec["rows"], spec["engine"], repeats_for(spec["rows"]))
         elif spec["step"] == "write_big":

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cost_engine import EPOCH, pricings, usage_rows
 
+from catalog.cost import kernels
 from catalog.cost.engine import STATUS, cost_usage
 from catalog.cost.linear import combine, cost_totals, finish, partial_sums
 from catalog.cost.sheets import PriceTable, SheetVersion
@@ -81,7 +82,7 @@ def price_tables(draw: st.DrawFn) -> PriceTable:
 
 
 @st.composite
-def usage_batches(draw: st.DrawFn) -> pl.DataFrame:
+def usage_batches(draw: st.DrawFn, invalid: bool = True) -> pl.DataFrame:
     rows = []
     for _ in range(draw(st.integers(1, 40))):
         row = draw(usage_rows())
@@ -91,7 +92,7 @@ def usage_batches(draw: st.DrawFn) -> pl.DataFrame:
             row["endpoint"] = draw(st.sampled_from(["deepinfra", "amazon-bedrock/global", "nope"]))
         if draw(st.integers(0, 9)) == 0:
             row["timestamp"] = None  # priced at ``at``; its day is null
-        if draw(st.integers(0, 9)) == 0:  # an invalid row: a part larger than its whole, or negative
+        if invalid and draw(st.integers(0, 9)) == 0:  # an invalid row: a part larger than its whole, or negative
             row[draw(st.sampled_from(["cache_read_tokens", "reasoning_tokens", "images"]))] = (
                 -1 - draw(st.integers(0, 10)) if draw(st.booleans()) else 10**7
             )
@@ -108,17 +109,71 @@ GROUPINGS = st.sampled_from([(), ("model",), ("provider",), ("day",), ("status",
 def test_totals_by_linearity_equal_the_per_row_totals_exactly(
     table: PriceTable, usage: pl.DataFrame, keys: tuple[str, ...]
 ) -> None:
+    _assert_linear_equals_per_row(table, usage, keys)
+
+
+@given(table=price_tables(), usage=usage_batches(invalid=False), keys=GROUPINGS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_the_compiled_pass_and_the_numpy_path_give_the_per_row_totals(
+    table: PriceTable, usage: pl.DataFrame, keys: tuple[str, ...]
+) -> None:
+    """Batches with no impossible counts, which the compiled pass (numba) sums when it is installed: its
+    totals, and the numpy path's, equal the per-row path's to the unit."""
+    _assert_linear_equals_per_row(table, usage, keys)
+
+
+def _assert_linear_equals_per_row(table: PriceTable, usage: pl.DataFrame, keys: tuple[str, ...]) -> None:
     at = datetime(2026, 8, 5, 18, 45, tzinfo=UTC)
     rows = cost_usage(usage, table, at=at, breakdown=False)
     want = summarise(rows, keys)
-    got = cost_totals(usage, table, keys=keys, at=at)
+    per_row = batch_totals(rows)
     columns = [*keys, "rows", "priced", "cost_total", "cost_base", "saving"]
     order = [*keys, "rows"] if keys else ["rows"]
-    assert got.summary.select(columns).sort(order, nulls_last=True).to_dicts() == (
-        want.select(columns).sort(order, nulls_last=True).to_dicts()
+    # Both ways of summing: the compiled pass where numba is installed, and the numpy path it falls back to.
+    for compiled in dict.fromkeys([kernels.AVAILABLE, False]):
+        before, kernels.AVAILABLE = kernels.AVAILABLE, compiled
+        try:
+            got = cost_totals(usage, table, keys=keys, at=at)
+        finally:
+            kernels.AVAILABLE = before
+        assert got.summary.select(columns).sort(order, nulls_last=True).to_dicts() == (
+            want.select(columns).sort(order, nulls_last=True).to_dicts()
+        )
+        assert (got.rows, got.by_status, got.cost_total) == (per_row.rows, per_row.by_status, per_row.cost_total)
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install '.[fast]')")
+def test_the_compiled_pass_prices_a_clean_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch with tiers and a discount and no impossible counts goes through ``kernels.totals`` (not the
+    numpy fallback), and its totals equal the per-row path's."""
+    calls = []
+    real = kernels.totals
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kernels, "totals", spy)
+    price = parse_price_sheet(
+        {
+            "prompt": "0.000003",
+            "completion": "0.000015",
+            "input_cache_read": "0.0000003",
+            "discount": "0.25",
+            "overrides": [{"min_prompt_tokens": 200000, "prompt": "0.000006"}],
+        }
     )
-    per_row = batch_totals(rows)
-    assert (got.rows, got.by_status, got.cost_total) == (per_row.rows, per_row.by_status, per_row.cost_total)
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    usage = usage_frame(
+        [
+            {"model": "m/a", "prompt_tokens": p, "completion_tokens": 7 * i, "cache_read_tokens": i, "timestamp": EPOCH}
+            for i, p in enumerate([1, 3, 250_000, 199_999, 200_000, 17, 5])
+        ]
+    )
+    _assert_linear_equals_per_row(table, usage, ())
+    _assert_linear_equals_per_row(table, usage, ("model", "day"))
+    assert calls
 
 
 @given(table=price_tables(), usage=usage_batches(), cut=st.integers(0, 40))

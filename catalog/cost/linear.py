@@ -20,6 +20,13 @@ variant, ``Σ base = den·(T − R)/num + F`` where ``T = Σ t`` (linear), ``R =
 rounded remainders. ``r`` needs only arithmetic modulo ``num`` (small integers) on the rows of discounted
 variants, never their full product. So both paths give the same ``cost_base`` and ``saving`` to the unit.
 
+With numba installed the per-row work is one compiled pass (``catalog.cost.kernels.totals``, in ``_Batch._fused``):
+each row's cell from its categorical codes and time, its override mask, and int64 sums of its counts and of
+``r`` and the rounded remainder per slot, a slot being (group, listed sheet, mask) — the cells that share a
+sheet and the grouping names share a slot. The base is rounded exactly as above. A batch with flagged,
+negative or part-beyond-whole counts, or with many-digit discounts, takes the numpy path, which gives the
+same integers (both are tested against the per-row path).
+
 The partial sums (``partial_sums``) are plain sums: batches of a streamed file and Spark partitions add up
 (``combine``) before ``finish`` turns them into money. A batch whose counts could approach 128-bit money
 is handed to the per-row path (which flags such rows), so the results stay identical there too.
@@ -27,6 +34,7 @@ is handed to the per-row path (which flags such rows), so the results stay ident
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from catalog.cost import kernels
 from catalog.cost.engine import (
     _DYNAMIC,
     _FIXED_REASONS,
@@ -210,39 +219,70 @@ class _Batch:
         }
         self.negative = any(int(extrema[f"min_{c}"] or 0) < 0 for c in COUNT_COLUMNS if c in given)
         self.n = frame.height
-        combined, _, self.combo_lookup, self.resolutions, self.combo_parts = _raw_combos(frame, table)
         stamps = frame["timestamp"]
         filled = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))) if stamps.null_count() else stamps
         self.micros = filled.dt.epoch("us")
         self.periods = table.n_periods
+        self.per_cell: Ints | None = None
+        self.codes: tuple[list[Any], list[int]] | None = None
+        coded = _kernel_combos(frame, table) if kernels.AVAILABLE else None
+        if coded is not None:  # compiled: the cells are found in the pass that sums (``_fused``)
+            codes, radixes, self.combo_lookup, self.resolutions, self.combo_parts = coded
+            self.codes = codes, radixes
+            self.n_cells = len(self.resolutions) * self.periods
+            return
+        combined, _, self.combo_lookup, self.resolutions, self.combo_parts = _raw_combos(frame, table)
         # Dense combos keep the bucket space (combos × periods × masks × groups) small.
         self.cell = self.combo_lookup[combined] * self.periods + table.period_of(self.micros).to_numpy()
         self.n_cells = len(self.resolutions) * self.periods
 
+    def _ensure_cells(self) -> None:
+        """Each row's cell, for the numpy path (the fused pass finds them itself)."""
+        if self.codes is None or self.per_cell is not None:
+            return
+        codes, radixes = self.codes
+        self.cell, self.per_cell = kernels.cells(
+            codes,
+            radixes,
+            self.combo_lookup,
+            self.periods,
+            self.micros.to_numpy(),
+            self.table.bounds.to_numpy(),
+            _minute_arrays(self.table),
+            self.n_cells,
+        )
+
     def partials(self) -> pl.DataFrame:
         table = self.table
-        cell_sheet, cell_source = self._cell_sheets()
-        mask, mask_size = self._masks(cell_sheet)
-        problem, problem_size = self._problems()
-        group, group_size, group_values = self._groups()
-        # One integer per row: (problem, group, cell, override mask), in mixed radix.
-        bucket = self.cell
-        if mask_size > 1:
-            bucket = bucket * mask_size + mask
-        space = self.n_cells * mask_size
-        if group_size > 1:
-            bucket = group * space + bucket
-        space *= group_size
-        if problem_size > 1:
-            bucket = problem * space + bucket
-        space *= problem_size
-        dense: Ints | None = None
-        if space > _MAX_BUCKETS:  # renumber the keys densely (a sort; only for many groups × cells)
-            dense, bucket = np.unique(bucket, return_inverse=True)
-            space = len(dense)
-        rows = np.bincount(bucket, minlength=space)
-        used = np.flatnonzero(rows)
-        code = dense[used] if dense is not None else used
+        fused = self._fused()
+        if fused is not None:  # every count summed in one compiled pass (no impossible counts there)
+            compiled, all_codes, cell_sheet, mask_size, group_size, group_values = fused
+            used = np.flatnonzero(compiled[:, 0])
+            code, rows_used = all_codes[used], compiled[used, 0]
+        else:
+            self._ensure_cells()
+            cell_sheet, _ = self._cell_sheets()
+            mask, mask_size = self._masks(cell_sheet)
+            problem, problem_size = self._problems()
+            group, group_size, group_values = self._groups()
+            # One integer per row: (problem, group, cell, override mask), in mixed radix.
+            bucket = self.cell
+            if mask_size > 1:
+                bucket = bucket * mask_size + mask
+            space = self.n_cells * mask_size
+            if group_size > 1:
+                bucket = group * space + bucket
+            space *= group_size
+            if problem_size > 1:
+                bucket = problem * space + bucket
+            space *= problem_size
+            dense: Ints | None = None
+            if space > _MAX_BUCKETS:  # renumber the keys densely (a sort; only for many groups × cells)
+                dense, bucket = np.unique(bucket, return_inverse=True)
+                space = len(dense)
+            rows = np.bincount(bucket, minlength=space)
+            used = np.flatnonzero(rows)
+            code, rows_used = (dense[used] if dense is not None else used), rows[used]
         # Decode each used bucket.
         rest = code
         rest, mask_of = (rest // mask_size, rest % mask_size) if mask_size > 1 else (rest, np.zeros_like(rest))
@@ -256,7 +296,6 @@ class _Batch:
             sheet >= 0, table.variant_base.to_numpy()[np.maximum(sheet, 0)] + mask_of, table.null_variant
         )
         status, reason = self._verdicts(combo_of, problem_of, sheet, variant)
-        del cell_source
         ok = (status == "ok").to_numpy()
         variant = np.where(ok, variant, table.null_variant)
         columns: dict[str, Any] = {}
@@ -270,19 +309,171 @@ class _Batch:
                 columns[k] = status.alias(k)
         columns["variant"] = pl.Series("variant", variant, dtype=pl.Int64)
         columns["status"], columns["reason"] = status, reason
-        columns["rows"] = pl.Series("rows", rows[used], dtype=pl.Int64)
-        for name, total in zip(SUMS, self._sums(bucket, space, used, rows), strict=True):
+        columns["rows"] = pl.Series("rows", rows_used, dtype=pl.Int64)
+        if fused is not None:
+            sums = self._compiled_sums(fused[0], used)
+            residue, rounded = self._compiled_remainders(fused[0], used, ok)
+        else:
+            sums = self._sums(bucket, space, used, rows)
+            residue, rounded = self._remainders(bucket, space, used, variant, ok)
+        for name, total in zip(SUMS, sums, strict=True):
             columns[name] = total
-        residue, rounded = self._remainders(bucket, space, used, variant, ok)
         columns["residue"], columns["rounded"] = residue, rounded
         zero = pl.Series([0] * len(used), dtype=pl.Int128)
         for name in ("units_total", "units_base", "units_saving"):
             columns[name] = zero.alias(name)
         return pl.DataFrame(columns)
 
+    def _fused(self) -> tuple[Ints, Ints, Ints, int, int, dict[str, Any]] | None:
+        """``kernels.totals``: per bucket (group, cell, override mask) the rows, the sums of every count and
+        the base's remainders, in one compiled pass; with each bucket's code in the numpy path's mixed radix,
+        the sheet of every cell, the mask and group radixes and the group decoders. None where it does not
+        apply (the numpy path then sorts things out): no numba, flagged or negative counts, parts beyond
+        their whole (found by the pass itself), too many buckets to hold densely, sums that could reach
+        2**62, or discounts with many-digit fractions."""
+        if self.codes is None or self.negative or self.n_cells > _MAX_BUCKETS:
+            return None
+        flags = [c for c in (NOT_WHOLE, BAD_TIME) if c in self.frame.columns]
+        if any(bool(self.frame[c].any()) for c in flags):
+            return None
+        given = [c in self.given for c in COUNT_COLUMNS]
+        if any(self.n * max(self.largest[c], 1) >= 2**62 for c, g in zip(COUNT_COLUMNS, given, strict=True) if g):
+            return None
+        residues = _variant_residues(self.table)
+        if residues is None:
+            return None
+        coefficient_of, num_of, den_of, defaults_of = residues
+        table = self.table
+        # The sheet of every cell (not only the used ones: the pass finds the cells as it goes).
+        cells = np.arange(self.n_cells, dtype=np.int64)
+        found, _ = table.sheets_in_periods(
+            self.resolutions,
+            pl.Series(cells // self.periods, dtype=pl.Int64),
+            pl.Series(cells % self.periods, dtype=pl.Int64),
+        )
+        cell_sheet = found.cast(pl.Int64).to_numpy()
+        # A cell whose sheet has override entries gets a slot per mask; every other cell one.
+        mask_size, cell_cond = 1, np.full(self.n_cells, -1, dtype=np.int64)
+        conditions = (np.zeros((0, 0), dtype=np.int64),) * 3
+        if table.conditions is not None:
+            entries = table.conditions
+            mask_size = 1 << table.max_overrides
+            has_entry = entries["min_0"].is_not_null().to_numpy()
+            sheet_rows = table.sheet_rows.to_numpy().astype(np.int64)
+            priced = np.flatnonzero(cell_sheet >= 0)
+            rows_of = sheet_rows[cell_sheet[priced]]
+            cell_cond[priced] = np.where(has_entry[rows_of], rows_of, -1)
+
+            def slots_of(prefix: str) -> Ints:
+                return np.stack(
+                    [entries[f"{prefix}_{j}"].fill_null(-1).to_numpy() for j in range(table.max_overrides)],
+                    axis=1,
+                ).astype(np.int64)
+
+            windows = slots_of("start"), slots_of("end")
+            if not table.has_windows:
+                windows = (np.zeros((len(has_entry), 0), dtype=np.int64),) * 2
+            conditions = (slots_of("min"), *windows)
+        slot_of_cell, slot_cell, slot_mask = self._slots(cell_sheet, cell_cond, mask_size)
+        slots = len(slot_cell)
+        group, group_size, group_values = self._groups()
+        if slots * group_size * (3 + sum(given)) > _MAX_BUCKETS:
+            return None
+        sheet = cell_sheet[slot_cell]
+        variant = np.where(
+            sheet >= 0, table.variant_base.to_numpy()[np.maximum(sheet, 0)] + slot_mask, table.null_variant
+        )
+        # Masks a sheet does not have name no real variant, and no row lands there: clipped, only to index.
+        variant = np.minimum(variant, table.null_variant)
+        num = num_of[variant]
+        coefficient = np.ascontiguousarray(coefficient_of[variant])
+        missing = [i for i, g in enumerate(given) if not g]
+        constant = (coefficient[:, missing] * defaults_of[missing]).sum(axis=1) % np.maximum(num, 1)
+        codes, radixes = self.codes
+        columns = [
+            np.ascontiguousarray(self.frame[c].to_numpy(), dtype=np.int64) if g else None
+            for c, g in zip(COUNT_COLUMNS, given, strict=True)
+        ]
+        compiled, least = kernels.totals(
+            codes,
+            radixes,
+            self.combo_lookup,
+            self.periods,
+            self.micros.to_numpy(),
+            table.bounds.to_numpy(),
+            _minute_arrays(table),
+            slot_of_cell,
+            cell_cond,
+            conditions,
+            group if group_size > 1 else None,
+            slots,
+            group_size,
+            columns,
+            num,
+            den_of[variant],
+            coefficient,
+            constant,
+        )
+        if least.min() < 0:
+            return None  # parts beyond their whole: rows the numpy path gives their reason
+        # Each bucket's code as the numpy path numbers it: ((group × n_cells) + cell) × mask_size + mask.
+        bucket = np.arange(slots * group_size, dtype=np.int64)
+        of_group, of_slot = bucket // slots, bucket % slots
+        all_codes = (of_group * self.n_cells + slot_cell[of_slot]) * mask_size + slot_mask[of_slot]
+        return compiled, all_codes, cell_sheet, mask_size, group_size, group_values
+
+    def _slots(self, cell_sheet: Ints, cell_cond: Ints, mask_size: int) -> tuple[Ints, Ints, Ints]:
+        """Where the fused pass adds each cell's rows: per cell its first slot, and per slot a cell it stands
+        for and its override mask.
+
+        The priced cells that share a listed sheet and the same names for the grouping keys (model, provider,
+        endpoint) share their slots: their rows are priced alike, so their sums may be added, and the
+        accumulators stay a few thousand hot rows (a cell each would be tens of thousands, mostly cold). A
+        cell whose sheet has overrides takes a slot per mask; an unpriced cell keeps slots of its own, as its
+        reason depends on its names."""
+        n_cells = self.n_cells
+        cells = np.arange(n_cells, dtype=np.int64)
+        priced = cell_sheet >= 0
+        named = [k for k in self.keys if k in KEY_PARTS]
+        combo_key = np.zeros(len(self.resolutions), dtype=np.int64)
+        for k in named:  # one integer per distinct tuple of the grouping names
+            values = [parts.get(k) for parts in self.combo_parts]
+            index = {v: i for i, v in enumerate(dict.fromkeys(values))}
+            combo_key = combo_key * (len(index) + 1) + np.array([index[v] for v in values], dtype=np.int64)
+        listing = self.table.variant_base.to_numpy()[np.maximum(cell_sheet, 0)]
+        key = np.where(priced, combo_key[cells // self.periods] * (self.table.null_variant + 1) + listing, -1 - cells)
+        distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        width = np.where(cell_cond[first] >= 0, mask_size, 1)
+        start = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
+        slot_of_cell = start[inverse]
+        slot_cell = np.repeat(first, width).astype(np.int64)
+        slot_mask = np.arange(int(width.sum()), dtype=np.int64) - np.repeat(start, width)
+        del distinct
+        return slot_of_cell, slot_cell, slot_mask
+
+    def _compiled_sums(self, compiled: Ints, used: Ints) -> list[pl.Series]:
+        rows = compiled[used, 0]
+        out = []
+        position = 1
+        for column, name in zip(COUNT_COLUMNS, SUMS, strict=True):
+            if column in self.given:
+                out.append(_wide(name, compiled[used, position]))
+                position += 1
+            else:  # not given: the default on every row
+                out.append(_wide(name, rows * (1 if column == "requests" else 0)))
+        return out
+
+    def _compiled_remainders(
+        self, compiled: Ints, used: Ints, ok: npt.NDArray[np.bool_]
+    ) -> tuple[pl.Series, pl.Series]:
+        """Σ r and Σ rounded r of the ok buckets (the pass computed them for every discounted bucket)."""
+        residue = np.where(ok, compiled[used, -2], 0)
+        rounded = np.where(ok, compiled[used, -1], 0)
+        return _wide("residue", residue), _wide("rounded", rounded)
+
     def _cell_sheets(self) -> tuple[Ints, Ints]:
         """The sheet in force (-1: none) and its source for every cell the batch uses."""
-        per_cell = np.bincount(self.cell, minlength=self.n_cells)
+        per_cell = self.per_cell if self.per_cell is not None else np.bincount(self.cell, minlength=self.n_cells)
         used = np.flatnonzero(per_cell)
         sheet = np.full(self.n_cells, -1, dtype=np.int64)
         source = np.full(self.n_cells, 2, dtype=np.int64)
@@ -680,3 +871,100 @@ def _name_decoder(name: str, names: list[str | None], size: int) -> Any:
         return pl.Series(name, [names[c] for c in code.tolist()], dtype=pl.String)
 
     return decode
+
+
+def _kernel_combos(
+    frame: pl.DataFrame, table: PriceTable
+) -> tuple[list[Any], list[int], Ints, list[Resolution], list[dict[str, str | None]]] | None:
+    """``_raw_combos`` for the compiled pass: each key column's categorical codes as they are (no combined
+    integer per row), the radixes, the map from a combined code to its combo, and per combo its resolution and
+    names. None when the combined space is too large for a dense map."""
+    present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
+    codes: list[Any] = []
+    radixes: list[int] = []
+    columns = []
+    space = 1
+    for name in present:
+        column = frame[name]
+        if not isinstance(column.dtype, pl.Categorical | pl.Enum):
+            column = column.cast(pl.String).cast(pl.Categorical)
+        physical = column.to_physical()
+        top = physical.max()
+        null_code = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+        filled = physical.fill_null(null_code) if physical.null_count() else physical
+        codes.append(filled.to_numpy())
+        radixes.append(null_code + 1)
+        columns.append(column)
+        space *= null_code + 1
+        if space > _MAX_BUCKETS:
+            return None
+    row_of = kernels.seen(codes, radixes, space)
+    used = np.flatnonzero(row_of >= 0)
+    picked = pl.Series(row_of[used])
+    names = {
+        name: column.gather(picked).cast(pl.String).to_list() for name, column in zip(present, columns, strict=True)
+    }
+    lookup = np.full(space, -1, dtype=np.int64)
+    lookup[used] = np.arange(len(used))
+    parts = [{name: names[name][i] for name in present} for i in range(len(used))]
+    resolutions = [table.resolve(p.get("model"), p.get("provider"), p.get("endpoint")) for p in parts]
+    return codes, radixes, lookup, resolutions, parts
+
+
+def _minute_arrays(table: PriceTable) -> tuple[int, Any, Ints] | None:
+    """The table's per-minute period index as numpy arrays (None: the rows binary-search the bounds)."""
+    found = table._minute_table()
+    if found is None:
+        return None
+    first, start_period, padded = found
+    return first, start_period.to_numpy(), padded.to_numpy()
+
+
+_RESIDUES: weakref.WeakKeyDictionary[PriceTable, tuple[Ints, Ints, Ints, Ints] | None] = weakref.WeakKeyDictionary()
+
+
+def _variant_residues(table: PriceTable) -> tuple[Ints, Ints, Ints, Ints] | None:
+    """Per variant, what the compiled pass needs for the undiscounted base's remainders: each count column's
+    rate (the sum of the rates of the terms it enters, with the parts inside a whole subtracted) modulo the
+    discount's ``num``, ``num`` (0 where there is no discount) and ``den``; and each column's default. None
+    when some discount fraction has many digits (the numpy path's Python integers handle those)."""
+    if table in _RESIDUES:
+        return _RESIDUES[table]
+    nums = table.variants["discount_num"].to_list()
+    dens = table.variants["discount_den"].to_list()
+    found: tuple[Ints, Ints, Ints, Ints] | None = None
+    small = all(
+        n is None or (abs(int(n)) < _SMALL_MODULUS and abs(int(d)) < _SMALL_MODULUS)
+        for n, d in zip(nums, dens, strict=True)
+    )
+    if small:
+        rates = {rate: table.variants[rate].to_list() for _, rate in _LINEAR_TERMS}
+        # Each token of the terms as +/- the count columns: the derived ones are their whole less its parts.
+        shares: list[tuple[str, list[tuple[str, int]]]] = []
+        for token, rate in _LINEAR_TERMS:
+            if token == "uncached_input":
+                shares.append((rate, [("prompt_tokens", 1), *[(c, -1) for c in PROMPT_PARTS]]))
+            elif token == "plain_output":
+                shares.append((rate, [("completion_tokens", 1), *[(c, -1) for c in COMPLETION_PARTS]]))
+            else:
+                shares.append((rate, [(token, 1)]))
+        index = {c: i for i, c in enumerate(COUNT_COLUMNS)}
+        k = len(nums)
+        coefficient = np.zeros((k, len(COUNT_COLUMNS)), dtype=np.int64)
+        num = np.zeros(k, dtype=np.int64)
+        den = np.ones(k, dtype=np.int64)
+        for v in range(k):
+            n, d = nums[v], dens[v]
+            if n is None or n <= 0 or n == d:
+                continue  # no discount (or no finite base): no remainder to track
+            num[v], den[v] = n, d
+            per_column = [0] * len(COUNT_COLUMNS)
+            for rate, parts in shares:
+                value = int(rates[rate][v] or 0)
+                for column, sign in parts:
+                    per_column[index[column]] += sign * value
+            coefficient[v] = [x % n for x in per_column]
+        defaults = np.array([1 if c == "requests" else 0 for c in COUNT_COLUMNS], dtype=np.int64)
+        found = (coefficient, num, den, defaults)
+    _RESIDUES[table] = found
+    return found
