@@ -183,6 +183,12 @@ SCHEMA_FILE = Kind(
     bad=("{missing}", "{directory}", "{nested}", "{long_integer}", "{not_utf8}", "{json_list}", "", NUL, LONG),
     words=("--json-schema", "file"),
 )
+OUT_HTML = Kind(
+    "report file",
+    good=("{out_html}",),
+    bad=("{out_csv}", "{out_in_missing_folder}", "{directory}", "{out_under_a_file}", "", NUL, LONG),
+    words=("--out",),
+)
 OUT_FOLDER = Kind("output folder", good=("{site_out}",), bad=("{good_csv}", NUL, LONG), words=("--out",))
 # Not yet here: a file that is not a catalog ("{good_csv}") as --db, which DuckDB answers with a raw exception; the
 # check at open of issue 16 (items 12-13, foreign files and the schema check) owns it.
@@ -274,6 +280,13 @@ TEXT_KINDS: dict[str, Kind] = {
         bad=("deepseek", "/model", "author/", "deep\x1bseek/x", "'; DROP TABLE x; --", "ü漢字", *ANY_BAD),
         words=("model",),
     ),
+    # site report --models: ids separated by commas (an unknown, repeated or missing one is refused)
+    "site report.models": Kind(
+        "model ids",
+        good=(MODEL, f" {MODEL} ,"),
+        bad=(*MODEL_ID.bad, ",", f"{MODEL},{MODEL}", ",".join([MODEL] * 9)),
+        words=("model",),
+    ),
     "price.provider": Kind(
         "endpoint", bad=("no-such-provider", TRAVERSAL, CONTROL, LONG, "%00"), words=("endpoint", "provider")
     ),
@@ -283,12 +296,13 @@ PATH_KINDS: dict[str, Kind] = {
     "files": BODY_FILE,
     "out": OUT_FILE,
     "site build.out": OUT_FOLDER,
+    "site report.out": OUT_HTML,
     "db": DB,
     "config_file": CONFIG,
     "schema_file": SCHEMA_FILE,
 }
 READERS = {"models", "endpoints", "history", "changes", "snapshots", "cost", "cheapest", "price", "reconcile"}
-READERS |= {"status", "jobs list", "jobs history", "serve", "site build"}
+READERS |= {"status", "jobs list", "jobs history", "serve", "site build", "site report"}
 
 
 def choice_kind(choices: Any) -> Kind:
@@ -299,7 +313,8 @@ def choice_kind(choices: Any) -> Kind:
 def cli_kind(command: str, param: click.Parameter) -> Kind | None:
     """What ``param`` of ``command`` reads; ``None``: nobody said (the coverage test names it)."""
     kind = param.type
-    cheapest = {p.name: p for p in CHEAPEST} if command == "cheapest" else {}
+    # site report takes the workload and filters of cheapest (one option definition)
+    cheapest = {p.name: p for p in CHEAPEST} if command in ("cheapest", "site report") else {}
     if isinstance(kind, click.Choice):
         return choice_kind(kind.choices)
     if isinstance(kind, click.types.IntParamType):
@@ -367,6 +382,7 @@ BASELINES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "serve": ({"port": "0"}, ("uvicorn.Server.run",)),
     "fake-openrouter": ({"port": "0"}, ("uvicorn.Server.run",)),
     "site build": ({"out": "{site_out}"}, ("catalog.website.build.build_site",)),
+    "site report": ({"models": MODEL, "out": "{out_html}"}, ()),
     # The request is built and checked (every option), then the call itself is the stub.
     "gen": ({"prompt": "hello", "model": "echo/echo", "base_url": FAKE_URL}, ("catalog.client.Client._generate",)),
     "init": ({}, ()),  # the test's history: "is a catalog", nothing created
@@ -456,6 +472,8 @@ class Files:
         elif name == "out_csv":
             path = self.folder / "out" / "priced.csv"
             path.parent.mkdir(exist_ok=True)
+        elif name == "out_html":
+            path = self.folder / "report.html"
         elif name == "out_txt":
             path = self.folder / "priced.txt"
         elif name == "out_in_missing_folder":
