@@ -114,7 +114,9 @@ class Faults:
             if value < 0:
                 raise ConfigError(f"faults.{name}={value!r} seconds must not be negative")
         if not isinstance(self.ignore_output_modalities, bool):
-            raise ConfigError(f"faults.ignore_output_modalities={self.ignore_output_modalities!r} must be true or false")
+            raise ConfigError(
+                f"faults.ignore_output_modalities={self.ignore_output_modalities!r} must be true or false"
+            )
         if not isinstance(self.echo_credentials, bool):
             raise ConfigError(f"faults.echo_credentials={self.echo_credentials!r} must be true or false")
         if self.seed is not None and not _is_int(self.seed):

@@ -21,16 +21,21 @@ shapes are computed from it at serve time:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from catalog.fake.faults import API_PREFIX
 from catalog.fake.responses import error_response, json_response
-from catalog.fake.view import ServedDay, models_page
 from catalog.openrouter.skus import Sku, parse_skus
+
+if TYPE_CHECKING:
+    from catalog.fake.view import ServedDay
+
+Models = Sequence[Mapping[str, Any]]
+Endpoints = Mapping[str, Mapping[str, Any]]
 
 IMAGES_ENDPOINTS_PREFIX = API_PREFIX + "/images/models/"
 
@@ -57,6 +62,76 @@ def image_pricing(sku: Sku) -> dict[str, Any]:
     return entry
 
 
+def embeddings_list(models: Models, endpoints: Endpoints) -> dict[str, Any]:
+    """``GET /embeddings/models``: a ``ModelsListResponse`` of the embeddings models."""
+    chosen = [m for m in models if "embeddings" in _outputs(m)]
+    return {"data": chosen, "total_count": len(chosen), "links": {"next": None}}
+
+
+def images_list(models: Models, endpoints: Endpoints) -> dict[str, Any]:
+    """``GET /images/models``: an ``ImageModelsListResponse``."""
+    items = []
+    for model in models:
+        if "image" not in _outputs(model):
+            continue
+        architecture = model.get("architecture") or {}
+        items.append(
+            {
+                "id": model["id"],
+                "name": model.get("name", model["id"]),
+                "description": "",
+                "created": model.get("created", 0),
+                "architecture": {
+                    "input_modalities": architecture.get("input_modalities") or [],
+                    "output_modalities": architecture.get("output_modalities") or [],
+                },
+                "supported_parameters": {},
+                "supports_streaming": False,
+                "endpoints": f"{API_PREFIX}/images/models/{model['id']}/endpoints",
+            }
+        )
+    return {"data": items}
+
+
+def videos_list(models: Models, endpoints: Endpoints) -> dict[str, Any]:
+    """``GET /videos/models``: a ``VideoModelsListResponse`` (``pricing_skus`` of the first endpoint)."""
+    items = []
+    for model in models:
+        if "video" not in _outputs(model):
+            continue
+        listed = (endpoints.get(model["id"]) or {}).get("endpoints") or []
+        skus = _endpoint_skus(listed[0]) if listed else []
+        resolutions = sorted({v for s in skus for v in (s.variant or "").split(",") if v.endswith("p")})
+        items.append(
+            {
+                "id": model["id"],
+                "canonical_slug": model.get("canonical_slug", model["id"]),
+                "name": model.get("name", model["id"]),
+                "created": model.get("created", 0),
+                "description": "",
+                "pricing_skus": {s.name: s.text for s in skus} or None,
+                "supported_resolutions": resolutions,
+                "supported_aspect_ratios": [],
+                "supported_sizes": None,
+                "supported_durations": None,
+                "supported_frame_images": [],
+                "upscale_factor": None,
+                "creativity": None,
+                "generate_audio": None,
+                "seed": None,
+                "allowed_passthrough_parameters": [],
+            }
+        )
+    return {"data": items}
+
+
+KIND_LISTS: dict[str, Callable[[Models, Endpoints], dict[str, Any]]] = {
+    "embeddings": embeddings_list,
+    "image": images_list,
+    "video": videos_list,
+}
+
+
 class KindRoutes:
     """Handlers reading the served day through ``served`` (the fake swaps days atomically)."""
 
@@ -64,32 +139,13 @@ class KindRoutes:
         self.served = served
 
     async def embeddings_models(self, request: Request) -> Response:
-        models = [m for m in self.served().listed("all") if "embeddings" in _outputs(m)]
-        return json_response(models_page(models, len(models), None))
+        return json_response(self.served().kind_list_body("embeddings"))
 
     async def images_models(self, request: Request) -> Response:
-        served = self.served()
-        items = []
-        for model in served.listed("all"):
-            if "image" not in _outputs(model):
-                continue
-            architecture = model.get("architecture") or {}
-            items.append(
-                {
-                    "id": model["id"],
-                    "name": model.get("name", model["id"]),
-                    "description": "",
-                    "created": model.get("created", 0),
-                    "architecture": {
-                        "input_modalities": architecture.get("input_modalities") or [],
-                        "output_modalities": architecture.get("output_modalities") or [],
-                    },
-                    "supported_parameters": {},
-                    "supports_streaming": False,
-                    "endpoints": f"{API_PREFIX}/images/models/{model['id']}/endpoints",
-                }
-            )
-        return json_response({"data": items})
+        return json_response(self.served().kind_list_body("image"))
+
+    async def videos_models(self, request: Request) -> Response:
+        return json_response(self.served().kind_list_body("video"))
 
     async def image_endpoints(self, request: Request) -> Response:
         served = self.served()
@@ -112,34 +168,3 @@ class KindRoutes:
             for e in listing.get("endpoints") or []
         ]
         return json_response({"id": model_id, "endpoints": endpoints})
-
-    async def videos_models(self, request: Request) -> Response:
-        served = self.served()
-        items = []
-        for model in served.listed("all"):
-            if "video" not in _outputs(model):
-                continue
-            endpoints = (served.endpoints.get(model["id"]) or {}).get("endpoints") or []
-            skus = _endpoint_skus(endpoints[0]) if endpoints else []
-            resolutions = sorted({v for s in skus for v in (s.variant or "").split(",") if v.endswith("p")})
-            items.append(
-                {
-                    "id": model["id"],
-                    "canonical_slug": model.get("canonical_slug", model["id"]),
-                    "name": model.get("name", model["id"]),
-                    "created": model.get("created", 0),
-                    "description": "",
-                    "pricing_skus": {s.name: s.text for s in skus} or None,
-                    "supported_resolutions": resolutions,
-                    "supported_aspect_ratios": [],
-                    "supported_sizes": None,
-                    "supported_durations": None,
-                    "supported_frame_images": [],
-                    "upscale_factor": None,
-                    "creativity": None,
-                    "generate_audio": None,
-                    "seed": None,
-                    "allowed_passthrough_parameters": [],
-                }
-            )
-        return json_response({"data": items})

@@ -44,8 +44,8 @@ from catalog.fake.chat import ChatCompletions, ChatRecordingSource
 from catalog.fake.echo_models import with_echo_models
 from catalog.fake.embeddings import EmbeddingsRoute
 from catalog.fake.faults import API_PREFIX, Faults
-from catalog.fake.kinds import KindRoutes
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
+from catalog.fake.kinds import KindRoutes
 from catalog.fake.responses import error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
@@ -200,8 +200,8 @@ class FakeOpenRouter:
         paged = "offset" in params or "limit" in params
         modalities = None if self.faults.ignore_output_modalities else params.get("output_modalities")
         default_list = modalities is None or modalities.strip() == "text"
-        if not wanted and not paged and default_list:
-            return json_response(served.models_body)
+        if not wanted and not paged:
+            return json_response(served.models_body_for(None if default_list else modalities))
         listed = served.models if default_list else served.listed(modalities)
         models = [m for m in listed if wanted <= set(m.get("supported_parameters") or ())]
         if not paged:

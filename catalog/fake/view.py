@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.fake.faults import Faults
+from catalog.fake.kinds import KIND_LISTS
 from catalog.fake.responses import encode
 from catalog.fake.source import DayStateLike, SnapshotInfoLike
 
@@ -107,6 +108,17 @@ class ServedDay:
         if "all" in wanted:
             return everything
         return [m for m in everything if wanted & set(_outputs(m))]
+
+    def models_body_for(self, output_modalities: str | None) -> bytes:
+        """The whole ``/models?output_modalities=…`` body (the recorded one for the default ``text``)."""
+        if output_modalities is None or output_modalities.strip() == "text":
+            return self.models_body
+        models = self.listed(output_modalities)
+        return encode(models_page(models, len(models), None))
+
+    def kind_list_body(self, kind: str) -> bytes:
+        """The body of the official list of ``kind`` (``embeddings``, ``image``, ``video``)."""
+        return encode(KIND_LISTS[kind](self.listed("all"), self.endpoints))
 
     def endpoints_body(self, model_ref: str) -> bytes | None:
         """The ``/models/{model_ref}/endpoints`` body as served, or None (a 404). The HTTP route and the

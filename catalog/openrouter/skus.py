@@ -88,11 +88,12 @@ def parse_sku(sku: str, value: Any) -> Sku:
     """Read one SKU; never raises (an unreadable price keeps its text and has no amount)."""
     text = value if isinstance(value, str) else str(value)
     name = (sku.split(":", 1)[1] if ":" in sku else sku).lower()
+    amount: Decimal | None
     try:
-        amount: Decimal | None = Decimal(text)
-        if not amount.is_finite():
-            amount = None
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
+        amount = None
+    if amount is not None and not amount.is_finite():
         amount = None
     not_price = name.startswith("informational_") or name.endswith("_multiplier") or name.startswith("upstream_cost")
     unit = next((u for fragment, u in _UNITS if fragment in name), None)

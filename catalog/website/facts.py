@@ -31,6 +31,7 @@ from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
+from catalog.openrouter.skus import in_scope
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 
@@ -72,7 +73,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     candidates = queries.endpoint_candidates(con, at)
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
-    listed = queries.models_as_of(con, at).to_dicts()
+    # The site ranks token workloads: it lists the models with a text output (what /models lists by default);
+    # the other kinds (priced in their own units) are in the history and the API, not on the site yet.
+    listed = [m for m in queries.models_as_of(con, at).to_dicts() if in_scope(m["output_modalities"], "text")]
     last = _earlier(cat, at)
     # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
     # change is taken from there). Kept with the catalog, so its table dies with it.
