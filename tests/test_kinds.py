@@ -391,3 +391,68 @@ def test_acceptance_5_sku_change_events_equal_a_diff_of_the_recordings(replayed:
     }
     assert expected, "the 20 days hold SKU price changes"
     assert events == expected
+
+
+# (kind, options, unit priced) for acceptance 4: one workload of each kind
+WORKLOADS = [
+    ("video", ["--seconds", "8", "--resolution", "1080p"], "second", Decimal(8)),
+    ("embeddings", ["--input", "1000000"], "token", Decimal(1000000)),
+    ("speech", ["--characters", "50000"], "character", Decimal(50000)),
+    ("transcription", ["--minutes", "60"], "minute", Decimal(60)),
+    ("rerank", ["--searches", "100"], "search", Decimal(100)),
+    ("audio", ["--songs", "3"], "song", Decimal(3)),
+    ("image", ["--images", "4"], "image", Decimal(4)),
+]
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "options", "unit", "count"), WORKLOADS, ids=[w[0] for w in WORKLOADS])
+def test_acceptance_4_unit_costs_equal_a_plain_decimal_computation(
+    replayed: Path, kind: str, options: list[str], unit: str, count: Decimal
+) -> None:
+    ran = run_cli("cheapest", "--kind", kind, *options, "--as-of", DAY, "--json", "--db", str(replayed))
+    assert ran.returncode == 0, ran.stderr
+    answer = json.loads(ran.stdout)
+    assert answer["ranked"], answer["excluded"][:3]
+    recorded = {
+        # the SKUs, and the v1 prompt price (an embeddings endpoint without a token SKU bills tokens there)
+        (_line_id(line), e["provider_slug"]): {
+            **(e.get("pricing_json") or {}),
+            "pricing.prompt": e["pricing"]["prompt"],
+        }
+        for line in _recorded_lines(DAY)
+        for e in line.get("endpoints") or []
+    }
+    costs = [Decimal(r["cost"]) for r in answer["ranked"]]
+    assert costs == sorted(costs)
+    for row in answer["ranked"][:5]:
+        sku = row["skus"][unit]
+        text = recorded[(row["model_id"], row["tag"])][sku]
+        usd = Decimal(text) / 100 if "cents" in sku else Decimal(text)
+        assert Decimal(row["cost"]) == count * usd, (row["model_id"], sku)
+        if "--resolution" in options:
+            assert options[options.index("--resolution") + 1] in sku
+
+
+def test_unit_pricing_picks_the_matching_sku_exactly() -> None:
+    from catalog.cost.units import SkuPrice, UnitWorkload, price
+
+    skus = [
+        SkuPrice("v:duration_seconds", Decimal("0.1"), "second", None, None),
+        SkuPrice("v:duration_seconds_1080p", Decimal("0.2"), "second", None, "1080p"),
+        SkuPrice("v:duration_seconds_with_audio_1080p", Decimal("0.3"), "second", None, "with_audio,1080p"),
+        SkuPrice("v:text_to_video_duration_seconds_4k", Decimal("0"), "second", None, "text_to_video,4k"),
+    ]
+    hd = price(skus, UnitWorkload({"second": Decimal(8)}, ("1080p",)))
+    assert (hd.total, hd.skus) == (Decimal("1.6"), {"second": "v:duration_seconds_1080p"})
+    loud = price(skus, UnitWorkload({"second": Decimal(8)}, ("1080p", "with_audio")))
+    assert loud.total == Decimal("2.4")
+    plain = price(skus, UnitWorkload({"second": Decimal(3)}))
+    assert plain.total == Decimal("0.3")
+    # a SKU listed at 0 is not a price for its unit: 4k is not offered here
+    four_k = price(skus, UnitWorkload({"second": Decimal(8)}, ("4k",)))
+    assert four_k.total is None and four_k.reason == "no 4k price per second"
+    # tokens fall back to the v1 prompt price; a unit with no SKU leaves the endpoint unpriced
+    assert price([], UnitWorkload({"token": Decimal(1000)}), Decimal("0.000001")).total == Decimal("0.001")
+    assert price(skus, UnitWorkload({"song": Decimal(1)})).total is None
