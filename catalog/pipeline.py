@@ -17,6 +17,7 @@ import duckdb
 from catalog.errors import SweepInterrupted
 from catalog.openrouter.fetch import fetch_sweep
 from catalog.openrouter.payload import ALL_KINDS, Progress, Sweep
+from catalog.openrouter.skus import ALL_SCOPE
 from catalog.settings import FetchSettings
 from catalog.store.ingest import SnapshotSummary, record_snapshot
 from catalog.store.rebuild import rederive
@@ -32,12 +33,13 @@ def fetch_once(
     source: str | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    scope: str = ALL_SCOPE,
 ) -> Sweep:
     """Fetch one sweep over HTTP. With ``stop``, setting the event abandons the fetch (``SweepInterrupted``).
 
     Nothing is stored here, so an abandoned fetch leaves no trace in the history.
     """
-    coro = fetch_sweep(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress)
+    coro = fetch_sweep(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress, scope=scope)
     if stop is None:
         return asyncio.run(coro)
     return asyncio.run(_unless_stopped(coro, stop))
@@ -64,13 +66,16 @@ def sync_once(
     source: str | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    scope: str = ALL_SCOPE,
 ) -> SnapshotSummary:
     """One sweep now (or stamped ``taken_at``) into the history. Fetch failures end up in the summary.
 
     ``stop`` abandons the fetch (nothing stored); once storing has begun it runs to its commit, which is
     one transaction: the history holds the whole snapshot or none of it.
     """
-    sweep = fetch_once(settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress, stop=stop)
+    sweep = fetch_once(
+        settings, kinds=kinds, taken_at=taken_at, source=source, progress=progress, stop=stop, scope=scope
+    )
     return record_snapshot(con, sweep)
 
 

@@ -27,23 +27,28 @@ from catalog.errors import InputError, SweepInterrupted
 from catalog.fake import FakeOpenRouter, Faults, ServedDay, serve_in_thread
 from catalog.openrouter.payload import (
     ALL_KINDS,
-    MODELS_PATH,
+    KIND_LIST_PATHS,
     PROVIDERS_PATH,
     Progress,
     RawPayload,
     Sweep,
     assemble,
     endpoints_path,
+    listed_models,
+    models_path,
     read_models,
     unfetchable_endpoints,
 )
+from catalog.openrouter.skus import ALL_SCOPE
 from catalog.pipeline import sync_once
 from catalog.settings import FetchSettings
 from catalog.store.ingest import SnapshotSummary, record_snapshot
 from catalog.store.snapshots import good_snapshot_times
 
-# Snapshot kinds of the bundle, mapped to what a sweep fetches for them.
+# Snapshot kinds of the bundle, mapped to what a sweep fetches for them, and the scope it asks for: the
+# models-only recordings are answers of the default (text) /models, so they are replayed as text-scope sweeps.
 KINDS_FOR = {"full": ALL_KINDS, "models": frozenset({"models"})}
+SCOPE_FOR = {"full": ALL_SCOPE, "models": "text"}
 
 
 def select_snapshots(
@@ -107,6 +112,7 @@ def replay(
                     con,
                     settings,
                     kinds=KINDS_FOR[info.kind],
+                    scope=SCOPE_FOR[info.kind],
                     taken_at=info.taken_at,
                     source=f"replay:{info.id}",
                     progress=progress,
@@ -126,29 +132,34 @@ def _served(body: bytes | None, path: str, day: str) -> RawPayload:
     return RawPayload(path, 404, None, f"GET {path} answered 404: not in bundled snapshot {day}")
 
 
-def recorded_sweep(served: ServedDay, *, kinds: frozenset[str], taken_at: datetime, source: str) -> Sweep:
+def recorded_sweep(
+    served: ServedDay, *, kinds: frozenset[str], taken_at: datetime, source: str, scope: str = ALL_SCOPE
+) -> Sweep:
     """The sweep ``fetch_sweep`` would bring back from the fake serving ``served``, without HTTP.
 
-    The same payloads in the same order: ``/models``; then, if it is usable, ``/providers`` (when asked for)
-    and every parsed model's ``/endpoints`` in listed order, an id the fetcher refuses to request getting
-    the fetcher's error. The bodies come from the fake's own encoding, so they are the bytes it serves.
+    The same payloads in the same order, for the full scope: ``/models?output_modalities=all`` and the kinds'
+    lists; then, if it is usable, ``/providers`` (when asked for) and every listed model's ``/endpoints`` in
+    listed order, an id the fetcher refuses to request getting the fetcher's error. The bodies come from the
+    fake's own encoding, so they are the bytes it serves.
     """
     started = time.monotonic()
     day = served.info.id
-    models_raw = _served(served.models_body, MODELS_PATH, day)
+    lists = KIND_LIST_PATHS.items() if scope == ALL_SCOPE else ()
+    models_raw = _served(served.models_body_for(scope), models_path(scope), day)
     models_read = read_models(models_raw)
-    raw = [models_raw]
+    raw = [models_raw, *(_served(served.kind_list_body(kind), path, day) for kind, path in lists)]
+    listing = listed_models({p.path: p for p in raw}, models_read)
     if "providers" in kinds and models_raw.ok:
         raw.append(_served(served.providers_body, PROVIDERS_PATH, day))
     if "endpoints" in kinds:
-        for record in models_read.records or ():
+        for record in listing.read.records or ():
             path = endpoints_path(record.model_id)
             unfetchable = unfetchable_endpoints(record.model_id)
             if unfetchable is not None:
                 raw.append(RawPayload(path, None, None, unfetchable))
             else:
                 raw.append(_served(served.endpoints_body(record.model_id), path, day))
-    sweep = assemble(raw, taken_at=taken_at, source=source, kinds=kinds, models_read=models_read)
+    sweep = assemble(raw, taken_at=taken_at, source=source, kinds=kinds, listing=listing)
     sweep.duration_s = time.monotonic() - started
     return sweep
 
@@ -156,7 +167,13 @@ def recorded_sweep(served: ServedDay, *, kinds: frozenset[str], taken_at: dateti
 def bundled_sweep(bundle: Bundle, info: SnapshotInfo) -> Sweep:
     """One bundled snapshot as ``replay`` would fetch it, stamped and labelled as ``replay`` stores it."""
     served = ServedDay.build(bundle.load(info.id), Faults())
-    return recorded_sweep(served, kinds=KINDS_FOR[info.kind], taken_at=info.taken_at, source=f"replay:{info.id}")
+    return recorded_sweep(
+        served,
+        kinds=KINDS_FOR[info.kind],
+        taken_at=info.taken_at,
+        source=f"replay:{info.id}",
+        scope=SCOPE_FOR[info.kind],
+    )
 
 
 def load_bundle(

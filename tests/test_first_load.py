@@ -27,7 +27,7 @@ from catalog.errors import SweepInterrupted
 from catalog.fake import FakeOpenRouter, Faults, MemorySource, ServedDay, memory_day, serve_in_thread
 from catalog.openrouter.fetch import fetch_sweep
 from catalog.openrouter.payload import ALL_KINDS, RawPayload
-from catalog.replay import KINDS_FOR, ReplayStep, bundled_sweep, load_bundle, recorded_sweep, replay
+from catalog.replay import KINDS_FOR, SCOPE_FOR, ReplayStep, bundled_sweep, load_bundle, recorded_sweep, replay
 from catalog.settings import FetchSettings
 from catalog.store.archive import archive_payloads, load_payloads
 from catalog.store.db import connect
@@ -122,20 +122,22 @@ def test_direct_load_of_every_bundled_snapshot_equals_the_replayed_history(
     assert direct.keys() == over_http.keys()
 
 
-def fetched(served_by: FakeOpenRouter, kinds: frozenset[str]) -> list[RawPayload]:
+def fetched(served_by: FakeOpenRouter, kinds: frozenset[str], scope: str) -> list[RawPayload]:
     with serve_in_thread(served_by) as url:
-        return asyncio.run(fetch_sweep(FetchSettings(base_url=url), kinds=kinds)).raw
+        return asyncio.run(fetch_sweep(FetchSettings(base_url=url), kinds=kinds, scope=scope)).raw
 
 
 @pytest.mark.parametrize("kind", ["models", pytest.param("full", marks=pytest.mark.slow)])  # full: 340 requests
 def test_the_direct_payloads_are_the_bytes_the_fetcher_gets_from_the_fake(bundle: Bundle, kind: str) -> None:
     info = bundle.snapshots(kind)[-1]
-    over_http = fetched(FakeOpenRouter(bundle, day=info.id), KINDS_FOR[info.kind])
+    over_http = fetched(FakeOpenRouter(bundle, day=info.id), KINDS_FOR[info.kind], SCOPE_FOR[info.kind])
     direct = bundled_sweep(bundle, info)
     # Same paths in the same order, same statuses, byte-identical bodies.
     assert direct.raw == over_http
     assert direct.source == f"replay:{info.id}" and direct.taken_at == info.taken_at
-    assert len(direct.raw) == (1 if kind == "models" else 2 + info.models)
+    # a full day: /models?output_modalities=all, the 3 kinds' lists, /providers, every listed model's endpoints
+    more = len(bundle.load(info.id).more_models)
+    assert len(direct.raw) == (1 if kind == "models" else 5 + info.models + more)
 
 
 def test_a_model_id_the_fetcher_refuses_to_request_fails_the_same_way_directly() -> None:
@@ -143,7 +145,7 @@ def test_a_model_id_the_fetcher_refuses_to_request_fails_the_same_way_directly()
     fine = {"id": "acme/beta", "name": "Beta", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}
     day = memory_day("2026-07-17", [listed, fine], {}, [])
     source = MemorySource([day])
-    over_http = fetched(FakeOpenRouter(source), ALL_KINDS)
+    over_http = fetched(FakeOpenRouter(source), ALL_KINDS, "all")
     direct = recorded_sweep(
         ServedDay.build(day, Faults()), kinds=ALL_KINDS, taken_at=day.info.taken_at, source="memory"
     )
@@ -205,7 +207,7 @@ def test_catalog_replay_direct_loads_the_chosen_days_and_skips_them_the_second_t
     finally:
         con.close()
     # Labelled as a replayed recording (not live), with every payload archived.
-    assert sources == [(f"replay:{first.id}", 2 + first.models)]
+    assert sources == [(f"replay:{first.id}", 5 + first.models + len(bundle.load(first.id).more_models))]
 
 
 def test_a_stop_during_the_direct_load_keeps_every_stored_snapshot_and_the_next_load_goes_on(

@@ -77,10 +77,17 @@ def site_as_of(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory
 # --- 1. structure ------------------------------------------------------------------------------------------
 
 
+def site_models(cat: Catalog, at: datetime) -> list[str]:
+    """The models the site lists at ``at``: those with a text output (the other kinds are priced in their own
+    units, not by the site's token workloads)."""
+    frame = queries.models_as_of(cat.con, at)
+    return [r["model_id"] for r in frame.to_dicts() if "text" in (r["output_modalities"] or ["text"])]
+
+
 def test_every_model_listed_at_the_instant_has_a_page_and_nothing_else_does(
     site: Built, cat: Catalog, site_at: datetime
 ) -> None:
-    models = queries.models_as_of(cat.con, site_at)["model_id"].to_list()
+    models = site_models(cat, site_at)
     assert len(models) > 300
     pages = {p for p in site.pages if p.startswith("models/")}
     assert pages == {model_page(m) for m in models}
@@ -101,7 +108,7 @@ def test_every_provider_has_a_page(site: Built, cat: Catalog, site_at: datetime)
 
 
 def test_index_has_one_row_per_model(site: Built, cat: Catalog, site_at: datetime) -> None:
-    models = queries.models_as_of(cat.con, site_at)["model_id"].to_list()
+    models = site_models(cat, site_at)
     rows = site.pages["index.html"].model_rows
     ids = [r["data-id"] for r in rows]
     assert len(ids) == len(models)
@@ -273,9 +280,9 @@ def test_as_of_build_shows_the_last_snapshot_of_that_day(site_as_of: Built, cat:
 
 
 def test_as_of_build_lists_the_models_of_that_day(site_as_of: Built, cat: Catalog) -> None:
-    models = set(queries.models_as_of(cat.con, AS_OF_SHOWN)["model_id"].to_list())
-    assert models == set(queries.models_as_of(cat.con, AS_OF_END)["model_id"].to_list())  # no snapshot between
-    newest = set(queries.models_as_of(cat.con, datetime(2026, 8, 6, tzinfo=UTC))["model_id"].to_list())
+    models = set(site_models(cat, AS_OF_SHOWN))
+    assert models == set(site_models(cat, AS_OF_END))  # no snapshot between
+    newest = set(site_models(cat, datetime(2026, 8, 6, tzinfo=UTC)))
     assert models != newest  # the day differs from the newest one, so the checks below mean something
     index = site_as_of.pages["index.html"]
     assert {r["data-id"] for r in index.model_rows} == models

@@ -38,7 +38,7 @@ from catalog.times import parse_instant
 VERSIONED = ("model_versions", "endpoint_versions", "endpoint_status", "provider_versions")
 TABLES = {
     "schema_migrations", "snapshots", "model_versions", "endpoint_versions", "price_overrides", "endpoint_status",
-    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads", "job_runs", "catalog_meta",
+    "endpoint_telemetry", "provider_versions", "raw_blobs", "raw_payloads", "job_runs", "catalog_meta", "endpoint_skus",
 }  # fmt: skip
 PROVIDERS = [{"name": "Together", "slug": "together", "privacy_policy_url": None, "terms_of_service_url": None,
               "status_page_url": None}]  # fmt: skip

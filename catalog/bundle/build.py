@@ -3,7 +3,8 @@
 The project must work on a fresh clone without ``../shared``, so it ships a compact extract of them:
 
     manifest.json              {"format": 1, "snapshots": [chronological], "chat": [by name], "sources": {path: sha256}}
-    days/<YYYY-MM-DD>.json.gz  a full day: /models, v1 endpoints of every listed model, provider directory
+    days/<YYYY-MM-DD>.json.gz  a full day: /models, the other kinds' models (``more_models``), v1 endpoints of
+                               every listed model, provider directory
     models/<id>.json.gz        a /models-only snapshot
     chat/<name>.gz             a recorded chat response (``chat/<name>`` in the source), its exact bytes gzipped
     spec/schemas.json          the spec schemas the project validates its output against (``catalog.bundle.spec``)
@@ -27,6 +28,38 @@ Facts only: every model's prose ``description`` is dropped; every other field is
 the v1 ``ListEndpointsResponse.data`` shape (plus ``provider_model_id``, the provider's own id of the model,
 which the stats records carry and v1 does not), providers from the website-internal directory into v1
 ``/providers`` items plus a ``data_policy`` extension (see ``provider_entry``).
+
+Models of the other kinds (embeddings, image, video, speech, transcription, rerank). ``/models`` answers
+``output_modalities=text`` by default, so the recorded ``models-<day>.json`` lacks every model without a text
+output; the stats records carry them (each endpoint record has the website's ``model`` object). A full day's
+``more_models`` holds, in recorded order, every stats line whose model has endpoints, a ``model`` object and
+no ``text`` among its output modalities (a text model missing from ``/models`` is a retired or hidden slug and
+stays out, as before). Each is a v1 ``Model`` built from that ``model`` object:
+
+- ``id`` is the stats line's id (``stats_model_id``), ``canonical_slug`` the model's ``permaslug``, ``created``
+  its ``created_at`` as Unix seconds, ``hugging_face_id`` its ``hf_slug`` (empty → null);
+- ``architecture``: the recorded input / output modalities, ``modality`` spelled as v1 does
+  (``text+image->video``), ``tokenizer`` "Other" (the record has none), ``instruct_type`` as recorded;
+- ``pricing`` is the first endpoint's ``pricing`` minus ``display_pricing`` (v1 /models shows the default
+  endpoint's prices; these keys are all v1 price keys), ``top_provider`` the first endpoint's context and
+  completion limits with ``is_moderated`` from its ``moderation_required``;
+- ``supported_parameters`` the union of the endpoints', ``supported_voices`` the model's
+  ``supported_tts_voices``, ``default_parameters``/``per_request_limits``/``expiration_date`` null,
+  ``knowledge_cutoff`` as recorded, ``links.details`` the v1 endpoints URL of the canonical slug.
+
+SKU prices. For many of these models ``prompt``/``completion`` are ``"0"`` and the real price is only in the
+record's ``pricing_json`` (``alibaba_video:duration_seconds_720p``, ``tts:characters``, ``rerank:search-units``,
+``bfl_video:cents_per_second_output`` in cents …). v1 has a home for them only on video models
+(``VideoModel.pricing_skus``: prefix stripped, values as strings) and image endpoints (``ImagePricingEntry``,
+a float); speech, transcription, rerank, embeddings and music endpoints have none. The least surprising
+carrier for all of them is the same name on the v1 ``PublicEndpoint`` itself: every endpoint of a model whose
+output modalities are not just ``text`` gets ``pricing_skus`` = the record's whole ``pricing_json`` with the
+provider prefix kept (two providers of one model use different prefixes, and the prefix names the unit's
+meaning), every value as a string holding its recorded text: a JSON number keeps its digits as written
+(``5e-09``, ``17``), never reformatted through a float. ``informational_*`` keys are kept too (they are
+facts, not prices; the store marks them). Text-only models get no ``pricing_skus``: their v1 ``pricing`` is
+their price, and their SKU maps would double the bundle. The fake derives ``/embeddings/models``,
+``/images/models`` (+ endpoints, ``ImagePricingEntry``) and ``/videos/models`` from these at serve time.
 
 Chat recordings (JSON bodies, SSE transcripts, one error body) are kept byte for byte, because the fake
 server replays them and clients are tested on exactly what OpenRouter sent: each ``chat`` entry is
@@ -154,8 +187,16 @@ def _percentiles(stats: dict[str, Any] | None, measure: str) -> dict[str, Any] |
     return None if any(v is None for v in values.values()) else values
 
 
-def public_endpoint(record: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """One website-internal endpoint record → a v1 ``PublicEndpoint`` (every spec-required key present)."""
+def sku_texts(raw_skus: Any) -> dict[str, str] | None:
+    """A ``pricing_json`` parsed with numbers as their text → ``{sku: recorded text}`` (None: no map)."""
+    if not isinstance(raw_skus, dict):
+        return None
+    return {str(key): value if isinstance(value, str) else json.dumps(value) for key, value in raw_skus.items()}
+
+
+def public_endpoint(record: dict[str, Any], model: dict[str, Any], skus: Any = None) -> dict[str, Any]:
+    """One website-internal endpoint record → a v1 ``PublicEndpoint`` (every spec-required key present);
+    ``skus`` (the record's ``pricing_json`` read with numbers as text) adds ``pricing_skus``."""
     # display_pricing is the website's rendering of the same prices; v1 does not carry it.
     pricing = {key: value for key, value in record["pricing"].items() if key != "display_pricing"}
     # supports_implicit_caching lives in record["features"], a dict of per-endpoint capability flags (nowhere
@@ -185,12 +226,17 @@ def public_endpoint(record: dict[str, Any], model: dict[str, Any]) -> dict[str, 
         # Not in the v1 shape: the id the provider's own API knows the model by (``claude-haiku-4-5-20251001``
         # for anthropic/claude-haiku-4.5 at Anthropic). The client calls a provider directly with it.
         "provider_model_id": record.get("provider_model_id") or None,
+        **({"pricing_skus": skus} if skus is not None else {}),
     }
 
 
-def model_endpoints(model: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``data`` object of ``GET /models/{author}/{slug}/endpoints`` for one /models entry."""
+def model_endpoints(
+    model: dict[str, Any], records: list[dict[str, Any]], skus: dict[str, dict[str, str] | None] | None = None
+) -> dict[str, Any]:
+    """The ``data`` object of ``GET /models/{author}/{slug}/endpoints`` for one /models entry; ``skus`` maps an
+    endpoint record's id to its SKU texts (only for models that are not text-only)."""
     architecture = model.get("architecture") or {}
+    carried = skus if skus is not None and not text_only(architecture.get("output_modalities")) else {}
     return {
         "id": model["id"],
         "name": model["name"],
@@ -198,7 +244,7 @@ def model_endpoints(model: dict[str, Any], records: list[dict[str, Any]]) -> dic
         # prose is not bundled, but the spec requires the field
         "description": "",
         "architecture": {key: architecture.get(key) for key in ARCHITECTURE_KEYS},
-        "endpoints": [public_endpoint(record, model) for record in records],
+        "endpoints": [public_endpoint(record, model, carried.get(record["id"])) for record in records],
     }
 
 
@@ -208,9 +254,77 @@ def stats_model_id(row: dict[str, Any]) -> str:
     return slug if variant == "standard" else f"{slug}:{variant}"
 
 
+def text_only(output_modalities: Any) -> bool:
+    """Whether a model lists only ``text`` among its outputs (what ``/models`` lists by default is any model
+    with a text output; a missing list is an old text model)."""
+    return not output_modalities or list(output_modalities) == ["text"]
+
+
+def other_kind(record_model: Any) -> bool:
+    """Whether a stats record's ``model`` object is a model ``/models`` does not list by default."""
+    return isinstance(record_model, dict) and "text" not in (record_model.get("output_modalities") or ["text"])
+
+
+def _unix(stamp: Any) -> int:
+    return int(datetime.fromisoformat(str(stamp)).timestamp()) if stamp else 0
+
+
+def other_model(model_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A v1 ``Model`` for a model of another kind, from its endpoint records (see the module doc)."""
+    site = records[0]["model"]
+    first = records[0]
+    inputs, outputs = list(site.get("input_modalities") or []), list(site.get("output_modalities") or [])
+    params = sorted({p for r in records for p in r.get("supported_parameters") or []})
+    slug = site.get("permaslug") or model_id
+    return {
+        "id": model_id,
+        "canonical_slug": slug,
+        "hugging_face_id": site.get("hf_slug") or None,
+        "name": site.get("name") or model_id,
+        "created": _unix(site.get("created_at")),
+        "context_length": site.get("context_length"),
+        "architecture": {
+            "input_modalities": inputs,
+            "output_modalities": outputs,
+            "modality": "+".join(inputs) + "->" + "+".join(outputs),
+            "tokenizer": "Other",
+            "instruct_type": site.get("instruct_type"),
+        },
+        "pricing": {key: value for key, value in first["pricing"].items() if key != "display_pricing"},
+        "top_provider": {
+            "context_length": first.get("context_length"),
+            "max_completion_tokens": first.get("max_completion_tokens"),
+            "is_moderated": first.get("moderation_required") is True,
+        },
+        "per_request_limits": None,
+        "supported_parameters": params,
+        "default_parameters": None,
+        "supported_voices": site.get("supported_tts_voices"),
+        "knowledge_cutoff": site.get("knowledge_cutoff"),
+        "expiration_date": None,
+        "links": {"details": f"/api/v1/models/{slug}/endpoints"},
+    }
+
+
+@dataclass
+class StatsDay:
+    """What one ``model-stats-<day>.jsonl`` holds for the bundle."""
+
+    records: dict[str, list[dict[str, Any]]]  # model id -> endpoint records, recorded order
+    skus: dict[str, dict[str, str] | None]  # endpoint record id -> its pricing_json as texts
+    others: list[str]  # ids of the models of other kinds, recorded order
+
+
 def endpoint_records(text: str, relative: str, model_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
     """The endpoint records of each listed model in a ``model-stats-<day>.jsonl`` text, in recorded order."""
+    return stats_day(text, relative, model_ids).records
+
+
+def stats_day(text: str, relative: str, model_ids: set[str]) -> StatsDay:
+    """The endpoint records of each listed model and of each model of another kind, with their SKU texts."""
     records: dict[str, list[dict[str, Any]]] = {}
+    skus: dict[str, dict[str, str] | None] = {}
+    others: list[str] = []
     seen: dict[str, set[str]] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -220,13 +334,22 @@ def endpoint_records(text: str, relative: str, model_ids: set[str]) -> dict[str,
             model_id = stats_model_id(row)
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{relative} line {line_no} is not a model stats record ({exc})") from None
-        # The website lists more models than /models (image/video/embedding models, retired slugs); the bundle
-        # serves what /models listed that day, so the rest is not bundled.
-        if model_id not in model_ids:
+        # The website lists more models than /models: models of other kinds (bundled as ``more_models``) and
+        # retired or hidden text slugs (not bundled: no /models ever listed them that day).
+        endpoints = row.get("endpoints") or []
+        other = model_id not in model_ids and bool(endpoints) and other_kind(endpoints[0].get("model"))
+        if model_id not in model_ids and not other:
             continue
+        if other and model_id not in records:
+            others.append(model_id)
+        if other or any(not text_only((e.get("model") or {}).get("output_modalities")) for e in endpoints):
+            # numbers as their text: a SKU price such as 5e-09 is kept as written (see the module doc)
+            textual = json.loads(line, parse_float=str, parse_int=str)
+            for raw in textual.get("endpoints") or []:
+                skus.setdefault(str(raw.get("id")), sku_texts(raw.get("pricing_json")))
         kept = records.setdefault(model_id, [])
         ids = seen.setdefault(model_id, set())
-        for record in row.get("endpoints") or []:
+        for record in endpoints:
             # One endpoint record (same id) listed twice for a model is one endpoint: keep the first. (None of
             # the 20 recorded days has such a repeat, but the scraper's format allows it and a repeat would
             # double-count the endpoint.)
@@ -239,7 +362,7 @@ def endpoint_records(text: str, relative: str, model_ids: set[str]) -> dict[str,
                 continue
             ids.add(record["id"])
             kept.append(record)
-    return records
+    return StatsDay(records, skus, others)
 
 
 def provider_entry(record: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +454,7 @@ class _Builder:
                 "kind": document["kind"],
                 "file": file,
                 "models": len(document["models"]),
+                **({"more_models": len(document["more_models"])} if document.get("more_models") else {}),
                 "endpoints": endpoints,
                 "providers": providers,
             }
@@ -340,12 +464,17 @@ class _Builder:
         models_file = f"models/models-{day}.json"
         models = catalog_models(self.reader.read_json(models_file), models_file)
         stats_file = f"endpoint-stats-daily/model-stats-{day}.jsonl.gz"
-        records = endpoint_records(self.reader.read_text(stats_file), stats_file, {m["id"] for m in models})
+        stats = stats_day(self.reader.read_text(stats_file), stats_file, {m["id"] for m in models})
+        records = stats.records
+        try:
+            more = [other_model(model_id, records[model_id]) for model_id in stats.others]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{stats_file}: a model of another kind lacks the {exc} field") from None
         endpoints: dict[str, dict[str, Any]] = {}
-        for model in models:
+        for model in [*models, *more]:
             try:
                 # No stats line or no live endpoint (router models such as openrouter/auto) → an empty list.
-                endpoints[model["id"]] = model_endpoints(model, records.get(model["id"], []))
+                endpoints[model["id"]] = model_endpoints(model, records.get(model["id"], []), stats.skus)
             except KeyError as exc:
                 raise InputError(f"{models_file} / {stats_file}: {model['id']} lacks the {exc} field") from None
         providers_file = f"providers-daily/providers-{day}.json.gz"
@@ -358,6 +487,7 @@ class _Builder:
             "taken_at": self.taken_at(models_file, day),
             "kind": "full",
             "models": models,
+            "more_models": more,
             "endpoints": endpoints,
             "providers": providers,
         }

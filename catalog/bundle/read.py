@@ -10,7 +10,7 @@ import difflib
 import gzip
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -44,6 +44,9 @@ class DayState:
     models: list[dict[str, Any]]
     endpoints: dict[str, dict[str, Any]]  # model id -> v1 endpoints ``data``; {} for models-only snapshots
     providers: list[dict[str, Any]] | None  # None for models-only snapshots
+    # models of the other kinds (embeddings, image, video …) that /models lists only for output_modalities=all;
+    # their endpoints are in ``endpoints`` too. Empty for models-only snapshots and older bundles.
+    more_models: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -173,9 +176,10 @@ class Bundle:
         if info.kind == "models":
             return DayState(info=info, models=models, endpoints={}, providers=None)
         endpoints, providers = document.get("endpoints"), document.get("providers")
-        if not isinstance(endpoints, dict) or not isinstance(providers, list):
+        more = document.get("more_models", [])
+        if not isinstance(endpoints, dict) or not isinstance(providers, list) or not isinstance(more, list):
             raise BundleError(f"{path} lacks the endpoints or providers of a full day; {REBUILD_HINT}")
-        return DayState(info=info, models=models, endpoints=endpoints, providers=providers)
+        return DayState(info=info, models=models, endpoints=endpoints, providers=providers, more_models=more)
 
     def chat_recordings(self) -> list[str]:
         """The file names of the recorded chat responses (``stream-2025-08-06.sse`` …), sorted."""

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.common import LIMIT, F, FilePath, Number, Whole, db_option, instant, json_option, writable_file
+from catalog.cli.common import (
+    LIMIT,
+    F,
+    FilePath,
+    Number,
+    Whole,
+    db_option,
+    instant,
+    json_option,
+    open_db,
+    writable_file,
+)
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, summarise, tally
@@ -390,9 +401,54 @@ def cheapest_options(func: F) -> F:
     return func
 
 
+UNIT_OPTIONS = {  # option -> the unit it counts (catalog.cost.units)
+    "seconds": "second",
+    "characters": "character",
+    "minutes": "minute",
+    "searches": "search",
+    "songs": "song",
+    "megapixels": "megapixel",
+}
+
+
+class UnitCount(click.ParamType):
+    """A count of a unit as an exact ``Decimal`` (8, 2.5 megapixels), never through a float."""
+
+    name = "count"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        text = str(value).strip()
+        try:
+            count = Decimal(text) if len(text) <= 40 else None
+        except ArithmeticError:
+            count = None
+        if count is None or not count.is_finite() or count < 0:
+            self.fail(f"{text[:40]!r} is not a count; write a number of at least 0, e.g. 8 or 2.5", param, ctx)
+        return count
+
+
+def unit_options(func: F) -> F:
+    """The non-text workload: a kind and the counts its models bill by."""
+    for name, unit in reversed(UNIT_OPTIONS.items()):
+        func = click.option(f"--{name}", type=UnitCount(), help=f"Non-text workload: {unit}s to price.")(func)
+    func = click.option(
+        "--variant", help="Non-text workload: a SKU variant every price used must carry (multilingual, with_audio…)."
+    )(func)
+    func = click.option("--resolution", help="Non-text workload: a resolution (720p, 1080p, 4k, 2k…).")(func)
+    return click.option(
+        "--kind",
+        help="Rank the endpoints of this kind of model (embeddings, image, video, speech, transcription, rerank, "
+        "audio/music) in their own units: --seconds, --characters, --minutes, --searches, --songs, --megapixels, "
+        "--images (output images), embeddings: --input tokens.",
+    )(func)
+
+
 @click.command("cheapest")
 @click.argument("model", required=False)
 @cheapest_options
+@unit_options
 @click.option("--limit", type=LIMIT, default=20, show_default=True, help="Rows to show (ranked and excluded).")
 @click.option("--as-of", "as_of", help="Prices in force at this time (default: the newest snapshot).")
 @json_option
@@ -404,6 +460,13 @@ def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool
     snapshot older than CATALOG_STALE_AFTER, default 2h) is one warning on stderr. Excluded endpoints are
     listed with the limit each one fails."""
     from catalog.library import Catalog
+
+    kind = kw.pop("kind")
+    units = {name: kw.pop(name) for name in UNIT_OPTIONS}
+    resolution, variant = kw.pop("resolution"), kw.pop("variant")
+    if kind is not None:
+        _cheapest_units(model, kind, units, resolution, variant, kw, as_of, limit, as_json, db)
+        return
 
     query = build_query(kw, lambda text, param: _decimal(text, param.option))
     with Catalog.open(db) as cat:
@@ -442,6 +505,75 @@ def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool
             [(e["model_id"], e["tag"], e.get("requirement"), e["reason"]) for e in shown],
             note=f"{rest} more excluded (--limit to show more, --json for all)" if rest else None,
         )
+
+
+def _cheapest_units(
+    model: str | None,
+    kind: str | None,
+    units: dict[str, Any],
+    resolution: str | None,
+    variant: str | None,
+    token_options: dict[str, Any],
+    as_of: str | None,
+    limit: int,
+    as_json: bool,
+    db: str | None,
+) -> None:
+    """``catalog cheapest --kind …``: endpoints of one kind ranked by the exact cost of counts in their units."""
+    from catalog.cost.units import UnitWorkload, price, sku_prices
+    from catalog.openrouter.skus import KINDS, model_kind, normalise_kind
+    from catalog.store import queries, snapshots
+
+    wanted = normalise_kind(kind) if kind else None
+    if kind is None or wanted is None or wanted == "text":
+        known = ", ".join(k for k in KINDS if k != "text")
+        raise click.BadParameter(
+            f"{kind!r} is not a kind priced in its own units; use one of {known} (text: without --kind)",
+            param_hint="--kind",
+        )
+    counts = {UNIT_OPTIONS[name]: v for name, v in units.items() if v is not None}
+    # the token workload's own options, read in the kinds they mean something to
+    if wanted == "embeddings" and token_options.get("input"):
+        counts.setdefault("token", Decimal(str(token_options["input"])))
+    if wanted == "image" and token_options.get("images"):
+        counts.setdefault("image", Decimal(str(token_options["images"])))
+    if not counts:
+        raise click.BadParameter(
+            "say what to price: --seconds, --characters, --minutes, --searches, --songs, --images, --megapixels "
+            "(embeddings: --input)",
+            param_hint="--kind",
+        )
+    tokens = tuple(t.strip().lower() for t in (resolution, variant) if t and t.strip())
+    workload = UnitWorkload(counts, tokens)
+    with open_db(db, read_only=True) as con:
+        at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
+        if model is not None:
+            queries.require_model(con, model)
+        rows = [r for r in queries.unit_candidates(con, at, model) if model_kind(r["output_modalities"]) == wanted]
+    ranked, excluded = [], []
+    for r in rows:
+        cost = price(sku_prices(r["skus"] or []), workload, r["price_prompt"])
+        entry = {"model_id": r["model_id"], "endpoint_key": r["endpoint_key"], "tag": r["tag"], "status": r["status"]}
+        if r["status"] not in (0, None):
+            excluded.append({**entry, "reason": f"status {r['status']} (not ok)"})
+        elif cost.total is None:
+            excluded.append({**entry, "reason": cost.reason})
+        else:
+            ranked.append({**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
+    ranked.sort(key=lambda e: (e["cost"], e["model_id"], e["endpoint_key"]))
+    for rank, entry in enumerate(ranked, start=1):
+        entry["rank"] = rank
+    if as_json:
+        workload_doc = {"counts": counts, "variant": list(tokens)}
+        emit_json({"as_of": at, "kind": wanted, "workload": workload_doc, "ranked": ranked, "excluded": excluded})
+        return
+    asked = ", ".join(f"{v} {k}s" for k, v in counts.items()) + (f" at {'/'.join(tokens)}" if tokens else "")
+    emit_table(
+        f"cheapest {wanted} for {asked} as of {at:%Y-%m-%d %H:%M}Z",
+        ["#", "model", "endpoint", "$ total", "SKUs used"],
+        [(e["rank"], e["model_id"], e["tag"], e["cost"], ", ".join(e["skus"].values())) for e in ranked[:limit]],
+        note=f"{len(excluded)} excluded (no matching SKU or status not ok; --json lists why)" if excluded else None,
+    )
 
 
 def _cheapest_title(model: str | None, ranking: Any) -> str:

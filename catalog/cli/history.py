@@ -49,17 +49,30 @@ ENDPOINT_JSON = [
 
 @click.command("models")
 @click.option("--search", "-s", help="Match part of the id or name (case-insensitive).")
+@click.option(
+    "--kind",
+    help="Only this kind: text, embeddings, image, video, speech, transcription, rerank, audio (or music); "
+    "read from the output modalities, first match in that order after text (image+text models are image).",
+)
 @click.option("--as-of", "as_of", help="State in force at this time (default: the newest snapshot).")
 @click.option("--limit", type=LIMIT, help="Show at most this many rows.")
 @json_option
 @db_option
-def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None) -> None:
+def models_cmd(
+    search: str | None, kind: str | None, as_of: str | None, limit: int | None, as_json: bool, db: str | None
+) -> None:
     """List the models in the catalog as of a time."""
+    from catalog.openrouter.skus import KINDS, normalise_kind
     from catalog.store import queries, snapshots
 
+    wanted = normalise_kind(kind) if kind is not None else None
+    if kind is not None and wanted is None:
+        raise click.BadParameter(
+            f"unknown kind {kind!r}; use one of {', '.join(KINDS)} (or music)", param_hint="--kind"
+        )
     with open_db(db, read_only=True) as con:
         at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
-        frame = queries.models_as_of(con, at, search)
+        frame = queries.narrowed_models(queries.models_as_of(con, at, search), kind=wanted)
     if limit:
         frame = frame.head(limit)
     if as_json:
@@ -67,10 +80,11 @@ def models_cmd(search: str | None, as_of: str | None, limit: int | None, as_json
         return
     emit_table(
         f"{frame.height} models as of {iso(at)}",
-        ["model", "context", "endpoints", "prompt $/M", "completion $/M"],
+        ["model", "kind", "context", "endpoints", "prompt $/M", "completion $/M"],
         [
             [
                 r["model_id"],
+                r["kind"],
                 r["context_length"],
                 r["endpoints"],
                 per_million_text(r["price_prompt"]),
@@ -166,11 +180,26 @@ def history_cmd(model: str, provider: str | None, as_json: bool, db: str | None)
 @click.option(
     "--kind",
     type=click.Choice(
-        ["added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other"]
+        [
+            "added",
+            "removed",
+            "price",
+            "discount",
+            "context",
+            "overrides",
+            "quantization",
+            "parameters",
+            "other",
+            "coverage",
+        ]
     ),
     help="Only this kind of change.",
 )
-@click.option("--entity", type=click.Choice(["endpoint", "model"]), help="Only endpoint or model-level changes.")
+@click.option(
+    "--entity",
+    type=click.Choice(["endpoint", "model", "catalog"]),
+    help="Only endpoint or model-level changes, or the catalog's own (kinds of models it now covers).",
+)
 @click.option("--model", help="Only this model id.")
 @click.option("--provider", help="Only this endpoint tag, provider slug or provider name.")
 @json_option

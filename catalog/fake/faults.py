@@ -69,6 +69,9 @@ class Faults:
     drift_models: frozenset[str] = frozenset()
     drop_models: frozenset[str] = frozenset()
     """Models left out of ``/models``; their ``/endpoints`` answer 404."""
+    ignore_output_modalities: bool = False
+    """``GET /models`` answers every ``output_modalities`` (``all``, ``embeddings`` …) with the default text-model
+    list, as an upstream that does not know the parameter would: a sweep must not read it as removals."""
     echo_credentials: bool = False
     """Injected errors repeat the request's ``Authorization`` header and its full URL (query included) in their
     message, as a careless proxy does: what a client must never print or store."""
@@ -111,6 +114,10 @@ class Faults:
             value = _number(name, getattr(self, name))
             if value < 0:
                 raise ConfigError(f"faults.{name}={value!r} seconds must not be negative")
+        if not isinstance(self.ignore_output_modalities, bool):
+            raise ConfigError(
+                f"faults.ignore_output_modalities={self.ignore_output_modalities!r} must be true or false"
+            )
         if not isinstance(self.echo_credentials, bool):
             raise ConfigError(f"faults.echo_credentials={self.echo_credentials!r} must be true or false")
         if self.seed is not None and not _is_int(self.seed):

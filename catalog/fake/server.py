@@ -2,7 +2,11 @@
 
 Routes (the same paths as ``https://openrouter.ai/api/v1``)::
 
-    GET  /api/v1/models                        {"data": [Model], "total_count", "links"}
+    GET  /api/v1/models                        {"data": [Model], "total_count", "links"}; ``output_modalities``
+                                               (default ``text``; ``all``; a comma list) as upstream, unless
+                                               the ``ignore_output_modalities`` fault is on
+    GET  /api/v1/embeddings/models, /images/models, /images/models/{author}/{slug}/endpoints, /videos/models
+                                               the other kinds' lists (catalog.fake.kinds)
     GET  /api/v1/providers                     {"data": [Provider]}       404 on a models-only day
     GET  /api/v1/models/{author}/{slug}/endpoints  {"data": ListEndpointsResponse}  404 unknown model
     POST /api/v1/chat/completions              echo/<anything> answers, replay/<recording> replays
@@ -44,6 +48,7 @@ from catalog.fake.embeddings import EmbeddingsRoute
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
 from catalog.fake.native import NATIVE_PREFIX, NativeRoutes
+from catalog.fake.kinds import KindRoutes
 from catalog.fake.responses import error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
@@ -158,6 +163,7 @@ class FakeOpenRouter:
     def _build_app(self) -> Starlette:
         routes = [
             Route(API_PREFIX + "/models", self._models, methods=["GET"]),
+            *self._kind_routes(),
             Route(API_PREFIX + "/providers", self._providers, methods=["GET"]),
             Route(API_PREFIX + "/models/{model_path:path}", self._endpoints, methods=["GET"]),
             Route(API_PREFIX + "/chat/completions", self.chat.handle, methods=["POST"]),
@@ -174,6 +180,15 @@ class FakeOpenRouter:
             exception_handlers={HTTPException: _http_error},
         )
 
+    def _kind_routes(self) -> list[Route]:
+        kinds = KindRoutes(lambda: self._served)
+        return [
+            Route(API_PREFIX + "/embeddings/models", kinds.embeddings_models, methods=["GET"]),
+            Route(API_PREFIX + "/images/models", kinds.images_models, methods=["GET"]),
+            Route(API_PREFIX + "/images/models/{model_path:path}", kinds.image_endpoints, methods=["GET"]),
+            Route(API_PREFIX + "/videos/models", kinds.videos_models, methods=["GET"]),
+        ]
+
     def _account_routes(self) -> list[Route]:
         account = AccountRoutes(self.account)
         return [
@@ -189,9 +204,12 @@ class FakeOpenRouter:
         params = request.query_params
         wanted = {p.strip() for p in params.get("supported_parameters", "").split(",") if p.strip()}
         paged = "offset" in params or "limit" in params
+        modalities = None if self.faults.ignore_output_modalities else params.get("output_modalities")
+        default_list = modalities is None or modalities.strip() == "text"
         if not wanted and not paged:
-            return json_response(served.models_body)
-        models = [m for m in served.models if wanted <= set(m.get("supported_parameters") or ())]
+            return json_response(served.models_body_for(None if default_list else modalities))
+        listed = served.models if default_list else served.listed(modalities)
+        models = [m for m in listed if wanted <= set(m.get("supported_parameters") or ())]
         if not paged:
             return json_response(models_page(models, len(models), None))
         try:
@@ -207,6 +225,8 @@ class FakeOpenRouter:
             query = f"offset={offset + limit}&limit={limit}"
             if wanted:
                 query += "&supported_parameters=" + ",".join(sorted(wanted))
+            if not default_list and modalities is not None:
+                query += "&output_modalities=" + modalities
             next_url = f"{API_PREFIX}/models?{query}"
         return json_response(models_page(page, len(models), next_url))
 

@@ -64,6 +64,8 @@ class MemoryDay:
     models: list[dict[str, Any]]
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     providers: list[dict[str, Any]] | None = None
+    more_models: list[dict[str, Any]] = field(default_factory=list)
+    """Models of the other kinds, listed only for ``output_modalities`` other than the default ``text``."""
 
 
 def memory_day(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.fake.faults import Faults
+from catalog.fake.kinds import KIND_LISTS
 from catalog.fake.responses import encode
 from catalog.fake.source import DayStateLike, SnapshotInfoLike
 
@@ -52,6 +53,8 @@ class ServedDay:
     has_endpoints: bool
     models_body: bytes
     """The full ``/models`` body, encoded once because it is by far the largest and most requested."""
+    more: tuple[Mapping[str, Any], ...]
+    """The models of the other kinds (``DayState.more_models``), listed for ``output_modalities`` only."""
     providers_body: bytes | None
     canonical: Mapping[str, str]
     """canonical slug → model id, so ``links.details`` URLs (which use the canonical slug) resolve."""
@@ -63,13 +66,15 @@ class ServedDay:
         # A models-only snapshot has no endpoint data at all; a full one may still lack a model's listing.
         has_endpoints = state.info.kind == "full" or bool(state.endpoints)
         models: list[Mapping[str, Any]] = []
+        more: list[Mapping[str, Any]] = []
         endpoints: dict[str, Mapping[str, Any]] = {}
-        for model in state.models:
+        recorded_more = getattr(state, "more_models", None) or ()
+        for listed, model in [*((models, m) for m in state.models), *((more, m) for m in recorded_more)]:
             model_id = model["id"]
             if model_id in dropped:
                 continue
             drifting = bool(faults.drift) and (not faults.drift_models or model_id in faults.drift_models)
-            models.append(_drift_model(model, faults.drift) if drifting else model)
+            listed.append(_drift_model(model, faults.drift) if drifting else model)
             listing = state.endpoints.get(model_id)
             if listing is None:
                 listing = _empty_listing(model) if has_endpoints else None
@@ -83,8 +88,9 @@ class ServedDay:
             providers=providers,
             has_endpoints=has_endpoints,
             models_body=encode(models_page(models, len(models), None)),
+            more=tuple(more),
             providers_body=None if providers is None else encode({"data": providers}),
-            canonical=_canonical_index(models),
+            canonical=_canonical_index([*models, *more]),
         )
 
     def find(self, model_ref: str) -> str | None:
@@ -94,11 +100,36 @@ class ServedDay:
         model_id = self.canonical.get(model_ref)
         return model_id if model_id in self.endpoints else None
 
+    def listed(self, output_modalities: str | None) -> list[Mapping[str, Any]]:
+        """The models ``/models?output_modalities=…`` lists: the default (None or ``text``) is every model with a
+        text output, ``all`` every model, else those with any of the comma-separated output modalities."""
+        wanted = {m.strip() for m in (output_modalities or "text").split(",") if m.strip()} or {"text"}
+        everything = [*self.models, *self.more]
+        if "all" in wanted:
+            return everything
+        return [m for m in everything if wanted & set(_outputs(m))]
+
+    def models_body_for(self, output_modalities: str | None) -> bytes:
+        """The whole ``/models?output_modalities=…`` body (the recorded one for the default ``text``)."""
+        if output_modalities is None or output_modalities.strip() == "text":
+            return self.models_body
+        models = self.listed(output_modalities)
+        return encode(models_page(models, len(models), None))
+
+    def kind_list_body(self, kind: str) -> bytes:
+        """The body of the official list of ``kind`` (``embeddings``, ``image``, ``video``)."""
+        return encode(KIND_LISTS[kind](self.listed("all"), self.endpoints))
+
     def endpoints_body(self, model_ref: str) -> bytes | None:
         """The ``/models/{model_ref}/endpoints`` body as served, or None (a 404). The HTTP route and the
         bundle's direct load (``catalog.replay.recorded_sweep``) both take their bytes from here."""
         model_id = self.find(model_ref)
         return None if model_id is None else encode({"data": self.endpoints[model_id]})
+
+
+def _outputs(model: Mapping[str, Any]) -> list[str]:
+    architecture = model.get("architecture") or {}
+    return list(architecture.get("output_modalities") or ["text"])
 
 
 def models_page(models: Sequence[Mapping[str, Any]], total: int, next_url: str | None) -> dict[str, Any]:

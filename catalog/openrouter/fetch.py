@@ -1,4 +1,5 @@
-"""Fetching one sweep over HTTP: ``/models`` first, then ``/providers`` and every model's ``/endpoints`` with
+"""Fetching one sweep over HTTP: ``/models`` (``?output_modalities=all`` for the full scope, with the official
+lists of the other kinds beside it) first, then ``/providers`` and every listed model's ``/endpoints`` with
 bounded concurrency. Only raw payloads are collected here; ``catalog.openrouter.payload.assemble`` parses them.
 
 A sweep has an overall deadline (``sweep_deadline``, retries and waits for a free slot included). What is not
@@ -19,18 +20,27 @@ from catalog.errors import FetchError
 from catalog.openrouter.client import OpenRouterClient
 from catalog.openrouter.payload import (
     ALL_KINDS,
+    KIND_LIST_PATHS,
     MODELS_PATH,
     PROVIDERS_PATH,
+    SCOPES,
     Progress,
     RawPayload,
     Sweep,
     assemble,
     endpoints_path,
+    listed_models,
+    models_path,
     read_models,
     unfetchable_endpoints,
 )
+from catalog.openrouter.skus import ALL_SCOPE
 from catalog.redact import redact, redact_bytes
 from catalog.settings import FetchSettings, join_url
+
+# Statuses with which an upstream says it does not know ``?output_modalities=all``: the sweep falls back to the
+# default ``/models`` (text scope) rather than failing.
+UNKNOWN_PARAMETER = frozenset({400, 404, 422})
 
 
 async def _fetch(client: OpenRouterClient, path: str) -> RawPayload:
@@ -73,21 +83,35 @@ async def fetch_sweep(
     source: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Progress | None = None,
+    scope: str = ALL_SCOPE,
 ) -> Sweep:
-    """Fetch one snapshot over HTTP with bounded concurrency and parse it. Never raises for a failed GET."""
+    """Fetch one snapshot over HTTP with bounded concurrency and parse it. Never raises for a failed GET.
+
+    ``scope``: ``all`` (every kind of model) or ``text`` (the default ``/models`` only, as before scopes).
+    """
     wanted = frozenset(kinds)
     unknown = wanted - ALL_KINDS
     if unknown or "models" not in wanted:
         raise ValueError(f"kinds must include 'models' and be among {sorted(ALL_KINDS)}, got {sorted(wanted)}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {list(SCOPES)}, got {scope!r}")
     started = time.monotonic()
     stamp = taken_at or datetime.now(UTC)
     raw: list[RawPayload] = []
     deadline = asyncio.get_running_loop().time() + settings.sweep_deadline
     async with OpenRouterClient(settings, transport=transport) as client:
-        models_raw = await _by_deadline(client, MODELS_PATH, deadline)
-        raw.append(models_raw)
+        lists = [models_path(scope), *(KIND_LIST_PATHS.values() if scope == ALL_SCOPE else ())]
+        fetched = await asyncio.gather(*(_by_deadline(client, path, deadline) for path in lists))
+        models_raw = fetched[0]
+        raw.extend(fetched)
+        if scope == ALL_SCOPE and models_raw.status in UNKNOWN_PARAMETER:
+            # an upstream (or a proxy) that refuses the parameter: the default list, recorded as text scope
+            models_raw = await _by_deadline(client, MODELS_PATH, deadline)
+            raw.append(models_raw)
+            fetched.append(models_raw)
         models_read = read_models(models_raw)  # unusable: assemble() reports it as the fatal error
-        model_ids = [r.model_id for r in models_read.records or ()]
+        listing = listed_models({p.path: p for p in fetched}, models_read)
+        model_ids = [r.model_id for r in listing.read.records or ()]
         tasks: list[asyncio.Task[RawPayload]] = []
         if "providers" in wanted and models_raw.ok:
             tasks.append(asyncio.create_task(_by_deadline(client, PROVIDERS_PATH, deadline)))
@@ -110,7 +134,7 @@ async def fetch_sweep(
             tasks.extend(asyncio.create_task(one(m)) for m in model_ids)
         raw.extend(await asyncio.gather(*tasks))
         retries = client.retries
-    sweep = assemble(raw, taken_at=stamp, source=source or settings.base_url, kinds=wanted, models_read=models_read)
+    sweep = assemble(raw, taken_at=stamp, source=source or settings.base_url, kinds=wanted, listing=listing)
     sweep.duration_s = time.monotonic() - started
     sweep.retries = retries
     return sweep

@@ -1,9 +1,24 @@
 """What one sweep of the catalog is, before and after parsing: pure data, no HTTP.
 
-A sweep reads ``/models``, ``/providers`` and every model's ``/endpoints``. Fetching (``catalog.openrouter.fetch``)
-only collects raw payloads (bytes as served, or the error that stopped them); ``assemble`` turns raw payloads
-into records. The store archives the raw payloads, so ``assemble`` can run again over old snapshots when
-parsing improves — which is why the store imports this module and never the fetch module.
+A sweep reads ``/models``, ``/providers`` and every model's ``/endpoints``.
+
+Scope. ``/models`` lists only models with a text output unless asked ``output_modalities=all``; a full-scope
+sweep asks that, and the official lists of the other kinds (``/embeddings/models``, ``/images/models``,
+``/videos/models``), then the endpoints of every model listed. Each snapshot records the scope it covered
+(``Sweep.scope``), so that a narrower one never closes a model outside it (``catalog.openrouter.skus.in_scope``):
+
+- ``text``: the default ``/models`` (and every snapshot taken before scopes existed);
+- ``all``: ``/models?output_modalities=all`` listed at least one model without a text output (upstream
+  honoured the parameter);
+- otherwise (upstream ignored the parameter) ``text`` plus each kind whose own list proves it is covered:
+  ``embeddings`` when ``/embeddings/models`` (a ``/models``-shaped list) was read — its models are added to
+  the sweep's list —, ``image`` / ``video`` when every model their list names is in the sweep's list. An
+  empty list proves nothing and never widens the scope.
+
+Fetching (``catalog.openrouter.fetch``) only collects raw payloads (bytes as served, or the error that stopped
+them); ``assemble`` turns raw payloads into records. The store archives the raw payloads, so ``assemble`` can
+run again over old snapshots when parsing improves — which is why the store imports this module and never the
+fetch module.
 """
 
 from __future__ import annotations
@@ -26,10 +41,25 @@ from catalog.openrouter.records import (
     parse_models,
     parse_providers,
 )
+from catalog.openrouter.skus import ALL_SCOPE, in_scope
 
 ALL_KINDS = frozenset({"models", "endpoints", "providers"})
 MODELS_PATH = "models"
+MODELS_ALL_PATH = "models?output_modalities=all"
 PROVIDERS_PATH = "providers"
+# the official list of each kind that has one, in the order a sweep reads them
+KIND_LIST_PATHS: dict[str, str] = {
+    "embeddings": "embeddings/models",
+    "image": "images/models",
+    "video": "videos/models",
+}
+SCOPES = (ALL_SCOPE, "text")
+
+
+def models_path(scope: str) -> str:
+    """The ``/models`` request of a sweep asking for ``scope`` (``all`` or ``text``)."""
+    return MODELS_ALL_PATH if scope == ALL_SCOPE else MODELS_PATH
+
 
 Progress = Callable[[int, int], None]
 
@@ -86,6 +116,7 @@ class Sweep:
     fatal: str | None = None
     duration_s: float = 0.0
     retries: int = 0
+    scope: str = "text"  # what the listed models cover (see the module doc)
 
     @property
     def endpoint_count(self) -> int:
@@ -125,6 +156,65 @@ def read_models(models_raw: RawPayload | None) -> ModelsRead:
     return ModelsRead(models, report, None)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The models a sweep lists (``/models``, plus the embeddings list's extra models) and the scope covered."""
+
+    read: ModelsRead
+    scope: str
+
+
+def _list_ids(payload: RawPayload | None) -> set[str] | None:
+    """The model ids of an ``/images/models`` or ``/videos/models`` body; None when unusable."""
+    if payload is None or not payload.ok:
+        return None
+    try:
+        body = parse_json(payload.body or b"")
+    except ValueError:
+        return None
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return None
+    ids = {item.get("id") for item in items if isinstance(item, dict)}
+    return None if not all(isinstance(i, str) for i in ids) else {str(i) for i in ids}
+
+
+def listed_models(by_path: dict[str, RawPayload], models_read: ModelsRead | None = None) -> Listing:
+    """The sweep's model list and scope from its raw payloads (``models_read``: the ``/models`` one, parsed)."""
+    all_payload = by_path.get(MODELS_ALL_PATH)
+    # asked for every kind and answered; else the default list (asked for, or the fallback after a refusal)
+    asked_all = all_payload is not None and (all_payload.ok or MODELS_PATH not in by_path)
+    read = models_read or read_models(by_path.get(MODELS_ALL_PATH if asked_all else MODELS_PATH))
+    if read.records is None or read.report is None or not asked_all:
+        return Listing(read, "text")
+    records = list(read.records)
+    report = ParseReport(list(read.report.problems), read.report.unreadable_ids, list(read.report.skipped_ids))
+    honoured = any(not in_scope(r.facts.get("output_modalities"), "text") for r in records)
+    covered = {"text"}
+    ids = {r.model_id for r in records}
+    embeddings = by_path.get(KIND_LIST_PATHS["embeddings"])
+    if embeddings is not None and embeddings.ok:
+        try:
+            extra, ereport = parse_models(parse_json(embeddings.body or b""))
+        except (RecordError, ValueError):
+            extra, ereport = [], None
+        # an empty list proves nothing (an old recording, an upstream hiccup): it never widens the scope
+        if ereport is not None and ereport.unreadable_ids == 0 and (extra or ereport.skipped_ids):
+            covered.add("embeddings")
+            report.skipped_ids.extend(i for i in ereport.skipped_ids if i not in ids)
+            report.problems.extend(ereport.problems)
+            for record in extra:
+                if record.model_id not in ids:
+                    ids.add(record.model_id)
+                    records.append(record)
+    for kind in ("image", "video"):
+        kind_ids = _list_ids(by_path.get(KIND_LIST_PATHS[kind]))
+        if kind_ids and kind_ids <= ids:
+            covered.add(kind)
+    scope = ALL_SCOPE if honoured else ",".join(sorted(covered))
+    return Listing(ModelsRead(records, report, None), scope)
+
+
 def _count_unknown(sweep: Sweep, fields: Iterable[str]) -> None:
     for name in fields:
         sweep.unknown_fields[name] = sweep.unknown_fields.get(name, 0) + 1
@@ -141,15 +231,17 @@ def assemble(
     taken_at: datetime,
     source: str,
     kinds: frozenset[str],
-    models_read: ModelsRead | None = None,
+    listing: Listing | None = None,
 ) -> Sweep:
     """Parse raw payloads into a ``Sweep``. One bad model is a problem for that model, not for the sweep.
 
-    ``models_read``: ``read_models`` of the ``/models`` payload in ``raw``, when the caller already has it.
+    ``listing``: ``listed_models`` of ``raw``, when the caller already has it.
     """
     sweep = Sweep(taken_at=taken_at, source=source, kinds=kinds, raw=raw)
     by_path = {p.path: p for p in raw}
-    read = models_read if models_read is not None else read_models(by_path.get(MODELS_PATH))
+    listing = listing if listing is not None else listed_models(by_path)
+    read = listing.read
+    sweep.scope = listing.scope
     if read.fatal is not None or read.records is None or read.report is None:
         sweep.fatal = read.fatal or "no /models payload"
         return sweep

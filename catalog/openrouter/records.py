@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from catalog.openrouter.skus import Sku, parse_skus
 from catalog.prices import PriceFormatError, PriceSheet, content_hash, parse_price_sheet
 
 MODEL_CORE = {
@@ -59,6 +60,7 @@ ENDPOINT_CORE = {
     "supports_implicit_caching",
     "supports_voice_cloning",
     "provider_model_id",  # not in the v1 spec: the bundle's endpoints carry it (see catalog.bundle.build)
+    "pricing_skus",
 }
 # Endpoint facts upstream may leave out (older recordings; OpenRouter's v1 endpoints list has no
 # provider_model_id): absent, the stored value carries forward instead of opening a version.
@@ -265,9 +267,12 @@ class EndpointRecord:
     unknown_fields: tuple[str, ...] = ()
     content_hash: str = ""
     absent: frozenset[str] = frozenset()  # descriptive facts upstream did not send this time
+    skus: tuple[Sku, ...] = ()  # ``pricing_skus``: SKU prices as recorded (models of other kinds)
 
     def with_facts(self, facts: dict[str, Any]) -> EndpointRecord:
-        return replace(self, facts=facts, absent=frozenset(), content_hash=_hash(facts, self.pricing))
+        return replace(
+            self, facts=facts, absent=frozenset(), content_hash=_endpoint_hash(facts, self.pricing, self.skus)
+        )
 
     def hash_without(self, fact: str) -> str:
         """The content hash this record would have had without ``fact`` (a fact newly recorded: the version
@@ -299,6 +304,27 @@ def _hash(facts: dict[str, Any], pricing: PriceSheet | None, extra: dict[str, An
     if extra:
         body["extra"] = {k: v for k, v in extra.items() if v is not None}
     return content_hash(body)
+
+
+def _endpoint_hash(facts: dict[str, Any], pricing: PriceSheet, skus: tuple[Sku, ...]) -> str:
+    # SKUs join the identity only when there are some: every text endpoint keeps the hash it always had.
+    return _hash(facts, pricing, {"skus": {s.sku: s.text for s in skus}} if skus else None)
+
+
+def _skus(item: dict[str, Any]) -> tuple[Sku, ...]:
+    raw = item.get("pricing_skus")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise RecordError(f"'pricing_skus' is {_shown(raw)}, expected an object")
+    _check_sizes("pricing_skus", raw)
+    for key, value in raw.items():
+        # a price as text or a JSON number (read as an exact Decimal); anything else is not a price at all
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise RecordError(f"'pricing_skus.{key}' is {_shown(value)}, expected a price")
+        if len(str(value)) > MAX_PRICE_TEXT:
+            raise RecordError(f"'pricing_skus.{key}' is {len(str(value)):,} characters long (at most {MAX_PRICE_TEXT})")
+    return parse_skus(raw)
 
 
 def parse_model(item: Any) -> ModelRecord:
@@ -411,10 +437,12 @@ def parse_endpoint(model_id: str, item: Any) -> EndpointRecord:
         "throughput_last_30m": _percentiles(item, "throughput_last_30m"),
     }
     pricing = _pricing(item)
+    skus = _skus(item)
     unknown = tuple(sorted(set(item) - ENDPOINT_CORE - ENDPOINT_LIVE))
     _names(unknown)
     absent = frozenset(f for f in ENDPOINT_SOMETIMES if f not in item)
-    return EndpointRecord(model_id, tag, facts, pricing, live, unknown, _hash(facts, pricing), absent)
+    digest = _endpoint_hash(facts, pricing, skus)
+    return EndpointRecord(model_id, tag, facts, pricing, live, unknown, digest, absent, skus)
 
 
 def _percentiles(item: dict[str, Any], key: str) -> dict[str, float] | None:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -29,7 +30,8 @@ import polars as pl
 from catalog.errors import SnapshotOrderError
 from catalog.openrouter.payload import Sweep
 from catalog.openrouter.records import EndpointRecord, ModelRecord, ProviderRecord
-from catalog.prices import PRICE_KEYS, PriceSheet
+from catalog.openrouter.skus import in_scope
+from catalog.prices import MAX_INTEGER_DIGITS, PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.failures import commit, rollback
@@ -374,6 +376,7 @@ def apply_snapshot(
         started_at=sweep.taken_at,
         source=redact(sweep.source),
         kinds=",".join(sorted(sweep.kinds)),
+        scope=sweep.scope,
         status=status,
         models_count=len(sweep.models) if sweep.models is not None else None,
         endpoints_count=sweep.endpoint_count if "endpoints" in sweep.kinds and sweep.models is not None else None,
@@ -419,11 +422,24 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
 
     models = list(_carry_forward(con, "model_versions", "model_id", {m.model_id: m for m in sweep.models}).values())
     model_sheets = {m.model_id: m.pricing for m in models}
+    # a model outside this snapshot's scope was not asked for: its absence says nothing
+    outputs = dict(
+        con.execute("SELECT model_id, output_modalities FROM model_versions WHERE valid_to IS NULL").fetchall()
+    )
+
+    def model_gone(model_id: str) -> bool:
+        return (
+            removals_trusted
+            and model_id not in current_models
+            and model_id not in protected
+            and in_scope(outputs.get(model_id), sweep.scope)
+        )
+
     opened = v.apply(
         "model_versions",
         "model_id",
         [(m.model_id, m.content_hash, partial(_model_row, m)) for m in models],
-        lambda key, _scope: removals_trusted and key not in current_models and key not in protected,
+        lambda key, _scope: model_gone(key),
     )
     _insert_overrides(con, "model", opened, model_sheets)
 
@@ -433,7 +449,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
         def endpoint_closable(_key: str, model_id: str) -> bool:
             if model_id in fetched:
                 return True  # its list was read in full: what is missing from it is gone
-            return removals_trusted and model_id not in current_models and model_id not in protected
+            return model_gone(model_id)
 
         open_rows = con.execute(
             "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
@@ -451,6 +467,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             endpoint_closable,
         )
         _insert_overrides(con, "endpoint", opened, sheets)
+        _insert_skus(con, opened, dict(keyed))
         status_rows = [(k, str(r.live.get("status")), partial(_status_row, r, k)) for k, r in keyed]
         v.apply("endpoint_status", "endpoint_key", status_rows, endpoint_closable)
         _replace_telemetry(con, v, keyed)
@@ -519,6 +536,27 @@ def _insert_overrides(
     if rows:
         marks = ", ".join("?" * len(rows[0]))
         con.executemany(f"INSERT INTO price_overrides VALUES ({marks})", rows)
+
+
+_PRICE_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+
+
+def _storable(value: Decimal | None) -> Decimal | None:
+    # DECIMAL(38,30): a SKU amount past it (never seen) keeps its text and no number rather than failing the sweep
+    if value is None or not value.is_finite() or abs(value) >= _PRICE_LIMIT:
+        return None
+    exponent = value.as_tuple().exponent
+    return value if isinstance(exponent, int) and exponent >= -30 else None
+
+
+def _insert_skus(con: duckdb.DuckDBPyConnection, opened: dict[str, int], records: dict[str, EndpointRecord]) -> None:
+    rows = [
+        (vid, s.sku, s.text, _storable(s.amount), _storable(s.usd), s.unit, s.billable, s.variant, s.is_price)
+        for key, vid in opened.items()
+        for s in records[key].skus
+    ]
+    if rows:
+        con.executemany("INSERT INTO endpoint_skus VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, keyed: list[tuple[str, EndpointRecord]]) -> None:

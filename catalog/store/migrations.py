@@ -226,6 +226,29 @@ def _endpoint_provider_model_id(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE endpoint_versions ADD COLUMN provider_model_id VARCHAR")
 
 
+def _scope_and_skus(con: duckdb.DuckDBPyConnection) -> None:
+    # What each snapshot covered: `text` (the default /models, every snapshot taken before this step), `all`, or
+    # the output modalities it proved (catalog.openrouter.payload). A snapshot never closes a model outside it.
+    con.execute("ALTER TABLE snapshots ADD COLUMN scope VARCHAR DEFAULT 'text'")
+    con.execute("UPDATE snapshots SET scope = 'text' WHERE scope IS NULL")
+    # The SKU prices of an endpoint version (models of other kinds bill by second, character, minute …): the
+    # recorded text, the same exactly as a decimal, in USD (a name in cents / 100), and what the name says.
+    con.execute(
+        f"""
+        CREATE TABLE endpoint_skus (
+            version_id BIGINT NOT NULL,
+            sku VARCHAR NOT NULL,
+            price_text VARCHAR NOT NULL,
+            price {PRICE},
+            price_usd {PRICE},
+            unit VARCHAR,
+            billable VARCHAR,
+            variant VARCHAR,
+            is_price BOOLEAN NOT NULL
+        )"""
+    )
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
@@ -233,6 +256,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_catalog_meta", _catalog_meta),
     ("0004_redact_stored_credentials", _redact_stored_credentials),
     ("0005_endpoint_provider_model_id", _endpoint_provider_model_id),
+    ("0006_snapshot_scope_and_skus", _scope_and_skus),
 ]
 # The tables and sequences each step creates: a file whose schema_migrations lists a step must hold them
 # (the check at open; a test keeps this equal to what the steps really create).
@@ -253,6 +277,7 @@ CREATES: dict[str, tuple[str, ...]] = {
     "0003_catalog_meta": ("catalog_meta",),
     "0004_redact_stored_credentials": (),  # rewrites stored text, creates nothing
     "0005_endpoint_provider_model_id": (),  # adds a column
+    "0006_snapshot_scope_and_skus": ("endpoint_skus",),
 }
 
 

@@ -227,6 +227,7 @@ class HistoryMirror:
             .with_columns(pl.col("endpoints").fill_null(0))
             .select(MODELS_AS_OF)
             .sort("model_id")
+            .with_columns(queries.kind_column())
         )
 
     def models_served_by(self, provider: str, at: datetime) -> set[str]:

@@ -13,6 +13,7 @@ import polars as pl
 
 from catalog.errors import NotFoundError
 from catalog.money import percent_change, reduced
+from catalog.openrouter.skus import KINDS, in_scope, model_kind
 from catalog.prices import PRICE_KEYS
 from catalog.store.redaction import SECRET_COLUMNS, redact_frame
 from catalog.store.snapshots import GOOD_SNAPSHOT
@@ -47,6 +48,15 @@ def require_model(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
     raise NotFoundError(f"model {model_id!r} is not in the history{hint}")
 
 
+def kind_column() -> pl.Expr:
+    """A model's kind from its output modalities (``catalog.openrouter.skus.model_kind``), as a column."""
+    outputs = pl.col("output_modalities")
+    expr: pl.Expr = pl.lit("text")
+    for kind in reversed(KINDS[:-1]):
+        expr = pl.when(outputs.list.contains(kind).fill_null(False)).then(pl.lit(kind)).otherwise(expr)
+    return expr.alias("kind")
+
+
 def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | None = None) -> pl.DataFrame:
     sql = f"""
         SELECT m.model_id, m.name, m.context_length, m.modality, m.input_modalities, m.output_modalities,
@@ -64,7 +74,7 @@ def models_as_of(con: duckdb.DuckDBPyConnection, at: datetime, search: str | Non
         literal = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql += " AND (m.model_id ILIKE ? ESCAPE '\\' OR m.name ILIKE ? ESCAPE '\\')"
         params += [f"%{literal}%", f"%{literal}%"]
-    return _frame(con, sql + " ORDER BY m.model_id", params)
+    return _frame(con, sql + " ORDER BY m.model_id", params).with_columns(kind_column())
 
 
 def endpoints_as_of(con: duckdb.DuckDBPyConnection, model_id: str, at: datetime) -> pl.DataFrame:
@@ -205,12 +215,94 @@ FIELD_KINDS = {
 }
 
 
-def _baseline(con: duckdb.DuckDBPyConnection, kind: str) -> datetime | None:
-    row = con.execute(
-        f"SELECT min(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT} AND list_contains(string_split(kinds, ','), ?)",
-        [kind],
+def _scopes(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple[datetime, str]]:
+    """``(taken_at, scope)`` of the good snapshots that fetched ``kind`` (``models`` / ``endpoints``), oldest first."""
+    return [
+        (at, scope or "text")
+        for at, scope in con.execute(
+            f"SELECT taken_at, scope FROM snapshots WHERE {GOOD_SNAPSHOT} "
+            "AND list_contains(string_split(kinds, ','), ?) ORDER BY taken_at, snapshot_id",
+            [kind],
+        ).fetchall()
+    ]
+
+
+def _first_covering(scopes: list[tuple[datetime, str]], outputs: Any) -> datetime | None:
+    """The first snapshot whose scope lists a model with these outputs: before it, its absence meant nothing."""
+    return next((at for at, scope in scopes if in_scope(outputs, scope)), None)
+
+
+# One output modality that stands for each kind, to tell which kinds a scope covers.
+_KIND_MODALITY = {kind: [kind] for kind in KINDS}
+
+
+def _coverage_changes(
+    con: duckdb.DuckDBPyConnection, scopes: list[tuple[datetime, str]], since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """One row where a snapshot first covers kinds no earlier one did ("catalog now covers embeddings models"),
+    in place of an "added" row for each model of those kinds (they were there before: we did not ask). It names
+    the newly covered kinds of the models first seen then (all newly covered kinds when there are none)."""
+    first_seen: dict[datetime, set[str]] = {}
+    for at, outputs in con.execute(
+        "SELECT min(valid_from), arg_min(output_modalities, valid_from) FROM model_versions GROUP BY model_id"
+    ).fetchall():
+        first_seen.setdefault(at, set()).add(model_kind(outputs))
+    out: list[dict[str, Any]] = []
+    covered: set[str] = set()
+    previous: str | None = None
+    for at, scope in scopes:
+        kinds = {k for k, outputs in _KIND_MODALITY.items() if in_scope(outputs, scope)}
+        new = sorted(kinds - covered, key=KINDS.index)
+        seen = [k for k in new if k in first_seen.get(at, set())]
+        if previous is not None and new and since <= at <= until:
+            out.append(
+                {
+                    "at": at,
+                    "entity": "catalog",
+                    "model_id": "*",
+                    "endpoint_key": None,
+                    "tag": None,
+                    "provider_name": None,
+                    "kind": "coverage",
+                    "field": "scope",
+                    "old": previous,
+                    "new": f"catalog now covers {', '.join(seen or new)} models",
+                }
+            )
+        covered |= kinds
+        previous = scope
+    return out
+
+
+def _sku_rows(con: duckdb.DuckDBPyConnection, version_ids: list[int]) -> dict[int, dict[str, tuple[Any, bool]]]:
+    """``{version_id: {sku: (amount or text, is_price)}}`` of endpoint versions."""
+    out: dict[int, dict[str, tuple[Any, bool]]] = {}
+    if not version_ids:
+        return out
+    rows = con.execute(
+        "SELECT version_id, sku, price, price_text, is_price FROM endpoint_skus "
+        "WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+        [version_ids],
     ).fetchall()
-    return row[0][0] if row else None
+    for vid, sku, price, text, is_price in rows:
+        out.setdefault(vid, {})[sku] = (price if price is not None else text, bool(is_price))
+    return out
+
+
+def _sku_diff(old: dict[str, tuple[Any, bool]], new: dict[str, tuple[Any, bool]]) -> list[dict[str, Any]]:
+    """A price change per SKU price that appeared, went or moved (``field`` is ``sku:<name as recorded>``);
+    informational SKUs are not prices and make no rows."""
+    out = []
+    for sku in sorted(set(old) | set(new)):
+        before, after = old.get(sku), new.get(sku)
+        if not ((before and before[1]) or (after and after[1])):
+            continue
+        a, b = (before[0] if before else None), (after[0] if after else None)
+        if a != b:
+            out.append(
+                {"kind": "price", "field": f"sku:{sku}", "old": _fmt(a), "new": _fmt(b), "pct_change": _pct(a, b)}
+            )
+    return out
 
 
 def _fmt(value: Any) -> Decimal | str | None:
@@ -231,8 +323,12 @@ def _pct(old: Any, new: Any) -> float | None:
     return None
 
 
-def _diff(entity: str, prev: dict[str, Any], cur: dict[str, Any]) -> list[dict[str, Any]]:
+def _diff(
+    entity: str, prev: dict[str, Any], cur: dict[str, Any], skus: dict[int, dict[str, tuple[Any, bool]]] | None = None
+) -> list[dict[str, Any]]:
     out = []
+    if skus is not None:
+        out += _sku_diff(skus.get(prev["version_id"], {}), skus.get(cur["version_id"], {}))
     for key in PRICE_KEYS:
         col = f"price_{key}"
         if prev[col] != cur[col]:
@@ -280,7 +376,7 @@ def _entity_changes(
     con: duckdb.DuckDBPyConnection, entity: str, since: datetime, until: datetime, model: str | None
 ) -> list[dict[str, Any]]:
     table, key = ("endpoint_versions", "endpoint_key") if entity == "endpoint" else ("model_versions", "model_id")
-    baseline = _baseline(con, "endpoints" if entity == "endpoint" else "models")
+    scopes = _scopes(con, "endpoints" if entity == "endpoint" else "models")
     where = (
         "((valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?)) AND (valid_to IS NULL OR valid_to > valid_from)"
     )
@@ -310,6 +406,16 @@ def _entity_changes(
         pc = con.execute(f"SELECT * FROM {table} WHERE version_id IN (SELECT unnest(?::BIGINT[]))", [prev_ids])
         pnames = [d[0] for d in pc.description]
         prev_rows = {r[pnames.index("version_id")]: dict(zip(pnames, r, strict=True)) for r in pc.fetchall()}
+    skus = _sku_rows(con, [r["version_id"] for r in rows] + prev_ids) if entity == "endpoint" else None
+    # the outputs of each model, for the first snapshot whose scope covered it (older ones could not list it)
+    model_ids = sorted({r["model_id"] for r in rows})
+    outputs = dict(
+        con.execute(
+            "SELECT model_id, arg_max(output_modalities, valid_from) FROM model_versions "
+            "WHERE model_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY model_id",
+            [model_ids],
+        ).fetchall()
+    )
     out: list[dict[str, Any]] = []
     for r in rows:
         base = {
@@ -322,9 +428,9 @@ def _entity_changes(
         if since <= r["valid_from"] <= until:
             contiguous = r["prev_id"] is not None and r["prev_to"] == r["valid_from"]
             if contiguous:
-                for d in _diff(entity, prev_rows[r["prev_id"]], r):
+                for d in _diff(entity, prev_rows[r["prev_id"]], r, skus):
                     out.append({"at": r["valid_from"], **base, **d})
-            elif baseline is None or r["valid_from"] > baseline:
+            elif (first := _first_covering(scopes, outputs.get(r["model_id"]))) is None or r["valid_from"] > first:
                 out.append(
                     {
                         "at": r["valid_from"],
@@ -383,6 +489,8 @@ def changes(
     for ent in ("endpoint", "model"):
         if entity in (None, ent):
             rows += _entity_changes(con, ent, since, until, model)
+    if entity in (None, "catalog") and model is None:
+        rows += _coverage_changes(con, _scopes(con, "models"), since, until)
     for r in rows:
         r.setdefault("pct_change", None)
     frame = pl.DataFrame([{c: r.get(c) for c in CHANGE_SCHEMA} for r in rows], schema=CHANGE_SCHEMA)
@@ -518,6 +626,10 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
     ``zdr`` reads it: true when the provider retains no prompts, null when unknown. Uptime, latency and
     throughput are the latest observed (telemetry keeps only the newest value), with ``telemetry_at``
     saying when.
+
+    Only endpoints of models with a text output are candidates: a token workload is priced on chat models, and
+    an embeddings, image, video, speech, transcription or rerank endpoint (``prompt``/``completion`` often "0",
+    its price in SKUs) would rank as free.
     """
     return _frame(
         con,
@@ -527,7 +639,7 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
               AND ($model IS NULL OR model_id = $model)
         ), m AS (
-            SELECT model_id, input_modalities FROM model_versions
+            SELECT model_id, input_modalities, output_modalities FROM model_versions
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
               AND ($model IS NULL OR model_id = $model)
         ), s AS (
@@ -551,6 +663,7 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
         LEFT JOIN s USING (endpoint_key)
         LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
         LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key
+        WHERE m.output_modalities IS NULL OR len(m.output_modalities) = 0 OR list_contains(m.output_modalities, 'text')
         ORDER BY e.model_id, e.endpoint_key
         """,
         {"at": at, "model": model_id},
@@ -636,12 +749,15 @@ def models_listed(
     min_context: int | None = None,
     parameter: str | None = None,
     provider: str | None = None,
+    kind: str | None = None,
 ) -> pl.DataFrame:
     """``models_as_of`` narrowed: an input or output ``modality``, a least context length, a supported
-    ``parameter``, and an endpoint in force from ``provider`` (see ``models_served_by``)."""
+    ``parameter``, an endpoint in force from ``provider`` (see ``models_served_by``) and a ``kind``."""
     frame = models_as_of(con, at, search)
     served = models_served_by(con, provider, at) if provider else None
-    return narrowed_models(frame, modality=modality, min_context=min_context, parameter=parameter, served=served)
+    return narrowed_models(
+        frame, modality=modality, min_context=min_context, parameter=parameter, served=served, kind=kind
+    )
 
 
 def narrowed_models(
@@ -651,9 +767,12 @@ def narrowed_models(
     min_context: int | None = None,
     parameter: str | None = None,
     served: set[str] | None = None,
+    kind: str | None = None,
 ) -> pl.DataFrame:
     """``models_as_of`` rows narrowed as ``models_listed`` narrows them (``served``: the models a provider
-    serves then, ``models_served_by``)."""
+    serves then, ``models_served_by``; ``kind``: one of ``catalog.openrouter.skus.KINDS``)."""
+    if kind:
+        frame = frame.filter(pl.col("kind") == kind)
     if modality:
         frame = frame.filter(
             pl.col("input_modalities").list.contains(modality)
@@ -703,3 +822,29 @@ def version_marks(con: duckdb.DuckDBPyConnection, at: datetime) -> tuple[Any, ..
             {"at": at},
         ).fetchall()[0]
     )
+
+
+def unit_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> list[dict[str, Any]]:
+    """Every endpoint in force at ``at`` (optionally of one model) with its model's output modalities, its
+    status then, its ``prompt`` price and its SKU rows (``endpoint_skus``): what ``catalog.cost.units`` prices."""
+    cursor = con.execute(
+        """
+        SELECT e.model_id, e.endpoint_key, e.tag, e.provider_name, e.price_prompt, e.discount,
+               m.output_modalities, s.status,
+               list({'sku': k.sku, 'price_usd': k.price_usd, 'unit': k.unit, 'billable': k.billable,
+                     'variant': k.variant, 'is_price': k.is_price}) FILTER (WHERE k.sku IS NOT NULL) AS skus
+        FROM endpoint_versions e
+        JOIN model_versions m ON m.model_id = e.model_id AND m.valid_from <= $at
+             AND (m.valid_to IS NULL OR m.valid_to > $at)
+        LEFT JOIN endpoint_status s ON s.endpoint_key = e.endpoint_key AND s.valid_from <= $at
+             AND (s.valid_to IS NULL OR s.valid_to > $at)
+        LEFT JOIN endpoint_skus k ON k.version_id = e.version_id
+        WHERE e.valid_from <= $at AND (e.valid_to IS NULL OR e.valid_to > $at)
+          AND ($model IS NULL OR e.model_id = $model)
+        GROUP BY ALL
+        ORDER BY e.model_id, e.endpoint_key
+        """,
+        {"at": at, "model": model_id},
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -21,6 +21,7 @@ from catalog.store.snapshots import GOOD_SNAPSHOT
 # Every table ``apply_snapshot`` derives from a snapshot's payloads.
 DERIVED_TABLES = (
     "price_overrides",
+    "endpoint_skus",
     "model_versions",
     "endpoint_versions",
     "endpoint_status",

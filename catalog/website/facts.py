@@ -31,6 +31,7 @@ from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
+from catalog.openrouter.skus import in_scope
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 
@@ -72,7 +73,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     candidates = queries.endpoint_candidates(con, at)
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
-    listed = queries.models_as_of(con, at).to_dicts()
+    # The site ranks token workloads: it lists the models with a text output (what /models lists by default);
+    # the other kinds (priced in their own units) are in the history and the API, not on the site yet.
+    listed = [m for m in queries.models_as_of(con, at).to_dicts() if in_scope(m["output_modalities"], "text")]
     last = _earlier(cat, at)
     # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
     # change is taken from there). Kept with the catalog, so its table dies with it.
@@ -117,11 +120,11 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
-        all_changes = queries.changes(con, EPOCH, at).to_dicts()
+        all_changes = _site_changes(queries.changes(con, EPOCH, at).to_dicts())
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
-        since = queries.changes(con, last.at, at).to_dicts()
+        since = _site_changes(queries.changes(con, last.at, at).to_dicts())
         all_changes = [c for c in since if c["at"] > last.at] + last.changes
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
@@ -180,6 +183,12 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         changes=all_changes,
         windows=windows,
     )
+
+
+def _site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
+    own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
+    return [r for r in rows if r["entity"] != "catalog" and not (r["field"] or "").startswith("sku:")]
 
 
 @dataclass(frozen=True)

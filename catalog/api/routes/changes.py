@@ -13,7 +13,7 @@ from catalog.api.errors import ApiError
 from catalog.store import queries
 
 ChangeKind = Literal[
-    "added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other"
+    "added", "removed", "price", "discount", "context", "overrides", "quantization", "parameters", "other", "coverage"
 ]
 router = APIRouter(tags=["history"])
 
@@ -25,7 +25,10 @@ async def list_changes(
     since: Annotated[str | None, Query(description="Start (a date: its 00:00 UTC); default 7 days ago.")] = None,
     until: Annotated[str | None, Query(description="End, inclusive; default: the newest snapshot.")] = None,
     kind: Annotated[ChangeKind | None, Query(description="Only this kind of change.")] = None,
-    entity: Annotated[Literal["endpoint", "model"] | None, Query(description="Endpoint or model level.")] = None,
+    entity: Annotated[
+        Literal["endpoint", "model", "catalog"] | None,
+        Query(description="Endpoint or model level, or the catalog's coverage (kinds of models it now covers)."),
+    ] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
     provider: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 100,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -24,6 +24,10 @@ async def list_models(
     min_context: Annotated[int | None, Query(ge=0, le=MAX_TOKENS)] = None,
     parameter: Annotated[str | None, Query(max_length=100, description="A supported parameter.")] = None,
     provider: Annotated[str | None, Query(max_length=100, description="Served by this provider.")] = None,
+    kind: Annotated[
+        Literal["text", "embeddings", "image", "video", "speech", "transcription", "rerank", "audio"] | None,
+        Query(description="The kind of model, from its output modalities (audio: music and text+audio)."),
+    ] = None,
     as_of: AsOf = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -39,6 +43,7 @@ async def list_models(
             min_context=min_context,
             parameter=parameter,
             provider=provider,
+            kind=kind,
         )
         return {"as_of": at, **page(frame.to_dicts(), limit, offset)}
 
