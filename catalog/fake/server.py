@@ -47,8 +47,8 @@ from catalog.fake.echo_models import with_echo_models
 from catalog.fake.embeddings import EmbeddingsRoute
 from catalog.fake.faults import API_PREFIX, Faults
 from catalog.fake.inject import FaultInjector, FaultState, RequestLog, endpoints_model, pause
-from catalog.fake.native import NATIVE_PREFIX, NativeRoutes
 from catalog.fake.kinds import KindRoutes
+from catalog.fake.native import NATIVE_PREFIX, NativeRoutes
 from catalog.fake.responses import error_response, json_response
 from catalog.fake.source import DayStateLike, SnapshotSource, resolve_day
 from catalog.fake.view import ServedDay, models_page
