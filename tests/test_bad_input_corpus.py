@@ -287,6 +287,14 @@ TEXT_KINDS: dict[str, Kind] = {
         bad=(*MODEL_ID.bad, ",", f"{MODEL},{MODEL}", ",".join([MODEL] * 9)),
         words=("model",),
     ),
+    "models.kind": Kind("kind", good=("text", "embeddings", "music"), bad=("nope", " text", *ANY_BAD), words=("kind",)),
+    # cheapest --kind needs the counts of that kind: alone (the baseline has none) every value is refused
+    "cheapest.kind": Kind("kind", bad=("nope", "text", "video", *ANY_BAD), words=("kind",)),
+    **{
+        # the counts and variant of a non-text workload: refused without --kind (never ignored), bad counts too
+        f"cheapest.{name}": Kind(name, bad=("8", "-1", "abc", "nan", *ANY_BAD), words=(name,))
+        for name in ("seconds", "characters", "minutes", "searches", "songs", "megapixels", "resolution", "variant")
+    },
     "price.provider": Kind(
         "endpoint", bad=("no-such-provider", TRAVERSAL, CONTROL, LONG, "%00"), words=("endpoint", "provider")
     ),

@@ -40,7 +40,7 @@ from catalog.cost.workload import WorkloadProfile
 from catalog.library import Catalog
 from catalog.money import canonical
 from catalog.store import queries
-from catalog.website.facts import EPOCH
+from catalog.website.facts import EPOCH, site_changes
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page, ViewportSize
@@ -233,7 +233,7 @@ CHANGE_ROWS_JS = """rows => rows.map(r => [...r.cells].map(c => c.textContent))"
 
 def all_changes(site: BuiltSite) -> list[dict[str, Any]]:
     with Catalog.open(site.db) as cat:
-        return queries.changes(cat.con, EPOCH, site.at).to_dicts()
+        return site_changes(queries.changes(cat.con, EPOCH, site.at).to_dicts())  # SKU rows: test_kinds
 
 
 def test_changes_page_filters_by_kind_model_and_provider_and_pages(

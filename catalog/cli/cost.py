@@ -467,6 +467,12 @@ def cheapest_cmd(model: str | None, as_of: str | None, limit: int, as_json: bool
     if kind is not None:
         _cheapest_units(model, kind, units, resolution, variant, kw, as_of, limit, as_json, db)
         return
+    given = [name for name, v in {**units, "resolution": resolution, "variant": variant}.items() if v is not None]
+    if given:  # never ignored in silence: these count only for a model kind priced in its own units
+        raise click.BadParameter(
+            "prices a workload of another kind of model: add --kind (video, speech, image, …)",
+            param_hint=f"--{given[0]}",
+        )
 
     query = build_query(kw, lambda text, param: _decimal(text, param.option))
     with Catalog.open(db) as cat:

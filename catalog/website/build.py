@@ -649,7 +649,8 @@ def _render(
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
     total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    total += 2 * len(facts.providers) + 7 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    # the pages written once (the index, compare, the changes page, …) and one per month of changes
+    total += 2 * len(facts.providers) + 8 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     by_provider = _changes_by_provider(facts)
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:

@@ -78,9 +78,9 @@ def series(
         if span is None:
             continue
         lo, hi = span
-        title = f"{v['tag'] or 'list price'}: {describe(v['cost'])}/request, {lo:%b %d %H:%M}" + (
-            f"–{hi:%b %d %H:%M} UTC" if v["valid_to"] else " UTC on"
-        )
+        # short: every step of every line carries one (a page with 40 endpoints has some 160), the per-request unit
+        # and UTC are said once above the chart, and a step ends where the next begins
+        title = f"{v['tag'] or 'list price'}: {describe(v['cost'])} from {lo:%b %d %H:%M}"
         groups.setdefault(v["key"], []).append((lo, hi, per_million(v["cost"], tokens), title, v["tag"]))
     if not groups:
         return None

@@ -120,11 +120,11 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
-        all_changes = _site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
-        since = _site_changes(queries.changes(con, last.at, at).to_dicts())
+        since = site_changes(queries.changes(con, last.at, at).to_dicts())
         all_changes = [c for c in since if c["at"] > last.at] + last.changes
     changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in all_changes:
@@ -185,7 +185,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     )
 
 
-def _site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
     own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
     return [r for r in rows if r["entity"] != "catalog" and not (r["field"] or "").startswith("sku:")]
