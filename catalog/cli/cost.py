@@ -526,8 +526,8 @@ def _cheapest_units(
     db: str | None,
 ) -> None:
     """``catalog cheapest --kind …``: endpoints of one kind ranked by the exact cost of counts in their units."""
-    from catalog.cost.units import UnitWorkload, price, sku_prices
-    from catalog.openrouter.skus import KINDS, model_kind, normalise_kind
+    from catalog.cost.units import UnitWorkload, rank_endpoints
+    from catalog.openrouter.skus import KINDS, normalise_kind
     from catalog.store import queries, snapshots
 
     wanted = normalise_kind(kind) if kind else None
@@ -555,20 +555,8 @@ def _cheapest_units(
         at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
         if model is not None:
             queries.require_model(con, model)
-        rows = [r for r in queries.unit_candidates(con, at, model) if model_kind(r["output_modalities"]) == wanted]
-    ranked, excluded = [], []
-    for r in rows:
-        cost = price(sku_prices(r["skus"] or []), workload, r["price_prompt"])
-        entry = {"model_id": r["model_id"], "endpoint_key": r["endpoint_key"], "tag": r["tag"], "status": r["status"]}
-        if r["status"] not in (0, None):
-            excluded.append({**entry, "reason": f"status {r['status']} (not ok)"})
-        elif cost.total is None:
-            excluded.append({**entry, "reason": cost.reason})
-        else:
-            ranked.append({**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
-    ranked.sort(key=lambda e: (e["cost"], e["model_id"], e["endpoint_key"]))
-    for rank, entry in enumerate(ranked, start=1):
-        entry["rank"] = rank
+        rows = queries.unit_candidates(con, at, model)
+    ranked, excluded = rank_endpoints(rows, workload, wanted)
     if as_json:
         workload_doc = {"counts": counts, "variant": list(tokens)}
         emit_json({"as_of": at, "kind": wanted, "workload": workload_doc, "ranked": ranked, "excluded": excluded})

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from catalog.openrouter.skus import model_kind
+
 # units a model of this kind produces: an output SKU is preferred for them
 PRODUCED = {"second", "song", "image", "megapixel"}
 
@@ -110,3 +112,32 @@ def sku_prices(rows: Iterable[Mapping[str, Any]]) -> list[SkuPrice]:
         for r in rows
         if r["is_price"] and r["price_usd"] is not None
     ]
+
+
+def rank_endpoints(
+    rows: Iterable[Mapping[str, Any]], workload: UnitWorkload, kind: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rank ``queries.unit_candidates`` rows of models of ``kind`` by the exact cost of ``workload``.
+
+    Returns (ranked, excluded): ranked entries carry ``rank``, ``cost``, ``terms`` and the ``skus`` used, in
+    cost order (ties by model and endpoint key, so the order is stable); excluded ones carry the ``reason``
+    (status not ok, or no SKU for a unit asked for). The CLI, the API and the site all rank through here.
+    """
+    ranked: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    for r in rows:
+        if model_kind(r["output_modalities"]) != kind:
+            continue
+        entry = {"model_id": r["model_id"], "endpoint_key": r["endpoint_key"], "tag": r["tag"], "status": r["status"]}
+        if r["status"] not in (0, None):
+            excluded.append({**entry, "reason": f"status {r['status']} (not ok)"})
+            continue
+        cost = price(sku_prices(r["skus"] or []), workload, r["price_prompt"])
+        if cost.total is None:
+            excluded.append({**entry, "reason": cost.reason})
+        else:
+            ranked.append({**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
+    ranked.sort(key=lambda e: (e["cost"], e["model_id"], e["endpoint_key"]))
+    for rank, entry in enumerate(ranked, start=1):
+        entry["rank"] = rank
+    return ranked, excluded
