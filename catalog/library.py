@@ -21,6 +21,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from catalog.cost.engine import cost_usage
 from catalog.cost.profile import Ranking
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.units import UnitRanking, WorkloadError, rank_endpoints, unit_workload
 from catalog.cost.usage import usage_frame
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError, NotFoundError
@@ -223,6 +225,43 @@ class Catalog:
         ranking.data = self.snapshots.age(at, self.stale_after)
         return ranking
 
+    def cheapest_units(
+        self,
+        kind: str,
+        model: str | None = None,
+        *,
+        as_of: datetime | str | None = None,
+        resolution: str | None = None,
+        variant: str | None = None,
+        input_tokens: int | None = None,
+        images: int | None = None,
+        **counts: Decimal | int | str | None,
+    ) -> UnitRanking:
+        """Rank the endpoints of models of ``kind`` (video, speech, embeddings, …) — of ``model`` only, when
+        given — by the exact cost of a workload in their own units, at the SKU prices in force at ``as_of``.
+
+        Counts by name (``catalog.cost.units.UNIT_COUNTS``): ``seconds``, ``characters``, ``minutes``,
+        ``searches``, ``songs``, ``megapixels``, as ``Decimal``, ``int`` or decimal text (never a float);
+        ``input_tokens`` for embeddings, ``images`` (made) for image models; ``resolution`` / ``variant`` a SKU
+        variant every price used must carry. The same answer as ``catalog cheapest --kind`` and ``/v1/cheapest
+        ?kind=``; ``UnitRanking.data`` names the snapshot and the history's age. Ties share a rank.
+        """
+        asked = {name: _count(value, name) for name, value in counts.items()}
+        wanted, workload = unit_workload(kind, asked, resolution, variant, {"input": input_tokens, "images": images})
+        at = self.as_of(as_of)
+        model_id = self._unit_model(model) if model is not None else None
+        ranked, excluded = rank_endpoints(queries.unit_candidates(self.con, at, model_id), workload, wanted)
+        return UnitRanking(at, wanted, model_id, workload, ranked, excluded, self.snapshots.age(at, self.stale_after))
+
+    def _unit_model(self, model: str) -> str:
+        # An alias is resolved through the price table when it is loaded; building it just for this (seconds
+        # on a long history) is not worth it: a model id as listed is checked against the history instead.
+        found = self._table.resolve_model(model) if self._table is not None else None
+        if found is None:
+            queries.require_model(self.con, model)  # raises with close matches
+            return model
+        return found
+
     def _rank(
         self, at: datetime, model_id: str | None, profile: WorkloadProfile, filters: EndpointFilters, fallbacks: int
     ) -> Ranking:
@@ -244,6 +283,20 @@ class Catalog:
             while len(self._indexes) > INDEX_CACHE:
                 self._indexes.popitem(last=False)
         return index
+
+
+def _count(value: Decimal | int | str | None, name: str) -> Decimal | None:
+    """A count as an exact ``Decimal``: a float (binary, inexact) or text that is no number is refused."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool | float):
+        raise WorkloadError(name, f"{name}={value!r}: give an int, a Decimal or decimal text (exact), not a float")
+    if isinstance(value, int):
+        return Decimal(value)
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        raise WorkloadError(name, f"{name}={value!r} is not a count; give a number of at least 0, e.g. 8") from None
 
 
 def _listing_order(v: SheetVersion) -> tuple[Any, ...]:

@@ -20,12 +20,12 @@ from catalog.cli.common import (
     db_option,
     instant,
     json_option,
-    open_db,
     writable_file,
 )
 from catalog.cli.output import emit_json, emit_table, per_million_text, progress_bar
 from catalog.cost.query import CHEAPEST, Param, build_query
 from catalog.cost.totals import GROUPS, summarise, tally
+from catalog.cost.units import UNIT_COUNTS
 from catalog.errors import InputError
 from catalog.money import base_price
 from catalog.prices import OVERRIDE_CONDITIONS, PRICE_KEYS, PriceOverride, canonical
@@ -401,14 +401,7 @@ def cheapest_options(func: F) -> F:
     return func
 
 
-UNIT_OPTIONS = {  # option -> the unit it counts (catalog.cost.units)
-    "seconds": "second",
-    "characters": "character",
-    "minutes": "minute",
-    "searches": "search",
-    "songs": "song",
-    "megapixels": "megapixel",
-}
+UNIT_OPTIONS = UNIT_COUNTS  # option -> the unit it counts (catalog.cost.units)
 
 
 class UnitCount(click.ParamType):
@@ -525,49 +518,56 @@ def _cheapest_units(
     as_json: bool,
     db: str | None,
 ) -> None:
-    """``catalog cheapest --kind …``: endpoints of one kind ranked by the exact cost of counts in their units."""
-    from catalog.cost.units import UnitWorkload, rank_endpoints
-    from catalog.openrouter.skus import KINDS, normalise_kind
-    from catalog.store import queries, snapshots
+    """``catalog cheapest --kind …``: endpoints of one kind ranked by the exact cost of counts in their units
+    (``Catalog.cheapest_units``, the engine the API and Python share)."""
+    from catalog.cost.units import WorkloadError
+    from catalog.library import Catalog
 
-    wanted = normalise_kind(kind) if kind else None
-    if kind is None or wanted is None or wanted == "text":
-        known = ", ".join(k for k in KINDS if k != "text")
-        raise click.BadParameter(
-            f"{kind!r} is not a kind priced in its own units; use one of {known} (text: without --kind)",
-            param_hint="--kind",
-        )
-    counts = {UNIT_OPTIONS[name]: v for name, v in units.items() if v is not None}
-    # the token workload's own options, read in the kinds they mean something to
-    if wanted == "embeddings" and token_options.get("input"):
-        counts.setdefault("token", Decimal(str(token_options["input"])))
-    if wanted == "image" and token_options.get("images"):
-        counts.setdefault("image", Decimal(str(token_options["images"])))
-    if not counts:
-        raise click.BadParameter(
-            "say what to price: --seconds, --characters, --minutes, --searches, --songs, --images, --megapixels "
-            "(embeddings: --input)",
-            param_hint="--kind",
-        )
-    tokens = tuple(t.strip().lower() for t in (resolution, variant) if t and t.strip())
-    workload = UnitWorkload(counts, tokens)
-    with open_db(db, read_only=True) as con:
-        at = snapshots.as_of(con, instant(as_of, bound="end", what="--as-of"))
-        if model is not None:
-            queries.require_model(con, model)
-        rows = queries.unit_candidates(con, at, model)
-    ranked, excluded = rank_endpoints(rows, workload, wanted)
+    instant(as_of, bound="end", what="--as-of")  # a bad --as-of is refused before the history is opened
+    try:
+        with Catalog.open(db) as cat:
+            ranking = cat.cheapest_units(
+                kind or "",
+                model,
+                as_of=as_of,
+                resolution=resolution,
+                variant=variant,
+                input_tokens=token_options.get("input"),
+                images=token_options.get("images"),
+                **units,
+            )
+    except WorkloadError as err:
+        raise click.BadParameter(str(err), param_hint=f"--{err.parameter}") from None
+    warning = ranking.data.warning() if ranking.data is not None else None
+    if warning:
+        click.echo(warning, err=True)
     if as_json:
-        workload_doc = {"counts": counts, "variant": list(tokens)}
-        emit_json({"as_of": at, "kind": wanted, "workload": workload_doc, "ranked": ranked, "excluded": excluded})
+        emit_json(ranking.to_dict())
         return
-    asked = ", ".join(f"{v} {k}s" for k, v in counts.items()) + (f" at {'/'.join(tokens)}" if tokens else "")
+    workload = ranking.workload
+    asked = ", ".join(f"{v} {k}s" for k, v in workload.counts.items())
+    asked += f" at {'/'.join(workload.variant)}" if workload.variant else ""
+    title = _cheapest_title(model, ranking).replace("cheapest for", f"cheapest {ranking.kind} for {asked}:", 1)
     emit_table(
-        f"cheapest {wanted} for {asked} as of {at:%Y-%m-%d %H:%M}Z",
+        title,
         ["#", "model", "endpoint", "$ total", "SKUs used"],
-        [(e["rank"], e["model_id"], e["tag"], e["cost"], ", ".join(e["skus"].values())) for e in ranked[:limit]],
-        note=f"{len(excluded)} excluded (no matching SKU or status not ok; --json lists why)" if excluded else None,
+        [
+            (e["rank"], e["model_id"], e["tag"], e["cost"], ", ".join(e["skus"].values()))
+            for e in ranking.ranked[:limit]
+        ],
+        note=f"{len(ranking.ranked) - limit} more ranked (--limit to show more)"
+        if len(ranking.ranked) > limit
+        else None,
     )
+    if ranking.excluded:
+        shown = ranking.excluded[:limit]
+        rest = len(ranking.excluded) - len(shown)
+        emit_table(
+            f"excluded: {len(ranking.excluded)}",
+            ["model", "endpoint", "why"],
+            [(e["model_id"], e["tag"], e["reason"]) for e in shown],
+            note=f"{rest} more excluded (--limit to show more, --json for all)" if rest else None,
+        )
 
 
 def _cheapest_title(model: str | None, ranking: Any) -> str:

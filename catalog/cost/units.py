@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from catalog.openrouter.skus import model_kind
+from catalog.errors import InputError
+from catalog.openrouter.skus import KINDS, model_kind, normalise_kind
 
 # units a model of this kind produces: an output SKU is preferred for them
 PRODUCED = {"second", "song", "image", "megapixel"}
@@ -64,6 +66,68 @@ class UnitCost:
     terms: dict[str, Decimal] = field(default_factory=dict)
     skus: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+
+
+# The counts a non-text workload is asked in (CLI ``--seconds``, API ``seconds=``) and the unit each counts.
+UNIT_COUNTS: dict[str, str] = {
+    "seconds": "second",
+    "characters": "character",
+    "minutes": "minute",
+    "searches": "search",
+    "songs": "song",
+    "megapixels": "megapixel",
+}
+# Counts of the token workload read in the kinds they mean something to: embeddings bill input tokens, image
+# models bill the images they make.
+TOKEN_COUNTS: dict[str, tuple[str, str]] = {"embeddings": ("input", "token"), "image": ("images", "image")}
+WORKLOAD_NAMES = (*UNIT_COUNTS, "resolution", "variant")
+
+
+class WorkloadError(InputError):
+    """A non-text workload that cannot be priced as asked; ``parameter`` names the one to fix (no dashes)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def unit_workload(
+    kind: str | None,
+    counts: Mapping[str, Decimal | None],
+    resolution: str | None = None,
+    variant: str | None = None,
+    token_counts: Mapping[str, Any] | None = None,
+) -> tuple[str, UnitWorkload]:
+    """The kind (normalised) and workload a request names: ``counts`` by ``UNIT_COUNTS`` name, ``token_counts``
+    the token workload's ``input`` / ``images`` (read for embeddings / image models). The CLI, the API and
+    ``Catalog.cheapest_units`` read a request through here, so they refuse the same things the same way."""
+    wanted = normalise_kind(kind) if kind is not None else None
+    if wanted is None or wanted == "text":
+        known = ", ".join(k for k in KINDS if k != "text")
+        raise WorkloadError(
+            "kind", f"{kind!r} is not a kind priced in its own units; use one of {known} (text models: leave kind out)"
+        )
+    units: dict[str, Decimal] = {}
+    for name, count in counts.items():
+        if name not in UNIT_COUNTS:
+            raise WorkloadError(name, f"{name!r} is not a count of a unit; use one of {', '.join(UNIT_COUNTS)}")
+        if count is None:
+            continue
+        if not isinstance(count, Decimal) or not count.is_finite() or count < 0:
+            raise WorkloadError(name, f"{name} {count!r} is not a count; give a number of at least 0, e.g. 8 or 2.5")
+        units[UNIT_COUNTS[name]] = count
+    if wanted in TOKEN_COUNTS and token_counts:
+        name, unit = TOKEN_COUNTS[wanted]
+        if token_counts.get(name):
+            units.setdefault(unit, Decimal(int(token_counts[name])))
+    if not units:
+        raise WorkloadError(
+            "kind",
+            "say what to price: seconds, characters, minutes, searches, songs, images, megapixels "
+            "(embeddings: input tokens)",
+        )
+    tokens = tuple(t.strip().lower() for t in (resolution, variant) if t and t.strip())
+    return wanted, UnitWorkload(units, tokens)
 
 
 def _pick(candidates: list[SkuPrice], unit: str, wanted: tuple[str, ...]) -> SkuPrice | None:
@@ -114,16 +178,29 @@ def sku_prices(rows: Iterable[Mapping[str, Any]]) -> list[SkuPrice]:
     ]
 
 
+def tie_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The documented order among equal costs, as the token ranking's (``catalog.cost.profile.tie_order``):
+    uptime over the last day descending, throughput p50 descending (missing last), then model and endpoint key."""
+    uptime, throughput = row.get("uptime_last_1d"), row.get("throughput_p50")
+    return (
+        (True, 0.0) if uptime is None else (False, -uptime),
+        (True, 0.0) if throughput is None else (False, -throughput),
+        row["model_id"],
+        row["endpoint_key"],
+    )
+
+
 def rank_endpoints(
     rows: Iterable[Mapping[str, Any]], workload: UnitWorkload, kind: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rank ``queries.unit_candidates`` rows of models of ``kind`` by the exact cost of ``workload``.
 
     Returns (ranked, excluded): ranked entries carry ``rank``, ``cost``, ``terms`` and the ``skus`` used, in
-    cost order (ties by model and endpoint key, so the order is stable); excluded ones carry the ``reason``
-    (status not ok, or no SKU for a unit asked for). The CLI, the API and the site all rank through here.
+    cost order. Endpoints of exactly equal cost share a rank (1, 1, 1, 4); among them the order is stable and
+    documented (``tie_order``). Excluded ones carry the ``reason`` (status not ok, or no SKU for a unit asked
+    for). The CLI, the API, ``Catalog.cheapest_units`` and the site all rank through here.
     """
-    ranked: list[dict[str, Any]] = []
+    ranked: list[tuple[Decimal, tuple[Any, ...], dict[str, Any]]] = []
     excluded: list[dict[str, Any]] = []
     for r in rows:
         if model_kind(r["output_modalities"]) != kind:
@@ -136,8 +213,48 @@ def rank_endpoints(
         if cost.total is None:
             excluded.append({**entry, "reason": cost.reason})
         else:
-            ranked.append({**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
-    ranked.sort(key=lambda e: (e["cost"], e["model_id"], e["endpoint_key"]))
-    for rank, entry in enumerate(ranked, start=1):
-        entry["rank"] = rank
-    return ranked, excluded
+            ranked.append(
+                (cost.total, tie_order(r), {**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
+            )
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    out: list[dict[str, Any]] = []
+    rank = 0
+    previous: Decimal | None = None
+    for position, (total, _, entry) in enumerate(ranked, start=1):
+        if total != previous:  # Decimal equality is exact: 0.30 == 0.3, a tie
+            rank, previous = position, total
+        out.append({"rank": rank, **entry})
+    return out, excluded
+
+
+@dataclass
+class UnitRanking:
+    """The answer to "which endpoint is cheapest for this workload of another kind": the ranking, the
+    exclusions, the workload asked, and (``data``) the snapshot it comes from and the history's age."""
+
+    at: datetime
+    kind: str
+    model: str | None
+    workload: UnitWorkload
+    ranked: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    data: Any | None = None  # ``catalog.freshness.DataAge``, filled in by the faces
+
+    @property
+    def ties(self) -> int:
+        """How many endpoints share the first rank."""
+        return sum(1 for e in self.ranked if e["rank"] == 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; money stays ``Decimal`` until ``catalog.exact_json.jsonable`` spells it exactly."""
+        data = to_dict() if (to_dict := getattr(self.data, "to_dict", None)) else self.data
+        return {
+            "as_of": self.at.isoformat().replace("+00:00", "Z"),
+            "kind": self.kind,
+            "model": self.model,
+            "workload": {"counts": dict(self.workload.counts), "variant": list(self.workload.variant)},
+            "ranked": self.ranked,
+            "ties": self.ties,
+            "excluded": self.excluded,
+            "data": data,
+        }

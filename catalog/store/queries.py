@@ -826,11 +826,12 @@ def version_marks(con: duckdb.DuckDBPyConnection, at: datetime) -> tuple[Any, ..
 
 def unit_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> list[dict[str, Any]]:
     """Every endpoint in force at ``at`` (optionally of one model) with its model's output modalities, its
-    status then, its ``prompt`` price and its SKU rows (``endpoint_skus``): what ``catalog.cost.units`` prices."""
+    status then, its ``prompt`` price, its SKU rows (``endpoint_skus``) and its latest uptime and throughput
+    (which order ties): what ``catalog.cost.units`` prices."""
     cursor = con.execute(
         """
         SELECT e.model_id, e.endpoint_key, e.tag, e.provider_name, e.price_prompt, e.discount,
-               m.output_modalities, s.status,
+               m.output_modalities, s.status, t.uptime_last_1d, t.throughput_p50,
                list({'sku': k.sku, 'price_usd': k.price_usd, 'unit': k.unit, 'billable': k.billable,
                      'variant': k.variant, 'is_price': k.is_price}) FILTER (WHERE k.sku IS NOT NULL) AS skus
         FROM endpoint_versions e
@@ -839,6 +840,7 @@ def unit_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str 
         LEFT JOIN endpoint_status s ON s.endpoint_key = e.endpoint_key AND s.valid_from <= $at
              AND (s.valid_to IS NULL OR s.valid_to > $at)
         LEFT JOIN endpoint_skus k ON k.version_id = e.version_id
+        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key
         WHERE e.valid_from <= $at AND (e.valid_to IS NULL OR e.valid_to > $at)
           AND ($model IS NULL OR e.model_id = $model)
         GROUP BY ALL

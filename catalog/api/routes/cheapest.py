@@ -55,7 +55,9 @@ from catalog.cost.profile import Ranking
 from catalog.cost.query import CHEAPEST, CheapestQuery, Param, build_query
 from catalog.cost.ranker import RankIndex
 from catalog.cost.ranking_json import encode_ranking
+from catalog.cost.units import UNIT_COUNTS, WORKLOAD_NAMES, UnitRanking, WorkloadError, rank_endpoints, unit_workload
 from catalog.freshness import DataAge
+from catalog.store import queries
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
@@ -167,6 +169,8 @@ def plain_values(items: list[tuple[str, str]]) -> dict[str, Any] | None:
             values[name] = text
         elif name == "as_of":
             values[name] = text
+        elif name in UNIT_NAMES:
+            return None  # a workload of another kind (``kind=video&seconds=8``): the route's own path answers it
         else:
             continue  # not the route's: FastAPI ignores it too
         seen.add(name)
@@ -332,11 +336,134 @@ class CheapestRoute(APIRoute):
         return handler
 
 
-async def cheapest(request: Request, state: State, asked: Annotated[Asked, Depends(_asked)]) -> Response:
+async def cheapest(
+    request: Request,
+    state: State,
+    asked: Annotated[Asked, Depends(_asked)],
+    units: Annotated[UnitsAsked, Depends(_units_asked)],
+) -> Response:
     """Rank endpoints by what the workload costs (per request, exact, and per M tokens), with why, and the
     OpenRouter ``provider`` routing object that pins the choice. The same answer as ``catalog cheapest``,
-    plus ``stale`` and the data's age (also in the ``X-Data-Age`` / ``X-Data-Stale`` headers)."""
+    plus ``stale`` and the data's age (also in the ``X-Data-Age`` / ``X-Data-Stale`` headers).
+
+    With ``kind`` (embeddings, image, video, speech, transcription, rerank, audio): the endpoints of that kind
+    of model ranked by the exact cost of a workload in their own units — ``seconds`` (with ``resolution``),
+    ``characters``, ``minutes``, ``searches``, ``songs``, ``megapixels``, ``images`` (made), embeddings'
+    ``input`` tokens — at the SKU prices in force: the same answer as ``catalog cheapest --kind … --json``
+    (``as_of``, ``kind``, ``model``, ``workload``, ``ranked`` with ``rank`` / ``cost`` / ``terms`` / ``skus``,
+    ``ties``, ``excluded`` with the ``reason``, ``data``, ``stale``); equal costs share a rank."""
+    if units.kind is not None or units.given:
+        return await _cheapest_units(request, state, asked, units)
     return await _cheapest(request, state, asked)
+
+
+# -- other kinds of model, priced in their own units ---------------------------------------------------------
+
+UNIT_NAMES = frozenset({"kind", *WORKLOAD_NAMES})
+_COUNT_DOC = {
+    "seconds": "Non-text workload (with `kind`): seconds of video.",
+    "characters": "Non-text workload: characters of speech.",
+    "minutes": "Non-text workload: minutes of audio (transcription).",
+    "searches": "Non-text workload: search units (rerank).",
+    "songs": "Non-text workload: songs (music).",
+    "megapixels": "Non-text workload: megapixels (images).",
+}
+
+
+@dataclass(frozen=True)
+class UnitsAsked:
+    kind: str | None
+    counts: dict[str, str | None]
+    resolution: str | None
+    variant: str | None
+
+    @property
+    def given(self) -> list[str]:
+        """The workload parameters given (beside ``kind``)."""
+        named = {**self.counts, "resolution": self.resolution, "variant": self.variant}
+        return [name for name, value in named.items() if value is not None]
+
+
+async def _units_asked(**values: Any) -> UnitsAsked:
+    return UnitsAsked(
+        values["kind"], {name: values[name] for name in UNIT_COUNTS}, values["resolution"], values["variant"]
+    )
+
+
+_Text = Annotated[str | None, Query(max_length=SHARE_LENGTH)]
+_units_asked.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        _parameter(
+            "kind",
+            Annotated[
+                str | None,
+                Query(
+                    max_length=SHARE_LENGTH,
+                    description="Rank the endpoints of this kind of model in their own units: embeddings, image, "
+                    "video, speech, transcription, rerank, audio (music). Omit for text models.",
+                ),
+            ],
+            None,
+        ),
+        *(
+            _parameter(name, Annotated[str | None, Query(max_length=SHARE_LENGTH, description=doc)], None)
+            for name, doc in _COUNT_DOC.items()
+        ),
+        _parameter(
+            "resolution",
+            Annotated[str | None, Query(max_length=SHARE_LENGTH, description="Non-text workload: 720p, 1080p, 4k…")],
+            None,
+        ),
+        _parameter(
+            "variant",
+            Annotated[
+                str | None,
+                Query(
+                    max_length=SHARE_LENGTH,
+                    description="Non-text workload: a SKU variant every price used must carry (multilingual, "
+                    "with_audio…).",
+                ),
+            ],
+            None,
+        ),
+    ]
+)
+
+
+async def _cheapest_units(request: Request, state: View, asked: Asked, units: UnitsAsked) -> Response:
+    """``/v1/cheapest?kind=…``: ``Catalog.cheapest_units``'s ranking (``catalog.cost.units.rank_endpoints``)
+    over the SKU prices in force at ``as_of``; a bad workload is a 400 naming the parameter and the fix."""
+    if units.kind is None:
+        raise ApiError(
+            400,
+            "bad_parameter",
+            f"{units.given[0]}: prices a workload of another kind of model; add kind (video, speech, image, …)",
+            {"parameter": units.given[0]},
+        )
+    counts = {name: decimal(text, name) if text is not None else None for name, text in units.counts.items()}
+    profile = asked.query.profile
+    try:
+        wanted, workload = unit_workload(
+            units.kind,
+            counts,
+            units.resolution,
+            units.variant,
+            {"input": profile.input_tokens, "images": profile.images},
+        )
+    except WorkloadError as err:
+        raise ApiError(400, "bad_parameter", f"{err.parameter}: {err}", {"parameter": err.parameter}) from None
+    at = instant(asked.as_of, state, "as_of")
+    model_id = resolve(state, asked.model) if asked.model is not None else None
+
+    def build() -> bytes:
+        rows = queries.unit_candidates(state.cursor(), at, model_id)
+        ranked, excluded = rank_endpoints(rows, workload, wanted)
+        body = UnitRanking(at, wanted, model_id, workload, ranked, excluded).to_dict()
+        body.pop("data")  # appended per response, with ``stale`` (the age changes by the second)
+        return encode(body)
+
+    body = await run_in_threadpool(state.cached, cache_key(request), build)
+    return answer(request, state, body, data_at=at)
 
 
 router.add_api_route(
