@@ -32,6 +32,7 @@ from catalog.cost.engine import cost_usage
 from catalog.cost.profile import Ranking
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.unit_usage import UnitSkus, price_units
 from catalog.cost.units import UnitRanking, WorkloadError, rank_endpoints, unit_workload
 from catalog.cost.usage import usage_frame
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
@@ -80,6 +81,7 @@ class Catalog:
         self._log: SnapshotLog | None = log
         self.stale_after = stale_after_setting(stale_after)
         self._indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
+        self._units: UnitSkus | None = None
         self._index_lock = threading.Lock()
 
     @classmethod
@@ -112,6 +114,14 @@ class Catalog:
         return self._table
 
     @property
+    def unit_skus(self) -> UnitSkus:
+        """Every endpoint version's SKU prices and every model's kind, read once: what usage of the other
+        kinds of model is priced at (``catalog.cost.unit_usage``)."""
+        if self._units is None:
+            self._units = UnitSkus.from_rows(queries.unit_sku_versions(self.con), queries.model_outputs(self.con))
+        return self._units
+
+    @property
     def snapshots(self) -> SnapshotLog:
         """The good snapshots (id, time), read once."""
         if self._log is None:
@@ -122,6 +132,7 @@ class Catalog:
         """Forget the in-memory tables; the next call rebuilds them from the file."""
         self._table = None
         self._log = None
+        self._units = None
         with self._index_lock:
             self._indexes.clear()
 
@@ -188,7 +199,8 @@ class Catalog:
         """Price usage rows at the prices in force at each row's time (``at`` for rows without one; default:
         now, the time of the call — a usage time, not an ``as_of``)."""
         frame = usage if isinstance(usage, pl.DataFrame) else usage_frame(usage)
-        return cost_usage(frame, self.table, at=_instant(at, "at"), breakdown=breakdown)
+        priced = cost_usage(frame, self.table, at=_instant(at, "at"), breakdown=breakdown)
+        return price_units(priced, self.table, self.unit_skus)
 
     def cheapest(
         self,

@@ -273,6 +273,7 @@ def cost_cmd(
     from catalog.cost.reconcile import compare_billed, has_billed
     from catalog.cost.shapes import check_shape, parse_maps
     from catalog.cost.totals import BatchTotals, merge_summaries
+    from catalog.cost.unit_usage import merge_money, needs_units, price_units, unit_rows
     from catalog.library import Catalog
     from catalog.usage_files import BATCH_ROWS, read_usage, streams, usage_batches
 
@@ -296,6 +297,7 @@ def cost_cmd(
         billed = first is not None and has_billed(first)
         batches = itertools.chain([first] if first is not None else [], batches)
         table = cat.table
+        units = cat.unit_skus
         partial = None
         summaries: list[pl.DataFrame] = []
         kept: list[pl.DataFrame] = []  # billed rows, compared per group once all are priced
@@ -304,8 +306,18 @@ def cost_cmd(
         with progress_bar(f"costing {usage_file.name}", enabled=not as_json, unit="rows") as update:
             try:
                 for batch in batches:
+                    size = batch.height
+                    if not (writer is not None or billed) and needs_units(batch, units):
+                        # Rows of other kinds of model are priced per row (their SKUs are not linear rates of
+                        # the price table); the rest of the batch keeps the linear path.
+                        mask = unit_rows(batch, units)
+                        priced = price_units(cost_usage(batch.filter(mask), table, at=when), table, units)
+                        summaries.append(summarise(priced, keys))
+                        for status, count in tally(priced["status"]).items():
+                            statuses[status] = statuses.get(status, 0) + count
+                        batch = batch.filter(~mask)
                     if writer is not None or billed:  # every row priced; the summary from the same rows
-                        priced = cost_usage(batch, table, at=when)
+                        priced = price_units(cost_usage(batch, table, at=when), table, units)
                         if billed:
                             priced = compare_billed(priced)
                             kept.append(priced)
@@ -318,7 +330,7 @@ def cost_cmd(
                     else:
                         sums = partial_sums(batch, table, keys=keys, at=when)
                         partial = sums if partial is None else combine([partial, sums], keys)
-                    done += batch.height
+                    done += size
                     update(done, total_rows)
             finally:
                 if writer is not None:
@@ -327,11 +339,15 @@ def cost_cmd(
             priced = pl.concat(kept, how="vertical_relaxed")
             summary = _billed_summary(priced, keys)
         elif writer is not None:
-            grouped = merge_summaries(summaries, keys) if summaries else summarise(cost_usage(_no_rows(), table), keys)
+            grouped = (
+                merge_summaries(merge_money(summaries), keys)
+                if summaries
+                else summarise(cost_usage(_no_rows(), table), keys)
+            )
             summary = _with_total(grouped, keys)
         else:
             linear = finish(partial if partial is not None else partial_sums(_no_rows(), table, keys=keys), table, keys)
-            summary = _with_total(linear.summary, keys)
+            linear, summary = _linear_with_units(linear, summaries, statuses, keys)
         if billed or writer is not None:
             by_status = {s: statuses[s] for s in STATUSES if s in statuses}
             grand = summary.row(summary.height - 1, named=True)
@@ -367,6 +383,38 @@ def cost_cmd(
     )
     for problem in problems[:20]:
         click.echo(f"skipped: {problem}", err=True)
+
+
+def _linear_with_units(
+    linear: Any, summaries: list[pl.DataFrame], statuses: dict[str, int], keys: list[str]
+) -> tuple[Any, pl.DataFrame]:
+    """The linear totals with the rows of other kinds of model (priced per row in their units: ``summaries``,
+    ``statuses``) added exactly, and the summary table with its grand total."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from catalog.cost.engine import STATUSES
+    from catalog.cost.totals import merge_summaries
+    from catalog.cost.unit_usage import merge_money
+
+    if not summaries:
+        return linear, _with_total(linear.summary, keys)
+    parts = merge_money([linear.summary.select(summaries[0].columns), *summaries])
+    merged = merge_summaries(
+        [p.with_columns(pl.col(k).cast(pl.String) for k in keys if k != "day") for p in parts], keys
+    )
+    summary = _with_total(merged, keys)
+    by_status = dict(linear.by_status)
+    for status, count in statuses.items():
+        by_status[status] = by_status.get(status, 0) + count
+    grand = summary.row(summary.height - 1, named=True)
+    return replace(
+        linear,
+        rows=linear.rows + sum(statuses.values()),
+        by_status={s: by_status[s] for s in STATUSES if by_status.get(s)},
+        cost_total=Decimal(grand["cost_total"] or 0),
+    ), summary
 
 
 def _cheapest_option(param: Param) -> Callable[[F], F]:

@@ -29,7 +29,7 @@ from typing import Any
 
 import polars as pl
 
-from catalog.cost.usage import COUNT_COLUMNS, INVALID_REASON, USAGE_SCHEMA
+from catalog.cost.usage import COUNT_COLUMNS, INVALID_REASON, UNIT_COLUMNS, UNIT_COUNT_COLUMNS, USAGE_SCHEMA
 from catalog.errors import InputError
 
 Combo = tuple[tuple[str, int], ...]  # (column, coefficient): a count as a sum of columns
@@ -87,6 +87,8 @@ _BASE_KEYS: dict[str, tuple[str, ...]] = {
     "provider": ("provider",),
     "endpoint": ("endpoint",),
     "id": ("id",),
+    # the counts of other kinds of model (video seconds, characters of speech …), in the contract's names
+    **{name: (name,) for name in UNIT_COLUMNS},
 }
 _TOTAL = "the sum of the prompt and completion counts: its parts are priced"
 _OPENROUTER_MONEY = {
@@ -537,6 +539,11 @@ def _money_text(frame: pl.DataFrame, column: str) -> pl.Expr:
     return pl.col(column).cast(pl.String)
 
 
+def _unit_inputs(plan: Any) -> set[str]:
+    """The input columns read as unit counts (a row with only those has counts: video seconds are usage)."""
+    return {column for target, column in plan.keys.items() if target in UNIT_COUNT_COLUMNS}
+
+
 def read_shape(
     frame: pl.DataFrame,
     *,
@@ -577,7 +584,7 @@ def read_shape(
     out = frame.select(*kept, *exprs.values())
     # Why a row cannot be priced, from the input columns: no count at all, or counts that contradict each other.
     # Counted first, so a clean file (the usual case) builds no text column.
-    inputs = [pl.col(c) for c in sorted(_count_inputs(plan))]
+    inputs = [pl.col(c) for c in sorted(_count_inputs(plan) | _unit_inputs(plan))]
     conditions = [(pl.all_horizontal([c.is_null() for c in inputs] or [pl.lit(True)]), no_counts_reason(columns))]
     for left, right, text in plan.checks:
         conditions.append(((_count_expr(frame, left) != _count_expr(frame, right)).fill_null(False), text))
@@ -651,7 +658,7 @@ def map_rows(
         if plan.shape is ACTIVITY and mapped.get("upstream_cost") is not None:
             mapped["is_byok"] = _number(mapped.get("billed_cost")) == 0 and (_number(mapped["upstream_cost"]) or 0) > 0
         reason = None
-        if not any(row.get(c) is not None for c in _count_inputs(plan)):
+        if not any(row.get(c) is not None for c in _count_inputs(plan) | _unit_inputs(plan)):
             reason = no_counts_reason(list(row))
         for left, right, text in plan.checks:
             a, b = _row_sum(row, left), _row_sum(row, right)

@@ -130,11 +130,13 @@ def unit_workload(
     return wanted, UnitWorkload(units, tokens)
 
 
-def _pick(candidates: list[SkuPrice], unit: str, wanted: tuple[str, ...]) -> SkuPrice | None:
+def _pick(
+    candidates: list[SkuPrice], unit: str, wanted: tuple[str, ...], preferred: str | None = None
+) -> SkuPrice | None:
     matching = [s for s in candidates if set(wanted) <= s.tokens and s.usd > 0]
     if not matching:
         return None
-    preferred = "output" if unit in PRODUCED else "input"
+    preferred = preferred or ("output" if unit in PRODUCED else "input")
     if any(s.billable in (preferred, None) for s in matching):
         matching = [s for s in matching if s.billable in (preferred, None)]
     fewest = min(len(s.tokens - set(wanted)) for s in matching)
@@ -167,6 +169,14 @@ def price(skus: Iterable[SkuPrice], workload: UnitWorkload, prompt_price: Decima
         assert cost.total is not None
         cost.total += term
     return cost
+
+
+def pick(
+    skus: Iterable[SkuPrice], unit: str, wanted: tuple[str, ...] = (), preferred: str | None = None
+) -> SkuPrice | None:
+    """The SKU a count of ``unit`` is priced at (rules 0–4 of the module doc; ``preferred``: the direction,
+    ``input`` or ``output``, when the count says which), or None when the endpoint has none."""
+    return _pick([s for s in skus if s.unit == unit], unit, wanted, preferred)
 
 
 def sku_prices(rows: Iterable[Mapping[str, Any]]) -> list[SkuPrice]:

@@ -29,6 +29,20 @@ UNIT_COUNTS = ("requests", "images", "web_searches")
 COUNT_COLUMNS = ("prompt_tokens", "completion_tokens", *PROMPT_PARTS, *COMPLETION_PARTS, *UNIT_COUNTS)
 
 KEY_COLUMNS = ("model", "provider", "endpoint")
+# The counts models of other kinds bill by (images, megapixels, seconds of video, characters of speech, minutes
+# of audio, search units, songs) and the video resolution: exact decimal text, priced from the endpoint's SKUs
+# by ``catalog.cost.unit_usage``. Optional: a frame without them is not given them.
+UNIT_COUNT_COLUMNS = (
+    "input_images",
+    "output_images",
+    "megapixels",
+    "video_seconds",
+    "speech_characters",
+    "audio_minutes",
+    "search_units",
+    "songs",
+)
+UNIT_COLUMNS = (*UNIT_COUNT_COLUMNS, "video_resolution")
 
 USAGE_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Datetime("us", "UTC"),
@@ -36,6 +50,7 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "provider": pl.String(),  # provider slug or display name ("deepinfra", "Google AI Studio")
     "endpoint": pl.String(),  # endpoint tag ("deepinfra/fp8"): pins one endpoint of a provider
     **{name: pl.Int64() for name in COUNT_COLUMNS},
+    **{name: pl.String() for name in UNIT_COLUMNS},
     "id": pl.String(),
     "billed_cost": pl.String(),  # OpenRouter's usage.cost, exact text as received
     "upstream_cost": pl.String(),  # cost_details.upstream_inference_cost (BYOK: what the provider billed)
@@ -61,8 +76,12 @@ def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
                 f"usage row {index} has unknown field(s) {', '.join(sorted(unknown))}; "
                 f"known fields: {', '.join(USAGE_SCHEMA)}"
             )
-    columns = {name: [row.get(name) for row in rows] for name in USAGE_SCHEMA}
-    schema = dict(USAGE_SCHEMA)
+    given = {name for row in rows for name in UNIT_COLUMNS if row.get(name) is not None}
+    names = [name for name in USAGE_SCHEMA if name not in UNIT_COLUMNS or name in given]
+    columns = {
+        name: [_text(row.get(name)) if name in UNIT_COLUMNS else row.get(name) for row in rows] for name in names
+    }
+    schema = {name: USAGE_SCHEMA[name] for name in names}
     # A value a normaliser could not read (a count "abc", a timestamp "soon") marks its row, so the row is
     # priced as invalid rather than with that field left out.
     for flag in ROW_FLAGS:
@@ -73,6 +92,19 @@ def usage_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         columns[INVALID_REASON] = [row.get(INVALID_REASON) for row in rows]
         schema[INVALID_REASON] = pl.String()
     return conform(pl.DataFrame(columns, schema=schema))
+
+
+def _text(value: Any) -> Any:
+    """A unit count as exact text: a float through its shortest spelling (``repr``), anything else as written."""
+    return (
+        None
+        if value is None
+        else value
+        if isinstance(value, str)
+        else repr(value)
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -89,6 +121,8 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
     not_whole: list[pl.Expr] = []
     for name, dtype in USAGE_SCHEMA.items():
         if name not in frame.columns:
+            if name in UNIT_COLUMNS:
+                continue  # optional: only rows of other kinds of model carry them
             default = DEFAULTS.get(name)
             exprs.append(pl.lit(default, dtype=dtype).alias(name))
             continue

@@ -850,3 +850,27 @@ def unit_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str 
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def unit_sku_versions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every endpoint version that lists SKU prices: its key and ``valid_from`` (what the cost engine's price
+    version of it carries), its discount and its SKU rows (``endpoint_skus``), for pricing usage in units."""
+    cursor = con.execute(
+        """
+        SELECT e.endpoint_key, e.valid_from, e.discount,
+               list({'sku': k.sku, 'price_usd': k.price_usd, 'unit': k.unit, 'billable': k.billable,
+                     'variant': k.variant, 'is_price': k.is_price}) AS skus
+        FROM endpoint_versions e JOIN endpoint_skus k ON k.version_id = e.version_id
+        GROUP BY ALL
+        """
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def model_outputs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str] | None]:
+    """Each model's output modalities, as last listed (its kind: ``catalog.openrouter.skus.model_kind``)."""
+    rows = con.execute(
+        "SELECT model_id, arg_max(output_modalities, valid_from) FROM model_versions GROUP BY model_id"
+    ).fetchall()
+    return {model_id: outputs for model_id, outputs in rows}
