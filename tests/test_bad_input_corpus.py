@@ -712,6 +712,13 @@ API_TEXT_KINDS: dict[str, Kind] = {
     "format": SHAPE,
     "map": MAPS,
     "ignore_column": IGNORED,
+    # /v1/cheapest?kind=…: a non-text workload. The baseline names no kind and no count, so, as on the CLI, a
+    # kind alone has nothing to price and a count or variant without a kind is refused (never ignored).
+    "/v1/cheapest.kind": Kind("kind", bad=("nope", "text", "video", *ANY_BAD), words=("kind",)),
+    **{
+        f"/v1/cheapest.{name}": Kind(name, bad=("8", "-1", "abc", "1080p", *ANY_BAD), words=(name,))
+        for name in ("seconds", "characters", "minutes", "searches", "songs", "megapixels", "resolution", "variant")
+    },
 }
 # The service's own routes (Starlette: nothing to introspect but the paths) and what each reads.
 SERVICE_PARAMS: dict[str, dict[str, Kind]] = {

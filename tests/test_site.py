@@ -53,7 +53,7 @@ AS_OF_DAY = "2026-07-25"
 # A date as --as-of is the end of that UTC day; the site shows the last snapshot taken by then, and says when.
 AS_OF_END = datetime(2026, 7, 25, 23, 59, 59, 999999, tzinfo=UTC)
 AS_OF_SHOWN = datetime(2026, 7, 25, 16, 5, 12, tzinfo=UTC)  # the bundle's 2026-07-25 snapshot
-DOWNLOAD_STEMS = ("prices-now", *HISTORY_TABLES, "price_overrides", "endpoint_telemetry")
+DOWNLOAD_STEMS = ("prices-now", *HISTORY_TABLES, "price_overrides", "endpoint_skus", "endpoint_telemetry")
 
 
 @pytest.fixture(scope="module")

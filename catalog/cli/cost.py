@@ -568,11 +568,13 @@ def _cheapest_units(
 ) -> None:
     """``catalog cheapest --kind …``: endpoints of one kind ranked by the exact cost of counts in their units
     (``Catalog.cheapest_units``, the engine the API and Python share)."""
-    from catalog.cost.units import WorkloadError
+    from catalog.cost.units import WorkloadError, unit_workload
     from catalog.library import Catalog
 
     instant(as_of, bound="end", what="--as-of")  # a bad --as-of is refused before the history is opened
+    tokens = {"input": token_options.get("input"), "images": token_options.get("images")}
     try:
+        unit_workload(kind, units, resolution, variant, tokens)  # a bad workload too
         with Catalog.open(db) as cat:
             ranking = cat.cheapest_units(
                 kind or "",

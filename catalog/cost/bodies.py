@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from catalog.cost.normalise import (
     money_text,
 )
 from catalog.cost.shapes import ShapeReport, map_rows, no_counts_reason
-from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, INVALID_REASON, NOT_WHOLE, USAGE_SCHEMA
+from catalog.cost.usage import BAD_TIME, COUNT_COLUMNS, INVALID_REASON, NOT_WHOLE, UNIT_COUNT_COLUMNS, USAGE_SCHEMA
 from catalog.errors import InputError
 from catalog.times import UNIX_SECONDS_RANGE
 
@@ -207,6 +208,13 @@ def usage_from_row(row: Mapping[str, Any], *, source: str, problems: list[str] |
                 out[NOT_WHOLE] = True  # priced as invalid, never as if the count were 0
         elif name in ("billed_cost", "upstream_cost"):
             out[name] = money_text(value, field=name, problems=found)
+        elif name in UNIT_COUNT_COLUMNS:
+            # A count of another unit (8 seconds, 1.5 minutes) as its exact text; one that is not a number is
+            # kept as given and makes the row invalid when priced (catalog.cost.unit_usage), never dropped.
+            if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+                found.append(f"{name} is {value!r}, not a count")
+            else:
+                out[name] = repr(value) if isinstance(value, float) else str(value)
         elif name == "is_byok":
             out[name] = flag_value(value, field=name, problems=found)
         elif name == "timestamp":

@@ -69,6 +69,12 @@ def known_at(con: duckdb.DuckDBPyConnection, at: datetime, *, snapshots: str = "
         f"SELECT 'endpoint', version_id FROM endpoint_versions WHERE valid_from <= {stamp} "
         f"UNION ALL SELECT 'model', version_id FROM model_versions WHERE valid_from <= {stamp})"
     )
+    # SKU prices (models billed per second, character, minute …) of those endpoint versions: the recorded text
+    # beside the exact decimal, in its own file (catalog.openrouter.skus)
+    selects["endpoint_skus"] = (
+        "SELECT k.* FROM endpoint_skus k WHERE k.version_id IN ("
+        f"SELECT version_id FROM endpoint_versions WHERE valid_from <= {stamp})"
+    )
     selects["endpoint_telemetry"] = f"SELECT * FROM endpoint_telemetry WHERE observed_at <= {stamp}"
     return selects
 
@@ -98,11 +104,11 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, select: str, out: Path) ->
         query = _decimal_text(con, table, select) if fmt == "json" else select
         con.execute(f"COPY ({query}) TO '{_quoted(target)}' ({_OPTIONS[fmt]})")
         files.append((fmt, target.name, target.stat().st_size))
-    about = (
-        "override tiers of those versions (one row per entry)"
-        if table == "price_overrides"
-        else f"the {table} table as known at the as-of instant"
-    )
+    about = {
+        "price_overrides": "override tiers of those versions (one row per entry)",
+        "endpoint_skus": "SKU prices of those endpoint versions (per second, character, minute, image …): the "
+        "recorded text, the exact decimal and USD price, unit, direction and variant (one row per SKU)",
+    }.get(table, f"the {table} table as known at the as-of instant")
     return Download(table, about, rows, tuple(files))
 
 
