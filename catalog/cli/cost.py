@@ -43,6 +43,11 @@ read in every shape.
   contract              prompt_tokens completion_tokens cache_read_tokens cache_write_tokens
                         cache_write_1h_tokens audio_input_tokens reasoning_tokens image_output_tokens
                         audio_output_tokens requests images web_searches; billed_cost upstream_cost is_byok
+  every shape           other kinds of model, in their own units (exact decimals, read in every shape):
+                        input_images output_images megapixels video_seconds video_resolution
+                        speech_characters audio_minutes search_units songs — priced at the SKU prices of
+                        the endpoint in force at the row's time; a video, speech, transcription, rerank,
+                        music or image model's row without its unit is invalid, never $0
   openai-chat           prompt_tokens completion_tokens prompt_tokens_details.cached_tokens
                         prompt_tokens_details.cache_write_tokens prompt_tokens_details.audio_tokens
                         completion_tokens_details.reasoning_tokens completion_tokens_details.audio_tokens
