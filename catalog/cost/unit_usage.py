@@ -98,8 +98,15 @@ def unit_rows(frame: pl.DataFrame, skus: UnitSkus) -> pl.Series:
 
 
 def needs_units(frame: pl.DataFrame, skus: UnitSkus) -> bool:
-    """Whether a batch has a unit count or a row of a model of another kind (the pass has work to do)."""
-    return frame.height > 0 and bool(unit_rows(frame, skus).any())
+    """Whether a batch has a unit count or a row of a model of another kind (the pass has work to do): from the
+    batch's distinct model names, so a large text-only batch costs a ``unique``, not a string test per row."""
+    if frame.height == 0:
+        return False
+    present = [c for c in UNIT_USAGE if c in frame.columns]
+    if present and frame.select(pl.any_horizontal(pl.col(c).is_not_null() for c in present).any()).item():
+        return True
+    names = frame["model"].unique().cast(pl.String).to_list()
+    return any(skus.kinds.get(name or "", "text") != "text" for name in names)
 
 
 def merge_money(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
