@@ -120,6 +120,8 @@ _NUMBER = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
 _FLAGS = {"true": True, "false": False, "1": True, "0": False}
 _PARAMS = {p.name: p for p in CHEAPEST}
 _DEFAULTS: dict[str, Any] = {"model": None, "as_of": None, **{p.name: p.default for p in CHEAPEST}}
+# A workload of another kind (``kind=video&seconds=8``): never read by the fast path (``plain_values``).
+UNIT_NAMES = frozenset({"kind", *WORKLOAD_NAMES})
 
 
 def _plain(param: Param, text: str) -> tuple[bool, Any]:
@@ -220,7 +222,7 @@ def _encoded(ranking: Ranking) -> bytes:
 
 
 _PATH = "/v1/cheapest"
-_KNOWN = frozenset(_DEFAULTS)  # the route's query parameters: what ``cache_key`` keeps of a query
+_KNOWN = frozenset(_DEFAULTS) | UNIT_NAMES  # the route's query parameters: what ``cache_key`` keeps of a query
 _JSON = (b"content-type", b"application/json")
 
 
@@ -359,7 +361,6 @@ async def cheapest(
 
 # -- other kinds of model, priced in their own units ---------------------------------------------------------
 
-UNIT_NAMES = frozenset({"kind", *WORKLOAD_NAMES})
 _COUNT_DOC = {
     "seconds": "Non-text workload (with `kind`): seconds of video.",
     "characters": "Non-text workload: characters of speech.",
