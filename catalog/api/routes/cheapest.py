@@ -391,7 +391,6 @@ async def _units_asked(**values: Any) -> UnitsAsked:
     )
 
 
-_Text = Annotated[str | None, Query(max_length=SHARE_LENGTH)]
 _units_asked.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [
         _parameter(
