@@ -217,6 +217,8 @@ def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
     if field == "overrides":
         return _tiers(old), _tiers(new), ""
     if c.get("kind") in ("added", "removed"):
+        if c.get("in_units"):  # a model priced in its own units: its prompt price ("0") is no price of it
+            return ("", "priced per unit", "") if c["kind"] == "added" else ("priced per unit", "", "")
         field = "prompt"  # such a row carries the endpoint's prompt price
     moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
     return change_value(old, field), change_value(new, field), moved
@@ -622,7 +624,7 @@ def _render(
     # Writing, hashing and compressing a page happen in a thread while the next one renders.
     writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
     written: list[Future[Any]] = []
-    model_ids = {m["model_id"] for m in facts.models}
+    model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
     provider_slugs = {p["slug"] for p in facts.providers}
     # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
     shared = {

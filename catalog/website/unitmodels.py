@@ -258,6 +258,8 @@ def _shown(sku: dict[str, Any]) -> str:
     value = sku["price_usd"]
     if value is None:
         return ""
+    if value == 0:  # the ranking reads it as "not billed by this unit" (catalog.cost.units), never as free use
+        return "listed as 0"
     return per_unit(value, sku["unit"]) if sku["unit"] else f"{_dollars(value)} each"
 
 
@@ -286,3 +288,14 @@ def unit_page(model: dict[str, Any], provider_slugs: set[str]) -> dict[str, Any]
         "kind_label": kind_label(model["kind"]),
         "provider_slugs": sorted({e["provider_slug"] for e in model["endpoints_now"]} & provider_slugs),
     }
+
+
+def mark_unit_changes(unit_models: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the change rows of the unit models (``in_units``): an endpoint of theirs added or removed carries its
+    v1 prompt price, "0" for most, which the change tables must not show as a cost of $0. Returns
+    ``unit_models``."""
+    ids = {m["model_id"] for m in unit_models}
+    for change in changes:
+        if change["model_id"] in ids:
+            change["in_units"] = True
+    return unit_models

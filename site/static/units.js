@@ -74,7 +74,7 @@
       row.setAttribute("data-key", r.key);
       cell(row, "num rank", String(i + 1));
       var tag = cell(row, "", r.tag);
-      if (i === 0) {
+      if (r.units === priced[0].units) { // every endpoint tied with the first is the cheapest
         var small = document.createElement("small");
         small.textContent = "cheapest";
         tag.appendChild(document.createTextNode(" "));
