@@ -34,7 +34,7 @@ from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
-from catalog.website.unitmodels import gather_unit_models, mark_unit_changes
+from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
@@ -177,16 +177,17 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
+    providers = _providers(con, at, endpoints)
     return SiteFacts(
         at=at,
         endpoint_start=endpoint_start,
         table=table,
         models=models,
-        providers=_providers(con, at, endpoints),
+        providers=providers,
         changes=all_changes,
         windows=windows,
-        unit_models=mark_unit_changes(
-            gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes
+        unit_models=mark_unit_rows(
+            gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes, providers
         ),
     )
 

@@ -290,12 +290,14 @@ def unit_page(model: dict[str, Any], provider_slugs: set[str]) -> dict[str, Any]
     }
 
 
-def mark_unit_changes(unit_models: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mark the change rows of the unit models (``in_units``): an endpoint of theirs added or removed carries its
-    v1 prompt price, "0" for most, which the change tables must not show as a cost of $0. Returns
-    ``unit_models``."""
+def mark_unit_rows(
+    unit_models: list[dict[str, Any]], changes: list[dict[str, Any]], providers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Mark the change rows and the provider pages' endpoint rows of the unit models (``in_units``): they carry
+    the endpoint's v1 prompt and completion prices, "0" for most, which the pages must not show as a price of
+    $0 (an embeddings model's per-token prompt price is its real price, and is shown). Returns ``unit_models``."""
     ids = {m["model_id"] for m in unit_models}
-    for change in changes:
-        if change["model_id"] in ids:
-            change["in_units"] = True
+    for row in [*changes, *(e for p in providers for e in p["endpoints_now"])]:
+        if row["model_id"] in ids:
+            row["in_units"] = True
     return unit_models
