@@ -157,7 +157,7 @@ def amount_text(count: int | Decimal, unit: str) -> str:
     return f"{number} {words[0] if count == 1 else words[1]}"
 
 
-def _picks(rows: list[dict[str, Any]], unit: str, variant: str) -> list[list[Any]]:
+def _picks(rows: list[dict[str, Any]], unit: str, variant: str, kind: str) -> list[list[Any]]:
     """Per endpoint: ``[key, tag, provider, sku, price, price for reading]`` (the SKU its price per ``unit`` at
     ``variant`` comes from) or ``[key, tag, provider, None, reason]``; endpoints whose status is not ok are
     left out (``unit_data``'s ``excluded``)."""
@@ -172,10 +172,26 @@ def _picks(rows: list[dict[str, Any]], unit: str, variant: str) -> list[list[Any
         )
         head = [r["endpoint_key"], r["tag"], r["provider_name"] or r["tag"]]
         if cost.total is None:
-            out.append([*head, None, cost.reason])
+            out.append([*head, None, _instead(r, kind, unit, cost.reason or "")])
         else:
             out.append([*head, cost.skus[unit], price_text(cost.total), per_unit(cost.total, unit)])
     return out
+
+
+def _instead(row: dict[str, Any], kind: str, unit: str, reason: str) -> str:
+    """Why an endpoint is not ranked, with what it lists instead in the kind's other units ("no price per minute;
+    it lists $0.111/h"): the ranking prices a count in its own unit only (``catalog.cost.units``)."""
+    others = [
+        s
+        for u, _n in DEFAULTS[kind].units
+        if u != unit
+        for s in sku_prices(row["skus"] or [])
+        if s.unit == u and s.usd > 0
+    ]
+    if not others:
+        return reason
+    listed = ", ".join(sorted({per_unit(s.usd, s.unit or "") for s in others}))
+    return f"{reason}; it lists {listed}"
 
 
 def gather_unit_models(
@@ -200,9 +216,13 @@ def gather_unit_models(
         for entry in excluded:  # the status in words (issue 18: never a bare code)
             if entry["reason"].startswith("status "):
                 entry["reason"] = f"status {status_text(entry['status'])}"
-        picks = {v: _picks(rows, unit, v) for v in offered}
+        picks = {v: _picks(rows, unit, v, kind) for v in offered}
         by_key = {p[0]: p for p in picks[variant]}
-        for entry in ranked:
+        for entry in excluded:  # the page's reason: the prices it lists instead (the same text as units.js shows)
+            if entry["endpoint_key"] in by_key and by_key[entry["endpoint_key"]][3] is None:
+                entry["reason"] = by_key[entry["endpoint_key"]][4]
+        for entry in ranked:  # equal costs share a rank, as on every page of the site (1, 1, 3)
+            entry["shown_rank"] = 1 + sum(1 for other in ranked if other["cost"] < entry["cost"])
             pick = by_key[entry["endpoint_key"]]
             entry["sku"], entry["per_unit"], entry["provider_name"] = pick[3], pick[5], pick[2]
             entry["sku_price"] = Decimal(pick[4])

@@ -72,7 +72,9 @@
     priced.forEach(function (r, i) {
       var row = document.createElement("tr");
       row.setAttribute("data-key", r.key);
-      cell(row, "num rank", String(i + 1));
+      // Equal costs share a rank (1, 1, 3), as on every page of the site.
+      var rank = 1 + priced.filter(function (other) { return other.units < r.units; }).length;
+      cell(row, "num rank", String(rank));
       var tag = cell(row, "", r.tag);
       if (r.units === priced[0].units) { // every endpoint tied with the first is the cheapest
         var small = document.createElement("small");
