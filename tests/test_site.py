@@ -48,7 +48,8 @@ from catalog.settings import FetchSettings
 from catalog.store import queries
 from catalog.store.db import connect
 from catalog.store.exports import HISTORY_TABLES
-from catalog.website.build import build_site
+from catalog.website.build import build_site, page_name
+from catalog.website.facts import EPOCH
 
 AS_OF_DAY = "2026-07-25"
 # A date as --as-of is the end of that UTC day; the site shows the last snapshot taken by then, and says when.
@@ -126,6 +127,34 @@ def test_index_has_one_row_per_model(site: Built, cat: Catalog, site_at: datetim
     # data-model indexes the embedded price data: row i is model i there.
     data = site.pages["index.html"].price_data()
     assert [data["models"][int(str(r["data-model"]))]["id"] for r in rows[: len(ids)]] == ids
+
+
+def test_models_billed_in_their_units_are_never_shown_at_a_price_of_zero(
+    site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """Issue 19: most models billed in their own units list v1 prompt and completion prices of 0. Those must not
+    reach a reader as "$0": not in the change tables (an endpoint added or removed carries its prompt price),
+    not on a provider's page; their price is per unit, on their own page."""
+    units = set(unit_models(cat, site_at))
+    rows = [
+        (str(c["model_id"]), str(c["tag"]))
+        for c in queries.changes(cat.con, EPOCH, site_at).to_dicts()
+        if c["model_id"] in units
+        and c["kind"] in ("added", "removed")
+        and c["new" if c["kind"] == "added" else "old"] == 0
+    ]
+    assert rows, "no endpoint of a unit model was added or removed at a price of 0: the check would prove nothing"
+    shown = 0
+    for name, page in site.pages.items():
+        if not (name.startswith("changes") or name.startswith("providers/")):
+            continue
+        for row in page.text.split("<tr>")[1:]:
+            if any(f"models/{page_name(m)}.html" in row for m, _tag in rows) or (
+                name.startswith("changes") and any(f">{m}<" in row for m, _tag in rows)
+            ):
+                shown += 1
+                assert ">$0<" not in row and "$0/M" not in row, (name, row[:300])
+    assert shown >= len(rows)  # each such change row, and the provider rows of those models, were looked at
 
 
 def kind_of(cat: Catalog, at: datetime) -> dict[str, int]:
