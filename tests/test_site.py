@@ -148,7 +148,7 @@ def test_models_billed_in_their_units_are_never_shown_at_a_price_of_zero(
     for name, page in site.pages.items():
         if not (name.startswith("changes") or name.startswith("providers/")):
             continue
-        for row in page.text.split("<tr>")[1:]:
+        for row in (chunk.split("</tr>")[0] for chunk in page.text.split("<tr>")[1:]):
             if any(f"models/{page_name(m)}.html" in row for m, _tag in rows) or (
                 name.startswith("changes") and any(f">{m}<" in row for m, _tag in rows)
             ):
