@@ -41,13 +41,15 @@ from site_helpers import (
 
 from catalog.fake import FakeOpenRouter, MemorySource, memory_day, serve_in_thread
 from catalog.library import Catalog
+from catalog.openrouter.skus import KINDS
 from catalog.pipeline import sync_once
 from catalog.prices import canonical
 from catalog.settings import FetchSettings
 from catalog.store import queries
 from catalog.store.db import connect
 from catalog.store.exports import HISTORY_TABLES
-from catalog.website.build import build_site
+from catalog.website.build import build_site, page_name
+from catalog.website.facts import EPOCH
 
 AS_OF_DAY = "2026-07-25"
 # A date as --as-of is the end of that UTC day; the site shows the last snapshot taken by then, and says when.
@@ -78,22 +80,29 @@ def site_as_of(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def site_models(cat: Catalog, at: datetime) -> list[str]:
-    """The models the site lists at ``at``: those with a text output (the other kinds are priced in their own
-    units, not by the site's token workloads)."""
+    """The models the site ranks for token workloads at ``at``: those with a text output."""
     frame = queries.models_as_of(cat.con, at)
     return [r["model_id"] for r in frame.to_dicts() if "text" in (r["output_modalities"] or ["text"])]
+
+
+def unit_models(cat: Catalog, at: datetime) -> list[str]:
+    """The models the site ranks in their own units at ``at`` (issue 19): every other one."""
+    frame = queries.models_as_of(cat.con, at)
+    return [r["model_id"] for r in frame.to_dicts() if "text" not in (r["output_modalities"] or ["text"])]
 
 
 def test_every_model_listed_at_the_instant_has_a_page_and_nothing_else_does(
     site: Built, cat: Catalog, site_at: datetime
 ) -> None:
-    models = site_models(cat, site_at)
-    assert len(models) > 300
+    models, units = site_models(cat, site_at), unit_models(cat, site_at)
+    assert len(models) > 300 and len(units) > 100
     pages = {p for p in site.pages if p.startswith("models/")}
-    assert pages == {model_page(m) for m in models}
-    assert site.report["models"] == len(models)
-    for mid in models[::40]:
+    assert pages == {model_page(m) for m in models + units}
+    assert site.report["models"] == len(models)  # the report counts the models ranked per token
+    for mid in models[::40] + units[::20]:
         assert f"<code>{mid}</code>" in site.pages[model_page(mid)].text
+    for mid in units:  # a page in the model's units (its ranking data), never the token page
+        assert "unit-data" in site.pages[model_page(mid)].ids and "price-data" not in site.pages[model_page(mid)].ids
 
 
 def test_every_provider_has_a_page(site: Built, cat: Catalog, site_at: datetime) -> None:
@@ -108,14 +117,49 @@ def test_every_provider_has_a_page(site: Built, cat: Catalog, site_at: datetime)
 
 
 def test_index_has_one_row_per_model(site: Built, cat: Catalog, site_at: datetime) -> None:
-    models = site_models(cat, site_at)
+    models, units = site_models(cat, site_at), unit_models(cat, site_at)
     rows = site.pages["index.html"].model_rows
-    ids = [r["data-id"] for r in rows]
+    ids = [r["data-id"] for r in rows if "data-unit" not in r]
     assert len(ids) == len(models)
     assert set(ids) == set(models)
+    # Every other model once, after them, without a token cost (issue 19).
+    assert [r["data-id"] for r in rows[len(ids) :]] == sorted(units, key=lambda m: (kind_of(cat, site_at)[m], m))
     # data-model indexes the embedded price data: row i is model i there.
     data = site.pages["index.html"].price_data()
-    assert [data["models"][int(str(r["data-model"]))]["id"] for r in rows] == ids
+    assert [data["models"][int(str(r["data-model"]))]["id"] for r in rows[: len(ids)]] == ids
+
+
+def test_models_billed_in_their_units_are_never_shown_at_a_price_of_zero(
+    site: Built, cat: Catalog, site_at: datetime
+) -> None:
+    """Issue 19: most models billed in their own units list v1 prompt and completion prices of 0. Those must not
+    reach a reader as "$0": not in the change tables (an endpoint added or removed carries its prompt price),
+    not on a provider's page; their price is per unit, on their own page."""
+    units = set(unit_models(cat, site_at))
+    rows = [
+        (str(c["model_id"]), str(c["tag"]))
+        for c in queries.changes(cat.con, EPOCH, site_at).to_dicts()
+        if c["model_id"] in units
+        and c["kind"] in ("added", "removed")
+        and c["new" if c["kind"] == "added" else "old"] == 0
+    ]
+    assert rows, "no endpoint of a unit model was added or removed at a price of 0: the check would prove nothing"
+    shown = 0
+    for name, page in site.pages.items():
+        if not (name.startswith("changes") or name.startswith("providers/")):
+            continue
+        for row in (chunk.split("</tr>")[0] for chunk in page.text.split("<tr>")[1:]):
+            if any(f"models/{page_name(m)}.html" in row for m, _tag in rows) or (
+                name.startswith("changes") and any(f">{m}<" in row for m, _tag in rows)
+            ):
+                shown += 1
+                assert ">$0<" not in row and "$0/M" not in row, (name, row[:300])
+    assert shown >= len(rows)  # each such change row, and the provider rows of those models, were looked at
+
+
+def kind_of(cat: Catalog, at: datetime) -> dict[str, int]:
+    """Each model's kind as its position in ``KINDS`` (the index lists the unit models by kind, then id)."""
+    return {r["model_id"]: KINDS.index(r["kind"]) for r in queries.models_as_of(cat.con, at).to_dicts()}
 
 
 def test_no_broken_internal_link_in_any_page_or_the_feed(site: Built) -> None:
@@ -284,11 +328,12 @@ def test_as_of_build_lists_the_models_of_that_day(site_as_of: Built, cat: Catalo
     assert models == set(site_models(cat, AS_OF_END))  # no snapshot between
     newest = set(site_models(cat, datetime(2026, 8, 6, tzinfo=UTC)))
     assert models != newest  # the day differs from the newest one, so the checks below mean something
+    units = set(unit_models(cat, AS_OF_SHOWN))
     index = site_as_of.pages["index.html"]
-    assert {r["data-id"] for r in index.model_rows} == models
-    assert len(index.model_rows) == len(models) == site_as_of.report["models"]
+    assert {r["data-id"] for r in index.model_rows} == models | units
+    assert len([r for r in index.model_rows if "data-unit" not in r]) == len(models) == site_as_of.report["models"]
     pages = {p for p in site_as_of.pages if p.startswith("models/")}
-    assert pages == {model_page(m) for m in models}
+    assert pages == {model_page(m) for m in models | units}
     assert index.price_data()["at_minute"] == 16 * 60 + 5
 
 

@@ -101,7 +101,7 @@ CUSTOM_RANK_JS = """rows => rows.map(r => {
 })"""
 INDEX_ROWS_JS = """rows => rows.map(r => ({
   id: r.dataset.id, value: r.querySelector('td.cost').getAttribute('data-value'),
-  via: r.querySelector('td.via').textContent, hidden: r.hidden
+  via: r.querySelector('td.via').textContent, hidden: r.hidden, unit: r.hasAttribute('data-unit')
 }))"""
 
 
@@ -366,6 +366,9 @@ def test_index_costs_follow_the_slider(browser: BrowserContext, base_url: str, e
         page.uncheck("#exclude-free")  # every model, free ones too (the default view: test_site_index_browser.py)
         slide(page, "#cache-hit", 90, "90 %")
         rows = page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)
+        # The models billed in their own units have no token cost (their price per unit stays, out of the sort).
+        assert all(r["value"] == "" for r in rows if r["unit"])
+        rows = [r for r in rows if not r["unit"]]
         assert len(rows) == len({r["id"] for r in rows}) > 100
         got = {r["id"]: (Decimal(r["value"]) if r["value"] else None, r["via"]) for r in rows}
         want = {m: (cached[m][0].cost, cached[m][0].via) if m in cached else (None, "—") for m in got}
@@ -399,8 +402,10 @@ def test_index_provider_filter_prices_each_model_at_that_providers_cheapest_endp
     chat = PRESETS[0].profile
     with opened(browser, base_url + "index.html") as (page, problems):
         page.uncheck("#exclude-free")  # as the engine ranks without --exclude-free
-        listed = {r["id"] for r in page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)}
-        # the index lists the models with a text output (the other kinds are priced in their own units)
+        every = page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)
+        listed = {r["id"] for r in every}
+        # the models billed in their own units are filtered by provider too, but have no token cost
+        units = {r["id"] for r in every if r["unit"]}
         serves = defaultdict(set, {p: models & listed for p, models in serves.items() if models & listed})
         options = page.eval_on_selector_all("#provider option", "os => os.map(o => o.value)")
         assert set(options) == {""} | set(serves)
@@ -408,13 +413,15 @@ def test_index_provider_filter_prices_each_model_at_that_providers_cheapest_endp
         for provider in (by_size[-1], by_size[len(by_size) // 2], by_size[0]):  # the widest, a middle one, the least
             page.select_option("#provider", provider)
             rows = page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS)
-            shown = {r["id"]: Decimal(r["value"]) for r in rows if not r["hidden"]}
+            shown = {r["id"]: Decimal(r["value"]) for r in rows if not r["hidden"] and not r["unit"]}
+            shown_units = {r["id"] for r in rows if not r["hidden"] and r["unit"]}
+            assert shown_units == serves[provider] & units, provider
             expected: dict[str, Decimal] = {}
             for row in engine.cat.cheapest(None, chat, as_of=engine.at, providers=(provider,)).to_dict()["ranked"]:
                 expected.setdefault(row["model_id"], Decimal(row["cost_per_request"]))
             assert shown == expected, provider
             assert set(shown) <= serves[provider]
-            assert page.text_content("#shown") == f"{len(shown)} of {len(listed)} models"
+            assert page.text_content("#shown") == f"{len(shown) + len(shown_units)} of {len(listed)} models"
         page.select_option("#provider", "")
         assert not any(r["hidden"] for r in page.eval_on_selector_all("#models tbody tr", INDEX_ROWS_JS))
         assert problems == []

@@ -57,7 +57,12 @@ def test_a_window_longer_than_the_endpoint_history_starts_at_its_first_snapshot(
 def test_the_index_is_built_cheapest_first_with_free_models_after_the_paid(site: Built) -> None:
     page = site.pages["index.html"]
     costs = re.findall(r'<td class="num cost" data-value="([^"]*)"', page.text)
-    assert len(costs) == len(page.model_rows) > 100
+    tokens = [r for r in page.model_rows if "data-unit" not in r]
+    assert len(costs) == len(tokens) > 100
+    # The models billed in their own units follow, with no token cost to sort by (issue 19).
+    assert all("data-unit" in r for r in page.model_rows[len(tokens) :])
+    units = re.findall(r'<td class="num cost unit-cost" data-value="([^"]*)"', page.text)
+    assert units == [""] * (len(page.model_rows) - len(tokens)) and units
     priced = [Decimal(c) for c in costs if c]
     paid = [c for c in priced if c > 0]
     assert priced[: len(paid)] == sorted(paid) and all(c == 0 for c in priced[len(paid) :])

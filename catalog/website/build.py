@@ -56,6 +56,7 @@ from catalog.website.indexpage import index_values
 from catalog.website.output import Output
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import RATE_ORDER, price_data
+from catalog.website.unitmodels import unit_page
 
 SITE_DIR = SITE_SOURCE
 # The pages' policy: nothing from elsewhere, no inline script or style. Written into every page (for any
@@ -216,6 +217,8 @@ def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
     if field == "overrides":
         return _tiers(old), _tiers(new), ""
     if c.get("kind") in ("added", "removed"):
+        if c.get("in_units"):  # a model priced in its own units: its prompt price ("0") is no price of it
+            return ("", "priced per unit", "") if c["kind"] == "added" else ("priced per unit", "", "")
         field = "prompt"  # such a row carries the endpoint's prompt price
     moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
     return change_value(old, field), change_value(new, field), moved
@@ -427,7 +430,7 @@ def _swap(work: Path, out: Path) -> None:
 
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
 # A month's changes too, and the feed of one model or provider (the site's feed is rendered every build).
-ENTITY_PAGES = ("model.html", "model_changes.html", "provider.html", "changes.html", "entity.atom")
+ENTITY_PAGES = ("model.html", "unit_model.html", "model_changes.html", "provider.html", "changes.html", "entity.atom")
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
 # endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
 # left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
@@ -621,7 +624,7 @@ def _render(
     # Writing, hashing and compressing a page happen in a thread while the next one renders.
     writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
     written: list[Future[Any]] = []
-    model_ids = {m["model_id"] for m in facts.models}
+    model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
     provider_slugs = {p["slug"] for p in facts.providers}
     # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
     shared = {
@@ -648,7 +651,11 @@ def _render(
     footers: dict[str, str] = {}
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
-    total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
+    total = (
+        2 * len(facts.models)
+        + len(facts.unit_models)
+        + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
+    )
     # the pages written once (the index, compare, the changes page, …) and one per month of changes
     total += 2 * len(facts.providers) + 8 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
     by_provider = _changes_by_provider(facts)
@@ -736,6 +743,8 @@ def _render(
                 "alternate": f"models/{name}.html",
             }
             feed(f"feeds/models/{name}.atom", heading, model["changes"], [model["model_id"]])
+        for unit in facts.unit_models:  # priced in their own units (catalog/website/unitmodels.py)
+            page("unit_model.html", f"models/{page_name(unit['model_id'])}.html", **unit_page(unit, provider_slugs))
         page("providers.html", "providers.html", providers=facts.providers)
         for provider in facts.providers:
             linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
@@ -855,6 +864,10 @@ def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
         inputs.update(model["input_modalities"] or [])
         for row in model["endpoints_now"]:
             providers.setdefault(row["provider_slug"], row["provider_name"] or row["provider_slug"])
+    for unit in facts.unit_models:  # the index filters them by provider too
+        for row in unit["endpoints_now"]:
+            if row["provider_slug"]:
+                providers.setdefault(row["provider_slug"], row["provider_name"] or row["provider_slug"])
     return {
         "modalities": sorted(inputs),
         "providers": sorted(providers.items(), key=lambda kv: kv[1].lower()),

@@ -32,7 +32,7 @@ def changes_values(
     rows = []
     for c in changes:
         old, new, moved = change_cells(c)
-        field = c.get("field") or ("prompt" if c["kind"] in ("added", "removed") else "")
+        field = c.get("field") or ("prompt" if c["kind"] in ("added", "removed") and not c.get("in_units") else "")
         rows.append(
             [when(c["at"]), position[c["model_id"]], c["kind"], c.get("tag") or "list price", field, old, new, moved,
              change_diff(c), provider_of(c)]

@@ -34,6 +34,7 @@ from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
+from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
@@ -64,6 +65,7 @@ class SiteFacts:
     providers: list[dict[str, Any]]
     changes: list[dict[str, Any]]
     windows: list[dict[str, Any]] = field(default_factory=list)  # the price-change columns: days and start
+    unit_models: list[dict[str, Any]] = field(default_factory=list)  # priced in their own units (unitmodels.py)
 
 
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
@@ -73,9 +75,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     candidates = queries.endpoint_candidates(con, at)
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
-    # The site ranks token workloads: it lists the models with a text output (what /models lists by default);
-    # the other kinds (priced in their own units) are in the history and the API, not on the site yet.
-    listed = [m for m in queries.models_as_of(con, at).to_dicts() if in_scope(m["output_modalities"], "text")]
+    # The models with a text output (what /models lists by default) are ranked for token workloads; the other
+    # kinds in their own units (catalog/website/unitmodels.py).
+    every = queries.models_as_of(con, at).to_dicts()
+    listed = [m for m in every if in_scope(m["output_modalities"], "text")]
     last = _earlier(cat, at)
     # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
     # change is taken from there). Kept with the catalog, so its table dies with it.
@@ -174,14 +177,18 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
+    providers = _providers(con, at, endpoints)
     return SiteFacts(
         at=at,
         endpoint_start=endpoint_start,
         table=table,
         models=models,
-        providers=_providers(con, at, endpoints),
+        providers=providers,
         changes=all_changes,
         windows=windows,
+        unit_models=mark_unit_rows(
+            gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes, providers
+        ),
     )
 
 

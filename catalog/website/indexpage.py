@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.library import Catalog
+from catalog.openrouter.skus import KINDS
 from catalog.website.facts import SiteFacts
 from catalog.website.movers import gather_movers, movers_json
+from catalog.website.unitmodels import kind_label
 
 
 def default_order(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -30,9 +32,14 @@ def default_order(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def index_values(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> dict[str, Any]:
     """The index template's values besides ``models`` and the price data (``data``)."""
     movers = gather_movers(cat, facts, data)
+    kinds = {m["kind"] for m in facts.models} | {m["kind"] for m in facts.unit_models}
     return {
         "rows": default_order(facts.models),
         "movers": movers,
         "movers_json": movers_json(movers, data),
         "positions": {m["model_id"]: i for i, m in enumerate(facts.models)},
+        # The models priced in their own units, after the others (no token cost to sort by), by kind and id.
+        "unit_rows": sorted(facts.unit_models, key=lambda m: (KINDS.index(m["kind"]), m["model_id"])),
+        "kinds": [(k, kind_label(k)) for k in KINDS if k in kinds],
+        "kind_labels": {k: kind_label(k) for k in KINDS},
     }

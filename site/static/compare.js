@@ -414,7 +414,7 @@
     }
     Array.prototype.forEach.call(index.tBodies[0].rows, function (row) {
       var id = row.getAttribute("data-id"), cell = row.cells[0];
-      if (!id || !cell) return;
+      if (!id || !cell || row.hasAttribute("data-unit")) return; // compare weighs token workloads only
       var box = document.createElement("input");
       box.type = "checkbox";
       box.className = "pick";

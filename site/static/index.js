@@ -25,6 +25,7 @@
     return {
       q: value("q").trim().toLowerCase(),
       modality: value("modality"),
+      kind: value("kind"),
       endpoints: {
         provider: value("provider"), parameter: value("parameter"), min_context: Number(value("min-context") || 0),
         exclude_free: !!(free && free.checked)
@@ -51,6 +52,20 @@
     var active = f.endpoints.provider || f.endpoints.parameter || f.endpoints.min_context;
     var shown = 0;
     $$("tbody tr", table).forEach(function (row) {
+      var kind = row.getAttribute("data-kind") || "text";
+      if (row.hasAttribute("data-unit")) {
+        // A model priced in its own units: no token cost to recompute; its price per unit stays as built, out
+        // of the cost sort. Its endpoints have no token parameters or context to filter by.
+        var providers = (row.getAttribute("data-providers") || "").split(" ");
+        row.hidden = !(
+          (!f.q || row.textContent.toLowerCase().indexOf(f.q) >= 0) &&
+          (!f.modality || (row.getAttribute("data-modalities") || "").split(" ").indexOf(f.modality) >= 0) &&
+          (!f.kind || f.kind === kind) && !f.endpoints.parameter && !f.endpoints.min_context &&
+          (!f.endpoints.provider || providers.indexOf(f.endpoints.provider) >= 0) &&
+          !(f.endpoints.exclude_free && row.hasAttribute("data-free")));
+        if (!row.hidden) shown += 1;
+        return;
+      }
       var model = data.models[Number(row.getAttribute("data-model"))];
       var result = model ? cost.ranking(model, p, data, f.endpoints) : { ranked: [], excluded: [], ties: 0 };
       var ranked = result.ranked;
@@ -60,6 +75,7 @@
       var visible =
         (!f.q || row.textContent.toLowerCase().indexOf(f.q) >= 0) &&
         (!f.modality || modalities.indexOf(f.modality) >= 0) &&
+        (!f.kind || f.kind === kind) &&
         (!active || ranked.length > 0) && !onlyFree;
       row.hidden = !visible;
       if (visible) shown += 1;
@@ -215,11 +231,11 @@
 
   // -- the view in the URL ---------------------------------------------------------------------------------
   // Query keys: the workload (in, out, cache, reasoning, images, tools, structured, effort), the filters (q,
-  // modality, provider, parameter, ctx, free=0 when free models are shown) and the sort (sort=cost, -d7 …).
+  // modality, kind, provider, parameter, ctx, free=0 when free models are shown) and the sort (sort=cost, -d7 …).
   // Only what differs from the page as built is written, so the plain address is the default view.
   var fields = [
     ["in", "input-tokens"], ["out", "output-tokens"], ["cache", "cache-hit-pct"], ["reasoning", "reasoning-pct"],
-    ["images", "images"], ["q", "q"], ["modality", "modality"], ["provider", "provider"], ["parameter", "parameter"],
+    ["images", "images"], ["q", "q"], ["modality", "modality"], ["kind", "kind"], ["provider", "provider"], ["parameter", "parameter"],
     ["ctx", "min-context"]
   ];
   var boxes = [["tools", "needs-tools"], ["structured", "needs-structured_output"], ["effort", "needs-reasoning"]];
@@ -275,7 +291,7 @@
   filterForm.hidden = false;
   var refresh = function () { updateTable(W.profile()); writeUrl(); };
   W.onChange(function (p) { updateTable(p); showMovers(p); writeUrl(); });
-  ["q", "modality", "provider", "parameter", "min-context", "exclude-free"].forEach(function (id) {
+  ["q", "modality", "kind", "provider", "parameter", "min-context", "exclude-free"].forEach(function (id) {
     var node = $(id);
     if (node) node.addEventListener(node.type === "checkbox" ? "change" : "input", refresh);
   });
