@@ -38,7 +38,7 @@ from catalog.cost.workload import EndpointFilters
 from catalog.money import canonical, units_text
 from catalog.times import iso
 
-_second = operator.itemgetter(1)
+_first = operator.itemgetter(0)
 _HEAD = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length")
 _TAIL = ("price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
@@ -148,11 +148,9 @@ def _units(units: int, scale: int) -> str:
     return "0." + (_ZEROS[-cut] + digits).rstrip("0")
 
 
-def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
-    """One ranked row's JSON (``RankedEndpoint.to_dict`` order), its amounts spelt as ``CostUnits.texts``."""
-    pieces = _pieces_of.get(id(fixed))
-    if pieces is None or pieces[0] is not fixed:
-        pieces = _pieces(fixed)
+def _amounts(units: CostUnits) -> tuple[str, str]:
+    """A ranked row's JSON members that depend on the workload, spelt as ``CostUnits.texts``: from
+    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``."""
     total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
     cost = _units(total, scale)
     if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
@@ -171,19 +169,30 @@ def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
         money = f'"base_per_request":"{cost}","saving_per_request":"0"'
     else:
         money = f'"base_per_request":"{_units(base, scale)}","saving_per_request":"{_units(base - total, scale)}"'
-    terms: list[str] = []
-    shares: list[str] = []
-    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
-    for name, part in sorted(
-        [p for p in zip(units.names, units.parts, strict=False) if p[1]], key=_second, reverse=True
-    ):
-        # The engine's plain identifiers: nothing in a name needs escaping.
-        terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
-        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
+    # ``reverse`` included); most requests pay two to four terms.
+    live = [pair for pair in zip(units.parts, units.names, strict=False) if pair[0]]
+    if len(live) > 1:
+        live.sort(key=_first, reverse=True)
+    # The engine's plain identifiers: nothing in a name needs escaping.
+    terms = ",".join([f'"{name}":"{cost if part == total else _units(part, scale)}"' for part, name in live])
+    if total:
+        shares = ",".join([f'"{name}":{_share_json(part, total)}' for part, name in live])
+    else:
+        shares = ",".join([f'"{name}":0.0' for _, name in live])
     return (
-        f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},'
-        f'"workload_cost":"{workload}",{money},'
-        f'"discount":{pieces[2]},"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},'
+        f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},"workload_cost":"{workload}",{money}',
+        f'"terms":{{{terms}}},"term_shares":{{{shares}}}',
+    )
+
+
+def _row(rank: int, fixed: dict[str, Any], amounts: tuple[str, str], mask: int) -> str:
+    """One ranked row's JSON (``RankedEndpoint.to_dict`` order): the candidate's pieces around ``amounts``."""
+    pieces = _pieces_of.get(id(fixed))
+    if pieces is None or pieces[0] is not fixed:
+        pieces = _pieces(fixed)
+    return (
+        f'{{"rank":{rank},{pieces[1]},{amounts[0]},"discount":{pieces[2]},{amounts[1]},'
         f'"overrides_applied":{mask},{pieces[3]}}}'
     )
 
@@ -202,20 +211,28 @@ def _default_routing(ranking: Ranking) -> str:
     return (
         f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
         f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
-        f'"shares":{{{spelt}}},"weighting":{_json(DEFAULT_ROUTING_WEIGHTING)}}}'
+        f'"shares":{{{spelt}}},"weighting":{_WEIGHTING}}}'
     )
+
+
+_WEIGHTING = _json(DEFAULT_ROUTING_WEIGHTING)
 
 
 def encode_ranking(ranking: Ranking) -> bytes | None:
     """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
     rows: list[str] = []
+    spelt: dict[tuple[Any, ...], tuple[str, str]] = {}  # rows priced alike (equal sheets) share their amounts
     for row in ranking.ranked:
         values = row.__dict__  # ``row_sources``, inline: ten rows an answer
         fixed, units = values.get("_fixed"), values.get("_deferred")
         if fixed is None or units is None or units.__class__ is not CostUnits:
             return None
-        rows.append(_row(values["rank"], fixed, units, values["overrides_applied"]))
+        key = (units.total, units.base, units.scale, units.tokens, units.requests, *units.parts)
+        amounts = spelt.get(key)
+        if amounts is None:
+            amounts = spelt[key] = _amounts(units)
+        rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
         f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
