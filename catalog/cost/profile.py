@@ -649,7 +649,7 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
             pool.append(row)
             units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
             exact = isinstance(units, CostUnits) and units.scale == scale
-            costs.append(units.total if exact else row.cost_units(scale))
+            costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
     if not pool:
         return None
     # Exact in integers: with M a common multiple of every c and m_i = M / c_i, the weights 1/c_i² are in the
