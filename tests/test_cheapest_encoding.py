@@ -103,7 +103,7 @@ profiles = st.builds(
     WorkloadProfile,
     input_tokens=st.integers(0, 300_000),
     output_tokens=st.integers(0, 40_000),
-    cache_hit=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.8"), Decimal("0.333")]),
+    cache_hit=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.8"), Decimal("0.80"), Decimal("0.333")]),
     reasoning=st.sampled_from([Decimal(0), Decimal("0.25")]),
     requests=st.integers(1, 5),
     images=st.integers(0, 1),

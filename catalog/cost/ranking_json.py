@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,11 +35,11 @@ from catalog.cost.profile import (
     Ranking,
     routing_units,
 )
-from catalog.cost.workload import EndpointFilters
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.money import canonical, units_text
 from catalog.times import iso
 
-_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 _HEAD = ("model_id", "tag", "endpoint_key", "provider", "provider_name", "quantization", "context_length")
 _TAIL = ("price_valid_from", "status", "uptime_last_1d", "max_prompt_tokens", "max_completion_tokens",
          "latency_p50", "throughput_p50", "price_source")  # fmt: skip
@@ -94,6 +95,26 @@ def _filters(filters: EndpointFilters) -> str:
                 _filters_of.clear()
             _filters_of[id(filters)] = found
     return found[1]
+
+
+_PROFILE_FIELDS = tuple(f.name for f in fields(WorkloadProfile))
+assert _PROFILE_FIELDS[:2] == ("input_tokens", "output_tokens"), "the counts lead the profile's JSON"
+_profiles_of: dict[tuple[Any, ...], str] = {}
+
+
+def _profile(profile: WorkloadProfile) -> str:
+    """``profile.to_dict()``'s JSON: its token counts, then the rest's text, kept per distinct rest (a program
+    varies its counts, not its shares; a share by its text: ``0.8`` and ``0.80`` are written apart)."""
+    values = profile.__dict__
+    key = tuple([str(v) if v.__class__ is Decimal else v for v in map(values.__getitem__, _PROFILE_FIELDS[2:])])
+    rest = _profiles_of.get(key)
+    if rest is None:
+        rest = _json(profile.to_dict())[1:-1].split(",", 2)[2]
+        with _pieces_lock:
+            if len(_profiles_of) >= _FILTERS_KEPT:
+                _profiles_of.clear()
+            _profiles_of[key] = rest
+    return f'{{"input_tokens":{values["input_tokens"]},"output_tokens":{values["output_tokens"]},{rest}}}'
 
 
 def _tag(tag: str) -> str:
@@ -169,20 +190,18 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
         money = f'"base_per_request":"{cost}","saving_per_request":"0"'
     else:
         money = f'"base_per_request":"{_units(base, scale)}","saving_per_request":"{_units(base - total, scale)}"'
-    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
-    # ``reverse`` included); most requests pay two to four terms.
-    live = [pair for pair in zip(units.parts, units.names, strict=False) if pair[0]]
-    if len(live) > 1:
-        live.sort(key=_first, reverse=True)
-    # The engine's plain identifiers: nothing in a name needs escaping.
-    terms = ",".join([f'"{name}":"{cost if part == total else _units(part, scale)}"' for part, name in live])
-    if total:
-        shares = ",".join([f'"{name}":{_share_json(part, total)}' for part, name in live])
-    else:
-        shares = ",".join([f'"{name}":0.0' for _, name in live])
+    terms: list[str] = []
+    shares: list[str] = []
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
+    for name, part in sorted(
+        [p for p in zip(units.names, units.parts, strict=False) if p[1]], key=_second, reverse=True
+    ):
+        # The engine's plain identifiers: nothing in a name needs escaping.
+        terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
+        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
     return (
         f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},"workload_cost":"{workload}",{money}',
-        f'"terms":{{{terms}}},"term_shares":{{{shares}}}',
+        f'"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}}',
     )
 
 
@@ -222,20 +241,23 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
     """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
     rows: list[str] = []
-    spelt: dict[tuple[Any, ...], tuple[str, str]] = {}  # rows priced alike (equal sheets) share their amounts
+    # Rows priced alike (equal sheets: the ties) share their spelt amounts; by total, the rest compared.
+    spelt: dict[int, tuple[CostUnits, tuple[str, str]]] = {}
     for row in ranking.ranked:
         values = row.__dict__  # ``row_sources``, inline: ten rows an answer
         fixed, units = values.get("_fixed"), values.get("_deferred")
         if fixed is None or units is None or units.__class__ is not CostUnits:
             return None
-        key = (units.total, units.base, units.scale, units.tokens, units.requests, *units.parts)
-        amounts = spelt.get(key)
-        if amounts is None:
-            amounts = spelt[key] = _amounts(units)
+        same = spelt.get(units.total)
+        if same is not None and same[0] == units:
+            amounts = same[1]
+        else:
+            amounts = _amounts(units)
+            spelt[units.total] = (units, amounts)
         rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
-        f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
+        f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
         f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
         f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
         f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
