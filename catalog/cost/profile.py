@@ -22,7 +22,6 @@ import decimal
 import functools
 import math
 import operator
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -518,9 +517,13 @@ def _term_gaps(dearer: RankedEndpoint, win: RankedEndpoint) -> dict[str, int | D
     return {k: dearer.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(dearer.terms)}
 
 
-def _term_shares(row: RankedEndpoint) -> Mapping[str, float]:
+def _top_shares(row: RankedEndpoint) -> list[tuple[str, float]]:
+    """The first three of the row's ``term_shares`` (the largest), worked out from its integers if it keeps them."""
     deferred = row.__dict__.get("_deferred")
-    return deferred.shares() if isinstance(deferred, CostUnits) else row.term_shares
+    if isinstance(deferred, CostUnits):
+        total = deferred.total
+        return [(k, round(v / total, 4) if total else 0.0) for k, v in deferred.dominant()[:3]]
+    return list(row.term_shares.items())[:3]
 
 
 def _explain(
@@ -540,7 +543,7 @@ def _explain(
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
-    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(_term_shares(win).items())[:3]) or "nothing (free)"
+    shares = ", ".join([f"{k} {v:.0%}" for k, v in _top_shares(win)]) or "nothing (free)"
     costs: list[Any] = comparable_costs(ranked)  # exact: integers when the rows keep them (nothing spelt)
     least = costs[0]
     if ties > 1 and len({c for r, c in zip(ranked, costs, strict=True) if r.rank == 1}) == 1:

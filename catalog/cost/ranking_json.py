@@ -166,7 +166,7 @@ def _units(units: int, scale: int) -> str:
         return f"{digits[:cut]}.{fraction}" if fraction else digits[:cut]
     if -cut >= len(_ZEROS):
         return units_text(units, scale)
-    return "0." + (_ZEROS[-cut] + digits).rstrip("0")
+    return "0." + _ZEROS[-cut] + digits.rstrip("0")  # the digits end the text: only they have zeros to strip
 
 
 def _amounts(units: CostUnits) -> tuple[str, str]:
