@@ -60,6 +60,7 @@ _RATE_NAMES = (
     "web_search",
 )
 _TERMS = tuple(c.removeprefix("cost_") for c in COST_COLUMNS)
+_new_tuple = tuple.__new__
 
 
 def _day(value: datetime) -> str:
@@ -627,7 +628,8 @@ class RankIndex:
                 if base is not None and base >= 2**126:
                     base = None
             assert candidate.fixed is not None  # a candidate with a sheet has its fixed fields
-            units = CostUnits(total, base, parts, _TERMS, scale, tokens, requests)
+            # ``CostUnits(...)`` without its generated ``__new__`` (a Python call per ranked row): the same tuple.
+            units = _new_tuple(CostUnits, (total, base, parts, _TERMS, scale, tokens, requests))
             ranked.append(ranked_row(candidate.fixed, total, units, mask))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
