@@ -282,3 +282,36 @@ def test_the_served_protocol_answers_plain_cheapest_requests_at_once_with_the_ap
     # Answered at once: the first two, the ETag's pair and the idle connection's two; the models list and the
     # bad query were the app's (the request queued behind the models list never reached the shortcut).
     assert taken == [True, True, False, False, True, True, True, True]
+
+
+def test_catalog_up_s_app_answers_at_once_with_the_bytes_it_sends(replayed_template: Path, tmp_path: Path) -> None:
+    """``catalog up`` serves the API mounted in its own app: the served protocol's shortcut reaches the API's
+    (``ServiceApp.answer_now``) and gives the status, headers and body the whole app sends for the same request,
+    and leaves every other path to the app."""
+    from jobs.app import build_app
+    from jobs.config import load_config
+    from jobs.context import JobContext
+    from jobs.scheduler import build_scheduler
+    from jobs.sources import make_source
+
+    con = connect(replayed_template, read_only=True)
+    try:
+        ctx = JobContext(
+            con=con, db=replayed_template, config=load_config(None, source="replay"), source=make_source("replay")
+        )
+        ctx.reader = con.cursor()
+        api = create_app(ApiState(con.cursor(), replayed_template))
+        app = build_app(
+            ctx, build_scheduler(ctx), url="http://127.0.0.1:1", started_at=CLOCK, token="t", api=api, site=None
+        )
+        headers = [(b"host", b"testserver")]
+        with use_clock(CLOCK), TestClient(app) as client:
+            for query in (f"model={MODEL}&input=20000&output=1000&cache_hit=0.8", f"model={MODEL}&input=31234"):
+                found = app.answer_now(b"/v1/cheapest", query.encode(), headers)  # type: ignore[attr-defined]
+                assert found is not None
+                response = client.get(f"/v1/cheapest?{query}")
+                assert (response.status_code, response.headers.raw, response.content) == found
+            assert app.answer_now(b"/health", b"", headers) is None  # type: ignore[attr-defined]
+            assert app.answer_now(b"/v1/models", b"", headers) is None  # type: ignore[attr-defined]
+    finally:
+        con.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -23,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.cost.profile import RankedEndpoint, Ranking, assemble, default_routing
+from catalog.cost.profile import RankedEndpoint, Ranking, _less, _less_units, amount, assemble, default_routing
 from catalog.cost.query import CHEAPEST, build_query
 from catalog.cost.ranker import RankIndex
-from catalog.cost.ranking_json import _share_json, encode_ranking
+from catalog.cost.ranking_json import _share_json, _units, encode_ranking
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
@@ -102,7 +103,7 @@ profiles = st.builds(
     WorkloadProfile,
     input_tokens=st.integers(0, 300_000),
     output_tokens=st.integers(0, 40_000),
-    cache_hit=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.8"), Decimal("0.333")]),
+    cache_hit=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.8"), Decimal("0.80"), Decimal("0.333")]),
     reasoning=st.sampled_from([Decimal(0), Decimal("0.25")]),
     requests=st.integers(1, 5),
     images=st.integers(0, 1),
@@ -189,6 +190,7 @@ def test_units_text_spells_what_canonical_spells() -> None:
             rng.randint(1, 10**6) * 10 ** rng.randint(0, 30), rng.randint(1, 999),
         ])  # fmt: skip
         assert units_text(units, scale) == canonical(Decimal(units).scaleb(-scale, EXACT)), (units, scale)
+        assert _units(units, scale) == units_text(units, scale), (units, scale)  # the rows' own speller
 
 
 def _values(**changes: Any) -> dict[str, Any]:
@@ -232,3 +234,48 @@ def test_reading_a_rows_cost_spells_that_amount_and_the_rest_when_read() -> None
     assert "terms" not in row.__dict__  # the cost alone
     assert row.to_dict() == RankedEndpoint(**row.to_dict()).to_dict() and row.cost_per_request == cost
     assert sum(row.terms.values()) == cost and row.workload_cost == cost  # one request: the workload is the cost
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    dearer=st.one_of(st.integers(1, 10**22), st.integers(1, 10**27).map(lambda n: n * 2000)),
+    # Any share, and the exact halves of 0.1 % (cheaper / dearer = odd / 2000) where the rounding is decided.
+    fraction=st.one_of(st.fractions(0, 1), st.integers(0, 999).map(lambda k: Fraction(2 * k + 1, 2000))),
+    scale=st.sampled_from([6, 12, 24]),
+)
+def test_the_less_than_sentence_in_integers_is_the_decimal_one(dearer: int, fraction: Fraction, scale: int) -> None:
+    """``_less_units`` gives ``_less``'s words for the same two amounts, exact halves of 0.1 % included, or None
+    (the Decimal way then) where amounts are too long for the context's precision; ordinary amounts never are."""
+    cheaper = min(dearer - 1, int(dearer * fraction))
+    found = _less_units(cheaper, dearer)
+    if dearer < 10**22:
+        assert found is not None
+    if found is not None:
+        assert found == _less(amount(cheaper, scale), amount(dearer, scale))
+
+
+def test_a_plain_query_with_other_counts_is_the_query_build_query_makes() -> None:
+    """The API reads a plain query seen before with other token counts from that one (``plain_query``): the
+    same profile, filters and fallbacks as ``build_query`` makes, a refused value refused every time."""
+    from catalog.api.deps import decimal
+    from catalog.api.errors import ApiError
+    from catalog.api.routes.cheapest import plain_query
+
+    def built(values: dict[str, Any]) -> Any:
+        return build_query(values, lambda text, param: decimal(text, param.name))
+
+    queries = [
+        _values(cache_hit="0.8"),
+        _values(cache_hit="0.8", sort="latency", order=["baidu"], preferred_max_latency=-0.0),
+        _values(cache_write="0.5", cache_ttl="1h", reasoning="0.25", requests=3, images=1, tools=True),
+    ]
+    for values in queries:
+        for counts in ((20_000, 1_000), (20_001, 1_000), (7, 0), (20_000, 1_000)):
+            wanted = values | {"input": counts[0], "output": counts[1]}
+            found = plain_query(wanted)
+            assert found == built(wanted) and found.profile.to_dict() == built(wanted).profile.to_dict()
+    for _ in range(2):  # checked by the profile, then by ``decimal``: never kept
+        with pytest.raises(InputError):
+            plain_query(_values(cache_hit="0.8", cache_write="0.5"))
+        with pytest.raises(ApiError):
+            plain_query(_values(cache_hit="x"))

@@ -18,10 +18,10 @@ the endpoint key ascending.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import operator
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -488,6 +488,24 @@ def _less(cheaper: Decimal, dearer: Decimal) -> str:
     return f"{share}% less than" if share > 0 else "under 0.1% less than"
 
 
+def _less_units(cheaper: int, dearer: int) -> str | None:
+    """``_less`` of two amounts in units of one scale (``0 <= cheaper < dearer``), in integers: None where
+    that could differ from the Decimal arithmetic (amounts too long for the context's precision).
+
+    ``_less`` divides in the context (rounded to ``prec`` digits), then rounds to 0.1 half-even. The exact
+    ratio ``100·(d - c) / d``, in lowest terms ``n / q``, is either on a rounding boundary (a multiple of 0.05,
+    exact in ``prec`` digits) or at least ``1 / (20·q)`` away from every one; below 100, the division moves it
+    by under ``10**(2 - prec)``. So where ``20·q < 10**(prec - 2)`` (and ``100·(d - c)`` is exact: ``d`` has
+    at most ``prec - 3`` digits) both round the same way as the exact ratio does here."""
+    precision = decimal.getcontext().prec
+    common = math.gcd(cheaper, dearer)
+    den = dearer // common
+    if cheaper < 0 or 20 * den >= 10 ** (precision - 2) or len(str(dearer)) + 3 > precision:
+        return None
+    tenths = half_even(1000 * (dearer - cheaper) // common, den)
+    return f"{tenths // 10}.{tenths % 10}% less than" if tenths > 0 else "under 0.1% less than"
+
+
 def _term_gaps(dearer: RankedEndpoint, win: RankedEndpoint) -> dict[str, int | Decimal]:
     """Per cost term either row pays, what ``dearer`` pays more than ``win``: in integer units when both keep
     them at one scale (no amount is spelt), else from the Decimal ``terms``."""
@@ -499,9 +517,13 @@ def _term_gaps(dearer: RankedEndpoint, win: RankedEndpoint) -> dict[str, int | D
     return {k: dearer.terms.get(k, zero) - win.terms.get(k, zero) for k in set(win.terms) | set(dearer.terms)}
 
 
-def _term_shares(row: RankedEndpoint) -> Mapping[str, float]:
+def _top_shares(row: RankedEndpoint) -> list[tuple[str, float]]:
+    """The first three of the row's ``term_shares`` (the largest), worked out from its integers if it keeps them."""
     deferred = row.__dict__.get("_deferred")
-    return deferred.shares() if isinstance(deferred, CostUnits) else row.term_shares
+    if isinstance(deferred, CostUnits):
+        total = deferred.total
+        return [(k, round(v / total, 4) if total else 0.0) for k, v in deferred.dominant()[:3]]
+    return list(row.term_shares.items())[:3]
 
 
 def _explain(
@@ -521,7 +543,7 @@ def _explain(
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
-    shares = ", ".join(f"{k} {v:.0%}" for k, v in list(_term_shares(win).items())[:3]) or "nothing (free)"
+    shares = ", ".join([f"{k} {v:.0%}" for k, v in _top_shares(win)]) or "nothing (free)"
     costs: list[Any] = comparable_costs(ranked)  # exact: integers when the rows keep them (nothing spelt)
     least = costs[0]
     if ties > 1 and len({c for r, c in zip(ranked, costs, strict=True) if r.rank == 1}) == 1:
@@ -535,10 +557,12 @@ def _explain(
     found = next((i for i, c in enumerate(costs) if c > least), None)
     if found is not None and costs[found]:
         dearer = ranked[found]
-        a, b = _cost_amount(win), _cost_amount(dearer)
+        less = _less_units(least, costs[found]) if isinstance(least, int) else None
+        if less is None:
+            less = _less(_cost_amount(win), _cost_amount(dearer))
         # The term where the next dearer endpoint loses the most explains the ordering best.
         diffs = _term_gaps(dearer, win)
-        text += f"; {_less(a, b)} {_label(dearer, many)} (${_cost_text(dearer)})"
+        text += f"; {less} {_label(dearer, many)} (${_cost_text(dearer)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
     lowest = min(range(len(costs)), key=costs.__getitem__)  # the first of the lowest, as ``min`` picks
@@ -620,22 +644,32 @@ DEFAULT_ROUTING_WEIGHTING = (
 def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, int, int, dict[str, int]] | None:
     """``default_routing`` in integers: the expected cost and the saving (units of ``10**-scale`` USD), the
     saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths."""
-    pool = [r for r in ranked if r.price_source == "endpoint" and r.status in (0, None)]
+    pool: list[RankedEndpoint] = []
+    costs: list[int] = []  # exact: amounts at the table's unit
+    for row in ranked:
+        values = row.__dict__
+        if values["price_source"] == "endpoint" and values["status"] in (0, None):
+            pool.append(row)
+            units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
+            exact = isinstance(units, CostUnits) and units.scale == scale
+            costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
     if not pool:
         return None
-    costs = [r.cost_units(scale) for r in pool]  # exact: amounts at the table's unit
-    # Exact in integers: with L a common multiple of every c², w_i·L = L / c² and Σ c_i·w_i·L = Σ L / c.
+    # Exact in integers: with M a common multiple of every c and m_i = M / c_i, the weights 1/c_i² are in the
+    # ratio m_i², and Σ c_i·w_i / Σ w_i = M·Σ m_i / Σ m_i² (the least common multiple keeps M smallest).
     if min(costs) == 0:
         weights = [1 if c == 0 else 0 for c in costs]
         expected_units = 0
     else:
-        common = math.lcm(*costs) ** 2  # the least common multiple of the squares, at a fraction of the cost
-        weights = [common // (c * c) for c in costs]
-        expected_units = half_even(sum(common // c for c in costs), sum(weights))
+        common = math.lcm(*costs)
+        ratios = [common // c for c in costs]
+        weights = [m * m for m in ratios]
+        expected_units = half_even(common * sum(ratios), sum(weights))
     total = sum(weights)
     shares: dict[str, int] = {}
     for row, weight in zip(pool, weights, strict=True):
-        shares[row.tag] = shares.get(row.tag, 0) + weight
+        tag = row.tag
+        shares[tag] = shares.get(tag, 0) + weight
     saving_units = expected_units - min(costs)
     percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
     spread = {tag: half_even(10**SHARE_DIGITS * w, total) for tag, w in shares.items()}

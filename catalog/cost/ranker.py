@@ -60,6 +60,7 @@ _RATE_NAMES = (
     "web_search",
 )
 _TERMS = tuple(c.removeprefix("cost_") for c in COST_COLUMNS)
+_new_tuple = tuple.__new__
 
 
 def _day(value: datetime) -> str:
@@ -423,6 +424,8 @@ class RankIndex:
             self._by_model.setdefault(candidate.row["model_id"], []).append(candidate)
         self._fallbacks: dict[str, _Candidate] = {}
         self._caps: dict[tuple[int, int], dict[str, Decimal | None]] = {}
+        # Per endpoint key: its candidate row and its exclusion for a status that is not ok (``rank``).
+        self._status_rows: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     @classmethod
     def build(
@@ -513,6 +516,20 @@ class RankIndex:
             found = self._caps[key] = variant_prices(self.table.versions[candidate.sheet_id].sheet, mask)
         return found
 
+    def _status_exclusion(
+        self, candidate: _Candidate, filters: EndpointFilters, profile: WorkloadProfile
+    ) -> dict[str, Any]:
+        """The exclusion of a candidate whose status is not ok, for a plain query (``rank``) whose request fits its
+        limits: ``requirement`` names the status, the same for every such request, so its row is made once per
+        candidate and copied (an answer owns its rows)."""
+        row = candidate.row
+        same = self._status_rows.get(row["endpoint_key"])
+        if same is None or same[0] is not row:
+            found = filters.requirement(row, profile, candidate.names)
+            assert found is not None and found[0] == "status"  # the request fits: only the status is left
+            same = self._status_rows[row["endpoint_key"]] = (row, exclusion_row(row, *found))
+        return same[1].copy()
+
     def rank(
         self,
         profile: WorkloadProfile,
@@ -563,13 +580,17 @@ class RankIndex:
                 if plain:
                     context, most_in = row.get("context_length"), row.get("max_prompt_tokens")
                     most_out = row.get("max_completion_tokens")
-                    blocked = (
+                    if (
                         (context is not None and asked_in + asked_out > context)
                         or (most_in is not None and asked_in > most_in)
                         or (most_out is not None and asked_out > most_out)
-                        or (status_ok and row.get("status") not in (0, None))
-                    )
-                    found = filters.requirement(row, profile, candidate.names) if blocked else None
+                    ):
+                        found = filters.requirement(row, profile, candidate.names)
+                    elif status_ok and row.get("status") not in (0, None):
+                        excluded.append(self._status_exclusion(candidate, filters, profile))
+                        continue
+                    else:
+                        found = None
                 else:
                     found = filters.requirement(row, profile, candidate.names)
                 if found:
@@ -607,7 +628,8 @@ class RankIndex:
                 if base is not None and base >= 2**126:
                     base = None
             assert candidate.fixed is not None  # a candidate with a sheet has its fixed fields
-            units = CostUnits(total, base, parts, _TERMS, scale, tokens, requests)
+            # ``CostUnits(...)`` without its generated ``__new__`` (a Python call per ranked row): the same tuple.
+            units = _new_tuple(CostUnits, (total, base, parts, _TERMS, scale, tokens, requests))
             ranked.append(ranked_row(candidate.fixed, total, units, mask))
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:

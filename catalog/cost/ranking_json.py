@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,7 +35,7 @@ from catalog.cost.profile import (
     Ranking,
     routing_units,
 )
-from catalog.cost.workload import EndpointFilters
+from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.money import canonical, units_text
 from catalog.times import iso
 
@@ -96,6 +97,26 @@ def _filters(filters: EndpointFilters) -> str:
     return found[1]
 
 
+_PROFILE_FIELDS = tuple(f.name for f in fields(WorkloadProfile))
+assert _PROFILE_FIELDS[:2] == ("input_tokens", "output_tokens"), "the counts lead the profile's JSON"
+_profiles_of: dict[tuple[Any, ...], str] = {}
+
+
+def _profile(profile: WorkloadProfile) -> str:
+    """``profile.to_dict()``'s JSON: its token counts, then the rest's text, kept per distinct rest (a program
+    varies its counts, not its shares; a share by its text: ``0.8`` and ``0.80`` are written apart)."""
+    values = profile.__dict__
+    key = tuple([str(v) if v.__class__ is Decimal else v for v in map(values.__getitem__, _PROFILE_FIELDS[2:])])
+    rest = _profiles_of.get(key)
+    if rest is None:
+        rest = _json(profile.to_dict())[1:-1].split(",", 2)[2]
+        with _pieces_lock:
+            if len(_profiles_of) >= _FILTERS_KEPT:
+                _profiles_of.clear()
+            _profiles_of[key] = rest
+    return f'{{"input_tokens":{values["input_tokens"]},"output_tokens":{values["output_tokens"]},{rest}}}'
+
+
 def _tag(tag: str) -> str:
     """A tag's JSON string (the tags of every index are a few thousand: kept once written)."""
     text = _tags.get(tag)
@@ -145,14 +166,12 @@ def _units(units: int, scale: int) -> str:
         return f"{digits[:cut]}.{fraction}" if fraction else digits[:cut]
     if -cut >= len(_ZEROS):
         return units_text(units, scale)
-    return "0." + (_ZEROS[-cut] + digits).rstrip("0")
+    return "0." + _ZEROS[-cut] + digits.rstrip("0")  # the digits end the text: only they have zeros to strip
 
 
-def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
-    """One ranked row's JSON (``RankedEndpoint.to_dict`` order), its amounts spelt as ``CostUnits.texts``."""
-    pieces = _pieces_of.get(id(fixed))
-    if pieces is None or pieces[0] is not fixed:
-        pieces = _pieces(fixed)
+def _amounts(units: CostUnits) -> tuple[str, str]:
+    """A ranked row's JSON members that depend on the workload, spelt as ``CostUnits.texts``: from
+    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``."""
     total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
     cost = _units(total, scale)
     if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
@@ -181,9 +200,18 @@ def _row(rank: int, fixed: dict[str, Any], units: CostUnits, mask: int) -> str:
         terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
         shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
     return (
-        f'{{"rank":{rank},{pieces[1]},"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},'
-        f'"workload_cost":"{workload}",{money},'
-        f'"discount":{pieces[2]},"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}},'
+        f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},"workload_cost":"{workload}",{money}',
+        f'"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}}',
+    )
+
+
+def _row(rank: int, fixed: dict[str, Any], amounts: tuple[str, str], mask: int) -> str:
+    """One ranked row's JSON (``RankedEndpoint.to_dict`` order): the candidate's pieces around ``amounts``."""
+    pieces = _pieces_of.get(id(fixed))
+    if pieces is None or pieces[0] is not fixed:
+        pieces = _pieces(fixed)
+    return (
+        f'{{"rank":{rank},{pieces[1]},{amounts[0]},"discount":{pieces[2]},{amounts[1]},'
         f'"overrides_applied":{mask},{pieces[3]}}}'
     )
 
@@ -202,28 +230,46 @@ def _default_routing(ranking: Ranking) -> str:
     return (
         f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
         f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
-        f'"shares":{{{spelt}}},"weighting":{_json(DEFAULT_ROUTING_WEIGHTING)}}}'
+        f'"shares":{{{spelt}}},"weighting":{_WEIGHTED}}}'
     )
+
+
+_WEIGHTING = _json(DEFAULT_ROUTING_WEIGHTING)
+# The weighting's text has a non-ASCII letter (c²); text holding one takes a hundred times as long to encode as
+# ASCII text (UTF-8 from Latin-1, a character at a time: 30 µs for an answer). The answer's text carries this
+# marker in its place, and the weighting goes in as bytes after the rest is encoded.
+_WEIGHTED = '"\x00weighting\x00"'
+_WEIGHTED_BYTES = _WEIGHTED.encode()
+_WEIGHTING_BYTES = _WEIGHTING.encode()
 
 
 def encode_ranking(ranking: Ranking) -> bytes | None:
     """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
     rows: list[str] = []
+    # Rows priced alike (equal sheets: the ties) share their spelt amounts; by total, the rest compared.
+    spelt: dict[int, tuple[CostUnits, tuple[str, str]]] = {}
     for row in ranking.ranked:
         values = row.__dict__  # ``row_sources``, inline: ten rows an answer
         fixed, units = values.get("_fixed"), values.get("_deferred")
         if fixed is None or units is None or units.__class__ is not CostUnits:
             return None
-        rows.append(_row(values["rank"], fixed, units, values["overrides_applied"]))
+        same = spelt.get(units.total)
+        if same is not None and same[0] == units:
+            amounts = same[1]
+        else:
+            amounts = _amounts(units)
+            spelt[units.total] = (units, amounts)
+        rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
-        f'"profile":{_json(ranking.profile.to_dict())},"filters":{_filters(ranking.filters)},'
+        f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
         f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
         f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
         f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
     )
-    return text.encode()
+    head, marked, tail = text.encode().partition(_WEIGHTED_BYTES)  # ``_WEIGHTED``: no JSON text has a NUL
+    return head + _WEIGHTING_BYTES + tail if marked else head
 
 
 __all__ = ["encode_ranking"]
