@@ -241,16 +241,11 @@ class _Batch:
         if self.codes is None or self.per_cell is not None:
             return
         codes, radixes = self.codes
-        self.cell, self.per_cell = kernels.cells(
-            codes,
-            radixes,
-            self.combo_lookup,
-            self.periods,
-            self.micros.to_numpy(),
-            self.table.bounds.to_numpy(),
-            _minute_arrays(self.table),
-            self.n_cells,
-        )
+        combined = codes[0].astype(np.int64)
+        for code, radix in zip(codes[1:], radixes[1:], strict=True):
+            combined = combined * radix + code
+        self.cell = self.combo_lookup[combined] * self.periods + self.table.period_of(self.micros).to_numpy()
+        self.per_cell = np.bincount(self.cell, minlength=self.n_cells)
 
     def partials(self) -> pl.DataFrame:
         table = self.table
@@ -345,13 +340,7 @@ class _Batch:
         coefficient_of, num_of, den_of, defaults_of = residues
         table = self.table
         # The sheet of every cell (not only the used ones: the pass finds the cells as it goes).
-        cells = np.arange(self.n_cells, dtype=np.int64)
-        found, _ = table.sheets_in_periods(
-            self.resolutions,
-            pl.Series(cells // self.periods, dtype=pl.Int64),
-            pl.Series(cells % self.periods, dtype=pl.Int64),
-        )
-        cell_sheet = found.cast(pl.Int64).to_numpy()
+        cell_sheet = _cell_sheets_of(table, self.combo_parts, self.resolutions)
         # A cell whose sheet has override entries gets a slot per mask; every other cell one.
         mask_size, cell_cond = 1, np.full(self.n_cells, -1, dtype=np.int64)
         conditions = (np.zeros((0, 0), dtype=np.int64),) * 3
@@ -413,6 +402,7 @@ class _Batch:
             den_of[variant],
             coefficient,
             constant,
+            [self.largest[c] for c in COUNT_COLUMNS],
         )
         if least.min() < 0:
             return None  # parts beyond their whole: rows the numpy path gives their reason
@@ -907,7 +897,7 @@ def _kernel_combos(
     lookup = np.full(space, -1, dtype=np.int64)
     lookup[used] = np.arange(len(used))
     parts = [{name: names[name][i] for name in present} for i in range(len(used))]
-    resolutions = [table.resolve(p.get("model"), p.get("provider"), p.get("endpoint")) for p in parts]
+    resolutions = _resolutions(table, parts)
     return codes, radixes, lookup, resolutions, parts
 
 
@@ -918,6 +908,49 @@ def _minute_arrays(table: PriceTable) -> tuple[int, Any, Ints] | None:
         return None
     first, start_period, padded = found
     return first, start_period.to_numpy(), padded.to_numpy()
+
+
+_Names = tuple[str | None, str | None, str | None]
+# Per table, what each (model, provider, endpoint) named in usage resolves to and its sheet in every period:
+# a table is never changed once built (``extend`` makes a new one), and the names repeat from batch to batch
+# (a streamed file's, the API's), so each is resolved once per table.
+_BY_NAMES: weakref.WeakKeyDictionary[PriceTable, dict[_Names, tuple[Resolution, Ints | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _names(parts: dict[str, str | None]) -> _Names:
+    return parts.get("model"), parts.get("provider"), parts.get("endpoint")
+
+
+def _resolutions(table: PriceTable, parts: list[dict[str, str | None]]) -> list[Resolution]:
+    known = _BY_NAMES.setdefault(table, {})
+    out = []
+    for p in parts:
+        names = _names(p)
+        found = known.get(names)
+        if found is None:
+            found = known[names] = (table.resolve(*names), None)
+        out.append(found[0])
+    return out
+
+
+def _cell_sheets_of(table: PriceTable, parts: list[dict[str, str | None]], resolutions: list[Resolution]) -> Ints:
+    """The sheet (-1: none) of every cell, combo × period, combo by combo from the per-table memo."""
+    periods = table.n_periods
+    known = _BY_NAMES.setdefault(table, {})
+    names = [_names(p) for p in parts]
+    fresh = [i for i, n in enumerate(names) if known.get(n, (None, None))[1] is None]
+    if fresh:
+        combo = np.repeat(np.arange(len(fresh), dtype=np.int64), periods)
+        period = np.tile(np.arange(periods, dtype=np.int64), len(fresh))
+        found, _ = table.sheets_in_periods([resolutions[i] for i in fresh], pl.Series(combo), pl.Series(period))
+        sheets = found.cast(pl.Int64).to_numpy().reshape(len(fresh), periods)
+        for row, i in enumerate(fresh):
+            known[names[i]] = (resolutions[i], sheets[row].copy())
+    if not names:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([known[n][1] for n in names])  # type: ignore[misc]
 
 
 _RESIDUES: weakref.WeakKeyDictionary[PriceTable, tuple[Ints, Ints, Ints, Ints] | None] = weakref.WeakKeyDictionary()
