@@ -2,10 +2,12 @@
 
 Totals by linearity need, per row, only the key of its bucket (price cell, override mask, group) and then
 integer sums per bucket. With numpy each of those steps is its own pass over the rows, and a float one for
-the sums (``np.bincount`` weights). Here they are two passes in all: ``cells`` turns the categorical codes and
-the timestamps into each row's price cell, and ``accumulate`` adds every count (and the remainders the
-undiscounted base needs) into the bucket's int64 accumulators, the rows split between the threads, each with
-its own accumulators (added up at the end, so the result does not depend on the split).
+the sums (``np.bincount`` weights). Here they are two passes in all: ``extrema`` (each count column's range
+and whether parts exceed their whole, which decides whether the compiled pass applies), and ``totals``,
+which turns the categorical codes and the timestamp into each row's cell and slot and adds every count
+(and the remainders the undiscounted base needs) into the slot's int64 accumulators. The rows are split
+between the threads, each with its own accumulators (added up at the end, so the result does not depend on
+the split).
 
 Everything is integer arithmetic: int64 sums are exact when the caller has checked that no sum can reach
 2**63 (rows × the largest count). Without numba (``AVAILABLE`` false) the caller takes its numpy path, which
@@ -63,7 +65,7 @@ def _seen(c0: Any, c1: Any, c2: Any, r1: int, r2: int, space: int) -> Ints:  # p
 
 
 @_jit(parallel=True)
-def _totals(
+def _totals(  # noqa: C901 - one pass, written out for speed
     c0: Any,
     c1: Any,
     c2: Any,
@@ -96,9 +98,9 @@ def _totals(
     given count column (``columns``, a tuple in ``COUNT_COLUMNS`` order), Σ r, Σ rounded r].
 
     ``slot_code``: per cell, its first slot × 4, + 1 when its sheet has overrides (``cell_cond``: which
-    conditions), + 2 when it is discounted. ``r`` (the undiscounted base's remainder, ``t mod num``) is one modulo of ``constant + Σ
-    coefficient × count`` when the caller has checked that sum fits 63 bits (``linear_residue``), else a
-    modulo per column."""
+    conditions), + 2 when it is discounted. ``r`` (the undiscounted base's remainder, ``t mod num``) is one
+    modulo of ``constant + Σ coefficient × count`` when the caller has checked that sum fits 63 bits
+    (``linear_residue``), else a modulo per column."""
     n = len(micros)
     k = len(columns)
     width = k + 3
@@ -171,35 +173,66 @@ def _totals(
     total = acc[0].copy()
     for part in range(1, chunks):
         total += acc[part]
-    return total.reshape((space, width))
+    return total.reshape((space, width))  # type: ignore[no-any-return]
 
 
 @_jit(parallel=True)
-def _least_rests(columns: Any, prompt_sign: Ints, completion_sign: Ints, chunks: int) -> Ints:  # pragma: no cover
-    """The least ``prompt − its parts`` and ``completion − its parts`` of any row (0 when none is below): a
-    pass of its own, which the compiler vectorises, rather than two sums more per row in ``_totals``."""
+def _extrema(columns: Any, prompt_sign: Ints, completion_sign: Ints, chunks: int) -> Ints:  # pragma: no cover
+    """Per column its least and largest value, and the least ``prompt − its parts`` and ``completion − its
+    parts`` of any row (0 when none is below): rows ``[min, max]`` per column, then ``[prompt, completion]``.
+    One pass the compiler vectorises, instead of a reduction per column and two sums more per row in
+    ``_totals``."""
     n = len(columns[0])
     k = len(columns)
     step = (n + chunks - 1) // chunks
-    least = np.zeros((chunks, 2), dtype=np.int64)
+    found = np.zeros((chunks, k + 1, 2), dtype=np.int64)
     for part in numba.prange(chunks):
         low_prompt = 0
         low_completion = 0
+        lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
         for i in range(part * step, min(n, (part + 1) * step)):
             rest_prompt = 0
             rest_completion = 0
             for j in range(k):
-                rest_prompt += prompt_sign[j] * columns[j][i]
-                rest_completion += completion_sign[j] * columns[j][i]
+                x = columns[j][i]
+                lo[j] = min(lo[j], x)
+                hi[j] = max(hi[j], x)
+                rest_prompt += prompt_sign[j] * x
+                rest_completion += completion_sign[j] * x
             low_prompt = min(low_prompt, rest_prompt)
             low_completion = min(low_completion, rest_completion)
-        least[part, 0] = low_prompt
-        least[part, 1] = low_completion
-    low = np.zeros(2, dtype=np.int64)
-    for part in range(chunks):
-        low[0] = min(low[0], least[part, 0])
-        low[1] = min(low[1], least[part, 1])
-    return low
+        for j in range(k):
+            found[part, j, 0] = lo[j]
+            found[part, j, 1] = hi[j]
+        found[part, k, 0] = low_prompt
+        found[part, k, 1] = low_completion
+    out = found[0].copy()
+    for part in range(1, chunks):
+        for j in range(k + 1):
+            out[j, 0] = min(out[j, 0], found[part, j, 0])
+            out[j, 1] = max(out[j, 1], found[part, j, 1]) if j < k else min(out[j, 1], found[part, j, 1])
+    return out  # type: ignore[no-any-return]
+
+
+def extrema(columns: dict[str, Ints]) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+    """``_extrema`` of the given count columns (by name, ``COUNT_COLUMNS``' names; non-empty): each one's
+    (min, max), and the least prompt and completion rests (negative: parts beyond their whole)."""
+    from catalog.cost.usage import COMPLETION_PARTS, PROMPT_PARTS
+
+    names = list(columns)
+    arrays = tuple(np.ascontiguousarray(columns[c], dtype=np.int64) for c in names)
+    prompt_sign = np.array(
+        [1 if c == "prompt_tokens" else (-1 if c in PROMPT_PARTS else 0) for c in names], dtype=np.int64
+    )
+    completion_sign = np.array(
+        [1 if c == "completion_tokens" else (-1 if c in COMPLETION_PARTS else 0) for c in names], dtype=np.int64
+    )
+    threads = numba.get_num_threads() if numba is not None else 1
+    chunks = max(1, min(threads, len(arrays[0]) // 100_000))
+    out = _extrema(arrays, prompt_sign, completion_sign, chunks)
+    spans = {c: (int(out[j, 0]), int(out[j, 1])) for j, c in enumerate(names)}
+    return spans, (int(out[-1, 0]), int(out[-1, 1]))
 
 
 def seen(codes: list[Any], radixes: list[int], space: int) -> Ints:
@@ -234,11 +267,11 @@ def totals(
     coefficient: Ints,
     constant: Ints,
     largest: list[int],
-) -> tuple[Ints, Ints]:
+) -> Ints:
     """``_totals`` with its arguments laid out: ``columns`` in ``COUNT_COLUMNS`` order (None: not given),
     ``largest`` their largest magnitudes; ``coefficient`` per slot and ``COUNT_COLUMNS`` column (modulo the
     slot's ``disc_num``)."""
-    from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, PROMPT_PARTS
+    from catalog.cost.usage import COUNT_COLUMNS
 
     c0, c1, c2, r1, r2 = _codes(codes, radixes)
     first, start, padded = _minutes(minute_table)
@@ -247,12 +280,6 @@ def totals(
     given = [i for i, c in enumerate(columns) if c is not None]
     arrays = tuple(np.ascontiguousarray(columns[i], dtype=np.int64) for i in given)
     names = [COUNT_COLUMNS[i] for i in given]
-    prompt_sign = np.array(
-        [1 if c == "prompt_tokens" else (-1 if c in PROMPT_PARTS else 0) for c in names], dtype=np.int64
-    )
-    completion_sign = np.array(
-        [1 if c == "completion_tokens" else (-1 if c in COMPLETION_PARTS else 0) for c in names], dtype=np.int64
-    )
     prompt_at = names.index("prompt_tokens") if "prompt_tokens" in names else -1
     coefficient = np.ascontiguousarray(coefficient[:, given]) if given else np.zeros((len(disc_num), 0), np.int64)
     # One modulo per discounted row when constant + Σ coefficient × count cannot reach 2**63 (the usual case:
@@ -274,7 +301,6 @@ def totals(
     chunks = max(1, min(threads, _PER_THREAD_BYTES // max(1, space * width * 8), len(micros) // 100_000))
     if not arrays:  # a tuple of no arrays has no element type: a column of zeros stands for none given
         arrays = (np.zeros(len(micros), dtype=np.int64),)
-        prompt_sign = completion_sign = np.zeros(1, dtype=np.int64)
         coefficient = np.zeros((len(disc_num), 1), dtype=np.int64)
     kernel: Any = _totals
     total = kernel(
@@ -306,10 +332,9 @@ def totals(
         chunks,
         space,
     )
-    low = _least_rests(arrays, prompt_sign, completion_sign, chunks)
     if not given:  # drop the stand-in column again
         total = np.delete(total, 1, axis=1)
-    return total, low
+    return total  # type: ignore[no-any-return]
 
 
 def _minutes(minute_table: tuple[int, Any, Ints] | None) -> tuple[int, Any, Ints]:

@@ -66,6 +66,7 @@ from catalog.cost.usage import (
     BAD_TIME,
     COMPLETION_PARTS,
     COUNT_COLUMNS,
+    DEFAULTS,
     INVALID_REASON,
     NOT_WHOLE,
     PROMPT_PARTS,
@@ -138,13 +139,28 @@ def partial_sums(
     default_at = at or datetime.now(UTC)
     if frame.height == 0:
         return _empty(keys)
-    extrema = frame.select(
+    extrema, rests = _extrema(frame, given)
+    if _too_large(extrema, table):
+        return _partials_from_rows(frame, table, keys, default_at)
+    return _Batch(frame, table, keys, default_at, given, extrema, rests).partials()
+
+
+def _extrema(frame: pl.DataFrame, given: set[str]) -> tuple[dict[str, Any], tuple[int, int] | None]:
+    """Each count column's max and min (``max_<column>``, ``min_<column>``), and with numba the least
+    prompt and completion rests (parts within their whole) from the same pass (else None)."""
+    named = [c for c in COUNT_COLUMNS if c in given]
+    if kernels.AVAILABLE and named and frame.select(pl.col(named).null_count().sum()).row(0) == (0,) * len(named):
+        spans, rests = kernels.extrema({c: frame[c].to_numpy() for c in named})
+        extrema: dict[str, Any] = {}
+        for c in COUNT_COLUMNS:
+            low, high = spans.get(c, (DEFAULTS[c], DEFAULTS[c]))
+            extrema[f"max_{c}"], extrema[f"min_{c}"] = high, low
+        return extrema, rests
+    found = frame.select(
         *[pl.col(c).max().alias(f"max_{c}") for c in COUNT_COLUMNS],
         *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
     ).row(0, named=True)
-    if _too_large(extrema, table):
-        return _partials_from_rows(frame, table, keys, default_at)
-    return _Batch(frame, table, keys, default_at, given, extrema).partials()
+    return found, None
 
 
 def combine(partials: Sequence[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:
@@ -211,8 +227,10 @@ class _Batch:
         default_at: datetime,
         given: set[str],
         extrema: dict[str, Any],
+        rests: tuple[int, int] | None = None,
     ) -> None:
         self.frame, self.table, self.keys, self.given = frame, table, keys, given
+        self.rests = rests  # the least prompt and completion rests (None: not known yet)
         # The largest magnitude of each count column (bounds the exact float sums).
         self.largest = {
             c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS
@@ -328,6 +346,8 @@ class _Batch:
         2**62, or discounts with many-digit fractions."""
         if self.codes is None or self.negative or self.n_cells > _MAX_BUCKETS:
             return None
+        if self.rests is None or min(self.rests) < 0:
+            return None  # parts beyond their whole: rows the numpy path gives their reason
         flags = [c for c in (NOT_WHOLE, BAD_TIME) if c in self.frame.columns]
         if any(bool(self.frame[c].any()) for c in flags):
             return None
@@ -383,7 +403,7 @@ class _Batch:
             np.ascontiguousarray(self.frame[c].to_numpy(), dtype=np.int64) if g else None
             for c, g in zip(COUNT_COLUMNS, given, strict=True)
         ]
-        compiled, least = kernels.totals(
+        compiled = kernels.totals(
             codes,
             radixes,
             self.combo_lookup,
@@ -404,8 +424,6 @@ class _Batch:
             constant,
             [self.largest[c] for c in COUNT_COLUMNS],
         )
-        if least.min() < 0:
-            return None  # parts beyond their whole: rows the numpy path gives their reason
         # Each bucket's code as the numpy path numbers it: ((group × n_cells) + cell) × mask_size + mask.
         bucket = np.arange(slots * group_size, dtype=np.int64)
         of_group, of_slot = bucket // slots, bucket % slots
@@ -654,10 +672,7 @@ def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
     integers row by row."""
     if not partials.height:
         return _money_rows(partials, table)
-    widest = partials.select(pl.max_horizontal(pl.col(c).abs().max() for c in SUMS)).item() or 0
-    rates = sum(table.variant_rate_max[rate] for _, rate in _LINEAR_TERMS)
-    dens = [int(d) for d in table.variants["discount_den"].drop_nulls().to_list()] or [1]
-    if 4 * len(COUNT_COLUMNS) * int(widest) * rates * max(dens) >= 2**125:
+    if _money_bound(partials, table) >= 2**120:
         return _money_rows(partials, table)
     variant = pl.col("variant").fill_null(table.null_variant)
 
@@ -685,6 +700,22 @@ def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
         (pl.col("units_base") + pl.col("_b").fill_null(0)).alias("units_base"),
         (pl.col("units_saving") + (pl.col("_b") - pl.col("_t")).fill_null(0)).alias("units_saving"),
     ).get_columns()
+
+
+def _money_bound(partials: pl.DataFrame, table: PriceTable) -> float:
+    """An upper bound of any partial row's |total| × its discount's den (what the 128-bit path multiplies),
+    from each row's own variant's rates (in floats, whose rounding is far below the margin left): one
+    dear rate elsewhere in the table no longer sends every batch to Python integers."""
+    variant = partials["variant"].fill_null(table.null_variant).to_numpy()
+    magnitude = {c: np.abs(partials[f"sum_{c}"].cast(pl.Float64).to_numpy()) for c in COUNT_COLUMNS}
+    magnitude["uncached_input"] = magnitude["prompt_tokens"] + sum(magnitude[c] for c in PROMPT_PARTS)
+    magnitude["plain_output"] = magnitude["completion_tokens"] + sum(magnitude[c] for c in COMPLETION_PARTS)
+    bound = np.zeros(len(variant))
+    for token, rate in _LINEAR_TERMS:
+        rates = np.abs(table.variants[rate].cast(pl.Float64).fill_null(0.0).to_numpy())[variant]
+        bound += magnitude[token] * rates
+    dens = np.abs(table.variants["discount_den"].cast(pl.Float64).fill_null(1.0).to_numpy())[variant]
+    return float((4 * bound * np.maximum(dens, 1.0)).max(initial=0.0))
 
 
 def _money_rows(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
@@ -950,7 +981,7 @@ def _cell_sheets_of(table: PriceTable, parts: list[dict[str, str | None]], resol
             known[names[i]] = (resolutions[i], sheets[row].copy())
     if not names:
         return np.zeros(0, dtype=np.int64)
-    return np.concatenate([known[n][1] for n in names])  # type: ignore[misc]
+    return np.concatenate([known[n][1] for n in names])
 
 
 _RESIDUES: weakref.WeakKeyDictionary[PriceTable, tuple[Ints, Ints, Ints, Ints] | None] = weakref.WeakKeyDictionary()
