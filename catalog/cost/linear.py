@@ -954,8 +954,13 @@ def _names(parts: dict[str, str | None]) -> _Names:
     return parts.get("model"), parts.get("provider"), parts.get("endpoint")
 
 
+_MAX_NAMES = 200_000  # names remembered per table; past that the memo starts again (names sent at random)
+
+
 def _resolutions(table: PriceTable, parts: list[dict[str, str | None]]) -> list[Resolution]:
     known = _BY_NAMES.setdefault(table, {})
+    if len(known) + len(parts) > _MAX_NAMES:
+        known.clear()
     out = []
     for p in parts:
         names = _names(p)
