@@ -20,7 +20,8 @@ variant, ``Σ base = den·(T − R)/num + F`` where ``T = Σ t`` (linear), ``R =
 rounded remainders. ``r`` needs only arithmetic modulo ``num`` (small integers) on the rows of discounted
 variants, never their full product. So both paths give the same ``cost_base`` and ``saving`` to the unit.
 
-With numba installed the per-row work is one compiled pass (``catalog.cost.kernels.totals``, in ``_Batch._fused``):
+With numba installed the per-row work is two compiled passes: ``kernels.extrema`` (each count's range and
+whether parts exceed their whole, which decides the path) and ``kernels.totals`` (in ``_Batch._fused``):
 each row's cell from its categorical codes and time, its override mask, and int64 sums of its counts and of
 ``r`` and the rounded remainder per slot, a slot being (group, listed sheet, mask) — the cells that share a
 sheet and the grouping names share a slot. The base is rounded exactly as above. A batch with flagged,
@@ -29,7 +30,8 @@ same integers (both are tested against the per-row path).
 
 The partial sums (``partial_sums``) are plain sums: batches of a streamed file and Spark partitions add up
 (``combine``) before ``finish`` turns them into money. A batch whose counts could approach 128-bit money
-is handed to the per-row path (which flags such rows), so the results stay identical there too.
+is handed to the per-row path (which flags such rows), so the results stay identical there too; sums whose
+money could pass 2**120 (bounded from each partial row's own rates) are multiplied in Python integers.
 """
 
 from __future__ import annotations
