@@ -21,7 +21,10 @@ to models it knows, mapped to its names; its ``Usage`` objects are built before 
 
 Targets: ≥ 50 M rows/s at 1e7 rows with exact money; ≥ 10,000× genai-prices; peak RSS ≤ 2.5× the input frame.
 
-    python bench/cost_engine.py [--sizes 1e5,1e6,1e7] [--day 2026-08-05] [--peer-rows 5000]
+    python bench/cost_engine.py [--sizes 1e5,1e6,1e7] [--day 2026-08-05] [--peer-rows 5000] [--peer-tree DIR]
+
+``--peer-tree``: a checkout of the old revision (``git worktree add DIR REV``), whose totals by linearity are
+measured beside this tree's in the same run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import statistics
@@ -376,7 +380,6 @@ def measure_stream(db: Path, folder: Path, keys: list[str]) -> dict[str, Any]:
 
 def measure_spark(db: Path, day: str, rows: int, work: Path) -> dict[str, Any]:
     """SparkCost.totals and .rows in local[2] on ``rows`` rows read from Parquet, against the engine."""
-    import os
 
     from pyspark.sql import SparkSession
 
@@ -523,14 +526,19 @@ def repeats_for(rows: int) -> int:
     return 5 if rows <= 100_000 else 3
 
 
-def child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one step in a fresh interpreter and return the JSON it prints last.
+def child(spec: dict[str, Any], tree: Path | None = None) -> dict[str, Any]:
+    """Run one step in a fresh interpreter and return the JSON it prints last; ``tree``: run it with the
+    checkout of another revision there (its own bench script and package) instead of this one.
 
     The parent stays small (imports only): a child's ``ru_maxrss`` starts at its parent's high-water mark
     (vfork + exec), so a parent that replayed the history itself would hide the children's smaller peaks.
     """
-    command = [sys.executable, __file__, "--child", json.dumps(spec)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    script = str(tree / "bench" / "cost_engine.py") if tree else __file__
+    command = [sys.executable, script, "--child", json.dumps(spec)]
+    env = None
+    if tree:
+        env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"child {spec} failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -588,6 +596,12 @@ def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: lis
                     linear[(rows, ",".join(keys))] = rows / median_s
                     label += " (compiled)" if r["compiled"] else " (numpy: no numba)"
                 print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
+            if args.peer_tree:  # the same totals by the other revision's code, in this run
+                spec = {"step": "totals", "db": str(db), "day": args.day, "rows": rows, "keys": keys}
+                r = child(spec, args.peer_tree)
+                median_s = statistics.median(r["seconds"])
+                label = ("grand total" if not keys else "by " + ",".join(keys)) + " (peer tree)"
+                print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
         for engine in ("polars", "duckdb"):
             r = child({"step": "naive", "db": str(db), "day": args.day, "rows": rows, "engine": engine})
             median_s = statistics.median(r["seconds"])
@@ -638,6 +652,11 @@ def main() -> None:
     parser.add_argument("--stream-rows", type=lambda t: int(float(t)), default=100_000_000, help="0: skip")
     parser.add_argument("--spark-rows", type=lambda t: int(float(t)), default=1_000_000, help="0: skip")
     parser.add_argument("--history", type=Path, help="a DuckDB file this script replayed before (skips the replay)")
+    parser.add_argument(
+        "--peer-tree",
+        type=Path,
+        help="a checkout of another revision (git worktree add DIR REV): its totals are measured in this run too",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cost_engine import EPOCH, pricings, usage_rows
 
-from catalog.cost import kernels
+from catalog.cost import kernels, linear
 from catalog.cost.engine import STATUS, cost_usage
 from catalog.cost.linear import combine, cost_totals, finish, partial_sums
 from catalog.cost.sheets import PriceTable, SheetVersion
@@ -168,12 +168,58 @@ def test_the_compiled_pass_prices_a_clean_batch(monkeypatch: pytest.MonkeyPatch)
     usage = usage_frame(
         [
             {"model": "m/a", "prompt_tokens": p, "completion_tokens": 7 * i, "cache_read_tokens": i, "timestamp": EPOCH}
-            for i, p in enumerate([1, 3, 250_000, 199_999, 200_000, 17, 5])
+            for i, p in enumerate([1, 3, 250_000, 199_999, 200_000, 17, 50])  # each prompt holds its cache reads
         ]
     )
     _assert_linear_equals_per_row(table, usage, ())
     _assert_linear_equals_per_row(table, usage, ("model", "day"))
     assert calls
+
+
+def test_counts_near_the_limits_take_the_exact_fallbacks_and_still_equal_the_per_row_totals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counts of 2**40 at 10**-24 USD rates with a seven-digit discount: ``constant + Σ coefficient × count``
+    would pass 2**62, so the compiled pass takes a modulo per column, and Σ rate × Σ counts × den passes
+    2**120, so the money is summed in Python integers. Both paths (compiled and numpy) still equal the
+    per-row path to the unit."""
+    residue_modes: list[bool] = []
+    python_money: list[int] = []
+    real_kernel, real_rows = kernels._totals, linear._money_rows
+
+    def kernel_spy(*args: object) -> object:
+        residue_modes.append(bool(args[-3]))  # linear_residue
+        return real_kernel(*args)  # type: ignore[arg-type]
+
+    def rows_spy(*args: object) -> object:
+        python_money.append(1)
+        return real_rows(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kernels, "_totals", kernel_spy)
+    monkeypatch.setattr(linear, "_money_rows", rows_spy)
+    price = parse_price_sheet(
+        {
+            "prompt": "0.000003",
+            "completion": "0.000015",
+            "input_cache_read": "0.000000000000000000000003",  # 24 digits: the table's unit is 10**-24 USD
+            "discount": "0.0000001",  # 1 − discount = 9999999 / 10000000: a seven-digit modulus
+            "overrides": [{"min_prompt_tokens": 2**39, "prompt": "0.000006"}],
+        }
+    )
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    assert table.scale == 24
+    big = 2**40
+    usage = usage_frame(
+        [
+            {"model": "m/a", "prompt_tokens": p, "completion_tokens": c, "cache_read_tokens": r, "timestamp": EPOCH}
+            for p, c, r in [(big, big - 1, big // 3), (big // 2 - 1, 12_345, 0), (2**39, big, 7), (1, 1, 1)]
+        ]
+    )
+    _assert_linear_equals_per_row(table, usage, ())
+    _assert_linear_equals_per_row(table, usage, ("model",))
+    assert python_money, "the money was not summed in Python integers"
+    if kernels.AVAILABLE:
+        assert residue_modes and not any(residue_modes), "the compiled pass did not take a modulo per column"
 
 
 @given(table=price_tables(), usage=usage_batches(), cut=st.integers(0, 40))

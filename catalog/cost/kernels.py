@@ -2,10 +2,12 @@
 
 Totals by linearity need, per row, only the key of its bucket (price cell, override mask, group) and then
 integer sums per bucket. With numpy each of those steps is its own pass over the rows, and a float one for
-the sums (``np.bincount`` weights). Here they are two passes in all: ``cells`` turns the categorical codes and
-the timestamps into each row's price cell, and ``accumulate`` adds every count (and the remainders the
-undiscounted base needs) into the bucket's int64 accumulators, the rows split between the threads, each with
-its own accumulators (added up at the end, so the result does not depend on the split).
+the sums (``np.bincount`` weights). Here they are two passes in all: ``extrema`` (each count column's range
+and whether parts exceed their whole, which decides whether the compiled pass applies), and ``totals``,
+which turns the categorical codes and the timestamp into each row's cell and slot and adds every count
+(and the remainders the undiscounted base needs) into the slot's int64 accumulators. The rows are split
+between the threads, each with its own accumulators (added up at the end, so the result does not depend on
+the split).
 
 Everything is integer arithmetic: int64 sums are exact when the caller has checked that no sum can reach
 2**63 (rows × the largest count). Without numba (``AVAILABLE`` false) the caller takes its numpy path, which
@@ -62,142 +64,57 @@ def _seen(c0: Any, c1: Any, c2: Any, r1: int, r2: int, space: int) -> Ints:  # p
     return row
 
 
-@_jit()
-def _cells(
-    c0: Any,
-    c1: Any,
-    c2: Any,
-    r1: int,
-    r2: int,
-    lookup: Ints,
-    periods: int,
-    micros: Ints,
-    bounds: Ints,
-    first_minute: int,
-    start_period: Any,
-    padded: Ints,
-    n_cells: int,
-    out: Any,
-) -> Ints:  # pragma: no cover - compiled
-    """Each row's cell (combo × period) into ``out``, and the rows per cell."""
-    n = len(micros)
-    per_cell = np.zeros(n_cells, dtype=np.int64)
-    minutes = len(start_period)
-    for i in range(n):
-        code = np.int64(c0[i])
-        if r1:
-            code = code * r1 + c1[i]
-        if r2:
-            code = code * r2 + c2[i]
-        t = micros[i]
-        if minutes:
-            m = t // _MINUTE - first_minute
-            m = 0 if m < 0 else (minutes - 1 if m >= minutes else m)
-            start = np.int64(start_period[m])
-            period = start + 1 if t >= padded[start] else start
-        else:
-            period = np.searchsorted(bounds, t, side="right")
-        cell = lookup[code] * periods + period
-        out[i] = cell
-        per_cell[cell] += 1
-    return per_cell
-
-
 @_jit(parallel=True)
-def _totals(  # noqa: C901 - one pass, written out per column for speed
+def _totals(  # noqa: C901 - one pass, written out for speed
     c0: Any,
     c1: Any,
     c2: Any,
     r1: int,
     r2: int,
-    lookup: Ints,
-    periods: int,
+    cell_base: Any,
     micros: Ints,
     bounds: Ints,
     first_minute: int,
     start_period: Any,
     padded: Ints,
-    slot_of_cell: Ints,
-    cell_cond: Ints,
+    slot_code: Any,
+    cell_cond: Any,
     cond_min: Ints,
     cond_start: Ints,
     cond_end: Ints,
     group: Ints,
     slots: int,
-    k0: Ints,
-    k1: Ints,
-    k2: Ints,
-    k3: Ints,
-    k4: Ints,
-    k5: Ints,
-    k6: Ints,
-    k7: Ints,
-    k8: Ints,
-    k9: Ints,
-    k10: Ints,
-    k11: Ints,
+    columns: Any,
+    prompt_at: int,
     disc_num: Ints,
     disc_den: Ints,
     coefficient: Ints,
     constant: Ints,
+    linear_residue: bool,
     chunks: int,
     space: int,
-) -> tuple[Ints, Ints]:  # pragma: no cover - compiled
+) -> Ints:  # pragma: no cover - compiled
     """Per bucket ``group × slots + slot`` (a slot: a cell and one of its override masks): [rows, Σ each
-    given count column (``COUNT_COLUMNS`` order; an empty array: not given), Σ r, Σ rounded r]; and per
-    thread the least ``prompt − its parts`` and ``completion − its parts`` seen (negative: the caller sorts
-    such rows out on its numpy path)."""
+    given count column (``columns``, a tuple in ``COUNT_COLUMNS`` order), Σ r, Σ rounded r].
+
+    ``slot_code``: per cell, its first slot × 4, + 1 when its sheet has overrides (``cell_cond``: which
+    conditions), + 2 when it is discounted. ``r`` (the undiscounted base's remainder, ``t mod num``) is one
+    modulo of ``constant + Σ coefficient × count`` when the caller has checked that sum fits 63 bits
+    (``linear_residue``), else a modulo per column."""
     n = len(micros)
-    least = np.zeros((chunks, 2), dtype=np.int64)
+    k = len(columns)
+    width = k + 3
     step = (n + chunks - 1) // chunks
-    minutes = len(start_period)
     overrides = cond_min.shape[1]
     windows = cond_start.shape[1] > 0
     grouped = len(group) > 0
-    g0 = len(k0) > 0
-    g1 = len(k1) > 0
-    g2 = len(k2) > 0
-    g3 = len(k3) > 0
-    g4 = len(k4) > 0
-    g5 = len(k5) > 0
-    g6 = len(k6) > 0
-    g7 = len(k7) > 0
-    g8 = len(k8) > 0
-    g9 = len(k9) > 0
-    g10 = len(k10) > 0
-    g11 = len(k11) > 0
-    width = 1
-    p0 = width
-    width += 1 if g0 else 0
-    p1 = width
-    width += 1 if g1 else 0
-    p2 = width
-    width += 1 if g2 else 0
-    p3 = width
-    width += 1 if g3 else 0
-    p4 = width
-    width += 1 if g4 else 0
-    p5 = width
-    width += 1 if g5 else 0
-    p6 = width
-    width += 1 if g6 else 0
-    p7 = width
-    width += 1 if g7 else 0
-    p8 = width
-    width += 1 if g8 else 0
-    p9 = width
-    width += 1 if g9 else 0
-    p10 = width
-    width += 1 if g10 else 0
-    p11 = width
-    width += 1 if g11 else 0
-    width += 2  # Σ r, Σ rounded r
-    acc = np.zeros((chunks, space, width), dtype=np.int64)
+    acc = np.zeros((chunks, space * width), dtype=np.int64)
+    minutes = len(start_period)
     for part in numba.prange(chunks):
         mine = acc[part]
-        low_prompt = 0
-        low_completion = 0
         for i in range(part * step, min(n, (part + 1) * step)):
+            # The row's cell (combo × period), written out here: a call to another compiled function is
+            # not inlined (numba links them after optimising) and cost ten times the lookup itself.
             code = np.int64(c0[i])
             if r1:
                 code = code * r1 + c1[i]
@@ -211,27 +128,17 @@ def _totals(  # noqa: C901 - one pass, written out per column for speed
                 period = start + 1 if t >= padded[start] else start
             else:
                 period = np.searchsorted(bounds, t, side="right")
-            cell = lookup[code] * periods + period
-            s = slot_of_cell[cell]
-            x0 = k0[i] if g0 else 0
-            x1 = k1[i] if g1 else 0
-            x2 = k2[i] if g2 else 0
-            x3 = k3[i] if g3 else 0
-            x4 = k4[i] if g4 else 0
-            x5 = k5[i] if g5 else 0
-            x6 = k6[i] if g6 else 0
-            x7 = k7[i] if g7 else 0
-            x8 = k8[i] if g8 else 0
-            x9 = k9[i] if g9 else 1
-            x10 = k10[i] if g10 else 0
-            x11 = k11[i] if g11 else 0
-            cond = cell_cond[cell]
-            if cond >= 0:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of the day)
+            cell = np.int64(cell_base[code]) + period
+            code = np.int64(slot_code[cell])
+            s = code >> 2
+            if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of the day)
+                cond = cell_cond[cell]
+                prompt = columns[prompt_at][i] if prompt_at >= 0 else 0
                 mask = 0
                 minute = (t // _MINUTE) % 1440
                 for j in range(overrides):
                     threshold = cond_min[cond, j]
-                    if threshold < 0 or x0 < threshold:
+                    if threshold < 0 or prompt < threshold:
                         continue  # no entry j, or the prompt is below it
                     if windows:
                         since = cond_start[cond, j]
@@ -244,77 +151,88 @@ def _totals(  # noqa: C901 - one pass, written out per column for speed
                                 continue  # the window wraps past midnight
                     mask |= 1 << j
                 s += mask
-            b = group[i] * slots + s if grouped else s
-            mine[b, 0] += 1
-            if g0:
-                mine[b, p0] += x0
-            if g1:
-                mine[b, p1] += x1
-            if g2:
-                mine[b, p2] += x2
-            if g3:
-                mine[b, p3] += x3
-            if g4:
-                mine[b, p4] += x4
-            if g5:
-                mine[b, p5] += x5
-            if g6:
-                mine[b, p6] += x6
-            if g7:
-                mine[b, p7] += x7
-            if g8:
-                mine[b, p8] += x8
-            if g9:
-                mine[b, p9] += x9
-            if g10:
-                mine[b, p10] += x10
-            if g11:
-                mine[b, p11] += x11
-            rest = x0 - x2 - x3 - x4 - x5
-            if rest < low_prompt:
-                low_prompt = rest
-            rest = x1 - x6 - x7 - x8
-            if rest < low_completion:
-                low_completion = rest
-            num = disc_num[s]
-            if num > 0:
-                r = constant[s]
-                if g0:
-                    r = (r + (x0 % num) * coefficient[s, 0]) % num
-                if g1:
-                    r = (r + (x1 % num) * coefficient[s, 1]) % num
-                if g2:
-                    r = (r + (x2 % num) * coefficient[s, 2]) % num
-                if g3:
-                    r = (r + (x3 % num) * coefficient[s, 3]) % num
-                if g4:
-                    r = (r + (x4 % num) * coefficient[s, 4]) % num
-                if g5:
-                    r = (r + (x5 % num) * coefficient[s, 5]) % num
-                if g6:
-                    r = (r + (x6 % num) * coefficient[s, 6]) % num
-                if g7:
-                    r = (r + (x7 % num) * coefficient[s, 7]) % num
-                if g8:
-                    r = (r + (x8 % num) * coefficient[s, 8]) % num
-                if g9:
-                    r = (r + (x9 % num) * coefficient[s, 9]) % num
-                if g10:
-                    r = (r + (x10 % num) * coefficient[s, 10]) % num
-                if g11:
-                    r = (r + (x11 % num) * coefficient[s, 11]) % num
-                mine[b, width - 2] += r
-                mine[b, width - 1] += (2 * r * disc_den[s] + num) // (2 * num)
-        least[part, 0] = low_prompt
-        least[part, 1] = low_completion
+            b = (group[i] * slots + s if grouped else s) * width
+            mine[b] += 1
+            for j in range(k):
+                mine[b + 1 + j] += columns[j][i]
+            if code & 2:  # a discounted slot (bit 2 of its code: no gather of ``disc_num`` on other rows)
+                num = disc_num[s]
+                r = constant[s] if num > 0 else 0
+                if num <= 0:
+                    pass  # another mask of the cell's sheet is discounted, not this one
+                elif linear_residue:
+                    for j in range(k):
+                        r += columns[j][i] * coefficient[s, j]
+                    r %= num
+                else:
+                    for j in range(k):
+                        r = (r + (columns[j][i] % num) * coefficient[s, j]) % num
+                if num > 0:
+                    mine[b + k + 1] += r
+                    mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
     total = acc[0].copy()
     for part in range(1, chunks):
         total += acc[part]
-    low = np.zeros(2, dtype=np.int64)
-    for part in range(chunks):
-        low[0] = min(low[0], least[part, 0])
-        low[1] = min(low[1], least[part, 1])
-    return total, low
+    return total.reshape((space, width))  # type: ignore[no-any-return]
+
+
+@_jit(parallel=True)
+def _extrema(columns: Any, prompt_sign: Ints, completion_sign: Ints, chunks: int) -> Ints:  # pragma: no cover
+    """Per column its least and largest value, and the least ``prompt − its parts`` and ``completion − its
+    parts`` of any row (0 when none is below): rows ``[min, max]`` per column, then ``[prompt, completion]``.
+    One pass the compiler vectorises, instead of a reduction per column and two sums more per row in
+    ``_totals``."""
+    n = len(columns[0])
+    k = len(columns)
+    step = (n + chunks - 1) // chunks
+    found = np.zeros((chunks, k + 1, 2), dtype=np.int64)
+    for part in numba.prange(chunks):
+        low_prompt = 0
+        low_completion = 0
+        lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
+        for i in range(part * step, min(n, (part + 1) * step)):
+            rest_prompt = 0
+            rest_completion = 0
+            for j in range(k):
+                x = columns[j][i]
+                lo[j] = min(lo[j], x)
+                hi[j] = max(hi[j], x)
+                rest_prompt += prompt_sign[j] * x
+                rest_completion += completion_sign[j] * x
+            low_prompt = min(low_prompt, rest_prompt)
+            low_completion = min(low_completion, rest_completion)
+        for j in range(k):
+            found[part, j, 0] = lo[j]
+            found[part, j, 1] = hi[j]
+        found[part, k, 0] = low_prompt
+        found[part, k, 1] = low_completion
+    out = found[0].copy()
+    for part in range(1, chunks):
+        for j in range(k + 1):
+            out[j, 0] = min(out[j, 0], found[part, j, 0])
+            out[j, 1] = max(out[j, 1], found[part, j, 1]) if j < k else min(out[j, 1], found[part, j, 1])
+    return out  # type: ignore[no-any-return]
+
+
+def extrema(columns: dict[str, Ints]) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+    """``_extrema`` of the given count columns (by name, ``COUNT_COLUMNS``' names; non-empty): each one's
+    (min, max), and the least prompt and completion rests (negative: parts beyond their whole)."""
+    from catalog.cost.usage import COMPLETION_PARTS, PROMPT_PARTS
+
+    names = list(columns)
+    arrays = tuple(np.ascontiguousarray(columns[c], dtype=np.int64) for c in names)
+    prompt_sign = np.array(
+        [1 if c == "prompt_tokens" else (-1 if c in PROMPT_PARTS else 0) for c in names], dtype=np.int64
+    )
+    completion_sign = np.array(
+        [1 if c == "completion_tokens" else (-1 if c in COMPLETION_PARTS else 0) for c in names], dtype=np.int64
+    )
+    threads = numba.get_num_threads() if numba is not None else 1
+    chunks = max(1, min(threads, len(arrays[0]) // 100_000))
+    out = _extrema(arrays, prompt_sign, completion_sign, chunks)
+    spans = {c: (int(out[j, 0]), int(out[j, 1])) for j, c in enumerate(names)}
+    return spans, (int(out[-1, 0]), int(out[-1, 1]))
 
 
 def seen(codes: list[Any], radixes: list[int], space: int) -> Ints:
@@ -322,25 +240,11 @@ def seen(codes: list[Any], radixes: list[int], space: int) -> Ints:
     return _seen(c0, c1, c2, r1, r2, space)
 
 
-def cells(
-    codes: list[Any],
-    radixes: list[int],
-    lookup: Ints,
-    periods: int,
-    micros: Ints,
-    bounds: Ints,
-    minute_table: tuple[int, Any, Ints] | None,
-    n_cells: int,
-) -> tuple[Any, Ints]:
-    c0, c1, c2, r1, r2 = _codes(codes, radixes)
-    if minute_table is None:
-        first, start, padded = 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    else:
-        first, start, padded = minute_table
-    # int32 cells halve the pass's writes wherever they can number every cell.
-    out = np.empty(len(micros), dtype=np.int32 if n_cells < 2**31 else np.int64)
-    per_cell = _cells(c0, c1, c2, r1, r2, lookup, periods, micros, bounds, first, start, padded, n_cells, out)
-    return out, per_cell
+def cell_bases(lookup: Ints, periods: int, n_cells: int) -> Any:
+    """Per combined code, its combo's first cell (combo × periods), int32 where the cells fit: the table
+    is gathered once per row, and half the bytes keep it in cache."""
+    base = np.maximum(lookup, 0) * periods
+    return base.astype(np.int32) if n_cells < 2**31 else base
 
 
 def totals(
@@ -362,49 +266,81 @@ def totals(
     disc_den: Ints,
     coefficient: Ints,
     constant: Ints,
-) -> tuple[Ints, Ints]:
-    """``_totals`` with its arguments laid out: ``columns`` in ``COUNT_COLUMNS`` order (None: not given)."""
+    largest: list[int],
+) -> Ints:
+    """``_totals`` with its arguments laid out: ``columns`` in ``COUNT_COLUMNS`` order (None: not given),
+    ``largest`` their largest magnitudes; ``coefficient`` per slot and ``COUNT_COLUMNS`` column (modulo the
+    slot's ``disc_num``)."""
+    from catalog.cost.usage import COUNT_COLUMNS
+
     c0, c1, c2, r1, r2 = _codes(codes, radixes)
-    if minute_table is None:
-        first, start, padded = 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    else:
-        first, start, padded = minute_table
+    first, start, padded = _minutes(minute_table)
+    n_cells = len(slot_of_cell)
     space = slots * group_size
-    none = np.zeros(0, dtype=np.int64)
-    arrays = [none if c is None else c for c in columns]
-    threads = numba.get_num_threads() if numba is not None else 1
-    width = 3 + sum(c is not None for c in columns)
-    chunks = max(1, min(threads, _PER_THREAD_BYTES // max(1, space * width * 8), len(micros) // 100_000))
+    given = [i for i, c in enumerate(columns) if c is not None]
+    arrays = tuple(np.ascontiguousarray(columns[i], dtype=np.int64) for i in given)
+    names = [COUNT_COLUMNS[i] for i in given]
+    prompt_at = names.index("prompt_tokens") if "prompt_tokens" in names else -1
+    coefficient = np.ascontiguousarray(coefficient[:, given]) if given else np.zeros((len(disc_num), 0), np.int64)
+    # One modulo per discounted row when constant + Σ coefficient × count cannot reach 2**63 (the usual case:
+    # coefficients below a discount's few-digit numerator, counts below 2**40); else a modulo per column.
+    widest = int(coefficient.max(initial=0)) if coefficient.size else 0
+    bound = int(constant.max(initial=0)) + widest * sum(largest[i] for i in given)
+    linear_residue = bound < 2**62
+    code_dtype = np.int32 if 4 * (slots + 1) < 2**31 else np.int64
+    # Per cell: its first slot × 4, + 1 when its sheet has overrides, + 2 when one of its slots (masks) is
+    # discounted.
     cond_min, cond_start, cond_end = conditions
-    kernel: Any = _totals  # its twelve count columns come as one list
-    return kernel(  # type: ignore[no-any-return]
+    masked = cell_cond >= 0
+    discounted = disc_num[slot_of_cell] > 0
+    for m in range(1, cond_min.shape[1] and 1 << cond_min.shape[1]):
+        discounted |= masked & (disc_num[np.minimum(slot_of_cell + m, slots - 1)] > 0)
+    slot_code = (slot_of_cell * 4 + masked + 2 * discounted).astype(code_dtype)
+    threads = numba.get_num_threads() if numba is not None else 1
+    width = 3 + len(arrays)
+    chunks = max(1, min(threads, _PER_THREAD_BYTES // max(1, space * width * 8), len(micros) // 100_000))
+    if not arrays:  # a tuple of no arrays has no element type: a column of zeros stands for none given
+        arrays = (np.zeros(len(micros), dtype=np.int64),)
+        coefficient = np.zeros((len(disc_num), 1), dtype=np.int64)
+    kernel: Any = _totals
+    total = kernel(
         c0,
         c1,
         c2,
         r1,
         r2,
-        lookup,
-        periods,
+        cell_bases(lookup, periods, n_cells),
         micros,
         bounds,
         first,
         start,
         padded,
-        slot_of_cell,
-        cell_cond,
+        slot_code,
+        cell_cond.astype(np.int32),
         cond_min,
         cond_start,
         cond_end,
-        none if group is None else group,
+        np.zeros(0, dtype=np.int64) if group is None else group,
         slots,
-        *arrays,
+        arrays,
+        prompt_at,
         disc_num,
         disc_den,
         coefficient,
         constant,
+        linear_residue,
         chunks,
         space,
     )
+    if not given:  # drop the stand-in column again
+        total = np.delete(total, 1, axis=1)
+    return total  # type: ignore[no-any-return]
+
+
+def _minutes(minute_table: tuple[int, Any, Ints] | None) -> tuple[int, Any, Ints]:
+    if minute_table is None:
+        return 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    return minute_table
 
 
 def _codes(codes: list[Any], radixes: list[int]) -> tuple[Any, Any, Any, int, int]:

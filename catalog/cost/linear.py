@@ -20,7 +20,8 @@ variant, ``Σ base = den·(T − R)/num + F`` where ``T = Σ t`` (linear), ``R =
 rounded remainders. ``r`` needs only arithmetic modulo ``num`` (small integers) on the rows of discounted
 variants, never their full product. So both paths give the same ``cost_base`` and ``saving`` to the unit.
 
-With numba installed the per-row work is one compiled pass (``catalog.cost.kernels.totals``, in ``_Batch._fused``):
+With numba installed the per-row work is two compiled passes: ``kernels.extrema`` (each count's range and
+whether parts exceed their whole, which decides the path) and ``kernels.totals`` (in ``_Batch._fused``):
 each row's cell from its categorical codes and time, its override mask, and int64 sums of its counts and of
 ``r`` and the rounded remainder per slot, a slot being (group, listed sheet, mask) — the cells that share a
 sheet and the grouping names share a slot. The base is rounded exactly as above. A batch with flagged,
@@ -29,7 +30,8 @@ same integers (both are tested against the per-row path).
 
 The partial sums (``partial_sums``) are plain sums: batches of a streamed file and Spark partitions add up
 (``combine``) before ``finish`` turns them into money. A batch whose counts could approach 128-bit money
-is handed to the per-row path (which flags such rows), so the results stay identical there too.
+is handed to the per-row path (which flags such rows), so the results stay identical there too; sums whose
+money could pass 2**120 (bounded from each partial row's own rates) are multiplied in Python integers.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from catalog.cost.usage import (
     BAD_TIME,
     COMPLETION_PARTS,
     COUNT_COLUMNS,
+    DEFAULTS,
     INVALID_REASON,
     NOT_WHOLE,
     PROMPT_PARTS,
@@ -138,13 +141,28 @@ def partial_sums(
     default_at = at or datetime.now(UTC)
     if frame.height == 0:
         return _empty(keys)
-    extrema = frame.select(
+    extrema, rests = _extrema(frame, given)
+    if _too_large(extrema, table):
+        return _partials_from_rows(frame, table, keys, default_at)
+    return _Batch(frame, table, keys, default_at, given, extrema, rests).partials()
+
+
+def _extrema(frame: pl.DataFrame, given: set[str]) -> tuple[dict[str, Any], tuple[int, int] | None]:
+    """Each count column's max and min (``max_<column>``, ``min_<column>``), and with numba the least
+    prompt and completion rests (parts within their whole) from the same pass (else None)."""
+    named = [c for c in COUNT_COLUMNS if c in given]
+    if kernels.AVAILABLE and named and frame.select(pl.col(named).null_count().sum()).row(0) == (0,) * len(named):
+        spans, rests = kernels.extrema({c: frame[c].to_numpy() for c in named})
+        extrema: dict[str, Any] = {}
+        for c in COUNT_COLUMNS:
+            low, high = spans.get(c, (DEFAULTS[c], DEFAULTS[c]))
+            extrema[f"max_{c}"], extrema[f"min_{c}"] = high, low
+        return extrema, rests
+    found = frame.select(
         *[pl.col(c).max().alias(f"max_{c}") for c in COUNT_COLUMNS],
         *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
     ).row(0, named=True)
-    if _too_large(extrema, table):
-        return _partials_from_rows(frame, table, keys, default_at)
-    return _Batch(frame, table, keys, default_at, given, extrema).partials()
+    return found, None
 
 
 def combine(partials: Sequence[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:
@@ -211,8 +229,10 @@ class _Batch:
         default_at: datetime,
         given: set[str],
         extrema: dict[str, Any],
+        rests: tuple[int, int] | None = None,
     ) -> None:
         self.frame, self.table, self.keys, self.given = frame, table, keys, given
+        self.rests = rests  # the least prompt and completion rests (None: not known yet)
         # The largest magnitude of each count column (bounds the exact float sums).
         self.largest = {
             c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS
@@ -241,16 +261,11 @@ class _Batch:
         if self.codes is None or self.per_cell is not None:
             return
         codes, radixes = self.codes
-        self.cell, self.per_cell = kernels.cells(
-            codes,
-            radixes,
-            self.combo_lookup,
-            self.periods,
-            self.micros.to_numpy(),
-            self.table.bounds.to_numpy(),
-            _minute_arrays(self.table),
-            self.n_cells,
-        )
+        combined = codes[0].astype(np.int64)
+        for code, radix in zip(codes[1:], radixes[1:], strict=True):
+            combined = combined * radix + code
+        self.cell = self.combo_lookup[combined] * self.periods + self.table.period_of(self.micros).to_numpy()
+        self.per_cell = np.bincount(self.cell, minlength=self.n_cells)
 
     def partials(self) -> pl.DataFrame:
         table = self.table
@@ -333,6 +348,8 @@ class _Batch:
         2**62, or discounts with many-digit fractions."""
         if self.codes is None or self.negative or self.n_cells > _MAX_BUCKETS:
             return None
+        if self.rests is None or min(self.rests) < 0:
+            return None  # parts beyond their whole: rows the numpy path gives their reason
         flags = [c for c in (NOT_WHOLE, BAD_TIME) if c in self.frame.columns]
         if any(bool(self.frame[c].any()) for c in flags):
             return None
@@ -345,13 +362,7 @@ class _Batch:
         coefficient_of, num_of, den_of, defaults_of = residues
         table = self.table
         # The sheet of every cell (not only the used ones: the pass finds the cells as it goes).
-        cells = np.arange(self.n_cells, dtype=np.int64)
-        found, _ = table.sheets_in_periods(
-            self.resolutions,
-            pl.Series(cells // self.periods, dtype=pl.Int64),
-            pl.Series(cells % self.periods, dtype=pl.Int64),
-        )
-        cell_sheet = found.cast(pl.Int64).to_numpy()
+        cell_sheet = _cell_sheets_of(table, self.combo_parts, self.resolutions)
         # A cell whose sheet has override entries gets a slot per mask; every other cell one.
         mask_size, cell_cond = 1, np.full(self.n_cells, -1, dtype=np.int64)
         conditions = (np.zeros((0, 0), dtype=np.int64),) * 3
@@ -394,7 +405,7 @@ class _Batch:
             np.ascontiguousarray(self.frame[c].to_numpy(), dtype=np.int64) if g else None
             for c, g in zip(COUNT_COLUMNS, given, strict=True)
         ]
-        compiled, least = kernels.totals(
+        compiled = kernels.totals(
             codes,
             radixes,
             self.combo_lookup,
@@ -413,9 +424,8 @@ class _Batch:
             den_of[variant],
             coefficient,
             constant,
+            [self.largest[c] for c in COUNT_COLUMNS],
         )
-        if least.min() < 0:
-            return None  # parts beyond their whole: rows the numpy path gives their reason
         # Each bucket's code as the numpy path numbers it: ((group × n_cells) + cell) × mask_size + mask.
         bucket = np.arange(slots * group_size, dtype=np.int64)
         of_group, of_slot = bucket // slots, bucket % slots
@@ -664,10 +674,7 @@ def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
     integers row by row."""
     if not partials.height:
         return _money_rows(partials, table)
-    widest = partials.select(pl.max_horizontal(pl.col(c).abs().max() for c in SUMS)).item() or 0
-    rates = sum(table.variant_rate_max[rate] for _, rate in _LINEAR_TERMS)
-    dens = [int(d) for d in table.variants["discount_den"].drop_nulls().to_list()] or [1]
-    if 4 * len(COUNT_COLUMNS) * int(widest) * rates * max(dens) >= 2**125:
+    if _money_bound(partials, table) >= 2**120:
         return _money_rows(partials, table)
     variant = pl.col("variant").fill_null(table.null_variant)
 
@@ -695,6 +702,22 @@ def _money(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
         (pl.col("units_base") + pl.col("_b").fill_null(0)).alias("units_base"),
         (pl.col("units_saving") + (pl.col("_b") - pl.col("_t")).fill_null(0)).alias("units_saving"),
     ).get_columns()
+
+
+def _money_bound(partials: pl.DataFrame, table: PriceTable) -> float:
+    """An upper bound of any partial row's |total| × its discount's den (what the 128-bit path multiplies),
+    from each row's own variant's rates (in floats, whose rounding is far below the margin left): one
+    dear rate elsewhere in the table no longer sends every batch to Python integers."""
+    variant = partials["variant"].fill_null(table.null_variant).to_numpy()
+    magnitude = {c: np.abs(partials[f"sum_{c}"].cast(pl.Float64).to_numpy()) for c in COUNT_COLUMNS}
+    magnitude["uncached_input"] = magnitude["prompt_tokens"] + sum(magnitude[c] for c in PROMPT_PARTS)
+    magnitude["plain_output"] = magnitude["completion_tokens"] + sum(magnitude[c] for c in COMPLETION_PARTS)
+    bound = np.zeros(len(variant))
+    for token, rate in _LINEAR_TERMS:
+        rates = np.abs(table.variants[rate].cast(pl.Float64).fill_null(0.0).to_numpy())[variant]
+        bound += magnitude[token] * rates
+    dens = np.abs(table.variants["discount_den"].cast(pl.Float64).fill_null(1.0).to_numpy())[variant]
+    return float((4 * bound * np.maximum(dens, 1.0)).max(initial=0.0))
 
 
 def _money_rows(partials: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
@@ -907,7 +930,7 @@ def _kernel_combos(
     lookup = np.full(space, -1, dtype=np.int64)
     lookup[used] = np.arange(len(used))
     parts = [{name: names[name][i] for name in present} for i in range(len(used))]
-    resolutions = [table.resolve(p.get("model"), p.get("provider"), p.get("endpoint")) for p in parts]
+    resolutions = _resolutions(table, parts)
     return codes, radixes, lookup, resolutions, parts
 
 
@@ -918,6 +941,54 @@ def _minute_arrays(table: PriceTable) -> tuple[int, Any, Ints] | None:
         return None
     first, start_period, padded = found
     return first, start_period.to_numpy(), padded.to_numpy()
+
+
+_Names = tuple[str | None, str | None, str | None]
+# Per table, what each (model, provider, endpoint) named in usage resolves to and its sheet in every period:
+# a table is never changed once built (``extend`` makes a new one), and the names repeat from batch to batch
+# (a streamed file's, the API's), so each is resolved once per table.
+_BY_NAMES: weakref.WeakKeyDictionary[PriceTable, dict[_Names, tuple[Resolution, Ints | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _names(parts: dict[str, str | None]) -> _Names:
+    return parts.get("model"), parts.get("provider"), parts.get("endpoint")
+
+
+_MAX_NAMES = 200_000  # names remembered per table; past that the memo starts again (names sent at random)
+
+
+def _resolutions(table: PriceTable, parts: list[dict[str, str | None]]) -> list[Resolution]:
+    known = _BY_NAMES.setdefault(table, {})
+    if len(known) + len(parts) > _MAX_NAMES:
+        known.clear()
+    out = []
+    for p in parts:
+        names = _names(p)
+        found = known.get(names)
+        if found is None:
+            found = known[names] = (table.resolve(*names), None)
+        out.append(found[0])
+    return out
+
+
+def _cell_sheets_of(table: PriceTable, parts: list[dict[str, str | None]], resolutions: list[Resolution]) -> Ints:
+    """The sheet (-1: none) of every cell, combo × period, combo by combo from the per-table memo."""
+    periods = table.n_periods
+    known = _BY_NAMES.setdefault(table, {})
+    names = [_names(p) for p in parts]
+    fresh = [i for i, n in enumerate(names) if known.get(n, (None, None))[1] is None]
+    if fresh:
+        combo = np.repeat(np.arange(len(fresh), dtype=np.int64), periods)
+        period = np.tile(np.arange(periods, dtype=np.int64), len(fresh))
+        found, _ = table.sheets_in_periods([resolutions[i] for i in fresh], pl.Series(combo), pl.Series(period))
+        sheets = found.cast(pl.Int64).to_numpy().reshape(len(fresh), periods)
+        for row, i in enumerate(fresh):
+            known[names[i]] = (resolutions[i], sheets[row].copy())
+    if not names:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([known[n][1] for n in names])
 
 
 _RESIDUES: weakref.WeakKeyDictionary[PriceTable, tuple[Ints, Ints, Ints, Ints] | None] = weakref.WeakKeyDictionary()
