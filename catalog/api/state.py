@@ -379,7 +379,7 @@ class ApiState:
             return None
         lo, hi = sorted((previous.at, at))
         models = sorted(changed | queries.candidate_changes(cur, lo, hi))
-        fresh = queries.endpoint_candidates(cur, at, None, models=models)
+        fresh = queries.endpoint_candidates(cur, at, None, models=models, volatile=False)
         columns = (queries.POLICY_COLUMNS, queries.TELEMETRY_COLUMNS)
         return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
 

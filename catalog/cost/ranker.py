@@ -434,7 +434,12 @@ class RankIndex:
         ``previous``: an index built on a table ``table`` extends (``PriceTable.extend``: sheet ids stay); a
         candidate whose row, sheet and source are the same there is taken from it, not made again (after a
         sweep, all but the endpoints whose prices or facts changed)."""
-        rows = candidates.to_dicts()
+        return cls._built(candidates.to_dicts(), table, at, previous)
+
+    @classmethod
+    def _built(
+        cls, rows: list[dict[str, Any]], table: PriceTable, at: datetime, previous: RankIndex | None
+    ) -> RankIndex:
         resolutions = [table.resolve(row["model_id"], None, row["endpoint_key"]) for row in rows]
         sheets, sources = table.sheets_at(resolutions, at)
         kept: dict[str, _Candidate] = {}
@@ -482,7 +487,8 @@ class RankIndex:
         at: datetime,
     ) -> RankIndex:
         """``build`` of every candidate at ``at``, from ``previous`` (an index on a table ``table`` extends) and
-        what changed since: ``fresh`` holds the candidate rows at ``at`` of the models in ``changed`` (those whose
+        what changed since: ``fresh`` holds the candidate rows at ``at`` (their policy and telemetry columns
+        are laid over from ``volatile`` as for the others) of the models in ``changed`` (those whose
         endpoint, list-price or status versions differ between the two, or start or end in between); every other
         model's candidates are ``previous``'s, with the columns that change without a version laid over from
         ``volatile`` (per provider slug its policy columns, per endpoint key its telemetry columns, named in
@@ -494,10 +500,15 @@ class RankIndex:
         rows whose telemetry moved (equal to ``build``, tested)."""
         if not previous.carries_to(table):
             raise ValueError("the price table does not extend the previous index's: build the index whole")
-        made = cls.build(fresh, table, at, previous=previous)
         policies, telemetry = volatile
         no_policy, no_telemetry = dict.fromkeys(columns[0]), dict.fromkeys(columns[1])
         policy_of, telemetry_of = itemgetter(*columns[0]), itemgetter(*columns[1])
+        rows = fresh.to_dicts()
+        for row in rows:  # read without them (``endpoint_candidates(volatile=False)``): the same values laid over
+            slug = row["provider_slug"]
+            row.update(policies.get(slug, no_policy) if slug is not None else no_policy)
+            row.update(telemetry.get(row["endpoint_key"], no_telemetry))
+        made = cls._built(rows, table, at, previous)
         candidates: list[_Candidate] = []
         for model in sorted((previous._by_model.keys() - changed) | made._by_model.keys()):
             if model in changed:

@@ -618,7 +618,12 @@ def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def endpoint_candidates(
-    con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None, *, models: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    at: datetime,
+    model_id: str | None = None,
+    *,
+    models: list[str] | None = None,
+    volatile: bool = True,
 ) -> pl.DataFrame:
     """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters and sorts on.
 
@@ -634,9 +639,21 @@ def endpoint_candidates(
     its price in SKUs) would rank as free.
 
     ``models``: only those models' endpoints (a refresh reads the models a sweep changed, ``candidate_changes``).
+    ``volatile`` False: the policy and telemetry columns are null, not read (the provider window costs more
+    than the rest of a few models' rows; a refresh lays ``candidate_volatile`` over them).
     """
     # A list only when asked: the plain query keeps its plan.
     narrow = "AND list_contains($models::VARCHAR[], model_id)" if models is not None else ""
+    if volatile:
+        policy = """p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
+               NOT p.policy_retains_prompts AS zdr,
+               t.uptime_last_5m, t.uptime_last_30m, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
+               t.observed_at AS telemetry_at"""
+        joins = """LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
+        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key"""
+    else:
+        policy = ", ".join(f"NULL AS {name}" for name in (*POLICY_COLUMNS, *TELEMETRY_COLUMNS))
+        joins = ""
     return _frame(
         con,
         f"""
@@ -660,15 +677,11 @@ def endpoint_candidates(
         SELECT e.model_id, e.endpoint_key, e.tag, e.provider_slug, e.provider_name, e.quantization,
                e.context_length, e.max_completion_tokens, e.max_prompt_tokens, e.supported_parameters,
                m.input_modalities, s.status,
-               p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
-               NOT p.policy_retains_prompts AS zdr,
-               t.uptime_last_5m, t.uptime_last_30m, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
-               t.observed_at AS telemetry_at
+               {policy}
         FROM e
         LEFT JOIN m USING (model_id)
         LEFT JOIN s USING (endpoint_key)
-        LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
-        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key
+        {joins}
         WHERE m.output_modalities IS NULL OR len(m.output_modalities) = 0 OR list_contains(m.output_modalities, 'text')
         ORDER BY e.model_id, e.endpoint_key
         """,
@@ -712,19 +725,18 @@ def candidate_volatile(
     """``endpoint_candidates``' policy columns per provider slug and telemetry columns per endpoint key at ``at``,
     the same values as its rows hold; ``None`` when an endpoint has two telemetry rows (the query would list it
     twice: only a full read gives its rows)."""
-    policies = _frame(
+    # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
+    # in force at ``at`` (the latest started), else the earliest.
+    providers = _frame(
         con,
-        """
-        SELECT slug, policy_training, policy_retains_prompts, policy_retention_days,
-               NOT policy_retains_prompts AS zdr
-        FROM (
-            SELECT *, row_number() OVER (PARTITION BY slug ORDER BY (valid_from <= $at) DESC,
-                                         CASE WHEN valid_from <= $at THEN valid_from END DESC, valid_from) AS pick
-            FROM provider_versions
-        ) WHERE pick = 1
-        """,
-        {"at": at},
+        "SELECT slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
+        "NOT policy_retains_prompts AS zdr FROM provider_versions ORDER BY slug, valid_from",
+        [],
     )
+    picked: dict[str, tuple[Any, ...]] = {}
+    for slug, since, *policy in providers.iter_rows():
+        if slug not in picked or since <= at:
+            picked[slug] = tuple(policy)
     telemetry = _frame(
         con,
         "SELECT endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
@@ -734,7 +746,7 @@ def candidate_volatile(
     by_key = {row[0]: dict(zip(TELEMETRY_COLUMNS, row[1:], strict=True)) for row in telemetry.iter_rows()}
     if len(by_key) != telemetry.height:
         return None
-    return {row[0]: dict(zip(POLICY_COLUMNS, row[1:], strict=True)) for row in policies.iter_rows()}, by_key
+    return {slug: dict(zip(POLICY_COLUMNS, policy, strict=True)) for slug, policy in picked.items()}, by_key
 
 
 # --- providers ---------------------------------------------------------------------------------------------
