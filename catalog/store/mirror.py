@@ -309,11 +309,12 @@ def _merged(parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str
     if fresh.is_empty():
         return parts
     out = dict(parts)
-    for model, rows in _by_model(fresh, order).items():
-        old = parts.get(model)
-        if old is not None:
-            rows = pl.concat([old.filter(~pl.col("version_id").is_in(rows["version_id"])), rows]).sort(
-                ["model_id", *order]
-            )
-        out[model] = rows
+    # All the changed models' rows at once: one filter, one sort and one split, however many models a sweep
+    # touched (a sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints).
+    held = [found for model in fresh["model_id"].unique().to_list() if (found := parts.get(model)) is not None]
+    rows = fresh
+    if held:
+        kept = pl.concat(held).filter(~pl.col("version_id").is_in(fresh["version_id"].implode()))
+        rows = pl.concat([kept, fresh])
+    out.update(_by_model(rows, order))
     return out
