@@ -11,6 +11,7 @@ on every row of random multi-version histories with gaps and overlaps (costs too
 
 from __future__ import annotations
 
+import copy
 import random
 import tracemalloc
 from dataclasses import replace
@@ -265,6 +266,7 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable, monkeypa
         pl.int_range(0, len(start.entities), eager=True),
         pl.Series([micros(cut)] * len(start.entities)),
     )
+    names_before = (copy.deepcopy(start.tag_entities), copy.deepcopy(start.providers_of))
     rebuilds: list[PriceTable] = []
     build_index = PriceTable._build_index
     monkeypatch.setattr(PriceTable, "_build_index", lambda self: (rebuilds.append(self), build_index(self))[1])
@@ -281,6 +283,7 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable, monkeypa
         pl.Series([micros(cut)] * len(start.entities)),
     )
     assert [s.to_list() for s in again] == [s.to_list() for s in start_answers]
+    assert (start.tag_entities, start.providers_of) == names_before  # its name maps too (shared until changed)
     # Equal to a rebuild from the same versions in the same order: the same ids, index, variants and rates.
     rebuilt = PriceTable.from_sheets(list(table.versions))
     assert table.entity_of == rebuilt.entity_of and table.tag_entities == rebuilt.tag_entities

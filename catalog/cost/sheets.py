@@ -180,12 +180,16 @@ class PriceTable:
 
     # -- names ---------------------------------------------------------------------------------------
 
-    def _add_names(self, versions: list[SheetVersion]) -> list[int]:
+    def _add_names(self, versions: list[SheetVersion], *, shared: bool = False) -> list[int]:
         """Number the entities ``versions`` bring and index their names, after the ones already known;
         returns each version's entity. One pass of dictionary look-ups a version: an entity's versions
-        mostly repeat its names, so only a version naming its entity differently is indexed again."""
+        mostly repeat its names, so only a version naming its entity differently is indexed again.
+
+        ``shared``: the name maps' inner lists and dictionaries are the parent table's (``extend`` copies only
+        the outer maps): each one is copied before its first change, so the parent's stay as they were."""
         entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
         touched: set[tuple[str, str]] = set()
+        owned: set[str] = set()  # models whose ``providers_of`` entry is this table's own (``shared``)
         codes: list[int] = []
         known = len(entities)
         named: dict[tuple[Any, ...], None] = {}  # (entity, slug, name, canonical slug), in listing order
@@ -199,6 +203,8 @@ class PriceTable:
                 keys.append(key)
                 entities.append((model_id, tag if endpoint else None, version.provider_slug, version.provider_name))
                 if endpoint and tag is not None:
+                    if shared and (model_id, tag) not in touched:
+                        self.tag_entities[(model_id, tag)] = list(self.tag_entities.get((model_id, tag), ()))
                     self.tag_entities.setdefault((model_id, tag), []).append(entity)
                     touched.add((model_id, tag))
             codes.append(entity)
@@ -216,6 +222,10 @@ class PriceTable:
             if canonical_slug and canonical_slug not in self.model_ids:
                 self.slug_to_model.setdefault(canonical_slug, model_id)
             if tag:
+                if shared and model_id not in owned:
+                    own = {n: list(t) for n, t in self.providers_of.get(model_id, {}).items()}
+                    self.providers_of[model_id] = own
+                    owned.add(model_id)
                 names = self.providers_of.setdefault(model_id, {})
                 for name in {provider_slug, provider_name, tag}:
                     if name and tag not in names.setdefault(name.lower(), []):
@@ -754,10 +764,12 @@ class PriceTable:
             dict(self.entity_of),
             list(self._entity_keys),
         )
-        new.tag_entities = {key: list(twins) for key, twins in self.tag_entities.items()}
+        # The name maps' inner lists are shared until ``_add_names`` changes one (copied then): a sweep touches a
+        # few hundred of them, and copying every one cost ~60 ms at ten times today's endpoints.
+        new.tag_entities = dict(self.tag_entities)
         new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
-        new.providers_of = {m: {n: list(t) for n, t in names.items()} for m, names in self.providers_of.items()}
-        entity, starts, stops = _version_columns(opened, new._add_names(opened))
+        new.providers_of = dict(self.providers_of)
+        entity, starts, stops = _version_columns(opened, new._add_names(opened, shared=True))
         new._ver_entity = pl.concat([self._ver_entity, entity])
         new._ver_from = pl.concat([self._ver_from, starts])
         new._ver_to = pl.concat([ends, stops])
