@@ -11,6 +11,7 @@ on every row of random multi-version histories with gaps and overlaps (costs too
 
 from __future__ import annotations
 
+import copy
 import random
 import tracemalloc
 from dataclasses import replace
@@ -255,7 +256,7 @@ def identity(table: PriceTable, sheet_id: int) -> tuple[Any, ...] | None:
     return None if v is None else (v.entity_key, v.valid_from, v.valid_to, v.sheet.canonical())
 
 
-def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable) -> None:
+def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable, monkeypatch: pytest.MonkeyPatch) -> None:
     cut = sorted({v.valid_from for v in history.versions})[5]
     before, changes = as_swept(history.versions, cut)
     assert changes and any(closed for _, closed in changes), "the history must close versions after the cut"
@@ -265,8 +266,15 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable) -> None:
         pl.int_range(0, len(start.entities), eager=True),
         pl.Series([micros(cut)] * len(start.entities)),
     )
+    names_before = (copy.deepcopy(start.tag_entities), copy.deepcopy(start.providers_of))
+    rebuilds: list[PriceTable] = []
+    build_index = PriceTable._build_index
+    monkeypatch.setattr(PriceTable, "_build_index", lambda self: (rebuilds.append(self), build_index(self))[1])
     for opened, closed in changes:
         table = table.extend(opened, closed)
+    monkeypatch.undo()
+    # Sweeps in time order extend the index in place (``_extend_index``), never re-sorting the whole of it.
+    assert not rebuilds
     # The table it was extended from is unchanged: a request in flight on it sees what it saw.
     assert all(v.valid_to is None or v.valid_to <= cut for v in start.versions)
     again = start.lookup(
@@ -275,11 +283,15 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable) -> None:
         pl.Series([micros(cut)] * len(start.entities)),
     )
     assert [s.to_list() for s in again] == [s.to_list() for s in start_answers]
+    assert (start.tag_entities, start.providers_of) == names_before  # its name maps too (shared until changed)
     # Equal to a rebuild from the same versions in the same order: the same ids, index, variants and rates.
     rebuilt = PriceTable.from_sheets(list(table.versions))
     assert table.entity_of == rebuilt.entity_of and table.tag_entities == rebuilt.tag_entities
     assert table.providers_of == rebuilt.providers_of and table.slug_to_model == rebuilt.slug_to_model
     assert table.bounds.equals(rebuilt.bounds) and table.scale == rebuilt.scale
+    assert table.n_periods == rebuilt.n_periods
+    for name in ("_span_key", "_span_end", "_span_sheet", "_span_lo", "_span_count"):
+        assert getattr(table, name).equals(getattr(rebuilt, name)), name
     assert table.variants.equals(rebuilt.variants) and table.variant_base.equals(rebuilt.variant_base)
     rng = random.Random(3)
     rows = usage_over(table, rng, 4_000)

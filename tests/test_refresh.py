@@ -232,6 +232,64 @@ def assert_carried_forward(history: duckdb.DuckDBPyConnection, data: DataState, 
     assert index._candidates == fresh._candidates
 
 
+def test_the_rank_index_is_carried_with_the_policies_and_telemetry_of_the_unchanged_models(
+    history: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest rank index after a sweep re-reads only the models the sweep changed: the others keep their
+    candidates, with what changes without a version (a provider's data policy, an endpoint's uptime and latency,
+    every endpoint's telemetry time) laid over them. The index equals one built from every candidate row, also
+    when the newest instant does not move (a second sweep at the same instant)."""
+    market = Market(Bundle())
+    state = ApiState(history, Path("unused.duckdb"))
+    carried: list[int] = []
+    real = ranker.RankIndex.carried.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[ranker.RankIndex], previous: ranker.RankIndex, fresh: pl.DataFrame, *rest: Any) -> Any:
+        carried.append(fresh.height)
+        return real(cls, previous, fresh, *rest)
+
+    monkeypatch.setattr(ranker.RankIndex, "carried", classmethod(counted))
+    t1 = market.taken_at + timedelta(hours=1)
+    market.scale_prompt(MODEL, 2, endpoint=0)  # one model changes: its rows are read again
+    first = state.current.caches.indexes[state.current.log.times[-1]]
+    # Another model's endpoint (its uptime and latency move) and a third model's provider (its data policy flips).
+    other, tag = next(
+        (c.row["model_id"], c.row["tag"])
+        for c in first._candidates
+        if c.row["model_id"] != MODEL and c.row["endpoint_key"] == f"{c.row['model_id']}@{c.row['tag']}"
+    )
+    slug = next(c.row["provider_slug"] for c in first._candidates if c.row["model_id"] not in (MODEL, other))
+    provider = next(p for p in market.providers if p["slug"] == slug)
+    provider["data_policy"] = {
+        **provider["data_policy"],
+        "retains_prompts": not provider["data_policy"].get("retains_prompts"),
+    }
+    endpoint = next(e for e in market.endpoints[other]["endpoints"] if e["tag"] == tag)
+    endpoint["uptime_last_1d"] = 91.5
+    endpoint["latency_last_30m"] = {"p50": 1234, "p75": 1300, "p90": 1400, "p99": 1500}
+    market.record(history, t1)
+    for _ in range(2):
+        assert state.refresh()
+        assert state.last_refresh["kind"] == "incremental"
+        assert carried, "the index was built whole, not carried"
+        at = state.current.log.default_as_of()
+        assert at is not None
+        index = state.current.caches.indexes[at]
+        table = state.current.table
+        assert table is not None
+        whole = ranker.RankIndex.build(queries.endpoint_candidates(history, at, None), table, at)
+        assert index._candidates == whole._candidates
+        policy = next(c.row for c in index._candidates if c.row["provider_slug"] == slug)
+        assert policy["policy_retains_prompts"] is provider["data_policy"]["retains_prompts"]
+        moved = next(c for c in index._candidates if c.row["endpoint_key"] == f"{other}@{tag}")
+        assert moved.fixed is not None and moved.fixed["uptime_last_1d"] == endpoint["uptime_last_1d"]
+        # Fewer rows read than the index holds: only the changed model's (the second time, at the same instant).
+        assert 0 < carried[-1] < len(index._candidates)
+        market.scale_prompt(MODEL, 3, endpoint=0)
+        endpoint["uptime_last_1d"] = 92.5
+        market.record(history, t1)
+
+
 def test_a_history_that_does_not_follow_from_the_state_is_reloaded(history: duckdb.DuckDBPyConnection) -> None:
     """A version gone that no sweep closed (a repair, a rebuild) cannot be extended: the refresh reloads."""
     market = Market(Bundle())

@@ -357,8 +357,31 @@ class ApiState:
         if data.table is not None and at is not None:
             before = old.log.default_as_of()
             previous = old.caches.indexes.get(before) if before is not None else None
-            candidates = queries.endpoint_candidates(cur, at, None)
-            data.caches.indexes[at] = RankIndex.build(candidates, data.table, at, previous=previous)
+            index = self._carried_index(cur, data, previous, at) if previous is not None else None
+            if index is None:
+                candidates = queries.endpoint_candidates(cur, at, None)
+                index = RankIndex.build(candidates, data.table, at, previous=previous)
+            data.caches.indexes[at] = index
+
+    @staticmethod
+    def _carried_index(
+        cur: duckdb.DuckDBPyConnection, data: DataState, previous: RankIndex, at: datetime
+    ) -> RankIndex | None:
+        """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then), re-reading
+        the candidates of only the models the sweeps since changed, or whose versions start or end between the
+        two instants; the provider policies and telemetry (which change without a version) are read for all.
+        ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
+        changed = data.mirror.changed if data.mirror is not None else None
+        if changed is None or data.table is None or not previous.carries_to(data.table):
+            return None
+        volatile = queries.candidate_volatile(cur, at)
+        if volatile is None:
+            return None
+        lo, hi = sorted((previous.at, at))
+        models = sorted(changed | queries.candidate_changes(cur, lo, hi))
+        fresh = queries.endpoint_candidates(cur, at, None, models=models, volatile=False)
+        columns = (queries.POLICY_COLUMNS, queries.TELEMETRY_COLUMNS)
+        return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
 
     # -- the current state, for callers outside a request ---------------------------------------------
 

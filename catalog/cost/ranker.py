@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -436,7 +437,12 @@ class RankIndex:
         ``previous``: an index built on a table ``table`` extends (``PriceTable.extend``: sheet ids stay); a
         candidate whose row, sheet and source are the same there is taken from it, not made again (after a
         sweep, all but the endpoints whose prices or facts changed)."""
-        rows = candidates.to_dicts()
+        return cls._built(candidates.to_dicts(), table, at, previous)
+
+    @classmethod
+    def _built(
+        cls, rows: list[dict[str, Any]], table: PriceTable, at: datetime, previous: RankIndex | None
+    ) -> RankIndex:
         resolutions = [table.resolve(row["model_id"], None, row["endpoint_key"]) for row in rows]
         sheets, sources = table.sheets_at(resolutions, at)
         kept: dict[str, _Candidate] = {}
@@ -467,6 +473,81 @@ class RankIndex:
                     )
                 )
         return cls(table, at, built)
+
+    def carries_to(self, table: PriceTable) -> bool:
+        """Whether ``table`` extends this index's table (``PriceTable.extend``): ``carried`` can build on it."""
+        return _extends(table, self.table)
+
+    @classmethod
+    def carried(
+        cls,
+        previous: RankIndex,
+        fresh: pl.DataFrame,
+        changed: set[str],
+        volatile: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
+        columns: tuple[tuple[str, ...], tuple[str, ...]],
+        table: PriceTable,
+        at: datetime,
+    ) -> RankIndex:
+        """``build`` of every candidate at ``at``, from ``previous`` (an index on a table ``table`` extends) and
+        what changed since: ``fresh`` holds the candidate rows at ``at`` (their policy and telemetry columns
+        are laid over from ``volatile`` as for the others) of the models in ``changed`` (those whose
+        endpoint, list-price or status versions differ between the two, or start or end in between); every other
+        model's candidates are ``previous``'s, with the columns that change without a version laid over from
+        ``volatile`` (per provider slug its policy columns, per endpoint key its telemetry columns, named in
+        ``columns``; a key absent is all null, as the query's outer joins give). A candidate whose row did not
+        change is kept as it was. Raises ``ValueError`` when ``table`` does not extend ``previous``'s (its sheet
+        ids would not be ``previous``'s).
+
+        After a sweep that is a few models' rows read and built, and a pass over the others that copies only the
+        rows whose telemetry moved (equal to ``build``, tested)."""
+        if not previous.carries_to(table):
+            raise ValueError("the price table does not extend the previous index's: build the index whole")
+        policies, telemetry = volatile
+        no_policy, no_telemetry = dict.fromkeys(columns[0]), dict.fromkeys(columns[1])
+        policy_of, telemetry_of = itemgetter(*columns[0]), itemgetter(*columns[1])
+        rows = fresh.to_dicts()
+        for row in rows:  # read without them (``endpoint_candidates(volatile=False)``): the same values laid over
+            slug = row["provider_slug"]
+            row.update(policies.get(slug, no_policy) if slug is not None else no_policy)
+            row.update(telemetry.get(row["endpoint_key"], no_telemetry))
+        made = cls._built(rows, table, at, previous)
+        candidates: list[_Candidate] = []
+        for model in sorted((previous._by_model.keys() - changed) | made._by_model.keys()):
+            if model in changed:
+                candidates += made._by_model.get(model, ())
+                continue
+            for old in previous._by_model[model]:
+                row = old.row
+                slug = row["provider_slug"]
+                policy = policies.get(slug, no_policy) if slug is not None else no_policy
+                seen = telemetry.get(row["endpoint_key"], no_telemetry)
+                if telemetry_of(row) == telemetry_of(seen) and policy_of(row) == policy_of(policy):
+                    candidates.append(old)
+                    continue
+                row = {**row, **policy, **seen}
+                fixed = old.fixed
+                if fixed is not None:
+                    fixed = {
+                        **fixed,
+                        "uptime_last_1d": row.get("uptime_last_1d"),
+                        "latency_p50": row.get("latency_p50"),
+                        "throughput_p50": row.get("throughput_p50"),
+                    }
+                candidates.append(
+                    _Candidate(
+                        row,
+                        old.sheet_id,
+                        old.source,
+                        old.reason,
+                        old.variant_base,
+                        old.conditions,
+                        old.free,
+                        fixed,
+                        old.names,
+                    )
+                )
+        return cls(table, at, candidates)
 
     @staticmethod
     def _candidate(

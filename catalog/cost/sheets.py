@@ -11,7 +11,7 @@ so that its size grows with the number of versions (not with entities × time):
 * **entities** — one per endpoint (``model@tag``) and one per model (its ``/models`` price).
 * **bounds / periods** — the sorted instants where any version starts or ends; a period is the count of
   bounds ≤ t (``period_of``), so an instant's period is one binary search (or two gathers by minute).
-* **spans** — per entity, its versions sorted by start as flat arrays, keyed ``entity * n_periods +
+* **spans** — per entity, its versions sorted by start as flat arrays, keyed ``entity * 2**32 +
   first period``: the sheet of an entity at an instant is one ``search_sorted`` within the entity. A
   batch of rows resolves each distinct name's candidates in order (``lookup``); a large one first decides
   each name at the few periods where its candidates change, then each row searches or gathers from those.
@@ -33,6 +33,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import polars as pl
 
 from catalog.cost.money import MAX_SCALE, scale_of, to_units
@@ -121,6 +122,8 @@ class SheetVersion:
 
 
 _MINUTE = 60_000_000
+_STRIDE = 1 << 32  # a span's key: entity * _STRIDE + its first period (a fixed stride: keys outlive new periods)
+_OPEN_SPAN = 2**31 - 1  # the end period of an open version's span: after every period there is
 _NEVER_TS = 2**62  # the end of an open version, in epoch microseconds: after every instant there is
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A batch of this many instants finds its periods through the per-minute table (built once per table, on first
@@ -177,12 +180,16 @@ class PriceTable:
 
     # -- names ---------------------------------------------------------------------------------------
 
-    def _add_names(self, versions: list[SheetVersion]) -> list[int]:
+    def _add_names(self, versions: list[SheetVersion], *, shared: bool = False) -> list[int]:
         """Number the entities ``versions`` bring and index their names, after the ones already known;
         returns each version's entity. One pass of dictionary look-ups a version: an entity's versions
-        mostly repeat its names, so only a version naming its entity differently is indexed again."""
+        mostly repeat its names, so only a version naming its entity differently is indexed again.
+
+        ``shared``: the name maps' inner lists and dictionaries are the parent table's (``extend`` copies only
+        the outer maps): each one is copied before its first change, so the parent's stay as they were."""
         entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
         touched: set[tuple[str, str]] = set()
+        owned: set[str] = set()  # models whose ``providers_of`` entry is this table's own (``shared``)
         codes: list[int] = []
         known = len(entities)
         named: dict[tuple[Any, ...], None] = {}  # (entity, slug, name, canonical slug), in listing order
@@ -196,6 +203,8 @@ class PriceTable:
                 keys.append(key)
                 entities.append((model_id, tag if endpoint else None, version.provider_slug, version.provider_name))
                 if endpoint and tag is not None:
+                    if shared and (model_id, tag) not in touched:
+                        self.tag_entities[(model_id, tag)] = list(self.tag_entities.get((model_id, tag), ()))
                     self.tag_entities.setdefault((model_id, tag), []).append(entity)
                     touched.add((model_id, tag))
             codes.append(entity)
@@ -213,6 +222,10 @@ class PriceTable:
             if canonical_slug and canonical_slug not in self.model_ids:
                 self.slug_to_model.setdefault(canonical_slug, model_id)
             if tag:
+                if shared and model_id not in owned:
+                    own = {n: list(t) for n, t in self.providers_of.get(model_id, {}).items()}
+                    self.providers_of[model_id] = own
+                    owned.add(model_id)
                 names = self.providers_of.setdefault(model_id, {})
                 for name in {provider_slug, provider_name, tag}:
                     if name and tag not in names.setdefault(name.lower(), []):
@@ -265,23 +278,24 @@ class PriceTable:
     def _build_index(self) -> None:
         """Bounds, and per entity its spans in force as sorted flat arrays; all vectorised but for overlaps.
 
-        A span is ``[first, last)`` in periods with the sheet in force. An entity's versions normally follow
-        one another (gaps allowed), and each version in force for some instant is one span. Where an entity's
-        versions overlap (not in a stored history, but a table built from sheets may have it), the version
-        listed last wins, as it always has: those entities are cut at their own bounds in Python.
+        A span is ``[first, last)`` in periods with the sheet in force (``last`` is ``_OPEN_SPAN`` while the
+        version is open). An entity's versions normally follow one another (gaps allowed), and each version in
+        force for some instant is one span. Where an entity's versions overlap (not in a stored history, but a
+        table built from sheets may have it), the version listed last wins, as it always has: those entities
+        are cut at their own bounds in Python.
         """
         starts, ends = self._ver_from, self._ver_to
         self.bounds = pl.concat([starts, ends.filter(ends != _NEVER_TS)]).unique().sort().alias("bounds")
-        n = self.n_periods = self.bounds.len() + 1
+        self.n_periods = self.bounds.len() + 1
         entity = self._ver_entity.cast(pl.Int64)
         first = self.bounds.search_sorted(starts, side="right").cast(pl.Int64)
         last = pl.select(
             pl.when(pl.lit(ends) == _NEVER_TS)
-            .then(n)
+            .then(_OPEN_SPAN)
             .otherwise(pl.lit(self.bounds.search_sorted(ends, side="right").cast(pl.Int64)))
         ).to_series()
         spans = (
-            pl.DataFrame({"key": entity * n + first, "last": last, "entity": entity, "first": first})
+            pl.DataFrame({"key": entity * _STRIDE + first, "last": last, "entity": entity, "first": first})
             .with_row_index("sheet")
             .filter(pl.col("last") > pl.col("first"))  # in force at no instant: never found
             # One integer key orders by entity, then start; a stable sort keeps the listing order of ties.
@@ -291,21 +305,89 @@ class PriceTable:
         overlapping = spans.filter(
             (pl.col("entity") == pl.col("entity").shift(1)) & (pl.col("first") < pl.col("last").shift(1))
         )["entity"].unique()
-        if overlapping.len():
+        self._overlaps = bool(overlapping.len())
+        if self._overlaps:
             mixed = pl.col("entity").is_in(overlapping.implode())
-            cut = _winners(spans.filter(mixed), n)
+            cut = _winners(spans.filter(mixed))
             spans = pl.concat([spans.filter(~mixed), cut]).sort("key")
-        self._span_key = spans["key"]
-        self._span_end = spans["last"].cast(pl.Int32)
-        self._span_sheet = spans["sheet"].cast(pl.Int32)
+        self._set_spans(spans["key"], spans["last"].cast(pl.Int32), spans["sheet"].cast(pl.Int32))
+
+    def _set_spans(self, key: pl.Series, end: pl.Series, sheet: pl.Series) -> None:
+        self._span_key = key.alias("key")
+        self._span_end = end.alias("last")
+        self._span_sheet = sheet.alias("sheet")
         # Where each entity's spans are: its first span and how many.
         edges = self._span_key.search_sorted(
-            pl.int_range(0, len(self.entities) + 1, eager=True, dtype=pl.Int64) * n, side="left"
+            pl.int_range(0, len(self.entities) + 1, eager=True, dtype=pl.Int64) * _STRIDE, side="left"
         ).cast(pl.Int64)
-        self._span_lo = edges.head(len(self.entities))
-        self._span_count = edges.tail(len(self.entities)) - self._span_lo
+        self._span_lo = edges.head(len(self.entities)).alias("lo")
+        self._span_count = (edges.tail(len(self.entities)) - self._span_lo).alias("count")
         # Built on first use: (None,) when the bounds do not allow it.
         self._minute_cache: tuple[tuple[int, pl.Series, pl.Series] | None] | None = None
+
+    def _extend_index(self, parent: PriceTable, closed: list[int]) -> bool:
+        """The index ``_build_index`` would make, from ``parent``'s and what a sweep changed (``extend``): the
+        versions after ``parent``'s are new, and ``closed`` (rows ``parent`` held open) now end. False (and
+        nothing set) when the change is not one this can follow: a new bound before ``parent``'s last (a
+        version dated in the past), an entity whose versions overlap, a version closed at its own start.
+
+        A sweep adds bounds after every one known, so the periods known keep their numbers and a span key
+        (``entity * _STRIDE + first``) its value: the work is a search per changed version and one copy of
+        the arrays with the new spans inserted (no sort of the whole index, no search per version)."""
+        if parent._overlaps or not parent.bounds.len():
+            return False
+        start = len(parent.versions)
+        old_bounds = parent.bounds.to_numpy()
+        new_from = self._ver_from.slice(start).to_numpy()
+        new_to = self._ver_to.slice(start).to_numpy()
+        closed_to = self._ver_to.gather(closed).to_numpy() if closed else np.empty(0, dtype=np.int64)
+        instants = np.unique(np.concatenate([new_from, new_to[new_to != _NEVER_TS], closed_to]))
+        at = np.searchsorted(old_bounds, instants, side="left")
+        known = (at < old_bounds.size) & (old_bounds[np.minimum(at, old_bounds.size - 1)] == instants)
+        added = instants[~known]
+        if added.size and old_bounds.size and added[0] <= old_bounds[-1]:
+            return False
+        bounds = np.concatenate([old_bounds, added]) if added.size else old_bounds
+        keys = parent._span_key.to_numpy()
+        ends = parent._span_end.to_numpy()
+        sheets = parent._span_sheet.to_numpy()
+        if closed:
+            entities = self._ver_entity.gather(closed).to_numpy().astype(np.int64)
+            where = parent._span_lo.gather(entities).to_numpy() + parent._span_count.gather(entities).to_numpy() - 1
+            # An open version is its entity's last span (else it would overlap the ones after it).
+            if (where < 0).any() or not (sheets[where] == np.asarray(closed)).all():
+                return False
+            until = np.searchsorted(bounds, closed_to, side="right")
+            if (ends[where] != _OPEN_SPAN).any() or (until <= keys[where] % _STRIDE).any():
+                return False
+            ends = ends.copy()  # ``parent``'s arrays stay as they are: a request may be reading them
+            ends[where] = until
+        if new_from.size:
+            entity = self._ver_entity.slice(start).to_numpy().astype(np.int64)
+            first = np.searchsorted(bounds, new_from, side="right")
+            last = np.where(new_to == _NEVER_TS, _OPEN_SPAN, np.searchsorted(bounds, new_to, side="right"))
+            live = last > first  # in force at no instant: never found
+            key = (entity * _STRIDE + first)[live]
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            rows = (np.arange(start, start + new_from.size, dtype=np.int64)[live])[order]
+            place = np.searchsorted(keys, key, side="right")
+            keys = np.insert(keys, place, key)
+            ends = np.insert(ends, place, last[live][order].astype(np.int32))
+            sheets = np.insert(sheets, place, rows.astype(np.int32))
+        if keys.size > 1:
+            entity_of, first_of = keys // _STRIDE, keys % _STRIDE
+            if ((entity_of[1:] == entity_of[:-1]) & (first_of[1:] < ends[:-1])).any():
+                return False
+        self.bounds = pl.Series("bounds", bounds, dtype=pl.Int64)
+        self.n_periods = self.bounds.len() + 1
+        self._overlaps = False
+        self._set_spans(
+            pl.Series("key", keys, dtype=pl.Int64),
+            pl.Series("last", ends, dtype=pl.Int32),
+            pl.Series("sheet", sheets, dtype=pl.Int32),
+        )
+        return True
 
     def versions_between(self, lo: datetime | None, hi: datetime, *, ends: bool = True) -> list[int]:
         """Ids of the versions starting in ``(lo, hi]`` (``lo`` None: up to ``hi``), and with ``ends``, those ending
@@ -381,16 +463,15 @@ class PriceTable:
 
     def _sheet_in(self, entity: pl.Series, period: pl.Series) -> pl.Series:
         """The sheet of each ``entity`` (-1: none) in force in each ``period``: a search within the entity."""
-        n = self.n_periods
         if not self._span_key.len():
             return pl.Series("sheet", [-1] * entity.len(), dtype=pl.Int32)
-        key = entity * n + period
+        key = entity * _STRIDE + period
         at = self._span_key.search_sorted(key, side="right").cast(pl.Int64) - 1
         safe = at.clip(0)
         hit = (
             (at >= 0)
             & (entity >= 0)
-            & (self._span_key.gather(safe) >= entity * n)
+            & (self._span_key.gather(safe) >= entity * _STRIDE)
             & (period < self._span_end.gather(safe))
         )
         return pl.select(pl.when(hit).then(self._span_sheet.gather(safe)).otherwise(-1).cast(pl.Int32)).to_series()
@@ -446,7 +527,7 @@ class PriceTable:
             .drop_nulls("at")
         )
         at = spans["at"]
-        first = self._span_key.gather(at) - spans["entity"] * n
+        first = self._span_key.gather(at) - spans["entity"] * _STRIDE
         last = self._span_end.gather(at).cast(pl.Int64)
         combos = len(ranks[0])
         points = (
@@ -642,7 +723,8 @@ class PriceTable:
 
         Equals ``PriceTable(all versions)`` built from scratch (tested), but keeps this table's work: sheet
         ids stay (appended after this table's), no sheet is parsed again and the variants of the sheets
-        already known are kept; the index is re-sorted, vectorised. This table is not changed, so a request
+        already known are kept; the index takes the new spans in place (``_extend_index``), else is rebuilt
+        vectorised. This table is not changed, so a request
         in flight finishes on it. An opened version that a later sweep closes is closed by that sweep's call;
         one opened and closed within the same sweep comes with its ``valid_to`` set.
 
@@ -682,14 +764,17 @@ class PriceTable:
             dict(self.entity_of),
             list(self._entity_keys),
         )
-        new.tag_entities = {key: list(twins) for key, twins in self.tag_entities.items()}
+        # The name maps' inner lists are shared until ``_add_names`` changes one (copied then): a sweep touches a
+        # few hundred of them, and copying every one cost ~60 ms at ten times today's endpoints.
+        new.tag_entities = dict(self.tag_entities)
         new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
-        new.providers_of = {m: {n: list(t) for n, t in names.items()} for m, names in self.providers_of.items()}
-        entity, starts, stops = _version_columns(opened, new._add_names(opened))
+        new.providers_of = dict(self.providers_of)
+        entity, starts, stops = _version_columns(opened, new._add_names(opened, shared=True))
         new._ver_entity = pl.concat([self._ver_entity, entity])
         new._ver_from = pl.concat([self._ver_from, starts])
         new._ver_to = pl.concat([ends, stops])
-        new._build_index()
+        if not new._extend_index(self, rows):
+            new._build_index()
         new._sheet_row, new._distinct, new._dist_base = (
             dict(self._sheet_row),
             list(self._distinct),
@@ -767,7 +852,7 @@ def _version_columns(versions: list[SheetVersion], codes: list[int]) -> tuple[pl
     )
 
 
-def _winners(spans: pl.DataFrame, n: int) -> pl.DataFrame:
+def _winners(spans: pl.DataFrame) -> pl.DataFrame:
     """Spans of entities whose versions overlap, cut at their own bounds: the version listed last wins."""
     out: dict[str, list[int]] = {name: [] for name in spans.columns}
     by_entity: dict[int, list[tuple[int, int, int]]] = {}
@@ -790,7 +875,7 @@ def _winners(spans: pl.DataFrame, n: int) -> pl.DataFrame:
             if out["sheet"] and out["entity"][-1] == entity and out["sheet"][-1] == sheet and out["last"][-1] == left:
                 out["last"][-1] = right
                 continue
-            for name, value in (("sheet", sheet), ("key", entity * n + left), ("last", right)):
+            for name, value in (("sheet", sheet), ("key", entity * _STRIDE + left), ("last", right)):
                 out[name].append(value)
             out["entity"].append(entity)
             out["first"].append(left)

@@ -109,6 +109,9 @@ class HistoryMirror:
     seen: pl.DataFrame
     known_models: list[str]
     snapshot: int  # the newest snapshot id the mirror has
+    # ``extended``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
+    # or changed (the rank index re-reads those); ``None`` for a mirror loaded whole.
+    changed: frozenset[str] | None = None
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -137,6 +140,7 @@ class HistoryMirror:
         schemas: dict[str, pl.Schema],
         opened: dict[str, pl.DataFrame],
         snapshot: int,
+        changed: frozenset[str] | None = None,
     ) -> HistoryMirror:
         seen = pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen")
         return cls(
@@ -145,10 +149,14 @@ class HistoryMirror:
             models=models,
             intervals=intervals,
             schemas=schemas,
-            open_ids={kind: dict(zip(f["version_id"], f["model_id"], strict=True)) for kind, f in opened.items()},
+            open_ids={
+                kind: dict(zip(f["version_id"].to_list(), f["model_id"].to_list(), strict=True))
+                for kind, f in opened.items()
+            },
             seen=seen,
             known_models=models["model_id"].unique().sort().to_list(),
             snapshot=snapshot,
+            changed=changed,
         )
 
     def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
@@ -191,7 +199,8 @@ class HistoryMirror:
         }
         if counts != held:
             raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
-        return self._made(endpoints, statuses, models, intervals, self.schemas, opened, snapshot)
+        touched = frozenset(m for frame in frames.values() for m in frame["model_id"].unique().to_list())
+        return self._made(endpoints, statuses, models, intervals, self.schemas, opened, snapshot, touched)
 
     # -- the shapes ------------------------------------------------------------------------------------------
 
@@ -300,11 +309,12 @@ def _merged(parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str
     if fresh.is_empty():
         return parts
     out = dict(parts)
-    for model, rows in _by_model(fresh, order).items():
-        old = parts.get(model)
-        if old is not None:
-            rows = pl.concat([old.filter(~pl.col("version_id").is_in(rows["version_id"])), rows]).sort(
-                ["model_id", *order]
-            )
-        out[model] = rows
+    # All the changed models' rows at once: one filter, one sort and one split, however many models a sweep
+    # touched (a sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints).
+    held = [found for model in fresh["model_id"].unique().to_list() if (found := parts.get(model)) is not None]
+    rows = fresh
+    if held:
+        kept = pl.concat(held).filter(~pl.col("version_id").is_in(fresh["version_id"].implode()))
+        rows = pl.concat([kept, fresh])
+    out.update(_by_model(rows, order))
     return out

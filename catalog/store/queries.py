@@ -617,7 +617,14 @@ def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(row.fetchall()[0][0])
 
 
-def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: str | None = None) -> pl.DataFrame:
+def endpoint_candidates(
+    con: duckdb.DuckDBPyConnection,
+    at: datetime,
+    model_id: str | None = None,
+    *,
+    models: list[str] | None = None,
+    volatile: bool = True,
+) -> pl.DataFrame:
     """Every endpoint in force at ``at`` (optionally of one model) with what a ranking filters and sorts on.
 
     Limits and parameters are the endpoint version's at ``at``; ``input_modalities`` the model version's in
@@ -630,18 +637,34 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
     Only endpoints of models with a text output are candidates: a token workload is priced on chat models, and
     an embeddings, image, video, speech, transcription or rerank endpoint (``prompt``/``completion`` often "0",
     its price in SKUs) would rank as free.
+
+    ``models``: only those models' endpoints (a refresh reads the models a sweep changed, ``candidate_changes``).
+    ``volatile`` False: the policy and telemetry columns are null, not read (the provider window costs more
+    than the rest of a few models' rows; a refresh lays ``candidate_volatile`` over them).
     """
+    # A list only when asked: the plain query keeps its plan.
+    narrow = "AND list_contains($models::VARCHAR[], model_id)" if models is not None else ""
+    if volatile:
+        policy = """p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
+               NOT p.policy_retains_prompts AS zdr,
+               t.uptime_last_5m, t.uptime_last_30m, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
+               t.observed_at AS telemetry_at"""
+        joins = """LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
+        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key"""
+    else:
+        policy = ", ".join(f"NULL AS {name}" for name in (*POLICY_COLUMNS, *TELEMETRY_COLUMNS))
+        joins = ""
     return _frame(
         con,
-        """
+        f"""
         WITH e AS (
             SELECT * FROM endpoint_versions
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
-              AND ($model IS NULL OR model_id = $model)
+              AND ($model IS NULL OR model_id = $model) {narrow}
         ), m AS (
             SELECT model_id, input_modalities, output_modalities FROM model_versions
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
-              AND ($model IS NULL OR model_id = $model)
+              AND ($model IS NULL OR model_id = $model) {narrow}
         ), s AS (
             SELECT endpoint_key, status FROM endpoint_status
             WHERE valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)
@@ -654,20 +677,76 @@ def endpoint_candidates(con: duckdb.DuckDBPyConnection, at: datetime, model_id: 
         SELECT e.model_id, e.endpoint_key, e.tag, e.provider_slug, e.provider_name, e.quantization,
                e.context_length, e.max_completion_tokens, e.max_prompt_tokens, e.supported_parameters,
                m.input_modalities, s.status,
-               p.policy_training, p.policy_retains_prompts, p.policy_retention_days,
-               NOT p.policy_retains_prompts AS zdr,
-               t.uptime_last_5m, t.uptime_last_30m, t.uptime_last_1d, t.latency_p50, t.throughput_p50,
-               t.observed_at AS telemetry_at
+               {policy}
         FROM e
         LEFT JOIN m USING (model_id)
         LEFT JOIN s USING (endpoint_key)
-        LEFT JOIN p ON p.slug = e.provider_slug AND p.pick = 1
-        LEFT JOIN endpoint_telemetry t ON t.endpoint_key = e.endpoint_key
+        {joins}
         WHERE m.output_modalities IS NULL OR len(m.output_modalities) = 0 OR list_contains(m.output_modalities, 'text')
         ORDER BY e.model_id, e.endpoint_key
         """,
-        {"at": at, "model": model_id},
+        {"at": at, "model": model_id, **({"models": models} if models is not None else {})},
     )
+
+
+# The candidate columns that change without a new version of the endpoint, its model or its status: the provider's
+# policy (its own versions) and the telemetry (replaced by every sweep).
+POLICY_COLUMNS = ("policy_training", "policy_retains_prompts", "policy_retention_days", "zdr")
+TELEMETRY_COLUMNS = (
+    "uptime_last_5m", "uptime_last_30m", "uptime_last_1d", "latency_p50", "throughput_p50", "telemetry_at",
+)  # fmt: skip
+
+
+def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> set[str]:
+    """The models whose endpoint, list-price or status versions start or end in ``(lo, hi]``: those whose
+    ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``candidate_volatile``'s
+    columns) when nothing was stored in between."""
+    if hi <= lo:
+        return set()
+    rows = con.execute(
+        """
+        SELECT model_id FROM endpoint_versions
+        WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
+        UNION
+        SELECT model_id FROM model_versions
+        WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
+        UNION
+        SELECT model_id FROM endpoint_status
+        WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
+        """,
+        {"lo": lo, "hi": hi},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def candidate_volatile(
+    con: duckdb.DuckDBPyConnection, at: datetime
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
+    """``endpoint_candidates``' policy columns per provider slug and telemetry columns per endpoint key at ``at``,
+    the same values as its rows hold; ``None`` when an endpoint has two telemetry rows (the query would list it
+    twice: only a full read gives its rows)."""
+    # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
+    # in force at ``at`` (the latest started), else the earliest.
+    providers = _frame(
+        con,
+        "SELECT slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
+        "NOT policy_retains_prompts AS zdr FROM provider_versions ORDER BY slug, valid_from",
+        [],
+    )
+    picked: dict[str, tuple[Any, ...]] = {}
+    for slug, since, *policy in providers.iter_rows():
+        if slug not in picked or since <= at:
+            picked[slug] = tuple(policy)
+    telemetry = _frame(
+        con,
+        "SELECT endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
+        "observed_at AS telemetry_at FROM endpoint_telemetry",
+        [],
+    )
+    by_key = {row[0]: dict(zip(TELEMETRY_COLUMNS, row[1:], strict=True)) for row in telemetry.iter_rows()}
+    if len(by_key) != telemetry.height:
+        return None
+    return {slug: dict(zip(POLICY_COLUMNS, policy, strict=True)) for slug, policy in picked.items()}, by_key
 
 
 # --- providers ---------------------------------------------------------------------------------------------
