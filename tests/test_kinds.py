@@ -313,6 +313,16 @@ def test_acceptance_1_every_kind_counted_as_the_recording(replayed: Path) -> Non
     assert {m["model_id"] for m in embeddings} == wanted
 
 
+def test_the_models_table_never_shows_a_model_billed_in_its_units_at_a_token_price_of_zero(replayed: Path) -> None:
+    ran = run_cli("models", "--kind", "video", "--as-of", DAY, "--db", str(replayed))
+    assert ran.returncode == 0, ran.stderr
+    rows = [line for line in ran.stdout.splitlines() if "│ video" in line]
+    assert rows, ran.stdout
+    for line in rows:
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        assert cells[-2:] == ["per unit", "per unit"], line
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_acceptance_2_sku_prices_equal_the_recorded_strings(replayed: Path) -> None:

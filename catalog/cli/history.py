@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from catalog.cli.common import LIMIT, db_option, instant, json_option, open_db
@@ -87,12 +89,19 @@ def models_cmd(
                 r["kind"],
                 r["context_length"],
                 r["endpoints"],
-                per_million_text(r["price_prompt"]),
-                per_million_text(r["price_completion"]),
+                _token_price(r["price_prompt"], r["kind"]),
+                _token_price(r["price_completion"], r["kind"]),
             ]
             for r in frame.iter_rows(named=True)
         ],
     )
+
+
+def _token_price(value: Any, kind: str | None) -> str:
+    """A model of another kind listing a token price of 0 is billed in its own units (SKUs), never free."""
+    if kind not in (None, "text") and value == 0:
+        return "per unit"
+    return per_million_text(value)
 
 
 @click.command("endpoints")
