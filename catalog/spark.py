@@ -31,6 +31,7 @@ import pyarrow as pa
 from catalog.cost.engine import cost_usage
 from catalog.cost.linear import SUMS, LinearSummary, combine, finish, partial_sums
 from catalog.cost.sheets import PriceTable
+from catalog.cost.unit_usage import UNIT_COLUMNS, UnitSkus, needs_units
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -42,9 +43,13 @@ _WIDE = (*SUMS, "residue", "rounded", "units_total", "units_base", "units_saving
 class SparkCost:
     """Price Spark DataFrames of usage with one price table, broadcast to the executors once."""
 
-    def __init__(self, spark: SparkSession, table: PriceTable, *, at: datetime | None = None) -> None:
+    def __init__(
+        self, spark: SparkSession, table: PriceTable, *, at: datetime | None = None, units: UnitSkus | None = None
+    ) -> None:
         self.spark = spark
         self.table = table
+        # Which models bill in their own units (video, speech …): their rows are refused here, never a silent $0.
+        self.units = units
         # One instant for rows without a timestamp, the same on every executor.
         self.at = at or datetime.now(UTC)
         self._table = spark.sparkContext.broadcast(table)
@@ -55,21 +60,23 @@ class SparkCost:
         from catalog.library import Catalog
 
         with Catalog.open(db) as cat:
-            table = cat.table
-        return cls(spark, table, at=at)
+            table, units = cat.table, cat.unit_skus
+        return cls(spark, table, at=at, units=units)
 
     def rows(self, df: DataFrame) -> DataFrame:
         """Every row of ``df`` priced: its columns (conformed to the usage contract) and the engine's."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        _refuse_unit_columns(df)
         target = _spark_arrow(cost_usage(_empty_like(df), self.table, at=self.at)).schema
-        broadcast, at = self._table, self.at
+        broadcast, at, units = self._table, self.at, self.units
 
         def price(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             table = broadcast.value
             for batch in batches:
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
+                _refuse_unit_rows(frame, units)
                 yield from _spark_arrow(cost_usage(frame, table, at=at)).cast(target).to_batches()
 
         return df.mapInArrow(price, from_arrow_schema(target, prefer_timestamp_ntz=False))
@@ -79,8 +86,9 @@ class SparkCost:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         keys = list(by)
+        _refuse_unit_columns(df)
         target = _spark_arrow(partial_sums(_empty_like(df), self.table, keys=keys, at=self.at)).schema
-        broadcast, at = self._table, self.at
+        broadcast, at, units = self._table, self.at, self.units
 
         def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             table = broadcast.value
@@ -88,6 +96,7 @@ class SparkCost:
             for batch in batches:
                 frame = pl.from_arrow(batch)
                 assert isinstance(frame, pl.DataFrame)
+                _refuse_unit_rows(frame, units)
                 parts.append(partial_sums(frame, table, keys=keys, at=at))
             if parts:  # one small frame per partition: its sums per (group, variant, status)
                 yield from _spark_arrow(combine(parts, keys)).cast(target).to_batches()
@@ -97,6 +106,27 @@ class SparkCost:
         assert isinstance(frame, pl.DataFrame)
         frame = frame.with_columns(pl.col(c).cast(pl.Int128) for c in _WIDE)
         return finish(frame, self.table, keys)
+
+
+_UNITS_LATER = (
+    "is not priced on Spark yet: usage of models billed in their own units (video seconds, speech characters, "
+    "audio minutes, search units, songs, images) goes through the single-machine engine's unit pass; price those "
+    "rows with `catalog cost` or Catalog.cost, and the token rows here"
+)
+
+
+def _refuse_unit_columns(df: DataFrame) -> None:
+    """Unit counts would be dropped by the token kernel: refused on the driver, before any work."""
+    present = sorted(c for c in df.columns if c in UNIT_COLUMNS)
+    if present:
+        raise ValueError(f"usage with {', '.join(present)} {_UNITS_LATER}")
+
+
+def _refuse_unit_rows(frame: pl.DataFrame, units: UnitSkus | None) -> None:
+    """A row of a video or speech model lists token prices of 0: priced by tokens alone it would be a silent $0."""
+    if units is not None and needs_units(frame, units):
+        names = sorted({str(m) for m in frame["model"].unique().to_list() if units.kinds.get(str(m), "text") != "text"})
+        raise ValueError(f"usage of {', '.join(names[:3])} {_UNITS_LATER}")
 
 
 def _empty_like(df: DataFrame) -> pl.DataFrame:

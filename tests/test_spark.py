@@ -50,7 +50,7 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def price_table() -> PriceTable:
+def price_table(*extra: SheetVersion) -> PriceTable:
     """Two models with endpoints and a model-level price; tiers, a time window, a discount, a price change."""
     tiered = parse_price_sheet(
         {
@@ -77,6 +77,7 @@ def price_table() -> PriceTable:
             SheetVersion("endpoint", "m/a", "deepinfra", "deepinfra", "DeepInfra", CHANGE, None, dearer),
             SheetVersion("endpoint", "m/b", "deepseek", "deepseek", "DeepSeek", EPOCH, None, night),
             SheetVersion("model", "m/b", None, None, None, EPOCH, None, plain),
+            *extra,
         ]
     )
 
@@ -126,3 +127,28 @@ def test_spark_equals_the_single_machine_engine_on_100_000_rows(spark: Any) -> N
         order = [*keys, "rows"]
         assert totals.summary.sort(order).to_dicts() == single.summary.sort(order).to_dicts()
         assert (totals.rows, totals.by_status, totals.cost_total) == (single.rows, single.by_status, single.cost_total)
+
+
+def test_usage_in_other_units_is_refused_never_priced_at_zero(spark: Any) -> None:
+    from catalog.cost.unit_usage import UnitSkus
+    from catalog.spark import SparkCost
+
+    free_tokens = parse_price_sheet({"prompt": "0", "completion": "0"})  # how video models list their tokens
+    table = price_table(SheetVersion("model", "v/clip", None, None, None, EPOCH, None, free_tokens))
+    units = UnitSkus({}, {"v/clip": "video", "m/a": "text"})
+    cost = SparkCost(spark, table, at=AT, units=units)
+
+    counted = spark.createDataFrame(usage(10).with_columns(video_seconds=pl.lit("8")).to_arrow())
+    with pytest.raises(ValueError, match="video_seconds is not priced on Spark yet"):
+        cost.totals(counted)
+    with pytest.raises(ValueError, match="video_seconds is not priced on Spark yet"):
+        cost.rows(counted)
+
+    clip = usage(10).with_columns(model=pl.lit("v/clip"))
+    df = spark.createDataFrame(clip.to_arrow())
+    for run in (lambda: cost.totals(df), lambda: cost.rows(df).toArrow()):
+        with pytest.raises(Exception, match="usage of v/clip is not priced on Spark yet"):
+            run()
+    # token rows alone still price as before
+    plain = spark.createDataFrame(usage(10).to_arrow())
+    assert cost.totals(plain).rows == 10
