@@ -49,7 +49,7 @@ from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
-from catalog.website import chart
+from catalog.website import changelog, chart
 from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
@@ -230,6 +230,7 @@ def environment(templates: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.policies["json.dumps_function"] = changelog.dumps  # JSON made already goes as it is
     env.filters.update(
         usd=usd,
         per_m=per_million_text,
