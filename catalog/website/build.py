@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import glob
 import hashlib
 import io
@@ -480,7 +481,11 @@ class PageCache:
         self.rendered = self.reused = 0
         with _DIGESTS_LOCK:
             self.digests = _DIGESTS.setdefault(str(folder), ListDigests())
+            # The bodies the last build of this site in this process used, by fingerprint (the service builds
+            # after every sweep: reading them again from files would cost more than splicing them).
+            self.memory = _BODIES.setdefault(str(folder), {})
         self.digests.next_build()
+        self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
@@ -501,11 +506,16 @@ class PageCache:
         key = self.fingerprint(template, context if inputs is None else inputs)
         self.used[target] = key
         path = self.folder / f"{key}.body"
-        with contextlib.suppress(OSError):
-            text = path.read_text(encoding="utf-8")
+        found = self.memory.get(key)
+        if found is None:
+            with contextlib.suppress(OSError):
+                found = path.read_text(encoding="utf-8")
+        if found is not None:
+            self.kept[key] = found
             self.reused += 1
-            return text
+            return found
         text = render()
+        self.kept[key] = text
         self.rendered += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".tmp-{os.getpid()}")
@@ -514,6 +524,10 @@ class PageCache:
         return text
 
     def prune(self) -> None:
+        """After the swap: the bodies this build did not use are dropped, from memory and from the folder. (Those
+        a helper process made are read from their files by the next build.)"""
+        self.memory.clear()
+        self.memory.update(self.kept)
         keep = {f"{key}.body" for key in self.used.values()}
         with contextlib.suppress(OSError):
             for path in self.folder.iterdir():
@@ -565,6 +579,7 @@ class ListDigests:
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
+_BODIES: dict[str, dict[str, str]] = {}  # per page cache folder: fingerprint -> body
 _DIGESTS_LOCK = threading.Lock()
 
 
@@ -777,7 +792,7 @@ def _render(
 
 # A queued page's share of the rendering work, for splitting the queue between two processes.
 _WEIGHTS = {"model.html": 4, "model_changes.html": 3, "provider.html": 3, "changes.html": 3, "entity.atom": 1}
-HELPER_SHARE = 0.6  # of the queued pages' weight: this process also makes the site's own pages meanwhile
+HELPER_SHARE = 0.85  # of the queued pages' weight: this process makes the site's own pages meanwhile (measured)
 MIN_SHARED = 64  # queued pages below which a helper process costs more than it saves
 
 
@@ -822,10 +837,14 @@ class _Helper:
     def start(cls, pages: list[_Queued], output: Output, cache: PageCache) -> _Helper:
         reader, writer = os.pipe()
         result = output.folder / f".helper-{os.getpid()}.pickle"
+        # The collector in the helper would walk (and so copy) every object it shares with this process: frozen
+        # here, off there (what it makes is freed by reference counting; it lives for one build).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the helper
             status = 1
             try:
+                gc.disable()
                 os.close(reader)
                 rendered, reused = cache.rendered, cache.reused
                 files = {}
@@ -838,6 +857,7 @@ class _Helper:
                 status = 0
             finally:
                 os._exit(status)
+        gc.unfreeze()
         os.close(writer)
         os.set_blocking(reader, False)
         return cls(pid, reader, result, pages)
