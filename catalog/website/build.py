@@ -694,8 +694,10 @@ def _render(
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
     total = 2 * len(facts.models) + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
-    # the pages written once (the index, compare, the changes page, …) and one per month of changes
-    total += 2 * len(facts.providers) + 8 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
+    # the seven pages written once (the index, compare, the changes page, …) and one per month of changes (at
+    # least the as-of month's)
+    months = _months(facts.changes, facts.at)
+    total += 2 * len(facts.providers) + 7 + len(months)
     # The pages of one entity (``ENTITY_PAGES``) are queued and made after the loops, part of them in a helper
     # process (``_Helper``); the others are made where they are met.
     queued: list[_Queued] = []
@@ -760,7 +762,6 @@ def _render(
     helper: _Helper | None = None
     try:
         data = price_data(facts.models, facts.table, facts.at)
-        months = _months(facts.changes, facts.at)
         _entity_pages(page, feed, facts, data, cache, env, months)
 
         # The helper process makes its share of the queued pages while this one makes the site's own pages.
