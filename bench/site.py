@@ -10,9 +10,9 @@ Today's code is a temporary ``git worktree`` of ``--peer-rev``; both trees run t
 1. **Full build**: one warm-up and ``--runs`` timed builds into new folders, each as ``catalog site build`` does it
    (``Catalog.open``, so the price table is built inside the clock, then ``build_site``). Target ≤ 3 s.
 2. **Incremental rebuild after one sweep**: a build as of the second newest snapshot, then the newest into the same
-   folder (today's code has no incremental build: the figure is its full build), wall time and the CPU time (every
-   thread's, and the page-making helper process's when the build forks one: steadier than wall on a shared machine). Target ≤ 1 s (the issue sets it at a year of
-   history).
+   folder (the peer's incremental build, if it has one), wall time and the CPU time (every thread's, and the
+   page-making helper process's when the build forks one: steadier than wall on a shared machine). Target ≤ 1 s
+   (the issue sets it at a year of history).
 3. **``/`` at ``--connections``** with ``wrk`` (``Accept-Encoding: gzip``, as a browser): the site app of
    ``catalog up`` (``jobs.app.site_or_api``) in a uvicorn child, quiet and while a thread of that process rebuilds
    and swaps the served site in a loop (what follows every sweep). Target ≥ 500 req/s during the rebuilds.
