@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import glob
 import hashlib
 import io
@@ -20,6 +21,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,7 +50,7 @@ from catalog.settings import SITE_SOURCE
 from catalog.store import exports, queries
 from catalog.store.snapshots import newest_good_snapshot, snapshot_log
 from catalog.times import now
-from catalog.website import chart
+from catalog.website import changelog, chart
 from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
@@ -232,6 +234,7 @@ def environment(templates: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.policies["json.dumps_function"] = changelog.dumps  # JSON made already goes as it is
     env.filters.update(
         usd=usd,
         per_m=per_million_text,
@@ -306,6 +309,7 @@ def build_site(
     stale_after: float | None = None,
     built_at: datetime | None = None,
     stage: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
@@ -316,7 +320,10 @@ def build_site(
     time the pages state (default: now; a fixed one makes two builds of the same data byte-identical).
 
     Incremental: a page whose inputs are those of a page the last build of ``out`` rendered is not rendered
-    again (``PageCache``); the output is byte for byte what a build from nothing gives."""
+    again (``PageCache``); the output is byte for byte what a build from nothing gives.
+
+    ``workers``: processes that make pages (default: 2 on a machine with two cores or more): a second one is a
+    forked helper making part of the model, provider and month pages (``_Helper``); the bytes are the same."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -327,6 +334,7 @@ def build_site(
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
     started = time.perf_counter()
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if not (site_templates / "templates").is_dir():
         raise InputError(f"no site templates in {site_templates}; run from a clone of the project (site/templates)")
     newest = newest_good_snapshot(cat.con)
@@ -366,7 +374,17 @@ def build_site(
                         facts = gather(cat, at)
                         step("rendering pages")
                         pages = _render(
-                            facts, cat, output, site_templates, age, built_at, progress, base_url, cache, history
+                            facts,
+                            cat,
+                            output,
+                            site_templates,
+                            age,
+                            built_at,
+                            progress,
+                            base_url,
+                            cache,
+                            history,
+                            workers,
                         )
                     finally:
                         history.cancel()
@@ -466,7 +484,11 @@ class PageCache:
         self.rendered = self.reused = 0
         with _DIGESTS_LOCK:
             self.digests = _DIGESTS.setdefault(str(folder), ListDigests())
+            # The bodies the last build of this site in this process used, by fingerprint (the service builds
+            # after every sweep: reading them again from files would cost more than splicing them).
+            self.memory = _BODIES.setdefault(str(folder), {})
         self.digests.next_build()
+        self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
@@ -487,11 +509,16 @@ class PageCache:
         key = self.fingerprint(template, context if inputs is None else inputs)
         self.used[target] = key
         path = self.folder / f"{key}.body"
-        with contextlib.suppress(OSError):
-            text = path.read_text(encoding="utf-8")
+        found = self.memory.get(key)
+        if found is None:
+            with contextlib.suppress(OSError):
+                found = path.read_text(encoding="utf-8")
+        if found is not None:
+            self.kept[key] = found
             self.reused += 1
-            return text
+            return found
         text = render()
+        self.kept[key] = text
         self.rendered += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".tmp-{os.getpid()}")
@@ -500,6 +527,10 @@ class PageCache:
         return text
 
     def prune(self) -> None:
+        """After the swap: the bodies this build did not use are dropped, from memory and from the folder. (Those
+        a helper process made are read from their files by the next build.)"""
+        self.memory.clear()
+        self.memory.update(self.kept)
         keep = {f"{key}.body" for key in self.used.values()}
         with contextlib.suppress(OSError):
             for path in self.folder.iterdir():
@@ -551,6 +582,7 @@ class ListDigests:
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
+_BODIES: dict[str, dict[str, str]] = {}  # per page cache folder: fingerprint -> body
 _DIGESTS_LOCK = threading.Lock()
 
 
@@ -585,7 +617,19 @@ def _reduce_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
     """A ranked endpoint in a fingerprint: without its telemetry fields, which no template shows (the order
     they decided is in the lists); were one shown, a build from nothing would show the new value and the
     byte-for-byte test of incremental builds would fail."""
-    return _ranked_inputs, tuple(getattr(obj, name) for name in _RANKED_INPUTS)
+    return _ranked_inputs, tuple(_unshared(getattr(obj, name)) for name in _RANKED_INPUTS)
+
+
+def _unshared(value: Any) -> Any:
+    """A ranked endpoint's amount as a new object: its amounts are made on first read, some as one object in
+    two fields (the cost and the workload cost), and which read comes first depends on the pages made before,
+    here or in a helper process; the pickler would spell a shared object as a reference, so the fingerprint
+    would depend on that order. Fresh texts spell the values alone."""
+    if isinstance(value, Decimal):
+        return ("decimal", str(value))
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    return value
 
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
@@ -616,6 +660,7 @@ def _render(
     base_url: str | None,
     cache: PageCache,
     history: Future[list[exports.Download]],
+    workers: int,
 ) -> int:
     env = _environment(site_templates / "templates", cache.code)
     work = output.folder
@@ -648,7 +693,7 @@ def _render(
     }
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
     banner = env.get_template("_banner.html").render(**when)
-    footers: dict[str, str] = {}
+    footers: dict[str, str] = {}  # by folder depth; made when a page is met (before a helper is forked)
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
     total = (
@@ -656,9 +701,13 @@ def _render(
         + len(facts.unit_models)
         + sum(len(m["changes"]) > MODEL_PAGE_CHANGES for m in facts.models)
     )
-    # the pages written once (the index, compare, the changes page, …) and one per month of changes
-    total += 2 * len(facts.providers) + 8 + len({c["at"].strftime("%Y-%m") for c in facts.changes})
-    by_provider = _changes_by_provider(facts)
+    # the seven pages written once (the index, compare, the changes page, …) and one per month of changes (at
+    # least the as-of month's)
+    months = _months(facts.changes, facts.at)
+    total += 2 * len(facts.providers) + 7 + len(months)
+    # The pages of one entity (``ENTITY_PAGES``) are queued and made after the loops, part of them in a helper
+    # process (``_Helper``); the others are made where they are met.
+    queued: list[_Queued] = []
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
         """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
@@ -671,139 +720,334 @@ def _render(
 
     done = 0
 
+    def tick(pages: int = 1) -> None:
+        nonlocal done
+        for _ in range(pages):
+            done += 1
+            if progress:
+                progress(done, total)
+
     def page(
         template: str,
         target: str,
         *,
-        chart: str = "",
+        chart: Callable[[], str] | None = None,
         telemetry: list[str] | None = None,
         digested: dict[str, Any] | None = None,
         **values: Any,
     ) -> None:
         """Render (or take from the cache) one page. ``digested``: values the fingerprint reads instead of the
-        ones given, the same but for long lists replaced by their digests (``ListDigests``)."""
-        nonlocal done
+        ones given, the same but for long lists replaced by their digests (``ListDigests``). ``chart``: makes
+        the chart spliced into the page (its axis ends at the build's instant)."""
         depth = target.count("/")
         root = "../" * depth
         if os.path.isabs(target) or ".." in target.split("/"):  # page_name makes this impossible; a last guard
             raise InputError(f"refusing to write {target!r} outside the site folder")
         rows = telemetry or []
         marks = {**stamps, "telemetry": [Markup(STAMP.format(f"telemetry-{i}")) for i in range(len(rows))]}
+        if root not in footers:
+            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
+
+        def parts() -> dict[str, str]:
+            drawn = chart() if chart else ""
+            return {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": drawn, "updated": updated}
+
         if template in ENTITY_PAGES:
             context = {**shared, "root": root, "stamp": marks, **values}
             inputs = {**context, **digested} if digested else None
-            body = cache.body(target, template, context, lambda: env.get_template(template).render(**context), inputs)
-        else:
-            body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
-        if root not in footers:
-            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
-        parts = {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": chart, "updated": updated}
-        written.append(writer.submit(output.write, target, _splice(body, parts, rows).encode()))
-        done += 1
-        if progress:
-            progress(done, total)
 
+            def make() -> bytes:
+                render = lambda: env.get_template(template).render(**context)  # noqa: E731
+                return _splice(cache.body(target, template, context, render, inputs), parts(), rows).encode()
+
+            queued.append(_Queued(target, make, _WEIGHTS[template]))
+            return
+        body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
+        written.append(writer.submit(output.write, target, _splice(body, parts(), rows).encode()))
+        tick()
+
+    helper: _Helper | None = None
     try:
         data = price_data(facts.models, facts.table, facts.at)
-        index = index_values(cat, facts, data)  # its order and the price movers (catalog/website/indexpage.py)
-        page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts), **index)
-        _compare_page(page, facts, data)
-        tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
-        chart_template = env.get_template("_chart.html")
-        entries = {m["id"]: m for m in data["models"]}
-        for model in facts.models:
-            single = {**data, "models": [entries[model["model_id"]]]}
-            if not _windowed(single):  # the minute of the day matters only to a time-windowed price
-                single["at_minute"] = None
-            drawn = chart.model_chart(model, facts.at, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
-            shown = _model_inputs(model)
-            digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
-            slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
-            page(
-                "model.html",
-                f"models/{page_name(model['model_id'])}.html",
-                chart=chart_template.render(chart=drawn, model=model, default=DEFAULT, root="../").rstrip("\n"),
-                model=shown,
-                price_json=single,
-                routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
-                change_limit=MODEL_PAGE_CHANGES,
-                provider_slugs=slugs,
-                telemetry=[telemetry_cells(r) for r in model["endpoints_now"]],
-                digested=digested,
-            )
-            if len(model["changes"]) > MODEL_PAGE_CHANGES:
-                target = f"model-changes/{page_name(model['model_id'])}.html"
-                page("model_changes.html", target, model=shown, digested=digested)
-            name = page_name(model["model_id"])
-            heading = {
-                "title": f"{model['model_id']}: price changes",
-                "subtitle": f"Price, discount and tier changes of {model['model_id']} and its provider endpoints",
-                "id": f"feed/models/{model['model_id']}",
-                "self": f"feeds/models/{name}.atom",
-                "alternate": f"models/{name}.html",
-            }
-            feed(f"feeds/models/{name}.atom", heading, model["changes"], [model["model_id"]])
-        for unit in facts.unit_models:  # priced in their own units (catalog/website/unitmodels.py)
-            page("unit_model.html", f"models/{page_name(unit['model_id'])}.html", **unit_page(unit, provider_slugs))
-        page("providers.html", "providers.html", providers=facts.providers)
-        for provider in facts.providers:
-            linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
-            shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
-            name = page_name(provider["slug"])
-            page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
-            rows = by_provider.get(provider["slug"], [])
-            heading = {
-                "title": f"{provider['name'] or provider['slug']}: price changes",
-                "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
-                "id": f"feed/providers/{provider['slug']}",
-                "self": f"feeds/providers/{name}.atom",
-                "alternate": f"providers/{name}.html",
-            }
-            feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
-        months = _months(facts.changes, facts.at)
-        # changes.html: every change, filtered and paged in the browser; a page per month for reading without it.
-        page(
-            "changes_browse.html",
-            "changes.html",
-            months=[m for m, _ in months],
-            **changes_values(facts.changes, model_ids, facts.providers),
-        )
-        for month, rows in months:
-            target = f"changes/{month}.html"
-            linked = sorted({c["model_id"] for c in rows} & model_ids)
-            listed = [m for m, _ in months]
-            digest = {"changes": cache.digests.of(rows)}
-            page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked, digested=digest)
-        site_feed = {
-            "title": "LLM price changes",
-            "subtitle": "Price, discount and tier changes of OpenRouter models and provider endpoints",
-            "id": "feed",
-            "self": "feed.atom",
-            "alternate": "changes.html",
-        }
-        feed("feed.atom", site_feed, facts.changes, sorted({c["model_id"] for c in facts.changes} & model_ids))
-        page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
-        prices_now = cat.prices(facts.at)
-        # As known at the instant: a sheet that a later snapshot closed was still open then.
-        prices_now = prices_now.with_columns(
-            pl.when(pl.col("valid_to").dt.epoch("us") > int(facts.at.timestamp() * 1_000_000))
-            .then(None)
-            .otherwise(pl.col("valid_to"))
-            .alias("valid_to")
-        )
-        about = (
-            "every price sheet in force at the as-of instant: endpoints and model list prices, exact decimal strings, "
-            "base (undiscounted) prompt and completion prices, overrides as JSON"
-        )
-        (work / "downloads").mkdir(parents=True, exist_ok=True)
-        downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
-        downloads += history.result()
-        page("downloads.html", "downloads.html", downloads=downloads)
+        _entity_pages(page, feed, facts, data, cache, env, months)
+
+        # The helper process makes its share of the queued pages while this one makes the site's own pages.
+        mine, theirs = _shares(queued, workers)
+        if theirs:
+            helper = _Helper.start(theirs, output, cache)
+
+        def made(pages: list[_Queued], counted: int = 0) -> None:
+            """Make ``pages`` here; the first ``counted`` of them were counted already (by a helper that failed)."""
+            for n, item in enumerate(pages):
+                written.append(writer.submit(output.write, item.target, item.make()))
+                tick((n >= counted) + (helper.progress() if helper else 0))
+
+        _site_pages(page, feed, cat, facts, data, [m for m, _ in months], model_ids)
+        made(mine)
+        _downloads_page(page, cat, facts.at, work, history)
+        if helper is not None:
+            failed, counted = helper.finish(output, cache, tick), helper.reported
+            helper = None
+            made(failed, counted)  # a helper that failed: its pages are made here, as without one
     finally:
+        if helper is not None:
+            helper.stop()
         writer.shutdown(wait=True)
     for done_write in written:
         done_write.result()  # an error writing a page is this build's error
     return done
+
+
+# A queued page's share of the rendering work, for splitting the queue between two processes.
+_WEIGHTS = {
+    "model.html": 4,
+    "unit_model.html": 1,
+    "model_changes.html": 3,
+    "provider.html": 3,
+    "changes.html": 3,
+    "entity.atom": 1,
+}
+HELPER_SHARE = 0.85  # of the queued pages' weight: this process makes the site's own pages meanwhile (measured)
+MIN_SHARED = 64  # queued pages below which a helper process costs more than it saves
+
+
+@dataclass(frozen=True)
+class _Queued:
+    target: str
+    make: Callable[[], bytes]  # the page's bytes: its body (rendered or from the cache) with this build's stamps
+    weight: int
+
+
+def _shares(queued: list[_Queued], workers: int) -> tuple[list[_Queued], list[_Queued]]:
+    """This process's pages and the helper's (none with one worker, or too few pages to be worth a process):
+    interleaved, so both get pages of every kind, the helper ``HELPER_SHARE`` of the weight."""
+    if workers < 2 or len(queued) < MIN_SHARED or not hasattr(os, "fork"):
+        return queued, []
+    mine, theirs = [], []
+    total = sum(q.weight for q in queued)
+    given = 0
+    seen = 0
+    for item in queued:
+        seen += item.weight
+        if given + item.weight <= HELPER_SHARE * seen or (given == 0 and seen >= total):
+            theirs.append(item)
+            given += item.weight
+        else:
+            mine.append(item)
+    return mine, theirs
+
+
+class _Helper:
+    """A forked copy of this process that makes its share of the queued pages and writes them (with their ``.gz``)
+    into the build folder; it reports a byte per page on a pipe and, at the end, what ``Output`` and ``PageCache``
+    learnt, in a file of the build folder. Forked: it has the facts, templates and cache as they are, nothing is
+    sent but the result, and it never touches the database. It leaves with ``os._exit`` (no clean-up of what it
+    shares with this process). If it fails, its pages are made here (``finish`` returns them)."""
+
+    def __init__(self, pid: int, reader: int, result: Path, pages: list[_Queued]) -> None:
+        self.pid, self.reader, self.result, self.pages = pid, reader, result, pages
+        self.reported = 0
+
+    @classmethod
+    def start(cls, pages: list[_Queued], output: Output, cache: PageCache) -> _Helper:
+        reader, writer = os.pipe()
+        result = output.folder / f".helper-{os.getpid()}.pickle"
+        # The collector in the helper would walk (and so copy) every object it shares with this process: frozen
+        # here, off there (what it makes is freed by reference counting; it lives for one build).
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # the helper
+            status = 1
+            try:
+                gc.disable()
+                os.close(reader)
+                rendered, reused = cache.rendered, cache.reused
+                files = {}
+                for item in pages:
+                    files[item.target] = output.write(item.target, item.make())
+                    os.write(writer, b".")
+                used = {target: cache.used[target] for target in files}
+                with open(result, "wb") as sink:
+                    pickle.dump((files, used, cache.rendered - rendered, cache.reused - reused), sink)
+                status = 0
+            finally:
+                os._exit(status)
+        gc.unfreeze()
+        os.close(writer)
+        os.set_blocking(reader, False)
+        return cls(pid, reader, result, pages)
+
+    def progress(self) -> int:
+        """Pages the helper made since the last call."""
+        try:
+            got = len(os.read(self.reader, 65536))
+        except BlockingIOError:
+            return 0
+        self.reported += got
+        return got
+
+    def finish(self, output: Output, cache: PageCache, tick: Callable[[int], None]) -> list[_Queued]:
+        """Wait for the helper and take in what it made; the pages it did not make (all, if it failed)."""
+        os.set_blocking(self.reader, True)
+        while chunk := os.read(self.reader, 65536):
+            self.reported += len(chunk)
+            tick(len(chunk))
+        os.close(self.reader)
+        _pid, status = os.waitpid(self.pid, 0)
+        try:
+            with open(self.result, "rb") as source:
+                files, used, rendered, reused = pickle.load(source)
+            self.result.unlink()
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            files = None
+        if status != 0 or files is None:
+            with contextlib.suppress(OSError):
+                self.result.unlink()
+            return self.pages
+        output.files.update(files)
+        cache.used.update(used)
+        cache.rendered += rendered
+        cache.reused += reused
+        return []
+
+    def stop(self) -> None:
+        """An error in this process: the helper is ended and waited for (its files go with the build folder)."""
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(self.reader)
+
+
+def _entity_pages(
+    page: Callable[..., None],
+    feed: Callable[[str, dict[str, str], list[dict[str, Any]], list[str]], None],
+    facts: SiteFacts,
+    data: dict[str, Any],
+    cache: PageCache,
+    env: jinja2.Environment,
+    months: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    """The pages of one model, provider or month (``ENTITY_PAGES``) and their feeds."""
+    model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
+    provider_slugs = {p["slug"] for p in facts.providers}
+    by_provider = _changes_by_provider(facts)
+    tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
+    chart_template = env.get_template("_chart.html")
+    entries = {m["id"]: m for m in data["models"]}
+    for model in facts.models:
+        single = {**data, "models": [entries[model["model_id"]]]}
+        if not _windowed(single):  # the minute of the day matters only to a time-windowed price
+            single["at_minute"] = None
+
+        def drawn(model: dict[str, Any] = model) -> str:
+            found = chart.model_chart(model, facts.at, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
+            return chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n")
+
+        shown = _model_inputs(model)
+        digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
+        slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
+        page(
+            "model.html",
+            f"models/{page_name(model['model_id'])}.html",
+            chart=drawn,
+            model=shown,
+            price_json=single,
+            routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
+            change_limit=MODEL_PAGE_CHANGES,
+            provider_slugs=slugs,
+            telemetry=[telemetry_cells(r) for r in model["endpoints_now"]],
+            digested=digested,
+        )
+        if len(model["changes"]) > MODEL_PAGE_CHANGES:
+            target = f"model-changes/{page_name(model['model_id'])}.html"
+            page("model_changes.html", target, model=shown, digested=digested)
+        name = page_name(model["model_id"])
+        heading = {
+            "title": f"{model['model_id']}: price changes",
+            "subtitle": f"Price, discount and tier changes of {model['model_id']} and its provider endpoints",
+            "id": f"feed/models/{model['model_id']}",
+            "self": f"feeds/models/{name}.atom",
+            "alternate": f"models/{name}.html",
+        }
+        feed(f"feeds/models/{name}.atom", heading, model["changes"], [model["model_id"]])
+    for unit in facts.unit_models:  # priced in their own units (catalog/website/unitmodels.py)
+        page("unit_model.html", f"models/{page_name(unit['model_id'])}.html", **unit_page(unit, provider_slugs))
+    for provider in facts.providers:
+        linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
+        shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
+        name = page_name(provider["slug"])
+        page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
+        rows = by_provider.get(provider["slug"], [])
+        heading = {
+            "title": f"{provider['name'] or provider['slug']}: price changes",
+            "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
+            "id": f"feed/providers/{provider['slug']}",
+            "self": f"feeds/providers/{name}.atom",
+            "alternate": f"providers/{name}.html",
+        }
+        feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
+    for month, rows in months:
+        target = f"changes/{month}.html"
+        linked = sorted({c["model_id"] for c in rows} & model_ids)
+        listed = [m for m, _ in months]
+        digest = {"changes": cache.digests.of(rows)}
+        page("changes.html", target, month=month, changes=rows, months=listed, model_ids=linked, digested=digest)
+
+
+def _site_pages(
+    page: Callable[..., None],
+    feed: Callable[[str, dict[str, str], list[dict[str, Any]], list[str]], None],
+    cat: Catalog,
+    facts: SiteFacts,
+    data: dict[str, Any],
+    months: list[str],
+    model_ids: set[str],
+) -> None:
+    """The site's own pages (rendered every build): the index, compare, providers, changes, the feed, methodology."""
+    index = index_values(cat, facts, data)  # its order and the price movers (catalog/website/indexpage.py)
+    page("index.html", "index.html", models=facts.models, price_json=data, facets=_facets(facts), **index)
+    _compare_page(page, facts, data)
+    page("providers.html", "providers.html", providers=facts.providers)
+    # changes.html: every change, filtered and paged in the browser; a page per month for reading without it.
+    page(
+        "changes_browse.html",
+        "changes.html",
+        months=months,
+        **changes_values(facts.changes, model_ids, facts.providers),
+    )
+    site_feed = {
+        "title": "LLM price changes",
+        "subtitle": "Price, discount and tier changes of OpenRouter models and provider endpoints",
+        "id": "feed",
+        "self": "feed.atom",
+        "alternate": "changes.html",
+    }
+    feed("feed.atom", site_feed, facts.changes, sorted({c["model_id"] for c in facts.changes} & model_ids))
+    page("methodology.html", "methodology.html", rates=RATE_ORDER, windows_days=CHANGE_WINDOWS)
+
+
+def _downloads_page(
+    page: Callable[..., None], cat: Catalog, at: datetime, work: Path, history: Future[list[exports.Download]]
+) -> None:
+    """The prices in force as a download, and the downloads page listing it with the history's."""
+    prices_now = cat.prices(at)
+    # As known at the instant: a sheet that a later snapshot closed was still open then.
+    prices_now = prices_now.with_columns(
+        pl.when(pl.col("valid_to").dt.epoch("us") > int(at.timestamp() * 1_000_000))
+        .then(None)
+        .otherwise(pl.col("valid_to"))
+        .alias("valid_to")
+    )
+    about = (
+        "every price sheet in force at the as-of instant: endpoints and model list prices, exact decimal strings, "
+        "base (undiscounted) prompt and completion prices, overrides as JSON"
+    )
+    (work / "downloads").mkdir(parents=True, exist_ok=True)
+    downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
+    downloads += history.result()
+    page("downloads.html", "downloads.html", downloads=downloads)
 
 
 def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, Any]) -> None:

@@ -218,6 +218,12 @@ _EARLIER_LOCK = threading.Lock()
 _INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
 
 
+def indexes(cat: Catalog) -> dict[int, RankIndex]:
+    """The rank indexes the last build through ``cat`` made: 0 as of its instant, n for n days before."""
+    with _EARLIER_LOCK:
+        return dict(_INDEXES.get(cat, {}))
+
+
 def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
     """How many versions started by ``at`` and their largest id, per version table: a later build finds the same
     when the history only grew since (sweeps append after ``at``), and other figures after a rebuild or repair."""

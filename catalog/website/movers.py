@@ -14,6 +14,8 @@ moved). A window longer than the endpoint history starts at its first snapshot, 
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from catalog.cost.ranker import RankIndex
 from catalog.cost.workload import EndpointFilters
 from catalog.library import Catalog
 from catalog.store import queries
+from catalog.website import facts as site_facts
 from catalog.website.facts import Cheapest, SiteFacts, _by_model, _list_costs, _sheets_in_force
 from catalog.website.presets import PRESETS
 from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
@@ -99,13 +102,20 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
     ids = [m["model_id"] for m in facts.models]
     windows, then_data = [], []
     moves: dict[str, dict[int, dict[str, list[Move]]]] = {p.name: {} for p in PRESETS}
+    built: dict[int, RankIndex] = {}
     for days in MOVER_WINDOWS:
         then, clamped = window_start(facts.at, days, facts.endpoint_start)
         windows.append({"days": days, "since": then, "clamped": clamped})
         candidates = queries.endpoint_candidates(cat.con, then)
         rows = candidates.to_dicts()
         rankable = _rankable(facts, rows, then)
-        index = RankIndex.build(candidates, facts.table, then)
+        # On the index the last build made for this window (this catalog's table): only changed candidates are new.
+        with _LOCK:
+            previous = _INDEXES.get(cat, {}).get(days)
+        if previous is None:  # the first build: the index's change columns made one for a window of this length
+            previous = site_facts.indexes(cat).get(days)
+        index = RankIndex.build(candidates, facts.table, then, previous=previous)
+        built[days] = index
         for preset in PRESETS:
             # As of ``then`` by the same rule as ``_headline``: the list price only without an endpoint to rank.
             unranked = [m for m in ids if m not in rankable]
@@ -118,7 +128,14 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
                 {m: c.cost_per_request for m, c in earlier.items()}, {m: c.cost_per_request for m, c in now.items()}
             )
         then_data.append(_then_data(facts, rows, rankable, then, data))
+    with _LOCK:
+        _INDEXES[cat] = built
     return Movers(windows, moves, then_data)
+
+
+# Per catalog (so per price table, which dies with it): the rank index of each window the last build made.
+_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 
 
 def _rankable(facts: SiteFacts, candidates: list[dict[str, Any]], then: datetime) -> dict[str, list[dict[str, Any]]]:
