@@ -14,6 +14,7 @@ import pytest
 from catalog.api import ApiState, create_app
 from catalog.cli.cost import cheapest_cmd
 from catalog.cost.query import CHEAPEST, build_query
+from catalog.cost.units import WORKLOAD_NAMES
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
 from catalog.store.migrations import migrate
@@ -86,6 +87,7 @@ def test_the_api_takes_the_specs_parameters_in_order_with_its_defaults() -> None
     document = create_app(ApiState(con, Path("unused.duckdb"))).openapi()
     parameters = document["paths"]["/v1/cheapest"]["get"]["parameters"]
     names = [p["name"] for p in parameters]
-    assert names == ["model", *(p.name for p in CHEAPEST), "as_of"]
+    # then the workload of another kind of model (``kind=video&seconds=8``), answered by the unit ranking
+    assert names == ["model", *(p.name for p in CHEAPEST), "as_of", "kind", *WORKLOAD_NAMES]
     published = {p["name"]: p["schema"].get("default") for p in parameters}
     assert {p.name: published[p.name] for p in CHEAPEST} == defaults()

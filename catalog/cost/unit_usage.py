@@ -105,7 +105,10 @@ def needs_units(frame: pl.DataFrame, skus: UnitSkus) -> bool:
     present = [c for c in UNIT_USAGE if c in frame.columns]
     if present and frame.select(pl.any_horizontal(pl.col(c).is_not_null() for c in present).any()).item():
         return True
-    names = frame["model"].unique().cast(pl.String).to_list()
+    model = frame["model"] if "model" in frame.columns else None
+    if model is None or not (model.dtype == pl.String or isinstance(model.dtype, pl.Categorical | pl.Enum)):
+        return False  # not a column of names: the engine refuses it with the contract's error, naming the fix
+    names = model.unique().cast(pl.String).to_list()
     return any(skus.kinds.get(name or "", "text") != "text" for name in names)
 
 
