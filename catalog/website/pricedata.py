@@ -46,9 +46,14 @@ RATE_ORDER = tuple(name for name in RATES if name not in ("image_output", "audio
 def rate_text(rate: Decimal, scale: int) -> str:
     """``rate`` as ``"<integer>e<exponent>"``, exactly; the exponent is never below ``-scale``."""
     to_units(rate, scale)  # refuses a rate the page's scale cannot hold exactly
-    if rate == 0:
+    return exact_text(rate)
+
+
+def exact_text(value: Decimal) -> str:
+    """An exact decimal as ``"<integer>e<exponent>"`` ("988e-4"), the spelling the pages' scripts read."""
+    if value == 0:
         return "0"
-    sign, digits, exponent = rate.normalize(EXACT).as_tuple()
+    sign, digits, exponent = value.normalize(EXACT).as_tuple()
     assert isinstance(exponent, int)
     mantissa = ("-" if sign else "") + "".join(map(str, digits))
     return f"{mantissa}e{exponent}" if exponent else mantissa

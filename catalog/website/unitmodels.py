@@ -27,8 +27,9 @@ from typing import Any
 
 from catalog.cost.units import UnitWorkload, price, rank_endpoints, sku_prices
 from catalog.endpoint_status import status_text
-from catalog.money import EXACT, canonical, significant
+from catalog.money import canonical, significant
 from catalog.openrouter.skus import model_kind
+from catalog.website.pricedata import exact_text
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,7 @@ def variants(rows: list[dict[str, Any]], unit: str) -> tuple[list[str], str]:
 
 def price_text(value: Decimal) -> str:
     """An exact USD amount as ``"<integer>e<exponent>"`` ("988e-4"), as the text pages' price data spells rates."""
-    if value == 0:
-        return "0"
-    sign, digits, exponent = value.normalize(EXACT).as_tuple()
-    assert isinstance(exponent, int)
-    mantissa = ("-" if sign else "") + "".join(map(str, digits))
-    return f"{mantissa}e{exponent}" if exponent else mantissa
+    return exact_text(value)
 
 
 def _dollars(value: Decimal) -> str:
