@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from helpers import run_cli, shared_data_dir
 from starlette.testclient import TestClient
 
 from catalog.api import ApiState, create_app
+from catalog.store import queries
 from catalog.store.db import connect
 
 DAY = "2026-08-05"
@@ -259,6 +261,31 @@ def test_api_cost_prices_unit_rows_like_the_library(history: Path, client: TestC
     assert [Decimal(r["cost_total"]) for r in body["rows"]] == [r["cost_total"] for r in priced]
     assert Decimal(body["totals"]["cost_total"]) == sum(r["cost_total"] for r in priced)
     assert body["rows"][0]["cost_units"] is not None and priced[0]["unit_skus"].startswith("video_seconds=")
+
+
+@pytest.mark.slow
+def test_the_api_reads_the_unit_prices_once_per_data_state(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import catalog.api.state as api_state
+
+    calls: Counter[str] = Counter()
+    for name in ("unit_sku_versions", "unit_candidates"):
+        real = getattr(queries, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(api_state.queries, name, counted)
+    row = {"timestamp": LATE, "model": "openai/sora-2-pro", "provider": "openai", "video_resolution": "1080p"}
+    totals = []
+    for seconds in (8, 9, 10):  # three requests, each answered anew (other counts)
+        response = client.post("/v1/cost", json=[{**row, "video_seconds": seconds}])
+        assert response.status_code == 200, response.text
+        totals.append(Decimal(response.json()["totals"]["cost_total"]))
+        ranked = client.get("/v1/cheapest", params={"kind": "video", "seconds": str(seconds), "as_of": DAY})
+        assert ranked.status_code == 200, ranked.text
+    assert totals[0] > 0 and totals[1] - totals[0] == totals[2] - totals[1]  # the price of one second, each time
+    assert calls["unit_sku_versions"] <= 1 and calls["unit_candidates"] <= 1, calls
 
 
 # --- ties, exact discount -------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ import polars as pl
 
 from catalog.cost.ranker import RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.unit_usage import UnitSkus
 from catalog.freshness import DataAge, SnapshotLog
 from catalog.library import Catalog, versions_by_model
 from catalog.prices import parse_price_sheet
@@ -72,6 +73,13 @@ class _Caches:
         self.building: dict[tuple[Any, ...], threading.Lock] = {}
         self.indexes: OrderedDict[datetime, RankIndex] = OrderedDict()
         self.index_builds: dict[datetime, threading.Lock] = {}
+        # Models priced in their own units: every SKU price version (``/v1/cost``) and the candidates in force
+        # at an instant (``/v1/cheapest?kind=``), read once per state instead of once per request.
+        self.unit_skus: UnitSkus | None = None
+        self.unit_rows: OrderedDict[tuple[datetime, str | None], list[dict[str, Any]]] = OrderedDict()
+
+
+UNIT_ROWS_KEPT = 64  # (instant, model) candidate lists a state keeps: a few kB each
 
 
 @dataclass(frozen=True)
@@ -524,6 +532,29 @@ class View:
         if at is None:
             at = self.state_at(now()) or now()
         return self.data.log.age(at, self.stale_after)
+
+    def unit_skus(self) -> UnitSkus:
+        """The SKU prices of every endpoint version and every model's kind, read once per data state."""
+        caches = self.data.caches
+        found = caches.unit_skus
+        if found is None:
+            cur = self.cursor()
+            found = UnitSkus.from_rows(queries.unit_sku_versions(cur), queries.model_outputs(cur))
+            with caches.lock:
+                caches.unit_skus = caches.unit_skus or found
+        return found
+
+    def unit_candidates(self, at: datetime, model_id: str | None) -> list[dict[str, Any]]:
+        """``queries.unit_candidates`` at ``at``, kept per state (read-only rows: the ranking copies them)."""
+        caches, key = self.data.caches, (at, model_id)
+        rows = caches.unit_rows.get(key)
+        if rows is None:
+            rows = queries.unit_candidates(self.cursor(), at, model_id)
+            with caches.lock:
+                caches.unit_rows[key] = rows
+                while len(caches.unit_rows) > UNIT_ROWS_KEPT:
+                    caches.unit_rows.popitem(last=False)
+        return rows
 
     def suggestions(self, model: str) -> list[str]:
         return queries.close_model_ids(model, self.data.model_ids)

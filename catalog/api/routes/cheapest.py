@@ -57,7 +57,6 @@ from catalog.cost.ranker import RankIndex
 from catalog.cost.ranking_json import encode_ranking
 from catalog.cost.units import UNIT_COUNTS, WORKLOAD_NAMES, UnitRanking, WorkloadError, rank_endpoints, unit_workload
 from catalog.freshness import DataAge
-from catalog.store import queries
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
@@ -490,7 +489,7 @@ async def _cheapest_units(request: Request, state: View, asked: Asked, units: Un
     model_id = resolve(state, asked.model) if asked.model is not None else None
 
     def build() -> bytes:
-        rows = queries.unit_candidates(state.cursor(), at, model_id)
+        rows = state.unit_candidates(at, model_id)
         ranked, excluded = rank_endpoints(rows, workload, wanted)
         body = UnitRanking(at, wanted, model_id, workload, ranked, excluded).to_dict()
         body.pop("data")  # appended per response, with ``stale`` (the age changes by the second)

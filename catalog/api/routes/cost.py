@@ -22,10 +22,9 @@ from catalog.cost.engine import cost_usage
 from catalog.cost.reconcile import billed_summary, compare_billed, has_billed
 from catalog.cost.shapes import BY_NAME, check_shape, parse_maps
 from catalog.cost.totals import batch_totals, linear_totals
-from catalog.cost.unit_usage import UnitSkus, needs_units, price_units
+from catalog.cost.unit_usage import needs_units, price_units
 from catalog.cost.usage import usage_frame
 from catalog.exact_json import jsonable
-from catalog.store import queries
 from catalog.times import parse_instant
 
 MAX_COST_BYTES = 1_000_000
@@ -105,7 +104,7 @@ def _cost(state: View, raw: bytes, at: str | None, options: dict[str, Any]) -> R
     when = parse_instant(at, what="at") if at is not None else datetime.now(UTC)
     rows, problems, report = read_items([(f"body[{i}]", item) for i, item in enumerate(items)], **options)
     usage = usage_frame(rows)
-    units = UnitSkus.from_rows(queries.unit_sku_versions(state.cursor()), queries.model_outputs(state.cursor()))
+    units = state.unit_skus()
     priced = price_units(cost_usage(usage, state.table, at=when), state.table, units)
     # The totals by linearity (the same exact figures as summing the rows; tests/test_cost_totals.py); rows of
     # other kinds of model, priced in their units per row, are summed from the rows.
