@@ -605,9 +605,16 @@ def _cheapest_units(
     title = _cheapest_title(model, ranking).replace("cheapest for", f"cheapest {ranking.kind} for {asked}:", 1)
     emit_table(
         title,
-        ["#", "model", "endpoint", "$ total", "SKUs used"],
+        ["#", "model", "endpoint", "$ total", "SKUs used (price per its own unit)"],
         [
-            (e["rank"], e["model_id"], e["tag"], e["cost"], ", ".join(e["skus"].values()))
+            (
+                e["rank"],
+                e["model_id"],
+                e["tag"],
+                e["cost"],
+                # the unit the SKU bills, which may not be the one counted: minutes priced "$0.111 per hour"
+                ", ".join(f"{r['sku']} (${canonical(r['usd'])} per {r['per']})" for r in e["rates"].values()),
+            )
             for e in ranking.ranked[:limit]
         ],
         note=f"{len(ranking.ranked) - limit} more ranked (--limit to show more)"

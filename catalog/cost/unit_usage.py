@@ -14,9 +14,11 @@ row's time for its endpoint (``sheet_id``: by tag, provider, first listed); the 
 version are the ones in force then. So the as-of, status and endpoint rules are the engine's, unchanged; this
 pass only adds the unit terms:
 
-* a row with unit counts is priced at those SKUs: ``cost_units`` = Σ count × USD price (exact ``Decimal``),
-  added to ``cost_total``; ``cost_base`` = total / (1 − discount) of that endpoint version, rounded half up
-  to the money's unit, as the engine does (listed prices already include the discount: never applied again);
+* a row with unit counts is priced at those SKUs: ``cost_units`` = Σ count × USD price (exact ``Decimal``;
+  ``audio_minutes`` on a SKU per hour or per second converted as ``catalog.cost.units.term`` converts: a
+  division by 60 or 3600 is rounded half to even to 10⁻²⁴ USD, the only rounding), added to ``cost_total``;
+  ``cost_base`` = total / (1 − discount) of that endpoint version, rounded half up to the money's unit, as
+  the engine does (listed prices already include the discount: never applied again);
   ``unit_skus`` names the SKU used per count. A count no SKU of the endpoint prices (no 4k price per second,
   only a model-level price then) makes the row ``no_price`` with the reason; informational SKUs
   (``bfl:informational_output_megapixels``) are not prices and are never used.
@@ -41,7 +43,7 @@ from typing import Any
 import polars as pl
 
 from catalog.cost.sheets import PriceTable
-from catalog.cost.units import SkuPrice, pick, sku_prices
+from catalog.cost.units import SkuPrice, pick, sku_prices, term
 from catalog.openrouter.skus import model_kind
 
 # usage column -> (unit, direction of the SKU preferred: None for the unit's own default)
@@ -191,7 +193,7 @@ def price_units(priced: pl.DataFrame, table: PriceTable, skus: UnitSkus) -> pl.D
                     problem = f"no{asked} price per {unit} ({column}) without an endpoint: give provider or endpoint"
                 status[i], reason[i] = "no_price", problem
                 break
-            total += value * chosen.usd
+            total += term(value, chosen, unit)
             names.append(f"{column}={chosen.sku}")
         if problem is not None:
             money = _blank(money, i)

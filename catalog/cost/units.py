@@ -11,8 +11,18 @@ A workload is counts by unit (``UnitWorkload``) plus an optional variant (``1080
 2. those whose variant holds every token asked for (``--resolution 1080p`` keeps ``duration_seconds_1080p`` and
    ``text_to_video_duration_seconds_1080p``); none asked: every candidate;
 3. of those, the ones with the fewest other variant tokens (the plain SKU before ``…_with_audio_4k``);
-4. of those, the lowest USD price (a provider billing text-to-video and image-to-video alike at 1080p is
-   ranked at what the cheaper of the two costs; the SKU used is named in the answer).
+4. of those, the lowest USD price per unit counted (a provider billing text-to-video and image-to-video alike at
+   1080p is ranked at what the cheaper of the two costs; the SKU used is named in the answer).
+
+Time is one quantity (``TIME``): a count of seconds, minutes or hours prices a SKU billed in any of them (audio
+minutes on Groq's ``groq_stt:audio_hours``, on Alibaba's ``alibaba_stt:audio_seconds``), so a workload never
+misses an endpoint only because its provider bills another time unit. A count of the smaller unit on a SKU of
+the larger multiplies (1.5 minutes at $0.0001 a second: 1.5 × 60 × 0.0001, exact); on a SKU of the larger unit
+it divides: cost = count × price ÷ 60 (or ÷ 3600) computed exactly as a fraction, the division last, then
+rounded half to even to ``10**-24`` USD (``MONEY_SCALE``, the finest digit a listed price carries) — the one
+rounding of the unit ranking, done alike by ``term`` here and by the site's script (``site/static/units.js``).
+Rule 4 compares the SKUs of one endpoint by their exact price per unit counted. Characters and UTF-8 bytes are
+not converted (a byte count depends on the text's script) and stay units of their own.
 
 A unit the endpoint
 has no SKU for — but a ``prompt`` price for tokens (embeddings bill tokens there) — leaves it unpriced, with the
@@ -25,13 +35,44 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from catalog.errors import InputError
+from catalog.money import EXACT, reduced
 from catalog.openrouter.skus import KINDS, model_kind, normalise_kind
 
 # units a model of this kind produces: an output SKU is preferred for them
 PRODUCED = {"second", "song", "image", "megapixel"}
+# Units of one quantity, in the smallest: a count in one prices a SKU in another (module doc).
+TIME = {"second": 1, "minute": 60, "hour": 3600}
+# A cost converted to a larger unit (÷ 60, ÷ 3600) is rounded half to even to 10**-MONEY_SCALE USD.
+MONEY_SCALE = 24
+
+
+def same_quantity(unit: str) -> set[str]:
+    """The units a count of ``unit`` prices: every time unit for a time unit, else ``unit`` alone."""
+    return set(TIME) if unit in TIME else {unit}
+
+
+def ratio(counted: str, billed: str) -> tuple[int, int]:
+    """How many ``billed`` units one ``counted`` unit is, as (numerator, denominator) in lowest terms:
+    ``ratio("minute", "hour") == (1, 60)``, ``ratio("minute", "second") == (60, 1)``, ``(1, 1)`` for one unit."""
+    if counted == billed or counted not in TIME or billed not in TIME:
+        return 1, 1
+    share = Fraction(TIME[counted], TIME[billed])
+    return share.numerator, share.denominator
+
+
+def term(count: Decimal, sku: SkuPrice, unit: str) -> Decimal:
+    """The cost of ``count`` of ``unit`` at ``sku``'s price per its own unit (module doc: exact, except a
+    division by a larger unit, rounded half to even to ``10**-MONEY_SCALE`` USD)."""
+    numerator, denominator = ratio(unit, sku.unit or unit)
+    if denominator == 1:  # the same unit, or a smaller one (minutes at a price per second): a product, exact
+        return EXACT.multiply(EXACT.multiply(count, sku.usd), Decimal(numerator))
+    exact = Fraction(count) * Fraction(sku.usd) * numerator * 10**MONEY_SCALE / denominator
+    # round(): half to even; from text: exact at any size; reduced: 0.111, not 0.111000000000000000000000
+    return reduced(Decimal(f"{round(exact)}e-{MONEY_SCALE}"))
 
 
 @dataclass(frozen=True)
@@ -60,11 +101,13 @@ class SkuPrice:
 
 @dataclass
 class UnitCost:
-    """One endpoint priced: ``total`` (None when a unit has no SKU), the terms and the SKUs used."""
+    """One endpoint priced: ``total`` (None when a unit has no SKU), the terms and the SKUs used; ``rates``: per
+    unit counted, the SKU, its USD price and the unit it is per (``hour`` for minutes priced per hour)."""
 
     total: Decimal | None
     terms: dict[str, Decimal] = field(default_factory=dict)
     skus: dict[str, str] = field(default_factory=dict)
+    rates: dict[str, dict[str, Any]] = field(default_factory=dict)
     reason: str | None = None
 
 
@@ -130,9 +173,16 @@ def unit_workload(
     return wanted, UnitWorkload(units, tokens)
 
 
+def _per_counted(sku: SkuPrice, unit: str) -> Fraction:
+    """The SKU's exact price per one ``unit`` counted (rule 4 compares these)."""
+    numerator, denominator = ratio(unit, sku.unit or unit)
+    return Fraction(sku.usd) * numerator / denominator
+
+
 def _pick(
     candidates: list[SkuPrice], unit: str, wanted: tuple[str, ...], preferred: str | None = None
 ) -> SkuPrice | None:
+    """``candidates``: the endpoint's SKUs of ``unit``'s quantity (``same_quantity``)."""
     matching = [s for s in candidates if set(wanted) <= s.tokens and s.usd > 0]
     if not matching:
         return None
@@ -141,7 +191,7 @@ def _pick(
         matching = [s for s in matching if s.billable in (preferred, None)]
     fewest = min(len(s.tokens - set(wanted)) for s in matching)
     best = [s for s in matching if len(s.tokens - set(wanted)) == fewest]
-    return min(best, key=lambda s: (s.usd, s.sku))
+    return min(best, key=lambda s: (_per_counted(s, unit), s.sku))
 
 
 def price(skus: Iterable[SkuPrice], workload: UnitWorkload, prompt_price: Decimal | None = None) -> UnitCost:
@@ -154,29 +204,34 @@ def price(skus: Iterable[SkuPrice], workload: UnitWorkload, prompt_price: Decima
     for unit, count in workload.counts.items():
         if count == 0:
             continue
-        chosen = _pick(by_unit.get(unit, []), unit, workload.variant)
+        offered = [s for u in sorted(same_quantity(unit)) for s in by_unit.get(u, [])]
+        chosen = _pick(offered, unit, workload.variant)
         if chosen is not None:
-            term = count * chosen.usd
-            cost.terms[unit] = term
+            amount = term(count, chosen, unit)
+            cost.terms[unit] = amount
             cost.skus[unit] = chosen.sku
+            cost.rates[unit] = {"sku": chosen.sku, "usd": chosen.usd, "per": chosen.unit or unit}
         elif unit == "token" and prompt_price is not None and prompt_price > 0 and not workload.variant:
-            term = count * prompt_price
-            cost.terms[unit] = term
+            amount = count * prompt_price
+            cost.terms[unit] = amount
             cost.skus[unit] = "pricing.prompt"
+            cost.rates[unit] = {"sku": "pricing.prompt", "usd": prompt_price, "per": "token"}
         else:
             asked = f" {'/'.join(workload.variant)}" if workload.variant else ""
             return UnitCost(None, reason=f"no{asked} price per {unit}")
         assert cost.total is not None
-        cost.total += term
+        cost.total += amount
     return cost
 
 
 def pick(
     skus: Iterable[SkuPrice], unit: str, wanted: tuple[str, ...] = (), preferred: str | None = None
 ) -> SkuPrice | None:
-    """The SKU a count of ``unit`` is priced at (rules 0–4 of the module doc; ``preferred``: the direction,
-    ``input`` or ``output``, when the count says which), or None when the endpoint has none."""
-    return _pick([s for s in skus if s.unit == unit], unit, wanted, preferred)
+    """The SKU a count of ``unit`` is priced at (rules 0–4 of the module doc, any unit of its quantity;
+    ``preferred``: the direction, ``input`` or ``output``, when the count says which), or None when the endpoint
+    has none. Its cost: ``term``."""
+    units = same_quantity(unit)
+    return _pick([s for s in skus if s.unit in units], unit, wanted, preferred)
 
 
 def sku_prices(rows: Iterable[Mapping[str, Any]]) -> list[SkuPrice]:
@@ -205,10 +260,11 @@ def rank_endpoints(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rank ``queries.unit_candidates`` rows of models of ``kind`` by the exact cost of ``workload``.
 
-    Returns (ranked, excluded): ranked entries carry ``rank``, ``cost``, ``terms`` and the ``skus`` used, in
-    cost order. Endpoints of exactly equal cost share a rank (1, 1, 1, 4); among them the order is stable and
-    documented (``tie_order``). Excluded ones carry the ``reason`` (status not ok, or no SKU for a unit asked
-    for). The CLI, the API, ``Catalog.cheapest_units`` and the site all rank through here.
+    Returns (ranked, excluded): ranked entries carry ``rank``, ``cost``, ``terms``, the ``skus`` used and their
+    ``rates`` (price and the unit it is per), in cost order. Endpoints of exactly equal cost share a rank
+    (1, 1, 1, 4); among them the order is stable and documented (``tie_order``). Excluded ones carry the
+    ``reason`` (status not ok, or no SKU for a unit asked for). The CLI, the API, ``Catalog.cheapest_units``
+    and the site all rank through here.
     """
     ranked: list[tuple[Decimal, tuple[Any, ...], dict[str, Any]]] = []
     excluded: list[dict[str, Any]] = []
@@ -223,9 +279,8 @@ def rank_endpoints(
         if cost.total is None:
             excluded.append({**entry, "reason": cost.reason})
         else:
-            ranked.append(
-                (cost.total, tie_order(r), {**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus})
-            )
+            priced = {**entry, "cost": cost.total, "terms": cost.terms, "skus": cost.skus, "rates": cost.rates}
+            ranked.append((cost.total, tie_order(r), priced))
     ranked.sort(key=lambda item: (item[0], item[1]))
     out: list[dict[str, Any]] = []
     rank = 0

@@ -4,16 +4,19 @@ rerank, music): what each page and the index show, ranked by ``catalog.cost.unit
 
 A model of another kind than text (no text output: a model with a text output keeps its token page) gets a
 default workload in its kind's unit (``DEFAULTS``): 8 seconds of video, 1,000,000 tokens to embed, 50,000
-characters of speech, 60 minutes of audio to transcribe, 1 image, 1,000 rerank searches, 1 song. A kind billed
-in more than one unit (transcription by the minute, second or hour; speech by the character or the UTF-8 byte;
-images per image or per megapixel) uses, per model, the unit most of its endpoints list a price in, with the
-same amount (60 minutes = 3,600 seconds = 1 hour). A video model is priced at the resolution most of its
-endpoints list (the lowest among equals); the page offers every variant its SKUs name.
+characters of speech, 60 minutes of audio to transcribe, 1 image, 1,000 rerank searches, 1 song. Minutes of
+audio price every endpoint billing time, per second, minute or hour alike (``catalog.cost.units.TIME``); a kind
+billed in units that do not convert (speech by the character or the UTF-8 byte; images per image or per
+megapixel) uses, per model, the unit most of its endpoints list a price in, with the same amount. A video model
+is priced at the resolution most of its endpoints list (the lowest among equals); the page offers every variant
+its SKUs name.
 
 The page's script (``site/static/units.js``) re-ranks for any count: the SKU an endpoint is priced by depends on
 the unit and the variant alone (``catalog.cost.units``: its rules never read the count), so the build names it
-per endpoint and variant (``unit_data``), and the browser multiplies the count by its exact price with BigInt,
-as ``price`` does with ``Decimal``.
+per endpoint and variant (``unit_data``) with its exact price in its own unit and the ratio of the units
+(1/60: minutes on a price per hour), and the browser computes the cost with BigInt as ``units.term`` does with
+``Decimal`` — count × price × numerator ÷ denominator, the division last, rounded half to even to 10⁻²⁴ USD when
+it divides — and orders equal costs as ``units.tie_order`` does (uptime, throughput, endpoint key).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from catalog.cost.units import UnitWorkload, price, rank_endpoints, sku_prices
+from catalog.cost.units import MONEY_SCALE, UnitWorkload, price, rank_endpoints, ratio, same_quantity, sku_prices
 from catalog.endpoint_status import status_text
 from catalog.money import canonical, significant
 from catalog.openrouter.skus import model_kind
@@ -67,7 +70,7 @@ DEFAULTS = {
     "video": KindDefault((("second", 8),), "of video"),
     "embeddings": KindDefault((("token", 1_000_000),), "to embed"),
     "speech": KindDefault((("character", 50_000), ("byte", 50_000)), "of text to speak"),
-    "transcription": KindDefault((("minute", 60), ("second", 3_600), ("hour", 1)), "of audio to transcribe"),
+    "transcription": KindDefault((("minute", 60),), "of audio to transcribe"),  # prices seconds and hours too
     "image": KindDefault((("image", 1), ("megapixel", 1)), "generated"),
     "rerank": KindDefault((("search", 1_000),), "(search units)"),
     "audio": KindDefault((("song", 1),), "generated"),
@@ -102,7 +105,9 @@ def _variant_key(token: str) -> tuple[int, int, str]:
 
 
 def _priced(row: dict[str, Any], unit: str) -> list[Any]:
-    return [s for s in sku_prices(row["skus"] or []) if s.unit == unit and s.usd > 0]
+    """The endpoint's SKUs a count of ``unit`` may be priced at: listed above 0 in a unit of its quantity."""
+    units = same_quantity(unit)
+    return [s for s in sku_prices(row["skus"] or []) if s.unit in units and s.usd > 0]
 
 
 def choose_unit(kind: str, rows: list[dict[str, Any]]) -> tuple[str, int]:
@@ -154,9 +159,11 @@ def amount_text(count: int | Decimal, unit: str) -> str:
 
 
 def _picks(rows: list[dict[str, Any]], unit: str, variant: str, kind: str) -> list[list[Any]]:
-    """Per endpoint: ``[key, tag, provider, sku, price, price for reading]`` (the SKU its price per ``unit`` at
-    ``variant`` comes from) or ``[key, tag, provider, None, reason]``; endpoints whose status is not ok are
-    left out (``unit_data``'s ``excluded``)."""
+    """Per endpoint: ``[key, tag, provider, sku, price, price for reading, [numerator, denominator], uptime,
+    throughput]`` — the SKU a count of ``unit`` at ``variant`` is priced by, its exact price per its own unit,
+    how many of that unit one ``unit`` is (``units.ratio``: ``[1, 60]`` for minutes on a price per hour) and
+    the tie order's figures (``units.tie_order``) — or ``[key, tag, provider, None, reason]``; endpoints whose
+    status is not ok are left out (``unit_data``'s ``excluded``)."""
     out: list[list[Any]] = []
     for r in rows:
         if r["status"] not in (0, None):
@@ -170,7 +177,18 @@ def _picks(rows: list[dict[str, Any]], unit: str, variant: str, kind: str) -> li
         if cost.total is None:
             out.append([*head, None, _instead(r, kind, unit, cost.reason or "")])
         else:
-            out.append([*head, cost.skus[unit], price_text(cost.total), per_unit(cost.total, unit)])
+            rate = cost.rates[unit]
+            out.append(
+                [
+                    *head,
+                    rate["sku"],
+                    price_text(rate["usd"]),
+                    per_unit(rate["usd"], rate["per"]),
+                    list(ratio(unit, rate["per"])),
+                    r.get("uptime_last_1d"),
+                    r.get("throughput_p50"),
+                ]
+            )
     return out
 
 
@@ -180,7 +198,7 @@ def _instead(row: dict[str, Any], kind: str, unit: str, reason: str) -> str:
     others = [
         s
         for u, _n in DEFAULTS[kind].units
-        if u != unit
+        if u not in same_quantity(unit)
         for s in sku_prices(row["skus"] or [])
         if s.unit == u and s.usd > 0
     ]
@@ -221,7 +239,7 @@ def gather_unit_models(
             entry["shown_rank"] = 1 + sum(1 for other in ranked if other["cost"] < entry["cost"])
             pick = by_key[entry["endpoint_key"]]
             entry["sku"], entry["per_unit"], entry["provider_name"] = pick[3], pick[5], pick[2]
-            entry["sku_price"] = Decimal(pick[4])
+            entry["sku_price"], entry["sku_unit"] = Decimal(pick[4]), entry["rates"][unit]["per"]
         endpoint_rows = []
         for r in rows:
             found = slugs.get(r["endpoint_key"], {})
@@ -259,6 +277,7 @@ def gather_unit_models(
                     "count": count,
                     "variant": variant,
                     "of": DEFAULTS[kind].of,
+                    "scale": MONEY_SCALE,  # a cost that divides (minutes on a price per hour) is rounded here
                     "options": picks,
                     "excluded": [
                         [e["endpoint_key"], e["tag"], e["reason"]] for e in excluded if e["status"] not in (0, None)

@@ -4,9 +4,12 @@
  * (?count=…&variant=…). Runs after cost.js; the page is complete without it (it shows the default workload).
  *
  * The data (#unit-data, catalog/website/unitmodels.py): per variant, per endpoint, the SKU the shared ranking
- * (catalog.cost.units) prices it by and that SKU's exact USD price per unit as "<integer>e<exponent>"; which SKU
- * applies never depends on the amount, so the cost is amount × price, computed here on BigInt as the server
- * computes it with Decimal, and ranked as rank_endpoints ranks: by cost, then endpoint key.
+ * (catalog.cost.units) prices it by, that SKU's exact USD price per its own unit as "<integer>e<exponent>", and
+ * how many of its unit one counted unit is, [numerator, denominator] ([1, 60]: minutes on a price per hour);
+ * which SKU applies never depends on the amount. The cost is amount × price × numerator ÷ denominator on BigInt,
+ * as units.term computes it with Decimal: exact when the denominator is 1, else the division last, rounded half
+ * to even to 10^-data.scale USD. Ranked as rank_endpoints ranks: by cost, then (units.tie_order) uptime over the
+ * last day descending, throughput descending (missing last), then endpoint key.
  */
 (function () {
   "use strict";
@@ -35,6 +38,23 @@
     return { units: BigInt(parts[0]), scale: -exponent };
   }
 
+  // count × price × numerator ÷ denominator as {units, scale} (units.term): a product is exact; a division is
+  // done last and rounded half to even to 10^-data.scale USD.
+  function termCost(count, p, numerator, denominator) {
+    var units = count.units * p.units * numerator, scale = count.scale + p.scale;
+    if (denominator === 1n) return { units: units, scale: scale };
+    var top = units * 10n ** BigInt(data.scale), bottom = denominator * 10n ** BigInt(scale);
+    var whole = top / bottom, twice = 2n * (top % bottom);
+    if (twice > bottom || (twice === bottom && whole % 2n === 1n)) whole += 1n;
+    return { units: whole, scale: data.scale };
+  }
+
+  // Larger first, a missing figure last (null: not measured), as units.tie_order orders equal costs.
+  function descending(a, b) {
+    if (a == null || b == null) return a == null ? (b == null ? 0 : 1) : -1;
+    return a > b ? -1 : a < b ? 1 : 0;
+  }
+
   function amountText(count) {
     var text = cost.decimal(count.units, count.scale), dot = text.indexOf(".");
     var whole = dot < 0 ? text : text.slice(0, dot);
@@ -58,15 +78,17 @@
     var priced = [], excluded = data.excluded.map(function (e) { return { key: e[0], tag: e[1], reason: e[2] }; });
     entries.forEach(function (e) {
       if (e[3] === null) { excluded.push({ key: e[0], tag: e[1], reason: e[4] }); return; }
-      var p = parsePrice(e[4]);
-      priced.push({ key: e[0], tag: e[1], sku: e[3], shown: e[5], units: count.units * p.units, scale: count.scale + p.scale });
+      var p = parsePrice(e[4]), c = termCost(count, p, BigInt(e[6][0]), BigInt(e[6][1]));
+      priced.push({ key: e[0], tag: e[1], sku: e[3], shown: e[5], units: c.units, scale: c.scale,
+                    uptime: e[7], throughput: e[8] });
     });
     // Every cost at one scale, so they compare as integers.
     var scale = priced.reduce(function (s, r) { return Math.max(s, r.scale); }, 0);
     priced.forEach(function (r) { r.units *= 10n ** BigInt(scale - r.scale); });
     priced.sort(function (a, b) {
       if (a.units !== b.units) return a.units < b.units ? -1 : 1;
-      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+      return descending(a.uptime, b.uptime) || descending(a.throughput, b.throughput) ||
+        (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
     });
     body.textContent = "";
     priced.forEach(function (r, i) {
