@@ -13,7 +13,8 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,114 @@ def test_informational_megapixel_skus_never_price(history: Path) -> None:
     with Catalog.open(history) as cat:
         row = cat.cost([{"model": flux[0][0], "endpoint": flux[0][1], "megapixels": "2"}]).row(0, named=True)
     assert row["status"] == "no_price" and "megapixel" in row["reason"] and row["cost_total"] is None
+
+
+# --- time units: minutes price a SKU billed per hour ---------------------------------------------------------
+
+MINUTES = "7"  # 7 minutes on a price per hour: 7 × price ÷ 60, which ends in no decimal digit for $0.04 or $0.10
+
+
+def _per_hour_plain(minutes: str, text: str) -> Decimal:
+    """The documented rule with plain ``decimal``: minutes × hourly price ÷ 60, rounded half to even to 24
+    places (enough precision that only the quantize rounds)."""
+    with localcontext(Context(prec=100)):
+        return (Decimal(minutes) * Decimal(text) / 60).quantize(Decimal("1e-24"), rounding=ROUND_HALF_EVEN)
+
+
+def _per_hour_endpoints() -> dict[tuple[str, str], tuple[str, str]]:
+    """(model, provider) → (SKU, price text) of the recorded endpoints billing audio per hour and in no other
+    time unit (so the hourly SKU is the one a reader expects to be used)."""
+    out = {}
+    for model, provider, skus, _ in _recorded_endpoints():
+        timed = {k: v for k, v in skus.items() if any(w in k.split(":")[-1] for w in ("seconds", "minutes", "hours"))}
+        hourly = [k for k in timed if k.endswith(":audio_hours") and Decimal(timed[k]) > 0]
+        if len(hourly) == 1 and len(timed) == 1:
+            out[(model, provider)] = (hourly[0], timed[hourly[0]])
+    return out
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_minutes_of_audio_price_per_hour_endpoints_as_plain_decimal_in_every_face(
+    history: Path, client: TestClient, tmp_path: Path
+) -> None:
+    from catalog.library import Catalog
+
+    hourly = _per_hour_endpoints()
+    assert len(hourly) >= 3, hourly  # groq, xai, azure bill per hour on that day
+    expected = {key: _per_hour_plain(MINUTES, text) for key, (_sku, text) in hourly.items()}
+    # some of them end in no decimal digit (the rounding is exercised): 7 × $0.04 ÷ 60 = $0.004666…
+    assert any((Fraction(Decimal(MINUTES) * Decimal(t)) / 60 * 10**24).denominator > 1 for _, t in hourly.values())
+    ran = run_cli("cheapest", "--kind", "transcription", "--minutes", MINUTES, "--as-of", LATE, "--json",
+                  "--db", str(history))  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    cli = json.loads(ran.stdout)
+    ranked = {(r["model_id"], r["tag"]): r for r in cli["ranked"]}
+    for key, money in expected.items():
+        row = ranked[key]  # ranked, never excluded for billing another time unit
+        assert Decimal(row["cost"]) == money, key
+        sku, text = hourly[key]
+        assert row["skus"] == {"minute": sku}
+        assert row["rates"]["minute"] == {"sku": sku, "usd": str(Decimal(text).normalize()), "per": "hour"}
+    # the cheapest endpoint for minutes of audio bills per hour on that day: the one the ranking used to miss
+    cheapest = cli["ranked"][0]
+    assert (cheapest["model_id"], cheapest["tag"]) in hourly and cheapest["rank"] == 1
+    assert not any("per minute" in e["reason"] and (e["model_id"], e["tag"]) in hourly for e in cli["excluded"])
+    # Python and the API: the same ranking
+    with Catalog.open(history) as cat:
+        ranking = cat.cheapest_units("transcription", minutes=MINUTES, as_of=LATE)
+    assert [(r["model_id"], r["tag"], r["cost"]) for r in ranking.ranked] == [
+        (r["model_id"], r["tag"], Decimal(r["cost"])) for r in cli["ranked"]
+    ]
+    response = client.get("/v1/cheapest", params={"kind": "transcription", "minutes": MINUTES, "as_of": LATE})
+    assert response.status_code == 200, response.text
+    api = response.json()
+    api.pop("stale"), api.pop("data"), cli.pop("data")
+    assert api == cli
+    # a usage log row of audio minutes on such an endpoint: the same cost (CLI, Python, /v1/cost)
+    rows = [{"timestamp": LATE, "model": m, "provider": p, "audio_minutes": MINUTES} for m, p in sorted(hourly)]
+    usage = tmp_path / "usage.jsonl"
+    usage.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "priced.jsonl"
+    done = run_cli("cost", str(usage), "--out", str(out), "--db", str(history))
+    assert done.returncode == 0, done.stderr
+    priced = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    with Catalog.open(history) as cat:
+        library = cat.cost(rows).to_dicts()
+    served = client.post("/v1/cost", json=rows)
+    assert served.status_code == 200, served.text
+    for row, cli_row, lib_row, api_row in zip(rows, priced, library, served.json()["rows"], strict=True):
+        key = (row["model"], row["provider"])
+        assert cli_row["status"] == lib_row["status"] == "ok", cli_row["reason"]
+        money = expected[key]
+        assert Decimal(cli_row["cost_total"]) == lib_row["cost_total"] == Decimal(api_row["cost_total"]) == money
+        assert cli_row["unit_skus"] == f"audio_minutes={hourly[key][0]}"
+
+
+def test_time_units_convert_with_one_rounding_half_to_even() -> None:
+    """The rule on made-up prices: a smaller SKU unit multiplies, exact; a larger one divides last and rounds
+    half to even at 10**-24 USD (2.5e-24 → 2e-24, 3.5e-24 → 4e-24); the cheapest SKU per unit counted wins."""
+    from catalog.cost.units import SkuPrice, UnitWorkload, pick, price
+
+    def sku(name: str, usd: str, unit: str) -> SkuPrice:
+        return SkuPrice(name, Decimal(usd), unit, None, None)
+
+    one = UnitWorkload({"minute": Decimal(1)})
+    assert price([sku("h", "1.5e-22", "hour")], one).total == Decimal("2e-24")  # 2.5e-24: half to even, down
+    assert price([sku("h", "2.1e-22", "hour")], one).total == Decimal("4e-24")  # 3.5e-24: half to even, up
+    assert price([sku("h", "0.1", "hour")], one).total == Decimal("0.001666666666666666666667")
+    assert price([sku("s", "0.000035", "second")], UnitWorkload({"minute": Decimal("1.5")})).total == Decimal(
+        "0.00315"
+    )  # 1.5 × 60 × 0.000035, exact
+    assert price([sku("m", "0.006", "minute")], UnitWorkload({"second": Decimal(30)})).total == Decimal("0.003")
+    # per minute: $0.005 (hour) < $0.006 (minute) < $0.06 (second): the hourly SKU is used, and named
+    offered = [sku("m", "0.006", "minute"), sku("h", "0.3", "hour"), sku("s", "0.001", "second")]
+    cost = price(offered, UnitWorkload({"minute": Decimal(60)}))
+    assert cost.total == Decimal("0.3") and cost.rates["minute"] == {"sku": "h", "usd": Decimal("0.3"), "per": "hour"}
+    chosen = pick(offered, "minute")
+    assert chosen is not None and chosen.sku == "h"
+    # characters and bytes are not converted: a byte price never prices characters
+    assert price([sku("b", "0.000015", "byte")], UnitWorkload({"character": Decimal(10)})).total is None
 
 
 # --- one engine: Python, CLI and API give the same ranking ----------------------------------------------------
