@@ -192,6 +192,13 @@ def _cheapest_all(body: dict[str, Any]) -> None:
     assert costs == sorted(costs)
 
 
+def _cheapest_units(body: dict[str, Any]) -> None:
+    assert body["kind"] == "transcription" and body["workload"] == {"counts": {"minute": "60"}, "variant": []}
+    costs = [Decimal(r["cost"]) for r in body["ranked"]]
+    assert costs and costs == sorted(costs) and "profile" not in body
+    assert {r["rates"]["minute"]["per"] for r in body["ranked"]} >= {"minute", "hour"}  # per-hour SKUs ranked
+
+
 def _cost(body: dict[str, Any]) -> None:
     assert [r["status"] for r in body["rows"]] == ["ok"]
     assert Decimal(body["totals"]["cost_total"]) == Decimal(body["rows"][0]["cost_total"]) > 0
@@ -240,6 +247,8 @@ GOOD: dict[tuple[str, str], list[Call]] = {
             {"as_of": DAY, "parameter": "tools", "exclude_free": "true", "reasoning": "0.5", "cache_ttl": "1h"},
             check=_cheapest_all,
         ),
+        # the other answer of the operation: a workload in a kind's own units, valid against the published schema
+        Call("/v1/cheapest", {"kind": "transcription", "minutes": "60", "as_of": "2026-08-05"}, check=_cheapest_units),
     ],
     ("POST", "/v1/cost"): [
         Call(

@@ -197,6 +197,51 @@ class Cheapest(BaseModel):
     stale: bool = Field(description="The newest snapshot is older than the threshold (also `X-Data-Stale`)")
 
 
+class UnitRate(BaseModel):
+    sku: str = Field(description="The SKU used, as listed (`groq_stt:audio_hours`; `pricing.prompt` for tokens)")
+    usd: Money = Field(description="Its exact USD price per `per`")
+    per: str = Field(description="The unit that price is per: may differ from the unit counted (minutes → hour)")
+
+
+class UnitRankedRow(Open):
+    rank: int = Field(description="Equal costs share a rank (1, 1, 3)")
+    model_id: str
+    endpoint_key: str
+    tag: str
+    status: int | None
+    cost: Money = Field(description="Exact USD cost of the workload")
+    terms: dict[str, str] = Field(description="Unit counted → its exact cost")
+    skus: dict[str, str] = Field(description="Unit counted → the SKU it is priced at")
+    rates: dict[str, UnitRate] = Field(description="Unit counted → the SKU, its price and the unit it is per")
+
+
+class UnitExcludedRow(Open):
+    model_id: str
+    endpoint_key: str
+    tag: str
+    status: int | None
+    reason: str = Field(description="Why it is not ranked: `no 1080p price per second`, `status … (not ok)`")
+
+
+class UnitWorkloadBody(BaseModel):
+    counts: dict[str, str] = Field(description="Unit → exact count (`minute`: `60`)")
+    variant: list[str] = Field(description="Variant tokens every SKU used carries (`1080p`)")
+
+
+class UnitCheapest(BaseModel):
+    """``/v1/cheapest?kind=…``: endpoints of a kind ranked by the exact cost of counts in their own units."""
+
+    as_of: str
+    kind: str = Field(description="video, speech, transcription, embeddings, image, rerank or audio")
+    model: str | None
+    workload: UnitWorkloadBody
+    ranked: list[UnitRankedRow]
+    ties: int = Field(description="How many endpoints share rank 1")
+    excluded: list[UnitExcludedRow]
+    data: DataAgeBody | None = Field(description="The snapshot this answer comes from and the data's age")
+    stale: bool = Field(description="The newest snapshot is older than the threshold (also `X-Data-Stale`)")
+
+
 class CostRow(Open):
     source: str | None
     model: str | None

@@ -503,7 +503,8 @@ router.add_api_route(
     "/v1/cheapest",
     cheapest,
     methods=["GET"],
-    response_model=schemas.Cheapest,
+    # two answers: the token ranking, or with ``kind`` the ranking in the kind's own units (``_cheapest_units``)
+    response_model=schemas.Cheapest | schemas.UnitCheapest,
     responses=ERRORS,
     route_class_override=CheapestRoute,
 )
