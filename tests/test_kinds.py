@@ -170,6 +170,9 @@ def test_unknown_sku_names_are_kept_as_they_are() -> None:
     assert (words.amount, words.is_price, words.text) == (None, False, "about a dollar")
     video = parse_sku("google:duration_seconds_without_audio_4k", "0.4")
     assert video.variant == "without_audio,4k" and video.unit == "second"
+    # A bare "duration" says no unit (Google's STT lists it at its per-minute price): kept, never priced by a guess.
+    bare = parse_sku("google_cloud_stt:duration", "0.016")
+    assert (bare.unit, bare.usd, bare.is_price) == (None, Decimal("0.016"), True)
 
 
 # --- scope -------------------------------------------------------------------------------------------------
