@@ -24,7 +24,7 @@ import weakref
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
+from operator import itemgetter, mul
 from typing import Any
 
 import polars as pl
@@ -700,7 +700,7 @@ class RankIndex:
                 if capped:
                     excluded.append(exclusion_row(row, "max_price", capped))
                     continue
-            parts = [c * r for c, r in zip(counts, rates, strict=True)]
+            parts = list(map(mul, counts, rates))  # in C; both have a count per rate (``_RATE_NAMES``)
             total = sum(parts)
             num, den = nums[variant], dens[variant]
             base: int | None = total

@@ -169,13 +169,19 @@ def _units(units: int, scale: int) -> str:
     return "0." + _ZEROS[-cut] + digits.rstrip("0")  # the digits end the text: only they have zeros to strip
 
 
+_POWERS = [10**k for k in range(64)]  # ``10**scale`` of every scale a price table has (24 today)
+
+
 def _amounts(units: CostUnits) -> tuple[str, str]:
     """A ranked row's JSON members that depend on the workload, spelt as ``CostUnits.texts``: from
-    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``."""
-    total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
+    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``.
+
+    Ten rows an answer, each spelling six to ten amounts: written with as few Python steps as it takes (the
+    tuple unpacked once, the non-zero terms picked and ordered in C, each term's share inline)."""
+    total, base, parts, names, scale, tokens, requests = units
     cost = _units(total, scale)
     if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
-        whole = tokens * 10**scale
+        whole = tokens * (_POWERS[scale] if 0 <= scale < 64 else 10**scale)
         per_m, rest = divmod(total * 10**18, whole)
         rest += rest
         if rest > whole or (rest == whole and per_m & 1):
@@ -183,7 +189,7 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
         per_m_text = f'"{_units(per_m, 12)}"'
     else:
         per_m_text = "null"
-    workload = cost if units.requests == 1 else _units(total * units.requests, scale)
+    workload = cost if requests == 1 else _units(total * requests, scale)
     if base is None:
         money = '"base_per_request":null,"saving_per_request":null'
     elif base == total:
@@ -192,13 +198,20 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
         money = f'"base_per_request":"{_units(base, scale)}","saving_per_request":"{_units(base - total, scale)}"'
     terms: list[str] = []
     shares: list[str] = []
-    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
-    for name, part in sorted(
-        [p for p in zip(units.names, units.parts, strict=False) if p[1]], key=_second, reverse=True
-    ):
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
+    # which ``reverse`` keeps stable).
+    for name, part in sorted(filter(_second, zip(names, parts)), key=_second, reverse=True):
         # The engine's plain identifiers: nothing in a name needs escaping.
         terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
-        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
+        if total:  # ``_share_json(part, total)``, inline (three terms a row)
+            share, rest = divmod(part * 10**4, total)
+            gap = 2 * rest - total
+            if (gap if gap > 0 else -gap) * 2**30 > total:
+                shares.append(f'"{name}":{_SHARES[share + 1 if gap > 0 else share]}')
+            else:
+                shares.append(f'"{name}":{orjson.dumps(round(part / total, 4)).decode()}')
+        else:
+            shares.append(f'"{name}":0.0')
     return (
         f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},"workload_cost":"{workload}",{money}',
         f'"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}}',
@@ -226,7 +239,8 @@ def _default_routing(ranking: Ranking) -> str:
         return "null"
     expected, saving, percent, endpoints, shares = found
     scale = ranking.scale
-    spelt = ",".join(f'{_tag(tag)}:"{_share(units)}"' for tag, units in shares.items())
+    tags = _tags
+    spelt = ",".join([f'{tags.get(tag) or _tag(tag)}:"{_share(units)}"' for tag, units in shares.items()])
     return (
         f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
         f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
