@@ -144,9 +144,8 @@ class CostUnits(NamedTuple):
 
     def dominant(self) -> list[tuple[str, int]]:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
-        pairs = [(k, v) for k, v in zip(self.names, self.parts, strict=False) if v]
-        pairs.sort(key=_second, reverse=True)  # reverse keeps equal ones in their order, as ``sorted`` does
-        return pairs
+        # Picked and ordered in C; ``reverse`` keeps equal ones in their order, as a stable sort does.
+        return sorted(filter(_second, zip(self.names, self.parts, strict=False)), key=_second, reverse=True)
 
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
@@ -428,19 +427,20 @@ def assemble(
     fallbacks: int,
     scale: int,
     note: str | None = None,
+    costs: list[int] | None = None,
 ) -> Ranking:
     """Order priced rows, share ranks among ties, explain, price default routing and build the routing object.
 
     Both the index (``RankIndex.rank``) and the engine reference (``rank_with_engine``) end here, so they can
-    differ only in how they price a row.
+    differ only in how they price a row. ``costs``: ``comparable_costs(rows)``, when the caller has them.
     """
-    costs = comparable_costs(rows)
+    ordered: list[Any] = comparable_costs(rows) if costs is None else costs
     plain = not filters.order and filters.sort == "price" and filters.preferred_min_throughput is None
     ranked: list[RankedEndpoint]
     if plain and filters.preferred_max_latency is None:  # ``sort_key`` of the common query: the cost alone
-        ranked, costs, ties = _by_cost(rows, costs)
+        ranked, ordered, ties = _by_cost(rows, ordered)
     else:
-        pairs = zip(rows, costs, strict=True)
+        pairs = zip(rows, ordered, strict=True)
         keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in pairs], key=_keys)
         ranked = []
         previous: tuple[Any, ...] | None = None
@@ -453,7 +453,7 @@ def assemble(
             object.__setattr__(row, "rank", rank)
             ranked.append(row)
         ties = sum(1 for r in ranked if r.rank == 1)
-        costs = None  # not in the ranked order: the explanation works them out again
+    kept = ordered if plain and filters.preferred_max_latency is None else None  # else not in the ranked order
     # Made without ``__init__``: ``explanation`` and ``default_routing`` are left for first read (``__getattr__``).
     ranking = object.__new__(Ranking)
     ranking.__dict__.update(
@@ -469,7 +469,7 @@ def assemble(
         data=None,
         scale=scale,
         _later=True,
-        _costs=(ranked, costs),  # for the explanation, while ``ranked`` is still this list
+        _costs=(ranked, kept),  # for the explanation, while ``ranked`` is still this list
     )
     return ranking
 
@@ -563,6 +563,20 @@ def _top_shares(row: RankedEndpoint) -> list[tuple[str, float]]:
     return list(row.term_shares.items())[:3]
 
 
+_percents: dict[float, str] = {}  # a share (rounded to 0.0001: at most 10,001 of them) as whole percent text
+
+
+def _percent(share: float) -> str:
+    """``f"{share:.0%}"``, kept once written (three a ranking's explanation); not a share of 0 or less (-0.0 and
+    0.0 are one key, spelt apart)."""
+    text = f"{share:.0%}"
+    if share > 0:
+        if len(_percents) > 20_000:  # rounded shares are fewer: something else was asked, start over
+            _percents.clear()
+        _percents[share] = text
+    return text
+
+
 def _explain(
     ranked: list[RankedEndpoint],
     excluded: list[dict[str, Any]],
@@ -582,9 +596,9 @@ def _explain(
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
-    shares = ", ".join([f"{k} {v:.0%}" for k, v in _top_shares(win)]) or "nothing (free)"
+    shares = ", ".join([f"{k} {_percents.get(v) or _percent(v)}" for k, v in _top_shares(win)]) or "nothing (free)"
     if costs is None:
-        costs = comparable_costs(ranked)  # exact: integers when the rows keep them (nothing spelt)
+        costs = list(comparable_costs(ranked))  # exact: integers when the rows keep them (nothing spelt)
     least = costs[0]
     if ties > 1 and len({c for r, c in zip(ranked, costs, strict=True) if r.rank == 1}) == 1:
         tied = [r for r in ranked if r.rank == 1]
@@ -690,7 +704,7 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
         if values["price_source"] == "endpoint" and values["status"] in (0, None):
             pool.append(row)
             units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
-            exact = units.__class__ is CostUnits and units.scale == scale  # type: ignore[union-attr]
+            exact = units.__class__ is CostUnits and units.scale == scale
             costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
     if not pool:
         return None

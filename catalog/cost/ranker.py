@@ -418,6 +418,7 @@ class RankIndex:
         self.table = table
         self.at = at
         self.scale = table.scale
+        self._minute: tuple[datetime, int] | None = None  # the last instant ranked at, and its minute of the day
         self._variants = _variants(table)
         self._candidates = candidates
         self._by_model: dict[str, list[_Candidate]] = {}
@@ -622,7 +623,12 @@ class RankIndex:
     ) -> Ranking:
         """Rank ``model``'s candidates (every model's when None) by what one request of ``profile`` costs."""
         when = at or self.at
-        minute = (_micros(when) // 60_000_000) % 1440
+        last = self._minute
+        if last is not None and last[0] == when:  # most rankings of an index are of one instant
+            minute = last[1]
+        else:
+            minute = (_micros(when) // 60_000_000) % 1440
+            self._minute = (when, minute)
         usage = profile.usage_row()
         prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
         cache_read, cw5, cw1h = usage["cache_read_tokens"], usage["cache_write_tokens"], usage["cache_write_1h_tokens"]
@@ -652,6 +658,7 @@ class RankIndex:
         plain = plain and profile.reasoning_effort in (None, "none")
         asked_in, asked_out, status_ok = profile.input_tokens, profile.output_tokens, filters.status_ok
         ranked: list[RankedEndpoint] = []
+        totals: list[int] = []
         excluded: list[dict[str, Any]] = []
         unpriced: set[str] = set()
         for candidate in [*pool, *(self._fallback(m) for m in fallback)]:
@@ -712,6 +719,7 @@ class RankIndex:
             # ``CostUnits(...)`` without its generated ``__new__`` (a Python call per ranked row): the same tuple.
             units = _new_tuple(CostUnits, (total, base, parts, _TERMS, scale, tokens, requests))
             ranked.append(ranked_row(candidate.fixed, total, units, mask))
+            totals.append(total)
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (
@@ -728,6 +736,7 @@ class RankIndex:
             fallbacks=fallbacks,
             scale=scale,
             note=note,
+            costs=totals,  # ``comparable_costs(ranked)``: every row's units at the one scale
         )
 
 

@@ -200,7 +200,7 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
     shares: list[str] = []
     # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
     # which ``reverse`` keeps stable).
-    for name, part in sorted(filter(_second, zip(names, parts)), key=_second, reverse=True):
+    for name, part in sorted(filter(_second, zip(names, parts, strict=False)), key=_second, reverse=True):
         # The engine's plain identifiers: nothing in a name needs escaping.
         terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
         if total:  # ``_share_json(part, total)``, inline (three terms a row)
