@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import math
 import operator
 from dataclasses import dataclass, field, fields
@@ -486,23 +487,20 @@ def _by_cost(
     each run of equal costs sorted by the tie order (a call a row only where there is a tie)."""
     keyed = sorted(zip(costs, rows, strict=True), key=_first)
     ranked: list[RankedEndpoint] = []
-    ordered: list[Any] = []
-    start, ties = 0, 0
-    for position, (cost, row) in enumerate(keyed):
-        if not position or cost != ordered[-1]:
-            if position - start > 1:
-                ranked[start:] = sorted(ranked[start:], key=tie_order)
-            if position and not ties:
-                ties = position
-            start = position
+    ties = 0
+    for _, run in itertools.groupby(keyed, _first):
+        tied = [row for _, row in run]
+        if len(tied) > 1:
+            tied.sort(key=tie_order)
         # The rows were made for this ranking and are not shared yet: the rank set in place (``replace`` would
         # copy every field of every row). Equal costs share the rank of the first of them.
-        row.__dict__["rank"] = start + 1
-        ranked.append(row)
-        ordered.append(cost)
-    if len(ranked) - start > 1:
-        ranked[start:] = sorted(ranked[start:], key=tie_order)
-    return ranked, ordered, ties or len(ranked)
+        rank = len(ranked) + 1
+        for row in tied:
+            row.__dict__["rank"] = rank
+        if rank == 1:
+            ties = len(tied)
+        ranked += tied
+    return ranked, [cost for cost, _ in keyed], ties
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:

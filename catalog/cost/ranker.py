@@ -661,7 +661,7 @@ class RankIndex:
         totals: list[int] = []
         excluded: list[dict[str, Any]] = []
         unpriced: set[str] = set()
-        for candidate in [*pool, *(self._fallback(m) for m in fallback)]:
+        for candidate in [*pool, *(self._fallback(m) for m in fallback)] if fallback else pool:
             row = candidate.row
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
