@@ -161,6 +161,30 @@ def test_the_framework_free_path_answers_what_the_route_answers(replayed_templat
     assert all(b"x-data-age" in dict(h) for _, h, _ in found["fast"])
 
 
+def test_a_query_read_once_answers_other_counts_as_a_fresh_reading_does(replayed_template: Path) -> None:
+    """The framework-free path keeps what a query string reads as under its shape (the digits of its ``input``
+    and ``output`` left out) and fills in the counts of the next one: the same status, headers and body as a
+    state that reads that string afresh. A count spelt otherwise (blank, a leading zero, repeated, too large)
+    is not filled in: it is read as before, so the route answers it."""
+    con = connect(replayed_template, read_only=True)
+    plain = f"model={MODEL}&input={{}}&output={{}}&cache_hit=0.8&order=baidu".format
+    try:
+        with use_clock(CLOCK):
+            kept, fresh = ApiState(con, replayed_template), ApiState(con, replayed_template)
+            assert route.fast_response(kept, plain(20000, 1000).encode(), []) is not None
+            assert len(kept.query_templates) == 1
+            for raw in (plain(20001, 1000), plain(0, 0), plain(250000, 2000), plain(20000, 1000) + "&sort=latency"):
+                fresh.query_templates.clear()
+                filled, read = route.fast_response(kept, raw.encode(), []), route.fast_response(fresh, raw.encode(), [])
+                assert filled is not None and filled == read, raw
+            assert len(kept.query_templates) == 2  # the last one has another shape: a template of its own
+            for raw in (plain("", 1000), plain("007", 1000), plain(5, 1000) + "&input=6", plain(10**13, 1)):
+                assert route.fast_response(kept, raw.encode(), []) is None, raw
+            assert len(kept.query_templates) == 2
+    finally:
+        con.close()
+
+
 def test_the_fast_path_keys_its_cache_as_the_route_does() -> None:
     """``cache_key`` keeps the route's own query parameters (its dependencies' included); the fast path keeps
     the same ones, so the two fill and read one cache."""

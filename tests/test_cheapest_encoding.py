@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from catalog.cost.profile import RankedEndpoint, Ranking, _less, _less_units, amount, assemble, default_routing
 from catalog.cost.query import CHEAPEST, build_query
 from catalog.cost.ranker import RankIndex
-from catalog.cost.ranking_json import _share_json, _units, encode_ranking
+from catalog.cost.ranking_json import _share_json, _spell, encode_ranking
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
@@ -190,7 +190,7 @@ def test_units_text_spells_what_canonical_spells() -> None:
             rng.randint(1, 10**6) * 10 ** rng.randint(0, 30), rng.randint(1, 999),
         ])  # fmt: skip
         assert units_text(units, scale) == canonical(Decimal(units).scaleb(-scale, EXACT)), (units, scale)
-        assert _units(units, scale) == units_text(units, scale), (units, scale)  # the rows' own speller
+        assert _spell(units, scale) == units_text(units, scale), (units, scale)  # the rows' own speller
 
 
 def _values(**changes: Any) -> dict[str, Any]:

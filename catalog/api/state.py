@@ -216,6 +216,9 @@ class ApiState:
         self._local = threading.local()
         self._cursor_lock = threading.Lock()  # spawning a cursor only
         self._refreshing = threading.Lock()  # one refresh at a time; requests never take it
+        # Query strings the framework-free ``/v1/cheapest`` read, by shape (``routes.cheapest._Template``): what
+        # a query reads as does not depend on the data, so they outlive a refresh.
+        self.query_templates: dict[bytes, Any] = {}
         self._data = DataState(None, '"empty"', None, None, SnapshotLog([]), [], {}, 0)
         # What the last refresh that published a state did: "full" / "incremental", and its parts' milliseconds.
         self.last_refresh: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import math
 import operator
 from dataclasses import dataclass, field, fields
@@ -144,9 +145,8 @@ class CostUnits(NamedTuple):
 
     def dominant(self) -> list[tuple[str, int]]:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
-        pairs = [(k, v) for k, v in zip(self.names, self.parts, strict=False) if v]
-        pairs.sort(key=_second, reverse=True)  # reverse keeps equal ones in their order, as ``sorted`` does
-        return pairs
+        # Picked and ordered in C; ``reverse`` keeps equal ones in their order, as a stable sort does.
+        return sorted(filter(_second, zip(self.names, self.parts, strict=False)), key=_second, reverse=True)
 
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
@@ -280,7 +280,10 @@ class Ranking:
             if not self.__dict__.get("_later") or name not in ("explanation", "default_routing"):
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             if name == "explanation":
-                value = _explain(self.ranked, self.excluded, self.profile, self.filters, self.ties)
+                ranked, costs = self.__dict__.get("_costs") or (None, None)
+                if ranked is not self.ranked:  # the rows were replaced since: their costs are worked out again
+                    costs = None
+                value = _explain(self.ranked, self.excluded, self.profile, self.filters, self.ties, costs)
             else:
                 value = default_routing(self.ranked, self.scale) if self.model is not None else None
             self.__dict__[name] = value
@@ -425,30 +428,33 @@ def assemble(
     fallbacks: int,
     scale: int,
     note: str | None = None,
+    costs: list[int] | None = None,
 ) -> Ranking:
     """Order priced rows, share ranks among ties, explain, price default routing and build the routing object.
 
     Both the index (``RankIndex.rank``) and the engine reference (``rank_with_engine``) end here, so they can
-    differ only in how they price a row.
+    differ only in how they price a row. ``costs``: ``comparable_costs(rows)``, when the caller has them.
     """
-    costs = comparable_costs(rows)
-    pairs = zip(rows, costs, strict=True)
+    ordered: list[Any] = comparable_costs(rows) if costs is None else costs
     plain = not filters.order and filters.sort == "price" and filters.preferred_min_throughput is None
-    if plain and filters.preferred_max_latency is None:  # ``sort_key`` of the common query, without a call a row
-        keyed = sorted([((c,), tie_order(r), r) for r, c in pairs], key=_keys)
+    ranked: list[RankedEndpoint]
+    if plain and filters.preferred_max_latency is None:  # ``sort_key`` of the common query: the cost alone
+        ranked, ordered, ties = _by_cost(rows, ordered)
     else:
+        pairs = zip(rows, ordered, strict=True)
         keyed = sorted([(sort_key(r, filters, c), tie_order(r), r) for r, c in pairs], key=_keys)
-    ranked: list[RankedEndpoint] = []
-    previous: tuple[Any, ...] | None = None
-    rank = 0
-    for position, (key, _, row) in enumerate(keyed, 1):
-        if key != previous:
-            rank, previous = position, key
-        # The rows were made for this ranking and are not shared yet: set the rank in place (``replace``
-        # would copy every field of every row, a third of a ranking's time).
-        object.__setattr__(row, "rank", rank)
-        ranked.append(row)
-    ties = sum(1 for r in ranked if r.rank == 1)
+        ranked = []
+        previous: tuple[Any, ...] | None = None
+        rank = 0
+        for position, (key, _, row) in enumerate(keyed, 1):
+            if key != previous:
+                rank, previous = position, key
+            # The rows were made for this ranking and are not shared yet: set the rank in place (``replace``
+            # would copy every field of every row, a third of a ranking's time).
+            object.__setattr__(row, "rank", rank)
+            ranked.append(row)
+        ties = sum(1 for r in ranked if r.rank == 1)
+    kept = ordered if plain and filters.preferred_max_latency is None else None  # else not in the ranked order
     # Made without ``__init__``: ``explanation`` and ``default_routing`` are left for first read (``__getattr__``).
     ranking = object.__new__(Ranking)
     ranking.__dict__.update(
@@ -457,15 +463,44 @@ def assemble(
         profile=profile,
         filters=filters,
         ranked=ranked,
-        excluded=sorted(excluded, key=lambda r: (r["model_id"], r["tag"], r["endpoint_key"])),
+        excluded=sorted(excluded, key=_exclusion_order),
         routing=provider_routing(ranked, filters, fallbacks, profile),
         ties=ties,
         note=note,
         data=None,
         scale=scale,
         _later=True,
+        _costs=(ranked, kept),  # for the explanation, while ``ranked`` is still this list
     )
     return ranking
+
+
+_exclusion_order = operator.itemgetter("model_id", "tag", "endpoint_key")
+_first = operator.itemgetter(0)
+
+
+def _by_cost(
+    rows: list[RankedEndpoint], costs: list[int] | list[Decimal]
+) -> tuple[list[RankedEndpoint], list[Any], int]:
+    """The rows ordered by cost, equal costs by ``tie_order``, with their ranks set; their costs in that order;
+    the number ranked first. The same order as sorting by ``(cost, tie_order)``: a stable sort by cost, then
+    each run of equal costs sorted by the tie order (a call a row only where there is a tie)."""
+    keyed = sorted(zip(costs, rows, strict=True), key=_first)
+    ranked: list[RankedEndpoint] = []
+    ties = 0
+    for _, run in itertools.groupby(keyed, _first):
+        tied = [row for _, row in run]
+        if len(tied) > 1:
+            tied.sort(key=tie_order)
+        # The rows were made for this ranking and are not shared yet: the rank set in place (``replace`` would
+        # copy every field of every row). Equal costs share the rank of the first of them.
+        rank = len(ranked) + 1
+        for row in tied:
+            row.__dict__["rank"] = rank
+        if rank == 1:
+            ties = len(tied)
+        ranked += tied
+    return ranked, [cost for cost, _ in keyed], ties
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
@@ -526,13 +561,29 @@ def _top_shares(row: RankedEndpoint) -> list[tuple[str, float]]:
     return list(row.term_shares.items())[:3]
 
 
+_percents: dict[float, str] = {}  # a share (rounded to 0.0001: at most 10,001 of them) as whole percent text
+
+
+def _percent(share: float) -> str:
+    """``f"{share:.0%}"``, kept once written (three a ranking's explanation); not a share of 0 or less (-0.0 and
+    0.0 are one key, spelt apart)."""
+    text = f"{share:.0%}"
+    if share > 0:
+        if len(_percents) > 20_000:  # rounded shares are fewer: something else was asked, start over
+            _percents.clear()
+        _percents[share] = text
+    return text
+
+
 def _explain(
     ranked: list[RankedEndpoint],
     excluded: list[dict[str, Any]],
     profile: WorkloadProfile,
     filters: EndpointFilters,
     ties: int,
+    costs: list[Any] | None = None,
 ) -> str:
+    """The ranking in a sentence or two. ``costs``: ``comparable_costs(ranked)`` when the caller has them."""
     if not ranked:
         if not excluded:
             return "no endpoint was listed with a price at that time"  # the ranking's note says why, if known
@@ -543,8 +594,9 @@ def _explain(
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
     many = len({r.model_id for r in ranked}) > 1
-    shares = ", ".join([f"{k} {v:.0%}" for k, v in _top_shares(win)]) or "nothing (free)"
-    costs: list[Any] = comparable_costs(ranked)  # exact: integers when the rows keep them (nothing spelt)
+    shares = ", ".join([f"{k} {_percents.get(v) or _percent(v)}" for k, v in _top_shares(win)]) or "nothing (free)"
+    if costs is None:
+        costs = list(comparable_costs(ranked))  # exact: integers when the rows keep them (nothing spelt)
     least = costs[0]
     if ties > 1 and len({c for r, c in zip(ranked, costs, strict=True) if r.rank == 1}) == 1:
         tied = [r for r in ranked if r.rank == 1]
@@ -565,9 +617,8 @@ def _explain(
         text += f"; {less} {_label(dearer, many)} (${_cost_text(dearer)})"
         if diffs and max(diffs.values()) > 0:
             text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
-    lowest = min(range(len(costs)), key=costs.__getitem__)  # the first of the lowest, as ``min`` picks
-    if costs[lowest] < least:
-        cheapest = ranked[lowest]
+    if min(costs) < least:  # ranked by something else than cost: say which is cheapest
+        cheapest = ranked[costs.index(min(costs))]  # the first of the lowest
         text += f"; the cheapest is {_label(cheapest, many)} at ${_cost_text(cheapest)}"
     if profile.cache_hit:
         text += f"; {profile.cache_hit:%} of input is a cache hit, so cache-read prices weigh in"
@@ -651,7 +702,7 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
         if values["price_source"] == "endpoint" and values["status"] in (0, None):
             pool.append(row)
             units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
-            exact = isinstance(units, CostUnits) and units.scale == scale
+            exact = units.__class__ is CostUnits and units.scale == scale
             costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
     if not pool:
         return None
@@ -672,7 +723,11 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
         shares[tag] = shares.get(tag, 0) + weight
     saving_units = expected_units - min(costs)
     percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
-    spread = {tag: half_even(10**SHARE_DIGITS * w, total) for tag, w in shares.items()}
+    spread: dict[str, int] = {}
+    for tag, weight in shares.items():  # ``half_even(10**SHARE_DIGITS * weight, total)``, inline: a tag each
+        quotient, rest = divmod(10**SHARE_DIGITS * weight, total)
+        rest += rest
+        spread[tag] = quotient + 1 if rest > total or (rest == total and quotient & 1) else quotient
     return expected_units, saving_units, percent, len(pool), spread
 
 

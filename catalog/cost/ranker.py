@@ -24,7 +24,7 @@ import weakref
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
+from operator import itemgetter, mul
 from typing import Any
 
 import polars as pl
@@ -418,6 +418,7 @@ class RankIndex:
         self.table = table
         self.at = at
         self.scale = table.scale
+        self._minute: tuple[datetime, int] | None = None  # the last instant ranked at, and its minute of the day
         self._variants = _variants(table)
         self._candidates = candidates
         self._by_model: dict[str, list[_Candidate]] = {}
@@ -622,7 +623,12 @@ class RankIndex:
     ) -> Ranking:
         """Rank ``model``'s candidates (every model's when None) by what one request of ``profile`` costs."""
         when = at or self.at
-        minute = (_micros(when) // 60_000_000) % 1440
+        last = self._minute
+        if last is not None and last[0] == when:  # most rankings of an index are of one instant
+            minute = last[1]
+        else:
+            minute = (_micros(when) // 60_000_000) % 1440
+            self._minute = (when, minute)
         usage = profile.usage_row()
         prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
         cache_read, cw5, cw1h = usage["cache_read_tokens"], usage["cache_write_tokens"], usage["cache_write_1h_tokens"]
@@ -652,9 +658,10 @@ class RankIndex:
         plain = plain and profile.reasoning_effort in (None, "none")
         asked_in, asked_out, status_ok = profile.input_tokens, profile.output_tokens, filters.status_ok
         ranked: list[RankedEndpoint] = []
+        totals: list[int] = []
         excluded: list[dict[str, Any]] = []
         unpriced: set[str] = set()
-        for candidate in [*pool, *(self._fallback(m) for m in fallback)]:
+        for candidate in [*pool, *(self._fallback(m) for m in fallback)] if fallback else pool:
             row = candidate.row
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
@@ -700,7 +707,7 @@ class RankIndex:
                 if capped:
                     excluded.append(exclusion_row(row, "max_price", capped))
                     continue
-            parts = [c * r for c, r in zip(counts, rates, strict=True)]
+            parts = list(map(mul, counts, rates))  # in C; both have a count per rate (``_RATE_NAMES``)
             total = sum(parts)
             num, den = nums[variant], dens[variant]
             base: int | None = total
@@ -712,6 +719,7 @@ class RankIndex:
             # ``CostUnits(...)`` without its generated ``__new__`` (a Python call per ranked row): the same tuple.
             units = _new_tuple(CostUnits, (total, base, parts, _TERMS, scale, tokens, requests))
             ranked.append(ranked_row(candidate.fixed, total, units, mask))
+            totals.append(total)
         note = fallback_note(self.table, model, when, priced=model not in unpriced) if model in fallback else None
         if model is None and fallback:
             note = (
@@ -728,6 +736,7 @@ class RankIndex:
             fallbacks=fallbacks,
             scale=scale,
             note=note,
+            costs=totals,  # ``comparable_costs(ranked)``: every row's units at the one scale
         )
 
 

@@ -151,58 +151,84 @@ def _share_json(part: int, total: int) -> str:
     return orjson.dumps(round(part / total, 4)).decode()
 
 
-_ZEROS = ["0" * k for k in range(64)]
+# Per scale (1 to 63): the %-format writing units of ``10**-scale`` as whole part, point and every fraction digit,
+# and ``10**scale``. ``(format % divmod(units, power)).rstrip("0").rstrip(".")`` is ``units_text(units, scale)``
+# for ``units >= 0``: the trailing zeros of the fraction go, then the point if nothing is left after it (a whole
+# amount; 0 is "0"). Three calls into C instead of a dozen Python steps: an answer spells about fifty amounts.
+_FORMATS = [("", 1)] + [(f"%d.%0{k}d", 10**k) for k in range(1, 64)]
+_PER_M = _FORMATS[12][0]  # a cost per million tokens has 12 decimals
 
 
-def _units(units: int, scale: int) -> str:
-    """``units_text(units, scale)`` (a row spells six to ten amounts): the zeros of an amount under 1 from a
-    list rather than made each time."""
-    if units <= 0 or scale <= 0:
-        return units_text(units, scale)
-    digits = str(units)
-    cut = len(digits) - scale
-    if cut > 0:
-        fraction = digits[cut:].rstrip("0")
-        return f"{digits[:cut]}.{fraction}" if fraction else digits[:cut]
-    if -cut >= len(_ZEROS):
-        return units_text(units, scale)
-    return "0." + _ZEROS[-cut] + digits.rstrip("0")  # the digits end the text: only they have zeros to strip
+def _spell(units: int, scale: int) -> str:
+    """``units_text(units, scale)``, by the scale's format where it has one (see ``_FORMATS``)."""
+    if units >= 0 and 0 < scale < 64:
+        form, power = _FORMATS[scale]
+        text: str = (form % divmod(units, power)).rstrip("0").rstrip(".")
+        return text
+    return units_text(units, scale)
 
 
 def _amounts(units: CostUnits) -> tuple[str, str]:
     """A ranked row's JSON members that depend on the workload, spelt as ``CostUnits.texts``: from
-    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``."""
-    total, base, scale, tokens = units.total, units.base, units.scale, units.tokens
-    cost = _units(total, scale)
+    ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``.
+
+    Ten rows an answer, each spelling six to ten amounts: written with as few Python steps as it takes (the
+    tuple unpacked once, amounts by the scale's format (``_spell``, inline), the non-zero terms picked and ordered
+    in C, each term's share inline)."""
+    total, base, parts, names, scale, tokens, requests = units
+    if not 0 < scale < 64 or total < 0 or (base is not None and base < total) or min(parts) < 0:
+        return _amounts_spelt(units)  # none of these in a price table today: the general spelling
+    form, power = _FORMATS[scale]
+    cost = (form % divmod(total, power)).rstrip("0").rstrip(".")
     if tokens:  # ``per_million_units(total, tokens, scale, spelt=True)``, inline
-        whole = tokens * 10**scale
+        whole = tokens * power
         per_m, rest = divmod(total * 10**18, whole)
         rest += rest
         if rest > whole or (rest == whole and per_m & 1):
             per_m += 1
-        per_m_text = f'"{_units(per_m, 12)}"'
+        per_m_text = f'"{(_PER_M % divmod(per_m, 10**12)).rstrip("0").rstrip(".")}"'
     else:
         per_m_text = "null"
-    workload = cost if units.requests == 1 else _units(total * units.requests, scale)
+    workload = cost if requests == 1 else (form % divmod(total * requests, power)).rstrip("0").rstrip(".")
     if base is None:
         money = '"base_per_request":null,"saving_per_request":null'
     elif base == total:
         money = f'"base_per_request":"{cost}","saving_per_request":"0"'
     else:
-        money = f'"base_per_request":"{_units(base, scale)}","saving_per_request":"{_units(base - total, scale)}"'
+        base_text = (form % divmod(base, power)).rstrip("0").rstrip(".")
+        saving_text = (form % divmod(base - total, power)).rstrip("0").rstrip(".")
+        money = f'"base_per_request":"{base_text}","saving_per_request":"{saving_text}"'
     terms: list[str] = []
     shares: list[str] = []
-    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort).
-    for name, part in sorted(
-        [p for p in zip(units.names, units.parts, strict=False) if p[1]], key=_second, reverse=True
-    ):
+    # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
+    # which ``reverse`` keeps stable).
+    for name, part in sorted(filter(_second, zip(names, parts, strict=False)), key=_second, reverse=True):
         # The engine's plain identifiers: nothing in a name needs escaping.
-        terms.append(f'"{name}":"{cost if part == total else _units(part, scale)}"')
-        shares.append(f'"{name}":{_share_json(part, total) if total else "0.0"}')
+        if part == total:
+            terms.append(f'"{name}":"{cost}"')
+        else:
+            terms.append(f'"{name}":"{(form % divmod(part, power)).rstrip("0").rstrip(".")}"')
+        # ``_share_json(part, total)``, inline (three terms a row; ``total`` > 0: it has a part above 0).
+        share, rest = divmod(part * 10**4, total)
+        gap = 2 * rest - total
+        if (gap if gap > 0 else -gap) * 2**30 > total:
+            shares.append(f'"{name}":{_SHARES[share + 1 if gap > 0 else share]}')
+        else:
+            shares.append(f'"{name}":{orjson.dumps(round(part / total, 4)).decode()}')
     return (
         f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m_text},"workload_cost":"{workload}",{money}',
         f'"terms":{{{",".join(terms)}}},"term_shares":{{{",".join(shares)}}}',
     )
+
+
+def _amounts_spelt(units: CostUnits) -> tuple[str, str]:
+    """``_amounts`` of any ``CostUnits`` (a scale without a format, an amount below 0), by ``CostUnits.texts``."""
+    texts = units.texts()
+    money = orjson.dumps(
+        {k: texts[k] for k in ("cost_per_request", "cost_per_million_tokens", "workload_cost")}
+        | {"base_per_request": texts["base_per_request"], "saving_per_request": texts["saving_per_request"]}
+    ).decode()[1:-1]
+    return money, orjson.dumps({"terms": texts["terms"], "term_shares": texts["term_shares"]}).decode()[1:-1]
 
 
 def _row(rank: int, fixed: dict[str, Any], amounts: tuple[str, str], mask: int) -> str:
@@ -226,7 +252,8 @@ def _default_routing(ranking: Ranking) -> str:
         return "null"
     expected, saving, percent, endpoints, shares = found
     scale = ranking.scale
-    spelt = ",".join(f'{_tag(tag)}:"{_share(units)}"' for tag, units in shares.items())
+    tags = _tags
+    spelt = ",".join([f'{tags.get(tag) or _tag(tag)}:"{_share(units)}"' for tag, units in shares.items()])
     return (
         f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
         f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'

@@ -287,17 +287,78 @@ def fast_response(
     ``answer``), without the framework's per-request objects; ``extra``: the headers the app's middleware
     would add (its security headers), last as the middleware sends them. Whatever it does not answer here — a
     query that is not plain, every model at once, an index still building, any error — it leaves to the route
-    (None), which answers it as it always did: errors keep their one shape and status."""
+    (None), which answers it as it always did: errors keep their one shape and status.
+
+    A query string read once is kept as a template (``_Template``) under its bytes with the digits of its
+    ``input`` and ``output`` left out: a program sending its real token counts asks the same query with other
+    counts every time, and the template gives its model, ``as_of``, query and cache key without reading the
+    other parameters again."""
     if not raw.isascii():
         return None
-    items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
-    values = plain_values(items)
-    if values is None or values["model"] is None:
-        return None
+    counts = _COUNTS.findall(raw)
+    shape = _DIGITS.sub(b"\xff", raw) if counts else raw  # no query has the byte: it is ASCII
+    templates: dict[bytes, _Template] = api.query_templates
+    template = templates.get(shape)
     try:
-        return _fast(api, request_headers, items, values, extra)
+        if template is not None:
+            filled = template.fill(counts)
+            if filled is not None:
+                return _fast(api, request_headers, template.model, template.as_of, *filled, extra)
+        items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
+        values = plain_values(items)
+        if values is None or values["model"] is None:
+            return None
+        query = plain_query(values)
+        key = (_PATH, tuple(sorted([item for item in items if item[0] in _KNOWN], key=_name)))
+        found = _fast(api, request_headers, values["model"], values["as_of"], query, key, extra)
+        if found is not None and template is None and len(counts) == len({name for name, _ in counts}):
+            # Kept once answered here: a query this path leaves to the route is read in full each time.
+            if len(templates) >= _TEMPLATES_KEPT:
+                templates.clear()
+            templates[shape] = _Template(values["model"], values["as_of"], query, key)
+        return found
     except Exception:  # the route answers it: the same error, in the API's one shape
         return None
+
+
+# An ``input`` or ``output`` parameter whose value is plain digits, as a whole ``&``-separated pair (the names
+# as sent: a percent-escaped name stays in the template's bytes, and so does any other spelling of a count).
+# Its digits are replaced by a byte no query has, so ``input=`` (blank) is another template than ``input=5``.
+_COUNTS = re.compile(rb"(?<![^&])(input|output)=([0-9]+)(?![^&])")
+# The same pairs' digits alone (a literal replacement is substituted in C; a group reference in Python).
+_DIGITS = re.compile(rb"(?:(?<=^input=)|(?<=&input=)|(?<=^output=)|(?<=&output=))[0-9]+(?![^&])")
+_TEMPLATES_KEPT = 256
+
+
+class _Template:
+    """What a plain query string reads as (``plain_values`` + ``plain_query``, and the route's cache key), for
+    the same string with other digits in its ``input`` / ``output`` pairs: ``fill`` puts those in."""
+
+    __slots__ = ("as_of", "counted", "key", "model", "query")
+
+    def __init__(self, model: str, as_of: str | None, query: CheapestQuery, key: tuple[Any, ...]) -> None:
+        self.model, self.as_of, self.query, self.key = model, as_of, query, key
+        # Where each count sits in the cache key's items (sorted by name: the same place for every filling).
+        self.counted = {name: i for i, (name, _) in enumerate(key[1]) if name in _COUNTED}
+
+    def fill(self, counts: list[tuple[bytes, bytes]]) -> tuple[CheapestQuery, tuple[Any, ...]] | None:
+        """The query and cache key with these counts (the ones the template was read with, at most once each);
+        None for a count ``plain_values`` would not take: the general reading then decides."""
+        query = self.query
+        profile = query.profile
+        tokens = {"input": profile.input_tokens, "output": profile.output_tokens}
+        items = list(self.key[1])
+        for name_bytes, digits in counts:
+            name, text = name_bytes.decode("ascii"), digits.decode("ascii")
+            ok, value = _plain(_PARAMS[name], text)
+            if not ok:
+                return None
+            tokens[name] = value
+            items[self.counted[name]] = (name, text)
+        if (tokens["input"], tokens["output"]) != (profile.input_tokens, profile.output_tokens):
+            profile = profile.with_tokens(tokens["input"], tokens["output"])
+            query = CheapestQuery(profile, query.filters, query.fallbacks)
+        return query, (_PATH, tuple(items))
 
 
 _HEADS_KEPT = 64
@@ -324,25 +385,25 @@ def _head(
 def _fast(
     api: ApiState,
     request_headers: list[tuple[bytes, bytes]],
-    items: list[tuple[str, str]],
-    values: dict[str, Any],
+    model: str,
+    as_of: str | None,
+    query: CheapestQuery,
+    key: tuple[Any, ...],
     extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """``_cheapest`` without the framework: the status, raw headers and body ``answer`` would send."""
-    query = plain_query(values)
     state = api.pin()
-    at = instant(values["as_of"], state, "as_of")
-    model_id = resolve(state, values["model"])
+    at = instant(as_of, state, "as_of")
+    model_id = resolve(state, model)
     if state.table is None:
         return None
-    key = (_PATH, tuple(sorted([item for item in items if item[0] in _KNOWN], key=_name)))
     body = state.lookup(key)
     if body is None:
         generation = state.generation
         index = state.ready_index(at)
         if index is None:
             return None
-        body = _encoded(_rank(index, Asked(model_id, query, values["as_of"]), at, model_id))
+        body = _encoded(_rank(index, Asked(model_id, query, as_of), at, model_id))
         state.keep(key, body, generation)
     age = state.data_age(at)
     not_modified, before, after = _head(state, age, extra)
