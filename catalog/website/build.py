@@ -605,7 +605,9 @@ class PageCache:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
         their digits, times with their zone) and fast; equal pickles are equal inputs. (A set would pickle
         in hash order, which differs between processes: a page context holds none, only sorted lists.)"""
-        return hashlib.sha256(f"{self.code}\0{template}\0".encode() + _spelled(context)).hexdigest()[:40]
+        digest = hashlib.sha256(f"{self.code}\0{template}\0".encode())
+        digest.update(_spelled(context))
+        return digest.hexdigest()[:40]
 
     def body(
         self,
@@ -858,6 +860,7 @@ def _render(
         "base_url": base_url,
     }
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
+    shared_digest = Digest(hashlib.sha256(_spelled(shared)).hexdigest())
     banner = env.get_template("_banner.html").render(**when)
     footers: dict[str, str] = {}  # by folder depth; made when a page is met (before a helper is forked)
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
@@ -920,7 +923,9 @@ def _render(
 
         if template in ENTITY_PAGES:
             context = {**shared, "root": root, "stamp": marks, **values}
-            inputs = {**context, **digested} if digested else None
+            # What the fingerprint reads: the values shared by every page (and the markers, fixed text but for
+            # how many rows get telemetry) once per build as a digest, not spelled again for each page.
+            inputs = {"_shared": shared_digest, "root": root, "_rows": len(rows), **values, **(digested or {})}
 
             def make() -> bytes:
                 render = lambda: env.get_template(template).render(**context)  # noqa: E731
