@@ -106,9 +106,9 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
     for days in MOVER_WINDOWS:
         then, clamped = window_start(facts.at, days, facts.endpoint_start)
         windows.append({"days": days, "since": then, "clamped": clamped})
-        found = facts.window_indexes.get(then)
-        if found is not None:  # a change column's window starts at the same instant: its candidates and index
-            candidates, index = found
+        shared = facts.window_indexes.get(then)
+        if shared is not None:  # a change column's window starts at the same instant: its candidates and index
+            candidates, index = shared
         else:
             candidates = queries.endpoint_candidates(cat.con, then)
             # On the index the last build made for this window (this catalog's table): only changed candidates
