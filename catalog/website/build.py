@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import gc
 import glob
 import hashlib
@@ -35,7 +36,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 import polars as pl
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import catalog
 from catalog import money, settings
@@ -57,7 +58,7 @@ from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.indexpage import index_values
 from catalog.website.output import Output
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
-from catalog.website.pricedata import RATE_ORDER, price_data
+from catalog.website.pricedata import ENTRY_TEXTS, RATE_ORDER, PriceJson, price_data
 from catalog.website.unitmodels import unit_page
 
 SITE_DIR = SITE_SOURCE
@@ -77,6 +78,7 @@ def _escape(match: re.Match[str]) -> str:
     return "_" + format(ord(match.group()), "x") + "_"
 
 
+@functools.lru_cache(maxsize=16384)  # a model or provider is linked from many pages
 def page_name(identifier: str) -> str:
     """A file name for a model id or provider slug: ``/`` keeps its folder, anything outside ``[A-Za-z0-9.-]``
     becomes ``_xx_`` (its code point in hex), so ``:free`` cannot read as a URL scheme and no two ids collide.
@@ -100,11 +102,15 @@ def _dollars(rounded: Decimal) -> str:
     return ("−$" if rounded < 0 else "$") + canonical(abs(rounded))
 
 
+# The amounts a page shows recur on many pages (a model's, its providers', the index); equal Decimals spell alike
+# (``canonical`` normalises), so caching by value is exact. ``typed``: an int never shares a Decimal's entry.
+@functools.lru_cache(maxsize=65536, typed=True)
 def usd(value: Decimal | None, digits: int = 4) -> str:
     """An amount in dollars, rounded to ``digits`` significant digits."""
     return "—" if value is None else _dollars(money.significant(value, digits))
 
 
+@functools.lru_cache(maxsize=65536, typed=True)
 def per_million_text(value: Decimal | None) -> str:
     """A per-token price as $ per million tokens."""
     return "dynamic" if value is None else _dollars(money.per_million(value, digits=4))
@@ -123,6 +129,11 @@ def pct(value: Decimal | float | None, digits: int = 1) -> str:
     return f"{'+' if number > 0 else '−'}{abs(number):.{digits}f} %"
 
 
+def whole_percent(share: float) -> int:
+    """A share as whole percent, half to even (what ``(share * 100)|round|int`` gave, in one call a row)."""
+    return round(share * 100)
+
+
 def hundredths(value: Decimal | None) -> str:
     """A percent held to 0.01 with both decimals ("9.90"), as cost.js spells it."""
     return "—" if value is None else format(value.quantize(Decimal("0.01")), "f")
@@ -132,6 +143,10 @@ def count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+# The date filters run for every change row of every page (a change is shown on its model's pages, its month's
+# page, the feeds): each instant is spelled once. Equal instants spell the same in UTC whatever their zone, so
+# keying by the (aware) datetime is exact.
+@functools.lru_cache(maxsize=8192)
 def when(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -141,10 +156,12 @@ def age(seconds: float | None) -> str:
     return "—" if seconds is None else describe_age(seconds)
 
 
+@functools.lru_cache(maxsize=8192)
 def day(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+@functools.lru_cache(maxsize=8192)
 def rfc3339(value: datetime) -> str:
     """UTC, with the microseconds when there are any (a snapshot's time must round-trip through --as-of)."""
     stamp = value.astimezone(UTC)
@@ -198,22 +215,50 @@ def _tiers(text: str | None) -> str:
 DIFF_SHOWN = 5  # items of a list's diff a change row shows; the rest is counted (the whole is in its title)
 
 
-def change_diff(c: dict[str, Any]) -> str:
-    """A list change's whole diff (a change row's title), else nothing."""
+class _PerChange:
+    """What a filter made of a change, by the change: a change is shown on several pages of a build (its model's
+    page and changes page, its month's page, the feeds) and on those of the next builds (``facts`` carries its
+    dict forward, never changed). Keyed by identity (the dict is held, so its id is not reused); entries no
+    build met since the previous one are dropped (``next_build``)."""
+
+    def __init__(self, make: Callable[[dict[str, Any]], Any]) -> None:
+        self.make = make
+        self.known: dict[int, tuple[dict[str, Any], Any]] = {}
+        self.used: dict[int, tuple[dict[str, Any], Any]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, c: dict[str, Any]) -> Any:
+        key = id(c)
+        found = self.used.get(key)
+        if found is None or found[0] is not c:
+            found = self.known.get(key)
+            if found is None or found[0] is not c:
+                found = (c, self.make(c))
+            with self.lock:
+                self.used[key] = found
+        return found[1]
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+
+
+def _change_diff(c: dict[str, Any]) -> str:
     if c.get("field") != "supported_parameters":
         return ""
     before, after = _items(c.get("old")), _items(c.get("new"))
     return " ".join([f"+{p}" for p in after if p not in before] + [f"−{p}" for p in before if p not in after])
 
 
-def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
+def _change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
     """A change row's Old, New and Change cells, each short enough for the table to fit its box: a list (the
     supported parameters) as its counts and a diff ("+tools −logprobs"), price tiers as their counts, an
     endpoint added or removed by its prompt price, a number's move as a percent."""
     field, old, new = c.get("field"), c.get("old"), c.get("new")
     if field == "supported_parameters":
         before, after = _items(old), _items(new)
-        diff = change_diff(c).split()
+        diff = _change_diff(c).split()
         shown = diff if len(diff) <= DIFF_SHOWN else [*diff[: DIFF_SHOWN - 1], f"and {len(diff) - DIFF_SHOWN + 1} more"]
         return f"{len(before)} params", f"{len(after)} params", " ".join(shown)
     if field == "overrides":
@@ -226,21 +271,83 @@ def change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
     return change_value(old, field), change_value(new, field), moved
 
 
+change_diff = _PerChange(_change_diff)  # a list change's whole diff (a change row's title), else nothing
+change_cells = _PerChange(_change_cells)
+
+
+# -- the small parts every row of a table makes (were Jinja macros: a macro call costs more than its output) --
+# Spelt with ``escape`` and f-strings: ``Markup.format`` goes through ``string.Formatter``, slower than the rest.
+
+
+def cost_html(value: Decimal | None) -> Markup:
+    """An amount rounded for reading, the exact figure in its title."""
+    if value is None:
+        return Markup("—")
+    return Markup(f'<span title="${escape(exact(value))}">{escape(usd(value))}</span>')
+
+
+def price_html(value: Decimal | None) -> Markup:
+    """A per-token price as $ per million tokens, the exact per-token figure in its title."""
+    if value is None:
+        return Markup("dynamic")
+    return Markup(f'<span title="${escape(exact(value))} per token">{escape(per_million_text(value))}</span>')
+
+
+def model_link(root: str, model_id: str, name: str | None = None) -> Markup:
+    return Markup(f'<a href="{escape(root)}models/{escape(page_name(model_id))}.html">{escape(name or model_id)}</a>')
+
+
+def provider_link(root: str, slug: str, name: str | None, provider_slugs: Any) -> Markup:
+    """A provider's name, linked to its page when the site has one."""
+    if slug in provider_slugs:
+        return Markup(f'<a href="{escape(root)}providers/{escape(page_name(slug))}.html">{escape(name or slug)}</a>')
+    return escape(name or slug)
+
+
+def policy(value: bool | None) -> str:
+    return "yes" if value else "no" if value is False else "unknown"
+
+
+_DICT_NAMES = frozenset(dir(dict))
+
+
+class _Environment(jinja2.Environment):
+    """Jinja's environment, reading ``row.field`` of a plain dict as ``row["field"]`` first. Jinja tries the
+    attribute first, which for a dict fails with an exception before the item is read: a tenth of a build's
+    time went to those exceptions, the site's rows being dicts. The same value either way (a dict has no
+    attribute of another name than its methods', which are left to Jinja's order)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_NAMES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def environment(templates: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(templates),
         autoescape=jinja2.select_autoescape(["html", "xml", "atom"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # A build's environment is keyed by the templates' digest (``_environment``): a changed template gets a
+        # new one, so the loader need not stat every template file on every include of every page.
+        auto_reload=False,
     )
     env.policies["json.dumps_function"] = changelog.dumps  # JSON made already goes as it is
+    env.globals.update(
+        cost=cost_html, price=price_html, model_link=model_link, provider_link=provider_link, policy=policy
+    )
     env.filters.update(
         usd=usd,
         per_m=per_million_text,
         exact=exact,
         pct=pct,
         hundredths=hundredths,
+        whole_percent=whole_percent,
         count=count,
         when=when,
         age=age,
@@ -476,9 +583,10 @@ def code_version(site_templates: Path) -> str:
 class PageCache:
     """The bodies of the pages the last builds of a site rendered, by the fingerprint of their inputs.
 
-    Kept beside the site (``.<out>.pages/<fingerprint>.body``): a static host serving ``out`` never sees it.
-    Written under the build lock, each body through a temporary name, so a killed build leaves no partial
-    body; after the swap, bodies this build did not use are removed."""
+    Kept beside the site (``.<out>.pages/bodies.pack``): a static host serving ``out`` never sees it. One file
+    for all bodies, not one per page: creating a thousand files cost a build more CPU than rendering a tenth of
+    its pages. Written under the build lock, after the swap, through a temporary name, so a killed build leaves
+    the last whole pack; it holds the bodies this build used and no others."""
 
     def __init__(self, folder: Path, code: str) -> None:
         self.folder, self.code = folder, code
@@ -487,16 +595,19 @@ class PageCache:
         with _DIGESTS_LOCK:
             self.digests = _DIGESTS.setdefault(str(folder), ListDigests())
             # The bodies the last build of this site in this process used, by fingerprint (the service builds
-            # after every sweep: reading them again from files would cost more than splicing them).
+            # after every sweep: reading them again from the pack would cost more than splicing them).
             self.memory = _BODIES.setdefault(str(folder), {})
         self.digests.next_build()
         self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
+        self.packed: BodyPack | None = None  # the pack on disk, read on the first body not in memory
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
         their digits, times with their zone) and fast; equal pickles are equal inputs. (A set would pickle
         in hash order, which differs between processes: a page context holds none, only sorted lists.)"""
-        return hashlib.sha256(f"{self.code}\0{template}\0".encode() + _spelled(context)).hexdigest()[:40]
+        digest = hashlib.sha256(f"{self.code}\0{template}\0".encode())
+        digest.update(_spelled(context))
+        return digest.hexdigest()[:40]
 
     def body(
         self,
@@ -510,11 +621,11 @@ class PageCache:
         the fingerprint reads instead of ``context`` (the same values, long lists as their digests)."""
         key = self.fingerprint(template, context if inputs is None else inputs)
         self.used[target] = key
-        path = self.folder / f"{key}.body"
         found = self.memory.get(key)
         if found is None:
-            with contextlib.suppress(OSError):
-                found = path.read_text(encoding="utf-8")
+            if self.packed is None:
+                self.packed = BodyPack.read(self.folder / PACK)
+            found = self.packed.get(key)
         if found is not None:
             self.kept[key] = found
             self.reused += 1
@@ -522,22 +633,74 @@ class PageCache:
         text = render()
         self.kept[key] = text
         self.rendered += 1
-        self.folder.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(f".tmp-{os.getpid()}")
-        scratch.write_text(text, encoding="utf-8")
-        scratch.rename(path)
         return text
 
     def prune(self) -> None:
-        """After the swap: the bodies this build did not use are dropped, from memory and from the folder. (Those
-        a helper process made are read from their files by the next build.)"""
+        """After the swap: the bodies this build used become the pack (and the memory); the others are dropped,
+        from memory and from the folder (files of an older layout too)."""
         self.memory.clear()
         self.memory.update(self.kept)
-        keep = {f"{key}.body" for key in self.used.values()}
+        if self.packed is None:
+            self.packed = BodyPack.read(self.folder / PACK)
+        if set(self.packed.index) != set(self.kept):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            BodyPack.write(self.folder / PACK, self.kept)
         with contextlib.suppress(OSError):
             for path in self.folder.iterdir():
-                if path.name not in keep:
+                if path.name != PACK:
                     path.unlink(missing_ok=True)
+
+
+PACK = "bodies.pack"
+
+
+class BodyPack:
+    """Page bodies in one file: a line of JSON (fingerprint -> [offset, length] of its UTF-8 after that line),
+    then the bodies. Read whole, each body decoded when asked for. Not a pickle: the folder is a file like
+    any other, and reading it must not run code. A pack that cannot be read is none (every page renders)."""
+
+    def __init__(self, index: dict[str, list[int]], blob: bytes) -> None:
+        self.index, self.blob = index, blob
+
+    @classmethod
+    def read(cls, path: Path) -> BodyPack:
+        try:
+            data = path.read_bytes()
+            head, _, _ = data.partition(b"\n")
+            index = json.loads(head)
+            start = len(head) + 1
+        except (OSError, ValueError):
+            return cls({}, b"")
+        if not isinstance(index, dict):
+            return cls({}, b"")
+        return cls(index, memoryview(data)[start:].tobytes() if start < len(data) else b"")
+
+    def get(self, key: str) -> str | None:
+        where = self.index.get(key)
+        if not (isinstance(where, list) and len(where) == 2):
+            return None
+        offset, length = where
+        if not (isinstance(offset, int) and isinstance(length, int)) or offset + length > len(self.blob):
+            return None
+        try:
+            return self.blob[offset : offset + length].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    @staticmethod
+    def write(path: Path, bodies: dict[str, str]) -> None:
+        index: dict[str, list[int]] = {}
+        parts, offset = [], 0
+        for key in sorted(bodies):
+            encoded = bodies[key].encode("utf-8")
+            index[key] = [offset, len(encoded)]
+            parts.append(encoded)
+            offset += len(encoded)
+        scratch = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        with open(scratch, "wb") as sink:
+            sink.write(json.dumps(index, separators=(",", ":")).encode() + b"\n")
+            sink.writelines(parts)
+        scratch.rename(path)
 
 
 def _spelled(value: Any) -> bytes:
@@ -665,6 +828,9 @@ def _render(
     workers: int,
 ) -> int:
     env = _environment(site_templates / "templates", cache.code)
+    change_cells.next_build()
+    ENTRY_TEXTS.next_build()
+    change_diff.next_build()
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
@@ -694,6 +860,7 @@ def _render(
         "base_url": base_url,
     }
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
+    shared_digest = Digest(hashlib.sha256(_spelled(shared)).hexdigest())
     banner = env.get_template("_banner.html").render(**when)
     footers: dict[str, str] = {}  # by folder depth; made when a page is met (before a helper is forked)
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
@@ -756,7 +923,9 @@ def _render(
 
         if template in ENTITY_PAGES:
             context = {**shared, "root": root, "stamp": marks, **values}
-            inputs = {**context, **digested} if digested else None
+            # What the fingerprint reads: the values shared by every page (and the markers, fixed text but for
+            # how many rows get telemetry) once per build as a digest, not spelled again for each page.
+            inputs = {"_shared": shared_digest, "root": root, "_rows": len(rows), **values, **(digested or {})}
 
             def make() -> bytes:
                 render = lambda: env.get_template(template).render(**context)  # noqa: E731
@@ -842,9 +1011,10 @@ def _shares(queued: list[_Queued], workers: int) -> tuple[list[_Queued], list[_Q
 class _Helper:
     """A forked copy of this process that makes its share of the queued pages and writes them (with their ``.gz``)
     into the build folder; it reports a byte per page on a pipe and, at the end, what ``Output`` and ``PageCache``
-    learnt, in a file of the build folder. Forked: it has the facts, templates and cache as they are, nothing is
-    sent but the result, and it never touches the database. It leaves with ``os._exit`` (no clean-up of what it
-    shares with this process). If it fails, its pages are made here (``finish`` returns them)."""
+    learnt (the bodies too, for the page cache's pack), in a file of the build folder. Forked: it has the facts,
+    templates and cache as they are, nothing is sent but the result, and it never touches the database. It leaves
+    with ``os._exit`` (no clean-up of what it shares with this process). If it fails, its pages are made here
+    (``finish`` returns them)."""
 
     def __init__(self, pid: int, reader: int, result: Path, pages: list[_Queued]) -> None:
         self.pid, self.reader, self.result, self.pages = pid, reader, result, pages
@@ -869,8 +1039,9 @@ class _Helper:
                     files[item.target] = output.write(item.target, item.make())
                     os.write(writer, b".")
                 used = {target: cache.used[target] for target in files}
+                kept = {key: cache.kept[key] for key in used.values()}  # for the pack the parent writes
                 with open(result, "wb") as sink:
-                    pickle.dump((files, used, cache.rendered - rendered, cache.reused - reused), sink)
+                    pickle.dump((files, used, kept, cache.rendered - rendered, cache.reused - reused), sink)
                 status = 0
             finally:
                 os._exit(status)
@@ -898,7 +1069,7 @@ class _Helper:
         _pid, status = os.waitpid(self.pid, 0)
         try:
             with open(self.result, "rb") as source:
-                files, used, rendered, reused = pickle.load(source)
+                files, used, kept, rendered, reused = pickle.load(source)
             self.result.unlink()
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
             files = None
@@ -908,6 +1079,7 @@ class _Helper:
             return self.pages
         output.files.update(files)
         cache.used.update(used)
+        cache.kept.update(kept)
         cache.rendered += rendered
         cache.reused += reused
         return []
@@ -939,7 +1111,7 @@ def _entity_pages(
     chart_template = env.get_template("_chart.html")
     entries = {m["id"]: m for m in data["models"]}
     for model in facts.models:
-        single = {**data, "models": [entries[model["model_id"]]]}
+        single = PriceJson({**data, "models": [entries[model["model_id"]]]})
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
             single["at_minute"] = None
 

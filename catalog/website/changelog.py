@@ -25,8 +25,13 @@ class RawJson:
 
 
 def dumps(value: Any, **options: Any) -> str:
-    """The site's ``tojson``: ``json.dumps``, but for ``RawJson``, already text."""
-    return value.text if isinstance(value, RawJson) else json.dumps(value, **options)
+    """The site's ``tojson``: ``json.dumps``, but for ``RawJson``, already text, and for a value that spells
+    itself (``pricedata.PriceJson``: the same text from parts made once), its own."""
+    if isinstance(value, RawJson):
+        return value.text
+    spell = getattr(value, "json_text", None)
+    text = spell(options) if spell is not None else None
+    return text if text is not None else json.dumps(value, **options)
 
 
 class RowTexts:

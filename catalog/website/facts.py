@@ -66,6 +66,9 @@ class SiteFacts:
     changes: list[dict[str, Any]]
     windows: list[dict[str, Any]] = field(default_factory=list)  # the price-change columns: days and start
     unit_models: list[dict[str, Any]] = field(default_factory=list)  # priced in their own units (unitmodels.py)
+    # The candidates and rank index of each change window's start, for the movers' windows that start there too
+    # (the 7 days of both): read and built once.
+    window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = field(default_factory=dict)
 
 
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
@@ -92,6 +95,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     }
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
+    window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
     past: dict[int, dict[str, Cheapest]] = {}
     for days in CHANGE_WINDOWS:
         then = at - timedelta(days=days)
@@ -101,7 +105,9 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             then = endpoint_start
         windows.append({"days": days, "since": then})
         # ``rank_endpoints`` (one index for the call), on an index kept for the next build.
-        built[days] = RankIndex.build(queries.endpoint_candidates(con, then), table, then, previous=indexes.get(days))
+        window_candidates = queries.endpoint_candidates(con, then)
+        built[days] = RankIndex.build(window_candidates, table, then, previous=indexes.get(days))
+        window_indexes[then] = (window_candidates, built[days])
         ranked = _by_model(built[days].rank(DEFAULT.profile, filters))
         headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
         headline.update({m: group[0] for m, group in ranked.items() if group})
@@ -189,6 +195,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         unit_models=mark_unit_rows(
             gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes, providers
         ),
+        window_indexes=window_indexes,
     )
 
 

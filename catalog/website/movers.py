@@ -106,15 +106,20 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
     for days in MOVER_WINDOWS:
         then, clamped = window_start(facts.at, days, facts.endpoint_start)
         windows.append({"days": days, "since": then, "clamped": clamped})
-        candidates = queries.endpoint_candidates(cat.con, then)
+        shared = facts.window_indexes.get(then)
+        if shared is not None:  # a change column's window starts at the same instant: its candidates and index
+            candidates, index = shared
+        else:
+            candidates = queries.endpoint_candidates(cat.con, then)
+            # On the index the last build made for this window (this catalog's table): only changed candidates
+            # are new.
+            with _LOCK:
+                previous = _INDEXES.get(cat, {}).get(days)
+            if previous is None:  # the first build: the change columns made one for a window of this length
+                previous = site_facts.indexes(cat).get(days)
+            index = RankIndex.build(candidates, facts.table, then, previous=previous)
         rows = candidates.to_dicts()
         rankable = _rankable(facts, rows, then)
-        # On the index the last build made for this window (this catalog's table): only changed candidates are new.
-        with _LOCK:
-            previous = _INDEXES.get(cat, {}).get(days)
-        if previous is None:  # the first build: the index's change columns made one for a window of this length
-            previous = site_facts.indexes(cat).get(days)
-        index = RankIndex.build(candidates, facts.table, then, previous=previous)
         built[days] = index
         for preset in PRESETS:
             # As of ``then`` by the same rule as ``_headline``: the list price only without an endpoint to rank.

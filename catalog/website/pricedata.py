@@ -27,6 +27,8 @@ prompt rate when none is listed, reasoning at the completion rate) are the engin
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -99,39 +101,41 @@ def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) ->
     """The embedded data for ``models`` (facts' model dicts): every endpoint a ranking would consider."""
     names = sorted({p for m in models for row in m["endpoints_now"] for p in row["supported_parameters"] or ()})
     index = {name: i for i, name in enumerate(names)}
-    return {
-        "scale": table.scale,
-        "at_minute": at.hour * 60 + at.minute,
-        "rates": list(RATE_ORDER),
-        "input_steps": list(INPUT_STEPS),
-        "output_steps": list(OUTPUT_STEPS),
-        "default_preset": DEFAULT.name,
-        "presets": {
-            p.name: {
-                "input": p.profile.input_tokens,
-                "output": p.profile.output_tokens,
-                "cache_hit": int(p.profile.cache_hit * 100),
-                "reasoning": int(p.profile.reasoning * 100),
-            }
-            for p in PRESETS
-        },
-        "parameters": names,
-        # What a request flag needs among an endpoint's supported parameters (any one of them), in the order the
-        # ranking checks them (a list: the page's JSON sorts object keys).
-        "needs": [
-            ["tools", list(TOOLS_PARAMETERS)],
-            ["structured_output", list(STRUCTURED_PARAMETERS)],
-            ["reasoning", list(REASONING_PARAMETERS)],
-        ],
-        "models": [
-            {
-                "id": model["model_id"],
-                "inputs": list(model["ranking_inputs"]),
-                "endpoints": _entries(model, table.scale, index),
-            }
-            for model in models
-        ],
-    }
+    return PriceJson(
+        {
+            "scale": table.scale,
+            "at_minute": at.hour * 60 + at.minute,
+            "rates": list(RATE_ORDER),
+            "input_steps": list(INPUT_STEPS),
+            "output_steps": list(OUTPUT_STEPS),
+            "default_preset": DEFAULT.name,
+            "presets": {
+                p.name: {
+                    "input": p.profile.input_tokens,
+                    "output": p.profile.output_tokens,
+                    "cache_hit": int(p.profile.cache_hit * 100),
+                    "reasoning": int(p.profile.reasoning * 100),
+                }
+                for p in PRESETS
+            },
+            "parameters": names,
+            # What a request flag needs among an endpoint's supported parameters (any one of them), in the order the
+            # ranking checks them (a list: the page's JSON sorts object keys).
+            "needs": [
+                ["tools", list(TOOLS_PARAMETERS)],
+                ["structured_output", list(STRUCTURED_PARAMETERS)],
+                ["reasoning", list(REASONING_PARAMETERS)],
+            ],
+            "models": [
+                {
+                    "id": model["model_id"],
+                    "inputs": list(model["ranking_inputs"]),
+                    "endpoints": _entries(model, table.scale, index),
+                }
+                for model in models
+            ],
+        }
+    )
 
 
 def _entries(model: dict[str, Any], scale: int, parameters: dict[str, int]) -> list[list[Any]]:
@@ -158,3 +162,44 @@ def tie_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return (uptime is None, -(uptime or 0.0), throughput is None, -(throughput or 0.0), row["endpoint_key"])
 
     return sorted(rows, key=key)
+
+
+class PriceJson(dict[str, Any]):
+    """The price data as pages embed it: read like the dict it is, and spelt for ``tojson`` from each model
+    entry's text, made once per build (``ENTRY_TEXTS``), though the index, the compare page and the model's own
+    page each embed it."""
+
+    def json_text(self, options: dict[str, Any]) -> str | None:
+        """``json.dumps(self, **options)`` for the site's options (``sort_keys``); None for any others."""
+        if options != {"sort_keys": True}:
+            return None
+        parts = []
+        for key in sorted(self):
+            value = self[key]
+            text = "[" + ", ".join(ENTRY_TEXTS.text(m) for m in value) + "]" if key == "models" else None
+            parts.append(f"{json.dumps(key)}: {text if text is not None else json.dumps(value, sort_keys=True)}")
+        return "{" + ", ".join(parts) + "}"
+
+
+class EntryTexts:
+    """Each model entry's JSON text (keys sorted), by the entry's identity within a build; the entries are
+    held, so an id is never another's. ``next_build`` drops the last build's."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def text(self, entry: dict[str, Any]) -> str:
+        found = self.known.get(id(entry))
+        if found is None or found[0] is not entry:
+            found = (entry, json.dumps(entry, sort_keys=True))
+            with self.lock:
+                self.known[id(entry)] = found
+        return found[1]
+
+    def next_build(self) -> None:
+        with self.lock:
+            self.known = {}
+
+
+ENTRY_TEXTS = EntryTexts()

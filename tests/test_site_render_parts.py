@@ -1,0 +1,161 @@
+"""The parts of a page the build makes in Python for speed, each against what it replaced: the row parts that
+were Jinja macros (cost, price, links, policy), the dict-first field lookup, the memoised filters, the price
+data's JSON spelt from per-model parts, and the page cache's one pack file. No history needed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from catalog.website import build
+from catalog.website.build import SITE_DIR, BodyPack, PageCache, environment
+from catalog.website.changelog import dumps
+from catalog.website.pricedata import ENTRY_TEXTS, PriceJson
+
+# The macros as _macros.html defined them before they became Python functions (build.cost_html, …).
+OLD_MACROS = """
+{% macro model_link(root, model_id, name=None) -%}
+<a href="{{ root }}models/{{ model_id|page }}.html">{{ name or model_id }}</a>
+{%- endmacro %}
+
+{% macro provider_link(root, slug, name, provider_slugs) -%}
+PROVIDER_LINK
+{%- endmacro %}
+
+{% macro cost(value) -%}
+{% if value is none %}—{% else %}<span title="${{ value|exact }}">{{ value|usd }}</span>{% endif %}
+{%- endmacro %}
+
+{% macro price(value) -%}
+{% if value is none %}dynamic{% else %}<span title="${{ value|exact }} per token">{{ value|per_m }}</span>{% endif %}
+{%- endmacro %}
+
+{% macro policy(value) -%}
+{{ 'yes' if value else 'no' if value is sameas false else 'unknown' }}
+{%- endmacro %}
+""".replace(
+    "PROVIDER_LINK",
+    '{% if slug in provider_slugs %}<a href="{{ root }}providers/{{ slug|page }}.html">{{ name or slug }}</a>'
+    "{% else %}{{ name or slug }}{% endif %}",
+)
+HOSTILE = ['<script>alert("x")</script>', "a&b", "it's", "x/../y:free", ""]
+AMOUNTS = [None, Decimal(0), Decimal("0.0000003705"), Decimal("1.000"), Decimal("12345.6789"), Decimal("-0.25")]
+
+
+@pytest.fixture(scope="module")
+def env() -> jinja2.Environment:
+    return environment(SITE_DIR / "templates")
+
+
+def old(env: jinja2.Environment, call: str, **values: object) -> str:
+    return env.from_string(OLD_MACROS + "{{ " + call + " }}").render(**values).strip("\n")
+
+
+def new(env: jinja2.Environment, call: str, **values: object) -> str:
+    return env.from_string("{{ " + call + " }}").render(**values)
+
+
+def test_the_row_parts_give_the_text_the_macros_gave(env: jinja2.Environment) -> None:
+    for value in AMOUNTS:
+        for call in ("cost(v)", "price(v)"):
+            assert new(env, call, v=value) == old(env, call, v=value), (call, value)
+    for policy in (True, False, None, 0, "yes"):
+        assert new(env, "policy(v)", v=policy) == old(env, "policy(v)", v=policy), policy
+    for text in HOSTILE:
+        for name in (None, text, "<b>"):
+            values: dict[str, object] = {"m": text, "n": name, "r": "../"}
+            call = "model_link(r, m, n)"
+            assert new(env, call, **values) == old(env, call, **values), (text, name)
+            for slugs in ([text], []):
+                linked: dict[str, object] = {"s": text, "n": name, "r": "../", "slugs": slugs}
+                call = "provider_link(r, s, n, slugs)"
+                assert new(env, call, **linked) == old(env, call, **linked), (text, name, slugs)
+    assert "<script>" not in new(env, "model_link(r, m)", r="", m=HOSTILE[0])  # escaped, not markup
+
+
+def test_a_dict_field_reads_its_item_and_a_method_name_stays_the_method(env: jinja2.Environment) -> None:
+    row = {"items": 7, "price": "p", "none": None}
+    assert env.from_string("{{ row.price }}|{{ row.none }}").render(row=row) == "p|None"
+    # Jinja's order for a name dict has as a method: the method (as before the item-first lookup)
+    assert env.from_string("{{ row.items is callable }}").render(row=row) == "True"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ row.missing }}").render(row=row)
+    with pytest.raises(jinja2.UndefinedError):  # not a plain dict: the default lookup, StrictUndefined as ever
+        env.from_string("{{ row.missing }}").render(row=PriceJson(row))
+
+
+def test_the_memoised_filters_spell_equal_values_alike_and_types_apart() -> None:
+    instant = datetime(2026, 7, 25, 12, 30, tzinfo=UTC)
+    elsewhere = instant.astimezone(timezone(timedelta(hours=5)))
+    assert build.when(elsewhere) == build.when(instant) == "2026-07-25 12:30 UTC"
+    assert build.rfc3339(elsewhere) == "2026-07-25T12:30:00Z"
+    assert build.day(elsewhere - timedelta(hours=13)) == "2026-07-24"
+    assert build.usd(Decimal("1.0")) == build.usd(Decimal("1.00")) == "$1"
+    assert build.per_million_text(Decimal("0.00000025")) == "$0.25"
+    assert build.whole_percent(0.125) == 12 and build.whole_percent(0.135) == 14  # half to even, as round|int
+    change = {"field": "supported_parameters", "old": "a,b", "new": "b,c", "kind": "other"}
+    first = build.change_cells(change)
+    assert first == ("2 params", "2 params", "+c −a") and build.change_cells(change) is first
+    other = {**change, "new": "a,b,c"}  # another dict: its own cells, never the first's
+    assert build.change_cells(other) == ("2 params", "3 params", "+c")
+
+
+def test_the_price_json_is_what_json_dumps_writes() -> None:
+    entries = [{"id": "a/b", "inputs": ["text"], "endpoints": [["t", "<p>", {}, [], None]]}, {"id": "c", "x": 1.5}]
+    data = PriceJson({"scale": 30, "models": entries, "presets": {"b": 1, "a": [1, "é"]}, "at_minute": None})
+    ENTRY_TEXTS.next_build()
+    assert dumps(data, sort_keys=True) == json.dumps(dict(data), sort_keys=True)
+    assert dumps(PriceJson({**data, "models": entries[1:]}), sort_keys=True) == json.dumps(
+        {**data, "models": entries[1:]}, sort_keys=True
+    )
+    assert dumps(data, indent=2) == json.dumps(dict(data), indent=2)  # other options: plain json.dumps
+
+
+def test_the_page_cache_keeps_the_bodies_a_build_used_in_one_pack(tmp_path: Path) -> None:
+    folder = tmp_path / ".site.pages"
+    cache = PageCache(folder, code="test")
+    bodies = {"a.html": "body of a ✓", "b.html": "<p>b</p>"}
+    for target, text in bodies.items():
+        assert cache.body(target, "model.html", {"page": target}, text.strip) == text
+    folder.mkdir()
+    (folder / "0123.body").write_text("a body file of the old layout")
+    cache.prune()
+    assert sorted(p.name for p in folder.iterdir()) == ["bodies.pack"]
+    pack = BodyPack.read(folder / "bodies.pack")
+    assert sorted(pack.index) == sorted(cache.used.values())
+    build._BODIES.pop(str(folder))  # a new process: nothing in memory, the pack on disk
+    again = PageCache(folder, code="test")
+    assert again.body("a.html", "model.html", {"page": "a.html"}, lambda: "rendered again") == bodies["a.html"]
+    assert again.body("c.html", "model.html", {"page": "c.html"}, lambda: "new") == "new"
+    assert (again.reused, again.rendered) == (1, 1)
+    again.prune()  # b.html was not used: it leaves the pack
+    assert sorted(BodyPack.read(folder / "bodies.pack").index) == sorted(again.used.values())
+
+
+def test_a_damaged_pack_renders_the_pages_again(tmp_path: Path) -> None:
+    folder = tmp_path / ".site.pages"
+    folder.mkdir()
+    key = PageCache(folder, code="test").fingerprint("model.html", {})
+    damages = [
+        b"",
+        b"not json\n",
+        b'["a list"]\n',
+        json.dumps({key: [0, 99]}).encode() + b"\nshort",  # a body cut short
+        json.dumps({key: [0, 2]}).encode() + b"\n\xff\xfe",  # not UTF-8
+        json.dumps({key: ["0", 2]}).encode() + b"\nok",
+    ]
+    for damage in damages:
+        (folder / "bodies.pack").write_bytes(damage)
+        build._BODIES.pop(str(folder), None)  # a new process: only the pack
+        cache = PageCache(folder, code="test")
+        assert cache.body("k.html", "model.html", {}, lambda: "made") == "made", damage
+        assert (cache.rendered, cache.reused) == (1, 0), damage
+    (folder / "bodies.pack").write_bytes(json.dumps({key: [0, 2]}).encode() + b"\nok")  # and a sound one
+    build._BODIES.pop(str(folder), None)
+    cache = PageCache(folder, code="test")
+    assert cache.body("k.html", "model.html", {}, lambda: "made") == "ok"
