@@ -52,7 +52,7 @@ from catalog.library import Catalog, versions_by_model
 from catalog.prices import parse_price_sheet
 from catalog.settings import stale_after as stale_after_setting
 from catalog.store import queries, snapshots
-from catalog.store.mirror import HistoryMirror, MirrorMismatch
+from catalog.store.mirror import COLUMNS, TABLES, HistoryMirror, MirrorMismatch
 from catalog.times import now
 
 RESPONSE_CACHE = 4096
@@ -60,6 +60,11 @@ RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
 INDEX_CACHE = 8  # rank indexes: one per snapshot in force asked (the newest one built at refresh)
 
 EntityKey = tuple[str, str | None]
+# What a refresh reads of each version table (``queries.sweep_delta``): the mirror's columns (the price table's
+# are added by the query); and which of them hold price versions, as ``SheetVersion.kind`` names them.
+MIRROR_COLUMNS = {TABLES[kind]: COLUMNS[kind] for kind in TABLES}
+PRICE_TABLES = {"endpoint_versions": "endpoint", "model_versions": "model"}
+OPENED_COLUMNS = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to", "pricing_text")
 
 
 class _Caches:
@@ -151,6 +156,35 @@ def _extended_table(
         return old.extend(opened, closed)
     except ValueError:
         raise IncrementalMismatch from None  # a close of a version the table never opened: reload it all
+
+
+def _price_changes(
+    delta: pl.DataFrame, since: int, held: Mapping[int, EntityKey]
+) -> tuple[pl.DataFrame, dict[EntityKey, datetime], dict[int, EntityKey]]:
+    """From ``queries.sweep_delta``'s version rows: the price versions opened since snapshot ``since``
+    (``queries.price_versions``' columns and ``version_id``), the open versions of ``held`` (id -> entity key)
+    closed since (entity key -> ``valid_to``), and the open versions now."""
+    rows = delta.filter(pl.col("part").is_in(list(PRICE_TABLES))).with_columns(
+        pl.col("part").replace_strict(PRICE_TABLES).alias("kind")
+    )
+    slug = pl.when(pl.col("kind") == "endpoint").then(pl.col("permaslug")).otherwise(pl.col("canonical_slug"))
+    canonical_slug = slug.alias("canonical_slug")
+    opened = (
+        rows.filter(pl.col("first_snapshot") > since)
+        .select(*OPENED_COLUMNS, canonical_slug, pl.col("endpoint_key").alias("key"), "provider_model_id", "version_id")
+        .sort("kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False)
+    )
+    open_now = dict(held)
+    closed: dict[EntityKey, datetime] = {}
+    for version_id, valid_to in rows.filter(pl.col("first_snapshot") <= since).select("version_id", "valid_to").rows():
+        entity = open_now.pop(version_id, None)
+        if entity is None or valid_to is None:
+            raise IncrementalMismatch  # not a version this state held open, closed since
+        closed[entity] = valid_to
+    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").rows():
+        if valid_to is None:
+            open_now[version_id] = (model_id, key)
+    return opened, closed, open_now
 
 
 class _Timer:
@@ -264,15 +298,15 @@ class ApiState:
                 etag = _etag(version)
                 if etag == old.etag and not force:
                     return False
-                data = None
+                data, delta = None, None
                 if not force and old.version is not None and version is not None and old.table is not None:
                     with contextlib.suppress(IncrementalMismatch, MirrorMismatch):
-                        data = self._extended(cur, old, version, etag, timer)
+                        data, delta = self._extended(cur, old, version, etag, timer)
                         timer.kind = "incremental"
                 if data is None:
                     data = self._loaded(cur, version, etag, old.generation + 1, timer)
                     timer.kind = "full"
-                self._index_newest(cur, data, old)
+                self._index_newest(cur, data, old, delta)
                 timer.lap("rank_index")
                 cur.rollback()  # read only: nothing to commit
             finally:
@@ -316,46 +350,39 @@ class ApiState:
         version: tuple[int, datetime, int],
         etag: str,
         timer: _Timer,
-    ) -> DataState:
-        """``old`` carried forward by the sweeps stored since: the versions they opened, those they closed,
-        their snapshots. Raises ``IncrementalMismatch`` when the history is not ``old``'s plus that."""
+    ) -> tuple[DataState, pl.DataFrame]:
+        """``old`` carried forward by the sweeps stored since — the versions they opened, those they closed,
+        their snapshots — all read in one statement (``queries.sweep_delta``, also returned: the rank index reads
+        its provider policies and telemetry). Raises ``IncrementalMismatch`` when the history is not ``old``'s
+        plus that."""
         assert old.version is not None and old.mirror is not None
         since = old.version[0]
         if version[0] < since:
             raise IncrementalMismatch
-        opened_frame = queries.price_versions_opened(cur, since)
-        now_open = queries.open_price_versions(cur)
-        gone = [vid for vid in old.open_prices if vid not in now_open]
-        closed_rows = queries.price_versions_closed(cur, gone)
-        if len(closed_rows) != len(gone):
-            raise IncrementalMismatch  # an open version deleted, not closed
-        closed: dict[EntityKey, datetime] = {}
-        open_prices = dict(old.open_prices)
-        for version_id, valid_to in closed_rows:
-            closed[open_prices.pop(version_id)] = valid_to
-        for version_id, model_id, key, valid_to in opened_frame.select(
-            "version_id", "model_id", "key", "valid_to"
-        ).iter_rows():
-            if valid_to is None:
-                open_prices[version_id] = (model_id, key)
-        if open_prices != now_open:
-            # A version reopened, ids renumbered (`catalog rederive`): not the work of sweeps.
-            raise IncrementalMismatch
-        opened = _sheet_versions(opened_frame)
+        delta = queries.sweep_delta(cur, since, MIRROR_COLUMNS, old.mirror.held_open())
         timer.lap("read")
+        opened_frame, closed, open_prices = _price_changes(delta, since, old.open_prices)
+        opened = _sheet_versions(opened_frame)
         table = _extended_table(old.table, opened, closed)
-        if table is not None and len(table.versions) != queries.price_version_count(cur):
+        counts = dict(delta.filter(pl.col("part") == "count").select("tbl", "n").iter_rows())
+        if table is not None and len(table.versions) != counts["endpoint_versions"] + counts["model_versions"]:
             raise IncrementalMismatch
         timer.lap("table")
-        mirror = old.mirror.extended(cur, version[0])
+        mirror = old.mirror.advanced(delta, version[0])
+        held = mirror.open_ids
+        if len(open_prices) != len(held["endpoint"]) + len(held["model"]):
+            raise IncrementalMismatch  # the mirror checked its open versions against the history: these differ
         timer.lap("mirror")
-        added = snapshots.good_snapshots_after(cur, since)
-        log = SnapshotLog(list(zip(old.log.ids, old.log.times, strict=True)) + added) if added else old.log
+        added = delta.filter(pl.col("part") == "snapshot").sort("taken_at", "snapshot_id")
+        snaps = [(int(i), t.astimezone(UTC)) for i, t in added.select("snapshot_id", "taken_at").rows()]
+        log = old.log.extended(snaps) if snaps else old.log
         new_models = {v.model_id for v in opened if v.kind == "model"} - set(old.model_ids)
         model_ids = sorted({*old.model_ids, *new_models}) if new_models else old.model_ids
-        return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1)
+        return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1), delta
 
-    def _index_newest(self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState) -> None:
+    def _index_newest(
+        self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState, delta: pl.DataFrame | None
+    ) -> None:
         """Build the rank index of the state's newest snapshot, and group its versions per model (a model's
         price sheets), before it answers anything. Each carries the old state's forward where the new table
         extends its table: the candidates a sweep left as they were are taken from the old index."""
@@ -365,7 +392,7 @@ class ApiState:
         if data.table is not None and at is not None:
             before = old.log.default_as_of()
             previous = old.caches.indexes.get(before) if before is not None else None
-            index = self._carried_index(cur, data, previous, at) if previous is not None else None
+            index = self._carried_index(cur, data, previous, at, delta) if previous is not None else None
             if index is None:
                 candidates = queries.endpoint_candidates(cur, at, None)
                 index = RankIndex.build(candidates, data.table, at, previous=previous)
@@ -373,21 +400,29 @@ class ApiState:
 
     @staticmethod
     def _carried_index(
-        cur: duckdb.DuckDBPyConnection, data: DataState, previous: RankIndex, at: datetime
+        cur: duckdb.DuckDBPyConnection,
+        data: DataState,
+        previous: RankIndex,
+        at: datetime,
+        delta: pl.DataFrame | None,
     ) -> RankIndex | None:
-        """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then), re-reading
-        the candidates of only the models the sweeps since changed, or whose versions start or end between the
-        two instants; the provider policies and telemetry (which change without a version) are read for all.
+        """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
+        candidates of only the models the sweeps since changed, or whose versions start or end between the two
+        instants, made again (from the mirror, which holds their versions); the provider policies and telemetry
+        (which change without a version) laid over all, from ``delta`` (``sweep_delta``'s read of them).
         ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
         changed = data.mirror.changed if data.mirror is not None else None
-        if changed is None or data.table is None or not previous.carries_to(data.table):
+        if changed is None or delta is None or data.table is None or not previous.carries_to(data.table):
             return None
-        volatile = queries.candidate_volatile(cur, at)
+        providers = delta.filter(pl.col("part") == "provider")
+        telemetry = delta.filter(pl.col("part") == "telemetry")
+        volatile = queries.volatile_of(providers, telemetry, at)
         if volatile is None:
             return None
         lo, hi = sorted((previous.at, at))
         models = sorted(changed | queries.candidate_changes(cur, lo, hi))
-        fresh = queries.endpoint_candidates(cur, at, None, models=models, volatile=False)
+        assert data.mirror is not None
+        fresh = data.mirror.candidates(at, models)
         columns = (queries.POLICY_COLUMNS, queries.TELEMETRY_COLUMNS)
         return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
 

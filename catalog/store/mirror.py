@@ -17,6 +17,7 @@ the history answers. A history that does not follow from the mirror by sweeps (a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,11 @@ MODEL_COLUMNS = [
     "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
 ]  # fmt: skip
 INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to"]
+# ``queries.endpoint_candidates``' columns read from the versions (its policy and telemetry columns follow).
+CANDIDATE_COLUMNS = [
+    "model_id", "endpoint_key", "tag", "provider_slug", "provider_name", "quantization", "context_length",
+    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "input_modalities", "status",
+]  # fmt: skip
 # A version's place among its model's rows; ``version_id`` last, so that rows a merge brings in land where a
 # read of the whole history puts them even when two versions start at the same instant.
 ENDPOINT_ORDER = ["endpoint_key", "valid_from", "version_id"]
@@ -112,6 +118,7 @@ class HistoryMirror:
     # ``extended``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
     # or changed (the rank index re-reads those); ``None`` for a mirror loaded whole.
     changed: frozenset[str] | None = None
+    status_rows: int = 0  # the rows of ``statuses``, counted once (a sum over every model's frame each sweep)
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -120,66 +127,66 @@ class HistoryMirror:
         """The whole history's shapes, as of the newest snapshot ``snapshot`` (read in the same transaction)."""
         frames = {kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind]) for kind in TABLES}
         opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
-        return cls._made(
-            _by_model(frames["endpoint"], ENDPOINT_ORDER),
-            _by_model(frames["status"], ENDPOINT_ORDER),
-            frames["model"].sort(MODEL_ORDER),
-            frames["endpoint"].select(INTERVAL_COLUMNS),
-            {kind: frame.schema for kind, frame in frames.items()},
-            opened,
-            snapshot,
-        )
-
-    @classmethod
-    def _made(
-        cls,
-        endpoints: dict[str, pl.DataFrame],
-        statuses: dict[str, pl.DataFrame],
-        models: pl.DataFrame,
-        intervals: pl.DataFrame,
-        schemas: dict[str, pl.Schema],
-        opened: dict[str, pl.DataFrame],
-        snapshot: int,
-        changed: frozenset[str] | None = None,
-    ) -> HistoryMirror:
-        seen = pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen")
+        models = frames["model"].sort(MODEL_ORDER)
         return cls(
-            endpoints=endpoints,
-            statuses=statuses,
+            endpoints=_by_model(frames["endpoint"], ENDPOINT_ORDER),
+            statuses=_by_model(frames["status"], ENDPOINT_ORDER),
             models=models,
-            intervals=intervals,
-            schemas=schemas,
+            intervals=frames["endpoint"].select(INTERVAL_COLUMNS),
+            schemas={kind: frame.schema for kind, frame in frames.items()},
             open_ids={
                 kind: dict(zip(f["version_id"].to_list(), f["model_id"].to_list(), strict=True))
                 for kind, f in opened.items()
             },
-            seen=seen,
+            seen=pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen"),
             known_models=models["model_id"].unique().sort().to_list(),
             snapshot=snapshot,
-            changed=changed,
+            status_rows=frames["status"].height,
         )
 
+    def held_open(self) -> dict[str, list[int]]:
+        """The open versions' ids per version table: what ``queries.sweep_delta`` reports closed since."""
+        return {TABLES[kind]: list(ids) for kind, ids in self.open_ids.items()}
+
     def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
-        """The mirror of the history as of its newest snapshot ``snapshot``: the versions opened since the
-        mirror's and those it held open that are closed now read and merged into their models' rows (a version
-        row changes only when it closes, but for ``last_seen``), every open version's ``last_seen`` read again.
-        Raises ``MirrorMismatch`` when the history does not follow."""
-        opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
-        frames = {}
-        for kind, table in TABLES.items():
-            now_open = set(opened[kind]["version_id"].to_list())
-            closed = sorted(self.open_ids[kind].keys() - now_open)
-            frames[kind] = queries.mirror_rows_changed(con, table, COLUMNS[kind], self.snapshot, closed)
+        """The mirror of the history as of its newest snapshot ``snapshot``: ``advanced`` by one read of what the
+        sweeps since changed (``queries.sweep_delta``). Raises ``MirrorMismatch`` when the history does not
+        follow."""
+        columns = {TABLES[kind]: COLUMNS[kind] for kind in TABLES}
+        return self.advanced(queries.sweep_delta(con, self.snapshot, columns, self.held_open()), snapshot)
+
+    def advanced(self, delta: pl.DataFrame, snapshot: int) -> HistoryMirror:
+        """This mirror carried to the newest snapshot ``snapshot`` by ``delta`` (``queries.sweep_delta`` from this
+        mirror's snapshot, ``COLUMNS`` and ``held_open``): the versions opened since and those it held open that
+        are closed now merged into their models' rows (a version row changes only when it closes, but for
+        ``last_seen``), every open version's ``last_seen`` taken again. The work is in proportion to the rows the
+        sweeps added or changed, but for the ``seen`` column (every open version's). Raises ``MirrorMismatch``
+        when the history does not follow: its counts of rows and open versions are not this mirror's plus
+        ``delta``'s."""
+        frames = {
+            kind: delta.filter(pl.col("part") == TABLES[kind]).select(COLUMNS[kind]).cast(self.schemas[kind])
+            for kind in TABLES
+        }
+        open_ids, replaced = {}, dict.fromkeys(TABLES, 0)
+        for kind, frame in frames.items():
+            was_open, ids = self.open_ids[kind], dict(self.open_ids[kind])
+            for version_id, model_id, valid_to in frame.select("version_id", "model_id", "valid_to").iter_rows():
+                replaced[kind] += version_id in was_open  # a row the mirror holds, closed since
+                if valid_to is None:
+                    ids[version_id] = model_id
+                else:
+                    ids.pop(version_id, None)
+            open_ids[kind] = ids
+        status_rows = self.status_rows + frames["status"].height - replaced["status"]
         endpoints = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER)
         statuses = _merged(self.statuses, frames["status"], ENDPOINT_ORDER)
         fresh_models = frames["model"]
-        models = (
-            pl.concat([self.models.filter(~pl.col("version_id").is_in(fresh_models["version_id"])), fresh_models]).sort(
-                MODEL_ORDER
-            )
-            if not fresh_models.is_empty()
-            else self.models
-        )
+        models, known = self.models, self.known_models
+        if not fresh_models.is_empty():
+            kept = self.models.filter(~pl.col("version_id").is_in(fresh_models["version_id"].implode()))
+            models = pl.concat([kept, fresh_models]).sort(MODEL_ORDER)
+            new = set(fresh_models["model_id"].to_list()) - set(known)
+            known = sorted({*known, *new}) if new else known
         changed = sorted(set(frames["endpoint"]["model_id"].to_list()))
         intervals = (
             pl.concat(
@@ -191,16 +198,58 @@ class HistoryMirror:
             if changed
             else self.intervals
         )
-        counts = queries.version_counts(con, list(TABLES.values()))
         held = {
-            "endpoint_versions": intervals.height,
-            "endpoint_status": sum(f.height for f in statuses.values()),
-            "model_versions": models.height,
+            "endpoint_versions": (intervals.height, open_ids["endpoint"]),
+            "endpoint_status": (status_rows, open_ids["status"]),
+            "model_versions": (models.height, open_ids["model"]),
         }
-        if counts != held:
-            raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
+        counts = delta.filter(pl.col("part") == "count").select("tbl", "n", "n_open", "open_sum").rows()
+        found = {tbl: (n, n_open, open_sum) for tbl, n, n_open, open_sum in counts}
+        mine = {tbl: (n, len(ids), sum(ids)) for tbl, (n, ids) in held.items()}
+        if found != mine:
+            raise MirrorMismatch(f"the history holds {found} versions (rows, open, their ids' sum), the mirror {mine}")
         touched = frozenset(m for frame in frames.values() for m in frame["model_id"].unique().to_list())
-        return self._made(endpoints, statuses, models, intervals, self.schemas, opened, snapshot, touched)
+        return HistoryMirror(
+            endpoints=endpoints,
+            statuses=statuses,
+            models=models,
+            intervals=intervals,
+            schemas=self.schemas,
+            open_ids=open_ids,
+            seen=delta.filter(pl.col("part") == "seen").select(self.seen.columns).cast(self.seen.schema),
+            known_models=known,
+            snapshot=snapshot,
+            changed=touched,
+            status_rows=status_rows,
+        )
+
+    def candidates(self, at: datetime, models: Iterable[str]) -> pl.DataFrame:
+        """``queries.endpoint_candidates(con, at, None, models=models, volatile=False)``, answered from memory:
+        the rank index re-reads the candidates of the models a sweep changed, a few models' rows."""
+        wanted = sorted(set(models))
+        found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
+        rows = pl.concat(found) if found else pl.DataFrame(schema=self.schemas["endpoint"])
+        rows = rows.filter(_in_force(at))
+        held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
+        status = (
+            pl.concat(held).filter(_in_force(at)).select("endpoint_key", "status")
+            if held
+            else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
+        )
+        model = self.models.filter(_in_force(at) & pl.col("model_id").is_in(wanted)).select(
+            "model_id", "input_modalities", "output_modalities"
+        )
+        outputs = pl.col("output_modalities")
+        return (
+            rows.join(model, on="model_id", how="left")
+            .join(status, on="endpoint_key", how="left")
+            .filter(outputs.is_null() | (outputs.list.len() == 0) | outputs.list.contains("text"))
+            .sort("model_id", "endpoint_key")
+            .select(
+                *CANDIDATE_COLUMNS,
+                *(pl.lit(None).alias(name) for name in (*queries.POLICY_COLUMNS, *queries.TELEMETRY_COLUMNS)),
+            )
+        )
 
     # -- the shapes ------------------------------------------------------------------------------------------
 

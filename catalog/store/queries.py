@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -533,69 +534,66 @@ def mirror_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
     return _frame(con, f"SELECT {', '.join(columns)} FROM {table}", [])
 
 
-def mirror_rows_changed(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], after_snapshot: int, version_ids: list[int]
-) -> pl.DataFrame:
-    """``columns`` of the rows of ``table`` opened by snapshots after ``after_snapshot`` and of the versions
-    ``version_ids`` (those a reader held open, closed since): every row sweeps since then added or changed."""
-    picked = f"SELECT {', '.join(columns)} FROM {table}"
-    if not version_ids:
-        return _frame(con, f"{picked} WHERE first_snapshot > $after", {"after": after_snapshot})
-    # Two scans a column filter can narrow (an OR of the two read every column of every row: 80 ms at a year).
-    return _frame(
-        con,
-        f"{picked} WHERE first_snapshot > $after UNION ALL {picked} WHERE first_snapshot <= $after "
-        "AND version_id BETWEEN $lo AND $hi AND list_contains($ids::BIGINT[], version_id)",
-        {"after": after_snapshot, "ids": version_ids, "lo": min(version_ids), "hi": max(version_ids)},
-    )
-
-
 def open_versions(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     """The open versions of ``table``: id, model, and when each was last seen."""
     return _frame(con, f"SELECT version_id, model_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL", [])
 
 
-def version_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
-    """How many rows each of ``tables`` holds."""
-    counts = ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
-    row = con.execute(f"SELECT {counts}").fetchall()[0]
-    return dict(zip(tables, (int(n) for n in row), strict=True))
+# --- one read per refresh: what the sweeps since a reader's state changed (catalog.api.state) ---------------------
+
+# The extra columns the price table reads from a version row (``price_versions``) beside the mirror's.
+PRICE_EXTRA = {"endpoint_versions": ("provider_model_id",), "model_versions": ("canonical_slug",)}
 
 
-def price_versions_opened(con: duckdb.DuckDBPyConnection, after_snapshot: int) -> pl.DataFrame:
-    """The price versions (``price_versions`` columns, plus ``version_id``) opened by snapshots after
-    ``after_snapshot``: what sweeps since then added to the cost engine's history."""
-    return _frame(
-        con,
-        """
-        SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
-               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, provider_model_id, version_id
-        FROM endpoint_versions WHERE first_snapshot > $after
-        UNION ALL
-        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL, NULL,
-               version_id
-        FROM model_versions WHERE first_snapshot > $after
-        ORDER BY kind, model_id, tag NULLS FIRST, valid_from
-        """,
-        {"after": after_snapshot},
+def sweep_delta(
+    con: duckdb.DuckDBPyConnection,
+    after_snapshot: int,
+    columns: Mapping[str, Sequence[str]],
+    held_open: Mapping[str, Sequence[int]],
+) -> pl.DataFrame:
+    """Everything a reader holding the history as of snapshot ``after_snapshot`` needs to follow the sweeps
+    stored since, in one statement (a dozen small ones cost more in their round trips than in their scans).
+
+    One frame, its ``part`` column saying what each row is:
+
+    * a version table of ``columns`` (``endpoint_versions``, ``endpoint_status``, ``model_versions``): those
+      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot`` and
+      of the versions ``held_open[table]`` (the reader's open ones) closed since — every row sweeps add or change;
+    * ``seen``: ``version_id``, ``last_snapshot``, ``last_seen`` of every open endpoint and model version (what
+      changes on every sweep without a new version);
+    * ``count``: per version table (``tbl``) its rows (``n``), its open versions (``n_open``) and the sum of their
+      ids (``open_sum``): the reader's versions plus these rows are the history only if these agree (a version
+      deleted, reopened or renumbered is not the work of sweeps);
+    * ``snapshot``: the good snapshots stored since (``snapshot_id``, ``taken_at``);
+    * ``provider`` and ``telemetry``: the columns ``endpoint_candidates`` reads without a version (``volatile_of``
+      makes them the rank index's).
+    """
+    parts: list[str] = []
+    params: dict[str, Any] = {"after": after_snapshot}
+    for n, (table, names) in enumerate(columns.items()):
+        picked = f"SELECT '{table}' AS part, {', '.join([*names, *PRICE_EXTRA.get(table, ())])} FROM {table}"
+        parts.append(f"{picked} WHERE first_snapshot > $after")
+        ids = sorted(held_open.get(table, ()))
+        if ids:
+            # A second scan a column filter narrows (an OR of the two read every column of every row).
+            parts.append(
+                f"{picked} WHERE first_snapshot <= $after AND valid_to IS NOT NULL "
+                f"AND version_id BETWEEN $lo{n} AND $hi{n} AND list_contains($ids{n}::BIGINT[], version_id)"
+            )
+            params.update({f"ids{n}": ids, f"lo{n}": ids[0], f"hi{n}": ids[-1]})
+        parts.append(
+            f"SELECT 'count' AS part, '{table}' AS tbl, count(*) AS n, count(*) FILTER (WHERE valid_to IS NULL) AS "
+            f"n_open, coalesce(sum(version_id) FILTER (WHERE valid_to IS NULL), 0)::BIGINT AS open_sum FROM {table}"
+        )
+    for table in ("endpoint_versions", "model_versions"):
+        parts.append(f"SELECT 'seen' AS part, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL")
+    parts.append(
+        f"SELECT 'snapshot' AS part, snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} "
+        "AND snapshot_id > $after"
     )
-
-
-def price_versions_closed(con: duckdb.DuckDBPyConnection, version_ids: list[int]) -> list[tuple[int, datetime]]:
-    """Which of the price versions ``version_ids`` (endpoint or model) are closed now, with their ``valid_to``."""
-    if not version_ids:
-        return []
-    rows = con.execute(
-        """
-        SELECT version_id, valid_to FROM endpoint_versions
-        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
-        UNION ALL
-        SELECT version_id, valid_to FROM model_versions
-        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
-        """,
-        {"ids": version_ids},
-    ).fetchall()
-    return [(int(r[0]), r[1]) for r in rows]
+    parts.append(f"SELECT 'provider' AS part, {_PROVIDER_VOLATILE} FROM provider_versions")
+    parts.append(f"SELECT 'telemetry' AS part, {_TELEMETRY_VOLATILE} FROM endpoint_telemetry")
+    return _frame(con, " UNION ALL BY NAME ".join(f"({p})" for p in parts), params)
 
 
 def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str | None]]:
@@ -609,12 +607,6 @@ def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, 
         """
     ).fetchall()
     return {int(r[0]): (r[1], r[2]) for r in rows}
-
-
-def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
-    """How many price versions (endpoints' and models') the history holds."""
-    row = con.execute("SELECT (SELECT count(*) FROM endpoint_versions) + (SELECT count(*) FROM model_versions)")
-    return int(row.fetchall()[0][0])
 
 
 def endpoint_candidates(
@@ -640,7 +632,7 @@ def endpoint_candidates(
 
     ``models``: only those models' endpoints (a refresh reads the models a sweep changed, ``candidate_changes``).
     ``volatile`` False: the policy and telemetry columns are null, not read (the provider window costs more
-    than the rest of a few models' rows; a refresh lays ``candidate_volatile`` over them).
+    than the rest of a few models' rows; a refresh lays ``volatile_of`` over them).
     """
     # A list only when asked: the plain query keeps its plan.
     narrow = "AND list_contains($models::VARCHAR[], model_id)" if models is not None else ""
@@ -699,7 +691,7 @@ TELEMETRY_COLUMNS = (
 
 def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> set[str]:
     """The models whose endpoint, list-price or status versions start or end in ``(lo, hi]``: those whose
-    ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``candidate_volatile``'s
+    ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``volatile_of``'s
     columns) when nothing was stored in between."""
     if hi <= lo:
         return set()
@@ -719,31 +711,33 @@ def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     return {r[0] for r in rows}
 
 
-def candidate_volatile(
-    con: duckdb.DuckDBPyConnection, at: datetime
+_PROVIDER_VOLATILE = (
+    "slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
+    "NOT policy_retains_prompts AS zdr"
+)
+_TELEMETRY_VOLATILE = (
+    "endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
+    "observed_at AS telemetry_at"
+)
+
+
+def volatile_of(
+    providers: pl.DataFrame, telemetry: pl.DataFrame, at: datetime
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
     """``endpoint_candidates``' policy columns per provider slug and telemetry columns per endpoint key at ``at``,
-    the same values as its rows hold; ``None`` when an endpoint has two telemetry rows (the query would list it
-    twice: only a full read gives its rows)."""
+    the same values as its rows hold, from ``sweep_delta``'s ``provider`` and ``telemetry`` rows; ``None`` when an
+    endpoint has two telemetry rows (the query would list it twice: only a full read gives its rows)."""
     # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
     # in force at ``at`` (the latest started), else the earliest.
-    providers = _frame(
-        con,
-        "SELECT slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
-        "NOT policy_retains_prompts AS zdr FROM provider_versions ORDER BY slug, valid_from",
-        [],
-    )
     picked: dict[str, tuple[Any, ...]] = {}
-    for slug, since, *policy in providers.iter_rows():
+    for slug, since, *policy in (
+        providers.sort("slug", "valid_from").select("slug", "valid_from", *POLICY_COLUMNS).iter_rows()
+    ):
         if slug not in picked or since <= at:
             picked[slug] = tuple(policy)
-    telemetry = _frame(
-        con,
-        "SELECT endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
-        "observed_at AS telemetry_at FROM endpoint_telemetry",
-        [],
-    )
-    by_key = {row[0]: dict(zip(TELEMETRY_COLUMNS, row[1:], strict=True)) for row in telemetry.iter_rows()}
+    keys = telemetry["endpoint_key"].to_list()
+    values = telemetry.select(TELEMETRY_COLUMNS).rows()
+    by_key = dict(zip(keys, (dict(zip(TELEMETRY_COLUMNS, row, strict=True)) for row in values), strict=True))
     if len(by_key) != telemetry.height:
         return None
     return {slug: dict(zip(POLICY_COLUMNS, policy, strict=True)) for slug, policy in picked.items()}, by_key
