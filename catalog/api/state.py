@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from catalog.cost.ranker import RankIndex
+from catalog.cost.ranker import TELEMETRY_READ, RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.unit_usage import UnitSkus
 from catalog.freshness import DataAge, SnapshotLog
@@ -64,7 +64,10 @@ EntityKey = tuple[str, str | None]
 # are added by the query); and which of them hold price versions, as ``SheetVersion.kind`` names them.
 MIRROR_COLUMNS = {TABLES[kind]: COLUMNS[kind] for kind in TABLES}
 PRICE_TABLES = {"endpoint_versions": "endpoint", "model_versions": "model"}
-OPENED_COLUMNS = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to", "pricing_text")
+ENDPOINT_OPENED = (*COLUMNS["endpoint"], "provider_model_id")
+MODEL_OPENED = (*COLUMNS["model"], "canonical_slug")
+ENDPOINT_ONLY = ("tag", "provider_slug", "provider_name")
+OPENED_COLUMNS = ("model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to", "pricing_text")
 
 
 class _Caches:
@@ -159,29 +162,43 @@ def _extended_table(
 
 
 def _price_changes(
-    delta: pl.DataFrame, since: int, held: Mapping[int, EntityKey]
+    delta: queries.SweepDelta, held: Mapping[int, EntityKey]
 ) -> tuple[pl.DataFrame, dict[EntityKey, datetime], dict[int, EntityKey]]:
-    """From ``queries.sweep_delta``'s version rows: the price versions opened since snapshot ``since``
-    (``queries.price_versions``' columns and ``version_id``), the open versions of ``held`` (id -> entity key)
-    closed since (entity key -> ``valid_to``), and the open versions now."""
-    rows = delta.filter(pl.col("part").is_in(list(PRICE_TABLES))).with_columns(
-        pl.col("part").replace_strict(PRICE_TABLES).alias("kind")
+    """From ``queries.sweep_delta``: the price versions opened since (``queries.price_versions``' columns and
+    ``version_id``), the open versions of ``held`` (id -> entity key) closed since (entity key -> ``valid_to``),
+    and the open versions now. Raises ``IncrementalMismatch`` when the history's open versions are not these."""
+    endpoints = delta.part("endpoint_versions", ENDPOINT_OPENED).select(
+        pl.lit("endpoint").alias("kind"),
+        *OPENED_COLUMNS,
+        pl.col("permaslug").alias("canonical_slug"),
+        pl.col("endpoint_key").alias("key"),
+        "provider_model_id",
+        "version_id",
     )
-    slug = pl.when(pl.col("kind") == "endpoint").then(pl.col("permaslug")).otherwise(pl.col("canonical_slug"))
-    canonical_slug = slug.alias("canonical_slug")
-    opened = (
-        rows.filter(pl.col("first_snapshot") > since)
-        .select(*OPENED_COLUMNS, canonical_slug, pl.col("endpoint_key").alias("key"), "provider_model_id", "version_id")
-        .sort("kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False)
+    none = pl.lit(None, pl.String)
+    models = delta.part("model_versions", MODEL_OPENED).select(
+        pl.lit("model").alias("kind"),
+        *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
+        "canonical_slug",
+        none.alias("key"),
+        none.alias("provider_model_id"),
+        "version_id",
+    )
+    opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
+        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
-    for version_id, valid_to in rows.filter(pl.col("first_snapshot") <= since).select("version_id", "valid_to").rows():
-        entity = open_now.pop(version_id, None)
-        if entity is None or valid_to is None:
-            raise IncrementalMismatch  # not a version this state held open, closed since
-        closed[entity] = valid_to
-    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").rows():
+    for table, kind in PRICE_TABLES.items():
+        now = delta.open_ids(table)
+        gone = [vid for vid, key in held.items() if vid not in now and (key[1] is None) == (kind == "model")]
+        try:
+            ends = delta.closed(table, gone)
+        except ValueError:
+            raise IncrementalMismatch from None
+        for version_id, valid_to in ends.select("version_id", "valid_to").iter_rows():
+            closed[open_now.pop(version_id)] = valid_to
+    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").iter_rows():
         if valid_to is None:
             open_now[version_id] = (model_id, key)
     return opened, closed, open_now
@@ -350,7 +367,7 @@ class ApiState:
         version: tuple[int, datetime, int],
         etag: str,
         timer: _Timer,
-    ) -> tuple[DataState, pl.DataFrame]:
+    ) -> tuple[DataState, queries.SweepDelta]:
         """``old`` carried forward by the sweeps stored since — the versions they opened, those they closed,
         their snapshots — all read in one statement (``queries.sweep_delta``, also returned: the rank index reads
         its provider policies and telemetry). Raises ``IncrementalMismatch`` when the history is not ``old``'s
@@ -359,29 +376,28 @@ class ApiState:
         since = old.version[0]
         if version[0] < since:
             raise IncrementalMismatch
-        delta = queries.sweep_delta(cur, since, MIRROR_COLUMNS, old.mirror.held_open())
+        delta = queries.sweep_delta(cur, since, old.version[1], MIRROR_COLUMNS)
         timer.lap("read")
-        opened_frame, closed, open_prices = _price_changes(delta, since, old.open_prices)
+        opened_frame, closed, open_prices = _price_changes(delta, old.open_prices)
         opened = _sheet_versions(opened_frame)
         table = _extended_table(old.table, opened, closed)
-        counts = dict(delta.filter(pl.col("part") == "count").select("tbl", "n").iter_rows())
-        if table is not None and len(table.versions) != counts["endpoint_versions"] + counts["model_versions"]:
+        held_versions = delta.count("endpoint_versions") + delta.count("model_versions")
+        if table is not None and len(table.versions) != held_versions:
             raise IncrementalMismatch
         timer.lap("table")
         mirror = old.mirror.advanced(delta, version[0])
         held = mirror.open_ids
-        if len(open_prices) != len(held["endpoint"]) + len(held["model"]):
+        if open_prices.keys() != held["endpoint"].keys() | held["model"].keys():
             raise IncrementalMismatch  # the mirror checked its open versions against the history: these differ
         timer.lap("mirror")
-        added = delta.filter(pl.col("part") == "snapshot").sort("taken_at", "snapshot_id")
-        snaps = [(int(i), t.astimezone(UTC)) for i, t in added.select("snapshot_id", "taken_at").rows()]
-        log = old.log.extended(snaps) if snaps else old.log
+        added = delta.snapshots()
+        log = old.log.extended(added) if added else old.log
         new_models = {v.model_id for v in opened if v.kind == "model"} - set(old.model_ids)
         model_ids = sorted({*old.model_ids, *new_models}) if new_models else old.model_ids
         return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1), delta
 
     def _index_newest(
-        self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState, delta: pl.DataFrame | None
+        self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState, delta: queries.SweepDelta | None
     ) -> None:
         """Build the rank index of the state's newest snapshot, and group its versions per model (a model's
         price sheets), before it answers anything. Each carries the old state's forward where the new table
@@ -404,7 +420,7 @@ class ApiState:
         data: DataState,
         previous: RankIndex,
         at: datetime,
-        delta: pl.DataFrame | None,
+        delta: queries.SweepDelta | None,
     ) -> RankIndex | None:
         """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
         candidates of only the models the sweeps since changed, or whose versions start or end between the two
@@ -414,8 +430,8 @@ class ApiState:
         changed = data.mirror.changed if data.mirror is not None else None
         if changed is None or delta is None or data.table is None or not previous.carries_to(data.table):
             return None
-        providers = delta.filter(pl.col("part") == "provider")
-        telemetry = delta.filter(pl.col("part") == "telemetry")
+        providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
+        telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
         volatile = queries.volatile_of(providers, telemetry, at)
         if volatile is None:
             return None
@@ -423,7 +439,7 @@ class ApiState:
         models = sorted(changed | queries.candidate_changes(cur, lo, hi))
         assert data.mirror is not None
         fresh = data.mirror.candidates(at, models)
-        columns = (queries.POLICY_COLUMNS, queries.TELEMETRY_COLUMNS)
+        columns = (queries.POLICY_COLUMNS, TELEMETRY_READ)
         return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
 
     # -- the current state, for callers outside a request ---------------------------------------------

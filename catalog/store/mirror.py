@@ -144,40 +144,40 @@ class HistoryMirror:
             status_rows=frames["status"].height,
         )
 
-    def held_open(self) -> dict[str, list[int]]:
-        """The open versions' ids per version table: what ``queries.sweep_delta`` reports closed since."""
-        return {TABLES[kind]: list(ids) for kind, ids in self.open_ids.items()}
-
-    def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
+    def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int, taken_at: datetime) -> HistoryMirror:
         """The mirror of the history as of its newest snapshot ``snapshot``: ``advanced`` by one read of what the
-        sweeps since changed (``queries.sweep_delta``). Raises ``MirrorMismatch`` when the history does not
-        follow."""
-        columns = {TABLES[kind]: COLUMNS[kind] for kind in TABLES}
-        return self.advanced(queries.sweep_delta(con, self.snapshot, columns, self.held_open()), snapshot)
+        sweeps since changed (``queries.sweep_delta``). ``taken_at``: when this mirror's newest snapshot was taken.
+        Raises ``MirrorMismatch`` when the history does not follow."""
+        delta = queries.sweep_delta(con, self.snapshot, taken_at, {TABLES[kind]: COLUMNS[kind] for kind in TABLES})
+        return self.advanced(delta, snapshot)
 
-    def advanced(self, delta: pl.DataFrame, snapshot: int) -> HistoryMirror:
+    def advanced(self, delta: queries.SweepDelta, snapshot: int) -> HistoryMirror:
         """This mirror carried to the newest snapshot ``snapshot`` by ``delta`` (``queries.sweep_delta`` from this
-        mirror's snapshot, ``COLUMNS`` and ``held_open``): the versions opened since and those it held open that
-        are closed now merged into their models' rows (a version row changes only when it closes, but for
-        ``last_seen``), every open version's ``last_seen`` taken again. The work is in proportion to the rows the
-        sweeps added or changed, but for the ``seen`` column (every open version's). Raises ``MirrorMismatch``
-        when the history does not follow: its counts of rows and open versions are not this mirror's plus
-        ``delta``'s."""
-        frames = {
-            kind: delta.filter(pl.col("part") == TABLES[kind]).select(COLUMNS[kind]).cast(self.schemas[kind])
-            for kind in TABLES
-        }
-        open_ids, replaced = {}, dict.fromkeys(TABLES, 0)
-        for kind, frame in frames.items():
-            was_open, ids = self.open_ids[kind], dict(self.open_ids[kind])
-            for version_id, model_id, valid_to in frame.select("version_id", "model_id", "valid_to").iter_rows():
-                replaced[kind] += version_id in was_open  # a row the mirror holds, closed since
+        mirror's snapshot, with ``COLUMNS``): the versions opened since, and those it held open that are closed
+        now (their rows here with the new ``valid_to``), merged into their models' rows; every open version's
+        ``last_seen`` taken again. The work is in proportion to the versions the sweeps opened and closed (and
+        the rows of the models they belong to), but for the open versions' ids and ``last_seen``. Raises
+        ``MirrorMismatch`` when the history does not follow: its open versions or its counts of rows are not
+        this mirror's with ``delta``'s."""
+        frames, open_ids, replaced = {}, {}, {}
+        for kind, table in TABLES.items():
+            schema = self.schemas[kind]
+            opened = delta.part(table, COLUMNS[kind]).cast(schema)
+            was_open = self.open_ids[kind]
+            now_open = delta.open_ids(table)
+            gone = was_open.keys() - now_open
+            ids = {vid: model for vid, model in was_open.items() if vid in now_open}
+            for vid, model, valid_to in opened.select("version_id", "model_id", "valid_to").iter_rows():
                 if valid_to is None:
-                    ids[version_id] = model_id
-                else:
-                    ids.pop(version_id, None)
-            open_ids[kind] = ids
-        status_rows = self.status_rows + frames["status"].height - replaced["status"]
+                    ids[vid] = model
+            if ids.keys() != now_open:
+                raise MirrorMismatch(f"{table}: the history's open versions are not the mirror's and the sweeps'")
+            try:
+                ends = delta.closed(table, gone)
+            except ValueError as error:
+                raise MirrorMismatch(str(error)) from None
+            frames[kind] = pl.concat([self._closed_rows(kind, ends), opened]) if gone else opened
+            open_ids[kind], replaced[kind] = ids, len(gone)
         endpoints = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER)
         statuses = _merged(self.statuses, frames["status"], ENDPOINT_ORDER)
         fresh_models = frames["model"]
@@ -198,16 +198,12 @@ class HistoryMirror:
             if changed
             else self.intervals
         )
-        held = {
-            "endpoint_versions": (intervals.height, open_ids["endpoint"]),
-            "endpoint_status": (status_rows, open_ids["status"]),
-            "model_versions": (models.height, open_ids["model"]),
-        }
-        counts = delta.filter(pl.col("part") == "count").select("tbl", "n", "n_open", "open_sum").rows()
-        found = {tbl: (n, n_open, open_sum) for tbl, n, n_open, open_sum in counts}
-        mine = {tbl: (n, len(ids), sum(ids)) for tbl, (n, ids) in held.items()}
-        if found != mine:
-            raise MirrorMismatch(f"the history holds {found} versions (rows, open, their ids' sum), the mirror {mine}")
+        status_rows = self.status_rows + frames["status"].height - replaced["status"]
+        held = {"endpoint_versions": intervals.height, "endpoint_status": status_rows, "model_versions": models.height}
+        counts = {table: delta.count(table) for table in held}
+        if counts != held:
+            raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
+        seen = pl.concat([delta.open_rows(TABLES[kind]) for kind in ("endpoint", "model")])
         touched = frozenset(m for frame in frames.values() for m in frame["model_id"].unique().to_list())
         return HistoryMirror(
             endpoints=endpoints,
@@ -216,12 +212,27 @@ class HistoryMirror:
             intervals=intervals,
             schemas=self.schemas,
             open_ids=open_ids,
-            seen=delta.filter(pl.col("part") == "seen").select(self.seen.columns).cast(self.seen.schema),
+            seen=seen.cast(self.seen.schema),
             known_models=known,
             snapshot=snapshot,
             changed=touched,
             status_rows=status_rows,
         )
+
+    def _closed_rows(self, kind: str, ends: pl.DataFrame) -> pl.DataFrame:
+        """The rows this mirror holds of the versions in ``ends`` (``SweepDelta.closed``), with its columns."""
+        ids = ends["version_id"].implode()
+        if kind == "model":
+            held = self.models.filter(pl.col("version_id").is_in(ids))
+        else:
+            parts = self.endpoints if kind == "endpoint" else self.statuses
+            models = sorted(set(ends["model_id"].to_list()))
+            found = [parts[m] for m in models if m in parts]
+            held = pl.concat(found).filter(pl.col("version_id").is_in(ids)) if found else ends.clear()
+        if held.height != ends.height:
+            raise MirrorMismatch(f"a {kind} version closed since is not among the mirror's rows")
+        columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
+        return held.update(ends.select(columns).cast(held.select(columns).schema), on="version_id")
 
     def candidates(self, at: datetime, models: Iterable[str]) -> pl.DataFrame:
         """``queries.endpoint_candidates(con, at, None, models=models, volatile=False)``, answered from memory:

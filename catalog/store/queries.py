@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -546,54 +546,106 @@ PRICE_EXTRA = {"endpoint_versions": ("provider_model_id",), "model_versions": ("
 
 
 def sweep_delta(
-    con: duckdb.DuckDBPyConnection,
-    after_snapshot: int,
-    columns: Mapping[str, Sequence[str]],
-    held_open: Mapping[str, Sequence[int]],
-) -> pl.DataFrame:
-    """Everything a reader holding the history as of snapshot ``after_snapshot`` needs to follow the sweeps
-    stored since, in one statement (a dozen small ones cost more in their round trips than in their scans).
+    con: duckdb.DuckDBPyConnection, after_snapshot: int, after_time: datetime, columns: Mapping[str, Sequence[str]]
+) -> SweepDelta:
+    """Everything a reader holding the history as of snapshot ``after_snapshot`` (taken at ``after_time``) needs
+    to follow the sweeps stored since, in one statement (a dozen small ones cost more in their round trips than
+    in their scans).
 
-    One frame, its ``part`` column saying what each row is:
+    One frame (``SweepDelta`` splits it), its ``part`` column saying what each row is:
 
     * a version table of ``columns`` (``endpoint_versions``, ``endpoint_status``, ``model_versions``): those
-      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot`` and
-      of the versions ``held_open[table]`` (the reader's open ones) closed since — every row sweeps add or change;
-    * ``seen``: ``version_id``, ``last_snapshot``, ``last_seen`` of every open endpoint and model version (what
-      changes on every sweep without a new version);
-    * ``count``: per version table (``tbl``) its rows (``n``), its open versions (``n_open``) and the sum of their
-      ids (``open_sum``): the reader's versions plus these rows are the history only if these agree (a version
-      deleted, reopened or renumbered is not the work of sweeps);
+      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot``;
+    * ``closed``: per version table (``tbl``) ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot`` and
+      ``last_seen`` of the older versions closed at or after ``after_time`` — the reader's open versions that a
+      sweep since closed (a sweep closes at its own time), and those the reader's newest snapshot closed, which
+      it holds closed already (the reader tells them apart: they are not among its open ones);
+    * ``open``: per version table (``tbl``) ``version_id``, ``last_snapshot`` and ``last_seen`` of every open
+      version: which of the reader's are closed now, and when each was last seen (that changes on every sweep
+      without a new version);
+    * ``count``: per version table (``tbl``) its rows (``n``): with ``open``, whether the reader's versions plus
+      these are the history (a version deleted, reopened or renumbered is not the work of sweeps);
     * ``snapshot``: the good snapshots stored since (``snapshot_id``, ``taken_at``);
     * ``provider`` and ``telemetry``: the columns ``endpoint_candidates`` reads without a version (``volatile_of``
       makes them the rank index's).
+
+    Only the opened rows are read whole: a version closed changes only in the columns ``closed`` gives, and the
+    reader holds the rest (a filter on a wide table's rows reads every column of the rows it keeps).
     """
     parts: list[str] = []
-    params: dict[str, Any] = {"after": after_snapshot}
-    for n, (table, names) in enumerate(columns.items()):
-        picked = f"SELECT '{table}' AS part, {', '.join([*names, *PRICE_EXTRA.get(table, ())])} FROM {table}"
-        parts.append(f"{picked} WHERE first_snapshot > $after")
-        ids = sorted(held_open.get(table, ()))
-        if ids:
-            # A second scan a column filter narrows (an OR of the two read every column of every row).
-            parts.append(
-                f"{picked} WHERE first_snapshot <= $after AND valid_to IS NOT NULL "
-                f"AND version_id BETWEEN $lo{n} AND $hi{n} AND list_contains($ids{n}::BIGINT[], version_id)"
-            )
-            params.update({f"ids{n}": ids, f"lo{n}": ids[0], f"hi{n}": ids[-1]})
-        parts.append(
-            f"SELECT 'count' AS part, '{table}' AS tbl, count(*) AS n, count(*) FILTER (WHERE valid_to IS NULL) AS "
-            f"n_open, coalesce(sum(version_id) FILTER (WHERE valid_to IS NULL), 0)::BIGINT AS open_sum FROM {table}"
-        )
-    for table in ("endpoint_versions", "model_versions"):
-        parts.append(f"SELECT 'seen' AS part, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL")
-    parts.append(
+    for table, names in columns.items():
+        picked = ", ".join([*names, *PRICE_EXTRA.get(table, ())])
+        parts += [
+            f"SELECT '{table}' AS part, {picked} FROM {table} WHERE first_snapshot > $after",
+            f"SELECT 'closed' AS part, '{table}' AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen "
+            f"FROM {table} WHERE first_snapshot <= $after AND valid_to >= $since",
+            f"SELECT 'open' AS part, '{table}' AS tbl, version_id, last_snapshot, last_seen FROM {table} "
+            "WHERE valid_to IS NULL",
+            f"SELECT 'count' AS part, '{table}' AS tbl, count(*) AS n FROM {table}",
+        ]
+    parts += [
         f"SELECT 'snapshot' AS part, snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} "
-        "AND snapshot_id > $after"
-    )
-    parts.append(f"SELECT 'provider' AS part, {_PROVIDER_VOLATILE} FROM provider_versions")
-    parts.append(f"SELECT 'telemetry' AS part, {_TELEMETRY_VOLATILE} FROM endpoint_telemetry")
-    return _frame(con, " UNION ALL BY NAME ".join(f"({p})" for p in parts), params)
+        "AND snapshot_id > $after",
+        f"SELECT 'provider' AS part, {_PROVIDER_VOLATILE} FROM provider_versions",
+        f"SELECT 'telemetry' AS part, {_TELEMETRY_VOLATILE} FROM endpoint_telemetry",
+    ]
+    query = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+    return SweepDelta(_frame(con, query, {"after": after_snapshot, "since": after_time}))
+
+
+class SweepDelta:
+    """``sweep_delta``'s frame split once by what its rows are (``part``, then ``tbl``), each part with the columns
+    it has."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.height = frame.height
+        self._parts = {str(k[0]): v for k, v in frame.partition_by("part", as_dict=True).items()}
+        self._by_table: dict[str, dict[str, pl.DataFrame]] = {}
+
+    def part(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
+        """The rows of ``part`` ``name`` (a version table: the rows opened since), with ``columns``."""
+        found = self._parts.get(name)
+        if found is None:
+            return pl.DataFrame(schema={c: pl.Null for c in columns})
+        return found.select(columns)
+
+    def _of(self, part: str, table: str, columns: Sequence[str]) -> pl.DataFrame:
+        tables = self._by_table.get(part)
+        if tables is None:
+            found = self._parts.get(part)
+            split = found.partition_by("tbl", as_dict=True) if found is not None else {}
+            tables = self._by_table[part] = {str(k[0]): v for k, v in split.items()}
+        rows = tables.get(table)
+        return rows.select(columns) if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
+
+    def open_rows(self, table: str) -> pl.DataFrame:
+        """``table``'s open versions: ``version_id``, ``last_snapshot``, ``last_seen``."""
+        return self._of("open", table, ("version_id", "last_snapshot", "last_seen"))
+
+    def open_ids(self, table: str) -> set[int]:
+        return set(self.open_rows(table)["version_id"].to_list())
+
+    def closed(self, table: str, version_ids: Collection[int]) -> pl.DataFrame:
+        """The ``closed`` rows of ``table`` for the versions ``version_ids`` (a reader's open versions no longer
+        open): ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot``, ``last_seen``; one row each, or
+        ``ValueError`` (one was deleted, or closed before the reader's newest snapshot: not the work of sweeps)."""
+        rows = self._of("closed", table, ("version_id", "model_id", "valid_to", "last_snapshot", "last_seen"))
+        rows = rows.filter(pl.col("version_id").is_in(list(version_ids))) if version_ids else rows.clear()
+        if rows.height != len(version_ids) or rows["version_id"].n_unique() != rows.height:
+            raise ValueError(f"{table}: of {len(version_ids)} versions no longer open, {rows.height} closed since")
+        return rows
+
+    def count(self, table: str) -> int:
+        """How many rows ``table`` holds."""
+        counts = self._of("count", table, ("n",))
+        return int(counts["n"][0]) if counts.height else -1
+
+    def snapshots(self) -> list[tuple[int, datetime]]:
+        """The good snapshots stored since, as ``snapshots.good_snapshots`` gives them."""
+        rows = self.part("snapshot", ("snapshot_id", "taken_at"))
+        if rows.is_empty():
+            return []
+        return [(int(i), t.astimezone(UTC)) for i, t in rows.sort("taken_at", "snapshot_id").rows()]
 
 
 def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str | None]]:
@@ -724,9 +776,10 @@ _TELEMETRY_VOLATILE = (
 def volatile_of(
     providers: pl.DataFrame, telemetry: pl.DataFrame, at: datetime
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
-    """``endpoint_candidates``' policy columns per provider slug and telemetry columns per endpoint key at ``at``,
-    the same values as its rows hold, from ``sweep_delta``'s ``provider`` and ``telemetry`` rows; ``None`` when an
-    endpoint has two telemetry rows (the query would list it twice: only a full read gives its rows)."""
+    """``endpoint_candidates``' policy columns per provider slug and telemetry columns (those of ``telemetry``)
+    per endpoint key at ``at``, the same values as its rows hold, from ``sweep_delta``'s ``provider`` and
+    ``telemetry`` rows; ``None`` when an endpoint has two telemetry rows (the query would list it twice: only a
+    full read gives its rows)."""
     # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
     # in force at ``at`` (the latest started), else the earliest.
     picked: dict[str, tuple[Any, ...]] = {}
@@ -735,9 +788,10 @@ def volatile_of(
     ):
         if slug not in picked or since <= at:
             picked[slug] = tuple(policy)
+    names = [c for c in telemetry.columns if c != "endpoint_key"]
     keys = telemetry["endpoint_key"].to_list()
-    values = telemetry.select(TELEMETRY_COLUMNS).rows()
-    by_key = dict(zip(keys, (dict(zip(TELEMETRY_COLUMNS, row, strict=True)) for row in values), strict=True))
+    values = telemetry.select(names).rows()
+    by_key = dict(zip(keys, (dict(zip(names, row, strict=True)) for row in values), strict=True))
     if len(by_key) != telemetry.height:
         return None
     return {slug: dict(zip(POLICY_COLUMNS, policy, strict=True)) for slug, policy in picked.items()}, by_key
