@@ -7,7 +7,7 @@ shapes read — endpoint versions and statuses split per model, model versions a
 endpoint version's interval — and answers the same frames (same columns, types, order and errors) with a
 filter over one model's rows, in well under a millisecond.
 
-It follows the history without reloading it (``extended``): the versions sweeps opened or closed since are
+It follows the history without reloading it (``advanced``): the versions sweeps opened or closed since are
 read (a handful per sweep, not the whole history of the models they belong to) and merged into their models'
 rows, and the one column that changes on every sweep without a new version — when an open
 version was last seen (``last_seen``, ``last_snapshot``) — is read for the open versions only and laid over
@@ -103,7 +103,7 @@ def _by_model(frame: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:
 
 @dataclass(frozen=True)
 class HistoryMirror:
-    """See the module docstring. ``open_*``: each open version's id -> its model (what the next ``extended``
+    """See the module docstring. ``open_*``: each open version's id -> its model (what the next ``advanced``
     compares against); ``seen``: ``last_snapshot`` / ``last_seen`` of every open endpoint and model version."""
 
     endpoints: dict[str, pl.DataFrame]
@@ -115,7 +115,7 @@ class HistoryMirror:
     seen: pl.DataFrame
     known_models: list[str]
     snapshot: int  # the newest snapshot id the mirror has
-    # ``extended``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
+    # ``advanced``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
     # or changed (the rank index re-reads those); ``None`` for a mirror loaded whole.
     changed: frozenset[str] | None = None
     status_rows: int = 0  # the rows of ``statuses``, counted once (a sum over every model's frame each sweep)
@@ -144,13 +144,6 @@ class HistoryMirror:
             status_rows=frames["status"].height,
         )
 
-    def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int, taken_at: datetime) -> HistoryMirror:
-        """The mirror of the history as of its newest snapshot ``snapshot``: ``advanced`` by one read of what the
-        sweeps since changed (``queries.sweep_delta``). ``taken_at``: when this mirror's newest snapshot was taken.
-        Raises ``MirrorMismatch`` when the history does not follow."""
-        delta = queries.sweep_delta(con, self.snapshot, taken_at, {TABLES[kind]: COLUMNS[kind] for kind in TABLES})
-        return self.advanced(delta, snapshot)
-
     def advanced(self, delta: queries.SweepDelta, snapshot: int) -> HistoryMirror:
         """This mirror carried to the newest snapshot ``snapshot`` by ``delta`` (``queries.sweep_delta`` from this
         mirror's snapshot, with ``COLUMNS``): the versions opened since, and those it held open that are closed
@@ -162,7 +155,7 @@ class HistoryMirror:
         frames, open_ids, replaced = {}, {}, {}
         for kind, table in TABLES.items():
             schema = self.schemas[kind]
-            opened = delta.part(table, COLUMNS[kind]).cast(schema)
+            opened = _typed(delta.part(table, COLUMNS[kind]), schema)
             was_open = self.open_ids[kind]
             now_open = delta.open_ids(table)
             gone = was_open.keys() - now_open
@@ -212,7 +205,7 @@ class HistoryMirror:
             intervals=intervals,
             schemas=self.schemas,
             open_ids=open_ids,
-            seen=seen.cast(self.seen.schema),
+            seen=_typed(seen, self.seen.schema),
             known_models=known,
             snapshot=snapshot,
             changed=touched,
@@ -232,7 +225,7 @@ class HistoryMirror:
         if held.height != ends.height:
             raise MirrorMismatch(f"a {kind} version closed since is not among the mirror's rows")
         columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
-        return held.update(ends.select(columns).cast(held.select(columns).schema), on="version_id")
+        return held.update(_typed(ends.select(columns), held.select(columns).schema), on="version_id")
 
     def candidates(self, at: datetime, models: Iterable[str]) -> pl.DataFrame:
         """``queries.endpoint_candidates(con, at, None, models=models, volatile=False)``, answered from memory:
@@ -362,6 +355,12 @@ class HistoryMirror:
         """``queries.history_between``, answered from memory."""
         endpoints = queries.overlapping(self.endpoint_history(model_id), lo, hi)
         return queries.overlapping(self.model_history(model_id), lo, hi), endpoints
+
+
+def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """``frame`` with ``schema``'s types: a part of the one read of a refresh has them but where a part is empty
+    (its columns typed null) — a cast only then, not a pass over every column of every part."""
+    return frame if frame.schema == schema else frame.cast(schema)
 
 
 def _merged(parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:
