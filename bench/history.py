@@ -267,9 +267,10 @@ def as_of_shapes(db: Path, hours: int, first: datetime, repeat: int = 50) -> dic
         con.close()
 
 
-def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
-    """Open the API state on a copy of the history, store one more sweep, and refresh while a probe thread
-    sends requests through the ASGI app (in process)."""
+def refresh_under_probe(work: Path, facts: dict[str, Any], extra: int) -> dict[str, Any]:
+    """On a copy of the history: store ``extra`` more sweeps, timing each (the ingest per snapshot at the
+    history's length, for files generated earlier, by this code); open the API state, store one more sweep, and
+    refresh while a probe thread sends requests through the ASGI app (in process)."""
     from fastapi.testclient import TestClient
 
     from catalog.api import ApiState, create_app
@@ -288,10 +289,16 @@ def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
     market.move()
     con = connect(db)
     try:
+        hours = facts["hours"]
+        extra_ms = []
+        for hour in range(hours, hours + extra):
+            started = time.perf_counter()
+            record_snapshot(con, market.sweep(hour), archive=False)
+            extra_ms.append((time.perf_counter() - started) * 1000)
+            market.move()
         started = time.perf_counter()
         state = ApiState(con.cursor(), db)
         first_build = (time.perf_counter() - started) * 1000
-        hours = facts["hours"]
         rng = random.Random(3)
         latencies: list[tuple[float, float]] = []  # (start, ms)
         stop = threading.Event()
@@ -317,7 +324,7 @@ def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
             time.sleep(1.0)  # the probe's own figures, before anything changes
             baseline = [ms for _, ms in latencies]
             started = time.perf_counter()
-            summary = record_snapshot(con, market.sweep(hours), archive=False)
+            summary = record_snapshot(con, market.sweep(hours + extra), archive=False)
             ingest = (time.perf_counter() - started) * 1000
             began = time.perf_counter()
             changed = state.refresh()
@@ -330,6 +337,7 @@ def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
         during = [ms for start, ms in latencies if start < ended and start + ms / 1000 > began]
         return {
             "first_build_ms": first_build,
+            "extra_ingest_ms": extra_ms,
             "sweep_ingest_ms": ingest,
             "sweep_changes": (summary.opened, summary.closed),
             "refresh_ms": (ended - began) * 1000,
@@ -344,22 +352,22 @@ def refresh_under_probe(work: Path, facts: dict[str, Any]) -> dict[str, Any]:
         Path(f"{db}.wal").unlink(missing_ok=True)
 
 
-def measure(work: Path) -> dict[str, Any]:
+def measure(work: Path, extra: int) -> dict[str, Any]:
     facts = json.loads((work / "bench.json").read_text())
     seed_time = Bundle().get(facts["day"]).taken_at
     return {
         "as_of": as_of_shapes(work / "history.duckdb", facts["hours"], seed_time),
-        **refresh_under_probe(work, facts),
+        **refresh_under_probe(work, facts, extra),
     }
 
 
-def measure_today(rev: str, work: Path) -> dict[str, Any]:
+def measure_today(rev: str, work: Path, extra: int) -> dict[str, Any]:
     """``measure`` on today's code: this script in a child process importing the ``rev`` worktree."""
     tree = Path(tempfile.mkdtemp(prefix="bench-history-peer-")) / "tree"
     subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True, capture_output=True)
     try:
         done = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--measure-only", str(work)],
+            [sys.executable, str(Path(__file__).resolve()), "--measure-only", str(work), "--extra-sweeps", str(extra)],
             cwd=tree,
             env={**os.environ, "PYTHONPATH": str(tree)},
             capture_output=True,
@@ -407,6 +415,13 @@ def report(
         f"= 1/{peer / history:.0f} as written; compacted copy {compact / 1e6:.1f} MB = 1/{peer / compact:.0f}"
     )
     label = f"today ({rev})"
+    for name, figures in (("ours", ours), (label, today)):
+        extra = figures["extra_ingest_ms"] if figures is not None else []
+        if extra:
+            print(
+                f"ingest per snapshot at {facts['hours']} h, {len(extra)} more sweeps on a copy, {name}: median "
+                f"{statistics.median(extra):.1f} ms, max {max(extra):.1f} ms (target ≤ {TARGETS['ingest']:.0f} ms)"
+            )
     print(f"as-of shapes, median of 50 at random past hours (target ≤ {TARGETS['as_of']:.0f} ms):")
     for name, figures in (("ours", ours), (label, today)):
         if figures is not None:
@@ -440,10 +455,16 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="keep the generated files here; measure them again if they match")
     parser.add_argument("--peer-rev", default="95d6f93", help="today's code, measured beside ours ('' to skip)")
     parser.add_argument("--ingest-only", action="store_true", help="generate (or check) the files and stop")
+    parser.add_argument(
+        "--extra-sweeps",
+        type=int,
+        default=24,
+        help="sweeps stored on a copy of the history before the refresh, timed by each code (ingest at its length)",
+    )
     parser.add_argument("--measure-only", type=Path, help=argparse.SUPPRESS)  # the child process's entry
     args = parser.parse_args()
     if args.measure_only is not None:
-        print(json.dumps(measure(args.measure_only)))
+        print(json.dumps(measure(args.measure_only, args.extra_sweeps)))
         return
     work = args.reuse or Path(tempfile.mkdtemp(prefix="bench-history-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -467,8 +488,8 @@ def main() -> None:
         versions = con.execute("SELECT count(*) FROM endpoint_versions").fetchall()[0][0]
     print(f"endpoint versions stored: {versions:,} (vs {endpoints * args.hours:,} rows appended by the peer)")
     size = sizes(work)
-    ours = measure(work)
-    today = measure_today(args.peer_rev, work) if args.peer_rev else None
+    ours = measure(work, args.extra_sweeps)
+    today = measure_today(args.peer_rev, work, args.extra_sweeps) if args.peer_rev else None
     report(facts, size, ours, today, args.peer_rev)
 
 

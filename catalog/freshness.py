@@ -91,6 +91,17 @@ class SnapshotLog:
     def __len__(self) -> int:
         return len(self.times)
 
+    def extended(self, added: Sequence[tuple[int, datetime]]) -> SnapshotLog:
+        """This log with the snapshots ``added`` (stored after its newest): appended, not sorted again with a
+        year of others, when they are all taken at or after its newest (else the whole log is sorted)."""
+        ordered = sorted(added, key=lambda s: s[1])
+        if ordered and self.times and ordered[0][1] < self.times[-1]:
+            return SnapshotLog([*zip(self.ids, self.times, strict=True), *added])
+        log = object.__new__(SnapshotLog)
+        log.ids = self.ids + [s[0] for s in ordered]
+        log.times = self.times + [s[1] for s in ordered]
+        return log
+
     @property
     def newest(self) -> datetime | None:
         return self.times[-1] if self.times else None

@@ -373,3 +373,68 @@ def test_an_answer_built_across_a_refresh_is_all_of_the_state_it_started_on(
     assert sheet_prompt(after) != sheet_prompt(during)
     assert during.content in old.caches.responses.values()
     assert during.content not in new.caches.responses.values()
+
+
+# --- the refresh's reads ------------------------------------------------------------------------------------------
+
+
+class _CountingConnection:
+    """A connection whose cursors count the statements run through them (``execute`` and ``sql``)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+        self._con, self._statements = con, statements
+
+    def cursor(self) -> Any:
+        return _CountingConnection(self._con.cursor(), self._statements)
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._statements.append(query)
+        return self._con.execute(query, *args, **kwargs)
+
+    def sql(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self._statements.append(query)
+        return self._con.sql(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def test_a_refresh_after_a_sweep_reads_the_history_in_one_statement_beside_its_version_check(
+    history: duckdb.DuckDBPyConnection,
+) -> None:
+    """What the sweep opened and closed, the open versions' last sighting, the counts that check the state still
+    follows, the new snapshots and what changes without a version: one statement (``queries.sweep_delta``), after
+    the one that finds the data version moved; plus one for the models whose versions start or end between the
+    two newest instants when the newest moves. The state is the one a full reload gives."""
+    market = Market(Bundle())
+    statements: list[str] = []
+    state = ApiState(_CountingConnection(history, statements), Path("unused.duckdb"))  # type: ignore[arg-type]
+    market.scale_prompt(MODEL, 2, endpoint=0)
+    market.record(history, market.taken_at + timedelta(hours=1))
+    statements.clear()
+    assert state.refresh()
+    assert state.last_refresh["kind"] == "incremental"
+    moved = state.current.log.default_as_of() != state.current.log.times[-2]
+    assert 2 <= len(statements) <= 2 + moved, statements
+    assert sum("UNION ALL BY NAME" in s for s in statements) == 1
+    assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
+
+
+def test_the_mirror_gives_the_candidate_rows_the_store_gives(history: duckdb.DuckDBPyConnection) -> None:
+    """The rank index re-reads the changed models' candidates from the mirror: the same rows, columns and order
+    as ``queries.endpoint_candidates`` without its policy and telemetry columns, at every snapshot of the day
+    and between two, for every model (an embeddings model too: its endpoints are no candidates)."""
+    state = ApiState(history, Path("unused.duckdb"))
+    mirror = state.current.mirror
+    assert mirror is not None
+    models = sorted(mirror.endpoints)
+    for at in [*state.current.log.times[-3:], state.current.log.times[-1] - timedelta(minutes=30)]:
+        stored = queries.endpoint_candidates(history, at, None, models=models, volatile=False)
+        mine = mirror.candidates(at, models)
+        assert stored.height > 0
+        assert_frame_equal(mine, stored)
+        one = [MODEL]
+        assert_frame_equal(
+            mirror.candidates(at, one),
+            queries.endpoint_candidates(history, at, None, models=one, volatile=False),
+        )

@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from catalog.cost.ranker import RankIndex
+from catalog.cost.ranker import TELEMETRY_READ, RankIndex
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.unit_usage import UnitSkus
 from catalog.freshness import DataAge, SnapshotLog
@@ -52,7 +52,7 @@ from catalog.library import Catalog, versions_by_model
 from catalog.prices import parse_price_sheet
 from catalog.settings import stale_after as stale_after_setting
 from catalog.store import queries, snapshots
-from catalog.store.mirror import HistoryMirror, MirrorMismatch
+from catalog.store.mirror import COLUMNS, TABLES, HistoryMirror, MirrorMismatch
 from catalog.times import now
 
 RESPONSE_CACHE = 4096
@@ -60,6 +60,14 @@ RESPONSE_CACHE_BYTES = 256 * 1024 * 1024
 INDEX_CACHE = 8  # rank indexes: one per snapshot in force asked (the newest one built at refresh)
 
 EntityKey = tuple[str, str | None]
+# What a refresh reads of each version table (``queries.sweep_delta``): the mirror's columns (the price table's
+# are added by the query); and which of them hold price versions, as ``SheetVersion.kind`` names them.
+MIRROR_COLUMNS = {TABLES[kind]: COLUMNS[kind] for kind in TABLES}
+PRICE_TABLES = {"endpoint_versions": "endpoint", "model_versions": "model"}
+ENDPOINT_OPENED = (*COLUMNS["endpoint"], "provider_model_id")
+MODEL_OPENED = (*COLUMNS["model"], "canonical_slug")
+ENDPOINT_ONLY = ("tag", "provider_slug", "provider_name")
+OPENED_COLUMNS = ("model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to", "pricing_text")
 
 
 class _Caches:
@@ -151,6 +159,49 @@ def _extended_table(
         return old.extend(opened, closed)
     except ValueError:
         raise IncrementalMismatch from None  # a close of a version the table never opened: reload it all
+
+
+def _price_changes(
+    delta: queries.SweepDelta, held: Mapping[int, EntityKey]
+) -> tuple[pl.DataFrame, dict[EntityKey, datetime], dict[int, EntityKey]]:
+    """From ``queries.sweep_delta``: the price versions opened since (``queries.price_versions``' columns and
+    ``version_id``), the open versions of ``held`` (id -> entity key) closed since (entity key -> ``valid_to``),
+    and the open versions now. Raises ``IncrementalMismatch`` when the history's open versions are not these."""
+    endpoints = delta.part("endpoint_versions", ENDPOINT_OPENED).select(
+        pl.lit("endpoint").alias("kind"),
+        *OPENED_COLUMNS,
+        pl.col("permaslug").alias("canonical_slug"),
+        pl.col("endpoint_key").alias("key"),
+        "provider_model_id",
+        "version_id",
+    )
+    none = pl.lit(None, pl.String)
+    models = delta.part("model_versions", MODEL_OPENED).select(
+        pl.lit("model").alias("kind"),
+        *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
+        "canonical_slug",
+        none.alias("key"),
+        none.alias("provider_model_id"),
+        "version_id",
+    )
+    opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
+        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False
+    )
+    open_now = dict(held)
+    closed: dict[EntityKey, datetime] = {}
+    for table, kind in PRICE_TABLES.items():
+        now = delta.open_ids(table)
+        gone = [vid for vid, key in held.items() if vid not in now and (key[1] is None) == (kind == "model")]
+        try:
+            ends = delta.closed(table, gone)
+        except ValueError:
+            raise IncrementalMismatch from None
+        for version_id, valid_to in ends.select("version_id", "valid_to").iter_rows():
+            closed[open_now.pop(version_id)] = valid_to
+    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").iter_rows():
+        if valid_to is None:
+            open_now[version_id] = (model_id, key)
+    return opened, closed, open_now
 
 
 class _Timer:
@@ -267,15 +318,15 @@ class ApiState:
                 etag = _etag(version)
                 if etag == old.etag and not force:
                     return False
-                data = None
+                data, delta = None, None
                 if not force and old.version is not None and version is not None and old.table is not None:
                     with contextlib.suppress(IncrementalMismatch, MirrorMismatch):
-                        data = self._extended(cur, old, version, etag, timer)
+                        data, delta = self._extended(cur, old, version, etag, timer)
                         timer.kind = "incremental"
                 if data is None:
                     data = self._loaded(cur, version, etag, old.generation + 1, timer)
                     timer.kind = "full"
-                self._index_newest(cur, data, old)
+                self._index_newest(cur, data, old, delta)
                 timer.lap("rank_index")
                 cur.rollback()  # read only: nothing to commit
             finally:
@@ -319,46 +370,38 @@ class ApiState:
         version: tuple[int, datetime, int],
         etag: str,
         timer: _Timer,
-    ) -> DataState:
-        """``old`` carried forward by the sweeps stored since: the versions they opened, those they closed,
-        their snapshots. Raises ``IncrementalMismatch`` when the history is not ``old``'s plus that."""
+    ) -> tuple[DataState, queries.SweepDelta]:
+        """``old`` carried forward by the sweeps stored since — the versions they opened, those they closed,
+        their snapshots — all read in one statement (``queries.sweep_delta``, also returned: the rank index reads
+        its provider policies and telemetry). Raises ``IncrementalMismatch`` when the history is not ``old``'s
+        plus that."""
         assert old.version is not None and old.mirror is not None
         since = old.version[0]
         if version[0] < since:
             raise IncrementalMismatch
-        opened_frame = queries.price_versions_opened(cur, since)
-        now_open = queries.open_price_versions(cur)
-        gone = [vid for vid in old.open_prices if vid not in now_open]
-        closed_rows = queries.price_versions_closed(cur, gone)
-        if len(closed_rows) != len(gone):
-            raise IncrementalMismatch  # an open version deleted, not closed
-        closed: dict[EntityKey, datetime] = {}
-        open_prices = dict(old.open_prices)
-        for version_id, valid_to in closed_rows:
-            closed[open_prices.pop(version_id)] = valid_to
-        for version_id, model_id, key, valid_to in opened_frame.select(
-            "version_id", "model_id", "key", "valid_to"
-        ).iter_rows():
-            if valid_to is None:
-                open_prices[version_id] = (model_id, key)
-        if open_prices != now_open:
-            # A version reopened, ids renumbered (`catalog rederive`): not the work of sweeps.
-            raise IncrementalMismatch
-        opened = _sheet_versions(opened_frame)
+        delta = queries.sweep_delta(cur, since, old.version[1], MIRROR_COLUMNS)
         timer.lap("read")
+        opened_frame, closed, open_prices = _price_changes(delta, old.open_prices)
+        opened = _sheet_versions(opened_frame)
         table = _extended_table(old.table, opened, closed)
-        if table is not None and len(table.versions) != queries.price_version_count(cur):
+        held_versions = delta.count("endpoint_versions") + delta.count("model_versions")
+        if table is not None and len(table.versions) != held_versions:
             raise IncrementalMismatch
         timer.lap("table")
-        mirror = old.mirror.extended(cur, version[0])
+        mirror = old.mirror.advanced(delta, version[0])
+        held = mirror.open_ids
+        if open_prices.keys() != held["endpoint"].keys() | held["model"].keys():
+            raise IncrementalMismatch  # the mirror checked its open versions against the history: these differ
         timer.lap("mirror")
-        added = snapshots.good_snapshots_after(cur, since)
-        log = SnapshotLog(list(zip(old.log.ids, old.log.times, strict=True)) + added) if added else old.log
+        added = delta.snapshots()
+        log = old.log.extended(added) if added else old.log
         new_models = {v.model_id for v in opened if v.kind == "model"} - set(old.model_ids)
         model_ids = sorted({*old.model_ids, *new_models}) if new_models else old.model_ids
-        return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1)
+        return DataState(version, etag, table, mirror, log, model_ids, open_prices, old.generation + 1), delta
 
-    def _index_newest(self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState) -> None:
+    def _index_newest(
+        self, cur: duckdb.DuckDBPyConnection, data: DataState, old: DataState, delta: queries.SweepDelta | None
+    ) -> None:
         """Build the rank index of the state's newest snapshot, and group its versions per model (a model's
         price sheets), before it answers anything. Each carries the old state's forward where the new table
         extends its table: the candidates a sweep left as they were are taken from the old index."""
@@ -368,7 +411,7 @@ class ApiState:
         if data.table is not None and at is not None:
             before = old.log.default_as_of()
             previous = old.caches.indexes.get(before) if before is not None else None
-            index = self._carried_index(cur, data, previous, at) if previous is not None else None
+            index = self._carried_index(cur, data, previous, at, delta) if previous is not None else None
             if index is None:
                 candidates = queries.endpoint_candidates(cur, at, None)
                 index = RankIndex.build(candidates, data.table, at, previous=previous)
@@ -376,22 +419,30 @@ class ApiState:
 
     @staticmethod
     def _carried_index(
-        cur: duckdb.DuckDBPyConnection, data: DataState, previous: RankIndex, at: datetime
+        cur: duckdb.DuckDBPyConnection,
+        data: DataState,
+        previous: RankIndex,
+        at: datetime,
+        delta: queries.SweepDelta | None,
     ) -> RankIndex | None:
-        """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then), re-reading
-        the candidates of only the models the sweeps since changed, or whose versions start or end between the
-        two instants; the provider policies and telemetry (which change without a version) are read for all.
+        """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
+        candidates of only the models the sweeps since changed, or whose versions start or end between the two
+        instants, made again (from the mirror, which holds their versions); the provider policies and telemetry
+        (which change without a version) laid over all, from ``delta`` (``sweep_delta``'s read of them).
         ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
         changed = data.mirror.changed if data.mirror is not None else None
-        if changed is None or data.table is None or not previous.carries_to(data.table):
+        if changed is None or delta is None or data.table is None or not previous.carries_to(data.table):
             return None
-        volatile = queries.candidate_volatile(cur, at)
+        providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
+        telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
+        volatile = queries.volatile_of(providers, telemetry, at)
         if volatile is None:
             return None
         lo, hi = sorted((previous.at, at))
         models = sorted(changed | queries.candidate_changes(cur, lo, hi))
-        fresh = queries.endpoint_candidates(cur, at, None, models=models, volatile=False)
-        columns = (queries.POLICY_COLUMNS, queries.TELEMETRY_COLUMNS)
+        assert data.mirror is not None
+        fresh = data.mirror.candidates(at, models)
+        columns = (queries.POLICY_COLUMNS, TELEMETRY_READ)
         return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
 
     # -- the current state, for callers outside a request ---------------------------------------------

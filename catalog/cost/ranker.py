@@ -369,6 +369,13 @@ def rank_with_engine(
 # -- the index ------------------------------------------------------------------------------------------------
 
 
+# The candidate columns (``endpoint_candidates``) no ranking reads: left out of the index's rows, so that what every
+# sweep moves there (the telemetry's time, the short uptimes) does not make every candidate new at each refresh.
+UNREAD = ("telemetry_at", "uptime_last_5m", "uptime_last_30m")
+# The telemetry columns a ranking reads: those ``carried`` lays over the candidates it keeps.
+TELEMETRY_READ = ("uptime_last_1d", "latency_p50", "throughput_p50")
+
+
 @dataclass(frozen=True)
 class _Candidate:
     """One endpoint (or a model's list price) with its sheet in force and the sheet's override conditions."""
@@ -438,7 +445,7 @@ class RankIndex:
         ``previous``: an index built on a table ``table`` extends (``PriceTable.extend``: sheet ids stay); a
         candidate whose row, sheet and source are the same there is taken from it, not made again (after a
         sweep, all but the endpoints whose prices or facts changed)."""
-        return cls._built(candidates.to_dicts(), table, at, previous)
+        return cls._built(candidates.drop(UNREAD, strict=False).to_dicts(), table, at, previous)
 
     @classmethod
     def _built(
@@ -507,7 +514,7 @@ class RankIndex:
         policies, telemetry = volatile
         no_policy, no_telemetry = dict.fromkeys(columns[0]), dict.fromkeys(columns[1])
         policy_of, telemetry_of = itemgetter(*columns[0]), itemgetter(*columns[1])
-        rows = fresh.to_dicts()
+        rows = fresh.drop(UNREAD, strict=False).to_dicts()
         for row in rows:  # read without them (``endpoint_candidates(volatile=False)``): the same values laid over
             slug = row["provider_slug"]
             row.update(policies.get(slug, no_policy) if slug is not None else no_policy)

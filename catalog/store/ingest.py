@@ -212,7 +212,13 @@ class _Versioner:
                 f"UPDATE {table} SET valid_to = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, close],
             )
-        if touch:
+        if touch and len(set(touch) | set(close)) == len(open_by_key):
+            # Every version still open is seen again (the usual sweep): no list of a thousand ids to pass and match.
+            self.con.execute(
+                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE valid_to IS NULL",
+                [self.taken_at, self.snapshot_id],
+            )
+        elif touch:
             self.con.execute(
                 f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, self.snapshot_id, touch],

@@ -7,7 +7,7 @@ shapes read — endpoint versions and statuses split per model, model versions a
 endpoint version's interval — and answers the same frames (same columns, types, order and errors) with a
 filter over one model's rows, in well under a millisecond.
 
-It follows the history without reloading it (``extended``): the versions sweeps opened or closed since are
+It follows the history without reloading it (``advanced``): the versions sweeps opened or closed since are
 read (a handful per sweep, not the whole history of the models they belong to) and merged into their models'
 rows, and the one column that changes on every sweep without a new version — when an open
 version was last seen (``last_seen``, ``last_snapshot``) — is read for the open versions only and laid over
@@ -17,6 +17,7 @@ the history answers. A history that does not follow from the mirror by sweeps (a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,11 @@ MODEL_COLUMNS = [
     "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
 ]  # fmt: skip
 INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to"]
+# ``queries.endpoint_candidates``' columns read from the versions (its policy and telemetry columns follow).
+CANDIDATE_COLUMNS = [
+    "model_id", "endpoint_key", "tag", "provider_slug", "provider_name", "quantization", "context_length",
+    "max_completion_tokens", "max_prompt_tokens", "supported_parameters", "input_modalities", "status",
+]  # fmt: skip
 # A version's place among its model's rows; ``version_id`` last, so that rows a merge brings in land where a
 # read of the whole history puts them even when two versions start at the same instant.
 ENDPOINT_ORDER = ["endpoint_key", "valid_from", "version_id"]
@@ -97,7 +103,7 @@ def _by_model(frame: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:
 
 @dataclass(frozen=True)
 class HistoryMirror:
-    """See the module docstring. ``open_*``: each open version's id -> its model (what the next ``extended``
+    """See the module docstring. ``open_*``: each open version's id -> its model (what the next ``advanced``
     compares against); ``seen``: ``last_snapshot`` / ``last_seen`` of every open endpoint and model version."""
 
     endpoints: dict[str, pl.DataFrame]
@@ -109,9 +115,10 @@ class HistoryMirror:
     seen: pl.DataFrame
     known_models: list[str]
     snapshot: int  # the newest snapshot id the mirror has
-    # ``extended``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
+    # ``advanced``: the models whose endpoint, status or model rows the sweeps since the mirror it came from added
     # or changed (the rank index re-reads those); ``None`` for a mirror loaded whole.
     changed: frozenset[str] | None = None
+    status_rows: int = 0  # the rows of ``statuses``, counted once (a sum over every model's frame each sweep)
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -120,66 +127,59 @@ class HistoryMirror:
         """The whole history's shapes, as of the newest snapshot ``snapshot`` (read in the same transaction)."""
         frames = {kind: queries.mirror_rows(con, TABLES[kind], COLUMNS[kind]) for kind in TABLES}
         opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
-        return cls._made(
-            _by_model(frames["endpoint"], ENDPOINT_ORDER),
-            _by_model(frames["status"], ENDPOINT_ORDER),
-            frames["model"].sort(MODEL_ORDER),
-            frames["endpoint"].select(INTERVAL_COLUMNS),
-            {kind: frame.schema for kind, frame in frames.items()},
-            opened,
-            snapshot,
-        )
-
-    @classmethod
-    def _made(
-        cls,
-        endpoints: dict[str, pl.DataFrame],
-        statuses: dict[str, pl.DataFrame],
-        models: pl.DataFrame,
-        intervals: pl.DataFrame,
-        schemas: dict[str, pl.Schema],
-        opened: dict[str, pl.DataFrame],
-        snapshot: int,
-        changed: frozenset[str] | None = None,
-    ) -> HistoryMirror:
-        seen = pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen")
+        models = frames["model"].sort(MODEL_ORDER)
         return cls(
-            endpoints=endpoints,
-            statuses=statuses,
+            endpoints=_by_model(frames["endpoint"], ENDPOINT_ORDER),
+            statuses=_by_model(frames["status"], ENDPOINT_ORDER),
             models=models,
-            intervals=intervals,
-            schemas=schemas,
+            intervals=frames["endpoint"].select(INTERVAL_COLUMNS),
+            schemas={kind: frame.schema for kind, frame in frames.items()},
             open_ids={
                 kind: dict(zip(f["version_id"].to_list(), f["model_id"].to_list(), strict=True))
                 for kind, f in opened.items()
             },
-            seen=seen,
+            seen=pl.concat([opened["endpoint"], opened["model"]]).select("version_id", "last_snapshot", "last_seen"),
             known_models=models["model_id"].unique().sort().to_list(),
             snapshot=snapshot,
-            changed=changed,
+            status_rows=frames["status"].height,
         )
 
-    def extended(self, con: duckdb.DuckDBPyConnection, snapshot: int) -> HistoryMirror:
-        """The mirror of the history as of its newest snapshot ``snapshot``: the versions opened since the
-        mirror's and those it held open that are closed now read and merged into their models' rows (a version
-        row changes only when it closes, but for ``last_seen``), every open version's ``last_seen`` read again.
-        Raises ``MirrorMismatch`` when the history does not follow."""
-        opened = {kind: queries.open_versions(con, TABLES[kind]) for kind in TABLES}
-        frames = {}
+    def advanced(self, delta: queries.SweepDelta, snapshot: int) -> HistoryMirror:
+        """This mirror carried to the newest snapshot ``snapshot`` by ``delta`` (``queries.sweep_delta`` from this
+        mirror's snapshot, with ``COLUMNS``): the versions opened since, and those it held open that are closed
+        now (their rows here with the new ``valid_to``), merged into their models' rows; every open version's
+        ``last_seen`` taken again. The work is in proportion to the versions the sweeps opened and closed (and
+        the rows of the models they belong to), but for the open versions' ids and ``last_seen``. Raises
+        ``MirrorMismatch`` when the history does not follow: its open versions or its counts of rows are not
+        this mirror's with ``delta``'s."""
+        frames, open_ids, replaced = {}, {}, {}
         for kind, table in TABLES.items():
-            now_open = set(opened[kind]["version_id"].to_list())
-            closed = sorted(self.open_ids[kind].keys() - now_open)
-            frames[kind] = queries.mirror_rows_changed(con, table, COLUMNS[kind], self.snapshot, closed)
+            schema = self.schemas[kind]
+            opened = _typed(delta.part(table, COLUMNS[kind]), schema)
+            was_open = self.open_ids[kind]
+            now_open = delta.open_ids(table)
+            gone = was_open.keys() - now_open
+            ids = {vid: model for vid, model in was_open.items() if vid in now_open}
+            for vid, model, valid_to in opened.select("version_id", "model_id", "valid_to").iter_rows():
+                if valid_to is None:
+                    ids[vid] = model
+            if ids.keys() != now_open:
+                raise MirrorMismatch(f"{table}: the history's open versions are not the mirror's and the sweeps'")
+            try:
+                ends = delta.closed(table, gone)
+            except ValueError as error:
+                raise MirrorMismatch(str(error)) from None
+            frames[kind] = pl.concat([self._closed_rows(kind, ends), opened]) if gone else opened
+            open_ids[kind], replaced[kind] = ids, len(gone)
         endpoints = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER)
         statuses = _merged(self.statuses, frames["status"], ENDPOINT_ORDER)
         fresh_models = frames["model"]
-        models = (
-            pl.concat([self.models.filter(~pl.col("version_id").is_in(fresh_models["version_id"])), fresh_models]).sort(
-                MODEL_ORDER
-            )
-            if not fresh_models.is_empty()
-            else self.models
-        )
+        models, known = self.models, self.known_models
+        if not fresh_models.is_empty():
+            kept = self.models.filter(~pl.col("version_id").is_in(fresh_models["version_id"].implode()))
+            models = pl.concat([kept, fresh_models]).sort(MODEL_ORDER)
+            new = set(fresh_models["model_id"].to_list()) - set(known)
+            known = sorted({*known, *new}) if new else known
         changed = sorted(set(frames["endpoint"]["model_id"].to_list()))
         intervals = (
             pl.concat(
@@ -191,16 +191,69 @@ class HistoryMirror:
             if changed
             else self.intervals
         )
-        counts = queries.version_counts(con, list(TABLES.values()))
-        held = {
-            "endpoint_versions": intervals.height,
-            "endpoint_status": sum(f.height for f in statuses.values()),
-            "model_versions": models.height,
-        }
+        status_rows = self.status_rows + frames["status"].height - replaced["status"]
+        held = {"endpoint_versions": intervals.height, "endpoint_status": status_rows, "model_versions": models.height}
+        counts = {table: delta.count(table) for table in held}
         if counts != held:
             raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
+        seen = pl.concat([delta.open_rows(TABLES[kind]) for kind in ("endpoint", "model")])
         touched = frozenset(m for frame in frames.values() for m in frame["model_id"].unique().to_list())
-        return self._made(endpoints, statuses, models, intervals, self.schemas, opened, snapshot, touched)
+        return HistoryMirror(
+            endpoints=endpoints,
+            statuses=statuses,
+            models=models,
+            intervals=intervals,
+            schemas=self.schemas,
+            open_ids=open_ids,
+            seen=_typed(seen, self.seen.schema),
+            known_models=known,
+            snapshot=snapshot,
+            changed=touched,
+            status_rows=status_rows,
+        )
+
+    def _closed_rows(self, kind: str, ends: pl.DataFrame) -> pl.DataFrame:
+        """The rows this mirror holds of the versions in ``ends`` (``SweepDelta.closed``), with its columns."""
+        ids = ends["version_id"].implode()
+        if kind == "model":
+            held = self.models.filter(pl.col("version_id").is_in(ids))
+        else:
+            parts = self.endpoints if kind == "endpoint" else self.statuses
+            models = sorted(set(ends["model_id"].to_list()))
+            found = [parts[m] for m in models if m in parts]
+            held = pl.concat(found).filter(pl.col("version_id").is_in(ids)) if found else ends.clear()
+        if held.height != ends.height:
+            raise MirrorMismatch(f"a {kind} version closed since is not among the mirror's rows")
+        columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
+        return held.update(_typed(ends.select(columns), held.select(columns).schema), on="version_id")
+
+    def candidates(self, at: datetime, models: Iterable[str]) -> pl.DataFrame:
+        """``queries.endpoint_candidates(con, at, None, models=models, volatile=False)``, answered from memory:
+        the rank index re-reads the candidates of the models a sweep changed, a few models' rows."""
+        wanted = sorted(set(models))
+        found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
+        rows = pl.concat(found) if found else pl.DataFrame(schema=self.schemas["endpoint"])
+        rows = rows.filter(_in_force(at))
+        held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
+        status = (
+            pl.concat(held).filter(_in_force(at)).select("endpoint_key", "status")
+            if held
+            else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
+        )
+        model = self.models.filter(_in_force(at) & pl.col("model_id").is_in(wanted)).select(
+            "model_id", "input_modalities", "output_modalities"
+        )
+        outputs = pl.col("output_modalities")
+        return (
+            rows.join(model, on="model_id", how="left")
+            .join(status, on="endpoint_key", how="left")
+            .filter(outputs.is_null() | (outputs.list.len() == 0) | outputs.list.contains("text"))
+            .sort("model_id", "endpoint_key")
+            .select(
+                *CANDIDATE_COLUMNS,
+                *(pl.lit(None).alias(name) for name in (*queries.POLICY_COLUMNS, *queries.TELEMETRY_COLUMNS)),
+            )
+        )
 
     # -- the shapes ------------------------------------------------------------------------------------------
 
@@ -302,6 +355,12 @@ class HistoryMirror:
         """``queries.history_between``, answered from memory."""
         endpoints = queries.overlapping(self.endpoint_history(model_id), lo, hi)
         return queries.overlapping(self.model_history(model_id), lo, hi), endpoints
+
+
+def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """``frame`` with ``schema``'s types: a part of the one read of a refresh has them but where a part is empty
+    (its columns typed null) — a cast only then, not a pass over every column of every part."""
+    return frame if frame.schema == schema else frame.cast(schema)
 
 
 def _merged(parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str]) -> dict[str, pl.DataFrame]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -533,69 +534,118 @@ def mirror_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) 
     return _frame(con, f"SELECT {', '.join(columns)} FROM {table}", [])
 
 
-def mirror_rows_changed(
-    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], after_snapshot: int, version_ids: list[int]
-) -> pl.DataFrame:
-    """``columns`` of the rows of ``table`` opened by snapshots after ``after_snapshot`` and of the versions
-    ``version_ids`` (those a reader held open, closed since): every row sweeps since then added or changed."""
-    picked = f"SELECT {', '.join(columns)} FROM {table}"
-    if not version_ids:
-        return _frame(con, f"{picked} WHERE first_snapshot > $after", {"after": after_snapshot})
-    # Two scans a column filter can narrow (an OR of the two read every column of every row: 80 ms at a year).
-    return _frame(
-        con,
-        f"{picked} WHERE first_snapshot > $after UNION ALL {picked} WHERE first_snapshot <= $after "
-        "AND version_id BETWEEN $lo AND $hi AND list_contains($ids::BIGINT[], version_id)",
-        {"after": after_snapshot, "ids": version_ids, "lo": min(version_ids), "hi": max(version_ids)},
-    )
-
-
 def open_versions(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     """The open versions of ``table``: id, model, and when each was last seen."""
     return _frame(con, f"SELECT version_id, model_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL", [])
 
 
-def version_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
-    """How many rows each of ``tables`` holds."""
-    counts = ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
-    row = con.execute(f"SELECT {counts}").fetchall()[0]
-    return dict(zip(tables, (int(n) for n in row), strict=True))
+# --- one read per refresh: what the sweeps since a reader's state changed (catalog.api.state) ---------------------
+
+# The extra columns the price table reads from a version row (``price_versions``) beside the mirror's.
+PRICE_EXTRA = {"endpoint_versions": ("provider_model_id",), "model_versions": ("canonical_slug",)}
 
 
-def price_versions_opened(con: duckdb.DuckDBPyConnection, after_snapshot: int) -> pl.DataFrame:
-    """The price versions (``price_versions`` columns, plus ``version_id``) opened by snapshots after
-    ``after_snapshot``: what sweeps since then added to the cost engine's history."""
-    return _frame(
-        con,
-        """
-        SELECT 'endpoint' AS kind, model_id, tag, provider_slug, provider_name, valid_from, valid_to,
-               pricing_text, permaslug AS canonical_slug, endpoint_key AS key, provider_model_id, version_id
-        FROM endpoint_versions WHERE first_snapshot > $after
-        UNION ALL
-        SELECT 'model', model_id, NULL, NULL, NULL, valid_from, valid_to, pricing_text, canonical_slug, NULL, NULL,
-               version_id
-        FROM model_versions WHERE first_snapshot > $after
-        ORDER BY kind, model_id, tag NULLS FIRST, valid_from
-        """,
-        {"after": after_snapshot},
-    )
+def sweep_delta(
+    con: duckdb.DuckDBPyConnection, after_snapshot: int, after_time: datetime, columns: Mapping[str, Sequence[str]]
+) -> SweepDelta:
+    """Everything a reader holding the history as of snapshot ``after_snapshot`` (taken at ``after_time``) needs
+    to follow the sweeps stored since, in one statement (a dozen small ones cost more in their round trips than
+    in their scans).
+
+    One frame (``SweepDelta`` splits it), its ``part`` column saying what each row is:
+
+    * a version table of ``columns`` (``endpoint_versions``, ``endpoint_status``, ``model_versions``): those
+      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot``;
+    * ``closed``: per version table (``tbl``) ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot`` and
+      ``last_seen`` of the older versions closed at or after ``after_time`` — the reader's open versions that a
+      sweep since closed (a sweep closes at its own time), and those the reader's newest snapshot closed, which
+      it holds closed already (the reader tells them apart: they are not among its open ones);
+    * ``open``: per version table (``tbl``) ``version_id``, ``last_snapshot`` and ``last_seen`` of every open
+      version: which of the reader's are closed now, and when each was last seen (that changes on every sweep
+      without a new version);
+    * ``count``: per version table (``tbl``) its rows (``n``): with ``open``, whether the reader's versions plus
+      these are the history (a version deleted, reopened or renumbered is not the work of sweeps);
+    * ``snapshot``: the good snapshots stored since (``snapshot_id``, ``taken_at``);
+    * ``provider`` and ``telemetry``: the columns ``endpoint_candidates`` reads without a version (``volatile_of``
+      makes them the rank index's).
+
+    Only the opened rows are read whole: a version closed changes only in the columns ``closed`` gives, and the
+    reader holds the rest (a filter on a wide table's rows reads every column of the rows it keeps).
+    """
+    parts: list[str] = []
+    for table, names in columns.items():
+        picked = ", ".join([*names, *PRICE_EXTRA.get(table, ())])
+        parts += [
+            f"SELECT '{table}' AS part, {picked} FROM {table} WHERE first_snapshot > $after",
+            f"SELECT 'closed' AS part, '{table}' AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen "
+            f"FROM {table} WHERE first_snapshot <= $after AND valid_to >= $since",
+            f"SELECT 'open' AS part, '{table}' AS tbl, version_id, last_snapshot, last_seen FROM {table} "
+            "WHERE valid_to IS NULL",
+            f"SELECT 'count' AS part, '{table}' AS tbl, count(*) AS n FROM {table}",
+        ]
+    parts += [
+        f"SELECT 'snapshot' AS part, snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} "
+        "AND snapshot_id > $after",
+        f"SELECT 'provider' AS part, {_PROVIDER_VOLATILE} FROM provider_versions",
+        f"SELECT 'telemetry' AS part, {_TELEMETRY_VOLATILE} FROM endpoint_telemetry",
+    ]
+    query = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+    return SweepDelta(_frame(con, query, {"after": after_snapshot, "since": after_time}))
 
 
-def price_versions_closed(con: duckdb.DuckDBPyConnection, version_ids: list[int]) -> list[tuple[int, datetime]]:
-    """Which of the price versions ``version_ids`` (endpoint or model) are closed now, with their ``valid_to``."""
-    if not version_ids:
-        return []
-    rows = con.execute(
-        """
-        SELECT version_id, valid_to FROM endpoint_versions
-        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
-        UNION ALL
-        SELECT version_id, valid_to FROM model_versions
-        WHERE valid_to IS NOT NULL AND version_id IN (SELECT unnest($ids::BIGINT[]))
-        """,
-        {"ids": version_ids},
-    ).fetchall()
-    return [(int(r[0]), r[1]) for r in rows]
+class SweepDelta:
+    """``sweep_delta``'s frame split once by what its rows are (``part``, then ``tbl``), each part with the columns
+    it has."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.height = frame.height
+        self._parts = {str(k[0]): v for k, v in frame.partition_by("part", as_dict=True).items()}
+        self._by_table: dict[str, dict[str, pl.DataFrame]] = {}
+
+    def part(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
+        """The rows of ``part`` ``name`` (a version table: the rows opened since), with ``columns``."""
+        found = self._parts.get(name)
+        if found is None:
+            return pl.DataFrame(schema={c: pl.Null for c in columns})
+        return found.select(columns)
+
+    def _of(self, part: str, table: str, columns: Sequence[str]) -> pl.DataFrame:
+        tables = self._by_table.get(part)
+        if tables is None:
+            found = self._parts.get(part)
+            split = found.partition_by("tbl", as_dict=True) if found is not None else {}
+            tables = self._by_table[part] = {str(k[0]): v for k, v in split.items()}
+        rows = tables.get(table)
+        return rows.select(columns) if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
+
+    def open_rows(self, table: str) -> pl.DataFrame:
+        """``table``'s open versions: ``version_id``, ``last_snapshot``, ``last_seen``."""
+        return self._of("open", table, ("version_id", "last_snapshot", "last_seen"))
+
+    def open_ids(self, table: str) -> set[int]:
+        return set(self.open_rows(table)["version_id"].to_list())
+
+    def closed(self, table: str, version_ids: Collection[int]) -> pl.DataFrame:
+        """The ``closed`` rows of ``table`` for the versions ``version_ids`` (a reader's open versions no longer
+        open): ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot``, ``last_seen``; one row each, or
+        ``ValueError`` (one was deleted, or closed before the reader's newest snapshot: not the work of sweeps)."""
+        rows = self._of("closed", table, ("version_id", "model_id", "valid_to", "last_snapshot", "last_seen"))
+        rows = rows.filter(pl.col("version_id").is_in(list(version_ids))) if version_ids else rows.clear()
+        if rows.height != len(version_ids) or rows["version_id"].n_unique() != rows.height:
+            raise ValueError(f"{table}: of {len(version_ids)} versions no longer open, {rows.height} closed since")
+        return rows
+
+    def count(self, table: str) -> int:
+        """How many rows ``table`` holds."""
+        counts = self._of("count", table, ("n",))
+        return int(counts["n"][0]) if counts.height else -1
+
+    def snapshots(self) -> list[tuple[int, datetime]]:
+        """The good snapshots stored since, as ``snapshots.good_snapshots`` gives them."""
+        rows = self.part("snapshot", ("snapshot_id", "taken_at"))
+        if rows.is_empty():
+            return []
+        return [(int(i), t.astimezone(UTC)) for i, t in rows.sort("taken_at", "snapshot_id").rows()]
 
 
 def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str | None]]:
@@ -609,12 +659,6 @@ def open_price_versions(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, 
         """
     ).fetchall()
     return {int(r[0]): (r[1], r[2]) for r in rows}
-
-
-def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
-    """How many price versions (endpoints' and models') the history holds."""
-    row = con.execute("SELECT (SELECT count(*) FROM endpoint_versions) + (SELECT count(*) FROM model_versions)")
-    return int(row.fetchall()[0][0])
 
 
 def endpoint_candidates(
@@ -640,7 +684,7 @@ def endpoint_candidates(
 
     ``models``: only those models' endpoints (a refresh reads the models a sweep changed, ``candidate_changes``).
     ``volatile`` False: the policy and telemetry columns are null, not read (the provider window costs more
-    than the rest of a few models' rows; a refresh lays ``candidate_volatile`` over them).
+    than the rest of a few models' rows; a refresh lays ``volatile_of`` over them).
     """
     # A list only when asked: the plain query keeps its plan.
     narrow = "AND list_contains($models::VARCHAR[], model_id)" if models is not None else ""
@@ -699,7 +743,7 @@ TELEMETRY_COLUMNS = (
 
 def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> set[str]:
     """The models whose endpoint, list-price or status versions start or end in ``(lo, hi]``: those whose
-    ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``candidate_volatile``'s
+    ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``volatile_of``'s
     columns) when nothing was stored in between."""
     if hi <= lo:
         return set()
@@ -719,31 +763,35 @@ def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     return {r[0] for r in rows}
 
 
-def candidate_volatile(
-    con: duckdb.DuckDBPyConnection, at: datetime
+_PROVIDER_VOLATILE = (
+    "slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
+    "NOT policy_retains_prompts AS zdr"
+)
+_TELEMETRY_VOLATILE = (
+    "endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
+    "observed_at AS telemetry_at"
+)
+
+
+def volatile_of(
+    providers: pl.DataFrame, telemetry: pl.DataFrame, at: datetime
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
-    """``endpoint_candidates``' policy columns per provider slug and telemetry columns per endpoint key at ``at``,
-    the same values as its rows hold; ``None`` when an endpoint has two telemetry rows (the query would list it
-    twice: only a full read gives its rows)."""
+    """``endpoint_candidates``' policy columns per provider slug and telemetry columns (those of ``telemetry``)
+    per endpoint key at ``at``, the same values as its rows hold, from ``sweep_delta``'s ``provider`` and
+    ``telemetry`` rows; ``None`` when an endpoint has two telemetry rows (the query would list it twice: only a
+    full read gives its rows)."""
     # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
     # in force at ``at`` (the latest started), else the earliest.
-    providers = _frame(
-        con,
-        "SELECT slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
-        "NOT policy_retains_prompts AS zdr FROM provider_versions ORDER BY slug, valid_from",
-        [],
-    )
     picked: dict[str, tuple[Any, ...]] = {}
-    for slug, since, *policy in providers.iter_rows():
+    for slug, since, *policy in (
+        providers.sort("slug", "valid_from").select("slug", "valid_from", *POLICY_COLUMNS).iter_rows()
+    ):
         if slug not in picked or since <= at:
             picked[slug] = tuple(policy)
-    telemetry = _frame(
-        con,
-        "SELECT endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
-        "observed_at AS telemetry_at FROM endpoint_telemetry",
-        [],
-    )
-    by_key = {row[0]: dict(zip(TELEMETRY_COLUMNS, row[1:], strict=True)) for row in telemetry.iter_rows()}
+    names = [c for c in telemetry.columns if c != "endpoint_key"]
+    keys = telemetry["endpoint_key"].to_list()
+    values = telemetry.select(names).rows()
+    by_key = dict(zip(keys, (dict(zip(names, row, strict=True)) for row in values), strict=True))
     if len(by_key) != telemetry.height:
         return None
     return {slug: dict(zip(POLICY_COLUMNS, policy, strict=True)) for slug, policy in picked.items()}, by_key

@@ -62,16 +62,6 @@ def good_snapshots(con: duckdb.DuckDBPyConnection) -> list[tuple[int, datetime]]
     return [(int(r[0]), r[1].astimezone(UTC)) for r in rows]
 
 
-def good_snapshots_after(con: duckdb.DuckDBPyConnection, after_snapshot: int) -> list[tuple[int, datetime]]:
-    """The good snapshots stored after ``after_snapshot`` (by id), as ``good_snapshots`` gives them."""
-    rows = con.execute(
-        f"SELECT snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} AND snapshot_id > ? "
-        "ORDER BY taken_at, snapshot_id",
-        [after_snapshot],
-    ).fetchall()
-    return [(int(r[0]), r[1].astimezone(UTC)) for r in rows]
-
-
 def snapshot_log(con: duckdb.DuckDBPyConnection) -> SnapshotLog:
     """The good snapshots in memory: the snapshot in force and the data's age, answered without a query."""
     return SnapshotLog(good_snapshots(con))
