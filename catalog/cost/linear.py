@@ -564,8 +564,9 @@ class _Batch:
         return code + 1, len(_FIXED_REASONS) + 1
 
     def _groups(self) -> tuple[Ints, int, dict[str, Any]]:
-        """Per row, its group among the keys not derived from the cell (day, other columns)."""
-        group = np.zeros(self.n, dtype=np.int64)
+        """Per row, its group among the keys not derived from the cell (day, other columns); no array (all
+        rows in group 0) when there are none."""
+        group: Any = np.zeros(0, dtype=np.int64)
         size = 1
         decoders: dict[str, Any] = {}
         for k in self.keys:
@@ -584,7 +585,7 @@ class _Batch:
                 series, names = _dense_codes(self.frame[k])
                 codes, span = series.to_numpy(), len(names)
                 decoders[k] = _name_decoder(k, names, size)
-            group = group + codes * size
+            group = codes * size if size == 1 else group + codes * size
             size *= span
         return group, size, decoders
 
