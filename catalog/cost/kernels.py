@@ -111,9 +111,10 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     modulo of ``constant + Σ coefficient × count`` when every count of the row is below ``residue_cap``
     (which the caller chose so that sum fits 63 bits), else a modulo per column.
 
-    The rows go in blocks of ``_BLOCK``: first each row's bucket (the chain of lookups), then the counts
-    added column by column. Written as one loop, the lookups and the scattered adds of a row wait on each
-    other and the pass took half as long again."""
+    The rows go in blocks of ``_BLOCK``: first each row's bucket (the chain of lookups, step by step in
+    short loops, with the rare rows of override and discounted cells after them), then the counts added
+    column by column. Written as one loop per row, the lookups and the scattered adds wait on each other
+    and the pass took half as long again."""
     n = len(micros)
     k = len(columns)
     width = k + 3
@@ -130,6 +131,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
         low_prompt = 0
         low_completion = 0
         bucket = np.empty(_BLOCK, dtype=np.int64)
+        cells = np.empty(_BLOCK, dtype=np.int64)
         rest_prompt = np.empty(_BLOCK, dtype=np.int64)
         rest_completion = np.empty(_BLOCK, dtype=np.int64)
         for j in range(k):
@@ -137,64 +139,82 @@ def _totals(  # noqa: C901 - one pass, written out for speed
         end = min(n, (part + 1) * step)
         for lo in range(part * step, end, _BLOCK):
             hi = min(end, lo + _BLOCK)
-            for i in range(lo, hi):
-                # The row's cell (combo × period), written out here: a call to another compiled function
-                # is not inlined (numba links them after optimising) and cost ten times the lookup itself.
-                code = np.int64(c0[i])
+            size = hi - lo
+            # Each row's cell, then its slot code: short loops without branches the compiler can pipeline,
+            # written out here (a call to another compiled function is not inlined and cost ten times the
+            # lookup itself).
+            for i in range(size):
+                code = np.int64(c0[lo + i])
                 if r1:
-                    code = code * r1 + c1[i]
+                    code = code * r1 + c1[lo + i]
                 if r2:
-                    code = code * r2 + c2[i]
-                t = micros[i]
-                if minutes:
+                    code = code * r2 + c2[lo + i]
+                cells[i] = cell_base[code]
+            if minutes:
+                for i in range(size):
+                    t = micros[lo + i]
                     m = t // _MINUTE - first_minute
                     m = 0 if m < 0 else (minutes - 1 if m >= minutes else m)
                     start = np.int64(start_period[m])
-                    period = start + 1 if t >= padded[start] else start
-                else:
-                    period = np.searchsorted(bounds, t, side="right")
-                cell = np.int64(cell_base[code]) + period
-                code = np.int64(slot_code[cell])
-                s = code >> 2
-                if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of day)
-                    cond = cell_cond[cell]
-                    prompt = columns[prompt_at][i] if prompt_at >= 0 else 0
-                    mask = 0
-                    minute = (t // _MINUTE) % 1440
-                    for j in range(overrides):
-                        threshold = cond_min[cond, j]
-                        if threshold < 0 or prompt < threshold:
-                            continue  # no entry j, or the prompt is below it
-                        if windows:
-                            since = cond_start[cond, j]
-                            until = cond_end[cond, j]
-                            if since >= 0 and until >= 0:
-                                if since <= until:
-                                    if not (minute >= since and minute < until):
-                                        continue
-                                elif not (minute >= since or minute < until):
-                                    continue  # the window wraps past midnight
-                        mask |= 1 << j
-                    s += mask
-                b = (group[i] * slots + s if grouped else s) * width
-                bucket[i - lo] = b
-                if code & 2:  # a discounted slot (bit 2 of its code: no gather of ``disc_num`` elsewhere)
-                    num = disc_num[s]
-                    if num > 0:  # else another mask of the cell's sheet is discounted, not this one
-                        r = constant[s]
-                        small = True
-                        for j in range(k):
-                            small = small and columns[j][i] < residue_cap
-                        if small:
+                    cells[i] += start + (1 if t >= padded[start] else 0)
+            else:
+                for i in range(size):
+                    cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
+            flagged = 0
+            for i in range(size):
+                code = np.int64(slot_code[cells[i]])
+                flagged |= code
+                bucket[i] = code
+            for i in range(size):
+                s = bucket[i] >> 2
+                bucket[i] = (group[lo + i] * slots + s if grouped else s) * width
+            if flagged & 3:
+                for i in range(size):
+                    cell = cells[i]
+                    code = np.int64(slot_code[cell])
+                    if not code & 3:
+                        continue
+                    row = lo + i
+                    s = code >> 2
+                    t = micros[row]
+                    if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of day)
+                        cond = cell_cond[cell]
+                        prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
+                        mask = 0
+                        minute = (t // _MINUTE) % 1440
+                        for j in range(overrides):
+                            threshold = cond_min[cond, j]
+                            if threshold < 0 or prompt < threshold:
+                                continue  # no entry j, or the prompt is below it
+                            if windows:
+                                since = cond_start[cond, j]
+                                until = cond_end[cond, j]
+                                if since >= 0 and until >= 0:
+                                    if since <= until:
+                                        if not (minute >= since and minute < until):
+                                            continue
+                                    elif not (minute >= since or minute < until):
+                                        continue  # the window wraps past midnight
+                            mask |= 1 << j
+                        s += mask
+                    b = (group[row] * slots + s if grouped else s) * width
+                    bucket[i] = b
+                    if code & 2:  # a discounted slot
+                        num = disc_num[s]
+                        if num > 0:  # else another mask of the cell's sheet is discounted, not this one
+                            r = constant[s]
+                            small = True
                             for j in range(k):
-                                r += columns[j][i] * coefficient[s, j]
-                            r %= num
-                        else:
-                            for j in range(k):
-                                r = (r + (columns[j][i] % num) * coefficient[s, j]) % num
-                        mine[b + k + 1] += r
-                        mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
-            size = hi - lo
+                                small = small and columns[j][row] < residue_cap
+                            if small:
+                                for j in range(k):
+                                    r += columns[j][row] * coefficient[s, j]
+                                r %= num
+                            else:
+                                for j in range(k):
+                                    r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
+                            mine[b + k + 1] += r
+                            mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
             for i in range(size):
                 mine[bucket[i]] += 1
                 rest_prompt[i] = 0
