@@ -160,7 +160,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
             else:
                 for i in range(size):
                     cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
-            flagged = 0
+            flagged = np.int64(0)
             for i in range(size):
                 code = np.int64(slot_code[cells[i]])
                 flagged |= code

@@ -247,9 +247,11 @@ class _Batch:
         self.optimistic = extrema is None
         self.rests = rests  # the least prompt and completion rests (None: not known yet)
         # The largest magnitude of each count column (bounds the exact float sums).
-        self.largest = {
-            c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS
-        } if extrema is not None else {}
+        self.largest = (
+            {c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS}
+            if extrema is not None
+            else {}
+        )
         self.negative = extrema is not None and any(
             int(extrema[f"min_{c}"] or 0) < 0 for c in COUNT_COLUMNS if c in given
         )
