@@ -373,6 +373,8 @@ class _Batch:
         if any(bool(self.frame[c].any()) for c in flags):
             return None
         given = [c in self.given for c in COUNT_COLUMNS]
+        if any(self.frame[c].null_count() for c, g in zip(COUNT_COLUMNS, given, strict=True) if g):
+            return None  # (``conform`` fills them; a null would not survive the int64 arrays the pass reads)
         residues = _variant_residues(self.table)
         if residues is None:
             return None
