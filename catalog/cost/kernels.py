@@ -2,22 +2,24 @@
 
 Totals by linearity need, per row, only the key of its bucket (price cell, override mask, group) and then
 integer sums per bucket. With numpy each of those steps is its own pass over the rows, and a float one for
-the sums (``np.bincount`` weights). Here they are two passes in all: ``extrema`` (each count column's range
-and whether parts exceed their whole, which decides whether the compiled pass applies), and ``totals``,
-which turns the categorical codes and the timestamp into each row's cell and slot and adds every count
-(and the remainders the undiscounted base needs) into the slot's int64 accumulators. The rows are split
-between the threads, each with its own accumulators (added up at the end, so the result does not depend on
-the split).
+the sums (``np.bincount`` weights). Here it is one pass, ``totals``, which turns the categorical codes and
+the timestamp into each row's cell and slot and adds every count (and the remainders the undiscounted base
+needs) into the slot's int64 accumulators; the same pass notes what decides whether those sums may be
+used (each count column's largest value, any negative count, parts beyond their whole), and the caller
+checks that afterwards. The rows are split between the threads, each with its own accumulators (added up
+at the end, so the result does not depend on the split). ``extrema`` is the checks alone, for the paths
+that need them first.
 
-Everything is integer arithmetic: int64 sums are exact when the caller has checked that no sum can reach
-2**63 (rows × the largest count). Without numba (``AVAILABLE`` false) the caller takes its numpy path, which
-gives the same integers.
+Everything is integer arithmetic: int64 sums are exact when no sum can reach 2**63 (rows × the largest
+count), which the caller checks from the pass's own maxima. Without numba (``AVAILABLE`` false) the caller
+takes its numpy path, which gives the same integers.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,6 +40,8 @@ except ImportError:  # pragma: no cover - exercised where numba is not installed
 _MINUTE = 60_000_000
 # Accumulator bytes per thread above which ``accumulate`` uses fewer threads (each has its own copy).
 _PER_THREAD_BYTES = 64 << 20
+# Rows per block of the totals pass: its per-row buffers (three int64 arrays) stay in the L1 cache.
+_BLOCK = 2048
 
 
 def _jit(**options: Any) -> Callable[[F], F]:
@@ -86,21 +90,31 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     slots: int,
     columns: Any,
     prompt_at: int,
+    prompt_sign: Ints,
+    completion_sign: Ints,
     disc_num: Ints,
     disc_den: Ints,
     coefficient: Ints,
     constant: Ints,
-    linear_residue: bool,
+    residue_cap: int,
     chunks: int,
     space: int,
-) -> Ints:  # pragma: no cover - compiled
+) -> tuple[Ints, Ints]:  # pragma: no cover - compiled
     """Per bucket ``group × slots + slot`` (a slot: a cell and one of its override masks): [rows, Σ each
-    given count column (``columns``, a tuple in ``COUNT_COLUMNS`` order), Σ r, Σ rounded r].
+    given count column (``columns``, a tuple in ``COUNT_COLUMNS`` order), Σ r, Σ rounded r]; and what the
+    caller checks before it trusts those sums (``checks``): per column its largest value, then the OR of
+    every value (negative: some count is), the least ``prompt − its parts`` and ``completion − its parts``
+    (0 when none is below).
 
     ``slot_code``: per cell, its first slot × 4, + 1 when its sheet has overrides (``cell_cond``: which
     conditions), + 2 when it is discounted. ``r`` (the undiscounted base's remainder, ``t mod num``) is one
-    modulo of ``constant + Σ coefficient × count`` when the caller has checked that sum fits 63 bits
-    (``linear_residue``), else a modulo per column."""
+    modulo of ``constant + Σ coefficient × count`` when every count of the row is below ``residue_cap``
+    (which the caller chose so that sum fits 63 bits), else a modulo per column.
+
+    The rows go in blocks of ``_BLOCK``: first each row's bucket (the chain of lookups, step by step in
+    short loops, with the rare rows of override and discounted cells after them), then the counts added
+    column by column. Written as one loop per row, the lookups and the scattered adds wait on each other
+    and the pass took half as long again."""
     n = len(micros)
     k = len(columns)
     width = k + 3
@@ -109,71 +123,133 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     windows = cond_start.shape[1] > 0
     grouped = len(group) > 0
     acc = np.zeros((chunks, space * width), dtype=np.int64)
+    seen = np.zeros((chunks, k + 3), dtype=np.int64)
     minutes = len(start_period)
     for part in numba.prange(chunks):
         mine = acc[part]
-        for i in range(part * step, min(n, (part + 1) * step)):
-            # The row's cell (combo × period), written out here: a call to another compiled function is
-            # not inlined (numba links them after optimising) and cost ten times the lookup itself.
-            code = np.int64(c0[i])
-            if r1:
-                code = code * r1 + c1[i]
-            if r2:
-                code = code * r2 + c2[i]
-            t = micros[i]
+        ored = 0
+        low_prompt = 0
+        low_completion = 0
+        bucket = np.empty(_BLOCK, dtype=np.int64)
+        cells = np.empty(_BLOCK, dtype=np.int64)
+        rest_prompt = np.empty(_BLOCK, dtype=np.int64)
+        rest_completion = np.empty(_BLOCK, dtype=np.int64)
+        for j in range(k):
+            seen[part, j] = np.iinfo(np.int64).min
+        end = min(n, (part + 1) * step)
+        for lo in range(part * step, end, _BLOCK):
+            hi = min(end, lo + _BLOCK)
+            size = hi - lo
+            # Each row's cell, then its slot code: short loops without branches the compiler can pipeline,
+            # written out here (a call to another compiled function is not inlined and cost ten times the
+            # lookup itself).
+            for i in range(size):
+                code = np.int64(c0[lo + i])
+                if r1:
+                    code = code * r1 + c1[lo + i]
+                if r2:
+                    code = code * r2 + c2[lo + i]
+                cells[i] = cell_base[code]
             if minutes:
-                m = t // _MINUTE - first_minute
-                m = 0 if m < 0 else (minutes - 1 if m >= minutes else m)
-                start = np.int64(start_period[m])
-                period = start + 1 if t >= padded[start] else start
+                for i in range(size):
+                    t = micros[lo + i]
+                    m = t // _MINUTE - first_minute
+                    m = 0 if m < 0 else (minutes - 1 if m >= minutes else m)
+                    start = np.int64(start_period[m])
+                    cells[i] += start + (1 if t >= padded[start] else 0)
             else:
-                period = np.searchsorted(bounds, t, side="right")
-            cell = np.int64(cell_base[code]) + period
-            code = np.int64(slot_code[cell])
-            s = code >> 2
-            if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of the day)
-                cond = cell_cond[cell]
-                prompt = columns[prompt_at][i] if prompt_at >= 0 else 0
-                mask = 0
-                minute = (t // _MINUTE) % 1440
-                for j in range(overrides):
-                    threshold = cond_min[cond, j]
-                    if threshold < 0 or prompt < threshold:
-                        continue  # no entry j, or the prompt is below it
-                    if windows:
-                        since = cond_start[cond, j]
-                        until = cond_end[cond, j]
-                        if since >= 0 and until >= 0:
-                            if since <= until:
-                                if not (minute >= since and minute < until):
-                                    continue
-                            elif not (minute >= since or minute < until):
-                                continue  # the window wraps past midnight
-                    mask |= 1 << j
-                s += mask
-            b = (group[i] * slots + s if grouped else s) * width
-            mine[b] += 1
+                for i in range(size):
+                    cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
+            flagged = np.int64(0)
+            for i in range(size):
+                code = np.int64(slot_code[cells[i]])
+                flagged |= code
+                bucket[i] = code
+            for i in range(size):
+                s = bucket[i] >> 2
+                bucket[i] = (group[lo + i] * slots + s if grouped else s) * width
+            if flagged & 3:
+                for i in range(size):
+                    cell = cells[i]
+                    code = np.int64(slot_code[cell])
+                    if not code & 3:
+                        continue
+                    row = lo + i
+                    s = code >> 2
+                    t = micros[row]
+                    if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of day)
+                        cond = cell_cond[cell]
+                        prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
+                        mask = 0
+                        minute = (t // _MINUTE) % 1440
+                        for j in range(overrides):
+                            threshold = cond_min[cond, j]
+                            if threshold < 0 or prompt < threshold:
+                                continue  # no entry j, or the prompt is below it
+                            if windows:
+                                since = cond_start[cond, j]
+                                until = cond_end[cond, j]
+                                if since >= 0 and until >= 0:
+                                    if since <= until:
+                                        if not (minute >= since and minute < until):
+                                            continue
+                                    elif not (minute >= since or minute < until):
+                                        continue  # the window wraps past midnight
+                            mask |= 1 << j
+                        s += mask
+                    b = (group[row] * slots + s if grouped else s) * width
+                    bucket[i] = b
+                    if code & 2:  # a discounted slot
+                        num = disc_num[s]
+                        if num > 0:  # else another mask of the cell's sheet is discounted, not this one
+                            r = constant[s]
+                            small = True
+                            for j in range(k):
+                                small = small and columns[j][row] < residue_cap
+                            if small:
+                                for j in range(k):
+                                    r += columns[j][row] * coefficient[s, j]
+                                r %= num
+                            else:
+                                for j in range(k):
+                                    r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
+                            mine[b + k + 1] += r
+                            mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
+            for i in range(size):
+                mine[bucket[i]] += 1
+                rest_prompt[i] = 0
+                rest_completion[i] = 0
             for j in range(k):
-                mine[b + 1 + j] += columns[j][i]
-            if code & 2:  # a discounted slot (bit 2 of its code: no gather of ``disc_num`` on other rows)
-                num = disc_num[s]
-                r = constant[s] if num > 0 else 0
-                if num <= 0:
-                    pass  # another mask of the cell's sheet is discounted, not this one
-                elif linear_residue:
-                    for j in range(k):
-                        r += columns[j][i] * coefficient[s, j]
-                    r %= num
-                else:
-                    for j in range(k):
-                        r = (r + (columns[j][i] % num) * coefficient[s, j]) % num
-                if num > 0:
-                    mine[b + k + 1] += r
-                    mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
+                column = columns[j]
+                top = seen[part, j]
+                sign_prompt = prompt_sign[j]
+                sign_completion = completion_sign[j]
+                for i in range(size):
+                    x = column[lo + i]
+                    mine[bucket[i] + 1 + j] += x
+                    top = max(top, x)
+                    ored |= x
+                for i in range(size):
+                    x = column[lo + i]
+                    rest_prompt[i] += sign_prompt * x
+                    rest_completion[i] += sign_completion * x
+                seen[part, j] = top
+            for i in range(size):
+                low_prompt = min(low_prompt, rest_prompt[i])
+                low_completion = min(low_completion, rest_completion[i])
+        seen[part, k] = ored
+        seen[part, k + 1] = low_prompt
+        seen[part, k + 2] = low_completion
     total = acc[0].copy()
+    checks = seen[0].copy()
     for part in range(1, chunks):
         total += acc[part]
-    return total.reshape((space, width))  # type: ignore[no-any-return]
+        for j in range(k):
+            checks[j] = max(checks[j], seen[part, j])
+        checks[k] |= seen[part, k]
+        checks[k + 1] = min(checks[k + 1], seen[part, k + 1])
+        checks[k + 2] = min(checks[k + 2], seen[part, k + 2])
+    return total.reshape((space, width)), checks
 
 
 @_jit(parallel=True)
@@ -266,12 +342,13 @@ def totals(
     disc_den: Ints,
     coefficient: Ints,
     constant: Ints,
-    largest: list[int],
-) -> Ints:
-    """``_totals`` with its arguments laid out: ``columns`` in ``COUNT_COLUMNS`` order (None: not given),
-    ``largest`` their largest magnitudes; ``coefficient`` per slot and ``COUNT_COLUMNS`` column (modulo the
-    slot's ``disc_num``)."""
-    from catalog.cost.usage import COUNT_COLUMNS
+) -> tuple[Ints, Checks]:
+    """``_totals`` with its arguments laid out: ``columns`` in ``COUNT_COLUMNS`` order (None: not given);
+    ``coefficient`` per slot and ``COUNT_COLUMNS`` column (modulo the slot's ``disc_num``). Returns the sums
+    and what the pass saw of the counts (``Checks``), which the caller checks before it uses the sums: the
+    pass assumes counts that are not negative, parts within their whole and sums below 2**63, and where
+    they are not its sums are meaningless (never an error)."""
+    from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, PROMPT_PARTS
 
     c0, c1, c2, r1, r2 = _codes(codes, radixes)
     first, start, padded = _minutes(minute_table)
@@ -282,11 +359,18 @@ def totals(
     names = [COUNT_COLUMNS[i] for i in given]
     prompt_at = names.index("prompt_tokens") if "prompt_tokens" in names else -1
     coefficient = np.ascontiguousarray(coefficient[:, given]) if given else np.zeros((len(disc_num), 0), np.int64)
-    # One modulo per discounted row when constant + Σ coefficient × count cannot reach 2**63 (the usual case:
-    # coefficients below a discount's few-digit numerator, counts below 2**40); else a modulo per column.
+    # One modulo per discounted row when its counts are below ``cap``, so that constant + Σ coefficient ×
+    # count cannot reach 2**63 (the usual case: coefficients below a discount's few-digit numerator, counts
+    # far below 2**32); a row with a larger count takes a modulo per column.
     widest = int(coefficient.max(initial=0)) if coefficient.size else 0
-    bound = int(constant.max(initial=0)) + widest * sum(largest[i] for i in given)
-    linear_residue = bound < 2**62
+    cap = (2**62 - int(constant.max(initial=0))) // (widest * max(1, len(given)) + 1)
+    prompt_sign = np.array(
+        [1 if c == "prompt_tokens" else (-1 if c in PROMPT_PARTS else 0) for c in names] or [0], dtype=np.int64
+    )
+    completion_sign = np.array(
+        [1 if c == "completion_tokens" else (-1 if c in COMPLETION_PARTS else 0) for c in names] or [0],
+        dtype=np.int64,
+    )
     code_dtype = np.int32 if 4 * (slots + 1) < 2**31 else np.int64
     # Per cell: its first slot × 4, + 1 when its sheet has overrides, + 2 when one of its slots (masks) is
     # discounted.
@@ -303,7 +387,7 @@ def totals(
         arrays = (np.zeros(len(micros), dtype=np.int64),)
         coefficient = np.zeros((len(disc_num), 1), dtype=np.int64)
     kernel: Any = _totals
-    total = kernel(
+    total, seen = kernel(
         c0,
         c1,
         c2,
@@ -324,17 +408,36 @@ def totals(
         slots,
         arrays,
         prompt_at,
+        prompt_sign,
+        completion_sign,
         disc_num,
         disc_den,
         coefficient,
         constant,
-        linear_residue,
+        min(cap, 2**62),
         chunks,
         space,
     )
+    k = len(arrays)
+    checks = Checks(
+        largest={c: int(seen[j]) for j, c in enumerate(names)},
+        negative=int(seen[k]) < 0,
+        rests=(int(seen[k + 1]), int(seen[k + 2])),
+    )
     if not given:  # drop the stand-in column again
         total = np.delete(total, 1, axis=1)
-    return total  # type: ignore[no-any-return]
+    return total, checks
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the totals pass saw of the given count columns: each one's largest value (meaningful when none
+    is negative), whether any count is negative, and the least prompt and completion rests (negative: parts
+    beyond their whole)."""
+
+    largest: dict[str, int]
+    negative: bool
+    rests: tuple[int, int]
 
 
 def _minutes(minute_table: tuple[int, Any, Ints] | None) -> tuple[int, Any, Ints]:

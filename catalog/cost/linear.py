@@ -20,13 +20,13 @@ variant, ``Σ base = den·(T − R)/num + F`` where ``T = Σ t`` (linear), ``R =
 rounded remainders. ``r`` needs only arithmetic modulo ``num`` (small integers) on the rows of discounted
 variants, never their full product. So both paths give the same ``cost_base`` and ``saving`` to the unit.
 
-With numba installed the per-row work is two compiled passes: ``kernels.extrema`` (each count's range and
-whether parts exceed their whole, which decides the path) and ``kernels.totals`` (in ``_Batch._fused``):
+With numba installed the per-row work is one compiled pass, ``kernels.totals`` (in ``_Batch._fused``):
 each row's cell from its categorical codes and time, its override mask, and int64 sums of its counts and of
 ``r`` and the rounded remainder per slot, a slot being (group, listed sheet, mask) — the cells that share a
-sheet and the grouping names share a slot. The base is rounded exactly as above. A batch with flagged,
-negative or part-beyond-whole counts, or with many-digit discounts, takes the numpy path, which gives the
-same integers (both are tested against the per-row path).
+sheet and the grouping names share a slot. The base is rounded exactly as above. The same pass notes each
+count's range and whether parts exceed their whole; its sums are used only when those allow them. A batch
+with flagged, negative or part-beyond-whole counts, or with many-digit discounts, takes the numpy path,
+which gives the same integers (both are tested against the per-row path).
 
 The partial sums (``partial_sums``) are plain sums: batches of a streamed file and Spark partitions add up
 (``combine``) before ``finish`` turns them into money. A batch whose counts could approach 128-bit money
@@ -141,10 +141,20 @@ def partial_sums(
     default_at = at or datetime.now(UTC)
     if frame.height == 0:
         return _empty(keys)
+    if kernels.AVAILABLE:
+        # The compiled pass first: it sums and checks the counts at once, and the sums are used only when the
+        # checks pass (else the batch is judged below as if the pass had not run: the usual path is one pass
+        # over the rows, and a batch with impossible counts costs a pass more).
+        found = _Batch(frame, table, keys, default_at, given, None).partials()
+        if found is not None:
+            return found
     extrema, rests = _extrema(frame, given)
     if _too_large(extrema, table):
         return _partials_from_rows(frame, table, keys, default_at)
-    return _Batch(frame, table, keys, default_at, given, extrema, rests).partials()
+    batch = _Batch(frame, table, keys, default_at, given, extrema, rests)
+    found = batch.partials()
+    assert found is not None  # given the extrema, the batch always has a path
+    return found
 
 
 def _extrema(frame: pl.DataFrame, given: set[str]) -> tuple[dict[str, Any], tuple[int, int] | None]:
@@ -228,16 +238,23 @@ class _Batch:
         keys: list[str],
         default_at: datetime,
         given: set[str],
-        extrema: dict[str, Any],
+        extrema: dict[str, Any] | None,
         rests: tuple[int, int] | None = None,
     ) -> None:
+        """``extrema`` (each count column's ``max_`` and ``min_``): None for the compiled pass alone, which
+        finds them itself and gives up (``partials`` None) where they rule its sums out."""
         self.frame, self.table, self.keys, self.given = frame, table, keys, given
+        self.optimistic = extrema is None
         self.rests = rests  # the least prompt and completion rests (None: not known yet)
         # The largest magnitude of each count column (bounds the exact float sums).
-        self.largest = {
-            c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS
-        }
-        self.negative = any(int(extrema[f"min_{c}"] or 0) < 0 for c in COUNT_COLUMNS if c in given)
+        self.largest = (
+            {c: max(abs(int(extrema[f"max_{c}"] or 0)), abs(int(extrema[f"min_{c}"] or 0))) for c in COUNT_COLUMNS}
+            if extrema is not None
+            else {}
+        )
+        self.negative = extrema is not None and any(
+            int(extrema[f"min_{c}"] or 0) < 0 for c in COUNT_COLUMNS if c in given
+        )
         self.n = frame.height
         stamps = frame["timestamp"]
         filled = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))) if stamps.null_count() else stamps
@@ -267,9 +284,13 @@ class _Batch:
         self.cell = self.combo_lookup[combined] * self.periods + self.table.period_of(self.micros).to_numpy()
         self.per_cell = np.bincount(self.cell, minlength=self.n_cells)
 
-    def partials(self) -> pl.DataFrame:
+    def partials(self) -> pl.DataFrame | None:
+        """The batch's partial sums (None: the compiled pass alone could not give them)."""
         table = self.table
-        fused = self._fused()
+        # The compiled pass runs first, alone (``optimistic``); a batch it gave up on takes the numpy path.
+        fused = self._fused() if self.optimistic else None
+        if fused is None and self.optimistic:
+            return None
         if fused is not None:  # every count summed in one compiled pass (no impossible counts there)
             compiled, all_codes, cell_sheet, mask_size, group_size, group_values = fused
             used = np.flatnonzero(compiled[:, 0])
@@ -343,19 +364,17 @@ class _Batch:
         """``kernels.totals``: per bucket (group, cell, override mask) the rows, the sums of every count and
         the base's remainders, in one compiled pass; with each bucket's code in the numpy path's mixed radix,
         the sheet of every cell, the mask and group radixes and the group decoders. None where it does not
-        apply (the numpy path then sorts things out): no numba, flagged or negative counts, parts beyond
-        their whole (found by the pass itself), too many buckets to hold densely, sums that could reach
-        2**62, or discounts with many-digit fractions."""
-        if self.codes is None or self.negative or self.n_cells > _MAX_BUCKETS:
+        apply (the numpy path then sorts things out): no numba, flagged counts, too many buckets to hold
+        densely, or discounts with many-digit fractions; or, found by the pass itself, negative counts,
+        parts beyond their whole, sums that could reach 2**62 or money that could near 128 bits."""
+        if self.codes is None or self.n_cells > _MAX_BUCKETS:
             return None
-        if self.rests is None or min(self.rests) < 0:
-            return None  # parts beyond their whole: rows the numpy path gives their reason
         flags = [c for c in (NOT_WHOLE, BAD_TIME) if c in self.frame.columns]
         if any(bool(self.frame[c].any()) for c in flags):
             return None
         given = [c in self.given for c in COUNT_COLUMNS]
-        if any(self.n * max(self.largest[c], 1) >= 2**62 for c, g in zip(COUNT_COLUMNS, given, strict=True) if g):
-            return None
+        if any(self.frame[c].null_count() for c, g in zip(COUNT_COLUMNS, given, strict=True) if g):
+            return None  # (``conform`` fills them; a null would not survive the int64 arrays the pass reads)
         residues = _variant_residues(self.table)
         if residues is None:
             return None
@@ -405,7 +424,7 @@ class _Batch:
             np.ascontiguousarray(self.frame[c].to_numpy(), dtype=np.int64) if g else None
             for c, g in zip(COUNT_COLUMNS, given, strict=True)
         ]
-        compiled = kernels.totals(
+        compiled, checks = kernels.totals(
             codes,
             radixes,
             self.combo_lookup,
@@ -424,8 +443,15 @@ class _Batch:
             den_of[variant],
             coefficient,
             constant,
-            [self.largest[c] for c in COUNT_COLUMNS],
         )
+        if checks.negative or min(checks.rests) < 0:
+            return None  # negative counts, or parts beyond their whole: rows the numpy path gives their reason
+        self.rests = checks.rests
+        self.largest = {c: checks.largest.get(c, DEFAULTS[c]) for c in COUNT_COLUMNS}
+        if any(self.n * max(self.largest[c], 1) >= 2**62 for c, g in zip(COUNT_COLUMNS, given, strict=True) if g):
+            return None  # an int64 sum could have wrapped around
+        if _too_large({f"max_{c}": v for c, v in self.largest.items()}, table):
+            return None  # the per-row path flags such rows (``partial_sums`` hands the batch to it)
         # Each bucket's code as the numpy path numbers it: ((group × n_cells) + cell) × mask_size + mask.
         bucket = np.arange(slots * group_size, dtype=np.int64)
         of_group, of_slot = bucket // slots, bucket % slots
@@ -542,8 +568,9 @@ class _Batch:
         return code + 1, len(_FIXED_REASONS) + 1
 
     def _groups(self) -> tuple[Ints, int, dict[str, Any]]:
-        """Per row, its group among the keys not derived from the cell (day, other columns)."""
-        group = np.zeros(self.n, dtype=np.int64)
+        """Per row, its group among the keys not derived from the cell (day, other columns); no array (all
+        rows in group 0) when there are none."""
+        group: Any = np.zeros(0, dtype=np.int64)
         size = 1
         decoders: dict[str, Any] = {}
         for k in self.keys:
@@ -562,7 +589,7 @@ class _Batch:
                 series, names = _dense_codes(self.frame[k])
                 codes, span = series.to_numpy(), len(names)
                 decoders[k] = _name_decoder(k, names, size)
-            group = group + codes * size
+            group = codes * size if size == 1 else group + codes * size
             size *= span
         return group, size, decoders
 
