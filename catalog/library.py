@@ -118,7 +118,9 @@ class Catalog:
         """Every endpoint version's SKU prices and every model's kind, read once: what usage of the other
         kinds of model is priced at (``catalog.cost.unit_usage``)."""
         if self._units is None:
-            self._units = UnitSkus.from_rows(queries.unit_sku_versions(self.con), queries.model_outputs(self.con))
+            self._units = UnitSkus.from_rows(
+                queries.unit_sku_versions(self.con), queries.model_outputs(self.con), queries.model_slugs(self.con)
+            )
         return self._units
 
     @property

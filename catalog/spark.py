@@ -125,7 +125,7 @@ def _refuse_unit_columns(df: DataFrame) -> None:
 def _refuse_unit_rows(frame: pl.DataFrame, units: UnitSkus | None) -> None:
     """A row of a video or speech model lists token prices of 0: priced by tokens alone it would be a silent $0."""
     if units is not None and needs_units(frame, units):
-        names = sorted({str(m) for m in frame["model"].unique().to_list() if units.kinds.get(str(m), "text") != "text"})
+        names = sorted({str(m) for m in frame["model"].unique().to_list() if units.kind_of(str(m)) != "text"})
         raise ValueError(f"usage of {', '.join(names[:3])} {_UNITS_LATER}")
 
 

@@ -156,6 +156,42 @@ def test_a_row_of_a_unit_model_without_its_unit_is_invalid_never_free(history: P
     assert "text model" in priced[2]["reason"]
 
 
+def test_a_unit_model_by_slug_suffix_or_without_a_provider_is_never_free(history: Path, tmp_path: Path) -> None:
+    from catalog.library import Catalog
+
+    with connect(history, read_only=True) as con:
+        # a video model that usage may name by its dated canonical slug, whose endpoints bill per second
+        model, slug = con.execute(
+            """SELECT m.model_id, any_value(m.canonical_slug) FROM model_versions m
+               JOIN endpoint_versions e ON e.model_id = m.model_id
+               JOIN endpoint_skus k ON k.version_id = e.version_id
+               WHERE list_contains(m.output_modalities, 'video') AND k.unit = 'second' AND k.is_price
+                 AND m.canonical_slug <> m.model_id
+               GROUP BY 1 ORDER BY 1 LIMIT 1"""
+        ).fetchone()
+    names = [model, slug, f"{model}:nitro"]
+    rows = [{"timestamp": LATE, "model": name, "prompt_tokens": 100} for name in names]
+    rows.append({"timestamp": LATE, "model": "deepseek/deepseek-v3.2", "prompt_tokens": 100})
+    with Catalog.open(history) as cat:
+        priced = cat.cost(rows).to_dicts()
+    # Without a provider the engine prices a row at the model-level sheet, whose token prices are 0 for these
+    # models: every spelling of the model is refused, naming its unit; the text row is priced.
+    assert [r["status"] for r in priced] == ["invalid"] * 3 + ["ok"]
+    assert all("video_seconds" in r["reason"] and r["cost_total"] is None for r in priced[:3])
+    assert Decimal(priced[3]["cost_total"]) > 0
+    # the CLI's totals take the linear path for text rows: the unit model's rows must not slip into it at $0
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "timestamp,model,input_tokens\n" + "".join(f"{r['timestamp']},{r['model']},100\n" for r in rows),
+        encoding="utf-8",
+    )
+    ran = run_cli("cost", str(usage), "--json", "--db", str(history))
+    assert ran.returncode == 0, ran.stderr
+    total = json.loads(ran.stdout)
+    assert total["status"] == {"invalid": 3, "ok": 1}
+    assert Decimal(total["summary"][0]["cost_total"]) == Decimal(priced[3]["cost_total"])
+
+
 @pytest.mark.slow
 def test_informational_megapixel_skus_never_price(history: Path) -> None:
     """FLUX lists only informational megapixel SKUs (is_price false): a megapixel workload finds no price there,

@@ -593,7 +593,9 @@ class View:
         found = caches.unit_skus
         if found is None:
             cur = self.cursor()
-            found = UnitSkus.from_rows(queries.unit_sku_versions(cur), queries.model_outputs(cur))
+            found = UnitSkus.from_rows(
+                queries.unit_sku_versions(cur), queries.model_outputs(cur), queries.model_slugs(cur)
+            )
             with caches.lock:
                 caches.unit_skus = caches.unit_skus or found
         return found

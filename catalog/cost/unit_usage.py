@@ -78,22 +78,55 @@ class UnitSkus:
 
     by_version: dict[tuple[str, Any], tuple[list[SkuPrice], Decimal]]
     kinds: dict[str, str]
+    # Models some endpoint version of which prices their kind's own unit (a video model per second): a row of
+    # one priced without an endpoint (the model-level sheet, whose token prices are 0) is refused, not $0.
+    billing: frozenset[str] = frozenset()
 
     @classmethod
-    def from_rows(cls, versions: Iterable[Mapping[str, Any]], outputs: Mapping[str, Any]) -> UnitSkus:
-        """``catalog.store.queries.unit_sku_versions`` and ``model_outputs`` rows."""
-        by_version = {
-            (v["endpoint_key"], v["valid_from"]): (sku_prices(v["skus"] or []), Decimal(v["discount"] or 0))
-            for v in versions
-        }
-        return cls(by_version, {m: model_kind(o) for m, o in outputs.items()})
+    def from_rows(
+        cls,
+        versions: Iterable[Mapping[str, Any]],
+        outputs: Mapping[str, Any],
+        slugs: Mapping[str, str] | None = None,
+    ) -> UnitSkus:
+        """``catalog.store.queries.unit_sku_versions``, ``model_outputs`` and ``model_slugs`` rows (a
+        canonical slug has its model's kind; an id that is also another model's slug keeps its own)."""
+        kinds = {m: model_kind(o) for m, o in outputs.items()}
+        for slug, model_id in (slugs or {}).items():
+            if model_id in kinds:
+                kinds.setdefault(slug, kinds[model_id])
+        by_version: dict[tuple[str, Any], tuple[list[SkuPrice], Decimal]] = {}
+        billing: set[str] = set()
+        for v in versions:
+            prices = sku_prices(v["skus"] or [])
+            by_version[(v["endpoint_key"], v["valid_from"])] = (prices, Decimal(v["discount"] or 0))
+            model_id = str(v["endpoint_key"]).partition("@")[0]
+            own = KIND_UNIT.get(kinds.get(model_id, "text"))
+            if own is not None and pick(prices, UNIT_USAGE[own][0], (), UNIT_USAGE[own][1]) is not None:
+                billing.add(model_id)
+        return cls(by_version, kinds, frozenset(billing))
+
+    def kind_of(self, name: str | None) -> str:
+        """The kind of the model a usage row names: by id, canonical slug, or either with a routing suffix
+        (``:nitro``, ``:floor``, ``:online``), as the price table resolves them; else ``text``."""
+        if not name:
+            return "text"
+        kind = self.kinds.get(name)
+        if kind is None:
+            base, _, suffix = name.partition(":")
+            kind = self.kinds.get(base) if suffix in ("nitro", "floor", "online") else None
+        return kind or "text"
+
+    def unit_model_names(self, names: Iterable[str | None]) -> list[str]:
+        """Those of ``names`` that name a model of another kind than text."""
+        return [name for name in names if name and self.kind_of(name) != "text"]
 
 
 def unit_rows(frame: pl.DataFrame, skus: UnitSkus) -> pl.Series:
     """Per row: whether it has a unit count or is of a model of another kind (this pass's rows)."""
     present = [c for c in UNIT_USAGE if c in frame.columns]
-    other = sorted(m for m, k in skus.kinds.items() if k != "text")
-    mask = frame["model"].cast(pl.String).is_in(other).fill_null(False)
+    names = frame["model"].cast(pl.String)
+    mask = names.is_in(skus.unit_model_names(names.unique().to_list())).fill_null(False)
     if present:
         mask = mask | frame.select(pl.any_horizontal(pl.col(c).is_not_null() for c in present)).to_series()
     return mask
@@ -110,8 +143,7 @@ def needs_units(frame: pl.DataFrame, skus: UnitSkus) -> bool:
     model = frame["model"] if "model" in frame.columns else None
     if model is None or not (model.dtype == pl.String or isinstance(model.dtype, pl.Categorical | pl.Enum)):
         return False  # not a column of names: the engine refuses it with the contract's error, naming the fix
-    names = model.unique().cast(pl.String).to_list()
-    return any(skus.kinds.get(name or "", "text") != "text" for name in names)
+    return bool(skus.unit_model_names(model.unique().cast(pl.String).to_list()))
 
 
 def merge_money(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
@@ -151,7 +183,7 @@ def price_units(priced: pl.DataFrame, table: PriceTable, skus: UnitSkus) -> pl.D
         given = {c: counts[c][i] for c in present if counts[c][i] is not None}
         version = table.versions[sheet[i]] if sheet[i] is not None and sheet[i] >= 0 else None
         model_id = version.model_id if version is not None else (table.resolve_model(models[i] or "") or models[i])
-        kind = skus.kinds.get(model_id or "", "text")
+        kind = skus.kind_of(model_id)
         if not given and kind == "text":
             continue
         if status[i] != "ok":
@@ -166,11 +198,22 @@ def price_units(priced: pl.DataFrame, table: PriceTable, skus: UnitSkus) -> pl.D
             continue
         if not given:
             own = KIND_UNIT.get(kind)
-            if own is not None and pick(offered, UNIT_USAGE[own][0], (), UNIT_USAGE[own][1]) is not None:
+            if own is None:
+                continue
+            if pick(offered, UNIT_USAGE[own][0], (), UNIT_USAGE[own][1]) is not None:
                 status[i] = "invalid"
                 reason[i] = (
                     f"a {kind} model bills per {UNIT_USAGE[own][0]} here: give {own} (its own unit); "
                     "token counts alone are not what it bills"
+                )
+                money = _blank(money, i)
+            elif (version is None or version.kind != "endpoint") and model_id in skus.billing:
+                # No endpoint chosen: the model-level sheet lists its token prices (0 for most such models),
+                # while its endpoints bill by the unit. Priced by tokens alone, it would be a silent $0.
+                status[i] = "invalid"
+                reason[i] = (
+                    f"a {kind} model bills per {UNIT_USAGE[own][0]}: give {own} (its own unit) and a provider "
+                    "or endpoint; token counts alone are not what it bills"
                 )
                 money = _blank(money, i)
             continue

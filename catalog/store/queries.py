@@ -995,6 +995,16 @@ def unit_sku_versions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def model_slugs(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each canonical slug that differs from its model's id (``alibaba/wan-2.6-20260327``), to the id: usage
+    logs name models by either."""
+    rows = con.execute(
+        "SELECT DISTINCT canonical_slug, model_id FROM model_versions"
+        " WHERE canonical_slug IS NOT NULL AND canonical_slug <> model_id ORDER BY ALL"
+    ).fetchall()
+    return {slug: model_id for slug, model_id in rows}
+
+
 def model_outputs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str] | None]:
     """Each model's output modalities, as last listed (its kind: ``catalog.openrouter.skus.model_kind``)."""
     rows = con.execute(
