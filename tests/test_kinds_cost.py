@@ -192,6 +192,41 @@ def test_a_unit_model_by_slug_suffix_or_without_a_provider_is_never_free(history
     assert Decimal(total["summary"][0]["cost_total"]) == Decimal(priced[3]["cost_total"])
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_out_keeps_one_set_of_columns_when_a_later_batch_has_unit_rows(
+    history: Path, tmp_path: Path, suffix: str
+) -> None:
+    import polars as pl
+
+    from catalog.cli.cost import _Writer
+    from catalog.library import Catalog
+
+    with connect(history, read_only=True) as con:
+        model, provider = con.execute(
+            """SELECT e.model_id, e.provider_name FROM endpoint_versions e
+               JOIN endpoint_skus k ON k.version_id = e.version_id
+               WHERE k.unit = 'second' AND k.is_price AND k.price_usd > 0 ORDER BY ALL LIMIT 1"""
+        ).fetchone()
+    with Catalog.open(history) as cat:
+        text = cat.cost([{"timestamp": LATE, "model": "deepseek/deepseek-v3.2", "prompt_tokens": 100}] * 2)
+        video = cat.cost([{"timestamp": LATE, "model": model, "provider": provider, "video_seconds": "8"}])
+    assert "cost_units" not in text.columns and "cost_units" in video.columns  # the batches differ
+    out = tmp_path / f"priced{suffix}"
+    writer = _Writer(out)
+    writer.write(text)
+    writer.write(video)
+    writer.close()
+    read = {".csv": pl.read_csv, ".jsonl": pl.read_ndjson, ".parquet": pl.read_parquet}[suffix](out)
+    columns = [*text.columns, "cost_units", "unit_skus"]
+    assert read.height == 3 and sorted(read.columns) == sorted(columns)
+    if suffix != ".jsonl":  # a JSON line names its fields; the others are read by position
+        assert read.columns == columns
+    assert [str(m) for m in read["model"]] == ["deepseek/deepseek-v3.2"] * 2 + [model]
+    assert read["cost_units"][:2].to_list() == [None, None]
+    assert Decimal(str(read["cost_units"][2])) == Decimal(str(video["cost_units"][0])) > 0
+    assert read["unit_skus"][2] == video["unit_skus"][0]
+
+
 @pytest.mark.slow
 def test_informational_megapixel_skus_never_price(history: Path) -> None:
     """FLUX lists only informational megapixel SKUs (is_price false): a megapixel workload finds no price there,

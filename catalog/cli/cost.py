@@ -87,10 +87,21 @@ class _Writer:
         self.suffix = out.suffix.lower()  # one of OUT_SUFFIXES: checked before the costing (``writable_file``)
         self.parquet: Any = None
         self.handle: Any = None
+        self.columns: list[str] | None = None
 
     def write(self, frame: pl.DataFrame) -> None:
         import polars as pl
 
+        # One set of columns in one order for every batch: a batch with no row of a unit model has no
+        # ``cost_units`` / ``unit_skus`` (the unit pass adds them only where it has work), and a CSV header is
+        # written once, so a later batch with them would shift its cells under the wrong names.
+        scale = frame.schema["cost_total"].scale if "cost_total" in frame.columns else 24  # type: ignore[attr-defined]
+        for name, dtype in (("cost_units", pl.Decimal(38, scale)), ("unit_skus", pl.String)):
+            if name not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, dtype).alias(name))
+        if self.columns is None:
+            self.columns = frame.columns
+        frame = frame.select(self.columns)
         try:
             if self.suffix == ".parquet":
                 import pyarrow.parquet as pq
