@@ -139,6 +139,10 @@ def _micros(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1)
 
 
+# Suffixes of a model id that choose how to route (``model:nitro``), not what the tokens cost.
+ROUTING_SUFFIXES = ("nitro", "floor", "online")
+
+
 class PriceTable:
     """Every sheet version, indexed for costing; see the module docstring for the layout.
 
@@ -239,7 +243,7 @@ class PriceTable:
         if model in self.slug_to_model:
             return self.slug_to_model[model]
         base, _, suffix = model.partition(":")
-        if suffix in ("nitro", "floor", "online") and base in self.model_ids:
+        if suffix in ROUTING_SUFFIXES and base in self.model_ids:
             return base  # routing suffixes choose how to route, not what the tokens cost
         return None
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import polars as pl
 
-from catalog.cost.sheets import PriceTable
+from catalog.cost.sheets import ROUTING_SUFFIXES, PriceTable
 from catalog.cost.units import SkuPrice, pick, sku_prices, term
 from catalog.openrouter.skus import model_kind
 
@@ -114,7 +114,7 @@ class UnitSkus:
         kind = self.kinds.get(name)
         if kind is None:
             base, _, suffix = name.partition(":")
-            kind = self.kinds.get(base) if suffix in ("nitro", "floor", "online") else None
+            kind = self.kinds.get(base) if suffix in ROUTING_SUFFIXES else None
         return kind or "text"
 
     def unit_model_names(self, names: Iterable[str | None]) -> list[str]:
