@@ -29,6 +29,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from catalog.api import ApiState, create_app
+from catalog.api.routes import ROUTERS
 from catalog.exact_json import jsonable
 from catalog.library import Catalog
 from catalog.store import snapshots
@@ -296,6 +297,40 @@ def test_good_request_answers_200_in_the_published_schema(
         assert response.headers["etag"] and response.headers["last-modified"]
     if call.check is not None:
         call.check(body)
+
+
+def test_no_request_readies_its_route_the_app_is_created_ready(api_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI readies an included router's routes (reads each handler's parameters) at the first request that
+    reaches the router, adding tens of milliseconds to that user's request; ``create_app`` does it before
+    serving. Once created, the first good request of every operation reads no handler's parameters."""
+    import fastapi
+    import fastapi.routing
+
+    con = connect(api_db, read_only=True)
+    try:
+        app = create_app(ApiState(con, api_db))
+        readied: list[str] = []
+        reader = fastapi.routing.get_dependant
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            readied.append(kwargs.get("path", "?"))
+            return reader(*args, **kwargs)
+
+        monkeypatch.setattr(fastapi.routing, "get_dependant", counting)
+        with TestClient(app, raise_server_exceptions=False) as fresh:
+            for (method, path), calls in GOOD.items():
+                assert send(fresh, method, calls[0]).status_code == 200, (method, path)
+        assert readied == []
+        monkeypatch.undo()  # the check can fail: a fresh router, not readied, reads them at its first request
+        bare = fastapi.FastAPI()
+        bare.include_router(ROUTERS[0])
+        monkeypatch.setattr(fastapi.routing, "get_dependant", counting)
+        with TestClient(bare, raise_server_exceptions=False) as unready:
+            first = GOOD["GET", "/v1/models"][0]
+            unready.get(first.url, params=first.params)
+        assert readied
+    finally:
+        con.close()
 
 
 def test_model_list_filters_agree_with_the_provider_detail(client: TestClient) -> None:
