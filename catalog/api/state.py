@@ -328,6 +328,9 @@ class ApiState:
                     timer.kind = "full"
                 self._index_newest(cur, data, old, delta)
                 timer.lap("rank_index")
+                if timer.kind == "full":
+                    self._warm(cur, data)
+                    timer.lap("warm")
                 cur.rollback()  # read only: nothing to commit
             finally:
                 cur.close()
@@ -336,6 +339,19 @@ class ApiState:
             timer.lap("gc")
             self.last_refresh = timer.report()
             return True
+
+    def _warm(self, cur: duckdb.DuckDBPyConnection, data: DataState) -> None:
+        """Answer one model page's shapes once on a state loaded whole (startup, a rebuilt history): the first
+        use of each in a process costs several milliseconds more than the next (code paths and buffers made on
+        first use), paid here instead of by the first request of each kind."""
+        at = data.log.default_as_of()
+        if data.mirror is None or data.table is None or at is None or not data.mirror.endpoints:
+            return
+        model = next(iter(data.mirror.endpoints))
+        data.mirror.models_as_of(at, model=model)
+        data.mirror.endpoints_as_of(model, at)
+        data.mirror.history_between(model, None, None)
+        Catalog(cur, self.db, data.table, log=data.log, stale_after=self.stale_after).prices(at, model=model)
 
     def _loaded(
         self,
