@@ -388,7 +388,7 @@ class ApiState:
         timer: _Timer,
     ) -> tuple[DataState, queries.SweepDelta]:
         """``old`` carried forward by the sweeps stored since — the versions they opened, those they closed,
-        their snapshots — all read in one statement (``queries.sweep_delta``, also returned: the rank index reads
+        their snapshots — read by a few narrow statements (``queries.sweep_delta``, also returned: the rank index reads
         its provider policies and telemetry). Raises ``IncrementalMismatch`` when the history is not ``old``'s
         plus that."""
         assert old.version is not None and old.mirror is not None

@@ -357,7 +357,7 @@ class HistoryMirror:
 
 
 def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    """``frame`` with ``schema``'s types: a part of the one read of a refresh has them but where a part is empty
+    """``frame`` with ``schema``'s types: a part of a refresh's reads has them but where a part is empty
     (its columns typed null) — a cast only then, not a pass over every column of every part."""
     return frame if frame.schema == schema else frame.cast(schema)
 

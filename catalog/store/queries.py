@@ -539,7 +539,7 @@ def open_versions(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return _frame(con, f"SELECT version_id, model_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL", [])
 
 
-# --- one read per refresh: what the sweeps since a reader's state changed (catalog.api.state) ---------------------
+# --- a refresh's reads: what the sweeps since a reader's state changed (catalog.api.state) -------------------------
 
 # The extra columns the price table reads from a version row (``price_versions``) beside the mirror's.
 PRICE_EXTRA = {"endpoint_versions": ("provider_model_id",), "model_versions": ("canonical_slug",)}
