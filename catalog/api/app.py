@@ -10,8 +10,10 @@ area, and reach the state through a dependency (``catalog.api.deps.State``); the
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -60,9 +62,15 @@ def _prepare_routes(app: FastAPI) -> None:
 
     FastAPI makes an included router's routes ready (each one's parameters and their validators) when a request
     first matches against it: ~20 ms, more on a loaded machine, added to that one request — a user's, while the
-    service answers. Matching a path of each route once here (nothing is called) does that work before serving."""
+    service answers. Matching a path of each route once here (nothing is called) does that work before serving.
+    Its first answer of a route also reads the handler's source lines (where an error points): the first such read
+    in a process compiles the tokenizer's patterns (~50 ms) and each reads its module's file; done here too."""
     for router in ROUTERS:
         for route in router.routes:
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None:
+                with contextlib.suppress(OSError, TypeError):  # no source to read: the framework has none either
+                    inspect.getsourcelines(endpoint)
             path = re.sub(r"\{[^}]*\}", "-", getattr(route, "path", "/"))
             scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
             for candidate in app.router.routes:
