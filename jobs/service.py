@@ -195,7 +195,6 @@ def run_service(
         # A refresh settles the collector itself: a young collection and a freeze after an extension, a full
         # one only after a full reload (``ApiState.refresh``), so no full pause follows every sweep.
         ctx.after_run = api_state.refresh
-        settle_heap()
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
         if options.host not in WILDCARD_HOSTS:  # a wildcard address is no URL a feed reader can fetch
@@ -211,6 +210,10 @@ def run_service(
         app = build_app(
             ctx, scheduler, url=url, started_at=started_at, token=token, api=create_app(api_state), site=site
         )
+        # Everything alive now — the state, and the apps, routes and scheduler made over it — out of the collector's
+        # reach before the first request: settled before the apps were made, their objects were left for the first
+        # collections under load to walk.
+        settle_heap()
         server = uvicorn.Server(serve_config(app, timeout_graceful_shutdown=2))
         with serve_in_thread(server, sock, name="catalog-service"):
             write_service_file(options.db, ServiceInfo(os.getpid(), url, iso(started_at) or "", source.name, token))
