@@ -21,9 +21,11 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain, islice, repeat
 from typing import Any
 
 import orjson
@@ -231,15 +233,8 @@ def _amounts_spelt(units: CostUnits) -> tuple[str, str]:
     return money, orjson.dumps({"terms": texts["terms"], "term_shares": texts["term_shares"]}).decode()[1:-1]
 
 
-def _row(rank: int, fixed: dict[str, Any], amounts: tuple[str, str], mask: int) -> str:
-    """One ranked row's JSON (``RankedEndpoint.to_dict`` order): the candidate's pieces around ``amounts``."""
-    pieces = _pieces_of.get(id(fixed))
-    if pieces is None or pieces[0] is not fixed:
-        pieces = _pieces(fixed)
-    return (
-        f'{{"rank":{rank},{pieces[1]},{amounts[0]},"discount":{pieces[2]},{amounts[1]},'
-        f'"overrides_applied":{mask},{pieces[3]}}}'
-    )
+# One ranked row (``RankedEndpoint.to_dict`` order): rank, the candidate's pieces around the amounts, the mask.
+_ROW = '{"rank":%d,%s,%s,"discount":%s,%s,"overrides_applied":%d,%s}'
 
 
 def _default_routing(ranking: Ranking) -> str:
@@ -270,24 +265,112 @@ _WEIGHTED_BYTES = _WEIGHTED.encode()
 _WEIGHTING_BYTES = _WEIGHTING.encode()
 
 
+# A term's member and a share's, for ``%`` with (name, text) pairs: the engine's plain identifiers need no escaping.
+_TERM = '"%s":"%s"'
+_SHARE = '"%s":%s'
+# Every share a term can have (``round(x, 4)`` is one of the floats k / 10**4, see ``SHARE_FLOATS``) as its JSON.
+_SHARE_TEXT = {k / 10**4: text for k, text in enumerate(_SHARES)}
+_first = operator.itemgetter(0)
+_truediv = operator.truediv
+_rstrip = str.rstrip
+
+
+def _spelt(values: list[int], form: str, power: int) -> Iterator[str]:
+    """``units_text`` of each of ``values`` (units >= 0 of the scale whose format and power these are; see
+    ``_FORMATS``), every step done in C over the whole list: no Python step per amount."""
+    spelt = map(form.__mod__, map(divmod, values, repeat(power)))
+    return map(_rstrip, map(_rstrip, spelt, repeat("0")), repeat("."))
+
+
+def _all_amounts(kinds: list[CostUnits], scale: int) -> list[tuple[str, str]] | None:
+    """``_amounts`` of each of ``kinds`` (the distinct ``CostUnits`` of one answer), or None where one is not
+    of the common form (another scale than the ranking's, an amount below 0: ``_amounts`` then spells each).
+
+    An answer spells some sixty amounts and thirty shares. One at a time, each took a dozen Python steps of
+    which the C calls were the least part; here the amounts to spell are listed first, spelt all at once by
+    ``map`` chains in C (``_spelt``), and taken back in the same order; so are the terms' members and their
+    shares (rounded as ``CostUnits.shares`` rounds them: ``round(part / total, 4)``)."""
+    if not 0 < scale < 64:
+        return None
+    form, power = _FORMATS[scale]
+    amounts: list[int] = []  # per kind: total, [workload], [base, saving]
+    per_m_units: list[int] = []  # per kind with tokens: ``per_million_units`` (12 decimals)
+    totals: list[int] = []
+    dominants: list[list[tuple[str, int]]] = []
+    for total, base, parts, names, units_scale, tokens, requests in kinds:
+        if units_scale != scale or total < 0 or (base is not None and base < total) or min(parts) < 0:
+            return None
+        amounts.append(total)
+        if requests != 1:
+            amounts.append(total * requests)
+        if base is not None and base != total:
+            amounts += (base, base - total)
+        totals.append(total)
+        # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable
+        # sort, which ``reverse`` keeps stable).
+        dominants.append(sorted(filter(_second, zip(names, parts, strict=False)), key=_second, reverse=True))
+        if tokens:  # ``per_million_units(total, tokens, scale)``, inline
+            whole = tokens * power
+            quotient, rest = divmod(total * 10**18, whole)
+            rest += rest
+            per_m_units.append(quotient + 1 if rest > whole or (rest == whole and quotient & 1) else quotient)
+    take = _spelt(amounts, form, power).__next__
+    per_m_text = _spelt(per_m_units, _PER_M, 10**12).__next__
+    # Every kind's terms in a row: their names, parts and totals; each term's member and its share's, in order.
+    counts = list(map(len, dominants))
+    pairs = list(chain.from_iterable(dominants))
+    named = list(map(_first, pairs))
+    valued = list(map(_second, pairs))
+    spelt_terms = map(_TERM.__mod__, zip(named, _spelt(valued, form, power), strict=True))
+    ratios = map(_truediv, valued, chain.from_iterable(map(repeat, totals, counts)))
+    shares = map(_SHARE.__mod__, zip(named, map(_SHARE_TEXT.__getitem__, map(round, ratios, repeat(4))), strict=True))
+    out: list[tuple[str, str]] = []
+    for (total, base, _, _, _, tokens, requests), count in zip(kinds, counts, strict=True):
+        cost = take()
+        workload = take() if requests != 1 else cost
+        if base is None:
+            money = '"base_per_request":null,"saving_per_request":null'
+        elif base == total:
+            money = f'"base_per_request":"{cost}","saving_per_request":"0"'
+        else:
+            money = f'"base_per_request":"{take()}","saving_per_request":"{take()}"'
+        per_m = f'"{per_m_text()}"' if tokens else "null"
+        out.append(
+            (
+                f'"cost_per_request":"{cost}","cost_per_million_tokens":{per_m},"workload_cost":"{workload}",{money}',
+                f'"terms":{{{",".join(islice(spelt_terms, count))}}},'
+                f'"term_shares":{{{",".join(islice(shares, count))}}}',
+            )
+        )
+    return out
+
+
 def encode_ranking(ranking: Ranking) -> bytes | None:
     """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
-    rows: list[str] = []
     # Rows priced alike (equal sheets: the ties) share their spelt amounts; by total, the rest compared.
-    spelt: dict[int, tuple[CostUnits, tuple[str, str]]] = {}
+    kinds: list[CostUnits] = []
+    kind_of: dict[int, int] = {}
+    placed: list[tuple[int, tuple[Any, str, str, str], int, int]] = []  # rank, pieces, kind, override mask
+    pieces_of = _pieces_of
     for row in ranking.ranked:
         values = row.__dict__  # ``row_sources``, inline: ten rows an answer
         fixed, units = values.get("_fixed"), values.get("_deferred")
         if fixed is None or units is None or units.__class__ is not CostUnits:
             return None
-        same = spelt.get(units.total)
-        if same is not None and same[0] == units:
-            amounts = same[1]
-        else:
-            amounts = _amounts(units)
-            spelt[units.total] = (units, amounts)
-        rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
+        kind = kind_of.get(units.total)
+        if kind is None or kinds[kind] != units:
+            kind = kind_of[units.total] = len(kinds)
+            kinds.append(units)
+        pieces = pieces_of.get(id(fixed))
+        if pieces is None or pieces[0] is not fixed:
+            pieces = _pieces(fixed)
+        placed.append((values["rank"], pieces, kind, values["overrides_applied"]))
+    amounts = _all_amounts(kinds, ranking.scale) or list(map(_amounts, kinds))
+    rows = [
+        _ROW % (rank, pieces[1], amounts[kind][0], pieces[2], amounts[kind][1], mask, pieces[3])
+        for rank, pieces, kind, mask in placed
+    ]
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
         f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
@@ -296,7 +379,7 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
         f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
     )
     head, marked, tail = text.encode().partition(_WEIGHTED_BYTES)  # ``_WEIGHTED``: no JSON text has a NUL
-    return head + _WEIGHTING_BYTES + tail if marked else head
+    return b"".join((head, _WEIGHTING_BYTES, tail)) if marked else head  # one copy of the answer, not two
 
 
 __all__ = ["encode_ranking"]
