@@ -26,7 +26,6 @@ import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
@@ -717,18 +716,21 @@ DEFAULT_ROUTING_WEIGHTING = (
 
 def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, int, int, dict[str, int]] | None:
     """``default_routing`` in integers: the expected cost and the saving (units of ``10**-scale`` USD), the
-    saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths."""
-    tags: list[str] = []
-    costs: list[int] = []  # exact: amounts at the table's unit
-    for row in ranked:
-        values = row.__dict__
-        if values["price_source"] == "endpoint" and values["status"] in (0, None):
-            tags.append(values["tag"])
-            units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
-            exact = units.__class__ is CostUnits and units.scale == scale
-            costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
-    if not costs:
+    saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths.
+
+    Every answer weighs ten rows or so: the rows are picked, their costs and tags read and the shares rounded by
+    ``map`` chains in C, not a Python step a row."""
+    values = list(map(_values_of, ranked))
+    picked = list(map(_ROUTED.__contains__, map(_source_status, values)))  # priced on their own, status ok
+    pool = list(itertools.compress(values, picked))
+    if not pool:
         return None
+    units = list(map(_units_of, pool))
+    if {*map(type, units)} == {CostUnits} and {*map(_scale_of, units)} == {scale}:
+        costs = list(map(_total_of, units))  # ``cost_units``, from the units the ranking kept
+    else:
+        costs = [row.cost_units(scale) for row in itertools.compress(ranked, picked)]  # exact: at the table's unit
+    tags = list(map(_tag_of, pool))
     least = min(costs)
     # Exact in integers: with M a common multiple of every c and m_i = M / c_i, the weights 1/c_i² are in the
     # ratio m_i², and Σ c_i·w_i / Σ w_i = M·Σ m_i / Σ m_i² (the least common multiple keeps M smallest).
@@ -737,7 +739,7 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
         expected_units = 0
     else:
         common = math.lcm(*costs)
-        ratios = [common // c for c in costs]
+        ratios = list(map(operator.floordiv, itertools.repeat(common), costs))
         weights = list(map(operator.mul, ratios, ratios))
         expected_units = half_even(common * sum(ratios), sum(weights))
     total = sum(weights)
@@ -748,17 +750,25 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
             shares[tag] = shares.get(tag, 0) + weight
     saving_units = expected_units - least
     percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
-    # ``half_even(10**SHARE_DIGITS * weight, total)`` for every tag, the quotients and remainders made in C: the
-    # quotient, plus one above a half, or at a half when it is odd.
-    parts = map(divmod, map(_SHARE_UNITS.__mul__, shares.values()), repeat(total))
-    spread = {
-        tag: quotient + (rest + rest > total or (rest + rest == total and quotient & 1))
-        for tag, (quotient, rest) in zip(shares, parts, strict=True)
-    }
-    return expected_units, saving_units, percent, len(costs), spread
+    # ``half_even(10**SHARE_DIGITS * weight, total)`` for every tag, in C: n/d rounded half up is the quotient of
+    # (2n + d) by 2d; at an exact half (remainder 0) half-even takes the even neighbour instead.
+    doubled = map(operator.mul, shares.values(), itertools.repeat(2 * _SHARE_UNITS))
+    rounded = list(map(divmod, map(operator.add, doubled, itertools.repeat(total)), itertools.repeat(2 * total)))
+    spread = dict(zip(shares, map(_first, rounded), strict=True))
+    if 0 in map(_second, rounded):
+        spread = {tag: q - 1 if r == 0 and q & 1 else q for tag, (q, r) in zip(shares, rounded, strict=True)}
+    return expected_units, saving_units, percent, len(pool), spread
 
 
 _SHARE_UNITS = 10**SHARE_DIGITS
+# What default routing weighs: an endpoint priced on its own listing whose status was ok (0) or unrecorded.
+_ROUTED = frozenset({("endpoint", 0), ("endpoint", None)})
+_values_of = operator.attrgetter("__dict__")
+_source_status = operator.itemgetter("price_source", "status")
+_units_of = operator.methodcaller("get", "_deferred")
+_tag_of = operator.itemgetter("tag")
+_scale_of = operator.attrgetter("scale")
+_total_of = operator.attrgetter("total")
 
 
 def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:

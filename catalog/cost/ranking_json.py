@@ -247,13 +247,18 @@ def _default_routing(ranking: Ranking) -> str:
         return "null"
     expected, saving, percent, endpoints, shares = found
     scale = ranking.scale
-    tags = _tags
-    spelt = ",".join([f'{tags.get(tag) or _tag(tag)}:"{_share(units)}"' for tag, units in shares.items()])
+    tags = list(map(_tags.get, shares))  # the tags' JSON strings, kept once written
+    if None in tags:
+        tags = list(map(_tag, shares))
+    spelt = ",".join(map(_ROUTED.__mod__, zip(tags, map(_share, shares.values()), strict=True)))
     return (
-        f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
-        f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
+        f'{{"expected_cost_per_request":"{_spell(expected, scale)}","saving_per_request":'
+        f'"{_spell(saving, scale)}","saving_percent":"{_spell(percent, 2)}","endpoints":{endpoints},'
         f'"shares":{{{spelt}}},"weighting":{_WEIGHTED}}}'
     )
+
+
+_ROUTED = '%s:"%s"'  # a tag's share of default routing
 
 
 _WEIGHTING = _json(DEFAULT_ROUTING_WEIGHTING)
