@@ -18,6 +18,7 @@ the endpoint key ascending.
 
 from __future__ import annotations
 
+import collections
 import decimal
 import functools
 import itertools
@@ -484,23 +485,22 @@ def _by_cost(
 ) -> tuple[list[RankedEndpoint], list[Any], int]:
     """The rows ordered by cost, equal costs by ``tie_order``, with their ranks set; their costs in that order;
     the number ranked first. The same order as sorting by ``(cost, tie_order)``: a stable sort by cost, then
-    each run of equal costs sorted by the tie order (a call a row only where there is a tie)."""
+    each run of equal costs sorted by the tie order (a call a row only where there is a tie).
+
+    In C but for the ties: each row's rank is the position of the first of its cost (``dict.setdefault``), set
+    in place (the rows were made for this ranking and are not shared yet; ``replace`` would copy every field)."""
     keyed = sorted(zip(costs, rows, strict=True), key=_first)
-    ranked: list[RankedEndpoint] = []
-    ties = 0
-    for _, run in itertools.groupby(keyed, _first):
-        tied = [row for _, row in run]
-        if len(tied) > 1:
-            tied.sort(key=tie_order)
-        # The rows were made for this ranking and are not shared yet: the rank set in place (``replace`` would
-        # copy every field of every row). Equal costs share the rank of the first of them.
-        rank = len(ranked) + 1
-        for row in tied:
-            row.__dict__["rank"] = rank
-        if rank == 1:
-            ties = len(tied)
-        ranked += tied
-    return ranked, [cost for cost, _ in keyed], ties
+    ordered = list(map(_first, keyed))
+    ranked: list[RankedEndpoint] = list(map(_second, keyed))
+    first: dict[Any, int] = {}
+    ranks = list(map(first.setdefault, ordered, itertools.count(1)))
+    if len(first) < len(ordered):  # equal costs: each run in the tie order
+        for cost, size in collections.Counter(ordered).items():
+            if size > 1:
+                start = first[cost] - 1
+                ranked[start : start + size] = sorted(ranked[start : start + size], key=tie_order)
+    list(map(operator.setitem, map(_values_of, ranked), itertools.repeat("rank"), ranks))
+    return ranked, ordered, ranks.count(1)
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
