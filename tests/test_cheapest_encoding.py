@@ -4,8 +4,7 @@
   the same bytes as ``jsonable(ranking.to_dict())`` encoded (without ``data``), on random profiles and filters.
 * A ranking orders, ties, explains and prices default routing from its rows' exact integers: the same as from
   the rows' ``Decimal`` amounts (rows rebuilt without their integers, ranked again).
-* ``catalog.money.units_text`` spells an integer amount as ``canonical`` spells its ``Decimal``; an answer's amounts
-  spelt all at once (``_all_amounts``) are each row's spelt alone (``_amounts``), shares rounded as ``round`` does.
+* ``catalog.money.units_text`` spells an integer amount as ``canonical`` spells its ``Decimal``.
 * ``build_query`` shares one ``EndpointFilters`` among equal queries, never between queries that spell differently.
 
 The framework-free path of a plain ``GET /v1/cheapest`` is compared with the route in ``test_api_cheapest_fast``.
@@ -42,7 +41,7 @@ from catalog.cost.profile import (
 )
 from catalog.cost.query import CHEAPEST, build_query
 from catalog.cost.ranker import RankIndex
-from catalog.cost.ranking_json import _SHARE_TEXT, _all_amounts, _amounts, _share_json, _spell, encode_ranking
+from catalog.cost.ranking_json import _share_json, _spell, encode_ranking
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.errors import InputError
@@ -239,57 +238,7 @@ def test_a_term_share_is_written_as_the_rounded_float() -> None:
         cases.append((rng.randint(0, total), total))
     for part, total in cases:
         assert _share_json(part, total) == orjson.dumps(round(part / total, 4)).decode(), (part, total)
-        # The explanation's share, and the JSON of every share an answer's columns look up by the rounded float.
-        assert share_of(part, total) == round(part / total, 4), (part, total)
-        assert _SHARE_TEXT[round(part / total, 4)] == orjson.dumps(round(part / total, 4)).decode(), (part, total)
-
-
-NAMES = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning", "request", "image", "web")
-
-
-def _kinds(rng: random.Random, scale: int, tokens: int, requests: int) -> list[CostUnits]:
-    kinds = []
-    for _ in range(rng.randint(0, 12)):
-        parts = [
-            rng.choice([0, 0, rng.randint(1, 10**22), rng.randint(1, 999) * 10 ** rng.randint(0, 20)]) for _ in NAMES
-        ]
-        if rng.random() < 0.1:
-            parts[rng.randrange(len(parts))] = parts[0]  # equal terms: the engine's order keeps them
-        total = sum(parts)
-        base = rng.choice([None, total, total + rng.randint(1, 10**21), total * 100 // 74])
-        kinds.append(CostUnits(total, base, parts, (*NAMES, "audio"), scale, tokens, requests))
-    return kinds
-
-
-def test_an_answers_amounts_spelt_at_once_are_each_rows_spelt_alone() -> None:
-    """``_all_amounts`` (every amount, term and share of an answer spelt by column, in C) gives each row's members
-    as ``_amounts`` spells them one row at a time: token counts of 0 (no cost per M tokens), many requests, no
-    base, an equal base, a discount, free rows, equal terms, costs per M tokens at an exact half; and it leaves to
-    ``_amounts`` (None) what is not of its form: a base below the cost, a negative part, mixed scales."""
-    rng = random.Random(14)
-    halves = 0
-    for case in range(3000):
-        scale = rng.choice([4, 12, 18, 24, 30])
-        tokens = rng.choice([0, 1, 2, 1000, rng.randint(1, 2_000_000)])
-        kinds = _kinds(rng, scale, tokens, rng.choice([1, 1, 3, 1000]))
-        whole = tokens * 10**scale
-        if kinds and case % 5 == 0 and tokens and whole % (2 * 10**18) == 0:
-            # A cost per M tokens exactly between two steps of 10**-12 (odd halves): half-even, not up.
-            total = whole // (2 * 10**18) * (2 * rng.randint(0, 50) + 1)
-            kinds[0] = kinds[0]._replace(total=total, base=None, parts=[total] + [0] * (len(NAMES) - 1))
-            halves += 1
-        expected = [_amounts(kind) for kind in kinds]
-        assert _all_amounts(kinds, scale) == ([m for m, _ in expected], [t for _, t in expected]), case
-    assert halves > 100  # the exact halves were tried
-    kinds = _kinds(random.Random(1), 24, 1000, 1) or _kinds(random.Random(2), 24, 1000, 1)
-    assert _all_amounts(kinds, 24) is not None
-    below = [kinds[0]._replace(base=kinds[0].total - 1), *kinds[1:]]
-    negative = [kinds[0]._replace(parts=[-1, *kinds[0].parts[1:]]), *kinds[1:]]
-    mixed = [kinds[0]._replace(scale=18), *kinds[1:]]
-    for other in (below, negative, mixed):
-        assert _all_amounts(other, 24) is None
-        encoded = [_amounts(kind) for kind in other]  # the fallback still spells them
-        assert len(encoded) == len(other)
+        assert share_of(part, total) == round(part / total, 4), (part, total)  # the explanation's, the same way
 
 
 def test_reading_a_rows_cost_spells_that_amount_and_the_rest_when_read() -> None:

@@ -18,7 +18,6 @@ the endpoint key ascending.
 
 from __future__ import annotations
 
-import collections
 import decimal
 import functools
 import itertools
@@ -27,6 +26,7 @@ import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
@@ -485,22 +485,23 @@ def _by_cost(
 ) -> tuple[list[RankedEndpoint], list[Any], int]:
     """The rows ordered by cost, equal costs by ``tie_order``, with their ranks set; their costs in that order;
     the number ranked first. The same order as sorting by ``(cost, tie_order)``: a stable sort by cost, then
-    each run of equal costs sorted by the tie order (a call a row only where there is a tie).
-
-    In C but for the ties: each row's rank is the position of the first of its cost (``dict.setdefault``), set
-    in place (the rows were made for this ranking and are not shared yet; ``replace`` would copy every field)."""
+    each run of equal costs sorted by the tie order (a call a row only where there is a tie)."""
     keyed = sorted(zip(costs, rows, strict=True), key=_first)
-    ordered = list(map(_first, keyed))
-    ranked: list[RankedEndpoint] = list(map(_second, keyed))
-    first: dict[Any, int] = {}
-    ranks = list(map(first.setdefault, ordered, itertools.count(1)))
-    if len(first) < len(ordered):  # equal costs: each run in the tie order
-        for cost, size in collections.Counter(ordered).items():
-            if size > 1:
-                start = first[cost] - 1
-                ranked[start : start + size] = sorted(ranked[start : start + size], key=tie_order)
-    list(map(operator.setitem, map(_values_of, ranked), itertools.repeat("rank"), ranks))
-    return ranked, ordered, ranks.count(1)
+    ranked: list[RankedEndpoint] = []
+    ties = 0
+    for _, run in itertools.groupby(keyed, _first):
+        tied = [row for _, row in run]
+        if len(tied) > 1:
+            tied.sort(key=tie_order)
+        # The rows were made for this ranking and are not shared yet: the rank set in place (``replace`` would
+        # copy every field of every row). Equal costs share the rank of the first of them.
+        rank = len(ranked) + 1
+        for row in tied:
+            row.__dict__["rank"] = rank
+        if rank == 1:
+            ties = len(tied)
+        ranked += tied
+    return ranked, [cost for cost, _ in keyed], ties
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
@@ -716,21 +717,18 @@ DEFAULT_ROUTING_WEIGHTING = (
 
 def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, int, int, dict[str, int]] | None:
     """``default_routing`` in integers: the expected cost and the saving (units of ``10**-scale`` USD), the
-    saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths.
-
-    Every answer weighs ten rows or so: the rows are picked, their costs and tags read and the shares rounded by
-    ``map`` chains in C, not a Python step a row."""
-    values = list(map(_values_of, ranked))
-    picked = list(map(_ROUTED.__contains__, map(_source_status, values)))  # priced on their own, status ok
-    pool = list(itertools.compress(values, picked))
-    if not pool:
+    saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths."""
+    tags: list[str] = []
+    costs: list[int] = []  # exact: amounts at the table's unit
+    for row in ranked:
+        values = row.__dict__
+        if values["price_source"] == "endpoint" and values["status"] in (0, None):
+            tags.append(values["tag"])
+            units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
+            exact = units.__class__ is CostUnits and units.scale == scale
+            costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
+    if not costs:
         return None
-    units = list(map(_units_of, pool))
-    if {*map(type, units)} == {CostUnits} and {*map(_scale_of, units)} == {scale}:
-        costs = list(map(_total_of, units))  # ``cost_units``, from the units the ranking kept
-    else:
-        costs = [row.cost_units(scale) for row in itertools.compress(ranked, picked)]  # exact: at the table's unit
-    tags = list(map(_tag_of, pool))
     least = min(costs)
     # Exact in integers: with M a common multiple of every c and m_i = M / c_i, the weights 1/c_i² are in the
     # ratio m_i², and Σ c_i·w_i / Σ w_i = M·Σ m_i / Σ m_i² (the least common multiple keeps M smallest).
@@ -739,7 +737,7 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
         expected_units = 0
     else:
         common = math.lcm(*costs)
-        ratios = list(map(operator.floordiv, itertools.repeat(common), costs))
+        ratios = [common // c for c in costs]
         weights = list(map(operator.mul, ratios, ratios))
         expected_units = half_even(common * sum(ratios), sum(weights))
     total = sum(weights)
@@ -750,25 +748,17 @@ def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, i
             shares[tag] = shares.get(tag, 0) + weight
     saving_units = expected_units - least
     percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
-    # ``half_even(10**SHARE_DIGITS * weight, total)`` for every tag, in C: n/d rounded half up is the quotient of
-    # (2n + d) by 2d; at an exact half (remainder 0) half-even takes the even neighbour instead.
-    doubled = map(operator.mul, shares.values(), itertools.repeat(2 * _SHARE_UNITS))
-    rounded = list(map(divmod, map(operator.add, doubled, itertools.repeat(total)), itertools.repeat(2 * total)))
-    spread = dict(zip(shares, map(_first, rounded), strict=True))
-    if 0 in map(_second, rounded):
-        spread = {tag: q - 1 if r == 0 and q & 1 else q for tag, (q, r) in zip(shares, rounded, strict=True)}
-    return expected_units, saving_units, percent, len(pool), spread
+    # ``half_even(10**SHARE_DIGITS * weight, total)`` for every tag, the quotients and remainders made in C: the
+    # quotient, plus one above a half, or at a half when it is odd.
+    parts = map(divmod, map(_SHARE_UNITS.__mul__, shares.values()), repeat(total))
+    spread = {
+        tag: quotient + (rest + rest > total or (rest + rest == total and quotient & 1))
+        for tag, (quotient, rest) in zip(shares, parts, strict=True)
+    }
+    return expected_units, saving_units, percent, len(costs), spread
 
 
 _SHARE_UNITS = 10**SHARE_DIGITS
-# What default routing weighs: an endpoint priced on its own listing whose status was ok (0) or unrecorded.
-_ROUTED = frozenset({("endpoint", 0), ("endpoint", None)})
-_values_of = operator.attrgetter("__dict__")
-_source_status = operator.itemgetter("price_source", "status")
-_units_of = operator.methodcaller("get", "_deferred")
-_tag_of = operator.itemgetter("tag")
-_scale_of = operator.attrgetter("scale")
-_total_of = operator.attrgetter("total")
 
 
 def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:

@@ -21,7 +21,7 @@ when that model's price history starts.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter, mul
@@ -389,20 +389,6 @@ class _Candidate:
     free: bool
     fixed: dict[str, Any] | None  # the ranked row's fields that do not depend on the workload (``fixed_fields``)
     names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
-    # Read by every ranking's plain feasibility check (``RankIndex.rank``): the context, prompt and completion
-    # limits (infinite where not listed), and whether the status in force is other than ok (0) or unrecorded.
-    limits: tuple[float, float, float] = field(init=False)
-    status_not_ok: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        row = self.row
-        limits = tuple(_NO_LIMIT if row.get(k) is None else row[k] for k in _LIMITS)
-        object.__setattr__(self, "limits", limits)
-        object.__setattr__(self, "status_not_ok", row.get("status") not in (0, None))
-
-
-_LIMITS = ("context_length", "max_prompt_tokens", "max_completion_tokens")
-_NO_LIMIT = float("inf")
 
 
 def _names(row: dict[str, Any]) -> frozenset[str]:
@@ -678,7 +664,6 @@ class RankIndex:
         plain = plain and not (profile.tools or profile.structured_output)
         plain = plain and profile.reasoning_effort in (None, "none")
         asked_in, asked_out, status_ok = profile.input_tokens, profile.output_tokens, filters.status_ok
-        asked = asked_in + asked_out
         ranked: list[RankedEndpoint] = []
         totals: list[int] = []
         excluded: list[dict[str, Any]] = []
@@ -688,10 +673,15 @@ class RankIndex:
             listed = row["tag"] != LIST_PRICE_TAG
             if listed:
                 if plain:
-                    context, most_in, most_out = candidate.limits
-                    if asked > context or asked_in > most_in or asked_out > most_out:
+                    context, most_in = row.get("context_length"), row.get("max_prompt_tokens")
+                    most_out = row.get("max_completion_tokens")
+                    if (
+                        (context is not None and asked_in + asked_out > context)
+                        or (most_in is not None and asked_in > most_in)
+                        or (most_out is not None and asked_out > most_out)
+                    ):
                         found = filters.requirement(row, profile, candidate.names)
-                    elif status_ok and candidate.status_not_ok:
+                    elif status_ok and row.get("status") not in (0, None):
                         excluded.append(self._status_exclusion(candidate, filters, profile))
                         continue
                     else:

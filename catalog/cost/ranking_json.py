@@ -21,11 +21,9 @@ from __future__ import annotations
 import functools
 import operator
 import threading
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain, islice, repeat
 from typing import Any
 
 import orjson
@@ -233,8 +231,15 @@ def _amounts_spelt(units: CostUnits) -> tuple[str, str]:
     return money, orjson.dumps({"terms": texts["terms"], "term_shares": texts["term_shares"]}).decode()[1:-1]
 
 
-# One ranked row (``RankedEndpoint.to_dict`` order): rank, the candidate's pieces around the amounts, the mask.
-_ROW = '{"rank":%d,%s,%s,"discount":%s,%s,"overrides_applied":%d,%s}'
+def _row(rank: int, fixed: dict[str, Any], amounts: tuple[str, str], mask: int) -> str:
+    """One ranked row's JSON (``RankedEndpoint.to_dict`` order): the candidate's pieces around ``amounts``."""
+    pieces = _pieces_of.get(id(fixed))
+    if pieces is None or pieces[0] is not fixed:
+        pieces = _pieces(fixed)
+    return (
+        f'{{"rank":{rank},{pieces[1]},{amounts[0]},"discount":{pieces[2]},{amounts[1]},'
+        f'"overrides_applied":{mask},{pieces[3]}}}'
+    )
 
 
 def _default_routing(ranking: Ranking) -> str:
@@ -247,18 +252,13 @@ def _default_routing(ranking: Ranking) -> str:
         return "null"
     expected, saving, percent, endpoints, shares = found
     scale = ranking.scale
-    tags = list(map(_tags.get, shares))  # the tags' JSON strings, kept once written
-    if None in tags:
-        tags = list(map(_tag, shares))
-    spelt = ",".join(map(_ROUTED.__mod__, zip(tags, map(_share, shares.values()), strict=True)))
+    tags = _tags
+    spelt = ",".join([f'{tags.get(tag) or _tag(tag)}:"{_share(units)}"' for tag, units in shares.items()])
     return (
-        f'{{"expected_cost_per_request":"{_spell(expected, scale)}","saving_per_request":'
-        f'"{_spell(saving, scale)}","saving_percent":"{_spell(percent, 2)}","endpoints":{endpoints},'
+        f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
+        f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
         f'"shares":{{{spelt}}},"weighting":{_WEIGHTED}}}'
     )
-
-
-_ROUTED = '%s:"%s"'  # a tag's share of default routing
 
 
 _WEIGHTING = _json(DEFAULT_ROUTING_WEIGHTING)
@@ -270,118 +270,24 @@ _WEIGHTED_BYTES = _WEIGHTED.encode()
 _WEIGHTING_BYTES = _WEIGHTING.encode()
 
 
-# A ranked row's members that depend on the workload, for ``%``: the amounts (cost, per M tokens, workload,
-# then base and saving), and the terms with their shares. A term's member and a share's, for (name, text) pairs:
-# the engine's plain identifiers need no escaping.
-_MONEY = '"cost_per_request":"%s","cost_per_million_tokens":%s,"workload_cost":"%s",%s'
-_NO_BASE = '"base_per_request":null,"saving_per_request":null'
-_SAME_BASE = '"base_per_request":"%s","saving_per_request":"0"'
-_BASE = '"base_per_request":"%s","saving_per_request":"%s"'
-_TERMS = '"terms":{%s},"term_shares":{%s}'
-_TERM = '"%s":"%s"'
-_SHARE = '"%s":%s'
-# One ranked row (``RankedEndpoint.to_dict`` order): rank, the candidate's pieces around the amounts, the mask.
-_ROW = '{"rank":%d,%s,%s,"discount":%s,%s,"overrides_applied":%d,%s}'
-# Every share a term can have (``round(x, 4)`` is one of the floats k / 10**4, see ``SHARE_FLOATS``) as its JSON.
-_SHARE_TEXT = {k / 10**4: text for k, text in enumerate(_SHARES)}
-_first = operator.itemgetter(0)
-_rstrip = str.rstrip
-# ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
-# which ``reverse`` keeps stable).
-_dominant = functools.partial(sorted, key=_second, reverse=True)
-_nonzero: Callable[[Iterable[tuple[str, int]]], Iterable[tuple[str, int]]] = functools.partial(filter, _second)
-
-
-def _spelt(values: Iterable[int], form: str, power: int) -> Iterator[str]:
-    """``units_text`` of each of ``values`` (units >= 0 of the scale whose format and power these are; see
-    ``_FORMATS``), every step done in C over the whole list: no Python step per amount."""
-    spelt = map(form.__mod__, map(divmod, values, repeat(power)))
-    return map(_rstrip, map(_rstrip, spelt, repeat("0")), repeat("."))
-
-
-def _all_amounts(kinds: list[CostUnits], scale: int) -> tuple[list[str], list[str]] | None:
-    """``_amounts`` of each of ``kinds`` (the ``CostUnits`` of one answer's rows) as two columns, or None where
-    they are not of the common form (another scale than the ranking's, an amount below 0, token or request
-    counts that differ: ``_amounts`` then spells each).
-
-    An answer spells some sixty amounts and thirty shares. One at a time, each took a dozen Python steps, and
-    those, not the C calls, were most of an answer's time; here every column (the costs, the bases, the costs
-    per M tokens, the terms, their shares) is spelt by ``map`` chains in C (``_spelt``) and joined into the rows'
-    members by ``%`` in C, the shares rounded as ``CostUnits.shares`` rounds them (``round(part / total, 4)``).
-    Only the base members take a Python step a row."""
-    if not kinds:
-        return [], []
-    if not 0 < scale < 64:
-        return None
-    totals, bases, partss, namess, scales, tokenss, requestss = zip(*kinds, strict=True)
-    tokens, requests, count = tokenss[0], requestss[0], len(kinds)
-    if scales.count(scale) != count or tokenss.count(tokens) != count or requestss.count(requests) != count:
-        return None
-    if min(totals) < 0 or min(chain.from_iterable(partss), default=0) < 0:
-        return None
-    form, power = _FORMATS[scale]
-    costs = list(_spelt(totals, form, power))
-    workloads = costs if requests == 1 else _spelt(map(operator.mul, totals, repeat(requests)), form, power)
-    # Base and saving where a discount makes them differ from the cost (a base below the cost: not this form).
-    discounted = [(base, base - total) for base, total in zip(bases, totals, strict=True) if base not in (None, total)]
-    if discounted and min(map(_second, discounted)) < 0:
-        return None
-    take = _spelt(chain.from_iterable(discounted), form, power).__next__
-    money = [
-        _NO_BASE if base is None else _SAME_BASE % cost if base == total else _BASE % (take(), take())
-        for base, total, cost in zip(bases, totals, costs, strict=True)
-    ]
-    per_m: Iterable[str] = ["null"] * count
-    if tokens:  # ``per_million_units(total, tokens, scale)``: a/w rounded half-even, as floor((2a + w) / 2w)...
-        whole = tokens * power
-        doubled = map(operator.mul, totals, repeat(2 * 10**18))
-        rounded = list(map(divmod, map(operator.add, doubled, repeat(whole)), repeat(2 * whole)))
-        units = list(map(_first, rounded))
-        if 0 in map(_second, rounded):  # ...but an exact half goes to the even neighbour, not up
-            units = [quotient - 1 if rest == 0 and quotient & 1 else quotient for quotient, rest in rounded]
-        per_m = map('"%s"'.__mod__, _spelt(units, _PER_M, 10**12))
-    moneys = list(map(_MONEY.__mod__, zip(costs, per_m, workloads, money, strict=True)))
-    # Every row's terms in a row: their names, parts and totals; each term's member and its share's, in order,
-    # then joined a row's count at a time.
-    dominants = list(map(_dominant, map(_nonzero, map(zip, namess, partss))))
-    counts = list(map(len, dominants))
-    pairs = list(chain.from_iterable(dominants))
-    named, valued = list(map(_first, pairs)), list(map(_second, pairs))
-    members = map(_TERM.__mod__, zip(named, _spelt(valued, form, power), strict=True))
-    ratios = map(operator.truediv, valued, chain.from_iterable(map(repeat, totals, counts)))
-    shares = map(_SHARE.__mod__, zip(named, map(_SHARE_TEXT.__getitem__, map(round, ratios, repeat(4))), strict=True))
-    terms = map(",".join, map(islice, repeat(members), counts))
-    shared = map(",".join, map(islice, repeat(shares), counts))
-    return moneys, list(map(_TERMS.__mod__, zip(terms, shared, strict=True)))
-
-
-_dict_of = operator.attrgetter("__dict__")
-_fixed_of = operator.methodcaller("get", "_fixed")
-_units_of = operator.methodcaller("get", "_deferred")
-_rank_of = operator.itemgetter("rank")
-_mask_of = operator.itemgetter("overrides_applied")
-_head_of, _discount_of, _tail_of = operator.itemgetter(1), operator.itemgetter(2), operator.itemgetter(3)
-
-
 def encode_ranking(ranking: Ranking) -> bytes | None:
     """``ranking``'s answer without ``data`` as JSON bytes (the same as ``Ranking.to_dict()`` with ``data``
     popped, encoded exactly), or None when a row was not made by the index (encode ``to_dict`` instead)."""
-    # ``row_sources`` of every row, in C: each row's fields, its fixed fields (the candidate's) and its units.
-    values = list(map(_dict_of, ranking.ranked))
-    fixed = list(map(_fixed_of, values))
-    kinds = list(map(_units_of, values))
-    if None in fixed or not {*map(type, kinds)} <= {CostUnits}:
-        return None
-    pieces: list[Any] = list(map(_pieces_of.get, map(id, fixed)))
-    if None in pieces or not all(map(operator.is_, map(_first, pieces), fixed)):
-        pieces = list(map(_pieces, fixed))  # new candidates (a new index): their pieces made and kept
-    found = _all_amounts(kinds, ranking.scale)
-    if found is None:
-        spelt = list(map(_amounts, kinds))
-        found = list(map(_first, spelt)), list(map(_second, spelt))
-    moneys, terms = found
-    parts = (map(_rank_of, values), map(_head_of, pieces), moneys, map(_discount_of, pieces), terms)
-    rows = list(map(_ROW.__mod__, zip(*parts, map(_mask_of, values), map(_tail_of, pieces), strict=True)))
+    rows: list[str] = []
+    # Rows priced alike (equal sheets: the ties) share their spelt amounts; by total, the rest compared.
+    spelt: dict[int, tuple[CostUnits, tuple[str, str]]] = {}
+    for row in ranking.ranked:
+        values = row.__dict__  # ``row_sources``, inline: ten rows an answer
+        fixed, units = values.get("_fixed"), values.get("_deferred")
+        if fixed is None or units is None or units.__class__ is not CostUnits:
+            return None
+        same = spelt.get(units.total)
+        if same is not None and same[0] == units:
+            amounts = same[1]
+        else:
+            amounts = _amounts(units)
+            spelt[units.total] = (units, amounts)
+        rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
     text = (
         f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
         f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
