@@ -12,6 +12,7 @@ The framework-free path of a plain ``GET /v1/cheapest`` is compared with the rou
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.cost.profile import RankedEndpoint, Ranking, _less, _less_units, amount, assemble, default_routing
+from catalog.cost.profile import (
+    CostUnits,
+    RankedEndpoint,
+    Ranking,
+    _less,
+    _less_units,
+    amount,
+    assemble,
+    default_routing,
+    half_even,
+    ranked_row,
+    routing_units,
+    share_of,
+)
 from catalog.cost.query import CHEAPEST, build_query
 from catalog.cost.ranker import RankIndex
 from catalog.cost.ranking_json import _share_json, _spell, encode_ranking
@@ -224,6 +238,7 @@ def test_a_term_share_is_written_as_the_rounded_float() -> None:
         cases.append((rng.randint(0, total), total))
     for part, total in cases:
         assert _share_json(part, total) == orjson.dumps(round(part / total, 4)).decode(), (part, total)
+        assert share_of(part, total) == round(part / total, 4), (part, total)  # the explanation's, the same way
 
 
 def test_reading_a_rows_cost_spells_that_amount_and_the_rest_when_read() -> None:
@@ -279,3 +294,29 @@ def test_a_plain_query_with_other_counts_is_the_query_build_query_makes() -> Non
             plain_query(_values(cache_hit="0.8", cache_write="0.5"))
         with pytest.raises(ApiError):
             plain_query(_values(cache_hit="x"))
+
+
+def _routed(costs: list[int], scale: int = 2) -> list[RankedEndpoint]:
+    return [
+        ranked_row(
+            {"tag": f"p{i}", "price_source": "endpoint", "status": 0},
+            cost,
+            CostUnits(cost, None, [cost], ("input",), scale, 1, 1),
+            0,
+        )
+        for i, cost in enumerate(costs)
+    ]
+
+
+def test_default_routing_shares_are_the_weights_rounded_half_even() -> None:
+    """The shares, rounded in C from (2n + d) // 2d, are ``half_even(10**4 · w, Σw)`` of the inverse-square
+    weights; an exact half (32 equal endpoints: 312.5 ten-thousandths each) goes to the even 312, not 313."""
+    expected, saving, _, endpoints, shares = routing_units(_routed([7] * 32), 2)  # type: ignore[misc]
+    assert (expected, saving, endpoints, set(shares.values())) == (7, 0, 32, {312})
+    rng = random.Random(3)
+    for _ in range(500):
+        costs = [rng.choice([rng.randint(1, 9), rng.randint(1, 10**22)]) for _ in range(rng.randint(1, 12))]
+        weights = [(math.lcm(*costs) // c) ** 2 for c in costs]
+        found = routing_units(_routed(costs), 2)
+        assert found is not None
+        assert found[4] == {f"p{i}": half_even(10**4 * w, sum(weights)) for i, w in enumerate(weights)}, costs

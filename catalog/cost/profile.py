@@ -26,6 +26,7 @@ import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
@@ -151,7 +152,7 @@ class CostUnits(NamedTuple):
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
         total = self.total
-        return {k: round(v / total, 4) if total else 0.0 for k, v in dominant or self.dominant()}
+        return {k: share_of(v, total) if total else 0.0 for k, v in dominant or self.dominant()}
 
     def texts(self) -> dict[str, Any]:
         """``spell``'s fields, the amounts as ``canonical`` text (``catalog.money.units_text``)."""
@@ -557,10 +558,32 @@ def _top_shares(row: RankedEndpoint) -> list[tuple[str, float]]:
     deferred = row.__dict__.get("_deferred")
     if isinstance(deferred, CostUnits):
         total = deferred.total
-        return [(k, round(v / total, 4) if total else 0.0) for k, v in deferred.dominant()[:3]]
+        return [(k, share_of(v, total) if total else 0.0) for k, v in deferred.dominant()[:3]]
     return list(row.term_shares.items())[:3]
 
 
+# ``k / 10**4`` for every k up to 10**4: what ``round(x, 4)`` returns for a ratio ``x`` that rounds to k / 10**4 (it
+# rounds in decimal, then takes the float nearest that decimal, as the correctly rounded ``k / 10**4`` is).
+SHARE_FLOATS = [k / 10**4 for k in range(10**4 + 1)]
+
+
+def share_of(part: int, total: int) -> float:
+    """``round(part / total, 4)`` (a term's share of a cost: ``CostUnits.shares``), from the integers.
+
+    ``round`` of a float spells it in decimal to round it: a microsecond, three times an explanation and ten
+    times an answer. For ``0 <= part <= total``, ``total > 0``: ``part / total`` to four places, up from a half,
+    is the rounded float's whenever the exact ratio is further from the half than the float ``part / total`` can
+    be from the ratio (2**-53 of it, at most 1), so both are on the same side of it; nearer than that (a few in
+    10**9, as at an exact half), and for any other part, the float itself is rounded, as ``round`` does."""
+    if 0 <= part <= total:
+        whole, rest = divmod(part * 10**4, total)
+        gap = 2 * rest - total
+        if (gap if gap > 0 else -gap) * 2**30 > total:
+            return SHARE_FLOATS[whole + 1 if gap > 0 else whole]
+    return round(part / total, 4)
+
+
+_model_of = operator.attrgetter("model_id")
 _percents: dict[float, str] = {}  # a share (rounded to 0.0001: at most 10,001 of them) as whole percent text
 
 
@@ -593,7 +616,7 @@ def _explain(
         why = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
-    many = len({r.model_id for r in ranked}) > 1
+    many = len(set(map(_model_of, ranked))) > 1
     shares = ", ".join([f"{k} {_percents.get(v) or _percent(v)}" for k, v in _top_shares(win)]) or "nothing (free)"
     if costs is None:
         costs = list(comparable_costs(ranked))  # exact: integers when the rows keep them (nothing spelt)
@@ -616,7 +639,7 @@ def _explain(
         diffs = _term_gaps(dearer, win)
         text += f"; {less} {_label(dearer, many)} (${_cost_text(dearer)})"
         if diffs and max(diffs.values()) > 0:
-            text += f", mostly on {max(sorted(diffs), key=lambda k: diffs[k])}"
+            text += f", mostly on {max(sorted(diffs), key=diffs.__getitem__)}"
     if min(costs) < least:  # ranked by something else than cost: say which is cheapest
         cheapest = ranked[costs.index(min(costs))]  # the first of the lowest
         text += f"; the cheapest is {_label(cheapest, many)} at ${_cost_text(cheapest)}"
@@ -695,40 +718,47 @@ DEFAULT_ROUTING_WEIGHTING = (
 def routing_units(ranked: list[RankedEndpoint], scale: int) -> tuple[int, int, int, int, dict[str, int]] | None:
     """``default_routing`` in integers: the expected cost and the saving (units of ``10**-scale`` USD), the
     saving in hundredths of a percent, the endpoints weighed, and each tag's share in ten-thousandths."""
-    pool: list[RankedEndpoint] = []
+    tags: list[str] = []
     costs: list[int] = []  # exact: amounts at the table's unit
     for row in ranked:
         values = row.__dict__
         if values["price_source"] == "endpoint" and values["status"] in (0, None):
-            pool.append(row)
+            tags.append(values["tag"])
             units = values.get("_deferred")  # ``cost_units``, inline (every answer weighs ten rows or so)
             exact = units.__class__ is CostUnits and units.scale == scale
             costs.append(units.total if exact else row.cost_units(scale))  # type: ignore[union-attr]
-    if not pool:
+    if not costs:
         return None
+    least = min(costs)
     # Exact in integers: with M a common multiple of every c and m_i = M / c_i, the weights 1/c_i² are in the
     # ratio m_i², and Σ c_i·w_i / Σ w_i = M·Σ m_i / Σ m_i² (the least common multiple keeps M smallest).
-    if min(costs) == 0:
+    if least == 0:
         weights = [1 if c == 0 else 0 for c in costs]
         expected_units = 0
     else:
         common = math.lcm(*costs)
         ratios = [common // c for c in costs]
-        weights = [m * m for m in ratios]
+        weights = list(map(operator.mul, ratios, ratios))
         expected_units = half_even(common * sum(ratios), sum(weights))
     total = sum(weights)
-    shares: dict[str, int] = {}
-    for row, weight in zip(pool, weights, strict=True):
-        tag = row.tag
-        shares[tag] = shares.get(tag, 0) + weight
-    saving_units = expected_units - min(costs)
+    shares = dict(zip(tags, weights, strict=True))
+    if len(shares) < len(tags):  # two endpoints of one tag (``model@tag#2``): OpenRouter routes by tag
+        shares = {}
+        for tag, weight in zip(tags, weights, strict=True):
+            shares[tag] = shares.get(tag, 0) + weight
+    saving_units = expected_units - least
     percent = half_even(100 * 100 * saving_units, expected_units) if expected_units else 0
-    spread: dict[str, int] = {}
-    for tag, weight in shares.items():  # ``half_even(10**SHARE_DIGITS * weight, total)``, inline: a tag each
-        quotient, rest = divmod(10**SHARE_DIGITS * weight, total)
-        rest += rest
-        spread[tag] = quotient + 1 if rest > total or (rest == total and quotient & 1) else quotient
-    return expected_units, saving_units, percent, len(pool), spread
+    # ``half_even(10**SHARE_DIGITS * weight, total)`` for every tag, the quotients and remainders made in C: the
+    # quotient, plus one above a half, or at a half when it is odd.
+    parts = map(divmod, map(_SHARE_UNITS.__mul__, shares.values()), repeat(total))
+    spread = {
+        tag: quotient + (rest + rest > total or (rest + rest == total and quotient & 1))
+        for tag, (quotient, rest) in zip(shares, parts, strict=True)
+    }
+    return expected_units, saving_units, percent, len(costs), spread
+
+
+_SHARE_UNITS = 10**SHARE_DIGITS
 
 
 def default_routing(ranked: list[RankedEndpoint], scale: int) -> DefaultRouting | None:

@@ -296,7 +296,7 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
         f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
     )
     head, marked, tail = text.encode().partition(_WEIGHTED_BYTES)  # ``_WEIGHTED``: no JSON text has a NUL
-    return head + _WEIGHTING_BYTES + tail if marked else head
+    return b"".join((head, _WEIGHTING_BYTES, tail)) if marked else head  # one copy of the answer, not two
 
 
 __all__ = ["encode_ranking"]
