@@ -46,6 +46,7 @@ _ZERO = np.uint64(0)
 _TOP126 = np.uint64(1 << 62)  # a high limb at or above this: the value is ≥ 2**126
 # Per variant, how its undiscounted base is found (``base_kind``).
 SAME, DIVIDE, NO_BASE, PYTHON = 0, 1, 2, 3
+_BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within the L1/L2 cache)
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
 
 
@@ -82,11 +83,13 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     combo_reason: Any,
     sheet_row: Any,
     variant_base: Any,
+    cond_count: Ints,
     cond_min: Ints,
     cond_start: Ints,
     cond_end: Ints,
     dynamic: Any,
-    piece_term: Ints,
+    group_start: Ints,
+    group_row: Ints,
     piece_count: Ints,
     rate_hi: Any,
     rate_lo: Any,
@@ -110,34 +113,50 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     absent. The reason codes and their order are the engine's (``catalog.cost.engine._FIXED_REASONS``)."""
     n = len(sheet)
     step = (n + chunks - 1) // chunks
-    overrides = cond_min.shape[1]
     windows = cond_start.shape[1] > 0
     k = len(strides)
     tally = np.zeros((chunks, 2), dtype=np.int64)
     not_whole, bad_time, too_large = flags
     nw_s, bt_s, tl_s = flag_strides[0], flag_strides[1], flag_strides[2]
+    # Negative counts: the columns that vary are checked per row, the ones holding one value once.
+    varying = np.array([j for j in range(k) if strides[j]], dtype=np.int64)
+    constant_or = 0
+    for j in range(k):
+        if not strides[j]:
+            constant_or |= counts[j][0]
+    groups = len(group_row)
     for part in numba.prange(chunks):
         priced = 0
         discounted = 0
-        values = np.zeros(k, dtype=np.int64)
-        for i in range(part * step, min(n, (part + 1) * step)):
-            for j in range(k):
-                values[j] = counts[j][i * strides[j]]
-            prompt = values[0]
-            completion = values[1]
+        block = np.empty((k, _BLOCK), dtype=np.int64)  # column-major: the copy writes whole lines
+        for j in range(k):
+            if not strides[j]:  # one value on every row: written once
+                block[j, :] = counts[j][0]
+        stop = min(n, (part + 1) * step)
+        for i in range(part * step, stop):
+            # The counts of a block of rows side by side, column by column: picking a column out of the tuple
+            # by a run-time index costs more than the copy, so it happens once a column per block.
+            r = (i - part * step) % _BLOCK
+            if r == 0:
+                size = min(_BLOCK, stop - i)
+                for j in varying:
+                    column = counts[j]
+                    for b in range(size):
+                        block[j, b] = column[i + b]
+            # (no view of the block's row: each view would count a reference to it, per row)
+            prompt = block[0, r]
             s = np.int64(sheet[i])
             at = s if s >= 0 else 0
             cond = sheet_row[at]
             mask = 0
-            minute = (micros[i] // 60_000_000) % 1440
-            for j in range(overrides):
-                threshold = cond_min[cond, j]
-                if threshold >= 0 and prompt >= threshold:
+            for j in range(cond_count[cond]):  # the sheet's override entries, in order
+                if prompt >= cond_min[cond, j]:
                     inside = True
                     if windows:
                         start = cond_start[cond, j]
                         end = cond_end[cond, j]
                         if start >= 0 and end >= 0:
+                            minute = (micros[i] // 60_000_000) % 1440
                             if start <= end:
                                 inside = minute >= start and minute < end
                             else:  # the window wraps past midnight
@@ -150,34 +169,29 @@ def _rows(  # noqa: C901 - one pass, written out for speed
             reason = -1
             g = given[i * given_stride]
             rest_prompt = prompt
-            for j in prompt_parts:
-                rest_prompt -= values[j]
-            rest_completion = completion
-            for j in completion_parts:
-                rest_completion -= values[j]
+            for j in range(len(prompt_parts)):
+                rest_prompt -= block[prompt_parts[j], r]
+            rest_completion = block[1, r]
+            for j in range(len(completion_parts)):
+                rest_completion -= block[completion_parts[j], r]
             if g >= 0:
                 reason = g
-            elif combo_reason[combo[i]] >= 0 and s < 0:
+            elif s < 0 and combo_reason[combo[i]] >= 0:
                 reason = combo_reason[combo[i]]
+            elif too_large[i * tl_s]:
+                reason = 5
+            elif bad_time[i * bt_s]:
+                reason = 6
             else:
-                problem = -1
-                if too_large[i * tl_s]:
-                    problem = 5
-                elif bad_time[i * bt_s]:
-                    problem = 6
-                else:
-                    negative = not_whole[i * nw_s]
-                    for j in range(k):
-                        if values[j] < 0:
-                            negative = True
-                    if negative:
-                        problem = 0
-                    elif rest_prompt < 0:
-                        problem = 1
-                    elif rest_completion < 0:
-                        problem = 2
-                if problem >= 0:
-                    reason = problem
+                ored = constant_or
+                for j in range(len(varying)):
+                    ored |= block[varying[j], r]
+                if ored < 0 or not_whole[i * nw_s]:
+                    reason = 0
+                elif rest_prompt < 0:
+                    reason = 1
+                elif rest_completion < 0:
+                    reason = 2
                 elif s < 0:
                     reason = 3
                 elif dynamic[variant]:
@@ -198,26 +212,29 @@ def _rows(  # noqa: C901 - one pass, written out for speed
             for t in range(terms):
                 out[t, 2 * i] = _ZERO
                 out[t, 2 * i + 1] = _ZERO
-            for p in range(len(piece_term)):
-                c = piece_count[p]
-                if c == -1:
-                    count = rest_prompt
-                elif c == -2:
-                    count = rest_completion
-                else:
-                    count = values[c]
-                u = np.uint64(count)
-                hi, lo = _mul64(u, rate_lo[p, variant])
-                hi = hi + u * rate_hi[p, variant]
-                t = piece_term[p]
+            for q in range(groups):  # a term's pieces, added up before the term is written
+                term_hi = _ZERO
+                term_lo = _ZERO
+                for p in range(group_start[q], group_start[q + 1]):
+                    c = piece_count[p]
+                    if c == -1:
+                        count = rest_prompt
+                    elif c == -2:
+                        count = rest_completion
+                    else:
+                        count = block[c, r]
+                    u = np.uint64(count)
+                    hi, lo = _mul64(u, rate_lo[p, variant])
+                    new = term_lo + lo
+                    term_hi = term_hi + hi + u * rate_hi[p, variant] + (_ONE if new < term_lo else _ZERO)
+                    term_lo = new
+                t = group_row[q]
                 if t >= 0:  # -1: the total only (no breakdown)
-                    old = out[t, 2 * i]
-                    new = old + lo
-                    out[t, 2 * i] = new
-                    out[t, 2 * i + 1] = out[t, 2 * i + 1] + hi + (_ONE if new < old else _ZERO)
-                new_total = total_lo + lo
-                total_hi = total_hi + hi + (_ONE if new_total < total_lo else _ZERO)
-                total_lo = new_total
+                    out[t, 2 * i] = term_lo
+                    out[t, 2 * i + 1] = term_hi
+                new = total_lo + term_lo
+                total_hi = total_hi + term_hi + (_ONE if new < total_lo else _ZERO)
+                total_lo = new
             out[terms, 2 * i] = total_lo
             out[terms, 2 * i + 1] = total_hi
         tally[part, 0] = priced
@@ -346,10 +363,12 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
             cond_end = np.stack([conditions[f"end_{j}"].fill_null(-1).to_numpy() for j in range(overrides)], 1)
         else:
             cond_start = cond_end = np.zeros((len(conditions), 0), dtype=np.int64)
-    else:
-        cond_min = np.zeros((1, 0), dtype=np.int64)
-        cond_start = cond_end = np.zeros((1, 0), dtype=np.int64)
+    else:  # no overrides: a row of no entries per distinct sheet
+        sheets = int(table.sheet_rows.max() or 0) + 1 if table.sheet_rows.len() else 1
+        cond_min = np.zeros((sheets, 0), dtype=np.int64)
+        cond_start = cond_end = np.zeros((sheets, 0), dtype=np.int64)
     arrays = {
+        "cond_count": (cond_min >= 0).sum(axis=1).astype(np.int64),  # a sheet's entries are its first ones
         "rates": rates,
         "base_kind": kind,
         "num": np.array([n if ok else 0 for n, ok in zip(nums, small, strict=True)], dtype=np.int64),
@@ -414,15 +433,21 @@ def price(
     variants)``: the bases of the rows the pass leaves to Python integers (None: no base)."""
     n = len(sheet)
     chunks = max(1, min(numba.get_num_threads(), n // 65536 or 1)) if numba is not None else 1
+    pieces = sorted(pieces, key=lambda piece: piece[0])  # a term's pieces together, terms in order
     written = sorted({t for t, _, _ in pieces if t >= 0})
     row_of = {t: r for r, t in enumerate(written)}
+    keys = list(dict.fromkeys(t for t, _, _ in pieces))
+    group_start = [0]
+    for key in keys:
+        group_start.append(group_start[-1] + sum(1 for t, _, _ in pieces if t == key))
     out = np.empty((len(written) + 1, 2 * n), dtype=np.uint64)
     code = np.empty(n, dtype=np.int32)
     mask = np.empty(n, dtype=np.uint8)
     variant = np.empty(n, dtype=np.int64)
     rates = arrays["rates"]
-    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces]) if pieces else np.zeros((0, 1), np.uint64))
-    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces]) if pieces else np.zeros((0, 1), np.uint64))
+    width = len(arrays["base_kind"])
+    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces]) if pieces else np.zeros((0, width), np.uint64))
+    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces]) if pieces else np.zeros((0, width), np.uint64))
     false = np.zeros(1, dtype=np.bool_)
     tally = _rows(
         _frozen(sheet),
@@ -437,11 +462,13 @@ def price(
         _frozen(combo_reason),
         arrays["sheet_row"],
         arrays["variant_base"],
+        arrays["cond_count"],
         arrays["cond_min"],
         arrays["cond_start"],
         arrays["cond_end"],
         arrays["dynamic"],
-        np.array([row_of.get(t, -1) for t, _, _ in pieces], dtype=np.int64),
+        np.array(group_start, dtype=np.int64),
+        np.array([row_of.get(t, -1) for t in keys], dtype=np.int64),
         np.array([c for _, c, _ in pieces], dtype=np.int64),
         rate_hi,
         rate_lo,

@@ -247,7 +247,7 @@ def _cost_compiled(
     given_codes = None
     if given is not None:
         index = {text: reasons.texts.index(text) for text in given_texts}
-        given_codes = given.replace_strict(index, default=-1, return_dtype=pl.Int64).to_numpy()
+        given_codes = given.replace_strict(index, default=-1, return_dtype=pl.Int64).fill_null(-1).to_numpy()
     pieces: list[tuple[int, int, str]] = []
     for term_index, parts in enumerate(TERMS.values()):
         for token_name, rate in parts:
