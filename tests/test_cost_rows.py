@@ -58,7 +58,15 @@ def test_the_compiled_pass_equals_the_expressions_on_random_tables(table: PriceT
 # Rates from one unit of 10**-24 USD to dear ones, and 24-digit ones; discounts whose 1 − d has up to 13 digits
 # (past 2**31: the base of those rows is left to Python integers), negative ones and 1 (no base).
 RATES = st.sampled_from(
-    ["0", "0.000000000000000000000001", "0.000003", "0.000000022000000000000002", "15", "123456.789", "99999999.999999999999999999999999"]
+    [
+        "0",
+        "0.000000000000000000000001",
+        "0.000003",
+        "0.000000022000000000000002",
+        "15",
+        "123456.789",
+        "99999999.999999999999999999999999",
+    ]
 )
 DISCOUNTS = st.sampled_from([None, "0.25", "0.3333333333333", "0.0000001", "-0.3", "0.999999999999", "1"])
 COUNTS = st.sampled_from([0, 1, 3, 2**31 - 1, 2**32 + 1, 2**40, 2**53 + 1, 2**62, 2**63 - 1]) | st.integers(0, 10**6)

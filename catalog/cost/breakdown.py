@@ -27,7 +27,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ import pyarrow as pa
 from catalog.cost.kernels import numba
 
 Ints = npt.NDArray[np.int64]
+F = TypeVar("F", bound=Callable[..., Any])
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -50,11 +51,11 @@ _BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within th
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
 
 
-def _jit(**options: Any) -> Any:
-    def wrap(function: Any) -> Any:
+def _jit(**options: Any) -> Callable[[F], F]:
+    def wrap(function: F) -> F:
         if numba is None:
             return function
-        return numba.njit(cache=True, nogil=True, **options)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)  # type: ignore[no-any-return]
 
     return wrap
 
@@ -446,8 +447,9 @@ def price(
     variant = np.empty(n, dtype=np.int64)
     rates = arrays["rates"]
     width = len(arrays["base_kind"])
-    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces]) if pieces else np.zeros((0, width), np.uint64))
-    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces]) if pieces else np.zeros((0, width), np.uint64))
+    none = np.zeros((0, width), np.uint64)
+    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces])) if pieces else none
+    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces])) if pieces else none
     false = np.zeros(1, dtype=np.bool_)
     tally = _rows(
         _frozen(sheet),
