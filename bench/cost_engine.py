@@ -24,7 +24,8 @@ Targets: ≥ 50 M rows/s at 1e7 rows with exact money; ≥ 10,000× genai-prices
     python bench/cost_engine.py [--sizes 1e5,1e6,1e7] [--day 2026-08-05] [--peer-rows 5000] [--peer-tree DIR]
 
 ``--peer-tree``: a checkout of the old revision (``git worktree add DIR REV``), whose totals by linearity are
-measured beside this tree's in the same run.
+measured beside this tree's in the same run, and whose engine's per-row breakdown (Decimal) this script measures
+too: rows/s, CPU time, peak RSS, and whether every row's verdict and money are identical (a digest of the rows).
 """
 
 from __future__ import annotations
@@ -195,12 +196,14 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
     input_bytes = usage.estimated_size()
     rss_input = max_rss_bytes()
     seconds = []
+    cpu_seconds = []  # this process's CPU time (every thread): steadier than the clock on a shared machine
     result = None
     for _ in range(repeat):
         result = None  # free the previous result before the next run, so the peak is one run's
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = cost_usage(usage, table, breakdown=breakdown, money=money)  # type: ignore[arg-type]
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - cpu)
     rss_after, hwm_after = max_rss_bytes(), high_water_bytes()
     assert result is not None and result.height == rows
     out: dict[str, Any] = {
@@ -208,6 +211,8 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
         "money": money,
         "breakdown": breakdown,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "digest": digest(result),
         "generate_s": generate_s,
         "input_bytes": input_bytes,
         "rss_before": rss_before,
@@ -233,6 +238,18 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
         out["terms_total"] = str(terms_total)
         out["terms_equal"] = bool(terms_total == priced["cost_total"].sum())
     return out
+
+
+def digest(result: pl.DataFrame) -> str:
+    """A fingerprint of every row's verdict and money, to tell two revisions' answers identical or not."""
+    columns = [c for c in result.columns if c.startswith("cost_") or c in ("saving", "sheet_id", "overrides_applied")]
+    frame = result.select(
+        pl.col("status").cast(pl.String),
+        pl.col("reason").cast(pl.String),
+        pl.col("price_source").cast(pl.String),
+        *[pl.col(c).to_physical() for c in columns],
+    )
+    return str(int(frame.hash_rows(seed=17).cast(pl.UInt128).sum()) % 2**64)
 
 
 def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int, numpy_path: bool) -> dict[str, Any]:
@@ -526,9 +543,10 @@ def repeats_for(rows: int) -> int:
     return 5 if rows <= 100_000 else 3
 
 
-def child(spec: dict[str, Any], tree: Path | None = None) -> dict[str, Any]:
+def child(spec: dict[str, Any], tree: Path | None = None, package: Path | None = None) -> dict[str, Any]:
     """Run one step in a fresh interpreter and return the JSON it prints last; ``tree``: run it with the
-    checkout of another revision there (its own bench script and package) instead of this one.
+    checkout of another revision there (its own bench script and package) instead of this one; ``package``:
+    this script with that checkout's package (the same measurement of the other revision's engine).
 
     The parent stays small (imports only): a child's ``ru_maxrss`` starts at its parent's high-water mark
     (vfork + exec), so a parent that replayed the history itself would hide the children's smaller peaks.
@@ -536,8 +554,8 @@ def child(spec: dict[str, Any], tree: Path | None = None) -> dict[str, Any]:
     script = str(tree / "bench" / "cost_engine.py") if tree else __file__
     command = [sys.executable, script, "--child", json.dumps(spec)]
     env = None
-    if tree:
-        env = dict(os.environ, PYTHONPATH=str(tree))
+    if tree or package:
+        env = dict(os.environ, PYTHONPATH=str(tree or package))
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"child {spec} failed:\n{done.stderr}")
@@ -576,6 +594,37 @@ def setup(db: Path, day: str) -> dict[str, Any]:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def breakdown_peer(
+    tree: Path | None, spec: dict[str, Any], r: dict[str, Any], peers: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """The per-row breakdown (Decimal) by the old revision's engine (``--peer-tree``), measured by this script."""
+    if tree is None or spec["money"] != "decimal" or not spec["breakdown"]:
+        return
+    rows = spec["rows"]
+    old = child(spec, package=tree)
+    peers[rows] = (r, old)
+    old_s = statistics.median(old["seconds"])
+    growth = (old["rss_after"] - old["rss_before"]) / old["input_bytes"]
+    print(
+        f"{'':>10} {'(peer)':>7} {True!s:>9} {old_s:>9.3f} {rows / old_s / 1e6:>9.2f} "
+        f"{old['input_bytes'] / 1e6:>9.0f} {old['rss_before'] / 1e6:>9.0f} {old['rss_after'] / 1e6:>9.0f} "
+        f"{growth:>11.2f}× rows identical: {old['digest'] == r['digest'] and old['total'] == r['total']}",
+        flush=True,
+    )
+
+
+def print_breakdown_peers(peers: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    for rows, (new_run, old_run) in peers.items():
+        new_cpu, old_cpu = statistics.median(new_run["cpu_seconds"]), statistics.median(old_run["cpu_seconds"])
+        print(
+            f"per-row breakdown (decimal) at {rows:,}, this revision against the peer's engine: "
+            f"{statistics.median(old_run['seconds']) / statistics.median(new_run['seconds']):.2f}× the rows/s; "
+            f"CPU time {new_cpu:.2f} s against {old_cpu:.2f} s ({rows / new_cpu / 1e6:.2f} against "
+            f"{rows / old_cpu / 1e6:.2f} M rows per CPU-second); every row's verdict and money identical: "
+            f"{new_run['digest'] == old_run['digest']}"
+        )
 
 
 def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: list[int]) -> dict[tuple[int, str], float]:
@@ -701,6 +750,7 @@ def main() -> None:
         )
         print()
         results: dict[tuple[int, str, bool], dict[str, Any]] = {}
+        peers: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         header = (
             f"{'rows':>10} {'money':>7} {'breakdown':>9} {'median s':>9} {'M rows/s':>9} {'input MB':>9} "
             f"{'RSS base':>9} {'RSS peak':>9} {'growth/input':>12} {'exact':>6}"
@@ -723,10 +773,12 @@ def main() -> None:
                     f"{growth:>11.2f}× {exact:>6}",
                     flush=True,
                 )
+                breakdown_peer(args.peer_tree, spec | {"money": money, "breakdown": breakdown}, r, peers)
         print(
             "(median of 5 runs at ≤ 1e5 rows, 3 above; RSS in MB, peak = ru_maxrss after costing, base = before "
             "the input was generated; growth/input = (peak − base) / input.estimated_size())"
         )
+        print_breakdown_peers(peers)
         inherited = [f"{k[0]:,} {k[1]}{'+breakdown' if k[2] else ''}" for k, r in results.items() if not r["rss_own"]]
         if inherited:
             print(f"warning: ru_maxrss exceeds the process's own VmHWM (an inherited peak) in: {inherited}")

@@ -29,6 +29,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from catalog.cost import breakdown as breakdown_pass
+from catalog.cost import kernels
 from catalog.cost.money import INT64_MAX, decimal_column
 from catalog.cost.sheets import PriceTable, Resolution
 from catalog.cost.usage import (
@@ -115,6 +117,8 @@ def _cost_chunk(
         sheet_id.alias("sheet_id"),
         pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(source),
     )
+    if kernels.AVAILABLE:  # the rest in one compiled pass (``catalog.cost.breakdown``), to the same values
+        return _cost_compiled(frame, work, table, resolutions, given, given_texts, breakdown, money)
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
@@ -197,6 +201,102 @@ def _cost_chunk(
         result = result.with_columns([decimal_column(result[c], table.scale) for c in money_cols])
     kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
     return pl.concat([frame.select(kept), result], how="horizontal")
+
+
+def _cost_compiled(
+    frame: pl.DataFrame,
+    work: pl.DataFrame,
+    table: PriceTable,
+    resolutions: list[Resolution],
+    given: pl.Series | None,
+    given_texts: list[str],
+    breakdown: bool,
+    money: str,
+) -> pl.DataFrame:
+    """``_cost_chunk`` from the sheet lookup on, through ``catalog.cost.breakdown``: the same columns and values."""
+    reasons = _Reasons(resolutions, given_texts)
+    extrema = work.select(
+        *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
+        *[pl.col(c).max().alias(c) for c in COUNT_COLUMNS],
+    ).row(0, named=True)
+    maxima = {c: extrema[c] or 0 for c in COUNT_COLUMNS}
+    bound = sum(
+        max(maxima[_WHOLE.get(token, token)], 0) * table.variant_rate_max[rate]
+        for parts in TERMS.values()
+        for token, rate in parts
+    )
+    n = work.height
+    # A count holding one value on every row (a default ``conform`` filled in) is read as that one value.
+    counts = [
+        np.full(1, extrema[c], dtype=np.int64)
+        if n and extrema[c] == extrema[f"min_{c}"] and extrema[c] is not None
+        else work[c].to_numpy()
+        for c in COUNT_COLUMNS
+    ]
+    too_large = None
+    if bound >= _I128_SAFE:  # as in ``_cost_chunk``: an upper bound per row, at the dearest rates
+        estimate = _add(
+            [
+                pl.col(_WHOLE.get(token, token)).cast(pl.Float64) * float(table.variant_rate_max[rate])
+                for parts in TERMS.values()
+                for token, rate in parts
+            ]
+        )
+        too_large = work.select((estimate >= float(_I128_SAFE)).fill_null(False)).to_series().to_numpy()
+    flags = [work[c].fill_null(False).to_numpy() if c in work.columns else None for c in (NOT_WHOLE, BAD_TIME)]
+    given_codes = None
+    if given is not None:
+        index = {text: reasons.texts.index(text) for text in given_texts}
+        given_codes = given.replace_strict(index, default=-1, return_dtype=pl.Int64).fill_null(-1).to_numpy()
+    pieces: list[tuple[int, int, str]] = []
+    for term_index, parts in enumerate(TERMS.values()):
+        for token_name, rate in parts:
+            if table.variant_rate_max[rate] == 0 or maxima[_WHOLE.get(token_name, token_name)] <= 0:
+                continue  # nothing bills this rate, or no row uses it: 0
+            count = {"uncached_input": -1, "plain_output": -2}.get(token_name)
+            pieces.append(
+                (term_index if breakdown else -1, COUNT_COLUMNS.index(token_name) if count is None else count, rate)
+            )
+
+    def fallback(rows: np.ndarray, totals: list[int], variants: list[int]) -> list[int | None]:
+        part = pl.DataFrame(
+            {"cost_total": pl.Series(totals, dtype=pl.Int128), "_variant": pl.Series(variants, dtype=pl.Int64)}
+        )
+        return _base_and_saving(part, table)[0].to_list()
+
+    priced = breakdown_pass.price(
+        sheet=work["sheet_id"].to_numpy(),
+        combo=work["_combo"].cast(pl.Int64).to_numpy(),
+        micros=work["_ts"].to_numpy(),
+        counts=counts,
+        given=given_codes,
+        flags=[*flags, too_large],
+        combo_reason=reasons.by_combo.to_numpy(),
+        arrays=breakdown_pass.table_arrays(table, tuple(rate for parts in TERMS.values() for _, rate in parts)),
+        pieces=pieces,
+        term_names=list(COST_COLUMNS) if breakdown else [],
+        prompt_parts=[COUNT_COLUMNS.index(c) for c in PROMPT_PARTS],
+        completion_parts=[COUNT_COLUMNS.index(c) for c in COMPLETION_PARTS],
+        scale=table.scale,
+        base_fallback=fallback,
+    )
+    code = pl.Series("_code", priced.code) + 1  # 0: priced, else 1 + the reason's code
+    statuses = pl.Series("status", ["ok", *reasons.status.cast(pl.String).to_list()], dtype=STATUS)
+    labels = pl.Series("reason", [None, *reasons.texts], dtype=reasons.labels.dtype)
+    money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
+    columns = [
+        statuses.gather(code),
+        labels.gather(code).cast(pl.Categorical),
+        work["price_source"],
+        work["sheet_id"],
+        pl.Series("overrides_applied", priced.mask, dtype=pl.UInt8),
+    ]
+    for name in money_cols:
+        column = priced.money[name]
+        columns.append(column.to_physical().cast(pl.Int128).alias(name) if money != "decimal" else column)
+    out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
+    kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
+    return pl.concat([frame.select(kept), pl.DataFrame(columns)], how="horizontal")
 
 
 def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:

@@ -1,0 +1,533 @@
+"""The per-row breakdown in one compiled pass (numba, ``pip install '.[fast]'``): verdicts, terms and money.
+
+After the engine has found each row's sheet (``catalog.cost.engine``), the rest of the per-row path is a chain
+of small steps per row: which override entries apply, why the row cannot be priced (if it cannot), each term's
+count × rate, the total, the undiscounted base and the saving. As Polars expressions those are some forty
+passes over the rows, each with its own column, and money in 128-bit columns converted to ``Decimal`` at the end.
+Here it is one pass (``_rows``) that writes each money column straight into the buffer of an Arrow
+``decimal128`` array (two little-endian 64-bit limbs a value), which Polars takes over without a copy; and a
+second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows.
+
+Money is two's-complement 128-bit integers of ``10**-scale`` USD kept as two ``uint64`` limbs: a count (a
+non-negative int64 on every priced row) times a 128-bit rate is the 64×64 → 128-bit product of the count and the
+rate's low limb plus the count times its high limb in the high limb (mod 2**128, which is exact as long as the
+cost fits: the engine flags rows that could not fit as too large before they get here). The base
+``total × den / num`` rounded half up is a long division by the 31-bit ``num`` in 32-bit digits. Rows outside
+what the pass handles (a negative total, or a discount fraction with more than 31 bits) are left to the engine's
+Python integers (``fallback``), so every result is the one the Polars expressions give (``tests/test_cost_rows.py``
+compares the two on random tables).
+
+Columns no row can bill (no rate of the table is non-zero, or no row counts anything for it) are not written:
+their values buffer is ``np.zeros``, whose pages the system maps only when written, so they cost the validity
+bitmap alone; without discounts ``cost_base`` shares the total's buffer and ``saving`` a zero one.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from catalog.cost.kernels import numba
+
+Ints = npt.NDArray[np.int64]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_M32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+_S63 = np.uint64(63)
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+_TOP126 = np.uint64(1 << 62)  # a high limb at or above this: the value is ≥ 2**126
+# Per variant, how its undiscounted base is found (``base_kind``).
+SAME, DIVIDE, NO_BASE, PYTHON = 0, 1, 2, 3
+_BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within the L1/L2 cache)
+MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
+
+
+def _jit(**options: Any) -> Callable[[F], F]:
+    def wrap(function: F) -> F:
+        if numba is None:
+            return function
+        return numba.njit(cache=True, nogil=True, **options)(function)  # type: ignore[no-any-return]
+
+    return wrap
+
+
+@_jit(inline="always")
+def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
+    """The full 128-bit product of two uint64, as (high, low) limbs, through 32-bit halves."""
+    a0, a1 = a & _M32, a >> _S32
+    b0, b1 = b & _M32, b >> _S32
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _S32) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (mid << _S32) | (p00 & _M32)
+
+
+@_jit(parallel=True)
+def _rows(  # noqa: C901 - one pass, written out for speed
+    sheet: Any,
+    combo: Any,
+    micros: Any,
+    counts: Any,
+    strides: Ints,
+    given: Any,
+    given_stride: int,
+    flags: Any,
+    flag_strides: Ints,
+    combo_reason: Any,
+    sheet_row: Any,
+    variant_base: Any,
+    cond_count: Ints,
+    cond_min: Ints,
+    cond_start: Ints,
+    cond_end: Ints,
+    dynamic: Any,
+    group_start: Ints,
+    group_row: Ints,
+    piece_count: Ints,
+    rate_hi: Any,
+    rate_lo: Any,
+    base_kind: Any,
+    terms: int,
+    prompt_parts: Ints,
+    completion_parts: Ints,
+    chunks: int,
+    code: Any,
+    mask_out: Any,
+    variant_out: Any,
+    out: Any,
+) -> Ints:  # pragma: no cover - compiled
+    """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
+    ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
+    then the total; ``terms`` of them before it). Returns per chunk [priced rows, rows with a discount].
+
+    ``counts`` is a tuple in ``COUNT_COLUMNS`` order, each of length n (stride 1) or one value for every row
+    (stride 0); ``piece_count`` names a count by its index there, -1 for the uncached input (prompt minus its
+    parts) and -2 for the plain output. ``flags``: not-whole, bad-time, too-large, each a stride-0 False when
+    absent. The reason codes and their order are the engine's (``catalog.cost.engine._FIXED_REASONS``)."""
+    n = len(sheet)
+    step = (n + chunks - 1) // chunks
+    windows = cond_start.shape[1] > 0
+    k = len(strides)
+    tally = np.zeros((chunks, 2), dtype=np.int64)
+    not_whole, bad_time, too_large = flags
+    nw_s, bt_s, tl_s = flag_strides[0], flag_strides[1], flag_strides[2]
+    # Negative counts: the columns that vary are checked per row, the ones holding one value once.
+    varying = np.array([j for j in range(k) if strides[j]], dtype=np.int64)
+    constant_or = 0
+    for j in range(k):
+        if not strides[j]:
+            constant_or |= counts[j][0]
+    groups = len(group_row)
+    for part in numba.prange(chunks):
+        priced = 0
+        discounted = 0
+        block = np.empty((k, _BLOCK), dtype=np.int64)  # column-major: the copy writes whole lines
+        for j in range(k):
+            if not strides[j]:  # one value on every row: written once
+                block[j, :] = counts[j][0]
+        stop = min(n, (part + 1) * step)
+        for i in range(part * step, stop):
+            # The counts of a block of rows side by side, column by column: picking a column out of the tuple
+            # by a run-time index costs more than the copy, so it happens once a column per block.
+            r = (i - part * step) % _BLOCK
+            if r == 0:
+                size = min(_BLOCK, stop - i)
+                for j in varying:
+                    column = counts[j]
+                    for b in range(size):
+                        block[j, b] = column[i + b]
+            # (no view of the block's row: each view would count a reference to it, per row)
+            prompt = block[0, r]
+            s = np.int64(sheet[i])
+            at = s if s >= 0 else 0
+            cond = sheet_row[at]
+            mask = 0
+            for j in range(cond_count[cond]):  # the sheet's override entries, in order
+                if prompt >= cond_min[cond, j]:
+                    inside = True
+                    if windows:
+                        start = cond_start[cond, j]
+                        end = cond_end[cond, j]
+                        if start >= 0 and end >= 0:
+                            minute = (micros[i] // 60_000_000) % 1440
+                            if start <= end:
+                                inside = minute >= start and minute < end
+                            else:  # the window wraps past midnight
+                                inside = minute >= start or minute < end
+                    if inside:
+                        mask |= 1 << j
+            mask_out[i] = mask
+            variant = variant_base[at] + mask
+            # The reason, in the engine's order of precedence.
+            reason = -1
+            g = given[i * given_stride]
+            rest_prompt = prompt
+            for j in range(len(prompt_parts)):
+                rest_prompt -= block[prompt_parts[j], r]
+            rest_completion = block[1, r]
+            for j in range(len(completion_parts)):
+                rest_completion -= block[completion_parts[j], r]
+            if g >= 0:
+                reason = g
+            elif s < 0 and combo_reason[combo[i]] >= 0:
+                reason = combo_reason[combo[i]]
+            elif too_large[i * tl_s]:
+                reason = 5
+            elif bad_time[i * bt_s]:
+                reason = 6
+            else:
+                ored = constant_or
+                for j in range(len(varying)):
+                    ored |= block[varying[j], r]
+                if ored < 0 or not_whole[i * nw_s]:
+                    reason = 0
+                elif rest_prompt < 0:
+                    reason = 1
+                elif rest_completion < 0:
+                    reason = 2
+                elif s < 0:
+                    reason = 3
+                elif dynamic[variant]:
+                    reason = 4
+            code[i] = reason
+            if reason >= 0:
+                variant_out[i] = -1
+                for t in range(terms + 1):
+                    out[t, 2 * i] = _ZERO
+                    out[t, 2 * i + 1] = _ZERO
+                continue
+            variant_out[i] = variant
+            priced += 1
+            if base_kind[variant] != SAME:
+                discounted += 1
+            total_hi = _ZERO
+            total_lo = _ZERO
+            for t in range(terms):
+                out[t, 2 * i] = _ZERO
+                out[t, 2 * i + 1] = _ZERO
+            for q in range(groups):  # a term's pieces, added up before the term is written
+                term_hi = _ZERO
+                term_lo = _ZERO
+                for p in range(group_start[q], group_start[q + 1]):
+                    c = piece_count[p]
+                    if c == -1:
+                        count = rest_prompt
+                    elif c == -2:
+                        count = rest_completion
+                    else:
+                        count = block[c, r]
+                    u = np.uint64(count)
+                    hi, lo = _mul64(u, rate_lo[p, variant])
+                    new = term_lo + lo
+                    term_hi = term_hi + hi + u * rate_hi[p, variant] + (_ONE if new < term_lo else _ZERO)
+                    term_lo = new
+                t = group_row[q]
+                if t >= 0:  # -1: the total only (no breakdown)
+                    out[t, 2 * i] = term_lo
+                    out[t, 2 * i + 1] = term_hi
+                new = total_lo + term_lo
+                total_hi = total_hi + term_hi + (_ONE if new < total_lo else _ZERO)
+                total_lo = new
+            out[terms, 2 * i] = total_lo
+            out[terms, 2 * i + 1] = total_hi
+        tally[part, 0] = priced
+        tally[part, 1] = discounted
+    return tally
+
+
+@_jit(parallel=True)
+def _bases(
+    variant: Any,
+    total: Any,
+    base_kind: Any,
+    num: Ints,
+    den: Ints,
+    chunks: int,
+    base: Any,
+    saving: Any,
+    state: Any,
+) -> None:  # pragma: no cover - compiled
+    """``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, per priced row.
+
+    ``state`` per row: 0 done, 1 no base (null: 1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the
+    caller's Python integers (a negative total or a fraction beyond ``MAX_FRACTION``)."""
+    n = len(variant)
+    step = (n + chunks - 1) // chunks
+    for part in numba.prange(chunks):
+        for i in range(part * step, min(n, (part + 1) * step)):
+            v = variant[i]
+            t_lo = total[2 * i]
+            t_hi = total[2 * i + 1]
+            base[2 * i] = t_lo
+            base[2 * i + 1] = t_hi
+            saving[2 * i] = _ZERO
+            saving[2 * i + 1] = _ZERO
+            state[i] = 0
+            if v < 0:
+                continue
+            kind = base_kind[v]
+            if kind == SAME:
+                continue
+            if kind == NO_BASE:
+                state[i] = 1
+                continue
+            if kind == PYTHON or (t_hi >> _S63) != _ZERO:
+                state[i] = 2
+                continue
+            nn = np.uint64(num[v])
+            dd = np.uint64(den[v])
+            # t = q·n + r, by 32-bit digits from the top: each partial dividend (r·2**32 + digit) < n·2**32.
+            r = _ZERO
+            q3 = ((r << _S32) | (t_hi >> _S32)) // nn
+            r = ((r << _S32) | (t_hi >> _S32)) % nn
+            q2 = ((r << _S32) | (t_hi & _M32)) // nn
+            r = ((r << _S32) | (t_hi & _M32)) % nn
+            q1 = ((r << _S32) | (t_lo >> _S32)) // nn
+            r = ((r << _S32) | (t_lo >> _S32)) % nn
+            q0 = ((r << _S32) | (t_lo & _M32)) // nn
+            r = ((r << _S32) | (t_lo & _M32)) % nn
+            q_hi = (q3 << _S32) | q2
+            q_lo = (q1 << _S32) | q0
+            # q·d: beyond 2**126 (the engine's limit for a base) the row has no base.
+            lo_hi, lo_lo = _mul64(q_lo, dd)
+            up_hi, up_lo = _mul64(q_hi, dd)
+            b_hi = lo_hi + up_lo
+            if up_hi != _ZERO or b_hi < lo_hi or b_hi >= _TOP126:
+                state[i] = 1
+                continue
+            half = (_ONE + _ONE) * r * dd + nn
+            extra = half // ((_ONE + _ONE) * nn)
+            b_lo = lo_lo + extra
+            b_hi = b_hi + (_ONE if b_lo < lo_lo else _ZERO)
+            if b_hi >= _TOP126:
+                state[i] = 1
+                continue
+            base[2 * i] = b_lo
+            base[2 * i + 1] = b_hi
+            saving[2 * i] = b_lo - t_lo
+            saving[2 * i + 1] = b_hi - t_hi - (_ONE if b_lo < t_lo else _ZERO)
+
+
+# -- the driver ---------------------------------------------------------------------------------------------
+
+_U64 = (1 << 64) - 1
+_tables: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _limbs(values: list[int | None]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Python integers (None: 0) → their two's-complement (high, low) 64-bit limbs."""
+    ints = [v or 0 for v in values]
+    hi = np.array([(v >> 64) & _U64 for v in ints], dtype=np.uint64)
+    lo = np.array([v & _U64 for v in ints], dtype=np.uint64)
+    return hi, lo
+
+
+def _signed(hi: int, lo: int) -> int:
+    value = (hi << 64) | lo
+    return value - (1 << 128) if hi >> 63 else value
+
+
+def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
+    """What the pass reads from the price table, as numpy arrays; built once per table (it never changes)."""
+    cached = _tables.get(table)
+    if cached is not None:
+        return cached
+    variants = table.variants
+    rates = {name: _limbs(variants[name].to_list()) for name in rate_names}
+    nums = [v or 0 for v in variants["discount_num"].to_list()]
+    dens = [v or 0 for v in variants["discount_den"].to_list()]
+    kind = np.empty(len(nums), dtype=np.int8)
+    for v, (num, den) in enumerate(zip(nums, dens, strict=True)):
+        if num == den:
+            kind[v] = SAME
+        elif num <= 0:
+            kind[v] = NO_BASE
+        elif num < MAX_FRACTION and 0 < den < MAX_FRACTION:
+            kind[v] = DIVIDE
+        else:
+            kind[v] = PYTHON
+    small = [kind[v] == DIVIDE for v in range(len(nums))]
+    overrides = table.max_overrides
+    if table.conditions is not None and overrides:
+        conditions = table.conditions
+        cond_min = np.stack([conditions[f"min_{j}"].fill_null(-1).to_numpy() for j in range(overrides)], axis=1)
+        if table.has_windows:
+            cond_start = np.stack([conditions[f"start_{j}"].fill_null(-1).to_numpy() for j in range(overrides)], 1)
+            cond_end = np.stack([conditions[f"end_{j}"].fill_null(-1).to_numpy() for j in range(overrides)], 1)
+        else:
+            cond_start = cond_end = np.zeros((len(conditions), 0), dtype=np.int64)
+    else:  # no overrides: a row of no entries per distinct sheet
+        sheets = int(table.sheet_rows.max() or 0) + 1 if table.sheet_rows.len() else 1
+        cond_min = np.zeros((sheets, 0), dtype=np.int64)
+        cond_start = cond_end = np.zeros((sheets, 0), dtype=np.int64)
+    arrays = {
+        "cond_count": (cond_min >= 0).sum(axis=1).astype(np.int64),  # a sheet's entries are its first ones
+        "rates": rates,
+        "base_kind": kind,
+        "num": np.array([n if ok else 0 for n, ok in zip(nums, small, strict=True)], dtype=np.int64),
+        "den": np.array([d if ok else 0 for d, ok in zip(dens, small, strict=True)], dtype=np.int64),
+        "cond_min": np.ascontiguousarray(cond_min, dtype=np.int64),
+        "cond_start": np.ascontiguousarray(cond_start, dtype=np.int64),
+        "cond_end": np.ascontiguousarray(cond_end, dtype=np.int64),
+        "dynamic": variants["dynamic"].to_numpy().astype(np.bool_),
+        "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
+        "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
+    }
+    _tables[table] = arrays
+    return arrays
+
+
+def _frozen(array: Any) -> Any:
+    """Read-only: arrays Polars lends are, and numba wants the counts' tuple of one array type (and one
+    compiled signature whichever way an array was made)."""
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass
+class Priced:
+    """The pass's answer for one batch: per row its reason code (-1: priced), override mask, and the money."""
+
+    code: npt.NDArray[np.int32]
+    mask: npt.NDArray[np.uint8]
+    money: dict[str, pl.Series]
+
+
+def _column(values: Any, validity: pa.Buffer | None, nulls: int, n: int, scale: int, name: str) -> pl.Series:
+    """A ``Decimal(38, scale)`` Series over ``values`` (2n uint64 limbs), without a copy."""
+    array = pa.Array.from_buffers(pa.decimal128(38, scale), n, [validity, pa.py_buffer(values)], null_count=nulls)
+    series = pl.from_arrow(array)
+    assert isinstance(series, pl.Series)
+    return series.alias(name)
+
+
+def price(
+    *,
+    sheet: Any,
+    combo: Any,
+    micros: Any,
+    counts: list[Any],
+    given: Any | None,
+    flags: list[Any | None],
+    combo_reason: Any,
+    arrays: dict[str, Any],
+    pieces: list[tuple[int, int, str]],
+    term_names: list[str],
+    prompt_parts: list[int],
+    completion_parts: list[int],
+    scale: int,
+    base_fallback: Callable[[Ints, list[int], list[int]], list[int | None]],
+) -> Priced:
+    """Run the pass over one batch. ``counts``: numpy int64 arrays in ``COUNT_COLUMNS`` order (length 1: the
+    same value on every row); ``pieces``: (term index in ``term_names`` or -1, count index or -1/-2, rate
+    name); ``term_names``: the breakdown columns (empty: the total only). Money columns: ``cost_<term>`` for
+    each of ``term_names``, then ``cost_total``, ``cost_base``, ``saving``. ``base_fallback(rows, totals,
+    variants)``: the bases of the rows the pass leaves to Python integers (None: no base)."""
+    n = len(sheet)
+    chunks = max(1, min(numba.get_num_threads(), n // 65536 or 1)) if numba is not None else 1
+    pieces = sorted(pieces, key=lambda piece: piece[0])  # a term's pieces together, terms in order
+    written = sorted({t for t, _, _ in pieces if t >= 0})
+    row_of = {t: r for r, t in enumerate(written)}
+    keys = list(dict.fromkeys(t for t, _, _ in pieces))
+    group_start = [0]
+    for key in keys:
+        group_start.append(group_start[-1] + sum(1 for t, _, _ in pieces if t == key))
+    out = np.empty((len(written) + 1, 2 * n), dtype=np.uint64)
+    code = np.empty(n, dtype=np.int32)
+    mask = np.empty(n, dtype=np.uint8)
+    variant = np.empty(n, dtype=np.int64)
+    rates = arrays["rates"]
+    width = len(arrays["base_kind"])
+    none = np.zeros((0, width), np.uint64)
+    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces])) if pieces else none
+    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces])) if pieces else none
+    false = np.zeros(1, dtype=np.bool_)
+    tally = _rows(
+        _frozen(sheet),
+        _frozen(combo),
+        _frozen(micros),
+        tuple(_frozen(c) for c in counts),
+        np.array([1 if len(c) == n else 0 for c in counts], dtype=np.int64),
+        _frozen(given if given is not None else np.full(1, -1, dtype=np.int64)),
+        1 if given is not None else 0,
+        tuple(_frozen(f if f is not None else false) for f in flags),
+        np.array([1 if f is not None else 0 for f in flags], dtype=np.int64),
+        _frozen(combo_reason),
+        arrays["sheet_row"],
+        arrays["variant_base"],
+        arrays["cond_count"],
+        arrays["cond_min"],
+        arrays["cond_start"],
+        arrays["cond_end"],
+        arrays["dynamic"],
+        np.array(group_start, dtype=np.int64),
+        np.array([row_of.get(t, -1) for t in keys], dtype=np.int64),
+        np.array([c for _, c, _ in pieces], dtype=np.int64),
+        rate_hi,
+        rate_lo,
+        arrays["base_kind"],
+        len(written),
+        np.array(prompt_parts, dtype=np.int64),
+        np.array(completion_parts, dtype=np.int64),
+        chunks,
+        code,
+        mask,
+        variant,
+        out,
+    )
+    priced, discounted = (int(x) for x in tally.sum(axis=0))
+    ok = code < 0
+    validity = pa.py_buffer(np.packbits(ok, bitorder="little")) if priced < n else None
+    money: dict[str, pl.Series] = {}
+    zeros: Any = None
+    for index, term in enumerate(term_names):
+        if index in row_of:
+            values = out[row_of[index]]
+        else:
+            if zeros is None:  # one buffer of zeros for every column no row bills: its pages are never written
+                zeros = np.zeros(2 * n, dtype=np.uint64)
+            values = zeros
+        money[term] = _column(values, validity, n - priced, n, scale, term)
+    total = out[len(written)]
+    money["cost_total"] = _column(total, validity, n - priced, n, scale, "cost_total")
+    if not discounted:
+        if zeros is None:
+            zeros = np.zeros(2 * n, dtype=np.uint64)
+        money["cost_base"] = _column(total, validity, n - priced, n, scale, "cost_base")
+        money["saving"] = _column(zeros, validity, n - priced, n, scale, "saving")
+        return Priced(code, mask, money)
+    base = np.empty(2 * n, dtype=np.uint64)
+    saving = np.empty(2 * n, dtype=np.uint64)
+    state = np.empty(n, dtype=np.int8)
+    _bases(variant, total, arrays["base_kind"], arrays["num"], arrays["den"], chunks, base, saving, state)
+    left = np.flatnonzero(state == 2)
+    if len(left):
+        totals = [_signed(int(total[2 * i + 1]), int(total[2 * i])) for i in left]
+        found = base_fallback(left, totals, variant[left].tolist())
+        for i, t, b in zip(left.tolist(), totals, found, strict=True):
+            if b is None:
+                state[i] = 1
+                continue
+            state[i] = 0
+            for target, value in ((base, b), (saving, b - t)):
+                target[2 * i] = value & _U64
+                target[2 * i + 1] = (value >> 64) & _U64
+    no_base = state == 1
+    base_nulls = n - priced
+    base_validity = validity
+    if no_base.any():
+        present = ok & ~no_base
+        base_nulls = n - int(present.sum())
+        base_validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    money["cost_base"] = _column(base, base_validity, base_nulls, n, scale, "cost_base")
+    money["saving"] = _column(saving, base_validity, base_nulls, n, scale, "saving")
+    return Priced(code, mask, money)

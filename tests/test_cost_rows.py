@@ -1,0 +1,230 @@
+"""The per-row breakdown's compiled pass (``catalog.cost.breakdown``) gives, column for column, what the Polars
+expressions it replaces give (the path taken where numba is not installed): verdicts, override masks, every
+``cost_*`` term, the total, the undiscounted base and the saving, to the last unit, on random price tables with
+tiers, time windows, discounts and -1 prices, and on counts and rates near the limits of 128-bit money."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_cost_engine import EPOCH
+from test_cost_totals import price_tables, usage_batches
+
+from catalog.cost import breakdown, kernels
+from catalog.cost.engine import COST_COLUMNS, cost_usage
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.prices import parse_price_sheet
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install '.[fast]')")
+
+AT = datetime(2026, 8, 20, 7, 45, tzinfo=UTC)  # rows without a timestamp are priced here, in both runs
+MODES = [("decimal", True), ("decimal", False), ("units", True)]
+
+
+def _both(table: PriceTable, usage: pl.DataFrame, money: str, breakdown_: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    compiled = cost_usage(usage, table, at=AT, money=money, breakdown=breakdown_)  # type: ignore[arg-type]
+    kernels.AVAILABLE = False
+    try:
+        expressions = cost_usage(usage, table, at=AT, money=money, breakdown=breakdown_)  # type: ignore[arg-type]
+    finally:
+        kernels.AVAILABLE = True
+    return compiled, expressions
+
+
+def _assert_same(table: PriceTable, usage: pl.DataFrame) -> None:
+    for money, with_terms in MODES:
+        compiled, expressions = _both(table, usage, money, with_terms)
+        assert compiled.schema == expressions.schema
+        for name in compiled.columns:
+            assert compiled[name].to_list() == expressions[name].to_list(), (name, money, with_terms)
+
+
+@given(table=price_tables(), usage=usage_batches())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_the_compiled_pass_equals_the_expressions_on_random_tables(table: PriceTable, usage: pl.DataFrame) -> None:
+    _assert_same(table, usage)
+
+
+# Rates from one unit of 10**-24 USD to dear ones, and 24-digit ones; discounts whose 1 − d has up to 13 digits
+# (past 2**31: the base of those rows is left to Python integers), negative ones and 1 (no base).
+RATES = st.sampled_from(
+    [
+        "0",
+        "0.000000000000000000000001",
+        "0.000003",
+        "0.000000022000000000000002",
+        "15",
+        "123456.789",
+        "99999999.999999999999999999999999",
+    ]
+)
+DISCOUNTS = st.sampled_from([None, "0.25", "0.3333333333333", "0.0000001", "-0.3", "0.999999999999", "1"])
+COUNTS = st.sampled_from([0, 1, 3, 2**31 - 1, 2**32 + 1, 2**40, 2**53 + 1, 2**62, 2**63 - 1]) | st.integers(0, 10**6)
+
+
+@st.composite
+def extreme_tables(draw: st.DrawFn) -> PriceTable:
+    pricing: dict[str, Any] = {"prompt": draw(RATES), "completion": draw(RATES)}
+    for key in ("input_cache_read", "internal_reasoning", "request", "web_search", "image"):
+        if draw(st.booleans()):
+            pricing[key] = draw(RATES)
+    discount = draw(DISCOUNTS)
+    if discount is not None:
+        pricing["discount"] = discount
+    if draw(st.booleans()):
+        pricing["overrides"] = [
+            {"min_prompt_tokens": draw(COUNTS), "prompt": draw(RATES), "utc_start": 2200, "utc_end": 300}
+        ]
+    price = parse_price_sheet(pricing)
+    return PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+
+
+@st.composite
+def extreme_usage(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for _ in range(draw(st.integers(1, 12))):
+        cached, reasoning = draw(COUNTS), draw(COUNTS)
+        row = {
+            "model": "m/a",
+            "prompt_tokens": min(cached + draw(COUNTS), 2**63 - 1),
+            "completion_tokens": min(reasoning + draw(COUNTS), 2**63 - 1),
+            "cache_read_tokens": cached,
+            "reasoning_tokens": reasoning,
+            "requests": draw(st.sampled_from([0, 1, 2**62])),
+            "web_searches": draw(st.sampled_from([0, 5])),
+            "timestamp": draw(st.sampled_from([None, datetime(2026, 8, 2, 23, 0, tzinfo=UTC), AT])),
+        }
+        rows.append(row)
+    return usage_frame(rows)
+
+
+@given(table=extreme_tables(), usage=extreme_usage())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_the_compiled_pass_equals_the_expressions_near_the_limits(table: PriceTable, usage: pl.DataFrame) -> None:
+    """Counts up to 2**63 − 1 times rates up to 10**32 units: products past 64 bits in both limbs, rows flagged
+    too large for 128-bit money, bases past 2**126 left null, and 13-digit discount fractions."""
+    _assert_same(table, usage)
+
+
+def test_bases_of_many_digit_discounts_are_left_to_python_integers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 − 0.1234567891234 = 8765432108766 / 10**13: past the pass's 31-bit division, so those rows' bases come
+    from the engine's Python integers; a 25 % discount's from the pass. Both equal the expressions' bases."""
+    calls: list[int] = []
+    real = breakdown._bases
+
+    def spy(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(breakdown, "_bases", spy)
+    versions = [
+        SheetVersion("model", model, None, None, None, EPOCH, None, parse_price_sheet(pricing))
+        for model, pricing in (
+            ("m/a", {"prompt": "0.000003", "completion": "0.000015", "discount": "0.1234567891234"}),
+            ("m/b", {"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"}),
+        )
+    ]
+    table = PriceTable.from_sheets(versions)
+    usage = usage_frame(
+        [
+            {"model": model, "prompt_tokens": p, "completion_tokens": 7, "timestamp": EPOCH}
+            for model in ("m/a", "m/b")
+            for p in (1, 3, 1_000_001)
+        ]
+    )
+    compiled, expressions = _both(table, usage, "decimal", True)
+    assert calls, "the base pass did not run"
+    assert compiled["cost_base"].to_list() == expressions["cost_base"].to_list()
+    assert compiled["saving"].to_list() == expressions["saving"].to_list()
+    assert all(b > t for b, t in zip(compiled["cost_base"], compiled["cost_total"], strict=True))
+
+
+def test_columns_no_row_bills_share_one_buffer_of_zeros_and_the_base_shares_the_total() -> None:
+    """Without discounts, ``cost_base`` is the total's buffer and ``saving`` the zero buffer every unbilled
+    term column shares: those columns take no memory of their own. Unpriced rows are still null in each."""
+    price = parse_price_sheet({"prompt": "0.000003", "completion": "0.000015"})
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    usage = usage_frame(
+        [
+            {"model": model, "prompt_tokens": 10, "completion_tokens": 20, "timestamp": EPOCH}
+            for model in ("m/a", "m/unknown", "m/a")
+        ]
+    )
+    result = cost_usage(usage, table)
+
+    def address(name: str) -> int:
+        return int(result[name].to_arrow().buffers()[1].address)
+
+    unbilled = ["cost_cache_read", "cost_web_search", "cost_audio", "saving"]
+    assert len({address(name) for name in unbilled}) == 1
+    assert address("cost_base") == address("cost_total") != address("cost_input")
+    assert result["cost_web_search"].null_count() == 1 and result["cost_web_search"].drop_nulls().to_list() == [0, 0]
+    assert result["cost_total"].to_list()[0] == result["cost_input"][0] + result["cost_output"][0] > 0
+
+
+WITHOUT_NUMBA = """
+import json
+import sys
+from datetime import UTC, datetime
+
+sys.modules["numba"] = None  # ``import numba`` now raises ImportError
+from catalog.cost import breakdown, kernels
+from catalog.cost.engine import cost_usage
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.prices import parse_price_sheet
+
+assert breakdown.numba is None and not kernels.AVAILABLE
+epoch = datetime(2026, 8, 1, tzinfo=UTC)
+price = parse_price_sheet(
+    {"prompt": "0.000003", "completion": "0.000015", "input_cache_read": "0.0000003", "discount": "0.25",
+     "overrides": [{"min_prompt_tokens": 200000, "prompt": "0.000006"}]}
+)
+table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, epoch, None, price)])
+usage = usage_frame(
+    [{"model": "m/a", "prompt_tokens": p, "completion_tokens": 3 * p, "cache_read_tokens": p // 2, "timestamp": epoch}
+     for p in (1, 7, 250_000, 199_999, 33)]
+)
+result = cost_usage(usage, table)
+print(json.dumps({c: [str(v) for v in result[c]] for c in result.columns if c.startswith("cost_") or c == "saving"}))
+"""
+
+
+def test_the_breakdown_without_numba_equals_the_compiled_pass() -> None:
+    """numba is an optional extra: where it cannot be imported the breakdown module still loads and the engine
+    takes its Polars expressions, which price a batch with tiers and a discount as the compiled pass does."""
+    done = subprocess.run([sys.executable, "-c", WITHOUT_NUMBA], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    without = json.loads(done.stdout)
+    price = parse_price_sheet(
+        {
+            "prompt": "0.000003",
+            "completion": "0.000015",
+            "input_cache_read": "0.0000003",
+            "discount": "0.25",
+            "overrides": [{"min_prompt_tokens": 200000, "prompt": "0.000006"}],
+        }
+    )
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    usage = usage_frame(
+        [
+            {"model": "m/a", "prompt_tokens": p, "completion_tokens": 3 * p, "cache_read_tokens": p // 2}
+            | {"timestamp": EPOCH}
+            for p in (1, 7, 250_000, 199_999, 33)
+        ]
+    )
+    result = cost_usage(usage, table)
+    assert without == {name: [str(v) for v in result[name]] for name in without}
+    assert set(without) == {*COST_COLUMNS, "cost_total", "cost_base", "saving"}
+    assert without["cost_base"] != without["cost_total"]  # the discount's base was computed, not copied
