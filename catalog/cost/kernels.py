@@ -53,19 +53,61 @@ def _jit(**options: Any) -> Callable[[F], F]:
     return wrap
 
 
-@_jit()
-def _seen(c0: Any, c1: Any, c2: Any, r1: int, r2: int, space: int) -> Ints:  # pragma: no cover - compiled
-    """Per combined code (model, provider, endpoint), a row holding it (-1: none)."""
-    row = np.full(space, -1, dtype=np.int64)
-    for i in range(len(c0)):
-        code = np.int64(c0[i])
-        if r1:
-            code = code * r1 + c1[i]
-        if r2:
-            code = code * r2 + c2[i]
-        if row[code] < 0:
-            row[code] = i
-    return row
+def _inline(function: F) -> F:
+    """A compiled helper inlined into its callers (a plain call between compiled functions is not, and cost
+    ten times the lookup itself in the totals pass)."""
+    if numba is None:
+        return function
+    return numba.njit(inline="always", nogil=True)(function)  # type: ignore[no-any-return]
+
+
+@_inline
+def _code(  # pragma: no cover - compiled
+    c0: Any, c1: Any, c2: Any, r1: int, r2: int, v0: Any, v1: Any, v2: Any, valid_from: Ints, nulls: Ints, i: int
+) -> int:
+    """Row ``i``'s combined code (model, provider, endpoint) in mixed radix; a null (validity bit 0, where the
+    column has a bitmap) reads as its column's null code."""
+    code = np.int64(c0[i])
+    if len(v0):
+        at = i + valid_from[0]
+        code = code if (v0[at >> 3] >> (at & 7)) & 1 else nulls[0]
+    if r1:
+        x = np.int64(c1[i])
+        if len(v1):
+            at = i + valid_from[1]
+            x = x if (v1[at >> 3] >> (at & 7)) & 1 else nulls[1]
+        code = code * r1 + x
+    if r2:
+        x = np.int64(c2[i])
+        if len(v2):
+            at = i + valid_from[2]
+            x = x if (v2[at >> 3] >> (at & 7)) & 1 else nulls[2]
+        code = code * r2 + x
+    return code  # type: ignore[return-value]
+
+
+@_jit(parallel=True)
+def _seen(  # pragma: no cover - compiled
+    c0: Any, c1: Any, c2: Any, r1: int, r2: int, valid: Any, valid_from: Ints, nulls: Ints, space: int, chunks: int
+) -> Ints:
+    """Per combined code (model, provider, endpoint), a row holding it (-1: none). The rows are split between
+    the threads, each with its own table, merged in chunk order (the first chunk's row wins)."""
+    n = len(c0)
+    step = (n + chunks - 1) // chunks
+    found = np.full((chunks, space), -1, dtype=np.int64)
+    v0, v1, v2 = valid
+    for part in numba.prange(chunks):
+        row = found[part]
+        for i in range(part * step, min(n, (part + 1) * step)):
+            code = _code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, i)
+            if row[code] < 0:
+                row[code] = i
+    out = found[0].copy()
+    for part in range(1, chunks):
+        for code in range(space):
+            if out[code] < 0:
+                out[code] = found[part, code]
+    return out  # type: ignore[no-any-return]
 
 
 @_jit(parallel=True)
@@ -75,6 +117,9 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     c2: Any,
     r1: int,
     r2: int,
+    valid: Any,
+    valid_from: Ints,
+    nulls: Ints,
     cell_base: Any,
     micros: Ints,
     bounds: Ints,
@@ -134,6 +179,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     seen = np.zeros((chunks, k + 3), dtype=np.int64)
     minutes = len(start_period)
     origin = first_minute * _MINUTE
+    v0, v1, v2 = valid
     for part in numba.prange(chunks):
         mine = acc[part]
         ored = 0
@@ -148,12 +194,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
             hi = min(end, lo + _BLOCK)
             size = hi - lo
             for i in range(size):
-                code = np.int64(c0[lo + i])
-                if r1:
-                    code = code * r1 + c1[lo + i]
-                if r2:
-                    code = code * r2 + c2[lo + i]
-                cells[i] = cell_base[code]
+                cells[i] = cell_base[_code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, lo + i)]
             if minutes:
                 for i in range(size):
                     t = micros[lo + i]
@@ -333,9 +374,30 @@ def extrema(columns: dict[str, Ints]) -> tuple[dict[str, tuple[int, int]], tuple
     return spans, (int(out[-1, 0]), int(out[-1, 1]))
 
 
+@dataclass(frozen=True)
+class Nullable:
+    """A key column's categorical codes as Arrow holds them, read in place: ``values`` (anything where the
+    row is null), the validity bitmap ``bits`` and the bit of the first row in it (``offset``). The passes
+    read a null as the column's null code (its radix − 1), so no filled copy of the column is made."""
+
+    values: Any
+    bits: npt.NDArray[np.uint8]
+    offset: int
+
+    def filled(self, null_code: int) -> Ints:
+        """The codes with the nulls replaced (for the numpy path)."""
+        n = len(self.values)
+        at = np.arange(self.offset, self.offset + n)
+        valid = (self.bits[at >> 3] >> (at & 7)) & 1
+        return np.where(valid.astype(bool), self.values, null_code).astype(np.int64)
+
+
 def seen(codes: list[Any], radixes: list[int], space: int) -> Ints:
-    c0, c1, c2, r1, r2 = _codes(codes, radixes)
-    return _seen(c0, c1, c2, r1, r2, space)
+    """Per combined code, a row holding it (-1: none); ``codes``: arrays, or ``Nullable`` columns."""
+    c0, c1, c2, r1, r2, valid, valid_from, nulls = _codes(codes, radixes)
+    threads = numba.get_num_threads() if numba is not None else 1
+    chunks = max(1, min(threads, _PER_THREAD_BYTES // max(1, space * 8), len(c0) // 100_000))
+    return _seen(c0, c1, c2, r1, r2, valid, valid_from, nulls, space, chunks)
 
 
 def cell_bases(lookup: Ints, periods: int, n_cells: int) -> Any:
@@ -372,7 +434,7 @@ def totals(
     they are not its sums are meaningless (never an error)."""
     from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, PROMPT_PARTS
 
-    c0, c1, c2, r1, r2 = _codes(codes, radixes)
+    c0, c1, c2, r1, r2, valid, valid_from, nulls = _codes(codes, radixes)
     first, start, padded = _minutes(minute_table)
     n_cells = len(slot_of_cell)
     space = slots * group_size
@@ -414,6 +476,9 @@ def totals(
         c2,
         r1,
         r2,
+        valid,
+        valid_from,
+        nulls,
         cell_bases(lookup, periods, n_cells),
         micros,
         bounds,
@@ -473,9 +538,20 @@ def _minutes(minute_table: tuple[int, Any, Ints] | None) -> tuple[int, Any, Ints
     return first, start.astype(narrow), padded
 
 
-def _codes(codes: list[Any], radixes: list[int]) -> tuple[Any, Any, Any, int, int]:
-    """Up to three code arrays and the radixes of the second and third (0: absent)."""
-    empty = np.zeros(0, dtype=codes[0].dtype)
-    c1 = codes[1] if len(codes) > 1 else empty
-    c2 = codes[2] if len(codes) > 2 else empty
-    return codes[0], c1, c2, radixes[1] if len(codes) > 1 else 0, radixes[2] if len(codes) > 2 else 0
+def _codes(codes: list[Any], radixes: list[int]) -> tuple[Any, Any, Any, int, int, Any, Ints, Ints]:
+    """Up to three code arrays, the radixes of the second and third (0: absent), and per column its validity
+    bitmap (empty: no nulls, or the codes are filled), the bit of its first row and its null code."""
+    values = [c.values if isinstance(c, Nullable) else c for c in codes]
+    empty = np.zeros(0, dtype=values[0].dtype)
+    c1 = values[1] if len(values) > 1 else empty
+    c2 = values[2] if len(values) > 2 else empty
+    no_bits = np.zeros(0, dtype=np.uint8)
+    valid = tuple(codes[j].bits if j < len(codes) and isinstance(codes[j], Nullable) else no_bits for j in range(3))
+    valid_from = np.array(
+        [codes[j].offset if j < len(codes) and isinstance(codes[j], Nullable) else 0 for j in range(3)],
+        dtype=np.int64,
+    )
+    nulls = np.array([radixes[j] - 1 if j < len(radixes) else 0 for j in range(3)], dtype=np.int64)
+    r1 = radixes[1] if len(values) > 1 else 0
+    r2 = radixes[2] if len(values) > 2 else 0
+    return values[0], c1, c2, r1, r2, valid, valid_from, nulls
