@@ -289,3 +289,42 @@ def test_totals_work_where_numba_is_not_installed() -> None:
     done = subprocess.run([sys.executable, "-c", WITHOUT_NUMBA], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() != "0"  # something was priced
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install '.[fast]')")
+def test_the_compiled_pass_reads_null_providers_in_place_from_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows without a provider, in a slice of a larger frame (Arrow's validity bitmap then starts mid-byte):
+    the compiled pass reads the codes and the bitmap in place (``kernels.Nullable``, no filled copy), the
+    null rows price at the model-level sheet, and the totals equal the per-row path's to the unit."""
+    nullable: list[kernels.Nullable] = []
+    real = linear._nullable
+
+    def spy(physical: pl.Series) -> object:
+        found = real(physical)
+        if isinstance(found, kernels.Nullable):
+            nullable.append(found)
+        return found
+
+    monkeypatch.setattr(linear, "_nullable", spy)
+    cheap = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
+    dear = parse_price_sheet({"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"})
+    table = PriceTable.from_sheets(
+        [
+            SheetVersion("model", "m/a", None, None, None, EPOCH, None, cheap),
+            SheetVersion("endpoint", "m/a", "p1", "p1", "P1", EPOCH, None, dear),
+            SheetVersion("endpoint", "m/a", "p2", "p2", "P2", EPOCH, None, cheap),
+        ]
+    )
+    providers = ["p1", None, "p2", None, None, "p1", "p2", None, "p1", None, "p2"] * 3
+    whole = usage_frame(
+        [
+            {"model": "m/a", "provider": p, "prompt_tokens": 10 + i, "completion_tokens": 3 * i + 1, "timestamp": EPOCH}
+            for i, p in enumerate(providers)
+        ]
+    )
+    # Categorical keys, as Parquet dictionaries load: sliced, their codes keep the larger frame's offset.
+    usage = whole.with_columns(pl.col("model", "provider").cast(pl.Categorical)).slice(5, 21)
+    assert usage["provider"].null_count() and usage["provider"].null_count() < usage.height
+    _assert_linear_equals_per_row(table, usage, ())
+    _assert_linear_equals_per_row(table, usage, ("provider",))
+    assert nullable and nullable[0].offset % 8, "the codes were not read in place from a mid-byte slice"

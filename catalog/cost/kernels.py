@@ -53,19 +53,61 @@ def _jit(**options: Any) -> Callable[[F], F]:
     return wrap
 
 
-@_jit()
-def _seen(c0: Any, c1: Any, c2: Any, r1: int, r2: int, space: int) -> Ints:  # pragma: no cover - compiled
-    """Per combined code (model, provider, endpoint), a row holding it (-1: none)."""
-    row = np.full(space, -1, dtype=np.int64)
-    for i in range(len(c0)):
-        code = np.int64(c0[i])
-        if r1:
-            code = code * r1 + c1[i]
-        if r2:
-            code = code * r2 + c2[i]
-        if row[code] < 0:
-            row[code] = i
-    return row
+def _inline(function: F) -> F:
+    """A compiled helper inlined into its callers (a plain call between compiled functions is not, and cost
+    ten times the lookup itself in the totals pass)."""
+    if numba is None:
+        return function
+    return numba.njit(inline="always", nogil=True)(function)  # type: ignore[no-any-return]
+
+
+@_inline
+def _code(  # pragma: no cover - compiled
+    c0: Any, c1: Any, c2: Any, r1: int, r2: int, v0: Any, v1: Any, v2: Any, valid_from: Ints, nulls: Ints, i: int
+) -> int:
+    """Row ``i``'s combined code (model, provider, endpoint) in mixed radix; a null (validity bit 0, where the
+    column has a bitmap) reads as its column's null code."""
+    code = np.int64(c0[i])
+    if len(v0):
+        at = i + valid_from[0]
+        code = code if (v0[at >> 3] >> (at & 7)) & 1 else nulls[0]
+    if r1:
+        x = np.int64(c1[i])
+        if len(v1):
+            at = i + valid_from[1]
+            x = x if (v1[at >> 3] >> (at & 7)) & 1 else nulls[1]
+        code = code * r1 + x
+    if r2:
+        x = np.int64(c2[i])
+        if len(v2):
+            at = i + valid_from[2]
+            x = x if (v2[at >> 3] >> (at & 7)) & 1 else nulls[2]
+        code = code * r2 + x
+    return code  # type: ignore[return-value]
+
+
+@_jit(parallel=True)
+def _seen(  # pragma: no cover - compiled
+    c0: Any, c1: Any, c2: Any, r1: int, r2: int, valid: Any, valid_from: Ints, nulls: Ints, space: int, chunks: int
+) -> Ints:
+    """Per combined code (model, provider, endpoint), a row holding it (-1: none). The rows are split between
+    the threads, each with its own table, merged in chunk order (the first chunk's row wins)."""
+    n = len(c0)
+    step = (n + chunks - 1) // chunks
+    found = np.full((chunks, space), -1, dtype=np.int64)
+    v0, v1, v2 = valid
+    for part in numba.prange(chunks):
+        row = found[part]
+        for i in range(part * step, min(n, (part + 1) * step)):
+            code = _code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, i)
+            if row[code] < 0:
+                row[code] = i
+    out = found[0].copy()
+    for part in range(1, chunks):
+        for code in range(space):
+            if out[code] < 0:
+                out[code] = found[part, code]
+    return out  # type: ignore[no-any-return]
 
 
 @_jit(parallel=True)
@@ -75,6 +117,9 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     c2: Any,
     r1: int,
     r2: int,
+    valid: Any,
+    valid_from: Ints,
+    nulls: Ints,
     cell_base: Any,
     micros: Ints,
     bounds: Ints,
@@ -90,8 +135,9 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     slots: int,
     columns: Any,
     prompt_at: int,
-    prompt_sign: Ints,
-    completion_sign: Ints,
+    prompt_parts: Ints,
+    completion_at: int,
+    completion_parts: Ints,
     disc_num: Ints,
     disc_den: Ints,
     coefficient: Ints,
@@ -104,7 +150,8 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     given count column (``columns``, a tuple in ``COUNT_COLUMNS`` order), Σ r, Σ rounded r]; and what the
     caller checks before it trusts those sums (``checks``): per column its largest value, then the OR of
     every value (negative: some count is), the least ``prompt − its parts`` and ``completion − its parts``
-    (0 when none is below).
+    (0 when none is below; ``prompt_parts`` and ``completion_parts``: the positions of the parts in
+    ``columns``, ``prompt_at`` and ``completion_at`` those of the wholes, -1 when not given).
 
     ``slot_code``: per cell, its first slot × 4, + 1 when its sheet has overrides (``cell_cond``: which
     conditions), + 2 when it is discounted. ``r`` (the undiscounted base's remainder, ``t mod num``) is one
@@ -113,8 +160,14 @@ def _totals(  # noqa: C901 - one pass, written out for speed
 
     The rows go in blocks of ``_BLOCK``: first each row's bucket (the chain of lookups, step by step in
     short loops, with the rare rows of override and discounted cells after them), then the counts added
-    column by column. Written as one loop per row, the lookups and the scattered adds wait on each other
-    and the pass took half as long again."""
+    row by row (a row's accumulators are adjacent, and the loop over the columns, whose number is fixed
+    per compiled version, unrolls), then the checks column by column in loops the compiler vectorises.
+    Written as one loop per row, the lookups and the scattered adds wait on each other and the pass took
+    half as long again; the checks as multiply-adds per row took a third of the pass.
+
+    ``start_period`` (per minute since ``first_minute``, how many bounds come before it) may be any integer
+    type: as bytes (fewer than 256 periods) the table stays in the L1 cache. The minute is found by an
+    unsigned division (a signed floor division is twice the instructions)."""
     n = len(micros)
     k = len(columns)
     width = k + 3
@@ -125,6 +178,8 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     acc = np.zeros((chunks, space * width), dtype=np.int64)
     seen = np.zeros((chunks, k + 3), dtype=np.int64)
     minutes = len(start_period)
+    origin = first_minute * _MINUTE
+    v0, v1, v2 = valid
     for part in numba.prange(chunks):
         mine = acc[part]
         ored = 0
@@ -132,29 +187,20 @@ def _totals(  # noqa: C901 - one pass, written out for speed
         low_completion = 0
         bucket = np.empty(_BLOCK, dtype=np.int64)
         cells = np.empty(_BLOCK, dtype=np.int64)
-        rest_prompt = np.empty(_BLOCK, dtype=np.int64)
-        rest_completion = np.empty(_BLOCK, dtype=np.int64)
-        for j in range(k):
-            seen[part, j] = np.iinfo(np.int64).min
+        rest = np.empty(_BLOCK, dtype=np.int64)
+        top = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
         end = min(n, (part + 1) * step)
         for lo in range(part * step, end, _BLOCK):
             hi = min(end, lo + _BLOCK)
             size = hi - lo
-            # Each row's cell, then its slot code: short loops without branches the compiler can pipeline,
-            # written out here (a call to another compiled function is not inlined and cost ten times the
-            # lookup itself).
             for i in range(size):
-                code = np.int64(c0[lo + i])
-                if r1:
-                    code = code * r1 + c1[lo + i]
-                if r2:
-                    code = code * r2 + c2[lo + i]
-                cells[i] = cell_base[code]
+                cells[i] = cell_base[_code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, lo + i)]
             if minutes:
                 for i in range(size):
                     t = micros[lo + i]
-                    m = t // _MINUTE - first_minute
-                    m = 0 if m < 0 else (minutes - 1 if m >= minutes else m)
+                    d = t - origin
+                    m = np.int64(np.uint64(d) // np.uint64(_MINUTE)) if d >= 0 else 0
+                    m = minutes - 1 if m >= minutes else m
                     start = np.int64(start_period[m])
                     cells[i] += start + (1 if t >= padded[start] else 0)
             else:
@@ -177,7 +223,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
                     row = lo + i
                     s = code >> 2
                     t = micros[row]
-                    if code & 1:  # the cell's sheet has overrides: which apply (whole prompt, UTC minute of day)
+                    if code & 1:
                         cond = cell_cond[cell]
                         prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
                         mask = 0
@@ -185,7 +231,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
                         for j in range(overrides):
                             threshold = cond_min[cond, j]
                             if threshold < 0 or prompt < threshold:
-                                continue  # no entry j, or the prompt is below it
+                                continue
                             if windows:
                                 since = cond_start[cond, j]
                                 until = cond_end[cond, j]
@@ -194,14 +240,14 @@ def _totals(  # noqa: C901 - one pass, written out for speed
                                         if not (minute >= since and minute < until):
                                             continue
                                     elif not (minute >= since or minute < until):
-                                        continue  # the window wraps past midnight
+                                        continue
                             mask |= 1 << j
                         s += mask
                     b = (group[row] * slots + s if grouped else s) * width
                     bucket[i] = b
-                    if code & 2:  # a discounted slot
+                    if code & 2:
                         num = disc_num[s]
-                        if num > 0:  # else another mask of the cell's sheet is discounted, not this one
+                        if num > 0:
                             r = constant[s]
                             small = True
                             for j in range(k):
@@ -215,28 +261,45 @@ def _totals(  # noqa: C901 - one pass, written out for speed
                                     r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
                             mine[b + k + 1] += r
                             mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
+            # The adds row by row: a row's accumulators share a cache line, and the loop over the columns
+            # (a constant count per compiled version) is unrolled.
             for i in range(size):
-                mine[bucket[i]] += 1
-                rest_prompt[i] = 0
-                rest_completion[i] = 0
+                b = bucket[i]
+                mine[b] += 1
+                for j in range(k):
+                    mine[b + 1 + j] += columns[j][lo + i]
             for j in range(k):
                 column = columns[j]
-                top = seen[part, j]
-                sign_prompt = prompt_sign[j]
-                sign_completion = completion_sign[j]
+                t = top[j]
+                o = 0
                 for i in range(size):
                     x = column[lo + i]
-                    mine[bucket[i] + 1 + j] += x
-                    top = max(top, x)
-                    ored |= x
+                    t = x if x > t else t
+                    o |= x
+                top[j] = t
+                ored |= o
+            if prompt_at >= 0 and len(prompt_parts):
+                column = columns[prompt_at]
                 for i in range(size):
-                    x = column[lo + i]
-                    rest_prompt[i] += sign_prompt * x
-                    rest_completion[i] += sign_completion * x
-                seen[part, j] = top
-            for i in range(size):
-                low_prompt = min(low_prompt, rest_prompt[i])
-                low_completion = min(low_completion, rest_completion[i])
+                    rest[i] = column[lo + i]
+                for p in prompt_parts:
+                    column = columns[p]
+                    for i in range(size):
+                        rest[i] -= column[lo + i]
+                for i in range(size):
+                    low_prompt = min(low_prompt, rest[i])
+            if completion_at >= 0 and len(completion_parts):
+                column = columns[completion_at]
+                for i in range(size):
+                    rest[i] = column[lo + i]
+                for p in completion_parts:
+                    column = columns[p]
+                    for i in range(size):
+                        rest[i] -= column[lo + i]
+                for i in range(size):
+                    low_completion = min(low_completion, rest[i])
+        for j in range(k):
+            seen[part, j] = top[j]
         seen[part, k] = ored
         seen[part, k + 1] = low_prompt
         seen[part, k + 2] = low_completion
@@ -311,9 +374,30 @@ def extrema(columns: dict[str, Ints]) -> tuple[dict[str, tuple[int, int]], tuple
     return spans, (int(out[-1, 0]), int(out[-1, 1]))
 
 
+@dataclass(frozen=True)
+class Nullable:
+    """A key column's categorical codes as Arrow holds them, read in place: ``values`` (anything where the
+    row is null), the validity bitmap ``bits`` and the bit of the first row in it (``offset``). The passes
+    read a null as the column's null code (its radix − 1), so no filled copy of the column is made."""
+
+    values: Any
+    bits: npt.NDArray[np.uint8]
+    offset: int
+
+    def filled(self, null_code: int) -> Ints:
+        """The codes with the nulls replaced (for the numpy path)."""
+        n = len(self.values)
+        at = np.arange(self.offset, self.offset + n)
+        valid = (self.bits[at >> 3] >> (at & 7)) & 1
+        return np.where(valid.astype(bool), self.values, null_code).astype(np.int64)
+
+
 def seen(codes: list[Any], radixes: list[int], space: int) -> Ints:
-    c0, c1, c2, r1, r2 = _codes(codes, radixes)
-    return _seen(c0, c1, c2, r1, r2, space)
+    """Per combined code, a row holding it (-1: none); ``codes``: arrays, or ``Nullable`` columns."""
+    c0, c1, c2, r1, r2, valid, valid_from, nulls = _codes(codes, radixes)
+    threads = numba.get_num_threads() if numba is not None else 1
+    chunks = max(1, min(threads, _PER_THREAD_BYTES // max(1, space * 8), len(c0) // 100_000))
+    return _seen(c0, c1, c2, r1, r2, valid, valid_from, nulls, space, chunks)
 
 
 def cell_bases(lookup: Ints, periods: int, n_cells: int) -> Any:
@@ -350,7 +434,7 @@ def totals(
     they are not its sums are meaningless (never an error)."""
     from catalog.cost.usage import COMPLETION_PARTS, COUNT_COLUMNS, PROMPT_PARTS
 
-    c0, c1, c2, r1, r2 = _codes(codes, radixes)
+    c0, c1, c2, r1, r2, valid, valid_from, nulls = _codes(codes, radixes)
     first, start, padded = _minutes(minute_table)
     n_cells = len(slot_of_cell)
     space = slots * group_size
@@ -364,14 +448,13 @@ def totals(
     # far below 2**32); a row with a larger count takes a modulo per column.
     widest = int(coefficient.max(initial=0)) if coefficient.size else 0
     cap = (2**62 - int(constant.max(initial=0))) // (widest * max(1, len(given)) + 1)
-    prompt_sign = np.array(
-        [1 if c == "prompt_tokens" else (-1 if c in PROMPT_PARTS else 0) for c in names] or [0], dtype=np.int64
-    )
-    completion_sign = np.array(
-        [1 if c == "completion_tokens" else (-1 if c in COMPLETION_PARTS else 0) for c in names] or [0],
-        dtype=np.int64,
-    )
-    code_dtype = np.int32 if 4 * (slots + 1) < 2**31 else np.int64
+    completion_at = names.index("completion_tokens") if "completion_tokens" in names else -1
+    prompt_parts = np.array([j for j, c in enumerate(names) if c in PROMPT_PARTS], dtype=np.int64)
+    completion_parts = np.array([j for j, c in enumerate(names) if c in COMPLETION_PARTS], dtype=np.int64)
+    # The narrowest integers the per-cell codes fit: the table is gathered once per row, and the fewer its
+    # bytes the more of it stays in the L1 cache.
+    top_code = 4 * (slots + 1)
+    code_dtype = np.int16 if top_code < 2**15 else (np.int32 if top_code < 2**31 else np.int64)
     # Per cell: its first slot × 4, + 1 when its sheet has overrides, + 2 when one of its slots (masks) is
     # discounted.
     cond_min, cond_start, cond_end = conditions
@@ -393,6 +476,9 @@ def totals(
         c2,
         r1,
         r2,
+        valid,
+        valid_from,
+        nulls,
         cell_bases(lookup, periods, n_cells),
         micros,
         bounds,
@@ -408,8 +494,9 @@ def totals(
         slots,
         arrays,
         prompt_at,
-        prompt_sign,
-        completion_sign,
+        prompt_parts,
+        completion_at,
+        completion_parts,
         disc_num,
         disc_den,
         coefficient,
@@ -441,14 +528,30 @@ class Checks:
 
 
 def _minutes(minute_table: tuple[int, Any, Ints] | None) -> tuple[int, Any, Ints]:
+    """The minute table with its periods as the narrowest unsigned integers that hold them (bytes below
+    256 periods: a month of minutes is then 43 KB, mostly in the L1 cache, instead of 173 KB)."""
     if minute_table is None:
-        return 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    return minute_table
+        return 0, np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    first, start, padded = minute_table
+    top = int(start.max()) if len(start) else 0
+    narrow = np.uint8 if top < 2**8 else (np.uint16 if top < 2**16 else np.uint32)
+    return first, start.astype(narrow), padded
 
 
-def _codes(codes: list[Any], radixes: list[int]) -> tuple[Any, Any, Any, int, int]:
-    """Up to three code arrays and the radixes of the second and third (0: absent)."""
-    empty = np.zeros(0, dtype=codes[0].dtype)
-    c1 = codes[1] if len(codes) > 1 else empty
-    c2 = codes[2] if len(codes) > 2 else empty
-    return codes[0], c1, c2, radixes[1] if len(codes) > 1 else 0, radixes[2] if len(codes) > 2 else 0
+def _codes(codes: list[Any], radixes: list[int]) -> tuple[Any, Any, Any, int, int, Any, Ints, Ints]:
+    """Up to three code arrays, the radixes of the second and third (0: absent), and per column its validity
+    bitmap (empty: no nulls, or the codes are filled), the bit of its first row and its null code."""
+    values = [c.values if isinstance(c, Nullable) else c for c in codes]
+    empty = np.zeros(0, dtype=values[0].dtype)
+    c1 = values[1] if len(values) > 1 else empty
+    c2 = values[2] if len(values) > 2 else empty
+    no_bits = np.zeros(0, dtype=np.uint8)
+    valid = tuple(codes[j].bits if j < len(codes) and isinstance(codes[j], Nullable) else no_bits for j in range(3))
+    valid_from = np.array(
+        [codes[j].offset if j < len(codes) and isinstance(codes[j], Nullable) else 0 for j in range(3)],
+        dtype=np.int64,
+    )
+    nulls = np.array([radixes[j] - 1 if j < len(radixes) else 0 for j in range(3)], dtype=np.int64)
+    r1 = radixes[1] if len(values) > 1 else 0
+    r2 = radixes[2] if len(values) > 2 else 0
+    return values[0], c1, c2, r1, r2, valid, valid_from, nulls

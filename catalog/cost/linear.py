@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 
 from catalog.cost import kernels
 from catalog.cost.engine import (
@@ -277,7 +278,8 @@ class _Batch:
         """Each row's cell, for the numpy path (the fused pass finds them itself)."""
         if self.codes is None or self.per_cell is not None:
             return
-        codes, radixes = self.codes
+        found, radixes = self.codes
+        codes = [c.filled(r - 1) if isinstance(c, kernels.Nullable) else c for c, r in zip(found, radixes, strict=True)]
         combined = codes[0].astype(np.int64)
         for code, radix in zip(codes[1:], radixes[1:], strict=True):
             combined = combined * radix + code
@@ -941,8 +943,7 @@ def _kernel_combos(
         physical = column.to_physical()
         top = physical.max()
         null_code = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
-        filled = physical.fill_null(null_code) if physical.null_count() else physical
-        codes.append(filled.to_numpy())
+        codes.append(_nullable(physical) if physical.null_count() else physical.to_numpy())
         radixes.append(null_code + 1)
         columns.append(column)
         space *= null_code + 1
@@ -959,6 +960,20 @@ def _kernel_combos(
     parts = [{name: names[name][i] for name in present} for i in range(len(used))]
     resolutions = _resolutions(table, parts)
     return codes, radixes, lookup, resolutions, parts
+
+
+def _nullable(physical: pl.Series) -> Any:
+    """Codes with nulls as the compiled passes read them: Arrow's values and validity bitmap in place (a
+    filled copy of a column of 10**7 codes cost as much as the pass that finds the distinct ones)."""
+    array = physical.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    bitmap, values = array.buffers()[:2]
+    if bitmap is None or values is None:  # (no nulls after all, or an unexpected layout): a filled copy
+        return physical.fill_null(int(physical.max() or 0) + 1).to_numpy()  # type: ignore[arg-type]
+    start = array.offset
+    codes = np.frombuffer(values, dtype=array.type.to_pandas_dtype())[start : start + len(array)]
+    return kernels.Nullable(codes, np.frombuffer(bitmap, dtype=np.uint8), start)
 
 
 def _minute_arrays(table: PriceTable) -> tuple[int, Any, Ints] | None:
