@@ -838,7 +838,7 @@ def _build_scripts(output: Output, facts: SiteFacts, age: DataAge, built_at: dat
     build = {"at": int(facts.at.timestamp()), "text": {"asof": asof, "on-day": f"on {day(facts.at)}"}}
     output.write("build.js", f"self.catalogBuild = {json.dumps(build, sort_keys=True)};\n".encode())
     telemetry = {
-        m["model_id"]: {r["endpoint_key"]: telemetry_texts(r) for r in m["endpoints_now"]} for m in facts.models
+        m["model_id"]: [telemetry_texts(r) for r in m["endpoints_now"]] for m in facts.models
     }
     output.write("telemetry.js", f"self.catalogTelemetry = {json.dumps(telemetry, sort_keys=True)};\n".encode())
 

@@ -137,13 +137,11 @@ def chart_data(title: str, unit: str, start: datetime, end: datetime, lines: lis
         "unit": unit,
         "start": _seconds(start),
         "end": _seconds(end),
-        "series": [
-            {"label": line.label, "kind": line.kind, "points": points(line, end), **({"open": True} if line.open else {})}
-            for line in lines
-        ],
-        # The lines marked open go on at their last value to the site's build instant (chart.js reads it from
-        # build.js): ``end`` is the model's last price event, so the page is the same until its prices change.
-        "extend": True,
+        "series": [{"label": line.label, "kind": line.kind, "points": points(line, end)} for line in lines],
+        # The lines still in force (by index) go on at their last value to the site's build instant (chart.js
+        # reads it from build.js): ``end`` is the model's last price event, so the page stays the same until
+        # its prices change.
+        "extend": [n for n, line in enumerate(lines) if line.open],
     }
 
 

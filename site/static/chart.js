@@ -13,12 +13,11 @@
  *     "unit":   str,                        what a value is: "$ / M tokens", "$ per request"
  *     "series": [{"label": str,             one line; the legend's and the tooltip's name
  *                 "kind":  "endpoint" | "list",
- *                 "points": [[unix_seconds, number | null], ...],
- *                 "open":  true                 optional: still in force at "end" (see "extend")}, ...],
+ *                 "points": [[unix_seconds, number | null], ...]}, ...],
  *     "start":  unix_seconds, "end": unix_seconds     optional: the time axis (else the points' first and last)
- *     "extend": true                        optional: "end" is the last price event, not the build's instant;
- *                                           the open lines go on at their last value to self.catalogBuild.at
- *                                           (build.js, written by every site build) when that is later
+ *     "extend": [index, ...]                optional: "end" is the last price event, not the build's instant;
+ *                                           these series (still in force) go on at their last value to
+ *                                           self.catalogBuild.at (build.js, written by every site build)
  *   }</script>
  *
  * Every figure.price-chart on the page is drawn from the JSON whose id its data-chart names. Lines are steps: a
@@ -212,11 +211,11 @@
     var start = data.start != null ? data.start : Math.min.apply(null, all);
     var end = data.end != null ? data.end : Math.max.apply(null, all);
     var build = self.catalogBuild;
-    if (data.extend && data.end != null && build && typeof build.at === "number" && build.at > end) {
+    if (Array.isArray(data.extend) && data.end != null && build && typeof build.at === "number" && build.at > end) {
       // A model page is written once per price change; the build it is served from says how far "now" is.
-      series = series.map(function (s) {
+      series = series.map(function (s, i) {
         var last = s.points[s.points.length - 1];
-        if (!s.open || !last || last[1] === null) return s;
+        if (data.extend.indexOf(i) < 0 || !last || last[1] === null) return s;
         var copy = {};
         Object.keys(s).forEach(function (k) { copy[k] = s[k]; });
         copy.points = s.points.concat([[build.at, last[1]]]);

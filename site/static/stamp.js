@@ -6,9 +6,9 @@
  *
  *   self.catalogBuild = {"at": unix_seconds, "text": {"asof": str, "on-day": str}}
  *       each element with data-stamp="NAME" gets text[NAME] as its text (never as markup)
- *   self.catalogTelemetry = {model_id: {endpoint_key: [uptime, latency, throughput], ...}, ...}
- *       the table with data-telemetry-model="MODEL": in each tr[data-endpoint="KEY"], the td[data-telemetry]
- *       cells in order get the three texts
+ *   self.catalogTelemetry = {model_id: [[uptime, latency, throughput], ...], ...}
+ *       the table with data-telemetry-model="MODEL": its body's n-th row (the n-th endpoint, in the order of the
+ *       page's inputs, which are this build's when the page is) gets the n-th texts in its last three cells
  */
 (function () {
   "use strict";
@@ -22,12 +22,14 @@
   var telemetry = self.catalogTelemetry;
   var table = document.querySelector("[data-telemetry-model]");
   if (!telemetry || !table) return;
-  var rows = telemetry[table.getAttribute("data-telemetry-model")] || {};
-  Array.prototype.forEach.call(table.querySelectorAll("tr[data-endpoint]"), function (tr) {
-    var cells = rows[tr.getAttribute("data-endpoint")];
-    if (!cells) return;
-    Array.prototype.forEach.call(tr.querySelectorAll("td[data-telemetry]"), function (td, i) {
-      if (typeof cells[i] === "string") td.textContent = cells[i];
-    });
+  var rows = telemetry[table.getAttribute("data-telemetry-model")] || [];
+  var trs = table.tBodies.length ? table.tBodies[0].rows : [];
+  if (trs.length !== rows.length) return; // not the rows this build knows: leave the dashes
+  Array.prototype.forEach.call(trs, function (tr, n) {
+    var cells = tr.cells;
+    for (var i = 0; i < 3; i++) {
+      var td = cells[cells.length - 3 + i];
+      if (td && typeof rows[n][i] === "string") td.textContent = rows[n][i];
+    }
   });
 })();
