@@ -210,18 +210,18 @@
     if (!all.length) return;
     var start = data.start != null ? data.start : Math.min.apply(null, all);
     var end = data.end != null ? data.end : Math.max.apply(null, all);
-    var build = self.catalogBuild;
-    if (Array.isArray(data.extend) && data.end != null && build && typeof build.at === "number" && build.at > end) {
+    var built = self.catalogBuild; // (not "build": draw's own function of that name)
+    if (Array.isArray(data.extend) && data.end != null && built && typeof built.at === "number" && built.at > end) {
       // A model page is written once per price change; the build it is served from says how far "now" is.
       series = series.map(function (s, i) {
         var last = s.points[s.points.length - 1];
         if (data.extend.indexOf(i) < 0 || !last || last[1] === null) return s;
         var copy = {};
         Object.keys(s).forEach(function (k) { copy[k] = s[k]; });
-        copy.points = s.points.concat([[build.at, last[1]]]);
+        copy.points = s.points.concat([[built.at, last[1]]]);
         return copy;
       });
-      end = build.at;
+      end = built.at;
     }
     if (end <= start) end = start + 3600;
     var columns = align(series, start, end);
