@@ -3,7 +3,8 @@ sweep, and ``/`` served by ``catalog up`` under load, each beside today's code (
 
 Prepares the history like the other benchmarks: the 20 bundled full days replayed into a temp DuckDB file
 (``catalog.replay.replay``, ~30-60 s), or ``--db PATH`` (an existing history, opened read-only and left as it is);
-``--long-db PATH`` adds a longer one (e.g. ``bench/history.py``'s 720 hourly snapshots) for the incremental rebuild.
+``--long-db PATH`` adds a longer one for the incremental rebuild: the issue's target is at a year, which
+``bench/history.py --hours 8760`` makes (its ``history.duckdb``; hourly sweeps, ~1 % of endpoints changing an hour).
 Today's code is a temporary ``git worktree`` of ``--peer-rev``; both trees run the same child scripts with
 ``PYTHONPATH`` set to their tree, so neither gets a warmer process:
 
