@@ -310,9 +310,15 @@ def test_downloaded_database_opens_read_only_with_the_whole_history(site: Built,
 def test_footer_says_the_as_of_instant(site: Built) -> None:
     stamp = site.at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert site.report["as_of"] == stamp
-    for name in ("index.html", "downloads.html", model_page("openai/gpt-5.5")):
+    for name in ("index.html", "downloads.html"):
         assert site.pages[name].time_datetimes == [stamp], name
         assert "the history goes on to" not in site.pages[name].text
+    # A model's page is the same from build to build until its inputs change: the build's instant is in
+    # build.js, which its footer's marked span is filled from (static/stamp.js), and the span links the index.
+    page = site.pages[model_page("openai/gpt-5.5")]
+    assert page.time_datetimes == [] and 'data-stamp="asof"' in page.text and "index.html" in page.text
+    build_js = (site.out / "build.js").read_text()
+    assert f'"at": {int(site.at.timestamp())}' in build_js and f"Prices as of {site.at:%Y-%m-%d %H:%M} UTC." in build_js
 
 
 def test_as_of_build_shows_the_last_snapshot_of_that_day(site_as_of: Built, cat: Catalog) -> None:
@@ -338,10 +344,14 @@ def test_as_of_build_lists_the_models_of_that_day(site_as_of: Built, cat: Catalo
 
 
 def test_as_of_build_says_that_instant(site_as_of: Built) -> None:
-    for name in ("index.html", "changes.html", "methodology.html", model_page("openai/gpt-5.5")):
+    for name in ("index.html", "changes.html", "methodology.html"):
         page = site_as_of.pages[name]
         assert page.time_datetimes == ["2026-07-25T16:05:12Z"], name
         assert '">2026-07-25 16:05 UTC</time> (the history goes on to 2026-08-05 16:43 UTC)' in page.text, name
+    # A model page says it through build.js (static/stamp.js writes it into the footer).
+    assert "Prices as of 2026-07-25 16:05 UTC (the history goes on to 2026-08-05 16:43 UTC)." in (
+        site_as_of.out / "build.js"
+    ).read_text()
     feed = ET.parse(site_as_of.out / "feed.atom").getroot()
     updated = [str(e.findtext(f"{ATOM}updated")) for e in feed.iter(f"{ATOM}entry")]
     assert updated and max(updated) <= "2026-07-25T16:05:12Z"

@@ -317,3 +317,58 @@ def test_the_busiest_chart_repeats_no_line_style_and_matches_its_fallback(
     for s in styles:
         assert s["svgStroke"] == s["stroke"], s
         assert s["svgDash"] == (s["dash"] or "none"), s
+
+
+def test_a_page_written_once_per_change_shows_this_builds_instant_telemetry_and_chart_end(
+    browser: BrowserContext, base_url: str, site: shared.BuiltSite
+) -> None:
+    """A model page holds nothing of its build (it is linked unchanged into later builds): the footer's sentence,
+    the as-of day and the telemetry cells come from build.js and telemetry.js, and a chart whose last price event
+    is before the build's instant is carried on to it, its open lines at their last value."""
+    def assigned(name: str) -> dict[str, Any]:
+        text = (site.root / name).read_text(encoding="ascii")
+        found: dict[str, Any] = json.loads(text.split(" = ", 1)[1].rstrip().removesuffix(";"))
+        return found
+
+    build, telemetry = assigned("build.js"), assigned("telemetry.js")
+    # A model whose chart ends before the build's instant (its prices did not move on the newest day).
+    quiet = None
+    for path in sorted((site.root / "models").rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        if 'id="chart-history"' not in text:
+            continue
+        data = json.loads(text.split('<script type="application/json" id="chart-history">', 1)[1].split("</script>")[0])
+        if data["end"] < build["at"] and data["extend"]:
+            quiet = (path.relative_to(site.root).as_posix(), data)
+            break
+    assert quiet is not None, "every model's prices moved on the newest day: the check would prove nothing"
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    try:
+        page.set_viewport_size(WIDE)
+        page.goto(base_url + quiet[0], wait_until="load")
+        page.wait_for_selector("figure.price-chart.drawn canvas")
+        assert page.text_content("footer [data-stamp=asof]") == build["text"]["asof"]
+        assert page.text_content("#endpoints") == f"Endpoints {build['text']['on-day']}"
+        model = page.get_attribute("[data-telemetry-model]", "data-telemetry-model")
+        assert model is not None
+        cells = page.eval_on_selector_all(
+            "[data-telemetry-model] tbody tr", "rows => rows.map(r => [...r.cells].slice(-3).map(td => td.textContent))"
+        )
+        assert cells == telemetry[model] and cells
+        end = page.evaluate("() => document.querySelector('figure.price-chart').priceChart.plot.scales.x.max")
+        assert end == build["at"] > quiet[1]["end"]
+        # Each open line's value at the build's instant is its last one (uPlot's data, aligned on one time axis).
+        last = page.evaluate(
+            "() => { const d = document.querySelector('figure.price-chart').priceChart.plot.data;"
+            " return d.slice(1).map(s => s[s.length - 1]); }"
+        )
+        for n, (line, value) in enumerate(zip(quiet[1]["series"], last, strict=True)):
+            if n in quiet[1]["extend"]:
+                assert value == line["points"][-1][1], line["label"]
+        assert problems == []
+    finally:
+        page.close()

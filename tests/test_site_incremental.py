@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -24,7 +25,7 @@ from catalog.cost.profile import RankedEndpoint
 from catalog.library import Catalog
 from catalog.store.exports import HISTORY_TABLES
 from catalog.website import facts as site_facts
-from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site
+from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site, telemetry_texts
 from catalog.website.output import MANIFEST, compressible, read_manifest
 
 BUILT_AT = datetime(2026, 8, 6, 9, 30, tzinfo=UTC)  # after the newest snapshot: the data is 17 h old
@@ -63,9 +64,23 @@ def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         before, newest = two_newest(cat)
         first = build(cat, folder / "incremental", before)
         after = files(folder / "incremental")
+        inodes = inode_numbers(folder / "incremental")
         second = build(cat, folder / "incremental", newest)
         full = build(cat, folder / "full", newest)
-    return {"folder": folder, "first": first, "second": second, "full": full, "after_first": after}
+        expected = site_facts.gather(cat, newest)
+    return {
+        "folder": folder,
+        "first": first,
+        "second": second,
+        "full": full,
+        "after_first": after,
+        "inodes": inodes,
+        "facts": expected,
+    }
+
+
+def inode_numbers(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_ino for p in root.rglob("*") if p.is_file()}
 
 
 def test_an_incremental_build_gives_the_bytes_of_a_build_from_nothing(builds: dict[str, object]) -> None:
@@ -98,25 +113,62 @@ def test_the_second_build_renders_only_the_pages_whose_inputs_changed(builds: di
     assert len(changed) == second.rendered
 
 
-def test_every_page_states_this_builds_instant_and_telemetry(builds: dict[str, object]) -> None:
+def test_an_unchanged_page_is_the_last_builds_file_and_says_nothing_of_this_build(
+    builds: dict[str, object],
+) -> None:
     folder = builds["folder"]
     assert isinstance(folder, Path)
-    incremental = files(folder / "incremental")
+    incremental, after_first, inodes = files(folder / "incremental"), builds["after_first"], builds["inodes"]
+    assert isinstance(after_first, dict) and isinstance(inodes, dict)
     now = read_manifest(folder / "incremental")
-    before = json.loads(builds["after_first"][MANIFEST])["pages"]  # type: ignore[index]
+    before = json.loads(after_first[MANIFEST])["pages"]
     assert now is not None
-    reused = [page for page, key in now["pages"].items() if before.get(page) == key and page.startswith("models/")]
-    assert reused
+    reused = [page for page, key in now["pages"].items() if before.get(page) == key]
     second = builds["second"]
     assert isinstance(second, BuildReport)
-    stamp = second.at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for page in reused[:20]:
+    assert reused and second.linked == len(reused)  # every unchanged page was in the last build's folder
+    assert any(page.startswith("models/") for page in reused)
+    first = builds["first"]
+    assert isinstance(first, BuildReport)
+    stamp, earlier = second.at.strftime("%Y-%m-%dT%H:%M:%SZ"), first.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for page in reused:
+        # The same file (a link: neither rendered, written nor compressed again), with its .gz.
+        assert incremental[page] == after_first[page], page
+        assert (folder / "incremental" / page).stat().st_ino == inodes[page], page
+        if f"{page}.gz" in inodes:
+            assert (folder / "incremental" / f"{page}.gz").stat().st_ino == inodes[f"{page}.gz"], page
         text = incremental[page].decode()
-        assert f'<time datetime="{stamp}">' in text, page
-        assert "catalog-stamp" not in text, page  # every marker was replaced
-        assert "Built 2026-08-06 09:30 UTC" in text, page
-        # 17 h after the newest snapshot, past the default 2 h: the banner is on every page, reused or not.
-        assert 'id="stale-banner"' in text, page
+        assert "Built 2026" not in text and "catalog-stamp" not in text, page
+        if page.endswith(".html"):  # (a change's own instant may equal a snapshot's: only the footer's is checked)
+            assert f'<time datetime="{stamp}">' not in text and f'<time datetime="{earlier}">' not in text, page
+            assert 'src="' + "../" * page.count("/") + 'build.js"' in text, page
+            # 17 h after the newest snapshot, past the default 2 h: the banner is on every page, reused or not.
+            assert 'id="stale-banner"' in text, page
+
+
+def test_build_js_says_this_builds_instant_and_telemetry_js_the_newest_telemetry(builds: dict[str, object]) -> None:
+    folder, second, facts = builds["folder"], builds["second"], builds["facts"]
+    assert isinstance(folder, Path) and isinstance(second, BuildReport)
+    assert isinstance(facts, site_facts.SiteFacts)
+
+    def assigned(name: str, variable: str) -> dict[str, Any]:
+        text = (folder / "incremental" / name).read_text(encoding="ascii")
+        assert text.startswith(f"self.{variable} = ") and text.endswith(";\n")
+        found: dict[str, Any] = json.loads(text[len(f"self.{variable} = ") : -2])
+        return found
+
+    stamp = assigned("build.js", "catalogBuild")
+    assert stamp["at"] == int(second.at.timestamp())
+    assert stamp["text"]["asof"].startswith(f"Prices as of {second.at:%Y-%m-%d %H:%M} UTC")
+    assert "Built 2026-08-06 09:30 UTC" in stamp["text"]["asof"] and "16 h old" in stamp["text"]["asof"]
+    assert stamp["text"]["on-day"] == f"on {second.at:%Y-%m-%d}"
+    telemetry = assigned("telemetry.js", "catalogTelemetry")
+    assert set(telemetry) == {m["model_id"] for m in facts.models}
+    seen = 0
+    for model in facts.models:  # in the order of the model page's endpoint rows
+        assert telemetry[model["model_id"]] == [telemetry_texts(row) for row in model["endpoints_now"]]
+        seen += sum(row["latency_p50"] is not None for row in model["endpoints_now"])
+    assert seen > 100  # the recorded days carry telemetry
 
 
 def test_a_template_change_renders_every_page_again(replayed_template: Path, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_the_page_cache_keeps_the_bodies_a_build_used_in_one_pack(tmp_path: Path
     cache = PageCache(folder, code="test")
     bodies = {"a.html": "body of a ✓", "b.html": "<p>b</p>"}
     for target, text in bodies.items():
-        assert cache.body(target, "model.html", {"page": target}, text.strip) == text
+        assert cache.body(cache.key(target, "model.html", {"page": target}), text.strip) == text
     folder.mkdir()
     (folder / "0123.body").write_text("a body file of the old layout")
     cache.prune()
@@ -130,8 +130,8 @@ def test_the_page_cache_keeps_the_bodies_a_build_used_in_one_pack(tmp_path: Path
     assert sorted(pack.index) == sorted(cache.used.values())
     build._BODIES.pop(str(folder))  # a new process: nothing in memory, the pack on disk
     again = PageCache(folder, code="test")
-    assert again.body("a.html", "model.html", {"page": "a.html"}, lambda: "rendered again") == bodies["a.html"]
-    assert again.body("c.html", "model.html", {"page": "c.html"}, lambda: "new") == "new"
+    assert again.body(again.key("a.html", "model.html", {"page": "a.html"}), lambda: "rendered again") == bodies["a.html"]
+    assert again.body(again.key("c.html", "model.html", {"page": "c.html"}), lambda: "new") == "new"
     assert (again.reused, again.rendered) == (1, 1)
     again.prune()  # b.html was not used: it leaves the pack
     assert sorted(BodyPack.read(folder / "bodies.pack").index) == sorted(again.used.values())
@@ -153,9 +153,9 @@ def test_a_damaged_pack_renders_the_pages_again(tmp_path: Path) -> None:
         (folder / "bodies.pack").write_bytes(damage)
         build._BODIES.pop(str(folder), None)  # a new process: only the pack
         cache = PageCache(folder, code="test")
-        assert cache.body("k.html", "model.html", {}, lambda: "made") == "made", damage
+        assert cache.body(cache.key("k.html", "model.html", {}), lambda: "made") == "made", damage
         assert (cache.rendered, cache.reused) == (1, 0), damage
     (folder / "bodies.pack").write_bytes(json.dumps({key: [0, 2]}).encode() + b"\nok")  # and a sound one
     build._BODIES.pop(str(folder), None)
     cache = PageCache(folder, code="test")
-    assert cache.body("k.html", "model.html", {}, lambda: "made") == "ok"
+    assert cache.body(cache.key("k.html", "model.html", {}), lambda: "made") == "ok"

@@ -35,6 +35,9 @@ from catalog.library import Catalog
 from catalog.settings import SITE_SOURCE
 
 
+BUILD_SCRIPTS = {"build.js": "catalogBuild", "telemetry.js": "catalogTelemetry"}  # written by every build
+
+
 def site_texts(out: Path) -> dict[str, str]:
     return {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.suffix in (".html", ".atom")}
 
@@ -48,15 +51,23 @@ def test_hostile_names_stay_text_scripts_are_only_ours(hostile: Hostile) -> None
                 json.loads(text)  # the whole body is the data: nothing closed the element early
             else:
                 assert set(attrs) == {"src"}, f"{name}: {attrs}"
-                # Only the project's own scripts, shipped in site/static (cost.js, app.js, index.js, …).
+                # Only the project's own scripts, shipped in site/static (cost.js, app.js, index.js, …), and the
+                # two data scripts every build writes (checked below).
                 target, fragment = resolve(name, str(attrs["src"])) or ("", "")
-                assert target.startswith("static/") and target.endswith(".js") and not fragment, name
-                assert (SITE_SOURCE / target).is_file(), name
+                assert target.endswith(".js") and not fragment, name
+                assert target in BUILD_SCRIPTS or (target.startswith("static/") and (SITE_SOURCE / target).is_file())
                 assert not text.strip(), f"{name}: inline script {text[:80]!r}"
         for tag, values in page.elements:
             handlers = [a for a in values if a.lower().startswith("on")]
             assert not handlers, f"{name}: <{tag}> has {handlers}"
         assert not [t for t, _ in page.elements if t in ("img", "iframe", "object", "embed", "b", "i")], name
+    for script, variable in BUILD_SCRIPTS.items():
+        # Nothing but one JSON value (ASCII: hostile text is escaped) assigned to its global.
+        text = (hostile.out / script).read_text(encoding="ascii")
+        head = f"self.{variable} = "
+        assert text.startswith(head) and text.endswith(";\n") and text.count("\n") == 1, script
+        json.loads(text[len(head) : -2])
+    assert EVIL in json.loads((hostile.out / "telemetry.js").read_text().split(" = ", 1)[1][:-2])
     for name, text in site_texts(hostile.out).items():
         lowered = text.lower()
         assert "<img" not in lowered and "<b>" not in lowered and "<i>" not in lowered, name

@@ -389,6 +389,7 @@ class BuildReport:
     largest_model_page: tuple[str, int]
     rendered: int = 0  # pages rendered by this build
     reused: int = 0  # pages whose inputs were unchanged since the last build, taken from it
+    linked: int = 0  # of those, the pages the last build's folder held: linked, neither written nor compressed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -402,6 +403,7 @@ class BuildReport:
             "largest_model_page": {"page": self.largest_model_page[0], "bytes": self.largest_model_page[1]},
             "rendered": self.rendered,
             "reused": self.reused,
+            "linked": self.linked,
         }
 
 
@@ -519,7 +521,8 @@ def build_site(
         seconds=time.perf_counter() - started,
         largest_model_page=largest,
         rendered=cache.rendered,
-        reused=cache.reused,
+        reused=cache.reused + cache.linked,
+        linked=cache.linked,
     )
 
 
@@ -547,20 +550,24 @@ def _swap(work: Path, out: Path) -> None:
 
 # -- incremental builds ------------------------------------------------------------------------------------
 #
-# A page is rendered from its inputs (its template context) into a *body* with markers where the build's own
-# facts go: the stale-data banner, the footer (as-of instant, build time, data age), the as-of day and a model's
-# chart (its time axis ends at the as-of instant). Every build splices those in, so every page states this
-# build's instant and age while its body comes from whichever build first rendered those inputs. Pages of one
-# entity (a model, its changes, a provider) and a month's changes get a context without the build's instant at
-# all: a template that reached for it would fail (StrictUndefined), not go stale. The global pages (index,
-# providers, feed, methodology, downloads) are rendered every build.
+# The pages of one entity (a model, its changes, a provider, its feed) and a month's changes hold nothing of the
+# build's own: their context has no build instant at all (a template that reached for it would fail, by
+# StrictUndefined, not go stale). What a reader needs of the build is in ``build.js`` and ``telemetry.js``,
+# written by every build and filled in by ``static/stamp.js``: the as-of instant, build time and data age (the
+# footer's sentence), the as-of day, the newest telemetry; a model's chart ends at its last price event and
+# chart.js carries its open lines on to the build's instant. The stale-data banner is in the page, without the
+# age (the build's), so it is part of the inputs. Such a page is then a function of its inputs (the fingerprint):
+# when the last build wrote the same fingerprint for it, its file (and ``.gz``) is linked from that build, never
+# rendered, written or compressed again (``Output.reuse``); else its body comes from the page cache if a build
+# rendered those inputs, else it is rendered. The site's own pages (index, compare, providers, the changes
+# browser, the feed, methodology, downloads) are rendered every build with the build's facts spliced in.
 
 STAMP = "<!--catalog-stamp:{}-->"  # autoescaping makes ``<!--`` impossible in upstream text: only templates write it
 # A month's changes too, and the feed of one model or provider (the site's feed is rendered every build).
 ENTITY_PAGES = ("model.html", "unit_model.html", "model_changes.html", "provider.html", "changes.html", "entity.atom")
 # Telemetry is the newest observation, not a version: it moves with nearly every sweep for nearly every
 # endpoint. A page's body is rendered without it (an endpoint row loses these keys; a ranked endpoint's are
-# left out of its fingerprint) and a model page's telemetry cells are spliced in per build like the stamps.
+# left out of its fingerprint) and a model page's telemetry cells are filled in from ``telemetry.js``.
 # What telemetry decides (the order of endpoints that cost the same) stays in the inputs: the ranked lists and
 # the price data keep it.
 TELEMETRY_KEYS = ("uptime_last_1d", "latency_p50", "throughput_p50", "telemetry_at", "tie_uptime", "tie_throughput")
@@ -592,6 +599,7 @@ class PageCache:
         self.folder, self.code = folder, code
         self.used: dict[str, str] = {}  # page -> fingerprint
         self.rendered = self.reused = 0
+        self.linked = 0  # pages the last build's folder had with the same inputs: linked, not written
         with _DIGESTS_LOCK:
             self.digests = _DIGESTS.setdefault(str(folder), ListDigests())
             # The bodies the last build of this site in this process used, by fingerprint (the service builds
@@ -609,18 +617,13 @@ class PageCache:
         digest.update(_spelled(context))
         return digest.hexdigest()[:40]
 
-    def body(
-        self,
-        target: str,
-        template: str,
-        context: dict[str, Any],
-        render: Callable[[], str],
-        inputs: dict[str, Any] | None = None,
-    ) -> str:
-        """The page's body: the last builds' if one rendered the same inputs, else ``render()``. ``inputs``: what
-        the fingerprint reads instead of ``context`` (the same values, long lists as their digests)."""
-        key = self.fingerprint(template, context if inputs is None else inputs)
-        self.used[target] = key
+    def key(self, target: str, template: str, inputs: dict[str, Any]) -> str:
+        """The fingerprint of page ``target`` of ``template`` rendered from ``inputs``, kept for the manifest."""
+        key = self.used[target] = self.fingerprint(template, inputs)
+        return key
+
+    def body(self, key: str, render: Callable[[], str]) -> str:
+        """The page's body: the last builds' if one rendered the inputs of fingerprint ``key``, else ``render()``."""
         found = self.memory.get(key)
         if found is None:
             if self.packed is None:
@@ -751,17 +754,6 @@ _BODIES: dict[str, dict[str, str]] = {}  # per page cache folder: fingerprint ->
 _DIGESTS_LOCK = threading.Lock()
 
 
-def telemetry_cells(row: dict[str, Any]) -> str:
-    """The uptime, latency and throughput cells of a model page's endpoint row."""
-    uptime, latency, throughput = row["uptime_last_1d"], row["latency_p50"], row["throughput_p50"]
-    cells = (
-        "—" if uptime is None else f"{uptime:.1f} %",
-        "—" if latency is None else f"{latency / 1000:.2f} s",
-        "—" if throughput is None else f"{throughput:.0f}",
-    )
-    return "\n".join(f'<td class="num">{cell}</td>' for cell in cells)
-
-
 def _without_telemetry_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in TELEMETRY_KEYS}
 
@@ -806,12 +798,49 @@ def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: Markup(STAMP.format(name)) for name in names}
 
 
-def _splice(body: str, parts: dict[str, str], rows: list[str]) -> str:
+def _splice(body: str, parts: dict[str, str]) -> str:
     for name, text in parts.items():
         body = body.replace(STAMP.format(name), text)
-    for index, text in enumerate(rows):
-        body = body.replace(STAMP.format(f"telemetry-{index}"), text, 1)
     return body
+
+
+def _marked(texts: dict[str, str]) -> dict[str, Markup]:
+    return {name: Markup(text) for name, text in texts.items()}
+
+
+def _no_chart() -> Markup:
+    raise AssertionError("only a model page draws a chart")  # a template that reached for one without it
+
+
+# Where an entity page names the as-of day ("Endpoints now"): static/stamp.js writes "on <day>" from build.js.
+ON_DAY = '<span data-stamp="on-day">now</span>'
+
+
+def telemetry_texts(row: dict[str, Any]) -> list[str]:
+    """The uptime, latency and throughput of a model page's endpoint row, as its cells read."""
+    uptime, latency, throughput = row["uptime_last_1d"], row["latency_p50"], row["throughput_p50"]
+    return [
+        "—" if uptime is None else f"{uptime:.1f} %",
+        "—" if latency is None else f"{latency / 1000:.2f} s",
+        "—" if throughput is None else f"{throughput:.0f}",
+    ]
+
+
+def _build_scripts(output: Output, facts: SiteFacts, age: DataAge, built_at: datetime) -> None:
+    """``build.js`` and ``telemetry.js``: what this build says that the pages of one entity do not (they are the
+    same from build to build until their inputs change), read by ``static/stamp.js`` and ``static/chart.js``.
+    JSON (ASCII, so no text can end the script) assigned to one global each; text only, never markup."""
+    history = f" (the history goes on to {when(age.newest_snapshot_at)})" if facts.at != age.newest_snapshot_at else ""
+    asof = (
+        f"Prices as of {when(facts.at)}{history}. Built {when(built_at)} from OpenRouter's public catalog, the "
+        f"newest snapshot then {describe_age(age.age_seconds)} old."
+    )
+    build = {"at": int(facts.at.timestamp()), "text": {"asof": asof, "on-day": f"on {day(facts.at)}"}}
+    output.write("build.js", f"self.catalogBuild = {json.dumps(build, sort_keys=True)};\n".encode())
+    telemetry = {
+        m["model_id"]: [telemetry_texts(r) for r in m["endpoints_now"]] for m in facts.models
+    }
+    output.write("telemetry.js", f"self.catalogTelemetry = {json.dumps(telemetry, sort_keys=True)};\n".encode())
 
 
 def _render(
@@ -864,7 +893,7 @@ def _render(
     banner = env.get_template("_banner.html").render(**when)
     footers: dict[str, str] = {}  # by folder depth; made when a page is met (before a helper is forked)
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
-    stamps = _stamps(("banner", "footer", "day", "chart", "updated"))
+    stamps = _stamps(("banner", "footer", "updated"))
     total = (
         2 * len(facts.models)
         + len(facts.unit_models)
@@ -900,45 +929,54 @@ def _render(
         template: str,
         target: str,
         *,
-        chart: Callable[[], str] | None = None,
-        telemetry: list[str] | None = None,
+        chart: Callable[[], Markup] | None = None,
         digested: dict[str, Any] | None = None,
         **values: Any,
     ) -> None:
-        """Render (or take from the cache) one page. ``digested``: values the fingerprint reads instead of the
-        ones given, the same but for long lists replaced by their digests (``ListDigests``). ``chart``: makes
-        the chart spliced into the page (its axis ends at the build's instant)."""
+        """Render (or take from the last build) one page. ``digested``: values the fingerprint reads instead of
+        the ones given, the same but for long lists replaced by their digests (``ListDigests``). ``chart``: makes
+        a model page's chart (called only when the page is rendered)."""
         depth = target.count("/")
         root = "../" * depth
         if os.path.isabs(target) or ".." in target.split("/"):  # page_name makes this impossible; a last guard
             raise InputError(f"refusing to write {target!r} outside the site folder")
-        rows = telemetry or []
-        marks = {**stamps, "telemetry": [Markup(STAMP.format(f"telemetry-{i}")) for i in range(len(rows))]}
-        if root not in footers:
-            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
-
-        def parts() -> dict[str, str]:
-            drawn = chart() if chart else ""
-            return {"banner": banner, "footer": footers[root], "day": day(facts.at), "chart": drawn, "updated": updated}
-
         if template in ENTITY_PAGES:
-            context = {**shared, "root": root, "stamp": marks, **values}
-            # What the fingerprint reads: the values shared by every page (and the markers, fixed text but for
-            # how many rows get telemetry) once per build as a digest, not spelled again for each page.
-            inputs = {"_shared": shared_digest, "root": root, "_rows": len(rows), **values, **(digested or {})}
+            if root not in page_footers:
+                page_footers[root] = env.get_template("_footer_page.html").render(root=root).rstrip("\n")
+            # Nothing of this build's own in the page (build.js and telemetry.js say it): its bytes follow from
+            # its inputs alone, so a page whose inputs the last build had is that build's file, linked.
+            own = {"banner": page_banner, "footer": page_footers[root], "on_day": ON_DAY, "updated": page_updated}
+            context = {**shared, "root": root, "stamp": _marked(own), "chart_html": chart or _no_chart, **values}
+            # What the fingerprint reads: the values shared by every page once per build as a digest, not spelled
+            # again for each page, and the page's own texts (the banner says when the data went stale).
+            inputs = {"_shared": shared_digest, "root": root, "_own": own, **values, **(digested or {})}
+            key = cache.key(target, template, inputs)
+            if output.reuse(target, key):
+                cache.linked += 1
+                tick()
+                return
 
             def make() -> bytes:
                 render = lambda: env.get_template(template).render(**context)  # noqa: E731
-                return _splice(cache.body(target, template, context, render, inputs), parts(), rows).encode()
+                return cache.body(key, render).encode()
 
             queued.append(_Queued(target, make, _WEIGHTS[template]))
             return
-        body = env.get_template(template).render(**common, root=root, stamp=marks, **values)
-        written.append(writer.submit(output.write, target, _splice(body, parts(), rows).encode()))
+        if root not in footers:
+            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
+        body = env.get_template(template).render(**common, root=root, stamp=stamps, **values)
+        parts = {"banner": banner, "footer": footers[root], "updated": updated}
+        written.append(writer.submit(output.write, target, _splice(body, parts).encode()))
         tick()
 
+    # The texts of the pages of one entity (``ENTITY_PAGES``): build-independent, so each is in their inputs.
+    page_banner = env.get_template("_banner_page.html").render(data_age=age)
+    page_footers: dict[str, str] = {}
+    first = facts.endpoint_start or facts.at  # an empty feed of a model or provider: updated when the history began
+    page_updated = rfc3339(first)
     helper: _Helper | None = None
     try:
+        _build_scripts(output, facts, age, built_at)
         data = price_data(facts.models, facts.table, facts.at)
         _entity_pages(page, feed, facts, data, cache, env, months)
 
@@ -1115,9 +1153,9 @@ def _entity_pages(
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
             single["at_minute"] = None
 
-        def drawn(model: dict[str, Any] = model) -> str:
-            found = chart.model_chart(model, facts.at, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
-            return chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n")
+        def drawn(model: dict[str, Any] = model) -> Markup:
+            found = chart.model_chart(model, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
+            return Markup(chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n"))
 
         shown = _model_inputs(model)
         digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
@@ -1131,7 +1169,6 @@ def _entity_pages(
             routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
             change_limit=MODEL_PAGE_CHANGES,
             provider_slugs=slugs,
-            telemetry=[telemetry_cells(r) for r in model["endpoints_now"]],
             digested=digested,
         )
         if len(model["changes"]) > MODEL_PAGE_CHANGES:

@@ -42,6 +42,7 @@ class Series:
     kind: str
     steps: list[tuple[datetime, datetime, Decimal]]
     tooltips: list[str]
+    open: bool = False  # its last version is still in force (the chart's ``end`` is not where it stops)
 
 
 def _fmt(value: float) -> str:
@@ -73,6 +74,7 @@ def series(
         return (lo, hi) if hi > lo or (v["valid_to"] is None and lo == end) else None
 
     groups: dict[str | None, list[tuple[datetime, datetime, Decimal, str, str]]] = {}
+    still = {v["key"] for v in priced if v["valid_to"] is None}  # lines whose last version is in force
     for v in priced:
         span = clip(v)
         if span is None:
@@ -87,7 +89,7 @@ def series(
 
     def order(key: str | None) -> tuple[int, Decimal, str]:
         _start, hi, value, _title, _tag = max(groups[key], key=lambda step: step[0])
-        return (0 if hi == end else 1, value, str(key))
+        return (0 if key in still else 1, value, str(key))
 
     lines = []
     for key in [*sorted((k for k in groups if k is not None), key=order), *([None] if None in groups else [])]:
@@ -98,6 +100,7 @@ def series(
                 kind="endpoint" if key is not None else "list",
                 steps=[(lo, hi, value) for lo, hi, value, _, _ in steps],
                 tooltips=[step[3] for step in steps],
+                open=key in still,
             )
         )
     return start, lines
@@ -135,6 +138,10 @@ def chart_data(title: str, unit: str, start: datetime, end: datetime, lines: lis
         "start": _seconds(start),
         "end": _seconds(end),
         "series": [{"label": line.label, "kind": line.kind, "points": points(line, end)} for line in lines],
+        # The lines still in force (by index) go on at their last value to the site's build instant (chart.js
+        # reads it from build.js): ``end`` is the model's last price event, so the page stays the same until
+        # its prices change.
+        "extend": [n for n, line in enumerate(lines) if line.open],
     }
 
 
@@ -231,11 +238,26 @@ def step_chart(start: datetime, end: datetime, lines: list[Series]) -> dict[str,
     }
 
 
+def last_event(history: list[dict[str, Any]]) -> datetime | None:
+    """The newest instant one of the versions of ``history`` started or ended at (an end past the history's
+    as-of instant is none: facts leave it out)."""
+    instants = [v["valid_from"] for v in history] + [v["valid_to"] for v in history if v["valid_to"] is not None]
+    return max(instants, default=None)
+
+
 def model_chart(
-    model: dict[str, Any], end: datetime, *, tokens: int, workload: str, describe: Any
+    model: dict[str, Any], *, tokens: int, workload: str, describe: Any
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A model page's chart: the SVG geometry and the JSON for chart.js, or None when nothing has a price.
-    ``workload``: the default workload's name as a page says it ("chat")."""
+    ``workload``: the default workload's name as a page says it ("chat").
+
+    Its time axis ends at the model's last price event, not at the build's instant: the page is then a function
+    of the model's history alone, byte for byte the same from one build to the next until a price of it moves
+    (an incremental build skips it). The lines still in force reach that edge, and chart.js carries them on to
+    the build's instant; without JavaScript the caption says the prices are unchanged since."""
+    end = last_event(model["history"])
+    if end is None:
+        return None
     found = series(model["history"], end, tokens=tokens, describe=describe)
     if found is None:
         return None

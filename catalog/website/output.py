@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,43 @@ class Output:
     def __init__(self, folder: Path, code: str, previous: Path | None = None) -> None:
         self.folder, self.code, self.previous = folder, code, previous
         last = read_manifest(previous) if previous is not None else None
-        self.before: dict[str, Any] = last["files"] if last is not None and last.get("code") == code else {}
+        self.before: dict[str, Any] = {}
+        self.before_pages: dict[str, Any] = {}  # page -> the fingerprint of its inputs then
+        if last is not None and last.get("code") == code:
+            self.before, self.before_pages = last["files"], last.get("pages") or {}
         self.files: dict[str, FileFacts] = {}
+        self.folders: set[Path] = set()
+
+    def reuse(self, rel: str, key: str) -> bool:
+        """Take page ``rel`` from the last build, linked (its ``.gz`` too), when that build wrote it from the
+        inputs of fingerprint ``key`` with the same code: its bytes are then this build's. A file missing or
+        not of the size the last manifest lists (touched since) is not taken: False, the page is made."""
+        facts = self.before.get(rel)
+        if self.previous is None or self.before_pages.get(rel) != key or not isinstance(facts, dict):
+            return False
+        packed = facts.get("gzip")
+        pairs = [(rel, facts.get("size"))] + ([(rel + ".gz", packed)] if packed is not None else [])
+        made = []
+        try:
+            for name, size in pairs:
+                source = self.previous / name
+                if source.stat().st_size != size:
+                    raise OSError(f"{source} is not the file the last build wrote")
+                target = self.folder / name
+                if target.parent not in self.folders:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self.folders.add(target.parent)
+                try:
+                    os.link(source, target)
+                except OSError:  # a file system without hard links: a copy, still no render or compression
+                    shutil.copyfile(source, target)
+                made.append(target)
+        except OSError:
+            for target in made:
+                target.unlink(missing_ok=True)
+            return False
+        self.files[rel] = FileFacts(facts["sha256"], facts["size"], packed)
+        return True
 
     def write(self, rel: str, data: bytes) -> FileFacts:
         path = self.folder / rel

@@ -15,6 +15,9 @@
  *                 "kind":  "endpoint" | "list",
  *                 "points": [[unix_seconds, number | null], ...]}, ...],
  *     "start":  unix_seconds, "end": unix_seconds     optional: the time axis (else the points' first and last)
+ *     "extend": [index, ...]                optional: "end" is the last price event, not the build's instant;
+ *                                           these series (still in force) go on at their last value to
+ *                                           self.catalogBuild.at (build.js, written by every site build)
  *   }</script>
  *
  * Every figure.price-chart on the page is drawn from the JSON whose id its data-chart names. Lines are steps: a
@@ -207,6 +210,19 @@
     if (!all.length) return;
     var start = data.start != null ? data.start : Math.min.apply(null, all);
     var end = data.end != null ? data.end : Math.max.apply(null, all);
+    var built = self.catalogBuild; // (not "build": draw's own function of that name)
+    if (Array.isArray(data.extend) && data.end != null && built && typeof built.at === "number" && built.at > end) {
+      // A model page is written once per price change; the build it is served from says how far "now" is.
+      series = series.map(function (s, i) {
+        var last = s.points[s.points.length - 1];
+        if (data.extend.indexOf(i) < 0 || !last || last[1] === null) return s;
+        var copy = {};
+        Object.keys(s).forEach(function (k) { copy[k] = s[k]; });
+        copy.points = s.points.concat([[built.at, last[1]]]);
+        return copy;
+      });
+      end = built.at;
+    }
     if (end <= start) end = start + 3600;
     var columns = align(series, start, end);
     var look = styles(series);
