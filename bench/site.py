@@ -408,7 +408,9 @@ def run_all(args: argparse.Namespace, db: Path, peer: Path, tmp: Path) -> None:
             line = incremental_line("ours" if label == "ours" else f"today ({args.peer_rev})", long_history[label])
             print(line)
         ok = long_history["ours"]["after_sweep"] <= TARGET_INCREMENTAL_S
-        print(f"  target ≤ {TARGET_INCREMENTAL_S:g} s (at a year: bench/history.py --hours 8760 makes one): {verdict(ok)}")
+        print(
+            f"  target ≤ {TARGET_INCREMENTAL_S:g} s (at a year: bench/history.py --hours 8760 makes one): {verdict(ok)}"
+        )
     print(f"/ at {args.connections} connections, wrk {args.duration} s, Accept-Encoding: gzip")
     print(f"  {'':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rebuilds':>10}")
     for (label, busy), r in served.items():

@@ -349,9 +349,10 @@ def test_as_of_build_says_that_instant(site_as_of: Built) -> None:
         assert page.time_datetimes == ["2026-07-25T16:05:12Z"], name
         assert '">2026-07-25 16:05 UTC</time> (the history goes on to 2026-08-05 16:43 UTC)' in page.text, name
     # A model page says it through build.js (static/stamp.js writes it into the footer).
-    assert "Prices as of 2026-07-25 16:05 UTC (the history goes on to 2026-08-05 16:43 UTC)." in (
-        site_as_of.out / "build.js"
-    ).read_text()
+    assert (
+        "Prices as of 2026-07-25 16:05 UTC (the history goes on to 2026-08-05 16:43 UTC)."
+        in (site_as_of.out / "build.js").read_text()
+    )
     feed = ET.parse(site_as_of.out / "feed.atom").getroot()
     updated = [str(e.findtext(f"{ATOM}updated")) for e in feed.iter(f"{ATOM}entry")]
     assert updated and max(updated) <= "2026-07-25T16:05:12Z"

@@ -325,6 +325,7 @@ def test_a_page_written_once_per_change_shows_this_builds_instant_telemetry_and_
     """A model page holds nothing of its build (it is linked unchanged into later builds): the footer's sentence,
     the as-of day and the telemetry cells come from build.js and telemetry.js, and a chart whose last price event
     is before the build's instant is carried on to it, its open lines at their last value."""
+
     def assigned(name: str) -> dict[str, Any]:
         text = (site.root / name).read_text(encoding="ascii")
         found: dict[str, Any] = json.loads(text.split(" = ", 1)[1].rstrip().removesuffix(";"))

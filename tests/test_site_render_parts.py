@@ -130,7 +130,9 @@ def test_the_page_cache_keeps_the_bodies_a_build_used_in_one_pack(tmp_path: Path
     assert sorted(pack.index) == sorted(cache.used.values())
     build._BODIES.pop(str(folder))  # a new process: nothing in memory, the pack on disk
     again = PageCache(folder, code="test")
-    assert again.body(again.key("a.html", "model.html", {"page": "a.html"}), lambda: "rendered again") == bodies["a.html"]
+    assert (
+        again.body(again.key("a.html", "model.html", {"page": "a.html"}), lambda: "rendered again") == bodies["a.html"]
+    )
     assert again.body(again.key("c.html", "model.html", {"page": "c.html"}), lambda: "new") == "new"
     assert (again.reused, again.rendered) == (1, 1)
     again.prune()  # b.html was not used: it leaves the pack

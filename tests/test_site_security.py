@@ -34,7 +34,6 @@ from catalog.fake import memory_day
 from catalog.library import Catalog
 from catalog.settings import SITE_SOURCE
 
-
 BUILD_SCRIPTS = {"build.js": "catalogBuild", "telemetry.js": "catalogTelemetry"}  # written by every build
 
 

@@ -798,6 +798,18 @@ def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: Markup(STAMP.format(name)) for name in names}
 
 
+class _Memo(dict[str, str]):
+    """A text per key, made by ``make`` the first time the key is read."""
+
+    def __init__(self, make: Callable[[str], str]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> str:
+        value = self[key] = self.make(key)
+        return value
+
+
 def _splice(body: str, parts: dict[str, str]) -> str:
     for name, text in parts.items():
         body = body.replace(STAMP.format(name), text)
@@ -837,9 +849,7 @@ def _build_scripts(output: Output, facts: SiteFacts, age: DataAge, built_at: dat
     )
     build = {"at": int(facts.at.timestamp()), "text": {"asof": asof, "on-day": f"on {day(facts.at)}"}}
     output.write("build.js", f"self.catalogBuild = {json.dumps(build, sort_keys=True)};\n".encode())
-    telemetry = {
-        m["model_id"]: [telemetry_texts(r) for r in m["endpoints_now"]] for m in facts.models
-    }
+    telemetry = {m["model_id"]: [telemetry_texts(r) for r in m["endpoints_now"]] for m in facts.models}
     output.write("telemetry.js", f"self.catalogTelemetry = {json.dumps(telemetry, sort_keys=True)};\n".encode())
 
 
@@ -891,7 +901,8 @@ def _render(
     when = {"at": facts.at, "newest": age.newest_snapshot_at, "built_at": built_at, "data_age": age}
     shared_digest = Digest(hashlib.sha256(_spelled(shared)).hexdigest())
     banner = env.get_template("_banner.html").render(**when)
-    footers: dict[str, str] = {}  # by folder depth; made when a page is met (before a helper is forked)
+    # by folder depth; made when a page is met (before a helper is forked)
+    footers = _Memo(lambda root: env.get_template("_footer.html").render(**when, root=root).rstrip("\n"))
     updated = rfc3339(facts.at)  # an empty feed's <updated>: the build's instant, spliced in
     stamps = _stamps(("banner", "footer", "updated"))
     total = (
@@ -941,8 +952,6 @@ def _render(
         if os.path.isabs(target) or ".." in target.split("/"):  # page_name makes this impossible; a last guard
             raise InputError(f"refusing to write {target!r} outside the site folder")
         if template in ENTITY_PAGES:
-            if root not in page_footers:
-                page_footers[root] = env.get_template("_footer_page.html").render(root=root).rstrip("\n")
             # Nothing of this build's own in the page (build.js and telemetry.js say it): its bytes follow from
             # its inputs alone, so a page whose inputs the last build had is that build's file, linked.
             own = {"banner": page_banner, "footer": page_footers[root], "on_day": ON_DAY, "updated": page_updated}
@@ -962,8 +971,6 @@ def _render(
 
             queued.append(_Queued(target, make, _WEIGHTS[template]))
             return
-        if root not in footers:
-            footers[root] = env.get_template("_footer.html").render(**when, root=root).rstrip("\n")
         body = env.get_template(template).render(**common, root=root, stamp=stamps, **values)
         parts = {"banner": banner, "footer": footers[root], "updated": updated}
         written.append(writer.submit(output.write, target, _splice(body, parts).encode()))
@@ -971,7 +978,7 @@ def _render(
 
     # The texts of the pages of one entity (``ENTITY_PAGES``): build-independent, so each is in their inputs.
     page_banner = env.get_template("_banner_page.html").render(data_age=age)
-    page_footers: dict[str, str] = {}
+    page_footers = _Memo(lambda root: env.get_template("_footer_page.html").render(root=root).rstrip("\n"))
     first = facts.endpoint_start or facts.at  # an empty feed of a model or provider: updated when the history began
     page_updated = rfc3339(first)
     helper: _Helper | None = None

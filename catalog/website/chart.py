@@ -88,7 +88,7 @@ def series(
         return None
 
     def order(key: str | None) -> tuple[int, Decimal, str]:
-        _start, hi, value, _title, _tag = max(groups[key], key=lambda step: step[0])
+        _start, _hi, value, _title, _tag = max(groups[key], key=lambda step: step[0])
         return (0 if key in still else 1, value, str(key))
 
     lines = []
