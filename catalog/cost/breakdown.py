@@ -27,17 +27,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from catalog.cost.kernels import numba
+from catalog.cost.kernels import jit, numba
 
 Ints = npt.NDArray[np.int64]
-F = TypeVar("F", bound=Callable[..., Any])
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -51,16 +50,7 @@ _BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within th
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
 
 
-def _jit(**options: Any) -> Callable[[F], F]:
-    def wrap(function: F) -> F:
-        if numba is None:
-            return function
-        return numba.njit(cache=True, nogil=True, **options)(function)  # type: ignore[no-any-return]
-
-    return wrap
-
-
-@_jit(inline="always")
+@jit(inline="always")
 def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     """The full 128-bit product of two uint64, as (high, low) limbs, through 32-bit halves."""
     a0, a1 = a & _M32, a >> _S32
@@ -70,7 +60,7 @@ def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (mid << _S32) | (p00 & _M32)
 
 
-@_jit(parallel=True)
+@jit(parallel=True)
 def _rows(  # noqa: C901 - one pass, written out for speed
     sheet: Any,
     combo: Any,
@@ -243,7 +233,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     return tally
 
 
-@_jit(parallel=True)
+@jit(parallel=True)
 def _bases(
     variant: Any,
     total: Any,

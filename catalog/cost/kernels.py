@@ -44,7 +44,9 @@ _PER_THREAD_BYTES = 64 << 20
 _BLOCK = 2048
 
 
-def _jit(**options: Any) -> Callable[[F], F]:
+def jit(**options: Any) -> Callable[[F], F]:
+    """``numba.njit`` (cached on disk, GIL released) with ``options``; the plain function without numba."""
+
     def wrap(function: F) -> F:
         if numba is None:
             return function
@@ -86,7 +88,7 @@ def _code(  # pragma: no cover - compiled
     return code  # type: ignore[return-value]
 
 
-@_jit(parallel=True)
+@jit(parallel=True)
 def _seen(  # pragma: no cover - compiled
     c0: Any, c1: Any, c2: Any, r1: int, r2: int, valid: Any, valid_from: Ints, nulls: Ints, space: int, chunks: int
 ) -> Ints:
@@ -110,7 +112,7 @@ def _seen(  # pragma: no cover - compiled
     return out  # type: ignore[no-any-return]
 
 
-@_jit(parallel=True)
+@jit(parallel=True)
 def _totals(  # noqa: C901 - one pass, written out for speed
     c0: Any,
     c1: Any,
@@ -315,7 +317,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     return total.reshape((space, width)), checks
 
 
-@_jit(parallel=True)
+@jit(parallel=True)
 def _extrema(columns: Any, prompt_sign: Ints, completion_sign: Ints, chunks: int) -> Ints:  # pragma: no cover
     """Per column its least and largest value, and the least ``prompt − its parts`` and ``completion − its
     parts`` of any row (0 when none is below): rows ``[min, max]`` per column, then ``[prompt, completion]``.
