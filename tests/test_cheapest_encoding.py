@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -155,6 +155,23 @@ def test_the_integer_encoding_is_the_general_one(
     ranking = INDEX.rank(profile, wanted, model=MODEL, at=at)
     assert all(row.cost_per_request >= 0 for row in ranking.ranked) and ranking.explanation
     assert encode_ranking(ranking) == fast
+
+
+def test_answers_kept_apart_by_what_they_spell_differently() -> None:
+    """The texts kept across answers (their instant, the model) are kept per spelling: one instant in two zones
+    (equal datetimes) is written as each says, and an answer for every model writes ``null``."""
+    profile = WorkloadProfile(20_000, 1_000, cache_hit=Decimal("0.8"))
+    east = AT.astimezone(timezone(timedelta(hours=2)))
+    assert east == AT
+    for at in (AT, east, AT, east):
+        ranking = INDEX.rank(profile, EndpointFilters(), model=MODEL, at=at)
+        assert encode_ranking(ranking) == general(INDEX.rank(profile, EndpointFilters(), model=MODEL, at=at))
+    spelt = [orjson.loads(encode_ranking(INDEX.rank(profile, EndpointFilters(), model=MODEL, at=at)) or b"")
+             for at in (AT, east)]  # fmt: skip
+    assert [answer["as_of"] for answer in spelt] == ["2026-08-01T12:00:00Z", "2026-08-01T14:00:00+02:00"]
+    every = INDEX.rank(profile, EndpointFilters(), model=None)
+    assert encode_ranking(every) == general(INDEX.rank(profile, EndpointFilters(), model=None))
+    assert orjson.loads(encode_ranking(every) or b"")["model"] is None
 
 
 def test_a_ranking_of_rows_not_made_by_the_index_is_left_to_the_general_encoding() -> None:

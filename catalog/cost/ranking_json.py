@@ -255,8 +255,8 @@ def _default_routing(ranking: Ranking) -> str:
     tags = _tags
     spelt = ",".join([f'{tags.get(tag) or _tag(tag)}:"{_share(units)}"' for tag, units in shares.items()])
     return (
-        f'{{"expected_cost_per_request":"{units_text(expected, scale)}","saving_per_request":'
-        f'"{units_text(saving, scale)}","saving_percent":"{units_text(percent, 2)}","endpoints":{endpoints},'
+        f'{{"expected_cost_per_request":"{_spell(expected, scale)}","saving_per_request":'
+        f'"{_spell(saving, scale)}","saving_percent":"{_spell(percent, 2)}","endpoints":{endpoints},'
         f'"shares":{{{spelt}}},"weighting":{_WEIGHTED}}}'
     )
 
@@ -288,8 +288,10 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
             amounts = _amounts(units)
             spelt[units.total] = (units, amounts)
         rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
+    at, model = ranking.at, ranking.model
+    as_of = _as_of.get((at, at.tzinfo)) or _instant(at)
     text = (
-        f'{{"as_of":"{ranking.at.isoformat().replace("+00:00", "Z")}","model":{_json(ranking.model)},'
+        f'{{"as_of":"{as_of}","model":{"null" if model is None else _tags.get(model) or _tag(model)},'
         f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
         f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
         f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
@@ -297,6 +299,20 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
     )
     head, marked, tail = text.encode().partition(_WEIGHTED_BYTES)  # ``_WEIGHTED``: no JSON text has a NUL
     return b"".join((head, _WEIGHTING_BYTES, tail)) if marked else head  # one copy of the answer, not two
+
+
+# An answer's instant, spelt (a server's answers are of a few instants); by its zone too: equal instants in two
+# zones are equal keys, spelt apart.
+_as_of: dict[tuple[datetime, Any], str] = {}
+
+
+def _instant(at: datetime) -> str:
+    text = at.isoformat().replace("+00:00", "Z")
+    with _pieces_lock:
+        if len(_as_of) >= _FILTERS_KEPT:
+            _as_of.clear()
+        _as_of[at, at.tzinfo] = text
+    return text
 
 
 __all__ = ["encode_ranking"]
