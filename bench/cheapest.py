@@ -348,8 +348,60 @@ def breakdown(db: Path, peer: Path, requests: int, peer_db: Path) -> dict[str, f
         - rank,
         "JSON: to_dict(spelt) + orjson, beyond the rank": statistics.median(timed(general, requests, cpu)) - rank,
     }
+    figures.update(answer_parts(index, parsed, requests))
     con.close()
     return figures
+
+
+def answer_parts(index: Any, parsed: Any, requests: int) -> dict[str, float]:
+    """Where ``encode_ranking``'s time goes, part by part of the answer: CPU microseconds per answer, each part
+    timed over the same ``requests`` rankings of distinct profiles (one clock reading per part and pass, not per
+    call: a part of a microsecond is not lost in the clock's own cost), median of three passes. The lazy parts
+    (``explanation``, default routing) are worked out by their first read, here."""
+    from catalog.cost import ranking_json as rj
+
+    def rows(ranking: Any) -> list[str]:  # ``encode_ranking``'s loop over the rows
+        spelt: dict[int, Any] = {}
+        out = []
+        for row in ranking.ranked:
+            values = row.__dict__
+            units = values["_deferred"]
+            same = spelt.get(units.total)
+            if same is None or same[0] != units:
+                same = spelt[units.total] = (units, rj._amounts(units))
+            out.append(rj._row(values["rank"], values["_fixed"], same[1], values["overrides_applied"]))
+        return out
+
+    parts: dict[str, Callable[[Any], Any]] = {
+        "rows (amounts per row, spliced)": rows,
+        "excluded": lambda r: rj._json(r.excluded),
+        "explanation (worded on first read)": lambda r: rj._json(r.explanation),
+        "note": lambda r: rj._json(r.note),
+        "provider (routing object)": lambda r: rj._json(r.routing),
+        "default routing (routing_units, spelt)": rj._default_routing,
+        "profile": lambda r: rj._profile(r.profile),
+        "filters": lambda r: rj._filters(r.filters),
+    }
+    clock = time.thread_time_ns
+    found: dict[str, list[float]] = {"RankIndex.rank (µs)": [], "encode_ranking whole (µs)": []}
+    found.update({f"  part: {name} (µs)": [] for name in parts})
+    base = parsed.profile
+    for round_ in range(3):
+        profiles = [base.with_tokens(40_000 + round_ * requests + i, 1000) for i in range(requests)]
+        started = clock()
+        rankings = [index.rank(p, parsed.filters, model=MODEL, fallbacks=parsed.fallbacks) for p in profiles]
+        found["RankIndex.rank (µs)"].append((clock() - started) / requests / 1e3)
+        for name, part in parts.items():
+            started = clock()
+            for ranking in rankings:
+                part(ranking)
+            found[f"  part: {name} (µs)"].append((clock() - started) / requests / 1e3)
+        rankings = [index.rank(p, parsed.filters, model=MODEL, fallbacks=parsed.fallbacks) for p in profiles]
+        started = clock()
+        for ranking in rankings:
+            rj.encode_ranking(ranking)
+        found["encode_ranking whole (µs)"].append((clock() - started) / requests / 1e3)
+    return {name: statistics.median(values) for name, values in found.items()}
 
 
 def time_now() -> Any:
@@ -485,7 +537,8 @@ def report(args: argparse.Namespace, db: Path, peer: Path) -> None:
     print(f"  target: <= {TARGETS['all']} ms; measured median {quantiles(ours['all'])['median']:.2f} ms")
     print("\none uncached /v1/cheapest in process (no socket), medians of CPU time:")
     for label, ms in breakdown(db, peer, 1000, old).items():
-        print(f"  {label:<46}{ms:>9.3f} ms")
+        unit = "" if label.endswith("(µs)") else " ms"  # the answer's parts: microseconds, unit in the label
+        print(f"  {label:<52}{ms:>9.3f}{unit}")
     if args.no_server:
         return
     generator = "wrk (2 threads)" if args.wrk else "asyncio + httpx (one child process)"
