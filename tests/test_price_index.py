@@ -343,6 +343,36 @@ def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:
     assert cost_usage(usage_frame(rows[:1]), old)["cost_total"].to_list() == [Decimal("0.005014")]
 
 
+def test_two_tables_extended_from_one_keep_their_own_sheets_and_rates() -> None:
+    """``extend`` appends a table's new distinct sheets (and the ranker its new variant rows) to lists it shares
+    with the table it extends; a second table extended from the same one (a refresh that did not publish, then
+    another) must not see the first one's rows: each equals a rebuild from its own versions."""
+    from catalog.cost import ranker
+
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
+    base = PriceTable.from_sheets([SheetVersion("endpoint", "m/a", "p", "p", "P", T0, None, plain)])
+    ranker._variants(base)  # made on the parent: the children's are carried from it
+    noon = T0 + timedelta(hours=12)
+    children = []
+    for prompt in ("0.000003", "0.000005"):
+        sheet = parse_price_sheet({"prompt": prompt, "completion": "0.000002"})
+        child = base.extend([SheetVersion("endpoint", "m/a", "p", "p", "P", noon, None, sheet)], {("m/a", "p"): noon})
+        ranker._variants(child)
+        children.append(child)
+    for child in [*children, base]:
+        rebuilt = PriceTable.from_sheets(list(child.versions))
+        assert child.variants.equals(rebuilt.variants) and child.variant_base.equals(rebuilt.variant_base)
+        mine, theirs = ranker._variants(child), ranker._variants(rebuilt)
+        assert mine.rates[: mine.variants] == theirs.rates and mine.base[: mine.versions] == theirs.base
+        assert (mine.num[: mine.variants], mine.den[: mine.variants]) == (theirs.num, theirs.den)
+        one = [{"model": "m/a", "provider": "p", "timestamp": noon, "prompt_tokens": 1000, "completion_tokens": 0}]
+        assert cost_usage(usage_frame(one), child).equals(cost_usage(usage_frame(one), rebuilt))
+    # The first child appended to the parent's lists; the second copied the parent's own rows.
+    assert ranker._variants(children[0]).rates is ranker._variants(base).rates
+    assert ranker._variants(children[1]).rates is not ranker._variants(base).rates
+    assert children[0]._distinct is base._distinct and children[1]._distinct is not base._distinct
+
+
 def test_extend_refuses_to_close_what_the_table_does_not_hold_open() -> None:
     plain = parse_price_sheet({"prompt": "0.000001", "completion": "0"})
     table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, T0, T0 + timedelta(hours=1), plain)])

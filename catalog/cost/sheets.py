@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import threading
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -132,6 +133,7 @@ _MINUTE_TABLE_ROWS = 1 << 16
 _MAX_MINUTES = 4_000_000  # ~7.6 years of minutes (16 MB of Int32); a longer span binary-searches
 
 EntityKey = tuple[str, str | None]
+_SHARING = threading.Lock()  # a table extending another appends to the distinct sheets they share (``extend``)
 
 
 def _micros(value: datetime) -> int:
@@ -779,18 +781,24 @@ class PriceTable:
         new._ver_to = pl.concat([ends, stops])
         if not new._extend_index(self, rows):
             new._build_index()
-        new._sheet_row, new._distinct, new._dist_base = (
-            dict(self._sheet_row),
-            list(self._distinct),
-            self._dist_base,
-        )
+        new._dist_base = self._dist_base
         new.scale, new.max_overrides = self.scale, self.max_overrides
         new.has_windows, new.has_discounts = self.has_windows, self.has_discounts
         new._rates, new._dynamic, new._num, new._den = dict(self._rates), self._dynamic, self._num, self._den
         new.variant_rate_max, new.conditions = dict(self.variant_rate_max), self.conditions
         new._ver_dist = self._ver_dist
         new.parent, new.closed_rows = weakref.ref(self), rows
-        new._add_variants(opened)
+        with _SHARING:
+            # The distinct sheets (a year of them) are appended to this table's list and map, not copied: this
+            # table reads only the rows it owns (``_dist_base``'s length). If another table extended this one
+            # already, its rows follow ours there: the new table starts from a copy of ours instead.
+            owned = self._dist_base.len()
+            if len(self._distinct) == owned:
+                new._sheet_row, new._distinct = self._sheet_row, self._distinct
+            else:
+                new._distinct = self._distinct[:owned]
+                new._sheet_row = {key: row for key, row in self._sheet_row.items() if row < owned}
+            new._add_variants(opened)
         return new
 
     # -- constructors --------------------------------------------------------------------------------
