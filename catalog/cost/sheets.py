@@ -31,7 +31,7 @@ import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -796,8 +796,9 @@ class PriceTable:
             if len(self._distinct) == owned:
                 new._sheet_row, new._distinct = self._sheet_row, self._distinct
             else:
+                # Rows are numbered in the order they are added: ours are the map's first ``owned`` entries.
                 new._distinct = self._distinct[:owned]
-                new._sheet_row = {key: row for key, row in self._sheet_row.items() if row < owned}
+                new._sheet_row = dict(islice(self._sheet_row.items(), owned))
             new._add_variants(opened)
         return new
 
