@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import PriceTable, Resolution, SheetVersion
+from catalog.cost.sheets import PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -371,6 +371,28 @@ def test_two_tables_extended_from_one_keep_their_own_sheets_and_rates() -> None:
     assert ranker._variants(children[0]).rates is ranker._variants(base).rates
     assert ranker._variants(children[1]).rates is not ranker._variants(base).rates
     assert children[0]._distinct is base._distinct and children[1]._distinct is not base._distinct
+
+
+def test_a_version_list_reads_as_the_list_it_holds_and_changes_into_a_new_one() -> None:
+    """``PriceTable.versions`` is a ``VersionList`` (chunks shared between a table and its extension): ids, slices
+    and iteration read as the plain list; ``changed`` swaps and appends into a new list across chunk edges and
+    leaves the old one as it was."""
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0"})
+    items = [SheetVersion("model", f"m/{i}", None, None, None, T0, None, plain) for i in range(2_500)]
+    held = VersionList(items)
+    assert len(held) == 2_500 and list(held) == items and held[-1] is items[-1] and held[1_024] is items[1_024]
+    for cut in (slice(0, 3), slice(1_020, 1_030), slice(2_047, None), slice(5, 2_100, 7), slice(9, 3), slice(None)):
+        assert held[cut] == items[cut], cut
+    with pytest.raises(IndexError):
+        held[2_500]
+    swaps = {i: replace(items[i], valid_to=T0 + timedelta(hours=1)) for i in (0, 1_023, 1_024, 2_499)}
+    added = [replace(items[0], model_id=f"m/new{i}") for i in range(1_100)]
+    new = held.changed(swaps, added)
+    expected = [swaps.get(i, v) for i, v in enumerate(items)] + added
+    assert len(new) == len(expected) and list(new) == expected and new[3_599] is added[-1]
+    assert list(held) == items  # the old list is unchanged
+    with pytest.raises(IndexError):
+        held.changed({2_500: items[0]}, [])
 
 
 def test_extend_refuses_to_close_what_the_table_does_not_hold_open() -> None:

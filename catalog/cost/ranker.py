@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -126,7 +127,7 @@ def _history(table: PriceTable) -> _History:
     return found
 
 
-def _history_of(added: list[SheetVersion], prior: _History, closed: list[SheetVersion]) -> _History:
+def _history_of(added: Sequence[SheetVersion], prior: _History, closed: list[SheetVersion]) -> _History:
     """``prior`` with the versions ``added`` and the versions ``closed`` (open in ``prior``, closed now)."""
     endpoints_from = prior.endpoints_from
     model_endpoints_from, model_from = dict(prior.model_endpoints_from), dict(prior.model_from)
