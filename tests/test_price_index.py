@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import PriceTable, Resolution, SheetVersion
+from catalog.cost.sheets import PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -341,6 +341,58 @@ def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:
     assert check_costs(new, rows).equals(cost_usage(usage_frame(rows), rebuilt))
     assert old.versions[0].valid_to is None and len(old.versions) == 1 and "m/b" not in old.model_ids
     assert cost_usage(usage_frame(rows[:1]), old)["cost_total"].to_list() == [Decimal("0.005014")]
+
+
+def test_two_tables_extended_from_one_keep_their_own_sheets_and_rates() -> None:
+    """``extend`` appends a table's new distinct sheets (and the ranker its new variant rows) to lists it shares
+    with the table it extends; a second table extended from the same one (a refresh that did not publish, then
+    another) must not see the first one's rows: each equals a rebuild from its own versions."""
+    from catalog.cost import ranker
+
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
+    base = PriceTable.from_sheets([SheetVersion("endpoint", "m/a", "p", "p", "P", T0, None, plain)])
+    ranker._variants(base)  # made on the parent: the children's are carried from it
+    noon = T0 + timedelta(hours=12)
+    children = []
+    for prompt in ("0.000003", "0.000005"):
+        sheet = parse_price_sheet({"prompt": prompt, "completion": "0.000002"})
+        child = base.extend([SheetVersion("endpoint", "m/a", "p", "p", "P", noon, None, sheet)], {("m/a", "p"): noon})
+        ranker._variants(child)
+        children.append(child)
+    for child in [*children, base]:
+        rebuilt = PriceTable.from_sheets(list(child.versions))
+        assert child.variants.equals(rebuilt.variants) and child.variant_base.equals(rebuilt.variant_base)
+        mine, theirs = ranker._variants(child), ranker._variants(rebuilt)
+        assert mine.rates[: mine.variants] == theirs.rates and mine.base[: mine.versions] == theirs.base
+        assert (mine.num[: mine.variants], mine.den[: mine.variants]) == (theirs.num, theirs.den)
+        one = [{"model": "m/a", "provider": "p", "timestamp": noon, "prompt_tokens": 1000, "completion_tokens": 0}]
+        assert cost_usage(usage_frame(one), child).equals(cost_usage(usage_frame(one), rebuilt))
+    # The first child appended to the parent's lists; the second copied the parent's own rows.
+    assert ranker._variants(children[0]).rates is ranker._variants(base).rates
+    assert ranker._variants(children[1]).rates is not ranker._variants(base).rates
+    assert children[0]._distinct is base._distinct and children[1]._distinct is not base._distinct
+
+
+def test_a_version_list_reads_as_the_list_it_holds_and_changes_into_a_new_one() -> None:
+    """``PriceTable.versions`` is a ``VersionList`` (chunks shared between a table and its extension): ids, slices
+    and iteration read as the plain list; ``changed`` swaps and appends into a new list across chunk edges and
+    leaves the old one as it was."""
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0"})
+    items = [SheetVersion("model", f"m/{i}", None, None, None, T0, None, plain) for i in range(2_500)]
+    held = VersionList(items)
+    assert len(held) == 2_500 and list(held) == items and held[-1] is items[-1] and held[1_024] is items[1_024]
+    for cut in (slice(0, 3), slice(1_020, 1_030), slice(2_047, None), slice(5, 2_100, 7), slice(9, 3), slice(None)):
+        assert held[cut] == items[cut], cut
+    with pytest.raises(IndexError):
+        held[2_500]
+    swaps = {i: replace(items[i], valid_to=T0 + timedelta(hours=1)) for i in (0, 1_023, 1_024, 2_499)}
+    added = [replace(items[0], model_id=f"m/new{i}") for i in range(1_100)]
+    new = held.changed(swaps, added)
+    expected = [swaps.get(i, v) for i, v in enumerate(items)] + added
+    assert len(new) == len(expected) and list(new) == expected and new[3_599] is added[-1]
+    assert list(held) == items  # the old list is unchanged
+    with pytest.raises(IndexError):
+        held.changed({2_500: items[0]}, [])
 
 
 def test_extend_refuses_to_close_what_the_table_does_not_hold_open() -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import json
 import threading
 import time
@@ -344,6 +345,9 @@ class ApiState:
         """Answer one model page's shapes once on a state loaded whole (startup, a rebuilt history): the first
         use of each in a process costs several milliseconds more than the next (code paths and buffers made on
         first use), paid here instead of by the first request of each kind."""
+        # Polars makes a Series of a NumPy array through ``numpy.ma``, which NumPy imports on first use (15-25 ms of
+        # CPU, 45-70 ms under load): the first refresh's price index would pay it.
+        importlib.import_module("numpy.ma")
         at = data.log.default_as_of()
         if data.mirror is None or data.table is None or at is None or not data.mirror.endpoints:
             return

@@ -20,7 +20,9 @@ when that model's price history starts.
 
 from __future__ import annotations
 
+import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -89,16 +91,23 @@ class _History:
 
 @dataclass(frozen=True)
 class _Variants:
-    """The table's variants as plain lists: rates per term (None: dynamic), discount num / den."""
+    """The table's variants as plain lists: rates per term (None: dynamic), discount num / den.
+
+    The lists may be longer than the table's own rows (``variants``, ``versions``): a table extended from this
+    one appends its rows to the same lists (``_variants``) instead of copying a year of them, and a reader
+    indexes only ids of its own table."""
 
     rates: list[tuple[int, ...] | None]
     num: list[int]
     den: list[int]
     base: list[int]  # per sheet: its first variant
+    variants: int  # how many of ``rates`` / ``num`` / ``den`` are this table's
+    versions: int  # how many of ``base`` are this table's
 
 
 _histories: weakref.WeakKeyDictionary[PriceTable, _History] = weakref.WeakKeyDictionary()
 _variant_lists: weakref.WeakKeyDictionary[PriceTable, _Variants] = weakref.WeakKeyDictionary()
+_variant_lock = threading.Lock()  # appending a table's rows to its parent's lists (``_variants``)
 
 
 def _history(table: PriceTable) -> _History:
@@ -118,7 +127,7 @@ def _history(table: PriceTable) -> _History:
     return found
 
 
-def _history_of(added: list[SheetVersion], prior: _History, closed: list[SheetVersion]) -> _History:
+def _history_of(added: Sequence[SheetVersion], prior: _History, closed: list[SheetVersion]) -> _History:
     """``prior`` with the versions ``added`` and the versions ``closed`` (open in ``prior``, closed now)."""
     endpoints_from = prior.endpoints_from
     model_endpoints_from, model_from = dict(prior.model_endpoints_from), dict(prior.model_from)
@@ -163,7 +172,7 @@ def _variant_rows(table: PriceTable, start: int) -> _Variants:
         None if dynamic else rates
         for dynamic, rates in zip(window["dynamic"].to_list(), zip(*columns, strict=True), strict=True)
     ]
-    return _Variants(rates, window["discount_num"].to_list(), window["discount_den"].to_list(), [])
+    return _Variants(rates, window["discount_num"].to_list(), window["discount_den"].to_list(), [], len(rates), 0)
 
 
 def _variants(table: PriceTable) -> _Variants:
@@ -176,16 +185,25 @@ def _variants(table: PriceTable) -> _Variants:
         prior = _variant_lists.get(parent) if parent is not None else None
         if parent is not None and prior is not None and parent.scale == table.scale:
             rows = _variant_rows(table, parent.null_variant)
-            versions = len(prior.base)
-            found = _Variants(
-                prior.rates + rows.rates,
-                prior.num + rows.num,
-                prior.den + rows.den,
-                prior.base + table.variant_base.slice(versions).to_list(),
-            )
+            with _variant_lock:
+                variants, versions = prior.variants, prior.versions
+                base = table.variant_base.slice(versions).to_list()
+                lists = (prior.rates, prior.num, prior.den, prior.base)
+                if len(prior.rates) != variants or len(prior.base) != versions:
+                    # Another table extended ``parent`` already (a refresh that did not publish): its rows follow
+                    # ``parent``'s in the shared lists, so this one starts from a copy of ``parent``'s own.
+                    lists = (prior.rates[:variants], prior.num[:variants], prior.den[:variants], prior.base[:versions])
+                # Appended in place: ``parent``'s readers index only its own ids, and a year of variants is not
+                # copied (nor left young for the garbage collector to walk) on every refresh.
+                lists[0].extend(rows.rates)
+                lists[1].extend(rows.num)
+                lists[2].extend(rows.den)
+                lists[3].extend(base)
+                found = _Variants(*lists, variants=len(lists[0]), versions=len(lists[3]))
         else:
             rows = _variant_rows(table, 0)
-            found = replace(rows, base=table.variant_base.to_list())
+            base = table.variant_base.to_list()
+            found = replace(rows, base=base, versions=len(base))
         found = _variant_lists.setdefault(table, found)
     return found
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import threading
 import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import pairwise
-from typing import Any, Literal, NamedTuple
+from itertools import chain, islice, pairwise
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import polars as pl
@@ -121,6 +123,79 @@ class SheetVersion:
         return (self.model_id, (self.key or self.tag) if self.kind == "endpoint" else None)
 
 
+_CHUNK_BITS = 10  # a ``VersionList`` chunk holds 1,024 versions
+_CHUNK = 1 << _CHUNK_BITS
+
+
+class VersionList(Sequence[SheetVersion]):
+    """A table's versions by id (a read-only sequence), held in chunks of ``_CHUNK`` that tables share.
+
+    A table extended by a sweep (``PriceTable.extend``) closes a few versions (new objects at their ids) and adds
+    a few: ``changed`` copies only the chunks those fall in and the list of chunks, not a year of versions; and
+    nothing a year long is left young for the garbage collector to walk after each refresh."""
+
+    __slots__ = ("_chunks", "_len")
+
+    def __init__(self, versions: Iterable[SheetVersion] = ()) -> None:
+        items = list(versions)
+        self._chunks: list[tuple[SheetVersion, ...]] = [
+            tuple(items[i : i + _CHUNK]) for i in range(0, len(items), _CHUNK)
+        ]
+        self._len = len(items)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[SheetVersion]:
+        return chain.from_iterable(self._chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> SheetVersion: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SheetVersion]: ...
+
+    def __getitem__(self, index: int | slice) -> SheetVersion | list[SheetVersion]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1 or stop <= start:
+                return list(self)[index]
+            first = start >> _CHUNK_BITS
+            flat = list(chain.from_iterable(self._chunks[first : ((stop - 1) >> _CHUNK_BITS) + 1]))
+            offset = first << _CHUNK_BITS
+            return flat[start - offset : stop - offset]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(f"version id {index} is not in this table (it holds {self._len})")
+        return self._chunks[index >> _CHUNK_BITS][index & (_CHUNK - 1)]
+
+    def __repr__(self) -> str:
+        return f"VersionList({self._len} versions)"
+
+    def changed(self, replaced: dict[int, SheetVersion], added: Sequence[SheetVersion]) -> VersionList:
+        """A new list: the versions at the ids of ``replaced`` swapped for its, then ``added`` appended; this one
+        is left as it was (a request in flight may be reading it)."""
+        chunks = list(self._chunks)
+        by_chunk: dict[int, list[tuple[int, SheetVersion]]] = {}
+        for row, version in replaced.items():
+            if not 0 <= row < self._len:
+                raise IndexError(f"version id {row} is not in this table (it holds {self._len})")
+            by_chunk.setdefault(row >> _CHUNK_BITS, []).append((row & (_CHUNK - 1), version))
+        for at, swaps in by_chunk.items():
+            chunk = list(chunks[at])
+            for offset, version in swaps:
+                chunk[offset] = version
+            chunks[at] = tuple(chunk)
+        if added:
+            tail = list(chunks.pop()) if chunks and len(chunks[-1]) < _CHUNK else []
+            items = tail + list(added)
+            chunks += [tuple(items[i : i + _CHUNK]) for i in range(0, len(items), _CHUNK)]
+        new = object.__new__(VersionList)
+        new._chunks, new._len = chunks, self._len + len(added)
+        return new
+
+
 _MINUTE = 60_000_000
 _STRIDE = 1 << 32  # a span's key: entity * _STRIDE + its first period (a fixed stride: keys outlive new periods)
 _OPEN_SPAN = 2**31 - 1  # the end period of an open version's span: after every period there is
@@ -132,6 +207,7 @@ _MINUTE_TABLE_ROWS = 1 << 16
 _MAX_MINUTES = 4_000_000  # ~7.6 years of minutes (16 MB of Int32); a longer span binary-searches
 
 EntityKey = tuple[str, str | None]
+_SHARING = threading.Lock()  # a table extending another appends to the distinct sheets they share (``extend``)
 
 
 def _micros(value: datetime) -> int:
@@ -151,7 +227,7 @@ class PriceTable:
     """
 
     def __init__(self, versions: list[SheetVersion]) -> None:
-        self.versions = versions
+        self.versions = VersionList(versions)
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
         self.entity_of: dict[EntityKey, int] = {}
         self._entity_keys: list[EntityKey] = []
@@ -736,7 +812,7 @@ class PriceTable:
         the table does not match the store, so rebuild it (``PriceTable.from_history``).
         """
         new = object.__new__(PriceTable)
-        versions = list(self.versions)
+        replaced: dict[int, SheetVersion] = {}
         ends = self._ver_to
         rows: list[int] = []
         if closed:
@@ -757,12 +833,11 @@ class PriceTable:
             times = []
             for row, entity in zip(rows, open_rows["entity"].to_list(), strict=True):
                 until = closed[codes[entity]]
-                versions[row] = replace(versions[row], valid_to=until)
+                replaced[row] = replace(self.versions[row], valid_to=until)
                 times.append(_micros(until))
             # A copy: ``scatter`` writes in place, and this table's own column must not change.
             ends = ends.clone().scatter(rows, pl.Series(times, dtype=pl.Int64))
-        versions += opened
-        new.versions = versions
+        new.versions = self.versions.changed(replaced, opened)
         new.entities, new.entity_of, new._entity_keys = (
             list(self.entities),
             dict(self.entity_of),
@@ -779,18 +854,25 @@ class PriceTable:
         new._ver_to = pl.concat([ends, stops])
         if not new._extend_index(self, rows):
             new._build_index()
-        new._sheet_row, new._distinct, new._dist_base = (
-            dict(self._sheet_row),
-            list(self._distinct),
-            self._dist_base,
-        )
+        new._dist_base = self._dist_base
         new.scale, new.max_overrides = self.scale, self.max_overrides
         new.has_windows, new.has_discounts = self.has_windows, self.has_discounts
         new._rates, new._dynamic, new._num, new._den = dict(self._rates), self._dynamic, self._num, self._den
         new.variant_rate_max, new.conditions = dict(self.variant_rate_max), self.conditions
         new._ver_dist = self._ver_dist
         new.parent, new.closed_rows = weakref.ref(self), rows
-        new._add_variants(opened)
+        with _SHARING:
+            # The distinct sheets (a year of them) are appended to this table's list and map, not copied: this
+            # table reads only the rows it owns (``_dist_base``'s length). If another table extended this one
+            # already, its rows follow ours there: the new table starts from a copy of ours instead.
+            owned = self._dist_base.len()
+            if len(self._distinct) == owned:
+                new._sheet_row, new._distinct = self._sheet_row, self._distinct
+            else:
+                # Rows are numbered in the order they are added: ours are the map's first ``owned`` entries.
+                new._distinct = self._distinct[:owned]
+                new._sheet_row = dict(islice(self._sheet_row.items(), owned))
+            new._add_variants(opened)
         return new
 
     # -- constructors --------------------------------------------------------------------------------
@@ -900,4 +982,13 @@ class Resolution(NamedTuple):
     reason: str | None
 
 
-__all__ = ["PRICE_KEYS", "RATES", "PriceTable", "Resolution", "SheetVersion", "effective_rates", "variant_prices"]
+__all__ = [
+    "PRICE_KEYS",
+    "RATES",
+    "PriceTable",
+    "Resolution",
+    "SheetVersion",
+    "VersionList",
+    "effective_rates",
+    "variant_prices",
+]

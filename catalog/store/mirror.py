@@ -181,11 +181,13 @@ class HistoryMirror:
             new = set(fresh_models["model_id"].to_list()) - set(known)
             known = sorted({*known, *new}) if new else known
         changed = sorted(set(frames["endpoint"]["model_id"].to_list()))
+        # The changed models' rows selected at once (one operation, not one per model: each hands the GIL to the
+        # requests in flight and waits to take it back).
         intervals = (
             pl.concat(
                 [
                     self.intervals.filter(~pl.col("model_id").is_in(changed)),
-                    *(endpoints[m].select(INTERVAL_COLUMNS) for m in changed),
+                    pl.concat([endpoints[m] for m in changed]).select(INTERVAL_COLUMNS),
                 ]
             )
             if changed
@@ -197,7 +199,7 @@ class HistoryMirror:
         if counts != held:
             raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
         seen = pl.concat([delta.open_rows(TABLES[kind]) for kind in ("endpoint", "model")])
-        touched = frozenset(m for frame in frames.values() for m in frame["model_id"].unique().to_list())
+        touched = frozenset(m for frame in frames.values() for m in frame["model_id"].to_list())
         return HistoryMirror(
             endpoints=endpoints,
             statuses=statuses,
