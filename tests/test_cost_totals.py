@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 import pytest
@@ -174,6 +175,31 @@ def test_the_compiled_pass_prices_a_clean_batch(monkeypatch: pytest.MonkeyPatch)
     _assert_linear_equals_per_row(table, usage, ())
     _assert_linear_equals_per_row(table, usage, ("model", "day"))
     assert calls
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed (pip install '.[fast]')")
+@pytest.mark.parametrize(("discount", "remainders"), [("0.25", False), ("0.3", True)])
+def test_the_compiled_pass_looks_at_discounted_rows_only_where_their_remainder_can_be_non_zero(
+    monkeypatch: pytest.MonkeyPatch, discount: str, remainders: bool
+) -> None:
+    """Listed rates of 3 and 15 units: with a 25 % discount (1 − d = 3/4) both are multiples of 3, so every
+    row's remainder is 0 and the pass does not flag the cell; with 30 % (7/10) they are not, the cell is
+    flagged and the rows' remainders are summed. The totals equal the per-row path's either way."""
+    flags: list[bool] = []
+    real: Any = kernels._totals
+
+    def spy(*args: Any) -> Any:
+        flags.append(bool((args[14] & 2).any()))  # args[14]: the per-cell slot codes
+        return real(*args)
+
+    monkeypatch.setattr(kernels, "_totals", spy)
+    price = parse_price_sheet({"prompt": "0.000003", "completion": "0.000015", "discount": discount})
+    table = PriceTable.from_sheets([SheetVersion("model", "m/a", None, None, None, EPOCH, None, price)])
+    usage = usage_frame(
+        [{"model": "m/a", "prompt_tokens": p, "completion_tokens": p % 11, "timestamp": EPOCH} for p in range(1, 30)]
+    )
+    _assert_linear_equals_per_row(table, usage, ())
+    assert flags and set(flags) == {remainders}
 
 
 def test_counts_near_the_limits_take_the_exact_fallbacks_and_still_equal_the_per_row_totals(

@@ -190,6 +190,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
         bucket = np.empty(_BLOCK, dtype=np.int64)
         cells = np.empty(_BLOCK, dtype=np.int64)
         rest = np.empty(_BLOCK, dtype=np.int64)
+        rare = np.empty(_BLOCK, dtype=np.int64)
         top = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
         end = min(n, (part + 1) * step)
         for lo in range(part * step, end, _BLOCK):
@@ -208,61 +209,60 @@ def _totals(  # noqa: C901 - one pass, written out for speed
             else:
                 for i in range(size):
                     cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
-            flagged = np.int64(0)
+            # Each row's bucket, and the rows of override or discounted cells listed (without a branch) for
+            # the loop after: a second look at every row of the block cost a sixth of the pass.
+            odd = 0
             for i in range(size):
                 code = np.int64(slot_code[cells[i]])
-                flagged |= code
-                bucket[i] = code
-            for i in range(size):
-                s = bucket[i] >> 2
+                s = code >> 2
                 bucket[i] = (group[lo + i] * slots + s if grouped else s) * width
-            if flagged & 3:
-                for i in range(size):
-                    cell = cells[i]
-                    code = np.int64(slot_code[cell])
-                    if not code & 3:
-                        continue
-                    row = lo + i
-                    s = code >> 2
-                    t = micros[row]
-                    if code & 1:
-                        cond = cell_cond[cell]
-                        prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
-                        mask = 0
-                        minute = (t // _MINUTE) % 1440
-                        for j in range(overrides):
-                            threshold = cond_min[cond, j]
-                            if threshold < 0 or prompt < threshold:
-                                continue
-                            if windows:
-                                since = cond_start[cond, j]
-                                until = cond_end[cond, j]
-                                if since >= 0 and until >= 0:
-                                    if since <= until:
-                                        if not (minute >= since and minute < until):
-                                            continue
-                                    elif not (minute >= since or minute < until):
+                rare[odd] = i
+                odd += 1 if code & 3 else 0
+            for f in range(odd):
+                i = rare[f]
+                cell = cells[i]
+                code = np.int64(slot_code[cell])
+                row = lo + i
+                s = code >> 2
+                t = micros[row]
+                if code & 1:
+                    cond = cell_cond[cell]
+                    prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
+                    mask = 0
+                    minute = (t // _MINUTE) % 1440
+                    for j in range(overrides):
+                        threshold = cond_min[cond, j]
+                        if threshold < 0 or prompt < threshold:
+                            continue
+                        if windows:
+                            since = cond_start[cond, j]
+                            until = cond_end[cond, j]
+                            if since >= 0 and until >= 0:
+                                if since <= until:
+                                    if not (minute >= since and minute < until):
                                         continue
-                            mask |= 1 << j
-                        s += mask
-                    b = (group[row] * slots + s if grouped else s) * width
-                    bucket[i] = b
-                    if code & 2:
-                        num = disc_num[s]
-                        if num > 0:
-                            r = constant[s]
-                            small = True
+                                elif not (minute >= since or minute < until):
+                                    continue
+                        mask |= 1 << j
+                    s += mask
+                b = (group[row] * slots + s if grouped else s) * width
+                bucket[i] = b
+                if code & 2:
+                    num = disc_num[s]
+                    if num > 0:
+                        r = constant[s]
+                        small = True
+                        for j in range(k):
+                            small = small and columns[j][row] < residue_cap
+                        if small:
                             for j in range(k):
-                                small = small and columns[j][row] < residue_cap
-                            if small:
-                                for j in range(k):
-                                    r += columns[j][row] * coefficient[s, j]
-                                r %= num
-                            else:
-                                for j in range(k):
-                                    r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
-                            mine[b + k + 1] += r
-                            mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
+                                r += columns[j][row] * coefficient[s, j]
+                            r %= num
+                        else:
+                            for j in range(k):
+                                r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
+                        mine[b + k + 1] += r
+                        mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
             # The adds row by row: a row's accumulators share a cache line, and the loop over the columns
             # (a constant count per compiled version) is unrolled.
             for i in range(size):
@@ -457,13 +457,16 @@ def totals(
     # bytes the more of it stays in the L1 cache.
     top_code = 4 * (slots + 1)
     code_dtype = np.int16 if top_code < 2**15 else (np.int32 if top_code < 2**31 else np.int64)
-    # Per cell: its first slot × 4, + 1 when its sheet has overrides, + 2 when one of its slots (masks) is
-    # discounted.
+    # Per cell: its first slot × 4, + 1 when its sheet has overrides, + 2 when one of its slots (masks) has a
+    # remainder to track. A discounted slot whose rates (and the defaults' share) are all multiples of the
+    # discount's ``num`` has r = 0 on every row, so its rows need no look (the usual case: a discounted
+    # sheet's rates are the list rates × num / den, whole units).
     cond_min, cond_start, cond_end = conditions
     masked = cell_cond >= 0
-    discounted = disc_num[slot_of_cell] > 0
+    remainder = (disc_num > 0) & (coefficient.any(axis=1) | (constant != 0))
+    discounted = remainder[slot_of_cell]
     for m in range(1, cond_min.shape[1] and 1 << cond_min.shape[1]):
-        discounted |= masked & (disc_num[np.minimum(slot_of_cell + m, slots - 1)] > 0)
+        discounted |= masked & remainder[np.minimum(slot_of_cell + m, slots - 1)]
     slot_code = (slot_of_cell * 4 + masked + 2 * discounted).astype(code_dtype)
     threads = numba.get_num_threads() if numba is not None else 1
     width = 3 + len(arrays)
