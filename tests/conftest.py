@@ -45,25 +45,10 @@ def change_value(field: str, text: str | None) -> Any:
 SLOW_FIXTURES = {"replayed_template", "replayed_all_template"}
 
 
-# Modules whose module-scoped fixture is the bulk of their cost and is theirs alone: each runs on one xdist
-# worker (`--dist loadgroup` in pyproject's addopts), so that fixture is made once per run instead of once per
-# worker that happens to receive one of its tests. A fixture shared by several modules is made once with
-# helpers.built_once instead (a lock would leave the second worker waiting; a group never does).
-ONE_WORKER_MODULES = {
-    "test_site_incremental.py",  # `builds`: three builds of the 20-day site
-    "test_site_parallel.py",  # `builds`: the 20-day site built twice (one process, then two)
-    "test_january_keys.py",  # `history`: four snapshots replayed over HTTP
-    "test_spark.py",  # `spark`: a local Spark session (a JVM)
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or {"browser", "service"} & set(item.keywords):
             item.add_marker(pytest.mark.slow)
-        if item.path.name in ONE_WORKER_MODULES:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
     if shared_data_dir() is not None:
         return
     skip = pytest.mark.skip(reason="recorded data (../shared/data/openrouter) is not present")
