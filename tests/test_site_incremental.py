@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import pickle
 import shutil
 from dataclasses import fields, replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from helpers import built_once
 from site_helpers import Hostile
 
 from catalog.cost.profile import RankedEndpoint
@@ -58,26 +60,26 @@ def table_hashes(db: Path) -> dict[str, list[tuple[object, ...]]]:
 
 @pytest.fixture(scope="module")
 def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    folder = tmp_path_factory.mktemp("incremental")
-    db = folder / "history.duckdb"
-    shutil.copyfile(replayed_template, db)
-    with Catalog.open(db) as cat:
-        before, newest = two_newest(cat)
-        first = build(cat, folder / "incremental", before)
-        after = files(folder / "incremental")
-        inodes = inode_numbers(folder / "incremental")
-        second = build(cat, folder / "incremental", newest)
-        full = build(cat, folder / "full", newest)
-        expected = site_facts.gather(cat, newest)
-    return {
-        "folder": folder,
-        "first": first,
-        "second": second,
-        "full": full,
-        "after_first": after,
-        "inodes": inodes,
-        "facts": expected,
-    }
+    """Three builds of the 20 days (a minute or more), made once per run for every xdist worker; the tests only
+    read them."""
+
+    def make(folder: Path) -> None:
+        db = folder / "history.duckdb"
+        shutil.copyfile(replayed_template, db)
+        with Catalog.open(db) as cat:
+            before, newest = two_newest(cat)
+            first = build(cat, folder / "incremental", before)
+            after = files(folder / "incremental")
+            inodes = inode_numbers(folder / "incremental")
+            second = build(cat, folder / "incremental", newest)
+            full = build(cat, folder / "full", newest)
+            expected = site_facts.gather(cat, newest)
+        found = {"first": first, "second": second, "full": full, "after_first": after, "inodes": inodes}
+        (folder / "builds.pickle").write_bytes(pickle.dumps({**found, "facts": expected}))
+
+    folder = built_once(tmp_path_factory, "test_site_incremental-builds", make)
+    found: dict[str, object] = pickle.loads((folder / "builds.pickle").read_bytes())
+    return {"folder": folder, **found}
 
 
 def inode_numbers(root: Path) -> dict[str, int]:
