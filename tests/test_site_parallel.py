@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import built_once
 
 from catalog.library import Catalog
 from catalog.website import build as site_build
@@ -44,16 +46,22 @@ def same_site(one: Path, other: Path) -> None:
 
 @pytest.fixture(scope="module")
 def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("parallel")
-    db = folder / "history.duckdb"
-    shutil.copyfile(replayed_template, db)
-    counts: list[tuple[int, int]] = []
-    with Catalog.open(db) as cat:
-        single = build_site(cat, folder / "single", built_at=BUILT_AT, workers=1)
-        split = build_site(
-            cat, folder / "split", built_at=BUILT_AT, workers=2, progress=lambda d, t: counts.append((d, t))
-        )
-    return {"folder": folder, "db": db, "single": single, "split": split, "counts": counts}
+    """Two builds of the 20 days, made once per run for every xdist worker; the tests only read them."""
+
+    def make(folder: Path) -> None:
+        db = folder / "history.duckdb"
+        shutil.copyfile(replayed_template, db)
+        counts: list[tuple[int, int]] = []
+        with Catalog.open(db) as cat:
+            single = build_site(cat, folder / "single", built_at=BUILT_AT, workers=1)
+            split = build_site(
+                cat, folder / "split", built_at=BUILT_AT, workers=2, progress=lambda d, t: counts.append((d, t))
+            )
+        (folder / "builds.pickle").write_bytes(pickle.dumps({"single": single, "split": split, "counts": counts}))
+
+    folder = built_once(tmp_path_factory, "test_site_parallel-builds", make)
+    found: dict[str, Any] = pickle.loads((folder / "builds.pickle").read_bytes())
+    return {"folder": folder, "db": folder / "history.duckdb", **found}
 
 
 def test_two_processes_give_the_bytes_and_fingerprints_of_one(builds: dict[str, Any]) -> None:
@@ -83,7 +91,7 @@ def test_the_helper_shares_the_pages(builds: dict[str, Any]) -> None:
 
 
 def test_a_helper_that_fails_leaves_its_pages_to_the_main_process(
-    builds: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    builds: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     main = os.getpid()
     write = Output.write
@@ -95,9 +103,11 @@ def test_a_helper_that_fails_leaves_its_pages_to_the_main_process(
 
     monkeypatch.setattr(Output, "write", failing)
     counts: list[int] = []
-    with Catalog.open(builds["db"]) as cat:
+    db = tmp_path / "history.duckdb"  # the shared builds are read by other workers: a private copy to write
+    shutil.copyfile(builds["db"], db)
+    with Catalog.open(db) as cat:
         report = build_site(
-            cat, builds["folder"] / "fallback", built_at=BUILT_AT, workers=2, progress=lambda d, t: counts.append(d)
+            cat, tmp_path / "fallback", built_at=BUILT_AT, workers=2, progress=lambda d, t: counts.append(d)
         )
     assert counts == list(range(1, report.pages + 1))
-    same_site(builds["folder"] / "single", builds["folder"] / "fallback")
+    same_site(builds["folder"] / "single", tmp_path / "fallback")
