@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from jinja2.compiler import CodeGenerator
+from markupsafe import Markup, escape
 
 from catalog.website import build
 from catalog.website.build import SITE_DIR, BodyPack, PageCache, environment
@@ -87,6 +89,41 @@ def test_a_dict_field_reads_its_item_and_a_method_name_stays_the_method(env: jin
         env.from_string("{{ row.missing }}").render(row=row)
     with pytest.raises(jinja2.UndefinedError):  # not a plain dict: the default lookup, StrictUndefined as ever
         env.from_string("{{ row.missing }}").render(row=PriceJson(row))
+
+
+class _Html:
+    def __html__(self) -> str:
+        return "<b>safe</b>"
+
+
+class _Text(str):
+    def __str__(self) -> str:
+        return "<spelt>"
+
+
+def test_what_a_template_writes_is_what_markupsafe_escape_writes() -> None:
+    values: list[object] = [*HOSTILE, "\"'&<>", Markup("<i>kept</i>"), _Html(), _Text("x"), None, 0, 1.5, *AMOUNTS]
+    for value in values:
+        assert build.output_text(value) == str(escape(value)), value
+    with pytest.raises(jinja2.UndefinedError):  # StrictUndefined still refuses to be written
+        build.output_text(jinja2.StrictUndefined(name="missing"))
+
+
+def test_compiled_templates_write_and_read_fields_as_jinja_does(env: jinja2.Environment) -> None:
+    stock = environment(SITE_DIR / "templates")
+    stock.code_generator_class = CodeGenerator  # Jinja's own: escape() and environment.getattr for every value
+    source = (
+        "{% macro m(x) %}<{{ x.name }}>{% endmacro %}"
+        "{{ row.name }}|{{ row.inner.name }}|{{ m(row) }}|{{ [row.inner.name, row.name]|join(',') }}|"
+        "{% for r in rows if r.name %}{{ r.name }}{{ r.inner.name if r.inner else '-' }};{% endfor %}|"
+        "{% set t %}{{ row.name }}{% endset %}{{ t }}|{{ row.items is callable }}|{{ obj.real }}|{{ cell }}"
+    )
+    row = {"name": "<a&b>", "inner": {"name": "it's"}}
+    values = {"row": row, "rows": [row, {"name": "", "inner": None}, {"name": '"q"', "inner": None}]}
+    for cell in [Markup("<i>x</i>"), Decimal("0.25"), None, '<script>alert("x")</script>']:
+        ours = env.from_string(source).render(**values, obj=3, cell=cell)
+        assert ours == stock.from_string(source).render(**values, obj=3, cell=cell), cell
+    assert "&lt;a&amp;b&gt;" in ours and "<script>" not in ours
 
 
 def test_the_memoised_filters_spell_equal_values_alike_and_types_apart() -> None:
