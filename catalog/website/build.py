@@ -280,7 +280,7 @@ change_cells = _PerChange(_change_cells)
 try:  # markupsafe's C escaping, without the ``Markup`` it wraps each result in (a Python ``__new__`` per call)
     from markupsafe._speedups import _escape_inner as _escaped
 except ImportError:  # pragma: no cover - without the compiled module (or should it move): the public function
-    _escaped = escape  # type: ignore[assignment]
+    _escaped = escape
 
 
 # -- the small parts every row of a table makes (were Jinja macros: a macro call costs more than its output) --
@@ -332,7 +332,7 @@ def output_text(value: Any) -> str:
         return _escaped(value)
     html = getattr(value, "__html__", None)
     if html is not None:
-        return html()  # type: ignore[no-any-return]
+        return html()
     return _escaped(str(value))
 
 
