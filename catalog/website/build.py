@@ -316,6 +316,28 @@ def provider_link(root: str, slug: str, name: str | None, provider_slugs: Any) -
     return escape(name or slug)
 
 
+def ranked_rows(ranked: list[RankedEndpoint]) -> Markup:
+    """A model page's ranking table rows (rank, endpoint, cost, $ per M, without discount, where the money goes),
+    one a line: what the template's loop over the rows wrote (a tenth of a model page's rendering), the same
+    characters (``tests/test_site_render_parts.py``)."""
+    rows = []
+    for r in ranked:
+        cheapest = " <small>cheapest</small>" if r.rank == 1 else ""
+        if r.discount != 0:  # as ``(r.discount|float * 100)|round(1)`` spelt it
+            off = f"{cost_html(r.base_per_request)} <small>({round(float(r.discount) * 100, 1)} % off)</small>"
+        else:
+            off = "—"
+        terms = ", ".join(f"{_escaped(term)} {whole_percent(share)} %" for term, share in r.term_shares.items())
+        tier = "; tier applied" if r.overrides_applied else ""
+        rows.append(
+            f'<tr><td class="num">{r.rank}</td><td>{_escaped(r.tag)}{cheapest}</td>\n'
+            f'<td class="num">{cost_html(r.cost_per_request)}</td><td class="num">'
+            f"{_escaped(usd(r.cost_per_million_tokens))}</td>\n"
+            f'<td class="num">{off}</td>\n<td><small>{terms}{tier}</small></td></tr>\n'
+        )
+    return Markup("".join(rows))
+
+
 def policy(value: bool | None) -> str:
     return "yes" if value else "no" if value is False else "unknown"
 
@@ -390,7 +412,12 @@ def environment(templates: Path) -> jinja2.Environment:
     )
     env.policies["json.dumps_function"] = changelog.dumps  # JSON made already goes as it is
     env.globals.update(
-        cost=cost_html, price=price_html, model_link=model_link, provider_link=provider_link, policy=policy
+        cost=cost_html,
+        price=price_html,
+        model_link=model_link,
+        provider_link=provider_link,
+        policy=policy,
+        ranked_rows=ranked_rows,
     )
     env.filters.update(
         usd=usd,
