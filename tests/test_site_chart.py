@@ -3,10 +3,12 @@ styles of the lines, and the fallback SVG's axis. Pure functions on made-up hist
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import jinja2
 import pytest
 
 from catalog.money import per_million
@@ -109,3 +111,20 @@ def test_the_fallback_takes_a_log_axis_past_a_tenfold_span(costs: list[str], log
         assert labels == ["$0.5", "$1", "$2", "$3", "$5"]
     else:
         assert labels[0] == "$0"
+
+
+def test_the_fallbacks_step_paths_are_what_the_template_loop_wrote_with_every_title_escaped() -> None:
+    hostile = '<script>alert("x")</script>&co'
+    history = [version(hostile, day(10), day(5), "0.001"), version(hostile, day(5), None, "0.0005")]
+    found = chart.series(history, END, tokens=TOKENS, describe=str)
+    assert found is not None
+    svg = chart.step_chart(found[0], END, found[1])
+    (line,) = svg["lines"]
+    # The loop _chart.html ran before the paths were made in Python, over the same steps and titles.
+    loop = jinja2.Environment(autoescape=True).from_string(
+        '{% for d, title in steps %}<path d="{{ d }}"><title>{{ title }}</title></path>{% endfor %}'
+    )
+    steps = re.findall(r'<path d="([^"]*)">', str(line["paths"]))
+    assert len(steps) == 2
+    assert str(line["paths"]) == loop.render(steps=list(zip(steps, found[1][0].tooltips, strict=True)))
+    assert "<script>" not in line["paths"] and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;co" in line["paths"]

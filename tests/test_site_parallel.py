@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from helpers import built_once
+from jinja2.compiler import CodeGenerator
 
 from catalog.library import Catalog
 from catalog.website import build as site_build
@@ -111,3 +112,18 @@ def test_a_helper_that_fails_leaves_its_pages_to_the_main_process(
         )
     assert counts == list(range(1, report.pages + 1))
     same_site(builds["folder"] / "single", tmp_path / "fallback")
+
+
+def test_the_compiled_templates_give_the_pages_jinjas_own_code_generator_gives(
+    builds: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's code generator (plain-string escaping, a dict row's field read in place) against Jinja's own,
+    over every page of the 20 days: the same bytes."""
+    monkeypatch.setattr(site_build._Environment, "code_generator_class", CodeGenerator)
+    monkeypatch.setattr(site_build, "_ENVIRONMENTS", {})  # templates compiled again, by Jinja's generator
+    db = tmp_path / "history.duckdb"  # the shared builds are read by other workers: a private copy to open
+    shutil.copyfile(builds["db"], db)
+    with Catalog.open(db) as cat:
+        stock = build_site(cat, tmp_path / "stock", built_at=BUILT_AT, workers=1)
+    assert stock.rendered == builds["single"].rendered > 900  # every page rendered, none taken from a cache
+    same_site(builds["folder"] / "single", stock.out)

@@ -8,9 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 import pytest
+from jinja2.compiler import CodeGenerator
+from markupsafe import Markup, escape
 
 from catalog.website import build
 from catalog.website.build import SITE_DIR, BodyPack, PageCache, environment
@@ -87,6 +90,75 @@ def test_a_dict_field_reads_its_item_and_a_method_name_stays_the_method(env: jin
         env.from_string("{{ row.missing }}").render(row=row)
     with pytest.raises(jinja2.UndefinedError):  # not a plain dict: the default lookup, StrictUndefined as ever
         env.from_string("{{ row.missing }}").render(row=PriceJson(row))
+
+
+class _Html:
+    def __html__(self) -> str:
+        return "<b>safe</b>"
+
+
+class _Text(str):
+    def __str__(self) -> str:
+        return "<spelt>"
+
+
+def test_what_a_template_writes_is_what_markupsafe_escape_writes() -> None:
+    values: list[object] = [*HOSTILE, "\"'&<>", Markup("<i>kept</i>"), _Html(), _Text("x"), None, 0, 1.5, *AMOUNTS]
+    for value in values:
+        assert build.output_text(value) == str(escape(value)), value
+    with pytest.raises(jinja2.UndefinedError):  # StrictUndefined still refuses to be written
+        build.output_text(jinja2.StrictUndefined(name="missing"))
+
+
+def test_compiled_templates_write_and_read_fields_as_jinja_does(env: jinja2.Environment) -> None:
+    stock = environment(SITE_DIR / "templates")
+    stock.code_generator_class = CodeGenerator  # Jinja's own: escape() and environment.getattr for every value
+    source = (
+        "{% macro m(x) %}<{{ x.name }}>{% endmacro %}"
+        "{{ row.name }}|{{ row.inner.name }}|{{ m(row) }}|{{ [row.inner.name, row.name]|join(',') }}|"
+        "{% for r in rows if r.name %}{{ r.name }}{{ r.inner.name if r.inner else '-' }};{% endfor %}|"
+        "{% set t %}{{ row.name }}{% endset %}{{ t }}|{{ row.items is callable }}|{{ obj.real }}|{{ cell }}"
+    )
+    row = {"name": "<a&b>", "inner": {"name": "it's"}}
+    values = {"row": row, "rows": [row, {"name": "", "inner": None}, {"name": '"q"', "inner": None}]}
+    for cell in [Markup("<i>x</i>"), Decimal("0.25"), None, '<script>alert("x")</script>']:
+        ours = env.from_string(source).render(**values, obj=3, cell=cell)
+        assert ours == stock.from_string(source).render(**values, obj=3, cell=cell), cell
+    assert "&lt;a&amp;b&gt;" in ours and "<script>" not in ours
+
+
+# The loop model.html ran over a ranking's rows before they were made by build.ranked_rows.
+OLD_RANKED_LOOP = """{% for r in ranked %}
+<tr><td class="num">{{ r.rank }}</td><td>{{ r.tag }}{% if r.rank == 1 %} <small>cheapest</small>{% endif %}</td>
+<td class="num">{{ cost(r.cost_per_request) }}</td><td class="num">{{ r.cost_per_million_tokens|usd }}</td>
+<td class="num">{% if r.discount != 0 %}{{ cost(r.base_per_request) }} <small>({{ (r.discount|float * 100)|round(1) }} % off)</small>{% else %}—{% endif %}</td>
+<td><small>{% for term, share in r.term_shares.items() %}{{ term }} {{ share|whole_percent }} %{% if not loop.last %}, {% endif %}{% endfor %}{% if r.overrides_applied %}; tier applied{% endif %}</small></td></tr>
+{% endfor %}
+"""  # noqa: E501
+
+
+def test_the_ranking_rows_are_what_the_template_loop_wrote(env: jinja2.Environment) -> None:
+    rows = [
+        SimpleNamespace(
+            rank=rank,
+            tag=tag,
+            cost_per_request=cost,
+            cost_per_million_tokens=per_m,
+            discount=discount,
+            base_per_request=None if discount == 0 else Decimal("0.004"),
+            term_shares=shares,
+            overrides_applied=tiers,
+        )
+        for rank, tag, cost, per_m, discount, shares, tiers in [
+            (1, HOSTILE[0], Decimal("0.0012"), Decimal("0.48"), Decimal(0), {"prompt": 0.625, "<b>": 0.375}, 0),
+            (1, "a&b/fp8", Decimal("0.0012"), None, Decimal("0.125"), {"completion": 1.0}, 1),
+            (3, "it's", Decimal("12345.6789"), Decimal("1.000"), Decimal("0.3333"), {}, 2),
+        ]
+    ]
+    old_rows = env.from_string(OLD_RANKED_LOOP).render(ranked=rows)
+    assert env.from_string("{{ ranked_rows(ranked) }}").render(ranked=rows) == old_rows
+    assert "<script>" not in old_rows and "12.5 % off" in old_rows and "33.3 % off" in old_rows
+    assert build.ranked_rows([]) == ""
 
 
 def test_the_memoised_filters_spell_equal_values_alike_and_types_apart() -> None:

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 import jinja2
 import polars as pl
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from markupsafe import Markup, escape
 
 import catalog
@@ -275,6 +277,12 @@ change_diff = _PerChange(_change_diff)  # a list change's whole diff (a change r
 change_cells = _PerChange(_change_cells)
 
 
+try:  # markupsafe's C escaping, without the ``Markup`` it wraps each result in (a Python ``__new__`` per call)
+    from markupsafe._speedups import _escape_inner as _escaped
+except ImportError:  # pragma: no cover - without the compiled module (or should it move): the public function
+    _escaped = escape
+
+
 # -- the small parts every row of a table makes (were Jinja macros: a macro call costs more than its output) --
 # Spelt with ``escape`` and f-strings: ``Markup.format`` goes through ``string.Formatter``, slower than the rest.
 
@@ -283,25 +291,51 @@ def cost_html(value: Decimal | None) -> Markup:
     """An amount rounded for reading, the exact figure in its title."""
     if value is None:
         return Markup("—")
-    return Markup(f'<span title="${escape(exact(value))}">{escape(usd(value))}</span>')
+    return Markup(f'<span title="${_escaped(exact(value))}">{_escaped(usd(value))}</span>')
 
 
 def price_html(value: Decimal | None) -> Markup:
     """A per-token price as $ per million tokens, the exact per-token figure in its title."""
     if value is None:
         return Markup("dynamic")
-    return Markup(f'<span title="${escape(exact(value))} per token">{escape(per_million_text(value))}</span>')
+    return Markup(f'<span title="${_escaped(exact(value))} per token">{_escaped(per_million_text(value))}</span>')
 
 
 def model_link(root: str, model_id: str, name: str | None = None) -> Markup:
-    return Markup(f'<a href="{escape(root)}models/{escape(page_name(model_id))}.html">{escape(name or model_id)}</a>')
+    return Markup(
+        f'<a href="{_escaped(root)}models/{_escaped(page_name(model_id))}.html">{_escaped(name or model_id)}</a>'
+    )
 
 
 def provider_link(root: str, slug: str, name: str | None, provider_slugs: Any) -> Markup:
     """A provider's name, linked to its page when the site has one."""
     if slug in provider_slugs:
-        return Markup(f'<a href="{escape(root)}providers/{escape(page_name(slug))}.html">{escape(name or slug)}</a>')
+        return Markup(
+            f'<a href="{_escaped(root)}providers/{_escaped(page_name(slug))}.html">{_escaped(name or slug)}</a>'
+        )
     return escape(name or slug)
+
+
+def ranked_rows(ranked: list[RankedEndpoint]) -> Markup:
+    """A model page's ranking table rows (rank, endpoint, cost, $ per M, without discount, where the money goes),
+    one a line: what the template's loop over the rows wrote (a tenth of a model page's rendering), the same
+    characters (``tests/test_site_render_parts.py``)."""
+    rows = []
+    for r in ranked:
+        cheapest = " <small>cheapest</small>" if r.rank == 1 else ""
+        if r.discount != 0:  # as ``(r.discount|float * 100)|round(1)`` spelt it
+            off = f"{cost_html(r.base_per_request)} <small>({round(float(r.discount) * 100, 1)} % off)</small>"
+        else:
+            off = "—"
+        terms = ", ".join(f"{_escaped(term)} {whole_percent(share)} %" for term, share in r.term_shares.items())
+        tier = "; tier applied" if r.overrides_applied else ""
+        rows.append(
+            f'<tr><td class="num">{r.rank}</td><td>{_escaped(r.tag)}{cheapest}</td>\n'
+            f'<td class="num">{cost_html(r.cost_per_request)}</td><td class="num">'
+            f"{_escaped(usd(r.cost_per_million_tokens))}</td>\n"
+            f'<td class="num">{off}</td>\n<td><small>{terms}{tier}</small></td></tr>\n'
+        )
+    return Markup("".join(rows))
 
 
 def policy(value: bool | None) -> str:
@@ -311,11 +345,50 @@ def policy(value: bool | None) -> str:
 _DICT_NAMES = frozenset(dir(dict))
 
 
+def output_text(value: Any) -> str:
+    """What ``{{ value }}`` writes with autoescaping on: ``markupsafe.escape(value)``, the same characters, as a plain
+    string. Jinja calls ``escape`` for every value a template writes (a few hundred thousand a build) and joins the
+    results into the page at once, so the ``Markup`` each call made was thrown away; making it was most of a
+    call's cost. Markup (``__html__``) goes as it is, anything else as its ``str`` escaped, as markupsafe does."""
+    if type(value) is str:
+        return _escaped(value)
+    html = getattr(value, "__html__", None)
+    if html is not None:
+        return html()
+    return _escaped(str(value))
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, with each compiled template's output escaping done by ``output_text``: the name
+    ``escape`` in a compiled template is what its output expressions call (``{{ … }}``); nothing else there calls
+    it (buffered output, macros and blocks are joined and marked safe as before), and constants are escaped
+    when compiled, by markupsafe."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        super().visit_Template(node, frame)
+        self.writeline("escape = environment.output_text")
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        """``row.field`` of a plain dict as an item read in place (the site's rows are dicts: a few hundred
+        thousand reads a build), else ``environment.getattr`` as before, which reads a dict the same way
+        (``_Environment.getattr``). The object is evaluated once, into a local of the compiled function."""
+        if self.environment.is_async or node.attr in _DICT_NAMES:
+            super().visit_Getattr(node, frame)
+            return
+        self.write(f"(_field[{node.attr!r}] if type(_field := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {node.attr!r} in _field else environment.getattr(_field, {node.attr!r}))")
+
+
 class _Environment(jinja2.Environment):
     """Jinja's environment, reading ``row.field`` of a plain dict as ``row["field"]`` first. Jinja tries the
     attribute first, which for a dict fails with an exception before the item is read: a tenth of a build's
     time went to those exceptions, the site's rows being dicts. The same value either way (a dict has no
     attribute of another name than its methods', which are left to Jinja's order)."""
+
+    code_generator_class = _CodeGenerator
+    output_text = staticmethod(output_text)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in _DICT_NAMES:
@@ -339,7 +412,12 @@ def environment(templates: Path) -> jinja2.Environment:
     )
     env.policies["json.dumps_function"] = changelog.dumps  # JSON made already goes as it is
     env.globals.update(
-        cost=cost_html, price=price_html, model_link=model_link, provider_link=provider_link, policy=policy
+        cost=cost_html,
+        price=price_html,
+        model_link=model_link,
+        provider_link=provider_link,
+        policy=policy,
+        ranked_rows=ranked_rows,
     )
     env.filters.update(
         usd=usd,

@@ -8,8 +8,9 @@ own list price (``/models``) is one more line. Both faces come from one list of 
   top of that file; the compare view overlays several models with the same shape). Its numbers are floats for
   drawing only: the exact money is in the page's tables.
 * ``step_chart``: the geometry of the SVG the page shows without JavaScript (the template writes the SVG, so
-  every label is escaped; each step's ``<title>`` is its tooltip). Its lines take the same colour and dash as
-  the drawn chart's.
+  every label is escaped; each step's path and ``<title>``, its tooltip, are written here, escaped, as one
+  string a line: a template loop over a thousand steps cost a tenth of a model page). Its lines take the same
+  colour and dash as the drawn chart's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from markupsafe import Markup, escape
 
 from catalog.money import per_million
 
@@ -202,7 +205,10 @@ def step_chart(start: datetime, end: datetime, lines: list[Series]) -> dict[str,
         previous: tuple[float, float] | None = None
         for (lo, hi, value), title in zip(line.steps, line.tooltips, strict=True):
             x1, x2, yy = x(lo), x(hi), y(value)
-            steps.append({"d": f"M{_fmt(x1)} {_fmt(yy)}H{_fmt(max(x2, x1 + 1))}", "title": title})
+            # the path's numbers need no escaping; its title (a price and dates, as text) does
+            steps.append(
+                f'<path d="M{_fmt(x1)} {_fmt(yy)}H{_fmt(max(x2, x1 + 1))}"><title>{escape(title)}</title></path>'
+            )
             if previous is not None and abs(previous[0] - x1) < 0.05:
                 connectors.append(f"M{_fmt(x1)} {_fmt(previous[1])}V{_fmt(yy)}")
             previous = (x2, yy)
@@ -210,7 +216,7 @@ def step_chart(start: datetime, end: datetime, lines: list[Series]) -> dict[str,
             {
                 "cls": style_class(endpoints, line.kind),
                 "label": line.label,
-                "steps": steps,
+                "paths": Markup("".join(steps)),  # a step's path each: made here, not by a template loop
                 "connectors": " ".join(connectors),
             }
         )
