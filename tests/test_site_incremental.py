@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from catalog.cost.profile import RankedEndpoint
+from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint, ranked_row
 from catalog.library import Catalog
 from catalog.store.exports import HISTORY_TABLES
 from catalog.website import facts as site_facts
@@ -37,10 +37,15 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def two_newest(cat: Catalog) -> tuple[datetime, datetime]:
+    rows = newest_snapshots(cat, 2)
+    return rows[1], rows[0]
+
+
+def newest_snapshots(cat: Catalog, n: int) -> list[datetime]:
     rows = cat.con.execute(
-        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 2"
+        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT ?", [n]
     ).fetchall()
-    return rows[1][0].astimezone(UTC), rows[0][0].astimezone(UTC)
+    return [row[0].astimezone(UTC) for row in rows]
 
 
 def build(cat: Catalog, out: Path, at: datetime, **options: object) -> BuildReport:
@@ -61,20 +66,27 @@ def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     db = folder / "history.duckdb"
     shutil.copyfile(replayed_template, db)
     with Catalog.open(db) as cat:
-        before, newest = two_newest(cat)
+        newest, before, earlier, oldest = newest_snapshots(cat, 4)
+        # Several sweeps: each build starts from the one before (its folder, page cache and carried facts).
+        for at in (oldest, earlier):
+            build(cat, folder / "incremental", at)
         first = build(cat, folder / "incremental", before)
         after = files(folder / "incremental")
         inodes = inode_numbers(folder / "incremental")
         second = build(cat, folder / "incremental", newest)
+        after_second = inode_numbers(folder / "incremental")
+        again = build(cat, folder / "incremental", newest)  # nothing new since
         full = build(cat, folder / "full", newest)
         expected = site_facts.gather(cat, newest)
     return {
         "folder": folder,
         "first": first,
         "second": second,
+        "again": again,
         "full": full,
         "after_first": after,
         "inodes": inodes,
+        "after_second": after_second,
         "facts": expected,
     }
 
@@ -97,6 +109,19 @@ def test_an_incremental_build_gives_the_bytes_of_a_build_from_nothing(builds: di
     for manifest in (mine, theirs):
         manifest["files"].pop(NOT_BYTE_STABLE)
     assert mine == theirs
+
+
+def test_a_build_with_nothing_new_renders_nothing_and_links_the_history_downloads(builds: dict[str, object]) -> None:
+    again, folder, inodes = builds["again"], builds["folder"], builds["after_second"]
+    assert isinstance(again, BuildReport) and isinstance(folder, Path) and isinstance(inodes, dict)
+    assert again.rendered == 0 and again.reused == again.linked > 400
+    # The history downloads are as of the day's first instant: the same files, linked, not exported again.
+    history = [name for name in inodes if name.startswith("downloads/") and "prices-now" not in name]
+    assert len(history) > 20 and "downloads/catalog.duckdb" in history
+    for name in history:
+        assert (folder / "incremental" / name).stat().st_ino == inodes[name], name
+    noted = read_manifest(folder / "incremental")
+    assert noted is not None and noted["extra"]["history"]["at"] < again.at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_the_second_build_renders_only_the_pages_whose_inputs_changed(builds: dict[str, object]) -> None:
@@ -225,6 +250,28 @@ def test_a_fingerprint_leaves_out_telemetry_and_nothing_else() -> None:
     assert key(replace(base, cost_per_request=Decimal("0.001"))) != key(base)
     assert key(replace(base, tag="other")) != key(base)
     assert cache.fingerprint("provider.html", {"x": 1}) != cache.fingerprint("model.html", {"x": 1})
+
+
+def test_a_rankings_row_is_fingerprinted_by_its_cost_units_spelt_or_not() -> None:
+    cache = PageCache(Path("unused"), code="test")
+    plain = {f.name: None for f in fields(RankedEndpoint) if f.name not in DEFERRED_FIELDS}
+    del plain["rank"], plain["overrides_applied"]
+
+    def row(total: int = 1234, **fixed: object) -> RankedEndpoint:
+        units = CostUnits(total, None, [total, 0], ("prompt", "completion"), 12, 1000, 1)
+        return ranked_row({**plain, **fixed}, total, units, 0)
+
+    def key(ranked: RankedEndpoint) -> str:
+        return cache.fingerprint("model.html", {"model": {"presets": {"chat": [ranked]}}})
+
+    unread = key(row())
+    spelt = row()
+    assert spelt.cost_per_request == Decimal("1.234e-9") and spelt.terms  # the amounts made, as a page reads them
+    assert key(spelt) == unread  # read or not, the same inputs
+    for name in TELEMETRY_FIELDS:
+        assert key(row(**{name: 99.5})) == unread, name
+    assert key(row(1235)) != unread
+    assert key(row(tag="other")) != unread
 
 
 def test_facts_carried_from_the_last_build_equal_facts_gathered_from_nothing(

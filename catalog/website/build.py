@@ -40,7 +40,7 @@ from markupsafe import Markup, escape
 
 import catalog
 from catalog import money, settings
-from catalog.cost.profile import RankedEndpoint
+from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint
 from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
@@ -774,6 +774,21 @@ def _reduce_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
     """A ranked endpoint in a fingerprint: without its telemetry fields, which no template shows (the order
     they decided is in the lists); were one shown, a build from nothing would show the new value and the
     byte-for-byte test of incremental builds would fail."""
+    units = obj.__dict__.get("_deferred")
+    if isinstance(units, CostUnits):
+        # A ranking's row: its amounts follow from its integer cost units, which stand for them here (spelling
+        # them as Decimals for every page of every build, rendered or not, was most of a fingerprint's time).
+        fixed = tuple(_unshared(getattr(obj, name)) for name in _FIXED_INPUTS)
+        return _ranked_inputs, (
+            fixed,
+            units.total,
+            units.base,
+            tuple(units.parts),
+            units.names,
+            units.scale,
+            units.tokens,
+            units.requests,
+        )
     return _ranked_inputs, tuple(_unshared(getattr(obj, name)) for name in _RANKED_INPUTS)
 
 
@@ -790,6 +805,7 @@ def _unshared(value: Any) -> Any:
 
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
+_FIXED_INPUTS = tuple(name for name in _RANKED_INPUTS if name not in DEFERRED_FIELDS)
 # Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
 _FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
 
@@ -1265,7 +1281,7 @@ def _downloads_page(
     (work / "downloads").mkdir(parents=True, exist_ok=True)
     downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
     downloads += history.result()
-    page("downloads.html", "downloads.html", downloads=downloads)
+    page("downloads.html", "downloads.html", downloads=downloads, history_at=history_instant(cat.con, at))
 
 
 def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, Any]) -> None:
@@ -1289,19 +1305,64 @@ def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, A
     )
 
 
+HISTORY_EVERY = "day"  # the history downloads are as of the last snapshot before 00:00 UTC of the as-of day
+
+
+def history_instant(con: Any, at: datetime) -> datetime:
+    """The instant the history downloads are as of, for a site as of ``at``: the newest good snapshot at or before
+    the start of ``at``'s UTC day, or ``at`` itself while the history is younger than that. The exports are the
+    whole history in three formats and a DuckDB file (hundreds of MB at a year, and ``last_seen`` moves with every
+    sweep): written once a day, each build of that day links them (``_history_downloads``). A function of the
+    history and ``at`` alone, so a build from nothing gives the same files."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return newest_good_snapshot(con, day) or at
+
+
+def _export_code() -> str:
+    """What writes the exports besides the history (a change to it writes them again)."""
+    store = Path(exports.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("exports.py", "redaction.py"):
+        digest.update((store / name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[exports.Download]:
-    """Every history table as known at ``at``, in every format, and the DuckDB file; each with its ``.gz``.
+    """Every history table as known at ``history_instant(at)``, in every format, and the DuckDB file; each with
+    its ``.gz``. The last build's files when it wrote them as of the same instant from the same history (its
+    manifest notes the instant and ``exports.known_mark``): linked, neither exported, hashed nor compressed again.
     Through a cursor of its own: it runs in a thread beside the rendering."""
     folder = output.folder / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     cursor = cat.con.cursor()
     try:
-        downloads = exports.write_history(cursor, folder, at)
+        instant = history_instant(cursor, at)
+        key = [rfc3339(instant), exports.known_mark(cursor, instant), _export_code()]
+        last = output.before_extra.get("history")
+        if isinstance(last, dict) and last.get("key") == key:
+            downloads = [
+                exports.Download(d["name"], d["about"], d["rows"], tuple(tuple(f) for f in d["files"]))  # type: ignore[misc]
+                for d in last["downloads"]
+            ]
+            names = [f"downloads/{name}" for d in downloads for _fmt, name, _size in d.files]
+            if all(output.link(name) for name in names):
+                output.extra["history"] = last
+                return downloads
+            for name in names:  # a file of the last build is missing or was touched: all written again
+                output.files.pop(name, None)
+                for stale in (folder / Path(name).name, folder / (Path(name).name + ".gz")):
+                    stale.unlink(missing_ok=True)
+        downloads = exports.write_history(cursor, folder, instant)
     finally:
         cursor.close()
     for download in downloads:
         for _fmt, name, _size in download.files:
             output.add(f"downloads/{name}")
+    output.extra["history"] = {
+        "key": key,
+        "at": rfc3339(instant),
+        "downloads": [dataclasses.asdict(d) for d in downloads],
+    }
     return downloads
 
 
