@@ -17,6 +17,7 @@ import gc
 import glob
 import hashlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -545,7 +546,9 @@ def _swap(work: Path, out: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         out.rename(old)
     work.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    # Removed beside the next steps (thousands of names at a year; its files are mostly this build's too, linked):
+    # a build killed meanwhile leaves it to the next build, which removes what is left (``_build_lock``).
+    threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True}, daemon=True).start()
 
 
 # -- incremental builds ------------------------------------------------------------------------------------
@@ -605,9 +608,13 @@ class PageCache:
             # The bodies the last build of this site in this process used, by fingerprint (the service builds
             # after every sweep: reading them again from the pack would cost more than splicing them).
             self.memory = _BODIES.setdefault(str(folder), {})
+            # The pack on disk is the one this process wrote from ``memory`` (not touched since): it holds no
+            # body memory lacks, and is not read (after a first build it is a whole site's bodies).
+            in_memory = _PACKS.get(str(folder)) == _stat(folder / PACK)
         self.digests.next_build()
         self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
-        self.packed: BodyPack | None = None  # the pack on disk, read on the first body not in memory
+        self.packed: BodyPack | None = BodyPack({}, b"") if in_memory else None  # read on the first miss
+        self.pack_keys: set[str] | None = set(self.memory) if in_memory else None  # what the pack holds
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
@@ -643,11 +650,15 @@ class PageCache:
         from memory and from the folder (files of an older layout too)."""
         self.memory.clear()
         self.memory.update(self.kept)
-        if self.packed is None:
-            self.packed = BodyPack.read(self.folder / PACK)
-        if set(self.packed.index) != set(self.kept):
+        if self.pack_keys is None:
+            if self.packed is None:
+                self.packed = BodyPack.read(self.folder / PACK)
+            self.pack_keys = set(self.packed.index)
+        if self.pack_keys != set(self.kept) or not (self.folder / PACK).is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
             BodyPack.write(self.folder / PACK, self.kept)
+        with _DIGESTS_LOCK:
+            _PACKS[str(self.folder)] = _stat(self.folder / PACK)
         with contextlib.suppress(OSError):
             for path in self.folder.iterdir():
                 if path.name != PACK:
@@ -751,6 +762,18 @@ class ListDigests:
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
 _BODIES: dict[str, dict[str, str]] = {}  # per page cache folder: fingerprint -> body
+_PACKS: dict[str, tuple[int, int, int] | None] = {}  # per page cache folder: the pack as this process left it
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """Which file ``path`` is (a pack is replaced by a rename: a new inode), None when there is none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
 _DIGESTS_LOCK = threading.Lock()
 
 
@@ -936,7 +959,7 @@ def _render(
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
         """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
-        entries = [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES]
+        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1375,8 +1398,16 @@ def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list
     """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
     as-of month's page says so."""
     months: dict[str, list[dict[str, Any]]] = {}
+    rows: list[dict[str, Any]] = []
+    low = high = None  # the current month's span: a year of changes is named a month at a time, not one by one
     for change in changes:  # already newest first
-        months.setdefault(change["at"].astimezone(UTC).strftime("%Y-%m"), []).append(change)
+        when = change["at"]
+        if low is None or high is None or not low <= when < high:
+            t = when.astimezone(UTC)
+            low = datetime(t.year, t.month, 1, tzinfo=UTC)
+            high = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
+            rows = months.setdefault(f"{t.year:04d}-{t.month:02d}", [])
+        rows.append(change)
     return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
 
 
@@ -1410,6 +1441,9 @@ def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
         tag = change.get("tag")
         if not tag:
             continue
-        for slug in {tag, tag.split("/", 1)[0]} & slugs:
-            out.setdefault(slug, []).append(change)
+        if tag in slugs:
+            out.setdefault(tag, []).append(change)
+        head = tag.partition("/")[0]
+        if head != tag and head in slugs:
+            out.setdefault(head, []).append(change)
     return out
