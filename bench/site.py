@@ -24,6 +24,7 @@ the three presets against one ``Catalog.cheapest(None, preset)`` per preset.
 
     python bench/site.py [--db PATH] [--long-db PATH] [--peer-rev 95d6f93] [--runs 3] [--peer-runs 0]
         [--connections 30] [--duration 8]
+    python bench/site.py --long-db PATH --long-only [--peer-rev …]   # step 2 at the long history alone
 """
 
 from __future__ import annotations
