@@ -23,7 +23,7 @@ import pytest
 
 from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint, ranked_row
 from catalog.library import Catalog
-from catalog.store.exports import HISTORY_TABLES
+from catalog.store.exports import HISTORY_TABLES, known_mark
 from catalog.website import facts as site_facts
 from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site, telemetry_texts
 from catalog.website.output import MANIFEST, compressible, read_manifest
@@ -298,3 +298,29 @@ def test_facts_carried_from_the_last_build_equal_facts_gathered_from_nothing(
     assert carried.models == fresh.models and carried.providers == fresh.providers
     assert [m["history"] for m in carried.models] == [m["history"] for m in fresh.models]
     assert back.changes == back_fresh.changes and back.models == back_fresh.models
+
+
+def test_the_history_mark_moves_with_the_history_known_then_and_not_with_later_rows(
+    replayed_template: Path, tmp_path: Path
+) -> None:
+    """What lets a build link the last build's history downloads (``exports.known_mark``): sweeps after the
+    instant leave it as it was; a row known then, removed or rewritten (a repair, a redaction), moves it."""
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    con = duckdb.connect(str(db))
+    try:
+        days = [row[0] for row in con.execute("SELECT taken_at FROM snapshots ORDER BY taken_at").fetchall()]
+        then = days[len(days) // 2]
+        mark = known_mark(con, then)
+        assert mark != known_mark(con, days[-1])  # the days after added rows
+        # As if the later sweeps had not run yet: their rows gone, the mark then is the same.
+        later = "SELECT version_id FROM endpoint_versions WHERE valid_from > $t"
+        con.execute(f"DELETE FROM price_overrides WHERE entity = 'endpoint' AND version_id IN ({later})", {"t": then})
+        con.execute(f"DELETE FROM endpoint_skus WHERE version_id IN ({later})", {"t": then})
+        con.execute("DELETE FROM endpoint_telemetry WHERE observed_at > $t", {"t": then})
+        con.execute("DELETE FROM endpoint_versions WHERE valid_from > $t", {"t": then})
+        assert known_mark(con, then) == mark
+        con.execute("UPDATE snapshots SET source = 'edited' WHERE taken_at = $t", {"t": days[0]})
+        assert known_mark(con, then) != mark
+    finally:
+        con.close()

@@ -90,8 +90,16 @@ def known_mark(con: duckdb.DuckDBPyConnection, at: datetime) -> list[int]:
         ident = "snapshot_id" if table == "snapshots" else "version_id"
         parts.append(f"(SELECT [count(*), coalesce(max({ident}), 0)] FROM {table} WHERE {start} <= {stamp})")
     parts.append(f"(SELECT [count(*), 0] FROM endpoint_telemetry WHERE observed_at <= {stamp})")
-    parts.append("(SELECT [count(*), 0] FROM price_overrides)")
-    parts.append("(SELECT [count(*), 0] FROM endpoint_skus)")
+    versions = (
+        f"SELECT 'endpoint', version_id FROM endpoint_versions WHERE valid_from <= {stamp} "
+        f"UNION ALL SELECT 'model', version_id FROM model_versions WHERE valid_from <= {stamp}"
+    )
+    # Of the versions known then only (later sweeps add overrides and SKUs of later versions).
+    parts.append(f"(SELECT [count(*), 0] FROM price_overrides WHERE (entity, version_id) IN ({versions}))")
+    parts.append(
+        "(SELECT [count(*), 0] FROM endpoint_skus WHERE version_id IN "
+        f"(SELECT version_id FROM endpoint_versions WHERE valid_from <= {stamp}))"
+    )
     # Redaction rewrites snapshot rows in place: their text, hashed, is part of the mark.
     parts.append(
         f"(SELECT [coalesce(sum(hash(snapshots::VARCHAR)) % 1000000007, 0)::BIGINT, 0] FROM snapshots "
