@@ -1364,7 +1364,7 @@ def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[expor
         last = output.before_extra.get("history")
         if isinstance(last, dict) and last.get("key") == key:
             downloads = [
-                exports.Download(d["name"], d["about"], d["rows"], tuple(tuple(f) for f in d["files"]))  # type: ignore[misc]
+                exports.Download(d["name"], d["about"], d["rows"], tuple(tuple(f) for f in d["files"]))
                 for d in last["downloads"]
             ]
             names = [f"downloads/{name}" for d in downloads for _fmt, name, _size in d.files]
