@@ -48,7 +48,7 @@ from catalog.settings import FetchSettings
 from catalog.store import queries
 from catalog.store.db import connect
 from catalog.store.exports import HISTORY_TABLES
-from catalog.website.build import build_site, page_name
+from catalog.website.build import build_site, history_instant, page_name
 from catalog.website.facts import EPOCH
 
 AS_OF_DAY = "2026-07-25"
@@ -278,9 +278,14 @@ def test_history_downloads_keep_prices_exact(site: Built, cat: Catalog) -> None:
         if kind.startswith("DECIMAL")
     ]
     assert "price_prompt" in columns and "discount" in columns
+    # As of the last snapshot before the as-of day began (written once a day): every version known then.
+    known = history_instant(cat.con, site.at)
+    assert known < site.at
     stored = {
         row[0]: dict(zip(columns, row[1:], strict=True))
-        for row in cat.con.execute(f"SELECT version_id, {', '.join(columns)} FROM endpoint_versions").fetchall()
+        for row in cat.con.execute(
+            f"SELECT version_id, {', '.join(columns)} FROM endpoint_versions WHERE valid_from <= $at", {"at": known}
+        ).fetchall()
     }
     folder = site.out / "downloads"
     exported = {row["version_id"]: row for row in json.loads((folder / "endpoint_versions.json").read_text())}
@@ -294,13 +299,14 @@ def test_history_downloads_keep_prices_exact(site: Built, cat: Catalog) -> None:
 
 
 def test_downloaded_database_opens_read_only_with_the_whole_history(site: Built, cat: Catalog) -> None:
-    source = cat.con.execute("SELECT count(*) FROM endpoint_versions").fetchall()[0][0]
+    known = {"at": history_instant(cat.con, site.at)}  # the history as of the day's start (written once a day)
+    source = cat.con.execute("SELECT count(*) FROM endpoint_versions WHERE valid_from <= $at", known).fetchall()[0][0]
     con = duckdb.connect(str(site.out / "downloads" / "catalog.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM endpoint_versions").fetchall()[0][0] == source
         assert (
             con.execute("SELECT count(*) FROM snapshots").fetchall()
-            == cat.con.execute("SELECT count(*) FROM snapshots").fetchall()
+            == cat.con.execute("SELECT count(*) FROM snapshots WHERE taken_at <= $at", known).fetchall()
         )
     finally:
         con.close()
@@ -362,11 +368,17 @@ def test_as_of_build_says_that_instant(site_as_of: Built) -> None:
 def test_as_of_downloads_hold_the_history_known_then(site_as_of: Built) -> None:
     folder = site_as_of.out / "downloads"
     snapshots = pl.read_parquet(folder / "snapshots.parquet")
-    assert snapshots.height == 9  # 2026-07-17 … 2026-07-25
+    # As of the last snapshot before 2026-07-25 began (the history downloads are written once a day).
+    assert snapshots.height == 8  # 2026-07-17 … 2026-07-24
+    known = max(snapshots["taken_at"].to_list())
+    assert known < datetime(2026, 7, 25, tzinfo=UTC)
+    assert f"as of {known:%Y-%m-%d %H:%M} UTC (the last snapshot before the day began" in " ".join(
+        site_as_of.pages["downloads.html"].text.split()
+    )
     versions = pl.read_parquet(folder / "endpoint_versions.parquet")
     assert versions.height > 900
-    assert all(v <= AS_OF_SHOWN for v in versions["valid_from"].to_list())
-    assert all(v is None or v <= AS_OF_SHOWN for v in versions["valid_to"].to_list())
+    assert all(v <= known for v in versions["valid_from"].to_list())
+    assert all(v is None or v <= known for v in versions["valid_to"].to_list())
 
 
 def test_as_of_before_the_history_is_refused_naming_its_start(site: Built, tmp_path: Path) -> None:

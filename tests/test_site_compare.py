@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -68,6 +69,51 @@ def test_cheapest_steps_follow_the_least_price_in_force() -> None:
     late = compare.cheapest_steps(versions, hours(3), hours(6))
     assert late == [[compare.unix(hours(3)), 0.001], [compare.unix(hours(5)), 0.002], [compare.unix(hours(6)), 0.002]]
     assert compare.cheapest_steps([version(0, 1, "0.5")], hours(2), hours(3)) == []
+
+
+def every_instant_steps(versions: list[dict[str, Any]], start: datetime, end: datetime) -> list[list[Any]]:
+    """The series by its definition: at each instant a version starts or ends in the window, the least cost of
+    those in force then (the pass over every version at every instant the sweep replaced)."""
+    overlapping = [v for v in versions if (v["valid_to"] is None or v["valid_to"] > start) and v["valid_from"] <= end]
+    if not overlapping:
+        return []
+    instants = {start, end} | {
+        t for v in overlapping for t in (v["valid_from"], v["valid_to"]) if t is not None and start < t < end
+    }
+    points: list[list[Any]] = []
+    last: Any = "none yet"
+    for t in sorted(instants):
+        costs = [
+            v["cost"]
+            for v in overlapping
+            if v["cost"] is not None and v["valid_from"] <= t and (v["valid_to"] is None or v["valid_to"] > t)
+        ]
+        value = min(costs) if costs else None
+        if value != last or t == end:
+            points.append([compare.unix(t), None if value is None else float(value)])
+            last = value
+    return points
+
+
+def test_the_sweep_gives_the_series_of_every_instant_for_random_histories() -> None:
+    rng = random.Random(18)
+    checked = 0
+    for _ in range(400):
+        versions = []
+        for _ in range(rng.randint(0, 12)):
+            start = rng.randint(0, 40)
+            end = rng.choice([None, start + rng.randint(1, 15)])
+            cost = rng.choice([None, "0.001", "0.002", "0.0020", "0.003", "0.0005"])
+            versions.append(version(start, end, cost))
+        steps = compare.Steps(versions)
+        for _ in range(5):  # one sweep, cut to several windows (as the site does build after build)
+            a = rng.randint(0, 50)
+            b = a + rng.randint(0, 20)
+            expected = every_instant_steps(versions, hours(a), hours(b))
+            assert steps.window(hours(a), hours(b)) == expected, (versions, a, b)
+            assert compare.cheapest_steps(versions, hours(a), hours(b)) == expected
+            checked += bool(expected)
+    assert checked > 1000  # most windows draw something
 
 
 def test_svg_axis_is_log_past_ten_times_and_framed_by_its_ticks() -> None:

@@ -24,9 +24,9 @@ import pytest
 from helpers import built_once
 from site_helpers import Hostile
 
-from catalog.cost.profile import RankedEndpoint
+from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint, ranked_row
 from catalog.library import Catalog
-from catalog.store.exports import HISTORY_TABLES
+from catalog.store.exports import HISTORY_TABLES, known_mark
 from catalog.website import facts as site_facts
 from catalog.website.build import TELEMETRY_FIELDS, BuildReport, PageCache, build_site, telemetry_texts
 from catalog.website.output import MANIFEST, compressible, read_manifest
@@ -40,10 +40,15 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def two_newest(cat: Catalog) -> tuple[datetime, datetime]:
+    rows = newest_snapshots(cat, 2)
+    return rows[1], rows[0]
+
+
+def newest_snapshots(cat: Catalog, n: int) -> list[datetime]:
     rows = cat.con.execute(
-        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 2"
+        "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT ?", [n]
     ).fetchall()
-    return rows[1][0].astimezone(UTC), rows[0][0].astimezone(UTC)
+    return [row[0].astimezone(UTC) for row in rows]
 
 
 def build(cat: Catalog, out: Path, at: datetime, **options: object) -> BuildReport:
@@ -60,22 +65,36 @@ def table_hashes(db: Path) -> dict[str, list[tuple[object, ...]]]:
 
 @pytest.fixture(scope="module")
 def builds(replayed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Three builds of the 20 days (a minute or more), made once per run for every xdist worker; the tests only
-    read them."""
+    """Builds of the 20 days over several sweeps (minutes), made once per run for every xdist worker; the tests
+    only read them."""
 
     def make(folder: Path) -> None:
         db = folder / "history.duckdb"
         shutil.copyfile(replayed_template, db)
         with Catalog.open(db) as cat:
-            before, newest = two_newest(cat)
+            newest, before, earlier, oldest = newest_snapshots(cat, 4)
+            # Several sweeps: each build starts from the one before (its folder, page cache and carried facts).
+            for at in (oldest, earlier):
+                build(cat, folder / "incremental", at)
             first = build(cat, folder / "incremental", before)
             after = files(folder / "incremental")
             inodes = inode_numbers(folder / "incremental")
             second = build(cat, folder / "incremental", newest)
+            after_second = inode_numbers(folder / "incremental")
+            again = build(cat, folder / "incremental", newest)  # nothing new since
             full = build(cat, folder / "full", newest)
             expected = site_facts.gather(cat, newest)
-        found = {"first": first, "second": second, "full": full, "after_first": after, "inodes": inodes}
-        (folder / "builds.pickle").write_bytes(pickle.dumps({**found, "facts": expected}))
+        found = {
+            "first": first,
+            "second": second,
+            "again": again,
+            "full": full,
+            "after_first": after,
+            "inodes": inodes,
+            "after_second": after_second,
+            "facts": expected,
+        }
+        (folder / "builds.pickle").write_bytes(pickle.dumps(found))
 
     folder = built_once(tmp_path_factory, "test_site_incremental-builds", make)
     found: dict[str, object] = pickle.loads((folder / "builds.pickle").read_bytes())
@@ -100,6 +119,19 @@ def test_an_incremental_build_gives_the_bytes_of_a_build_from_nothing(builds: di
     for manifest in (mine, theirs):
         manifest["files"].pop(NOT_BYTE_STABLE)
     assert mine == theirs
+
+
+def test_a_build_with_nothing_new_renders_nothing_and_links_the_history_downloads(builds: dict[str, object]) -> None:
+    again, folder, inodes = builds["again"], builds["folder"], builds["after_second"]
+    assert isinstance(again, BuildReport) and isinstance(folder, Path) and isinstance(inodes, dict)
+    assert again.rendered == 0 and again.reused == again.linked > 400
+    # The history downloads are as of the day's first instant: the same files, linked, not exported again.
+    history = [name for name in inodes if name.startswith("downloads/") and "prices-now" not in name]
+    assert len(history) > 20 and "downloads/catalog.duckdb" in history
+    for name in history:
+        assert (folder / "incremental" / name).stat().st_ino == inodes[name], name
+    noted = read_manifest(folder / "incremental")
+    assert noted is not None and noted["extra"]["history"]["at"] < again.at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_the_second_build_renders_only_the_pages_whose_inputs_changed(builds: dict[str, object]) -> None:
@@ -233,6 +265,28 @@ def test_a_fingerprint_leaves_out_telemetry_and_nothing_else() -> None:
     assert cache.fingerprint("provider.html", {"x": 1}) != cache.fingerprint("model.html", {"x": 1})
 
 
+def test_a_rankings_row_is_fingerprinted_by_its_cost_units_spelt_or_not() -> None:
+    cache = PageCache(Path("unused"), code="test")
+    plain = {f.name: None for f in fields(RankedEndpoint) if f.name not in DEFERRED_FIELDS}
+    del plain["rank"], plain["overrides_applied"]
+
+    def row(total: int = 1234, **fixed: object) -> RankedEndpoint:
+        units = CostUnits(total, None, [total, 0], ("prompt", "completion"), 12, 1000, 1)
+        return ranked_row({**plain, **fixed}, total, units, 0)
+
+    def key(ranked: RankedEndpoint) -> str:
+        return cache.fingerprint("model.html", {"model": {"presets": {"chat": [ranked]}}})
+
+    unread = key(row())
+    spelt = row()
+    assert spelt.cost_per_request == Decimal("1.234e-9") and spelt.terms  # the amounts made, as a page reads them
+    assert key(spelt) == unread  # read or not, the same inputs
+    for name in TELEMETRY_FIELDS:
+        assert key(row(**{name: 99.5})) == unread, name
+    assert key(row(1235)) != unread
+    assert key(row(tag="other")) != unread
+
+
 def test_facts_carried_from_the_last_build_equal_facts_gathered_from_nothing(
     replayed_template: Path, tmp_path: Path
 ) -> None:
@@ -257,3 +311,29 @@ def test_facts_carried_from_the_last_build_equal_facts_gathered_from_nothing(
     assert carried.models == fresh.models and carried.providers == fresh.providers
     assert [m["history"] for m in carried.models] == [m["history"] for m in fresh.models]
     assert back.changes == back_fresh.changes and back.models == back_fresh.models
+
+
+def test_the_history_mark_moves_with_the_history_known_then_and_not_with_later_rows(
+    replayed_template: Path, tmp_path: Path
+) -> None:
+    """What lets a build link the last build's history downloads (``exports.known_mark``): sweeps after the
+    instant leave it as it was; a row known then, removed or rewritten (a repair, a redaction), moves it."""
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    con = duckdb.connect(str(db))
+    try:
+        days = [row[0] for row in con.execute("SELECT taken_at FROM snapshots ORDER BY taken_at").fetchall()]
+        then = days[len(days) // 2]
+        mark = known_mark(con, then)
+        assert mark != known_mark(con, days[-1])  # the days after added rows
+        # As if the later sweeps had not run yet: their rows gone, the mark then is the same.
+        later = "SELECT version_id FROM endpoint_versions WHERE valid_from > $t"
+        con.execute(f"DELETE FROM price_overrides WHERE entity = 'endpoint' AND version_id IN ({later})", {"t": then})
+        con.execute(f"DELETE FROM endpoint_skus WHERE version_id IN ({later})", {"t": then})
+        con.execute("DELETE FROM endpoint_telemetry WHERE observed_at > $t", {"t": then})
+        con.execute("DELETE FROM endpoint_versions WHERE valid_from > $t", {"t": then})
+        assert known_mark(con, then) == mark
+        con.execute("UPDATE snapshots SET source = 'edited' WHERE taken_at = $t", {"t": days[0]})
+        assert known_mark(con, then) != mark
+    finally:
+        con.close()

@@ -79,6 +79,36 @@ def known_at(con: duckdb.DuckDBPyConnection, at: datetime, *, snapshots: str = "
     return selects
 
 
+def known_mark(con: duckdb.DuckDBPyConnection, at: datetime) -> list[int]:
+    """How many rows of each table ``known_at`` exports started by ``at``, and their largest id: the same at a
+    later time exactly when the history only grew after ``at`` (sweeps append later rows; a rebuild, repair or
+    redaction renumbers or removes rows), so the exports as of ``at`` written then are still the ones to give.
+    (A row's later ``valid_to`` / ``last_seen`` is capped at ``at`` in the export: later growth is invisible.)"""
+    stamp = f"'{at.isoformat()}'::TIMESTAMPTZ"
+    parts = []
+    for table, (start, _end) in HISTORY_TABLES.items():
+        ident = "snapshot_id" if table == "snapshots" else "version_id"
+        parts.append(f"(SELECT [count(*), coalesce(max({ident}), 0)] FROM {table} WHERE {start} <= {stamp})")
+    parts.append(f"(SELECT [count(*), 0] FROM endpoint_telemetry WHERE observed_at <= {stamp})")
+    versions = (
+        f"SELECT 'endpoint', version_id FROM endpoint_versions WHERE valid_from <= {stamp} "
+        f"UNION ALL SELECT 'model', version_id FROM model_versions WHERE valid_from <= {stamp}"
+    )
+    # Of the versions known then only (later sweeps add overrides and SKUs of later versions).
+    parts.append(f"(SELECT [count(*), 0] FROM price_overrides WHERE (entity, version_id) IN ({versions}))")
+    parts.append(
+        "(SELECT [count(*), 0] FROM endpoint_skus WHERE version_id IN "
+        f"(SELECT version_id FROM endpoint_versions WHERE valid_from <= {stamp}))"
+    )
+    # Redaction rewrites snapshot rows in place: their text, hashed, is part of the mark.
+    parts.append(
+        f"(SELECT [coalesce(sum(hash(snapshots::VARCHAR)) % 1000000007, 0)::BIGINT, 0] FROM snapshots "
+        f"WHERE taken_at <= {stamp})"
+    )
+    row = con.execute("SELECT " + ", ".join(parts)).fetchall()[0]
+    return [int(v) for pair in row for v in pair]
+
+
 def _decimal_text(con: duckdb.DuckDBPyConnection, table: str, select: str) -> str:
     """``select`` with every DECIMAL column as its shortest exact text (for JSON)."""
     columns = con.execute(f"DESCRIBE {table}").fetchall()

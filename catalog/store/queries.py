@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -217,15 +217,20 @@ FIELD_KINDS = {
 
 
 def _scopes(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple[datetime, str]]:
-    """``(taken_at, scope)`` of the good snapshots that fetched ``kind`` (``models`` / ``endpoints``), oldest first."""
+    """``(taken_at, scope)`` of the good snapshots that fetched ``kind`` (``models`` / ``endpoints``), oldest first.
+    The instants come as microseconds since the epoch (a zoned timestamp per row converted by the client took
+    most of the time at a year of hourly snapshots), made exact and UTC here."""
     return [
-        (at, scope or "text")
+        (_EPOCH + timedelta(microseconds=at), scope or "text")
         for at, scope in con.execute(
-            f"SELECT taken_at, scope FROM snapshots WHERE {GOOD_SNAPSHOT} "
+            f"SELECT epoch_us(taken_at), scope FROM snapshots WHERE {GOOD_SNAPSHOT} "
             "AND list_contains(string_split(kinds, ','), ?) ORDER BY taken_at, snapshot_id",
             [kind],
         ).fetchall()
     ]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _first_covering(scopes: list[tuple[datetime, str]], outputs: Any) -> datetime | None:
@@ -251,8 +256,11 @@ def _coverage_changes(
     out: list[dict[str, Any]] = []
     covered: set[str] = set()
     previous: str | None = None
+    by_scope: dict[str, set[str]] = {}  # a few scopes recur over thousands of snapshots
     for at, scope in scopes:
-        kinds = {k for k, outputs in _KIND_MODALITY.items() if in_scope(outputs, scope)}
+        kinds = by_scope.get(scope)
+        if kinds is None:
+            kinds = by_scope[scope] = {k for k, outputs in _KIND_MODALITY.items() if in_scope(outputs, scope)}
         new = sorted(kinds - covered, key=KINDS.index)
         seen = [k for k in new if k in first_seen.get(at, set())]
         if previous is not None and new and since <= at <= until:
@@ -374,10 +382,16 @@ def _diff(
 
 
 def _entity_changes(
-    con: duckdb.DuckDBPyConnection, entity: str, since: datetime, until: datetime, model: str | None
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    since: datetime,
+    until: datetime,
+    model: str | None,
+    scopes: list[tuple[datetime, str]] | None = None,
 ) -> list[dict[str, Any]]:
     table, key = ("endpoint_versions", "endpoint_key") if entity == "endpoint" else ("model_versions", "model_id")
-    scopes = _scopes(con, "endpoints" if entity == "endpoint" else "models")
+    if scopes is None:
+        scopes = _scopes(con, "endpoints" if entity == "endpoint" else "models")
     where = (
         "((valid_from BETWEEN ? AND ?) OR (valid_to BETWEEN ? AND ?)) AND (valid_to IS NULL OR valid_to > valid_from)"
     )
@@ -487,11 +501,12 @@ def changes(
     if model is not None:  # "" names no model: refused like any unknown id, not read as "every model"
         require_model(con, model)
     rows: list[dict[str, Any]] = []
+    model_scopes = _scopes(con, "models") if entity in (None, "model", "catalog") else None  # read once for both
     for ent in ("endpoint", "model"):
         if entity in (None, ent):
-            rows += _entity_changes(con, ent, since, until, model)
+            rows += _entity_changes(con, ent, since, until, model, model_scopes if ent == "model" else None)
     if entity in (None, "catalog") and model is None:
-        rows += _coverage_changes(con, _scopes(con, "models"), since, until)
+        rows += _coverage_changes(con, model_scopes or _scopes(con, "models"), since, until)
     for r in rows:
         r.setdefault("pct_change", None)
     frame = pl.DataFrame([{c: r.get(c) for c in CHANGE_SCHEMA} for r in rows], schema=CHANGE_SCHEMA)

@@ -17,6 +17,7 @@ import gc
 import glob
 import hashlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -42,7 +43,7 @@ from markupsafe import Markup, escape
 
 import catalog
 from catalog import money, settings
-from catalog.cost.profile import RankedEndpoint
+from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint
 from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
@@ -623,7 +624,9 @@ def _swap(work: Path, out: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         out.rename(old)
     work.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    # Removed beside the next steps (thousands of names at a year; its files are mostly this build's too, linked):
+    # a build killed meanwhile leaves it to the next build, which removes what is left (``_build_lock``).
+    threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True}, daemon=True).start()
 
 
 # -- incremental builds ------------------------------------------------------------------------------------
@@ -683,9 +686,13 @@ class PageCache:
             # The bodies the last build of this site in this process used, by fingerprint (the service builds
             # after every sweep: reading them again from the pack would cost more than splicing them).
             self.memory = _BODIES.setdefault(str(folder), {})
+            # The pack on disk is the one this process wrote from ``memory`` (not touched since): it holds no
+            # body memory lacks, and is not read (after a first build it is a whole site's bodies).
+            in_memory = _PACKS.get(str(folder)) == _stat(folder / PACK)
         self.digests.next_build()
         self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
-        self.packed: BodyPack | None = None  # the pack on disk, read on the first body not in memory
+        self.packed: BodyPack | None = BodyPack({}, b"") if in_memory else None  # read on the first miss
+        self.pack_keys: set[str] | None = set(self.memory) if in_memory else None  # what the pack holds
 
     def fingerprint(self, template: str, context: dict[str, Any]) -> str:
         """A hash of everything the template is given. Pickled: it spells every value exactly (Decimals as
@@ -721,11 +728,15 @@ class PageCache:
         from memory and from the folder (files of an older layout too)."""
         self.memory.clear()
         self.memory.update(self.kept)
-        if self.packed is None:
-            self.packed = BodyPack.read(self.folder / PACK)
-        if set(self.packed.index) != set(self.kept):
+        if self.pack_keys is None:
+            if self.packed is None:
+                self.packed = BodyPack.read(self.folder / PACK)
+            self.pack_keys = set(self.packed.index)
+        if self.pack_keys != set(self.kept) or not (self.folder / PACK).is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
             BodyPack.write(self.folder / PACK, self.kept)
+        with _DIGESTS_LOCK:
+            _PACKS[str(self.folder)] = _stat(self.folder / PACK)
         with contextlib.suppress(OSError):
             for path in self.folder.iterdir():
                 if path.name != PACK:
@@ -829,6 +840,18 @@ class ListDigests:
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
 _BODIES: dict[str, dict[str, str]] = {}  # per page cache folder: fingerprint -> body
+_PACKS: dict[str, tuple[int, int, int] | None] = {}  # per page cache folder: the pack as this process left it
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """Which file ``path`` is (a pack is replaced by a rename: a new inode), None when there is none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
 _DIGESTS_LOCK = threading.Lock()
 
 
@@ -852,6 +875,21 @@ def _reduce_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
     """A ranked endpoint in a fingerprint: without its telemetry fields, which no template shows (the order
     they decided is in the lists); were one shown, a build from nothing would show the new value and the
     byte-for-byte test of incremental builds would fail."""
+    units = obj.__dict__.get("_deferred")
+    if isinstance(units, CostUnits):
+        # A ranking's row: its amounts follow from its integer cost units, which stand for them here (spelling
+        # them as Decimals for every page of every build, rendered or not, was most of a fingerprint's time).
+        fixed = tuple(_unshared(getattr(obj, name)) for name in _FIXED_INPUTS)
+        return _ranked_inputs, (
+            fixed,
+            units.total,
+            units.base,
+            tuple(units.parts),
+            units.names,
+            units.scale,
+            units.tokens,
+            units.requests,
+        )
     return _ranked_inputs, tuple(_unshared(getattr(obj, name)) for name in _RANKED_INPUTS)
 
 
@@ -868,6 +906,7 @@ def _unshared(value: Any) -> Any:
 
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
+_FIXED_INPUTS = tuple(name for name in _RANKED_INPUTS if name not in DEFERRED_FIELDS)
 # Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
 _FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
 
@@ -998,7 +1037,7 @@ def _render(
 
     def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
         """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
-        entries = [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES]
+        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1343,7 +1382,7 @@ def _downloads_page(
     (work / "downloads").mkdir(parents=True, exist_ok=True)
     downloads = [exports.write_frame(prices_now, work / "downloads", "prices-now", about)]
     downloads += history.result()
-    page("downloads.html", "downloads.html", downloads=downloads)
+    page("downloads.html", "downloads.html", downloads=downloads, history_at=history_instant(cat.con, at))
 
 
 def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, Any]) -> None:
@@ -1367,19 +1406,64 @@ def _compare_page(page: Callable[..., None], facts: SiteFacts, data: dict[str, A
     )
 
 
+HISTORY_EVERY = "day"  # the history downloads are as of the last snapshot before 00:00 UTC of the as-of day
+
+
+def history_instant(con: Any, at: datetime) -> datetime:
+    """The instant the history downloads are as of, for a site as of ``at``: the newest good snapshot at or before
+    the start of ``at``'s UTC day, or ``at`` itself while the history is younger than that. The exports are the
+    whole history in three formats and a DuckDB file (hundreds of MB at a year, and ``last_seen`` moves with every
+    sweep): written once a day, each build of that day links them (``_history_downloads``). A function of the
+    history and ``at`` alone, so a build from nothing gives the same files."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return newest_good_snapshot(con, day) or at
+
+
+def _export_code() -> str:
+    """What writes the exports besides the history (a change to it writes them again)."""
+    store = Path(exports.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("exports.py", "redaction.py"):
+        digest.update((store / name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def _history_downloads(cat: Catalog, output: Output, at: datetime) -> list[exports.Download]:
-    """Every history table as known at ``at``, in every format, and the DuckDB file; each with its ``.gz``.
+    """Every history table as known at ``history_instant(at)``, in every format, and the DuckDB file; each with
+    its ``.gz``. The last build's files when it wrote them as of the same instant from the same history (its
+    manifest notes the instant and ``exports.known_mark``): linked, neither exported, hashed nor compressed again.
     Through a cursor of its own: it runs in a thread beside the rendering."""
     folder = output.folder / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     cursor = cat.con.cursor()
     try:
-        downloads = exports.write_history(cursor, folder, at)
+        instant = history_instant(cursor, at)
+        key = [rfc3339(instant), exports.known_mark(cursor, instant), _export_code()]
+        last = output.before_extra.get("history")
+        if isinstance(last, dict) and last.get("key") == key:
+            downloads = [
+                exports.Download(d["name"], d["about"], d["rows"], tuple(tuple(f) for f in d["files"]))
+                for d in last["downloads"]
+            ]
+            names = [f"downloads/{name}" for d in downloads for _fmt, name, _size in d.files]
+            if all(output.link(name) for name in names):
+                output.extra["history"] = last
+                return downloads
+            for name in names:  # a file of the last build is missing or was touched: all written again
+                output.files.pop(name, None)
+                for stale in (folder / Path(name).name, folder / (Path(name).name + ".gz")):
+                    stale.unlink(missing_ok=True)
+        downloads = exports.write_history(cursor, folder, instant)
     finally:
         cursor.close()
     for download in downloads:
         for _fmt, name, _size in download.files:
             output.add(f"downloads/{name}")
+    output.extra["history"] = {
+        "key": key,
+        "at": rfc3339(instant),
+        "downloads": [dataclasses.asdict(d) for d in downloads],
+    }
     return downloads
 
 
@@ -1392,8 +1476,16 @@ def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list
     """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
     as-of month's page says so."""
     months: dict[str, list[dict[str, Any]]] = {}
+    rows: list[dict[str, Any]] = []
+    low = high = None  # the current month's span: a year of changes is named a month at a time, not one by one
     for change in changes:  # already newest first
-        months.setdefault(change["at"].astimezone(UTC).strftime("%Y-%m"), []).append(change)
+        when = change["at"]
+        if low is None or high is None or not low <= when < high:
+            t = when.astimezone(UTC)
+            low = datetime(t.year, t.month, 1, tzinfo=UTC)
+            high = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
+            rows = months.setdefault(f"{t.year:04d}-{t.month:02d}", [])
+        rows.append(change)
     return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
 
 
@@ -1427,6 +1519,9 @@ def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
         tag = change.get("tag")
         if not tag:
             continue
-        for slug in {tag, tag.split("/", 1)[0]} & slugs:
-            out.setdefault(slug, []).append(change)
+        if tag in slugs:
+            out.setdefault(tag, []).append(change)
+        head = tag.partition("/")[0]
+        if head != tag and head in slugs:
+            out.setdefault(head, []).append(change)
     return out

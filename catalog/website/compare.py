@@ -12,7 +12,9 @@ the model had a price. Coordinates are floats (they only place lines); the money
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,33 +49,83 @@ def unix(t: datetime) -> int:
     return int(t.timestamp())
 
 
+class Steps:
+    """The least ``cost`` among versions in force over their whole span, as the instants it changes at and the
+    value from each on (None: no version with a price in force); ``cheapest_steps`` cuts it to a window.
+
+    A sweep over the versions sorted by their bounds (those in force at once are few: a model's endpoints), not a
+    pass over every version at every instant: a year of a model's versions is thousands of instants."""
+
+    def __init__(self, versions: Iterable[dict[str, Any]]) -> None:
+        listed = list(versions)
+        self.count = len(listed)
+        # For the window's "any version overlaps it" test: the latest start and end (None: still in force).
+        self.last_from = max((v["valid_from"] for v in listed), default=None)
+        ends = [v["valid_to"] for v in listed]
+        self.open_ended = None in ends
+        self.last_to = max((t for t in ends if t is not None), default=None)
+        self.versions = listed
+        priced = [v for v in listed if v["cost"] is not None]
+        starts = sorted(range(len(priced)), key=lambda i: priced[i]["valid_from"])
+        ends_at = sorted(
+            (i for i in range(len(priced)) if priced[i]["valid_to"] is not None), key=lambda i: priced[i]["valid_to"]
+        )
+        instants = sorted({v["valid_from"] for v in priced} | {v["valid_to"] for v in priced if v["valid_to"]})
+        self.times: list[datetime] = []
+        self.values: list[Decimal | None] = []
+        active: dict[int, Decimal] = {}
+        s = e = 0
+        last: Decimal | str | None = "none yet"
+        for t in instants:  # in force at t: valid_from <= t < valid_to
+            while s < len(starts) and priced[starts[s]]["valid_from"] <= t:
+                active[starts[s]] = priced[starts[s]]["cost"]
+                s += 1
+            while e < len(ends_at) and priced[ends_at[e]]["valid_to"] <= t:
+                active.pop(ends_at[e], None)
+                e += 1
+            value = min(active.values()) if active else None
+            if value != last:
+                self.times.append(t)
+                self.values.append(value)
+                last = value
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether a version (priced or not) is in force at some time of ``[start, end]``."""
+        if self.last_from is None:
+            return False
+        if self.last_from <= end:  # every version starts by ``end``: one ending after ``start`` is enough
+            return self.open_ended or (self.last_to is not None and self.last_to > start)
+        return any((v["valid_to"] is None or v["valid_to"] > start) and v["valid_from"] <= end for v in self.versions)
+
+    def at(self, t: datetime) -> Decimal | None:
+        i = bisect.bisect_right(self.times, t)
+        return self.values[i - 1] if i else None
+
+    def window(self, start: datetime, end: datetime) -> list[list[Any]]:
+        if not self.overlaps(start, end):
+            return []
+        first = self.at(start)
+        points: list[list[Any]] = [[unix(start), None if first is None else float(first)]]
+        if end <= start:
+            return points
+        last = first
+        for i in range(bisect.bisect_right(self.times, start), bisect.bisect_left(self.times, end)):
+            value = self.values[i]
+            if value != last:
+                points.append([unix(self.times[i]), None if value is None else float(value)])
+                last = value
+        final = self.at(end)
+        points.append([unix(end), None if final is None else float(final)])
+        return points
+
+
 def cheapest_steps(versions: Iterable[dict[str, Any]], start: datetime, end: datetime) -> list[list[Any]]:
     """The least ``cost`` among the versions in force, as a step series over ``[start, end]``.
 
     ``versions``: dicts with ``valid_from``, ``valid_to`` (None: still in force) and ``cost`` (Decimal, None when
     the version has no price for the workload). A point is written only where the least cost changes, plus one
     at ``end`` so the line reaches the as-of instant; None where no version has a price."""
-    priced = [v for v in versions if (v["valid_to"] is None or v["valid_to"] > start) and v["valid_from"] <= end]
-    if not priced:
-        return []
-    instants = {start, end}
-    for v in priced:
-        for t in (v["valid_from"], v["valid_to"]):
-            if t is not None and start < t < end:
-                instants.add(t)
-    points: list[list[Any]] = []
-    last: Decimal | str | None = "none yet"  # no point written yet
-    for t in sorted(instants):
-        costs = [
-            v["cost"]
-            for v in priced
-            if v["cost"] is not None and v["valid_from"] <= t and (v["valid_to"] is None or v["valid_to"] > t)
-        ]
-        value = min(costs) if costs else None
-        if value != last or t == end:
-            points.append([unix(t), None if value is None else float(value)])
-            last = value
-    return points
+    return Steps(versions).window(start, end)
 
 
 def chart_data(title: str, unit: str, series: list[dict[str, Any]]) -> dict[str, Any]:
@@ -184,16 +236,53 @@ def site_histories(
     """Per model (facts' model dicts): the default workload's cost per request at its cheapest endpoint over
     time (``endpoint``; the list price, ``list``, for a model with no endpoint version), from the start of the
     endpoint history (at most ``WINDOW``) to ``end``; the page's script overlays the chosen ones."""
-    endpoint_starts = [v["valid_from"] for m in models for v in m["history"] if v["kind"] == "endpoint"]
-    start = window_start(min(endpoint_starts, default=None), end)
+    found = [(model, _HISTORY_STEPS.of(model["history"])) for model in models]
+    start = window_start(min((f.first_endpoint for _, f in found if f.first_endpoint), default=None), end)
     out = {}
-    for model in models:
-        endpoint = [v for v in model["history"] if v["kind"] == "endpoint"]
-        kind = "endpoint" if endpoint else "list"
-        points = cheapest_steps(endpoint or [v for v in model["history"] if v["kind"] == "model"], start, end)
+    for model, steps in found:
+        points = steps.steps.window(start, end)
         if points:  # 6 significant digits place a line to well under a pixel; the page stays small
-            out[model["model_id"]] = (kind, [[t, None if v is None else float(f"{v:.6g}")] for t, v in points])
+            out[model["model_id"]] = (steps.kind, [[t, None if v is None else float(f"{v:.6g}")] for t, v in points])
+    _HISTORY_STEPS.next_build()
     return start, out
+
+
+@dataclass(frozen=True)
+class _HistorySteps:
+    kind: str  # "endpoint", or "list" for a model with no endpoint version
+    steps: Steps
+    first_endpoint: datetime | None
+
+
+class _StepsByHistory:
+    """A model's ``Steps`` by its price history list: the site's facts carry an untouched model's list forward
+    from one build to the next (``catalog.website.facts``: never changed once made), so only the models a sweep
+    touched are swept again. Keyed by the list's identity, the list held so the id is not reused; entries no
+    build used since the previous one are dropped."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[int, tuple[list[dict[str, Any]], _HistorySteps]] = {}
+        self.used: dict[int, tuple[list[dict[str, Any]], _HistorySteps]] = {}
+
+    def of(self, history: list[dict[str, Any]]) -> _HistorySteps:
+        with self.lock:
+            found = self.used.get(id(history)) or self.known.get(id(history))
+        if found is None or found[0] is not history:
+            endpoint = [v for v in history if v["kind"] == "endpoint"]
+            versions = endpoint or [v for v in history if v["kind"] == "model"]
+            first = min((v["valid_from"] for v in endpoint), default=None)
+            found = (history, _HistorySteps("endpoint" if endpoint else "list", Steps(versions), first))
+        with self.lock:
+            self.used[id(history)] = found
+        return found[1]
+
+    def next_build(self) -> None:
+        with self.lock:
+            self.known, self.used = self.used, {}
+
+
+_HISTORY_STEPS = _StepsByHistory()
 
 
 def site_chart(info: dict[str, Any], ids: list[str]) -> dict[str, Any]:

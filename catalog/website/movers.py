@@ -177,11 +177,14 @@ def _then_data(
             entries.append(endpoint_entry(row, list_sheets[(mid, "")], facts.table.scale))
         if not entries:
             continue  # no price then: no move to show
-        spelled = [json.dumps(e) for e in now["endpoints"]]
-        same = [spelled.index(text) for e in entries if (text := json.dumps(e)) in spelled]
-        other = [e for e in entries if json.dumps(e) not in spelled]
+        spelled: dict[str, int] = {}
+        for i, e in enumerate(now["endpoints"]):
+            spelled.setdefault(json.dumps(e), i)  # its first position, as ``list.index`` finds it
+        texts = [json.dumps(e) for e in entries]
+        same = [spelled[text] for text in texts if text in spelled]
+        other = [e for e, text in zip(entries, texts, strict=True) if text not in spelled]
         model_inputs = inputs.get(mid, now["inputs"])
-        if other or len(same) != len(spelled) or model_inputs != now["inputs"]:
+        if other or len(same) != len(now["endpoints"]) or model_inputs != now["inputs"]:
             # The entries as the now side's (by position) plus those that differ: most of a model's are the same.
             models.append({"index": position, "inputs": model_inputs, "same": same, "endpoints": other})
     return {"at_minute": then.hour * 60 + then.minute, "models": models}

@@ -59,17 +59,27 @@ class Output:
         last = read_manifest(previous) if previous is not None else None
         self.before: dict[str, Any] = {}
         self.before_pages: dict[str, Any] = {}  # page -> the fingerprint of its inputs then
+        self.before_extra: dict[str, Any] = {}  # what the last build noted beside its files (``extra``)
         if last is not None and last.get("code") == code:
             self.before, self.before_pages = last["files"], last.get("pages") or {}
+            self.before_extra = last.get("extra") or {}
         self.files: dict[str, FileFacts] = {}
         self.folders: set[Path] = set()
+        self.extra: dict[str, Any] = {}  # noted in the manifest for the next build (JSON values)
 
     def reuse(self, rel: str, key: str) -> bool:
         """Take page ``rel`` from the last build, linked (its ``.gz`` too), when that build wrote it from the
         inputs of fingerprint ``key`` with the same code: its bytes are then this build's. A file missing or
         not of the size the last manifest lists (touched since) is not taken: False, the page is made."""
+        if self.before_pages.get(rel) != key:
+            return False
+        return self.link(rel)
+
+    def link(self, rel: str) -> bool:
+        """Take file ``rel`` (and its ``.gz``) from the last build as it is, linked: the caller knows its bytes
+        are this build's (``reuse``: a page of the same inputs; the history downloads of the same instant)."""
         facts = self.before.get(rel)
-        if self.previous is None or self.before_pages.get(rel) != key or not isinstance(facts, dict):
+        if self.previous is None or not isinstance(facts, dict):
             return False
         packed = facts.get("gzip")
         pairs = [(rel, facts.get("size"))] + ([(rel + ".gz", packed)] if packed is not None else [])
@@ -142,6 +152,7 @@ class Output:
                 k: {"sha256": v.sha256, "size": v.size, "gzip": v.gzip_size} for k, v in sorted(self.files.items())
             },
             "pages": dict(sorted(pages.items())),
+            "extra": self.extra,
         }
         (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=0) + "\n", encoding="utf-8")
         return self.files

@@ -65,21 +65,7 @@ def endpoint_entry(
     row: dict[str, Any], version: SheetVersion, scale: int, parameters: dict[str, int] | None = None
 ) -> list[Any]:
     sheet = version.sheet
-    variants: list[list[str] | None] = []
-    for mask in range(2 ** len(sheet.overrides)):
-        rates = effective_rates(variant_prices(sheet, mask))
-        if any(rates[name] is None for name in RATES):  # the engine's test for a dynamic variant
-            variants.append(None)
-            continue
-        variants.append([rate_text(rates[name] or Decimal(0), scale) for name in RATE_ORDER])
-    conds = [
-        [
-            o.min_prompt_tokens or 0,
-            hhmm_minutes(o.utc_start) if o.utc_start is not None and o.utc_end is not None else None,
-            hhmm_minutes(o.utc_end) if o.utc_start is not None and o.utc_end is not None else None,
-        ]
-        for o in sheet.overrides
-    ]
+    variants, conds = _SHEET_PARTS.of(sheet, scale)
     implied = row["endpoint_key"] == f"{row['model_id']}@{row['tag']}"  # else a repeated tag: ``model@tag#2``
     mask = sum(1 << parameters[p] for p in row.get("supported_parameters") or () if parameters and p in parameters)
     return [
@@ -95,6 +81,50 @@ def endpoint_entry(
         row.get("max_completion_tokens"),
         1 if sheet.free else 0,  # every price 0 (a ``:free`` variant): what --exclude-free leaves out
     ]
+
+
+def _sheet_parts(sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]]]:
+    """An entry's ``variants`` and ``conds``: what its sheet alone decides."""
+    variants: list[list[str] | None] = []
+    for mask in range(2 ** len(sheet.overrides)):
+        rates = effective_rates(variant_prices(sheet, mask))
+        if any(rates[name] is None for name in RATES):  # the engine's test for a dynamic variant
+            variants.append(None)
+            continue
+        variants.append([rate_text(rates[name] or Decimal(0), scale) for name in RATE_ORDER])
+    conds = [
+        [
+            o.min_prompt_tokens or 0,
+            hhmm_minutes(o.utc_start) if o.utc_start is not None and o.utc_end is not None else None,
+            hhmm_minutes(o.utc_end) if o.utc_start is not None and o.utc_end is not None else None,
+        ]
+        for o in sheet.overrides
+    ]
+    return variants, conds
+
+
+class SheetParts:
+    """Each sheet's ``variants`` and ``conds``, by the sheet's identity (the price table's sheets live as long as
+    the table: a build after every sweep meets the same ones, in the index's entries and the movers' "then"
+    data). The sheet is held, so its id is never another's; the lists are shared, never changed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[tuple[int, int], tuple[Any, tuple[list[list[str] | None], list[list[Any]]]]] = {}
+
+    def of(self, sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]]]:
+        key = (id(sheet), scale)
+        found = self.known.get(key)
+        if found is None or found[0] is not sheet:
+            found = (sheet, _sheet_parts(sheet, scale))
+            with self.lock:
+                if len(self.known) > 200_000:  # a table replaced many times over: start again
+                    self.known.clear()
+                self.known[key] = found
+        return found[1]
+
+
+_SHEET_PARTS = SheetParts()
 
 
 def price_data(models: list[dict[str, Any]], table: PriceTable, at: datetime) -> dict[str, Any]:
