@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from test_cost_engine import EPOCH
 from test_cost_totals import price_tables, usage_batches
 
-from catalog.cost import breakdown, engine, kernels
+from catalog.cost import breakdown, kernels
 from catalog.cost.engine import COST_COLUMNS, cost_usage
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import usage_frame
@@ -53,84 +53,6 @@ def _assert_same(table: PriceTable, usage: pl.DataFrame) -> None:
 @pytest.mark.slow
 def test_the_compiled_pass_equals_the_expressions_on_random_tables(table: PriceTable, usage: pl.DataFrame) -> None:
     _assert_same(table, usage)
-
-
-LAYOUTS = st.sampled_from(["cells", "timeline", "dense combos"])
-
-
-def _layout(patch: pytest.MonkeyPatch, layout: str) -> list[bool]:
-    """Make the engine find sheets per cell (combo × period), by searching each combo's timeline, or from
-    combos numbered densely (``_combos``, as for a huge categorical pool); returns the layouts the pass saw."""
-    seen: list[bool] = []
-    real_price, real_timelines = breakdown.price, engine._timelines
-
-    def spy(**kwargs: Any) -> Any:
-        seen.append(kwargs["timeline"].dense)
-        return real_price(**kwargs)
-
-    patch.setattr(breakdown, "price", spy)
-    if layout == "timeline":  # no batch is large enough for cells
-        patch.setattr(engine, "_DENSE_CELLS", -1)
-        patch.setattr(engine, "_timelines", lambda table, named, rows: real_timelines(table, named, -1))
-    if layout == "dense combos":
-        patch.setattr(engine, "_MAX_SPACE", 0)
-    return seen
-
-
-@given(table=price_tables(), usage=usage_batches(), layout=LAYOUTS, categorical=st.booleans())
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@pytest.mark.slow
-def test_the_compiled_lookup_equals_the_expressions_in_every_layout(
-    table: PriceTable, usage: pl.DataFrame, layout: str, categorical: bool
-) -> None:
-    """The pass finds each row's sheet itself, from the names' codes and its instant: per cell, by searching
-    the combo's timeline, or from densely numbered combos; with the names as text or as categoricals (their
-    codes read in place, nulls by the validity bitmap). Every column equals the Polars path's, which finds
-    the sheets with ``PriceTable.lookup``."""
-    if categorical:
-        usage = usage.with_columns(pl.col("model", "provider", "endpoint").cast(pl.Categorical))
-    with pytest.MonkeyPatch.context() as patch:
-        seen = _layout(patch, layout)
-        _assert_same(table, usage)
-    assert seen and all(dense == (layout != "timeline") for dense in seen)
-
-
-@pytest.mark.parametrize("layout", ["cells", "timeline"])
-@pytest.mark.parametrize("history_days", [2, 3000])
-def test_rows_at_a_price_change_take_the_new_price_from_that_microsecond(layout: str, history_days: int) -> None:
-    """A version ending and the next starting at 13:30:00 (and an endpoint listed only from then): rows one
-    microsecond before take the old sheet, rows at and after it the new one, in both layouts, as
-    ``PriceTable.lookup`` says; rows before the history have no price. A history of two days lets the pass
-    find a row's period by minute, one of 3,000 days by searching the bounds."""
-    change = datetime(2026, 8, 9, 13, 30, tzinfo=UTC)
-    start = change - timedelta(days=history_days)
-    old = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
-    new = parse_price_sheet({"prompt": "0.000003", "completion": "0.000004"})
-    versions = [
-        SheetVersion("model", "m/a", None, None, None, start, change, old),
-        SheetVersion("model", "m/a", None, None, None, change, None, new),
-        SheetVersion("endpoint", "m/a", "deepinfra", "deepinfra", "DeepInfra", change, None, new),
-    ]
-    table = PriceTable.from_sheets(versions)
-    assert (table._minute_table() is None) == (history_days > 2)
-    instants = [start - timedelta(microseconds=1), start, change - timedelta(microseconds=1), change]
-    instants += [change + timedelta(microseconds=1), change + timedelta(days=3)]
-    rows = [
-        {"model": "m/a", "provider": provider, "prompt_tokens": 10, "completion_tokens": 1, "timestamp": t}
-        for t in instants
-        for provider in (None, "deepinfra")
-    ]
-    usage = usage_frame(rows)
-    with pytest.MonkeyPatch.context() as patch:
-        seen = _layout(patch, layout)
-        result = cost_usage(usage, table, at=AT)
-    assert seen == [layout == "cells"]
-    resolutions = [table.resolve("m/a", None, None), table.resolve("m/a", "deepinfra", None)]
-    micros = usage["timestamp"].dt.epoch("us")
-    expected, source = table.lookup(resolutions, pl.Series([0, 1] * len(instants)), micros, how="rows")
-    assert result["sheet_id"].to_list() == expected.to_list()
-    assert result["price_source"].to_list() == [["endpoint", "model", None][s] for s in source.to_list()]
-    assert result["sheet_id"].to_list() == [-1, -1, 0, 0, 0, 0, 1, 2, 1, 2, 1, 2]
 
 
 # Rates from one unit of 10**-24 USD to dear ones, and 24-digit ones; discounts whose 1 − d has up to 13 digits

@@ -34,7 +34,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from catalog.cost.kernels import _codes, _minutes, jit, numba
+from catalog.cost.kernels import jit, numba
 
 Ints = npt.NDArray[np.int64]
 
@@ -50,42 +50,6 @@ _BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within th
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
 
 
-_madd: Any  # (hi, lo) + count × (rate_hi, rate_lo) mod 2**128, each an uint64 limb
-if numba is not None:
-    from llvmlite import ir
-
-    def _madd_typing(typingctx: Any, hi: Any, lo: Any, count: Any, rate_hi: Any, rate_lo: Any) -> Any:
-        """In 128-bit LLVM integers, which the compiler turns into one 64 × 64 → 128-bit multiply, an ``imul``
-        and an add with carry (``_mul64`` through 32-bit halves took twice as long)."""
-        types: Any = numba.core.types
-        u64 = types.uint64
-        signature = types.UniTuple(u64, 2)(u64, u64, u64, u64, u64)
-
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            wide, narrow = ir.IntType(128), ir.IntType(64)
-            shift = ir.Constant(wide, 64)
-
-            def join(high: Any, low: Any) -> Any:
-                return builder.or_(builder.shl(builder.zext(high, wide), shift), builder.zext(low, wide))
-
-            acc_hi, acc_lo, n, r_hi, r_lo = args
-            acc = builder.add(join(acc_hi, acc_lo), builder.mul(builder.zext(n, wide), join(r_hi, r_lo)))
-            parts = [builder.trunc(builder.lshr(acc, shift), narrow), builder.trunc(acc, narrow)]
-            return context.make_tuple(builder, sig.return_type, parts)
-
-        return signature, codegen
-
-    _madd = numba.extending.intrinsic(_madd_typing)
-else:
-
-    def _python_madd(hi: Any, lo: Any, count: Any, rate_hi: Any, rate_lo: Any) -> Any:
-        """Python integers where numba is absent (the engine does not call the pass then)."""
-        value = ((int(hi) << 64 | int(lo)) + int(count) * (int(rate_hi) << 64 | int(rate_lo))) % 2**128
-        return np.uint64(value >> 64), np.uint64(value & _U64)
-
-    _madd = _python_madd
-
-
 @jit(inline="always")
 def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     """The full 128-bit product of two uint64, as (high, low) limbs, through 32-bit halves."""
@@ -96,41 +60,11 @@ def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (mid << _S32) | (p00 & _M32)
 
 
-@jit(inline="always")
-def _combine(codes: Any, radix: int, bits: Any, bit_from: int, null: int, i: int, size: int, out: Ints) -> None:
-    """``out[b] = out[b] × radix + code of row i + b`` for a block of rows (radix 0: the first column); a row
-    whose validity bit is 0 reads as ``null``. Branch-free per row."""
-    if len(bits):
-        for b in range(size):
-            at = i + b + bit_from
-            x = np.int64(codes[i + b]) if (np.int64(bits[at >> 3]) >> (at & 7)) & 1 else null
-            out[b] = out[b] * radix + x
-    else:
-        for b in range(size):
-            x = np.int64(codes[i + b])
-            out[b] = out[b] * radix + x
-
-
 @jit(parallel=True)
 def _rows(  # noqa: C901 - one pass, written out for speed
-    keys: Any,
-    r1: int,
-    r2: int,
-    valid: Any,
-    valid_from: Ints,
-    nulls: Ints,
-    combo_of: Ints,
-    dense: bool,
-    n_periods: int,
-    minute_first: int,
-    start_period: Any,
-    padded: Ints,
-    bounds: Ints,
-    point_offset: Ints,
-    point_start: Ints,
-    point_sheet: Any,
-    point_source: Any,
-    micros: Ints,
+    sheet: Any,
+    combo: Any,
+    micros: Any,
     counts: Any,
     strides: Ints,
     given: Any,
@@ -148,7 +82,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     group_start: Ints,
     group_row: Ints,
     piece_count: Ints,
-    rates: Any,
+    rate_hi: Any,
+    rate_lo: Any,
     base_kind: Any,
     terms: int,
     prompt_parts: Ints,
@@ -157,14 +92,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     code: Any,
     mask_out: Any,
     variant_out: Any,
-    sheet_out: Any,
-    source_out: Any,
     out: Any,
 ) -> Ints:  # pragma: no cover - compiled
-    """Per row: its combo from the key columns' codes (``keys``: up to three arrays, read as
-    ``kernels.totals`` reads them) through ``combo_of``; its sheet and source (``sheet_out``, ``source_out``)
-    as the last point of the combo's timeline (``PriceTable.timelines``) starting at or before its instant
-    ``micros``; ``code`` (0: priced, else 1 + the reason code), ``mask_out`` (the applying override entries),
+    """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
     ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
     then the total; ``terms`` of them before it). Returns per chunk [priced rows, rows with a discount].
 
@@ -172,17 +102,13 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     (stride 0); ``piece_count`` names a count by its index there, -1 for the uncached input (prompt minus its
     parts) and -2 for the plain output. ``flags``: not-whole, bad-time, too-large, each a stride-0 False when
     absent. The reason codes and their order are the engine's (``catalog.cost.engine._FIXED_REASONS``)."""
-    n = len(micros)
+    n = len(sheet)
     step = (n + chunks - 1) // chunks
     windows = cond_start.shape[1] > 0
     k = len(strides)
     tally = np.zeros((chunks, 2), dtype=np.int64)
     not_whole, bad_time, too_large = flags
     nw_s, bt_s, tl_s = flag_strides[0], flag_strides[1], flag_strides[2]
-    c0, c1, c2 = keys
-    v0, v1, v2 = valid
-    minutes = len(start_period)
-    origin = minute_first * 60_000_000
     # Negative counts: the columns that vary are checked per row, the ones holding one value once.
     varying = np.array([j for j in range(k) if strides[j]], dtype=np.int64)
     constant_or = 0
@@ -194,7 +120,6 @@ def _rows(  # noqa: C901 - one pass, written out for speed
         priced = 0
         discounted = 0
         block = np.empty((k, _BLOCK), dtype=np.int64)  # column-major: the copy writes whole lines
-        code_block = np.zeros(_BLOCK, dtype=np.int64)
         for j in range(k):
             if not strides[j]:  # one value on every row: written once
                 block[j, :] = counts[j][0]
@@ -209,38 +134,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     column = counts[j]
                     for b in range(size):
                         block[j, b] = column[i + b]
-                # The block's combined codes, column by column in loops without calls (``kernels._code`` per
-                # row, reading a validity bit through a call, took a third of the pass).
-                _combine(c0, 0, v0, valid_from[0], nulls[0], i, size, code_block)
-                if r1:
-                    _combine(c1, r1, v1, valid_from[1], nulls[1], i, size, code_block)
-                if r2:
-                    _combine(c2, r2, v2, valid_from[2], nulls[2], i, size, code_block)
-            combo = combo_of[code_block[r]]
-            t = micros[i]
-            if dense:  # the cell of the combo and the row's period: the count of bounds ≤ t
-                if minutes:  # by minute, as ``PriceTable.period_of`` (an unsigned division: half the work)
-                    d = t - origin
-                    m = np.int64(np.uint64(d) // np.uint64(60_000_000)) if d >= 0 else 0
-                    m = minutes - 1 if m >= minutes else m
-                    first = np.int64(start_period[m])
-                    low = combo * n_periods + first + (1 if t >= padded[first] else 0)
-                else:
-                    low = combo * n_periods + np.searchsorted(bounds, t, side="right")
-            else:  # the last point of the combo's timeline at or before t (the first is at the int64 minimum)
-                low = point_offset[combo]
-                high = point_offset[combo + 1]
-                while high - low > 1:
-                    middle = (low + high) >> 1
-                    if point_start[middle] <= t:
-                        low = middle
-                    else:
-                        high = middle
-            s = np.int64(point_sheet[low])
-            sheet_out[i] = s
-            source_out[i] = point_source[low]
             # (no view of the block's row: each view would count a reference to it, per row)
             prompt = block[0, r]
+            s = np.int64(sheet[i])
             at = s if s >= 0 else 0
             cond = sheet_row[at]
             mask = 0
@@ -251,7 +147,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                         start = cond_start[cond, j]
                         end = cond_end[cond, j]
                         if start >= 0 and end >= 0:
-                            minute = (t // 60_000_000) % 1440
+                            minute = (micros[i] // 60_000_000) % 1440
                             if start <= end:
                                 inside = minute >= start and minute < end
                             else:  # the window wraps past midnight
@@ -271,8 +167,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 rest_completion -= block[completion_parts[j], r]
             if g >= 0:
                 reason = g
-            elif s < 0 and combo_reason[combo] >= 0:
-                reason = combo_reason[combo]
+            elif s < 0 and combo_reason[combo[i]] >= 0:
+                reason = combo_reason[combo[i]]
             elif too_large[i * tl_s]:
                 reason = 5
             elif bad_time[i * bt_s]:
@@ -291,12 +187,12 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     reason = 3
                 elif dynamic[variant]:
                     reason = 4
-            code[i] = reason + 1
+            code[i] = reason
             if reason >= 0:
                 variant_out[i] = -1
-                for t_ in range(terms + 1):
-                    out[t_, 2 * i] = _ZERO
-                    out[t_, 2 * i + 1] = _ZERO
+                for t in range(terms + 1):
+                    out[t, 2 * i] = _ZERO
+                    out[t, 2 * i + 1] = _ZERO
                 continue
             variant_out[i] = variant
             priced += 1
@@ -304,7 +200,10 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 discounted += 1
             total_hi = _ZERO
             total_lo = _ZERO
-            for q in range(groups):  # a term's pieces, added up before the term (each written term has some)
+            for t in range(terms):
+                out[t, 2 * i] = _ZERO
+                out[t, 2 * i + 1] = _ZERO
+            for q in range(groups):  # a term's pieces, added up before the term is written
                 term_hi = _ZERO
                 term_lo = _ZERO
                 for p in range(group_start[q], group_start[q + 1]):
@@ -315,13 +214,15 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                         count = rest_completion
                     else:
                         count = block[c, r]
-                    term_hi, term_lo = _madd(
-                        term_hi, term_lo, np.uint64(count), rates[variant, p, 1], rates[variant, p, 0]
-                    )
-                row = group_row[q]
-                if row >= 0:  # -1: the total only (no breakdown)
-                    out[row, 2 * i] = term_lo
-                    out[row, 2 * i + 1] = term_hi
+                    u = np.uint64(count)
+                    hi, lo = _mul64(u, rate_lo[p, variant])
+                    new = term_lo + lo
+                    term_hi = term_hi + hi + u * rate_hi[p, variant] + (_ONE if new < term_lo else _ZERO)
+                    term_lo = new
+                t = group_row[q]
+                if t >= 0:  # -1: the total only (no breakdown)
+                    out[t, 2 * i] = term_lo
+                    out[t, 2 * i + 1] = term_hi
                 new = total_lo + term_lo
                 total_hi = total_hi + term_hi + (_ONE if new < total_lo else _ZERO)
                 total_lo = new
@@ -469,22 +370,9 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
         "dynamic": variants["dynamic"].to_numpy().astype(np.bool_),
         "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
         "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
-        # A row's period: by minute where the table allows it (``PriceTable.period_of``), else a search.
-        "minutes": tuple(_frozen(a) if isinstance(a, np.ndarray) else a for a in _minutes(_minute_arrays(table))),
-        "bounds": _frozen(table.bounds.to_numpy()),
-        "n_periods": table.n_periods,
     }
     _tables[table] = arrays
     return arrays
-
-
-def _minute_arrays(table: Any) -> tuple[int, Any, Ints] | None:
-    """The table's per-minute period index as numpy arrays (None: rows search the bounds)."""
-    found = table._minute_table()
-    if found is None:
-        return None
-    first, start_period, padded = found
-    return first, start_period.to_numpy(), padded.to_numpy()
 
 
 def _frozen(array: Any) -> Any:
@@ -495,30 +383,12 @@ def _frozen(array: Any) -> Any:
     return array
 
 
-@dataclass(frozen=True)
-class Timeline:
-    """Where the pass finds each row's sheet and source from its combo and instant. ``dense``: per cell (combo
-    × period, ``sheets`` and ``sources`` of ``combos × n_periods``), the row's period found by minute (or a
-    search of the bounds); else per combo its points ``offsets[c]:offsets[c + 1]`` of ``starts`` (epoch µs,
-    the first the int64 minimum), searched for the last at or before the row's instant
-    (``PriceTable.timelines``)."""
-
-    dense: bool
-    offsets: Ints
-    starts: Ints
-    sheets: npt.NDArray[np.int32]
-    sources: npt.NDArray[np.int8]
-
-
 @dataclass
 class Priced:
-    """The pass's answer for one batch: per row its code (uint32; 0: priced, else 1 + the reason's code),
-    override mask, sheet (int32, -1: none), source (uint8: 0 endpoint, 1 model, 2 none), and the money."""
+    """The pass's answer for one batch: per row its reason code (-1: priced), override mask, and the money."""
 
-    code: npt.NDArray[np.uint32]
+    code: npt.NDArray[np.int32]
     mask: npt.NDArray[np.uint8]
-    sheet: npt.NDArray[np.int32]
-    source: npt.NDArray[np.uint8]
     money: dict[str, pl.Series]
 
 
@@ -532,10 +402,8 @@ def _column(values: Any, validity: pa.Buffer | None, nulls: int, n: int, scale: 
 
 def price(
     *,
-    keys: list[Any],
-    radixes: list[int],
-    combo_of: Any,
-    timeline: Timeline,
+    sheet: Any,
+    combo: Any,
     micros: Any,
     counts: list[Any],
     given: Any | None,
@@ -549,57 +417,33 @@ def price(
     scale: int,
     base_fallback: Callable[[Ints, list[int], list[int]], list[int | None]],
 ) -> Priced:
-    """Run the pass over one batch. ``keys``: up to three code arrays (or ``kernels.Nullable``), combined
-    with ``radixes`` into the index of ``combo_of`` (each row's combo); ``timeline``: the combos' timelines
-    (offsets, starts, sheets, sources: ``PriceTable.timelines``); ``micros``: each row's instant (epoch µs).
-    ``counts``: numpy int64 arrays in ``COUNT_COLUMNS`` order (length 1: the same value on every row);
-    ``pieces``: (term index in ``term_names`` or -1, count index or -1/-2, rate name); ``term_names``: the
-    breakdown columns (empty: the total only). Money columns: ``cost_<term>`` for each of ``term_names``,
-    then ``cost_total``, ``cost_base``, ``saving``. ``base_fallback(rows, totals, variants)``: the bases of
-    the rows the pass leaves to Python integers (None: no base)."""
-    n = len(micros)
+    """Run the pass over one batch. ``counts``: numpy int64 arrays in ``COUNT_COLUMNS`` order (length 1: the
+    same value on every row); ``pieces``: (term index in ``term_names`` or -1, count index or -1/-2, rate
+    name); ``term_names``: the breakdown columns (empty: the total only). Money columns: ``cost_<term>`` for
+    each of ``term_names``, then ``cost_total``, ``cost_base``, ``saving``. ``base_fallback(rows, totals,
+    variants)``: the bases of the rows the pass leaves to Python integers (None: no base)."""
+    n = len(sheet)
     chunks = max(1, min(numba.get_num_threads(), n // 65536 or 1)) if numba is not None else 1
     pieces = sorted(pieces, key=lambda piece: piece[0])  # a term's pieces together, terms in order
     written = sorted({t for t, _, _ in pieces if t >= 0})
     row_of = {t: r for r, t in enumerate(written)}
-    term_keys = list(dict.fromkeys(t for t, _, _ in pieces))
+    keys = list(dict.fromkeys(t for t, _, _ in pieces))
     group_start = [0]
-    for key in term_keys:
+    for key in keys:
         group_start.append(group_start[-1] + sum(1 for t, _, _ in pieces if t == key))
     out = np.empty((len(written) + 1, 2 * n), dtype=np.uint64)
-    code = np.empty(n, dtype=np.uint32)
+    code = np.empty(n, dtype=np.int32)
     mask = np.empty(n, dtype=np.uint8)
     variant = np.empty(n, dtype=np.int64)
-    sheet = np.empty(n, dtype=np.int32)
-    source = np.empty(n, dtype=np.uint8)
     rates = arrays["rates"]
     width = len(arrays["base_kind"])
-    # Per variant its pieces' rates side by side, (low, high) limbs: a row reads one or two cache lines.
-    rate_limbs = np.zeros((width, len(pieces), 2), dtype=np.uint64)
-    for p, (_, _, r) in enumerate(pieces):
-        rate_limbs[:, p, 0] = rates[r][1]
-        rate_limbs[:, p, 1] = rates[r][0]
+    none = np.zeros((0, width), np.uint64)
+    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces])) if pieces else none
+    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces])) if pieces else none
     false = np.zeros(1, dtype=np.bool_)
-    c0, c1, c2, r1, r2, valid, valid_from, nulls = _codes(keys, radixes)
-    first_minute, start_period, padded = arrays["minutes"]
     tally = _rows(
-        (_frozen(c0), _frozen(c1), _frozen(c2)),
-        r1,
-        r2,
-        tuple(_frozen(v) for v in valid),
-        valid_from,
-        nulls,
-        _frozen(combo_of),
-        timeline.dense,
-        arrays["n_periods"],
-        first_minute,
-        start_period,
-        padded,
-        arrays["bounds"],
-        _frozen(timeline.offsets),
-        _frozen(timeline.starts),
-        _frozen(timeline.sheets),
-        _frozen(timeline.sources),
+        _frozen(sheet),
+        _frozen(combo),
         _frozen(micros),
         tuple(_frozen(c) for c in counts),
         np.array([1 if len(c) == n else 0 for c in counts], dtype=np.int64),
@@ -616,9 +460,10 @@ def price(
         arrays["cond_end"],
         arrays["dynamic"],
         np.array(group_start, dtype=np.int64),
-        np.array([row_of.get(t, -1) for t in term_keys], dtype=np.int64),
+        np.array([row_of.get(t, -1) for t in keys], dtype=np.int64),
         np.array([c for _, c, _ in pieces], dtype=np.int64),
-        rate_limbs,
+        rate_hi,
+        rate_lo,
         arrays["base_kind"],
         len(written),
         np.array(prompt_parts, dtype=np.int64),
@@ -627,12 +472,10 @@ def price(
         code,
         mask,
         variant,
-        sheet,
-        source,
         out,
     )
     priced, discounted = (int(x) for x in tally.sum(axis=0))
-    ok = code == 0
+    ok = code < 0
     validity = pa.py_buffer(np.packbits(ok, bitorder="little")) if priced < n else None
     money: dict[str, pl.Series] = {}
     zeros: Any = None
@@ -651,7 +494,7 @@ def price(
             zeros = np.zeros(2 * n, dtype=np.uint64)
         money["cost_base"] = _column(total, validity, n - priced, n, scale, "cost_base")
         money["saving"] = _column(zeros, validity, n - priced, n, scale, "saving")
-        return Priced(code, mask, sheet, source, money)
+        return Priced(code, mask, money)
     base = np.empty(2 * n, dtype=np.uint64)
     saving = np.empty(2 * n, dtype=np.uint64)
     state = np.empty(n, dtype=np.int8)
@@ -677,4 +520,4 @@ def price(
         base_validity = pa.py_buffer(np.packbits(present, bitorder="little"))
     money["cost_base"] = _column(base, base_validity, base_nulls, n, scale, "cost_base")
     money["saving"] = _column(saving, base_validity, base_nulls, n, scale, "saving")
-    return Priced(code, mask, sheet, source, money)
+    return Priced(code, mask, money)

@@ -22,19 +22,15 @@ keep null money and say why in ``status`` / ``reason``; a batch never fails beca
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from catalog.cost import breakdown as breakdown_pass
 from catalog.cost import kernels
-from catalog.cost.breakdown import Timeline
 from catalog.cost.money import INT64_MAX, decimal_column
 from catalog.cost.sheets import PriceTable, Resolution
 from catalog.cost.usage import (
@@ -103,8 +99,6 @@ def _cost_chunk(
 ) -> pl.DataFrame:
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
-    if kernels.AVAILABLE:  # one compiled pass from the names on (``catalog.cost.breakdown``), to the same values
-        return _cost_compiled(frame, table, default_at, breakdown, money)
     combo, resolutions, _ = _combos(frame, table)
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
@@ -123,6 +117,8 @@ def _cost_chunk(
         sheet_id.alias("sheet_id"),
         pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(source),
     )
+    if kernels.AVAILABLE:  # the rest in one compiled pass (``catalog.cost.breakdown``), to the same values
+        return _cost_compiled(frame, work, table, resolutions, given, given_texts, breakdown, money)
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
@@ -208,17 +204,18 @@ def _cost_chunk(
 
 
 def _cost_compiled(
-    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
+    frame: pl.DataFrame,
+    work: pl.DataFrame,
+    table: PriceTable,
+    resolutions: list[Resolution],
+    given: pl.Series | None,
+    given_texts: list[str],
+    breakdown: bool,
+    money: str,
 ) -> pl.DataFrame:
-    """``_cost_chunk`` through ``catalog.cost.breakdown``: the same columns and values, in one compiled pass
-    from the rows' names and times on. In Python only what is per distinct name (``_keys``), per batch
-    (each count's extrema, the pieces to bill) and the wrapping of the pass's buffers into the answer."""
-    keys = _keys(frame, table)
-    given = frame[INVALID_REASON].cast(pl.String) if INVALID_REASON in frame.columns else None
-    given_texts = given.drop_nulls().unique(maintain_order=True).to_list() if given is not None else []
-    reasons = _Reasons(keys.resolutions, given_texts)
-    n = frame.height
-    extrema = frame.select(
+    """``_cost_chunk`` from the sheet lookup on, through ``catalog.cost.breakdown``: the same columns and values."""
+    reasons = _Reasons(resolutions, given_texts)
+    extrema = work.select(
         *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
         *[pl.col(c).max().alias(c) for c in COUNT_COLUMNS],
     ).row(0, named=True)
@@ -228,11 +225,12 @@ def _cost_compiled(
         for parts in TERMS.values()
         for token, rate in parts
     )
+    n = work.height
     # A count holding one value on every row (a default ``conform`` filled in) is read as that one value.
     counts = [
         np.full(1, extrema[c], dtype=np.int64)
         if n and extrema[c] == extrema[f"min_{c}"] and extrema[c] is not None
-        else frame[c].to_numpy()
+        else work[c].to_numpy()
         for c in COUNT_COLUMNS
     ]
     too_large = None
@@ -244,8 +242,8 @@ def _cost_compiled(
                 for token, rate in parts
             ]
         )
-        too_large = frame.select((estimate >= float(_I128_SAFE)).fill_null(False)).to_series().to_numpy()
-    flags = [frame[c].fill_null(False).to_numpy() if c in frame.columns else None for c in (NOT_WHOLE, BAD_TIME)]
+        too_large = work.select((estimate >= float(_I128_SAFE)).fill_null(False)).to_series().to_numpy()
+    flags = [work[c].fill_null(False).to_numpy() if c in work.columns else None for c in (NOT_WHOLE, BAD_TIME)]
     given_codes = None
     if given is not None:
         index = {text: reasons.texts.index(text) for text in given_texts}
@@ -266,15 +264,10 @@ def _cost_compiled(
         )
         return _base_and_saving(part, table)[0].to_list()
 
-    stamps = frame["timestamp"]
-    if stamps.null_count():
-        stamps = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC")))
     priced = breakdown_pass.price(
-        keys=keys.codes,
-        radixes=keys.radixes,
-        combo_of=keys.combo_of,
-        timeline=keys.timeline,
-        micros=stamps.to_physical().to_numpy(),
+        sheet=work["sheet_id"].to_numpy(),
+        combo=work["_combo"].cast(pl.Int64).to_numpy(),
+        micros=work["_ts"].to_numpy(),
         counts=counts,
         given=given_codes,
         flags=[*flags, too_large],
@@ -287,20 +280,15 @@ def _cost_compiled(
         scale=table.scale,
         base_fallback=fallback,
     )
-    code = pl.Series("_code", priced.code)  # 0: priced, else 1 + the reason's code
+    code = pl.Series("_code", priced.code) + 1  # 0: priced, else 1 + the reason's code
     statuses = pl.Series("status", ["ok", *reasons.status.cast(pl.String).to_list()], dtype=STATUS)
-    # The reasons straight from the codes as an Arrow dictionary (its indices are the codes): gathering an Enum
-    # and casting it to Categorical took longer than the rest of the columns together.
-    unpriced = pa.py_buffer(np.packbits(priced.code != 0, bitorder="little"))
-    indices = pa.Array.from_buffers(pa.uint32(), n, [unpriced, pa.py_buffer(priced.code)])
-    labels = pl.from_arrow(pa.DictionaryArray.from_arrays(indices, pa.array(["", *reasons.texts])))
-    assert isinstance(labels, pl.Series)
+    labels = pl.Series("reason", [None, *reasons.texts], dtype=reasons.labels.dtype)
     money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
     columns = [
         statuses.gather(code),
-        labels.alias("reason").cast(pl.Categorical),
-        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(pl.Series(priced.source)),
-        pl.Series("sheet_id", priced.sheet, dtype=pl.Int32),
+        labels.gather(code).cast(pl.Categorical),
+        work["price_source"],
+        work["sheet_id"],
         pl.Series("overrides_applied", priced.mask, dtype=pl.UInt8),
     ]
     for name in money_cols:
@@ -309,121 +297,6 @@ def _cost_compiled(
     out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
     kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
     return pl.concat([frame.select(kept), pl.DataFrame(columns)], how="horizontal")
-
-
-_Names = tuple[str | None, str | None, str | None]
-# Per table, what each (model, provider, endpoint) named in usage resolves to and where its answer changes
-# (``PriceTable.timelines``): a table never changes once built, and the names repeat from batch to batch (the
-# slices of one frame, a streamed file's batches, the API's requests), so each is resolved once per table.
-_TIMELINES: weakref.WeakKeyDictionary[PriceTable, dict[_Names, tuple[Resolution, Any, Any, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-_MAX_NAMES = 200_000  # names remembered per table; past that the memo starts again (names sent at random)
-_DENSE_CELLS = 1 << 16  # cells (combo × period) laid out whatever the batch's size
-_MAX_SPACE = 1 << 23  # above this many possible (model, provider, endpoint) codes, number the combos densely
-
-
-@dataclass
-class _Keys:
-    """A batch's names as the compiled pass reads them: up to three key columns' codes (``kernels.Nullable``
-    where a column has nulls), their radixes, the map from the combined code to the batch's distinct combos,
-    each combo's resolution, and the combos' timelines (``PriceTable.timelines``, concatenated)."""
-
-    codes: list[Any]
-    radixes: list[int]
-    combo_of: Any
-    resolutions: list[Resolution]
-    timeline: Timeline
-
-
-def _keys(frame: pl.DataFrame, table: PriceTable) -> _Keys:
-    """Each key column's categorical codes as they are (no per-row renumbering), one compiled pass to find a
-    row holding each combination in use (``kernels.seen``), and the few distinct names resolved in Python.
-    A space of codes too large for that (a huge categorical pool) takes ``_combos``' dense numbering."""
-    present = ["model"] + [c for c in ("provider", "endpoint") if frame[c].null_count() < frame.height]
-    codes: list[Any] = []
-    radixes: list[int] = []
-    columns = []
-    space = 1
-    for name in present:
-        column = frame[name]
-        if not isinstance(column.dtype, pl.Categorical | pl.Enum):
-            column = column.cast(pl.String).cast(pl.Categorical)
-        physical = column.to_physical()
-        top = physical.max()
-        radix = (0 if top is None else int(top) + 1) + 1  # type: ignore[arg-type]  # the last code: null
-        codes.append(_nullable(physical) if physical.null_count() else physical.to_numpy())
-        radixes.append(radix)
-        columns.append(column)
-        space *= radix
-    named: list[_Names]
-    if frame.height and space <= _MAX_SPACE:
-        row_of = kernels.seen(codes, radixes, space)
-        used = np.flatnonzero(row_of >= 0)
-        picked = pl.Series(row_of[used])
-        texts = dict(zip(present, [c.gather(picked).cast(pl.String).to_list() for c in columns], strict=True))
-        absent = [None] * len(used)
-        named = list(zip(texts["model"], texts.get("provider", absent), texts.get("endpoint", absent), strict=True))
-        combo_of = np.zeros(space, dtype=np.int64)
-        combo_of[used] = np.arange(len(used))
-    else:
-        combo, _, parts = _combos(frame, table)
-        codes, radixes = [combo.cast(pl.Int64).to_numpy()], [len(parts)]
-        combo_of = np.arange(len(parts), dtype=np.int64)
-        named = [(p.get("model"), p.get("provider"), p.get("endpoint")) for p in parts]
-    resolutions, timeline = _timelines(table, named, frame.height)
-    return _Keys(codes, radixes, combo_of, resolutions, timeline)
-
-
-def _timelines(table: PriceTable, named: list[_Names], rows: int) -> tuple[list[Resolution], Timeline]:
-    """Each name's resolution and the names' timelines, from the per-table memo (the fresh ones computed
-    together). Laid out per cell (combo × period, ``Timeline.dense``) when there are no more cells than rows
-    (or a few): a row's answer is then a gather at its period, which the pass finds by minute; else as the
-    points where each combo's answer changes, which the pass binary-searches by instant."""
-    known = _TIMELINES.setdefault(table, {})
-    if len(known) + len(named) > _MAX_NAMES:
-        known.clear()
-    fresh = [names for names in dict.fromkeys(named) if names not in known]
-    if fresh:
-        found = [table.resolve(*names) for names in fresh]
-        offsets, periods, sheets, sources = table.timelines(found)
-        for i, (names, resolution) in enumerate(zip(fresh, found, strict=True)):
-            at = slice(offsets[i], offsets[i + 1])
-            known[names] = (resolution, periods[at].copy(), sheets[at].copy(), sources[at].copy())
-    entries = [known[names] for names in named]
-    sizes = np.array([len(entry[1]) for entry in entries], dtype=np.int64)
-    offsets = np.zeros(len(entries) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-
-    def joined(part: int, dtype: Any) -> Any:
-        return np.concatenate([entry[part] for entry in entries]) if entries else np.zeros(0, dtype=dtype)
-
-    periods, sheets, sources = joined(1, np.int64), joined(2, np.int32), joined(3, np.int8)
-    n = table.n_periods
-    resolutions = [entry[0] for entry in entries]
-    if len(entries) * n <= max(rows, _DENSE_CELLS):
-        # Each point holds until the combo's next point (its last until the last period).
-        ends = np.append(periods[1:], n)
-        ends[offsets[1:] - 1] = n
-        lengths = ends - periods
-        none = np.zeros(0, dtype=np.int64)
-        return resolutions, Timeline(True, none, none, np.repeat(sheets, lengths), np.repeat(sources, lengths))
-    starts = np.concatenate([[np.iinfo(np.int64).min], table.bounds.to_numpy()]).astype(np.int64)[periods]
-    return resolutions, Timeline(False, offsets, starts, sheets, sources)
-
-
-def _nullable(physical: pl.Series) -> Any:
-    """Codes with nulls as the compiled passes read them: Arrow's values and validity bitmap in place (no
-    filled copy of the column)."""
-    array = physical.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    bitmap, values = array.buffers()[:2]
-    if bitmap is None or values is None:  # (no nulls after all, or an unexpected layout): a filled copy
-        return physical.fill_null(int(physical.max() or 0) + 1).to_numpy()  # type: ignore[arg-type]
-    start = array.offset
-    codes = np.frombuffer(values, dtype=array.type.to_pandas_dtype())[start : start + len(array)]
-    return kernels.Nullable(codes, np.frombuffer(bitmap, dtype=np.uint8), start)
 
 
 def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:

@@ -672,22 +672,6 @@ class PriceTable:
         at = keys.search_sorted(combo * n + period, side="right").cast(pl.Int64) - 1
         return sheet.gather(at), source.gather(at)
 
-    def timelines(self, resolutions: list[Resolution]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per resolution, the periods where its answer to ``lookup`` changes, for compiled code to find a row's
-        answer without Polars: resolution ``i``'s points are ``offsets[i]:offsets[i + 1]`` of ``periods``
-        (int64, ascending, the first 0), ``sheets`` (int32, -1: none) and ``sources`` (int8, as ``lookup``'s);
-        each holds until the next. A row in period p (``period_of``) takes the last point at or before p, which
-        is the one ``lookup`` gathers for it; as instants, period p starts at ``bounds[p - 1]``."""
-        if not resolutions:
-            empty = np.zeros(0, dtype=np.int64)
-            return np.zeros(1, dtype=np.int64), empty, empty.astype(np.int32), empty.astype(np.int8)
-        ranks = self._ranks(resolutions)
-        keys, sheet, source = self._timeline(ranks, self._candidates(ranks))
-        n = self.n_periods
-        key = keys.to_numpy()
-        offsets = np.searchsorted(key, np.arange(len(resolutions) + 1, dtype=np.int64) * n, side="left")
-        return offsets.astype(np.int64), key % n, sheet.cast(pl.Int32).to_numpy(), source.cast(pl.Int8).to_numpy()
-
     def sheets_in_periods(
         self, resolutions: list[Resolution], combo: pl.Series, period: pl.Series
     ) -> tuple[pl.Series, pl.Series]:
