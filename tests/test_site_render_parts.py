@@ -201,6 +201,7 @@ def test_the_page_cache_keeps_the_bodies_a_build_used_in_one_pack(tmp_path: Path
     pack = BodyPack.read(folder / "bodies.pack")
     assert sorted(pack.index) == sorted(cache.used.values())
     build._BODIES.pop(str(folder))  # a new process: nothing in memory, the pack on disk
+    build._PACKS.pop(str(folder), None)  # (nor any note of the pack this process wrote)
     again = PageCache(folder, code="test")
     assert (
         again.body(again.key("a.html", "model.html", {"page": "a.html"}), lambda: "rendered again") == bodies["a.html"]
