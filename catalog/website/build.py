@@ -580,8 +580,9 @@ def build_site(
                         history.cancel()
                 step("writing the manifest")
                 output.finish(cache.used)
-                _swap(work, out)
+                removing = _swap(work, out)
                 cache.prune()
+                removing.join()  # the old site is gone when the build returns (and before its lock is let go)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
@@ -617,16 +618,19 @@ def _build_lock(out: Path) -> Iterator[None]:
         yield
 
 
-def _swap(work: Path, out: Path) -> None:
+def _swap(work: Path, out: Path) -> threading.Thread:
     """Put the finished site at ``out``: two renames, so readers see the old site or the new, never a mix
     (for the instant between them, a missing page). Builds of one folder hold its lock, so none interleave."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         out.rename(old)
     work.rename(out)
-    # Removed beside the next steps (thousands of names at a year; its files are mostly this build's too, linked):
-    # a build killed meanwhile leaves it to the next build, which removes what is left (``_build_lock``).
-    threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True}, daemon=True).start()
+    # Removed beside the next steps (thousands of names at a year; its files are mostly this build's too, linked),
+    # joined before the build returns; a build killed meanwhile leaves it to the next build, which removes what
+    # is left (``_build_lock``).
+    removing = threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True}, daemon=True)
+    removing.start()
+    return removing
 
 
 # -- incremental builds ------------------------------------------------------------------------------------
