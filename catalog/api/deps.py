@@ -79,6 +79,11 @@ _age_members: dict[DataAge | None, bytes] = {}
 
 def with_data(body: bytes, age: DataAge | None) -> bytes:
     """A JSON object's bytes with ``"data"`` (the ``DataAge``) and ``"stale"`` appended as its last members."""
+    return body[:-1] + age_members(age)
+
+
+def age_members(age: DataAge | None) -> bytes:
+    """What ``with_data`` puts in place of a body's closing brace: ``"data"``, ``"stale"``, and the brace."""
     members = _age_members.get(age)
     if members is None:  # one per data state and second of age: every answer of that second shares it
         stale = b"true" if age is not None and age.stale else b"false"
@@ -87,7 +92,7 @@ def with_data(body: bytes, age: DataAge | None) -> bytes:
         if len(_age_members) >= _AGES_KEPT:
             _age_members.clear()
         _age_members[age] = members
-    return body[:-1] + members
+    return members
 
 
 async def respond(

@@ -24,7 +24,7 @@ import inspect
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -39,6 +39,7 @@ from catalog.api.deps import (
     ERRORS,
     AsOf,
     State,
+    age_members,
     answer,
     cache_key,
     data_headers,
@@ -47,7 +48,6 @@ from catalog.api.deps import (
     etag_matches,
     instant,
     resolve,
-    with_data,
 )
 from catalog.api.errors import ApiError
 from catalog.api.state import ApiState, View
@@ -57,6 +57,7 @@ from catalog.cost.ranker import RankIndex
 from catalog.cost.ranking_json import encode_ranking
 from catalog.cost.units import UNIT_COUNTS, WORKLOAD_NAMES, UnitRanking, WorkloadError, rank_endpoints, unit_workload
 from catalog.freshness import DataAge
+from catalog.times import now
 
 router = APIRouter(tags=["costs"])
 SHARE_LENGTH = 40  # a share is sent as decimal text; nothing longer is a share
@@ -295,15 +296,21 @@ def fast_response(
     other parameters again."""
     if not raw.isascii():
         return None
-    counts = _COUNTS.findall(raw)
-    shape = _DIGITS.sub(b"\xff", raw) if counts else raw  # no query has the byte: it is ASCII
+    # One pass of the count pattern: the query's pieces around its counts (``_COUNTS``' groups in between).
+    pieces = _COUNTS.split(raw)
+    counts: list[tuple[bytes, bytes]] = []
+    shape = raw
+    if len(pieces) > 1:
+        counts = list(zip(pieces[1::3], pieces[2::3], strict=True))
+        pieces[2::3] = _BLANK * len(counts)
+        shape = b"\xff".join(pieces)  # no query has the byte (it is ASCII): the pieces are told apart
     templates: dict[bytes, _Template] = api.query_templates
     template = templates.get(shape)
     try:
         if template is not None:
             filled = template.fill(counts)
             if filled is not None:
-                return _fast(api, request_headers, template.model, template.as_of, *filled, extra)
+                return _fast(api, request_headers, template.model, template.as_of, *filled, extra, template)
         items = parse_qsl(raw.decode("ascii"), keep_blank_values=True)  # as Starlette's ``QueryParams`` reads it
         values = plain_values(items)
         if values is None or values["model"] is None:
@@ -323,23 +330,25 @@ def fast_response(
 
 # An ``input`` or ``output`` parameter whose value is plain digits, as a whole ``&``-separated pair (the names
 # as sent: a percent-escaped name stays in the template's bytes, and so does any other spelling of a count).
-# Its digits are replaced by a byte no query has, so ``input=`` (blank) is another template than ``input=5``.
+# A template's key has the pieces between them joined by a byte no query has, each count's digits left out:
+# ``input=`` (blank) is another template than ``input=5``.
 _COUNTS = re.compile(rb"(?<![^&])(input|output)=([0-9]+)(?![^&])")
-# The same pairs' digits alone (a literal replacement is substituted in C; a group reference in Python).
-_DIGITS = re.compile(rb"(?:(?<=^input=)|(?<=&input=)|(?<=^output=)|(?<=&output=))[0-9]+(?![^&])")
+_BLANK = [b""]
 _TEMPLATES_KEPT = 256
 
 
 class _Template:
     """What a plain query string reads as (``plain_values`` + ``plain_query``, and the route's cache key), for
-    the same string with other digits in its ``input`` / ``output`` pairs: ``fill`` puts those in."""
+    the same string with other digits in its ``input`` / ``output`` pairs: ``fill`` puts those in. ``context``:
+    what its last answer found beside the ranking (``_Context``), for the next ones of the same second."""
 
-    __slots__ = ("as_of", "counted", "key", "model", "query")
+    __slots__ = ("as_of", "context", "counted", "key", "model", "query")
 
     def __init__(self, model: str, as_of: str | None, query: CheapestQuery, key: tuple[Any, ...]) -> None:
         self.model, self.as_of, self.query, self.key = model, as_of, query, key
         # Where each count sits in the cache key's items (sorted by name: the same place for every filling).
         self.counted = {name: i for i, (name, _) in enumerate(key[1]) if name in _COUNTED}
+        self.context: _Context | None = None
 
     def fill(self, counts: list[tuple[bytes, bytes]]) -> tuple[CheapestQuery, tuple[Any, ...]] | None:
         """The query and cache key with these counts (the ones the template was read with, at most once each);
@@ -382,6 +391,55 @@ def _head(
     return found
 
 
+_SECOND = timedelta(seconds=1)
+
+
+class _Context:
+    """What an answer finds beside its ranking — its instant, the model id, the rank index, the data's age, the
+    response heads and the body's ``data`` members — for one data state, query (model and ``as_of``) and app,
+    while the data's age is the same whole number of seconds: ``since`` to ``until``. Found once, it serves
+    every answer of that template in that second (the steps of ``_fast`` below, not repeated)."""
+
+    __slots__ = ("age", "at", "data", "extra", "heads", "index", "members", "model_id", "since", "stale_after", "until")
+
+    def __init__(self, state: View, model: str, as_of: str | None, extra: tuple[Any, ...], t: datetime) -> None:
+        self.data, self.extra, self.at = state.data, extra, instant(as_of, state, "as_of")
+        self.model_id = resolve(state, model)
+        self.index = state.ready_index(self.at) if state.table is not None else None
+        log, self.stale_after = state.data.log, state.stale_after
+        self.age = age = log.age(self.at, self.stale_after, when=t)
+        self.heads, self.members = _head(state, age, extra), age_members(age)
+        self.since = self.until = None
+        newest = log.newest
+        # The age is whole seconds since the newest snapshot; an ``as_of`` omitted is that snapshot from then on.
+        if age is not None and newest is not None and t >= newest:
+            self.since = newest + timedelta(seconds=age.age_seconds)
+            self.until = self.since + _SECOND
+
+
+def _context(
+    api: ApiState, model: str, as_of: str | None, extra: tuple[Any, ...], template: _Template | None
+) -> tuple[View, _Context]:
+    """The state to answer from and its ``_Context`` for this query now: the template's while it holds."""
+    state = api.pin()
+    t = now()
+    found = template.context if template is not None else None
+    if (
+        found is not None
+        and found.data is state.data
+        and found.extra == extra
+        and found.stale_after == state.stale_after
+        and found.since is not None
+        and found.since <= t < found.until  # type: ignore[operator]  # set together
+        and found.index is not None
+    ):
+        return state, found
+    made = _Context(state, model, as_of, extra, t)
+    if template is not None:
+        template.context = made
+    return state, made
+
+
 def _fast(
     api: ApiState,
     request_headers: list[tuple[bytes, bytes]],
@@ -390,27 +448,26 @@ def _fast(
     query: CheapestQuery,
     key: tuple[Any, ...],
     extra: tuple[tuple[bytes, bytes], ...] = (),
+    template: _Template | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-    """``_cheapest`` without the framework: the status, raw headers and body ``answer`` would send."""
-    state = api.pin()
-    at = instant(as_of, state, "as_of")
-    model_id = resolve(state, model)
+    """``_cheapest`` without the framework: the status, raw headers and body ``answer`` would send (the same
+    steps: the instant, the model, the cached body or the ranking, the data's age, the heads; ``_Context``)."""
+    state, context = _context(api, model, as_of, extra, template)
     if state.table is None:
         return None
     body = state.lookup(key)
     if body is None:
         generation = state.generation
-        index = state.ready_index(at)
+        index, at, model_id = context.index, context.at, context.model_id
         if index is None:
             return None
         body = _encoded(_rank(index, Asked(model_id, query, as_of), at, model_id))
         state.keep(key, body, generation)
-    age = state.data_age(at)
-    not_modified, before, after = _head(state, age, extra)
+    not_modified, before, after = context.heads
     match = next((value for name, value in request_headers if name == b"if-none-match"), None)
     if match is not None and etag_matches(match.decode("latin-1"), state.etag):
         return 304, not_modified, b""
-    body = with_data(body, age)
+    body = body[:-1] + context.members  # ``with_data``
     return 200, [*before, (b"content-length", str(len(body)).encode()), *after], body
 
 
