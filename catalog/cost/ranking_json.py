@@ -24,6 +24,7 @@ import threading
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
+from itertools import compress
 from typing import Any
 
 import orjson
@@ -168,6 +169,9 @@ def _spell(units: int, scale: int) -> str:
     return units_text(units, scale)
 
 
+_PLACES = range(64)  # a term's place in ``CostUnits.parts`` (a price table has ten terms)
+
+
 def _amounts(units: CostUnits) -> tuple[str, str]:
     """A ranked row's JSON members that depend on the workload, spelt as ``CostUnits.texts``: from
     ``cost_per_request`` to ``saving_per_request``, and ``terms`` with ``term_shares``.
@@ -177,6 +181,8 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
     in C, each term's share inline)."""
     total, base, parts, names, scale, tokens, requests = units
     if not 0 < scale < 64 or total < 0 or (base is not None and base < total) or min(parts) < 0:
+        return _amounts_spelt(units)  # none of these in a price table today: the general spelling
+    if len(parts) > min(len(names), 64):  # a term without a name is not written (``dominant`` pairs them)
         return _amounts_spelt(units)  # none of these in a price table today: the general spelling
     form, power = _FORMATS[scale]
     cost = (form % divmod(total, power)).rstrip("0").rstrip(".")
@@ -201,8 +207,9 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
     terms: list[str] = []
     shares: list[str] = []
     # ``CostUnits.dominant``: the non-zero terms, largest first, equal ones in the engine's order (a stable sort,
-    # which ``reverse`` keeps stable).
-    for name, part in sorted(filter(_second, zip(names, parts, strict=False)), key=_second, reverse=True):
+    # which ``reverse`` keeps stable); by their places in ``parts``, picked in C (no pair made for a zero term).
+    for place in sorted(compress(_PLACES, parts), key=parts.__getitem__, reverse=True):
+        name, part = names[place], parts[place]
         # The engine's plain identifiers: nothing in a name needs escaping.
         if part == total:
             terms.append(f'"{name}":"{cost}"')
@@ -266,7 +273,7 @@ _WEIGHTING = _json(DEFAULT_ROUTING_WEIGHTING)
 # ASCII text (UTF-8 from Latin-1, a character at a time: 30 µs for an answer). The answer's text carries this
 # marker in its place, and the weighting goes in as bytes after the rest is encoded.
 _WEIGHTED = '"\x00weighting\x00"'
-_WEIGHTED_BYTES = _WEIGHTED.encode()
+_WEIGHTED_LAST = _WEIGHTED + "}"  # how a default routing priced here ends (``_default_routing``)
 _WEIGHTING_BYTES = _WEIGHTING.encode()
 
 
@@ -290,15 +297,18 @@ def encode_ranking(ranking: Ranking) -> bytes | None:
         rows.append(_row(values["rank"], fixed, amounts, values["overrides_applied"]))
     at, model = ranking.at, ranking.model
     as_of = _as_of.get((at, at.tzinfo)) or _instant(at)
-    text = (
+    routing = _default_routing(ranking)
+    head = (
         f'{{"as_of":"{as_of}","model":{"null" if model is None else _tags.get(model) or _tag(model)},'
         f'"profile":{_profile(ranking.profile)},"filters":{_filters(ranking.filters)},'
         f'"ranked":[{",".join(rows)}],"ties":{ranking.ties},"excluded":{_json(ranking.excluded)},'
-        f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},'
-        f'"default_routing":{_default_routing(ranking)},"provider":{_json(ranking.routing)}}}'
+        f'"explanation":{_json(ranking.explanation)},"note":{_json(ranking.note)},"default_routing":'
     )
-    head, marked, tail = text.encode().partition(_WEIGHTED_BYTES)  # ``_WEIGHTED``: no JSON text has a NUL
-    return b"".join((head, _WEIGHTING_BYTES, tail)) if marked else head  # one copy of the answer, not two
+    tail = f',"provider":{_json(ranking.routing)}}}'
+    if routing.endswith(_WEIGHTED_LAST):  # priced here: the weighting goes in as bytes where its marker was
+        routing = routing[: -len(_WEIGHTED_LAST)]
+        return b"".join((head.encode(), routing.encode(), _WEIGHTING_BYTES, b"}", tail.encode()))
+    return (head + routing + tail).encode()
 
 
 # An answer's instant, spelt (a server's answers are of a few instants); by its zone too: equal instants in two
