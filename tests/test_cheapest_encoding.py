@@ -245,11 +245,16 @@ def test_equal_queries_share_their_filters_and_different_spellings_do_not() -> N
 
 
 def test_a_term_share_is_written_as_the_rounded_float() -> None:
-    """``_share_json`` picks the text in integers away from a half and rounds the float near one: either way
-    ``round(part / total, 4)``'s JSON, exact halves (1 / 20,000) and huge amounts included."""
+    """``_share_json`` picks the text from the float times 10**4 away from a half and rounds the float near one:
+    either way ``round(part / total, 4)``'s JSON, exact halves (1 / 20,000), amounts a unit off a half and huge
+    amounts included."""
     rng = random.Random(5)
     cases = [(part, 20_000) for part in range(20_001)]  # every half of a ten-thousandth, and the steps between
     cases += [(1, 3), (2, 3), (0, 7), (7, 7), (5 * 10**20, 10**25), (10**24 - 1, 10**24)]
+    for total in (20_000 * 10**20, 20_000 * 10**20 + 1, 2 * 10**30 + 7):  # a unit either side of a half
+        for step in (1, 2_357, 19_999):
+            middle = total * (2 * step + 1) // 40_000
+            cases += [(middle - 1, total), (middle, total), (middle + 1, total)]
     for _ in range(50_000):
         total = rng.randint(1, 10 ** rng.randint(1, 30))
         cases.append((rng.randint(0, total), total))

@@ -20,7 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog.bundle import Bundle
-from catalog.cost.profile import per_million_tokens, provider_routing, rank_endpoints
+from catalog.cost.profile import (
+    CostUnits,
+    _by_cost,
+    per_million_tokens,
+    provider_routing,
+    rank_endpoints,
+    ranked_row,
+    tie_order,
+)
 from catalog.cost.ranker import RankIndex, per_million_units, rank_with_engine
 from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.workload import EndpointFilters, WorkloadProfile
@@ -213,6 +221,34 @@ def test_equal_costs_share_a_rank_in_the_documented_order() -> None:
     assert " 0.0%" not in ranking.explanation
     assert ranking.routing is not None and ranking.routing["order"] == ["c", "b", "a"]
     assert {e["tag"]: e["requirement"] for e in ranking.excluded} == {"e": "status"}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 4),
+            st.none() | st.sampled_from([99.0, 99.5, 100.0]),
+            st.none() | st.sampled_from([10.0, 20.0]),
+        ),
+        max_size=12,
+    )
+)
+def test_ordering_by_cost_equals_sorting_by_cost_then_the_tie_order(
+    specs: list[tuple[int, float | None, float | None]],
+) -> None:
+    """``profile._by_cost`` (one pass over the sorted costs) orders, ranks and counts the ties exactly as the
+    plain definition: sorted by (cost, ``tie_order``), each rank one more than the number of cheaper rows."""
+    rows, costs = [], []
+    for i, (cost, uptime, throughput) in enumerate(specs):
+        fixed = {"endpoint_key": f"{MODEL}@e{i:02d}", "uptime_last_1d": uptime, "throughput_p50": throughput}
+        rows.append(ranked_row(fixed, cost, CostUnits(cost, cost, [cost], ("input",), 0, 1, 1), 0))
+        costs.append(cost)
+    expected = sorted(zip(costs, rows, strict=True), key=lambda pair: (pair[0], tie_order(pair[1])))
+    ranked, ordered, ties = _by_cost(list(rows), list(costs))
+    assert [row.endpoint_key for row in ranked] == [row.endpoint_key for _, row in expected]
+    assert ordered == sorted(costs)
+    assert [row.rank for row in ranked] == [1 + sum(c < cost for c in costs) for cost, _ in expected]
+    assert ties == (costs.count(min(costs)) if costs else 0)
 
 
 def test_sort_order_and_preferences_reorder_without_excluding() -> None:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import decimal
 import functools
-import itertools
 import math
 import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
@@ -146,8 +145,11 @@ class CostUnits(NamedTuple):
 
     def dominant(self) -> list[tuple[str, int]]:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
-        # Picked and ordered in C; ``reverse`` keeps equal ones in their order, as a stable sort does.
-        return sorted(filter(_second, zip(self.names, self.parts, strict=False)), key=_second, reverse=True)
+        # By their places: the non-zero ones picked in C (no pair made for a zero term), ordered by their parts;
+        # ``reverse`` keeps equal ones in their order, as a stable sort does.
+        names, parts = self.names, self.parts
+        places = sorted(compress(range(len(names)), parts), key=parts.__getitem__, reverse=True)
+        return [(names[place], parts[place]) for place in places]
 
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
@@ -487,21 +489,26 @@ def _by_cost(
     the number ranked first. The same order as sorting by ``(cost, tie_order)``: a stable sort by cost, then
     each run of equal costs sorted by the tie order (a call a row only where there is a tie)."""
     keyed = sorted(zip(costs, rows, strict=True), key=_first)
-    ranked: list[RankedEndpoint] = []
-    ties = 0
-    for _, run in itertools.groupby(keyed, _first):
-        tied = [row for _, row in run]
-        if len(tied) > 1:
-            tied.sort(key=tie_order)
+    ranked = [row for _, row in keyed]
+    ordered = [cost for cost, _ in keyed]
+    # One pass over the costs in order: a run of equal ones shares the rank of its first (each row is visited
+    # once, before its run is put in the tie order, so setting the rank in place is safe); a run of two or
+    # more is sorted by the tie order when the next cost (or the end) closes it. No object per run.
+    start, previous = 0, _NOTHING
+    for position, cost in enumerate(ordered):
+        if cost != previous:
+            if position - start > 1:
+                ranked[start:position] = sorted(ranked[start:position], key=tie_order)
+            start, previous = position, cost
         # The rows were made for this ranking and are not shared yet: the rank set in place (``replace`` would
-        # copy every field of every row). Equal costs share the rank of the first of them.
-        rank = len(ranked) + 1
-        for row in tied:
-            row.__dict__["rank"] = rank
-        if rank == 1:
-            ties = len(tied)
-        ranked += tied
-    return ranked, [cost for cost, _ in keyed], ties
+        # copy every field of every row).
+        ranked[position].__dict__["rank"] = start + 1
+    if len(ordered) - start > 1:
+        ranked[start:] = sorted(ranked[start:], key=tie_order)
+    return ranked, ordered, ordered.count(ordered[0]) if ordered else 0
+
+
+_NOTHING = object()  # equal to no cost
 
 
 def per_million_tokens(total: Decimal, tokens: int) -> Decimal | None:
@@ -568,22 +575,25 @@ SHARE_FLOATS = [k / 10**4 for k in range(10**4 + 1)]
 
 
 def share_of(part: int, total: int) -> float:
-    """``round(part / total, 4)`` (a term's share of a cost: ``CostUnits.shares``), from the integers.
+    """``round(part / total, 4)`` (a term's share of a cost: ``CostUnits.shares``), from the float of the ratio.
 
     ``round`` of a float spells it in decimal to round it: a microsecond, three times an explanation and ten
-    times an answer. For ``0 <= part <= total``, ``total > 0``: ``part / total`` to four places, up from a half,
-    is the rounded float's whenever the exact ratio is further from the half than the float ``part / total`` can
-    be from the ratio (2**-53 of it, at most 1), so both are on the same side of it; nearer than that (a few in
-    10**9, as at an exact half), and for any other part, the float itself is rounded, as ``round`` does."""
+    times an answer. ``round`` rounds ``f = part / total`` (correctly rounded from the integers) half-even to four
+    places; for ``0 <= part <= total``, ``total > 0``, ``f * 10**4`` in floats is within 2**-39 of the exact
+    ``f·10**4``, so where that is further than 10**-9 from a half its whole part, plus one above the half, is
+    the rounded share (``SHARE_FLOATS`` holds its float). Nearer (an exact half among them), and for any other
+    part, ``round`` decides."""
     if 0 <= part <= total:
-        whole, rest = divmod(part * 10**4, total)
-        gap = 2 * rest - total
-        if (gap if gap > 0 else -gap) * 2**30 > total:
+        scaled = part / total * 10_000.0
+        whole = int(scaled)
+        gap = scaled - whole - 0.5
+        if gap > 1e-9 or gap < -1e-9:
             return SHARE_FLOATS[whole + 1 if gap > 0 else whole]
     return round(part / total, 4)
 
 
-_model_of = operator.attrgetter("model_id")
+_fields_of = operator.attrgetter("__dict__")
+_model_key = operator.itemgetter("model_id")
 _percents: dict[float, str] = {}  # a share (rounded to 0.0001: at most 10,001 of them) as whole percent text
 
 
@@ -616,7 +626,7 @@ def _explain(
         why = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
-    many = len(set(map(_model_of, ranked))) > 1
+    many = len(set(map(_model_key, map(_fields_of, ranked)))) > 1  # every row keeps its model id in its fields
     shares = ", ".join([f"{k} {_percents.get(v) or _percent(v)}" for k, v in _top_shares(win)]) or "nothing (free)"
     if costs is None:
         costs = list(comparable_costs(ranked))  # exact: integers when the rows keep them (nothing spelt)
@@ -656,12 +666,14 @@ def provider_routing(
 ) -> dict[str, Any] | None:
     """OpenRouter's ``provider`` object (its ``ProviderPreferences``): the winner first, the next ones of the
     same model as fallbacks in the ranked order, and the constraints that were asked for."""
-    listed = [r for r in ranked if r.price_source == "endpoint"]
+    # The rows' fields read from their dictionaries: an attribute of a row would go through its ``__getattr__``
+    # hook (three a row, every answer). Every row keeps these fields there, made by a ranking or not.
+    listed = [values for values in map(_fields_of, ranked) if values["price_source"] == "endpoint"]
     if not listed:
         return None
-    model = listed[0].model_id
+    model = listed[0]["model_id"]
     # Two endpoints can share a tag (``model@tag#2``); OpenRouter routes by tag, so each appears once.
-    order = list(dict.fromkeys(r.tag for r in listed if r.model_id == model))[: 1 + fallbacks]
+    order = list(dict.fromkeys([values["tag"] for values in listed if values["model_id"] == model]))[: 1 + fallbacks]
     routing: dict[str, Any] = {"order": order, "allow_fallbacks": filters.allow_fallbacks}
     if filters.parameters or (profile is not None and profile.requirements()):
         routing["require_parameters"] = True

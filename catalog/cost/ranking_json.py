@@ -138,16 +138,22 @@ def _share(units: int) -> str:
 _SHARES = [orjson.dumps(k / 10**4).decode() for k in range(10**4 + 1)]
 
 
+# How near a half of a ten-thousandth a share may be and still be rounded from its float times 10**4 (``_share_json``).
+_NEAR_HALF = 1e-9
+
+
 def _share_json(part: int, total: int) -> str:
     """``round(part / total, 4)`` as JSON (``CostUnits.shares``), for ``0 <= part <= total``, ``total > 0``.
 
-    In integers: ``part / total`` to four places, up from a half, is the rounded float's whenever the exact
-    ratio is further from the half than the float ``part / total`` can be from the ratio (2**-53 of it, at most
-    1): the float and the ratio are then on the same side of it. Nearer than that (a few in 10**9, as at an
-    exact half), the float itself is rounded, as ``round`` does."""
-    whole, rest = divmod(part * 10**4, total)
-    gap = 2 * rest - total
-    if (gap if gap > 0 else -gap) * 2**30 > total:
+    ``round`` rounds the float ``f = part / total`` (correctly rounded from the integers) half-even to four
+    places. ``f * 10**4`` in floats is within 2**-39 of the exact ``f·10**4`` (it is below 2**14): where that
+    product is further than ``_NEAR_HALF`` from a half, its whole part, plus one above the half, is the rounded
+    share, and ``_SHARES`` holds its float's text. Nearer (an exact half among them), ``round`` decides. A few
+    float operations instead of six on integers of seventy bits and more."""
+    scaled = part / total * 10_000.0
+    whole = int(scaled)
+    gap = scaled - whole - 0.5
+    if gap > _NEAR_HALF or gap < -_NEAR_HALF:
         return _SHARES[whole + 1 if gap > 0 else whole]
     return orjson.dumps(round(part / total, 4)).decode()
 
@@ -216,9 +222,10 @@ def _amounts(units: CostUnits) -> tuple[str, str]:
         else:
             terms.append(f'"{name}":"{(form % divmod(part, power)).rstrip("0").rstrip(".")}"')
         # ``_share_json(part, total)``, inline (three terms a row; ``total`` > 0: it has a part above 0).
-        share, rest = divmod(part * 10**4, total)
-        gap = 2 * rest - total
-        if (gap if gap > 0 else -gap) * 2**30 > total:
+        scaled = part / total * 10_000.0
+        share = int(scaled)
+        gap = scaled - share - 0.5
+        if gap > _NEAR_HALF or gap < -_NEAR_HALF:
             shares.append(f'"{name}":{_SHARES[share + 1 if gap > 0 else share]}')
         else:
             shares.append(f'"{name}":{orjson.dumps(round(part / total, 4)).decode()}')
