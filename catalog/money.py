@@ -74,20 +74,11 @@ def canonical(value: Decimal | None) -> str:
     return format(value.normalize(UNROUNDED), "f")
 
 
-_UNIT_FORMATS = [("", 1)] + [(f"%d.%0{k}d", 10**k) for k in range(1, 64)]  # per scale: its format, 10**scale
-
-
 def units_text(units: int, scale: int) -> str:
     """``canonical`` of ``units`` of ``10**-scale`` USD, spelt from the integer without building a Decimal (the
     API writes every amount of a ranking this way, dozens per answer: kept to a few string operations)."""
     if units <= 0:
         return "0" if units == 0 else "-" + units_text(-units, scale)
-    if 0 < scale < 64:
-        # The whole part, the point and every fraction digit in one format, less the fraction's trailing zeros
-        # and then the point if nothing is left after it: three calls into C.
-        form, power = _UNIT_FORMATS[scale]
-        text: str = (form % divmod(units, power)).rstrip("0").rstrip(".")
-        return text
     digits = str(units)
     if scale <= 0:
         return digits + "0" * -scale

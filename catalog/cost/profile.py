@@ -25,7 +25,7 @@ import operator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import compress, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import polars as pl
@@ -145,11 +145,8 @@ class CostUnits(NamedTuple):
 
     def dominant(self) -> list[tuple[str, int]]:
         """The non-zero terms, largest first; equal ones keep the engine's term order (a stable sort)."""
-        # By their places: the non-zero ones picked in C (no pair made for a zero term), ordered by their parts;
-        # ``reverse`` keeps equal ones in their order, as a stable sort does.
-        names, parts = self.names, self.parts
-        places = sorted(compress(range(len(names)), parts), key=parts.__getitem__, reverse=True)
-        return [(names[place], parts[place]) for place in places]
+        # Picked and ordered in C; ``reverse`` keeps equal ones in their order, as a stable sort does.
+        return sorted(filter(_second, zip(self.names, self.parts, strict=False)), key=_second, reverse=True)
 
     def shares(self, dominant: list[tuple[str, int]] | None = None) -> dict[str, float]:
         """Each non-zero term's share of the total, for reading: the float of the exact ratio, rounded."""
@@ -575,25 +572,23 @@ SHARE_FLOATS = [k / 10**4 for k in range(10**4 + 1)]
 
 
 def share_of(part: int, total: int) -> float:
-    """``round(part / total, 4)`` (a term's share of a cost: ``CostUnits.shares``), from the float of the ratio.
+    """``round(part / total, 4)`` (a term's share of a cost: ``CostUnits.shares``), from the integers.
 
     ``round`` of a float spells it in decimal to round it: a microsecond, three times an explanation and ten
-    times an answer. ``round`` rounds ``f = part / total`` (correctly rounded from the integers) half-even to four
-    places; for ``0 <= part <= total``, ``total > 0``, ``f * 10**4`` in floats is within 2**-39 of the exact
-    ``f·10**4``, so where that is further than 10**-9 from a half its whole part, plus one above the half, is
-    the rounded share (``SHARE_FLOATS`` holds its float). Nearer (an exact half among them), and for any other
-    part, ``round`` decides."""
+    times an answer. For ``0 <= part <= total``, ``total > 0``: ``part / total`` to four places, up from a half,
+    is the rounded float's whenever the exact ratio is further from the half than the float ``part / total`` can
+    be from the ratio (2**-53 of it, at most 1), so both are on the same side of it; nearer than that (a few in
+    10**9, as at an exact half), and for any other part, the float itself is rounded, as ``round`` does."""
     if 0 <= part <= total:
-        scaled = part / total * 10_000.0
-        whole = int(scaled)
-        gap = scaled - whole - 0.5
-        if gap > 1e-9 or gap < -1e-9:
+        whole, rest = divmod(part * 10**4, total)
+        gap = 2 * rest - total
+        if (gap if gap > 0 else -gap) * 2**30 > total:
             return SHARE_FLOATS[whole + 1 if gap > 0 else whole]
     return round(part / total, 4)
 
 
+_model_of = operator.attrgetter("model_id")
 _fields_of = operator.attrgetter("__dict__")
-_model_key = operator.itemgetter("model_id")
 _percents: dict[float, str] = {}  # a share (rounded to 0.0001: at most 10,001 of them) as whole percent text
 
 
@@ -626,7 +621,7 @@ def _explain(
         why = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         return f"no endpoint can serve this workload under these filters: {len(excluded)} excluded ({why})"
     win = ranked[0]
-    many = len(set(map(_model_key, map(_fields_of, ranked)))) > 1  # every row keeps its model id in its fields
+    many = len(set(map(_model_of, ranked))) > 1
     shares = ", ".join([f"{k} {_percents.get(v) or _percent(v)}" for k, v in _top_shares(win)]) or "nothing (free)"
     if costs is None:
         costs = list(comparable_costs(ranked))  # exact: integers when the rows keep them (nothing spelt)
