@@ -10,7 +10,7 @@ import socket
 import time
 import weakref
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,36 @@ def test_a_query_read_once_answers_other_counts_as_a_fresh_reading_does(replayed
             for raw in (plain("", 1000), plain("007", 1000), plain(5, 1000) + "&input=6", plain(10**13, 1)):
                 assert route.fast_response(kept, raw.encode(), []) is None, raw
             assert len(kept.query_templates) == 2
+    finally:
+        con.close()
+
+
+def test_a_template_answers_with_the_data_age_of_the_second_it_answers_in(replayed_template: Path) -> None:
+    """What a template keeps beside the ranking (``_Context``: instant, model, index, data age, heads) serves
+    only the second it was found in: later answers carry their own age, in the body and the headers, as a
+    state reading the query afresh gives them; a refreshed state is never answered from an older one's."""
+    con = connect(replayed_template, read_only=True)
+    plain = f"model={MODEL}&input={{}}&output=1000&cache_hit=0.8".format
+    try:
+        kept = ApiState(con, replayed_template)
+        ages = []
+        for step, seconds in enumerate((0.0, 0.4, 0.999, 1.0, 61.5, 86_400.0)):
+            with use_clock(CLOCK + timedelta(seconds=seconds)):
+                fresh = ApiState(con, replayed_template)
+                raw = plain(20_000 + step).encode()
+                filled, read = route.fast_response(kept, raw, []), route.fast_response(fresh, raw, [])
+                assert filled is not None and filled == read, seconds
+                ages.append(dict(filled[1])[b"x-data-age"])
+        assert len(kept.query_templates) == 1  # every answer after the first came from the one template
+        assert ages[0] == ages[1] == ages[2] != ages[3] != ages[4] != ages[5]
+        with use_clock(CLOCK):
+            assert kept.refresh(force=True)  # a new state: the template's context is of the old one
+            raw = plain(30_000).encode()
+            filled, read = (
+                route.fast_response(kept, raw, []),
+                route.fast_response(ApiState(con, replayed_template), raw, []),
+            )
+            assert filled is not None and filled == read
     finally:
         con.close()
 
