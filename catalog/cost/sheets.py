@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import chain, islice, pairwise
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
@@ -128,23 +129,44 @@ _CHUNK = 1 << _CHUNK_BITS
 
 
 class VersionColumns(NamedTuple):
-    """Versions as parallel lists, one per ``SheetVersion`` field (a history as the store returns it)."""
+    """Versions as parallel columns, one per ``SheetVersion`` field (a history as the store returns it)."""
 
-    kind: list[Literal["endpoint", "model"]]
-    model_id: list[str]
-    tag: list[str | None]
-    provider_slug: list[str | None]
-    provider_name: list[str | None]
-    valid_from: list[datetime]
-    valid_to: list[datetime | None]
-    sheet: list[PriceSheet]
-    canonical_slug: list[str | None]
-    key: list[str | None]
-    provider_model_id: list[str | None]
+    kind: Sequence[Literal["endpoint", "model"]]
+    model_id: Sequence[str]
+    tag: Sequence[str | None]
+    provider_slug: Sequence[str | None]
+    provider_name: Sequence[str | None]
+    valid_from: Sequence[datetime]
+    valid_to: Sequence[datetime | None]
+    sheet: Sequence[PriceSheet]
+    canonical_slug: Sequence[str | None]
+    key: Sequence[str | None]
+    provider_model_id: Sequence[str | None]
 
     @classmethod
     def of(cls, versions: Sequence[SheetVersion]) -> VersionColumns:
-        return cls(*([getattr(v, name) for v in versions] for name in cls._fields))
+        """Columns read from the objects as they are iterated (no list a field: a build reads each once)."""
+        return cls(*(_Field(versions, name) for name in cls._fields))
+
+
+class _Field(Sequence[Any]):
+    """One field of every version in a sequence, read from the objects."""
+
+    __slots__ = ("_name", "_versions")
+
+    def __init__(self, versions: Sequence[SheetVersion], name: str) -> None:
+        self._versions, self._name = versions, name
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(attrgetter(self._name), self._versions)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [getattr(v, self._name) for v in self._versions[index]]
+        return getattr(self._versions[index], self._name)
 
 
 _MAKING = threading.Lock()  # one thread makes a lazy chunk's versions, so every reader gets the same objects
@@ -777,7 +799,7 @@ class PriceTable:
 
     # -- variants and rates --------------------------------------------------------------------------
 
-    def _add_variants(self, sheets: list[PriceSheet]) -> None:
+    def _add_variants(self, sheets: Iterable[PriceSheet]) -> None:
         """Rates of each distinct sheet's variants, for the ``sheets`` (one a version) not seen yet.
 
         Versions sharing a ``PriceSheet`` object (``from_history`` parses each distinct listing once) share its
