@@ -15,7 +15,10 @@ each child, after the versions are made:
   (``ru_maxrss``) over the resident set before the build;
 * first cost call: ``cost_usage`` over 20,000 usage rows spread over the history (80 % naming a provider,
   20 % the model only), on the fresh table; and a second call on the same table;
-* ours only: the index's arrays in bytes (``PriceTable.index_size``) and ``extend`` with one sweep's changes.
+* ours only: the index's arrays in bytes (``PriceTable.index_size``) and ``extend`` with one sweep's changes;
+* read from the store, in a child of its own: the same versions as the rows ``queries.price_versions`` returns
+  (the caller holding only that frame, as ``Catalog.table`` / ``catalog cost`` / the API's first load do), the
+  table built by ``PriceTable.from_history``, then the first and second cost call on it.
 
 Targets (issue 15): build ≤ 2 s and ≤ 150 MB at a year; a cost call's first use ≤ 200 ms.
 
@@ -139,6 +142,56 @@ def usage(versions: list[Any], rows: int) -> Any:
     )
 
 
+def store_frame(versions: list[Any]) -> Any:
+    """``versions`` as the rows ``catalog.store.queries.price_versions`` returns (the listing as stored)."""
+    import polars as pl
+
+    from catalog.store.ingest import _pricing_text
+
+    texts: dict[int, str] = {}
+    for v in versions:
+        if id(v.sheet) not in texts:
+            texts[id(v.sheet)] = _pricing_text(v.sheet)
+    names = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to")
+    columns: dict[str, list[Any]] = {name: [getattr(v, name) for v in versions] for name in names}
+    columns["pricing_text"] = [texts[id(v.sheet)] for v in versions]
+    columns["canonical_slug"] = [v.canonical_slug for v in versions]
+    columns["key"] = [v.key for v in versions]
+    columns["provider_model_id"] = [v.provider_model_id for v in versions]
+    return pl.DataFrame(columns, schema_overrides={"provider_model_id": pl.String, "canonical_slug": pl.String})
+
+
+def store_child(case: str, day: str) -> dict[str, Any]:
+    """Build from the store's rows and cost twice, in this process (nothing but the frame held)."""
+    from catalog.cost.engine import cost_usage
+    from catalog.cost.sheets import PriceTable
+
+    hours, _, copies = case.partition("x")
+    versions = make_versions(int(hours), int(copies or 1), day)
+    rows = usage(versions, USAGE_ROWS)
+    frame = store_frame(versions)
+    del versions
+    cost_usage(rows.head(10), PriceTable.from_history(frame.head(50)))  # code paths loaded, off the clock
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
+    table = PriceTable.from_history(frame)
+    build = (time.perf_counter() - started, time.process_time() - cpu)
+    calls = []
+    for _ in range(2):
+        started, cpu = time.perf_counter(), time.process_time()
+        done = cost_usage(rows, table)
+        calls.append(((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000))
+    return {
+        "build_s": build[0],
+        "build_cpu_s": build[1],
+        "first_ms": calls[0][0],
+        "first_cpu_ms": calls[0][1],
+        "second_ms": calls[1][0],
+        "second_cpu_ms": calls[1][1],
+        "total": str(done["cost_total"].sum()),
+    }
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -192,10 +245,10 @@ def child(case: str, day: str) -> dict[str, Any]:
     return out
 
 
-def run_child(case: str, day: str, tree: Path | None) -> dict[str, Any]:
+def run_child(case: str, day: str, tree: Path | None, *, store: bool = False) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree or ROOT)}
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", case, "--day", day],
+        [sys.executable, str(Path(__file__).resolve()), "--child", case, "--day", day, *(["--store"] if store else [])],
         env=env,
         cwd=tree or ROOT,
         capture_output=True,
@@ -214,13 +267,16 @@ def main() -> None:
     parser.add_argument("--peer-rev", default="95d6f93", help="today's code: the revision measured beside ours")
     parser.add_argument("--no-peer", action="store_true", help="measure ours only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)  # the child reads the store's rows
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.day)))
+        print(json.dumps(store_child(args.child, args.day) if args.store else child(args.child, args.day)))
         return
     cases = args.cases.split(",")
     ours = {case: run_child(case, args.day, None) for case in cases}
+    ours_store = {case: run_child(case, args.day, None, store=True) for case in cases}
     peer: dict[str, dict[str, Any]] = {}
+    peer_store: dict[str, dict[str, Any]] = {}
     if not args.no_peer:
         with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
             tree = Path(tmp) / "peer"
@@ -228,6 +284,7 @@ def main() -> None:
             subprocess.run(add, cwd=ROOT, check=True, capture_output=True)
             try:
                 peer = {case: run_child(case, args.day, tree) for case in cases}
+                peer_store = {case: run_child(case, args.day, tree, store=True) for case in cases}
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
     print(f"price index, {USAGE_ROWS:,} usage rows a cost call; {os.cpu_count()} cores; peer: {args.peer_rev}")
@@ -246,6 +303,27 @@ def main() -> None:
             )
         if case in peer and peer[case]["total"] != ours[case]["total"]:
             print(f"  !! {case}: the totals differ: ours {ours[case]['total']}, today {peer[case]['total']}")
+    print("read from the store (PriceTable.from_history, the caller holding only the rows), wall / CPU")
+    print(f"{'history':>9} {'code':>5} {'build s':>13} {'1st cost ms':>13} {'2nd ms':>13}")
+    for case in cases:
+        for who, result in (("ours", ours_store[case]), ("today", peer_store.get(case))):
+            if result is None:
+                continue
+            print(
+                f"{case.replace('x', ' h ×') + (' h' if 'x' not in case else ''):>9} {who:>5} "
+                f"{result['build_s']:6.2f} /{result['build_cpu_s']:5.2f} "
+                f"{result['first_ms']:6.0f} /{result['first_cpu_ms']:5.0f} "
+                f"{result['second_ms']:6.0f} /{result['second_cpu_ms']:5.0f}"
+            )
+        if case in peer_store and peer_store[case]["total"] != ours_store[case]["total"]:
+            print(
+                f"  !! {case}: the totals read from the store differ: ours {ours_store[case]['total']}, today "
+                f"{peer_store[case]['total']}"
+            )
+        if ours_store[case]["total"] != ours[case]["total"]:
+            print(
+                f"  !! {case}: ours from the store {ours_store[case]['total']}, from the sheets {ours[case]['total']}"
+            )
     year = ours.get("8760")
     if year:
         print("targets at a year (ours)")

@@ -117,6 +117,48 @@ def test_the_compiled_pass_equals_the_expressions_near_the_limits(table: PriceTa
     _assert_same(table, usage)
 
 
+def test_the_pass_reads_the_table_as_python_integers_would_give_it() -> None:
+    """``table_arrays`` converts the Int128 rates and discount fractions vectorised; each limb, base kind and
+    compiled fraction equals the one the Python-integer definition (what it replaced) gives, on dear, tiny and
+    negative-discount sheets and the null variant (whose rates and fraction read as 0)."""
+    rates = ["0", "0.000000000000000000000001", "0.000003", "15", "99999999.999999999999999999999999"]
+    discounts = [None, "0.25", "0.3333333333333", "0.0000001", "-0.3", "0.999999999999", "1"]
+    versions = []
+    for i, (rate, discount) in enumerate((r, d) for r in rates for d in discounts):
+        pricing: dict[str, Any] = {"prompt": rate, "completion": rates[-1 - i % len(rates)], "request": "-1"}
+        if discount is not None:
+            pricing["discount"] = discount
+        sheet = parse_price_sheet(pricing)
+        versions.append(SheetVersion("model", f"m/{i}", None, None, None, EPOCH, None, sheet))
+    table = PriceTable.from_sheets(versions)
+    names = ("input", "output", "request", "cache_read")
+    arrays = breakdown.table_arrays(table, names)
+    mask = (1 << 64) - 1
+    for name in names:
+        ints = [v or 0 for v in table.variants[name].to_list()]
+        hi, lo = arrays["rates"][name]
+        assert hi.dtype == lo.dtype == "uint64"
+        assert hi.tolist() == [(v >> 64) & mask for v in ints] and lo.tolist() == [v & mask for v in ints], name
+    kinds, nums, dens = [], [], []
+    fractions = zip(table.variants["discount_num"].to_list(), table.variants["discount_den"].to_list(), strict=True)
+    for num, den in fractions:
+        num, den = num or 0, den or 0
+        if num == den:
+            kind = breakdown.SAME
+        elif num <= 0:
+            kind = breakdown.NO_BASE
+        elif num < breakdown.MAX_FRACTION and 0 < den < breakdown.MAX_FRACTION:
+            kind = breakdown.DIVIDE
+        else:
+            kind = breakdown.PYTHON
+        kinds.append(kind)
+        nums.append(num if kind == breakdown.DIVIDE else 0)
+        dens.append(den if kind == breakdown.DIVIDE else 0)
+    assert set(kinds) == {breakdown.SAME, breakdown.NO_BASE, breakdown.DIVIDE, breakdown.PYTHON}
+    assert arrays["base_kind"].tolist() == kinds
+    assert arrays["num"].tolist() == nums and arrays["den"].tolist() == dens
+
+
 def test_bases_of_many_digit_discounts_are_left_to_python_integers(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 − 0.1234567891234 = 8765432108766 / 10**13: past the pass's 31-bit division, so those rows' bases come
     from the engine's Python integers; a 25 % discount's from the pass. Both equal the expressions' bases."""

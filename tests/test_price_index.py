@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import PriceTable, Resolution, SheetVersion, VersionList
+from catalog.cost.sheets import _CHUNK, PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -447,3 +447,37 @@ def test_index_size_and_build_allocations_grow_linearly_with_versions(history: P
     assert large_peak / small_peak <= 4.5 / 4 * ratio
     # The old layout's grid, for scale: entities × periods cells, far more than the versions.
     assert len(large.entities) * large.n_periods > 10 * len(four)
+
+
+def test_a_table_read_from_the_store_makes_its_versions_when_first_read(replayed_template: Path) -> None:
+    """``from_history`` keeps the versions as columns (no ``SheetVersion`` made for a cost call, which reads only
+    the arrays): read, they equal the versions made from the same rows one by one, a chunk's objects are made
+    once (the same object on every read), and a table extended from it shares them."""
+    with Catalog.open(replayed_template) as cat:
+        frame = queries.price_versions(cat.con)
+    table = PriceTable.from_history(frame)
+    held = table.versions
+    assert all(not isinstance(chunk, tuple) for chunk in held._chunks)  # nothing made yet
+    eager = PriceTable.from_sheets(list(table.versions))
+    assert held[1_500] is held[1_500] and list(held) == list(eager.versions)
+    rows = frame.to_dicts()
+    assert len(rows) == len(held) > 2_000
+    for i in (0, 1_023, 1_024, len(rows) - 1):
+        version, row = held[i], rows[i]
+        assert (version.model_id, version.tag, version.valid_from, version.valid_to, version.key) == (
+            row["model_id"],
+            row["tag"],
+            row["valid_from"],
+            row["valid_to"],
+            row["key"],
+        )
+    # The same index and the same costs as the table built from the objects.
+    assert table._span_key.to_list() == eager._span_key.to_list() and table.entities == eager.entities
+    fresh = PriceTable.from_history(frame)
+    open_one = next(i for i, v in enumerate(eager.versions) if v.valid_to is None and v.kind == "endpoint")
+    closing = eager.versions[open_one]
+    later = max(v.valid_from for v in eager.versions) + timedelta(hours=1)
+    child = fresh.extend([replace(closing, valid_from=later)], {closing.entity_key: later})
+    untouched = next(i for i in range(0, len(rows), _CHUNK) if i // _CHUNK != open_one // _CHUNK)
+    assert child.versions[untouched] is fresh.versions[untouched]  # a chunk made after the extend: shared
+    assert child.versions[open_one].valid_to == later and fresh.versions[open_one].valid_to is None

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import chain, islice, pairwise
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
@@ -127,27 +128,117 @@ _CHUNK_BITS = 10  # a ``VersionList`` chunk holds 1,024 versions
 _CHUNK = 1 << _CHUNK_BITS
 
 
+class VersionColumns(NamedTuple):
+    """Versions as parallel lists, one per ``SheetVersion`` field (a history as the store returns it)."""
+
+    kind: list[Literal["endpoint", "model"]]
+    model_id: list[str]
+    tag: list[str | None]
+    provider_slug: list[str | None]
+    provider_name: list[str | None]
+    valid_from: list[datetime]
+    valid_to: list[datetime | None]
+    sheet: list[PriceSheet]
+    canonical_slug: list[str | None]
+    key: list[str | None]
+    provider_model_id: list[str | None]
+
+    def name_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Per version: kind, model, tag, provider slug and name, canonical slug, stored key (``_add_names``)."""
+        return zip(
+            self.kind,
+            self.model_id,
+            self.tag,
+            self.provider_slug,
+            self.provider_name,
+            self.canonical_slug,
+            self.key,
+            strict=True,
+        )
+
+
+# What a build reads of each version object, fetched in C (a year of versions: ~10 ms less than a comprehension).
+_NAMES = attrgetter("kind", "model_id", "tag", "provider_slug", "provider_name", "canonical_slug", "key")
+_FROM, _TO, _SHEET = attrgetter("valid_from"), attrgetter("valid_to"), attrgetter("sheet")
+
+
+def _name_rows(versions: Iterable[SheetVersion]) -> Iterator[tuple[Any, ...]]:
+    """``VersionColumns.name_rows`` of version objects."""
+    return map(_NAMES, versions)
+
+
+_MAKING = threading.Lock()  # one thread makes a lazy chunk's versions, so every reader gets the same objects
+
+
+class _LazyChunk:
+    """Up to ``_CHUNK`` versions kept as columns, made into ``SheetVersion`` objects on first read (then kept).
+
+    A table read from the store holds a year of versions; a cost call reads none of them (only the arrays built
+    from the columns), and ~200,000 objects made up front were walked by the collector's next full pass — which
+    landed in the first cost call. Tables sharing a chunk (``VersionList.changed``) share the objects it makes."""
+
+    __slots__ = ("_columns", "_made", "_start", "_stop")
+
+    def __init__(self, columns: VersionColumns, start: int, stop: int) -> None:
+        self._columns: VersionColumns | None = columns
+        self._start, self._stop = start, stop
+        self._made: tuple[SheetVersion, ...] | None = None
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def made(self) -> tuple[SheetVersion, ...]:
+        done = self._made
+        if done is None:
+            with _MAKING:
+                done = self._made
+                if done is None:
+                    columns, cut = self._columns, slice(self._start, self._stop)
+                    assert columns is not None
+                    done = tuple(
+                        SheetVersion(k, m, t, s, n, f, u, sheet, canonical_slug=c, key=key, provider_model_id=p)
+                        for k, m, t, s, n, f, u, sheet, c, key, p in zip(
+                            *(column[cut] for column in columns), strict=True
+                        )
+                    )
+                    self._made, self._columns = done, None  # the columns are freed once every chunk is made
+        return done
+
+
+def _made(chunk: tuple[SheetVersion, ...] | _LazyChunk) -> tuple[SheetVersion, ...]:
+    return chunk if isinstance(chunk, tuple) else chunk.made()
+
+
 class VersionList(Sequence[SheetVersion]):
     """A table's versions by id (a read-only sequence), held in chunks of ``_CHUNK`` that tables share.
 
     A table extended by a sweep (``PriceTable.extend``) closes a few versions (new objects at their ids) and adds
     a few: ``changed`` copies only the chunks those fall in and the list of chunks, not a year of versions; and
-    nothing a year long is left young for the garbage collector to walk after each refresh."""
+    nothing a year long is left young for the garbage collector to walk after each refresh. A list read from
+    columns (``from_columns``) makes each chunk's objects when one of its versions is first read."""
 
     __slots__ = ("_chunks", "_len")
 
     def __init__(self, versions: Iterable[SheetVersion] = ()) -> None:
         items = list(versions)
-        self._chunks: list[tuple[SheetVersion, ...]] = [
+        self._chunks: list[tuple[SheetVersion, ...] | _LazyChunk] = [
             tuple(items[i : i + _CHUNK]) for i in range(0, len(items), _CHUNK)
         ]
         self._len = len(items)
+
+    @classmethod
+    def from_columns(cls, columns: VersionColumns) -> VersionList:
+        new = object.__new__(cls)
+        total = len(columns.kind)
+        new._chunks = [_LazyChunk(columns, i, min(i + _CHUNK, total)) for i in range(0, total, _CHUNK)]
+        new._len = total
+        return new
 
     def __len__(self) -> int:
         return self._len
 
     def __iter__(self) -> Iterator[SheetVersion]:
-        return chain.from_iterable(self._chunks)
+        return chain.from_iterable(map(_made, self._chunks))
 
     @overload
     def __getitem__(self, index: int) -> SheetVersion: ...
@@ -161,14 +252,14 @@ class VersionList(Sequence[SheetVersion]):
             if step != 1 or stop <= start:
                 return list(self)[index]
             first = start >> _CHUNK_BITS
-            flat = list(chain.from_iterable(self._chunks[first : ((stop - 1) >> _CHUNK_BITS) + 1]))
+            flat = list(chain.from_iterable(map(_made, self._chunks[first : ((stop - 1) >> _CHUNK_BITS) + 1])))
             offset = first << _CHUNK_BITS
             return flat[start - offset : stop - offset]
         if index < 0:
             index += self._len
         if not 0 <= index < self._len:
             raise IndexError(f"version id {index} is not in this table (it holds {self._len})")
-        return self._chunks[index >> _CHUNK_BITS][index & (_CHUNK - 1)]
+        return _made(self._chunks[index >> _CHUNK_BITS])[index & (_CHUNK - 1)]
 
     def __repr__(self) -> str:
         return f"VersionList({self._len} versions)"
@@ -183,12 +274,12 @@ class VersionList(Sequence[SheetVersion]):
                 raise IndexError(f"version id {row} is not in this table (it holds {self._len})")
             by_chunk.setdefault(row >> _CHUNK_BITS, []).append((row & (_CHUNK - 1), version))
         for at, swaps in by_chunk.items():
-            chunk = list(chunks[at])
+            chunk = list(_made(chunks[at]))
             for offset, version in swaps:
                 chunk[offset] = version
             chunks[at] = tuple(chunk)
         if added:
-            tail = list(chunks.pop()) if chunks and len(chunks[-1]) < _CHUNK else []
+            tail = list(_made(chunks.pop())) if chunks and len(chunks[-1]) < _CHUNK else []
             items = tail + list(added)
             chunks += [tuple(items[i : i + _CHUNK]) for i in range(0, len(items), _CHUNK)]
         new = object.__new__(VersionList)
@@ -226,8 +317,18 @@ class PriceTable:
     finishes on it while later requests use the new one.
     """
 
-    def __init__(self, versions: list[SheetVersion]) -> None:
-        self.versions = VersionList(versions)
+    def __init__(self, versions: list[SheetVersion] | VersionColumns) -> None:
+        starts: Iterable[datetime]
+        ends: Iterable[datetime | None]
+        sheets: Iterable[PriceSheet]
+        if isinstance(versions, VersionColumns):  # a history read from the store: objects made when first read
+            self.versions = VersionList.from_columns(versions)
+            names, starts, ends, sheets = versions.name_rows(), versions.valid_from, versions.valid_to, versions.sheet
+        else:
+            self.versions = VersionList(versions)
+            names = _name_rows(versions)
+            starts, ends = map(_FROM, versions), map(_TO, versions)
+            sheets = map(_SHEET, versions)
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
         self.entity_of: dict[EntityKey, int] = {}
         self._entity_keys: list[EntityKey] = []
@@ -235,8 +336,8 @@ class PriceTable:
         self.model_ids: set[str] = set()
         self.slug_to_model: dict[str, str] = {}
         self.providers_of: dict[str, dict[str, list[str]]] = {}  # model -> lower(slug or name) -> tags
-        codes = self._add_names(versions)
-        self._ver_entity, self._ver_from, self._ver_to = _version_columns(versions, codes)
+        codes = self._add_names(names)
+        self._ver_entity, self._ver_from, self._ver_to = _version_columns(starts, ends, codes)
         self._build_index()
         self._sheet_row: dict[int, int] = {}  # id(PriceSheet) -> its row among the distinct sheets
         self._distinct: list[PriceSheet] = []  # holds those sheets, so their ids stay theirs
@@ -256,14 +357,15 @@ class PriceTable:
         # Weak, so a long-running service does not keep every table since its start.
         self.parent: weakref.ref[PriceTable] | None = None
         self.closed_rows: list[int] = []  # ``extend``: the parent's versions it closed (replaced at these ids)
-        self._add_variants(versions)
+        self._add_variants(sheets)
 
     # -- names ---------------------------------------------------------------------------------------
 
-    def _add_names(self, versions: list[SheetVersion], *, shared: bool = False) -> list[int]:
-        """Number the entities ``versions`` bring and index their names, after the ones already known;
-        returns each version's entity. One pass of dictionary look-ups a version: an entity's versions
-        mostly repeat its names, so only a version naming its entity differently is indexed again.
+    def _add_names(self, versions: Iterable[tuple[Any, ...]], *, shared: bool = False) -> list[int]:
+        """Number the entities ``versions`` (``VersionColumns.name_rows``) bring and index their names, after the
+        ones already known; returns each version's entity. One pass of dictionary look-ups a version: an
+        entity's versions mostly repeat its names, so only a version naming its entity differently is indexed
+        again.
 
         ``shared``: the name maps' inner lists and dictionaries are the parent table's (``extend`` copies only
         the outer maps): each one is copied before its first change, so the parent's stay as they were."""
@@ -273,22 +375,21 @@ class PriceTable:
         codes: list[int] = []
         known = len(entities)
         named: dict[tuple[Any, ...], None] = {}  # (entity, slug, name, canonical slug), in listing order
-        for version in versions:
-            endpoint = version.kind == "endpoint"
-            model_id, tag = version.model_id, version.tag
-            key = (model_id, (version.key or tag) if endpoint else None)
+        for kind, model_id, tag, provider_slug, provider_name, canonical_slug, stored_key in versions:
+            endpoint = kind == "endpoint"
+            key = (model_id, (stored_key or tag) if endpoint else None)
             entity = entity_of.get(key)
             if entity is None:
                 entity = entity_of[key] = len(entities)
                 keys.append(key)
-                entities.append((model_id, tag if endpoint else None, version.provider_slug, version.provider_name))
+                entities.append((model_id, tag if endpoint else None, provider_slug, provider_name))
                 if endpoint and tag is not None:
                     if shared and (model_id, tag) not in touched:
                         self.tag_entities[(model_id, tag)] = list(self.tag_entities.get((model_id, tag), ()))
                     self.tag_entities.setdefault((model_id, tag), []).append(entity)
                     touched.add((model_id, tag))
             codes.append(entity)
-            names_of = (entity, version.provider_slug, version.provider_name, version.canonical_slug)
+            names_of = (entity, provider_slug, provider_name, canonical_slug)
             if names_of not in named:
                 named[names_of] = None
         for twins in touched:
@@ -693,8 +794,8 @@ class PriceTable:
 
     # -- variants and rates --------------------------------------------------------------------------
 
-    def _add_variants(self, versions: list[SheetVersion]) -> None:
-        """Rates of each distinct sheet's variants, for the sheets of ``versions`` not seen yet.
+    def _add_variants(self, sheets: Iterable[PriceSheet]) -> None:
+        """Rates of each distinct sheet's variants, for the ``sheets`` (one a version) not seen yet.
 
         Versions sharing a ``PriceSheet`` object (``from_history`` parses each distinct listing once) share its
         variants, so this grows with distinct listings, not versions; the rows already built are kept, and
@@ -703,8 +804,7 @@ class PriceTable:
         sheet_row, distinct = self._sheet_row, self._distinct
         fresh: list[PriceSheet] = []
         rows: list[int] = []
-        for version in versions:
-            sheet = version.sheet
+        for sheet in sheets:
             row = sheet_row.get(id(sheet))
             if row is None:
                 row = sheet_row[id(sheet)] = len(distinct)
@@ -848,7 +948,8 @@ class PriceTable:
         new.tag_entities = dict(self.tag_entities)
         new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
         new.providers_of = dict(self.providers_of)
-        entity, starts, stops = _version_columns(opened, new._add_names(opened, shared=True))
+        numbered = new._add_names(_name_rows(opened), shared=True)
+        entity, starts, stops = _version_columns(map(_FROM, opened), map(_TO, opened), numbered)
         new._ver_entity = pl.concat([self._ver_entity, entity])
         new._ver_from = pl.concat([self._ver_from, starts])
         new._ver_to = pl.concat([ends, stops])
@@ -872,7 +973,7 @@ class PriceTable:
                 # Rows are numbered in the order they are added: ours are the map's first ``owned`` entries.
                 new._distinct = self._distinct[:owned]
                 new._sheet_row = dict(islice(self._sheet_row.items(), owned))
-            new._add_variants(opened)
+            new._add_variants(map(_SHEET, opened))
         return new
 
     # -- constructors --------------------------------------------------------------------------------
@@ -894,47 +995,37 @@ class PriceTable:
             if sheet is None:
                 sheet = parsed[text] = parse_price_sheet(json.loads(text))
             sheets.append(sheet)
-        names = ("kind", "model_id", "tag", "provider_slug", "provider_name", "valid_from", "valid_to")
-        columns = {name: frame[name].to_list() for name in (*names, "canonical_slug", "key")}
         # A frame from before the column existed (a peer's schema in a benchmark) has no upstream ids.
         upstream = (
             frame["provider_model_id"].to_list() if "provider_model_id" in frame.columns else [None] * len(sheets)
         )
-        versions = [
-            SheetVersion(
-                kind,
-                model,
-                tag,
-                slug,
-                name,
-                since,
-                until,
-                sheet,
-                canonical_slug=canonical,
-                key=key,
-                provider_model_id=up,
-            )
-            for kind, model, tag, slug, name, since, until, sheet, canonical, key, up in zip(
-                *(columns[n] for n in names),
-                sheets,
-                columns["canonical_slug"],
-                columns["key"],
-                upstream,
-                strict=True,
-            )
-        ]
-        return cls(versions)
+        columns = VersionColumns(
+            kind=frame["kind"].to_list(),
+            model_id=frame["model_id"].to_list(),
+            tag=frame["tag"].to_list(),
+            provider_slug=frame["provider_slug"].to_list(),
+            provider_name=frame["provider_name"].to_list(),
+            valid_from=frame["valid_from"].to_list(),
+            valid_to=frame["valid_to"].to_list(),
+            sheet=sheets,
+            canonical_slug=frame["canonical_slug"].to_list(),
+            key=frame["key"].to_list(),
+            provider_model_id=upstream,
+        )
+        # No ``SheetVersion`` is made here: the table reads the columns, and its ``versions`` make each chunk's
+        # objects when one is first read (``VersionList.from_columns``).
+        return cls(columns)
 
 
-def _version_columns(versions: list[SheetVersion], codes: list[int]) -> tuple[pl.Series, pl.Series, pl.Series]:
+def _version_columns(
+    starts: Iterable[datetime], ends: Iterable[datetime | None], codes: list[int]
+) -> tuple[pl.Series, pl.Series, pl.Series]:
     """Each version's entity, start and end (epoch µs; an open version ends at ``_NEVER_TS``)."""
     epoch, step = _EPOCH, timedelta(microseconds=1)  # ``_micros`` inlined: two of these a version
     return (
         pl.Series("entity", codes, dtype=pl.Int32),
-        pl.Series("start", [(v.valid_from - epoch) // step for v in versions], dtype=pl.Int64),
-        pl.Series(
-            "end", [_NEVER_TS if v.valid_to is None else (v.valid_to - epoch) // step for v in versions], dtype=pl.Int64
-        ),
+        pl.Series("start", [(t - epoch) // step for t in starts], dtype=pl.Int64),
+        pl.Series("end", [_NEVER_TS if t is None else (t - epoch) // step for t in ends], dtype=pl.Int64),
     )
 
 
