@@ -44,11 +44,46 @@ _S32 = np.uint64(32)
 _S63 = np.uint64(63)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
+_U64_LIMB = (1 << 64) - 1
 _TOP126 = np.uint64(1 << 62)  # a high limb at or above this: the value is ≥ 2**126
 # Per variant, how its undiscounted base is found (``base_kind``).
 SAME, DIVIDE, NO_BASE, PYTHON = 0, 1, 2, 3
 _BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within the L1/L2 cache)
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
+
+
+_madd: Any  # (hi, lo) + count × (rate_hi, rate_lo) mod 2**128, each an uint64 limb
+if numba is not None:
+    from llvmlite import ir
+
+    def _madd_typing(typingctx: Any, hi: Any, lo: Any, count: Any, rate_hi: Any, rate_lo: Any) -> Any:
+        """In 128-bit LLVM integers, which the compiler turns into one 64 × 64 → 128-bit multiply, an ``imul``
+        and an add with carry (``_mul64`` through 32-bit halves takes about twice the instructions)."""
+        types: Any = numba.core.types
+        u64 = types.uint64
+        signature = types.UniTuple(u64, 2)(u64, u64, u64, u64, u64)
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            wide, narrow = ir.IntType(128), ir.IntType(64)
+            shift = ir.Constant(wide, 64)
+
+            def join(high: Any, low: Any) -> Any:
+                return builder.or_(builder.shl(builder.zext(high, wide), shift), builder.zext(low, wide))
+
+            acc_hi, acc_lo, n, r_hi, r_lo = args
+            acc = builder.add(join(acc_hi, acc_lo), builder.mul(builder.zext(n, wide), join(r_hi, r_lo)))
+            parts = [builder.trunc(builder.lshr(acc, shift), narrow), builder.trunc(acc, narrow)]
+            return context.make_tuple(builder, sig.return_type, parts)
+
+        return signature, codegen
+
+    _madd = numba.extending.intrinsic(_madd_typing)
+else:
+
+    def _madd(hi: Any, lo: Any, count: Any, rate_hi: Any, rate_lo: Any) -> Any:
+        """Python integers where numba is absent (the engine does not call the pass then)."""
+        value = ((int(hi) << 64 | int(lo)) + int(count) * (int(rate_hi) << 64 | int(rate_lo))) % 2**128
+        return np.uint64(value >> 64), np.uint64(value & _U64_LIMB)
 
 
 @jit(inline="always")
@@ -215,11 +250,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                         count = rest_completion
                     else:
                         count = block[c, r]
-                    u = np.uint64(count)
-                    hi, lo = _mul64(u, rate_lo[p, variant])
-                    new = term_lo + lo
-                    term_hi = term_hi + hi + u * rate_hi[p, variant] + (_ONE if new < term_lo else _ZERO)
-                    term_lo = new
+                    term_hi, term_lo = _madd(
+                        term_hi, term_lo, np.uint64(count), rate_hi[p, variant], rate_lo[p, variant]
+                    )
                 t = group_row[q]
                 if t >= 0:  # -1: the total only (no breakdown)
                     out[t, 2 * i] = term_lo
