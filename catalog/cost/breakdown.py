@@ -132,7 +132,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
 ) -> Ints:  # pragma: no cover - compiled
     """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
     ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
-    then the total; ``terms`` of them before it). Returns per chunk [priced rows, rows with a discount].
+    then the total; ``terms`` of them before it; it arrives zeroed (``pages``), and an unpriced row's money is
+    left so). Returns per chunk [priced rows, rows with a discount].
 
     ``counts`` is a tuple in ``COUNT_COLUMNS`` order, each of length n (stride 1) or one value for every row
     (stride 0); ``piece_count`` names a count by its index there, -1 for the uncached input (prompt minus its
@@ -224,11 +225,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 elif dynamic[variant]:
                     reason = 4
             code[i] = reason
-            if reason >= 0:
+            if reason >= 0:  # (its money stays 0: ``out`` arrives zeroed)
                 variant_out[i] = -1
-                for t in range(terms + 1):
-                    out[t, 2 * i] = _ZERO
-                    out[t, 2 * i + 1] = _ZERO
                 continue
             variant_out[i] = variant
             priced += 1
@@ -236,10 +234,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 discounted += 1
             total_hi = _ZERO
             total_lo = _ZERO
-            for t in range(terms):
-                out[t, 2 * i] = _ZERO
-                out[t, 2 * i + 1] = _ZERO
-            for q in range(groups):  # a term's pieces, added up before the term is written
+            # A term's pieces, added up before the term is written; every written term is some group's, so
+            # each is written on a priced row (the zeroed ``out`` needs no write first).
+            for q in range(groups):
                 term_hi = _ZERO
                 term_lo = _ZERO
                 for p in range(group_start[q], group_start[q + 1]):
@@ -281,8 +278,9 @@ def _bases(
 ) -> None:  # pragma: no cover - compiled
     """``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, per priced row.
 
-    ``state`` per row: 0 done, 1 no base (null: 1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the
-    caller's Python integers (a negative total or a fraction beyond ``MAX_FRACTION``)."""
+    ``saving`` and ``state`` arrive zeroed (``pages``); ``state`` per row: 0 done, 1 no base (null: 1 − discount
+    ≤ 0, or a base of 2**126 or more), 2 left to the caller's Python integers (a negative total or a fraction
+    beyond ``MAX_FRACTION``)."""
     n = len(variant)
     step = (n + chunks - 1) // chunks
     for part in numba.prange(chunks):
@@ -292,9 +290,6 @@ def _bases(
             t_hi = total[2 * i + 1]
             base[2 * i] = t_lo
             base[2 * i + 1] = t_hi
-            saving[2 * i] = _ZERO
-            saving[2 * i + 1] = _ZERO
-            state[i] = 0
             if v < 0:
                 continue
             kind = base_kind[v]
