@@ -6,11 +6,13 @@ tiers, time windows, discounts and -1 prices, and on counts and rates near the l
 from __future__ import annotations
 
 import json
+import mmap
 import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -213,6 +215,47 @@ def test_columns_no_row_bills_share_one_buffer_of_zeros_and_the_base_shares_the_
     assert address("cost_base") == address("cost_total") != address("cost_input")
     assert result["cost_web_search"].null_count() == 1 and result["cost_web_search"].drop_nulls().to_list() == [0, 0]
     assert result["cost_total"].to_list()[0] == result["cost_input"][0] + result["cost_output"][0] > 0
+
+
+def test_output_on_plain_pages_gives_the_same_rows_with_the_same_compiled_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large output buffers come from anonymous pages (``breakdown.pages``) rather than numpy's allocator. Forced
+    for every buffer here: the rows equal the expressions' and the small-buffer run's, and the compiled passes
+    serve both kinds of buffer with the versions they already had (no compile per buffer kind)."""
+    versions = [
+        SheetVersion("model", model, None, None, None, EPOCH, None, parse_price_sheet(pricing))
+        for model, pricing in (
+            ("m/a", {"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"}),
+            ("m/b", {"prompt": "0.000002", "completion": "0.000008", "input_cache_read": "0.0000005"}),
+        )
+    ]
+    table = PriceTable.from_sheets(versions)
+    usage = usage_frame(
+        [
+            {
+                "model": model,
+                "prompt_tokens": p,
+                "completion_tokens": 7,
+                "cache_read_tokens": p // 3,
+                "timestamp": EPOCH,
+            }
+            for model in ("m/a", "m/b", "m/unknown")
+            for p in (1, 3, 1_000_001)
+        ]
+    )
+    small, expressions = _both(table, usage, "decimal", True)
+    known = (len(breakdown._rows.signatures), len(breakdown._bases.signatures))
+    monkeypatch.setattr(breakdown, "_LARGE", 0)
+    owner = breakdown.pages((2, 3), np.uint64)
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)
+    large, _ = _both(table, usage, "decimal", True)
+    assert (len(breakdown._rows.signatures), len(breakdown._bases.signatures)) == known
+    for name in large.columns:
+        assert large[name].to_list() == small[name].to_list() == expressions[name].to_list(), name
+    assert large["cost_base"].drop_nulls().len() == 6 and large["cost_total"].null_count() == 3
 
 
 WITHOUT_NUMBA = """
