@@ -60,6 +60,7 @@ from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.indexpage import index_values
 from catalog.website.output import Output
+from catalog.website.packer import Packer
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import ENTRY_TEXTS, RATE_ORDER, PriceJson, price_data
 from catalog.website.unitmodels import unit_page
@@ -1012,9 +1013,19 @@ def _render(
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
-    # Writing, hashing and compressing a page happen in a thread while the next one renders.
+    # Writing, hashing and compressing a page happen beside the rendering: in a process of their own when the build
+    # writes every page (``packer``: a thread would wait for the GIL after each call), else (an incremental build
+    # writes a few) in a thread.
+    packer = _packer(output) if not output.before_pages else None
     writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
     written: list[Future[Any]] = []
+
+    def write(target: str, data: bytes) -> None:
+        if packer is not None:
+            packer.write(target, data)
+        else:
+            written.append(writer.submit(output.write, target, data))
+
     model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
     provider_slugs = {p["slug"] for p in facts.providers}
     # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
@@ -1112,7 +1123,7 @@ def _render(
             return
         body = env.get_template(template).render(**common, root=root, stamp=stamps, **values)
         parts = {"banner": banner, "footer": footers[root], "updated": updated}
-        written.append(writer.submit(output.write, target, _splice(body, parts).encode()))
+        write(target, _splice(body, parts).encode())
         tick()
 
     # The texts of the pages of one entity (``ENTITY_PAGES``): build-independent, so each is in their inputs.
@@ -1134,7 +1145,7 @@ def _render(
         def made(pages: list[_Queued], counted: int = 0) -> None:
             """Make ``pages`` here; the first ``counted`` of them were counted already (by a helper that failed)."""
             for n, item in enumerate(pages):
-                written.append(writer.submit(output.write, item.target, item.make()))
+                write(item.target, item.make())
                 tick((n >= counted) + (helper.progress() if helper else 0))
 
         _site_pages(page, feed, cat, facts, data, [m for m, _ in months], model_ids)
@@ -1144,13 +1155,26 @@ def _render(
             failed, counted = helper.finish(output, cache, tick), helper.reported
             helper = None
             made(failed, counted)  # a helper that failed: its pages are made here, as without one
+        if packer is not None:
+            finishing, packer = packer, None
+            finishing.finish()
     finally:
         if helper is not None:
             helper.stop()
+        if packer is not None:
+            packer.stop()
         writer.shutdown(wait=True)
     for done_write in written:
         done_write.result()  # an error writing a page is this build's error
     return done
+
+
+def _packer(output: Output) -> Packer | None:
+    """A packer process for ``output``, or None (the pages are written by a thread) where none can start."""
+    try:
+        return Packer.start(output)
+    except OSError:
+        return None
 
 
 # A queued page's share of the rendering work, for splitting the queue between two processes.
