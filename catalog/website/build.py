@@ -513,8 +513,10 @@ def build_site(
 
     ``workers``: processes that make pages (default 1). With 2, a forked helper makes part of the model,
     provider and month pages (``_Helper``); the bytes are the same. Not the default: measured idle on two cores
-    it did not shorten a full build (7.4 s against 6.8 s for one process), and forking a process that runs
-    other threads (the service's server and scheduler) risks a helper stuck on a lock copied while held."""
+    it did not shorten a full build (7.4 s against 6.8 s for one process; again with the packer process writing
+    the pages, 2.4-3.0 s against 2.4-2.7 s, for 0.5-0.8 s more CPU: the second core already writes, compresses
+    and exports), and forking a process that runs other threads (the service's server and scheduler) risks a
+    helper stuck on a lock copied while held."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -1013,19 +1015,8 @@ def _render(
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
-    # Writing, hashing and compressing a page happen beside the rendering: in a process of their own when the build
-    # writes every page (``packer``: a thread would wait for the GIL after each call), else (an incremental build
-    # writes a few) in a thread.
-    packer = _packer(output) if not output.before_pages else None
-    writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
-    written: list[Future[Any]] = []
-
-    def write(target: str, data: bytes) -> None:
-        if packer is not None:
-            packer.write(target, data)
-        else:
-            written.append(writer.submit(output.write, target, data))
-
+    writer = _Writer(output)
+    write = writer.write
     model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
     provider_slugs = {p["slug"] for p in facts.providers}
     # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
@@ -1155,18 +1146,45 @@ def _render(
             failed, counted = helper.finish(output, cache, tick), helper.reported
             helper = None
             made(failed, counted)  # a helper that failed: its pages are made here, as without one
-        if packer is not None:
-            finishing, packer = packer, None
-            finishing.finish()
+        writer.finish()
     finally:
         if helper is not None:
             helper.stop()
-        if packer is not None:
-            packer.stop()
-        writer.shutdown(wait=True)
-    for done_write in written:
-        done_write.result()  # an error writing a page is this build's error
+        writer.stop()
     return done
+
+
+class _Writer:
+    """Writes, hashes and compresses the pages beside the rendering: in a process of their own when the build
+    writes every page (``Packer``: a thread would wait for the GIL after each call it makes), else (an incremental
+    build writes a few) in a thread."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.packer = _packer(output) if not output.before_pages else None
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
+        self.written: list[Future[Any]] = []
+
+    def write(self, target: str, data: bytes) -> None:
+        if self.packer is not None:
+            self.packer.write(target, data)
+        else:
+            self.written.append(self.thread.submit(self.output.write, target, data))
+
+    def finish(self) -> None:
+        """Wait for every page to be written; an error writing one is this build's error."""
+        if self.packer is not None:
+            packer, self.packer = self.packer, None
+            packer.finish()
+        self.thread.shutdown(wait=True)
+        for done in self.written:
+            done.result()
+
+    def stop(self) -> None:
+        """After an error (or ``finish``): nothing left running."""
+        if self.packer is not None:
+            self.packer.stop()
+        self.thread.shutdown(wait=True)
 
 
 def _packer(output: Output) -> Packer | None:
