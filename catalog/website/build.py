@@ -514,7 +514,7 @@ def build_site(
     ``workers``: processes that make pages (default 1). With 2, a forked helper makes part of the model,
     provider and month pages (``_Helper``); the bytes are the same. Not the default: measured idle on two cores
     it did not shorten a full build (7.4 s against 6.8 s for one process; again with the packer process writing
-    the pages, 2.4-3.0 s against 2.4-2.7 s, for 0.5-0.8 s more CPU: the second core already writes, compresses
+    the pages, 2.4-3.2 s against 2.4-2.7 s, for 0.5-0.8 s more CPU: the second core already writes, compresses
     and exports), and forking a process that runs other threads (the service's server and scheduler) risks a
     helper stuck on a lock copied while held."""
     if base_url is not None and (
