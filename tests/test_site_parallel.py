@@ -127,3 +127,21 @@ def test_the_compiled_templates_give_the_pages_jinjas_own_code_generator_gives(
         stock = build_site(cat, tmp_path / "stock", built_at=BUILT_AT, workers=1)
     assert stock.rendered == builds["single"].rendered > 900  # every page rendered, none taken from a cache
     same_site(builds["folder"] / "single", stock.out)
+
+
+def test_pages_written_by_the_packer_process_are_those_a_thread_writes(
+    builds: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A full build writes its pages (hash, ``.gz``) in a packer process (catalog/website/packer.py); without one
+    (an incremental build, or where none starts) a thread writes them: the same files, hashes and manifest."""
+    started: list[Any] = []
+    real = site_build._packer
+    monkeypatch.setattr(site_build, "_packer", lambda output: started.append(real(output)) or None)
+    db = tmp_path / "history.duckdb"  # the shared builds are read by other workers: a private copy to open
+    shutil.copyfile(builds["db"], db)
+    with Catalog.open(db) as cat:
+        threaded = build_site(cat, tmp_path / "threaded", built_at=BUILT_AT, workers=1)
+    assert len(started) == 1 and started[0] is not None  # the packer would have started: a full build
+    started[0].stop()
+    assert threaded.rendered == builds["single"].rendered
+    same_site(builds["folder"] / "single", threaded.out)

@@ -60,6 +60,7 @@ from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
 from catalog.website.indexpage import index_values
 from catalog.website.output import Output
+from catalog.website.packer import Packer
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import ENTRY_TEXTS, RATE_ORDER, PriceJson, price_data
 from catalog.website.unitmodels import unit_page
@@ -512,8 +513,10 @@ def build_site(
 
     ``workers``: processes that make pages (default 1). With 2, a forked helper makes part of the model,
     provider and month pages (``_Helper``); the bytes are the same. Not the default: measured idle on two cores
-    it did not shorten a full build (7.4 s against 6.8 s for one process), and forking a process that runs
-    other threads (the service's server and scheduler) risks a helper stuck on a lock copied while held."""
+    it did not shorten a full build (7.4 s against 6.8 s for one process; again with the packer process writing
+    the pages, 2.4-3.2 s against 2.4-2.7 s, for 0.5-0.8 s more CPU: the second core already writes, compresses
+    and exports), and forking a process that runs other threads (the service's server and scheduler) risks a
+    helper stuck on a lock copied while held."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -556,12 +559,13 @@ def build_site(
                 cache = PageCache(out.parent / f".{out.name}.pages", code_version(site_templates))
                 output = Output(work, cache.code, previous=out if (out / MARKER).is_file() else None)
                 # The history downloads are DuckDB's work (it releases the GIL): they run beside the rest.
-                with ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
+                with _out_of_collector(), ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
                     history = side.submit(_history_downloads, cat, output, at)
                     try:
                         step = stage or (lambda _name: None)
                         step("reading the history")
                         facts = gather(cat, at)
+                        gc.freeze()  # the facts live as long as the build: no full collection walks them
                         step("rendering pages")
                         pages = _render(
                             facts,
@@ -604,6 +608,23 @@ def build_site(
         reused=cache.reused + cache.linked,
         linked=cache.linked,
     )
+
+
+@contextlib.contextmanager
+def _out_of_collector() -> Iterator[None]:
+    """Keep what is alive now, and what the build freezes meanwhile (its facts), out of the garbage collector's
+    full collections (``gc.freeze``): each would walk the history, the price table and the facts again (two or
+    three a build, about a tenth of a build's CPU at 20 days). Frozen objects are still freed when no longer
+    referenced. Unfrozen after the build unless something had frozen objects before (the service settles its
+    state that way, and unfreezing it would expose the state to full collections again: it unfreezes and collects
+    after its own refreshes)."""
+    owner = gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if owner:
+            gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -994,9 +1015,8 @@ def _render(
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
-    # Writing, hashing and compressing a page happen in a thread while the next one renders.
-    writer = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
-    written: list[Future[Any]] = []
+    writer = _Writer(output)
+    write = writer.write
     model_ids = {m["model_id"] for m in facts.models} | {m["model_id"] for m in facts.unit_models}
     provider_slugs = {p["slug"] for p in facts.providers}
     # What every page shows whatever it is about; the build's instant is spliced in, not rendered.
@@ -1094,7 +1114,7 @@ def _render(
             return
         body = env.get_template(template).render(**common, root=root, stamp=stamps, **values)
         parts = {"banner": banner, "footer": footers[root], "updated": updated}
-        written.append(writer.submit(output.write, target, _splice(body, parts).encode()))
+        write(target, _splice(body, parts).encode())
         tick()
 
     # The texts of the pages of one entity (``ENTITY_PAGES``): build-independent, so each is in their inputs.
@@ -1116,7 +1136,7 @@ def _render(
         def made(pages: list[_Queued], counted: int = 0) -> None:
             """Make ``pages`` here; the first ``counted`` of them were counted already (by a helper that failed)."""
             for n, item in enumerate(pages):
-                written.append(writer.submit(output.write, item.target, item.make()))
+                write(item.target, item.make())
                 tick((n >= counted) + (helper.progress() if helper else 0))
 
         _site_pages(page, feed, cat, facts, data, [m for m, _ in months], model_ids)
@@ -1126,13 +1146,53 @@ def _render(
             failed, counted = helper.finish(output, cache, tick), helper.reported
             helper = None
             made(failed, counted)  # a helper that failed: its pages are made here, as without one
+        writer.finish()
     finally:
         if helper is not None:
             helper.stop()
-        writer.shutdown(wait=True)
-    for done_write in written:
-        done_write.result()  # an error writing a page is this build's error
+        writer.stop()
     return done
+
+
+class _Writer:
+    """Writes, hashes and compresses the pages beside the rendering: in a process of their own when the build
+    writes every page (``Packer``: a thread would wait for the GIL after each call it makes), else (an incremental
+    build writes a few) in a thread."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.packer = _packer(output) if not output.before_pages else None
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="site-writer")
+        self.written: list[Future[Any]] = []
+
+    def write(self, target: str, data: bytes) -> None:
+        if self.packer is not None:
+            self.packer.write(target, data)
+        else:
+            self.written.append(self.thread.submit(self.output.write, target, data))
+
+    def finish(self) -> None:
+        """Wait for every page to be written; an error writing one is this build's error."""
+        if self.packer is not None:
+            packer, self.packer = self.packer, None
+            packer.finish()
+        self.thread.shutdown(wait=True)
+        for done in self.written:
+            done.result()
+
+    def stop(self) -> None:
+        """After an error (or ``finish``): nothing left running."""
+        if self.packer is not None:
+            self.packer.stop()
+        self.thread.shutdown(wait=True)
+
+
+def _packer(output: Output) -> Packer | None:
+    """A packer process for ``output``, or None (the pages are written by a thread) where none can start."""
+    try:
+        return Packer.start(output)
+    except OSError:
+        return None
 
 
 # A queued page's share of the rendering work, for splitting the queue between two processes.
@@ -1191,7 +1251,8 @@ class _Helper:
         reader, writer = os.pipe()
         result = output.folder / f".helper-{os.getpid()}.pickle"
         # The collector in the helper would walk (and so copy) every object it shares with this process: frozen
-        # here, off there (what it makes is freed by reference counting; it lives for one build).
+        # here (and left so: the build unfreezes, ``_out_of_collector``), off there (what it makes is freed by
+        # reference counting; it lives for one build).
         gc.freeze()
         pid = os.fork()
         if pid == 0:  # the helper
@@ -1211,7 +1272,6 @@ class _Helper:
                 status = 0
             finally:
                 os._exit(status)
-        gc.unfreeze()
         os.close(writer)
         os.set_blocking(reader, False)
         return cls(pid, reader, result, pages)
