@@ -76,8 +76,21 @@ def test_the_changes_page_holds_every_change_newest_first_and_a_page_per_month(s
     page = site.pages["changes.html"]
     (raw,) = [text for attrs, text in page.scripts if attrs.get("id") == "changes-data"]
     data = json.loads(raw)
-    assert len(data["rows"]) == len(changes) > PAGE_SIZE
-    assert [(data["models"][r[1]][0], r[2]) for r in data["rows"]] == [(c["model_id"], c["kind"]) for c in changes]
+    # The rows: the month scripts the page loads (before changes.js), in its order, each row's model by its
+    # place in its month's list; every model of theirs is one of the page's.
+    sources = [str(attrs["src"]) for attrs, _text in page.scripts if attrs.get("src")]
+    loaded = [s for s in sources if s.startswith("changes/")]
+    assert sources[-1] == "static/changes.js" and sources[-1 - len(loaded) : -1] == loaded
+    rows = []
+    for source in loaded:
+        text = (site.out / source).read_text(encoding="ascii")
+        head, tail = "(self.catalogChanges = self.catalogChanges || []).push(", ");\n"
+        assert text.startswith(head) and text.endswith(tail) and text.count("\n") == 1, source
+        month = json.loads(text[len(head) : -len(tail)])
+        rows += [(month["models"][r[1]], r[2]) for r in month["rows"]]
+    assert {m for m, _kind in rows} == {m[0] for m in data["models"]}
+    assert len(rows) == len(changes) > PAGE_SIZE
+    assert rows == [(c["model_id"], c["kind"]) for c in changes]
     # Without the script the table shows the newest PAGE_SIZE rows.
     table = re.search(r'<table class="changes" id="change-log">(.*?)</table>', page.text, re.S)
     assert table is not None and len(re.findall(r"<tr>", table.group(1))) == PAGE_SIZE + 1  # and the header

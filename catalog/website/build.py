@@ -588,7 +588,7 @@ def build_site(
     except OSError as exc:
         where = exc.filename or out
         raise InputError(f"could not write the site to {out}: {exc.strerror or exc} ({where})") from None
-    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    sizes = _sizes(str(out))
     model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and k.endswith(".html")}
     largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
     return BuildReport(
@@ -604,6 +604,19 @@ def build_site(
         reused=cache.reused + cache.linked,
         linked=cache.linked,
     )
+
+
+def _sizes(top: str, prefix: str = "") -> dict[str, int]:
+    """Every file under ``top`` (a built site) by its path from there, with its size: by ``os.scandir``, whose
+    entries know their kind (a site at a year has thousands of files; pathlib's parsing cost more than the stats)."""
+    found: dict[str, int] = {}
+    with os.scandir(top) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                found.update(_sizes(entry.path, f"{prefix}{entry.name}/"))
+            elif entry.is_file():
+                found[prefix + entry.name] = entry.stat().st_size
+    return found
 
 
 @contextlib.contextmanager
@@ -989,6 +1002,7 @@ def _render(
 ) -> int:
     env = _environment(site_templates / "templates", cache.code)
     change_cells.next_build()
+    changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
     work = output.folder
@@ -1107,6 +1121,8 @@ def _render(
         _build_scripts(output, facts, age, built_at)
         data = price_data(facts.models, facts.table, facts.at)
         _entity_pages(page, feed, facts, data, cache, env, months)
+        for target, text in _month_scripts(output, cache, months):
+            written.append(writer.submit(output.write, target, text.encode()))
 
         # The helper process makes its share of the queued pages while this one makes the site's own pages.
         mine, theirs = _shares(queued, workers)
@@ -1133,6 +1149,29 @@ def _render(
     for done_write in written:
         done_write.result()  # an error writing a page is this build's error
     return done
+
+
+MONTH_SCRIPTS = "month_scripts"  # the manifest's note (``extra``) of each month's data script's fingerprint
+
+
+def _month_scripts(
+    output: Output, cache: PageCache, months: list[tuple[str, list[dict[str, Any]]]]
+) -> list[tuple[str, str]]:
+    """The changes page's data scripts, a month each (``changelog.month_script``): those whose changes the last
+    build wrote (its manifest notes each one's fingerprint) are its files, linked; the others' (path, text), to
+    write. A month's script depends on its changes alone, so after a sweep only the newest month's is made."""
+    last = output.before_extra.get(MONTH_SCRIPTS)
+    before = last if isinstance(last, dict) else {}
+    noted: dict[str, str] = {}
+    output.extra[MONTH_SCRIPTS] = noted
+    made = []
+    for month, rows in months:
+        target = f"changes/{month}.js"
+        key = noted[target] = cache.fingerprint("month script", {"rows": cache.digests.of(rows)})
+        if before.get(target) == key and output.link(target):
+            continue
+        made.append((target, changelog.month_script(rows)))
+    return made
 
 
 # A queued page's share of the rendering work, for splitting the queue between two processes.
