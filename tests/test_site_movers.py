@@ -13,8 +13,9 @@ from site_helpers import Built
 from catalog.library import Catalog
 from catalog.store import queries
 from catalog.website.changelog import PAGE_SIZE
-from catalog.website.facts import EPOCH, site_changes
+from catalog.website.facts import EPOCH, _engine_list_costs, _list_costs, site_changes
 from catalog.website.movers import MOVERS_SHOWN, Move, ranked_moves, window_start
+from catalog.website.presets import PRESETS
 
 
 def test_moves_rank_by_exact_ratio_and_leave_out_free_and_unmoved_models() -> None:
@@ -98,3 +99,22 @@ def test_the_changes_page_holds_every_change_newest_first_and_a_page_per_month(s
     assert {p for p in site.pages if p.startswith("changes/")} == {f"changes/{m}.html" for m in months}
     for month in months:
         assert f'href="changes/{month}.html"' in page.text
+
+
+def test_list_costs_kept_by_sheet_equal_the_engines_at_every_instant(cat: Catalog) -> None:
+    """``_list_costs`` keeps what the engine found per sheet, profile (and instant, for a sheet with overrides):
+    at each snapshot of the history, after the others filled it, the same as pricing every model again."""
+    table = cat.table
+    models = queries.models_as_of(cat.con, datetime(2100, 1, 1, tzinfo=UTC))["model_id"].to_list()
+    models += ["no/such-model"]  # not in the table: no list price either way
+    instants = [r[0].astimezone(UTC) for r in cat.con.execute("SELECT taken_at FROM snapshots ORDER BY 1").fetchall()]
+    instants += [instants[-1] + timedelta(minutes=30), instants[0] - timedelta(days=1)]
+    compared = 0
+    for rounds in range(2):  # the second round finds every key kept by the first
+        for at in instants:
+            for preset in PRESETS:
+                kept = _list_costs(table, models, at, preset.profile)
+                fresh = _engine_list_costs(table, models, at, preset.profile)
+                assert kept == fresh, (rounds, at, preset.name)
+                compared += len(fresh)
+    assert compared > 1000

@@ -32,6 +32,7 @@ from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
+from catalog.prices import PriceSheet
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
@@ -331,7 +332,57 @@ def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") ->
 
 
 def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile) -> dict[str, ListCost]:
-    """What one request of ``profile`` costs at each model's list price (``/models``), by the engine."""
+    """What one request of ``profile`` costs at each model's list price (``/models``), by the engine.
+
+    A build asks at its instant and at the start of each change and movers window, all of which move with every
+    sweep, while a list price changes seldom: what the engine found is kept per price table by the sheet it
+    priced (the one the engine's own look-up finds in force), the profile and, for a sheet with an override in
+    a time window, the instant itself; only the others are priced (``_engine_list_costs``)."""
+    if not model_ids:
+        return {}
+    sheets, sources = table.sheets_at([table.resolve(m, None, None) for m in model_ids], at)
+    with _LIST_COSTS_LOCK:
+        known = _LIST_COSTS.setdefault(table, {})
+    keys: dict[str, tuple[Any, ...]] = {}
+    for model_id, sheet_id, source in zip(model_ids, sheets, sources, strict=True):
+        if sheet_id >= 0 and source == _MODEL_SOURCE:
+            keys[model_id] = (sheet_id, profile, at if _windowed(table.versions[sheet_id].sheet) else None)
+    missing = [m for m in model_ids if m not in keys or keys[m] not in known]
+    found = _engine_list_costs(table, missing, at, profile)
+    with _LIST_COSTS_LOCK:
+        if len(known) > 100_000:  # a service that ran for years: start again rather than grow
+            known.clear()
+        for model_id in missing:
+            if model_id in keys:
+                cost = found.get(model_id)
+                known[keys[model_id]] = (cost.cost_per_request, cost.cost_per_million_tokens) if cost else None
+    out = {}
+    for model_id in model_ids:
+        if model_id in keys:
+            amounts = known.get(keys[model_id])
+            if amounts is not None:
+                out[model_id] = ListCost(model_id, amounts[0], amounts[1], endpoint_key=model_id)
+        elif model_id in found:
+            out[model_id] = found[model_id]
+    return out
+
+
+def _windowed(sheet: PriceSheet) -> bool:
+    """Whether an override of ``sheet`` applies in a UTC time window only (its price then depends on the instant)."""
+    return any(o.utc_start is not None or o.utc_end is not None for o in sheet.overrides)
+
+
+_MODEL_SOURCE = 1  # ``PriceTable.sheets_at``: the sheet is the model's own (its list price)
+_LIST_COSTS: weakref.WeakKeyDictionary[PriceTable, dict[tuple[Any, ...], tuple[Decimal, Decimal | None] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_LIST_COSTS_LOCK = threading.Lock()
+
+
+def _engine_list_costs(
+    table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile
+) -> dict[str, ListCost]:
+    """``_list_costs`` by the engine itself, every model priced."""
     if not model_ids:
         return {}
     usage = pl.DataFrame(
