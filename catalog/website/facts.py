@@ -90,10 +90,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         indexes = _INDEXES.get(cat, {})
     index = RankIndex.build(candidates, table, at, previous=indexes.get(0))
     built = {0: index}
-    rankings = {
-        p.name: {m["model_id"]: _model_ranking(index.rank(p.profile, filters, model=m["model_id"])) for m in listed}
-        for p in PRESETS
-    }
+    rankings = _rankings(cat, index, [m["model_id"] for m in listed], filters)
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
@@ -200,6 +197,44 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     )
 
 
+def _rankings(
+    cat: Catalog, index: RankIndex, model_ids: list[str], filters: EndpointFilters
+) -> dict[str, dict[str, ModelRanking]]:
+    """Each preset's ranking of each model, as of the index's instant. A model whose ranking inputs are the same
+    objects as at the last build through ``cat`` (``RankIndex.model_inputs``: after a sweep, all but the models
+    whose endpoints, prices or telemetry changed) keeps that build's ranking; the others are ranked."""
+    with _EARLIER_LOCK:
+        last = _RANKINGS.get(cat, {})
+    kept: dict[tuple[str, str], tuple[tuple[Any, ...] | None, ModelRanking]] = {}
+    out: dict[str, dict[str, ModelRanking]] = {}
+    for preset in PRESETS:
+        found: dict[str, ModelRanking] = {}
+        out[preset.name] = found
+        for model_id in model_ids:
+            inputs = index.model_inputs(model_id)
+            before = last.get((preset.name, model_id))
+            if inputs is not None and before is not None and _same_inputs(before[0], inputs):
+                ranking = before[1]
+            else:
+                ranking = _model_ranking(index.rank(preset.profile, filters, model=model_id))
+            found[model_id] = ranking
+            kept[(preset.name, model_id)] = (inputs, ranking)
+    with _EARLIER_LOCK:
+        _RANKINGS[cat] = kept
+    return out
+
+
+def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
+    """Whether two ``model_inputs`` are the same: the same table and candidate objects, scale and minute."""
+    return (
+        before is not None
+        and len(before) == len(now)
+        and before[0] is now[0]
+        and before[1:3] == now[1:3]
+        and all(a is b for a, b in zip(before[3:], now[3:], strict=True))
+    )
+
+
 def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
     own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
@@ -224,6 +259,10 @@ class _Earlier:
 _EARLIER: dict[str, _Earlier] = {}
 _EARLIER_LOCK = threading.Lock()
 _INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+# Per catalog: each (preset, model)'s ranking at the last build and what it was made from (``_rankings``).
+_RANKINGS: weakref.WeakKeyDictionary[Catalog, dict[tuple[str, str], tuple[tuple[Any, ...] | None, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def indexes(cat: Catalog) -> dict[int, RankIndex]:
@@ -264,6 +303,7 @@ def forget(cat: Catalog) -> None:
     """Drop what the last build of this history found: the next one gathers everything from the history."""
     with _EARLIER_LOCK:
         _EARLIER.pop(str(Path(cat.path).resolve()), None)
+        _RANKINGS.pop(cat, None)
 
 
 @dataclass
