@@ -359,6 +359,48 @@ def output_text(value: Any) -> str:
     return _escaped(str(value))
 
 
+def _change_row_parts(c: dict[str, Any]) -> tuple[str, str, str]:
+    """A change's row of a changes table in the parts its two tables share, as their template loops wrote them:
+    the time cell, the kind, endpoint and field cells, and the Old, New and Change cells with the row's end."""
+    old, new, moved = change_cells(c)
+    field = c["field"] or ("prompt" if c["kind"] in ("added", "removed") and not c.get("in_units") else "")
+    diff = change_diff(c)
+    title = f' title="{output_text(diff)}"' if diff else ""
+    return (
+        f'<tr><td class="when">{output_text(when(c["at"]))}</td>',
+        f"<td>{output_text(c['kind'])}</td><td>{output_text(c['tag'] or 'list price')}</td>"
+        f"<td>{output_text(field)}</td>",
+        f'<td class="num">{output_text(old)}</td><td class="num">{output_text(new)}</td>'
+        f'<td class="num move"{title}>{output_text(moved)}</td></tr>\n',
+    )
+
+
+change_row_parts = _PerChange(_change_row_parts)  # a year of changes: each row made once, kept between builds
+
+
+def change_rows(root: str, changes: list[dict[str, Any]], model_ids: Any) -> Markup:
+    """A month page's rows (``changes.html``), one a change, with its model linked when the site has its page:
+    what the template's loop over the changes wrote (a month at a year is thousands of rows, and the newest
+    month's page is made again after every sweep), the same characters (``tests/test_site_render_parts.py``)."""
+    linked = set(model_ids)
+    cells: dict[str, str] = {}
+    rows = []
+    for c in changes:
+        head, middle, tail = change_row_parts(c)
+        model_id = c["model_id"]
+        cell = cells.get(model_id)
+        if cell is None:
+            shown = model_link(root, model_id) if model_id in linked else output_text(model_id)
+            cell = cells[model_id] = f'<td class="model">{shown}</td>'
+        rows.append(f"{head}{cell}{middle}\n{tail}")
+    return Markup("".join(rows))
+
+
+def change_log_rows(changes: list[dict[str, Any]]) -> Markup:
+    """A model's changes table's rows (``_changes_table.html``): what its loop wrote, the same characters."""
+    return Markup("".join(f"{head}{middle}{tail}" for head, middle, tail in map(change_row_parts, changes)))
+
+
 class _CodeGenerator(CodeGenerator):
     """Jinja's code generator, with each compiled template's output escaping done by ``output_text``: the name
     ``escape`` in a compiled template is what its output expressions call (``{{ … }}``); nothing else there calls
@@ -419,6 +461,8 @@ def environment(templates: Path) -> jinja2.Environment:
         provider_link=provider_link,
         policy=policy,
         ranked_rows=ranked_rows,
+        change_rows=change_rows,
+        change_log_rows=change_log_rows,
     )
     env.filters.update(
         usd=usd,
@@ -832,27 +876,52 @@ class ListDigests:
     site to the next by the identity of their items: those items are the ones the site's facts carry forward
     (``catalog.website.facts``: never changed once made), so a list of the same items has the same digest, and
     a year of history is not spelled again for every page on every build. Holding the lists keeps their items'
-    identities theirs; entries no build used since the previous one are dropped."""
+    identities theirs; entries no build used since the previous one are dropped.
+
+    A list's digest is that of its blocks of ``DIGEST_BLOCK`` items counted from its end, each spelled alone and
+    kept the same way: the site's lists are newest first and a sweep puts its changes in front, so a month's
+    changes or a model's, grown by a sweep, spell only their newest block again, not the whole list."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.known: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
         self.used: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
+        self.blocks_known: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
+        self.blocks_used: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
 
     def next_build(self) -> None:
         with self.lock:
             if self.used:
                 self.known, self.used = self.used, {}
+            if self.blocks_used:
+                self.blocks_known, self.blocks_used = self.blocks_used, {}
 
     def of(self, items: list[Any]) -> Digest:
         key = tuple(map(id, items))
         with self.lock:
             found = self.used.get(key) or self.known.get(key)
         if found is None:
-            found = (list(items), Digest(hashlib.sha256(_spelled(items)).hexdigest()))
+            found = (list(items), Digest(self._blocks(items)))
         with self.lock:
             self.used[key] = found
         return found[1]
+
+    def _blocks(self, items: list[Any]) -> str:
+        digest = hashlib.sha256()
+        for end in range(len(items), 0, -DIGEST_BLOCK):
+            block = items[max(0, end - DIGEST_BLOCK) : end]
+            key = tuple(map(id, block))
+            with self.lock:
+                found = self.blocks_used.get(key) or self.blocks_known.get(key)
+            if found is None:
+                found = (block, hashlib.sha256(_spelled(block)).digest())
+            with self.lock:
+                self.blocks_used[key] = found
+            digest.update(found[1])
+        return digest.hexdigest()
+
+
+DIGEST_BLOCK = 256  # items of a list spelled together for its digest (``ListDigests``)
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
@@ -1002,6 +1071,7 @@ def _render(
 ) -> int:
     env = _environment(site_templates / "templates", cache.code)
     change_cells.next_build()
+    change_row_parts.next_build()
     changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
