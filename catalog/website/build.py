@@ -401,6 +401,43 @@ def change_log_rows(changes: list[dict[str, Any]]) -> Markup:
     return Markup("".join(f"{head}{middle}{tail}" for head, middle, tail in map(change_row_parts, changes)))
 
 
+def _feed_entry_parts(c: dict[str, Any]) -> tuple[str, str]:
+    """A change's Atom entry as the feeds' loop wrote it, before and after its link's target (which depends on
+    the feed: its base and whether the model has a page)."""
+    where, what = c["tag"] or "list price", c["field"] or c["kind"]
+    old, new, moved = change_cells(c)
+    move = output_text(f"{old} → {new}{f' ({moved})' if moved else ''}")
+    model, at, read = output_text(c["model_id"]), output_text(rfc3339(c["at"])), output_text(when(c["at"]))
+    where_text, what_text = output_text(where), output_text(what)
+    return (
+        "  <entry>\n"
+        f"    <id>tag:llm-price-catalog,2026:change/{model}/{output_text(c['endpoint_key'] or 'list')}/{what_text}/"
+        f"{at}</id>\n"
+        f"    <title>{model} · {where_text}: {what_text} {move}</title>\n"
+        f"    <updated>{at}</updated>\n"
+        '    <link rel="alternate" type="text/html" href="',
+        f'"/>\n    <content type="text">{model}, {where_text}: {what_text} {move} at {read}.</content>\n  </entry>\n',
+    )
+
+
+feed_entry_parts = _PerChange(_feed_entry_parts)
+
+
+def feed_entries(site: str, entries: list[dict[str, Any]], linked: Any) -> Markup:
+    """A feed's entries (``feed.atom``), one a change: what the template's loop wrote, the same characters
+    (``tests/test_site_render_parts.py``); each change's entry kept between builds (the site's feed is made by
+    every build)."""
+    pages = set(linked)
+    base = output_text(site)
+    out = []
+    for c in entries:
+        head, tail = feed_entry_parts(c)
+        model_id = c["model_id"]
+        target = f"models/{page_name(model_id)}.html#changes" if model_id in pages else "changes.html"
+        out.append(f"{head}{base}{output_text(target)}{tail}")
+    return Markup("".join(out))
+
+
 class _CodeGenerator(CodeGenerator):
     """Jinja's code generator, with each compiled template's output escaping done by ``output_text``: the name
     ``escape`` in a compiled template is what its output expressions call (``{{ … }}``); nothing else there calls
@@ -463,6 +500,7 @@ def environment(templates: Path) -> jinja2.Environment:
         ranked_rows=ranked_rows,
         change_rows=change_rows,
         change_log_rows=change_log_rows,
+        feed_entries=feed_entries,
     )
     env.filters.update(
         usd=usd,
@@ -1072,6 +1110,7 @@ def _render(
     env = _environment(site_templates / "templates", cache.code)
     change_cells.next_build()
     change_row_parts.next_build()
+    feed_entry_parts.next_build()
     changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
