@@ -4,6 +4,7 @@ browser's side of them is in test_site_index_browser.py."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,6 +35,20 @@ def test_moves_rank_by_exact_ratio_and_leave_out_free_and_unmoved_models() -> No
     assert [m.model_id for m in found["dearer"]] == ["e"]
     many = ranked_moves({str(i): Decimal(100) for i in range(9)}, {str(i): Decimal(100 - i - 1) for i in range(9)})
     assert [m.model_id for m in many["cheaper"]] == ["8", "7", "6", "5", "4"][:MOVERS_SHOWN]
+
+
+def test_the_moves_shown_are_the_first_of_all_moves_sorted() -> None:
+    """``ranked_moves`` takes the first few without sorting the rest: the same as sorting every move."""
+    rng = random.Random(7)
+    for _ in range(200):
+        ids = [f"m{i}" for i in range(rng.randrange(0, 40))]
+        old = {m: Decimal(rng.choice([0, 1, 2, 3, 5, 8])) / 4 for m in ids}
+        new = {m: Decimal(rng.choice([0, 1, 2, 3, 5, 8])) / 4 for m in ids if rng.random() < 0.9}
+        moves = [Move(m, old[m], new[m]) for m in sorted(old.keys() & new.keys()) if old[m] != 0 and old[m] != new[m]]
+        cheaper = sorted((m for m in moves if m.new < m.old), key=lambda m: (m.ratio, m.model_id))
+        dearer = sorted((m for m in moves if m.new > m.old), key=lambda m: (-m.ratio, m.model_id))
+        found = ranked_moves(old, new)
+        assert found == {"cheaper": cheaper[:MOVERS_SHOWN], "dearer": dearer[:MOVERS_SHOWN]}
 
 
 def test_a_moves_percent_rounds_half_to_even_in_tenths() -> None:
