@@ -894,6 +894,11 @@ class BodyPack:
         scratch.rename(path)
 
 
+def _digest(value: Any) -> Digest:
+    """Stands for ``value`` in a fingerprint: the hash of its spelling."""
+    return Digest(hashlib.sha256(_spelled(value)).hexdigest())
+
+
 def _spelled(value: Any) -> bytes:
     spelled = io.BytesIO()
     pickler = pickle.Pickler(spelled, protocol=5)
@@ -1424,6 +1429,9 @@ def _entity_pages(
     tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
     chart_template = env.get_template("_chart.html")
     entries = {m["id"]: m for m in data["models"]}
+    # What every model page's price data holds but its model's entry and minute: in its fingerprint as one digest
+    # a build, not spelled again for each page.
+    common_data = _digest({k: v for k, v in data.items() if k not in ("models", "at_minute")})
     for model in facts.models:
         single = PriceJson({**data, "models": [entries[model["model_id"]]]})
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
@@ -1434,7 +1442,8 @@ def _entity_pages(
             return Markup(chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n"))
 
         shown = _model_inputs(model)
-        digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
+        # The model as both its pages' fingerprints read it (its long lists as their digests): spelled once.
+        digested = {"model": _digest({**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}})}
         slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
         page(
             "model.html",
@@ -1445,7 +1454,7 @@ def _entity_pages(
             routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
             change_limit=MODEL_PAGE_CHANGES,
             provider_slugs=slugs,
-            digested=digested,
+            digested={**digested, "price_json": (common_data, single["at_minute"], single["models"][0])},
         )
         if len(model["changes"]) > MODEL_PAGE_CHANGES:
             target = f"model-changes/{page_name(model['model_id'])}.html"
