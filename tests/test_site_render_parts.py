@@ -161,6 +161,89 @@ def test_the_ranking_rows_are_what_the_template_loop_wrote(env: jinja2.Environme
     assert build.ranked_rows([]) == ""
 
 
+# The loops changes.html (a month's page) and _changes_table.html (a model's) ran over the changes before their
+# rows were made by build.change_rows and build.change_log_rows.
+OLD_MONTH_LOOP = """<tbody>
+{% for c in changes %}
+{% set old, new, moved = c|change_cells %}
+<tr><td class="when">{{ c.at|when }}</td><td class="model">{% if c.model_id in model_ids %}{{ model_link(root, c.model_id) }}{% else %}{{ c.model_id }}{% endif %}</td><td>{{ c.kind }}</td><td>{{ c.tag or 'list price' }}</td><td>{{ c.field or ('prompt' if c.kind in ('added', 'removed') and not c.get('in_units') else '') }}</td>
+<td class="num">{{ old }}</td><td class="num">{{ new }}</td><td class="num move"{% if c|change_diff %} title="{{ c|change_diff }}"{% endif %}>{{ moved }}</td></tr>
+{% endfor %}
+</tbody>"""  # noqa: E501
+OLD_LOG_LOOP = """<tbody>
+{% for c in log %}
+{% set old, new, moved = c|change_cells %}
+<tr><td class="when">{{ c.at|when }}</td><td>{{ c.kind }}</td><td>{{ c.tag or 'list price' }}</td><td>{{ c.field or ('prompt' if c.kind in ('added', 'removed') and not c.get('in_units') else '') }}</td><td class="num">{{ old }}</td><td class="num">{{ new }}</td><td class="num move"{% if c|change_diff %} title="{{ c|change_diff }}"{% endif %}>{{ moved }}</td></tr>
+{% endfor %}
+</tbody>"""  # noqa: E501
+
+
+def test_the_change_rows_are_what_the_template_loops_wrote(env: jinja2.Environment) -> None:
+    at = datetime(2026, 7, 25, 12, 30, tzinfo=UTC)
+    base = {"model_id": "acme/a", "entity": "endpoint", "pct_change": None, "old": None, "new": None}
+    changes = [
+        {**base, "at": at, "kind": "price", "tag": "a&b/fp8", "field": "prompt", "old": Decimal("1e-6"),
+         "new": Decimal("2e-6"), "pct_change": 100.0},
+        {**base, "at": at, "kind": "added", "tag": HOSTILE[0], "field": None, "new": Decimal("3e-7"),
+         "model_id": HOSTILE[0]},
+        {**base, "at": at - timedelta(hours=1), "kind": "removed", "tag": "x", "field": None, "old": Decimal(0),
+         "in_units": True, "model_id": "acme/units"},
+        {**base, "at": at - timedelta(days=2), "kind": "parameters", "tag": None, "field": "supported_parameters",
+         "old": "tools,logprobs", "new": "tools,<b>,seed,a,b,c,d"},
+        {**base, "at": at - timedelta(days=3), "kind": "price", "tag": "", "field": "", "old": "<i>"},
+        {**base, "at": at - timedelta(days=4), "kind": "overrides", "tag": "t", "field": "overrides",
+         "old": '[{"min_prompt_tokens": 200000}]', "new": None},
+    ]  # fmt: skip
+    for model_ids in (["acme/a", HOSTILE[0]], [], ["acme/units", "acme/a"]):
+        for root in ("../", ""):
+            values = {"changes": changes, "model_ids": model_ids, "root": root}
+            old_rows = env.from_string(OLD_MONTH_LOOP).render(**values)
+            rows = env.from_string("<tbody>\n{{ change_rows(root, changes, model_ids) }}</tbody>").render(**values)
+            assert rows == old_rows, (model_ids, root)
+    old_log = env.from_string(OLD_LOG_LOOP).render(log=changes)
+    assert env.from_string("<tbody>\n{{ change_log_rows(log) }}</tbody>").render(log=changes) == old_log
+    assert "<script>" not in old_rows and "<b>" not in old_log and 'title="+' in old_log and "$1/M" in old_log
+    assert build.change_rows("../", [], []) == build.change_log_rows([]) == ""
+
+
+# The loop feed.atom ran over its entries before they were made by build.feed_entries.
+OLD_FEED_LOOP = """{% for c in entries %}
+{% set where = c.tag or 'list price' %}
+{% set what = c.field or c.kind %}
+{% set old, new, moved = c|change_cells %}
+{% set move = old ~ ' → ' ~ new ~ (' (' ~ moved ~ ')' if moved else '') %}
+  <entry>
+    <id>tag:llm-price-catalog,2026:change/{{ c.model_id }}/{{ c.endpoint_key or 'list' }}/{{ what }}/{{ c.at|rfc3339 }}</id>
+    <title>{{ c.model_id }} · {{ where }}: {{ what }} {{ move }}</title>
+    <updated>{{ c.at|rfc3339 }}</updated>
+    <link rel="alternate" type="text/html" href="{{ site }}{{ 'models/' ~ (c.model_id|page) ~ '.html#changes' if c.model_id in linked else 'changes.html' }}"/>
+    <content type="text">{{ c.model_id }}, {{ where }}: {{ what }} {{ move }} at {{ c.at|when }}.</content>
+  </entry>
+{% endfor %}
+"""  # noqa: E501
+
+
+def test_the_feed_entries_are_what_the_template_loop_wrote() -> None:
+    xml = environment(SITE_DIR / "templates")  # autoescaped as the feeds are (``.atom``)
+    at = datetime(2026, 7, 25, 12, 30, 0, 250000, tzinfo=UTC)
+    base = {"model_id": "acme/a", "entity": "endpoint", "pct_change": None, "old": None, "new": None}
+    entries = [
+        {**base, "at": at, "kind": "price", "tag": "a&b/fp8", "field": "prompt", "endpoint_key": "acme/a@a&b/fp8",
+         "old": Decimal("1e-6"), "new": Decimal("2e-6"), "pct_change": 100.0},
+        {**base, "at": at, "kind": "discount", "tag": HOSTILE[0], "field": "discount", "endpoint_key": None,
+         "model_id": HOSTILE[0], "old": Decimal("0.1"), "new": Decimal(0)},
+        {**base, "at": at - timedelta(hours=1), "kind": "price", "tag": None, "field": "", "endpoint_key": "",
+         "model_id": "x/../y:free", "old": "<i>", "new": "it's"},
+    ]  # fmt: skip
+    for site in ("../../", "", "https://prices.example.org/a&b/"):
+        for linked in (["acme/a", HOSTILE[0]], [], ["x/../y:free"]):
+            values = {"entries": entries, "site": site, "linked": linked}
+            old_entries = xml.from_string(OLD_FEED_LOOP).render(**values)
+            assert xml.from_string("{{ feed_entries(site, entries, linked) }}").render(**values) == old_entries
+    assert "<script>" not in old_entries and "&amp;b" in old_entries and "→" in old_entries
+    assert build.feed_entries("", [], []) == ""
+
+
 def test_the_memoised_filters_spell_equal_values_alike_and_types_apart() -> None:
     instant = datetime(2026, 7, 25, 12, 30, tzinfo=UTC)
     elsewhere = instant.astimezone(timezone(timedelta(hours=5)))

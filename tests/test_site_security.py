@@ -9,6 +9,7 @@ once per run) is the fixture in conftest.py; its day is ``site_helpers.hostile_d
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +36,7 @@ from catalog.library import Catalog
 from catalog.settings import SITE_SOURCE
 
 BUILD_SCRIPTS = {"build.js": "catalogBuild", "telemetry.js": "catalogTelemetry"}  # written by every build
+MONTH_SCRIPT = re.compile(r"changes/\d{4}-\d{2}\.js")  # the changes page's rows, a script a month
 
 
 def site_texts(out: Path) -> dict[str, str]:
@@ -50,11 +52,15 @@ def test_hostile_names_stay_text_scripts_are_only_ours(hostile: Hostile) -> None
                 json.loads(text)  # the whole body is the data: nothing closed the element early
             else:
                 assert set(attrs) == {"src"}, f"{name}: {attrs}"
-                # Only the project's own scripts, shipped in site/static (cost.js, app.js, index.js, …), and the
-                # two data scripts every build writes (checked below).
+                # Only the project's own scripts, shipped in site/static (cost.js, app.js, index.js, …), the two
+                # data scripts every build writes and the changes page's month scripts (checked below).
                 target, fragment = resolve(name, str(attrs["src"])) or ("", "")
                 assert target.endswith(".js") and not fragment, name
-                assert target in BUILD_SCRIPTS or (target.startswith("static/") and (SITE_SOURCE / target).is_file())
+                assert (
+                    target in BUILD_SCRIPTS
+                    or MONTH_SCRIPT.fullmatch(target)
+                    or (target.startswith("static/") and (SITE_SOURCE / target).is_file())
+                ), f"{name}: {target}"
                 assert not text.strip(), f"{name}: inline script {text[:80]!r}"
         for tag, values in page.elements:
             handlers = [a for a in values if a.lower().startswith("on")]
@@ -67,6 +73,14 @@ def test_hostile_names_stay_text_scripts_are_only_ours(hostile: Hostile) -> None
         assert text.startswith(head) and text.endswith(";\n") and text.count("\n") == 1, script
         json.loads(text[len(head) : -2])
     assert EVIL in json.loads((hostile.out / "telemetry.js").read_text().split(" = ", 1)[1][:-2])
+    months = [p for p in hostile.out.rglob("*.js") if MONTH_SCRIPT.fullmatch(p.relative_to(hostile.out).as_posix())]
+    assert months
+    for script in months:
+        # Nothing but one JSON value (ASCII) pushed onto the changes page's list.
+        text = script.read_text(encoding="ascii")
+        head, tail = "(self.catalogChanges = self.catalogChanges || []).push(", ");\n"
+        assert text.startswith(head) and text.endswith(tail) and text.count("\n") == 1, script
+        json.loads(text[len(head) : -len(tail)])
     for name, text in site_texts(hostile.out).items():
         lowered = text.lower()
         assert "<img" not in lowered and "<b>" not in lowered and "<i>" not in lowered, name

@@ -637,6 +637,19 @@ class RankIndex:
             same = self._status_rows[row["endpoint_key"]] = (row, exclusion_row(row, *found))
         return same[1].copy()
 
+    def model_inputs(self, model: str) -> tuple[Any, ...] | None:
+        """What ``rank(profile, filters, model=model)`` at this index's instant reads besides its arguments: the
+        price table, the scale, the model's candidates (``build`` keeps a candidate of ``previous`` as the same
+        object when neither its row nor its sheet changed) and, when one has override conditions, the minute of
+        the day. A caller that finds the same objects (``is``) from one index to the next may keep the ranking it
+        made (the site after a sweep). None for a model with no candidate: its list price is ranked, at the
+        instant."""
+        pool = self._by_model.get(model)
+        if not pool:
+            return None
+        minute = (_micros(self.at) // 60_000_000) % 1440 if any(c.conditions for c in pool) else None
+        return (self.table, self.scale, minute, *pool)
+
     def rank(
         self,
         profile: WorkloadProfile,

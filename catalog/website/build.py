@@ -360,6 +360,85 @@ def output_text(value: Any) -> str:
     return _escaped(str(value))
 
 
+def _change_row_parts(c: dict[str, Any]) -> tuple[str, str, str]:
+    """A change's row of a changes table in the parts its two tables share, as their template loops wrote them:
+    the time cell, the kind, endpoint and field cells, and the Old, New and Change cells with the row's end."""
+    old, new, moved = change_cells(c)
+    field = c["field"] or ("prompt" if c["kind"] in ("added", "removed") and not c.get("in_units") else "")
+    diff = change_diff(c)
+    title = f' title="{output_text(diff)}"' if diff else ""
+    return (
+        f'<tr><td class="when">{output_text(when(c["at"]))}</td>',
+        f"<td>{output_text(c['kind'])}</td><td>{output_text(c['tag'] or 'list price')}</td>"
+        f"<td>{output_text(field)}</td>",
+        f'<td class="num">{output_text(old)}</td><td class="num">{output_text(new)}</td>'
+        f'<td class="num move"{title}>{output_text(moved)}</td></tr>\n',
+    )
+
+
+change_row_parts = _PerChange(_change_row_parts)  # a year of changes: each row made once, kept between builds
+
+
+def change_rows(root: str, changes: list[dict[str, Any]], model_ids: Any) -> Markup:
+    """A month page's rows (``changes.html``), one a change, with its model linked when the site has its page:
+    what the template's loop over the changes wrote (a month at a year is thousands of rows, and the newest
+    month's page is made again after every sweep), the same characters (``tests/test_site_render_parts.py``)."""
+    linked = set(model_ids)
+    cells: dict[str, str] = {}
+    rows = []
+    for c in changes:
+        head, middle, tail = change_row_parts(c)
+        model_id = c["model_id"]
+        cell = cells.get(model_id)
+        if cell is None:
+            shown = model_link(root, model_id) if model_id in linked else output_text(model_id)
+            cell = cells[model_id] = f'<td class="model">{shown}</td>'
+        rows.append(f"{head}{cell}{middle}\n{tail}")
+    return Markup("".join(rows))
+
+
+def change_log_rows(changes: list[dict[str, Any]]) -> Markup:
+    """A model's changes table's rows (``_changes_table.html``): what its loop wrote, the same characters."""
+    return Markup("".join(f"{head}{middle}{tail}" for head, middle, tail in map(change_row_parts, changes)))
+
+
+def _feed_entry_parts(c: dict[str, Any]) -> tuple[str, str]:
+    """A change's Atom entry as the feeds' loop wrote it, before and after its link's target (which depends on
+    the feed: its base and whether the model has a page)."""
+    where, what = c["tag"] or "list price", c["field"] or c["kind"]
+    old, new, moved = change_cells(c)
+    move = output_text(f"{old} → {new}{f' ({moved})' if moved else ''}")
+    model, at, read = output_text(c["model_id"]), output_text(rfc3339(c["at"])), output_text(when(c["at"]))
+    where_text, what_text = output_text(where), output_text(what)
+    return (
+        "  <entry>\n"
+        f"    <id>tag:llm-price-catalog,2026:change/{model}/{output_text(c['endpoint_key'] or 'list')}/{what_text}/"
+        f"{at}</id>\n"
+        f"    <title>{model} · {where_text}: {what_text} {move}</title>\n"
+        f"    <updated>{at}</updated>\n"
+        '    <link rel="alternate" type="text/html" href="',
+        f'"/>\n    <content type="text">{model}, {where_text}: {what_text} {move} at {read}.</content>\n  </entry>\n',
+    )
+
+
+feed_entry_parts = _PerChange(_feed_entry_parts)
+
+
+def feed_entries(site: str, entries: list[dict[str, Any]], linked: Any) -> Markup:
+    """A feed's entries (``feed.atom``), one a change: what the template's loop wrote, the same characters
+    (``tests/test_site_render_parts.py``); each change's entry kept between builds (the site's feed is made by
+    every build)."""
+    pages = set(linked)
+    base = output_text(site)
+    out = []
+    for c in entries:
+        head, tail = feed_entry_parts(c)
+        model_id = c["model_id"]
+        target = f"models/{page_name(model_id)}.html#changes" if model_id in pages else "changes.html"
+        out.append(f"{head}{base}{output_text(target)}{tail}")
+    return Markup("".join(out))
+
+
 class _CodeGenerator(CodeGenerator):
     """Jinja's code generator, with each compiled template's output escaping done by ``output_text``: the name
     ``escape`` in a compiled template is what its output expressions call (``{{ … }}``); nothing else there calls
@@ -420,6 +499,9 @@ def environment(templates: Path) -> jinja2.Environment:
         provider_link=provider_link,
         policy=policy,
         ranked_rows=ranked_rows,
+        change_rows=change_rows,
+        change_log_rows=change_log_rows,
+        feed_entries=feed_entries,
     )
     env.filters.update(
         usd=usd,
@@ -592,7 +674,7 @@ def build_site(
     except OSError as exc:
         where = exc.filename or out
         raise InputError(f"could not write the site to {out}: {exc.strerror or exc} ({where})") from None
-    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    sizes = _sizes(str(out))
     model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and k.endswith(".html")}
     largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
     return BuildReport(
@@ -608,6 +690,19 @@ def build_site(
         reused=cache.reused + cache.linked,
         linked=cache.linked,
     )
+
+
+def _sizes(top: str, prefix: str = "") -> dict[str, int]:
+    """Every file under ``top`` (a built site) by its path from there, with its size: by ``os.scandir``, whose
+    entries know their kind (a site at a year has thousands of files; pathlib's parsing cost more than the stats)."""
+    found: dict[str, int] = {}
+    with os.scandir(top) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                found.update(_sizes(entry.path, f"{prefix}{entry.name}/"))
+            elif entry.is_file():
+                found[prefix + entry.name] = entry.stat().st_size
+    return found
 
 
 @contextlib.contextmanager
@@ -820,6 +915,11 @@ class BodyPack:
         scratch.rename(path)
 
 
+def _digest(value: Any) -> Digest:
+    """Stands for ``value`` in a fingerprint: the hash of its spelling."""
+    return Digest(hashlib.sha256(_spelled(value)).hexdigest())
+
+
 def _spelled(value: Any) -> bytes:
     spelled = io.BytesIO()
     pickler = pickle.Pickler(spelled, protocol=5)
@@ -840,27 +940,52 @@ class ListDigests:
     site to the next by the identity of their items: those items are the ones the site's facts carry forward
     (``catalog.website.facts``: never changed once made), so a list of the same items has the same digest, and
     a year of history is not spelled again for every page on every build. Holding the lists keeps their items'
-    identities theirs; entries no build used since the previous one are dropped."""
+    identities theirs; entries no build used since the previous one are dropped.
+
+    A list's digest is that of its blocks of ``DIGEST_BLOCK`` items counted from its end, each spelled alone and
+    kept the same way: the site's lists are newest first and a sweep puts its changes in front, so a month's
+    changes or a model's, grown by a sweep, spell only their newest block again, not the whole list."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.known: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
         self.used: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
+        self.blocks_known: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
+        self.blocks_used: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
 
     def next_build(self) -> None:
         with self.lock:
             if self.used:
                 self.known, self.used = self.used, {}
+            if self.blocks_used:
+                self.blocks_known, self.blocks_used = self.blocks_used, {}
 
     def of(self, items: list[Any]) -> Digest:
         key = tuple(map(id, items))
         with self.lock:
             found = self.used.get(key) or self.known.get(key)
         if found is None:
-            found = (list(items), Digest(hashlib.sha256(_spelled(items)).hexdigest()))
+            found = (list(items), Digest(self._blocks(items)))
         with self.lock:
             self.used[key] = found
         return found[1]
+
+    def _blocks(self, items: list[Any]) -> str:
+        digest = hashlib.sha256()
+        for end in range(len(items), 0, -DIGEST_BLOCK):
+            block = items[max(0, end - DIGEST_BLOCK) : end]
+            key = tuple(map(id, block))
+            with self.lock:
+                found = self.blocks_used.get(key) or self.blocks_known.get(key)
+            if found is None:
+                found = (block, hashlib.sha256(_spelled(block)).digest())
+            with self.lock:
+                self.blocks_used[key] = found
+            digest.update(found[1])
+        return digest.hexdigest()
+
+
+DIGEST_BLOCK = 256  # items of a list spelled together for its digest (``ListDigests``)
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
@@ -1010,6 +1135,9 @@ def _render(
 ) -> int:
     env = _environment(site_templates / "templates", cache.code)
     change_cells.next_build()
+    change_row_parts.next_build()
+    feed_entry_parts.next_build()
+    changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
     work = output.folder
@@ -1127,6 +1255,8 @@ def _render(
         _build_scripts(output, facts, age, built_at)
         data = price_data(facts.models, facts.table, facts.at)
         _entity_pages(page, feed, facts, data, cache, env, months)
+        for target, text in _month_scripts(output, cache, months):
+            write(target, text.encode())
 
         # The helper process makes its share of the queued pages while this one makes the site's own pages.
         mine, theirs = _shares(queued, workers)
@@ -1193,6 +1323,29 @@ def _packer(output: Output) -> Packer | None:
         return Packer.start(output)
     except OSError:
         return None
+
+
+MONTH_SCRIPTS = "month_scripts"  # the manifest's note (``extra``) of each month's data script's fingerprint
+
+
+def _month_scripts(
+    output: Output, cache: PageCache, months: list[tuple[str, list[dict[str, Any]]]]
+) -> list[tuple[str, str]]:
+    """The changes page's data scripts, a month each (``changelog.month_script``): those whose changes the last
+    build wrote (its manifest notes each one's fingerprint) are its files, linked; the others' (path, text), to
+    write. A month's script depends on its changes alone, so after a sweep only the newest month's is made."""
+    last = output.before_extra.get(MONTH_SCRIPTS)
+    before = last if isinstance(last, dict) else {}
+    noted: dict[str, str] = {}
+    output.extra[MONTH_SCRIPTS] = noted
+    made = []
+    for month, rows in months:
+        target = f"changes/{month}.js"
+        key = noted[target] = cache.fingerprint("month script", {"rows": cache.digests.of(rows)})
+        if before.get(target) == key and output.link(target):
+            continue
+        made.append((target, changelog.month_script(rows)))
+    return made
 
 
 # A queued page's share of the rendering work, for splitting the queue between two processes.
@@ -1336,6 +1489,9 @@ def _entity_pages(
     tokens = DEFAULT.profile.input_tokens + DEFAULT.profile.output_tokens
     chart_template = env.get_template("_chart.html")
     entries = {m["id"]: m for m in data["models"]}
+    # What every model page's price data holds but its model's entry and minute: in its fingerprint as one digest
+    # a build, not spelled again for each page.
+    common_data = _digest({k: v for k, v in data.items() if k not in ("models", "at_minute")})
     for model in facts.models:
         single = PriceJson({**data, "models": [entries[model["model_id"]]]})
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
@@ -1346,7 +1502,8 @@ def _entity_pages(
             return Markup(chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n"))
 
         shown = _model_inputs(model)
-        digested = {"model": {**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}}}
+        # The model as both its pages' fingerprints read it (its long lists as their digests): spelled once.
+        digested = {"model": _digest({**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}})}
         slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
         page(
             "model.html",
@@ -1357,7 +1514,7 @@ def _entity_pages(
             routing_json=json.dumps({"provider": model["routing"]}, indent=2) if model["routing"] else None,
             change_limit=MODEL_PAGE_CHANGES,
             provider_slugs=slugs,
-            digested=digested,
+            digested={**digested, "price_json": (common_data, single["at_minute"], single["models"][0])},
         )
         if len(model["changes"]) > MODEL_PAGE_CHANGES:
             target = f"model-changes/{page_name(model['model_id'])}.html"

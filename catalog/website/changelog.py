@@ -1,9 +1,14 @@
 """The changes page: every recorded change, newest first, filtered by kind, model and provider and paged in the
-browser (``site/static/changes.js``), under the strict CSP (the rows are data in the page, not fetched).
+browser (``site/static/changes.js``), under the strict CSP (the rows are data, not fetched: ``connect-src`` is
+``'none'``).
 
 Each row is formatted here, by the same filters as the month pages' rows (``change_cells``: one unit everywhere,
-a list's change as a diff), so the script only places text. Without the script the page shows the newest
-``FIRST_PAGE`` rows and the month pages (``changes/YYYY-MM.html``) hold the rest.
+a list's change as a diff), so the script only places text. The rows are in one data script per month
+(``changes/YYYY-MM.js``, ``month_script``) that the page loads before ``changes.js``: a month's script depends on
+its changes alone, so a sweep rewrites the newest month's, and a build links the others from the last one (a year
+of changes is ten megabytes; re-rendering and compressing it after every sweep was most of an incremental build).
+The page itself holds the models' links, the filters' choices and the newest rows as HTML. Without the script the
+page shows the newest ``PAGE_SIZE`` rows and the month pages (``changes/YYYY-MM.html``) hold the rest.
 """
 
 from __future__ import annotations
@@ -37,26 +42,32 @@ def dumps(value: Any, **options: Any) -> str:
 class RowTexts:
     """Each change's row of the changes page as JSON text, kept from one build to the next by the identity of
     the change: the site's facts carry earlier changes forward as the same objects, never changed once made
-    (``catalog.website.facts``), so a year of changes is not formatted again on every build. The row's model
-    position (its second item) may move as models come and go: it is written in per build. Holding the
-    changes keeps their identities theirs; rows no build used since the previous one are dropped."""
+    (``catalog.website.facts``), so a change is not formatted again on every build. The row's model position
+    (its second item: in its month's list of models) is written in per use. Holding the changes keeps their
+    identities theirs; rows no build used since the previous one are dropped (``next_build``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.known: dict[int, tuple[dict[str, Any], str, str]] = {}
+        self.used: dict[int, tuple[dict[str, Any], str, str]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
 
     def texts(self, changes: list[dict[str, Any]], position: dict[str, int]) -> list[str]:
         with self.lock:
-            known, used = self.known, {}
+            known, used = self.known, self.used
             out = []
             for c in changes:
-                found = known.get(id(c))
+                key = id(c)
+                found = used.get(key) or known.get(key)
                 if found is None or found[0] is not c:
                     head, tail = _row_parts(c)
                     found = (c, head, tail)
-                used[id(c)] = found
+                used[key] = found
                 out.append(f"{found[1]}{position[c['model_id']]}{found[2]}")
-            self.known = used
         return out
 
 
@@ -70,7 +81,19 @@ def _row_parts(c: dict[str, Any]) -> tuple[str, str]:
     return f"[{json.dumps(when(c['at']))}, ", f", {json.dumps(rest)[1:]}"
 
 
-_ROWS = RowTexts()
+ROWS = RowTexts()
+MONTH_SCRIPT = "(self.catalogChanges = self.catalogChanges || []).push({});\n"  # one month's rows, newest first
+
+
+def month_script(changes: list[dict[str, Any]]) -> str:
+    """A month's data script: its changes (newest first) as ``{"models": [model id, …], "rows": [row, …]}``, each
+    row's model a position in the month's own list (a month's script is the same whatever other months hold),
+    pushed onto ``self.catalogChanges`` in the order the page loads the months (newest first). JSON with keys
+    sorted and ASCII only, as ``tojson`` writes it: no text can end the script."""
+    models = sorted({c["model_id"] for c in changes})
+    position = {m: i for i, m in enumerate(models)}
+    rows = ", ".join(ROWS.texts(changes, position))
+    return MONTH_SCRIPT.format(f'{{"models": {json.dumps(models)}, "rows": [{rows}]}}')
 
 
 def provider_of(change: dict[str, Any]) -> str:
@@ -83,15 +106,14 @@ def provider_of(change: dict[str, Any]) -> str:
 def changes_values(
     changes: list[dict[str, Any]], model_ids: set[str], providers: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The changes page's values: the newest rows as rendered, the filters' choices and the embedded rows."""
+    """The changes page's values: the newest rows as rendered, the filters' choices and the embedded data: each
+    model's page (or none), for the rows of the months' scripts (``month_script``)."""
     from catalog.website.build import page_name  # build imports this module
 
     models = sorted({c["model_id"] for c in changes})
-    position = {m: i for i, m in enumerate(models)}
-    # The embedded data as ``tojson`` writes it (keys sorted), its rows from ``_ROWS``.
+    # The embedded data as ``tojson`` writes it (keys sorted).
     linked = [[m, f"models/{page_name(m)}.html" if m in model_ids else None] for m in models]
-    rows = ", ".join(_ROWS.texts(changes, position))
-    spelled = f'{{"models": {json.dumps(linked)}, "page_size": {PAGE_SIZE}, "rows": [{rows}]}}'
+    spelled = f'{{"models": {json.dumps(linked)}, "page_size": {PAGE_SIZE}}}'
     names: dict[str, str] = {p["slug"]: str(p["name"] or p["slug"]) for p in providers}
     slugs = sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
     return {

@@ -32,6 +32,7 @@ from catalog.cost.workload import EndpointFilters, WorkloadProfile
 from catalog.library import Catalog, versions_by_model
 from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
+from catalog.prices import PriceSheet
 from catalog.store import queries
 from catalog.website.presets import DEFAULT, PRESETS
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
@@ -89,10 +90,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         indexes = _INDEXES.get(cat, {})
     index = RankIndex.build(candidates, table, at, previous=indexes.get(0))
     built = {0: index}
-    rankings = {
-        p.name: {m["model_id"]: _model_ranking(index.rank(p.profile, filters, model=m["model_id"])) for m in listed}
-        for p in PRESETS
-    }
+    rankings = _rankings(cat, index, [m["model_id"] for m in listed], filters)
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
@@ -199,6 +197,44 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     )
 
 
+def _rankings(
+    cat: Catalog, index: RankIndex, model_ids: list[str], filters: EndpointFilters
+) -> dict[str, dict[str, ModelRanking]]:
+    """Each preset's ranking of each model, as of the index's instant. A model whose ranking inputs are the same
+    objects as at the last build through ``cat`` (``RankIndex.model_inputs``: after a sweep, all but the models
+    whose endpoints, prices or telemetry changed) keeps that build's ranking; the others are ranked."""
+    with _EARLIER_LOCK:
+        last = _RANKINGS.get(cat, {})
+    kept: dict[tuple[str, str], tuple[tuple[Any, ...] | None, ModelRanking]] = {}
+    out: dict[str, dict[str, ModelRanking]] = {}
+    for preset in PRESETS:
+        found: dict[str, ModelRanking] = {}
+        out[preset.name] = found
+        for model_id in model_ids:
+            inputs = index.model_inputs(model_id)
+            before = last.get((preset.name, model_id))
+            if inputs is not None and before is not None and _same_inputs(before[0], inputs):
+                ranking = before[1]
+            else:
+                ranking = _model_ranking(index.rank(preset.profile, filters, model=model_id))
+            found[model_id] = ranking
+            kept[(preset.name, model_id)] = (inputs, ranking)
+    with _EARLIER_LOCK:
+        _RANKINGS[cat] = kept
+    return out
+
+
+def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
+    """Whether two ``model_inputs`` are the same: the same table and candidate objects, scale and minute."""
+    return (
+        before is not None
+        and len(before) == len(now)
+        and before[0] is now[0]
+        and before[1:3] == now[1:3]
+        and all(a is b for a, b in zip(before[3:], now[3:], strict=True))
+    )
+
+
 def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
     own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
@@ -223,6 +259,10 @@ class _Earlier:
 _EARLIER: dict[str, _Earlier] = {}
 _EARLIER_LOCK = threading.Lock()
 _INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+# Per catalog: each (preset, model)'s ranking at the last build and what it was made from (``_rankings``).
+_RANKINGS: weakref.WeakKeyDictionary[Catalog, dict[tuple[str, str], tuple[tuple[Any, ...] | None, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def indexes(cat: Catalog) -> dict[int, RankIndex]:
@@ -263,6 +303,7 @@ def forget(cat: Catalog) -> None:
     """Drop what the last build of this history found: the next one gathers everything from the history."""
     with _EARLIER_LOCK:
         _EARLIER.pop(str(Path(cat.path).resolve()), None)
+        _RANKINGS.pop(cat, None)
 
 
 @dataclass
@@ -331,7 +372,57 @@ def _sheets_in_force(table: PriceTable, at: datetime, kind: str = "endpoint") ->
 
 
 def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile) -> dict[str, ListCost]:
-    """What one request of ``profile`` costs at each model's list price (``/models``), by the engine."""
+    """What one request of ``profile`` costs at each model's list price (``/models``), by the engine.
+
+    A build asks at its instant and at the start of each change and movers window, all of which move with every
+    sweep, while a list price changes seldom: what the engine found is kept per price table by the sheet it
+    priced (the one the engine's own look-up finds in force), the profile and, for a sheet with an override in
+    a time window, the instant itself; only the others are priced (``_engine_list_costs``)."""
+    if not model_ids:
+        return {}
+    sheets, sources = table.sheets_at([table.resolve(m, None, None) for m in model_ids], at)
+    with _LIST_COSTS_LOCK:
+        known = _LIST_COSTS.setdefault(table, {})
+    keys: dict[str, tuple[Any, ...]] = {}
+    for model_id, sheet_id, source in zip(model_ids, sheets, sources, strict=True):
+        if sheet_id >= 0 and source == _MODEL_SOURCE:
+            keys[model_id] = (sheet_id, profile, at if _windowed(table.versions[sheet_id].sheet) else None)
+    missing = [m for m in model_ids if m not in keys or keys[m] not in known]
+    found = _engine_list_costs(table, missing, at, profile)
+    with _LIST_COSTS_LOCK:
+        if len(known) > 100_000:  # a service that ran for years: start again rather than grow
+            known.clear()
+        for model_id in missing:
+            if model_id in keys:
+                cost = found.get(model_id)
+                known[keys[model_id]] = (cost.cost_per_request, cost.cost_per_million_tokens) if cost else None
+    out = {}
+    for model_id in model_ids:
+        if model_id in keys:
+            amounts = known.get(keys[model_id])
+            if amounts is not None:
+                out[model_id] = ListCost(model_id, amounts[0], amounts[1], endpoint_key=model_id)
+        elif model_id in found:
+            out[model_id] = found[model_id]
+    return out
+
+
+def _windowed(sheet: PriceSheet) -> bool:
+    """Whether an override of ``sheet`` applies in a UTC time window only (its price then depends on the instant)."""
+    return any(o.utc_start is not None or o.utc_end is not None for o in sheet.overrides)
+
+
+_MODEL_SOURCE = 1  # ``PriceTable.sheets_at``: the sheet is the model's own (its list price)
+_LIST_COSTS: weakref.WeakKeyDictionary[PriceTable, dict[tuple[Any, ...], tuple[Decimal, Decimal | None] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_LIST_COSTS_LOCK = threading.Lock()
+
+
+def _engine_list_costs(
+    table: PriceTable, model_ids: list[str], at: datetime, profile: WorkloadProfile
+) -> dict[str, ListCost]:
+    """``_list_costs`` by the engine itself, every model priced."""
     if not model_ids:
         return {}
     usage = pl.DataFrame(

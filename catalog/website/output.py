@@ -13,6 +13,7 @@ its ``.gz``. The ``.gz`` files carry no time or name (``mtime=0``), so two build
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -64,7 +65,8 @@ class Output:
             self.before, self.before_pages = last["files"], last.get("pages") or {}
             self.before_extra = last.get("extra") or {}
         self.files: dict[str, FileFacts] = {}
-        self.folders: set[Path] = set()
+        self.folders: set[str] = set()  # made already (``link``)
+        self._folder_text, self._previous_text = str(folder), str(previous)
         self.extra: dict[str, Any] = {}  # noted in the manifest for the next build (JSON values)
 
     def reuse(self, rel: str, key: str) -> bool:
@@ -83,16 +85,18 @@ class Output:
             return False
         packed = facts.get("gzip")
         pairs = [(rel, facts.get("size"))] + ([(rel + ".gz", packed)] if packed is not None else [])
-        made = []
+        made: list[str] = []
+        # Paths as strings: a build links a thousand pages, and pathlib's parsing cost more than the links.
         try:
             for name, size in pairs:
-                source = self.previous / name
-                if source.stat().st_size != size:
+                source = os.path.join(self._previous_text, name)
+                if os.stat(source).st_size != size:
                     raise OSError(f"{source} is not the file the last build wrote")
-                target = self.folder / name
-                if target.parent not in self.folders:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    self.folders.add(target.parent)
+                target = os.path.join(self._folder_text, name)
+                parent = os.path.dirname(target)
+                if parent not in self.folders:
+                    os.makedirs(parent, exist_ok=True)
+                    self.folders.add(parent)
                 try:
                     os.link(source, target)
                 except OSError:  # a file system without hard links: a copy, still no render or compression
@@ -100,7 +104,8 @@ class Output:
                 made.append(target)
         except OSError:
             for target in made:
-                target.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
             return False
         self.files[rel] = FileFacts(facts["sha256"], facts["size"], packed)
         return True
@@ -139,9 +144,12 @@ class Output:
     def finish(self, pages: dict[str, str]) -> dict[str, FileFacts]:
         """Describe every file not yet described (the ``.gz`` written so far are not files of the site) and
         write the manifest. ``pages``: each rendered page's input fingerprint, kept for the next build."""
-        for root, _dirs, names in os.walk(self.folder):
+        top = self._folder_text
+        for root, _dirs, names in os.walk(top):
+            where = os.path.relpath(root, top)
+            prefix = "" if where == "." else where.replace(os.sep, "/") + "/"
             for name in names:
-                rel = Path(root, name).relative_to(self.folder).as_posix()
+                rel = prefix + name
                 if name.startswith(".") or rel in self.files or (name.endswith(".gz") and rel[:-3] in self.files):
                     continue  # the marker, the manifest, what is described already
                 self.add(rel)

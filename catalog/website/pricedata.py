@@ -65,7 +65,7 @@ def endpoint_entry(
     row: dict[str, Any], version: SheetVersion, scale: int, parameters: dict[str, int] | None = None
 ) -> list[Any]:
     sheet = version.sheet
-    variants, conds = _SHEET_PARTS.of(sheet, scale)
+    variants, conds, free = _SHEET_PARTS.of(sheet, scale)
     implied = row["endpoint_key"] == f"{row['model_id']}@{row['tag']}"  # else a repeated tag: ``model@tag#2``
     mask = sum(1 << parameters[p] for p in row.get("supported_parameters") or () if parameters and p in parameters)
     return [
@@ -79,12 +79,12 @@ def endpoint_entry(
         format(mask, "x"),
         row.get("max_prompt_tokens"),
         row.get("max_completion_tokens"),
-        1 if sheet.free else 0,  # every price 0 (a ``:free`` variant): what --exclude-free leaves out
+        free,  # every price 0 (a ``:free`` variant): what --exclude-free leaves out
     ]
 
 
-def _sheet_parts(sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]]]:
-    """An entry's ``variants`` and ``conds``: what its sheet alone decides."""
+def _sheet_parts(sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]], int]:
+    """An entry's ``variants``, ``conds`` and ``free`` (1 when every price is 0): what its sheet alone decides."""
     variants: list[list[str] | None] = []
     for mask in range(2 ** len(sheet.overrides)):
         rates = effective_rates(variant_prices(sheet, mask))
@@ -100,19 +100,19 @@ def _sheet_parts(sheet: Any, scale: int) -> tuple[list[list[str] | None], list[l
         ]
         for o in sheet.overrides
     ]
-    return variants, conds
+    return variants, conds, 1 if sheet.free else 0
 
 
 class SheetParts:
-    """Each sheet's ``variants`` and ``conds``, by the sheet's identity (the price table's sheets live as long as
-    the table: a build after every sweep meets the same ones, in the index's entries and the movers' "then"
-    data). The sheet is held, so its id is never another's; the lists are shared, never changed."""
+    """Each sheet's ``variants``, ``conds`` and ``free``, by the sheet's identity (the price table's sheets live as
+    long as the table: a build after every sweep meets the same ones, in the index's entries and the movers'
+    "then" data). The sheet is held, so its id is never another's; the lists are shared, never changed."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.known: dict[tuple[int, int], tuple[Any, tuple[list[list[str] | None], list[list[Any]]]]] = {}
+        self.known: dict[tuple[int, int], tuple[Any, tuple[list[list[str] | None], list[list[Any]], int]]] = {}
 
-    def of(self, sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]]]:
+    def of(self, sheet: Any, scale: int) -> tuple[list[list[str] | None], list[list[Any]], int]:
         key = (id(sheet), scale)
         found = self.known.get(key)
         if found is None or found[0] is not sheet:

@@ -1,7 +1,8 @@
 /*
  * The changes page: filter every recorded change by kind, model and provider, a page of rows at a time, newest
- * first; the view lives in the URL's query (kind, model, provider, page). The rows are embedded in the page as
- * data (formatted by the build), so nothing is fetched; without this script the newest rows show as rendered.
+ * first; the view lives in the URL's query (kind, model, provider, page). The rows are data (formatted by the
+ * build), one script a month (changes/YYYY-MM.js, loaded by the page before this one, newest month first), so
+ * nothing is fetched; without this script the newest rows show as rendered.
  */
 (function () {
   "use strict";
@@ -10,6 +11,17 @@
   var node = $("changes-data"), table = $("change-log"), form = $("change-filters");
   if (!node || !table || !form) return;
   var data = JSON.parse(node.textContent);
+  // Each month's rows name their model by its place in the month's own list: here, by its place in the page's.
+  var place = {};
+  data.models.forEach(function (m, i) { place[m[0]] = i; });
+  data.rows = [];
+  (self.catalogChanges || []).forEach(function (month) {
+    month.rows.forEach(function (r) {
+      var row = r.slice();
+      row[1] = place[month.models[r[1]]];
+      data.rows.push(row);
+    });
+  });
   var root = (document.querySelector("header.top a.brand").getAttribute("href") || "index.html").replace(/index\.html$/, "");
   var kind = $("change-kind"), model = $("change-model"), provider = $("change-provider");
   var pager = $("change-pager"), newer = $("change-newer"), older = $("change-older"), label = $("change-page");
