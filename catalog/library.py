@@ -157,8 +157,11 @@ class Catalog:
         at = self.as_of(as_of)
         if model is not None:
             self.require_model(model)
-        source = self.table.versions if model is None else versions_by_model(self.table).get(model, [])
-        found = [v for v in source if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)]
+        if model is None:  # the table's vectorised scan, not a pass in Python over a year of versions
+            found = [self.table.versions[i] for i in self.table.in_force(at)]
+        else:
+            source = versions_by_model(self.table).get(model, [])
+            found = [v for v in source if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)]
         found.sort(key=_listing_order)
         return pl.DataFrame([_sheet_row(v) for v in found], infer_schema_length=None)
 

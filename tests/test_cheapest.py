@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -152,6 +153,27 @@ def test_prices_as_of_hold_every_sheet_in_force(cat: Catalog, bundle: Bundle) ->
     row = endpoints.filter(endpoints["model_id"] == "deepseek/deepseek-v3.2").row(0, named=True)
     tags = {e["tag"]: e for e in recorded["deepseek/deepseek-v3.2"]["endpoints"]}
     assert Decimal(row["prompt"]) == Decimal(tags[row["tag"]]["pricing"]["prompt"])
+
+
+def test_prices_in_force_as_a_pass_over_every_version_finds_them(cat: Catalog) -> None:
+    """``Catalog.prices`` finds the sheets in force by the table's vectorised scan: the same rows, in the same
+    order, as the pass over every version it replaced, at instants on, just before and just after changes."""
+    import polars as pl
+
+    from catalog.library import _listing_order, _sheet_row
+
+    versions = cat.table.versions
+    starts = sorted({v.valid_from for v in versions})
+    picked = [*starts[:: max(1, len(starts) // 5)], starts[-1]]
+    instants = [t + d for t in picked for d in (timedelta(0), timedelta(microseconds=-1), timedelta(seconds=1))]
+    for at in instants:
+        found = sorted(
+            (v for v in versions if v.valid_from <= at and (v.valid_to is None or v.valid_to > at)),
+            key=_listing_order,
+        )
+        expected = pl.DataFrame([_sheet_row(v) for v in found], infer_schema_length=None)
+        assert cat.prices(as_of=at).equals(expected), at
+    assert any(cat.prices(as_of=at).height for at in instants)
 
 
 def test_a_provider_with_only_suffixed_tags_prices_at_the_tag_listed_then(cat: Catalog, bundle: Bundle) -> None:

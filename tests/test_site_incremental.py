@@ -226,6 +226,29 @@ def test_a_template_change_renders_every_page_again(hostile: Hostile, tmp_path: 
     assert "Data policy (edited)" in next((tmp_path / "out" / "providers").glob("*.html")).read_text()
 
 
+def test_a_page_of_the_last_build_touched_or_gone_since_is_made_again(hostile: Hostile, tmp_path: Path) -> None:
+    """A page whose file is not the one the last build wrote (edited, or removed) is not linked from it but made
+    (from the page cache's body), the rest linked: the same bytes."""
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(hostile.db, db)
+    with Catalog.open(db) as cat:
+        newest = newest_snapshots(cat, 1)[0]
+        first = build(cat, tmp_path / "out", newest)
+        expected = files(tmp_path / "out")
+        pages = sorted((tmp_path / "out" / "models").rglob("*.html"))
+        assert len(pages) >= 2
+        pages[0].write_text(pages[0].read_text() + "<!-- touched -->")  # another size than the manifest's
+        pages[1].unlink()
+        again = build(cat, tmp_path / "out", newest)
+    assert first.linked == 0 and first.rendered > 2
+    # every page of one entity linked but the two, made from the page cache's bodies
+    assert again.rendered == 0 and again.linked == first.rendered - 2 and again.reused == first.rendered
+    found = files(tmp_path / "out")
+    assert {k: v for k, v in found.items() if k != MANIFEST} == {k: v for k, v in expected.items() if k != MANIFEST}
+    mine, theirs = json.loads(found[MANIFEST]), json.loads(expected[MANIFEST])
+    assert (mine["files"], mine["pages"]) == (theirs["files"], theirs["pages"])
+
+
 def test_each_compressible_file_has_its_gzip_and_the_manifest_its_hash(builds: dict[str, object]) -> None:
     folder = builds["folder"]
     assert isinstance(folder, Path)

@@ -317,3 +317,46 @@ def test_a_damaged_pack_renders_the_pages_again(tmp_path: Path) -> None:
     build._BODIES.pop(str(folder), None)
     cache = PageCache(folder, code="test")
     assert cache.body(cache.key("k.html", "model.html", {}), lambda: "made") == "ok"
+
+
+def _changes_for_grouping(n: int, seed: int) -> list[dict[str, object]]:
+    """Changes with tags that are a slug, a slug and a path, none, empty, or a slug no provider has."""
+    import random
+
+    rng = random.Random(seed)
+    start = datetime(2025, 11, 30, 20, tzinfo=UTC)
+    tags = [None, "", "alpha", "alpha/fp8", "beta/x/y", "gamma", "zeta/q", "/odd", "alpha/"]
+    rows = []
+    for i in range(n):
+        when = start + timedelta(hours=rng.choice([0, 1, 3, 24 * 31, 24 * 62]) * rng.random())
+        if i % 3 == 0:
+            when = when.astimezone(timezone(timedelta(hours=5)))
+        rows.append(
+            {
+                "at": when,
+                "tag": rng.choice(tags),
+                "model_id": f"m/{rng.randrange(7)}",
+                "kind": rng.choice(["price", "discount", "added"]),
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_changes_values_as_before(seed: int) -> None:
+    """The changes page's models, kinds and providers, now by ``map`` and per distinct tag: as the per-change
+    comprehensions found them."""
+    from collections import Counter
+
+    from catalog.website.changelog import changes_values, provider_of
+
+    changes = _changes_for_grouping(400, seed)
+    providers = [{"slug": s, "name": s.title()} for s in ("alpha", "beta", "gamma", "delta")]
+    values = changes_values(changes, {"m/1", "m/2"}, providers)  # type: ignore[arg-type]
+    assert values["change_models"] == sorted({c["model_id"] for c in changes})  # type: ignore[type-var]
+    assert values["kinds"] == Counter(c["kind"] for c in changes).most_common()
+    names = {p["slug"]: p["name"] for p in providers}
+    assert values["change_providers"] == [
+        (s, names.get(s, s))
+        for s in sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
+    ]

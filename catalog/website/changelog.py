@@ -14,6 +14,7 @@ page shows the newest ``PAGE_SIZE`` rows and the month pages (``changes/YYYY-MM.
 from __future__ import annotations
 
 import json
+import operator
 import threading
 from collections import Counter
 from typing import Any
@@ -110,16 +111,18 @@ def changes_values(
     model's page (or none), for the rows of the months' scripts (``month_script``)."""
     from catalog.website.build import page_name  # build imports this module
 
-    models = sorted({c["model_id"] for c in changes})
+    models = sorted(set(map(operator.itemgetter("model_id"), changes)))
     # The embedded data as ``tojson`` writes it (keys sorted).
     linked = [[m, f"models/{page_name(m)}.html" if m in model_ids else None] for m in models]
     spelled = f'{{"models": {json.dumps(linked)}, "page_size": {PAGE_SIZE}}}'
     names: dict[str, str] = {p["slug"]: str(p["name"] or p["slug"]) for p in providers}
-    slugs = sorted({provider_of(c) for c in changes} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
+    # by distinct tag (a few thousand), not by change (a year holds ~10^5): provider_of's slug of each
+    tags = set(map(operator.methodcaller("get", "tag"), changes))
+    slugs = sorted({t.split("/", 1)[0] for t in tags if t} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
     return {
         "changes": changes[:PAGE_SIZE],
         "total": len(changes),
-        "kinds": Counter(c["kind"] for c in changes).most_common(),
+        "kinds": Counter(map(operator.itemgetter("kind"), changes)).most_common(),
         "change_models": models,
         "change_providers": [(s, names.get(s, s)) for s in slugs],
         "changes_json": RawJson(spelled),
