@@ -44,7 +44,6 @@ _S32 = np.uint64(32)
 _S63 = np.uint64(63)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
-_U64_LIMB = (1 << 64) - 1
 _TOP126 = np.uint64(1 << 62)  # a high limb at or above this: the value is ≥ 2**126
 # Per variant, how its undiscounted base is found (``base_kind``).
 SAME, DIVIDE, NO_BASE, PYTHON = 0, 1, 2, 3
@@ -83,7 +82,7 @@ else:
     def _madd(hi: Any, lo: Any, count: Any, rate_hi: Any, rate_lo: Any) -> Any:
         """Python integers where numba is absent (the engine does not call the pass then)."""
         value = ((int(hi) << 64 | int(lo)) + int(count) * (int(rate_hi) << 64 | int(rate_lo))) % 2**128
-        return np.uint64(value >> 64), np.uint64(value & _U64_LIMB)
+        return np.uint64(value >> 64), np.uint64(value & _U64)
 
 
 @jit(inline="always")
@@ -426,9 +425,10 @@ def pages(shape: int | tuple[int, ...], dtype: Any) -> Any:
     """An array of zeros for the pass to write, on anonymous 4 KiB pages when it is large.
 
     numpy asks the kernel for transparent huge pages (``madvise``) for allocations of 4 MiB and more; the
-    pass writes its output once, front to back, and faulting it in as huge pages cost twice the system time
-    of 4 KiB pages (0.8 s more per 10**7 rows, measured): the output is written once, so huge pages' fewer
-    TLB misses never pay that back."""
+    pass writes its output once, front to back. Faulting it in as huge pages cost 0.8-3.3 system CPU-seconds
+    per 10**7 rows depending on the machine's memory state, 4 KiB pages a steady 1.3-1.5 s (measured under
+    load): a steadier cost, not a lower one where huge pages come free. Either way the pages arrive zeroed,
+    which the pass relies on (it writes no zeros)."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape)) * dtype.itemsize
     if size < _LARGE:
