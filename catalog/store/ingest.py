@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any, TypeVar
 
 import duckdb
@@ -38,6 +37,7 @@ from catalog.store.failures import commit, rollback
 from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 SUSPICIOUS_DROP = 0.5
+PERCENTILES = ("p50", "p75", "p90", "p99")
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,10 @@ def assign_endpoint_keys(
         open_by_base[endpoint_base_key(model_id, tag)].append((key, digest, pricing_text))
     out: list[tuple[str, EndpointRecord]] = []
     for model_id, records in current.items():
+        bases = [endpoint_base_key(model_id, rec.tag) for rec in records]
+        if len(set(bases)) == len(bases) and not any(base in open_by_base for base in bases):
+            out.extend(zip(bases, records, strict=True))  # one endpoint a tag, none stored under a numbered key
+            continue
         groups: dict[str, list[EndpointRecord]] = defaultdict(list)
         for rec in records:
             groups[endpoint_base_key(model_id, rec.tag)].append(rec)
@@ -160,6 +164,29 @@ def assign_endpoint_keys(
     return out
 
 
+def _key_candidates(
+    con: duckdb.DuckDBPyConnection, current: dict[str, list[EndpointRecord]]
+) -> list[tuple[str, str, str, str, str]]:
+    """The open endpoint versions ``assign_endpoint_keys`` needs to see: those of a ``model@tag`` stored under
+    a numbered key, or listed more than once now. Any other open version is the only one of its tag, keyed
+    ``model@tag``, and the sweep's (single) endpoint of that tag gets that key with or without it — so the
+    ~10,000 plain ones of a large sweep are not read back every hour."""
+    repeated = []
+    for model_id, records in current.items():
+        tags = [rec.tag for rec in records]
+        if len(set(tags)) < len(tags):
+            repeated += sorted({endpoint_base_key(model_id, tag) for tag in tags if tags.count(tag) > 1})
+    rows: list[tuple[str, str, str, str, str]] = con.execute(
+        "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
+        "WHERE valid_to IS NULL AND model_id || '@' || tag IN ("
+        "SELECT model_id || '@' || tag FROM endpoint_versions "
+        "WHERE valid_to IS NULL AND endpoint_key <> model_id || '@' || tag "
+        "UNION ALL SELECT unnest(?::VARCHAR[]))",
+        [repeated],
+    ).fetchall()
+    return rows
+
+
 class _Versioner:
     """Applies one entity kind's current rows to its version table."""
 
@@ -180,53 +207,68 @@ class _Versioner:
         self,
         table: str,
         key_col: str,
-        rows: Sequence[tuple[str, str, Callable[[], dict[str, Any]]]],
+        keys: Sequence[str],
+        digests: Sequence[str],
+        make_row: Callable[[int], dict[str, Any]],
         may_close: Callable[[str, str], bool],
     ) -> dict[str, int]:
         """Open / close / touch versions; return ``{key: version_id}`` of versions opened now.
 
-        ``rows`` are ``(key, content_hash, make_row)``: full rows are only built for versions that open,
-        which keeps an unchanged snapshot cheap.
+        Row ``i`` of the sweep is ``keys[i]`` with ``digests[i]``; ``make_row(i)`` builds its full row, only
+        for versions that open. The sweep is compared with the open versions in SQL, in bulk: a sweep of ten
+        thousand endpoints, nearly all unchanged, brings back only the few that open or may close.
         """
         scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
-        open_rows = self.con.execute(
-            f"SELECT version_id, {key_col}, content_hash, {scope_col} FROM {table} WHERE valid_to IS NULL"
-        ).fetchall()
-        open_by_key = {key: (vid, digest, scope) for vid, key, digest, scope in open_rows}
-        touch, close, fresh = [], [], []
-        seen = set()
-        for key, digest, make_row in rows:
-            seen.add(key)
-            stored = open_by_key.get(key)
-            if stored is not None and stored[1] == digest:
-                touch.append(stored[0])
-                continue
-            if stored is not None:
-                close.append(stored[0])
-            fresh.append(make_row())
-        for key, (vid, _digest, scope) in open_by_key.items():
-            if key not in seen and may_close(key, scope):
-                close.append(vid)
+        seen = pl.DataFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
+        self.con.register("_seen", seen.with_row_index("i"))
+        try:
+            # Each sweep row whose open version differs (or is missing): it opens one, closing the one it had.
+            # NULL-safe on purpose: a stored hash equal to the sweep's, NULL included, is "unchanged".
+            changed = self.con.execute(
+                f"SELECT s.i, o.version_id FROM _seen s LEFT JOIN "
+                f"(SELECT version_id, {key_col} AS key, content_hash FROM {table} WHERE valid_to IS NULL) o "
+                "ON o.key = s.key WHERE o.content_hash IS DISTINCT FROM s.digest ORDER BY s.i"
+            ).fetchall()
+            unseen = self.con.execute(
+                f"SELECT version_id, {key_col}, {scope_col} FROM {table} t WHERE valid_to IS NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM _seen s WHERE s.key = t.{key_col})"
+            ).fetchall()
+            fresh = [int(i) for i, _vid in changed]
+            close = [vid for _i, vid in changed if vid is not None]
+            kept = False
+            for vid, key, scope in unseen:
+                if may_close(key, scope):
+                    close.append(vid)
+                else:
+                    kept = True
+            touched = len(keys) > len(changed)
+            if touched and kept:
+                # Some open versions stay open unseen: touch exactly the ones seen unchanged (before the closes,
+                # which never take one of them).
+                self.con.execute(
+                    f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN ("
+                    f"SELECT o.version_id FROM {table} o JOIN _seen s ON o.{key_col} = s.key "
+                    "WHERE o.valid_to IS NULL AND o.content_hash IS NOT DISTINCT FROM s.digest)",
+                    [self.taken_at, self.snapshot_id],
+                )
+        finally:
+            self.con.unregister("_seen")
         if close:
             self.con.execute(
                 f"UPDATE {table} SET valid_to = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, close],
             )
-        if touch and len(set(touch) | set(close)) == len(open_by_key):
-            # Every version still open is seen again (the usual sweep): no list of a thousand ids to pass and match.
+        if touched and not kept:
+            # Every version still open is seen again (the usual sweep): no list of ids to pass and match.
             self.con.execute(
                 f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE valid_to IS NULL",
                 [self.taken_at, self.snapshot_id],
             )
-        elif touch:
-            self.con.execute(
-                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
-                [self.taken_at, self.snapshot_id, touch],
-            )
         opened: dict[str, int] = {}
         if fresh:
-            ids = self.new_ids(len(fresh))
-            for row, vid in zip(fresh, ids, strict=True):
+            rows = [make_row(i) for i in fresh]
+            ids = self.new_ids(len(rows))
+            for row, vid in zip(rows, ids, strict=True):
                 row.update(
                     version_id=vid,
                     valid_from=self.taken_at,
@@ -236,37 +278,46 @@ class _Versioner:
                     last_seen=self.taken_at,
                 )
                 opened[row[key_col]] = vid
-            self._insert(table, fresh)
+            insert_rows(self.con, table, rows)
         self.opened += len(fresh)
         self.closed += len(close)
         return opened
 
-    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        columns = [r[1] for r in self.con.execute(f"PRAGMA table_info('{table}')").fetchall()]
-        frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
-        target = self.con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
-        frame = frame.select(
-            [
-                pl.col(c).cast(target[c], strict=True)
-                if frame.schema[c] != pl.Null
-                else pl.lit(None, target[c]).alias(c)
-                for c in columns
-            ]
-        )
-        self.con.register("_incoming", frame)
-        try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
-        finally:
-            self.con.unregister("_incoming")
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts by column name; a missing column is NULL) in one statement, cast exactly to the
+    table's column types (a price Decimal stays the same number)."""
+    columns = [r[1] for r in con.execute(f"PRAGMA table_info('{table}')").fetchall()]
+    frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
+    target = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
+    frame = frame.select(
+        [
+            pl.col(c).cast(target[c], strict=True) if frame.schema[c] != pl.Null else pl.lit(None, target[c]).alias(c)
+            for c in columns
+        ]
+    )
+    con.register("_incoming", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+    finally:
+        con.unregister("_incoming")
 
 
-def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]) -> list[tuple[Any, ...]]:
+def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]) -> list[dict[str, Any]]:
     rows = []
     for key, vid in opened.items():
         for ordinal, o in enumerate(sheets[key].overrides):
-            prices = [o.prices.get(k) for k in PRICE_KEYS]
-            dynamic = any(k in o.prices and o.prices[k] is None for k in PRICE_KEYS)
-            rows.append((entity, vid, ordinal, o.min_prompt_tokens, o.utc_start, o.utc_end, dynamic, *prices))
+            row = {
+                "entity": entity,
+                "version_id": vid,
+                "ordinal": ordinal,
+                "min_prompt_tokens": o.min_prompt_tokens,
+                "utc_start": o.utc_start,
+                "utc_end": o.utc_end,
+                "dynamic": any(k in o.prices and o.prices[k] is None for k in PRICE_KEYS),
+            }
+            row.update({f"price_{k}": o.prices.get(k) for k in PRICE_KEYS})
+            rows.append(row)
     return rows
 
 
@@ -428,9 +479,14 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
 
     models = list(_carry_forward(con, "model_versions", "model_id", {m.model_id: m for m in sweep.models}).values())
     model_sheets = {m.model_id: m.pricing for m in models}
-    # a model outside this snapshot's scope was not asked for: its absence says nothing
+    # a model outside this snapshot's scope was not asked for: its absence says nothing. Read before any
+    # version changes, and only for the open models this sweep does not list (the only ones asked about).
     outputs = dict(
-        con.execute("SELECT model_id, output_modalities FROM model_versions WHERE valid_to IS NULL").fetchall()
+        con.execute(
+            "SELECT model_id, output_modalities FROM model_versions WHERE valid_to IS NULL "
+            "AND model_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(current_models)],
+        ).fetchall()
     )
 
     def model_gone(model_id: str) -> bool:
@@ -444,7 +500,9 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
     opened = v.apply(
         "model_versions",
         "model_id",
-        [(m.model_id, m.content_hash, partial(_model_row, m)) for m in models],
+        [m.model_id for m in models],
+        [m.content_hash for m in models],
+        lambda i: _model_row(models[i]),
         lambda key, _scope: model_gone(key),
     )
     _insert_overrides(con, "model", opened, model_sheets)
@@ -457,35 +515,46 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
                 return True  # its list was read in full: what is missing from it is gone
             return model_gone(model_id)
 
-        open_rows = con.execute(
-            "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
-            "WHERE valid_to IS NULL"
-        ).fetchall()
-        keyed = assign_endpoint_keys(sweep.endpoints, open_rows)
-        carried = _carry_forward(con, "endpoint_versions", "endpoint_key", dict(keyed))
-        keyed = [(key, carried[key]) for key, _ in keyed]
+        keyed = assign_endpoint_keys(sweep.endpoints, _key_candidates(con, sweep.endpoints))
+        absent = {key: rec for key, rec in keyed if rec.absent}
+        if absent:
+            carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
+            keyed = [(key, carried.get(key, rec)) for key, rec in keyed]
         _fill_in(con, "provider_model_id", keyed)
-        sheets = {key: rec.pricing for key, rec in keyed}
+        keys = [key for key, _ in keyed]
+        records = [rec for _, rec in keyed]
         opened = v.apply(
             "endpoint_versions",
             "endpoint_key",
-            [(k, r.content_hash, partial(_endpoint_row, r, k)) for k, r in keyed],
+            keys,
+            [rec.content_hash for rec in records],
+            lambda i: _endpoint_row(records[i], keys[i]),
             endpoint_closable,
         )
-        _insert_overrides(con, "endpoint", opened, sheets)
-        _insert_skus(con, opened, dict(keyed))
-        status_rows = [(k, str(r.live.get("status")), partial(_status_row, r, k)) for k, r in keyed]
-        v.apply("endpoint_status", "endpoint_key", status_rows, endpoint_closable)
-        _replace_telemetry(con, v, keyed)
+        by_key = dict(keyed)
+        _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
+        _insert_skus(con, opened, by_key)
+        v.apply(
+            "endpoint_status",
+            "endpoint_key",
+            keys,
+            [str(rec.live.get("status")) for rec in records],
+            lambda i: _status_row(records[i], keys[i]),
+            endpoint_closable,
+        )
+        _replace_telemetry(con, v, keys, records)
 
     if sweep.providers is not None:
         current_providers = {p.slug for p in sweep.providers}
         skipped = set(sweep.providers_skipped)
         trusted = may_close_anything and sweep.providers_unreadable == 0
+        providers = sweep.providers
         v.apply(
             "provider_versions",
             "slug",
-            [(p.slug, p.content_hash, partial(_provider_row, p)) for p in sweep.providers],
+            [p.slug for p in providers],
+            [p.content_hash for p in providers],
+            lambda i: _provider_row(providers[i]),
             lambda key, _scope: trusted and key not in current_providers and key not in skipped,
         )
 
@@ -518,15 +587,15 @@ def _fill_in(con: duckdb.DuckDBPyConnection, fact: str, keyed: list[tuple[str, E
     """Write ``fact`` into open endpoint versions stored before it was recorded (NULL there, and otherwise
     the same content), in place: learning the provider's own model id is not a change of the endpoint, and a
     history made before the field existed would otherwise open a version for every endpoint at once."""
-    known = {key: rec for key, rec in keyed if rec.facts.get(fact) is not None}
-    if not known:
-        return
     # The open versions still without the fact, matched to the sweep's here: usually none or a few, and passing
     # every key of the sweep (~1,000) to match in SQL cost more than the scan (~5 of ~8 ms a sweep at a year).
     rows = con.execute(
         f"SELECT version_id, endpoint_key, content_hash FROM endpoint_versions "
         f"WHERE valid_to IS NULL AND {fact} IS NULL"
     ).fetchall()
+    if not rows:  # the usual sweep: nothing to look up in its records
+        return
+    known = {key: rec for key, rec in keyed if rec.facts.get(fact) is not None}
     updates = [
         (known[key].facts[fact], known[key].content_hash, vid)
         for vid, key, digest in rows
@@ -540,9 +609,8 @@ def _insert_overrides(
     con: duckdb.DuckDBPyConnection, entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]
 ) -> None:
     rows = _override_rows(entity, opened, sheets)
-    if rows:
-        marks = ", ".join("?" * len(rows[0]))
-        con.executemany(f"INSERT INTO price_overrides VALUES ({marks})", rows)
+    if rows:  # one statement: executemany runs one INSERT per row
+        insert_rows(con, "price_overrides", rows)
 
 
 _PRICE_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
@@ -558,46 +626,50 @@ def _storable(value: Decimal | None) -> Decimal | None:
 
 def _insert_skus(con: duckdb.DuckDBPyConnection, opened: dict[str, int], records: dict[str, EndpointRecord]) -> None:
     rows = [
-        (vid, s.sku, s.text, _storable(s.amount), _storable(s.usd), s.unit, s.billable, s.variant, s.is_price)
+        {
+            "version_id": vid,
+            "sku": s.sku,
+            "price_text": s.text,
+            "price": _storable(s.amount),
+            "price_usd": _storable(s.usd),
+            "unit": s.unit,
+            "billable": s.billable,
+            "variant": s.variant,
+            "is_price": s.is_price,
+        }
         for key, vid in opened.items()
         for s in records[key].skus
     ]
     if rows:
-        con.executemany("INSERT INTO endpoint_skus VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        insert_rows(con, "endpoint_skus", rows)
 
 
-def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, keyed: list[tuple[str, EndpointRecord]]) -> None:
+def _replace_telemetry(
+    con: duckdb.DuckDBPyConnection, v: _Versioner, keys: list[str], records: list[EndpointRecord]
+) -> None:
     """Keep the latest telemetry of every endpoint whose model was fetched now (older rows stay for the rest)."""
-    if not keyed:
+    if not keys:
         return
-    columns: dict[str, list[Any]] = defaultdict(list)
-    for key, rec in keyed:
-        live = rec.live
-        lat = live.get("latency_last_30m") or {}
-        thr = live.get("throughput_last_30m") or {}
-        columns["endpoint_key"].append(key)
-        columns["model_id"].append(rec.model_id)
-        columns["status"].append(live.get("status"))
-        for name in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d"):
-            columns[name].append(live.get(name))
-        for p in ("p50", "p75", "p90", "p99"):
-            columns[f"latency_{p}"].append(lat.get(p))
-            columns[f"throughput_{p}"].append(thr.get(p))
-    n = len(keyed)
+    n = len(keys)
+    lives = [rec.live for rec in records]
+    latency = [live.get("latency_last_30m") or {} for live in lives]
+    throughput = [live.get("throughput_last_30m") or {} for live in lives]
     frame = pl.DataFrame(
         {
-            **{k: columns[k] for k in ("endpoint_key", "model_id")},
+            "endpoint_key": pl.Series(keys, dtype=pl.String),
+            "model_id": pl.Series([rec.model_id for rec in records], dtype=pl.String),
             "snapshot_id": [v.snapshot_id] * n,
             "observed_at": pl.Series([v.taken_at] * n, dtype=pl.Datetime("us", "UTC")),
-            "status": pl.Series(columns["status"], dtype=pl.Int32),
+            "status": pl.Series([live.get("status") for live in lives], dtype=pl.Int32),
             **{
-                k: pl.Series(vals, dtype=pl.Float64)
-                for k, vals in columns.items()
-                if k.startswith(("uptime", "latency", "throughput"))
+                name: pl.Series([live.get(name) for live in lives], dtype=pl.Float64)
+                for name in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d")
             },
+            **{f"latency_{p}": pl.Series([d.get(p) for d in latency], dtype=pl.Float64) for p in PERCENTILES},
+            **{f"throughput_{p}": pl.Series([d.get(p) for d in throughput], dtype=pl.Float64) for p in PERCENTILES},
         }
     )
-    models = sorted({rec.model_id for _, rec in keyed})
+    models = sorted({rec.model_id for rec in records})
     con.execute("DELETE FROM endpoint_telemetry WHERE model_id IN (SELECT unnest(?::VARCHAR[]))", [models])
     con.register("_telemetry", frame)
     try:

@@ -1,0 +1,267 @@
+"""The bulk ingest stores exactly what the per-row ingest stored, table by table, on random sweeps.
+
+``catalog.store.ingest`` compares a sweep with the open versions in SQL and writes in bulk; ``ingest_reference``
+is the per-row code it replaced. Each seed stores one random run of sweeps — built from a recorded day and
+moved by price changes, removals and reopenings, overrides, duplicate tags, telemetry- and status-only changes,
+failed endpoint lists, facts upstream leaves out, skipped models and a suspicious drop — into two databases,
+one per code path, and requires the same summaries and the same rows in every table after every sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import duckdb
+import ingest_reference
+import pytest
+
+from catalog.bundle import Bundle
+from catalog.openrouter.payload import ALL_KINDS, RawPayload, Sweep, assemble, endpoints_path
+from catalog.store import ingest
+from catalog.store.db import connect
+from catalog.store.ingest import SnapshotSummary, assign_endpoint_keys, record_snapshot
+
+DAY = "2026-08-05"
+COMPARED = (
+    "model_versions",
+    "endpoint_versions",
+    "price_overrides",
+    "endpoint_status",
+    "endpoint_telemetry",
+    "provider_versions",
+    "endpoint_skus",
+    "raw_payloads",
+    "raw_blobs",
+)
+
+
+@contextmanager
+def per_row() -> Iterator[None]:
+    with mock.patch.multiple(
+        ingest, _Versioner=ingest_reference._Versioner, _apply_history=ingest_reference._apply_history
+    ):
+        yield
+
+
+def table(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
+    return con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+
+
+def snapshots(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    # duration_ms is the wall time each run took: the one column that may differ
+    return con.execute("SELECT * EXCLUDE (duration_ms) FROM snapshots ORDER BY ALL").fetchall()
+
+
+class Market:
+    """A small catalog from the recorded day that moves at random between sweeps."""
+
+    def __init__(self, rng: random.Random) -> None:
+        state = Bundle().load(DAY)
+        self.rng = rng
+        self.taken_at = state.info.taken_at
+        listed = {m["id"]: m for m in state.models}
+        with_overrides = [m for m in listed if (listed[m].get("pricing") or {}).get("overrides")]
+        endpoint_overrides = [
+            m for m, body in state.endpoints.items()
+            if m in listed and any((e.get("pricing") or {}).get("overrides") for e in body.get("endpoints") or [])
+        ]  # fmt: skip
+        repeated = [
+            m for m, body in state.endpoints.items()
+            if m in listed and len({e["tag"] for e in body["endpoints"]}) < len(body["endpoints"])
+        ]  # fmt: skip
+        skus = [
+            m for m, body in state.endpoints.items()
+            if m in listed and any(e.get("pricing_skus") for e in body.get("endpoints") or [])
+        ]  # fmt: skip
+        chosen = set(rng.sample(sorted(listed), 14))
+        chosen |= set(with_overrides[:3]) | set(endpoint_overrides[:3]) | set(repeated) | set(skus[:2])
+        self.models = {m: copy.deepcopy(listed[m]) for m in sorted(chosen)}
+        self.endpoints = {m: copy.deepcopy(state.endpoints[m]) for m in self.models if m in state.endpoints}
+        self.providers = copy.deepcopy(state.providers)
+        self.hidden_models: dict[str, dict[str, Any]] = {}
+        self.hidden_endpoints: list[tuple[str, dict[str, Any]]] = []
+        # Some endpoints first stored without the provider's model id, which a later sweep sends (filled in
+        # place), and some that stop sending it (carried forward).
+        for body in list(self.endpoints.values())[:4]:
+            for e in body["endpoints"]:
+                e.pop("provider_model_id", None)
+        self.withheld = [m for m in list(self.endpoints)[:4]]
+
+    def _any_endpoint(self) -> tuple[str, dict[str, Any]] | None:
+        choices = [(m, e) for m, body in self.endpoints.items() if m in self.models for e in body["endpoints"]]
+        return self.rng.choice(choices) if choices else None
+
+    def move(self) -> None:
+        for _ in range(self.rng.randint(1, 6)):
+            self.move_once(self.rng.randrange(len(self.MOVES)))
+
+    def move_once(self, what: int) -> None:
+        getattr(self, self.MOVES[what])()
+
+    MOVES = (
+        "price_change", "endpoint_goes", "endpoint_returns", "model_goes", "model_returns", "telemetry_only",
+        "status_change", "same_tag_twice", "model_prices", "provider_model_id_sent", "fact_left_out",
+        "provider_changes",
+    )  # fmt: skip
+
+    def price_change(self) -> None:
+        if picked := self._any_endpoint():
+            price = Decimal(str(picked[1]["pricing"].get("prompt") or "0.000001"))
+            picked[1]["pricing"]["prompt"] = format(price * Decimal(self.rng.choice(["1.1", "0.9"])), "f")
+
+    def endpoint_goes(self) -> None:  # for now
+        if picked := self._any_endpoint():
+            model_id, e = picked
+            self.endpoints[model_id]["endpoints"].remove(e)
+            self.hidden_endpoints.append((model_id, e))
+
+    def endpoint_returns(self) -> None:  # a new version under its old key
+        if self.hidden_endpoints:
+            model_id, e = self.hidden_endpoints.pop(self.rng.randrange(len(self.hidden_endpoints)))
+            self.endpoints[model_id]["endpoints"].append(e)
+
+    def model_goes(self) -> None:  # with its endpoints
+        if len(self.models) > 8:
+            model_id = self.rng.choice(sorted(self.models))
+            self.hidden_models[model_id] = self.models.pop(model_id)
+
+    def model_returns(self) -> None:
+        if self.hidden_models:
+            model_id = self.rng.choice(sorted(self.hidden_models))
+            self.models[model_id] = self.hidden_models.pop(model_id)
+
+    def telemetry_only(self) -> None:
+        if picked := self._any_endpoint():
+            e = picked[1]
+            e["uptime_last_5m"] = self.rng.choice([None, 99.5, 87.25])
+            e["latency_last_30m"] = {"p50": self.rng.randint(100, 900), "p90": self.rng.randint(900, 3000)}
+
+    def status_change(self) -> None:  # endpoint_status opens a version, the prices do not
+        if picked := self._any_endpoint():
+            picked[1]["status"] = self.rng.choice([0, -1, -2])
+
+    def same_tag_twice(self) -> None:  # a second endpoint under one tag, or the listed order flips
+        if picked := self._any_endpoint():
+            model_id, e = picked
+            listing = self.endpoints[model_id]["endpoints"]
+            if self.rng.random() < 0.5:
+                twin = copy.deepcopy(e)
+                twin["pricing"]["completion"] = format(Decimal(str(e["pricing"].get("completion") or 1)) * 2, "f")
+                listing.insert(self.rng.choice([0, len(listing)]), twin)  # listed before the stored one, or after
+            else:
+                listing.reverse()
+
+    def model_prices(self) -> None:  # an override's price, or a model's price
+        model = self.models[self.rng.choice(sorted(self.models))]
+        overrides = (model.get("pricing") or {}).get("overrides")
+        if overrides:
+            entry = overrides[self.rng.randrange(len(overrides))]
+            for key in [k for k in entry if k in ("prompt", "completion")]:
+                entry[key] = format(Decimal(str(entry[key])) * Decimal("1.5"), "f")
+        elif model.get("pricing"):
+            model["pricing"]["completion"] = format(Decimal(str(model["pricing"]["completion"])) + 1, "f")
+
+    def provider_model_id_sent(self) -> None:  # stored without it: filled in, no new version
+        if self.withheld:
+            model_id = self.withheld.pop(0)
+            for e in self.endpoints.get(model_id, {}).get("endpoints", []):
+                e["provider_model_id"] = f"{model_id}-upstream"
+
+    def fact_left_out(self) -> None:  # a field upstream stops sending: carried forward, no new version
+        if picked := self._any_endpoint():
+            picked[1].pop("supports_implicit_caching", None)
+
+    def provider_changes(self) -> None:  # renamed or gone
+        if self.providers:
+            if self.rng.random() < 0.5:
+                self.providers[self.rng.randrange(len(self.providers))]["name"] += " Inc"
+            else:
+                self.providers.pop(self.rng.randrange(len(self.providers)))
+
+    def sweep(self, hour: int) -> Sweep:
+        rng = self.rng
+        models = list(self.models.values())
+        if hour and rng.random() < 0.08:  # a suspicious drop: more than half the models missing
+            models = models[: len(models) // 3]
+        if rng.random() < 0.15:  # one entry unreadable: a skipped id, protected from removal
+            broken = copy.deepcopy(rng.choice(models))
+            broken["pricing"] = "garbage"
+            models = [m for m in models if m["id"] != broken["id"]] + [broken]
+        raw = [RawPayload("models", 200, json.dumps({"data": models}).encode())]
+        raw.append(RawPayload("providers", 200, json.dumps({"data": self.providers}).encode()))
+        failed = rng.choice(sorted(self.endpoints)) if rng.random() < 0.2 else None
+        for model_id, body in self.endpoints.items():
+            if model_id == failed:
+                raw.append(RawPayload(endpoints_path(model_id), 503, None, "HTTP 503"))
+            else:
+                raw.append(RawPayload(endpoints_path(model_id), 200, json.dumps({"data": body}).encode()))
+        return assemble(raw, taken_at=self.taken_at + timedelta(hours=hour), source="test", kinds=ALL_KINDS)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bulk_ingest_stores_what_the_per_row_ingest_stored(tmp_path: Path, seed: int) -> None:
+    market = Market(random.Random(seed))
+    bulk, rows = connect(tmp_path / "bulk.duckdb"), connect(tmp_path / "rows.duckdb")
+    kinds_seen: set[str] = set()
+    opened = closed = 0
+    try:
+        for hour in range(14):
+            if hour:
+                market.move()
+            sweep = market.sweep(hour)
+            ours = record_snapshot(bulk, sweep)
+            with per_row():
+                theirs = record_snapshot(rows, sweep)
+            kinds_seen.add(ours.status)
+            opened, closed = opened + ours.opened, closed + ours.closed
+
+            def same(s: SnapshotSummary) -> tuple[Any, ...]:
+                return (s.snapshot_id, s.status, s.models, s.endpoints, s.opened, s.closed, s.error_summary)
+
+            assert same(ours) == same(theirs), hour
+            assert snapshots(bulk) == snapshots(rows), hour
+            for name in COMPARED:
+                assert table(bulk, name) == table(rows, name), (hour, name)
+        # the run exercised what it is meant to: versions opened after the first sweep, and closed
+        assert opened > ours.opened and closed > 0
+        assert table(bulk, "price_overrides") and table(bulk, "endpoint_skus")
+        assert bulk.execute("SELECT count(*) FROM endpoint_versions WHERE endpoint_key LIKE '%#%'").fetchone() != (0,)
+    finally:
+        bulk.close()
+        rows.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_key_assignment_sees_the_open_versions_it_needs(tmp_path: Path, seed: int) -> None:
+    """Reading back only the open versions under a numbered key (or a tag listed twice now) assigns every key
+    as reading all of them does, including after a second endpoint under one tag came and went."""
+    market = Market(random.Random(100 + seed))
+    con = connect(tmp_path / "keys.duckdb")
+    try:
+        for hour in range(10):
+            if hour:
+                market.move()
+                market.move_once(Market.MOVES.index("same_tag_twice"))
+            sweep = market.sweep(hour)
+            every = con.execute(
+                "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
+                "WHERE valid_to IS NULL"
+            ).fetchall()
+            needed = ingest._key_candidates(con, sweep.endpoints)
+            assert len(needed) <= len(every)
+            assert assign_endpoint_keys(sweep.endpoints, needed) == ingest_reference.assign_endpoint_keys(
+                sweep.endpoints, every
+            )
+            record_snapshot(con, sweep)
+        assert con.execute("SELECT count(*) FROM endpoint_versions WHERE endpoint_key LIKE '%#%'").fetchone() != (0,)
+    finally:
+        con.close()
