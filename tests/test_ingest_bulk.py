@@ -256,7 +256,7 @@ def test_key_assignment_sees_the_open_versions_it_needs(tmp_path: Path, seed: in
                 "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
                 "WHERE valid_to IS NULL"
             ).fetchall()
-            needed = ingest._key_candidates(con, sweep.endpoints)
+            needed = ingest._key_candidates(con, ingest.open_endpoint_versions(con), sweep.endpoints)
             assert len(needed) <= len(every)
             assert assign_endpoint_keys(sweep.endpoints, needed) == ingest_reference.assign_endpoint_keys(
                 sweep.endpoints, every

@@ -38,6 +38,14 @@ from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
 
 SUSPICIOUS_DROP = 0.5
 PERCENTILES = ("p50", "p75", "p90", "p99")
+TELEMETRY_VALUES = (
+    "status",
+    "uptime_last_5m",
+    "uptime_last_30m",
+    "uptime_last_1d",
+    *(f"latency_{p}" for p in PERCENTILES),
+    *(f"throughput_{p}" for p in PERCENTILES),
+)
 
 
 @dataclass(frozen=True)
@@ -164,27 +172,45 @@ def assign_endpoint_keys(
     return out
 
 
+def open_endpoint_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The open endpoint versions' identity columns, read once a sweep: key assignment, the provider model id
+    fill-in and the comparison all work from this frame (a scan decodes every row of each string column it
+    reads, ~10x the open rows in a long history, so it reads each once)."""
+    frame: pl.DataFrame = con.sql(
+        "SELECT version_id, endpoint_key, model_id, tag, content_hash, "
+        "provider_model_id IS NULL AS no_provider_model_id FROM endpoint_versions WHERE valid_to IS NULL"
+    ).pl()
+    return frame
+
+
 def _key_candidates(
-    con: duckdb.DuckDBPyConnection, current: dict[str, list[EndpointRecord]]
+    con: duckdb.DuckDBPyConnection, open_endpoints: pl.DataFrame, current: dict[str, list[EndpointRecord]]
 ) -> list[tuple[str, str, str, str, str]]:
     """The open endpoint versions ``assign_endpoint_keys`` needs to see: those of a ``model@tag`` stored under
     a numbered key, or listed more than once now. Any other open version is the only one of its tag, keyed
     ``model@tag``, and the sweep's (single) endpoint of that tag gets that key with or without it — so the
     ~10,000 plain ones of a large sweep are not read back every hour."""
-    repeated = []
+    framed = open_endpoints.with_columns(base=pl.concat_str(["model_id", pl.lit("@"), "tag"]))
+    wanted = set(framed.filter(pl.col("endpoint_key") != pl.col("base"))["base"].to_list())
     for model_id, records in current.items():
         tags = [rec.tag for rec in records]
         if len(set(tags)) < len(tags):
-            repeated += sorted({endpoint_base_key(model_id, tag) for tag in tags if tags.count(tag) > 1})
-    rows: list[tuple[str, str, str, str, str]] = con.execute(
-        "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
-        "WHERE valid_to IS NULL AND model_id || '@' || tag IN ("
-        "SELECT model_id || '@' || tag FROM endpoint_versions "
-        "WHERE valid_to IS NULL AND endpoint_key <> model_id || '@' || tag "
-        "UNION ALL SELECT unnest(?::VARCHAR[]))",
-        [repeated],
-    ).fetchall()
-    return rows
+            wanted.update(endpoint_base_key(model_id, tag) for tag in tags if tags.count(tag) > 1)
+    if not wanted:
+        return []
+    rows = framed.filter(pl.col("base").is_in(sorted(wanted)))
+    texts = dict(
+        con.execute(
+            "SELECT version_id, pricing_text FROM endpoint_versions WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+            [rows["version_id"].to_list()],
+        ).fetchall()
+    )
+    return [
+        (key, model_id, tag, digest, texts[vid])
+        for vid, key, model_id, tag, digest in rows.select(
+            "version_id", "endpoint_key", "model_id", "tag", "content_hash"
+        ).iter_rows()
+    ]
 
 
 class _Versioner:
@@ -210,49 +236,49 @@ class _Versioner:
         keys: Sequence[str],
         digests: Sequence[str],
         make_row: Callable[[int], dict[str, Any]],
-        may_close: Callable[[str, str], bool],
+        may_close: Callable[[str, Any], bool],
+        scope_col: str | None = None,
+        open_versions: pl.DataFrame | None = None,
     ) -> dict[str, int]:
         """Open / close / touch versions; return ``{key: version_id}`` of versions opened now.
 
         Row ``i`` of the sweep is ``keys[i]`` with ``digests[i]``; ``make_row(i)`` builds its full row, only
-        for versions that open. The sweep is compared with the open versions in SQL, in bulk: a sweep of ten
+        for versions that open. The sweep is compared with the open versions in bulk: a sweep of ten
         thousand endpoints, nearly all unchanged, brings back only the few that open or may close.
+        ``may_close(key, scope)`` is asked about each open version the sweep does not list; ``scope`` is its
+        ``scope_col`` (default: the model of an endpoint row, else the key), as stored before this sweep.
+        ``open_versions``: the table's open ``version_id, key, content_hash``, when the caller has read them.
         """
-        scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
+        if scope_col is None:
+            scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
+        if open_versions is None:
+            open_versions = self.con.sql(
+                f"SELECT version_id, {key_col} AS key, content_hash FROM {table} WHERE valid_to IS NULL"
+            ).pl()
         seen = pl.DataFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
-        self.con.register("_seen", seen.with_row_index("i"))
-        try:
-            # Each sweep row whose open version differs (or is missing): it opens one, closing the one it had.
-            # NULL-safe on purpose: a stored hash equal to the sweep's, NULL included, is "unchanged".
-            changed = self.con.execute(
-                f"SELECT s.i, o.version_id FROM _seen s LEFT JOIN "
-                f"(SELECT version_id, {key_col} AS key, content_hash FROM {table} WHERE valid_to IS NULL) o "
-                "ON o.key = s.key WHERE o.content_hash IS DISTINCT FROM s.digest ORDER BY s.i"
-            ).fetchall()
-            unseen = self.con.execute(
-                f"SELECT version_id, {key_col}, {scope_col} FROM {table} t WHERE valid_to IS NULL "
-                f"AND NOT EXISTS (SELECT 1 FROM _seen s WHERE s.key = t.{key_col})"
-            ).fetchall()
-            fresh = [int(i) for i, _vid in changed]
-            close = [vid for _i, vid in changed if vid is not None]
-            kept = False
-            for vid, key, scope in unseen:
-                if may_close(key, scope):
+        joined = seen.with_row_index("i").join(open_versions, on="key", how="full", coalesce=False)
+        # Null-safe on purpose: a stored hash equal to the sweep's, null included, is "unchanged".
+        same = pl.col("content_hash").eq_missing(pl.col("digest"))
+        # Each sweep row whose open version differs or is missing (it opens one, closing the one it had), then
+        # each open version the sweep does not list (``i`` null).
+        differ = joined.filter(pl.col("i").is_null() | ~same).sort("i", nulls_last=True)
+        fresh = differ["i"].drop_nulls().to_list()
+        close = differ.filter(pl.col("i").is_not_null())["version_id"].drop_nulls().to_list()
+        unseen = differ.filter(pl.col("i").is_null()).select("version_id", "key_right").rows()
+        kept = False
+        if unseen:  # what may_close needs, as stored before this sweep
+            scopes = dict(
+                self.con.execute(
+                    f"SELECT version_id, {scope_col} FROM {table} WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                    [[vid for vid, _ in unseen]],
+                ).fetchall()
+            )
+            for vid, key in unseen:
+                if may_close(key, scopes[vid]):
                     close.append(vid)
                 else:
                     kept = True
-            touched = len(keys) > len(changed)
-            if touched and kept:
-                # Some open versions stay open unseen: touch exactly the ones seen unchanged (before the closes,
-                # which never take one of them).
-                self.con.execute(
-                    f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN ("
-                    f"SELECT o.version_id FROM {table} o JOIN _seen s ON o.{key_col} = s.key "
-                    "WHERE o.valid_to IS NULL AND o.content_hash IS NOT DISTINCT FROM s.digest)",
-                    [self.taken_at, self.snapshot_id],
-                )
-        finally:
-            self.con.unregister("_seen")
+        touched = len(keys) > len(fresh)
         if close:
             self.con.execute(
                 f"UPDATE {table} SET valid_to = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
@@ -263,6 +289,12 @@ class _Versioner:
             self.con.execute(
                 f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE valid_to IS NULL",
                 [self.taken_at, self.snapshot_id],
+            )
+        elif touched:
+            touch = joined.filter(pl.col("i").is_not_null() & pl.col("version_id").is_not_null() & same)
+            self.con.execute(
+                f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                [self.taken_at, self.snapshot_id, touch["version_id"].to_list()],
             )
         opened: dict[str, int] = {}
         if fresh:
@@ -287,9 +319,9 @@ class _Versioner:
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts by column name; a missing column is NULL) in one statement, cast exactly to the
     table's column types (a price Decimal stays the same number)."""
-    columns = [r[1] for r in con.execute(f"PRAGMA table_info('{table}')").fetchall()]
+    target = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema  # the columns, in order, and their types
+    columns = list(target)
     frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
-    target = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
     frame = frame.select(
         [
             pl.col(c).cast(target[c], strict=True) if frame.schema[c] != pl.Null else pl.lit(None, target[c]).alias(c)
@@ -479,15 +511,10 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
 
     models = list(_carry_forward(con, "model_versions", "model_id", {m.model_id: m for m in sweep.models}).values())
     model_sheets = {m.model_id: m.pricing for m in models}
-    # a model outside this snapshot's scope was not asked for: its absence says nothing. Read before any
-    # version changes, and only for the open models this sweep does not list (the only ones asked about).
-    outputs = dict(
-        con.execute(
-            "SELECT model_id, output_modalities FROM model_versions WHERE valid_to IS NULL "
-            "AND model_id NOT IN (SELECT unnest(?::VARCHAR[]))",
-            [sorted(current_models)],
-        ).fetchall()
-    )
+    # A model outside this snapshot's scope was not asked for: its absence says nothing. The output modalities
+    # of the open models this sweep does not list (the only ones asked about), as stored before it: the model
+    # versions' comparison reads them, and hands each to ``model_closable`` first.
+    outputs: dict[str, Any] = {}
 
     def model_gone(model_id: str) -> bool:
         return (
@@ -497,13 +524,18 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             and in_scope(outputs.get(model_id), sweep.scope)
         )
 
+    def model_closable(model_id: str, output_modalities: Any) -> bool:
+        outputs[model_id] = output_modalities
+        return model_gone(model_id)
+
     opened = v.apply(
         "model_versions",
         "model_id",
         [m.model_id for m in models],
         [m.content_hash for m in models],
         lambda i: _model_row(models[i]),
-        lambda key, _scope: model_gone(key),
+        model_closable,
+        scope_col="output_modalities",
     )
     _insert_overrides(con, "model", opened, model_sheets)
 
@@ -515,12 +547,15 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
                 return True  # its list was read in full: what is missing from it is gone
             return model_gone(model_id)
 
-        keyed = assign_endpoint_keys(sweep.endpoints, _key_candidates(con, sweep.endpoints))
+        open_endpoints = open_endpoint_versions(con)
+        keyed = assign_endpoint_keys(sweep.endpoints, _key_candidates(con, open_endpoints, sweep.endpoints))
         absent = {key: rec for key, rec in keyed if rec.absent}
         if absent:
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
             keyed = [(key, carried.get(key, rec)) for key, rec in keyed]
-        _fill_in(con, "provider_model_id", keyed)
+        unfilled = open_endpoints.filter("no_provider_model_id").select("version_id", "endpoint_key", "content_hash")
+        if _fill_in(con, "provider_model_id", keyed, unfilled.rows()):
+            open_endpoints = open_endpoint_versions(con)  # hashes changed in place
         keys = [key for key, _ in keyed]
         records = [rec for _, rec in keyed]
         opened = v.apply(
@@ -530,6 +565,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             [rec.content_hash for rec in records],
             lambda i: _endpoint_row(records[i], keys[i]),
             endpoint_closable,
+            open_versions=open_endpoints.select("version_id", pl.col("endpoint_key").alias("key"), "content_hash"),
         )
         by_key = dict(keyed)
         _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
@@ -583,26 +619,29 @@ def _carry_forward(
     return out
 
 
-def _fill_in(con: duckdb.DuckDBPyConnection, fact: str, keyed: list[tuple[str, EndpointRecord]]) -> None:
+def _fill_in(
+    con: duckdb.DuckDBPyConnection,
+    fact: str,
+    keyed: list[tuple[str, EndpointRecord]],
+    missing: list[tuple[int, str, str]],
+) -> bool:
     """Write ``fact`` into open endpoint versions stored before it was recorded (NULL there, and otherwise
     the same content), in place: learning the provider's own model id is not a change of the endpoint, and a
-    history made before the field existed would otherwise open a version for every endpoint at once."""
-    # The open versions still without the fact, matched to the sweep's here: usually none or a few, and passing
-    # every key of the sweep (~1,000) to match in SQL cost more than the scan (~5 of ~8 ms a sweep at a year).
-    rows = con.execute(
-        f"SELECT version_id, endpoint_key, content_hash FROM endpoint_versions "
-        f"WHERE valid_to IS NULL AND {fact} IS NULL"
-    ).fetchall()
-    if not rows:  # the usual sweep: nothing to look up in its records
-        return
+    history made before the field existed would otherwise open a version for every endpoint at once.
+
+    ``missing``: ``(version_id, endpoint_key, content_hash)`` of the open versions without it. Returns whether
+    any was written."""
+    if not missing:  # the usual sweep: nothing to look up in its records
+        return False
     known = {key: rec for key, rec in keyed if rec.facts.get(fact) is not None}
     updates = [
         (known[key].facts[fact], known[key].content_hash, vid)
-        for vid, key, digest in rows
+        for vid, key, digest in missing
         if key in known and digest == known[key].hash_without(fact)
     ]
     if updates:
         con.executemany(f"UPDATE endpoint_versions SET {fact} = ?, content_hash = ? WHERE version_id = ?", updates)
+    return bool(updates)
 
 
 def _insert_overrides(
@@ -651,22 +690,39 @@ def _replace_telemetry(
     if not keys:
         return
     n = len(keys)
-    lives = [rec.live for rec in records]
-    latency = [live.get("latency_last_30m") or {} for live in lives]
-    throughput = [live.get("throughput_last_30m") or {} for live in lives]
+    empty: dict[str, Any] = {}
+    rows = []
+    for rec in records:  # one pass, a tuple an endpoint: a column at a time walks ten thousand dicts 12 times
+        live = rec.live
+        lat = live.get("latency_last_30m") or empty
+        thr = live.get("throughput_last_30m") or empty
+        rows.append(
+            (
+                live.get("status"),
+                live.get("uptime_last_5m"),
+                live.get("uptime_last_30m"),
+                live.get("uptime_last_1d"),
+                lat.get("p50"),
+                lat.get("p75"),
+                lat.get("p90"),
+                lat.get("p99"),
+                thr.get("p50"),
+                thr.get("p75"),
+                thr.get("p90"),
+                thr.get("p99"),
+            )
+        )
+    values = dict(zip(TELEMETRY_VALUES, zip(*rows, strict=True), strict=True))
     frame = pl.DataFrame(
         {
             "endpoint_key": pl.Series(keys, dtype=pl.String),
             "model_id": pl.Series([rec.model_id for rec in records], dtype=pl.String),
             "snapshot_id": [v.snapshot_id] * n,
             "observed_at": pl.Series([v.taken_at] * n, dtype=pl.Datetime("us", "UTC")),
-            "status": pl.Series([live.get("status") for live in lives], dtype=pl.Int32),
             **{
-                name: pl.Series([live.get(name) for live in lives], dtype=pl.Float64)
-                for name in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d")
+                name: pl.Series(name, column, dtype=pl.Int32 if name == "status" else pl.Float64)
+                for name, column in values.items()
             },
-            **{f"latency_{p}": pl.Series([d.get(p) for d in latency], dtype=pl.Float64) for p in PERCENTILES},
-            **{f"throughput_{p}": pl.Series([d.get(p) for d in throughput], dtype=pl.Float64) for p in PERCENTILES},
         }
     )
     models = sorted({rec.model_id for rec in records})
