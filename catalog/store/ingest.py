@@ -116,7 +116,15 @@ def _provider_row(rec: ProviderRecord) -> dict[str, Any]:
 def assign_endpoint_keys(
     current: dict[str, list[EndpointRecord]], open_rows: Iterable[tuple[str, str, str, str, str]]
 ) -> list[tuple[str, EndpointRecord]]:
-    """Give every fetched endpoint a key that is stable across snapshots.
+    """``(key, record)`` of every fetched endpoint: ``endpoint_keys`` in pairs."""
+    keys, records = endpoint_keys(current, open_rows)
+    return list(zip(keys, records, strict=True))
+
+
+def endpoint_keys(
+    current: dict[str, list[EndpointRecord]], open_rows: Iterable[tuple[str, str, str, str, str]]
+) -> tuple[list[str], list[EndpointRecord]]:
+    """Give every fetched endpoint a key that is stable across snapshots: the keys and the records, in order.
 
     The key is ``model@tag``. Upstream sometimes lists two endpoints of one provider under the same tag
     (two ``together`` endpoints for one model, in an order that flips from day to day); they get ``#2``,
@@ -125,15 +133,23 @@ def assign_endpoint_keys(
     did not change keeps its key and opens no version.
 
     ``open_rows`` are ``(endpoint_key, model_id, tag, content_hash, pricing_text)`` of the open versions.
+    Two lists, not ten thousand pairs: tuples that outlive a sweep's garbage collections set off full ones.
     """
     open_by_base: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for key, model_id, tag, digest, pricing_text in open_rows:
         open_by_base[endpoint_base_key(model_id, tag)].append((key, digest, pricing_text))
-    out: list[tuple[str, EndpointRecord]] = []
+    keys: list[str] = []
+    out: list[EndpointRecord] = []
+
+    def keep(key: str, rec: EndpointRecord) -> None:
+        keys.append(key)
+        out.append(rec)
+
     for model_id, records in current.items():
         bases = [endpoint_base_key(model_id, rec.tag) for rec in records]
         if len(set(bases)) == len(bases) and not any(base in open_by_base for base in bases):
-            out.extend(zip(bases, records, strict=True))  # one endpoint a tag, none stored under a numbered key
+            keys.extend(bases)  # one endpoint a tag, none stored under a numbered key
+            out.extend(records)
             continue
         groups: dict[str, list[EndpointRecord]] = defaultdict(list)
         for rec in records:
@@ -141,7 +157,7 @@ def assign_endpoint_keys(
         for base, group in groups.items():
             stored = sorted(open_by_base.get(base, []))
             if len(group) == 1 and len(stored) <= 1:
-                out.append((stored[0][0] if stored else base, group[0]))
+                keep(stored[0][0] if stored else base, group[0])
                 continue
             free = list(stored)
             pending = list(group)
@@ -157,19 +173,19 @@ def assign_endpoint_keys(
                         still.append(rec)
                     else:
                         free.remove(hit)
-                        out.append((hit[0], rec))
+                        keep(hit[0], rec)
                 pending = still
             used = {s[0] for s in stored}
             for rec in pending:  # then changed ones, in listed order, onto the remaining stored keys
                 if free:
-                    out.append((free.pop(0)[0], rec))
+                    keep(free.pop(0)[0], rec)
                     continue
                 n = 1
                 while (candidate := base if n == 1 else f"{base}#{n}") in used:
                     n += 1
                 used.add(candidate)
-                out.append((candidate, rec))
-    return out
+                keep(candidate, rec)
+    return keys, out
 
 
 def open_endpoint_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -548,16 +564,14 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             return model_gone(model_id)
 
         open_endpoints = open_endpoint_versions(con)
-        keyed = assign_endpoint_keys(sweep.endpoints, _key_candidates(con, open_endpoints, sweep.endpoints))
-        absent = {key: rec for key, rec in keyed if rec.absent}
+        keys, records = endpoint_keys(sweep.endpoints, _key_candidates(con, open_endpoints, sweep.endpoints))
+        absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
         if absent:
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
-            keyed = [(key, carried.get(key, rec)) for key, rec in keyed]
+            records = [carried.get(key, rec) for key, rec in zip(keys, records, strict=True)]
         unfilled = open_endpoints.filter("no_provider_model_id").select("version_id", "endpoint_key", "content_hash")
-        if _fill_in(con, "provider_model_id", keyed, unfilled.rows()):
+        if _fill_in(con, "provider_model_id", keys, records, unfilled.rows()):
             open_endpoints = open_endpoint_versions(con)  # hashes changed in place
-        keys = [key for key, _ in keyed]
-        records = [rec for _, rec in keyed]
         opened = v.apply(
             "endpoint_versions",
             "endpoint_key",
@@ -567,7 +581,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             endpoint_closable,
             open_versions=open_endpoints.select("version_id", pl.col("endpoint_key").alias("key"), "content_hash"),
         )
-        by_key = dict(keyed)
+        by_key = dict(zip(keys, records, strict=True))
         _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
         _insert_skus(con, opened, by_key)
         v.apply(
@@ -622,7 +636,8 @@ def _carry_forward(
 def _fill_in(
     con: duckdb.DuckDBPyConnection,
     fact: str,
-    keyed: list[tuple[str, EndpointRecord]],
+    keys: list[str],
+    records: list[EndpointRecord],
     missing: list[tuple[int, str, str]],
 ) -> bool:
     """Write ``fact`` into open endpoint versions stored before it was recorded (NULL there, and otherwise
@@ -633,7 +648,7 @@ def _fill_in(
     any was written."""
     if not missing:  # the usual sweep: nothing to look up in its records
         return False
-    known = {key: rec for key, rec in keyed if rec.facts.get(fact) is not None}
+    known = {key: rec for key, rec in zip(keys, records, strict=True) if rec.facts.get(fact) is not None}
     updates = [
         (known[key].facts[fact], known[key].content_hash, vid)
         for vid, key, digest in missing
@@ -689,46 +704,46 @@ def _replace_telemetry(
     """Keep the latest telemetry of every endpoint whose model was fetched now (older rows stay for the rest)."""
     if not keys:
         return
-    n = len(keys)
     empty: dict[str, Any] = {}
-    rows = []
-    for rec in records:  # one pass, a tuple an endpoint: a column at a time walks ten thousand dicts 12 times
+    columns: list[list[Any]] = [[] for _ in TELEMETRY_VALUES]
+    # One pass with an append per value: a column at a time walks ten thousand dicts twelve times, and a tuple
+    # an endpoint is ten thousand containers for the garbage collector.
+    status, up_5m, up_30m, up_1d, lat_50, lat_75, lat_90, lat_99, thr_50, thr_75, thr_90, thr_99 = (
+        column.append for column in columns
+    )
+    for rec in records:
         live = rec.live
         lat = live.get("latency_last_30m") or empty
         thr = live.get("throughput_last_30m") or empty
-        rows.append(
-            (
-                live.get("status"),
-                live.get("uptime_last_5m"),
-                live.get("uptime_last_30m"),
-                live.get("uptime_last_1d"),
-                lat.get("p50"),
-                lat.get("p75"),
-                lat.get("p90"),
-                lat.get("p99"),
-                thr.get("p50"),
-                thr.get("p75"),
-                thr.get("p90"),
-                thr.get("p99"),
-            )
-        )
-    values = dict(zip(TELEMETRY_VALUES, zip(*rows, strict=True), strict=True))
+        status(live.get("status"))
+        up_5m(live.get("uptime_last_5m"))
+        up_30m(live.get("uptime_last_30m"))
+        up_1d(live.get("uptime_last_1d"))
+        lat_50(lat.get("p50"))
+        lat_75(lat.get("p75"))
+        lat_90(lat.get("p90"))
+        lat_99(lat.get("p99"))
+        thr_50(thr.get("p50"))
+        thr_75(thr.get("p75"))
+        thr_90(thr.get("p90"))
+        thr_99(thr.get("p99"))
     frame = pl.DataFrame(
         {
             "endpoint_key": pl.Series(keys, dtype=pl.String),
             "model_id": pl.Series([rec.model_id for rec in records], dtype=pl.String),
-            "snapshot_id": [v.snapshot_id] * n,
-            "observed_at": pl.Series([v.taken_at] * n, dtype=pl.Datetime("us", "UTC")),
             **{
                 name: pl.Series(name, column, dtype=pl.Int32 if name == "status" else pl.Float64)
-                for name, column in values.items()
+                for name, column in zip(TELEMETRY_VALUES, columns, strict=True)
             },
         }
     )
-    models = sorted({rec.model_id for rec in records})
-    con.execute("DELETE FROM endpoint_telemetry WHERE model_id IN (SELECT unnest(?::VARCHAR[]))", [models])
     con.register("_telemetry", frame)
     try:
-        con.execute("INSERT INTO endpoint_telemetry BY NAME SELECT * FROM _telemetry")
+        con.execute("DELETE FROM endpoint_telemetry WHERE model_id IN (SELECT model_id FROM _telemetry)")
+        con.execute(
+            "INSERT INTO endpoint_telemetry BY NAME "
+            "SELECT *, ?::INTEGER AS snapshot_id, ?::TIMESTAMPTZ AS observed_at FROM _telemetry",
+            [v.snapshot_id, v.taken_at],
+        )
     finally:
         con.unregister("_telemetry")
