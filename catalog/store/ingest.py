@@ -206,15 +206,15 @@ def _key_candidates(
     a numbered key, or listed more than once now. Any other open version is the only one of its tag, keyed
     ``model@tag``, and the sweep's (single) endpoint of that tag gets that key with or without it — so the
     ~10,000 plain ones of a large sweep are not read back every hour."""
-    framed = open_endpoints.with_columns(base=pl.concat_str(["model_id", pl.lit("@"), "tag"]))
-    wanted = set(framed.filter(pl.col("endpoint_key") != pl.col("base"))["base"].to_list())
+    framed = open_endpoints.lazy().with_columns(base=pl.concat_str(["model_id", pl.lit("@"), "tag"]))
+    wanted = set(framed.filter(pl.col("endpoint_key") != pl.col("base")).collect()["base"].to_list())
     for model_id, records in current.items():
         tags = [rec.tag for rec in records]
         if len(set(tags)) < len(tags):
             wanted.update(endpoint_base_key(model_id, tag) for tag in tags if tags.count(tag) > 1)
     if not wanted:
         return []
-    rows = framed.filter(pl.col("base").is_in(sorted(wanted)))
+    rows = framed.filter(pl.col("base").is_in(sorted(wanted))).collect()
     texts = dict(
         con.execute(
             "SELECT version_id, pricing_text FROM endpoint_versions WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
@@ -271,16 +271,23 @@ class _Versioner:
             open_versions = self.con.sql(
                 f"SELECT version_id, {key_col} AS key, content_hash FROM {table} WHERE valid_to IS NULL"
             ).pl()
-        seen = pl.DataFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
-        joined = seen.with_row_index("i").join(open_versions, on="key", how="full", coalesce=False)
+        seen = pl.LazyFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
+        joined = seen.with_row_index("i").join(open_versions.lazy(), on="key", how="full", coalesce=False)
         # Null-safe on purpose: a stored hash equal to the sweep's, null included, is "unchanged".
         same = pl.col("content_hash").eq_missing(pl.col("digest"))
         # Each sweep row whose open version differs or is missing (it opens one, closing the one it had), then
-        # each open version the sweep does not list (``i`` null).
-        differ = joined.filter(pl.col("i").is_null() | ~same).sort("i", nulls_last=True)
-        fresh = differ["i"].drop_nulls().to_list()
-        close = differ.filter(pl.col("i").is_not_null())["version_id"].drop_nulls().to_list()
-        unseen = differ.filter(pl.col("i").is_null()).select("version_id", "key_right").rows()
+        # each open version the sweep does not list (``i`` null). One query: each eager step would be another.
+        differ = (
+            joined.filter(pl.col("i").is_null() | ~same)
+            .sort("i", nulls_last=True)
+            .select("i", "version_id", "key_right")
+            .collect()
+        )
+        listed = differ["i"].is_not_null()
+        fresh = differ["i"].filter(listed).to_list()
+        close = differ["version_id"].filter(listed).drop_nulls().to_list()
+        gone = differ.filter(~listed)
+        unseen = list(zip(gone["version_id"].to_list(), gone["key_right"].to_list(), strict=True))
         kept = False
         if unseen:  # what may_close needs, as stored before this sweep
             scopes = dict(
@@ -307,7 +314,7 @@ class _Versioner:
                 [self.taken_at, self.snapshot_id],
             )
         elif touched:
-            touch = joined.filter(pl.col("i").is_not_null() & pl.col("version_id").is_not_null() & same)
+            touch = joined.filter(pl.col("i").is_not_null() & pl.col("version_id").is_not_null() & same).collect()
             self.con.execute(
                 f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, self.snapshot_id, touch["version_id"].to_list()],
