@@ -147,7 +147,7 @@ def endpoint_keys(
 
     for model_id, records in current.items():
         bases = [endpoint_base_key(model_id, rec.tag) for rec in records]
-        if len(set(bases)) == len(bases) and not any(base in open_by_base for base in bases):
+        if len(set(bases)) == len(bases) and open_by_base.keys().isdisjoint(bases):
             keys.extend(bases)  # one endpoint a tag, none stored under a numbered key
             out.extend(records)
             continue
