@@ -254,7 +254,7 @@ class _Versioner:
         make_row: Callable[[int], dict[str, Any]],
         may_close: Callable[[str, Any], bool],
         scope_col: str | None = None,
-        open_versions: pl.DataFrame | None = None,
+        open_versions: pl.DataFrame | pl.LazyFrame | None = None,
     ) -> dict[str, int]:
         """Open / close / touch versions; return ``{key: version_id}`` of versions opened now.
 
@@ -286,8 +286,13 @@ class _Versioner:
         listed = differ["i"].is_not_null()
         fresh = differ["i"].filter(listed).to_list()
         close = differ["version_id"].filter(listed).drop_nulls().to_list()
-        gone = differ.filter(~listed)
-        unseen = list(zip(gone["version_id"].to_list(), gone["key_right"].to_list(), strict=True))
+        unseen = list(
+            zip(
+                differ["version_id"].filter(~listed).to_list(),
+                differ["key_right"].filter(~listed).to_list(),
+                strict=True,
+            )
+        )
         kept = False
         if unseen:  # what may_close needs, as stored before this sweep
             scopes = dict(
@@ -576,8 +581,10 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
         if absent:
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
             records = [carried.get(key, rec) for key, rec in zip(keys, records, strict=True)]
-        unfilled = open_endpoints.filter("no_provider_model_id").select("version_id", "endpoint_key", "content_hash")
-        if _fill_in(con, "provider_model_id", keys, records, unfilled.rows()):
+        unfilled = (
+            open_endpoints.lazy().filter("no_provider_model_id").select("version_id", "endpoint_key", "content_hash")
+        )
+        if _fill_in(con, "provider_model_id", keys, records, unfilled.collect().rows()):
             open_endpoints = open_endpoint_versions(con)  # hashes changed in place
         opened = v.apply(
             "endpoint_versions",
@@ -586,7 +593,9 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             [rec.content_hash for rec in records],
             lambda i: _endpoint_row(records[i], keys[i]),
             endpoint_closable,
-            open_versions=open_endpoints.select("version_id", pl.col("endpoint_key").alias("key"), "content_hash"),
+            open_versions=open_endpoints.lazy().select(
+                "version_id", pl.col("endpoint_key").alias("key"), "content_hash"
+            ),
         )
         by_key = dict(zip(keys, records, strict=True))
         _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
