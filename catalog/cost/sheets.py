@@ -403,14 +403,17 @@ class PriceTable:
             if canonical_slug and canonical_slug not in self.model_ids:
                 self.slug_to_model.setdefault(canonical_slug, model_id)
             if tag:
+                names = self.providers_of.get(model_id, {})
+                wanted = [n.lower() for n in {provider_slug, provider_name, tag} if n]
+                if all(tag in names.get(n, ()) for n in wanted):
+                    continue  # a version naming its endpoint as before (most of a sweep's): nothing to copy or add
                 if shared and model_id not in owned:
-                    own = {n: list(t) for n, t in self.providers_of.get(model_id, {}).items()}
-                    self.providers_of[model_id] = own
+                    self.providers_of[model_id] = {n: list(t) for n, t in names.items()}
                     owned.add(model_id)
                 names = self.providers_of.setdefault(model_id, {})
-                for name in {provider_slug, provider_name, tag}:
-                    if name and tag not in names.setdefault(name.lower(), []):
-                        names[name.lower()].append(tag)
+                for name in wanted:
+                    if tag not in names.setdefault(name, []):
+                        names[name].append(tag)
         return codes
 
     def resolve_model(self, model: str) -> str | None:
@@ -917,11 +920,7 @@ class PriceTable:
         rows: list[int] = []
         if closed:
             codes = {self.entity_of.get(key, -1): key for key in closed}
-            open_rows = (
-                pl.DataFrame({"entity": self._ver_entity, "end": ends})
-                .with_row_index("row")
-                .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(list(codes)))
-            )
+            open_rows = self._open_rows(list(codes))
             missing = set(closed) - {codes[e] for e in open_rows["entity"].to_list()}
             if missing:
                 key = sorted(missing, key=str)[0]
@@ -975,6 +974,27 @@ class PriceTable:
                 new._sheet_row = dict(islice(self._sheet_row.items(), owned))
             new._add_variants(map(_SHEET, opened))
         return new
+
+    def _open_rows(self, entities: list[int]) -> pl.DataFrame:
+        """``row`` and ``entity`` of the open versions of ``entities`` (-1: none), in id order. Without overlaps an
+        entity's open version is its last span (it runs to the end of time), so that is a gather a key; else a
+        scan of every version."""
+        if not self._overlaps and self._span_key.len():
+            known = [e for e in entities if 0 <= e < len(self.entities)]
+            codes = pl.Series("entity", known, dtype=pl.Int64)
+            count = self._span_count.gather(codes)
+            last = (self._span_lo.gather(codes) + count - 1).clip(0)
+            found = pl.DataFrame(
+                {"row": self._span_sheet.gather(last).cast(pl.UInt32), "entity": codes.cast(pl.Int32), "n": count}
+            ).filter(pl.col("n") > 0)
+            found = found.filter(self._ver_to.gather(found["row"]) == _NEVER_TS)
+            return found.select("row", "entity").sort("row")
+        return (
+            pl.DataFrame({"entity": self._ver_entity, "end": self._ver_to})
+            .with_row_index("row")
+            .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(entities))
+            .select("row", "entity")
+        )
 
     # -- constructors --------------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ MODEL_HISTORY = [
 ]  # fmt: skip
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INTERVAL_CHUNKS = 32  # the intervals frame is made contiguous again past this many chunks (one refresh adds one)
 
 
 class MirrorMismatch(Exception):
@@ -198,6 +199,8 @@ class HistoryMirror:
             if changed_rows is not None and changed
             else self.intervals
         )
+        if intervals.n_chunks() > INTERVAL_CHUNKS:  # each refresh appends a chunk: filters slow down as they add up
+            intervals = intervals.rechunk()
         status_rows = self.status_rows + frames["status"].height  # the versions opened: a close replaces a row
         held = {"endpoint_versions": intervals.height, "endpoint_status": status_rows, "model_versions": models.height}
         counts = {table: delta.count(table) for table in held}
@@ -234,7 +237,7 @@ class HistoryMirror:
             parts = self.endpoints if kind == "endpoint" else self.statuses
             models = sorted(set(ends["model_id"].to_list()))
             found = [parts[m] for m in models if m in parts]
-            held = pl.concat(found).filter(pl.col("version_id").is_in(ids)) if found else ends.clear()
+            held = pl.concat(found, rechunk=True).filter(pl.col("version_id").is_in(ids)) if found else ends.clear()
         if held.height != ends.height:
             raise MirrorMismatch(f"a {kind} version closed since is not among the mirror's rows")
         columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
@@ -245,11 +248,12 @@ class HistoryMirror:
         the rank index re-reads the candidates of the models a sweep changed, a few models' rows."""
         wanted = sorted(set(models))
         found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
-        rows = pl.concat(found) if found else pl.DataFrame(schema=self.schemas["endpoint"])
+        # One contiguous frame: a filter over a hundred models' chunks costs ~20 times one over their rows copied once.
+        rows = pl.concat(found, rechunk=True) if found else pl.DataFrame(schema=self.schemas["endpoint"])
         rows = rows.filter(_in_force(at))
         held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
         status = (
-            pl.concat(held).filter(_in_force(at)).select("endpoint_key", "status")
+            pl.concat(held, rechunk=True).filter(_in_force(at)).select("endpoint_key", "status")
             if held
             else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
         )
@@ -389,7 +393,8 @@ def _merged(
     # sweep touched (a sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints).
     touched = fresh["model_id"] if ends is None else pl.concat([fresh["model_id"], ends["model_id"].cast(pl.String)])
     held = [found for model in touched.unique().to_list() if (found := parts.get(model)) is not None]
-    rows = pl.concat(held) if held else fresh.clear()
+    # One contiguous frame: the filters below cost ~20 times as much over a hundred models' chunks.
+    rows = pl.concat(held, rechunk=True) if held else fresh.clear()
     if ends is not None:
         ids = ends["version_id"].implode()
         if rows.filter(pl.col("version_id").is_in(ids)).height != ends.height:
