@@ -332,10 +332,13 @@ class PriceTable:
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
         self.entity_of: dict[EntityKey, int] = {}
         self._entity_keys: list[EntityKey] = []
-        self.tag_entities: dict[tuple[str, str], list[int]] = {}
+        # The name maps hold tuples, not lists: a table read from the store names ~30,000 of them at ten times
+        # today's endpoints, and tuples of strings and ints leave the collector's care at its next pass, where lists
+        # would be walked by every full collection (one landed in the first cost call).
+        self.tag_entities: dict[tuple[str, str], tuple[int, ...]] = {}
         self.model_ids: set[str] = set()
         self.slug_to_model: dict[str, str] = {}
-        self.providers_of: dict[str, dict[str, list[str]]] = {}  # model -> lower(slug or name) -> tags
+        self.providers_of: dict[str, dict[str, tuple[str, ...]]] = {}  # model -> lower(slug or name) -> tags
         codes = self._add_names(names)
         self._ver_entity, self._ver_from, self._ver_to = _version_columns(starts, ends, codes)
         self._build_index()
@@ -367,8 +370,8 @@ class PriceTable:
         entity's versions mostly repeat its names, so only a version naming its entity differently is indexed
         again.
 
-        ``shared``: the name maps' inner lists and dictionaries are the parent table's (``extend`` copies only
-        the outer maps): each one is copied before its first change, so the parent's stay as they were."""
+        ``shared``: the name maps' inner dictionaries are the parent table's (``extend`` copies only the outer
+        maps): each one is copied before its first change, so the parent's stay as they were."""
         entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
         touched: set[tuple[str, str]] = set()
         owned: set[str] = set()  # models whose ``providers_of`` entry is this table's own (``shared``)
@@ -384,17 +387,19 @@ class PriceTable:
                 keys.append(key)
                 entities.append((model_id, tag if endpoint else None, provider_slug, provider_name))
                 if endpoint and tag is not None:
-                    if shared and (model_id, tag) not in touched:
-                        self.tag_entities[(model_id, tag)] = list(self.tag_entities.get((model_id, tag), ()))
-                    self.tag_entities.setdefault((model_id, tag), []).append(entity)
-                    touched.add((model_id, tag))
+                    shared_tag = self.tag_entities.get((model_id, tag), ())
+                    self.tag_entities[(model_id, tag)] = (*shared_tag, entity)
+                    if shared_tag:
+                        touched.add((model_id, tag))
             codes.append(entity)
             names_of = (entity, provider_slug, provider_name, canonical_slug)
             if names_of not in named:
                 named[names_of] = None
         for twins in touched:
             # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
-            self.tag_entities[twins].sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
+            self.tag_entities[twins] = tuple(
+                sorted(self.tag_entities[twins], key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
+            )
         self.model_ids.update(key[0] for key in keys[known:])  # a version's model is its entity's
         for slug in [s for s in self.slug_to_model if s in self.model_ids]:
             del self.slug_to_model[slug]  # a version added later names a model by what was a slug
@@ -408,12 +413,13 @@ class PriceTable:
                 if all(tag in names.get(n, ()) for n in wanted):
                     continue  # a version naming its endpoint as before (most of a sweep's): nothing to copy or add
                 if shared and model_id not in owned:
-                    self.providers_of[model_id] = {n: list(t) for n, t in names.items()}
+                    self.providers_of[model_id] = dict(names)  # its tuples are immutable: a shallow copy
                     owned.add(model_id)
                 names = self.providers_of.setdefault(model_id, {})
                 for name in wanted:
-                    if tag not in names.setdefault(name, []):
-                        names[name].append(tag)
+                    held = names.get(name, ())
+                    if tag not in held:
+                        names[name] = (*held, tag)
         return codes
 
     def resolve_model(self, model: str) -> str | None:
@@ -438,7 +444,7 @@ class PriceTable:
         if endpoint is not None:
             # An endpoint key (``model@tag#2``) names one endpoint; a tag can name two that share it.
             found = [self.entity_of[(model_id, endpoint)]] if (model_id, endpoint) in self.entity_of else []
-            found = found or self.tag_entities.get((model_id, endpoint), [])
+            found = found or list(self.tag_entities.get((model_id, endpoint), ()))
             if not found:
                 return Resolution((), -1, f"model {model_id!r} has no endpoint tagged {endpoint!r}")
             return Resolution(tuple(found), model_entity, None)
