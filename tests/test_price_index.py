@@ -25,10 +25,11 @@ import pytest
 from cost_reference import MONEY_NAMES, reference_cost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import _CHUNK, PriceTable, Resolution, SheetVersion, VersionList
+from catalog.cost.sheets import _CHUNK, _NEVER_TS, PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -301,6 +302,21 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable, monkeypa
     theirs = cost_usage(usage_frame(rows), history)
     assert [identity(table, i) for i in ours["sheet_id"]] == [identity(history, i) for i in theirs["sheet_id"]]
     assert ours.drop("sheet_id").equals(theirs.drop("sheet_id"))
+
+
+def test_the_open_versions_found_through_the_spans_are_a_scans(history: PriceTable) -> None:
+    """``extend`` finds the open version of each entity it closes as the entity's last span: the same rows as a
+    scan of every version's end (how it found them before), for every entity, none and one it does not hold."""
+    entities = [-1, *range(len(history.entities)), len(history.entities)]
+    scanned = (
+        pl.DataFrame({"entity": history._ver_entity, "end": history._ver_to})
+        .with_row_index("row")
+        .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(entities))
+        .select("row", "entity")
+    )
+    assert not history._overlaps and scanned.height > 0
+    assert_frame_equal(history._open_rows(entities), scanned)
+    assert history._open_rows([]).is_empty()
 
 
 def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:

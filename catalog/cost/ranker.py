@@ -455,10 +455,14 @@ class RankIndex:
         self._minute: tuple[datetime, int] | None = None  # the last instant ranked at, and its minute of the day
         self._variants = _variants(table)
         self._flat = candidates
+        self._keys: dict[str, str] | None = None  # endpoint key -> its model (``carried`` looks keys up)
         if by_model is None:
-            by_model = {}
+            by_model, keys = {}, {}
             for candidate in candidates or ():
-                by_model.setdefault(candidate.row["model_id"], []).append(candidate)
+                model = candidate.row["model_id"]
+                by_model.setdefault(model, []).append(candidate)
+                keys[candidate.row["endpoint_key"]] = model
+            self._keys = keys
         self._by_model: dict[str, list[_Candidate]] = by_model
         self._fallbacks: dict[str, _Candidate] = {}
         self._caps: dict[tuple[int, int], dict[str, Decimal | None]] = {}
@@ -468,7 +472,6 @@ class RankIndex:
         # endpoint keys with their telemetry (``carried`` compares the next sweep's with them). Set by the caller
         # that read them (``catalog.api.state``); None: unknown, so ``carried`` compares every row.
         self.volatile: tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None = None
-        self._keys: dict[str, str] | None = None  # endpoint key -> its model, made on first use
 
     @property
     def _candidates(self) -> list[_Candidate]:
