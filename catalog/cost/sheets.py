@@ -948,8 +948,8 @@ class PriceTable:
             dict(self.entity_of),
             list(self._entity_keys),
         )
-        # The name maps' inner lists are shared until ``_add_names`` changes one (copied then): a sweep touches a
-        # few hundred of them, and copying every one cost ~60 ms at ten times today's endpoints.
+        # The name maps' inner tuples are immutable and a model's providers map is shared until ``_add_names``
+        # changes it (copied then): copying every one cost ~60 ms at ten times today's endpoints.
         new.tag_entities = dict(self.tag_entities)
         new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
         new.providers_of = dict(self.providers_of)
