@@ -172,7 +172,7 @@ class HistoryMirror:
             except ValueError as error:
                 raise MirrorMismatch(str(error)) from None
             if kind == "model":
-                frames[kind] = pl.concat([self._closed_rows(kind, ends), opened]) if gone else opened
+                frames[kind] = pl.concat([self._closed_model_rows(ends), opened]) if gone else opened
             else:
                 frames[kind] = opened
             closes[kind] = ends if gone else None
@@ -228,18 +228,12 @@ class HistoryMirror:
             status_rows=status_rows,
         )
 
-    def _closed_rows(self, kind: str, ends: pl.DataFrame) -> pl.DataFrame:
-        """The rows this mirror holds of the versions in ``ends`` (``SweepDelta.closed``), with its columns."""
-        ids = ends["version_id"].implode()
-        if kind == "model":
-            held = self.models.filter(pl.col("version_id").is_in(ids))
-        else:
-            parts = self.endpoints if kind == "endpoint" else self.statuses
-            models = sorted(set(ends["model_id"].to_list()))
-            found = [parts[m] for m in models if m in parts]
-            held = pl.concat(found, rechunk=True).filter(pl.col("version_id").is_in(ids)) if found else ends.clear()
+    def _closed_model_rows(self, ends: pl.DataFrame) -> pl.DataFrame:
+        """The model versions this mirror holds of those in ``ends`` (``SweepDelta.closed``), closed as ``ends``
+        says (an endpoint or status version is closed where ``_merged`` gathers its model's rows)."""
+        held = self.models.filter(pl.col("version_id").is_in(ends["version_id"].implode()))
         if held.height != ends.height:
-            raise MirrorMismatch(f"a {kind} version closed since is not among the mirror's rows")
+            raise MirrorMismatch("a model version closed since is not among the mirror's rows")
         columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
         return held.update(_typed(ends.select(columns), held.select(columns).schema), on="version_id")
 
