@@ -12,6 +12,7 @@ on every row of random multi-version histories with gaps and overlaps (costs too
 from __future__ import annotations
 
 import copy
+import gc
 import random
 import tracemalloc
 from dataclasses import replace
@@ -463,6 +464,21 @@ def test_index_size_and_build_allocations_grow_linearly_with_versions(history: P
     assert large_peak / small_peak <= 4.5 / 4 * ratio
     # The old layout's grid, for scale: entities × periods cells, far more than the versions.
     assert len(large.entities) * large.n_periods > 10 * len(four)
+
+
+def test_a_table_read_from_the_store_leaves_the_collector_its_sheets_not_its_names(replayed_template: Path) -> None:
+    """What reading a table adds for the garbage collector to walk at each full collection grows with its distinct
+    listings (their parsed sheets), not with a list per endpoint tag and per provider name: the name maps hold
+    tuples, which leave the collector's care at its next pass (as lists they were ~4,000 more objects here for
+    ~2,300 entities, and at ten times today's endpoints they tipped a full collection into the first cost call)."""
+    with Catalog.open(replayed_template) as cat:
+        frame = queries.price_versions(cat.con)
+    gc.collect()
+    before = len(gc.get_objects())
+    table = PriceTable.from_history(frame)
+    gc.collect()
+    grown = len(gc.get_objects()) - before
+    assert grown < len(table._distinct) + len(table.entities) // 2, (grown, len(table._distinct), len(table.entities))
 
 
 def test_a_table_read_from_the_store_makes_its_versions_when_first_read(replayed_template: Path) -> None:
