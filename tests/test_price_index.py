@@ -12,6 +12,7 @@ on every row of random multi-version histories with gaps and overlaps (costs too
 from __future__ import annotations
 
 import copy
+import gc
 import random
 import tracemalloc
 from dataclasses import replace
@@ -25,10 +26,11 @@ import pytest
 from cost_reference import MONEY_NAMES, reference_cost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import _CHUNK, PriceTable, Resolution, SheetVersion, VersionList
+from catalog.cost.sheets import _CHUNK, _NEVER_TS, PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -303,6 +305,21 @@ def test_extend_equals_a_rebuild_from_all_versions(history: PriceTable, monkeypa
     assert ours.drop("sheet_id").equals(theirs.drop("sheet_id"))
 
 
+def test_the_open_versions_found_through_the_spans_are_a_scans(history: PriceTable) -> None:
+    """``extend`` finds the open version of each entity it closes as the entity's last span: the same rows as a
+    scan of every version's end (how it found them before), for every entity, none and one it does not hold."""
+    entities = [-1, *range(len(history.entities)), len(history.entities)]
+    scanned = (
+        pl.DataFrame({"entity": history._ver_entity, "end": history._ver_to})
+        .with_row_index("row")
+        .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(entities))
+        .select("row", "entity")
+    )
+    assert not history._overlaps and scanned.height > 0
+    assert_frame_equal(history._open_rows(entities), scanned)
+    assert history._open_rows([]).is_empty()
+
+
 def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:
     plain = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
     old = PriceTable.from_sheets([SheetVersion("endpoint", "m/a", "p", "p", "P", T0, None, plain)])
@@ -447,6 +464,21 @@ def test_index_size_and_build_allocations_grow_linearly_with_versions(history: P
     assert large_peak / small_peak <= 4.5 / 4 * ratio
     # The old layout's grid, for scale: entities × periods cells, far more than the versions.
     assert len(large.entities) * large.n_periods > 10 * len(four)
+
+
+def test_a_table_read_from_the_store_leaves_the_collector_its_sheets_not_its_names(replayed_template: Path) -> None:
+    """What reading a table adds for the garbage collector to walk at each full collection grows with its distinct
+    listings (their parsed sheets), not with a list per endpoint tag and per provider name: the name maps hold
+    tuples, which leave the collector's care at its next pass (as lists they were ~4,000 more objects here for
+    ~2,300 entities, and at ten times today's endpoints they tipped a full collection into the first cost call)."""
+    with Catalog.open(replayed_template) as cat:
+        frame = queries.price_versions(cat.con)
+    gc.collect()
+    before = len(gc.get_objects())
+    table = PriceTable.from_history(frame)
+    gc.collect()
+    grown = len(gc.get_objects()) - before
+    assert grown < len(table._distinct) + len(table.entities) // 2, (grown, len(table._distinct), len(table.entities))
 
 
 def test_a_table_read_from_the_store_makes_its_versions_when_first_read(replayed_template: Path) -> None:

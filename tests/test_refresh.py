@@ -279,6 +279,9 @@ def test_the_rank_index_is_carried_with_the_policies_and_telemetry_of_the_unchan
         assert table is not None
         whole = ranker.RankIndex.build(queries.endpoint_candidates(history, at, None), table, at)
         assert index._candidates == whole._candidates
+        # It knows what its rows hold of the policies and telemetry: the next sweep compares with that, vectorised,
+        # and looks only at the candidates whose values moved (``_volatile_moved``), not at every candidate.
+        assert index.volatile is not None
         policy = next(c.row for c in index._candidates if c.row["provider_slug"] == slug)
         assert policy["policy_retains_prompts"] is provider["data_policy"]["retains_prompts"]
         moved = next(c for c in index._candidates if c.row["endpoint_key"] == f"{other}@{tag}")

@@ -192,7 +192,8 @@ def _price_changes(
     closed: dict[EntityKey, datetime] = {}
     for table, kind in PRICE_TABLES.items():
         now = delta.open_ids(table)
-        gone = [vid for vid, key in held.items() if vid not in now and (key[1] is None) == (kind == "model")]
+        # A set difference in C, then the few versions no longer open sorted by table: not a pass over every one.
+        gone = [vid for vid in held.keys() - now if (held[vid][1] is None) == (kind == "model")]
         try:
             ends = delta.closed(table, gone)
         except ValueError:
@@ -203,6 +204,40 @@ def _price_changes(
         if valid_to is None:
             open_now[version_id] = (model_id, key)
     return opened, closed, open_now
+
+
+def _volatile_held(candidates: pl.DataFrame) -> tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None:
+    """What a rank index built from ``candidates`` (``queries.endpoint_candidates``) holds of the columns that change
+    without a version (``RankIndex.volatile``): per provider slug its policy, per endpoint key its telemetry.
+    None when a slug shows two policies (not what the query gives)."""
+    policy = candidates.select("provider_slug", *queries.POLICY_COLUMNS).unique().drop_nulls("provider_slug")
+    held = {slug: tuple(rest) for slug, *rest in policy.iter_rows()}
+    if len(held) != policy.height:
+        return None
+    return held, candidates.select("endpoint_key", *TELEMETRY_READ)
+
+
+def _volatile_moved(
+    held: tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None,
+    policies: dict[str, tuple[Any, ...]],
+    telemetry: pl.DataFrame,
+) -> tuple[set[str], set[str]] | None:
+    """The provider slugs whose policy and the endpoint keys whose telemetry (``TELEMETRY_READ``) differ between
+    what an index's rows hold (``held``: ``RankIndex.volatile``) and a sweep's read (``policies`` per slug,
+    ``telemetry`` per key; a key or slug absent on one side is all null there, as the query's outer joins give).
+    A vectorised comparison: a sweep that moves no telemetry costs no pass over the candidates. None when the
+    index does not know what it holds."""
+    if held is None:
+        return None
+    held_policies, held_telemetry = held
+    nulls = (None,) * len(queries.POLICY_COLUMNS)
+    slugs = {s for s in held_policies.keys() | policies.keys() if held_policies.get(s, nulls) != policies.get(s, nulls)}
+    names = TELEMETRY_READ
+    joined = telemetry.join(
+        held_telemetry.cast(telemetry.schema), on="endpoint_key", how="full", coalesce=True, suffix="_held"
+    )
+    differ = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(f"{c}_held")) for c in names))
+    return slugs, set(joined.filter(differ)["endpoint_key"].to_list())
 
 
 class _Timer:
@@ -435,6 +470,7 @@ class ApiState:
             if index is None:
                 candidates = queries.endpoint_candidates(cur, at, None)
                 index = RankIndex.build(candidates, data.table, at, previous=previous)
+                index.volatile = _volatile_held(candidates)
             data.caches.indexes[at] = index
 
     @staticmethod
@@ -448,22 +484,35 @@ class ApiState:
         """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
         candidates of only the models the sweeps since changed, or whose versions start or end between the two
         instants, made again (from the mirror, which holds their versions); the provider policies and telemetry
-        (which change without a version) laid over all, from ``delta`` (``sweep_delta``'s read of them).
-        ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
+        (which change without a version) laid over the candidates whose values moved (``_volatile_moved``), from
+        ``delta`` (``sweep_delta``'s read of them). ``None`` when the state was reloaded whole (no record of what
+        changed): build it whole."""
         changed = data.mirror.changed if data.mirror is not None else None
         if changed is None or delta is None or data.table is None or not previous.carries_to(data.table):
             return None
         providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
         telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
-        volatile = queries.volatile_of(providers, telemetry, at)
-        if volatile is None:
-            return None
+        if telemetry["endpoint_key"].is_duplicated().any():
+            return None  # an endpoint with two telemetry rows: the query lists it twice, only a full read gives it
+        found = queries.volatile_of(providers, telemetry.clear(), at)
+        assert found is not None  # no telemetry rows, so no key twice
+        policies = found[0]
         lo, hi = sorted((previous.at, at))
         models = sorted(changed | queries.candidate_changes(cur, lo, hi))
         assert data.mirror is not None
         fresh = data.mirror.candidates(at, models)
+        held = {slug: tuple(policy.values()) for slug, policy in policies.items()}
+        moved = _volatile_moved(previous.volatile, held, telemetry)
+        names = TELEMETRY_READ
+        rows = telemetry
+        if moved is not None:  # only the telemetry of the rows read again and of the keys whose telemetry moved
+            wanted = pl.concat([fresh["endpoint_key"], pl.Series("endpoint_key", sorted(moved[1]), dtype=pl.String)])
+            rows = telemetry.filter(pl.col("endpoint_key").is_in(wanted.implode()))
+        by_key = {key: dict(zip(names, values, strict=True)) for key, *values in rows.iter_rows()}
         columns = (queries.POLICY_COLUMNS, TELEMETRY_READ)
-        return RankIndex.carried(previous, fresh, set(models), volatile, columns, data.table, at)
+        index = RankIndex.carried(previous, fresh, set(models), (policies, by_key), columns, data.table, at, moved)
+        index.volatile = (held, telemetry)
+        return index
 
     # -- the current state, for callers outside a request ---------------------------------------------
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter, mul
+from operator import mul
 from typing import Any
 
 import polars as pl
@@ -439,20 +439,54 @@ class RankIndex:
     (time-windowed overrides) and the answer's ``at`` change, since sheets change only at snapshots.
     """
 
-    def __init__(self, table: PriceTable, at: datetime, candidates: list[_Candidate]) -> None:
+    def __init__(
+        self,
+        table: PriceTable,
+        at: datetime,
+        candidates: list[_Candidate] | None,
+        *,
+        by_model: dict[str, list[_Candidate]] | None = None,
+    ) -> None:
+        """``candidates`` in model order, or ``by_model`` (each model's candidates, the flat list made when first
+        read): a carried index takes every unchanged model's list from the one before, not a pass over all."""
         self.table = table
         self.at = at
         self.scale = table.scale
         self._minute: tuple[datetime, int] | None = None  # the last instant ranked at, and its minute of the day
         self._variants = _variants(table)
-        self._candidates = candidates
-        self._by_model: dict[str, list[_Candidate]] = {}
-        for candidate in candidates:
-            self._by_model.setdefault(candidate.row["model_id"], []).append(candidate)
+        self._flat = candidates
+        self._keys: dict[str, str] | None = None  # endpoint key -> its model (``carried`` looks keys up)
+        if by_model is None:
+            by_model, keys = {}, {}
+            for candidate in candidates or ():
+                model = candidate.row["model_id"]
+                by_model.setdefault(model, []).append(candidate)
+                keys[candidate.row["endpoint_key"]] = model
+            self._keys = keys
+        self._by_model: dict[str, list[_Candidate]] = by_model
         self._fallbacks: dict[str, _Candidate] = {}
         self._caps: dict[tuple[int, int], dict[str, Decimal | None]] = {}
         # Per endpoint key: its candidate row and its exclusion for a status that is not ok (``rank``).
         self._status_rows: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        # What the rows' policy and telemetry columns were laid from: per provider slug its policy, and a frame of
+        # endpoint keys with their telemetry (``carried`` compares the next sweep's with them). Set by the caller
+        # that read them (``catalog.api.state``); None: unknown, so ``carried`` compares every row.
+        self.volatile: tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None = None
+
+    @property
+    def _candidates(self) -> list[_Candidate]:
+        """Every candidate, by model (in id order) then as the candidates came (endpoint key order)."""
+        flat = self._flat
+        if flat is None:
+            by_model = self._by_model
+            flat = self._flat = [c for model in sorted(by_model) for c in by_model[model]]
+        return flat
+
+    def _key_models(self) -> dict[str, str]:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = {c.row["endpoint_key"]: m for m, pool in self._by_model.items() for c in pool}
+        return keys
 
     @classmethod
     def build(
@@ -473,7 +507,10 @@ class RankIndex:
         sheets, sources = table.sheets_at(resolutions, at)
         kept: dict[str, _Candidate] = {}
         if previous is not None and _extends(table, previous.table):
-            kept = {c.row["endpoint_key"]: c for c in previous._candidates}
+            # Only the models of these rows: an endpoint key names its model.
+            pools = previous._by_model
+            models = {row["model_id"] for row in rows}
+            kept = {c.row["endpoint_key"]: c for m in models if (pool := pools.get(m)) for c in pool}
         built = []
         for row, resolution, sheet_id, source in zip(rows, resolutions, sheets, sources, strict=True):
             old = kept.get(row["endpoint_key"])
@@ -514,6 +551,7 @@ class RankIndex:
         columns: tuple[tuple[str, ...], tuple[str, ...]],
         table: PriceTable,
         at: datetime,
+        moved: tuple[set[str], set[str]] | None = None,
     ) -> RankIndex:
         """``build`` of every candidate at ``at``, from ``previous`` (an index on a table ``table`` extends) and
         what changed since: ``fresh`` holds the candidate rows at ``at`` (their policy and telemetry columns
@@ -525,55 +563,90 @@ class RankIndex:
         change is kept as it was. Raises ``ValueError`` when ``table`` does not extend ``previous``'s (its sheet
         ids would not be ``previous``'s).
 
-        After a sweep that is a few models' rows read and built, and a pass over the others that copies only the
-        rows whose telemetry moved (equal to ``build``, tested)."""
+        ``moved``: the provider slugs whose policy and the endpoint keys whose telemetry differ from what
+        ``previous``'s rows hold (``previous.volatile`` against this sweep's); then ``volatile``'s telemetry needs
+        only those keys and ``fresh``'s, and only the candidates they name are looked at. None: every candidate
+        is compared with ``volatile`` (which then holds every key).
+
+        After a sweep that is a few models' rows read and built, and the unchanged models' lists taken as they
+        are (equal to ``build``, tested)."""
         if not previous.carries_to(table):
             raise ValueError("the price table does not extend the previous index's: build the index whole")
         policies, telemetry = volatile
         no_policy, no_telemetry = dict.fromkeys(columns[0]), dict.fromkeys(columns[1])
-        policy_of, telemetry_of = itemgetter(*columns[0]), itemgetter(*columns[1])
         rows = fresh.drop(UNREAD, strict=False).to_dicts()
         for row in rows:  # read without them (``endpoint_candidates(volatile=False)``): the same values laid over
             slug = row["provider_slug"]
             row.update(policies.get(slug, no_policy) if slug is not None else no_policy)
             row.update(telemetry.get(row["endpoint_key"], no_telemetry))
         made = cls._built(rows, table, at, previous)
-        candidates: list[_Candidate] = []
-        for model in sorted((previous._by_model.keys() - changed) | made._by_model.keys()):
-            if model in changed:
-                candidates += made._by_model.get(model, ())
-                continue
-            for old in previous._by_model[model]:
-                row = old.row
-                slug = row["provider_slug"]
-                policy = policies.get(slug, no_policy) if slug is not None else no_policy
-                seen = telemetry.get(row["endpoint_key"], no_telemetry)
-                if telemetry_of(row) == telemetry_of(seen) and policy_of(row) == policy_of(policy):
-                    candidates.append(old)
-                    continue
-                row = {**row, **policy, **seen}
-                fixed = old.fixed
-                if fixed is not None:
-                    fixed = {
-                        **fixed,
-                        "uptime_last_1d": row.get("uptime_last_1d"),
-                        "latency_p50": row.get("latency_p50"),
-                        "throughput_p50": row.get("throughput_p50"),
-                    }
-                candidates.append(
-                    _Candidate(
-                        row,
-                        old.sheet_id,
-                        old.source,
-                        old.reason,
-                        old.variant_base,
-                        old.conditions,
-                        old.free,
-                        fixed,
-                        old.names,
-                    )
-                )
-        return cls(table, at, candidates)
+        by_model = dict(previous._by_model)
+        for model in changed:
+            by_model.pop(model, None)
+        by_model.update(made._by_model)
+        if moved is None:
+            touched: set[str] = set(by_model.keys() - changed)
+            slugs: set[str] | None = None
+            keys: set[str] | None = None
+        else:
+            slugs, keys = moved
+            of_key = previous._key_models()
+            touched = {m for k in keys if (m := of_key.get(k)) is not None} - changed
+            if slugs:
+                touched |= {
+                    m
+                    for m, pool in by_model.items()
+                    if m not in changed and any(c.row["provider_slug"] in slugs for c in pool)
+                }
+        for model in touched:
+            pool = by_model[model]
+            relaid = [cls._relaid(c, policies, telemetry, columns, slugs, keys) for c in pool]
+            if any(new is not old for new, old in zip(relaid, pool, strict=True)):
+                by_model[model] = relaid
+        index = cls(table, at, None, by_model=by_model)
+        if previous._keys is not None:  # the endpoint keys' models carried too: the next sweep's look-ups
+            keys_of = dict(previous._keys)
+            for model in changed:
+                for old in previous._by_model.get(model, ()):
+                    keys_of.pop(old.row["endpoint_key"], None)
+            keys_of.update((c.row["endpoint_key"], m) for m, pool in made._by_model.items() for c in pool)
+            index._keys = keys_of
+        return index
+
+    @staticmethod
+    def _relaid(
+        old: _Candidate,
+        policies: dict[str, dict[str, Any]],
+        telemetry: dict[str, dict[str, Any]],
+        columns: tuple[tuple[str, ...], tuple[str, ...]],
+        slugs: set[str] | None,
+        keys: set[str] | None,
+    ) -> _Candidate:
+        """``old`` with its provider's policy (when ``slugs`` is None or names it) and its telemetry (when ``keys``
+        is None or names it) as ``policies`` / ``telemetry`` give them now; ``old`` itself when they are the same."""
+        row = old.row
+        slug, key = row["provider_slug"], row["endpoint_key"]
+        laid: dict[str, Any] = {}
+        if slugs is None or slug in slugs:
+            policy = policies.get(slug) if slug is not None else None
+            laid.update(policy if policy is not None else dict.fromkeys(columns[0]))
+        if keys is None or key in keys:
+            seen = telemetry.get(key)
+            laid.update(seen if seen is not None else dict.fromkeys(columns[1]))
+        if all(row.get(name) == value for name, value in laid.items()):
+            return old
+        row = {**row, **laid}
+        fixed = old.fixed
+        if fixed is not None:
+            fixed = {
+                **fixed,
+                "uptime_last_1d": row.get("uptime_last_1d"),
+                "latency_p50": row.get("latency_p50"),
+                "throughput_p50": row.get("throughput_p50"),
+            }
+        return _Candidate(
+            row, old.sheet_id, old.source, old.reason, old.variant_base, old.conditions, old.free, fixed, old.names
+        )
 
     @staticmethod
     def _candidate(

@@ -332,10 +332,13 @@ class PriceTable:
         self.entities: list[tuple[str, str | None, str | None, str | None]] = []  # model, tag, slug, name
         self.entity_of: dict[EntityKey, int] = {}
         self._entity_keys: list[EntityKey] = []
-        self.tag_entities: dict[tuple[str, str], list[int]] = {}
+        # The name maps hold tuples, not lists: a table read from the store names ~30,000 of them at ten times
+        # today's endpoints, and tuples of strings and ints leave the collector's care at its next pass, where lists
+        # would be walked by every full collection (one landed in the first cost call).
+        self.tag_entities: dict[tuple[str, str], tuple[int, ...]] = {}
         self.model_ids: set[str] = set()
         self.slug_to_model: dict[str, str] = {}
-        self.providers_of: dict[str, dict[str, list[str]]] = {}  # model -> lower(slug or name) -> tags
+        self.providers_of: dict[str, dict[str, tuple[str, ...]]] = {}  # model -> lower(slug or name) -> tags
         codes = self._add_names(names)
         self._ver_entity, self._ver_from, self._ver_to = _version_columns(starts, ends, codes)
         self._build_index()
@@ -367,8 +370,8 @@ class PriceTable:
         entity's versions mostly repeat its names, so only a version naming its entity differently is indexed
         again.
 
-        ``shared``: the name maps' inner lists and dictionaries are the parent table's (``extend`` copies only
-        the outer maps): each one is copied before its first change, so the parent's stay as they were."""
+        ``shared``: the name maps' inner dictionaries are the parent table's (``extend`` copies only the outer
+        maps): each one is copied before its first change, so the parent's stay as they were."""
         entity_of, entities, keys = self.entity_of, self.entities, self._entity_keys
         touched: set[tuple[str, str]] = set()
         owned: set[str] = set()  # models whose ``providers_of`` entry is this table's own (``shared``)
@@ -384,17 +387,19 @@ class PriceTable:
                 keys.append(key)
                 entities.append((model_id, tag if endpoint else None, provider_slug, provider_name))
                 if endpoint and tag is not None:
-                    if shared and (model_id, tag) not in touched:
-                        self.tag_entities[(model_id, tag)] = list(self.tag_entities.get((model_id, tag), ()))
-                    self.tag_entities.setdefault((model_id, tag), []).append(entity)
-                    touched.add((model_id, tag))
+                    shared_tag = self.tag_entities.get((model_id, tag), ())
+                    self.tag_entities[(model_id, tag)] = (*shared_tag, entity)
+                    if shared_tag:
+                        touched.add((model_id, tag))
             codes.append(entity)
             names_of = (entity, provider_slug, provider_name, canonical_slug)
             if names_of not in named:
                 named[names_of] = None
         for twins in touched:
             # Endpoints sharing a tag: the first listed (``model@tag``) before ``#2``, ``#3``… whatever the load order.
-            self.tag_entities[twins].sort(key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
+            self.tag_entities[twins] = tuple(
+                sorted(self.tag_entities[twins], key=lambda e: (len(str(keys[e][1])), str(keys[e][1])))
+            )
         self.model_ids.update(key[0] for key in keys[known:])  # a version's model is its entity's
         for slug in [s for s in self.slug_to_model if s in self.model_ids]:
             del self.slug_to_model[slug]  # a version added later names a model by what was a slug
@@ -403,14 +408,18 @@ class PriceTable:
             if canonical_slug and canonical_slug not in self.model_ids:
                 self.slug_to_model.setdefault(canonical_slug, model_id)
             if tag:
+                names = self.providers_of.get(model_id, {})
+                wanted = [n.lower() for n in {provider_slug, provider_name, tag} if n]
+                if all(tag in names.get(n, ()) for n in wanted):
+                    continue  # a version naming its endpoint as before (most of a sweep's): nothing to copy or add
                 if shared and model_id not in owned:
-                    own = {n: list(t) for n, t in self.providers_of.get(model_id, {}).items()}
-                    self.providers_of[model_id] = own
+                    self.providers_of[model_id] = dict(names)  # its tuples are immutable: a shallow copy
                     owned.add(model_id)
                 names = self.providers_of.setdefault(model_id, {})
-                for name in {provider_slug, provider_name, tag}:
-                    if name and tag not in names.setdefault(name.lower(), []):
-                        names[name.lower()].append(tag)
+                for name in wanted:
+                    held = names.get(name, ())
+                    if tag not in held:
+                        names[name] = (*held, tag)
         return codes
 
     def resolve_model(self, model: str) -> str | None:
@@ -435,7 +444,7 @@ class PriceTable:
         if endpoint is not None:
             # An endpoint key (``model@tag#2``) names one endpoint; a tag can name two that share it.
             found = [self.entity_of[(model_id, endpoint)]] if (model_id, endpoint) in self.entity_of else []
-            found = found or self.tag_entities.get((model_id, endpoint), [])
+            found = found or list(self.tag_entities.get((model_id, endpoint), ()))
             if not found:
                 return Resolution((), -1, f"model {model_id!r} has no endpoint tagged {endpoint!r}")
             return Resolution(tuple(found), model_entity, None)
@@ -917,11 +926,7 @@ class PriceTable:
         rows: list[int] = []
         if closed:
             codes = {self.entity_of.get(key, -1): key for key in closed}
-            open_rows = (
-                pl.DataFrame({"entity": self._ver_entity, "end": ends})
-                .with_row_index("row")
-                .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(list(codes)))
-            )
+            open_rows = self._open_rows(list(codes))
             missing = set(closed) - {codes[e] for e in open_rows["entity"].to_list()}
             if missing:
                 key = sorted(missing, key=str)[0]
@@ -943,8 +948,8 @@ class PriceTable:
             dict(self.entity_of),
             list(self._entity_keys),
         )
-        # The name maps' inner lists are shared until ``_add_names`` changes one (copied then): a sweep touches a
-        # few hundred of them, and copying every one cost ~60 ms at ten times today's endpoints.
+        # The name maps' inner tuples are immutable and a model's providers map is shared until ``_add_names``
+        # changes it (copied then): copying every one cost ~60 ms at ten times today's endpoints.
         new.tag_entities = dict(self.tag_entities)
         new.model_ids, new.slug_to_model = set(self.model_ids), dict(self.slug_to_model)
         new.providers_of = dict(self.providers_of)
@@ -975,6 +980,27 @@ class PriceTable:
                 new._sheet_row = dict(islice(self._sheet_row.items(), owned))
             new._add_variants(map(_SHEET, opened))
         return new
+
+    def _open_rows(self, entities: list[int]) -> pl.DataFrame:
+        """``row`` and ``entity`` of the open versions of ``entities`` (-1: none), in id order. Without overlaps an
+        entity's open version is its last span (it runs to the end of time), so that is a gather a key; else a
+        scan of every version."""
+        if not self._overlaps and self._span_key.len():
+            known = [e for e in entities if 0 <= e < len(self.entities)]
+            codes = pl.Series("entity", known, dtype=pl.Int64)
+            count = self._span_count.gather(codes)
+            last = (self._span_lo.gather(codes) + count - 1).clip(0)
+            found = pl.DataFrame(
+                {"row": self._span_sheet.gather(last).cast(pl.UInt32), "entity": codes.cast(pl.Int32), "n": count}
+            ).filter(pl.col("n") > 0)
+            found = found.filter(self._ver_to.gather(found["row"]) == _NEVER_TS)
+            return found.select("row", "entity").sort("row")
+        return (
+            pl.DataFrame({"entity": self._ver_entity, "end": self._ver_to})
+            .with_row_index("row")
+            .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(entities))
+            .select("row", "entity")
+        )
 
     # -- constructors --------------------------------------------------------------------------------
 
