@@ -22,6 +22,7 @@ keep null money and say why in ``status`` / ``reason``; a batch never fails beca
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -99,6 +100,8 @@ def _cost_chunk(
 ) -> pl.DataFrame:
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
+    if kernels.AVAILABLE and frame.height:  # the rest in one compiled pass (``catalog.cost.breakdown``)
+        return _cost_compiled(frame, table, default_at, breakdown, money)
     combo, resolutions, _ = _combos(frame, table)
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
@@ -117,8 +120,6 @@ def _cost_chunk(
         sheet_id.alias("sheet_id"),
         pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(source),
     )
-    if kernels.AVAILABLE:  # the rest in one compiled pass (``catalog.cost.breakdown``), to the same values
-        return _cost_compiled(frame, work, table, resolutions, given, given_texts, breakdown, money)
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
@@ -204,17 +205,36 @@ def _cost_chunk(
 
 
 def _cost_compiled(
-    frame: pl.DataFrame,
-    work: pl.DataFrame,
-    table: PriceTable,
-    resolutions: list[Resolution],
-    given: pl.Series | None,
-    given_texts: list[str],
-    breakdown: bool,
-    money: str,
+    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
 ) -> pl.DataFrame:
-    """``_cost_chunk`` from the sheet lookup on, through ``catalog.cost.breakdown``: the same columns and values."""
+    """``_cost_chunk`` through ``catalog.cost.breakdown``: the same columns and values.
+
+    Where the batch has at least as many rows as (distinct model/provider/endpoint) × periods cells, each
+    cell's sheet is found once and the pass finds each row's cell itself from the key columns' categorical
+    codes and the timestamp; otherwise (a small batch, or too many cells) the sheets are looked up per row
+    first (``PriceTable.lookup``) and given to the pass."""
+    from catalog.cost import linear  # (which imports this module)
+
+    stamps = frame["timestamp"]
+    filled = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))) if stamps.null_count() else stamps
+    micros = filled.dt.epoch("us")
+    keys = None
+    row_sheets: tuple[pl.Series, pl.Series, pl.Series] | None = None
+    coded = linear._kernel_combos(frame, table)
+    # (The pass packs a cell's sheet and source into an int32.)
+    if coded is not None and len(coded[3]) * table.n_periods <= frame.height and len(table.versions) < 2**28:
+        codes, radixes, combo_of, resolutions, _ = coded
+        cell_sheet, cell_source = _cell_sheets(table, resolutions)
+        keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source)
+    else:
+        combo, resolutions, _ = _combos(frame, table)
+        sheet_id, source = table.lookup(resolutions, combo, micros)
+        row_sheets = (sheet_id, source, combo)
+    # Reasons the input layer gave (``catalog.cost.shapes``): the row is invalid whatever its prices.
+    given = frame[INVALID_REASON].cast(pl.String) if INVALID_REASON in frame.columns else None
+    given_texts = given.drop_nulls().unique(maintain_order=True).to_list() if given is not None else []
     reasons = _Reasons(resolutions, given_texts)
+    work = frame
     extrema = work.select(
         *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
         *[pl.col(c).max().alias(c) for c in COUNT_COLUMNS],
@@ -265,9 +285,11 @@ def _cost_compiled(
         return _base_and_saving(part, table)[0].to_list()
 
     priced = breakdown_pass.price(
-        sheet=work["sheet_id"].to_numpy(),
-        combo=work["_combo"].cast(pl.Int64).to_numpy(),
-        micros=work["_ts"].to_numpy(),
+        sheet=None if row_sheets is None else row_sheets[0].to_numpy(),
+        source=None if row_sheets is None else row_sheets[1].to_numpy(),
+        combo=None if row_sheets is None else row_sheets[2].cast(pl.Int64).to_numpy(),
+        keys=keys,
+        micros=micros.to_numpy(),
         counts=counts,
         given=given_codes,
         flags=[*flags, too_large],
@@ -287,8 +309,8 @@ def _cost_compiled(
     columns = [
         statuses.gather(code),
         labels.gather(code).cast(pl.Categorical),
-        work["price_source"],
-        work["sheet_id"],
+        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(pl.Series(priced.source)),
+        pl.Series("sheet_id", priced.sheet, dtype=pl.Int32),
         pl.Series("overrides_applied", priced.mask, dtype=pl.UInt8),
     ]
     for name in money_cols:
@@ -297,6 +319,38 @@ def _cost_compiled(
     out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
     kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
     return pl.concat([frame.select(kept), pl.DataFrame(columns)], how="horizontal")
+
+
+# Per table, each resolution's sheet and source in every period: a table never changes once built, and a
+# large usage file's batches name the same endpoints again and again.
+_CELLS: weakref.WeakKeyDictionary[PriceTable, dict[Resolution, tuple[np.ndarray, np.ndarray]]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_CELL_ROWS = 200_000  # resolutions remembered per table; past that the memo starts again
+
+
+def _cell_sheets(table: PriceTable, resolutions: list[Resolution]) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell (combo × ``n_periods`` + period): the sheet in force (-1: none) and its source, as
+    ``PriceTable.sheets_in_periods`` gives them; each resolution is looked up once per table."""
+    known = _CELLS.setdefault(table, {})
+    if len(known) + len(resolutions) > _MAX_CELL_ROWS:
+        known.clear()
+    fresh = list(dict.fromkeys(r for r in resolutions if r not in known))
+    if fresh:
+        periods = table.n_periods
+        sheet, source = table.sheets_in_periods(
+            fresh,
+            pl.Series(np.repeat(np.arange(len(fresh), dtype=np.int64), periods)),
+            pl.Series(np.tile(np.arange(periods, dtype=np.int64), len(fresh))),
+        )
+        sheets = sheet.to_numpy().reshape(len(fresh), periods)
+        sources = source.to_numpy().reshape(len(fresh), periods)
+        for row, resolution in enumerate(fresh):
+            known[resolution] = (sheets[row], sources[row])
+    return (
+        np.concatenate([known[r][0] for r in resolutions]),
+        np.concatenate([known[r][1] for r in resolutions]),
+    )
 
 
 def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
