@@ -65,6 +65,9 @@ STATUS = pl.Enum(STATUSES)
 SOURCE = pl.Enum(["endpoint", "model"])
 _MINUTE = 60_000_000
 CHUNK_ROWS = 1 << 20
+# The compiled pass finds the rows' sheets itself when the batch's cells (distinct names × periods) are at most
+# this many per row: each cell is looked up once, and for fewer rows a lookup per row is less work.
+_CELLS_PER_ROW = 1
 # The whole a derived count is bounded by.
 _WHOLE = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}
 
@@ -222,7 +225,8 @@ def _cost_compiled(
     row_sheets: tuple[pl.Series, pl.Series, pl.Series] | None = None
     coded = linear._kernel_combos(frame, table)
     # (The pass packs a cell's sheet and source into an int32.)
-    if coded is not None and len(coded[3]) * table.n_periods <= frame.height and len(table.versions) < 2**28:
+    cells = len(coded[3]) * table.n_periods if coded is not None else None
+    if cells is not None and cells <= frame.height * _CELLS_PER_ROW and len(table.versions) < 2**28:
         codes, radixes, combo_of, resolutions, _ = coded
         cell_sheet, cell_source = _cell_sheets(table, resolutions)
         keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source)
