@@ -199,8 +199,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     group_start: Ints,
     group_row: Ints,
     piece_count: Ints,
-    rate_hi: Any,
-    rate_lo: Any,
+    rates: Any,
     base_kind: Any,
     terms: int,
     prompt_parts: Ints,
@@ -363,7 +362,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     else:
                         count = block[c, r]
                     term_hi, term_lo = _madd(
-                        term_hi, term_lo, np.uint64(count), rate_hi[p, variant], rate_lo[p, variant]
+                        term_hi, term_lo, np.uint64(count), rates[variant, p, 0], rates[variant, p, 1]
                     )
                 t = group_row[q]
                 if t >= 0:  # -1: the total only (no breakdown)
@@ -684,12 +683,14 @@ def price(
     out = pages((len(written) + 1, 2 * n), np.uint64)
     code = pages(n, np.int32)
     mask = pages(n, np.uint8)
-    variant = pages(n, np.int64)
+    variant = pages(n, np.int32)  # (a variant index: int32 halves the pages to fault in)
     rates = arrays["rates"]
     width = len(arrays["base_kind"])
-    none = np.zeros((0, width), np.uint64)
-    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces])) if pieces else none
-    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces])) if pieces else none
+    # Per variant its pieces' rates side by side, (high, low) limbs: a row reads one or two cache lines of
+    # rates rather than a line per piece and limb (with thousands of variants, most of them not in the cache).
+    rate_limbs = np.zeros((width, len(pieces), 2), dtype=np.uint64)
+    for p, (_, _, rate) in enumerate(pieces):
+        rate_limbs[:, p, 0], rate_limbs[:, p, 1] = rates[rate]
     false = np.zeros(1, dtype=np.bool_)
     sheet_out = pages(n, np.int32)
     source_out = pages(n, np.int8)
@@ -729,8 +730,7 @@ def price(
         np.array(group_start, dtype=np.int64),
         np.array([row_of.get(t, -1) for t in term_keys], dtype=np.int64),
         np.array([c for _, c, _ in pieces], dtype=np.int64),
-        rate_hi,
-        rate_lo,
+        rate_limbs,
         arrays["base_kind"],
         len(written),
         np.array(prompt_parts, dtype=np.int64),
