@@ -1,12 +1,15 @@
 """The per-row breakdown in one compiled pass (numba, ``pip install '.[fast]'``): verdicts, terms and money.
 
-After the engine has found each row's sheet (``catalog.cost.engine``), the rest of the per-row path is a chain
-of small steps per row: which override entries apply, why the row cannot be priced (if it cannot), each term's
+Once each row's sheet is known, the rest of the per-row path is a chain of small steps per row: which override
+entries apply, why the row cannot be priced (if it cannot), each term's
 count × rate, the total, the undiscounted base and the saving. As Polars expressions those are some forty
 passes over the rows, each with its own column, and money in 128-bit columns converted to ``Decimal`` at the end.
 Here it is one pass (``_rows``) that writes each money column straight into the buffer of an Arrow
 ``decimal128`` array (two little-endian 64-bit limbs a value), which Polars takes over without a copy; and a
-second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows.
+second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows. For a large
+batch the pass also finds each row's sheet (``Keys``): from the key columns' categorical codes and the
+timestamp to the row's cell (its distinct model/provider/endpoint × the period between two price changes), whose
+sheet the engine looked up once per price table; a small batch's sheets are looked up per row and given.
 
 Money is two's-complement 128-bit integers of ``10**-scale`` USD kept as two ``uint64`` limbs: a count (a
 non-negative int64 on every priced row) times a 128-bit rate is the 64×64 → 128-bit product of the count and the
@@ -19,7 +22,8 @@ compares the two on random tables).
 
 Columns no row can bill (no rate of the table is non-zero, or no row counts anything for it) are not written:
 their values buffer is ``np.zeros``, whose pages the system maps only when written, so they cost the validity
-bitmap alone; without discounts ``cost_base`` shares the total's buffer and ``saving`` a zero one.
+bitmap alone; a zero term is not written either. Without discounted rows ``cost_base`` shares the total's
+buffer and ``saving`` a zero one.
 """
 
 from __future__ import annotations
@@ -211,6 +215,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     sheet_out: Any,
     source_out: Any,
     out: Any,
+    base: Any,
 ) -> Ints:  # pragma: no cover - compiled
     """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
     ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
@@ -349,7 +354,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
             total_hi = _ZERO
             total_lo = _ZERO
             # A term's pieces, added up before the term is written; every written term is some group's, so
-            # each is written on a priced row (the zeroed ``out`` needs no write first).
+            # each is written on a priced row where it is not zero (the zeroed ``out`` needs no write first).
             for q in range(groups):
                 term_hi = _ZERO
                 term_lo = _ZERO
@@ -365,7 +370,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                         term_hi, term_lo, np.uint64(count), rates[variant, p, 0], rates[variant, p, 1]
                     )
                 t = group_row[q]
-                if t >= 0:  # -1: the total only (no breakdown)
+                # -1: the total only (no breakdown). A zero term is not written: ``out`` arrives zeroed, and a
+                # page of a column no row of it bills (requests where no sheet prices them) is never faulted in.
+                if t >= 0 and (term_lo | term_hi) != _ZERO:
                     out[t, 2 * i] = term_lo
                     out[t, 2 * i + 1] = term_hi
                 new = total_lo + term_lo
@@ -373,6 +380,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 total_lo = new
             out[terms, 2 * i] = total_lo
             out[terms, 2 * i + 1] = total_hi
+            if len(base):  # the undiscounted base starts as the total (``_bases`` divides the discounted rows')
+                base[2 * i] = total_lo
+                base[2 * i + 1] = total_hi
         tally[part, 0] = priced
         tally[part, 1] = discounted
     return tally
@@ -392,23 +402,22 @@ def _bases(
 ) -> None:  # pragma: no cover - compiled
     """``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, per priced row.
 
-    ``saving`` and ``state`` arrive zeroed (``pages``); ``state`` per row: 0 done, 1 no base (null: 1 − discount
-    ≤ 0, or a base of 2**126 or more), 2 left to the caller's Python integers (a negative total or a fraction
-    beyond ``MAX_FRACTION``)."""
+    ``base`` arrives holding each priced row's total (``_rows`` wrote it), so only the discounted rows are
+    written here, and the others are not read twice. ``saving`` and ``state`` arrive zeroed (``pages``);
+    ``state`` per row: 0 done, 1 no base (null: 1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the
+    caller's Python integers (a negative total or a fraction beyond ``MAX_FRACTION``)."""
     n = len(variant)
     step = (n + chunks - 1) // chunks
     for part in numba.prange(chunks):
         for i in range(part * step, min(n, (part + 1) * step)):
             v = variant[i]
-            t_lo = total[2 * i]
-            t_hi = total[2 * i + 1]
-            base[2 * i] = t_lo
-            base[2 * i + 1] = t_hi
             if v < 0:
                 continue
             kind = base_kind[v]
             if kind == SAME:
                 continue
+            t_lo = total[2 * i]
+            t_hi = total[2 * i + 1]
             if kind == NO_BASE:
                 state[i] = 1
                 continue
@@ -529,6 +538,7 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
         "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
         "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
         "minutes": _minutes(table),
+        "discounts": bool((kind != SAME).any()),
     }
     _tables[table] = arrays
     return arrays
@@ -692,6 +702,9 @@ def price(
     for p, (_, _, rate) in enumerate(pieces):
         rate_limbs[:, p, 0], rate_limbs[:, p, 1] = rates[rate]
     false = np.zeros(1, dtype=np.bool_)
+    # Where the table has discounted variants, the pass writes each total into the base too, in the same
+    # pass (its pages are faulted in either way); a batch none of whose rows is discounted then drops it.
+    base = pages(2 * n, np.uint64) if arrays["discounts"] else np.zeros(0, dtype=np.uint64)
     sheet_out = pages(n, np.int32)
     source_out = pages(n, np.int8)
     first, start, padded, bounds = arrays["minutes"]
@@ -742,6 +755,7 @@ def price(
         sheet_out,
         source_out,
         out,
+        base,
     )
     priced, discounted = (int(x) for x in tally.sum(axis=0))
     ok = code < 0
@@ -764,7 +778,6 @@ def price(
         money["cost_base"] = _column(total, validity, n - priced, n, scale, "cost_base")
         money["saving"] = _column(zeros, validity, n - priced, n, scale, "saving")
         return Priced(code, mask, money, sheet_out, source_out)
-    base = pages(2 * n, np.uint64)
     saving = pages(2 * n, np.uint64)
     state = pages(n, np.int8)
     _bases(variant, total, arrays["base_kind"], arrays["num"], arrays["den"], chunks, base, saving, state)

@@ -223,7 +223,8 @@ def _cost_compiled(
     micros = filled.dt.epoch("us")
     keys = None
     row_sheets: tuple[pl.Series, pl.Series, pl.Series] | None = None
-    coded = linear._kernel_combos(frame, table)
+    # A batch of fewer rows than periods has more cells than rows whatever its names: no need to code them.
+    coded = linear._kernel_combos(frame, table) if table.n_periods <= frame.height * _CELLS_PER_ROW else None
     # (The pass packs a cell's sheet and source into an int32.)
     cells = len(coded[3]) * table.n_periods if coded is not None else None
     if cells is not None and cells <= frame.height * _CELLS_PER_ROW and len(table.versions) < 2**28:
