@@ -386,6 +386,45 @@ def test_sheets_found_in_the_pass_at_the_bounds_by_minute_table_and_by_search(mo
             assert found["sheet_id"].drop_nulls().n_unique() > 1  # the change shows
 
 
+def test_slices_of_a_large_frame_read_their_part_of_the_names_coded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame of several slices has its names coded once; each slice reads its rows' part of the codes (a
+    nullable provider's validity bitmap from the slice's offset): the same rows as in one slice, and as the
+    expressions give."""
+    from catalog.cost import engine
+
+    price = parse_price_sheet({"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"})
+    dearer = parse_price_sheet({"prompt": "0.000004", "completion": "0.00002"})
+    change = datetime(2026, 8, 9, 13, 30, tzinfo=UTC)
+    versions = [
+        SheetVersion("model", "m/a", None, None, None, EPOCH, change, price),
+        SheetVersion("model", "m/a", None, None, None, change, None, dearer),
+        SheetVersion("endpoint", "m/a", "deepinfra", "deepinfra", "DeepInfra", EPOCH, None, dearer),
+    ]
+    table = PriceTable.from_sheets(versions)
+    usage = usage_frame(
+        [
+            {
+                "model": ["m/a", "m/x", "m/a"][i % 3],
+                "provider": [None, "deepinfra", "gone", None, "deepinfra"][i % 5],
+                "prompt_tokens": 10 + i,
+                "completion_tokens": 3,
+                "timestamp": datetime(2026, 8, 1 + i % 17, i % 24, tzinfo=UTC),
+            }
+            for i in range(101)
+        ]
+    )
+    whole = cost_usage(usage, table, at=AT)
+    coded: list[int] = []
+    real = engine._names_coded
+    monkeypatch.setattr(engine, "_names_coded", lambda *args: coded.append(1) or real(*args))
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 7)
+    calls = _keyed_calls(monkeypatch, 10**9)
+    sliced, expressions = _both(table, usage, "decimal", True)
+    assert coded == [1] and len(calls) == 15 and all(calls)
+    for name in whole.columns:
+        assert sliced[name].to_list() == whole[name].to_list() == expressions[name].to_list(), name
+
+
 ONE_SIGNATURE = """
 import json
 from datetime import UTC, datetime

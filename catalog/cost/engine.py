@@ -25,7 +25,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -94,17 +94,53 @@ def cost_usage(
         return _cost_chunk(frame, table, default_at, breakdown, money)
     # Slices keep every intermediate column small enough to stay in cache and bound the memory beyond the
     # input and the result; the rows are independent, so the result is the same.
-    parts = [_cost_chunk(chunk, table, default_at, breakdown, money) for chunk in frame.iter_slices(CHUNK_ROWS)]
+    # The compiled pass's names are coded once for the whole frame (a slice's codes are a slice of them).
+    coded = _names_coded(frame, table) if kernels.AVAILABLE and table.versions else None
+    parts = [
+        _cost_chunk(chunk, table, default_at, breakdown, money, _slice_coded(coded, start, chunk.height))
+        for start, chunk in zip(range(0, frame.height, CHUNK_ROWS), frame.iter_slices(CHUNK_ROWS), strict=True)
+    ]
     return pl.concat(parts, rechunk=False)
 
 
+_Coded = tuple[list[Any], list[int], np.ndarray, list[Resolution], list[dict[str, str | None]]]
+
+
+def _names_coded(frame: pl.DataFrame, table: PriceTable) -> _Coded | None:
+    """The key columns' codes and each distinct name's resolution, for the pass that finds the rows' sheets
+    itself (``linear._kernel_combos``); None for a batch of fewer rows than the table has periods, which has
+    more cells than rows whatever its names (and takes the lookup per row)."""
+    from catalog.cost import linear  # (which imports this module)
+
+    return linear._kernel_combos(frame, table) if table.n_periods <= frame.height * _CELLS_PER_ROW else None
+
+
+def _slice_coded(coded: _Coded | None, start: int, length: int) -> _Coded | None:
+    """``coded`` for the rows ``start`` to ``start + length``: the codes sliced, the rest shared."""
+    if coded is None:
+        return None
+    codes, radixes, combo_of, resolutions, names = coded
+    part = [
+        kernels.Nullable(c.values[start : start + length], c.bits, c.offset + start)
+        if isinstance(c, kernels.Nullable)
+        else c[start : start + length]
+        for c in codes
+    ]
+    return part, radixes, combo_of, resolutions, names
+
+
 def _cost_chunk(
-    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
+    frame: pl.DataFrame,
+    table: PriceTable,
+    default_at: datetime,
+    breakdown: bool,
+    money: str,
+    coded: _Coded | None = None,
 ) -> pl.DataFrame:
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
     if kernels.AVAILABLE and frame.height:  # the rest in one compiled pass (``catalog.cost.breakdown``)
-        return _cost_compiled(frame, table, default_at, breakdown, money)
+        return _cost_compiled(frame, table, default_at, breakdown, money, coded or _names_coded(frame, table))
     combo, resolutions, _ = _combos(frame, table)
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
@@ -208,26 +244,23 @@ def _cost_chunk(
 
 
 def _cost_compiled(
-    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
+    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str, coded: _Coded | None
 ) -> pl.DataFrame:
     """``_cost_chunk`` through ``catalog.cost.breakdown``: the same columns and values.
 
     Where the batch has at least as many rows as (distinct model/provider/endpoint) × periods cells, each
     cell's sheet is found once and the pass finds each row's cell itself from the key columns' categorical
     codes and the timestamp; otherwise (a small batch, or too many cells) the sheets are looked up per row
-    first (``PriceTable.lookup``) and given to the pass."""
-    from catalog.cost import linear  # (which imports this module)
-
+    first (``PriceTable.lookup``) and given to the pass. ``coded``: the batch's names coded (``_names_coded``)."""
     stamps = frame["timestamp"]
     filled = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))) if stamps.null_count() else stamps
     micros = filled.dt.epoch("us")
     keys = None
     row_sheets: tuple[pl.Series, pl.Series, pl.Series] | None = None
-    # A batch of fewer rows than periods has more cells than rows whatever its names: no need to code them.
-    coded = linear._kernel_combos(frame, table) if table.n_periods <= frame.height * _CELLS_PER_ROW else None
-    # (The pass packs a cell's sheet and source into an int32.)
-    cells = len(coded[3]) * table.n_periods if coded is not None else None
-    if cells is not None and cells <= frame.height * _CELLS_PER_ROW and len(table.versions) < 2**28:
+    # Cells (distinct names × periods) few enough for the rows; the pass packs a cell's sheet and source into
+    # an int32.
+    few = coded is not None and len(coded[3]) * table.n_periods <= frame.height * _CELLS_PER_ROW
+    if coded is not None and few and len(table.versions) < 2**28:
         codes, radixes, combo_of, resolutions, _ = coded
         cell_sheet, cell_source = _cell_sheets(table, resolutions)
         keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source)
@@ -313,7 +346,8 @@ def _cost_compiled(
     money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
     columns = [
         statuses.gather(code),
-        labels.gather(code).cast(pl.Categorical),
+        # Cast before the gather: the few labels, not each row's (a third of the time; the same values).
+        labels.cast(pl.Categorical).gather(code),
         pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(pl.Series(priced.source)),
         pl.Series("sheet_id", priced.sheet, dtype=pl.Int32),
         pl.Series("overrides_applied", priced.mask, dtype=pl.UInt8),
