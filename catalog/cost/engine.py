@@ -365,18 +365,23 @@ def _cost_compiled(
 _CELLS: weakref.WeakKeyDictionary[PriceTable, dict[Resolution, tuple[np.ndarray, np.ndarray]]] = (
     weakref.WeakKeyDictionary()
 )
-_MAX_CELL_ROWS = 200_000  # resolutions remembered per table; past that the memo starts again
+_MAX_CELLS = 1 << 22  # cells remembered per table (5 bytes each); past that the memo starts again
 
 
 def _cell_sheets(table: PriceTable, resolutions: list[Resolution]) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (combo × ``n_periods`` + period): the sheet in force (-1: none) and its source, as
     ``PriceTable.sheets_in_periods`` gives them; each resolution is looked up once per table."""
+    periods = table.n_periods
     known = _CELLS.setdefault(table, {})
-    if len(known) + len(resolutions) > _MAX_CELL_ROWS:
-        known.clear()
-    fresh = list(dict.fromkeys(r for r in resolutions if r not in known))
+    found = {}
+    fresh = []
+    for resolution in dict.fromkeys(resolutions):
+        hit = known.get(resolution)
+        if hit is None:
+            fresh.append(resolution)
+        else:
+            found[resolution] = hit
     if fresh:
-        periods = table.n_periods
         sheet, source = table.sheets_in_periods(
             fresh,
             pl.Series(np.repeat(np.arange(len(fresh), dtype=np.int64), periods)),
@@ -384,11 +389,14 @@ def _cell_sheets(table: PriceTable, resolutions: list[Resolution]) -> tuple[np.n
         )
         sheets = sheet.to_numpy().reshape(len(fresh), periods)
         sources = source.to_numpy().reshape(len(fresh), periods)
+        if (len(known) + len(fresh)) * periods > _MAX_CELLS:
+            known.clear()
         for row, resolution in enumerate(fresh):
-            known[resolution] = (sheets[row], sources[row])
+            found[resolution] = known[resolution] = (sheets[row], sources[row])
+    # (From this call's own dict: another thread may clear the memo meanwhile.)
     return (
-        np.concatenate([known[r][0] for r in resolutions]),
-        np.concatenate([known[r][1] for r in resolutions]),
+        np.concatenate([found[r][0] for r in resolutions]),
+        np.concatenate([found[r][1] for r in resolutions]),
     )
 
 
