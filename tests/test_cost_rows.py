@@ -328,6 +328,7 @@ def _keyed_calls(monkeypatch: pytest.MonkeyPatch, cells_per_row: int) -> list[bo
         return real(**kwargs)
 
     monkeypatch.setattr(engine, "_CELLS_PER_ROW", cells_per_row)
+    monkeypatch.setattr(engine, "_KEYED_ROWS", 0)  # however few the rows
     monkeypatch.setattr(breakdown, "price", spy)
     return calls
 
@@ -461,6 +462,7 @@ def rows(n, provider=True):
     )
 
 
+engine._KEYED_ROWS = 0  # small batches too: both ways of finding the sheets share the compiled version
 keyed = []
 real = breakdown.price
 breakdown.price = lambda **kwargs: keyed.append(kwargs["keys"] is not None) or real(**kwargs)

@@ -462,6 +462,7 @@ def _bases(
 
 _U64 = (1 << 64) - 1
 _tables: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_minute_tables: weakref.WeakKeyDictionary[Any, tuple[int, Any, Ints, Ints]] = weakref.WeakKeyDictionary()
 
 
 _TWO64 = pl.lit(2**64, pl.Int128)
@@ -537,17 +538,24 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
         "dynamic": variants["dynamic"].to_numpy().astype(np.bool_),
         "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
         "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
-        "minutes": _minutes(table),
         "discounts": bool((kind != SAME).any()),
     }
     _tables[table] = arrays
     return arrays
 
 
-def _minutes(table: Any) -> tuple[int, Any, Ints, Ints]:
+def minutes(table: Any) -> tuple[int, Any, Ints, Ints]:
     """The table's per-minute period index (``PriceTable.period_of``) as the pass reads it: the first minute,
     the periods before each minute (int32; empty: no minute table, the pass searches the bounds instead), the
-    bounds padded with one past the last, and the bounds."""
+    bounds padded with one past the last, and the bounds. Built on first use (a batch whose sheets are looked
+    up per row never needs it: at a year of history it is half a million minutes)."""
+    found = _minute_tables.get(table)
+    if found is None:
+        found = _minute_tables[table] = _minute_arrays(table)
+    return found
+
+
+def _minute_arrays(table: Any) -> tuple[int, Any, Ints, Ints]:
     bounds = _frozen(table.bounds.cast(pl.Int64).to_numpy())
     found = table._minute_table()
     if found is None:
@@ -587,6 +595,14 @@ def _frozen(array: Any) -> Any:
     return array
 
 
+_NO_MINUTES = (
+    0,
+    _frozen(np.zeros(0, dtype=np.int32)),
+    _frozen(np.zeros(1, dtype=np.int64)),
+    _frozen(np.zeros(0, dtype=np.int64)),
+)
+
+
 @dataclass(frozen=True)
 class Keys:
     """How the pass finds each row's sheet itself: the key columns' codes (up to three, model first; numpy
@@ -599,6 +615,7 @@ class Keys:
     periods: int
     cell_sheet: Any
     cell_source: Any
+    minutes: tuple[int, Any, Ints, Ints]  # ``minutes(table)``
 
 
 @dataclass
@@ -707,7 +724,7 @@ def price(
     base = pages(2 * n, np.uint64) if arrays["discounts"] else np.zeros(0, dtype=np.uint64)
     sheet_out = pages(n, np.int32)
     source_out = pages(n, np.int8)
-    first, start, padded, bounds = arrays["minutes"]
+    first, start, padded, bounds = keys.minutes if keys is not None else _NO_MINUTES
     key_codes, key_bits, key_from, radix, cell_of, periods, cells = _key_arrays(keys)
     given_rows = keys is None
     tally = _rows(

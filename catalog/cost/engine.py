@@ -65,9 +65,11 @@ STATUS = pl.Enum(STATUSES)
 SOURCE = pl.Enum(["endpoint", "model"])
 _MINUTE = 60_000_000
 CHUNK_ROWS = 1 << 20
-# The compiled pass finds the rows' sheets itself when the batch's cells (distinct names × periods) are at most
-# this many per row: each cell is looked up once, and for fewer rows a lookup per row is less work.
+# The compiled pass finds the rows' sheets itself when the batch has at least ``_KEYED_ROWS`` rows and its cells
+# (distinct names × periods) are at most ``_CELLS_PER_ROW`` per row: each cell is looked up once. A small batch
+# (an API call's) keeps the lookup per row, which needs neither the per-minute table nor the names' codes.
 _CELLS_PER_ROW = 1
+_KEYED_ROWS = 1 << 16
 # The whole a derived count is bounded by.
 _WHOLE = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}
 
@@ -108,11 +110,13 @@ _Coded = tuple[list[Any], list[int], np.ndarray, list[Resolution], list[dict[str
 
 def _names_coded(frame: pl.DataFrame, table: PriceTable) -> _Coded | None:
     """The key columns' codes and each distinct name's resolution, for the pass that finds the rows' sheets
-    itself (``linear._kernel_combos``); None for a batch of fewer rows than the table has periods, which has
-    more cells than rows whatever its names (and takes the lookup per row)."""
+    itself (``linear._kernel_combos``); None for a small batch, or one of fewer rows than the table has periods
+    (more cells than rows whatever its names): those take the lookup per row."""
     from catalog.cost import linear  # (which imports this module)
 
-    return linear._kernel_combos(frame, table) if table.n_periods <= frame.height * _CELLS_PER_ROW else None
+    if frame.height < _KEYED_ROWS or table.n_periods > frame.height * _CELLS_PER_ROW:
+        return None
+    return linear._kernel_combos(frame, table)
 
 
 def _slice_coded(coded: _Coded | None, start: int, length: int) -> _Coded | None:
@@ -263,7 +267,8 @@ def _cost_compiled(
     if coded is not None and few and len(table.versions) < 2**28:
         codes, radixes, combo_of, resolutions, _ = coded
         cell_sheet, cell_source = _cell_sheets(table, resolutions)
-        keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source)
+        minutes = breakdown_pass.minutes(table)
+        keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source, minutes)
     else:
         combo, resolutions, _ = _combos(frame, table)
         sheet_id, source = table.lookup(resolutions, combo, micros)
