@@ -313,3 +313,185 @@ def test_the_breakdown_without_numba_equals_the_compiled_pass() -> None:
     assert without == {name: [str(v) for v in result[name]] for name in without}
     assert set(without) == {*COST_COLUMNS, "cost_total", "cost_base", "saving"}
     assert without["cost_base"] != without["cost_total"]  # the discount's base was computed, not copied
+
+
+def _keyed_calls(monkeypatch: pytest.MonkeyPatch, cells_per_row: int) -> list[bool]:
+    """Route every batch to the pass that finds its rows' sheets itself (``cells_per_row`` large) or to the
+    per-row lookup (0); returns, per call of the pass, whether it found the sheets itself."""
+    from catalog.cost import engine
+
+    calls: list[bool] = []
+    real = breakdown.price
+
+    def spy(**kwargs: Any) -> Any:
+        calls.append(kwargs["keys"] is not None)
+        return real(**kwargs)
+
+    monkeypatch.setattr(engine, "_CELLS_PER_ROW", cells_per_row)
+    monkeypatch.setattr(engine, "_KEYED_ROWS", 0)  # however few the rows
+    monkeypatch.setattr(breakdown, "price", spy)
+    return calls
+
+
+@given(table=price_tables(), usage=usage_batches())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+def test_sheets_found_in_the_pass_equal_the_expressions_on_random_tables(
+    table: PriceTable, usage: pl.DataFrame
+) -> None:
+    """The pass that finds each row's cell (key codes, combo, period) and the cell's sheet gives what the
+    expressions give (their sheets from ``PriceTable.lookup``), and so does the per-row lookup given to the
+    pass: on random tables, rows naming unknown models and providers, null providers and timestamps."""
+    for cells_per_row in (10**9, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            calls = _keyed_calls(patch, cells_per_row)
+            _assert_same(table, usage)
+        assert calls and set(calls) == {cells_per_row > 0}
+
+
+def test_sheets_found_in_the_pass_at_the_bounds_by_minute_table_and_by_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows at a price change's exact instant, one microsecond before it and in the same minute, read by the
+    table's per-minute index and (with two changes in one minute, which rules that index out) by a search of
+    the bounds; model and provider as Categorical or Enum (narrower codes), the provider with and without
+    nulls, and an endpoint column."""
+    change = datetime(2026, 8, 9, 13, 30, 0, 250_000, tzinfo=UTC)
+    instants = [change.replace(microsecond=m) for m in (0, 249_999, 250_000, 250_001, 999_999)]
+    instants += [datetime(2026, 8, 9, 13, 29, 59, tzinfo=UTC), datetime(2026, 8, 1, tzinfo=UTC), AT]
+    for second_change in (None, change.replace(microsecond=600_000)):
+        versions = []
+        for model, tag, slug in (("m/a", None, None), ("m/a", "deepinfra", "deepinfra"), ("m/b", None, None)):
+            cuts = [EPOCH, change] + ([second_change] if second_change else [])
+            for index, (since, until) in enumerate(zip(cuts, [*cuts[1:], None], strict=True)):
+                price = parse_price_sheet({"prompt": f"0.00000{index + 1}", "completion": f"0.0000{index + 2}"})
+                kind = "model" if tag is None else "endpoint"
+                versions.append(SheetVersion(kind, model, tag, slug, "DeepInfra" if tag else None, since, until, price))  # type: ignore[arg-type]
+        table = PriceTable.from_sheets(versions)
+        assert (table._minute_table() is None) == (second_change is not None)
+        rows = [
+            {"model": model, "provider": provider, "prompt_tokens": 10, "completion_tokens": 3, "timestamp": at}
+            for at in instants
+            for model, provider in (("m/a", "deepinfra"), ("m/a", None), ("m/b", "deepinfra"), ("m/x", None))
+        ]
+        usage = usage_frame(rows)
+        for variant in (
+            usage,
+            usage.with_columns(pl.col("model").cast(pl.Enum(["m/x", "m/b", "m/a"]))),
+            usage.filter(pl.col("provider").is_not_null()),
+            usage.with_columns(pl.col("provider").alias("endpoint")),
+        ):
+            with pytest.MonkeyPatch.context() as patch:
+                calls = _keyed_calls(patch, 10**9)
+                _assert_same(table, variant)
+            assert calls and all(calls)
+            found = cost_usage(variant, table, at=AT)
+            assert found["sheet_id"].drop_nulls().n_unique() > 1  # the change shows
+
+
+def test_slices_of_a_large_frame_read_their_part_of_the_names_coded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame of several slices has its names coded once; each slice reads its rows' part of the codes (a
+    nullable provider's validity bitmap from the slice's offset): the same rows as in one slice, and as the
+    expressions give."""
+    from catalog.cost import engine
+
+    price = parse_price_sheet({"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"})
+    dearer = parse_price_sheet({"prompt": "0.000004", "completion": "0.00002"})
+    change = datetime(2026, 8, 9, 13, 30, tzinfo=UTC)
+    versions = [
+        SheetVersion("model", "m/a", None, None, None, EPOCH, change, price),
+        SheetVersion("model", "m/a", None, None, None, change, None, dearer),
+        SheetVersion("endpoint", "m/a", "deepinfra", "deepinfra", "DeepInfra", EPOCH, None, dearer),
+    ]
+    table = PriceTable.from_sheets(versions)
+    usage = usage_frame(
+        [
+            {
+                "model": ["m/a", "m/x", "m/a"][i % 3],
+                "provider": [None, "deepinfra", "gone", None, "deepinfra"][i % 5],
+                "prompt_tokens": 10 + i,
+                "completion_tokens": 3,
+                "timestamp": datetime(2026, 8, 1 + i % 17, i % 24, tzinfo=UTC),
+            }
+            for i in range(101)
+        ]
+    )
+    whole = cost_usage(usage, table, at=AT)
+    coded: list[int] = []
+    real = engine._names_coded
+    monkeypatch.setattr(engine, "_names_coded", lambda *args: coded.append(1) or real(*args))
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 7)
+    calls = _keyed_calls(monkeypatch, 10**9)
+    sliced, expressions = _both(table, usage, "decimal", True)
+    assert coded == [1] and len(calls) == 15 and all(calls)
+    for name in whole.columns:
+        assert sliced[name].to_list() == whole[name].to_list() == expressions[name].to_list(), name
+
+
+ONE_SIGNATURE = """
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+
+from catalog.cost import breakdown, engine
+from catalog.cost.engine import cost_usage
+from catalog.cost.sheets import PriceTable, SheetVersion
+from catalog.cost.usage import usage_frame
+from catalog.prices import parse_price_sheet
+
+epoch = datetime(2026, 8, 1, tzinfo=UTC)
+change = datetime(2026, 8, 5, tzinfo=UTC)
+versions = [
+    SheetVersion(kind, "m/a", tag, slug, name, since, until, parse_price_sheet(pricing))
+    for kind, tag, slug, name in (("model", None, None, None), ("endpoint", "deepinfra", "deepinfra", "DeepInfra"))
+    for since, until, pricing in (
+        (epoch, change, {"prompt": "0.000003", "completion": "0.000015", "discount": "0.25"}),
+        (change, None, {"prompt": "0.000002", "completion": "0.000008", "input_cache_read": "0.0000005"}),
+    )
+]
+table = PriceTable.from_sheets(versions)
+
+
+def rows(n, provider=True):
+    return usage_frame(
+        [
+            {"model": ["m/a", "m/b"][i % 2], "provider": "deepinfra" if provider and i % 3 else None,
+             "prompt_tokens": 100 + i, "completion_tokens": 7, "cache_read_tokens": i % 50,
+             "timestamp": datetime(2026, 8, 1 + i % 9, i % 24, tzinfo=UTC)}
+            for i in range(n)
+        ]
+    )
+
+
+engine._KEYED_ROWS = 0  # small batches too: both ways of finding the sheets share the compiled version
+keyed = []
+real = breakdown.price
+breakdown.price = lambda **kwargs: keyed.append(kwargs["keys"] is not None) or real(**kwargs)
+for usage in (rows(0), rows(1), rows(5), rows(3000), rows(3000, provider=False),
+              rows(3000).with_columns(pl.col("model").cast(pl.Enum(["m/a", "m/b"])))):
+    for money, terms in (("decimal", True), ("units", False)):
+        assert cost_usage(usage, table, money=money, breakdown=terms).height == usage.height
+print(json.dumps({
+    "keyed": keyed,
+    "rows": len(breakdown._rows.signatures),
+    "bases": len(breakdown._bases.signatures),
+    "hits": sum(breakdown._rows.stats.cache_hits.values()),
+    "misses": sum(breakdown._rows.stats.cache_misses.values()),
+}))
+"""
+
+
+def test_one_compiled_version_serves_every_batch_and_a_fresh_process_loads_it_from_the_cache() -> None:
+    """The pass has one signature whatever the batch: 1 row (sheets looked up per row and given), a few, and
+    thousands (found in the pass), Categorical or Enum names, a provider with or without nulls (an empty batch
+    never reaches it). Compiled once, it is cached on disk: a second fresh process loads it (no compile), which
+    the first cost call of a service relies on."""
+    first, second = (
+        subprocess.run([sys.executable, "-c", ONE_SIGNATURE], capture_output=True, text=True, check=False)
+        for _ in range(2)
+    )
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    found = json.loads(second.stdout)
+    assert found["keyed"] == [False] * 4 + [True] * 6  # the empty batch takes the expressions
+    assert found["rows"] == 1 and found["bases"] == 1
+    assert found["hits"] >= 1 and found["misses"] == 0

@@ -1,12 +1,15 @@
 """The per-row breakdown in one compiled pass (numba, ``pip install '.[fast]'``): verdicts, terms and money.
 
-After the engine has found each row's sheet (``catalog.cost.engine``), the rest of the per-row path is a chain
-of small steps per row: which override entries apply, why the row cannot be priced (if it cannot), each term's
+Once each row's sheet is known, the rest of the per-row path is a chain of small steps per row: which override
+entries apply, why the row cannot be priced (if it cannot), each term's
 count × rate, the total, the undiscounted base and the saving. As Polars expressions those are some forty
 passes over the rows, each with its own column, and money in 128-bit columns converted to ``Decimal`` at the end.
 Here it is one pass (``_rows``) that writes each money column straight into the buffer of an Arrow
 ``decimal128`` array (two little-endian 64-bit limbs a value), which Polars takes over without a copy; and a
-second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows.
+second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows. For a large
+batch the pass also finds each row's sheet (``Keys``): from the key columns' categorical codes and the
+timestamp to the row's cell (its distinct model/provider/endpoint × the period between two price changes), whose
+sheet the engine looked up once per price table; a small batch's sheets are looked up per row and given.
 
 Money is two's-complement 128-bit integers of ``10**-scale`` USD kept as two ``uint64`` limbs: a count (a
 non-negative int64 on every priced row) times a 128-bit rate is the 64×64 → 128-bit product of the count and the
@@ -19,7 +22,8 @@ compares the two on random tables).
 
 Columns no row can bill (no rate of the table is non-zero, or no row counts anything for it) are not written:
 their values buffer is ``np.zeros``, whose pages the system maps only when written, so they cost the validity
-bitmap alone; without discounts ``cost_base`` shares the total's buffer and ``saving`` a zero one.
+bitmap alone; a zero term is not written either. Without discounted rows ``cost_base`` shares the total's
+buffer and ``saving`` a zero one.
 """
 
 from __future__ import annotations
@@ -95,11 +99,93 @@ def _mul64(a: Any, b: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (mid << _S32) | (p00 & _M32)
 
 
+@jit(inline="always")
+def _find_sheets(  # noqa: C901  # pragma: no cover - compiled
+    lo: int,
+    size: int,
+    keys: Any,
+    valid: Any,
+    valid_from: Ints,
+    radix: Ints,
+    cell_of: Ints,
+    cells: Any,
+    minutes: Any,
+    found: Ints,
+    sheet_out: Any,
+    source_out: Any,
+) -> None:
+    """Rows ``lo`` to ``lo + size``: each one's cell (``found[0]``) and sheet (``found[1]``, also written to
+    ``sheet_out`` and its source to ``source_out``) from its key codes and instant (see ``_rows``).
+
+    Step by step in short loops over the block: as one chain per row (code, combo, period, cell, sheet),
+    each row's loads waited on each other and the rest of the row on them."""
+    c0, c1, c2 = keys  # written out for the three key columns: a tuple indexed at run time branches per access
+    v0, v1, v2 = valid
+    code = found[0]
+    for b in range(size):
+        code[b] = c0[lo + b]
+    if len(v0):  # a null (validity bit 0) reads as the column's null code, its radix − 1
+        for b in range(size):
+            at = lo + b + valid_from[0]
+            code[b] = code[b] if (v0[at >> 3] >> (at & 7)) & 1 else radix[0] - 1
+    if len(radix) > 1:
+        for b in range(size):
+            code[b] = code[b] * radix[1] + np.int64(c1[lo + b])
+        if len(v1):
+            for b in range(size):
+                at = lo + b + valid_from[1]
+                if not (v1[at >> 3] >> (at & 7)) & 1:
+                    code[b] = code[b] - np.int64(c1[lo + b]) + radix[1] - 1
+    if len(radix) > 2:
+        for b in range(size):
+            code[b] = code[b] * radix[2] + np.int64(c2[lo + b])
+        if len(v2):
+            for b in range(size):
+                at = lo + b + valid_from[2]
+                if not (v2[at >> 3] >> (at & 7)) & 1:
+                    code[b] = code[b] - np.int64(c2[lo + b]) + radix[2] - 1
+    for b in range(size):
+        code[b] = cell_of[code[b]]  # the combo's first cell
+    cell = found[1]
+    first, start_period, padded, bounds, micros = minutes
+    if len(start_period):  # the period from the per-minute table, as ``PriceTable.period_of`` reads it
+        origin = first * 60_000_000
+        last = len(start_period) - 1
+        for b in range(size):
+            d = micros[lo + b] - origin
+            m = np.int64(np.uint64(d) // np.uint64(60_000_000)) if d >= 0 else 0
+            cell[b] = start_period[m if m < last else last]
+        for b in range(size):
+            cell[b] += 1 if micros[lo + b] >= padded[cell[b]] else 0
+    else:
+        for b in range(size):
+            cell[b] = np.searchsorted(bounds, micros[lo + b], side="right")
+    for b in range(size):
+        code[b] += cell[b]
+        cell[b] = cells[code[b]]
+    for b in range(size):
+        sheet_out[lo + b] = cell[b] >> 2
+        source_out[lo + b] = cell[b] & 3
+        cell[b] >>= 2
+
+
 @jit(parallel=True)
 def _rows(  # noqa: C901 - one pass, written out for speed
     sheet: Any,
+    source: Any,
     combo: Any,
     micros: Any,
+    keys: Any,
+    key_valid: Any,
+    key_from: Ints,
+    radix: Ints,
+    cell_of: Ints,
+    periods: int,
+    cells: Any,
+    minute_first: int,
+    minute_start: Any,
+    minute_padded: Ints,
+    bounds: Ints,
     counts: Any,
     strides: Ints,
     given: Any,
@@ -117,8 +203,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     group_start: Ints,
     group_row: Ints,
     piece_count: Ints,
-    rate_hi: Any,
-    rate_lo: Any,
+    rates: Any,
     base_kind: Any,
     terms: int,
     prompt_parts: Ints,
@@ -127,19 +212,32 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     code: Any,
     mask_out: Any,
     variant_out: Any,
+    sheet_out: Any,
+    source_out: Any,
     out: Any,
+    base: Any,
 ) -> Ints:  # pragma: no cover - compiled
     """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
     ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
     then the total; ``terms`` of them before it; it arrives zeroed (``pages``), and an unpriced row's money is
-    left so). Returns per chunk [priced rows, rows with a discount].
+    left so), ``sheet_out`` and ``source_out`` (the sheet in force, -1: none, and where it came from). Returns
+    per chunk [priced rows, rows with a discount].
+
+    Each row's sheet is either given (``sheet``, ``source``, ``combo`` per row; ``radix`` empty) or found here
+    (``radix`` not empty; ``sheet`` and the rest empty): the row's key codes (``keys``, up to three, with
+    their validity bitmaps) combine into one code, ``cell_of`` maps it to its combo's first cell (combo ×
+    ``periods``), the instant gives the period (``minute_*``, or ``bounds`` searched when there is no minute
+    table), and ``cells`` per cell its sheet × 4 + source, as ``PriceTable.lookup`` finds them. (Given sheets
+    come with ``periods`` 1, so that a row's combo is its cell // ``periods`` either way.)
 
     ``counts`` is a tuple in ``COUNT_COLUMNS`` order, each of length n (stride 1) or one value for every row
     (stride 0); ``piece_count`` names a count by its index there, -1 for the uncached input (prompt minus its
     parts) and -2 for the plain output. ``flags``: not-whole, bad-time, too-large, each a stride-0 False when
     absent. The reason codes and their order are the engine's (``catalog.cost.engine._FIXED_REASONS``)."""
-    n = len(sheet)
+    n = len(micros)
     step = (n + chunks - 1) // chunks
+    keyed = len(radix) > 0
+    minutes = (minute_first, minute_start, minute_padded, bounds, micros)
     windows = cond_start.shape[1] > 0
     k = len(strides)
     tally = np.zeros((chunks, 2), dtype=np.int64)
@@ -156,6 +254,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
         priced = 0
         discounted = 0
         block = np.empty((k, _BLOCK), dtype=np.int64)  # column-major: the copy writes whole lines
+        found = np.empty((2, _BLOCK), dtype=np.int64)  # the block's combos and sheets
         for j in range(k):
             if not strides[j]:  # one value on every row: written once
                 block[j, :] = counts[j][0]
@@ -170,9 +269,30 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     column = counts[j]
                     for b in range(size):
                         block[j, b] = column[i + b]
+                if keyed:
+                    _find_sheets(
+                        i,
+                        size,
+                        keys,
+                        key_valid,
+                        key_from,
+                        radix,
+                        cell_of,
+                        cells,
+                        minutes,
+                        found,
+                        sheet_out,
+                        source_out,
+                    )
+                else:
+                    for b in range(size):
+                        found[0, b] = combo[i + b]
+                        found[1, b] = sheet[i + b]
+                        sheet_out[i + b] = sheet[i + b]
+                        source_out[i + b] = source[i + b]
             # (no view of the block's row: each view would count a reference to it, per row)
             prompt = block[0, r]
-            s = np.int64(sheet[i])
+            s = found[1, r]
             at = s if s >= 0 else 0
             cond = sheet_row[at]
             mask = 0
@@ -203,8 +323,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 rest_completion -= block[completion_parts[j], r]
             if g >= 0:
                 reason = g
-            elif s < 0 and combo_reason[combo[i]] >= 0:
-                reason = combo_reason[combo[i]]
+            elif s < 0 and combo_reason[found[0, r] // periods] >= 0:
+                reason = combo_reason[found[0, r] // periods]
             elif too_large[i * tl_s]:
                 reason = 5
             elif bad_time[i * bt_s]:
@@ -234,7 +354,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
             total_hi = _ZERO
             total_lo = _ZERO
             # A term's pieces, added up before the term is written; every written term is some group's, so
-            # each is written on a priced row (the zeroed ``out`` needs no write first).
+            # each is written on a priced row where it is not zero (the zeroed ``out`` needs no write first).
             for q in range(groups):
                 term_hi = _ZERO
                 term_lo = _ZERO
@@ -247,10 +367,12 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     else:
                         count = block[c, r]
                     term_hi, term_lo = _madd(
-                        term_hi, term_lo, np.uint64(count), rate_hi[p, variant], rate_lo[p, variant]
+                        term_hi, term_lo, np.uint64(count), rates[variant, p, 0], rates[variant, p, 1]
                     )
                 t = group_row[q]
-                if t >= 0:  # -1: the total only (no breakdown)
+                # -1: the total only (no breakdown). A zero term is not written: ``out`` arrives zeroed, and a
+                # page of a column no row of it bills (requests where no sheet prices them) is never faulted in.
+                if t >= 0 and (term_lo | term_hi) != _ZERO:
                     out[t, 2 * i] = term_lo
                     out[t, 2 * i + 1] = term_hi
                 new = total_lo + term_lo
@@ -258,6 +380,9 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 total_lo = new
             out[terms, 2 * i] = total_lo
             out[terms, 2 * i + 1] = total_hi
+            if len(base):  # the undiscounted base starts as the total (``_bases`` divides the discounted rows')
+                base[2 * i] = total_lo
+                base[2 * i + 1] = total_hi
         tally[part, 0] = priced
         tally[part, 1] = discounted
     return tally
@@ -277,23 +402,22 @@ def _bases(
 ) -> None:  # pragma: no cover - compiled
     """``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, per priced row.
 
-    ``saving`` and ``state`` arrive zeroed (``pages``); ``state`` per row: 0 done, 1 no base (null: 1 − discount
-    ≤ 0, or a base of 2**126 or more), 2 left to the caller's Python integers (a negative total or a fraction
-    beyond ``MAX_FRACTION``)."""
+    ``base`` arrives holding each priced row's total (``_rows`` wrote it), so only the discounted rows are
+    written here, and the others are not read twice. ``saving`` and ``state`` arrive zeroed (``pages``);
+    ``state`` per row: 0 done, 1 no base (null: 1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the
+    caller's Python integers (a negative total or a fraction beyond ``MAX_FRACTION``)."""
     n = len(variant)
     step = (n + chunks - 1) // chunks
     for part in numba.prange(chunks):
         for i in range(part * step, min(n, (part + 1) * step)):
             v = variant[i]
-            t_lo = total[2 * i]
-            t_hi = total[2 * i + 1]
-            base[2 * i] = t_lo
-            base[2 * i + 1] = t_hi
             if v < 0:
                 continue
             kind = base_kind[v]
             if kind == SAME:
                 continue
+            t_lo = total[2 * i]
+            t_hi = total[2 * i + 1]
             if kind == NO_BASE:
                 state[i] = 1
                 continue
@@ -338,6 +462,7 @@ def _bases(
 
 _U64 = (1 << 64) - 1
 _tables: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_minute_tables: weakref.WeakKeyDictionary[Any, tuple[int, Any, Ints, Ints]] = weakref.WeakKeyDictionary()
 
 
 _TWO64 = pl.lit(2**64, pl.Int128)
@@ -413,9 +538,35 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
         "dynamic": variants["dynamic"].to_numpy().astype(np.bool_),
         "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
         "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
+        "discounts": bool((kind != SAME).any()),
     }
     _tables[table] = arrays
     return arrays
+
+
+def minutes(table: Any) -> tuple[int, Any, Ints, Ints]:
+    """The table's per-minute period index (``PriceTable.period_of``) as the pass reads it: the first minute,
+    the periods before each minute (int32; empty: no minute table, the pass searches the bounds instead), the
+    bounds padded with one past the last, and the bounds. Built on first use (a batch whose sheets are looked
+    up per row never needs it: at a year of history it is half a million minutes)."""
+    found = _minute_tables.get(table)
+    if found is None:
+        found = _minute_tables[table] = _minute_arrays(table)
+    return found
+
+
+def _minute_arrays(table: Any) -> tuple[int, Any, Ints, Ints]:
+    bounds = _frozen(table.bounds.cast(pl.Int64).to_numpy())
+    found = table._minute_table()
+    if found is None:
+        return 0, _frozen(np.zeros(0, dtype=np.int32)), _frozen(np.zeros(1, dtype=np.int64)), bounds
+    first, start_period, padded = found
+    return (
+        int(first),
+        _frozen(start_period.cast(pl.Int32).to_numpy()),
+        _frozen(padded.cast(pl.Int64).to_numpy()),
+        bounds,
+    )
 
 
 _LARGE = 4 << 20  # bytes: numpy asks for transparent huge pages from this size on
@@ -444,6 +595,29 @@ def _frozen(array: Any) -> Any:
     return array
 
 
+_NO_MINUTES = (
+    0,
+    _frozen(np.zeros(0, dtype=np.int32)),
+    _frozen(np.zeros(1, dtype=np.int64)),
+    _frozen(np.zeros(0, dtype=np.int64)),
+)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """How the pass finds each row's sheet itself: the key columns' codes (up to three, model first; numpy
+    arrays, or ``kernels.Nullable`` read in place) and their radixes (a null reads as radix − 1), ``combo_of``
+    (per combined code, its combo), and per cell (combo × ``periods`` + period) its sheet and source."""
+
+    codes: list[Any]
+    radixes: list[int]
+    combo_of: Ints
+    periods: int
+    cell_sheet: Any
+    cell_source: Any
+    minutes: tuple[int, Any, Ints, Ints]  # ``minutes(table)``
+
+
 @dataclass
 class Priced:
     """The pass's answer for one batch: per row its reason code (-1: priced), override mask, and the money."""
@@ -451,6 +625,8 @@ class Priced:
     code: npt.NDArray[np.int32]
     mask: npt.NDArray[np.uint8]
     money: dict[str, pl.Series]
+    sheet: npt.NDArray[np.int32]
+    source: npt.NDArray[np.int8]
 
 
 def _column(values: Any, validity: pa.Buffer | None, nulls: int, n: int, scale: int, name: str) -> pl.Series:
@@ -461,10 +637,47 @@ def _column(values: Any, validity: pa.Buffer | None, nulls: int, n: int, scale: 
     return series.alias(name)
 
 
+def _key_arrays(keys: Keys | None) -> tuple[Any, ...]:
+    """``_rows``' key arguments: always three code arrays (uint32) and three bitmaps, so that every call has
+    the same compiled signature; with ``keys`` None, empty ones (the sheets are given per row)."""
+    no_codes = _frozen(np.zeros(0, dtype=np.uint32))
+    no_bits = _frozen(np.zeros(0, dtype=np.uint8))
+    if keys is None:
+        empty = _frozen(np.zeros(0, dtype=np.int64))
+        return (
+            (no_codes,) * 3,
+            (no_bits,) * 3,
+            _frozen(np.zeros(3, dtype=np.int64)),
+            empty,
+            empty,
+            1,
+            _frozen(np.zeros(0, dtype=np.int32)),
+        )
+    values, bits, offsets = [], [], []
+    for column in keys.codes:
+        nullable = hasattr(column, "bits")  # ``kernels.Nullable``: the codes with a validity bitmap
+        values.append(_frozen(np.asarray(column.values if nullable else column, dtype=np.uint32)))
+        bits.append(_frozen(np.asarray(column.bits, dtype=np.uint8)) if nullable else no_bits)
+        offsets.append(column.offset if nullable else 0)
+    pad = 3 - len(values)
+    return (
+        tuple(values + [no_codes] * pad),
+        tuple(bits + [no_bits] * pad),
+        _frozen(np.array(offsets + [0] * pad, dtype=np.int64)),
+        _frozen(np.array(keys.radixes, dtype=np.int64)),
+        _frozen(np.asarray(keys.combo_of, dtype=np.int64) * keys.periods),
+        int(keys.periods),
+        # One gather a row instead of two: sheet × 4 + source (-1 and 2 for none: -2, which decodes back).
+        _frozen(np.asarray(keys.cell_sheet, dtype=np.int32) * 4 + np.asarray(keys.cell_source, dtype=np.int32)),
+    )
+
+
 def price(
     *,
-    sheet: Any,
-    combo: Any,
+    sheet: Any | None,
+    source: Any | None,
+    combo: Any | None,
+    keys: Keys | None,
     micros: Any,
     counts: list[Any],
     given: Any | None,
@@ -478,34 +691,58 @@ def price(
     scale: int,
     base_fallback: Callable[[Ints, list[int], list[int]], list[int | None]],
 ) -> Priced:
-    """Run the pass over one batch. ``counts``: numpy int64 arrays in ``COUNT_COLUMNS`` order (length 1: the
-    same value on every row); ``pieces``: (term index in ``term_names`` or -1, count index or -1/-2, rate
-    name); ``term_names``: the breakdown columns (empty: the total only). Money columns: ``cost_<term>`` for
-    each of ``term_names``, then ``cost_total``, ``cost_base``, ``saving``. ``base_fallback(rows, totals,
-    variants)``: the bases of the rows the pass leaves to Python integers (None: no base)."""
-    n = len(sheet)
+    """Run the pass over one batch (not empty). Each row's sheet: ``sheet``, ``source`` and ``combo`` per row,
+    or found in the pass from ``keys`` (then those three are None). ``counts``: numpy int64 arrays in
+    ``COUNT_COLUMNS`` order (length 1: the same value on every row); ``pieces``: (term index in ``term_names`` or
+    -1, count index or -1/-2, rate name); ``term_names``: the breakdown columns (empty: the total only). Money
+    columns: ``cost_<term>`` for each of ``term_names``, then ``cost_total``, ``cost_base``, ``saving``.
+    ``base_fallback(rows, totals, variants)``: the bases of the rows the pass leaves to Python integers (None:
+    no base)."""
+    n = len(micros)
     chunks = max(1, min(numba.get_num_threads(), n // 65536 or 1)) if numba is not None else 1
     pieces = sorted(pieces, key=lambda piece: piece[0])  # a term's pieces together, terms in order
     written = sorted({t for t, _, _ in pieces if t >= 0})
     row_of = {t: r for r, t in enumerate(written)}
-    keys = list(dict.fromkeys(t for t, _, _ in pieces))
+    term_keys = list(dict.fromkeys(t for t, _, _ in pieces))
     group_start = [0]
-    for key in keys:
+    for key in term_keys:
         group_start.append(group_start[-1] + sum(1 for t, _, _ in pieces if t == key))
     out = pages((len(written) + 1, 2 * n), np.uint64)
     code = pages(n, np.int32)
     mask = pages(n, np.uint8)
-    variant = pages(n, np.int64)
+    variant = pages(n, np.int32)  # (a variant index: int32 halves the pages to fault in)
     rates = arrays["rates"]
     width = len(arrays["base_kind"])
-    none = np.zeros((0, width), np.uint64)
-    rate_hi = np.ascontiguousarray(np.stack([rates[r][0] for _, _, r in pieces])) if pieces else none
-    rate_lo = np.ascontiguousarray(np.stack([rates[r][1] for _, _, r in pieces])) if pieces else none
+    # Per variant its pieces' rates side by side, (high, low) limbs: a row reads one or two cache lines of
+    # rates rather than a line per piece and limb (with thousands of variants, most of them not in the cache).
+    rate_limbs = np.zeros((width, len(pieces), 2), dtype=np.uint64)
+    for p, (_, _, rate) in enumerate(pieces):
+        rate_limbs[:, p, 0], rate_limbs[:, p, 1] = rates[rate]
     false = np.zeros(1, dtype=np.bool_)
+    # Where the table has discounted variants, the pass writes each total into the base too, in the same
+    # pass (its pages are faulted in either way); a batch none of whose rows is discounted then drops it.
+    base = pages(2 * n, np.uint64) if arrays["discounts"] else np.zeros(0, dtype=np.uint64)
+    sheet_out = pages(n, np.int32)
+    source_out = pages(n, np.int8)
+    first, start, padded, bounds = keys.minutes if keys is not None else _NO_MINUTES
+    key_codes, key_bits, key_from, radix, cell_of, periods, cells = _key_arrays(keys)
+    given_rows = keys is None
     tally = _rows(
-        _frozen(sheet),
-        _frozen(combo),
+        _frozen(np.asarray(sheet if given_rows else (), dtype=np.int32)),
+        _frozen(np.asarray(source if given_rows else (), dtype=np.int8)),
+        _frozen(np.asarray(combo if given_rows else (), dtype=np.int64)),
         _frozen(micros),
+        key_codes,
+        key_bits,
+        key_from,
+        radix,
+        cell_of,
+        periods,
+        cells,
+        first,
+        start,
+        padded,
+        bounds,
         tuple(_frozen(c) for c in counts),
         np.array([1 if len(c) == n else 0 for c in counts], dtype=np.int64),
         _frozen(given if given is not None else np.full(1, -1, dtype=np.int64)),
@@ -521,10 +758,9 @@ def price(
         arrays["cond_end"],
         arrays["dynamic"],
         np.array(group_start, dtype=np.int64),
-        np.array([row_of.get(t, -1) for t in keys], dtype=np.int64),
+        np.array([row_of.get(t, -1) for t in term_keys], dtype=np.int64),
         np.array([c for _, c, _ in pieces], dtype=np.int64),
-        rate_hi,
-        rate_lo,
+        rate_limbs,
         arrays["base_kind"],
         len(written),
         np.array(prompt_parts, dtype=np.int64),
@@ -533,7 +769,10 @@ def price(
         code,
         mask,
         variant,
+        sheet_out,
+        source_out,
         out,
+        base,
     )
     priced, discounted = (int(x) for x in tally.sum(axis=0))
     ok = code < 0
@@ -555,8 +794,7 @@ def price(
             zeros = pages(2 * n, np.uint64)
         money["cost_base"] = _column(total, validity, n - priced, n, scale, "cost_base")
         money["saving"] = _column(zeros, validity, n - priced, n, scale, "saving")
-        return Priced(code, mask, money)
-    base = pages(2 * n, np.uint64)
+        return Priced(code, mask, money, sheet_out, source_out)
     saving = pages(2 * n, np.uint64)
     state = pages(n, np.int8)
     _bases(variant, total, arrays["base_kind"], arrays["num"], arrays["den"], chunks, base, saving, state)
@@ -581,4 +819,4 @@ def price(
         base_validity = pa.py_buffer(np.packbits(present, bitorder="little"))
     money["cost_base"] = _column(base, base_validity, base_nulls, n, scale, "cost_base")
     money["saving"] = _column(saving, base_validity, base_nulls, n, scale, "saving")
-    return Priced(code, mask, money)
+    return Priced(code, mask, money, sheet_out, source_out)

@@ -22,9 +22,10 @@ keep null money and say why in ``status`` / ``reason``; a batch never fails beca
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -64,6 +65,11 @@ STATUS = pl.Enum(STATUSES)
 SOURCE = pl.Enum(["endpoint", "model"])
 _MINUTE = 60_000_000
 CHUNK_ROWS = 1 << 20
+# The compiled pass finds the rows' sheets itself when the batch has at least ``_KEYED_ROWS`` rows and its cells
+# (distinct names × periods) are at most ``_CELLS_PER_ROW`` per row: each cell is looked up once. A small batch
+# (an API call's) keeps the lookup per row, which needs neither the per-minute table nor the names' codes.
+_CELLS_PER_ROW = 1
+_KEYED_ROWS = 1 << 16
 # The whole a derived count is bounded by.
 _WHOLE = {"uncached_input": "prompt_tokens", "plain_output": "completion_tokens"}
 
@@ -90,15 +96,55 @@ def cost_usage(
         return _cost_chunk(frame, table, default_at, breakdown, money)
     # Slices keep every intermediate column small enough to stay in cache and bound the memory beyond the
     # input and the result; the rows are independent, so the result is the same.
-    parts = [_cost_chunk(chunk, table, default_at, breakdown, money) for chunk in frame.iter_slices(CHUNK_ROWS)]
+    # The compiled pass's names are coded once for the whole frame (a slice's codes are a slice of them).
+    coded = _names_coded(frame, table) if kernels.AVAILABLE and table.versions else None
+    parts = [
+        _cost_chunk(chunk, table, default_at, breakdown, money, _slice_coded(coded, start, chunk.height))
+        for start, chunk in zip(range(0, frame.height, CHUNK_ROWS), frame.iter_slices(CHUNK_ROWS), strict=True)
+    ]
     return pl.concat(parts, rechunk=False)
 
 
+_Coded = tuple[list[Any], list[int], np.ndarray, list[Resolution], list[dict[str, str | None]]]
+
+
+def _names_coded(frame: pl.DataFrame, table: PriceTable) -> _Coded | None:
+    """The key columns' codes and each distinct name's resolution, for the pass that finds the rows' sheets
+    itself (``linear._kernel_combos``); None for a small batch, or one of fewer rows than the table has periods
+    (more cells than rows whatever its names): those take the lookup per row."""
+    from catalog.cost import linear  # (which imports this module)
+
+    if frame.height < _KEYED_ROWS or table.n_periods > frame.height * _CELLS_PER_ROW:
+        return None
+    return linear._kernel_combos(frame, table)
+
+
+def _slice_coded(coded: _Coded | None, start: int, length: int) -> _Coded | None:
+    """``coded`` for the rows ``start`` to ``start + length``: the codes sliced, the rest shared."""
+    if coded is None:
+        return None
+    codes, radixes, combo_of, resolutions, names = coded
+    part = [
+        kernels.Nullable(c.values[start : start + length], c.bits, c.offset + start)
+        if isinstance(c, kernels.Nullable)
+        else c[start : start + length]
+        for c in codes
+    ]
+    return part, radixes, combo_of, resolutions, names
+
+
 def _cost_chunk(
-    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str
+    frame: pl.DataFrame,
+    table: PriceTable,
+    default_at: datetime,
+    breakdown: bool,
+    money: str,
+    coded: _Coded | None = None,
 ) -> pl.DataFrame:
     if not table.versions:
         raise InputError("the price table is empty: load the history first (`catalog up` or `catalog sync`)")
+    if kernels.AVAILABLE and frame.height:  # the rest in one compiled pass (``catalog.cost.breakdown``)
+        return _cost_compiled(frame, table, default_at, breakdown, money, coded or _names_coded(frame, table))
     combo, resolutions, _ = _combos(frame, table)
     ts = pl.col("timestamp").fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))).dt.epoch("us")
     work = frame.select(
@@ -117,8 +163,6 @@ def _cost_chunk(
         sheet_id.alias("sheet_id"),
         pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(source),
     )
-    if kernels.AVAILABLE:  # the rest in one compiled pass (``catalog.cost.breakdown``), to the same values
-        return _cost_compiled(frame, work, table, resolutions, given, given_texts, breakdown, money)
     work = work.with_columns(_override_mask(table).cast(pl.UInt8).alias("overrides_applied"))
     sheet = pl.col("sheet_id").clip(0)
     work = work.with_columns((pl.lit(table.variant_base).gather(sheet) + pl.col("overrides_applied")).alias("_variant"))
@@ -204,17 +248,36 @@ def _cost_chunk(
 
 
 def _cost_compiled(
-    frame: pl.DataFrame,
-    work: pl.DataFrame,
-    table: PriceTable,
-    resolutions: list[Resolution],
-    given: pl.Series | None,
-    given_texts: list[str],
-    breakdown: bool,
-    money: str,
+    frame: pl.DataFrame, table: PriceTable, default_at: datetime, breakdown: bool, money: str, coded: _Coded | None
 ) -> pl.DataFrame:
-    """``_cost_chunk`` from the sheet lookup on, through ``catalog.cost.breakdown``: the same columns and values."""
+    """``_cost_chunk`` through ``catalog.cost.breakdown``: the same columns and values.
+
+    Where the batch has at least as many rows as (distinct model/provider/endpoint) × periods cells, each
+    cell's sheet is found once and the pass finds each row's cell itself from the key columns' categorical
+    codes and the timestamp; otherwise (a small batch, or too many cells) the sheets are looked up per row
+    first (``PriceTable.lookup``) and given to the pass. ``coded``: the batch's names coded (``_names_coded``)."""
+    stamps = frame["timestamp"]
+    filled = stamps.fill_null(pl.lit(default_at, pl.Datetime("us", "UTC"))) if stamps.null_count() else stamps
+    micros = filled.dt.epoch("us")
+    keys = None
+    row_sheets: tuple[pl.Series, pl.Series, pl.Series] | None = None
+    # Cells (distinct names × periods) few enough for the rows; the pass packs a cell's sheet and source into
+    # an int32.
+    few = coded is not None and len(coded[3]) * table.n_periods <= frame.height * _CELLS_PER_ROW
+    if coded is not None and few and len(table.versions) < 2**28:
+        codes, radixes, combo_of, resolutions, _ = coded
+        cell_sheet, cell_source = _cell_sheets(table, resolutions)
+        minutes = breakdown_pass.minutes(table)
+        keys = breakdown_pass.Keys(codes, radixes, combo_of, table.n_periods, cell_sheet, cell_source, minutes)
+    else:
+        combo, resolutions, _ = _combos(frame, table)
+        sheet_id, source = table.lookup(resolutions, combo, micros)
+        row_sheets = (sheet_id, source, combo)
+    # Reasons the input layer gave (``catalog.cost.shapes``): the row is invalid whatever its prices.
+    given = frame[INVALID_REASON].cast(pl.String) if INVALID_REASON in frame.columns else None
+    given_texts = given.drop_nulls().unique(maintain_order=True).to_list() if given is not None else []
     reasons = _Reasons(resolutions, given_texts)
+    work = frame
     extrema = work.select(
         *[pl.col(c).min().alias(f"min_{c}") for c in COUNT_COLUMNS],
         *[pl.col(c).max().alias(c) for c in COUNT_COLUMNS],
@@ -265,9 +328,11 @@ def _cost_compiled(
         return _base_and_saving(part, table)[0].to_list()
 
     priced = breakdown_pass.price(
-        sheet=work["sheet_id"].to_numpy(),
-        combo=work["_combo"].cast(pl.Int64).to_numpy(),
-        micros=work["_ts"].to_numpy(),
+        sheet=None if row_sheets is None else row_sheets[0].to_numpy(),
+        source=None if row_sheets is None else row_sheets[1].to_numpy(),
+        combo=None if row_sheets is None else row_sheets[2].cast(pl.Int64).to_numpy(),
+        keys=keys,
+        micros=micros.to_numpy(),
         counts=counts,
         given=given_codes,
         flags=[*flags, too_large],
@@ -286,9 +351,10 @@ def _cost_compiled(
     money_cols = list(MONEY_COLUMNS if breakdown else ("cost_total", "cost_base", "saving"))
     columns = [
         statuses.gather(code),
-        labels.gather(code).cast(pl.Categorical),
-        work["price_source"],
-        work["sheet_id"],
+        # Cast before the gather: the few labels, not each row's (a third of the time; the same values).
+        labels.cast(pl.Categorical).gather(code),
+        pl.Series("price_source", ["endpoint", "model", None], dtype=SOURCE).gather(pl.Series(priced.source)),
+        pl.Series("sheet_id", priced.sheet, dtype=pl.Int32),
         pl.Series("overrides_applied", priced.mask, dtype=pl.UInt8),
     ]
     for name in money_cols:
@@ -297,6 +363,46 @@ def _cost_compiled(
     out_cols = ["status", "reason", "price_source", "sheet_id", "overrides_applied", *money_cols]
     kept = [c for c in frame.columns if c not in out_cols and c not in ROW_FLAGS and c != INVALID_REASON]
     return pl.concat([frame.select(kept), pl.DataFrame(columns)], how="horizontal")
+
+
+# Per table, each resolution's sheet and source in every period: a table never changes once built, and a
+# large usage file's batches name the same endpoints again and again.
+_CELLS: weakref.WeakKeyDictionary[PriceTable, dict[Resolution, tuple[np.ndarray, np.ndarray]]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_CELLS = 1 << 22  # cells remembered per table (5 bytes each); past that the memo starts again
+
+
+def _cell_sheets(table: PriceTable, resolutions: list[Resolution]) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell (combo × ``n_periods`` + period): the sheet in force (-1: none) and its source, as
+    ``PriceTable.sheets_in_periods`` gives them; each resolution is looked up once per table."""
+    periods = table.n_periods
+    known = _CELLS.setdefault(table, {})
+    found = {}
+    fresh = []
+    for resolution in dict.fromkeys(resolutions):
+        hit = known.get(resolution)
+        if hit is None:
+            fresh.append(resolution)
+        else:
+            found[resolution] = hit
+    if fresh:
+        sheet, source = table.sheets_in_periods(
+            fresh,
+            pl.Series(np.repeat(np.arange(len(fresh), dtype=np.int64), periods)),
+            pl.Series(np.tile(np.arange(periods, dtype=np.int64), len(fresh))),
+        )
+        sheets = sheet.to_numpy().reshape(len(fresh), periods)
+        sources = source.to_numpy().reshape(len(fresh), periods)
+        if (len(known) + len(fresh)) * periods > _MAX_CELLS:
+            known.clear()
+        for row, resolution in enumerate(fresh):
+            found[resolution] = known[resolution] = (sheets[row], sources[row])
+    # (From this call's own dict: another thread may clear the memo meanwhile.)
+    return (
+        np.concatenate([found[r][0] for r in resolutions]),
+        np.concatenate([found[r][1] for r in resolutions]),
+    )
 
 
 def _base_and_saving(work: pl.DataFrame, table: PriceTable) -> list[pl.Series]:
