@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,10 +112,10 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
             candidates, index = shared
         else:
             candidates = queries.endpoint_candidates(cat.con, then)
-            # On the index the last build made for this window (this catalog's table): only changed candidates
-            # are new.
+            # On the index the last build of this history made for this window (``RankIndex.build`` takes its
+            # candidates when this table is its table or extends it): only changed candidates are new.
             with _LOCK:
-                previous = _INDEXES.get(cat, {}).get(days)
+                previous = _INDEXES.get(site_facts.history_key(cat), {}).get(days)
             if previous is None:  # the first build: the change columns made one for a window of this length
                 previous = site_facts.indexes(cat).get(days)
             index = RankIndex.build(candidates, facts.table, then, previous=previous)
@@ -136,12 +135,12 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
             )
         then_data.append(_then_data(facts, rows, rankable, then, data))
     with _LOCK:
-        _INDEXES[cat] = built
+        _INDEXES[site_facts.history_key(cat)] = built
     return Movers(windows, moves, then_data)
 
 
-# Per catalog (so per price table, which dies with it): the rank index of each window the last build made.
-_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+# Per history file (as ``facts``' carries): the rank index of each window the last build made.
+_INDEXES: dict[str, dict[int, RankIndex]] = {}
 _LOCK = threading.Lock()
 
 
