@@ -56,6 +56,8 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
             # A public URL set by whoever runs the service wins over the address it is bound to.
             base_url=os.environ.get("CATALOG_SITE_URL") or ctx.site_url,
             stale_after=ctx.config.stale_after(),  # the banner's threshold: twice this service's sweep interval
+            # The new site is served once swapped in; the old one is removed meanwhile (or by the next build).
+            background_removal=not dry_run,
         )
     finally:
         cursor.close()
