@@ -21,6 +21,7 @@ import jobs.site
 from catalog.api import ApiState
 from catalog.bundle import Bundle
 from catalog.cost.ranker import RankIndex
+from catalog.cost.workload import EndpointFilters
 from catalog.library import Catalog
 from catalog.replay import load_bundle
 from catalog.store.db import connect
@@ -28,6 +29,7 @@ from catalog.store.exports import HISTORY_TABLES
 from catalog.website import facts as site_facts
 from catalog.website.build import build_site
 from catalog.website.output import MANIFEST
+from catalog.website.presets import DEFAULT
 from jobs.config import ServiceConfig, default_schedules
 from jobs.context import JobContext
 from jobs.service import attach_api_state
@@ -35,6 +37,7 @@ from jobs.service import attach_api_state
 pytestmark = pytest.mark.slow
 
 MODEL = "deepseek/deepseek-v3.2"  # listed by several providers on the newest day
+FILTERS = EndpointFilters()
 NOT_BYTE_STABLE = "downloads/catalog.duckdb"  # DuckDB lays out a new file its own way; compared by content
 
 
@@ -130,6 +133,21 @@ def test_the_site_job_builds_on_the_refreshed_api_state_and_gives_a_fresh_builds
         assert 0 < sum(m is not None for m in ranked) < first_rankings / 20
         assert sum(priced) < first_priced / 4
         assert 0 < result.detail["rendered"] < result.detail["pages"] / 10
+        # The change columns' and movers' costs then, kept per model from the last build, are what ranking every
+        # model on this build's index gives.
+        cat = catalogs[-1]
+        for days, index in site_facts.indexes(cat).items():
+            if days == 0:
+                continue
+            models = sorted({r.model_id for r in index.rank(DEFAULT.profile, FILTERS).ranked} | {MODEL})
+            every = {
+                m: group[0].cost_per_request
+                for m, group in site_facts._by_model(index.rank(DEFAULT.profile, FILTERS)).items()
+                if group
+            }
+            assert site_facts.cheapest_costs(cat, days, index, models, DEFAULT, FILTERS) == {
+                m: every[m] for m in models if m in every
+            }
         con.execute("CHECKPOINT")
         fresh_db = tmp_path / "fresh" / "history.duckdb"
         fresh_db.parent.mkdir()

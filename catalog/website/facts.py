@@ -34,7 +34,7 @@ from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
 from catalog.prices import PriceSheet
 from catalog.store import queries
-from catalog.website.presets import DEFAULT, PRESETS
+from catalog.website.presets import DEFAULT, PRESETS, Preset
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
@@ -94,7 +94,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
-    past: dict[int, dict[str, Cheapest]] = {}
+    past: dict[int, dict[str, Decimal]] = {}  # per window: each model's headline cost then
     for days in CHANGE_WINDOWS:
         then = at - timedelta(days=days)
         if endpoint_start is not None and then < endpoint_start <= at:
@@ -106,9 +106,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         window_candidates = queries.endpoint_candidates(con, then)
         built[days] = RankIndex.build(window_candidates, table, then, previous=indexes.get(days))
         window_indexes[then] = (window_candidates, built[days])
-        ranked = _by_model(built[days].rank(DEFAULT.profile, filters))
-        headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
-        headline.update({m: group[0] for m, group in ranked.items() if group})
+        listed_ids = [m["model_id"] for m in listed]
+        headline = {m: c.cost_per_request for m, c in _list_costs(table, listed_ids, then, DEFAULT.profile).items()}
+        models_then = window_candidates.get_column("model_id").unique().to_list()
+        headline.update(cheapest_costs(cat, days, built[days], models_then, DEFAULT, filters))
         past[days] = headline
 
     endpoints = queries.endpoints_in_force(con, at).to_dicts()
@@ -161,7 +162,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         for days in CHANGE_WINDOWS:
             earlier = past[days].get(mid)
             change[days] = (
-                percent_change(earlier.cost_per_request, cheapest.cost_per_request) if earlier and cheapest else None
+                percent_change(earlier, cheapest.cost_per_request) if earlier is not None and cheapest else None
             )
         models.append(
             {
@@ -230,6 +231,44 @@ def _rankings(
     return out
 
 
+def cheapest_costs(
+    cat: Catalog, window: int, index: RankIndex, model_ids: list[str], preset: Preset, filters: EndpointFilters
+) -> dict[str, Decimal]:
+    """What one request of ``preset`` costs at each model's cheapest endpoint in ``index``'s ranking of every
+    model (``_by_model(index.rank(profile, filters))``'s first row of each; a model without one is left out).
+
+    A model's cheapest cost depends on its own candidates alone, so ranking it alone gives the same; one whose
+    ranking inputs are the same objects as at the last build's call for this ``window`` and preset (after a sweep,
+    most: ``_same_inputs``, on a table that is or extends that build's) keeps that build's cost, and only the
+    others are ranked, one model at a time (all at once when more than a quarter changed)."""
+    key = (history_key(cat), window, preset.name)
+    with _EARLIER_LOCK:
+        last_index, last = _CHEAPEST.get(key, (None, {}))
+    if last_index is None or not last_index.carries_to(index.table):
+        last = {}
+    inputs = {m: index.model_inputs(m) for m in model_ids}
+    kept: dict[str, tuple[tuple[Any, ...] | None, Decimal | None]] = {}
+    changed = []
+    for model_id, now in inputs.items():
+        before = last.get(model_id)
+        if now is not None and before is not None and _same_inputs(before[0], now):
+            kept[model_id] = before
+        else:
+            changed.append(model_id)
+    if len(changed) * 4 > len(inputs):
+        ranked = _by_model(index.rank(preset.profile, filters))
+        for model_id in changed:
+            group = ranked.get(model_id)
+            kept[model_id] = (inputs[model_id], group[0].cost_per_request if group else None)
+    else:
+        for model_id in changed:
+            group = _by_model(index.rank(preset.profile, filters, model=model_id)).get(model_id)
+            kept[model_id] = (inputs[model_id], group[0].cost_per_request if group else None)
+    with _EARLIER_LOCK:
+        _CHEAPEST[key] = (index, kept)
+    return {model_id: cost for model_id, (_inputs, cost) in kept.items() if cost is not None}
+
+
 def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
     """Whether two ``model_inputs`` are the same: the same candidate objects and scale and, when one of them
     has an override in a UTC time window, the same minute of the day (the only conditions the minute decides:
@@ -270,6 +309,11 @@ _EARLIER_LOCK = threading.Lock()
 # by the file, not the ``Catalog``: the service's job opens a new catalog for every build, on the API's table.
 _INDEXES: dict[str, dict[int, RankIndex]] = {}
 _RANKINGS: dict[str, tuple[RankIndex, dict[tuple[str, str], tuple[tuple[Any, ...] | None, Any]]]] = {}
+
+
+# Per history file, window and preset: each model's cheapest cost then and what it was made from
+# (``cheapest_costs``), beside the index it was ranked on.
+_CHEAPEST: dict[tuple[str, int, str], tuple[RankIndex, dict[str, tuple[tuple[Any, ...] | None, Decimal | None]]]] = {}
 
 
 def history_key(cat: Catalog) -> str:
@@ -316,6 +360,8 @@ def forget(cat: Catalog) -> None:
     with _EARLIER_LOCK:
         _EARLIER.pop(history_key(cat), None)
         _RANKINGS.pop(history_key(cat), None)
+        for key in [k for k in _CHEAPEST if k[0] == history_key(cat)]:
+            del _CHEAPEST[key]
 
 
 @dataclass
