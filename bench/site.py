@@ -13,7 +13,10 @@ Today's code is a temporary ``git worktree`` of ``--peer-rev``; both trees run t
 2. **Incremental rebuild after one sweep**: a build as of the second newest snapshot, then the newest into the same
    folder (the peer's incremental build, if it has one), wall time and the CPU time (every thread's, and the
    page-making helper process's when the build forks one: steadier than wall on a shared machine). Target ≤ 1 s
-   (the issue sets it at a year of history).
+   (the issue sets it at a year of history). With ``--long-only`` and ``bench/history.py``'s ``bench.json`` beside
+   ``--long-db``, also as ``catalog up`` does it (``--service-runs`` per tree, alternating): on a copy, the API's
+   state and the ``build_site`` job wired as the service wires them, a build, one more sweep of that market
+   stored and the API refreshed (as the sweep's run does), then the job's build timed.
 3. **``/`` at ``--connections``** with ``wrk`` (``Accept-Encoding: gzip``, as a browser): the site app of
    ``catalog up`` (``jobs.app.site_or_api``) in a uvicorn child, quiet and while a thread of that process rebuilds
    and swaps the served site in a loop (what follows every sweep). Target ≥ 500 req/s during the rebuilds.
@@ -24,7 +27,7 @@ the three presets against one ``Catalog.cheapest(None, preset)`` per preset.
 
     python bench/site.py [--db PATH] [--long-db PATH] [--peer-rev 95d6f93] [--runs 3] [--peer-runs 0]
         [--connections 30] [--duration 8]
-    python bench/site.py --long-db PATH --long-only [--peer-rev …]   # step 2 at the long history alone
+    python bench/site.py --long-db PATH --long-only [--peer-rev …] [--service-runs 1]   # step 2 at the long history
 """
 
 from __future__ import annotations
