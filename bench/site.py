@@ -13,7 +13,10 @@ Today's code is a temporary ``git worktree`` of ``--peer-rev``; both trees run t
 2. **Incremental rebuild after one sweep**: a build as of the second newest snapshot, then the newest into the same
    folder (the peer's incremental build, if it has one), wall time and the CPU time (every thread's, and the
    page-making helper process's when the build forks one: steadier than wall on a shared machine). Target ≤ 1 s
-   (the issue sets it at a year of history).
+   (the issue sets it at a year of history). With ``--long-only`` and ``bench/history.py``'s ``bench.json`` beside
+   ``--long-db``, also as ``catalog up`` does it (``--service-runs`` per tree, alternating): on a copy, the API's
+   state and the ``build_site`` job wired as the service wires them, a build, one more sweep of that market
+   stored and the API refreshed (as the sweep's run does), then the job's build timed.
 3. **``/`` at ``--connections``** with ``wrk`` (``Accept-Encoding: gzip``, as a browser): the site app of
    ``catalog up`` (``jobs.app.site_or_api``) in a uvicorn child, quiet and while a thread of that process rebuilds
    and swaps the served site in a loop (what follows every sweep). Target ≥ 500 req/s during the rebuilds.
@@ -24,7 +27,7 @@ the three presets against one ``Catalog.cheapest(None, preset)`` per preset.
 
     python bench/site.py [--db PATH] [--long-db PATH] [--peer-rev 95d6f93] [--runs 3] [--peer-runs 0]
         [--connections 30] [--duration 8]
-    python bench/site.py --long-db PATH --long-only [--peer-rev …]   # step 2 at the long history alone
+    python bench/site.py --long-db PATH --long-only [--peer-rev …] [--service-runs 1]   # step 2 at the long history
 """
 
 from __future__ import annotations
@@ -108,6 +111,70 @@ with Catalog.open(db) as cat:
         found[name + "_reused"] = getattr(report, "reused", 0)
         found[name + "_linked"] = getattr(report, "linked", 0)  # taken as the last build's file: not even written
     found["pages"] = report.pages
+print(json.dumps(found))
+"""
+SERVICE = """
+import importlib.util, json, random, resource, shutil, sys, time
+from pathlib import Path
+from catalog.api import ApiState
+from catalog.store.db import connect
+from catalog.store.ingest import record_snapshot
+from jobs import service
+from jobs.config import ServiceConfig, default_schedules
+from jobs.context import JobContext
+from jobs.site import build_site
+harness, history, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+spec = importlib.util.spec_from_file_location("bench_history", harness)
+bench_history = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_history)
+facts = json.loads((history.parent / "bench.json").read_text())
+db = work / "service.duckdb"
+shutil.copyfile(history, db)  # the sweep is stored into a copy: the history given is left as it is
+seed = bench_history.base_sweep(facts["day"], facts["scale"])
+market = bench_history.Market(seed, facts["change_share"], random.Random(facts["hours"]))
+market.restore(facts["prices"])
+market.move()
+def cpu():  # this process's threads and its helper processes
+    mine, helpers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + helpers.ru_utime + helpers.ru_stime
+found = {}
+con = connect(db)
+try:
+    # What ``catalog up`` makes: the API's state over a cursor of the writing connection, tied to the jobs.
+    ctx = JobContext(con=con, db=db, config=ServiceConfig(jobs=default_schedules("openrouter")), source=None,
+                     site_dir=work / "site")
+    with ctx.writing() as writer:
+        state = ApiState(writer.cursor(), db)
+    attach = getattr(service, "attach_api_state", None)
+    if attach is not None:
+        attach(ctx, state)
+    else:  # today's code: the refresh only (the site job opens the history itself)
+        ctx.after_run = state.refresh
+    started = time.perf_counter()
+    first = build_site(ctx)
+    found["first"] = time.perf_counter() - started
+    assert first.status == "ok", first.summary
+    # One sweep as the service stores it: the snapshot, then the job's after_run (the API's refresh) in the same
+    # run, then the site build the scheduler queued after it.
+    summary = record_snapshot(con, market.sweep(facts["hours"]), archive=False)
+    found["sweep_changes"] = [summary.opened, summary.closed]
+    started = time.perf_counter()
+    ctx.after_run()
+    found["refresh"] = time.perf_counter() - started
+    for name in ("after_sweep", "nothing_new"):
+        started, used, main = time.perf_counter(), cpu(), time.thread_time()
+        result = build_site(ctx)
+        found[name] = time.perf_counter() - started
+        found[name + "_cpu"] = cpu() - used
+        found[name + "_main"] = time.thread_time() - main
+        assert result.status == "ok", result.summary
+        found[name + "_rendered"] = result.detail["rendered"]
+        found[name + "_reused"] = result.detail["reused"]
+        found[name + "_linked"] = result.detail.get("linked", 0)
+    found["pages"] = result.detail["pages"]
+    found["as_of"] = result.detail["as_of"]
+finally:
+    con.close()
 print(json.dumps(found))
 """
 SERVE_SITE = """
@@ -327,19 +394,48 @@ def incremental_line(label: str, found: dict[str, Any]) -> str:
     )
 
 
+def as_the_service(tree: Path, history: Path, work: Path) -> dict[str, Any]:
+    """``SERVICE`` with ``tree``'s code: the site job after one more sweep, as ``catalog up`` runs it."""
+    work.mkdir(parents=True)
+    try:
+        return child(tree, SERVICE, str(ROOT / "bench" / "history.py"), str(history), str(work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def long_only(args: argparse.Namespace, peer: Path, tmp: Path) -> None:
-    """``--long-only``: the incremental rebuild of ``--long-db``, ours then the peer's, with ``uptime`` before."""
+    """``--long-only``: the incremental rebuild of ``--long-db``, ours then the peer's, with ``uptime`` before;
+    as the service does it when ``bench.json`` (``bench/history.py``'s market) lies beside it, and in one process
+    with one ``Catalog`` (the figure earlier sessions printed: a best case, its price table never changes)."""
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if (args.long_db.parent / "bench.json").is_file():
+        served = {}
+        for n in range(args.service_runs):
+            for label, tree in (("ours", ROOT), ("today", peer)):  # alternating: the same load for both
+                served.setdefault(label, []).append(as_the_service(tree, args.long_db, tmp / f"svc-{label}-{n}"))
+        print(f"incremental rebuild after one sweep AS THE SERVICE DOES IT, {args.long_db} (--long-db)")
+        print("  (catalog up's wiring: a sweep stored, the API state refreshed, the build_site job; per tree:")
+        print("   a build from nothing, one sweep, then the timed builds)")
+        for label in ("ours", "today"):
+            runs = served[label]
+            for found in runs:
+                print(incremental_line("ours" if label == "ours" else f"today ({args.peer_rev})", found))
+            print(
+                f"  {'':<40}refresh {statistics.median(r['refresh'] for r in runs) * 1000:.0f} ms (not in the build's "
+                f"figure), sweep opened/closed {runs[0]['sweep_changes']}, as of {runs[0]['as_of']}"
+            )
+        best = statistics.median(r["after_sweep"] for r in served["ours"])
+        print(f"  median {best:.2f} s; target ≤ {TARGET_INCREMENTAL_S:g} s: {verdict(best <= TARGET_INCREMENTAL_S)}")
+    else:
+        print(f"(no bench.json beside {args.long_db}: the service's figure needs bench/history.py's market)")
     found = {
         label: child(tree, INCREMENTAL, str(args.long_db), str(tmp / f"long-{label}" / "site"))
         for label, tree in (("ours", ROOT), ("today", peer))
     }
-    print(f"incremental rebuild after one sweep, {args.long_db} (--long-db)")
+    print(f"incremental rebuild after one sweep, one process and one Catalog (best case), {args.long_db}")
     for label in ("ours", "today"):
         print(incremental_line("ours" if label == "ours" else f"today ({args.peer_rev})", found[label]))
-    ok = found["ours"]["after_sweep"] <= TARGET_INCREMENTAL_S
-    print(f"  target ≤ {TARGET_INCREMENTAL_S:g} s: {verdict(ok)}")
 
 
 def main() -> None:
@@ -351,6 +447,9 @@ def main() -> None:
     parser.add_argument("--peer-runs", type=int, default=0, help="runs of the per-model cheapest loop (~25 s each)")
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--duration", type=int, default=8, help="seconds of each wrk run")
+    parser.add_argument(
+        "--service-runs", type=int, default=1, help="--long-only: runs of the service's way per tree, alternating"
+    )
     parser.add_argument(
         "--long-only",
         action="store_true",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -17,6 +17,9 @@ from catalog.store.db import checkpoint, publish_copy
 from jobs.config import ServiceConfig
 from jobs.fetcher import SweepProcess
 from jobs.sources import Source
+
+if TYPE_CHECKING:
+    from catalog.api.state import DataState
 
 
 @dataclass
@@ -55,6 +58,9 @@ class JobContext:
     # Called after every run (the service rebuilds the API's in-memory structures when a snapshot arrived).
     after_run: Callable[[], Any] | None = None
     site_dir: Path | None = None  # where build_site writes (default: beside the database)
+    # The API's data state now (``catalog up``: ``ApiState.current``, refreshed after each run): the site job
+    # builds on its price table and snapshot log, which each sweep extends, instead of reading its own.
+    data_state: Callable[[], DataState] | None = None
     # Fetches sweeps in a child process (the service: see jobs.fetcher); None fetches in the job's thread.
     sweeps: SweepProcess | None = None
     # The URL the service serves the site at (``catalog up`` sets it once bound): feeds link absolutely to it.

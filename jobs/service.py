@@ -192,9 +192,7 @@ def run_service(
             api_reader = writer.cursor()
         api_state = ApiState(api_reader, options.db, stale_after=options.config.stale_after())
 
-        # A refresh settles the collector itself: a young collection and a freeze after an extension, a full
-        # one only after a full reload (``ApiState.refresh``), so no full pause follows every sweep.
-        ctx.after_run = api_state.refresh
+        attach_api_state(ctx, api_state)
         scheduler = build_scheduler(ctx)
         url = http_url(options.host, sock.getsockname()[1])
         if options.host not in WILDCARD_HOSTS:  # a wildcard address is no URL a feed reader can fetch
@@ -248,6 +246,16 @@ def run_service(
 
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def attach_api_state(ctx: JobContext, api_state: ApiState) -> None:
+    """Tie the jobs to the API's in-memory state: it is refreshed after every run (``run_job``'s ``after_run``:
+    in a sweep's own run, so before the site build the sweep queues), and the site job builds on its price table
+    and snapshot log (``jobs.site``), which each refresh extends by what the sweeps stored."""
+    # A refresh settles the collector itself: a young collection and a freeze after an extension, a full
+    # one only after a full reload (``ApiState.refresh``), so no full pause follows every sweep.
+    ctx.after_run = api_state.refresh
+    ctx.data_state = lambda: api_state.current
 
 
 @contextmanager

@@ -12,14 +12,35 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import duckdb
+
 from catalog.library import Catalog
 from catalog.settings import site_dir
+from catalog.store import queries, snapshots
 from catalog.website.build import build_site as render_site
 from jobs.context import JobContext, JobResult
 
 
 def site_folder(ctx: JobContext) -> Path:
     return ctx.site_dir or site_dir(ctx.db)
+
+
+def _catalog(ctx: JobContext, cursor: duckdb.DuckDBPyConnection) -> Catalog:
+    """The history to build from: on the API's price table and snapshot log when the service has them for the
+    history as it is now (its refresh follows every run that writes, so after a sweep it has extended them by
+    that sweep), else read from the history. Building on the same table from build to build lets the site's
+    carries (``catalog.website.facts``: rank indexes, rankings, list costs, kept for a table and the tables
+    extending it) reach the next build, and saves reading and parsing a year of price versions."""
+    state = ctx.data_state() if ctx.data_state is not None else None
+    if (
+        state is not None
+        and state.table is not None
+        and state.version is not None
+        and snapshots.data_version(cursor) == state.version
+        and len(state.table.versions) == queries.price_version_count(cursor)
+    ):
+        return Catalog(cursor, ctx.db, state.table, log=state.log)
+    return Catalog(cursor, ctx.db)
 
 
 def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
@@ -30,11 +51,13 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     try:
         out = scratch / "site" if scratch else site_folder(ctx)
         report = render_site(
-            Catalog(cursor, ctx.db),
+            _catalog(ctx, cursor),
             out,
             # A public URL set by whoever runs the service wins over the address it is bound to.
             base_url=os.environ.get("CATALOG_SITE_URL") or ctx.site_url,
             stale_after=ctx.config.stale_after(),  # the banner's threshold: twice this service's sweep interval
+            # The new site is served once swapped in; the old one is removed meanwhile (or by the next build).
+            background_removal=not dry_run,
         )
     finally:
         cursor.close()

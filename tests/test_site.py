@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -424,6 +425,24 @@ def test_rebuilding_into_the_same_folder_replaces_it(hostile: Hostile, tmp_path:
     # No work or old folder is left beside it (the lock file that orders builds of one folder stays, and the
     # cache of page bodies the next build takes unchanged pages from).
     assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", ".site.pages", "site"]
+
+
+def test_a_build_that_leaves_the_old_sites_removal_running_serves_the_new_site_and_the_old_goes(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    """The service's job returns once the new site is swapped in (``background_removal``); builds one after
+    another each rename the old site to a name of their own, and every old one is removed."""
+    out = tmp_path / "site"
+    with Catalog.open(hostile.db) as cat:
+        build_site(cat, out, background_removal=True)
+        (out / "stale.html").write_text("old")
+        for _ in range(3):
+            build_site(cat, out, background_removal=True)
+            assert (out / "index.html").read_text() != "" and not (out / "stale.html").exists()
+    deadline = time.monotonic() + 30
+    while sorted(p.name for p in tmp_path.iterdir()) != [".site.lock", ".site.pages", "site"]:
+        assert time.monotonic() < deadline, sorted(p.name for p in tmp_path.iterdir())
+        time.sleep(0.05)
 
 
 def test_a_killed_builds_leftovers_go_and_a_path_that_cannot_be_written_is_named(

@@ -109,6 +109,7 @@ def test_the_service_builds_its_feeds_against_the_url_it_serves_at(monkeypatch: 
         site_dir = Path("site")
         site_url = "http://127.0.0.1:8123/"
         config = type("Config", (), {"stale_after": lambda self: 7200.0})()
+        data_state = None  # no API state: the job reads the history itself
 
         @contextlib.contextmanager
         def writing(self) -> Iterator[Any]:

@@ -541,6 +541,15 @@ def price_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
+def price_version_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many rows ``price_versions`` gives: a price table held in memory is checked against it."""
+    return int(
+        con.execute(
+            "SELECT (SELECT count(*) FROM endpoint_versions) + (SELECT count(*) FROM model_versions)"
+        ).fetchall()[0][0]
+    )
+
+
 # --- the in-memory mirror's reads (catalog.store.mirror) --------------------------------------------------------
 
 

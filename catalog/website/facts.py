@@ -34,7 +34,7 @@ from catalog.money import EXACT, base_price, percent_change, reduced
 from catalog.openrouter.skus import in_scope
 from catalog.prices import PriceSheet
 from catalog.store import queries
-from catalog.website.presets import DEFAULT, PRESETS
+from catalog.website.presets import DEFAULT, PRESETS, Preset
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
@@ -84,17 +84,17 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     every = queries.models_as_of(con, at).to_dicts()
     listed = [m for m in every if in_scope(m["output_modalities"], "text")]
     last = _earlier(cat, at)
-    # The rank indexes the last build through this catalog made (on its table: a candidate whose sheet did not
-    # change is taken from there). Kept with the catalog, so its table dies with it.
+    # The rank indexes the last build of this history made: a candidate whose sheet did not change is taken from
+    # there when this table is that one or extends it (``RankIndex.build`` checks; the service's extends it).
     with _EARLIER_LOCK:
-        indexes = _INDEXES.get(cat, {})
+        indexes = _INDEXES.get(history_key(cat), {})
     index = RankIndex.build(candidates, table, at, previous=indexes.get(0))
     built = {0: index}
     rankings = _rankings(cat, index, [m["model_id"] for m in listed], filters)
     list_costs = {p.name: _list_costs(table, [m["model_id"] for m in listed], at, p.profile) for p in PRESETS}
     windows = []
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
-    past: dict[int, dict[str, Cheapest]] = {}
+    past: dict[int, dict[str, Decimal]] = {}  # per window: each model's headline cost then
     for days in CHANGE_WINDOWS:
         then = at - timedelta(days=days)
         if endpoint_start is not None and then < endpoint_start <= at:
@@ -106,9 +106,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         window_candidates = queries.endpoint_candidates(con, then)
         built[days] = RankIndex.build(window_candidates, table, then, previous=indexes.get(days))
         window_indexes[then] = (window_candidates, built[days])
-        ranked = _by_model(built[days].rank(DEFAULT.profile, filters))
-        headline: dict[str, Cheapest] = dict(_list_costs(table, [m["model_id"] for m in listed], then, DEFAULT.profile))
-        headline.update({m: group[0] for m, group in ranked.items() if group})
+        listed_ids = [m["model_id"] for m in listed]
+        headline = {m: c.cost_per_request for m, c in _list_costs(table, listed_ids, then, DEFAULT.profile).items()}
+        models_then = window_candidates.get_column("model_id").unique().to_list()
+        headline.update(cheapest_costs(cat, days, built[days], models_then, DEFAULT, filters))
         past[days] = headline
 
     endpoints = queries.endpoints_in_force(con, at).to_dicts()
@@ -138,7 +139,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         changes_by_model[entry["model_id"]].append(entry)
     histories = _price_histories(table, at, last)
     with _EARLIER_LOCK:
-        _INDEXES[cat] = built  # 0: as of ``at``; n: n days before (the price-change columns)
+        _INDEXES[history_key(cat)] = built  # 0: as of ``at``; n: n days before (the price-change columns)
     _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
@@ -161,7 +162,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         for days in CHANGE_WINDOWS:
             earlier = past[days].get(mid)
             change[days] = (
-                percent_change(earlier.cost_per_request, cheapest.cost_per_request) if earlier and cheapest else None
+                percent_change(earlier, cheapest.cost_per_request) if earlier is not None and cheapest else None
             )
         models.append(
             {
@@ -201,10 +202,16 @@ def _rankings(
     cat: Catalog, index: RankIndex, model_ids: list[str], filters: EndpointFilters
 ) -> dict[str, dict[str, ModelRanking]]:
     """Each preset's ranking of each model, as of the index's instant. A model whose ranking inputs are the same
-    objects as at the last build through ``cat`` (``RankIndex.model_inputs``: after a sweep, all but the models
-    whose endpoints, prices or telemetry changed) keeps that build's ranking; the others are ranked."""
+    objects as at the last build of this history (``RankIndex.model_inputs``: after a sweep, all but the models
+    whose endpoints, prices or telemetry changed) keeps that build's ranking; the others are ranked.
+
+    The last build's table may be another object: the service builds on the API's table, which each sweep
+    extends (``PriceTable.extend``: sheet ids and their rates stay), so a candidate kept by ``RankIndex.build``
+    prices the same there; a table that does not extend it (read again from the store) keeps nothing."""
     with _EARLIER_LOCK:
-        last = _RANKINGS.get(cat, {})
+        last_index, last = _RANKINGS.get(history_key(cat), (None, {}))
+    if last_index is not None and not last_index.carries_to(index.table):
+        last = {}
     kept: dict[tuple[str, str], tuple[tuple[Any, ...] | None, ModelRanking]] = {}
     out: dict[str, dict[str, ModelRanking]] = {}
     for preset in PRESETS:
@@ -220,19 +227,58 @@ def _rankings(
             found[model_id] = ranking
             kept[(preset.name, model_id)] = (inputs, ranking)
     with _EARLIER_LOCK:
-        _RANKINGS[cat] = kept
+        _RANKINGS[history_key(cat)] = (index, kept)
     return out
 
 
+def cheapest_costs(
+    cat: Catalog, window: int, index: RankIndex, model_ids: list[str], preset: Preset, filters: EndpointFilters
+) -> dict[str, Decimal]:
+    """What one request of ``preset`` costs at each model's cheapest endpoint in ``index``'s ranking of every
+    model (``_by_model(index.rank(profile, filters))``'s first row of each; a model without one is left out).
+
+    A model's cheapest cost depends on its own candidates alone, so ranking it alone gives the same; one whose
+    ranking inputs are the same objects as at the last build's call for this ``window`` and preset (after a sweep,
+    most: ``_same_inputs``, on a table that is or extends that build's) keeps that build's cost, and only the
+    others are ranked, one model at a time (all at once when more than a quarter changed)."""
+    key = (history_key(cat), window, preset.name)
+    with _EARLIER_LOCK:
+        last_index, last = _CHEAPEST.get(key, (None, {}))
+    if last_index is None or not last_index.carries_to(index.table):
+        last = {}
+    inputs = {m: index.model_inputs(m) for m in model_ids}
+    kept: dict[str, tuple[tuple[Any, ...] | None, Decimal | None]] = {}
+    changed = []
+    for model_id, now in inputs.items():
+        before = last.get(model_id)
+        if now is not None and before is not None and _same_inputs(before[0], now):
+            kept[model_id] = before
+        else:
+            changed.append(model_id)
+    if len(changed) * 4 > len(inputs):
+        ranked = _by_model(index.rank(preset.profile, filters))
+        for model_id in changed:
+            group = ranked.get(model_id)
+            kept[model_id] = (inputs[model_id], group[0].cost_per_request if group else None)
+    else:
+        for model_id in changed:
+            group = _by_model(index.rank(preset.profile, filters, model=model_id)).get(model_id)
+            kept[model_id] = (inputs[model_id], group[0].cost_per_request if group else None)
+    with _EARLIER_LOCK:
+        _CHEAPEST[key] = (index, kept)
+    return {model_id: cost for model_id, (_inputs, cost) in kept.items() if cost is not None}
+
+
 def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
-    """Whether two ``model_inputs`` are the same: the same table and candidate objects, scale and minute."""
-    return (
-        before is not None
-        and len(before) == len(now)
-        and before[0] is now[0]
-        and before[1:3] == now[1:3]
-        and all(a is b for a, b in zip(before[3:], now[3:], strict=True))
-    )
+    """Whether two ``model_inputs`` are the same: the same candidate objects and scale and, when one of them
+    has an override in a UTC time window, the same minute of the day (the only conditions the minute decides:
+    ``ranker._mask``; a prompt-size tier alone does not depend on it). The tables are checked once, in
+    ``_rankings``: the same, or the new one extends the old."""
+    if before is None or len(before) != len(now) or before[1] != now[1]:
+        return False
+    if not all(a is b for a, b in zip(before[3:], now[3:], strict=True)):
+        return False
+    return before[2] == now[2] or not any(start is not None for c in now[3:] for _least, start, _end in c.conditions)
 
 
 def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,17 +304,27 @@ class _Earlier:
 # a build in a new process (``catalog site build``) starts from nothing, and gives the same pages.
 _EARLIER: dict[str, _Earlier] = {}
 _EARLIER_LOCK = threading.Lock()
-_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
-# Per catalog: each (preset, model)'s ranking at the last build and what it was made from (``_rankings``).
-_RANKINGS: weakref.WeakKeyDictionary[Catalog, dict[tuple[str, str], tuple[tuple[Any, ...] | None, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per history file too: the rank indexes the last build made (0: as of its instant, n: n days before), and each
+# (preset, model)'s ranking with what it was made from (``_rankings``), beside the index they were made on. Keyed
+# by the file, not the ``Catalog``: the service's job opens a new catalog for every build, on the API's table.
+_INDEXES: dict[str, dict[int, RankIndex]] = {}
+_RANKINGS: dict[str, tuple[RankIndex, dict[tuple[str, str], tuple[tuple[Any, ...] | None, Any]]]] = {}
+
+
+# Per history file, window and preset: each model's cheapest cost then and what it was made from
+# (``cheapest_costs``), beside the index it was ranked on.
+_CHEAPEST: dict[tuple[str, int, str], tuple[RankIndex, dict[str, tuple[tuple[Any, ...] | None, Decimal | None]]]] = {}
+
+
+def history_key(cat: Catalog) -> str:
+    """What the carries from one build to the next are kept by: the history file."""
+    return str(Path(cat.path).resolve())
 
 
 def indexes(cat: Catalog) -> dict[int, RankIndex]:
-    """The rank indexes the last build through ``cat`` made: 0 as of its instant, n for n days before."""
+    """The rank indexes the last build of ``cat``'s history made: 0 as of its instant, n for n days before."""
     with _EARLIER_LOCK:
-        return dict(_INDEXES.get(cat, {}))
+        return dict(_INDEXES.get(history_key(cat), {}))
 
 
 def _mark(con: Any, at: datetime) -> tuple[Any, ...]:
@@ -281,7 +337,7 @@ def _earlier(cat: Catalog, at: datetime) -> _Earlier | None:
     """The last build's facts of this history if a build as of ``at`` may carry them forward: as of an instant
     no later than ``at``, with the history as it was then (else a build from nothing)."""
     with _EARLIER_LOCK:
-        found = _EARLIER.get(str(Path(cat.path).resolve()))
+        found = _EARLIER.get(history_key(cat))
     if found is None or found.at > at or found.scale != cat.table.scale or _mark(cat.con, found.at) != found.mark:
         return None
     return found
@@ -289,21 +345,23 @@ def _earlier(cat: Catalog, at: datetime) -> _Earlier | None:
 
 def _remember(cat: Catalog, facts: _Earlier) -> None:
     with _EARLIER_LOCK:
-        _EARLIER[str(Path(cat.path).resolve())] = facts
+        _EARLIER[history_key(cat)] = facts
 
 
 def carried(cat: Catalog) -> datetime | None:
     """The instant of the last build of this history whose facts the next build may carry forward."""
     with _EARLIER_LOCK:
-        found = _EARLIER.get(str(Path(cat.path).resolve()))
+        found = _EARLIER.get(history_key(cat))
     return found.at if found else None
 
 
 def forget(cat: Catalog) -> None:
     """Drop what the last build of this history found: the next one gathers everything from the history."""
     with _EARLIER_LOCK:
-        _EARLIER.pop(str(Path(cat.path).resolve()), None)
-        _RANKINGS.pop(cat, None)
+        _EARLIER.pop(history_key(cat), None)
+        _RANKINGS.pop(history_key(cat), None)
+        for key in [k for k in _CHEAPEST if k[0] == history_key(cat)]:
+            del _CHEAPEST[key]
 
 
 @dataclass
@@ -375,14 +433,15 @@ def _list_costs(table: PriceTable, model_ids: list[str], at: datetime, profile: 
     """What one request of ``profile`` costs at each model's list price (``/models``), by the engine.
 
     A build asks at its instant and at the start of each change and movers window, all of which move with every
-    sweep, while a list price changes seldom: what the engine found is kept per price table by the sheet it
-    priced (the one the engine's own look-up finds in force), the profile and, for a sheet with an override in
-    a time window, the instant itself; only the others are priced (``_engine_list_costs``)."""
+    sweep, while a list price changes seldom: what the engine found is kept per price table (and the tables
+    extending it) by the sheet it priced (the one the engine's own look-up finds in force), the profile and,
+    for a sheet with an override in a time window, the instant itself; only the others are priced
+    (``_engine_list_costs``)."""
     if not model_ids:
         return {}
     sheets, sources = table.sheets_at([table.resolve(m, None, None) for m in model_ids], at)
     with _LIST_COSTS_LOCK:
-        known = _LIST_COSTS.setdefault(table, {})
+        known = _list_costs_of(table)
     keys: dict[str, tuple[Any, ...]] = {}
     for model_id, sheet_id, source in zip(model_ids, sheets, sources, strict=True):
         if sheet_id >= 0 and source == _MODEL_SOURCE:
@@ -417,6 +476,18 @@ _LIST_COSTS: weakref.WeakKeyDictionary[PriceTable, dict[tuple[Any, ...], tuple[D
     weakref.WeakKeyDictionary()
 )
 _LIST_COSTS_LOCK = threading.Lock()
+
+
+def _list_costs_of(table: PriceTable) -> dict[tuple[Any, ...], tuple[Decimal, Decimal | None] | None]:
+    """The list costs kept for ``table``: those of the table it extends (``PriceTable.extend``, as the API's
+    refresh does after each sweep: sheet ids stay, so a key names the same sheet), shared with it; else none."""
+    known = _LIST_COSTS.get(table)
+    if known is None:
+        parent = table.parent() if table.parent is not None else None
+        while parent is not None and (known := _LIST_COSTS.get(parent)) is None:
+            parent = parent.parent() if parent.parent is not None else None
+        known = _LIST_COSTS[table] = known if known is not None else {}
+    return known
 
 
 def _engine_list_costs(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 import json
 import threading
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from catalog.cost.workload import EndpointFilters
 from catalog.library import Catalog
 from catalog.store import queries
 from catalog.website import facts as site_facts
-from catalog.website.facts import Cheapest, SiteFacts, _by_model, _list_costs, _sheets_in_force
+from catalog.website.facts import Cheapest, SiteFacts, _list_costs, _sheets_in_force
 from catalog.website.presets import PRESETS
 from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
 
@@ -113,35 +112,34 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
             candidates, index = shared
         else:
             candidates = queries.endpoint_candidates(cat.con, then)
-            # On the index the last build made for this window (this catalog's table): only changed candidates
-            # are new.
+            # On the index the last build of this history made for this window (``RankIndex.build`` takes its
+            # candidates when this table is its table or extends it): only changed candidates are new.
             with _LOCK:
-                previous = _INDEXES.get(cat, {}).get(days)
+                previous = _INDEXES.get(site_facts.history_key(cat), {}).get(days)
             if previous is None:  # the first build: the change columns made one for a window of this length
                 previous = site_facts.indexes(cat).get(days)
             index = RankIndex.build(candidates, facts.table, then, previous=previous)
         rows = candidates.to_dicts()
+        models_then = list(dict.fromkeys(row["model_id"] for row in rows))
         rankable = _rankable(facts, rows, then)
         built[days] = index
         for preset in PRESETS:
             # As of ``then`` by the same rule as ``_headline``: the list price only without an endpoint to rank.
             unranked = [m for m in ids if m not in rankable]
-            earlier: dict[str, Cheapest] = dict(_list_costs(facts.table, unranked, then, preset.profile))
-            earlier.update(
-                {m: group[0] for m, group in _by_model(index.rank(preset.profile, filters)).items() if group}
-            )
+            earlier = {
+                m: c.cost_per_request for m, c in _list_costs(facts.table, unranked, then, preset.profile).items()
+            }
+            earlier.update(site_facts.cheapest_costs(cat, days, index, models_then, preset, filters))
             now = {m["model_id"]: found for m in facts.models if (found := _headline(m, preset.name)) is not None}
-            moves[preset.name][days] = ranked_moves(
-                {m: c.cost_per_request for m, c in earlier.items()}, {m: c.cost_per_request for m, c in now.items()}
-            )
+            moves[preset.name][days] = ranked_moves(earlier, {m: c.cost_per_request for m, c in now.items()})
         then_data.append(_then_data(facts, rows, rankable, then, data))
     with _LOCK:
-        _INDEXES[cat] = built
+        _INDEXES[site_facts.history_key(cat)] = built
     return Movers(windows, moves, then_data)
 
 
-# Per catalog (so per price table, which dies with it): the rank index of each window the last build made.
-_INDEXES: weakref.WeakKeyDictionary[Catalog, dict[int, RankIndex]] = weakref.WeakKeyDictionary()
+# Per history file (as ``facts``' carries): the rank index of each window the last build made.
+_INDEXES: dict[str, dict[int, RankIndex]] = {}
 _LOCK = threading.Lock()
 
 
