@@ -19,6 +19,7 @@ import hashlib
 import io
 import itertools
 import json
+import operator
 import os
 import pickle
 import re
@@ -1706,7 +1707,18 @@ def _windowed(data: dict[str, Any]) -> bool:
 
 def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list[dict[str, Any]]]]:
     """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
-    as-of month's page says so."""
+    as-of month's page says so. The last build's months are carried (``_CHANGES_CARRY``): only a sweep's new
+    changes are named a month, not a year of them every build."""
+    found = _CHANGES_CARRY.after("months", changes, None)
+    months = _by_month(changes if found is None else found[0])
+    if found is not None:  # the last build's months after the sweep's (a month in both: its new rows first)
+        for month, rows in found[1][1]:
+            months[month] = months[month] + rows if month in months else rows
+    _CHANGES_CARRY.keep("months", changes, None, list(months.items()))
+    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
+
+
+def _by_month(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     months: dict[str, list[dict[str, Any]]] = {}
     rows: list[dict[str, Any]] = []
     low = high = None  # the current month's span: a year of changes is named a month at a time, not one by one
@@ -1718,7 +1730,40 @@ def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list
             high = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
             rows = months.setdefault(f"{t.year:04d}-{t.month:02d}", [])
         rows.append(change)
-    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
+    return months
+
+
+class _ChangesCarry:
+    """What the last build made of its whole list of changes (by month, by provider), kept for the next one: a
+    build's changes are the sweep's new ones in front of the last build's list, the same objects
+    (``catalog.website.facts``), so only those new ones need sorting into it. Checked by the identity of every
+    item of the old list (any other list is sorted whole); ``scope`` is what else the result depends on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.kept: dict[str, tuple[list[Any], Any, Any]] = {}
+
+    def after(self, name: str, changes: list[Any], scope: Any) -> tuple[list[Any], tuple[Any, Any]] | None:
+        """The changes ``changes`` has in front of the last build's list and what that build made of the list
+        (``(scope, result)``), or None when ``changes`` does not end with that list or ``scope`` differs."""
+        with self.lock:
+            found = self.kept.get(name)
+        if found is None:
+            return None
+        old, old_scope, result = found
+        start = len(changes) - len(old)
+        if not old or start < 0 or old_scope != scope or changes[start] is not old[0]:
+            return None
+        if not all(map(operator.is_, itertools.islice(changes, start, None), old)):
+            return None
+        return changes[:start], (old_scope, result)
+
+    def keep(self, name: str, changes: list[Any], scope: Any, result: Any) -> None:
+        with self.lock:
+            self.kept[name] = (list(changes), scope, result)
+
+
+_CHANGES_CARRY = _ChangesCarry()
 
 
 def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
@@ -1744,10 +1789,20 @@ FEED_ENTRIES = 200  # the newest changes a feed holds
 
 def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
     """Each provider's endpoint changes, newest first: those whose tag is its slug or starts with ``slug/``
-    (as ``catalog changes --provider`` picks them)."""
-    slugs = {p["slug"] for p in facts.providers}
+    (as ``catalog changes --provider`` picks them). The last build's lists are carried (``_CHANGES_CARRY``)."""
+    slugs = frozenset(p["slug"] for p in facts.providers)
+    found = _CHANGES_CARRY.after("providers", facts.changes, slugs)
+    out = _by_provider(facts.changes if found is None else found[0], slugs)
+    if found is not None:
+        for slug, rows in found[1][1].items():
+            out[slug] = out[slug] + rows if slug in out else rows
+    _CHANGES_CARRY.keep("providers", facts.changes, slugs, dict(out))
+    return out
+
+
+def _by_provider(changes: list[dict[str, Any]], slugs: frozenset[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for change in facts.changes:
+    for change in changes:
         tag = change.get("tag")
         if not tag:
             continue
