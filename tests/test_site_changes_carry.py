@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from catalog.website import build
-from catalog.website.build import _changes_by_provider, _months
+from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, _changes_by_provider, _months
 
 SLUGS = ["alpha", "beta", "gamma"]
 AT = datetime(2027, 3, 1, tzinfo=UTC)
@@ -24,7 +24,8 @@ def months_whole(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str,
     return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
 
 
-def by_provider_whole(changes: list[dict[str, Any]], slugs: list[str]) -> dict[str, list[dict[str, Any]]]:
+def by_provider_whole(changes: list[dict[str, Any]], slugs: list[str]) -> dict[str, Any]:
+    """Each provider's changes, the models they are of and its feed's entries, from the whole list."""
     out: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         tag = change.get("tag")
@@ -32,7 +33,10 @@ def by_provider_whole(changes: list[dict[str, Any]], slugs: list[str]) -> dict[s
             out.setdefault(tag, []).append(change)
         elif tag and tag.partition("/")[0] in slugs:
             out.setdefault(tag.partition("/")[0], []).append(change)
-    return out
+    return {
+        slug: (rows, {c["model_id"] for c in rows}, [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES])
+        for slug, rows in out.items()
+    }
 
 
 def changes_before(end: datetime, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -41,7 +45,8 @@ def changes_before(end: datetime, n: int, rng: random.Random) -> list[dict[str, 
     for _ in range(n):
         at -= timedelta(minutes=rng.randrange(1, 60 * 24 * 3))
         tag = rng.choice([None, "", "alpha", "beta/fp8", "gamma", "delta", "alpha/x", "zeta/alpha"])
-        out.append({"at": at, "tag": tag, "model_id": f"m{rng.randrange(5)}"})
+        kind = rng.choice(["price", "price", "discount", "overrides", "tier", "context"])
+        out.append({"at": at, "tag": tag, "model_id": f"m{rng.randrange(5)}", "kind": kind})
     return out
 
 
@@ -51,20 +56,21 @@ def facts_of(changes: list[dict[str, Any]], slugs: list[str]) -> Any:
 
 def check(changes: list[dict[str, Any]], slugs: list[str], at: datetime = AT) -> None:
     assert _months(changes, at) == months_whole(changes, at)
-    assert _changes_by_provider(facts_of(changes, slugs)) == by_provider_whole(changes, slugs)
+    found = _changes_by_provider(facts_of(changes, slugs))
+    assert {s: (p.rows, p.model_ids, p.entries) for s, p in found.items()} == by_provider_whole(changes, slugs)
 
 
 def test_carried_months_and_providers_equal_sorting_the_whole_list(monkeypatch: Any) -> None:
     monkeypatch.setattr(build, "_CHANGES_CARRY", build._ChangesCarry())
     rng = random.Random(7)
-    older = changes_before(AT - timedelta(days=40), 400, rng)
+    older = changes_before(AT - timedelta(days=40), 1500, rng)  # some providers' feeds full (FEED_ENTRIES)
     check(older, SLUGS)  # nothing carried yet
     assert build._CHANGES_CARRY.after("months", older, None) is not None
     # sweeps: new changes in front of the same objects, in the newest month and opening new months
     changes = older
     for days in (0, 1, 20, 45):
         newest = changes[0]["at"] + timedelta(days=days, hours=1)
-        new = changes_before(newest, rng.randrange(0, 30), rng)
+        new = changes_before(newest, rng.randrange(0, 30) if days < 45 else 700, rng)
         changes = new + changes
         assert build._CHANGES_CARRY.after("months", changes, None) is not None  # the carry is what is tested
         check(changes, SLUGS)

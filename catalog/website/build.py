@@ -1199,9 +1199,17 @@ def _render(
     # process (``_Helper``); the others are made where they are met.
     queued: list[_Queued] = []
 
-    def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
-        """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
-        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+    def feed(
+        target: str,
+        about: dict[str, str],
+        rows: list[dict[str, Any]],
+        linked: list[str],
+        entries: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """An Atom feed, one entry per price change; its links absolute when the site knows its URL. ``entries``:
+        the rows' first ``FEED_ENTRIES`` price changes when known (a provider's are carried)."""
+        if entries is None:
+            entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1487,7 +1495,7 @@ class _Helper:
 
 def _entity_pages(
     page: Callable[..., None],
-    feed: Callable[[str, dict[str, str], list[dict[str, Any]], list[str]], None],
+    feed: Callable[..., None],
     facts: SiteFacts,
     data: dict[str, Any],
     cache: PageCache,
@@ -1547,7 +1555,8 @@ def _entity_pages(
         shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
         name = page_name(provider["slug"])
         page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
-        rows = by_provider.get(provider["slug"], [])
+        found = by_provider.get(provider["slug"])
+        rows = found.rows if found else []
         heading = {
             "title": f"{provider['name'] or provider['slug']}: price changes",
             "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
@@ -1555,7 +1564,8 @@ def _entity_pages(
             "self": f"feeds/providers/{name}.atom",
             "alternate": f"providers/{name}.html",
         }
-        feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
+        feed_linked = sorted(found.model_ids & model_ids) if found else []
+        feed(f"feeds/providers/{name}.atom", heading, rows, feed_linked, found.entries if found else [])
     for month, rows in months:
         target = f"changes/{month}.html"
         linked = sorted({c["model_id"] for c in rows} & model_ids)
@@ -1787,15 +1797,36 @@ PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
 FEED_ENTRIES = 200  # the newest changes a feed holds
 
 
-def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class _ProviderChanges:
+    """A provider's endpoint changes (newest first), the models they are of and its feed's entries."""
+
+    rows: list[dict[str, Any]]
+    model_ids: frozenset[str]
+    entries: list[dict[str, Any]]  # its newest ``FEED_ENTRIES`` changes of ``PRICE_KINDS``
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> _ProviderChanges:
+        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+        return cls(rows, frozenset(c["model_id"] for c in rows), entries)
+
+    def before(self, older: _ProviderChanges) -> _ProviderChanges:
+        """These changes followed by ``older``'s (each part's entries hold its newest ones: enough for both)."""
+        entries = (self.entries + older.entries)[:FEED_ENTRIES]
+        return _ProviderChanges(self.rows + older.rows, self.model_ids | older.model_ids, entries)
+
+
+def _changes_by_provider(facts: SiteFacts) -> dict[str, _ProviderChanges]:
     """Each provider's endpoint changes, newest first: those whose tag is its slug or starts with ``slug/``
-    (as ``catalog changes --provider`` picks them). The last build's lists are carried (``_CHANGES_CARRY``)."""
+    (as ``catalog changes --provider`` picks them). The last build's are carried (``_CHANGES_CARRY``), with the
+    models they are of and their feed's entries: a sweep's few changes are sorted, not a year of them."""
     slugs = frozenset(p["slug"] for p in facts.providers)
     found = _CHANGES_CARRY.after("providers", facts.changes, slugs)
-    out = _by_provider(facts.changes if found is None else found[0], slugs)
+    newer = _by_provider(facts.changes if found is None else found[0], slugs)
+    out = {slug: _ProviderChanges.of(rows) for slug, rows in newer.items()}
     if found is not None:
-        for slug, rows in found[1][1].items():
-            out[slug] = out[slug] + rows if slug in out else rows
+        for slug, older in found[1][1].items():
+            out[slug] = out[slug].before(older) if slug in out else older
     _CHANGES_CARRY.keep("providers", facts.changes, slugs, dict(out))
     return out
 
