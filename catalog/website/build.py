@@ -19,6 +19,7 @@ import hashlib
 import io
 import itertools
 import json
+import operator
 import os
 import pickle
 import re
@@ -1198,9 +1199,17 @@ def _render(
     # process (``_Helper``); the others are made where they are met.
     queued: list[_Queued] = []
 
-    def feed(target: str, about: dict[str, str], rows: list[dict[str, Any]], linked: list[str]) -> None:
-        """An Atom feed, one entry per price change; its links absolute when the site knows its URL."""
-        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+    def feed(
+        target: str,
+        about: dict[str, str],
+        rows: list[dict[str, Any]],
+        linked: list[str],
+        entries: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """An Atom feed, one entry per price change; its links absolute when the site knows its URL. ``entries``:
+        the rows' first ``FEED_ENTRIES`` price changes when known (a provider's are carried)."""
+        if entries is None:
+            entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1486,7 +1495,7 @@ class _Helper:
 
 def _entity_pages(
     page: Callable[..., None],
-    feed: Callable[[str, dict[str, str], list[dict[str, Any]], list[str]], None],
+    feed: Callable[..., None],
     facts: SiteFacts,
     data: dict[str, Any],
     cache: PageCache,
@@ -1546,7 +1555,8 @@ def _entity_pages(
         shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
         name = page_name(provider["slug"])
         page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
-        rows = by_provider.get(provider["slug"], [])
+        found = by_provider.get(provider["slug"])
+        rows = found.rows if found else []
         heading = {
             "title": f"{provider['name'] or provider['slug']}: price changes",
             "subtitle": f"Price, discount and tier changes of the endpoints {provider['slug']} serves",
@@ -1554,7 +1564,8 @@ def _entity_pages(
             "self": f"feeds/providers/{name}.atom",
             "alternate": f"providers/{name}.html",
         }
-        feed(f"feeds/providers/{name}.atom", heading, rows, sorted({c["model_id"] for c in rows} & model_ids))
+        feed_linked = sorted(found.model_ids & model_ids) if found else []
+        feed(f"feeds/providers/{name}.atom", heading, rows, feed_linked, found.entries if found else [])
     for month, rows in months:
         target = f"changes/{month}.html"
         linked = sorted({c["model_id"] for c in rows} & model_ids)
@@ -1706,7 +1717,18 @@ def _windowed(data: dict[str, Any]) -> bool:
 
 def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list[dict[str, Any]]]]:
     """Changes by UTC month, newest month first (the changes page is one page a month); with none at all, the
-    as-of month's page says so."""
+    as-of month's page says so. The last build's months are carried (``_CHANGES_CARRY``): only a sweep's new
+    changes are named a month, not a year of them every build."""
+    found = _CHANGES_CARRY.after("months", changes, None)
+    months = _by_month(changes if found is None else found[0])
+    if found is not None:  # the last build's months after the sweep's (a month in both: its new rows first)
+        for month, rows in found[1][1]:
+            months[month] = months[month] + rows if month in months else rows
+    _CHANGES_CARRY.keep("months", changes, None, list(months.items()))
+    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
+
+
+def _by_month(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     months: dict[str, list[dict[str, Any]]] = {}
     rows: list[dict[str, Any]] = []
     low = high = None  # the current month's span: a year of changes is named a month at a time, not one by one
@@ -1718,7 +1740,40 @@ def _months(changes: list[dict[str, Any]], at: datetime) -> list[tuple[str, list
             high = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
             rows = months.setdefault(f"{t.year:04d}-{t.month:02d}", [])
         rows.append(change)
-    return list(months.items()) or [(at.astimezone(UTC).strftime("%Y-%m"), [])]
+    return months
+
+
+class _ChangesCarry:
+    """What the last build made of its whole list of changes (by month, by provider), kept for the next one: a
+    build's changes are the sweep's new ones in front of the last build's list, the same objects
+    (``catalog.website.facts``), so only those new ones need sorting into it. Checked by the identity of every
+    item of the old list (any other list is sorted whole); ``scope`` is what else the result depends on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.kept: dict[str, tuple[list[Any], Any, Any]] = {}
+
+    def after(self, name: str, changes: list[Any], scope: Any) -> tuple[list[Any], tuple[Any, Any]] | None:
+        """The changes ``changes`` has in front of the last build's list and what that build made of the list
+        (``(scope, result)``), or None when ``changes`` does not end with that list or ``scope`` differs."""
+        with self.lock:
+            found = self.kept.get(name)
+        if found is None:
+            return None
+        old, old_scope, result = found
+        start = len(changes) - len(old)
+        if not old or start < 0 or old_scope != scope or changes[start] is not old[0]:
+            return None
+        if not all(map(operator.is_, itertools.islice(changes, start, None), old)):
+            return None
+        return changes[:start], (old_scope, result)
+
+    def keep(self, name: str, changes: list[Any], scope: Any, result: Any) -> None:
+        with self.lock:
+            self.kept[name] = (list(changes), scope, result)
+
+
+_CHANGES_CARRY = _ChangesCarry()
 
 
 def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
@@ -1742,12 +1797,43 @@ PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
 FEED_ENTRIES = 200  # the newest changes a feed holds
 
 
-def _changes_by_provider(facts: SiteFacts) -> dict[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class _ProviderChanges:
+    """A provider's endpoint changes (newest first), the models they are of and its feed's entries."""
+
+    rows: list[dict[str, Any]]
+    model_ids: frozenset[str]
+    entries: list[dict[str, Any]]  # its newest ``FEED_ENTRIES`` changes of ``PRICE_KINDS``
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> _ProviderChanges:
+        entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+        return cls(rows, frozenset(c["model_id"] for c in rows), entries)
+
+    def before(self, older: _ProviderChanges) -> _ProviderChanges:
+        """These changes followed by ``older``'s (each part's entries hold its newest ones: enough for both)."""
+        entries = (self.entries + older.entries)[:FEED_ENTRIES]
+        return _ProviderChanges(self.rows + older.rows, self.model_ids | older.model_ids, entries)
+
+
+def _changes_by_provider(facts: SiteFacts) -> dict[str, _ProviderChanges]:
     """Each provider's endpoint changes, newest first: those whose tag is its slug or starts with ``slug/``
-    (as ``catalog changes --provider`` picks them)."""
-    slugs = {p["slug"] for p in facts.providers}
+    (as ``catalog changes --provider`` picks them). The last build's are carried (``_CHANGES_CARRY``), with the
+    models they are of and their feed's entries: a sweep's few changes are sorted, not a year of them."""
+    slugs = frozenset(p["slug"] for p in facts.providers)
+    found = _CHANGES_CARRY.after("providers", facts.changes, slugs)
+    newer = _by_provider(facts.changes if found is None else found[0], slugs)
+    out = {slug: _ProviderChanges.of(rows) for slug, rows in newer.items()}
+    if found is not None:
+        for slug, older in found[1][1].items():
+            out[slug] = out[slug].before(older) if slug in out else older
+    _CHANGES_CARRY.keep("providers", facts.changes, slugs, dict(out))
+    return out
+
+
+def _by_provider(changes: list[dict[str, Any]], slugs: frozenset[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for change in facts.changes:
+    for change in changes:
         tag = change.get("tag")
         if not tag:
             continue
