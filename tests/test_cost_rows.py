@@ -449,6 +449,13 @@ versions = [
     )
 ]
 table = PriceTable.from_sheets(versions)
+# A table extended by a sweep (as the service's is) holds its sheet columns in more than one chunk.
+later = datetime(2026, 8, 7, tzinfo=UTC)
+extended = table.extend(
+    [SheetVersion("endpoint", "m/a", "deepinfra", "deepinfra", "DeepInfra", later, None,
+                  parse_price_sheet({"prompt": "0.000001", "completion": "0.000004"}))],
+    {("m/a", "deepinfra"): later},
+)
 
 
 def rows(n, provider=True):
@@ -469,7 +476,8 @@ breakdown.price = lambda **kwargs: keyed.append(kwargs["keys"] is not None) or r
 for usage in (rows(0), rows(1), rows(5), rows(3000), rows(3000, provider=False),
               rows(3000).with_columns(pl.col("model").cast(pl.Enum(["m/a", "m/b"])))):
     for money, terms in (("decimal", True), ("units", False)):
-        assert cost_usage(usage, table, money=money, breakdown=terms).height == usage.height
+        for priced_by in (table, extended):
+            assert cost_usage(usage, priced_by, money=money, breakdown=terms).height == usage.height
 print(json.dumps({
     "keyed": keyed,
     "rows": len(breakdown._rows.signatures),
@@ -492,6 +500,6 @@ def test_one_compiled_version_serves_every_batch_and_a_fresh_process_loads_it_fr
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     found = json.loads(second.stdout)
-    assert found["keyed"] == [False] * 4 + [True] * 6  # the empty batch takes the expressions
+    assert found["keyed"] == [False] * 8 + [True] * 12  # the empty batch takes the expressions
     assert found["rows"] == 1 and found["bases"] == 1
     assert found["hits"] >= 1 and found["misses"] == 0

@@ -536,8 +536,10 @@ def table_arrays(table: Any, rate_names: tuple[str, ...]) -> dict[str, Any]:
         "cond_start": np.ascontiguousarray(cond_start, dtype=np.int64),
         "cond_end": np.ascontiguousarray(cond_end, dtype=np.int64),
         "dynamic": variants["dynamic"].to_numpy().astype(np.bool_),
-        "sheet_row": table.sheet_rows.cast(pl.Int64).to_numpy(),
-        "variant_base": table.variant_base.cast(pl.Int64).to_numpy(),
+        # Read-only whichever way Polars lends them (a view of one chunk is read-only, a table extended by a
+        # sweep holds several chunks and gets a writable copy): a second layout would compile a second version.
+        "sheet_row": _frozen(table.sheet_rows.cast(pl.Int64).to_numpy()),
+        "variant_base": _frozen(table.variant_base.cast(pl.Int64).to_numpy()),
         "discounts": bool((kind != SAME).any()),
     }
     _tables[table] = arrays
