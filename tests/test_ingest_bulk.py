@@ -256,12 +256,76 @@ def test_key_assignment_sees_the_open_versions_it_needs(tmp_path: Path, seed: in
                 "SELECT endpoint_key, model_id, tag, content_hash, pricing_text FROM endpoint_versions "
                 "WHERE valid_to IS NULL"
             ).fetchall()
-            needed = ingest._key_candidates(con, ingest.open_endpoint_versions(con), sweep.endpoints)
-            assert len(needed) <= len(every)
-            assert assign_endpoint_keys(sweep.endpoints, needed) == ingest_reference.assign_endpoint_keys(
+            keys, records, needed = ingest.sweep_endpoint_keys(con, ingest.open_endpoint_versions(con), sweep.endpoints)
+            assert needed <= len(every)
+            assert list(zip(keys, records, strict=True)) == ingest_reference.assign_endpoint_keys(
+                sweep.endpoints, every
+            )
+            assert assign_endpoint_keys(sweep.endpoints, every) == ingest_reference.assign_endpoint_keys(
                 sweep.endpoints, every
             )
             record_snapshot(con, sweep)
         assert con.execute("SELECT count(*) FROM endpoint_versions WHERE endpoint_key LIKE '%#%'").fetchone() != (0,)
     finally:
         con.close()
+
+
+def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: Path) -> None:
+    """Telemetry rows are updated in place when the sweep lists the endpoints the table holds for its models,
+    each once; otherwise replaced. Either way the table is what deleting the sweep's models' rows and
+    inserting the sweep's gives (the per-row code), including when the table holds a row twice or rows of a
+    model the sweep does not list."""
+    market = Market(random.Random(5))
+    bulk, rows = connect(tmp_path / "bulk.duckdb"), connect(tmp_path / "rows.duckdb")
+    in_place: list[bool] = []
+    checked = ingest._telemetry_rows_updated
+
+    def spy(con: duckdb.DuckDBPyConnection, updated: int) -> bool:
+        in_place.append(checked(con, updated))
+        return in_place[-1]
+
+    def store(hour: int) -> None:
+        sweep = market.sweep(hour)
+        with mock.patch.object(ingest, "_telemetry_rows_updated", spy):
+            record_snapshot(bulk, sweep)
+        with per_row():
+            record_snapshot(rows, sweep)
+        assert table(bulk, "endpoint_telemetry") == table(rows, "endpoint_telemetry"), hour
+
+    try:
+        market.rng = mock.Mock(random=lambda: 0.5)  # no suspicious drop, no broken entry, no failed list
+        store(0)
+        for hour in (1, 2):  # every endpoint's telemetry moves, the endpoints stay
+            for body in market.endpoints.values():
+                for n, e in enumerate(body["endpoints"]):
+                    e["latency_last_30m"] = {"p50": 100 * hour + n, "p99": 1000 * hour + n}
+                    e["uptime_last_1d"] = 90.0 + hour
+            store(hour)
+        assert in_place == [True, True]
+        doubled = "INSERT INTO endpoint_telemetry SELECT * FROM endpoint_telemetry ORDER BY ALL LIMIT 1"
+        stale = (
+            "INSERT INTO endpoint_telemetry SELECT * REPLACE ('gone/model' AS model_id, 'gone/model@x' AS "
+            "endpoint_key) FROM endpoint_telemetry ORDER BY ALL LIMIT 1"
+        )
+        missing = (
+            "DELETE FROM endpoint_telemetry WHERE endpoint_key = (SELECT max(endpoint_key) FROM endpoint_telemetry)"
+        )
+        # a row of a model no more listed: updated in place all the same; a row twice: more rows updated than
+        # the sweep has, replaced; a row twice and another missing: as many rows updated as the sweep has, but
+        # not the sweep's, replaced; then in place again
+        cases = [([stale], [True]), ([doubled], []), ([doubled, missing], [False]), ([], [True])]
+        for statements, moved in cases:
+            in_place.clear()
+            for statement in statements:
+                bulk.execute(statement)
+                rows.execute(statement)
+            for body in market.endpoints.values():
+                for e in body["endpoints"]:
+                    e["uptime_last_1d"] = (e.get("uptime_last_1d") or 0) + 1
+            store(3)
+            assert in_place == moved, statements
+        assert table(bulk, "endpoint_telemetry") == table(rows, "endpoint_telemetry")
+        assert bulk.execute("SELECT count(*) FROM endpoint_telemetry WHERE model_id = 'gone/model'").fetchone() == (1,)
+    finally:
+        bulk.close()
+        rows.close()

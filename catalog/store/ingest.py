@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import accumulate, chain
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import duckdb
@@ -133,11 +136,44 @@ def endpoint_keys(
     did not change keeps its key and opens no version.
 
     ``open_rows`` are ``(endpoint_key, model_id, tag, content_hash, pricing_text)`` of the open versions.
-    Two lists, not ten thousand pairs: tuples that outlive a sweep's garbage collections set off full ones.
     """
-    open_by_base: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for key, model_id, tag, digest, pricing_text in open_rows:
-        open_by_base[endpoint_base_key(model_id, tag)].append((key, digest, pricing_text))
+    stored = [(key, endpoint_base_key(model_id, tag), digest, text) for key, model_id, tag, digest, text in open_rows]
+    return _endpoint_keys(current, sweep_bases(current), stored, lambda text: text)
+
+
+def sweep_bases(current: dict[str, list[EndpointRecord]]) -> list[str]:
+    """``model@tag`` of every fetched endpoint, in the sweep's order."""
+    return [f"{model_id}@{rec.tag}" for model_id, records in current.items() for rec in records]
+
+
+_Stored = TypeVar("_Stored")
+
+
+def _endpoint_keys(
+    current: dict[str, list[EndpointRecord]],
+    bases: list[str],
+    stored_rows: Iterable[tuple[str, str, str, _Stored]],
+    pricing_text: Callable[[_Stored], str],
+) -> tuple[list[str], list[EndpointRecord]]:
+    """``endpoint_keys`` on the sweep's ``bases``; ``stored_rows`` are ``(endpoint_key, base, content_hash,
+    ref)`` of open versions, all of a base or none, and ``pricing_text(ref)`` their pricing text, asked only
+    when two endpoints of one tag are matched by price (a lookup, so it is read only then).
+
+    Keys and records are kept as two lists, not ten thousand pairs: tuples that outlive a sweep's garbage
+    collections set off full ones. The endpoints of a model with one endpoint a tag and none stored under a
+    numbered key keep their bases: only the models with a repeated or a stored base are walked one by one."""
+    open_by_base: dict[str, list[tuple[str, str, _Stored]]] = defaultdict(list)
+    for key, base, digest, ref in stored_rows:
+        open_by_base[base].append((key, digest, ref))
+    flat = list(chain.from_iterable(current.values()))
+    seen: set[str] = set()
+    suspects = {base for base in bases if base in seen or seen.add(base)}  # type: ignore[func-returns-value]
+    suspects.update(open_by_base.keys() & seen)
+    if not suspects:
+        return bases, flat
+    ends = list(accumulate(map(len, current.values())))
+    walked = sorted({bisect_right(ends, i) for i, base in enumerate(bases) if base in suspects})
+    listings = list(current.values())
     keys: list[str] = []
     out: list[EndpointRecord] = []
 
@@ -145,25 +181,31 @@ def endpoint_keys(
         keys.append(key)
         out.append(rec)
 
-    for model_id, records in current.items():
-        bases = [endpoint_base_key(model_id, rec.tag) for rec in records]
-        if len(set(bases)) == len(bases) and open_by_base.keys().isdisjoint(bases):
-            keys.extend(bases)  # one endpoint a tag, none stored under a numbered key
+    done = 0  # the sweep's endpoints handled so far
+    for index in walked:
+        begin = ends[index - 1] if index else 0
+        keys.extend(bases[done:begin])  # the models in between: their bases
+        out.extend(flat[done:begin])
+        done = ends[index]
+        records = listings[index]
+        model_bases = bases[begin:done]
+        if len(set(model_bases)) == len(model_bases) and open_by_base.keys().isdisjoint(model_bases):
+            keys.extend(model_bases)  # one endpoint a tag, none stored under a numbered key
             out.extend(records)
             continue
         groups: dict[str, list[EndpointRecord]] = defaultdict(list)
-        for rec in records:
-            groups[endpoint_base_key(model_id, rec.tag)].append(rec)
+        for base, rec in zip(model_bases, records, strict=True):
+            groups[base].append(rec)
         for base, group in groups.items():
-            stored = sorted(open_by_base.get(base, []))
+            stored = sorted(open_by_base.get(base, []), key=lambda s: (s[0], s[1]))
             if len(group) == 1 and len(stored) <= 1:
                 keep(stored[0][0] if stored else base, group[0])
                 continue
             free = list(stored)
             pending = list(group)
-            matchers: tuple[Callable[[EndpointRecord, tuple[str, str, str]], bool], ...] = (
+            matchers: tuple[Callable[[EndpointRecord, tuple[str, str, _Stored]], bool], ...] = (
                 lambda rec, s: s[1] == rec.content_hash,  # nothing changed
-                lambda rec, s: s[2] == _pricing_text(rec.pricing),  # same prices, another field changed
+                lambda rec, s: pricing_text(s[2]) == _pricing_text(rec.pricing),  # same prices, another field changed
             )
             for same in matchers:
                 still = []
@@ -185,48 +227,61 @@ def endpoint_keys(
                     n += 1
                 used.add(candidate)
                 keep(candidate, rec)
+    keys.extend(bases[done:])
+    out.extend(flat[done:])
     return keys, out
 
 
 def open_endpoint_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The open endpoint versions' identity columns, read once a sweep: key assignment, the provider model id
     fill-in and the comparison all work from this frame (a scan decodes every row of each string column it
-    reads, ~10x the open rows in a long history, so it reads each once)."""
+    reads, ~10x the open rows in a long history, so it reads each once). ``numbered_base`` is the
+    ``model@tag`` of a version stored under another key (a numbered one), else null: the model and the tag
+    themselves stay in the database."""
     frame: pl.DataFrame = con.sql(
-        "SELECT version_id, endpoint_key, model_id, tag, content_hash, "
-        "provider_model_id IS NULL AS no_provider_model_id FROM endpoint_versions WHERE valid_to IS NULL"
+        "SELECT version_id, endpoint_key, content_hash, provider_model_id IS NULL AS no_provider_model_id, "
+        "CASE WHEN endpoint_key <> model_id || '@' || tag THEN model_id || '@' || tag END AS numbered_base "
+        "FROM endpoint_versions WHERE valid_to IS NULL"
     ).pl()
     return frame
 
 
-def _key_candidates(
+def sweep_endpoint_keys(
     con: duckdb.DuckDBPyConnection, open_endpoints: pl.DataFrame, current: dict[str, list[EndpointRecord]]
-) -> list[tuple[str, str, str, str, str]]:
-    """The open endpoint versions ``assign_endpoint_keys`` needs to see: those of a ``model@tag`` stored under
-    a numbered key, or listed more than once now. Any other open version is the only one of its tag, keyed
-    ``model@tag``, and the sweep's (single) endpoint of that tag gets that key with or without it — so the
-    ~10,000 plain ones of a large sweep are not read back every hour."""
-    framed = open_endpoints.lazy().with_columns(base=pl.concat_str(["model_id", pl.lit("@"), "tag"]))
-    wanted = set(framed.filter(pl.col("endpoint_key") != pl.col("base")).collect()["base"].to_list())
-    for model_id, records in current.items():
-        tags = [rec.tag for rec in records]
-        if len(set(tags)) < len(tags):
-            wanted.update(endpoint_base_key(model_id, tag) for tag in tags if tags.count(tag) > 1)
+) -> tuple[list[str], list[EndpointRecord], int]:
+    """``endpoint_keys`` of the sweep against the open versions, reading back only those it needs to see:
+    those of a ``model@tag`` stored under a numbered key, or listed more than once now. Any other open version
+    is the only one of its tag, keyed ``model@tag``, and the sweep's (single) endpoint of that tag gets that
+    key with or without it — so the ~10,000 plain ones of a large sweep are not read back every hour. Their
+    pricing texts are read only if two endpoints of one tag are matched by price. Also returns how many open
+    versions were seen."""
+    bases = sweep_bases(current)
+    numbered = open_endpoints["numbered_base"].drop_nulls()
+    seen: set[str] = set()
+    wanted = {base for base in bases if base in seen or seen.add(base)}  # type: ignore[func-returns-value]
+    wanted.update(numbered.to_list())
     if not wanted:
-        return []
-    rows = framed.filter(pl.col("base").is_in(sorted(wanted))).collect()
-    texts = dict(
-        con.execute(
-            "SELECT version_id, pricing_text FROM endpoint_versions WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
-            [rows["version_id"].to_list()],
-        ).fetchall()
+        return *_endpoint_keys(current, bases, [], str), 0
+    # A version's base is its key unless it is stored under a numbered one.
+    base = pl.coalesce("numbered_base", "endpoint_key")
+    rows = open_endpoints.filter(base.is_in(sorted(wanted))).select(
+        "endpoint_key", base.alias("base"), "content_hash", "version_id"
     )
-    return [
-        (key, model_id, tag, digest, texts[vid])
-        for vid, key, model_id, tag, digest in rows.select(
-            "version_id", "endpoint_key", "model_id", "tag", "content_hash"
-        ).iter_rows()
-    ]
+    texts: dict[int, str] = {}
+
+    def pricing_text(version_id: int) -> str:
+        if not texts:  # all of them, once
+            texts.update(
+                con.execute(
+                    "SELECT version_id, pricing_text FROM endpoint_versions "
+                    "WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
+                    [rows["version_id"].to_list()],
+                ).fetchall()
+            )
+        return texts[version_id]
+
+    keys, records = _endpoint_keys(current, bases, rows.iter_rows(), pricing_text)
+    return keys, records, rows.height
 
 
 class _Versioner:
@@ -249,8 +304,8 @@ class _Versioner:
         self,
         table: str,
         key_col: str,
-        keys: Sequence[str],
-        digests: Sequence[str],
+        keys: Sequence[str] | pl.Series,
+        digests: Sequence[str] | pl.Series,
         make_row: Callable[[int], dict[str, Any]],
         may_close: Callable[[str, Any], bool],
         scope_col: str | None = None,
@@ -576,7 +631,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             return model_gone(model_id)
 
         open_endpoints = open_endpoint_versions(con)
-        keys, records = endpoint_keys(sweep.endpoints, _key_candidates(con, open_endpoints, sweep.endpoints))
+        keys, records, _ = sweep_endpoint_keys(con, open_endpoints, sweep.endpoints)
         absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
         if absent:
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
@@ -600,15 +655,17 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
         by_key = dict(zip(keys, records, strict=True))
         _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
         _insert_skus(con, opened, by_key)
+        telemetry = _telemetry_frame(keys, records)
         v.apply(
             "endpoint_status",
             "endpoint_key",
             keys,
-            [str(rec.live.get("status")) for rec in records],
+            # str(status) of each record, from the telemetry's status column rather than another pass
+            telemetry["status"].cast(pl.String).fill_null("None"),
             lambda i: _status_row(records[i], keys[i]),
             endpoint_closable,
         )
-        _replace_telemetry(con, v, keys, records)
+        _replace_telemetry(con, v, telemetry)
 
     if sweep.providers is not None:
         current_providers = {p.slug for p in sweep.providers}
@@ -714,12 +771,8 @@ def _insert_skus(con: duckdb.DuckDBPyConnection, opened: dict[str, int], records
         insert_rows(con, "endpoint_skus", rows)
 
 
-def _replace_telemetry(
-    con: duckdb.DuckDBPyConnection, v: _Versioner, keys: list[str], records: list[EndpointRecord]
-) -> None:
-    """Keep the latest telemetry of every endpoint whose model was fetched now (older rows stay for the rest)."""
-    if not keys:
-        return
+def _telemetry_frame(keys: list[str], records: list[EndpointRecord]) -> pl.DataFrame:
+    """The sweep's telemetry rows: ``endpoint_key``, ``model_id`` and ``TELEMETRY_VALUES``, in the records' order."""
     empty: dict[str, Any] = {}
     columns: list[list[Any]] = [[] for _ in TELEMETRY_VALUES]
     # One pass with an append per value: a column at a time walks ten thousand dicts twelve times, and a tuple
@@ -743,18 +796,41 @@ def _replace_telemetry(
         thr_75(thr.get("p75"))
         thr_90(thr.get("p90"))
         thr_99(thr.get("p99"))
-    frame = pl.DataFrame(
+    return pl.DataFrame(
         {
             "endpoint_key": pl.Series(keys, dtype=pl.String),
-            "model_id": pl.Series([rec.model_id for rec in records], dtype=pl.String),
+            "model_id": pl.Series(list(map(attrgetter("model_id"), records)), dtype=pl.String),
             **{
                 name: pl.Series(name, column, dtype=pl.Int32 if name == "status" else pl.Float64)
                 for name, column in zip(TELEMETRY_VALUES, columns, strict=True)
             },
         }
     )
-    con.register("_telemetry", frame)
+
+
+_TELEMETRY_SET = ", ".join(f"{name} = s.{name}" for name in TELEMETRY_VALUES)
+
+
+def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, telemetry: pl.DataFrame) -> None:
+    """Keep the latest telemetry of every endpoint whose model is in this sweep (older rows stay for the rest):
+    the table's rows of those models are replaced by the sweep's.
+
+    The usual sweep lists the endpoints the table holds for its models, each once: their rows are updated in
+    place, which writes a third of what deleting and inserting them writes to the write-ahead log (a whole row
+    of key text per endpoint), so the file checkpoints half as often. Otherwise (an endpoint came or went) the
+    rows of the sweep's models are deleted and inserted again, the updated ones among them.
+    """
+    if telemetry.is_empty():
+        return
+    con.register("_telemetry", telemetry)
     try:
+        updated = con.execute(
+            "UPDATE endpoint_telemetry AS t SET snapshot_id = ?::INTEGER, observed_at = ?::TIMESTAMPTZ, "
+            f"{_TELEMETRY_SET} FROM _telemetry AS s WHERE t.endpoint_key = s.endpoint_key AND t.model_id = s.model_id",
+            [v.snapshot_id, v.taken_at],
+        ).fetchall()[0][0]
+        if updated == telemetry.height and _telemetry_rows_updated(con, updated):
+            return
         con.execute("DELETE FROM endpoint_telemetry WHERE model_id IN (SELECT model_id FROM _telemetry)")
         con.execute(
             "INSERT INTO endpoint_telemetry BY NAME "
@@ -763,3 +839,17 @@ def _replace_telemetry(
         )
     finally:
         con.unregister("_telemetry")
+
+
+def _telemetry_rows_updated(con: duckdb.DuckDBPyConnection, updated: int) -> bool:
+    """Whether the ``updated`` rows (as many as the sweep's, each matched by key and model) are all the rows of
+    the sweep's models: then they are the sweep's rows, one a key. The whole table is counted first (the usual
+    case: every model with rows was fetched); rows of models fetched no more are left out by a join."""
+    rows, keys = con.execute("SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry").fetchall()[0]
+    if rows == keys == updated:
+        return True
+    rows, keys = con.execute(
+        "SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry "
+        "WHERE model_id IN (SELECT model_id FROM _telemetry)"
+    ).fetchall()[0]
+    return bool(rows == keys == updated)
