@@ -20,7 +20,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import accumulate, chain
 from operator import attrgetter
@@ -37,7 +37,7 @@ from catalog.prices import MAX_INTEGER_DIGITS, PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.failures import commit, rollback
-from catalog.store.snapshots import GOOD_SNAPSHOT, newest_good_snapshot
+from catalog.store.snapshots import GOOD_SNAPSHOT
 
 SUSPICIOUS_DROP = 0.5
 PERCENTILES = ("p50", "p75", "p90", "p99")
@@ -138,12 +138,20 @@ def endpoint_keys(
     ``open_rows`` are ``(endpoint_key, model_id, tag, content_hash, pricing_text)`` of the open versions.
     """
     stored = [(key, endpoint_base_key(model_id, tag), digest, text) for key, model_id, tag, digest, text in open_rows]
-    return _endpoint_keys(current, sweep_bases(current), stored, lambda text: text)
+    bases = sweep_bases(current)
+    return _endpoint_keys(current, bases, _listed(bases), stored, lambda text: text)
 
 
 def sweep_bases(current: dict[str, list[EndpointRecord]]) -> list[str]:
     """``model@tag`` of every fetched endpoint, in the sweep's order."""
     return [f"{model_id}@{rec.tag}" for model_id, records in current.items() for rec in records]
+
+
+def _listed(bases: list[str]) -> tuple[set[str], set[str]]:
+    """The distinct ``bases`` and those listed more than once."""
+    seen: set[str] = set()
+    repeated = {base for base in bases if base in seen or seen.add(base)}  # type: ignore[func-returns-value]
+    return seen, repeated
 
 
 _Stored = TypeVar("_Stored")
@@ -152,12 +160,14 @@ _Stored = TypeVar("_Stored")
 def _endpoint_keys(
     current: dict[str, list[EndpointRecord]],
     bases: list[str],
+    listed: tuple[set[str], set[str]],
     stored_rows: Iterable[tuple[str, str, str, _Stored]],
     pricing_text: Callable[[_Stored], str],
 ) -> tuple[list[str], list[EndpointRecord]]:
-    """``endpoint_keys`` on the sweep's ``bases``; ``stored_rows`` are ``(endpoint_key, base, content_hash,
-    ref)`` of open versions, all of a base or none, and ``pricing_text(ref)`` their pricing text, asked only
-    when two endpoints of one tag are matched by price (a lookup, so it is read only then).
+    """``endpoint_keys`` on the sweep's ``bases`` (``listed``: ``_listed(bases)``). ``stored_rows`` are
+    ``(endpoint_key, base, content_hash, ref)`` of open versions, all of a base or none, and
+    ``pricing_text(ref)`` their pricing text, asked only when two endpoints of one tag are matched by price (a
+    lookup, so it is read only then).
 
     Keys and records are kept as two lists, not ten thousand pairs: tuples that outlive a sweep's garbage
     collections set off full ones. The endpoints of a model with one endpoint a tag and none stored under a
@@ -166,9 +176,8 @@ def _endpoint_keys(
     for key, base, digest, ref in stored_rows:
         open_by_base[base].append((key, digest, ref))
     flat = list(chain.from_iterable(current.values()))
-    seen: set[str] = set()
-    suspects = {base for base in bases if base in seen or seen.add(base)}  # type: ignore[func-returns-value]
-    suspects.update(open_by_base.keys() & seen)
+    distinct, repeated = listed
+    suspects = repeated | (open_by_base.keys() & distinct)
     if not suspects:
         return bases, flat
     ends = list(accumulate(map(len, current.values())))
@@ -257,11 +266,10 @@ def sweep_endpoint_keys(
     versions were seen."""
     bases = sweep_bases(current)
     numbered = open_endpoints["numbered_base"].drop_nulls()
-    seen: set[str] = set()
-    wanted = {base for base in bases if base in seen or seen.add(base)}  # type: ignore[func-returns-value]
-    wanted.update(numbered.to_list())
+    listed = _listed(bases)
+    wanted = listed[1] | set(numbered.to_list())
     if not wanted:
-        return *_endpoint_keys(current, bases, [], str), 0
+        return *_endpoint_keys(current, bases, listed, [], str), 0
     # A version's base is its key unless it is stored under a numbered one.
     base = pl.coalesce("numbered_base", "endpoint_key")
     rows = open_endpoints.filter(base.is_in(sorted(wanted))).select(
@@ -280,7 +288,7 @@ def sweep_endpoint_keys(
             )
         return texts[version_id]
 
-    keys, records = _endpoint_keys(current, bases, rows.iter_rows(), pricing_text)
+    keys, records = _endpoint_keys(current, bases, listed, rows.iter_rows(), pricing_text)
     return keys, records, rows.height
 
 
@@ -399,18 +407,27 @@ class _Versioner:
         return opened
 
 
+_SCHEMAS: dict[tuple[tuple[str, ...], tuple[str, ...]], pl.Schema] = {}
+
+
+def _table_schema(con: duckdb.DuckDBPyConnection, table: str) -> pl.Schema:
+    """``table``'s columns as Polars reads them, by the table's column names and types: those come from binding
+    the name, a few tenths of a millisecond, where reading an empty result of a wide table takes more."""
+    bound = con.table(table)
+    signature = (tuple(bound.columns), tuple(map(str, bound.types)))
+    schema = _SCHEMAS.get(signature)
+    if schema is None:
+        schema = _SCHEMAS[signature] = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
+    return schema
+
+
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts by column name; a missing column is NULL) in one statement, cast exactly to the
     table's column types (a price Decimal stays the same number)."""
-    target = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema  # the columns, in order, and their types
+    target = _table_schema(con, table)  # the columns, in order, and their types
     columns = list(target)
     frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
-    frame = frame.select(
-        [
-            pl.col(c).cast(target[c], strict=True) if frame.schema[c] != pl.Null else pl.lit(None, target[c]).alias(c)
-            for c in columns
-        ]
-    )
+    frame = frame.cast(target, strict=True)  # one cast of the frame: an expression a column costs more
     con.register("_incoming", frame)
     try:
         con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
@@ -436,19 +453,20 @@ def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceS
     return rows
 
 
-def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int | None = None) -> int | None:
-    """Models in the newest usable snapshot (before ``before_snapshot`` when re-applying an old one)."""
-    bound = "" if before_snapshot is None else " AND snapshot_id < ?"
-    row = con.execute(
-        f"SELECT models_count FROM snapshots WHERE {GOOD_SNAPSHOT} AND models_count IS NOT NULL"
-        f"{bound} ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
-        [] if before_snapshot is None else [before_snapshot],
-    ).fetchall()
+_PREVIOUS_MODEL_COUNT = (
+    f"SELECT models_count FROM snapshots WHERE {GOOD_SNAPSHOT} AND models_count IS NOT NULL"
+    "{before} ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
+)
+
+
+def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int) -> int | None:
+    """Models in the newest usable snapshot before ``before_snapshot`` (re-applying an old one)."""
+    row = con.execute(_PREVIOUS_MODEL_COUNT.format(before=" AND snapshot_id < ?"), [before_snapshot]).fetchall()
     return row[0][0] if row else None
 
 
-def _check_order(con: duckdb.DuckDBPyConnection, taken_at: datetime) -> None:
-    newest = newest_good_snapshot(con)
+def _check_order(newest: datetime | None, taken_at: datetime) -> None:
+    """``newest``: when the newest good snapshot was taken (``snapshots.newest_good_snapshot``)."""
     if newest is not None and taken_at < newest:
         raise SnapshotOrderError(
             f"snapshot time {taken_at.isoformat()} is older than the newest stored snapshot "
@@ -511,17 +529,23 @@ def apply_snapshot(
     """The body of ``record_snapshot``, run inside the caller's transaction (``rederive`` wraps many)."""
     started = time.monotonic() if started is None else started
     rederive = snapshot_id is not None
-    if not rederive and sweep.fatal is None:
-        _check_order(con, sweep.taken_at)
+    previous: int | None = None
     if snapshot_id is None:
-        row = con.execute("SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots").fetchall()
-        snapshot_id = int(row[0][0])
+        # One question of the snapshot log rather than three (each statement costs a millisecond or two).
+        newest, snapshot_id, previous = con.execute(
+            f"SELECT (SELECT max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}), "
+            "(SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots), "
+            f"({_PREVIOUS_MODEL_COUNT.format(before='')})"
+        ).fetchall()[0]
+        if sweep.fatal is None:
+            _check_order(newest.astimezone(UTC) if newest is not None else None, sweep.taken_at)
     v = _Versioner(con, snapshot_id, sweep.taken_at)
     status, suspicious_note = "ok", None
     if sweep.fatal is not None or sweep.models is None:
         status = "failed"
     else:
-        previous = _previous_model_count(con, snapshot_id if rederive else None)
+        if rederive:
+            previous = _previous_model_count(con, snapshot_id)
         if previous and len(sweep.models) < previous * SUSPICIOUS_DROP:
             status = "suspicious"
             suspicious_note = (
@@ -632,8 +656,8 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
 
         open_endpoints = open_endpoint_versions(con)
         keys, records, _ = sweep_endpoint_keys(con, open_endpoints, sweep.endpoints)
-        absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
-        if absent:
+        if any(map(attrgetter("absent"), records)):  # facts upstream left out: rare, looked for in one pass
+            absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
             records = [carried.get(key, rec) for key, rec in zip(keys, records, strict=True)]
         unfilled = (
@@ -641,25 +665,31 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
         )
         if _fill_in(con, "provider_model_id", keys, records, unfilled.collect().rows()):
             open_endpoints = open_endpoint_versions(con)  # hashes changed in place
+        telemetry = _telemetry_frame(keys, records)
+        fresh: dict[str, EndpointRecord] = {}  # the records of the versions opened now, by key
+
+        def endpoint_row(i: int) -> dict[str, Any]:
+            fresh[keys[i]] = records[i]
+            return _endpoint_row(records[i], keys[i])
+
+        keyed = telemetry["endpoint_key"]  # the keys as a column, built once for both comparisons
         opened = v.apply(
             "endpoint_versions",
             "endpoint_key",
-            keys,
-            [rec.content_hash for rec in records],
-            lambda i: _endpoint_row(records[i], keys[i]),
+            keyed,
+            list(map(attrgetter("content_hash"), records)),
+            endpoint_row,
             endpoint_closable,
             open_versions=open_endpoints.lazy().select(
                 "version_id", pl.col("endpoint_key").alias("key"), "content_hash"
             ),
         )
-        by_key = dict(zip(keys, records, strict=True))
-        _insert_overrides(con, "endpoint", opened, {key: by_key[key].pricing for key in opened})
-        _insert_skus(con, opened, by_key)
-        telemetry = _telemetry_frame(keys, records)
+        _insert_overrides(con, "endpoint", opened, {key: fresh[key].pricing for key in opened})
+        _insert_skus(con, opened, fresh)
         v.apply(
             "endpoint_status",
             "endpoint_key",
-            keys,
+            keyed,
             # str(status) of each record, from the telemetry's status column rather than another pass
             telemetry["status"].cast(pl.String).fill_null("None"),
             lambda i: _status_row(records[i], keys[i]),
