@@ -5,8 +5,8 @@ entries apply, why the row cannot be priced (if it cannot), each term's
 count × rate, the total, the undiscounted base and the saving. As Polars expressions those are some forty
 passes over the rows, each with its own column, and money in 128-bit columns converted to ``Decimal`` at the end.
 Here it is one pass (``_rows``) that writes each money column straight into the buffer of an Arrow
-``decimal128`` array (two little-endian 64-bit limbs a value), which Polars takes over without a copy; and a
-second, short one (``_bases``) for the undiscounted base when the batch holds discounted rows. For a large
+``decimal128`` array (two little-endian 64-bit limbs a value), which Polars takes over without a copy,
+the undiscounted base and saving of discounted rows included (``_base``). For a large
 batch the pass also finds each row's sheet (``Keys``): from the key columns' categorical codes and the
 timestamp to the row's cell (its distinct model/provider/endpoint × the period between two price changes), whose
 sheet the engine looked up once per price table; a small batch's sheets are looked up per row and given.
@@ -205,23 +205,28 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     piece_count: Ints,
     rates: Any,
     base_kind: Any,
+    num: Ints,
+    den: Ints,
     terms: int,
     prompt_parts: Ints,
     completion_parts: Ints,
     chunks: int,
     code: Any,
     mask_out: Any,
-    variant_out: Any,
     sheet_out: Any,
     source_out: Any,
     out: Any,
     base: Any,
+    saving: Any,
+    aside: Any,
 ) -> Ints:  # pragma: no cover - compiled
-    """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries),
-    ``variant_out`` (the priced variant, -1: none) and the money limbs in ``out`` (one row per written term,
-    then the total; ``terms`` of them before it; it arrives zeroed (``pages``), and an unpriced row's money is
-    left so), ``sheet_out`` and ``source_out`` (the sheet in force, -1: none, and where it came from). Returns
-    per chunk [priced rows, rows with a discount].
+    """Per row: ``code`` (the reason code, -1: priced), ``mask_out`` (the applying override entries), the
+    money limbs in ``out`` (one row per written term, then the total; ``terms`` of them before it; it arrives
+    zeroed (``pages``), and an unpriced row's money is left so), ``sheet_out`` and ``source_out`` (the sheet
+    in force, -1: none, and where it came from); where ``base`` is not empty, each priced row's undiscounted
+    base there, the saving of a discounted one in ``saving``, and in ``aside`` -1 for a discounted row without
+    a base and the variant + 1 for one whose base is left to the caller (``_base``). Returns per chunk [priced
+    rows, rows with a discount, of those without a base, of those left to the caller].
 
     Each row's sheet is either given (``sheet``, ``source``, ``combo`` per row; ``radix`` empty) or found here
     (``radix`` not empty; ``sheet`` and the rest empty): the row's key codes (``keys``, up to three, with
@@ -240,7 +245,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     minutes = (minute_first, minute_start, minute_padded, bounds, micros)
     windows = cond_start.shape[1] > 0
     k = len(strides)
-    tally = np.zeros((chunks, 2), dtype=np.int64)
+    tally = np.zeros((chunks, 4), dtype=np.int64)
     not_whole, bad_time, too_large = flags
     nw_s, bt_s, tl_s = flag_strides[0], flag_strides[1], flag_strides[2]
     # Negative counts: the columns that vary are checked per row, the ones holding one value once.
@@ -253,6 +258,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     for part in numba.prange(chunks):
         priced = 0
         discounted = 0
+        no_base = 0
+        left = 0
         block = np.empty((k, _BLOCK), dtype=np.int64)  # column-major: the copy writes whole lines
         found = np.empty((2, _BLOCK), dtype=np.int64)  # the block's combos and sheets
         for j in range(k):
@@ -345,12 +352,8 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                     reason = 4
             code[i] = reason
             if reason >= 0:  # (its money stays 0: ``out`` arrives zeroed)
-                variant_out[i] = -1
                 continue
-            variant_out[i] = variant
             priced += 1
-            if base_kind[variant] != SAME:
-                discounted += 1
             total_hi = _ZERO
             total_lo = _ZERO
             # A term's pieces, added up before the term is written; every written term is some group's, so
@@ -380,82 +383,70 @@ def _rows(  # noqa: C901 - one pass, written out for speed
                 total_lo = new
             out[terms, 2 * i] = total_lo
             out[terms, 2 * i + 1] = total_hi
-            if len(base):  # the undiscounted base starts as the total (``_bases`` divides the discounted rows')
+            if len(base):  # the undiscounted base: the total, or the total divided (``_base``)
                 base[2 * i] = total_lo
                 base[2 * i + 1] = total_hi
+                kind = base_kind[variant]
+                if kind != SAME:
+                    discounted += 1
+                    state = _base(total_hi, total_lo, kind, num[variant], den[variant], base, saving, i)
+                    if state == 1:
+                        aside[i] = -1
+                        no_base += 1
+                    elif state == 2:
+                        aside[i] = variant + 1
+                        left += 1
         tally[part, 0] = priced
         tally[part, 1] = discounted
+        tally[part, 2] = no_base
+        tally[part, 3] = left
     return tally
 
 
-@jit(parallel=True)
-def _bases(
-    variant: Any,
-    total: Any,
-    base_kind: Any,
-    num: Ints,
-    den: Ints,
-    chunks: int,
-    base: Any,
-    saving: Any,
-    state: Any,
-) -> None:  # pragma: no cover - compiled
-    """``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, per priced row.
-
-    ``base`` arrives holding each priced row's total (``_rows`` wrote it), so only the discounted rows are
-    written here, and the others are not read twice. ``saving`` and ``state`` arrive zeroed (``pages``);
-    ``state`` per row: 0 done, 1 no base (null: 1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the
-    caller's Python integers (a negative total or a fraction beyond ``MAX_FRACTION``)."""
-    n = len(variant)
-    step = (n + chunks - 1) // chunks
-    for part in numba.prange(chunks):
-        for i in range(part * step, min(n, (part + 1) * step)):
-            v = variant[i]
-            if v < 0:
-                continue
-            kind = base_kind[v]
-            if kind == SAME:
-                continue
-            t_lo = total[2 * i]
-            t_hi = total[2 * i + 1]
-            if kind == NO_BASE:
-                state[i] = 1
-                continue
-            if kind == PYTHON or (t_hi >> _S63) != _ZERO:
-                state[i] = 2
-                continue
-            nn = np.uint64(num[v])
-            dd = np.uint64(den[v])
-            # t = q·n + r, by 32-bit digits from the top: each partial dividend (r·2**32 + digit) < n·2**32.
-            r = _ZERO
-            q3 = ((r << _S32) | (t_hi >> _S32)) // nn
-            r = ((r << _S32) | (t_hi >> _S32)) % nn
-            q2 = ((r << _S32) | (t_hi & _M32)) // nn
-            r = ((r << _S32) | (t_hi & _M32)) % nn
-            q1 = ((r << _S32) | (t_lo >> _S32)) // nn
-            r = ((r << _S32) | (t_lo >> _S32)) % nn
-            q0 = ((r << _S32) | (t_lo & _M32)) // nn
-            r = ((r << _S32) | (t_lo & _M32)) % nn
-            q_hi = (q3 << _S32) | q2
-            q_lo = (q1 << _S32) | q0
-            # q·d: beyond 2**126 (the engine's limit for a base) the row has no base.
-            lo_hi, lo_lo = _mul64(q_lo, dd)
-            up_hi, up_lo = _mul64(q_hi, dd)
-            b_hi = lo_hi + up_lo
-            if up_hi != _ZERO or b_hi < lo_hi or b_hi >= _TOP126:
-                state[i] = 1
-                continue
-            half = (_ONE + _ONE) * r * dd + nn
-            extra = half // ((_ONE + _ONE) * nn)
-            b_lo = lo_lo + extra
-            b_hi = b_hi + (_ONE if b_lo < lo_lo else _ZERO)
-            if b_hi >= _TOP126:
-                state[i] = 1
-                continue
-            base[2 * i] = b_lo
-            base[2 * i + 1] = b_hi
-            saving[2 * i] = b_lo - t_lo
-            saving[2 * i + 1] = b_hi - t_hi - (_ONE if b_lo < t_lo else _ZERO)
+@jit(inline="always")
+def _base(
+    t_hi: Any, t_lo: Any, kind: Any, num: Any, den: Any, base: Any, saving: Any, i: int
+) -> int:  # pragma: no cover - compiled
+    """Row ``i``'s ``cost_base`` = total × den / num rounded half up, and ``saving`` = base − total, for a
+    discounted variant (``kind`` not ``SAME``). ``base`` holds the total already, ``saving`` arrives zeroed
+    (``pages``); both are written only when the base is found here. Returns 0 done, 1 no base (null:
+    1 − discount ≤ 0, or a base of 2**126 or more), 2 left to the caller's Python integers (a negative total
+    or a fraction beyond ``MAX_FRACTION``)."""
+    if kind == NO_BASE:
+        return 1
+    if kind == PYTHON or (t_hi >> _S63) != _ZERO:
+        return 2
+    nn = np.uint64(num)
+    dd = np.uint64(den)
+    # t = q·n + r, by 32-bit digits from the top: each partial dividend (r·2**32 + digit) < n·2**32.
+    r = _ZERO
+    q3 = ((r << _S32) | (t_hi >> _S32)) // nn
+    r = ((r << _S32) | (t_hi >> _S32)) % nn
+    q2 = ((r << _S32) | (t_hi & _M32)) // nn
+    r = ((r << _S32) | (t_hi & _M32)) % nn
+    q1 = ((r << _S32) | (t_lo >> _S32)) // nn
+    r = ((r << _S32) | (t_lo >> _S32)) % nn
+    q0 = ((r << _S32) | (t_lo & _M32)) // nn
+    r = ((r << _S32) | (t_lo & _M32)) % nn
+    q_hi = (q3 << _S32) | q2
+    q_lo = (q1 << _S32) | q0
+    # q·d: beyond 2**126 (the engine's limit for a base) the row has no base.
+    lo_hi, lo_lo = _mul64(q_lo, dd)
+    up_hi, up_lo = _mul64(q_hi, dd)
+    b_hi = lo_hi + up_lo
+    if up_hi != _ZERO or b_hi < lo_hi or b_hi >= _TOP126:
+        return 1
+    half = (_ONE + _ONE) * r * dd + nn
+    extra = half // ((_ONE + _ONE) * nn)
+    b_lo = lo_lo + extra
+    b_hi = b_hi + (_ONE if b_lo < lo_lo else _ZERO)
+    if b_hi >= _TOP126:
+        return 1
+    base[2 * i] = b_lo
+    base[2 * i + 1] = b_hi
+    saving[2 * i] = b_lo - t_lo
+    saving[2 * i + 1] = b_hi - t_hi - (_ONE if b_lo < t_lo else _ZERO)
+    return 0
 
 
 # -- the driver ---------------------------------------------------------------------------------------------
@@ -575,18 +566,21 @@ _LARGE = 4 << 20  # bytes: numpy asks for transparent huge pages from this size 
 
 
 def pages(shape: int | tuple[int, ...], dtype: Any) -> Any:
-    """An array of zeros for the pass to write, on anonymous 4 KiB pages when it is large.
+    """An array of zeros for the pass to write, on private anonymous 4 KiB pages when it is large.
 
     numpy asks the kernel for transparent huge pages (``madvise``) for allocations of 4 MiB and more; the
     pass writes its output once, front to back. Faulting it in as huge pages cost 0.8-3.3 system CPU-seconds
     per 10**7 rows depending on the machine's memory state, 4 KiB pages a steady 1.3-1.5 s (measured under
-    load): a steadier cost, not a lower one where huge pages come free. Either way the pages arrive zeroed,
-    which the pass relies on (it writes no zeros)."""
+    load): a steadier cost, not a lower one where huge pages come free. The mapping is private: Python's
+    ``mmap`` maps shared memory unless told otherwise, whose pages the kernel keeps as shared memory files and
+    faults in at about 1.5 times the system time of private ones (0.9 against 0.6 s per 10**7 rows). Either
+    way the pages arrive zeroed, which the pass relies on (it writes no zeros)."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape)) * dtype.itemsize
     if size < _LARGE:
         return np.zeros(shape, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(memory, dtype=dtype).reshape(shape)
 
 
 def _frozen(array: Any) -> Any:
@@ -712,7 +706,6 @@ def price(
     out = pages((len(written) + 1, 2 * n), np.uint64)
     code = pages(n, np.int32)
     mask = pages(n, np.uint8)
-    variant = pages(n, np.int32)  # (a variant index: int32 halves the pages to fault in)
     rates = arrays["rates"]
     width = len(arrays["base_kind"])
     # Per variant its pieces' rates side by side, (high, low) limbs: a row reads one or two cache lines of
@@ -723,7 +716,12 @@ def price(
     false = np.zeros(1, dtype=np.bool_)
     # Where the table has discounted variants, the pass writes each total into the base too, in the same
     # pass (its pages are faulted in either way); a batch none of whose rows is discounted then drops it.
-    base = pages(2 * n, np.uint64) if arrays["discounts"] else np.zeros(0, dtype=np.uint64)
+    # ``saving`` and ``aside`` are written on discounted rows only (``aside``: -1 no base, v + 1 the base is
+    # left to Python integers, with v the variant): unwritten, their pages are never faulted in.
+    discounts = bool(arrays["discounts"])
+    base = pages(2 * n, np.uint64) if discounts else np.zeros(0, dtype=np.uint64)
+    saving = pages(2 * n, np.uint64) if discounts else np.zeros(0, dtype=np.uint64)
+    aside = pages(n, np.int32) if discounts else np.zeros(0, dtype=np.int32)
     sheet_out = pages(n, np.int32)
     source_out = pages(n, np.int8)
     first, start, padded, bounds = keys.minutes if keys is not None else _NO_MINUTES
@@ -764,19 +762,22 @@ def price(
         np.array([c for _, c, _ in pieces], dtype=np.int64),
         rate_limbs,
         arrays["base_kind"],
+        arrays["num"],
+        arrays["den"],
         len(written),
         np.array(prompt_parts, dtype=np.int64),
         np.array(completion_parts, dtype=np.int64),
         chunks,
         code,
         mask,
-        variant,
         sheet_out,
         source_out,
         out,
         base,
+        saving,
+        aside,
     )
-    priced, discounted = (int(x) for x in tally.sum(axis=0))
+    priced, discounted, no_bases, left_rows = (int(x) for x in tally.sum(axis=0))
     ok = code < 0
     validity = pa.py_buffer(np.packbits(ok, bitorder="little")) if priced < n else None
     money: dict[str, pl.Series] = {}
@@ -793,30 +794,27 @@ def price(
     money["cost_total"] = _column(total, validity, n - priced, n, scale, "cost_total")
     if not discounted:
         if zeros is None:
-            zeros = pages(2 * n, np.uint64)
+            zeros = saving if discounts else pages(2 * n, np.uint64)  # (an unwritten ``saving`` is all zeros)
         money["cost_base"] = _column(total, validity, n - priced, n, scale, "cost_base")
         money["saving"] = _column(zeros, validity, n - priced, n, scale, "saving")
         return Priced(code, mask, money, sheet_out, source_out)
-    saving = pages(2 * n, np.uint64)
-    state = pages(n, np.int8)
-    _bases(variant, total, arrays["base_kind"], arrays["num"], arrays["den"], chunks, base, saving, state)
-    left = np.flatnonzero(state == 2)
-    if len(left):
+    if left_rows:
+        left = np.flatnonzero(aside > 0)
         totals = [_signed(int(total[2 * i + 1]), int(total[2 * i])) for i in left]
-        found = base_fallback(left, totals, variant[left].tolist())
+        found = base_fallback(left, totals, (aside[left] - 1).tolist())
         for i, t, b in zip(left.tolist(), totals, found, strict=True):
             if b is None:
-                state[i] = 1
+                aside[i] = -1
+                no_bases += 1
                 continue
-            state[i] = 0
+            aside[i] = 0
             for target, value in ((base, b), (saving, b - t)):
                 target[2 * i] = value & _U64
                 target[2 * i + 1] = (value >> 64) & _U64
-    no_base = state == 1
     base_nulls = n - priced
     base_validity = validity
-    if no_base.any():
-        present = ok & ~no_base
+    if no_bases:
+        present = ok & (aside >= 0)
         base_nulls = n - int(present.sum())
         base_validity = pa.py_buffer(np.packbits(present, bitorder="little"))
     money["cost_base"] = _column(base, base_validity, base_nulls, n, scale, "cost_base")
