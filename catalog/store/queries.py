@@ -641,6 +641,7 @@ class SweepDelta:
         self._counts = counts
         self._snapshots = snapshots
         self._by_table: dict[str, dict[str, pl.DataFrame]] = {}
+        self._open_ids: dict[str, frozenset[int]] = {}
 
     def part(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
         """The rows of ``part`` ``name`` (a version table: the rows opened since), with ``columns``."""
@@ -662,8 +663,12 @@ class SweepDelta:
         """``table``'s open versions: ``version_id``, ``last_snapshot``, ``last_seen``."""
         return self._of("open", table, ("version_id", "last_snapshot", "last_seen"))
 
-    def open_ids(self, table: str) -> set[int]:
-        return set(self.open_rows(table)["version_id"].to_list())
+    def open_ids(self, table: str) -> frozenset[int]:
+        """The ids of ``table``'s open versions (made once: the price table and the mirror both compare them)."""
+        found = self._open_ids.get(table)
+        if found is None:
+            found = self._open_ids[table] = frozenset(self.open_rows(table)["version_id"].to_list())
+        return found
 
     def closed(self, table: str, version_ids: Collection[int]) -> pl.DataFrame:
         """The ``closed`` rows of ``table`` for the versions ``version_ids`` (a reader's open versions no longer
@@ -781,22 +786,30 @@ def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     """The models whose endpoint, list-price or status versions start or end in ``(lo, hi]``: those whose
     ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``volatile_of``'s
     columns) when nothing was stored in between."""
+    models, keys = candidate_keys(con, lo, hi)
+    return models | set(keys.values())
+
+
+def candidate_keys(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple[set[str], dict[str, str]]:
+    """``candidate_changes`` by what changed: the models whose list-price versions start or end in ``(lo, hi]``
+    (each of their rows may differ: a model version gives every endpoint's modalities) and the endpoint keys
+    (-> model) whose endpoint or status versions do (only those keys' rows may differ)."""
     if hi <= lo:
-        return set()
+        return set(), {}
     rows = con.execute(
         """
-        SELECT model_id FROM endpoint_versions
+        SELECT model_id, endpoint_key FROM endpoint_versions
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
-        UNION
-        SELECT model_id FROM model_versions
+        UNION ALL
+        SELECT model_id, NULL FROM model_versions
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
-        UNION
-        SELECT model_id FROM endpoint_status
+        UNION ALL
+        SELECT model_id, endpoint_key FROM endpoint_status
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
         """,
         {"lo": lo, "hi": hi},
     ).fetchall()
-    return {r[0] for r in rows}
+    return {m for m, key in rows if key is None}, {key: m for m, key in rows if key is not None}
 
 
 _PROVIDER_VOLATILE = (
