@@ -460,3 +460,25 @@ def test_the_mirror_gives_the_candidate_rows_the_store_gives(history: duckdb.Duc
         expected = stored.filter((pl.col("model_id") == MODEL) | pl.col("endpoint_key").is_in(list(keys)))
         assert 1 < rows.height < expected.height
         assert_frame_equal(mirror.candidates(at, one, keys), expected)
+
+
+def test_the_mirror_finds_the_endpoint_versions_starting_or_ending_between_two_instants_as_the_store(
+    history: duckdb.DuckDBPyConnection,
+) -> None:
+    """The rank index's carry asks which endpoints' versions start or end between the two newest instants: the
+    mirror answers the endpoint versions' part (``endpoints_changed``) with the keys the store's query gives."""
+    state = ApiState(history, Path("unused.duckdb"))
+    mirror = state.current.mirror
+    assert mirror is not None
+    times = state.current.log.times
+    windows = [(times[-2], times[-1]), (times[-4] - timedelta(minutes=30), times[-1]), (times[0], times[-1])]
+    windows += [(times[-1], times[-2]), (times[-1], times[-1])]
+    found = 0
+    for lo, hi in windows:
+        models, keys = queries.candidate_keys(history, lo, hi)
+        others, rest = queries.candidate_keys(history, lo, hi, endpoint_versions=False)
+        mine = mirror.endpoints_changed(lo, hi)
+        assert models == others
+        assert {**mine, **rest} == keys
+        found += len(mine)
+    assert found > 0

@@ -186,7 +186,7 @@ def _price_changes(
         "version_id",
     )
     opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
-        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False
+        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
@@ -501,7 +501,8 @@ class ApiState:
         assert found is not None  # no telemetry rows, so no key twice
         policies = found[0]
         lo, hi = sorted((previous.at, at))
-        between, ends = queries.candidate_keys(cur, lo, hi)
+        between, ends = queries.candidate_keys(cur, lo, hi, endpoint_versions=False)
+        ends |= mirror.endpoints_changed(lo, hi)
         models = mirror.changed_models | between
         keys = {k: m for k, m in {**mirror.changed_keys, **ends}.items() if m not in models}
         fresh = mirror.candidates(at, models, keys)

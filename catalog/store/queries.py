@@ -790,17 +790,26 @@ def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     return models | set(keys.values())
 
 
-def candidate_keys(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> tuple[set[str], dict[str, str]]:
+def candidate_keys(
+    con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, *, endpoint_versions: bool = True
+) -> tuple[set[str], dict[str, str]]:
     """``candidate_changes`` by what changed: the models whose list-price versions start or end in ``(lo, hi]``
     (each of their rows may differ: a model version gives every endpoint's modalities) and the endpoint keys
-    (-> model) whose endpoint or status versions do (only those keys' rows may differ)."""
+    (-> model) whose endpoint or status versions do (only those keys' rows may differ). ``endpoint_versions``
+    False: not the endpoint versions' keys (a reader holding them in memory finds those itself:
+    ``HistoryMirror.endpoints_changed``)."""
     if hi <= lo:
         return set(), {}
-    rows = con.execute(
-        """
-        SELECT model_id, endpoint_key FROM endpoint_versions
+    endpoints = (
+        """SELECT model_id, endpoint_key FROM endpoint_versions
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
-        UNION ALL
+        UNION ALL"""
+        if endpoint_versions
+        else ""
+    )
+    rows = con.execute(
+        f"""
+        {endpoints}
         SELECT model_id, NULL FROM model_versions
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
         UNION ALL
