@@ -601,17 +601,19 @@ def sweep_delta(
         picked = ", ".join([*names, *PRICE_EXTRA.get(table, ())])
         opened = f"SELECT {picked} FROM {table} WHERE first_snapshot > $after"
         parts[table] = _frame(con, opened, {"after": after_snapshot})
+    # Each row says its table by its place in ``columns`` (a small integer: the open rows are every open version,
+    # and a string per row cost a millisecond to convert and split).
     closed = " UNION ALL ".join(
-        f"SELECT '{table}' AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen FROM {table} "
+        f"SELECT {i}::UTINYINT AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen FROM {table} "
         "WHERE first_snapshot <= $after AND valid_to >= $since"
-        for table in columns
+        for i, table in enumerate(columns)
     )
     parts["closed"] = _frame(con, closed, params)
     parts["open"] = _frame(
         con,
         " UNION ALL ".join(
-            f"SELECT '{table}' AS tbl, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL"
-            for table in columns
+            f"SELECT {i}::UTINYINT AS tbl, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL"
+            for i, table in enumerate(columns)
         ),
         [],
     )
@@ -655,7 +657,8 @@ class SweepDelta:
         if tables is None:
             found = self._parts.get(part)
             split = found.partition_by("tbl", as_dict=True) if found is not None else {}
-            tables = self._by_table[part] = {str(k[0]): v for k, v in split.items()}
+            names = list(self._counts)  # the tables in the order ``sweep_delta`` numbered them
+            tables = self._by_table[part] = {names[int(k[0])]: v for k, v in split.items()}
         rows = tables.get(table)
         return rows.select(columns) if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
 
