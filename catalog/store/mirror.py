@@ -324,7 +324,9 @@ class HistoryMirror:
                 pl.col("model_id").str.to_lowercase().str.contains(needle, literal=True)
                 | pl.col("name").str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
             )
-        live = (self.intervals if model is None else self._endpoints_of(model)).filter(in_force)
+        rows = self.intervals if model is None else self._endpoints_of(model)
+        # Only the columns the count reads are filtered (not every interval's names and endpoint key).
+        live = rows.select("model_id", "valid_from", "valid_to").filter(in_force)
         counts = live.group_by("model_id").agg(pl.len().cast(pl.Int64).alias("endpoints"))
         return (
             frame.join(counts, on="model_id", how="left")
