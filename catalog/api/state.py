@@ -484,10 +484,9 @@ class ApiState:
         """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
         candidates of only the endpoints the sweeps since changed, or whose versions start or end between the two
         instants (and every endpoint of a model whose own versions did), made again (from the mirror, which holds
-        their versions); the provider policies and telemetry
-        (which change without a version) laid over the candidates whose values moved (``_volatile_moved``), from
-        ``delta`` (``sweep_delta``'s read of them). ``None`` when the state was reloaded whole (no record of what
-        changed): build it whole."""
+        their versions); the provider policies and telemetry (which change without a version) laid over the
+        candidates whose values moved (``_volatile_moved``), from ``delta`` (``sweep_delta``'s read of them).
+        ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
         mirror = data.mirror
         if mirror is None or mirror.changed_models is None or mirror.changed_keys is None:
             return None
