@@ -190,10 +190,11 @@ def _price_changes(
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
+    # Set differences in C (ids are one sequence across the version tables, as ``held`` keys them), then the few
+    # versions no longer open sorted by table: not a pass over every open one of the other table.
+    no_longer = held.keys() - delta.open_ids("endpoint_versions") - delta.open_ids("model_versions")
     for table, kind in PRICE_TABLES.items():
-        now = delta.open_ids(table)
-        # A set difference in C, then the few versions no longer open sorted by table: not a pass over every one.
-        gone = [vid for vid in held.keys() - now if (held[vid][1] is None) == (kind == "model")]
+        gone = [vid for vid in no_longer if (held[vid][1] is None) == (kind == "model")]
         try:
             ends = delta.closed(table, gone)
         except ValueError:
