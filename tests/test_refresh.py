@@ -235,7 +235,7 @@ def assert_carried_forward(history: duckdb.DuckDBPyConnection, data: DataState, 
 def test_the_rank_index_is_carried_with_the_policies_and_telemetry_of_the_unchanged_models(
     history: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The newest rank index after a sweep re-reads only the models the sweep changed: the others keep their
+    """The newest rank index after a sweep re-reads only the endpoints the sweep changed: the others keep their
     candidates, with what changes without a version (a provider's data policy, an endpoint's uptime and latency,
     every endpoint's telemetry time) laid over them. The index equals one built from every candidate row, also
     when the newest instant does not move (a second sweep at the same instant)."""
@@ -244,9 +244,11 @@ def test_the_rank_index_is_carried_with_the_policies_and_telemetry_of_the_unchan
     carried: list[int] = []
     real = ranker.RankIndex.carried.__func__  # type: ignore[attr-defined]
 
-    def counted(cls: type[ranker.RankIndex], previous: ranker.RankIndex, fresh: pl.DataFrame, *rest: Any) -> Any:
+    def counted(
+        cls: type[ranker.RankIndex], previous: ranker.RankIndex, fresh: pl.DataFrame, *rest: Any, **named: Any
+    ) -> Any:
         carried.append(fresh.height)
-        return real(cls, previous, fresh, *rest)
+        return real(cls, previous, fresh, *rest, **named)
 
     monkeypatch.setattr(ranker.RankIndex, "carried", classmethod(counted))
     t1 = market.taken_at + timedelta(hours=1)
@@ -286,8 +288,10 @@ def test_the_rank_index_is_carried_with_the_policies_and_telemetry_of_the_unchan
         assert policy["policy_retains_prompts"] is provider["data_policy"]["retains_prompts"]
         moved = next(c for c in index._candidates if c.row["endpoint_key"] == f"{other}@{tag}")
         assert moved.fixed is not None and moved.fixed["uptime_last_1d"] == endpoint["uptime_last_1d"]
-        # Fewer rows read than the index holds: only the changed model's (the second time, at the same instant).
-        assert 0 < carried[-1] < len(index._candidates)
+        # Only the changed endpoint's row is read again, not its model's others (the second time, at the same
+        # instant, too).
+        assert len(index._by_model[MODEL]) > 1
+        assert carried[-1] == 1
         market.scale_prompt(MODEL, 3, endpoint=0)
         endpoint["uptime_last_1d"] = 92.5
         market.record(history, t1)
@@ -449,3 +453,32 @@ def test_the_mirror_gives_the_candidate_rows_the_store_gives(history: duckdb.Duc
             mirror.candidates(at, one),
             queries.endpoint_candidates(history, at, None, models=one, volatile=False),
         )
+        # One model whole and a few endpoints of others (one whose model is also whole, one no candidate now).
+        rows = stored.filter(pl.col("model_id") != MODEL).gather_every(40)
+        keys = dict(zip(rows["endpoint_key"], rows["model_id"], strict=True))
+        keys |= {f"{MODEL}@nowhere": MODEL, "nowhere/model@nowhere": "nowhere/model"}
+        expected = stored.filter((pl.col("model_id") == MODEL) | pl.col("endpoint_key").is_in(list(keys)))
+        assert 1 < rows.height < expected.height
+        assert_frame_equal(mirror.candidates(at, one, keys), expected)
+
+
+def test_the_mirror_finds_the_endpoint_versions_starting_or_ending_between_two_instants_as_the_store(
+    history: duckdb.DuckDBPyConnection,
+) -> None:
+    """The rank index's carry asks which endpoints' versions start or end between the two newest instants: the
+    mirror answers the endpoint versions' part (``endpoints_changed``) with the keys the store's query gives."""
+    state = ApiState(history, Path("unused.duckdb"))
+    mirror = state.current.mirror
+    assert mirror is not None
+    times = state.current.log.times
+    windows = [(times[-2], times[-1]), (times[-4] - timedelta(minutes=30), times[-1]), (times[0], times[-1])]
+    windows += [(times[-1], times[-2]), (times[-1], times[-1])]
+    found = 0
+    for lo, hi in windows:
+        models, keys = queries.candidate_keys(history, lo, hi)
+        others, rest = queries.candidate_keys(history, lo, hi, endpoint_versions=False)
+        mine = mirror.endpoints_changed(lo, hi)
+        assert models == others
+        assert {**mine, **rest} == keys
+        found += len(mine)
+    assert found > 0

@@ -186,14 +186,15 @@ def _price_changes(
         "version_id",
     )
     opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
-        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False
+        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
+    # Set differences in C (ids are one sequence across the version tables, as ``held`` keys them), then the few
+    # versions no longer open sorted by table: not a pass over every open one of the other table.
+    no_longer = held.keys() - delta.open_ids("endpoint_versions") - delta.open_ids("model_versions")
     for table, kind in PRICE_TABLES.items():
-        now = delta.open_ids(table)
-        # A set difference in C, then the few versions no longer open sorted by table: not a pass over every one.
-        gone = [vid for vid in held.keys() - now if (held[vid][1] is None) == (kind == "model")]
+        gone = [vid for vid in no_longer if (held[vid][1] is None) == (kind == "model")]
         try:
             ends = delta.closed(table, gone)
         except ValueError:
@@ -482,13 +483,15 @@ class ApiState:
         delta: queries.SweepDelta | None,
     ) -> RankIndex | None:
         """The rank index at ``at`` from the old state's (``previous``, at its newest snapshot then): the
-        candidates of only the models the sweeps since changed, or whose versions start or end between the two
-        instants, made again (from the mirror, which holds their versions); the provider policies and telemetry
-        (which change without a version) laid over the candidates whose values moved (``_volatile_moved``), from
-        ``delta`` (``sweep_delta``'s read of them). ``None`` when the state was reloaded whole (no record of what
-        changed): build it whole."""
-        changed = data.mirror.changed if data.mirror is not None else None
-        if changed is None or delta is None or data.table is None or not previous.carries_to(data.table):
+        candidates of only the endpoints the sweeps since changed, or whose versions start or end between the two
+        instants (and every endpoint of a model whose own versions did), made again (from the mirror, which holds
+        their versions); the provider policies and telemetry (which change without a version) laid over the
+        candidates whose values moved (``_volatile_moved``), from ``delta`` (``sweep_delta``'s read of them).
+        ``None`` when the state was reloaded whole (no record of what changed): build it whole."""
+        mirror = data.mirror
+        if mirror is None or mirror.changed_models is None or mirror.changed_keys is None:
+            return None
+        if delta is None or data.table is None or not previous.carries_to(data.table):
             return None
         providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
         telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
@@ -498,9 +501,11 @@ class ApiState:
         assert found is not None  # no telemetry rows, so no key twice
         policies = found[0]
         lo, hi = sorted((previous.at, at))
-        models = sorted(changed | queries.candidate_changes(cur, lo, hi))
-        assert data.mirror is not None
-        fresh = data.mirror.candidates(at, models)
+        between, ends = queries.candidate_keys(cur, lo, hi, endpoint_versions=False)
+        ends |= mirror.endpoints_changed(lo, hi)
+        models = mirror.changed_models | between
+        keys = {k: m for k, m in {**mirror.changed_keys, **ends}.items() if m not in models}
+        fresh = mirror.candidates(at, models, keys)
         held = {slug: tuple(policy.values()) for slug, policy in policies.items()}
         moved = _volatile_moved(previous.volatile, held, telemetry)
         names = TELEMETRY_READ
@@ -510,7 +515,9 @@ class ApiState:
             rows = telemetry.filter(pl.col("endpoint_key").is_in(wanted.implode()))
         by_key = {key: dict(zip(names, values, strict=True)) for key, *values in rows.iter_rows()}
         columns = (queries.POLICY_COLUMNS, TELEMETRY_READ)
-        index = RankIndex.carried(previous, fresh, set(models), (policies, by_key), columns, data.table, at, moved)
+        index = RankIndex.carried(
+            previous, fresh, set(models), (policies, by_key), columns, data.table, at, moved, endpoints=keys
+        )
         index.volatile = (held, telemetry)
         return index
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -409,6 +409,10 @@ class _Candidate:
     names: frozenset[str]  # provider slug, name and tag, lower case (the provider filters match them)
 
 
+def _endpoint_key(candidate: _Candidate) -> str:
+    return str(candidate.row["endpoint_key"])
+
+
 def _names(row: dict[str, Any]) -> frozenset[str]:
     """What the provider filters match a candidate by: its provider slug, name and tag, lower case."""
     return frozenset(str(row.get(k) or "").lower() for k in ("provider_slug", "provider_name", "tag")) - {""}
@@ -552,6 +556,8 @@ class RankIndex:
         table: PriceTable,
         at: datetime,
         moved: tuple[set[str], set[str]] | None = None,
+        *,
+        endpoints: Mapping[str, str] | None = None,
     ) -> RankIndex:
         """``build`` of every candidate at ``at``, from ``previous`` (an index on a table ``table`` extends) and
         what changed since: ``fresh`` holds the candidate rows at ``at`` (their policy and telemetry columns
@@ -568,6 +574,11 @@ class RankIndex:
         only those keys and ``fresh``'s, and only the candidates they name are looked at. None: every candidate
         is compared with ``volatile`` (which then holds every key).
 
+        ``endpoints``: endpoint keys (-> their model) whose rows ``fresh`` also holds, of models not in ``changed``
+        (those whose endpoint or status versions alone differ): those keys' candidates are made again from ``fresh``
+        (a key absent there is no candidate now), the rest of their models' candidates are ``previous``'s. A sweep
+        that moves one endpoint's price re-reads that endpoint, not every endpoint of its model.
+
         After a sweep that is a few models' rows read and built, and the unchanged models' lists taken as they
         are (equal to ``build``, tested)."""
         if not previous.carries_to(table):
@@ -583,7 +594,17 @@ class RankIndex:
         by_model = dict(previous._by_model)
         for model in changed:
             by_model.pop(model, None)
-        by_model.update(made._by_model)
+        partial = {m for m in endpoints.values() if m not in changed} if endpoints else set()
+        for model in partial:  # the keys re-read in place of theirs, in the query's order (by endpoint key)
+            assert endpoints is not None
+            pool = [c for c in by_model.get(model, ()) if c.row["endpoint_key"] not in endpoints]
+            pool += made._by_model.get(model, ())
+            pool.sort(key=_endpoint_key)
+            if pool:
+                by_model[model] = pool
+            else:
+                by_model.pop(model, None)
+        by_model.update((m, pool) for m, pool in made._by_model.items() if m not in partial)
         if moved is None:
             touched: set[str] = set(by_model.keys() - changed)
             slugs: set[str] | None = None
@@ -609,6 +630,8 @@ class RankIndex:
             for model in changed:
                 for old in previous._by_model.get(model, ()):
                     keys_of.pop(old.row["endpoint_key"], None)
+            for key in endpoints or ():
+                keys_of.pop(key, None)
             keys_of.update((c.row["endpoint_key"], m) for m, pool in made._by_model.items() for c in pool)
             index._keys = keys_of
         return index

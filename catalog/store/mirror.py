@@ -17,7 +17,7 @@ the history answers. A history that does not follow from the mirror by sweeps (a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,7 +42,7 @@ MODEL_COLUMNS = [
     "supported_parameters", "alias_target", "price_dynamic", "price_free", *PRICES, "discount", "valid_from",
     "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
 ]  # fmt: skip
-INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to"]
+INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to", "endpoint_key"]
 # ``queries.endpoint_candidates``' columns read from the versions (its policy and telemetry columns follow).
 CANDIDATE_COLUMNS = [
     "model_id", "endpoint_key", "tag", "provider_slug", "provider_name", "quantization", "context_length",
@@ -119,6 +119,11 @@ class HistoryMirror:
     # or changed (the rank index re-reads those); ``None`` for a mirror loaded whole.
     changed: frozenset[str] | None = None
     status_rows: int = 0  # the rows of ``statuses``, counted once (a sum over every model's frame each sweep)
+    # ``advanced``: of ``changed``, what changed — the models whose own (list-price) versions were opened or closed
+    # (each candidate row of theirs may differ) and the endpoint keys (-> model) whose endpoint or status versions
+    # were (only those keys' rows may differ); ``None`` for a mirror loaded whole.
+    changed_models: frozenset[str] | None = None
+    changed_keys: dict[str, str] | None = None
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -177,8 +182,10 @@ class HistoryMirror:
                 frames[kind] = opened
             closes[kind] = ends if gone else None
             open_ids[kind] = ids
-        endpoints, changed_rows = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER, closes["endpoint"])
-        statuses, status_changed = _merged(self.statuses, frames["status"], ENDPOINT_ORDER, closes["status"])
+        endpoints, changed_rows, keys = _merged(self.endpoints, frames["endpoint"], ENDPOINT_ORDER, closes["endpoint"])
+        statuses, status_changed, status_keys = _merged(
+            self.statuses, frames["status"], ENDPOINT_ORDER, closes["status"]
+        )
         fresh_models = frames["model"]
         models, known = self.models, self.known_models
         if not fresh_models.is_empty():
@@ -226,6 +233,8 @@ class HistoryMirror:
             snapshot=snapshot,
             changed=touched,
             status_rows=status_rows,
+            changed_models=frozenset(fresh_models["model_id"].to_list()),
+            changed_keys={**keys, **status_keys},
         )
 
     def _closed_model_rows(self, ends: pl.DataFrame) -> pl.DataFrame:
@@ -237,14 +246,21 @@ class HistoryMirror:
         columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in held.columns]
         return held.update(_typed(ends.select(columns), held.select(columns).schema), on="version_id")
 
-    def candidates(self, at: datetime, models: Iterable[str]) -> pl.DataFrame:
+    def candidates(self, at: datetime, models: Iterable[str], keys: Mapping[str, str] | None = None) -> pl.DataFrame:
         """``queries.endpoint_candidates(con, at, None, models=models, volatile=False)``, answered from memory:
-        the rank index re-reads the candidates of the models a sweep changed, a few models' rows."""
-        wanted = sorted(set(models))
+        the rank index re-reads the candidates of the models a sweep changed, a few models' rows. ``keys`` (endpoint
+        key -> its model): those endpoints' rows too (of a model not in ``models``: only those)."""
+        whole = set(models)
+        wanted = sorted(whole | set(keys.values())) if keys else sorted(whole)
         found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
-        # One contiguous frame: a filter over a hundred models' chunks costs ~20 times one over their rows copied once.
+        # One contiguous frame: a filter over a hundred models' chunks costs ~20 times one over their rows copied
+        # once. One operation, not one per column: each hands the GIL to the requests in flight and waits for it.
         rows = pl.concat(found, rechunk=True) if found else pl.DataFrame(schema=self.schemas["endpoint"])
-        rows = rows.filter(_in_force(at))
+        if keys and len(wanted) > len(whole):
+            picked = pl.col("model_id").is_in(sorted(whole)) | pl.col("endpoint_key").is_in(sorted(keys))
+            rows = rows.filter(_in_force(at) & picked)
+        else:
+            rows = rows.filter(_in_force(at))
         held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
         status = (
             pl.concat(held, rechunk=True).filter(_in_force(at)).select("endpoint_key", "status")
@@ -259,12 +275,25 @@ class HistoryMirror:
             rows.join(model, on="model_id", how="left")
             .join(status, on="endpoint_key", how="left")
             .filter(outputs.is_null() | (outputs.list.len() == 0) | outputs.list.contains("text"))
-            .sort("model_id", "endpoint_key")
+            .sort("model_id", "endpoint_key", multithreaded=False)
             .select(
                 *CANDIDATE_COLUMNS,
                 *(pl.lit(None).alias(name) for name in (*queries.POLICY_COLUMNS, *queries.TELEMETRY_COLUMNS)),
             )
         )
+
+    def endpoints_changed(self, lo: datetime, hi: datetime) -> dict[str, str]:
+        """The endpoint keys (-> model) whose endpoint versions start or end in ``(lo, hi]``: the endpoint part of
+        ``queries.candidate_keys``, from memory (in the store its ``valid_to`` scan costs ~5 ms at 720 h × 10: the
+        column every sweep updates)."""
+        if hi <= lo:
+            return {}
+        low, high = _micros(lo), _micros(hi)
+        start, end = pl.col("valid_from").dt.epoch("us"), pl.col("valid_to").dt.epoch("us")
+        found = self.intervals.filter(
+            ((start > low) & (start <= high)) | ((end > low) & (end <= high)).fill_null(False)
+        ).select("endpoint_key", "model_id")
+        return dict(found.iter_rows())
 
     # -- the shapes ------------------------------------------------------------------------------------------
 
@@ -292,7 +321,11 @@ class HistoryMirror:
                 pl.col("model_id").str.to_lowercase().str.contains(needle, literal=True)
                 | pl.col("name").str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
             )
-        live = (self.intervals if model is None else self._endpoints_of(model)).filter(in_force)
+        # Every model: only the columns the count reads are filtered (not every interval's names and endpoint key).
+        if model is None:
+            live = self.intervals.select("model_id", "valid_from", "valid_to").filter(in_force)
+        else:
+            live = self._endpoints_of(model).filter(in_force)
         counts = live.group_by("model_id").agg(pl.len().cast(pl.Int64).alias("endpoints"))
         return (
             frame.join(counts, on="model_id", how="left")
@@ -375,13 +408,15 @@ def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
 
 def _merged(
     parts: dict[str, pl.DataFrame], fresh: pl.DataFrame, order: list[str], ends: pl.DataFrame | None
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None, dict[str, str]]:
     """``parts`` (rows per model) with the versions in ``ends`` (``SweepDelta.closed``: rows held here, closed
     since) given their new ``valid_to`` and last sighting, and ``fresh``'s rows in place of those of the same
-    version id, or added; and every row of the models they touch (None: none touched). Raises ``MirrorMismatch``
-    when a version of ``ends`` is not among the rows held."""
+    version id, or added; every row of the models they touch (None: none touched); and the endpoint keys (-> model)
+    of the versions opened or closed. Raises ``MirrorMismatch`` when a version of ``ends`` is not among the rows
+    held."""
+    keys = dict(zip(fresh["endpoint_key"].to_list(), fresh["model_id"].to_list(), strict=True))
     if fresh.is_empty() and ends is None:
-        return parts, None
+        return parts, None, keys
     out = dict(parts)
     # All the changed models' rows at once: one gather, one update, one sort and one split, however many models a
     # sweep touched (a sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints).
@@ -391,15 +426,18 @@ def _merged(
     rows = pl.concat(held, rechunk=True) if held else fresh.clear()
     if ends is not None:
         ids = ends["version_id"].implode()
-        if rows.filter(pl.col("version_id").is_in(ids)).height != ends.height:
+        closing = rows.filter(pl.col("version_id").is_in(ids))
+        if closing.height != ends.height:
             raise MirrorMismatch("a version closed since is not among the mirror's rows")
+        keys.update(zip(closing["endpoint_key"].to_list(), closing["model_id"].to_list(), strict=True))
         columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in rows.columns]
         rows = rows.update(_typed(ends.select(columns), rows.select(columns).schema), on="version_id")
     if not fresh.is_empty():
         rows = pl.concat([rows.filter(~pl.col("version_id").is_in(fresh["version_id"].implode())), fresh])
-    rows = rows.sort(["model_id", *order])
+    # One thread: a few thousand rows sort in less than the hand-off to the pool costs (half the CPU).
+    rows = rows.sort(["model_id", *order], multithreaded=False)
     out.update(_split(rows))
-    return out, rows
+    return out, rows, keys
 
 
 def _split(rows: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -601,17 +601,19 @@ def sweep_delta(
         picked = ", ".join([*names, *PRICE_EXTRA.get(table, ())])
         opened = f"SELECT {picked} FROM {table} WHERE first_snapshot > $after"
         parts[table] = _frame(con, opened, {"after": after_snapshot})
+    # Each row says its table by its place in ``columns`` (a small integer: the open rows are every open version,
+    # and a string per row cost a millisecond to convert and split).
     closed = " UNION ALL ".join(
-        f"SELECT '{table}' AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen FROM {table} "
+        f"SELECT {i}::UTINYINT AS tbl, version_id, model_id, valid_to, last_snapshot, last_seen FROM {table} "
         "WHERE first_snapshot <= $after AND valid_to >= $since"
-        for table in columns
+        for i, table in enumerate(columns)
     )
     parts["closed"] = _frame(con, closed, params)
     parts["open"] = _frame(
         con,
         " UNION ALL ".join(
-            f"SELECT '{table}' AS tbl, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL"
-            for table in columns
+            f"SELECT {i}::UTINYINT AS tbl, version_id, last_snapshot, last_seen FROM {table} WHERE valid_to IS NULL"
+            for i, table in enumerate(columns)
         ),
         [],
     )
@@ -641,6 +643,7 @@ class SweepDelta:
         self._counts = counts
         self._snapshots = snapshots
         self._by_table: dict[str, dict[str, pl.DataFrame]] = {}
+        self._open_ids: dict[str, frozenset[int]] = {}
 
     def part(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
         """The rows of ``part`` ``name`` (a version table: the rows opened since), with ``columns``."""
@@ -654,7 +657,8 @@ class SweepDelta:
         if tables is None:
             found = self._parts.get(part)
             split = found.partition_by("tbl", as_dict=True) if found is not None else {}
-            tables = self._by_table[part] = {str(k[0]): v for k, v in split.items()}
+            names = list(self._counts)  # the tables in the order ``sweep_delta`` numbered them
+            tables = self._by_table[part] = {names[int(k[0])]: v for k, v in split.items()}
         rows = tables.get(table)
         return rows.select(columns) if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
 
@@ -662,8 +666,12 @@ class SweepDelta:
         """``table``'s open versions: ``version_id``, ``last_snapshot``, ``last_seen``."""
         return self._of("open", table, ("version_id", "last_snapshot", "last_seen"))
 
-    def open_ids(self, table: str) -> set[int]:
-        return set(self.open_rows(table)["version_id"].to_list())
+    def open_ids(self, table: str) -> frozenset[int]:
+        """The ids of ``table``'s open versions (made once: the price table and the mirror both compare them)."""
+        found = self._open_ids.get(table)
+        if found is None:
+            found = self._open_ids[table] = frozenset(self.open_rows(table)["version_id"].to_list())
+        return found
 
     def closed(self, table: str, version_ids: Collection[int]) -> pl.DataFrame:
         """The ``closed`` rows of ``table`` for the versions ``version_ids`` (a reader's open versions no longer
@@ -781,22 +789,39 @@ def candidate_changes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     """The models whose endpoint, list-price or status versions start or end in ``(lo, hi]``: those whose
     ``endpoint_candidates`` rows at ``hi`` may differ from their rows at ``lo`` (but for ``volatile_of``'s
     columns) when nothing was stored in between."""
+    models, keys = candidate_keys(con, lo, hi)
+    return models | set(keys.values())
+
+
+def candidate_keys(
+    con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, *, endpoint_versions: bool = True
+) -> tuple[set[str], dict[str, str]]:
+    """``candidate_changes`` by what changed: the models whose list-price versions start or end in ``(lo, hi]``
+    (each of their rows may differ: a model version gives every endpoint's modalities) and the endpoint keys
+    (-> model) whose endpoint or status versions do (only those keys' rows may differ). ``endpoint_versions``
+    False: not the endpoint versions' keys (a reader holding them in memory finds those itself:
+    ``HistoryMirror.endpoints_changed``)."""
     if hi <= lo:
-        return set()
+        return set(), {}
+    endpoints = (
+        """SELECT model_id, endpoint_key FROM endpoint_versions
+        WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
+        UNION ALL"""
+        if endpoint_versions
+        else ""
+    )
     rows = con.execute(
-        """
-        SELECT model_id FROM endpoint_versions
+        f"""
+        {endpoints}
+        SELECT model_id, NULL FROM model_versions
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
-        UNION
-        SELECT model_id FROM model_versions
-        WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
-        UNION
-        SELECT model_id FROM endpoint_status
+        UNION ALL
+        SELECT model_id, endpoint_key FROM endpoint_status
         WHERE (valid_from > $lo AND valid_from <= $hi) OR (valid_to > $lo AND valid_to <= $hi)
         """,
         {"lo": lo, "hi": hi},
     ).fetchall()
-    return {r[0] for r in rows}
+    return {m for m, key in rows if key is None}, {key: m for m, key in rows if key is not None}
 
 
 _PROVIDER_VOLATILE = (
