@@ -576,7 +576,8 @@ def sweep_delta(
     to follow the sweeps stored since (``SweepDelta`` gives each part):
 
     * a version table of ``columns`` (``endpoint_versions``, ``endpoint_status``, ``model_versions``): those
-      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot``;
+      columns (and the price table's, ``PRICE_EXTRA``) of the rows opened by snapshots after ``after_snapshot``
+      (absent where there are none);
     * ``closed``: per version table (``tbl``) ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot`` and
       ``last_seen`` of the older versions closed at or after ``after_time`` — the reader's open versions that a
       sweep since closed (a sweep closes at its own time), and those the reader's newest snapshot closed, which
@@ -597,7 +598,21 @@ def sweep_delta(
     """
     params = {"after": after_snapshot, "since": after_time}
     parts: dict[str, pl.DataFrame] = {}
-    for table, names in columns.items():
+    # Each table's rows, and those opened since, in one statement: a table no sweep since opened a row of (most
+    # sweeps open no status and no model version) costs no read of its own, each of which hands the GIL to the
+    # requests in flight and waits to take it back. Its part is then absent (``part``: no rows, columns typed null).
+    tallies = con.execute(
+        "SELECT "
+        + ", ".join(
+            f"(SELECT count(*) FROM {table}), (SELECT count(*) FROM {table} WHERE first_snapshot > $after)"
+            for table in columns
+        ),
+        {"after": after_snapshot},
+    ).fetchall()[0]
+    counts, opened_counts = tallies[0::2], tallies[1::2]
+    for (table, names), opened_count in zip(columns.items(), opened_counts, strict=True):
+        if not opened_count:
+            continue
         picked = ", ".join([*names, *PRICE_EXTRA.get(table, ())])
         opened = f"SELECT {picked} FROM {table} WHERE first_snapshot > $after"
         parts[table] = _frame(con, opened, {"after": after_snapshot})
@@ -617,7 +632,6 @@ def sweep_delta(
         ),
         [],
     )
-    counts = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in columns)).fetchall()[0]
     snapshots = con.execute(
         f"SELECT snapshot_id, taken_at FROM snapshots WHERE {GOOD_SNAPSHOT} AND snapshot_id > $after "
         "ORDER BY taken_at, snapshot_id",
