@@ -482,3 +482,24 @@ def test_the_mirror_finds_the_endpoint_versions_starting_or_ending_between_two_i
         assert {**mine, **rest} == keys
         found += len(mine)
     assert found > 0
+
+
+def test_the_telemetry_that_moved_is_the_same_side_by_side_as_joined_by_key() -> None:
+    """``_volatile_moved`` compares the rows side by side when both reads list the same keys in the same order
+    (a sweep updates the telemetry rows in place), else joins them by key: either way the keys whose telemetry
+    differs, a key on one side only counted as moved, nulls equal to nulls."""
+    from catalog.api.state import _volatile_moved
+
+    keys = [f"m/{i}@p" for i in range(6)]
+    held = pl.DataFrame({"endpoint_key": keys, **{c: [1.0, None, 3.0, 4.0, None, 6.0] for c in ranker.TELEMETRY_READ}})
+    column = ranker.TELEMETRY_READ[0]
+    now = held.with_columns(
+        pl.when(pl.col("endpoint_key").is_in([keys[1], keys[3]])).then(7.0).otherwise(pl.col(column)).alias(column)
+    )
+    policies = {"p": (True,)}
+    same_order = _volatile_moved(({"p": (True,)}, held), policies, now)
+    shuffled = _volatile_moved(({"p": (True,)}, held), policies, now.reverse())
+    fewer = _volatile_moved(({"p": (True,)}, held), policies, now.filter(pl.col("endpoint_key") != keys[5]))
+    assert same_order == shuffled == (set(), {keys[1], keys[3]})
+    assert fewer == (set(), {keys[1], keys[3], keys[5]})
+    assert _volatile_moved(({"p": (True,)}, held), policies, held) == (set(), set())

@@ -234,10 +234,15 @@ def _volatile_moved(
     nulls = (None,) * len(queries.POLICY_COLUMNS)
     slugs = {s for s in held_policies.keys() | policies.keys() if held_policies.get(s, nulls) != policies.get(s, nulls)}
     names = TELEMETRY_READ
-    joined = telemetry.join(
-        held_telemetry.cast(telemetry.schema), on="endpoint_key", how="full", coalesce=True, suffix="_held"
-    )
+    if held_telemetry.schema != telemetry.schema:
+        held_telemetry = held_telemetry.cast(telemetry.schema)
     differ = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(f"{c}_held")) for c in names))
+    if held_telemetry["endpoint_key"].equals(telemetry["endpoint_key"]):
+        # The same keys in the same order (a sweep updates the telemetry rows in place, the read keeps their
+        # order): the rows side by side, not a join hashing ten thousand keys on each side.
+        beside = pl.concat([telemetry, held_telemetry.select(pl.all().name.suffix("_held"))], how="horizontal")
+        return slugs, set(beside.filter(differ)["endpoint_key"].to_list())
+    joined = telemetry.join(held_telemetry, on="endpoint_key", how="full", coalesce=True, suffix="_held")
     return slugs, set(joined.filter(differ)["endpoint_key"].to_list())
 
 
