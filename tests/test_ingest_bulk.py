@@ -12,7 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -26,8 +28,8 @@ import pytest
 
 from catalog.bundle import Bundle
 from catalog.openrouter.payload import ALL_KINDS, RawPayload, Sweep, assemble, endpoints_path
-from catalog.store import ingest
-from catalog.store.db import connect
+from catalog.store import ingest, open_versions
+from catalog.store.db import connect, transaction
 from catalog.store.ingest import SnapshotSummary, assign_endpoint_keys, record_snapshot
 
 DAY = "2026-08-05"
@@ -329,3 +331,175 @@ def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: 
     finally:
         bulk.close()
         rows.close()
+
+
+def carried_uses(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each sweep from now on started from the open versions the last one left (else it read them)."""
+    uses: list[bool] = []
+    check = open_versions.Carry.check
+
+    def spy(self: open_versions.Carry, found: Any) -> None:
+        check(self, found)
+        uses.append(self.previous is not None)
+
+    monkeypatch.setattr(open_versions.Carry, "check", spy)
+    return uses
+
+
+def open_rows(rows: open_versions.OpenRows) -> list[tuple[Any, ...]]:
+    n = len(rows.ids)
+    no_id, numbered = rows.no_id or [None] * n, rows.numbered or [None] * n
+    return sorted(zip(rows.ids, rows.keys, rows.digests, no_id, numbered, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_open_versions_carried_to_the_next_sweep_are_the_stored_ones(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each sweep the open versions it carries to the next (and their fingerprint) are those a fresh read
+    finds, on random sweeps (a fact filled in rewrites hashes in place: nothing is carried after it)."""
+    market = Market(random.Random(200 + seed))
+    uses = carried_uses(monkeypatch)
+    con = connect(tmp_path / "carried.duckdb")
+    carried = 0
+    try:
+        for hour in range(14):
+            if hour:
+                market.move()
+            record_snapshot(con, market.sweep(hour))
+            kept = open_versions.CARRIED.get(con)
+            if kept is None:
+                continue
+            carried += 1
+            found = con.execute(f"SELECT {open_versions.FINGERPRINT}").fetchall()[0]
+            assert kept.fingerprint == tuple(tuple(map(int, part)) for part in found), hour
+            for name, rows in kept.tables.items():
+                assert open_rows(rows) == open_rows(open_versions.OpenRows.read(con, name)), (hour, name)
+        assert carried >= 10 and sum(uses) >= 9  # the run carried, and started from what it carried
+    finally:
+        con.close()
+
+
+Write = Callable[[duckdb.DuckDBPyConnection, Path, Sweep], duckdb.DuckDBPyConnection]
+
+
+def _rederive(con: duckdb.DuckDBPyConnection, path: Path, _sweep: Sweep) -> duckdb.DuckDBPyConnection:
+    from catalog.store.rebuild import rederive
+
+    rederive(con)
+    return con
+
+
+def _sweep_on_a_cursor(con: duckdb.DuckDBPyConnection, path: Path, sweep: Sweep) -> duckdb.DuckDBPyConnection:
+    cursor = con.cursor()
+    record_snapshot(cursor, sweep)
+    cursor.close()
+    return con
+
+
+_CLOSE_ONE = (
+    "UPDATE endpoint_versions SET valid_to = last_seen "
+    "WHERE version_id = (SELECT max(version_id) FROM endpoint_versions WHERE valid_to IS NULL)"
+)
+
+
+def _another_process(con: duckdb.DuckDBPyConnection, path: Path, _sweep: Sweep) -> duckdb.DuckDBPyConnection:
+    # It can write only once this connection is closed (DuckDB locks the file): the next sweep opens another.
+    con.close()
+    script = f"import duckdb; duckdb.connect({str(path)!r}).execute({_CLOSE_ONE!r})"
+    subprocess.run([sys.executable, "-c", script], check=True)
+    return connect(path)
+
+
+def _hash_rewritten_in_place(con: duckdb.DuckDBPyConnection, path: Path, _sweep: Sweep) -> duckdb.DuckDBPyConnection:
+    # as a migration that changes how content is hashed would: every id stays, one version's hash moves
+    con.execute(
+        "UPDATE endpoint_versions SET content_hash = 'migrated' "
+        "WHERE version_id = (SELECT min(version_id) FROM endpoint_versions WHERE valid_to IS NULL)"
+    )
+    return con
+
+
+def _failed_sweep(con: duckdb.DuckDBPyConnection, path: Path, sweep: Sweep) -> duckdb.DuckDBPyConnection:
+    # a sweep that wrote versions, then failed and rolled back
+    with mock.patch.object(ingest, "_insert_skus", side_effect=RuntimeError("disk")), pytest.raises(RuntimeError):
+        record_snapshot(con, sweep)
+    return con
+
+
+FOREIGN_WRITES: dict[str, Write] = {
+    "rederive": _rederive,
+    "sweep on another cursor": _sweep_on_a_cursor,
+    "another process": _another_process,
+    "hash rewritten in place": _hash_rewritten_in_place,
+    "failed sweep": _failed_sweep,
+}
+
+
+def store(con: duckdb.DuckDBPyConnection, sweep: Sweep, uses: list[bool]) -> bool:
+    """Record ``sweep``; whether it started from the open versions the last sweep on ``con`` carried."""
+    del uses[:]
+    record_snapshot(con, sweep)
+    return uses == [True]
+
+
+@pytest.mark.parametrize("case", sorted(FOREIGN_WRITES))
+def test_a_write_between_sweeps_makes_the_next_read_the_open_versions_again(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any write between two sweeps that the carried open versions do not know of sends the next sweep back to
+    reading them, and it stores what a sweep that always reads them stores; the sweep after it carries again."""
+    write = FOREIGN_WRITES[case]
+    market = Market(random.Random(300))
+    market.rng = mock.Mock(random=lambda: 0.5, choice=random.Random(1).choice)
+    uses = carried_uses(monkeypatch)
+    paths = tmp_path / "carried.duckdb", tmp_path / "read.duckdb"
+    carried, read = connect(paths[0]), connect(paths[1])
+    started: list[bool] = []
+    try:
+        for hour in range(6):
+            if hour:
+                market.move_once(Market.MOVES.index("price_change"))
+            sweep = market.sweep(hour)
+            if hour == 3:
+                carried, read = (write(con, path, sweep) for con, path in zip((carried, read), paths, strict=True))
+            started.append(store(carried, sweep, uses))
+            open_versions.CARRIED.pop(read, None)  # this one reads them every time
+            record_snapshot(read, sweep)
+            assert snapshots(carried) == snapshots(read), (case, hour)
+            for name in COMPARED:
+                assert table(carried, name) == table(read, name), (case, hour, name)
+        assert started == [False, True, True, False, True, True], case
+    finally:
+        carried.close()
+        read.close()
+
+
+def test_a_dry_run_between_sweeps_leaves_the_carried_open_versions_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep applied and rolled back (a dry run) changes nothing: the next sweep still starts from what the last
+    one carried, and stores what a sweep that reads the open versions stores."""
+    market = Market(random.Random(301))
+    market.rng = mock.Mock(random=lambda: 0.5, choice=random.Random(1).choice)
+    uses = carried_uses(monkeypatch)
+    carried, read = connect(tmp_path / "carried.duckdb"), connect(tmp_path / "read.duckdb")
+    started: list[bool] = []
+    try:
+        for hour in range(4):
+            if hour:
+                market.move_once(Market.MOVES.index("price_change"))
+            sweep = market.sweep(hour)
+            if hour == 2:  # on both: a rolled-back nextval is not given back
+                for con in (carried, read):
+                    with transaction(con, commit=False):
+                        ingest.apply_snapshot(con, sweep)
+            started.append(store(carried, sweep, uses))
+            open_versions.CARRIED.pop(read, None)
+            record_snapshot(read, sweep)
+            for name in COMPARED:
+                assert table(carried, name) == table(read, name), (hour, name)
+        assert started == [False, True, True, True]
+    finally:
+        carried.close()
+        read.close()

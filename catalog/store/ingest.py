@@ -18,13 +18,13 @@ import json
 import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import accumulate, chain
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import duckdb
 import polars as pl
@@ -37,6 +37,7 @@ from catalog.prices import MAX_INTEGER_DIGITS, PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.failures import commit, rollback
+from catalog.store.open_versions import CARRIED, FINGERPRINT, OPEN_VERSIONS, Carry, OpenRows, opened_extras
 from catalog.store.snapshots import GOOD_SNAPSHOT
 
 SUSPICIOUS_DROP = 0.5
@@ -247,34 +248,37 @@ def open_endpoint_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     reads, ~10x the open rows in a long history, so it reads each once). ``numbered_base`` is the
     ``model@tag`` of a version stored under another key (a numbered one), else null: the model and the tag
     themselves stay in the database."""
-    frame: pl.DataFrame = con.sql(
-        "SELECT version_id, endpoint_key, content_hash, provider_model_id IS NULL AS no_provider_model_id, "
-        "CASE WHEN endpoint_key <> model_id || '@' || tag THEN model_id || '@' || tag END AS numbered_base "
-        "FROM endpoint_versions WHERE valid_to IS NULL"
-    ).pl()
+    frame: pl.DataFrame = con.sql(OPEN_VERSIONS["endpoint_versions"]).pl()
     return frame
 
 
 def sweep_endpoint_keys(
-    con: duckdb.DuckDBPyConnection, open_endpoints: pl.DataFrame, current: dict[str, list[EndpointRecord]]
+    con: duckdb.DuckDBPyConnection,
+    open_endpoints: pl.DataFrame | OpenRows,
+    current: dict[str, list[EndpointRecord]],
 ) -> tuple[list[str], list[EndpointRecord], int]:
-    """``endpoint_keys`` of the sweep against the open versions, reading back only those it needs to see:
-    those of a ``model@tag`` stored under a numbered key, or listed more than once now. Any other open version
-    is the only one of its tag, keyed ``model@tag``, and the sweep's (single) endpoint of that tag gets that
-    key with or without it — so the ~10,000 plain ones of a large sweep are not read back every hour. Their
-    pricing texts are read only if two endpoints of one tag are matched by price. Also returns how many open
-    versions were seen."""
+    """``endpoint_keys`` of the sweep against the open versions (``open_endpoint_versions``), reading back only
+    those it needs to see: those of a ``model@tag`` stored under a numbered key, or listed more than once now.
+    Any other open version is the only one of its tag, keyed ``model@tag``, and the sweep's (single) endpoint of
+    that tag gets that key with or without it — so the ~10,000 plain ones of a large sweep are not read back
+    every hour. Their pricing texts are read only if two endpoints of one tag are matched by price. Also
+    returns how many open versions were seen."""
+    if isinstance(open_endpoints, pl.DataFrame):
+        open_endpoints = OpenRows(*(open_endpoints[name].to_list() for name in open_endpoints.columns))
     bases = sweep_bases(current)
-    numbered = open_endpoints["numbered_base"].drop_nulls()
+    numbered = open_endpoints.numbered or []
     listed = _listed(bases)
-    wanted = listed[1] | set(numbered.to_list())
+    wanted = listed[1] | {base for base in numbered if base is not None}
     if not wanted:
         return *_endpoint_keys(current, bases, listed, [], str), 0
     # A version's base is its key unless it is stored under a numbered one.
-    base = pl.coalesce("numbered_base", "endpoint_key")
-    rows = open_endpoints.filter(base.is_in(sorted(wanted))).select(
-        "endpoint_key", base.alias("base"), "content_hash", "version_id"
-    )
+    rows = [
+        (key, base or key, digest, vid)
+        for key, base, digest, vid in zip(
+            open_endpoints.keys, numbered, open_endpoints.digests, open_endpoints.ids, strict=True
+        )
+        if (base or key) in wanted
+    ]
     texts: dict[int, str] = {}
 
     def pricing_text(version_id: int) -> str:
@@ -283,13 +287,13 @@ def sweep_endpoint_keys(
                 con.execute(
                     "SELECT version_id, pricing_text FROM endpoint_versions "
                     "WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
-                    [rows["version_id"].to_list()],
+                    [[row[3] for row in rows]],
                 ).fetchall()
             )
         return texts[version_id]
 
-    keys, records = _endpoint_keys(current, bases, listed, rows.iter_rows(), pricing_text)
-    return keys, records, rows.height
+    keys, records = _endpoint_keys(current, bases, listed, rows, pricing_text)
+    return keys, records, len(rows)
 
 
 class _Versioner:
@@ -301,6 +305,13 @@ class _Versioner:
         self.taken_at = taken_at
         self.opened = 0
         self.closed = 0
+        self.carry: Carry | None = None  # record_snapshot's: the open versions carried from sweep to sweep
+
+    def open_rows(self, table: str) -> OpenRows:
+        """``table``'s open versions, as the last sweep on this connection left them or read now."""
+        if self.carry is None:
+            return OpenRows.read(self.con, table)
+        return self.carry.open_rows(self.con, table)
 
     def new_ids(self, n: int) -> list[int]:
         if n == 0:
@@ -312,12 +323,12 @@ class _Versioner:
         self,
         table: str,
         key_col: str,
-        keys: Sequence[str] | pl.Series,
-        digests: Sequence[str] | pl.Series,
+        keys: list[str],
+        digests: list[str],
         make_row: Callable[[int], dict[str, Any]],
         may_close: Callable[[str, Any], bool],
         scope_col: str | None = None,
-        open_versions: pl.DataFrame | pl.LazyFrame | None = None,
+        open_rows: OpenRows | None = None,
     ) -> dict[str, int]:
         """Open / close / touch versions; return ``{key: version_id}`` of versions opened now.
 
@@ -326,36 +337,54 @@ class _Versioner:
         thousand endpoints, nearly all unchanged, brings back only the few that open or may close.
         ``may_close(key, scope)`` is asked about each open version the sweep does not list; ``scope`` is its
         ``scope_col`` (default: the model of an endpoint row, else the key), as stored before this sweep.
-        ``open_versions``: the table's open ``version_id, key, content_hash``, when the caller has read them.
+        ``open_rows``: the table's open versions, when the caller has them.
         """
         if scope_col is None:
             scope_col = "model_id" if table in ("endpoint_versions", "endpoint_status") else key_col
-        if open_versions is None:
-            open_versions = self.con.sql(
-                f"SELECT version_id, {key_col} AS key, content_hash FROM {table} WHERE valid_to IS NULL"
-            ).pl()
-        seen = pl.LazyFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
-        joined = seen.with_row_index("i").join(open_versions.lazy(), on="key", how="full", coalesce=False)
-        # Null-safe on purpose: a stored hash equal to the sweep's, null included, is "unchanged".
-        same = pl.col("content_hash").eq_missing(pl.col("digest"))
-        # Each sweep row whose open version differs or is missing (it opens one, closing the one it had), then
-        # each open version the sweep does not list (``i`` null). One query: each eager step would be another.
-        differ = (
-            joined.filter(pl.col("i").is_null() | ~same)
-            .sort("i", nulls_last=True)
-            .select("i", "version_id", "key_right")
-            .collect()
-        )
-        listed = differ["i"].is_not_null()
-        fresh = differ["i"].filter(listed).to_list()
-        close = differ["version_id"].filter(listed).drop_nulls().to_list()
-        unseen = list(
-            zip(
-                differ["version_id"].filter(~listed).to_list(),
-                differ["key_right"].filter(~listed).to_list(),
-                strict=True,
+        if open_rows is None:
+            open_rows = self.open_rows(table)
+        in_order = open_rows.keys == keys
+        if not in_order and len(open_rows.keys) == len(keys):
+            # The same keys in another order (the endpoints of one tag matched anew): put the open ones in the
+            # sweep's.
+            index = dict(zip(open_rows.keys, range(len(keys)), strict=True))
+            found = list(map(index.get, keys))
+            if len(index) == len(keys) and None not in found and len(set(found)) == len(found):
+                open_rows = open_rows.reordered(cast(list[int], found))
+                in_order = True
+        joined: pl.LazyFrame | None = None
+        unseen: list[tuple[int, str]] = []
+        if in_order:
+            # The open versions are the sweep's keys in its order (the usual sweep after one on this connection):
+            # compared position by position. Null-safe as the join: an equal hash, null included, is unchanged.
+            fresh = [
+                i for i, (digest, stored) in enumerate(zip(digests, open_rows.digests, strict=True)) if digest != stored
+            ]
+            close = [open_rows.ids[i] for i in fresh]
+        else:
+            seen = pl.LazyFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
+            joined = seen.with_row_index("i").join(open_rows.frame().lazy(), on="key", how="full", coalesce=False)
+            # Null-safe on purpose: a stored hash equal to the sweep's, null included, is "unchanged".
+            same = pl.col("content_hash").eq_missing(pl.col("digest"))
+            # Each sweep row whose open version differs or is missing (it opens one, closing the one it had),
+            # then each open version the sweep does not list (``i`` null). One query: each eager step would be
+            # another.
+            differ = (
+                joined.filter(pl.col("i").is_null() | ~same)
+                .sort("i", nulls_last=True)
+                .select("i", "version_id", "key_right")
+                .collect()
             )
-        )
+            listed = differ["i"].is_not_null()
+            fresh = differ["i"].filter(listed).to_list()
+            close = differ["version_id"].filter(listed).drop_nulls().to_list()
+            unseen = list(
+                zip(
+                    differ["version_id"].filter(~listed).to_list(),
+                    differ["key_right"].filter(~listed).to_list(),
+                    strict=True,
+                )
+            )
         kept = False
         if unseen:  # what may_close needs, as stored before this sweep
             scopes = dict(
@@ -382,12 +411,14 @@ class _Versioner:
                 [self.taken_at, self.snapshot_id],
             )
         elif touched:
+            assert joined is not None  # kept: an open version the sweep does not list, so not in order
             touch = joined.filter(pl.col("i").is_not_null() & pl.col("version_id").is_not_null() & same).collect()
             self.con.execute(
                 f"UPDATE {table} SET last_seen = ?, last_snapshot = ? WHERE version_id IN (SELECT unnest(?::BIGINT[]))",
                 [self.taken_at, self.snapshot_id, touch["version_id"].to_list()],
             )
         opened: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
         if fresh:
             rows = [make_row(i) for i in fresh]
             ids = self.new_ids(len(rows))
@@ -402,6 +433,25 @@ class _Versioner:
                 )
                 opened[row[key_col]] = vid
             insert_rows(self.con, table, rows)
+        if self.carry is not None:
+            after: OpenRows | None
+            if in_order:  # the same positions, the opened ones in place of those they close
+                after = OpenRows(
+                    list(open_rows.ids),
+                    keys,
+                    digests,
+                    list(open_rows.no_id) if open_rows.no_id is not None else None,
+                    list(open_rows.numbered) if open_rows.numbered is not None else None,
+                )
+                for i, row in zip(fresh, rows, strict=True):
+                    after.ids[i] = row["version_id"]
+                    opened_extras(after, row, keys[i], at=i)
+            else:
+                after = open_rows.changed(keys, close, opened, digests, {row[key_col]: row for row in rows})
+            if after is None:
+                self.carry.broken = True
+            else:
+                self.carry.applied(table, open_rows, after, close, opened)
         self.opened += len(fresh)
         self.closed += len(close)
         return opened
@@ -508,13 +558,18 @@ def record_snapshot(
     raw-payload archive (used by benchmarks that feed synthetic sweeps).
     """
     started = time.monotonic()
+    # Taken out first: a sweep that fails, or any write it does not see, leaves nothing to carry.
+    carry = Carry(CARRIED.pop(con, None))
     con.execute("BEGIN TRANSACTION")
     try:
-        summary = apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=archive, started=started)
+        summary = apply_snapshot(con, sweep, snapshot_id=snapshot_id, archive=archive, started=started, carry=carry)
+        carried = carry.carried(con)
     except BaseException:
         rollback(con)
         raise
     commit(con)  # a commit that fails (a full disk) says why, and has stored nothing
+    if carried is not None:
+        CARRIED[con] = carried
     return summary
 
 
@@ -525,21 +580,27 @@ def apply_snapshot(
     snapshot_id: int | None = None,
     archive: bool = True,
     started: float | None = None,
+    carry: Carry | None = None,
 ) -> SnapshotSummary:
-    """The body of ``record_snapshot``, run inside the caller's transaction (``rederive`` wraps many)."""
+    """The body of ``record_snapshot``, run inside the caller's transaction (``rederive`` wraps many).
+    ``carry``: ``record_snapshot``'s open versions carried from its connection's last sweep."""
     started = time.monotonic() if started is None else started
     rederive = snapshot_id is not None
     previous: int | None = None
     if snapshot_id is None:
         # One question of the snapshot log rather than three (each statement costs a millisecond or two).
-        newest, snapshot_id, previous = con.execute(
+        # With a carry, the open versions' fingerprint too: it says whether the carried ones are still theirs.
+        newest, snapshot_id, previous, *found = con.execute(
             f"SELECT (SELECT max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}), "
             "(SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots), "
-            f"({_PREVIOUS_MODEL_COUNT.format(before='')})"
+            f"({_PREVIOUS_MODEL_COUNT.format(before='')})" + (f", {FINGERPRINT}" if carry is not None else "")
         ).fetchall()[0]
+        if carry is not None:
+            carry.check(found)
         if sweep.fatal is None:
             _check_order(newest.astimezone(UTC) if newest is not None else None, sweep.taken_at)
     v = _Versioner(con, snapshot_id, sweep.taken_at)
+    v.carry = carry if carry is not None and carry.before is not None else None
     status, suspicious_note = "ok", None
     if sweep.fatal is not None or sweep.models is None:
         status = "failed"
@@ -654,17 +715,28 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
                 return True  # its list was read in full: what is missing from it is gone
             return model_gone(model_id)
 
-        open_endpoints = open_endpoint_versions(con)
+        open_endpoints = v.open_rows("endpoint_versions")
         keys, records, _ = sweep_endpoint_keys(con, open_endpoints, sweep.endpoints)
         if any(map(attrgetter("absent"), records)):  # facts upstream left out: rare, looked for in one pass
             absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
             records = [carried.get(key, rec) for key, rec in zip(keys, records, strict=True)]
+        no_id = open_endpoints.no_id or []
         unfilled = (
-            open_endpoints.lazy().filter("no_provider_model_id").select("version_id", "endpoint_key", "content_hash")
+            [
+                (vid, key, digest)
+                for vid, key, digest, missing in zip(
+                    open_endpoints.ids, open_endpoints.keys, open_endpoints.digests, no_id, strict=True
+                )
+                if missing
+            ]
+            if any(no_id)
+            else []
         )
-        if _fill_in(con, "provider_model_id", keys, records, unfilled.collect().rows()):
-            open_endpoints = open_endpoint_versions(con)  # hashes changed in place
+        if _fill_in(con, "provider_model_id", keys, records, unfilled):
+            open_endpoints = OpenRows.read(con, "endpoint_versions")  # hashes changed in place
+            if v.carry is not None:
+                v.carry.broken = True  # and the fingerprint with them: the next sweep reads them again
         telemetry = _telemetry_frame(keys, records)
         fresh: dict[str, EndpointRecord] = {}  # the records of the versions opened now, by key
 
@@ -672,26 +744,23 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             fresh[keys[i]] = records[i]
             return _endpoint_row(records[i], keys[i])
 
-        keyed = telemetry["endpoint_key"]  # the keys as a column, built once for both comparisons
         opened = v.apply(
             "endpoint_versions",
             "endpoint_key",
-            keyed,
+            keys,
             list(map(attrgetter("content_hash"), records)),
             endpoint_row,
             endpoint_closable,
-            open_versions=open_endpoints.lazy().select(
-                "version_id", pl.col("endpoint_key").alias("key"), "content_hash"
-            ),
+            open_rows=open_endpoints,
         )
         _insert_overrides(con, "endpoint", opened, {key: fresh[key].pricing for key in opened})
         _insert_skus(con, opened, fresh)
         v.apply(
             "endpoint_status",
             "endpoint_key",
-            keyed,
+            keys,
             # str(status) of each record, from the telemetry's status column rather than another pass
-            telemetry["status"].cast(pl.String).fill_null("None"),
+            telemetry["status"].cast(pl.String).fill_null("None").to_list(),
             lambda i: _status_row(records[i], keys[i]),
             endpoint_closable,
         )
