@@ -42,7 +42,7 @@ OPEN_VERSIONS = {
     },
 }
 # The open versions' fingerprint, per table: how many, the sum of hash(version_id, content_hash), and (endpoints)
-# how many lack the provider's model id. Integers and one string column, so it costs a third of reading them.
+# how many lack the provider's model id. Integers and one string column: ~5 ms at 720 h x 10, a quarter of reading.
 FINGERPRINT = ", ".join(
     f"(SELECT [count(*), coalesce(sum(hash(version_id, content_hash)), 0)"
     f"{', count(*) FILTER (provider_model_id IS NULL)' if table == 'endpoint_versions' else ''}]::HUGEINT[] "
