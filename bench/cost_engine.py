@@ -217,14 +217,14 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
     seconds = []
     cpu_seconds = []  # this process's CPU time (every thread): steadier than the clock on a shared machine
     result = None
-    waited = cpu_waited_us()
+    waited, span = cpu_waited_us(), time.perf_counter()
     for _ in range(repeat):
         result = None  # free the previous result before the next run, so the peak is one run's
         started, cpu = time.perf_counter(), time.process_time()
         result = cost_usage(usage, table, breakdown=breakdown, money=money)  # type: ignore[arg-type]
         seconds.append(time.perf_counter() - started)
         cpu_seconds.append(time.process_time() - cpu)
-    waited_s = waited_share(waited, cpu_waited_us(), sum(seconds))
+    waited_s = waited_share(waited, cpu_waited_us(), time.perf_counter() - span)
     rss_after, hwm_after = max_rss_bytes(), high_water_bytes()
     assert result is not None and result.height == rows
     out: dict[str, Any] = {
@@ -291,13 +291,13 @@ def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int, 
     seconds = []
     cpu_seconds = []
     done = None
-    waited = cpu_waited_us()
+    waited, span = cpu_waited_us(), time.perf_counter()
     for _ in range(repeat):
         started, cpu = time.perf_counter(), time.process_time()
         done = cost_totals(usage, table, keys=keys, at=at)
         seconds.append(time.perf_counter() - started)
         cpu_seconds.append(time.process_time() - cpu)
-    waited_s = waited_share(waited, cpu_waited_us(), sum(seconds))
+    waited_s = waited_share(waited, cpu_waited_us(), time.perf_counter() - span)
     assert done is not None
     per_row = summarise(cost_usage(usage, table, at=at, breakdown=False), keys)
     order = [*keys, "rows"]
