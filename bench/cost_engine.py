@@ -185,6 +185,25 @@ def high_water_bytes() -> int:
     return -1
 
 
+def cpu_waited_us() -> int:
+    """Microseconds during which some runnable task of the machine waited for a CPU (Linux pressure stall
+    information), -1 where the kernel does not report it. Its growth over a measurement, divided by the
+    elapsed time, tells a slow run on a busy machine from a slow engine: at 2 cores shared with other
+    processes, the passes get less than two cores' worth and take longer, however the work is split."""
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
+def waited_share(before: int, after: int, seconds: float) -> float:
+    """The share of ``seconds`` some task waited for a CPU (NaN: not reported)."""
+    return (after - before) / 1e6 / seconds if before >= 0 and after >= 0 and seconds > 0 else float("nan")
+
+
 def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: int) -> dict[str, Any]:
     versions, table = load_table(db)
     mix = usage_mix(versions, Bundle(), day)
@@ -198,12 +217,14 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
     seconds = []
     cpu_seconds = []  # this process's CPU time (every thread): steadier than the clock on a shared machine
     result = None
+    waited, span = cpu_waited_us(), time.perf_counter()
     for _ in range(repeat):
         result = None  # free the previous result before the next run, so the peak is one run's
         started, cpu = time.perf_counter(), time.process_time()
         result = cost_usage(usage, table, breakdown=breakdown, money=money)  # type: ignore[arg-type]
         seconds.append(time.perf_counter() - started)
         cpu_seconds.append(time.process_time() - cpu)
+    waited_s = waited_share(waited, cpu_waited_us(), time.perf_counter() - span)
     rss_after, hwm_after = max_rss_bytes(), high_water_bytes()
     assert result is not None and result.height == rows
     out: dict[str, Any] = {
@@ -212,6 +233,7 @@ def measure(db: Path, day: str, rows: int, money: str, breakdown: bool, repeat: 
         "breakdown": breakdown,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
+        "cpu_waited": waited_s,
         "digest": digest(result),
         "generate_s": generate_s,
         "input_bytes": input_bytes,
@@ -267,11 +289,15 @@ def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int, 
     usage = make_usage(mix, rows)
     at = datetime.fromtimestamp(mix.end_us / 1e6, UTC)
     seconds = []
+    cpu_seconds = []
     done = None
+    waited, span = cpu_waited_us(), time.perf_counter()
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         done = cost_totals(usage, table, keys=keys, at=at)
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - cpu)
+    waited_s = waited_share(waited, cpu_waited_us(), time.perf_counter() - span)
     assert done is not None
     per_row = summarise(cost_usage(usage, table, at=at, breakdown=False), keys)
     order = [*keys, "rows"]
@@ -280,6 +306,8 @@ def measure_totals(db: Path, day: str, rows: int, keys: list[str], repeat: int, 
         "rows": rows,
         "keys": keys,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "cpu_waited": waited_s,
         "total": str(done.cost_total),
         "same": same,
         "compiled": kernels.AVAILABLE,
@@ -592,6 +620,16 @@ def setup(db: Path, day: str) -> dict[str, Any]:
     }
 
 
+def load_columns(r: dict[str, Any]) -> str:
+    """A measurement's median CPU seconds (every thread), the cores it got (CPU / wall, medians) and the share
+    of its time some task of the machine waited for a CPU; blanks where the run did not record them (a peer
+    tree's older script)."""
+    if "cpu_seconds" not in r:
+        return f"{'-':>6} {'-':>5} {'-':>8}"
+    cpu, wall = statistics.median(r["cpu_seconds"]), statistics.median(r["seconds"])
+    return f"{cpu:>6.3f} {cpu / wall:>5.2f} {r.get('cpu_waited', float('nan')):>8.0%}"
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -610,7 +648,8 @@ def breakdown_peer(
     print(
         f"{'':>10} {'(peer)':>7} {True!s:>9} {old_s:>9.3f} {rows / old_s / 1e6:>9.2f} "
         f"{old['input_bytes'] / 1e6:>9.0f} {old['rss_before'] / 1e6:>9.0f} {old['rss_after'] / 1e6:>9.0f} "
-        f"{growth:>11.2f}× rows identical: {old['digest'] == r['digest'] and old['total'] == r['total']}",
+        f"{growth:>11.2f}× {'':>6} {load_columns(old)} rows identical: "
+        f"{old['digest'] == r['digest'] and old['total'] == r['total']}",
         flush=True,
     )
 
@@ -629,7 +668,10 @@ def print_breakdown_peers(peers: dict[int, tuple[dict[str, Any], dict[str, Any]]
 
 def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: list[int]) -> dict[tuple[int, str], float]:
     """Totals by linearity beside the naive float peers at each size; 1e8 rows streamed; Spark local[2]."""
-    print(f"{'rows':>10} {'totals by linearity':>30} {'median s':>9} {'M rows/s':>9} {'= per-row':>9}")
+    print(
+        f"{'rows':>10} {'totals by linearity':>30} {'median s':>9} {'M rows/s':>9} {'= per-row':>9} {'CPU s':>6} "
+        f"{'cores':>5} {'CPU wait':>8}"
+    )
     linear: dict[tuple[int, str], float] = {}
     for rows in sizes:
         for keys in ([], ["model"]):
@@ -644,13 +686,19 @@ def totals_and_beyond(args: argparse.Namespace, db: Path, work: Path, sizes: lis
                 else:
                     linear[(rows, ",".join(keys))] = rows / median_s
                     label += " (compiled)" if r["compiled"] else " (numpy: no numba)"
-                print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
+                print(
+                    f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9} "
+                    f"{load_columns(r)}"
+                )
             if args.peer_tree:  # the same totals by the other revision's code, in this run
                 spec = {"step": "totals", "db": str(db), "day": args.day, "rows": rows, "keys": keys}
                 r = child(spec, args.peer_tree)
                 median_s = statistics.median(r["seconds"])
                 label = ("grand total" if not keys else "by " + ",".join(keys)) + " (peer tree)"
-                print(f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9}")
+                print(
+                    f"{rows:>10,} {label:>30} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} {r['same']!s:>9} "
+                    f"{load_columns(r)}"
+                )
         for engine in ("polars", "duckdb"):
             r = child({"step": "naive", "db": str(db), "day": args.day, "rows": rows, "engine": engine})
             median_s = statistics.median(r["seconds"])
@@ -753,7 +801,8 @@ def main() -> None:
         peers: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         header = (
             f"{'rows':>10} {'money':>7} {'breakdown':>9} {'median s':>9} {'M rows/s':>9} {'input MB':>9} "
-            f"{'RSS base':>9} {'RSS peak':>9} {'growth/input':>12} {'exact':>6}"
+            f"{'RSS base':>9} {'RSS peak':>9} {'growth/input':>12} {'exact':>6} {'CPU s':>6} {'cores':>5} "
+            f"{'CPU wait':>8}"
         )
         print(header)
         print("-" * len(header))
@@ -770,13 +819,15 @@ def main() -> None:
                 print(
                     f"{rows:>10,} {money:>7} {breakdown!s:>9} {median_s:>9.3f} {rows / median_s / 1e6:>9.2f} "
                     f"{r['input_bytes'] / 1e6:>9.0f} {r['rss_before'] / 1e6:>9.0f} {r['rss_after'] / 1e6:>9.0f} "
-                    f"{growth:>11.2f}× {exact:>6}",
+                    f"{growth:>11.2f}× {exact:>6} {load_columns(r)}",
                     flush=True,
                 )
                 breakdown_peer(args.peer_tree, spec | {"money": money, "breakdown": breakdown}, r, peers)
         print(
             "(median of 5 runs at ≤ 1e5 rows, 3 above; RSS in MB, peak = ru_maxrss after costing, base = before "
-            "the input was generated; growth/input = (peak − base) / input.estimated_size())"
+            "the input was generated; growth/input = (peak − base) / input.estimated_size(); CPU s = the process's "
+            "CPU time per run, every thread; cores = CPU s / median s; CPU wait = share of the runs' time some task "
+            "of the machine waited for a CPU (Linux PSI): where it is high, other processes took the cores)"
         )
         print_breakdown_peers(peers)
         inherited = [f"{k[0]:,} {k[1]}{'+breakdown' if k[2] else ''}" for k, r in results.items() if not r["rss_own"]]

@@ -39,7 +39,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from catalog.cost.kernels import jit, numba
+from catalog.cost.kernels import claim, jit, numba
 
 Ints = npt.NDArray[np.int64]
 
@@ -52,6 +52,7 @@ _TOP126 = np.uint64(1 << 62)  # a high limb at or above this: the value is ≥ 2
 # Per variant, how its undiscounted base is found (``base_kind``).
 SAME, DIVIDE, NO_BASE, PYTHON = 0, 1, 2, 3
 _BLOCK = 1024  # rows whose counts are gathered at a time (k × 8 KiB: within the L1/L2 cache)
+_GRAB = 16 * _BLOCK  # rows a thread claims at a time (a multiple of ``_BLOCK``: a block never spans two)
 MAX_FRACTION = 2**31  # num and den below this take the compiled division (2·r·d + n stays within 64 bits)
 
 
@@ -240,7 +241,7 @@ def _rows(  # noqa: C901 - one pass, written out for speed
     parts) and -2 for the plain output. ``flags``: not-whole, bad-time, too-large, each a stride-0 False when
     absent. The reason codes and their order are the engine's (``catalog.cost.engine._FIXED_REASONS``)."""
     n = len(micros)
-    step = (n + chunks - 1) // chunks
+    claimed = np.zeros(1, dtype=np.int64)
     keyed = len(radix) > 0
     minutes = (minute_first, minute_start, minute_padded, bounds, micros)
     windows = cond_start.shape[1] > 0
@@ -265,137 +266,143 @@ def _rows(  # noqa: C901 - one pass, written out for speed
         for j in range(k):
             if not strides[j]:  # one value on every row: written once
                 block[j, :] = counts[j][0]
-        stop = min(n, (part + 1) * step)
-        for i in range(part * step, stop):
-            # The counts of a block of rows side by side, column by column: picking a column out of the tuple
-            # by a run-time index costs more than the copy, so it happens once a column per block.
-            r = (i - part * step) % _BLOCK
-            if r == 0:
-                size = min(_BLOCK, stop - i)
-                for j in varying:
-                    column = counts[j]
-                    for b in range(size):
-                        block[j, b] = column[i + b]
-                if keyed:
-                    _find_sheets(
-                        i,
-                        size,
-                        keys,
-                        key_valid,
-                        key_from,
-                        radix,
-                        cell_of,
-                        cells,
-                        minutes,
-                        found,
-                        sheet_out,
-                        source_out,
-                    )
-                else:
-                    for b in range(size):
-                        found[0, b] = combo[i + b]
-                        found[1, b] = sheet[i + b]
-                        sheet_out[i + b] = sheet[i + b]
-                        source_out[i + b] = source[i + b]
-            # (no view of the block's row: each view would count a reference to it, per row)
-            prompt = block[0, r]
-            s = found[1, r]
-            at = s if s >= 0 else 0
-            cond = sheet_row[at]
-            mask = 0
-            for j in range(cond_count[cond]):  # the sheet's override entries, in order
-                if prompt >= cond_min[cond, j]:
-                    inside = True
-                    if windows:
-                        start = cond_start[cond, j]
-                        end = cond_end[cond, j]
-                        if start >= 0 and end >= 0:
-                            minute = (micros[i] // 60_000_000) % 1440
-                            if start <= end:
-                                inside = minute >= start and minute < end
-                            else:  # the window wraps past midnight
-                                inside = minute >= start or minute < end
-                    if inside:
-                        mask |= 1 << j
-            mask_out[i] = mask
-            variant = variant_base[at] + mask
-            # The reason, in the engine's order of precedence.
-            reason = -1
-            g = given[i * given_stride]
-            rest_prompt = prompt
-            for j in range(len(prompt_parts)):
-                rest_prompt -= block[prompt_parts[j], r]
-            rest_completion = block[1, r]
-            for j in range(len(completion_parts)):
-                rest_completion -= block[completion_parts[j], r]
-            if g >= 0:
-                reason = g
-            elif s < 0 and combo_reason[found[0, r] // periods] >= 0:
-                reason = combo_reason[found[0, r] // periods]
-            elif too_large[i * tl_s]:
-                reason = 5
-            elif bad_time[i * bt_s]:
-                reason = 6
-            else:
-                ored = constant_or
-                for j in range(len(varying)):
-                    ored |= block[varying[j], r]
-                if ored < 0 or not_whole[i * nw_s]:
-                    reason = 0
-                elif rest_prompt < 0:
-                    reason = 1
-                elif rest_completion < 0:
-                    reason = 2
-                elif s < 0:
-                    reason = 3
-                elif dynamic[variant]:
-                    reason = 4
-            code[i] = reason
-            if reason >= 0:  # (its money stays 0: ``out`` arrives zeroed)
-                continue
-            priced += 1
-            total_hi = _ZERO
-            total_lo = _ZERO
-            # A term's pieces, added up before the term is written; every written term is some group's, so
-            # each is written on a priced row where it is not zero (the zeroed ``out`` needs no write first).
-            for q in range(groups):
-                term_hi = _ZERO
-                term_lo = _ZERO
-                for p in range(group_start[q], group_start[q + 1]):
-                    c = piece_count[p]
-                    if c == -1:
-                        count = rest_prompt
-                    elif c == -2:
-                        count = rest_completion
+        # Rows claimed a stretch at a time (``_GRAB``), whichever thread is free: with a fixed share each,
+        # the pass waited on a thread whose core another process shared.
+        while True:
+            first = claim(claimed, _GRAB)
+            if first >= n:
+                break
+            stop = min(n, first + _GRAB)
+            for i in range(first, stop):
+                # The counts of a block of rows side by side, column by column: picking a column out of the tuple
+                # by a run-time index costs more than the copy, so it happens once a column per block.
+                r = (i - first) % _BLOCK
+                if r == 0:
+                    size = min(_BLOCK, stop - i)
+                    for j in varying:
+                        column = counts[j]
+                        for b in range(size):
+                            block[j, b] = column[i + b]
+                    if keyed:
+                        _find_sheets(
+                            i,
+                            size,
+                            keys,
+                            key_valid,
+                            key_from,
+                            radix,
+                            cell_of,
+                            cells,
+                            minutes,
+                            found,
+                            sheet_out,
+                            source_out,
+                        )
                     else:
-                        count = block[c, r]
-                    term_hi, term_lo = _madd(
-                        term_hi, term_lo, np.uint64(count), rates[variant, p, 0], rates[variant, p, 1]
-                    )
-                t = group_row[q]
-                # -1: the total only (no breakdown). A zero term is not written: ``out`` arrives zeroed, and a
-                # page of a column no row of it bills (requests where no sheet prices them) is never faulted in.
-                if t >= 0 and (term_lo | term_hi) != _ZERO:
-                    out[t, 2 * i] = term_lo
-                    out[t, 2 * i + 1] = term_hi
-                new = total_lo + term_lo
-                total_hi = total_hi + term_hi + (_ONE if new < total_lo else _ZERO)
-                total_lo = new
-            out[terms, 2 * i] = total_lo
-            out[terms, 2 * i + 1] = total_hi
-            if len(base):  # the undiscounted base: the total, or the total divided (``_base``)
-                base[2 * i] = total_lo
-                base[2 * i + 1] = total_hi
-                kind = base_kind[variant]
-                if kind != SAME:
-                    discounted += 1
-                    state = _base(total_hi, total_lo, kind, num[variant], den[variant], base, saving, i)
-                    if state == 1:
-                        aside[i] = -1
-                        no_base += 1
-                    elif state == 2:
-                        aside[i] = variant + 1
-                        left += 1
+                        for b in range(size):
+                            found[0, b] = combo[i + b]
+                            found[1, b] = sheet[i + b]
+                            sheet_out[i + b] = sheet[i + b]
+                            source_out[i + b] = source[i + b]
+                # (no view of the block's row: each view would count a reference to it, per row)
+                prompt = block[0, r]
+                s = found[1, r]
+                at = s if s >= 0 else 0
+                cond = sheet_row[at]
+                mask = 0
+                for j in range(cond_count[cond]):  # the sheet's override entries, in order
+                    if prompt >= cond_min[cond, j]:
+                        inside = True
+                        if windows:
+                            start = cond_start[cond, j]
+                            end = cond_end[cond, j]
+                            if start >= 0 and end >= 0:
+                                minute = (micros[i] // 60_000_000) % 1440
+                                if start <= end:
+                                    inside = minute >= start and minute < end
+                                else:  # the window wraps past midnight
+                                    inside = minute >= start or minute < end
+                        if inside:
+                            mask |= 1 << j
+                mask_out[i] = mask
+                variant = variant_base[at] + mask
+                # The reason, in the engine's order of precedence.
+                reason = -1
+                g = given[i * given_stride]
+                rest_prompt = prompt
+                for j in range(len(prompt_parts)):
+                    rest_prompt -= block[prompt_parts[j], r]
+                rest_completion = block[1, r]
+                for j in range(len(completion_parts)):
+                    rest_completion -= block[completion_parts[j], r]
+                if g >= 0:
+                    reason = g
+                elif s < 0 and combo_reason[found[0, r] // periods] >= 0:
+                    reason = combo_reason[found[0, r] // periods]
+                elif too_large[i * tl_s]:
+                    reason = 5
+                elif bad_time[i * bt_s]:
+                    reason = 6
+                else:
+                    ored = constant_or
+                    for j in range(len(varying)):
+                        ored |= block[varying[j], r]
+                    if ored < 0 or not_whole[i * nw_s]:
+                        reason = 0
+                    elif rest_prompt < 0:
+                        reason = 1
+                    elif rest_completion < 0:
+                        reason = 2
+                    elif s < 0:
+                        reason = 3
+                    elif dynamic[variant]:
+                        reason = 4
+                code[i] = reason
+                if reason >= 0:  # (its money stays 0: ``out`` arrives zeroed)
+                    continue
+                priced += 1
+                total_hi = _ZERO
+                total_lo = _ZERO
+                # A term's pieces, added up before the term is written; every written term is some group's, so
+                # each is written on a priced row where it is not zero (the zeroed ``out`` needs no write first).
+                for q in range(groups):
+                    term_hi = _ZERO
+                    term_lo = _ZERO
+                    for p in range(group_start[q], group_start[q + 1]):
+                        c = piece_count[p]
+                        if c == -1:
+                            count = rest_prompt
+                        elif c == -2:
+                            count = rest_completion
+                        else:
+                            count = block[c, r]
+                        term_hi, term_lo = _madd(
+                            term_hi, term_lo, np.uint64(count), rates[variant, p, 0], rates[variant, p, 1]
+                        )
+                    t = group_row[q]
+                    # -1: the total only (no breakdown). A zero term is not written: ``out`` arrives zeroed, and a
+                    # page of a column no row of it bills (requests where no sheet prices them) is never faulted in.
+                    if t >= 0 and (term_lo | term_hi) != _ZERO:
+                        out[t, 2 * i] = term_lo
+                        out[t, 2 * i + 1] = term_hi
+                    new = total_lo + term_lo
+                    total_hi = total_hi + term_hi + (_ONE if new < total_lo else _ZERO)
+                    total_lo = new
+                out[terms, 2 * i] = total_lo
+                out[terms, 2 * i + 1] = total_hi
+                if len(base):  # the undiscounted base: the total, or the total divided (``_base``)
+                    base[2 * i] = total_lo
+                    base[2 * i + 1] = total_hi
+                    kind = base_kind[variant]
+                    if kind != SAME:
+                        discounted += 1
+                        state = _base(total_hi, total_lo, kind, num[variant], den[variant], base, saving, i)
+                        if state == 1:
+                            aside[i] = -1
+                            no_base += 1
+                        elif state == 2:
+                            aside[i] = variant + 1
+                            left += 1
         tally[part, 0] = priced
         tally[part, 1] = discounted
         tally[part, 2] = no_base

@@ -6,9 +6,9 @@ the sums (``np.bincount`` weights). Here it is one pass, ``totals``, which turns
 the timestamp into each row's cell and slot and adds every count (and the remainders the undiscounted base
 needs) into the slot's int64 accumulators; the same pass notes what decides whether those sums may be
 used (each count column's largest value, any negative count, parts beyond their whole), and the caller
-checks that afterwards. The rows are split between the threads, each with its own accumulators (added up
-at the end, so the result does not depend on the split). ``extrema`` is the checks alone, for the paths
-that need them first.
+checks that afterwards. The threads claim the rows a stretch at a time (``claim``), each into its own
+accumulators (added up at the end, so the result does not depend on which thread took which rows).
+``extrema`` is the checks alone, for the paths that need them first.
 
 Everything is integer arithmetic: int64 sums are exact when no sum can reach 2**63 (rows × the largest
 count), which the caller checks from the pass's own maxima. Without numba (``AVAILABLE`` false) the caller
@@ -47,6 +47,9 @@ _MINUTE = 60_000_000
 _PER_THREAD_BYTES = 64 << 20
 # Rows per block of the totals pass: its per-row buffers (three int64 arrays) stay in the L1 cache.
 _BLOCK = 2048
+# Rows a thread of a pass claims at a time (a multiple of ``_BLOCK``): small enough that a thread slowed by
+# another process on its core leaves little for the other to wait on, large enough that claims are rare.
+_GRAB = 32 * _BLOCK
 
 
 def jit(**options: Any) -> Callable[[F], F]:
@@ -58,6 +61,31 @@ def jit(**options: Any) -> Callable[[F], F]:
         return numba.njit(cache=True, nogil=True, **options)(function)  # type: ignore[no-any-return]
 
     return wrap
+
+
+claim: Any  # claim(counter, step): atomically add ``step`` to ``counter[0]``, returning the value before
+if numba is not None:
+    from numba.core import types as _types
+
+    def _claim_typing(typingctx: Any, counter: Any, step: Any) -> Any:
+        """An atomic fetch-and-add (LLVM ``atomicrmw add``) on an int64 array's first element."""
+        signature = _types.int64(counter, step)
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            array = context.make_array(sig.args[0])(context, builder, args[0])
+            amount = context.cast(builder, args[1], sig.args[1], _types.int64)
+            return builder.atomic_rmw("add", array.data, amount, "monotonic")
+
+        return signature, codegen
+
+    claim = numba.extending.intrinsic(_claim_typing)
+else:
+
+    def claim(counter: Ints, step: int) -> int:
+        """The plain read and add where numba is absent (no threads then)."""
+        before = int(counter[0])
+        counter[0] += step
+        return before
 
 
 def _inline(function: F) -> F:
@@ -97,23 +125,29 @@ def _code(  # pragma: no cover - compiled
 def _seen(  # pragma: no cover - compiled
     c0: Any, c1: Any, c2: Any, r1: int, r2: int, valid: Any, valid_from: Ints, nulls: Ints, space: int, chunks: int
 ) -> Ints:
-    """Per combined code (model, provider, endpoint), a row holding it (-1: none). The rows are split between
-    the threads, each with its own table, merged in chunk order (the first chunk's row wins)."""
+    """Per combined code (model, provider, endpoint), its first row (-1: none). The threads claim stretches
+    of rows in turn (``_GRAB``), each noting in its own table the first row it saw of each code (its stretches
+    come in order); the least of the tables' rows is the first row."""
     n = len(c0)
-    step = (n + chunks - 1) // chunks
+    claimed = np.zeros(1, dtype=np.int64)
     found = np.full((chunks, space), -1, dtype=np.int64)
     v0, v1, v2 = valid
     for part in numba.prange(chunks):
         row = found[part]
-        for i in range(part * step, min(n, (part + 1) * step)):
-            code = _code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, i)
-            if row[code] < 0:
-                row[code] = i
+        while True:
+            first = claim(claimed, _GRAB)
+            if first >= n:
+                break
+            for i in range(first, min(n, first + _GRAB)):
+                code = _code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, i)
+                if row[code] < 0:
+                    row[code] = i
     out = found[0].copy()
     for part in range(1, chunks):
         for code in range(space):
-            if out[code] < 0:
-                out[code] = found[part, code]
+            at = found[part, code]
+            if at >= 0 and (out[code] < 0 or at < out[code]):
+                out[code] = at
     return out  # type: ignore[no-any-return]
 
 
@@ -178,7 +212,7 @@ def _totals(  # noqa: C901 - one pass, written out for speed
     n = len(micros)
     k = len(columns)
     width = k + 3
-    step = (n + chunks - 1) // chunks
+    claimed = np.zeros(1, dtype=np.int64)
     overrides = cond_min.shape[1]
     windows = cond_start.shape[1] > 0
     grouped = len(group) > 0
@@ -197,114 +231,120 @@ def _totals(  # noqa: C901 - one pass, written out for speed
         rest = np.empty(_BLOCK, dtype=np.int64)
         rare = np.empty(_BLOCK, dtype=np.int64)
         top = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
-        end = min(n, (part + 1) * step)
-        for lo in range(part * step, end, _BLOCK):
-            hi = min(end, lo + _BLOCK)
-            size = hi - lo
-            for i in range(size):
-                cells[i] = cell_base[_code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, lo + i)]
-            if minutes:
+        # Rows claimed a stretch at a time, whichever thread is free (a fixed half each waited on the
+        # slower thread: one sharing its core with another process doubled the pass).
+        while True:
+            first = claim(claimed, _GRAB)
+            if first >= n:
+                break
+            end = min(n, first + _GRAB)
+            for lo in range(first, end, _BLOCK):
+                hi = min(end, lo + _BLOCK)
+                size = hi - lo
                 for i in range(size):
-                    t = micros[lo + i]
-                    d = t - origin
-                    m = np.int64(np.uint64(d) // np.uint64(_MINUTE)) if d >= 0 else 0
-                    m = minutes - 1 if m >= minutes else m
-                    start = np.int64(start_period[m])
-                    cells[i] += start + (1 if t >= padded[start] else 0)
-            else:
+                    cells[i] = cell_base[_code(c0, c1, c2, r1, r2, v0, v1, v2, valid_from, nulls, lo + i)]
+                if minutes:
+                    for i in range(size):
+                        t = micros[lo + i]
+                        d = t - origin
+                        m = np.int64(np.uint64(d) // np.uint64(_MINUTE)) if d >= 0 else 0
+                        m = minutes - 1 if m >= minutes else m
+                        start = np.int64(start_period[m])
+                        cells[i] += start + (1 if t >= padded[start] else 0)
+                else:
+                    for i in range(size):
+                        cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
+                # Each row's bucket, and the rows of override or discounted cells listed (without a branch) for
+                # the loop after: a second look at every row of the block cost a sixth of the pass.
+                odd = 0
                 for i in range(size):
-                    cells[i] += np.searchsorted(bounds, micros[lo + i], side="right")
-            # Each row's bucket, and the rows of override or discounted cells listed (without a branch) for
-            # the loop after: a second look at every row of the block cost a sixth of the pass.
-            odd = 0
-            for i in range(size):
-                code = np.int64(slot_code[cells[i]])
-                s = code >> 2
-                bucket[i] = (group[lo + i] * slots + s if grouped else s) * width
-                rare[odd] = i
-                odd += 1 if code & 3 else 0
-            for f in range(odd):
-                i = rare[f]
-                cell = cells[i]
-                code = np.int64(slot_code[cell])
-                row = lo + i
-                s = code >> 2
-                t = micros[row]
-                if code & 1:
-                    cond = cell_cond[cell]
-                    prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
-                    mask = 0
-                    minute = (t // _MINUTE) % 1440
-                    for j in range(overrides):
-                        threshold = cond_min[cond, j]
-                        if threshold < 0 or prompt < threshold:
-                            continue
-                        if windows:
-                            since = cond_start[cond, j]
-                            until = cond_end[cond, j]
-                            if since >= 0 and until >= 0:
-                                if since <= until:
-                                    if not (minute >= since and minute < until):
+                    code = np.int64(slot_code[cells[i]])
+                    s = code >> 2
+                    bucket[i] = (group[lo + i] * slots + s if grouped else s) * width
+                    rare[odd] = i
+                    odd += 1 if code & 3 else 0
+                for f in range(odd):
+                    i = rare[f]
+                    cell = cells[i]
+                    code = np.int64(slot_code[cell])
+                    row = lo + i
+                    s = code >> 2
+                    t = micros[row]
+                    if code & 1:
+                        cond = cell_cond[cell]
+                        prompt = columns[prompt_at][row] if prompt_at >= 0 else 0
+                        mask = 0
+                        minute = (t // _MINUTE) % 1440
+                        for j in range(overrides):
+                            threshold = cond_min[cond, j]
+                            if threshold < 0 or prompt < threshold:
+                                continue
+                            if windows:
+                                since = cond_start[cond, j]
+                                until = cond_end[cond, j]
+                                if since >= 0 and until >= 0:
+                                    if since <= until:
+                                        if not (minute >= since and minute < until):
+                                            continue
+                                    elif not (minute >= since or minute < until):
                                         continue
-                                elif not (minute >= since or minute < until):
-                                    continue
-                        mask |= 1 << j
-                    s += mask
-                b = (group[row] * slots + s if grouped else s) * width
-                bucket[i] = b
-                if code & 2:
-                    num = disc_num[s]
-                    if num > 0:
-                        r = constant[s]
-                        small = True
-                        for j in range(k):
-                            small = small and columns[j][row] < residue_cap
-                        if small:
+                            mask |= 1 << j
+                        s += mask
+                    b = (group[row] * slots + s if grouped else s) * width
+                    bucket[i] = b
+                    if code & 2:
+                        num = disc_num[s]
+                        if num > 0:
+                            r = constant[s]
+                            small = True
                             for j in range(k):
-                                r += columns[j][row] * coefficient[s, j]
-                            r %= num
-                        else:
-                            for j in range(k):
-                                r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
-                        mine[b + k + 1] += r
-                        mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
-            # The adds row by row: a row's accumulators share a cache line, and the loop over the columns
-            # (a constant count per compiled version) is unrolled.
-            for i in range(size):
-                b = bucket[i]
-                mine[b] += 1
+                                small = small and columns[j][row] < residue_cap
+                            if small:
+                                for j in range(k):
+                                    r += columns[j][row] * coefficient[s, j]
+                                r %= num
+                            else:
+                                for j in range(k):
+                                    r = (r + (columns[j][row] % num) * coefficient[s, j]) % num
+                            mine[b + k + 1] += r
+                            mine[b + k + 2] += (2 * r * disc_den[s] + num) // (2 * num)
+                # The adds row by row: a row's accumulators share a cache line, and the loop over the columns
+                # (a constant count per compiled version) is unrolled.
+                for i in range(size):
+                    b = bucket[i]
+                    mine[b] += 1
+                    for j in range(k):
+                        mine[b + 1 + j] += columns[j][lo + i]
                 for j in range(k):
-                    mine[b + 1 + j] += columns[j][lo + i]
-            for j in range(k):
-                column = columns[j]
-                t = top[j]
-                o = 0
-                for i in range(size):
-                    x = column[lo + i]
-                    t = x if x > t else t
-                    o |= x
-                top[j] = t
-                ored |= o
-            if prompt_at >= 0 and len(prompt_parts):
-                column = columns[prompt_at]
-                for i in range(size):
-                    rest[i] = column[lo + i]
-                for p in prompt_parts:
-                    column = columns[p]
+                    column = columns[j]
+                    t = top[j]
+                    o = 0
                     for i in range(size):
-                        rest[i] -= column[lo + i]
-                for i in range(size):
-                    low_prompt = min(low_prompt, rest[i])
-            if completion_at >= 0 and len(completion_parts):
-                column = columns[completion_at]
-                for i in range(size):
-                    rest[i] = column[lo + i]
-                for p in completion_parts:
-                    column = columns[p]
+                        x = column[lo + i]
+                        t = x if x > t else t
+                        o |= x
+                    top[j] = t
+                    ored |= o
+                if prompt_at >= 0 and len(prompt_parts):
+                    column = columns[prompt_at]
                     for i in range(size):
-                        rest[i] -= column[lo + i]
-                for i in range(size):
-                    low_completion = min(low_completion, rest[i])
+                        rest[i] = column[lo + i]
+                    for p in prompt_parts:
+                        column = columns[p]
+                        for i in range(size):
+                            rest[i] -= column[lo + i]
+                    for i in range(size):
+                        low_prompt = min(low_prompt, rest[i])
+                if completion_at >= 0 and len(completion_parts):
+                    column = columns[completion_at]
+                    for i in range(size):
+                        rest[i] = column[lo + i]
+                    for p in completion_parts:
+                        column = columns[p]
+                        for i in range(size):
+                            rest[i] -= column[lo + i]
+                    for i in range(size):
+                        low_completion = min(low_completion, rest[i])
         for j in range(k):
             seen[part, j] = top[j]
         seen[part, k] = ored
