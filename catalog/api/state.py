@@ -224,15 +224,18 @@ def _volatile_moved(
     telemetry: pl.DataFrame,
 ) -> tuple[set[str], set[str]] | None:
     """The provider slugs whose policy and the endpoint keys whose telemetry (``TELEMETRY_READ``) differ between
-    what an index's rows hold (``held``: ``RankIndex.volatile``) and a sweep's read (``policies`` per slug,
-    ``telemetry`` per key; a key or slug absent on one side is all null there, as the query's outer joins give).
+    what an index's rows hold (``held``: ``RankIndex.volatile``, whose policies name every provider slug of its
+    candidates) and a sweep's read (``policies`` per slug, ``telemetry`` per key; a key or slug absent on one side
+    is all null there, as the query's outer joins give).
     A vectorised comparison: a sweep that moves no telemetry costs no pass over the candidates. None when the
     index does not know what it holds."""
     if held is None:
         return None
     held_policies, held_telemetry = held
     nulls = (None,) * len(queries.POLICY_COLUMNS)
-    slugs = {s for s in held_policies.keys() | policies.keys() if held_policies.get(s, nulls) != policies.get(s, nulls)}
+    # ``held`` names every slug of the index's candidates: a slug only the read names has none there (an index built
+    # whole holds its candidates' slugs only), and comparing it would send the caller through every candidate.
+    slugs = {s for s, policy in held_policies.items() if policy != policies.get(s, nulls)}
     names = TELEMETRY_READ
     if held_telemetry.schema != telemetry.schema:
         held_telemetry = held_telemetry.cast(telemetry.schema)
@@ -523,7 +526,17 @@ class ApiState:
         index = RankIndex.carried(
             previous, fresh, set(models), (policies, by_key), columns, data.table, at, moved, endpoints=keys
         )
-        index.volatile = (held, telemetry)
+        # Every slug of the new index's candidates (the old ones' and those read again), null where no provider row
+        # names it: what the next sweep compares (``_volatile_moved``). An index that does not know its own (built on
+        # a request) gives them by a pass over its candidates, once.
+        named = (
+            previous.volatile[0].keys()
+            if previous.volatile is not None
+            else {c.row["provider_slug"] for c in index._candidates}
+        )
+        unnamed = {*named, *fresh["provider_slug"].to_list()} - held.keys() - {None}
+        nulls = (None,) * len(queries.POLICY_COLUMNS)
+        index.volatile = ({**dict.fromkeys(unnamed, nulls), **held}, telemetry)
         return index
 
     # -- the current state, for callers outside a request ---------------------------------------------
