@@ -168,42 +168,56 @@ def _price_changes(
     """From ``queries.sweep_delta``: the price versions opened since (``queries.price_versions``' columns and
     ``version_id``), the open versions of ``held`` (id -> entity key) closed since (entity key -> ``valid_to``),
     and the open versions now. Raises ``IncrementalMismatch`` when the history's open versions are not these."""
-    endpoints = delta.part("endpoint_versions", ENDPOINT_OPENED).select(
-        pl.lit("endpoint").alias("kind"),
-        *OPENED_COLUMNS,
-        pl.col("permaslug").alias("canonical_slug"),
-        pl.col("endpoint_key").alias("key"),
-        "provider_model_id",
-        "version_id",
+    # One planned query for both tables (each planned step hands the GIL to the requests in flight).
+    endpoints = (
+        delta.part("endpoint_versions", ENDPOINT_OPENED)
+        .lazy()
+        .select(
+            pl.lit("endpoint").alias("kind"),
+            *OPENED_COLUMNS,
+            pl.col("permaslug").alias("canonical_slug"),
+            pl.col("endpoint_key").alias("key"),
+            "provider_model_id",
+            "version_id",
+        )
     )
     none = pl.lit(None, pl.String)
-    models = delta.part("model_versions", MODEL_OPENED).select(
-        pl.lit("model").alias("kind"),
-        *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
-        "canonical_slug",
-        none.alias("key"),
-        none.alias("provider_model_id"),
-        "version_id",
+    models = (
+        delta.part("model_versions", MODEL_OPENED)
+        .lazy()
+        .select(
+            pl.lit("model").alias("kind"),
+            *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
+            "canonical_slug",
+            none.alias("key"),
+            none.alias("provider_model_id"),
+            "version_id",
+        )
     )
-    opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
-        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False
+    opened = (
+        pl.concat([endpoints, models], how="vertical_relaxed")
+        .sort("kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False)
+        .collect()
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
-    # Set differences in C (ids are one sequence across the version tables, as ``held`` keys them), then the few
-    # versions no longer open sorted by table: not a pass over every open one of the other table.
-    no_longer = held.keys() - delta.open_ids("endpoint_versions") - delta.open_ids("model_versions")
+    # The held versions among those closed since (ids are one sequence across the version tables, as ``held`` keys
+    # them): a few rows, not a pass over every open version.
     for table, kind in PRICE_TABLES.items():
-        gone = [vid for vid in no_longer if (held[vid][1] is None) == (kind == "model")]
-        try:
-            ends = delta.closed(table, gone)
-        except ValueError:
-            raise IncrementalMismatch from None
-        for version_id, valid_to in ends.select("version_id", "valid_to").iter_rows():
-            closed[open_now.pop(version_id)] = valid_to
-    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").iter_rows():
+        ends = delta.closed(table, held)
+        for version_id, valid_to in zip(ends["version_id"].to_list(), ends["valid_to"].to_list(), strict=True):
+            entity = open_now.pop(version_id, None)
+            if entity is None or (entity[1] is None) != (kind == "model"):
+                raise IncrementalMismatch  # an id of the other table: renumbered
+            closed[entity] = valid_to
+    for version_id, model_id, key, valid_to in opened[["version_id", "model_id", "key", "valid_to"]].iter_rows():
         if valid_to is None:
             open_now[version_id] = (model_id, key)
+    # What the history holds open, counted and summed in the read: a held version deleted or closed otherwise than
+    # by the sweeps since stays in ``open_now`` and tells.
+    expected = [delta.open_check(table) for table in PRICE_TABLES]
+    if len(open_now) != sum(n for n, _ in expected) or sum(open_now) != sum(total for _, total in expected):
+        raise IncrementalMismatch
     return opened, closed, open_now
 
 
@@ -454,8 +468,11 @@ class ApiState:
         timer.lap("table")
         mirror = old.mirror.advanced(delta, version[0])
         held = mirror.open_ids
-        if open_prices.keys() != held["endpoint"].keys() | held["model"].keys():
-            raise IncrementalMismatch  # the mirror checked its open versions against the history: these differ
+        # Both checked their open versions against the history's count and sum of ids (``SweepDelta.open_check``).
+        if len(open_prices) != len(held["endpoint"]) + len(held["model"]) or sum(open_prices) != sum(
+            held["endpoint"]
+        ) + sum(held["model"]):
+            raise IncrementalMismatch
         timer.lap("mirror")
         added = delta.snapshots()
         log = old.log.extended(added) if added else old.log
@@ -503,7 +520,7 @@ class ApiState:
             return None
         providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
         telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
-        if telemetry["endpoint_key"].is_duplicated().any():
+        if telemetry["endpoint_key"].n_unique() != telemetry.height:
             return None  # an endpoint with two telemetry rows: the query lists it twice, only a full read gives it
         found = queries.volatile_of(providers, telemetry.clear(), at)
         assert found is not None  # no telemetry rows, so no key twice
