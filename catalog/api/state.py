@@ -221,15 +221,19 @@ def _price_changes(
     return opened, closed, open_now
 
 
-def _volatile_held(candidates: pl.DataFrame) -> tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None:
+def _volatile_held(
+    candidates: pl.DataFrame, telemetry: pl.DataFrame
+) -> tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None:
     """What a rank index built from ``candidates`` (``queries.endpoint_candidates``) holds of the columns that change
-    without a version (``RankIndex.volatile``): per provider slug its policy, per endpoint key its telemetry.
-    None when a slug shows two policies (not what the query gives)."""
+    without a version (``RankIndex.volatile``): per provider slug its policy, per endpoint key its telemetry — every
+    endpoint's as ``telemetry`` (``queries.telemetry_rows``, read in the same transaction) gives it, which holds the
+    candidates' values and lists the keys as the next sweep's read does (compared row by row, not joined; a key with
+    no candidate names no model to look at). None when a slug shows two policies (not what the query gives)."""
     policy = candidates.select("provider_slug", *queries.POLICY_COLUMNS).unique().drop_nulls("provider_slug")
     held = {slug: tuple(rest) for slug, *rest in policy.iter_rows()}
     if len(held) != policy.height:
         return None
-    return held, candidates.select("endpoint_key", *TELEMETRY_READ)
+    return held, telemetry.select("endpoint_key", *TELEMETRY_READ)
 
 
 def _volatile_moved(
@@ -496,7 +500,7 @@ class ApiState:
             if index is None:
                 candidates = queries.endpoint_candidates(cur, at, None)
                 index = RankIndex.build(candidates, data.table, at, previous=previous)
-                index.volatile = _volatile_held(candidates)
+                index.volatile = _volatile_held(candidates, queries.telemetry_rows(cur))
             data.caches.indexes[at] = index
 
     @staticmethod

@@ -640,7 +640,7 @@ def sweep_delta(
         {"after": after_snapshot},
     ).fetchall()
     parts["provider"] = _frame(con, f"SELECT {_PROVIDER_VOLATILE} FROM provider_versions", [])
-    parts["telemetry"] = _frame(con, f"SELECT {_TELEMETRY_VOLATILE} FROM endpoint_telemetry", [])
+    parts["telemetry"] = telemetry_rows(con)
     return SweepDelta(
         parts,
         dict(zip(columns, (int(n) for n in counts), strict=True)),
@@ -857,6 +857,14 @@ _PROVIDER_VOLATILE = (
     "slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
     "NOT policy_retains_prompts AS zdr"
 )
+
+
+def telemetry_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every endpoint's telemetry as ``endpoint_candidates`` reads it, in the table's order (``sweep_delta``'s
+    ``telemetry`` part; a rank index built whole keeps it to compare the next sweep's with, row by row)."""
+    return _frame(con, f"SELECT {_TELEMETRY_VOLATILE} FROM endpoint_telemetry", [])
+
+
 _TELEMETRY_VOLATILE = (
     "endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
     "observed_at AS telemetry_at"
@@ -873,9 +881,11 @@ def volatile_of(
     # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
     # in force at ``at`` (the latest started), else the earliest.
     picked: dict[str, tuple[Any, ...]] = {}
-    for slug, since, *policy in (
-        providers.lazy().sort("slug", "valid_from").select("slug", "valid_from", *POLICY_COLUMNS).collect().iter_rows()
-    ):
+    # Sorted in Python (a few dozen rows; a planned sort would hand the GIL to the requests in flight), by slug
+    # (nulls first, as Polars sorts) then start.
+    rows = providers[["slug", "valid_from", *POLICY_COLUMNS]].rows()
+    rows.sort(key=lambda row: (row[0] is not None, row[0] or "", row[1]))
+    for slug, since, *policy in rows:
         if slug not in picked or since <= at:
             picked[slug] = tuple(policy)
     names = [c for c in telemetry.columns if c != "endpoint_key"]
