@@ -26,7 +26,6 @@ import pytest
 from cost_reference import MONEY_NAMES, reference_cost
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
@@ -147,6 +146,22 @@ def test_the_index_finds_the_reference_sheet_for_100_000_random_pairs(history: P
     # A few names and many rows, by default resolved at the points where an answer can change.
     few = named[:20]
     check_lookup(history, few, [rng.randrange(len(few)) for _ in range(n)], instants(history.versions, rng, n))
+
+
+def test_the_sheets_at_one_instant_are_the_references(history: PriceTable) -> None:
+    """``sheets_at`` (one instant for many resolutions, in NumPy: a refresh's rank index asks it) gives the
+    reference's sheet and source for names as usage gives them and for every entity alone, at instants on and
+    either side of the bounds, before the history and after it."""
+    rng = random.Random(35)
+    reference = Reference(history)
+    named = names_of(history, rng, 300) + [Resolution((e,), -1, None) for e in range(0, len(history.entities), 7)]
+    checked = 0
+    for at in instants(history.versions, rng, 40):
+        sheets, sources = history.sheets_at(named, at)
+        assert list(zip(sheets, sources, strict=True)) == [reference.sheet(r, at) for r in named], at
+        checked += sum(s >= 0 for s in sheets)
+    assert checked > 0
+    assert history.sheets_at([], datetime(2026, 1, 1, tzinfo=UTC)) == ([], [])
 
 
 def check_costs(table: PriceTable, rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -316,8 +331,10 @@ def test_the_open_versions_found_through_the_spans_are_a_scans(history: PriceTab
         .select("row", "entity")
     )
     assert not history._overlaps and scanned.height > 0
-    assert_frame_equal(history._open_rows(entities), scanned)
-    assert history._open_rows([]).is_empty()
+    rows, found = history._open_rows(entities)
+    assert rows.tolist() == scanned["row"].to_list()
+    assert found.tolist() == scanned["entity"].to_list()
+    assert [a.size for a in history._open_rows([])] == [0, 0]
 
 
 def test_extend_rescales_adds_override_slots_and_keeps_the_old_table() -> None:

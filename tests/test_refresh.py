@@ -503,3 +503,19 @@ def test_the_telemetry_that_moved_is_the_same_side_by_side_as_joined_by_key() ->
     assert same_order == shuffled == (set(), {keys[1], keys[3]})
     assert fewer == (set(), {keys[1], keys[3], keys[5]})
     assert _volatile_moved(({"p": (True,)}, held), policies, held) == (set(), set())
+
+
+def test_a_provider_no_candidate_names_is_not_a_moved_policy() -> None:
+    """``_volatile_moved`` compares the policies of the slugs the index holds (every slug of its candidates, null
+    where no provider row named it): a provider only the sweep's read names has no candidate to lay it over (an
+    index built whole holds its candidates' slugs only), one held null that a provider row now names has moved."""
+    from catalog.api.state import _volatile_moved
+
+    held = pl.DataFrame({"endpoint_key": ["m/a@p"], **{c: [1.0] for c in ranker.TELEMETRY_READ}})
+    nulls = (None,) * len(queries.POLICY_COLUMNS)
+    now = {"p": (True,) * len(queries.POLICY_COLUMNS), "q": (False,) * len(queries.POLICY_COLUMNS)}
+    assert _volatile_moved(({"p": now["p"]}, held), now, held) == (set(), set())
+    assert _volatile_moved(({"p": now["p"], "q": nulls}, held), now, held) == ({"q"}, set())
+    assert _volatile_moved(({"p": now["p"], "r": nulls}, held), now, held) == (set(), set())
+    assert _volatile_moved(({"p": nulls}, held), {}, held) == (set(), set())
+    assert _volatile_moved(({"p": now["q"]}, held), {}, held) == ({"p"}, set())

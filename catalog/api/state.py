@@ -168,54 +168,72 @@ def _price_changes(
     """From ``queries.sweep_delta``: the price versions opened since (``queries.price_versions``' columns and
     ``version_id``), the open versions of ``held`` (id -> entity key) closed since (entity key -> ``valid_to``),
     and the open versions now. Raises ``IncrementalMismatch`` when the history's open versions are not these."""
-    endpoints = delta.part("endpoint_versions", ENDPOINT_OPENED).select(
-        pl.lit("endpoint").alias("kind"),
-        *OPENED_COLUMNS,
-        pl.col("permaslug").alias("canonical_slug"),
-        pl.col("endpoint_key").alias("key"),
-        "provider_model_id",
-        "version_id",
+    # One planned query for both tables (each planned step hands the GIL to the requests in flight).
+    endpoints = (
+        delta.part("endpoint_versions", ENDPOINT_OPENED)
+        .lazy()
+        .select(
+            pl.lit("endpoint").alias("kind"),
+            *OPENED_COLUMNS,
+            pl.col("permaslug").alias("canonical_slug"),
+            pl.col("endpoint_key").alias("key"),
+            "provider_model_id",
+            "version_id",
+        )
     )
     none = pl.lit(None, pl.String)
-    models = delta.part("model_versions", MODEL_OPENED).select(
-        pl.lit("model").alias("kind"),
-        *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
-        "canonical_slug",
-        none.alias("key"),
-        none.alias("provider_model_id"),
-        "version_id",
+    models = (
+        delta.part("model_versions", MODEL_OPENED)
+        .lazy()
+        .select(
+            pl.lit("model").alias("kind"),
+            *(none.alias(c) if c in ENDPOINT_ONLY else c for c in OPENED_COLUMNS),
+            "canonical_slug",
+            none.alias("key"),
+            none.alias("provider_model_id"),
+            "version_id",
+        )
     )
-    opened = pl.concat([endpoints, models], how="vertical_relaxed").sort(
-        "kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False
+    opened = (
+        pl.concat([endpoints, models], how="vertical_relaxed")
+        .sort("kind", "model_id", "tag", "valid_from", "version_id", nulls_last=False, multithreaded=False)
+        .collect()
     )
     open_now = dict(held)
     closed: dict[EntityKey, datetime] = {}
-    # Set differences in C (ids are one sequence across the version tables, as ``held`` keys them), then the few
-    # versions no longer open sorted by table: not a pass over every open one of the other table.
-    no_longer = held.keys() - delta.open_ids("endpoint_versions") - delta.open_ids("model_versions")
+    # The held versions among those closed since (ids are one sequence across the version tables, as ``held`` keys
+    # them): a few rows, not a pass over every open version.
     for table, kind in PRICE_TABLES.items():
-        gone = [vid for vid in no_longer if (held[vid][1] is None) == (kind == "model")]
-        try:
-            ends = delta.closed(table, gone)
-        except ValueError:
-            raise IncrementalMismatch from None
-        for version_id, valid_to in ends.select("version_id", "valid_to").iter_rows():
-            closed[open_now.pop(version_id)] = valid_to
-    for version_id, model_id, key, valid_to in opened.select("version_id", "model_id", "key", "valid_to").iter_rows():
+        ends = delta.closed(table, held)
+        for version_id, valid_to in zip(ends["version_id"].to_list(), ends["valid_to"].to_list(), strict=True):
+            entity = open_now.pop(version_id, None)
+            if entity is None or (entity[1] is None) != (kind == "model"):
+                raise IncrementalMismatch  # an id of the other table: renumbered
+            closed[entity] = valid_to
+    for version_id, model_id, key, valid_to in opened[["version_id", "model_id", "key", "valid_to"]].iter_rows():
         if valid_to is None:
             open_now[version_id] = (model_id, key)
+    # What the history holds open, counted and summed in the read: a held version deleted or closed otherwise than
+    # by the sweeps since stays in ``open_now`` and tells.
+    expected = [delta.open_check(table) for table in PRICE_TABLES]
+    if len(open_now) != sum(n for n, _ in expected) or sum(open_now) != sum(total for _, total in expected):
+        raise IncrementalMismatch
     return opened, closed, open_now
 
 
-def _volatile_held(candidates: pl.DataFrame) -> tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None:
+def _volatile_held(
+    candidates: pl.DataFrame, telemetry: pl.DataFrame
+) -> tuple[dict[str, tuple[Any, ...]], pl.DataFrame] | None:
     """What a rank index built from ``candidates`` (``queries.endpoint_candidates``) holds of the columns that change
-    without a version (``RankIndex.volatile``): per provider slug its policy, per endpoint key its telemetry.
-    None when a slug shows two policies (not what the query gives)."""
+    without a version (``RankIndex.volatile``): per provider slug its policy, per endpoint key its telemetry — every
+    endpoint's as ``telemetry`` (``queries.telemetry_rows``, read in the same transaction) gives it, which holds the
+    candidates' values and lists the keys as the next sweep's read does (compared row by row, not joined; a key with
+    no candidate names no model to look at). None when a slug shows two policies (not what the query gives)."""
     policy = candidates.select("provider_slug", *queries.POLICY_COLUMNS).unique().drop_nulls("provider_slug")
     held = {slug: tuple(rest) for slug, *rest in policy.iter_rows()}
     if len(held) != policy.height:
         return None
-    return held, candidates.select("endpoint_key", *TELEMETRY_READ)
+    return held, telemetry.select("endpoint_key", *TELEMETRY_READ)
 
 
 def _volatile_moved(
@@ -224,15 +242,18 @@ def _volatile_moved(
     telemetry: pl.DataFrame,
 ) -> tuple[set[str], set[str]] | None:
     """The provider slugs whose policy and the endpoint keys whose telemetry (``TELEMETRY_READ``) differ between
-    what an index's rows hold (``held``: ``RankIndex.volatile``) and a sweep's read (``policies`` per slug,
-    ``telemetry`` per key; a key or slug absent on one side is all null there, as the query's outer joins give).
+    what an index's rows hold (``held``: ``RankIndex.volatile``, whose policies name every provider slug of its
+    candidates) and a sweep's read (``policies`` per slug, ``telemetry`` per key; a key or slug absent on one side
+    is all null there, as the query's outer joins give).
     A vectorised comparison: a sweep that moves no telemetry costs no pass over the candidates. None when the
     index does not know what it holds."""
     if held is None:
         return None
     held_policies, held_telemetry = held
     nulls = (None,) * len(queries.POLICY_COLUMNS)
-    slugs = {s for s in held_policies.keys() | policies.keys() if held_policies.get(s, nulls) != policies.get(s, nulls)}
+    # ``held`` names every slug of the index's candidates: a slug only the read names has none there (an index built
+    # whole holds its candidates' slugs only), and comparing it would send the caller through every candidate.
+    slugs = {s for s, policy in held_policies.items() if policy != policies.get(s, nulls)}
     names = TELEMETRY_READ
     if held_telemetry.schema != telemetry.schema:
         held_telemetry = held_telemetry.cast(telemetry.schema)
@@ -451,8 +472,11 @@ class ApiState:
         timer.lap("table")
         mirror = old.mirror.advanced(delta, version[0])
         held = mirror.open_ids
-        if open_prices.keys() != held["endpoint"].keys() | held["model"].keys():
-            raise IncrementalMismatch  # the mirror checked its open versions against the history: these differ
+        # Both checked their open versions against the history's count and sum of ids (``SweepDelta.open_check``).
+        if len(open_prices) != len(held["endpoint"]) + len(held["model"]) or sum(open_prices) != sum(
+            held["endpoint"]
+        ) + sum(held["model"]):
+            raise IncrementalMismatch
         timer.lap("mirror")
         added = delta.snapshots()
         log = old.log.extended(added) if added else old.log
@@ -476,7 +500,7 @@ class ApiState:
             if index is None:
                 candidates = queries.endpoint_candidates(cur, at, None)
                 index = RankIndex.build(candidates, data.table, at, previous=previous)
-                index.volatile = _volatile_held(candidates)
+                index.volatile = _volatile_held(candidates, queries.telemetry_rows(cur))
             data.caches.indexes[at] = index
 
     @staticmethod
@@ -500,7 +524,7 @@ class ApiState:
             return None
         providers = delta.part("provider", ("slug", "valid_from", *queries.POLICY_COLUMNS))
         telemetry = delta.part("telemetry", ("endpoint_key", *TELEMETRY_READ))
-        if telemetry["endpoint_key"].is_duplicated().any():
+        if telemetry["endpoint_key"].n_unique() != telemetry.height:
             return None  # an endpoint with two telemetry rows: the query lists it twice, only a full read gives it
         found = queries.volatile_of(providers, telemetry.clear(), at)
         assert found is not None  # no telemetry rows, so no key twice
@@ -523,7 +547,17 @@ class ApiState:
         index = RankIndex.carried(
             previous, fresh, set(models), (policies, by_key), columns, data.table, at, moved, endpoints=keys
         )
-        index.volatile = (held, telemetry)
+        # Every slug of the new index's candidates (the old ones' and those read again), null where no provider row
+        # names it: what the next sweep compares (``_volatile_moved``). An index that does not know its own (built on
+        # a request) gives them by a pass over its candidates, once.
+        named = (
+            previous.volatile[0].keys()
+            if previous.volatile is not None
+            else {c.row["provider_slug"] for c in index._candidates}
+        )
+        unnamed = {*named, *fresh["provider_slug"].to_list()} - held.keys() - {None}
+        nulls = (None,) * len(queries.POLICY_COLUMNS)
+        index.volatile = ({**dict.fromkeys(unnamed, nulls), **held}, telemetry)
         return index
 
     # -- the current state, for callers outside a request ---------------------------------------------

@@ -585,7 +585,7 @@ class RankIndex:
             raise ValueError("the price table does not extend the previous index's: build the index whole")
         policies, telemetry = volatile
         no_policy, no_telemetry = dict.fromkeys(columns[0]), dict.fromkeys(columns[1])
-        rows = fresh.drop(UNREAD, strict=False).to_dicts()
+        rows = fresh[[c for c in fresh.columns if c not in UNREAD]].to_dicts()
         for row in rows:  # read without them (``endpoint_candidates(volatile=False)``): the same values laid over
             slug = row["provider_slug"]
             row.update(policies.get(slug, no_policy) if slug is not None else no_policy)

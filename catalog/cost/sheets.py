@@ -506,16 +506,20 @@ class PriceTable:
         self._span_key = key.alias("key")
         self._span_end = end.alias("last")
         self._span_sheet = sheet.alias("sheet")
-        # Where each entity's spans are: its first span and how many.
-        edges = self._span_key.search_sorted(
-            pl.int_range(0, len(self.entities) + 1, eager=True, dtype=pl.Int64) * _STRIDE, side="left"
-        ).cast(pl.Int64)
-        self._span_lo = edges.head(len(self.entities)).alias("lo")
-        self._span_count = (edges.tail(len(self.entities)) - self._span_lo).alias("count")
+        # Where each entity's spans are: its first span and how many. In NumPy, on this thread: a Polars search
+        # hands the GIL to the requests in flight and waits for the pool, which under load costs more than the search.
+        entities = len(self.entities)
+        edges = np.searchsorted(
+            self._span_key.to_numpy(), np.arange(entities + 1, dtype=np.int64) * _STRIDE, side="left"
+        ).astype(np.int64)
+        self._span_lo = pl.Series("lo", edges[:entities], dtype=pl.Int64)
+        self._span_count = pl.Series("count", edges[1:] - edges[:entities], dtype=pl.Int64)
         # Built on first use: (None,) when the bounds do not allow it.
         self._minute_cache: tuple[tuple[int, pl.Series, pl.Series] | None] | None = None
 
-    def _extend_index(self, parent: PriceTable, closed: list[int]) -> bool:
+    def _extend_index(
+        self, parent: PriceTable, closed: list[int], closed_to: np.ndarray, closed_entities: np.ndarray
+    ) -> bool:
         """The index ``_build_index`` would make, from ``parent``'s and what a sweep changed (``extend``): the
         versions after ``parent``'s are new, and ``closed`` (rows ``parent`` held open) now end. False (and
         nothing set) when the change is not one this can follow: a new bound before ``parent``'s last (a
@@ -523,14 +527,15 @@ class PriceTable:
 
         A sweep adds bounds after every one known, so the periods known keep their numbers and a span key
         (``entity * _STRIDE + first``) its value: the work is a search per changed version and one copy of
-        the arrays with the new spans inserted (no sort of the whole index, no search per version)."""
+        the arrays with the new spans inserted (no sort of the whole index, no search per version). ``closed_to``
+        and ``closed_entities``: each closed row's new end (epoch µs) and its entity. In NumPy: each Polars call on
+        a few hundred values would hand the GIL to the requests in flight and wait for the pool under load."""
         if parent._overlaps or not parent.bounds.len():
             return False
         start = len(parent.versions)
         old_bounds = parent.bounds.to_numpy()
         new_from = self._ver_from.slice(start).to_numpy()
         new_to = self._ver_to.slice(start).to_numpy()
-        closed_to = self._ver_to.gather(closed).to_numpy() if closed else np.empty(0, dtype=np.int64)
         instants = np.unique(np.concatenate([new_from, new_to[new_to != _NEVER_TS], closed_to]))
         at = np.searchsorted(old_bounds, instants, side="left")
         known = (at < old_bounds.size) & (old_bounds[np.minimum(at, old_bounds.size - 1)] == instants)
@@ -542,8 +547,8 @@ class PriceTable:
         ends = parent._span_end.to_numpy()
         sheets = parent._span_sheet.to_numpy()
         if closed:
-            entities = self._ver_entity.gather(closed).to_numpy().astype(np.int64)
-            where = parent._span_lo.gather(entities).to_numpy() + parent._span_count.gather(entities).to_numpy() - 1
+            entities = closed_entities.astype(np.int64)
+            where = parent._span_lo.to_numpy()[entities] + parent._span_count.to_numpy()[entities] - 1
             # An open version is its entity's last span (else it would overlap the ones after it).
             if (where < 0).any() or not (sheets[where] == np.asarray(closed)).all():
                 return False
@@ -793,13 +798,27 @@ class PriceTable:
         """For each resolution: the sheet in force at ``at`` (-1: none) and its source (0 endpoint, 1 model, 2 none)."""
         if not resolutions:
             return [], []
+        # ``lookup``'s row-by-row resolution (``_resolve``) at one instant, in NumPy on this thread: a refresh asks
+        # this for the hundred candidates a sweep changed, where each of the dozen planned Polars steps would hand
+        # the GIL to the requests in flight and, under load, wait for the pool.
+        period = int(np.searchsorted(self.bounds.to_numpy(), _micros(at), side="right"))
         rows = len(resolutions)
-        sheet, source = self.lookup(
-            resolutions,
-            pl.int_range(0, rows, eager=True, dtype=pl.Int64),
-            pl.Series([_micros(at)] * rows, dtype=pl.Int64),
-        )
-        return sheet.to_list(), source.to_list()
+        sheet = np.full(rows, -1, dtype=np.int64)
+        source = np.full(rows, 2, dtype=np.int64)
+        keys, ends, found = self._span_key.to_numpy(), self._span_end.to_numpy(), self._span_sheet.to_numpy()
+        ranks = self._ranks(resolutions)
+        for rank, of_row in enumerate(ranks):
+            entity = np.asarray(of_row, dtype=np.int64)
+            todo = np.flatnonzero((sheet < 0) & (entity >= 0))
+            if not todo.size or not keys.size:
+                continue
+            owner = entity[todo]
+            at_span = np.searchsorted(keys, owner * _STRIDE + period, side="right") - 1
+            safe = np.maximum(at_span, 0)
+            hit = (at_span >= 0) & (keys[safe] >= owner * _STRIDE) & (period < ends[safe])
+            sheet[todo[hit]] = found[safe[hit]]
+            source[todo[hit]] = 0 if rank < len(ranks) - 1 else 1
+        return sheet.tolist(), source.tolist()
 
     # -- variants and rates --------------------------------------------------------------------------
 
@@ -900,7 +919,14 @@ class PriceTable:
         columns["discount_num"] = pl.concat([self._num, pl.Series("discount_num", [None], dtype=pl.Int128)])
         columns["discount_den"] = pl.concat([self._den, pl.Series("discount_den", [None], dtype=pl.Int128)])
         self.variants = pl.DataFrame(columns)
-        self.variant_base = self._dist_base.gather(self._ver_dist)
+        # Per version its first variant: a table extended from another (``extend``) gathers only its new versions',
+        # in NumPy (the rest are the parent's), not a pass over a year of versions.
+        known: pl.Series | None = getattr(self, "variant_base", None)
+        done = known.len() if known is not None else 0
+        base = self._dist_base.to_numpy()[self._ver_dist.slice(done).to_numpy()]
+        self.variant_base = pl.Series(
+            "variant_base", np.concatenate([known.to_numpy(), base]) if known is not None else base, dtype=pl.Int64
+        )
         # Override conditions by distinct sheet (``conditions``; ``sheet_rows`` maps a sheet id to its row there).
         self.sheet_rows = self._ver_dist
 
@@ -924,20 +950,21 @@ class PriceTable:
         replaced: dict[int, SheetVersion] = {}
         ends = self._ver_to
         rows: list[int] = []
+        times: list[int] = []
+        closed_entities = np.empty(0, dtype=np.int64)
         if closed:
             codes = {self.entity_of.get(key, -1): key for key in closed}
-            open_rows = self._open_rows(list(codes))
-            missing = set(closed) - {codes[e] for e in open_rows["entity"].to_list()}
+            found_rows, closed_entities = self._open_rows(list(codes))
+            missing = set(closed) - {codes[e] for e in closed_entities.tolist()}
             if missing:
                 key = sorted(missing, key=str)[0]
                 raise ValueError(
                     f"cannot close {key[0]}{'@' + key[1] if key[1] else ''}: this price table has no open version "
                     f"of it; rebuild the table from the store (PriceTable.from_history)"
                 )
-            rows = open_rows["row"].to_list()
-            times = []
-            for row, entity in zip(rows, open_rows["entity"].to_list(), strict=True):
-                until = closed[codes[entity]]
+            rows = found_rows.tolist()
+            for row, code in zip(rows, closed_entities.tolist(), strict=True):
+                until = closed[codes[code]]
                 replaced[row] = replace(self.versions[row], valid_to=until)
                 times.append(_micros(until))
             # A copy: ``scatter`` writes in place, and this table's own column must not change.
@@ -958,7 +985,7 @@ class PriceTable:
         new._ver_entity = pl.concat([self._ver_entity, entity])
         new._ver_from = pl.concat([self._ver_from, starts])
         new._ver_to = pl.concat([ends, stops])
-        if not new._extend_index(self, rows):
+        if not new._extend_index(self, rows, np.asarray(times, dtype=np.int64), closed_entities):
             new._build_index()
         new._dist_base = self._dist_base
         new.scale, new.max_overrides = self.scale, self.max_overrides
@@ -966,6 +993,7 @@ class PriceTable:
         new._rates, new._dynamic, new._num, new._den = dict(self._rates), self._dynamic, self._num, self._den
         new.variant_rate_max, new.conditions = dict(self.variant_rate_max), self.conditions
         new._ver_dist = self._ver_dist
+        new.variant_base = self.variant_base  # ``_publish_variants`` appends the new versions'
         new.parent, new.closed_rows = weakref.ref(self), rows
         with _SHARING:
             # The distinct sheets (a year of them) are appended to this table's list and map, not copied: this
@@ -981,26 +1009,25 @@ class PriceTable:
             new._add_variants(map(_SHEET, opened))
         return new
 
-    def _open_rows(self, entities: list[int]) -> pl.DataFrame:
-        """``row`` and ``entity`` of the open versions of ``entities`` (-1: none), in id order. Without overlaps an
-        entity's open version is its last span (it runs to the end of time), so that is a gather a key; else a
-        scan of every version."""
+    def _open_rows(self, entities: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The rows (version ids) of the open versions of ``entities`` (-1: none) and their entities, in id order.
+        Without overlaps an entity's open version is its last span (it runs to the end of time), so that is a
+        gather a key, in NumPy (a few hundred values: each Polars call would hand the GIL to the requests in flight
+        and wait for the pool); else a scan of every version."""
         if not self._overlaps and self._span_key.len():
-            known = [e for e in entities if 0 <= e < len(self.entities)]
-            codes = pl.Series("entity", known, dtype=pl.Int64)
-            count = self._span_count.gather(codes)
-            last = (self._span_lo.gather(codes) + count - 1).clip(0)
-            found = pl.DataFrame(
-                {"row": self._span_sheet.gather(last).cast(pl.UInt32), "entity": codes.cast(pl.Int32), "n": count}
-            ).filter(pl.col("n") > 0)
-            found = found.filter(self._ver_to.gather(found["row"]) == _NEVER_TS)
-            return found.select("row", "entity").sort("row")
-        return (
+            codes = np.asarray([e for e in entities if 0 <= e < len(self.entities)], dtype=np.int64)
+            count = self._span_count.to_numpy()[codes]
+            codes, last = codes[count > 0], (self._span_lo.to_numpy()[codes] + count - 1)[count > 0]
+            rows = self._span_sheet.to_numpy()[last].astype(np.int64)
+            live = self._ver_to.to_numpy()[rows] == _NEVER_TS
+            order = np.argsort(rows[live], kind="stable")
+            return rows[live][order], codes[live][order]
+        found = (
             pl.DataFrame({"entity": self._ver_entity, "end": self._ver_to})
             .with_row_index("row")
             .filter((pl.col("end") == _NEVER_TS) & pl.col("entity").is_in(entities))
-            .select("row", "entity")
         )
+        return found["row"].to_numpy().astype(np.int64), found["entity"].to_numpy().astype(np.int64)
 
     # -- constructors --------------------------------------------------------------------------------
 

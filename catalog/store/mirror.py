@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from catalog.errors import NotFoundError
@@ -42,7 +43,11 @@ MODEL_COLUMNS = [
     "supported_parameters", "alias_target", "price_dynamic", "price_free", *PRICES, "discount", "valid_from",
     "valid_to", "version_id", "first_snapshot", "last_snapshot", "last_seen", "pricing_text",
 ]  # fmt: skip
-INTERVAL_COLUMNS = ["model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to", "endpoint_key"]
+# ``version_id`` orders the intervals (``advanced`` finds the rows a sweep closes by a search, and appends the rows it
+# opens: their ids come after every one held).
+INTERVAL_COLUMNS = [
+    "model_id", "provider_slug", "tag", "provider_name", "valid_from", "valid_to", "endpoint_key", "version_id",
+]  # fmt: skip
 # ``queries.endpoint_candidates``' columns read from the versions (its policy and telemetry columns follow).
 CANDIDATE_COLUMNS = [
     "model_id", "endpoint_key", "tag", "provider_slug", "provider_name", "quantization", "context_length",
@@ -124,6 +129,10 @@ class HistoryMirror:
     # were (only those keys' rows may differ); ``None`` for a mirror loaded whole.
     changed_models: frozenset[str] | None = None
     changed_keys: dict[str, str] | None = None
+    # ``advanced``: the endpoint rows of the models whose endpoint versions it merged, as one contiguous frame, and
+    # those models (``candidates`` of them need not copy their frames together again); ``None`` for a mirror loaded
+    # whole.
+    merged_rows: tuple[frozenset[str], pl.DataFrame] | None = None
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -137,7 +146,7 @@ class HistoryMirror:
             endpoints=_by_model(frames["endpoint"], ENDPOINT_ORDER),
             statuses=_by_model(frames["status"], ENDPOINT_ORDER),
             models=models,
-            intervals=frames["endpoint"].select(INTERVAL_COLUMNS),
+            intervals=frames["endpoint"].select(INTERVAL_COLUMNS).sort("version_id"),
             schemas={kind: frame.schema for kind, frame in frames.items()},
             open_ids={
                 kind: dict(zip(f["version_id"].to_list(), f["model_id"].to_list(), strict=True))
@@ -162,20 +171,18 @@ class HistoryMirror:
             schema = self.schemas[kind]
             opened = _typed(delta.part(table, COLUMNS[kind]), schema)
             was_open = self.open_ids[kind]
-            now_open = delta.open_ids(table)
-            gone = was_open.keys() - now_open
+            ends = delta.closed(table, was_open)  # the held versions closed since: a few rows
+            gone = ends["version_id"].to_list()
             ids = dict(was_open)  # a copy in C, less the few versions closed: not a pass over every open one
             for vid in gone:
                 del ids[vid]
-            for vid, model, valid_to in opened.select("version_id", "model_id", "valid_to").iter_rows():
+            for vid, model, valid_to in opened[["version_id", "model_id", "valid_to"]].iter_rows():
                 if valid_to is None:
                     ids[vid] = model
-            if ids.keys() != now_open:
+            # The history's open versions counted and their ids summed: a held version deleted or closed otherwise
+            # than by the sweeps since (not among ``ends``) stays in ``ids`` and tells, without a set of every open id.
+            if (len(ids), sum(ids)) != delta.open_check(table):
                 raise MirrorMismatch(f"{table}: the history's open versions are not the mirror's and the sweeps'")
-            try:
-                ends = delta.closed(table, gone)
-            except ValueError as error:
-                raise MirrorMismatch(str(error)) from None
             if kind == "model":
                 frames[kind] = pl.concat([self._closed_model_rows(ends), opened]) if gone else opened
             else:
@@ -193,19 +200,14 @@ class HistoryMirror:
             models = pl.concat([kept, fresh_models]).sort(MODEL_ORDER)
             new = set(fresh_models["model_id"].to_list()) - set(known)
             known = sorted({*known, *new}) if new else known
-        changed = changed_rows["model_id"].unique().to_list() if changed_rows is not None else []
-        # The changed models' rows (``_merged`` gathered them at once: one operation, not one per model, each of
-        # which hands the GIL to the requests in flight and waits to take it back) in place of their intervals.
-        intervals = (
-            pl.concat(
-                [
-                    self.intervals.filter(~pl.col("model_id").is_in(changed)),
-                    changed_rows.select(INTERVAL_COLUMNS),
-                ]
-            )
-            if changed_rows is not None and changed
-            else self.intervals
-        )
+        changed = list(dict.fromkeys(changed_rows["model_id"].to_list())) if changed_rows is not None else []
+        intervals = _intervals_advanced(self.intervals, frames["endpoint"], closes["endpoint"])
+        if intervals is None:
+            # The changed models' rows (``_merged`` gathered them at once) in place of their intervals, in id order.
+            assert changed_rows is not None
+            intervals = pl.concat(
+                [self.intervals.filter(~pl.col("model_id").is_in(changed)), changed_rows[INTERVAL_COLUMNS]]
+            ).sort("version_id")
         if intervals.n_chunks() > INTERVAL_CHUNKS:  # each refresh appends a chunk: filters slow down as they add up
             intervals = intervals.rechunk()
         status_rows = self.status_rows + frames["status"].height  # the versions opened: a close replaces a row
@@ -235,6 +237,7 @@ class HistoryMirror:
             status_rows=status_rows,
             changed_models=frozenset(fresh_models["model_id"].to_list()),
             changed_keys={**keys, **status_keys},
+            merged_rows=(frozenset(changed), changed_rows) if changed_rows is not None else None,
         )
 
     def _closed_model_rows(self, ends: pl.DataFrame) -> pl.DataFrame:
@@ -252,34 +255,46 @@ class HistoryMirror:
         key -> its model): those endpoints' rows too (of a model not in ``models``: only those)."""
         whole = set(models)
         wanted = sorted(whole | set(keys.values())) if keys else sorted(whole)
-        found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
-        # One contiguous frame: a filter over a hundred models' chunks costs ~20 times one over their rows copied
-        # once. One operation, not one per column: each hands the GIL to the requests in flight and waits for it.
-        rows = pl.concat(found, rechunk=True) if found else pl.DataFrame(schema=self.schemas["endpoint"])
+        in_force = _in_force(at)
         if keys and len(wanted) > len(whole):
-            picked = pl.col("model_id").is_in(sorted(whole)) | pl.col("endpoint_key").is_in(sorted(keys))
-            rows = rows.filter(_in_force(at) & picked)
+            in_force = in_force & (pl.col("model_id").is_in(sorted(whole)) | pl.col("endpoint_key").is_in(sorted(keys)))
+        merged = self.merged_rows
+        if wanted and merged is not None and merged[0].issuperset(wanted):
+            # The models a sweep changed, gathered by ``advanced`` already (one contiguous frame): those of ``wanted``
+            # are picked below, not copied together again.
+            rows, in_force = merged[1], in_force & pl.col("model_id").is_in(wanted)
         else:
-            rows = rows.filter(_in_force(at))
+            found = [f for m in wanted if (f := self.endpoints.get(m)) is not None]
+            # One contiguous frame: a filter over a hundred models' chunks costs ~20 times one over their rows copied
+            # once.
+            rows = pl.concat(found, rechunk=True) if found else pl.DataFrame(schema=self.schemas["endpoint"])
         held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
         status = (
-            pl.concat(held, rechunk=True).filter(_in_force(at)).select("endpoint_key", "status")
+            pl.concat(held, rechunk=True)
             if held
             else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
         )
-        model = self.models.filter(_in_force(at) & pl.col("model_id").is_in(wanted)).select(
-            "model_id", "input_modalities", "output_modalities"
-        )
         outputs = pl.col("output_modalities")
+        # One query (filters, joins, sort): each eager step would hand the GIL to the requests in flight and wait to
+        # take it back, and plan again.
         return (
-            rows.join(model, on="model_id", how="left")
-            .join(status, on="endpoint_key", how="left")
+            rows.lazy()
+            .filter(in_force)
+            .join(
+                self.models.lazy()
+                .filter(_in_force(at) & pl.col("model_id").is_in(wanted))
+                .select("model_id", "input_modalities", "output_modalities"),
+                on="model_id",
+                how="left",
+            )
+            .join(status.lazy().filter(_in_force(at)).select("endpoint_key", "status"), on="endpoint_key", how="left")
             .filter(outputs.is_null() | (outputs.list.len() == 0) | outputs.list.contains("text"))
             .sort("model_id", "endpoint_key", multithreaded=False)
             .select(
                 *CANDIDATE_COLUMNS,
                 *(pl.lit(None).alias(name) for name in (*queries.POLICY_COLUMNS, *queries.TELEMETRY_COLUMNS)),
             )
+            .collect()
         )
 
     def endpoints_changed(self, lo: datetime, hi: datetime) -> dict[str, str]:
@@ -290,9 +305,12 @@ class HistoryMirror:
             return {}
         low, high = _micros(lo), _micros(hi)
         start, end = pl.col("valid_from").dt.epoch("us"), pl.col("valid_to").dt.epoch("us")
-        found = self.intervals.filter(
-            ((start > low) & (start <= high)) | ((end > low) & (end <= high)).fill_null(False)
-        ).select("endpoint_key", "model_id")
+        found = (
+            self.intervals.lazy()
+            .filter(((start > low) & (start <= high)) | ((end > low) & (end <= high)).fill_null(False))
+            .select("endpoint_key", "model_id")
+            .collect()
+        )
         return dict(found.iter_rows())
 
     # -- the shapes ------------------------------------------------------------------------------------------
@@ -403,7 +421,11 @@ class HistoryMirror:
 def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     """``frame`` with ``schema``'s types: a part of a refresh's reads has them but where a part is empty
     (its columns typed null) — a cast only then, not a pass over every column of every part."""
-    return frame if frame.schema == schema else frame.cast(schema)
+    if frame.schema == schema:
+        return frame
+    if frame.is_empty() and frame.columns == schema.names():
+        return pl.DataFrame(schema=schema)  # no planned cast for no rows
+    return frame.cast(schema)
 
 
 def _merged(
@@ -418,33 +440,80 @@ def _merged(
     if fresh.is_empty() and ends is None:
         return parts, None, keys
     out = dict(parts)
-    # All the changed models' rows at once: one gather, one update, one sort and one split, however many models a
-    # sweep touched (a sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints).
-    touched = fresh["model_id"] if ends is None else pl.concat([fresh["model_id"], ends["model_id"].cast(pl.String)])
-    held = [found for model in touched.unique().to_list() if (found := parts.get(model)) is not None]
-    # One contiguous frame: the filters below cost ~20 times as much over a hundred models' chunks.
-    rows = pl.concat(held, rechunk=True) if held else fresh.clear()
-    if ends is not None:
-        ids = ends["version_id"].implode()
-        closing = rows.filter(pl.col("version_id").is_in(ids))
-        if closing.height != ends.height:
-            raise MirrorMismatch("a version closed since is not among the mirror's rows")
-        keys.update(zip(closing["endpoint_key"].to_list(), closing["model_id"].to_list(), strict=True))
-        columns = [c for c in ("version_id", "valid_to", "last_snapshot", "last_seen") if c in rows.columns]
-        rows = rows.update(_typed(ends.select(columns), rows.select(columns).schema), on="version_id")
+    # All the changed models' rows at once: one copy, one sort and one split, however many models a sweep touched (a
+    # sort per model cost ~1 ms each: 100 ms for a sweep over ten times today's endpoints). The look-ups and the
+    # closes are NumPy on this thread, the order one planned step: each planned step hands the GIL to the requests in
+    # flight and, under load, waits for the pool.
+    touched = fresh["model_id"].to_list() + (ends["model_id"].to_list() if ends is not None else [])
+    held = [found for model in dict.fromkeys(touched) if (found := parts.get(model)) is not None]
+    rows = pl.concat([*held, fresh], rechunk=True) if held else fresh
+    mine = rows.height - fresh.height  # the rows held here come first
+    ids = rows["version_id"].to_numpy()
+    keep = np.ones(rows.height, dtype=bool)
     if not fresh.is_empty():
-        rows = pl.concat([rows.filter(~pl.col("version_id").is_in(fresh["version_id"].implode())), fresh])
+        keep[:mine] = ~np.isin(ids[:mine], ids[mine:])  # a version read again replaces the row held
+    if ends is not None:
+        end_ids = ends["version_id"].to_numpy()
+        at = np.flatnonzero(np.isin(ids[:mine], end_ids))
+        if at.size != ends.height:
+            raise MirrorMismatch("a version closed since is not among the mirror's rows")
+        closing = rows[at]
+        keys.update(zip(closing["endpoint_key"].to_list(), closing["model_id"].to_list(), strict=True))
+        by_id = np.argsort(end_ids, kind="stable")
+        ended = ends[by_id[np.searchsorted(end_ids[by_id], ids[at])]]  # each closing row's ``ends`` row
+        for name in ("valid_to", "last_snapshot", "last_seen"):
+            if name in rows.columns:
+                # A copy: ``scatter`` writes in place, and the column may be a frame the old mirror still serves.
+                column = rows[name].clone().scatter(at, ended[name].cast(rows.schema[name]))
+                rows = _replaced(rows, column)
+    kept = np.flatnonzero(keep)
+    narrow = rows[["model_id", *order]]
+    if kept.size != rows.height:
+        narrow = narrow[kept]
     # One thread: a few thousand rows sort in less than the hand-off to the pool costs (half the CPU).
-    rows = rows.sort(["model_id", *order], multithreaded=False)
+    ordered = narrow.select(pl.arg_sort_by(["model_id", *order], multithreaded=False)).to_series().to_numpy()
+    rows = rows[kept[ordered]]
     out.update(_split(rows))
     return out, rows, keys
 
 
+def _intervals_advanced(intervals: pl.DataFrame, fresh: pl.DataFrame, ends: pl.DataFrame | None) -> pl.DataFrame | None:
+    """``intervals`` (in version id order) with the versions ``ends`` closes given their ``valid_to`` and ``fresh``'s
+    appended: a search a closed version and one copy of the column, not a filter over every interval (~84,000 at
+    720 h x 10, parallel, so waiting for the pool under load). None when that does not follow (a closed version
+    not held, a version opened with an id before one held): the caller replaces the changed models' rows."""
+    out = intervals
+    if ends is not None and ends.height:
+        ids = out["version_id"].to_numpy()
+        closing = ends["version_id"].to_numpy()
+        at = np.searchsorted(ids, closing)
+        if not ids.size or (at >= ids.size).any() or (ids[np.minimum(at, ids.size - 1)] != closing).any():
+            return None
+        # A copy: ``scatter`` writes in place, and the old mirror still serves its column.
+        column = out["valid_to"].clone().scatter(at, ends["valid_to"].cast(out.schema["valid_to"]))
+        out = _replaced(out, column)
+    if not fresh.is_empty():
+        added = fresh[INTERVAL_COLUMNS]
+        opened = added["version_id"].to_numpy()
+        order = np.argsort(opened, kind="stable")
+        if out.height and opened.min() <= int(out["version_id"][-1]):
+            return None
+        out = pl.concat([out, added[order] if (order != np.arange(order.size)).any() else added])
+    return out
+
+
+def _replaced(frame: pl.DataFrame, column: pl.Series) -> pl.DataFrame:
+    """``frame`` with ``column`` in place of its namesake (a new frame: ``frame`` is left as it was)."""
+    new = frame.clone()  # the columns are shared, not copied
+    new.replace_column(new.get_column_index(column.name), column)
+    return new
+
+
 def _split(rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """``rows`` (sorted by model) as one slice per model: runs of one model id, not a partition (half its cost)."""
-    runs = rows["model_id"].rle()
+    runs = rows["model_id"].rle().struct.unnest()  # one planned step: the fields taken apart do not plan again
     out, offset = {}, 0
-    for model, length in zip(runs.struct.field("value").to_list(), runs.struct.field("len").to_list(), strict=True):
+    for model, length in zip(runs["value"].to_list(), runs["len"].to_list(), strict=True):
         out[str(model)] = rows.slice(offset, length)
         offset += length
     return out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from catalog.errors import NotFoundError
@@ -583,10 +584,11 @@ def sweep_delta(
       sweep since closed (a sweep closes at its own time), and those the reader's newest snapshot closed, which
       it holds closed already (the reader tells them apart: they are not among its open ones);
     * ``open``: per version table (``tbl``) ``version_id``, ``last_snapshot`` and ``last_seen`` of every open
-      version: which of the reader's are closed now, and when each was last seen (that changes on every sweep
-      without a new version);
-    * ``count``: per version table its rows: with ``open``, whether the reader's versions plus these are the
-      history (a version deleted, reopened or renumbered is not the work of sweeps);
+      version: when each was last seen (that changes on every sweep without a new version), and their count and sum
+      of ids (``open_check``);
+    * ``count``: per version table its rows: with ``open_check``, whether the reader's open versions less those
+      closed since plus those opened are the history's (a version deleted, reopened or renumbered is not the work
+      of sweeps);
     * ``snapshot``: the good snapshots stored since (``snapshot_id``, ``taken_at``);
     * ``provider`` and ``telemetry``: the columns ``endpoint_candidates`` reads without a version (``volatile_of``
       makes them the rank index's).
@@ -638,7 +640,7 @@ def sweep_delta(
         {"after": after_snapshot},
     ).fetchall()
     parts["provider"] = _frame(con, f"SELECT {_PROVIDER_VOLATILE} FROM provider_versions", [])
-    parts["telemetry"] = _frame(con, f"SELECT {_TELEMETRY_VOLATILE} FROM endpoint_telemetry", [])
+    parts["telemetry"] = telemetry_rows(con)
     return SweepDelta(
         parts,
         dict(zip(columns, (int(n) for n in counts), strict=True)),
@@ -646,56 +648,69 @@ def sweep_delta(
     )
 
 
+def _split_by_table(rows: pl.DataFrame, names: list[str]) -> dict[str, pl.DataFrame]:
+    """``rows`` by their ``tbl`` (an index into ``names``), each table's in the read's order: slices where the read
+    gave each table's rows together (a ``UNION ALL`` usually does), else gathered; in NumPy, not planned steps."""
+    tbl = rows["tbl"].to_numpy()
+    if tbl.size and (tbl[1:] >= tbl[:-1]).all():
+        edges = np.searchsorted(tbl, np.arange(len(names) + 1), side="left").tolist()
+        return {name: rows.slice(lo, hi - lo) for name, lo, hi in zip(names, edges, edges[1:], strict=False) if hi > lo}
+    return {names[int(k)]: rows[np.flatnonzero(tbl == k)] for k in np.unique(tbl).tolist()}
+
+
 class SweepDelta:
     """``sweep_delta``'s reads, by what their rows are (``part``, then ``tbl``), each part with the columns it
     has."""
 
     def __init__(
-        self, parts: dict[str, pl.DataFrame], counts: dict[str, int], snapshots: list[tuple[int, datetime]]
+        self,
+        parts: dict[str, pl.DataFrame],
+        counts: dict[str, int],
+        snapshots: list[tuple[int, datetime]],
     ) -> None:
         self._parts = parts
         self._counts = counts
         self._snapshots = snapshots
         self._by_table: dict[str, dict[str, pl.DataFrame]] = {}
-        self._open_ids: dict[str, frozenset[int]] = {}
 
     def part(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
         """The rows of ``part`` ``name`` (a version table: the rows opened since), with ``columns``."""
         found = self._parts.get(name)
         if found is None:
             return pl.DataFrame(schema={c: pl.Null for c in columns})
-        return found.select(columns)
+        # Columns picked by name (no query plan): each planned step hands the GIL to the requests in flight.
+        return found[list(columns)]
 
     def _of(self, part: str, table: str, columns: Sequence[str]) -> pl.DataFrame:
         tables = self._by_table.get(part)
         if tables is None:
             found = self._parts.get(part)
-            split = found.partition_by("tbl", as_dict=True) if found is not None else {}
             names = list(self._counts)  # the tables in the order ``sweep_delta`` numbered them
-            tables = self._by_table[part] = {names[int(k[0])]: v for k, v in split.items()}
+            tables = self._by_table[part] = _split_by_table(found, names) if found is not None else {}
         rows = tables.get(table)
-        return rows.select(columns) if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
+        return rows[list(columns)] if rows is not None else pl.DataFrame(schema={c: pl.Null for c in columns})
 
     def open_rows(self, table: str) -> pl.DataFrame:
         """``table``'s open versions: ``version_id``, ``last_snapshot``, ``last_seen``."""
         return self._of("open", table, ("version_id", "last_snapshot", "last_seen"))
 
-    def open_ids(self, table: str) -> frozenset[int]:
-        """The ids of ``table``'s open versions (made once: the price table and the mirror both compare them)."""
-        found = self._open_ids.get(table)
-        if found is None:
-            found = self._open_ids[table] = frozenset(self.open_rows(table)["version_id"].to_list())
-        return found
+    def open_check(self, table: str) -> tuple[int, int]:
+        """How many open versions ``table`` holds and the sum of their ids, summed in the frame: a reader's open
+        versions carried by the sweeps since must give both (a version deleted, reopened or renumbered would not),
+        checked without making a set of every open id and comparing sets."""
+        ids = self.open_rows(table)["version_id"]
+        return ids.len(), int(ids.sum() or 0)
 
-    def closed(self, table: str, version_ids: Collection[int]) -> pl.DataFrame:
-        """The ``closed`` rows of ``table`` for the versions ``version_ids`` (a reader's open versions no longer
-        open): ``version_id``, ``model_id``, ``valid_to``, ``last_snapshot``, ``last_seen``; one row each, or
-        ``ValueError`` (one was deleted, or closed before the reader's newest snapshot: not the work of sweeps)."""
+    def closed(self, table: str, held: Container[int]) -> pl.DataFrame:
+        """The ``closed`` rows of ``table`` whose versions ``held`` (a reader's open versions) names: ``version_id``,
+        ``model_id``, ``valid_to``, ``last_snapshot``, ``last_seen``, one row a version, in the read's order. A held
+        version no longer open without such a row (deleted, or closed before the reader's newest snapshot) is not
+        here: ``open_check`` then differs from what the reader carries."""
         rows = self._of("closed", table, ("version_id", "model_id", "valid_to", "last_snapshot", "last_seen"))
-        rows = rows.filter(pl.col("version_id").is_in(list(version_ids))) if version_ids else rows.clear()
-        if rows.height != len(version_ids) or rows["version_id"].n_unique() != rows.height:
-            raise ValueError(f"{table}: of {len(version_ids)} versions no longer open, {rows.height} closed since")
-        return rows
+        if rows.is_empty():
+            return rows
+        mine = [vid in held for vid in rows["version_id"].to_list()]
+        return rows if all(mine) else rows[np.flatnonzero(mine)]
 
     def count(self, table: str) -> int:
         """How many rows ``table`` holds (-1: not read)."""
@@ -842,6 +857,14 @@ _PROVIDER_VOLATILE = (
     "slug, valid_from, policy_training, policy_retains_prompts, policy_retention_days, "
     "NOT policy_retains_prompts AS zdr"
 )
+
+
+def telemetry_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every endpoint's telemetry as ``endpoint_candidates`` reads it, in the table's order (``sweep_delta``'s
+    ``telemetry`` part; a rank index built whole keeps it to compare the next sweep's with, row by row)."""
+    return _frame(con, f"SELECT {_TELEMETRY_VOLATILE} FROM endpoint_telemetry", [])
+
+
 _TELEMETRY_VOLATILE = (
     "endpoint_key, uptime_last_5m, uptime_last_30m, uptime_last_1d, latency_p50, throughput_p50, "
     "observed_at AS telemetry_at"
@@ -858,14 +881,16 @@ def volatile_of(
     # ``endpoint_candidates``' pick, in Python: its window over a few dozen rows costs ~10 ms in DuckDB. The version
     # in force at ``at`` (the latest started), else the earliest.
     picked: dict[str, tuple[Any, ...]] = {}
-    for slug, since, *policy in (
-        providers.sort("slug", "valid_from").select("slug", "valid_from", *POLICY_COLUMNS).iter_rows()
-    ):
+    # Sorted in Python (a few dozen rows; a planned sort would hand the GIL to the requests in flight), by slug
+    # (nulls first, as Polars sorts) then start.
+    rows = providers[["slug", "valid_from", *POLICY_COLUMNS]].rows()
+    rows.sort(key=lambda row: (row[0] is not None, row[0] or "", row[1]))
+    for slug, since, *policy in rows:
         if slug not in picked or since <= at:
             picked[slug] = tuple(policy)
     names = [c for c in telemetry.columns if c != "endpoint_key"]
     keys = telemetry["endpoint_key"].to_list()
-    values = telemetry.select(names).rows()
+    values = telemetry[names].rows()
     by_key = dict(zip(keys, (dict(zip(names, row, strict=True)) for row in values), strict=True))
     if len(by_key) != telemetry.height:
         return None
