@@ -45,6 +45,7 @@ from markupsafe import Markup, escape
 import catalog
 from catalog import money, settings
 from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint
+from catalog.cost.sheets import SheetVersion
 from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
@@ -58,7 +59,7 @@ from catalog.times import now
 from catalog.website import changelog, chart
 from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
-from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
+from catalog.website.facts import CHANGE_WINDOWS, ModelRanking, SiteFacts, gather
 from catalog.website.indexpage import index_values
 from catalog.website.output import Output
 from catalog.website.packer import Packer
@@ -274,6 +275,48 @@ def _change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
         field = "prompt"  # such a row carries the endpoint's prompt price
     moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
     return change_value(old, field), change_value(new, field), moved
+
+
+class _PerList:
+    """What ``make`` gave for a list, by the list: the site's facts carry a model's changes and price history
+    from build to build as the same list while they do not change (``catalog.website.facts.by_model_changes``;
+    never changed once made), so what a page makes of one (its digest, a feed's entries) is made once. Keyed by
+    identity and checked by length and end items (the list is held, so its id is not reused); entries no build
+    met since the previous one are dropped (``next_build``)."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[list[Any], int, Any]] = {}
+        self.used: dict[int, tuple[list[Any], int, Any]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, items: list[Any]) -> tuple[bool, Any]:
+        """``(True, value)`` when ``put`` was given this list since the last build but one, else ``(False, None)``."""
+        key = id(items)
+        found = self.used.get(key) or self.known.get(key)
+        if found is None or found[0] is not items or found[1] != len(items):
+            return False, None
+        if items and (found[2][0] is not items[0] or found[2][1] is not items[-1]):
+            return False, None
+        with self.lock:
+            self.used[key] = found
+        return True, found[2][2]
+
+    def put(self, items: list[Any], value: Any) -> None:
+        ends = (items[0], items[-1]) if items else (None, None)
+        with self.lock:
+            self.used[id(items)] = (items, len(items), (*ends, value))
+
+    def of(self, items: list[Any], make: Callable[[list[Any]], Any]) -> Any:
+        known, value = self.get(items)
+        if not known:
+            value = make(items)
+            self.put(items, value)
+        return value
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
 
 
 change_diff = _PerChange(_change_diff)  # a list change's whole diff (a change row's title), else nothing
@@ -822,6 +865,7 @@ class PageCache:
             # body memory lacks, and is not read (after a first build it is a whole site's bodies).
             in_memory = _PACKS.get(str(folder)) == _stat(folder / PACK)
         self.digests.next_build()
+        _HELD.next_build()
         self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
         self.packed: BodyPack | None = BodyPack({}, b"") if in_memory else None  # read on the first miss
         self.pack_keys: set[str] | None = set(self.memory) if in_memory else None  # what the pack holds
@@ -964,8 +1008,11 @@ class ListDigests:
         self.used: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
         self.blocks_known: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
         self.blocks_used: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
+        # By the list itself first: a carried list (most of them) is not even walked for its items' ids.
+        self.lists = _PerList()
 
     def next_build(self) -> None:
+        self.lists.next_build()
         with self.lock:
             if self.used:
                 self.known, self.used = self.used, {}
@@ -973,6 +1020,9 @@ class ListDigests:
                 self.blocks_known, self.blocks_used = self.blocks_used, {}
 
     def of(self, items: list[Any]) -> Digest:
+        return self.lists.of(items, self._of)
+
+    def _of(self, items: list[Any]) -> Digest:
         key = tuple(map(id, items))
         with self.lock:
             found = self.used.get(key) or self.known.get(key)
@@ -1069,8 +1119,64 @@ def _unshared(value: Any) -> Any:
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
 _FIXED_INPUTS = tuple(name for name in _RANKED_INPUTS if name not in DEFERRED_FIELDS)
-# Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
-_FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
+
+
+def _held_inputs(*values: Any) -> None:
+    """Stands for a carried object in a fingerprint (never called: fingerprints are never unpickled)."""
+
+
+class _HeldDigests:
+    """The digests of the objects a site's facts carry from build to build unchanged (``catalog.website.facts``:
+    a model's rankings, their ranked endpoints, the price table's sheet versions), by identity: a fingerprint
+    spells such an object as its type and the hash of its whole spelling, made once, not once per page per build
+    (a year's rankings were most of a model's fingerprint). Never changed once made (a ranking, a frozen ranked
+    endpoint or sheet version), so the same object has the same spelling. Holding the objects keeps their ids
+    theirs; entries no build used since the previous one are dropped (``next_build``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[int, tuple[Any, bytes]] = {}
+        self.used: dict[int, tuple[Any, bytes]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+
+    def reduce(self, obj: Any, spell: Callable[[Any], tuple[Any, ...]]) -> tuple[Any, ...]:
+        key = id(obj)
+        found = self.used.get(key)
+        if found is None or found[0] is not obj:
+            found = self.known.get(key)
+            if found is None or found[0] is not obj:
+                found = (obj, hashlib.sha256(_spelled(spell(obj))).digest())
+            with self.lock:
+                self.used[key] = found
+        return _held_inputs, (type(obj).__name__, found[1])
+
+
+_HELD = _HeldDigests()
+
+
+def _fields(obj: Any) -> tuple[Any, ...]:
+    """A dataclass's values in field order: what it is, for its digest (its type is spelled beside)."""
+    return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))
+
+
+def _held_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, lambda o: _reduce_ranked(o)[1])
+
+
+def _held_ranking(obj: ModelRanking) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, _fields)
+
+
+def _held_version(obj: SheetVersion) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, _fields)
+
+
+# Looked up by the C pickler for these types only (a reducer_override would be a Python call per object).
+_FINGERPRINT_REDUCERS = {RankedEndpoint: _held_ranked, ModelRanking: _held_ranking, SheetVersion: _held_version}
 
 
 def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
@@ -1152,6 +1258,7 @@ def _render(
     changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
+    FEED_ROWS.next_build()
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
@@ -1209,7 +1316,7 @@ def _render(
         """An Atom feed, one entry per price change; its links absolute when the site knows its URL. ``entries``:
         the rows' first ``FEED_ENTRIES`` price changes when known (a provider's are carried)."""
         if entries is None:
-            entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+            entries = FEED_ROWS.of(rows, _feed_rows)
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1795,6 +1902,14 @@ def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
 
 PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
 FEED_ENTRIES = 200  # the newest changes a feed holds
+
+
+def _feed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A feed's entries: the first ``FEED_ENTRIES`` price changes of ``rows`` (newest first)."""
+    return list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+
+
+FEED_ROWS = _PerList()  # a model's feed entries, by its list of changes (carried from build to build)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from catalog.website.presets import DEFAULT, PRESETS, Preset
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
+_NO_CHANGES: list[dict[str, Any]] = []  # a model without changes (one object: never changed)
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
 
 
@@ -129,18 +130,18 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
         all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        changes_by_model = by_model_changes(all_changes)
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
         since = site_changes(queries.changes(con, last.at, at).to_dicts())
-        all_changes = [c for c in since if c["at"] > last.at] + last.changes
-    changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in all_changes:
-        changes_by_model[entry["model_id"]].append(entry)
+        new = [c for c in since if c["at"] > last.at]
+        all_changes = new + last.changes
+        changes_by_model = by_model_changes(new, last.changes_by_model)
     histories = _price_histories(table, at, last)
     with _EARLIER_LOCK:
         _INDEXES[history_key(cat)] = built  # 0: as of ``at``; n: n days before (the price-change columns)
-    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
+    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -175,7 +176,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "routing": chat.routing,
                 "ranking_inputs": inputs.get(mid, model["input_modalities"] or []),
                 **_custom_rows(chat, rows, sheets, mid),
-                "changes": changes_by_model.get(mid, []),
+                "changes": changes_by_model.get(mid, _NO_CHANGES),
                 "history": histories.get(mid, []),
                 "sheets": {r["endpoint_key"]: sheets.get((mid, r["endpoint_key"])) for r in rows},
                 "list_sheet": model_sheets.get((mid, "")) if not chat.ranked else None,
@@ -281,6 +282,24 @@ def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
     return before[2] == now[2] or not any(start is not None for c in now[3:] for _least, start, _end in c.conditions)
 
 
+def by_model_changes(
+    changes: list[dict[str, Any]], older: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each model's changes in list order (newest first). ``older``: what this gave for the changes that follow
+    ``changes`` in the whole list (the last build's): a model with no change in ``changes`` keeps that list, the
+    same object (its pages' digests and feed entries are then known by it: ``catalog.website.build``); the
+    others get theirs in front of it, as grouping the whole list gives. Lists are never changed once made."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in changes:
+        grouped.setdefault(entry["model_id"], []).append(entry)
+    if older is None:
+        return grouped
+    out = dict(older)
+    for model_id, rows in grouped.items():
+        out[model_id] = rows + older.get(model_id, [])
+    return out
+
+
 def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
     own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
@@ -298,6 +317,7 @@ class _Earlier:
     scale: int
     changes: list[dict[str, Any]]
     histories: dict[str, list[dict[str, Any]]]
+    changes_by_model: dict[str, list[dict[str, Any]]]  # ``changes`` per model (``by_model_changes``)
 
 
 # Per history file: the last build's facts. In memory: the service builds after every sweep in one process;

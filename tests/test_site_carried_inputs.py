@@ -1,0 +1,164 @@
+"""What an incremental site build keeps of a page's inputs from the last build must equal making it again from the
+whole: each model's changes (``by_model_changes``), a list's digest and a feed's entries known by the list
+(``_PerList``), and the digest of a carried ranking, ranked endpoint or sheet version in a fingerprint
+(``_HeldDigests``): two inputs fingerprint alike exactly when they spell alike whole."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from catalog.cost.profile import RankedEndpoint
+from catalog.cost.sheets import SheetVersion
+from catalog.prices import parse_price_sheet
+from catalog.website import build
+from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, ListDigests, PageCache, _feed_rows, _PerList
+from catalog.website.facts import ModelRanking, by_model_changes
+
+AT = datetime(2027, 3, 1, tzinfo=UTC)
+KINDS = ["price", "price", "discount", "overrides", "tier", "context", "added"]
+
+
+def changes_before(end: datetime, n: int, rng: random.Random, models: int = 6) -> list[dict[str, Any]]:
+    """``n`` changes before ``end``, newest first."""
+    out, at = [], end
+    for _ in range(n):
+        at -= timedelta(minutes=rng.randrange(1, 600))
+        out.append({"at": at, "model_id": f"m{rng.randrange(models)}", "kind": rng.choice(KINDS)})
+    return out
+
+
+def grouped_whole(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The plain definition: each model's changes in list order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for change in changes:
+        out.setdefault(change["model_id"], []).append(change)
+    return out
+
+
+def test_each_models_changes_carried_across_sweeps_equal_grouping_the_whole_list() -> None:
+    rng = random.Random(11)
+    changes = changes_before(AT, 400, rng)
+    grouped = by_model_changes(changes)
+    assert grouped == grouped_whole(changes)
+    for n in (0, 1, 3, 40, 0, 7):  # sweeps: new changes in front, some models untouched, a new model once
+        new = changes_before(changes[0]["at"] + timedelta(days=1), n, rng, models=7 if n == 40 else 6)
+        earlier = grouped
+        grouped = by_model_changes(new, earlier)
+        changes = new + changes
+        assert grouped == grouped_whole(changes)
+        touched = {c["model_id"] for c in new}
+        for model_id, rows in grouped.items():  # an untouched model keeps its list, the same object
+            assert (rows is earlier.get(model_id)) == (model_id not in touched), model_id
+
+
+def test_a_lists_digest_known_by_the_list_equals_the_digest_made_from_its_items() -> None:
+    rng = random.Random(5)
+    changes = changes_before(AT, 900, rng)
+    carried = ListDigests()
+    lists = by_model_changes(changes)
+    for _sweep in range(4):
+        carried.next_build()
+        for rows in lists.values():
+            assert carried.of(rows) == ListDigests().of(list(rows))  # a fresh one walks every item
+        new = changes_before(changes[0]["at"] + timedelta(hours=3), 5, rng)
+        changes = new + changes
+        lists = by_model_changes(new, lists)
+    # a list changed in place (never done by the site: checked all the same) is not taken for the one it was
+    rows = next(iter(lists.values()))
+    before = carried.of(rows)
+    rows.append({"at": AT, "model_id": "m0", "kind": "price"})
+    assert carried.of(rows) == ListDigests().of(list(rows)) != before
+    rows[-1] = {"at": AT, "model_id": "m0", "kind": "discount"}
+    assert carried.of(rows) == ListDigests().of(list(rows))
+
+
+def test_a_feeds_entries_known_by_its_list_equal_the_first_price_changes() -> None:
+    rng = random.Random(3)
+    memo = _PerList()
+    changes = changes_before(AT, 1200, rng, models=2)  # some feeds full (FEED_ENTRIES)
+    lists = by_model_changes(changes)
+    for _sweep in range(3):
+        memo.next_build()
+        for rows in lists.values():
+            found = memo.of(rows, _feed_rows)
+            assert found == [c for c in rows if c["kind"] in PRICE_KINDS][:FEED_ENTRIES]
+            assert memo.of(rows, _feed_rows) is found  # known: not made again
+        new = changes_before(changes[0]["at"] + timedelta(hours=3), 30, rng, models=2)
+        changes = new + changes
+        lists = by_model_changes(new, lists)
+
+
+def ranked(**values: Any) -> RankedEndpoint:
+    return RankedEndpoint(**{f.name: values.get(f.name) for f in fields(RankedEndpoint)})
+
+
+def version(prompt: str, **values: Any) -> SheetVersion:
+    sheet = parse_price_sheet({"prompt": prompt, "completion": "0.000002"})
+    base = SheetVersion("endpoint", "m/a", "p", "p", "P", AT, None, sheet, key="m/a@p")
+    return replace(base, **values)
+
+
+def test_a_carried_object_fingerprints_as_its_whole_spelling_does() -> None:
+    """Fingerprints with the held digests are equal exactly when the inputs' plain spellings are (each object
+    spelled as its fields, the telemetry of a ranked endpoint left out as before), for equal objects that are
+    distinct, the same object met again, and objects differing in any one field."""
+    cache = PageCache(Path("unused"), code="test")
+    rows = [
+        ranked(tag="p", cost_per_request=Decimal("0.001")),
+        ranked(tag="p", cost_per_request=Decimal("0.001")),  # equal, another object
+        ranked(tag="p", cost_per_request=Decimal("0.0010")),  # equal value, spelled otherwise
+        ranked(tag="q", cost_per_request=Decimal("0.001")),
+        ranked(tag="p", cost_per_request=Decimal("0.001"), uptime_last_1d=99.5),  # telemetry: not an input
+    ]
+    rankings = [
+        ModelRanking(ranked=[rows[0]], explanation="x"),
+        ModelRanking(ranked=[rows[1]], explanation="x"),
+        ModelRanking(ranked=[rows[2]], explanation="x"),
+        ModelRanking(ranked=[rows[0]], explanation="y"),
+        ModelRanking(ranked=[rows[3]], explanation="x"),
+        ModelRanking(ranked=[rows[0]], excluded=[{"endpoint_key": "e", "reason": "r"}], explanation="x"),
+        ModelRanking(),
+    ]
+    versions = [
+        version("0.000001"),
+        version("0.000001"),
+        version("0.0000010"),
+        version("0.000001", valid_to=AT + timedelta(hours=1)),
+        version("0.000001", provider_name="Other"),
+        version("0.000003"),
+    ]
+
+    def plain(value: Any) -> bytes:
+        """The whole spelling: every carried object as its type and fields, nothing held."""
+
+        def spelled(obj: Any) -> Any:
+            if isinstance(obj, RankedEndpoint):
+                return ("RankedEndpoint", [spelled(getattr(obj, n)) for n in build._RANKED_INPUTS])
+            if isinstance(obj, ModelRanking | SheetVersion):
+                return (type(obj).__name__, [spelled(getattr(obj, f.name)) for f in fields(obj)])
+            if isinstance(obj, dict):
+                return {k: spelled(v) for k, v in obj.items()}
+            if isinstance(obj, list):
+                return [spelled(v) for v in obj]
+            if isinstance(obj, Decimal):
+                return ("decimal", str(obj))
+            return obj
+
+        return pickle.dumps(spelled(value), protocol=5)
+
+    contexts = [{"presets": {"chat": r}, "cheapest": r.ranked[0] if r.ranked else None} for r in rankings]
+    contexts += [{"sheets": {"m/a@p": v}} for v in versions]
+    contexts += [{"custom_rows": [{"ranked": r}]} for r in rows]
+    for build_number in range(3):  # the digests made by one build are known to the next ones
+        build._HELD.next_build()
+        keys = [cache.fingerprint("model.html", c) for c in contexts]
+        for a, ca in zip(keys, contexts, strict=True):
+            for b, cb in zip(keys, contexts, strict=True):
+                assert (a == b) == (plain(ca) == plain(cb)), (build_number, ca, cb)
+    assert len(set(keys)) < len(keys)  # some pairs are equal inputs: the check above compares both ways
