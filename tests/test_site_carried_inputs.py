@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import shutil
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +16,10 @@ from typing import Any
 
 from catalog.cost.profile import RankedEndpoint
 from catalog.cost.sheets import SheetVersion
+from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
 from catalog.website import build
+from catalog.website import facts as site_facts
 from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, ListDigests, PageCache, _feed_rows, _PerList
 from catalog.website.facts import ModelRanking, by_model_changes
 
@@ -76,6 +79,25 @@ def test_a_lists_digest_known_by_the_list_equals_the_digest_made_from_its_items(
     assert carried.of(rows) == ListDigests().of(list(rows)) != before
     rows[-1] = {"at": AT, "model_id": "m0", "kind": "discount"}
     assert carried.of(rows) == ListDigests().of(list(rows))
+
+
+def test_a_list_known_whole_keeps_its_blocks_for_the_list_a_sweep_makes_of_it(monkeypatch: Any) -> None:
+    """Builds that know a model's list whole still keep its blocks: when a sweep puts a change in front of it,
+    only the newest block is spelled, and the digest is the one made from every item."""
+    rng = random.Random(9)
+    rows = changes_before(AT, 3 * build.DIGEST_BLOCK + 10, rng)
+    carried = ListDigests()
+    carried.of(rows)
+    for _build in range(3):  # known whole each time
+        carried.next_build()
+        carried.of(rows)
+    spelled: list[int] = []
+    real = build._spelled
+    monkeypatch.setattr(build, "_spelled", lambda value: spelled.append(1) or real(value))
+    carried.next_build()
+    longer = changes_before(AT + timedelta(days=1), 1, rng) + rows
+    assert carried.of(longer) == ListDigests().of(list(longer))
+    assert len(spelled) == 1 + 4  # this list's newest block; then the fresh one's four
 
 
 def test_a_feeds_entries_known_by_its_list_equal_the_first_price_changes() -> None:
@@ -162,3 +184,32 @@ def test_a_carried_object_fingerprints_as_its_whole_spelling_does() -> None:
             for b, cb in zip(keys, contexts, strict=True):
                 assert (a == b) == (plain(ca) == plain(cb)), (build_number, ca, cb)
     assert len(set(keys)) < len(keys)  # some pairs are equal inputs: the check above compares both ways
+
+
+def test_price_histories_carried_across_sweeps_equal_histories_made_from_nothing(
+    replayed_template: Path, tmp_path: Path
+) -> None:
+    """A model a sweep touched keeps the entries of its versions the sweep did not open or close (the same
+    objects); the whole equals pricing every version again, at each of the newest snapshots in turn."""
+    db = tmp_path / "history.duckdb"
+    shutil.copyfile(replayed_template, db)
+    reused = 0
+    with Catalog.open(db) as cat:
+        taken = [
+            r[0].astimezone(UTC)
+            for r in cat.con.execute(
+                "SELECT taken_at FROM snapshots WHERE status <> 'failed' ORDER BY taken_at DESC LIMIT 4"
+            ).fetchall()
+        ][::-1]
+        earlier = None
+        for at in taken:
+            histories = site_facts._price_histories(cat.table, at, earlier)
+            assert histories == site_facts._price_histories(cat.table, at), at
+            if earlier is not None:
+                touched = {
+                    v.model_id for v in map(cat.table.versions.__getitem__, cat.table.versions_between(earlier.at, at))
+                }
+                before = {id(r) for m in touched for r in earlier.histories.get(m, [])}
+                reused += sum(id(r) in before for m in touched for r in histories.get(m, []))
+            earlier = site_facts._Earlier(at, (), cat.table.scale, [], histories, {})
+    assert reused  # the carry is what is tested: touched models kept entries

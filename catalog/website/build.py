@@ -1020,19 +1020,32 @@ class ListDigests:
                 self.blocks_known, self.blocks_used = self.blocks_used, {}
 
     def of(self, items: list[Any]) -> Digest:
-        return self.lists.of(items, self._of)
+        digest, blocks = self.lists.of(items, self._of)
+        # A list known as a whole keeps its blocks too: when a sweep puts a change in front of it, only the
+        # newest block is spelled again.
+        with self.lock:
+            for key, found in blocks:
+                self.blocks_used[key] = found
+        return digest
 
-    def _of(self, items: list[Any]) -> Digest:
+    def _of(self, items: list[Any]) -> tuple[Digest, list[tuple[tuple[int, ...], tuple[list[Any], bytes]]]]:
         key = tuple(map(id, items))
         with self.lock:
             found = self.used.get(key) or self.known.get(key)
+        blocks: list[tuple[tuple[int, ...], tuple[list[Any], bytes]]] = []
         if found is None:
-            found = (list(items), Digest(self._blocks(items)))
+            found = (list(items), Digest(self._blocks(items, blocks)))
+        else:
+            self._blocks(items, blocks, spell=False)
         with self.lock:
             self.used[key] = found
-        return found[1]
+        return found[1], blocks
 
-    def _blocks(self, items: list[Any]) -> str:
+    def _blocks(
+        self, items: list[Any], blocks: list[tuple[tuple[int, ...], tuple[list[Any], bytes]]], spell: bool = True
+    ) -> str:
+        """The digest of ``items`` by blocks (each block's key and entry added to ``blocks``); ``spell`` False:
+        the blocks known only (the list's digest is known)."""
         digest = hashlib.sha256()
         for end in range(len(items), 0, -DIGEST_BLOCK):
             block = items[max(0, end - DIGEST_BLOCK) : end]
@@ -1040,9 +1053,12 @@ class ListDigests:
             with self.lock:
                 found = self.blocks_used.get(key) or self.blocks_known.get(key)
             if found is None:
+                if not spell:
+                    continue
                 found = (block, hashlib.sha256(_spelled(block)).digest())
             with self.lock:
                 self.blocks_used[key] = found
+            blocks.append((key, found))
             digest.update(found[1])
         return digest.hexdigest()
 

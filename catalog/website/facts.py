@@ -546,6 +546,7 @@ def _price_histories(
     between the two keeps its list from then (each entry depends on its version alone, and on ``at`` only
     through whether its end is past); the others are priced again."""
     kept: dict[str, list[dict[str, Any]]] = {}
+    known: dict[tuple[Any, ...], dict[str, Any] | None] = {}  # a touched model's entries of the last build
     if earlier is None:
         versions = [table.versions[i] for i in table.versions_between(None, at, ends=False)]
     else:
@@ -554,7 +555,20 @@ def _price_histories(
         grouped = versions_by_model(table)
         # Each model's versions in id order, as the pass over the whole table meets them.
         versions = [v for m in sorted(touched) for v in grouped.get(m, []) if v.valid_from <= at]
+        for model_id in touched:
+            for row in earlier.histories.get(model_id, ()):
+                key = (model_id, *_history_key(row))
+                known[key] = None if key in known else row  # two alike: neither is taken for the other
     versions = [v for v in versions if v.kind == "endpoint" or v.kind == "model"]
+    out: dict[str, list[dict[str, Any] | SheetVersion]] = defaultdict(list)
+    priced_versions: list[SheetVersion] = []
+    for v in versions:
+        # A touched model's version that the last build listed as it would be listed now is that entry (its cost
+        # is the version's, priced at its start): only the sweep's new and closed versions are priced.
+        found = known.get((v.model_id, *_history_key(_history_entry(v, at)))) if known else None
+        out[v.model_id].append(found if found is not None else v)
+        if found is None:
+            priced_versions.append(v)
     usage = [
         {
             "model": v.model_id,
@@ -562,35 +576,61 @@ def _price_histories(
             "timestamp": v.valid_from,
             **DEFAULT.profile.usage_row(),
         }
-        for v in versions
+        for v in priced_versions
     ]
-    if not usage:
+    if not out:
         return kept
-    frame = pl.DataFrame(
-        usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
-    )
-    priced = cost_usage(frame, table, at=at, breakdown=False)
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for version, status, price_source, cost in zip(
-        versions, priced["status"], priced["price_source"], priced["cost_total"], strict=True
-    ):
-        if version.kind == "model" and price_source != "model":
-            continue  # only a model-level row priced by the model's own sheet is its list price
-        out[version.model_id].append(
-            {
-                "kind": version.kind,
-                "key": version.key or version.tag if version.kind == "endpoint" else None,
-                "tag": version.tag,
-                "provider_name": version.provider_name,
-                "valid_from": version.valid_from,
-                "valid_to": version.valid_to if version.valid_to is None or version.valid_to <= at else None,
-                "cost": cost if status == "ok" else None,
-                "status": status,
-                "prompt": version.sheet.prices["prompt"],
-                "completion": version.sheet.prices["completion"],
-            }
+    entries: dict[int, dict[str, Any] | None] = {}
+    if usage:
+        frame = pl.DataFrame(
+            usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
         )
-    return {**kept, **out}
+        priced = cost_usage(frame, table, at=at, breakdown=False)
+        for version, status, price_source, cost in zip(
+            priced_versions, priced["status"], priced["price_source"], priced["cost_total"], strict=True
+        ):
+            if version.kind == "model" and price_source != "model":
+                entries[id(version)] = None  # only a model-level row priced by the model's own sheet is its list price
+                continue
+            entry = {**_history_entry(version, at), "cost": cost if status == "ok" else None}
+            entry["status"] = status
+            entries[id(version)] = entry
+    made: dict[str, list[dict[str, Any]]] = {}
+    for model_id, items in out.items():
+        rows = [entries[id(i)] if isinstance(i, SheetVersion) else i for i in items]
+        if listed := [r for r in rows if r is not None]:
+            made[model_id] = listed
+    return {**kept, **made}
+
+
+def _history_entry(version: SheetVersion, at: datetime) -> dict[str, Any]:
+    """A price history entry of ``version`` as of ``at``, but for its cost and status (``_price_histories``)."""
+    return {
+        "kind": version.kind,
+        "key": version.key or version.tag if version.kind == "endpoint" else None,
+        "tag": version.tag,
+        "provider_name": version.provider_name,
+        "valid_from": version.valid_from,
+        "valid_to": version.valid_to if version.valid_to is None or version.valid_to <= at else None,
+        "cost": None,
+        "status": None,
+        "prompt": version.sheet.prices["prompt"],
+        "completion": version.sheet.prices["completion"],
+    }
+
+
+def _history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What an entry says of its version, exactly (prices as their spelling: an equal Decimal may read otherwise)."""
+    return (
+        entry["kind"],
+        entry["key"],
+        entry["tag"],
+        entry["provider_name"],
+        entry["valid_from"],
+        entry["valid_to"],
+        str(entry["prompt"]),
+        str(entry["completion"]),
+    )
 
 
 def _median(values: list[Decimal]) -> Decimal | None:

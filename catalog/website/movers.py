@@ -13,6 +13,7 @@ moved). A window longer than the endpoint history starts at its first snapshot, 
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import threading
@@ -36,6 +37,13 @@ MOVER_WINDOWS = (7, 30)  # days
 MOVERS_SHOWN = 5  # per direction and window
 
 
+@functools.lru_cache(maxsize=16384)
+def move_ratio(old: Decimal, new: Decimal) -> Fraction:
+    """(new − old) / old, exact. Kept by value: after a sweep most models' costs then and now are those of the
+    last build (exact ratios are slow to make), and equal Decimals are equal numbers, whatever their spelling."""
+    return (Fraction(new) - Fraction(old)) / Fraction(old)
+
+
 @dataclass(frozen=True)
 class Move:
     """One model's cost for a workload then and now (exact; ``old`` is never 0)."""
@@ -47,7 +55,7 @@ class Move:
     @property
     def ratio(self) -> Fraction:
         """(new − old) / old, exact: what the moves are ranked by."""
-        return (Fraction(self.new) - Fraction(self.old)) / Fraction(self.old)
+        return move_ratio(self.old, self.new)
 
     @property
     def tenths(self) -> str:
