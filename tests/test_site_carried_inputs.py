@@ -5,6 +5,7 @@ whole: each model's changes (``by_model_changes``), a list's digest and a feed's
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 import shutil
@@ -18,7 +19,7 @@ from catalog.cost.profile import RankedEndpoint
 from catalog.cost.sheets import SheetVersion
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
-from catalog.website import build
+from catalog.website import build, pricedata
 from catalog.website import facts as site_facts
 from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, ListDigests, PageCache, _feed_rows, _PerList
 from catalog.website.facts import ModelRanking, by_model_changes
@@ -213,3 +214,28 @@ def test_price_histories_carried_across_sweeps_equal_histories_made_from_nothing
                 reused += sum(id(r) in before for m in touched for r in histories.get(m, []))
             earlier = site_facts._Earlier(at, (), cat.table.scale, [], histories, {})
     assert reused  # the carry is what is tested: touched models kept entries
+
+
+def test_an_entrys_text_kept_by_its_values_and_lists_is_what_json_dumps_writes() -> None:
+    """``entry_text`` (kept across builds) and a model entry's text equal ``json.dumps`` of the entry itself, for
+    entries sharing their sheet's lists, equal values of other types (1, 1.0, True), and lists made again."""
+    rng = random.Random(4)
+    sheets = [([["1e-6", "2e-6"], None], [[0, None, None]]), ([["3e-7", "0"]], []), ([None], [[1000, 60, 120]])]
+    values = [None, 0, 1, 1.0, True, False, 128000, "x", "é<"]
+    for _ in range(3000):
+        variants, conds = rng.choice(sheets)
+        if rng.random() < 0.2:  # the same lists' values in other objects
+            variants, conds = [list(v) if v else v for v in variants], [list(c) for c in conds]
+        entry = [
+            rng.choice(["t", "u", "é"]),
+            rng.choice([None, "P", "Q"]),
+            variants,
+            conds,
+            *(rng.choice(values) for _ in range(7)),
+        ]
+        assert pricedata.entry_text(entry) == json.dumps(entry) == json.dumps(entry, sort_keys=True)
+        model = {"inputs": ["text", rng.choice(["image", "é"])], "id": rng.choice(["a/b", "c"]), "endpoints": [entry]}
+        assert pricedata._model_text(model) == json.dumps(model, sort_keys=True)
+    odd = [["t", {"b": 1, "a": 2}, [], [], 1], {"id": "x", "endpoints": [], "inputs": [], "more": 1}]
+    assert pricedata.entry_text(odd[0]) == json.dumps(odd[0], sort_keys=True)  # not an endpoint's shape
+    assert pricedata._model_text(odd[1]) == json.dumps(odd[1], sort_keys=True)

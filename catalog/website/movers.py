@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import json
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from catalog.store import queries
 from catalog.website import facts as site_facts
 from catalog.website.facts import Cheapest, SiteFacts, _list_costs, _sheets_in_force
 from catalog.website.presets import PRESETS
-from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
+from catalog.website.pricedata import LIST_TAG, endpoint_entry, entry_text, rate_text
 
 MOVER_WINDOWS = (7, 30)  # days
 MOVERS_SHOWN = 5  # per direction and window
@@ -187,8 +186,8 @@ def _then_data(
             continue  # no price then: no move to show
         spelled: dict[str, int] = {}
         for i, e in enumerate(now["endpoints"]):
-            spelled.setdefault(json.dumps(e), i)  # its first position, as ``list.index`` finds it
-        texts = [json.dumps(e) for e in entries]
+            spelled.setdefault(entry_text(e), i)  # its first position, as ``list.index`` finds it
+        texts = [entry_text(e) for e in entries]
         same = [spelled[text] for text in texts if text in spelled]
         other = [e for e, text in zip(entries, texts, strict=True) if text not in spelled]
         model_inputs = inputs.get(mid, now["inputs"])
