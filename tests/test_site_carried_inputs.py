@@ -19,7 +19,7 @@ from catalog.cost.profile import RankedEndpoint
 from catalog.cost.sheets import SheetVersion
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
-from catalog.website import build, pricedata
+from catalog.website import build, changelog, pricedata
 from catalog.website import facts as site_facts
 from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, ListDigests, PageCache, _feed_rows, _PerList
 from catalog.website.facts import ModelRanking, by_model_changes
@@ -239,3 +239,50 @@ def test_an_entrys_text_kept_by_its_values_and_lists_is_what_json_dumps_writes()
     odd = [["t", {"b": 1, "a": 2}, [], [], 1], {"id": "x", "endpoints": [], "inputs": [], "more": 1}]
     assert pricedata.entry_text(odd[0]) == json.dumps(odd[0], sort_keys=True)  # not an endpoint's shape
     assert pricedata._model_text(odd[1]) == json.dumps(odd[1], sort_keys=True)
+
+
+def test_the_changes_pages_values_carried_across_sweeps_equal_counting_the_whole_list(monkeypatch: Any) -> None:
+    """The changes page's models, providers and kinds (most common first, ties in the order the list first names
+    them) are carried from the last build's list; they equal counting the whole list, whatever list comes next."""
+    monkeypatch.setattr(build, "_CHANGES_CARRY", build._ChangesCarry())
+    rng = random.Random(21)
+    tags = [None, "", "alpha", "beta/fp8", "gamma", "alpha/x"]
+    providers = [{"slug": "alpha", "name": "Alpha"}, {"slug": "beta", "name": None}]
+
+    def made(end: datetime, n: int) -> list[dict[str, Any]]:
+        rows = changes_before(end, n, rng, models=9)
+        for row in rows:
+            row["tag"] = rng.choice(tags)
+        return rows
+
+    def whole(changes: list[dict[str, Any]]) -> dict[str, Any]:
+        from collections import Counter
+
+        models = sorted({c["model_id"] for c in changes})
+        found = {c.get("tag") for c in changes}
+        return {
+            "change_models": models,
+            "kinds": Counter(c["kind"] for c in changes).most_common(),
+            "slugs": sorted({t.split("/", 1)[0] for t in found if t}),
+            "total": len(changes),
+        }
+
+    def values(changes: list[dict[str, Any]]) -> dict[str, Any]:
+        found = changelog.changes_values(changes, {"m1", "m2"}, providers)
+        return {
+            "change_models": found["change_models"],
+            "kinds": found["kinds"],
+            "slugs": sorted(s for s, _name in found["change_providers"]),
+            "total": found["total"],
+        }
+
+    changes = made(AT, 300)
+    assert values(changes) == whole(changes)
+    for n in (0, 1, 5, 60, 2):  # sweeps: new changes (new kinds, models and tags among them) in front
+        new = made(changes[0]["at"] + timedelta(days=1), n)
+        if n == 5:
+            new[0]["kind"] = "removed"  # a kind the list had not named
+        changes = new + changes
+        assert build._CHANGES_CARRY.after("sets", changes, None) is not None  # the carry is what is tested
+        assert values(changes) == whole(changes)
+    assert values(changes[3:]) == whole(changes[3:])  # not an extension of the last list: counted whole

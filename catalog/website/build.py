@@ -1063,7 +1063,9 @@ class ListDigests:
         return digest.hexdigest()
 
 
-DIGEST_BLOCK = 256  # items of a list spelled together for its digest (``ListDigests``)
+# Items of a list spelled together for its digest (``ListDigests``): a list a sweep grew spells its newest
+# block again, so a small block is less to spell; a larger one, fewer blocks to look up.
+DIGEST_BLOCK = 64
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
