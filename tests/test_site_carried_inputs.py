@@ -286,3 +286,74 @@ def test_the_changes_pages_values_carried_across_sweeps_equal_counting_the_whole
         assert build._CHANGES_CARRY.after("sets", changes, None) is not None  # the carry is what is tested
         assert values(changes) == whole(changes)
     assert values(changes[3:]) == whole(changes[3:])  # not an extension of the last list: counted whole
+
+
+def test_endpoint_rows_carried_are_the_rows_without_telemetry_and_the_last_ones_only_when_spelled_alike() -> None:
+    """``RowsCarry`` gives each row without its telemetry (``_without_telemetry_row``), the last build's object
+    when that spells the same, never when any value reads otherwise: a Decimal's exponent, a time's offset, a
+    float's sign, another price sheet object, the order of the keys, a list holding other than texts."""
+    from datetime import timezone
+
+    sheet = parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})
+    base = {
+        "endpoint_key": "m/a@p",
+        "price_prompt": Decimal("0.000001000"),
+        "valid_from": AT,
+        "supported_parameters": ["tools", "seed"],
+        "sheet": sheet,
+        "ranked": True,
+        "context_length": 128000,
+        "uptime_last_1d": 99.5,
+        "tie_uptime": 99.5,
+    }
+    carry = build.RowsCarry()
+    first = carry.rows("model", [base])[0]
+    assert first == build._without_telemetry_row(base)
+    same = [
+        {**base},
+        {**base, "uptime_last_1d": 12.0, "tie_uptime": None, "latency_p50": 3.0},  # telemetry: not spelled
+        {**base, "supported_parameters": ["tools", "seed"]},
+    ]
+    other = [
+        {**base, "price_prompt": Decimal("0.00000100")},  # equal, another exponent
+        {**base, "valid_from": AT.astimezone(timezone(timedelta(hours=2)))},  # the same instant, another offset
+        {**base, "sheet": parse_price_sheet({"prompt": "0.000001", "completion": "0.000002"})},  # equal, not it
+        {**base, "ranked": 1},  # equal, another type
+        {**base, "context_length": 128001},
+        {**base, "supported_parameters": ["tools"]},
+        {"ranked": True, **base},  # another order of keys
+        {**base, "discount": 0.0},
+        {**base, "supported_parameters": [1, 2]},
+    ]
+    for row in same:
+        carry.next_build()
+        assert carry.rows("model", [row])[0] is first
+    assert carry.rows("provider", [base])[0] is not first  # another kind of page: its own rows
+    for row in other:
+        carry.next_build()
+        carry.rows("model", [base])  # the last build's is ``first`` again
+        found = carry.rows("model", [row])[0]
+        assert found is not first and found == build._without_telemetry_row(row)
+        assert list(found) == list(build._without_telemetry_row(row))
+    carry.next_build()
+    carry.next_build()  # a row no build met for two builds is not kept
+    assert carry.rows("model", [base])[0] is not first
+    assert (
+        build.same_row({"x": -0.0}, {"x": 0.0}) is False
+        and build.same_row({"x": float("1.5")}, {"x": float("1.5")}) is False
+    )
+
+
+def test_a_list_of_endpoint_rows_digests_as_its_rows_do_whatever_objects_they_share() -> None:
+    """Rows of the last build beside new ones share other objects than rows made together: their digest is made
+    row by row, so the same rows give the same digest, and rows spelled otherwise another."""
+    shared = Decimal("0.000001")
+    together = [{"k": "a", "p": shared}, {"k": "b", "p": shared}]  # one object in both rows
+    apart = [{"k": "a", "p": Decimal("0.000001")}, {"k": "b", "p": Decimal("0.000001")}]
+    carry = build.RowsCarry()
+    assert pickle.dumps(together) != pickle.dumps(apart)  # spelled together, the sharing shows
+    assert carry.digest(together) == build.RowsCarry().digest(apart) == carry.digest(apart)
+    carry.next_build()
+    assert carry.digest(together) == carry.digest(apart)  # known rows, by identity
+    assert carry.digest([{"k": "a", "p": Decimal("0.0000010")}, apart[1]]) != carry.digest(apart)
+    assert carry.digest(apart[::-1]) != carry.digest(apart)

@@ -1010,9 +1010,11 @@ class ListDigests:
         self.blocks_used: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
         # By the list itself first: a carried list (most of them) is not even walked for its items' ids.
         self.lists = _PerList()
+        self.rows = RowsCarry()  # the site's endpoint rows, carried so that each is spelled once
 
     def next_build(self) -> None:
         self.lists.next_build()
+        self.rows.next_build()
         with self.lock:
             if self.used:
                 self.known, self.used = self.used, {}
@@ -1089,11 +1091,91 @@ def _without_telemetry_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in TELEMETRY_KEYS}
 
 
-def _model_inputs(model: dict[str, Any]) -> dict[str, Any]:
+class RowsCarry:
+    """Endpoint rows without their telemetry (``_without_telemetry_row``), carried from one build of a site to the
+    next: a row the same as the last build's row of that endpoint (and kind of page) is that row, the same object,
+    so a page's fingerprint knows its endpoints by identity (``ListDigests``) instead of spelling every row of
+    every page after each sweep. The same means spelled the same: the same keys in the same order, and each value
+    the same object or of the same type and equal, a Decimal with the same digits and exponent, a time with the
+    same offset, a list of texts; any other value (a float, a price sheet) only as the same object."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[tuple[str, str], dict[str, Any]] = {}
+        self.used: dict[tuple[str, str], dict[str, Any]] = {}
+        self.spelled_known: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self.spelled_used: dict[int, tuple[dict[str, Any], bytes]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+            if self.spelled_used:
+                self.spelled_known, self.spelled_used = self.spelled_used, {}
+
+    def digest(self, rows: list[dict[str, Any]]) -> Digest:
+        """Stands for ``rows`` in a fingerprint: the hash of each row's spelling, made once per row object. Each
+        row is spelled alone: rows of the last build beside new ones share fewer objects than rows made together,
+        and a spelling of the whole list would say so (a shared object is spelled as a reference)."""
+        digest = hashlib.sha256()
+        for row in rows:
+            found = self.spelled_used.get(id(row)) or self.spelled_known.get(id(row))
+            if found is None or found[0] is not row:
+                found = (row, hashlib.sha256(_spelled(row)).digest())
+            with self.lock:
+                self.spelled_used[id(row)] = found
+            digest.update(found[1])
+        return Digest(digest.hexdigest())
+
+    def rows(self, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            shown = _without_telemetry_row(row)
+            key = (kind, row["endpoint_key"])
+            last = self.used.get(key) or self.known.get(key)
+            if last is not None and same_row(last, shown):
+                shown = last
+            with self.lock:
+                self.used[key] = shown
+            out.append(shown)
+        return out
+
+
+def same_row(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two rows spell the same (``RowsCarry``)."""
+    if old != new or list(old) != list(new):
+        return False
+    for a, b in zip(old.values(), new.values(), strict=True):
+        if a is b:
+            continue
+        kind = type(a)
+        if kind is not type(b):
+            return False
+        if kind is Decimal:
+            if a.as_tuple() != b.as_tuple():
+                return False
+        elif kind is datetime:
+            if a.utcoffset() != b.utcoffset():
+                return False
+        elif kind is list:
+            if not all(type(x) is str for x in a) or not all(type(x) is str for x in b):
+                return False
+        elif kind not in _PLAIN:
+            return False
+    return True
+
+
+_PLAIN = (str, int, bool)  # equal values of these types spell alike
+
+
+def _model_inputs(model: dict[str, Any], carry: RowsCarry | None = None) -> dict[str, Any]:
     """What a model page is rendered from: the model without its endpoints' telemetry and without the index's
     price-change columns (a model page shows neither; a template that reached for them would fail)."""
     shown = {k: v for k, v in model.items() if k != "change"}
-    shown["endpoints_now"] = [_without_telemetry_row(r) for r in model["endpoints_now"]]
+    if carry is None:
+        shown["endpoints_now"] = [_without_telemetry_row(r) for r in model["endpoints_now"]]
+    else:
+        shown["endpoints_now"] = carry.rows("model", model["endpoints_now"])
     return shown
 
 
@@ -1637,6 +1719,7 @@ def _entity_pages(
     # What every model page's price data holds but its model's entry and minute: in its fingerprint as one digest
     # a build, not spelled again for each page.
     common_data = _digest({k: v for k, v in data.items() if k not in ("models", "at_minute")})
+    endpoint_rows = cache.digests.rows
     for model in facts.models:
         single = PriceJson({**data, "models": [entries[model["model_id"]]]})
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
@@ -1646,9 +1729,10 @@ def _entity_pages(
             found = chart.model_chart(model, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
             return Markup(chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n"))
 
-        shown = _model_inputs(model)
-        # The model as both its pages' fingerprints read it (its long lists as their digests): spelled once.
-        digested = {"model": _digest({**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}})}
+        shown = _model_inputs(model, endpoint_rows)
+        # The model as both its pages' fingerprints read it (its lists as their digests): spelled once.
+        lists = {k: cache.digests.of(shown[k]) for k in ("history", "changes")}
+        digested = {"model": _digest({**shown, **lists, "endpoints_now": endpoint_rows.digest(shown["endpoints_now"])})}
         slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
         page(
             "model.html",
@@ -1677,9 +1761,10 @@ def _entity_pages(
         page("unit_model.html", f"models/{page_name(unit['model_id'])}.html", **unit_page(unit, provider_slugs))
     for provider in facts.providers:
         linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
-        shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
+        shown = {**provider, "endpoints_now": endpoint_rows.rows("provider", provider["endpoints_now"])}
         name = page_name(provider["slug"])
-        page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
+        spelled = {"provider": {**shown, "endpoints_now": endpoint_rows.digest(shown["endpoints_now"])}}
+        page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked, digested=spelled)
         found = by_provider.get(provider["slug"])
         rows = found.rows if found else []
         heading = {
