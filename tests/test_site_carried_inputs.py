@@ -19,7 +19,7 @@ from catalog.cost.profile import RankedEndpoint
 from catalog.cost.sheets import SheetVersion
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
-from catalog.website import build, changelog, pricedata
+from catalog.website import build, changelog, output, pricedata
 from catalog.website import facts as site_facts
 from catalog.website.build import FEED_ENTRIES, PRICE_KINDS, ListDigests, PageCache, _feed_rows, _PerList
 from catalog.website.facts import ModelRanking, by_model_changes
@@ -357,3 +357,22 @@ def test_a_list_of_endpoint_rows_digests_as_its_rows_do_whatever_objects_they_sh
     assert carry.digest(together) == carry.digest(apart)  # known rows, by identity
     assert carry.digest([{"k": "a", "p": Decimal("0.0000010")}, apart[1]]) != carry.digest(apart)
     assert carry.digest(apart[::-1]) != carry.digest(apart)
+
+
+def test_the_manifests_text_is_what_json_dumps_writes_at_indent_0() -> None:
+    rng = random.Random(2)
+    texts = ["a.html", "é/ü.atom", 'q"uote', "\u2028"]
+    for _ in range(300):
+        files = {
+            rng.choice(texts) + str(i): {
+                "sha256": rng.choice(texts),
+                "size": rng.randrange(10**6),
+                "gzip": rng.choice([None, 5, [1, {"x": None}], {}]),
+            }
+            for i in range(rng.randrange(0, 5))
+        }
+        pages = {rng.choice(texts) + str(i): rng.choice([*texts, {"k": [1]}, {}]) for i in range(rng.randrange(0, 4))}
+        extra = rng.choice([{}, {"history": {"key": ["2027", [1, 2]], "downloads": [{"files": [["csv", "a", 1]]}]}}])
+        manifest = {"format": 1, "code": rng.choice(texts), "files": files, "pages": pages, "extra": extra}
+        assert output.manifest_text(manifest) == json.dumps(manifest, indent=0)
+    assert output.manifest_text({}) == json.dumps({}, indent=0)

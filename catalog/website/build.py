@@ -1152,7 +1152,7 @@ def same_row(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if kind is not type(b):
             return False
         if kind is Decimal:
-            if a.as_tuple() != b.as_tuple():
+            if a.compare_total(b):  # 0 only for the same digits and exponent (and sign)
                 return False
         elif kind is datetime:
             if a.utcoffset() != b.utcoffset():
