@@ -8,6 +8,7 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from site_helpers import Built
 
@@ -15,7 +16,7 @@ from catalog.library import Catalog
 from catalog.store import queries
 from catalog.website.changelog import PAGE_SIZE
 from catalog.website.facts import EPOCH, _engine_list_costs, _list_costs, site_changes
-from catalog.website.movers import MOVERS_SHOWN, Move, ranked_moves, window_start
+from catalog.website.movers import MOVERS_SHOWN, Move, move_ratio, ranked_moves, window_start
 from catalog.website.presets import PRESETS
 
 
@@ -49,6 +50,18 @@ def test_the_moves_shown_are_the_first_of_all_moves_sorted() -> None:
         dearer = sorted((m for m in moves if m.new > m.old), key=lambda m: (-m.ratio, m.model_id))
         found = ranked_moves(old, new)
         assert found == {"cheaper": cheaper[:MOVERS_SHOWN], "dearer": dearer[:MOVERS_SHOWN]}
+
+
+def test_a_moves_ratio_kept_by_value_is_the_exact_ratio_of_its_amounts() -> None:
+    """``move_ratio`` keeps ratios by the amounts' values: the same Fraction as computing it, whatever spelling of
+    an amount came first (equal Decimals are equal numbers)."""
+    rng = random.Random(3)
+    for _ in range(500):
+        old = Decimal(rng.randrange(1, 10**6)).scaleb(-rng.randrange(0, 12))
+        new = Decimal(rng.randrange(0, 10**6)).scaleb(-rng.randrange(0, 12))
+        for a, b in ((old, new), (Decimal(f"{old}0") if "." in str(old) else old, new.normalize())):
+            expected = (Fraction(b) - Fraction(a)) / Fraction(a)
+            assert move_ratio(a, b) == expected and Move("m", a, b).ratio == expected
 
 
 def test_a_moves_percent_rounds_half_to_even_in_tenths() -> None:

@@ -45,6 +45,7 @@ from markupsafe import Markup, escape
 import catalog
 from catalog import money, settings
 from catalog.cost.profile import DEFERRED_FIELDS, CostUnits, RankedEndpoint
+from catalog.cost.sheets import SheetVersion
 from catalog.endpoint_status import status_text
 from catalog.errors import InputError
 from catalog.freshness import DataAge, describe_age
@@ -58,7 +59,7 @@ from catalog.times import now
 from catalog.website import changelog, chart
 from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
-from catalog.website.facts import CHANGE_WINDOWS, SiteFacts, gather
+from catalog.website.facts import CHANGE_WINDOWS, ModelRanking, SiteFacts, gather
 from catalog.website.indexpage import index_values
 from catalog.website.output import Output
 from catalog.website.packer import Packer
@@ -274,6 +275,48 @@ def _change_cells(c: dict[str, Any]) -> tuple[str, str, str]:
         field = "prompt"  # such a row carries the endpoint's prompt price
     moved = pct(c["pct_change"]) if c.get("pct_change") is not None else ""
     return change_value(old, field), change_value(new, field), moved
+
+
+class _PerList:
+    """What ``make`` gave for a list, by the list: the site's facts carry a model's changes and price history
+    from build to build as the same list while they do not change (``catalog.website.facts.by_model_changes``;
+    never changed once made), so what a page makes of one (its digest, a feed's entries) is made once. Keyed by
+    identity and checked by length and end items (the list is held, so its id is not reused); entries no build
+    met since the previous one are dropped (``next_build``)."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[list[Any], int, Any]] = {}
+        self.used: dict[int, tuple[list[Any], int, Any]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, items: list[Any]) -> tuple[bool, Any]:
+        """``(True, value)`` when ``put`` was given this list since the last build but one, else ``(False, None)``."""
+        key = id(items)
+        found = self.used.get(key) or self.known.get(key)
+        if found is None or found[0] is not items or found[1] != len(items):
+            return False, None
+        if items and (found[2][0] is not items[0] or found[2][1] is not items[-1]):
+            return False, None
+        with self.lock:
+            self.used[key] = found
+        return True, found[2][2]
+
+    def put(self, items: list[Any], value: Any) -> None:
+        ends = (items[0], items[-1]) if items else (None, None)
+        with self.lock:
+            self.used[id(items)] = (items, len(items), (*ends, value))
+
+    def of(self, items: list[Any], make: Callable[[list[Any]], Any]) -> Any:
+        known, value = self.get(items)
+        if not known:
+            value = make(items)
+            self.put(items, value)
+        return value
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
 
 
 change_diff = _PerChange(_change_diff)  # a list change's whole diff (a change row's title), else nothing
@@ -822,6 +865,7 @@ class PageCache:
             # body memory lacks, and is not read (after a first build it is a whole site's bodies).
             in_memory = _PACKS.get(str(folder)) == _stat(folder / PACK)
         self.digests.next_build()
+        _HELD.next_build()
         self.kept: dict[str, str] = {}  # the bodies this build used, for the next one
         self.packed: BodyPack | None = BodyPack({}, b"") if in_memory else None  # read on the first miss
         self.pack_keys: set[str] | None = set(self.memory) if in_memory else None  # what the pack holds
@@ -964,8 +1008,13 @@ class ListDigests:
         self.used: dict[tuple[int, ...], tuple[list[Any], Digest]] = {}
         self.blocks_known: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
         self.blocks_used: dict[tuple[int, ...], tuple[list[Any], bytes]] = {}
+        # By the list itself first: a carried list (most of them) is not even walked for its items' ids.
+        self.lists = _PerList()
+        self.rows = RowsCarry()  # the site's endpoint rows, carried so that each is spelled once
 
     def next_build(self) -> None:
+        self.lists.next_build()
+        self.rows.next_build()
         with self.lock:
             if self.used:
                 self.known, self.used = self.used, {}
@@ -973,16 +1022,32 @@ class ListDigests:
                 self.blocks_known, self.blocks_used = self.blocks_used, {}
 
     def of(self, items: list[Any]) -> Digest:
+        digest, blocks = self.lists.of(items, self._of)
+        # A list known as a whole keeps its blocks too: when a sweep puts a change in front of it, only the
+        # newest block is spelled again.
+        with self.lock:
+            for key, found in blocks:
+                self.blocks_used[key] = found
+        return digest
+
+    def _of(self, items: list[Any]) -> tuple[Digest, list[tuple[tuple[int, ...], tuple[list[Any], bytes]]]]:
         key = tuple(map(id, items))
         with self.lock:
             found = self.used.get(key) or self.known.get(key)
+        blocks: list[tuple[tuple[int, ...], tuple[list[Any], bytes]]] = []
         if found is None:
-            found = (list(items), Digest(self._blocks(items)))
+            found = (list(items), Digest(self._blocks(items, blocks)))
+        else:
+            self._blocks(items, blocks, spell=False)
         with self.lock:
             self.used[key] = found
-        return found[1]
+        return found[1], blocks
 
-    def _blocks(self, items: list[Any]) -> str:
+    def _blocks(
+        self, items: list[Any], blocks: list[tuple[tuple[int, ...], tuple[list[Any], bytes]]], spell: bool = True
+    ) -> str:
+        """The digest of ``items`` by blocks (each block's key and entry added to ``blocks``); ``spell`` False:
+        the blocks known only (the list's digest is known)."""
         digest = hashlib.sha256()
         for end in range(len(items), 0, -DIGEST_BLOCK):
             block = items[max(0, end - DIGEST_BLOCK) : end]
@@ -990,14 +1055,19 @@ class ListDigests:
             with self.lock:
                 found = self.blocks_used.get(key) or self.blocks_known.get(key)
             if found is None:
+                if not spell:
+                    continue
                 found = (block, hashlib.sha256(_spelled(block)).digest())
             with self.lock:
                 self.blocks_used[key] = found
+            blocks.append((key, found))
             digest.update(found[1])
         return digest.hexdigest()
 
 
-DIGEST_BLOCK = 256  # items of a list spelled together for its digest (``ListDigests``)
+# Items of a list spelled together for its digest (``ListDigests``): a list a sweep grew spells its newest
+# block again, so a small block is less to spell; a larger one, fewer blocks to look up.
+DIGEST_BLOCK = 64
 
 
 _DIGESTS: dict[str, ListDigests] = {}  # per page cache folder (one site)
@@ -1021,11 +1091,91 @@ def _without_telemetry_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in TELEMETRY_KEYS}
 
 
-def _model_inputs(model: dict[str, Any]) -> dict[str, Any]:
+class RowsCarry:
+    """Endpoint rows without their telemetry (``_without_telemetry_row``), carried from one build of a site to the
+    next: a row the same as the last build's row of that endpoint (and kind of page) is that row, the same object,
+    so a page's fingerprint knows its endpoints by identity (``ListDigests``) instead of spelling every row of
+    every page after each sweep. The same means spelled the same: the same keys in the same order, and each value
+    the same object or of the same type and equal, a Decimal with the same digits and exponent, a time with the
+    same offset, a list of texts; any other value (a float, a price sheet) only as the same object."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[tuple[str, str], dict[str, Any]] = {}
+        self.used: dict[tuple[str, str], dict[str, Any]] = {}
+        self.spelled_known: dict[int, tuple[dict[str, Any], bytes]] = {}
+        self.spelled_used: dict[int, tuple[dict[str, Any], bytes]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+            if self.spelled_used:
+                self.spelled_known, self.spelled_used = self.spelled_used, {}
+
+    def digest(self, rows: list[dict[str, Any]]) -> Digest:
+        """Stands for ``rows`` in a fingerprint: the hash of each row's spelling, made once per row object. Each
+        row is spelled alone: rows of the last build beside new ones share fewer objects than rows made together,
+        and a spelling of the whole list would say so (a shared object is spelled as a reference)."""
+        digest = hashlib.sha256()
+        for row in rows:
+            found = self.spelled_used.get(id(row)) or self.spelled_known.get(id(row))
+            if found is None or found[0] is not row:
+                found = (row, hashlib.sha256(_spelled(row)).digest())
+            with self.lock:
+                self.spelled_used[id(row)] = found
+            digest.update(found[1])
+        return Digest(digest.hexdigest())
+
+    def rows(self, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            shown = _without_telemetry_row(row)
+            key = (kind, row["endpoint_key"])
+            last = self.used.get(key) or self.known.get(key)
+            if last is not None and same_row(last, shown):
+                shown = last
+            with self.lock:
+                self.used[key] = shown
+            out.append(shown)
+        return out
+
+
+def same_row(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two rows spell the same (``RowsCarry``)."""
+    if old != new or list(old) != list(new):
+        return False
+    for a, b in zip(old.values(), new.values(), strict=True):
+        if a is b:
+            continue
+        kind = type(a)
+        if kind is not type(b):
+            return False
+        if kind is Decimal:
+            if a.compare_total(b):  # 0 only for the same digits and exponent (and sign)
+                return False
+        elif kind is datetime:
+            if a.utcoffset() != b.utcoffset():
+                return False
+        elif kind is list:
+            if not all(type(x) is str for x in a) or not all(type(x) is str for x in b):
+                return False
+        elif kind not in _PLAIN:
+            return False
+    return True
+
+
+_PLAIN = (str, int, bool)  # equal values of these types spell alike
+
+
+def _model_inputs(model: dict[str, Any], carry: RowsCarry | None = None) -> dict[str, Any]:
     """What a model page is rendered from: the model without its endpoints' telemetry and without the index's
     price-change columns (a model page shows neither; a template that reached for them would fail)."""
     shown = {k: v for k, v in model.items() if k != "change"}
-    shown["endpoints_now"] = [_without_telemetry_row(r) for r in model["endpoints_now"]]
+    if carry is None:
+        shown["endpoints_now"] = [_without_telemetry_row(r) for r in model["endpoints_now"]]
+    else:
+        shown["endpoints_now"] = carry.rows("model", model["endpoints_now"])
     return shown
 
 
@@ -1069,8 +1219,64 @@ def _unshared(value: Any) -> Any:
 
 _RANKED_INPUTS = tuple(f.name for f in dataclasses.fields(RankedEndpoint) if f.name not in TELEMETRY_FIELDS)
 _FIXED_INPUTS = tuple(name for name in _RANKED_INPUTS if name not in DEFERRED_FIELDS)
-# Looked up by the C pickler for that one type only (a reducer_override would be a Python call per object).
-_FINGERPRINT_REDUCERS = {RankedEndpoint: _reduce_ranked}
+
+
+def _held_inputs(*values: Any) -> None:
+    """Stands for a carried object in a fingerprint (never called: fingerprints are never unpickled)."""
+
+
+class _HeldDigests:
+    """The digests of the objects a site's facts carry from build to build unchanged (``catalog.website.facts``:
+    a model's rankings, their ranked endpoints, the price table's sheet versions), by identity: a fingerprint
+    spells such an object as its type and the hash of its whole spelling, made once, not once per page per build
+    (a year's rankings were most of a model's fingerprint). Never changed once made (a ranking, a frozen ranked
+    endpoint or sheet version), so the same object has the same spelling. Holding the objects keeps their ids
+    theirs; entries no build used since the previous one are dropped (``next_build``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[int, tuple[Any, bytes]] = {}
+        self.used: dict[int, tuple[Any, bytes]] = {}
+
+    def next_build(self) -> None:
+        with self.lock:
+            if self.used:
+                self.known, self.used = self.used, {}
+
+    def reduce(self, obj: Any, spell: Callable[[Any], tuple[Any, ...]]) -> tuple[Any, ...]:
+        key = id(obj)
+        found = self.used.get(key)
+        if found is None or found[0] is not obj:
+            found = self.known.get(key)
+            if found is None or found[0] is not obj:
+                found = (obj, hashlib.sha256(_spelled(spell(obj))).digest())
+            with self.lock:
+                self.used[key] = found
+        return _held_inputs, (type(obj).__name__, found[1])
+
+
+_HELD = _HeldDigests()
+
+
+def _fields(obj: Any) -> tuple[Any, ...]:
+    """A dataclass's values in field order: what it is, for its digest (its type is spelled beside)."""
+    return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))
+
+
+def _held_ranked(obj: RankedEndpoint) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, lambda o: _reduce_ranked(o)[1])
+
+
+def _held_ranking(obj: ModelRanking) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, _fields)
+
+
+def _held_version(obj: SheetVersion) -> tuple[Any, ...]:
+    return _HELD.reduce(obj, _fields)
+
+
+# Looked up by the C pickler for these types only (a reducer_override would be a Python call per object).
+_FINGERPRINT_REDUCERS = {RankedEndpoint: _held_ranked, ModelRanking: _held_ranking, SheetVersion: _held_version}
 
 
 def _stamps(names: tuple[str, ...]) -> dict[str, Any]:
@@ -1152,6 +1358,7 @@ def _render(
     changelog.ROWS.next_build()
     ENTRY_TEXTS.next_build()
     change_diff.next_build()
+    FEED_ROWS.next_build()
     work = output.folder
     shutil.copytree(site_templates / "static", work / "static")
     (work / MARKER).write_text("built by `catalog site build`; a later build replaces this folder whole\n")
@@ -1209,7 +1416,7 @@ def _render(
         """An Atom feed, one entry per price change; its links absolute when the site knows its URL. ``entries``:
         the rows' first ``FEED_ENTRIES`` price changes when known (a provider's are carried)."""
         if entries is None:
-            entries = list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+            entries = FEED_ROWS.of(rows, _feed_rows)
         values: dict[str, Any] = {"feed": about, "entries": entries, "linked": linked, "absolute": base_url}
         if target == "feed.atom":
             page("feed.atom", target, **values)
@@ -1512,6 +1719,7 @@ def _entity_pages(
     # What every model page's price data holds but its model's entry and minute: in its fingerprint as one digest
     # a build, not spelled again for each page.
     common_data = _digest({k: v for k, v in data.items() if k not in ("models", "at_minute")})
+    endpoint_rows = cache.digests.rows
     for model in facts.models:
         single = PriceJson({**data, "models": [entries[model["model_id"]]]})
         if not _windowed(single):  # the minute of the day matters only to a time-windowed price
@@ -1521,9 +1729,10 @@ def _entity_pages(
             found = chart.model_chart(model, tokens=tokens, workload=DEFAULT.label.lower(), describe=usd)
             return Markup(chart_template.render(chart=found, model=model, default=DEFAULT, root="../").rstrip("\n"))
 
-        shown = _model_inputs(model)
-        # The model as both its pages' fingerprints read it (its long lists as their digests): spelled once.
-        digested = {"model": _digest({**shown, **{k: cache.digests.of(shown[k]) for k in ("history", "changes")}})}
+        shown = _model_inputs(model, endpoint_rows)
+        # The model as both its pages' fingerprints read it (its lists as their digests): spelled once.
+        lists = {k: cache.digests.of(shown[k]) for k in ("history", "changes")}
+        digested = {"model": _digest({**shown, **lists, "endpoints_now": endpoint_rows.digest(shown["endpoints_now"])})}
         slugs = sorted({r["provider_slug"] for r in model["endpoints_now"]} & provider_slugs)
         page(
             "model.html",
@@ -1552,9 +1761,10 @@ def _entity_pages(
         page("unit_model.html", f"models/{page_name(unit['model_id'])}.html", **unit_page(unit, provider_slugs))
     for provider in facts.providers:
         linked = sorted({r["model_id"] for r in provider["endpoints_now"]} & model_ids)
-        shown = {**provider, "endpoints_now": [_without_telemetry_row(r) for r in provider["endpoints_now"]]}
+        shown = {**provider, "endpoints_now": endpoint_rows.rows("provider", provider["endpoints_now"])}
         name = page_name(provider["slug"])
-        page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked)
+        spelled = {"provider": {**shown, "endpoints_now": endpoint_rows.digest(shown["endpoints_now"])}}
+        page("provider.html", f"providers/{name}.html", provider=shown, model_ids=linked, digested=spelled)
         found = by_provider.get(provider["slug"])
         rows = found.rows if found else []
         heading = {
@@ -1795,6 +2005,14 @@ def _facets(facts: SiteFacts) -> dict[str, list[Any]]:
 
 PRICE_KINDS = ("price", "discount", "overrides")  # what a feed tells of
 FEED_ENTRIES = 200  # the newest changes a feed holds
+
+
+def _feed_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A feed's entries: the first ``FEED_ENTRIES`` price changes of ``rows`` (newest first)."""
+    return list(itertools.islice((c for c in rows if c["kind"] in PRICE_KINDS), FEED_ENTRIES))
+
+
+FEED_ROWS = _PerList()  # a model's feed entries, by its list of changes (carried from build to build)
 
 
 @dataclass(frozen=True)

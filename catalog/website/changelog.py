@@ -109,21 +109,40 @@ def changes_values(
 ) -> dict[str, Any]:
     """The changes page's values: the newest rows as rendered, the filters' choices and the embedded data: each
     model's page (or none), for the rows of the months' scripts (``month_script``)."""
-    from catalog.website.build import page_name  # build imports this module
+    from catalog.website.build import _CHANGES_CARRY, page_name  # build imports this module
 
-    models = sorted(set(map(operator.itemgetter("model_id"), changes)))
+    ids, tags, kinds = _change_sets(changes, _CHANGES_CARRY)
+    models = sorted(ids)
     # The embedded data as ``tojson`` writes it (keys sorted).
     linked = [[m, f"models/{page_name(m)}.html" if m in model_ids else None] for m in models]
     spelled = f'{{"models": {json.dumps(linked)}, "page_size": {PAGE_SIZE}}}'
     names: dict[str, str] = {p["slug"]: str(p["name"] or p["slug"]) for p in providers}
     # by distinct tag (a few thousand), not by change (a year holds ~10^5): provider_of's slug of each
-    tags = set(map(operator.methodcaller("get", "tag"), changes))
     slugs = sorted({t.split("/", 1)[0] for t in tags if t} - {""}, key=lambda s: (str(names.get(s) or s).lower(), s))
     return {
         "changes": changes[:PAGE_SIZE],
         "total": len(changes),
-        "kinds": Counter(map(operator.itemgetter("kind"), changes)).most_common(),
+        "kinds": kinds.most_common(),
         "change_models": models,
         "change_providers": [(s, names.get(s, s)) for s in slugs],
         "changes_json": RawJson(spelled),
     }
+
+
+def _change_sets(changes: list[dict[str, Any]], carry: Any) -> tuple[set[str], set[str | None], Counter[str]]:
+    """The models and tags the changes name and the count of each kind (in the order the list first names
+    them). The last build's are carried (``carry``: ``build._CHANGES_CARRY``): a build's changes are the sweep's
+    new ones in front of its list, so only those are counted, not a year of them every build."""
+    found = carry.after("sets", changes, None)
+    new = changes if found is None else found[0]
+    ids = set(map(operator.itemgetter("model_id"), new))
+    tags = set(map(operator.methodcaller("get", "tag"), new))
+    kinds = Counter(map(operator.itemgetter("kind"), new))
+    if found is not None:  # copies: what the last build kept stays its own
+        old_ids, old_tags, old_kinds = found[1][1]
+        ids |= old_ids
+        tags |= old_tags
+        for kind, n in old_kinds.items():  # after the new list's kinds: the order the whole list names them
+            kinds[kind] += n
+    carry.keep("sets", changes, None, (ids, tags, kinds))
+    return ids, tags, kinds

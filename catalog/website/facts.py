@@ -38,6 +38,7 @@ from catalog.website.presets import DEFAULT, PRESETS, Preset
 from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
+_NO_CHANGES: list[dict[str, Any]] = []  # a model without changes (one object: never changed)
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
 
 
@@ -129,18 +130,18 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
         all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        changes_by_model = by_model_changes(all_changes)
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
         since = site_changes(queries.changes(con, last.at, at).to_dicts())
-        all_changes = [c for c in since if c["at"] > last.at] + last.changes
-    changes_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in all_changes:
-        changes_by_model[entry["model_id"]].append(entry)
+        new = [c for c in since if c["at"] > last.at]
+        all_changes = new + last.changes
+        changes_by_model = by_model_changes(new, last.changes_by_model)
     histories = _price_histories(table, at, last)
     with _EARLIER_LOCK:
         _INDEXES[history_key(cat)] = built  # 0: as of ``at``; n: n days before (the price-change columns)
-    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories))
+    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -175,7 +176,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "routing": chat.routing,
                 "ranking_inputs": inputs.get(mid, model["input_modalities"] or []),
                 **_custom_rows(chat, rows, sheets, mid),
-                "changes": changes_by_model.get(mid, []),
+                "changes": changes_by_model.get(mid, _NO_CHANGES),
                 "history": histories.get(mid, []),
                 "sheets": {r["endpoint_key"]: sheets.get((mid, r["endpoint_key"])) for r in rows},
                 "list_sheet": model_sheets.get((mid, "")) if not chat.ranked else None,
@@ -281,6 +282,24 @@ def _same_inputs(before: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
     return before[2] == now[2] or not any(start is not None for c in now[3:] for _least, start, _end in c.conditions)
 
 
+def by_model_changes(
+    changes: list[dict[str, Any]], older: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each model's changes in list order (newest first). ``older``: what this gave for the changes that follow
+    ``changes`` in the whole list (the last build's): a model with no change in ``changes`` keeps that list, the
+    same object (its pages' digests and feed entries are then known by it: ``catalog.website.build``); the
+    others get theirs in front of it, as grouping the whole list gives. Lists are never changed once made."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in changes:
+        grouped.setdefault(entry["model_id"], []).append(entry)
+    if older is None:
+        return grouped
+    out = dict(older)
+    for model_id, rows in grouped.items():
+        out[model_id] = rows + older.get(model_id, [])
+    return out
+
+
 def site_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes the site shows: its tables spell v1 prices per M tokens, so SKU prices (``sku:…``, in their
     own units) and the catalog's coverage rows stay in the history, the API and ``catalog changes``."""
@@ -298,6 +317,7 @@ class _Earlier:
     scale: int
     changes: list[dict[str, Any]]
     histories: dict[str, list[dict[str, Any]]]
+    changes_by_model: dict[str, list[dict[str, Any]]]  # ``changes`` per model (``by_model_changes``)
 
 
 # Per history file: the last build's facts. In memory: the service builds after every sweep in one process;
@@ -526,6 +546,7 @@ def _price_histories(
     between the two keeps its list from then (each entry depends on its version alone, and on ``at`` only
     through whether its end is past); the others are priced again."""
     kept: dict[str, list[dict[str, Any]]] = {}
+    known: dict[tuple[Any, ...], dict[str, Any] | None] = {}  # a touched model's entries of the last build
     if earlier is None:
         versions = [table.versions[i] for i in table.versions_between(None, at, ends=False)]
     else:
@@ -534,7 +555,20 @@ def _price_histories(
         grouped = versions_by_model(table)
         # Each model's versions in id order, as the pass over the whole table meets them.
         versions = [v for m in sorted(touched) for v in grouped.get(m, []) if v.valid_from <= at]
+        for model_id in touched:
+            for row in earlier.histories.get(model_id, ()):
+                key = (model_id, *_history_key(row))
+                known[key] = None if key in known else row  # two alike: neither is taken for the other
     versions = [v for v in versions if v.kind == "endpoint" or v.kind == "model"]
+    out: dict[str, list[dict[str, Any] | SheetVersion]] = defaultdict(list)
+    priced_versions: list[SheetVersion] = []
+    for v in versions:
+        # A touched model's version that the last build listed as it would be listed now is that entry (its cost
+        # is the version's, priced at its start): only the sweep's new and closed versions are priced.
+        found = known.get((v.model_id, *_history_key(_history_entry(v, at)))) if known else None
+        out[v.model_id].append(found if found is not None else v)
+        if found is None:
+            priced_versions.append(v)
     usage = [
         {
             "model": v.model_id,
@@ -542,35 +576,61 @@ def _price_histories(
             "timestamp": v.valid_from,
             **DEFAULT.profile.usage_row(),
         }
-        for v in versions
+        for v in priced_versions
     ]
-    if not usage:
+    if not out:
         return kept
-    frame = pl.DataFrame(
-        usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
-    )
-    priced = cost_usage(frame, table, at=at, breakdown=False)
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for version, status, price_source, cost in zip(
-        versions, priced["status"], priced["price_source"], priced["cost_total"], strict=True
-    ):
-        if version.kind == "model" and price_source != "model":
-            continue  # only a model-level row priced by the model's own sheet is its list price
-        out[version.model_id].append(
-            {
-                "kind": version.kind,
-                "key": version.key or version.tag if version.kind == "endpoint" else None,
-                "tag": version.tag,
-                "provider_name": version.provider_name,
-                "valid_from": version.valid_from,
-                "valid_to": version.valid_to if version.valid_to is None or version.valid_to <= at else None,
-                "cost": cost if status == "ok" else None,
-                "status": status,
-                "prompt": version.sheet.prices["prompt"],
-                "completion": version.sheet.prices["completion"],
-            }
+    entries: dict[int, dict[str, Any] | None] = {}
+    if usage:
+        frame = pl.DataFrame(
+            usage, schema_overrides={"model": pl.String, "endpoint": pl.String, "timestamp": pl.Datetime("us", "UTC")}
         )
-    return {**kept, **out}
+        priced = cost_usage(frame, table, at=at, breakdown=False)
+        for version, status, price_source, cost in zip(
+            priced_versions, priced["status"], priced["price_source"], priced["cost_total"], strict=True
+        ):
+            if version.kind == "model" and price_source != "model":
+                entries[id(version)] = None  # only a model-level row priced by the model's own sheet is its list price
+                continue
+            entry = {**_history_entry(version, at), "cost": cost if status == "ok" else None}
+            entry["status"] = status
+            entries[id(version)] = entry
+    made: dict[str, list[dict[str, Any]]] = {}
+    for model_id, items in out.items():
+        rows = [entries[id(i)] if isinstance(i, SheetVersion) else i for i in items]
+        if listed := [r for r in rows if r is not None]:
+            made[model_id] = listed
+    return {**kept, **made}
+
+
+def _history_entry(version: SheetVersion, at: datetime) -> dict[str, Any]:
+    """A price history entry of ``version`` as of ``at``, but for its cost and status (``_price_histories``)."""
+    return {
+        "kind": version.kind,
+        "key": version.key or version.tag if version.kind == "endpoint" else None,
+        "tag": version.tag,
+        "provider_name": version.provider_name,
+        "valid_from": version.valid_from,
+        "valid_to": version.valid_to if version.valid_to is None or version.valid_to <= at else None,
+        "cost": None,
+        "status": None,
+        "prompt": version.sheet.prices["prompt"],
+        "completion": version.sheet.prices["completion"],
+    }
+
+
+def _history_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What an entry says of its version, exactly (prices as their spelling: an equal Decimal may read otherwise)."""
+    return (
+        entry["kind"],
+        entry["key"],
+        entry["tag"],
+        entry["provider_name"],
+        entry["valid_from"],
+        entry["valid_to"],
+        str(entry["prompt"]),
+        str(entry["completion"]),
+    )
 
 
 def _median(values: list[Decimal]) -> Decimal | None:

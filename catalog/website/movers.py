@@ -13,8 +13,8 @@ moved). A window longer than the endpoint history starts at its first snapshot, 
 
 from __future__ import annotations
 
+import functools
 import heapq
-import json
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,10 +30,17 @@ from catalog.store import queries
 from catalog.website import facts as site_facts
 from catalog.website.facts import Cheapest, SiteFacts, _list_costs, _sheets_in_force
 from catalog.website.presets import PRESETS
-from catalog.website.pricedata import LIST_TAG, endpoint_entry, rate_text
+from catalog.website.pricedata import LIST_TAG, endpoint_entry, entry_text, rate_text
 
 MOVER_WINDOWS = (7, 30)  # days
 MOVERS_SHOWN = 5  # per direction and window
+
+
+@functools.lru_cache(maxsize=16384)
+def move_ratio(old: Decimal, new: Decimal) -> Fraction:
+    """(new − old) / old, exact. Kept by value: after a sweep most models' costs then and now are those of the
+    last build (exact ratios are slow to make), and equal Decimals are equal numbers, whatever their spelling."""
+    return (Fraction(new) - Fraction(old)) / Fraction(old)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class Move:
     @property
     def ratio(self) -> Fraction:
         """(new − old) / old, exact: what the moves are ranked by."""
-        return (Fraction(self.new) - Fraction(self.old)) / Fraction(self.old)
+        return move_ratio(self.old, self.new)
 
     @property
     def tenths(self) -> str:
@@ -179,8 +186,8 @@ def _then_data(
             continue  # no price then: no move to show
         spelled: dict[str, int] = {}
         for i, e in enumerate(now["endpoints"]):
-            spelled.setdefault(json.dumps(e), i)  # its first position, as ``list.index`` finds it
-        texts = [json.dumps(e) for e in entries]
+            spelled.setdefault(entry_text(e), i)  # its first position, as ``list.index`` finds it
+        texts = [entry_text(e) for e in entries]
         same = [spelled[text] for text in texts if text in spelled]
         other = [e for e, text in zip(entries, texts, strict=True) if text not in spelled]
         model_inputs = inputs.get(mid, now["inputs"])

@@ -222,7 +222,7 @@ class EntryTexts:
     def text(self, entry: dict[str, Any]) -> str:
         found = self.known.get(id(entry))
         if found is None or found[0] is not entry:
-            found = (entry, json.dumps(entry, sort_keys=True))
+            found = (entry, _model_text(entry))
             with self.lock:
                 self.known[id(entry)] = found
         return found[1]
@@ -233,3 +233,41 @@ class EntryTexts:
 
 
 ENTRY_TEXTS = EntryTexts()
+
+
+_ENDPOINT_FIELDS = 11  # an endpoint entry's length (``endpoint_entry``)
+_MODEL_KEYS = frozenset({"id", "inputs", "endpoints"})
+
+
+def _model_text(entry: dict[str, Any]) -> str:
+    """``json.dumps(entry, sort_keys=True)`` of a model entry, its endpoints spelled by ``entry_text``."""
+    if entry.keys() != _MODEL_KEYS or not isinstance(entry["endpoints"], list):
+        return json.dumps(entry, sort_keys=True)
+    endpoints = ", ".join(map(entry_text, entry["endpoints"]))
+    return f'{{"endpoints": [{endpoints}], "id": {json.dumps(entry["id"])}, "inputs": {json.dumps(entry["inputs"])}}}'
+
+
+def entry_text(entry: list[Any]) -> str:
+    """``json.dumps(entry)`` of an endpoint entry (``endpoint_entry``), kept by what it holds: its sheet's
+    ``variants`` and ``conds`` (shared per sheet, ``SheetParts``) by identity, the rest by value and type. Each
+    build spells every endpoint's entry for the pages and twice more for the movers' "then" data; few change."""
+    if len(entry) != _ENDPOINT_FIELDS or type(entry[2]) is not list or type(entry[3]) is not list:
+        return json.dumps(entry, sort_keys=True)
+    rest = entry[4:]
+    try:
+        key = (entry[0], entry[1], id(entry[2]), id(entry[3]), *rest, *map(type, entry[:2]), *map(type, rest))
+        found = _ENTRY_JSON.get(key)
+    except TypeError:  # a value that is no key (a list or dict where a scalar was expected)
+        return json.dumps(entry, sort_keys=True)
+    if found is None or found[0] is not entry[2] or found[1] is not entry[3]:
+        found = (entry[2], entry[3], json.dumps(entry, sort_keys=True))
+        with _ENTRY_JSON_LOCK:
+            if len(_ENTRY_JSON) > 100_000:  # a service that ran for years: start again rather than grow
+                _ENTRY_JSON.clear()
+            _ENTRY_JSON[key] = found
+    return found[2]
+
+
+# By an entry's values and its lists' identities (the lists held, so their ids are never another's): its text.
+_ENTRY_JSON: dict[tuple[Any, ...], tuple[list[Any], list[Any], str]] = {}
+_ENTRY_JSON_LOCK = threading.Lock()
