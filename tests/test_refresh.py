@@ -460,6 +460,11 @@ def test_the_mirror_gives_the_candidate_rows_the_store_gives(history: duckdb.Duc
         expected = stored.filter((pl.col("model_id") == MODEL) | pl.col("endpoint_key").is_in(list(keys)))
         assert 1 < rows.height < expected.height
         assert_frame_equal(mirror.candidates(at, one, keys), expected)
+        # Models with no status rows (one unknown, those whose endpoints never had a status): none to join.
+        bare = [*[m for m in models if m not in mirror.statuses][:3], "nowhere/model"]
+        assert_frame_equal(
+            mirror.candidates(at, bare), queries.endpoint_candidates(history, at, None, models=bare, volatile=False)
+        )
 
 
 def test_the_mirror_finds_the_endpoint_versions_starting_or_ending_between_two_instants_as_the_store(

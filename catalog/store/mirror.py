@@ -269,11 +269,8 @@ class HistoryMirror:
             # once.
             rows = pl.concat(found, rechunk=True) if found else pl.DataFrame(schema=self.schemas["endpoint"])
         held = [f for m in wanted if (f := self.statuses.get(m)) is not None]
-        status = (
-            pl.concat(held, rechunk=True)
-            if held
-            else pl.DataFrame(schema={"endpoint_key": pl.String, "status": self.schemas["status"]["status"]})
-        )
+        # The status frame's whole schema even when empty: the query below filters it by validity.
+        status = pl.concat(held, rechunk=True) if held else pl.DataFrame(schema=self.schemas["status"])
         outputs = pl.col("output_modalities")
         # One query (filters, joins, sort): each eager step would hand the GIL to the requests in flight and wait to
         # take it back, and plan again.
