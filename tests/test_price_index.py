@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from test_cost_engine import pricings, usage_rows
 
 from catalog.cost.engine import cost_usage
-from catalog.cost.sheets import _CHUNK, _NEVER_TS, PriceTable, Resolution, SheetVersion, VersionList
+from catalog.cost.sheets import _CHUNK, _MAX_CHUNKS, _NEVER_TS, PriceTable, Resolution, SheetVersion, VersionList
 from catalog.cost.usage import usage_frame
 from catalog.library import Catalog
 from catalog.prices import parse_price_sheet
@@ -405,6 +405,43 @@ def test_two_tables_extended_from_one_keep_their_own_sheets_and_rates() -> None:
     assert ranker._variants(children[0]).rates is ranker._variants(base).rates
     assert ranker._variants(children[1]).rates is not ranker._variants(base).rates
     assert children[0]._distinct is base._distinct and children[1]._distinct is not base._distinct
+
+
+def test_a_table_extended_sweep_after_sweep_keeps_its_columns_in_few_chunks() -> None:
+    """Each ``extend`` appends one chunk to the version, variant and condition columns; a process that runs for a
+    year extends ~8,760 times, and a gather over that many chunks is an order of magnitude slower. The columns are
+    made contiguous again past ``_MAX_CHUNKS``, and the table still equals a rebuild from its versions."""
+    tiered = {"overrides": [{"min_prompt_tokens": 1000, "prompt": "0.000009"}]}
+    plain = parse_price_sheet({"prompt": "0.000001", "completion": "0"})
+    table = PriceTable.from_sheets(
+        [SheetVersion("endpoint", f"m/{i}", "p", "p", "P", T0, None, plain) for i in range(5)]
+    )
+    for hour in range(1, 3 * _MAX_CHUNKS + 1):
+        at, model = T0 + timedelta(hours=hour), f"m/{hour % 5}"
+        # A new sheet each sweep (every column gains rows), some with an override (the conditions frame too).
+        sheet = parse_price_sheet({"prompt": f"0.{hour:09d}", "completion": "0", **(tiered if hour % 2 else {})})
+        table = table.extend([SheetVersion("endpoint", model, "p", "p", "P", at, None, sheet)], {(model, "p"): at})
+    columns: dict[str, pl.Series] = {}
+    for name, value in vars(table).items():
+        if isinstance(value, pl.Series):
+            columns[name] = value
+        elif isinstance(value, pl.DataFrame):
+            columns.update({f"{name}.{c}": value[c] for c in value.columns})
+        elif isinstance(value, dict):
+            columns.update({f"{name}.{k}": v for k, v in value.items() if isinstance(v, pl.Series)})
+    for name in ("_ver_entity", "_ver_from", "_ver_to", "_ver_dist", "_dist_base", "_rates.input", "conditions.min_0"):
+        assert name in columns, name  # the columns that grow with every sweep are among those checked
+    assert {name: s.n_chunks() for name, s in columns.items() if s.n_chunks() > _MAX_CHUNKS + 1} == {}
+    rebuilt = PriceTable.from_sheets(list(table.versions))
+    assert table.variants.equals(rebuilt.variants) and table.variant_base.equals(rebuilt.variant_base)
+    assert table.conditions is not None and rebuilt.conditions is not None
+    assert table.conditions.equals(rebuilt.conditions)
+    rows = [
+        {"model": f"m/{i}", "provider": "p", "timestamp": T0 + timedelta(hours=h, minutes=30), "prompt_tokens": 2_000}
+        for i in range(5)
+        for h in range(0, 3 * _MAX_CHUNKS + 1, 7)
+    ]
+    assert check_costs(table, rows).equals(cost_usage(usage_frame(rows), rebuilt))
 
 
 def test_a_version_list_reads_as_the_list_it_holds_and_changes_into_a_new_one() -> None:

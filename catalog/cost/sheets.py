@@ -290,6 +290,17 @@ class VersionList(Sequence[SheetVersion]):
 _MINUTE = 60_000_000
 _STRIDE = 1 << 32  # a span's key: entity * _STRIDE + its first period (a fixed stride: keys outlive new periods)
 _OPEN_SPAN = 2**31 - 1  # the end period of an open version's span: after every period there is
+_MAX_CHUNKS = 32  # a column ``extend`` appends to is made contiguous again past this many chunks
+
+
+def _appended(head: pl.Series, tail: pl.Series) -> pl.Series:
+    """``head`` then ``tail``. Each sweep's ``extend`` appends a chunk to the version and variant columns; a year of
+    hourly sweeps in one process would leave ~8,760 of them, and a gather over that many is ~18x slower than over
+    one. Copied whole once every ``_MAX_CHUNKS`` sweeps instead: linear in the columns, amortised over the sweeps."""
+    out = pl.concat([head, tail])
+    return out.rechunk() if out.n_chunks() > _MAX_CHUNKS else out
+
+
 _NEVER_TS = 2**62  # the end of an open version, in epoch microseconds: after every instant there is
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A batch of this many instants finds its periods through the per-minute table (built once per table, on first
@@ -839,7 +850,7 @@ class PriceTable:
                 distinct.append(sheet)
                 fresh.append(sheet)
             rows.append(row)
-        self._ver_dist = pl.concat([self._ver_dist, pl.Series("sheet", rows, dtype=pl.Int32)])
+        self._ver_dist = _appended(self._ver_dist, pl.Series("sheet", rows, dtype=pl.Int32))
         most = max((len(s.overrides) for s in fresh), default=0)
         if most > 8:  # a row's applying set is an 8-bit mask; real sheets carry at most 2
             raise ValueError(f"a price sheet has {most} overrides; at most 8 are supported")
@@ -857,7 +868,7 @@ class PriceTable:
             for mask in range(2 ** len(sheet.overrides)):
                 variant_rates.append(effective_rates(variant_prices(sheet, mask)))
                 discounts.append(sheet.discount)
-        self._dist_base = pl.concat([self._dist_base, pl.Series("variant_base", bases, dtype=pl.Int64)])
+        self._dist_base = _appended(self._dist_base, pl.Series("variant_base", bases, dtype=pl.Int64))
         # Rates repeat (0, the parent's rate, common prices): each distinct value is measured and converted once.
         values = {v for rates in variant_rates for v in rates.values() if v is not None}
         scale = max([self.scale, *(scale_of(v) for v in values)])
@@ -874,10 +885,10 @@ class PriceTable:
         for name in RATES:
             units = [units_of[r[name]] for r in variant_rates]
             rate_max[name] = max(rate_max[name], *units) if units else rate_max[name]
-            self._rates[name] = pl.concat([self._rates[name], pl.Series(name, units, dtype=pl.Int128)])
+            self._rates[name] = _appended(self._rates[name], pl.Series(name, units, dtype=pl.Int128))
         self.variant_rate_max = rate_max
-        self._dynamic = pl.concat(
-            [self._dynamic, pl.Series("dynamic", [any(v is None for v in r.values()) for r in variant_rates])]
+        self._dynamic = _appended(
+            self._dynamic, pl.Series("dynamic", [any(v is None for v in r.values()) for r in variant_rates])
         )
         # The undiscounted base is listed / (1 - discount): kept as the fraction den / num.
         nums, dens = [], []
@@ -887,8 +898,8 @@ class PriceTable:
             common = math.gcd(num, den) or 1
             dens.append(den // common)
             nums.append(num // common)
-        self._num = pl.concat([self._num, pl.Series("discount_num", nums, dtype=pl.Int128)])
-        self._den = pl.concat([self._den, pl.Series("discount_den", dens, dtype=pl.Int128)])
+        self._num = _appended(self._num, pl.Series("discount_num", nums, dtype=pl.Int128))
+        self._den = _appended(self._den, pl.Series("discount_den", dens, dtype=pl.Int128))
         # Override conditions per distinct sheet, one column per override slot (null: no such entry): the fresh
         # sheets' rows appended to the frame built so far (a slot new to it is null for the rows before).
         known = len(distinct) - len(fresh)
@@ -906,6 +917,8 @@ class PriceTable:
             if before is None:
                 before = pl.DataFrame({k: pl.repeat(None, known, dtype=pl.Int64, eager=True) for k in added})
             self.conditions = pl.concat([before, rows_added], how="diagonal")
+            if max(self.conditions.n_chunks("all")) > _MAX_CHUNKS:  # as ``_appended``'s columns
+                self.conditions = self.conditions.rechunk()
         self._publish_variants()
 
     def _publish_variants(self) -> None:
@@ -982,9 +995,9 @@ class PriceTable:
         new.providers_of = dict(self.providers_of)
         numbered = new._add_names(_name_rows(opened), shared=True)
         entity, starts, stops = _version_columns(map(_FROM, opened), map(_TO, opened), numbered)
-        new._ver_entity = pl.concat([self._ver_entity, entity])
-        new._ver_from = pl.concat([self._ver_from, starts])
-        new._ver_to = pl.concat([ends, stops])
+        new._ver_entity = _appended(self._ver_entity, entity)
+        new._ver_from = _appended(self._ver_from, starts)
+        new._ver_to = _appended(ends, stops)
         if not new._extend_index(self, rows, np.asarray(times, dtype=np.int64), closed_entities):
             new._build_index()
         new._dist_base = self._dist_base
