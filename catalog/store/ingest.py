@@ -28,6 +28,7 @@ from typing import Any, TypeVar, cast
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from catalog.errors import SnapshotOrderError
 from catalog.openrouter.payload import Sweep
@@ -457,27 +458,30 @@ class _Versioner:
         return opened
 
 
-_SCHEMAS: dict[tuple[tuple[str, ...], tuple[str, ...]], pl.Schema] = {}
+_SCHEMAS: dict[tuple[tuple[str, ...], tuple[str, ...]], pa.Schema] = {}
 
 
-def _table_schema(con: duckdb.DuckDBPyConnection, table: str) -> pl.Schema:
-    """``table``'s columns as Polars reads them, by the table's column names and types: those come from binding
-    the name, a few tenths of a millisecond, where reading an empty result of a wide table takes more."""
+def _table_schema(con: duckdb.DuckDBPyConnection, table: str) -> pa.Schema:
+    """``table``'s columns as Polars reads them, in Arrow types, by the table's column names and types: those come
+    from binding the name, a few tenths of a millisecond, where reading an empty result of a wide table takes
+    more."""
     bound = con.table(table)
     signature = (tuple(bound.columns), tuple(map(str, bound.types)))
     schema = _SCHEMAS.get(signature)
     if schema is None:
-        schema = _SCHEMAS[signature] = con.sql(f"SELECT * FROM {table} LIMIT 0").pl().schema
+        empty = con.sql(f"SELECT * FROM {table} LIMIT 0").pl()
+        schema = _SCHEMAS[signature] = empty.to_arrow().schema
     return schema
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts by column name; a missing column is NULL) in one statement, cast exactly to the
-    table's column types (a price Decimal stays the same number)."""
-    target = _table_schema(con, table)  # the columns, in order, and their types
-    columns = list(target)
-    frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
-    frame = frame.cast(target, strict=True)  # one cast of the frame: an expression a column costs more
+    """Insert ``rows`` (dicts by column name; a missing column is NULL) in one statement, converted exactly to the
+    table's column types (a price Decimal stays the same number; one that does not fit fails).
+
+    The columns go straight into Arrow arrays of those types: a frame inferred from the dicts and then cast took
+    four times as long for the hundred versions a sweep opens."""
+    schema = _table_schema(con, table)  # the columns, in order, and their types
+    frame = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
     con.register("_incoming", frame)
     try:
         con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
