@@ -454,7 +454,7 @@ class _Versioner:
             if after is None:
                 self.carry.broken = True
             else:
-                self.carry.applied(table, open_rows, after, close, opened)
+                self.carry.applied(table, open_rows, after, close, opened, fresh if in_order else None)
         self.opened += len(fresh)
         self.closed += len(close)
         return opened

@@ -189,9 +189,26 @@ class Carry:
         rows = self.previous.tables.get(table) if self.previous is not None else None
         return rows if rows is not None else OpenRows.read(con, table)
 
-    def applied(self, table: str, before: OpenRows, after: OpenRows, closed: list[int], opened: dict[str, int]) -> None:
+    def applied(
+        self,
+        table: str,
+        before: OpenRows,
+        after: OpenRows,
+        closed: list[int],
+        opened: dict[str, int],
+        places: list[int] | None = None,
+    ) -> None:
+        """``table``'s open versions went from ``before`` to ``after``, closing ``closed`` and opening ``opened``.
+        ``places``: where those stand, when each opened one took the place of one closed (a sweep compared in
+        order), so they are not looked for among all the open versions."""
         self.tables[table] = after
         group = list(OPEN_VERSIONS).index(table)
+        if places is not None:
+            for j in places:
+                self.moved.append((group, before.ids[j], before.digests[j], bool(before.no_id and before.no_id[j]), -1))
+            for j in places:
+                self.moved.append((group, after.ids[j], after.digests[j], bool(after.no_id and after.no_id[j]), 1))
+            return
         if closed:
             gone = set(closed)
             for j, vid in enumerate(before.ids):
