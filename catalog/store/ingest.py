@@ -481,12 +481,14 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     table's column types (a price Decimal stays the same number; one that does not fit fails).
 
     The columns go straight into Arrow arrays of those types: a frame inferred from the dicts and then cast took
-    four times as long for the hundred versions a sweep opens. The statement reads them by their variable's name
-    (a replacement scan), which costs less than registering them under a name and dropping it again."""
+    four times as long for the hundred versions a sweep opens."""
     schema = _table_schema(con, table)  # the columns, in order, and their types
-    incoming = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
-    con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
-    del incoming
+    frame = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
+    con.register("_incoming", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+    finally:
+        con.unregister("_incoming")
 
 
 def _override_rows(entity: str, opened: dict[str, int], sheets: dict[str, PriceSheet]) -> list[dict[str, Any]]:
