@@ -542,3 +542,37 @@ def test_rows_are_inserted_with_the_exact_values_and_types_the_cast_frame_stored
     finally:
         arrow.close()
         cast.close()
+
+
+def test_the_sweeps_one_scan_of_the_snapshot_log_answers_what_its_three_subqueries_did(tmp_path: Path) -> None:
+    """A new sweep reads the newest good snapshot's time, the next id and the previous model count in one scan;
+    on logs with failed snapshots, ties in time, counts left out and none at all, it answers what a subquery
+    each answered."""
+    old = (
+        "SELECT (SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'), "
+        "(SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots), "
+        "(SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
+        "ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1)"
+    )
+    rng = random.Random(11)
+    con = connect(tmp_path / "log.duckdb")
+    try:
+        start = Bundle().get(DAY).taken_at
+        answers = []
+        for snapshot_id in range(1, 41):
+            answers.append(con.execute(old).fetchall()[0])
+            assert con.execute(ingest._SWEEP_START).fetchall()[0] == answers[-1], snapshot_id
+            con.execute(
+                "INSERT INTO snapshots (snapshot_id, taken_at, started_at, source, kinds, status, models_count) "
+                "VALUES (?, ?, ?, 'test', 'models', ?, ?)",
+                [
+                    snapshot_id,
+                    start + timedelta(hours=rng.choice((snapshot_id // 2, snapshot_id // 3))),  # ties, and older
+                    start,
+                    rng.choice(("ok", "partial", "failed", "suspicious")),
+                    rng.choice((None, rng.randrange(100, 400))),
+                ],
+            )
+        assert len({a[2] for a in answers}) > 3 and any(a[0] is None for a in answers)  # the cases happened
+    finally:
+        con.close()

@@ -515,6 +515,16 @@ _PREVIOUS_MODEL_COUNT = (
 )
 
 
+# What a new sweep reads of the snapshot log: when the newest good snapshot was taken, the next snapshot id, and
+# ``_PREVIOUS_MODEL_COUNT`` (the models of the newest good snapshot that counted them) — in one scan of the log,
+# where three subqueries scanned it three times.
+_SWEEP_START = (
+    f"SELECT max(taken_at) FILTER ({GOOD_SNAPSHOT}) AS newest, coalesce(max(snapshot_id), 0) + 1 AS next_id, "
+    f"arg_max(models_count, (taken_at, snapshot_id)) FILTER ({GOOD_SNAPSHOT} AND models_count IS NOT NULL) "
+    "AS previous FROM snapshots"
+)
+
+
 def _previous_model_count(con: duckdb.DuckDBPyConnection, before_snapshot: int) -> int | None:
     """Models in the newest usable snapshot before ``before_snapshot`` (re-applying an old one)."""
     row = con.execute(_PREVIOUS_MODEL_COUNT.format(before=" AND snapshot_id < ?"), [before_snapshot]).fetchall()
@@ -597,9 +607,7 @@ def apply_snapshot(
         # One question of the snapshot log rather than three (each statement costs a millisecond or two).
         # With a carry, the open versions' fingerprint too: it says whether the carried ones are still theirs.
         newest, snapshot_id, previous, *found = con.execute(
-            f"SELECT (SELECT max(taken_at) FROM snapshots WHERE {GOOD_SNAPSHOT}), "
-            "(SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots), "
-            f"({_PREVIOUS_MODEL_COUNT.format(before='')})" + (f", {FINGERPRINT}" if carry is not None else "")
+            "SELECT s.*" + (f", {FINGERPRINT}" if carry is not None else "") + f" FROM ({_SWEEP_START}) AS s"
         ).fetchall()[0]
         if carry is not None:
             carry.check(found)
