@@ -24,6 +24,8 @@ from unittest import mock
 
 import duckdb
 import ingest_reference
+import polars as pl
+import pyarrow as pa
 import pytest
 
 from catalog.bundle import Bundle
@@ -503,3 +505,74 @@ def test_a_dry_run_between_sweeps_leaves_the_carried_open_versions_in_use(
     finally:
         carried.close()
         read.close()
+
+
+def test_rows_are_inserted_with_the_exact_values_and_types_the_cast_frame_stored(tmp_path: Path) -> None:
+    """``insert_rows`` builds its Arrow columns in the table's types directly; the rows it stores are those the
+    frame inferred from the dicts and cast to the table's types (its earlier path) stores, and a price that does
+    not fit ``DECIMAL(38,30)`` exactly fails rather than being rounded."""
+    rows: list[dict[str, Any]] = [
+        {
+            "entity": "endpoint",
+            "version_id": 7,
+            "ordinal": n,
+            "min_prompt_tokens": 200_000 if n else None,
+            "dynamic": bool(n),
+            "price_prompt": price,
+            "price_completion": Decimal("99999999.999999999999999999999999999999") if n else None,
+        }
+        for n, price in enumerate(
+            (Decimal("0.00000008333333333333334"), Decimal("1E-30"), Decimal("2.500000000000000000000000000000000"))
+        )
+    ]
+    arrow, cast = connect(tmp_path / "arrow.duckdb"), connect(tmp_path / "cast.duckdb")
+    try:
+        ingest.insert_rows(arrow, "price_overrides", rows)
+        columns = [name for name, *_ in cast.execute("DESCRIBE price_overrides").fetchall()]
+        frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows], infer_schema_length=None)
+        target = cast.sql("SELECT * FROM price_overrides LIMIT 0").pl().schema
+        cast.register("_incoming", frame.cast(target, strict=True))
+        cast.execute("INSERT INTO price_overrides SELECT * FROM _incoming")
+        assert table(arrow, "price_overrides") == table(cast, "price_overrides")
+        stored = arrow.execute("SELECT price_prompt FROM price_overrides ORDER BY ordinal").fetchall()
+        assert [price for (price,) in stored] == [row["price_prompt"] for row in rows]
+        too_fine = {**rows[0], "ordinal": 9, "price_prompt": Decimal("1E-31")}
+        with pytest.raises(pa.ArrowInvalid):
+            ingest.insert_rows(arrow, "price_overrides", [too_fine])
+    finally:
+        arrow.close()
+        cast.close()
+
+
+def test_the_sweeps_one_scan_of_the_snapshot_log_answers_what_its_three_subqueries_did(tmp_path: Path) -> None:
+    """A new sweep reads the newest good snapshot's time, the next id and the previous model count in one scan;
+    on logs with failed snapshots, ties in time, counts left out and none at all, it answers what a subquery
+    each answered."""
+    old = (
+        "SELECT (SELECT max(taken_at) FROM snapshots WHERE status <> 'failed'), "
+        "(SELECT coalesce(max(snapshot_id), 0) + 1 FROM snapshots), "
+        "(SELECT models_count FROM snapshots WHERE status <> 'failed' AND models_count IS NOT NULL "
+        "ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1)"
+    )
+    rng = random.Random(11)
+    con = connect(tmp_path / "log.duckdb")
+    try:
+        start = Bundle().get(DAY).taken_at
+        answers = []
+        for snapshot_id in range(1, 41):
+            answers.append(con.execute(old).fetchall()[0])
+            assert con.execute(ingest._SWEEP_START).fetchall()[0] == answers[-1], snapshot_id
+            con.execute(
+                "INSERT INTO snapshots (snapshot_id, taken_at, started_at, source, kinds, status, models_count) "
+                "VALUES (?, ?, ?, 'test', 'models', ?, ?)",
+                [
+                    snapshot_id,
+                    start + timedelta(hours=rng.choice((snapshot_id // 2, snapshot_id // 3))),  # ties, and older
+                    start,
+                    rng.choice(("ok", "partial", "failed", "suspicious")),
+                    rng.choice((None, rng.randrange(100, 400))),
+                ],
+            )
+        assert len({a[2] for a in answers}) > 3 and any(a[0] is None for a in answers)  # the cases happened
+    finally:
+        con.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -71,14 +71,15 @@ class OpenRows:
         columns = [frame[name].to_list() for name in frame.columns]
         return cls(*columns)
 
-    def reordered(self, order: list[int]) -> OpenRows:
-        """The same versions, position ``n`` holding the one at ``order[n]``."""
+    def moved(self, places: list[int], sources: list[int]) -> OpenRows:
+        """The same versions, position ``places[n]`` holding the one at ``sources[n]`` (a permutation of
+        ``places``), every other where it is."""
         return OpenRows(
-            [self.ids[j] for j in order],
-            [self.keys[j] for j in order],
-            [self.digests[j] for j in order],
-            [self.no_id[j] for j in order] if self.no_id is not None else None,
-            [self.numbered[j] for j in order] if self.numbered is not None else None,
+            _moved(self.ids, places, sources),
+            _moved(self.keys, places, sources),
+            _moved(self.digests, places, sources),
+            _moved(self.no_id, places, sources) if self.no_id is not None else None,
+            _moved(self.numbered, places, sources) if self.numbered is not None else None,
         )
 
     def frame(self) -> pl.DataFrame:
@@ -124,6 +125,16 @@ class OpenRows:
                 if out.numbered is not None and self.numbered is not None:
                     out.numbered.append(self.numbered[j])
         return out
+
+
+_Item = TypeVar("_Item")
+
+
+def _moved(column: list[_Item], places: list[int], sources: list[int]) -> list[_Item]:
+    out = list(column)
+    for place, source in zip(places, sources, strict=True):
+        out[place] = column[source]
+    return out
 
 
 def opened_extras(into: OpenRows, row: dict[str, Any], key: str, at: int | None = None) -> None:
@@ -178,9 +189,26 @@ class Carry:
         rows = self.previous.tables.get(table) if self.previous is not None else None
         return rows if rows is not None else OpenRows.read(con, table)
 
-    def applied(self, table: str, before: OpenRows, after: OpenRows, closed: list[int], opened: dict[str, int]) -> None:
+    def applied(
+        self,
+        table: str,
+        before: OpenRows,
+        after: OpenRows,
+        closed: list[int],
+        opened: dict[str, int],
+        places: list[int] | None = None,
+    ) -> None:
+        """``table``'s open versions went from ``before`` to ``after``, closing ``closed`` and opening ``opened``.
+        ``places``: where those stand, when each opened one took the place of one closed (a sweep compared in
+        order), so they are not looked for among all the open versions."""
         self.tables[table] = after
         group = list(OPEN_VERSIONS).index(table)
+        if places is not None:
+            for j in places:
+                self.moved.append((group, before.ids[j], before.digests[j], bool(before.no_id and before.no_id[j]), -1))
+            for j in places:
+                self.moved.append((group, after.ids[j], after.digests[j], bool(after.no_id and after.no_id[j]), 1))
+            return
         if closed:
             gone = set(closed)
             for j, vid in enumerate(before.ids):
