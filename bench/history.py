@@ -396,6 +396,7 @@ def measure_today(rev: str, work: Path, extra: int) -> dict[str, Any]:
         return figures
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+        shutil.rmtree(tree.parent, ignore_errors=True)  # the temporary folder the worktree was in
 
 
 # --- report ---------------------------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ def main() -> None:
             measure(args, f"peer {args.peer_rev}", tree)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+            shutil.rmtree(tree.parent, ignore_errors=True)  # the temporary folder the worktree was in
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not passed:
         raise SystemExit(1)
