@@ -130,6 +130,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
         all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        new = all_changes
         changes_by_model = by_model_changes(all_changes)
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
@@ -141,7 +142,6 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     histories = _price_histories(table, at, last)
     with _EARLIER_LOCK:
         _INDEXES[history_key(cat)] = built  # 0: as of ``at``; n: n days before (the price-change columns)
-    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -184,17 +184,29 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             }
         )
     providers = _providers(con, at, endpoints)
+    unit_models = gather_unit_models(every, queries.unit_candidates(con, at), endpoints)
+    unit_ids = frozenset(m["model_id"] for m in unit_models)
+    # The changes as the site shows them: a unit model's rows marked (copies); the last build's marked list
+    # carried while the unit models are the same, so only the sweep's new rows are looked at.
+    if last is not None and last.shown_changes is not None and last.unit_ids == unit_ids:
+        shown_changes = mark_unit_rows(new, unit_ids) + last.shown_changes
+    else:
+        shown_changes = mark_unit_rows(all_changes, unit_ids)
+    for provider in providers:
+        provider["endpoints_now"] = mark_unit_rows(provider["endpoints_now"], unit_ids)
+    _remember(
+        cat,
+        _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model, unit_ids, shown_changes),
+    )
     return SiteFacts(
         at=at,
         endpoint_start=endpoint_start,
         table=table,
         models=models,
         providers=providers,
-        changes=all_changes,
+        changes=shown_changes,
         windows=windows,
-        unit_models=mark_unit_rows(
-            gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes, providers
-        ),
+        unit_models=unit_models,
         window_indexes=window_indexes,
     )
 
@@ -318,6 +330,9 @@ class _Earlier:
     changes: list[dict[str, Any]]
     histories: dict[str, list[dict[str, Any]]]
     changes_by_model: dict[str, list[dict[str, Any]]]  # ``changes`` per model (``by_model_changes``)
+    unit_ids: frozenset[str] = frozenset()  # the models priced in their own units then
+    # ``changes`` as the site showed them (``mark_unit_rows`` of ``unit_ids``); None: not known, marked again
+    shown_changes: list[dict[str, Any]] | None = None
 
 
 # Per history file: the last build's facts. In memory: the service builds after every sweep in one process;
