@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -74,17 +75,69 @@ class SiteFacts:
 
 
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
-    """Everything the pages need, as of ``at``."""
+    """Everything the pages need, as of ``at``.
+
+    The reads that need nothing gathered before them (the change windows' candidates, the changes, the endpoints
+    and unit candidates in force) run in a thread beside the rest, through a cursor of their own: DuckDB works
+    without the GIL, so they overlap the rankings and list costs made here meanwhile (the same queries)."""
+    con = cat.con
+    endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
+    last = _earlier(cat, at)
+    reader = con.cursor()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="site-reads") as side:
+            starts = {days: _window_start(at, days, endpoint_start) for days in CHANGE_WINDOWS}
+            reads = _Reads(
+                windows={days: side.submit(queries.endpoint_candidates, reader, then) for days, then in starts.items()},
+                changes=side.submit(queries.changes, reader, EPOCH if last is None else last.at, at),
+                endpoints=side.submit(queries.endpoints_in_force, reader, at),
+                units=side.submit(queries.unit_candidates, reader, at),
+            )
+            try:
+                return _gathered(cat, at, endpoint_start, last, starts, reads)
+            finally:
+                for future in (*reads.windows.values(), reads.changes, reads.endpoints, reads.units):
+                    future.cancel()
+    finally:
+        reader.close()
+
+
+def _window_start(at: datetime, days: int, endpoint_start: datetime | None) -> datetime:
+    """Where the price-change column of ``days`` compares from: ``days`` before ``at``, or the first endpoint
+    snapshot when the endpoint history is shorter than the window (endpoints with endpoints, not with list
+    prices from before it)."""
+    then = at - timedelta(days=days)
+    if endpoint_start is not None and then < endpoint_start <= at:
+        return endpoint_start
+    return then
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """``gather``'s reads under way in its side thread."""
+
+    windows: dict[int, Future[pl.DataFrame]]  # the candidates at each change window's start
+    changes: Future[pl.DataFrame]  # since the last build's instant (or all)
+    endpoints: Future[pl.DataFrame]
+    units: Future[list[dict[str, Any]]]
+
+
+def _gathered(
+    cat: Catalog,
+    at: datetime,
+    endpoint_start: datetime | None,
+    last: _Earlier | None,
+    starts: dict[int, datetime],
+    reads: _Reads,
+) -> SiteFacts:
     con, table = cat.con, cat.table
     filters = EndpointFilters()
     candidates = queries.endpoint_candidates(con, at)
-    endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
     # The models with a text output (what /models lists by default) are ranked for token workloads; the other
     # kinds in their own units (catalog/website/unitmodels.py).
     every = queries.models_as_of(con, at).to_dicts()
     listed = [m for m in every if in_scope(m["output_modalities"], "text")]
-    last = _earlier(cat, at)
     # The rank indexes the last build of this history made: a candidate whose sheet did not change is taken from
     # there when this table is that one or extends it (``RankIndex.build`` checks; the service's extends it).
     with _EARLIER_LOCK:
@@ -97,14 +150,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
     past: dict[int, dict[str, Decimal]] = {}  # per window: each model's headline cost then
     for days in CHANGE_WINDOWS:
-        then = at - timedelta(days=days)
-        if endpoint_start is not None and then < endpoint_start <= at:
-            # The endpoint history is shorter than the window: compare with its first day (endpoints with
-            # endpoints, not with list prices from before it).
-            then = endpoint_start
+        then = starts[days]
         windows.append({"days": days, "since": then})
         # ``rank_endpoints`` (one index for the call), on an index kept for the next build.
-        window_candidates = queries.endpoint_candidates(con, then)
+        window_candidates = reads.windows[days].result()
         built[days] = RankIndex.build(window_candidates, table, then, previous=indexes.get(days))
         window_indexes[then] = (window_candidates, built[days])
         listed_ids = [m["model_id"] for m in listed]
@@ -113,7 +162,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         headline.update(cheapest_costs(cat, days, built[days], models_then, DEFAULT, filters))
         past[days] = headline
 
-    endpoints = queries.endpoints_in_force(con, at).to_dicts()
+    endpoints = reads.endpoints.result().to_dicts()
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
         if row["telemetry_at"] is not None and row["telemetry_at"] > at:
@@ -129,13 +178,13 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
-        all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        all_changes = site_changes(reads.changes.result().to_dicts())
         new = all_changes
         changes_by_model = by_model_changes(all_changes)
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
-        since = site_changes(queries.changes(con, last.at, at).to_dicts())
+        since = site_changes(reads.changes.result().to_dicts())
         new = [c for c in since if c["at"] > last.at]
         all_changes = new + last.changes
         changes_by_model = by_model_changes(new, last.changes_by_model)
@@ -184,7 +233,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             }
         )
     providers = _providers(con, at, endpoints)
-    unit_models = gather_unit_models(every, queries.unit_candidates(con, at), endpoints)
+    unit_models = gather_unit_models(every, reads.units.result(), endpoints)
     unit_ids = frozenset(m["model_id"] for m in unit_models)
     # The changes as the site shows them: a unit model's rows marked (copies); the last build's marked list
     # carried while the unit models are the same, so only the sweep's new rows are looked at.
