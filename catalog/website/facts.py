@@ -96,8 +96,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
             try:
                 return _gathered(cat, at, endpoint_start, last, starts, reads)
             finally:
-                for future in (*reads.windows.values(), reads.changes, reads.endpoints, reads.units):
-                    future.cancel()
+                reads.cancel()  # on a failure: the reads not started yet
     finally:
         reader.close()
 
@@ -120,6 +119,11 @@ class _Reads:
     changes: Future[pl.DataFrame]  # since the last build's instant (or all)
     endpoints: Future[pl.DataFrame]
     units: Future[list[dict[str, Any]]]
+
+    def cancel(self) -> None:
+        futures: list[Future[Any]] = [*self.windows.values(), self.changes, self.endpoints, self.units]
+        for future in futures:
+            future.cancel()
 
 
 def _gathered(
