@@ -41,6 +41,7 @@ from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 _NO_CHANGES: list[dict[str, Any]] = []  # a model without changes (one object: never changed)
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
+MOVER_WINDOWS = (7, 30)  # days of the index's price movers (``catalog.website.movers``)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class SiteFacts:
     # The candidates and rank index of each change window's start, for the movers' windows that start there too
     # (the 7 days of both): read and built once.
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = field(default_factory=dict)
+    # The candidates at the start of each movers' window that starts at no change window's start, read beside
+    # the rest of ``gather`` (``_Reads``) for the movers to take.
+    window_candidates: dict[datetime, pl.DataFrame] = field(default_factory=dict)
 
 
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
@@ -87,8 +91,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="site-reads") as side:
             starts = {days: _window_start(at, days, endpoint_start) for days in CHANGE_WINDOWS}
+            movers = {_window_start(at, days, endpoint_start) for days in MOVER_WINDOWS} - set(starts.values())
             reads = _Reads(
                 windows={days: side.submit(queries.endpoint_candidates, reader, then) for days, then in starts.items()},
+                movers={then: side.submit(queries.endpoint_candidates, reader, then) for then in sorted(movers)},
                 changes=side.submit(queries.changes, reader, EPOCH if last is None else last.at, at),
                 endpoints=side.submit(queries.endpoints_in_force, reader, at),
                 units=side.submit(queries.unit_candidates, reader, at),
@@ -116,12 +122,14 @@ class _Reads:
     """``gather``'s reads under way in its side thread."""
 
     windows: dict[int, Future[pl.DataFrame]]  # the candidates at each change window's start
+    movers: dict[datetime, Future[pl.DataFrame]]  # at each other movers' window start (``window_candidates``)
     changes: Future[pl.DataFrame]  # since the last build's instant (or all)
     endpoints: Future[pl.DataFrame]
     units: Future[list[dict[str, Any]]]
 
     def cancel(self) -> None:
-        futures: list[Future[Any]] = [*self.windows.values(), self.changes, self.endpoints, self.units]
+        futures: list[Future[Any]] = [*self.windows.values(), *self.movers.values()]
+        futures += [self.changes, self.endpoints, self.units]
         for future in futures:
             future.cancel()
 
@@ -261,6 +269,7 @@ def _gathered(
         windows=windows,
         unit_models=unit_models,
         window_indexes=window_indexes,
+        window_candidates={then: read.result() for then, read in reads.movers.items()},
     )
 
 
