@@ -81,9 +81,10 @@ class SiteFacts:
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
     """Everything the pages need, as of ``at``.
 
-    The reads that need nothing gathered before them (the change windows' candidates, the changes, the endpoints
-    and unit candidates in force) run in a thread beside the rest, through a cursor of their own: DuckDB works
-    without the GIL, so they overlap the rankings and list costs made here meanwhile (the same queries)."""
+    The reads that need nothing gathered before them (the candidates now and at the windows' starts, the changes,
+    the endpoints, providers and unit candidates in force) run in a thread beside the rest, through a cursor of
+    their own: DuckDB works without the GIL, so they overlap the rankings and list costs made here meanwhile (the
+    same queries)."""
     con = cat.con
     endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
     last = _earlier(cat, at)
@@ -92,13 +93,15 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         with ThreadPoolExecutor(1, thread_name_prefix="site-reads") as side:
             starts = {days: _window_start(at, days, endpoint_start) for days in CHANGE_WINDOWS}
             movers = {_window_start(at, days, endpoint_start) for days in MOVER_WINDOWS} - set(starts.values())
-            reads = _Reads(
-                windows={days: side.submit(queries.endpoint_candidates, reader, then) for days, then in starts.items()},
-                movers={then: side.submit(queries.endpoint_candidates, reader, then) for then in sorted(movers)},
-                changes=side.submit(queries.changes, reader, EPOCH if last is None else last.at, at),
-                endpoints=side.submit(queries.endpoints_in_force, reader, at),
-                units=side.submit(queries.unit_candidates, reader, at),
-            )
+            # Submitted in the order they are needed (the models in force are read here meanwhile).
+            now = side.submit(queries.endpoint_candidates, reader, at)
+            windows = {days: side.submit(queries.endpoint_candidates, reader, then) for days, then in starts.items()}
+            changes = side.submit(queries.changes, reader, EPOCH if last is None else last.at, at)
+            endpoints = side.submit(queries.endpoints_in_force, reader, at)
+            providers = side.submit(queries.providers_as_of, reader, at)
+            units = side.submit(queries.unit_candidates, reader, at)
+            ahead = {then: side.submit(queries.endpoint_candidates, reader, then) for then in sorted(movers)}
+            reads = _Reads(now, windows, ahead, changes, endpoints, providers, units)
             try:
                 return _gathered(cat, at, endpoint_start, last, starts, reads)
             finally:
@@ -121,15 +124,17 @@ def _window_start(at: datetime, days: int, endpoint_start: datetime | None) -> d
 class _Reads:
     """``gather``'s reads under way in its side thread."""
 
+    now: Future[pl.DataFrame]  # the candidates at the as-of instant
     windows: dict[int, Future[pl.DataFrame]]  # the candidates at each change window's start
     movers: dict[datetime, Future[pl.DataFrame]]  # at each other movers' window start (``window_candidates``)
     changes: Future[pl.DataFrame]  # since the last build's instant (or all)
     endpoints: Future[pl.DataFrame]
+    providers: Future[pl.DataFrame]
     units: Future[list[dict[str, Any]]]
 
     def cancel(self) -> None:
-        futures: list[Future[Any]] = [*self.windows.values(), *self.movers.values()]
-        futures += [self.changes, self.endpoints, self.units]
+        futures: list[Future[Any]] = [self.now, *self.windows.values(), *self.movers.values()]
+        futures += [self.changes, self.endpoints, self.providers, self.units]
         for future in futures:
             future.cancel()
 
@@ -144,12 +149,12 @@ def _gathered(
 ) -> SiteFacts:
     con, table = cat.con, cat.table
     filters = EndpointFilters()
-    candidates = queries.endpoint_candidates(con, at)
 
     # The models with a text output (what /models lists by default) are ranked for token workloads; the other
     # kinds in their own units (catalog/website/unitmodels.py).
     every = queries.models_as_of(con, at).to_dicts()
     listed = [m for m in every if in_scope(m["output_modalities"], "text")]
+    candidates = reads.now.result()
     # The rank indexes the last build of this history made: a candidate whose sheet did not change is taken from
     # there when this table is that one or extends it (``RankIndex.build`` checks; the service's extends it).
     with _EARLIER_LOCK:
@@ -244,7 +249,7 @@ def _gathered(
                 "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
-    providers = _providers(con, at, endpoints)
+    providers = _providers(reads.providers.result(), endpoints)
     unit_models = gather_unit_models(every, reads.units.result(), endpoints)
     unit_ids = frozenset(m["model_id"] for m in unit_models)
     # The changes as the site shows them: a unit model's rows marked (copies); the last build's marked list
@@ -718,9 +723,10 @@ def _median(values: list[Decimal]) -> Decimal | None:
     return ordered[mid] if len(ordered) % 2 else EXACT.divide(ordered[mid - 1] + ordered[mid], Decimal(2))
 
 
-def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each provider with its endpoints, each endpoint's prices against the median of the *other* providers'
-    endpoints of the same model; per provider, per model it shares with others: cheaper or dearer."""
+def _providers(listed: pl.DataFrame, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each provider (``listed``: ``queries.providers_as_of``) with its endpoints, each endpoint's prices against the
+    median of the *other* providers' endpoints of the same model; per provider, per model it shares with others:
+    cheaper or dearer."""
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
         by_model[row["model_id"]].append(row)
@@ -737,7 +743,7 @@ def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[
             entry[f"vs_median_{key}"] = percent_change(median, price) if price is not None and median else None
         served[row["provider_slug"]].append(entry)
     providers = []
-    for provider in queries.providers_as_of(con, at).to_dicts():
+    for provider in listed.to_dicts():
         rows = served.get(provider["slug"], [])
         per_model: dict[str, Decimal] = {}
         for r in rows:  # a model's cheapest endpoint of this provider speaks for it
