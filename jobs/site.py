@@ -25,12 +25,14 @@ def site_folder(ctx: JobContext) -> Path:
     return ctx.site_dir or site_dir(ctx.db)
 
 
-def _catalog(ctx: JobContext, cursor: duckdb.DuckDBPyConnection) -> Catalog:
+def _catalog(ctx: JobContext, cursor: duckdb.DuckDBPyConnection) -> tuple[Catalog, bool]:
     """The history to build from: on the API's price table and snapshot log when the service has them for the
     history as it is now (its refresh follows every run that writes, so after a sweep it has extended them by
     that sweep), else read from the history. Building on the same table from build to build lets the site's
     carries (``catalog.website.facts``: rank indexes, rankings, list costs, kept for a table and the tables
-    extending it) reach the next build, and saves reading and parsing a year of price versions."""
+    extending it) reach the next build, and saves reading and parsing a year of price versions. And whether it
+    is the API's: then the API state has frozen the heap out of the collector (each refresh does, the first
+    when the state is made), which the build need not count."""
     state = ctx.data_state() if ctx.data_state is not None else None
     if (
         state is not None
@@ -39,8 +41,8 @@ def _catalog(ctx: JobContext, cursor: duckdb.DuckDBPyConnection) -> Catalog:
         and snapshots.data_version(cursor) == state.version
         and len(state.table.versions) == queries.price_version_count(cursor)
     ):
-        return Catalog(cursor, ctx.db, state.table, log=state.log)
-    return Catalog(cursor, ctx.db)
+        return Catalog(cursor, ctx.db, state.table, log=state.log), True
+    return Catalog(cursor, ctx.db), False
 
 
 def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
@@ -50,14 +52,16 @@ def build_site(ctx: JobContext, *, dry_run: bool = False) -> JobResult:
     scratch = Path(tempfile.mkdtemp(prefix="catalog-site-")) if dry_run else None
     try:
         out = scratch / "site" if scratch else site_folder(ctx)
+        cat, on_state = _catalog(ctx, cursor)
         report = render_site(
-            _catalog(ctx, cursor),
+            cat,
             out,
             # A public URL set by whoever runs the service wins over the address it is bound to.
             base_url=os.environ.get("CATALOG_SITE_URL") or ctx.site_url,
             stale_after=ctx.config.stale_after(),  # the banner's threshold: twice this service's sweep interval
             # The new site is served once swapped in; the old one is removed meanwhile (or by the next build).
             background_removal=not dry_run,
+            heap_frozen=True if on_state else None,
         )
     finally:
         cursor.close()

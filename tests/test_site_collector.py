@@ -50,3 +50,22 @@ def test_an_error_in_the_build_unfreezes_too() -> None:
     with pytest.raises(RuntimeError), _out_of_collector():
         raise RuntimeError("the build failed")
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("collector")
+def test_a_build_told_the_heap_is_frozen_leaves_it_frozen_without_counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's job says so (``heap_frozen``): the count, a walk of every frozen object, is not taken."""
+    state = [[n] for n in range(1000)]
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(state)
+    counted: list[int] = []
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: counted.append(1) or frozen)
+    with _out_of_collector(True):
+        pass
+    monkeypatch.undo()
+    assert counted == []
+    assert gc.get_freeze_count() >= frozen  # left frozen
+    with _out_of_collector(False):  # told nothing was: unfrozen after, as a build that counted none
+        pass
+    assert gc.get_freeze_count() == 0

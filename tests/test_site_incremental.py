@@ -134,6 +134,21 @@ def test_a_build_with_nothing_new_renders_nothing_and_links_the_history_download
     assert noted is not None and noted["extra"]["history"]["at"] < again.at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_an_incremental_builds_report_counts_every_file_of_its_folder(builds: dict[str, object]) -> None:
+    """The report's bytes and largest model page, made from the files the build described (most of them linked
+    from the last build), are those of a walk of the folder it left."""
+    again, folder = builds["again"], builds["folder"]
+    assert isinstance(again, BuildReport) and isinstance(folder, Path)
+    sizes = {
+        p.relative_to(folder / "incremental").as_posix(): p.stat().st_size
+        for p in (folder / "incremental").rglob("*")
+        if p.is_file()
+    }
+    assert again.bytes == sum(sizes.values())
+    pages = {k: v for k, v in sizes.items() if k.startswith("models/") and k.endswith(".html")}
+    assert again.largest_model_page == max(pages.items(), key=lambda kv: kv[1])
+
+
 def test_the_second_build_renders_only_the_pages_whose_inputs_changed(builds: dict[str, object]) -> None:
     first, second, full = builds["first"], builds["second"], builds["full"]
     assert isinstance(first, BuildReport) and isinstance(second, BuildReport) and isinstance(full, BuildReport)

@@ -217,15 +217,26 @@ FIELD_KINDS = {
 }
 
 
-def _scopes(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple[datetime, str]]:
-    """``(taken_at, scope)`` of the good snapshots that fetched ``kind`` (``models`` / ``endpoints``), oldest first.
-    The instants come as microseconds since the epoch (a zoned timestamp per row converted by the client took
-    most of the time at a year of hourly snapshots), made exact and UTC here."""
+def _scopes(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple[datetime, str, str | None]]:
+    """``(taken_at, scope, scope before)`` of the good snapshots that fetched ``kind`` (``models`` / ``endpoints``)
+    whose scope no earlier one had, oldest first, with the scope of the snapshot just before (None for the first).
+    Only those can cover a kind first (``_first_covering``, ``_coverage_changes``): a year of hourly snapshots
+    repeats a few scopes, and reading every one (17,000 rows a build of the site) cost more than the rest. The
+    instants come as microseconds since the epoch, made exact and UTC here."""
+    shown = "coalesce(nullif(scope, ''), 'text')"  # an empty or missing scope is the text models'
     return [
-        (_EPOCH + timedelta(microseconds=at), scope or "text")
-        for at, scope in con.execute(
-            f"SELECT epoch_us(taken_at), scope FROM snapshots WHERE {GOOD_SNAPSHOT} "
-            "AND list_contains(string_split(kinds, ','), ?) ORDER BY taken_at, snapshot_id",
+        (_EPOCH + timedelta(microseconds=at), scope, before)
+        for at, scope, before in con.execute(
+            f"""
+            SELECT epoch_us(taken_at), scope, before FROM (
+                SELECT taken_at, snapshot_id, {shown} AS scope,
+                       lag({shown}) OVER (ORDER BY taken_at, snapshot_id) AS before,
+                       row_number() OVER (PARTITION BY {shown} ORDER BY taken_at, snapshot_id) AS nth
+                FROM snapshots
+                WHERE {GOOD_SNAPSHOT} AND list_contains(string_split(kinds, ','), ?)
+            )
+            WHERE nth = 1 ORDER BY taken_at, snapshot_id
+            """,
             [kind],
         ).fetchall()
     ]
@@ -234,9 +245,9 @@ def _scopes(con: duckdb.DuckDBPyConnection, kind: str) -> list[tuple[datetime, s
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _first_covering(scopes: list[tuple[datetime, str]], outputs: Any) -> datetime | None:
+def _first_covering(scopes: list[tuple[datetime, str, str | None]], outputs: Any) -> datetime | None:
     """The first snapshot whose scope lists a model with these outputs: before it, its absence meant nothing."""
-    return next((at for at, scope in scopes if in_scope(outputs, scope)), None)
+    return next((at for at, scope, _before in scopes if in_scope(outputs, scope)), None)
 
 
 # One output modality that stands for each kind, to tell which kinds a scope covers.
@@ -244,7 +255,7 @@ _KIND_MODALITY = {kind: [kind] for kind in KINDS}
 
 
 def _coverage_changes(
-    con: duckdb.DuckDBPyConnection, scopes: list[tuple[datetime, str]], since: datetime, until: datetime
+    con: duckdb.DuckDBPyConnection, scopes: list[tuple[datetime, str, str | None]], since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
     """One row where a snapshot first covers kinds no earlier one did ("catalog now covers embeddings models"),
     in place of an "added" row for each model of those kinds (they were there before: we did not ask). It names
@@ -256,12 +267,8 @@ def _coverage_changes(
         first_seen.setdefault(at, set()).add(model_kind(outputs))
     out: list[dict[str, Any]] = []
     covered: set[str] = set()
-    previous: str | None = None
-    by_scope: dict[str, set[str]] = {}  # a few scopes recur over thousands of snapshots
-    for at, scope in scopes:
-        kinds = by_scope.get(scope)
-        if kinds is None:
-            kinds = by_scope[scope] = {k for k, outputs in _KIND_MODALITY.items() if in_scope(outputs, scope)}
+    for at, scope, previous in scopes:  # each scope where it first appears: only there can it cover a kind first
+        kinds = {k for k, outputs in _KIND_MODALITY.items() if in_scope(outputs, scope)}
         new = sorted(kinds - covered, key=KINDS.index)
         seen = [k for k in new if k in first_seen.get(at, set())]
         if previous is not None and new and since <= at <= until:
@@ -280,7 +287,6 @@ def _coverage_changes(
                 }
             )
         covered |= kinds
-        previous = scope
     return out
 
 
@@ -388,7 +394,7 @@ def _entity_changes(
     since: datetime,
     until: datetime,
     model: str | None,
-    scopes: list[tuple[datetime, str]] | None = None,
+    scopes: list[tuple[datetime, str, str | None]] | None = None,
 ) -> list[dict[str, Any]]:
     table, key = ("endpoint_versions", "endpoint_key") if entity == "endpoint" else ("model_versions", "model_id")
     if scopes is None:

@@ -61,7 +61,7 @@ from catalog.website import compare as comparing
 from catalog.website.changelog import changes_values
 from catalog.website.facts import CHANGE_WINDOWS, ModelRanking, SiteFacts, gather
 from catalog.website.indexpage import index_values
-from catalog.website.output import Output
+from catalog.website.output import FileFacts, Output
 from catalog.website.packer import Packer
 from catalog.website.presets import DEFAULT, INPUT_STEPS, OUTPUT_STEPS, PRESETS
 from catalog.website.pricedata import ENTRY_TEXTS, RATE_ORDER, PriceJson, price_data
@@ -626,6 +626,7 @@ def build_site(
     stage: Callable[[str], None] | None = None,
     workers: int | None = None,
     background_removal: bool = False,
+    heap_frozen: bool | None = None,
 ) -> BuildReport:
     """Render the whole site as of ``at`` (default: the newest snapshot that did not fail) into ``out``.
 
@@ -647,7 +648,11 @@ def build_site(
 
     ``background_removal``: return once the new site is in place, while a thread removes the old one (the
     service's job: thousands of files at a year, 0.1-0.6 s of file-system waits that no reader needs); by default
-    the old site is gone when the build returns. A build that finds an old site still there removes it first."""
+    the old site is gone when the build returns. A build that finds an old site still there removes it first.
+
+    ``heap_frozen``: whether something of the caller's froze objects out of the collector before (True: the
+    service, whose API state does after each refresh; ``_out_of_collector``); None asks the collector, whose
+    count walks every frozen object (tens of milliseconds with the service's state at a year)."""
     if base_url is not None and (
         not re.fullmatch(r"https?://[^\s\"'<>?#]+", base_url) or not urlsplit(base_url).hostname
     ):
@@ -685,12 +690,15 @@ def build_site(
             work = out.parent / f".{out.name}.building-{os.getpid()}"
             try:
                 built_at = built_at or now()
-                age = snapshot_log(cat.con).age(at, settings.stale_after(stale_after), when=built_at)
+                # The catalog's log when it is the history's as it is now (the service's, kept by its refresh: a
+                # year of snapshots is not read again for every build), else read.
+                log = cat.snapshots if cat.snapshots.newest == newest else snapshot_log(cat.con)
+                age = log.age(at, settings.stale_after(stale_after), when=built_at)
                 assert age is not None  # the history holds a good snapshot: ``newest``
                 cache = PageCache(out.parent / f".{out.name}.pages", code_version(site_templates))
                 output = Output(work, cache.code, previous=out if (out / MARKER).is_file() else None)
                 # The history downloads are DuckDB's work (it releases the GIL): they run beside the rest.
-                with _out_of_collector(), ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
+                with _out_of_collector(heap_frozen), ThreadPoolExecutor(1, thread_name_prefix="site-downloads") as side:
                     history = side.submit(_history_downloads, cat, output, at)
                     try:
                         step = stage or (lambda _name: None)
@@ -714,7 +722,7 @@ def build_site(
                     finally:
                         history.cancel()
                 step("writing the manifest")
-                output.finish(cache.used)
+                written = output.finish(cache.used)
                 removing = _swap(work, out)
                 cache.prune()
                 if not background_removal:
@@ -724,7 +732,7 @@ def build_site(
     except OSError as exc:
         where = exc.filename or out
         raise InputError(f"could not write the site to {out}: {exc.strerror or exc} ({where})") from None
-    sizes = _sizes(str(out))
+    sizes = _written_sizes(written, str(out))
     model_pages = {k: v for k, v in sizes.items() if k.startswith("models/") and k.endswith(".html")}
     largest = max(model_pages.items(), key=lambda kv: kv[1]) if model_pages else ("", 0)
     return BuildReport(
@@ -742,28 +750,32 @@ def build_site(
     )
 
 
-def _sizes(top: str, prefix: str = "") -> dict[str, int]:
-    """Every file under ``top`` (a built site) by its path from there, with its size: by ``os.scandir``, whose
-    entries know their kind (a site at a year has thousands of files; pathlib's parsing cost more than the stats)."""
+def _written_sizes(files: dict[str, FileFacts], top: str) -> dict[str, int]:
+    """Every file of a finished build (at ``top``) by its path from there, with its size: the files the build
+    described for its manifest (``Output.finish``: every file but the dot files) and their ``.gz``, and the dot
+    files of the top folder (the marker, the manifest). The same as walking the folder, without
+    the stat of thousands of files."""
     found: dict[str, int] = {}
+    for rel, facts in files.items():
+        found[rel] = facts.size
+        if facts.gzip_size is not None:
+            found[rel + ".gz"] = facts.gzip_size
     with os.scandir(top) as entries:
         for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                found.update(_sizes(entry.path, f"{prefix}{entry.name}/"))
-            elif entry.is_file():
-                found[prefix + entry.name] = entry.stat().st_size
+            if entry.name.startswith(".") and entry.is_file():
+                found[entry.name] = entry.stat().st_size
     return found
 
 
 @contextlib.contextmanager
-def _out_of_collector() -> Iterator[None]:
+def _out_of_collector(frozen: bool | None = None) -> Iterator[None]:
     """Keep what is alive now, and what the build freezes meanwhile (its facts), out of the garbage collector's
     full collections (``gc.freeze``): each would walk the history, the price table and the facts again (two or
     three a build, about a tenth of a build's CPU at 20 days). Frozen objects are still freed when no longer
     referenced. Unfrozen after the build unless something had frozen objects before (the service settles its
     state that way, and unfreezing it would expose the state to full collections again: it unfreezes and collects
-    after its own refreshes)."""
-    owner = gc.get_freeze_count() == 0
+    after its own refreshes). ``frozen``: whether something had (None: counted, a walk of every frozen object)."""
+    owner = gc.get_freeze_count() == 0 if frozen is None else not frozen
     gc.freeze()
     try:
         yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +41,7 @@ from catalog.website.unitmodels import gather_unit_models, mark_unit_rows
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the changes page reaches back to the first snapshot
 _NO_CHANGES: list[dict[str, Any]] = []  # a model without changes (one object: never changed)
 CHANGE_WINDOWS = (7, 20)  # days of the index's price-change columns
+MOVER_WINDOWS = (7, 30)  # days of the index's price movers (``catalog.website.movers``)
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,88 @@ class SiteFacts:
     # The candidates and rank index of each change window's start, for the movers' windows that start there too
     # (the 7 days of both): read and built once.
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = field(default_factory=dict)
+    # The candidates at the start of each movers' window that starts at no change window's start, read beside
+    # the rest of ``gather`` (``_Reads``) for the movers to take.
+    window_candidates: dict[datetime, pl.DataFrame] = field(default_factory=dict)
 
 
 def gather(cat: Catalog, at: datetime) -> SiteFacts:
-    """Everything the pages need, as of ``at``."""
+    """Everything the pages need, as of ``at``.
+
+    The reads that need nothing gathered before them (the candidates now and at the windows' starts, the changes,
+    the endpoints, providers and unit candidates in force) run in a thread beside the rest, through a cursor of
+    their own: DuckDB works without the GIL, so they overlap the rankings and list costs made here meanwhile (the
+    same queries)."""
+    con = cat.con
+    endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
+    last = _earlier(cat, at)
+    reader = con.cursor()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="site-reads") as side:
+            starts = {days: _window_start(at, days, endpoint_start) for days in CHANGE_WINDOWS}
+            movers = {_window_start(at, days, endpoint_start) for days in MOVER_WINDOWS} - set(starts.values())
+            # Submitted in the order they are needed (the models in force are read here meanwhile).
+            now = side.submit(queries.endpoint_candidates, reader, at)
+            windows = {days: side.submit(queries.endpoint_candidates, reader, then) for days, then in starts.items()}
+            changes = side.submit(queries.changes, reader, EPOCH if last is None else last.at, at)
+            endpoints = side.submit(queries.endpoints_in_force, reader, at)
+            providers = side.submit(queries.providers_as_of, reader, at)
+            units = side.submit(queries.unit_candidates, reader, at)
+            ahead = {then: side.submit(queries.endpoint_candidates, reader, then) for then in sorted(movers)}
+            reads = _Reads(now, windows, ahead, changes, endpoints, providers, units)
+            try:
+                return _gathered(cat, at, endpoint_start, last, starts, reads)
+            finally:
+                reads.cancel()  # on a failure: the reads not started yet
+    finally:
+        reader.close()
+
+
+def _window_start(at: datetime, days: int, endpoint_start: datetime | None) -> datetime:
+    """Where the price-change column of ``days`` compares from: ``days`` before ``at``, or the first endpoint
+    snapshot when the endpoint history is shorter than the window (endpoints with endpoints, not with list
+    prices from before it)."""
+    then = at - timedelta(days=days)
+    if endpoint_start is not None and then < endpoint_start <= at:
+        return endpoint_start
+    return then
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """``gather``'s reads under way in its side thread."""
+
+    now: Future[pl.DataFrame]  # the candidates at the as-of instant
+    windows: dict[int, Future[pl.DataFrame]]  # the candidates at each change window's start
+    movers: dict[datetime, Future[pl.DataFrame]]  # at each other movers' window start (``window_candidates``)
+    changes: Future[pl.DataFrame]  # since the last build's instant (or all)
+    endpoints: Future[pl.DataFrame]
+    providers: Future[pl.DataFrame]
+    units: Future[list[dict[str, Any]]]
+
+    def cancel(self) -> None:
+        futures: list[Future[Any]] = [self.now, *self.windows.values(), *self.movers.values()]
+        futures += [self.changes, self.endpoints, self.providers, self.units]
+        for future in futures:
+            future.cancel()
+
+
+def _gathered(
+    cat: Catalog,
+    at: datetime,
+    endpoint_start: datetime | None,
+    last: _Earlier | None,
+    starts: dict[int, datetime],
+    reads: _Reads,
+) -> SiteFacts:
     con, table = cat.con, cat.table
     filters = EndpointFilters()
-    candidates = queries.endpoint_candidates(con, at)
-    endpoint_start = queries.first_good_snapshot(con, kind="endpoints")
 
     # The models with a text output (what /models lists by default) are ranked for token workloads; the other
     # kinds in their own units (catalog/website/unitmodels.py).
     every = queries.models_as_of(con, at).to_dicts()
     listed = [m for m in every if in_scope(m["output_modalities"], "text")]
-    last = _earlier(cat, at)
+    candidates = reads.now.result()
     # The rank indexes the last build of this history made: a candidate whose sheet did not change is taken from
     # there when this table is that one or extends it (``RankIndex.build`` checks; the service's extends it).
     with _EARLIER_LOCK:
@@ -97,14 +167,10 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     window_indexes: dict[datetime, tuple[pl.DataFrame, RankIndex]] = {}
     past: dict[int, dict[str, Decimal]] = {}  # per window: each model's headline cost then
     for days in CHANGE_WINDOWS:
-        then = at - timedelta(days=days)
-        if endpoint_start is not None and then < endpoint_start <= at:
-            # The endpoint history is shorter than the window: compare with its first day (endpoints with
-            # endpoints, not with list prices from before it).
-            then = endpoint_start
+        then = starts[days]
         windows.append({"days": days, "since": then})
         # ``rank_endpoints`` (one index for the call), on an index kept for the next build.
-        window_candidates = queries.endpoint_candidates(con, then)
+        window_candidates = reads.windows[days].result()
         built[days] = RankIndex.build(window_candidates, table, then, previous=indexes.get(days))
         window_indexes[then] = (window_candidates, built[days])
         listed_ids = [m["model_id"] for m in listed]
@@ -113,7 +179,7 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
         headline.update(cheapest_costs(cat, days, built[days], models_then, DEFAULT, filters))
         past[days] = headline
 
-    endpoints = queries.endpoints_in_force(con, at).to_dicts()
+    endpoints = reads.endpoints.result().to_dicts()
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
         if row["telemetry_at"] is not None and row["telemetry_at"] > at:
@@ -129,19 +195,19 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
     max_prompt = {r["endpoint_key"]: r.get("max_prompt_tokens") for r in candidate_rows}
     inputs = {r["model_id"]: r.get("input_modalities") or [] for r in candidate_rows}
     if last is None:
-        all_changes = site_changes(queries.changes(con, EPOCH, at).to_dicts())
+        all_changes = site_changes(reads.changes.result().to_dicts())
+        new = all_changes
         changes_by_model = by_model_changes(all_changes)
     else:
         # The changes up to the last build's instant are what it found (the history only grew since: checked);
         # those after it are read, newest first before them, as one query over the whole span orders them.
-        since = site_changes(queries.changes(con, last.at, at).to_dicts())
+        since = site_changes(reads.changes.result().to_dicts())
         new = [c for c in since if c["at"] > last.at]
         all_changes = new + last.changes
         changes_by_model = by_model_changes(new, last.changes_by_model)
     histories = _price_histories(table, at, last)
     with _EARLIER_LOCK:
         _INDEXES[history_key(cat)] = built  # 0: as of ``at``; n: n days before (the price-change columns)
-    _remember(cat, _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model))
 
     model_sheets = _sheets_in_force(table, at, kind="model")
     models = []
@@ -183,19 +249,32 @@ def gather(cat: Catalog, at: datetime) -> SiteFacts:
                 "list_costs": {p.name: list_costs[p.name].get(mid) for p in PRESETS},
             }
         )
-    providers = _providers(con, at, endpoints)
+    providers = _providers(reads.providers.result(), endpoints)
+    unit_models = gather_unit_models(every, reads.units.result(), endpoints)
+    unit_ids = frozenset(m["model_id"] for m in unit_models)
+    # The changes as the site shows them: a unit model's rows marked (copies); the last build's marked list
+    # carried while the unit models are the same, so only the sweep's new rows are looked at.
+    if last is not None and last.shown_changes is not None and last.unit_ids == unit_ids:
+        shown_changes = mark_unit_rows(new, unit_ids) + last.shown_changes
+    else:
+        shown_changes = mark_unit_rows(all_changes, unit_ids)
+    for provider in providers:
+        provider["endpoints_now"] = mark_unit_rows(provider["endpoints_now"], unit_ids)
+    _remember(
+        cat,
+        _Earlier(at, _mark(con, at), table.scale, all_changes, histories, changes_by_model, unit_ids, shown_changes),
+    )
     return SiteFacts(
         at=at,
         endpoint_start=endpoint_start,
         table=table,
         models=models,
         providers=providers,
-        changes=all_changes,
+        changes=shown_changes,
         windows=windows,
-        unit_models=mark_unit_rows(
-            gather_unit_models(every, queries.unit_candidates(con, at), endpoints), all_changes, providers
-        ),
+        unit_models=unit_models,
         window_indexes=window_indexes,
+        window_candidates={then: read.result() for then, read in reads.movers.items()},
     )
 
 
@@ -318,6 +397,9 @@ class _Earlier:
     changes: list[dict[str, Any]]
     histories: dict[str, list[dict[str, Any]]]
     changes_by_model: dict[str, list[dict[str, Any]]]  # ``changes`` per model (``by_model_changes``)
+    unit_ids: frozenset[str] = frozenset()  # the models priced in their own units then
+    # ``changes`` as the site showed them (``mark_unit_rows`` of ``unit_ids``); None: not known, marked again
+    shown_changes: list[dict[str, Any]] | None = None
 
 
 # Per history file: the last build's facts. In memory: the service builds after every sweep in one process;
@@ -641,9 +723,10 @@ def _median(values: list[Decimal]) -> Decimal | None:
     return ordered[mid] if len(ordered) % 2 else EXACT.divide(ordered[mid - 1] + ordered[mid], Decimal(2))
 
 
-def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each provider with its endpoints, each endpoint's prices against the median of the *other* providers'
-    endpoints of the same model; per provider, per model it shares with others: cheaper or dearer."""
+def _providers(listed: pl.DataFrame, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each provider (``listed``: ``queries.providers_as_of``) with its endpoints, each endpoint's prices against the
+    median of the *other* providers' endpoints of the same model; per provider, per model it shares with others:
+    cheaper or dearer."""
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in endpoints:
         by_model[row["model_id"]].append(row)
@@ -660,7 +743,7 @@ def _providers(con: Any, at: datetime, endpoints: list[dict[str, Any]]) -> list[
             entry[f"vs_median_{key}"] = percent_change(median, price) if price is not None and median else None
         served[row["provider_slug"]].append(entry)
     providers = []
-    for provider in queries.providers_as_of(con, at).to_dicts():
+    for provider in listed.to_dicts():
         rows = served.get(provider["slug"], [])
         per_model: dict[str, Decimal] = {}
         for r in rows:  # a model's cheapest endpoint of this provider speaks for it

@@ -28,11 +28,10 @@ from catalog.cost.workload import EndpointFilters
 from catalog.library import Catalog
 from catalog.store import queries
 from catalog.website import facts as site_facts
-from catalog.website.facts import Cheapest, SiteFacts, _list_costs, _sheets_in_force
+from catalog.website.facts import MOVER_WINDOWS, Cheapest, SiteFacts, _list_costs, _sheets_in_force
 from catalog.website.presets import PRESETS
 from catalog.website.pricedata import LIST_TAG, endpoint_entry, entry_text, rate_text
 
-MOVER_WINDOWS = (7, 30)  # days
 MOVERS_SHOWN = 5  # per direction and window
 
 
@@ -118,7 +117,8 @@ def gather_movers(cat: Catalog, facts: SiteFacts, data: dict[str, Any]) -> Mover
         if shared is not None:  # a change column's window starts at the same instant: its candidates and index
             candidates, index = shared
         else:
-            candidates = queries.endpoint_candidates(cat.con, then)
+            read = facts.window_candidates.get(then)  # read ahead by ``gather``
+            candidates = read if read is not None else queries.endpoint_candidates(cat.con, then)
             # On the index the last build of this history made for this window (``RankIndex.build`` takes its
             # candidates when this table is its table or extends it): only changed candidates are new.
             with _LOCK:

@@ -325,14 +325,13 @@ def unit_page(model: dict[str, Any], provider_slugs: set[str]) -> dict[str, Any]
     }
 
 
-def mark_unit_rows(
-    unit_models: list[dict[str, Any]], changes: list[dict[str, Any]], providers: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Mark the change rows and the provider pages' endpoint rows of the unit models (``in_units``): they carry
-    the endpoint's v1 prompt and completion prices, "0" for most, which the pages must not show as a price of
-    $0 (an embeddings model's per-token prompt price is its real price, and is shown). Returns ``unit_models``."""
-    ids = {m["model_id"] for m in unit_models}
-    for row in [*changes, *(e for p in providers for e in p["endpoints_now"])]:
-        if row["model_id"] in ids:
-            row["in_units"] = True
-    return unit_models
+def mark_unit_rows(rows: list[dict[str, Any]], unit_ids: frozenset[str]) -> list[dict[str, Any]]:
+    """``rows`` (change rows, or a provider page's endpoint rows) with each row of a unit model replaced by a copy
+    marked ``in_units``: they carry the endpoint's v1 prompt and completion prices, "0" for most, which the pages
+    must not show as a price of $0 (an embeddings model's per-token prompt price is its real price, and is
+    shown). Copies, never the rows given: the site carries change rows from build to build and knows what it made
+    of one by the row itself (``catalog.website.build._PerChange``), so a row marked in place would keep the text
+    it had before its model became (or stopped being) a unit model. The list itself when no row is marked."""
+    if not unit_ids or not any(row["model_id"] in unit_ids for row in rows):
+        return rows
+    return [{**row, "in_units": True} if row["model_id"] in unit_ids else row for row in rows]
