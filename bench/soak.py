@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def main() -> None:
             report(f"today ({args.peer_rev})", in_child(tree, args))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-            tree.parent.rmdir()
+            shutil.rmtree(tree.parent, ignore_errors=True)  # the temporary folder the worktree was in
 
 
 if __name__ == "__main__":
