@@ -274,6 +274,45 @@ def test_key_assignment_sees_the_open_versions_it_needs(tmp_path: Path, seed: in
         con.close()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_sweeps_columns_read_in_one_pass_follow_the_keyed_records(tmp_path: Path, seed: int) -> None:
+    """The hashes, models and telemetry read in one pass in the sweep's order, then moved as key assignment
+    moved the records (endpoints of one tag matched in another order), are each keyed record's own."""
+    market = Market(random.Random(200 + seed))
+    con = connect(tmp_path / "columns.duckdb")
+    moved = 0
+    try:
+        for hour in range(10):
+            if hour:
+                market.move()
+                market.move_once(Market.MOVES.index("same_tag_twice"))
+                market.move_once(Market.MOVES.index("telemetry_only"))
+            sweep = market.sweep(hour)
+            read = ingest._SweepColumns.read(sweep.endpoints)
+            assert read.bases == ingest.sweep_bases(sweep.endpoints)
+            open_rows = open_versions.OpenRows.read(con, "endpoint_versions")
+            keys, records, _, moves = ingest._sweep_endpoint_keys(con, open_rows, sweep.endpoints, read.bases)
+            assert (keys, records) == ingest.sweep_endpoint_keys(con, open_rows, sweep.endpoints)[:2]
+            moved += bool(moves)
+            columns = read.moved(moves)
+            assert columns.digests == [rec.content_hash for rec in records]
+            assert columns.model_ids == [rec.model_id for rec in records]
+            assert columns.absent == any(rec.absent for rec in records)
+            for name, column in zip(ingest.TELEMETRY_VALUES, columns.telemetry, strict=True):
+                metric, _, percentile = name.partition("_p")
+                expected = [
+                    (rec.live.get(f"{metric}_last_30m") or {}).get(f"p{percentile}")
+                    if metric in ("latency", "throughput")
+                    else rec.live.get(name)
+                    for rec in records
+                ]
+                assert column == expected, (hour, name)
+            record_snapshot(con, sweep)
+        assert moved  # the run moved records: the case this is about
+    finally:
+        con.close()
+
+
 def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: Path) -> None:
     """Telemetry rows are updated in place when the sweep lists the endpoints the table holds for its models,
     each once; otherwise replaced. Either way the table is what deleting the sweep's models' rows and
