@@ -1032,13 +1032,13 @@ def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, telemetry:
 
 def _telemetry_rows_updated(con: duckdb.DuckDBPyConnection, updated: int) -> bool:
     """Whether the ``updated`` rows (as many as the sweep's, each matched by key and model) are all the rows of
-    the sweep's models: then they are the sweep's rows, one a key. The whole table is counted first (the usual
-    case: every model with rows was fetched); rows of models fetched no more are left out by a join."""
-    rows, keys = con.execute("SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry").fetchall()[0]
-    if rows == keys == updated:
+    the sweep's models: then they are the sweep's rows, one a key. The table holds one row a key and model (its
+    unique index) and the sweep lists each key once, so each sweep row matched one table row at most, and as
+    many matched as it has: all of them did. The whole table is counted first (the usual case: every model with
+    rows was fetched); rows of models fetched no more are left out by a join."""
+    if con.execute("SELECT count(*) FROM endpoint_telemetry").fetchall()[0][0] == updated:
         return True
-    rows, keys = con.execute(
-        "SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry "
-        "WHERE model_id IN (SELECT model_id FROM _telemetry)"
-    ).fetchall()[0]
-    return bool(rows == keys == updated)
+    rows = con.execute(
+        "SELECT count(*) FROM endpoint_telemetry WHERE model_id IN (SELECT model_id FROM _telemetry)"
+    ).fetchall()[0][0]
+    return bool(rows == updated)
