@@ -38,6 +38,7 @@ from catalog.prices import MAX_INTEGER_DIGITS, PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.failures import commit, rollback
+from catalog.store.migrations import migrate
 from catalog.store.open_versions import CARRIED, FINGERPRINT, OPEN_VERSIONS, Carry, OpenRows, opened_extras
 from catalog.store.snapshots import GOOD_SNAPSHOT
 
@@ -190,7 +191,7 @@ def _endpoint_keys(
     if not suspects:
         return bases, flat, moves
     ends = list(accumulate(map(len, current.values())))
-    walked = sorted({bisect_right(ends, i) for i, base in enumerate(bases) if base in suspects})
+    walked = sorted({bisect_right(ends, i) for i in compress(range(len(bases)), map(suspects.__contains__, bases))})
     keys: list[str] = []
     out: list[EndpointRecord] = []
     places: list[int] = []  # of the walked model: the sweep's position of each record kept
@@ -216,6 +217,11 @@ def _endpoint_keys(
             groups[base].append(place)
         places.clear()
         for base, group in groups.items():
+            if len(group) == 1 and base not in open_by_base:  # most tags of a model walked for another one
+                keys.append(base)
+                out.append(flat[group[0]])
+                places.append(group[0])
+                continue
             stored = sorted(open_by_base.get(base, []), key=lambda s: (s[0], s[1]))
             if len(group) == 1 and len(stored) <= 1:
                 keep(stored[0][0] if stored else base, group[0])
@@ -489,20 +495,22 @@ class _Versioner:
         return opened
 
 
-_SCHEMAS: dict[tuple[tuple[str, ...], tuple[str, ...]], pa.Schema] = {}
+_SCHEMAS: dict[str, pa.Schema] = {}
 
 
-def _table_schema(con: duckdb.DuckDBPyConnection, table: str) -> pa.Schema:
-    """``table``'s columns as Polars reads them, in Arrow types, by the table's column names and types: those come
-    from binding the name, a few tenths of a millisecond, where reading an empty result of a wide table takes
-    more."""
-    bound = con.table(table)
-    signature = (tuple(bound.columns), tuple(map(str, bound.types)))
-    schema = _SCHEMAS.get(signature)
-    if schema is None:
-        empty = con.sql(f"SELECT * FROM {table} LIMIT 0").pl()
-        schema = _SCHEMAS[signature] = empty.to_arrow().schema
-    return schema
+def _table_schema(table: str) -> pa.Schema:
+    """``table``'s columns as Polars reads them, in Arrow types, as the migrations make them: every file a writer
+    opens is migrated to the last step, so they are read once a process from an empty database migrated in
+    memory. Binding the table's name in the sweep's database cost most of a millisecond a table a sweep."""
+    if not _SCHEMAS:
+        con = duckdb.connect()
+        try:
+            migrate(con)
+            for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                _SCHEMAS[name] = con.sql(f"SELECT * FROM {name} LIMIT 0").pl().to_arrow().schema
+        finally:
+            con.close()
+    return _SCHEMAS[table]
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
@@ -510,12 +518,12 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     table's column types (a price Decimal stays the same number; one that does not fit fails).
 
     The columns go straight into Arrow arrays of those types: a frame inferred from the dicts and then cast took
-    four times as long for the hundred versions a sweep opens."""
-    schema = _table_schema(con, table)  # the columns, in order, and their types
+    four times as long for the hundred versions a sweep opens. By name: a column's place is no part of it."""
+    schema = _table_schema(table)
     frame = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
     con.register("_incoming", frame)
     try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     finally:
         con.unregister("_incoming")
 
