@@ -33,6 +33,7 @@ from catalog.openrouter.payload import ALL_KINDS, RawPayload, Sweep, assemble, e
 from catalog.store import ingest, open_versions
 from catalog.store.db import connect, transaction
 from catalog.store.ingest import SnapshotSummary, assign_endpoint_keys, record_snapshot
+from catalog.store.migrations import MIGRATIONS, migrate
 
 DAY = "2026-08-05"
 COMPARED = (
@@ -274,11 +275,51 @@ def test_key_assignment_sees_the_open_versions_it_needs(tmp_path: Path, seed: in
         con.close()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_sweeps_columns_read_in_one_pass_follow_the_keyed_records(tmp_path: Path, seed: int) -> None:
+    """The hashes, models and telemetry read in one pass in the sweep's order, then moved as key assignment
+    moved the records (endpoints of one tag matched in another order), are each keyed record's own."""
+    market = Market(random.Random(200 + seed))
+    con = connect(tmp_path / "columns.duckdb")
+    moved = 0
+    try:
+        for hour in range(10):
+            if hour:
+                market.move()
+                market.move_once(Market.MOVES.index("same_tag_twice"))
+                market.move_once(Market.MOVES.index("telemetry_only"))
+            sweep = market.sweep(hour)
+            read = ingest._SweepColumns.read(sweep.endpoints)
+            assert read.bases == ingest.sweep_bases(sweep.endpoints)
+            open_rows = open_versions.OpenRows.read(con, "endpoint_versions")
+            keys, records, _, moves = ingest._sweep_endpoint_keys(con, open_rows, sweep.endpoints, read.bases)
+            assert (keys, records) == ingest.sweep_endpoint_keys(con, open_rows, sweep.endpoints)[:2]
+            moved += bool(moves)
+            columns = read.moved(moves)
+            assert columns.digests == [rec.content_hash for rec in records]
+            assert columns.model_ids == [rec.model_id for rec in records]
+            assert columns.absent == any(rec.absent for rec in records)
+            for name, column in zip(ingest.TELEMETRY_VALUES, columns.telemetry, strict=True):
+                metric, _, percentile = name.partition("_p")
+                expected = [
+                    (rec.live.get(f"{metric}_last_30m") or {}).get(f"p{percentile}")
+                    if metric in ("latency", "throughput")
+                    else rec.live.get(name)
+                    for rec in records
+                ]
+                assert column == expected, (hour, name)
+            record_snapshot(con, sweep)
+        assert moved  # the run moved records: the case this is about
+    finally:
+        con.close()
+
+
 def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: Path) -> None:
     """Telemetry rows are updated in place when the sweep lists the endpoints the table holds for its models,
     each once; otherwise replaced. Either way the table is what deleting the sweep's models' rows and
-    inserting the sweep's gives (the per-row code), including when the table holds a row twice or rows of a
-    model the sweep does not list."""
+    inserting the sweep's gives (the per-row code), including when the table holds rows of a model the sweep
+    does not list, or of one it lists under a key it does not. A row twice the table refuses (its unique
+    index), which the in-place check relies on."""
     market = Market(random.Random(5))
     bulk, rows = connect(tmp_path / "bulk.duckdb"), connect(tmp_path / "rows.duckdb")
     in_place: list[bool] = []
@@ -307,6 +348,9 @@ def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: 
             store(hour)
         assert in_place == [True, True]
         doubled = "INSERT INTO endpoint_telemetry SELECT * FROM endpoint_telemetry ORDER BY ALL LIMIT 1"
+        for con in (bulk, rows):
+            with pytest.raises(duckdb.ConstraintException):
+                con.execute(doubled)
         stale = (
             "INSERT INTO endpoint_telemetry SELECT * REPLACE ('gone/model' AS model_id, 'gone/model@x' AS "
             "endpoint_key) FROM endpoint_telemetry ORDER BY ALL LIMIT 1"
@@ -314,10 +358,14 @@ def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: 
         missing = (
             "DELETE FROM endpoint_telemetry WHERE endpoint_key = (SELECT max(endpoint_key) FROM endpoint_telemetry)"
         )
-        # a row of a model no more listed: updated in place all the same; a row twice: more rows updated than
-        # the sweep has, replaced; a row twice and another missing: as many rows updated as the sweep has, but
-        # not the sweep's, replaced; then in place again
-        cases = [([stale], [True]), ([doubled], []), ([doubled, missing], [False]), ([], [True])]
+        unlisted = (
+            "INSERT INTO endpoint_telemetry SELECT * REPLACE (endpoint_key || '#9' AS endpoint_key) "
+            "FROM endpoint_telemetry WHERE model_id <> 'gone/model' ORDER BY ALL LIMIT 1"
+        )
+        # a row of a model no more listed: updated in place all the same; a row missing: fewer rows updated than
+        # the sweep has, replaced; a row of a listed model under a key the sweep does not list: as many rows
+        # updated as the sweep has, but not all its models' rows, replaced; then in place again
+        cases = [([stale], [True]), ([missing], []), ([unlisted], [False]), ([], [True])]
         for statements, moved in cases:
             in_place.clear()
             for statement in statements:
@@ -333,6 +381,39 @@ def test_telemetry_updated_in_place_or_replaced_holds_the_sweeps_rows(tmp_path: 
     finally:
         bulk.close()
         rows.close()
+
+
+def test_steps_0007_0008_key_an_older_historys_telemetry_and_keep_its_rows(tmp_path: Path) -> None:
+    """A history made before the telemetry's unique index gets it with every row as it was; a row held twice
+    (none should be) keeps the copy stored last. Then the table refuses a row twice."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        con.execute(
+            "CREATE TABLE schema_migrations "
+            "(step INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        steps = [name for name, _ in MIGRATIONS].index("0007_endpoint_telemetry_once")
+        for step, (name, apply) in enumerate(MIGRATIONS[:steps], start=1):
+            apply(con)
+            con.execute("INSERT INTO schema_migrations (step, name) VALUES (?, ?)", [step, name])
+        insert = (
+            "INSERT INTO endpoint_telemetry VALUES "
+            "(?, ?, ?, TIMESTAMPTZ '2026-08-05 10:00:00+00', 0, 99.5, NULL, 98, 120, NULL, 300, 900, 50, NULL, 40, 30)"
+        )
+        for key, model, snapshot in [("a/m@x", "a/m", 1), ("a/m@y", "a/m", 1), ("b/m@x", "b/m", 2)]:
+            con.execute(insert, [key, model, snapshot])
+        con.execute(insert, ["a/m@x", "b/m", 3])  # the same key under another model: another row
+        kept = table(con, "endpoint_telemetry")
+        con.execute(insert, ["a/m@y", "a/m", 7])  # twice: the copy stored last stays
+        assert migrate(con) == [name for name, _ in MIGRATIONS[steps:]]
+        assert table(con, "endpoint_telemetry") == sorted(
+            [r for r in kept if r[:2] != ("a/m@y", "a/m")]
+            + [(*r[:2], 7, *r[3:]) for r in kept if r[:2] == ("a/m@y", "a/m")]
+        )
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(insert, ["b/m@x", "b/m", 4])
+    finally:
+        con.close()
 
 
 def carried_uses(monkeypatch: pytest.MonkeyPatch) -> list[bool]:

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import accumulate, chain
-from operator import attrgetter
+from itertools import accumulate, chain, compress
+from operator import attrgetter, ne
 from typing import Any, TypeVar, cast
 
 import duckdb
@@ -38,6 +38,7 @@ from catalog.prices import MAX_INTEGER_DIGITS, PRICE_KEYS, PriceSheet
 from catalog.redact import redact
 from catalog.store.archive import archive_payloads
 from catalog.store.failures import commit, rollback
+from catalog.store.migrations import migrate
 from catalog.store.open_versions import CARRIED, FINGERPRINT, OPEN_VERSIONS, Carry, OpenRows, opened_extras
 from catalog.store.snapshots import GOOD_SNAPSHOT
 
@@ -141,7 +142,8 @@ def endpoint_keys(
     """
     stored = [(key, endpoint_base_key(model_id, tag), digest, text) for key, model_id, tag, digest, text in open_rows]
     bases = sweep_bases(current)
-    return _endpoint_keys(current, bases, _listed(bases), stored, lambda text: text)
+    keys, records, _ = _endpoint_keys(current, bases, _listed(bases), stored, lambda text: text)
+    return keys, records
 
 
 def sweep_bases(current: dict[str, list[EndpointRecord]]) -> list[str]:
@@ -157,6 +159,10 @@ def _listed(bases: list[str]) -> tuple[set[str], set[str]]:
 
 
 _Stored = TypeVar("_Stored")
+_Item = TypeVar("_Item")
+# Where the keyed records left the sweep's order: ``(begin, positions)``, the records at ``begin``, ``begin + 1`` …
+# being the sweep's at ``positions`` (all within one model's listing).
+Moves = list[tuple[int, list[int]]]
 
 
 def _endpoint_keys(
@@ -165,11 +171,12 @@ def _endpoint_keys(
     listed: tuple[set[str], set[str]],
     stored_rows: Iterable[tuple[str, str, str, _Stored]],
     pricing_text: Callable[[_Stored], str],
-) -> tuple[list[str], list[EndpointRecord]]:
+) -> tuple[list[str], list[EndpointRecord], Moves]:
     """``endpoint_keys`` on the sweep's ``bases`` (``listed``: ``_listed(bases)``). ``stored_rows`` are
     ``(endpoint_key, base, content_hash, ref)`` of open versions, all of a base or none, and
     ``pricing_text(ref)`` their pricing text, asked only when two endpoints of one tag are matched by price (a
-    lookup, so it is read only then).
+    lookup, so it is read only then). Also returns where records left the sweep's order (``Moves``: matching
+    endpoints of one tag puts them in match order), so columns read from the sweep in its order follow them.
 
     Keys and records are kept as two lists, not ten thousand pairs: tuples that outlive a sweep's garbage
     collections set off full ones. The endpoints of a model with one endpoint a tag and none stored under a
@@ -180,17 +187,19 @@ def _endpoint_keys(
     flat = list(chain.from_iterable(current.values()))
     distinct, repeated = listed
     suspects = repeated | (open_by_base.keys() & distinct)
+    moves: Moves = []
     if not suspects:
-        return bases, flat
+        return bases, flat, moves
     ends = list(accumulate(map(len, current.values())))
-    walked = sorted({bisect_right(ends, i) for i, base in enumerate(bases) if base in suspects})
-    listings = list(current.values())
+    walked = sorted({bisect_right(ends, i) for i in compress(range(len(bases)), map(suspects.__contains__, bases))})
     keys: list[str] = []
     out: list[EndpointRecord] = []
+    places: list[int] = []  # of the walked model: the sweep's position of each record kept
 
-    def keep(key: str, rec: EndpointRecord) -> None:
+    def keep(key: str, place: int) -> None:
         keys.append(key)
-        out.append(rec)
+        out.append(flat[place])
+        places.append(place)
 
     done = 0  # the sweep's endpoints handled so far
     for index in walked:
@@ -198,16 +207,21 @@ def _endpoint_keys(
         keys.extend(bases[done:begin])  # the models in between: their bases
         out.extend(flat[done:begin])
         done = ends[index]
-        records = listings[index]
         model_bases = bases[begin:done]
         if len(set(model_bases)) == len(model_bases) and open_by_base.keys().isdisjoint(model_bases):
             keys.extend(model_bases)  # one endpoint a tag, none stored under a numbered key
-            out.extend(records)
+            out.extend(flat[begin:done])
             continue
-        groups: dict[str, list[EndpointRecord]] = defaultdict(list)
-        for base, rec in zip(model_bases, records, strict=True):
-            groups[base].append(rec)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for place, base in enumerate(model_bases, start=begin):
+            groups[base].append(place)
+        places.clear()
         for base, group in groups.items():
+            if len(group) == 1 and base not in open_by_base:  # most tags of a model walked for another one
+                keys.append(base)
+                out.append(flat[group[0]])
+                places.append(group[0])
+                continue
             stored = sorted(open_by_base.get(base, []), key=lambda s: (s[0], s[1]))
             if len(group) == 1 and len(stored) <= 1:
                 keep(stored[0][0] if stored else base, group[0])
@@ -220,27 +234,39 @@ def _endpoint_keys(
             )
             for same in matchers:
                 still = []
-                for rec in pending:
-                    hit = next((s for s in free if same(rec, s)), None)
+                for place in pending:
+                    hit = next((s for s in free if same(flat[place], s)), None)
                     if hit is None:
-                        still.append(rec)
+                        still.append(place)
                     else:
                         free.remove(hit)
-                        keep(hit[0], rec)
+                        keep(hit[0], place)
                 pending = still
             used = {s[0] for s in stored}
-            for rec in pending:  # then changed ones, in listed order, onto the remaining stored keys
+            for place in pending:  # then changed ones, in listed order, onto the remaining stored keys
                 if free:
-                    keep(free.pop(0)[0], rec)
+                    keep(free.pop(0)[0], place)
                     continue
                 n = 1
                 while (candidate := base if n == 1 else f"{base}#{n}") in used:
                     n += 1
                 used.add(candidate)
-                keep(candidate, rec)
+                keep(candidate, place)
+        if places != list(range(begin, done)):
+            moves.append((begin, list(places)))
     keys.extend(bases[done:])
     out.extend(flat[done:])
-    return keys, out
+    return keys, out, moves
+
+
+def _moved(column: list[_Item], moves: Moves) -> list[_Item]:
+    """``column``, read in the sweep's order, in the keyed records' order (``_endpoint_keys``' moves)."""
+    if not moves:
+        return column
+    out = list(column)
+    for begin, positions in moves:
+        out[begin : begin + len(positions)] = [column[place] for place in positions]
+    return out
 
 
 def open_endpoint_versions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -266,12 +292,23 @@ def sweep_endpoint_keys(
     returns how many open versions were seen."""
     if isinstance(open_endpoints, pl.DataFrame):
         open_endpoints = OpenRows(*(open_endpoints[name].to_list() for name in open_endpoints.columns))
-    bases = sweep_bases(current)
+    keys, records, seen, _ = _sweep_endpoint_keys(con, open_endpoints, current, sweep_bases(current))
+    return keys, records, seen
+
+
+def _sweep_endpoint_keys(
+    con: duckdb.DuckDBPyConnection,
+    open_endpoints: OpenRows,
+    current: dict[str, list[EndpointRecord]],
+    bases: list[str],
+) -> tuple[list[str], list[EndpointRecord], int, Moves]:
+    """``sweep_endpoint_keys`` on the sweep's ``bases`` (``sweep_bases``), with ``_endpoint_keys``' moves."""
     numbered = open_endpoints.numbered or []
     listed = _listed(bases)
     wanted = listed[1] | {base for base in numbered if base is not None}
     if not wanted:
-        return *_endpoint_keys(current, bases, listed, [], str), 0
+        keys, records, moves = _endpoint_keys(current, bases, listed, [], str)
+        return keys, records, 0, moves
     # A version's base is its key unless it is stored under a numbered one.
     rows = [
         (key, base or key, digest, vid)
@@ -293,8 +330,8 @@ def sweep_endpoint_keys(
             )
         return texts[version_id]
 
-    keys, records = _endpoint_keys(current, bases, listed, rows, pricing_text)
-    return keys, records, len(rows)
+    keys, records, moves = _endpoint_keys(current, bases, listed, rows, pricing_text)
+    return keys, records, len(rows), moves
 
 
 class _Versioner:
@@ -360,9 +397,7 @@ class _Versioner:
         if in_order:
             # The open versions are the sweep's keys in its order (the usual sweep after one on this connection):
             # compared position by position. Null-safe as the join: an equal hash, null included, is unchanged.
-            fresh = [
-                i for i, (digest, stored) in enumerate(zip(digests, open_rows.digests, strict=True)) if digest != stored
-            ]
+            fresh = list(compress(range(len(keys)), map(ne, digests, open_rows.digests)))
             close = [open_rows.ids[i] for i in fresh]
         else:
             seen = pl.LazyFrame({"key": keys, "digest": digests}, schema={"key": pl.String, "digest": pl.String})
@@ -460,20 +495,22 @@ class _Versioner:
         return opened
 
 
-_SCHEMAS: dict[tuple[tuple[str, ...], tuple[str, ...]], pa.Schema] = {}
+_SCHEMAS: dict[str, pa.Schema] = {}
 
 
-def _table_schema(con: duckdb.DuckDBPyConnection, table: str) -> pa.Schema:
-    """``table``'s columns as Polars reads them, in Arrow types, by the table's column names and types: those come
-    from binding the name, a few tenths of a millisecond, where reading an empty result of a wide table takes
-    more."""
-    bound = con.table(table)
-    signature = (tuple(bound.columns), tuple(map(str, bound.types)))
-    schema = _SCHEMAS.get(signature)
-    if schema is None:
-        empty = con.sql(f"SELECT * FROM {table} LIMIT 0").pl()
-        schema = _SCHEMAS[signature] = empty.to_arrow().schema
-    return schema
+def _table_schema(table: str) -> pa.Schema:
+    """``table``'s columns as Polars reads them, in Arrow types, as the migrations make them: every file a writer
+    opens is migrated to the last step, so they are read once a process from an empty database migrated in
+    memory. Binding the table's name in the sweep's database cost most of a millisecond a table a sweep."""
+    if not _SCHEMAS:
+        con = duckdb.connect()
+        try:
+            migrate(con)
+            for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                _SCHEMAS[name] = con.sql(f"SELECT * FROM {name} LIMIT 0").pl().to_arrow().schema
+        finally:
+            con.close()
+    return _SCHEMAS[table]
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
@@ -481,12 +518,12 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     table's column types (a price Decimal stays the same number; one that does not fit fails).
 
     The columns go straight into Arrow arrays of those types: a frame inferred from the dicts and then cast took
-    four times as long for the hundred versions a sweep opens."""
-    schema = _table_schema(con, table)  # the columns, in order, and their types
+    four times as long for the hundred versions a sweep opens. By name: a column's place is no part of it."""
+    schema = _table_schema(table)
     frame = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in schema.names}, schema=schema)
     con.register("_incoming", frame)
     try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     finally:
         con.unregister("_incoming")
 
@@ -730,11 +767,15 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             return model_gone(model_id)
 
         open_endpoints = v.open_rows("endpoint_versions")
-        keys, records, _ = sweep_endpoint_keys(con, open_endpoints, sweep.endpoints)
-        if any(map(attrgetter("absent"), records)):  # facts upstream left out: rare, looked for in one pass
+        read = _SweepColumns.read(sweep.endpoints)
+        keys, records, _, moves = _sweep_endpoint_keys(con, open_endpoints, sweep.endpoints, read.bases)
+        read = read.moved(moves)
+        digests = read.digests
+        if read.absent:  # facts upstream left out: rare
             absent = {key: rec for key, rec in zip(keys, records, strict=True) if rec.absent}
             carried = _carry_forward(con, "endpoint_versions", "endpoint_key", absent)
             records = [carried.get(key, rec) for key, rec in zip(keys, records, strict=True)]
+            digests = list(map(attrgetter("content_hash"), records))  # those carried forward hash anew
         no_id = open_endpoints.no_id or []
         unfilled = (
             [
@@ -751,7 +792,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             open_endpoints = OpenRows.read(con, "endpoint_versions")  # hashes changed in place
             if v.carry is not None:
                 v.carry.broken = True  # and the fingerprint with them: the next sweep reads them again
-        telemetry = _telemetry_frame(keys, records)
+        telemetry = _telemetry_frame(keys, read)
         fresh: dict[str, EndpointRecord] = {}  # the records of the versions opened now, by key
 
         def endpoint_row(i: int) -> dict[str, Any]:
@@ -762,7 +803,7 @@ def _apply_history(con: duckdb.DuckDBPyConnection, v: _Versioner, sweep: Sweep, 
             "endpoint_versions",
             "endpoint_key",
             keys,
-            list(map(attrgetter("content_hash"), records)),
+            digests,
             endpoint_row,
             endpoint_closable,
             open_rows=open_endpoints,
@@ -884,38 +925,80 @@ def _insert_skus(con: duckdb.DuckDBPyConnection, opened: dict[str, int], records
         insert_rows(con, "endpoint_skus", rows)
 
 
-def _telemetry_frame(keys: list[str], records: list[EndpointRecord]) -> pl.DataFrame:
-    """The sweep's telemetry rows: ``endpoint_key``, ``model_id`` and ``TELEMETRY_VALUES``, in the records' order."""
-    empty: dict[str, Any] = {}
-    columns: list[list[Any]] = [[] for _ in TELEMETRY_VALUES]
-    # One pass with an append per value: a column at a time walks ten thousand dicts twelve times, and a tuple
-    # an endpoint is ten thousand containers for the garbage collector.
-    status, up_5m, up_30m, up_1d, lat_50, lat_75, lat_90, lat_99, thr_50, thr_75, thr_90, thr_99 = (
-        column.append for column in columns
-    )
-    for rec in records:
-        live = rec.live
-        lat = live.get("latency_last_30m") or empty
-        thr = live.get("throughput_last_30m") or empty
-        status(live.get("status"))
-        up_5m(live.get("uptime_last_5m"))
-        up_30m(live.get("uptime_last_30m"))
-        up_1d(live.get("uptime_last_1d"))
-        lat_50(lat.get("p50"))
-        lat_75(lat.get("p75"))
-        lat_90(lat.get("p90"))
-        lat_99(lat.get("p99"))
-        thr_50(thr.get("p50"))
-        thr_75(thr.get("p75"))
-        thr_90(thr.get("p90"))
-        thr_99(thr.get("p99"))
+@dataclass
+class _SweepColumns:
+    """What a sweep's endpoints give the store, read in one pass in the sweep's order: ``model@tag``, the content
+    hash and the model of each, whether any left facts out (``absent``), and its ``TELEMETRY_VALUES``."""
+
+    bases: list[str]
+    digests: list[str]
+    model_ids: list[str]
+    absent: bool
+    telemetry: list[list[Any]]
+
+    @classmethod
+    def read(cls, current: dict[str, list[EndpointRecord]]) -> _SweepColumns:
+        # One pass with an append per value: each pass over ten thousand records costs a few milliseconds in
+        # memory reads alone (a record, its telemetry and their percentiles are apart on the heap), so they are
+        # read once for everything; a tuple an endpoint would be ten thousand containers for the garbage
+        # collector.
+        empty: dict[str, Any] = {}
+        bases: list[str] = []
+        digests: list[str] = []
+        model_ids: list[str] = []
+        absent = False
+        columns: list[list[Any]] = [[] for _ in TELEMETRY_VALUES]
+        base, digest, model = bases.append, digests.append, model_ids.append
+        status, up_5m, up_30m, up_1d, lat_50, lat_75, lat_90, lat_99, thr_50, thr_75, thr_90, thr_99 = (
+            column.append for column in columns
+        )
+        for model_id, records in current.items():
+            for rec in records:
+                base(f"{model_id}@{rec.tag}")
+                digest(rec.content_hash)
+                model(rec.model_id)
+                if rec.absent:
+                    absent = True
+                live = rec.live
+                lat = live.get("latency_last_30m") or empty
+                thr = live.get("throughput_last_30m") or empty
+                status(live.get("status"))
+                up_5m(live.get("uptime_last_5m"))
+                up_30m(live.get("uptime_last_30m"))
+                up_1d(live.get("uptime_last_1d"))
+                lat_50(lat.get("p50"))
+                lat_75(lat.get("p75"))
+                lat_90(lat.get("p90"))
+                lat_99(lat.get("p99"))
+                thr_50(thr.get("p50"))
+                thr_75(thr.get("p75"))
+                thr_90(thr.get("p90"))
+                thr_99(thr.get("p99"))
+        return cls(bases, digests, model_ids, absent, columns)
+
+    def moved(self, moves: Moves) -> _SweepColumns:
+        """The columns in the keyed records' order (``_endpoint_keys``' moves)."""
+        if not moves:
+            return self
+        return _SweepColumns(
+            self.bases,
+            _moved(self.digests, moves),
+            _moved(self.model_ids, moves),
+            self.absent,
+            [_moved(column, moves) for column in self.telemetry],
+        )
+
+
+def _telemetry_frame(keys: list[str], columns: _SweepColumns) -> pl.DataFrame:
+    """The sweep's telemetry rows: ``endpoint_key``, ``model_id`` and ``TELEMETRY_VALUES``, in the keys' order
+    (``columns`` in that order)."""
     return pl.DataFrame(
         {
             "endpoint_key": pl.Series(keys, dtype=pl.String),
-            "model_id": pl.Series(list(map(attrgetter("model_id"), records)), dtype=pl.String),
+            "model_id": pl.Series(columns.model_ids, dtype=pl.String),
             **{
                 name: pl.Series(name, column, dtype=pl.Int32 if name == "status" else pl.Float64)
-                for name, column in zip(TELEMETRY_VALUES, columns, strict=True)
+                for name, column in zip(TELEMETRY_VALUES, columns.telemetry, strict=True)
             },
         }
     )
@@ -957,13 +1040,13 @@ def _replace_telemetry(con: duckdb.DuckDBPyConnection, v: _Versioner, telemetry:
 
 def _telemetry_rows_updated(con: duckdb.DuckDBPyConnection, updated: int) -> bool:
     """Whether the ``updated`` rows (as many as the sweep's, each matched by key and model) are all the rows of
-    the sweep's models: then they are the sweep's rows, one a key. The whole table is counted first (the usual
-    case: every model with rows was fetched); rows of models fetched no more are left out by a join."""
-    rows, keys = con.execute("SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry").fetchall()[0]
-    if rows == keys == updated:
+    the sweep's models: then they are the sweep's rows, one a key. The table holds one row a key and model (its
+    unique index) and the sweep lists each key once, so each sweep row matched one table row at most, and as
+    many matched as it has: all of them did. The whole table is counted first (the usual case: every model with
+    rows was fetched); rows of models fetched no more are left out by a join."""
+    if con.execute("SELECT count(*) FROM endpoint_telemetry").fetchall()[0][0] == updated:
         return True
-    rows, keys = con.execute(
-        "SELECT count(*), count(DISTINCT endpoint_key) FROM endpoint_telemetry "
-        "WHERE model_id IN (SELECT model_id FROM _telemetry)"
-    ).fetchall()[0]
-    return bool(rows == keys == updated)
+    rows = con.execute(
+        "SELECT count(*) FROM endpoint_telemetry WHERE model_id IN (SELECT model_id FROM _telemetry)"
+    ).fetchall()[0][0]
+    return bool(rows == updated)

@@ -249,6 +249,22 @@ def _scope_and_skus(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _endpoint_telemetry_once(con: duckdb.DuckDBPyConnection) -> None:
+    # One telemetry row an endpoint (of its model), as the ingest has always kept it, before the next step's index
+    # says so. A file that holds one twice (none should) keeps the row stored last. A step of its own: an index made
+    # in the transaction that deleted a row still sees it.
+    con.execute(
+        "DELETE FROM endpoint_telemetry WHERE rowid NOT IN "
+        "(SELECT max(rowid) FROM endpoint_telemetry GROUP BY endpoint_key, model_id)"
+    )
+
+
+def _endpoint_telemetry_key(con: duckdb.DuckDBPyConnection) -> None:
+    # With it, a sweep that updated as many telemetry rows as it lists, each matched by key and model, knows it
+    # updated each of its own once without counting distinct keys (catalog.store.ingest).
+    con.execute("CREATE UNIQUE INDEX endpoint_telemetry_key ON endpoint_telemetry (endpoint_key, model_id)")
+
+
 Migration = tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_initial_history", _initial_history),
@@ -257,6 +273,8 @@ MIGRATIONS: list[Migration] = [
     ("0004_redact_stored_credentials", _redact_stored_credentials),
     ("0005_endpoint_provider_model_id", _endpoint_provider_model_id),
     ("0006_snapshot_scope_and_skus", _scope_and_skus),
+    ("0007_endpoint_telemetry_once", _endpoint_telemetry_once),
+    ("0008_endpoint_telemetry_key", _endpoint_telemetry_key),
 ]
 # The tables and sequences each step creates: a file whose schema_migrations lists a step must hold them
 # (the check at open; a test keeps this equal to what the steps really create).
@@ -278,6 +296,8 @@ CREATES: dict[str, tuple[str, ...]] = {
     "0004_redact_stored_credentials": (),  # rewrites stored text, creates nothing
     "0005_endpoint_provider_model_id": (),  # adds a column
     "0006_snapshot_scope_and_skus": ("endpoint_skus",),
+    "0007_endpoint_telemetry_once": (),  # deletes a row held twice
+    "0008_endpoint_telemetry_key": (),  # an index on a table
 }
 
 
