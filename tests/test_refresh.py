@@ -8,6 +8,7 @@ The sweeps are the newest bundled day, changed the way the market changes it: a 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from polars.testing import assert_frame_equal
@@ -31,6 +33,7 @@ from catalog.cost.sheets import PriceTable, SheetVersion
 from catalog.cost.usage import usage_frame
 from catalog.library import versions_by_model
 from catalog.openrouter.payload import ALL_KINDS, RawPayload, assemble, endpoints_path
+from catalog.store import mirror as mirror_module
 from catalog.store import queries
 from catalog.store.db import connect
 from catalog.store.ingest import record_snapshot
@@ -310,6 +313,57 @@ def test_a_history_that_does_not_follow_from_the_state_is_reloaded(history: duck
     )
     assert state.refresh()
     assert state.last_refresh["kind"] == "full"
+    assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
+
+
+def _buffers(frame: pl.DataFrame) -> list[tuple[int, int]]:
+    """The memory ranges of every buffer ``frame``'s columns point into (text views' data buffers too)."""
+    out = []
+    for column in frame.get_columns():
+        arrow = column.to_arrow(compat_level=pl.CompatLevel.newest())  # the buffers themselves, not copies
+        for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+            out += [(b.address, b.address + b.size) for b in chunk.buffers() if b is not None and b.size]
+    return out
+
+
+def test_a_state_carried_sweep_after_sweep_lets_go_of_the_frames_earlier_sweeps_made(
+    history: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model's endpoint rows are a slice of a frame a sweep gathered, their text views into buffers of every frame
+    before: a process that stays up kept every sweep's frames alive through the models no sweep touched since. Each
+    model's rows are copied on their own once in ``OWN_ROWS_SWEEPS`` sweeps, so after that many (3 here, against
+    ~340 models) none of the loaded mirror's buffers is held — though that mirror is still alive here — and the
+    rows are the ones a full reload gives."""
+    monkeypatch.setattr(mirror_module, "OWN_ROWS_SWEEPS", 3)
+    market = Market(Bundle())
+    state = ApiState(history, Path("unused.duckdb"))
+    loaded = state.current.mirror
+    assert loaded is not None
+    held: list[list[int]] = []  # the loaded frames' buffers, overlapping ranges merged: disjoint, in order
+    for lo, hi in sorted(
+        r for frames in (loaded.endpoints, loaded.statuses) for f in frames.values() for r in _buffers(f)
+    ):
+        if held and lo <= held[-1][1]:
+            held[-1][1] = max(held[-1][1], hi)
+        else:
+            held.append([lo, hi])
+    starts = [lo for lo, _hi in held]
+    for hour in range(1, 4):
+        market.scale_prompt(MODEL, 2, endpoint=0)  # one model touched a sweep: the others only by the rotation
+        market.record(history, market.taken_at + timedelta(hours=hour))
+        assert state.refresh()
+        assert state.last_refresh["kind"] == "incremental"
+    carried = state.current.mirror
+    assert carried is not None and carried.rotation == 3
+    shared = []
+    for kind, frames in (("endpoint", carried.endpoints), ("status", carried.statuses)):
+        for model, frame in frames.items():
+            for lo, hi in _buffers(frame):
+                at = bisect.bisect_right(starts, hi - 1) - 1  # the held range starting last before ``hi``
+                if at >= 0 and held[at][1] > lo:
+                    shared.append((kind, model))
+                    break
+    assert not shared, f"{len(shared)} frames still point into the loaded mirror's buffers, e.g. {shared[:3]}"
     assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -29,6 +29,9 @@ import polars as pl
 from catalog.errors import NotFoundError
 from catalog.prices import PRICE_KEYS
 from catalog.store import queries
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 PRICES = [f"price_{k}" for k in PRICE_KEYS]
 ENDPOINT_COLUMNS = [
@@ -84,6 +87,9 @@ MODEL_HISTORY = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INTERVAL_CHUNKS = 32  # the intervals frame is made contiguous again past this many chunks (one refresh adds one)
+# Every model's endpoint and status rows are copied into buffers of their own at least once in this many sweeps
+# (``_rotated``): what a process that stays up keeps of the frames its sweeps made is bounded by this many of them.
+OWN_ROWS_SWEEPS = 32
 
 
 class MirrorMismatch(Exception):
@@ -133,6 +139,7 @@ class HistoryMirror:
     # those models (``candidates`` of them need not copy their frames together again); ``None`` for a mirror loaded
     # whole.
     merged_rows: tuple[frozenset[str], pl.DataFrame] | None = None
+    rotation: int = 0  # the sweeps ``advanced`` has carried this mirror by (which models ``_rotated`` copies next)
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -216,6 +223,8 @@ class HistoryMirror:
         if counts != held:
             raise MirrorMismatch(f"the history holds {counts} versions, the mirror {held}")
         seen = pl.concat([delta.open_rows(TABLES[kind]) for kind in ("endpoint", "model")])
+        endpoints = _rotated(endpoints, self.rotation)
+        statuses = _rotated(statuses, self.rotation)
         touched = frozenset(
             [
                 *fresh_models["model_id"].to_list(),
@@ -238,6 +247,7 @@ class HistoryMirror:
             changed_models=frozenset(fresh_models["model_id"].to_list()),
             changed_keys={**keys, **status_keys},
             merged_rows=(frozenset(changed), changed_rows) if changed_rows is not None else None,
+            rotation=self.rotation + 1,
         )
 
     def _closed_model_rows(self, ends: pl.DataFrame) -> pl.DataFrame:
@@ -504,6 +514,65 @@ def _replaced(frame: pl.DataFrame, column: pl.Series) -> pl.DataFrame:
     new = frame.clone()  # the columns are shared, not copied
     new.replace_column(new.get_column_index(column.name), column)
     return new
+
+
+def _rotated(parts: dict[str, pl.DataFrame], sweep: int) -> dict[str, pl.DataFrame]:
+    """``parts`` with one in ``OWN_ROWS_SWEEPS`` of its models (by name, a different share each sweep) copied into
+    buffers of their own.
+
+    A model's rows are a slice of the frame its last merge gathered (every model that sweep touched), and their text
+    columns are views into the buffers of every frame they were gathered from, back to the load. A model a sweep
+    does not touch keeps those frames alive, so a process that stays up held more of them each sweep (~150 kB a
+    sweep at today's endpoints, measured; 2 GB a year), though the rows themselves grow far slower. With every
+    model copied on its own once in ``OWN_ROWS_SWEEPS`` sweeps, no frame older than that is held: the copies cost a
+    share of the rows a sweep (a few ms at a year), not a whole copy at once."""
+    if not parts:
+        return parts
+    names = sorted(parts)
+    step = -(-len(names) // OWN_ROWS_SWEEPS)
+    start = (sweep % OWN_ROWS_SWEEPS) * step
+    batch = names[start : start + step]
+    if not batch:
+        return parts
+    frames = [parts[model] for model in batch]
+    whole = _owned(frames)
+    out, offset = dict(parts), 0  # a new dict: ``parts`` may be the previous mirror's own
+    for model, frame in zip(batch, frames, strict=True):
+        out[model] = whole.slice(offset, frame.height)
+        offset += frame.height
+    return out
+
+
+def _has_views(dtype: PolarsDataType) -> bool:
+    """Whether a column of ``dtype`` may point into another array's buffers (strings, bytes; in lists too)."""
+    if dtype == pl.String or dtype == pl.Binary:
+        return True
+    if isinstance(dtype, pl.List | pl.Array):
+        return _has_views(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return any(_has_views(field.dtype) for field in dtype.fields)
+    return False
+
+
+def _owned(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """``frames`` one after another, in buffers that no other frame shares (the same values and types).
+
+    Copying two or more frames into one chunk writes the numbers anew (a single frame is gathered instead: it is one
+    chunk already). Polars' text columns keep their views into the buffers they came from even then, so those go
+    through Arrow's offset layout and back, which writes the text anew."""
+    rows = [frame for frame in frames if frame.height]
+    if len(rows) > 1:
+        copied = pl.concat(rows, how="vertical", rechunk=True)
+    else:
+        whole = rows[0] if rows else frames[0]
+        copied = whole[np.arange(whole.height)]
+    texty = [name for name, dtype in copied.schema.items() if _has_views(dtype)]
+    if not texty:
+        return copied
+    text = copied.select(texty)
+    rewritten = pl.from_arrow(text.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(rewritten, pl.DataFrame)
+    return copied.with_columns(rewritten.cast(text.schema).get_columns())
 
 
 def _split(rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
