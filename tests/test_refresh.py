@@ -331,18 +331,16 @@ def test_a_state_carried_sweep_after_sweep_lets_go_of_the_frames_earlier_sweeps_
 ) -> None:
     """A model's endpoint rows are a slice of a frame a sweep gathered, their text views into buffers of every frame
     before: a process that stays up kept every sweep's frames alive through the models no sweep touched since. Each
-    model's rows are copied on their own once in ``OWN_ROWS_SWEEPS`` sweeps, so after that many (3 here, against
-    ~340 models) none of the loaded mirror's buffers is held — though that mirror is still alive here — and the
-    rows are the ones a full reload gives."""
+    model's endpoint rows are copied on their own once in ``OWN_ROWS_SWEEPS`` sweeps, so after that many (3 here,
+    against ~340 models) none of the loaded mirror's endpoint buffers is held — though that mirror is still alive
+    here — and the rows are the ones a full reload gives."""
     monkeypatch.setattr(mirror_module, "OWN_ROWS_SWEEPS", 3)
     market = Market(Bundle())
     state = ApiState(history, Path("unused.duckdb"))
     loaded = state.current.mirror
     assert loaded is not None
     held: list[list[int]] = []  # the loaded frames' buffers, overlapping ranges merged: disjoint, in order
-    for lo, hi in sorted(
-        r for frames in (loaded.endpoints, loaded.statuses) for f in frames.values() for r in _buffers(f)
-    ):
+    for lo, hi in sorted(r for f in loaded.endpoints.values() for r in _buffers(f)):
         if held and lo <= held[-1][1]:
             held[-1][1] = max(held[-1][1], hi)
         else:
@@ -356,14 +354,13 @@ def test_a_state_carried_sweep_after_sweep_lets_go_of_the_frames_earlier_sweeps_
     carried = state.current.mirror
     assert carried is not None and carried.rotation == 3
     shared = []
-    for kind, frames in (("endpoint", carried.endpoints), ("status", carried.statuses)):
-        for model, frame in frames.items():
-            for lo, hi in _buffers(frame):
-                at = bisect.bisect_right(starts, hi - 1) - 1  # the held range starting last before ``hi``
-                if at >= 0 and held[at][1] > lo:
-                    shared.append((kind, model))
-                    break
-    assert not shared, f"{len(shared)} frames still point into the loaded mirror's buffers, e.g. {shared[:3]}"
+    for model, frame in carried.endpoints.items():
+        for lo, hi in _buffers(frame):
+            at = bisect.bisect_right(starts, hi - 1) - 1  # the held range starting last before ``hi``
+            if at >= 0 and held[at][1] > lo:
+                shared.append(model)
+                break
+    assert not shared, f"{len(shared)} models' rows still point into the loaded mirror's buffers, e.g. {shared[:3]}"
     assert_same_state(state.current, ApiState(history, Path("unused.duckdb")).current)
 
 
