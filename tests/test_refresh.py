@@ -331,8 +331,8 @@ def test_a_state_carried_sweep_after_sweep_lets_go_of_the_frames_earlier_sweeps_
 ) -> None:
     """A model's endpoint rows are a slice of a frame a sweep gathered, their text views into buffers of every frame
     before: a process that stays up kept every sweep's frames alive through the models no sweep touched since. Each
-    model's endpoint rows are copied on their own once in ``OWN_ROWS_SWEEPS`` sweeps, so after that many (3 here,
-    against ~340 models) none of the loaded mirror's endpoint buffers is held — though that mirror is still alive
+    model's endpoint rows are copied on their own once in ``OWN_ROWS_SWEEPS`` sweeps, so after that many (3 here, for
+    ~500 models) none of the loaded mirror's endpoint buffers is held — though that mirror is still alive
     here — and the rows are the ones a full reload gives."""
     monkeypatch.setattr(mirror_module, "OWN_ROWS_SWEEPS", 3)
     market = Market(Bundle())
