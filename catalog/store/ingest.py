@@ -506,10 +506,12 @@ def _table_schema(table: str) -> pa.Schema:
         con = duckdb.connect()
         try:
             migrate(con)
-            for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-                _SCHEMAS[name] = con.sql(f"SELECT * FROM {name} LIMIT 0").pl().to_arrow().schema
+            tables = [name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+            read = {name: con.sql(f"SELECT * FROM {name} LIMIT 0").pl().to_arrow().schema for name in tables}
         finally:
             con.close()
+        # Filled in one step: another thread's first insert never finds the cache begun but without its table.
+        _SCHEMAS.update(read)
     return _SCHEMAS[table]
 
 
